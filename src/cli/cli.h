@@ -1,0 +1,29 @@
+/*
+ * cli - shared pieces of the subcommands (one file per subcommand in src/cli/).
+ *
+ * Contract (../shared/CLI.md): every subcommand has --help; --json prints one
+ * JSON document on stdout; errors go to stderr as "relayguard: CMD: what";
+ * exit codes are the four below.
+ */
+#ifndef RG_CLI_CLI_H
+#define RG_CLI_CLI_H
+
+#include <jansson.h>
+#include <stdio.h>
+
+enum cli_exit {
+	CLI_EXIT_OK = 0,         /* success, nothing found */
+	CLI_EXIT_FOUND = 1,      /* something found: listed, suspect, open relay */
+	CLI_EXIT_USAGE = 2,      /* usage, config or input error */
+	CLI_EXIT_INCOMPLETE = 3, /* some lookups or inputs failed and nothing was found */
+};
+
+__attribute__((format(printf, 2, 3))) void cli_error(const char *cmd, const char *fmt, ...);
+/* Prints doc on stdout followed by a newline, and releases it. 0 or -1. */
+int cli_print_json(json_t *doc);
+/* Prints text as the --help of a subcommand. */
+void cli_usage(FILE *out, const char *text);
+
+/* Subcommands: argv[0] is the subcommand name. Each is listed in main.c's table. */
+
+#endif

@@ -1,0 +1,70 @@
+/*
+ * relayguard - keeps an organisation's mail server off DNS blocklists.
+ *
+ * One binary with subcommands, like git. This file only dispatches; each
+ * subcommand lives in its own src/cli/cli_NAME.c.
+ */
+#include "cli/cli.h"
+
+#include "core/clock.h"
+#include "core/log.h"
+
+#include <signal.h>
+#include <string.h>
+
+#ifndef RG_VERSION
+#define RG_VERSION "0.1.0"
+#endif
+
+static int cli_version(int argc, char **argv);
+
+struct cli_command {
+	const char *name;
+	int (*run)(int argc, char **argv);
+	const char *summary;
+};
+
+static const struct cli_command cli_commands[] = {
+    {"version", cli_version, "print the version"},
+};
+
+static int cli_version(int argc, char **argv)
+{
+	printf("relayguard %s\n", RG_VERSION);
+	return CLI_EXIT_OK;
+}
+
+static void main_usage(FILE *out)
+{
+	fprintf(out, "usage: relayguard COMMAND [OPTIONS] [ARGS]\n\n"
+		     "Keeps a mail server off DNS blocklists and gets it off them fast.\n\n"
+		     "Commands:\n");
+	for (size_t i = 0; i < sizeof cli_commands / sizeof cli_commands[0]; i++)
+		fprintf(out, "  %-10s %s\n", cli_commands[i].name, cli_commands[i].summary);
+	fprintf(out, "\nrelayguard COMMAND --help shows the options of one command.\n"
+		     "relayguard --version prints the version.\n");
+}
+
+int main(int argc, char **argv)
+{
+	signal(SIGPIPE, SIG_IGN);
+	log_open("relayguard", true, false, LOG_LEVEL_WARN);
+	clock_update();
+	if (argc < 2) {
+		main_usage(stderr);
+		return CLI_EXIT_USAGE;
+	}
+	const char *cmd = argv[1];
+	if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
+		main_usage(stdout);
+		return CLI_EXIT_OK;
+	}
+	if (strcmp(cmd, "--version") == 0)
+		return cli_version(argc - 1, argv + 1);
+	for (size_t i = 0; i < sizeof cli_commands / sizeof cli_commands[0]; i++)
+		if (strcmp(cmd, cli_commands[i].name) == 0)
+			return cli_commands[i].run(argc - 1, argv + 1);
+	fprintf(stderr, "relayguard: unknown command '%s'\n\n", cmd);
+	main_usage(stderr);
+	return CLI_EXIT_USAGE;
+}

@@ -1,0 +1,51 @@
+/*
+ * str - bounded string helpers and strict number parsing.
+ *
+ * The banned-function list (scripts/banned) forbids strcpy, strcat, sprintf,
+ * atoi and bare strtol on input; these are what to use instead. Every parser
+ * takes the whole field and refuses trailing junk, signs where none belong,
+ * and out-of-range values.
+ */
+#ifndef RG_CORE_STR_H
+#define RG_CORE_STR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Copies at most size-1 bytes and NUL-terminates. Returns 0, or -1 if src did not fit
+ * (dst then holds the truncated prefix). */
+int str_copy(char *dst, size_t size, const char *src);
+/* Same with an explicit source length (src need not be NUL-terminated). */
+int str_copy_n(char *dst, size_t size, const char *src, size_t len);
+/* Appends src to the string in dst; -1 if it did not fit. */
+int str_append(char *dst, size_t size, const char *src);
+/* snprintf that reports truncation as -1. */
+int str_format(char *dst, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Decimal unsigned integer of exactly len bytes, in [min, max]. 0 or -1. */
+int str_to_u64(const char *s, size_t len, uint64_t min, uint64_t max, uint64_t *out);
+/* NUL-terminated decimal signed integer in [min, max]. 0 or -1. */
+int str_to_ll(const char *s, long long min, long long max, long long *out);
+/* "30s", "5m", "2h", "7d", "250ms", or a bare number of default_unit_ms. */
+int str_to_duration_ms(const char *s, uint64_t default_unit_ms, uint64_t *out_ms);
+/* "1024", "512k", "10M", "1G" (powers of 1024). */
+int str_to_size(const char *s, uint64_t *out);
+/* yes/no, true/false, on/off, 1/0. */
+int str_to_bool(const char *s, bool *out);
+
+bool str_ieq(const char *a, const char *b);
+bool str_ieq_n(const char *a, size_t alen, const char *b);
+/* ASCII case-insensitive prefix test. */
+bool str_iprefix(const char *s, size_t len, const char *prefix);
+/* Lower-cases ASCII in place. */
+void str_lower(char *s);
+/* Trims ASCII space and tab both ends, in place; returns s moved past leading space. */
+char *str_trim(char *s);
+/* Splits s in place at any of the separator chars, skipping empty fields.
+ * Returns the number of fields (at most max); -1 if there were more than max. */
+int str_split(char *s, const char *seps, char **fields, int max);
+/* Escapes for a log line: printable ASCII as is, the rest as \xHH; never longer than size-1. */
+void str_sanitize(char *dst, size_t size, const char *src, size_t len);
+
+#endif

@@ -1,0 +1,272 @@
+/*
+ * Unit tests for src/core: buf, str, addr and the prefix set, cfg, clock.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "core/addr.h"
+#include "core/buf.h"
+#include "core/cfg.h"
+#include "core/clock.h"
+#include "core/str.h"
+
+#include <string.h>
+
+static void test_buf_bounded(void **state)
+{
+	struct buf b;
+	buf_init(&b, 8);
+	assert_int_equal(buf_append_str(&b, "abcd"), 0);
+	assert_int_equal(buf_append_str(&b, "efgh"), 0);
+	assert_int_equal(buf_append_char(&b, 'x'), -1);
+	assert_int_equal(b.len, 8);
+	assert_string_equal(buf_cstr(&b), "abcdefgh");
+	buf_consume(&b, 3);
+	assert_string_equal(buf_cstr(&b), "defgh");
+	assert_int_equal(buf_printf(&b, "%d", 123), 0);
+	assert_int_equal(buf_printf(&b, "%d", 1), -1);
+	assert_string_equal(buf_cstr(&b), "defgh123");
+	buf_free(&b);
+	buf_init(&b, 100);
+	assert_string_equal(buf_cstr(&b), "");
+	buf_free(&b);
+}
+
+static void test_str_numbers(void **state)
+{
+	uint64_t v;
+	assert_int_equal(str_to_u64("123", 3, 0, 1000, &v), 0);
+	assert_int_equal(v, 123);
+	assert_int_equal(str_to_u64("123x", 4, 0, 1000, &v), -1);
+	assert_int_equal(str_to_u64("", 0, 0, 1000, &v), -1);
+	assert_int_equal(str_to_u64("1001", 4, 0, 1000, &v), -1);
+	assert_int_equal(str_to_u64("99999999999999999999999", 23, 0, UINT64_MAX, &v), -1);
+	long long ll;
+	assert_int_equal(str_to_ll("-5", -10, 10, &ll), 0);
+	assert_int_equal(ll, -5);
+	assert_int_equal(str_to_ll("--5", -10, 10, &ll), -1);
+	assert_int_equal(str_to_duration_ms("5m", 1000, &v), 0);
+	assert_int_equal(v, 300000);
+	assert_int_equal(str_to_duration_ms("250ms", 1000, &v), 0);
+	assert_int_equal(v, 250);
+	assert_int_equal(str_to_duration_ms("10", 1000, &v), 0);
+	assert_int_equal(v, 10000);
+	assert_int_equal(str_to_duration_ms("10y", 1000, &v), -1);
+	assert_int_equal(str_to_size("10M", &v), 0);
+	assert_int_equal(v, 10 * 1024 * 1024);
+	bool b;
+	assert_int_equal(str_to_bool("Yes", &b), 0);
+	assert_true(b);
+	assert_int_equal(str_to_bool("maybe", &b), -1);
+}
+
+static void test_str_copy_split(void **state)
+{
+	char d[5];
+	assert_int_equal(str_copy(d, sizeof d, "abcd"), 0);
+	assert_int_equal(str_copy(d, sizeof d, "abcdef"), -1);
+	assert_string_equal(d, "abcd");
+	char s[] = " a, b,,c ";
+	char *f[4];
+	assert_int_equal(str_split(s, ", ", f, 4), 3);
+	assert_string_equal(f[2], "c");
+	char s2[] = "a b c";
+	assert_int_equal(str_split(s2, " ", f, 2), -1);
+	char out[32];
+	str_sanitize(out, sizeof out, "a\r\nb", 4);
+	assert_string_equal(out, "a\\x0d\\x0ab");
+}
+
+static void test_addr_parse_format(void **state)
+{
+	struct addr a;
+	char out[ADDR_STRLEN];
+	assert_int_equal(addr_parse("192.0.2.1", 9, &a), 0);
+	assert_int_equal(a.family, 4);
+	assert_int_equal(addr_format(&a, out, sizeof out), 0);
+	assert_string_equal(out, "192.0.2.1");
+	assert_int_equal(addr_parse("2001:DB8:0:0::1", 15, &a), 0);
+	assert_int_equal(addr_format(&a, out, sizeof out), 0);
+	assert_string_equal(out, "2001:db8::1");
+	assert_int_equal(addr_parse("[::1]", 5, &a), 0);
+	assert_int_equal(addr_parse("192.0.2", 7, &a), -1);
+	assert_int_equal(addr_parse("192.0.2.256", 11, &a), -1);
+	assert_int_equal(addr_parse("1.2.3.4 ", 8, &a), -1);
+	assert_int_equal(addr_parse("", 0, &a), -1);
+	assert_int_equal(addr_parse("::ffff:127.0.0.2", 16, &a), 0);
+	assert_int_equal(a.family, 6);
+	addr_unmap(&a);
+	assert_int_equal(a.family, 4);
+	assert_int_equal(addr_format(&a, out, sizeof out), 0);
+	assert_string_equal(out, "127.0.0.2");
+}
+
+static void test_cidr(void **state)
+{
+	struct cidr c;
+	struct addr a;
+	char out[CIDR_STRLEN];
+	assert_int_equal(cidr_parse("203.0.113.77/24", 15, &c), 0);
+	assert_int_equal(cidr_format(&c, out, sizeof out), 0);
+	assert_string_equal(out, "203.0.113.0/24");
+	assert_int_equal(cidr_size(&c), 256);
+	cidr_nth(&c, 255, &a);
+	assert_int_equal(addr_format(&a, out, sizeof out), 0);
+	assert_string_equal(out, "203.0.113.255");
+	assert_true(cidr_contains(&c, &a));
+	assert_int_equal(addr_parse("203.0.114.0", 11, &a), 0);
+	assert_false(cidr_contains(&c, &a));
+	assert_int_equal(cidr_parse("10.0.0.0/33", 11, &c), -1);
+	assert_int_equal(cidr_parse("10.0.0.0/", 9, &c), -1);
+	assert_int_equal(cidr_parse("2001:db8::/127", 14, &c), 0);
+	assert_int_equal(cidr_size(&c), 2);
+	cidr_nth(&c, 1, &a);
+	assert_int_equal(addr_format(&a, out, sizeof out), 0);
+	assert_string_equal(out, "2001:db8::1");
+	assert_int_equal(cidr_parse("1.2.3.4", 7, &c), 0);
+	assert_int_equal(c.prefix, 32);
+	assert_int_equal(addr_parse("10.1.2.3", 8, &a), 0);
+	assert_true(addr_is_private(&a));
+	assert_int_equal(addr_parse("8.8.8.8", 7, &a), 0);
+	assert_false(addr_is_private(&a));
+}
+
+static void test_prefix_set(void **state)
+{
+	struct prefix_set *s = prefix_set_new();
+	char err[128];
+	assert_non_null(s);
+	assert_int_equal(prefix_set_add_list(s, "10.0.0.0/8, 10.1.0.0/16 2001:db8::/32", err, sizeof err), 0);
+	assert_int_equal(prefix_set_count(s), 3);
+	struct addr a;
+	struct cidr m;
+	assert_int_equal(addr_parse("10.1.2.3", 8, &a), 0);
+	assert_true(prefix_set_lookup(s, &a, NULL, &m));
+	assert_int_equal(m.prefix, 16);
+	assert_int_equal(addr_parse("10.2.2.3", 8, &a), 0);
+	assert_true(prefix_set_lookup(s, &a, NULL, &m));
+	assert_int_equal(m.prefix, 8);
+	assert_int_equal(addr_parse("11.0.0.1", 8, &a), 0);
+	assert_false(prefix_set_lookup(s, &a, NULL, NULL));
+	assert_int_equal(addr_parse("2001:db8:1::5", 13, &a), 0);
+	assert_true(prefix_set_lookup(s, &a, NULL, NULL));
+	assert_int_equal(addr_parse("2001:db9::5", 11, &a), 0);
+	assert_false(prefix_set_lookup(s, &a, NULL, NULL));
+	assert_int_equal(prefix_set_add_list(s, "10.0.0.0/8,bogus", err, sizeof err), -1);
+	assert_string_equal(err, "not an IP address or CIDR range: bogus");
+	struct cidr all;
+	assert_int_equal(cidr_parse("0.0.0.0/0", 9, &all), 0);
+	assert_int_equal(prefix_set_add(s, &all, NULL), 0);
+	assert_int_equal(addr_parse("11.0.0.1", 8, &a), 0);
+	assert_true(prefix_set_lookup(s, &a, NULL, &m));
+	assert_int_equal(m.prefix, 0);
+	prefix_set_free(s);
+}
+
+struct test_opts {
+	char name[16];
+	long long n;
+	bool flag;
+	uint64_t wait;
+	uint64_t size;
+};
+
+static const struct cfg_option test_table[] = {
+    {"main", "name", CFG_STRING, "x", 0, 0, false, offsetof(struct test_opts, name), 16, ""},
+    {"main", "n", CFG_INT, "5", 1, 10, false, offsetof(struct test_opts, n), 0, ""},
+    {"main", "flag", CFG_BOOL, "no", 0, 0, false, offsetof(struct test_opts, flag), 0, ""},
+    {"main", "wait", CFG_DURATION, "30s", 0, 0, false, offsetof(struct test_opts, wait), 0, ""},
+    {"main", "size", CFG_SIZE, "1M", 0, 0, false, offsetof(struct test_opts, size), 0, ""},
+};
+
+static int test_cfg_handler(void *user, const char *section, const char *name, const char *value,
+			    char *err, size_t errlen)
+{
+	int rc = cfg_table_set(test_table, 5, user, section, name, value, err, errlen);
+	if (rc == 0) {
+		str_format(err, errlen, "unknown option %s in [%s]", name, section);
+		return -1;
+	}
+	return rc == 1 ? 0 : -1;
+}
+
+static void test_cfg(void **state)
+{
+	struct test_opts o;
+	char err[256];
+	assert_int_equal(cfg_table_defaults(test_table, 5, &o, err, sizeof err), 0);
+	assert_string_equal(o.name, "x");
+	assert_int_equal(o.n, 5);
+	assert_int_equal(o.wait, 30000);
+	assert_int_equal(cfg_parse_string("[main]\nname = hello ; comment\nn = 7\nflag = yes\n"
+					  "wait = 2m\n",
+					  "t.conf", test_cfg_handler, &o, err, sizeof err),
+			 0);
+	assert_string_equal(o.name, "hello");
+	assert_int_equal(o.n, 7);
+	assert_true(o.flag);
+	assert_int_equal(o.wait, 120000);
+	assert_int_equal(cfg_parse_string("[main]\n\nn = 70\n", "t.conf", test_cfg_handler, &o, err,
+					  sizeof err),
+			 -1);
+	assert_string_equal(err, "t.conf:3: n: expected a whole number from 1 to 10");
+	assert_int_equal(cfg_parse_string("[main]\nbogus line\n", "t.conf", test_cfg_handler, &o,
+					  err, sizeof err),
+			 -1);
+	assert_string_equal(err,
+			    "t.conf:2: syntax error (expected [section], name = value, or a comment)");
+	assert_int_equal(cfg_parse_string("[main]\nother = 1\n", "t.conf", test_cfg_handler, &o, err,
+					  sizeof err),
+			 -1);
+	assert_string_equal(err, "t.conf:2: unknown option other in [main]");
+	char longline[600];
+	memset(longline, 'a', sizeof longline);
+	memcpy(longline, "name = ", 7);
+	longline[sizeof longline - 1] = '\0';
+	char text[700];
+	assert_int_equal(str_format(text, sizeof text, "[main]\n%s\nn = 2\n", longline), 0);
+	assert_int_equal(cfg_parse_string(text, "t.conf", test_cfg_handler, &o, err, sizeof err), -1);
+	assert_string_equal(err, "t.conf:2: line too long");
+	assert_int_equal(cfg_parse_file("/nonexistent/x.conf", test_cfg_handler, &o, err, sizeof err),
+			 -1);
+	assert_string_equal(err, "/nonexistent/x.conf: No such file or directory");
+}
+
+static void test_clock(void **state)
+{
+	char out[40];
+	int64_t ms;
+	clock_fake_set(0, 0);
+	assert_int_equal(clock_format_rfc3339(0, out, sizeof out), 0);
+	assert_string_equal(out, "1970-01-01T00:00:00Z");
+	assert_int_equal(clock_parse_rfc3339("2026-11-23T09:19:51Z", &ms), 0);
+	assert_int_equal(clock_format_rfc3339(ms, out, sizeof out), 0);
+	assert_string_equal(out, "2026-11-23T09:19:51Z");
+	assert_int_equal(clock_parse_rfc3339("2026-11-23T10:19:51.5+01:00", &ms), 0);
+	assert_int_equal(clock_format_rfc3339(ms, out, sizeof out), 0);
+	assert_string_equal(out, "2026-11-23T09:19:51.500Z");
+	assert_int_equal(clock_parse_rfc3339("2026-13-23T09:19:51Z", &ms), -1);
+	assert_int_equal(clock_parse_rfc3339("2026-11-23T09:19:51Zjunk", &ms), -1);
+	clock_fake_set(1000, 5);
+	clock_fake_advance(500);
+	assert_int_equal(clock_realtime_ms(), 1500);
+	assert_int_equal(clock_monotonic_ms(), 505);
+	clock_update();
+	assert_int_equal(clock_realtime_ms(), 1500);
+	clock_use_system();
+	assert_true(clock_realtime_ms() > 1700000000000LL);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_buf_bounded),   cmocka_unit_test(test_str_numbers),
+	    cmocka_unit_test(test_str_copy_split), cmocka_unit_test(test_addr_parse_format),
+	    cmocka_unit_test(test_cidr),           cmocka_unit_test(test_prefix_set),
+	    cmocka_unit_test(test_cfg),            cmocka_unit_test(test_clock),
+	};
+	return cmocka_run_group_tests_name("core", tests, NULL, NULL);
+}

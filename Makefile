@@ -72,6 +72,9 @@ $(BUILD)/fuzz/%: tests/fuzz/%.c $(BUILD)/librelayguard.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -fsanitize=fuzzer $(LDFLAGS) -o $@ $< $(BUILD)/librelayguard.a $(PKG_LIBS)
 
+# The catalogue is embedded with .incbin; -MMD cannot see that dependency.
+$(BUILD)/src/dnsbl/builtin.o: data/dnsbl.conf
+
 unit: $(UNIT_BIN)
 
 run: bootstrap

@@ -25,6 +25,7 @@ struct cli_command {
 };
 
 static const struct cli_command cli_commands[] = {
+    {"check", cli_check, "which DNS blocklists list these IPs, ranges or domains"},
     {"version", cli_version, "print the version"},
 };
 

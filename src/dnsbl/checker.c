@@ -170,7 +170,7 @@ static void chk_selftest_done(struct chk_ctx *c, const struct chk_job *j,
 		s->failed[j->tkind] = true;
 	}
 	if (s->failed[j->tkind])
-		log_info("zone=%s point=%s self-test failed: %s", z->zone, point, f->error);
+		log_info("zone=%s point=%s %s", z->zone, point, f->error);
 }
 
 static void chk_on_answer(void *arg, const struct dns_result *r)

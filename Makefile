@@ -25,7 +25,10 @@ MODE_CFLAGS := -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-san
 MODE_LDFLAGS := -fsanitize=address,undefined
 else ifeq ($(MODE),fuzz)
 CC := clang
-MODE_CFLAGS := -O1 -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined -DRG_FUZZING
+# clang's -Wformat=2 flags vsnprintf(fmt) inside the va_list wrappers of core/buf.c and
+# core/log.c (gcc does not); until those carry format(printf, N, 0), do not fail on it.
+MODE_CFLAGS := -O1 -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined -DRG_FUZZING \
+	-Wno-format-nonliteral
 MODE_LDFLAGS := -fsanitize=address,undefined
 else
 MODE_CFLAGS := -O2

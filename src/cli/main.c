@@ -26,6 +26,7 @@ struct cli_command {
 
 static const struct cli_command cli_commands[] = {
     {"version", cli_version, "print the version"},
+    {"firewall", cli_firewall, "print an nftables rule set: only mail servers send SMTP out"},
 };
 
 static int cli_version(int argc, char **argv)

@@ -26,6 +26,7 @@ void cli_usage(FILE *out, const char *text);
 
 /* Subcommands: argv[0] is the subcommand name. Each is listed in main.c's table. */
 int cli_check(int argc, char **argv);
+int cli_firewall(int argc, char **argv);
 int cli_monitor(int argc, char **argv);
 
 #endif

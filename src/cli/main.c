@@ -27,6 +27,7 @@ struct cli_command {
 static const struct cli_command cli_commands[] = {
     {"check", cli_check, "which DNS blocklists list these IPs, ranges or domains"},
     {"monitor", cli_monitor, "check on a schedule and alert when a listing changes"},
+    {"firewall", cli_firewall, "print an nftables rule set: only mail servers send SMTP out"},
     {"version", cli_version, "print the version"},
 };
 

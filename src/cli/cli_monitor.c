@@ -389,7 +389,7 @@ static int monitor_alert(const struct monitor_conf *c, const struct monitor_roun
 	json_t *ch;
 	json_array_foreach(r->changes, i, ch)
 	{
-		log_warn("monitor change=%s target=%s zone=%s",
+		log_info("monitor change=%s target=%s zone=%s",
 		         json_string_value(json_object_get(ch, "change")),
 		         json_string_value(json_object_get(ch, "target")),
 		         json_string_value(json_object_get(ch, "zone")));

@@ -26,6 +26,7 @@ struct cli_command {
 
 static const struct cli_command cli_commands[] = {
     {"version", cli_version, "print the version"},
+    {"relaytest", cli_relaytest, "try every relay trick against an SMTP server"},
 };
 
 static int cli_version(int argc, char **argv)

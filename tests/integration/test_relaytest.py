@@ -32,6 +32,11 @@ class SMTPHandler(socketserver.StreamRequestHandler):
         srv.connections += 1
         if srv.mode == "drop":
             return
+        if srv.mode == "garbage":
+            self.wfile.write(b"220 garbage.test\r\n" + b"x" * 100000 + b"\r\n")
+            self.wfile.flush()
+            self.rfile.readline(4096)
+            return
         if srv.mode == "multiline":
             self.wfile.write(b"220-multi.test ESMTP hello\r\n220-second line\r\n")
             self.wfile.flush()
@@ -223,6 +228,13 @@ def test_server_drops_connection(server):
     assert "incomplete" in r.err
     assert "closed the connection" in r.err
     assert r.json()["summary"]["complete"] is False
+
+
+def test_hostile_replies(server):
+    srv, port = server("garbage")
+    r = rg("relaytest", "--json", "--timeout", "2000", "127.0.0.1:%d" % port)
+    assert r.rc == 3
+    assert "malformed reply" in r.err
 
 
 def test_no_server():

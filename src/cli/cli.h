@@ -28,5 +28,6 @@ void cli_usage(FILE *out, const char *text);
 int cli_check(int argc, char **argv);
 int cli_firewall(int argc, char **argv);
 int cli_monitor(int argc, char **argv);
+int cli_relaytest(int argc, char **argv);
 
 #endif

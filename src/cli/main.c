@@ -29,6 +29,7 @@ static const struct cli_command cli_commands[] = {
     {"monitor", cli_monitor, "check on a schedule and alert when a listing changes"},
     {"firewall", cli_firewall, "print an nftables rule set: only mail servers send SMTP out"},
     {"version", cli_version, "print the version"},
+    {"relaytest", cli_relaytest, "try every relay trick against an SMTP server"},
 };
 
 static int cli_version(int argc, char **argv)

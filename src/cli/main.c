@@ -26,6 +26,7 @@ struct cli_command {
 
 static const struct cli_command cli_commands[] = {
     {"version", cli_version, "print the version"},
+    {"trace", cli_trace, "find where a message really came from (Received headers)"},
 };
 
 static int cli_version(int argc, char **argv)

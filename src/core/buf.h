@@ -29,7 +29,7 @@ int buf_append(struct buf *b, const void *p, size_t n) RG_WUR;
 int buf_append_str(struct buf *b, const char *s) RG_WUR;
 int buf_append_char(struct buf *b, char c) RG_WUR;
 int buf_printf(struct buf *b, const char *fmt, ...) RG_WUR __attribute__((format(printf, 2, 3)));
-int buf_vprintf(struct buf *b, const char *fmt, va_list ap) RG_WUR;
+int buf_vprintf(struct buf *b, const char *fmt, va_list ap) RG_WUR __attribute__((format(printf, 2, 0)));
 /* Removes the first n bytes. */
 void buf_consume(struct buf *b, size_t n);
 /* Always a valid string, "" for an empty buffer. */

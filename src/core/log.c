@@ -53,7 +53,8 @@ int log_level_parse(const char *s, enum log_level *out)
 	return 0;
 }
 
-static void log_emit(enum log_level level, const char *fmt, va_list ap)
+__attribute__((format(printf, 2, 0))) static void log_emit(enum log_level level, const char *fmt,
+								 va_list ap)
 {
 	char line[2048];
 	vsnprintf(line, sizeof line, fmt, ap);

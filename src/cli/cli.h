@@ -29,5 +29,6 @@ int cli_check(int argc, char **argv);
 int cli_firewall(int argc, char **argv);
 int cli_monitor(int argc, char **argv);
 int cli_relaytest(int argc, char **argv);
+int cli_trace(int argc, char **argv);
 
 #endif

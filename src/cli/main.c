@@ -30,6 +30,7 @@ static const struct cli_command cli_commands[] = {
     {"firewall", cli_firewall, "print an nftables rule set: only mail servers send SMTP out"},
     {"version", cli_version, "print the version"},
     {"relaytest", cli_relaytest, "try every relay trick against an SMTP server"},
+    {"trace", cli_trace, "find where a message really came from (Received headers)"},
 };
 
 static int cli_version(int argc, char **argv)

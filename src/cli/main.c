@@ -26,6 +26,7 @@ struct cli_command {
 
 static const struct cli_command cli_commands[] = {
     {"version", cli_version, "print the version"},
+    {"user", cli_user, "add, change, remove and list accounts (argon2id, strength policy)"},
 };
 
 static int cli_version(int argc, char **argv)

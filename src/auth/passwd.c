@@ -116,28 +116,36 @@ enum passwd_result passwd_verify(const char *hash, const char *pw, size_t pwlen)
 	return PASSWD_MISMATCH;
 }
 
+/* One dummy hash, made from a random password nobody knows, for the last cost
+ * asked for (a process uses one or two). */
+static char passwd_dummy[crypto_pwhash_STRBYTES];
+static struct passwd_cost passwd_dummy_cost;
+
+int passwd_dummy_prepare(const struct passwd_cost *cost)
+{
+	if (passwd_init() < 0)
+		return -1;
+	if (passwd_dummy[0] && passwd_dummy_cost.opslimit == cost->opslimit &&
+	    passwd_dummy_cost.memlimit == cost->memlimit)
+		return 0;
+	unsigned char secret[32];
+	randombytes_buf(secret, sizeof secret);
+	int rc = passwd_hash(cost, (const char *)secret, sizeof secret, passwd_dummy,
+	                     sizeof passwd_dummy);
+	sodium_memzero(secret, sizeof secret);
+	if (rc < 0) {
+		passwd_dummy[0] = '\0';
+		return -1;
+	}
+	passwd_dummy_cost = *cost;
+	return 0;
+}
+
 enum passwd_result passwd_verify_dummy(const struct passwd_cost *cost, const char *pw, size_t pwlen)
 {
-	/* One dummy hash per cost, made once from a random password nobody knows.
-	 * Only the last cost asked for is kept: a process uses one or two. */
-	static char dummy[crypto_pwhash_STRBYTES];
-	static struct passwd_cost dummy_cost;
-	if (passwd_init() < 0)
+	if (passwd_dummy_prepare(cost) < 0)
 		return PASSWD_ERROR;
-	if (!dummy[0] || dummy_cost.opslimit != cost->opslimit ||
-	    dummy_cost.memlimit != cost->memlimit) {
-		unsigned char secret[32];
-		randombytes_buf(secret, sizeof secret);
-		int rc =
-		    passwd_hash(cost, (const char *)secret, sizeof secret, dummy, sizeof dummy);
-		sodium_memzero(secret, sizeof secret);
-		if (rc < 0) {
-			dummy[0] = '\0';
-			return PASSWD_ERROR;
-		}
-		dummy_cost = *cost;
-	}
-	enum passwd_result r = passwd_verify(dummy, pw, pwlen);
+	enum passwd_result r = passwd_verify(passwd_dummy, pw, pwlen);
 	return r == PASSWD_ERROR ? PASSWD_ERROR : PASSWD_MISMATCH;
 }
 

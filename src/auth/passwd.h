@@ -7,6 +7,9 @@
  * libsodium; passwd_verify_dummy() spends the same time on an unknown user
  * so that the answer time does not say whether an account exists.
  *
+ * Not thread-safe (the dummy hash is one static): call it from one thread, or
+ * serialise around it, when verification moves to a worker pool.
+ *
  * Cost levels (see docs/users.md):
  *   min          t=1, m=8 KiB     tests only
  *   interactive  t=2, m=64 MiB    libsodium INTERACTIVE, Dovecot's floor
@@ -46,9 +49,12 @@ int passwd_cost_parse(const char *s, struct passwd_cost *out, char *err, size_t 
 int passwd_cost_from_env(struct passwd_cost *out, char *err, size_t errlen);
 /* Hashes pw (pwlen bytes, at most PASSWD_PLAIN_MAX) into out (PASSWD_HASH_MAX bytes). 0 or -1. */
 int passwd_hash(const struct passwd_cost *cost, const char *pw, size_t pwlen, char *out,
-                size_t outsize);
+                size_t outsize) __attribute__((warn_unused_result));
 /* Checks pw against an encoded hash, in constant time. */
 enum passwd_result passwd_verify(const char *hash, const char *pw, size_t pwlen);
+/* Makes the dummy hash for cost now (one hash's time), so the first unknown
+ * user does not pay for it; a gateway calls this when it loads the users. 0 or -1. */
+int passwd_dummy_prepare(const struct passwd_cost *cost) __attribute__((warn_unused_result));
 /* Spends the time of one passwd_verify() against a hash of the given cost
  * and always answers PASSWD_MISMATCH (PASSWD_ERROR if it could not). */
 enum passwd_result passwd_verify_dummy(const struct passwd_cost *cost, const char *pw,

@@ -536,17 +536,31 @@ void userdb_unlock(int fd)
 
 /* --- verification ---------------------------------------------------------- */
 
+/* The cost of the stored hashes (the first account's), or the configured default. */
+static int userdb_dummy_cost(const struct userdb *db, struct passwd_cost *cost)
+{
+	char err[128];
+	if (db->count && passwd_cost_of_hash(db->users[0].hash, cost) == 0)
+		return 0;
+	return passwd_cost_from_env(cost, err, sizeof err);
+}
+
+int userdb_prepare(const struct userdb *db)
+{
+	struct passwd_cost cost;
+	if (userdb_dummy_cost(db, &cost) < 0)
+		return -1;
+	return passwd_dummy_prepare(&cost);
+}
+
 enum userdb_verdict userdb_verify(const struct userdb *db, const char *user, const char *pw,
                                   size_t pwlen)
 {
 	const struct userdb_entry *e = user ? userdb_find(db, user) : NULL;
 	if (!e) {
-		/* Same work as for a real account: a dummy hash with the cost of the
-		 * stored ones (the first account's), or the configured default. */
+		/* Same work as for a real account: a dummy hash of the same cost. */
 		struct passwd_cost cost;
-		char err[128];
-		if (!(db->count && passwd_cost_of_hash(db->users[0].hash, &cost) == 0) &&
-		    passwd_cost_from_env(&cost, err, sizeof err) < 0)
+		if (userdb_dummy_cost(db, &cost) < 0)
 			return USERDB_ERROR;
 		return passwd_verify_dummy(&cost, pw, pwlen) == PASSWD_ERROR ? USERDB_ERROR
 		                                                             : USERDB_UNKNOWN;

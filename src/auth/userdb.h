@@ -81,12 +81,13 @@ int userdb_name_normalize(const char *name, size_t len, char *out, size_t outsiz
 int userdb_parse(struct userdb *db, const char *data, size_t len, const char *fname, char *err,
                  size_t errlen);
 /* Reads db->path. A missing file is an empty store. 0 or -1 (err). */
-int userdb_load(struct userdb *db, char *err, size_t errlen);
+int userdb_load(struct userdb *db, char *err, size_t errlen) __attribute__((warn_unused_result));
 /* The file contents for db. 0, or -1 if out's maximum was reached. */
 int userdb_format(const struct userdb *db, struct buf *out);
 /* Writes db->path atomically with mode 0600, creating its directory (0700)
  * when missing. 0 or -1 (err). */
-int userdb_save(const struct userdb *db, char *err, size_t errlen);
+int userdb_save(const struct userdb *db, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
 
 /* Exclusive advisory lock for a load-modify-save cycle, on the directory of
  * path (created 0700 if missing). Returns an fd for userdb_unlock, or -1 (err). */
@@ -108,6 +109,9 @@ int userdb_flags_format(unsigned flags, char *out, size_t size);
 int userdb_flags_parse(const char *s, size_t len, unsigned *out, char *err, size_t errlen);
 
 /* Checks a password for an account, in about the same time whatever the answer. */
+/* Prepares the unknown-user path (the dummy hash at the cost of the stored
+ * hashes) so the first unknown login costs no more than a known one. 0 or -1. */
+int userdb_prepare(const struct userdb *db) __attribute__((warn_unused_result));
 enum userdb_verdict userdb_verify(const struct userdb *db, const char *user, const char *pw,
                                   size_t pwlen);
 const char *userdb_verdict_name(enum userdb_verdict v);

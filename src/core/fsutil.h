@@ -18,7 +18,7 @@
 /* Replaces path with len bytes of data, created with mode (e.g. 0600).
  * 0, or -1 with a reason ("PATH: what: strerror") in err. */
 int fsutil_write_atomic(const char *path, const void *data, size_t len, mode_t mode, char *err,
-                        size_t errlen);
+                        size_t errlen) __attribute__((warn_unused_result));
 /* fsyncs the directory that holds path (path itself when it is a directory
  * name ending in '/'), so a rename or create in it is durable. 0 or -1 (errno set). */
 int fsutil_fsync_dir(const char *path);

@@ -104,3 +104,6 @@ clean:
 	rm -rf build
 
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d)
+
+# The common-password list is embedded with .incbin; -MMD cannot see that dependency.
+$(BUILD)/src/auth/pwlist.o: data/common-passwords.txt

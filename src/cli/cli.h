@@ -30,5 +30,6 @@ int cli_firewall(int argc, char **argv);
 int cli_monitor(int argc, char **argv);
 int cli_relaytest(int argc, char **argv);
 int cli_trace(int argc, char **argv);
+int cli_user(int argc, char **argv);
 
 #endif

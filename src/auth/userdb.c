@@ -1,0 +1,593 @@
+/*
+ * userdb - the account store; see userdb.h and docs/users.md.
+ */
+#include "auth/userdb.h"
+
+#include "core/fsutil.h"
+#include "core/log.h"
+#include "core/str.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+int userdb_init(struct userdb *db, const char *path)
+{
+	memset(db, 0, sizeof *db);
+	return str_copy(db->path, sizeof db->path, path ? path : USERDB_DEFAULT_PATH);
+}
+
+void userdb_free(struct userdb *db)
+{
+	if (db->users)
+		passwd_wipe(db->users, db->cap * sizeof *db->users);
+	free(db->users);
+	free(db->index);
+	db->users = NULL;
+	db->index = NULL;
+	db->count = db->cap = db->index_cap = 0;
+}
+
+/* --- names ----------------------------------------------------------------- */
+
+static bool userdb_is_atext(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	       (c && strchr("!#$%&'*+-/=?^_`{|}~", c) != NULL);
+}
+
+static bool userdb_is_ldh(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	       c == '-';
+}
+
+static int userdb_fail(char *err, size_t errlen, const char *what)
+{
+	(void)str_copy(err, errlen, what);
+	return -1;
+}
+
+int userdb_name_normalize(const char *name, size_t len, char *out, size_t outsize, char *err,
+                          size_t errlen)
+{
+	if (len == 0)
+		return userdb_fail(err, errlen, "user name is empty");
+	if (len > USERDB_NAME_MAX)
+		return userdb_fail(err, errlen, "user name is longer than 320 characters");
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)name[i];
+		if (c < 0x20 || c == 0x7f)
+			return userdb_fail(err, errlen, "user name contains control characters");
+		if (c == ':')
+			return userdb_fail(err, errlen, "user name contains ':'");
+		if (c >= 0x80)
+			return userdb_fail(err, errlen, "user name is not ASCII");
+	}
+	const char *at = memchr(name, '@', len);
+	size_t llen = at ? (size_t)(at - name) : len;
+	if (llen == 0)
+		return userdb_fail(err, errlen, "user name has an empty local part");
+	if (llen > USERDB_LOCAL_MAX)
+		return userdb_fail(err, errlen,
+		                   "user name local part is longer than 64 characters");
+	if (name[0] == '.' || name[llen - 1] == '.')
+		return userdb_fail(err, errlen, "user name local part starts or ends with '.'");
+	for (size_t i = 0; i < llen; i++) {
+		unsigned char c = (unsigned char)name[i];
+		if (c == '.') {
+			if (name[i + 1] == '.')
+				return userdb_fail(err, errlen, "user name local part has '..'");
+			continue;
+		}
+		if (!userdb_is_atext(c))
+			return userdb_fail(err, errlen,
+			                   "user name local part has a character RFC 5321 does not "
+			                   "allow unquoted");
+	}
+	if (name[0] == '#')
+		return userdb_fail(err, errlen, "user name starts with '#'");
+	if (at) {
+		const char *dom = at + 1;
+		size_t dlen = len - llen - 1;
+		if (dlen == 0)
+			return userdb_fail(err, errlen, "user name has an empty domain");
+		if (dlen > USERDB_DOMAIN_MAX)
+			return userdb_fail(err, errlen,
+			                   "user name domain is longer than 255 characters");
+		size_t lab = 0;
+		for (size_t i = 0; i <= dlen; i++) {
+			if (i == dlen || dom[i] == '.') {
+				if (lab == 0)
+					return userdb_fail(err, errlen,
+					                   "user name domain has an empty label");
+				if (lab > 63)
+					return userdb_fail(
+					    err, errlen,
+					    "user name domain label is longer than 63");
+				if (dom[i - lab] == '-' || dom[i - 1] == '-')
+					return userdb_fail(
+					    err, errlen,
+					    "user name domain label starts or ends with '-'");
+				lab = 0;
+				continue;
+			}
+			if (!userdb_is_ldh((unsigned char)dom[i]))
+				return userdb_fail(err, errlen,
+				                   "user name domain is not a host name (letters, "
+				                   "digits, '-', '.')");
+			lab++;
+		}
+	}
+	if (str_copy_n(out, outsize, name, len) < 0)
+		return userdb_fail(err, errlen, "user name too long");
+	if (at)
+		str_lower(out + llen + 1);
+	return 0;
+}
+
+/* --- flags ----------------------------------------------------------------- */
+
+static const struct {
+	const char *name;
+	unsigned flag;
+} userdb_flag_names[] = {
+    {"admin", USERDB_FLAG_ADMIN},
+    {"disabled", USERDB_FLAG_DISABLED},
+};
+
+int userdb_flags_format(unsigned flags, char *out, size_t size)
+{
+	if (size == 0)
+		return -1;
+	out[0] = '\0';
+	for (size_t i = 0; i < sizeof userdb_flag_names / sizeof userdb_flag_names[0]; i++) {
+		if (!(flags & userdb_flag_names[i].flag))
+			continue;
+		if ((out[0] && str_append(out, size, ",") < 0) ||
+		    str_append(out, size, userdb_flag_names[i].name) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+int userdb_flags_parse(const char *s, size_t len, unsigned *out, char *err, size_t errlen)
+{
+	unsigned flags = 0;
+	size_t i = 0;
+	while (i < len) {
+		size_t j = i;
+		while (j < len && s[j] != ',')
+			j++;
+		bool known = false;
+		for (size_t k = 0; k < sizeof userdb_flag_names / sizeof userdb_flag_names[0];
+		     k++) {
+			if (strlen(userdb_flag_names[k].name) == j - i &&
+			    memcmp(userdb_flag_names[k].name, s + i, j - i) == 0) {
+				flags |= userdb_flag_names[k].flag;
+				known = true;
+			}
+		}
+		if (!known) {
+			char shown[64];
+			str_sanitize(shown, sizeof shown, s + i, j - i);
+			(void)str_format(err, errlen, "unknown flag '%s' (known: admin, disabled)",
+			                 shown);
+			return -1;
+		}
+		i = j + 1;
+	}
+	*out = flags;
+	return 0;
+}
+
+/* --- index ----------------------------------------------------------------- */
+
+static uint64_t userdb_hash_name(const char *s)
+{
+	uint64_t h = 1469598103934665603ULL;
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c >= 'A' && c <= 'Z')
+			c = (unsigned char)(c + ('a' - 'A'));
+		h ^= c;
+		h *= 1099511628211ULL;
+	}
+	return h;
+}
+
+static void userdb_reindex(struct userdb *db)
+{
+	size_t need = 16;
+	while (need < db->count * 2 + 2)
+		need *= 2;
+	if (need != db->index_cap) {
+		free(db->index);
+		db->index = xcalloc(need, sizeof *db->index);
+		db->index_cap = need;
+	} else {
+		memset(db->index, 0, need * sizeof *db->index);
+	}
+	for (size_t i = 0; i < db->count; i++) {
+		size_t j = userdb_hash_name(db->users[i].name) & (db->index_cap - 1);
+		while (db->index[j])
+			j = (j + 1) & (db->index_cap - 1);
+		db->index[j] = i + 1;
+	}
+}
+
+/* Indexes the last account pushed; rebuilds when the table is half full. */
+static void userdb_index_last(struct userdb *db)
+{
+	if (db->count * 2 + 2 > db->index_cap) {
+		userdb_reindex(db);
+		return;
+	}
+	size_t j = userdb_hash_name(db->users[db->count - 1].name) & (db->index_cap - 1);
+	while (db->index[j])
+		j = (j + 1) & (db->index_cap - 1);
+	db->index[j] = db->count;
+}
+
+struct userdb_entry *userdb_find(const struct userdb *db, const char *name)
+{
+	if (!db->index_cap || !name)
+		return NULL;
+	size_t j = userdb_hash_name(name) & (db->index_cap - 1);
+	while (db->index[j]) {
+		struct userdb_entry *e = &db->users[db->index[j] - 1];
+		if (str_ieq(e->name, name))
+			return e;
+		j = (j + 1) & (db->index_cap - 1);
+	}
+	return NULL;
+}
+
+static int userdb_check_hash(const char *hash, size_t len, char *err, size_t errlen)
+{
+	if (len == 0)
+		return userdb_fail(err, errlen, "empty password hash");
+	if (len >= PASSWD_HASH_MAX)
+		return userdb_fail(err, errlen, "password hash too long");
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)hash[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      strchr("$=,+/.-", c)) ||
+		    c == 0)
+			return userdb_fail(err, errlen, "password hash has characters no hash has");
+	}
+	char tmp[PASSWD_HASH_MAX];
+	(void)str_copy_n(tmp, sizeof tmp, hash, len);
+	struct passwd_cost c;
+	if (strcmp(passwd_algorithm(tmp), "unknown") == 0)
+		return userdb_fail(err, errlen,
+		                   "password hash is not Argon2 (expected $argon2id$...)");
+	if (passwd_cost_of_hash(tmp, &c) < 0)
+		return userdb_fail(err, errlen, "password hash has no readable parameters");
+	return 0;
+}
+
+static void userdb_push(struct userdb *db, const struct userdb_entry *e)
+{
+	if (db->count == db->cap) {
+		size_t ncap = db->cap ? db->cap * 2 : 16;
+		struct userdb_entry *n = xcalloc(ncap, sizeof *n);
+		if (db->count)
+			memcpy(n, db->users, db->count * sizeof *n);
+		if (db->users)
+			passwd_wipe(db->users, db->cap * sizeof *db->users);
+		free(db->users);
+		db->users = n;
+		db->cap = ncap;
+	}
+	db->users[db->count++] = *e;
+}
+
+int userdb_add(struct userdb *db, const char *name, const char *hash, unsigned flags, char *err,
+               size_t errlen)
+{
+	struct userdb_entry e;
+	memset(&e, 0, sizeof e);
+	if (userdb_name_normalize(name, strlen(name), e.name, sizeof e.name, err, errlen) < 0)
+		return -1;
+	if (userdb_check_hash(hash, strlen(hash), err, errlen) < 0)
+		return -1;
+	if (userdb_find(db, e.name)) {
+		(void)str_format(err, errlen, "user %s already exists", e.name);
+		return -1;
+	}
+	(void)str_copy(e.hash, sizeof e.hash, hash);
+	e.flags = flags;
+	userdb_push(db, &e);
+	userdb_index_last(db);
+	return 0;
+}
+
+int userdb_remove(struct userdb *db, const char *name)
+{
+	struct userdb_entry *e = userdb_find(db, name);
+	if (!e)
+		return -1;
+	size_t i = (size_t)(e - db->users);
+	memmove(&db->users[i], &db->users[i + 1], (db->count - i - 1) * sizeof *db->users);
+	db->count--;
+	passwd_wipe(&db->users[db->count], sizeof *db->users);
+	userdb_reindex(db);
+	return 0;
+}
+
+/* --- parse and format ------------------------------------------------------ */
+
+static int userdb_parse_line(struct userdb *db, const char *line, size_t len,
+                             struct userdb_entry *e, char *err, size_t errlen)
+{
+	for (size_t i = 0; i < len; i++) {
+		if (line[i] == '\r')
+			return userdb_fail(err, errlen, "carriage return (DOS line ending?)");
+		if ((unsigned char)line[i] < 0x20 || line[i] == 0x7f)
+			return userdb_fail(err, errlen, "control character");
+	}
+	const char *c1 = memchr(line, ':', len);
+	if (!c1)
+		return userdb_fail(err, errlen, "expected user:hash[:flags]");
+	size_t nlen = (size_t)(c1 - line);
+	const char *hash = c1 + 1;
+	size_t rest = len - nlen - 1;
+	const char *c2 = memchr(hash, ':', rest);
+	size_t hlen = c2 ? (size_t)(c2 - hash) : rest;
+	memset(e, 0, sizeof *e);
+	if (userdb_name_normalize(line, nlen, e->name, sizeof e->name, err, errlen) < 0)
+		return -1;
+	if (userdb_check_hash(hash, hlen, err, errlen) < 0)
+		return -1;
+	(void)str_copy_n(e->hash, sizeof e->hash, hash, hlen);
+	if (c2 && userdb_flags_parse(c2 + 1, rest - hlen - 1, &e->flags, err, errlen) < 0)
+		return -1;
+	if (userdb_find(db, e->name)) {
+		(void)str_format(err, errlen, "user %s appears twice", e->name);
+		return -1;
+	}
+	return 0;
+}
+
+int userdb_parse(struct userdb *db, const char *data, size_t len, const char *fname, char *err,
+                 size_t errlen)
+{
+	struct userdb tmp;
+	char why[256];
+	if (userdb_init(&tmp, db->path) < 0)
+		return userdb_fail(err, errlen, "path too long");
+	userdb_reindex(&tmp);
+	size_t pos = 0;
+	unsigned long lineno = 0;
+	while (pos < len) {
+		lineno++;
+		const char *nl = memchr(data + pos, '\n', len - pos);
+		size_t llen = nl ? (size_t)(nl - (data + pos)) : len - pos;
+		const char *line = data + pos;
+		pos += llen + (nl ? 1 : 0);
+		if (llen > USERDB_LINE_MAX) {
+			(void)str_format(why, sizeof why, "line longer than %d bytes",
+			                 USERDB_LINE_MAX);
+			goto fail;
+		}
+		if (llen > 0 && line[0] == '#' && memchr(line, '\0', llen)) {
+			(void)str_copy(why, sizeof why, "NUL byte in a comment");
+			goto fail;
+		}
+		if (llen == 0 || line[0] == '#')
+			continue;
+		struct userdb_entry e;
+		if (userdb_parse_line(&tmp, line, llen, &e, why, sizeof why) < 0)
+			goto fail;
+		userdb_push(&tmp, &e);
+		userdb_index_last(&tmp);
+		passwd_wipe(&e, sizeof e);
+	}
+	tmp.file_mode = db->file_mode;
+	userdb_free(db);
+	*db = tmp;
+	return 0;
+fail:
+	(void)str_format(err, errlen, "%s:%lu: %s", fname ? fname : db->path, lineno, why);
+	userdb_free(&tmp);
+	return -1;
+}
+
+int userdb_format(const struct userdb *db, struct buf *out)
+{
+	if (buf_append_str(out, "# relayguard users: user:argon2id-hash[:flags]; edit with "
+	                        "'relayguard user' (see docs/users.md)\n") < 0)
+		return -1;
+	for (size_t i = 0; i < db->count; i++) {
+		const struct userdb_entry *e = &db->users[i];
+		char flags[64];
+		if (userdb_flags_format(e->flags, flags, sizeof flags) < 0)
+			return -1;
+		if (buf_printf(out, "%s:%s%s%s\n", e->name, e->hash, flags[0] ? ":" : "", flags) <
+		    0)
+			return -1;
+	}
+	return 0;
+}
+
+/* --- files ----------------------------------------------------------------- */
+
+int userdb_load(struct userdb *db, char *err, size_t errlen)
+{
+	int fd = open(db->path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0) {
+		if (errno == ENOENT) {
+			struct userdb empty;
+			if (userdb_init(&empty, db->path) < 0)
+				return userdb_fail(err, errlen, "path too long");
+			userdb_free(db);
+			*db = empty;
+			return 0;
+		}
+		(void)str_format(err, errlen, "%s: %s", db->path, strerror(errno));
+		return -1;
+	}
+	struct stat st;
+	char *data = NULL;
+	size_t got = 0;
+	int rc = -1;
+	if (fstat(fd, &st) < 0) {
+		(void)str_format(err, errlen, "%s: %s", db->path, strerror(errno));
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		(void)str_format(err, errlen, "%s: not a regular file", db->path);
+		goto out;
+	}
+	if ((uint64_t)st.st_size > USERDB_FILE_MAX) {
+		(void)str_format(err, errlen, "%s: larger than %u bytes", db->path,
+		                 USERDB_FILE_MAX);
+		goto out;
+	}
+	data = xmalloc((size_t)st.st_size + 1);
+	while (got < (size_t)st.st_size) {
+		ssize_t n = read(fd, data + got, (size_t)st.st_size - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			(void)str_format(err, errlen, "%s: %s", db->path, strerror(errno));
+			goto out;
+		}
+		if (n == 0)
+			break;
+		got += (size_t)n;
+	}
+	rc = userdb_parse(db, data, got, db->path, err, errlen);
+	if (rc == 0)
+		db->file_mode = (unsigned)(st.st_mode & 07777);
+out:
+	if (data) {
+		passwd_wipe(data, (size_t)st.st_size + 1);
+		free(data);
+	}
+	close(fd);
+	return rc;
+}
+
+static int userdb_mkdir_parent(const char *path, char *err, size_t errlen)
+{
+	char dir[PATH_MAX];
+	if (fsutil_dirname(path, dir, sizeof dir) < 0)
+		return userdb_fail(err, errlen, "path too long");
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+		(void)str_format(err, errlen, "%s: mkdir: %s", dir, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+int userdb_save(const struct userdb *db, char *err, size_t errlen)
+{
+	struct buf b;
+	buf_init(&b, USERDB_FILE_MAX);
+	int rc = -1;
+	if (userdb_format(db, &b) < 0) {
+		(void)userdb_fail(err, errlen, "user file would be too large");
+		goto out;
+	}
+	if (userdb_mkdir_parent(db->path, err, errlen) < 0)
+		goto out;
+	rc = fsutil_write_atomic(db->path, b.data ? b.data : "", b.len, 0600, err, errlen);
+out:
+	if (b.data)
+		passwd_wipe(b.data, b.len);
+	buf_free(&b);
+	return rc;
+}
+
+int userdb_lock(const char *path, char *err, size_t errlen)
+{
+	char dir[PATH_MAX];
+	if (userdb_mkdir_parent(path, err, errlen) < 0)
+		return -1;
+	if (fsutil_dirname(path, dir, sizeof dir) < 0)
+		return userdb_fail(err, errlen, "path too long");
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0) {
+		(void)str_format(err, errlen, "%s: %s", dir, strerror(errno));
+		return -1;
+	}
+	while (flock(fd, LOCK_EX) < 0) {
+		if (errno == EINTR)
+			continue;
+		(void)str_format(err, errlen, "%s: lock: %s", dir, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+void userdb_unlock(int fd)
+{
+	if (fd >= 0)
+		close(fd); /* releases the flock */
+}
+
+/* --- verification ---------------------------------------------------------- */
+
+/* The cost of the stored hashes (the first account's), or the configured default. */
+static int userdb_dummy_cost(const struct userdb *db, struct passwd_cost *cost)
+{
+	char err[128];
+	if (db->count && passwd_cost_of_hash(db->users[0].hash, cost) == 0)
+		return 0;
+	return passwd_cost_from_env(cost, err, sizeof err);
+}
+
+int userdb_prepare(const struct userdb *db)
+{
+	struct passwd_cost cost;
+	if (userdb_dummy_cost(db, &cost) < 0)
+		return -1;
+	return passwd_dummy_prepare(&cost);
+}
+
+enum userdb_verdict userdb_verify(const struct userdb *db, const char *user, const char *pw,
+                                  size_t pwlen)
+{
+	const struct userdb_entry *e = user ? userdb_find(db, user) : NULL;
+	if (!e) {
+		/* Same work as for a real account: a dummy hash of the same cost. */
+		struct passwd_cost cost;
+		if (userdb_dummy_cost(db, &cost) < 0)
+			return USERDB_ERROR;
+		return passwd_verify_dummy(&cost, pw, pwlen) == PASSWD_ERROR ? USERDB_ERROR
+		                                                             : USERDB_UNKNOWN;
+	}
+	switch (passwd_verify(e->hash, pw, pwlen)) {
+	case PASSWD_OK:
+		return (e->flags & USERDB_FLAG_DISABLED) ? USERDB_DISABLED : USERDB_OK;
+	case PASSWD_MISMATCH:
+		return USERDB_BAD;
+	default:
+		return USERDB_ERROR;
+	}
+}
+
+const char *userdb_verdict_name(enum userdb_verdict v)
+{
+	switch (v) {
+	case USERDB_OK:
+		return "ok";
+	case USERDB_BAD:
+		return "bad password";
+	case USERDB_UNKNOWN:
+		return "unknown user";
+	case USERDB_DISABLED:
+		return "disabled";
+	case USERDB_ERROR:
+		break;
+	}
+	return "error";
+}

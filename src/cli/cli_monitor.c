@@ -15,14 +15,13 @@
 #include "admin/alert.h"
 #include "core/cfg.h"
 #include "core/clock.h"
+#include "core/fsutil.h"
 #include "core/log.h"
 #include "core/str.h"
 
 #include <errno.h>
 #include <event2/event.h>
-#include <fcntl.h>
 #include <getopt.h>
-#include <libgen.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -233,19 +232,17 @@ static json_t *monitor_state_load(const char *path, char *err, size_t errlen)
 	return l;
 }
 
-/* Write to a temporary file, fsync, rename over the old state, fsync the directory:
- * a crash leaves either the old state or the new one, never half of either. */
+/* The state is replaced atomically (core/fsutil): a crash leaves either the old
+ * state or the new one, never half of either. */
 static int monitor_state_save(const char *path, json_t *listings, char *err, size_t errlen)
 {
-	char tmp[600], dir[600];
-	str_copy(dir, sizeof dir, path);
-	char *d = dirname(dir);
-	if (mkdir(d, 0750) != 0 && errno != EEXIST) {
-		str_format(err, errlen, "cannot create %s: %s", d, strerror(errno));
+	char dir[600];
+	if (fsutil_dirname(path, dir, sizeof dir) != 0) {
+		str_format(err, errlen, "state path too long");
 		return -1;
 	}
-	if (str_format(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid()) != 0) {
-		str_format(err, errlen, "state path too long");
+	if (mkdir(dir, 0750) != 0 && errno != EEXIST) {
+		str_format(err, errlen, "cannot create %s: %s", dir, strerror(errno));
 		return -1;
 	}
 	json_t *doc = json_object();
@@ -260,43 +257,9 @@ static int monitor_state_save(const char *path, json_t *listings, char *err, siz
 		str_format(err, errlen, "out of memory");
 		return -1;
 	}
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
-	if (fd < 0) {
-		str_format(err, errlen, "cannot create %s: %s", tmp, strerror(errno));
-		free(text);
-		return -1;
-	}
-	size_t len = strlen(text), off = 0;
-	int rc = 0;
-	while (off < len) {
-		ssize_t w = write(fd, text + off, len - off);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0) {
-			rc = -1;
-			break;
-		}
-		off += (size_t)w;
-	}
+	int rc = fsutil_write_atomic(path, text, strlen(text), 0640, err, errlen);
 	free(text);
-	if (rc != 0 || fsync(fd) != 0) {
-		str_format(err, errlen, "cannot write %s: %s", tmp, strerror(errno));
-		close(fd);
-		unlink(tmp);
-		return -1;
-	}
-	close(fd);
-	if (rename(tmp, path) != 0) {
-		str_format(err, errlen, "cannot rename %s to %s: %s", tmp, path, strerror(errno));
-		unlink(tmp);
-		return -1;
-	}
-	int dfd = open(d, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd >= 0) {
-		fsync(dfd);
-		close(dfd);
-	}
-	return 0;
+	return rc;
 }
 
 /* ---- one round ---- */

@@ -25,5 +25,6 @@ int cli_print_json(json_t *doc);
 void cli_usage(FILE *out, const char *text);
 
 /* Subcommands: argv[0] is the subcommand name. Each is listed in main.c's table. */
+int cli_bounce(int argc, char **argv);
 
 #endif

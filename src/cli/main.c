@@ -26,6 +26,7 @@ struct cli_command {
 
 static const struct cli_command cli_commands[] = {
     {"version", cli_version, "print the version"},
+    {"bounce", cli_bounce, "which blocklist bounced our mail (bounces, mbox, Maildir)"},
 };
 
 static int cli_version(int argc, char **argv)

@@ -31,5 +31,6 @@ int cli_monitor(int argc, char **argv);
 int cli_relaytest(int argc, char **argv);
 int cli_trace(int argc, char **argv);
 int cli_user(int argc, char **argv);
+int cli_bounce(int argc, char **argv);
 
 #endif

@@ -32,6 +32,7 @@ static const struct cli_command cli_commands[] = {
     {"relaytest", cli_relaytest, "try every relay trick against an SMTP server"},
     {"trace", cli_trace, "find where a message really came from (Received headers)"},
     {"user", cli_user, "add, change, remove and list accounts (argon2id, strength policy)"},
+    {"bounce", cli_bounce, "which blocklist bounced our mail (bounces, mbox, Maildir)"},
 };
 
 static int cli_version(int argc, char **argv)

@@ -1,0 +1,488 @@
+/*
+ * mime - header fields, Content-Type, transfer decodings and multipart
+ * walking for the bounce reader; see mime.h.
+ *
+ * RFC 5322 section 2.2.3 (unfolding), RFC 2045 (Content-Type parameters,
+ * quoted-printable, base64), RFC 2046 section 5.1 (multipart boundaries).
+ * Encoded words (RFC 2047) are left as they are: the bounce rules match
+ * ASCII text.
+ */
+#include "forensics/mime.h"
+
+#include "core/str.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+void mime_headers_init(struct mime_headers *h)
+{
+	h->items = NULL;
+	h->count = 0;
+	h->cap = 0;
+}
+
+void mime_headers_free(struct mime_headers *h)
+{
+	for (size_t i = 0; i < h->count; i++) {
+		free(h->items[i].name);
+		free(h->items[i].value);
+	}
+	free(h->items);
+	mime_headers_init(h);
+}
+
+/* End of the line starting at i (index of '\n' or len); *next is the start of the next line. */
+static size_t mime_line_end(const char *p, size_t len, size_t i, size_t *next)
+{
+	const char *nl = memchr(p + i, '\n', len - i);
+	size_t e = nl ? (size_t)(nl - p) : len;
+	*next = nl ? e + 1 : len;
+	if (e > i && p[e - 1] == '\r')
+		e--;
+	return e;
+}
+
+static bool mime_is_blank(const char *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (p[i] != ' ' && p[i] != '\t')
+			return false;
+	return true;
+}
+
+/* A field name: printable ASCII other than ':' and space (RFC 5322 ftext). */
+static bool mime_field_name_ok(const char *p, size_t n)
+{
+	if (n == 0 || n > 128)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)p[i] <= 32 || (unsigned char)p[i] >= 127 || p[i] == ':')
+			return false;
+	return true;
+}
+
+static char *mime_strndup(const char *p, size_t n)
+{
+	char *s = malloc(n + 1);
+	if (!s)
+		return NULL;
+	if (n)
+		memcpy(s, p, n);
+	s[n] = '\0';
+	return s;
+}
+
+/* Appends the field held in v (name n) to h. 0 or -1 (memory). */
+static int mime_headers_add(struct mime_headers *h, const char *name, size_t nlen, struct buf *v)
+{
+	if (h->count >= MIME_MAX_HEADERS)
+		return 0;
+	if (h->count == h->cap) {
+		size_t ncap = h->cap ? h->cap * 2 : 16;
+		struct mime_header *n = realloc(h->items, ncap * sizeof *n);
+		if (!n)
+			return -1;
+		h->items = n;
+		h->cap = ncap;
+	}
+	const char *val = buf_cstr(v);
+	size_t vlen = v->len;
+	while (vlen && (val[vlen - 1] == ' ' || val[vlen - 1] == '\t'))
+		vlen--;
+	char *nm = mime_strndup(name, nlen);
+	char *vv = mime_strndup(val, vlen);
+	if (!nm || !vv) {
+		free(nm);
+		free(vv);
+		return -1;
+	}
+	h->items[h->count].name = nm;
+	h->items[h->count].value = vv;
+	h->count++;
+	return 0;
+}
+
+/* Appends s to the value, silently truncating at MIME_MAX_VALUE. */
+static void mime_value_add(struct buf *v, const char *s, size_t n)
+{
+	if (v->len + n > v->max)
+		n = v->max - v->len;
+	if (n && buf_append(v, s, n) != 0)
+		return; /* memory: keep what we have */
+}
+
+int mime_headers_parse(const char *p, size_t len, struct mime_headers *h, size_t *body_off)
+{
+	struct buf v;
+	const char *name = NULL;
+	size_t nlen = 0;
+	size_t i = 0, next;
+	int rc = 0;
+
+	buf_init(&v, MIME_MAX_VALUE);
+	*body_off = len;
+	if (len >= 5 && memcmp(p, "From ", 5) == 0) {
+		mime_line_end(p, len, 0, &next);
+		i = next;
+	}
+	while (i < len) {
+		size_t e = mime_line_end(p, len, i, &next);
+		const char *line = p + i;
+		size_t ll = e - i;
+		if (ll == 0 || mime_is_blank(line, ll)) {
+			*body_off = next;
+			break;
+		}
+		if ((line[0] == ' ' || line[0] == '\t') && name) {
+			/* Continuation: the line break and its indentation become one space. */
+			size_t k = 0;
+			while (k < ll && (line[k] == ' ' || line[k] == '\t'))
+				k++;
+			if (v.len)
+				mime_value_add(&v, " ", 1);
+			mime_value_add(&v, line + k, ll - k);
+			i = next;
+			continue;
+		}
+		const char *colon = memchr(line, ':', ll);
+		size_t cn = colon ? (size_t)(colon - line) : 0;
+		while (cn && (line[cn - 1] == ' ' || line[cn - 1] == '\t'))
+			cn--;
+		if (!colon || !mime_field_name_ok(line, cn)) {
+			/* Not a field: the header section is over and this line is body. */
+			*body_off = i;
+			break;
+		}
+		if (name && mime_headers_add(h, name, nlen, &v) != 0)
+			goto fail;
+		name = line;
+		nlen = cn;
+		buf_reset(&v);
+		size_t k = (size_t)(colon - line) + 1;
+		while (k < ll && (line[k] == ' ' || line[k] == '\t'))
+			k++;
+		mime_value_add(&v, line + k, ll - k);
+		i = next;
+	}
+	if (name && mime_headers_add(h, name, nlen, &v) != 0)
+		goto fail;
+	buf_free(&v);
+	return rc;
+fail:
+	buf_free(&v);
+	return -1;
+}
+
+const char *mime_headers_get(const struct mime_headers *h, const char *name)
+{
+	for (size_t i = 0; i < h->count; i++)
+		if (str_ieq(h->items[i].name, name))
+			return h->items[i].value;
+	return NULL;
+}
+
+static bool mime_is_tspecial_or_space(char c)
+{
+	return (unsigned char)c <= 32 || strchr("()<>@,;:\\\"/[]?=", c) != NULL;
+}
+
+/* Copies a token of at most n bytes, lower-cased. */
+static void mime_copy_lower(char *dst, size_t size, const char *src, size_t n)
+{
+	if (str_copy_n(dst, size, src, n) != 0) {
+		/* truncated: a value this long is junk anyway, keep the prefix */
+	}
+	str_lower(dst);
+}
+
+/* Reads a token or quoted-string at s[*i]; writes it (unquoted) to dst. */
+static void mime_param_value(const char *s, size_t *i, char *dst, size_t size)
+{
+	size_t o = 0, k = *i;
+	if (s[k] == '"') {
+		k++;
+		while (s[k] && s[k] != '"') {
+			if (s[k] == '\\' && s[k + 1])
+				k++;
+			if (o + 1 < size)
+				dst[o++] = s[k];
+			k++;
+		}
+		if (s[k] == '"')
+			k++;
+	} else {
+		while (s[k] && s[k] != ';' && s[k] != ' ' && s[k] != '\t') {
+			if (o + 1 < size)
+				dst[o++] = s[k];
+			k++;
+		}
+	}
+	dst[o] = '\0';
+	*i = k;
+}
+
+void mime_ctype_parse(const char *value, struct mime_ctype *out)
+{
+	memset(out, 0, sizeof *out);
+	if (str_copy(out->type, sizeof out->type, "text") != 0 ||
+	    str_copy(out->subtype, sizeof out->subtype, "plain") != 0)
+		return;
+	if (!value)
+		return;
+	const char *s = value;
+	size_t i = 0;
+	while (s[i] == ' ' || s[i] == '\t')
+		i++;
+	size_t t0 = i;
+	while (s[i] && !mime_is_tspecial_or_space(s[i]))
+		i++;
+	size_t t1 = i;
+	if (s[i] != '/' || t1 == t0)
+		return; /* malformed: RFC 2045 section 5.2 default */
+	i++;
+	size_t s0 = i;
+	while (s[i] && !mime_is_tspecial_or_space(s[i]))
+		i++;
+	if (i == s0)
+		return;
+	mime_copy_lower(out->type, sizeof out->type, s + t0, t1 - t0);
+	mime_copy_lower(out->subtype, sizeof out->subtype, s + s0, i - s0);
+	/* Parameters: ; name = value */
+	while (s[i]) {
+		while (s[i] && s[i] != ';')
+			i++;
+		if (!s[i])
+			break;
+		i++;
+		while (s[i] == ' ' || s[i] == '\t')
+			i++;
+		size_t n0 = i;
+		while (s[i] && s[i] != '=' && s[i] != ';' && !mime_is_tspecial_or_space(s[i]))
+			i++;
+		size_t n1 = i;
+		while (s[i] == ' ' || s[i] == '\t')
+			i++;
+		if (s[i] != '=')
+			continue;
+		i++;
+		while (s[i] == ' ' || s[i] == '\t')
+			i++;
+		char val[256];
+		mime_param_value(s, &i, val, sizeof val);
+		char pname[32];
+		mime_copy_lower(pname, sizeof pname, s + n0, n1 - n0);
+		if (strcmp(pname, "boundary") == 0) {
+			if (str_copy(out->boundary, sizeof out->boundary, val) != 0)
+				out->boundary[0] = '\0'; /* RFC 2046: at most 70 bytes */
+		} else if (strcmp(pname, "charset") == 0) {
+			mime_copy_lower(out->charset, sizeof out->charset, val, strlen(val));
+		} else if (strcmp(pname, "report-type") == 0) {
+			mime_copy_lower(out->report_type, sizeof out->report_type, val,
+			                strlen(val));
+		}
+	}
+}
+
+bool mime_ctype_is(const struct mime_ctype *ct, const char *type, const char *subtype)
+{
+	return strcmp(ct->type, type) == 0 && (!subtype || strcmp(ct->subtype, subtype) == 0);
+}
+
+static int mime_hex(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+int mime_qp_decode(const char *p, size_t len, struct buf *out)
+{
+	size_t i = 0;
+	while (i < len) {
+		char c = p[i];
+		if (c == '=') {
+			/* Soft line break: '=' then optional blanks then CRLF or LF. */
+			size_t k = i + 1;
+			while (k < len && (p[k] == ' ' || p[k] == '\t'))
+				k++;
+			if (k < len && p[k] == '\r' && k + 1 < len && p[k + 1] == '\n') {
+				i = k + 2;
+				continue;
+			}
+			if (k < len && p[k] == '\n') {
+				i = k + 1;
+				continue;
+			}
+			if (k == len) {
+				i = len;
+				continue;
+			}
+			if (i + 2 < len && mime_hex(p[i + 1]) >= 0 && mime_hex(p[i + 2]) >= 0) {
+				c = (char)(mime_hex(p[i + 1]) * 16 + mime_hex(p[i + 2]));
+				if (buf_append_char(out, c) != 0)
+					return -1;
+				i += 3;
+				continue;
+			}
+			/* A bare '=': RFC 2045 6.7 note (2) says keep it. */
+		}
+		if (buf_append_char(out, c) != 0)
+			return -1;
+		i++;
+	}
+	return 0;
+}
+
+static int mime_b64_value(char c)
+{
+	if (c >= 'A' && c <= 'Z')
+		return c - 'A';
+	if (c >= 'a' && c <= 'z')
+		return c - 'a' + 26;
+	if (c >= '0' && c <= '9')
+		return c - '0' + 52;
+	if (c == '+')
+		return 62;
+	if (c == '/')
+		return 63;
+	return -1;
+}
+
+int mime_base64_decode(const char *p, size_t len, struct buf *out)
+{
+	unsigned acc = 0;
+	int bits = 0;
+	for (size_t i = 0; i < len; i++) {
+		if (p[i] == '=')
+			break;
+		int v = mime_b64_value(p[i]);
+		if (v < 0)
+			continue; /* line breaks and junk are skipped (RFC 2045 6.8) */
+		acc = ((acc << 6) | (unsigned)v) & 0xffffff;
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			if (buf_append_char(out, (char)((acc >> bits) & 0xff)) != 0)
+				return -1;
+		}
+	}
+	return 0;
+}
+
+struct mime_walker {
+	mime_part_cb cb;
+	void *ctx;
+	size_t parts;
+};
+
+static int mime_walk_entity(struct mime_walker *w, const char *p, size_t len, int depth);
+
+/* Is the line [l, l+n) a delimiter for boundary b? 1 = part delimiter, 2 = close, 0 = no. */
+static int mime_is_delimiter(const char *l, size_t n, const char *b, size_t bl)
+{
+	if (n < bl + 2 || l[0] != '-' || l[1] != '-' || memcmp(l + 2, b, bl) != 0)
+		return 0;
+	size_t k = bl + 2;
+	int kind = 1;
+	if (n >= k + 2 && l[k] == '-' && l[k + 1] == '-') {
+		kind = 2;
+		k += 2;
+	}
+	return mime_is_blank(l + k, n - k) ? kind : 0;
+}
+
+static int mime_walk_multipart(struct mime_walker *w, const char *p, size_t len,
+                               const char *boundary, int depth)
+{
+	size_t bl = strlen(boundary);
+	size_t i = 0, next;
+	size_t part_start = 0;
+	bool in_part = false;
+	while (i < len) {
+		size_t e = mime_line_end(p, len, i, &next);
+		int kind = mime_is_delimiter(p + i, e - i, boundary, bl);
+		if (kind) {
+			if (in_part) {
+				/* The line break before the delimiter belongs to it. */
+				size_t end = i;
+				if (end > part_start && p[end - 1] == '\n')
+					end--;
+				if (end > part_start && p[end - 1] == '\r')
+					end--;
+				int rc = mime_walk_entity(w, p + part_start, end - part_start,
+				                          depth + 1);
+				if (rc != 0)
+					return rc;
+			}
+			if (kind == 2)
+				return 0;
+			in_part = true;
+			part_start = next;
+		}
+		i = next;
+	}
+	if (in_part && part_start < len) /* unterminated last part: read what is there */
+		return mime_walk_entity(w, p + part_start, len - part_start, depth + 1);
+	return 0;
+}
+
+static int mime_walk_entity(struct mime_walker *w, const char *p, size_t len, int depth)
+{
+	struct mime_headers h;
+	struct mime_ctype ct;
+	struct buf dec;
+	size_t off;
+	int rc;
+
+	mime_headers_init(&h);
+	buf_init(&dec, MIME_MAX_DECODED);
+	if (mime_headers_parse(p, len, &h, &off) != 0) {
+		rc = -1;
+		goto out;
+	}
+	mime_ctype_parse(mime_headers_get(&h, "Content-Type"), &ct);
+	if (mime_ctype_is(&ct, "multipart", NULL) && ct.boundary[0] && depth < MIME_MAX_DEPTH) {
+		rc = mime_walk_multipart(w, p + off, len - off, ct.boundary, depth);
+		goto out;
+	}
+	if (w->parts >= MIME_MAX_PARTS) {
+		rc = 0;
+		goto out;
+	}
+	w->parts++;
+	const char *cte = mime_headers_get(&h, "Content-Transfer-Encoding");
+	int drc;
+	if (cte && str_iprefix(cte, strlen(cte), "base64"))
+		drc = mime_base64_decode(p + off, len - off, &dec);
+	else if (cte && str_iprefix(cte, strlen(cte), "quoted-printable"))
+		drc = mime_qp_decode(p + off, len - off, &dec);
+	else {
+		size_t n = len - off > MIME_MAX_DECODED ? MIME_MAX_DECODED : len - off;
+		drc = buf_append(&dec, p + off, n);
+		if (drc == 0 && n < len - off)
+			drc = -1;
+	}
+	struct mime_part part = {
+	    .headers = &h,
+	    .ctype = &ct,
+	    .body = buf_cstr(&dec),
+	    .len = dec.len,
+	    .depth = depth,
+	    .truncated = drc != 0,
+	};
+	rc = w->cb(w->ctx, &part);
+out:
+	buf_free(&dec);
+	mime_headers_free(&h);
+	return rc;
+}
+
+int mime_walk(const char *msg, size_t len, mime_part_cb cb, void *ctx)
+{
+	struct mime_walker w = {.cb = cb, .ctx = ctx, .parts = 0};
+	return mime_walk_entity(&w, msg, len, 0);
+}

@@ -377,7 +377,12 @@ struct dns *dns_new(struct event_base *base, const struct dns_options *opt, char
 	ao.timeout = opt && opt->timeout_ms > 0 ? opt->timeout_ms : 2000;
 	ao.tries = opt && opt->tries > 0 ? opt->tries : 2;
 	ao.flags = ARES_FLAG_NOSEARCH | ARES_FLAG_NOALIASES;
-	int mask = ARES_OPT_SOCK_STATE_CB | ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES | ARES_OPT_FLAGS;
+	/* Hundreds of queries go out at once; a nearby server answers them in a burst
+	 * that overflows the default receive buffer (~200 KiB), and every dropped
+	 * answer becomes a timeout. The kernel caps this at net.core.rmem_max. */
+	ao.socket_receive_buffer_size = 1 << 20;
+	int mask = ARES_OPT_SOCK_STATE_CB | ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES | ARES_OPT_FLAGS |
+		   ARES_OPT_SOCK_RCVBUF;
 	int st = ares_init_options(&d->channel, &ao, mask);
 	if (st != ARES_SUCCESS) {
 		str_format(err, errlen, "cannot start the resolver: %s", ares_strerror(st));

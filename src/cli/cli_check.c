@@ -46,7 +46,7 @@ static const char cli_check_help[] =
     "  --list-zones         print the catalogue (zone, kind, status) and exit\n"
     "  --timeout MS         wait this long for each attempt (default 2000)\n"
     "  --tries N            attempts per query (default 2)\n"
-    "  --concurrency N      queries in flight at most (default 200)\n"
+    "  --concurrency N      queries in flight at most (default 128)\n"
     "  --max-range N        refuse ranges of more than N addresses (default 4096)\n"
     "  --no-selftest        skip the RFC 5782 test-point probes\n"
     "  --no-txt             do not fetch the TXT reason of listings\n"

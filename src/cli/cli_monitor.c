@@ -52,7 +52,7 @@ static const char cli_monitor_help[] =
     "  catalogue = FILE           (default: the built-in catalogue)\n"
     "  resolver = 127.0.0.1:53    (default: /etc/resolv.conf)\n"
     "  interval = 1h              (between rounds; 10s to 7d)\n"
-    "  timeout = 2000             (ms per attempt)   tries = 2   concurrency = 200\n"
+    "  timeout = 2000             (ms per attempt)   tries = 2   concurrency = 128\n"
     "  max_range = 4096           (largest range, in addresses)\n"
     "  state = ./var/monitor-state.json\n"
     "  [alert]\n"
@@ -103,7 +103,7 @@ static const struct cfg_option monitor_options[] = {
      "time between rounds"},
     {"monitor", "timeout", CFG_INT, "2000", 10, 60000, true, MC(timeout_ms), 0, "ms per attempt"},
     {"monitor", "tries", CFG_INT, "2", 1, 10, true, MC(tries), 0, "attempts per query"},
-    {"monitor", "concurrency", CFG_INT, "200", 1, 10000, true, MC(concurrency), 0,
+    {"monitor", "concurrency", CFG_INT, "128", 1, 10000, true, MC(concurrency), 0,
      "queries in flight"},
     {"monitor", "max_range", CFG_INT, "4096", 1, 1 << 24, true, MC(max_range), 0, "largest range"},
     {"monitor", "state", CFG_STRING, "./var/monitor-state.json", 0, 0, false, MC(state),

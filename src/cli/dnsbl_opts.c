@@ -19,7 +19,7 @@ void dnsbl_opts_init(struct dnsbl_opts *o)
 	o->timeout_ms = 2000;
 	o->tries = 2;
 	o->max_range = 4096;
-	o->chk.concurrency = 200;
+	o->chk.concurrency = CHK_DEFAULT_CONCURRENCY;
 }
 
 void dnsbl_opts_free(struct dnsbl_opts *o)

@@ -254,7 +254,7 @@ static void chk_plan_queries(struct chk_ctx *c)
 
 static void chk_pump(struct chk_ctx *c)
 {
-	unsigned limit = c->opt->concurrency ? c->opt->concurrency : 200;
+	unsigned limit = c->opt->concurrency ? c->opt->concurrency : CHK_DEFAULT_CONCURRENCY;
 	for (;;) {
 		while (!c->oom && c->next < c->njobs && c->inflight < limit) {
 			struct chk_req *q = malloc(sizeof *q);

@@ -45,8 +45,12 @@ struct chk_result {
 	char txt[512];
 };
 
+/* A single-threaded DNSBL server (rbldnsd) overflows its socket when more than
+ * about 150 queries arrive in one burst, and each lost answer costs a retry. */
+#define CHK_DEFAULT_CONCURRENCY 128
+
 struct chk_options {
-	unsigned concurrency; /* queries in flight at most; 0: 200 */
+	unsigned concurrency; /* queries in flight at most; 0: CHK_DEFAULT_CONCURRENCY */
 	bool no_selftest;
 	bool no_txt;
 };

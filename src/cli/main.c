@@ -27,12 +27,12 @@ struct cli_command {
 static const struct cli_command cli_commands[] = {
     {"check", cli_check, "which DNS blocklists list these IPs, ranges or domains"},
     {"monitor", cli_monitor, "check on a schedule and alert when a listing changes"},
-    {"firewall", cli_firewall, "print an nftables rule set: only mail servers send SMTP out"},
-    {"version", cli_version, "print the version"},
-    {"relaytest", cli_relaytest, "try every relay trick against an SMTP server"},
     {"trace", cli_trace, "find where a message really came from (Received headers)"},
-    {"user", cli_user, "add, change, remove and list accounts (argon2id, strength policy)"},
     {"bounce", cli_bounce, "which blocklist bounced our mail (bounces, mbox, Maildir)"},
+    {"firewall", cli_firewall, "print an nftables rule set: only mail servers send SMTP out"},
+    {"relaytest", cli_relaytest, "try every relay trick against an SMTP server"},
+    {"user", cli_user, "add, change, remove and list accounts (argon2id, strength policy)"},
+    {"version", cli_version, "print the version"},
 };
 
 static int cli_version(int argc, char **argv)

@@ -1,0 +1,155 @@
+/*
+ * ratelimit - Exim-style EWMA rates, decaying counters, Bloom and small-set
+ * distinct counters. See ratelimit.h for the semantics.
+ */
+#include "policy/ratelimit.h"
+
+#include <math.h>
+#include <string.h>
+
+double ratelimit_ewma_peek(const struct ratelimit_ewma *s, double count, int64_t now_ms,
+			   int64_t period_ms)
+{
+	if (s->last_ms == 0 || period_ms <= 0)
+		return count;
+	double rate;
+	double i_over_p = (double)(now_ms - s->last_ms) / (double)period_ms;
+	if (i_over_p < 1e-9) {
+		/* The limit of the formula as i -> 0 (and a clock that went back). */
+		rate = s->rate + count;
+	} else {
+		double a = exp(-i_over_p);
+		rate = (1.0 - a) * count / i_over_p + a * s->rate;
+	}
+	if (rate < count)
+		rate = count;
+	return rate;
+}
+
+bool ratelimit_ewma_hit(struct ratelimit_ewma *s, double count, double limit, int64_t period_ms,
+			enum ratelimit_mode mode, int64_t now_ms, double *rate_out)
+{
+	double rate = ratelimit_ewma_peek(s, count, now_ms, period_ms);
+	bool over = rate >= limit;
+	if (rate_out)
+		*rate_out = rate;
+	if (mode == RATELIMIT_STRICT || (mode == RATELIMIT_LEAKY && !over)) {
+		s->rate = rate;
+		if (now_ms > s->last_ms || s->last_ms == 0)
+			s->last_ms = now_ms ? now_ms : 1;
+	}
+	return over;
+}
+
+double ratelimit_ewma_decayed(const struct ratelimit_ewma *s, int64_t now_ms, int64_t period_ms)
+{
+	if (s->last_ms == 0 || period_ms <= 0)
+		return 0;
+	if (now_ms <= s->last_ms)
+		return s->rate;
+	return s->rate * exp(-(double)(now_ms - s->last_ms) / (double)period_ms);
+}
+
+double ratelimit_decay_value(const struct ratelimit_decay *d, int64_t now_ms, int64_t tau_ms)
+{
+	if (d->last_ms == 0 || tau_ms <= 0 || now_ms <= d->last_ms)
+		return d->value;
+	return d->value * exp(-(double)(now_ms - d->last_ms) / (double)tau_ms);
+}
+
+void ratelimit_decay_add(struct ratelimit_decay *d, double n, int64_t now_ms, int64_t tau_ms)
+{
+	d->value = ratelimit_decay_value(d, now_ms, tau_ms) + n;
+	if (now_ms > d->last_ms)
+		d->last_ms = now_ms;
+}
+
+uint64_t ratelimit_hash(const void *data, size_t len)
+{
+	const unsigned char *p = data;
+	uint64_t h = 1469598103934665603ULL;
+	for (size_t i = 0; i < len; i++) {
+		h ^= p[i];
+		h *= 1099511628211ULL;
+	}
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdULL;
+	h ^= h >> 33;
+	h *= 0xc4ceb9fe1a85ec53ULL;
+	h ^= h >> 33;
+	return h;
+}
+
+int ratelimit_bloom_init(struct ratelimit_bloom *b, uint32_t nbits)
+{
+	if (nbits < 64 || nbits > 64 * RATELIMIT_BLOOM_WORDS || (nbits & (nbits - 1)) != 0)
+		return -1;
+	memset(b, 0, sizeof *b);
+	b->nbits = nbits;
+	return 0;
+}
+
+static bool ratelimit_bloom_expired(const struct ratelimit_bloom *b, int64_t now_ms,
+				    int64_t period_ms)
+{
+	return b->window_start_ms == 0 || now_ms - b->window_start_ms >= period_ms ||
+	       now_ms < b->window_start_ms;
+}
+
+uint32_t ratelimit_bloom_count(const struct ratelimit_bloom *b, int64_t now_ms, int64_t period_ms)
+{
+	return ratelimit_bloom_expired(b, now_ms, period_ms) ? 0 : b->count;
+}
+
+uint32_t ratelimit_bloom_add(struct ratelimit_bloom *b, const void *data, size_t len,
+			     int64_t now_ms, int64_t period_ms)
+{
+	uint32_t nbits = b->nbits;
+	if (nbits < 64 || nbits > 64 * RATELIMIT_BLOOM_WORDS || (nbits & (nbits - 1)) != 0)
+		nbits = 64 * RATELIMIT_BLOOM_WORDS; /* a record from elsewhere: repair */
+	if (ratelimit_bloom_expired(b, now_ms, period_ms)) {
+		memset(b->bits, 0, sizeof b->bits);
+		b->count = 0;
+		b->nbits = nbits;
+		b->window_start_ms = now_ms ? now_ms : 1;
+	}
+	/* Four probes h1 + n*h2 (Kirsch-Mitzenmacher), as Exim does with eight. */
+	uint64_t h = ratelimit_hash(data, len);
+	uint32_t h1 = (uint32_t)h, h2 = (uint32_t)(h >> 32) | 1;
+	bool fresh = false;
+	for (uint32_t n = 0; n < 4; n++) {
+		uint32_t bit = (h1 + n * h2) & (nbits - 1);
+		uint64_t mask = 1ULL << (bit & 63);
+		if (!(b->bits[bit >> 6] & mask)) {
+			fresh = true;
+			b->bits[bit >> 6] |= mask;
+		}
+	}
+	if (fresh && b->count < UINT32_MAX)
+		b->count++;
+	return b->count;
+}
+
+uint32_t ratelimit_set_count(const struct ratelimit_set *s, int64_t win)
+{
+	return s->window == win ? s->n : 0;
+}
+
+uint32_t ratelimit_set_add(struct ratelimit_set *s, uint32_t hash, int64_t win)
+{
+	if (s->window != win) {
+		s->window = win;
+		s->n = 0;
+	}
+	uint32_t held = s->n < RATELIMIT_SET_MAX ? s->n : RATELIMIT_SET_MAX;
+	for (uint32_t i = 0; i < held; i++)
+		if (s->h[i] == hash)
+			return s->n;
+	if (s->n < RATELIMIT_SET_MAX)
+		s->h[s->n] = hash;
+	/* Past the set's size every new value is counted (values that recur are
+	 * counted again: an overestimate only when the count is already high). */
+	if (s->n < UINT32_MAX)
+		s->n++;
+	return s->n;
+}

@@ -990,6 +990,13 @@ int pol_engine_evaluate(struct pol_engine *e, const struct pol_event *ev, struct
 	case POL_EV_BLOCK:
 	case POL_EV_UNBLOCK:
 		(void)str_copy(out->identity, sizeof out->identity, ev->ident);
+		if (strncmp(ev->ident, "cidr:", 5) == 0) {
+			struct cidr cr;
+			char cs[CIDR_STRLEN];
+			if (cidr_parse(ev->ident + 5, strlen(ev->ident + 5), &cr) == 0 &&
+			    cidr_format(&cr, cs, sizeof cs) == 0)
+				(void)str_format(out->identity, sizeof out->identity, "cidr:%s", cs);
+		}
 		if (ev->type == POL_EV_BLOCK) {
 			int64_t exp_ms = ev->expires_s ? ev->time_ms + ev->expires_s * 1000 : 0;
 			rc = pol_engine_block(e, ev->ident, ev->actor, ev->reason, ev->time_ms,

@@ -31,8 +31,8 @@ enum pol_limit_id {
 
 struct pol_limits {
 	long long max[POL_LIM_N]; /* 0 = no limit */
-	bool strict;		  /* Exim strict (count attempts) instead of leaky */
-	uint32_t set;		  /* bit per field given in this section (bit POL_LIM_N: strict) */
+	bool strict;              /* Exim strict (count attempts) instead of leaky */
+	uint32_t set;             /* bit per field given in this section (bit POL_LIM_N: strict) */
 };
 
 #define POL_NAME_MAX 128
@@ -80,10 +80,10 @@ struct pol_config {
 int pol_config_defaults(struct pol_config *c, char *err, size_t errlen);
 /* One name = value in a section. 0, or -1 with err saying why. */
 int pol_config_set(struct pol_config *c, const char *section, const char *name, const char *value,
-		   char *err, size_t errlen);
+                   char *err, size_t errlen);
 /* Defaults, then the INI text or file. 0, or -1 with "name:line: what". */
 int pol_config_load_string(struct pol_config *c, const char *text, const char *name, char *err,
-			   size_t errlen);
+                           size_t errlen);
 int pol_config_load_file(struct pol_config *c, const char *path, char *err, size_t errlen);
 /* The limits that apply to a user ("" for an identity without one). */
 void pol_config_limits_for(const struct pol_config *c, const char *user, struct pol_limits *out);

@@ -43,7 +43,7 @@ struct pol_rec {
 	struct ratelimit_bloom uniq_rcpt, uniq_dom;
 	/* volume against the baseline */
 	struct ratelimit_ewma vol_hour; /* strict, 1 h */
-	int64_t day;			/* day number of day_msgs */
+	int64_t day;                    /* day number of day_msgs */
 	uint32_t day_msgs;
 	uint32_t days_seen;
 	double baseline; /* messages per day, slow EWMA */
@@ -121,9 +121,9 @@ static void pol_escalate(struct pol_verdict *v, enum pol_action a, const char *r
 
 int pol_verdict_format(const struct pol_verdict *v, int64_t base_ms, char *out, size_t size)
 {
-	int rc = str_format(out, size, "%s %s rule=%s score=%d", pol_action_name(v->action),
-			    v->identity[0] ? v->identity : "-", v->rule[0] ? v->rule : "-",
-			    v->score);
+	int rc =
+	    str_format(out, size, "%s %s rule=%s score=%d", pol_action_name(v->action),
+	               v->identity[0] ? v->identity : "-", v->rule[0] ? v->rule : "-", v->score);
 	char tmp[64];
 	if (v->delay_ms) {
 		(void)str_format(tmp, sizeof tmp, " delay=%u", v->delay_ms);
@@ -132,11 +132,11 @@ int pol_verdict_format(const struct pol_verdict *v, int64_t base_ms, char *out, 
 	if (v->block_created || v->action == POL_BLOCK) {
 		if (v->block_expires_ms)
 			(void)str_format(tmp, sizeof tmp, " %s=T+%lld",
-					 v->block_created ? "new_block" : "until",
-					 (long long)((v->block_expires_ms - base_ms) / 1000));
+			                 v->block_created ? "new_block" : "until",
+			                 (long long)((v->block_expires_ms - base_ms) / 1000));
 		else
 			(void)str_format(tmp, sizeof tmp, " %s=manual",
-					 v->block_created ? "new_block" : "until");
+			                 v->block_created ? "new_block" : "until");
 		rc |= str_append(out, size, tmp);
 	}
 	for (uint32_t i = 0; i < v->n_reasons; i++) {
@@ -144,6 +144,35 @@ int pol_verdict_format(const struct pol_verdict *v, int64_t base_ms, char *out, 
 		rc |= str_append(out, size, v->reasons[i]);
 	}
 	return rc ? -1 : 0;
+}
+
+/* a then b into out, bounded; the hot paths build keys with this, not printf. 0 or -1. */
+static int pol_join(char *out, size_t size, const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b);
+	if (la + lb >= size) {
+		if (size)
+			out[0] = '\0';
+		return -1;
+	}
+	memcpy(out, a, la);
+	memcpy(out + la, b, lb + 1);
+	return 0;
+}
+
+/* Dotted quad without printf. */
+static void pol_ipv4_text(const struct addr *a, char *out)
+{
+	char *p = out;
+	for (int i = 0; i < 4; i++) {
+		unsigned v = a->bytes[i];
+		if (v >= 100)
+			*p++ = (char)('0' + v / 100);
+		if (v >= 10)
+			*p++ = (char)('0' + v / 10 % 10);
+		*p++ = (char)('0' + v % 10);
+		*p++ = i < 3 ? '.' : '\0';
+	}
 }
 
 /* ---- identities ---- */
@@ -160,6 +189,11 @@ static void pol_ip_ident(const struct pol_engine *e, const struct addr *ip, char
 	struct addr m;
 	char a[ADDR_STRLEN];
 	pol_mask_ip(e, ip, &m);
+	if (m.family == 4) {
+		pol_ipv4_text(&m, a);
+		(void)pol_join(out, size, "ip:", a);
+		return;
+	}
 	if (addr_format(&m, a, sizeof a) != 0)
 		(void)str_copy(a, sizeof a, "?");
 	if (m.family == 6 && e->cfg->ipv6_prefix < 128)
@@ -169,16 +203,16 @@ static void pol_ip_ident(const struct pol_engine *e, const struct addr *ip, char
 }
 
 void pol_engine_identity(const struct pol_engine *e, const struct pol_event *ev, char *out,
-			 size_t size)
+                         size_t size)
 {
 	out[0] = '\0';
 	if (ev->user[0])
-		(void)str_format(out, size, "user:%s", ev->user);
+		(void)pol_join(out, size, "user:", ev->user);
 	else if (ev->has_ip)
 		pol_ip_ident(e, &ev->ip, out, size);
 	else if (ev->type != POL_EV_BLOCK && ev->type != POL_EV_UNBLOCK &&
-		 pol_event_domain(ev->sender)[0])
-		(void)str_format(out, size, "domain:%s", pol_event_domain(ev->sender));
+	         pol_event_domain(ev->sender)[0])
+		(void)pol_join(out, size, "domain:", pol_event_domain(ev->sender));
 }
 
 /* ---- records ---- */
@@ -225,8 +259,8 @@ static void pol_rec_reset(struct pol_rec *r)
 	r->offences = keep.offences;
 }
 
-static bool pol_known_ip(const struct pol_engine *e, const struct pol_rec *r,
-			 const struct addr *ip, int64_t now)
+static bool pol_known_ip(const struct pol_engine *e, const struct pol_rec *r, const struct addr *ip,
+                         int64_t now)
 {
 	for (int i = 0; i < POL_OK_IPS; i++)
 		if (r->ok_ips[i].last_ms && addr_equal(&r->ok_ips[i].ip, ip) &&
@@ -308,7 +342,7 @@ static bool pol_role_name(const struct pol_engine *e, const char *user, char *na
 }
 
 static int pol_signals(const struct pol_engine *e, const struct pol_rec *r, const char *user,
-		       int64_t now, struct pol_verdict *v)
+                       int64_t now, struct pol_verdict *v)
 {
 	const struct pol_config *c = e->cfg;
 	int score = 0;
@@ -379,7 +413,7 @@ static int pol_signals(const struct pol_engine *e, const struct pol_rec *r, cons
 /* ---- blocks ---- */
 
 static int pol_audit(struct pol_engine *e, int64_t now, const char *actor, const char *action,
-		     const char *identity, const char *reason)
+                     const char *identity, const char *reason)
 {
 	struct store_audit a;
 	memset(&a, 0, sizeof a);
@@ -420,7 +454,7 @@ int pol_engine_reload(struct pol_engine *e)
 /* 1 with *b filled when identity is blocked at now (expired blocks are lifted
  * here, with an audit record), 0 when not, -1 on a store error. */
 static int pol_block_active(struct pol_engine *e, const char *identity, int64_t now,
-			    struct store_block *b)
+                            struct store_block *b)
 {
 	int rc = e->store->block_get(e->store, identity, b);
 	if (rc != 1)
@@ -437,7 +471,7 @@ static int pol_block_active(struct pol_engine *e, const char *identity, int64_t 
 }
 
 static int pol_range_block(struct pol_engine *e, const struct addr *ip, int64_t now,
-			   struct store_block *b)
+                           struct store_block *b)
 {
 	struct cidr m;
 	char ident[POL_IDENT_MAX], s[CIDR_STRLEN];
@@ -452,7 +486,7 @@ static int pol_range_block(struct pol_engine *e, const struct addr *ip, int64_t 
 /* Any block that applies to the event: its identity, its IP or range, its
  * sender's domain. With_user false skips the user (logins stay possible). */
 static int pol_blocked(struct pol_engine *e, const struct pol_event *ev, const char *identity,
-		       bool with_user, struct store_block *b)
+                       bool with_user, struct store_block *b)
 {
 	int rc;
 	char ident[POL_IDENT_MAX];
@@ -472,7 +506,7 @@ static int pol_blocked(struct pol_engine *e, const struct pol_event *ev, const c
 	}
 	const char *dom = pol_event_domain(ev->sender);
 	if (dom[0]) {
-		(void)str_format(ident, sizeof ident, "domain:%s", dom);
+		(void)pol_join(ident, sizeof ident, "domain:", dom);
 		if (strcmp(ident, identity) != 0 &&
 		    (rc = pol_block_active(e, ident, ev->time_ms, b)) != 0)
 			return rc;
@@ -490,8 +524,8 @@ static void pol_verdict_blocked(struct pol_verdict *v, const struct store_block 
 }
 
 static int pol_block_create(struct pol_engine *e, const char *identity, const char *rule,
-			    const char *reason, const struct pol_verdict *evidence, int64_t now,
-			    int64_t expires_ms, uint32_t offences, const char *actor)
+                            const char *reason, const struct pol_verdict *evidence, int64_t now,
+                            int64_t expires_ms, uint32_t offences, const char *actor)
 {
 	struct store_block b;
 	memset(&b, 0, sizeof b);
@@ -511,7 +545,7 @@ static int pol_block_create(struct pol_engine *e, const char *identity, const ch
 	if (evidence)
 		for (uint32_t i = 0; i < evidence->n_reasons && i < STORE_EVIDENCE_MAX; i++)
 			(void)str_copy(b.evidence[b.n_evidence++], sizeof b.evidence[0],
-				       evidence->reasons[i]);
+			               evidence->reasons[i]);
 	b.created_ms = now;
 	b.expires_ms = expires_ms;
 	b.offences = offences;
@@ -540,7 +574,7 @@ struct pol_mail_ctx {
 	const struct pol_event *ev;
 	struct pol_verdict *v;
 	struct pol_limits lim;
-	int over;		/* limit that fired, or -1 */
+	int over; /* limit that fired, or -1 */
 	char over_reason[POL_REASON_LEN];
 	int score;
 	bool block;
@@ -548,8 +582,14 @@ struct pol_mail_ctx {
 };
 
 static const char *const pol_limit_units[POL_LIM_N] = {
-    "messages", "messages", "messages", "recipients", "recipients", "bytes",
-    "distinct recipients", "recipient domains",
+    "messages",
+    "messages",
+    "messages",
+    "recipients",
+    "recipients",
+    "bytes",
+    "distinct recipients",
+    "recipient domains",
 };
 
 static int pol_mail_cb(void *ctx, unsigned char *rec, size_t *len, size_t cap)
@@ -580,34 +620,34 @@ static int pol_mail_cb(void *ctx, unsigned char *rec, size_t *len, size_t cap)
 			uint32_t n = ratelimit_bloom_count(b, now, period);
 			for (uint32_t k = 0; k < ev->n_rcpt; k++) {
 				const char *s = i == POL_LIM_UNIQ_RCPT_HOUR
-						    ? ev->rcpt[k]
-						    : pol_event_domain(ev->rcpt[k]);
+				                    ? ev->rcpt[k]
+				                    : pol_event_domain(ev->rcpt[k]);
 				n = ratelimit_bloom_add(b, s, strlen(s), now, period);
 			}
 			rate = n;
 			over = n > (uint64_t)max;
 		} else {
-			count = i <= POL_LIM_MSG_DAY	 ? 1.0
-				: i == POL_LIM_BYTES_HOUR ? (double)ev->size
-							  : (double)rcpts;
+			count = i <= POL_LIM_MSG_DAY      ? 1.0
+			        : i == POL_LIM_BYTES_HOUR ? (double)ev->size
+			                                  : (double)rcpts;
 			over = ratelimit_ewma_hit(&r->lim[i], count, (double)max, period, mode, now,
-						  &rate);
+			                          &rate);
 		}
 		if (over && rate / (double)max > worst) {
 			worst = rate / (double)max;
 			m->over = i;
 			(void)str_format(m->over_reason, sizeof m->over_reason,
-					 "%.0f %s in %s (limit %lld)", rate, pol_limit_units[i],
-					 period == 60000	 ? "1 min"
-					 : period == POL_HOUR_MS ? "1 h"
-								 : "1 day",
-					 max);
+			                 "%.0f %s in %s (limit %lld)", rate, pol_limit_units[i],
+			                 period == 60000         ? "1 min"
+			                 : period == POL_HOUR_MS ? "1 h"
+			                                         : "1 day",
+			                 max);
 		}
 	}
 
 	/* Behaviour, counted whether or not a limit fired (attempts matter here). */
 	(void)ratelimit_ewma_hit(&r->vol_hour, 1.0, 1e300, POL_HOUR_MS, RATELIMIT_STRICT, now,
-				 NULL);
+	                         NULL);
 	if (r->day_msgs < UINT32_MAX)
 		r->day_msgs++;
 	r->hour_mask |= 1u;
@@ -616,7 +656,7 @@ static int pol_mail_cb(void *ctx, unsigned char *rec, size_t *len, size_t cap)
 	if (ev->has_ip) {
 		(void)ratelimit_set_add(&r->ips, pol_addr_hash(&ev->ip, 0), day);
 		(void)ratelimit_set_add(&r->nets,
-					pol_addr_hash(&ev->ip, ev->ip.family == 4 ? 16 : 32), day);
+		                        pol_addr_hash(&ev->ip, ev->ip.family == 4 ? 16 : 32), day);
 	}
 	if (ev->sender[0] && ev->user[0])
 		(void)ratelimit_set_add(
@@ -638,8 +678,8 @@ static int pol_mail_cb(void *ctx, unsigned char *rec, size_t *len, size_t cap)
 			r->fps[slot].rcpts = 0;
 		}
 		r->fps[slot].rcpts = r->fps[slot].rcpts > UINT32_MAX - rcpts
-					 ? UINT32_MAX
-					 : r->fps[slot].rcpts + rcpts;
+		                         ? UINT32_MAX
+		                         : r->fps[slot].rcpts + rcpts;
 	}
 
 	m->score = pol_signals(m->e, r, ev->user, now, m->v);
@@ -668,7 +708,7 @@ static int pol_mail(struct pol_engine *e, const struct pol_event *ev, struct pol
 	struct pol_mail_ctx m = {.e = e, .ev = ev, .v = v, .over = -1};
 	pol_config_limits_for(e->cfg, ev->user, &m.lim);
 	char key[STORE_KEY_MAX];
-	if (str_format(key, sizeof key, "I:%s", v->identity) != 0)
+	if (pol_join(key, sizeof key, "I:", v->identity) != 0)
 		return -1;
 	if (e->store->update(e->store, key, pol_mail_cb, &m) < 0)
 		return -1;
@@ -684,7 +724,7 @@ static int pol_mail(struct pol_engine *e, const struct pol_event *ev, struct pol
 			v->n_reasons++;
 		} else {
 			memmove(v->reasons[1], v->reasons[0],
-				(POL_REASONS_MAX - 1) * sizeof v->reasons[0]);
+			        (POL_REASONS_MAX - 1) * sizeof v->reasons[0]);
 		}
 		(void)str_copy(v->reasons[0], sizeof v->reasons[0], m.over_reason);
 	}
@@ -698,12 +738,12 @@ static int pol_mail(struct pol_engine *e, const struct pol_event *ev, struct pol
 		int64_t exp_ms = 0;
 		if ((long long)m.offences < c->auto_blocks_max)
 			exp_ms = ev->time_ms +
-				 pol_backoff(c->block_base_ms, c->block_max_ms, m.offences);
+			         pol_backoff(c->block_base_ms, c->block_max_ms, m.offences);
 		char reason[POL_TEXT_MAX];
-		(void)str_format(reason, sizeof reason, "compromise score %d (offence %u)",
-				 m.score, m.offences + 1);
+		(void)str_format(reason, sizeof reason, "compromise score %d (offence %u)", m.score,
+		                 m.offences + 1);
 		if (pol_block_create(e, v->identity, "compromise", reason, v, ev->time_ms, exp_ms,
-				     m.offences, "engine") != 0)
+		                     m.offences, "engine") != 0)
 			return -1;
 		pol_escalate(v, POL_BLOCK, "compromise");
 		v->block_created = true;
@@ -717,8 +757,8 @@ struct pol_auth_ctx {
 	const struct pol_event *ev;
 	struct addr ip; /* masked */
 	bool fail;
-	bool locked;  /* account lockout applies to this IP */
-	double rate;  /* account failures per period */
+	bool locked; /* account lockout applies to this IP */
+	double rate; /* account failures per period */
 	uint32_t fails;
 };
 
@@ -737,8 +777,8 @@ static int pol_auth_user_cb(void *ctx, unsigned char *rec, size_t *len, size_t c
 	a->locked = !known && a->rate >= (double)c->account_failures;
 	if (a->fail) {
 		(void)ratelimit_ewma_hit(&r->auth_fail, 1.0, (double)c->account_failures,
-					 (int64_t)c->account_period_ms, RATELIMIT_STRICT, now,
-					 &a->rate);
+		                         (int64_t)c->account_period_ms, RATELIMIT_STRICT, now,
+		                         &a->rate);
 		if (r->fails_since_ok < UINT32_MAX)
 			r->fails_since_ok++;
 		if (a->ev->has_ip)
@@ -795,7 +835,7 @@ static int pol_auth_ip_cb(void *ctx, unsigned char *rec, size_t *len, size_t cap
 	if (ratelimit_ewma_decayed(&r->fail, now, (int64_t)c->ip_period_ms) < 0.5)
 		r->fails = 0;
 	a->lockout = ratelimit_ewma_hit(&r->fail, 1.0, (double)c->ip_failures,
-					(int64_t)c->ip_period_ms, RATELIMIT_STRICT, now, &a->rate);
+	                                (int64_t)c->ip_period_ms, RATELIMIT_STRICT, now, &a->rate);
 	if (r->fails < UINT32_MAX)
 		r->fails++;
 	if (a->ev->user[0])
@@ -814,7 +854,7 @@ static int pol_auth_ip_cb(void *ctx, unsigned char *rec, size_t *len, size_t cap
 }
 
 static int pol_auth(struct pol_engine *e, const struct pol_event *ev, struct pol_verdict *v,
-		    bool fail)
+                    bool fail)
 {
 	const struct pol_config *c = e->cfg;
 	struct store_block b;
@@ -830,7 +870,7 @@ static int pol_auth(struct pol_engine *e, const struct pol_event *ev, struct pol
 		pol_ip_ident(e, &ev->ip, ipident, sizeof ipident);
 	if (fail && ev->has_ip) {
 		struct pol_ip_ctx a = {.e = e, .ev = ev};
-		if (str_format(key, sizeof key, "A:%s", ipident) != 0)
+		if (pol_join(key, sizeof key, "A:", ipident) != 0)
 			return -1;
 		if (e->store->update(e->store, key, pol_auth_ip_cb, &a) < 0)
 			return -1;
@@ -841,16 +881,16 @@ static int pol_auth(struct pol_engine *e, const struct pol_event *ev, struct pol
 		v->delay_ms = (uint32_t)(d < c->delay_max_ms ? d : c->delay_max_ms);
 		if (a.lockout) {
 			int64_t exp_ms = ev->time_ms +
-					 pol_backoff(c->ip_lockout_ms, 30 * POL_DAY_MS, a.lockouts);
+			                 pol_backoff(c->ip_lockout_ms, 30 * POL_DAY_MS, a.lockouts);
 			pol_reason(v, "%.0f failed logins in %llu min from %s", a.rate,
-				   (unsigned long long)(c->ip_period_ms / 60000), ipident + 3);
+			           (unsigned long long)(c->ip_period_ms / 60000), ipident + 3);
 			if (a.users > 1)
 				pol_reason(v, "%u accounts tried", a.users);
 			char reason[POL_TEXT_MAX];
 			(void)str_format(reason, sizeof reason, "failed logins (lockout %u)",
-					 a.lockouts + 1);
+			                 a.lockouts + 1);
 			if (pol_block_create(e, ipident, "auth_ip_lockout", reason, v, ev->time_ms,
-					     exp_ms, a.lockouts, "engine") != 0)
+			                     exp_ms, a.lockouts, "engine") != 0)
 				return -1;
 			(void)str_copy(v->identity, sizeof v->identity, ipident);
 			pol_escalate(v, POL_BLOCK, "auth_ip_lockout");
@@ -864,15 +904,15 @@ static int pol_auth(struct pol_engine *e, const struct pol_event *ev, struct pol
 	struct pol_auth_ctx a = {.e = e, .ev = ev, .fail = fail};
 	if (ev->has_ip)
 		pol_mask_ip(e, &ev->ip, &a.ip);
-	if (str_format(key, sizeof key, "I:%s", v->identity) != 0)
+	if (pol_join(key, sizeof key, "I:", v->identity) != 0)
 		return -1;
 	if (e->store->update(e->store, key, pol_auth_user_cb, &a) < 0)
 		return -1;
 	if (a.locked) {
 		pol_escalate(v, POL_DEFER, "auth_account_lockout");
 		pol_reason(v, "%.0f failed logins in %llu min for %s; %s is not a known IP", a.rate,
-			   (unsigned long long)(c->account_period_ms / 60000), ev->user,
-			   ipident[0] ? ipident + 3 : "client");
+		           (unsigned long long)(c->account_period_ms / 60000), ev->user,
+		           ipident[0] ? ipident + 3 : "client");
 		if (v->delay_ms < c->delay_max_ms)
 			v->delay_ms = (uint32_t)c->delay_max_ms;
 	}
@@ -913,7 +953,7 @@ static int pol_feedback(struct pol_engine *e, const struct pol_event *ev, struct
 	if (f.bad == 0 || !v->identity[0])
 		return 0;
 	char key[STORE_KEY_MAX];
-	if (str_format(key, sizeof key, "I:%s", v->identity) != 0)
+	if (pol_join(key, sizeof key, "I:", v->identity) != 0)
 		return -1;
 	return e->store->update(e->store, key, pol_feedback_cb, &f) < 0 ? -1 : 0;
 }
@@ -931,7 +971,7 @@ static int pol_unblock_cb(void *ctx, unsigned char *rec, size_t *len, size_t cap
 }
 
 int pol_engine_block(struct pol_engine *e, const char *identity, const char *actor,
-		     const char *reason, int64_t now_ms, int64_t expires_ms)
+                     const char *reason, int64_t now_ms, int64_t expires_ms)
 {
 	enum store_block_kind k;
 	struct store_block old;
@@ -940,12 +980,13 @@ int pol_engine_block(struct pol_engine *e, const char *identity, const char *act
 		return -1;
 	if (e->store->block_get(e->store, identity, &old) == 1)
 		offences = old.offences;
-	return pol_block_create(e, identity, "manual", reason && reason[0] ? reason : "manual block",
-				NULL, now_ms, expires_ms, offences, actor && actor[0] ? actor : "admin");
+	return pol_block_create(e, identity, "manual",
+	                        reason && reason[0] ? reason : "manual block", NULL, now_ms,
+	                        expires_ms, offences, actor && actor[0] ? actor : "admin");
 }
 
 int pol_engine_unblock(struct pol_engine *e, const char *identity, const char *actor,
-		       const char *reason, int64_t now_ms)
+                       const char *reason, int64_t now_ms)
 {
 	enum store_block_kind k;
 	char ident[POL_IDENT_MAX], key[STORE_KEY_MAX];
@@ -963,16 +1004,15 @@ int pol_engine_unblock(struct pol_engine *e, const char *identity, const char *a
 	if (rc < 0)
 		return -1;
 	if (pol_audit(e, now_ms, actor && actor[0] ? actor : "admin", "unblock", ident,
-		      reason && reason[0] ? reason : "unblock") != 0)
+	              reason && reason[0] ? reason : "unblock") != 0)
 		return -1;
 	/* counters and score start afresh: the same evidence must not block again */
-	if (str_format(key, sizeof key, "I:%s", ident) != 0)
+	if (pol_join(key, sizeof key, "I:", ident) != 0)
 		return -1;
 	if (e->store->update(e->store, key, pol_unblock_cb, NULL) < 0)
 		return -1;
 	if (k == STORE_BLOCK_IP) {
-		if (str_format(key, sizeof key, "A:%s", ident) != 0 ||
-		    e->store->del(e->store, key) < 0)
+		if (pol_join(key, sizeof key, "A:", ident) != 0 || e->store->del(e->store, key) < 0)
 			return -1;
 	}
 	if (k == STORE_BLOCK_CIDR && pol_engine_reload(e) != 0)
@@ -995,25 +1035,27 @@ int pol_engine_evaluate(struct pol_engine *e, const struct pol_event *ev, struct
 			char cs[CIDR_STRLEN];
 			if (cidr_parse(ev->ident + 5, strlen(ev->ident + 5), &cr) == 0 &&
 			    cidr_format(&cr, cs, sizeof cs) == 0)
-				(void)str_format(out->identity, sizeof out->identity, "cidr:%s", cs);
+				(void)str_format(out->identity, sizeof out->identity, "cidr:%s",
+				                 cs);
 		}
 		if (ev->type == POL_EV_BLOCK) {
 			int64_t exp_ms = ev->expires_s ? ev->time_ms + ev->expires_s * 1000 : 0;
 			rc = pol_engine_block(e, ev->ident, ev->actor, ev->reason, ev->time_ms,
-					      exp_ms);
+			                      exp_ms);
 			if (rc == 0) {
 				pol_escalate(out, POL_BLOCK, "manual");
 				out->block_created = true;
 				out->block_expires_ms = exp_ms;
 				pol_reason(out, "blocked by %s",
-					   ev->actor[0] ? ev->actor : "admin");
+				           ev->actor[0] ? ev->actor : "admin");
 			}
 		} else {
 			rc = pol_engine_unblock(e, ev->ident, ev->actor, ev->reason, ev->time_ms);
 			if (rc >= 0) {
 				(void)str_copy(out->rule, sizeof out->rule, "unblock");
-				pol_reason(out, rc == 0 ? "unblocked by %s" : "no block; reset by %s",
-					   ev->actor[0] ? ev->actor : "admin");
+				pol_reason(out,
+				           rc == 0 ? "unblocked by %s" : "no block; reset by %s",
+				           ev->actor[0] ? ev->actor : "admin");
 				rc = 0;
 			}
 		}

@@ -59,15 +59,15 @@ int pol_engine_evaluate(struct pol_engine *e, const struct pol_event *ev, struct
  * expires_ms 0 = until lifted. Unblock lifts the block and resets the
  * identity's counters and score. 0, 1 (unblock: there was no block), -1. */
 int pol_engine_block(struct pol_engine *e, const char *identity, const char *actor,
-		     const char *reason, int64_t now_ms, int64_t expires_ms);
+                     const char *reason, int64_t now_ms, int64_t expires_ms);
 int pol_engine_unblock(struct pol_engine *e, const char *identity, const char *actor,
-		       const char *reason, int64_t now_ms);
+                       const char *reason, int64_t now_ms);
 /* Rereads range blocks from the store (another node may have added some). */
 int pol_engine_reload(struct pol_engine *e);
 
 /* The identity an event is decided for ("" when it has none). */
 void pol_engine_identity(const struct pol_engine *e, const struct pol_event *ev, char *out,
-			 size_t size);
+                         size_t size);
 
 const char *pol_action_name(enum pol_action a);
 /* "hold user:a@b rule=compromise score=80 block=T+3600: reason; reason"; times

@@ -59,8 +59,8 @@ static bool pol_event_key(const char *k, size_t klen, const char *name)
 }
 
 static int pol_event_field(struct pol_event *ev, const char *k, size_t klen, const char *v,
-			   size_t vlen, uint32_t *unassigned_from, enum pol_delivery *cur_result,
-			   int64_t *count_given, char *err, size_t errlen)
+                           size_t vlen, uint32_t *unassigned_from, enum pol_delivery *cur_result,
+                           int64_t *count_given, char *err, size_t errlen)
 {
 	if (pol_event_key(k, klen, "user")) {
 		if (str_copy_n(ev->user, sizeof ev->user, v, vlen) != 0)
@@ -162,8 +162,8 @@ int pol_event_parse(const char *line, size_t len, struct pol_event *ev, char *er
 		err[0] = '\0';
 	while (i < len && (line[i] == ' ' || line[i] == '\t'))
 		i++;
-	while (len > i && (line[len - 1] == '\n' || line[len - 1] == '\r' ||
-			   line[len - 1] == ' ' || line[len - 1] == '\t'))
+	while (len > i && (line[len - 1] == '\n' || line[len - 1] == '\r' || line[len - 1] == ' ' ||
+	                   line[len - 1] == '\t'))
 		len--;
 	if (i == len || line[i] == '#')
 		return 0;
@@ -211,12 +211,12 @@ int pol_event_parse(const char *line, size_t len, struct pol_event *ev, char *er
 				i++;
 			if (i == len)
 				return pol_event_fail(err, errlen, "unterminated quote", line + k,
-						      len - k);
+				                      len - k);
 			vlen = i - v;
 			i++;
 			if (i < len && line[i] != ' ' && line[i] != '\t')
 				return pol_event_fail(err, errlen, "junk after quote", line + k,
-						      len - k);
+				                      len - k);
 		} else {
 			v = i;
 			while (i < len && line[i] != ' ' && line[i] != '\t')
@@ -224,13 +224,13 @@ int pol_event_parse(const char *line, size_t len, struct pol_event *ev, char *er
 			vlen = i - v;
 		}
 		if (pol_event_field(ev, line + k, klen, line + v, vlen, &unassigned_from,
-				    &cur_result, &count_given, err, errlen) != 0)
+		                    &cur_result, &count_given, err, errlen) != 0)
 			return -1;
 	}
 	if (count_given >= 0) {
 		if ((uint64_t)count_given < ev->n_rcpt)
 			return pol_event_fail(err, errlen, "rcpts= below the rcpt= given", line,
-					      len);
+			                      len);
 		ev->rcpt_count = (uint32_t)count_given;
 	}
 	return 1;

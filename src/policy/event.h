@@ -68,8 +68,8 @@ struct pol_event {
 	bool has_ip;
 	struct addr ip;
 	char sender[POL_MAILADDR_MAX]; /* envelope sender; "" for the null sender */
-	uint32_t rcpt_count;	       /* true number of recipients */
-	uint32_t n_rcpt;	       /* held in rcpt[], <= POL_RCPT_MAX */
+	uint32_t rcpt_count;           /* true number of recipients */
+	uint32_t n_rcpt;               /* held in rcpt[], <= POL_RCPT_MAX */
 	char rcpt[POL_RCPT_MAX][POL_MAILADDR_MAX];
 	enum pol_delivery result[POL_RCPT_MAX]; /* DELIVERY */
 	uint64_t size;

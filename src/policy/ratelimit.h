@@ -36,11 +36,11 @@ struct ratelimit_ewma {
 
 /* The rate an event of weight count at now_ms would give, without storing it. */
 double ratelimit_ewma_peek(const struct ratelimit_ewma *s, double count, int64_t now_ms,
-			   int64_t period_ms);
+                           int64_t period_ms);
 /* Checks and updates by mode; true when the new rate is at or above limit.
  * *rate_out (may be NULL) gets the new rate whether or not it was stored. */
 bool ratelimit_ewma_hit(struct ratelimit_ewma *s, double count, double limit, int64_t period_ms,
-			enum ratelimit_mode mode, int64_t now_ms, double *rate_out);
+                        enum ratelimit_mode mode, int64_t now_ms, double *rate_out);
 /* The stored rate decayed to now_ms without adding an event (for display). */
 double ratelimit_ewma_decayed(const struct ratelimit_ewma *s, int64_t now_ms, int64_t period_ms);
 
@@ -65,7 +65,7 @@ int ratelimit_bloom_init(struct ratelimit_bloom *b, uint32_t nbits);
 /* Adds a value (hashed); starts a new window when period_ms has passed.
  * Returns the distinct count in the window after the insertion. */
 uint32_t ratelimit_bloom_add(struct ratelimit_bloom *b, const void *data, size_t len,
-			     int64_t now_ms, int64_t period_ms);
+                             int64_t now_ms, int64_t period_ms);
 /* The count the next add would start from (0 if the window ran out). */
 uint32_t ratelimit_bloom_count(const struct ratelimit_bloom *b, int64_t now_ms, int64_t period_ms);
 

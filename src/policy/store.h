@@ -40,8 +40,8 @@ enum store_block_kind {
 struct store_block {
 	char identity[POL_IDENT_MAX]; /* "user:..." etc., the key */
 	enum store_block_kind kind;
-	char rule[48];		     /* which rule made it, "manual" for a person */
-	char reason[POL_TEXT_MAX];   /* one line for a person */
+	char rule[48];             /* which rule made it, "manual" for a person */
+	char reason[POL_TEXT_MAX]; /* one line for a person */
 	uint32_t n_evidence;
 	char evidence[STORE_EVIDENCE_MAX][POL_TEXT_MAX];
 	int64_t created_ms;
@@ -52,7 +52,7 @@ struct store_block {
 struct store_audit {
 	int64_t time_ms;
 	char actor[POL_ACTOR_MAX]; /* "engine" or the person */
-	char action[16];	   /* block, unblock, expire */
+	char action[16];           /* block, unblock, expire */
 	char identity[POL_IDENT_MAX];
 	char reason[POL_TEXT_MAX];
 };

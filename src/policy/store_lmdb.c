@@ -168,7 +168,7 @@ static long store_lmdb_del_prefix(struct store *s, const char *prefix)
 	}
 	MDB_val k = {plen, (void *)prefix}, v;
 	int rc = plen ? mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE)
-		      : mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+	              : mdb_cursor_get(cur, &k, &v, MDB_FIRST);
 	while (rc == 0 && k.mv_size >= plen && memcmp(k.mv_data, prefix, plen) == 0) {
 		if (mdb_cursor_del(cur, 0) != 0) {
 			rc = -1;
@@ -263,7 +263,7 @@ static int store_lmdb_block_del(struct store *s, const char *identity)
 
 /* Walks dbi, decoding values of the given type and size into tmp. */
 static int store_lmdb_walk(struct store_lmdb *l, MDB_dbi dbi, char type, void *tmp, uint32_t size,
-			   int (*each)(void *ctx, const void *item), void *ctx)
+                           int (*each)(void *ctx, const void *item), void *ctx)
 {
 	MDB_txn *txn;
 	MDB_cursor *cur;
@@ -313,7 +313,7 @@ static int store_lmdb_block_iter(struct store *s, store_block_fn fn, void *ctx)
 	struct store_block b;
 	struct store_lmdb_iter it = {.bfn = fn, .ctx = ctx};
 	return store_lmdb_walk(store_lmdb_of(s), store_lmdb_of(s)->block, 'B', &b, sizeof b,
-			       store_lmdb_each_block, &it);
+	                       store_lmdb_each_block, &it);
 }
 
 static size_t store_lmdb_block_count(struct store *s)
@@ -372,7 +372,7 @@ static int store_lmdb_audit_iter(struct store *s, store_audit_fn fn, void *ctx)
 	struct store_audit a;
 	struct store_lmdb_iter it = {.afn = fn, .ctx = ctx};
 	return store_lmdb_walk(store_lmdb_of(s), store_lmdb_of(s)->audit, 'A', &a, sizeof a,
-			       store_lmdb_each_audit, &it);
+	                       store_lmdb_each_audit, &it);
 }
 
 static void store_lmdb_close(struct store *s)

@@ -3,6 +3,9 @@
  * (records, blocks) and an audit array, behind one mutex so that update()
  * is atomic between threads. Nothing survives the process.
  *
+ * Each entry is one allocation, the value first (aligned for the engine's
+ * structs) and its key right after it, so a lookup touches few cache lines.
+ *
  * update() hands the callback the stored bytes in place (their buffer is at
  * least as large as the record), so a check-and-commit costs no copy; a new
  * record is built in a scratch buffer of STORE_REC_MAX bytes and copied once.
@@ -16,10 +19,10 @@
 #include <string.h>
 
 struct store_mem_slot {
-	char *key; /* NULL = empty; store_mem_tomb = deleted */
+	char *key; /* NULL = empty; STORE_MEM_TOMB = deleted; else inside val's block */
 	uint64_t hash;
-	void *val;
-	size_t len, cap;
+	void *val; /* the allocation: cap bytes of value, then the key */
+	size_t len, cap, klen;
 };
 
 struct store_mem_table {
@@ -59,27 +62,35 @@ static int store_mem_table_init(struct store_mem_table *t, size_t size)
 static void store_mem_table_free(struct store_mem_table *t)
 {
 	for (size_t i = 0; i < t->size; i++) {
-		if (t->slots[i].key && t->slots[i].key != STORE_MEM_TOMB) {
-			free(t->slots[i].key);
+		if (t->slots[i].key && t->slots[i].key != STORE_MEM_TOMB)
 			free(t->slots[i].val);
-		}
 	}
 	free(t->slots);
 	t->slots = NULL;
 }
 
 /* The slot holding key, or NULL. */
-static struct store_mem_slot *store_mem_find(struct store_mem_table *t, const char *key,
-					     uint64_t h)
+static struct store_mem_slot *store_mem_find(struct store_mem_table *t, const char *key, uint64_t h)
 {
-	size_t mask = t->size - 1;
+	size_t mask = t->size - 1, klen = strlen(key);
 	for (size_t i = h & mask;; i = (i + 1) & mask) {
 		struct store_mem_slot *sl = &t->slots[i];
 		if (!sl->key)
 			return NULL;
-		if (sl->key != STORE_MEM_TOMB && sl->hash == h && strcmp(sl->key, key) == 0)
+		if (sl->hash == h && sl->key != STORE_MEM_TOMB && sl->klen == klen &&
+		    memcmp(sl->key, key, klen) == 0)
 			return sl;
 	}
+}
+
+/* A block of cap value bytes followed by the key. */
+static void *store_mem_block_alloc(const char *key, size_t klen, size_t cap)
+{
+	cap = (cap + 15) & ~(size_t)15;
+	char *p = malloc(cap + klen + 1);
+	if (p)
+		memcpy(p + cap, key, klen + 1);
+	return p;
 }
 
 static int store_mem_grow(struct store_mem_table *t)
@@ -105,17 +116,20 @@ static int store_mem_grow(struct store_mem_table *t)
 }
 
 /* Inserts key with a copy of val (len bytes, buffer of at least len). 0 or -1. */
-static int store_mem_insert(struct store_mem_table *t, const char *key, uint64_t h,
-			    const void *val, size_t len)
+static int store_mem_insert(struct store_mem_table *t, const char *key, uint64_t h, const void *val,
+                            size_t len)
 {
 	struct store_mem_slot *sl = store_mem_find(t, key, h);
 	if (sl) {
 		if (len > sl->cap) {
-			void *p = realloc(sl->val, len);
+			size_t cap = (len + 15) & ~(size_t)15;
+			char *p = store_mem_block_alloc(key, sl->klen, cap);
 			if (!p)
 				return -1;
+			free(sl->val);
 			sl->val = p;
-			sl->cap = len;
+			sl->cap = cap;
+			sl->key = p + cap;
 		}
 		memcpy(sl->val, val, len);
 		sl->len = len;
@@ -124,14 +138,10 @@ static int store_mem_insert(struct store_mem_table *t, const char *key, uint64_t
 	if ((t->used + 1) * 4 > t->size * 3 && store_mem_grow(t) != 0)
 		return -1;
 	size_t klen = strlen(key);
-	char *k = malloc(klen + 1);
-	void *v = malloc(len ? len : 1);
-	if (!k || !v) {
-		free(k);
-		free(v);
+	size_t cap = len ? (len + 15) & ~(size_t)15 : 16;
+	char *v = store_mem_block_alloc(key, klen, cap);
+	if (!v)
 		return -1;
-	}
-	memcpy(k, key, klen + 1);
 	memcpy(v, val, len);
 	size_t mask = t->size - 1;
 	size_t i = h & mask;
@@ -139,14 +149,13 @@ static int store_mem_insert(struct store_mem_table *t, const char *key, uint64_t
 		i = (i + 1) & mask;
 	if (!t->slots[i].key)
 		t->used++;
-	t->slots[i] = (struct store_mem_slot){k, h, v, len, len ? len : 1};
+	t->slots[i] = (struct store_mem_slot){v + cap, h, v, len, cap, klen};
 	t->live++;
 	return 0;
 }
 
 static void store_mem_remove(struct store_mem_table *t, struct store_mem_slot *sl)
 {
-	free(sl->key);
 	free(sl->val);
 	sl->key = STORE_MEM_TOMB;
 	sl->val = NULL;
@@ -239,7 +248,8 @@ static int store_mem_update(struct store *s, const char *key, store_update_fn fn
 		size_t len = 0;
 		rc = fn(ctx, m->scratch, &len, sizeof m->scratch);
 		if (rc == STORE_COMMIT &&
-		    (len > sizeof m->scratch || store_mem_insert(&m->recs, key, h, m->scratch, len) != 0))
+		    (len > sizeof m->scratch ||
+		     store_mem_insert(&m->recs, key, h, m->scratch, len) != 0))
 			rc = -1;
 	}
 	pthread_mutex_unlock(&m->lock);
@@ -252,8 +262,8 @@ static int store_mem_block_put(struct store *s, const struct store_block *b)
 	if (memchr(b->identity, '\0', sizeof b->identity) == NULL || b->identity[0] == '\0')
 		return -1;
 	pthread_mutex_lock(&m->lock);
-	int rc = store_mem_insert(&m->blocks, b->identity, store_mem_hash(b->identity), b,
-				  sizeof *b);
+	int rc =
+	    store_mem_insert(&m->blocks, b->identity, store_mem_hash(b->identity), b, sizeof *b);
 	pthread_mutex_unlock(&m->lock);
 	return rc;
 }

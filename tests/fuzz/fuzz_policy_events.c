@@ -49,7 +49,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		char out[2048];
 		if (pol_engine_evaluate(e, &ev, &v) != 0)
 			abort(); /* the memory store never fails */
-		if (v.n_reasons > POL_REASONS_MAX || memchr(v.identity, 0, sizeof v.identity) == NULL)
+		if (v.n_reasons > POL_REASONS_MAX ||
+		    memchr(v.identity, 0, sizeof v.identity) == NULL)
 			abort();
 		(void)pol_verdict_format(&v, POL_EVENT_EPOCH_MS, out, sizeof out);
 	}

@@ -72,7 +72,7 @@ static struct pol_verdict auth(struct fx *f, int64_t t, const char *user, const 
 
 /* One message to nrcpt recipients (named from seed), body fingerprint fp. */
 static struct pol_verdict mail(struct fx *f, int64_t t, const char *user, const char *ip,
-			       const char *from, unsigned nrcpt, unsigned seed, uint64_t fp)
+                               const char *from, unsigned nrcpt, unsigned seed, uint64_t fp)
 {
 	static struct pol_event ev;
 	struct pol_verdict v;
@@ -105,7 +105,7 @@ static void rcpt_reject(struct fx *f, int64_t t, const char *user, const char *i
 /* Spam to a dirty list until blocked; returns the number of messages sent
  * (1-based index of the blocking one) or 0 if never blocked in max. */
 static unsigned spam_run(struct fx *f, int64_t *t, const char *user, const char *ip, unsigned max,
-			 struct pol_verdict *blockv)
+                         struct pol_verdict *blockv)
 {
 	char from[80];
 	for (unsigned i = 1; i <= max; i++) {
@@ -173,13 +173,13 @@ static void test_busy_legitimate_account(void **state)
 		for (int m = 0; m < 8 * 300; m++) {
 			int64_t tm = t + m * 12 * SEC;
 			v = mail(f, tm, "anna@example.org", "192.0.2.10", "anna@example.org",
-				 1 + rnd(&seed) % 3, rnd(&seed), rnd(&seed));
+			         1 + rnd(&seed) % 3, rnd(&seed), rnd(&seed));
 			if (m % 100 == 0)
 				rcpt_reject(f, tm, "anna@example.org", "192.0.2.10", 1);
 			if (v.action > worst)
 				worst = v.action;
 			assert_true(v.action != POL_BLOCK && v.action != POL_HOLD &&
-				    v.action != POL_DEFER);
+			            v.action != POL_DEFER);
 			sent++;
 		}
 	}
@@ -199,12 +199,13 @@ static void test_travelling_user(void **state)
 			t += 3 * HOUR;
 			/* one typo each time */
 			(void)auth(f, t, "tim@example.org", ips[i], false);
-			struct pol_verdict v = auth(f, t + 10 * SEC, "tim@example.org", ips[i], true);
+			struct pol_verdict v =
+			    auth(f, t + 10 * SEC, "tim@example.org", ips[i], true);
 			assert_int_equal(v.action, POL_ALLOW);
 			for (int m = 0; m < 20; m++) {
 				v = mail(f, t + MIN * (m + 1), "tim@example.org", ips[i],
-					 "tim@example.org", 2, (unsigned)(d * 100 + i * 20 + m),
-					 (uint64_t)m + 1);
+				         "tim@example.org", 2, (unsigned)(d * 100 + i * 20 + m),
+				         (uint64_t)m + 1);
 				assert_int_equal(v.action, POL_ALLOW);
 			}
 		}
@@ -232,7 +233,7 @@ static void test_attacker_cannot_lock_out_user(void **state)
 	assert_int_equal(v.action, POL_ALLOW);
 	for (int m = 0; m < 10; m++) {
 		v = mail(f, t + (m + 2) * SEC, "alice@example.org", "192.0.2.10",
-			 "alice@example.org", 1, (unsigned)m, (uint64_t)m + 1);
+		         "alice@example.org", 1, (unsigned)m, (uint64_t)m + 1);
 		assert_int_equal(v.action, POL_ALLOW);
 	}
 	/* a right password from a foreign IP during the lockout is refused */
@@ -268,10 +269,10 @@ static void test_unblock_resumes(void **state)
 	assert_true(v.score >= f->cfg.score_block);
 	v = mail(f, t + SEC, "bob@example.org", "192.0.2.44", "bob@example.org", 1, 1, 1);
 	assert_int_equal(v.action, POL_BLOCK);
-	assert_int_equal(pol_engine_unblock(f->e, "user:bob@example.org", "ops", "cleaned", t + MIN),
-			 0);
+	assert_int_equal(
+	    pol_engine_unblock(f->e, "user:bob@example.org", "ops", "cleaned", t + MIN), 0);
 	assert_int_equal(pol_engine_unblock(f->e, "user:bob@example.org", "ops", "again", t + MIN),
-			 1);
+	                 1);
 	v = mail(f, t + 2 * MIN, "bob@example.org", "192.0.2.44", "bob@example.org", 1, 2, 2);
 	assert_int_equal(v.action, POL_ALLOW);
 	assert_int_equal(v.score, 0);
@@ -327,7 +328,7 @@ static void test_leaky_vs_strict(void **state)
 	/* m is the burst too, and a rate at the limit is over it */
 	assert_int_equal(ok_leaky, 9);
 	assert_int_equal(ok_strict, 9);
-	assert_true(leaky.rate < 10);	/* leaky stored only what got through */
+	assert_true(leaky.rate < 10);   /* leaky stored only what got through */
 	assert_true(strict.rate >= 20); /* strict counted every attempt */
 	/* leaky: a little later the client is under again */
 	assert_false(ratelimit_ewma_hit(&leaky, 1, 10, p, RATELIMIT_LEAKY, t + 10 * MIN, &rate));
@@ -395,9 +396,9 @@ static void race_on(struct store *st)
 	char err[256];
 	struct pol_config *cfg = malloc(sizeof *cfg);
 	assert_non_null(cfg);
-	assert_int_equal(pol_config_load_string(cfg, "[limits]\nmsg_minute = 0\nmsg_hour = 100\n", "t", err,
-						sizeof err),
-			 0);
+	assert_int_equal(pol_config_load_string(cfg, "[limits]\nmsg_minute = 0\nmsg_hour = 100\n",
+	                                        "t", err, sizeof err),
+	                 0);
 	/* interleaved in one thread: two sessions alternate */
 	struct pol_engine *e = pol_engine_new(cfg, st);
 	assert_non_null(e);
@@ -454,7 +455,7 @@ static void test_event_parse(void **state)
 	static struct pol_event ev;
 	char err[128];
 	const char *l = "T+90 MAIL user=A@Example.org ip=::ffff:192.0.2.1 from=<> rcpt=x@y "
-			"rcpt=z@w rcpts=7 size=10 fp=DEADbeef flags=auto_submitted";
+	                "rcpt=z@w rcpts=7 size=10 fp=DEADbeef flags=auto_submitted";
 	assert_int_equal(pol_event_parse(l, strlen(l), &ev, err, sizeof err), 1);
 	assert_int_equal(ev.time_ms, T0 + 90 * SEC);
 	assert_string_equal(ev.user, "a@example.org");
@@ -469,9 +470,15 @@ static void test_event_parse(void **state)
 	assert_int_equal(ev.result[0], POL_DLV_BOUNCED);
 	assert_int_equal(ev.result[1], POL_DLV_BOUNCED);
 	assert_int_equal(ev.result[2], POL_DLV_OK);
-	const char *bad[] = {"T+x MAIL", "MAIL user=a", "T+1 FOO", "T+1 MAIL user",
-			     "T+1 MAIL ip=300.1.1.1", "T+1 MAIL reason=\"open", "T+1 MAIL rcpts=1 rcpt=a rcpt=b",
-			     "T+1 MAIL fp=xyz", "T+1 MAIL zz=1"};
+	const char *bad[] = {"T+x MAIL",
+	                     "MAIL user=a",
+	                     "T+1 FOO",
+	                     "T+1 MAIL user",
+	                     "T+1 MAIL ip=300.1.1.1",
+	                     "T+1 MAIL reason=\"open",
+	                     "T+1 MAIL rcpts=1 rcpt=a rcpt=b",
+	                     "T+1 MAIL fp=xyz",
+	                     "T+1 MAIL zz=1"};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
 		assert_int_equal(pol_event_parse(bad[i], strlen(bad[i]), &ev, err, sizeof err), -1);
 	assert_int_equal(pol_event_parse("  # c", 5, &ev, err, sizeof err), 0);
@@ -484,13 +491,14 @@ static void test_config(void **state)
 	char err[256];
 	struct pol_limits l;
 	assert_non_null(c);
-	assert_int_equal(pol_config_load_string(c,
-						"[limits]\nmsg_hour = 100\n"
-						"[domain example.com]\nmsg_hour = 50\nstrict = yes\n"
-						"[user vip@example.com]\nmsg_hour = 1000\n"
-						"[signals]\nips_max = 20\n",
-						"t", err, sizeof err),
-			 0);
+	assert_int_equal(
+	    pol_config_load_string(c,
+	                           "[limits]\nmsg_hour = 100\n"
+	                           "[domain example.com]\nmsg_hour = 50\nstrict = yes\n"
+	                           "[user vip@example.com]\nmsg_hour = 1000\n"
+	                           "[signals]\nips_max = 20\n",
+	                           "t", err, sizeof err),
+	    0);
 	pol_config_limits_for(c, "a@example.com", &l);
 	assert_int_equal(l.max[POL_LIM_MSG_HOUR], 50);
 	assert_true(l.strict);
@@ -502,13 +510,11 @@ static void test_config(void **state)
 	assert_int_equal(l.max[POL_LIM_MSG_DAY], 5000);
 	assert_int_equal(c->ips_max, 20);
 	assert_int_equal(pol_config_load_string(c, "[limits]\nbogus = 1\n", "t", err, sizeof err),
-			 -1);
-	assert_int_equal(pol_config_load_string(c, "[signals]\nips_max = -1\n", "t", err,
-						sizeof err),
-			 -1);
-	assert_int_equal(pol_config_load_string(c, "[actions]\nscore_warn = 500\n", "t", err,
-						sizeof err),
-			 -1);
+	                 -1);
+	assert_int_equal(
+	    pol_config_load_string(c, "[signals]\nips_max = -1\n", "t", err, sizeof err), -1);
+	assert_int_equal(
+	    pol_config_load_string(c, "[actions]\nscore_warn = 500\n", "t", err, sizeof err), -1);
 	free(c);
 }
 

@@ -96,7 +96,7 @@ static int golden_replay(const char *name, struct buf *out)
 		char line[2048];
 		(void)pol_verdict_format(&v, POL_EVENT_EPOCH_MS, line, sizeof line);
 		if (buf_printf(out, "T+%lld %s\n",
-			       (long long)((ev.time_ms - POL_EVENT_EPOCH_MS) / 1000), line) != 0)
+		               (long long)((ev.time_ms - POL_EVENT_EPOCH_MS) / 1000), line) != 0)
 			rc = -1;
 	}
 	pol_engine_free(e);

@@ -243,7 +243,10 @@ static void test_lmdb_restart(void **state)
 }
 
 #define BOTH(fn)                                                                                   \
-	{#fn "_memory", fn, setup_mem, teardown, NULL}, {#fn "_lmdb", fn, setup_lmdb, teardown, NULL}
+	{#fn "_memory", fn, setup_mem, teardown, NULL},                                            \
+	{                                                                                          \
+#fn "_lmdb", fn, setup_lmdb, teardown, NULL                                        \
+	}
 
 int main(void)
 {

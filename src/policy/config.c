@@ -23,11 +23,11 @@
 #define DAY_MS 86400000LL
 
 static const char *const pol_limit_names[POL_LIM_N] = {
-    "msg_minute", "msg_hour",   "msg_day",        "rcpt_hour",
-    "rcpt_day",   "bytes_hour", "uniq_rcpt_hour", "uniq_domain_hour",
+    "msg_minute", "msg_hour",       "msg_day",          "rcpt_hour", "rcpt_day",
+    "bytes_hour", "uniq_rcpt_hour", "uniq_domain_hour", "null_hour",
 };
 static const int64_t pol_limit_periods[POL_LIM_N] = {
-    60000, 3600000, DAY_MS, 3600000, DAY_MS, 3600000, 3600000, 3600000,
+    60000, 3600000, DAY_MS, 3600000, DAY_MS, 3600000, 3600000, 3600000, 3600000,
 };
 
 /* The limit rows, applied to struct pol_limits (defaults, domains, users). */
@@ -42,6 +42,8 @@ static const struct cfg_option pol_limit_table[] = {
             "distinct recipients per hour"),
     POL_LIM("uniq_domain_hour", CFG_INT, "300", POL_LIM_UNIQ_DOMAIN_HOUR,
             "distinct recipient domains per hour"),
+    POL_LIM("null_hour", CFG_INT, "30", POL_LIM_NULL_HOUR,
+            "null-sender or auto-submitted messages per hour (backscatter, auto-replies)"),
     {"limits", "strict", CFG_BOOL, "no", 0, 0, true, offsetof(struct pol_limits, strict),
      sizeof(bool), "count attempts (Exim strict) rather than what got through (leaky)"},
 };

@@ -26,6 +26,7 @@ enum pol_limit_id {
 	POL_LIM_BYTES_HOUR,
 	POL_LIM_UNIQ_RCPT_HOUR,
 	POL_LIM_UNIQ_DOMAIN_HOUR,
+	POL_LIM_NULL_HOUR, /* null-sender or auto-submitted messages */
 	POL_LIM_N
 };
 

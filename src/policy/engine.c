@@ -590,6 +590,7 @@ static const char *const pol_limit_units[POL_LIM_N] = {
     "bytes",
     "distinct recipients",
     "recipient domains",
+    "null-sender or auto-submitted messages",
 };
 
 static int pol_mail_cb(void *ctx, unsigned char *rec, size_t *len, size_t cap)
@@ -626,6 +627,11 @@ static int pol_mail_cb(void *ctx, unsigned char *rec, size_t *len, size_t cap)
 			}
 			rate = n;
 			over = n > (uint64_t)max;
+		} else if (i == POL_LIM_NULL_HOUR) {
+			if (!(ev->flags & (POL_F_NULL_SENDER | POL_F_AUTO_SUBMITTED)))
+				continue;
+			over = ratelimit_ewma_hit(&r->lim[i], 1.0, (double)max, period, mode, now,
+			                          &rate);
 		} else {
 			count = i <= POL_LIM_MSG_DAY      ? 1.0
 			        : i == POL_LIM_BYTES_HOUR ? (double)ev->size
@@ -728,10 +734,14 @@ static int pol_mail(struct pol_engine *e, const struct pol_event *ev, struct pol
 		}
 		(void)str_copy(v->reasons[0], sizeof v->reasons[0], m.over_reason);
 	}
+	if ((ev->flags & POL_F_NULL_SENDER) && ev->rcpt_count > 1) {
+		/* a bounce goes to one address; more is backscatter or abuse (MIMEDefang) */
+		pol_escalate(v, POL_HOLD, "null_sender_rcpts");
+		pol_reason(v, "null sender to %u recipients", ev->rcpt_count);
+	}
 	if (m.score >= c->score_warn)
 		pol_escalate(v, POL_WARN, "compromise");
 	if (m.score >= c->score_hold) {
-		v->action = POL_WARN; /* hold outranks a rate limit's defer */
 		pol_escalate(v, POL_HOLD, "compromise");
 	}
 	if (m.block) {

@@ -23,7 +23,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#ifndef BENCH_USERS
 #define BENCH_USERS 20000
+#endif
 #define BENCH_RCPTS 4096
 
 struct bench_ev {

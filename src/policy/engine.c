@@ -30,6 +30,8 @@
 #define POL_REC_VERSION 1
 #define POL_OK_IPS 8
 #define POL_FPS 4
+#define POL_RCPT_WORDS 128 /* 8192 bits: ~0.2% false positives at 500 */
+#define POL_DOM_WORDS 32   /* 2048 bits */
 
 struct pol_hdr {
 	char magic[4];
@@ -41,6 +43,7 @@ struct pol_rec {
 	struct pol_hdr hdr;
 	struct ratelimit_ewma lim[POL_LIM_N];
 	struct ratelimit_bloom uniq_rcpt, uniq_dom;
+	uint64_t uniq_rcpt_bits[POL_RCPT_WORDS], uniq_dom_bits[POL_DOM_WORDS];
 	/* volume against the baseline */
 	struct ratelimit_ewma vol_hour; /* strict, 1 h */
 	int64_t day;                    /* day number of day_msgs */
@@ -230,8 +233,8 @@ static void pol_rec_init(struct pol_rec *r)
 	memcpy(r->hdr.magic, "PREC", 4);
 	r->hdr.version = POL_REC_VERSION;
 	r->hdr.size = sizeof *r;
-	(void)ratelimit_bloom_init(&r->uniq_rcpt, 8192);
-	(void)ratelimit_bloom_init(&r->uniq_dom, 2048);
+	(void)ratelimit_bloom_init(&r->uniq_rcpt, r->uniq_rcpt_bits, POL_RCPT_WORDS);
+	(void)ratelimit_bloom_init(&r->uniq_dom, r->uniq_dom_bits, POL_DOM_WORDS);
 }
 
 /* The record in rec, made valid (fresh when absent or foreign); NULL if it cannot fit. */
@@ -616,14 +619,16 @@ static int pol_mail_cb(void *ctx, unsigned char *rec, size_t *len, size_t cap)
 		bool over;
 		int64_t period = pol_config_limit_period_ms((enum pol_limit_id)i);
 		if (i == POL_LIM_UNIQ_RCPT_HOUR || i == POL_LIM_UNIQ_DOMAIN_HOUR) {
-			struct ratelimit_bloom *b =
-			    i == POL_LIM_UNIQ_RCPT_HOUR ? &r->uniq_rcpt : &r->uniq_dom;
+			bool is_rcpt = i == POL_LIM_UNIQ_RCPT_HOUR;
+			struct ratelimit_bloom *b = is_rcpt ? &r->uniq_rcpt : &r->uniq_dom;
+			uint64_t *bits = is_rcpt ? r->uniq_rcpt_bits : r->uniq_dom_bits;
+			size_t nwords = is_rcpt ? POL_RCPT_WORDS : POL_DOM_WORDS;
 			uint32_t n = ratelimit_bloom_count(b, now, period);
 			for (uint32_t k = 0; k < ev->n_rcpt; k++) {
 				const char *s = i == POL_LIM_UNIQ_RCPT_HOUR
 				                    ? ev->rcpt[k]
 				                    : pol_event_domain(ev->rcpt[k]);
-				n = ratelimit_bloom_add(b, s, strlen(s), now, period);
+				n = ratelimit_bloom_add(b, bits, nwords, s, strlen(s), now, period);
 			}
 			rate = n;
 			over = n > (uint64_t)max;

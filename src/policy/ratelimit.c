@@ -90,12 +90,18 @@ uint64_t ratelimit_hash(const void *data, size_t len)
 	return h;
 }
 
-int ratelimit_bloom_init(struct ratelimit_bloom *b, uint32_t nbits)
+static bool ratelimit_pow2(size_t n)
 {
-	if (nbits < 64 || nbits > 64 * RATELIMIT_BLOOM_WORDS || (nbits & (nbits - 1)) != 0)
+	return n != 0 && (n & (n - 1)) == 0;
+}
+
+int ratelimit_bloom_init(struct ratelimit_bloom *b, uint64_t *bits, size_t nwords)
+{
+	if (!ratelimit_pow2(nwords) || nwords > (1u << 20))
 		return -1;
 	memset(b, 0, sizeof *b);
-	b->nbits = nbits;
+	memset(bits, 0, nwords * sizeof *bits);
+	b->nbits = (uint32_t)(nwords * 64);
 	return 0;
 }
 
@@ -111,28 +117,33 @@ uint32_t ratelimit_bloom_count(const struct ratelimit_bloom *b, int64_t now_ms, 
 	return ratelimit_bloom_expired(b, now_ms, period_ms) ? 0 : b->count;
 }
 
-uint32_t ratelimit_bloom_add(struct ratelimit_bloom *b, const void *data, size_t len,
-                             int64_t now_ms, int64_t period_ms)
+uint32_t ratelimit_bloom_add(struct ratelimit_bloom *b, uint64_t *bits, size_t nwords,
+			     const void *data, size_t len, int64_t now_ms, int64_t period_ms)
 {
 	uint32_t nbits = b->nbits;
-	if (nbits < 64 || nbits > 64 * RATELIMIT_BLOOM_WORDS || (nbits & (nbits - 1)) != 0)
-		nbits = 64 * RATELIMIT_BLOOM_WORDS; /* a record from elsewhere: repair */
+	if (nbits < 64 || !ratelimit_pow2(nbits) || nbits / 64 > nwords)
+		nbits = 64; /* a record from elsewhere: stay inside the bits */
 	if (ratelimit_bloom_expired(b, now_ms, period_ms)) {
-		memset(b->bits, 0, sizeof b->bits);
+		memset(bits, 0, (nbits / 64) * sizeof *bits);
 		b->count = 0;
 		b->nbits = nbits;
 		b->window_start_ms = now_ms ? now_ms : 1;
 	}
-	/* Four probes h1 + n*h2 (Kirsch-Mitzenmacher), as Exim does with eight. */
+	/* A blocked Bloom filter: the high bits of the hash pick one 512-bit block
+	 * (one cache line), four 9-bit slices of the low bits pick the bits in it.
+	 * One cache miss per insertion instead of four, for a slightly higher
+	 * false-positive rate (about 0.5% at 500 values in 8192 bits). */
 	uint64_t h = ratelimit_hash(data, len);
-	uint32_t h1 = (uint32_t)h, h2 = (uint32_t)(h >> 32) | 1;
+	uint32_t blocks = nbits >= 512 ? nbits / 512 : 1;
+	uint32_t block_bits = nbits >= 512 ? 512 : nbits;
+	uint64_t *blk = bits + (size_t)((h >> 40) % blocks) * (block_bits / 64);
 	bool fresh = false;
 	for (uint32_t n = 0; n < 4; n++) {
-		uint32_t bit = (h1 + n * h2) & (nbits - 1);
+		uint32_t bit = (uint32_t)(h >> (9 * n)) & (block_bits - 1);
 		uint64_t mask = 1ULL << (bit & 63);
-		if (!(b->bits[bit >> 6] & mask)) {
+		if (!(blk[bit >> 6] & mask)) {
 			fresh = true;
-			b->bits[bit >> 6] |= mask;
+			blk[bit >> 6] |= mask;
 		}
 	}
 	if (fresh && b->count < UINT32_MAX)

@@ -16,7 +16,8 @@
  * stores.
  *
  * Distinct counters (per_rcpt/unique= in Exim) are a fixed-size Bloom filter
- * discarded at the end of each window, counting insertions that were new.
+ * discarded at the end of each window, counting insertions that were new;
+ * it is blocked (all probes of a value in one 64-byte line) for speed.
  * A small exact set of 32-bit hashes serves the low daily counts (client IPs,
  * networks, envelope senders per account) and saturates rather than grows.
  */
@@ -53,19 +54,19 @@ struct ratelimit_decay {
 void ratelimit_decay_add(struct ratelimit_decay *d, double n, int64_t now_ms, int64_t tau_ms);
 double ratelimit_decay_value(const struct ratelimit_decay *d, int64_t now_ms, int64_t tau_ms);
 
-#define RATELIMIT_BLOOM_WORDS 128 /* 8192 bits */
+/* A Bloom filter's state; its bits live beside it (nwords 64-bit words, a
+ * power of two), so records can size each filter to its limit. */
 struct ratelimit_bloom {
-	uint64_t bits[RATELIMIT_BLOOM_WORDS];
 	int64_t window_start_ms;
 	uint32_t count; /* insertions that were new in this window */
-	uint32_t nbits; /* bits used, <= 64 * RATELIMIT_BLOOM_WORDS, a power of two */
+	uint32_t nbits; /* a power of two >= 64 */
 };
-/* nbits: a power of two from 64 up to 64 * RATELIMIT_BLOOM_WORDS. 0 or -1. */
-int ratelimit_bloom_init(struct ratelimit_bloom *b, uint32_t nbits);
+/* Empties the filter; nwords a power of two. 0 or -1. */
+int ratelimit_bloom_init(struct ratelimit_bloom *b, uint64_t *bits, size_t nwords);
 /* Adds a value (hashed); starts a new window when period_ms has passed.
  * Returns the distinct count in the window after the insertion. */
-uint32_t ratelimit_bloom_add(struct ratelimit_bloom *b, const void *data, size_t len,
-                             int64_t now_ms, int64_t period_ms);
+uint32_t ratelimit_bloom_add(struct ratelimit_bloom *b, uint64_t *bits, size_t nwords,
+			     const void *data, size_t len, int64_t now_ms, int64_t period_ms);
 /* The count the next add would start from (0 if the window ran out). */
 uint32_t ratelimit_bloom_count(const struct ratelimit_bloom *b, int64_t now_ms, int64_t period_ms);
 

@@ -3,8 +3,9 @@
  * (records, blocks) and an audit array, behind one mutex so that update()
  * is atomic between threads. Nothing survives the process.
  *
- * Each entry is one allocation, the value first (aligned for the engine's
- * structs) and its key right after it, so a lookup touches few cache lines.
+ * Each entry is one allocation: its key, padded to 16 bytes, then the value
+ * (aligned for the engine's structs), so the key compare and the record's
+ * header share cache lines.
  *
  * update() hands the callback the stored bytes in place (their buffer is at
  * least as large as the record), so a check-and-commit costs no copy; a new
@@ -19,9 +20,9 @@
 #include <string.h>
 
 struct store_mem_slot {
-	char *key; /* NULL = empty; STORE_MEM_TOMB = deleted; else inside val's block */
+	char *key; /* NULL = empty; STORE_MEM_TOMB = deleted; else the allocation */
 	uint64_t hash;
-	void *val; /* the allocation: cap bytes of value, then the key */
+	void *val; /* inside the allocation, after the key */
 	size_t len, cap, klen;
 };
 
@@ -63,7 +64,7 @@ static void store_mem_table_free(struct store_mem_table *t)
 {
 	for (size_t i = 0; i < t->size; i++) {
 		if (t->slots[i].key && t->slots[i].key != STORE_MEM_TOMB)
-			free(t->slots[i].val);
+			free(t->slots[i].key);
 	}
 	free(t->slots);
 	t->slots = NULL;
@@ -83,13 +84,17 @@ static struct store_mem_slot *store_mem_find(struct store_mem_table *t, const ch
 	}
 }
 
-/* A block of cap value bytes followed by the key. */
-static void *store_mem_block_alloc(const char *key, size_t klen, size_t cap)
+static size_t store_mem_koff(size_t klen)
 {
-	cap = (cap + 15) & ~(size_t)15;
-	char *p = malloc(cap + klen + 1);
+	return (klen + 1 + 15) & ~(size_t)15;
+}
+
+/* The key, padded, then cap bytes of value; returns the allocation (= the key). */
+static char *store_mem_block_alloc(const char *key, size_t klen, size_t cap)
+{
+	char *p = malloc(store_mem_koff(klen) + cap);
 	if (p)
-		memcpy(p + cap, key, klen + 1);
+		memcpy(p, key, klen + 1);
 	return p;
 }
 
@@ -126,10 +131,10 @@ static int store_mem_insert(struct store_mem_table *t, const char *key, uint64_t
 			char *p = store_mem_block_alloc(key, sl->klen, cap);
 			if (!p)
 				return -1;
-			free(sl->val);
-			sl->val = p;
+			free(sl->key);
+			sl->key = p;
+			sl->val = p + store_mem_koff(sl->klen);
 			sl->cap = cap;
-			sl->key = p + cap;
 		}
 		memcpy(sl->val, val, len);
 		sl->len = len;
@@ -139,9 +144,10 @@ static int store_mem_insert(struct store_mem_table *t, const char *key, uint64_t
 		return -1;
 	size_t klen = strlen(key);
 	size_t cap = len ? (len + 15) & ~(size_t)15 : 16;
-	char *v = store_mem_block_alloc(key, klen, cap);
-	if (!v)
+	char *k = store_mem_block_alloc(key, klen, cap);
+	if (!k)
 		return -1;
+	char *v = k + store_mem_koff(klen);
 	memcpy(v, val, len);
 	size_t mask = t->size - 1;
 	size_t i = h & mask;
@@ -149,14 +155,14 @@ static int store_mem_insert(struct store_mem_table *t, const char *key, uint64_t
 		i = (i + 1) & mask;
 	if (!t->slots[i].key)
 		t->used++;
-	t->slots[i] = (struct store_mem_slot){v + cap, h, v, len, cap, klen};
+	t->slots[i] = (struct store_mem_slot){k, h, v, len, cap, klen};
 	t->live++;
 	return 0;
 }
 
 static void store_mem_remove(struct store_mem_table *t, struct store_mem_slot *sl)
 {
-	free(sl->val);
+	free(sl->key);
 	sl->key = STORE_MEM_TOMB;
 	sl->val = NULL;
 	sl->len = sl->cap = 0;

@@ -350,12 +350,14 @@ static void test_leaky_vs_strict(void **state)
 	assert_true(rate > 290 && rate < 310);
 	/* distinct counting */
 	struct ratelimit_bloom b;
-	assert_int_equal(ratelimit_bloom_init(&b, 8192), 0);
+	static uint64_t bits[128];
+	assert_int_equal(ratelimit_bloom_init(&b, bits, 128), 0);
+	assert_int_equal(ratelimit_bloom_init(&b, bits, 100), -1);
 	uint32_t n = 0;
 	for (int i = 0; i < 300; i++) {
 		char s[32];
 		(void)str_format(s, sizeof s, "u%d@example.net", i % 100);
-		n = ratelimit_bloom_add(&b, s, strlen(s), t, p);
+		n = ratelimit_bloom_add(&b, bits, 128, s, strlen(s), t, p);
 	}
 	assert_true(n >= 98 && n <= 100);
 	assert_int_equal(ratelimit_bloom_count(&b, t + p, p), 0);

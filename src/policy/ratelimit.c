@@ -118,7 +118,7 @@ uint32_t ratelimit_bloom_count(const struct ratelimit_bloom *b, int64_t now_ms, 
 }
 
 uint32_t ratelimit_bloom_add(struct ratelimit_bloom *b, uint64_t *bits, size_t nwords,
-			     const void *data, size_t len, int64_t now_ms, int64_t period_ms)
+                             const void *data, size_t len, int64_t now_ms, int64_t period_ms)
 {
 	uint32_t nbits = b->nbits;
 	if (nbits < 64 || !ratelimit_pow2(nbits) || nbits / 64 > nwords)

@@ -66,7 +66,7 @@ int ratelimit_bloom_init(struct ratelimit_bloom *b, uint64_t *bits, size_t nword
 /* Adds a value (hashed); starts a new window when period_ms has passed.
  * Returns the distinct count in the window after the insertion. */
 uint32_t ratelimit_bloom_add(struct ratelimit_bloom *b, uint64_t *bits, size_t nwords,
-			     const void *data, size_t len, int64_t now_ms, int64_t period_ms);
+                             const void *data, size_t len, int64_t now_ms, int64_t period_ms);
 /* The count the next add would start from (0 if the window ran out). */
 uint32_t ratelimit_bloom_count(const struct ratelimit_bloom *b, int64_t now_ms, int64_t period_ms);
 

@@ -4,7 +4,9 @@
  * memory store (time from the file: a fake clock), and the verdicts that are
  * not a plain allow are compared with NAME.expected, line by line. An
  * optional NAME.conf is the engine's configuration. On a mismatch the diff
- * is printed. POLICY_GOLDEN_UPDATE=1 rewrites the .expected files instead.
+ * is printed. Every file is replayed a second time on an LMDB store, which
+ * must decide exactly the same (DESIGN invariant 6 across backends).
+ * POLICY_GOLDEN_UPDATE=1 rewrites the .expected files instead.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -42,7 +44,7 @@ static int golden_read(const char *path, struct buf *out)
 }
 
 /* Replays one .events file; the verdict lines go to out. 0 or -1. */
-static int golden_replay(const char *name, struct buf *out)
+static int golden_replay(const char *name, bool lmdb, struct buf *out)
 {
 	char path[512], err[256];
 	struct buf text, conf;
@@ -65,7 +67,15 @@ static int golden_replay(const char *name, struct buf *out)
 		print_error("%s: cannot read\n", path);
 		goto out;
 	}
-	struct store *st = store_mem_new();
+	char dir[] = "/tmp/rg-policy-golden-XXXXXX";
+	struct store *st;
+	if (lmdb) {
+		assert_non_null(mkdtemp(dir));
+		st = store_lmdb_open(dir, 256 << 20, err, sizeof err);
+	} else {
+		st = store_mem_new();
+	}
+	assert_non_null(st);
 	struct pol_engine *e = pol_engine_new(cfg, st);
 	assert_non_null(e);
 	const char *p = buf_cstr(&text), *end = p + text.len;
@@ -101,6 +111,11 @@ static int golden_replay(const char *name, struct buf *out)
 	}
 	pol_engine_free(e);
 	st->close(st);
+	if (lmdb) {
+		char cmd[128];
+		(void)str_format(cmd, sizeof cmd, "rm -rf %s", dir);
+		assert_int_equal(system(cmd), 0);
+	}
 out:
 	free(cfg);
 	buf_free(&text);
@@ -158,7 +173,16 @@ static void test_policy_golden(void **state)
 		buf_init(&got, 16 << 20);
 		buf_init(&exp, 16 << 20);
 		files++;
-		int rc = golden_replay(names[i], &got);
+		struct buf got2;
+		buf_init(&got2, 16 << 20);
+		int rc = golden_replay(names[i], false, &got);
+		if (rc == 0 && golden_replay(names[i], true, &got2) == 0 &&
+		    strcmp(buf_cstr(&got), buf_cstr(&got2)) != 0) {
+			print_error("%s: the LMDB store decided differently\n", names[i]);
+			golden_diff(buf_cstr(&got), buf_cstr(&got2));
+			rc = -1;
+		}
+		buf_free(&got2);
 		(void)str_format(path, sizeof path, "%s/%s.expected", GOLDEN_DIR, names[i]);
 		if (rc != 0) {
 			failed++;

@@ -985,19 +985,53 @@ static int pol_unblock_cb(void *ctx, unsigned char *rec, size_t *len, size_t cap
 	return STORE_COMMIT;
 }
 
+int pol_engine_normalize(const struct pol_engine *e, const char *in, char *out, size_t size)
+{
+	enum store_block_kind k;
+	if (store_block_kind_of(in, &k) != 0)
+		return -1;
+	const char *v = strchr(in, ':') + 1;
+	size_t vlen = strlen(v);
+	switch (k) {
+	case STORE_BLOCK_USER:
+	case STORE_BLOCK_DOMAIN:
+		if (str_copy(out, size, in) != 0)
+			return -1;
+		str_lower(out);
+		return 0;
+	case STORE_BLOCK_IP: {
+		struct addr a;
+		const char *slash = memchr(v, '/', vlen);
+		if (addr_parse(v, slash ? (size_t)(slash - v) : vlen, &a) != 0)
+			return -1;
+		addr_unmap(&a);
+		pol_ip_ident(e, &a, out, size);
+		return 0;
+	}
+	case STORE_BLOCK_CIDR: {
+		struct cidr c;
+		char cs[CIDR_STRLEN];
+		if (cidr_parse(v, vlen, &c) != 0 || cidr_format(&c, cs, sizeof cs) != 0)
+			return -1;
+		return pol_join(out, size, "cidr:", cs);
+	}
+	}
+	return -1;
+}
+
 int pol_engine_block(struct pol_engine *e, const char *identity, const char *actor,
                      const char *reason, int64_t now_ms, int64_t expires_ms)
 {
-	enum store_block_kind k;
 	struct store_block old;
+	char ident[POL_IDENT_MAX];
 	uint32_t offences = 0;
-	if (store_block_kind_of(identity, &k) != 0)
+	if (pol_engine_normalize(e, identity, ident, sizeof ident) != 0)
 		return -1;
-	if (e->store->block_get(e->store, identity, &old) == 1)
+	if (e->store->block_get(e->store, ident, &old) == 1)
 		offences = old.offences;
-	return pol_block_create(e, identity, "manual",
-	                        reason && reason[0] ? reason : "manual block", NULL, now_ms,
-	                        expires_ms, offences, actor && actor[0] ? actor : "admin");
+	return pol_block_create(e, ident, "manual", reason && reason[0] ? reason : "manual block",
+	                        NULL, now_ms, expires_ms, offences,
+	                        actor && actor[0] ? actor : "admin");
 }
 
 int pol_engine_unblock(struct pol_engine *e, const char *identity, const char *actor,
@@ -1005,16 +1039,9 @@ int pol_engine_unblock(struct pol_engine *e, const char *identity, const char *a
 {
 	enum store_block_kind k;
 	char ident[POL_IDENT_MAX], key[STORE_KEY_MAX];
-	if (store_block_kind_of(identity, &k) != 0 || str_copy(ident, sizeof ident, identity) != 0)
+	if (pol_engine_normalize(e, identity, ident, sizeof ident) != 0 ||
+	    store_block_kind_of(ident, &k) != 0)
 		return -1;
-	if (k == STORE_BLOCK_CIDR) {
-		struct cidr c;
-		char s[CIDR_STRLEN];
-		if (cidr_parse(identity + 5, strlen(identity + 5), &c) != 0 ||
-		    cidr_format(&c, s, sizeof s) != 0)
-			return -1;
-		(void)str_format(ident, sizeof ident, "cidr:%s", s);
-	}
 	int rc = e->store->block_del(e->store, ident);
 	if (rc < 0)
 		return -1;
@@ -1045,14 +1072,7 @@ int pol_engine_evaluate(struct pol_engine *e, const struct pol_event *ev, struct
 	case POL_EV_BLOCK:
 	case POL_EV_UNBLOCK:
 		(void)str_copy(out->identity, sizeof out->identity, ev->ident);
-		if (strncmp(ev->ident, "cidr:", 5) == 0) {
-			struct cidr cr;
-			char cs[CIDR_STRLEN];
-			if (cidr_parse(ev->ident + 5, strlen(ev->ident + 5), &cr) == 0 &&
-			    cidr_format(&cr, cs, sizeof cs) == 0)
-				(void)str_format(out->identity, sizeof out->identity, "cidr:%s",
-				                 cs);
-		}
+		(void)pol_engine_normalize(e, ev->ident, out->identity, sizeof out->identity);
 		if (ev->type == POL_EV_BLOCK) {
 			int64_t exp_ms = ev->expires_s ? ev->time_ms + ev->expires_s * 1000 : 0;
 			rc = pol_engine_block(e, ev->ident, ev->actor, ev->reason, ev->time_ms,

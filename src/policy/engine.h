@@ -62,6 +62,10 @@ int pol_engine_block(struct pol_engine *e, const char *identity, const char *act
                      const char *reason, int64_t now_ms, int64_t expires_ms);
 int pol_engine_unblock(struct pol_engine *e, const char *identity, const char *actor,
                        const char *reason, int64_t now_ms);
+/* The canonical form of an identity a person typed: "user:"/"domain:" lower
+ * case, "ip:" as the engine keys it (IPv6 per prefix), "cidr:" with host bits
+ * cleared. 0 or -1 (not an identity). */
+int pol_engine_normalize(const struct pol_engine *e, const char *in, char *out, size_t size);
 /* Rereads range blocks from the store (another node may have added some). */
 int pol_engine_reload(struct pol_engine *e);
 

@@ -452,6 +452,42 @@ static void test_check_and_commit(void **state)
 	assert_int_equal(system(cmd), 0);
 }
 
+/* A block stays a block across a restart (LMDB), ranges included. */
+static void test_block_survives_restart(void **state)
+{
+	char dir[] = "/tmp/rg-policy-restart-XXXXXX", err[256], cmd[128];
+	struct fx f;
+	static struct pol_event ev;
+	struct pol_verdict v;
+	assert_non_null(mkdtemp(dir));
+	assert_int_equal(pol_config_defaults(&f.cfg, err, sizeof err), 0);
+	for (int round = 0; round < 2; round++) {
+		f.st = store_lmdb_open(dir, 64 << 20, err, sizeof err);
+		assert_non_null(f.st);
+		f.e = pol_engine_new(&f.cfg, f.st);
+		assert_non_null(f.e);
+		if (round == 0) {
+			int64_t t = T0 + HOUR;
+			assert_true(spam_run(&f, &t, "zed@example.org", "192.0.2.70", 200, &v) > 0);
+			assert_int_equal(
+			    pol_engine_block(f.e, "cidr:198.51.100.0/24", "ops", "NAT", T0, 0), 0);
+		} else {
+			v = mail(&f, T0 + 2 * HOUR, "zed@example.org", "192.0.2.70",
+			         "zed@example.org", 1, 1, 1);
+			assert_int_equal(v.action, POL_BLOCK);
+			pol_event_init(&ev, POL_EV_MAIL, T0 + 2 * HOUR);
+			set_ip(&ev, "198.51.100.9");
+			assert_int_equal(pol_engine_evaluate(f.e, &ev, &v), 0);
+			assert_int_equal(v.action, POL_BLOCK);
+			assert_string_equal(v.rule, "block:manual");
+		}
+		pol_engine_free(f.e);
+		f.st->close(f.st);
+	}
+	(void)str_format(cmd, sizeof cmd, "rm -rf %s", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
 static void test_event_parse(void **state)
 {
 	static struct pol_event ev;
@@ -533,6 +569,7 @@ int main(void)
 	    cmocka_unit_test(test_repeat_offender_doubles),
 	    cmocka_unit_test(test_leaky_vs_strict),
 	    cmocka_unit_test(test_check_and_commit),
+	    cmocka_unit_test(test_block_survives_restart),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,237 @@
+/*
+ * event - event helpers and the line parser of the text form (event.h).
+ * The parser works on (pointer, length) and copies into bounded fields.
+ */
+#include "policy/event.h"
+
+#include "core/str.h"
+
+#include <string.h>
+
+static const char *const pol_event_names[] = {
+    "AUTH_OK", "AUTH_FAIL", "MAIL", "RCPT_REJECT", "DELIVERY", "BLOCK", "UNBLOCK",
+};
+
+static const char *const pol_event_results[] = {"ok", "deferred", "bounced", "unknown_user"};
+
+void pol_event_init(struct pol_event *ev, enum pol_event_type type, int64_t time_ms)
+{
+	memset(ev, 0, sizeof *ev);
+	ev->type = type;
+	ev->time_ms = time_ms;
+}
+
+void pol_event_add_rcpt(struct pol_event *ev, const char *addr, enum pol_delivery result)
+{
+	if (ev->n_rcpt < POL_RCPT_MAX) {
+		(void)str_copy(ev->rcpt[ev->n_rcpt], sizeof ev->rcpt[0], addr);
+		ev->result[ev->n_rcpt] = result;
+		ev->n_rcpt++;
+	}
+	if (ev->rcpt_count < UINT32_MAX)
+		ev->rcpt_count++;
+}
+
+const char *pol_event_type_name(enum pol_event_type t)
+{
+	if ((unsigned)t < sizeof pol_event_names / sizeof pol_event_names[0])
+		return pol_event_names[t];
+	return "?";
+}
+
+const char *pol_event_domain(const char *addr)
+{
+	const char *at = strrchr(addr, '@');
+	return at ? at + 1 : "";
+}
+
+static int pol_event_fail(char *err, size_t errlen, const char *what, const char *p, size_t n)
+{
+	char shown[64];
+	str_sanitize(shown, sizeof shown, p, n);
+	(void)str_format(err, errlen, "%s: %s", what, shown);
+	return -1;
+}
+
+static bool pol_event_key(const char *k, size_t klen, const char *name)
+{
+	return klen == strlen(name) && memcmp(k, name, klen) == 0;
+}
+
+static int pol_event_field(struct pol_event *ev, const char *k, size_t klen, const char *v,
+                           size_t vlen, uint32_t *unassigned_from, enum pol_delivery *cur_result,
+                           int64_t *count_given, char *err, size_t errlen)
+{
+	if (pol_event_key(k, klen, "user")) {
+		if (str_copy_n(ev->user, sizeof ev->user, v, vlen) != 0)
+			return pol_event_fail(err, errlen, "user too long", v, vlen);
+		str_lower(ev->user);
+	} else if (pol_event_key(k, klen, "ip")) {
+		if (addr_parse(v, vlen, &ev->ip) != 0)
+			return pol_event_fail(err, errlen, "bad ip", v, vlen);
+		addr_unmap(&ev->ip);
+		ev->has_ip = true;
+	} else if (pol_event_key(k, klen, "from")) {
+		if (vlen == 2 && v[0] == '<' && v[1] == '>') {
+			ev->sender[0] = '\0';
+			ev->flags |= POL_F_NULL_SENDER;
+		} else if (str_copy_n(ev->sender, sizeof ev->sender, v, vlen) != 0) {
+			return pol_event_fail(err, errlen, "sender too long", v, vlen);
+		}
+		str_lower(ev->sender);
+	} else if (pol_event_key(k, klen, "rcpt")) {
+		char a[POL_MAILADDR_MAX];
+		if (str_copy_n(a, sizeof a, v, vlen) != 0)
+			return pol_event_fail(err, errlen, "recipient too long", v, vlen);
+		str_lower(a);
+		pol_event_add_rcpt(ev, a, *cur_result);
+	} else if (pol_event_key(k, klen, "rcpts")) {
+		uint64_t n;
+		if (str_to_u64(v, vlen, 0, 1000000, &n) != 0)
+			return pol_event_fail(err, errlen, "bad rcpts", v, vlen);
+		*count_given = (int64_t)n;
+	} else if (pol_event_key(k, klen, "size")) {
+		if (str_to_u64(v, vlen, 0, UINT64_MAX / 2, &ev->size) != 0)
+			return pol_event_fail(err, errlen, "bad size", v, vlen);
+	} else if (pol_event_key(k, klen, "fp")) {
+		uint64_t h = 0;
+		if (vlen == 0 || vlen > 16)
+			return pol_event_fail(err, errlen, "bad fp", v, vlen);
+		for (size_t i = 0; i < vlen; i++) {
+			char c = v[i];
+			unsigned d;
+			if (c >= '0' && c <= '9')
+				d = (unsigned)(c - '0');
+			else if (c >= 'a' && c <= 'f')
+				d = (unsigned)(c - 'a' + 10);
+			else if (c >= 'A' && c <= 'F')
+				d = (unsigned)(c - 'A' + 10);
+			else
+				return pol_event_fail(err, errlen, "bad fp", v, vlen);
+			h = h << 4 | d;
+		}
+		ev->fingerprint = h;
+	} else if (pol_event_key(k, klen, "flags")) {
+		size_t i = 0;
+		while (i < vlen) {
+			size_t j = i;
+			while (j < vlen && v[j] != ',')
+				j++;
+			if (pol_event_key(v + i, j - i, "auto_submitted"))
+				ev->flags |= POL_F_AUTO_SUBMITTED;
+			else if (pol_event_key(v + i, j - i, "null_sender"))
+				ev->flags |= POL_F_NULL_SENDER;
+			else if (j > i)
+				return pol_event_fail(err, errlen, "unknown flag", v + i, j - i);
+			i = j + 1;
+		}
+	} else if (pol_event_key(k, klen, "result")) {
+		size_t r;
+		for (r = 0; r < sizeof pol_event_results / sizeof pol_event_results[0]; r++)
+			if (pol_event_key(v, vlen, pol_event_results[r]))
+				break;
+		if (r == sizeof pol_event_results / sizeof pol_event_results[0])
+			return pol_event_fail(err, errlen, "unknown result", v, vlen);
+		*cur_result = (enum pol_delivery)r;
+		for (uint32_t i = *unassigned_from; i < ev->n_rcpt; i++)
+			ev->result[i] = *cur_result;
+		*unassigned_from = ev->n_rcpt;
+	} else if (pol_event_key(k, klen, "ident")) {
+		if (str_copy_n(ev->ident, sizeof ev->ident, v, vlen) != 0)
+			return pol_event_fail(err, errlen, "ident too long", v, vlen);
+	} else if (pol_event_key(k, klen, "actor")) {
+		if (str_copy_n(ev->actor, sizeof ev->actor, v, vlen) != 0)
+			return pol_event_fail(err, errlen, "actor too long", v, vlen);
+	} else if (pol_event_key(k, klen, "reason")) {
+		(void)str_copy_n(ev->reason, sizeof ev->reason, v, vlen); /* cut, fine */
+	} else if (pol_event_key(k, klen, "expires")) {
+		uint64_t s;
+		if (str_to_u64(v, vlen, 0, 100LL * 365 * 86400, &s) != 0)
+			return pol_event_fail(err, errlen, "bad expires", v, vlen);
+		ev->expires_s = (int64_t)s;
+	} else {
+		return pol_event_fail(err, errlen, "unknown key", k, klen);
+	}
+	return 0;
+}
+
+int pol_event_parse(const char *line, size_t len, struct pol_event *ev, char *err, size_t errlen)
+{
+	size_t i = 0;
+	if (err && errlen)
+		err[0] = '\0';
+	while (i < len && (line[i] == ' ' || line[i] == '\t'))
+		i++;
+	while (len > i && (line[len - 1] == '\n' || line[len - 1] == '\r' || line[len - 1] == ' ' ||
+	                   line[len - 1] == '\t'))
+		len--;
+	if (i == len || line[i] == '#')
+		return 0;
+	if (len - i < 3 || line[i] != 'T' || line[i + 1] != '+')
+		return pol_event_fail(err, errlen, "expected T+SECONDS", line + i, len - i);
+	i += 2;
+	size_t s = i;
+	while (i < len && line[i] != ' ' && line[i] != '\t')
+		i++;
+	uint64_t secs;
+	if (str_to_u64(line + s, i - s, 0, 100ULL * 365 * 86400, &secs) != 0)
+		return pol_event_fail(err, errlen, "bad seconds", line + s, i - s);
+	while (i < len && (line[i] == ' ' || line[i] == '\t'))
+		i++;
+	s = i;
+	while (i < len && line[i] != ' ' && line[i] != '\t')
+		i++;
+	size_t t;
+	for (t = 0; t < sizeof pol_event_names / sizeof pol_event_names[0]; t++)
+		if (pol_event_key(line + s, i - s, pol_event_names[t]))
+			break;
+	if (t == sizeof pol_event_names / sizeof pol_event_names[0])
+		return pol_event_fail(err, errlen, "unknown event type", line + s, i - s);
+	pol_event_init(ev, (enum pol_event_type)t, POL_EVENT_EPOCH_MS + (int64_t)secs * 1000);
+
+	uint32_t unassigned_from = 0;
+	enum pol_delivery cur_result = POL_DLV_OK;
+	int64_t count_given = -1;
+	for (;;) {
+		while (i < len && (line[i] == ' ' || line[i] == '\t'))
+			i++;
+		if (i == len)
+			break;
+		size_t k = i;
+		while (i < len && line[i] != '=' && line[i] != ' ' && line[i] != '\t')
+			i++;
+		if (i == len || line[i] != '=')
+			return pol_event_fail(err, errlen, "expected key=value", line + k, i - k);
+		size_t klen = i - k;
+		i++;
+		size_t v, vlen;
+		if (i < len && line[i] == '"') {
+			v = ++i;
+			while (i < len && line[i] != '"')
+				i++;
+			if (i == len)
+				return pol_event_fail(err, errlen, "unterminated quote", line + k,
+				                      len - k);
+			vlen = i - v;
+			i++;
+			if (i < len && line[i] != ' ' && line[i] != '\t')
+				return pol_event_fail(err, errlen, "junk after quote", line + k,
+				                      len - k);
+		} else {
+			v = i;
+			while (i < len && line[i] != ' ' && line[i] != '\t')
+				i++;
+			vlen = i - v;
+		}
+		if (pol_event_field(ev, line + k, klen, line + v, vlen, &unassigned_from,
+		                    &cur_result, &count_given, err, errlen) != 0)
+			return -1;
+	}
+	if (count_given >= 0) {
+		if ((uint64_t)count_given < ev->n_rcpt)
+			return pol_event_fail(err, errlen, "rcpts= below the rcpt= given", line,
+			                      len);
+		ev->rcpt_count = (uint32_t)count_given;
+	}
+	return 1;
+}

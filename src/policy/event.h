@@ -1,0 +1,97 @@
+/*
+ * event - the facts the policy engine decides on, and their text form.
+ *
+ * An event is one thing that happened, with the time in ms the caller gives
+ * (the engine never asks a clock): a login or failed login, one submitted
+ * message, one rejected RCPT, delivery results, or an administrator's block
+ * or unblock. Every field has a fixed bound; longer input is cut, never
+ * overrun, and a message with more recipients than POL_RCPT_MAX keeps the
+ * first ones and the true count.
+ *
+ * Text form (golden tests, replay, the fuzz target), one event per line:
+ *
+ *     T+SECONDS TYPE key=value ...
+ *
+ * TYPE: AUTH_OK AUTH_FAIL MAIL RCPT_REJECT DELIVERY BLOCK UNBLOCK. Keys:
+ * user=, ip=, from= (envelope sender; from=<> is the null sender), rcpt=
+ * (repeatable), rcpts=N (count, default the number of rcpt=), size=,
+ * fp=HEX (body fingerprint), flags=auto_submitted,null_sender,
+ * result=ok|deferred|bounced|unknown_user (DELIVERY: applies to the rcpt=
+ * given before it on the line that have none yet, and to later ones),
+ * ident=, actor=, reason=, expires=SECONDS (BLOCK/UNBLOCK). A value may be
+ * "double quoted" to hold spaces. Blank lines and lines starting with #
+ * are skipped. T+ counts from POL_EVENT_EPOCH_MS.
+ */
+#ifndef RG_POLICY_EVENT_H
+#define RG_POLICY_EVENT_H
+
+#include "core/addr.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define POL_USER_MAX 128
+#define POL_MAILADDR_MAX 256
+#define POL_RCPT_MAX 8
+#define POL_IDENT_MAX 280
+#define POL_ACTOR_MAX 64
+#define POL_TEXT_MAX 200
+
+/* 2026-11-02T00:00:00Z, a Monday: T+0 of the text form. */
+#define POL_EVENT_EPOCH_MS 1793577600000LL
+
+enum pol_event_type {
+	POL_EV_AUTH_OK = 0,
+	POL_EV_AUTH_FAIL,
+	POL_EV_MAIL,
+	POL_EV_RCPT_REJECT,
+	POL_EV_DELIVERY,
+	POL_EV_BLOCK,   /* manual block of ident */
+	POL_EV_UNBLOCK, /* manual unblock of ident */
+};
+
+enum pol_delivery {
+	POL_DLV_OK = 0,
+	POL_DLV_DEFERRED,
+	POL_DLV_BOUNCED,
+	POL_DLV_UNKNOWN_USER,
+};
+
+#define POL_F_AUTO_SUBMITTED 0x1u
+#define POL_F_NULL_SENDER 0x2u
+
+struct pol_event {
+	enum pol_event_type type;
+	int64_t time_ms;
+	char user[POL_USER_MAX]; /* "" when not authenticated */
+	bool has_ip;
+	struct addr ip;
+	char sender[POL_MAILADDR_MAX]; /* envelope sender; "" for the null sender */
+	uint32_t rcpt_count;           /* true number of recipients */
+	uint32_t n_rcpt;               /* held in rcpt[], <= POL_RCPT_MAX */
+	char rcpt[POL_RCPT_MAX][POL_MAILADDR_MAX];
+	enum pol_delivery result[POL_RCPT_MAX]; /* DELIVERY */
+	uint64_t size;
+	uint64_t fingerprint; /* of the body; 0 = unknown */
+	uint32_t flags;
+	/* BLOCK / UNBLOCK */
+	char ident[POL_IDENT_MAX];
+	char actor[POL_ACTOR_MAX];
+	char reason[POL_TEXT_MAX];
+	int64_t expires_s; /* BLOCK: seconds from now, 0 = until a person lifts it */
+};
+
+void pol_event_init(struct pol_event *ev, enum pol_event_type type, int64_t time_ms);
+/* Adds a recipient (cut to fit; past POL_RCPT_MAX only counted). */
+void pol_event_add_rcpt(struct pol_event *ev, const char *addr, enum pol_delivery result);
+const char *pol_event_type_name(enum pol_event_type t);
+
+/* Parses one line of the text form (len bytes, no NUL needed).
+ * 1 = an event in *ev, 0 = blank or comment, -1 = bad line (err says why). */
+int pol_event_parse(const char *line, size_t len, struct pol_event *ev, char *err, size_t errlen);
+
+/* The domain of an address ("" when there is none); points into addr. */
+const char *pol_event_domain(const char *addr);
+
+#endif

@@ -1,0 +1,107 @@
+/*
+ * store - the policy engine's state store: an interface, two backends.
+ *
+ * Three kinds of state:
+ *   records  opaque byte strings (at most STORE_REC_MAX) under a string key:
+ *            the engine's counters per identity. update() is the
+ *            check-and-commit: the backend hands the current bytes to a
+ *            callback and stores what it leaves only when it says commit,
+ *            as one atomic step (a mutex in memory, a write transaction in
+ *            LMDB, later a Lua script in Redis), so two sessions of one
+ *            identity can never both slip under a limit.
+ *   blocks   struct store_block under its identity ("user:a@b", "ip:192.0.2.1",
+ *            "cidr:192.0.2.0/24", "domain:example.org"); list by iteration.
+ *   audit    an append-only list of struct store_audit.
+ *
+ * Backends: store_mem.c (hash table, thread-safe, gone at exit) and
+ * store_lmdb.c (one LMDB environment, survives restarts). Every function
+ * returns 0 / 1 / -1 as documented: -1 is a backend failure the caller sees.
+ */
+#ifndef RG_POLICY_STORE_H
+#define RG_POLICY_STORE_H
+
+#include "policy/event.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define STORE_REC_MAX 8192
+#define STORE_KEY_MAX 300
+#define STORE_EVIDENCE_MAX 6
+
+enum store_block_kind {
+	STORE_BLOCK_USER = 0,
+	STORE_BLOCK_IP,
+	STORE_BLOCK_CIDR,
+	STORE_BLOCK_DOMAIN,
+};
+
+struct store_block {
+	char identity[POL_IDENT_MAX]; /* "user:..." etc., the key */
+	enum store_block_kind kind;
+	char rule[48];             /* which rule made it, "manual" for a person */
+	char reason[POL_TEXT_MAX]; /* one line for a person */
+	uint32_t n_evidence;
+	char evidence[STORE_EVIDENCE_MAX][POL_TEXT_MAX];
+	int64_t created_ms;
+	int64_t expires_ms; /* 0 = until a person lifts it */
+	uint32_t offences;  /* blocks of this identity before this one */
+};
+
+struct store_audit {
+	int64_t time_ms;
+	char actor[POL_ACTOR_MAX]; /* "engine" or the person */
+	char action[16];           /* block, unblock, expire */
+	char identity[POL_IDENT_MAX];
+	char reason[POL_TEXT_MAX];
+};
+
+/* update() callback: rec holds *len bytes of the current record (0 when there
+ * is none) in a buffer of cap bytes (the memory backend may pass the stored
+ * bytes themselves). Returns STORE_COMMIT after leaving the new record in
+ * rec and *len (at most cap), STORE_KEEP to change nothing (rec must then be left
+ * as it was), or -1 on an error (nothing changes). */
+#define STORE_KEEP 0
+#define STORE_COMMIT 1
+typedef int (*store_update_fn)(void *ctx, unsigned char *rec, size_t *len, size_t cap);
+typedef int (*store_block_fn)(void *ctx, const struct store_block *b);
+typedef int (*store_audit_fn)(void *ctx, const struct store_audit *a);
+
+struct store {
+	/* 1 found (copied into out, *len set; -1 if it did not fit), 0 absent, -1 error */
+	int (*get)(struct store *s, const char *key, void *out, size_t cap, size_t *len);
+	int (*put)(struct store *s, const char *key, const void *rec, size_t len);
+	/* 1 deleted, 0 absent, -1 error */
+	int (*del)(struct store *s, const char *key);
+	/* Deletes every record whose key starts with prefix. Count, or -1. */
+	long (*del_prefix)(struct store *s, const char *prefix);
+	/* STORE_COMMIT or STORE_KEEP as the callback said, or -1. */
+	int (*update)(struct store *s, const char *key, store_update_fn fn, void *ctx);
+
+	int (*block_put)(struct store *s, const struct store_block *b);
+	int (*block_get)(struct store *s, const char *identity, struct store_block *out);
+	int (*block_del)(struct store *s, const char *identity);
+	/* Calls fn for each block (order unspecified); stops when fn returns
+	 * non-zero and returns that value; 0 after all, -1 on error. fn must not
+	 * change the store. */
+	int (*block_iter)(struct store *s, store_block_fn fn, void *ctx);
+	size_t (*block_count)(struct store *s);
+
+	int (*audit_append)(struct store *s, const struct store_audit *a);
+	/* Oldest first; like block_iter. */
+	int (*audit_iter)(struct store *s, store_audit_fn fn, void *ctx);
+
+	void (*close)(struct store *s);
+	const char *name;
+};
+
+struct store *store_mem_new(void);
+/* Opens (creating) an LMDB environment in directory path. NULL with err set. */
+struct store *store_lmdb_open(const char *path, size_t map_bytes, char *err, size_t errlen);
+
+/* Identity kind from its prefix ("user:", "ip:", "cidr:", "domain:"). 0 or -1. */
+int store_block_kind_of(const char *identity, enum store_block_kind *out);
+const char *store_block_kind_name(enum store_block_kind k);
+
+#endif

@@ -1,0 +1,464 @@
+/*
+ * store_lmdb - the embedded, persistent state store (LMDB).
+ *
+ * One environment (a directory) with four named databases:
+ *   rec    engine records: key = the record key, value = the engine's bytes
+ *   block  key = identity, value = STORE_LMDB header + struct store_block
+ *   audit  key = 8-byte big-endian sequence number, value = header +
+ *          struct store_audit (so a cursor walks it oldest first)
+ *   meta   "version" = "1"
+ * The header is 8 bytes: 'R' 'G', a type byte ('B' block, 'A' audit), the
+ * format version (1), then the payload size as a 32-bit host-order integer;
+ * a value whose header or size does not match is skipped as foreign. The
+ * payload is the struct in host byte order: like the LMDB file itself, the
+ * store does not move between architectures.
+ *
+ * Counters are written with MDB_NOSYNC (losing the last second of counters
+ * in a crash is harmless); a block or audit write syncs before it returns,
+ * so a block survives a restart. update() runs in one write transaction,
+ * which LMDB serialises between threads and processes: check-and-commit.
+ */
+#include "policy/store.h"
+
+#include "core/str.h"
+
+#include <errno.h>
+#include <lmdb.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define STORE_LMDB_VERSION 1
+
+struct store_lmdb {
+	struct store base;
+	MDB_env *env;
+	MDB_dbi rec, block, audit, meta;
+};
+
+static struct store_lmdb *store_lmdb_of(struct store *s)
+{
+	return (struct store_lmdb *)s;
+}
+
+static int store_lmdb_encode(unsigned char *out, char type, const void *payload, uint32_t size)
+{
+	out[0] = 'R';
+	out[1] = 'G';
+	out[2] = (unsigned char)type;
+	out[3] = STORE_LMDB_VERSION;
+	memcpy(out + 4, &size, 4);
+	memcpy(out + 8, payload, size);
+	return 0;
+}
+
+static int store_lmdb_decode(const MDB_val *v, char type, void *payload, uint32_t size)
+{
+	const unsigned char *p = v->mv_data;
+	uint32_t got;
+	if (v->mv_size != (size_t)size + 8 || p[0] != 'R' || p[1] != 'G' ||
+	    p[2] != (unsigned char)type || p[3] != STORE_LMDB_VERSION)
+		return -1;
+	memcpy(&got, p + 4, 4);
+	if (got != size)
+		return -1;
+	memcpy(payload, p + 8, size);
+	return 0;
+}
+
+static MDB_val store_lmdb_key(const char *key)
+{
+	MDB_val k = {strlen(key), (void *)key};
+	return k;
+}
+
+static int store_lmdb_get(struct store *s, const char *key, void *out, size_t cap, size_t *len)
+{
+	struct store_lmdb *l = store_lmdb_of(s);
+	MDB_txn *txn;
+	if (key[0] == '\0' || strlen(key) >= STORE_KEY_MAX)
+		return -1;
+	if (mdb_txn_begin(l->env, NULL, MDB_RDONLY, &txn) != 0)
+		return -1;
+	MDB_val k = store_lmdb_key(key), v;
+	int rc = mdb_get(txn, l->rec, &k, &v);
+	if (rc == MDB_NOTFOUND) {
+		rc = 0;
+	} else if (rc != 0) {
+		rc = -1;
+	} else {
+		*len = v.mv_size;
+		if (v.mv_size > cap) {
+			rc = -1;
+		} else {
+			memcpy(out, v.mv_data, v.mv_size);
+			rc = 1;
+		}
+	}
+	mdb_txn_abort(txn);
+	return rc;
+}
+
+static int store_lmdb_write(struct store_lmdb *l, MDB_dbi dbi, MDB_val *k, MDB_val *v, bool sync)
+{
+	MDB_txn *txn;
+	if (mdb_txn_begin(l->env, NULL, 0, &txn) != 0)
+		return -1;
+	if (mdb_put(txn, dbi, k, v, 0) != 0) {
+		mdb_txn_abort(txn);
+		return -1;
+	}
+	if (mdb_txn_commit(txn) != 0)
+		return -1;
+	if (sync && mdb_env_sync(l->env, 1) != 0)
+		return -1;
+	return 0;
+}
+
+static int store_lmdb_put(struct store *s, const char *key, const void *rec, size_t len)
+{
+	struct store_lmdb *l = store_lmdb_of(s);
+	if (key[0] == '\0' || strlen(key) >= STORE_KEY_MAX || len > STORE_REC_MAX)
+		return -1;
+	MDB_val k = store_lmdb_key(key), v = {len, (void *)rec};
+	return store_lmdb_write(l, l->rec, &k, &v, false);
+}
+
+static int store_lmdb_delete(struct store_lmdb *l, MDB_dbi dbi, const char *key, bool sync)
+{
+	MDB_txn *txn;
+	if (key[0] == '\0' || strlen(key) >= STORE_KEY_MAX)
+		return key[0] == '\0' ? 0 : -1;
+	if (mdb_txn_begin(l->env, NULL, 0, &txn) != 0)
+		return -1;
+	MDB_val k = store_lmdb_key(key);
+	int rc = mdb_del(txn, dbi, &k, NULL);
+	if (rc == MDB_NOTFOUND) {
+		mdb_txn_abort(txn);
+		return 0;
+	}
+	if (rc != 0) {
+		mdb_txn_abort(txn);
+		return -1;
+	}
+	if (mdb_txn_commit(txn) != 0)
+		return -1;
+	if (sync && mdb_env_sync(l->env, 1) != 0)
+		return -1;
+	return 1;
+}
+
+static int store_lmdb_del(struct store *s, const char *key)
+{
+	return store_lmdb_delete(store_lmdb_of(s), store_lmdb_of(s)->rec, key, false);
+}
+
+static long store_lmdb_del_prefix(struct store *s, const char *prefix)
+{
+	struct store_lmdb *l = store_lmdb_of(s);
+	MDB_txn *txn;
+	MDB_cursor *cur;
+	size_t plen = strlen(prefix);
+	long n = 0;
+	if (mdb_txn_begin(l->env, NULL, 0, &txn) != 0)
+		return -1;
+	if (mdb_cursor_open(txn, l->rec, &cur) != 0) {
+		mdb_txn_abort(txn);
+		return -1;
+	}
+	MDB_val k = {plen, (void *)prefix}, v;
+	int rc = plen ? mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE)
+	              : mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+	while (rc == 0 && k.mv_size >= plen && memcmp(k.mv_data, prefix, plen) == 0) {
+		if (mdb_cursor_del(cur, 0) != 0) {
+			rc = -1;
+			break;
+		}
+		n++;
+		rc = mdb_cursor_get(cur, &k, &v, MDB_GET_CURRENT);
+		if (rc == MDB_NOTFOUND || rc == EINVAL)
+			break;
+	}
+	mdb_cursor_close(cur);
+	if (rc != 0 && rc != MDB_NOTFOUND && rc != EINVAL) {
+		mdb_txn_abort(txn);
+		return -1;
+	}
+	if (mdb_txn_commit(txn) != 0)
+		return -1;
+	return n;
+}
+
+static int store_lmdb_update(struct store *s, const char *key, store_update_fn fn, void *ctx)
+{
+	struct store_lmdb *l = store_lmdb_of(s);
+	_Alignas(16) unsigned char buf[STORE_REC_MAX];
+	MDB_txn *txn;
+	if (key[0] == '\0' || strlen(key) >= STORE_KEY_MAX)
+		return -1;
+	if (mdb_txn_begin(l->env, NULL, 0, &txn) != 0)
+		return -1;
+	MDB_val k = store_lmdb_key(key), v;
+	size_t len = 0;
+	int rc = mdb_get(txn, l->rec, &k, &v);
+	if (rc == 0) {
+		if (v.mv_size <= sizeof buf) {
+			memcpy(buf, v.mv_data, v.mv_size);
+			len = v.mv_size;
+		} /* else: foreign, start afresh */
+	} else if (rc != MDB_NOTFOUND) {
+		mdb_txn_abort(txn);
+		return -1;
+	}
+	rc = fn(ctx, buf, &len, sizeof buf);
+	if (rc != STORE_COMMIT || len > sizeof buf) {
+		mdb_txn_abort(txn);
+		return rc == STORE_COMMIT ? -1 : rc;
+	}
+	v.mv_size = len;
+	v.mv_data = buf;
+	if (mdb_put(txn, l->rec, &k, &v, 0) != 0) {
+		mdb_txn_abort(txn);
+		return -1;
+	}
+	return mdb_txn_commit(txn) == 0 ? STORE_COMMIT : -1;
+}
+
+static int store_lmdb_block_put(struct store *s, const struct store_block *b)
+{
+	struct store_lmdb *l = store_lmdb_of(s);
+	unsigned char buf[8 + sizeof *b];
+	size_t n = strnlen(b->identity, sizeof b->identity);
+	if (n == 0 || n == sizeof b->identity || n >= STORE_KEY_MAX)
+		return -1;
+	store_lmdb_encode(buf, 'B', b, sizeof *b);
+	MDB_val k = {n, (void *)b->identity}, v = {sizeof buf, buf};
+	return store_lmdb_write(l, l->block, &k, &v, true);
+}
+
+static int store_lmdb_block_get(struct store *s, const char *identity, struct store_block *out)
+{
+	struct store_lmdb *l = store_lmdb_of(s);
+	MDB_txn *txn;
+	if (identity[0] == '\0' || strlen(identity) >= STORE_KEY_MAX)
+		return 0;
+	if (mdb_txn_begin(l->env, NULL, MDB_RDONLY, &txn) != 0)
+		return -1;
+	MDB_val k = store_lmdb_key(identity), v;
+	int rc = mdb_get(txn, l->block, &k, &v);
+	if (rc == MDB_NOTFOUND)
+		rc = 0;
+	else if (rc != 0)
+		rc = -1;
+	else
+		rc = store_lmdb_decode(&v, 'B', out, sizeof *out) == 0 ? 1 : 0;
+	mdb_txn_abort(txn);
+	return rc;
+}
+
+static int store_lmdb_block_del(struct store *s, const char *identity)
+{
+	return store_lmdb_delete(store_lmdb_of(s), store_lmdb_of(s)->block, identity, true);
+}
+
+/* Walks dbi, decoding values of the given type and size into tmp. */
+static int store_lmdb_walk(struct store_lmdb *l, MDB_dbi dbi, char type, void *tmp, uint32_t size,
+                           int (*each)(void *ctx, const void *item), void *ctx)
+{
+	MDB_txn *txn;
+	MDB_cursor *cur;
+	if (mdb_txn_begin(l->env, NULL, MDB_RDONLY, &txn) != 0)
+		return -1;
+	if (mdb_cursor_open(txn, dbi, &cur) != 0) {
+		mdb_txn_abort(txn);
+		return -1;
+	}
+	MDB_val k, v;
+	int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST), out = 0;
+	while (rc == 0) {
+		if (store_lmdb_decode(&v, type, tmp, size) == 0) {
+			out = each(ctx, tmp);
+			if (out != 0)
+				break;
+		}
+		rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+	}
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		out = -1;
+	mdb_cursor_close(cur);
+	mdb_txn_abort(txn);
+	return out;
+}
+
+struct store_lmdb_iter {
+	store_block_fn bfn;
+	store_audit_fn afn;
+	void *ctx;
+};
+
+static int store_lmdb_each_block(void *ctx, const void *item)
+{
+	struct store_lmdb_iter *it = ctx;
+	return it->bfn(it->ctx, item);
+}
+
+static int store_lmdb_each_audit(void *ctx, const void *item)
+{
+	struct store_lmdb_iter *it = ctx;
+	return it->afn(it->ctx, item);
+}
+
+static int store_lmdb_block_iter(struct store *s, store_block_fn fn, void *ctx)
+{
+	struct store_block b;
+	struct store_lmdb_iter it = {.bfn = fn, .ctx = ctx};
+	return store_lmdb_walk(store_lmdb_of(s), store_lmdb_of(s)->block, 'B', &b, sizeof b,
+	                       store_lmdb_each_block, &it);
+}
+
+static size_t store_lmdb_block_count(struct store *s)
+{
+	struct store_lmdb *l = store_lmdb_of(s);
+	MDB_txn *txn;
+	MDB_stat st;
+	if (mdb_txn_begin(l->env, NULL, MDB_RDONLY, &txn) != 0)
+		return 0;
+	size_t n = mdb_stat(txn, l->block, &st) == 0 ? st.ms_entries : 0;
+	mdb_txn_abort(txn);
+	return n;
+}
+
+static int store_lmdb_audit_append(struct store *s, const struct store_audit *a)
+{
+	struct store_lmdb *l = store_lmdb_of(s);
+	unsigned char buf[8 + sizeof *a];
+	unsigned char key[8];
+	uint64_t seq = 0;
+	MDB_txn *txn;
+	MDB_cursor *cur;
+	store_lmdb_encode(buf, 'A', a, sizeof *a);
+	if (mdb_txn_begin(l->env, NULL, 0, &txn) != 0)
+		return -1;
+	if (mdb_cursor_open(txn, l->audit, &cur) != 0)
+		goto fail;
+	MDB_val k, v;
+	if (mdb_cursor_get(cur, &k, &v, MDB_LAST) == 0 && k.mv_size == 8) {
+		const unsigned char *p = k.mv_data;
+		for (int i = 0; i < 8; i++)
+			seq = seq << 8 | p[i];
+		seq++;
+	}
+	mdb_cursor_close(cur);
+	for (int i = 7; i >= 0; i--) {
+		key[i] = (unsigned char)seq;
+		seq >>= 8;
+	}
+	k.mv_size = 8;
+	k.mv_data = key;
+	v.mv_size = sizeof buf;
+	v.mv_data = buf;
+	if (mdb_put(txn, l->audit, &k, &v, 0) != 0)
+		goto fail;
+	if (mdb_txn_commit(txn) != 0)
+		return -1;
+	return mdb_env_sync(l->env, 1) == 0 ? 0 : -1;
+fail:
+	mdb_txn_abort(txn);
+	return -1;
+}
+
+static int store_lmdb_audit_iter(struct store *s, store_audit_fn fn, void *ctx)
+{
+	struct store_audit a;
+	struct store_lmdb_iter it = {.afn = fn, .ctx = ctx};
+	return store_lmdb_walk(store_lmdb_of(s), store_lmdb_of(s)->audit, 'A', &a, sizeof a,
+	                       store_lmdb_each_audit, &it);
+}
+
+static void store_lmdb_close(struct store *s)
+{
+	struct store_lmdb *l = store_lmdb_of(s);
+	if (!l)
+		return;
+	if (l->env) {
+		(void)mdb_env_sync(l->env, 1);
+		mdb_env_close(l->env);
+	}
+	free(l);
+}
+
+struct store *store_lmdb_open(const char *path, size_t map_bytes, char *err, size_t errlen)
+{
+	struct store_lmdb *l = calloc(1, sizeof *l);
+	MDB_txn *txn = NULL;
+	int rc;
+	if (!l) {
+		(void)str_copy(err, errlen, "out of memory");
+		return NULL;
+	}
+	if (mkdir(path, 0700) != 0 && errno != EEXIST) {
+		(void)str_format(err, errlen, "%s: %s", path, strerror(errno));
+		free(l);
+		return NULL;
+	}
+	if ((rc = mdb_env_create(&l->env)) != 0)
+		goto fail;
+	if ((rc = mdb_env_set_maxdbs(l->env, 8)) != 0)
+		goto fail;
+	if ((rc = mdb_env_set_mapsize(l->env, map_bytes ? map_bytes : (size_t)1 << 30)) != 0)
+		goto fail;
+	if ((rc = mdb_env_open(l->env, path, MDB_NOSYNC | MDB_NOTLS, 0600)) != 0)
+		goto fail;
+	if ((rc = mdb_txn_begin(l->env, NULL, 0, &txn)) != 0)
+		goto fail;
+	if ((rc = mdb_dbi_open(txn, "rec", MDB_CREATE, &l->rec)) != 0 ||
+	    (rc = mdb_dbi_open(txn, "block", MDB_CREATE, &l->block)) != 0 ||
+	    (rc = mdb_dbi_open(txn, "audit", MDB_CREATE, &l->audit)) != 0 ||
+	    (rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &l->meta)) != 0)
+		goto fail;
+	MDB_val k = {7, "version"}, v;
+	rc = mdb_get(txn, l->meta, &k, &v);
+	if (rc == MDB_NOTFOUND) {
+		v.mv_size = 1;
+		v.mv_data = "1";
+		if ((rc = mdb_put(txn, l->meta, &k, &v, 0)) != 0)
+			goto fail;
+	} else if (rc != 0) {
+		goto fail;
+	} else if (v.mv_size != 1 || ((const char *)v.mv_data)[0] != '1') {
+		(void)str_format(err, errlen, "%s: unknown store version", path);
+		mdb_txn_abort(txn);
+		mdb_env_close(l->env);
+		free(l);
+		return NULL;
+	}
+	rc = mdb_txn_commit(txn);
+	txn = NULL;
+	if (rc != 0)
+		goto fail;
+	l->base = (struct store){
+	    .get = store_lmdb_get,
+	    .put = store_lmdb_put,
+	    .del = store_lmdb_del,
+	    .del_prefix = store_lmdb_del_prefix,
+	    .update = store_lmdb_update,
+	    .block_put = store_lmdb_block_put,
+	    .block_get = store_lmdb_block_get,
+	    .block_del = store_lmdb_block_del,
+	    .block_iter = store_lmdb_block_iter,
+	    .block_count = store_lmdb_block_count,
+	    .audit_append = store_lmdb_audit_append,
+	    .audit_iter = store_lmdb_audit_iter,
+	    .close = store_lmdb_close,
+	    .name = "lmdb",
+	};
+	return &l->base;
+fail:
+	(void)str_format(err, errlen, "%s: %s", path, mdb_strerror(rc));
+	if (txn)
+		mdb_txn_abort(txn);
+	if (l->env)
+		mdb_env_close(l->env);
+	free(l);
+	return NULL;
+}

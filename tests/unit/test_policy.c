@@ -1,0 +1,575 @@
+/*
+ * Scenario tests of the policy engine (the issue's list), in virtual time:
+ * long histories are generated in loops with the time carried in the events.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "core/addr.h"
+#include "core/str.h"
+#include "policy/config.h"
+#include "policy/engine.h"
+#include "policy/event.h"
+#include "policy/ratelimit.h"
+#include "policy/store.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define T0 POL_EVENT_EPOCH_MS
+#define SEC 1000LL
+#define MIN (60 * SEC)
+#define HOUR (60 * MIN)
+#define DAY (24 * HOUR)
+
+struct fx {
+	struct pol_config cfg;
+	struct store *st;
+	struct pol_engine *e;
+};
+
+static struct fx *fx_new(void)
+{
+	char err[256];
+	struct fx *f = calloc(1, sizeof *f);
+	assert_non_null(f);
+	assert_int_equal(pol_config_defaults(&f->cfg, err, sizeof err), 0);
+	f->st = store_mem_new();
+	assert_non_null(f->st);
+	f->e = pol_engine_new(&f->cfg, f->st);
+	assert_non_null(f->e);
+	return f;
+}
+
+static void fx_free(struct fx *f)
+{
+	pol_engine_free(f->e);
+	f->st->close(f->st);
+	free(f);
+}
+
+static void set_ip(struct pol_event *ev, const char *ip)
+{
+	assert_int_equal(addr_parse(ip, strlen(ip), &ev->ip), 0);
+	ev->has_ip = true;
+}
+
+static struct pol_verdict auth(struct fx *f, int64_t t, const char *user, const char *ip, bool ok)
+{
+	static struct pol_event ev;
+	struct pol_verdict v;
+	pol_event_init(&ev, ok ? POL_EV_AUTH_OK : POL_EV_AUTH_FAIL, t);
+	(void)str_copy(ev.user, sizeof ev.user, user);
+	set_ip(&ev, ip);
+	assert_int_equal(pol_engine_evaluate(f->e, &ev, &v), 0);
+	return v;
+}
+
+/* One message to nrcpt recipients (named from seed), body fingerprint fp. */
+static struct pol_verdict mail(struct fx *f, int64_t t, const char *user, const char *ip,
+                               const char *from, unsigned nrcpt, unsigned seed, uint64_t fp)
+{
+	static struct pol_event ev;
+	struct pol_verdict v;
+	char a[64];
+	pol_event_init(&ev, POL_EV_MAIL, t);
+	(void)str_copy(ev.user, sizeof ev.user, user);
+	set_ip(&ev, ip);
+	(void)str_copy(ev.sender, sizeof ev.sender, from);
+	for (unsigned i = 0; i < nrcpt; i++) {
+		(void)str_format(a, sizeof a, "r%u.%u@d%u.example", seed, i, (seed + i) % 50);
+		pol_event_add_rcpt(&ev, a, POL_DLV_OK);
+	}
+	ev.size = 4000;
+	ev.fingerprint = fp;
+	assert_int_equal(pol_engine_evaluate(f->e, &ev, &v), 0);
+	return v;
+}
+
+static void rcpt_reject(struct fx *f, int64_t t, const char *user, const char *ip, unsigned n)
+{
+	static struct pol_event ev;
+	struct pol_verdict v;
+	pol_event_init(&ev, POL_EV_RCPT_REJECT, t);
+	(void)str_copy(ev.user, sizeof ev.user, user);
+	set_ip(&ev, ip);
+	ev.rcpt_count = n;
+	assert_int_equal(pol_engine_evaluate(f->e, &ev, &v), 0);
+}
+
+/* Spam to a dirty list until blocked; returns the number of messages sent
+ * (1-based index of the blocking one) or 0 if never blocked in max. */
+static unsigned spam_run(struct fx *f, int64_t *t, const char *user, const char *ip, unsigned max,
+                         struct pol_verdict *blockv)
+{
+	char from[80];
+	for (unsigned i = 1; i <= max; i++) {
+		*t += 3 * SEC;
+		(void)str_format(from, sizeof from, "x%u@spam%u.example", i, i % 9);
+		struct pol_verdict v = mail(f, *t, user, ip, from, 5, 7000 + i, 0xbadbeef);
+		rcpt_reject(f, *t, user, ip, 3);
+		if (v.action == POL_BLOCK) {
+			*blockv = v;
+			return i;
+		}
+	}
+	return 0;
+}
+
+/* (a) brute force from many IPs, success from a new foreign IP, then spam. */
+static void test_guessed_password_then_spam(void **state)
+{
+	struct fx *f = fx_new();
+	int64_t t = T0 + 8 * HOUR;
+	char ip[32];
+	assert_int_equal(auth(f, t, "sam@example.org", "192.0.2.10", true).action, POL_ALLOW);
+	for (unsigned i = 0; i < 212; i++) {
+		t += 20 * SEC;
+		(void)str_format(ip, sizeof ip, "198.51.%u.%u", 100 + i % 3, 1 + i % 60);
+		struct pol_verdict v = auth(f, t, "sam@example.org", ip, false);
+		assert_true(v.delay_ms > 0);
+	}
+	t += MIN;
+	(void)auth(f, t, "sam@example.org", "203.0.113.50", true);
+	struct pol_verdict v;
+	unsigned n = spam_run(f, &t, "sam@example.org", "203.0.113.50", 50, &v);
+	assert_true(n >= 1 && n <= 50);
+	assert_true(v.block_created);
+	assert_string_equal(v.identity, "user:sam@example.org");
+	bool guessed = false;
+	for (unsigned i = 0; i < v.n_reasons; i++)
+		if (strstr(v.reasons[i], "login success after"))
+			guessed = true;
+	assert_true(guessed);
+	/* and it stays blocked, from any IP, while the block lasts */
+	v = mail(f, t + MIN, "sam@example.org", "192.0.2.10", "sam@example.org", 1, 1, 0);
+	assert_int_equal(v.action, POL_BLOCK);
+	fx_free(f);
+}
+
+static uint32_t rnd(uint32_t *s)
+{
+	*s = *s * 1103515245u + 12345u;
+	return *s >> 8;
+}
+
+/* (b) 300 messages an hour, 9-17, Mon-Fri, 4 weeks: never blocked. */
+static void test_busy_legitimate_account(void **state)
+{
+	struct fx *f = fx_new();
+	uint32_t seed = 42;
+	unsigned sent = 0, worst = POL_ALLOW;
+	for (int day = 0; day < 28; day++) {
+		if (day % 7 >= 5)
+			continue; /* T0 is a Monday */
+		int64_t t = T0 + day * DAY + 9 * HOUR;
+		struct pol_verdict v = auth(f, t, "anna@example.org", "192.0.2.10", true);
+		assert_int_equal(v.action, POL_ALLOW);
+		for (int m = 0; m < 8 * 300; m++) {
+			int64_t tm = t + m * 12 * SEC;
+			v = mail(f, tm, "anna@example.org", "192.0.2.10", "anna@example.org",
+			         1 + rnd(&seed) % 3, rnd(&seed), rnd(&seed));
+			if (m % 100 == 0)
+				rcpt_reject(f, tm, "anna@example.org", "192.0.2.10", 1);
+			if (v.action > worst)
+				worst = v.action;
+			assert_true(v.action != POL_BLOCK && v.action != POL_HOLD &&
+			            v.action != POL_DEFER);
+			sent++;
+		}
+	}
+	assert_int_equal(sent, 20 * 2400);
+	assert_true(worst <= POL_WARN);
+	fx_free(f);
+}
+
+/* (c) a travelling user from three IPs in a day. */
+static void test_travelling_user(void **state)
+{
+	struct fx *f = fx_new();
+	const char *ips[] = {"192.0.2.10", "198.51.100.200", "203.0.113.7"};
+	int64_t t = T0 + 7 * HOUR;
+	for (int d = 0; d < 3; d++) {
+		for (int i = 0; i < 3; i++) {
+			t += 3 * HOUR;
+			/* one typo each time */
+			(void)auth(f, t, "tim@example.org", ips[i], false);
+			struct pol_verdict v =
+			    auth(f, t + 10 * SEC, "tim@example.org", ips[i], true);
+			assert_int_equal(v.action, POL_ALLOW);
+			for (int m = 0; m < 20; m++) {
+				v = mail(f, t + MIN * (m + 1), "tim@example.org", ips[i],
+				         "tim@example.org", 2, (unsigned)(d * 100 + i * 20 + m),
+				         (uint64_t)m + 1);
+				assert_int_equal(v.action, POL_ALLOW);
+			}
+		}
+	}
+	fx_free(f);
+}
+
+/* (d) an attacker failing logins from foreign IPs does not stop the user. */
+static void test_attacker_cannot_lock_out_user(void **state)
+{
+	struct fx *f = fx_new();
+	int64_t t = T0 + 9 * HOUR;
+	char ip[32];
+	assert_int_equal(auth(f, t, "alice@example.org", "192.0.2.10", true).action, POL_ALLOW);
+	bool locked_seen = false;
+	for (unsigned i = 0; i < 500; i++) {
+		t += 5 * SEC;
+		(void)str_format(ip, sizeof ip, "203.0.%u.%u", 113 + i % 5, 1 + i % 100);
+		struct pol_verdict v = auth(f, t, "alice@example.org", ip, false);
+		if (v.action == POL_DEFER || v.action == POL_BLOCK)
+			locked_seen = true;
+	}
+	assert_true(locked_seen); /* the attacker is slowed down and locked out */
+	struct pol_verdict v = auth(f, t + SEC, "alice@example.org", "192.0.2.10", true);
+	assert_int_equal(v.action, POL_ALLOW);
+	for (int m = 0; m < 10; m++) {
+		v = mail(f, t + (m + 2) * SEC, "alice@example.org", "192.0.2.10",
+		         "alice@example.org", 1, (unsigned)m, (uint64_t)m + 1);
+		assert_int_equal(v.action, POL_ALLOW);
+	}
+	/* a right password from a foreign IP during the lockout is refused */
+	v = auth(f, t + MIN, "alice@example.org", "203.0.113.250", true);
+	assert_int_equal(v.action, POL_DEFER);
+	assert_string_equal(v.rule, "auth_account_lockout");
+	fx_free(f);
+}
+
+struct audit_count {
+	unsigned block, unblock, expire;
+};
+
+static int count_audit(void *ctx, const struct store_audit *a)
+{
+	struct audit_count *c = ctx;
+	if (strcmp(a->action, "block") == 0)
+		c->block++;
+	else if (strcmp(a->action, "unblock") == 0)
+		c->unblock++;
+	else if (strcmp(a->action, "expire") == 0)
+		c->expire++;
+	return 0;
+}
+
+/* (e) unblock resumes sending and resets the score. */
+static void test_unblock_resumes(void **state)
+{
+	struct fx *f = fx_new();
+	int64_t t = T0 + 10 * HOUR;
+	struct pol_verdict v;
+	assert_true(spam_run(f, &t, "bob@example.org", "192.0.2.44", 200, &v) > 0);
+	assert_true(v.score >= f->cfg.score_block);
+	v = mail(f, t + SEC, "bob@example.org", "192.0.2.44", "bob@example.org", 1, 1, 1);
+	assert_int_equal(v.action, POL_BLOCK);
+	assert_int_equal(
+	    pol_engine_unblock(f->e, "user:bob@example.org", "ops", "cleaned", t + MIN), 0);
+	assert_int_equal(pol_engine_unblock(f->e, "user:bob@example.org", "ops", "again", t + MIN),
+	                 1);
+	v = mail(f, t + 2 * MIN, "bob@example.org", "192.0.2.44", "bob@example.org", 1, 2, 2);
+	assert_int_equal(v.action, POL_ALLOW);
+	assert_int_equal(v.score, 0);
+	struct audit_count c = {0};
+	assert_int_equal(f->st->audit_iter(f->st, count_audit, &c), 0);
+	assert_int_equal(c.block, 1);
+	assert_int_equal(c.unblock, 2);
+	fx_free(f);
+}
+
+/* (f) a repeat offender's block lasts twice as long each time. */
+static void test_repeat_offender_doubles(void **state)
+{
+	struct fx *f = fx_new();
+	int64_t t = T0 + 10 * HOUR, prev = 0;
+	for (int round = 0; round < 4; round++) {
+		struct pol_verdict v;
+		assert_true(spam_run(f, &t, "eve@example.org", "192.0.2.66", 200, &v) > 0);
+		assert_true(v.block_created);
+		assert_true(v.block_expires_ms > t);
+		int64_t len = v.block_expires_ms - t;
+		if (round == 0)
+			assert_int_equal(len, (int64_t)f->cfg.block_base_ms);
+		else
+			assert_int_equal(len, 2 * prev);
+		prev = len;
+		t = v.block_expires_ms + MIN; /* served the block */
+	}
+	/* after auto_blocks_max automatic blocks the next waits for a person */
+	struct pol_verdict v;
+	assert_true(spam_run(f, &t, "eve@example.org", "192.0.2.66", 200, &v) > 0);
+	assert_int_equal(v.block_expires_ms, 0);
+	struct audit_count c = {0};
+	assert_int_equal(f->st->audit_iter(f->st, count_audit, &c), 0);
+	assert_int_equal(c.block, 5);
+	assert_int_equal(c.expire, 4);
+	fx_free(f);
+}
+
+/* (g) leaky and strict as Exim documents them. */
+static void test_leaky_vs_strict(void **state)
+{
+	struct ratelimit_ewma leaky = {0}, strict = {0};
+	int64_t p = HOUR, t = T0;
+	unsigned ok_leaky = 0, ok_strict = 0;
+	double rate;
+	for (int i = 0; i < 20; i++) {
+		if (!ratelimit_ewma_hit(&leaky, 1, 10, p, RATELIMIT_LEAKY, t, NULL))
+			ok_leaky++;
+		if (!ratelimit_ewma_hit(&strict, 1, 10, p, RATELIMIT_STRICT, t, NULL))
+			ok_strict++;
+	}
+	/* m is the burst too, and a rate at the limit is over it */
+	assert_int_equal(ok_leaky, 9);
+	assert_int_equal(ok_strict, 9);
+	assert_true(leaky.rate < 10);   /* leaky stored only what got through */
+	assert_true(strict.rate >= 20); /* strict counted every attempt */
+	/* leaky: a little later the client is under again */
+	assert_false(ratelimit_ewma_hit(&leaky, 1, 10, p, RATELIMIT_LEAKY, t + 10 * MIN, &rate));
+	/* strict: still over after a quarter period; recovers after ln(20/10) periods */
+	struct ratelimit_ewma s2 = strict;
+	assert_true(ratelimit_ewma_hit(&s2, 1, 10, p, RATELIMIT_READONLY, t + 15 * MIN, &rate));
+	s2 = strict;
+	assert_false(ratelimit_ewma_hit(&s2, 1, 10, p, RATELIMIT_READONLY, t + 50 * MIN, &rate));
+	/* the first event after a long silence counts fully */
+	struct ratelimit_ewma q = {.rate = 0.001, .last_ms = t};
+	assert_true(ratelimit_ewma_peek(&q, 5, t + 100 * p, p) == 5.0);
+	/* a limit of 0 blocks */
+	struct ratelimit_ewma z = {0};
+	assert_true(ratelimit_ewma_hit(&z, 1, 0, p, RATELIMIT_LEAKY, t, NULL));
+	/* steady sending at r per period converges to r */
+	struct ratelimit_ewma st = {0};
+	for (int i = 0; i < 3000; i++)
+		(void)ratelimit_ewma_hit(&st, 1, 1e9, p, RATELIMIT_STRICT, t + i * 12 * SEC, &rate);
+	assert_true(rate > 290 && rate < 310);
+	/* distinct counting */
+	struct ratelimit_bloom b;
+	static uint64_t bits[128];
+	assert_int_equal(ratelimit_bloom_init(&b, bits, 128), 0);
+	assert_int_equal(ratelimit_bloom_init(&b, bits, 100), -1);
+	uint32_t n = 0;
+	for (int i = 0; i < 300; i++) {
+		char s[32];
+		(void)str_format(s, sizeof s, "u%d@example.net", i % 100);
+		n = ratelimit_bloom_add(&b, bits, 128, s, strlen(s), t, p);
+	}
+	assert_true(n >= 98 && n <= 100);
+	assert_int_equal(ratelimit_bloom_count(&b, t + p, p), 0);
+}
+
+/* (h) check-and-commit holds the limit exactly with interleaved sessions. */
+struct race {
+	const struct pol_config *cfg;
+	struct store *st;
+	int id;
+	unsigned ok;
+};
+
+static void *race_thread(void *arg)
+{
+	struct race *r = arg;
+	struct pol_engine *e = pol_engine_new(r->cfg, r->st);
+	static __thread struct pol_event ev;
+	if (!e)
+		return NULL;
+	for (int i = 0; i < 60; i++) {
+		struct pol_verdict v;
+		pol_event_init(&ev, POL_EV_MAIL, T0 + 5 * HOUR);
+		(void)str_copy(ev.user, sizeof ev.user, "carl@example.org");
+		(void)addr_parse("192.0.2.1", 9, &ev.ip);
+		ev.ip.bytes[3] = (uint8_t)r->id;
+		ev.has_ip = true;
+		pol_event_add_rcpt(&ev, "x@example.net", POL_DLV_OK);
+		if (pol_engine_evaluate(e, &ev, &v) == 0 && v.action == POL_ALLOW)
+			r->ok++;
+	}
+	pol_engine_free(e);
+	return NULL;
+}
+
+static void race_on(struct store *st)
+{
+	char err[256];
+	struct pol_config *cfg = malloc(sizeof *cfg);
+	assert_non_null(cfg);
+	assert_int_equal(pol_config_load_string(cfg, "[limits]\nmsg_minute = 0\nmsg_hour = 100\n",
+	                                        "t", err, sizeof err),
+	                 0);
+	/* interleaved in one thread: two sessions alternate */
+	struct pol_engine *e = pol_engine_new(cfg, st);
+	assert_non_null(e);
+	unsigned ok = 0;
+	static struct pol_event ev;
+	for (int i = 0; i < 150; i++) {
+		struct pol_verdict v;
+		pol_event_init(&ev, POL_EV_MAIL, T0 + HOUR);
+		(void)str_copy(ev.user, sizeof ev.user, "dora@example.org");
+		(void)addr_parse(i % 2 ? "192.0.2.1" : "192.0.2.2", 9, &ev.ip);
+		ev.has_ip = true;
+		pol_event_add_rcpt(&ev, "x@example.net", POL_DLV_OK);
+		assert_int_equal(pol_engine_evaluate(e, &ev, &v), 0);
+		if (v.action == POL_ALLOW)
+			ok++;
+	}
+	assert_int_equal(ok, 99);
+	pol_engine_free(e);
+	/* four threads, one identity */
+	pthread_t th[4];
+	struct race r[4];
+	for (int i = 0; i < 4; i++) {
+		r[i] = (struct race){cfg, st, i + 1, 0};
+		assert_int_equal(pthread_create(&th[i], NULL, race_thread, &r[i]), 0);
+	}
+	unsigned total = 0;
+	for (int i = 0; i < 4; i++) {
+		pthread_join(th[i], NULL);
+		total += r[i].ok;
+	}
+	assert_int_equal(total, 99);
+	free(cfg);
+}
+
+static void test_check_and_commit(void **state)
+{
+	struct store *st = store_mem_new();
+	assert_non_null(st);
+	race_on(st);
+	st->close(st);
+	char dir[] = "/tmp/rg-policy-race-XXXXXX", err[256];
+	assert_non_null(mkdtemp(dir));
+	st = store_lmdb_open(dir, 0, err, sizeof err);
+	assert_non_null(st);
+	race_on(st);
+	st->close(st);
+	char cmd[128];
+	(void)str_format(cmd, sizeof cmd, "rm -rf %s", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
+/* A block stays a block across a restart (LMDB), ranges included. */
+static void test_block_survives_restart(void **state)
+{
+	char dir[] = "/tmp/rg-policy-restart-XXXXXX", err[256], cmd[128];
+	struct fx f;
+	static struct pol_event ev;
+	struct pol_verdict v;
+	assert_non_null(mkdtemp(dir));
+	assert_int_equal(pol_config_defaults(&f.cfg, err, sizeof err), 0);
+	for (int round = 0; round < 2; round++) {
+		f.st = store_lmdb_open(dir, 64 << 20, err, sizeof err);
+		assert_non_null(f.st);
+		f.e = pol_engine_new(&f.cfg, f.st);
+		assert_non_null(f.e);
+		if (round == 0) {
+			int64_t t = T0 + HOUR;
+			assert_true(spam_run(&f, &t, "zed@example.org", "192.0.2.70", 200, &v) > 0);
+			assert_int_equal(
+			    pol_engine_block(f.e, "cidr:198.51.100.0/24", "ops", "NAT", T0, 0), 0);
+		} else {
+			v = mail(&f, T0 + 2 * HOUR, "zed@example.org", "192.0.2.70",
+			         "zed@example.org", 1, 1, 1);
+			assert_int_equal(v.action, POL_BLOCK);
+			pol_event_init(&ev, POL_EV_MAIL, T0 + 2 * HOUR);
+			set_ip(&ev, "198.51.100.9");
+			assert_int_equal(pol_engine_evaluate(f.e, &ev, &v), 0);
+			assert_int_equal(v.action, POL_BLOCK);
+			assert_string_equal(v.rule, "block:manual");
+		}
+		pol_engine_free(f.e);
+		f.st->close(f.st);
+	}
+	(void)str_format(cmd, sizeof cmd, "rm -rf %s", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
+static void test_event_parse(void **state)
+{
+	static struct pol_event ev;
+	char err[128];
+	const char *l = "T+90 MAIL user=A@Example.org ip=::ffff:192.0.2.1 from=<> rcpt=x@y "
+	                "rcpt=z@w rcpts=7 size=10 fp=DEADbeef flags=auto_submitted";
+	assert_int_equal(pol_event_parse(l, strlen(l), &ev, err, sizeof err), 1);
+	assert_int_equal(ev.time_ms, T0 + 90 * SEC);
+	assert_string_equal(ev.user, "a@example.org");
+	assert_int_equal(ev.ip.family, 4);
+	assert_int_equal(ev.rcpt_count, 7);
+	assert_int_equal(ev.n_rcpt, 2);
+	assert_int_equal(ev.fingerprint, 0xdeadbeefULL);
+	assert_true(ev.flags & POL_F_NULL_SENDER);
+	assert_true(ev.flags & POL_F_AUTO_SUBMITTED);
+	l = "T+1 DELIVERY rcpt=a@b rcpt=c@d result=bounced rcpt=e@f result=ok";
+	assert_int_equal(pol_event_parse(l, strlen(l), &ev, err, sizeof err), 1);
+	assert_int_equal(ev.result[0], POL_DLV_BOUNCED);
+	assert_int_equal(ev.result[1], POL_DLV_BOUNCED);
+	assert_int_equal(ev.result[2], POL_DLV_OK);
+	const char *bad[] = {"T+x MAIL",
+	                     "MAIL user=a",
+	                     "T+1 FOO",
+	                     "T+1 MAIL user",
+	                     "T+1 MAIL ip=300.1.1.1",
+	                     "T+1 MAIL reason=\"open",
+	                     "T+1 MAIL rcpts=1 rcpt=a rcpt=b",
+	                     "T+1 MAIL fp=xyz",
+	                     "T+1 MAIL zz=1"};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+		assert_int_equal(pol_event_parse(bad[i], strlen(bad[i]), &ev, err, sizeof err), -1);
+	assert_int_equal(pol_event_parse("  # c", 5, &ev, err, sizeof err), 0);
+	assert_int_equal(pol_event_parse("", 0, &ev, err, sizeof err), 0);
+}
+
+static void test_config(void **state)
+{
+	struct pol_config *c = malloc(sizeof *c);
+	char err[256];
+	struct pol_limits l;
+	assert_non_null(c);
+	assert_int_equal(
+	    pol_config_load_string(c,
+	                           "[limits]\nmsg_hour = 100\n"
+	                           "[domain example.com]\nmsg_hour = 50\nstrict = yes\n"
+	                           "[user vip@example.com]\nmsg_hour = 1000\n"
+	                           "[signals]\nips_max = 20\n",
+	                           "t", err, sizeof err),
+	    0);
+	pol_config_limits_for(c, "a@example.com", &l);
+	assert_int_equal(l.max[POL_LIM_MSG_HOUR], 50);
+	assert_true(l.strict);
+	pol_config_limits_for(c, "vip@example.com", &l);
+	assert_int_equal(l.max[POL_LIM_MSG_HOUR], 1000);
+	assert_true(l.strict);
+	pol_config_limits_for(c, "a@example.org", &l);
+	assert_int_equal(l.max[POL_LIM_MSG_HOUR], 100);
+	assert_int_equal(l.max[POL_LIM_MSG_DAY], 5000);
+	assert_int_equal(c->ips_max, 20);
+	assert_int_equal(pol_config_load_string(c, "[limits]\nbogus = 1\n", "t", err, sizeof err),
+	                 -1);
+	assert_int_equal(
+	    pol_config_load_string(c, "[signals]\nips_max = -1\n", "t", err, sizeof err), -1);
+	assert_int_equal(
+	    pol_config_load_string(c, "[actions]\nscore_warn = 500\n", "t", err, sizeof err), -1);
+	free(c);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_event_parse),
+	    cmocka_unit_test(test_config),
+	    cmocka_unit_test(test_guessed_password_then_spam),
+	    cmocka_unit_test(test_busy_legitimate_account),
+	    cmocka_unit_test(test_travelling_user),
+	    cmocka_unit_test(test_attacker_cannot_lock_out_user),
+	    cmocka_unit_test(test_unblock_resumes),
+	    cmocka_unit_test(test_repeat_offender_doubles),
+	    cmocka_unit_test(test_leaky_vs_strict),
+	    cmocka_unit_test(test_check_and_commit),
+	    cmocka_unit_test(test_block_survives_restart),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

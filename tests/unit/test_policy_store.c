@@ -1,0 +1,261 @@
+/*
+ * One test suite for every state-store backend: each test runs against the
+ * memory store and against LMDB (in a fresh temporary directory), plus the
+ * LMDB-only promise that a block survives a restart.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "core/str.h"
+#include "policy/store.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct backend {
+	const char *name;
+	char dir[64];
+	struct store *st;
+};
+
+static int setup_mem(void **state)
+{
+	struct backend *b = calloc(1, sizeof *b);
+	if (!b)
+		return -1;
+	b->name = "memory";
+	b->st = store_mem_new();
+	*state = b;
+	return b->st ? 0 : -1;
+}
+
+static int setup_lmdb(void **state)
+{
+	char err[256];
+	struct backend *b = calloc(1, sizeof *b);
+	if (!b)
+		return -1;
+	b->name = "lmdb";
+	(void)str_copy(b->dir, sizeof b->dir, "/tmp/rg-policy-store-XXXXXX");
+	if (!mkdtemp(b->dir))
+		return -1;
+	b->st = store_lmdb_open(b->dir, 64 << 20, err, sizeof err);
+	*state = b;
+	return b->st ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+	struct backend *b = *state;
+	if (b->st)
+		b->st->close(b->st);
+	if (b->dir[0]) {
+		char cmd[128];
+		(void)str_format(cmd, sizeof cmd, "rm -rf %s", b->dir);
+		if (system(cmd) != 0)
+			return -1;
+	}
+	free(b);
+	return 0;
+}
+
+static void test_records(void **state)
+{
+	struct store *s = ((struct backend *)*state)->st;
+	char out[64];
+	size_t len = 0;
+	assert_int_equal(s->get(s, "I:a", out, sizeof out, &len), 0);
+	assert_int_equal(s->put(s, "I:a", "hello", 5), 0);
+	assert_int_equal(s->get(s, "I:a", out, sizeof out, &len), 1);
+	assert_int_equal(len, 5);
+	assert_memory_equal(out, "hello", 5);
+	assert_int_equal(s->get(s, "I:a", out, 2, &len), -1); /* does not fit */
+	assert_int_equal(s->put(s, "I:b", "x", 1), 0);
+	assert_int_equal(s->put(s, "A:c", "y", 1), 0);
+	assert_int_equal(s->del(s, "I:b"), 1);
+	assert_int_equal(s->del(s, "I:b"), 0);
+	assert_int_equal(s->put(s, "I:b", "x", 1), 0);
+	assert_int_equal(s->del_prefix(s, "I:"), 2);
+	assert_int_equal(s->get(s, "A:c", out, sizeof out, &len), 1);
+	/* many keys: growth and rehash of the memory table */
+	char key[32];
+	for (int i = 0; i < 5000; i++) {
+		(void)str_format(key, sizeof key, "K:%d", i);
+		assert_int_equal(s->put(s, key, &i, sizeof i), 0);
+	}
+	for (int i = 0; i < 5000; i += 7) {
+		int v;
+		(void)str_format(key, sizeof key, "K:%d", i);
+		assert_int_equal(s->get(s, key, &v, sizeof v, &len), 1);
+		assert_int_equal(v, i);
+	}
+	char big[STORE_REC_MAX + 1];
+	memset(big, 0, sizeof big);
+	assert_int_equal(s->put(s, "I:big", big, sizeof big), -1);
+}
+
+static int add_cb(void *ctx, unsigned char *rec, size_t *len, size_t cap)
+{
+	int *mode = ctx;
+	uint64_t v = 0;
+	if (*mode == 2)
+		return -1;
+	if (*len == sizeof v)
+		memcpy(&v, rec, sizeof v);
+	if (*mode == 0)
+		return STORE_KEEP;
+	v++;
+	memcpy(rec, &v, sizeof v);
+	*len = sizeof v;
+	return STORE_COMMIT;
+}
+
+static void test_update(void **state)
+{
+	struct store *s = ((struct backend *)*state)->st;
+	int commit = 1, keep = 0, fail = 2;
+	uint64_t v;
+	size_t len;
+	for (int i = 0; i < 10; i++)
+		assert_int_equal(s->update(s, "I:n", add_cb, &commit), STORE_COMMIT);
+	assert_int_equal(s->update(s, "I:n", add_cb, &keep), STORE_KEEP);
+	assert_int_equal(s->update(s, "I:n", add_cb, &fail), -1);
+	assert_int_equal(s->get(s, "I:n", &v, sizeof v, &len), 1);
+	assert_int_equal(v, 10);
+	assert_int_equal(s->update(s, "I:none", add_cb, &keep), STORE_KEEP);
+	assert_int_equal(s->get(s, "I:none", &v, sizeof v, &len), 0);
+}
+
+static int list_cb(void *ctx, const struct store_block *b)
+{
+	unsigned *n = ctx;
+	(*n)++;
+	return strcmp(b->identity, "ip:192.0.2.1") == 0 ? 0 : 0;
+}
+
+static int stop_cb(void *ctx, const struct store_block *b)
+{
+	return 7;
+}
+
+static void test_blocks(void **state)
+{
+	struct store *s = ((struct backend *)*state)->st;
+	struct store_block b, got;
+	memset(&b, 0, sizeof b);
+	assert_int_equal(s->block_count(s), 0);
+	assert_int_equal(s->block_get(s, "user:a@b", &got), 0);
+	(void)str_copy(b.identity, sizeof b.identity, "user:a@b");
+	b.kind = STORE_BLOCK_USER;
+	(void)str_copy(b.rule, sizeof b.rule, "compromise");
+	(void)str_copy(b.reason, sizeof b.reason, "score 120");
+	b.n_evidence = 1;
+	(void)str_copy(b.evidence[0], sizeof b.evidence[0], "active 24 of 24 h");
+	b.created_ms = 1000;
+	b.expires_ms = 5000;
+	b.offences = 2;
+	assert_int_equal(s->block_put(s, &b), 0);
+	(void)str_copy(b.identity, sizeof b.identity, "ip:192.0.2.1");
+	b.kind = STORE_BLOCK_IP;
+	assert_int_equal(s->block_put(s, &b), 0);
+	assert_int_equal(s->block_count(s), 2);
+	assert_int_equal(s->block_get(s, "user:a@b", &got), 1);
+	assert_string_equal(got.reason, "score 120");
+	assert_string_equal(got.evidence[0], "active 24 of 24 h");
+	assert_int_equal(got.expires_ms, 5000);
+	assert_int_equal(got.offences, 2);
+	unsigned n = 0;
+	assert_int_equal(s->block_iter(s, list_cb, &n), 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(s->block_iter(s, stop_cb, NULL), 7);
+	assert_int_equal(s->block_del(s, "user:a@b"), 1);
+	assert_int_equal(s->block_del(s, "user:a@b"), 0);
+	assert_int_equal(s->block_count(s), 1);
+	memset(&b, 0, sizeof b);
+	assert_int_equal(s->block_put(s, &b), -1); /* no identity */
+	enum store_block_kind k;
+	assert_int_equal(store_block_kind_of("cidr:10.0.0.0/8", &k), 0);
+	assert_int_equal(k, STORE_BLOCK_CIDR);
+	assert_int_equal(store_block_kind_of("cidr:", &k), -1);
+	assert_int_equal(store_block_kind_of("host:x", &k), -1);
+}
+
+struct seen {
+	int64_t t[16];
+	unsigned n;
+};
+
+static int audit_cb(void *ctx, const struct store_audit *a)
+{
+	struct seen *s = ctx;
+	if (s->n < 16)
+		s->t[s->n++] = a->time_ms;
+	return 0;
+}
+
+static void test_audit(void **state)
+{
+	struct store *s = ((struct backend *)*state)->st;
+	struct store_audit a;
+	memset(&a, 0, sizeof a);
+	for (int i = 0; i < 300; i++) {
+		a.time_ms = i;
+		(void)str_copy(a.action, sizeof a.action, i % 2 ? "unblock" : "block");
+		(void)str_copy(a.actor, sizeof a.actor, "ops");
+		assert_int_equal(s->audit_append(s, &a), 0);
+	}
+	struct seen seen = {{0}, 0};
+	assert_int_equal(s->audit_iter(s, audit_cb, &seen), 0);
+	assert_int_equal(seen.n, 16);
+	for (unsigned i = 0; i < 16; i++)
+		assert_int_equal(seen.t[i], i); /* oldest first */
+}
+
+static void test_lmdb_restart(void **state)
+{
+	struct backend *b = *state;
+	char err[256];
+	struct store_block blk, got;
+	struct store_audit a;
+	memset(&blk, 0, sizeof blk);
+	memset(&a, 0, sizeof a);
+	(void)str_copy(blk.identity, sizeof blk.identity, "user:sam@example.org");
+	(void)str_copy(blk.reason, sizeof blk.reason, "hijacked");
+	assert_int_equal(b->st->block_put(b->st, &blk), 0);
+	assert_int_equal(b->st->audit_append(b->st, &a), 0);
+	assert_int_equal(b->st->put(b->st, "I:x", "abc", 3), 0);
+	b->st->close(b->st);
+	b->st = store_lmdb_open(b->dir, 64 << 20, err, sizeof err);
+	assert_non_null(b->st);
+	assert_int_equal(b->st->block_get(b->st, "user:sam@example.org", &got), 1);
+	assert_string_equal(got.reason, "hijacked");
+	struct seen seen = {{0}, 0};
+	assert_int_equal(b->st->audit_iter(b->st, audit_cb, &seen), 0);
+	assert_int_equal(seen.n, 1);
+	char out[8];
+	size_t len;
+	assert_int_equal(b->st->get(b->st, "I:x", out, sizeof out, &len), 1);
+	assert_int_equal(len, 3);
+}
+
+#define BOTH(fn)                                                                                   \
+	{#fn "_memory", fn, setup_mem, teardown, NULL},                                            \
+	{                                                                                          \
+#fn "_lmdb", fn, setup_lmdb, teardown, NULL                                        \
+	}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    BOTH(test_records),
+	    BOTH(test_update),
+	    BOTH(test_blocks),
+	    BOTH(test_audit),
+	    cmocka_unit_test_setup_teardown(test_lmdb_restart, setup_lmdb, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -25,11 +25,15 @@ int cli_print_json(json_t *doc);
 void cli_usage(FILE *out, const char *text);
 
 /* Subcommands: argv[0] is the subcommand name. Each is listed in main.c's table. */
+int cli_block(int argc, char **argv);
 int cli_check(int argc, char **argv);
+int cli_checkconf(int argc, char **argv);
 int cli_firewall(int argc, char **argv);
 int cli_monitor(int argc, char **argv);
 int cli_relaytest(int argc, char **argv);
+int cli_serve(int argc, char **argv);
 int cli_trace(int argc, char **argv);
+int cli_unblock(int argc, char **argv);
 int cli_user(int argc, char **argv);
 int cli_bounce(int argc, char **argv);
 

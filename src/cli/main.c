@@ -31,6 +31,10 @@ static const struct cli_command cli_commands[] = {
     {"bounce", cli_bounce, "which blocklist bounced our mail (bounces, mbox, Maildir)"},
     {"firewall", cli_firewall, "print an nftables rule set: only mail servers send SMTP out"},
     {"relaytest", cli_relaytest, "try every relay trick against an SMTP server"},
+    {"serve", cli_serve, "run the gateway: Postfix policy service, /metrics"},
+    {"checkconf", cli_checkconf, "check the gateway configuration"},
+    {"block", cli_block, "list, show, add and lift blocks (held senders)"},
+    {"unblock", cli_unblock, "resume sending: lift a block and reset its counters"},
     {"user", cli_user, "add, change, remove and list accounts (argon2id, strength policy)"},
     {"version", cli_version, "print the version"},
 };

@@ -1134,6 +1134,22 @@ int pol_engine_evaluate(struct pol_engine *e, const struct pol_event *ev, struct
 	return 0;
 }
 
+int pol_engine_check_blocks(struct pol_engine *e, const struct pol_event *ev,
+			    struct pol_verdict *out)
+{
+	memset(out, 0, sizeof *out);
+	pol_engine_identity(e, ev, out->identity, sizeof out->identity);
+	struct store_block b;
+	int rc = pol_blocked(e, ev, out->identity, true, &b);
+	if (rc < 0) {
+		(void)str_copy(out->rule, sizeof out->rule, "store_error");
+		return -1;
+	}
+	if (rc == 1)
+		pol_verdict_blocked(out, &b);
+	return 0;
+}
+
 struct pol_engine *pol_engine_new(const struct pol_config *cfg, struct store *store)
 {
 	struct pol_engine *e = calloc(1, sizeof *e);

@@ -68,6 +68,12 @@ int pol_engine_unblock(struct pol_engine *e, const char *identity, const char *a
 int pol_engine_normalize(const struct pol_engine *e, const char *in, char *out, size_t size);
 /* Rereads range blocks from the store (another node may have added some). */
 int pol_engine_reload(struct pol_engine *e);
+/* Only the blocks: BLOCK when the event's identity, IP, range or sender domain is
+ * blocked, ALLOW otherwise; counts nothing. For requests that come before the message
+ * is known (a Postfix RCPT check when counting happens at end of message). 0, or -1
+ * on a store error (verdict allow). */
+int pol_engine_check_blocks(struct pol_engine *e, const struct pol_event *ev,
+			    struct pol_verdict *out);
 
 /* The identity an event is decided for ("" when it has none). */
 void pol_engine_identity(const struct pol_engine *e, const struct pol_event *ev, char *out,

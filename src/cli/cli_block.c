@@ -1,0 +1,425 @@
+/*
+ * relayguard block | unblock - blocks are objects with reasons (DESIGN.md):
+ * list them, show one with its evidence and history, add one by hand, lift
+ * one. Lifting resumes sending and resets that identity's counters and score,
+ * so the same old evidence does not block it again at once. Every change is
+ * an audit record.
+ *
+ * These commands open the state store (LMDB under state_dir/policy) directly;
+ * LMDB is safe across processes, and a running `serve` re-reads range blocks
+ * every two seconds, so a change takes effect while it runs.
+ */
+#include "cli/cli.h"
+
+#include "core/addr.h"
+#include "core/clock.h"
+#include "core/str.h"
+#include "gateway/gwconf.h"
+#include "policy/engine.h"
+#include "policy/store.h"
+
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static const char cli_block_help[] =
+    "usage: relayguard block [OPTIONS] list\n"
+    "       relayguard block [OPTIONS] show IDENTITY\n"
+    "       relayguard block [OPTIONS] add IDENTITY [--reason TEXT] [--expires DURATION]\n"
+    "       relayguard block [OPTIONS] remove IDENTITY [--reason TEXT]\n"
+    "       relayguard block [OPTIONS] audit\n"
+    "       relayguard unblock [OPTIONS] IDENTITY [--reason TEXT]\n"
+    "\n"
+    "Lists, shows, adds and lifts blocks. A block holds an identity's mail; it\n"
+    "never drops it. Lifting a block (remove, unblock) resumes sending and resets\n"
+    "the identity's counters and score; do it once the password is changed or the\n"
+    "machine is cleaned.\n"
+    "\n"
+    "IDENTITY is an account (sam@example.com, or user:NAME), an IP address\n"
+    "(192.0.2.7; IPv6 addresses stand for their /64), a range (198.51.100.0/24),\n"
+    "or a sender domain (domain:example.com).\n"
+    "\n"
+    "Options:\n"
+    "  --config FILE      the gateway configuration, for its state_dir\n"
+    "  --state DIR        the state directory instead (default ./var)\n"
+    "  --reason TEXT      why (kept in the block and the audit trail)\n"
+    "  --expires DURATION add: lift by itself after this long (30m, 12h, 7d;\n"
+    "                     default: until a person lifts it)\n"
+    "  --actor NAME       who is acting (default: $SUDO_USER, $USER)\n"
+    "  --json             one JSON document\n"
+    "  -h, --help         this text\n"
+    "\n"
+    "Exit status: 0 done, 1 show: no such block, 2 usage or store error.\n";
+
+struct cli_block_opts {
+	const char *config;
+	const char *state;
+	const char *reason;
+	const char *actor;
+	uint64_t expires_ms;
+	bool json;
+};
+
+/* "sam@example.com" -> "user:sam@example.com", "192.0.2.7" -> "ip:...", ranges -> "cidr:". */
+static int cli_block_identity(const char *in, char *out, size_t size)
+{
+	enum store_block_kind k;
+	if (store_block_kind_of(in, &k) == 0)
+		return str_copy(out, size, in);
+	size_t len = strlen(in);
+	struct cidr c;
+	if (memchr(in, '/', len) && cidr_parse(in, len, &c) == 0)
+		return str_format(out, size, "cidr:%s", in);
+	struct addr a;
+	if (addr_parse(in, len, &a) == 0)
+		return str_format(out, size, "ip:%s", in);
+	if (len == 0 || strpbrk(in, " \t\r\n:"))
+		return -1;
+	return str_format(out, size, "user:%s", in);
+}
+
+static json_t *cli_block_json(const struct store_block *b)
+{
+	char created[40], expires[40];
+	clock_format_rfc3339(b->created_ms, created, sizeof created);
+	clock_format_rfc3339(b->expires_ms, expires, sizeof expires);
+	json_t *ev = json_array();
+	for (uint32_t i = 0; i < b->n_evidence && i < STORE_EVIDENCE_MAX; i++)
+		json_array_append_new(ev, json_string(b->evidence[i]));
+	json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:o, s:s, s:I}", "identity", b->identity, "kind",
+			      store_block_kind_name(b->kind), "rule", b->rule, "reason", b->reason,
+			      "evidence", ev, "created", created, "offences",
+			      (json_int_t)b->offences);
+	json_object_set_new(o, "expires", b->expires_ms ? json_string(expires) : json_null());
+	return o;
+}
+
+struct cli_block_list {
+	json_t *arr;
+	bool json;
+	size_t n;
+};
+
+static int cli_block_list_cb(void *ctx, const struct store_block *b)
+{
+	struct cli_block_list *l = ctx;
+	l->n++;
+	if (l->json) {
+		json_array_append_new(l->arr, cli_block_json(b));
+		return 0;
+	}
+	char created[40], expires[40] = "until lifted";
+	clock_format_rfc3339(b->created_ms, created, sizeof created);
+	if (b->expires_ms)
+		clock_format_rfc3339(b->expires_ms, expires, sizeof expires);
+	printf("%-40s %-22s %-20s %-20s %s\n", b->identity, b->rule, created, expires, b->reason);
+	return 0;
+}
+
+static int cli_block_audit_cb(void *ctx, const struct store_audit *a)
+{
+	struct cli_block_list *l = ctx;
+	char t[40];
+	clock_format_rfc3339(a->time_ms, t, sizeof t);
+	if (l->json) {
+		json_array_append_new(l->arr,
+				      json_pack("{s:s, s:s, s:s, s:s, s:s}", "time", t, "actor",
+						a->actor, "action", a->action, "identity", a->identity,
+						"reason", a->reason));
+	} else {
+		printf("%s  %-8s %-16s %-40s %s\n", t, a->action, a->actor, a->identity, a->reason);
+	}
+	l->n++;
+	return 0;
+}
+
+struct cli_block_audit_one {
+	const char *identity;
+	json_t *arr;
+	bool json;
+};
+
+static int cli_block_audit_one_cb(void *ctx, const struct store_audit *a)
+{
+	struct cli_block_audit_one *o = ctx;
+	if (strcmp(a->identity, o->identity) != 0)
+		return 0;
+	char t[40];
+	clock_format_rfc3339(a->time_ms, t, sizeof t);
+	if (o->json)
+		json_array_append_new(o->arr, json_pack("{s:s, s:s, s:s, s:s}", "time", t, "actor",
+							a->actor, "action", a->action, "reason",
+							a->reason));
+	else
+		printf("  %s  %-8s by %s: %s\n", t, a->action, a->actor, a->reason);
+	return 0;
+}
+
+static int cli_block_run(const char *cmd, const char *verb, const char *arg,
+			 const struct cli_block_opts *o)
+{
+	char err[512], dir[600], state[512];
+	if (str_copy(state, sizeof state, o->state ? o->state : "./var") != 0) {
+		cli_error(cmd, "state directory name too long");
+		return CLI_EXIT_USAGE;
+	}
+	struct gw_config *c = NULL;
+	if (o->config) {
+		c = malloc(sizeof *c);
+		if (!c || gwconf_load(c, o->config, err, sizeof err) != 0) {
+			cli_error(cmd, "%s", c ? err : "out of memory");
+			free(c);
+			return CLI_EXIT_USAGE;
+		}
+		if (!o->state)
+			str_copy(state, sizeof state, c->state_dir); /* same size */
+	}
+	str_format(dir, sizeof dir, "%s/policy", state);
+	struct pol_config *pc = malloc(sizeof *pc);
+	if (!pc || (c ? (memcpy(pc, &c->policy, sizeof *pc), 0)
+		      : pol_config_defaults(pc, err, sizeof err)) != 0) {
+		cli_error(cmd, "%s", pc ? err : "out of memory");
+		free(pc);
+		if (c)
+			gwconf_free(c);
+		free(c);
+		return CLI_EXIT_USAGE;
+	}
+	if (c)
+		gwconf_free(c);
+	free(c);
+	int rc = CLI_EXIT_USAGE;
+	struct store *st = NULL;
+	struct pol_engine *e = NULL;
+	/* Reading needs no new store: a missing directory is "no blocks". */
+	bool reading = strcmp(verb, "list") == 0 || strcmp(verb, "show") == 0 ||
+		       strcmp(verb, "audit") == 0;
+	if (reading && access(dir, F_OK) != 0) {
+		if (strcmp(verb, "show") == 0) {
+			cli_error(cmd, "no block for %s", arg);
+			rc = CLI_EXIT_FOUND;
+		} else {
+			if (o->json)
+				cli_print_json(json_pack("{s:[]}", strcmp(verb, "list") == 0 ? "blocks"
+											       : "audit"));
+			else
+				printf("no blocks\n");
+			rc = CLI_EXIT_OK;
+		}
+		goto out;
+	}
+	if (!reading) {
+		char parent[600];
+		str_copy(parent, sizeof parent, state);
+		mkdir(parent, 0750);
+		mkdir(dir, 0750);
+	}
+	st = store_lmdb_open(dir, 0, err, sizeof err);
+	if (!st) {
+		cli_error(cmd, "%s", err);
+		goto out;
+	}
+	e = pol_engine_new(pc, st);
+	if (!e) {
+		cli_error(cmd, "out of memory");
+		goto out;
+	}
+	clock_update();
+	int64_t now = clock_realtime_ms();
+	const char *actor = o->actor ? o->actor : getenv("SUDO_USER");
+	if (!actor || !*actor)
+		actor = getenv("USER");
+	if (!actor || !*actor)
+		actor = "admin";
+	char ident[POL_IDENT_MAX], norm[POL_IDENT_MAX];
+	if (arg && (cli_block_identity(arg, ident, sizeof ident) != 0 ||
+		    pol_engine_normalize(e, ident, norm, sizeof norm) != 0)) {
+		cli_error(cmd,
+			  "'%s' is not an identity: give an account, an IP, a CIDR range or "
+			  "domain:NAME",
+			  arg);
+		goto out;
+	}
+	if (strcmp(verb, "list") == 0) {
+		struct cli_block_list l = {.arr = json_array(), .json = o->json};
+		if (!o->json)
+			printf("%-40s %-22s %-20s %-20s %s\n", "IDENTITY", "RULE", "SINCE", "EXPIRES",
+			       "REASON");
+		if (st->block_iter(st, cli_block_list_cb, &l) < 0) {
+			json_decref(l.arr);
+			cli_error(cmd, "cannot read the blocks");
+			goto out;
+		}
+		if (o->json)
+			cli_print_json(json_pack("{s:o}", "blocks", l.arr));
+		else {
+			json_decref(l.arr);
+			printf("%zu block%s\n", l.n, l.n == 1 ? "" : "s");
+		}
+		rc = CLI_EXIT_OK;
+	} else if (strcmp(verb, "audit") == 0) {
+		struct cli_block_list l = {.arr = json_array(), .json = o->json};
+		st->audit_iter(st, cli_block_audit_cb, &l);
+		if (o->json)
+			cli_print_json(json_pack("{s:o}", "audit", l.arr));
+		else
+			json_decref(l.arr);
+		rc = CLI_EXIT_OK;
+	} else if (strcmp(verb, "show") == 0) {
+		struct store_block b;
+		int got = st->block_get(st, norm, &b);
+		if (got < 0) {
+			cli_error(cmd, "cannot read the store");
+			goto out;
+		}
+		struct cli_block_audit_one a = {.identity = norm, .json = o->json};
+		if (got == 0 && !o->json) {
+			printf("no block for %s\n", norm);
+			printf("history:\n");
+			st->audit_iter(st, cli_block_audit_one_cb, &a);
+			rc = CLI_EXIT_FOUND;
+			goto out;
+		}
+		if (o->json) {
+			a.arr = json_array();
+			st->audit_iter(st, cli_block_audit_one_cb, &a);
+			json_t *doc = got ? cli_block_json(&b) : json_pack("{s:s}", "identity", norm);
+			json_object_set_new(doc, "blocked", json_boolean(got == 1));
+			json_object_set_new(doc, "history", a.arr);
+			cli_print_json(doc);
+			rc = got ? CLI_EXIT_OK : CLI_EXIT_FOUND;
+			goto out;
+		}
+		char created[40], expires[40] = "until a person lifts it";
+		clock_format_rfc3339(b.created_ms, created, sizeof created);
+		if (b.expires_ms)
+			clock_format_rfc3339(b.expires_ms, expires, sizeof expires);
+		printf("%s is blocked\n  since:    %s\n  expires:  %s\n  rule:     %s\n  reason:   "
+		       "%s\n  earlier blocks: %u\n",
+		       b.identity, created, expires, b.rule, b.reason, b.offences);
+		for (uint32_t i = 0; i < b.n_evidence && i < STORE_EVIDENCE_MAX; i++)
+			printf("  evidence: %s\n", b.evidence[i]);
+		printf("history:\n");
+		st->audit_iter(st, cli_block_audit_one_cb, &a);
+		printf("to resume sending once fixed: relayguard unblock %s --reason \"...\"\n",
+		       arg);
+		rc = CLI_EXIT_OK;
+	} else if (strcmp(verb, "add") == 0) {
+		int64_t exp = o->expires_ms ? now + (int64_t)o->expires_ms : 0;
+		if (pol_engine_block(e, ident, actor, o->reason, now, exp) != 0) {
+			cli_error(cmd, "cannot write the block");
+			goto out;
+		}
+		if (o->json)
+			cli_print_json(json_pack("{s:s, s:s}", "identity", norm, "result", "blocked"));
+		else
+			printf("blocked %s%s%s\n", norm, o->reason ? ": " : "", o->reason ? o->reason : "");
+		rc = CLI_EXIT_OK;
+	} else { /* remove, unblock */
+		int r = pol_engine_unblock(e, ident, actor, o->reason, now);
+		if (r < 0) {
+			cli_error(cmd, "cannot lift the block");
+			goto out;
+		}
+		if (o->json)
+			cli_print_json(json_pack("{s:s, s:s}", "identity", norm, "result",
+						 r == 0 ? "unblocked" : "not blocked; counters reset"));
+		else if (r == 0)
+			printf("unblocked %s: sending resumes; its counters and score were reset\n",
+			       norm);
+		else
+			printf("%s was not blocked; its counters and score were reset\n", norm);
+		rc = CLI_EXIT_OK;
+	}
+out:
+	pol_engine_free(e);
+	if (st)
+		st->close(st);
+	free(pc);
+	return rc;
+}
+
+static int cli_block_main(int argc, char **argv, bool unblock)
+{
+	const char *cmd = unblock ? "unblock" : "block";
+	static const struct option longopts[] = {
+	    {"config", required_argument, NULL, 'c'}, {"state", required_argument, NULL, 's'},
+	    {"reason", required_argument, NULL, 'r'}, {"expires", required_argument, NULL, 'e'},
+	    {"actor", required_argument, NULL, 'a'},  {"json", no_argument, NULL, 'j'},
+	    {"help", no_argument, NULL, 'h'},	      {NULL, 0, NULL, 0},
+	};
+	struct cli_block_opts o = {0};
+	int ch;
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			o.config = optarg;
+			break;
+		case 's':
+			o.state = optarg;
+			break;
+		case 'r':
+			o.reason = optarg;
+			break;
+		case 'a':
+			o.actor = optarg;
+			break;
+		case 'j':
+			o.json = true;
+			break;
+		case 'e':
+			if (str_to_duration_ms(optarg, 1000, &o.expires_ms) != 0 || !o.expires_ms) {
+				cli_error(cmd, "--expires: expected a duration such as 30m, 12h or 7d");
+				return CLI_EXIT_USAGE;
+			}
+			break;
+		case 'h':
+			cli_usage(stdout, cli_block_help);
+			return CLI_EXIT_OK;
+		default:
+			fprintf(stderr, "relayguard %s --help shows the options\n", cmd);
+			return CLI_EXIT_USAGE;
+		}
+	}
+	const char *verb = unblock ? "unblock" : (optind < argc ? argv[optind++] : NULL);
+	if (!verb) {
+		cli_error(cmd, "say list, show, add, remove or audit; see --help");
+		return CLI_EXIT_USAGE;
+	}
+	bool needs_arg = unblock || strcmp(verb, "show") == 0 || strcmp(verb, "add") == 0 ||
+			 strcmp(verb, "remove") == 0;
+	if (!needs_arg && strcmp(verb, "list") != 0 && strcmp(verb, "audit") != 0) {
+		cli_error(cmd, "unknown action '%s'; see --help", verb);
+		return CLI_EXIT_USAGE;
+	}
+	const char *arg = NULL;
+	if (needs_arg) {
+		if (optind >= argc) {
+			cli_error(cmd, "%s needs an identity (account, IP, range or domain:NAME)", verb);
+			return CLI_EXIT_USAGE;
+		}
+		arg = argv[optind++];
+	}
+	if (optind < argc) {
+		cli_error(cmd, "unexpected argument '%s'", argv[optind]);
+		return CLI_EXIT_USAGE;
+	}
+	if (o.expires_ms && strcmp(verb, "add") != 0) {
+		cli_error(cmd, "--expires goes with add");
+		return CLI_EXIT_USAGE;
+	}
+	return cli_block_run(cmd, verb, arg, &o);
+}
+
+int cli_block(int argc, char **argv)
+{
+	return cli_block_main(argc, argv, false);
+}
+
+int cli_unblock(int argc, char **argv)
+{
+	return cli_block_main(argc, argv, true);
+}

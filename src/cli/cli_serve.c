@@ -1,0 +1,238 @@
+/*
+ * relayguard serve - the long-running gateway process, and checkconf.
+ *
+ * One process, one libevent loop: the Postfix policy service and the web
+ * endpoint (/metrics) today, the SMTP listeners as they land, all on the same
+ * policy engine and state store (LMDB under state_dir/policy, shared with the
+ * block/unblock commands, which may change it while we run).
+ */
+#include "cli/cli.h"
+
+#include "admin/metrics.h"
+#include "admin/web.h"
+#include "core/clock.h"
+#include "core/log.h"
+#include "core/str.h"
+#include "gateway/gwconf.h"
+#include "gateway/policyd.h"
+#include "policy/engine.h"
+#include "policy/store.h"
+
+#include <errno.h>
+#include <event2/event.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static const char cli_serve_help[] =
+    "usage: relayguard serve [--config FILE] [--foreground]\n"
+    "\n"
+    "Runs the gateway: the Postfix policy service (check_policy_service) on the\n"
+    "policy engine, and the web endpoint with /metrics for Prometheus. With no\n"
+    "--config it uses the embedded defaults: policy service on 127.0.0.1:10040,\n"
+    "web on 127.0.0.1:8025, state under ./var/. It stays in the foreground (run\n"
+    "it under systemd or another supervisor); --foreground is accepted for that.\n"
+    "SIGTERM or SIGINT stops it cleanly.\n"
+    "\n"
+    "  --config FILE   configuration (see relayguard checkconf --help)\n"
+    "  -h, --help      this text\n";
+
+static const char cli_checkconf_help[] =
+    "usage: relayguard checkconf [--config FILE]\n"
+    "\n"
+    "Reads the gateway configuration and prints \"configuration OK\" and what it\n"
+    "would run, or the first error as FILE:LINE: what (exit status 2).\n"
+    "\n"
+    "Sections: [gateway] hostname, state_dir, spool_dir, users, log_level, syslog,\n"
+    "local_domains, trusted_networks, tls_cert, tls_key, max_message_size,\n"
+    "max_recipients, max_connections, max_connections_per_client, smtp_timeout;\n"
+    "[listener NAME] listen, role (submission|relay|inbound), tls\n"
+    "(none|starttls|implicit), require_tls_for_auth; [policyd] listen, count_at\n"
+    "(end-of-message|rcpt), max_connections; [web] listen; and the policy\n"
+    "engine's [limits], [domain NAME], [user NAME], [identity], [signals],\n"
+    "[actions], [auth] (docs/policy.md).\n";
+
+static int cli_conf_args(int argc, char **argv, const char *cmd, const char *help,
+			 const char **path)
+{
+	static const struct option longopts[] = {
+	    {"config", required_argument, NULL, 'c'},
+	    {"foreground", no_argument, NULL, 'f'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	int ch;
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "c:fh", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			*path = optarg;
+			break;
+		case 'f':
+			break;
+		case 'h':
+			cli_usage(stdout, help);
+			return 1;
+		default:
+			fprintf(stderr, "relayguard %s --help shows the options\n", cmd);
+			return -1;
+		}
+	}
+	if (optind < argc) {
+		cli_error(cmd, "unexpected argument '%s'", argv[optind]);
+		return -1;
+	}
+	return 0;
+}
+
+int cli_checkconf(int argc, char **argv)
+{
+	const char *path = NULL;
+	int rc = cli_conf_args(argc, argv, "checkconf", cli_checkconf_help, &path);
+	if (rc != 0)
+		return rc > 0 ? CLI_EXIT_OK : CLI_EXIT_USAGE;
+	struct gw_config *c = malloc(sizeof *c);
+	char err[512];
+	if (!c || gwconf_load(c, path, err, sizeof err) != 0) {
+		cli_error("checkconf", "%s", c ? err : "out of memory");
+		free(c);
+		return CLI_EXIT_USAGE;
+	}
+	printf("configuration OK (%s)\n", c->source);
+	printf("  hostname %s, state %s, spool %s\n", c->hostname, c->state_dir, c->spool_dir);
+	for (int i = 0; i < c->nlisteners; i++) {
+		const struct gw_listener *l = &c->listeners[i];
+		printf("  listener %s: role %s, tls %s, on", l->name, gw_role_name(l->role),
+		       gw_tls_name(l->tls));
+		for (int k = 0; k < l->naddrs; k++)
+			printf(" %s", l->addrs[k].text);
+		printf("\n");
+	}
+	printf("  policy service: %s\n", c->policyd_listen[0] ? c->policyd_addr.text : "off");
+	printf("  web: %s\n", c->web_listen[0] ? c->web_addr.text : "off");
+	gwconf_free(c);
+	free(c);
+	return CLI_EXIT_OK;
+}
+
+static void cli_serve_on_signal(evutil_socket_t sig, short what, void *arg)
+{
+	struct event_base *base = arg;
+	log_info("serve: signal %d, stopping", (int)sig);
+	event_base_loopexit(base, NULL);
+}
+
+static void cli_serve_on_tick(evutil_socket_t fd, short what, void *arg)
+{
+	/* Blocks added or lifted by `relayguard block|unblock` in another process:
+	 * ranges are cached by the engine, so re-read them. */
+	clock_update();
+	if (pol_engine_reload(arg) != 0)
+		log_error("serve: cannot re-read blocks from the state store");
+}
+
+static int cli_mkdir(const char *path)
+{
+	return mkdir(path, 0750) == 0 || errno == EEXIST ? 0 : -1;
+}
+
+int cli_serve(int argc, char **argv)
+{
+	const char *path = NULL;
+	int rc = cli_conf_args(argc, argv, "serve", cli_serve_help, &path);
+	if (rc != 0)
+		return rc > 0 ? CLI_EXIT_OK : CLI_EXIT_USAGE;
+	char err[512];
+	struct gw_config *c = malloc(sizeof *c);
+	if (!c || gwconf_load(c, path, err, sizeof err) != 0) {
+		cli_error("serve", "%s", c ? err : "out of memory");
+		free(c);
+		return CLI_EXIT_USAGE;
+	}
+	enum log_level lvl = LOG_LEVEL_INFO;
+	log_level_parse(c->log_level, &lvl);
+	log_open("relayguard", true, c->syslog, lvl);
+
+	rc = CLI_EXIT_USAGE;
+	struct store *store = NULL;
+	struct pol_engine *engine = NULL;
+	struct event_base *base = NULL;
+	struct metrics *metrics = NULL;
+	struct policyd *pd = NULL;
+	struct web *web = NULL;
+	struct event *sig_int = NULL, *sig_term = NULL, *tick = NULL;
+	char dir[600];
+	if (str_format(dir, sizeof dir, "%s/policy", c->state_dir) != 0 ||
+	    cli_mkdir(c->state_dir) != 0 || cli_mkdir(dir) != 0) {
+		cli_error("serve", "cannot create %s: %s", dir, strerror(errno));
+		goto out;
+	}
+	store = store_lmdb_open(dir, 0, err, sizeof err);
+	if (!store) {
+		cli_error("serve", "%s", err);
+		goto out;
+	}
+	engine = pol_engine_new(&c->policy, store);
+	base = event_base_new();
+	metrics = metrics_new();
+	if (!engine || !base || !metrics) {
+		cli_error("serve", "out of memory");
+		goto out;
+	}
+	if (c->policyd_listen[0]) {
+		struct policyd_options po = {
+		    .count_at_rcpt = strcmp(c->policyd_count_at, "rcpt") == 0,
+		    .max_connections = (unsigned)c->policyd_max_connections,
+		};
+		pd = policyd_new(base, &c->policyd_addr, engine, &po, metrics, err, sizeof err);
+		if (!pd) {
+			cli_error("serve", "%s", err);
+			goto out;
+		}
+	}
+	if (c->web_listen[0]) {
+		web = web_new(base, &c->web_addr, metrics, err, sizeof err);
+		if (!web) {
+			cli_error("serve", "%s", err);
+			goto out;
+		}
+	}
+	for (int i = 0; i < c->nlisteners; i++)
+		log_warn("serve: listener %s (%s, %s): SMTP is not served by this build; its "
+			 "configuration is checked only",
+			 c->listeners[i].name, gw_role_name(c->listeners[i].role),
+			 c->listeners[i].addrs[0].text);
+	sig_int = evsignal_new(base, SIGINT, cli_serve_on_signal, base);
+	sig_term = evsignal_new(base, SIGTERM, cli_serve_on_signal, base);
+	tick = event_new(base, -1, EV_PERSIST, cli_serve_on_tick, engine);
+	struct timeval two = {2, 0};
+	if (!sig_int || !sig_term || !tick || event_add(sig_int, NULL) != 0 ||
+	    event_add(sig_term, NULL) != 0 || event_add(tick, &two) != 0) {
+		cli_error("serve", "cannot set up signal handling");
+		goto out;
+	}
+	log_info("serve: started (configuration: %s, state: %s)", c->source, dir);
+	event_base_dispatch(base);
+	log_info("serve: stopped");
+	rc = CLI_EXIT_OK;
+out:
+	if (sig_int)
+		event_free(sig_int);
+	if (sig_term)
+		event_free(sig_term);
+	if (tick)
+		event_free(tick);
+	policyd_free(pd);
+	web_free(web);
+	if (base)
+		event_base_free(base);
+	metrics_free(metrics);
+	pol_engine_free(engine);
+	if (store)
+		store->close(store);
+	gwconf_free(c);
+	free(c);
+	return rc;
+}

@@ -1,0 +1,79 @@
+/*
+ * gwconf - the configuration of `relayguard serve`: one INI file, every
+ * option in one table (gwconf.c), embedded defaults (../shared/CLI.md):
+ * submission on 127.0.0.1:2587, relay for loopback on 127.0.0.1:2525, the
+ * Postfix policy service on 127.0.0.1:10040, the web page on 127.0.0.1:8025,
+ * state and spool under ./var/.
+ *
+ * Sections: [gateway], [listener NAME] (repeatable), [policyd], [web], and
+ * the policy engine's own sections ([limits], [domain NAME], [user NAME],
+ * [identity], [signals], [actions], [auth]; docs/policy.md), which are handed
+ * to its loader. A file with any error changes nothing: the caller loads into
+ * a fresh struct and keeps the old one on failure.
+ */
+#ifndef RG_GATEWAY_GWCONF_H
+#define RG_GATEWAY_GWCONF_H
+
+#include "core/addr.h"
+#include "core/hostport.h"
+#include "policy/config.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define GW_LISTENERS_MAX 8
+#define GW_ADDRS_MAX 4
+
+enum gw_role { GW_ROLE_SUBMISSION, GW_ROLE_RELAY, GW_ROLE_INBOUND };
+enum gw_tls { GW_TLS_NONE, GW_TLS_STARTTLS, GW_TLS_IMPLICIT };
+
+struct gw_listener {
+	char name[32];
+	enum gw_role role;
+	enum gw_tls tls;
+	bool require_tls_for_auth;
+	int naddrs;
+	struct hostport addrs[GW_ADDRS_MAX];
+};
+
+struct gw_config {
+	/* [gateway] */
+	char hostname[256];
+	char state_dir[512]; /* policy state (LMDB), users file, monitor state */
+	char spool_dir[512];
+	char users_file[512];
+	char log_level[16];
+	bool syslog;
+	char local_domains[2048];
+	char trusted_networks[2048];
+	char tls_cert[512];
+	char tls_key[512];
+	uint64_t max_message_size;
+	long long max_recipients;
+	long long max_connections;
+	long long max_connections_per_client;
+	uint64_t smtp_timeout_ms;
+	/* [listener NAME] */
+	int nlisteners;
+	struct gw_listener listeners[GW_LISTENERS_MAX];
+	/* [policyd] */
+	char policyd_listen[128]; /* "" = off */
+	char policyd_count_at[16]; /* "end-of-message" or "rcpt" */
+	long long policyd_max_connections;
+	/* [web] */
+	char web_listen[128]; /* "" = off */
+	/* parsed */
+	struct hostport policyd_addr;
+	struct hostport web_addr;
+	struct prefix_set *trusted; /* owned */
+	struct pol_config policy;
+	char source[512]; /* the file, or "embedded defaults" */
+};
+
+/* Loads path (NULL: the embedded defaults). 0, or -1 with "file:line: what" in err. */
+int gwconf_load(struct gw_config *c, const char *path, char *err, size_t errlen);
+void gwconf_free(struct gw_config *c);
+const char *gw_role_name(enum gw_role r);
+const char *gw_tls_name(enum gw_tls t);
+
+#endif

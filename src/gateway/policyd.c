@@ -1,0 +1,277 @@
+/*
+ * policyd - Postfix policy service on libevent; see policyd.h.
+ */
+#include "gateway/policyd.h"
+
+#include "admin/metrics.h"
+#include "core/clock.h"
+#include "core/log.h"
+#include "core/str.h"
+#include "smtp/pfpolicy.h"
+
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+struct policyd_conn {
+	struct policyd_conn *next, *prev;
+	struct policyd *p;
+	struct bufferevent *bev;
+	struct pfp_parser parser;
+	char peer[64];
+	unsigned long requests;
+};
+
+struct policyd {
+	struct event_base *base;
+	struct evconnlistener *listener;
+	struct pol_engine *engine;
+	struct policyd_options opt;
+	struct policyd_conn *conns;
+	unsigned nconns;
+	char unix_path[108];
+	struct metric *m_requests, *m_decisions, *m_errors;
+};
+
+static void policyd_conn_free(struct policyd_conn *c)
+{
+	struct policyd *p = c->p;
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		p->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	p->nconns--;
+	bufferevent_free(c->bev);
+	free(c);
+}
+
+static enum pfp_action policyd_action(enum pol_action a)
+{
+	switch (a) {
+	case POL_ALLOW:
+		return PFP_DUNNO;
+	case POL_WARN:
+		return PFP_WARN;
+	case POL_DEFER:
+		return PFP_DEFER;
+	case POL_HOLD:
+		return PFP_HOLD;
+	case POL_BLOCK:
+		return PFP_REJECT;
+	}
+	return PFP_DUNNO;
+}
+
+/* Postfix's request in, the engine's event out. */
+static void policyd_event(const struct pfp_request *r, struct pol_event *ev)
+{
+	pol_event_init(ev, POL_EV_MAIL, clock_realtime_ms());
+	str_copy(ev->user, sizeof ev->user, r->sasl_username);
+	ev->has_ip = r->has_client_address;
+	ev->ip = r->client_address;
+	str_copy(ev->sender, sizeof ev->sender, r->sender);
+	if (r->sender[0] == '\0')
+		ev->flags |= POL_F_NULL_SENDER;
+	if (r->recipient[0])
+		pol_event_add_rcpt(ev, r->recipient, POL_DLV_OK);
+	ev->size = r->size;
+	if (r->state == PFP_STATE_END_OF_MESSAGE && r->recipient_count > 0)
+		ev->rcpt_count = (uint32_t)r->recipient_count;
+	else if (ev->rcpt_count == 0)
+		ev->rcpt_count = 1;
+}
+
+static void policyd_answer(struct policyd_conn *c, const struct pfp_request *r)
+{
+	struct policyd *p = c->p;
+	clock_update();
+	bool count = r->state == PFP_STATE_END_OF_MESSAGE ||
+		     (p->opt.count_at_rcpt && r->state == PFP_STATE_RCPT);
+	struct pol_event ev;
+	policyd_event(r, &ev);
+	struct pol_verdict v;
+	int rc = count ? pol_engine_evaluate(p->engine, &ev, &v)
+		       : pol_engine_check_blocks(p->engine, &ev, &v);
+	if (rc != 0) {
+		/* The store failed: say so loudly, and let Postfix go on (DUNNO) rather
+		 * than stop the organisation's mail. */
+		log_error("policyd client=%s user=%s state=%s: policy store error; answering DUNNO",
+			  r->has_client_address ? c->peer : "-", r->sasl_username,
+			  pfp_state_name(r->state));
+		if (p->m_errors)
+			metric_add(p->m_errors, NULL, 1);
+	}
+	char text[POL_REASON_LEN + 80] = "";
+	if (v.action != POL_ALLOW)
+		str_format(text, sizeof text, "relayguard %s: %s", v.rule,
+			   v.n_reasons ? v.reasons[0] : pol_action_name(v.action));
+	struct buf out;
+	buf_init(&out, 1024);
+	if (pfp_format_reply(&out, policyd_action(v.action), text) != 0 ||
+	    bufferevent_write(c->bev, out.data, out.len) != 0)
+		log_error("policyd client=%s: cannot queue the reply", c->peer);
+	buf_free(&out);
+	if (p->m_requests)
+		metric_add(p->m_requests, (const char *[]){pfp_state_name(r->state)}, 1);
+	if (p->m_decisions)
+		metric_add(p->m_decisions, (const char *[]){pol_action_name(v.action)}, 1);
+	if (v.action != POL_ALLOW) {
+		char ip[ADDR_STRLEN] = "-";
+		if (r->has_client_address)
+			addr_format(&r->client_address, ip, sizeof ip);
+		log_info("policyd queue_id=%s client=%s user=%s sender=<%s> state=%s action=%s "
+			 "rule=%s identity=%s reason=\"%s\"",
+			 r->queue_id[0] ? r->queue_id : "-", ip, r->sasl_username, r->sender,
+			 pfp_state_name(r->state), pol_action_name(v.action), v.rule, v.identity,
+			 v.n_reasons ? v.reasons[0] : "");
+	}
+	c->requests++;
+}
+
+static void policyd_on_read(struct bufferevent *bev, void *arg)
+{
+	struct policyd_conn *c = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+	for (;;) {
+		size_t avail = evbuffer_get_length(in);
+		if (avail == 0)
+			return;
+		struct evbuffer_iovec vec;
+		if (evbuffer_peek(in, -1, NULL, &vec, 1) < 1)
+			return;
+		size_t used = 0;
+		enum pfp_status st = pfp_parser_feed(&c->parser, vec.iov_base, vec.iov_len, &used);
+		evbuffer_drain(in, used);
+		if (st == PFP_ERROR) {
+			log_warn("policyd client=%s: bad request (%s); closing", c->peer,
+				 c->parser.error);
+			policyd_conn_free(c);
+			return;
+		}
+		if (st == PFP_REQUEST) {
+			policyd_answer(c, &c->parser.req);
+			pfp_parser_init(&c->parser);
+		}
+	}
+}
+
+static void policyd_on_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct policyd_conn *c = arg;
+	if (what & BEV_EVENT_TIMEOUT)
+		log_debug("policyd client=%s: idle, closing after %lu requests", c->peer, c->requests);
+	else if (what & BEV_EVENT_ERROR)
+		log_debug("policyd client=%s: %s", c->peer, strerror(EVUTIL_SOCKET_ERROR()));
+	policyd_conn_free(c);
+}
+
+static void policyd_on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
+			      int salen, void *arg)
+{
+	struct policyd *p = arg;
+	if (p->nconns >= p->opt.max_connections) {
+		log_warn("policyd: %u connections already; refusing one more (raise [policyd] "
+			 "max_connections)",
+			 p->nconns);
+		evutil_closesocket(fd);
+		return;
+	}
+	struct policyd_conn *c = calloc(1, sizeof *c);
+	if (!c) {
+		evutil_closesocket(fd);
+		return;
+	}
+	c->p = p;
+	c->bev = bufferevent_socket_new(p->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (!c->bev) {
+		evutil_closesocket(fd);
+		free(c);
+		return;
+	}
+	struct addr a;
+	if (addr_from_sockaddr(sa, &a) == 0)
+		addr_format(&a, c->peer, sizeof c->peer);
+	else
+		str_copy(c->peer, sizeof c->peer, "local");
+	pfp_parser_init(&c->parser);
+	c->next = p->conns;
+	if (p->conns)
+		p->conns->prev = c;
+	p->conns = c;
+	p->nconns++;
+	struct timeval idle = {p->opt.idle_timeout_s > 0 ? p->opt.idle_timeout_s : 600, 0};
+	bufferevent_set_timeouts(c->bev, &idle, NULL);
+	bufferevent_setcb(c->bev, policyd_on_read, NULL, policyd_on_event, c);
+	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+}
+
+struct policyd *policyd_new(struct event_base *base, const struct hostport *addr,
+			    struct pol_engine *engine, const struct policyd_options *opt,
+			    struct metrics *metrics, char *err, size_t errlen)
+{
+	struct policyd *p = calloc(1, sizeof *p);
+	if (!p) {
+		str_format(err, errlen, "out of memory");
+		return NULL;
+	}
+	p->base = base;
+	p->engine = engine;
+	p->opt = *opt;
+	if (!p->opt.max_connections)
+		p->opt.max_connections = 500;
+	if (addr->ss.ss_family == AF_UNIX) {
+		const struct sockaddr_un *un = (const struct sockaddr_un *)&addr->ss;
+		str_copy(p->unix_path, sizeof p->unix_path, un->sun_path);
+		unlink(p->unix_path); /* a stale socket from a previous run */
+	}
+	p->listener = evconnlistener_new_bind(
+	    base, policyd_on_accept, p, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC,
+	    128, (const struct sockaddr *)&addr->ss, (int)addr->len);
+	if (!p->listener) {
+		str_format(err, errlen, "policy service: cannot listen on %s: %s", addr->text,
+			   strerror(errno));
+		free(p);
+		return NULL;
+	}
+	if (metrics) {
+		p->m_requests = metrics_register(metrics, METRIC_COUNTER,
+						 "relayguard_policy_requests_total",
+						 "Postfix policy requests answered, by protocol state.",
+						 "state", NULL, 0);
+		p->m_decisions = metrics_register(metrics, METRIC_COUNTER,
+						  "relayguard_policy_decisions_total",
+						  "Policy decisions, by action.", "action", NULL, 0);
+		p->m_errors = metrics_register(metrics, METRIC_COUNTER,
+					       "relayguard_policy_store_errors_total",
+					       "Requests answered DUNNO because the state store failed.",
+					       NULL, NULL, 0);
+	}
+	log_info("policyd listening on %s (%s)", addr->text,
+		 p->opt.count_at_rcpt ? "counting at RCPT" : "counting at END-OF-MESSAGE");
+	return p;
+}
+
+void policyd_free(struct policyd *p)
+{
+	if (!p)
+		return;
+	while (p->conns)
+		policyd_conn_free(p->conns);
+	evconnlistener_free(p->listener);
+	if (p->unix_path[0])
+		unlink(p->unix_path);
+	free(p);
+}
+
+unsigned policyd_connections(const struct policyd *p)
+{
+	return p->nconns;
+}

@@ -1,0 +1,41 @@
+/*
+ * policyd - the Postfix policy delegation service (SMTPD_POLICY_README) on
+ * the same engine as the gateway: Postfix's smtpd asks, over persistent
+ * connections, before it accepts a recipient or a message; we answer DUNNO,
+ * DEFER, REJECT, HOLD or WARN with the engine's reasons.
+ *
+ * What is counted where (gwconf [policyd] count_at):
+ *   end-of-message (default)  RCPT and earlier states only enforce blocks;
+ *                             END-OF-MESSAGE counts one message with its
+ *                             recipient count and size, and decides.
+ *                             (smtpd_end_of_data_restrictions)
+ *   rcpt                      every RCPT request counts as one message to one
+ *                             recipient (what postfwd's rate() counts), for
+ *                             setups that only call the policy at RCPT.
+ */
+#ifndef RG_GATEWAY_POLICYD_H
+#define RG_GATEWAY_POLICYD_H
+
+#include "core/hostport.h"
+#include "policy/engine.h"
+
+#include <stdbool.h>
+
+struct event_base;
+struct metrics;
+struct policyd;
+
+struct policyd_options {
+	bool count_at_rcpt;
+	unsigned max_connections;
+	int idle_timeout_s; /* 0: 600 */
+};
+
+/* Listens on addr. NULL with err on failure (address in use, ...). metrics may be NULL. */
+struct policyd *policyd_new(struct event_base *base, const struct hostport *addr,
+			    struct pol_engine *engine, const struct policyd_options *opt,
+			    struct metrics *metrics, char *err, size_t errlen);
+void policyd_free(struct policyd *p);
+unsigned policyd_connections(const struct policyd *p);
+
+#endif

@@ -49,6 +49,20 @@ static const struct cfg_option gw_options[] = {
      0, "Postfix smtpd processes connected at once"},
     {"web", "listen", CFG_STRING, "127.0.0.1:8025", 0, 0, false, GC(web_listen), GS(web_listen),
      "web page and /metrics; empty: off"},
+    {"web", "tls_cert", CFG_STRING, "", 0, 0, false, GC(web_tls_cert), GS(web_tls_cert),
+     "PEM certificate chain for HTTPS; needed to listen beyond loopback"},
+    {"web", "tls_key", CFG_STRING, "", 0, 0, false, GC(web_tls_key), GS(web_tls_key),
+     "PEM key for HTTPS"},
+    {"web", "api_token", CFG_STRING, "", 0, 0, true, GC(web_api_token), GS(web_api_token),
+     "Authorization: Bearer token for /api/ (at least 16 characters); empty: none"},
+    {"web", "api_token_file", CFG_STRING, "", 0, 0, true, GC(web_api_token_file),
+     GS(web_api_token_file), "file whose first line is the bearer token"},
+    {"web", "monitor_state", CFG_STRING, "", 0, 0, true, GC(web_monitor_state),
+     GS(web_monitor_state), "relayguard monitor's state file (default state_dir/monitor-state.json)"},
+    {"web", "session_idle", CFG_DURATION, "30m", 60000, 86400000, true, GC(web_session_idle_ms),
+     0, "a login ends after this long without a request"},
+    {"web", "session_max", CFG_DURATION, "12h", 60000, 7 * 86400000LL, true,
+     GC(web_session_max_ms), 0, "and this long after it began"},
 };
 #define GW_NOPTS (sizeof gw_options / sizeof gw_options[0])
 
@@ -203,6 +217,24 @@ static int gw_finish(struct gw_config *c, char *err, size_t errlen)
 	}
 	if (c->web_listen[0] && hostport_parse(c->web_listen, 0, &c->web_addr, e, sizeof e) != 0) {
 		str_format(err, errlen, "%s: [web] listen: %s", c->source, e);
+		return -1;
+	}
+	if ((c->web_tls_cert[0] != 0) != (c->web_tls_key[0] != 0)) {
+		str_format(err, errlen, "%s: [web] tls_cert and tls_key go together", c->source);
+		return -1;
+	}
+	if (c->web_listen[0] && !c->web_tls_cert[0] && !hostport_is_loopback(&c->web_addr)) {
+		str_format(err, errlen,
+			   "%s: [web] listen %s is not a loopback address: set [web] tls_cert and "
+			   "tls_key (passwords and session cookies must not cross the network in "
+			   "clear)",
+			   c->source, c->web_listen);
+		return -1;
+	}
+	if (!c->web_monitor_state[0] &&
+	    str_format(c->web_monitor_state, sizeof c->web_monitor_state,
+		       "%s/monitor-state.json", c->state_dir) != 0) {
+		str_format(err, errlen, "%s: [gateway] state_dir too long", c->source);
 		return -1;
 	}
 	for (int i = 0; i < c->nlisteners; i++) {

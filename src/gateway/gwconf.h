@@ -62,6 +62,11 @@ struct gw_config {
 	long long policyd_max_connections;
 	/* [web] */
 	char web_listen[128]; /* "" = off */
+	char web_tls_cert[512], web_tls_key[512]; /* "" = plain HTTP, loopback only */
+	char web_api_token[256];
+	char web_api_token_file[512];
+	char web_monitor_state[600];
+	uint64_t web_session_idle_ms, web_session_max_ms;
 	/* parsed */
 	struct hostport policyd_addr;
 	struct hostport web_addr;

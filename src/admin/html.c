@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 int html_text(struct buf *b, const char *s)
 {
@@ -53,7 +54,7 @@ int html_textf(struct buf *b, const char *fmt, ...)
 }
 
 int html_bar_chart(struct buf *b, const uint32_t *v, size_t n, const char *title,
-		   int first_hour, size_t label_every)
+		   int64_t first_ms, int64_t step_ms, size_t label_every)
 {
 	const int w = 720, h = 180, top = 16, bottom = 20, left = 44, right = 8;
 	uint32_t max = 0;
@@ -79,7 +80,7 @@ int html_bar_chart(struct buf *b, const uint32_t *v, size_t n, const char *title
 	int plot_w = w - left - right, plot_h = h - top - bottom;
 	if (buf_printf(b,
 		       "<svg class=\"chart\" viewBox=\"0 0 %d %d\" role=\"img\" "
-		       "preserveAspectRatio=\"none\" xmlns=\"http://www.w3.org/2000/svg\"><title>",
+		       "xmlns=\"http://www.w3.org/2000/svg\"><title>",
 		       w, h) != 0 ||
 	    html_text(b, title) != 0 ||
 	    buf_printf(b, " (total %llu, peak %u per hour)</title>", (unsigned long long)total,
@@ -106,10 +107,19 @@ int html_bar_chart(struct buf *b, const uint32_t *v, size_t n, const char *title
 			       "class=\"bar\"><title>%u</title></rect>",
 			       x + bw * 0.1, top + plot_h - bh, bw * 0.8, bh, v[i]) != 0)
 			return -1;
-		if (label_every && i % label_every == 0 &&
-		    buf_printf(b, "<text x=\"%.1f\" y=\"%d\" class=\"lbl\">%02d</text>", x,
-			       h - 4, (int)((first_hour + (int)(i % 24)) % 24)) != 0)
-			return -1;
+		if (label_every && i % label_every == 0) {
+			time_t t = (time_t)((first_ms + (int64_t)i * step_ms) / 1000);
+			struct tm tm;
+			char lbl[16] = "";
+			if (gmtime_r(&t, &tm))
+				strftime(lbl, sizeof lbl,
+					 step_ms * (int64_t)label_every >= 86400000 ? "%m-%d"
+										    : "%H:00",
+					 &tm);
+			if (buf_printf(b, "<text x=\"%.1f\" y=\"%d\" class=\"lbl\">%s</text>", x,
+				       h - 4, lbl) != 0)
+				return -1;
+		}
 	}
 	return buf_append_str(b, "</svg>");
 }

@@ -17,11 +17,12 @@ int html_text(struct buf *b, const char *s) RG_WUR;
 /* printf-style, then escaped as by html_text. 0 or -1. */
 int html_textf(struct buf *b, const char *fmt, ...) RG_WUR __attribute__((format(printf, 2, 3)));
 
-/* A bar chart of n values (oldest first) as an inline <svg>, width and height in
- * user units (it scales to the page width). title is read by screen readers;
- * first_hour is the hour of day (0-23, UTC) of the first bar, for the axis
- * labels every label_every bars (0: none). 0 or -1. */
+/* A bar chart of n values (oldest first) as an inline <svg> that scales to the
+ * page width. title is read by screen readers and shown as a tooltip. Bar i
+ * starts at first_ms + i * step_ms; every label_every bars (0: none) the axis
+ * says when, as "HH:00" (UTC) or, when labels are a day or more apart, "MM-DD".
+ * 0 or -1. */
 int html_bar_chart(struct buf *b, const uint32_t *v, size_t n, const char *title,
-		   int first_hour, size_t label_every) RG_WUR;
+		   int64_t first_ms, int64_t step_ms, size_t label_every) RG_WUR;
 
 #endif

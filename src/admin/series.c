@@ -171,6 +171,8 @@ int series_record(struct series *s, int64_t now_ms, const char *identity, const 
 	}
 	if (ip && ip[0])
 		series_note_ip(id, ip, now_ms);
+	if (allow)
+		return 0;
 	struct series_verdict *v = &id->verdicts[id->vhead];
 	memset(v, 0, sizeof *v);
 	v->time_ms = now_ms;

@@ -1,7 +1,7 @@
 /*
  * series - what the admin page charts and lists per account, kept by the
  * serving process: messages per hour (hourly buckets over the last 7 days),
- * the last client IPs and the last verdicts of each sending identity, and the
+ * the last client IPs and the last verdicts other than allow of each sending identity, and the
  * same hourly buckets for all traffic together.
  *
  * It sits beside the policy engine, not in it: the policy service reports
@@ -43,8 +43,8 @@ struct series *series_new(void);
 void series_free(struct series *s);
 
 /* One decision on identity ("user:sam@example.com", "ip:192.0.2.7"): messages is the
- * number of messages it counted (0 for a check that counted nothing; such checks are
- * kept as verdicts only when not "allow"). ip may be "" or NULL. 0, or -1 when an
+ * number of messages it counted (0 for a check that counted nothing). Only verdicts
+ * other than "allow" are kept as verdicts. ip may be "" or NULL. 0, or -1 when an
  * argument is unusable (empty identity). */
 int series_record(struct series *s, int64_t now_ms, const char *identity, const char *ip,
 		  uint32_t messages, const char *action, const char *rule, const char *reason);

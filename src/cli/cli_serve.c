@@ -9,7 +9,9 @@
 #include "cli/cli.h"
 
 #include "admin/metrics.h"
+#include "admin/series.h"
 #include "admin/web.h"
+#include "core/addr.h"
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/str.h"
@@ -133,6 +135,18 @@ static void cli_serve_on_tick(evutil_socket_t fd, short what, void *arg)
 		log_error("serve: cannot re-read blocks from the state store");
 }
 
+/* Every policy decision, for the admin page's per-account history. */
+static void cli_serve_observe(void *arg, const struct pol_event *ev, const struct pol_verdict *v,
+			      bool counted)
+{
+	char ip[ADDR_STRLEN] = "";
+	if (ev->has_ip)
+		addr_format(&ev->ip, ip, sizeof ip);
+	(void)series_record(arg, ev->time_ms, v->identity, ip,
+			    counted && ev->type == POL_EV_MAIL ? 1 : 0, pol_action_name(v->action),
+			    v->rule, v->n_reasons ? v->reasons[0] : "");
+}
+
 static int cli_mkdir(const char *path)
 {
 	return mkdir(path, 0750) == 0 || errno == EEXIST ? 0 : -1;
@@ -162,6 +176,8 @@ int cli_serve(int argc, char **argv)
 	struct metrics *metrics = NULL;
 	struct policyd *pd = NULL;
 	struct web *web = NULL;
+	struct series *series = NULL;
+	char token[256] = "";
 	struct event *sig_int = NULL, *sig_term = NULL, *tick = NULL;
 	char dir[600];
 	if (str_format(dir, sizeof dir, "%s/policy", c->state_dir) != 0 ||
@@ -177,7 +193,8 @@ int cli_serve(int argc, char **argv)
 	engine = pol_engine_new(&c->policy, store);
 	base = event_base_new();
 	metrics = metrics_new();
-	if (!engine || !base || !metrics) {
+	series = series_new();
+	if (!engine || !base || !metrics || !series) {
 		cli_error("serve", "out of memory");
 		goto out;
 	}
@@ -185,6 +202,8 @@ int cli_serve(int argc, char **argv)
 		struct policyd_options po = {
 		    .count_at_rcpt = strcmp(c->policyd_count_at, "rcpt") == 0,
 		    .max_connections = (unsigned)c->policyd_max_connections,
+		    .observe = cli_serve_observe,
+		    .observe_arg = series,
 		};
 		pd = policyd_new(base, &c->policyd_addr, engine, &po, metrics, err, sizeof err);
 		if (!pd) {
@@ -193,7 +212,30 @@ int cli_serve(int argc, char **argv)
 		}
 	}
 	if (c->web_listen[0]) {
-		web = web_new(base, &c->web_addr, metrics, err, sizeof err);
+		if (c->web_api_token_file[0] &&
+		    web_read_token_file(c->web_api_token_file, token, sizeof token, err,
+					sizeof err) != 0) {
+			cli_error("serve", "%s", err);
+			goto out;
+		}
+		struct web_options wo = {
+		    .addr = &c->web_addr,
+		    .tls_cert = c->web_tls_cert,
+		    .tls_key = c->web_tls_key,
+		    .api_token = token[0] ? token : c->web_api_token,
+		    .users_file = c->users_file,
+		    .monitor_state = c->web_monitor_state,
+		    .session_idle_ms = (int64_t)c->web_session_idle_ms,
+		    .session_max_ms = (int64_t)c->web_session_max_ms,
+		};
+		struct web_context wc = {
+		    .metrics = metrics,
+		    .engine = engine,
+		    .store = store,
+		    .policy = &c->policy,
+		    .series = series,
+		};
+		web = web_new(base, &wo, &wc, err, sizeof err);
 		if (!web) {
 			cli_error("serve", "%s", err);
 			goto out;
@@ -226,6 +268,7 @@ out:
 		event_free(tick);
 	policyd_free(pd);
 	web_free(web);
+	series_free(series);
 	if (base)
 		event_base_free(base);
 	metrics_free(metrics);

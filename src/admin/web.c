@@ -291,13 +291,14 @@ static enum MHD_Result web_api(struct web_req *r)
 		(void)str_format(actor, sizeof actor, "web:%s", r->sess ? r->sess->user : "api-token");
 		enum blocks_unblock_result res = blocks_unblock(
 		    w->ctx.engine, ident, actor, reason, clock_realtime_ms(), norm, sizeof norm);
+		if (res >= 0)
+			log_info("web: %s unblocked %s: %s", actor, norm, reason);
 		json_decref(in);
 		if (res == BLOCKS_BAD_IDENTITY)
 			return web_json_error(r, 400, "not an identity: give an account, an IP, a "
 						      "CIDR range or domain:NAME");
 		if (res == BLOCKS_STORE_ERROR)
 			return web_json_error(r, 500, "cannot lift the block");
-		log_info("web: %s unblocked %s: %s", actor, norm, reason);
 		return web_json(r, 200, blocks_unblock_json(norm, res));
 	}
 	if (strncmp(path, "/holds", 6) == 0 && (path[6] == '\0' || path[6] == '/'))

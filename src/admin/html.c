@@ -107,8 +107,9 @@ int html_bar_chart(struct buf *b, const uint32_t *v, size_t n, const char *title
 			       "class=\"bar\"><title>%u</title></rect>",
 			       x + bw * 0.1, top + plot_h - bh, bw * 0.8, bh, v[i]) != 0)
 			return -1;
-		if (label_every && i % label_every == 0) {
-			time_t t = (time_t)((first_ms + (int64_t)i * step_ms) / 1000);
+		int64_t at = first_ms + (int64_t)i * step_ms, period = step_ms * (int64_t)label_every;
+		if (label_every && period > 0 && at % period == 0) {
+			time_t t = (time_t)(at / 1000);
 			struct tm tm;
 			char lbl[16] = "";
 			if (gmtime_r(&t, &tm))

@@ -407,6 +407,8 @@ static enum MHD_Result web_dispatch(struct web_req *r)
 	}
 	if (strcmp(url, "/healthz") == 0 && !r->post)
 		return web_text(r, 200, "ok\n");
+	if (strcmp(url, "/favicon.ico") == 0)
+		return web_text(r, 404, "not found\n");
 	if (r->body_too_big)
 		return web_text(r, 413, "request body too large\n");
 	web_identify(r);

@@ -44,6 +44,7 @@ static const char webui_css[] =
     "margin-bottom:1em}"
     ".tile{background:#fff;border:1px solid #d8dde3;border-radius:6px;padding:.8em}"
     ".tile b{font-size:1.8em;display:block}.tile.bad b{color:#b3261e}"
+    "a.tile{color:inherit;text-decoration:none}a.tile:hover{border-color:#3b7dd8}"
     "table{border-collapse:collapse;width:100%}"
     "td,th{text-align:left;padding:.45em .4em;border-bottom:1px solid #e3e6ea;"
     "vertical-align:top;overflow-wrap:anywhere}"
@@ -60,7 +61,8 @@ static const char webui_css[] =
     "form.resume{display:flex;flex-wrap:wrap;gap:.4em}form.resume input{flex:1 1 10em}"
     ".login{max-width:26em;margin:3em auto}"
     ".login label{display:block;margin:.6em 0 .2em}"
-    "@media (max-width:700px){table.rs thead{display:none}"
+    "@media (max-width:700px){nav{order:3;flex-basis:100%}"
+    "table.rs thead{display:none}"
     "table.rs tr{display:block;border-bottom:2px solid #d8dde3;padding:.4em 0}"
     "table.rs td{display:block;border:0;padding:.15em .2em}"
     "table.rs td[data-l]::before{content:attr(data-l) \": \";font-weight:600}}";
@@ -113,8 +115,15 @@ static enum MHD_Result webui_too_long(struct web_req *r, struct buf *b)
 
 enum MHD_Result webui_login_page(struct web_req *r, unsigned status, const char *message)
 {
+	/* One token per browser while it logs in: a second tab or a favicon fetch must
+	 * not make the first form stale. */
 	char tok[SESSION_TOKEN_LEN + 1];
-	session_token(tok);
+	const char *have = MHD_lookup_connection_value(r->conn, MHD_COOKIE_KIND, "rg_login");
+	if (status == 403 || !have || strlen(have) != SESSION_TOKEN_LEN ||
+	    strspn(have, "0123456789abcdef") != SESSION_TOKEN_LEN)
+		session_token(tok);
+	else
+		str_copy(tok, sizeof tok, have);
 	web_cookie(r, 1, "rg_login", tok, "/login", 3600);
 	struct buf b;
 	buf_init(&b, WEB_PAGE_MAX);
@@ -173,6 +182,16 @@ static int webui_account_link(struct buf *b, const char *identity)
 	return 0;
 }
 
+/* "2026-11-23T11:25:58.986Z" as "2026-11-23 11:25 UTC"; anything else as it is. */
+static int webui_time(struct buf *b, const char *iso)
+{
+	if (!iso)
+		return 0;
+	if (strlen(iso) >= 17 && iso[10] == 'T' && iso[13] == ':' && iso[strlen(iso) - 1] == 'Z')
+		return buf_printf(b, "%.10s %.5s UTC", iso, iso + 11);
+	return html_text(b, iso);
+}
+
 static int webui_block_row(struct buf *b, struct web_req *r, const json_t *j)
 {
 	const char *ident = json_string_value(json_object_get(j, "identity"));
@@ -194,9 +213,10 @@ static int webui_block_row(struct buf *b, struct web_req *r, const json_t *j)
 			return -1;
 	}
 	if (buf_append_str(b, "</ul></td><td data-l=\"Since\">") != 0 ||
-	    html_text(b, json_string_value(json_object_get(j, "created"))) != 0 ||
+	    webui_time(b, json_string_value(json_object_get(j, "created"))) != 0 ||
 	    buf_append_str(b, "</td><td data-l=\"Expires\">") != 0 ||
-	    html_text(b, json_is_string(exp) ? json_string_value(exp) : "until resumed") != 0 ||
+	    (json_is_string(exp) ? webui_time(b, json_string_value(exp))
+				 : buf_append_str(b, "until resumed")) != 0 ||
 	    buf_append_str(b, "</td><td>") != 0 || webui_resume_form(b, r, ident) != 0 ||
 	    buf_append_str(b, "</td></tr>") != 0)
 		return -1;

@@ -195,7 +195,7 @@ class WebDriver:
         self.s("POST", "/element/%s/value" % self.find(css), {"text": text})
 
     def click(self, css):
-        self.s("POST", "/element/%s/click" % self.find(css))
+        self.s("POST", "/element/%s/click" % self.find(css), {})
 
     def js(self, script, *args):
         return self.s("POST", "/execute/sync", {"script": script, "args": list(args)})

@@ -6,6 +6,7 @@
 
 #include "admin/blocks.h"
 #include "admin/form.h"
+#include "admin/holds.h"
 #include "admin/metrics.h"
 #include "admin/status.h"
 #include "admin/web_int.h"
@@ -244,12 +245,46 @@ static enum MHD_Result web_login(struct web_req *r)
 
 /* ---- /api/ ---- */
 
+/* GET /api/holds, POST /api/holds/ID/release|delete {"reason": "..."} */
 static enum MHD_Result web_api_holds(struct web_req *r, const char *rest)
 {
-	if (!r->w->ctx.queue)
+	struct web *w = r->w;
+	if (!w->ctx.queue)
 		return web_json_error(r, 503, "the hold queue is not available in this build");
-	(void)rest;
-	return web_json_error(r, 501, "not implemented");
+	if (rest[0] == '\0') {
+		if (r->post)
+			return web_json_error(r, 405, "method not allowed");
+		json_t *doc = holds_list(w->ctx.queue, NULL, NULL);
+		return doc ? web_json(r, 200, doc) : web_json_error(r, 500, "cannot read the queue");
+	}
+	char id[QUEUE_ID_MAX], verb[16];
+	const char *slash = strchr(rest + 1, '/');
+	if (!slash || str_copy_n(id, sizeof id, rest + 1, (size_t)(slash - rest - 1)) != 0 ||
+	    str_copy(verb, sizeof verb, slash + 1) != 0 || !holds_id_ok(id) ||
+	    (strcmp(verb, "release") != 0 && strcmp(verb, "delete") != 0))
+		return web_json_error(r, 404, "expected /api/holds/ID/release or /api/holds/ID/delete");
+	if (!r->post)
+		return web_json_error(r, 405, "method not allowed");
+	const char *reason = NULL;
+	json_t *in = NULL;
+	if (r->body.len) {
+		json_error_t je;
+		in = json_loadb(r->body.data, r->body.len, 0, &je);
+		if (!in || json_unpack(in, "{s?s}", "reason", &reason) != 0) {
+			json_decref(in);
+			return web_json_error(r, 400, "expected {\"reason\": \"...\"} or no body");
+		}
+	}
+	char actor[POL_ACTOR_MAX], err[200], why[POL_TEXT_MAX];
+	(void)str_format(actor, sizeof actor, "web:%s", r->sess ? r->sess->user : "api-token");
+	(void)str_copy(why, sizeof why, reason && *reason ? reason : "from the admin API");
+	json_decref(in);
+	bool release = strcmp(verb, "release") == 0;
+	if (holds_act(w->ctx.queue, id, release ? HOLDS_RELEASE : HOLDS_DELETE, why, actor, err,
+		      sizeof err) != 0)
+		return web_json_error(r, strstr(err, "no such") ? 404 : 409, err);
+	return web_json(r, 200, json_pack("{s:s, s:s}", "id", id, "result",
+					  release ? "released" : "deleted"));
 }
 
 static enum MHD_Result web_api(struct web_req *r)
@@ -263,8 +298,8 @@ static enum MHD_Result web_api(struct web_req *r)
 	clock_update();
 	if (strcmp(path, "/status") == 0 && !r->post) {
 		struct queue_stats qs, *qp = NULL;
-		if (w->ctx.queue && w->ctx.queue_ops) {
-			w->ctx.queue_ops->stats(w->ctx.queue, &qs);
+		if (w->ctx.queue) {
+			queue_stats(w->ctx.queue, &qs);
 			qp = &qs;
 		}
 		json_t *doc = status_json(w->ctx.store, w->ctx.policy, qp, clock_realtime_ms());

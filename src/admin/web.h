@@ -46,18 +46,6 @@ struct web_options {
 	int64_t session_idle_ms, session_max_ms;
 };
 
-/* The hold queue's functions (queue/queue.h), handed in by whoever links the
- * queue, so the web builds and runs without one. */
-struct queue_envelope;
-struct queue_stats;
-struct web_queue_ops {
-	void (*stats)(const struct queue *q, struct queue_stats *out);
-	int (*list)(struct queue *q, bool only_held,
-		    int (*fn)(void *arg, const struct queue_envelope *env), void *arg);
-	int (*release)(struct queue *q, const char *id, const char *reason, const char *actor);
-	int (*del)(struct queue *q, const char *id, const char *reason, const char *actor);
-};
-
 /* What the pages show and act on; all may be NULL but metrics' users. The web keeps
  * the pointers: they must outlive it. */
 struct web_context {
@@ -67,7 +55,6 @@ struct web_context {
 	const struct pol_config *policy;
 	struct series *series;
 	struct queue *queue; /* NULL: the hold queue is shown as unavailable */
-	const struct web_queue_ops *queue_ops; /* with queue */
 };
 
 struct web *web_new(struct event_base *base, const struct web_options *opt,

@@ -7,6 +7,7 @@
  */
 #include "admin/blocks.h"
 #include "admin/form.h"
+#include "admin/holds.h"
 #include "admin/html.h"
 #include "admin/series.h"
 #include "admin/status.h"
@@ -19,6 +20,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define W(x)                                                                                       \
 	do {                                                                                       \
@@ -58,7 +60,8 @@ static const char webui_css[] =
     "input[type=text],input[type=password]{width:100%;max-width:26em;padding:.45em;"
     "font:inherit}"
     "button{padding:.45em .9em;font:inherit;cursor:pointer}"
-    "form.resume{display:flex;flex-wrap:wrap;gap:.4em}form.resume input{flex:1 1 10em}"
+    "pre.msgtext{white-space:pre-wrap;overflow-wrap:anywhere;font-size:.85em;margin:0}"
+    "form.resume{margin:.2em 0;display:flex;flex-wrap:wrap;gap:.4em}form.resume input{flex:1 1 10em}"
     ".login{max-width:26em;margin:3em auto}"
     ".login label{display:block;margin:.6em 0 .2em}"
     "@media (max-width:700px){nav{order:3;flex-basis:100%}"
@@ -258,10 +261,84 @@ static int webui_flash(struct buf *b, struct web_req *r)
 
 static int webui_holds_unavailable(struct buf *b)
 {
-	return buf_append_str(b, "<p class=\"muted\" id=\"holds-unavailable\">The hold queue is "
-				 "not available in this build (the queue is not part of this "
-				 "gateway yet); messages the policy holds stay with Postfix "
-				 "(HOLD action, <code>postsuper -r</code>).</p>");
+	return buf_append_str(b, "<p class=\"muted\" id=\"holds-unavailable\">This process has "
+				 "no hold queue; messages the Postfix policy service holds stay in "
+				 "Postfix's hold queue (<code>postqueue -p</code>, "
+				 "<code>postsuper -H</code>).</p>");
+}
+
+static int webui_hold_buttons(struct buf *b, struct web_req *r, const char *id)
+{
+	for (int k = 0; k < 2; k++) {
+		const char *verb = k ? "delete" : "release";
+		if (buf_printf(b,
+			       "<form class=\"resume\" method=\"post\" action=\"/holds/%s/%s\">"
+			       "<input type=\"hidden\" name=\"csrf\" value=\"%s\">"
+			       "<input type=\"text\" name=\"reason\" required placeholder=\"why "
+			       "(required)\" aria-label=\"reason to %s %s\">"
+			       "<button type=\"submit\" class=\"%s-btn\">%s</button></form>",
+			       id, verb, r->sess->csrf, verb, id, verb,
+			       k ? "Delete" : "Release") != 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* The held messages of doc ({"holds": [...]}) as a table with their buttons. */
+static int webui_holds_table(struct buf *b, struct web_req *r, const json_t *doc)
+{
+	const json_t *arr = json_object_get(doc, "holds");
+	if (json_array_size(arr) == 0)
+		return buf_append_str(b, "<p class=\"muted\" id=\"no-holds\">No held messages.</p>");
+	if (buf_append_str(b, "<table class=\"rs\" id=\"holds\"><thead><tr><th>Message</th>"
+			      "<th>Arrived</th><th>From</th><th>To</th><th>Account or IP</th>"
+			      "<th>Why held</th><th>Release or delete</th></tr></thead><tbody>") != 0)
+		return -1;
+	size_t i;
+	const json_t *h;
+	json_array_foreach(arr, i, h)
+	{
+		const char *id = json_string_value(json_object_get(h, "id"));
+		const char *user = json_string_value(json_object_get(h, "auth_user"));
+		const json_t *rc = json_object_get(h, "recipients");
+		if (buf_printf(b, "<tr class=\"hold\"><td data-l=\"Message\"><a href=\"/hold?id=%s\">%s"
+				  "</a></td><td data-l=\"Arrived\">",
+			       id, id) != 0 ||
+		    webui_time(b, json_string_value(json_object_get(h, "arrival"))) != 0 ||
+		    buf_append_str(b, "</td><td data-l=\"From\">&lt;") != 0 ||
+		    html_text(b, json_string_value(json_object_get(h, "sender"))) != 0 ||
+		    buf_append_str(b, "&gt;</td><td data-l=\"To\">") != 0)
+			return -1;
+		size_t k;
+		const json_t *a;
+		json_array_foreach(rc, k, a)
+		{
+			if (k == 3) {
+				if (buf_printf(b, " and %zu more", json_array_size(rc) - 3) != 0)
+					return -1;
+				break;
+			}
+			if ((k && buf_append_str(b, ", ") != 0) ||
+			    html_text(b, json_string_value(a)) != 0)
+				return -1;
+		}
+		if (buf_append_str(b, "</td><td data-l=\"Account or IP\">") != 0)
+			return -1;
+		if (user && user[0]) {
+			char ident[POL_IDENT_MAX];
+			(void)str_format(ident, sizeof ident, "user:%s", user);
+			if (webui_account_link(b, ident) != 0)
+				return -1;
+		} else if (html_text(b, json_string_value(json_object_get(h, "client_ip"))) != 0) {
+			return -1;
+		}
+		if (buf_append_str(b, "</td><td data-l=\"Why held\">") != 0 ||
+		    html_text(b, json_string_value(json_object_get(h, "reason"))) != 0 ||
+		    buf_append_str(b, "</td><td>") != 0 || webui_hold_buttons(b, r, id) != 0 ||
+		    buf_append_str(b, "</td></tr>") != 0)
+			return -1;
+	}
+	return buf_append_str(b, "</tbody></table>");
 }
 
 /* ---- pages ---- */
@@ -282,15 +359,15 @@ static enum MHD_Result webui_overview(struct web_req *r)
 	if (!w->ctx.series)
 		memset(hours, 0, sizeof hours);
 	struct queue_stats qs;
-	if (w->ctx.queue && w->ctx.queue_ops)
-		w->ctx.queue_ops->stats(w->ctx.queue, &qs);
+	if (w->ctx.queue)
+		queue_stats(w->ctx.queue, &qs);
 	W(webui_begin(&b, r, "Overview"));
 	W(buf_append_str(&b, "<div class=\"tiles\">"));
 	W(buf_printf(&b,
 		     "<a class=\"tile%s\" href=\"/blocks\" id=\"tile-blocks\"><b>%zu</b>blocks in "
 		     "force</a>",
 		     json_array_size(arr) ? " bad" : "", json_array_size(arr)));
-	if (w->ctx.queue && w->ctx.queue_ops)
+	if (w->ctx.queue)
 		W(buf_printf(&b,
 			     "<a class=\"tile\" href=\"/holds\"><b>%llu</b>held messages</a>"
 			     "<div class=\"tile\"><b>%llu</b>in the queue (%llu deferred)</div>",
@@ -494,7 +571,18 @@ static enum MHD_Result webui_account(struct web_req *r)
 	if (nvs)
 		W(buf_append_str(&b, "</tbody></table>"));
 	W(buf_append_str(&b, "</section><section class=\"card\"><h2>Held messages</h2>"));
-	W(webui_holds_unavailable(&b));
+	if (!w->ctx.queue) {
+		W(webui_holds_unavailable(&b));
+	} else {
+		bool user = strncmp(id, "user:", 5) == 0, ip = strncmp(id, "ip:", 3) == 0;
+		json_t *h = user || ip ? holds_list(w->ctx.queue, user ? id + 5 : NULL,
+						    ip ? id + 3 : NULL)
+				       : json_pack("{s:[]}", "holds");
+		int rc = h ? webui_holds_table(&b, r, h)
+			   : buf_append_str(&b, "<p class=\"err\">The queue cannot be read.</p>");
+		json_decref(h);
+		W(rc);
+	}
 	W(buf_append_str(&b, "</section>"));
 	return webui_send(r, 200, &b);
 toolong:
@@ -640,17 +728,152 @@ toolong:
 	return webui_too_long(r, &b);
 }
 
-static enum MHD_Result webui_holds(struct web_req *r)
+static enum MHD_Result webui_holds(struct web_req *r, unsigned status, const char *error)
 {
+	struct web *w = r->w;
 	struct buf b;
 	buf_init(&b, WEB_PAGE_MAX);
+	json_t *doc = w->ctx.queue ? holds_list(w->ctx.queue, NULL, NULL) : NULL;
 	W(webui_begin(&b, r, "Held messages"));
-	W(buf_append_str(&b, "<section class=\"card\">"));
-	W(webui_holds_unavailable(&b));
+	if (error) {
+		W(buf_append_str(&b, "<p class=\"err\" role=\"alert\">"));
+		W(html_text(&b, error));
+		W(buf_append_str(&b, "</p>"));
+	}
+	char done[80];
+	if (web_param(r, "done", done, sizeof done) == 1 && done[0]) {
+		W(buf_append_str(&b, "<p class=\"msg\" role=\"status\" id=\"flash\">"));
+		W(html_text(&b, done));
+		W(buf_append_str(&b, "</p>"));
+	}
+	W(buf_append_str(&b, "<section class=\"card\"><p class=\"muted\">Mail the policy held "
+			     "(a block holds, it never drops). Release sends it on; delete "
+			     "removes it. Both are audited.</p>"));
+	if (!w->ctx.queue)
+		W(webui_holds_unavailable(&b));
+	else if (!doc)
+		W(buf_append_str(&b, "<p class=\"err\">The queue cannot be read.</p>"));
+	else
+		W(webui_holds_table(&b, r, doc));
 	W(buf_append_str(&b, "</section>"));
+	json_decref(doc);
+	return webui_send(r, status, &b);
+toolong:
+	json_decref(doc);
+	return webui_too_long(r, &b);
+}
+
+/* One held message: its envelope and the start of its content, as text. */
+static enum MHD_Result webui_hold(struct web_req *r)
+{
+	struct web *w = r->w;
+	char id[QUEUE_ID_MAX];
+	if (!w->ctx.queue)
+		return webui_holds(r, 503, NULL);
+	if (web_param(r, "id", id, sizeof id) != 1 || !holds_id_ok(id))
+		return webui_holds(r, 400, "Not a queue ID.");
+	struct queue_envelope env;
+	if (queue_entry_load(w->ctx.queue, id, &env) != 0)
+		return webui_holds(r, 404, "No such message in the queue.");
+	struct buf b;
+	buf_init(&b, WEB_PAGE_MAX);
+	json_t *j = holds_json(&env);
+	bool held = env.hold_reason[0] != '\0';
+	queue_envelope_free(&env);
+	int fd = held ? queue_entry_open_content(w->ctx.queue, id) : -1;
+	char title[80];
+	(void)str_format(title, sizeof title, "Held message %s", id);
+	W(webui_begin(&b, r, title));
+	W(buf_append_str(&b, "<section class=\"card\">"));
+	if (!held) {
+		W(buf_append_str(&b, "<p>This message is not held (any more).</p></section>"));
+		json_decref(j);
+		return webui_send(r, 200, &b);
+	}
+	static const char *const rows[][2] = {{"sender", "From"},	   {"auth_user", "Account"},
+					      {"client_ip", "Client IP"}, {"arrival", "Arrived"},
+					      {"reason", "Why held"}};
+	W(buf_append_str(&b, "<table class=\"rs\">"));
+	for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+		W(buf_printf(&b, "<tr><th>%s</th><td data-l=\"%s\">", rows[i][1], rows[i][1]));
+		W(html_text(&b, json_string_value(json_object_get(j, rows[i][0]))));
+		W(buf_append_str(&b, "</td></tr>"));
+	}
+	W(buf_printf(&b, "<tr><th>Size</th><td data-l=\"Size\">%lld bytes</td></tr>"
+			 "<tr><th>To</th><td data-l=\"To\">",
+		     (long long)json_integer_value(json_object_get(j, "size"))));
+	size_t k;
+	json_t *a;
+	json_array_foreach(json_object_get(j, "recipients"), k, a)
+	{
+		W(html_text(&b, json_string_value(a)));
+		W(buf_append_str(&b, " "));
+	}
+	W(buf_append_str(&b, "</td></tr></table>"));
+	W(webui_hold_buttons(&b, r, id));
+	W(buf_append_str(&b, "</section><section class=\"card\"><h2>Content (first 64 KiB, "
+			     "as text)</h2><pre class=\"msgtext\" id=\"content\">"));
+	if (fd >= 0) {
+		char chunk[4096];
+		size_t total = 0;
+		ssize_t n;
+		struct buf raw;
+		buf_init(&raw, 64 * 1024);
+		while (total < 64 * 1024 && (n = read(fd, chunk, sizeof chunk)) > 0) {
+			size_t take = (size_t)n < 64 * 1024 - total ? (size_t)n : 64 * 1024 - total;
+			for (size_t i = 0; i < take; i++) /* no control characters on the page */
+				if ((unsigned char)chunk[i] < 0x20 && chunk[i] != '\n' && chunk[i] != '\t')
+					chunk[i] = chunk[i] == '\r' ? ' ' : '?';
+				else if (chunk[i] == 0x7f)
+					chunk[i] = '?';
+			if (buf_append(&raw, chunk, take) != 0)
+				break;
+			total += take;
+		}
+		close(fd);
+		fd = -1;
+		int rc = html_text(&b, buf_cstr(&raw));
+		buf_free(&raw);
+		W(rc);
+	} else {
+		W(buf_append_str(&b, "(the content cannot be read)"));
+	}
+	W(buf_append_str(&b, "</pre></section>"));
+	json_decref(j);
 	return webui_send(r, 200, &b);
 toolong:
+	if (fd >= 0)
+		close(fd);
+	json_decref(j);
 	return webui_too_long(r, &b);
+}
+
+/* POST /holds/ID/release|delete with a reason. */
+static enum MHD_Result webui_hold_act(struct web_req *r)
+{
+	struct web *w = r->w;
+	char id[QUEUE_ID_MAX], reason[POL_TEXT_MAX], err[200], actor[POL_ACTOR_MAX];
+	const char *rest = r->url + 7; /* after "/holds/" */
+	const char *slash = strchr(rest, '/');
+	if (!w->ctx.queue)
+		return webui_holds(r, 503, NULL);
+	if (!slash || str_copy_n(id, sizeof id, rest, (size_t)(slash - rest)) != 0 ||
+	    !holds_id_ok(id) || (strcmp(slash, "/release") != 0 && strcmp(slash, "/delete") != 0))
+		return webui_holds(r, 404, "No such action.");
+	bool release = strcmp(slash, "/release") == 0;
+	if (web_param(r, "reason", reason, sizeof reason) != 1 || !str_trim(reason)[0])
+		return webui_holds(r, 400, "Say why: the reason is required and goes to the audit "
+					   "trail.");
+	(void)str_format(actor, sizeof actor, "web:%s", r->sess->user);
+	if (holds_act(w->ctx.queue, id, release ? HOLDS_RELEASE : HOLDS_DELETE, str_trim(reason),
+		      actor, err, sizeof err) != 0)
+		return webui_holds(r, 409, err);
+	char msg[120], enc[400];
+	(void)str_format(msg, sizeof msg, "%s %s.", release ? "Released" : "Deleted", id);
+	if (form_encode(msg, enc, sizeof enc) != 0)
+		enc[0] = '\0';
+	(void)str_format(r->location, sizeof r->location, "/holds?done=%s", enc);
+	return web_reply(r, 303, "text/plain; charset=utf-8", "done\n", 5);
 }
 
 enum MHD_Result webui_handle(struct web_req *r)
@@ -659,6 +882,8 @@ enum MHD_Result webui_handle(struct web_req *r)
 	if (r->post) {
 		if (strcmp(u, "/resume") == 0)
 			return webui_resume(r);
+		if (strncmp(u, "/holds/", 7) == 0)
+			return webui_hold_act(r);
 		return web_reply(r, 404, "text/plain; charset=utf-8", "not found\n", 10);
 	}
 	if (strcmp(u, "/") == 0)
@@ -672,6 +897,8 @@ enum MHD_Result webui_handle(struct web_req *r)
 	if (strcmp(u, "/audit") == 0)
 		return webui_audit(r);
 	if (strcmp(u, "/holds") == 0)
-		return webui_holds(r);
+		return webui_holds(r, 200, NULL);
+	if (strcmp(u, "/hold") == 0)
+		return webui_hold(r);
 	return web_reply(r, 404, "text/plain; charset=utf-8", "not found\n", 10);
 }

@@ -19,6 +19,7 @@
 #include "gateway/policyd.h"
 #include "policy/engine.h"
 #include "policy/store.h"
+#include "queue/queue.h"
 
 #include <errno.h>
 #include <event2/event.h>
@@ -126,13 +127,22 @@ static void cli_serve_on_signal(evutil_socket_t sig, short what, void *arg)
 	event_base_loopexit(base, NULL);
 }
 
+struct cli_serve_tick {
+	struct pol_engine *engine;
+	struct queue *queue;
+};
+
 static void cli_serve_on_tick(evutil_socket_t fd, short what, void *arg)
 {
+	struct cli_serve_tick *t = arg;
 	/* Blocks added or lifted by `relayguard block|unblock` in another process:
-	 * ranges are cached by the engine, so re-read them. */
+	 * ranges are cached by the engine, so re-read them. Holds released or
+	 * deleted by `relayguard hold`: the queue follows its audit log. */
 	clock_update();
-	if (pol_engine_reload(arg) != 0)
+	if (pol_engine_reload(t->engine) != 0)
 		log_error("serve: cannot re-read blocks from the state store");
+	if (t->queue && queue_rescan(t->queue) < 0)
+		log_error("serve: cannot rescan the spool");
 }
 
 /* Every policy decision, for the admin page's per-account history. */
@@ -177,6 +187,8 @@ int cli_serve(int argc, char **argv)
 	struct policyd *pd = NULL;
 	struct web *web = NULL;
 	struct series *series = NULL;
+	struct queue *queue = NULL;
+	struct cli_serve_tick tk = {0};
 	char token[256] = "";
 	struct event *sig_int = NULL, *sig_term = NULL, *tick = NULL;
 	char dir[600];
@@ -196,6 +208,14 @@ int cli_serve(int argc, char **argv)
 	series = series_new();
 	if (!engine || !base || !metrics || !series) {
 		cli_error("serve", "out of memory");
+		goto out;
+	}
+	if (cli_mkdir(c->spool_dir) != 0) {
+		cli_error("serve", "cannot create %s: %s", c->spool_dir, strerror(errno));
+		goto out;
+	}
+	if (queue_open(&queue, c->spool_dir, base, NULL, err, sizeof err) != 0) {
+		cli_error("serve", "%s", err);
 		goto out;
 	}
 	if (c->policyd_listen[0]) {
@@ -234,6 +254,7 @@ int cli_serve(int argc, char **argv)
 		    .store = store,
 		    .policy = &c->policy,
 		    .series = series,
+		    .queue = queue,
 		};
 		web = web_new(base, &wo, &wc, err, sizeof err);
 		if (!web) {
@@ -248,7 +269,9 @@ int cli_serve(int argc, char **argv)
 			 c->listeners[i].addrs[0].text);
 	sig_int = evsignal_new(base, SIGINT, cli_serve_on_signal, base);
 	sig_term = evsignal_new(base, SIGTERM, cli_serve_on_signal, base);
-	tick = event_new(base, -1, EV_PERSIST, cli_serve_on_tick, engine);
+	tk.engine = engine;
+	tk.queue = queue;
+	tick = event_new(base, -1, EV_PERSIST, cli_serve_on_tick, &tk);
 	struct timeval two = {2, 0};
 	if (!sig_int || !sig_term || !tick || event_add(sig_int, NULL) != 0 ||
 	    event_add(sig_term, NULL) != 0 || event_add(tick, &two) != 0) {
@@ -269,6 +292,8 @@ out:
 	policyd_free(pd);
 	web_free(web);
 	series_free(series);
+	if (queue)
+		queue_close(queue);
 	if (base)
 		event_base_free(base);
 	metrics_free(metrics);

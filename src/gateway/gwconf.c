@@ -17,8 +17,8 @@ static const struct cfg_option gw_options[] = {
      "name in the greeting and Received headers (default: the system's)"},
     {"gateway", "state_dir", CFG_STRING, "./var", 0, 0, false, GC(state_dir), GS(state_dir),
      "policy state, users, monitor state"},
-    {"gateway", "spool_dir", CFG_STRING, "./var/spool", 0, 0, false, GC(spool_dir),
-     GS(spool_dir), "the durable queue"},
+    {"gateway", "spool_dir", CFG_STRING, "", 0, 0, false, GC(spool_dir), GS(spool_dir),
+     "the durable queue (default state_dir/spool)"},
     {"gateway", "users", CFG_STRING, "./var/users", 0, 0, true, GC(users_file), GS(users_file),
      "account file (relayguard user)"},
     {"gateway", "log_level", CFG_STRING, "info", 0, 0, true, GC(log_level), GS(log_level),
@@ -229,6 +229,11 @@ static int gw_finish(struct gw_config *c, char *err, size_t errlen)
 			   "tls_key (passwords and session cookies must not cross the network in "
 			   "clear)",
 			   c->source, c->web_listen);
+		return -1;
+	}
+	if (!c->spool_dir[0] &&
+	    str_format(c->spool_dir, sizeof c->spool_dir, "%s/spool", c->state_dir) != 0) {
+		str_format(err, errlen, "%s: [gateway] state_dir too long", c->source);
 		return -1;
 	}
 	if (!c->web_monitor_state[0] &&

@@ -704,8 +704,15 @@ struct web *web_new(struct event_base *base, const struct web_options *opt,
 			metric_add(w->m_auth_failures, (const char *[]){"web"}, 0);
 	}
 	web_schedule(w);
-	log_info("web listening on %s (%s)", addr->text, tls ? "https" : "http, loopback only");
+	log_info("web listening on %s, port %u (%s)", addr->text, web_port(w),
+		 tls ? "https" : "http, loopback only");
 	return w;
+}
+
+unsigned web_port(const struct web *w)
+{
+	const union MHD_DaemonInfo *info = MHD_get_daemon_info(w->d, MHD_DAEMON_INFO_BIND_PORT);
+	return info ? info->port : 0;
 }
 
 void web_free(struct web *w)

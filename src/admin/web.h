@@ -60,6 +60,8 @@ struct web_context {
 struct web *web_new(struct event_base *base, const struct web_options *opt,
 		    const struct web_context *ctx, char *err, size_t errlen);
 void web_free(struct web *w);
+/* The port it listens on (useful when it was asked for port 0). */
+unsigned web_port(const struct web *w);
 
 /* Reads a bearer token file (first line, trimmed) into out. 0, or -1 with err. */
 int web_read_token_file(const char *path, char *out, size_t size, char *err, size_t errlen);

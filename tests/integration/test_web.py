@@ -123,6 +123,11 @@ def test_api_same_as_cli_and_bearer(srv):
     assert status["blocks"]["active"] == 2 and status["blocks"]["by_kind"]["user"] == 2
     assert status["queue"]["active"] == 0 and status["holds"] == {"count": 0}
     assert status["limits"]["msg_hour"] > 0 and status["auth"]["ip_failures"] == 5
+    cli = rg("status", "--config", srv.conf, "--json")
+    assert cli.rc == 0, cli.err
+    cli = cli.json()
+    del cli["time"], status["time"]
+    assert cli == status
     st, _, body = c.req("/api/holds", headers=auth)
     assert st == 200 and json.loads(body) == {"holds": []}
     st, _, body = c.req("/api/holds/0123456789ABCDEF/release", b"", auth)

@@ -33,7 +33,9 @@ static const char cli_serve_help[] =
     "usage: relayguard serve [--config FILE] [--foreground]\n"
     "\n"
     "Runs the gateway: the Postfix policy service (check_policy_service) on the\n"
-    "policy engine, and the web endpoint with /metrics for Prometheus. With no\n"
+    "policy engine, the hold queue (spool_dir), and the web listener: the admin\n"
+    "page and /api/ (login with an admin account of the user store; see\n"
+    "docs/web.md) and /metrics for Prometheus. With no\n"
     "--config it uses the embedded defaults: policy service on 127.0.0.1:10040,\n"
     "web on 127.0.0.1:8025, state under ./var/. It stays in the foreground (run\n"
     "it under systemd or another supervisor); --foreground is accepted for that.\n"
@@ -53,7 +55,9 @@ static const char cli_checkconf_help[] =
     "max_recipients, max_connections, max_connections_per_client, smtp_timeout;\n"
     "[listener NAME] listen, role (submission|relay|inbound), tls\n"
     "(none|starttls|implicit), require_tls_for_auth; [policyd] listen, count_at\n"
-    "(end-of-message|rcpt), max_connections; [web] listen; and the policy\n"
+    "(end-of-message|rcpt), max_connections; [web] listen, tls_cert, tls_key,\n"
+    "api_token, api_token_file, monitor_state, session_idle, session_max (a\n"
+    "listen address beyond loopback needs tls_cert and tls_key); and the policy\n"
     "engine's [limits], [domain NAME], [user NAME], [identity], [signals],\n"
     "[actions], [auth] (docs/policy.md).\n";
 

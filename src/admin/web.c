@@ -346,6 +346,18 @@ static enum MHD_Result web_api(struct web_req *r)
 
 /* ---- /metrics: the gauges read at scrape time ---- */
 
+int web_listing_key(const char *key, char *target, size_t size, const char **zone)
+{
+	if (str_copy(target, size, key) != 0)
+		return -1;
+	char *sp = strchr(target, ' ');
+	if (!sp || sp == target || !sp[1])
+		return -1;
+	*sp = '\0';
+	*zone = sp + 1;
+	return 0;
+}
+
 static int web_blocks_count_cb(void *ctx, const struct store_block *b)
 {
 	size_t *n = ctx;
@@ -371,30 +383,18 @@ static void web_metrics_refresh(struct web *w)
 	json_t *now = json_object();
 	const char *key;
 	json_t *val;
+	char t[300];
+	const char *zone;
 	json_object_foreach(l, key, val)
 	{
-		char t[300];
-		if (str_copy(t, sizeof t, key) != 0)
-			continue;
-		char *sp = strchr(t, ' ');
-		if (!sp)
-			continue;
-		*sp = '\0';
-		if (metric_set(w->m_listed, (const char *[]){t, sp + 1}, 1) == 0)
+		if (web_listing_key(key, t, sizeof t, &zone) == 0 &&
+		    metric_set(w->m_listed, (const char *[]){t, zone}, 1) == 0)
 			json_object_set_new(now, key, json_true());
 	}
 	json_object_foreach(w->listed_prev, key, val)
 	{
-		if (json_object_get(now, key))
-			continue;
-		char t[300];
-		if (str_copy(t, sizeof t, key) != 0)
-			continue;
-		char *sp = strchr(t, ' ');
-		if (sp) {
-			*sp = '\0';
-			metric_set(w->m_listed, (const char *[]){t, sp + 1}, 0);
-		}
+		if (!json_object_get(now, key) && web_listing_key(key, t, sizeof t, &zone) == 0)
+			metric_set(w->m_listed, (const char *[]){t, zone}, 0);
 	}
 	json_decref(w->listed_prev);
 	w->listed_prev = now;

@@ -72,6 +72,10 @@ int web_param(struct web_req *r, const char *name, char *out, size_t size);
 /* The POST carries the session's CSRF token (form field "csrf" or X-CSRF-Token). */
 bool web_csrf_ok(struct web_req *r);
 
+/* A key of the monitor's state ("TARGET ZONE") split into target (copied) and zone
+ * (pointing into target). 0, or -1 when it is not of that form. */
+int web_listing_key(const char *key, char *target, size_t size, const char **zone);
+
 /* webui.c */
 enum MHD_Result webui_login_page(struct web_req *r, unsigned status, const char *message);
 enum MHD_Result webui_handle(struct web_req *r);

@@ -628,12 +628,9 @@ static enum MHD_Result webui_listings(struct web_req *r)
 		json_object_foreach(l, key, val)
 		{
 			char target[300];
-			if (str_copy(target, sizeof target, key) != 0)
+			const char *zone;
+			if (web_listing_key(key, target, sizeof target, &zone) != 0)
 				continue;
-			char *zone = strchr(target, ' ');
-			if (!zone)
-				continue;
-			*zone++ = '\0';
 			const struct bl_zone *z = bl_catalog_find(&w->catalog, zone);
 			char delist[512] = "";
 			if (z)

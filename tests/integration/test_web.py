@@ -223,44 +223,27 @@ def test_non_loopback_needs_tls(tmp_path):
 
 
 @pytest.mark.skipif(not shutil.which("openssl"), reason="openssl command not installed")
-def test_tls(tmp_path):
+def test_tls_beyond_loopback(tmp_path):
     key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
     subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
                     "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", str(key), "-out",
                     str(cert), "-days", "2", "-subj", "/CN=localhost", "-addext",
                     "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True)
-    s = Server(tmp_path, extra="", web_listen=None)
-    s.stop()
-    port = free_port()
-    with open(s.conf, "a") as f:
-        pass
-    text = s.conf.read_text().replace("[web]\n", "[web]\ntls_cert = %s\ntls_key = %s\n"
-                                      % (cert, key))
-    text = re.sub(r"listen = 127.0.0.1:%d" % s.web_port, "listen = 0.0.0.0:%d" % port, text)
-    s.conf.write_text(text)
-    proc = subprocess.Popen([os.environ.get("RG_BIN", ""), "serve", "--config", str(s.conf)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    s = Server(tmp_path, web_host="0.0.0.0",
+               web_extra="tls_cert = %s\ntls_key = %s\n" % (cert, key))
     try:
-        ctx = ssl.create_default_context(cafile=str(cert))
-        c = Client("https://127.0.0.1:%d" % port, ctx)
-        import time
-        deadline = time.monotonic() + 15
-        while True:
-            try:
-                st, h, _ = c.login()
-                break
-            except OSError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise
-                time.sleep(0.1)
+        c = Client(s.base, ssl.create_default_context(cafile=str(cert)))
+        st, h, _ = c.login()
         assert st == 303
         cookie = [v for k, v in h.items() if k == "Set-Cookie" and "rg_session=" in v][0]
         assert "Secure" in [a.strip() for a in cookie.split(";")]
         assert "max-age" in h["Strict-Transport-Security"]
         assert c.req("/blocks")[0] == 200
+        # Plain HTTP on the TLS port gets no page.
+        with pytest.raises(Exception):
+            Client("http://127.0.0.1:%d" % s.web_port).req("/login")
     finally:
-        proc.terminate()
-        proc.wait(10)
+        assert s.stop() == 0
 
 
 DOC = os.path.join(ROOT, "docs", "metrics.md")

@@ -15,7 +15,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
-from conftest import RG_BIN, free_port, rg
+from conftest import RG_BIN, Policy, free_port, rg  # noqa: F401 (Policy for the tests)
 
 ADMIN, ADMIN_PW = "boss", "Admin-Pw-horse-42!"
 USER, USER_PW = "sam@corp.test", "Plain-user-Pw-77?"
@@ -23,7 +23,7 @@ TOKEN = "t0k3n-for-the-api-0123456789"
 
 
 class Server:
-    def __init__(self, tmp, extra="", web_listen=None):
+    def __init__(self, tmp, extra="", web_host="127.0.0.1", web_extra=""):
         self.dir = tmp
         self.policy_port, self.web_port = free_port(), free_port()
         users = tmp / "var" / "users"
@@ -36,9 +36,9 @@ class Server:
         self.conf = tmp / "relayguard.conf"
         self.conf.write_text(
             "[gateway]\nstate_dir = %s\nusers = %s\n[policyd]\nlisten = 127.0.0.1:%d\n"
-            "[web]\nlisten = %s\napi_token = %s\n[auth]\nip_failures = 5\ndelay = 10ms\n%s"
-            % (tmp / "var", users, self.policy_port,
-               web_listen or "127.0.0.1:%d" % self.web_port, TOKEN, extra))
+            "[web]\nlisten = %s:%d\napi_token = %s\n%s[auth]\nip_failures = 5\ndelay = 10ms\n%s"
+            % (tmp / "var", users, self.policy_port, web_host, self.web_port, TOKEN, web_extra,
+               extra))
         self.log = open(tmp / "serve.log", "w")
         self.proc = subprocess.Popen([RG_BIN, "serve", "--config", str(self.conf)],
                                      stdout=self.log, stderr=subprocess.STDOUT)
@@ -52,7 +52,7 @@ class Server:
                 if self.proc.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError((tmp / "serve.log").read_text())
                 time.sleep(0.05)
-        self.base = "http://127.0.0.1:%d" % self.web_port
+        self.base = "%s://127.0.0.1:%d" % ("https" if web_extra else "http", self.web_port)
 
     def stop(self):
         if self.proc.poll() is None:
@@ -102,26 +102,6 @@ class Client:
         st, _, page = self.req("/login")
         tok = self.csrf_of(page)
         return self.req("/login", {"csrf": tok, "user": user, "password": pw})
-
-
-class Policy:
-    def __init__(self, port):
-        self.s = socket.create_connection(("127.0.0.1", port), timeout=10)
-        self.buf = b""
-
-    def ask(self, **attrs):
-        attrs.setdefault("request", "smtpd_access_policy")
-        self.s.sendall(("".join("%s=%s\n" % kv for kv in attrs.items()) + "\n").encode())
-        while b"\n\n" not in self.buf:
-            chunk = self.s.recv(4096)
-            if not chunk:
-                raise ConnectionError("closed")
-            self.buf += chunk
-        reply, self.buf = self.buf.split(b"\n\n", 1)
-        return reply.decode()
-
-    def close(self):
-        self.s.close()
 
 
 def eom(user, ip, sender, rcpts=3):

@@ -27,9 +27,68 @@
 
 /* ---- responses ---- */
 
+static void web_delay_done(evutil_socket_t fd, short what, void *arg);
+static void web_schedule(struct web *w);
+
+/* Keeps the response and suspends the connection for r->delay_ms. */
+static enum MHD_Result web_delay(struct web_req *r, unsigned status, const char *type,
+				 const char *body, size_t len)
+{
+	struct web *w = r->w;
+	r->pending_body = malloc(len ? len : 1);
+	r->delay_ev = evtimer_new(w->base, web_delay_done, r);
+	if (!r->pending_body || !r->delay_ev) {
+		free(r->pending_body);
+		r->pending_body = NULL;
+		if (r->delay_ev)
+			event_free(r->delay_ev);
+		r->delay_ev = NULL;
+		r->delay_ms = 0;
+		return web_reply(r, status, type, body, len);
+	}
+	memcpy(r->pending_body, body, len);
+	r->pending_len = len;
+	r->pending_status = status;
+	r->pending_type = type; /* a string constant */
+	struct timeval tv = {(time_t)(r->delay_ms / 1000), (suseconds_t)(r->delay_ms % 1000) * 1000};
+	r->delay_ms = 0;
+	MHD_suspend_connection(r->conn);
+	r->next_delayed = w->delayed;
+	if (w->delayed)
+		w->delayed->prev_delayed = r;
+	w->delayed = r;
+	evtimer_add(r->delay_ev, &tv);
+	return MHD_YES;
+}
+
+static void web_delay_unlink(struct web_req *r)
+{
+	struct web *w = r->w;
+	if (r->prev_delayed)
+		r->prev_delayed->next_delayed = r->next_delayed;
+	else if (w->delayed == r)
+		w->delayed = r->next_delayed;
+	if (r->next_delayed)
+		r->next_delayed->prev_delayed = r->prev_delayed;
+	r->next_delayed = r->prev_delayed = NULL;
+}
+
+/* The delay is over: MHD calls the handler again, which sends the kept response. */
+static void web_delay_done(evutil_socket_t fd, short what, void *arg)
+{
+	struct web_req *r = arg;
+	struct web *w = r->w;
+	web_delay_unlink(r);
+	MHD_resume_connection(r->conn);
+	MHD_run(w->d); /* may complete and free r */
+	web_schedule(w);
+}
+
 enum MHD_Result web_reply(struct web_req *r, unsigned status, const char *type, const char *body,
 			  size_t len)
 {
+	if (r->delay_ms && r->w->base)
+		return web_delay(r, status, type, body, len);
 	struct MHD_Response *resp =
 	    MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
 	if (!resp)
@@ -216,6 +275,7 @@ static enum MHD_Result web_login(struct web_req *r)
 			metric_add(w->m_auth_failures, (const char *[]){"web"}, 1);
 		if (w->m_logins)
 			metric_add(w->m_logins, (const char *[]){"failed"}, 1);
+		r->delay_ms = v.delay_ms; /* SMTP AUTH's failure delay: 2, 4, 8, 15 s */
 		return webui_login_page(r, 401, "Wrong user name or password.");
 	}
 	if (v.action == POL_DEFER || v.action == POL_BLOCK) {
@@ -510,6 +570,13 @@ static enum MHD_Result web_handle(void *cls, struct MHD_Connection *conn, const 
 		*upload_size = 0;
 		return MHD_YES;
 	}
+	if (r->pending_body) { /* back from a delay */
+		enum MHD_Result rc = web_reply(r, r->pending_status, r->pending_type,
+					       r->pending_body, r->pending_len);
+		free(r->pending_body);
+		r->pending_body = NULL;
+		return rc;
+	}
 	if (w->m_requests)
 		metric_add(w->m_requests, (const char *[]){web_metric_path(url)}, 1);
 	return web_dispatch(r);
@@ -521,6 +588,10 @@ static void web_completed(void *cls, struct MHD_Connection *conn, void **con_cls
 	struct web_req *r = *con_cls;
 	if (!r)
 		return;
+	if (r->delay_ev)
+		event_free(r->delay_ev);
+	web_delay_unlink(r);
+	free(r->pending_body);
 	if (r->body.data)
 		sodium_memzero(r->body.data, r->body.cap); /* it may have held a password */
 	buf_free(&r->body);
@@ -639,7 +710,7 @@ struct web *web_new(struct event_base *base, const struct web_options *opt,
 	if (bl_catalog_load_string(&w->catalog, bl_builtin_catalog(), "built-in catalogue", cerr,
 				   sizeof cerr) != 0)
 		log_warn("web: %s; blocklist pages show no delisting links", cerr);
-	unsigned flags = MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
+	unsigned flags = MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
 	if (addr->ss.ss_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
 	if (tls) {
@@ -719,6 +790,14 @@ void web_free(struct web *w)
 {
 	if (!w)
 		return;
+	/* libmicrohttpd must not stop with connections suspended */
+	while (w->delayed) {
+		struct web_req *r = w->delayed;
+		web_delay_unlink(r);
+		if (r->delay_ev)
+			event_del(r->delay_ev);
+		MHD_resume_connection(r->conn);
+	}
 	if (w->io)
 		event_free(w->io);
 	if (w->timer)

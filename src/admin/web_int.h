@@ -15,6 +15,7 @@
 #include <jansson.h>
 #include <microhttpd.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #define WEB_BODY_MAX (64 * 1024)
@@ -41,6 +42,7 @@ struct web {
 	json_t *listed_prev; /* "TARGET ZONE" keys set in the listings gauge */
 	struct metric *m_requests, *m_logins, *m_auth_failures, *m_blocks, *m_listed;
 	char *tls_cert_pem, *tls_key_pem;
+	struct web_req *delayed; /* suspended connections, resumed by their timers */
 };
 
 struct web_req {
@@ -57,9 +59,19 @@ struct web_req {
 	struct addr ip;
 	char set_cookie[2][256];
 	char location[512];
+	/* A failed login's answer waits delay_ms (the engine's failure delay) with the
+	 * connection suspended; the loop goes on meanwhile. */
+	uint32_t delay_ms;
+	struct web_req *next_delayed, *prev_delayed;
+	struct event *delay_ev;
+	unsigned pending_status;
+	const char *pending_type;
+	char *pending_body;
+	size_t pending_len;
 };
 
-/* Sends a response with the security headers, the request's cookies and location. */
+/* Sends a response with the security headers, the request's cookies and location;
+ * after r->delay_ms when that is set. */
 enum MHD_Result web_reply(struct web_req *r, unsigned status, const char *type, const char *body,
 			  size_t len);
 /* Sets cookie slot (0 or 1) of the response: HttpOnly, SameSite=Strict, Secure under

@@ -10,6 +10,8 @@ import re
 import shutil
 import ssl
 import subprocess
+import threading
+import time
 
 import pytest
 
@@ -164,6 +166,36 @@ def test_login_attempts_limited(srv):
     # Lifting the lockout lets the admin in again.
     assert rg("unblock", "--config", srv.conf, "127.0.0.1", "--reason", "it was me").rc == 0
     assert c.login()[0] == 303
+
+
+def test_failed_login_waits_without_stopping_the_server(tmp_path):
+    # [auth] delay: a failed login is answered after 0.4 s, then 0.8 s (doubling, as for
+    # SMTP AUTH); meanwhile the connection is suspended and everything else goes on.
+    s = Server(tmp_path, extra="[auth]\ndelay = 400ms\n")
+    try:
+        c = Client(s.base)
+        t0 = time.monotonic()
+        assert c.login(pw="wrong-1")[0] == 401
+        first = time.monotonic() - t0
+        assert 0.35 <= first < 5, first
+        result = {}
+
+        def slow():
+            t = time.monotonic()
+            result["status"] = c.login(pw="wrong-2")[0]
+            result["took"] = time.monotonic() - t
+
+        th = threading.Thread(target=slow)
+        th.start()
+        time.sleep(0.15)
+        t0 = time.monotonic()
+        assert Client(s.base).req("/healthz")[0] == 200
+        assert time.monotonic() - t0 < 0.3
+        th.join(10)
+        assert result["status"] == 401 and result["took"] >= 0.75, result
+        assert Client(s.base).login()[0] == 303  # the right password: no delay, a session
+    finally:
+        assert s.stop() == 0
 
 
 def test_only_admins(srv):

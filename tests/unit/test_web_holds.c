@@ -77,10 +77,11 @@ static int http(const char *method, const char *path, const char *headers, const
 		got += (size_t)r;
 	out[got] = '\0';
 	close(fd);
-	int status = 0;
-	if (sscanf(out, "HTTP/1.%*d %d", &status) != 1) /* test code: our own response */
+	/* "HTTP/1.1 200 OK": three digits after the first space */
+	const char *sp = strchr(out, ' ');
+	if (strncmp(out, "HTTP/1.", 7) != 0 || !sp || strspn(sp + 1, "0123456789") < 3)
 		return -1;
-	return status;
+	return (sp[1] - '0') * 100 + (sp[2] - '0') * 10 + (sp[3] - '0');
 }
 
 /* The value of cookie name from the Set-Cookie headers of resp. */

@@ -18,47 +18,32 @@
 #include "queue/queue.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
 #include <sodium.h>
 #include <event2/event.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 /* ---- responses ---- */
 
 static void web_delay_done(evutil_socket_t fd, short what, void *arg);
 static void web_schedule(struct web *w);
 
-/* Keeps the response and suspends the connection for r->delay_ms. */
-static enum MHD_Result web_delay(struct web_req *r, unsigned status, const char *type,
-				 const char *body, size_t len)
+/* Suspends r's connection (MHD stops serving it until it is resumed). */
+static void web_suspend(struct web_req *r)
 {
 	struct web *w = r->w;
-	r->pending_body = malloc(len ? len : 1);
-	r->delay_ev = evtimer_new(w->base, web_delay_done, r);
-	if (!r->pending_body || !r->delay_ev) {
-		free(r->pending_body);
-		r->pending_body = NULL;
-		if (r->delay_ev)
-			event_free(r->delay_ev);
-		r->delay_ev = NULL;
-		r->delay_ms = 0;
-		return web_reply(r, status, type, body, len);
-	}
-	memcpy(r->pending_body, body, len);
-	r->pending_len = len;
-	r->pending_status = status;
-	r->pending_type = type; /* a string constant */
-	struct timeval tv = {(time_t)(r->delay_ms / 1000), (suseconds_t)(r->delay_ms % 1000) * 1000};
-	r->delay_ms = 0;
 	MHD_suspend_connection(r->conn);
+	r->suspended = true;
 	r->next_delayed = w->delayed;
+	r->prev_delayed = NULL;
 	if (w->delayed)
 		w->delayed->prev_delayed = r;
 	w->delayed = r;
-	evtimer_add(r->delay_ev, &tv);
-	return MHD_YES;
 }
 
 static void web_delay_unlink(struct web_req *r)
@@ -73,12 +58,48 @@ static void web_delay_unlink(struct web_req *r)
 	r->next_delayed = r->prev_delayed = NULL;
 }
 
-/* The delay is over: MHD calls the handler again, which sends the kept response. */
+/* Keeps the response, suspends the connection unless it is already, and resumes it
+ * after r->delay_ms (0: at the next loop turn); the handler then sends it. */
+static enum MHD_Result web_defer(struct web_req *r, unsigned status, const char *type,
+				 const char *body, size_t len)
+{
+	struct web *w = r->w;
+	if (!r->delay_ev)
+		r->delay_ev = evtimer_new(w->base, web_delay_done, r);
+	free(r->pending_body);
+	r->pending_body = malloc(len ? len : 1);
+	if (!r->pending_body || !r->delay_ev) {
+		free(r->pending_body);
+		r->pending_body = NULL;
+		if (!r->suspended) {
+			r->delay_ms = 0;
+			return web_reply(r, status, type, body, len);
+		}
+		log_error("web: out of memory; closing a connection");
+		web_delay_unlink(r);
+		r->suspended = false;
+		MHD_resume_connection(r->conn);
+		return MHD_NO;
+	}
+	memcpy(r->pending_body, body, len);
+	r->pending_len = len;
+	r->pending_status = status;
+	r->pending_type = type; /* a string constant */
+	struct timeval tv = {(time_t)(r->delay_ms / 1000), (suseconds_t)(r->delay_ms % 1000) * 1000};
+	r->delay_ms = 0;
+	if (!r->suspended)
+		web_suspend(r);
+	evtimer_add(r->delay_ev, &tv);
+	return MHD_YES;
+}
+
+/* The wait is over: MHD calls the handler again, which sends the kept response. */
 static void web_delay_done(evutil_socket_t fd, short what, void *arg)
 {
 	struct web_req *r = arg;
 	struct web *w = r->w;
 	web_delay_unlink(r);
+	r->suspended = false;
 	MHD_resume_connection(r->conn);
 	MHD_run(w->d); /* may complete and free r */
 	web_schedule(w);
@@ -87,8 +108,8 @@ static void web_delay_done(evutil_socket_t fd, short what, void *arg)
 enum MHD_Result web_reply(struct web_req *r, unsigned status, const char *type, const char *body,
 			  size_t len)
 {
-	if (r->delay_ms && r->w->base)
-		return web_delay(r, status, type, body, len);
+	if ((r->delay_ms || r->suspended) && r->w->base)
+		return web_defer(r, status, type, body, len);
 	struct MHD_Response *resp =
 	    MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
 	if (!resp)
@@ -220,52 +241,26 @@ static void web_users_refresh(struct web *w)
 
 /* ---- logins ---- */
 
-static enum MHD_Result web_login(struct web_req *r)
+/* The second half of a login, in the loop once the password is checked: the
+ * engine hears AUTH_OK or AUTH_FAIL (brute-force counters, lockout, delay),
+ * then a session or a refusal. */
+static enum MHD_Result web_login_finish(struct web_req *r, enum userdb_verdict uv)
 {
 	struct web *w = r->w;
-	char user[USERDB_NAME_MAX + 1], tok[SESSION_TOKEN_LEN + 2];
-	char pw[1024];
-	const char *cookie = MHD_lookup_connection_value(r->conn, MHD_COOKIE_KIND, "rg_login");
-	if (form_get(r->body.data ? r->body.data : "", r->body.len, "csrf", tok, sizeof tok) != 1 ||
-	    !session_token_eq(cookie, tok))
-		return webui_login_page(r, 403, "The form had expired; please log in again.");
-	if (web_param(r, "user", user, sizeof user) != 1 || !user[0] ||
-	    form_get(r->body.data, r->body.len, "password", pw, sizeof pw) != 1)
-		return webui_login_page(r, 400, "Give a user name and a password.");
+	const char *user = r->login_user;
 	clock_update();
-	int64_t now = clock_realtime_ms();
-	struct pol_event ev;
-	struct pol_verdict v;
-	if (w->ctx.engine) {
-		/* A locked-out address is refused before any password is checked. */
-		pol_event_init(&ev, POL_EV_AUTH_FAIL, now);
-		ev.has_ip = r->has_ip;
-		ev.ip = r->ip;
-		if (r->has_ip && pol_engine_check_blocks(w->ctx.engine, &ev, &v) == 0 &&
-		    v.action == POL_BLOCK) {
-			log_warn("web: login refused for %s from %s: %s", user, r->ip_text,
-				 v.n_reasons ? v.reasons[0] : v.rule);
-			sodium_memzero(pw, sizeof pw);
-			if (w->m_logins)
-				metric_add(w->m_logins, (const char *[]){"locked_out"}, 1);
-			return webui_login_page(r, 429,
-						"Too many failed logins from your address; try "
-						"again later.");
-		}
-	}
-	web_users_refresh(w);
-	enum userdb_verdict uv = userdb_verify(&w->users, user, pw, strlen(pw));
-	sodium_memzero(pw, sizeof pw);
 	const struct userdb_entry *ue = uv == USERDB_OK ? userdb_find(&w->users, user) : NULL;
+	struct pol_verdict v;
+	memset(&v, 0, sizeof v);
 	if (w->ctx.engine) {
-		pol_event_init(&ev, uv == USERDB_OK ? POL_EV_AUTH_OK : POL_EV_AUTH_FAIL, now);
+		struct pol_event ev;
+		pol_event_init(&ev, uv == USERDB_OK ? POL_EV_AUTH_OK : POL_EV_AUTH_FAIL,
+			       clock_realtime_ms());
 		(void)str_copy(ev.user, sizeof ev.user, ue ? ue->name : user);
 		ev.has_ip = r->has_ip;
 		ev.ip = r->ip;
 		if (pol_engine_evaluate(w->ctx.engine, &ev, &v) != 0)
 			log_error("web: policy store error on a login of %s", user);
-	} else {
-		memset(&v, 0, sizeof v);
 	}
 	if (uv != USERDB_OK) {
 		log_warn("web: login failed for %s from %s (%s)%s%s", user, r->ip_text,
@@ -293,7 +288,7 @@ static enum MHD_Result web_login(struct web_req *r)
 					"This account is not an administrator (relayguard user add "
 					"--admin).");
 	}
-	const struct session *s = session_create(&w->sessions, ue->name, now);
+	const struct session *s = session_create(&w->sessions, ue->name, clock_realtime_ms());
 	log_info("web: %s logged in from %s", ue->name, r->ip_text);
 	if (w->m_logins)
 		metric_add(w->m_logins, (const char *[]){"ok"}, 1);
@@ -301,6 +296,92 @@ static enum MHD_Result web_login(struct web_req *r)
 	web_cookie(r, 1, "rg_login", "", "/login", 0);
 	str_copy(r->location, sizeof r->location, "/");
 	return web_text(r, 303, "logged in\n");
+}
+
+/* The password check (Argon2id, a few hundred ms) runs on its own thread so the
+ * policy service and the pages go on; w->users does not change meanwhile. */
+static void *web_login_thread(void *arg)
+{
+	struct web_req *r = arg;
+	r->login_verdict = userdb_verify(&r->w->users, r->login_user, r->login_pw,
+					 strlen(r->login_pw));
+	sodium_memzero(r->login_pw, sizeof r->login_pw);
+	char c = 'x';
+	while (write(r->w->job_pipe[1], &c, 1) < 0 && errno == EINTR)
+		;
+	return NULL;
+}
+
+static void web_login_done(evutil_socket_t fd, short what, void *arg)
+{
+	struct web *w = arg;
+	char c[16];
+	while (read(fd, c, sizeof c) < 0 && errno == EINTR)
+		;
+	struct web_req *r = w->job;
+	if (!r)
+		return;
+	pthread_join(w->job_thread, NULL);
+	w->job = NULL;
+	r->in_job = false;
+	(void)web_login_finish(r, r->login_verdict); /* the answer waits in r; resume sends it */
+}
+
+static enum MHD_Result web_login(struct web_req *r)
+{
+	struct web *w = r->w;
+	char tok[SESSION_TOKEN_LEN + 2];
+	const char *cookie = MHD_lookup_connection_value(r->conn, MHD_COOKIE_KIND, "rg_login");
+	if (form_get(r->body.data ? r->body.data : "", r->body.len, "csrf", tok, sizeof tok) != 1 ||
+	    !session_token_eq(cookie, tok))
+		return webui_login_page(r, 403, "The form had expired; please log in again.");
+	if (web_param(r, "user", r->login_user, sizeof r->login_user) != 1 || !r->login_user[0] ||
+	    form_get(r->body.data, r->body.len, "password", r->login_pw, sizeof r->login_pw) != 1) {
+		sodium_memzero(r->login_pw, sizeof r->login_pw);
+		return webui_login_page(r, 400, "Give a user name and a password.");
+	}
+	clock_update();
+	if (w->ctx.engine && r->has_ip) {
+		/* A locked-out address is refused before any password is checked. */
+		struct pol_event ev;
+		struct pol_verdict v;
+		pol_event_init(&ev, POL_EV_AUTH_FAIL, clock_realtime_ms());
+		ev.has_ip = true;
+		ev.ip = r->ip;
+		if (pol_engine_check_blocks(w->ctx.engine, &ev, &v) == 0 && v.action == POL_BLOCK) {
+			log_warn("web: login refused for %s from %s: %s", r->login_user, r->ip_text,
+				 v.n_reasons ? v.reasons[0] : v.rule);
+			sodium_memzero(r->login_pw, sizeof r->login_pw);
+			if (w->m_logins)
+				metric_add(w->m_logins, (const char *[]){"locked_out"}, 1);
+			return webui_login_page(r, 429,
+						"Too many failed logins from your address; try "
+						"again later.");
+		}
+	}
+	if (w->job) {
+		sodium_memzero(r->login_pw, sizeof r->login_pw);
+		return webui_login_page(r, 503, "Another login is being checked; try again in a "
+						"moment.");
+	}
+	web_users_refresh(w);
+	if (w->job_pipe[1] < 0) { /* no thread: check here */
+		enum userdb_verdict uv = userdb_verify(&w->users, r->login_user, r->login_pw,
+						       strlen(r->login_pw));
+		sodium_memzero(r->login_pw, sizeof r->login_pw);
+		return web_login_finish(r, uv);
+	}
+	w->job = r;
+	r->in_job = true;
+	web_suspend(r);
+	if (pthread_create(&w->job_thread, NULL, web_login_thread, r) != 0) {
+		log_error("web: cannot start the password check: %s", strerror(errno));
+		w->job = NULL;
+		r->in_job = false;
+		sodium_memzero(r->login_pw, sizeof r->login_pw);
+		(void)web_login_finish(r, USERDB_ERROR); /* answered when resumed */
+	}
+	return MHD_YES;
 }
 
 /* ---- /api/ ---- */
@@ -671,6 +752,7 @@ struct web *web_new(struct event_base *base, const struct web_options *opt,
 	}
 	w->base = base;
 	w->ctx = *ctx;
+	w->job_pipe[0] = w->job_pipe[1] = -1;
 	const struct hostport *addr = opt->addr;
 	bool tls = opt->tls_cert && opt->tls_cert[0];
 	if (!tls && !hostport_is_loopback(addr)) {
@@ -747,6 +829,19 @@ struct web *web_new(struct event_base *base, const struct web_options *opt,
 		web_free(w);
 		return NULL;
 	}
+	if (pipe2(w->job_pipe, O_CLOEXEC | O_NONBLOCK) != 0 ||
+	    !(w->job_ev = event_new(base, w->job_pipe[0], EV_READ | EV_PERSIST, web_login_done, w)) ||
+	    event_add(w->job_ev, NULL) != 0) {
+		log_warn("web: no thread for password checks (%s); they run in the loop",
+			 strerror(errno));
+		if (w->job_ev)
+			event_free(w->job_ev);
+		w->job_ev = NULL;
+		for (int i = 0; i < 2; i++)
+			if (w->job_pipe[i] >= 0)
+				close(w->job_pipe[i]);
+		w->job_pipe[0] = w->job_pipe[1] = -1;
+	}
 	w->io = event_new(base, info->epoll_fd, EV_READ | EV_PERSIST, web_on_io, w);
 	w->timer = evtimer_new(base, web_on_io, w);
 	if (!w->io || !w->timer || event_add(w->io, NULL) != 0) {
@@ -790,12 +885,22 @@ void web_free(struct web *w)
 {
 	if (!w)
 		return;
+	if (w->job) { /* a password check still running: it ends soon */
+		pthread_join(w->job_thread, NULL);
+		w->job = NULL;
+	}
+	if (w->job_ev)
+		event_free(w->job_ev);
+	for (int i = 0; i < 2; i++)
+		if (w->job_pipe[i] >= 0)
+			close(w->job_pipe[i]);
 	/* libmicrohttpd must not stop with connections suspended */
 	while (w->delayed) {
 		struct web_req *r = w->delayed;
 		web_delay_unlink(r);
 		if (r->delay_ev)
 			event_del(r->delay_ev);
+		r->suspended = false;
 		MHD_resume_connection(r->conn);
 	}
 	if (w->io)

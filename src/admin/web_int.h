@@ -14,6 +14,7 @@
 
 #include <jansson.h>
 #include <microhttpd.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -43,6 +44,10 @@ struct web {
 	struct metric *m_requests, *m_logins, *m_auth_failures, *m_blocks, *m_listed;
 	char *tls_cert_pem, *tls_key_pem;
 	struct web_req *delayed; /* suspended connections, resumed by their timers */
+	struct web_req *job;	 /* the login whose password the thread checks */
+	pthread_t job_thread;
+	int job_pipe[2]; /* the thread says "done" here */
+	struct event *job_ev;
 };
 
 struct web_req {
@@ -62,12 +67,17 @@ struct web_req {
 	/* A failed login's answer waits delay_ms (the engine's failure delay) with the
 	 * connection suspended; the loop goes on meanwhile. */
 	uint32_t delay_ms;
+	bool suspended, in_job;
 	struct web_req *next_delayed, *prev_delayed;
 	struct event *delay_ev;
 	unsigned pending_status;
 	const char *pending_type;
 	char *pending_body;
 	size_t pending_len;
+	/* a login being checked on the password thread */
+	char login_user[USERDB_NAME_MAX + 1];
+	char login_pw[1024];
+	enum userdb_verdict login_verdict;
 };
 
 /* Sends a response with the security headers, the request's cookies and location;

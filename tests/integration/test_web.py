@@ -198,6 +198,38 @@ def test_failed_login_waits_without_stopping_the_server(tmp_path):
         assert s.stop() == 0
 
 
+def test_password_check_does_not_stop_the_policy_service(srv):
+    # A real-cost Argon2id check takes a few hundred ms; it runs on its own thread,
+    # so Postfix's policy requests are answered meanwhile.
+    users = srv.dir / "var" / "users"
+    r = rg("user", "add", "--admin", "--cost", "t=4,m=256M", "--file", users,
+           "--password-stdin", "slowboss", stdin="Slow-Admin-Pw-81!\n")
+    assert r.rc == 0, r.err
+    p = Policy(srv.policy_port)
+    result = {}
+
+    def login():
+        t = time.monotonic()
+        result["status"] = Client(srv.base).login("slowboss", "Slow-Admin-Pw-81!")[0]
+        result["took"] = time.monotonic() - t
+
+    th = threading.Thread(target=login)
+    th.start()
+    time.sleep(0.05)
+    answered = []
+    while th.is_alive() and len(answered) < 50:
+        t = time.monotonic()
+        assert p.ask(**eom("bob@corp.test", "192.0.2.44", "bob@corp.test")) == "action=DUNNO"
+        answered.append(time.monotonic() - t)
+    th.join(30)
+    assert result["status"] == 303, result
+    print("login took %.2f s; %d policy answers meanwhile, slowest %.4f s"
+          % (result["took"], len(answered), max(answered or [0])))
+    assert answered, "the login was faster than one policy request: %r" % result
+    assert max(answered) < result["took"] / 2, (answered, result)
+    p.close()
+
+
 def test_only_admins(srv):
     c = Client(srv.base)
     st, _, page = c.login(USER, USER_PW)

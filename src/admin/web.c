@@ -299,10 +299,12 @@ static enum MHD_Result web_login_finish(struct web_req *r, enum userdb_verdict u
 }
 
 /* The password check (Argon2id, a few hundred ms) runs on its own thread so the
- * policy service and the pages go on; w->users does not change meanwhile. */
+ * policy service and the pages go on; only that thread touches w->users while
+ * it runs (w->job is set), and one check runs at a time. */
 static void *web_login_thread(void *arg)
 {
 	struct web_req *r = arg;
+	web_users_refresh(r->w); /* reading and preparing the store costs a hash too */
 	r->login_verdict = userdb_verify(&r->w->users, r->login_user, r->login_pw,
 					 strlen(r->login_pw));
 	sodium_memzero(r->login_pw, sizeof r->login_pw);
@@ -364,8 +366,8 @@ static enum MHD_Result web_login(struct web_req *r)
 		return webui_login_page(r, 503, "Another login is being checked; try again in a "
 						"moment.");
 	}
-	web_users_refresh(w);
 	if (w->job_pipe[1] < 0) { /* no thread: check here */
+		web_users_refresh(w);
 		enum userdb_verdict uv = userdb_verify(&w->users, r->login_user, r->login_pw,
 						       strlen(r->login_pw));
 		sodium_memzero(r->login_pw, sizeof r->login_pw);

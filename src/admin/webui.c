@@ -614,7 +614,7 @@ static enum MHD_Result webui_listings(struct web_req *r)
 	}
 	const char *upd = json_string_value(json_object_get(doc, "updated"));
 	W(buf_append_str(&b, "<p class=\"muted\">Last round of relayguard monitor: "));
-	W(html_text(&b, upd ? upd : "unknown"));
+	W(upd ? webui_time(&b, upd) : buf_append_str(&b, "unknown"));
 	W(buf_append_str(&b, ". Only listings are kept: an IP and list not shown here was "
 			     "clean.</p>"));
 	if (json_object_size(l) == 0) {
@@ -645,9 +645,7 @@ static enum MHD_Result webui_listings(struct web_req *r)
 				W(buf_append_str(&b, ")</span>"));
 			}
 			W(buf_append_str(&b, "</td><td data-l=\"Since\">"));
-			W(html_text(&b, json_string_value(json_object_get(val, "since"))
-					    ? json_string_value(json_object_get(val, "since"))
-					    : ""));
+			W(webui_time(&b, json_string_value(json_object_get(val, "since"))));
 			W(buf_append_str(&b, "</td><td data-l=\"Meaning\">"));
 			size_t i;
 			json_t *m;
@@ -710,7 +708,7 @@ static enum MHD_Result webui_audit(struct web_req *r)
 			for (size_t c = 0; c < 5; c++) {
 				const char *v = json_string_value(json_object_get(j, cols[c][0]));
 				W(buf_printf(&b, "<td data-l=\"%s\">", cols[c][1]));
-				W(html_text(&b, v ? v : ""));
+				W(c == 0 ? webui_time(&b, v) : html_text(&b, v ? v : ""));
 				W(buf_append_str(&b, "</td>"));
 			}
 			W(buf_append_str(&b, "</tr>"));

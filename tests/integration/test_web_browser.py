@@ -4,6 +4,7 @@ with its evidence, press Resume with a reason, and the account sends again
 (the policy service answers DUNNO). Screenshots at 1280 and 390 px wide go
 to build/web-screenshots/ (printed); at both widths no page scrolls sideways.
 Skipped, with the reason, when chromium or chromedriver is not installed."""
+import json
 import os
 import time
 
@@ -37,6 +38,12 @@ def test_resume_in_the_browser(tmp_path):
     pol = Policy(srv.policy_port)
     d = None
     try:
+        (tmp_path / "var" / "monitor-state.json").write_text(json.dumps({
+            "version": 1, "updated": "2026-11-23T10:00:00Z", "listings": {
+                "203.0.113.5 zen.spamhaus.org": {"since": "2026-11-22T08:00:00Z",
+                                                 "codes": ["127.0.0.3"], "meaning": ["CSS"]},
+                "203.0.113.5 bl.spamcop.net": {"since": "2026-11-23T07:00:00Z",
+                                               "codes": ["127.0.0.2"], "meaning": []}}}))
         replies = compromise(pol)
         assert any(r.startswith("action=REJECT relayguard block:compromise") for r in replies)
         d = WebDriver(1280, 900)
@@ -68,6 +75,10 @@ def test_resume_in_the_browser(tmp_path):
                            ("/account?id=ann@corp.test", "account"), ("/audit", "audit"),
                            ("/listings", "listings")):
             d.get(srv.base + path)
+            if name == "listings":
+                links = d.js("return Array.from(document.querySelectorAll('#listings a'))"
+                             ".map(a => a.href);")
+                assert any(u.startswith("https://") for u in links), links
             inner = no_horizontal_overflow(d, "%s at 390" % name)
             assert inner <= 400, inner
             d.screenshot(os.path.join(SHOTS, "%s-390.png" % name))

@@ -42,12 +42,13 @@ json_t *blocks_json(const struct store_block *b)
 	json_t *ev = json_array();
 	for (uint32_t i = 0; i < b->n_evidence && i < STORE_EVIDENCE_MAX; i++)
 		json_array_append_new(ev, json_string(b->evidence[i]));
-	json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:o, s:s, s:I}", "identity", b->identity, "kind",
-			      store_block_kind_name(b->kind), "rule", b->rule, "reason", b->reason,
-			      "evidence", ev, "created", created, "offences",
-			      (json_int_t)b->offences);
+	json_t *o =
+	    json_pack("{s:s, s:s, s:s, s:s, s:o, s:s, s:I}", "identity", b->identity, "kind",
+	              store_block_kind_name(b->kind), "rule", b->rule, "reason", b->reason,
+	              "evidence", ev, "created", created, "offences", (json_int_t)b->offences);
 	if (o)
-		json_object_set_new(o, "expires", b->expires_ms ? json_string(expires) : json_null());
+		json_object_set_new(o, "expires",
+		                    b->expires_ms ? json_string(expires) : json_null());
 	return o;
 }
 
@@ -80,7 +81,7 @@ static int blocks_audit_cb(void *ctx, const struct store_audit *a)
 	char t[40];
 	clock_format_rfc3339(a->time_ms, t, sizeof t);
 	json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:s}", "time", t, "actor", a->actor, "action",
-			      a->action, "identity", a->identity, "reason", a->reason);
+	                      a->action, "identity", a->identity, "reason", a->reason);
 	return j && json_array_append_new(c->arr, j) == 0 ? 0 : -1;
 }
 
@@ -95,8 +96,8 @@ json_t *blocks_audit(struct store *st, const char *identity)
 }
 
 enum blocks_unblock_result blocks_unblock(struct pol_engine *e, const char *in, const char *actor,
-					  const char *reason, int64_t now_ms, char *norm,
-					  size_t normsize)
+                                          const char *reason, int64_t now_ms, char *norm,
+                                          size_t normsize)
 {
 	char ident[POL_IDENT_MAX];
 	if (blocks_identity(in, ident, sizeof ident) != 0 ||
@@ -111,5 +112,5 @@ enum blocks_unblock_result blocks_unblock(struct pol_engine *e, const char *in, 
 json_t *blocks_unblock_json(const char *norm, enum blocks_unblock_result r)
 {
 	return json_pack("{s:s, s:s}", "identity", norm, "result",
-			 r == BLOCKS_LIFTED ? "unblocked" : "not blocked; counters reset");
+	                 r == BLOCKS_LIFTED ? "unblocked" : "not blocked; counters reset");
 }

@@ -39,8 +39,8 @@ enum blocks_unblock_result {
 /* Lifts the block of in (any form blocks_identity takes) with an audit record, and resets
  * its counters and score; the canonical identity goes to norm. */
 enum blocks_unblock_result blocks_unblock(struct pol_engine *e, const char *in, const char *actor,
-					  const char *reason, int64_t now_ms, char *norm,
-					  size_t normsize);
+                                          const char *reason, int64_t now_ms, char *norm,
+                                          size_t normsize);
 /* {"identity", "result": "unblocked" | "not blocked; counters reset"} */
 json_t *blocks_unblock_json(const char *norm, enum blocks_unblock_result r);
 

@@ -72,7 +72,7 @@ int form_encode(const char *s, char *out, size_t outsize)
 	for (; *s; s++) {
 		unsigned char c = (unsigned char)*s;
 		bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-			     (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' || c == '~';
+		             (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' || c == '~';
 		if (o + (plain ? 1 : 3) >= outsize)
 			return -1;
 		if (plain) {

@@ -16,10 +16,9 @@ json_t *holds_json(const struct queue_envelope *env)
 	for (unsigned i = 0; i < env->nrcpt && i < 100; i++)
 		json_array_append_new(rc, json_string(env->rcpt[i].addr));
 	return json_pack("{s:s, s:s, s:s, s:o, s:I, s:s, s:s, s:I, s:s}", "id", env->id, "arrival",
-			 t, "sender", env->sender, "recipients", rc, "rcpt_count",
-			 (json_int_t)env->nrcpt, "client_ip", env->client_ip, "auth_user",
-			 env->auth_user, "size", (json_int_t)env->size, "reason",
-			 env->hold_reason);
+	                 t, "sender", env->sender, "recipients", rc, "rcpt_count",
+	                 (json_int_t)env->nrcpt, "client_ip", env->client_ip, "auth_user",
+	                 env->auth_user, "size", (json_int_t)env->size, "reason", env->hold_reason);
 }
 
 struct holds_ctx {
@@ -55,14 +54,14 @@ bool holds_id_ok(const char *id)
 }
 
 int holds_act(struct queue *q, const char *id, enum holds_op op, const char *reason,
-	      const char *actor, char *err, size_t errlen)
+              const char *actor, char *err, size_t errlen)
 {
 	if (!holds_id_ok(id)) {
 		(void)str_format(err, errlen, "%s: not a queue ID", id);
 		return -1;
 	}
 	int rc = op == HOLDS_RELEASE ? queue_release(q, id, reason, actor)
-				     : queue_delete(q, id, reason, actor);
+	                             : queue_delete(q, id, reason, actor);
 	if (rc != 0)
 		(void)str_copy(err, errlen, queue_error(q)[0] ? queue_error(q) : "queue error");
 	return rc;

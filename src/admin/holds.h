@@ -22,7 +22,7 @@ enum holds_op { HOLDS_RELEASE, HOLDS_DELETE };
 /* Releases or deletes held message id with an audit record. 0, or -1 with the queue's
  * reason in err ("ID: no such entry", "ID: not held"). */
 int holds_act(struct queue *q, const char *id, enum holds_op op, const char *reason,
-	      const char *actor, char *err, size_t errlen);
+              const char *actor, char *err, size_t errlen);
 /* A queue ID as the queue makes them: 16 to 31 upper-case hex digits. */
 bool holds_id_ok(const char *id);
 

@@ -53,8 +53,8 @@ int html_textf(struct buf *b, const char *fmt, ...)
 	return rc;
 }
 
-int html_bar_chart(struct buf *b, const uint32_t *v, size_t n, const char *title,
-		   int64_t first_ms, int64_t step_ms, size_t label_every)
+int html_bar_chart(struct buf *b, const uint32_t *v, size_t n, const char *title, int64_t first_ms,
+                   int64_t step_ms, size_t label_every)
 {
 	const int w = 720, h = 180, top = 16, bottom = 20, left = 44, right = 8;
 	uint32_t max = 0;
@@ -79,21 +79,21 @@ int html_bar_chart(struct buf *b, const uint32_t *v, size_t n, const char *title
 	}
 	int plot_w = w - left - right, plot_h = h - top - bottom;
 	if (buf_printf(b,
-		       "<svg class=\"chart\" viewBox=\"0 0 %d %d\" role=\"img\" "
-		       "xmlns=\"http://www.w3.org/2000/svg\"><title>",
-		       w, h) != 0 ||
+	               "<svg class=\"chart\" viewBox=\"0 0 %d %d\" role=\"img\" "
+	               "xmlns=\"http://www.w3.org/2000/svg\"><title>",
+	               w, h) != 0 ||
 	    html_text(b, title) != 0 ||
 	    buf_printf(b, " (total %llu, peak %u per hour)</title>", (unsigned long long)total,
-		       max) != 0)
+	               max) != 0)
 		return -1;
 	/* axis lines and the top value */
 	if (buf_printf(b,
-		       "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" class=\"axis\"/>"
-		       "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" class=\"grid\"/>"
-		       "<text x=\"%d\" y=\"%d\" class=\"lbl\" text-anchor=\"end\">%llu</text>"
-		       "<text x=\"%d\" y=\"%d\" class=\"lbl\" text-anchor=\"end\">0</text>",
-		       left, top + plot_h, w - right, top + plot_h, left, top, w - right, top,
-		       left - 4, top + 4, (unsigned long long)axis, left - 4, top + plot_h) != 0)
+	               "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" class=\"axis\"/>"
+	               "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" class=\"grid\"/>"
+	               "<text x=\"%d\" y=\"%d\" class=\"lbl\" text-anchor=\"end\">%llu</text>"
+	               "<text x=\"%d\" y=\"%d\" class=\"lbl\" text-anchor=\"end\">0</text>",
+	               left, top + plot_h, w - right, top + plot_h, left, top, w - right, top,
+	               left - 4, top + 4, (unsigned long long)axis, left - 4, top + plot_h) != 0)
 		return -1;
 	for (size_t i = 0; i < n; i++) {
 		double bw = (double)plot_w / (double)(n ? n : 1);
@@ -101,24 +101,24 @@ int html_bar_chart(struct buf *b, const uint32_t *v, size_t n, const char *title
 		double bh = (double)plot_h * (double)v[i] / (double)axis;
 		if (v[i] && bh < 1)
 			bh = 1;
-		if (v[i] &&
-		    buf_printf(b,
-			       "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" "
-			       "class=\"bar\"><title>%u</title></rect>",
-			       x + bw * 0.1, top + plot_h - bh, bw * 0.8, bh, v[i]) != 0)
+		if (v[i] && buf_printf(b,
+		                       "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" "
+		                       "class=\"bar\"><title>%u</title></rect>",
+		                       x + bw * 0.1, top + plot_h - bh, bw * 0.8, bh, v[i]) != 0)
 			return -1;
-		int64_t at = first_ms + (int64_t)i * step_ms, period = step_ms * (int64_t)label_every;
+		int64_t at = first_ms + (int64_t)i * step_ms,
+		        period = step_ms * (int64_t)label_every;
 		if (label_every && period > 0 && at % period == 0) {
 			time_t t = (time_t)(at / 1000);
 			struct tm tm;
 			char lbl[16] = "";
 			if (gmtime_r(&t, &tm))
 				strftime(lbl, sizeof lbl,
-					 step_ms * (int64_t)label_every >= 86400000 ? "%m-%d"
-										    : "%H:00",
-					 &tm);
+				         step_ms * (int64_t)label_every >= 86400000 ? "%m-%d"
+				                                                    : "%H:00",
+				         &tm);
 			if (buf_printf(b, "<text x=\"%.1f\" y=\"%d\" class=\"lbl\">%s</text>", x,
-				       h - 4, lbl) != 0)
+			               h - 4, lbl) != 0)
 				return -1;
 		}
 	}

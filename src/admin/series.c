@@ -24,7 +24,7 @@ struct series_ident {
 	struct series_hist hist;
 	size_t nips;
 	struct series_ip ips[SERIES_IPS]; /* most recent first */
-	size_t nverdicts, vhead;	  /* ring; vhead is the next slot */
+	size_t nverdicts, vhead;          /* ring; vhead is the next slot */
 	struct series_verdict verdicts[SERIES_VERDICTS];
 };
 
@@ -70,7 +70,7 @@ static void series_hist_add(struct series_hist *h, int64_t now_ms, uint32_t n)
 }
 
 static uint64_t series_hist_read(const struct series_hist *h, int64_t now_ms, uint32_t *out,
-				 size_t n)
+                                 size_t n)
 {
 	uint64_t total = 0;
 	int64_t hour = series_hour(now_ms);
@@ -155,7 +155,7 @@ static void series_note_ip(struct series_ident *id, const char *ip, int64_t now_
 }
 
 int series_record(struct series *s, int64_t now_ms, const char *identity, const char *ip,
-		  uint32_t messages, const char *action, const char *rule, const char *reason)
+                  uint32_t messages, const char *action, const char *rule, const char *reason)
 {
 	if (!identity || !identity[0])
 		return -1;
@@ -185,8 +185,8 @@ int series_record(struct series *s, int64_t now_ms, const char *identity, const 
 	return 0;
 }
 
-uint64_t series_hours(const struct series *s, const char *identity, int64_t now_ms,
-		      uint32_t *out, size_t n)
+uint64_t series_hours(const struct series *s, const char *identity, int64_t now_ms, uint32_t *out,
+                      size_t n)
 {
 	if (n > SERIES_HOURS)
 		n = SERIES_HOURS;
@@ -200,7 +200,7 @@ uint64_t series_hours(const struct series *s, const char *identity, int64_t now_
 }
 
 void series_details(const struct series *s, const char *identity, struct series_ip *ips,
-		    size_t *nips, struct series_verdict *verdicts, size_t *nverdicts)
+                    size_t *nips, struct series_verdict *verdicts, size_t *nverdicts)
 {
 	const struct series_ident *id = series_find(s, identity);
 	*nips = *nverdicts = 0;
@@ -209,8 +209,7 @@ void series_details(const struct series *s, const char *identity, struct series_
 	*nips = id->nips;
 	memcpy(ips, id->ips, id->nips * sizeof *ips);
 	for (size_t i = 0; i < id->nverdicts; i++)
-		verdicts[i] =
-		    id->verdicts[(id->vhead + SERIES_VERDICTS - 1 - i) % SERIES_VERDICTS];
+		verdicts[i] = id->verdicts[(id->vhead + SERIES_VERDICTS - 1 - i) % SERIES_VERDICTS];
 	*nverdicts = id->nverdicts;
 }
 

@@ -47,17 +47,17 @@ void series_free(struct series *s);
  * other than "allow" are kept as verdicts. ip may be "" or NULL. 0, or -1 when an
  * argument is unusable (empty identity). */
 int series_record(struct series *s, int64_t now_ms, const char *identity, const char *ip,
-		  uint32_t messages, const char *action, const char *rule, const char *reason);
+                  uint32_t messages, const char *action, const char *rule, const char *reason);
 
 /* Messages per hour of identity (NULL: all traffic) for the n hours up to and including
  * the one holding now_ms, oldest first, into out[n] (n <= SERIES_HOURS; zeros for an
  * identity never seen). Returns the total. */
-uint64_t series_hours(const struct series *s, const char *identity, int64_t now_ms,
-		      uint32_t *out, size_t n);
+uint64_t series_hours(const struct series *s, const char *identity, int64_t now_ms, uint32_t *out,
+                      size_t n);
 /* Copies the client IPs (most recent first) and verdicts (newest first) of identity;
  * counts through *nips and *nverdicts (0 when unknown). */
 void series_details(const struct series *s, const char *identity, struct series_ip *ips,
-		    size_t *nips, struct series_verdict *verdicts, size_t *nverdicts);
+                    size_t *nips, struct series_verdict *verdicts, size_t *nverdicts);
 /* Identities known, most recently seen first, at most max of them, into names (each
  * SERIES_IDENT_MAX). Returns the count. */
 size_t series_identities(const struct series *s, char (*names)[SERIES_IDENT_MAX], size_t max);

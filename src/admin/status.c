@@ -29,11 +29,11 @@ static int status_count_cb(void *ctx, const struct store_block *b)
 }
 
 json_t *status_json(struct store *st, const struct pol_config *pc, const struct queue_stats *qs,
-		    int64_t now_ms)
+                    int64_t now_ms)
 {
 	struct status_count c = {.by_kind = json_pack("{s:i, s:i, s:i, s:i}", "user", 0, "ip", 0,
-						      "cidr", 0, "domain", 0),
-				 .by_rule = json_object()};
+	                                              "cidr", 0, "domain", 0),
+	                         .by_rule = json_object()};
 	if (!c.by_kind || !c.by_rule || st->block_iter(st, status_count_cb, &c) != 0) {
 		json_decref(c.by_kind);
 		json_decref(c.by_rule);
@@ -44,7 +44,7 @@ json_t *status_json(struct store *st, const struct pol_config *pc, const struct 
 	json_t *limits = json_object();
 	for (int i = 0; i < POL_LIM_N; i++)
 		json_object_set_new(limits, pol_config_limit_name((enum pol_limit_id)i),
-				    json_integer(pc->limits.max[i]));
+		                    json_integer(pc->limits.max[i]));
 	json_object_set_new(limits, "strict", json_boolean(pc->limits.strict));
 	json_t *doc = json_pack(
 	    "{s:s, s:{s:I, s:o, s:o}, s:o, s:{s:I, s:I}, s:{s:I, s:I, s:I, s:I, s:I}}", "time", t,
@@ -61,13 +61,13 @@ json_t *status_json(struct store *st, const struct pol_config *pc, const struct 
 		char oldest[40] = "";
 		if (qs->oldest_arrival_ms)
 			clock_format_rfc3339((int64_t)qs->oldest_arrival_ms, oldest, sizeof oldest);
-		json_object_set_new(doc, "queue",
-				    json_pack("{s:I, s:I, s:I, s:I, s:s?}", "active",
-					      (json_int_t)qs->active, "deferred",
-					      (json_int_t)qs->deferred, "held",
-					      (json_int_t)qs->held, "bytes", (json_int_t)qs->bytes,
-					      "oldest", oldest[0] ? oldest : NULL));
-		json_object_set_new(doc, "holds", json_pack("{s:I}", "count", (json_int_t)qs->held));
+		json_object_set_new(
+		    doc, "queue",
+		    json_pack("{s:I, s:I, s:I, s:I, s:s?}", "active", (json_int_t)qs->active,
+		              "deferred", (json_int_t)qs->deferred, "held", (json_int_t)qs->held,
+		              "bytes", (json_int_t)qs->bytes, "oldest", oldest[0] ? oldest : NULL));
+		json_object_set_new(doc, "holds",
+		                    json_pack("{s:I}", "count", (json_int_t)qs->held));
 	} else {
 		json_object_set_new(doc, "queue", json_null());
 		json_object_set_new(doc, "holds", json_null());

@@ -25,6 +25,6 @@ struct queue_stats;
 
 /* NULL on a store error. qs may be NULL (no queue). */
 json_t *status_json(struct store *st, const struct pol_config *pc, const struct queue_stats *qs,
-		    int64_t now_ms);
+                    int64_t now_ms);
 
 #endif

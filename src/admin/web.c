@@ -61,7 +61,7 @@ static void web_delay_unlink(struct web_req *r)
 /* Keeps the response, suspends the connection unless it is already, and resumes it
  * after r->delay_ms (0: at the next loop turn); the handler then sends it. */
 static enum MHD_Result web_defer(struct web_req *r, unsigned status, const char *type,
-				 const char *body, size_t len)
+                                 const char *body, size_t len)
 {
 	struct web *w = r->w;
 	if (!r->delay_ev)
@@ -85,7 +85,8 @@ static enum MHD_Result web_defer(struct web_req *r, unsigned status, const char 
 	r->pending_len = len;
 	r->pending_status = status;
 	r->pending_type = type; /* a string constant */
-	struct timeval tv = {(time_t)(r->delay_ms / 1000), (suseconds_t)(r->delay_ms % 1000) * 1000};
+	struct timeval tv = {(time_t)(r->delay_ms / 1000),
+	                     (suseconds_t)(r->delay_ms % 1000) * 1000};
 	r->delay_ms = 0;
 	if (!r->suspended)
 		web_suspend(r);
@@ -106,7 +107,7 @@ static void web_delay_done(evutil_socket_t fd, short what, void *arg)
 }
 
 enum MHD_Result web_reply(struct web_req *r, unsigned status, const char *type, const char *body,
-			  size_t len)
+                          size_t len)
 {
 	if ((r->delay_ms || r->suspended) && r->w->base)
 		return web_defer(r, status, type, body, len);
@@ -120,8 +121,8 @@ enum MHD_Result web_reply(struct web_req *r, unsigned status, const char *type, 
 	MHD_add_response_header(resp, "X-Frame-Options", "DENY");
 	MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
 	MHD_add_response_header(resp, "Content-Security-Policy",
-				"default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; "
-				"form-action 'self'; frame-ancestors 'none'; base-uri 'none'");
+	                        "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; "
+	                        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'");
 	if (r->w->tls)
 		MHD_add_response_header(resp, "Strict-Transport-Security", "max-age=31536000");
 	for (size_t i = 0; i < 2; i++)
@@ -161,14 +162,14 @@ static enum MHD_Result web_json_error(struct web_req *r, unsigned status, const 
 }
 
 void web_cookie(struct web_req *r, size_t slot, const char *name, const char *value,
-		const char *path, long max_age)
+                const char *path, long max_age)
 {
 	char age[40] = "";
 	if (max_age >= 0)
 		(void)str_format(age, sizeof age, "; Max-Age=%ld", max_age);
 	(void)str_format(r->set_cookie[slot], sizeof r->set_cookie[slot],
-			 "%s=%s; Path=%s; HttpOnly; SameSite=Strict%s%s", name, value, path,
-			 r->w->tls ? "; Secure" : "", age);
+	                 "%s=%s; Path=%s; HttpOnly; SameSite=Strict%s%s", name, value, path,
+	                 r->w->tls ? "; Secure" : "", age);
 }
 
 int web_param(struct web_req *r, const char *name, char *out, size_t size)
@@ -225,7 +226,7 @@ static void web_users_refresh(struct web *w)
 	char err[512];
 	if (userdb_init(&fresh, w->users_file) != 0 || userdb_load(&fresh, err, sizeof err) != 0) {
 		log_error("web: cannot read the user store: %s; keeping the accounts read before",
-			  err);
+		          err);
 		userdb_free(&fresh);
 		return;
 	}
@@ -255,7 +256,7 @@ static enum MHD_Result web_login_finish(struct web_req *r, enum userdb_verdict u
 	if (w->ctx.engine) {
 		struct pol_event ev;
 		pol_event_init(&ev, uv == USERDB_OK ? POL_EV_AUTH_OK : POL_EV_AUTH_FAIL,
-			       clock_realtime_ms());
+		               clock_realtime_ms());
 		(void)str_copy(ev.user, sizeof ev.user, ue ? ue->name : user);
 		ev.has_ip = r->has_ip;
 		ev.ip = r->ip;
@@ -264,8 +265,9 @@ static enum MHD_Result web_login_finish(struct web_req *r, enum userdb_verdict u
 	}
 	if (uv != USERDB_OK) {
 		log_warn("web: login failed for %s from %s (%s)%s%s", user, r->ip_text,
-			 userdb_verdict_name(uv), v.action == POL_BLOCK ? "; address locked out: " : "",
-			 v.action == POL_BLOCK && v.n_reasons ? v.reasons[0] : "");
+		         userdb_verdict_name(uv),
+		         v.action == POL_BLOCK ? "; address locked out: " : "",
+		         v.action == POL_BLOCK && v.n_reasons ? v.reasons[0] : "");
 		if (w->m_auth_failures)
 			metric_add(w->m_auth_failures, (const char *[]){"web"}, 1);
 		if (w->m_logins)
@@ -275,18 +277,19 @@ static enum MHD_Result web_login_finish(struct web_req *r, enum userdb_verdict u
 	}
 	if (v.action == POL_DEFER || v.action == POL_BLOCK) {
 		log_warn("web: login of %s from %s refused by the policy: %s", user, r->ip_text,
-			 v.n_reasons ? v.reasons[0] : v.rule);
+		         v.n_reasons ? v.reasons[0] : v.rule);
 		if (w->m_logins)
 			metric_add(w->m_logins, (const char *[]){"locked_out"}, 1);
 		return webui_login_page(r, 429, "Too many failed logins; try again later.");
 	}
 	if (!ue || !(ue->flags & USERDB_FLAG_ADMIN)) {
-		log_warn("web: login of %s from %s refused: not an administrator", user, r->ip_text);
+		log_warn("web: login of %s from %s refused: not an administrator", user,
+		         r->ip_text);
 		if (w->m_logins)
 			metric_add(w->m_logins, (const char *[]){"not_admin"}, 1);
 		return webui_login_page(r, 403,
-					"This account is not an administrator (relayguard user add "
-					"--admin).");
+		                        "This account is not an administrator (relayguard user add "
+		                        "--admin).");
 	}
 	const struct session *s = session_create(&w->sessions, ue->name, clock_realtime_ms());
 	log_info("web: %s logged in from %s", ue->name, r->ip_text);
@@ -305,8 +308,8 @@ static void *web_login_thread(void *arg)
 {
 	struct web_req *r = arg;
 	web_users_refresh(r->w); /* reading and preparing the store costs a hash too */
-	r->login_verdict = userdb_verify(&r->w->users, r->login_user, r->login_pw,
-					 strlen(r->login_pw));
+	r->login_verdict =
+	    userdb_verify(&r->w->users, r->login_user, r->login_pw, strlen(r->login_pw));
 	sodium_memzero(r->login_pw, sizeof r->login_pw);
 	char c = 'x';
 	while (write(r->w->job_pipe[1], &c, 1) < 0 && errno == EINTR)
@@ -352,24 +355,25 @@ static enum MHD_Result web_login(struct web_req *r)
 		ev.ip = r->ip;
 		if (pol_engine_check_blocks(w->ctx.engine, &ev, &v) == 0 && v.action == POL_BLOCK) {
 			log_warn("web: login refused for %s from %s: %s", r->login_user, r->ip_text,
-				 v.n_reasons ? v.reasons[0] : v.rule);
+			         v.n_reasons ? v.reasons[0] : v.rule);
 			sodium_memzero(r->login_pw, sizeof r->login_pw);
 			if (w->m_logins)
 				metric_add(w->m_logins, (const char *[]){"locked_out"}, 1);
 			return webui_login_page(r, 429,
-						"Too many failed logins from your address; try "
-						"again later.");
+			                        "Too many failed logins from your address; try "
+			                        "again later.");
 		}
 	}
 	if (w->job) {
 		sodium_memzero(r->login_pw, sizeof r->login_pw);
-		return webui_login_page(r, 503, "Another login is being checked; try again in a "
-						"moment.");
+		return webui_login_page(r, 503,
+		                        "Another login is being checked; try again in a "
+		                        "moment.");
 	}
 	if (w->job_pipe[1] < 0) { /* no thread: check here */
 		web_users_refresh(w);
-		enum userdb_verdict uv = userdb_verify(&w->users, r->login_user, r->login_pw,
-						       strlen(r->login_pw));
+		enum userdb_verdict uv =
+		    userdb_verify(&w->users, r->login_user, r->login_pw, strlen(r->login_pw));
 		sodium_memzero(r->login_pw, sizeof r->login_pw);
 		return web_login_finish(r, uv);
 	}
@@ -398,14 +402,16 @@ static enum MHD_Result web_api_holds(struct web_req *r, const char *rest)
 		if (r->post)
 			return web_json_error(r, 405, "method not allowed");
 		json_t *doc = holds_list(w->ctx.queue, NULL, NULL);
-		return doc ? web_json(r, 200, doc) : web_json_error(r, 500, "cannot read the queue");
+		return doc ? web_json(r, 200, doc)
+		           : web_json_error(r, 500, "cannot read the queue");
 	}
 	char id[QUEUE_ID_MAX], verb[16];
 	const char *slash = strchr(rest + 1, '/');
 	if (!slash || str_copy_n(id, sizeof id, rest + 1, (size_t)(slash - rest - 1)) != 0 ||
 	    str_copy(verb, sizeof verb, slash + 1) != 0 || !holds_id_ok(id) ||
 	    (strcmp(verb, "release") != 0 && strcmp(verb, "delete") != 0))
-		return web_json_error(r, 404, "expected /api/holds/ID/release or /api/holds/ID/delete");
+		return web_json_error(r, 404,
+		                      "expected /api/holds/ID/release or /api/holds/ID/delete");
 	if (!r->post)
 		return web_json_error(r, 405, "method not allowed");
 	const char *reason = NULL;
@@ -424,10 +430,10 @@ static enum MHD_Result web_api_holds(struct web_req *r, const char *rest)
 	json_decref(in);
 	bool release = strcmp(verb, "release") == 0;
 	if (holds_act(w->ctx.queue, id, release ? HOLDS_RELEASE : HOLDS_DELETE, why, actor, err,
-		      sizeof err) != 0)
+	              sizeof err) != 0)
 		return web_json_error(r, strstr(err, "no such") ? 404 : 409, err);
-	return web_json(r, 200, json_pack("{s:s, s:s}", "id", id, "result",
-					  release ? "released" : "deleted"));
+	return web_json(
+	    r, 200, json_pack("{s:s, s:s}", "id", id, "result", release ? "released" : "deleted"));
 }
 
 static enum MHD_Result web_api(struct web_req *r)
@@ -446,35 +452,40 @@ static enum MHD_Result web_api(struct web_req *r)
 			qp = &qs;
 		}
 		json_t *doc = status_json(w->ctx.store, w->ctx.policy, qp, clock_realtime_ms());
-		return doc ? web_json(r, 200, doc) : web_json_error(r, 500, "cannot read the store");
+		return doc ? web_json(r, 200, doc)
+		           : web_json_error(r, 500, "cannot read the store");
 	}
 	if (strcmp(path, "/blocks") == 0 && !r->post) {
 		json_t *doc = blocks_list(w->ctx.store);
-		return doc ? web_json(r, 200, doc) : web_json_error(r, 500, "cannot read the store");
+		return doc ? web_json(r, 200, doc)
+		           : web_json_error(r, 500, "cannot read the store");
 	}
 	if (strcmp(path, "/unblock") == 0 && r->post) {
 		json_error_t je;
 		json_t *in = json_loadb(r->body.data ? r->body.data : "", r->body.len, 0, &je);
 		const char *ident = NULL, *reason = NULL;
-		if (!in || json_unpack(in, "{s:s, s?s}", "identity", &ident, "reason", &reason) != 0) {
+		if (!in ||
+		    json_unpack(in, "{s:s, s?s}", "identity", &ident, "reason", &reason) != 0) {
 			json_decref(in);
-			return web_json_error(r, 400,
-					      "expected {\"identity\": \"...\", \"reason\": \"...\"}");
+			return web_json_error(
+			    r, 400, "expected {\"identity\": \"...\", \"reason\": \"...\"}");
 		}
 		if (!reason || !*reason) {
 			json_decref(in);
 			return web_json_error(r, 400, "a reason is required");
 		}
 		char norm[POL_IDENT_MAX], actor[POL_ACTOR_MAX];
-		(void)str_format(actor, sizeof actor, "web:%s", r->sess ? r->sess->user : "api-token");
+		(void)str_format(actor, sizeof actor, "web:%s",
+		                 r->sess ? r->sess->user : "api-token");
 		enum blocks_unblock_result res = blocks_unblock(
 		    w->ctx.engine, ident, actor, reason, clock_realtime_ms(), norm, sizeof norm);
 		if (res >= 0)
 			log_info("web: %s unblocked %s: %s", actor, norm, reason);
 		json_decref(in);
 		if (res == BLOCKS_BAD_IDENTITY)
-			return web_json_error(r, 400, "not an identity: give an account, an IP, a "
-						      "CIDR range or domain:NAME");
+			return web_json_error(r, 400,
+			                      "not an identity: give an account, an IP, a "
+			                      "CIDR range or domain:NAME");
 		if (res == BLOCKS_STORE_ERROR)
 			return web_json_error(r, 500, "cannot lift the block");
 		return web_json(r, 200, blocks_unblock_json(norm, res));
@@ -515,9 +526,9 @@ static void web_metrics_refresh(struct web *w)
 		if (w->ctx.store->block_iter(w->ctx.store, web_blocks_count_cb, n) == 0)
 			for (int k = 0; k < 4; k++)
 				metric_set(w->m_blocks,
-					   (const char *[]){store_block_kind_name(
-					       (enum store_block_kind)k)},
-					   (double)n[k]);
+				           (const char *[]){
+				               store_block_kind_name((enum store_block_kind)k)},
+				           (double)n[k]);
 	}
 	if (!w->m_listed)
 		return;
@@ -578,8 +589,8 @@ static enum MHD_Result web_dispatch(struct web_req *r)
 			buf_free(&b);
 			return web_text(r, 500, "metrics too large\n");
 		}
-		enum MHD_Result rc =
-		    web_reply(r, 200, "text/plain; version=0.0.4; charset=utf-8", buf_cstr(&b), b.len);
+		enum MHD_Result rc = web_reply(r, 200, "text/plain; version=0.0.4; charset=utf-8",
+		                               buf_cstr(&b), b.len);
 		buf_free(&b);
 		return rc;
 	}
@@ -594,7 +605,8 @@ static enum MHD_Result web_dispatch(struct web_req *r)
 		return r->post ? web_login(r) : webui_login_page(r, 200, NULL);
 	if (strncmp(url, "/api/", 5) == 0) {
 		if (!r->sess && !r->bearer)
-			return web_json_error(r, 401, "log in, or send Authorization: Bearer TOKEN");
+			return web_json_error(r, 401,
+			                      "log in, or send Authorization: Bearer TOKEN");
 		return web_api(r);
 	}
 	if (!r->sess)
@@ -614,9 +626,9 @@ static enum MHD_Result web_dispatch(struct web_req *r)
 
 static const char *web_metric_path(const char *url)
 {
-	static const char *const known[] = {"/metrics", "/healthz", "/login", "/logout", "/",
-					    "/blocks",	"/account", "/listings", "/holds", "/audit",
-					    "/resume"};
+	static const char *const known[] = {"/metrics", "/healthz", "/login",   "/logout",
+	                                    "/",        "/blocks",  "/account", "/listings",
+	                                    "/holds",   "/audit",   "/resume"};
 	for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
 		if (strcmp(url, known[i]) == 0)
 			return known[i];
@@ -624,8 +636,8 @@ static const char *web_metric_path(const char *url)
 }
 
 static enum MHD_Result web_handle(void *cls, struct MHD_Connection *conn, const char *url,
-				  const char *method, const char *version, const char *upload,
-				  size_t *upload_size, void **con_cls)
+                                  const char *method, const char *version, const char *upload,
+                                  size_t *upload_size, void **con_cls)
 {
 	struct web *w = cls;
 	struct web_req *r = *con_cls;
@@ -655,7 +667,7 @@ static enum MHD_Result web_handle(void *cls, struct MHD_Connection *conn, const 
 	}
 	if (r->pending_body) { /* back from a delay */
 		enum MHD_Result rc = web_reply(r, r->pending_status, r->pending_type,
-					       r->pending_body, r->pending_len);
+		                               r->pending_body, r->pending_len);
 		free(r->pending_body);
 		r->pending_body = NULL;
 		return rc;
@@ -666,7 +678,7 @@ static enum MHD_Result web_handle(void *cls, struct MHD_Connection *conn, const 
 }
 
 static void web_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
-			  enum MHD_RequestTerminationCode toe)
+                          enum MHD_RequestTerminationCode toe)
 {
 	struct web_req *r = *con_cls;
 	if (!r)
@@ -745,7 +757,7 @@ int web_read_token_file(const char *path, char *out, size_t size, char *err, siz
 }
 
 struct web *web_new(struct event_base *base, const struct web_options *opt,
-		    const struct web_context *ctx, char *err, size_t errlen)
+                    const struct web_context *ctx, char *err, size_t errlen)
 {
 	struct web *w = calloc(1, sizeof *w);
 	if (!w) {
@@ -759,15 +771,15 @@ struct web *web_new(struct event_base *base, const struct web_options *opt,
 	bool tls = opt->tls_cert && opt->tls_cert[0];
 	if (!tls && !hostport_is_loopback(addr)) {
 		str_format(err, errlen,
-			   "web: %s is not a loopback address and no TLS certificate is set "
-			   "([web] tls_cert, tls_key)",
-			   addr->text);
+		           "web: %s is not a loopback address and no TLS certificate is set "
+		           "([web] tls_cert, tls_key)",
+		           addr->text);
 		free(w);
 		return NULL;
 	}
 	if (tls && MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
 		str_format(err, errlen,
-			   "web: this libmicrohttpd has no TLS (GnuTLS); listen on loopback only");
+		           "web: this libmicrohttpd has no TLS (GnuTLS); listen on loopback only");
 		free(w);
 		return NULL;
 	}
@@ -780,11 +792,11 @@ struct web *web_new(struct event_base *base, const struct web_options *opt,
 		}
 	}
 	str_copy(w->users_file, sizeof w->users_file,
-		 opt->users_file ? opt->users_file : USERDB_DEFAULT_PATH);
+	         opt->users_file ? opt->users_file : USERDB_DEFAULT_PATH);
 	str_copy(w->monitor_state, sizeof w->monitor_state,
-		 opt->monitor_state ? opt->monitor_state : "");
+	         opt->monitor_state ? opt->monitor_state : "");
 	session_init(&w->sessions, opt->session_idle_ms ? opt->session_idle_ms : 30 * 60000,
-		     opt->session_max_ms ? opt->session_max_ms : 12 * 3600000);
+	             opt->session_max_ms ? opt->session_max_ms : 12 * 3600000);
 	if (userdb_init(&w->users, w->users_file) != 0) {
 		str_format(err, errlen, "web: users file name too long");
 		free(w);
@@ -792,7 +804,7 @@ struct web *web_new(struct event_base *base, const struct web_options *opt,
 	}
 	char cerr[256];
 	if (bl_catalog_load_string(&w->catalog, bl_builtin_catalog(), "built-in catalogue", cerr,
-				   sizeof cerr) != 0)
+	                           sizeof cerr) != 0)
 		log_warn("web: %s; blocklist pages show no delisting links", cerr);
 	unsigned flags = MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
 	if (addr->ss.ss_family == AF_INET6)
@@ -821,7 +833,8 @@ struct web *web_new(struct event_base *base, const struct web_options *opt,
 		    (unsigned)30, MHD_OPTION_NOTIFY_COMPLETED, web_completed, w, MHD_OPTION_END);
 	}
 	if (!w->d) {
-		str_format(err, errlen, "web: cannot listen on %s: %s", addr->text, strerror(errno));
+		str_format(err, errlen, "web: cannot listen on %s: %s", addr->text,
+		           strerror(errno));
 		web_free(w);
 		return NULL;
 	}
@@ -832,10 +845,11 @@ struct web *web_new(struct event_base *base, const struct web_options *opt,
 		return NULL;
 	}
 	if (pipe2(w->job_pipe, O_CLOEXEC | O_NONBLOCK) != 0 ||
-	    !(w->job_ev = event_new(base, w->job_pipe[0], EV_READ | EV_PERSIST, web_login_done, w)) ||
+	    !(w->job_ev =
+	          event_new(base, w->job_pipe[0], EV_READ | EV_PERSIST, web_login_done, w)) ||
 	    event_add(w->job_ev, NULL) != 0) {
 		log_warn("web: no thread for password checks (%s); they run in the loop",
-			 strerror(errno));
+		         strerror(errno));
 		if (w->job_ev)
 			event_free(w->job_ev);
 		w->job_ev = NULL;
@@ -853,17 +867,18 @@ struct web *web_new(struct event_base *base, const struct web_options *opt,
 	}
 	struct metrics *m = ctx->metrics;
 	if (m) {
-		w->m_requests = metrics_register(m, METRIC_COUNTER, "relayguard_http_requests_total",
-						 "HTTP requests answered, by path.", "path", NULL, 0);
+		w->m_requests =
+		    metrics_register(m, METRIC_COUNTER, "relayguard_http_requests_total",
+		                     "HTTP requests answered, by path.", "path", NULL, 0);
 		w->m_logins = metrics_register(m, METRIC_COUNTER, "relayguard_web_logins_total",
-					       "Admin page logins, by result.", "result", NULL, 0);
+		                               "Admin page logins, by result.", "result", NULL, 0);
 		w->m_auth_failures = metrics_register(
 		    m, METRIC_COUNTER, "relayguard_auth_failures_total",
 		    "Failed logins, by service (web; smtp when the SMTP server counts its own).",
 		    "service", NULL, 0);
-		w->m_blocks = metrics_register(m, METRIC_GAUGE, "relayguard_blocks_active",
-					       "Blocks in force, by kind of identity.", "kind", NULL,
-					       0);
+		w->m_blocks =
+		    metrics_register(m, METRIC_GAUGE, "relayguard_blocks_active",
+		                     "Blocks in force, by kind of identity.", "kind", NULL, 0);
 		w->m_listed = metrics_register(
 		    m, METRIC_GAUGE, "relayguard_blocklist_listed",
 		    "1 while relayguard monitor's last round found target listed on zone.",
@@ -873,7 +888,7 @@ struct web *web_new(struct event_base *base, const struct web_options *opt,
 	}
 	web_schedule(w);
 	log_info("web listening on %s, port %u (%s)", addr->text, web_port(w),
-		 tls ? "https" : "http, loopback only");
+	         tls ? "https" : "http, loopback only");
 	return w;
 }
 

@@ -40,9 +40,9 @@ struct web;
 struct web_options {
 	const struct hostport *addr;
 	const char *tls_cert, *tls_key; /* PEM files; NULL or "": plain HTTP (loopback only) */
-	const char *api_token;		/* NULL or "": no bearer token accepted */
-	const char *users_file;		/* the user store; admins may log in */
-	const char *monitor_state;	/* relayguard monitor's state file */
+	const char *api_token;          /* NULL or "": no bearer token accepted */
+	const char *users_file;         /* the user store; admins may log in */
+	const char *monitor_state;      /* relayguard monitor's state file */
 	int64_t session_idle_ms, session_max_ms;
 };
 
@@ -58,7 +58,7 @@ struct web_context {
 };
 
 struct web *web_new(struct event_base *base, const struct web_options *opt,
-		    const struct web_context *ctx, char *err, size_t errlen);
+                    const struct web_context *ctx, char *err, size_t errlen);
 void web_free(struct web *w);
 /* The port it listens on (useful when it was asked for port 0). */
 unsigned web_port(const struct web *w);

@@ -44,7 +44,7 @@ struct web {
 	struct metric *m_requests, *m_logins, *m_auth_failures, *m_blocks, *m_listed;
 	char *tls_cert_pem, *tls_key_pem;
 	struct web_req *delayed; /* suspended connections, resumed by their timers */
-	struct web_req *job;	 /* the login whose password the thread checks */
+	struct web_req *job;     /* the login whose password the thread checks */
 	pthread_t job_thread;
 	int job_pipe[2]; /* the thread says "done" here */
 	struct event *job_ev;
@@ -58,7 +58,7 @@ struct web_req {
 	struct buf body;
 	bool body_too_big;
 	const struct session *sess; /* logged in by cookie */
-	bool bearer;		    /* or by the API token */
+	bool bearer;                /* or by the API token */
 	char ip_text[ADDR_STRLEN];
 	bool has_ip;
 	struct addr ip;
@@ -83,11 +83,11 @@ struct web_req {
 /* Sends a response with the security headers, the request's cookies and location;
  * after r->delay_ms when that is set. */
 enum MHD_Result web_reply(struct web_req *r, unsigned status, const char *type, const char *body,
-			  size_t len);
+                          size_t len);
 /* Sets cookie slot (0 or 1) of the response: HttpOnly, SameSite=Strict, Secure under
  * TLS; max_age -1 for a cookie that ends with the browser session. */
 void web_cookie(struct web_req *r, size_t slot, const char *name, const char *value,
-		const char *path, long max_age);
+                const char *path, long max_age);
 /* A value of the form body (POST) or query string (GET); "" when absent or bad.
  * 1 found, 0 absent, -1 bad or too long. */
 int web_param(struct web_req *r, const char *name, char *out, size_t size);

@@ -61,7 +61,8 @@ static const char webui_css[] =
     "font:inherit}"
     "button{padding:.45em .9em;font:inherit;cursor:pointer}"
     "pre.msgtext{white-space:pre-wrap;overflow-wrap:anywhere;font-size:.85em;margin:0}"
-    "form.resume{margin:.2em 0;display:flex;flex-wrap:wrap;gap:.4em}form.resume input{flex:1 1 10em}"
+    "form.resume{margin:.2em 0;display:flex;flex-wrap:wrap;gap:.4em}form.resume input{flex:1 1 "
+    "10em}"
     ".login{max-width:26em;margin:3em auto}"
     ".login label{display:block;margin:.6em 0 .2em}"
     "@media (max-width:700px){nav{order:3;flex-basis:100%}"
@@ -73,8 +74,8 @@ static const char webui_css[] =
 static int webui_head(struct buf *b, const char *title)
 {
 	if (buf_append_str(b, "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
-			      "<meta name=\"viewport\" content=\"width=device-width, "
-			      "initial-scale=1\"><title>") != 0 ||
+	                      "<meta name=\"viewport\" content=\"width=device-width, "
+	                      "initial-scale=1\"><title>") != 0 ||
 	    html_text(b, title) != 0 ||
 	    buf_printf(b, " - relayguard</title><style>%s</style></head><body>", webui_css) != 0)
 		return -1;
@@ -86,11 +87,11 @@ static int webui_begin(struct buf *b, struct web_req *r, const char *title)
 {
 	if (webui_head(b, title) != 0 ||
 	    buf_append_str(b, "<header><a class=\"brand\" href=\"/\">relayguard</a><nav>"
-			      "<a href=\"/\">Overview</a><a href=\"/blocks\">Blocks</a>"
-			      "<a href=\"/listings\">Blocklists</a><a href=\"/holds\">Holds</a>"
-			      "<a href=\"/audit\">Audit</a></nav>"
-			      "<form method=\"post\" action=\"/logout\">"
-			      "<input type=\"hidden\" name=\"csrf\" value=\"") != 0 ||
+	                      "<a href=\"/\">Overview</a><a href=\"/blocks\">Blocks</a>"
+	                      "<a href=\"/listings\">Blocklists</a><a href=\"/holds\">Holds</a>"
+	                      "<a href=\"/audit\">Audit</a></nav>"
+	                      "<form method=\"post\" action=\"/logout\">"
+	                      "<input type=\"hidden\" name=\"csrf\" value=\"") != 0 ||
 	    html_text(b, r->sess->csrf) != 0 || buf_append_str(b, "\"><button>Log out ") != 0 ||
 	    html_text(b, r->sess->user) != 0 ||
 	    buf_append_str(b, "</button></form></header><main><h1>") != 0 ||
@@ -140,16 +141,16 @@ enum MHD_Result webui_login_page(struct web_req *r, unsigned status, const char 
 		W(buf_append_str(&b, "<p>Log in with an administrator account.</p>"));
 	}
 	W(buf_printf(&b,
-		     "<form method=\"post\" action=\"/login\">"
-		     "<input type=\"hidden\" name=\"csrf\" value=\"%s\">"
-		     "<label for=\"user\">User</label>"
-		     "<input type=\"text\" id=\"user\" name=\"user\" autocomplete=\"username\" "
-		     "required autofocus>"
-		     "<label for=\"password\">Password</label>"
-		     "<input type=\"password\" id=\"password\" name=\"password\" "
-		     "autocomplete=\"current-password\" required>"
-		     "<p><button type=\"submit\" id=\"login\">Log in</button></p></form></div>",
-		     tok));
+	             "<form method=\"post\" action=\"/login\">"
+	             "<input type=\"hidden\" name=\"csrf\" value=\"%s\">"
+	             "<label for=\"user\">User</label>"
+	             "<input type=\"text\" id=\"user\" name=\"user\" autocomplete=\"username\" "
+	             "required autofocus>"
+	             "<label for=\"password\">Password</label>"
+	             "<input type=\"password\" id=\"password\" name=\"password\" "
+	             "autocomplete=\"current-password\" required>"
+	             "<p><button type=\"submit\" id=\"login\">Log in</button></p></form></div>",
+	             tok));
 	return webui_send(r, status, &b);
 toolong:
 	return webui_too_long(r, &b);
@@ -160,16 +161,16 @@ toolong:
 static int webui_resume_form(struct buf *b, struct web_req *r, const char *identity)
 {
 	if (buf_append_str(b, "<form class=\"resume\" method=\"post\" action=\"/resume\">"
-			      "<input type=\"hidden\" name=\"csrf\" value=\"") != 0 ||
+	                      "<input type=\"hidden\" name=\"csrf\" value=\"") != 0 ||
 	    html_text(b, r->sess->csrf) != 0 ||
 	    buf_append_str(b, "\"><input type=\"hidden\" name=\"identity\" value=\"") != 0 ||
 	    html_text(b, identity) != 0 ||
 	    buf_append_str(b, "\"><input type=\"text\" name=\"reason\" required "
-			      "placeholder=\"why (required)\" aria-label=\"reason for resuming ") !=
-		0 ||
+	                      "placeholder=\"why (required)\" aria-label=\"reason for resuming ") !=
+	        0 ||
 	    html_text(b, identity) != 0 ||
 	    buf_append_str(b, "\"><button type=\"submit\" class=\"resume-btn\">Resume</button>"
-			      "</form>") != 0)
+	                      "</form>") != 0)
 		return -1;
 	return 0;
 }
@@ -219,7 +220,7 @@ static int webui_block_row(struct buf *b, struct web_req *r, const json_t *j)
 	    webui_time(b, json_string_value(json_object_get(j, "created"))) != 0 ||
 	    buf_append_str(b, "</td><td data-l=\"Expires\">") != 0 ||
 	    (json_is_string(exp) ? webui_time(b, json_string_value(exp))
-				 : buf_append_str(b, "until resumed")) != 0 ||
+	                         : buf_append_str(b, "until resumed")) != 0 ||
 	    buf_append_str(b, "</td><td>") != 0 || webui_resume_form(b, r, ident) != 0 ||
 	    buf_append_str(b, "</td></tr>") != 0)
 		return -1;
@@ -229,10 +230,11 @@ static int webui_block_row(struct buf *b, struct web_req *r, const json_t *j)
 static int webui_blocks_table(struct buf *b, struct web_req *r, const json_t *blocks, size_t max)
 {
 	if (json_array_size(blocks) == 0)
-		return buf_append_str(b, "<p class=\"muted\">No blocks: every identity may send.</p>");
+		return buf_append_str(b,
+		                      "<p class=\"muted\">No blocks: every identity may send.</p>");
 	if (buf_append_str(b, "<table class=\"rs\" id=\"blocks\"><thead><tr><th>Identity</th>"
-			      "<th>Reason</th><th>Evidence</th><th>Since</th><th>Expires</th>"
-			      "<th>Resume sending</th></tr></thead><tbody>") != 0)
+	                      "<th>Reason</th><th>Evidence</th><th>Since</th><th>Expires</th>"
+	                      "<th>Resume sending</th></tr></thead><tbody>") != 0)
 		return -1;
 	size_t i;
 	const json_t *j;
@@ -251,7 +253,7 @@ static int webui_flash(struct buf *b, struct web_req *r)
 	char v[POL_IDENT_MAX];
 	if (web_param(r, "resumed", v, sizeof v) == 1 && v[0]) {
 		if (buf_append_str(b, "<p class=\"msg\" role=\"status\" id=\"flash\">Resumed ") !=
-			0 ||
+		        0 ||
 		    html_text(b, v) != 0 ||
 		    buf_append_str(b, ": its block is lifted and its counters reset.</p>") != 0)
 			return -1;
@@ -262,9 +264,9 @@ static int webui_flash(struct buf *b, struct web_req *r)
 static int webui_holds_unavailable(struct buf *b)
 {
 	return buf_append_str(b, "<p class=\"muted\" id=\"holds-unavailable\">This process has "
-				 "no hold queue; messages the Postfix policy service holds stay in "
-				 "Postfix's hold queue (<code>postqueue -p</code>, "
-				 "<code>postsuper -H</code>).</p>");
+	                         "no hold queue; messages the Postfix policy service holds stay in "
+	                         "Postfix's hold queue (<code>postqueue -p</code>, "
+	                         "<code>postsuper -H</code>).</p>");
 }
 
 static int webui_hold_buttons(struct buf *b, struct web_req *r, const char *id)
@@ -272,13 +274,13 @@ static int webui_hold_buttons(struct buf *b, struct web_req *r, const char *id)
 	for (int k = 0; k < 2; k++) {
 		const char *verb = k ? "delete" : "release";
 		if (buf_printf(b,
-			       "<form class=\"resume\" method=\"post\" action=\"/holds/%s/%s\">"
-			       "<input type=\"hidden\" name=\"csrf\" value=\"%s\">"
-			       "<input type=\"text\" name=\"reason\" required placeholder=\"why "
-			       "(required)\" aria-label=\"reason to %s %s\">"
-			       "<button type=\"submit\" class=\"%s-btn\">%s</button></form>",
-			       id, verb, r->sess->csrf, verb, id, verb,
-			       k ? "Delete" : "Release") != 0)
+		               "<form class=\"resume\" method=\"post\" action=\"/holds/%s/%s\">"
+		               "<input type=\"hidden\" name=\"csrf\" value=\"%s\">"
+		               "<input type=\"text\" name=\"reason\" required placeholder=\"why "
+		               "(required)\" aria-label=\"reason to %s %s\">"
+		               "<button type=\"submit\" class=\"%s-btn\">%s</button></form>",
+		               id, verb, r->sess->csrf, verb, id, verb,
+		               k ? "Delete" : "Release") != 0)
 			return -1;
 	}
 	return 0;
@@ -289,10 +291,12 @@ static int webui_holds_table(struct buf *b, struct web_req *r, const json_t *doc
 {
 	const json_t *arr = json_object_get(doc, "holds");
 	if (json_array_size(arr) == 0)
-		return buf_append_str(b, "<p class=\"muted\" id=\"no-holds\">No held messages.</p>");
-	if (buf_append_str(b, "<table class=\"rs\" id=\"holds\"><thead><tr><th>Message</th>"
-			      "<th>Arrived</th><th>From</th><th>To</th><th>Account or IP</th>"
-			      "<th>Why held</th><th>Release or delete</th></tr></thead><tbody>") != 0)
+		return buf_append_str(b,
+		                      "<p class=\"muted\" id=\"no-holds\">No held messages.</p>");
+	if (buf_append_str(b,
+	                   "<table class=\"rs\" id=\"holds\"><thead><tr><th>Message</th>"
+	                   "<th>Arrived</th><th>From</th><th>To</th><th>Account or IP</th>"
+	                   "<th>Why held</th><th>Release or delete</th></tr></thead><tbody>") != 0)
 		return -1;
 	size_t i;
 	const json_t *h;
@@ -301,9 +305,11 @@ static int webui_holds_table(struct buf *b, struct web_req *r, const json_t *doc
 		const char *id = json_string_value(json_object_get(h, "id"));
 		const char *user = json_string_value(json_object_get(h, "auth_user"));
 		const json_t *rc = json_object_get(h, "recipients");
-		if (buf_printf(b, "<tr class=\"hold\"><td data-l=\"Message\"><a href=\"/hold?id=%s\">%s"
-				  "</a></td><td data-l=\"Arrived\">",
-			       id, id) != 0 ||
+		if (buf_printf(
+		        b,
+		        "<tr class=\"hold\"><td data-l=\"Message\"><a href=\"/hold?id=%s\">%s"
+		        "</a></td><td data-l=\"Arrived\">",
+		        id, id) != 0 ||
 		    webui_time(b, json_string_value(json_object_get(h, "arrival"))) != 0 ||
 		    buf_append_str(b, "</td><td data-l=\"From\">&lt;") != 0 ||
 		    html_text(b, json_string_value(json_object_get(h, "sender"))) != 0 ||
@@ -364,29 +370,29 @@ static enum MHD_Result webui_overview(struct web_req *r)
 	W(webui_begin(&b, r, "Overview"));
 	W(buf_append_str(&b, "<div class=\"tiles\">"));
 	W(buf_printf(&b,
-		     "<a class=\"tile%s\" href=\"/blocks\" id=\"tile-blocks\"><b>%zu</b>blocks in "
-		     "force</a>",
-		     json_array_size(arr) ? " bad" : "", json_array_size(arr)));
+	             "<a class=\"tile%s\" href=\"/blocks\" id=\"tile-blocks\"><b>%zu</b>blocks in "
+	             "force</a>",
+	             json_array_size(arr) ? " bad" : "", json_array_size(arr)));
 	if (w->ctx.queue)
 		W(buf_printf(&b,
-			     "<a class=\"tile\" href=\"/holds\"><b>%llu</b>held messages</a>"
-			     "<div class=\"tile\"><b>%llu</b>in the queue (%llu deferred)</div>",
-			     (unsigned long long)qs.held, (unsigned long long)qs.active,
-			     (unsigned long long)qs.deferred));
+		             "<a class=\"tile\" href=\"/holds\"><b>%llu</b>held messages</a>"
+		             "<div class=\"tile\"><b>%llu</b>in the queue (%llu deferred)</div>",
+		             (unsigned long long)qs.held, (unsigned long long)qs.active,
+		             (unsigned long long)qs.deferred));
 	else
 		W(buf_append_str(&b, "<a class=\"tile\" href=\"/holds\"><b>-</b>held messages "
-				     "(no queue in this build)</a>"));
+		                     "(no queue in this build)</a>"));
 	W(buf_printf(&b,
-		     "<a class=\"tile%s\" href=\"/listings\" id=\"tile-listings\"><b>%zu</b>"
-		     "blocklist listings of our IPs</a>",
-		     listed ? " bad" : "", listed));
+	             "<a class=\"tile%s\" href=\"/listings\" id=\"tile-listings\"><b>%zu</b>"
+	             "blocklist listings of our IPs</a>",
+	             listed ? " bad" : "", listed));
 	W(buf_printf(&b, "<div class=\"tile\"><b>%llu</b>messages in the last 24 h</div></div>",
-		     (unsigned long long)total));
+	             (unsigned long long)total));
 	W(buf_append_str(&b, "<section class=\"card\"><h2>Messages per hour, last 24 hours "
-			     "(UTC)</h2>"));
+	                     "(UTC)</h2>"));
 	int64_t first = (now / 3600000 - 23) * 3600000;
 	W(html_bar_chart(&b, hours, 24, "Messages per hour over the last 24 hours", first, 3600000,
-			 3));
+	                 3));
 	W(buf_append_str(&b, "</section><section class=\"card\"><h2>Blocks</h2>"));
 	if (!blocks)
 		W(buf_append_str(&b, "<p class=\"err\">The state store cannot be read.</p>"));
@@ -396,13 +402,15 @@ static enum MHD_Result webui_overview(struct web_req *r)
 		W(buf_append_str(&b, "<p><a href=\"/blocks\">All blocks</a></p>"));
 	W(buf_append_str(&b, "</section><section class=\"card\"><h2>Blocklist status</h2>"));
 	if (!mon)
-		W(buf_append_str(&b, "<p class=\"muted\">relayguard monitor has not reported yet.</p>"));
+		W(buf_append_str(
+		    &b, "<p class=\"muted\">relayguard monitor has not reported yet.</p>"));
 	else if (!listed)
 		W(buf_append_str(&b, "<p>None of our monitored IPs is listed.</p>"));
 	else
-		W(buf_printf(&b, "<p class=\"err\">%zu listing%s: <a href=\"/listings\">see where "
-				 "and how to delist</a>.</p>",
-			     listed, listed == 1 ? "" : "s"));
+		W(buf_printf(&b,
+		             "<p class=\"err\">%zu listing%s: <a href=\"/listings\">see where "
+		             "and how to delist</a>.</p>",
+		             listed, listed == 1 ? "" : "s"));
 	W(buf_append_str(&b, "</section>"));
 	if (w->ctx.series) {
 		char names[20][SERIES_IDENT_MAX];
@@ -442,9 +450,9 @@ static enum MHD_Result webui_blocks(struct web_req *r, unsigned status, const ch
 	}
 	W(webui_flash(&b, r));
 	W(buf_append_str(&b, "<section class=\"card\"><p class=\"muted\">A block holds an "
-			     "identity's mail; it never drops it. Resume once the password is "
-			     "changed or the machine cleaned: the block is lifted and the "
-			     "identity's counters and score reset.</p>"));
+	                     "identity's mail; it never drops it. Resume once the password is "
+	                     "changed or the machine cleaned: the block is lifted and the "
+	                     "identity's counters and score reset.</p>"));
 	if (!blocks)
 		W(buf_append_str(&b, "<p class=\"err\">The state store cannot be read.</p>"));
 	else
@@ -464,16 +472,16 @@ static enum MHD_Result webui_resume(struct web_req *r)
 	if (web_param(r, "identity", ident, sizeof ident) != 1 || !ident[0])
 		return webui_blocks(r, 400, "Which identity? The form was incomplete.");
 	if (web_param(r, "reason", reason, sizeof reason) != 1 || !str_trim(reason)[0])
-		return webui_blocks(r, 400, "Say why sending may resume: the reason is required "
-					    "and goes to the audit trail.");
+		return webui_blocks(r, 400,
+		                    "Say why sending may resume: the reason is required "
+		                    "and goes to the audit trail.");
 	if (!w->ctx.engine)
 		return webui_blocks(r, 503, "No policy engine in this process.");
 	char actor[POL_ACTOR_MAX];
 	(void)str_format(actor, sizeof actor, "web:%s", r->sess->user);
 	clock_update();
-	enum blocks_unblock_result res = blocks_unblock(w->ctx.engine, ident, actor,
-							str_trim(reason), clock_realtime_ms(), norm,
-							sizeof norm);
+	enum blocks_unblock_result res = blocks_unblock(
+	    w->ctx.engine, ident, actor, str_trim(reason), clock_realtime_ms(), norm, sizeof norm);
 	if (res == BLOCKS_BAD_IDENTITY)
 		return webui_blocks(r, 400, "That is not an identity.");
 	if (res == BLOCKS_STORE_ERROR)
@@ -492,7 +500,7 @@ static enum MHD_Result webui_account(struct web_req *r)
 	char in[POL_IDENT_MAX], id[POL_IDENT_MAX];
 	if (web_param(r, "id", in, sizeof in) != 1 || !in[0] ||
 	    (w->ctx.engine ? blocks_normalize(w->ctx.engine, in, id, sizeof id)
-			   : blocks_identity(in, id, sizeof id)) != 0)
+	                   : blocks_identity(in, id, sizeof id)) != 0)
 		return web_reply(r, 400, "text/plain; charset=utf-8", "bad or missing ?id=\n", 20);
 	clock_update();
 	int64_t now = clock_realtime_ms();
@@ -526,28 +534,29 @@ static enum MHD_Result webui_account(struct web_req *r)
 		W(buf_append_str(&b, "<p class=\"err\">The state store cannot be read.</p>"));
 	}
 	W(buf_printf(&b,
-		     "</section><section class=\"card\"><h2>Messages per hour, last 7 days "
-		     "(UTC)</h2><p class=\"muted\">%llu messages counted by the policy service "
-		     "since this process started.</p>",
-		     (unsigned long long)total));
+	             "</section><section class=\"card\"><h2>Messages per hour, last 7 days "
+	             "(UTC)</h2><p class=\"muted\">%llu messages counted by the policy service "
+	             "since this process started.</p>",
+	             (unsigned long long)total));
 	int64_t first = (now / 3600000 - (SERIES_HOURS - 1)) * 3600000;
 	/* labels at UTC midnights: start the label count at the first whole day */
 	W(html_bar_chart(&b, hours, SERIES_HOURS, "Messages per hour over the last 7 days", first,
-			 3600000, 24));
+	                 3600000, 24));
 	W(buf_append_str(&b, "</section><section class=\"card\"><h2>Client IPs</h2>"));
 	if (!nips)
 		W(buf_append_str(&b, "<p class=\"muted\">None seen since the start.</p>"));
 	else
 		W(buf_append_str(&b, "<table class=\"rs\"><thead><tr><th>IP</th><th>Last seen</th>"
-				     "<th>Requests</th></tr></thead><tbody>"));
+		                     "<th>Requests</th></tr></thead><tbody>"));
 	for (size_t i = 0; i < nips; i++) {
 		char t[40];
 		clock_format_rfc3339(ips[i].last_ms, t, sizeof t);
 		W(buf_append_str(&b, "<tr><td data-l=\"IP\">"));
 		W(html_text(&b, ips[i].ip));
-		W(buf_printf(&b, "</td><td data-l=\"Last seen\">%s</td><td data-l=\"Requests\">%u"
-				 "</td></tr>",
-			     t, ips[i].count));
+		W(buf_printf(&b,
+		             "</td><td data-l=\"Last seen\">%s</td><td data-l=\"Requests\">%u"
+		             "</td></tr>",
+		             t, ips[i].count));
 	}
 	if (nips)
 		W(buf_append_str(&b, "</tbody></table>"));
@@ -556,7 +565,7 @@ static enum MHD_Result webui_account(struct web_req *r)
 		W(buf_append_str(&b, "<p class=\"muted\">None since the start.</p>"));
 	else
 		W(buf_append_str(&b, "<table class=\"rs\"><thead><tr><th>Time</th><th>Action</th>"
-				     "<th>Rule</th><th>Reason</th></tr></thead><tbody>"));
+		                     "<th>Rule</th><th>Reason</th></tr></thead><tbody>"));
 	for (size_t i = 0; i < nvs; i++) {
 		char t[40];
 		clock_format_rfc3339(vs[i].time_ms, t, sizeof t);
@@ -575,11 +584,11 @@ static enum MHD_Result webui_account(struct web_req *r)
 		W(webui_holds_unavailable(&b));
 	} else {
 		bool user = strncmp(id, "user:", 5) == 0, ip = strncmp(id, "ip:", 3) == 0;
-		json_t *h = user || ip ? holds_list(w->ctx.queue, user ? id + 5 : NULL,
-						    ip ? id + 3 : NULL)
-				       : json_pack("{s:[]}", "holds");
+		json_t *h = user || ip
+		                ? holds_list(w->ctx.queue, user ? id + 5 : NULL, ip ? id + 3 : NULL)
+		                : json_pack("{s:[]}", "holds");
 		int rc = h ? webui_holds_table(&b, r, h)
-			   : buf_append_str(&b, "<p class=\"err\">The queue cannot be read.</p>");
+		           : buf_append_str(&b, "<p class=\"err\">The queue cannot be read.</p>");
 		json_decref(h);
 		W(rc);
 	}
@@ -606,23 +615,23 @@ static enum MHD_Result webui_listings(struct web_req *r)
 	W(buf_append_str(&b, "<section class=\"card\">"));
 	if (!doc) {
 		W(buf_append_str(&b, "<p class=\"muted\">No report from relayguard monitor yet "
-				     "(its state file "));
+		                     "(its state file "));
 		W(html_text(&b, w->monitor_state));
 		W(buf_append_str(&b, " cannot be read). Run <code>relayguard monitor</code> with "
-				     "<code>state = </code> that file.</p></section>"));
+		                     "<code>state = </code> that file.</p></section>"));
 		return webui_send(r, 200, &b);
 	}
 	const char *upd = json_string_value(json_object_get(doc, "updated"));
 	W(buf_append_str(&b, "<p class=\"muted\">Last round of relayguard monitor: "));
 	W(upd ? webui_time(&b, upd) : buf_append_str(&b, "unknown"));
 	W(buf_append_str(&b, ". Only listings are kept: an IP and list not shown here was "
-			     "clean.</p>"));
+	                     "clean.</p>"));
 	if (json_object_size(l) == 0) {
 		W(buf_append_str(&b, "<p id=\"no-listings\">None of our IPs is listed.</p>"));
 	} else {
 		W(buf_append_str(&b, "<table class=\"rs\" id=\"listings\"><thead><tr><th>IP or "
-				     "name</th><th>List</th><th>Listed since</th><th>Meaning</th>"
-				     "<th>Delisting</th></tr></thead><tbody>"));
+		                     "name</th><th>List</th><th>Listed since</th><th>Meaning</th>"
+		                     "<th>Delisting</th></tr></thead><tbody>"));
 		const char *key;
 		json_t *val;
 		json_object_foreach(l, key, val)
@@ -665,7 +674,7 @@ static enum MHD_Result webui_listings(struct web_req *r)
 				W(buf_append_str(&b, "</a>"));
 			} else {
 				W(buf_append_str(&b, "<span class=\"muted\">no delisting page "
-						     "known</span>"));
+				                     "known</span>"));
 			}
 			W(buf_append_str(&b, "</td></tr>"));
 		}
@@ -693,17 +702,17 @@ static enum MHD_Result webui_audit(struct web_req *r)
 		W(buf_append_str(&b, "<p class=\"muted\">Nothing yet.</p>"));
 	} else {
 		W(buf_append_str(&b, "<p class=\"muted\">Newest first, at most 500.</p>"
-				     "<table class=\"rs\" id=\"audit\"><thead><tr><th>Time</th>"
-				     "<th>Action</th><th>By</th><th>Identity</th><th>Reason</th>"
-				     "</tr></thead><tbody>"));
+		                     "<table class=\"rs\" id=\"audit\"><thead><tr><th>Time</th>"
+		                     "<th>Action</th><th>By</th><th>Identity</th><th>Reason</th>"
+		                     "</tr></thead><tbody>"));
 		size_t n = json_array_size(a);
 		for (size_t k = 0; k < n && k < 500; k++) {
 			const json_t *j = json_array_get(a, n - 1 - k);
 			static const char *const cols[][2] = {{"time", "Time"},
-							      {"action", "Action"},
-							      {"actor", "By"},
-							      {"identity", "Identity"},
-							      {"reason", "Reason"}};
+			                                      {"action", "Action"},
+			                                      {"actor", "By"},
+			                                      {"identity", "Identity"},
+			                                      {"reason", "Reason"}};
 			W(buf_append_str(&b, "<tr>"));
 			for (size_t c = 0; c < 5; c++) {
 				const char *v = json_string_value(json_object_get(j, cols[c][0]));
@@ -742,8 +751,8 @@ static enum MHD_Result webui_holds(struct web_req *r, unsigned status, const cha
 		W(buf_append_str(&b, "</p>"));
 	}
 	W(buf_append_str(&b, "<section class=\"card\"><p class=\"muted\">Mail the policy held "
-			     "(a block holds, it never drops). Release sends it on; delete "
-			     "removes it. Both are audited.</p>"));
+	                     "(a block holds, it never drops). Release sends it on; delete "
+	                     "removes it. Both are audited.</p>"));
 	if (!w->ctx.queue)
 		W(webui_holds_unavailable(&b));
 	else if (!doc)
@@ -785,18 +794,21 @@ static enum MHD_Result webui_hold(struct web_req *r)
 		json_decref(j);
 		return webui_send(r, 200, &b);
 	}
-	static const char *const rows[][2] = {{"sender", "From"},	   {"auth_user", "Account"},
-					      {"client_ip", "Client IP"}, {"arrival", "Arrived"},
-					      {"reason", "Why held"}};
+	static const char *const rows[][2] = {{"sender", "From"},
+	                                      {"auth_user", "Account"},
+	                                      {"client_ip", "Client IP"},
+	                                      {"arrival", "Arrived"},
+	                                      {"reason", "Why held"}};
 	W(buf_append_str(&b, "<table class=\"rs\">"));
 	for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
 		W(buf_printf(&b, "<tr><th>%s</th><td data-l=\"%s\">", rows[i][1], rows[i][1]));
 		W(html_text(&b, json_string_value(json_object_get(j, rows[i][0]))));
 		W(buf_append_str(&b, "</td></tr>"));
 	}
-	W(buf_printf(&b, "<tr><th>Size</th><td data-l=\"Size\">%lld bytes</td></tr>"
-			 "<tr><th>To</th><td data-l=\"To\">",
-		     (long long)json_integer_value(json_object_get(j, "size"))));
+	W(buf_printf(&b,
+	             "<tr><th>Size</th><td data-l=\"Size\">%lld bytes</td></tr>"
+	             "<tr><th>To</th><td data-l=\"To\">",
+	             (long long)json_integer_value(json_object_get(j, "size"))));
 	size_t k;
 	json_t *a;
 	json_array_foreach(json_object_get(j, "recipients"), k, a)
@@ -807,7 +819,7 @@ static enum MHD_Result webui_hold(struct web_req *r)
 	W(buf_append_str(&b, "</td></tr></table>"));
 	W(webui_hold_buttons(&b, r, id));
 	W(buf_append_str(&b, "</section><section class=\"card\"><h2>Content (first 64 KiB, "
-			     "as text)</h2><pre class=\"msgtext\" id=\"content\">"));
+	                     "as text)</h2><pre class=\"msgtext\" id=\"content\">"));
 	if (fd >= 0) {
 		char chunk[4096];
 		size_t total = 0;
@@ -817,7 +829,8 @@ static enum MHD_Result webui_hold(struct web_req *r)
 		while (total < 64 * 1024 && (n = read(fd, chunk, sizeof chunk)) > 0) {
 			size_t take = (size_t)n < 64 * 1024 - total ? (size_t)n : 64 * 1024 - total;
 			for (size_t i = 0; i < take; i++) /* no control characters on the page */
-				if ((unsigned char)chunk[i] < 0x20 && chunk[i] != '\n' && chunk[i] != '\t')
+				if ((unsigned char)chunk[i] < 0x20 && chunk[i] != '\n' &&
+				    chunk[i] != '\t')
 					chunk[i] = chunk[i] == '\r' ? ' ' : '?';
 				else if (chunk[i] == 0x7f)
 					chunk[i] = '?';
@@ -857,11 +870,12 @@ static enum MHD_Result webui_hold_act(struct web_req *r)
 		return webui_holds(r, 404, "No such action.");
 	bool release = strcmp(slash, "/release") == 0;
 	if (web_param(r, "reason", reason, sizeof reason) != 1 || !str_trim(reason)[0])
-		return webui_holds(r, 400, "Say why: the reason is required and goes to the audit "
-					   "trail.");
+		return webui_holds(r, 400,
+		                   "Say why: the reason is required and goes to the audit "
+		                   "trail.");
 	(void)str_format(actor, sizeof actor, "web:%s", r->sess->user);
 	if (holds_act(w->ctx.queue, id, release ? HOLDS_RELEASE : HOLDS_DELETE, str_trim(reason),
-		      actor, err, sizeof err) != 0)
+	              actor, err, sizeof err) != 0)
 		return webui_holds(r, 409, err);
 	char msg[120], enc[400];
 	(void)str_format(msg, sizeof msg, "%s %s.", release ? "Released" : "Deleted", id);

@@ -103,11 +103,12 @@ int cli_status(int argc, char **argv)
 		goto out;
 	}
 	json_t *b = json_object_get(doc, "blocks");
-	printf("blocks:  %lld in force", (long long)json_integer_value(json_object_get(b, "active")));
+	printf("blocks:  %lld in force",
+	       (long long)json_integer_value(json_object_get(b, "active")));
 	const char *k;
 	json_t *v;
 	json_object_foreach(json_object_get(b, "by_rule"), k, v)
-		printf(", %lld %s", (long long)json_integer_value(v), k);
+	    printf(", %lld %s", (long long)json_integer_value(v), k);
 	printf("\n");
 	if (qp)
 		printf("queue:   %llu active (%llu deferred), %llu held, %llu bytes\n",

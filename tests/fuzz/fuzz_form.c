@@ -24,8 +24,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			if (n >= sizeof out)
 				__builtin_trap();
 			for (size_t i = 0; i < n; i++)
-				if ((unsigned char)out[i] < 0x20 && out[i] != '\t' && out[i] != '\r' &&
-				    out[i] != '\n')
+				if ((unsigned char)out[i] < 0x20 && out[i] != '\t' &&
+				    out[i] != '\r' && out[i] != '\n')
 					__builtin_trap();
 			struct buf b;
 			buf_init(&b, 1024);

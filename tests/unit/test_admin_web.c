@@ -30,9 +30,9 @@ static void test_series_hours(void **state)
 	uint32_t v[SERIES_HOURS];
 	assert_int_equal(series_record(s, T0, "", "1.2.3.4", 1, "allow", "", ""), -1);
 	for (int i = 0; i < 5; i++)
-		assert_int_equal(series_record(s, T0 + 10 * 60000, "user:a@x", "192.0.2.1", 1,
-					       "allow", "", ""),
-				 0);
+		assert_int_equal(
+		    series_record(s, T0 + 10 * 60000, "user:a@x", "192.0.2.1", 1, "allow", "", ""),
+		    0);
 	series_record(s, T0 + 2 * H, "user:a@x", "192.0.2.2", 3, "hold", "compromise", "score 60");
 	series_record(s, T0 + 2 * H, "user:b@x", "192.0.2.9", 1, "allow", "", "");
 	/* a block check that counted nothing and allowed: no news */
@@ -44,12 +44,10 @@ static void test_series_hours(void **state)
 	assert_int_equal(series_hours(s, NULL, T0 + 2 * H, v, 3), 9);
 	assert_int_equal(series_hours(s, "user:c@x", T0 + 2 * H, v, 3), 0);
 	/* 7 days later the first hour has left the window; the last one has not */
-	assert_int_equal(series_hours(s, "user:a@x", T0 + 2 * H + (SERIES_HOURS - 1) * H, v,
-				      SERIES_HOURS),
-			 3);
-	assert_int_equal(series_hours(s, "user:a@x", T0 + 3 * H + (SERIES_HOURS - 1) * H, v,
-				      SERIES_HOURS),
-			 0);
+	assert_int_equal(
+	    series_hours(s, "user:a@x", T0 + 2 * H + (SERIES_HOURS - 1) * H, v, SERIES_HOURS), 3);
+	assert_int_equal(
+	    series_hours(s, "user:a@x", T0 + 3 * H + (SERIES_HOURS - 1) * H, v, SERIES_HOURS), 0);
 	/* a late report older than the window is dropped, not counted */
 	series_record(s, T0 + 400 * H, "user:a@x", "", 1, "allow", "", "");
 	series_record(s, T0, "user:a@x", "", 50, "allow", "", "");
@@ -173,7 +171,7 @@ static void test_html(void **state)
 	buf_init(&b, 1 << 16);
 	assert_int_equal(html_text(&b, "<a href=\"x\">Tom & 'Jerry'</a>"), 0);
 	assert_string_equal(buf_cstr(&b),
-			    "&lt;a href=&quot;x&quot;&gt;Tom &amp; &#39;Jerry&#39;&lt;/a&gt;");
+	                    "&lt;a href=&quot;x&quot;&gt;Tom &amp; &#39;Jerry&#39;&lt;/a&gt;");
 	buf_reset(&b);
 	assert_int_equal(html_textf(&b, "%d<%s", 5, "b"), 0);
 	assert_string_equal(buf_cstr(&b), "5&lt;b");
@@ -231,32 +229,31 @@ static void test_blocks(void **state)
 	assert_int_equal(json_array_size(json_object_get(l, "blocks")), 1);
 	json_t *b0 = json_array_get(json_object_get(l, "blocks"), 0);
 	assert_string_equal(json_string_value(json_object_get(b0, "identity")),
-			    "user:sam@corp.test");
+	                    "user:sam@corp.test");
 	assert_true(json_is_null(json_object_get(b0, "expires")));
 	json_decref(l);
 	json_t *s = status_json(st, pc, NULL, T0);
-	assert_int_equal(json_integer_value(json_object_get(json_object_get(s, "blocks"),
-							    "active")),
-			 1);
+	assert_int_equal(
+	    json_integer_value(json_object_get(json_object_get(s, "blocks"), "active")), 1);
 	assert_true(json_is_null(json_object_get(s, "queue")));
 	json_decref(s);
 	char norm[POL_IDENT_MAX];
 	assert_int_equal(blocks_unblock(e, "a b", "t", "r", T0, norm, sizeof norm),
-			 BLOCKS_BAD_IDENTITY);
-	assert_int_equal(blocks_unblock(e, "SAM@corp.test", "web:boss", "fixed", T0 + 1, norm,
-					sizeof norm),
-			 BLOCKS_LIFTED);
+	                 BLOCKS_BAD_IDENTITY);
+	assert_int_equal(
+	    blocks_unblock(e, "SAM@corp.test", "web:boss", "fixed", T0 + 1, norm, sizeof norm),
+	    BLOCKS_LIFTED);
 	assert_string_equal(norm, "user:sam@corp.test");
-	assert_int_equal(blocks_unblock(e, "sam@corp.test", "web:boss", "again", T0 + 2, norm,
-					sizeof norm),
-			 BLOCKS_NOT_BLOCKED);
+	assert_int_equal(
+	    blocks_unblock(e, "sam@corp.test", "web:boss", "again", T0 + 2, norm, sizeof norm),
+	    BLOCKS_NOT_BLOCKED);
 	json_t *j = blocks_unblock_json(norm, BLOCKS_LIFTED);
 	assert_string_equal(json_string_value(json_object_get(j, "result")), "unblocked");
 	json_decref(j);
 	json_t *a = blocks_audit(st, "user:sam@corp.test");
 	assert_int_equal(json_array_size(a), 3);
 	assert_string_equal(json_string_value(json_object_get(json_array_get(a, 1), "actor")),
-			    "web:boss");
+	                    "web:boss");
 	json_decref(a);
 	a = blocks_audit(st, "user:nobody@corp.test");
 	assert_int_equal(json_array_size(a), 0);
@@ -270,8 +267,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_series_hours), cmocka_unit_test(test_series_bounds),
-	    cmocka_unit_test(test_session),	 cmocka_unit_test(test_form),
-	    cmocka_unit_test(test_html),	 cmocka_unit_test(test_blocks),
+	    cmocka_unit_test(test_session),      cmocka_unit_test(test_form),
+	    cmocka_unit_test(test_html),         cmocka_unit_test(test_blocks),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -48,14 +48,14 @@ static char failure_text[4096];
 		if (!(cond)) {                                                                     \
 			failures++;                                                                \
 			snprintf(failure_text + strlen(failure_text),                              \
-				 sizeof failure_text - strlen(failure_text), "line %d: %s\n",       \
-				 __LINE__, #cond);                                                  \
+			         sizeof failure_text - strlen(failure_text), "line %d: %s\n",      \
+			         __LINE__, #cond);                                                 \
 		}                                                                                  \
 	} while (0)
 
 /* One HTTP/1.0 exchange; the whole response (headers and body) into out. */
 static int http(const char *method, const char *path, const char *headers, const char *body,
-		char *out, size_t size)
+                char *out, size_t size)
 {
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
 	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
@@ -63,10 +63,9 @@ static int http(const char *method, const char *path, const char *headers, const
 	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0)
 		return -1;
 	char req[8192];
-	int n = snprintf(req, sizeof req,
-			 "%s %s HTTP/1.0\r\nHost: 127.0.0.1\r\n%sContent-Length: %zu\r\n\r\n%s",
-			 method, path, headers ? headers : "", body ? strlen(body) : 0,
-			 body ? body : "");
+	int n = snprintf(
+	    req, sizeof req, "%s %s HTTP/1.0\r\nHost: 127.0.0.1\r\n%sContent-Length: %zu\r\n\r\n%s",
+	    method, path, headers ? headers : "", body ? strlen(body) : 0, body ? body : "");
 	if (write(fd, req, (size_t)n) != n) {
 		close(fd);
 		return -1;
@@ -236,10 +235,10 @@ static void test_holds_through_the_web(void **state)
 	sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	hp.len = sizeof *sin;
 	str_copy(hp.text, sizeof hp.text, "127.0.0.1:0");
-	struct web_options wo = {.addr = &hp, .api_token = TOKEN, .users_file = users,
-				 .monitor_state = "/nonexistent"};
-	struct web_context wc = {.metrics = m, .engine = e, .store = st, .policy = pc,
-				 .series = se, .queue = q};
+	struct web_options wo = {
+	    .addr = &hp, .api_token = TOKEN, .users_file = users, .monitor_state = "/nonexistent"};
+	struct web_context wc = {
+	    .metrics = m, .engine = e, .store = st, .policy = pc, .series = se, .queue = q};
 	struct web *w = web_new(base, &wo, &wc, err, sizeof err);
 	assert_non_null(w);
 	port = web_port(w);

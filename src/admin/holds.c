@@ -15,10 +15,11 @@ json_t *holds_json(const struct queue_envelope *env)
 	json_t *rc = json_array();
 	for (unsigned i = 0; i < env->nrcpt && i < 100; i++)
 		json_array_append_new(rc, json_string(env->rcpt[i].addr));
-	return json_pack("{s:s, s:s, s:s, s:o, s:I, s:s, s:s, s:I, s:s}", "id", env->id, "arrival",
-	                 t, "sender", env->sender, "recipients", rc, "rcpt_count",
-	                 (json_int_t)env->nrcpt, "client_ip", env->client_ip, "auth_user",
-	                 env->auth_user, "size", (json_int_t)env->size, "reason", env->hold_reason);
+	return json_pack("{s:s, s:s, s:s, s:o, s:I, s:s, s:s, s:I, s:b, s:s}", "id", env->id,
+			 "arrival", t, "sender", env->sender, "recipients", rc, "rcpt_count",
+			 (json_int_t)env->nrcpt, "client_ip", env->client_ip, "auth_user",
+			 env->auth_user, "size", (json_int_t)env->size, "held",
+			 env->hold_reason[0] != '\0', "reason", env->hold_reason);
 }
 
 struct holds_ctx {

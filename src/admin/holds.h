@@ -4,7 +4,8 @@
  *
  * JSON of a held message:
  *   {"id", "arrival", "sender", "recipients": [...], "rcpt_count", "client_ip",
- *    "auth_user", "size", "reason"}
+ *    "auth_user", "size", "held", "reason"} (the short form of `relayguard hold
+ * list --json` on the queue branch)
  */
 #ifndef RG_ADMIN_HOLDS_H
 #define RG_ADMIN_HOLDS_H

@@ -432,8 +432,9 @@ static enum MHD_Result web_api_holds(struct web_req *r, const char *rest)
 	if (holds_act(w->ctx.queue, id, release ? HOLDS_RELEASE : HOLDS_DELETE, why, actor, err,
 	              sizeof err) != 0)
 		return web_json_error(r, strstr(err, "no such") ? 404 : 409, err);
-	return web_json(
-	    r, 200, json_pack("{s:s, s:s}", "id", id, "result", release ? "released" : "deleted"));
+	return web_json(r, 200,
+	                json_pack("{s:s, s:s, s:s, s:s}", "id", id, "result",
+	                          release ? "released" : "deleted", "actor", actor, "reason", why));
 }
 
 static enum MHD_Result web_api(struct web_req *r)

@@ -1447,7 +1447,7 @@ static void queue_set_error(struct queue *q, const char *id, const char *fmt, ..
 	(void)vsnprintf(what, sizeof what, fmt, ap);
 	va_end(ap);
 	(void)str_format(q->err, sizeof q->err, "%s: %s", id, what);
-	log_warn("%s: %s", id, what);
+	log_info("%s: %s", id, what);
 }
 
 const char *queue_error(const struct queue *q)

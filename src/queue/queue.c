@@ -109,7 +109,7 @@ struct queue_msg {
 struct queue {
 	char dir[PATH_MAX - 64];
 	struct event_base *base;
-	struct event *ev_pipe, *ev_kick;
+	struct event *ev_pipe, *ev_kick, *ev_rescan;
 	int pipe_fd[2];
 	struct queue_opts opts;
 	bool owner;
@@ -846,8 +846,11 @@ static unsigned queue_batch_write(struct queue *q, struct queue_msg *batch)
 				n++;
 				m->status = -1;
 			}
-		log_error("queue: segment %08" PRIX32 ": %s: %s: %u messages not queued", q->wseg,
-		          what, strerror(saved), n);
+		for (struct queue_msg *m = batch; m; m = m->next)
+			log_error("%s: not queued: segment %08" PRIX32 ": %s: %s", m->id, q->wseg,
+			          what, strerror(saved));
+		log_error("queue: segment %08" PRIX32 ": %s failed: %u messages not queued",
+		          q->wseg, what, n);
 		/* Take the records back; if that fails too, mark them dead so a
 		 * restart does not deliver what the clients were told was not
 		 * queued. The next batch goes to a fresh segment either way. */
@@ -1144,6 +1147,11 @@ static void queue_scan_segment(struct queue *q, uint32_t num, const char *path)
 	buf_free(&text);
 }
 
+static void queue_on_rescan(evutil_socket_t fd, short what, void *arg)
+{
+	(void)queue_rescan(arg);
+}
+
 static int queue_cmp_u32(const void *a, const void *b)
 {
 	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
@@ -1349,6 +1357,13 @@ int queue_open(struct queue **qp, const char *dir, struct event_base *base,
 			(void)str_format(err, errlen, "cannot set up the commit events");
 			goto fail;
 		}
+		/* Changes made by `relayguard hold` beside us, within a second. */
+		struct timeval tv = {1, 0};
+		q->ev_rescan = event_new(base, -1, EV_PERSIST, queue_on_rescan, q);
+		if (!q->ev_rescan || event_add(q->ev_rescan, &tv) < 0) {
+			(void)str_format(err, errlen, "cannot set up the rescan timer");
+			goto fail;
+		}
 		if (pthread_create(&q->thr, NULL, queue_sync_main, q) != 0) {
 			(void)str_format(err, errlen, "cannot start the sync thread");
 			goto fail;
@@ -1383,6 +1398,8 @@ void queue_close(struct queue *q)
 		event_free(q->ev_pipe);
 	if (q->ev_kick)
 		event_free(q->ev_kick);
+	if (q->ev_rescan)
+		event_free(q->ev_rescan);
 	for (int i = 0; i < 2; i++)
 		if (q->pipe_fd[i] >= 0)
 			close(q->pipe_fd[i]);

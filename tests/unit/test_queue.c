@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -684,6 +685,51 @@ static void test_ids(void **state)
 	test_now += 10000;
 }
 
+/* Disk full in the middle of a batch: the sessions get -1, nothing of the
+ * batch stays, and the next commit goes to a fresh segment. RLIMIT_FSIZE
+ * makes writes past a size fail (EFBIG) like a full disk. */
+static void test_write_failure(void **state)
+{
+	struct fixture *f = *state;
+	struct queue *q;
+	char err[256], a[QUEUE_ID_MAX], b[QUEUE_ID_MAX], seg[128];
+	assert_int_equal(queue_open(&q, f->dir, NULL, &test_opts, err, sizeof err), 0);
+	commit_one(q, "before\r\n", NULL, a);
+	snprintf(seg, sizeof seg, "%s/seg/00000001", f->dir);
+	off_t size = file_size(seg);
+	struct rlimit old, lim;
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+	lim = old;
+	lim.rlim_cur = (rlim_t)size + 100;
+	signal(SIGXFSZ, SIG_IGN);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	struct queue_envelope env;
+	struct result r = {0};
+	test_env(&env, NULL);
+	struct queue_msg *m = queue_msg_new(q);
+	char body[4000];
+	memset(body, 'q', sizeof body);
+	assert_int_equal(queue_msg_write(m, body, sizeof body), 0);
+	queue_msg_commit(m, &env, on_commit, &r);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+	signal(SIGXFSZ, SIG_DFL);
+	assert_int_equal(r.calls, 1);
+	assert_int_equal(r.status, -1);
+	assert_int_equal(file_size(seg), size); /* taken back */
+	commit_one(q, "after\r\n", NULL, b);
+	queue_close(q);
+	assert_int_equal(queue_open(&q, f->dir, NULL, &test_opts, err, sizeof err), 0);
+	struct queue_stats st;
+	queue_stats(q, &st);
+	assert_int_equal(st.active, 2);
+	assert_int_equal(queue_entry_load(q, r.id, &env), -1);
+	assert_int_equal(queue_entry_load(q, b, &env), 0);
+	queue_envelope_free(&env);
+	queue_close(q);
+	snprintf(seg, sizeof seg, "%s/seg/00000002", f->dir);
+	assert_true(file_size(seg) > 0);
+}
+
 /* ---- kill -9 while committing ---- */
 
 struct crash_child {
@@ -811,6 +857,7 @@ int main(void)
 	    cmocka_unit_test(test_envelope_format),
 	    cmocka_unit_test_setup_teardown(test_ids, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_kill9, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_write_failure, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -504,8 +504,11 @@ static int queue_read_file(const char *path, struct buf *out)
 		ssize_t k = read(fd, chunk, sizeof chunk);
 		if (k < 0 && errno == EINTR)
 			continue;
-		if (k < 0 || (k > 0 && buf_append(out, chunk, (size_t)k) < 0)) {
+		bool full = k > 0 && buf_append(out, chunk, (size_t)k) < 0;
+		if (k < 0 || full) {
+			int saved = full ? EFBIG : errno;
 			close(fd);
+			errno = saved;
 			return -1;
 		}
 		if (k == 0)
@@ -562,7 +565,16 @@ static int queue_read_env(struct queue *q, struct queue_entry *e, struct queue_e
 		return -1;
 	struct buf b;
 	buf_init(&b, QENV_TEXT_MAX);
-	if (queue_read_file(p, &b) == 0) {
+	int got = queue_read_file(p, &b);
+	if (got < 0 && errno != ENOENT && errno != EFBIG) {
+		log_error("%s: %s: %s", e->id, p, strerror(errno));
+		buf_free(&b);
+		return -1;
+	}
+	if (got < 0 && errno == EFBIG) {
+		buf_free(&b);
+		queue_quarantine(q, p, e->id, "state", "larger than any envelope");
+	} else if (got == 0) {
 		int rc = qenv_parse(b.data ? b.data : "", b.len, env, err, sizeof err);
 		buf_free(&b);
 		if (rc == 0 && strcmp(env->id, e->id) == 0) {

@@ -1382,6 +1382,10 @@ int queue_open(struct queue **qp, const char *dir, struct event_base *base,
 		}
 		q->thr_started = true;
 	}
+	if (!q->opts.fsync && q->owner)
+		log_warn("queue: %s: fsync is off: a crash or power loss can lose mail "
+		         "(tests and benches only)",
+		         dir);
 	struct queue_stats qs;
 	queue_stats(q, &qs);
 	log_info("queue: %s: %" PRIu64 " active, %" PRIu64 " held%s", dir, qs.active, qs.held,

@@ -1649,9 +1649,12 @@ int queue_entry_put(struct queue *q, const struct queue_envelope *env)
 
 int queue_entry_done(struct queue *q, const char *id)
 {
-	struct queue_entry *e = queue_find(q, id);
-	if (!e)
-		return -1;
+	struct queue_entry *e = id ? queue_find(q, id) : NULL;
+	if (!e) {
+		/* Deleted by a person while it was being delivered, and collected. */
+		log_info("%s: done, but already removed", id ? id : "queue");
+		return 0;
+	}
 	if (e->dead)
 		return 0;
 	char p[PATH_MAX];

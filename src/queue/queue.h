@@ -146,7 +146,8 @@ int queue_entry_open_content(struct queue *q, const char *id);
 /* Saves env (statuses, attempts, next attempt) durably and gives the entry
  * back to the scheduler. 0 or -1. */
 int queue_entry_put(struct queue *q, const struct queue_envelope *env);
-/* Every recipient is final: remove the entry. 0 or -1. */
+/* Every recipient is final: remove the entry. 0 (also when a person deleted
+ * it meanwhile), or -1. */
 int queue_entry_done(struct queue *q, const char *id);
 
 /* ---- hold queue and listing (`relayguard hold`, status, web page) ---- */

@@ -1320,6 +1320,9 @@ int queue_open(struct queue **qp, const char *dir, struct event_base *base,
 		(void)str_format(err, errlen, "%s: spool directory name too long", dir);
 		goto fail;
 	}
+	for (size_t n = strlen(q->dir); n > 1 && q->dir[n - 1] == '/'; n--)
+		q->dir[n - 1] = '\0';
+	dir = q->dir;
 	if (queue_mkdirs(dir, err, errlen) < 0)
 		goto fail;
 	for (size_t i = 0; i < sizeof subs / sizeof subs[0]; i++)
@@ -1343,6 +1346,16 @@ int queue_open(struct queue **qp, const char *dir, struct event_base *base,
 	    (q->seg_dir_fd = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
 		(void)str_format(err, errlen, "%s: %s", p, strerror(errno));
 		goto fail;
+	}
+	if (q->owner && q->opts.fsync) {
+		/* The directories themselves, once: a spool created just now must
+		 * not vanish in a power loss after its first 250. */
+		char self[PATH_MAX];
+		if (str_format(self, sizeof self, "%s/", dir) < 0 || fsutil_fsync_dir(self) < 0 ||
+		    fsutil_fsync_dir(dir) < 0) {
+			(void)str_format(err, errlen, "%s: fsync: %s", dir, strerror(errno));
+			goto fail;
+		}
 	}
 	if (q->owner)
 		queue_each_file(q, "tmp", queue_remove_file);

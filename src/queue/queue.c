@@ -484,6 +484,11 @@ static int queue_audit(struct queue *q, const char *action, const char *id, cons
 		rc = write(fd, line, n + 1) == (ssize_t)(n + 1) ? 0 : -1;
 		if (rc == 0 && q->opts.fsync && fdatasync(fd) < 0)
 			rc = -1;
+		/* The first line created the file: its directory entry too. */
+		struct stat st;
+		if (rc == 0 && q->opts.fsync && fstat(fd, &st) == 0 &&
+		    (uint64_t)st.st_size == n + 1 && fsutil_fsync_dir(p) < 0)
+			rc = -1;
 		close(fd);
 	}
 	if (rc < 0)

@@ -838,7 +838,7 @@ static unsigned queue_batch_write(struct queue *q, struct queue_msg *batch)
 		any = true;
 	}
 	if (rc == 0 && any && q->opts.fsync) {
-		if (fdatasync(q->wfd) < 0) {
+		if ((q->opts.datasync ? q->opts.datasync(q->wfd) : fdatasync(q->wfd)) < 0) {
 			rc = -1;
 			what = "fdatasync";
 		} else {

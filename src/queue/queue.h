@@ -95,6 +95,7 @@ struct queue_opts {
 	uint64_t seg_max;         /* start a new segment file past this size (0: 64 MiB) */
 	bool shared;              /* a tool beside the server (hold, status): never owns
 	                             the spool, never recovers or receives; base must be NULL */
+	int (*datasync)(int fd);  /* NULL: fdatasync(); tests make it fail */
 };
 
 struct queue;

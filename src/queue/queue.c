@@ -1144,10 +1144,16 @@ static void queue_scan_segment(struct queue *q, uint32_t num, const char *path)
 		if (next == 0) {
 			/* A torn append: the crash came before its sync, so no client
 			 * was told it was queued. */
+			if (!q->owner) {
+				/* Maybe being appended by the owner right now. */
+				log_debug("%s: incomplete record at the end of segment %08" PRIX32,
+				          id[0] ? id : "queue", num);
+				break;
+			}
 			log_warn("%s: partial entry removed (segment %08" PRIX32 " offset %" PRIu64
 			         ": %s)",
 			         id[0] ? id : "queue", num, off, err);
-			if (q->owner && truncate(path, (off_t)off) < 0)
+			if (truncate(path, (off_t)off) < 0)
 				log_error("queue: truncate %s: %s", path, strerror(errno));
 			break;
 		}

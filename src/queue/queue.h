@@ -25,6 +25,10 @@
  * Queue IDs are 16 upper-case hex digits or more (time + sequence), unique
  * per spool, usable as file names, and appear in every log line about the
  * message.
+ *
+ * How (docs/queue.md): records appended to segment files, one fdatasync per
+ * batch of commits; per-entry state files replaced atomically; an audit log
+ * that a server follows to see what `relayguard hold` changed.
  */
 #ifndef RG_QUEUE_QUEUE_H
 #define RG_QUEUE_QUEUE_H
@@ -168,8 +172,8 @@ const char *queue_error(const struct queue *q);
 /* Picks up hold, release and delete done by another process (`relayguard
  * hold` beside `serve`): follows the spool's audit log and reloads the
  * entries named there. With an event loop the queue runs it every second
- * by itself; queue_next_due() runs it too. One stat() when nothing changed. Entries changed, or -1.
- */
+ * by itself; queue_next_due() runs it too. One stat() when nothing changed.
+ * Entries changed, or -1. */
 int queue_rescan(struct queue *q);
 
 #endif

@@ -109,7 +109,7 @@ struct queue_msg {
 struct queue {
 	char dir[PATH_MAX - 64];
 	struct event_base *base;
-	struct event *ev_pipe, *ev_kick;
+	struct event *ev_pipe, *ev_kick, *ev_rescan;
 	int pipe_fd[2];
 	struct queue_opts opts;
 	bool owner;
@@ -484,6 +484,11 @@ static int queue_audit(struct queue *q, const char *action, const char *id, cons
 		rc = write(fd, line, n + 1) == (ssize_t)(n + 1) ? 0 : -1;
 		if (rc == 0 && q->opts.fsync && fdatasync(fd) < 0)
 			rc = -1;
+		/* The first line created the file: its directory entry too. */
+		struct stat st;
+		if (rc == 0 && q->opts.fsync && fstat(fd, &st) == 0 &&
+		    (uint64_t)st.st_size == n + 1 && fsutil_fsync_dir(p) < 0)
+			rc = -1;
 		close(fd);
 	}
 	if (rc < 0)
@@ -504,8 +509,11 @@ static int queue_read_file(const char *path, struct buf *out)
 		ssize_t k = read(fd, chunk, sizeof chunk);
 		if (k < 0 && errno == EINTR)
 			continue;
-		if (k < 0 || (k > 0 && buf_append(out, chunk, (size_t)k) < 0)) {
+		bool full = k > 0 && buf_append(out, chunk, (size_t)k) < 0;
+		if (k < 0 || full) {
+			int saved = full ? EFBIG : errno;
 			close(fd);
+			errno = saved;
 			return -1;
 		}
 		if (k == 0)
@@ -562,7 +570,16 @@ static int queue_read_env(struct queue *q, struct queue_entry *e, struct queue_e
 		return -1;
 	struct buf b;
 	buf_init(&b, QENV_TEXT_MAX);
-	if (queue_read_file(p, &b) == 0) {
+	int got = queue_read_file(p, &b);
+	if (got < 0 && errno != ENOENT && errno != EFBIG) {
+		log_error("%s: %s: %s", e->id, p, strerror(errno));
+		buf_free(&b);
+		return -1;
+	}
+	if (got < 0 && errno == EFBIG) {
+		buf_free(&b);
+		queue_quarantine(q, p, e->id, "state", "larger than any envelope");
+	} else if (got == 0) {
 		int rc = qenv_parse(b.data ? b.data : "", b.len, env, err, sizeof err);
 		buf_free(&b);
 		if (rc == 0 && strcmp(env->id, e->id) == 0) {
@@ -821,7 +838,7 @@ static unsigned queue_batch_write(struct queue *q, struct queue_msg *batch)
 		any = true;
 	}
 	if (rc == 0 && any && q->opts.fsync) {
-		if (fdatasync(q->wfd) < 0) {
+		if ((q->opts.datasync ? q->opts.datasync(q->wfd) : fdatasync(q->wfd)) < 0) {
 			rc = -1;
 			what = "fdatasync";
 		} else {
@@ -846,8 +863,11 @@ static unsigned queue_batch_write(struct queue *q, struct queue_msg *batch)
 				n++;
 				m->status = -1;
 			}
-		log_error("queue: segment %08" PRIX32 ": %s: %s: %u messages not queued", q->wseg,
-		          what, strerror(saved), n);
+		for (struct queue_msg *m = batch; m; m = m->next)
+			log_error("%s: not queued: segment %08" PRIX32 ": %s: %s", m->id, q->wseg,
+			          what, strerror(saved));
+		log_error("queue: segment %08" PRIX32 ": %s failed: %u messages not queued",
+		          q->wseg, what, n);
 		/* Take the records back; if that fails too, mark them dead so a
 		 * restart does not deliver what the clients were told was not
 		 * queued. The next batch goes to a fresh segment either way. */
@@ -1124,10 +1144,16 @@ static void queue_scan_segment(struct queue *q, uint32_t num, const char *path)
 		if (next == 0) {
 			/* A torn append: the crash came before its sync, so no client
 			 * was told it was queued. */
+			if (!q->owner) {
+				/* Maybe being appended by the owner right now. */
+				log_debug("%s: incomplete record at the end of segment %08" PRIX32,
+				          id[0] ? id : "queue", num);
+				break;
+			}
 			log_warn("%s: partial entry removed (segment %08" PRIX32 " offset %" PRIu64
 			         ": %s)",
 			         id[0] ? id : "queue", num, off, err);
-			if (q->owner && truncate(path, (off_t)off) < 0)
+			if (truncate(path, (off_t)off) < 0)
 				log_error("queue: truncate %s: %s", path, strerror(errno));
 			break;
 		}
@@ -1142,6 +1168,11 @@ static void queue_scan_segment(struct queue *q, uint32_t num, const char *path)
 		off = next;
 	}
 	buf_free(&text);
+}
+
+static void queue_on_rescan(evutil_socket_t fd, short what, void *arg)
+{
+	(void)queue_rescan(arg);
 }
 
 static int queue_cmp_u32(const void *a, const void *b)
@@ -1300,6 +1331,9 @@ int queue_open(struct queue **qp, const char *dir, struct event_base *base,
 		(void)str_format(err, errlen, "%s: spool directory name too long", dir);
 		goto fail;
 	}
+	for (size_t n = strlen(q->dir); n > 1 && q->dir[n - 1] == '/'; n--)
+		q->dir[n - 1] = '\0';
+	dir = q->dir;
 	if (queue_mkdirs(dir, err, errlen) < 0)
 		goto fail;
 	for (size_t i = 0; i < sizeof subs / sizeof subs[0]; i++)
@@ -1323,6 +1357,16 @@ int queue_open(struct queue **qp, const char *dir, struct event_base *base,
 	    (q->seg_dir_fd = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
 		(void)str_format(err, errlen, "%s: %s", p, strerror(errno));
 		goto fail;
+	}
+	if (q->owner && q->opts.fsync) {
+		/* The directories themselves, once: a spool created just now must
+		 * not vanish in a power loss after its first 250. */
+		char self[PATH_MAX];
+		if (str_format(self, sizeof self, "%s/", dir) < 0 || fsutil_fsync_dir(self) < 0 ||
+		    fsutil_fsync_dir(dir) < 0) {
+			(void)str_format(err, errlen, "%s: fsync: %s", dir, strerror(errno));
+			goto fail;
+		}
 	}
 	if (q->owner)
 		queue_each_file(q, "tmp", queue_remove_file);
@@ -1349,12 +1393,23 @@ int queue_open(struct queue **qp, const char *dir, struct event_base *base,
 			(void)str_format(err, errlen, "cannot set up the commit events");
 			goto fail;
 		}
+		/* Changes made by `relayguard hold` beside us, within a second. */
+		struct timeval tv = {1, 0};
+		q->ev_rescan = event_new(base, -1, EV_PERSIST, queue_on_rescan, q);
+		if (!q->ev_rescan || event_add(q->ev_rescan, &tv) < 0) {
+			(void)str_format(err, errlen, "cannot set up the rescan timer");
+			goto fail;
+		}
 		if (pthread_create(&q->thr, NULL, queue_sync_main, q) != 0) {
 			(void)str_format(err, errlen, "cannot start the sync thread");
 			goto fail;
 		}
 		q->thr_started = true;
 	}
+	if (!q->opts.fsync && q->owner)
+		log_warn("queue: %s: fsync is off: a crash or power loss can lose mail "
+		         "(tests and benches only)",
+		         dir);
 	struct queue_stats qs;
 	queue_stats(q, &qs);
 	log_info("queue: %s: %" PRIu64 " active, %" PRIu64 " held%s", dir, qs.active, qs.held,
@@ -1383,6 +1438,8 @@ void queue_close(struct queue *q)
 		event_free(q->ev_pipe);
 	if (q->ev_kick)
 		event_free(q->ev_kick);
+	if (q->ev_rescan)
+		event_free(q->ev_rescan);
 	for (int i = 0; i < 2; i++)
 		if (q->pipe_fd[i] >= 0)
 			close(q->pipe_fd[i]);
@@ -1447,7 +1504,7 @@ static void queue_set_error(struct queue *q, const char *id, const char *fmt, ..
 	(void)vsnprintf(what, sizeof what, fmt, ap);
 	va_end(ap);
 	(void)str_format(q->err, sizeof q->err, "%s: %s", id, what);
-	log_warn("%s: %s", id, what);
+	log_info("%s: %s", id, what);
 }
 
 const char *queue_error(const struct queue *q)
@@ -1616,9 +1673,12 @@ int queue_entry_put(struct queue *q, const struct queue_envelope *env)
 
 int queue_entry_done(struct queue *q, const char *id)
 {
-	struct queue_entry *e = queue_find(q, id);
-	if (!e)
-		return -1;
+	struct queue_entry *e = id ? queue_find(q, id) : NULL;
+	if (!e) {
+		/* Deleted by a person while it was being delivered, and collected. */
+		log_info("%s: done, but already removed", id ? id : "queue");
+		return 0;
+	}
 	if (e->dead)
 		return 0;
 	char p[PATH_MAX];

@@ -148,6 +148,38 @@ def test_api_same_as_cli_and_bearer(srv):
     p.close()
 
 
+def test_holds_api_and_pages(tmp_path):
+    from test_hold import qid
+    a, b = qid(1), qid(2)
+    s = Server(tmp_path, held=[(a, "compromise score 60", "alice@corp.test"),
+                               (b, "null sender to 40 recipients", "")])
+    try:
+        c = Client(s.base)
+        auth = {"Authorization": "Bearer " + TOKEN}
+        assert c.req("/api/holds")[0] == 401
+        st, _, body = c.req("/api/holds", headers=auth)
+        holds = json.loads(body)["holds"]
+        assert [h["id"] for h in holds] == [a, b] and holds[0]["auth_user"] == "alice"
+        assert holds[0]["held"] is True and holds[0]["reason"] == "compromise score 60"
+        assert c.req("/api/holds/%s/release" % a, b"", auth)[0] == 200
+        assert c.req("/api/holds/%s/release" % a, b"", auth)[0] == 409  # not held now
+        c.login()
+        st, _, page = c.req("/holds")
+        assert st == 200 and b in page and a not in page
+        st, _, page = c.req("/hold?id=" + b)
+        assert "Subject: test 1" in page and "null sender to 40 recipients" in page
+        csrf = c.csrf_of(page)
+        assert c.req("/holds/%s/delete" % b, {"reason": "backscatter"})[0] == 403
+        st, h, _ = c.req("/holds/%s/delete" % b, {"reason": "backscatter", "csrf": csrf})
+        assert st == 303 and h["Location"].startswith("/holds?done=Deleted")
+        assert json.loads(c.req("/api/holds", headers=auth)[2]) == {"holds": []}
+        # relayguard hold, beside serve, sees the same
+        out = rg("hold", "--config", s.conf, "list", "--json")
+        assert out.rc == 0 and out.json()["holds"] == [], out.out + out.err
+    finally:
+        assert s.stop() == 0
+
+
 def test_login_attempts_limited(srv):
     c = Client(srv.base)
     # [auth] ip_failures = 5: the failure that passes the limit locks the address out.

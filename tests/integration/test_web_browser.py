@@ -3,7 +3,8 @@ chromedriver over the W3C WebDriver protocol): log in, see a blocked account
 with its evidence, press Resume with a reason, and the account sends again
 (the policy service answers DUNNO). Screenshots at 1280 and 390 px wide go
 to build/web-screenshots/ (printed); at both widths no page scrolls sideways.
-Skipped, with the reason, when chromium or chromedriver is not installed."""
+Held mail is viewed and released the same way. Skipped, with the reason, when
+chromium or chromedriver is not installed."""
 import json
 import os
 import time
@@ -34,7 +35,10 @@ def test_resume_in_the_browser(tmp_path):
     started = time.monotonic()
     os.makedirs(SHOTS, exist_ok=True)
     print("screenshots: %s" % SHOTS)
-    srv = Server(tmp_path)
+    from test_hold import qid
+    held = [(qid(1), "compromise score 60", "alice@corp.test"),
+            (qid(2), "null sender to 40 recipients", "")]
+    srv = Server(tmp_path, held=held)
     pol = Policy(srv.policy_port)
     d = None
     try:
@@ -73,7 +77,8 @@ def test_resume_in_the_browser(tmp_path):
         d.resize(390, 844)
         for path, name in (("/", "overview"), ("/blocks", "blocks"),
                            ("/account?id=ann@corp.test", "account"), ("/audit", "audit"),
-                           ("/listings", "listings")):
+                           ("/listings", "listings"), ("/holds", "holds"),
+                           ("/hold?id=" + qid(1), "hold")):
             d.get(srv.base + path)
             if name == "listings":
                 links = d.js("return Array.from(document.querySelectorAll('#listings a'))"
@@ -103,6 +108,17 @@ def test_resume_in_the_browser(tmp_path):
         assert pol.ask(**eom("ann@corp.test", "198.10.7.1", "x0@corp.test")) == "action=DUNNO"
         d.get(srv.base + "/audit")
         assert "web:%s" % ADMIN in d.source() and "password reset" in d.source()
+        # Held mail: view one, release it with a reason.
+        d.get(srv.base + "/holds")
+        assert len(d.finds("tr.hold")) == 2
+        d.click("tr.hold a")
+        assert "Subject: test 0" in d.js("return document.getElementById('content').textContent;")
+        d.type("form.resume input[name=reason]", "checked: a real newsletter")
+        d.click("button.release-btn")
+        assert "Released %s" % qid(1) in d.js(
+            "return document.getElementById('flash').textContent;")
+        assert len(d.finds("tr.hold")) == 1
+        d.screenshot(os.path.join(SHOTS, "holds-1280.png"))
         for f in ("overview-1280.png", "blocks-390.png", "resumed-1280.png"):
             assert os.path.getsize(os.path.join(SHOTS, f)) > 2000
     finally:

@@ -23,7 +23,7 @@ TOKEN = "t0k3n-for-the-api-0123456789"
 
 
 class Server:
-    def __init__(self, tmp, extra="", web_host="127.0.0.1", web_extra=""):
+    def __init__(self, tmp, extra="", web_host="127.0.0.1", web_extra="", held=()):
         self.dir = tmp
         self.policy_port, self.web_port = free_port(), free_port()
         users = tmp / "var" / "users"
@@ -33,6 +33,9 @@ class Server:
                 args.append("--admin")
             r = rg(*args, name, stdin=pw + "\n")
             assert r.rc == 0, r.err
+        if held:  # a spool with these (id, reason, sender) held, as the queue writes it
+            from test_hold import make_spool
+            make_spool(str(tmp / "var" / "spool"), list(held))
         self.conf = tmp / "relayguard.conf"
         self.conf.write_text(
             "[gateway]\nstate_dir = %s\nusers = %s\n[policyd]\nlisten = 127.0.0.1:%d\n"

@@ -531,6 +531,17 @@ static void web_metrics_refresh(struct web *w)
 				               store_block_kind_name((enum store_block_kind)k)},
 				           (double)n[k]);
 	}
+	if (w->ctx.queue && w->m_queue) {
+		struct queue_stats qs;
+		queue_stats(w->ctx.queue, &qs);
+		metric_set(w->m_queue, (const char *[]){"active"}, (double)qs.active);
+		metric_set(w->m_queue, (const char *[]){"deferred"}, (double)qs.deferred);
+		metric_set(w->m_queue, (const char *[]){"held"}, (double)qs.held);
+		metric_set(w->m_queue_bytes, NULL, (double)qs.bytes);
+		int64_t age =
+		    qs.oldest_arrival_ms ? clock_realtime_ms() - (int64_t)qs.oldest_arrival_ms : 0;
+		metric_set(w->m_queue_oldest, NULL, age > 0 ? (double)age / 1000.0 : 0.0);
+	}
 	if (!w->m_listed)
 		return;
 	json_t *doc = json_load_file(w->monitor_state, 0, NULL);
@@ -886,6 +897,19 @@ struct web *web_new(struct event_base *base, const struct web_options *opt,
 		    "target,zone", NULL, 0);
 		if (w->m_auth_failures)
 			metric_add(w->m_auth_failures, (const char *[]){"web"}, 0);
+		if (ctx->queue) {
+			w->m_queue = metrics_register(
+			    m, METRIC_GAUGE, "relayguard_queue_messages",
+			    "Messages in the spool, by state (deferred ones are also active).",
+			    "state", NULL, 0);
+			w->m_queue_bytes = metrics_register(
+			    m, METRIC_GAUGE, "relayguard_queue_bytes",
+			    "Bytes of message content in the spool.", NULL, NULL, 0);
+			w->m_queue_oldest = metrics_register(
+			    m, METRIC_GAUGE, "relayguard_queue_oldest_seconds",
+			    "Age of the oldest message in the spool (0 when empty).", NULL, NULL,
+			    0);
+		}
 	}
 	web_schedule(w);
 	log_info("web listening on %s, port %u (%s)", addr->text, web_port(w),

@@ -42,6 +42,7 @@ struct web {
 	struct bl_catalog catalog;
 	json_t *listed_prev; /* "TARGET ZONE" keys set in the listings gauge */
 	struct metric *m_requests, *m_logins, *m_auth_failures, *m_blocks, *m_listed;
+	struct metric *m_queue, *m_queue_oldest, *m_queue_bytes;
 	char *tls_cert_pem, *tls_key_pem;
 	struct web_req *delayed; /* suspended connections, resumed by their timers */
 	struct web_req *job;     /* the login whose password the thread checks */

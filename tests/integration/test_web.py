@@ -157,6 +157,9 @@ def test_holds_api_and_pages(tmp_path):
         c = Client(s.base)
         auth = {"Authorization": "Bearer " + TOKEN}
         assert c.req("/api/holds")[0] == 401
+        metrics = c.req("/metrics")[2]
+        assert 'relayguard_queue_messages{state="held"} 2' in metrics
+        assert re.search(r"^relayguard_queue_oldest_seconds [1-9]", metrics, re.M)
         st, _, body = c.req("/api/holds", headers=auth)
         holds = json.loads(body)["holds"]
         assert [h["id"] for h in holds] == [a, b] and holds[0]["auth_user"] == "alice"
@@ -378,4 +381,5 @@ def test_metrics_promtool_and_documented(srv, tmp_path):
     assert 'relayguard_blocks_active{kind="user"} 1' in text
     assert 'relayguard_blocklist_listed{target="203.0.113.5",zone="zen.spamhaus.org"} 1' in text
     assert "relayguard_policy_decision_seconds_count 13" in text
+    assert 'relayguard_queue_messages{state="held"} 0' in text
     p.close()

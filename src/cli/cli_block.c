@@ -5,9 +5,10 @@
  * so the same old evidence does not block it again at once. Every change is
  * an audit record.
  *
- * These commands open the state store (LMDB under state_dir/policy) directly;
- * LMDB is safe across processes, and a running `serve` re-reads range blocks
- * every two seconds, so a change takes effect while it runs.
+ * These commands open the state store directly: LMDB under state_dir/policy
+ * (safe across processes), or with [gateway] state_store = redis the shared
+ * Redis, which must answer. A running `serve` re-reads range blocks every two
+ * seconds, so a change takes effect while it runs, on every node.
  */
 #include "cli/cli.h"
 
@@ -15,6 +16,7 @@
 #include "core/clock.h"
 #include "core/str.h"
 #include "gateway/gwconf.h"
+#include "gateway/gwstore.h"
 #include "policy/engine.h"
 #include "policy/store.h"
 
@@ -42,7 +44,8 @@ static const char cli_block_help[] =
     "or a sender domain (domain:example.com).\n"
     "\n"
     "Options:\n"
-    "  --config FILE      the gateway configuration, for its state_dir\n"
+    "  --config FILE      the gateway configuration: its state_dir, or its Redis\n"
+    "                     with state_store = redis\n"
     "  --state DIR        the state directory instead (default ./var)\n"
     "  --reason TEXT      why (kept in the block and the audit trail)\n"
     "  --expires DURATION add: lift by itself after this long (30m, 12h, 7d;\n"
@@ -176,12 +179,26 @@ static int cli_block_run(const char *cmd, const char *verb, const char *arg,
 		if (!o->state)
 			str_copy(state, sizeof state, c->state_dir); /* same size */
 	}
+	/* Shared state: straight to Redis, and an error when it does not answer (an
+	 * unblock made in one node's local state would not reach the others). */
+	struct store *st = NULL;
+	if (c && !o->state && strcmp(c->state_store, "redis") == 0) {
+		st = gwstore_open(c, NULL, true, err, sizeof err);
+		if (!st) {
+			cli_error(cmd, "%s", err);
+			gwconf_free(c);
+			free(c);
+			return CLI_EXIT_USAGE;
+		}
+	}
 	str_format(dir, sizeof dir, "%s/policy", state);
 	struct pol_config *pc = malloc(sizeof *pc);
 	if (!pc || (c ? (memcpy(pc, &c->policy, sizeof *pc), 0)
 		      : pol_config_defaults(pc, err, sizeof err)) != 0) {
 		cli_error(cmd, "%s", pc ? err : "out of memory");
 		free(pc);
+		if (st)
+			st->close(st);
 		if (c)
 			gwconf_free(c);
 		free(c);
@@ -191,12 +208,11 @@ static int cli_block_run(const char *cmd, const char *verb, const char *arg,
 		gwconf_free(c);
 	free(c);
 	int rc = CLI_EXIT_USAGE;
-	struct store *st = NULL;
 	struct pol_engine *e = NULL;
 	/* Reading needs no new store: a missing directory is "no blocks". */
 	bool reading = strcmp(verb, "list") == 0 || strcmp(verb, "show") == 0 ||
 		       strcmp(verb, "audit") == 0;
-	if (reading && access(dir, F_OK) != 0) {
+	if (!st && reading && access(dir, F_OK) != 0) {
 		if (strcmp(verb, "show") == 0) {
 			cli_error(cmd, "no block for %s", arg);
 			rc = CLI_EXIT_FOUND;
@@ -210,13 +226,14 @@ static int cli_block_run(const char *cmd, const char *verb, const char *arg,
 		}
 		goto out;
 	}
-	if (!reading) {
+	if (!st && !reading) {
 		char parent[600];
 		str_copy(parent, sizeof parent, state);
 		mkdir(parent, 0750);
 		mkdir(dir, 0750);
 	}
-	st = store_lmdb_open(dir, 0, err, sizeof err);
+	if (!st)
+		st = store_lmdb_open(dir, 0, err, sizeof err);
 	if (!st) {
 		cli_error(cmd, "%s", err);
 		goto out;

@@ -14,6 +14,7 @@
 #include "core/log.h"
 #include "core/str.h"
 #include "gateway/gwconf.h"
+#include "gateway/gwstore.h"
 #include "gateway/policyd.h"
 #include "policy/engine.h"
 #include "policy/store.h"
@@ -47,7 +48,9 @@ static const char cli_checkconf_help[] =
     "\n"
     "Sections: [gateway] hostname, state_dir, spool_dir, users, log_level, syslog,\n"
     "local_domains, trusted_networks, tls_cert, tls_key, max_message_size,\n"
-    "max_recipients, max_connections, max_connections_per_client, smtp_timeout;\n"
+    "max_recipients, max_connections, max_connections_per_client, smtp_timeout,\n"
+    "state_store (lmdb|redis), redis (HOST:PORT or unix:/path), redis_prefix,\n"
+    "redis_timeout;\n"
     "[listener NAME] listen, role (submission|relay|inbound), tls\n"
     "(none|starttls|implicit), require_tls_for_auth; [policyd] listen, count_at\n"
     "(end-of-message|rcpt), max_connections; [web] listen; and the policy\n"
@@ -110,6 +113,11 @@ int cli_checkconf(int argc, char **argv)
 			printf(" %s", l->addrs[k].text);
 		printf("\n");
 	}
+	if (strcmp(c->state_store, "redis") == 0)
+		printf("  state store: redis at %s, key prefix %s (local fallback in %s/policy)\n",
+		       c->redis_addr.text, c->redis_prefix, c->state_dir);
+	else
+		printf("  state store: lmdb in %s/policy\n", c->state_dir);
 	printf("  policy service: %s\n", c->policyd_listen[0] ? c->policyd_addr.text : "off");
 	printf("  web: %s\n", c->web_listen[0] ? c->web_addr.text : "off");
 	gwconf_free(c);
@@ -131,11 +139,6 @@ static void cli_serve_on_tick(evutil_socket_t fd, short what, void *arg)
 	clock_update();
 	if (pol_engine_reload(arg) != 0)
 		log_error("serve: cannot re-read blocks from the state store");
-}
-
-static int cli_mkdir(const char *path)
-{
-	return mkdir(path, 0750) == 0 || errno == EEXIST ? 0 : -1;
 }
 
 int cli_serve(int argc, char **argv)
@@ -163,21 +166,19 @@ int cli_serve(int argc, char **argv)
 	struct policyd *pd = NULL;
 	struct web *web = NULL;
 	struct event *sig_int = NULL, *sig_term = NULL, *tick = NULL;
-	char dir[600];
-	if (str_format(dir, sizeof dir, "%s/policy", c->state_dir) != 0 ||
-	    cli_mkdir(c->state_dir) != 0 || cli_mkdir(dir) != 0) {
-		cli_error("serve", "cannot create %s: %s", dir, strerror(errno));
+	metrics = metrics_new();
+	if (!metrics) {
+		cli_error("serve", "out of memory");
 		goto out;
 	}
-	store = store_lmdb_open(dir, 0, err, sizeof err);
+	store = gwstore_open(c, metrics, false, err, sizeof err);
 	if (!store) {
 		cli_error("serve", "%s", err);
 		goto out;
 	}
 	engine = pol_engine_new(&c->policy, store);
 	base = event_base_new();
-	metrics = metrics_new();
-	if (!engine || !base || !metrics) {
+	if (!engine || !base) {
 		cli_error("serve", "out of memory");
 		goto out;
 	}
@@ -213,7 +214,13 @@ int cli_serve(int argc, char **argv)
 		cli_error("serve", "cannot set up signal handling");
 		goto out;
 	}
-	log_info("serve: started (configuration: %s, state: %s)", c->source, dir);
+	if (strcmp(c->state_store, "redis") == 0)
+		log_info("serve: started (configuration: %s, state: shared in Redis at %s, prefix "
+			 "%s; local state in %s/policy)",
+			 c->source, c->redis_addr.text, c->redis_prefix, c->state_dir);
+	else
+		log_info("serve: started (configuration: %s, state: %s/policy)", c->source,
+			 c->state_dir);
 	event_base_dispatch(base);
 	log_info("serve: stopped");
 	rc = CLI_EXIT_OK;

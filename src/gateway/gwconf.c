@@ -41,6 +41,14 @@ static const struct cfg_option gw_options[] = {
      GC(max_connections_per_client), 0, "sessions from one IP at once"},
     {"gateway", "smtp_timeout", CFG_DURATION, "300s", 1000, 3600000, true, GC(smtp_timeout_ms), 0,
      "idle time per command or data line"},
+    {"gateway", "state_store", CFG_STRING, "lmdb", 0, 0, false, GC(state_store), GS(state_store),
+     "lmdb (this node) or redis (nodes share counters and blocks)"},
+    {"gateway", "redis", CFG_STRING, "127.0.0.1:6379", 0, 0, false, GC(redis), GS(redis),
+     "Redis for state_store = redis: HOST:PORT or unix:/path"},
+    {"gateway", "redis_prefix", CFG_STRING, "relayguard:", 0, 0, false, GC(redis_prefix),
+     GS(redis_prefix), "prefix of every key in Redis (one per group of nodes)"},
+    {"gateway", "redis_timeout", CFG_DURATION, "500ms", 10, 60000, false, GC(redis_timeout_ms),
+     0, "connect and per-command time limit; then the node falls back to local state"},
     {"policyd", "listen", CFG_STRING, "127.0.0.1:10040", 0, 0, false, GC(policyd_listen),
      GS(policyd_listen), "Postfix policy service; empty: off"},
     {"policyd", "count_at", CFG_STRING, "end-of-message", 0, 0, true, GC(policyd_count_at),
@@ -199,6 +207,16 @@ static int gw_finish(struct gw_config *c, char *err, size_t errlen)
 	    strcmp(c->policyd_count_at, "rcpt") != 0) {
 		str_format(err, errlen, "%s: [policyd] count_at: expected end-of-message or rcpt",
 			   c->source);
+		return -1;
+	}
+	if (strcmp(c->state_store, "lmdb") != 0 && strcmp(c->state_store, "redis") != 0) {
+		str_format(err, errlen, "%s: [gateway] state_store: expected lmdb or redis", c->source);
+		return -1;
+	}
+	if (hostport_parse(c->redis, 6379, &c->redis_addr, e, sizeof e) != 0 ||
+	    c->redis_addr.wildcard) {
+		str_format(err, errlen, "%s: [gateway] redis: %s", c->source,
+			   c->redis_addr.wildcard ? "a wildcard is no address to connect to" : e);
 		return -1;
 	}
 	if (c->web_listen[0] && hostport_parse(c->web_listen, 0, &c->web_addr, e, sizeof e) != 0) {

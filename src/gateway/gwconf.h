@@ -53,6 +53,10 @@ struct gw_config {
 	long long max_connections;
 	long long max_connections_per_client;
 	uint64_t smtp_timeout_ms;
+	char state_store[16];  /* "lmdb" or "redis" (gwstore.h) */
+	char redis[128];       /* HOST:PORT or unix:/path */
+	char redis_prefix[64]; /* of every key */
+	uint64_t redis_timeout_ms;
 	/* [listener NAME] */
 	int nlisteners;
 	struct gw_listener listeners[GW_LISTENERS_MAX];
@@ -65,6 +69,7 @@ struct gw_config {
 	/* parsed */
 	struct hostport policyd_addr;
 	struct hostport web_addr;
+	struct hostport redis_addr;
 	struct prefix_set *trusted; /* owned */
 	struct pol_config policy;
 	char source[512]; /* the file, or "embedded defaults" */

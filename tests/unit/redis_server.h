@@ -50,13 +50,15 @@ static int redis_server_free_port(void)
 	return ntohs(sa.sin_port);
 }
 
-static int redis_server_start(void)
+/* On port p (0: a free one). */
+static int redis_server_start_on(int p)
 {
 	const char *bin = redis_server_path();
 	char port[16];
 	if (!bin)
 		return 0;
-	int p = redis_server_free_port();
+	if (p == 0)
+		p = redis_server_free_port();
 	if (p <= 0)
 		return -1;
 	(void)str_format(port, sizeof port, "%d", p);
@@ -93,6 +95,11 @@ static int redis_server_start(void)
 	waitpid(pid, NULL, 0);
 	redis_server_pid = 0;
 	return -1;
+}
+
+static int redis_server_start(void)
+{
+	return redis_server_start_on(0);
 }
 
 static void redis_server_stop(void)

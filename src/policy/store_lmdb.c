@@ -385,7 +385,7 @@ struct store *store_lmdb_open(const char *path, size_t map_bytes, char *err, siz
 		goto fail;
 	if ((rc = mdb_env_set_mapsize(l->env, map_bytes ? map_bytes : (size_t)1 << 30)) != 0)
 		goto fail;
-	if ((rc = mdb_env_open(l->env, path, MDB_NOSYNC | MDB_NOTLS, 0600)) != 0)
+	if ((rc = mdb_env_open(l->env, path, MDB_NOSYNC | MDB_NOTLS | MDB_WRITEMAP | MDB_MAPASYNC, 0600)) != 0)
 		goto fail;
 	if ((rc = mdb_txn_begin(l->env, NULL, 0, &txn)) != 0)
 		goto fail;

@@ -58,24 +58,24 @@ static void add_request(struct conn *c)
 	if (c->out_len + 600 > OUT_CAP)
 		return;
 	int n = snprintf(c->out + c->out_len, OUT_CAP - c->out_len,
-			 "request=smtpd_access_policy\n"
-			 "protocol_state=%s\n"
-			 "protocol_name=ESMTP\n"
-			 "client_address=10.%lu.%lu.%lu\n"
-			 "client_name=host%lu.bench.test\n"
-			 "helo_name=host%lu.bench.test\n"
-			 "sasl_method=PLAIN\n"
-			 "sasl_username=user%lu@bench.test\n"
-			 "sender=user%lu@bench.test\n"
-			 "recipient=rcpt%lu@example.net\n"
-			 "recipient_count=%s\n"
-			 "queue_id=\n"
-			 "instance=%lx.%lu\n"
-			 "size=%s\n"
-			 "\n",
-			 state, (u >> 16) & 255, (u >> 8) & 255, u & 255, u, u, u, u, seq % 50,
-			 strcmp(state, "RCPT") == 0 ? "0" : "1", seq, u,
-			 strcmp(state, "RCPT") == 0 ? "0" : "4200");
+	                 "request=smtpd_access_policy\n"
+	                 "protocol_state=%s\n"
+	                 "protocol_name=ESMTP\n"
+	                 "client_address=10.%lu.%lu.%lu\n"
+	                 "client_name=host%lu.bench.test\n"
+	                 "helo_name=host%lu.bench.test\n"
+	                 "sasl_method=PLAIN\n"
+	                 "sasl_username=user%lu@bench.test\n"
+	                 "sender=user%lu@bench.test\n"
+	                 "recipient=rcpt%lu@example.net\n"
+	                 "recipient_count=%s\n"
+	                 "queue_id=\n"
+	                 "instance=%lx.%lu\n"
+	                 "size=%s\n"
+	                 "\n",
+	                 state, (u >> 16) & 255, (u >> 8) & 255, u & 255, u, u, u, u, seq % 50,
+	                 strcmp(state, "RCPT") == 0 ? "0" : "1", seq, u,
+	                 strcmp(state, "RCPT") == 0 ? "0" : "4200");
 	if (n > 0)
 		c->out_len += (size_t)n;
 }
@@ -178,7 +178,8 @@ int main(int argc, char **argv)
 			if (evs[i].events & EPOLLIN) {
 				ssize_t r = read(c->fd, c->in + c->in_len, IN_CAP - c->in_len);
 				if (r == 0) {
-					fprintf(stderr, "policy_load: server closed a connection\n");
+					fprintf(stderr,
+					        "policy_load: server closed a connection\n");
 					return 1;
 				}
 				if (r < 0 && errno != EAGAIN && errno != EINTR) {
@@ -201,7 +202,7 @@ int main(int argc, char **argv)
 			int want = fr == 1;
 			if (want != c->want_out) {
 				struct epoll_event ev = {.events = EPOLLIN | (want ? EPOLLOUT : 0),
-							 .data.ptr = c};
+				                         .data.ptr = c};
 				epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &ev);
 				c->want_out = want;
 			}

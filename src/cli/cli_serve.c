@@ -13,6 +13,7 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/str.h"
+#include "gateway/gwalert.h"
 #include "gateway/gwconf.h"
 #include "gateway/gwstore.h"
 #include "gateway/policyd.h"
@@ -53,7 +54,9 @@ static const char cli_checkconf_help[] =
     "redis_timeout;\n"
     "[listener NAME] listen, role (submission|relay|inbound), tls\n"
     "(none|starttls|implicit), require_tls_for_auth; [policyd] listen, count_at\n"
-    "(end-of-message|rcpt), max_connections; [web] listen; and the policy\n"
+    "(end-of-message|rcpt), max_connections; [web] listen; [alert] exec, webhook\n"
+    "(each repeatable: alerts on blocks), exec_timeout, webhook_timeout,\n"
+    "webhook_retries, webhook_ca, block_digest; and the policy\n"
     "engine's [limits], [domain NAME], [user NAME], [identity], [signals],\n"
     "[actions], [auth] (docs/policy.md).\n";
 
@@ -141,6 +144,13 @@ static void cli_serve_on_tick(evutil_socket_t fd, short what, void *arg)
 		log_error("serve: cannot re-read blocks from the state store");
 }
 
+static void cli_serve_on_block(void *ctx, const struct pol_verdict *v, const char *client_ip)
+{
+	log_warn("serve: %s is blocked (rule %s, score %d): %s", v->identity, v->rule, v->score,
+		 v->n_reasons ? v->reasons[0] : "");
+	gwalert_block(ctx, v, client_ip);
+}
+
 int cli_serve(int argc, char **argv)
 {
 	const char *path = NULL;
@@ -165,6 +175,7 @@ int cli_serve(int argc, char **argv)
 	struct metrics *metrics = NULL;
 	struct policyd *pd = NULL;
 	struct web *web = NULL;
+	struct gwalert *alerts = NULL;
 	struct event *sig_int = NULL, *sig_term = NULL, *tick = NULL;
 	metrics = metrics_new();
 	if (!metrics) {
@@ -182,10 +193,18 @@ int cli_serve(int argc, char **argv)
 		cli_error("serve", "out of memory");
 		goto out;
 	}
+	err[0] = '\0';
+	alerts = gwalert_new(base, c, metrics, err, sizeof err);
+	if (!alerts && err[0]) {
+		cli_error("serve", "%s", err);
+		goto out;
+	}
 	if (c->policyd_listen[0]) {
 		struct policyd_options po = {
 		    .count_at_rcpt = strcmp(c->policyd_count_at, "rcpt") == 0,
 		    .max_connections = (unsigned)c->policyd_max_connections,
+		    .on_block = cli_serve_on_block,
+		    .on_block_ctx = alerts,
 		};
 		pd = policyd_new(base, &c->policyd_addr, engine, &po, metrics, err, sizeof err);
 		if (!pd) {
@@ -232,6 +251,7 @@ out:
 	if (tick)
 		event_free(tick);
 	policyd_free(pd);
+	gwalert_free(alerts);
 	web_free(web);
 	if (base)
 		event_base_free(base);

@@ -3,6 +3,7 @@
  */
 #include "gateway/gwconf.h"
 
+#include "admin/alert.h"
 #include "core/cfg.h"
 #include "core/str.h"
 
@@ -57,6 +58,16 @@ static const struct cfg_option gw_options[] = {
      0, "Postfix smtpd processes connected at once"},
     {"web", "listen", CFG_STRING, "127.0.0.1:8025", 0, 0, false, GC(web_listen), GS(web_listen),
      "web page and /metrics; empty: off"},
+    {"alert", "exec_timeout", CFG_DURATION, "30s", 100, 3600000, true, GC(alert_exec_timeout_ms),
+     0, "alert program time limit"},
+    {"alert", "webhook_timeout", CFG_DURATION, "10s", 100, 600000, true,
+     GC(alert_webhook_timeout_ms), 0, "per attempt"},
+    {"alert", "webhook_retries", CFG_INT, "3", 0, 10, true, GC(alert_webhook_retries), 0,
+     "further attempts"},
+    {"alert", "webhook_ca", CFG_STRING, "", 0, 0, true, GC(alert_webhook_ca),
+     GS(alert_webhook_ca), "trusted CAs (PEM file); empty: the system's"},
+    {"alert", "block_digest", CFG_DURATION, "60s", 1000, 86400000, true, GC(alert_digest_ms), 0,
+     "the first block is told at once, later ones in one digest per this interval"},
 };
 #define GW_NOPTS (sizeof gw_options / sizeof gw_options[0])
 
@@ -152,6 +163,28 @@ static int gw_listener_set(struct gw_listener *l, const char *name, const char *
 	return 0;
 }
 
+/* [alert] exec = COMMAND, webhook = URL: repeatable. */
+static int gw_alert_add(struct gw_config *c, bool exec, const char *value, char *err,
+			size_t errlen)
+{
+	int *n = exec ? &c->nalert_execs : &c->nalert_webhooks;
+	if (*n == GW_ALERTS_MAX) {
+		str_format(err, errlen, "more than %d alert %ss", GW_ALERTS_MAX,
+			   exec ? "exec" : "webhook");
+		return -1;
+	}
+	char *slot = exec ? c->alert_execs[*n] : c->alert_webhooks[*n];
+	if (!exec && alert_webhook_check_url(value, err, errlen) != 0)
+		return -1;
+	if (*value == '\0' || str_copy(slot, sizeof c->alert_execs[0], value) != 0) {
+		str_format(err, errlen, "%s: empty or longer than %zu", exec ? "exec" : "webhook",
+			   sizeof c->alert_execs[0] - 1);
+		return -1;
+	}
+	(*n)++;
+	return 0;
+}
+
 static int gw_handler(void *user, const char *section, const char *name, const char *value,
 		      char *err, size_t errlen)
 {
@@ -162,6 +195,8 @@ static int gw_handler(void *user, const char *section, const char *name, const c
 		struct gw_listener *l = gw_listener_get(c, str_trim(lname), err, errlen);
 		return l ? gw_listener_set(l, name, value, err, errlen) : -1;
 	}
+	if (strcmp(section, "alert") == 0 && (strcmp(name, "exec") == 0 || strcmp(name, "webhook") == 0))
+		return gw_alert_add(c, name[0] == 'e', value, err, errlen);
 	bool policy = strncmp(section, "domain ", 7) == 0 || strncmp(section, "user ", 5) == 0;
 	for (size_t i = 0; i < sizeof gw_policy_sections / sizeof gw_policy_sections[0]; i++)
 		policy = policy || strcmp(section, gw_policy_sections[i]) == 0;

@@ -5,7 +5,7 @@
  * Postfix policy service on 127.0.0.1:10040, the web page on 127.0.0.1:8025,
  * state and spool under ./var/.
  *
- * Sections: [gateway], [listener NAME] (repeatable), [policyd], [web], and
+ * Sections: [gateway], [listener NAME] (repeatable), [policyd], [web], [alert], and
  * the policy engine's own sections ([limits], [domain NAME], [user NAME],
  * [identity], [signals], [actions], [auth]; docs/policy.md), which are handed
  * to its loader. A file with any error changes nothing: the caller loads into
@@ -22,6 +22,7 @@
 #include <stdint.h>
 
 #define GW_LISTENERS_MAX 8
+#define GW_ALERTS_MAX 4
 #define GW_ADDRS_MAX 4
 
 enum gw_role { GW_ROLE_SUBMISSION, GW_ROLE_RELAY, GW_ROLE_INBOUND };
@@ -66,6 +67,15 @@ struct gw_config {
 	long long policyd_max_connections;
 	/* [web] */
 	char web_listen[128]; /* "" = off */
+	/* [alert]: alerts on blocks the engine creates (gwalert.h) */
+	int nalert_execs, nalert_webhooks;
+	char alert_execs[GW_ALERTS_MAX][512];
+	char alert_webhooks[GW_ALERTS_MAX][512];
+	uint64_t alert_exec_timeout_ms;
+	uint64_t alert_webhook_timeout_ms;
+	long long alert_webhook_retries;
+	char alert_webhook_ca[512];
+	uint64_t alert_digest_ms;
 	/* parsed */
 	struct hostport policyd_addr;
 	struct hostport web_addr;

@@ -5,13 +5,17 @@
  * so the same old evidence does not block it again at once. Every change is
  * an audit record.
  *
- * These commands open the state store directly: LMDB under state_dir/policy
- * (safe across processes), or with [gateway] state_store = redis the shared
- * Redis, which must answer. A running `serve` re-reads range blocks every two
- * seconds, so a change takes effect while it runs, on every node.
+ * add, remove and unblock go through the control socket of a running `serve`
+ * (state_dir/control.sock) when there is one, so the change is made by its
+ * engine and takes effect at once. Otherwise, and for reading, these commands
+ * open the state store directly: LMDB under state_dir/policy (safe across
+ * processes), or with [gateway] state_store = redis the shared Redis, which
+ * must answer. A running `serve` re-reads range blocks every two seconds, so
+ * a direct change takes effect while it runs, on every node.
  */
 #include "cli/cli.h"
 
+#include "admin/control.h"
 #include "core/addr.h"
 #include "core/clock.h"
 #include "core/str.h"
@@ -38,6 +42,10 @@ static const char cli_block_help[] =
     "never drops it. Lifting a block (remove, unblock) resumes sending and resets\n"
     "the identity's counters and score; do it once the password is changed or the\n"
     "machine is cleaned.\n"
+    "\n"
+    "With a relayguard serve running on the same state directory, add, remove\n"
+    "and unblock go through its control socket (state_dir/control.sock) and take\n"
+    "effect at once; otherwise they change the state store directly.\n"
     "\n"
     "IDENTITY is an account (sam@example.com, or user:NAME), an IP address\n"
     "(192.0.2.7; IPv6 addresses stand for their /64), a range (198.51.100.0/24),\n"
@@ -160,6 +168,64 @@ static int cli_block_audit_one_cb(void *ctx, const struct store_audit *a)
 	return 0;
 }
 
+/* add, remove, unblock through a running server's control socket. 0 done (*rc
+ * set), 1 no server runs there (use the store directly). */
+static int cli_block_control(const char *cmd, const char *verb, const char *arg,
+			     const struct cli_block_opts *o, const char *state, const char *actor,
+			     int *rc)
+{
+	char path[600], ident[POL_IDENT_MAX], err[300];
+	if (str_format(path, sizeof path, "%s/control.sock", state) != 0 ||
+	    cli_block_identity(arg, ident, sizeof ident) != 0)
+		return 1; /* the direct path says what is wrong */
+	bool add = strcmp(verb, "add") == 0;
+	json_t *req = json_pack("{s:s, s:s, s:s, s:s?, s:I}", "cmd", add ? "block" : "unblock",
+				"identity", ident, "actor", actor, "reason", o->reason,
+				"expires_in_ms", (json_int_t)(add ? o->expires_ms : 0));
+	json_t *reply = NULL;
+	int r = req ? control_call(path, req, 10000, &reply, err, sizeof err) : -1;
+	json_decref(req);
+	if (r == 1)
+		return 1;
+	*rc = CLI_EXIT_USAGE;
+	if (r < 0) {
+		cli_error(cmd, "the running server: %s", req ? err : "out of memory");
+		return 0;
+	}
+	const char *norm = json_string_value(json_object_get(reply, "identity"));
+	const char *result = json_string_value(json_object_get(reply, "result"));
+	if (!json_is_true(json_object_get(reply, "ok")) || !norm || !result) {
+		const char *e = json_string_value(json_object_get(reply, "error"));
+		cli_error(cmd, "the running server: %s", e ? e : "refused");
+		json_decref(reply);
+		return 0;
+	}
+	if (o->json)
+		cli_print_json(json_pack(
+		    "{s:s, s:s, s:s}", "identity", norm, "result",
+		    strcmp(result, "not_blocked") == 0 ? "not blocked; counters reset" : result,
+		    "via", "server"));
+	else if (add)
+		printf("blocked %s%s%s\n", norm, o->reason ? ": " : "", o->reason ? o->reason : "");
+	else if (strcmp(result, "unblocked") == 0)
+		printf("unblocked %s: sending resumes; its counters and score were reset\n", norm);
+	else
+		printf("%s was not blocked; its counters and score were reset\n", norm);
+	json_decref(reply);
+	*rc = CLI_EXIT_OK;
+	return 0;
+}
+
+static const char *cli_block_actor(const struct cli_block_opts *o)
+{
+	const char *actor = o->actor ? o->actor : getenv("SUDO_USER");
+	if (!actor || !*actor)
+		actor = getenv("USER");
+	if (!actor || !*actor)
+		actor = "admin";
+	return actor;
+}
+
 static int cli_block_run(const char *cmd, const char *verb, const char *arg,
 			 const struct cli_block_opts *o)
 {
@@ -178,6 +244,16 @@ static int cli_block_run(const char *cmd, const char *verb, const char *arg,
 		}
 		if (!o->state)
 			str_copy(state, sizeof state, c->state_dir); /* same size */
+	}
+	/* A running server does changes itself (range blocks apply at once). */
+	bool change = strcmp(verb, "add") == 0 || strcmp(verb, "remove") == 0 ||
+		      strcmp(verb, "unblock") == 0;
+	int crc;
+	if (change && cli_block_control(cmd, verb, arg, o, state, cli_block_actor(o), &crc) == 0) {
+		if (c)
+			gwconf_free(c);
+		free(c);
+		return crc;
 	}
 	/* Shared state: straight to Redis, and an error when it does not answer (an
 	 * unblock made in one node's local state would not reach the others). */
@@ -245,11 +321,7 @@ static int cli_block_run(const char *cmd, const char *verb, const char *arg,
 	}
 	clock_update();
 	int64_t now = clock_realtime_ms();
-	const char *actor = o->actor ? o->actor : getenv("SUDO_USER");
-	if (!actor || !*actor)
-		actor = getenv("USER");
-	if (!actor || !*actor)
-		actor = "admin";
+	const char *actor = cli_block_actor(o);
 	char ident[POL_IDENT_MAX], norm[POL_IDENT_MAX];
 	if (arg && (cli_block_identity(arg, ident, sizeof ident) != 0 ||
 		    pol_engine_normalize(e, ident, norm, sizeof norm) != 0)) {

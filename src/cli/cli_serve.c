@@ -8,6 +8,7 @@
  */
 #include "cli/cli.h"
 
+#include "admin/control.h"
 #include "admin/metrics.h"
 #include "admin/web.h"
 #include "core/clock.h"
@@ -27,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 static const char cli_serve_help[] =
     "usage: relayguard serve [--config FILE] [--foreground]\n"
@@ -151,6 +153,58 @@ static void cli_serve_on_block(void *ctx, const struct pol_verdict *v, const cha
 	gwalert_block(ctx, v, client_ip);
 }
 
+struct cli_serve_ctl {
+	struct pol_engine *engine;
+	struct store *store;
+};
+
+static json_t *cli_serve_ctl_error(const char *what)
+{
+	return json_pack("{s:b, s:s}", "ok", 0, "error", what);
+}
+
+/* The control socket's commands: block and unblock through the running
+ * engine (range blocks take effect at once), ping. */
+static json_t *cli_serve_on_control(void *ctx, json_t *req)
+{
+	struct cli_serve_ctl *s = ctx;
+	const char *cmd = json_string_value(json_object_get(req, "cmd"));
+	if (!cmd)
+		return cli_serve_ctl_error("no cmd");
+	if (strcmp(cmd, "ping") == 0)
+		return json_pack("{s:b, s:i, s:s, s:b}", "ok", 1, "pid", (int)getpid(), "store",
+				 s->store->name, "fallback", gwstore_fallback(s->store));
+	bool block = strcmp(cmd, "block") == 0;
+	if (!block && strcmp(cmd, "unblock") != 0)
+		return cli_serve_ctl_error("unknown cmd (block, unblock, ping)");
+	const char *ident = json_string_value(json_object_get(req, "identity"));
+	const char *actor = json_string_value(json_object_get(req, "actor"));
+	const char *reason = json_string_value(json_object_get(req, "reason"));
+	json_int_t expires_in = json_integer_value(json_object_get(req, "expires_in_ms"));
+	char norm[POL_IDENT_MAX];
+	if (!ident || pol_engine_normalize(s->engine, ident, norm, sizeof norm) != 0)
+		return cli_serve_ctl_error("not an identity");
+	if (gwstore_fallback(s->store))
+		return cli_serve_ctl_error("Redis does not answer: a block or unblock must reach "
+					   "every node; try again when it is back");
+	if (!actor || !*actor)
+		actor = "admin";
+	clock_update();
+	int64_t now = clock_realtime_ms();
+	int rc;
+	if (block)
+		rc = pol_engine_block(s->engine, norm, actor, reason, now,
+				      expires_in > 0 ? now + (int64_t)expires_in : 0);
+	else
+		rc = pol_engine_unblock(s->engine, norm, actor, reason, now);
+	if (rc < 0)
+		return cli_serve_ctl_error(block ? "cannot write the block" : "cannot lift the block");
+	log_info("control: %s %s %s: %s", actor, block ? "blocked" : "unblocked", norm,
+		 reason ? reason : "(no reason given)");
+	return json_pack("{s:b, s:s, s:s}", "ok", 1, "identity", norm, "result",
+			 block ? "blocked" : rc == 0 ? "unblocked" : "not_blocked");
+}
+
 int cli_serve(int argc, char **argv)
 {
 	const char *path = NULL;
@@ -176,6 +230,7 @@ int cli_serve(int argc, char **argv)
 	struct policyd *pd = NULL;
 	struct web *web = NULL;
 	struct gwalert *alerts = NULL;
+	struct control *ctl = NULL;
 	struct event *sig_int = NULL, *sig_term = NULL, *tick = NULL;
 	metrics = metrics_new();
 	if (!metrics) {
@@ -224,6 +279,13 @@ int cli_serve(int argc, char **argv)
 			 "configuration is checked only",
 			 c->listeners[i].name, gw_role_name(c->listeners[i].role),
 			 c->listeners[i].addrs[0].text);
+	struct cli_serve_ctl ctl_ctx = {engine, store};
+	char ctl_path[600];
+	if (str_format(ctl_path, sizeof ctl_path, "%s/control.sock", c->state_dir) != 0 ||
+	    !(ctl = control_new(base, ctl_path, cli_serve_on_control, &ctl_ctx, err, sizeof err)))
+		log_warn("serve: no control socket (%s); block and unblock will use the state store "
+			 "directly",
+			 ctl_path[0] ? err : "state_dir too long");
 	sig_int = evsignal_new(base, SIGINT, cli_serve_on_signal, base);
 	sig_term = evsignal_new(base, SIGTERM, cli_serve_on_signal, base);
 	tick = event_new(base, -1, EV_PERSIST, cli_serve_on_tick, engine);
@@ -250,6 +312,7 @@ out:
 		event_free(sig_term);
 	if (tick)
 		event_free(tick);
+	control_free(ctl);
 	policyd_free(pd);
 	gwalert_free(alerts);
 	web_free(web);

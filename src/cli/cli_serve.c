@@ -40,6 +40,15 @@ static const char cli_serve_help[] =
     "it under systemd or another supervisor); --foreground is accepted for that.\n"
     "SIGTERM or SIGINT stops it cleanly.\n"
     "\n"
+    "State: [gateway] state_store = lmdb keeps counters and blocks in\n"
+    "state_dir/policy; state_store = redis shares them between gateway nodes\n"
+    "through Redis (redis, redis_prefix), falling back to the local LMDB state,\n"
+    "with an error in the log and relayguard_state_store_fallback 1 on /metrics,\n"
+    "while Redis does not answer. Blocks the engine creates are told through\n"
+    "[alert] exec and webhook: the first at once, then one digest per\n"
+    "block_digest. relayguard block and unblock talk to a running server through\n"
+    "state_dir/control.sock. docs/policy.md has the details.\n"
+    "\n"
     "  --config FILE   configuration (see relayguard checkconf --help)\n"
     "  -h, --help      this text\n";
 

@@ -134,6 +134,12 @@ int cli_checkconf(int argc, char **argv)
 		printf("  state store: lmdb in %s/policy\n", c->state_dir);
 	printf("  policy service: %s\n", c->policyd_listen[0] ? c->policyd_addr.text : "off");
 	printf("  web: %s\n", c->web_listen[0] ? c->web_addr.text : "off");
+	if (c->nalert_execs || c->nalert_webhooks)
+		printf("  alerts on blocks: %d program(s), %d webhook(s); digest every %llu s\n",
+		       c->nalert_execs, c->nalert_webhooks,
+		       (unsigned long long)(c->alert_digest_ms / 1000));
+	else
+		printf("  alerts on blocks: off\n");
 	gwconf_free(c);
 	free(c);
 	return CLI_EXIT_OK;

@@ -55,3 +55,26 @@ def test_block_through_the_running_server(tmp_path):
     assert not os.path.exists(path)
     r = rg("block", "--config", srv.conf, "add", "eve@example.com", "--json")
     assert r.rc == 0 and r.json()["result"] == "blocked" and "via" not in r.json()
+
+
+def test_checkconf_state_store_and_alerts(tmp_path):
+    conf = tmp_path / "c.conf"
+    conf.write_text("[gateway]\nstate_store = redis\nredis = [::1]:6380\nredis_prefix = mx:\n"
+                    "[alert]\nexec = /usr/bin/logger -t relayguard\nexec = /bin/true\n"
+                    "webhook = https://hooks.example.org/relayguard\nblock_digest = 5m\n")
+    r = rg("checkconf", "--config", conf)
+    assert r.rc == 0, r.err
+    assert "state store: redis at [::1]:6380, key prefix mx:" in r.out
+    assert "alerts on blocks: 2 program(s), 1 webhook(s); digest every 300 s" in r.out
+    assert "state store: lmdb in ./var/policy" in rg("checkconf").out
+    for body, msg in [
+        ("[gateway]\nstate_store = etcd\n", "state_store: expected lmdb or redis"),
+        ("[gateway]\nredis = *:6379\n", "a wildcard is no address to connect to"),
+        ("[gateway]\nredis_timeout = forever\n", "c.conf:2: redis_timeout"),
+        ("[alert]\nwebhook = ftp://example.org/\n", "c.conf:2: webhook URL must start"),
+        ("[alert]\n" + "exec = /bin/true\n" * 5, "c.conf:6: more than 4 alert execs"),
+        ("[alert]\nblock_digest = 0s\n", "c.conf:2: block_digest"),
+    ]:
+        conf.write_text(body)
+        r = rg("checkconf", "--config", conf)
+        assert r.rc == 2 and msg in r.err, (body, r.err)

@@ -76,12 +76,13 @@ command -v taskset >/dev/null 2>&1 && PIN="taskset -c 0"
 $PIN build/rel/relayguard serve --config "$TMP/relayguard.conf" 2>"$TMP/serve.log" &
 RG_PID=$!
 wait_port "$RG_PORT"
-"$LOAD" 127.0.0.1 "$RG_PORT" "$CONNS" "$DEPTH" 1 "$USERS" >/dev/null # warm up
+"$LOAD" 127.0.0.1 "$RG_PORT" "$CONNS" "$DEPTH" 1 "$USERS" >/dev/null || true # warm up
 # CPU time the server used (user + system, clock ticks): on a busy machine the
 # wall-clock rate undersells one core, so the rate per CPU-second is printed too.
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 T0=$(cpu_ticks "$RG_PID")
-RG_OUT=$("$LOAD" 127.0.0.1 "$RG_PORT" "$CONNS" "$DEPTH" "$SECONDS_RUN" "$USERS")
+RG_OUT=$("$LOAD" 127.0.0.1 "$RG_PORT" "$CONNS" "$DEPTH" "$SECONDS_RUN" "$USERS") ||
+	{ echo "policy.sh: the load against relayguard failed: $(cat "$TMP/serve.log")" >&2; exit 1; }
 T1=$(cpu_ticks "$RG_PID")
 kill "$RG_PID"
 wait "$RG_PID" 2>/dev/null || true
@@ -109,12 +110,16 @@ EOF
 chmod 755 "$TMP"
 chmod 644 "$TMP/postfwd.cf"
 # postfwd2 always detaches (Net::Server::Daemonize); its pid file is how we stop it.
-"$PFW" -d -f "$TMP/postfwd.cf" -i 127.0.0.1 -p "$PF_PORT" \
+if ! "$PFW" -d -f "$TMP/postfwd.cf" -i 127.0.0.1 -p "$PF_PORT" \
 	--cache_socket "tcp:127.0.0.1:$PF_CACHE" --pidfile "$TMP/postfwd.pid" \
-	-u nobody -g nogroup --nodns --perfmon --noidlestats >"$TMP/postfwd.log" 2>&1
+	-u nobody -g nogroup --nodns --perfmon --noidlestats >"$TMP/postfwd.log" 2>&1; then
+	echo "policy.sh: $PFW did not start: $(cat "$TMP/postfwd.log")" >&2
+	exit 1
+fi
 wait_port "$PF_PORT"
-"$LOAD" 127.0.0.1 "$PF_PORT" "$CONNS" "$DEPTH" 1 "$USERS" >/dev/null # warm up
-PF_OUT=$("$LOAD" 127.0.0.1 "$PF_PORT" "$CONNS" "$DEPTH" "$SECONDS_RUN" "$USERS")
+"$LOAD" 127.0.0.1 "$PF_PORT" "$CONNS" "$DEPTH" 1 "$USERS" >/dev/null || true # warm up
+PF_OUT=$("$LOAD" 127.0.0.1 "$PF_PORT" "$CONNS" "$DEPTH" "$SECONDS_RUN" "$USERS") ||
+	{ echo "policy.sh: the load against postfwd failed" >&2; exit 1; }
 echo "postfwd ($(basename "$PFW"), pre-forked): $PF_OUT"
 
 RG_RATE=$(echo "$RG_OUT" | sed -n 's/.*: \([0-9]*\)\/s.*/\1/p')

@@ -29,6 +29,7 @@ int cli_block(int argc, char **argv);
 int cli_check(int argc, char **argv);
 int cli_checkconf(int argc, char **argv);
 int cli_firewall(int argc, char **argv);
+int cli_hold(int argc, char **argv);
 int cli_monitor(int argc, char **argv);
 int cli_relaytest(int argc, char **argv);
 int cli_serve(int argc, char **argv);

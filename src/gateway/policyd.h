@@ -25,6 +25,10 @@ struct event_base;
 struct metrics;
 struct policyd;
 
+/* Called when a decision created a block (v->block_created); client_ip is ""
+ * when Postfix sent none. */
+typedef void (*policyd_block_fn)(void *ctx, const struct pol_verdict *v, const char *client_ip);
+
 struct policyd_options {
 	bool count_at_rcpt;
 	unsigned max_connections;
@@ -34,6 +38,8 @@ struct policyd_options {
 	void (*observe)(void *arg, const struct pol_event *ev, const struct pol_verdict *v,
 			bool counted);
 	void *observe_arg;
+	policyd_block_fn on_block; /* may be NULL */
+	void *on_block_ctx;
 };
 
 /* Listens on addr. NULL with err on failure (address in use, ...). metrics may be NULL. */

@@ -11,15 +11,18 @@
 json_t *holds_json(const struct queue_envelope *env)
 {
 	char t[40];
-	clock_format_rfc3339((int64_t)env->arrival_ms, t, sizeof t);
+	json_t *arrival =
+	    env->arrival_ms && clock_format_rfc3339((int64_t)env->arrival_ms, t, sizeof t) == 0
+	        ? json_string(t)
+	        : json_null();
 	json_t *rc = json_array();
-	for (unsigned i = 0; i < env->nrcpt && i < 100; i++)
+	for (unsigned i = 0; i < env->nrcpt; i++)
 		json_array_append_new(rc, json_string(env->rcpt[i].addr));
-	return json_pack("{s:s, s:s, s:s, s:o, s:I, s:s, s:s, s:I, s:b, s:s}", "id", env->id,
-			 "arrival", t, "sender", env->sender, "recipients", rc, "rcpt_count",
-			 (json_int_t)env->nrcpt, "client_ip", env->client_ip, "auth_user",
-			 env->auth_user, "size", (json_int_t)env->size, "held",
-			 env->hold_reason[0] != '\0', "reason", env->hold_reason);
+	return json_pack("{s:s, s:o, s:s, s:o, s:I, s:s, s:s, s:I, s:b, s:s}", "id", env->id,
+	                 "arrival", arrival, "sender", env->sender, "recipients", rc, "rcpt_count",
+	                 (json_int_t)env->nrcpt, "client_ip", env->client_ip, "auth_user",
+	                 env->auth_user, "size", (json_int_t)env->size, "held",
+	                 env->hold_reason[0] != '\0', "reason", env->hold_reason);
 }
 
 struct holds_ctx {

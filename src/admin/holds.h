@@ -1,11 +1,10 @@
 /*
  * holds - the hold queue as the admin sees it: the one code path behind the
- * web page's Holds section, /api/holds and (when it comes) `relayguard hold`.
+ * web page's Holds section, /api/holds and `relayguard hold list`.
  *
  * JSON of a held message:
  *   {"id", "arrival", "sender", "recipients": [...], "rcpt_count", "client_ip",
- *    "auth_user", "size", "held", "reason"} (the short form of `relayguard hold
- * list --json` on the queue branch)
+ *    "auth_user", "size", "held", "reason"}; "arrival" is null when unknown.
  */
 #ifndef RG_ADMIN_HOLDS_H
 #define RG_ADMIN_HOLDS_H

@@ -10,6 +10,8 @@
 
 int html_text(struct buf *b, const char *s)
 {
+	if (!s)
+		return 0;
 	const char *run = s;
 	for (; *s; s++) {
 		const char *rep = NULL;

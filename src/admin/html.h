@@ -12,7 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Appends s with & < > " ' escaped (good in text and in quoted attributes). 0 or -1. */
+/* Appends s with & < > " ' escaped (good in text and in quoted attributes); NULL
+ * appends nothing. 0 or -1. */
 int html_text(struct buf *b, const char *s) RG_WUR;
 /* printf-style, then escaped as by html_text. 0 or -1. */
 int html_textf(struct buf *b, const char *fmt, ...) RG_WUR __attribute__((format(printf, 2, 3)));

@@ -802,7 +802,8 @@ static enum MHD_Result webui_hold(struct web_req *r)
 	W(buf_append_str(&b, "<table class=\"rs\">"));
 	for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
 		W(buf_printf(&b, "<tr><th>%s</th><td data-l=\"%s\">", rows[i][1], rows[i][1]));
-		W(html_text(&b, json_string_value(json_object_get(j, rows[i][0]))));
+		const char *v = json_string_value(json_object_get(j, rows[i][0]));
+		W(html_text(&b, v ? v : "unknown"));
 		W(buf_append_str(&b, "</td></tr>"));
 	}
 	W(buf_printf(&b,

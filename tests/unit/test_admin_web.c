@@ -173,6 +173,8 @@ static void test_html(void **state)
 	assert_string_equal(buf_cstr(&b),
 	                    "&lt;a href=&quot;x&quot;&gt;Tom &amp; &#39;Jerry&#39;&lt;/a&gt;");
 	buf_reset(&b);
+	assert_int_equal(html_text(&b, NULL), 0);
+	assert_int_equal(b.len, 0);
 	assert_int_equal(html_textf(&b, "%d<%s", 5, "b"), 0);
 	assert_string_equal(buf_cstr(&b), "5&lt;b");
 	buf_reset(&b);

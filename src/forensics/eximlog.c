@@ -55,9 +55,11 @@ static bool eximlog_key(struct logspan t, const char *key, struct logspan *val)
 	return true;
 }
 
-/* "[ip]" or "[ip]:port" */
+/* "[ip]" or "[ip]:port" (a ':' after it ends the fields: "[ip]: reason") */
 static bool eximlog_ip(struct logspan t, struct addr *out)
 {
+	if (t.len && t.p[t.len - 1] == ':')
+		t.len--;
 	if (t.len < 3 || t.p[0] != '[')
 		return false;
 	return logspan_bracket_addr(t, NULL, out) == 0;

@@ -106,23 +106,36 @@ static size_t logline_zone(const char *p, size_t len, int64_t *off)
  * pid and returns where the message starts, or i when there is no tag there. */
 static size_t logline_tag(const char *p, size_t len, size_t i, struct logline *out)
 {
+	const char *sp = memchr(p + i, ' ', len - i);
+	size_t e = sp ? (size_t)(sp - p) : len; /* the token is p[i..e) */
 	size_t k = i;
-	while (k < len && p[k] != ' ' && p[k] != ':' && p[k] != '[')
-		k++;
-	if (k == i || k >= len)
-		return i;
+	if (e > i && p[e - 1] == ':') {
+		k = e - 1; /* "prog:" or "prog[pid]:" */
+	} else {
+		/* "kernel:[123.4]": a colon inside the token */
+		const char *c = memchr(p + i, ':', e - i);
+		if (!c)
+			return i;
+		k = (size_t)(c - p);
+	}
 	size_t name_end = k;
-	if (p[k] == '[') {
-		long pid = 0;
-		size_t d = k + 1;
-		while (d < len && logline_digit(p[d]) && d - k < 12)
-			pid = pid * 10 + (p[d++] - '0');
-		if (d == k + 1 || d + 1 >= len || p[d] != ']' || p[d + 1] != ':')
+	if (k > i && p[k - 1] == ']') {
+		size_t d = k - 1;
+		long pid = 0, mul = 1;
+		while (d > i && logline_digit(p[d - 1]) && k - d < 12) {
+			pid += (p[d - 1] - '0') * mul;
+			mul *= 10;
+			d--;
+		}
+		if (d == k - 1 || d <= i || p[d - 1] != '[')
 			return i;
 		out->pid = pid;
-		k = d + 1;
+		name_end = d - 1;
 	}
-	if (p[k] != ':')
+	for (size_t j = i; j < name_end; j++)
+		if (p[j] == '[' || p[j] == ':' || p[j] == '(')
+			return i;
+	if (name_end == i)
 		return i;
 	out->tag.p = p + i;
 	out->tag.len = name_end - i;
@@ -278,18 +291,6 @@ int64_t logyear_resolve(struct logyear *y, const struct logline *l)
 }
 
 /* ---- span helpers ---- */
-
-bool logspan_eq(struct logspan s, const char *lit)
-{
-	size_t n = strlen(lit);
-	return s.len == n && memcmp(s.p, lit, n) == 0;
-}
-
-bool logspan_starts(struct logspan s, const char *lit)
-{
-	size_t n = strlen(lit);
-	return s.len >= n && memcmp(s.p, lit, n) == 0;
-}
 
 long logspan_find(struct logspan s, size_t from, const char *lit)
 {

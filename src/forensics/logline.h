@@ -71,8 +71,19 @@ void logyear_init_from_ms(struct logyear *y, int64_t ref_ms);
 int64_t logyear_resolve(struct logyear *y, const struct logline *l);
 
 /* Helpers shared by the log parsers (all bounded by the span). */
-bool logspan_eq(struct logspan s, const char *lit);
-bool logspan_starts(struct logspan s, const char *lit);
+/* Inline: with a literal the length folds to a constant (these run per line). */
+static inline bool logspan_eq(struct logspan s, const char *lit)
+{
+	size_t n = __builtin_strlen(lit);
+	return s.len == n && __builtin_memcmp(s.p, lit, n) == 0;
+}
+
+static inline bool logspan_starts(struct logspan s, const char *lit)
+{
+	size_t n = __builtin_strlen(lit);
+	return s.len >= n && __builtin_memcmp(s.p, lit, n) == 0;
+}
+
 /* Position of lit in s at or after from, or -1. */
 long logspan_find(struct logspan s, size_t from, const char *lit);
 /* Sub-span [from, to) of s (clamped). */

@@ -9,30 +9,33 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 
 #define LOGREAD_BLOCK (4u << 20)
 
+/* zlib on a copy of fd (gzclose closes it): gzip or, transparently, plain. */
+static int logread_gz(struct logread *r, int fd, const char *name, char *err, size_t errlen)
+{
+	int d = dup(fd);
+	if (d < 0 || (r->gz = gzdopen(d, "rb")) == NULL) {
+		if (d >= 0)
+			close(d);
+		(void)str_format(err, errlen, "%s: cannot read", name);
+		return -1;
+	}
+	(void)gzbuffer(r->gz, LOGREAD_BLOCK);
+	return 0;
+}
+
 int logread_open(struct logread *r, const char *path, char *err, size_t errlen)
 {
 	struct stat st;
-	unsigned char magic[2] = {0, 0};
 	memset(r, 0, sizeof *r);
 	r->fd = -1;
-	if (strcmp(path, "-") == 0) {
-		int fd = dup(0);
-		if (fd < 0 || (r->gz = gzdopen(fd, "rb")) == NULL) {
-			if (fd >= 0)
-				close(fd);
-			(void)str_format(err, errlen, "standard input: cannot read");
-			return -1;
-		}
-		(void)gzbuffer(r->gz, LOGREAD_BLOCK);
-		return 0;
-	}
+	if (strcmp(path, "-") == 0)
+		return logread_gz(r, 0, "standard input", err, errlen);
 	r->fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (r->fd < 0 || fstat(r->fd, &st) != 0) {
 		(void)str_format(err, errlen, "%s: %s", path, strerror(errno));
@@ -45,39 +48,19 @@ int logread_open(struct logread *r, const char *path, char *err, size_t errlen)
 		return -1;
 	}
 	r->mtime_ms = (int64_t)st.st_mtim.tv_sec * 1000 + st.st_mtim.tv_nsec / 1000000;
-	bool gz = pread(r->fd, magic, 2, 0) == 2 && magic[0] == 0x1f && magic[1] == 0x8b;
-	if (!gz && S_ISREG(st.st_mode) && st.st_size > 0) {
-		void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, r->fd, 0);
-		if (m != MAP_FAILED) {
-			(void)madvise(m, (size_t)st.st_size, MADV_SEQUENTIAL);
-			r->map = m;
-			r->map_len = (size_t)st.st_size;
-			return 0;
-		}
-	}
-	if (!S_ISREG(st.st_mode) || st.st_size > 0 || gz) {
-		int fd = dup(r->fd);
-		if (fd < 0 || (r->gz = gzdopen(fd, "rb")) == NULL) {
-			if (fd >= 0)
-				close(fd);
-			(void)str_format(err, errlen, "%s: cannot read", path);
-			logread_close(r);
-			return -1;
-		}
-		(void)gzbuffer(r->gz, LOGREAD_BLOCK);
+	if (logread_gz(r, r->fd, path, err, errlen) != 0) {
+		logread_close(r);
+		return -1;
 	}
 	return 0;
 }
 
 void logread_close(struct logread *r)
 {
-	if (r->map)
-		(void)munmap((void *)r->map, r->map_len);
 	if (r->gz)
 		(void)gzclose(r->gz);
 	if (r->fd >= 0)
 		(void)close(r->fd);
-	r->map = NULL;
 	r->gz = NULL;
 	r->fd = -1;
 }
@@ -112,12 +95,6 @@ static size_t logread_lines(const char *p, size_t len, bool keep_tail, logread_l
 int logread_each(struct logread *r, logread_line_fn fn, logread_long_fn too_long, void *ctx,
                  char *err, size_t errlen)
 {
-	if (r->map) {
-		r->bytes = r->map_len;
-		bool cut;
-		size_t used = logread_lines(r->map, r->map_len, false, fn, too_long, ctx, &cut);
-		return used == (size_t)-1 ? -2 : 0;
-	}
 	if (!r->gz)
 		return 0;
 	size_t cap = LOGREAD_BLOCK + LOGREAD_LINE_MAX + 1, have = 0;

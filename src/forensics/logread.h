@@ -1,8 +1,10 @@
 /*
  * logread - hands the lines of a log file to a callback, as fast as the
- * disk allows: a plain file is mmap'ed and split with memchr (no copy, no
- * allocation per line); a gzip file or standard input ("-", plain or gzip)
- * is read through zlib in 4 MiB blocks.
+ * disk allows: the file (plain or gzip; "-" for standard input) is read in
+ * 4 MiB blocks (zlib reads a plain file straight into the block) and split
+ * with memchr; lines are handed out in place, with no copy and no allocation
+ * per line, and memory stays at one block whatever the size of the file.
+ * (mmap was tried: as fast, but the whole file then shows as resident.)
  *
  * Lines are given without their newline. A line longer than LOGREAD_LINE_MAX
  * is not given: the too_long callback counts it and reading goes on.
@@ -23,8 +25,6 @@ typedef void (*logread_long_fn)(void *ctx);
 struct logread {
 	int fd;
 	void *gz; /* gzFile */
-	const char *map;
-	size_t map_len;
 	int64_t mtime_ms; /* 0 for standard input */
 	uint64_t bytes;   /* bytes of (uncompressed) input read so far */
 };

@@ -30,7 +30,6 @@
 #define LS_IPS_MAX (1u << 20)
 #define LS_USER_IPS 64
 #define LS_TRIED_MAX 4096
-#define LS_PIDS 4096
 #define LS_DOMAINS_MAX (1u << 20)
 #define LS_HOUR_MS 3600000LL
 
@@ -59,7 +58,11 @@ int logscan_format_parse(const char *s, enum logscan_format *out)
 
 struct ls_user {
 	char *name;
+	size_t name_len;
 	uint32_t hash;
+	struct addr last_ip; /* of the last login given to the engine */
+	int64_t last_auth_ms;
+	bool failed_since;   /* a failed login of this user since then */
 	uint64_t msgs, auto_msgs, refused, null_defers;
 	int64_t first_bad_ms, blocked_ms, last_bad_ms, guessed_ms;
 	int max_score;
@@ -90,12 +93,6 @@ struct ls_ip {
 	uint64_t scatter;
 };
 
-struct ls_pid {
-	long pid;
-	uint32_t user;
-	struct addr ip;
-};
-
 struct logscan {
 	struct logscan_opts o;
 	struct pol_config cfg;
@@ -121,7 +118,6 @@ struct logscan {
 	/* IPs */
 	struct ls_ip *ips;
 	size_t n_ips, cap_ips;
-	struct ls_pid pids[LS_PIDS];
 	/* backscatter */
 	uint64_t scatter_msgs, scatter_dlv, scatter_failed;
 	int64_t scatter_first, scatter_last;
@@ -161,23 +157,36 @@ static int ls_uidx_grow(struct logscan *s)
 	return 0;
 }
 
-/* The index of a user name (lower-cased), created when new; 0 when full. */
+static char ls_lower(char c)
+{
+	return c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
+}
+
+/* The index of a user name (lower-cased, cut to POL_USER_MAX - 1), created when
+ * new; 0 when full. No copy unless the name is new. */
 static uint32_t ls_user_id(struct logscan *s, struct logspan name)
 {
-	char buf[POL_USER_MAX];
-	if (name.len == 0)
+	size_t n = name.len < POL_USER_MAX - 1 ? name.len : POL_USER_MAX - 1;
+	if (n == 0)
 		return 0;
-	logspan_copy(name, buf, sizeof buf);
-	str_lower(buf);
-	size_t n = strlen(buf);
-	uint32_t h = ls_hash(buf, n);
+	uint32_t h = 2166136261u;
+	for (size_t i = 0; i < n; i++) {
+		h ^= (unsigned char)ls_lower(name.p[i]);
+		h *= 16777619u;
+	}
+	h = h ? h : 1;
 	if (s->uidx_cap == 0 && ls_uidx_grow(s) != 0)
 		return 0;
 	uint32_t k = h & (s->uidx_cap - 1);
 	while (s->uidx[k]) {
 		struct ls_user *u = &s->users[s->uidx[k]];
-		if (u->hash == h && strcmp(u->name, buf) == 0)
-			return s->uidx[k];
+		if (u->hash == h && u->name_len == n) {
+			size_t i = 0;
+			while (i < n && u->name[i] == ls_lower(name.p[i]))
+				i++;
+			if (i == n)
+				return s->uidx[k];
+		}
 		k = (k + 1) & (s->uidx_cap - 1);
 	}
 	if (s->n_users >= LS_USERS_MAX)
@@ -194,9 +203,12 @@ static uint32_t ls_user_id(struct logscan *s, struct logspan name)
 		s->n_users = 1;
 	struct ls_user *u = &s->users[s->n_users];
 	memset(u, 0, sizeof *u);
-	u->name = strdup(buf);
+	u->name = malloc(n + 1);
 	if (!u->name)
 		return 0;
+	logspan_copy((struct logspan){name.p, n}, u->name, n + 1);
+	str_lower(u->name);
+	u->name_len = n;
 	u->hash = h;
 	s->uidx[k] = s->n_users++;
 	if ((uint64_t)s->n_users * 10 > (uint64_t)s->uidx_cap * 7 && ls_uidx_grow(s) != 0)
@@ -381,6 +393,16 @@ static void ls_login_ip(struct logscan *s, uint32_t uid, const struct addr *ip)
 
 static int ls_auth_ok(struct logscan *s, uint32_t uid, const struct addr *ip)
 {
+	struct ls_user *u = &s->users[uid];
+	/* Another login from the IP of the last one, within the hour, no failure in
+	 * between: the engine would learn nothing new (the IP is known already). */
+	if (ip && u->last_auth_ms && !u->failed_since && addr_equal(ip, &u->last_ip) &&
+	    s->now - u->last_auth_ms < LS_HOUR_MS)
+		return 0;
+	u->failed_since = false;
+	u->last_auth_ms = s->now;
+	if (ip)
+		u->last_ip = *ip;
 	if (ip) {
 		ls_login_ip(s, uid, ip);
 		struct ls_ip *t = ls_ip(s, ip, false);
@@ -409,6 +431,8 @@ static int ls_auth_ok(struct logscan *s, uint32_t uid, const struct addr *ip)
 
 static int ls_auth_fail(struct logscan *s, uint32_t uid, const struct addr *ip)
 {
+	if (uid)
+		s->users[uid].failed_since = true;
 	if (ip) {
 		struct ls_ip *t = ls_ip(s, ip, true);
 		if (t) {
@@ -447,18 +471,6 @@ static int ls_auth_fail(struct logscan *s, uint32_t uid, const struct addr *ip)
 	if (ip)
 		ls_ev_ip(s, ip);
 	return ls_eval(s, uid);
-}
-
-/* Dedupe of logins: one AUTH_OK per session (pid, or client IP for Exim). */
-static bool ls_new_session(struct logscan *s, long key, uint32_t uid, const struct addr *ip)
-{
-	struct ls_pid *p = &s->pids[(unsigned long)key % LS_PIDS];
-	if (p->pid == key && p->user == uid && addr_equal(&p->ip, ip))
-		return false;
-	p->pid = key;
-	p->user = uid;
-	p->ip = *ip;
-	return true;
 }
 
 static void ls_count_auto(struct logscan *s, uint32_t uid)
@@ -639,18 +651,16 @@ static void ls_set_client(struct logscan *s, struct qtrack_msg *m, const struct 
 
 /* ---- Postfix ---- */
 
-static int ls_postfix(struct logscan *s, const struct logline *l)
+static int ls_postfix(struct logscan *s, struct logspan daemon, const struct pflog_rec *rp)
 {
-	struct pflog_rec r;
-	struct logspan daemon = logline_daemon(l);
+	const struct pflog_rec r = *rp;
 	bool created;
 	struct qtrack_msg *m;
 	uint32_t uid;
-	switch (pflog_parse(daemon, l->msg, &r)) {
+	switch (r.kind) {
 	case PFLOG_CLIENT:
 		uid = ls_user_id(s, r.sasl_user);
-		if (uid && r.has_ip && ls_new_session(s, l->pid, uid, &r.ip) &&
-		    ls_auth_ok(s, uid, &r.ip) != 0)
+		if (uid && r.has_ip && ls_auth_ok(s, uid, &r.ip) != 0)
 			return -1;
 		m = ls_track(s, r.qid, &created);
 		if (m)
@@ -732,18 +742,16 @@ static int ls_postfix(struct logscan *s, const struct logline *l)
 
 /* ---- Exim ---- */
 
-static int ls_exim(struct logscan *s, struct logspan msg)
+static int ls_exim(struct logscan *s, const struct eximlog_rec *rp)
 {
-	struct eximlog_rec r;
+	const struct eximlog_rec r = *rp;
 	bool created;
 	struct qtrack_msg *m;
 	uint32_t uid;
-	switch (eximlog_parse(msg, &r)) {
+	switch (r.kind) {
 	case EXIMLOG_ARRIVAL:
 		uid = ls_user_id(s, r.user);
-		if (uid && r.has_ip &&
-		    ls_new_session(s, (long)ls_hash(&r.ip, sizeof r.ip), uid, &r.ip) &&
-		    ls_auth_ok(s, uid, &r.ip) != 0)
+		if (uid && r.has_ip && ls_auth_ok(s, uid, &r.ip) != 0)
 			return -1;
 		m = ls_track(s, r.id, &created);
 		if (!m)
@@ -796,11 +804,11 @@ static int ls_exim(struct logscan *s, struct logspan msg)
 
 /* ---- Dovecot ---- */
 
-static int ls_dovecot(struct logscan *s, struct logspan msg)
+static int ls_dovecot(struct logscan *s, struct logspan msg, const struct dovelog_rec *rp)
 {
-	struct dovelog_rec r;
+	const struct dovelog_rec r = *rp;
 	uint32_t uid;
-	switch (dovelog_parse(msg, &r)) {
+	switch (r.kind) {
 	case DOVELOG_LOGIN:
 		uid = ls_user_id(s, r.user);
 		if (!uid)
@@ -834,16 +842,12 @@ static bool ls_want(const struct logscan *s, enum logscan_format f)
 	return s->o.format == LOGSCAN_AUTO || s->o.format == f;
 }
 
-static bool ls_netfilter(struct logscan *s, const char *p, size_t len, int64_t when)
+static void ls_netfilter(struct logscan *s, const struct nflog_line *nl, int64_t when)
 {
-	struct nflog_line nl;
-	if (nflog_parse(p, len, &nl) != NFLOG_OK)
-		return false;
 	/* outbound only (OUT= set), and not the mail servers' own connections */
-	if (nl.out.len > 0 && nflog_is_smtp_attempt(&nl) &&
-	    !nflog_prefix_is(&nl, FIREWALL_PREFIX_MAILSRV))
-		(void)nflog_agg_add(&s->fw, &nl, when);
-	return true;
+	if (nl->out.len > 0 && nflog_is_smtp_attempt(nl) &&
+	    !nflog_prefix_is(nl, FIREWALL_PREFIX_MAILSRV))
+		(void)nflog_agg_add(&s->fw, nl, when);
 }
 
 static bool ls_is_dovecot_tag(struct logspan t)
@@ -863,8 +867,10 @@ int logscan_line(struct logscan *s, const char *p, size_t len)
 		len--;
 	if (logline_parse(p, len, &l) != 0) {
 		/* dmesg: "[123.456] PREFIX IN=..." has no wall-clock time */
+		struct nflog_line nl;
 		if (ls_want(s, LOGSCAN_NETFILTER) && len > 0 && p[0] == '[' &&
-		    ls_netfilter(s, p, len, 0)) {
+		    nflog_parse(p, len, &nl) == NFLOG_OK) {
+			ls_netfilter(s, &nl, 0);
 			s->st.parsed++;
 			s->st.by_format[LOGSCAN_NETFILTER]++;
 			return 0;
@@ -909,45 +915,63 @@ int logscan_line(struct logscan *s, const char *p, size_t len)
 		s->st.unparsed++;
 		return 0;
 	}
+	/* Parse the message first: most lines say nothing logscan needs, and those
+	 * end here without a time computed. */
+	union {
+		struct pflog_rec pf;
+		struct eximlog_rec ex;
+		struct dovelog_rec dv;
+		struct nflog_line nf;
+	} r;
+	struct logspan daemon = logline_daemon(&l);
+	bool useful;
+	switch (f) {
+	case LOGSCAN_POSTFIX:
+		useful = pflog_parse(daemon, msg, &r.pf) != PFLOG_OTHER;
+		break;
+	case LOGSCAN_EXIM:
+		useful = eximlog_parse(msg, &r.ex) != EXIMLOG_OTHER;
+		break;
+	case LOGSCAN_DOVECOT:
+		useful = dovelog_parse(msg, &r.dv) != DOVELOG_OTHER;
+		break;
+	default:
+		if (nflog_parse(p, len, &r.nf) != NFLOG_OK) {
+			s->st.unparsed++;
+			return 0;
+		}
+		useful = true;
+		break;
+	}
+	s->st.parsed++;
+	s->st.by_format[f]++;
+	if (!useful)
+		return 0;
 	int64_t t = logyear_resolve(&s->year, &l);
 	if ((s->o.since_ms && t < s->o.since_ms) || (s->o.until_ms && t >= s->o.until_ms)) {
-		s->st.parsed++;
-		s->st.by_format[f]++;
 		s->st.outside++;
 		return 0;
-	}
-	if (t < s->now) {
-		s->st.out_of_order++;
-	} else {
-		s->now = t;
 	}
 	if (s->st.first_ms == 0 || t < s->st.first_ms)
 		s->st.first_ms = t;
 	if (t > s->st.last_ms)
 		s->st.last_ms = t;
-	int rc = 0;
+	if (f == LOGSCAN_NETFILTER) {
+		ls_netfilter(s, &r.nf, t);
+		return 0;
+	}
+	if (t < s->now)
+		s->st.out_of_order++; /* the engine keeps the newest time */
+	else
+		s->now = t;
 	switch (f) {
 	case LOGSCAN_POSTFIX:
-		rc = ls_postfix(s, &l);
-		break;
+		return ls_postfix(s, daemon, &r.pf);
 	case LOGSCAN_EXIM:
-		rc = ls_exim(s, msg);
-		break;
-	case LOGSCAN_DOVECOT:
-		rc = ls_dovecot(s, msg);
-		break;
-	case LOGSCAN_NETFILTER:
-		if (!ls_netfilter(s, p, len, t)) {
-			s->st.unparsed++;
-			return 0;
-		}
-		break;
+		return ls_exim(s, &r.ex);
 	default:
-		break;
+		return ls_dovecot(s, msg, &r.dv);
 	}
-	s->st.parsed++;
-	s->st.by_format[f]++;
-	return rc;
 }
 
 void logscan_line_too_long(struct logscan *s)

@@ -567,7 +567,8 @@ def bench(path, mb, seed):
                                                           for i in range(1, 255)]
     lines = []
     n = 0
-    while len(lines) < 420000:
+    target = min(420000, max(4000, mb * 7900))  # an hour, or less for a small file
+    while len(lines) < target:
         n += 1
         q = "QQ%08X" % n  # QQ: replaced by the hour's two hex digits
         mm, ss = r.randint(0, 59), r.randint(0, 58)
@@ -575,8 +576,9 @@ def bench(path, mb, seed):
         ts2 = "HOUR:%02d:%02d" % (mm, ss + 1)
         pid = r.randint(1000, 60000)
         if r.random() < 0.35:
-            u = r.choice(users)
-            ip = "192.0.2.%d" % r.randint(1, 254)
+            k = r.randrange(len(users))
+            u = users[k]
+            ip = "192.0.2.%d" % (1 + k % 254)  # each account works from one place
             d = "submission/smtpd"
             client = "client.example[%s]" % ip
             sasl = ", sasl_method=PLAIN, sasl_username=%s" % u

@@ -209,3 +209,17 @@ def test_errors_and_help(tmp_path):
     ok.write_text("")
     r = rg("logscan", tmp_path / "missing.log", ok)
     assert r.rc == 3
+
+
+def test_bench_smoke():
+    """bench/logscan.sh on a small file: both tools run and the last line is the ratio."""
+    root = os.path.dirname(DATA.rstrip("/"))
+    root = os.path.dirname(root)
+    if not os.path.exists("/usr/sbin/pflogsumm"):
+        pytest.skip("pflogsumm is not installed")
+    p = subprocess.run([os.path.join(root, "bench", "logscan.sh"), "5"], capture_output=True,
+                       text=True, timeout=300, env=dict(os.environ, RG_BIN=RG_BIN))
+    assert p.returncode == 0, p.stderr
+    last = p.stdout.strip().splitlines()[-1]
+    assert last.startswith("speedup: ") and float(last.split()[1]) > 0
+    assert "pflogsumm:" in p.stdout and "relayguard:" in p.stdout

@@ -132,10 +132,8 @@ static size_t logline_tag(const char *p, size_t len, size_t i, struct logline *o
 		out->pid = pid;
 		name_end = d - 1;
 	}
-	for (size_t j = i; j < name_end; j++)
-		if (p[j] == '[' || p[j] == ':' || p[j] == '(')
-			return i;
-	if (name_end == i)
+	/* "lda(user)<..>:" is Dovecot's own file, not a tag */
+	if (name_end == i || p[i] == '[' || memchr(p + i, '(', name_end - i))
 		return i;
 	out->tag.p = p + i;
 	out->tag.len = name_end - i;

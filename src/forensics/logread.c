@@ -48,6 +48,12 @@ int logread_open(struct logread *r, const char *path, char *err, size_t errlen)
 		return -1;
 	}
 	r->mtime_ms = (int64_t)st.st_mtim.tv_sec * 1000 + st.st_mtim.tv_nsec / 1000000;
+	unsigned char magic[2] = {0, 0};
+	if (S_ISREG(st.st_mode) && (pread(r->fd, magic, 2, 0) != 2 || magic[0] != 0x1f ||
+	                            magic[1] != 0x8b)) {
+		(void)posix_fadvise(r->fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+		return 0; /* plain file: read() straight into the block */
+	}
 	if (logread_gz(r, r->fd, path, err, errlen) != 0) {
 		logread_close(r);
 		return -1;
@@ -95,7 +101,7 @@ static size_t logread_lines(const char *p, size_t len, bool keep_tail, logread_l
 int logread_each(struct logread *r, logread_line_fn fn, logread_long_fn too_long, void *ctx,
                  char *err, size_t errlen)
 {
-	if (!r->gz)
+	if (!r->gz && r->fd < 0)
 		return 0;
 	size_t cap = LOGREAD_BLOCK + LOGREAD_LINE_MAX + 1, have = 0;
 	char *buf = malloc(cap);
@@ -105,13 +111,25 @@ int logread_each(struct logread *r, logread_line_fn fn, logread_long_fn too_long
 		return -1;
 	}
 	for (;;) {
-		int got = gzread(r->gz, buf + have, (unsigned)(cap - have));
-		if (got < 0) {
-			int zerr;
-			const char *m = gzerror(r->gz, &zerr);
-			(void)str_format(err, errlen, "read error: %s", m ? m : "?");
-			free(buf);
-			return -1;
+		long got;
+		if (r->gz) {
+			got = gzread(r->gz, buf + have, (unsigned)(cap - have));
+			if (got < 0) {
+				int zerr;
+				const char *m = gzerror(r->gz, &zerr);
+				(void)str_format(err, errlen, "read error: %s", m ? m : "?");
+				free(buf);
+				return -1;
+			}
+		} else {
+			do
+				got = read(r->fd, buf + have, cap - have);
+			while (got < 0 && errno == EINTR);
+			if (got < 0) {
+				(void)str_format(err, errlen, "read error: %s", strerror(errno));
+				free(buf);
+				return -1;
+			}
 		}
 		r->bytes += (uint64_t)got;
 		size_t len = have + (size_t)got;

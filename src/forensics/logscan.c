@@ -93,6 +93,13 @@ struct ls_ip {
 	uint64_t scatter;
 };
 
+/* A slot of the user index: enough to reject a mismatch without touching users[]. */
+struct ls_uslot {
+	uint32_t hash, idx;
+	const char *name;
+	size_t len;
+};
+
 struct logscan {
 	struct logscan_opts o;
 	struct pol_config cfg;
@@ -113,7 +120,7 @@ struct logscan {
 	/* interned users: index 0 unused */
 	struct ls_user *users;
 	uint32_t n_users, cap_users;
-	uint32_t *uidx; /* open addressing: user index, 0 = empty */
+	struct ls_uslot *uidx; /* open addressing over users; idx 0 = empty */
 	uint32_t uidx_cap;
 	/* IPs */
 	struct ls_ip *ips;
@@ -142,14 +149,14 @@ static uint32_t ls_hash(const void *p, size_t n)
 static int ls_uidx_grow(struct logscan *s)
 {
 	uint32_t ncap = s->uidx_cap ? s->uidx_cap * 2 : 1024;
-	uint32_t *n = calloc(ncap, sizeof *n);
+	struct ls_uslot *n = calloc(ncap, sizeof *n);
 	if (!n)
 		return -1;
 	for (uint32_t i = 1; i < s->n_users; i++) {
 		uint32_t k = s->users[i].hash & (ncap - 1);
-		while (n[k])
+		while (n[k].idx)
 			k = (k + 1) & (ncap - 1);
-		n[k] = i;
+		n[k] = (struct ls_uslot){s->users[i].hash, i, s->users[i].name, s->users[i].name_len};
 	}
 	free(s->uidx);
 	s->uidx = n;
@@ -178,14 +185,14 @@ static uint32_t ls_user_id(struct logscan *s, struct logspan name)
 	if (s->uidx_cap == 0 && ls_uidx_grow(s) != 0)
 		return 0;
 	uint32_t k = h & (s->uidx_cap - 1);
-	while (s->uidx[k]) {
-		struct ls_user *u = &s->users[s->uidx[k]];
-		if (u->hash == h && u->name_len == n) {
+	while (s->uidx[k].idx) {
+		const struct ls_uslot *u = &s->uidx[k];
+		if (u->hash == h && u->len == n) {
 			size_t i = 0;
 			while (i < n && u->name[i] == ls_lower(name.p[i]))
 				i++;
 			if (i == n)
-				return s->uidx[k];
+				return u->idx;
 		}
 		k = (k + 1) & (s->uidx_cap - 1);
 	}
@@ -210,7 +217,8 @@ static uint32_t ls_user_id(struct logscan *s, struct logspan name)
 	str_lower(u->name);
 	u->name_len = n;
 	u->hash = h;
-	s->uidx[k] = s->n_users++;
+	s->uidx[k] = (struct ls_uslot){h, s->n_users, u->name, n};
+	s->n_users++;
 	if ((uint64_t)s->n_users * 10 > (uint64_t)s->uidx_cap * 7 && ls_uidx_grow(s) != 0)
 		return 0;
 	return s->n_users - 1;
@@ -651,48 +659,47 @@ static void ls_set_client(struct logscan *s, struct qtrack_msg *m, const struct 
 
 /* ---- Postfix ---- */
 
-static int ls_postfix(struct logscan *s, struct logspan daemon, const struct pflog_rec *rp)
+static int ls_postfix(struct logscan *s, struct logspan daemon, const struct pflog_rec *r)
 {
-	const struct pflog_rec r = *rp;
 	bool created;
 	struct qtrack_msg *m;
 	uint32_t uid;
-	switch (r.kind) {
+	switch (r->kind) {
 	case PFLOG_CLIENT:
-		uid = ls_user_id(s, r.sasl_user);
-		if (uid && r.has_ip && ls_auth_ok(s, uid, &r.ip) != 0)
+		uid = ls_user_id(s, r->sasl_user);
+		if (uid && r->has_ip && ls_auth_ok(s, uid, &r->ip) != 0)
 			return -1;
-		m = ls_track(s, r.qid, &created);
+		m = ls_track(s, r->qid, &created);
 		if (m)
-			ls_set_client(s, m, r.has_ip ? &r.ip : NULL, uid);
+			ls_set_client(s, m, r->has_ip ? &r->ip : NULL, uid);
 		return 0;
 	case PFLOG_SASL_FAIL:
-		if (logspan_starts(r.text, "Connection lost to authentication server") ||
-		    logspan_starts(r.text, "Invalid authentication mechanism"))
+		if (logspan_starts(r->text, "Connection lost to authentication server") ||
+		    logspan_starts(r->text, "Invalid authentication mechanism"))
 			return 0;
-		return ls_auth_fail(s, ls_user_id(s, r.sasl_user), &r.ip);
+		return ls_auth_fail(s, ls_user_id(s, r->sasl_user), &r->ip);
 	case PFLOG_REJECT:
-		if (!logspan_eq(r.stage, "RCPT"))
+		if (!logspan_eq(r->stage, "RCPT"))
 			return 0;
-		uid = ls_user_id(s, r.sasl_user);
+		uid = ls_user_id(s, r->sasl_user);
 		ls_ev(s, POL_EV_RCPT_REJECT);
 		ls_ev_user(s, uid);
-		if (r.has_ip)
-			ls_ev_ip(s, &r.ip);
-		logspan_copy(r.sender, s->ev.sender, sizeof s->ev.sender);
-		ls_ev_rcpt(s, r.rcpt, POL_DLV_BOUNCED);
+		if (r->has_ip)
+			ls_ev_ip(s, &r->ip);
+		logspan_copy(r->sender, s->ev.sender, sizeof s->ev.sender);
+		ls_ev_rcpt(s, r->rcpt, POL_DLV_BOUNCED);
 		return ls_eval(s, uid);
 	case PFLOG_AUTO_HEADER:
-		if ((m = qtrack_get(&s->q, r.qid.p, r.qid.len)) != NULL)
+		if ((m = qtrack_get(&s->q, r->qid.p, r->qid.len)) != NULL)
 			m->flags |= QTRACK_AUTO;
 		return 0;
 	case PFLOG_PICKUP:
-		m = ls_track(s, r.qid, &created);
+		m = ls_track(s, r->qid, &created);
 		if (m)
 			m->flags |= QTRACK_PICKUP;
 		return 0;
 	case PFLOG_QUEUED:
-		m = ls_track(s, r.qid, &created);
+		m = ls_track(s, r->qid, &created);
 		if (!m || (m->flags & QTRACK_QUEUED))
 			return 0;
 		if (created) {
@@ -701,26 +708,26 @@ static int ls_postfix(struct logscan *s, struct logspan daemon, const struct pfl
 			s->st.unmatched++;
 			return 0;
 		}
-		return ls_mail(s, m, r.sender, r.size, r.nrcpt, (struct logspan){r.qid.p, 0});
+		return ls_mail(s, m, r->sender, r->size, r->nrcpt, (struct logspan){r->qid.p, 0});
 	case PFLOG_DELIVERY:
-		if ((m = qtrack_get(&s->q, r.qid.p, r.qid.len)) == NULL)
+		if ((m = qtrack_get(&s->q, r->qid.p, r->qid.len)) == NULL)
 			return 0;
 		if (logspan_eq(daemon, "smtp") &&
-		    (r.has_relay_ip ? !ls_local(s, &r.relay_ip) : logspan_eq(r.relay, "none")))
-			ls_remote(s, m, r.rcpt, r.orig_rcpt.len > 0,
-			          r.status == PFLOG_ST_DEFERRED || r.status == PFLOG_ST_BOUNCED);
-		if (r.status == PFLOG_ST_BOUNCED)
-			return ls_bounced(s, m, r.rcpt, ls_unknown_user(r.dsn, r.text));
+		    (r->has_relay_ip ? !ls_local(s, &r->relay_ip) : logspan_eq(r->relay, "none")))
+			ls_remote(s, m, r->rcpt, r->orig_rcpt.len > 0,
+			          r->status == PFLOG_ST_DEFERRED || r->status == PFLOG_ST_BOUNCED);
+		if (r->status == PFLOG_ST_BOUNCED)
+			return ls_bounced(s, m, r->rcpt, ls_unknown_user(r->dsn, r->text));
 		return 0;
 	case PFLOG_NOTIFY: {
-		struct qtrack_msg *orig = qtrack_get(&s->q, r.qid.p, r.qid.len);
+		struct qtrack_msg *orig = qtrack_get(&s->q, r->qid.p, r->qid.len);
 		uint16_t flags = orig ? orig->flags : 0;
 		uint32_t user = orig ? orig->user : 0;
 		struct addr ip;
 		memset(&ip, 0, sizeof ip);
 		if (orig)
 			ip = orig->ip;
-		m = ls_track(s, r.new_qid, &created); /* may move orig */
+		m = ls_track(s, r->new_qid, &created); /* may move orig */
 		if (!m)
 			return 0;
 		m->flags |= QTRACK_BOUNCE | QTRACK_NULL;
@@ -732,7 +739,7 @@ static int ls_postfix(struct logscan *s, struct logspan daemon, const struct pfl
 		return 0;
 	}
 	case PFLOG_REMOVED:
-		if ((m = qtrack_get(&s->q, r.qid.p, r.qid.len)) != NULL)
+		if ((m = qtrack_get(&s->q, r->qid.p, r->qid.len)) != NULL)
 			qtrack_del(&s->q, m);
 		return 0;
 	default:
@@ -742,27 +749,26 @@ static int ls_postfix(struct logscan *s, struct logspan daemon, const struct pfl
 
 /* ---- Exim ---- */
 
-static int ls_exim(struct logscan *s, const struct eximlog_rec *rp)
+static int ls_exim(struct logscan *s, const struct eximlog_rec *r)
 {
-	const struct eximlog_rec r = *rp;
 	bool created;
 	struct qtrack_msg *m;
 	uint32_t uid;
-	switch (r.kind) {
+	switch (r->kind) {
 	case EXIMLOG_ARRIVAL:
-		uid = ls_user_id(s, r.user);
-		if (uid && r.has_ip && ls_auth_ok(s, uid, &r.ip) != 0)
+		uid = ls_user_id(s, r->user);
+		if (uid && r->has_ip && ls_auth_ok(s, uid, &r->ip) != 0)
 			return -1;
-		m = ls_track(s, r.id, &created);
+		m = ls_track(s, r->id, &created);
 		if (!m)
 			return 0;
-		if (r.has_ip) {
-			ls_set_client(s, m, &r.ip, uid);
+		if (r->has_ip) {
+			ls_set_client(s, m, &r->ip, uid);
 		} else {
 			m->flags |= QTRACK_PICKUP;
 		}
-		if (r.sender.len == 0 && r.orig_id.len) {
-			struct qtrack_msg *o = qtrack_get(&s->q, r.orig_id.p, r.orig_id.len);
+		if (r->sender.len == 0 && r->orig_id.len) {
+			struct qtrack_msg *o = qtrack_get(&s->q, r->orig_id.p, r->orig_id.len);
 			m->flags = QTRACK_BOUNCE | QTRACK_NULL;
 			if (o) {
 				m->user = o->user;
@@ -770,32 +776,32 @@ static int ls_exim(struct logscan *s, const struct eximlog_rec *rp)
 				m->flags |= o->flags & QTRACK_IP;
 			}
 		}
-		return ls_mail(s, m, r.sender, r.size, r.nrcpt, r.rcpt);
+		return ls_mail(s, m, r->sender, r->size, r->nrcpt, r->rcpt);
 	case EXIMLOG_DELIVERY:
 	case EXIMLOG_BOUNCED:
 	case EXIMLOG_DEFERRED: {
-		if ((m = qtrack_get(&s->q, r.id.p, r.id.len)) == NULL)
+		if ((m = qtrack_get(&s->q, r->id.p, r->id.len)) == NULL)
 			return 0;
-		bool remote = r.has_ip ? !ls_local(s, &r.ip)
-		                       : logspan_find(r.transport, 0, "remote") >= 0;
+		bool remote = r->has_ip ? !ls_local(s, &r->ip)
+		                       : logspan_find(r->transport, 0, "remote") >= 0;
 		if (remote)
-			ls_remote(s, m, r.rcpt, false, r.kind != EXIMLOG_DELIVERY);
-		if (r.kind == EXIMLOG_BOUNCED)
-			return ls_bounced(s, m, r.rcpt, ls_unknown_user(r.text, r.text));
+			ls_remote(s, m, r->rcpt, false, r->kind != EXIMLOG_DELIVERY);
+		if (r->kind == EXIMLOG_BOUNCED)
+			return ls_bounced(s, m, r->rcpt, ls_unknown_user(r->text, r->text));
 		return 0;
 	}
 	case EXIMLOG_COMPLETED:
-		if ((m = qtrack_get(&s->q, r.id.p, r.id.len)) != NULL)
+		if ((m = qtrack_get(&s->q, r->id.p, r->id.len)) != NULL)
 			qtrack_del(&s->q, m);
 		return 0;
 	case EXIMLOG_AUTH_FAIL:
-		return ls_auth_fail(s, ls_user_id(s, r.user), r.has_ip ? &r.ip : NULL);
+		return ls_auth_fail(s, ls_user_id(s, r->user), r->has_ip ? &r->ip : NULL);
 	case EXIMLOG_REJECT:
 		ls_ev(s, POL_EV_RCPT_REJECT);
-		if (r.has_ip)
-			ls_ev_ip(s, &r.ip);
-		logspan_copy(r.sender, s->ev.sender, sizeof s->ev.sender);
-		ls_ev_rcpt(s, r.rcpt, POL_DLV_BOUNCED);
+		if (r->has_ip)
+			ls_ev_ip(s, &r->ip);
+		logspan_copy(r->sender, s->ev.sender, sizeof s->ev.sender);
+		ls_ev_rcpt(s, r->rcpt, POL_DLV_BOUNCED);
 		return ls_eval(s, 0);
 	default:
 		return 0;
@@ -804,31 +810,30 @@ static int ls_exim(struct logscan *s, const struct eximlog_rec *rp)
 
 /* ---- Dovecot ---- */
 
-static int ls_dovecot(struct logscan *s, struct logspan msg, const struct dovelog_rec *rp)
+static int ls_dovecot(struct logscan *s, struct logspan msg, const struct dovelog_rec *r)
 {
-	const struct dovelog_rec r = *rp;
 	uint32_t uid;
-	switch (r.kind) {
+	switch (r->kind) {
 	case DOVELOG_LOGIN:
-		uid = ls_user_id(s, r.user);
+		uid = ls_user_id(s, r->user);
 		if (!uid)
 			return 0;
-		return ls_auth_ok(s, uid, r.has_ip ? &r.ip : NULL);
+		return ls_auth_ok(s, uid, r->has_ip ? &r->ip : NULL);
 	case DOVELOG_AUTH_FAIL:
-		uid = ls_user_id(s, r.user);
-		for (uint32_t i = 0; i < r.attempts && i < 10; i++)
-			if (ls_auth_fail(s, uid, r.has_ip ? &r.ip : NULL) != 0)
+		uid = ls_user_id(s, r->user);
+		for (uint32_t i = 0; i < r->attempts && i < 10; i++)
+			if (ls_auth_fail(s, uid, r->has_ip ? &r->ip : NULL) != 0)
 				return -1;
 		return 0;
 	case DOVELOG_VACATION: {
-		uid = ls_user_id(s, r.user);
+		uid = ls_user_id(s, r->user);
 		if (!uid)
 			return 0;
 		struct qtrack_msg tmp;
 		memset(&tmp, 0, sizeof tmp);
 		tmp.user = uid;
 		tmp.flags = QTRACK_AUTO | QTRACK_PICKUP;
-		return ls_mail(s, &tmp, (struct logspan){msg.p, 0}, 0, 1, r.rcpt);
+		return ls_mail(s, &tmp, (struct logspan){msg.p, 0}, 0, 1, r->rcpt);
 	}
 	default:
 		return 0;

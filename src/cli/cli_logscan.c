@@ -19,7 +19,8 @@
 #include <string.h>
 
 static const char cli_logscan_help[] =
-    "usage: relayguard logscan [--json] [--format auto|postfix|exim|dovecot|netfilter]\n"
+    "usage: relayguard logscan [--json]\n"
+    "                          [--format auto|postfix|exim|dovecot|netfilter|relayguard]\n"
     "                          [--since TIME] [--until TIME] [--local-networks CIDR,...]\n"
     "                          [--config FILE] [--year YYYY] FILE...\n"
     "\n"
@@ -42,8 +43,9 @@ static const char cli_logscan_help[] =
     "\n"
     "Logs: Postfix (syslog with classic or RFC 3339 stamps, Postfix's own maillog_file;\n"
     "smtpd, submission/smtpd, cleanup, qmgr, smtp, lmtp, local, virtual, bounce, pickup;\n"
-    "short and long queue IDs), Exim main log, Dovecot (syslog or its own file), and\n"
-    "netfilter LOG lines (kern.log, the journal, dmesg). Formats may be mixed in one\n"
+    "short and long queue IDs), Exim main log, Dovecot (syslog or its own file),\n"
+    "netfilter LOG lines (kern.log, the journal, dmesg) and relayguard's own delivery\n"
+    "log (docs/delivery.md). Formats may be mixed in one\n"
     "file and across files; lines that are none of these are counted, never fatal.\n"
     "FILE may be gzip-compressed; '-' reads standard input. Give files oldest first:\n"
     "time never runs backwards in the engine (older lines are taken as of the newest\n"
@@ -207,7 +209,8 @@ static void cli_scan_verdict(void *ctx, const struct pol_event *ev, const struct
 static json_t *cli_scan_stats_json(const struct logscan_stats *st, double seconds)
 {
 	json_t *s = json_object(), *f = json_object();
-	static const char *const names[] = {"", "postfix", "exim", "dovecot", "netfilter"};
+	static const char *const names[] = {"",        "postfix",   "exim",
+	                                    "dovecot", "netfilter", "relayguard"};
 	(void)json_object_set_new(s, "lines", json_integer((json_int_t)st->lines));
 	(void)json_object_set_new(s, "parsed", json_integer((json_int_t)st->parsed));
 	(void)json_object_set_new(s, "unparsed", json_integer((json_int_t)st->unparsed));
@@ -218,12 +221,13 @@ static json_t *cli_scan_stats_json(const struct logscan_stats *st, double second
 	(void)json_object_set_new(s, "too_long", json_integer((json_int_t)st->too_long));
 	(void)json_object_set_new(s, "out_of_order", json_integer((json_int_t)st->out_of_order));
 	(void)json_object_set_new(s, "outside_time_range", json_integer((json_int_t)st->outside));
-	(void)json_object_set_new(s, "queue_ids_peak", json_integer((json_int_t)st->queue_ids_peak));
+	(void)json_object_set_new(s, "queue_ids_peak",
+	                          json_integer((json_int_t)st->queue_ids_peak));
 	(void)json_object_set_new(s, "queue_ids_dropped",
 	                          json_integer((json_int_t)st->queue_ids_dropped));
 	(void)json_object_set_new(s, "first", cli_scan_time_json(st->first_ms));
 	(void)json_object_set_new(s, "last", cli_scan_time_json(st->last_ms));
-	for (int i = 1; i < 5; i++)
+	for (int i = 1; i < LOGSCAN_FORMATS; i++)
 		(void)json_object_set_new(f, names[i], json_integer((json_int_t)st->by_format[i]));
 	(void)json_object_set_new(s, "by_format", f);
 	return s;
@@ -246,7 +250,8 @@ static json_t *cli_scan_suspect_json(const struct logscan_suspect *x)
 		(void)json_object_set_new(o, "messages", json_integer(c1));
 		(void)json_object_set_new(o, "refused", json_integer(c2));
 		(void)json_object_set_new(o, "login_ips", ips);
-		(void)json_object_set_new(o, "login_ips_total", json_integer((json_int_t)x->n_ips_total));
+		(void)json_object_set_new(o, "login_ips_total",
+		                          json_integer((json_int_t)x->n_ips_total));
 		ips = NULL;
 		break;
 	case LOGSCAN_BRUTE_FORCE: {
@@ -323,7 +328,8 @@ static void cli_scan_text(const struct logscan_suspect *sus, size_t n,
 			printf("on this server");
 		switch (x->kind) {
 		case LOGSCAN_COMPROMISED_ACCOUNT:
-			printf(" (score %.2f, %llu messages)", x->score, (unsigned long long)x->count);
+			printf(" (score %.2f, %llu messages)", x->score,
+			       (unsigned long long)x->count);
 			break;
 		case LOGSCAN_BRUTE_FORCE:
 			printf(" (%llu failures, %llu account%s)", (unsigned long long)x->count,
@@ -341,7 +347,8 @@ static void cli_scan_text(const struct logscan_suspect *sus, size_t n,
 		printf("\n   since %s, last %s", a, b);
 		if (x->blocked_ms) {
 			cli_scan_time(x->blocked_ms, a, sizeof a);
-			printf("; %s %s", x->kind == LOGSCAN_BRUTE_FORCE ? "locked out" : "blocked", a);
+			printf("; %s %s", x->kind == LOGSCAN_BRUTE_FORCE ? "locked out" : "blocked",
+			       a);
 		}
 		printf("\n");
 		for (uint32_t k = 0; k < x->n_evidence && k < 5; k++)
@@ -390,13 +397,18 @@ static int cli_scan_opts(struct cli_scan *c, int argc, char **argv, const char *
 			break;
 		case 'f':
 			if (logscan_format_parse(optarg, &c->o.format) != 0) {
-				cli_error(c->cmd, "--format: '%s' is not auto, postfix, exim, dovecot or netfilter", optarg);
+				cli_error(
+				    c->cmd,
+				    "--format: '%s' is not auto, postfix, exim, dovecot, netfilter "
+				    "or relayguard",
+				    optarg);
 				return CLI_EXIT_USAGE;
 			}
 			break;
 		case 's':
 		case 'u':
-			if (logscan_parse_time(optarg, ch == 's' ? &c->o.since_ms : &c->o.until_ms) != 0) {
+			if (logscan_parse_time(optarg,
+			                       ch == 's' ? &c->o.since_ms : &c->o.until_ms) != 0) {
 				cli_error(c->cmd, "--%s: '%s' is not a date or RFC 3339 time",
 				          ch == 's' ? "since" : "until", optarg);
 				return CLI_EXIT_USAGE;

@@ -36,9 +36,18 @@ static size_t dovelog_service(struct logspan m, struct dovelog_rec *out)
 
 bool dovelog_is_dovecot(struct logspan m)
 {
-	static const char *const services[] = {"imap-login", "pop3-login", "submission-login",
-	                                       "managesieve-login", "lda", "lmtp", "imap", "pop3",
-	                                       "auth", "auth-worker", "master", "config"};
+	static const char *const services[] = {"imap-login",
+	                                       "pop3-login",
+	                                       "submission-login",
+	                                       "managesieve-login",
+	                                       "lda",
+	                                       "lmtp",
+	                                       "imap",
+	                                       "pop3",
+	                                       "auth",
+	                                       "auth-worker",
+	                                       "master",
+	                                       "config"};
 	size_t e = 0;
 	while (e < m.len && m.p[e] != ':' && m.p[e] != ' ' && m.p[e] != '(')
 		e++;

@@ -6,11 +6,10 @@
  * login_log_format_elements (user=<%u> method=%m rip=%r lip=%l ...):
  *
  *   imap-login: [Info: ]Login: user=<U>, method=PLAIN, rip=IP, lip=IP, ...
- *   pop3-login: [Info: ]Aborted login (auth failed, 3 attempts in 16 secs): user=<U>, ..., rip=IP, ...
- *        (also "Disconnected", "Login aborted: ...", "Client has quit the connection",
- *        "Connection closed", each with "(auth failed, N attempts...)")
- *   lda(U)<pid><session>: [Info: ]sieve: msgid=<..>: sent vacation response to <R>
- *        (also lmtp(U)...; Pigeonhole's vacation extension)
+ *   pop3-login: [Info: ]Aborted login (auth failed, 3 attempts in 16 secs): user=<U>, ..., rip=IP,
+ * ... (also "Disconnected", "Login aborted: ...", "Client has quit the connection", "Connection
+ * closed", each with "(auth failed, N attempts...)") lda(U)<pid><session>: [Info: ]sieve:
+ * msgid=<..>: sent vacation response to <R> (also lmtp(U)...; Pigeonhole's vacation extension)
  *
  * The auth process's own lines (auth: passwd-file(u,ip): unknown user,
  * auth-worker: pam(...) ...) repeat what the login process reports and are

@@ -126,7 +126,9 @@ static void eximlog_fields(struct logspan m, size_t i, struct eximlog_rec *out, 
 				out->router = v;
 		} else if (eximlog_key(t, "T=", &v)) {
 			if (!arrival)
-				out->transport = v.len && v.p[v.len - 1] == ':' ? logspan_sub(v, 0, v.len - 1) : v;
+				out->transport = v.len && v.p[v.len - 1] == ':'
+				                     ? logspan_sub(v, 0, v.len - 1)
+				                     : v;
 		} else if (eximlog_key(t, "S=", &v)) {
 			(void)logspan_u64(v, &out->size, NULL);
 		} else if (arrival && logspan_eq(t, "for")) {

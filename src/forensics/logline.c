@@ -38,7 +38,8 @@ static unsigned logline_month(const char *p)
 	return 0;
 }
 
-/* "hh:mm:ss" at p[0..8) plus an optional ".fraction"; ms of day into *tod. Returns bytes used or 0. */
+/* "hh:mm:ss" at p[0..8) plus an optional ".fraction"; ms of day into *tod. Returns bytes used or 0.
+ */
 static size_t logline_clock(const char *p, size_t len, int64_t *tod)
 {
 	unsigned h, m, s;
@@ -127,10 +128,16 @@ static size_t logline_tag(const char *p, size_t len, size_t i, struct logline *o
 			mul *= 10;
 			d--;
 		}
-		if (d == k - 1 || d <= i || p[d - 1] != '[')
-			return i;
-		out->pid = pid;
-		name_end = d - 1;
+		if (d > i && d < k - 1 && p[d - 1] == '[') {
+			out->pid = pid;
+			name_end = d - 1;
+		} else {
+			/* relayguard's stderr form "relayguard[info]:": a word, no pid */
+			const char *o = memchr(p + i, '[', k - 1 - i);
+			if (!o || o == p + i)
+				return i;
+			name_end = (size_t)(o - p);
+		}
 	}
 	/* "lda(user)<..>:" is Dovecot's own file, not a tag */
 	if (name_end == i || p[i] == '[' || memchr(p + i, '(', name_end - i))

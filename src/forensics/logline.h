@@ -35,14 +35,14 @@ enum logline_time {
 
 struct logline {
 	enum logline_time time_kind;
-	int64_t epoch_ms;     /* LOGLINE_TIME_FULL */
-	unsigned mon, day;    /* LOGLINE_TIME_SYSLOG: 1..12, 1..31 */
-	int64_t tod_ms;       /* LOGLINE_TIME_SYSLOG: milliseconds into the day */
-	bool bare;            /* "YYYY-MM-DD hh:mm:ss" head: no host, no tag (Exim, Dovecot) */
-	struct logspan host;  /* empty when the line has none */
-	struct logspan tag;   /* program, without "[pid]" and ":"; empty when none */
-	long pid;             /* -1 when none */
-	struct logspan msg;   /* the text after "tag: " (or after the stamp when bare) */
+	int64_t epoch_ms;    /* LOGLINE_TIME_FULL */
+	unsigned mon, day;   /* LOGLINE_TIME_SYSLOG: 1..12, 1..31 */
+	int64_t tod_ms;      /* LOGLINE_TIME_SYSLOG: milliseconds into the day */
+	bool bare;           /* "YYYY-MM-DD hh:mm:ss" head: no host, no tag (Exim, Dovecot) */
+	struct logspan host; /* empty when the line has none */
+	struct logspan tag;  /* program, without "[pid]" and ":"; empty when none */
+	long pid;            /* -1 when none */
+	struct logspan msg;  /* the text after "tag: " (or after the stamp when bare) */
 };
 
 /* 0 with *out filled, -1 when the line has no recognisable time stamp. */

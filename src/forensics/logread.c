@@ -49,8 +49,8 @@ int logread_open(struct logread *r, const char *path, char *err, size_t errlen)
 	}
 	r->mtime_ms = (int64_t)st.st_mtim.tv_sec * 1000 + st.st_mtim.tv_nsec / 1000000;
 	unsigned char magic[2] = {0, 0};
-	if (S_ISREG(st.st_mode) && (pread(r->fd, magic, 2, 0) != 2 || magic[0] != 0x1f ||
-	                            magic[1] != 0x8b)) {
+	if (S_ISREG(st.st_mode) &&
+	    (pread(r->fd, magic, 2, 0) != 2 || magic[0] != 0x1f || magic[1] != 0x8b)) {
 		(void)posix_fadvise(r->fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 		return 0; /* plain file: read() straight into the block */
 	}
@@ -147,7 +147,8 @@ int logread_each(struct logread *r, logread_line_fn fn, logread_long_fn too_long
 			skipping = false;
 		}
 		bool cut;
-		size_t used = logread_lines(buf + start, len - start, !eof, fn, too_long, ctx, &cut);
+		size_t used =
+		    logread_lines(buf + start, len - start, !eof, fn, too_long, ctx, &cut);
 		if (used == (size_t)-1) {
 			free(buf);
 			return -2;

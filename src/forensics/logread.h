@@ -24,7 +24,7 @@ typedef void (*logread_long_fn)(void *ctx);
 
 struct logread {
 	int fd;
-	void *gz; /* gzFile */
+	void *gz;         /* gzFile */
 	int64_t mtime_ms; /* 0 for standard input */
 	uint64_t bytes;   /* bytes of (uncompressed) input read so far */
 };

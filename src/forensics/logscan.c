@@ -19,6 +19,7 @@
 #include "forensics/nflog.h"
 #include "forensics/pflog.h"
 #include "forensics/qtrack.h"
+#include "forensics/rglog.h"
 #include "policy/store.h"
 
 #include <stdarg.h>
@@ -45,8 +46,9 @@ const char *logscan_kind_name(enum logscan_kind k)
 
 int logscan_format_parse(const char *s, enum logscan_format *out)
 {
-	static const char *const names[] = {"auto", "postfix", "exim", "dovecot", "netfilter"};
-	for (int i = 0; i < 5; i++)
+	static const char *const names[] = {"auto",    "postfix",   "exim",
+	                                    "dovecot", "netfilter", "relayguard"};
+	for (int i = 0; i < LOGSCAN_FORMATS; i++)
 		if (strcmp(s, names[i]) == 0) {
 			*out = (enum logscan_format)i;
 			return 0;
@@ -62,7 +64,7 @@ struct ls_user {
 	uint32_t hash;
 	struct addr last_ip; /* of the last login given to the engine */
 	int64_t last_auth_ms;
-	bool failed_since;   /* a failed login of this user since then */
+	bool failed_since; /* a failed login of this user since then */
 	uint64_t msgs, auto_msgs, refused, null_defers;
 	int64_t first_bad_ms, blocked_ms, last_bad_ms, guessed_ms;
 	int max_score;
@@ -82,8 +84,8 @@ struct ls_ip {
 	bool used;
 	uint64_t fails;
 	int64_t first_fail_ms, last_fail_ms, lockout_ms;
-	uint32_t *tried;     /* user ids tried from this IP */
-	uint16_t *tried_n;   /* failures of each */
+	uint32_t *tried;   /* user ids tried from this IP */
+	uint16_t *tried_n; /* failures of each */
 	uint32_t n_tried, cap_tried;
 	bool tried_more;
 	uint32_t succ[LOGSCAN_LIST_MAX];
@@ -156,7 +158,8 @@ static int ls_uidx_grow(struct logscan *s)
 		uint32_t k = s->users[i].hash & (ncap - 1);
 		while (n[k].idx)
 			k = (k + 1) & (ncap - 1);
-		n[k] = (struct ls_uslot){s->users[i].hash, i, s->users[i].name, s->users[i].name_len};
+		n[k] =
+		    (struct ls_uslot){s->users[i].hash, i, s->users[i].name, s->users[i].name_len};
 	}
 	free(s->uidx);
 	s->uidx = n;
@@ -455,7 +458,8 @@ static int ls_auth_fail(struct logscan *s, uint32_t uid, const struct addr *ip)
 				if (t->n_tried == t->cap_tried && t->cap_tried < LS_TRIED_MAX) {
 					uint32_t nc = t->cap_tried ? t->cap_tried * 2 : 8;
 					uint32_t *n = realloc(t->tried, nc * sizeof *n);
-					uint16_t *c = n ? realloc(t->tried_n, nc * sizeof *c) : NULL;
+					uint16_t *c =
+					    n ? realloc(t->tried_n, nc * sizeof *c) : NULL;
 					if (n)
 						t->tried = n;
 					if (c) {
@@ -573,8 +577,8 @@ static void ls_domain(struct logscan *s, struct logspan rcpt)
 }
 
 /* A delivery attempt of a tracked message to a remote server: relay and backscatter. */
-static void ls_remote(struct logscan *s, struct qtrack_msg *m, struct logspan rcpt,
-                      bool forwarded, bool failed)
+static void ls_remote(struct logscan *s, struct qtrack_msg *m, struct logspan rcpt, bool forwarded,
+                      bool failed)
 {
 	if ((m->flags & (QTRACK_CLIENT | QTRACK_AUTH | QTRACK_LOCALNET | QTRACK_BOUNCE |
 	                 QTRACK_PICKUP)) == QTRACK_CLIENT &&
@@ -629,7 +633,8 @@ static int ls_bounced(struct logscan *s, struct qtrack_msg *m, struct logspan rc
 static bool ls_unknown_user(struct logspan dsn, struct logspan text)
 {
 	return logspan_eq(dsn, "5.1.1") || logspan_find(text, 0, "nknown user") >= 0 ||
-	       logspan_find(text, 0, "ser unknown") >= 0 || logspan_find(text, 0, "o such user") >= 0;
+	       logspan_find(text, 0, "ser unknown") >= 0 ||
+	       logspan_find(text, 0, "o such user") >= 0;
 }
 
 static struct qtrack_msg *ls_track(struct logscan *s, struct logspan id, bool *created)
@@ -654,6 +659,26 @@ static void ls_set_client(struct logscan *s, struct qtrack_msg *m, const struct 
 	if (uid) {
 		m->flags |= QTRACK_AUTH;
 		m->user = uid;
+	}
+}
+
+/* The bounce the MTA made of orig (NULL: not tracked) is tracked as bounce_id,
+ * decided for the identity whose message caused it. */
+static void ls_bounce_of(struct logscan *s, const struct qtrack_msg *orig, struct logspan bounce_id)
+{
+	bool created;
+	struct qtrack_msg o;
+	memset(&o, 0, sizeof o);
+	if (orig)
+		o = *orig; /* a copy: the put below may move entries */
+	struct qtrack_msg *b = ls_track(s, bounce_id, &created);
+	if (!b)
+		return;
+	b->flags |= QTRACK_BOUNCE | QTRACK_NULL;
+	b->user = o.user;
+	if (o.flags & QTRACK_IP) {
+		b->flags |= QTRACK_IP;
+		b->ip = o.ip;
 	}
 }
 
@@ -720,22 +745,7 @@ static int ls_postfix(struct logscan *s, struct logspan daemon, const struct pfl
 			return ls_bounced(s, m, r->rcpt, ls_unknown_user(r->dsn, r->text));
 		return 0;
 	case PFLOG_NOTIFY: {
-		struct qtrack_msg *orig = qtrack_get(&s->q, r->qid.p, r->qid.len);
-		uint16_t flags = orig ? orig->flags : 0;
-		uint32_t user = orig ? orig->user : 0;
-		struct addr ip;
-		memset(&ip, 0, sizeof ip);
-		if (orig)
-			ip = orig->ip;
-		m = ls_track(s, r->new_qid, &created); /* may move orig */
-		if (!m)
-			return 0;
-		m->flags |= QTRACK_BOUNCE | QTRACK_NULL;
-		m->user = user;
-		if (flags & QTRACK_IP) {
-			m->flags |= QTRACK_IP;
-			m->ip = ip;
-		}
+		ls_bounce_of(s, qtrack_get(&s->q, r->qid.p, r->qid.len), r->new_qid);
 		return 0;
 	}
 	case PFLOG_REMOVED:
@@ -782,8 +792,8 @@ static int ls_exim(struct logscan *s, const struct eximlog_rec *r)
 	case EXIMLOG_DEFERRED: {
 		if ((m = qtrack_get(&s->q, r->id.p, r->id.len)) == NULL)
 			return 0;
-		bool remote = r->has_ip ? !ls_local(s, &r->ip)
-		                       : logspan_find(r->transport, 0, "remote") >= 0;
+		bool remote =
+		    r->has_ip ? !ls_local(s, &r->ip) : logspan_find(r->transport, 0, "remote") >= 0;
 		if (remote)
 			ls_remote(s, m, r->rcpt, false, r->kind != EXIMLOG_DELIVERY);
 		if (r->kind == EXIMLOG_BOUNCED)
@@ -834,6 +844,47 @@ static int ls_dovecot(struct logscan *s, struct logspan msg, const struct dovelo
 		tmp.user = uid;
 		tmp.flags = QTRACK_AUTO | QTRACK_PICKUP;
 		return ls_mail(s, &tmp, (struct logspan){msg.p, 0}, 0, 1, r->rcpt);
+	}
+	default:
+		return 0;
+	}
+}
+
+/* ---- relayguard's own delivery log ---- */
+
+static int ls_relayguard(struct logscan *s, const struct rglog_rec *r)
+{
+	bool created;
+	struct qtrack_msg *m = ls_track(s, r->id, &created);
+	if (!m)
+		return 0;
+	switch (r->kind) {
+	case RGLOG_RCPT:
+		if (created || !(m->flags & QTRACK_CLIENT)) {
+			uint32_t uid = ls_user_id(s, r->user);
+			ls_set_client(s, m, r->has_client ? &r->client : NULL, uid);
+			if (!r->has_client)
+				m->flags = (uint16_t)((m->flags & ~QTRACK_CLIENT) | QTRACK_PICKUP);
+		}
+		if (r->has_relay_ip ? !ls_local(s, &r->relay_ip) : logspan_eq(r->relay, "none"))
+			ls_remote(s, m, r->rcpt, false, !logspan_eq(r->status, "sent"));
+		if (logspan_eq(r->status, "bounced"))
+			return ls_bounced(s, m, r->rcpt, ls_unknown_user(r->dsn, r->reply));
+		return 0;
+	case RGLOG_MESSAGE: {
+		int rc = 0;
+		if (!(m->flags & QTRACK_QUEUED) && r->attempt <= 1)
+			rc =
+			    ls_mail(s, m, r->from, r->size, r->nrcpt, (struct logspan){r->id.p, 0});
+		if (r->done)
+			qtrack_del(&s->q, m);
+		return rc;
+	}
+	case RGLOG_DSN: {
+		if (!logspan_eq(r->status, "queued"))
+			return 0;
+		ls_bounce_of(s, m, r->dsn_id);
+		return 0;
 	}
 	default:
 		return 0;
@@ -891,7 +942,8 @@ int logscan_line(struct logscan *s, const char *p, size_t len)
 			f = LOGSCAN_EXIM;
 	} else if (tag.len >= 7 && memcmp(tag.p, "postfix", 7) == 0) {
 		f = LOGSCAN_POSTFIX;
-	} else if (tag.len && memchr(tag.p, '/', tag.len) && pflog_is_delivery_daemon(logline_daemon(&l))) {
+	} else if (tag.len && memchr(tag.p, '/', tag.len) &&
+	           pflog_is_delivery_daemon(logline_daemon(&l))) {
 		f = LOGSCAN_POSTFIX;
 	} else if (ls_is_dovecot_tag(tag)) {
 		f = LOGSCAN_DOVECOT;
@@ -901,6 +953,8 @@ int logscan_line(struct logscan *s, const char *p, size_t len)
 		}
 	} else if (logspan_eq(tag, "kernel")) {
 		f = LOGSCAN_NETFILTER;
+	} else if (logspan_eq(tag, "relayguard")) {
+		f = LOGSCAN_RELAYGUARD;
 	} else if (tag.len >= 4 && memcmp(tag.p, "exim", 4) == 0) {
 		f = LOGSCAN_EXIM;
 		struct logline inner;
@@ -927,6 +981,7 @@ int logscan_line(struct logscan *s, const char *p, size_t len)
 		struct eximlog_rec ex;
 		struct dovelog_rec dv;
 		struct nflog_line nf;
+		struct rglog_rec rg;
 	} r;
 	struct logspan daemon = logline_daemon(&l);
 	bool useful;
@@ -939,6 +994,9 @@ int logscan_line(struct logscan *s, const char *p, size_t len)
 		break;
 	case LOGSCAN_DOVECOT:
 		useful = dovelog_parse(msg, &r.dv) != DOVELOG_OTHER;
+		break;
+	case LOGSCAN_RELAYGUARD:
+		useful = rglog_parse(msg, &r.rg) != RGLOG_OTHER;
 		break;
 	default:
 		if (nflog_parse(p, len, &r.nf) != NFLOG_OK) {
@@ -974,6 +1032,8 @@ int logscan_line(struct logscan *s, const char *p, size_t len)
 		return ls_postfix(s, daemon, &r.pf);
 	case LOGSCAN_EXIM:
 		return ls_exim(s, &r.ex);
+	case LOGSCAN_RELAYGUARD:
+		return ls_relayguard(s, &r.rg);
 	default:
 		return ls_dovecot(s, msg, &r.dv);
 	}
@@ -1168,11 +1228,12 @@ static int ls_users_suspects(struct logscan *s, size_t *cap)
 			for (uint32_t k = 0; k < u->n_ips && k < LOGSCAN_LIST_MAX; k++)
 				x->ips[x->n_ips++] = u->ips[k];
 			x->n_ips_total = u->n_ips + u->n_ips_more;
-			(void)str_format(x->todo, sizeof x->todo,
-			                 "change the password of %s and end its sessions; check the "
-			                 "devices that use it and its forwarding rules; then resume "
-			                 "it (relayguard unblock user:%s)",
-			                 u->name, u->name);
+			(void)str_format(
+			    x->todo, sizeof x->todo,
+			    "change the password of %s and end its sessions; check the "
+			    "devices that use it and its forwarding rules; then resume "
+			    "it (relayguard unblock user:%s)",
+			    u->name, u->name);
 		}
 		if (u->auto_msgs && (u->null_defers > 0 ||
 		                     (null_limit > 0 && u->auto_peak >= (uint64_t)null_limit))) {
@@ -1190,11 +1251,12 @@ static int ls_users_suspects(struct logscan *s, size_t *cap)
 			if (u->null_defers)
 				ls_evidence(x, "%llu of them deferred by the policy",
 				            (unsigned long long)u->null_defers);
-			(void)str_format(x->todo, sizeof x->todo,
-			                 "limit the auto-reply of %s: at most one reply per sender "
-			                 "and period (Sieve vacation :days), none to lists, bulk or "
-			                 "auto-submitted mail; turn it off if it answers spam",
-			                 u->name);
+			(void)str_format(
+			    x->todo, sizeof x->todo,
+			    "limit the auto-reply of %s: at most one reply per sender "
+			    "and period (Sieve vacation :days), none to lists, bulk or "
+			    "auto-submitted mail; turn it off if it answers spam",
+			    u->name);
 		}
 	}
 	return 0;
@@ -1227,8 +1289,9 @@ static int ls_ips_suspects(struct logscan *s, size_t *cap)
 			ls_evidence(x, "%llu failed logins from %s, %s to %s",
 			            (unsigned long long)t->fails, ip, t1, t2);
 			if (t->n_tried)
-				ls_evidence(x, "%s%u account%s tried", t->tried_more ? "more than " : "",
-				            t->n_tried, t->n_tried == 1 ? "" : "s");
+				ls_evidence(x, "%s%u account%s tried",
+				            t->tried_more ? "more than " : "", t->n_tried,
+				            t->n_tried == 1 ? "" : "s");
 			if (t->lockout_ms) {
 				(void)clock_format_rfc3339(t->lockout_ms, t1, sizeof t1);
 				ls_evidence(x, "locked out by the policy at %s", t1);
@@ -1242,15 +1305,16 @@ static int ls_ips_suspects(struct logscan *s, size_t *cap)
 				(void)str_append(names, sizeof names, s->users[t->succ[k]].name);
 			}
 			if (t->n_succ) {
-				ls_evidence(x, "then logged in as %s: the password was guessed", names);
+				ls_evidence(x, "then logged in as %s: the password was guessed",
+				            names);
 				(void)str_format(x->todo, sizeof x->todo,
 				                 "change the password of %s now; block %s at the "
 				                 "firewall",
 				                 names, ip);
 			} else {
-				(void)str_format(x->todo, sizeof x->todo,
-				                 "block %s at the firewall (no login from it succeeded)",
-				                 ip);
+				(void)str_format(
+				    x->todo, sizeof x->todo,
+				    "block %s at the firewall (no login from it succeeded)", ip);
 			}
 		}
 		if (t->relayed >= s->o.min_relayed) {
@@ -1270,13 +1334,14 @@ static int ls_ips_suspects(struct logscan *s, size_t *cap)
 			            (unsigned long long)t->relayed, ip,
 			            (unsigned long long)t->relay_rcpts);
 			ls_evidence(x, "%s is not in the local networks", ip);
-			(void)str_format(x->todo, sizeof x->todo,
-			                 "close the open relay: relay only for authenticated users and "
-			                 "your own networks (Postfix: check mynetworks and "
-			                 "smtpd_relay_restrictions = permit_mynetworks, "
-			                 "permit_sasl_authenticated, reject_unauth_destination); "
-			                 "block %s; then run relayguard relaytest",
-			                 ip);
+			(void)str_format(
+			    x->todo, sizeof x->todo,
+			    "close the open relay: relay only for authenticated users and "
+			    "your own networks (Postfix: check mynetworks and "
+			    "smtpd_relay_restrictions = permit_mynetworks, "
+			    "permit_sasl_authenticated, reject_unauth_destination); "
+			    "block %s; then run relayguard relaytest",
+			    ip);
 		}
 	}
 	return 0;
@@ -1302,8 +1367,8 @@ static int ls_fw_suspects(struct logscan *s, size_t *cap)
 		x->score = 1.0;
 		ls_ipstr(&h->src, ip, sizeof ip);
 		ls_evidence(x, "%llu outbound SMTP connection attempts from %s to %s%zu servers",
-		            (unsigned long long)h->attempts, ip, h->dst_overflow ? "more than " : "",
-		            h->n_dst);
+		            (unsigned long long)h->attempts, ip,
+		            h->dst_overflow ? "more than " : "", h->n_dst);
 		if (h->blocked)
 			ls_evidence(x, "%llu of them dropped by the firewall",
 			            (unsigned long long)h->blocked);
@@ -1331,8 +1396,9 @@ static int ls_scatter_suspect(struct logscan *s, size_t *cap)
 	ls_evidence(x, "%llu bounces sent to remote addresses at %zu domains",
 	            (unsigned long long)s->scatter_msgs, s->n_domains);
 	if (s->scatter_dlv)
-		ls_evidence(x, "%llu%% of their delivery attempts deferred or refused (forged senders)",
-		            (unsigned long long)(100 * s->scatter_failed / s->scatter_dlv));
+		ls_evidence(
+		    x, "%llu%% of their delivery attempts deferred or refused (forged senders)",
+		    (unsigned long long)(100 * s->scatter_failed / s->scatter_dlv));
 	/* the IPs whose mail caused the most bounces */
 	uint64_t total = 0;
 	for (size_t i = 0; i < s->cap_ips; i++)

@@ -32,9 +32,11 @@ enum logscan_format {
 	LOGSCAN_EXIM,
 	LOGSCAN_DOVECOT,
 	LOGSCAN_NETFILTER,
+	LOGSCAN_RELAYGUARD, /* relayguard's own delivery log (docs/delivery.md) */
 };
+#define LOGSCAN_FORMATS 6
 
-/* 0 or -1 for "auto", "postfix", "exim", "dovecot", "netfilter". */
+/* 0 or -1 for "auto", "postfix", "exim", "dovecot", "netfilter", "relayguard". */
 int logscan_format_parse(const char *s, enum logscan_format *out);
 
 /* A verdict that is not allow: the event, the verdict, where the line was. */
@@ -52,9 +54,9 @@ struct logscan_opts {
 	void *ctx;
 	size_t max_messages; /* live queue IDs kept; 0 = 4 million */
 	/* suspect thresholds (0 = defaults) */
-	uint64_t min_direct_attempts;  /* netfilter SMTP attempts of one host (10) */
-	uint64_t min_relayed;          /* unauthenticated relayed messages of one IP (3) */
-	uint64_t min_backscatter;      /* bounces to remote addresses (20) */
+	uint64_t min_direct_attempts; /* netfilter SMTP attempts of one host (10) */
+	uint64_t min_relayed;         /* unauthenticated relayed messages of one IP (3) */
+	uint64_t min_backscatter;     /* bounces to remote addresses (20) */
 };
 
 enum logscan_kind {
@@ -79,8 +81,8 @@ struct logscan_suspect {
 	struct addr ip; /* brute_force, open_relay_abuse: client; direct_smtp: host */
 	double score;   /* 0..1 */
 	int64_t first_ms, last_ms, blocked_ms; /* 0 = unknown / never */
-	uint64_t count;  /* failures, attempts, messages */
-	uint64_t count2; /* accounts tried, destinations, recipients, refused */
+	uint64_t count;                        /* failures, attempts, messages */
+	uint64_t count2;  /* accounts tried, destinations, recipients, refused */
 	bool count2_more; /* count2 is a lower bound */
 	uint32_t n_evidence;
 	char evidence[LOGSCAN_EVIDENCE_MAX][LOGSCAN_EVIDENCE_LEN];
@@ -94,12 +96,12 @@ struct logscan_suspect {
 
 struct logscan_stats {
 	uint64_t lines, parsed, unparsed, too_long;
-	uint64_t by_format[5]; /* parsed lines per enum logscan_format (0: unused) */
-	uint64_t messages;     /* MAIL events */
-	uint64_t events;       /* events given to the engine */
-	uint64_t verdicts;     /* of them, not allow */
-	uint64_t out_of_order; /* lines older than the one before (time held) */
-	uint64_t outside;      /* lines outside --since/--until */
+	uint64_t by_format[LOGSCAN_FORMATS]; /* parsed lines per enum logscan_format (0: unused) */
+	uint64_t messages;                   /* MAIL events */
+	uint64_t events;                     /* events given to the engine */
+	uint64_t verdicts;                   /* of them, not allow */
+	uint64_t out_of_order;               /* lines older than the one before (time held) */
+	uint64_t outside;                    /* lines outside --since/--until */
 	uint64_t store_errors;
 	uint64_t queue_ids_peak, queue_ids_dropped, unmatched;
 	int64_t first_ms, last_ms;

@@ -8,8 +8,8 @@
 #include <string.h>
 
 static const char *const pflog_kind_names[] = {
-    "other",   "client", "sasl_fail", "reject",  "auto_header", "pickup",
-    "queued",  "delivery", "notify",  "removed", "expired",
+    "other",  "client",   "sasl_fail", "reject",  "auto_header", "pickup",
+    "queued", "delivery", "notify",    "removed", "expired",
 };
 
 const char *pflog_kind_name(enum pflog_kind k)
@@ -85,8 +85,8 @@ static void pflog_sasl(struct logspan s, size_t from, struct pflog_rec *out)
 
 bool pflog_is_delivery_daemon(struct logspan d)
 {
-	static const char *const names[] = {"smtp",  "lmtp",    "local", "virtual",
-	                                    "pipe",  "error",   "retry", "discard",
+	static const char *const names[] = {"smtp",  "lmtp",        "local",       "virtual",
+	                                    "pipe",  "error",       "retry",       "discard",
 	                                    "relay", "smtp-amavis", "lmtp-dovecot"};
 	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
 		if (logspan_eq(d, names[i]))

@@ -36,10 +36,11 @@
 
 enum pflog_kind {
 	PFLOG_OTHER = 0,
-	PFLOG_CLIENT,      /* qid, client, ip, sasl_user, sasl_method */
-	PFLOG_SASL_FAIL,   /* ip, sasl_method, sasl_user (Postfix >= 3.9), text = reason */
-	PFLOG_REJECT,      /* qid (empty for NOQUEUE), stage, ip, code, text, sender, rcpt, sasl_user */
-	PFLOG_AUTO_HEADER, /* qid: the message carries Auto-Submitted (not "no") or Precedence bulk/list/junk */
+	PFLOG_CLIENT,    /* qid, client, ip, sasl_user, sasl_method */
+	PFLOG_SASL_FAIL, /* ip, sasl_method, sasl_user (Postfix >= 3.9), text = reason */
+	PFLOG_REJECT, /* qid (empty for NOQUEUE), stage, ip, code, text, sender, rcpt, sasl_user */
+	PFLOG_AUTO_HEADER, /* qid: the message carries Auto-Submitted (not "no") or Precedence
+	                      bulk/list/junk */
 	PFLOG_PICKUP,      /* qid, uid, sender */
 	PFLOG_QUEUED,      /* qid, sender, size, nrcpt */
 	PFLOG_DELIVERY,    /* qid, rcpt, orig_rcpt, relay (+ ip), dsn, status, text */

@@ -23,17 +23,17 @@
 #define QTRACK_STALE_MS (6LL * 86400000) /* Postfix's maximal_queue_lifetime is 5 d */
 
 /* flags */
-#define QTRACK_IP 0x0001u        /* ip is set */
-#define QTRACK_CLIENT 0x0002u    /* came in over SMTP */
-#define QTRACK_AUTH 0x0004u      /* the client authenticated (user set) */
-#define QTRACK_LOCALNET 0x0008u  /* the client is in the local networks */
-#define QTRACK_PICKUP 0x0010u    /* submitted on this machine (sendmail, pickup) */
-#define QTRACK_BOUNCE 0x0020u    /* a bounce the MTA made; ip/user: whose mail caused it */
-#define QTRACK_AUTO 0x0040u      /* Auto-Submitted */
-#define QTRACK_NULL 0x0080u      /* null envelope sender */
-#define QTRACK_QUEUED 0x0100u    /* the MAIL event was sent */
-#define QTRACK_RELAYED 0x0200u   /* counted as relayed without authentication */
-#define QTRACK_SCATTER 0x0400u   /* counted as backscatter */
+#define QTRACK_IP 0x0001u       /* ip is set */
+#define QTRACK_CLIENT 0x0002u   /* came in over SMTP */
+#define QTRACK_AUTH 0x0004u     /* the client authenticated (user set) */
+#define QTRACK_LOCALNET 0x0008u /* the client is in the local networks */
+#define QTRACK_PICKUP 0x0010u   /* submitted on this machine (sendmail, pickup) */
+#define QTRACK_BOUNCE 0x0020u   /* a bounce the MTA made; ip/user: whose mail caused it */
+#define QTRACK_AUTO 0x0040u     /* Auto-Submitted */
+#define QTRACK_NULL 0x0080u     /* null envelope sender */
+#define QTRACK_QUEUED 0x0100u   /* the MAIL event was sent */
+#define QTRACK_RELAYED 0x0200u  /* counted as relayed without authentication */
+#define QTRACK_SCATTER 0x0400u  /* counted as backscatter */
 
 struct qtrack_msg {
 	char id[QTRACK_ID_MAX + 1];

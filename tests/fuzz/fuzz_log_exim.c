@@ -13,8 +13,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static void fuzz_check(const char *p, size_t n, const struct eximlog_rec *r)
 {
-	const struct logspan spans[] = {r->id,    r->sender, r->rcpt,       r->host,
-	                                r->proto, r->auth,   r->user,       r->local_user,
+	const struct logspan spans[] = {r->id,     r->sender,    r->rcpt,    r->host,
+	                                r->proto,  r->auth,      r->user,    r->local_user,
 	                                r->router, r->transport, r->orig_id, r->text};
 	for (size_t i = 0; i < sizeof spans / sizeof spans[0]; i++)
 		if (spans[i].p < p || spans[i].p + spans[i].len > p + n)

@@ -35,9 +35,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		fuzz_in(p, size, d);
 		(void)pflog_parse(d, l.msg, &r);
 		(void)pflog_kind_name(r.kind);
-		const struct logspan spans[] = {r.qid,  r.client, r.sasl_method, r.sasl_user, r.sender,
-		                                r.rcpt, r.orig_rcpt, r.relay, r.dsn, r.text, r.stage,
-		                                r.new_qid};
+		const struct logspan spans[] = {r.qid,    r.client, r.sasl_method, r.sasl_user,
+		                                r.sender, r.rcpt,   r.orig_rcpt,   r.relay,
+		                                r.dsn,    r.text,   r.stage,       r.new_qid};
 		for (size_t i = 0; i < sizeof spans / sizeof spans[0]; i++)
 			fuzz_in(p, size, spans[i]);
 		struct logyear y;
@@ -45,7 +45,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		(void)logyear_resolve(&y, &l);
 	}
 	/* the message parser alone, with every daemon */
-	static const char *const daemons[] = {"smtpd", "cleanup", "qmgr", "smtp", "pickup", "bounce"};
+	static const char *const daemons[] = {"smtpd", "cleanup", "qmgr",
+	                                      "smtp",  "pickup",  "bounce"};
 	for (size_t i = 0; i < sizeof daemons / sizeof daemons[0]; i++)
 		(void)pflog_parse((struct logspan){daemons[i], strlen(daemons[i])},
 		                  (struct logspan){p, size}, &r);

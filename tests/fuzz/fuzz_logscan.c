@@ -40,7 +40,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size_t ns;
 	if (logscan_finish(s, &sus, &ns) == 0)
 		for (size_t k = 0; k < ns; k++)
-			if (sus[k].n_evidence > LOGSCAN_EVIDENCE_MAX || sus[k].n_ips > LOGSCAN_LIST_MAX)
+			if (sus[k].n_evidence > LOGSCAN_EVIDENCE_MAX ||
+			    sus[k].n_ips > LOGSCAN_LIST_MAX)
 				abort();
 	(void)logscan_stats(s);
 	logscan_free(s);

@@ -223,3 +223,33 @@ def test_bench_smoke():
     last = p.stdout.strip().splitlines()[-1]
     assert last.startswith("speedup: ") and float(last.split()[1]) > 0
     assert "pflogsumm:" in p.stdout and "relayguard:" in p.stdout
+
+
+def test_relayguard_delivery_log(tmp_path):
+    """relayguard's own delivery log (docs/delivery.md): an account sending from
+    twelve IPs in five networks, half its recipients bounced, is compromised."""
+    nets = ["192.0.2.%d", "198.51.100.%d", "203.0.113.%d", "198.18.4.%d", "198.19.4.%d"]
+    out = []
+    for i in range(300):
+        t = "2026-11-23T%02d:%02d:%02dZ" % (10 + i // 120, (i // 2) % 60, (i % 2) * 30)
+        ip = nets[i % 5] % (10 + i % 12)
+        q = "01A1EE565E%06X" % i
+        for k in range(2):
+            st, dsn = ("bounced", "5.1.1") if (i + k) % 2 else ("sent", "2.0.0")
+            out.append('%s relayguard[info]: delivery id=%s event=rcpt rcpt=<r%d.%d@far.example> '
+                       'from=<ops@gw.example> user=ops@gw.example client=%s '
+                       'relay=mx.far.example[192.0.2.250]:25 tls=TLSv1.3 attempt=1 delay=0.2 '
+                       'status=%s dsn=%s reply="%s"' % (t, q, i, k, ip, st, dsn,
+                                                          "550 5.1.1 User unknown"
+                                                          if st == "bounced" else "250 ok"))
+        out.append("%s relayguard[info]: delivery id=%s event=done from=<ops@gw.example> "
+                   "size=2000 nrcpt=2 sent=1 bounced=1 deferred=0 attempt=1" % (t, q))
+    p = tmp_path / "relayguard.log"
+    p.write_text("\n".join(out) + "\n")
+    r = scan("--format", "relayguard", p)
+    assert r.rc == 1, r.out
+    doc = r.json()
+    assert [(s["kind"], ident(s)) for s in doc["suspects"]] == \
+        [("compromised_account", "ops@gw.example")]
+    assert doc["stats"]["by_format"]["relayguard"] == 900
+    assert doc["stats"]["messages"] == 300

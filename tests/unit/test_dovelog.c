@@ -63,11 +63,12 @@ static void test_failures(void **state)
 	                     &r),
 	                 DOVELOG_AUTH_FAIL);
 	assert_int_equal(r.attempts, 1);
-	assert_int_equal(msg("imap-login: Login aborted: Connection closed (auth failed, 3 attempts "
-	                     "in 16 secs) (auth_failed): user=<test>, method=PLAIN, "
-	                     "rip=192.0.2.241, lip=203.0.113.104, TLS, session=<9ZHq02g3J8S60fan>",
-	                     &r),
-	                 DOVELOG_AUTH_FAIL);
+	assert_int_equal(
+	    msg("imap-login: Login aborted: Connection closed (auth failed, 3 attempts "
+	        "in 16 secs) (auth_failed): user=<test>, method=PLAIN, "
+	        "rip=192.0.2.241, lip=203.0.113.104, TLS, session=<9ZHq02g3J8S60fan>",
+	        &r),
+	    DOVELOG_AUTH_FAIL);
 	assert_int_equal(r.attempts, 3);
 	assert_span(r.user, "test");
 	assert_int_equal(msg("submission-login: Client has quit the connection (auth failed, 1 "
@@ -98,10 +99,11 @@ static void test_failures(void **state)
 static void test_vacation(void **state)
 {
 	struct dovelog_rec r;
-	assert_int_equal(msg("lda(bob@example.com)<4242><AbCdEf>: sieve: msgid=<x@y>: sent vacation "
-	                     "response to <probe@z.example>",
-	                     &r),
-	                 DOVELOG_VACATION);
+	assert_int_equal(
+	    msg("lda(bob@example.com)<4242><AbCdEf>: sieve: msgid=<x@y>: sent vacation "
+	        "response to <probe@z.example>",
+	        &r),
+	    DOVELOG_VACATION);
 	assert_span(r.user, "bob@example.com");
 	assert_span(r.rcpt, "probe@z.example");
 	assert_int_equal(msg("lmtp(carol)<1><s>: Info: sieve: msgid=<x@y>: sent vacation response "

@@ -83,11 +83,12 @@ static void test_arrival(void **state)
 static void test_deliveries(void **state)
 {
 	struct eximlog_rec r;
-	assert_int_equal(line("2016-03-25 15:06:10 1ajLoq-0001wC-Pk => 0129.alexng@gmail.example "
-	                      "R=dkim_lookuphost T=dkim_remote_smtp H=gmail-smtp-in.l.google.example "
-	                      "[74.125.200.27] X=TLSv1.2:ECDHE:128 CV=yes C=\"250 2.0.0 OK\"",
-	                      &r),
-	                 EXIMLOG_DELIVERY);
+	assert_int_equal(
+	    line("2016-03-25 15:06:10 1ajLoq-0001wC-Pk => 0129.alexng@gmail.example "
+	         "R=dkim_lookuphost T=dkim_remote_smtp H=gmail-smtp-in.l.google.example "
+	         "[74.125.200.27] X=TLSv1.2:ECDHE:128 CV=yes C=\"250 2.0.0 OK\"",
+	         &r),
+	    EXIMLOG_DELIVERY);
 	assert_span(r.rcpt, "0129.alexng@gmail.example");
 	assert_span(r.router, "dkim_lookuphost");
 	assert_span(r.transport, "dkim_remote_smtp");
@@ -137,11 +138,12 @@ static void test_auth_fail_and_reject(void **state)
 	                 EXIMLOG_AUTH_FAIL);
 	assert_ip(&r.ip, "194.169.175.1");
 	assert_span(r.user, "uaf589@example.com");
-	assert_int_equal(line("2013-06-10 18:33:32 [10099] H=(yakult.example) [202.132.70.178]:3755 "
-	                      "I=[1.2.3.4]:25 F=<menacedsj04@list.example> rejected RCPT "
-	                      "dir@ml3.example: relay not permitted",
-	                      &r),
-	                 EXIMLOG_REJECT);
+	assert_int_equal(
+	    line("2013-06-10 18:33:32 [10099] H=(yakult.example) [202.132.70.178]:3755 "
+	         "I=[1.2.3.4]:25 F=<menacedsj04@list.example> rejected RCPT "
+	         "dir@ml3.example: relay not permitted",
+	         &r),
+	    EXIMLOG_REJECT);
 	assert_ip(&r.ip, "202.132.70.178");
 	assert_span(r.sender, "menacedsj04@list.example");
 	assert_span(r.rcpt, "dir@ml3.example");

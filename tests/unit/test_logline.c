@@ -111,9 +111,15 @@ static void test_bare_exim_and_dovecot(void **state)
 static void test_refused(void **state)
 {
 	struct logline l;
-	const char *bad[] = {"", "hello world", "Foo  3 02:14:07 h p: x", "Mar 32 02:14:07 h p: x",
-	                     "Mar  3 24:14:07 h p: x", "Mar  3 02:14", "2026-13-01T00:00:00Z h p: x",
-	                     "2026-01-01T00:00:00 h p: x", "2026-01-01X00:00:00Z h",
+	const char *bad[] = {"",
+	                     "hello world",
+	                     "Foo  3 02:14:07 h p: x",
+	                     "Mar 32 02:14:07 h p: x",
+	                     "Mar  3 24:14:07 h p: x",
+	                     "Mar  3 02:14",
+	                     "2026-13-01T00:00:00Z h p: x",
+	                     "2026-01-01T00:00:00 h p: x",
+	                     "2026-01-01X00:00:00Z h",
 	                     "Mar  3 02:14:07x h p: x"};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
 		assert_int_equal(parse(bad[i], &l), -1);
@@ -167,8 +173,8 @@ static void test_spans(void **state)
 	assert_int_equal(logspan_bracket_addr(logspan_sub(s, 7, 22), &name, &a), 0);
 	assert_span(name, "x");
 	assert_int_equal(a.family, 4);
-	assert_int_equal(logspan_bracket_addr((struct logspan){"h[IPv6:2001:db8::1]", 19}, NULL, &a),
-	                 0);
+	assert_int_equal(
+	    logspan_bracket_addr((struct logspan){"h[IPv6:2001:db8::1]", 19}, NULL, &a), 0);
 	assert_int_equal(a.family, 6);
 	assert_int_equal(logspan_bracket_addr((struct logspan){"h[nope]", 7}, NULL, &a), -1);
 	assert_int_equal(logspan_bracket_addr((struct logspan){"]", 1}, NULL, &a), -1);

@@ -39,10 +39,11 @@ static enum pflog_kind line(const char *s, struct pflog_rec *r)
 static void test_client(void **state)
 {
 	struct pflog_rec r;
-	assert_int_equal(line("Mar 4 09:00:40 email postfix/submission/smtpd[9526]: 19689215A5: "
-	                      "client=x.example[192.0.2.5], sasl_method=LOGIN, sasl_username=jsmith",
-	                      &r),
-	                 PFLOG_CLIENT);
+	assert_int_equal(
+	    line("Mar 4 09:00:40 email postfix/submission/smtpd[9526]: 19689215A5: "
+	         "client=x.example[192.0.2.5], sasl_method=LOGIN, sasl_username=jsmith",
+	         &r),
+	    PFLOG_CLIENT);
 	assert_span(r.qid, "19689215A5");
 	assert_span(r.client, "x.example");
 	assert_true(r.has_ip);
@@ -91,11 +92,12 @@ static void test_sasl_failures(void **state)
 	                 PFLOG_SASL_FAIL);
 	assert_span(r.sasl_method, "Plain");
 	assert_span(r.text, "");
-	assert_int_equal(line("Feb  3 08:29:28 mail postfix/smtpd[21022]: warning: unknown[1.1.1.1]: "
-	                      "SASL LOGIN authentication failed: Connection lost to authentication "
-	                      "server",
-	                      &r),
-	                 PFLOG_SASL_FAIL);
+	assert_int_equal(
+	    line("Feb  3 08:29:28 mail postfix/smtpd[21022]: warning: unknown[1.1.1.1]: "
+	         "SASL LOGIN authentication failed: Connection lost to authentication "
+	         "server",
+	         &r),
+	    PFLOG_SASL_FAIL);
 	assert_span(r.text, "Connection lost to authentication server");
 	/* other warnings are not failures */
 	assert_int_equal(line("Sep 19 12:10:58 h postfix/smtpd[14059]: warning: Message delivery "
@@ -108,12 +110,13 @@ static void test_sasl_failures(void **state)
 static void test_reject(void **state)
 {
 	struct pflog_rec r;
-	assert_int_equal(line("Jul 12 07:47:48 saturn postfix/smtpd[8738]: NOQUEUE: reject: RCPT "
-	                      "from 1-2-3-4-example.com[1.2.3.4]: 554 5.7.1 <smtp@example.com>: Relay "
-	                      "access denied; from=<john@example.com> to=<smtp@example.org> "
-	                      "proto=SMTP helo=<198.51.100.17>",
-	                      &r),
-	                 PFLOG_REJECT);
+	assert_int_equal(
+	    line("Jul 12 07:47:48 saturn postfix/smtpd[8738]: NOQUEUE: reject: RCPT "
+	         "from 1-2-3-4-example.com[1.2.3.4]: 554 5.7.1 <smtp@example.com>: Relay "
+	         "access denied; from=<john@example.com> to=<smtp@example.org> "
+	         "proto=SMTP helo=<198.51.100.17>",
+	         &r),
+	    PFLOG_REJECT);
 	assert_int_equal(r.qid.len, 0);
 	assert_span(r.stage, "RCPT");
 	assert_ip(&r.ip, "1.2.3.4");
@@ -122,13 +125,14 @@ static void test_reject(void **state)
 	assert_span(r.rcpt, "smtp@example.org");
 	assert_span(r.text, "554 5.7.1 <smtp@example.com>: Relay access denied");
 	/* with a queue ID, a null sender, and Postfix 3.10's SASL fields */
-	assert_int_equal(line("Mar 11 23:27:54 server postfix-smo/submission/smtpd[22427]: "
-	                      "44JCRG5tYPzCqt2: reject: BDAT from s.example[192.0.2.109]: 550 5.5.3 "
-	                      "<DATA>: Data command rejected: Multi-recipient bounce; from=<> "
-	                      "to=<some@example.com> proto=ESMTP helo=<domain.tld> "
-	                      "sasl_method=PLAIN sasl_username=bob",
-	                      &r),
-	                 PFLOG_REJECT);
+	assert_int_equal(
+	    line("Mar 11 23:27:54 server postfix-smo/submission/smtpd[22427]: "
+	         "44JCRG5tYPzCqt2: reject: BDAT from s.example[192.0.2.109]: 550 5.5.3 "
+	         "<DATA>: Data command rejected: Multi-recipient bounce; from=<> "
+	         "to=<some@example.com> proto=ESMTP helo=<domain.tld> "
+	         "sasl_method=PLAIN sasl_username=bob",
+	         &r),
+	    PFLOG_REJECT);
 	assert_span(r.qid, "44JCRG5tYPzCqt2");
 	assert_span(r.stage, "BDAT");
 	assert_span(r.sender, "");
@@ -143,10 +147,11 @@ static void test_reject(void **state)
 static void test_queue_and_delivery(void **state)
 {
 	struct pflog_rec r;
-	assert_int_equal(line("2026-05-16T16:13:25.140503+02:00 mail postfix/qmgr[2267]: 21957407BE: "
-	                      "from=<fatlum@u8.example>, size=507, nrcpt=1 (queue active)",
-	                      &r),
-	                 PFLOG_QUEUED);
+	assert_int_equal(
+	    line("2026-05-16T16:13:25.140503+02:00 mail postfix/qmgr[2267]: 21957407BE: "
+	         "from=<fatlum@u8.example>, size=507, nrcpt=1 (queue active)",
+	         &r),
+	    PFLOG_QUEUED);
 	assert_span(r.sender, "fatlum@u8.example");
 	assert_int_equal(r.size, 507);
 	assert_int_equal(r.nrcpt, 1);
@@ -156,12 +161,13 @@ static void test_queue_and_delivery(void **state)
 	                 PFLOG_EXPIRED);
 	assert_int_equal(line("May 16 16:13:26 mail postfix/qmgr[2267]: 21957407BE: removed", &r),
 	                 PFLOG_REMOVED);
-	assert_int_equal(line("Dec 29 03:03:48 mail postfix/smtp[8492]: 732BB407C3: "
-	                      "to=<redacted@domain.com>, relay=mail.domain.com[1.1.1.1]:25, delay=582, "
-	                      "delays=563/16/1.7/0.81, dsn=5.0.0, status=bounced (host "
-	                      "mail.domain.com[1.1.1.1] said: 554 DT:SPM 163)",
-	                      &r),
-	                 PFLOG_DELIVERY);
+	assert_int_equal(
+	    line("Dec 29 03:03:48 mail postfix/smtp[8492]: 732BB407C3: "
+	         "to=<redacted@domain.com>, relay=mail.domain.com[1.1.1.1]:25, delay=582, "
+	         "delays=563/16/1.7/0.81, dsn=5.0.0, status=bounced (host "
+	         "mail.domain.com[1.1.1.1] said: 554 DT:SPM 163)",
+	         &r),
+	    PFLOG_DELIVERY);
 	assert_span(r.rcpt, "redacted@domain.com");
 	assert_span(r.relay, "mail.domain.com[1.1.1.1]:25");
 	assert_true(r.has_relay_ip);
@@ -186,10 +192,11 @@ static void test_queue_and_delivery(void **state)
 	                 PFLOG_DELIVERY);
 	assert_int_equal(r.status, PFLOG_ST_DEFERRED);
 	/* Postfix 3.11 adds tls= before dsn= */
-	assert_int_equal(line("Dec 29 02:54:12 m postfix/smtp[7]: 732BB407C3: to=<a@b>, relay=x[192.0.2.9]:25, "
-	                      "delay=1, delays=0/0/0/1, tls=required, dsn=2.0.0, status=sent (ok)",
-	                      &r),
-	                 PFLOG_DELIVERY);
+	assert_int_equal(
+	    line("Dec 29 02:54:12 m postfix/smtp[7]: 732BB407C3: to=<a@b>, relay=x[192.0.2.9]:25, "
+	         "delay=1, delays=0/0/0/1, tls=required, dsn=2.0.0, status=sent (ok)",
+	         &r),
+	    PFLOG_DELIVERY);
 	assert_span(r.dsn, "2.0.0");
 }
 
@@ -232,7 +239,8 @@ static void test_other_lines(void **state)
 	    "Feb 18 09:48:04 x postfix/smtpd[50903]: lost connection after AUTH from "
 	    "unknown[192.0.2.23]",
 	    "Feb 18 09:48:04 x postfix/anvil[1]: statistics: max connection rate 1/60s",
-	    "Feb 18 09:48:04 x postfix/postscreen[1]: CONNECT from [192.0.2.1]:1234 to [192.0.2.2]:25",
+	    "Feb 18 09:48:04 x postfix/postscreen[1]: CONNECT from [192.0.2.1]:1234 to "
+	    "[192.0.2.2]:25",
 	    "Feb 18 09:48:04 x postfix/qmgr[1]: ABCDEF12345: from=<a@b>, size=x, nrcpt=1",
 	    "Feb 18 09:48:04 x postfix/smtp[1]: ABCDEF12345: to=<a@b>, relay=x, no status",
 	    "Feb 18 09:48:04 x postfix/smtpd[1]: ABC: client=x[1.2.3.4]", /* ID too short */

@@ -342,6 +342,37 @@ void logspan_copy(struct logspan s, char *out, size_t size)
 	out[n] = '\0';
 }
 
+/* Dotted quad without a copy or inet_pton (the common case, once per client line).
+ * Strict like inet_pton: four parts 0..255, no leading zeros. 0 or -1. */
+static int logline_ipv4(const char *a, size_t n, struct addr *out)
+{
+	uint8_t b[4];
+	size_t i = 0;
+	for (int part = 0; part < 4; part++) {
+		unsigned v = 0;
+		size_t d = 0;
+		while (i < n && logline_digit(a[i]) && d < 4) {
+			v = v * 10 + (unsigned)(a[i] - '0');
+			i++;
+			d++;
+		}
+		if (d == 0 || d > 3 || v > 255 || (d > 1 && a[i - d] == '0'))
+			return -1;
+		b[part] = (uint8_t)v;
+		if (part < 3) {
+			if (i >= n || a[i] != '.')
+				return -1;
+			i++;
+		}
+	}
+	if (i != n)
+		return -1;
+	memset(out, 0, sizeof *out);
+	out->family = 4;
+	memcpy(out->bytes, b, 4);
+	return 0;
+}
+
 int logspan_bracket_addr(struct logspan s, struct logspan *name, struct addr *out)
 {
 	size_t e = s.len;
@@ -368,9 +399,11 @@ int logspan_bracket_addr(struct logspan s, struct logspan *name, struct addr *ou
 		a += 5;
 		alen -= 5;
 	}
-	if (addr_parse(a, alen, out) != 0)
-		return -1;
-	addr_unmap(out);
+	if (logline_ipv4(a, alen, out) != 0) {
+		if (addr_parse(a, alen, out) != 0)
+			return -1;
+		addr_unmap(out);
+	}
 	if (name) {
 		name->p = s.p;
 		name->len = (size_t)(open - s.p);

@@ -272,11 +272,12 @@ static enum pflog_kind pflog_delivery(struct logspan m, struct pflog_rec *out)
 			out->has_relay_ip = true;
 		k = e;
 	}
-	long s = logspan_find(m, k, ", status=");
+	/* dsn= comes right before status=: find it first, then status= after it */
+	long d = logspan_find(m, k, ", dsn=");
+	long s = logspan_find(m, d >= 0 ? (size_t)d : k, ", status=");
 	if (s < 0)
 		return PFLOG_OTHER;
-	long d = logspan_find(m, k, ", dsn=");
-	if (d >= 0 && d < s)
+	if (d >= 0)
 		out->dsn = logspan_sub(m, (size_t)d + 6, (size_t)s);
 	size_t b = (size_t)s + 9, e = b;
 	while (e < m.len && m.p[e] != ' ')
@@ -330,16 +331,45 @@ static enum pflog_kind pflog_bounce(struct logspan m, struct pflog_rec *out)
 	return out->kind = PFLOG_NOTIFY;
 }
 
+/* Whether a line of this daemon may be one logscan uses, from its first bytes:
+ * most lines (connect, TLS, message-id, disconnect) end here, before the
+ * record is even cleared. */
+static bool pflog_maybe(struct logspan daemon, struct logspan m)
+{
+	struct logspan q;
+	size_t i;
+	if (daemon.p[0] == 's' && logspan_eq(daemon, "smtpd") && (m.p[0] == 'w' || m.p[0] == 'N'))
+		return true; /* warning: ..., NOQUEUE: ... */
+	if ((i = pflog_qid(m, &q)) == 0 || i >= m.len)
+		return false;
+	switch (m.p[i]) {
+	case 'c': /* client= */
+	case 'r': /* reject:, removed */
+	case 'f': /* from= */
+	case 't': /* to= */
+	case 'u': /* uid= */
+	case 's': /* sender ... notification */
+	case 'p': /* postmaster ... notification */
+	case 'i': /* info: header */
+	case 'w': /* warning: header */
+	case 'h': /* hold: header */
+		return true;
+	default:
+		return false;
+	}
+}
+
 enum pflog_kind pflog_parse(struct logspan daemon, struct logspan msg, struct pflog_rec *out)
 {
+	out->kind = PFLOG_OTHER;
+	if (daemon.len == 0 || msg.len < 7 || !pflog_maybe(daemon, msg))
+		return PFLOG_OTHER;
 	memset(out, 0, sizeof *out);
 	out->qid.p = out->client.p = out->sasl_method.p = out->sasl_user.p = msg.p;
 	out->sender.p = out->rcpt.p = out->orig_rcpt.p = out->relay.p = msg.p;
 	out->dsn.p = out->text.p = out->stage.p = out->new_qid.p = msg.p;
 	out->uid = -1;
 	out->kind = PFLOG_OTHER;
-	if (daemon.len == 0 || msg.len < 7)
-		return PFLOG_OTHER;
 	switch (daemon.p[0]) {
 	case 's':
 		if (logspan_eq(daemon, "smtpd"))

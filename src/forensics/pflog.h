@@ -78,8 +78,8 @@ struct pflog_rec {
 
 /* True for the daemons whose "to=" lines are deliveries. */
 bool pflog_is_delivery_daemon(struct logspan daemon);
-/* Parses one message. Always fills *out (kind PFLOG_OTHER when nothing matched);
- * returns the kind. */
+/* Parses one message; returns the kind, also in out->kind. The other fields of
+ * *out are set only when the kind is not PFLOG_OTHER. */
 enum pflog_kind pflog_parse(struct logspan daemon, struct logspan msg, struct pflog_rec *out);
 const char *pflog_kind_name(enum pflog_kind k);
 

@@ -27,18 +27,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		memcpy(p, data, size);
 	struct logline l;
 	struct pflog_rec r;
+	memset(&r, 0, sizeof r);
 	if (logline_parse(p, size, &l) == 0) {
 		fuzz_in(p, size, l.host);
 		fuzz_in(p, size, l.tag);
 		fuzz_in(p, size, l.msg);
 		struct logspan d = logline_daemon(&l);
 		fuzz_in(p, size, d);
-		(void)pflog_parse(d, l.msg, &r);
+		if (pflog_parse(d, l.msg, &r) != r.kind)
+			abort();
 		(void)pflog_kind_name(r.kind);
 		const struct logspan spans[] = {r.qid,    r.client, r.sasl_method, r.sasl_user,
 		                                r.sender, r.rcpt,   r.orig_rcpt,   r.relay,
 		                                r.dsn,    r.text,   r.stage,       r.new_qid};
-		for (size_t i = 0; i < sizeof spans / sizeof spans[0]; i++)
+		for (size_t i = 0; r.kind != PFLOG_OTHER && i < sizeof spans / sizeof spans[0]; i++)
 			fuzz_in(p, size, spans[i]);
 		struct logyear y;
 		logyear_init(&y, 2026, 0);

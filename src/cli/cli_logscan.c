@@ -347,8 +347,8 @@ static void cli_scan_text(const struct logscan_suspect *sus, size_t n,
 		printf("\n   since %s, last %s", a, b);
 		if (x->blocked_ms) {
 			cli_scan_time(x->blocked_ms, a, sizeof a);
-			printf("; %s %s", x->kind == LOGSCAN_BRUTE_FORCE ? "locked out" : "blocked",
-			       a);
+			printf("; the policy %s at %s",
+			       x->kind == LOGSCAN_BRUTE_FORCE ? "locks it out" : "blocks it", a);
 		}
 		printf("\n");
 		for (uint32_t k = 0; k < x->n_evidence && k < 5; k++)

@@ -137,22 +137,36 @@ __attribute__((format(printf, 2, 3))) static void smtp_session_reply(struct smtp
 	s->replies++;
 }
 
+static void smtp_session_refusal(struct smtp_session *s, const char *why, const char *reply)
+{
+	smtp_session_reply(s, "%s", reply);
+	s->last_error = why;
+	if (s->ops.reject)
+		s->ops.reject(s->arg, s, why, reply);
+}
+
+/* "421 4.7.0 HOST text" and the end of the session. */
+static void smtp_session_closing(struct smtp_session *s, const char *why, const char *text)
+{
+	char r[SMTP_SESSION_REPLY_MAX];
+	str_format(r, sizeof r, "421 4.7.0 %s %s", s->hostname, text);
+	smtp_session_refusal(s, why, r);
+	smtp_session_close(s, why);
+}
+
 static void smtp_session_check_errors(struct smtp_session *s)
 {
 	if (s->state != SMTP_SESSION_CLOSED && s->cfg.hard_error_limit &&
 	    s->errors >= s->cfg.hard_error_limit) {
-		smtp_session_reply(s, "421 4.7.0 %s Error: too many errors", s->hostname);
-		s->last_error = "too_many_errors";
-		smtp_session_close(s, "too_many_errors");
+		smtp_session_closing(s, "too_many_errors", "Error: too many errors");
 	}
 }
 
 /* A 4xx/5xx reply to a client mistake: counted toward the error limits. */
 static void smtp_session_error(struct smtp_session *s, const char *why, const char *reply)
 {
-	smtp_session_reply(s, "%s", reply);
+	smtp_session_refusal(s, why, reply);
 	s->errors++;
-	s->last_error = why;
 	smtp_session_check_errors(s);
 }
 
@@ -368,8 +382,8 @@ static void smtp_session_cmd_rcpt(struct smtp_session *s, const char *arg, size_
 		return;
 	}
 	if (s->cfg.recipient_limit && s->rcpts >= s->cfg.recipient_limit) {
-		smtp_session_reply(s, "452 4.5.3 Error: too many recipients");
-		s->last_error = "too_many_recipients";
+		smtp_session_refusal(s, "too_many_recipients",
+		                     "452 4.5.3 Error: too many recipients");
 		if (++s->rcpts_over > s->cfg.recipient_overshoot) {
 			s->errors++;
 			smtp_session_check_errors(s);
@@ -471,8 +485,8 @@ static void smtp_session_message_end(struct smtp_session *s)
 	if (s->data_failed || !s->ops.data_end) {
 		/* No queue, or it failed: never 250 (DESIGN.md invariant 2). */
 		smtp_session_reset_transaction(s, s->data_failed ? "queue_write" : "no_queue");
-		smtp_session_reply(s, "451 4.3.0 Error: queue file write error");
-		s->last_error = "queue_write";
+		smtp_session_refusal(s, s->data_failed ? "queue_write" : "no_queue",
+		                     "451 4.3.0 Error: queue file write error");
 		return;
 	}
 	smtp_session_begin(s, SMTP_SESSION_PENDING_DATA);
@@ -860,9 +874,7 @@ static void smtp_session_command(struct smtp_session *s, const char *line, size_
 		return;
 	}
 	if (c->junk && s->cfg.junk_command_limit && ++s->junk > s->cfg.junk_command_limit) {
-		smtp_session_reply(s, "421 4.7.0 %s Error: too many junk commands", s->hostname);
-		s->last_error = "too_many_junk_commands";
-		smtp_session_close(s, "too_many_junk_commands");
+		smtp_session_closing(s, "too_many_junk_commands", "Error: too many junk commands");
 		return;
 	}
 	if (!(c->states & (1u << s->state))) {
@@ -1064,15 +1076,12 @@ int smtp_session_reply_auth(struct smtp_session *s, enum smtp_session_auth_resul
 		smtp_session_error(s, "auth_failed", "535 5.7.8 Error: authentication failed");
 		if (s->state != SMTP_SESSION_CLOSED && s->cfg.auth_failure_limit &&
 		    s->auth_failures >= s->cfg.auth_failure_limit) {
-			smtp_session_reply(s, "421 4.7.0 %s Error: too many failed authentications",
-			                   s->hostname);
-			s->last_error = "too_many_auth_failures";
-			smtp_session_close(s, "too_many_auth_failures");
+			smtp_session_closing(s, "too_many_auth_failures",
+			                     "Error: too many failed authentications");
 		}
 		break;
 	default:
-		smtp_session_reply(s, "454 4.7.0 Temporary authentication failure");
-		s->last_error = "auth_temp";
+		smtp_session_refusal(s, "auth_temp", "454 4.7.0 Temporary authentication failure");
 		break;
 	}
 	smtp_sasl_wipe(s->auth_candidate, sizeof s->auth_candidate);

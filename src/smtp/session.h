@@ -133,6 +133,9 @@ struct smtp_session_ops {
 	void (*data_abort)(void *arg, struct smtp_session *s, const char *why);
 	/* The envelope was reset (RSET, EHLO, STARTTLS, after a message). */
 	void (*reset)(void *arg, struct smtp_session *s);
+	/* A 4xx/5xx reply to the client, for the caller's log and the policy
+	 * engine (why: a short name such as "relay_denied", "bare_lf"). */
+	void (*reject)(void *arg, struct smtp_session *s, const char *why, const char *reply);
 	/* A state change, for the caller's log ("from", "to", why). */
 	void (*state_change)(void *arg, struct smtp_session *s, enum smtp_session_state from,
 	                     enum smtp_session_state to, const char *why);

@@ -18,6 +18,7 @@
 #include "gateway/smtpd.h"
 #include "policy/engine.h"
 #include "policy/store.h"
+#include "queue/queue.h"
 
 #include <errno.h>
 #include <event2/event.h>
@@ -69,7 +70,7 @@ static const char cli_checkconf_help[] =
     "[actions], [auth] (docs/policy.md).\n";
 
 static int cli_conf_args(int argc, char **argv, const char *cmd, const char *help,
-			 const char **path)
+                         const char **path)
 {
 	static const struct option longopts[] = {
 	    {"config", required_argument, NULL, 'c'},
@@ -176,6 +177,7 @@ int cli_serve(int argc, char **argv)
 	struct metrics *metrics = NULL;
 	struct policyd *pd = NULL;
 	struct smtpd *smtpd = NULL;
+	struct queue *queue = NULL;
 	struct web *web = NULL;
 	struct event *sig_int = NULL, *sig_term = NULL, *tick = NULL;
 	char dir[600];
@@ -224,7 +226,14 @@ int cli_serve(int argc, char **argv)
 			goto out;
 		}
 	}
-	struct smtpd_deps deps = {.engine = engine, .queue = NULL, .metrics = metrics};
+	struct queue_opts qo = {.fsync = c->queue_fsync};
+	if (queue_open(&queue, c->spool_dir, base, &qo, err, sizeof err) != 0) {
+		cli_error("serve", "spool %s: %s", c->spool_dir, err);
+		goto out;
+	}
+	if (!c->queue_fsync)
+		log_warn("serve: queue_fsync = no: a crash may lose mail answered 250");
+	struct smtpd_deps deps = {.engine = engine, .queue = queue, .metrics = metrics};
 	smtpd = smtpd_new(base, c, &deps, err, sizeof err);
 	if (!smtpd) {
 		cli_error("serve", "%s", err);
@@ -242,6 +251,8 @@ out:
 	if (tick)
 		event_free(tick);
 	smtpd_free(smtpd);
+	if (queue)
+		queue_close(queue);
 	policyd_free(pd);
 	web_free(web);
 	if (base)

@@ -1029,26 +1029,3 @@ unsigned smtpd_connections(const struct smtpd *d)
 {
 	return d->nconns;
 }
-
-/* Until the queue module lands in this branch: weak stand-ins so the server
- * links; serve passes no queue, so none of them is ever called. */
-__attribute__((weak)) struct queue_msg *queue_msg_new(struct queue *q)
-{
-	return NULL;
-}
-__attribute__((weak)) const char *queue_msg_id(const struct queue_msg *m)
-{
-	return "";
-}
-__attribute__((weak)) int queue_msg_write(struct queue_msg *m, const void *p, size_t n)
-{
-	return -1;
-}
-__attribute__((weak)) void queue_msg_commit(struct queue_msg *m, const struct queue_envelope *env,
-                                            queue_commit_cb cb, void *arg)
-{
-	cb(arg, -1, NULL);
-}
-__attribute__((weak)) void queue_msg_abort(struct queue_msg *m)
-{
-}

@@ -706,3 +706,46 @@ def test_example_config_checks(tmp_path):
     r = rg("checkconf", "--config", os.path.join(root, "docs", "examples", "relayguard.conf"))
     assert r.rc == 0, r.err
     assert "listener inbound: role inbound" in r.out
+
+
+def test_example_config_no_open_relay(tmp_path):
+    """docs/examples/relayguard.conf as shipped, on free ports, probed by a
+    stranger (loopback taken out of its trusted networks for the probe)."""
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    text = open(os.path.join(root, "docs", "examples", "relayguard.conf")).read()
+    ports = {}
+
+    def listen(m):
+        section = text[:m.start()].rsplit("\n[", 1)[1].split("]", 1)[0]
+        if not section.startswith("listener "):
+            return "listen ="  # [policyd], [web]: off for the probe
+        ports[section[9:]] = free_port()
+        return "listen = 127.0.0.1:%d" % ports[section[9:]]
+
+    text = re.sub(r"(?m)^listen = .*$", listen, text)
+    text = re.sub(r"(?m)^(state_dir|spool_dir|users) = \./var", lambda m: "%s = %s/var" % (
+        m.group(1), tmp_path), text)
+    text = re.sub(r"(?m)^trusted_networks = .*$", "trusted_networks = 192.0.2.0/28", text)
+    conf = tmp_path / "example.conf"
+    conf.write_text(text)
+    p = subprocess.Popen([RG_BIN, "serve", "--config", str(conf)], stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL)
+    try:
+        for name in ("submission", "relay", "inbound"):
+            deadline = time.monotonic() + 20
+            while True:
+                try:
+                    socket.create_connection(("127.0.0.1", ports[name]), timeout=1).close()
+                    break
+                except OSError:
+                    assert p.poll() is None and time.monotonic() < deadline
+                    time.sleep(0.05)
+            r = relaytest(ports[name])
+            assert r.rc == 0, (name, r.out)
+            assert r.json()["summary"]["relayed"] == 0
+        out = nmap_relay(tmp_path, [ports[n] for n in ("submission", "relay", "inbound")])
+        assert "Server is an open relay" not in out, out
+        assert out.count("smtp-open-relay: Server") == 3, out
+    finally:
+        p.send_signal(signal.SIGTERM)
+        p.wait(15)

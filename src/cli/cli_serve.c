@@ -36,6 +36,7 @@ static const char cli_serve_help[] =
     "/metrics for Prometheus. With no --config it uses the embedded defaults:\n"
     "\n"
     "  submission  127.0.0.1:2587  AUTH PLAIN/LOGIN required, only after STARTTLS\n"
+    "  submissions 127.0.0.1:2465  the same with implicit TLS\n"
     "  relay       127.0.0.1:2525  relays for trusted_networks (loopback),\n"
     "                              local_domains for everybody else\n"
     "  policy      127.0.0.1:10040, web 127.0.0.1:8025, state under ./var/\n"

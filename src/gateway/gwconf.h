@@ -1,7 +1,8 @@
 /*
  * gwconf - the configuration of `relayguard serve`: one INI file, every
  * option in one table (gwconf.c), embedded defaults (../shared/CLI.md):
- * submission on 127.0.0.1:2587, relay for loopback on 127.0.0.1:2525, the
+ * submission on 127.0.0.1:2587 (and with implicit TLS on 127.0.0.1:2465),
+ * relay for loopback on 127.0.0.1:2525, the
  * Postfix policy service on 127.0.0.1:10040, the web page on 127.0.0.1:8025,
  * state and spool under ./var/.
  *

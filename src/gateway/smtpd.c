@@ -101,6 +101,11 @@ struct smtpd_conn {
 	struct queue_rcpt *rcpt;
 	unsigned nrcpt, rcpt_cap;
 	uint64_t size;
+	/* the header section as it passes: Auto-Submitted (RFC 3834) */
+	bool in_headers;
+	bool auto_submitted;
+	char hline[24];
+	size_t hlen;
 	struct queue_msg *qm;
 	bool commit_pending; /* the queue has the message; its callback owes us */
 	bool dead;           /* the client left while commit_pending */
@@ -572,6 +577,9 @@ static int smtpd_on_data_start(void *arg, struct smtp_session *s)
 	struct smtpd_conn *c = arg;
 	struct queue *q = c->d->deps.queue;
 	c->size = 0;
+	c->in_headers = true;
+	c->auto_submitted = false;
+	c->hlen = 0;
 	if (!q)
 		return 0; /* data_end is NULL: the session answers 451 */
 	c->qm = queue_msg_new(q);
@@ -597,10 +605,40 @@ static int smtpd_on_data_start(void *arg, struct smtp_session *s)
 	return 0;
 }
 
+/* Watches the header section go by for "Auto-Submitted:" with a value
+ * other than "no": the policy engine limits such mail (auto-replies). */
+static void smtpd_scan_headers(struct smtpd_conn *c, const char *p, size_t n)
+{
+	static const char key[] = "auto-submitted:";
+	for (size_t i = 0; i < n && c->in_headers; i++) {
+		char ch = p[i];
+		if (ch == '\r')
+			continue;
+		if (ch != '\n') {
+			if (c->hlen < sizeof c->hline - 1)
+				c->hline[c->hlen++] = ch;
+			continue;
+		}
+		c->hline[c->hlen] = '\0';
+		if (c->hlen == 0) {
+			c->in_headers = false; /* the empty line */
+		} else if (c->hlen >= sizeof key - 1 && str_iprefix(c->hline, c->hlen, key)) {
+			const char *v = c->hline + sizeof key - 1;
+			while (*v == ' ' || *v == '\t')
+				v++;
+			if (!str_iprefix(v, strlen(v), "no") ||
+			    (v[2] && v[2] != ' ' && v[2] != ';'))
+				c->auto_submitted = true;
+		}
+		c->hlen = 0;
+	}
+}
+
 static int smtpd_on_data_chunk(void *arg, struct smtp_session *s, const char *p, size_t n)
 {
 	struct smtpd_conn *c = arg;
 	c->size += n;
+	smtpd_scan_headers(c, p, n);
 	if (c->qm && queue_msg_write(c->qm, p, n) != 0) {
 		smtpd_log(LOG_LEVEL_ERROR, c, "queue=%s", "write_failed");
 		return -1;
@@ -703,6 +741,8 @@ static void smtpd_on_data_end(void *arg, struct smtp_session *s)
 		pol_event_add_rcpt(&ev, c->rcpt[i].addr, POL_DLV_OK);
 	ev.rcpt_count = c->nrcpt;
 	ev.size = c->size;
+	if (c->auto_submitted)
+		ev.flags |= POL_F_AUTO_SUBMITTED;
 	enum pol_action a = smtpd_policy(c, &ev, true, &c->verdict);
 	if (a == POL_DEFER || a == POL_BLOCK) {
 		char r[SMTP_SESSION_REPLY_MAX];

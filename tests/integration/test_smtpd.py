@@ -759,3 +759,27 @@ def test_example_config_no_open_relay(tmp_path):
     finally:
         p.send_signal(signal.SIGTERM)
         p.wait(15)
+
+
+def test_auto_submitted_counts_as_automatic(tmp_path):
+    """Auto-Submitted: auto-replied (RFC 3834) goes to the engine's null_hour
+    limit; Auto-Submitted: no does not."""
+    g = Gateway(tmp_path, listeners={"relay": "role = relay\ntls = none\n"},
+                extra="[limits]\nnull_hour = 3\n")
+    try:
+        with smtplib.SMTP("127.0.0.1", g.ports["relay"], timeout=10) as s:
+            s.ehlo("c")
+            for i in range(4):
+                s.sendmail("a@local.test", ["b@local.test"],
+                           b"Auto-Submitted: no\r\nSubject: human\r\n\r\nx\r\n")
+            s.sendmail("a@local.test", ["b@local.test"],
+                       b"Subject: away\r\nAuto-Submitted: auto-replied\r\n\r\nx\r\n")
+            s.sendmail("a@local.test", ["b@local.test"],
+                       b"Subject: away\r\nauto-submitted:auto-generated\r\n\r\nx\r\n")
+            with pytest.raises(smtplib.SMTPDataError) as e:
+                s.sendmail("a@local.test", ["b@local.test"],
+                           b"Subject: away\r\nAuto-Submitted: auto-replied\r\n\r\nx\r\n")
+            assert e.value.smtp_code == 451
+        assert len(g.spool()) == 6
+    finally:
+        g.stop()

@@ -86,7 +86,7 @@ $RG serve --config "$dir/rg.conf" 2>"$dir/rg.log" &
 rgpid=$!
 wait_port "$rgport"
 rg_rate=$(run_source "$rgport")
-queued=$($RG status --config "$dir/rg.conf" | sed -n 's/.*: \([0-9]*\) active.*/\1/p')
+queued=$(python3 -c "import sys; sys.path.insert(0, 'tests/integration'); from spool import read_spool; print(len(read_spool('$dir/rg/spool')))")
 echo "relayguard: $rg_rate msgs/s ($N messages, $SESSIONS sessions, fsync on; $queued in the queue)"
 
 # ---- Postfix ----

@@ -3,6 +3,7 @@
  */
 #include "gateway/gwconf.h"
 
+#include "admin/alert.h"
 #include "core/cfg.h"
 #include "core/str.h"
 
@@ -17,15 +18,15 @@ static const struct cfg_option gw_options[] = {
      "name in the greeting and Received headers (default: the system's)"},
     {"gateway", "state_dir", CFG_STRING, "./var", 0, 0, false, GC(state_dir), GS(state_dir),
      "policy state, users, monitor state"},
-    {"gateway", "spool_dir", CFG_STRING, "./var/spool", 0, 0, false, GC(spool_dir), GS(spool_dir),
-     "the durable queue"},
+    {"gateway", "spool_dir", CFG_STRING, "./var/spool", 0, 0, false, GC(spool_dir),
+     GS(spool_dir), "the durable queue"},
     {"gateway", "users", CFG_STRING, "./var/users", 0, 0, true, GC(users_file), GS(users_file),
      "account file (relayguard user)"},
     {"gateway", "log_level", CFG_STRING, "info", 0, 0, true, GC(log_level), GS(log_level),
      "error, warn, info or debug"},
     {"gateway", "syslog", CFG_BOOL, "no", 0, 0, false, GC(syslog), 0, "also log to syslog (mail)"},
-    {"gateway", "local_domains", CFG_STRING, "", 0, 0, true, GC(local_domains), GS(local_domains),
-     "domains we accept mail for"},
+    {"gateway", "local_domains", CFG_STRING, "", 0, 0, true, GC(local_domains),
+     GS(local_domains), "domains we accept mail for"},
     {"gateway", "trusted_networks", CFG_STRING, "127.0.0.0/8 ::1/128", 0, 0, true,
      GC(trusted_networks), GS(trusted_networks), "clients that may relay without AUTH"},
     {"gateway", "tls_cert", CFG_STRING, "", 0, 0, true, GC(tls_cert), GS(tls_cert),
@@ -55,19 +56,37 @@ static const struct cfg_option gw_options[] = {
      "failed AUTH per session before 421"},
     {"gateway", "queue_fsync", CFG_BOOL, "yes", 0, 0, false, GC(queue_fsync), 0,
      "sync queue files before 250 (never turn off outside tests)"},
+    {"gateway", "state_store", CFG_STRING, "lmdb", 0, 0, false, GC(state_store), GS(state_store),
+     "lmdb (this node) or redis (nodes share counters and blocks)"},
+    {"gateway", "redis", CFG_STRING, "127.0.0.1:6379", 0, 0, false, GC(redis), GS(redis),
+     "Redis for state_store = redis: HOST:PORT or unix:/path"},
+    {"gateway", "redis_prefix", CFG_STRING, "relayguard:", 0, 0, false, GC(redis_prefix),
+     GS(redis_prefix), "prefix of every key in Redis (one per group of nodes)"},
+    {"gateway", "redis_timeout", CFG_DURATION, "500ms", 10, 60000, false, GC(redis_timeout_ms),
+     0, "connect and per-command time limit; then the node falls back to local state"},
     {"policyd", "listen", CFG_STRING, "127.0.0.1:10040", 0, 0, false, GC(policyd_listen),
      GS(policyd_listen), "Postfix policy service; empty: off"},
     {"policyd", "count_at", CFG_STRING, "end-of-message", 0, 0, true, GC(policyd_count_at),
      GS(policyd_count_at), "end-of-message or rcpt"},
-    {"policyd", "max_connections", CFG_INT, "500", 1, 100000, false, GC(policyd_max_connections), 0,
-     "Postfix smtpd processes connected at once"},
+    {"policyd", "max_connections", CFG_INT, "500", 1, 100000, false, GC(policyd_max_connections),
+     0, "Postfix smtpd processes connected at once"},
     {"web", "listen", CFG_STRING, "127.0.0.1:8025", 0, 0, false, GC(web_listen), GS(web_listen),
      "web page and /metrics; empty: off"},
+    {"alert", "exec_timeout", CFG_DURATION, "30s", 100, 3600000, true, GC(alert_exec_timeout_ms),
+     0, "alert program time limit"},
+    {"alert", "webhook_timeout", CFG_DURATION, "10s", 100, 600000, true,
+     GC(alert_webhook_timeout_ms), 0, "per attempt"},
+    {"alert", "webhook_retries", CFG_INT, "3", 0, 10, true, GC(alert_webhook_retries), 0,
+     "further attempts"},
+    {"alert", "webhook_ca", CFG_STRING, "", 0, 0, true, GC(alert_webhook_ca),
+     GS(alert_webhook_ca), "trusted CAs (PEM file); empty: the system's"},
+    {"alert", "block_digest", CFG_DURATION, "60s", 1000, 86400000, true, GC(alert_digest_ms), 0,
+     "the first block is told at once, later ones in one digest per this interval"},
 };
 #define GW_NOPTS (sizeof gw_options / sizeof gw_options[0])
 
 static const char *const gw_policy_sections[] = {"limits", "identity", "signals", "actions",
-                                                 "auth"};
+						 "auth"};
 
 const char *gw_role_name(enum gw_role r)
 {
@@ -80,7 +99,7 @@ const char *gw_tls_name(enum gw_tls t)
 }
 
 static struct gw_listener *gw_listener_get(struct gw_config *c, const char *name, char *err,
-                                           size_t errlen)
+					   size_t errlen)
 {
 	for (int i = 0; i < c->nlisteners; i++)
 		if (strcmp(c->listeners[i].name, name) == 0)
@@ -92,14 +111,13 @@ static struct gw_listener *gw_listener_get(struct gw_config *c, const char *name
 	struct gw_listener *l = &c->listeners[c->nlisteners];
 	memset(l, 0, sizeof *l);
 	if (str_copy(l->name, sizeof l->name, name) != 0 || !*name) {
-		str_format(err, errlen, "listener name empty or longer than %zu",
-		           sizeof l->name - 1);
+		str_format(err, errlen, "listener name empty or longer than %zu", sizeof l->name - 1);
 		return NULL;
 	}
 	/* A listener named like a role gets that role by default. */
-	l->role = strcmp(name, "relay") == 0     ? GW_ROLE_RELAY
-	          : strcmp(name, "inbound") == 0 ? GW_ROLE_INBOUND
-	                                         : GW_ROLE_SUBMISSION;
+	l->role = strcmp(name, "relay") == 0 ? GW_ROLE_RELAY
+		  : strcmp(name, "inbound") == 0 ? GW_ROLE_INBOUND
+						 : GW_ROLE_SUBMISSION;
 	l->tls = GW_TLS_STARTTLS;
 	l->require_tls_for_auth = true;
 	c->nlisteners++;
@@ -107,7 +125,7 @@ static struct gw_listener *gw_listener_get(struct gw_config *c, const char *name
 }
 
 static int gw_listener_set(struct gw_listener *l, const char *name, const char *value, char *err,
-                           size_t errlen)
+			   size_t errlen)
 {
 	if (strcmp(name, "listen") == 0) {
 		char tmp[512];
@@ -159,8 +177,30 @@ static int gw_listener_set(struct gw_listener *l, const char *name, const char *
 	return 0;
 }
 
+/* [alert] exec = COMMAND, webhook = URL: repeatable. */
+static int gw_alert_add(struct gw_config *c, bool exec, const char *value, char *err,
+			size_t errlen)
+{
+	int *n = exec ? &c->nalert_execs : &c->nalert_webhooks;
+	if (*n == GW_ALERTS_MAX) {
+		str_format(err, errlen, "more than %d alert %ss", GW_ALERTS_MAX,
+			   exec ? "exec" : "webhook");
+		return -1;
+	}
+	char *slot = exec ? c->alert_execs[*n] : c->alert_webhooks[*n];
+	if (!exec && alert_webhook_check_url(value, err, errlen) != 0)
+		return -1;
+	if (*value == '\0' || str_copy(slot, sizeof c->alert_execs[0], value) != 0) {
+		str_format(err, errlen, "%s: empty or longer than %zu", exec ? "exec" : "webhook",
+			   sizeof c->alert_execs[0] - 1);
+		return -1;
+	}
+	(*n)++;
+	return 0;
+}
+
 static int gw_handler(void *user, const char *section, const char *name, const char *value,
-                      char *err, size_t errlen)
+		      char *err, size_t errlen)
 {
 	struct gw_config *c = user;
 	if (strncmp(section, "listener ", 9) == 0) {
@@ -169,6 +209,8 @@ static int gw_handler(void *user, const char *section, const char *name, const c
 		struct gw_listener *l = gw_listener_get(c, str_trim(lname), err, errlen);
 		return l ? gw_listener_set(l, name, value, err, errlen) : -1;
 	}
+	if (strcmp(section, "alert") == 0 && (strcmp(name, "exec") == 0 || strcmp(name, "webhook") == 0))
+		return gw_alert_add(c, name[0] == 'e', value, err, errlen);
 	bool policy = strncmp(section, "domain ", 7) == 0 || strncmp(section, "user ", 5) == 0;
 	for (size_t i = 0; i < sizeof gw_policy_sections / sizeof gw_policy_sections[0]; i++)
 		policy = policy || strcmp(section, gw_policy_sections[i]) == 0;
@@ -184,16 +226,16 @@ static int gw_handler(void *user, const char *section, const char *name, const c
 
 /* The embedded defaults: CLI.md's "serve" section. */
 static const char gw_defaults[] = "[listener submission]\n"
-                                  "listen = 127.0.0.1:2587\n"
-                                  "role = submission\n"
-                                  "[listener submissions]\n"
-                                  "listen = 127.0.0.1:2465\n"
-                                  "role = submission\n"
-                                  "tls = implicit\n"
-                                  "[listener relay]\n"
-                                  "listen = 127.0.0.1:2525\n"
-                                  "role = relay\n"
-                                  "tls = starttls\n";
+				  "listen = 127.0.0.1:2587\n"
+				  "role = submission\n"
+				  "[listener submissions]\n"
+				  "listen = 127.0.0.1:2465\n"
+				  "role = submission\n"
+				  "tls = implicit\n"
+				  "[listener relay]\n"
+				  "listen = 127.0.0.1:2525\n"
+				  "role = relay\n"
+				  "tls = starttls\n";
 
 static int gw_finish(struct gw_config *c, char *err, size_t errlen)
 {
@@ -217,7 +259,17 @@ static int gw_finish(struct gw_config *c, char *err, size_t errlen)
 	if (strcmp(c->policyd_count_at, "end-of-message") != 0 &&
 	    strcmp(c->policyd_count_at, "rcpt") != 0) {
 		str_format(err, errlen, "%s: [policyd] count_at: expected end-of-message or rcpt",
-		           c->source);
+			   c->source);
+		return -1;
+	}
+	if (strcmp(c->state_store, "lmdb") != 0 && strcmp(c->state_store, "redis") != 0) {
+		str_format(err, errlen, "%s: [gateway] state_store: expected lmdb or redis", c->source);
+		return -1;
+	}
+	if (hostport_parse(c->redis, 6379, &c->redis_addr, e, sizeof e) != 0 ||
+	    c->redis_addr.wildcard) {
+		str_format(err, errlen, "%s: [gateway] redis: %s", c->source,
+			   c->redis_addr.wildcard ? "a wildcard is no address to connect to" : e);
 		return -1;
 	}
 	if (c->web_listen[0] && hostport_parse(c->web_listen, 0, &c->web_addr, e, sizeof e) != 0) {
@@ -227,14 +279,13 @@ static int gw_finish(struct gw_config *c, char *err, size_t errlen)
 	for (int i = 0; i < c->nlisteners; i++) {
 		struct gw_listener *l = &c->listeners[i];
 		if (l->naddrs == 0) {
-			str_format(err, errlen, "%s: [listener %s] has no listen address",
-			           c->source, l->name);
+			str_format(err, errlen, "%s: [listener %s] has no listen address", c->source,
+				   l->name);
 			return -1;
 		}
 	}
 	if ((c->tls_cert[0] != 0) != (c->tls_key[0] != 0)) {
-		str_format(err, errlen, "%s: [gateway] tls_cert and tls_key go together",
-		           c->source);
+		str_format(err, errlen, "%s: [gateway] tls_cert and tls_key go together", c->source);
 		return -1;
 	}
 	return 0;
@@ -247,9 +298,8 @@ int gwconf_load(struct gw_config *c, const char *path, char *err, size_t errlen)
 	    pol_config_defaults(&c->policy, err, errlen) != 0)
 		return -1;
 	str_copy(c->source, sizeof c->source, path ? path : "embedded defaults");
-	int rc =
-	    path ? cfg_parse_file(path, gw_handler, c, err, errlen)
-	         : cfg_parse_string(gw_defaults, "embedded defaults", gw_handler, c, err, errlen);
+	int rc = path ? cfg_parse_file(path, gw_handler, c, err, errlen)
+		      : cfg_parse_string(gw_defaults, "embedded defaults", gw_handler, c, err, errlen);
 	/* A file that names no listener gets the default ones, like no file at all. */
 	if (rc == 0 && path && c->nlisteners == 0)
 		rc = cfg_parse_string(gw_defaults, "embedded defaults", gw_handler, c, err, errlen);

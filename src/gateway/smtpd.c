@@ -472,17 +472,17 @@ static void smtpd_on_auth(void *arg, struct smtp_session *s, const char *mech, c
 		r = SMTP_SESSION_AUTH_TEMP;
 	else if (r == SMTP_SESSION_AUTH_OK && a == POL_BLOCK)
 		r = SMTP_SESSION_AUTH_FAIL;
-	smtpd_log(LOG_LEVEL_INFO, c, "auth=%s mech=%s user=%s%s%s",
-	          r == SMTP_SESSION_AUTH_OK     ? "ok"
-	          : r == SMTP_SESSION_AUTH_TEMP ? "tempfail"
-	                                        : "failed",
-	          mech, name, uv != USERDB_OK ? " why=" : "",
-	          uv != USERDB_OK ? userdb_verdict_name(uv) : "");
-	smtpd_count(d->m_auth, r == SMTP_SESSION_AUTH_OK ? "ok" : "failed");
 	/* The engine's [auth] delay: doubled per recent failure of the IP. */
 	uint64_t delay = v.delay_ms;
 	if (r == SMTP_SESSION_AUTH_FAIL && !d->deps.engine)
 		delay = SMTPD_AUTH_FAIL_DELAY_MS;
+	smtpd_log(LOG_LEVEL_INFO, c, "auth=%s mech=%s user=%s delay_ms=%llu%s%s",
+	          r == SMTP_SESSION_AUTH_OK     ? "ok"
+	          : r == SMTP_SESSION_AUTH_TEMP ? "tempfail"
+	                                        : "failed",
+	          mech, name, (unsigned long long)delay, uv != USERDB_OK ? " why=" : "",
+	          uv != USERDB_OK ? userdb_verdict_name(uv) : "");
+	smtpd_count(d->m_auth, r == SMTP_SESSION_AUTH_OK ? "ok" : "failed");
 	if (delay == 0) {
 		smtp_session_reply_auth(s, r);
 		return;

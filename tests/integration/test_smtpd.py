@@ -566,7 +566,9 @@ def test_connection_limits(tmp_path):
     g = Gateway(tmp_path, gateway="max_connections_per_client = 2\n",
                 listeners={"relay": "role = relay\ntls = none\n"})
     try:
+        time.sleep(0.5)  # the start-up probe's connection is gone
         a, b = Raw(g.ports["relay"]), Raw(g.ports["relay"])
+        assert a.greeting.startswith("220") and b.greeting.startswith("220")
         s = socket.create_connection(("127.0.0.1", g.ports["relay"]), timeout=10)
         assert s.recv(200).startswith(b"421 4.7.0 mx.local.test Error: too many connections from 127.0.0.1")
         s.close()
@@ -580,7 +582,9 @@ def test_connection_limits(tmp_path):
     g = Gateway(tmp_path / "t", gateway="max_connections = 1\n",
                 listeners={"relay": "role = relay\ntls = none\n"})
     try:
+        time.sleep(0.5)
         a = Raw(g.ports["relay"])
+        assert a.greeting.startswith("220")
         s = socket.create_connection(("127.0.0.1", g.ports["relay"]), timeout=10)
         assert s.recv(200).startswith(b"421 4.7.0 mx.local.test Error: too many connections")
         s.close()

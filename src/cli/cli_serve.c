@@ -317,19 +317,6 @@ int cli_serve(int argc, char **argv)
 			goto out;
 		}
 	}
-	struct queue_opts qo = {.fsync = c->queue_fsync};
-	if (queue_open(&queue, c->spool_dir, base, &qo, err, sizeof err) != 0) {
-		cli_error("serve", "spool %s: %s", c->spool_dir, err);
-		goto out;
-	}
-	if (!c->queue_fsync)
-		log_warn("serve: queue_fsync = no: a crash may lose mail answered 250");
-	struct smtpd_deps deps = {.engine = engine, .queue = queue, .metrics = metrics};
-	smtpd = smtpd_new(base, c, &deps, err, sizeof err);
-	if (!smtpd) {
-		cli_error("serve", "%s", err);
-		goto out;
-	}
 	struct cli_serve_ctl ctl_ctx = {engine, store};
 	char ctl_path[600];
 	if (str_format(ctl_path, sizeof ctl_path, "%s/control.sock", c->state_dir) != 0 ||
@@ -337,6 +324,23 @@ int cli_serve(int argc, char **argv)
 		log_warn("serve: no control socket (%s); block and unblock will use the state store "
 			 "directly",
 			 ctl_path[0] ? err : "state_dir too long");
+	struct queue_opts qo = {.fsync = c->queue_fsync};
+	if (queue_open(&queue, c->spool_dir, base, &qo, err, sizeof err) != 0) {
+		cli_error("serve", "spool %s: %s", c->spool_dir, err);
+		goto out;
+	}
+	if (!c->queue_fsync)
+		log_warn("serve: queue_fsync = no: a crash may lose mail answered 250");
+	struct smtpd_deps deps = {.engine = engine,
+				  .queue = queue,
+				  .metrics = metrics,
+				  .on_block = cli_serve_on_block,
+				  .on_block_ctx = alerts};
+	smtpd = smtpd_new(base, c, &deps, err, sizeof err);
+	if (!smtpd) {
+		cli_error("serve", "%s", err);
+		goto out;
+	}
 	if (strcmp(c->state_store, "redis") == 0)
 		log_info("serve: started (configuration: %s, state: shared in Redis at %s, prefix "
 			 "%s; local state in %s/policy)",

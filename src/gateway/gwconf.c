@@ -18,10 +18,10 @@ static const struct cfg_option gw_options[] = {
      "name in the greeting and Received headers (default: the system's)"},
     {"gateway", "state_dir", CFG_STRING, "./var", 0, 0, false, GC(state_dir), GS(state_dir),
      "policy state, users, monitor state"},
-    {"gateway", "spool_dir", CFG_STRING, "./var/spool", 0, 0, false, GC(spool_dir),
-     GS(spool_dir), "the durable queue"},
-    {"gateway", "users", CFG_STRING, "./var/users", 0, 0, true, GC(users_file), GS(users_file),
-     "account file (relayguard user)"},
+    {"gateway", "spool_dir", CFG_STRING, "", 0, 0, false, GC(spool_dir), GS(spool_dir),
+     "the durable queue (default: state_dir/spool)"},
+    {"gateway", "users", CFG_STRING, "", 0, 0, true, GC(users_file), GS(users_file),
+     "account file, relayguard user (default: state_dir/users)"},
     {"gateway", "log_level", CFG_STRING, "info", 0, 0, true, GC(log_level), GS(log_level),
      "error, warn, info or debug"},
     {"gateway", "syslog", CFG_BOOL, "no", 0, 0, false, GC(syslog), 0, "also log to syslog (mail)"},
@@ -239,6 +239,15 @@ static const char gw_defaults[] = "[listener submission]\n"
 
 static int gw_finish(struct gw_config *c, char *err, size_t errlen)
 {
+	/* The spool and the users file live under state_dir unless placed
+	 * elsewhere: one directory per gateway. */
+	if ((!c->spool_dir[0] &&
+	     str_format(c->spool_dir, sizeof c->spool_dir, "%s/spool", c->state_dir) != 0) ||
+	    (!c->users_file[0] &&
+	     str_format(c->users_file, sizeof c->users_file, "%s/users", c->state_dir) != 0)) {
+		str_format(err, errlen, "%s: [gateway] state_dir: too long", c->source);
+		return -1;
+	}
 	if (!c->hostname[0] && gethostname(c->hostname, sizeof c->hostname - 1) != 0)
 		str_copy(c->hostname, sizeof c->hostname, "localhost");
 	c->trusted = prefix_set_new();

@@ -440,6 +440,8 @@ static enum pol_action smtpd_policy(struct smtpd_conn *c, struct pol_event *ev, 
 	if (rc != 0)
 		smtpd_log(LOG_LEVEL_ERROR, c, "policy=store_error event=%s (allowed)",
 		          pol_event_type_name(ev->type));
+	if (v->block_created && c->d->deps.on_block)
+		c->d->deps.on_block(c->d->deps.on_block_ctx, v, c->has_ip ? c->ip_text : "");
 	if (v->action != POL_ALLOW)
 		smtpd_log(LOG_LEVEL_INFO, c, "policy=%s event=%s rule=%s identity=%s reason=\"%s\"",
 		          pol_action_name(v->action), pol_event_type_name(ev->type), v->rule,

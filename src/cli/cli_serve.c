@@ -1,8 +1,8 @@
 /*
  * relayguard serve - the long-running gateway process, and checkconf.
  *
- * One process, one libevent loop: the Postfix policy service and the web
- * endpoint (/metrics) today, the SMTP listeners as they land, all on the same
+ * One process, one libevent loop: the SMTP listeners (gateway/smtpd), the
+ * Postfix policy service and the web endpoint (/metrics), all on the same
  * policy engine and state store (LMDB under state_dir/policy, shared with the
  * block/unblock commands, which may change it while we run).
  */
@@ -20,6 +20,7 @@
 #include "gateway/gwconf.h"
 #include "gateway/gwstore.h"
 #include "gateway/policyd.h"
+#include "gateway/smtpd.h"
 #include "policy/engine.h"
 #include "policy/store.h"
 #include "queue/queue.h"
@@ -36,14 +37,26 @@
 static const char cli_serve_help[] =
     "usage: relayguard serve [--config FILE] [--foreground]\n"
     "\n"
-    "Runs the gateway: the Postfix policy service (check_policy_service) on the\n"
-    "policy engine, the hold queue (spool_dir), and the web listener: the admin\n"
-    "page and /api/ (login with an admin account of the user store; see\n"
-    "docs/web.md) and /metrics for Prometheus. With no\n"
-    "--config it uses the embedded defaults: policy service on 127.0.0.1:10040,\n"
-    "web on 127.0.0.1:8025, state under ./var/. It stays in the foreground (run\n"
-    "it under systemd or another supervisor); --foreground is accepted for that.\n"
-    "SIGTERM or SIGINT stops it cleanly.\n"
+    "Runs the gateway: the SMTP listeners, the durable queue and its hold queue\n"
+    "(spool_dir), the Postfix policy service (check_policy_service) on the\n"
+    "policy engine, and the web listener: the admin page and /api/ (login with\n"
+    "an admin account of the user store; see docs/web.md) and /metrics for\n"
+    "Prometheus. With no --config it uses the embedded defaults:\n"
+    "\n"
+    "  submission  127.0.0.1:2587  AUTH PLAIN/LOGIN required, only after STARTTLS\n"
+    "  submissions 127.0.0.1:2465  the same with implicit TLS\n"
+    "  relay       127.0.0.1:2525  relays for trusted_networks (loopback),\n"
+    "                              local_domains for everybody else\n"
+    "  policy      127.0.0.1:10040, web 127.0.0.1:8025, state under ./var/\n"
+    "\n"
+    "Accounts come from the users file (relayguard user add NAME), re-read when\n"
+    "it changes. Without tls_cert/tls_key a self-signed certificate is made at\n"
+    "start. A message is answered 250 only once it is durable in the queue.\n"
+    "Every SMTP log line starts \"smtpd queue_id=ID sid=SESSION client=IP\".\n"
+    "docs/smtp.md lists the commands, limits and replies.\n"
+    "\n"
+    "It stays in the foreground (run it under systemd or another supervisor);\n"
+    "--foreground is accepted for that. SIGTERM or SIGINT stops it cleanly.\n"
     "\n"
     "State: [gateway] state_store = lmdb keeps counters and blocks in\n"
     "state_dir/policy; state_store = redis shares them between gateway nodes\n"
@@ -66,6 +79,8 @@ static const char cli_checkconf_help[] =
     "Sections: [gateway] hostname, state_dir, spool_dir, users, log_level, syslog,\n"
     "local_domains, trusted_networks, tls_cert, tls_key, max_message_size,\n"
     "max_recipients, max_connections, max_connections_per_client, smtp_timeout,\n"
+    "line_length_limit, soft_error_limit, hard_error_limit, junk_command_limit,\n"
+    "error_sleep_time, auth_failure_limit, queue_fsync,\n"
     "state_store (lmdb|redis), redis (HOST:PORT or unix:/path), redis_prefix,\n"
     "redis_timeout;\n"
     "[listener NAME] listen, role (submission|relay|inbound), tls\n"
@@ -271,9 +286,10 @@ int cli_serve(int argc, char **argv)
 	struct event_base *base = NULL;
 	struct metrics *metrics = NULL;
 	struct policyd *pd = NULL;
+	struct smtpd *smtpd = NULL;
+	struct queue *queue = NULL;
 	struct web *web = NULL;
 	struct series *series = NULL;
-	struct queue *queue = NULL;
 	struct cli_serve_tick tk = {0};
 	char token[256] = "";
 	struct gwalert *alerts = NULL;
@@ -296,12 +312,24 @@ int cli_serve(int argc, char **argv)
 		cli_error("serve", "out of memory");
 		goto out;
 	}
+	/* Signals first: a SIGTERM during start-up still stops us cleanly. */
+	sig_int = evsignal_new(base, SIGINT, cli_serve_on_signal, base);
+	sig_term = evsignal_new(base, SIGTERM, cli_serve_on_signal, base);
+	tk.engine = engine;
+	tick = event_new(base, -1, EV_PERSIST, cli_serve_on_tick, &tk);
+	struct timeval two = {2, 0};
+	if (!sig_int || !sig_term || !tick || event_add(sig_int, NULL) != 0 ||
+	    event_add(sig_term, NULL) != 0 || event_add(tick, &two) != 0) {
+		cli_error("serve", "cannot set up signal handling");
+		goto out;
+	}
 	if (mkdir(c->spool_dir, 0750) != 0 && errno != EEXIST) {
 		cli_error("serve", "cannot create %s: %s", c->spool_dir, strerror(errno));
 		goto out;
 	}
-	if (queue_open(&queue, c->spool_dir, base, NULL, err, sizeof err) != 0) {
-		cli_error("serve", "%s", err);
+	struct queue_opts qo = {.fsync = c->queue_fsync};
+	if (queue_open(&queue, c->spool_dir, base, &qo, err, sizeof err) != 0) {
+		cli_error("serve", "spool %s: %s", c->spool_dir, err);
 		goto out;
 	}
 	err[0] = '\0';
@@ -356,11 +384,6 @@ int cli_serve(int argc, char **argv)
 			goto out;
 		}
 	}
-	for (int i = 0; i < c->nlisteners; i++)
-		log_warn("serve: listener %s (%s, %s): SMTP is not served by this build; its "
-			 "configuration is checked only",
-			 c->listeners[i].name, gw_role_name(c->listeners[i].role),
-			 c->listeners[i].addrs[0].text);
 	struct cli_serve_ctl ctl_ctx = {engine, store};
 	char ctl_path[600];
 	if (str_format(ctl_path, sizeof ctl_path, "%s/control.sock", c->state_dir) != 0 ||
@@ -368,15 +391,17 @@ int cli_serve(int argc, char **argv)
 		log_warn("serve: no control socket (%s); block and unblock will use the state store "
 			 "directly",
 			 ctl_path[0] ? err : "state_dir too long");
-	sig_int = evsignal_new(base, SIGINT, cli_serve_on_signal, base);
-	sig_term = evsignal_new(base, SIGTERM, cli_serve_on_signal, base);
-	tk.engine = engine;
 	tk.queue = queue;
-	tick = event_new(base, -1, EV_PERSIST, cli_serve_on_tick, &tk);
-	struct timeval two = {2, 0};
-	if (!sig_int || !sig_term || !tick || event_add(sig_int, NULL) != 0 ||
-	    event_add(sig_term, NULL) != 0 || event_add(tick, &two) != 0) {
-		cli_error("serve", "cannot set up signal handling");
+	if (!c->queue_fsync)
+		log_warn("serve: queue_fsync = no: a crash may lose mail answered 250");
+	struct smtpd_deps deps = {.engine = engine,
+				  .queue = queue,
+				  .metrics = metrics,
+				  .on_block = cli_serve_on_block,
+				  .on_block_ctx = alerts};
+	smtpd = smtpd_new(base, c, &deps, err, sizeof err);
+	if (!smtpd) {
+		cli_error("serve", "%s", err);
 		goto out;
 	}
 	if (strcmp(c->state_store, "redis") == 0)
@@ -396,6 +421,7 @@ out:
 		event_free(sig_term);
 	if (tick)
 		event_free(tick);
+	smtpd_free(smtpd);
 	control_free(ctl);
 	policyd_free(pd);
 	gwalert_free(alerts);

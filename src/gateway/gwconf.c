@@ -19,9 +19,9 @@ static const struct cfg_option gw_options[] = {
     {"gateway", "state_dir", CFG_STRING, "./var", 0, 0, false, GC(state_dir), GS(state_dir),
      "policy state, users, monitor state"},
     {"gateway", "spool_dir", CFG_STRING, "", 0, 0, false, GC(spool_dir), GS(spool_dir),
-     "the durable queue (default state_dir/spool)"},
-    {"gateway", "users", CFG_STRING, "./var/users", 0, 0, true, GC(users_file), GS(users_file),
-     "account file (relayguard user)"},
+     "the durable queue (default: state_dir/spool)"},
+    {"gateway", "users", CFG_STRING, "", 0, 0, true, GC(users_file), GS(users_file),
+     "account file, relayguard user (default: state_dir/users)"},
     {"gateway", "log_level", CFG_STRING, "info", 0, 0, true, GC(log_level), GS(log_level),
      "error, warn, info or debug"},
     {"gateway", "syslog", CFG_BOOL, "no", 0, 0, false, GC(syslog), 0, "also log to syslog (mail)"},
@@ -42,6 +42,20 @@ static const struct cfg_option gw_options[] = {
      GC(max_connections_per_client), 0, "sessions from one IP at once"},
     {"gateway", "smtp_timeout", CFG_DURATION, "300s", 1000, 3600000, true, GC(smtp_timeout_ms), 0,
      "idle time per command or data line"},
+    {"gateway", "line_length_limit", CFG_INT, "2048", 512, 65536, true, GC(line_length_limit), 0,
+     "longest SMTP command line, CRLF included (500 5.5.0 past it)"},
+    {"gateway", "soft_error_limit", CFG_INT, "10", 0, 1000, true, GC(soft_error_limit), 0,
+     "errors after which every reply waits error_sleep_time"},
+    {"gateway", "hard_error_limit", CFG_INT, "20", 1, 1000, true, GC(hard_error_limit), 0,
+     "errors after which the session is closed (421)"},
+    {"gateway", "junk_command_limit", CFG_INT, "100", 1, 100000, true, GC(junk_command_limit), 0,
+     "NOOP, RSET, VRFY, EXPN, HELP per session before 421"},
+    {"gateway", "error_sleep_time", CFG_DURATION, "1s", 0, 60000, true, GC(error_sleep_ms), 0,
+     "delay per reply above soft_error_limit"},
+    {"gateway", "auth_failure_limit", CFG_INT, "3", 1, 100, true, GC(auth_failure_limit), 0,
+     "failed AUTH per session before 421"},
+    {"gateway", "queue_fsync", CFG_BOOL, "yes", 0, 0, false, GC(queue_fsync), 0,
+     "sync queue files before 250 (never turn off outside tests)"},
     {"gateway", "state_store", CFG_STRING, "lmdb", 0, 0, false, GC(state_store), GS(state_store),
      "lmdb (this node) or redis (nodes share counters and blocks)"},
     {"gateway", "redis", CFG_STRING, "127.0.0.1:6379", 0, 0, false, GC(redis), GS(redis),
@@ -228,6 +242,10 @@ static int gw_handler(void *user, const char *section, const char *name, const c
 static const char gw_defaults[] = "[listener submission]\n"
 				  "listen = 127.0.0.1:2587\n"
 				  "role = submission\n"
+				  "[listener submissions]\n"
+				  "listen = 127.0.0.1:2465\n"
+				  "role = submission\n"
+				  "tls = implicit\n"
 				  "[listener relay]\n"
 				  "listen = 127.0.0.1:2525\n"
 				  "role = relay\n"
@@ -235,6 +253,15 @@ static const char gw_defaults[] = "[listener submission]\n"
 
 static int gw_finish(struct gw_config *c, char *err, size_t errlen)
 {
+	/* The spool and the users file live under state_dir unless placed
+	 * elsewhere: one directory per gateway. */
+	if ((!c->spool_dir[0] &&
+	     str_format(c->spool_dir, sizeof c->spool_dir, "%s/spool", c->state_dir) != 0) ||
+	    (!c->users_file[0] &&
+	     str_format(c->users_file, sizeof c->users_file, "%s/users", c->state_dir) != 0)) {
+		str_format(err, errlen, "%s: [gateway] state_dir: too long", c->source);
+		return -1;
+	}
 	if (!c->hostname[0] && gethostname(c->hostname, sizeof c->hostname - 1) != 0)
 		str_copy(c->hostname, sizeof c->hostname, "localhost");
 	c->trusted = prefix_set_new();
@@ -284,11 +311,6 @@ static int gw_finish(struct gw_config *c, char *err, size_t errlen)
 			   c->source, c->web_listen);
 		return -1;
 	}
-	if (!c->spool_dir[0] &&
-	    str_format(c->spool_dir, sizeof c->spool_dir, "%s/spool", c->state_dir) != 0) {
-		str_format(err, errlen, "%s: [gateway] state_dir too long", c->source);
-		return -1;
-	}
 	if (!c->web_monitor_state[0] &&
 	    str_format(c->web_monitor_state, sizeof c->web_monitor_state,
 		       "%s/monitor-state.json", c->state_dir) != 0) {
@@ -300,13 +322,6 @@ static int gw_finish(struct gw_config *c, char *err, size_t errlen)
 		if (l->naddrs == 0) {
 			str_format(err, errlen, "%s: [listener %s] has no listen address", c->source,
 				   l->name);
-			return -1;
-		}
-		if (l->tls == GW_TLS_IMPLICIT && (!c->tls_cert[0] || !c->tls_key[0])) {
-			str_format(err, errlen,
-				   "%s: [listener %s] tls = implicit needs tls_cert and tls_key in "
-				   "[gateway]",
-				   c->source, l->name);
 			return -1;
 		}
 	}

@@ -1,9 +1,10 @@
 /*
  * gwconf - the configuration of `relayguard serve`: one INI file, every
  * option in one table (gwconf.c), embedded defaults (../shared/CLI.md):
- * submission on 127.0.0.1:2587, relay for loopback on 127.0.0.1:2525, the
- * Postfix policy service on 127.0.0.1:10040, the web page on 127.0.0.1:8025,
- * state and spool under ./var/.
+ * submission on 127.0.0.1:2587 (with implicit TLS on 127.0.0.1:2465), relay
+ * for loopback on 127.0.0.1:2525, the Postfix policy service on
+ * 127.0.0.1:10040, the web page on 127.0.0.1:8025, state and spool under
+ * ./var/.
  *
  * Sections: [gateway], [listener NAME] (repeatable), [policyd], [web], [alert], and
  * the policy engine's own sections ([limits], [domain NAME], [user NAME],
@@ -54,6 +55,11 @@ struct gw_config {
 	long long max_connections;
 	long long max_connections_per_client;
 	uint64_t smtp_timeout_ms;
+	long long line_length_limit;
+	long long soft_error_limit, hard_error_limit, junk_command_limit;
+	uint64_t error_sleep_ms;
+	long long auth_failure_limit;
+	bool queue_fsync;
 	char state_store[16];  /* "lmdb" or "redis" (gwstore.h) */
 	char redis[128];       /* HOST:PORT or unix:/path */
 	char redis_prefix[64]; /* of every key */

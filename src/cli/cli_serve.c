@@ -1,8 +1,8 @@
 /*
  * relayguard serve - the long-running gateway process, and checkconf.
  *
- * One process, one libevent loop: the Postfix policy service and the web
- * endpoint (/metrics) today, the SMTP listeners as they land, all on the same
+ * One process, one libevent loop: the SMTP listeners (gateway/smtpd), the
+ * Postfix policy service and the web endpoint (/metrics), all on the same
  * policy engine and state store (LMDB under state_dir/policy, shared with the
  * block/unblock commands, which may change it while we run).
  */
@@ -15,8 +15,10 @@
 #include "core/str.h"
 #include "gateway/gwconf.h"
 #include "gateway/policyd.h"
+#include "gateway/smtpd.h"
 #include "policy/engine.h"
 #include "policy/store.h"
+#include "queue/queue.h"
 
 #include <errno.h>
 #include <event2/event.h>
@@ -29,12 +31,23 @@
 static const char cli_serve_help[] =
     "usage: relayguard serve [--config FILE] [--foreground]\n"
     "\n"
-    "Runs the gateway: the Postfix policy service (check_policy_service) on the\n"
-    "policy engine, and the web endpoint with /metrics for Prometheus. With no\n"
-    "--config it uses the embedded defaults: policy service on 127.0.0.1:10040,\n"
-    "web on 127.0.0.1:8025, state under ./var/. It stays in the foreground (run\n"
-    "it under systemd or another supervisor); --foreground is accepted for that.\n"
-    "SIGTERM or SIGINT stops it cleanly.\n"
+    "Runs the gateway: the SMTP listeners, the Postfix policy service\n"
+    "(check_policy_service) on the policy engine, and the web endpoint with\n"
+    "/metrics for Prometheus. With no --config it uses the embedded defaults:\n"
+    "\n"
+    "  submission  127.0.0.1:2587  AUTH PLAIN/LOGIN required, only after STARTTLS\n"
+    "  relay       127.0.0.1:2525  relays for trusted_networks (loopback),\n"
+    "                              local_domains for everybody else\n"
+    "  policy      127.0.0.1:10040, web 127.0.0.1:8025, state under ./var/\n"
+    "\n"
+    "Accounts come from the users file (relayguard user add NAME), re-read when\n"
+    "it changes. Without tls_cert/tls_key a self-signed certificate is made at\n"
+    "start. A message is answered 250 only once it is durable in the queue.\n"
+    "Every SMTP log line starts \"smtpd queue_id=ID sid=SESSION client=IP\".\n"
+    "docs/smtp.md lists the commands, limits and replies.\n"
+    "\n"
+    "It stays in the foreground (run it under systemd or another supervisor);\n"
+    "--foreground is accepted for that. SIGTERM or SIGINT stops it cleanly.\n"
     "\n"
     "  --config FILE   configuration (see relayguard checkconf --help)\n"
     "  -h, --help      this text\n";
@@ -47,7 +60,9 @@ static const char cli_checkconf_help[] =
     "\n"
     "Sections: [gateway] hostname, state_dir, spool_dir, users, log_level, syslog,\n"
     "local_domains, trusted_networks, tls_cert, tls_key, max_message_size,\n"
-    "max_recipients, max_connections, max_connections_per_client, smtp_timeout;\n"
+    "max_recipients, max_connections, max_connections_per_client, smtp_timeout,\n"
+    "line_length_limit, soft_error_limit, hard_error_limit, junk_command_limit,\n"
+    "error_sleep_time, auth_failure_limit, queue_fsync;\n"
     "[listener NAME] listen, role (submission|relay|inbound), tls\n"
     "(none|starttls|implicit), require_tls_for_auth; [policyd] listen, count_at\n"
     "(end-of-message|rcpt), max_connections; [web] listen; and the policy\n"
@@ -55,7 +70,7 @@ static const char cli_checkconf_help[] =
     "[actions], [auth] (docs/policy.md).\n";
 
 static int cli_conf_args(int argc, char **argv, const char *cmd, const char *help,
-			 const char **path)
+                         const char **path)
 {
 	static const struct option longopts[] = {
 	    {"config", required_argument, NULL, 'c'},
@@ -161,6 +176,8 @@ int cli_serve(int argc, char **argv)
 	struct event_base *base = NULL;
 	struct metrics *metrics = NULL;
 	struct policyd *pd = NULL;
+	struct smtpd *smtpd = NULL;
+	struct queue *queue = NULL;
 	struct web *web = NULL;
 	struct event *sig_int = NULL, *sig_term = NULL, *tick = NULL;
 	char dir[600];
@@ -181,6 +198,16 @@ int cli_serve(int argc, char **argv)
 		cli_error("serve", "out of memory");
 		goto out;
 	}
+	/* Signals first: a SIGTERM during start-up still stops us cleanly. */
+	sig_int = evsignal_new(base, SIGINT, cli_serve_on_signal, base);
+	sig_term = evsignal_new(base, SIGTERM, cli_serve_on_signal, base);
+	tick = event_new(base, -1, EV_PERSIST, cli_serve_on_tick, engine);
+	struct timeval two = {2, 0};
+	if (!sig_int || !sig_term || !tick || event_add(sig_int, NULL) != 0 ||
+	    event_add(sig_term, NULL) != 0 || event_add(tick, &two) != 0) {
+		cli_error("serve", "cannot set up signal handling");
+		goto out;
+	}
 	if (c->policyd_listen[0]) {
 		struct policyd_options po = {
 		    .count_at_rcpt = strcmp(c->policyd_count_at, "rcpt") == 0,
@@ -199,18 +226,17 @@ int cli_serve(int argc, char **argv)
 			goto out;
 		}
 	}
-	for (int i = 0; i < c->nlisteners; i++)
-		log_warn("serve: listener %s (%s, %s): SMTP is not served by this build; its "
-			 "configuration is checked only",
-			 c->listeners[i].name, gw_role_name(c->listeners[i].role),
-			 c->listeners[i].addrs[0].text);
-	sig_int = evsignal_new(base, SIGINT, cli_serve_on_signal, base);
-	sig_term = evsignal_new(base, SIGTERM, cli_serve_on_signal, base);
-	tick = event_new(base, -1, EV_PERSIST, cli_serve_on_tick, engine);
-	struct timeval two = {2, 0};
-	if (!sig_int || !sig_term || !tick || event_add(sig_int, NULL) != 0 ||
-	    event_add(sig_term, NULL) != 0 || event_add(tick, &two) != 0) {
-		cli_error("serve", "cannot set up signal handling");
+	struct queue_opts qo = {.fsync = c->queue_fsync};
+	if (queue_open(&queue, c->spool_dir, base, &qo, err, sizeof err) != 0) {
+		cli_error("serve", "spool %s: %s", c->spool_dir, err);
+		goto out;
+	}
+	if (!c->queue_fsync)
+		log_warn("serve: queue_fsync = no: a crash may lose mail answered 250");
+	struct smtpd_deps deps = {.engine = engine, .queue = queue, .metrics = metrics};
+	smtpd = smtpd_new(base, c, &deps, err, sizeof err);
+	if (!smtpd) {
+		cli_error("serve", "%s", err);
 		goto out;
 	}
 	log_info("serve: started (configuration: %s, state: %s)", c->source, dir);
@@ -224,6 +250,9 @@ out:
 		event_free(sig_term);
 	if (tick)
 		event_free(tick);
+	smtpd_free(smtpd);
+	if (queue)
+		queue_close(queue);
 	policyd_free(pd);
 	web_free(web);
 	if (base)

@@ -66,8 +66,9 @@ static const struct cfg_option gw_options[] = {
 };
 #define GW_NOPTS (sizeof gw_options / sizeof gw_options[0])
 
-static const char *const gw_policy_sections[] = {"limits", "identity", "signals", "actions",
-						 "auth"};
+static const char *const gw_policy_sections[] = {"limits",  "identity",  "signals",
+						 "actions", "auth",      "inbound",
+						 "autoreply", "notify", "forward"};
 
 const char *gw_role_name(enum gw_role r)
 {

@@ -15,8 +15,10 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/str.h"
+#include "forensics/msg.h"
 #include "net/tls.h"
 #include "policy/engine.h"
+#include "policy/msgclass.h"
 #include "queue/queue.h"
 #include "smtp/relay.h"
 #include "smtp/session.h"
@@ -105,7 +107,14 @@ struct smtpd_conn {
 	bool commit_pending; /* the queue has the message; its callback owes us */
 	bool dead;           /* the client left while commit_pending */
 	struct pol_verdict verdict;
+	/* the message's header section, for the policy's header classes */
+	char *hdr;
+	size_t hdr_len;
+	bool hdr_done;
+	struct msgclass mc;
 };
+
+#define SMTPD_HDR_MAX 65536 /* header bytes kept for classification */
 
 static void smtpd_conn_run(struct smtpd_conn *c);
 static void smtpd_commit(struct smtpd_conn *c);
@@ -132,6 +141,9 @@ static void smtpd_envelope_reset(struct smtpd_conn *c)
 	c->sender[0] = '\0';
 	c->nrcpt = 0;
 	c->size = 0;
+	c->hdr_len = 0;
+	c->hdr_done = false;
+	msgclass_init(&c->mc);
 	memset(&c->verdict, 0, sizeof c->verdict);
 }
 
@@ -182,6 +194,7 @@ static void smtpd_conn_free(struct smtpd_conn *c)
 		return;
 	}
 	free(c->rcpt);
+	free(c->hdr);
 	free(c);
 }
 
@@ -597,10 +610,49 @@ static int smtpd_on_data_start(void *arg, struct smtp_session *s)
 	return 0;
 }
 
+/* Keeps the header section (up to SMTPD_HDR_MAX) as the body streams by. */
+static void smtpd_hdr_add(struct smtpd_conn *c, const char *p, size_t n)
+{
+	if (c->hdr_done)
+		return;
+	if (!c->hdr && !(c->hdr = malloc(SMTPD_HDR_MAX))) {
+		c->hdr_done = true;
+		return;
+	}
+	size_t take = n < SMTPD_HDR_MAX - c->hdr_len ? n : SMTPD_HDR_MAX - c->hdr_len;
+	size_t from = c->hdr_len > 3 ? c->hdr_len - 3 : 0;
+	memcpy(c->hdr + c->hdr_len, p, take);
+	c->hdr_len += take;
+	for (size_t i = from; i + 1 < c->hdr_len; i++)
+		if (c->hdr[i] == '\n' && (c->hdr[i + 1] == '\n' ||
+		                          (c->hdr[i + 1] == '\r' && i + 2 < c->hdr_len &&
+		                           c->hdr[i + 2] == '\n'))) {
+			c->hdr_len = i + 1;
+			c->hdr_done = true;
+			return;
+		}
+	if (c->hdr_len == SMTPD_HDR_MAX)
+		c->hdr_done = true;
+}
+
+/* The header classes (auto-reply, notice, list, spam; Message-ID, From). */
+static void smtpd_classify(struct smtpd_conn *c)
+{
+	struct msg_reader r;
+	struct msg_field f;
+	msgclass_init(&c->mc);
+	if (!c->hdr)
+		return;
+	msg_reader_init(&r, c->hdr, c->hdr_len);
+	while (msg_next(&r, &f) == 1)
+		msgclass_field(&c->mc, f.name, f.name_len, f.value, f.value_len);
+}
+
 static int smtpd_on_data_chunk(void *arg, struct smtp_session *s, const char *p, size_t n)
 {
 	struct smtpd_conn *c = arg;
 	c->size += n;
+	smtpd_hdr_add(c, p, n);
 	if (c->qm && queue_msg_write(c->qm, p, n) != 0) {
 		smtpd_log(LOG_LEVEL_ERROR, c, "queue=%s", "write_failed");
 		return -1;
@@ -624,11 +676,24 @@ static void smtpd_on_committed(void *arg, int status, const char *id)
 		log_info("smtpd queue_id=%s sid=%s: %s after the client left", id ? id : "NOQUEUE",
 		         c->sid, status == 0 ? "queued" : "not queued");
 		free(c->rcpt);
+		free(c->hdr);
 		free(c);
 		return;
 	}
 	struct smtpd *d = c->d;
 	const char *user = smtp_session_auth_user(c->s);
+	if (status == 0 && c->l->conf->role == GW_ROLE_INBOUND) {
+		/* remembered for the outbound rules: auto-replies, notices, forwards */
+		struct pol_event ev;
+		struct pol_verdict v;
+		smtpd_policy_event(c, POL_EV_INBOUND, NULL, &ev);
+		if (!c->sender[0])
+			ev.flags |= POL_F_NULL_SENDER;
+		for (unsigned i = 0; i < c->nrcpt; i++)
+			pol_event_add_rcpt(&ev, c->rcpt[i].addr, POL_DLV_OK);
+		msgclass_apply(&c->mc, &ev);
+		smtpd_policy(c, &ev, true, &v);
+	}
 	if (status == 0) {
 		c->messages++;
 		smtpd_log(LOG_LEVEL_INFO, c,
@@ -703,6 +768,10 @@ static void smtpd_on_data_end(void *arg, struct smtp_session *s)
 		pol_event_add_rcpt(&ev, c->rcpt[i].addr, POL_DLV_OK);
 	ev.rcpt_count = c->nrcpt;
 	ev.size = c->size;
+	smtpd_classify(c);
+	msgclass_apply(&c->mc, &ev);
+	if (c->l->conf->role == GW_ROLE_INBOUND)
+		ev.flags |= POL_F_INBOUND; /* the outbound rules are not for mail coming in */
 	enum pol_action a = smtpd_policy(c, &ev, true, &c->verdict);
 	if (a == POL_DEFER || a == POL_BLOCK) {
 		char r[SMTP_SESSION_REPLY_MAX];

@@ -28,6 +28,7 @@ static const struct {
     {"bulk", POL_F_BULK},
     {"spam", POL_F_SPAM},
     {"listed", POL_F_LISTED},
+    {"inbound", POL_F_INBOUND},
 };
 
 static const char *const pol_event_results[] = {"ok", "deferred", "bounced", "unknown_user"};

@@ -16,7 +16,7 @@
  * user=, ip=, from= (envelope sender; from=<> is the null sender), rcpt=
  * (repeatable), rcpts=N (count, default the number of rcpt=), size=,
  * fp=HEX (body fingerprint), flags=auto_submitted,null_sender,auto_reply,
- * notify,list,bulk,spam,listed (see POL_F_*), msgid= (Message-ID, no <>),
+ * notify,list,bulk,spam,listed,inbound (see POL_F_*), msgid= (Message-ID, no <>),
  * irt= (In-Reply-To), hfrom= (the From header's address), score=N (DNSBL
  * score, may be negative), lists=a,b (the DNSBLs that listed the client),
  * spf=pass|fail|softfail|neutral|none|temperror|permerror,
@@ -84,6 +84,7 @@ enum pol_delivery {
 #define POL_F_BULK 0x20u      /* Precedence: bulk / junk / list */
 #define POL_F_SPAM 0x40u      /* a content filter said spam (X-Spam-Flag: YES) */
 #define POL_F_LISTED 0x80u    /* the client was on a DNSBL that counts */
+#define POL_F_INBOUND 0x100u  /* MAIL received on the inbound listener: not outbound mail */
 
 struct pol_event {
 	enum pol_event_type type;

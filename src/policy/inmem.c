@@ -583,6 +583,8 @@ static int inmem_forward(struct store *st, const struct pol_config *c,
 int inmem_check(struct store *st, const struct pol_config *c, const struct pol_event *ev,
                 struct pol_verdict *v)
 {
+	if (ev->flags & POL_F_INBOUND)
+		return 0; /* mail coming in: these rules are for mail going out */
 	if (c->forward_enabled) {
 		if (inmem_forward(st, c, ev, v) != 0)
 			return -1;

@@ -256,9 +256,9 @@ int cli_score(int argc, char **argv)
 	}
 	rc = rejected ? CLI_EXIT_FOUND : errors ? CLI_EXIT_INCOMPLETE : CLI_EXIT_OK;
 done:
-	scorer_free(sc);
 	if (dns)
-		dns_free(dns);
+		dns_free(dns); /* first: it cancels queries into the scorer */
+	scorer_free(sc);
 	if (base)
 		event_base_free(base);
 	if (have_sel)

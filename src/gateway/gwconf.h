@@ -67,6 +67,13 @@ struct gw_config {
 	long long policyd_max_connections;
 	/* [web] */
 	char web_listen[128]; /* "" = off */
+	/* [screen]: the inbound listener's checks (docs/inbound.md) */
+	char screen_dnsbl_sites[1024]; /* "" = no DNSBL scoring */
+	long long screen_dnsbl_threshold;
+	char screen_dnsbl_allowlist[16]; /* "" = off, else the allow-list threshold */
+	char screen_resolver[128];       /* "" = /etc/resolv.conf */
+	bool screen_spf;
+	char screen_recipients[512]; /* file of local users; "" = no recipient check */
 	/* parsed */
 	struct hostport policyd_addr;
 	struct hostport web_addr;

@@ -16,6 +16,7 @@
 #include "core/log.h"
 #include "core/str.h"
 #include "forensics/msg.h"
+#include "gateway/screen.h"
 #include "net/tls.h"
 #include "policy/engine.h"
 #include "policy/msgclass.h"
@@ -60,6 +61,7 @@ struct smtpd {
 	struct relay_policy relay;
 	int nlisteners;
 	struct smtpd_listener listeners[GW_LISTENERS_MAX];
+	struct screen *screen; /* inbound checks; NULL when [screen] asks for none */
 	struct smtpd_conn *conns;
 	unsigned nconns;
 	uint64_t next_sid;
@@ -112,6 +114,8 @@ struct smtpd_conn {
 	size_t hdr_len;
 	bool hdr_done;
 	struct msgclass mc;
+	struct screen_conn *sc; /* inbound listeners: DNSBL score, SPF, recipients */
+	bool screen_sync;       /* inside a screen call: its callback must not run the loop */
 };
 
 #define SMTPD_HDR_MAX 65536 /* header bytes kept for classification */
@@ -161,6 +165,8 @@ static void smtpd_msg_abort(struct smtpd_conn *c)
 static void smtpd_conn_free(struct smtpd_conn *c)
 {
 	struct smtpd *d = c->d;
+	screen_conn_free(c->sc); /* its callbacks stop here */
+	c->sc = NULL;
 	if (c->prev)
 		c->prev->next = c->next;
 	else if (d->conns == c)
@@ -501,6 +507,20 @@ static void smtpd_on_auth(void *arg, struct smtp_session *s, const char *mech, c
 
 /* ---- MAIL, RCPT ---- */
 
+/* The inbound screen's answer to MAIL: the DNSBL reject naming the list, or go on. */
+static void smtpd_on_screen_mail(void *arg, const char *reply)
+{
+	struct smtpd_conn *c = arg;
+	if (reply) {
+		c->rejects++;
+		smtpd_count(c->d->m_rejects, "dnsbl");
+		smtpd_log(LOG_LEVEL_INFO, c, "reject=dnsbl reply=\"%s\"", reply);
+	}
+	smtp_session_reply_policy(c->s, reply);
+	if (!c->screen_sync)
+		smtpd_conn_run(c);
+}
+
 static void smtpd_on_mail(void *arg, struct smtp_session *s, const struct smtp_address *from)
 {
 	struct smtpd_conn *c = arg;
@@ -519,6 +539,12 @@ static void smtpd_on_mail(void *arg, struct smtp_session *s, const struct smtp_a
 		str_format(r, sizeof r, "554 5.7.1 relayguard: %s blocked (%s)", v.identity,
 		           v.n_reasons ? v.reasons[0] : v.rule);
 		smtp_session_reply_policy(s, r);
+		return;
+	}
+	if (c->sc) {
+		c->screen_sync = true;
+		screen_conn_mail(c->sc, c->sender, smtp_session_helo(s), smtpd_on_screen_mail, c);
+		c->screen_sync = false;
 		return;
 	}
 	smtp_session_reply_policy(s, NULL);
@@ -550,6 +576,14 @@ static void smtpd_on_rcpt(void *arg, struct smtp_session *s, const struct smtp_a
 		str_copy(r->orcpt, sizeof r->orcpt, orcpt->value);
 	r->notify = rcpt->notify; /* SMTP_ADDRESS_NOTIFY_* has the QUEUE_NOTIFY_* values */
 	r->status = QUEUE_RCPT_PENDING;
+	char unknown[SMTP_SESSION_REPLY_MAX];
+	if (c->sc && screen_conn_rcpt(c->sc, r->addr, unknown, sizeof unknown)) {
+		c->rejects++;
+		smtpd_count(c->d->m_rejects, "unknown_user");
+		smtpd_log(LOG_LEVEL_INFO, c, "reject=unknown_user rcpt=<%s>", r->addr);
+		smtp_session_reply_policy(s, unknown);
+		return;
+	}
 	c->nrcpt++;
 	smtp_session_reply_policy(s, NULL);
 }
@@ -692,6 +726,8 @@ static void smtpd_on_committed(void *arg, int status, const char *id)
 		for (unsigned i = 0; i < c->nrcpt; i++)
 			pol_event_add_rcpt(&ev, c->rcpt[i].addr, POL_DLV_OK);
 		msgclass_apply(&c->mc, &ev);
+		if (c->sc)
+			screen_conn_fill(c->sc, &ev);
 		smtpd_policy(c, &ev, true, &v);
 	}
 	if (status == 0) {
@@ -757,9 +793,32 @@ static void smtpd_commit(struct smtpd_conn *c)
 	free(env);
 }
 
+static void smtpd_data_end_go(struct smtpd_conn *c);
+
+/* The inbound screen has its SPF answer: the message goes on. */
+static void smtpd_on_screen_data(void *arg, const char *reply)
+{
+	struct smtpd_conn *c = arg;
+	smtpd_data_end_go(c);
+	if (!c->screen_sync)
+		smtpd_conn_run(c);
+}
+
 static void smtpd_on_data_end(void *arg, struct smtp_session *s)
 {
 	struct smtpd_conn *c = arg;
+	if (c->sc) {
+		c->screen_sync = true;
+		screen_conn_data(c->sc, smtpd_on_screen_data, c);
+		c->screen_sync = false;
+		return;
+	}
+	smtpd_data_end_go(c);
+}
+
+static void smtpd_data_end_go(struct smtpd_conn *c)
+{
+	struct smtp_session *s = c->s;
 	struct pol_event ev;
 	smtpd_policy_event(c, POL_EV_MAIL, smtp_session_auth_user(s), &ev);
 	if (!c->sender[0])
@@ -927,6 +986,8 @@ static void smtpd_on_accept(struct evconnlistener *lev, evutil_socket_t fd, stru
 	smtpd_count(d->m_connections, l->conf->name);
 	smtpd_log(LOG_LEVEL_INFO, c, "connect listener=%s role=%s tls=%s", l->conf->name,
 	          gw_role_name(l->conf->role), gw_tls_name(l->conf->tls));
+	if (d->screen && has_ip && l->conf->role == GW_ROLE_INBOUND)
+		c->sc = screen_conn_new(d->screen, &ip); /* NULL (no memory): unscreened */
 	smtpd_conn_setup_bev(c);
 	smtpd_conn_run(c); /* the greeting */
 }
@@ -1015,6 +1076,9 @@ struct smtpd *smtpd_new(struct event_base *base, const struct gw_config *c,
 	d->c = c;
 	if (deps)
 		d->deps = *deps;
+	d->screen = screen_new(base, c, err, errlen);
+	if (!d->screen && err[0])
+		goto fail;
 	d->ops = smtpd_ops;
 	if (!d->deps.queue)
 		d->ops.data_end = NULL;
@@ -1085,6 +1149,7 @@ void smtpd_free(struct smtpd *d)
 		return;
 	while (d->conns)
 		smtpd_conn_free(d->conns);
+	screen_free(d->screen);
 	for (int i = 0; i < d->nlisteners; i++)
 		for (int k = 0; k < GW_ADDRS_MAX; k++)
 			if (d->listeners[i].lev[k])

@@ -160,16 +160,14 @@ static void mx_on_addr(void *arg, const struct dns_result *r)
 		mx_build(q);
 }
 
-static void mx_lookup_hosts(struct mx_query *q)
+/* Starts A/AAAA queries for every host; returns how many started (-1: no
+ * memory). The last answer builds the result. */
+static int mx_lookup_hosts(struct mx_query *q)
 {
 	q->v4 = calloc((size_t)q->nhosts, sizeof *q->v4);
 	q->v6 = calloc((size_t)q->nhosts, sizeof *q->v6);
-	if (!q->v4 || !q->v6) {
-		q->res.status = MX_TEMP;
-		str_copy(q->res.error, sizeof q->res.error, "4.3.0 out of memory");
-		mx_finish(q);
-		return;
-	}
+	if (!q->v4 || !q->v6)
+		return -1;
 	bool want4 = q->opt.family != MX_FAMILY_V6, want6 = q->opt.family != MX_FAMILY_V4;
 	int ns = 0;
 	for (int h = 0; h < q->nhosts; h++) {
@@ -190,8 +188,7 @@ static void mx_lookup_hosts(struct mx_query *q)
 			}
 		}
 	}
-	if (q->pending == 0)
-		mx_build(q); /* no query could start; we are in a DNS callback already */
+	return q->pending;
 }
 
 static void mx_on_mx(void *arg, const struct dns_result *r)
@@ -241,7 +238,14 @@ static void mx_on_mx(void *arg, const struct dns_result *r)
 		mx_finish(q);
 		return;
 	}
-	mx_lookup_hosts(q);
+	int started = mx_lookup_hosts(q);
+	if (started < 0) {
+		q->res.status = MX_TEMP;
+		str_copy(q->res.error, sizeof q->res.error, "4.3.0 out of memory");
+		mx_finish(q);
+	} else if (started == 0) {
+		mx_build(q); /* no query could start; we are in a DNS callback already */
+	}
 }
 
 struct mx_query *mx_resolve(struct dns *d, const char *domain, bool no_mx,
@@ -265,24 +269,8 @@ struct mx_query *mx_resolve(struct dns *d, const char *domain, bool no_mx,
 	if (no_mx) {
 		q->nhosts = 1;
 		str_copy(q->hosts[0].name, sizeof q->hosts[0].name, q->domain);
-		q->v4 = calloc(1, sizeof *q->v4);
-		q->v6 = calloc(1, sizeof *q->v6);
-		bool want4 = q->opt.family != MX_FAMILY_V6, want6 = q->opt.family != MX_FAMILY_V4;
-		if (!q->v4 || !q->v6)
+		if (mx_lookup_hosts(q) <= 0)
 			goto fail;
-		int ns = 0;
-		for (int k = 0; k < 2; k++) {
-			enum dns_type t = k == 0 ? DNS_T_A : DNS_T_AAAA;
-			if ((t == DNS_T_A && !want4) || (t == DNS_T_AAAA && !want6))
-				continue;
-			struct mx_sub *s = &q->subs[ns++];
-			s->q = q;
-			s->host = 0;
-			s->type = t;
-			if (dns_query(d, q->domain, t, mx_on_addr, s) != 0)
-				goto fail;
-			q->pending++;
-		}
 		return q;
 	}
 	if (dns_query(d, q->domain, DNS_T_MX, mx_on_mx, q) != 0)

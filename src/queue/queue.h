@@ -36,7 +36,7 @@
 struct event_base;
 
 #define QUEUE_ID_MAX 32
-#define QUEUE_ADDR_MAX 512  /* an address as in the envelope, without <> */
+#define QUEUE_ADDR_MAX 512 /* an address as in the envelope, without <> */
 #define QUEUE_REASON_MAX 256
 #define QUEUE_RCPT_MAX 1000 /* per message */
 
@@ -64,33 +64,37 @@ struct queue_rcpt {
 };
 
 struct queue_envelope {
-	char id[QUEUE_ID_MAX];        /* set by the queue */
-	uint64_t arrival_ms;          /* set by the queue at commit (its clock) */
-	char sender[QUEUE_ADDR_MAX];  /* MAIL FROM, "" for the null sender */
-	char client_ip[64];           /* "" when not known (local submission) */
+	char id[QUEUE_ID_MAX];       /* set by the queue */
+	uint64_t arrival_ms;         /* set by the queue at commit (its clock) */
+	char sender[QUEUE_ADDR_MAX]; /* MAIL FROM, "" for the null sender */
+	char client_ip[64];          /* "" when not known (local submission) */
 	char client_helo[256];
-	char auth_user[256];          /* "" when not authenticated */
-	char protocol[16];            /* RFC 3848 name: ESMTPSA, ESMTP, ... */
-	char listener[32];            /* the listener's name in the config */
-	bool sender_verified;         /* authenticated, or a local-domain sender from a
-	                                 trusted network: DSNs may go to it (invariant 4) */
-	char envid[101];              /* DSN ENVID=, "" when not given */
-	char ret[8];                  /* DSN RET=: "", "FULL" or "HDRS" */
-	char body[12];                /* BODY=: "", "7BIT", "8BITMIME", "BINARYMIME" */
+	char auth_user[256];  /* "" when not authenticated */
+	char protocol[16];    /* RFC 3848 name: ESMTPSA, ESMTP, ... */
+	char listener[32];    /* the listener's name in the config */
+	bool sender_verified; /* authenticated, or a local-domain sender from a
+	                         trusted network: DSNs may go to it (invariant 4) */
+	char envid[101];      /* DSN ENVID=, "" when not given */
+	char ret[8];          /* DSN RET=: "", "FULL" or "HDRS" */
+	char body[12];        /* BODY=: "", "7BIT", "8BITMIME", "BINARYMIME" */
 	bool smtputf8;
-	uint64_t size;                /* content octets, set by the queue at commit */
+	uint64_t size;                      /* content octets, set by the queue at commit */
 	char hold_reason[QUEUE_REASON_MAX]; /* "" = active queue; else held, and why */
 	/* delivery state, kept by the delivery side */
-	uint64_t next_attempt_ms;     /* 0: due now */
+	uint64_t next_attempt_ms; /* 0: due now */
 	unsigned attempts;
 	unsigned nrcpt;
-	struct queue_rcpt *rcpt;      /* nrcpt of them; owned by whoever filled it */
+	struct queue_rcpt *rcpt; /* nrcpt of them; owned by whoever filled it */
 };
 
+/* opts NULL: the defaults. A caller passing opts sets fsync itself. */
 struct queue_opts {
-	bool fsync;                /* default true; false only for tests and benches */
-	unsigned batch_max;        /* commits per sync at most (default 256) */
-	uint64_t (*now_ms)(void);  /* the clock; NULL: core/clock */
+	bool fsync;               /* default true; false only for tests and benches */
+	unsigned batch_max;       /* commits per sync at most (0: default 256) */
+	uint64_t (*now_ms)(void); /* the clock; NULL: core/clock */
+	uint64_t seg_max;         /* start a new segment file past this size (0: 64 MiB) */
+	bool shared;              /* a tool beside the server (hold, status): never owns
+	                             the spool, never recovers or receives; base must be NULL */
 };
 
 struct queue;
@@ -124,8 +128,8 @@ int queue_msg_write(struct queue_msg *m, const void *p, size_t n);
  * cb runs exactly once, from the event loop (or before return when base is
  * NULL): status 0 durable with id, -1 not queued (nothing left on disk). */
 typedef void (*queue_commit_cb)(void *arg, int status, const char *id);
-void queue_msg_commit(struct queue_msg *m, const struct queue_envelope *env,
-                      queue_commit_cb cb, void *arg);
+void queue_msg_commit(struct queue_msg *m, const struct queue_envelope *env, queue_commit_cb cb,
+                      void *arg);
 void queue_msg_abort(struct queue_msg *m);
 
 /* ---- delivery ---- */
@@ -154,5 +158,15 @@ int queue_list(struct queue *q, bool only_held, queue_list_fn fn, void *arg);
 int queue_hold(struct queue *q, const char *id, const char *reason, const char *actor);
 int queue_release(struct queue *q, const char *id, const char *reason, const char *actor);
 int queue_delete(struct queue *q, const char *id, const char *reason, const char *actor);
+
+/* What the last failed hold, release, delete, load or put was about:
+ * "ID: no such entry", "ID: not held", ... ("" when none). */
+const char *queue_error(const struct queue *q);
+
+/* Picks up hold, release and delete done by another process (`relayguard
+ * hold` beside `serve`): follows the spool's audit log and reloads the
+ * entries named there. The server calls it on a timer; queue_next_due()
+ * calls it too. One stat() when nothing changed. Entries changed, or -1. */
+int queue_rescan(struct queue *q);
 
 #endif

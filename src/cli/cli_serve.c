@@ -13,10 +13,13 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/str.h"
+#include "gateway/deliver.h"
 #include "gateway/gwconf.h"
 #include "gateway/policyd.h"
 #include "policy/engine.h"
 #include "policy/store.h"
+#include "net/dns.h"
+#include "queue/queue.h"
 
 #include <errno.h>
 #include <event2/event.h>
@@ -50,12 +53,18 @@ static const char cli_checkconf_help[] =
     "max_recipients, max_connections, max_connections_per_client, smtp_timeout;\n"
     "[listener NAME] listen, role (submission|relay|inbound), tls\n"
     "(none|starttls|implicit), require_tls_for_auth; [policyd] listen, count_at\n"
-    "(end-of-message|rcpt), max_connections; [web] listen; and the policy\n"
+    "(end-of-message|rcpt), max_connections; [web] listen; [delivery] relayhost,\n"
+    "relayhost_auth, relayhost_tls, tls (none|may|encrypt|verify), tls_ca_file,\n"
+    "local_relay, smtp_port, source_address, source_by_sender_domain, resolver,\n"
+    "address_family, destination_concurrency, max_connections, max_active,\n"
+    "connect_timeout, command_timeout, idle_timeout, dead_time, poll_interval,\n"
+    "minimal_backoff, maximal_backoff, queue_lifetime; [delivery_tls] DOMAIN =\n"
+    "none|may|encrypt|verify (docs/delivery.md); and the policy\n"
     "engine's [limits], [domain NAME], [user NAME], [identity], [signals],\n"
     "[actions], [auth] (docs/policy.md).\n";
 
 static int cli_conf_args(int argc, char **argv, const char *cmd, const char *help,
-			 const char **path)
+                         const char **path)
 {
 	static const struct option longopts[] = {
 	    {"config", required_argument, NULL, 'c'},
@@ -112,6 +121,9 @@ int cli_checkconf(int argc, char **argv)
 	}
 	printf("  policy service: %s\n", c->policyd_listen[0] ? c->policyd_addr.text : "off");
 	printf("  web: %s\n", c->web_listen[0] ? c->web_addr.text : "off");
+	printf("  delivery: %s%s, tls %s\n", c->delivery.relay.set ? "relayhost " : "MX lookups",
+	       c->delivery.relay.set ? c->delivery.relay.text : "",
+	       gw_dtls_name(c->delivery.tls_level));
 	gwconf_free(c);
 	free(c);
 	return CLI_EXIT_OK;
@@ -162,6 +174,9 @@ int cli_serve(int argc, char **argv)
 	struct metrics *metrics = NULL;
 	struct policyd *pd = NULL;
 	struct web *web = NULL;
+	struct queue *queue = NULL;
+	struct dns *dns = NULL;
+	struct deliver *deliver = NULL;
 	struct event *sig_int = NULL, *sig_term = NULL, *tick = NULL;
 	char dir[600];
 	if (str_format(dir, sizeof dir, "%s/policy", c->state_dir) != 0 ||
@@ -199,11 +214,28 @@ int cli_serve(int argc, char **argv)
 			goto out;
 		}
 	}
+	if (cli_mkdir(c->spool_dir) != 0 ||
+	    queue_open(&queue, c->spool_dir, base, NULL, err, sizeof err) != 0) {
+		cli_error("serve", "spool %s: %s", c->spool_dir, err);
+		goto out;
+	}
+	struct dns_options dopt = {.servers =
+	                               c->delivery.resolver[0] ? c->delivery.resolver : NULL};
+	dns = dns_new(base, &dopt, err, sizeof err);
+	if (!dns) {
+		cli_error("serve", "resolver: %s", err);
+		goto out;
+	}
+	deliver = deliver_new(base, queue, dns, engine, metrics, c, err, sizeof err);
+	if (!deliver) {
+		cli_error("serve", "delivery: %s", err);
+		goto out;
+	}
 	for (int i = 0; i < c->nlisteners; i++)
 		log_warn("serve: listener %s (%s, %s): SMTP is not served by this build; its "
-			 "configuration is checked only",
-			 c->listeners[i].name, gw_role_name(c->listeners[i].role),
-			 c->listeners[i].addrs[0].text);
+		         "configuration is checked only",
+		         c->listeners[i].name, gw_role_name(c->listeners[i].role),
+		         c->listeners[i].addrs[0].text);
 	sig_int = evsignal_new(base, SIGINT, cli_serve_on_signal, base);
 	sig_term = evsignal_new(base, SIGTERM, cli_serve_on_signal, base);
 	tick = event_new(base, -1, EV_PERSIST, cli_serve_on_tick, engine);
@@ -224,6 +256,11 @@ out:
 		event_free(sig_term);
 	if (tick)
 		event_free(tick);
+	deliver_free(deliver);
+	if (dns)
+		dns_free(dns);
+	if (queue)
+		queue_close(queue);
 	policyd_free(pd);
 	web_free(web);
 	if (base)

@@ -17,8 +17,8 @@ static const struct cfg_option gw_options[] = {
      "name in the greeting and Received headers (default: the system's)"},
     {"gateway", "state_dir", CFG_STRING, "./var", 0, 0, false, GC(state_dir), GS(state_dir),
      "policy state, users, monitor state"},
-    {"gateway", "spool_dir", CFG_STRING, "./var/spool", 0, 0, false, GC(spool_dir), GS(spool_dir),
-     "the durable queue"},
+    {"gateway", "spool_dir", CFG_STRING, "", 0, 0, false, GC(spool_dir), GS(spool_dir),
+     "the durable queue (default: STATE_DIR/spool)"},
     {"gateway", "users", CFG_STRING, "./var/users", 0, 0, true, GC(users_file), GS(users_file),
      "account file (relayguard user)"},
     {"gateway", "log_level", CFG_STRING, "info", 0, 0, true, GC(log_level), GS(log_level),
@@ -401,6 +401,11 @@ static int gw_finish(struct gw_config *c, char *err, size_t errlen)
 {
 	if (!c->hostname[0] && gethostname(c->hostname, sizeof c->hostname - 1) != 0)
 		str_copy(c->hostname, sizeof c->hostname, "localhost");
+	if (!c->spool_dir[0] &&
+	    str_format(c->spool_dir, sizeof c->spool_dir, "%s/spool", c->state_dir) != 0) {
+		str_format(err, errlen, "%s: [gateway] state_dir too long", c->source);
+		return -1;
+	}
 	c->trusted = prefix_set_new();
 	if (!c->trusted) {
 		str_format(err, errlen, "out of memory");

@@ -80,7 +80,7 @@ static int cli_block_identity(const char *in, char *out, size_t size)
 	return str_format(out, size, "user:%s", in);
 }
 
-static json_t *cli_block_json(const struct store_block *b)
+json_t *cli_block_json(const struct store_block *b)
 {
 	char created[40], expires[40];
 	clock_format_rfc3339(b->created_ms, created, sizeof created);

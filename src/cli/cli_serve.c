@@ -1,8 +1,8 @@
 /*
  * relayguard serve - the long-running gateway process, and checkconf.
  *
- * One process, one libevent loop: the Postfix policy service and the web
- * endpoint (/metrics) today, the SMTP listeners as they land, all on the same
+ * One process, one libevent loop: the SMTP listeners (gateway/smtpd), the
+ * Postfix policy service and the web endpoint (/metrics), all on the same
  * policy engine and state store (LMDB under state_dir/policy, shared with the
  * block/unblock commands, which may change it while we run).
  */
@@ -16,6 +16,7 @@
 #include "gateway/deliver.h"
 #include "gateway/gwconf.h"
 #include "gateway/policyd.h"
+#include "gateway/smtpd.h"
 #include "policy/engine.h"
 #include "policy/store.h"
 #include "net/dns.h"
@@ -32,12 +33,23 @@
 static const char cli_serve_help[] =
     "usage: relayguard serve [--config FILE] [--foreground]\n"
     "\n"
-    "Runs the gateway: the Postfix policy service (check_policy_service) on the\n"
-    "policy engine, and the web endpoint with /metrics for Prometheus. With no\n"
-    "--config it uses the embedded defaults: policy service on 127.0.0.1:10040,\n"
-    "web on 127.0.0.1:8025, state under ./var/. It stays in the foreground (run\n"
-    "it under systemd or another supervisor); --foreground is accepted for that.\n"
-    "SIGTERM or SIGINT stops it cleanly.\n"
+    "Runs the gateway: the SMTP listeners, the Postfix policy service\n"
+    "(check_policy_service) on the policy engine, and the web endpoint with\n"
+    "/metrics for Prometheus. With no --config it uses the embedded defaults:\n"
+    "\n"
+    "  submission  127.0.0.1:2587  AUTH PLAIN/LOGIN required, only after STARTTLS\n"
+    "  relay       127.0.0.1:2525  relays for trusted_networks (loopback),\n"
+    "                              local_domains for everybody else\n"
+    "  policy      127.0.0.1:10040, web 127.0.0.1:8025, state under ./var/\n"
+    "\n"
+    "Accounts come from the users file (relayguard user add NAME), re-read when\n"
+    "it changes. Without tls_cert/tls_key a self-signed certificate is made at\n"
+    "start. A message is answered 250 only once it is durable in the queue.\n"
+    "Every SMTP log line starts \"smtpd queue_id=ID sid=SESSION client=IP\".\n"
+    "docs/smtp.md lists the commands, limits and replies.\n"
+    "\n"
+    "It stays in the foreground (run it under systemd or another supervisor);\n"
+    "--foreground is accepted for that. SIGTERM or SIGINT stops it cleanly.\n"
     "\n"
     "  --config FILE   configuration (see relayguard checkconf --help)\n"
     "  -h, --help      this text\n";
@@ -50,7 +62,9 @@ static const char cli_checkconf_help[] =
     "\n"
     "Sections: [gateway] hostname, state_dir, spool_dir, users, log_level, syslog,\n"
     "local_domains, trusted_networks, tls_cert, tls_key, max_message_size,\n"
-    "max_recipients, max_connections, max_connections_per_client, smtp_timeout;\n"
+    "max_recipients, max_connections, max_connections_per_client, smtp_timeout,\n"
+    "line_length_limit, soft_error_limit, hard_error_limit, junk_command_limit,\n"
+    "error_sleep_time, auth_failure_limit, queue_fsync;\n"
     "[listener NAME] listen, role (submission|relay|inbound), tls\n"
     "(none|starttls|implicit), require_tls_for_auth; [policyd] listen, count_at\n"
     "(end-of-message|rcpt), max_connections; [web] listen; [delivery] relayhost,\n"
@@ -173,6 +187,7 @@ int cli_serve(int argc, char **argv)
 	struct event_base *base = NULL;
 	struct metrics *metrics = NULL;
 	struct policyd *pd = NULL;
+	struct smtpd *smtpd = NULL;
 	struct web *web = NULL;
 	struct queue *queue = NULL;
 	struct dns *dns = NULL;
@@ -196,6 +211,16 @@ int cli_serve(int argc, char **argv)
 		cli_error("serve", "out of memory");
 		goto out;
 	}
+	/* Signals first: a SIGTERM during start-up still stops us cleanly. */
+	sig_int = evsignal_new(base, SIGINT, cli_serve_on_signal, base);
+	sig_term = evsignal_new(base, SIGTERM, cli_serve_on_signal, base);
+	tick = event_new(base, -1, EV_PERSIST, cli_serve_on_tick, engine);
+	struct timeval two = {2, 0};
+	if (!sig_int || !sig_term || !tick || event_add(sig_int, NULL) != 0 ||
+	    event_add(sig_term, NULL) != 0 || event_add(tick, &two) != 0) {
+		cli_error("serve", "cannot set up signal handling");
+		goto out;
+	}
 	if (c->policyd_listen[0]) {
 		struct policyd_options po = {
 		    .count_at_rcpt = strcmp(c->policyd_count_at, "rcpt") == 0,
@@ -214,8 +239,12 @@ int cli_serve(int argc, char **argv)
 			goto out;
 		}
 	}
-	if (cli_mkdir(c->spool_dir) != 0 ||
-	    queue_open(&queue, c->spool_dir, base, NULL, err, sizeof err) != 0) {
+	if (cli_mkdir(c->spool_dir) != 0) {
+		cli_error("serve", "cannot create %s: %s", c->spool_dir, strerror(errno));
+		goto out;
+	}
+	struct queue_opts qopt = {.fsync = c->queue_fsync};
+	if (queue_open(&queue, c->spool_dir, base, &qopt, err, sizeof err) != 0) {
 		cli_error("serve", "spool %s: %s", c->spool_dir, err);
 		goto out;
 	}
@@ -231,18 +260,10 @@ int cli_serve(int argc, char **argv)
 		cli_error("serve", "delivery: %s", err);
 		goto out;
 	}
-	for (int i = 0; i < c->nlisteners; i++)
-		log_warn("serve: listener %s (%s, %s): SMTP is not served by this build; its "
-		         "configuration is checked only",
-		         c->listeners[i].name, gw_role_name(c->listeners[i].role),
-		         c->listeners[i].addrs[0].text);
-	sig_int = evsignal_new(base, SIGINT, cli_serve_on_signal, base);
-	sig_term = evsignal_new(base, SIGTERM, cli_serve_on_signal, base);
-	tick = event_new(base, -1, EV_PERSIST, cli_serve_on_tick, engine);
-	struct timeval two = {2, 0};
-	if (!sig_int || !sig_term || !tick || event_add(sig_int, NULL) != 0 ||
-	    event_add(sig_term, NULL) != 0 || event_add(tick, &two) != 0) {
-		cli_error("serve", "cannot set up signal handling");
+	struct smtpd_deps deps = {.engine = engine, .queue = queue, .metrics = metrics};
+	smtpd = smtpd_new(base, c, &deps, err, sizeof err);
+	if (!smtpd) {
+		cli_error("serve", "%s", err);
 		goto out;
 	}
 	log_info("serve: started (configuration: %s, state: %s)", c->source, dir);
@@ -256,6 +277,7 @@ out:
 		event_free(sig_term);
 	if (tick)
 		event_free(tick);
+	smtpd_free(smtpd);
 	deliver_free(deliver);
 	if (dns)
 		dns_free(dns);

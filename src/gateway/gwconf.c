@@ -41,6 +41,20 @@ static const struct cfg_option gw_options[] = {
      GC(max_connections_per_client), 0, "sessions from one IP at once"},
     {"gateway", "smtp_timeout", CFG_DURATION, "300s", 1000, 3600000, true, GC(smtp_timeout_ms), 0,
      "idle time per command or data line"},
+    {"gateway", "line_length_limit", CFG_INT, "2048", 512, 65536, true, GC(line_length_limit), 0,
+     "longest SMTP command line, CRLF included (500 5.5.0 past it)"},
+    {"gateway", "soft_error_limit", CFG_INT, "10", 0, 1000, true, GC(soft_error_limit), 0,
+     "errors after which every reply waits error_sleep_time"},
+    {"gateway", "hard_error_limit", CFG_INT, "20", 1, 1000, true, GC(hard_error_limit), 0,
+     "errors after which the session is closed (421)"},
+    {"gateway", "junk_command_limit", CFG_INT, "100", 1, 100000, true, GC(junk_command_limit), 0,
+     "NOOP, RSET, VRFY, EXPN, HELP per session before 421"},
+    {"gateway", "error_sleep_time", CFG_DURATION, "1s", 0, 60000, true, GC(error_sleep_ms), 0,
+     "delay per reply above soft_error_limit"},
+    {"gateway", "auth_failure_limit", CFG_INT, "3", 1, 100, true, GC(auth_failure_limit), 0,
+     "failed AUTH per session before 421"},
+    {"gateway", "queue_fsync", CFG_BOOL, "yes", 0, 0, false, GC(queue_fsync), 0,
+     "sync queue files before 250 (never turn off outside tests)"},
     {"policyd", "listen", CFG_STRING, "127.0.0.1:10040", 0, 0, false, GC(policyd_listen),
      GS(policyd_listen), "Postfix policy service; empty: off"},
     {"policyd", "count_at", CFG_STRING, "end-of-message", 0, 0, true, GC(policyd_count_at),
@@ -435,13 +449,6 @@ static int gw_finish(struct gw_config *c, char *err, size_t errlen)
 		struct gw_listener *l = &c->listeners[i];
 		if (l->naddrs == 0) {
 			str_format(err, errlen, "%s: [listener %s] has no listen address",
-			           c->source, l->name);
-			return -1;
-		}
-		if (l->tls == GW_TLS_IMPLICIT && (!c->tls_cert[0] || !c->tls_key[0])) {
-			str_format(err, errlen,
-			           "%s: [listener %s] tls = implicit needs tls_cert and tls_key in "
-			           "[gateway]",
 			           c->source, l->name);
 			return -1;
 		}

@@ -112,6 +112,11 @@ struct gw_config {
 	long long max_connections;
 	long long max_connections_per_client;
 	uint64_t smtp_timeout_ms;
+	long long line_length_limit;
+	long long soft_error_limit, hard_error_limit, junk_command_limit;
+	uint64_t error_sleep_ms;
+	long long auth_failure_limit;
+	bool queue_fsync;
 	/* [listener NAME] */
 	int nlisteners;
 	struct gw_listener listeners[GW_LISTENERS_MAX];

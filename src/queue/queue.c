@@ -109,7 +109,7 @@ struct queue_msg {
 struct queue {
 	char dir[PATH_MAX - 64];
 	struct event_base *base;
-	struct event *ev_pipe, *ev_kick;
+	struct event *ev_pipe, *ev_kick, *ev_rescan;
 	int pipe_fd[2];
 	struct queue_opts opts;
 	bool owner;
@@ -504,8 +504,11 @@ static int queue_read_file(const char *path, struct buf *out)
 		ssize_t k = read(fd, chunk, sizeof chunk);
 		if (k < 0 && errno == EINTR)
 			continue;
-		if (k < 0 || (k > 0 && buf_append(out, chunk, (size_t)k) < 0)) {
+		bool full = k > 0 && buf_append(out, chunk, (size_t)k) < 0;
+		if (k < 0 || full) {
+			int saved = full ? EFBIG : errno;
 			close(fd);
+			errno = saved;
 			return -1;
 		}
 		if (k == 0)
@@ -562,7 +565,16 @@ static int queue_read_env(struct queue *q, struct queue_entry *e, struct queue_e
 		return -1;
 	struct buf b;
 	buf_init(&b, QENV_TEXT_MAX);
-	if (queue_read_file(p, &b) == 0) {
+	int got = queue_read_file(p, &b);
+	if (got < 0 && errno != ENOENT && errno != EFBIG) {
+		log_error("%s: %s: %s", e->id, p, strerror(errno));
+		buf_free(&b);
+		return -1;
+	}
+	if (got < 0 && errno == EFBIG) {
+		buf_free(&b);
+		queue_quarantine(q, p, e->id, "state", "larger than any envelope");
+	} else if (got == 0) {
 		int rc = qenv_parse(b.data ? b.data : "", b.len, env, err, sizeof err);
 		buf_free(&b);
 		if (rc == 0 && strcmp(env->id, e->id) == 0) {
@@ -846,8 +858,11 @@ static unsigned queue_batch_write(struct queue *q, struct queue_msg *batch)
 				n++;
 				m->status = -1;
 			}
-		log_error("queue: segment %08" PRIX32 ": %s: %s: %u messages not queued", q->wseg,
-		          what, strerror(saved), n);
+		for (struct queue_msg *m = batch; m; m = m->next)
+			log_error("%s: not queued: segment %08" PRIX32 ": %s: %s", m->id, q->wseg,
+			          what, strerror(saved));
+		log_error("queue: segment %08" PRIX32 ": %s failed: %u messages not queued",
+		          q->wseg, what, n);
 		/* Take the records back; if that fails too, mark them dead so a
 		 * restart does not deliver what the clients were told was not
 		 * queued. The next batch goes to a fresh segment either way. */
@@ -1144,6 +1159,11 @@ static void queue_scan_segment(struct queue *q, uint32_t num, const char *path)
 	buf_free(&text);
 }
 
+static void queue_on_rescan(evutil_socket_t fd, short what, void *arg)
+{
+	(void)queue_rescan(arg);
+}
+
 static int queue_cmp_u32(const void *a, const void *b)
 {
 	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
@@ -1349,6 +1369,13 @@ int queue_open(struct queue **qp, const char *dir, struct event_base *base,
 			(void)str_format(err, errlen, "cannot set up the commit events");
 			goto fail;
 		}
+		/* Changes made by `relayguard hold` beside us, within a second. */
+		struct timeval tv = {1, 0};
+		q->ev_rescan = event_new(base, -1, EV_PERSIST, queue_on_rescan, q);
+		if (!q->ev_rescan || event_add(q->ev_rescan, &tv) < 0) {
+			(void)str_format(err, errlen, "cannot set up the rescan timer");
+			goto fail;
+		}
 		if (pthread_create(&q->thr, NULL, queue_sync_main, q) != 0) {
 			(void)str_format(err, errlen, "cannot start the sync thread");
 			goto fail;
@@ -1383,6 +1410,8 @@ void queue_close(struct queue *q)
 		event_free(q->ev_pipe);
 	if (q->ev_kick)
 		event_free(q->ev_kick);
+	if (q->ev_rescan)
+		event_free(q->ev_rescan);
 	for (int i = 0; i < 2; i++)
 		if (q->pipe_fd[i] >= 0)
 			close(q->pipe_fd[i]);
@@ -1447,7 +1476,7 @@ static void queue_set_error(struct queue *q, const char *id, const char *fmt, ..
 	(void)vsnprintf(what, sizeof what, fmt, ap);
 	va_end(ap);
 	(void)str_format(q->err, sizeof q->err, "%s: %s", id, what);
-	log_warn("%s: %s", id, what);
+	log_info("%s: %s", id, what);
 }
 
 const char *queue_error(const struct queue *q)

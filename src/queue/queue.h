@@ -165,8 +165,9 @@ const char *queue_error(const struct queue *q);
 
 /* Picks up hold, release and delete done by another process (`relayguard
  * hold` beside `serve`): follows the spool's audit log and reloads the
- * entries named there. The server calls it on a timer; queue_next_due()
- * calls it too. One stat() when nothing changed. Entries changed, or -1. */
+ * entries named there. With an event loop the queue runs it every second
+ * by itself; queue_next_due() runs it too. One stat() when nothing changed. Entries changed, or -1.
+ */
 int queue_rescan(struct queue *q);
 
 #endif

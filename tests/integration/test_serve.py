@@ -46,7 +46,8 @@ def server(tmp_path):
     conf.write_text(
         "[gateway]\nstate_dir = %s\n[policyd]\nlisten = 127.0.0.1:%d\n"
         "[web]\nlisten = 127.0.0.1:%d\n[limits]\nmsg_hour = 5\nmsg_minute = 100\n"
-        % (tmp_path / "var", pport, wport))
+        "[listener submission]\nlisten = 127.0.0.1:%d\n"
+        % (tmp_path / "var", pport, wport, free_port()))
     p = subprocess.Popen([RG_BIN, "serve", "--config", str(conf)], stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 15
@@ -205,7 +206,7 @@ def test_checkconf(tmp_path):
         ("[gateway]\ntrusted_networks = 10.0.0.0/33\n", "trusted_networks: not an IP address"),
         ("[listener x]\nlisten = 127.0.0.1\n", "c.conf:2: '127.0.0.1': no port"),
         ("[listener x]\nrole = boss\n", "role: expected submission, relay or inbound"),
-        ("[listener x]\nlisten = 127.0.0.1:465\ntls = implicit\n", "needs tls_cert and tls_key"),
+        ("[gateway]\ntls_cert = /nonexistent.pem\n", "tls_cert and tls_key go together"),
         ("[policyd]\nlisten = nowhere:1\n", "[policyd] listen"),
         ("[policyd]\ncount_at = sometimes\n", "count_at"),
         ("[limits]\nmsg_hour = lots\n", "c.conf:2:"),

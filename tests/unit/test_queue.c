@@ -23,7 +23,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 struct fixture {
@@ -682,6 +685,164 @@ static void test_ids(void **state)
 	test_now += 10000;
 }
 
+/* Disk full in the middle of a batch: the sessions get -1, nothing of the
+ * batch stays, and the next commit goes to a fresh segment. RLIMIT_FSIZE
+ * makes writes past a size fail (EFBIG) like a full disk. */
+static void test_write_failure(void **state)
+{
+	struct fixture *f = *state;
+	struct queue *q;
+	char err[256], a[QUEUE_ID_MAX], b[QUEUE_ID_MAX], seg[128];
+	assert_int_equal(queue_open(&q, f->dir, NULL, &test_opts, err, sizeof err), 0);
+	commit_one(q, "before\r\n", NULL, a);
+	snprintf(seg, sizeof seg, "%s/seg/00000001", f->dir);
+	off_t size = file_size(seg);
+	struct rlimit old, lim;
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+	lim = old;
+	lim.rlim_cur = (rlim_t)size + 100;
+	signal(SIGXFSZ, SIG_IGN);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	struct queue_envelope env;
+	struct result r = {0};
+	test_env(&env, NULL);
+	struct queue_msg *m = queue_msg_new(q);
+	char body[4000];
+	memset(body, 'q', sizeof body);
+	assert_int_equal(queue_msg_write(m, body, sizeof body), 0);
+	queue_msg_commit(m, &env, on_commit, &r);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+	signal(SIGXFSZ, SIG_DFL);
+	assert_int_equal(r.calls, 1);
+	assert_int_equal(r.status, -1);
+	assert_int_equal(file_size(seg), size); /* taken back */
+	commit_one(q, "after\r\n", NULL, b);
+	queue_close(q);
+	assert_int_equal(queue_open(&q, f->dir, NULL, &test_opts, err, sizeof err), 0);
+	struct queue_stats st;
+	queue_stats(q, &st);
+	assert_int_equal(st.active, 2);
+	assert_int_equal(queue_entry_load(q, r.id, &env), -1);
+	assert_int_equal(queue_entry_load(q, b, &env), 0);
+	queue_envelope_free(&env);
+	queue_close(q);
+	snprintf(seg, sizeof seg, "%s/seg/00000002", f->dir);
+	assert_true(file_size(seg) > 0);
+}
+
+/* ---- kill -9 while committing ---- */
+
+struct crash_child {
+	struct event_base *base;
+	struct queue *q;
+	int ack_fd;
+	struct queue_envelope env;
+};
+
+static void crash_next(struct crash_child *c);
+
+static void crash_on_commit(void *arg, int status, const char *id)
+{
+	struct crash_child *c = arg;
+	if (status == 0) {
+		char line[QUEUE_ID_MAX + 1];
+		int n = snprintf(line, sizeof line, "%s\n", id);
+		if (write(c->ack_fd, line, (size_t)n) != n)
+			_exit(3);
+	}
+	crash_next(c);
+}
+
+static void crash_next(struct crash_child *c)
+{
+	struct queue_msg *m = queue_msg_new(c->q);
+	if (!m)
+		_exit(4);
+	/* The content names the ID, so the parent can check it. */
+	char body[3000];
+	int n = snprintf(body, sizeof body, "Subject: %s\r\n\r\n", queue_msg_id(m));
+	memset(body + n, 'z', sizeof body - (size_t)n);
+	for (int i = 0; i < 3; i++)
+		if (queue_msg_write(m, body, sizeof body) < 0)
+			_exit(5);
+	queue_msg_commit(m, &c->env, crash_on_commit, c);
+}
+
+static void crash_child_run(const char *dir, int ack_fd)
+{
+	struct crash_child c = {.ack_fd = ack_fd};
+	char err[256];
+	struct queue_opts o = {.fsync = false, .seg_max = 200000};
+	c.base = event_base_new();
+	if (queue_open(&c.q, dir, c.base, &o, err, sizeof err) < 0)
+		_exit(2);
+	test_env(&c.env, NULL);
+	for (int i = 0; i < 10; i++)
+		crash_next(&c);
+	event_base_dispatch(c.base);
+	_exit(0);
+}
+
+static int crash_check_one(void *arg, const struct queue_envelope *env)
+{
+	struct queue *q = arg;
+	char want[64], got[64];
+	snprintf(want, sizeof want, "Subject: %s\r\n", env->id);
+	int fd = queue_entry_open_content(q, env->id);
+	assert_true(fd >= 0);
+	ssize_t n = read(fd, got, strlen(want));
+	close(fd);
+	assert_int_equal(n, (ssize_t)strlen(want));
+	assert_memory_equal(got, want, strlen(want));
+	assert_int_equal(env->size, 9000);
+	return 0;
+}
+
+static void test_kill9(void **state)
+{
+	struct fixture *f = *state;
+	char err[256];
+	size_t acked_total = 0;
+	for (int round = 0; round < 6; round++) {
+		int p[2];
+		assert_int_equal(pipe(p), 0);
+		pid_t pid = fork();
+		assert_true(pid >= 0);
+		if (pid == 0) {
+			close(p[0]);
+			crash_child_run(f->dir, p[1]);
+		}
+		close(p[1]);
+		usleep(30000 + 25000 * (useconds_t)round);
+		kill(pid, SIGKILL);
+		int st;
+		waitpid(pid, &st, 0);
+		assert_true(WIFSIGNALED(st));
+		/* Every ID the child was told is durable. */
+		FILE *fp = fdopen(p[0], "r");
+		char line[64];
+		struct queue *q;
+		assert_int_equal(queue_open(&q, f->dir, NULL, &test_opts, err, sizeof err), 0);
+		size_t acked = 0;
+		while (fgets(line, sizeof line, fp)) {
+			line[strcspn(line, "\n")] = '\0';
+			struct queue_envelope env;
+			assert_int_equal(queue_entry_load(q, line, &env), 0);
+			queue_envelope_free(&env);
+			acked++;
+		}
+		fclose(fp);
+		/* Nothing half-queued: every entry there is complete. */
+		assert_int_equal(queue_list(q, false, crash_check_one, q), 0);
+		struct queue_stats qs;
+		queue_stats(q, &qs);
+		assert_true(qs.active >= acked_total + acked);
+		acked_total = qs.active;
+		queue_close(q);
+	}
+	assert_true(acked_total > 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -695,6 +856,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_recovery, setup, teardown),
 	    cmocka_unit_test(test_envelope_format),
 	    cmocka_unit_test_setup_teardown(test_ids, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_kill9, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_write_failure, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

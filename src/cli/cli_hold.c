@@ -1,0 +1,346 @@
+/*
+ * relayguard hold - the hold queue (DESIGN.md invariant 3): mail a block or
+ * a rule held is kept until a person releases it (it is then delivered) or
+ * deletes it, and every such decision is an audit record (actor, reason,
+ * time) in the spool's audit.log.
+ *
+ * Safe while `serve` runs: this command opens the spool shared (it never
+ * recovers, appends or collects), changes an entry under the spool lock by
+ * rewriting its envelope atomically or marking it deleted, and the server
+ * picks the change up from the audit log within a second (queue_rescan).
+ * docs/queue.md has the details.
+ */
+#include "cli/cli.h"
+
+#include "core/clock.h"
+#include "core/log.h"
+#include "core/str.h"
+#include "gateway/gwconf.h"
+#include "queue/qenv.h"
+#include "queue/queue.h"
+
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char cli_hold_help[] =
+    "usage: relayguard hold [OPTIONS] list\n"
+    "       relayguard hold [OPTIONS] show ID\n"
+    "       relayguard hold [OPTIONS] release ID [--reason TEXT]\n"
+    "       relayguard hold [OPTIONS] delete ID [--reason TEXT]\n"
+    "       relayguard hold [OPTIONS] add ID [--reason TEXT]\n"
+    "\n"
+    "The hold queue: messages the gateway keeps instead of delivering, because a\n"
+    "block or a rule held them (a hijacked account's mail, a notification to a\n"
+    "sender nobody verified). Nothing held is ever dropped: a person releases it\n"
+    "(it is delivered at once) or deletes it, and either is recorded with who did\n"
+    "it and why in the spool's audit.log.\n"
+    "\n"
+    "  list        the held messages, oldest first\n"
+    "  show ID     one queued message (held or not): envelope, recipients, state\n"
+    "  release ID  deliver it\n"
+    "  delete ID   remove it for good\n"
+    "  add ID      hold a queued message that is not held yet\n"
+    "\n"
+    "Works while `relayguard serve` runs; the server notices within a second.\n"
+    "\n"
+    "Options:\n"
+    "  --spool DIR      the spool directory\n"
+    "  --config FILE    the gateway configuration, for its spool_dir\n"
+    "                   (default without either: ./var/spool)\n"
+    "  --reason TEXT    why (kept in the audit record)\n"
+    "  --actor NAME     who is acting (default: $SUDO_USER, $USER)\n"
+    "  --json           one JSON document\n"
+    "  -h, --help       this text\n"
+    "\n"
+    "Exit status: 0 done, 1 show: no such message, 2 usage, spool error, or no\n"
+    "such message to release, delete or hold.\n";
+
+int cli_spool_dir(const char *cmd, const char *config, const char *spool, char *out, size_t size)
+{
+	if (spool)
+		return str_copy(out, size, spool) == 0
+		           ? 0
+		           : (cli_error(cmd, "spool name too long"), -1);
+	if (!config)
+		return str_copy(out, size, "./var/spool");
+	struct gw_config *c = malloc(sizeof *c);
+	char err[512];
+	if (!c || gwconf_load(c, config, err, sizeof err) != 0) {
+		cli_error(cmd, "%s", c ? err : "out of memory");
+		free(c);
+		return -1;
+	}
+	int rc = str_copy(out, size, c->spool_dir);
+	gwconf_free(c);
+	free(c);
+	if (rc < 0)
+		cli_error(cmd, "spool name too long");
+	return rc;
+}
+
+int cli_spool_open(const char *cmd, const char *dir, struct queue **q)
+{
+	char err[512];
+	struct queue_opts o = {.fsync = true, .shared = true};
+	*q = NULL;
+	if (access(dir, F_OK) != 0)
+		return 0; /* no spool yet: nothing queued */
+	if (queue_open(q, dir, NULL, &o, err, sizeof err) < 0) {
+		cli_error(cmd, "%s", err);
+		return -1;
+	}
+	return 0;
+}
+
+static json_t *cli_hold_time(uint64_t ms)
+{
+	char t[40];
+	if (!ms || clock_format_rfc3339((int64_t)ms, t, sizeof t) < 0)
+		return json_null();
+	return json_string(t);
+}
+
+json_t *cli_hold_entry_json(const struct queue_envelope *env, bool full)
+{
+	json_t *rcpts = json_array();
+	for (unsigned i = 0; i < env->nrcpt; i++) {
+		const struct queue_rcpt *r = &env->rcpt[i];
+		if (!full) {
+			json_array_append_new(rcpts, json_string(r->addr));
+			continue;
+		}
+		json_array_append_new(rcpts, json_pack("{s:s, s:s, s:I, s:s}", "address", r->addr,
+		                                       "status", qenv_status_name(r->status),
+		                                       "attempts", (json_int_t)r->attempts,
+		                                       "last_reply", r->last_reply));
+	}
+	json_t *o = json_pack("{s:s, s:o, s:s, s:o, s:I, s:b, s:s}", "id", env->id, "arrival",
+	                      cli_hold_time(env->arrival_ms), "sender", env->sender, "recipients",
+	                      rcpts, "size", (json_int_t)env->size, "held",
+	                      env->hold_reason[0] != '\0', "reason", env->hold_reason);
+	if (full) {
+		json_object_set_new(o, "client_ip", json_string(env->client_ip));
+		json_object_set_new(o, "client_helo", json_string(env->client_helo));
+		json_object_set_new(o, "auth_user", json_string(env->auth_user));
+		json_object_set_new(o, "protocol", json_string(env->protocol));
+		json_object_set_new(o, "listener", json_string(env->listener));
+		json_object_set_new(o, "sender_verified", json_boolean(env->sender_verified));
+		json_object_set_new(o, "attempts", json_integer((json_int_t)env->attempts));
+		json_object_set_new(o, "next_attempt", cli_hold_time(env->next_attempt_ms));
+	}
+	return o;
+}
+
+struct cli_hold_list {
+	json_t *arr;
+	bool json;
+	size_t n;
+};
+
+static int cli_hold_list_cb(void *arg, const struct queue_envelope *env)
+{
+	struct cli_hold_list *l = arg;
+	l->n++;
+	if (l->json) {
+		json_array_append_new(l->arr, cli_hold_entry_json(env, false));
+		return 0;
+	}
+	char t[40] = "-", s[80];
+	(void)clock_format_rfc3339((int64_t)env->arrival_ms, t, sizeof t);
+	str_sanitize(s, sizeof s, env->sender[0] ? env->sender : "<>",
+	             strlen(env->sender[0] ? env->sender : "<>"));
+	printf("%-18s %-20s %8" PRIu64 " %-32s %5u  %s\n", env->id, t, env->size, s, env->nrcpt,
+	       env->hold_reason);
+	return 0;
+}
+
+struct cli_hold_show {
+	const char *id;
+	struct queue_envelope env;
+	bool found;
+};
+
+static void cli_hold_show_text(const struct queue_envelope *env)
+{
+	char t[40] = "-", n[40] = "now";
+	(void)clock_format_rfc3339((int64_t)env->arrival_ms, t, sizeof t);
+	if (env->next_attempt_ms)
+		(void)clock_format_rfc3339((int64_t)env->next_attempt_ms, n, sizeof n);
+	printf("%s%s\n", env->id, env->hold_reason[0] ? " (held)" : "");
+	printf("  arrival:   %s\n  size:      %" PRIu64 "\n  sender:    <%s>%s\n", t, env->size,
+	       env->sender, env->sender_verified ? " (verified)" : "");
+	printf("  client:    %s%s%s\n", env->client_ip[0] ? env->client_ip : "local",
+	       env->client_helo[0] ? " helo=" : "", env->client_helo);
+	if (env->auth_user[0])
+		printf("  auth:      %s\n", env->auth_user);
+	printf("  protocol:  %s%s%s\n", env->protocol, env->listener[0] ? " listener=" : "",
+	       env->listener);
+	if (env->hold_reason[0])
+		printf("  held:      %s\n", env->hold_reason);
+	else
+		printf("  attempts:  %u, next %s\n", env->attempts, n);
+	for (unsigned i = 0; i < env->nrcpt; i++)
+		printf("  rcpt:      <%s> %s%s%s\n", env->rcpt[i].addr,
+		       qenv_status_name(env->rcpt[i].status),
+		       env->rcpt[i].last_reply[0] ? ": " : "", env->rcpt[i].last_reply);
+}
+
+static const char *cli_hold_actor(const char *actor)
+{
+	if (actor && *actor)
+		return actor;
+	actor = getenv("SUDO_USER");
+	if (!actor || !*actor)
+		actor = getenv("USER");
+	return actor && *actor ? actor : "admin";
+}
+
+struct cli_hold_opts {
+	const char *config, *spool, *reason, *actor;
+	bool json;
+};
+
+static int cli_hold_run(const char *verb, const char *id, const struct cli_hold_opts *o)
+{
+	const char *cmd = "hold";
+	char dir[1024];
+	struct queue *q = NULL;
+	if (cli_spool_dir(cmd, o->config, o->spool, dir, sizeof dir) < 0 ||
+	    cli_spool_open(cmd, dir, &q) < 0)
+		return CLI_EXIT_USAGE;
+	int rc = CLI_EXIT_USAGE;
+	if (strcmp(verb, "list") == 0) {
+		struct cli_hold_list l = {.arr = json_array(), .json = o->json};
+		if (!o->json)
+			printf("%-18s %-20s %8s %-32s %5s  %s\n", "ID", "ARRIVAL", "SIZE", "SENDER",
+			       "RCPTS", "REASON");
+		if (q && queue_list(q, true, cli_hold_list_cb, &l) < 0)
+			cli_error(cmd, "some entries could not be read (see the log above)");
+		if (o->json) {
+			cli_print_json(json_pack("{s:o, s:s}", "holds", l.arr, "spool", dir));
+		} else {
+			json_decref(l.arr);
+			printf("%zu held message%s\n", l.n, l.n == 1 ? "" : "s");
+		}
+		rc = CLI_EXIT_OK;
+	} else if (strcmp(verb, "show") == 0) {
+		struct queue_envelope env;
+		if (!q || queue_entry_load(q, id, &env) < 0) {
+			if (o->json)
+				cli_print_json(json_pack("{s:s, s:b}", "id", id, "found", 0));
+			else
+				cli_error(cmd, "%s: no such message in %s", id, dir);
+			rc = CLI_EXIT_FOUND;
+		} else {
+			if (o->json) {
+				json_t *doc = cli_hold_entry_json(&env, true);
+				json_object_set_new(doc, "found", json_true());
+				cli_print_json(doc);
+			} else {
+				cli_hold_show_text(&env);
+			}
+			queue_envelope_free(&env);
+			rc = CLI_EXIT_OK;
+		}
+	} else {
+		const char *actor = cli_hold_actor(o->actor);
+		const char *reason = o->reason ? o->reason : "";
+		int r = -1;
+		if (!q)
+			cli_error(cmd, "%s: no such message in %s", id, dir);
+		else if (strcmp(verb, "release") == 0)
+			r = queue_release(q, id, reason, actor);
+		else if (strcmp(verb, "delete") == 0)
+			r = queue_delete(q, id, reason, actor);
+		else
+			r = queue_hold(q, id, reason, actor);
+		if (r < 0 && q) {
+			cli_error(cmd, "%s", queue_error(q));
+		} else if (r == 0) {
+			const char *done = strcmp(verb, "release") == 0  ? "released"
+			                   : strcmp(verb, "delete") == 0 ? "deleted"
+			                                                 : "held";
+			if (o->json)
+				cli_print_json(json_pack("{s:s, s:s, s:s, s:s}", "id", id, "result",
+				                         done, "actor", actor, "reason", reason));
+			else
+				printf("%s %s%s%s\n", done, id, *reason ? ": " : "", reason);
+			rc = CLI_EXIT_OK;
+		}
+	}
+	queue_close(q);
+	return rc;
+}
+
+int cli_hold(int argc, char **argv)
+{
+	const char *cmd = "hold";
+	static const struct option longopts[] = {
+	    {"config", required_argument, NULL, 'c'},
+	    {"spool", required_argument, NULL, 's'},
+	    {"reason", required_argument, NULL, 'r'},
+	    {"actor", required_argument, NULL, 'a'},
+	    {"json", no_argument, NULL, 'j'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	struct cli_hold_opts o = {0};
+	int ch;
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			o.config = optarg;
+			break;
+		case 's':
+			o.spool = optarg;
+			break;
+		case 'r':
+			o.reason = optarg;
+			break;
+		case 'a':
+			o.actor = optarg;
+			break;
+		case 'j':
+			o.json = true;
+			break;
+		case 'h':
+			cli_usage(stdout, cli_hold_help);
+			return CLI_EXIT_OK;
+		default:
+			fprintf(stderr, "relayguard hold --help shows the options\n");
+			return CLI_EXIT_USAGE;
+		}
+	}
+	const char *verb = optind < argc ? argv[optind++] : NULL;
+	if (!verb) {
+		cli_error(cmd, "say list, show, release, delete or add; see --help");
+		return CLI_EXIT_USAGE;
+	}
+	bool needs_id = strcmp(verb, "show") == 0 || strcmp(verb, "release") == 0 ||
+	                strcmp(verb, "delete") == 0 || strcmp(verb, "add") == 0;
+	if (!needs_id && strcmp(verb, "list") != 0) {
+		cli_error(cmd, "unknown action '%s'; see --help", verb);
+		return CLI_EXIT_USAGE;
+	}
+	const char *id = NULL;
+	if (needs_id) {
+		if (optind >= argc) {
+			cli_error(cmd, "%s needs a queue ID (see relayguard hold list)", verb);
+			return CLI_EXIT_USAGE;
+		}
+		id = argv[optind++];
+	}
+	if (optind < argc) {
+		cli_error(cmd, "unexpected argument '%s'", argv[optind]);
+		return CLI_EXIT_USAGE;
+	}
+	if (o.reason && (strcmp(verb, "list") == 0 || strcmp(verb, "show") == 0)) {
+		cli_error(cmd, "--reason goes with release, delete or add");
+		return CLI_EXIT_USAGE;
+	}
+	return cli_hold_run(verb, id, &o);
+}

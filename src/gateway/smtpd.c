@@ -1,0 +1,1054 @@
+/*
+ * smtpd - the SMTP listeners on libevent; see smtpd.h.
+ *
+ * One struct smtpd_conn per client: a bufferevent (socket, or OpenSSL over
+ * it after STARTTLS, or OpenSSL from the start on an implicit-TLS port), the
+ * session machine, one timer for every deliberate wait (AUTH failure delay,
+ * tarpit, the policy's delay_ms), and the envelope being built for the
+ * queue. smtpd_conn_run() is the only place that feeds input to the session
+ * and writes its replies out.
+ */
+#include "gateway/smtpd.h"
+
+#include "admin/metrics.h"
+#include "auth/userdb.h"
+#include "core/clock.h"
+#include "core/log.h"
+#include "core/str.h"
+#include "net/tls.h"
+#include "policy/engine.h"
+#include "queue/queue.h"
+#include "smtp/relay.h"
+#include "smtp/session.h"
+
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <netinet/in.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define SMTPD_INPUT_HIGHWATER (256 * 1024) /* stop reading the socket above this */
+#define SMTPD_OUTPUT_MAX (256 * 1024)      /* stop answering a client that does not read */
+#define SMTPD_AUTH_FAIL_DELAY_MS 2000      /* without a policy engine */
+#define SMTPD_TLS_HANDSHAKE_S 30
+
+struct smtpd_listener {
+	struct smtpd *d;
+	const struct gw_listener *conf;
+	struct evconnlistener *lev[GW_ADDRS_MAX];
+	struct smtp_session_config scfg;
+};
+
+struct smtpd {
+	struct event_base *base;
+	const struct gw_config *c;
+	struct smtpd_deps deps;
+	struct smtp_session_ops ops; /* data_end NULL without a queue: 451 */
+	SSL_CTX *tls;
+	struct relay_policy relay;
+	int nlisteners;
+	struct smtpd_listener listeners[GW_LISTENERS_MAX];
+	struct smtpd_conn *conns;
+	unsigned nconns;
+	uint64_t next_sid;
+	struct userdb users;
+	struct timespec users_mtime;
+	bool users_loaded;
+	struct metric *m_sessions, *m_connections, *m_rejects, *m_messages, *m_auth;
+};
+
+enum smtpd_wait {
+	SMTPD_WAIT_NONE,
+	SMTPD_WAIT_AUTH,   /* deliver auth_result when the timer fires */
+	SMTPD_WAIT_TARPIT, /* the soft error limit was passed */
+	SMTPD_WAIT_DATA,   /* the policy's delay_ms before the message is committed */
+	SMTPD_WAIT_FLUSH,  /* closing: the TLS layer still has bytes for the socket */
+};
+
+struct smtpd_conn {
+	struct smtpd_conn *next, *prev;
+	struct smtpd *d;
+	struct smtpd_listener *l;
+	struct bufferevent *bev;
+	struct smtp_session *s;
+	struct event *timer;
+	enum smtpd_wait wait;
+	enum smtp_session_auth_result auth_result;
+	bool closing;       /* flushing the last replies, then free */
+	bool tls_start;     /* start TLS once the 220 is flushed */
+	bool tls_handshake; /* TLS handshake running */
+	bool has_ip;
+	struct addr ip;
+	char ip_text[ADDR_STRLEN];
+	char sid[24];
+	char qid[QUEUE_ID_MAX];
+	int64_t start_ms;
+	int64_t close_deadline_ms; /* give up flushing the last replies */
+	unsigned messages, rejects;
+	size_t tls_discarded;
+	/* the envelope of the current transaction */
+	char sender[QUEUE_ADDR_MAX];
+	struct queue_rcpt *rcpt;
+	unsigned nrcpt, rcpt_cap;
+	uint64_t size;
+	struct queue_msg *qm;
+	bool commit_pending; /* the queue has the message; its callback owes us */
+	bool dead;           /* the client left while commit_pending */
+	struct pol_verdict verdict;
+};
+
+static void smtpd_conn_run(struct smtpd_conn *c);
+static void smtpd_commit(struct smtpd_conn *c);
+
+static const char *smtpd_qid(const struct smtpd_conn *c)
+{
+	return c->qid[0] ? c->qid : "NOQUEUE";
+}
+
+#define smtpd_log(level, c, fmt, ...)                                                              \
+	log_msg(level, "smtpd queue_id=%s sid=%s client=%s " fmt, smtpd_qid(c), (c)->sid,          \
+	        (c)->has_ip ? (c)->ip_text : "-", __VA_ARGS__)
+
+static void smtpd_count(struct metric *m, const char *label)
+{
+	if (m)
+		metric_add(m, label ? (const char *[]){label} : NULL, 1);
+}
+
+/* ---- envelope ---- */
+
+static void smtpd_envelope_reset(struct smtpd_conn *c)
+{
+	c->sender[0] = '\0';
+	c->nrcpt = 0;
+	c->size = 0;
+	memset(&c->verdict, 0, sizeof c->verdict);
+}
+
+static void smtpd_msg_abort(struct smtpd_conn *c)
+{
+	if (c->qm) {
+		queue_msg_abort(c->qm);
+		c->qm = NULL;
+	}
+	c->qid[0] = '\0';
+}
+
+/* ---- connection lifetime ---- */
+
+static void smtpd_conn_free(struct smtpd_conn *c)
+{
+	struct smtpd *d = c->d;
+	if (c->prev)
+		c->prev->next = c->next;
+	else if (d->conns == c)
+		d->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	c->next = c->prev = NULL;
+	d->nconns--;
+	if (d->m_sessions)
+		metric_set(d->m_sessions, NULL, d->nconns);
+	smtpd_log(LOG_LEVEL_INFO, c, "disconnect messages=%u rejects=%u errors=%u seconds=%.1f%s",
+	          c->messages, c->rejects, c->s ? smtp_session_error_count(c->s) : 0,
+	          (double)(clock_monotonic_ms() - c->start_ms) / 1000.0,
+	          c->commit_pending ? " (commit still running)" : "");
+	if (c->s) {
+		smtp_session_free(c->s); /* aborts an open message through data_abort */
+		c->s = NULL;
+	}
+	if (c->bev) {
+		bufferevent_free(c->bev);
+		c->bev = NULL;
+	}
+	if (c->timer) {
+		event_free(c->timer);
+		c->timer = NULL;
+	}
+	smtpd_msg_abort(c);
+	if (c->commit_pending) {
+		/* The queue calls back later: keep the struct until then. */
+		c->dead = true;
+		return;
+	}
+	free(c->rcpt);
+	free(c);
+}
+
+static void smtpd_conn_wait(struct smtpd_conn *c, enum smtpd_wait w, uint64_t ms)
+{
+	c->wait = w;
+	struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
+	evtimer_add(c->timer, &tv);
+}
+
+static void smtpd_conn_on_timer(evutil_socket_t fd, short what, void *arg);
+static void smtpd_conn_on_read(struct bufferevent *bev, void *arg);
+static void smtpd_conn_on_write(struct bufferevent *bev, void *arg);
+static void smtpd_conn_on_event(struct bufferevent *bev, short what, void *arg);
+
+static void smtpd_conn_setup_bev(struct smtpd_conn *c)
+{
+	struct timeval idle = {(time_t)(c->d->c->smtp_timeout_ms / 1000),
+	                       (suseconds_t)(c->d->c->smtp_timeout_ms % 1000) * 1000};
+	bufferevent_set_timeouts(c->bev, &idle, &idle);
+	bufferevent_setwatermark(c->bev, EV_READ, 0, SMTPD_INPUT_HIGHWATER);
+	bufferevent_setcb(c->bev, smtpd_conn_on_read, smtpd_conn_on_write, smtpd_conn_on_event, c);
+	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+}
+
+static void smtpd_conn_start_tls(struct smtpd_conn *c)
+{
+	c->tls_start = false;
+	SSL *ssl = SSL_new(c->d->tls);
+	struct bufferevent *f =
+	    ssl ? bufferevent_openssl_filter_new(c->d->base, c->bev, ssl, BUFFEREVENT_SSL_ACCEPTING,
+	                                         BEV_OPT_CLOSE_ON_FREE)
+	        : NULL;
+	if (!f) {
+		if (ssl)
+			SSL_free(ssl);
+		smtpd_log(LOG_LEVEL_ERROR, c, "starttls=failed reason=%s", "cannot set up TLS");
+		smtpd_conn_free(c);
+		return;
+	}
+	c->bev = f;
+	c->tls_handshake = true;
+	bufferevent_openssl_set_allow_dirty_shutdown(f, 1);
+	smtpd_conn_setup_bev(c);
+	struct timeval hs = {SMTPD_TLS_HANDSHAKE_S, 0};
+	bufferevent_set_timeouts(c->bev, &hs, &hs);
+}
+
+/* Frees the connection once the last reply is on the wire: with STARTTLS
+ * the bytes go through the filter into the socket's own bufferevent. */
+static void smtpd_conn_close(struct smtpd_conn *c)
+{
+	struct bufferevent *under = bufferevent_get_underlying(c->bev);
+	int64_t now = clock_monotonic_ms();
+	if (!c->close_deadline_ms)
+		c->close_deadline_ms = now + (int64_t)c->d->c->smtp_timeout_ms;
+	if (under && evbuffer_get_length(bufferevent_get_output(under)) > 0 &&
+	    c->wait == SMTPD_WAIT_NONE && now < c->close_deadline_ms) {
+		smtpd_conn_wait(c, SMTPD_WAIT_FLUSH, 10);
+		return;
+	}
+	if (c->wait == SMTPD_WAIT_NONE)
+		smtpd_conn_free(c);
+}
+
+/* Feeds the input to the session and writes its replies; the one loop. */
+static void smtpd_conn_run(struct smtpd_conn *c)
+{
+	struct smtp_session *s = c->s;
+	struct evbuffer *in = bufferevent_get_input(c->bev);
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+	bool blocked = c->wait != SMTPD_WAIT_NONE || c->closing || c->tls_start ||
+	               c->tls_handshake || c->commit_pending ||
+	               evbuffer_get_length(out) > SMTPD_OUTPUT_MAX;
+	while (!blocked) {
+		size_t avail = evbuffer_get_length(in);
+		size_t took = 0;
+		if (avail > 0) {
+			struct evbuffer_iovec v;
+			if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
+				break;
+			took = smtp_session_feed(s, v.iov_base, v.iov_len);
+			evbuffer_drain(in, took);
+		} else {
+			smtp_session_feed(s, NULL, 0);
+		}
+		if (smtp_session_should_close(s) || c->wait != SMTPD_WAIT_NONE ||
+		    c->commit_pending || smtp_session_pending(s) != SMTP_SESSION_PENDING_NONE)
+			break;
+		if (smtp_session_tarpit(s) && smtp_session_output(s)->len > 0)
+			break;
+		if (took == 0)
+			break;
+	}
+	if (smtp_session_pending(s) == SMTP_SESSION_PENDING_TLS && !c->tls_start &&
+	    !c->tls_handshake) {
+		/* Plaintext pipelined after STARTTLS is dropped, never executed. */
+		c->tls_discarded = smtp_session_tls_discarded(s) + evbuffer_get_length(in);
+		evbuffer_drain(in, evbuffer_get_length(in));
+		c->tls_start = true;
+	}
+	struct buf *o = smtp_session_output(s);
+	if (o->len > 0) {
+		if (bufferevent_write(c->bev, o->data, o->len) != 0) {
+			smtpd_conn_free(c);
+			return;
+		}
+		buf_reset(o);
+		if (!c->closing && c->wait == SMTPD_WAIT_NONE && smtp_session_tarpit(s) &&
+		    !smtp_session_should_close(s) && c->d->c->error_sleep_ms > 0)
+			smtpd_conn_wait(c, SMTPD_WAIT_TARPIT, c->d->c->error_sleep_ms);
+	}
+	if (smtp_session_should_close(s) && !c->closing) {
+		c->closing = true;
+		bufferevent_disable(c->bev, EV_READ);
+	}
+	if ((c->closing || c->tls_start) && evbuffer_get_length(out) == 0) {
+		if (c->tls_start)
+			smtpd_conn_start_tls(c);
+		else
+			smtpd_conn_close(c);
+	}
+}
+
+static void smtpd_conn_on_read(struct bufferevent *bev, void *arg)
+{
+	smtpd_conn_run(arg);
+}
+
+static void smtpd_conn_on_write(struct bufferevent *bev, void *arg)
+{
+	struct smtpd_conn *c = arg;
+	if (c->closing) {
+		smtpd_conn_close(c);
+		return;
+	}
+	if (c->tls_start) {
+		smtpd_conn_start_tls(c);
+		return;
+	}
+	smtpd_conn_run(c);
+}
+
+static void smtpd_conn_on_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct smtpd_conn *c = arg;
+	if (what & BEV_EVENT_CONNECTED) {
+		if (c->tls_handshake) {
+			c->tls_handshake = false;
+			SSL *ssl = bufferevent_openssl_get_ssl(c->bev);
+			smtpd_log(LOG_LEVEL_INFO, c,
+			          "starttls=ok version=%s cipher=%s discarded=%zu",
+			          ssl ? SSL_get_version(ssl) : "?",
+			          ssl ? SSL_get_cipher_name(ssl) : "?", c->tls_discarded);
+			smtpd_conn_setup_bev(c);
+			smtp_session_tls_started(c->s);
+			smtpd_conn_run(c);
+		}
+		return;
+	}
+	if (what & BEV_EVENT_TIMEOUT) {
+		if (c->closing || c->tls_handshake) {
+			smtpd_log(LOG_LEVEL_INFO, c, "timeout=%s",
+			          c->tls_handshake ? "tls_handshake" : "write");
+			smtpd_conn_free(c);
+			return;
+		}
+		smtpd_log(LOG_LEVEL_INFO, c, "timeout=idle state=%s",
+		          smtp_session_state_name(smtp_session_state(c->s)));
+		char r[300];
+		str_format(r, sizeof r, "421 4.4.2 %s Error: timeout exceeded\r\n",
+		           c->d->c->hostname);
+		c->closing = true;
+		bufferevent_disable(c->bev, EV_READ);
+		if (bufferevent_write(c->bev, r, strlen(r)) != 0)
+			smtpd_conn_free(c);
+		return;
+	}
+	if (what & BEV_EVENT_ERROR) {
+		unsigned long e = bufferevent_get_openssl_error(c->bev);
+		if (c->tls_handshake || e) {
+			char es[200] = "";
+			if (e)
+				ERR_error_string_n(e, es, sizeof es);
+			smtpd_log(LOG_LEVEL_INFO, c, "tls=failed reason=\"%s\"",
+			          es[0] ? es : "handshake failed");
+		}
+	}
+	smtpd_conn_free(c);
+}
+
+static void smtpd_conn_on_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct smtpd_conn *c = arg;
+	enum smtpd_wait w = c->wait;
+	c->wait = SMTPD_WAIT_NONE;
+	clock_update();
+	if (w == SMTPD_WAIT_FLUSH) {
+		smtpd_conn_close(c);
+		return;
+	}
+	if (w == SMTPD_WAIT_AUTH) {
+		smtp_session_reply_auth(c->s, c->auth_result);
+	} else if (w == SMTPD_WAIT_DATA) {
+		smtpd_commit(c);
+	}
+	smtpd_conn_run(c);
+}
+
+/* ---- AUTH ---- */
+
+static void smtpd_users_refresh(struct smtpd *d)
+{
+	struct stat st;
+	bool exists = stat(d->c->users_file, &st) == 0;
+	struct timespec mt = exists ? st.st_mtim : (struct timespec){0, 0};
+	if (d->users_loaded && mt.tv_sec == d->users_mtime.tv_sec &&
+	    mt.tv_nsec == d->users_mtime.tv_nsec)
+		return;
+	char err[512];
+	if (userdb_load(&d->users, err, sizeof err) != 0) {
+		log_error("smtpd: users file: %s (keeping the accounts loaded before)", err);
+		return;
+	}
+	if (userdb_prepare(&d->users) != 0)
+		log_warn("smtpd: cannot prepare the unknown-user check");
+	d->users_mtime = mt;
+	d->users_loaded = true;
+	log_info("smtpd: %zu accounts loaded from %s", d->users.count, d->c->users_file);
+}
+
+static void smtpd_policy_event(const struct smtpd_conn *c, enum pol_event_type t, const char *user,
+                               struct pol_event *ev)
+{
+	pol_event_init(ev, t, clock_realtime_ms());
+	str_copy(ev->user, sizeof ev->user, user ? user : "");
+	ev->has_ip = c->has_ip;
+	ev->ip = c->ip;
+	str_copy(ev->sender, sizeof ev->sender, c->sender);
+}
+
+/* Evaluates (count) or checks blocks only; returns the verdict's action. */
+static enum pol_action smtpd_policy(struct smtpd_conn *c, struct pol_event *ev, bool count,
+                                    struct pol_verdict *v)
+{
+	memset(v, 0, sizeof *v);
+	struct pol_engine *e = c->d->deps.engine;
+	if (!e)
+		return POL_ALLOW;
+	int rc = count ? pol_engine_evaluate(e, ev, v) : pol_engine_check_blocks(e, ev, v);
+	if (rc != 0)
+		smtpd_log(LOG_LEVEL_ERROR, c, "policy=store_error event=%s (allowed)",
+		          pol_event_type_name(ev->type));
+	if (v->action != POL_ALLOW)
+		smtpd_log(LOG_LEVEL_INFO, c, "policy=%s event=%s rule=%s identity=%s reason=\"%s\"",
+		          pol_action_name(v->action), pol_event_type_name(ev->type), v->rule,
+		          v->identity, v->n_reasons ? v->reasons[0] : "");
+	return v->action;
+}
+
+static void smtpd_on_auth(void *arg, struct smtp_session *s, const char *mech, const char *authzid,
+                          const char *user, const char *pw)
+{
+	struct smtpd_conn *c = arg;
+	struct smtpd *d = c->d;
+	smtpd_users_refresh(d);
+	enum userdb_verdict uv;
+	if (authzid[0] && !str_ieq(authzid, user))
+		uv = USERDB_BAD; /* no proxy authorization */
+	else
+		uv = userdb_verify(&d->users, user, pw, strlen(pw));
+	enum smtp_session_auth_result r = uv == USERDB_OK      ? SMTP_SESSION_AUTH_OK
+	                                  : uv == USERDB_ERROR ? SMTP_SESSION_AUTH_TEMP
+	                                                       : SMTP_SESSION_AUTH_FAIL;
+	char name[USERDB_NAME_MAX + 1];
+	str_sanitize(name, sizeof name, user, strlen(user));
+	struct pol_event ev;
+	struct pol_verdict v;
+	smtpd_policy_event(c, r == SMTP_SESSION_AUTH_OK ? POL_EV_AUTH_OK : POL_EV_AUTH_FAIL, name,
+	                   &ev);
+	enum pol_action a = smtpd_policy(c, &ev, true, &v);
+	if (r == SMTP_SESSION_AUTH_OK && a == POL_DEFER)
+		r = SMTP_SESSION_AUTH_TEMP;
+	else if (r == SMTP_SESSION_AUTH_OK && a == POL_BLOCK)
+		r = SMTP_SESSION_AUTH_FAIL;
+	smtpd_log(LOG_LEVEL_INFO, c, "auth=%s mech=%s user=%s%s%s",
+	          r == SMTP_SESSION_AUTH_OK     ? "ok"
+	          : r == SMTP_SESSION_AUTH_TEMP ? "tempfail"
+	                                        : "failed",
+	          mech, name, uv != USERDB_OK ? " why=" : "",
+	          uv != USERDB_OK ? userdb_verdict_name(uv) : "");
+	smtpd_count(d->m_auth, r == SMTP_SESSION_AUTH_OK ? "ok" : "failed");
+	/* The engine's [auth] delay: doubled per recent failure of the IP. */
+	uint64_t delay = v.delay_ms;
+	if (r == SMTP_SESSION_AUTH_FAIL && !d->deps.engine)
+		delay = SMTPD_AUTH_FAIL_DELAY_MS;
+	if (delay == 0) {
+		smtp_session_reply_auth(s, r);
+		return;
+	}
+	c->auth_result = r;
+	smtpd_conn_wait(c, SMTPD_WAIT_AUTH, delay);
+}
+
+/* ---- MAIL, RCPT ---- */
+
+static void smtpd_on_mail(void *arg, struct smtp_session *s, const struct smtp_address *from)
+{
+	struct smtpd_conn *c = arg;
+	smtpd_envelope_reset(c);
+	if (smtp_address_format(from, c->sender, sizeof c->sender) != 0) {
+		smtp_session_reply_policy(s, "553 5.1.7 Error: sender address too long");
+		return;
+	}
+	struct pol_event ev;
+	struct pol_verdict v;
+	smtpd_policy_event(c, POL_EV_MAIL, smtp_session_auth_user(s), &ev);
+	if (!c->sender[0])
+		ev.flags |= POL_F_NULL_SENDER;
+	if (smtpd_policy(c, &ev, false, &v) == POL_BLOCK) {
+		char r[SMTP_SESSION_REPLY_MAX];
+		str_format(r, sizeof r, "554 5.7.1 relayguard: %s blocked (%s)", v.identity,
+		           v.n_reasons ? v.reasons[0] : v.rule);
+		smtp_session_reply_policy(s, r);
+		return;
+	}
+	smtp_session_reply_policy(s, NULL);
+}
+
+static void smtpd_on_rcpt(void *arg, struct smtp_session *s, const struct smtp_address *rcpt,
+                          const struct relay_decision *dec)
+{
+	struct smtpd_conn *c = arg;
+	if (c->nrcpt == c->rcpt_cap) {
+		unsigned cap = c->rcpt_cap ? c->rcpt_cap * 2 : 8;
+		struct queue_rcpt *n = realloc(c->rcpt, cap * sizeof *n);
+		if (!n) {
+			smtp_session_reply_policy(s,
+			                          "452 4.3.1 Error: insufficient system resources");
+			return;
+		}
+		c->rcpt = n;
+		c->rcpt_cap = cap;
+	}
+	struct queue_rcpt *r = &c->rcpt[c->nrcpt];
+	memset(r, 0, sizeof *r);
+	if (smtp_address_format(rcpt, r->addr, sizeof r->addr) != 0) {
+		smtp_session_reply_policy(s, "553 5.1.3 Error: recipient address too long");
+		return;
+	}
+	const struct smtp_address_param *orcpt = smtp_address_param_get(rcpt, "ORCPT");
+	if (orcpt)
+		str_copy(r->orcpt, sizeof r->orcpt, orcpt->value);
+	r->notify = rcpt->notify; /* SMTP_ADDRESS_NOTIFY_* has the QUEUE_NOTIFY_* values */
+	r->status = QUEUE_RCPT_PENDING;
+	c->nrcpt++;
+	smtp_session_reply_policy(s, NULL);
+}
+
+static bool smtpd_is_relay_reason(const char *why)
+{
+	for (int r = RELAY_REASON_DENIED; r <= RELAY_REASON_NUMERIC_DOMAIN; r++)
+		if (strcmp(why, relay_reason_name((enum relay_reason)r)) == 0)
+			return true;
+	return false;
+}
+
+static void smtpd_on_reject(void *arg, struct smtp_session *s, const char *why, const char *reply)
+{
+	struct smtpd_conn *c = arg;
+	c->rejects++;
+	smtpd_count(c->d->m_rejects, why);
+	smtpd_log(LOG_LEVEL_INFO, c, "reject=%s state=%s reply=\"%s\"", why,
+	          smtp_session_state_name(smtp_session_state(s)), reply);
+	if (smtpd_is_relay_reason(why)) {
+		struct pol_event ev;
+		struct pol_verdict v;
+		smtpd_policy_event(c, POL_EV_RCPT_REJECT, smtp_session_auth_user(s), &ev);
+		ev.rcpt_count = 1;
+		smtpd_policy(c, &ev, true, &v);
+	}
+}
+
+/* ---- the message ---- */
+
+static int smtpd_on_data_start(void *arg, struct smtp_session *s)
+{
+	struct smtpd_conn *c = arg;
+	struct queue *q = c->d->deps.queue;
+	c->size = 0;
+	if (!q)
+		return 0; /* data_end is NULL: the session answers 451 */
+	c->qm = queue_msg_new(q);
+	if (!c->qm)
+		return -1;
+	str_copy(c->qid, sizeof c->qid, queue_msg_id(c->qm));
+	char date[64];
+	time_t now = (time_t)(clock_realtime_ms() / 1000);
+	struct tm tm;
+	gmtime_r(&now, &tm);
+	strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S +0000", &tm);
+	struct buf h;
+	buf_init(&h, 4096);
+	int rc = smtp_session_received(s, c->qid, date, &h);
+	if (rc == 0)
+		rc = queue_msg_write(c->qm, h.data, h.len);
+	buf_free(&h);
+	if (rc != 0) {
+		smtpd_log(LOG_LEVEL_ERROR, c, "queue=%s", "write_failed");
+		smtpd_msg_abort(c);
+		return -1;
+	}
+	return 0;
+}
+
+static int smtpd_on_data_chunk(void *arg, struct smtp_session *s, const char *p, size_t n)
+{
+	struct smtpd_conn *c = arg;
+	c->size += n;
+	if (c->qm && queue_msg_write(c->qm, p, n) != 0) {
+		smtpd_log(LOG_LEVEL_ERROR, c, "queue=%s", "write_failed");
+		return -1;
+	}
+	return 0;
+}
+
+static void smtpd_on_data_abort(void *arg, struct smtp_session *s, const char *why)
+{
+	struct smtpd_conn *c = arg;
+	if (c->qm)
+		smtpd_log(LOG_LEVEL_INFO, c, "message=dropped why=%s", why);
+	smtpd_msg_abort(c);
+}
+
+static void smtpd_on_committed(void *arg, int status, const char *id)
+{
+	struct smtpd_conn *c = arg;
+	c->commit_pending = false;
+	if (c->dead) {
+		log_info("smtpd queue_id=%s sid=%s: %s after the client left", id ? id : "NOQUEUE",
+		         c->sid, status == 0 ? "queued" : "not queued");
+		free(c->rcpt);
+		free(c);
+		return;
+	}
+	struct smtpd *d = c->d;
+	const char *user = smtp_session_auth_user(c->s);
+	if (status == 0) {
+		c->messages++;
+		smtpd_log(LOG_LEVEL_INFO, c,
+		          "queued from=<%s> nrcpt=%u size=%llu proto=%s user=%s%s%s", c->sender,
+		          c->nrcpt, (unsigned long long)c->size, smtp_session_protocol(c->s),
+		          user ? user : "-", c->verdict.action == POL_HOLD ? " held=" : "",
+		          c->verdict.action == POL_HOLD ? c->verdict.rule : "");
+		smtpd_count(d->m_messages, c->verdict.action == POL_HOLD ? "held" : "queued");
+		smtp_session_reply_data(c->s, true, id);
+	} else {
+		smtpd_log(LOG_LEVEL_ERROR, c, "queue=%s", "commit_failed");
+		smtpd_count(d->m_messages, "queue_error");
+		smtp_session_reply_data(c->s, false, NULL);
+	}
+	c->qid[0] = '\0';
+	smtpd_envelope_reset(c);
+	smtpd_conn_run(c);
+}
+
+static void smtpd_commit(struct smtpd_conn *c)
+{
+	struct queue_envelope *env = calloc(1, sizeof *env);
+	if (!env) {
+		smtpd_msg_abort(c);
+		smtp_session_reply_data(c->s, false, "451 4.3.0 Error: insufficient memory");
+		return;
+	}
+	struct smtp_session *s = c->s;
+	const struct smtp_address *m = smtp_session_mail_from(s);
+	const char *user = smtp_session_auth_user(s);
+	str_copy(env->sender, sizeof env->sender, c->sender);
+	str_copy(env->client_ip, sizeof env->client_ip, c->has_ip ? c->ip_text : "");
+	str_copy(env->client_helo, sizeof env->client_helo, smtp_session_helo(s));
+	str_copy(env->auth_user, sizeof env->auth_user, user ? user : "");
+	str_copy(env->protocol, sizeof env->protocol, smtp_session_protocol(s));
+	str_copy(env->listener, sizeof env->listener, c->l->conf->name);
+	env->sender_verified = user != NULL;
+	if (m) {
+		const struct smtp_address_param *envid = smtp_address_param_get(m, "ENVID");
+		if (envid)
+			str_copy(env->envid, sizeof env->envid, envid->value);
+		str_copy(env->ret, sizeof env->ret,
+		         m->ret == SMTP_ADDRESS_RET_FULL   ? "FULL"
+		         : m->ret == SMTP_ADDRESS_RET_HDRS ? "HDRS"
+		                                           : "");
+		str_copy(env->body, sizeof env->body,
+		         m->body == SMTP_ADDRESS_BODY_7BIT       ? "7BIT"
+		         : m->body == SMTP_ADDRESS_BODY_8BITMIME ? "8BITMIME"
+		                                                 : "");
+		env->smtputf8 = m->smtputf8;
+	}
+	if (c->verdict.action == POL_HOLD)
+		str_format(env->hold_reason, sizeof env->hold_reason, "policy %s: %s",
+		           c->verdict.rule, c->verdict.n_reasons ? c->verdict.reasons[0] : "hold");
+	env->nrcpt = c->nrcpt;
+	env->rcpt = c->rcpt;
+	struct queue_msg *qm = c->qm;
+	c->qm = NULL;
+	c->commit_pending = true;
+	queue_msg_commit(qm, env, smtpd_on_committed, c);
+	free(env);
+}
+
+static void smtpd_on_data_end(void *arg, struct smtp_session *s)
+{
+	struct smtpd_conn *c = arg;
+	struct pol_event ev;
+	smtpd_policy_event(c, POL_EV_MAIL, smtp_session_auth_user(s), &ev);
+	if (!c->sender[0])
+		ev.flags |= POL_F_NULL_SENDER;
+	for (unsigned i = 0; i < c->nrcpt; i++)
+		pol_event_add_rcpt(&ev, c->rcpt[i].addr, POL_DLV_OK);
+	ev.rcpt_count = c->nrcpt;
+	ev.size = c->size;
+	enum pol_action a = smtpd_policy(c, &ev, true, &c->verdict);
+	if (a == POL_DEFER || a == POL_BLOCK) {
+		char r[SMTP_SESSION_REPLY_MAX];
+		str_format(r, sizeof r, "%s relayguard: %s",
+		           a == POL_DEFER ? "451 4.7.1" : "554 5.7.1",
+		           c->verdict.n_reasons ? c->verdict.reasons[0] : c->verdict.rule);
+		smtpd_msg_abort(c);
+		smtpd_count(c->d->m_messages, a == POL_DEFER ? "deferred" : "blocked");
+		smtp_session_reply_data(s, false, r);
+		return;
+	}
+	if (c->verdict.delay_ms > 0) {
+		smtpd_conn_wait(c, SMTPD_WAIT_DATA, c->verdict.delay_ms);
+		return;
+	}
+	smtpd_commit(c);
+}
+
+static void smtpd_on_reset(void *arg, struct smtp_session *s)
+{
+	struct smtpd_conn *c = arg;
+	if (!c->commit_pending)
+		smtpd_envelope_reset(c);
+}
+
+static void smtpd_on_start_tls(void *arg, struct smtp_session *s)
+{
+	/* smtpd_conn_run() flushes the 220 and then starts the handshake. */
+}
+
+static void smtpd_on_state(void *arg, struct smtp_session *s, enum smtp_session_state from,
+                           enum smtp_session_state to, const char *why)
+{
+	struct smtpd_conn *c = arg;
+	if (log_get_level() >= LOG_LEVEL_DEBUG)
+		smtpd_log(LOG_LEVEL_DEBUG, c, "state=%s from=%s why=%s",
+		          smtp_session_state_name(to), smtp_session_state_name(from), why);
+}
+
+static const struct smtp_session_ops smtpd_ops = {
+    .start_tls = smtpd_on_start_tls,
+    .auth = smtpd_on_auth,
+    .mail = smtpd_on_mail,
+    .rcpt = smtpd_on_rcpt,
+    .data_start = smtpd_on_data_start,
+    .data_chunk = smtpd_on_data_chunk,
+    .data_end = smtpd_on_data_end,
+    .data_abort = smtpd_on_data_abort,
+    .reset = smtpd_on_reset,
+    .reject = smtpd_on_reject,
+    .state_change = smtpd_on_state,
+};
+
+/* ---- accepting ---- */
+
+static void smtpd_refuse(evutil_socket_t fd, const char *reply)
+{
+	ssize_t n = send(fd, reply, strlen(reply), MSG_DONTWAIT | MSG_NOSIGNAL);
+	(void)n;
+	evutil_closesocket(fd);
+}
+
+static void smtpd_on_accept(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa,
+                            int salen, void *arg)
+{
+	struct smtpd_listener *l = arg;
+	struct smtpd *d = l->d;
+	clock_update();
+	struct addr ip;
+	bool has_ip = addr_from_sockaddr(sa, &ip) == 0;
+	if (has_ip)
+		addr_unmap(&ip);
+	char ipt[ADDR_STRLEN] = "-";
+	if (has_ip)
+		addr_format(&ip, ipt, sizeof ipt);
+	char r[400];
+	if (d->nconns >= (unsigned)d->c->max_connections) {
+		log_warn(
+		    "smtpd queue_id=NOQUEUE client=%s listener=%s refused=too_many_connections "
+		    "total=%u (max_connections)",
+		    ipt, l->conf->name, d->nconns);
+		str_format(r, sizeof r, "421 4.7.0 %s Error: too many connections\r\n",
+		           d->c->hostname);
+		smtpd_refuse(fd, r);
+		smtpd_count(d->m_rejects, "too_many_connections");
+		return;
+	}
+	if (has_ip) {
+		unsigned same = 0;
+		for (struct smtpd_conn *o = d->conns; o; o = o->next)
+			if (o->has_ip && addr_equal(&o->ip, &ip))
+				same++;
+		if (same >= (unsigned)d->c->max_connections_per_client) {
+			log_warn("smtpd queue_id=NOQUEUE client=%s listener=%s "
+			         "refused=too_many_connections_from_client count=%u "
+			         "(max_connections_per_client)",
+			         ipt, l->conf->name, same);
+			str_format(r, sizeof r,
+			           "421 4.7.0 %s Error: too many connections from %s\r\n",
+			           d->c->hostname, ipt);
+			smtpd_refuse(fd, r);
+			smtpd_count(d->m_rejects, "too_many_connections_from_client");
+			return;
+		}
+	}
+	struct smtpd_conn *c = calloc(1, sizeof *c);
+	if (!c) {
+		evutil_closesocket(fd);
+		return;
+	}
+	c->d = d;
+	c->l = l;
+	c->has_ip = has_ip;
+	c->ip = ip;
+	str_copy(c->ip_text, sizeof c->ip_text, ipt);
+	c->start_ms = clock_monotonic_ms();
+	str_format(c->sid, sizeof c->sid, "%010llX", (unsigned long long)d->next_sid++);
+	evutil_make_socket_nonblocking(fd);
+	if (l->conf->tls == GW_TLS_IMPLICIT) {
+		SSL *ssl = SSL_new(d->tls);
+		c->bev = ssl ? bufferevent_openssl_socket_new(d->base, fd, ssl,
+		                                              BUFFEREVENT_SSL_ACCEPTING,
+		                                              BEV_OPT_CLOSE_ON_FREE)
+		             : NULL;
+		if (!c->bev && ssl)
+			SSL_free(ssl);
+		if (c->bev)
+			bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
+	} else {
+		c->bev = bufferevent_socket_new(d->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	}
+	c->timer = evtimer_new(d->base, smtpd_conn_on_timer, c);
+	c->s = smtp_session_new(&l->scfg, &d->ops, c, has_ip ? &ip : NULL, NULL);
+	if (!c->bev || !c->timer || !c->s) {
+		log_error("smtpd client=%s: out of memory", ipt);
+		if (c->bev)
+			bufferevent_free(c->bev);
+		else
+			evutil_closesocket(fd);
+		if (c->timer)
+			event_free(c->timer);
+		smtp_session_free(c->s);
+		free(c);
+		return;
+	}
+	c->next = d->conns;
+	if (d->conns)
+		d->conns->prev = c;
+	d->conns = c;
+	d->nconns++;
+	if (d->m_sessions)
+		metric_set(d->m_sessions, NULL, d->nconns);
+	smtpd_count(d->m_connections, l->conf->name);
+	smtpd_log(LOG_LEVEL_INFO, c, "connect listener=%s role=%s tls=%s", l->conf->name,
+	          gw_role_name(l->conf->role), gw_tls_name(l->conf->tls));
+	smtpd_conn_setup_bev(c);
+	smtpd_conn_run(c); /* the greeting */
+}
+
+/* A listening socket; "*:PORT" is one IPv6 socket that takes IPv4 too. */
+static struct evconnlistener *smtpd_listen(struct smtpd_listener *l, const struct hostport *hp,
+                                           char *err, size_t errlen)
+{
+	int fam = hp->ss.ss_family;
+	evutil_socket_t fd = socket(fam, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		goto fail;
+	int one = 1, zero = 0;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+	if (fam == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, hp->wildcard ? &zero : &one, sizeof one);
+	if (bind(fd, (const struct sockaddr *)&hp->ss, hp->len) != 0 || listen(fd, 511) != 0)
+		goto fail;
+	struct evconnlistener *lev =
+	    evconnlistener_new(l->d->base, smtpd_on_accept, l, LEV_OPT_CLOSE_ON_FREE, -1, fd);
+	if (lev)
+		return lev;
+fail:
+	str_format(err, errlen, "listener %s: cannot listen on %s: %s", l->conf->name, hp->text,
+	           strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	return NULL;
+}
+
+static void smtpd_session_config(struct smtpd *d, struct smtpd_listener *l)
+{
+	const struct gw_config *c = d->c;
+	struct smtp_session_config *s = &l->scfg;
+	smtp_session_config_defaults(s);
+	s->role = l->conf->role == GW_ROLE_SUBMISSION ? SMTP_SESSION_ROLE_SUBMISSION
+	          : l->conf->role == GW_ROLE_RELAY    ? SMTP_SESSION_ROLE_RELAY
+	                                              : SMTP_SESSION_ROLE_INBOUND;
+	s->hostname = c->hostname;
+	s->relay = &d->relay;
+	s->tls_available = l->conf->tls != GW_TLS_NONE && d->tls;
+	s->tls_wrapper = l->conf->tls == GW_TLS_IMPLICIT;
+	s->auth_enabled = l->conf->role != GW_ROLE_INBOUND;
+	s->auth_requires_tls = l->conf->require_tls_for_auth;
+	s->line_limit = (size_t)c->line_length_limit;
+	s->message_size_limit = c->max_message_size;
+	s->recipient_limit = (unsigned)c->max_recipients;
+	s->soft_error_limit = (unsigned)c->soft_error_limit;
+	s->hard_error_limit = (unsigned)c->hard_error_limit;
+	s->junk_command_limit = (unsigned)c->junk_command_limit;
+	s->auth_failure_limit = (unsigned)c->auth_failure_limit;
+}
+
+static int smtpd_relay_policy(struct smtpd *d, char *err, size_t errlen)
+{
+	relay_domains_init(&d->relay.domains);
+	char tmp[sizeof d->c->local_domains];
+	char *f[RELAY_DOMAINS_MAX + 1];
+	str_copy(tmp, sizeof tmp, d->c->local_domains);
+	int n = str_split(tmp, " ,\t", f, RELAY_DOMAINS_MAX);
+	if (n < 0) {
+		str_format(err, errlen, "%s: [gateway] local_domains: more than %d domains",
+		           d->c->source, RELAY_DOMAINS_MAX);
+		return -1;
+	}
+	for (int i = 0; i < n; i++)
+		if (relay_domains_add(&d->relay.domains, f[i], strlen(f[i])) != 0) {
+			str_format(err, errlen, "%s: [gateway] local_domains: '%s' is not a domain",
+			           d->c->source, f[i]);
+			return -1;
+		}
+	d->relay.trusted_networks = d->c->trusted;
+	d->relay.local_addresses = NULL;
+	return 0;
+}
+
+struct smtpd *smtpd_new(struct event_base *base, const struct gw_config *c,
+                        const struct smtpd_deps *deps, char *err, size_t errlen)
+{
+	struct smtpd *d = calloc(1, sizeof *d);
+	if (!d) {
+		str_format(err, errlen, "out of memory");
+		return NULL;
+	}
+	d->base = base;
+	d->c = c;
+	if (deps)
+		d->deps = *deps;
+	d->ops = smtpd_ops;
+	if (!d->deps.queue)
+		d->ops.data_end = NULL;
+	d->next_sid = ((uint64_t)clock_realtime_ms() / 1000) << 12;
+	if (userdb_init(&d->users, c->users_file) != 0) {
+		str_format(err, errlen, "%s: [gateway] users: path too long", c->source);
+		free(d);
+		return NULL;
+	}
+	if (smtpd_relay_policy(d, err, errlen) != 0)
+		goto fail;
+	bool need_tls = false;
+	for (int i = 0; i < c->nlisteners; i++)
+		need_tls = need_tls || c->listeners[i].tls != GW_TLS_NONE;
+	if (need_tls) {
+		d->tls = tls_server_ctx_new(c->tls_cert, c->tls_key, c->hostname, err, errlen);
+		if (!d->tls)
+			goto fail;
+		if (!c->tls_cert[0])
+			log_warn(
+			    "smtpd: no tls_cert configured: using a self-signed certificate for %s "
+			    "(clients will not trust it; set [gateway] tls_cert and tls_key)",
+			    c->hostname);
+	}
+	if (deps && deps->metrics) {
+		struct metrics *m = deps->metrics;
+		d->m_sessions = metrics_register(m, METRIC_GAUGE, "relayguard_smtp_sessions",
+		                                 "SMTP sessions open now.", NULL, NULL, 0);
+		d->m_connections = metrics_register(
+		    m, METRIC_COUNTER, "relayguard_smtp_connections_total",
+		    "SMTP connections accepted, by listener.", "listener", NULL, 0);
+		d->m_rejects = metrics_register(
+		    m, METRIC_COUNTER, "relayguard_smtp_rejects_total",
+		    "SMTP 4xx/5xx replies and refused connections, by reason.", "reason", NULL, 0);
+		d->m_messages =
+		    metrics_register(m, METRIC_COUNTER, "relayguard_smtp_messages_total",
+		                     "Messages at end of data, by result.", "result", NULL, 0);
+		d->m_auth = metrics_register(m, METRIC_COUNTER, "relayguard_smtp_auth_total",
+		                             "SMTP AUTH attempts, by result.", "result", NULL, 0);
+	}
+	smtpd_users_refresh(d);
+	for (int i = 0; i < c->nlisteners; i++) {
+		struct smtpd_listener *l = &d->listeners[i];
+		l->d = d;
+		l->conf = &c->listeners[i];
+		d->nlisteners = i + 1;
+		smtpd_session_config(d, l);
+		for (int k = 0; k < l->conf->naddrs; k++) {
+			l->lev[k] = smtpd_listen(l, &l->conf->addrs[k], err, errlen);
+			if (!l->lev[k])
+				goto fail;
+			log_info("smtpd: listener %s (%s, tls %s) on %s", l->conf->name,
+			         gw_role_name(l->conf->role), gw_tls_name(l->conf->tls),
+			         l->conf->addrs[k].text);
+		}
+	}
+	if (!d->deps.queue)
+		log_warn("smtpd: no queue: every message will be answered 451 (not queued)");
+	return d;
+fail:
+	smtpd_free(d);
+	return NULL;
+}
+
+void smtpd_free(struct smtpd *d)
+{
+	if (!d)
+		return;
+	while (d->conns)
+		smtpd_conn_free(d->conns);
+	for (int i = 0; i < d->nlisteners; i++)
+		for (int k = 0; k < GW_ADDRS_MAX; k++)
+			if (d->listeners[i].lev[k])
+				evconnlistener_free(d->listeners[i].lev[k]);
+	tls_ctx_free(d->tls);
+	userdb_free(&d->users);
+	free(d);
+}
+
+unsigned smtpd_connections(const struct smtpd *d)
+{
+	return d->nconns;
+}
+
+/* Until the queue module lands in this branch: weak stand-ins so the server
+ * links; serve passes no queue, so none of them is ever called. */
+__attribute__((weak)) struct queue_msg *queue_msg_new(struct queue *q)
+{
+	return NULL;
+}
+__attribute__((weak)) const char *queue_msg_id(const struct queue_msg *m)
+{
+	return "";
+}
+__attribute__((weak)) int queue_msg_write(struct queue_msg *m, const void *p, size_t n)
+{
+	return -1;
+}
+__attribute__((weak)) void queue_msg_commit(struct queue_msg *m, const struct queue_envelope *env,
+                                            queue_commit_cb cb, void *arg)
+{
+	cb(arg, -1, NULL);
+}
+__attribute__((weak)) void queue_msg_abort(struct queue_msg *m)
+{
+}

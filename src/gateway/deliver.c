@@ -716,7 +716,12 @@ static void deliver_conn_next(struct dconn *cn)
 static void deliver_conn_next_target(struct dconn *cn, const struct smtpc_result *why)
 {
 	cn->last_err = *why;
-	log_info("delivery: %s: %s", cn->relay[0] ? cn->relay : cn->dd->name, why->text);
+	struct dlog l;
+	dlog_begin(&l, "-", "host");
+	dlog_str(&l, "relay", cn->relay[0] ? cn->relay : cn->dd->name);
+	dlog_str(&l, "status", "failed");
+	dlog_str(&l, "reply", why->text);
+	log_info("%s", l.line);
 	if (cn->bev) {
 		bufferevent_free(cn->bev);
 		cn->bev = NULL;
@@ -788,7 +793,6 @@ static void deliver_conn_input(struct dconn *cn)
 				cn->dead = true;
 				return;
 			}
-			bufferevent_setcb(cn->bev, NULL, NULL, NULL, NULL);
 			cn->bev = tb;
 			bufferevent_setcb(tb, deliver_bev_read, deliver_bev_write,
 			                  deliver_bev_event, cn);
@@ -1055,7 +1059,12 @@ static void deliver_conn_on_mx(void *arg, const struct mx_result *res)
 		struct smtpc_result r = {0};
 		r.code = res->status == MX_TEMP ? 451 : 550;
 		str_format(r.text, sizeof r.text, "%d %s", r.code, res->error);
-		log_info("delivery: %s: %s", cn->dd->name, res->error);
+		struct dlog l;
+		dlog_begin(&l, "-", "dns");
+		dlog_str(&l, "domain", cn->dd->name);
+		dlog_str(&l, "status", mx_status_name(res->status));
+		dlog_str(&l, "reply", res->error);
+		log_info("%s", l.line);
 		if (res->status == MX_TEMP)
 			dest_mark_dead(cn->dd->dest, deliver_now(), cn->d->o->dead_time_ms, r.text);
 		cn->dead = true;

@@ -13,11 +13,13 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/str.h"
+#include "gateway/deliver.h"
 #include "gateway/gwconf.h"
 #include "gateway/policyd.h"
 #include "gateway/smtpd.h"
 #include "policy/engine.h"
 #include "policy/store.h"
+#include "net/dns.h"
 #include "queue/queue.h"
 
 #include <errno.h>
@@ -65,9 +67,17 @@ static const char cli_checkconf_help[] =
     "error_sleep_time, auth_failure_limit, queue_fsync;\n"
     "[listener NAME] listen, role (submission|relay|inbound), tls\n"
     "(none|starttls|implicit), require_tls_for_auth; [policyd] listen, count_at\n"
-    "(end-of-message|rcpt), max_connections; [web] listen; and the policy\n"
-    "engine's [limits], [domain NAME], [user NAME], [identity], [signals],\n"
-    "[actions], [auth] (docs/policy.md).\n";
+    "(end-of-message|rcpt), max_connections; [web] listen; [delivery] relayhost,\n"
+    "relayhost_auth, relayhost_tls, tls (none|may|encrypt|verify), tls_ca_file,\n"
+    "local_relay, smtp_port, source_address, source_by_sender_domain, resolver,\n"
+    "address_family, destination_concurrency, max_connections, max_active,\n"
+    "connect_timeout, command_timeout, idle_timeout, dead_time, poll_interval,\n"
+    "minimal_backoff, maximal_backoff, queue_lifetime; [delivery_tls] DOMAIN =\n"
+    "none|may|encrypt|verify (docs/delivery.md); [screen] dnsbl_sites,\n"
+    "dnsbl_threshold, dnsbl_allowlist_threshold, resolver, spf, recipients\n"
+    "(docs/inbound.md); and the policy engine's [limits], [domain NAME],\n"
+    "[user NAME], [identity], [signals], [actions], [auth], [inbound],\n"
+    "[autoreply], [notify], [forward] (docs/policy.md).\n";
 
 static int cli_conf_args(int argc, char **argv, const char *cmd, const char *help,
                          const char **path)
@@ -127,6 +137,9 @@ int cli_checkconf(int argc, char **argv)
 	}
 	printf("  policy service: %s\n", c->policyd_listen[0] ? c->policyd_addr.text : "off");
 	printf("  web: %s\n", c->web_listen[0] ? c->web_addr.text : "off");
+	printf("  delivery: %s%s, tls %s\n", c->delivery.relay.set ? "relayhost " : "MX lookups",
+	       c->delivery.relay.set ? c->delivery.relay.text : "",
+	       gw_dtls_name(c->delivery.tls_level));
 	gwconf_free(c);
 	free(c);
 	return CLI_EXIT_OK;
@@ -177,8 +190,10 @@ int cli_serve(int argc, char **argv)
 	struct metrics *metrics = NULL;
 	struct policyd *pd = NULL;
 	struct smtpd *smtpd = NULL;
-	struct queue *queue = NULL;
 	struct web *web = NULL;
+	struct queue *queue = NULL;
+	struct dns *dns = NULL;
+	struct deliver *deliver = NULL;
 	struct event *sig_int = NULL, *sig_term = NULL, *tick = NULL;
 	char dir[600];
 	if (str_format(dir, sizeof dir, "%s/policy", c->state_dir) != 0 ||
@@ -226,13 +241,29 @@ int cli_serve(int argc, char **argv)
 			goto out;
 		}
 	}
-	struct queue_opts qo = {.fsync = c->queue_fsync};
-	if (queue_open(&queue, c->spool_dir, base, &qo, err, sizeof err) != 0) {
+	if (cli_mkdir(c->spool_dir) != 0) {
+		cli_error("serve", "cannot create %s: %s", c->spool_dir, strerror(errno));
+		goto out;
+	}
+	struct queue_opts qopt = {.fsync = c->queue_fsync};
+	if (queue_open(&queue, c->spool_dir, base, &qopt, err, sizeof err) != 0) {
 		cli_error("serve", "spool %s: %s", c->spool_dir, err);
 		goto out;
 	}
 	if (!c->queue_fsync)
 		log_warn("serve: queue_fsync = no: a crash may lose mail answered 250");
+	struct dns_options dopt = {.servers =
+	                               c->delivery.resolver[0] ? c->delivery.resolver : NULL};
+	dns = dns_new(base, &dopt, err, sizeof err);
+	if (!dns) {
+		cli_error("serve", "resolver: %s", err);
+		goto out;
+	}
+	deliver = deliver_new(base, queue, dns, engine, metrics, c, err, sizeof err);
+	if (!deliver) {
+		cli_error("serve", "delivery: %s", err);
+		goto out;
+	}
 	struct smtpd_deps deps = {.engine = engine, .queue = queue, .metrics = metrics};
 	smtpd = smtpd_new(base, c, &deps, err, sizeof err);
 	if (!smtpd) {
@@ -251,6 +282,9 @@ out:
 	if (tick)
 		event_free(tick);
 	smtpd_free(smtpd);
+	deliver_free(deliver);
+	if (dns)
+		dns_free(dns);
 	if (queue)
 		queue_close(queue);
 	policyd_free(pd);

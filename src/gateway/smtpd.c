@@ -749,6 +749,17 @@ static void smtpd_on_committed(void *arg, int status, const char *id)
 	smtpd_conn_run(c);
 }
 
+/* A sender in a local domain from a trusted network counts as verified
+ * (queue.h): delivery may send it a DSN (DESIGN.md invariant 4). */
+static bool smtpd_sender_local_trusted(const struct smtpd_conn *c)
+{
+	const char *at = strrchr(c->sender, '@');
+	if (!at || !c->has_ip || !c->d->c->trusted ||
+	    !prefix_set_lookup(c->d->c->trusted, &c->ip, NULL, NULL))
+		return false;
+	return relay_domains_contains(&c->d->relay.domains, at + 1, strlen(at + 1));
+}
+
 static void smtpd_commit(struct smtpd_conn *c)
 {
 	struct queue_envelope *env = calloc(1, sizeof *env);
@@ -766,7 +777,7 @@ static void smtpd_commit(struct smtpd_conn *c)
 	str_copy(env->auth_user, sizeof env->auth_user, user ? user : "");
 	str_copy(env->protocol, sizeof env->protocol, smtp_session_protocol(s));
 	str_copy(env->listener, sizeof env->listener, c->l->conf->name);
-	env->sender_verified = user != NULL;
+	env->sender_verified = user != NULL || smtpd_sender_local_trusted(c);
 	if (m) {
 		const struct smtp_address_param *envid = smtp_address_param_get(m, "ENVID");
 		if (envid)

@@ -89,15 +89,15 @@ static json_t *cli_score_json(const struct score_result *r)
 	json_t *hits = json_array(), *errs = json_array();
 	for (int k = 0; k < r->nhits; k++)
 		json_array_append_new(hits, json_pack("{s:s, s:i, s:s}", "zone", r->hits[k].zone,
-						      "weight", r->hits[k].weight, "codes",
-						      r->hits[k].codes));
+		                                      "weight", r->hits[k].weight, "codes",
+		                                      r->hits[k].codes));
 	for (int k = 0; k < r->nerrors; k++)
 		json_array_append_new(errs, json_string(r->errors[k]));
-	json_t *o = json_pack("{s:s, s:i, s:s, s:o, s:o}", "client", ip, "score", r->score,
-			      "decision", score_decision_name(r->decision), "hits", hits, "errors",
-			      errs);
+	json_t *o =
+	    json_pack("{s:s, s:i, s:s, s:o, s:o}", "client", ip, "score", r->score, "decision",
+	              score_decision_name(r->decision), "hits", hits, "errors", errs);
 	json_object_set_new(o, "reply",
-			    r->decision == SCORE_REJECT ? json_string(r->reply) : json_null());
+	                    r->decision == SCORE_REJECT ? json_string(r->reply) : json_null());
 	return o;
 }
 
@@ -149,7 +149,8 @@ int cli_score(int argc, char **argv)
 		case OPT_SITES:
 			nsites = score_sites_parse(optarg, sites, SCORE_MAX_SITES, err, sizeof err);
 			if (nsites <= 0) {
-				cli_error("score", "--sites: %s", nsites < 0 ? err : "no site given");
+				cli_error("score", "--sites: %s",
+				          nsites < 0 ? err : "no site given");
 				goto out;
 			}
 			break;
@@ -157,7 +158,8 @@ int cli_score(int argc, char **argv)
 		case OPT_ALLOW:
 			if (str_to_ll(optarg, -1000, 1000, &v) != 0) {
 				cli_error("score", "%s: expected a number from -1000 to 1000",
-					  ch == OPT_THRESHOLD ? "--threshold" : "--allowlist-threshold");
+				          ch == OPT_THRESHOLD ? "--threshold"
+				                              : "--allowlist-threshold");
 				goto out;
 			}
 			if (ch == OPT_THRESHOLD) {
@@ -214,8 +216,8 @@ int cli_score(int argc, char **argv)
 	have_sel = true;
 	base = event_base_new();
 	struct dns_options dopt = {.servers = o.resolver[0] ? o.resolver : NULL,
-				   .timeout_ms = o.timeout_ms,
-				   .tries = o.tries};
+	                           .timeout_ms = o.timeout_ms,
+	                           .tries = o.tries};
 	if (!base || !(dns = dns_new(base, &dopt, err, sizeof err))) {
 		cli_error("score", "resolver: %s", base ? err : "out of memory");
 		goto done;
@@ -245,11 +247,10 @@ int cli_score(int argc, char **argv)
 		json_t *arr = json_array();
 		for (size_t i = 0; i < n; i++)
 			json_array_append_new(arr, cli_score_json(&res[i]));
-		cli_print_json(json_pack("{s:o, s:{s:I, s:I, s:I, s:I, s:I}}", "results", arr,
-					 "summary", "clients", (json_int_t)n, "rejected",
-					 (json_int_t)rejected, "passed", (json_int_t)passed,
-					 "allowlisted", (json_int_t)allowed, "errors",
-					 (json_int_t)errors));
+		cli_print_json(json_pack(
+		    "{s:o, s:{s:I, s:I, s:I, s:I, s:I}}", "results", arr, "summary", "clients",
+		    (json_int_t)n, "rejected", (json_int_t)rejected, "passed", (json_int_t)passed,
+		    "allowlisted", (json_int_t)allowed, "errors", (json_int_t)errors));
 	} else {
 		for (size_t i = 0; i < n; i++)
 			cli_score_human(&res[i]);

@@ -63,7 +63,8 @@ struct screen *screen_new(struct event_base *base, const struct gw_config *c, ch
 	s->spf = c->screen_spf;
 	char why[256];
 	if (dnsbl || s->spf) {
-		struct dns_options o = {.servers = c->screen_resolver[0] ? c->screen_resolver : NULL};
+		struct dns_options o = {.servers =
+		                            c->screen_resolver[0] ? c->screen_resolver : NULL};
 		s->dns = dns_new(base, &o, why, sizeof why);
 		if (!s->dns) {
 			(void)str_format(err, errlen, "[screen] resolver: %s", why);
@@ -98,8 +99,8 @@ struct screen *screen_new(struct event_base *base, const struct gw_config *c, ch
 			goto fail;
 		}
 		s->have_catalog = true;
-		s->scorer = scorer_new(base, s->dns, &s->catalog, sites, (size_t)n, &o, why,
-		                       sizeof why);
+		s->scorer =
+		    scorer_new(base, s->dns, &s->catalog, sites, (size_t)n, &o, why, sizeof why);
 		if (!s->scorer) {
 			(void)str_format(err, errlen, "[screen] dnsbl_sites: %s", why);
 			goto fail;
@@ -107,7 +108,8 @@ struct screen *screen_new(struct event_base *base, const struct gw_config *c, ch
 	}
 	if (c->screen_recipients[0]) {
 		s->rcpt = rcptval_new(c->local_domains, NULL, why, sizeof why);
-		if (!s->rcpt || rcptval_add_file(s->rcpt, c->screen_recipients, why, sizeof why) != 0) {
+		if (!s->rcpt ||
+		    rcptval_add_file(s->rcpt, c->screen_recipients, why, sizeof why) != 0) {
 			(void)str_format(err, errlen, "[screen] recipients: %s", why);
 			goto fail;
 		}

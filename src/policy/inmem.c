@@ -245,7 +245,7 @@ bool inmem_local_matches(const char *addr, const char *names)
 			s++;
 		while (e > s && e[-1] == ' ')
 			e--;
-		bool head = s < e && *s == '*', tail = e > s + head && e[-1] == '*';
+		bool head = s<e && * s == '*', tail = e> s + head && e[-1] == '*';
 		if (head)
 			s++;
 		if (tail)
@@ -398,13 +398,13 @@ static int inmem_cap_cb(void *ctx, unsigned char *rec, size_t *len, size_t cap)
 		inmem_hdr_set(&r->hdr, "PARC", sizeof *r);
 	}
 	*len = sizeof *r;
-	x->over = ratelimit_ewma_hit(&r->rate, 1.0, (double)x->c->autoreply_hour_max,
-	                             INMEM_HOUR_MS, RATELIMIT_LEAKY, x->now, &x->rate);
+	x->over = ratelimit_ewma_hit(&r->rate, 1.0, (double)x->c->autoreply_hour_max, INMEM_HOUR_MS,
+	                             RATELIMIT_LEAKY, x->now, &x->rate);
 	return STORE_COMMIT;
 }
 
-static int inmem_autoreply(struct store *st, const struct pol_config *c,
-                           const struct pol_event *ev, struct pol_verdict *v)
+static int inmem_autoreply(struct store *st, const struct pol_config *c, const struct pol_event *ev,
+                           struct pol_verdict *v)
 {
 	char account[POL_MAILADDR_MAX], key[STORE_KEY_MAX], why[POL_TEXT_MAX], ago[32];
 	struct inmem_msg m;
@@ -440,16 +440,17 @@ static int inmem_autoreply(struct store *st, const struct pol_config *c,
 				pol_verdict_reason(v, "automatic reply to %s, forged: %s", r, why);
 			} else if (m.flags & (POL_F_LIST | POL_F_BULK)) {
 				rule = "autoreply_list";
-				pol_verdict_reason(v, "automatic reply to %s: it sent list or bulk mail",
-				                   r);
-			} else if (m.flags & (POL_F_AUTO_SUBMITTED | POL_F_AUTO_REPLY |
-			                      POL_F_NULL_SENDER)) {
+				pol_verdict_reason(
+				    v, "automatic reply to %s: it sent list or bulk mail", r);
+			} else if (m.flags &
+			           (POL_F_AUTO_SUBMITTED | POL_F_AUTO_REPLY | POL_F_NULL_SENDER)) {
 				rule = "autoreply_auto";
-				pol_verdict_reason(v, "automatic reply to %s: it sent automatic mail",
-				                   r);
+				pol_verdict_reason(
+				    v, "automatic reply to %s: it sent automatic mail", r);
 			} else if ((m.flags & POL_F_SPAM) || m.score >= c->forward_score) {
 				rule = "autoreply_spam";
-				pol_verdict_reason(v, "automatic reply to %s: it sent spam (score %d)",
+				pol_verdict_reason(v,
+				                   "automatic reply to %s: it sent spam (score %d)",
 				                   r, (int)m.score);
 			}
 		}
@@ -466,10 +467,10 @@ static int inmem_autoreply(struct store *st, const struct pol_config *c,
 		if (x.repeat) {
 			inmem_span(ev->time_ms - x.sent_ms, ago, sizeof ago);
 			pol_verdict_escalate(v, POL_HOLD, "autoreply_repeat");
-			pol_verdict_reason(v, "%s already answered %s %s ago (one reply per %llu d)",
-			                   account, ev->rcpt[i], ago,
-			                   (unsigned long long)(c->autoreply_period_ms /
-			                                        (24 * INMEM_HOUR_MS)));
+			pol_verdict_reason(
+			    v, "%s already answered %s %s ago (one reply per %llu d)", account,
+			    ev->rcpt[i], ago,
+			    (unsigned long long)(c->autoreply_period_ms / (24 * INMEM_HOUR_MS)));
 			return 0;
 		}
 		if (st->put_exp) {
@@ -521,10 +522,11 @@ static int inmem_notify(struct store *st, const struct pol_config *c, const stru
 				pol_verdict_reason(v, "notification to %s: no inbound mail from it",
 				                   r);
 			else
-				pol_verdict_reason(v,
-				                   "notification to %s: no SPF-verified mail from it "
-				                   "(last spf=%s)",
-				                   r, pol_spf_name((enum pol_spf)s.last.spf));
+				pol_verdict_reason(
+				    v,
+				    "notification to %s: no SPF-verified mail from it "
+				    "(last spf=%s)",
+				    r, pol_spf_name((enum pol_spf)s.last.spf));
 			return 0;
 		}
 	}
@@ -549,8 +551,8 @@ static void inmem_spam_why(const struct inmem_msg *m, char *out, size_t size)
 	                 (m->flags & POL_F_SPAM) ? ", spam" : "");
 }
 
-static int inmem_forward(struct store *st, const struct pol_config *c,
-                         const struct pol_event *ev, struct pol_verdict *v)
+static int inmem_forward(struct store *st, const struct pol_config *c, const struct pol_event *ev,
+                         struct pol_verdict *v)
 {
 	char key[STORE_KEY_MAX], orig[POL_MAILADDR_MAX], why[POL_TEXT_MAX];
 	struct inmem_msg m;

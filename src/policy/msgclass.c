@@ -86,10 +86,18 @@ static void msgclass_from(const char *v, size_t len, char *out, size_t size)
 static bool msgclass_vacation_subject(const char *v, size_t len)
 {
 	static const char *const prefixes[] = {
-	    "out of office",      "out of the office", "automatic reply",
-	    "auto:",              "autoreply",         "auto-reply",
-	    "auto reply",         "vacation",          "abwesenheit",
-	    "automatische antwort", "réponse automatique", "absence",
+	    "out of office",
+	    "out of the office",
+	    "automatic reply",
+	    "auto:",
+	    "autoreply",
+	    "auto-reply",
+	    "auto reply",
+	    "vacation",
+	    "abwesenheit",
+	    "automatische antwort",
+	    "réponse automatique",
+	    "absence",
 	    "respuesta automática",
 	};
 	msgclass_trim(&v, &len, false);

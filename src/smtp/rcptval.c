@@ -219,7 +219,8 @@ struct rcptval *rcptval_new(const char *domains, const struct rcptval_options *o
 		n *= 2;
 	v->cache = calloc(n, sizeof *v->cache);
 	v->cache_size = n;
-	if (!v->cache || rcptval_each(domains ? domains : "", rcptval_add_domain, v, err, errlen) != 0)
+	if (!v->cache ||
+	    rcptval_each(domains ? domains : "", rcptval_add_domain, v, err, errlen) != 0)
 		goto fail;
 	if (v->domains.used == 0) {
 		(void)str_copy(err, errlen, "no local domains");
@@ -336,7 +337,8 @@ void rcptval_cache_put(struct rcptval *v, const char *addr, int code, int64_t no
 	}
 	e->code = code;
 	e->at_ms = now_ms;
-	e->expires_ms = now_ms + (int64_t)(code < 300 ? v->opt.positive_ttl_ms : v->opt.negative_ttl_ms);
+	e->expires_ms =
+	    now_ms + (int64_t)(code < 300 ? v->opt.positive_ttl_ms : v->opt.negative_ttl_ms);
 }
 
 size_t rcptval_cache_size(const struct rcptval *v)

@@ -54,7 +54,8 @@ static bool spf_spec_ok(const char *p, size_t n)
 static int spf_prefix(const char *p, size_t n, int max, int *out)
 {
 	uint64_t v;
-	if (n == 0 || n > 3 || (p[0] == '0' && n > 1) || str_to_u64(p, n, 0, (uint64_t)max, &v) != 0)
+	if (n == 0 || n > 3 || (p[0] == '0' && n > 1) ||
+	    str_to_u64(p, n, 0, (uint64_t)max, &v) != 0)
 		return -1;
 	*out = (int)v;
 	return 0;
@@ -91,9 +92,9 @@ static int spf_term_parse(const char *p, size_t n, struct spf_record *r, char *e
 	size_t tn = n;
 	/* modifiers: name=value, the name made of letters, digits, - _ . */
 	size_t eq = 0;
-	while (eq < n && (((p[eq] | 0x20) >= 'a' && (p[eq] | 0x20) <= 'z') ||
-	                  (p[eq] >= '0' && p[eq] <= '9') || p[eq] == '-' || p[eq] == '_' ||
-	                  p[eq] == '.'))
+	while (eq < n &&
+	       (((p[eq] | 0x20) >= 'a' && (p[eq] | 0x20) <= 'z') ||
+	        (p[eq] >= '0' && p[eq] <= '9') || p[eq] == '-' || p[eq] == '_' || p[eq] == '.'))
 		eq++;
 	if (eq > 0 && eq < n && p[eq] == '=') {
 		if (str_ieq_n(p, eq, "redirect")) {
@@ -155,8 +156,7 @@ static int spf_term_parse(const char *p, size_t n, struct spf_record *r, char *e
 	};
 	size_t k;
 	/* ip4 and ip6 end in a digit: take the name up to the ':' */
-	if (nl == 2 && an > 0 && (arg[0] == '4' || arg[0] == '6') &&
-	    str_ieq_n(t, 2, "ip")) {
+	if (nl == 2 && an > 0 && (arg[0] == '4' || arg[0] == '6') && str_ieq_n(t, 2, "ip")) {
 		nl = 3;
 		arg = t + 3;
 		an = tn - 3;
@@ -210,8 +210,7 @@ static int spf_term_parse(const char *p, size_t n, struct spf_record *r, char *e
 	return 0;
 }
 
-int spf_record_parse(const char *txt, size_t len, struct spf_record *out, char *err,
-                     size_t errlen)
+int spf_record_parse(const char *txt, size_t len, struct spf_record *out, char *err, size_t errlen)
 {
 	memset(out, 0, sizeof *out);
 	if (err && errlen)
@@ -311,7 +310,8 @@ static int spf_macro_one(const char *body, size_t blen, const struct spf_macro_c
 		(void)str_copy(val, sizeof val, m->helo && m->helo[0] ? m->helo : "unknown");
 		break;
 	case 'p':
-		(void)str_copy(val, sizeof val, "unknown"); /* section 7.3: allowed, and ptr is discouraged */
+		(void)str_copy(val, sizeof val,
+		               "unknown"); /* section 7.3: allowed, and ptr is discouraged */
 		break;
 	default:
 		return -1; /* c, r, t only in exp=, which we do not expand */
@@ -383,7 +383,8 @@ int spf_macro_expand(const char *spec, const struct spf_macro_ctx *m, char *out,
 	buf[0] = '\0';
 	for (const char *p = spec; *p;) {
 		if (*p != '%') {
-			if (*p <= ' ' || *p > '~' || spf_append(buf, sizeof buf, &n, p, 1, false) != 0)
+			if (*p <= ' ' || *p > '~' ||
+			    spf_append(buf, sizeof buf, &n, p, 1, false) != 0)
 				return -1;
 			p++;
 			continue;
@@ -547,7 +548,10 @@ static const char *spf_mech_name(enum spf_mech m)
 
 static char spf_qual_char(enum pol_spf q)
 {
-	return q == POL_SPF_FAIL ? '-' : q == POL_SPF_SOFTFAIL ? '~' : q == POL_SPF_NEUTRAL ? '?' : '+';
+	return q == POL_SPF_FAIL       ? '-'
+	       : q == POL_SPF_SOFTFAIL ? '~'
+	       : q == POL_SPF_NEUTRAL  ? '?'
+	                               : '+';
 }
 
 /* The current frame's record ended with r (or matched): pops it and resumes the
@@ -558,8 +562,9 @@ static void spf_frame_result(struct spf_check *c, enum pol_spf r, bool from_dns)
 		struct spf_frame *f = spf_top(c);
 		if (f->term < f->rec.nterms) {
 			const struct spf_term *t = &f->rec.terms[f->term];
-			spf_finish(c, r, from_dns, "matched %c%s%s%s in %s", spf_qual_char(t->qualifier),
-			           spf_mech_name(t->mech), t->spec[0] ? ":" : "", t->spec, f->domain);
+			spf_finish(c, r, from_dns, "matched %c%s%s%s in %s",
+			           spf_qual_char(t->qualifier), spf_mech_name(t->mech),
+			           t->spec[0] ? ":" : "", t->spec, f->domain);
 		} else {
 			spf_finish(c, r, from_dns, "no term matched in %s (default neutral)",
 			           f->domain);
@@ -712,7 +717,8 @@ static void spf_dns_cb(void *arg, const struct dns_result *res)
 				match = res->naddrs > 0;
 			else
 				for (int i = 0; i < res->naddrs && !match; i++)
-					match = spf_addr_match(c, &res->addrs[i], t->cidr4, t->cidr6);
+					match =
+					    spf_addr_match(c, &res->addrs[i], t->cidr4, t->cidr6);
 		}
 		if (match) {
 			spf_frame_result(c, t->qualifier, true);
@@ -773,7 +779,8 @@ static void spf_run(struct spf_check *c)
 				return;
 			}
 			if (spf_macro_expand(f->rec.redirect, &mc, name, sizeof name) != 0) {
-				spf_finish(c, POL_SPF_PERMERROR, true, "%s: bad redirect", f->domain);
+				spf_finish(c, POL_SPF_PERMERROR, true, "%s: bad redirect",
+				           f->domain);
 				return;
 			}
 			/* the frame becomes the target's; its result is the frame's */
@@ -831,7 +838,8 @@ static void spf_run(struct spf_check *c)
 			ok = spf_query(c, name, DNS_T_TXT, SPF_W_TXT);
 			break;
 		case SPF_M_A:
-			ok = spf_query(c, name, c->ip.family == 4 ? DNS_T_A : DNS_T_AAAA, SPF_W_ADDR);
+			ok = spf_query(c, name, c->ip.family == 4 ? DNS_T_A : DNS_T_AAAA,
+			               SPF_W_ADDR);
 			break;
 		case SPF_M_EXISTS:
 			ok = spf_query(c, name, DNS_T_A, SPF_W_ADDR);
@@ -848,9 +856,8 @@ static void spf_run(struct spf_check *c)
 	}
 }
 
-struct spf_check *spf_check_start(struct event_base *base, struct dns *dns,
-                                  const struct addr *ip, const char *sender, const char *helo,
-                                  spf_callback cb, void *arg)
+struct spf_check *spf_check_start(struct event_base *base, struct dns *dns, const struct addr *ip,
+                                  const char *sender, const char *helo, spf_callback cb, void *arg)
 {
 	struct spf_check *c = calloc(1, sizeof *c);
 	if (!c)
@@ -876,8 +883,8 @@ struct spf_check *spf_check_start(struct event_base *base, struct dns *dns,
 	}
 	(void)str_copy(c->ans.domain, sizeof c->ans.domain, domain);
 	str_lower(c->ans.domain);
-	bool bad = !domain[0] || strlen(domain) > 253 || !strchr(domain, '.') ||
-	           domain[0] == '.' || domain[0] == '[';
+	bool bad = !domain[0] || strlen(domain) > 253 || !strchr(domain, '.') || domain[0] == '.' ||
+	           domain[0] == '[';
 	if (bad) {
 		/* section 4.3: a malformed domain is "none" */
 		spf_finish(c, POL_SPF_NONE, false, "no usable domain to check");

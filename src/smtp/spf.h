@@ -49,7 +49,7 @@ enum spf_mech {
 
 struct spf_term {
 	enum spf_mech mech;
-	enum pol_spf qualifier; /* PASS, FAIL, SOFTFAIL, NEUTRAL */
+	enum pol_spf qualifier;  /* PASS, FAIL, SOFTFAIL, NEUTRAL */
 	char spec[SPF_SPEC_MAX]; /* domain-spec, unexpanded; "" = the current domain */
 	struct cidr net;         /* ip4, ip6 */
 	int cidr4, cidr6;        /* a, mx: prefix lengths (32 and 128 when absent) */
@@ -65,8 +65,7 @@ struct spf_record {
 /* Is this TXT string an SPF record ("v=spf1" then a space or the end)? */
 bool spf_is_record(const char *txt, size_t len);
 /* Parses one record. 0, or -1 with err saying why (a permerror). */
-int spf_record_parse(const char *txt, size_t len, struct spf_record *out, char *err,
-                     size_t errlen);
+int spf_record_parse(const char *txt, size_t len, struct spf_record *out, char *err, size_t errlen);
 
 struct spf_macro_ctx {
 	const char *sender; /* local@domain, never empty (postmaster@helo for <>) */
@@ -80,9 +79,9 @@ int spf_macro_expand(const char *spec, const struct spf_macro_ctx *m, char *out,
 
 struct spf_answer {
 	enum pol_spf result;
-	char domain[256];  /* the sender domain checked */
-	char reason[200];  /* "matched -all in example.com", "no SPF record", ... */
-	unsigned lookups;  /* DNS-querying terms evaluated */
+	char domain[256]; /* the sender domain checked */
+	char reason[200]; /* "matched -all in example.com", "no SPF record", ... */
+	unsigned lookups; /* DNS-querying terms evaluated */
 };
 
 typedef void (*spf_callback)(void *arg, const struct spf_answer *a);
@@ -93,9 +92,8 @@ struct spf_check;
  * HELO name is checked) for client ip. cb runs exactly once, from the event
  * loop, never from within spf_check_start, unless the check is cancelled
  * first. NULL on no memory. */
-struct spf_check *spf_check_start(struct event_base *base, struct dns *dns,
-                                  const struct addr *ip, const char *sender, const char *helo,
-                                  spf_callback cb, void *arg);
+struct spf_check *spf_check_start(struct event_base *base, struct dns *dns, const struct addr *ip,
+                                  const char *sender, const char *helo, spf_callback cb, void *arg);
 /* Before the callback ran: it will not run; the check frees itself (now, or
  * when its query returns). */
 void spf_check_cancel(struct spf_check *c);

@@ -42,7 +42,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size_t n = size < sizeof spec - 1 ? size : sizeof spec - 1;
 	memcpy(spec, p, n);
 	spec[n] = '\0';
-	if (spf_macro_expand(spec, &m, out, sizeof out) == 0 && (out[0] == '\0' || strlen(out) > 253))
+	if (spf_macro_expand(spec, &m, out, sizeof out) == 0 &&
+	    (out[0] == '\0' || strlen(out) > 253))
 		__builtin_trap();
 	return 0;
 }

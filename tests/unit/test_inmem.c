@@ -20,22 +20,25 @@
 static void test_srs(void **state)
 {
 	char out[POL_MAILADDR_MAX];
-	assert_int_equal(inmem_srs_original("SRS0=HHH=TT=example.com=John.Doe@fwd.example", out,
-	                                    sizeof out),
-	                 0);
+	assert_int_equal(
+	    inmem_srs_original("SRS0=HHH=TT=example.com=John.Doe@fwd.example", out, sizeof out), 0);
 	assert_string_equal(out, "john.doe@example.com");
-	assert_int_equal(inmem_srs_original("srs0+ab12=Q4=example.net=a=b@fwd.example", out,
-	                                    sizeof out),
-	                 0);
+	assert_int_equal(
+	    inmem_srs_original("srs0+ab12=Q4=example.net=a=b@fwd.example", out, sizeof out), 0);
 	assert_string_equal(out, "a=b@example.net"); /* the local part may hold '=' */
 	assert_int_equal(
-	    inmem_srs_original("SRS1=X1=first.example==HHH=TT=orig.example=bob@second.example",
-	                       out, sizeof out),
+	    inmem_srs_original("SRS1=X1=first.example==HHH=TT=orig.example=bob@second.example", out,
+	                       sizeof out),
 	    0);
 	assert_string_equal(out, "bob@orig.example");
-	const char *bad[] = {"bob@example.com", "SRS0=HHH=TT=example.com@fwd", "SRS0=HHH@fwd",
-	                     "SRS0==TT==x@fwd",  "SRS1=X=first.example=HHH@fwd", "SRS2=a=b=c=d@e",
-	                     "SRS0=HHH=TT=example.com=@fwd", ""};
+	const char *bad[] = {"bob@example.com",
+	                     "SRS0=HHH=TT=example.com@fwd",
+	                     "SRS0=HHH@fwd",
+	                     "SRS0==TT==x@fwd",
+	                     "SRS1=X=first.example=HHH@fwd",
+	                     "SRS2=a=b=c=d@e",
+	                     "SRS0=HHH=TT=example.com=@fwd",
+	                     ""};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		(void)str_copy(out, sizeof out, "untouched");
 		assert_int_equal(inmem_srs_original(bad[i], out, sizeof out), -1);
@@ -54,7 +57,8 @@ static void test_local_matches(void **state)
 	assert_true(inmem_local_matches("debian-user-request@lists.debian.org", names));
 	assert_true(inmem_local_matches("x-bounces-12@lists.example", names));
 	assert_false(inmem_local_matches("noreply2@shop.example", names));
-	assert_false(inmem_local_matches("alice@noreply.example", names)); /* the domain does not count */
+	assert_false(
+	    inmem_local_matches("alice@noreply.example", names)); /* the domain does not count */
 	assert_false(inmem_local_matches("owner@x", names));
 	assert_false(inmem_local_matches("", names));
 	assert_false(inmem_local_matches("a@b", ""));

@@ -28,11 +28,12 @@
 static void test_static(void **state)
 {
 	char err[256], why[128];
-	struct rcptval *v = rcptval_new("example.org, Example.NET\nlists.example.org", NULL, err,
-	                                sizeof err);
+	struct rcptval *v =
+	    rcptval_new("example.org, Example.NET\nlists.example.org", NULL, err, sizeof err);
 	assert_non_null(v);
-	assert_int_equal(rcptval_add_list(v, "alice@example.org Bob@Example.org # the boss\n"
-	                                     "@example.net",
+	assert_int_equal(rcptval_add_list(v,
+	                                  "alice@example.org Bob@Example.org # the boss\n"
+	                                  "@example.net",
 	                                  err, sizeof err),
 	                 0);
 	assert_int_equal(rcptval_check(v, "alice@example.org", 0, why, sizeof why), RCPTVAL_OK);

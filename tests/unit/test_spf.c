@@ -46,10 +46,18 @@ static void test_parse(void **state)
 	assert_string_equal(r.redirect, "other.example");
 	assert_int_equal(r.terms[8].mech, SPF_M_ALL);
 	const char *bad[] = {
-	    "v=spf1 ip4:300.1.1.1",  "v=spf1 ip4:192.0.2.0/33", "v=spf1 ip4:2001:db8::1",
-	    "v=spf1 a/0a",           "v=spf1 include",          "v=spf1 foo:bar",
-	    "v=spf1 all:x",          "v=spf1 redirect=a redirect=b", "v=spf1 mx//129",
-	    "v=spf1 ip6:::1/",       "v=spf2 -all",             "v=spf1 a/024",
+	    "v=spf1 ip4:300.1.1.1",
+	    "v=spf1 ip4:192.0.2.0/33",
+	    "v=spf1 ip4:2001:db8::1",
+	    "v=spf1 a/0a",
+	    "v=spf1 include",
+	    "v=spf1 foo:bar",
+	    "v=spf1 all:x",
+	    "v=spf1 redirect=a redirect=b",
+	    "v=spf1 mx//129",
+	    "v=spf1 ip6:::1/",
+	    "v=spf2 -all",
+	    "v=spf1 a/024",
 	};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
 		assert_int_equal(spf_record_parse(bad[i], strlen(bad[i]), &r, err, sizeof err), -1);
@@ -88,8 +96,7 @@ static void test_macros(void **state)
 	    {"%{l1r-}", "strong"},
 	    {"%{ir}.%{v}._spf.%{d2}", "3.2.0.192.in-addr._spf.example.com"},
 	    {"%{lr-}.lp._spf.%{d2}", "bad.strong.lp._spf.example.com"},
-	    {"%{lr-}.lp.%{ir}.%{v}._spf.%{d2}",
-	     "bad.strong.lp.3.2.0.192.in-addr._spf.example.com"},
+	    {"%{lr-}.lp.%{ir}.%{v}._spf.%{d2}", "bad.strong.lp.3.2.0.192.in-addr._spf.example.com"},
 	    {"%{ir}.%{v}.%{l1r-}.lp._spf.%{d2}", "3.2.0.192.in-addr.strong.lp._spf.example.com"},
 	    {"%{d2}.trusted-domains.example.net", "example.com.trusted-domains.example.net"},
 	    {"%{h}.x", "mx.example.org.x"},
@@ -150,11 +157,16 @@ static const struct rr world[] = {
     {"other.example", ns_t_txt, "v=spf10 -all"},
     {"l1.example", ns_t_txt, "v=spf1 include:l2.example include:l3.example -all"},
     {"l2.example", ns_t_txt, "v=spf1 a:h1.example a:h2.example a:h3.example a:h4.example ?all"},
-    {"l3.example", ns_t_txt, "v=spf1 a:h5.example a:h6.example a:h7.example a:h8.example a:h9.example ?all"},
-    {"h1.example", ns_t_a, "10.0.0.1"}, {"h2.example", ns_t_a, "10.0.0.2"},
-    {"h3.example", ns_t_a, "10.0.0.3"}, {"h4.example", ns_t_a, "10.0.0.4"},
-    {"h5.example", ns_t_a, "10.0.0.5"}, {"h6.example", ns_t_a, "10.0.0.6"},
-    {"h7.example", ns_t_a, "10.0.0.7"}, {"h8.example", ns_t_a, "10.0.0.8"},
+    {"l3.example", ns_t_txt,
+     "v=spf1 a:h5.example a:h6.example a:h7.example a:h8.example a:h9.example ?all"},
+    {"h1.example", ns_t_a, "10.0.0.1"},
+    {"h2.example", ns_t_a, "10.0.0.2"},
+    {"h3.example", ns_t_a, "10.0.0.3"},
+    {"h4.example", ns_t_a, "10.0.0.4"},
+    {"h5.example", ns_t_a, "10.0.0.5"},
+    {"h6.example", ns_t_a, "10.0.0.6"},
+    {"h7.example", ns_t_a, "10.0.0.7"},
+    {"h8.example", ns_t_a, "10.0.0.8"},
     {"h9.example", ns_t_a, "10.0.0.9"},
     {"ok9.example", ns_t_txt, "v=spf1 include:l2.example include:l3.example +all"},
     {"tempfail.example", 0, NULL},
@@ -191,7 +203,7 @@ static const struct spf_case cases[] = {
     {"192.0.2.78", "a@exists.example", POL_SPF_FAIL, NULL},
     {"10.0.0.9", "a@l1.example", POL_SPF_PERMERROR,
      "libspf2 counts the 10-lookup limit per record, RFC 7208 4.6.4 over the whole check"},
-    {"10.0.0.1", "a@l1.example", POL_SPF_PASS, NULL},      /* matched before the limit */
+    {"10.0.0.1", "a@l1.example", POL_SPF_PASS, NULL}, /* matched before the limit */
     {"192.0.2.1", "a@tempfail.example", POL_SPF_TEMPERROR,
      "libspf2's zone backend turns TRY_AGAIN into no record; RFC 7208 4.4 says temperror"},
     {"192.0.2.1", "a@IP.Example", POL_SPF_PASS, NULL},
@@ -293,9 +305,9 @@ static void test_evaluate(void **state)
 	for (size_t i = 0; i < sizeof world / sizeof world[0]; i++) {
 		fake_add(d, &world[i]);
 		if (world[i].type == 0)
-			assert_int_equal(SPF_dns_zone_add_str(zone, world[i].name, ns_t_txt, TRY_AGAIN,
-			                                      NULL),
-			                 SPF_E_SUCCESS);
+			assert_int_equal(
+			    SPF_dns_zone_add_str(zone, world[i].name, ns_t_txt, TRY_AGAIN, NULL),
+			    SPF_E_SUCCESS);
 		else
 			assert_int_equal(SPF_dns_zone_add_str(zone, world[i].name,
 			                                      (ns_type)world[i].type, NETDB_SUCCESS,

@@ -30,6 +30,8 @@ static const struct cli_command cli_commands[] = {
     {"monitor", cli_monitor, "check on a schedule and alert when a listing changes"},
     {"trace", cli_trace, "find where a message really came from (Received headers)"},
     {"bounce", cli_bounce, "which blocklist bounced our mail (bounces, mbox, Maildir)"},
+    {"logscan", cli_logscan, "who abused the server: suspects from mail and firewall logs"},
+    {"replay", cli_replay, "what the policy would have decided on these logs"},
     {"firewall", cli_firewall, "print an nftables rule set: only mail servers send SMTP out"},
     {"relaytest", cli_relaytest, "try every relay trick against an SMTP server"},
     {"serve", cli_serve, "run the gateway: Postfix policy service, /metrics"},
@@ -37,7 +39,6 @@ static const struct cli_command cli_commands[] = {
     {"block", cli_block, "list, show, add and lift blocks (held senders)"},
     {"unblock", cli_unblock, "resume sending: lift a block and reset its counters"},
     {"hold", cli_hold, "list, show, release and delete held messages"},
-    {"status", cli_status, "queue, holds, blocks and the limits in force"},
     {"user", cli_user, "add, change, remove and list accounts (argon2id, strength policy)"},
     {"version", cli_version, "print the version"},
 };

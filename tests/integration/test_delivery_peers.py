@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-import postfix
+import postfix_relay as postfix  # the relaying Postfix (postfix.py is the policy one)
 from conftest import RG_BIN, free_port
 from sink import BULK_POLICY, Sink
 

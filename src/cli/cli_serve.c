@@ -247,6 +247,11 @@ static json_t *cli_serve_on_control(void *ctx, json_t *req)
 			 block ? "blocked" : rc == 0 ? "unblocked" : "not_blocked");
 }
 
+static int cli_mkdir(const char *path)
+{
+	return mkdir(path, 0750) == 0 || errno == EEXIST ? 0 : -1;
+}
+
 int cli_serve(int argc, char **argv)
 {
 	const char *path = NULL;

@@ -364,6 +364,7 @@ static int inmem_mark_cb(void *ctx, unsigned char *rec, size_t *len, size_t cap)
 {
 	struct inmem_mark_ctx *x = ctx;
 	struct inmem_mark *r = (struct inmem_mark *)rec;
+	x->repeat = false; /* may run again (Redis re-reads a record another node wrote) */
 	if (cap < sizeof *r || ((uintptr_t)rec % _Alignof(struct inmem_mark)) != 0)
 		return -1;
 	if (inmem_hdr_ok(rec, *len, "PARM", sizeof *r) && r->expires_ms > x->now &&

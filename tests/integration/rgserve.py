@@ -17,10 +17,13 @@ class Serve:
         self.web = free_port() if web else None
         self.conf = os.path.join(self.dir, "relayguard.conf")
         with open(self.conf, "w") as f:
+            # one SMTP listener on a free port: without any, serve binds the
+            # embedded defaults (2587, 2525), which two nodes cannot share
             f.write("[gateway]\nstate_dir = %s\n[policyd]\nlisten = 127.0.0.1:%d\n"
-                    "[web]\nlisten = %s\n%s"
+                    "[web]\nlisten = %s\n"
+                    "[listener relay]\nlisten = 127.0.0.1:%d\nrole = relay\ntls = none\n%s"
                     % (os.path.join(self.dir, "var"), self.policy,
-                       "127.0.0.1:%d" % self.web if web else "", extra))
+                       "127.0.0.1:%d" % self.web if web else "", free_port(), extra))
         self.proc = None
         self.errfile = os.path.join(self.dir, "serve.err")
 

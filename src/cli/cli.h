@@ -32,6 +32,7 @@ int cli_firewall(int argc, char **argv);
 int cli_hold(int argc, char **argv);
 int cli_monitor(int argc, char **argv);
 int cli_relaytest(int argc, char **argv);
+int cli_score(int argc, char **argv);
 int cli_serve(int argc, char **argv);
 int cli_status(int argc, char **argv);
 int cli_trace(int argc, char **argv);

@@ -16,6 +16,7 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/str.h"
+#include "gateway/deliver.h"
 #include "gateway/gwalert.h"
 #include "gateway/gwconf.h"
 #include "gateway/gwstore.h"
@@ -23,6 +24,7 @@
 #include "gateway/smtpd.h"
 #include "policy/engine.h"
 #include "policy/store.h"
+#include "net/dns.h"
 #include "queue/queue.h"
 
 #include <errno.h>
@@ -80,18 +82,25 @@ static const char cli_checkconf_help[] =
     "local_domains, trusted_networks, tls_cert, tls_key, max_message_size,\n"
     "max_recipients, max_connections, max_connections_per_client, smtp_timeout,\n"
     "line_length_limit, soft_error_limit, hard_error_limit, junk_command_limit,\n"
-    "error_sleep_time, auth_failure_limit, queue_fsync,\n"
-    "state_store (lmdb|redis), redis (HOST:PORT or unix:/path), redis_prefix,\n"
-    "redis_timeout;\n"
+    "error_sleep_time, auth_failure_limit, queue_fsync, state_store (lmdb|redis),\n"
+    "redis (HOST:PORT or unix:/path), redis_prefix, redis_timeout;\n"
     "[listener NAME] listen, role (submission|relay|inbound), tls\n"
     "(none|starttls|implicit), require_tls_for_auth; [policyd] listen, count_at\n"
     "(end-of-message|rcpt), max_connections; [web] listen, tls_cert, tls_key,\n"
     "api_token, api_token_file, monitor_state, session_idle, session_max (a\n"
     "listen address beyond loopback needs tls_cert and tls_key); [alert] exec,\n"
     "webhook (each repeatable: alerts on blocks), exec_timeout, webhook_timeout,\n"
-    "webhook_retries, webhook_ca, block_digest; and the policy\n"
-    "engine's [limits], [domain NAME], [user NAME], [identity], [signals],\n"
-    "[actions], [auth] (docs/policy.md).\n";
+    "webhook_retries, webhook_ca, block_digest; [delivery] relayhost,\n"
+    "relayhost_auth, relayhost_tls, tls (none|may|encrypt|verify), tls_ca_file,\n"
+    "local_relay, smtp_port, source_address, source_by_sender_domain, resolver,\n"
+    "address_family, destination_concurrency, max_connections, max_active,\n"
+    "connect_timeout, command_timeout, idle_timeout, dead_time, poll_interval,\n"
+    "minimal_backoff, maximal_backoff, queue_lifetime; [delivery_tls] DOMAIN =\n"
+    "none|may|encrypt|verify (docs/delivery.md); [screen] dnsbl_sites,\n"
+    "dnsbl_threshold, dnsbl_allowlist_threshold, resolver, spf, recipients\n"
+    "(docs/inbound.md); and the policy engine's [limits], [domain NAME],\n"
+    "[user NAME], [identity], [signals], [actions], [auth], [inbound],\n"
+    "[autoreply], [notify], [forward] (docs/policy.md).\n";
 
 static int cli_conf_args(int argc, char **argv, const char *cmd, const char *help,
 			 const char **path)
@@ -156,6 +165,9 @@ int cli_checkconf(int argc, char **argv)
 		printf("  state store: lmdb in %s/policy\n", c->state_dir);
 	printf("  policy service: %s\n", c->policyd_listen[0] ? c->policyd_addr.text : "off");
 	printf("  web: %s\n", c->web_listen[0] ? c->web_addr.text : "off");
+	printf("  delivery: %s%s, tls %s\n", c->delivery.relay.set ? "relayhost " : "MX lookups",
+	       c->delivery.relay.set ? c->delivery.relay.text : "",
+	       gw_dtls_name(c->delivery.tls_level));
 	if (c->nalert_execs || c->nalert_webhooks)
 		printf("  alerts on blocks: %d program(s), %d webhook(s); digest every %llu s\n",
 		       c->nalert_execs, c->nalert_webhooks,
@@ -292,6 +304,8 @@ int cli_serve(int argc, char **argv)
 	struct series *series = NULL;
 	struct cli_serve_tick tk = {0};
 	char token[256] = "";
+	struct dns *dns = NULL;
+	struct deliver *deliver = NULL;
 	struct gwalert *alerts = NULL;
 	struct control *ctl = NULL;
 	struct event *sig_int = NULL, *sig_term = NULL, *tick = NULL;
@@ -394,6 +408,18 @@ int cli_serve(int argc, char **argv)
 	tk.queue = queue;
 	if (!c->queue_fsync)
 		log_warn("serve: queue_fsync = no: a crash may lose mail answered 250");
+	struct dns_options dopt = {.servers =
+	                               c->delivery.resolver[0] ? c->delivery.resolver : NULL};
+	dns = dns_new(base, &dopt, err, sizeof err);
+	if (!dns) {
+		cli_error("serve", "resolver: %s", err);
+		goto out;
+	}
+	deliver = deliver_new(base, queue, dns, engine, metrics, c, err, sizeof err);
+	if (!deliver) {
+		cli_error("serve", "delivery: %s", err);
+		goto out;
+	}
 	struct smtpd_deps deps = {.engine = engine,
 				  .queue = queue,
 				  .metrics = metrics,
@@ -422,6 +448,9 @@ out:
 	if (tick)
 		event_free(tick);
 	smtpd_free(smtpd);
+	deliver_free(deliver);
+	if (dns)
+		dns_free(dns);
 	control_free(ctl);
 	policyd_free(pd);
 	gwalert_free(alerts);

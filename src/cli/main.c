@@ -26,6 +26,7 @@ struct cli_command {
 
 static const struct cli_command cli_commands[] = {
     {"check", cli_check, "which DNS blocklists list these IPs, ranges or domains"},
+    {"score", cli_score, "the inbound listener's weighted DNSBL decision for client IPs"},
     {"monitor", cli_monitor, "check on a schedule and alert when a listing changes"},
     {"trace", cli_trace, "find where a message really came from (Received headers)"},
     {"bounce", cli_bounce, "which blocklist bounced our mail (bounces, mbox, Maildir)"},

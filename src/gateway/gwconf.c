@@ -25,8 +25,8 @@ static const struct cfg_option gw_options[] = {
     {"gateway", "log_level", CFG_STRING, "info", 0, 0, true, GC(log_level), GS(log_level),
      "error, warn, info or debug"},
     {"gateway", "syslog", CFG_BOOL, "no", 0, 0, false, GC(syslog), 0, "also log to syslog (mail)"},
-    {"gateway", "local_domains", CFG_STRING, "", 0, 0, true, GC(local_domains),
-     GS(local_domains), "domains we accept mail for"},
+    {"gateway", "local_domains", CFG_STRING, "", 0, 0, true, GC(local_domains), GS(local_domains),
+     "domains we accept mail for"},
     {"gateway", "trusted_networks", CFG_STRING, "127.0.0.0/8 ::1/128", 0, 0, true,
      GC(trusted_networks), GS(trusted_networks), "clients that may relay without AUTH"},
     {"gateway", "tls_cert", CFG_STRING, "", 0, 0, true, GC(tls_cert), GS(tls_cert),
@@ -56,6 +56,21 @@ static const struct cfg_option gw_options[] = {
      "failed AUTH per session before 421"},
     {"gateway", "queue_fsync", CFG_BOOL, "yes", 0, 0, false, GC(queue_fsync), 0,
      "sync queue files before 250 (never turn off outside tests)"},
+    {"screen", "dnsbl_sites", CFG_STRING, "", 0, 0, true, GC(screen_dnsbl_sites),
+     GS(screen_dnsbl_sites),
+     "inbound listeners: weighted DNSBLs, postscreen style (zen.spamhaus.org*3, ...)"},
+    {"screen", "dnsbl_threshold", CFG_INT, "1", -1000, 1000, true, GC(screen_dnsbl_threshold), 0,
+     "reject a client whose DNSBL score reaches this"},
+    {"screen", "dnsbl_allowlist_threshold", CFG_STRING, "", 0, 0, true,
+     GC(screen_dnsbl_allowlist), GS(screen_dnsbl_allowlist),
+     "a score at or below this is allow-listed (empty: off)"},
+    {"screen", "resolver", CFG_STRING, "", 0, 0, false, GC(screen_resolver), GS(screen_resolver),
+     "DNS server for DNSBL and SPF lookups, IP[:PORT] (empty: /etc/resolv.conf)"},
+    {"screen", "spf", CFG_BOOL, "yes", 0, 0, true, GC(screen_spf), 0,
+     "check the envelope sender's SPF on inbound listeners and remember the result"},
+    {"screen", "recipients", CFG_STRING, "", 0, 0, true, GC(screen_recipients),
+     GS(screen_recipients),
+     "file of local users (user@domain, @domain for all); others get 550 5.1.1"},
     {"gateway", "state_store", CFG_STRING, "lmdb", 0, 0, false, GC(state_store), GS(state_store),
      "lmdb (this node) or redis (nodes share counters and blocks)"},
     {"gateway", "redis", CFG_STRING, "127.0.0.1:6379", 0, 0, false, GC(redis), GS(redis),
@@ -68,8 +83,54 @@ static const struct cfg_option gw_options[] = {
      GS(policyd_listen), "Postfix policy service; empty: off"},
     {"policyd", "count_at", CFG_STRING, "end-of-message", 0, 0, true, GC(policyd_count_at),
      GS(policyd_count_at), "end-of-message or rcpt"},
-    {"policyd", "max_connections", CFG_INT, "500", 1, 100000, false, GC(policyd_max_connections),
-     0, "Postfix smtpd processes connected at once"},
+    {"policyd", "max_connections", CFG_INT, "500", 1, 100000, false, GC(policyd_max_connections), 0,
+     "Postfix smtpd processes connected at once"},
+#define GD(f) offsetof(struct gw_config, delivery.f)
+#define GDS(f) sizeof(((struct gw_config *)0)->delivery.f)
+    {"delivery", "relayhost", CFG_STRING, "", 0, 0, true, GD(relayhost), GDS(relayhost),
+     "send everything to this host: [host]:port, host:port (MX lookup); empty: MX"},
+    {"delivery", "relayhost_auth", CFG_STRING, "", 0, 0, true, GD(relayhost_auth),
+     GDS(relayhost_auth), "user:password for AUTH PLAIN at the relayhost (over TLS)"},
+    {"delivery", "relayhost_tls", CFG_STRING, "may", 0, 0, true, GD(relayhost_tls),
+     GDS(relayhost_tls), "none, may, encrypt or verify"},
+    {"delivery", "tls", CFG_STRING, "may", 0, 0, true, GD(tls), GDS(tls),
+     "outgoing STARTTLS to MX hosts: none, may, encrypt or verify"},
+    {"delivery", "tls_ca_file", CFG_STRING, "", 0, 0, true, GD(tls_ca_file), GDS(tls_ca_file),
+     "CA certificates for verify (default: the system's)"},
+    {"delivery", "local_relay", CFG_STRING, "", 0, 0, true, GD(local_relay), GDS(local_relay),
+     "where mail for local_domains goes (the internal server); empty: MX"},
+    {"delivery", "smtp_port", CFG_INT, "25", 1, 65535, true, GD(smtp_port), 0, "port of MX hosts"},
+    {"delivery", "source_address", CFG_STRING, "", 0, 0, true, GD(source_address),
+     GDS(source_address), "bind outgoing connections to this address"},
+    {"delivery", "source_by_sender_domain", CFG_STRING, "", 0, 0, true, GD(source_by_sender_domain),
+     GDS(source_by_sender_domain),
+     "domain=address pairs: mail from that sender domain leaves from that address"},
+    {"delivery", "resolver", CFG_STRING, "", 0, 0, false, GD(resolver), GDS(resolver),
+     "DNS servers for MX lookups, host:port,...; empty: /etc/resolv.conf"},
+    {"delivery", "address_family", CFG_STRING, "ipv4-first", 0, 0, true, GD(address_family),
+     GDS(address_family), "ipv4-first, ipv6-first, ipv4 or ipv6"},
+    {"delivery", "destination_concurrency", CFG_INT, "20", 1, 1000, true, GD(concurrency), 0,
+     "connections to one destination at once"},
+    {"delivery", "max_connections", CFG_INT, "100", 1, 10000, true, GD(max_connections), 0,
+     "outgoing connections at once"},
+    {"delivery", "max_active", CFG_INT, "10000", 1, 1000000, true, GD(max_active), 0,
+     "messages being delivered at once"},
+    {"delivery", "connect_timeout", CFG_DURATION, "30s", 100, 3600000, true, GD(connect_timeout_ms),
+     0, "TCP connect"},
+    {"delivery", "command_timeout", CFG_DURATION, "300s", 100, 3600000, true,
+     GD(command_timeout_ms), 0, "waiting for any reply (RFC 5321 4.5.3.2)"},
+    {"delivery", "idle_timeout", CFG_DURATION, "2s", 0, 3600000, true, GD(idle_timeout_ms), 0,
+     "an open connection waits this long for the next message"},
+    {"delivery", "dead_time", CFG_DURATION, "30s", 0, 3600000, true, GD(dead_time_ms), 0,
+     "after every host failed, defer mail for that destination this long"},
+    {"delivery", "poll_interval", CFG_DURATION, "20ms", 1, 60000, true, GD(poll_ms), 0,
+     "how often the queue is asked for due messages"},
+    {"delivery", "minimal_backoff", CFG_DURATION, "300s", 1, 86400000, true, GD(min_backoff_ms), 0,
+     "first retry after a deferral"},
+    {"delivery", "maximal_backoff", CFG_DURATION, "4000s", 1, 86400000, true, GD(max_backoff_ms), 0,
+     "longest gap between retries"},
+    {"delivery", "queue_lifetime", CFG_DURATION, "5d", 1, 365LL * 86400000, true, GD(lifetime_ms),
+     0, "then undeliverable mail is returned (4.4.7)"},
     {"web", "listen", CFG_STRING, "127.0.0.1:8025", 0, 0, false, GC(web_listen), GS(web_listen),
      "web page and /metrics; empty: off"},
     {"web", "tls_cert", CFG_STRING, "", 0, 0, false, GC(web_tls_cert), GS(web_tls_cert),
@@ -99,8 +160,9 @@ static const struct cfg_option gw_options[] = {
 };
 #define GW_NOPTS (sizeof gw_options / sizeof gw_options[0])
 
-static const char *const gw_policy_sections[] = {"limits", "identity", "signals", "actions",
-						 "auth"};
+static const char *const gw_policy_sections[] = {"limits",  "identity",  "signals",
+                                                 "actions", "auth",      "inbound",
+                                                 "autoreply", "notify", "forward"};
 
 const char *gw_role_name(enum gw_role r)
 {
@@ -113,7 +175,7 @@ const char *gw_tls_name(enum gw_tls t)
 }
 
 static struct gw_listener *gw_listener_get(struct gw_config *c, const char *name, char *err,
-					   size_t errlen)
+                                           size_t errlen)
 {
 	for (int i = 0; i < c->nlisteners; i++)
 		if (strcmp(c->listeners[i].name, name) == 0)
@@ -125,13 +187,14 @@ static struct gw_listener *gw_listener_get(struct gw_config *c, const char *name
 	struct gw_listener *l = &c->listeners[c->nlisteners];
 	memset(l, 0, sizeof *l);
 	if (str_copy(l->name, sizeof l->name, name) != 0 || !*name) {
-		str_format(err, errlen, "listener name empty or longer than %zu", sizeof l->name - 1);
+		str_format(err, errlen, "listener name empty or longer than %zu",
+		           sizeof l->name - 1);
 		return NULL;
 	}
 	/* A listener named like a role gets that role by default. */
-	l->role = strcmp(name, "relay") == 0 ? GW_ROLE_RELAY
-		  : strcmp(name, "inbound") == 0 ? GW_ROLE_INBOUND
-						 : GW_ROLE_SUBMISSION;
+	l->role = strcmp(name, "relay") == 0     ? GW_ROLE_RELAY
+	          : strcmp(name, "inbound") == 0 ? GW_ROLE_INBOUND
+	                                         : GW_ROLE_SUBMISSION;
 	l->tls = GW_TLS_STARTTLS;
 	l->require_tls_for_auth = true;
 	c->nlisteners++;
@@ -139,7 +202,7 @@ static struct gw_listener *gw_listener_get(struct gw_config *c, const char *name
 }
 
 static int gw_listener_set(struct gw_listener *l, const char *name, const char *value, char *err,
-			   size_t errlen)
+                           size_t errlen)
 {
 	if (strcmp(name, "listen") == 0) {
 		char tmp[512];
@@ -179,6 +242,13 @@ static int gw_listener_set(struct gw_listener *l, const char *name, const char *
 			str_format(err, errlen, "tls: expected none, starttls or implicit");
 			return -1;
 		}
+	} else if (strcmp(name, "source_address") == 0) {
+		struct addr a;
+		if (addr_parse(value, strlen(value), &a) != 0 ||
+		    str_copy(l->source_address, sizeof l->source_address, value) != 0) {
+			str_format(err, errlen, "source_address: expected an IP address");
+			return -1;
+		}
 	} else if (strcmp(name, "require_tls_for_auth") == 0) {
 		if (str_to_bool(value, &l->require_tls_for_auth) != 0) {
 			str_format(err, errlen, "require_tls_for_auth: expected yes or no");
@@ -188,6 +258,171 @@ static int gw_listener_set(struct gw_listener *l, const char *name, const char *
 		str_format(err, errlen, "unknown option '%s' in a [listener] section", name);
 		return -1;
 	}
+	return 0;
+}
+
+const char *gw_dtls_name(enum gw_dtls t)
+{
+	static const char *const names[] = {"none", "may", "encrypt", "verify"};
+	return (size_t)t < 4 ? names[t] : "?";
+}
+
+static int gw_dtls_parse(const char *s, enum gw_dtls *out)
+{
+	for (int i = 0; i < 4; i++)
+		if (strcmp(s, gw_dtls_name((enum gw_dtls)i)) == 0) {
+			*out = (enum gw_dtls)i;
+			return 0;
+		}
+	return -1;
+}
+
+static int gw_delivery_tls_set(struct gw_delivery *d, const char *name, const char *value,
+                               char *err, size_t errlen)
+{
+	if (d->ntls == GW_TLS_POLICY_MAX) {
+		str_format(err, errlen, "more than %d domains in [delivery_tls]",
+		           GW_TLS_POLICY_MAX);
+		return -1;
+	}
+	if (gw_dtls_parse(value, &d->tls_policy[d->ntls].level) != 0) {
+		str_format(err, errlen, "%s: expected none, may, encrypt or verify", name);
+		return -1;
+	}
+	if (str_copy(d->tls_policy[d->ntls].domain, sizeof d->tls_policy[0].domain, name) != 0) {
+		str_format(err, errlen, "domain name too long");
+		return -1;
+	}
+	str_lower(d->tls_policy[d->ntls].domain);
+	d->ntls++;
+	return 0;
+}
+
+enum gw_dtls gw_delivery_tls(const struct gw_delivery *d, const char *domain)
+{
+	for (int i = 0; i < d->ntls; i++)
+		if (str_ieq(d->tls_policy[i].domain, domain))
+			return d->tls_policy[i].level;
+	return d->tls_level;
+}
+
+int gw_nexthop_parse(const char *s, unsigned default_port, struct gw_nexthop *out, char *err,
+                     size_t errlen)
+{
+	memset(out, 0, sizeof *out);
+	out->port = default_port;
+	const char *host = s, *port = NULL;
+	size_t hlen;
+	if (s[0] == '[') {
+		const char *close = strchr(s, ']');
+		if (!close) {
+			str_format(err, errlen, "'%s': missing ']'", s);
+			return -1;
+		}
+		out->no_mx = true;
+		host = s + 1;
+		hlen = (size_t)(close - host);
+		if (close[1] == ':')
+			port = close + 2;
+		else if (close[1]) {
+			str_format(err, errlen, "'%s': junk after ']'", s);
+			return -1;
+		}
+	} else {
+		const char *colon = strrchr(s, ':');
+		if (colon && strchr(s, ':') != colon) {
+			str_format(err, errlen, "'%s': an IPv6 address goes in brackets", s);
+			return -1;
+		}
+		hlen = colon ? (size_t)(colon - s) : strlen(s);
+		port = colon ? colon + 1 : NULL;
+	}
+	if (hlen == 0 || str_copy_n(out->host, sizeof out->host, host, hlen) != 0) {
+		str_format(err, errlen, "'%s': no host, or too long", s);
+		return -1;
+	}
+	if (port) {
+		long long p;
+		if (str_to_ll(port, 1, 65535, &p) != 0) {
+			str_format(err, errlen, "'%s': bad port", s);
+			return -1;
+		}
+		out->port = (unsigned)p;
+	}
+	if (out->no_mx && addr_parse(out->host, strlen(out->host), &out->addr) == 0)
+		out->literal = true;
+	out->set = true;
+	str_format(out->text, sizeof out->text, "%s%s%s:%u", out->no_mx ? "[" : "", out->host,
+	           out->no_mx ? "]" : "", out->port);
+	return 0;
+}
+
+static int gw_delivery_finish(struct gw_config *c, char *err, size_t errlen)
+{
+	struct gw_delivery *d = &c->delivery;
+	char e[200];
+	if (d->relayhost[0] && gw_nexthop_parse(d->relayhost, 25, &d->relay, e, sizeof e) != 0) {
+		str_format(err, errlen, "%s: [delivery] relayhost: %s", c->source, e);
+		return -1;
+	}
+	if (d->local_relay[0] &&
+	    gw_nexthop_parse(d->local_relay, 25, &d->local, e, sizeof e) != 0) {
+		str_format(err, errlen, "%s: [delivery] local_relay: %s", c->source, e);
+		return -1;
+	}
+	if (gw_dtls_parse(d->tls, &d->tls_level) != 0 ||
+	    gw_dtls_parse(d->relayhost_tls, &d->relayhost_tls_level) != 0) {
+		str_format(err, errlen,
+		           "%s: [delivery] tls, relayhost_tls: none, may, encrypt or verify",
+		           c->source);
+		return -1;
+	}
+	if (d->relayhost_auth[0] && !strchr(d->relayhost_auth, ':')) {
+		str_format(err, errlen, "%s: [delivery] relayhost_auth: expected user:password",
+		           c->source);
+		return -1;
+	}
+	static const char *const fams[] = {"ipv4-first", "ipv6-first", "ipv4", "ipv6"};
+	bool fam_ok = false;
+	for (size_t i = 0; i < 4; i++)
+		fam_ok = fam_ok || strcmp(d->address_family, fams[i]) == 0;
+	if (!fam_ok) {
+		str_format(err, errlen,
+		           "%s: [delivery] address_family: ipv4-first, ipv6-first, ipv4 or ipv6",
+		           c->source);
+		return -1;
+	}
+	struct addr a;
+	if (d->source_address[0] &&
+	    addr_parse(d->source_address, strlen(d->source_address), &a) != 0) {
+		str_format(err, errlen, "%s: [delivery] source_address: not an IP address",
+		           c->source);
+		return -1;
+	}
+	char tmp[sizeof d->source_by_sender_domain];
+	char *f[GW_SOURCE_MAP_MAX + 1];
+	str_copy(tmp, sizeof tmp, d->source_by_sender_domain);
+	int n = str_split(tmp, " ,\t", f, GW_SOURCE_MAP_MAX);
+	if (n < 0) {
+		str_format(err, errlen, "%s: [delivery] source_by_sender_domain: more than %d",
+		           c->source, GW_SOURCE_MAP_MAX);
+		return -1;
+	}
+	for (int i = 0; i < n; i++) {
+		char *eq = strchr(f[i], '=');
+		if (!eq || eq == f[i] || addr_parse(eq + 1, strlen(eq + 1), &a) != 0 ||
+		    str_copy_n(d->source_map[i].domain, sizeof d->source_map[i].domain, f[i],
+		               (size_t)(eq - f[i])) != 0 ||
+		    str_copy(d->source_map[i].addr, sizeof d->source_map[i].addr, eq + 1) != 0) {
+			str_format(
+			    err, errlen,
+			    "%s: [delivery] source_by_sender_domain: '%s' is not domain=address",
+			    c->source, f[i]);
+			return -1;
+		}
+		str_lower(d->source_map[i].domain);
+	}
+	d->nsource = n;
 	return 0;
 }
 
@@ -214,7 +449,7 @@ static int gw_alert_add(struct gw_config *c, bool exec, const char *value, char 
 }
 
 static int gw_handler(void *user, const char *section, const char *name, const char *value,
-		      char *err, size_t errlen)
+                      char *err, size_t errlen)
 {
 	struct gw_config *c = user;
 	if (strncmp(section, "listener ", 9) == 0) {
@@ -223,6 +458,8 @@ static int gw_handler(void *user, const char *section, const char *name, const c
 		struct gw_listener *l = gw_listener_get(c, str_trim(lname), err, errlen);
 		return l ? gw_listener_set(l, name, value, err, errlen) : -1;
 	}
+	if (strcmp(section, "delivery_tls") == 0)
+		return gw_delivery_tls_set(&c->delivery, name, value, err, errlen);
 	if (strcmp(section, "alert") == 0 && (strcmp(name, "exec") == 0 || strcmp(name, "webhook") == 0))
 		return gw_alert_add(c, name[0] == 'e', value, err, errlen);
 	bool policy = strncmp(section, "domain ", 7) == 0 || strncmp(section, "user ", 5) == 0;
@@ -264,6 +501,11 @@ static int gw_finish(struct gw_config *c, char *err, size_t errlen)
 	}
 	if (!c->hostname[0] && gethostname(c->hostname, sizeof c->hostname - 1) != 0)
 		str_copy(c->hostname, sizeof c->hostname, "localhost");
+	if (!c->spool_dir[0] &&
+	    str_format(c->spool_dir, sizeof c->spool_dir, "%s/spool", c->state_dir) != 0) {
+		str_format(err, errlen, "%s: [gateway] state_dir too long", c->source);
+		return -1;
+	}
 	c->trusted = prefix_set_new();
 	if (!c->trusted) {
 		str_format(err, errlen, "out of memory");
@@ -282,7 +524,7 @@ static int gw_finish(struct gw_config *c, char *err, size_t errlen)
 	if (strcmp(c->policyd_count_at, "end-of-message") != 0 &&
 	    strcmp(c->policyd_count_at, "rcpt") != 0) {
 		str_format(err, errlen, "%s: [policyd] count_at: expected end-of-message or rcpt",
-			   c->source);
+		           c->source);
 		return -1;
 	}
 	if (strcmp(c->state_store, "lmdb") != 0 && strcmp(c->state_store, "redis") != 0) {
@@ -320,13 +562,16 @@ static int gw_finish(struct gw_config *c, char *err, size_t errlen)
 	for (int i = 0; i < c->nlisteners; i++) {
 		struct gw_listener *l = &c->listeners[i];
 		if (l->naddrs == 0) {
-			str_format(err, errlen, "%s: [listener %s] has no listen address", c->source,
-				   l->name);
+			str_format(err, errlen, "%s: [listener %s] has no listen address",
+			           c->source, l->name);
 			return -1;
 		}
 	}
+	if (gw_delivery_finish(c, err, errlen) != 0)
+		return -1;
 	if ((c->tls_cert[0] != 0) != (c->tls_key[0] != 0)) {
-		str_format(err, errlen, "%s: [gateway] tls_cert and tls_key go together", c->source);
+		str_format(err, errlen, "%s: [gateway] tls_cert and tls_key go together",
+		           c->source);
 		return -1;
 	}
 	return 0;
@@ -339,8 +584,9 @@ int gwconf_load(struct gw_config *c, const char *path, char *err, size_t errlen)
 	    pol_config_defaults(&c->policy, err, errlen) != 0)
 		return -1;
 	str_copy(c->source, sizeof c->source, path ? path : "embedded defaults");
-	int rc = path ? cfg_parse_file(path, gw_handler, c, err, errlen)
-		      : cfg_parse_string(gw_defaults, "embedded defaults", gw_handler, c, err, errlen);
+	int rc =
+	    path ? cfg_parse_file(path, gw_handler, c, err, errlen)
+	         : cfg_parse_string(gw_defaults, "embedded defaults", gw_handler, c, err, errlen);
 	/* A file that names no listener gets the default ones, like no file at all. */
 	if (rc == 0 && path && c->nlisteners == 0)
 		rc = cfg_parse_string(gw_defaults, "embedded defaults", gw_handler, c, err, errlen);

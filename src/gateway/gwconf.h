@@ -31,11 +31,70 @@ enum gw_tls { GW_TLS_NONE, GW_TLS_STARTTLS, GW_TLS_IMPLICIT };
 
 struct gw_listener {
 	char name[32];
+	char source_address[64]; /* delivery binds to it for mail received here; "" = default */
 	enum gw_role role;
 	enum gw_tls tls;
 	bool require_tls_for_auth;
 	int naddrs;
 	struct hostport addrs[GW_ADDRS_MAX];
+};
+
+/* Outgoing TLS: none, may (opportunistic), encrypt (no delivery without
+ * it), verify (encrypt and check the certificate against the host name). */
+enum gw_dtls { GW_DTLS_NONE, GW_DTLS_MAY, GW_DTLS_ENCRYPT, GW_DTLS_VERIFY };
+#define GW_TLS_POLICY_MAX 64
+#define GW_SOURCE_MAP_MAX 32
+
+/* A next hop as an admin writes it: "[host]:port" (no MX lookup), "host:port"
+ * or "host" (MX lookup), "[192.0.2.1]:25" (an address). */
+struct gw_nexthop {
+	bool set;
+	bool no_mx;
+	bool literal;
+	struct addr addr; /* literal */
+	char host[256];
+	unsigned port;
+	char text[300];
+};
+
+struct gw_delivery {
+	char relayhost[300];
+	char relayhost_auth[512]; /* "user:password" */
+	char relayhost_tls[16];
+	char tls[16];
+	char tls_ca_file[512];
+	char local_relay[300];
+	long long smtp_port;
+	char source_address[64];
+	char source_by_sender_domain[2048];
+	char resolver[256];
+	char address_family[16];
+	long long concurrency;
+	long long max_connections;
+	long long max_active;
+	uint64_t connect_timeout_ms;
+	uint64_t command_timeout_ms;
+	uint64_t idle_timeout_ms;
+	uint64_t dead_time_ms;
+	uint64_t poll_ms;
+	uint64_t min_backoff_ms;
+	uint64_t max_backoff_ms;
+	uint64_t lifetime_ms;
+	/* parsed */
+	struct gw_nexthop relay;
+	struct gw_nexthop local;
+	enum gw_dtls relayhost_tls_level;
+	enum gw_dtls tls_level;
+	int ntls;
+	struct {
+		char domain[256];
+		enum gw_dtls level;
+	} tls_policy[GW_TLS_POLICY_MAX]; /* [delivery_tls] domain = level */
+	int nsource;
+	struct {
+		char domain[256];
+		char addr[64];
+	} source_map[GW_SOURCE_MAP_MAX];
 };
 
 struct gw_config {
@@ -68,7 +127,7 @@ struct gw_config {
 	int nlisteners;
 	struct gw_listener listeners[GW_LISTENERS_MAX];
 	/* [policyd] */
-	char policyd_listen[128]; /* "" = off */
+	char policyd_listen[128];  /* "" = off */
 	char policyd_count_at[16]; /* "end-of-message" or "rcpt" */
 	long long policyd_max_connections;
 	/* [web] */
@@ -78,6 +137,15 @@ struct gw_config {
 	char web_api_token_file[512];
 	char web_monitor_state[600];
 	uint64_t web_session_idle_ms, web_session_max_ms;
+	/* [screen]: the inbound listener's checks (docs/inbound.md) */
+	char screen_dnsbl_sites[1024]; /* "" = no DNSBL scoring */
+	long long screen_dnsbl_threshold;
+	char screen_dnsbl_allowlist[16]; /* "" = off, else the allow-list threshold */
+	char screen_resolver[128];       /* "" = /etc/resolv.conf */
+	bool screen_spf;
+	char screen_recipients[512]; /* file of local users; "" = no recipient check */
+	/* [delivery], [delivery_tls] */
+	struct gw_delivery delivery;
 	/* [alert]: alerts on blocks the engine creates (gwalert.h) */
 	int nalert_execs, nalert_webhooks;
 	char alert_execs[GW_ALERTS_MAX][512];
@@ -101,5 +169,11 @@ int gwconf_load(struct gw_config *c, const char *path, char *err, size_t errlen)
 void gwconf_free(struct gw_config *c);
 const char *gw_role_name(enum gw_role r);
 const char *gw_tls_name(enum gw_tls t);
+const char *gw_dtls_name(enum gw_dtls t);
+/* Parses a next hop (see struct gw_nexthop). 0, or -1 with err. */
+int gw_nexthop_parse(const char *s, unsigned default_port, struct gw_nexthop *out, char *err,
+                     size_t errlen);
+/* The outgoing TLS level for a recipient domain ([delivery_tls], else tls). */
+enum gw_dtls gw_delivery_tls(const struct gw_delivery *d, const char *domain);
 
 #endif

@@ -359,7 +359,9 @@ def test_auth_failures_delay_grows_then_421(tmp_path, ca):
         # waited on a timer before the 535 (on top of the password check).
         delays = [int(d) / 1000 for d in re.findall(r"auth=failed .* delay_ms=(\d+)", log)]
         assert delays == [0.3, 0.6, 1.2], delays
-        assert all(t >= d for t, d in zip(times, delays)), (times, delays)
+        # The timer starts from the loop's cached clock, which may be a few
+        # tens of milliseconds old on a loaded machine.
+        assert all(t >= d - 0.05 for t, d in zip(times, delays)), (times, delays)
         assert "reject=too_many_auth_failures" in log
         assert log.count("policy=") == 0 or "event=AUTH_FAIL" in log
     finally:

@@ -34,6 +34,7 @@
 #include <event2/event.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
@@ -982,6 +983,9 @@ static void deliver_conn_connect(struct dconn *cn)
 		deliver_conn_next_target(cn, &err);
 		return;
 	}
+	/* Replies and pipelined commands are small: never wait for Nagle. */
+	int one = 1;
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 	if (dd->source[0]) {
 		struct addr src;
 		struct sockaddr_storage bs;

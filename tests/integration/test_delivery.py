@@ -334,3 +334,13 @@ def test_relayhost_with_auth(gateway, mx, tmp_path):
     assert m["auth"] == "gwuser" and m["tls"]
     assert sorted(m["rcpts"]) == ["a@x.test", "b@elsewhere.test"]
     assert not mx.mx[MX1].messages
+
+
+def test_source_address_per_sender_domain_and_listener(gateway, mx):
+    g = gateway("source_address = 127.0.0.7\nsource_by_sender_domain = gw.test=127.0.0.8\n"
+                "[listener relay]\nsource_address = 127.0.0.9\n")
+    g.send("sam@gw.test", ["a@x.test"])
+    g.send("other@elsewhere.test", ["b@y.test"])
+    assert wait(lambda: mx.mx[MX1].messages and mx.mx[MXY].messages), g.logtext()
+    assert mx.mx[MX1].messages[0]["peer"] == "127.0.0.8"  # by sender domain
+    assert mx.mx[MXY].messages[0]["peer"] == "127.0.0.9"  # by listener

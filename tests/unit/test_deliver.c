@@ -400,6 +400,20 @@ static void test_reuse_and_concurrency(void **state)
 	assert_int_equal(ds.reused, 4);
 }
 
+static void test_global_connection_limit(void **state)
+{
+	struct fix *f = *state;
+	f->c->delivery.max_connections = 1; /* one connection for all destinations */
+	fix_start(f);
+	const char *r1[1] = {"a@x.test"}, *r2[1] = {"b@y.test"};
+	enqueue(f, "sam@gw.test", true, 1, r1);
+	enqueue(f, "sam@gw.test", true, 1, r2);
+	enqueue(f, "sam@gw.test", true, 1, r1);
+	run_until(f, 0, 0, 0);
+	assert_int_equal(f->srv[0].messages, 2);
+	assert_int_equal(f->srv[2].messages, 1);
+}
+
 static void test_reject_dsn_verified(void **state)
 {
 	struct fix *f = *state;
@@ -577,16 +591,17 @@ static void test_delivery_config(void **state)
 {
 	struct gw_config *c = calloc(1, sizeof *c);
 	char err[300];
-	assert_int_equal(load_text(c,
-				   "[gateway]\nstate_dir = /tmp/x\n"
-				   "[delivery]\nrelayhost = [smarthost.example]:587\n"
-				   "relayhost_auth = user:pass word\nrelayhost_tls = verify\n"
-				   "tls = encrypt\nsource_by_sender_domain = a.test=192.0.2.1, "
-				   "b.test=2001:db8::1\nqueue_lifetime = 2d\nminimal_backoff = 1m\n"
-				   "[delivery_tls]\nBank.Example = verify\nold.example = none\n"
-				   "[listener relay]\nlisten = 127.0.0.1:2525\nsource_address = 192.0.2.9\n",
-				   err, sizeof err),
-			 0);
+	assert_int_equal(
+	    load_text(c,
+	              "[gateway]\nstate_dir = /tmp/x\n"
+	              "[delivery]\nrelayhost = [smarthost.example]:587\n"
+	              "relayhost_auth = user:pass word\nrelayhost_tls = verify\n"
+	              "tls = encrypt\nsource_by_sender_domain = a.test=192.0.2.1, "
+	              "b.test=2001:db8::1\nqueue_lifetime = 2d\nminimal_backoff = 1m\n"
+	              "[delivery_tls]\nBank.Example = verify\nold.example = none\n"
+	              "[listener relay]\nlisten = 127.0.0.1:2525\nsource_address = 192.0.2.9\n",
+	              err, sizeof err),
+	    0);
 	const struct gw_delivery *d = &c->delivery;
 	assert_true(d->relay.set && d->relay.no_mx);
 	assert_int_equal(d->relay.port, 587);
@@ -626,6 +641,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_accept_two_destinations, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_reuse_and_concurrency, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_global_connection_limit, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_reject_dsn_verified, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_reject_unverified_held, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_defer_then_retry, setup, teardown),

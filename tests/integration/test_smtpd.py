@@ -488,6 +488,7 @@ def test_connection_limits(tmp_path):
     g = Gateway(tmp_path, gateway="max_connections_per_client = 2\n",
                 listeners={"relay": "role = relay\ntls = none\n"})
     try:
+        time.sleep(0.3)  # the start-up probe connection must be gone first
         a, b = Raw(g.ports["relay"]), Raw(g.ports["relay"])
         s = socket.create_connection(("127.0.0.1", g.ports["relay"]), timeout=10)
         assert s.recv(200).startswith(b"421 4.7.0 mx.local.test Error: too many connections from 127.0.0.1")
@@ -502,6 +503,7 @@ def test_connection_limits(tmp_path):
     g = Gateway(tmp_path / "t", gateway="max_connections = 1\n",
                 listeners={"relay": "role = relay\ntls = none\n"})
     try:
+        time.sleep(0.3)  # the start-up probe connection must be gone first
         a = Raw(g.ports["relay"])
         s = socket.create_connection(("127.0.0.1", g.ports["relay"]), timeout=10)
         assert s.recv(200).startswith(b"421 4.7.0 mx.local.test Error: too many connections")

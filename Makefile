@@ -1,7 +1,8 @@
 # relayguard build.
 #
 #   make            release build: build/rel/relayguard
-#   make run        install missing packages, build, run the main job
+#   make run        install missing packages, build, run the gateway (serve) in the foreground
+#   make demo       install missing packages, build, demonstrate check and monitor
 #   make check      install missing packages, build with ASan+UBSan, run every test
 #   make fuzz       build libFuzzer targets (clang) and run each for FUZZ_SECONDS
 #   make bench      run every benchmark under bench/
@@ -46,7 +47,7 @@ FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 # CLI objects other than main, linkable into unit tests of the subcommands.
 CLI_LIB_OBJ := $(filter-out $(BUILD)/src/cli/main.o,$(CLI_OBJ))
 
-.PHONY: all run check fuzz fuzz-smoke bench soak clean bootstrap unit format banned
+.PHONY: all run demo check fuzz fuzz-smoke bench soak clean bootstrap unit format banned
 
 all: $(BUILD)/relayguard
 
@@ -77,7 +78,13 @@ $(BUILD)/src/dnsbl/builtin.o: data/dnsbl.conf
 
 unit: $(UNIT_BIN)
 
+# The gateway on its embedded defaults, in the foreground (Ctrl-C stops it).
 run: bootstrap
+	@$(MAKE) --no-print-directory MODE=rel all
+	@exec build/rel/relayguard serve --foreground
+
+# check and monitor against rbldnsd on loopback with demonstration zones.
+demo: bootstrap
 	@$(MAKE) --no-print-directory MODE=rel all
 	@./scripts/run-demo
 

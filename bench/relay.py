@@ -26,7 +26,7 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
-import postfix  # noqa: E402
+import pfrelay  # noqa: E402
 from sink import BULK_POLICY, Sink, free_port  # noqa: E402
 
 
@@ -73,7 +73,7 @@ class PostfixRelay:
 
     def __init__(self, tmp, sink_port):
         self.port = free_port()
-        self.pf = postfix.Postfix(tmp, self.port, "[127.0.0.1]:%d" % sink_port, {
+        self.pf = pfrelay.PostfixRelay(tmp, self.port, "[127.0.0.1]:%d" % sink_port, {
             "smtpd_client_connection_count_limit": "1000",
             "smtpd_client_connection_rate_limit": "0",
         }).start()
@@ -174,7 +174,7 @@ def main():
     if args.only != "postfix":
         res["relayguard"] = run(lambda t, p: Relayguard(t, p, args.binary), args, source)
     if args.only != "relayguard":
-        if not postfix.available():
+        if not pfrelay.available():
             print("postfix: not available (needs Postfix and root)")
         else:
             res["postfix"] = run(lambda t, p: PostfixRelay(t, p), args, source)

@@ -5,16 +5,22 @@
  * so the same old evidence does not block it again at once. Every change is
  * an audit record.
  *
- * These commands open the state store (LMDB under state_dir/policy) directly;
- * LMDB is safe across processes, and a running `serve` re-reads range blocks
- * every two seconds, so a change takes effect while it runs.
+ * add, remove and unblock go through the control socket of a running `serve`
+ * (state_dir/control.sock) when there is one, so the change is made by its
+ * engine and takes effect at once. Otherwise, and for reading, these commands
+ * open the state store directly: LMDB under state_dir/policy (safe across
+ * processes), or with [gateway] state_store = redis the shared Redis, which
+ * must answer. A running `serve` re-reads range blocks every two seconds, so
+ * a direct change takes effect while it runs, on every node.
  */
 #include "cli/cli.h"
 
+#include "admin/control.h"
 #include "core/addr.h"
 #include "core/clock.h"
 #include "core/str.h"
 #include "gateway/gwconf.h"
+#include "gateway/gwstore.h"
 #include "policy/engine.h"
 #include "policy/store.h"
 
@@ -37,12 +43,17 @@ static const char cli_block_help[] =
     "the identity's counters and score; do it once the password is changed or the\n"
     "machine is cleaned.\n"
     "\n"
+    "With a relayguard serve running on the same state directory, add, remove\n"
+    "and unblock go through its control socket (state_dir/control.sock) and take\n"
+    "effect at once; otherwise they change the state store directly.\n"
+    "\n"
     "IDENTITY is an account (sam@example.com, or user:NAME), an IP address\n"
     "(192.0.2.7; IPv6 addresses stand for their /64), a range (198.51.100.0/24),\n"
     "or a sender domain (domain:example.com).\n"
     "\n"
     "Options:\n"
-    "  --config FILE      the gateway configuration, for its state_dir\n"
+    "  --config FILE      the gateway configuration: its state_dir, or its Redis\n"
+    "                     with state_store = redis\n"
     "  --state DIR        the state directory instead (default ./var)\n"
     "  --reason TEXT      why (kept in the block and the audit trail)\n"
     "  --expires DURATION add: lift by itself after this long (30m, 12h, 7d;\n"
@@ -80,7 +91,7 @@ static int cli_block_identity(const char *in, char *out, size_t size)
 	return str_format(out, size, "user:%s", in);
 }
 
-json_t *cli_block_json(const struct store_block *b)
+static json_t *cli_block_json(const struct store_block *b)
 {
 	char created[40], expires[40];
 	clock_format_rfc3339(b->created_ms, created, sizeof created);
@@ -157,6 +168,64 @@ static int cli_block_audit_one_cb(void *ctx, const struct store_audit *a)
 	return 0;
 }
 
+/* add, remove, unblock through a running server's control socket. 0 done (*rc
+ * set), 1 no server runs there (use the store directly). */
+static int cli_block_control(const char *cmd, const char *verb, const char *arg,
+			     const struct cli_block_opts *o, const char *state, const char *actor,
+			     int *rc)
+{
+	char path[600], ident[POL_IDENT_MAX], err[300];
+	if (str_format(path, sizeof path, "%s/control.sock", state) != 0 ||
+	    cli_block_identity(arg, ident, sizeof ident) != 0)
+		return 1; /* the direct path says what is wrong */
+	bool add = strcmp(verb, "add") == 0;
+	json_t *req = json_pack("{s:s, s:s, s:s, s:s?, s:I}", "cmd", add ? "block" : "unblock",
+				"identity", ident, "actor", actor, "reason", o->reason,
+				"expires_in_ms", (json_int_t)(add ? o->expires_ms : 0));
+	json_t *reply = NULL;
+	int r = req ? control_call(path, req, 10000, &reply, err, sizeof err) : -1;
+	json_decref(req);
+	if (r == 1)
+		return 1;
+	*rc = CLI_EXIT_USAGE;
+	if (r < 0) {
+		cli_error(cmd, "the running server: %s", req ? err : "out of memory");
+		return 0;
+	}
+	const char *norm = json_string_value(json_object_get(reply, "identity"));
+	const char *result = json_string_value(json_object_get(reply, "result"));
+	if (!json_is_true(json_object_get(reply, "ok")) || !norm || !result) {
+		const char *e = json_string_value(json_object_get(reply, "error"));
+		cli_error(cmd, "the running server: %s", e ? e : "refused");
+		json_decref(reply);
+		return 0;
+	}
+	if (o->json)
+		cli_print_json(json_pack(
+		    "{s:s, s:s, s:s}", "identity", norm, "result",
+		    strcmp(result, "not_blocked") == 0 ? "not blocked; counters reset" : result,
+		    "via", "server"));
+	else if (add)
+		printf("blocked %s%s%s\n", norm, o->reason ? ": " : "", o->reason ? o->reason : "");
+	else if (strcmp(result, "unblocked") == 0)
+		printf("unblocked %s: sending resumes; its counters and score were reset\n", norm);
+	else
+		printf("%s was not blocked; its counters and score were reset\n", norm);
+	json_decref(reply);
+	*rc = CLI_EXIT_OK;
+	return 0;
+}
+
+static const char *cli_block_actor(const struct cli_block_opts *o)
+{
+	const char *actor = o->actor ? o->actor : getenv("SUDO_USER");
+	if (!actor || !*actor)
+		actor = getenv("USER");
+	if (!actor || !*actor)
+		actor = "admin";
+	return actor;
+}
+
 static int cli_block_run(const char *cmd, const char *verb, const char *arg,
 			 const struct cli_block_opts *o)
 {
@@ -176,12 +245,36 @@ static int cli_block_run(const char *cmd, const char *verb, const char *arg,
 		if (!o->state)
 			str_copy(state, sizeof state, c->state_dir); /* same size */
 	}
+	/* A running server does changes itself (range blocks apply at once). */
+	bool change = strcmp(verb, "add") == 0 || strcmp(verb, "remove") == 0 ||
+		      strcmp(verb, "unblock") == 0;
+	int crc;
+	if (change && cli_block_control(cmd, verb, arg, o, state, cli_block_actor(o), &crc) == 0) {
+		if (c)
+			gwconf_free(c);
+		free(c);
+		return crc;
+	}
+	/* Shared state: straight to Redis, and an error when it does not answer (an
+	 * unblock made in one node's local state would not reach the others). */
+	struct store *st = NULL;
+	if (c && !o->state && strcmp(c->state_store, "redis") == 0) {
+		st = gwstore_open(c, NULL, true, err, sizeof err);
+		if (!st) {
+			cli_error(cmd, "%s", err);
+			gwconf_free(c);
+			free(c);
+			return CLI_EXIT_USAGE;
+		}
+	}
 	str_format(dir, sizeof dir, "%s/policy", state);
 	struct pol_config *pc = malloc(sizeof *pc);
 	if (!pc || (c ? (memcpy(pc, &c->policy, sizeof *pc), 0)
 		      : pol_config_defaults(pc, err, sizeof err)) != 0) {
 		cli_error(cmd, "%s", pc ? err : "out of memory");
 		free(pc);
+		if (st)
+			st->close(st);
 		if (c)
 			gwconf_free(c);
 		free(c);
@@ -191,12 +284,11 @@ static int cli_block_run(const char *cmd, const char *verb, const char *arg,
 		gwconf_free(c);
 	free(c);
 	int rc = CLI_EXIT_USAGE;
-	struct store *st = NULL;
 	struct pol_engine *e = NULL;
 	/* Reading needs no new store: a missing directory is "no blocks". */
 	bool reading = strcmp(verb, "list") == 0 || strcmp(verb, "show") == 0 ||
 		       strcmp(verb, "audit") == 0;
-	if (reading && access(dir, F_OK) != 0) {
+	if (!st && reading && access(dir, F_OK) != 0) {
 		if (strcmp(verb, "show") == 0) {
 			cli_error(cmd, "no block for %s", arg);
 			rc = CLI_EXIT_FOUND;
@@ -210,13 +302,14 @@ static int cli_block_run(const char *cmd, const char *verb, const char *arg,
 		}
 		goto out;
 	}
-	if (!reading) {
+	if (!st && !reading) {
 		char parent[600];
 		str_copy(parent, sizeof parent, state);
 		mkdir(parent, 0750);
 		mkdir(dir, 0750);
 	}
-	st = store_lmdb_open(dir, 0, err, sizeof err);
+	if (!st)
+		st = store_lmdb_open(dir, 0, err, sizeof err);
 	if (!st) {
 		cli_error(cmd, "%s", err);
 		goto out;
@@ -228,11 +321,7 @@ static int cli_block_run(const char *cmd, const char *verb, const char *arg,
 	}
 	clock_update();
 	int64_t now = clock_realtime_ms();
-	const char *actor = o->actor ? o->actor : getenv("SUDO_USER");
-	if (!actor || !*actor)
-		actor = getenv("USER");
-	if (!actor || !*actor)
-		actor = "admin";
+	const char *actor = cli_block_actor(o);
 	char ident[POL_IDENT_MAX], norm[POL_IDENT_MAX];
 	if (arg && (cli_block_identity(arg, ident, sizeof ident) != 0 ||
 		    pol_engine_normalize(e, ident, norm, sizeof norm) != 0)) {

@@ -58,7 +58,8 @@ static const char cli_hold_help[] =
     "Exit status: 0 done, 1 show: no such message, 2 usage, spool error, or no\n"
     "such message to release, delete or hold.\n";
 
-int cli_spool_dir(const char *cmd, const char *config, const char *spool, char *out, size_t size)
+static int cli_spool_dir(const char *cmd, const char *config, const char *spool, char *out,
+                         size_t size)
 {
 	if (spool)
 		return str_copy(out, size, spool) == 0
@@ -81,7 +82,7 @@ int cli_spool_dir(const char *cmd, const char *config, const char *spool, char *
 	return rc;
 }
 
-int cli_spool_open(const char *cmd, const char *dir, struct queue **q)
+static int cli_spool_open(const char *cmd, const char *dir, struct queue **q)
 {
 	char err[512];
 	struct queue_opts o = {.fsync = true, .shared = true};
@@ -103,7 +104,10 @@ static json_t *cli_hold_time(uint64_t ms)
 	return json_string(t);
 }
 
-json_t *cli_hold_entry_json(const struct queue_envelope *env, bool full)
+/* A queue entry as JSON (docs/queue.md): the fields of a held message on the
+ * web page's /api/holds; full adds the client, the state and per-recipient
+ * results. */
+static json_t *cli_hold_entry_json(const struct queue_envelope *env, bool full)
 {
 	json_t *rcpts = json_array();
 	for (unsigned i = 0; i < env->nrcpt; i++) {
@@ -117,14 +121,14 @@ json_t *cli_hold_entry_json(const struct queue_envelope *env, bool full)
 		                                       "attempts", (json_int_t)r->attempts,
 		                                       "last_reply", r->last_reply));
 	}
-	json_t *o = json_pack("{s:s, s:o, s:s, s:o, s:I, s:b, s:s}", "id", env->id, "arrival",
-	                      cli_hold_time(env->arrival_ms), "sender", env->sender, "recipients",
-	                      rcpts, "size", (json_int_t)env->size, "held",
-	                      env->hold_reason[0] != '\0', "reason", env->hold_reason);
+	json_t *o =
+	    json_pack("{s:s, s:o, s:s, s:o, s:I, s:s, s:s, s:I, s:b, s:s}", "id", env->id,
+	              "arrival", cli_hold_time(env->arrival_ms), "sender", env->sender,
+	              "recipients", rcpts, "rcpt_count", (json_int_t)env->nrcpt, "client_ip",
+	              env->client_ip, "auth_user", env->auth_user, "size", (json_int_t)env->size,
+	              "held", env->hold_reason[0] != '\0', "reason", env->hold_reason);
 	if (full) {
-		json_object_set_new(o, "client_ip", json_string(env->client_ip));
 		json_object_set_new(o, "client_helo", json_string(env->client_helo));
-		json_object_set_new(o, "auth_user", json_string(env->auth_user));
 		json_object_set_new(o, "protocol", json_string(env->protocol));
 		json_object_set_new(o, "listener", json_string(env->listener));
 		json_object_set_new(o, "sender_verified", json_boolean(env->sender_verified));

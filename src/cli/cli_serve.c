@@ -8,13 +8,16 @@
  */
 #include "cli/cli.h"
 
+#include "admin/control.h"
 #include "admin/metrics.h"
 #include "admin/web.h"
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/str.h"
 #include "gateway/deliver.h"
+#include "gateway/gwalert.h"
 #include "gateway/gwconf.h"
+#include "gateway/gwstore.h"
 #include "gateway/policyd.h"
 #include "gateway/smtpd.h"
 #include "policy/engine.h"
@@ -29,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 static const char cli_serve_help[] =
     "usage: relayguard serve [--config FILE] [--foreground]\n"
@@ -38,6 +42,7 @@ static const char cli_serve_help[] =
     "/metrics for Prometheus. With no --config it uses the embedded defaults:\n"
     "\n"
     "  submission  127.0.0.1:2587  AUTH PLAIN/LOGIN required, only after STARTTLS\n"
+    "  submissions 127.0.0.1:2465  the same with implicit TLS\n"
     "  relay       127.0.0.1:2525  relays for trusted_networks (loopback),\n"
     "                              local_domains for everybody else\n"
     "  policy      127.0.0.1:10040, web 127.0.0.1:8025, state under ./var/\n"
@@ -50,6 +55,15 @@ static const char cli_serve_help[] =
     "\n"
     "It stays in the foreground (run it under systemd or another supervisor);\n"
     "--foreground is accepted for that. SIGTERM or SIGINT stops it cleanly.\n"
+    "\n"
+    "State: [gateway] state_store = lmdb keeps counters and blocks in\n"
+    "state_dir/policy; state_store = redis shares them between gateway nodes\n"
+    "through Redis (redis, redis_prefix), falling back to the local LMDB state,\n"
+    "with an error in the log and relayguard_state_store_fallback 1 on /metrics,\n"
+    "while Redis does not answer. Blocks the engine creates are told through\n"
+    "[alert] exec and webhook: the first at once, then one digest per\n"
+    "block_digest. relayguard block and unblock talk to a running server through\n"
+    "state_dir/control.sock. docs/policy.md has the details.\n"
     "\n"
     "  --config FILE   configuration (see relayguard checkconf --help)\n"
     "  -h, --help      this text\n";
@@ -64,10 +78,14 @@ static const char cli_checkconf_help[] =
     "local_domains, trusted_networks, tls_cert, tls_key, max_message_size,\n"
     "max_recipients, max_connections, max_connections_per_client, smtp_timeout,\n"
     "line_length_limit, soft_error_limit, hard_error_limit, junk_command_limit,\n"
-    "error_sleep_time, auth_failure_limit, queue_fsync;\n"
+    "error_sleep_time, auth_failure_limit, queue_fsync,\n"
+    "state_store (lmdb|redis), redis (HOST:PORT or unix:/path), redis_prefix,\n"
+    "redis_timeout;\n"
     "[listener NAME] listen, role (submission|relay|inbound), tls\n"
     "(none|starttls|implicit), require_tls_for_auth; [policyd] listen, count_at\n"
-    "(end-of-message|rcpt), max_connections; [web] listen; [delivery] relayhost,\n"
+    "(end-of-message|rcpt), max_connections; [web] listen; [alert] exec, webhook\n"
+    "(each repeatable: alerts on blocks), exec_timeout, webhook_timeout,\n"
+    "webhook_retries, webhook_ca, block_digest; [delivery] relayhost,\n"
     "relayhost_auth, relayhost_tls, tls (none|may|encrypt|verify), tls_ca_file,\n"
     "local_relay, smtp_port, source_address, source_by_sender_domain, resolver,\n"
     "address_family, destination_concurrency, max_connections, max_active,\n"
@@ -133,11 +151,22 @@ int cli_checkconf(int argc, char **argv)
 			printf(" %s", l->addrs[k].text);
 		printf("\n");
 	}
+	if (strcmp(c->state_store, "redis") == 0)
+		printf("  state store: redis at %s, key prefix %s (local fallback in %s/policy)\n",
+		       c->redis_addr.text, c->redis_prefix, c->state_dir);
+	else
+		printf("  state store: lmdb in %s/policy\n", c->state_dir);
 	printf("  policy service: %s\n", c->policyd_listen[0] ? c->policyd_addr.text : "off");
 	printf("  web: %s\n", c->web_listen[0] ? c->web_addr.text : "off");
 	printf("  delivery: %s%s, tls %s\n", c->delivery.relay.set ? "relayhost " : "MX lookups",
 	       c->delivery.relay.set ? c->delivery.relay.text : "",
 	       gw_dtls_name(c->delivery.tls_level));
+	if (c->nalert_execs || c->nalert_webhooks)
+		printf("  alerts on blocks: %d program(s), %d webhook(s); digest every %llu s\n",
+		       c->nalert_execs, c->nalert_webhooks,
+		       (unsigned long long)(c->alert_digest_ms / 1000));
+	else
+		printf("  alerts on blocks: off\n");
 	gwconf_free(c);
 	free(c);
 	return CLI_EXIT_OK;
@@ -159,9 +188,63 @@ static void cli_serve_on_tick(evutil_socket_t fd, short what, void *arg)
 		log_error("serve: cannot re-read blocks from the state store");
 }
 
-static int cli_mkdir(const char *path)
+static void cli_serve_on_block(void *ctx, const struct pol_verdict *v, const char *client_ip)
 {
-	return mkdir(path, 0750) == 0 || errno == EEXIST ? 0 : -1;
+	log_warn("serve: %s is blocked (rule %s, score %d): %s", v->identity, v->rule, v->score,
+		 v->n_reasons ? v->reasons[0] : "");
+	gwalert_block(ctx, v, client_ip);
+}
+
+struct cli_serve_ctl {
+	struct pol_engine *engine;
+	struct store *store;
+};
+
+static json_t *cli_serve_ctl_error(const char *what)
+{
+	return json_pack("{s:b, s:s}", "ok", 0, "error", what);
+}
+
+/* The control socket's commands: block and unblock through the running
+ * engine (range blocks take effect at once), ping. */
+static json_t *cli_serve_on_control(void *ctx, json_t *req)
+{
+	struct cli_serve_ctl *s = ctx;
+	const char *cmd = json_string_value(json_object_get(req, "cmd"));
+	if (!cmd)
+		return cli_serve_ctl_error("no cmd");
+	if (strcmp(cmd, "ping") == 0)
+		return json_pack("{s:b, s:i, s:s, s:b}", "ok", 1, "pid", (int)getpid(), "store",
+				 s->store->name, "fallback", gwstore_fallback(s->store));
+	bool block = strcmp(cmd, "block") == 0;
+	if (!block && strcmp(cmd, "unblock") != 0)
+		return cli_serve_ctl_error("unknown cmd (block, unblock, ping)");
+	const char *ident = json_string_value(json_object_get(req, "identity"));
+	const char *actor = json_string_value(json_object_get(req, "actor"));
+	const char *reason = json_string_value(json_object_get(req, "reason"));
+	json_int_t expires_in = json_integer_value(json_object_get(req, "expires_in_ms"));
+	char norm[POL_IDENT_MAX];
+	if (!ident || pol_engine_normalize(s->engine, ident, norm, sizeof norm) != 0)
+		return cli_serve_ctl_error("not an identity");
+	if (gwstore_fallback(s->store))
+		return cli_serve_ctl_error("Redis does not answer: a block or unblock must reach "
+					   "every node; try again when it is back");
+	if (!actor || !*actor)
+		actor = "admin";
+	clock_update();
+	int64_t now = clock_realtime_ms();
+	int rc;
+	if (block)
+		rc = pol_engine_block(s->engine, norm, actor, reason, now,
+				      expires_in > 0 ? now + (int64_t)expires_in : 0);
+	else
+		rc = pol_engine_unblock(s->engine, norm, actor, reason, now);
+	if (rc < 0)
+		return cli_serve_ctl_error(block ? "cannot write the block" : "cannot lift the block");
+	log_info("control: %s %s %s: %s", actor, block ? "blocked" : "unblocked", norm,
+		 reason ? reason : "(no reason given)");
+	return json_pack("{s:b, s:s, s:s}", "ok", 1, "identity", norm, "result",
+			 block ? "blocked" : rc == 0 ? "unblocked" : "not_blocked");
 }
 
 int cli_serve(int argc, char **argv)
@@ -188,26 +271,26 @@ int cli_serve(int argc, char **argv)
 	struct metrics *metrics = NULL;
 	struct policyd *pd = NULL;
 	struct smtpd *smtpd = NULL;
-	struct web *web = NULL;
 	struct queue *queue = NULL;
+	struct web *web = NULL;
 	struct dns *dns = NULL;
 	struct deliver *deliver = NULL;
+	struct gwalert *alerts = NULL;
+	struct control *ctl = NULL;
 	struct event *sig_int = NULL, *sig_term = NULL, *tick = NULL;
-	char dir[600];
-	if (str_format(dir, sizeof dir, "%s/policy", c->state_dir) != 0 ||
-	    cli_mkdir(c->state_dir) != 0 || cli_mkdir(dir) != 0) {
-		cli_error("serve", "cannot create %s: %s", dir, strerror(errno));
+	metrics = metrics_new();
+	if (!metrics) {
+		cli_error("serve", "out of memory");
 		goto out;
 	}
-	store = store_lmdb_open(dir, 0, err, sizeof err);
+	store = gwstore_open(c, metrics, false, err, sizeof err);
 	if (!store) {
 		cli_error("serve", "%s", err);
 		goto out;
 	}
 	engine = pol_engine_new(&c->policy, store);
 	base = event_base_new();
-	metrics = metrics_new();
-	if (!engine || !base || !metrics) {
+	if (!engine || !base) {
 		cli_error("serve", "out of memory");
 		goto out;
 	}
@@ -221,10 +304,18 @@ int cli_serve(int argc, char **argv)
 		cli_error("serve", "cannot set up signal handling");
 		goto out;
 	}
+	err[0] = '\0';
+	alerts = gwalert_new(base, c, metrics, err, sizeof err);
+	if (!alerts && err[0]) {
+		cli_error("serve", "%s", err);
+		goto out;
+	}
 	if (c->policyd_listen[0]) {
 		struct policyd_options po = {
 		    .count_at_rcpt = strcmp(c->policyd_count_at, "rcpt") == 0,
 		    .max_connections = (unsigned)c->policyd_max_connections,
+		    .on_block = cli_serve_on_block,
+		    .on_block_ctx = alerts,
 		};
 		pd = policyd_new(base, &c->policyd_addr, engine, &po, metrics, err, sizeof err);
 		if (!pd) {
@@ -239,15 +330,20 @@ int cli_serve(int argc, char **argv)
 			goto out;
 		}
 	}
-	if (cli_mkdir(c->spool_dir) != 0) {
-		cli_error("serve", "cannot create %s: %s", c->spool_dir, strerror(errno));
-		goto out;
-	}
-	struct queue_opts qopt = {.fsync = c->queue_fsync};
-	if (queue_open(&queue, c->spool_dir, base, &qopt, err, sizeof err) != 0) {
+	struct cli_serve_ctl ctl_ctx = {engine, store};
+	char ctl_path[600];
+	if (str_format(ctl_path, sizeof ctl_path, "%s/control.sock", c->state_dir) != 0 ||
+	    !(ctl = control_new(base, ctl_path, cli_serve_on_control, &ctl_ctx, err, sizeof err)))
+		log_warn("serve: no control socket (%s); block and unblock will use the state store "
+			 "directly",
+			 ctl_path[0] ? err : "state_dir too long");
+	struct queue_opts qo = {.fsync = c->queue_fsync};
+	if (queue_open(&queue, c->spool_dir, base, &qo, err, sizeof err) != 0) {
 		cli_error("serve", "spool %s: %s", c->spool_dir, err);
 		goto out;
 	}
+	if (!c->queue_fsync)
+		log_warn("serve: queue_fsync = no: a crash may lose mail answered 250");
 	struct dns_options dopt = {.servers =
 	                               c->delivery.resolver[0] ? c->delivery.resolver : NULL};
 	dns = dns_new(base, &dopt, err, sizeof err);
@@ -260,13 +356,23 @@ int cli_serve(int argc, char **argv)
 		cli_error("serve", "delivery: %s", err);
 		goto out;
 	}
-	struct smtpd_deps deps = {.engine = engine, .queue = queue, .metrics = metrics};
+	struct smtpd_deps deps = {.engine = engine,
+				  .queue = queue,
+				  .metrics = metrics,
+				  .on_block = cli_serve_on_block,
+				  .on_block_ctx = alerts};
 	smtpd = smtpd_new(base, c, &deps, err, sizeof err);
 	if (!smtpd) {
 		cli_error("serve", "%s", err);
 		goto out;
 	}
-	log_info("serve: started (configuration: %s, state: %s)", c->source, dir);
+	if (strcmp(c->state_store, "redis") == 0)
+		log_info("serve: started (configuration: %s, state: shared in Redis at %s, prefix "
+			 "%s; local state in %s/policy)",
+			 c->source, c->redis_addr.text, c->redis_prefix, c->state_dir);
+	else
+		log_info("serve: started (configuration: %s, state: %s/policy)", c->source,
+			 c->state_dir);
 	event_base_dispatch(base);
 	log_info("serve: stopped");
 	rc = CLI_EXIT_OK;
@@ -283,7 +389,9 @@ out:
 		dns_free(dns);
 	if (queue)
 		queue_close(queue);
+	control_free(ctl);
 	policyd_free(pd);
+	gwalert_free(alerts);
 	web_free(web);
 	if (base)
 		event_base_free(base);

@@ -36,7 +36,6 @@ static const struct cli_command cli_commands[] = {
     {"block", cli_block, "list, show, add and lift blocks (held senders)"},
     {"unblock", cli_unblock, "resume sending: lift a block and reset its counters"},
     {"hold", cli_hold, "list, show, release and delete held messages"},
-    {"status", cli_status, "queue, holds, blocks and the limits in force"},
     {"user", cli_user, "add, change, remove and list accounts (argon2id, strength policy)"},
     {"version", cli_version, "print the version"},
 };

@@ -3,6 +3,7 @@
  */
 #include "gateway/gwconf.h"
 
+#include "admin/alert.h"
 #include "core/cfg.h"
 #include "core/str.h"
 
@@ -18,9 +19,9 @@ static const struct cfg_option gw_options[] = {
     {"gateway", "state_dir", CFG_STRING, "./var", 0, 0, false, GC(state_dir), GS(state_dir),
      "policy state, users, monitor state"},
     {"gateway", "spool_dir", CFG_STRING, "", 0, 0, false, GC(spool_dir), GS(spool_dir),
-     "the durable queue (default: STATE_DIR/spool)"},
-    {"gateway", "users", CFG_STRING, "./var/users", 0, 0, true, GC(users_file), GS(users_file),
-     "account file (relayguard user)"},
+     "the durable queue (default: state_dir/spool)"},
+    {"gateway", "users", CFG_STRING, "", 0, 0, true, GC(users_file), GS(users_file),
+     "account file, relayguard user (default: state_dir/users)"},
     {"gateway", "log_level", CFG_STRING, "info", 0, 0, true, GC(log_level), GS(log_level),
      "error, warn, info or debug"},
     {"gateway", "syslog", CFG_BOOL, "no", 0, 0, false, GC(syslog), 0, "also log to syslog (mail)"},
@@ -55,6 +56,14 @@ static const struct cfg_option gw_options[] = {
      "failed AUTH per session before 421"},
     {"gateway", "queue_fsync", CFG_BOOL, "yes", 0, 0, false, GC(queue_fsync), 0,
      "sync queue files before 250 (never turn off outside tests)"},
+    {"gateway", "state_store", CFG_STRING, "lmdb", 0, 0, false, GC(state_store), GS(state_store),
+     "lmdb (this node) or redis (nodes share counters and blocks)"},
+    {"gateway", "redis", CFG_STRING, "127.0.0.1:6379", 0, 0, false, GC(redis), GS(redis),
+     "Redis for state_store = redis: HOST:PORT or unix:/path"},
+    {"gateway", "redis_prefix", CFG_STRING, "relayguard:", 0, 0, false, GC(redis_prefix),
+     GS(redis_prefix), "prefix of every key in Redis (one per group of nodes)"},
+    {"gateway", "redis_timeout", CFG_DURATION, "500ms", 10, 60000, false, GC(redis_timeout_ms),
+     0, "connect and per-command time limit; then the node falls back to local state"},
     {"policyd", "listen", CFG_STRING, "127.0.0.1:10040", 0, 0, false, GC(policyd_listen),
      GS(policyd_listen), "Postfix policy service; empty: off"},
     {"policyd", "count_at", CFG_STRING, "end-of-message", 0, 0, true, GC(policyd_count_at),
@@ -109,6 +118,16 @@ static const struct cfg_option gw_options[] = {
      0, "then undeliverable mail is returned (4.4.7)"},
     {"web", "listen", CFG_STRING, "127.0.0.1:8025", 0, 0, false, GC(web_listen), GS(web_listen),
      "web page and /metrics; empty: off"},
+    {"alert", "exec_timeout", CFG_DURATION, "30s", 100, 3600000, true, GC(alert_exec_timeout_ms),
+     0, "alert program time limit"},
+    {"alert", "webhook_timeout", CFG_DURATION, "10s", 100, 600000, true,
+     GC(alert_webhook_timeout_ms), 0, "per attempt"},
+    {"alert", "webhook_retries", CFG_INT, "3", 0, 10, true, GC(alert_webhook_retries), 0,
+     "further attempts"},
+    {"alert", "webhook_ca", CFG_STRING, "", 0, 0, true, GC(alert_webhook_ca),
+     GS(alert_webhook_ca), "trusted CAs (PEM file); empty: the system's"},
+    {"alert", "block_digest", CFG_DURATION, "60s", 1000, 86400000, true, GC(alert_digest_ms), 0,
+     "the first block is told at once, later ones in one digest per this interval"},
 };
 #define GW_NOPTS (sizeof gw_options / sizeof gw_options[0])
 
@@ -377,6 +396,28 @@ static int gw_delivery_finish(struct gw_config *c, char *err, size_t errlen)
 	return 0;
 }
 
+/* [alert] exec = COMMAND, webhook = URL: repeatable. */
+static int gw_alert_add(struct gw_config *c, bool exec, const char *value, char *err,
+			size_t errlen)
+{
+	int *n = exec ? &c->nalert_execs : &c->nalert_webhooks;
+	if (*n == GW_ALERTS_MAX) {
+		str_format(err, errlen, "more than %d alert %ss", GW_ALERTS_MAX,
+			   exec ? "exec" : "webhook");
+		return -1;
+	}
+	char *slot = exec ? c->alert_execs[*n] : c->alert_webhooks[*n];
+	if (!exec && alert_webhook_check_url(value, err, errlen) != 0)
+		return -1;
+	if (*value == '\0' || str_copy(slot, sizeof c->alert_execs[0], value) != 0) {
+		str_format(err, errlen, "%s: empty or longer than %zu", exec ? "exec" : "webhook",
+			   sizeof c->alert_execs[0] - 1);
+		return -1;
+	}
+	(*n)++;
+	return 0;
+}
+
 static int gw_handler(void *user, const char *section, const char *name, const char *value,
                       char *err, size_t errlen)
 {
@@ -389,6 +430,8 @@ static int gw_handler(void *user, const char *section, const char *name, const c
 	}
 	if (strcmp(section, "delivery_tls") == 0)
 		return gw_delivery_tls_set(&c->delivery, name, value, err, errlen);
+	if (strcmp(section, "alert") == 0 && (strcmp(name, "exec") == 0 || strcmp(name, "webhook") == 0))
+		return gw_alert_add(c, name[0] == 'e', value, err, errlen);
 	bool policy = strncmp(section, "domain ", 7) == 0 || strncmp(section, "user ", 5) == 0;
 	for (size_t i = 0; i < sizeof gw_policy_sections / sizeof gw_policy_sections[0]; i++)
 		policy = policy || strcmp(section, gw_policy_sections[i]) == 0;
@@ -404,22 +447,30 @@ static int gw_handler(void *user, const char *section, const char *name, const c
 
 /* The embedded defaults: CLI.md's "serve" section. */
 static const char gw_defaults[] = "[listener submission]\n"
-                                  "listen = 127.0.0.1:2587\n"
-                                  "role = submission\n"
-                                  "[listener relay]\n"
-                                  "listen = 127.0.0.1:2525\n"
-                                  "role = relay\n"
-                                  "tls = starttls\n";
+				  "listen = 127.0.0.1:2587\n"
+				  "role = submission\n"
+				  "[listener submissions]\n"
+				  "listen = 127.0.0.1:2465\n"
+				  "role = submission\n"
+				  "tls = implicit\n"
+				  "[listener relay]\n"
+				  "listen = 127.0.0.1:2525\n"
+				  "role = relay\n"
+				  "tls = starttls\n";
 
 static int gw_finish(struct gw_config *c, char *err, size_t errlen)
 {
-	if (!c->hostname[0] && gethostname(c->hostname, sizeof c->hostname - 1) != 0)
-		str_copy(c->hostname, sizeof c->hostname, "localhost");
-	if (!c->spool_dir[0] &&
-	    str_format(c->spool_dir, sizeof c->spool_dir, "%s/spool", c->state_dir) != 0) {
-		str_format(err, errlen, "%s: [gateway] state_dir too long", c->source);
+	/* The spool and the users file live under state_dir unless placed
+	 * elsewhere: one directory per gateway. */
+	if ((!c->spool_dir[0] &&
+	     str_format(c->spool_dir, sizeof c->spool_dir, "%s/spool", c->state_dir) != 0) ||
+	    (!c->users_file[0] &&
+	     str_format(c->users_file, sizeof c->users_file, "%s/users", c->state_dir) != 0)) {
+		str_format(err, errlen, "%s: [gateway] state_dir: too long", c->source);
 		return -1;
 	}
+	if (!c->hostname[0] && gethostname(c->hostname, sizeof c->hostname - 1) != 0)
+		str_copy(c->hostname, sizeof c->hostname, "localhost");
 	c->trusted = prefix_set_new();
 	if (!c->trusted) {
 		str_format(err, errlen, "out of memory");
@@ -439,6 +490,16 @@ static int gw_finish(struct gw_config *c, char *err, size_t errlen)
 	    strcmp(c->policyd_count_at, "rcpt") != 0) {
 		str_format(err, errlen, "%s: [policyd] count_at: expected end-of-message or rcpt",
 		           c->source);
+		return -1;
+	}
+	if (strcmp(c->state_store, "lmdb") != 0 && strcmp(c->state_store, "redis") != 0) {
+		str_format(err, errlen, "%s: [gateway] state_store: expected lmdb or redis", c->source);
+		return -1;
+	}
+	if (hostport_parse(c->redis, 6379, &c->redis_addr, e, sizeof e) != 0 ||
+	    c->redis_addr.wildcard) {
+		str_format(err, errlen, "%s: [gateway] redis: %s", c->source,
+			   c->redis_addr.wildcard ? "a wildcard is no address to connect to" : e);
 		return -1;
 	}
 	if (c->web_listen[0] && hostport_parse(c->web_listen, 0, &c->web_addr, e, sizeof e) != 0) {

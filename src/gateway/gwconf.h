@@ -1,11 +1,12 @@
 /*
  * gwconf - the configuration of `relayguard serve`: one INI file, every
  * option in one table (gwconf.c), embedded defaults (../shared/CLI.md):
- * submission on 127.0.0.1:2587, relay for loopback on 127.0.0.1:2525, the
- * Postfix policy service on 127.0.0.1:10040, the web page on 127.0.0.1:8025,
- * state and spool under ./var/.
+ * submission on 127.0.0.1:2587 (with implicit TLS on 127.0.0.1:2465), relay
+ * for loopback on 127.0.0.1:2525, the Postfix policy service on
+ * 127.0.0.1:10040, the web page on 127.0.0.1:8025, state and spool under
+ * ./var/.
  *
- * Sections: [gateway], [listener NAME] (repeatable), [policyd], [web], and
+ * Sections: [gateway], [listener NAME] (repeatable), [policyd], [web], [alert], and
  * the policy engine's own sections ([limits], [domain NAME], [user NAME],
  * [identity], [signals], [actions], [auth]; docs/policy.md), which are handed
  * to its loader. A file with any error changes nothing: the caller loads into
@@ -22,6 +23,7 @@
 #include <stdint.h>
 
 #define GW_LISTENERS_MAX 8
+#define GW_ALERTS_MAX 4
 #define GW_ADDRS_MAX 4
 
 enum gw_role { GW_ROLE_SUBMISSION, GW_ROLE_RELAY, GW_ROLE_INBOUND };
@@ -117,6 +119,10 @@ struct gw_config {
 	uint64_t error_sleep_ms;
 	long long auth_failure_limit;
 	bool queue_fsync;
+	char state_store[16];  /* "lmdb" or "redis" (gwstore.h) */
+	char redis[128];       /* HOST:PORT or unix:/path */
+	char redis_prefix[64]; /* of every key */
+	uint64_t redis_timeout_ms;
 	/* [listener NAME] */
 	int nlisteners;
 	struct gw_listener listeners[GW_LISTENERS_MAX];
@@ -128,9 +134,19 @@ struct gw_config {
 	char web_listen[128]; /* "" = off */
 	/* [delivery], [delivery_tls] */
 	struct gw_delivery delivery;
+	/* [alert]: alerts on blocks the engine creates (gwalert.h) */
+	int nalert_execs, nalert_webhooks;
+	char alert_execs[GW_ALERTS_MAX][512];
+	char alert_webhooks[GW_ALERTS_MAX][512];
+	uint64_t alert_exec_timeout_ms;
+	uint64_t alert_webhook_timeout_ms;
+	long long alert_webhook_retries;
+	char alert_webhook_ca[512];
+	uint64_t alert_digest_ms;
 	/* parsed */
 	struct hostport policyd_addr;
 	struct hostport web_addr;
+	struct hostport redis_addr;
 	struct prefix_set *trusted; /* owned */
 	struct pol_config policy;
 	char source[512]; /* the file, or "embedded defaults" */

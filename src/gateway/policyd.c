@@ -127,6 +127,8 @@ static void policyd_answer(struct policyd_conn *c, const struct pfp_request *r)
 		char ip[ADDR_STRLEN] = "-";
 		if (r->has_client_address)
 			addr_format(&r->client_address, ip, sizeof ip);
+		if (v.block_created && p->opt.on_block)
+			p->opt.on_block(p->opt.on_block_ctx, &v, r->has_client_address ? ip : "");
 		log_info("policyd queue_id=%s client=%s user=%s sender=<%s> state=%s action=%s "
 			 "rule=%s identity=%s reason=\"%s\"",
 			 r->queue_id[0] ? r->queue_id : "-", ip, r->sasl_username, r->sender,

@@ -25,10 +25,16 @@ struct event_base;
 struct metrics;
 struct policyd;
 
+/* Called when a decision created a block (v->block_created); client_ip is ""
+ * when Postfix sent none. */
+typedef void (*policyd_block_fn)(void *ctx, const struct pol_verdict *v, const char *client_ip);
+
 struct policyd_options {
 	bool count_at_rcpt;
 	unsigned max_connections;
 	int idle_timeout_s; /* 0: 600 */
+	policyd_block_fn on_block; /* may be NULL */
+	void *on_block_ctx;
 };
 
 /* Listens on addr. NULL with err on failure (address in use, ...). metrics may be NULL. */

@@ -102,6 +102,11 @@ struct smtpd_conn {
 	struct queue_rcpt *rcpt;
 	unsigned nrcpt, rcpt_cap;
 	uint64_t size;
+	/* the header section as it passes: Auto-Submitted (RFC 3834) */
+	bool in_headers;
+	bool auto_submitted;
+	char hline[24];
+	size_t hlen;
 	struct queue_msg *qm;
 	bool commit_pending; /* the queue has the message; its callback owes us */
 	bool dead;           /* the client left while commit_pending */
@@ -436,6 +441,8 @@ static enum pol_action smtpd_policy(struct smtpd_conn *c, struct pol_event *ev, 
 	if (rc != 0)
 		smtpd_log(LOG_LEVEL_ERROR, c, "policy=store_error event=%s (allowed)",
 		          pol_event_type_name(ev->type));
+	if (v->block_created && c->d->deps.on_block)
+		c->d->deps.on_block(c->d->deps.on_block_ctx, v, c->has_ip ? c->ip_text : "");
 	if (v->action != POL_ALLOW)
 		smtpd_log(LOG_LEVEL_INFO, c, "policy=%s event=%s rule=%s identity=%s reason=\"%s\"",
 		          pol_action_name(v->action), pol_event_type_name(ev->type), v->rule,
@@ -468,17 +475,17 @@ static void smtpd_on_auth(void *arg, struct smtp_session *s, const char *mech, c
 		r = SMTP_SESSION_AUTH_TEMP;
 	else if (r == SMTP_SESSION_AUTH_OK && a == POL_BLOCK)
 		r = SMTP_SESSION_AUTH_FAIL;
-	smtpd_log(LOG_LEVEL_INFO, c, "auth=%s mech=%s user=%s%s%s",
-	          r == SMTP_SESSION_AUTH_OK     ? "ok"
-	          : r == SMTP_SESSION_AUTH_TEMP ? "tempfail"
-	                                        : "failed",
-	          mech, name, uv != USERDB_OK ? " why=" : "",
-	          uv != USERDB_OK ? userdb_verdict_name(uv) : "");
-	smtpd_count(d->m_auth, r == SMTP_SESSION_AUTH_OK ? "ok" : "failed");
 	/* The engine's [auth] delay: doubled per recent failure of the IP. */
 	uint64_t delay = v.delay_ms;
 	if (r == SMTP_SESSION_AUTH_FAIL && !d->deps.engine)
 		delay = SMTPD_AUTH_FAIL_DELAY_MS;
+	smtpd_log(LOG_LEVEL_INFO, c, "auth=%s mech=%s user=%s delay_ms=%llu%s%s",
+	          r == SMTP_SESSION_AUTH_OK     ? "ok"
+	          : r == SMTP_SESSION_AUTH_TEMP ? "tempfail"
+	                                        : "failed",
+	          mech, name, (unsigned long long)delay, uv != USERDB_OK ? " why=" : "",
+	          uv != USERDB_OK ? userdb_verdict_name(uv) : "");
+	smtpd_count(d->m_auth, r == SMTP_SESSION_AUTH_OK ? "ok" : "failed");
 	if (delay == 0) {
 		smtp_session_reply_auth(s, r);
 		return;
@@ -573,6 +580,9 @@ static int smtpd_on_data_start(void *arg, struct smtp_session *s)
 	struct smtpd_conn *c = arg;
 	struct queue *q = c->d->deps.queue;
 	c->size = 0;
+	c->in_headers = true;
+	c->auto_submitted = false;
+	c->hlen = 0;
 	if (!q)
 		return 0; /* data_end is NULL: the session answers 451 */
 	c->qm = queue_msg_new(q);
@@ -598,10 +608,40 @@ static int smtpd_on_data_start(void *arg, struct smtp_session *s)
 	return 0;
 }
 
+/* Watches the header section go by for "Auto-Submitted:" with a value
+ * other than "no": the policy engine limits such mail (auto-replies). */
+static void smtpd_scan_headers(struct smtpd_conn *c, const char *p, size_t n)
+{
+	static const char key[] = "auto-submitted:";
+	for (size_t i = 0; i < n && c->in_headers; i++) {
+		char ch = p[i];
+		if (ch == '\r')
+			continue;
+		if (ch != '\n') {
+			if (c->hlen < sizeof c->hline - 1)
+				c->hline[c->hlen++] = ch;
+			continue;
+		}
+		c->hline[c->hlen] = '\0';
+		if (c->hlen == 0) {
+			c->in_headers = false; /* the empty line */
+		} else if (c->hlen >= sizeof key - 1 && str_iprefix(c->hline, c->hlen, key)) {
+			const char *v = c->hline + sizeof key - 1;
+			while (*v == ' ' || *v == '\t')
+				v++;
+			if (!str_iprefix(v, strlen(v), "no") ||
+			    (v[2] && v[2] != ' ' && v[2] != ';'))
+				c->auto_submitted = true;
+		}
+		c->hlen = 0;
+	}
+}
+
 static int smtpd_on_data_chunk(void *arg, struct smtp_session *s, const char *p, size_t n)
 {
 	struct smtpd_conn *c = arg;
 	c->size += n;
+	smtpd_scan_headers(c, p, n);
 	if (c->qm && queue_msg_write(c->qm, p, n) != 0) {
 		smtpd_log(LOG_LEVEL_ERROR, c, "queue=%s", "write_failed");
 		return -1;
@@ -715,6 +755,8 @@ static void smtpd_on_data_end(void *arg, struct smtp_session *s)
 		pol_event_add_rcpt(&ev, c->rcpt[i].addr, POL_DLV_OK);
 	ev.rcpt_count = c->nrcpt;
 	ev.size = c->size;
+	if (c->auto_submitted)
+		ev.flags |= POL_F_AUTO_SUBMITTED;
 	enum pol_action a = smtpd_policy(c, &ev, true, &c->verdict);
 	if (a == POL_DEFER || a == POL_BLOCK) {
 		char r[SMTP_SESSION_REPLY_MAX];
@@ -1046,27 +1088,4 @@ void smtpd_free(struct smtpd *d)
 unsigned smtpd_connections(const struct smtpd *d)
 {
 	return d->nconns;
-}
-
-/* Until the queue module lands in this branch: weak stand-ins so the server
- * links; serve passes no queue, so none of them is ever called. */
-__attribute__((weak)) struct queue_msg *queue_msg_new(struct queue *q)
-{
-	return NULL;
-}
-__attribute__((weak)) const char *queue_msg_id(const struct queue_msg *m)
-{
-	return "";
-}
-__attribute__((weak)) int queue_msg_write(struct queue_msg *m, const void *p, size_t n)
-{
-	return -1;
-}
-__attribute__((weak)) void queue_msg_commit(struct queue_msg *m, const struct queue_envelope *env,
-                                            queue_commit_cb cb, void *arg)
-{
-	cb(arg, -1, NULL);
-}
-__attribute__((weak)) void queue_msg_abort(struct queue_msg *m)
-{
 }

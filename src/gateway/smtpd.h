@@ -34,10 +34,15 @@ struct pol_engine;
 struct queue;
 struct smtpd;
 
+struct pol_verdict;
+
 struct smtpd_deps {
 	struct pol_engine *engine; /* may be NULL: no policy */
 	struct queue *queue;       /* may be NULL: every message 451 */
 	struct metrics *metrics;   /* may be NULL */
+	/* A verdict created a block (alerts); may be NULL. */
+	void (*on_block)(void *ctx, const struct pol_verdict *v, const char *client_ip);
+	void *on_block_ctx;
 };
 
 /* Binds every listener of c (c must outlive the server). NULL with err when a

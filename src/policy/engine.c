@@ -582,6 +582,7 @@ struct pol_mail_ctx {
 	int score;
 	bool block;
 	uint32_t offences;
+	uint32_t n_reasons; /* the verdict's reasons before the callback */
 };
 
 static const char *const pol_limit_units[POL_LIM_N] = {
@@ -605,6 +606,11 @@ static int pol_mail_cb(void *ctx, unsigned char *rec, size_t *len, size_t cap)
 	struct pol_rec *r = pol_rec_open(rec, len, cap);
 	if (!r)
 		return -1;
+	/* The Redis store may run this again when another node wrote the record
+	 * in between (store.h): every output starts afresh. */
+	m->over = -1;
+	m->block = false;
+	m->v->n_reasons = m->n_reasons;
 	pol_rec_tick(m->e, r, now);
 
 	/* Rate limits: each window on its own, Exim semantics. */
@@ -716,7 +722,7 @@ static int pol_mail(struct pol_engine *e, const struct pol_event *ev, struct pol
 	}
 	if (!v->identity[0])
 		return 0;
-	struct pol_mail_ctx m = {.e = e, .ev = ev, .v = v, .over = -1};
+	struct pol_mail_ctx m = {.e = e, .ev = ev, .v = v, .over = -1, .n_reasons = v->n_reasons};
 	pol_config_limits_for(e->cfg, ev->user, &m.lim);
 	char key[STORE_KEY_MAX];
 	if (pol_join(key, sizeof key, "I:", v->identity) != 0)

@@ -1,5 +1,6 @@
 /*
- * store - helpers shared by the store backends: identity kinds.
+ * store - helpers shared by the store backends: identity kinds, the value
+ * header of blocks and audit records.
  */
 #include "policy/store.h"
 
@@ -25,4 +26,30 @@ int store_block_kind_of(const char *identity, enum store_block_kind *out)
 		}
 	}
 	return -1;
+}
+
+#define STORE_VALUE_VERSION 1
+
+void store_value_encode(unsigned char *out, char type, const void *payload, uint32_t size)
+{
+	out[0] = 'R';
+	out[1] = 'G';
+	out[2] = (unsigned char)type;
+	out[3] = STORE_VALUE_VERSION;
+	memcpy(out + 4, &size, 4);
+	memcpy(out + STORE_VALUE_HDR, payload, size);
+}
+
+int store_value_decode(const void *data, size_t len, char type, void *payload, uint32_t size)
+{
+	const unsigned char *p = data;
+	uint32_t got;
+	if (len != (size_t)size + STORE_VALUE_HDR || p[0] != 'R' || p[1] != 'G' ||
+	    p[2] != (unsigned char)type || p[3] != STORE_VALUE_VERSION)
+		return -1;
+	memcpy(&got, p + 4, 4);
+	if (got != size)
+		return -1;
+	memcpy(payload, p + STORE_VALUE_HDR, size);
+	return 0;
 }

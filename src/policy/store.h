@@ -7,14 +7,16 @@
  *            check-and-commit: the backend hands the current bytes to a
  *            callback and stores what it leaves only when it says commit,
  *            as one atomic step (a mutex in memory, a write transaction in
- *            LMDB, later a Lua script in Redis), so two sessions of one
- *            identity can never both slip under a limit.
+ *            LMDB, a Lua compare-and-set in Redis), so two sessions of one
+ *            identity can never both slip under a limit, on one node or on
+ *            several sharing Redis.
  *   blocks   struct store_block under its identity ("user:a@b", "ip:192.0.2.1",
  *            "cidr:192.0.2.0/24", "domain:example.org"); list by iteration.
  *   audit    an append-only list of struct store_audit.
  *
- * Backends: store_mem.c (hash table, thread-safe, gone at exit) and
- * store_lmdb.c (one LMDB environment, survives restarts). Every function
+ * Backends: store_mem.c (hash table, thread-safe, gone at exit),
+ * store_lmdb.c (one LMDB environment, survives restarts) and store_redis.c
+ * (several gateway nodes share one Redis). Every function
  * returns 0 / 1 / -1 as documented: -1 is a backend failure the caller sees.
  */
 #ifndef RG_POLICY_STORE_H
@@ -61,7 +63,10 @@ struct store_audit {
  * is none) in a buffer of cap bytes (the memory backend may pass the stored
  * bytes themselves). Returns STORE_COMMIT after leaving the new record in
  * rec and *len (at most cap), STORE_KEEP to change nothing (rec must then be left
- * as it was), or -1 on an error (nothing changes). */
+ * as it was), or -1 on an error (nothing changes). The callback may run more
+ * than once for one update() (Redis: another node wrote the record in between,
+ * so it is read and decided again): it must set every output in ctx afresh
+ * from rec each time; only the last run's outputs count. */
 #define STORE_KEEP 0
 #define STORE_COMMIT 1
 typedef int (*store_update_fn)(void *ctx, unsigned char *rec, size_t *len, size_t cap);
@@ -99,6 +104,31 @@ struct store {
 struct store *store_mem_new(void);
 /* Opens (creating) an LMDB environment in directory path. NULL with err set. */
 struct store *store_lmdb_open(const char *path, size_t map_bytes, char *err, size_t errlen);
+
+struct store_redis_options {
+	const char *host;      /* NULL: 127.0.0.1 */
+	int port;              /* 0: 6379 */
+	const char *unix_path; /* instead of host and port when set */
+	const char *prefix;    /* of every key; NULL: "relayguard:" */
+	int timeout_ms;        /* connect and per command; 0: 500 */
+	bool require_connection; /* fail at open when Redis does not answer */
+};
+/* A store on Redis. Without require_connection it opens even when Redis is down
+ * and connects on the next call. NULL with err set. */
+struct store *store_redis_open(const struct store_redis_options *o, char *err, size_t errlen);
+/* False after a call failed to reach Redis (refused, reset, timed out), until a
+ * later call reconnects; a Redis error reply leaves it true. */
+bool store_redis_up(struct store *s);
+/* Reconnects when needed and sends PING: 0, or -1 with err (may be NULL). */
+int store_redis_ping(struct store *s, char *err, size_t errlen);
+
+/* The value format of blocks and audit records in the persistent backends: an
+ * 8-byte header ('R' 'G', type byte, format version, 32-bit payload size) then
+ * the struct. encode writes size + 8 bytes; decode is 0, or -1 when the header
+ * or size do not match (a foreign value, skipped). */
+#define STORE_VALUE_HDR 8
+void store_value_encode(unsigned char *out, char type, const void *payload, uint32_t size);
+int store_value_decode(const void *data, size_t len, char type, void *payload, uint32_t size);
 
 /* Identity kind from its prefix ("user:", "ip:", "cidr:", "domain:"). 0 or -1. */
 int store_block_kind_of(const char *identity, enum store_block_kind *out);

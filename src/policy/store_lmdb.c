@@ -28,8 +28,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#define STORE_LMDB_VERSION 1
-
 struct store_lmdb {
 	struct store base;
 	MDB_env *env;
@@ -41,29 +39,9 @@ static struct store_lmdb *store_lmdb_of(struct store *s)
 	return (struct store_lmdb *)s;
 }
 
-static int store_lmdb_encode(unsigned char *out, char type, const void *payload, uint32_t size)
-{
-	out[0] = 'R';
-	out[1] = 'G';
-	out[2] = (unsigned char)type;
-	out[3] = STORE_LMDB_VERSION;
-	memcpy(out + 4, &size, 4);
-	memcpy(out + 8, payload, size);
-	return 0;
-}
-
 static int store_lmdb_decode(const MDB_val *v, char type, void *payload, uint32_t size)
 {
-	const unsigned char *p = v->mv_data;
-	uint32_t got;
-	if (v->mv_size != (size_t)size + 8 || p[0] != 'R' || p[1] != 'G' ||
-	    p[2] != (unsigned char)type || p[3] != STORE_LMDB_VERSION)
-		return -1;
-	memcpy(&got, p + 4, 4);
-	if (got != size)
-		return -1;
-	memcpy(payload, p + 8, size);
-	return 0;
+	return store_value_decode(v->mv_data, v->mv_size, type, payload, size);
 }
 
 static MDB_val store_lmdb_key(const char *key)
@@ -231,7 +209,7 @@ static int store_lmdb_block_put(struct store *s, const struct store_block *b)
 	size_t n = strnlen(b->identity, sizeof b->identity);
 	if (n == 0 || n == sizeof b->identity || n >= STORE_KEY_MAX)
 		return -1;
-	store_lmdb_encode(buf, 'B', b, sizeof *b);
+	store_value_encode(buf, 'B', b, sizeof *b);
 	MDB_val k = {n, (void *)b->identity}, v = {sizeof buf, buf};
 	return store_lmdb_write(l, l->block, &k, &v, true);
 }
@@ -336,7 +314,7 @@ static int store_lmdb_audit_append(struct store *s, const struct store_audit *a)
 	uint64_t seq = 0;
 	MDB_txn *txn;
 	MDB_cursor *cur;
-	store_lmdb_encode(buf, 'A', a, sizeof *a);
+	store_value_encode(buf, 'A', a, sizeof *a);
 	if (mdb_txn_begin(l->env, NULL, 0, &txn) != 0)
 		return -1;
 	if (mdb_cursor_open(txn, l->audit, &cur) != 0)
@@ -407,7 +385,7 @@ struct store *store_lmdb_open(const char *path, size_t map_bytes, char *err, siz
 		goto fail;
 	if ((rc = mdb_env_set_mapsize(l->env, map_bytes ? map_bytes : (size_t)1 << 30)) != 0)
 		goto fail;
-	if ((rc = mdb_env_open(l->env, path, MDB_NOSYNC | MDB_NOTLS, 0600)) != 0)
+	if ((rc = mdb_env_open(l->env, path, MDB_NOSYNC | MDB_NOTLS | MDB_WRITEMAP | MDB_MAPASYNC, 0600)) != 0)
 		goto fail;
 	if ((rc = mdb_txn_begin(l->env, NULL, 0, &txn)) != 0)
 		goto fail;

@@ -484,6 +484,11 @@ static int queue_audit(struct queue *q, const char *action, const char *id, cons
 		rc = write(fd, line, n + 1) == (ssize_t)(n + 1) ? 0 : -1;
 		if (rc == 0 && q->opts.fsync && fdatasync(fd) < 0)
 			rc = -1;
+		/* The first line created the file: its directory entry too. */
+		struct stat st;
+		if (rc == 0 && q->opts.fsync && fstat(fd, &st) == 0 &&
+		    (uint64_t)st.st_size == n + 1 && fsutil_fsync_dir(p) < 0)
+			rc = -1;
 		close(fd);
 	}
 	if (rc < 0)
@@ -833,7 +838,7 @@ static unsigned queue_batch_write(struct queue *q, struct queue_msg *batch)
 		any = true;
 	}
 	if (rc == 0 && any && q->opts.fsync) {
-		if (fdatasync(q->wfd) < 0) {
+		if ((q->opts.datasync ? q->opts.datasync(q->wfd) : fdatasync(q->wfd)) < 0) {
 			rc = -1;
 			what = "fdatasync";
 		} else {
@@ -1139,10 +1144,16 @@ static void queue_scan_segment(struct queue *q, uint32_t num, const char *path)
 		if (next == 0) {
 			/* A torn append: the crash came before its sync, so no client
 			 * was told it was queued. */
+			if (!q->owner) {
+				/* Maybe being appended by the owner right now. */
+				log_debug("%s: incomplete record at the end of segment %08" PRIX32,
+				          id[0] ? id : "queue", num);
+				break;
+			}
 			log_warn("%s: partial entry removed (segment %08" PRIX32 " offset %" PRIu64
 			         ": %s)",
 			         id[0] ? id : "queue", num, off, err);
-			if (q->owner && truncate(path, (off_t)off) < 0)
+			if (truncate(path, (off_t)off) < 0)
 				log_error("queue: truncate %s: %s", path, strerror(errno));
 			break;
 		}
@@ -1320,6 +1331,9 @@ int queue_open(struct queue **qp, const char *dir, struct event_base *base,
 		(void)str_format(err, errlen, "%s: spool directory name too long", dir);
 		goto fail;
 	}
+	for (size_t n = strlen(q->dir); n > 1 && q->dir[n - 1] == '/'; n--)
+		q->dir[n - 1] = '\0';
+	dir = q->dir;
 	if (queue_mkdirs(dir, err, errlen) < 0)
 		goto fail;
 	for (size_t i = 0; i < sizeof subs / sizeof subs[0]; i++)
@@ -1343,6 +1357,16 @@ int queue_open(struct queue **qp, const char *dir, struct event_base *base,
 	    (q->seg_dir_fd = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
 		(void)str_format(err, errlen, "%s: %s", p, strerror(errno));
 		goto fail;
+	}
+	if (q->owner && q->opts.fsync) {
+		/* The directories themselves, once: a spool created just now must
+		 * not vanish in a power loss after its first 250. */
+		char self[PATH_MAX];
+		if (str_format(self, sizeof self, "%s/", dir) < 0 || fsutil_fsync_dir(self) < 0 ||
+		    fsutil_fsync_dir(dir) < 0) {
+			(void)str_format(err, errlen, "%s: fsync: %s", dir, strerror(errno));
+			goto fail;
+		}
 	}
 	if (q->owner)
 		queue_each_file(q, "tmp", queue_remove_file);
@@ -1382,6 +1406,10 @@ int queue_open(struct queue **qp, const char *dir, struct event_base *base,
 		}
 		q->thr_started = true;
 	}
+	if (!q->opts.fsync && q->owner)
+		log_warn("queue: %s: fsync is off: a crash or power loss can lose mail "
+		         "(tests and benches only)",
+		         dir);
 	struct queue_stats qs;
 	queue_stats(q, &qs);
 	log_info("queue: %s: %" PRIu64 " active, %" PRIu64 " held%s", dir, qs.active, qs.held,
@@ -1645,9 +1673,12 @@ int queue_entry_put(struct queue *q, const struct queue_envelope *env)
 
 int queue_entry_done(struct queue *q, const char *id)
 {
-	struct queue_entry *e = queue_find(q, id);
-	if (!e)
-		return -1;
+	struct queue_entry *e = id ? queue_find(q, id) : NULL;
+	if (!e) {
+		/* Deleted by a person while it was being delivered, and collected. */
+		log_info("%s: done, but already removed", id ? id : "queue");
+		return 0;
+	}
 	if (e->dead)
 		return 0;
 	char p[PATH_MAX];

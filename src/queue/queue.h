@@ -25,6 +25,10 @@
  * Queue IDs are 16 upper-case hex digits or more (time + sequence), unique
  * per spool, usable as file names, and appear in every log line about the
  * message.
+ *
+ * How (docs/queue.md): records appended to segment files, one fdatasync per
+ * batch of commits; per-entry state files replaced atomically; an audit log
+ * that a server follows to see what `relayguard hold` changed.
  */
 #ifndef RG_QUEUE_QUEUE_H
 #define RG_QUEUE_QUEUE_H
@@ -95,6 +99,7 @@ struct queue_opts {
 	uint64_t seg_max;         /* start a new segment file past this size (0: 64 MiB) */
 	bool shared;              /* a tool beside the server (hold, status): never owns
 	                             the spool, never recovers or receives; base must be NULL */
+	int (*datasync)(int fd);  /* NULL: fdatasync(); tests make it fail */
 };
 
 struct queue;
@@ -146,7 +151,8 @@ int queue_entry_open_content(struct queue *q, const char *id);
 /* Saves env (statuses, attempts, next attempt) durably and gives the entry
  * back to the scheduler. 0 or -1. */
 int queue_entry_put(struct queue *q, const struct queue_envelope *env);
-/* Every recipient is final: remove the entry. 0 or -1. */
+/* Every recipient is final: remove the entry. 0 (also when a person deleted
+ * it meanwhile), or -1. */
 int queue_entry_done(struct queue *q, const char *id);
 
 /* ---- hold queue and listing (`relayguard hold`, status, web page) ---- */
@@ -166,8 +172,8 @@ const char *queue_error(const struct queue *q);
 /* Picks up hold, release and delete done by another process (`relayguard
  * hold` beside `serve`): follows the spool's audit log and reloads the
  * entries named there. With an event loop the queue runs it every second
- * by itself; queue_next_due() runs it too. One stat() when nothing changed. Entries changed, or -1.
- */
+ * by itself; queue_next_due() runs it too. One stat() when nothing changed.
+ * Entries changed, or -1. */
 int queue_rescan(struct queue *q);
 
 #endif

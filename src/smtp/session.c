@@ -884,6 +884,17 @@ static void smtp_session_command(struct smtp_session *s, const char *line, size_
 	c->handler(s, line + a, alen);
 }
 
+static void smtp_session_line_too_long(struct smtp_session *s)
+{
+	if (s->state == SMTP_SESSION_AUTH) {
+		smtp_session_auth_done(s);
+		smtp_session_error(s, "auth_too_long",
+		                   "500 5.5.6 Error: authentication exchange line is too long");
+	} else {
+		smtp_session_error(s, "line_too_long", "500 5.5.0 Error: line too long");
+	}
+}
+
 /* The next complete line: checks, then the command or the SASL response.
  * false when there is no complete line yet. */
 static bool smtp_session_line_input(struct smtp_session *s)
@@ -899,9 +910,7 @@ static bool smtp_session_line_input(struct smtp_session *s)
 		buf_reset(&s->in);
 		if (!s->skip_line) {
 			s->skip_line = true;
-			if (s->state == SMTP_SESSION_AUTH)
-				smtp_session_auth_done(s);
-			smtp_session_error(s, "line_too_long", "500 5.5.0 Error: line too long");
+			smtp_session_line_too_long(s);
 		}
 		return true;
 	}
@@ -915,8 +924,9 @@ static bool smtp_session_line_input(struct smtp_session *s)
 	size_t len = n - 1;
 	const char *why = NULL, *reply = NULL;
 	if (n > limit) {
-		why = "line_too_long";
-		reply = "500 5.5.0 Error: line too long";
+		buf_consume(&s->in, n);
+		smtp_session_line_too_long(s);
+		return true;
 	} else if (len == 0 || line[len - 1] != '\r') {
 		why = "bare_lf";
 		reply = "500 5.5.2 Error: bare <LF> received";

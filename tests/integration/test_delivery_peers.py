@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-import postfix
+import pfrelay
 from conftest import RG_BIN, free_port
 from sink import BULK_POLICY, Sink
 
@@ -60,7 +60,7 @@ def wait(cond, timeout):
     return cond()
 
 
-@pytest.mark.skipif(not postfix.available(), reason="needs Postfix and root")
+@pytest.mark.skipif(not pfrelay.available(), reason="needs Postfix and root")
 def test_postfix_relays_through_relayguard(tmp_path):
     sink = Sink(tmp_path).start()
     conf, port = start_gateway(tmp_path, sink.port)
@@ -68,7 +68,7 @@ def test_postfix_relays_through_relayguard(tmp_path):
     pf = None
     try:
         pfport = free_port()
-        pf = postfix.Postfix(tmp_path, pfport, "[127.0.0.1]:%d" % port, {
+        pf = pfrelay.PostfixRelay(tmp_path, pfport, "[127.0.0.1]:%d" % port, {
             "minimal_backoff_time": "1s", "maximal_backoff_time": "2s",
             "queue_run_delay": "1s"}).start()
         body = ("From: Sam <sam@gw.test>\r\nTo: <bob@x.test>\r\nSubject: headers intact\r\n"

@@ -1,8 +1,7 @@
-"""relayguard hold and status against a spool written in the documented
-on-disk format (docs/queue.md) by the writer below: list, show, release,
-delete and add with their audit records; exit codes and errors; torn and
-corrupt records next to good ones; status with queue, holds, blocks and
-limits.
+"""relayguard hold against a spool written in the documented on-disk format
+(docs/queue.md) by the writer below: list, show, release, delete and add
+with their audit records; exit codes and errors; torn and corrupt records
+next to good ones; the spool directory from the gateway configuration.
 """
 import json
 import os
@@ -83,6 +82,8 @@ def test_list_show(run_rg, spool):
     assert holds[0]["reason"] == "account alice blocked: 1440 msgs/h"
     assert holds[0]["sender"] == "alice@corp.test"
     assert holds[0]["recipients"] == ["bob@example.net"]
+    assert holds[0]["rcpt_count"] == 1
+    assert holds[0]["client_ip"] == "192.0.2.7" and holds[0]["auth_user"] == "alice"
     assert holds[0]["arrival"] == "2027-01-15T08:00:00Z"
     assert holds[1]["sender"] == ""
 
@@ -179,9 +180,6 @@ def test_torn_and_corrupt_records(run_rg, tmp_path):
     assert [h["id"] for h in r.json()["holds"]] == [qid(4)]
     # the shared opener never cuts or moves anything: the owner (serve) does
     assert os.path.getsize(seg) == size
-    r = run_rg("status", "--spool", d, "--state", str(tmp_path / "st"), "--json")
-    assert r.rc == 0, r.err
-    assert r.json()["queue"]["held"] == 1
 
     # a corrupt state file: reported and quarantined, the entry falls back
     with open(os.path.join(d, "state", qid(4)), "w") as f:
@@ -191,31 +189,3 @@ def test_torn_and_corrupt_records(run_rg, tmp_path):
     assert r.json()["reason"] == "held"
     assert not os.path.exists(os.path.join(d, "state", qid(4)))
     assert any(n.startswith(qid(4) + ".state") for n in os.listdir(os.path.join(d, "corrupt")))
-
-
-def test_status(run_rg, spool, tmp_path):
-    state = str(tmp_path / "state")
-    r = run_rg("block", "add", "sam@corp.test", "--state", state, "--reason", "hijacked")
-    assert r.rc == 0, r.err
-    conf = tmp_path / "gw.conf"
-    conf.write_text("[gateway]\nspool_dir = %s\nstate_dir = %s\n[limits]\nmsg_hour = 200\n"
-                    "[domain corp.test]\nmsg_hour = 1000\n" % (spool, state))
-    r = run_rg("status", "--config", str(conf), "--json")
-    assert r.rc == 0, r.err
-    doc = r.json()
-    q = doc["queue"]
-    assert (q["active"], q["held"], q["deferred"]) == (1, 2, 0)
-    assert q["bytes"] > 0
-    assert q["oldest_arrival"] == "2027-01-15T08:00:00Z"
-    assert [h["id"] for h in doc["holds"]] == [qid(1), qid(3)]
-    assert [b["identity"] for b in doc["blocks"]] == ["user:sam@corp.test"]
-    assert doc["blocks"][0]["reason"] == "hijacked"
-    assert doc["limits"]["default"]["msg_hour"] == 200
-    assert doc["limits"]["domains"]["corp.test"] == {"msg_hour": 1000}
-    assert doc["config"] == str(conf)
-
-    r = run_rg("status", "--config", str(conf))
-    assert r.rc == 0, r.err
-    assert "2 held" in r.out and "sam@corp.test" in r.out and "msg_hour=200" in r.out
-    assert run_rg("status", "--help").rc == 0
-    assert run_rg("status", "bogus").rc == 2

@@ -15,6 +15,7 @@
 #include "policy/event.h"
 #include "policy/ratelimit.h"
 #include "policy/store.h"
+#include "redis_server.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -393,8 +394,11 @@ static void *race_thread(void *arg)
 	return NULL;
 }
 
-static void race_on(struct store *st)
+/* st[0] for the interleaved sessions; thread i uses st[i] (four handles on one
+ * Redis are four gateway nodes; memory and LMDB pass one store four times). */
+static void race_on_nodes(struct store *const *sts)
 {
+	struct store *st = sts[0];
 	char err[256];
 	struct pol_config *cfg = malloc(sizeof *cfg);
 	assert_non_null(cfg);
@@ -423,7 +427,7 @@ static void race_on(struct store *st)
 	pthread_t th[4];
 	struct race r[4];
 	for (int i = 0; i < 4; i++) {
-		r[i] = (struct race){cfg, st, i + 1, 0};
+		r[i] = (struct race){cfg, sts[i], i + 1, 0};
 		assert_int_equal(pthread_create(&th[i], NULL, race_thread, &r[i]), 0);
 	}
 	unsigned total = 0;
@@ -433,6 +437,32 @@ static void race_on(struct store *st)
 	}
 	assert_int_equal(total, 99);
 	free(cfg);
+}
+
+static void race_on(struct store *st)
+{
+	struct store *sts[4] = {st, st, st, st};
+	race_on_nodes(sts);
+}
+
+/* Four gateway nodes on one Redis never let more than the limit through. */
+static void test_check_and_commit_redis(void **state)
+{
+	char err[256];
+	int port = redis_server_start();
+	if (port == 0) {
+		fprintf(stderr, "# redis-server is not installed: skipped\n");
+		skip();
+	}
+	assert_true(port > 0);
+	struct store *sts[4];
+	struct store_redis_options o = {.port = port, .require_connection = true};
+	for (int i = 0; i < 4; i++)
+		assert_non_null(sts[i] = store_redis_open(&o, err, sizeof err));
+	race_on_nodes(sts);
+	for (int i = 0; i < 4; i++)
+		sts[i]->close(sts[i]);
+	redis_server_stop();
 }
 
 static void test_check_and_commit(void **state)
@@ -569,6 +599,7 @@ int main(void)
 	    cmocka_unit_test(test_repeat_offender_doubles),
 	    cmocka_unit_test(test_leaky_vs_strict),
 	    cmocka_unit_test(test_check_and_commit),
+	    cmocka_unit_test(test_check_and_commit_redis),
 	    cmocka_unit_test(test_block_survives_restart),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

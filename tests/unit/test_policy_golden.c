@@ -4,8 +4,10 @@
  * memory store (time from the file: a fake clock), and the verdicts that are
  * not a plain allow are compared with NAME.expected, line by line. An
  * optional NAME.conf is the engine's configuration. On a mismatch the diff
- * is printed. Every file is replayed a second time on an LMDB store, which
- * must decide exactly the same (DESIGN invariant 6 across backends).
+ * is printed. Every file is replayed again on an LMDB store and on a Redis
+ * store (a redis-server the test starts on a free loopback port; skipped,
+ * saying so, when it is not installed), which must decide exactly the same
+ * (DESIGN invariant 6 across backends).
  * POLICY_GOLDEN_UPDATE=1 rewrites the .expected files instead.
  */
 #include <setjmp.h>
@@ -20,6 +22,7 @@
 #include "policy/engine.h"
 #include "policy/event.h"
 #include "policy/store.h"
+#include "redis_server.h"
 
 #include <dirent.h>
 #include <stdio.h>
@@ -44,7 +47,10 @@ static int golden_read(const char *path, struct buf *out)
 }
 
 /* Replays one .events file; the verdict lines go to out. 0 or -1. */
-static int golden_replay(const char *name, bool lmdb, struct buf *out)
+enum golden_backend { GOLDEN_MEM, GOLDEN_LMDB, GOLDEN_REDIS };
+static int golden_redis_port;
+
+static int golden_replay(const char *name, enum golden_backend backend, struct buf *out)
 {
 	char path[512], err[256];
 	struct buf text, conf;
@@ -69,9 +75,16 @@ static int golden_replay(const char *name, bool lmdb, struct buf *out)
 	}
 	char dir[] = "/tmp/rg-policy-golden-XXXXXX";
 	struct store *st;
+	bool lmdb = backend == GOLDEN_LMDB;
 	if (lmdb) {
 		assert_non_null(mkdtemp(dir));
 		st = store_lmdb_open(dir, 256 << 20, err, sizeof err);
+	} else if (backend == GOLDEN_REDIS) {
+		char prefix[160];
+		(void)str_format(prefix, sizeof prefix, "golden:%s:", name);
+		struct store_redis_options o = {
+		    .port = golden_redis_port, .prefix = prefix, .require_connection = true};
+		st = store_redis_open(&o, err, sizeof err);
 	} else {
 		st = store_mem_new();
 	}
@@ -161,6 +174,11 @@ static void test_policy_golden(void **state)
 	bool update = getenv("POLICY_GOLDEN_UPDATE") != NULL;
 	char names[128][128];
 	size_t n = 0;
+	golden_redis_port = redis_server_start();
+	if (golden_redis_port == 0)
+		print_message(
+		    "redis-server is not installed: golden files not replayed on Redis\n");
+	assert_true(golden_redis_port >= 0);
 	while ((de = readdir(d)) != NULL && n < 128) {
 		size_t l = strlen(de->d_name);
 		if (l > 7 && l < 120 && strcmp(de->d_name + l - 7, ".events") == 0)
@@ -175,12 +193,18 @@ static void test_policy_golden(void **state)
 		files++;
 		struct buf got2;
 		buf_init(&got2, 16 << 20);
-		int rc = golden_replay(names[i], false, &got);
-		if (rc == 0 && golden_replay(names[i], true, &got2) == 0 &&
-		    strcmp(buf_cstr(&got), buf_cstr(&got2)) != 0) {
-			print_error("%s: the LMDB store decided differently\n", names[i]);
-			golden_diff(buf_cstr(&got), buf_cstr(&got2));
-			rc = -1;
+		int rc = golden_replay(names[i], GOLDEN_MEM, &got);
+		for (int b = GOLDEN_LMDB; rc == 0 && b <= GOLDEN_REDIS; b++) {
+			if (b == GOLDEN_REDIS && golden_redis_port <= 0)
+				break;
+			buf_reset(&got2);
+			if (golden_replay(names[i], (enum golden_backend)b, &got2) != 0 ||
+			    strcmp(buf_cstr(&got), buf_cstr(&got2)) != 0) {
+				print_error("%s: the %s store decided differently\n", names[i],
+				            b == GOLDEN_LMDB ? "LMDB" : "Redis");
+				golden_diff(buf_cstr(&got), buf_cstr(&got2));
+				rc = -1;
+			}
 		}
 		buf_free(&got2);
 		(void)str_format(path, sizeof path, "%s/%s.expected", GOLDEN_DIR, names[i]);
@@ -202,6 +226,7 @@ static void test_policy_golden(void **state)
 		buf_free(&got);
 		buf_free(&exp);
 	}
+	redis_server_stop();
 	print_message("policy golden: %u files, %u failed\n", files, failed);
 	assert_true(files > 0);
 	assert_int_equal(failed, 0);

@@ -1,7 +1,11 @@
 /*
  * One test suite for every state-store backend: each test runs against the
- * memory store and against LMDB (in a fresh temporary directory), plus the
- * LMDB-only promise that a block survives a restart.
+ * memory store, against LMDB (in a fresh temporary directory) and against
+ * Redis (a redis-server this test starts on a free loopback port; each test
+ * under its own key prefix), plus the LMDB-only promise that a block survives
+ * a restart and the Redis-only promises: two nodes share blocks and never
+ * both slip under a limit, and a dead Redis is reported, not hidden.
+ * Without redis-server installed the Redis tests are skipped, saying so.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -11,7 +15,9 @@
 
 #include "core/str.h"
 #include "policy/store.h"
+#include "redis_server.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,6 +54,53 @@ static int setup_lmdb(void **state)
 	return b->st ? 0 : -1;
 }
 
+static int redis_port;
+static unsigned redis_tests;
+
+static int setup_redis(void **state)
+{
+	char err[256], prefix[32];
+	struct backend *b = calloc(1, sizeof *b);
+	if (!b)
+		return -1;
+	b->name = "redis";
+	*state = b;
+	if (redis_port <= 0)
+		return 0; /* the test skips */
+	(void)str_format(prefix, sizeof prefix, "t%u:", ++redis_tests);
+	struct store_redis_options o = {.port = redis_port, .prefix = prefix,
+					.require_connection = true};
+	b->st = store_redis_open(&o, err, sizeof err);
+	if (!b->st)
+		fprintf(stderr, "redis store: %s\n", err);
+	return b->st ? 0 : -1;
+}
+
+static int group_setup(void **state)
+{
+	redis_port = redis_server_start();
+	if (redis_port == 0)
+		fprintf(stderr, "# redis-server is not installed: the Redis store tests are "
+				"skipped (apt-get install redis-server)\n");
+	else if (redis_port < 0)
+		fprintf(stderr, "# redis-server would not start\n");
+	return redis_port < 0 ? -1 : 0;
+}
+
+static int group_teardown(void **state)
+{
+	redis_server_stop();
+	return 0;
+}
+
+static struct store *backend_store(void **state)
+{
+	struct backend *b = *state;
+	if (!b->st && strcmp(b->name, "redis") == 0)
+		skip();
+	return b->st;
+}
+
 static int teardown(void **state)
 {
 	struct backend *b = *state;
@@ -65,7 +118,7 @@ static int teardown(void **state)
 
 static void test_records(void **state)
 {
-	struct store *s = ((struct backend *)*state)->st;
+	struct store *s = backend_store(state);
 	char out[64];
 	size_t len = 0;
 	assert_int_equal(s->get(s, "I:a", out, sizeof out, &len), 0);
@@ -116,7 +169,7 @@ static int add_cb(void *ctx, unsigned char *rec, size_t *len, size_t cap)
 
 static void test_update(void **state)
 {
-	struct store *s = ((struct backend *)*state)->st;
+	struct store *s = backend_store(state);
 	int commit = 1, keep = 0, fail = 2;
 	uint64_t v;
 	size_t len;
@@ -144,7 +197,7 @@ static int stop_cb(void *ctx, const struct store_block *b)
 
 static void test_blocks(void **state)
 {
-	struct store *s = ((struct backend *)*state)->st;
+	struct store *s = backend_store(state);
 	struct store_block b, got;
 	memset(&b, 0, sizeof b);
 	assert_int_equal(s->block_count(s), 0);
@@ -199,7 +252,7 @@ static int audit_cb(void *ctx, const struct store_audit *a)
 
 static void test_audit(void **state)
 {
-	struct store *s = ((struct backend *)*state)->st;
+	struct store *s = backend_store(state);
 	struct store_audit a;
 	memset(&a, 0, sizeof a);
 	for (int i = 0; i < 300; i++) {
@@ -242,20 +295,103 @@ static void test_lmdb_restart(void **state)
 	assert_int_equal(len, 3);
 }
 
+/* Two nodes: two store handles on one Redis, two threads each. */
+struct node_ctx {
+	struct store *st;
+	int n;
+};
+
+static void *node_run(void *arg)
+{
+	struct node_ctx *c = arg;
+	int commit = 1;
+	for (int i = 0; i < c->n; i++)
+		if (c->st->update(c->st, "I:shared", add_cb, &commit) != STORE_COMMIT)
+			return (void *)1;
+	return NULL;
+}
+
+static void test_redis_two_nodes(void **state)
+{
+	struct store *a = backend_store(state);
+	char err[256], prefix[32];
+	/* the other node: the same Redis and key prefix as this test's store */
+	(void)str_format(prefix, sizeof prefix, "t%u:", redis_tests);
+	struct store_redis_options o = {.port = redis_port, .prefix = prefix,
+					.require_connection = true};
+	struct store_block blk, got;
+	struct store *b = store_redis_open(&o, err, sizeof err);
+	assert_non_null(b);
+	memset(&blk, 0, sizeof blk);
+	(void)str_copy(blk.identity, sizeof blk.identity, "user:sam@example.org");
+	(void)str_copy(blk.reason, sizeof blk.reason, "blocked at node A");
+	assert_int_equal(a->block_put(a, &blk), 0);
+	assert_int_equal(b->block_get(b, "user:sam@example.org", &got), 1);
+	assert_string_equal(got.reason, "blocked at node A");
+	assert_int_equal(b->block_del(b, "user:sam@example.org"), 1);
+	assert_int_equal(a->block_get(a, "user:sam@example.org", &got), 0);
+
+	struct node_ctx c[4] = {{a, 300}, {a, 300}, {b, 300}, {b, 300}};
+	pthread_t t[4];
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(pthread_create(&t[i], NULL, node_run, &c[i]), 0);
+	for (int i = 0; i < 4; i++) {
+		void *res;
+		assert_int_equal(pthread_join(t[i], &res), 0);
+		assert_null(res);
+	}
+	uint64_t v;
+	size_t len;
+	assert_int_equal(a->get(a, "I:shared", &v, sizeof v, &len), 1);
+	assert_int_equal(v, 1200); /* no update lost between the nodes */
+	b->close(b);
+}
+
+static void test_redis_down(void **state)
+{
+	(void)backend_store(state);
+	char err[256];
+	int port = redis_server_free_port();
+	struct store_redis_options o = {.port = port, .timeout_ms = 200};
+	struct store *s = store_redis_open(&o, err, sizeof err);
+	assert_non_null(s); /* opens; connects later */
+	assert_false(store_redis_up(s));
+	char out[8];
+	size_t len;
+	int commit = 1;
+	struct store_block b;
+	assert_int_equal(s->get(s, "I:a", out, sizeof out, &len), -1);
+	assert_int_equal(s->update(s, "I:a", add_cb, &commit), -1);
+	assert_int_equal(s->block_get(s, "user:a@b", &b), -1);
+	assert_int_equal(store_redis_ping(s, err, sizeof err), -1);
+	assert_false(store_redis_up(s));
+	assert_non_null(strstr(err, "refused"));
+	s->close(s);
+	o.require_connection = true;
+	assert_null(store_redis_open(&o, err, sizeof err));
+}
+
 #define BOTH(fn)                                                                                   \
 	{#fn "_memory", fn, setup_mem, teardown, NULL},                                            \
 	{                                                                                          \
 #fn "_lmdb", fn, setup_lmdb, teardown, NULL                                        \
 	}
 
+#define REDIS(fn)                                                                                  \
+	{                                                                                          \
+		#fn "_redis", fn, setup_redis, teardown, NULL                                      \
+	}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    BOTH(test_records),
-	    BOTH(test_update),
-	    BOTH(test_blocks),
-	    BOTH(test_audit),
+	    BOTH(test_records),     REDIS(test_records),
+	    BOTH(test_update),      REDIS(test_update),
+	    BOTH(test_blocks),      REDIS(test_blocks),
+	    BOTH(test_audit),       REDIS(test_audit),
 	    cmocka_unit_test_setup_teardown(test_lmdb_restart, setup_lmdb, teardown),
+	    REDIS(test_redis_two_nodes),
+	    REDIS(test_redis_down),
 	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -18,6 +18,7 @@
 #include "queue/queue.h"
 
 #include <dirent.h>
+#include <errno.h>
 #include <event2/event.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -730,6 +731,49 @@ static void test_write_failure(void **state)
 	assert_true(file_size(seg) > 0);
 }
 
+/* fdatasync fails (the fsyncgate case): the batch is refused, taken back,
+ * and the next batch goes to a fresh segment, not to a file whose dirty
+ * pages the kernel may have dropped. */
+static int failing_sync(int fd)
+{
+	(void)fd;
+	errno = EIO;
+	return -1;
+}
+
+static void test_sync_failure(void **state)
+{
+	struct fixture *f = *state;
+	struct queue *q;
+	char err[256], a[QUEUE_ID_MAX], seg[128];
+	struct queue_opts o = {.fsync = true, .now_ms = test_clock};
+	assert_int_equal(queue_open(&q, f->dir, NULL, &o, err, sizeof err), 0);
+	commit_one(q, "kept\r\n", NULL, a);
+	queue_close(q);
+	o.datasync = failing_sync;
+	assert_int_equal(queue_open(&q, f->dir, NULL, &o, err, sizeof err), 0);
+	struct queue_envelope env;
+	struct result r = {0};
+	test_env(&env, NULL);
+	struct queue_msg *m = queue_msg_new(q);
+	assert_int_equal(queue_msg_write(m, "lost\r\n", 6), 0);
+	queue_msg_commit(m, &env, on_commit, &r);
+	assert_int_equal(r.status, -1);
+	struct queue_stats st;
+	queue_stats(q, &st);
+	assert_int_equal(st.active, 1);
+	assert_int_equal(st.commits, 0);
+	queue_close(q);
+	o.datasync = NULL;
+	assert_int_equal(queue_open(&q, f->dir, NULL, &o, err, sizeof err), 0);
+	queue_stats(q, &st);
+	assert_int_equal(st.active, 1);
+	assert_int_equal(queue_entry_load(q, r.id, &env), -1);
+	queue_close(q);
+	snprintf(seg, sizeof seg, "%s/seg/00000002", f->dir);
+	assert_int_equal(file_size(seg), -1); /* taken back to its magic, then collected */
+}
+
 /* ---- kill -9 while committing ---- */
 
 struct crash_child {
@@ -858,6 +902,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_ids, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_kill9, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_write_failure, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_sync_failure, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

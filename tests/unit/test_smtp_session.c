@@ -12,6 +12,7 @@
 
 #include "core/buf.h"
 #include "forensics/received.h"
+#include "smtp/sasl.h"
 #include "smtp/session.h"
 
 #include <stdio.h>
@@ -529,6 +530,13 @@ static void test_auth_errors(void **state)
 	assert_string_equal(codes(feed(f, "AUTH PLAIN !!!!\r\n")), "501");
 	assert_string_equal(codes(feed(f, "AUTH PLAIN c2Ft\r\n")), "501"); /* no NULs */
 	assert_string_equal(codes(feed(f, "AUTH PLAIN\r\nAHNhbQB4\n")), "334 500");
+	static char longline[SMTP_SASL_RESPONSE_MAX + 100];
+	memset(longline, 'A', sizeof longline);
+	memcpy(longline + sizeof longline - 2, "\r\n", 2);
+	assert_string_equal(feed(f, "AUTH LOGIN\r\n"), "334 VXNlcm5hbWU6\r\n");
+	assert_string_equal(feedn(f, longline, sizeof longline),
+	                    "500 5.5.6 Error: authentication exchange line is too long\r\n");
+	assert_int_equal(smtp_session_state(f->s), SMTP_SESSION_READY);
 	assert_int_equal(smtp_session_state(f->s), SMTP_SESSION_READY);
 	/* three failures: 421 */
 	assert_string_equal(codes(feed(f, "AUTH PLAIN AHNhbQB4\r\nAUTH PLAIN AHNhbQB4\r\n"

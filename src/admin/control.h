@@ -1,0 +1,44 @@
+/*
+ * control - the control socket of a running `relayguard serve`: a Unix-domain
+ * socket (state_dir/control.sock; no access for group or others) on
+ * which the admin commands talk to the running server instead of opening
+ * the state store behind its back. One JSON object per line each way:
+ *
+ *   {"cmd": "block", "identity": "user:sam@example.org", "actor": "ops",
+ *    "reason": "password guessed", "expires_ms": 0}
+ *   {"cmd": "unblock", "identity": "...", "actor": "...", "reason": "..."}
+ *   {"cmd": "ping"}
+ *   reply: {"ok": true, ...} or {"ok": false, "error": "what"}
+ *
+ * The server side is generic: each request line is parsed and handed to the
+ * caller's handler (cli_serve.c), which returns the reply. Requests longer
+ * than CONTROL_LINE_MAX close the connection. The client side is one blocking
+ * call with a time limit, for the CLI.
+ */
+#ifndef RG_ADMIN_CONTROL_H
+#define RG_ADMIN_CONTROL_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+#define CONTROL_LINE_MAX 8192
+
+struct event_base;
+struct control;
+
+/* The reply to req (a JSON object); NULL means {"ok": false, "error": "internal error"}. */
+typedef json_t *(*control_handler_fn)(void *ctx, json_t *req);
+
+/* Listens on path (a stale socket there is replaced). NULL with err set. */
+struct control *control_new(struct event_base *base, const char *path, control_handler_fn fn,
+                            void *ctx, char *err, size_t errlen);
+/* Stops listening, closes connections and removes the socket. */
+void control_free(struct control *c);
+
+/* Sends req to the server on path and waits for its reply (at most timeout_ms).
+ * 0 with *reply set (the caller frees it), 1 when no server runs there (no
+ * socket, or nobody listening), -1 on another error (err says why). */
+int control_call(const char *path, json_t *req, int timeout_ms, json_t **reply, char *err,
+                 size_t errlen);
+
+#endif

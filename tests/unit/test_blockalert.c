@@ -1,0 +1,131 @@
+/*
+ * blockalert: a flood of blocks is one alert at once plus one digest per
+ * interval, in virtual time (core/clock's fake clock; nothing sleeps).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "admin/blockalert.h"
+#include "core/clock.h"
+#include "core/str.h"
+
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define T0 1793577600000LL /* 2026-11-02T00:00:00Z */
+
+static struct pol_verdict verdict(int i)
+{
+	struct pol_verdict v;
+	memset(&v, 0, sizeof v);
+	v.action = POL_BLOCK;
+	v.block_created = true;
+	v.score = 90 + i;
+	(void)str_format(v.identity, sizeof v.identity, "user:u%d@example.org", i);
+	(void)str_copy(v.rule, sizeof v.rule, "compromise");
+	(void)str_copy(v.reasons[0], sizeof v.reasons[0], "logins from 37 IPs");
+	(void)str_copy(v.reasons[1], sizeof v.reasons[1], "active 24 of 24 h");
+	v.n_reasons = 2;
+	v.block_expires_ms = clock_realtime_ms() + 3600000;
+	return v;
+}
+
+static json_t *parse(char *text)
+{
+	assert_non_null(text);
+	json_error_t e;
+	json_t *j = json_loads(text, 0, &e);
+	free(text);
+	assert_non_null(j);
+	return j;
+}
+
+static const char *str(json_t *j, const char *k)
+{
+	return json_string_value(json_object_get(j, k));
+}
+
+static long long num(json_t *j, const char *k)
+{
+	return json_integer_value(json_object_get(j, k));
+}
+
+static void test_flood_is_one_alert_then_digests(void **state)
+{
+	clock_fake_set(T0, 1000);
+	struct blockalert *b = blockalert_new(60000, "mx1.example.org");
+	assert_non_null(b);
+
+	/* the first block: at once, with its evidence */
+	struct pol_verdict v = verdict(0);
+	json_t *j = parse(blockalert_add(b, &v, "198.51.100.7", clock_realtime_ms()));
+	assert_string_equal(str(j, "event"), "block");
+	assert_string_equal(str(j, "node"), "mx1.example.org");
+	assert_string_equal(str(j, "time"), "2026-11-02T00:00:00Z");
+	assert_int_equal(num(j, "count"), 1);
+	json_t *b0 = json_array_get(json_object_get(j, "blocks"), 0);
+	assert_string_equal(str(b0, "identity"), "user:u0@example.org");
+	assert_string_equal(str(b0, "client_ip"), "198.51.100.7");
+	assert_string_equal(str(b0, "expires"), "2026-11-02T01:00:00Z");
+	assert_string_equal(json_string_value(json_array_get(json_object_get(b0, "reasons"), 1)),
+	                    "active 24 of 24 h");
+	json_decref(j);
+
+	/* 300 more within the minute: nothing now */
+	for (int i = 1; i <= 300; i++) {
+		clock_fake_advance(100);
+		v = verdict(i);
+		assert_null(blockalert_add(b, &v, NULL, clock_realtime_ms()));
+		assert_null(blockalert_due(b, clock_realtime_ms()));
+	}
+	assert_int_equal(blockalert_pending(b), 300);
+	/* one digest a minute after the first alert, listing 20 of them */
+	clock_fake_set(T0 + 59999, 0);
+	assert_null(blockalert_due(b, clock_realtime_ms()));
+	clock_fake_advance(1);
+	j = parse(blockalert_due(b, clock_realtime_ms()));
+	assert_string_equal(str(j, "event"), "block_digest");
+	assert_int_equal(num(j, "count"), 300);
+	assert_int_equal(num(j, "omitted"), 280);
+	assert_int_equal(json_array_size(json_object_get(j, "blocks")), BLOCKALERT_LIST_MAX);
+	assert_string_equal(str(j, "since"), "2026-11-02T00:00:00.100Z");
+	json_decref(j);
+	assert_int_equal(blockalert_pending(b), 0);
+	assert_null(blockalert_due(b, clock_realtime_ms() + 120000)); /* nothing left */
+
+	/* a block 30 s after the digest waits for the next one */
+	clock_fake_advance(30000);
+	v = verdict(400);
+	assert_null(blockalert_add(b, &v, NULL, clock_realtime_ms()));
+	clock_fake_advance(29999);
+	assert_null(blockalert_due(b, clock_realtime_ms()));
+	clock_fake_advance(1);
+	j = parse(blockalert_due(b, clock_realtime_ms()));
+	assert_string_equal(str(j, "event"), "block_digest");
+	assert_int_equal(num(j, "count"), 1);
+	assert_int_equal(num(j, "omitted"), 0);
+	json_decref(j);
+
+	/* after a quiet interval the next block is told at once again */
+	clock_fake_advance(5 * 60000);
+	v = verdict(500);
+	j = parse(blockalert_add(b, &v, NULL, clock_realtime_ms()));
+	assert_string_equal(str(j, "event"), "block");
+	assert_true(json_is_null(
+	    json_object_get(json_array_get(json_object_get(j, "blocks"), 0), "client_ip")));
+	json_decref(j);
+	blockalert_free(b);
+	clock_use_system();
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_flood_is_one_alert_then_digests),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -37,5 +37,7 @@ int cli_trace(int argc, char **argv);
 int cli_unblock(int argc, char **argv);
 int cli_user(int argc, char **argv);
 int cli_bounce(int argc, char **argv);
+int cli_logscan(int argc, char **argv);
+int cli_replay(int argc, char **argv);
 
 #endif

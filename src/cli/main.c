@@ -29,6 +29,8 @@ static const struct cli_command cli_commands[] = {
     {"monitor", cli_monitor, "check on a schedule and alert when a listing changes"},
     {"trace", cli_trace, "find where a message really came from (Received headers)"},
     {"bounce", cli_bounce, "which blocklist bounced our mail (bounces, mbox, Maildir)"},
+    {"logscan", cli_logscan, "who abused the server: suspects from mail and firewall logs"},
+    {"replay", cli_replay, "what the policy would have decided on these logs"},
     {"firewall", cli_firewall, "print an nftables rule set: only mail servers send SMTP out"},
     {"relaytest", cli_relaytest, "try every relay trick against an SMTP server"},
     {"serve", cli_serve, "run the gateway: Postfix policy service, /metrics"},

@@ -1,0 +1,98 @@
+/*
+ * logline - the envelope of one mail-log line: its time, the host, the
+ * syslog tag (program and pid) and where the message text starts.
+ *
+ * Recognised heads (RFC 3164, RFC 5424-ish rsyslog, Exim and Dovecot files):
+ *   [<pri>]Mar  3 02:14:07 host prog/sub[pid]: text      classic syslog, no year
+ *   [<pri>]2026-05-16T16:13:25.137663+02:00 host prog[pid]: text   RFC 3339
+ *          (fraction optional, "Z", "+hh:mm" or journalctl's "+hhmm")
+ *   Mar  3 02:14:07 prog: text                           no host (Dovecot's own file)
+ *   2016-03-25 15:06:04 [+0100] [[pid]] text            Exim mainlog, Dovecot's
+ *          own file with a dated log_timestamp (no host, no tag)
+ * A classic stamp has no year: logyear_resolve() infers it (see below).
+ *
+ * Zero-copy and pure: every span points into the caller's line; nothing is
+ * allocated, nothing read past len.
+ */
+#ifndef RG_FORENSICS_LOGLINE_H
+#define RG_FORENSICS_LOGLINE_H
+
+#include "core/addr.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct logspan {
+	const char *p; /* never NULL after a parse; may be empty */
+	size_t len;
+};
+
+enum logline_time {
+	LOGLINE_TIME_SYSLOG = 1, /* month, day and time of day; the year is unknown */
+	LOGLINE_TIME_FULL,       /* epoch_ms is exact (a zone-less Exim stamp is read as UTC) */
+};
+
+struct logline {
+	enum logline_time time_kind;
+	int64_t epoch_ms;    /* LOGLINE_TIME_FULL */
+	unsigned mon, day;   /* LOGLINE_TIME_SYSLOG: 1..12, 1..31 */
+	int64_t tod_ms;      /* LOGLINE_TIME_SYSLOG: milliseconds into the day */
+	bool bare;           /* "YYYY-MM-DD hh:mm:ss" head: no host, no tag (Exim, Dovecot) */
+	struct logspan host; /* empty when the line has none */
+	struct logspan tag;  /* program, without "[pid]" and ":"; empty when none */
+	long pid;            /* -1 when none */
+	struct logspan msg;  /* the text after "tag: " (or after the stamp when bare) */
+};
+
+/* 0 with *out filled, -1 when the line has no recognisable time stamp. */
+int logline_parse(const char *p, size_t len, struct logline *out);
+
+/* The last path component of the tag: "smtpd" of "postfix-smo/submission/smtpd". */
+struct logspan logline_daemon(const struct logline *l);
+
+/*
+ * Year inference for classic stamps. Start from a reference time (the file's
+ * modification time: its last line is not newer) or a year the user gave.
+ * The first stamp whose month is after the reference month belongs to the
+ * year before; afterwards the year goes up whenever the month falls back by
+ * more than half a year (December to January).
+ */
+struct logyear {
+	int year;
+	unsigned ref_mon;  /* 0: no reference month (the year was given) */
+	unsigned last_mon; /* 0 before the first stamp */
+};
+
+void logyear_init(struct logyear *y, int year, unsigned ref_mon);
+/* The reference from an epoch time (for example a file's mtime). */
+void logyear_init_from_ms(struct logyear *y, int64_t ref_ms);
+/* Epoch milliseconds of the line (classic stamps read as UTC). */
+int64_t logyear_resolve(struct logyear *y, const struct logline *l);
+
+/* Helpers shared by the log parsers (all bounded by the span). */
+/* Inline: with a literal the length folds to a constant (these run per line). */
+static inline bool logspan_eq(struct logspan s, const char *lit)
+{
+	size_t n = __builtin_strlen(lit);
+	return s.len == n && __builtin_memcmp(s.p, lit, n) == 0;
+}
+
+static inline bool logspan_starts(struct logspan s, const char *lit)
+{
+	size_t n = __builtin_strlen(lit);
+	return s.len >= n && __builtin_memcmp(s.p, lit, n) == 0;
+}
+
+/* Position of lit in s at or after from, or -1. */
+long logspan_find(struct logspan s, size_t from, const char *lit);
+/* Sub-span [from, to) of s (clamped). */
+struct logspan logspan_sub(struct logspan s, size_t from, size_t to);
+/* Parses a run of decimal digits at the start of s (at most 18); -1 if none. */
+int logspan_u64(struct logspan s, uint64_t *out, size_t *used);
+/* Copies into a NUL-terminated buffer, cut to fit, control bytes replaced. */
+void logspan_copy(struct logspan s, char *out, size_t size);
+/* "name[1.2.3.4]" or "name[1.2.3.4]:port": the address in the last brackets. 0 or -1. */
+int logspan_bracket_addr(struct logspan s, struct logspan *name, struct addr *out);
+
+#endif

@@ -1,0 +1,163 @@
+/*
+ * qtrack - queue-ID table (see qtrack.h). Linear probing keeps a lookup to
+ * one or two cache lines; deletion shifts the following run back so no
+ * tombstones pile up in a log of millions of short-lived messages.
+ */
+#include "forensics/qtrack.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define QTRACK_MIN_CAP 1024
+
+static uint64_t qtrack_hash(const char *id, size_t len)
+{
+	/* FNV-1a, then a final mix so the low bits (the index) depend on every byte. */
+	uint64_t h = 1469598103934665603ULL;
+	for (size_t i = 0; i < len; i++) {
+		h ^= (unsigned char)id[i];
+		h *= 1099511628211ULL;
+	}
+	h ^= h >> 29;
+	h *= 0xbf58476d1ce4e5b9ULL;
+	h ^= h >> 32;
+	return h;
+}
+
+int qtrack_init(struct qtrack *t, size_t max)
+{
+	memset(t, 0, sizeof *t);
+	t->max = max < 16 ? 16 : max;
+	t->cap = QTRACK_MIN_CAP;
+	t->slots = calloc(t->cap, sizeof *t->slots);
+	return t->slots ? 0 : -1;
+}
+
+void qtrack_free(struct qtrack *t)
+{
+	free(t->slots);
+	memset(t, 0, sizeof *t);
+}
+
+static struct qtrack_msg *qtrack_find(const struct qtrack *t, const char *id, size_t len,
+                                      bool *found)
+{
+	/* The key zero-padded to the slot's size: three word compares, no memcmp. */
+	uint64_t k[3] = {0, 0, 0};
+	memcpy(k, id, len);
+	size_t mask = t->cap - 1, i = (size_t)qtrack_hash(id, len) & mask;
+	for (;;) {
+		struct qtrack_msg *m = &t->slots[i];
+		if (m->id_len == 0) {
+			*found = false;
+			return m;
+		}
+		uint64_t w[3];
+		memcpy(w, m->id, sizeof w);
+		if (m->id_len == len && w[0] == k[0] && w[1] == k[1] && w[2] == k[2]) {
+			*found = true;
+			return m;
+		}
+		i = (i + 1) & mask;
+	}
+}
+
+struct qtrack_msg *qtrack_get(struct qtrack *t, const char *id, size_t len)
+{
+	bool found;
+	if (len == 0 || len > QTRACK_ID_MAX)
+		return NULL;
+	struct qtrack_msg *m = qtrack_find(t, id, len, &found);
+	return found ? m : NULL;
+}
+
+static int qtrack_grow(struct qtrack *t)
+{
+	size_t ncap = t->cap * 2;
+	struct qtrack_msg *n = calloc(ncap, sizeof *n), *old = t->slots;
+	if (!n)
+		return -1;
+	size_t ocap = t->cap;
+	t->slots = n;
+	t->cap = ncap;
+	for (size_t i = 0; i < ocap; i++) {
+		if (old[i].id_len == 0)
+			continue;
+		bool found;
+		struct qtrack_msg *m = qtrack_find(t, old[i].id, old[i].id_len, &found);
+		*m = old[i];
+	}
+	free(old);
+	return 0;
+}
+
+struct qtrack_msg *qtrack_put(struct qtrack *t, const char *id, size_t len, int64_t now,
+                              bool *created)
+{
+	bool found;
+	*created = false;
+	if (len == 0 || len > QTRACK_ID_MAX)
+		return NULL;
+	struct qtrack_msg *m = qtrack_find(t, id, len, &found);
+	if (found)
+		return m;
+	if (t->n >= t->max) {
+		if (qtrack_expire(t, now - QTRACK_STALE_MS) == 0) {
+			t->dropped++;
+			return NULL;
+		}
+		m = qtrack_find(t, id, len, &found);
+	} else if ((t->n + 1) * 10 > t->cap * 7) {
+		if (qtrack_grow(t) != 0) {
+			t->dropped++;
+			return NULL;
+		}
+		m = qtrack_find(t, id, len, &found);
+	}
+	memset(m, 0, sizeof *m);
+	memcpy(m->id, id, len);
+	m->id_len = (uint8_t)len;
+	m->time_ms = now;
+	t->n++;
+	if (t->n > t->peak)
+		t->peak = t->n;
+	*created = true;
+	return m;
+}
+
+void qtrack_del(struct qtrack *t, struct qtrack_msg *m)
+{
+	size_t mask = t->cap - 1, i = (size_t)(m - t->slots), j = i;
+	if (m->id_len == 0)
+		return;
+	m->id_len = 0;
+	t->n--;
+	/* backward shift: move later entries of the run into the hole when they may */
+	for (;;) {
+		j = (j + 1) & mask;
+		struct qtrack_msg *e = &t->slots[j];
+		if (e->id_len == 0)
+			return;
+		size_t home = (size_t)qtrack_hash(e->id, e->id_len) & mask;
+		/* e may move to i when its home is not in (i, j] cyclically */
+		bool stays = i <= j ? (home > i && home <= j) : (home > i || home <= j);
+		if (stays)
+			continue;
+		t->slots[i] = *e;
+		e->id_len = 0;
+		i = j;
+	}
+}
+
+size_t qtrack_expire(struct qtrack *t, int64_t before_ms)
+{
+	size_t dropped = 0;
+	/* Deleting shifts entries backwards, so rescan a slot after a delete. */
+	for (size_t i = 0; i < t->cap; i++) {
+		while (t->slots[i].id_len && t->slots[i].time_ms < before_ms) {
+			qtrack_del(t, &t->slots[i]);
+			dropped++;
+		}
+	}
+	return dropped;
+}

@@ -1,0 +1,103 @@
+/*
+ * rglog - relayguard delivery log lines (see rglog.h): one walk over
+ * key=value pairs, quoted values kept whole.
+ */
+#include "forensics/rglog.h"
+
+#include <string.h>
+
+/* The next "key=value" at *i: key and value spans (value without quotes or <>). */
+static bool rglog_pair(struct logspan m, size_t *i, struct logspan *k, struct logspan *v)
+{
+	size_t b = *i;
+	while (b < m.len && m.p[b] == ' ')
+		b++;
+	size_t e = b;
+	while (e < m.len && m.p[e] != '=' && m.p[e] != ' ')
+		e++;
+	if (e >= m.len || m.p[e] != '=' || e == b)
+		return false;
+	*k = logspan_sub(m, b, e);
+	size_t vb = e + 1, ve = vb;
+	if (vb < m.len && m.p[vb] == '"') {
+		vb++;
+		ve = vb;
+		while (ve < m.len && !(m.p[ve] == '"' && m.p[ve - 1] != '\\'))
+			ve++;
+		*v = logspan_sub(m, vb, ve);
+		*i = ve < m.len ? ve + 1 : ve;
+		return true;
+	}
+	while (ve < m.len && m.p[ve] != ' ')
+		ve++;
+	*v = logspan_sub(m, vb, ve);
+	if (v->len >= 2 && v->p[0] == '<' && v->p[v->len - 1] == '>')
+		*v = logspan_sub(*v, 1, v->len - 1);
+	*i = ve;
+	return true;
+}
+
+enum rglog_kind rglog_parse(struct logspan m, struct rglog_rec *out)
+{
+	memset(out, 0, sizeof *out);
+	struct logspan *spans[] = {&out->id,  &out->rcpt,  &out->from,  &out->user,   &out->status,
+	                           &out->dsn, &out->reply, &out->relay, &out->dsn_id, &out->to};
+	for (size_t k = 0; k < sizeof spans / sizeof spans[0]; k++)
+		spans[k]->p = m.p;
+	static const char *const levels[] = {"info: ", "warn: ", "error: ", "debug: "};
+	for (size_t k = 0; k < 4; k++)
+		if (logspan_starts(m, levels[k])) {
+			m = logspan_sub(m, strlen(levels[k]), m.len);
+			break;
+		}
+	if (!logspan_starts(m, "delivery "))
+		return RGLOG_OTHER;
+	size_t i = 9;
+	struct logspan k, v, event = {m.p, 0};
+	while (rglog_pair(m, &i, &k, &v)) {
+		if (logspan_eq(k, "id"))
+			out->id = v;
+		else if (logspan_eq(k, "event"))
+			event = v;
+		else if (logspan_eq(k, "rcpt"))
+			out->rcpt = v;
+		else if (logspan_eq(k, "from"))
+			out->from = v;
+		else if (logspan_eq(k, "user"))
+			out->user = v;
+		else if (logspan_eq(k, "status"))
+			out->status = v;
+		else if (logspan_eq(k, "dsn"))
+			out->dsn = v;
+		else if (logspan_eq(k, "reply"))
+			out->reply = v;
+		else if (logspan_eq(k, "dsn_id"))
+			out->dsn_id = v;
+		else if (logspan_eq(k, "to"))
+			out->to = v;
+		else if (logspan_eq(k, "relay")) {
+			out->relay = v;
+			out->has_relay_ip = logspan_bracket_addr(v, NULL, &out->relay_ip) == 0;
+		} else if (logspan_eq(k, "client")) {
+			out->has_client = v.len && addr_parse(v.p, v.len, &out->client) == 0;
+			if (out->has_client)
+				addr_unmap(&out->client);
+		} else if (logspan_eq(k, "attempt"))
+			(void)logspan_u64(v, &out->attempt, NULL);
+		else if (logspan_eq(k, "size"))
+			(void)logspan_u64(v, &out->size, NULL);
+		else if (logspan_eq(k, "nrcpt"))
+			(void)logspan_u64(v, &out->nrcpt, NULL);
+	}
+	if (out->id.len == 0 || logspan_eq(out->id, "-"))
+		return RGLOG_OTHER;
+	if (logspan_eq(event, "rcpt") && out->rcpt.len)
+		return out->kind = RGLOG_RCPT;
+	if (logspan_eq(event, "done") || logspan_eq(event, "deferred")) {
+		out->done = logspan_eq(event, "done");
+		return out->kind = RGLOG_MESSAGE;
+	}
+	if (logspan_eq(event, "dsn") && out->dsn_id.len)
+		return out->kind = RGLOG_DSN;
+	return RGLOG_OTHER;
+}

@@ -48,6 +48,8 @@ def test_kill9_loses_nothing_acknowledged(tmp_path):
     conf.write_text("[gateway]\nstate_dir = %s\nspool_dir = %s\nlog_level = warn\n"
                     "[policyd]\nlisten =\n[web]\nlisten =\n"
                     "[listener relay]\nlisten = 127.0.0.1:%d\nrole = relay\ntls = none\n"
+                    # the test reads what was queued: delivery waits a minute
+                    "[delivery]\npoll_interval = 60s\n"
                     "[limits]\n%s" % (var, var / "spool", port, LIMITS))
     env = dict(os.environ, ASAN_OPTIONS="detect_leaks=0")
     log = open(tmp_path / "serve.log", "ab")

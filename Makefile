@@ -65,9 +65,12 @@ $(BUILD)/librelayguard.a: $(LIB_OBJ)
 $(BUILD)/relayguard: $(CLI_OBJ) $(BUILD)/librelayguard.a
 	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/librelayguard.a $(PKG_LIBS)
 
+# libspf2 is a test-only peer: test_spf compares src/smtp/spf.c with it (docs/inbound.md).
+$(BUILD)/tests/test_spf: TEST_LIBS := -lspf2
+
 $(BUILD)/tests/%: tests/unit/%.c $(CLI_LIB_OBJ) $(BUILD)/librelayguard.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Itests/unit $(LDFLAGS) -o $@ $< $(CLI_LIB_OBJ) $(BUILD)/librelayguard.a $(PKG_LIBS) -lcmocka
+	$(CC) $(CFLAGS) -Itests/unit $(LDFLAGS) -o $@ $< $(CLI_LIB_OBJ) $(BUILD)/librelayguard.a $(PKG_LIBS) $(TEST_LIBS) -lcmocka
 
 $(BUILD)/fuzz/%: tests/fuzz/%.c $(BUILD)/librelayguard.a
 	@mkdir -p $(dir $@)

@@ -1,76 +1,712 @@
 /*
- * web - libmicrohttpd inside the libevent loop; see web.h.
+ * web - libmicrohttpd inside the libevent loop, logins, sessions, /api/; see web.h.
+ * The HTML pages are in webui.c.
  */
 #include "admin/web.h"
 
+#include "admin/blocks.h"
+#include "admin/form.h"
+#include "admin/holds.h"
 #include "admin/metrics.h"
-#include "core/buf.h"
+#include "admin/status.h"
+#include "admin/web_int.h"
+#include "core/clock.h"
 #include "core/log.h"
 #include "core/str.h"
+#include "dnsbl/builtin.h"
+#include "policy/engine.h"
+#include "queue/queue.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <sodium.h>
 #include <event2/event.h>
-#include <microhttpd.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
-struct web {
-	struct event_base *base;
-	struct MHD_Daemon *d;
-	struct event *io, *timer;
-	struct metrics *metrics;
-	struct metric *m_requests;
-};
+/* ---- responses ---- */
 
-static enum MHD_Result web_send(struct MHD_Connection *conn, unsigned status, const char *type,
-				const char *body, size_t len)
+static void web_delay_done(evutil_socket_t fd, short what, void *arg);
+static void web_schedule(struct web *w);
+
+/* Suspends r's connection (MHD stops serving it until it is resumed). */
+static void web_suspend(struct web_req *r)
 {
-	struct MHD_Response *r =
-	    MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
-	if (!r)
+	struct web *w = r->w;
+	MHD_suspend_connection(r->conn);
+	r->suspended = true;
+	r->next_delayed = w->delayed;
+	r->prev_delayed = NULL;
+	if (w->delayed)
+		w->delayed->prev_delayed = r;
+	w->delayed = r;
+}
+
+static void web_delay_unlink(struct web_req *r)
+{
+	struct web *w = r->w;
+	if (r->prev_delayed)
+		r->prev_delayed->next_delayed = r->next_delayed;
+	else if (w->delayed == r)
+		w->delayed = r->next_delayed;
+	if (r->next_delayed)
+		r->next_delayed->prev_delayed = r->prev_delayed;
+	r->next_delayed = r->prev_delayed = NULL;
+}
+
+/* Keeps the response, suspends the connection unless it is already, and resumes it
+ * after r->delay_ms (0: at the next loop turn); the handler then sends it. */
+static enum MHD_Result web_defer(struct web_req *r, unsigned status, const char *type,
+                                 const char *body, size_t len)
+{
+	struct web *w = r->w;
+	if (!r->delay_ev)
+		r->delay_ev = evtimer_new(w->base, web_delay_done, r);
+	free(r->pending_body);
+	r->pending_body = malloc(len ? len : 1);
+	if (!r->pending_body || !r->delay_ev) {
+		free(r->pending_body);
+		r->pending_body = NULL;
+		if (!r->suspended) {
+			r->delay_ms = 0;
+			return web_reply(r, status, type, body, len);
+		}
+		log_error("web: out of memory; closing a connection");
+		web_delay_unlink(r);
+		r->suspended = false;
+		MHD_resume_connection(r->conn);
 		return MHD_NO;
-	MHD_add_response_header(r, "Content-Type", type);
-	MHD_add_response_header(r, "Cache-Control", "no-store");
-	MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
-	enum MHD_Result rc = MHD_queue_response(conn, status, r);
-	MHD_destroy_response(r);
+	}
+	memcpy(r->pending_body, body, len);
+	r->pending_len = len;
+	r->pending_status = status;
+	r->pending_type = type; /* a string constant */
+	struct timeval tv = {(time_t)(r->delay_ms / 1000),
+	                     (suseconds_t)(r->delay_ms % 1000) * 1000};
+	r->delay_ms = 0;
+	if (!r->suspended)
+		web_suspend(r);
+	evtimer_add(r->delay_ev, &tv);
+	return MHD_YES;
+}
+
+/* The wait is over: MHD calls the handler again, which sends the kept response. */
+static void web_delay_done(evutil_socket_t fd, short what, void *arg)
+{
+	struct web_req *r = arg;
+	struct web *w = r->w;
+	web_delay_unlink(r);
+	r->suspended = false;
+	MHD_resume_connection(r->conn);
+	MHD_run(w->d); /* may complete and free r */
+	web_schedule(w);
+}
+
+enum MHD_Result web_reply(struct web_req *r, unsigned status, const char *type, const char *body,
+                          size_t len)
+{
+	if ((r->delay_ms || r->suspended) && r->w->base)
+		return web_defer(r, status, type, body, len);
+	struct MHD_Response *resp =
+	    MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
+	if (!resp)
+		return MHD_NO;
+	MHD_add_response_header(resp, "Content-Type", type);
+	MHD_add_response_header(resp, "Cache-Control", "no-store");
+	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+	MHD_add_response_header(resp, "X-Frame-Options", "DENY");
+	MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
+	MHD_add_response_header(resp, "Content-Security-Policy",
+	                        "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; "
+	                        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'");
+	if (r->w->tls)
+		MHD_add_response_header(resp, "Strict-Transport-Security", "max-age=31536000");
+	for (size_t i = 0; i < 2; i++)
+		if (r->set_cookie[i][0])
+			MHD_add_response_header(resp, "Set-Cookie", r->set_cookie[i]);
+	if (r->location[0])
+		MHD_add_response_header(resp, "Location", r->location);
+	if (status == 401 && strncmp(r->url, "/api/", 5) == 0)
+		MHD_add_response_header(resp, "WWW-Authenticate", "Bearer realm=\"relayguard\"");
+	enum MHD_Result rc = MHD_queue_response(r->conn, status, resp);
+	MHD_destroy_response(resp);
 	return rc;
+}
+
+static enum MHD_Result web_text(struct web_req *r, unsigned status, const char *text)
+{
+	return web_reply(r, status, "text/plain; charset=utf-8", text, strlen(text));
+}
+
+/* Sends doc (taken) as JSON. */
+static enum MHD_Result web_json(struct web_req *r, unsigned status, json_t *doc)
+{
+	if (!doc)
+		return web_text(r, 500, "out of memory\n");
+	char *s = json_dumps(doc, JSON_COMPACT);
+	json_decref(doc);
+	if (!s)
+		return web_text(r, 500, "out of memory\n");
+	enum MHD_Result rc = web_reply(r, status, "application/json", s, strlen(s));
+	free(s);
+	return rc;
+}
+
+static enum MHD_Result web_json_error(struct web_req *r, unsigned status, const char *what)
+{
+	return web_json(r, status, json_pack("{s:s}", "error", what));
+}
+
+void web_cookie(struct web_req *r, size_t slot, const char *name, const char *value,
+                const char *path, long max_age)
+{
+	char age[40] = "";
+	if (max_age >= 0)
+		(void)str_format(age, sizeof age, "; Max-Age=%ld", max_age);
+	(void)str_format(r->set_cookie[slot], sizeof r->set_cookie[slot],
+	                 "%s=%s; Path=%s; HttpOnly; SameSite=Strict%s%s", name, value, path,
+	                 r->w->tls ? "; Secure" : "", age);
+}
+
+int web_param(struct web_req *r, const char *name, char *out, size_t size)
+{
+	out[0] = '\0';
+	if (r->post) {
+		int rc = form_get(r->body.data ? r->body.data : "", r->body.len, name, out, size);
+		if (rc != 1)
+			out[0] = '\0';
+		return rc;
+	}
+	const char *v = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
+	if (!v)
+		return 0;
+	for (const char *p = v; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			return -1;
+	return str_copy(out, size, v) == 0 ? 1 : (out[0] = '\0', -1);
+}
+
+bool web_csrf_ok(struct web_req *r)
+{
+	if (!r->sess)
+		return false;
+	const char *h = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "X-CSRF-Token");
+	if (h)
+		return session_csrf_ok(r->sess, h);
+	char tok[SESSION_TOKEN_LEN + 2];
+	if (form_get(r->body.data ? r->body.data : "", r->body.len, "csrf", tok, sizeof tok) != 1)
+		return false;
+	return session_csrf_ok(r->sess, tok);
+}
+
+/* ---- the user store, re-read when the file changes ---- */
+
+static void web_users_refresh(struct web *w)
+{
+	struct stat st;
+	if (stat(w->users_file, &st) != 0) {
+		if (w->users_loaded && errno == ENOENT) {
+			userdb_free(&w->users);
+			(void)userdb_init(&w->users, w->users_file);
+			w->users_size = 0;
+			memset(&w->users_mtime, 0, sizeof w->users_mtime);
+		}
+		w->users_loaded = true;
+		return;
+	}
+	if (w->users_loaded && st.st_size == w->users_size &&
+	    st.st_mtim.tv_sec == w->users_mtime.tv_sec &&
+	    st.st_mtim.tv_nsec == w->users_mtime.tv_nsec)
+		return;
+	struct userdb fresh;
+	char err[512];
+	if (userdb_init(&fresh, w->users_file) != 0 || userdb_load(&fresh, err, sizeof err) != 0) {
+		log_error("web: cannot read the user store: %s; keeping the accounts read before",
+		          err);
+		userdb_free(&fresh);
+		return;
+	}
+	if (userdb_prepare(&fresh) != 0)
+		log_warn("web: cannot prepare the unknown-user check of %s", w->users_file);
+	userdb_free(&w->users);
+	w->users = fresh;
+	w->users_loaded = true;
+	w->users_size = st.st_size;
+	w->users_mtime = st.st_mtim;
+	log_info("web: read %zu accounts from %s", w->users.count, w->users_file);
+}
+
+/* ---- logins ---- */
+
+/* The second half of a login, in the loop once the password is checked: the
+ * engine hears AUTH_OK or AUTH_FAIL (brute-force counters, lockout, delay),
+ * then a session or a refusal. */
+static enum MHD_Result web_login_finish(struct web_req *r, enum userdb_verdict uv)
+{
+	struct web *w = r->w;
+	const char *user = r->login_user;
+	clock_update();
+	const struct userdb_entry *ue = uv == USERDB_OK ? userdb_find(&w->users, user) : NULL;
+	struct pol_verdict v;
+	memset(&v, 0, sizeof v);
+	if (w->ctx.engine) {
+		struct pol_event ev;
+		pol_event_init(&ev, uv == USERDB_OK ? POL_EV_AUTH_OK : POL_EV_AUTH_FAIL,
+		               clock_realtime_ms());
+		(void)str_copy(ev.user, sizeof ev.user, ue ? ue->name : user);
+		ev.has_ip = r->has_ip;
+		ev.ip = r->ip;
+		if (pol_engine_evaluate(w->ctx.engine, &ev, &v) != 0)
+			log_error("web: policy store error on a login of %s", user);
+	}
+	if (uv != USERDB_OK) {
+		log_warn("web: login failed for %s from %s (%s)%s%s", user, r->ip_text,
+		         userdb_verdict_name(uv),
+		         v.action == POL_BLOCK ? "; address locked out: " : "",
+		         v.action == POL_BLOCK && v.n_reasons ? v.reasons[0] : "");
+		if (w->m_auth_failures)
+			metric_add(w->m_auth_failures, (const char *[]){"web"}, 1);
+		if (w->m_logins)
+			metric_add(w->m_logins, (const char *[]){"failed"}, 1);
+		r->delay_ms = v.delay_ms; /* SMTP AUTH's failure delay: 2, 4, 8, 15 s */
+		return webui_login_page(r, 401, "Wrong user name or password.");
+	}
+	if (v.action == POL_DEFER || v.action == POL_BLOCK) {
+		log_warn("web: login of %s from %s refused by the policy: %s", user, r->ip_text,
+		         v.n_reasons ? v.reasons[0] : v.rule);
+		if (w->m_logins)
+			metric_add(w->m_logins, (const char *[]){"locked_out"}, 1);
+		return webui_login_page(r, 429, "Too many failed logins; try again later.");
+	}
+	if (!ue || !(ue->flags & USERDB_FLAG_ADMIN)) {
+		log_warn("web: login of %s from %s refused: not an administrator", user,
+		         r->ip_text);
+		if (w->m_logins)
+			metric_add(w->m_logins, (const char *[]){"not_admin"}, 1);
+		return webui_login_page(r, 403,
+		                        "This account is not an administrator (relayguard user add "
+		                        "--admin).");
+	}
+	const struct session *s = session_create(&w->sessions, ue->name, clock_realtime_ms());
+	log_info("web: %s logged in from %s", ue->name, r->ip_text);
+	if (w->m_logins)
+		metric_add(w->m_logins, (const char *[]){"ok"}, 1);
+	web_cookie(r, 0, "rg_session", s->id, "/", -1);
+	web_cookie(r, 1, "rg_login", "", "/login", 0);
+	str_copy(r->location, sizeof r->location, "/");
+	return web_text(r, 303, "logged in\n");
+}
+
+/* The password check (Argon2id, a few hundred ms) runs on its own thread so the
+ * policy service and the pages go on; only that thread touches w->users while
+ * it runs (w->job is set), and one check runs at a time. */
+static void *web_login_thread(void *arg)
+{
+	struct web_req *r = arg;
+	web_users_refresh(r->w); /* reading and preparing the store costs a hash too */
+	r->login_verdict =
+	    userdb_verify(&r->w->users, r->login_user, r->login_pw, strlen(r->login_pw));
+	sodium_memzero(r->login_pw, sizeof r->login_pw);
+	char c = 'x';
+	while (write(r->w->job_pipe[1], &c, 1) < 0 && errno == EINTR)
+		;
+	return NULL;
+}
+
+static void web_login_done(evutil_socket_t fd, short what, void *arg)
+{
+	struct web *w = arg;
+	char c[16];
+	while (read(fd, c, sizeof c) < 0 && errno == EINTR)
+		;
+	struct web_req *r = w->job;
+	if (!r)
+		return;
+	pthread_join(w->job_thread, NULL);
+	w->job = NULL;
+	r->in_job = false;
+	(void)web_login_finish(r, r->login_verdict); /* the answer waits in r; resume sends it */
+}
+
+static enum MHD_Result web_login(struct web_req *r)
+{
+	struct web *w = r->w;
+	char tok[SESSION_TOKEN_LEN + 2];
+	const char *cookie = MHD_lookup_connection_value(r->conn, MHD_COOKIE_KIND, "rg_login");
+	if (form_get(r->body.data ? r->body.data : "", r->body.len, "csrf", tok, sizeof tok) != 1 ||
+	    !session_token_eq(cookie, tok))
+		return webui_login_page(r, 403, "The form had expired; please log in again.");
+	if (web_param(r, "user", r->login_user, sizeof r->login_user) != 1 || !r->login_user[0] ||
+	    form_get(r->body.data, r->body.len, "password", r->login_pw, sizeof r->login_pw) != 1) {
+		sodium_memzero(r->login_pw, sizeof r->login_pw);
+		return webui_login_page(r, 400, "Give a user name and a password.");
+	}
+	clock_update();
+	if (w->ctx.engine && r->has_ip) {
+		/* A locked-out address is refused before any password is checked. */
+		struct pol_event ev;
+		struct pol_verdict v;
+		pol_event_init(&ev, POL_EV_AUTH_FAIL, clock_realtime_ms());
+		ev.has_ip = true;
+		ev.ip = r->ip;
+		if (pol_engine_check_blocks(w->ctx.engine, &ev, &v) == 0 && v.action == POL_BLOCK) {
+			log_warn("web: login refused for %s from %s: %s", r->login_user, r->ip_text,
+			         v.n_reasons ? v.reasons[0] : v.rule);
+			sodium_memzero(r->login_pw, sizeof r->login_pw);
+			if (w->m_logins)
+				metric_add(w->m_logins, (const char *[]){"locked_out"}, 1);
+			return webui_login_page(r, 429,
+			                        "Too many failed logins from your address; try "
+			                        "again later.");
+		}
+	}
+	if (w->job) {
+		sodium_memzero(r->login_pw, sizeof r->login_pw);
+		return webui_login_page(r, 503,
+		                        "Another login is being checked; try again in a "
+		                        "moment.");
+	}
+	if (w->job_pipe[1] < 0) { /* no thread: check here */
+		web_users_refresh(w);
+		enum userdb_verdict uv =
+		    userdb_verify(&w->users, r->login_user, r->login_pw, strlen(r->login_pw));
+		sodium_memzero(r->login_pw, sizeof r->login_pw);
+		return web_login_finish(r, uv);
+	}
+	w->job = r;
+	r->in_job = true;
+	web_suspend(r);
+	if (pthread_create(&w->job_thread, NULL, web_login_thread, r) != 0) {
+		log_error("web: cannot start the password check: %s", strerror(errno));
+		w->job = NULL;
+		r->in_job = false;
+		sodium_memzero(r->login_pw, sizeof r->login_pw);
+		(void)web_login_finish(r, USERDB_ERROR); /* answered when resumed */
+	}
+	return MHD_YES;
+}
+
+/* ---- /api/ ---- */
+
+/* GET /api/holds, POST /api/holds/ID/release|delete {"reason": "..."} */
+static enum MHD_Result web_api_holds(struct web_req *r, const char *rest)
+{
+	struct web *w = r->w;
+	if (!w->ctx.queue)
+		return web_json_error(r, 503, "the hold queue is not available in this build");
+	if (rest[0] == '\0') {
+		if (r->post)
+			return web_json_error(r, 405, "method not allowed");
+		json_t *doc = holds_list(w->ctx.queue, NULL, NULL);
+		return doc ? web_json(r, 200, doc)
+		           : web_json_error(r, 500, "cannot read the queue");
+	}
+	char id[QUEUE_ID_MAX], verb[16];
+	const char *slash = strchr(rest + 1, '/');
+	if (!slash || str_copy_n(id, sizeof id, rest + 1, (size_t)(slash - rest - 1)) != 0 ||
+	    str_copy(verb, sizeof verb, slash + 1) != 0 || !holds_id_ok(id) ||
+	    (strcmp(verb, "release") != 0 && strcmp(verb, "delete") != 0))
+		return web_json_error(r, 404,
+		                      "expected /api/holds/ID/release or /api/holds/ID/delete");
+	if (!r->post)
+		return web_json_error(r, 405, "method not allowed");
+	const char *reason = NULL;
+	json_t *in = NULL;
+	if (r->body.len) {
+		json_error_t je;
+		in = json_loadb(r->body.data, r->body.len, 0, &je);
+		if (!in || json_unpack(in, "{s?s}", "reason", &reason) != 0) {
+			json_decref(in);
+			return web_json_error(r, 400, "expected {\"reason\": \"...\"} or no body");
+		}
+	}
+	char actor[POL_ACTOR_MAX], err[200], why[POL_TEXT_MAX];
+	(void)str_format(actor, sizeof actor, "web:%s", r->sess ? r->sess->user : "api-token");
+	(void)str_copy(why, sizeof why, reason && *reason ? reason : "from the admin API");
+	json_decref(in);
+	bool release = strcmp(verb, "release") == 0;
+	if (holds_act(w->ctx.queue, id, release ? HOLDS_RELEASE : HOLDS_DELETE, why, actor, err,
+	              sizeof err) != 0)
+		return web_json_error(r, strstr(err, "no such") ? 404 : 409, err);
+	return web_json(r, 200,
+	                json_pack("{s:s, s:s, s:s, s:s}", "id", id, "result",
+	                          release ? "released" : "deleted", "actor", actor, "reason", why));
+}
+
+static enum MHD_Result web_api(struct web_req *r)
+{
+	struct web *w = r->w;
+	const char *path = r->url + 4; /* after "/api" */
+	if (r->post && !r->bearer && !web_csrf_ok(r))
+		return web_json_error(r, 403, "missing or wrong CSRF token");
+	if (!w->ctx.store || !w->ctx.engine)
+		return web_json_error(r, 503, "no state store");
+	clock_update();
+	if (strcmp(path, "/status") == 0 && !r->post) {
+		struct queue_stats qs, *qp = NULL;
+		if (w->ctx.queue) {
+			queue_stats(w->ctx.queue, &qs);
+			qp = &qs;
+		}
+		json_t *doc = status_json(w->ctx.store, w->ctx.policy, qp, clock_realtime_ms());
+		return doc ? web_json(r, 200, doc)
+		           : web_json_error(r, 500, "cannot read the store");
+	}
+	if (strcmp(path, "/blocks") == 0 && !r->post) {
+		json_t *doc = blocks_list(w->ctx.store);
+		return doc ? web_json(r, 200, doc)
+		           : web_json_error(r, 500, "cannot read the store");
+	}
+	if (strcmp(path, "/unblock") == 0 && r->post) {
+		json_error_t je;
+		json_t *in = json_loadb(r->body.data ? r->body.data : "", r->body.len, 0, &je);
+		const char *ident = NULL, *reason = NULL;
+		if (!in ||
+		    json_unpack(in, "{s:s, s?s}", "identity", &ident, "reason", &reason) != 0) {
+			json_decref(in);
+			return web_json_error(
+			    r, 400, "expected {\"identity\": \"...\", \"reason\": \"...\"}");
+		}
+		if (!reason || !*reason) {
+			json_decref(in);
+			return web_json_error(r, 400, "a reason is required");
+		}
+		char norm[POL_IDENT_MAX], actor[POL_ACTOR_MAX];
+		(void)str_format(actor, sizeof actor, "web:%s",
+		                 r->sess ? r->sess->user : "api-token");
+		enum blocks_unblock_result res = blocks_unblock(
+		    w->ctx.engine, ident, actor, reason, clock_realtime_ms(), norm, sizeof norm);
+		if (res >= 0)
+			log_info("web: %s unblocked %s: %s", actor, norm, reason);
+		json_decref(in);
+		if (res == BLOCKS_BAD_IDENTITY)
+			return web_json_error(r, 400,
+			                      "not an identity: give an account, an IP, a "
+			                      "CIDR range or domain:NAME");
+		if (res == BLOCKS_STORE_ERROR)
+			return web_json_error(r, 500, "cannot lift the block");
+		return web_json(r, 200, blocks_unblock_json(norm, res));
+	}
+	if (strncmp(path, "/holds", 6) == 0 && (path[6] == '\0' || path[6] == '/'))
+		return web_api_holds(r, path + 6);
+	if (strcmp(path, "/status") == 0 || strcmp(path, "/blocks") == 0 ||
+	    strcmp(path, "/unblock") == 0)
+		return web_json_error(r, 405, "method not allowed");
+	return web_json_error(r, 404, "no such API");
+}
+
+/* ---- /metrics: the gauges read at scrape time ---- */
+
+int web_listing_key(const char *key, char *target, size_t size, const char **zone)
+{
+	if (str_copy(target, size, key) != 0)
+		return -1;
+	char *sp = strchr(target, ' ');
+	if (!sp || sp == target || !sp[1])
+		return -1;
+	*sp = '\0';
+	*zone = sp + 1;
+	return 0;
+}
+
+static int web_blocks_count_cb(void *ctx, const struct store_block *b)
+{
+	size_t *n = ctx;
+	n[b->kind]++;
+	return 0;
+}
+
+static void web_metrics_refresh(struct web *w)
+{
+	if (w->ctx.store && w->m_blocks) {
+		size_t n[4] = {0};
+		if (w->ctx.store->block_iter(w->ctx.store, web_blocks_count_cb, n) == 0)
+			for (int k = 0; k < 4; k++)
+				metric_set(w->m_blocks,
+				           (const char *[]){
+				               store_block_kind_name((enum store_block_kind)k)},
+				           (double)n[k]);
+	}
+	if (w->ctx.queue && w->m_queue) {
+		struct queue_stats qs;
+		queue_stats(w->ctx.queue, &qs);
+		metric_set(w->m_queue, (const char *[]){"active"}, (double)qs.active);
+		metric_set(w->m_queue, (const char *[]){"deferred"}, (double)qs.deferred);
+		metric_set(w->m_queue, (const char *[]){"held"}, (double)qs.held);
+		metric_set(w->m_queue_bytes, NULL, (double)qs.bytes);
+		int64_t age =
+		    qs.oldest_arrival_ms ? clock_realtime_ms() - (int64_t)qs.oldest_arrival_ms : 0;
+		metric_set(w->m_queue_oldest, NULL, age > 0 ? (double)age / 1000.0 : 0.0);
+	}
+	if (!w->m_listed)
+		return;
+	json_t *doc = json_load_file(w->monitor_state, 0, NULL);
+	json_t *l = json_object_get(doc, "listings");
+	json_t *now = json_object();
+	const char *key;
+	json_t *val;
+	char t[300];
+	const char *zone;
+	json_object_foreach(l, key, val)
+	{
+		if (web_listing_key(key, t, sizeof t, &zone) == 0 &&
+		    metric_set(w->m_listed, (const char *[]){t, zone}, 1) == 0)
+			json_object_set_new(now, key, json_true());
+	}
+	json_object_foreach(w->listed_prev, key, val)
+	{
+		if (!json_object_get(now, key) && web_listing_key(key, t, sizeof t, &zone) == 0)
+			metric_set(w->m_listed, (const char *[]){t, zone}, 0);
+	}
+	json_decref(w->listed_prev);
+	w->listed_prev = now;
+	json_decref(doc);
+}
+
+/* ---- dispatch ---- */
+
+static void web_identify(struct web_req *r)
+{
+	struct web *w = r->w;
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	str_copy(r->ip_text, sizeof r->ip_text, "-");
+	if (ci && ci->client_addr && addr_from_sockaddr(ci->client_addr, &r->ip) == 0) {
+		r->has_ip = true;
+		addr_format(&r->ip, r->ip_text, sizeof r->ip_text);
+	}
+	clock_update();
+	const char *sid = MHD_lookup_connection_value(r->conn, MHD_COOKIE_KIND, "rg_session");
+	if (sid)
+		r->sess = session_find(&w->sessions, sid, clock_realtime_ms());
+	const char *auth = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Authorization");
+	if (auth && w->api_token[0] && strncmp(auth, "Bearer ", 7) == 0 &&
+	    strncmp(r->url, "/api/", 5) == 0)
+		r->bearer = session_token_eq(auth + 7, w->api_token);
+}
+
+static enum MHD_Result web_dispatch(struct web_req *r)
+{
+	struct web *w = r->w;
+	const char *url = r->url;
+	if (strcmp(url, "/metrics") == 0 && !r->post) {
+		struct buf b;
+		buf_init(&b, 16 << 20);
+		web_metrics_refresh(w);
+		if (metrics_render(w->ctx.metrics, &b) != 0) {
+			buf_free(&b);
+			return web_text(r, 500, "metrics too large\n");
+		}
+		enum MHD_Result rc = web_reply(r, 200, "text/plain; version=0.0.4; charset=utf-8",
+		                               buf_cstr(&b), b.len);
+		buf_free(&b);
+		return rc;
+	}
+	if (strcmp(url, "/healthz") == 0 && !r->post)
+		return web_text(r, 200, "ok\n");
+	if (strcmp(url, "/favicon.ico") == 0)
+		return web_text(r, 404, "not found\n");
+	if (r->body_too_big)
+		return web_text(r, 413, "request body too large\n");
+	web_identify(r);
+	if (strcmp(url, "/login") == 0)
+		return r->post ? web_login(r) : webui_login_page(r, 200, NULL);
+	if (strncmp(url, "/api/", 5) == 0) {
+		if (!r->sess && !r->bearer)
+			return web_json_error(r, 401,
+			                      "log in, or send Authorization: Bearer TOKEN");
+		return web_api(r);
+	}
+	if (!r->sess)
+		return webui_login_page(r, 401, NULL);
+	if (r->post && !web_csrf_ok(r))
+		return web_text(r, 403, "missing or wrong CSRF token; reload the page\n");
+	if (strcmp(url, "/logout") == 0 && r->post) {
+		log_info("web: %s logged out", r->sess->user);
+		session_end(&w->sessions, r->sess->id);
+		r->sess = NULL;
+		web_cookie(r, 0, "rg_session", "", "/", 0);
+		str_copy(r->location, sizeof r->location, "/login");
+		return web_text(r, 303, "logged out\n");
+	}
+	return webui_handle(r);
+}
+
+static const char *web_metric_path(const char *url)
+{
+	static const char *const known[] = {"/metrics", "/healthz", "/login",   "/logout",
+	                                    "/",        "/blocks",  "/account", "/listings",
+	                                    "/holds",   "/audit",   "/resume"};
+	for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
+		if (strcmp(url, known[i]) == 0)
+			return known[i];
+	return strncmp(url, "/api/", 5) == 0 ? "/api/" : "other";
 }
 
 static enum MHD_Result web_handle(void *cls, struct MHD_Connection *conn, const char *url,
-				  const char *method, const char *version, const char *upload,
-				  size_t *upload_size, void **con_cls)
+                                  const char *method, const char *version, const char *upload,
+                                  size_t *upload_size, void **con_cls)
 {
 	struct web *w = cls;
-	const char *path = "other";
-	enum MHD_Result rc;
-	if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
-		rc = web_send(conn, 405, "text/plain; charset=utf-8", "method not allowed\n", 19);
-	} else if (strcmp(url, "/metrics") == 0) {
-		path = "/metrics";
-		struct buf b;
-		buf_init(&b, 16 << 20);
-		if (w->m_requests)
-			metric_add(w->m_requests, (const char *[]){path}, 1);
-		if (metrics_render(w->metrics, &b) != 0) {
-			buf_free(&b);
-			return web_send(conn, 500, "text/plain; charset=utf-8", "metrics too large\n",
-					18);
+	struct web_req *r = *con_cls;
+	if (!r) {
+		bool get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
+		if (!get && strcmp(method, "POST") != 0) {
+			struct web_req tmp = {.w = w, .conn = conn, .url = url};
+			return web_text(&tmp, 405, "method not allowed\n");
 		}
-		rc = web_send(conn, 200, "text/plain; version=0.0.4; charset=utf-8", buf_cstr(&b),
-			      b.len);
-		buf_free(&b);
+		r = calloc(1, sizeof *r);
+		if (!r)
+			return MHD_NO;
+		r->w = w;
+		r->conn = conn;
+		r->url = url;
+		r->method = method;
+		r->post = !get;
+		buf_init(&r->body, WEB_BODY_MAX);
+		*con_cls = r;
+		return MHD_YES;
+	}
+	if (*upload_size) {
+		if (!r->body_too_big && buf_append(&r->body, upload, *upload_size) != 0)
+			r->body_too_big = true;
+		*upload_size = 0;
+		return MHD_YES;
+	}
+	if (r->pending_body) { /* back from a delay */
+		enum MHD_Result rc = web_reply(r, r->pending_status, r->pending_type,
+		                               r->pending_body, r->pending_len);
+		free(r->pending_body);
+		r->pending_body = NULL;
 		return rc;
-	} else if (strcmp(url, "/healthz") == 0) {
-		path = "/healthz";
-		rc = web_send(conn, 200, "text/plain; charset=utf-8", "ok\n", 3);
-	} else {
-		rc = web_send(conn, 404, "text/plain; charset=utf-8", "not found\n", 10);
 	}
 	if (w->m_requests)
-		metric_add(w->m_requests, (const char *[]){path}, 1);
-	return rc;
+		metric_add(w->m_requests, (const char *[]){web_metric_path(url)}, 1);
+	return web_dispatch(r);
 }
+
+static void web_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                          enum MHD_RequestTerminationCode toe)
+{
+	struct web_req *r = *con_cls;
+	if (!r)
+		return;
+	if (r->delay_ev)
+		event_free(r->delay_ev);
+	web_delay_unlink(r);
+	free(r->pending_body);
+	if (r->body.data)
+		sodium_memzero(r->body.data, r->body.cap); /* it may have held a password */
+	buf_free(&r->body);
+	free(r);
+	*con_cls = NULL;
+}
+
+/* ---- the event loop ---- */
 
 static void web_schedule(struct web *w)
 {
@@ -90,8 +726,50 @@ static void web_on_io(evutil_socket_t fd, short what, void *arg)
 	web_schedule(w);
 }
 
-struct web *web_new(struct event_base *base, const struct hostport *addr, struct metrics *m,
-		    char *err, size_t errlen)
+static char *web_slurp(const char *path, char *err, size_t errlen)
+{
+	FILE *f = fopen(path, "rb");
+	if (!f) {
+		str_format(err, errlen, "web: cannot read %s: %s", path, strerror(errno));
+		return NULL;
+	}
+	struct buf b;
+	buf_init(&b, 1 << 20);
+	char tmp[4096];
+	size_t n;
+	int rc = 0;
+	while (rc == 0 && (n = fread(tmp, 1, sizeof tmp, f)) > 0)
+		rc = buf_append(&b, tmp, n);
+	fclose(f);
+	if (rc != 0 || b.len == 0) {
+		str_format(err, errlen, "web: %s is empty or larger than 1 MiB", path);
+		buf_free(&b);
+		return NULL;
+	}
+	return b.data; /* NUL-terminated; freed with free() */
+}
+
+int web_read_token_file(const char *path, char *out, size_t size, char *err, size_t errlen)
+{
+	char *text = web_slurp(path, err, errlen);
+	if (!text)
+		return -1;
+	char *nl = strpbrk(text, "\r\n");
+	if (nl)
+		*nl = '\0';
+	char *t = str_trim(text);
+	int rc = str_copy(out, size, t);
+	sodium_memzero(text, strlen(text));
+	free(text);
+	if (rc != 0) {
+		str_format(err, errlen, "web: the token in %s is too long", path);
+		return -1;
+	}
+	return 0;
+}
+
+struct web *web_new(struct event_base *base, const struct web_options *opt,
+                    const struct web_context *ctx, char *err, size_t errlen)
 {
 	struct web *w = calloc(1, sizeof *w);
 	if (!w) {
@@ -99,25 +777,98 @@ struct web *web_new(struct event_base *base, const struct hostport *addr, struct
 		return NULL;
 	}
 	w->base = base;
-	w->metrics = m;
-	unsigned flags = MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
+	w->ctx = *ctx;
+	w->job_pipe[0] = w->job_pipe[1] = -1;
+	const struct hostport *addr = opt->addr;
+	bool tls = opt->tls_cert && opt->tls_cert[0];
+	if (!tls && !hostport_is_loopback(addr)) {
+		str_format(err, errlen,
+		           "web: %s is not a loopback address and no TLS certificate is set "
+		           "([web] tls_cert, tls_key)",
+		           addr->text);
+		free(w);
+		return NULL;
+	}
+	if (tls && MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+		str_format(err, errlen,
+		           "web: this libmicrohttpd has no TLS (GnuTLS); listen on loopback only");
+		free(w);
+		return NULL;
+	}
+	if (opt->api_token && opt->api_token[0]) {
+		if (strlen(opt->api_token) < 16 ||
+		    str_copy(w->api_token, sizeof w->api_token, opt->api_token) != 0) {
+			str_format(err, errlen, "web: api_token must be 16 to 255 characters");
+			free(w);
+			return NULL;
+		}
+	}
+	str_copy(w->users_file, sizeof w->users_file,
+	         opt->users_file ? opt->users_file : USERDB_DEFAULT_PATH);
+	str_copy(w->monitor_state, sizeof w->monitor_state,
+	         opt->monitor_state ? opt->monitor_state : "");
+	session_init(&w->sessions, opt->session_idle_ms ? opt->session_idle_ms : 30 * 60000,
+	             opt->session_max_ms ? opt->session_max_ms : 12 * 3600000);
+	if (userdb_init(&w->users, w->users_file) != 0) {
+		str_format(err, errlen, "web: users file name too long");
+		free(w);
+		return NULL;
+	}
+	char cerr[256];
+	if (bl_catalog_load_string(&w->catalog, bl_builtin_catalog(), "built-in catalogue", cerr,
+	                           sizeof cerr) != 0)
+		log_warn("web: %s; blocklist pages show no delisting links", cerr);
+	unsigned flags = MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
 	if (addr->ss.ss_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
-	w->d = MHD_start_daemon(flags, 0, NULL, NULL, web_handle, w, MHD_OPTION_SOCK_ADDR,
-				(const struct sockaddr *)&addr->ss, MHD_OPTION_CONNECTION_LIMIT,
-				(unsigned)256, MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)32,
-				MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30, MHD_OPTION_END);
+	if (tls) {
+		w->tls_cert_pem = web_slurp(opt->tls_cert, err, errlen);
+		w->tls_key_pem = w->tls_cert_pem ? web_slurp(opt->tls_key, err, errlen) : NULL;
+		if (!w->tls_key_pem) {
+			web_free(w);
+			return NULL;
+		}
+		flags |= MHD_USE_TLS;
+		w->tls = true;
+		w->d = MHD_start_daemon(
+		    flags, 0, NULL, NULL, web_handle, w, MHD_OPTION_SOCK_ADDR,
+		    (const struct sockaddr *)&addr->ss, MHD_OPTION_CONNECTION_LIMIT, (unsigned)256,
+		    MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)32, MHD_OPTION_CONNECTION_TIMEOUT,
+		    (unsigned)30, MHD_OPTION_NOTIFY_COMPLETED, web_completed, w,
+		    MHD_OPTION_HTTPS_MEM_CERT, w->tls_cert_pem, MHD_OPTION_HTTPS_MEM_KEY,
+		    w->tls_key_pem, MHD_OPTION_END);
+	} else {
+		w->d = MHD_start_daemon(
+		    flags, 0, NULL, NULL, web_handle, w, MHD_OPTION_SOCK_ADDR,
+		    (const struct sockaddr *)&addr->ss, MHD_OPTION_CONNECTION_LIMIT, (unsigned)256,
+		    MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)32, MHD_OPTION_CONNECTION_TIMEOUT,
+		    (unsigned)30, MHD_OPTION_NOTIFY_COMPLETED, web_completed, w, MHD_OPTION_END);
+	}
 	if (!w->d) {
-		str_format(err, errlen, "web: cannot listen on %s: %s", addr->text, strerror(errno));
-		free(w);
+		str_format(err, errlen, "web: cannot listen on %s: %s", addr->text,
+		           strerror(errno));
+		web_free(w);
 		return NULL;
 	}
 	const union MHD_DaemonInfo *info = MHD_get_daemon_info(w->d, MHD_DAEMON_INFO_EPOLL_FD);
 	if (!info) {
 		str_format(err, errlen, "web: libmicrohttpd gave no epoll descriptor");
-		MHD_stop_daemon(w->d);
-		free(w);
+		web_free(w);
 		return NULL;
+	}
+	if (pipe2(w->job_pipe, O_CLOEXEC | O_NONBLOCK) != 0 ||
+	    !(w->job_ev =
+	          event_new(base, w->job_pipe[0], EV_READ | EV_PERSIST, web_login_done, w)) ||
+	    event_add(w->job_ev, NULL) != 0) {
+		log_warn("web: no thread for password checks (%s); they run in the loop",
+		         strerror(errno));
+		if (w->job_ev)
+			event_free(w->job_ev);
+		w->job_ev = NULL;
+		for (int i = 0; i < 2; i++)
+			if (w->job_pipe[i] >= 0)
+				close(w->job_pipe[i]);
+		w->job_pipe[0] = w->job_pipe[1] = -1;
 	}
 	w->io = event_new(base, info->epoll_fd, EV_READ | EV_PERSIST, web_on_io, w);
 	w->timer = evtimer_new(base, web_on_io, w);
@@ -126,22 +877,87 @@ struct web *web_new(struct event_base *base, const struct hostport *addr, struct
 		web_free(w);
 		return NULL;
 	}
-	if (m)
-		w->m_requests = metrics_register(m, METRIC_COUNTER, "relayguard_http_requests_total",
-						 "HTTP requests answered, by path.", "path", NULL, 0);
+	struct metrics *m = ctx->metrics;
+	if (m) {
+		w->m_requests =
+		    metrics_register(m, METRIC_COUNTER, "relayguard_http_requests_total",
+		                     "HTTP requests answered, by path.", "path", NULL, 0);
+		w->m_logins = metrics_register(m, METRIC_COUNTER, "relayguard_web_logins_total",
+		                               "Admin page logins, by result.", "result", NULL, 0);
+		w->m_auth_failures = metrics_register(
+		    m, METRIC_COUNTER, "relayguard_auth_failures_total",
+		    "Failed logins, by service (web; smtp when the SMTP server counts its own).",
+		    "service", NULL, 0);
+		w->m_blocks =
+		    metrics_register(m, METRIC_GAUGE, "relayguard_blocks_active",
+		                     "Blocks in force, by kind of identity.", "kind", NULL, 0);
+		w->m_listed = metrics_register(
+		    m, METRIC_GAUGE, "relayguard_blocklist_listed",
+		    "1 while relayguard monitor's last round found target listed on zone.",
+		    "target,zone", NULL, 0);
+		if (w->m_auth_failures)
+			metric_add(w->m_auth_failures, (const char *[]){"web"}, 0);
+		if (ctx->queue) {
+			w->m_queue = metrics_register(
+			    m, METRIC_GAUGE, "relayguard_queue_messages",
+			    "Messages in the spool, by state (deferred ones are also active).",
+			    "state", NULL, 0);
+			w->m_queue_bytes = metrics_register(
+			    m, METRIC_GAUGE, "relayguard_queue_bytes",
+			    "Bytes of message content in the spool.", NULL, NULL, 0);
+			w->m_queue_oldest = metrics_register(
+			    m, METRIC_GAUGE, "relayguard_queue_oldest_seconds",
+			    "Age of the oldest message in the spool (0 when empty).", NULL, NULL,
+			    0);
+		}
+	}
 	web_schedule(w);
-	log_info("web listening on %s (/metrics)", addr->text);
+	log_info("web listening on %s, port %u (%s)", addr->text, web_port(w),
+	         tls ? "https" : "http, loopback only");
 	return w;
+}
+
+unsigned web_port(const struct web *w)
+{
+	const union MHD_DaemonInfo *info = MHD_get_daemon_info(w->d, MHD_DAEMON_INFO_BIND_PORT);
+	return info ? info->port : 0;
 }
 
 void web_free(struct web *w)
 {
 	if (!w)
 		return;
+	if (w->job) { /* a password check still running: it ends soon */
+		pthread_join(w->job_thread, NULL);
+		w->job = NULL;
+	}
+	if (w->job_ev)
+		event_free(w->job_ev);
+	for (int i = 0; i < 2; i++)
+		if (w->job_pipe[i] >= 0)
+			close(w->job_pipe[i]);
+	/* libmicrohttpd must not stop with connections suspended */
+	while (w->delayed) {
+		struct web_req *r = w->delayed;
+		web_delay_unlink(r);
+		if (r->delay_ev)
+			event_del(r->delay_ev);
+		r->suspended = false;
+		MHD_resume_connection(r->conn);
+	}
 	if (w->io)
 		event_free(w->io);
 	if (w->timer)
 		event_free(w->timer);
-	MHD_stop_daemon(w->d);
+	if (w->d)
+		MHD_stop_daemon(w->d);
+	userdb_free(&w->users);
+	bl_catalog_free(&w->catalog);
+	json_decref(w->listed_prev);
+	if (w->tls_key_pem) {
+		sodium_memzero(w->tls_key_pem, strlen(w->tls_key_pem));
+		free(w->tls_key_pem);
+	}
+	free(w->tls_cert_pem);
 	free(w);
 }

@@ -1,27 +1,69 @@
 /*
  * web - the HTTP side of `relayguard serve` (libmicrohttpd), run inside the
  * gateway's libevent loop: MHD in epoll mode without threads, its one epoll
- * descriptor watched by libevent, so handlers see the same state as the SMTP
- * and policy code with no locks.
+ * descriptor watched by libevent, so handlers see the same engine, store and
+ * queue as the SMTP and policy code with no locks.
  *
- *   GET /metrics   Prometheus text format, no login (bind it wisely)
- *   GET /healthz   "ok"
- * The admin page and /api/ (login, CSRF, bearer tokens) come with the admin
- * issue; until then every other path is 404.
+ *   GET  /metrics, /healthz          no login (bind it wisely)
+ *   GET  /login, POST /login         the login form (admin accounts of the user store)
+ *   GET  /, /blocks, /account?id=, /listings, /holds, /audit   the admin page
+ *   POST /resume, /logout, /holds/ID/release|delete             its buttons
+ *   /api/status, /api/blocks, POST /api/unblock, /api/holds,
+ *   POST /api/holds/ID/release|delete                           ../shared/CLI.md "HTTP"
+ *
+ * Everything but /metrics, /healthz and /login needs a session cookie
+ * (HttpOnly, SameSite=Strict, Secure under TLS) and, for a POST, the
+ * session's CSRF token; /api/ also takes "Authorization: Bearer TOKEN".
+ * Without it the answer is 401 (the login form for a page), never the data.
+ * Logins go through the policy engine as AUTH_OK / AUTH_FAIL events, so the
+ * brute-force rules of SMTP AUTH (per-IP lockout, per-account lockout for
+ * unknown IPs) hold here too. docs/web.md has the rest.
  */
 #ifndef RG_ADMIN_WEB_H
 #define RG_ADMIN_WEB_H
 
 #include "core/hostport.h"
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct event_base;
 struct metrics;
+struct pol_config;
+struct pol_engine;
+struct queue;
+struct series;
+struct store;
 struct web;
 
-struct web *web_new(struct event_base *base, const struct hostport *addr, struct metrics *m,
-		    char *err, size_t errlen);
+struct web_options {
+	const struct hostport *addr;
+	const char *tls_cert, *tls_key; /* PEM files; NULL or "": plain HTTP (loopback only) */
+	const char *api_token;          /* NULL or "": no bearer token accepted */
+	const char *users_file;         /* the user store; admins may log in */
+	const char *monitor_state;      /* relayguard monitor's state file */
+	int64_t session_idle_ms, session_max_ms;
+};
+
+/* What the pages show and act on; all may be NULL but metrics' users. The web keeps
+ * the pointers: they must outlive it. */
+struct web_context {
+	struct metrics *metrics;
+	struct pol_engine *engine;
+	struct store *store;
+	const struct pol_config *policy;
+	struct series *series;
+	struct queue *queue; /* NULL: the hold queue is shown as unavailable */
+};
+
+struct web *web_new(struct event_base *base, const struct web_options *opt,
+                    const struct web_context *ctx, char *err, size_t errlen);
 void web_free(struct web *w);
+/* The port it listens on (useful when it was asked for port 0). */
+unsigned web_port(const struct web *w);
+
+/* Reads a bearer token file (first line, trimmed) into out. 0, or -1 with err. */
+int web_read_token_file(const char *path, char *out, size_t size, char *err, size_t errlen);
 
 #endif

@@ -15,6 +15,7 @@
  */
 #include "cli/cli.h"
 
+#include "admin/blocks.h"
 #include "admin/control.h"
 #include "core/addr.h"
 #include "core/clock.h"
@@ -73,99 +74,34 @@ struct cli_block_opts {
 	bool json;
 };
 
-/* "sam@example.com" -> "user:sam@example.com", "192.0.2.7" -> "ip:...", ranges -> "cidr:". */
-static int cli_block_identity(const char *in, char *out, size_t size)
+/* One line of `block list`, from the shared JSON form (admin/blocks). */
+static void cli_block_print(const json_t *b)
 {
-	enum store_block_kind k;
-	if (store_block_kind_of(in, &k) == 0)
-		return str_copy(out, size, in);
-	size_t len = strlen(in);
-	struct cidr c;
-	if (memchr(in, '/', len) && cidr_parse(in, len, &c) == 0)
-		return str_format(out, size, "cidr:%s", in);
-	struct addr a;
-	if (addr_parse(in, len, &a) == 0)
-		return str_format(out, size, "ip:%s", in);
-	if (len == 0 || strpbrk(in, " \t\r\n:"))
-		return -1;
-	return str_format(out, size, "user:%s", in);
+	const json_t *exp = json_object_get(b, "expires");
+	printf("%-40s %-22s %-20s %-20s %s\n", json_string_value(json_object_get(b, "identity")),
+	       json_string_value(json_object_get(b, "rule")),
+	       json_string_value(json_object_get(b, "created")),
+	       json_is_string(exp) ? json_string_value(exp) : "until lifted",
+	       json_string_value(json_object_get(b, "reason")));
 }
 
-static json_t *cli_block_json(const struct store_block *b)
+/* The audit records as text; with identity, without that column. */
+static void cli_block_print_audit(const json_t *arr, bool with_identity)
 {
-	char created[40], expires[40];
-	clock_format_rfc3339(b->created_ms, created, sizeof created);
-	clock_format_rfc3339(b->expires_ms, expires, sizeof expires);
-	json_t *ev = json_array();
-	for (uint32_t i = 0; i < b->n_evidence && i < STORE_EVIDENCE_MAX; i++)
-		json_array_append_new(ev, json_string(b->evidence[i]));
-	json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:o, s:s, s:I}", "identity", b->identity, "kind",
-			      store_block_kind_name(b->kind), "rule", b->rule, "reason", b->reason,
-			      "evidence", ev, "created", created, "offences",
-			      (json_int_t)b->offences);
-	json_object_set_new(o, "expires", b->expires_ms ? json_string(expires) : json_null());
-	return o;
-}
-
-struct cli_block_list {
-	json_t *arr;
-	bool json;
-	size_t n;
-};
-
-static int cli_block_list_cb(void *ctx, const struct store_block *b)
-{
-	struct cli_block_list *l = ctx;
-	l->n++;
-	if (l->json) {
-		json_array_append_new(l->arr, cli_block_json(b));
-		return 0;
+	size_t i;
+	const json_t *a;
+	json_array_foreach(arr, i, a)
+	{
+		const char *t = json_string_value(json_object_get(a, "time"));
+		const char *action = json_string_value(json_object_get(a, "action"));
+		const char *actor = json_string_value(json_object_get(a, "actor"));
+		const char *reason = json_string_value(json_object_get(a, "reason"));
+		if (with_identity)
+			printf("%s  %-8s %-16s %-40s %s\n", t, action, actor,
+			       json_string_value(json_object_get(a, "identity")), reason);
+		else
+			printf("  %s  %-8s by %s: %s\n", t, action, actor, reason);
 	}
-	char created[40], expires[40] = "until lifted";
-	clock_format_rfc3339(b->created_ms, created, sizeof created);
-	if (b->expires_ms)
-		clock_format_rfc3339(b->expires_ms, expires, sizeof expires);
-	printf("%-40s %-22s %-20s %-20s %s\n", b->identity, b->rule, created, expires, b->reason);
-	return 0;
-}
-
-static int cli_block_audit_cb(void *ctx, const struct store_audit *a)
-{
-	struct cli_block_list *l = ctx;
-	char t[40];
-	clock_format_rfc3339(a->time_ms, t, sizeof t);
-	if (l->json) {
-		json_array_append_new(l->arr,
-				      json_pack("{s:s, s:s, s:s, s:s, s:s}", "time", t, "actor",
-						a->actor, "action", a->action, "identity", a->identity,
-						"reason", a->reason));
-	} else {
-		printf("%s  %-8s %-16s %-40s %s\n", t, a->action, a->actor, a->identity, a->reason);
-	}
-	l->n++;
-	return 0;
-}
-
-struct cli_block_audit_one {
-	const char *identity;
-	json_t *arr;
-	bool json;
-};
-
-static int cli_block_audit_one_cb(void *ctx, const struct store_audit *a)
-{
-	struct cli_block_audit_one *o = ctx;
-	if (strcmp(a->identity, o->identity) != 0)
-		return 0;
-	char t[40];
-	clock_format_rfc3339(a->time_ms, t, sizeof t);
-	if (o->json)
-		json_array_append_new(o->arr, json_pack("{s:s, s:s, s:s, s:s}", "time", t, "actor",
-							a->actor, "action", a->action, "reason",
-							a->reason));
-	else
-		printf("  %s  %-8s by %s: %s\n", t, a->action, a->actor, a->reason);
-	return 0;
 }
 
 /* add, remove, unblock through a running server's control socket. 0 done (*rc
@@ -176,7 +112,7 @@ static int cli_block_control(const char *cmd, const char *verb, const char *arg,
 {
 	char path[600], ident[POL_IDENT_MAX], err[300];
 	if (str_format(path, sizeof path, "%s/control.sock", state) != 0 ||
-	    cli_block_identity(arg, ident, sizeof ident) != 0)
+	    blocks_identity(arg, ident, sizeof ident) != 0)
 		return 1; /* the direct path says what is wrong */
 	bool add = strcmp(verb, "add") == 0;
 	json_t *req = json_pack("{s:s, s:s, s:s, s:s?, s:I}", "cmd", add ? "block" : "unblock",
@@ -323,7 +259,7 @@ static int cli_block_run(const char *cmd, const char *verb, const char *arg,
 	int64_t now = clock_realtime_ms();
 	const char *actor = cli_block_actor(o);
 	char ident[POL_IDENT_MAX], norm[POL_IDENT_MAX];
-	if (arg && (cli_block_identity(arg, ident, sizeof ident) != 0 ||
+	if (arg && (blocks_identity(arg, ident, sizeof ident) != 0 ||
 		    pol_engine_normalize(e, ident, norm, sizeof norm) != 0)) {
 		cli_error(cmd,
 			  "'%s' is not an identity: give an account, an IP, a CIDR range or "
@@ -331,54 +267,50 @@ static int cli_block_run(const char *cmd, const char *verb, const char *arg,
 			  arg);
 		goto out;
 	}
-	if (strcmp(verb, "list") == 0) {
-		struct cli_block_list l = {.arr = json_array(), .json = o->json};
-		if (!o->json)
-			printf("%-40s %-22s %-20s %-20s %s\n", "IDENTITY", "RULE", "SINCE", "EXPIRES",
-			       "REASON");
-		if (st->block_iter(st, cli_block_list_cb, &l) < 0) {
-			json_decref(l.arr);
-			cli_error(cmd, "cannot read the blocks");
+	if (strcmp(verb, "list") == 0 || strcmp(verb, "audit") == 0) {
+		bool list = strcmp(verb, "list") == 0;
+		json_t *doc = list ? blocks_list(st) : blocks_audit(st, NULL);
+		if (!doc) {
+			cli_error(cmd, "cannot read the %s", list ? "blocks" : "audit trail");
 			goto out;
 		}
-		if (o->json)
-			cli_print_json(json_pack("{s:o}", "blocks", l.arr));
-		else {
-			json_decref(l.arr);
-			printf("%zu block%s\n", l.n, l.n == 1 ? "" : "s");
+		if (o->json) {
+			cli_print_json(list ? doc : json_pack("{s:o}", "audit", doc));
+		} else if (list) {
+			json_t *arr = json_object_get(doc, "blocks");
+			printf("%-40s %-22s %-20s %-20s %s\n", "IDENTITY", "RULE", "SINCE", "EXPIRES",
+			       "REASON");
+			size_t i;
+			json_t *b;
+			json_array_foreach(arr, i, b) cli_block_print(b);
+			size_t n = json_array_size(arr);
+			printf("%zu block%s\n", n, n == 1 ? "" : "s");
+			json_decref(doc);
+		} else {
+			cli_block_print_audit(doc, true);
+			json_decref(doc);
 		}
-		rc = CLI_EXIT_OK;
-	} else if (strcmp(verb, "audit") == 0) {
-		struct cli_block_list l = {.arr = json_array(), .json = o->json};
-		st->audit_iter(st, cli_block_audit_cb, &l);
-		if (o->json)
-			cli_print_json(json_pack("{s:o}", "audit", l.arr));
-		else
-			json_decref(l.arr);
 		rc = CLI_EXIT_OK;
 	} else if (strcmp(verb, "show") == 0) {
 		struct store_block b;
 		int got = st->block_get(st, norm, &b);
-		if (got < 0) {
+		json_t *hist = got < 0 ? NULL : blocks_audit(st, norm);
+		if (!hist) {
 			cli_error(cmd, "cannot read the store");
 			goto out;
 		}
-		struct cli_block_audit_one a = {.identity = norm, .json = o->json};
-		if (got == 0 && !o->json) {
-			printf("no block for %s\n", norm);
-			printf("history:\n");
-			st->audit_iter(st, cli_block_audit_one_cb, &a);
-			rc = CLI_EXIT_FOUND;
+		rc = got ? CLI_EXIT_OK : CLI_EXIT_FOUND;
+		if (o->json) {
+			json_t *doc = got ? blocks_json(&b) : json_pack("{s:s}", "identity", norm);
+			json_object_set_new(doc, "blocked", json_boolean(got == 1));
+			json_object_set_new(doc, "history", hist);
+			cli_print_json(doc);
 			goto out;
 		}
-		if (o->json) {
-			a.arr = json_array();
-			st->audit_iter(st, cli_block_audit_one_cb, &a);
-			json_t *doc = got ? cli_block_json(&b) : json_pack("{s:s}", "identity", norm);
-			json_object_set_new(doc, "blocked", json_boolean(got == 1));
-			json_object_set_new(doc, "history", a.arr);
-			cli_print_json(doc);
-			rc = got ? CLI_EXIT_OK : CLI_EXIT_FOUND;
+		if (!got) {
+			printf("no block for %s\nhistory:\n", norm);
+			cli_block_print_audit(hist, false);
+			json_decref(hist);
 			goto out;
 		}
 		char created[40], expires[40] = "until a person lifts it";
@@ -391,10 +323,10 @@ static int cli_block_run(const char *cmd, const char *verb, const char *arg,
 		for (uint32_t i = 0; i < b.n_evidence && i < STORE_EVIDENCE_MAX; i++)
 			printf("  evidence: %s\n", b.evidence[i]);
 		printf("history:\n");
-		st->audit_iter(st, cli_block_audit_one_cb, &a);
+		cli_block_print_audit(hist, false);
+		json_decref(hist);
 		printf("to resume sending once fixed: relayguard unblock %s --reason \"...\"\n",
 		       arg);
-		rc = CLI_EXIT_OK;
 	} else if (strcmp(verb, "add") == 0) {
 		int64_t exp = o->expires_ms ? now + (int64_t)o->expires_ms : 0;
 		if (pol_engine_block(e, ident, actor, o->reason, now, exp) != 0) {
@@ -407,15 +339,15 @@ static int cli_block_run(const char *cmd, const char *verb, const char *arg,
 			printf("blocked %s%s%s\n", norm, o->reason ? ": " : "", o->reason ? o->reason : "");
 		rc = CLI_EXIT_OK;
 	} else { /* remove, unblock */
-		int r = pol_engine_unblock(e, ident, actor, o->reason, now);
+		enum blocks_unblock_result r =
+		    blocks_unblock(e, arg, actor, o->reason, now, norm, sizeof norm);
 		if (r < 0) {
 			cli_error(cmd, "cannot lift the block");
 			goto out;
 		}
 		if (o->json)
-			cli_print_json(json_pack("{s:s, s:s}", "identity", norm, "result",
-						 r == 0 ? "unblocked" : "not blocked; counters reset"));
-		else if (r == 0)
+			cli_print_json(blocks_unblock_json(norm, r));
+		else if (r == BLOCKS_LIFTED)
 			printf("unblocked %s: sending resumes; its counters and score were reset\n",
 			       norm);
 		else

@@ -12,6 +12,8 @@
  */
 #include "cli/cli.h"
 
+#include "admin/holds.h"
+
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/str.h"
@@ -104,37 +106,29 @@ static json_t *cli_hold_time(uint64_t ms)
 	return json_string(t);
 }
 
-/* A queue entry as JSON (docs/queue.md): the fields of a held message on the
- * web page's /api/holds; full adds the client, the state and per-recipient
- * results. */
+/* A queue entry as JSON (docs/queue.md): the short form is the web page's
+ * /api/holds entry (admin/holds); full adds the client, the state and
+ * per-recipient results. */
 static json_t *cli_hold_entry_json(const struct queue_envelope *env, bool full)
 {
+	json_t *o = holds_json(env);
+	if (!o || !full)
+		return o;
 	json_t *rcpts = json_array();
 	for (unsigned i = 0; i < env->nrcpt; i++) {
 		const struct queue_rcpt *r = &env->rcpt[i];
-		if (!full) {
-			json_array_append_new(rcpts, json_string(r->addr));
-			continue;
-		}
 		json_array_append_new(rcpts, json_pack("{s:s, s:s, s:I, s:s}", "address", r->addr,
 		                                       "status", qenv_status_name(r->status),
 		                                       "attempts", (json_int_t)r->attempts,
 		                                       "last_reply", r->last_reply));
 	}
-	json_t *o =
-	    json_pack("{s:s, s:o, s:s, s:o, s:I, s:s, s:s, s:I, s:b, s:s}", "id", env->id,
-	              "arrival", cli_hold_time(env->arrival_ms), "sender", env->sender,
-	              "recipients", rcpts, "rcpt_count", (json_int_t)env->nrcpt, "client_ip",
-	              env->client_ip, "auth_user", env->auth_user, "size", (json_int_t)env->size,
-	              "held", env->hold_reason[0] != '\0', "reason", env->hold_reason);
-	if (full) {
-		json_object_set_new(o, "client_helo", json_string(env->client_helo));
-		json_object_set_new(o, "protocol", json_string(env->protocol));
-		json_object_set_new(o, "listener", json_string(env->listener));
-		json_object_set_new(o, "sender_verified", json_boolean(env->sender_verified));
-		json_object_set_new(o, "attempts", json_integer((json_int_t)env->attempts));
-		json_object_set_new(o, "next_attempt", cli_hold_time(env->next_attempt_ms));
-	}
+	json_object_set_new(o, "recipients", rcpts);
+	json_object_set_new(o, "client_helo", json_string(env->client_helo));
+	json_object_set_new(o, "protocol", json_string(env->protocol));
+	json_object_set_new(o, "listener", json_string(env->listener));
+	json_object_set_new(o, "sender_verified", json_boolean(env->sender_verified));
+	json_object_set_new(o, "attempts", json_integer((json_int_t)env->attempts));
+	json_object_set_new(o, "next_attempt", cli_hold_time(env->next_attempt_ms));
 	return o;
 }
 

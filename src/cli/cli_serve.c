@@ -10,7 +10,9 @@
 
 #include "admin/control.h"
 #include "admin/metrics.h"
+#include "admin/series.h"
 #include "admin/web.h"
+#include "core/addr.h"
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/str.h"
@@ -37,9 +39,11 @@
 static const char cli_serve_help[] =
     "usage: relayguard serve [--config FILE] [--foreground]\n"
     "\n"
-    "Runs the gateway: the SMTP listeners, the Postfix policy service\n"
-    "(check_policy_service) on the policy engine, and the web endpoint with\n"
-    "/metrics for Prometheus. With no --config it uses the embedded defaults:\n"
+    "Runs the gateway: the SMTP listeners, the durable queue and its hold queue\n"
+    "(spool_dir), the Postfix policy service (check_policy_service) on the\n"
+    "policy engine, and the web listener: the admin page and /api/ (login with\n"
+    "an admin account of the user store; see docs/web.md) and /metrics for\n"
+    "Prometheus. With no --config it uses the embedded defaults:\n"
     "\n"
     "  submission  127.0.0.1:2587  AUTH PLAIN/LOGIN required, only after STARTTLS\n"
     "  submissions 127.0.0.1:2465  the same with implicit TLS\n"
@@ -78,25 +82,28 @@ static const char cli_checkconf_help[] =
     "local_domains, trusted_networks, tls_cert, tls_key, max_message_size,\n"
     "max_recipients, max_connections, max_connections_per_client, smtp_timeout,\n"
     "line_length_limit, soft_error_limit, hard_error_limit, junk_command_limit,\n"
-    "error_sleep_time, auth_failure_limit, queue_fsync,\n"
-    "state_store (lmdb|redis), redis (HOST:PORT or unix:/path), redis_prefix,\n"
-    "redis_timeout;\n"
+    "error_sleep_time, auth_failure_limit, queue_fsync, state_store (lmdb|redis),\n"
+    "redis (HOST:PORT or unix:/path), redis_prefix, redis_timeout;\n"
     "[listener NAME] listen, role (submission|relay|inbound), tls\n"
     "(none|starttls|implicit), require_tls_for_auth; [policyd] listen, count_at\n"
-    "(end-of-message|rcpt), max_connections; [web] listen; [alert] exec, webhook\n"
-    "(each repeatable: alerts on blocks), exec_timeout, webhook_timeout,\n"
+    "(end-of-message|rcpt), max_connections; [web] listen, tls_cert, tls_key,\n"
+    "api_token, api_token_file, monitor_state, session_idle, session_max (a\n"
+    "listen address beyond loopback needs tls_cert and tls_key); [alert] exec,\n"
+    "webhook (each repeatable: alerts on blocks), exec_timeout, webhook_timeout,\n"
     "webhook_retries, webhook_ca, block_digest; [delivery] relayhost,\n"
     "relayhost_auth, relayhost_tls, tls (none|may|encrypt|verify), tls_ca_file,\n"
     "local_relay, smtp_port, source_address, source_by_sender_domain, resolver,\n"
     "address_family, destination_concurrency, max_connections, max_active,\n"
     "connect_timeout, command_timeout, idle_timeout, dead_time, poll_interval,\n"
     "minimal_backoff, maximal_backoff, queue_lifetime; [delivery_tls] DOMAIN =\n"
-    "none|may|encrypt|verify (docs/delivery.md); and the policy\n"
-    "engine's [limits], [domain NAME], [user NAME], [identity], [signals],\n"
-    "[actions], [auth] (docs/policy.md).\n";
+    "none|may|encrypt|verify (docs/delivery.md); [screen] dnsbl_sites,\n"
+    "dnsbl_threshold, dnsbl_allowlist_threshold, resolver, spf, recipients\n"
+    "(docs/inbound.md); and the policy engine's [limits], [domain NAME],\n"
+    "[user NAME], [identity], [signals], [actions], [auth], [inbound],\n"
+    "[autoreply], [notify], [forward] (docs/policy.md).\n";
 
 static int cli_conf_args(int argc, char **argv, const char *cmd, const char *help,
-                         const char **path)
+			 const char **path)
 {
 	static const struct option longopts[] = {
 	    {"config", required_argument, NULL, 'c'},
@@ -179,13 +186,34 @@ static void cli_serve_on_signal(evutil_socket_t sig, short what, void *arg)
 	event_base_loopexit(base, NULL);
 }
 
+struct cli_serve_tick {
+	struct pol_engine *engine;
+	struct queue *queue;
+};
+
 static void cli_serve_on_tick(evutil_socket_t fd, short what, void *arg)
 {
+	struct cli_serve_tick *t = arg;
 	/* Blocks added or lifted by `relayguard block|unblock` in another process:
-	 * ranges are cached by the engine, so re-read them. */
+	 * ranges are cached by the engine, so re-read them. Holds released or
+	 * deleted by `relayguard hold`: the queue follows its audit log. */
 	clock_update();
-	if (pol_engine_reload(arg) != 0)
+	if (pol_engine_reload(t->engine) != 0)
 		log_error("serve: cannot re-read blocks from the state store");
+	if (t->queue && queue_rescan(t->queue) < 0)
+		log_error("serve: cannot rescan the spool");
+}
+
+/* Every policy decision, for the admin page's per-account history. */
+static void cli_serve_observe(void *arg, const struct pol_event *ev, const struct pol_verdict *v,
+			      bool counted)
+{
+	char ip[ADDR_STRLEN] = "";
+	if (ev->has_ip)
+		addr_format(&ev->ip, ip, sizeof ip);
+	(void)series_record(arg, ev->time_ms, v->identity, ip,
+			    counted && ev->type == POL_EV_MAIL ? 1 : 0, pol_action_name(v->action),
+			    v->rule, v->n_reasons ? v->reasons[0] : "");
 }
 
 static void cli_serve_on_block(void *ctx, const struct pol_verdict *v, const char *client_ip)
@@ -273,6 +301,9 @@ int cli_serve(int argc, char **argv)
 	struct smtpd *smtpd = NULL;
 	struct queue *queue = NULL;
 	struct web *web = NULL;
+	struct series *series = NULL;
+	struct cli_serve_tick tk = {0};
+	char token[256] = "";
 	struct dns *dns = NULL;
 	struct deliver *deliver = NULL;
 	struct gwalert *alerts = NULL;
@@ -290,18 +321,29 @@ int cli_serve(int argc, char **argv)
 	}
 	engine = pol_engine_new(&c->policy, store);
 	base = event_base_new();
-	if (!engine || !base) {
+	series = series_new();
+	if (!engine || !base || !series) {
 		cli_error("serve", "out of memory");
 		goto out;
 	}
 	/* Signals first: a SIGTERM during start-up still stops us cleanly. */
 	sig_int = evsignal_new(base, SIGINT, cli_serve_on_signal, base);
 	sig_term = evsignal_new(base, SIGTERM, cli_serve_on_signal, base);
-	tick = event_new(base, -1, EV_PERSIST, cli_serve_on_tick, engine);
+	tk.engine = engine;
+	tick = event_new(base, -1, EV_PERSIST, cli_serve_on_tick, &tk);
 	struct timeval two = {2, 0};
 	if (!sig_int || !sig_term || !tick || event_add(sig_int, NULL) != 0 ||
 	    event_add(sig_term, NULL) != 0 || event_add(tick, &two) != 0) {
 		cli_error("serve", "cannot set up signal handling");
+		goto out;
+	}
+	if (mkdir(c->spool_dir, 0750) != 0 && errno != EEXIST) {
+		cli_error("serve", "cannot create %s: %s", c->spool_dir, strerror(errno));
+		goto out;
+	}
+	struct queue_opts qo = {.fsync = c->queue_fsync};
+	if (queue_open(&queue, c->spool_dir, base, &qo, err, sizeof err) != 0) {
+		cli_error("serve", "spool %s: %s", c->spool_dir, err);
 		goto out;
 	}
 	err[0] = '\0';
@@ -314,6 +356,8 @@ int cli_serve(int argc, char **argv)
 		struct policyd_options po = {
 		    .count_at_rcpt = strcmp(c->policyd_count_at, "rcpt") == 0,
 		    .max_connections = (unsigned)c->policyd_max_connections,
+		    .observe = cli_serve_observe,
+		    .observe_arg = series,
 		    .on_block = cli_serve_on_block,
 		    .on_block_ctx = alerts,
 		};
@@ -324,7 +368,31 @@ int cli_serve(int argc, char **argv)
 		}
 	}
 	if (c->web_listen[0]) {
-		web = web_new(base, &c->web_addr, metrics, err, sizeof err);
+		if (c->web_api_token_file[0] &&
+		    web_read_token_file(c->web_api_token_file, token, sizeof token, err,
+					sizeof err) != 0) {
+			cli_error("serve", "%s", err);
+			goto out;
+		}
+		struct web_options wo = {
+		    .addr = &c->web_addr,
+		    .tls_cert = c->web_tls_cert,
+		    .tls_key = c->web_tls_key,
+		    .api_token = token[0] ? token : c->web_api_token,
+		    .users_file = c->users_file,
+		    .monitor_state = c->web_monitor_state,
+		    .session_idle_ms = (int64_t)c->web_session_idle_ms,
+		    .session_max_ms = (int64_t)c->web_session_max_ms,
+		};
+		struct web_context wc = {
+		    .metrics = metrics,
+		    .engine = engine,
+		    .store = store,
+		    .policy = &c->policy,
+		    .series = series,
+		    .queue = queue,
+		};
+		web = web_new(base, &wo, &wc, err, sizeof err);
 		if (!web) {
 			cli_error("serve", "%s", err);
 			goto out;
@@ -337,11 +405,7 @@ int cli_serve(int argc, char **argv)
 		log_warn("serve: no control socket (%s); block and unblock will use the state store "
 			 "directly",
 			 ctl_path[0] ? err : "state_dir too long");
-	struct queue_opts qo = {.fsync = c->queue_fsync};
-	if (queue_open(&queue, c->spool_dir, base, &qo, err, sizeof err) != 0) {
-		cli_error("serve", "spool %s: %s", c->spool_dir, err);
-		goto out;
-	}
+	tk.queue = queue;
 	if (!c->queue_fsync)
 		log_warn("serve: queue_fsync = no: a crash may lose mail answered 250");
 	struct dns_options dopt = {.servers =
@@ -387,12 +451,13 @@ out:
 	deliver_free(deliver);
 	if (dns)
 		dns_free(dns);
-	if (queue)
-		queue_close(queue);
 	control_free(ctl);
 	policyd_free(pd);
 	gwalert_free(alerts);
 	web_free(web);
+	series_free(series);
+	if (queue)
+		queue_close(queue);
 	if (base)
 		event_base_free(base);
 	metrics_free(metrics);

@@ -26,6 +26,7 @@ struct cli_command {
 
 static const struct cli_command cli_commands[] = {
     {"check", cli_check, "which DNS blocklists list these IPs, ranges or domains"},
+    {"score", cli_score, "the inbound listener's weighted DNSBL decision for client IPs"},
     {"monitor", cli_monitor, "check on a schedule and alert when a listing changes"},
     {"trace", cli_trace, "find where a message really came from (Received headers)"},
     {"bounce", cli_bounce, "which blocklist bounced our mail (bounces, mbox, Maildir)"},
@@ -33,8 +34,9 @@ static const struct cli_command cli_commands[] = {
     {"replay", cli_replay, "what the policy would have decided on these logs"},
     {"firewall", cli_firewall, "print an nftables rule set: only mail servers send SMTP out"},
     {"relaytest", cli_relaytest, "try every relay trick against an SMTP server"},
-    {"serve", cli_serve, "run the gateway: Postfix policy service, /metrics"},
+    {"serve", cli_serve, "run the gateway: Postfix policy service, admin web page, /metrics"},
     {"checkconf", cli_checkconf, "check the gateway configuration"},
+    {"status", cli_status, "queue, holds, blocks and limits in force (as GET /api/status)"},
     {"block", cli_block, "list, show, add and lift blocks (held senders)"},
     {"unblock", cli_unblock, "resume sending: lift a block and reset its counters"},
     {"hold", cli_hold, "list, show, release and delete held messages"},

@@ -26,6 +26,15 @@ void clock_update(void)
 	clock_valid = true;
 }
 
+int64_t clock_elapsed_us(void)
+{
+	if (clock_fake)
+		return 0;
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
 int64_t clock_realtime_ms(void)
 {
 	if (!clock_valid)

@@ -15,6 +15,9 @@
 /* Milliseconds since the epoch (wall clock) and since an arbitrary start (monotonic). */
 int64_t clock_realtime_ms(void);
 int64_t clock_monotonic_ms(void);
+/* Microseconds on the monotonic clock, read now (not cached; 0 under a fake clock):
+ * for latency histograms, never for decisions. */
+int64_t clock_elapsed_us(void);
 /* Refreshes the cached values from the system (no-op under a fake clock). */
 void clock_update(void);
 /* Switches to virtual time; both clocks start at the given values. */

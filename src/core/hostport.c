@@ -87,3 +87,22 @@ bad:
 		   "'%.100s' is not an address: expected IP:PORT, [IPv6]:PORT, *:PORT or unix:/path", s);
 	return -1;
 }
+
+bool hostport_is_loopback(const struct hostport *hp)
+{
+	if (hp->wildcard)
+		return false;
+	if (hp->ss.ss_family == AF_UNIX)
+		return true;
+	if (hp->ss.ss_family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)&hp->ss;
+		return (ntohl(in->sin_addr.s_addr) >> 24) == 127;
+	}
+	if (hp->ss.ss_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)&hp->ss;
+		if (IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr))
+			return true;
+		return IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr) && in6->sin6_addr.s6_addr[12] == 127;
+	}
+	return false;
+}

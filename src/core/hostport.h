@@ -23,5 +23,8 @@ struct hostport {
  * (0: a port is required). */
 int hostport_parse(const char *s, unsigned default_port, struct hostport *out, char *err,
 		   size_t errlen);
+/* Whether hp can be reached only from this machine: 127.0.0.0/8, ::1, ::ffff:127.0.0.0/104,
+ * a Unix-domain socket. The wildcard is not. */
+bool hostport_is_loopback(const struct hostport *hp);
 
 #endif

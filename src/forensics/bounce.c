@@ -849,6 +849,8 @@ static const char *bounce_line_start(const char *base, const char *p)
 /* First "local@domain" in [p, end), angle brackets optional. */
 static int bounce_find_address(const char *p, const char *end, char *dst, size_t size)
 {
+	if (p >= end) /* the line after a marker may begin past the region's end */
+		return -1;
 	const char *at = memchr(p, '@', (size_t)(end - p));
 	while (at) {
 		const char *s = at, *e = at + 1;

@@ -56,6 +56,21 @@ static const struct cfg_option gw_options[] = {
      "failed AUTH per session before 421"},
     {"gateway", "queue_fsync", CFG_BOOL, "yes", 0, 0, false, GC(queue_fsync), 0,
      "sync queue files before 250 (never turn off outside tests)"},
+    {"screen", "dnsbl_sites", CFG_STRING, "", 0, 0, true, GC(screen_dnsbl_sites),
+     GS(screen_dnsbl_sites),
+     "inbound listeners: weighted DNSBLs, postscreen style (zen.spamhaus.org*3, ...)"},
+    {"screen", "dnsbl_threshold", CFG_INT, "1", -1000, 1000, true, GC(screen_dnsbl_threshold), 0,
+     "reject a client whose DNSBL score reaches this"},
+    {"screen", "dnsbl_allowlist_threshold", CFG_STRING, "", 0, 0, true,
+     GC(screen_dnsbl_allowlist), GS(screen_dnsbl_allowlist),
+     "a score at or below this is allow-listed (empty: off)"},
+    {"screen", "resolver", CFG_STRING, "", 0, 0, false, GC(screen_resolver), GS(screen_resolver),
+     "DNS server for DNSBL and SPF lookups, IP[:PORT] (empty: /etc/resolv.conf)"},
+    {"screen", "spf", CFG_BOOL, "yes", 0, 0, true, GC(screen_spf), 0,
+     "check the envelope sender's SPF on inbound listeners and remember the result"},
+    {"screen", "recipients", CFG_STRING, "", 0, 0, true, GC(screen_recipients),
+     GS(screen_recipients),
+     "file of local users (user@domain, @domain for all); others get 550 5.1.1"},
     {"gateway", "state_store", CFG_STRING, "lmdb", 0, 0, false, GC(state_store), GS(state_store),
      "lmdb (this node) or redis (nodes share counters and blocks)"},
     {"gateway", "redis", CFG_STRING, "127.0.0.1:6379", 0, 0, false, GC(redis), GS(redis),
@@ -118,6 +133,20 @@ static const struct cfg_option gw_options[] = {
      0, "then undeliverable mail is returned (4.4.7)"},
     {"web", "listen", CFG_STRING, "127.0.0.1:8025", 0, 0, false, GC(web_listen), GS(web_listen),
      "web page and /metrics; empty: off"},
+    {"web", "tls_cert", CFG_STRING, "", 0, 0, false, GC(web_tls_cert), GS(web_tls_cert),
+     "PEM certificate chain for HTTPS; needed to listen beyond loopback"},
+    {"web", "tls_key", CFG_STRING, "", 0, 0, false, GC(web_tls_key), GS(web_tls_key),
+     "PEM key for HTTPS"},
+    {"web", "api_token", CFG_STRING, "", 0, 0, true, GC(web_api_token), GS(web_api_token),
+     "Authorization: Bearer token for /api/ (at least 16 characters); empty: none"},
+    {"web", "api_token_file", CFG_STRING, "", 0, 0, true, GC(web_api_token_file),
+     GS(web_api_token_file), "file whose first line is the bearer token"},
+    {"web", "monitor_state", CFG_STRING, "", 0, 0, true, GC(web_monitor_state),
+     GS(web_monitor_state), "relayguard monitor's state file (default state_dir/monitor-state.json)"},
+    {"web", "session_idle", CFG_DURATION, "30m", 60000, 86400000, true, GC(web_session_idle_ms),
+     0, "a login ends after this long without a request"},
+    {"web", "session_max", CFG_DURATION, "12h", 60000, 7 * 86400000LL, true,
+     GC(web_session_max_ms), 0, "and this long after it began"},
     {"alert", "exec_timeout", CFG_DURATION, "30s", 100, 3600000, true, GC(alert_exec_timeout_ms),
      0, "alert program time limit"},
     {"alert", "webhook_timeout", CFG_DURATION, "10s", 100, 600000, true,
@@ -131,8 +160,9 @@ static const struct cfg_option gw_options[] = {
 };
 #define GW_NOPTS (sizeof gw_options / sizeof gw_options[0])
 
-static const char *const gw_policy_sections[] = {"limits", "identity", "signals", "actions",
-                                                 "auth"};
+static const char *const gw_policy_sections[] = {"limits",  "identity",  "signals",
+                                                 "actions", "auth",      "inbound",
+                                                 "autoreply", "notify", "forward"};
 
 const char *gw_role_name(enum gw_role r)
 {
@@ -504,6 +534,24 @@ static int gw_finish(struct gw_config *c, char *err, size_t errlen)
 	}
 	if (c->web_listen[0] && hostport_parse(c->web_listen, 0, &c->web_addr, e, sizeof e) != 0) {
 		str_format(err, errlen, "%s: [web] listen: %s", c->source, e);
+		return -1;
+	}
+	if ((c->web_tls_cert[0] != 0) != (c->web_tls_key[0] != 0)) {
+		str_format(err, errlen, "%s: [web] tls_cert and tls_key go together", c->source);
+		return -1;
+	}
+	if (c->web_listen[0] && !c->web_tls_cert[0] && !hostport_is_loopback(&c->web_addr)) {
+		str_format(err, errlen,
+			   "%s: [web] listen %s is not a loopback address: set [web] tls_cert and "
+			   "tls_key (passwords and session cookies must not cross the network in "
+			   "clear)",
+			   c->source, c->web_listen);
+		return -1;
+	}
+	if (!c->web_monitor_state[0] &&
+	    str_format(c->web_monitor_state, sizeof c->web_monitor_state,
+		       "%s/monitor-state.json", c->state_dir) != 0) {
+		str_format(err, errlen, "%s: [gateway] state_dir too long", c->source);
 		return -1;
 	}
 	for (int i = 0; i < c->nlisteners; i++) {

@@ -132,6 +132,18 @@ struct gw_config {
 	long long policyd_max_connections;
 	/* [web] */
 	char web_listen[128]; /* "" = off */
+	char web_tls_cert[512], web_tls_key[512]; /* "" = plain HTTP, loopback only */
+	char web_api_token[256];
+	char web_api_token_file[512];
+	char web_monitor_state[600];
+	uint64_t web_session_idle_ms, web_session_max_ms;
+	/* [screen]: the inbound listener's checks (docs/inbound.md) */
+	char screen_dnsbl_sites[1024]; /* "" = no DNSBL scoring */
+	long long screen_dnsbl_threshold;
+	char screen_dnsbl_allowlist[16]; /* "" = off, else the allow-list threshold */
+	char screen_resolver[128];       /* "" = /etc/resolv.conf */
+	bool screen_spf;
+	char screen_recipients[512]; /* file of local users; "" = no recipient check */
 	/* [delivery], [delivery_tls] */
 	struct gw_delivery delivery;
 	/* [alert]: alerts on blocks the engine creates (gwalert.h) */

@@ -36,7 +36,7 @@ struct policyd {
 	struct policyd_conn *conns;
 	unsigned nconns;
 	char unix_path[108];
-	struct metric *m_requests, *m_decisions, *m_errors;
+	struct metric *m_requests, *m_decisions, *m_errors, *m_latency;
 };
 
 static void policyd_conn_free(struct policyd_conn *c)
@@ -98,8 +98,13 @@ static void policyd_answer(struct policyd_conn *c, const struct pfp_request *r)
 	struct pol_event ev;
 	policyd_event(r, &ev);
 	struct pol_verdict v;
+	int64_t t0 = clock_elapsed_us();
 	int rc = count ? pol_engine_evaluate(p->engine, &ev, &v)
 		       : pol_engine_check_blocks(p->engine, &ev, &v);
+	if (p->m_latency)
+		metric_observe(p->m_latency, NULL, (double)(clock_elapsed_us() - t0) / 1e6);
+	if (p->opt.observe)
+		p->opt.observe(p->opt.observe_arg, &ev, &v, count);
 	if (rc != 0) {
 		/* The store failed: say so loudly, and let Postfix go on (DUNNO) rather
 		 * than stop the organisation's mail. */
@@ -255,6 +260,12 @@ struct policyd *policyd_new(struct event_base *base, const struct hostport *addr
 					       "relayguard_policy_store_errors_total",
 					       "Requests answered DUNNO because the state store failed.",
 					       NULL, NULL, 0);
+		static const double lat[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
+					     0.01,   0.025,   0.05,   0.1,   0.25,   1};
+		p->m_latency = metrics_register(metrics, METRIC_HISTOGRAM,
+						"relayguard_policy_decision_seconds",
+						"Time the policy engine took per request.", NULL, lat,
+						sizeof lat / sizeof lat[0]);
 	}
 	log_info("policyd listening on %s (%s)", addr->text,
 		 p->opt.count_at_rcpt ? "counting at RCPT" : "counting at END-OF-MESSAGE");

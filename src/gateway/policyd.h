@@ -33,6 +33,11 @@ struct policyd_options {
 	bool count_at_rcpt;
 	unsigned max_connections;
 	int idle_timeout_s; /* 0: 600 */
+	/* Told of every decision (counted: it counted a message), for the admin page's
+	 * per-account history; NULL: nobody listens. */
+	void (*observe)(void *arg, const struct pol_event *ev, const struct pol_verdict *v,
+			bool counted);
+	void *observe_arg;
 	policyd_block_fn on_block; /* may be NULL */
 	void *on_block_ctx;
 };

@@ -15,8 +15,11 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/str.h"
+#include "forensics/msg.h"
+#include "gateway/screen.h"
 #include "net/tls.h"
 #include "policy/engine.h"
+#include "policy/msgclass.h"
 #include "queue/queue.h"
 #include "smtp/relay.h"
 #include "smtp/session.h"
@@ -59,6 +62,7 @@ struct smtpd {
 	struct relay_policy relay;
 	int nlisteners;
 	struct smtpd_listener listeners[GW_LISTENERS_MAX];
+	struct screen *screen; /* inbound checks; NULL when [screen] asks for none */
 	struct smtpd_conn *conns;
 	unsigned nconns;
 	uint64_t next_sid;
@@ -102,16 +106,20 @@ struct smtpd_conn {
 	struct queue_rcpt *rcpt;
 	unsigned nrcpt, rcpt_cap;
 	uint64_t size;
-	/* the header section as it passes: Auto-Submitted (RFC 3834) */
-	bool in_headers;
-	bool auto_submitted;
-	char hline[24];
-	size_t hlen;
 	struct queue_msg *qm;
 	bool commit_pending; /* the queue has the message; its callback owes us */
 	bool dead;           /* the client left while commit_pending */
 	struct pol_verdict verdict;
+	/* the message's header section, for the policy's header classes */
+	char *hdr;
+	size_t hdr_len;
+	bool hdr_done;
+	struct msgclass mc;
+	struct screen_conn *sc; /* inbound listeners: DNSBL score, SPF, recipients */
+	bool screen_sync;       /* inside a screen call: its callback must not run the loop */
 };
+
+#define SMTPD_HDR_MAX 65536 /* header bytes kept for classification */
 
 static void smtpd_conn_run(struct smtpd_conn *c);
 static void smtpd_commit(struct smtpd_conn *c);
@@ -138,6 +146,9 @@ static void smtpd_envelope_reset(struct smtpd_conn *c)
 	c->sender[0] = '\0';
 	c->nrcpt = 0;
 	c->size = 0;
+	c->hdr_len = 0;
+	c->hdr_done = false;
+	msgclass_init(&c->mc);
 	memset(&c->verdict, 0, sizeof c->verdict);
 }
 
@@ -155,6 +166,8 @@ static void smtpd_msg_abort(struct smtpd_conn *c)
 static void smtpd_conn_free(struct smtpd_conn *c)
 {
 	struct smtpd *d = c->d;
+	screen_conn_free(c->sc); /* its callbacks stop here */
+	c->sc = NULL;
 	if (c->prev)
 		c->prev->next = c->next;
 	else if (d->conns == c)
@@ -188,6 +201,7 @@ static void smtpd_conn_free(struct smtpd_conn *c)
 		return;
 	}
 	free(c->rcpt);
+	free(c->hdr);
 	free(c);
 }
 
@@ -496,6 +510,20 @@ static void smtpd_on_auth(void *arg, struct smtp_session *s, const char *mech, c
 
 /* ---- MAIL, RCPT ---- */
 
+/* The inbound screen's answer to MAIL: the DNSBL reject naming the list, or go on. */
+static void smtpd_on_screen_mail(void *arg, const char *reply)
+{
+	struct smtpd_conn *c = arg;
+	if (reply) {
+		c->rejects++;
+		smtpd_count(c->d->m_rejects, "dnsbl");
+		smtpd_log(LOG_LEVEL_INFO, c, "reject=dnsbl reply=\"%s\"", reply);
+	}
+	smtp_session_reply_policy(c->s, reply);
+	if (!c->screen_sync)
+		smtpd_conn_run(c);
+}
+
 static void smtpd_on_mail(void *arg, struct smtp_session *s, const struct smtp_address *from)
 {
 	struct smtpd_conn *c = arg;
@@ -514,6 +542,12 @@ static void smtpd_on_mail(void *arg, struct smtp_session *s, const struct smtp_a
 		str_format(r, sizeof r, "554 5.7.1 relayguard: %s blocked (%s)", v.identity,
 		           v.n_reasons ? v.reasons[0] : v.rule);
 		smtp_session_reply_policy(s, r);
+		return;
+	}
+	if (c->sc) {
+		c->screen_sync = true;
+		screen_conn_mail(c->sc, c->sender, smtp_session_helo(s), smtpd_on_screen_mail, c);
+		c->screen_sync = false;
 		return;
 	}
 	smtp_session_reply_policy(s, NULL);
@@ -545,6 +579,14 @@ static void smtpd_on_rcpt(void *arg, struct smtp_session *s, const struct smtp_a
 		str_copy(r->orcpt, sizeof r->orcpt, orcpt->value);
 	r->notify = rcpt->notify; /* SMTP_ADDRESS_NOTIFY_* has the QUEUE_NOTIFY_* values */
 	r->status = QUEUE_RCPT_PENDING;
+	char unknown[SMTP_SESSION_REPLY_MAX];
+	if (c->sc && screen_conn_rcpt(c->sc, r->addr, unknown, sizeof unknown)) {
+		c->rejects++;
+		smtpd_count(c->d->m_rejects, "unknown_user");
+		smtpd_log(LOG_LEVEL_INFO, c, "reject=unknown_user rcpt=<%s>", r->addr);
+		smtp_session_reply_policy(s, unknown);
+		return;
+	}
 	c->nrcpt++;
 	smtp_session_reply_policy(s, NULL);
 }
@@ -580,9 +622,6 @@ static int smtpd_on_data_start(void *arg, struct smtp_session *s)
 	struct smtpd_conn *c = arg;
 	struct queue *q = c->d->deps.queue;
 	c->size = 0;
-	c->in_headers = true;
-	c->auto_submitted = false;
-	c->hlen = 0;
 	if (!q)
 		return 0; /* data_end is NULL: the session answers 451 */
 	c->qm = queue_msg_new(q);
@@ -608,40 +647,49 @@ static int smtpd_on_data_start(void *arg, struct smtp_session *s)
 	return 0;
 }
 
-/* Watches the header section go by for "Auto-Submitted:" with a value
- * other than "no": the policy engine limits such mail (auto-replies). */
-static void smtpd_scan_headers(struct smtpd_conn *c, const char *p, size_t n)
+/* Keeps the header section (up to SMTPD_HDR_MAX) as the body streams by. */
+static void smtpd_hdr_add(struct smtpd_conn *c, const char *p, size_t n)
 {
-	static const char key[] = "auto-submitted:";
-	for (size_t i = 0; i < n && c->in_headers; i++) {
-		char ch = p[i];
-		if (ch == '\r')
-			continue;
-		if (ch != '\n') {
-			if (c->hlen < sizeof c->hline - 1)
-				c->hline[c->hlen++] = ch;
-			continue;
-		}
-		c->hline[c->hlen] = '\0';
-		if (c->hlen == 0) {
-			c->in_headers = false; /* the empty line */
-		} else if (c->hlen >= sizeof key - 1 && str_iprefix(c->hline, c->hlen, key)) {
-			const char *v = c->hline + sizeof key - 1;
-			while (*v == ' ' || *v == '\t')
-				v++;
-			if (!str_iprefix(v, strlen(v), "no") ||
-			    (v[2] && v[2] != ' ' && v[2] != ';'))
-				c->auto_submitted = true;
-		}
-		c->hlen = 0;
+	if (c->hdr_done)
+		return;
+	if (!c->hdr && !(c->hdr = malloc(SMTPD_HDR_MAX))) {
+		c->hdr_done = true;
+		return;
 	}
+	size_t take = n < SMTPD_HDR_MAX - c->hdr_len ? n : SMTPD_HDR_MAX - c->hdr_len;
+	size_t from = c->hdr_len > 3 ? c->hdr_len - 3 : 0;
+	memcpy(c->hdr + c->hdr_len, p, take);
+	c->hdr_len += take;
+	for (size_t i = from; i + 1 < c->hdr_len; i++)
+		if (c->hdr[i] == '\n' && (c->hdr[i + 1] == '\n' ||
+		                          (c->hdr[i + 1] == '\r' && i + 2 < c->hdr_len &&
+		                           c->hdr[i + 2] == '\n'))) {
+			c->hdr_len = i + 1;
+			c->hdr_done = true;
+			return;
+		}
+	if (c->hdr_len == SMTPD_HDR_MAX)
+		c->hdr_done = true;
+}
+
+/* The header classes (auto-reply, notice, list, spam; Message-ID, From). */
+static void smtpd_classify(struct smtpd_conn *c)
+{
+	struct msg_reader r;
+	struct msg_field f;
+	msgclass_init(&c->mc);
+	if (!c->hdr)
+		return;
+	msg_reader_init(&r, c->hdr, c->hdr_len);
+	while (msg_next(&r, &f) == 1)
+		msgclass_field(&c->mc, f.name, f.name_len, f.value, f.value_len);
 }
 
 static int smtpd_on_data_chunk(void *arg, struct smtp_session *s, const char *p, size_t n)
 {
 	struct smtpd_conn *c = arg;
 	c->size += n;
-	smtpd_scan_headers(c, p, n);
+	smtpd_hdr_add(c, p, n);
 	if (c->qm && queue_msg_write(c->qm, p, n) != 0) {
 		smtpd_log(LOG_LEVEL_ERROR, c, "queue=%s", "write_failed");
 		return -1;
@@ -665,11 +713,26 @@ static void smtpd_on_committed(void *arg, int status, const char *id)
 		log_info("smtpd queue_id=%s sid=%s: %s after the client left", id ? id : "NOQUEUE",
 		         c->sid, status == 0 ? "queued" : "not queued");
 		free(c->rcpt);
+		free(c->hdr);
 		free(c);
 		return;
 	}
 	struct smtpd *d = c->d;
 	const char *user = smtp_session_auth_user(c->s);
+	if (status == 0 && c->l->conf->role == GW_ROLE_INBOUND) {
+		/* remembered for the outbound rules: auto-replies, notices, forwards */
+		struct pol_event ev;
+		struct pol_verdict v;
+		smtpd_policy_event(c, POL_EV_INBOUND, NULL, &ev);
+		if (!c->sender[0])
+			ev.flags |= POL_F_NULL_SENDER;
+		for (unsigned i = 0; i < c->nrcpt; i++)
+			pol_event_add_rcpt(&ev, c->rcpt[i].addr, POL_DLV_OK);
+		msgclass_apply(&c->mc, &ev);
+		if (c->sc)
+			screen_conn_fill(c->sc, &ev);
+		smtpd_policy(c, &ev, true, &v);
+	}
 	if (status == 0) {
 		c->messages++;
 		smtpd_log(LOG_LEVEL_INFO, c,
@@ -744,9 +807,32 @@ static void smtpd_commit(struct smtpd_conn *c)
 	free(env);
 }
 
+static void smtpd_data_end_go(struct smtpd_conn *c);
+
+/* The inbound screen has its SPF answer: the message goes on. */
+static void smtpd_on_screen_data(void *arg, const char *reply)
+{
+	struct smtpd_conn *c = arg;
+	smtpd_data_end_go(c);
+	if (!c->screen_sync)
+		smtpd_conn_run(c);
+}
+
 static void smtpd_on_data_end(void *arg, struct smtp_session *s)
 {
 	struct smtpd_conn *c = arg;
+	if (c->sc) {
+		c->screen_sync = true;
+		screen_conn_data(c->sc, smtpd_on_screen_data, c);
+		c->screen_sync = false;
+		return;
+	}
+	smtpd_data_end_go(c);
+}
+
+static void smtpd_data_end_go(struct smtpd_conn *c)
+{
+	struct smtp_session *s = c->s;
 	struct pol_event ev;
 	smtpd_policy_event(c, POL_EV_MAIL, smtp_session_auth_user(s), &ev);
 	if (!c->sender[0])
@@ -755,8 +841,10 @@ static void smtpd_on_data_end(void *arg, struct smtp_session *s)
 		pol_event_add_rcpt(&ev, c->rcpt[i].addr, POL_DLV_OK);
 	ev.rcpt_count = c->nrcpt;
 	ev.size = c->size;
-	if (c->auto_submitted)
-		ev.flags |= POL_F_AUTO_SUBMITTED;
+	smtpd_classify(c);
+	msgclass_apply(&c->mc, &ev);
+	if (c->l->conf->role == GW_ROLE_INBOUND)
+		ev.flags |= POL_F_INBOUND; /* the outbound rules are not for mail coming in */
 	enum pol_action a = smtpd_policy(c, &ev, true, &c->verdict);
 	if (a == POL_DEFER || a == POL_BLOCK) {
 		char r[SMTP_SESSION_REPLY_MAX];
@@ -918,6 +1006,8 @@ static void smtpd_on_accept(struct evconnlistener *lev, evutil_socket_t fd, stru
 	smtpd_count(d->m_connections, l->conf->name);
 	smtpd_log(LOG_LEVEL_INFO, c, "connect listener=%s role=%s tls=%s", l->conf->name,
 	          gw_role_name(l->conf->role), gw_tls_name(l->conf->tls));
+	if (d->screen && has_ip && l->conf->role == GW_ROLE_INBOUND)
+		c->sc = screen_conn_new(d->screen, &ip); /* NULL (no memory): unscreened */
 	smtpd_conn_setup_bev(c);
 	smtpd_conn_run(c); /* the greeting */
 }
@@ -1006,6 +1096,9 @@ struct smtpd *smtpd_new(struct event_base *base, const struct gw_config *c,
 	d->c = c;
 	if (deps)
 		d->deps = *deps;
+	d->screen = screen_new(base, c, err, errlen);
+	if (!d->screen && err[0])
+		goto fail;
 	d->ops = smtpd_ops;
 	if (!d->deps.queue)
 		d->ops.data_end = NULL;
@@ -1076,6 +1169,7 @@ void smtpd_free(struct smtpd *d)
 		return;
 	while (d->conns)
 		smtpd_conn_free(d->conns);
+	screen_free(d->screen);
 	for (int i = 0; i < d->nlisteners; i++)
 		for (int k = 0; k < GW_ADDRS_MAX; k++)
 			if (d->listeners[i].lev[k])

@@ -127,6 +127,36 @@ static const struct cfg_option pol_table[] = {
     POL_OPT("auth", "delay", CFG_DURATION, "2s", 0, 60000, delay_base_ms,
             "delay after the first failure; doubles with each"),
     POL_OPT("auth", "delay_max", CFG_DURATION, "15s", 0, 600000, delay_max_ms, "longest delay"),
+    POL_OPT("inbound", "memory_time", CFG_DURATION, "7d", 60000, 365 * DAY_MS, memory_ms,
+            "how long an accepted inbound message (Message-ID, sender, client, score, SPF) "
+            "is remembered"),
+    POL_OPT("autoreply", "enabled", CFG_BOOL, "yes", 0, 0, autoreply_enabled,
+            "apply the auto-reply rules (RFC 3834) to outbound automatic replies"),
+    POL_OPT("autoreply", "period", CFG_DURATION, "7d", 60000, 365 * DAY_MS, autoreply_period_ms,
+            "one automatic reply per account and recipient per period"),
+    POL_OPT("autoreply", "hour_max", CFG_INT, "20", 0, 1000000, autoreply_hour_max,
+            "automatic replies per account per hour (0: no cap)"),
+    {"autoreply", "noreply_names", CFG_STRING,
+     "noreply,no-reply,no_reply,donotreply,do-not-reply,do_not_reply,mailer-daemon,"
+     "mailerdaemon,postmaster,bounce,bounces",
+     0, 0, true, offsetof(struct pol_config, noreply_names),
+     sizeof(((struct pol_config *)0)->noreply_names),
+     "local parts that are never answered (a * at either end matches any prefix or suffix)"},
+    {"autoreply", "list_names", CFG_STRING,
+     "owner-*,*-owner,*-request,*-bounces,*-bounce,bounce-*,*-subscribe,*-unsubscribe,"
+     "listserv,majordomo,mailman,sympa,lists",
+     0, 0, true, offsetof(struct pol_config, list_names),
+     sizeof(((struct pol_config *)0)->list_names),
+     "local parts of list robots and list addresses, never answered (RFC 3834 section 2)"},
+    POL_OPT("notify", "enabled", CFG_BOOL, "yes", 0, 0, notify_enabled,
+            "hold notifications (null sender, quota and filter notices) to senders the "
+            "inbound memory cannot vouch for"),
+    POL_OPT("notify", "vouch_spf_none", CFG_BOOL, "no", 0, 0, notify_vouch_none,
+            "a sender whose domain publishes no SPF, seen from a clean client, is vouched for"),
+    POL_OPT("forward", "enabled", CFG_BOOL, "yes", 0, 0, forward_enabled,
+            "hold forwards of inbound spam (same Message-ID, or the SRS original sender)"),
+    POL_OPT("forward", "score", CFG_INT, "1", -100000, 100000, forward_score,
+            "DNSBL score of the inbound copy at or above which its forward is held"),
 };
 #define POL_TABLE_ROWS (sizeof pol_table / sizeof pol_table[0])
 

@@ -7,6 +7,8 @@
  *   [domain NAME]       limits for every user of that domain (any subset)
  *   [user NAME]         limits for one user (any subset)
  *   [identity] [signals] [actions] [auth]   engine-wide settings
+ *   [inbound] [autoreply] [notify] [forward]  inbound memory and the outbound
+ *                       rules that read it (docs/policy.md "Inbound memory")
  * A user's limit is the [user] value, else its [domain] value, else [limits].
  * docs/policy.md lists every option with its default.
  */
@@ -71,6 +73,20 @@ struct pol_config {
 	long long account_failures;
 	uint64_t account_period_ms, known_ip_ms;
 	uint64_t delay_base_ms, delay_max_ms;
+	/* [inbound] */
+	uint64_t memory_ms; /* how long an accepted inbound message is remembered */
+	/* [autoreply] */
+	bool autoreply_enabled;
+	uint64_t autoreply_period_ms; /* one reply per account and recipient per period */
+	long long autoreply_hour_max; /* replies per account per hour, 0 = no cap */
+	char noreply_names[512];      /* local parts never answered */
+	char list_names[512];         /* list-robot local parts (a * at either end) */
+	/* [notify] */
+	bool notify_enabled;
+	bool notify_vouch_none; /* SPF none from a clean client vouches too */
+	/* [forward] */
+	bool forward_enabled;
+	long long forward_score; /* DNSBL score of the inbound copy that holds a forward */
 	/* overrides */
 	size_t n_domains, n_users;
 	struct pol_named_limits domains[POL_OVERRIDES_MAX];

@@ -16,6 +16,7 @@
 
 #include "core/addr.h"
 #include "core/str.h"
+#include "policy/inmem.h"
 #include "policy/ratelimit.h"
 
 #include <math.h>
@@ -89,6 +90,7 @@ struct pol_engine {
 	struct store *store;
 	struct prefix_set *ranges; /* cidr blocks */
 	size_t n_ranges;
+	int64_t next_sweep_ms; /* expiring records are swept at most once a minute (event time) */
 };
 
 static const char *const pol_action_names[] = {"allow", "warn", "defer", "hold", "block"};
@@ -100,10 +102,7 @@ const char *pol_action_name(enum pol_action a)
 
 /* ---- verdict helpers ---- */
 
-static void pol_reason(struct pol_verdict *v, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void pol_reason(struct pol_verdict *v, const char *fmt, ...)
+void pol_verdict_reason(struct pol_verdict *v, const char *fmt, ...)
 {
 	if (v->n_reasons >= POL_REASONS_MAX)
 		return;
@@ -113,6 +112,7 @@ static void pol_reason(struct pol_verdict *v, const char *fmt, ...)
 	va_end(ap);
 	v->n_reasons++;
 }
+#define pol_reason pol_verdict_reason
 
 static void pol_escalate(struct pol_verdict *v, enum pol_action a, const char *rule)
 {
@@ -120,6 +120,11 @@ static void pol_escalate(struct pol_verdict *v, enum pol_action a, const char *r
 		v->action = a;
 		(void)str_copy(v->rule, sizeof v->rule, rule);
 	}
+}
+
+void pol_verdict_escalate(struct pol_verdict *v, enum pol_action a, const char *rule)
+{
+	pol_escalate(v, a, rule);
 }
 
 int pol_verdict_format(const struct pol_verdict *v, int64_t base_ms, char *out, size_t size)
@@ -1111,7 +1116,13 @@ int pol_engine_evaluate(struct pol_engine *e, const struct pol_event *ev, struct
 		break;
 	}
 	pol_engine_identity(e, ev, out->identity, sizeof out->identity);
-	switch (ev->type) {
+	if ((ev->type == POL_EV_MAIL || ev->type == POL_EV_INBOUND) && e->store->expire &&
+	    ev->time_ms >= e->next_sweep_ms) {
+		if (e->store->expire(e->store, ev->time_ms) < 0)
+			rc = -1;
+		e->next_sweep_ms = ev->time_ms + 60000;
+	}
+	switch (rc ? -1 : (int)ev->type) {
 	case POL_EV_AUTH_OK:
 		rc = pol_auth(e, ev, out, false);
 		break;
@@ -1120,6 +1131,11 @@ int pol_engine_evaluate(struct pol_engine *e, const struct pol_event *ev, struct
 		break;
 	case POL_EV_MAIL:
 		rc = pol_mail(e, ev, out);
+		if (rc == 0 && out->action <= POL_WARN)
+			rc = inmem_check(e->store, e->cfg, ev, out);
+		break;
+	case POL_EV_INBOUND:
+		rc = inmem_record(e->store, e->cfg, ev, out);
 		break;
 	case POL_EV_RCPT_REJECT:
 	case POL_EV_DELIVERY:

@@ -80,6 +80,11 @@ void pol_engine_identity(const struct pol_engine *e, const struct pol_event *ev,
                          size_t size);
 
 const char *pol_action_name(enum pol_action a);
+/* For the rule modules (inmem.c): raise v to action a with rule (never lowers it),
+ * and add a reason (at most POL_REASONS_MAX, each cut to POL_REASON_LEN). */
+void pol_verdict_escalate(struct pol_verdict *v, enum pol_action a, const char *rule);
+void pol_verdict_reason(struct pol_verdict *v, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 /* "hold user:a@b rule=compromise score=80 block=T+3600: reason; reason"; times
  * relative to base_ms. 0, or -1 when cut. */
 int pol_verdict_format(const struct pol_verdict *v, int64_t base_ms, char *out, size_t size);

@@ -9,7 +9,26 @@
 #include <string.h>
 
 static const char *const pol_event_names[] = {
-    "AUTH_OK", "AUTH_FAIL", "MAIL", "RCPT_REJECT", "DELIVERY", "BLOCK", "UNBLOCK",
+    "AUTH_OK", "AUTH_FAIL", "MAIL", "RCPT_REJECT", "DELIVERY", "BLOCK", "UNBLOCK", "INBOUND",
+};
+
+static const char *const pol_spf_names[] = {
+    "unknown", "none", "neutral", "pass", "fail", "softfail", "temperror", "permerror",
+};
+
+static const struct {
+	const char *name;
+	uint32_t flag;
+} pol_event_flags[] = {
+    {"auto_submitted", POL_F_AUTO_SUBMITTED},
+    {"null_sender", POL_F_NULL_SENDER},
+    {"auto_reply", POL_F_AUTO_REPLY},
+    {"notify", POL_F_NOTIFY},
+    {"list", POL_F_LIST},
+    {"bulk", POL_F_BULK},
+    {"spam", POL_F_SPAM},
+    {"listed", POL_F_LISTED},
+    {"inbound", POL_F_INBOUND},
 };
 
 static const char *const pol_event_results[] = {"ok", "deferred", "bounced", "unknown_user"};
@@ -37,6 +56,23 @@ const char *pol_event_type_name(enum pol_event_type t)
 	if ((unsigned)t < sizeof pol_event_names / sizeof pol_event_names[0])
 		return pol_event_names[t];
 	return "?";
+}
+
+const char *pol_spf_name(enum pol_spf r)
+{
+	if ((unsigned)r < sizeof pol_spf_names / sizeof pol_spf_names[0])
+		return pol_spf_names[r];
+	return "?";
+}
+
+int pol_spf_parse(const char *s, size_t len, enum pol_spf *out)
+{
+	for (size_t i = 0; i < sizeof pol_spf_names / sizeof pol_spf_names[0]; i++)
+		if (str_ieq_n(s, len, pol_spf_names[i])) {
+			*out = (enum pol_spf)i;
+			return 0;
+		}
+	return -1;
 }
 
 const char *pol_event_domain(const char *addr)
@@ -117,10 +153,12 @@ static int pol_event_field(struct pol_event *ev, const char *k, size_t klen, con
 			size_t j = i;
 			while (j < vlen && v[j] != ',')
 				j++;
-			if (pol_event_key(v + i, j - i, "auto_submitted"))
-				ev->flags |= POL_F_AUTO_SUBMITTED;
-			else if (pol_event_key(v + i, j - i, "null_sender"))
-				ev->flags |= POL_F_NULL_SENDER;
+			size_t f, nf = sizeof pol_event_flags / sizeof pol_event_flags[0];
+			for (f = 0; f < nf; f++)
+				if (pol_event_key(v + i, j - i, pol_event_flags[f].name))
+					break;
+			if (f < nf)
+				ev->flags |= pol_event_flags[f].flag;
 			else if (j > i)
 				return pol_event_fail(err, errlen, "unknown flag", v + i, j - i);
 			i = j + 1;
@@ -149,6 +187,30 @@ static int pol_event_field(struct pol_event *ev, const char *k, size_t klen, con
 		if (str_to_u64(v, vlen, 0, 100LL * 365 * 86400, &s) != 0)
 			return pol_event_fail(err, errlen, "bad expires", v, vlen);
 		ev->expires_s = (int64_t)s;
+	} else if (pol_event_key(k, klen, "msgid") || pol_event_key(k, klen, "irt")) {
+		char *dst = k[0] == 'm' ? ev->message_id : ev->in_reply_to;
+		if (vlen >= 2 && v[0] == '<' && v[vlen - 1] == '>') {
+			v++;
+			vlen -= 2;
+		}
+		if (str_copy_n(dst, POL_MSGID_MAX, v, vlen) != 0)
+			return pol_event_fail(err, errlen, "message id too long", v, vlen);
+	} else if (pol_event_key(k, klen, "hfrom")) {
+		if (str_copy_n(ev->hfrom, sizeof ev->hfrom, v, vlen) != 0)
+			return pol_event_fail(err, errlen, "hfrom too long", v, vlen);
+		str_lower(ev->hfrom);
+	} else if (pol_event_key(k, klen, "score")) {
+		bool neg = vlen > 0 && v[0] == '-';
+		uint64_t n;
+		if (str_to_u64(v + neg, vlen - neg, 0, 100000, &n) != 0)
+			return pol_event_fail(err, errlen, "bad score", v, vlen);
+		ev->dnsbl_score = neg ? -(int)n : (int)n;
+	} else if (pol_event_key(k, klen, "lists")) {
+		if (str_copy_n(ev->lists, sizeof ev->lists, v, vlen) != 0)
+			return pol_event_fail(err, errlen, "lists too long", v, vlen);
+	} else if (pol_event_key(k, klen, "spf")) {
+		if (pol_spf_parse(v, vlen, &ev->spf) != 0)
+			return pol_event_fail(err, errlen, "unknown spf result", v, vlen);
 	} else {
 		return pol_event_fail(err, errlen, "unknown key", k, klen);
 	}

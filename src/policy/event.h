@@ -12,10 +12,14 @@
  *
  *     T+SECONDS TYPE key=value ...
  *
- * TYPE: AUTH_OK AUTH_FAIL MAIL RCPT_REJECT DELIVERY BLOCK UNBLOCK. Keys:
+ * TYPE: AUTH_OK AUTH_FAIL MAIL RCPT_REJECT DELIVERY BLOCK UNBLOCK INBOUND. Keys:
  * user=, ip=, from= (envelope sender; from=<> is the null sender), rcpt=
  * (repeatable), rcpts=N (count, default the number of rcpt=), size=,
- * fp=HEX (body fingerprint), flags=auto_submitted,null_sender,
+ * fp=HEX (body fingerprint), flags=auto_submitted,null_sender,auto_reply,
+ * notify,list,bulk,spam,listed,inbound (see POL_F_*), msgid= (Message-ID, no <>),
+ * irt= (In-Reply-To), hfrom= (the From header's address), score=N (DNSBL
+ * score, may be negative), lists=a,b (the DNSBLs that listed the client),
+ * spf=pass|fail|softfail|neutral|none|temperror|permerror,
  * result=ok|deferred|bounced|unknown_user (DELIVERY: applies to the rcpt=
  * given before it on the line that have none yet, and to later ones),
  * ident=, actor=, reason=, expires=SECONDS (BLOCK/UNBLOCK). A value may be
@@ -37,6 +41,7 @@
 #define POL_IDENT_MAX 280
 #define POL_ACTOR_MAX 64
 #define POL_TEXT_MAX 200
+#define POL_MSGID_MAX 200
 
 /* 2026-11-02T00:00:00Z, a Monday: T+0 of the text form. */
 #define POL_EVENT_EPOCH_MS 1793577600000LL
@@ -49,6 +54,19 @@ enum pol_event_type {
 	POL_EV_DELIVERY,
 	POL_EV_BLOCK,   /* manual block of ident */
 	POL_EV_UNBLOCK, /* manual unblock of ident */
+	POL_EV_INBOUND, /* a message accepted on the inbound listener: remembered */
+};
+
+/* SPF result of the envelope sender (RFC 7208 section 2.6); UNKNOWN = not checked. */
+enum pol_spf {
+	POL_SPF_UNKNOWN = 0,
+	POL_SPF_NONE,
+	POL_SPF_NEUTRAL,
+	POL_SPF_PASS,
+	POL_SPF_FAIL,
+	POL_SPF_SOFTFAIL,
+	POL_SPF_TEMPERROR,
+	POL_SPF_PERMERROR,
 };
 
 enum pol_delivery {
@@ -60,6 +78,13 @@ enum pol_delivery {
 
 #define POL_F_AUTO_SUBMITTED 0x1u
 #define POL_F_NULL_SENDER 0x2u
+#define POL_F_AUTO_REPLY 0x4u /* an automatic reply (RFC 3834, vacation markers) */
+#define POL_F_NOTIFY 0x8u     /* a machine notice: quota, filter, delivery report */
+#define POL_F_LIST 0x10u      /* a mailing-list message (List-Id, List-Unsubscribe, ...) */
+#define POL_F_BULK 0x20u      /* Precedence: bulk / junk / list */
+#define POL_F_SPAM 0x40u      /* a content filter said spam (X-Spam-Flag: YES) */
+#define POL_F_LISTED 0x80u    /* the client was on a DNSBL that counts */
+#define POL_F_INBOUND 0x100u  /* MAIL received on the inbound listener: not outbound mail */
 
 struct pol_event {
 	enum pol_event_type type;
@@ -80,12 +105,23 @@ struct pol_event {
 	char actor[POL_ACTOR_MAX];
 	char reason[POL_TEXT_MAX];
 	int64_t expires_s; /* BLOCK: seconds from now, 0 = until a person lifts it */
+	/* MAIL and INBOUND: the message */
+	char message_id[POL_MSGID_MAX];  /* without <>, "" when none */
+	char in_reply_to[POL_MSGID_MAX]; /* the first In-Reply-To id, without <> */
+	char hfrom[POL_MAILADDR_MAX];    /* the From header's address */
+	/* INBOUND: what the listener found */
+	int dnsbl_score;
+	char lists[POL_TEXT_MAX]; /* DNSBLs that listed the client, comma separated */
+	enum pol_spf spf;
 };
 
 void pol_event_init(struct pol_event *ev, enum pol_event_type type, int64_t time_ms);
 /* Adds a recipient (cut to fit; past POL_RCPT_MAX only counted). */
 void pol_event_add_rcpt(struct pol_event *ev, const char *addr, enum pol_delivery result);
 const char *pol_event_type_name(enum pol_event_type t);
+const char *pol_spf_name(enum pol_spf r);
+/* "pass", "fail", ... to the result. 0 or -1. */
+int pol_spf_parse(const char *s, size_t len, enum pol_spf *out);
 
 /* Parses one line of the text form (len bytes, no NUL needed).
  * 1 = an event in *ev, 0 = blank or comment, -1 = bad line (err says why). */

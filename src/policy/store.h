@@ -13,6 +13,18 @@
  *   blocks   struct store_block under its identity ("user:a@b", "ip:192.0.2.1",
  *            "cidr:192.0.2.0/24", "domain:example.org"); list by iteration.
  *   audit    an append-only list of struct store_audit.
+ *   expiring records  records put with put_exp(): the same keys and bytes as
+ *            above, plus a time after which expire() deletes them (the
+ *            inbound memory, auto-reply marks). The time is the caller's
+ *            (the engine's event time), never the store's clock, so a replay
+ *            sweeps the same records. get() and update() still return an
+ *            expiring record until it is swept: readers compare the time
+ *            themselves. A key is expiring or not for its whole life; put()
+ *            and update() on an expiring key keep its expiry.
+ *            put_exp and expire are optional: a backend may leave them NULL
+ *            (the engine then uses put() and skips the sweep), or map them
+ *            to its own expiry (Redis: SET with PXAT, expire() a no-op
+ *            returning 0).
  *
  * Backends: store_mem.c (hash table, thread-safe, gone at exit),
  * store_lmdb.c (one LMDB environment, survives restarts) and store_redis.c
@@ -83,6 +95,12 @@ struct store {
 	long (*del_prefix)(struct store *s, const char *prefix);
 	/* STORE_COMMIT or STORE_KEEP as the callback said, or -1. */
 	int (*update)(struct store *s, const char *key, store_update_fn fn, void *ctx);
+	/* put() with an expiry time in ms (optional, may be NULL). 0 or -1. */
+	int (*put_exp)(struct store *s, const char *key, const void *rec, size_t len,
+		       int64_t expires_ms);
+	/* Deletes every expiring record whose time is <= now_ms (optional, may be
+	 * NULL). Count, or -1. */
+	long (*expire)(struct store *s, int64_t now_ms);
 
 	int (*block_put)(struct store *s, const struct store_block *b);
 	int (*block_get)(struct store *s, const char *identity, struct store_block *out);

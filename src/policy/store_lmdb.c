@@ -7,6 +7,10 @@
  *   audit  key = 8-byte big-endian sequence number, value = header +
  *          struct store_audit (so a cursor walks it oldest first)
  *   meta   "version" = "1"
+ *   expk   expiring records (put_exp): key = the record key, value = its
+ *          expiry, 8 bytes big-endian ms
+ *   exp    the same, ordered by time: key = 8-byte big-endian expiry then
+ *          the record key, empty value; expire() walks it from the start
  * The header is 8 bytes: 'R' 'G', a type byte ('B' block, 'A' audit), the
  * format version (1), then the payload size as a 32-bit host-order integer;
  * a value whose header or size does not match is skipped as foreign. The
@@ -31,7 +35,7 @@
 struct store_lmdb {
 	struct store base;
 	MDB_env *env;
-	MDB_dbi rec, block, audit, meta;
+	MDB_dbi rec, block, audit, meta, expk, exp;
 };
 
 static struct store_lmdb *store_lmdb_of(struct store *s)
@@ -100,6 +104,95 @@ static int store_lmdb_put(struct store *s, const char *key, const void *rec, siz
 		return -1;
 	MDB_val k = store_lmdb_key(key), v = {len, (void *)rec};
 	return store_lmdb_write(l, l->rec, &k, &v, false);
+}
+
+static void store_lmdb_be64(unsigned char *out, int64_t v)
+{
+	uint64_t u = (uint64_t)v;
+	for (int i = 7; i >= 0; i--) {
+		out[i] = (unsigned char)u;
+		u >>= 8;
+	}
+}
+
+static int64_t store_lmdb_unbe64(const unsigned char *p)
+{
+	uint64_t u = 0;
+	for (int i = 0; i < 8; i++)
+		u = u << 8 | p[i];
+	return (int64_t)u;
+}
+
+static int store_lmdb_put_exp(struct store *s, const char *key, const void *rec, size_t len,
+                              int64_t expires_ms)
+{
+	struct store_lmdb *l = store_lmdb_of(s);
+	unsigned char ik[8 + STORE_KEY_MAX], when[8];
+	size_t klen = strlen(key);
+	MDB_txn *txn;
+	if (klen == 0 || klen >= STORE_KEY_MAX || len > STORE_REC_MAX || expires_ms <= 0)
+		return -1;
+	if (mdb_txn_begin(l->env, NULL, 0, &txn) != 0)
+		return -1;
+	MDB_val k = store_lmdb_key(key), v = {len, (void *)rec}, old, ek, ev = {0, ""};
+	/* the time index keeps one entry per key: drop the previous one */
+	int rc = mdb_get(txn, l->expk, &k, &old);
+	if (rc == 0 && old.mv_size == 8) {
+		memcpy(ik, old.mv_data, 8);
+		memcpy(ik + 8, key, klen);
+		ek = (MDB_val){8 + klen, ik};
+		rc = mdb_del(txn, l->exp, &ek, NULL);
+	}
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		goto fail;
+	store_lmdb_be64(when, expires_ms);
+	memcpy(ik, when, 8);
+	memcpy(ik + 8, key, klen);
+	ek = (MDB_val){8 + klen, ik};
+	MDB_val wv = {8, when};
+	if (mdb_put(txn, l->rec, &k, &v, 0) != 0 || mdb_put(txn, l->expk, &k, &wv, 0) != 0 ||
+	    mdb_put(txn, l->exp, &ek, &ev, 0) != 0)
+		goto fail;
+	return mdb_txn_commit(txn) == 0 ? 0 : -1;
+fail:
+	mdb_txn_abort(txn);
+	return -1;
+}
+
+static long store_lmdb_expire(struct store *s, int64_t now_ms)
+{
+	struct store_lmdb *l = store_lmdb_of(s);
+	MDB_txn *txn;
+	MDB_cursor *cur;
+	long n = 0;
+	if (mdb_txn_begin(l->env, NULL, 0, &txn) != 0)
+		return -1;
+	if (mdb_cursor_open(txn, l->exp, &cur) != 0) {
+		mdb_txn_abort(txn);
+		return -1;
+	}
+	MDB_val k, v;
+	int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+	while (rc == 0 && k.mv_size > 8 && store_lmdb_unbe64(k.mv_data) <= now_ms) {
+		MDB_val rk = {k.mv_size - 8, (unsigned char *)k.mv_data + 8};
+		int d1 = mdb_del(txn, l->rec, &rk, NULL), d2 = mdb_del(txn, l->expk, &rk, NULL);
+		if ((d1 != 0 && d1 != MDB_NOTFOUND) || (d2 != 0 && d2 != MDB_NOTFOUND) ||
+		    mdb_cursor_del(cur, 0) != 0) {
+			rc = -1;
+			break;
+		}
+		if (d1 == 0)
+			n++;
+		rc = mdb_cursor_get(cur, &k, &v, MDB_GET_CURRENT);
+		if (rc == MDB_NOTFOUND || rc == EINVAL)
+			break;
+	}
+	mdb_cursor_close(cur);
+	if (rc != 0 && rc != MDB_NOTFOUND && rc != EINVAL) {
+		mdb_txn_abort(txn);
+		return -1;
+	}
+	return mdb_txn_commit(txn) == 0 ? n : -1;
 }
 
 static int store_lmdb_delete(struct store_lmdb *l, MDB_dbi dbi, const char *key, bool sync)
@@ -392,7 +485,9 @@ struct store *store_lmdb_open(const char *path, size_t map_bytes, char *err, siz
 	if ((rc = mdb_dbi_open(txn, "rec", MDB_CREATE, &l->rec)) != 0 ||
 	    (rc = mdb_dbi_open(txn, "block", MDB_CREATE, &l->block)) != 0 ||
 	    (rc = mdb_dbi_open(txn, "audit", MDB_CREATE, &l->audit)) != 0 ||
-	    (rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &l->meta)) != 0)
+	    (rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &l->meta)) != 0 ||
+	    (rc = mdb_dbi_open(txn, "expk", MDB_CREATE, &l->expk)) != 0 ||
+	    (rc = mdb_dbi_open(txn, "exp", MDB_CREATE, &l->exp)) != 0)
 		goto fail;
 	MDB_val k = {7, "version"}, v;
 	rc = mdb_get(txn, l->meta, &k, &v);
@@ -420,6 +515,8 @@ struct store *store_lmdb_open(const char *path, size_t map_bytes, char *err, siz
 	    .del = store_lmdb_del,
 	    .del_prefix = store_lmdb_del_prefix,
 	    .update = store_lmdb_update,
+	    .put_exp = store_lmdb_put_exp,
+	    .expire = store_lmdb_expire,
 	    .block_put = store_lmdb_block_put,
 	    .block_get = store_lmdb_block_get,
 	    .block_del = store_lmdb_block_del,

@@ -24,6 +24,7 @@ struct store_mem_slot {
 	uint64_t hash;
 	void *val; /* inside the allocation, after the key */
 	size_t len, cap, klen;
+	int64_t expires_ms; /* put_exp(): swept by expire(); 0 = never */
 };
 
 struct store_mem_table {
@@ -120,12 +121,15 @@ static int store_mem_grow(struct store_mem_table *t)
 	return 0;
 }
 
-/* Inserts key with a copy of val (len bytes, buffer of at least len). 0 or -1. */
+/* Inserts key with a copy of val (len bytes, buffer of at least len); expires_ms > 0
+ * sets the slot's expiry, 0 keeps it. 0 or -1. */
 static int store_mem_insert(struct store_mem_table *t, const char *key, uint64_t h, const void *val,
-                            size_t len)
+                            size_t len, int64_t expires_ms)
 {
 	struct store_mem_slot *sl = store_mem_find(t, key, h);
 	if (sl) {
+		if (expires_ms > 0)
+			sl->expires_ms = expires_ms;
 		if (len > sl->cap) {
 			size_t cap = (len + 15) & ~(size_t)15;
 			char *p = store_mem_block_alloc(key, sl->klen, cap);
@@ -155,7 +159,7 @@ static int store_mem_insert(struct store_mem_table *t, const char *key, uint64_t
 		i = (i + 1) & mask;
 	if (!t->slots[i].key)
 		t->used++;
-	t->slots[i] = (struct store_mem_slot){k, h, v, len, cap, klen};
+	t->slots[i] = (struct store_mem_slot){k, h, v, len, cap, klen, expires_ms};
 	t->live++;
 	return 0;
 }
@@ -193,15 +197,40 @@ static int store_mem_get(struct store *s, const char *key, void *out, size_t cap
 	return rc;
 }
 
-static int store_mem_put(struct store *s, const char *key, const void *rec, size_t len)
+static int store_mem_put_exp(struct store *s, const char *key, const void *rec, size_t len,
+                             int64_t expires_ms)
 {
 	struct store_mem *m = store_mem_of(s);
-	if (len > STORE_REC_MAX || strlen(key) >= STORE_KEY_MAX)
+	if (len > STORE_REC_MAX || strlen(key) >= STORE_KEY_MAX || expires_ms < 0)
+		return -1;
+	if (expires_ms > 0 && key[0] == '\0')
 		return -1;
 	pthread_mutex_lock(&m->lock);
-	int rc = store_mem_insert(&m->recs, key, store_mem_hash(key), rec, len);
+	int rc = store_mem_insert(&m->recs, key, store_mem_hash(key), rec, len, expires_ms);
 	pthread_mutex_unlock(&m->lock);
 	return rc;
+}
+
+static int store_mem_put(struct store *s, const char *key, const void *rec, size_t len)
+{
+	return store_mem_put_exp(s, key, rec, len, 0); /* 0: no expiry (kept if it had one) */
+}
+
+static long store_mem_expire(struct store *s, int64_t now_ms)
+{
+	struct store_mem *m = store_mem_of(s);
+	long n = 0;
+	pthread_mutex_lock(&m->lock);
+	for (size_t i = 0; i < m->recs.size; i++) {
+		struct store_mem_slot *sl = &m->recs.slots[i];
+		if (sl->key && sl->key != STORE_MEM_TOMB && sl->expires_ms > 0 &&
+		    sl->expires_ms <= now_ms) {
+			store_mem_remove(&m->recs, sl);
+			n++;
+		}
+	}
+	pthread_mutex_unlock(&m->lock);
+	return n;
 }
 
 static int store_mem_del(struct store *s, const char *key)
@@ -255,7 +284,7 @@ static int store_mem_update(struct store *s, const char *key, store_update_fn fn
 		rc = fn(ctx, m->scratch, &len, sizeof m->scratch);
 		if (rc == STORE_COMMIT &&
 		    (len > sizeof m->scratch ||
-		     store_mem_insert(&m->recs, key, h, m->scratch, len) != 0))
+		     store_mem_insert(&m->recs, key, h, m->scratch, len, 0) != 0))
 			rc = -1;
 	}
 	pthread_mutex_unlock(&m->lock);
@@ -269,7 +298,7 @@ static int store_mem_block_put(struct store *s, const struct store_block *b)
 		return -1;
 	pthread_mutex_lock(&m->lock);
 	int rc =
-	    store_mem_insert(&m->blocks, b->identity, store_mem_hash(b->identity), b, sizeof *b);
+	    store_mem_insert(&m->blocks, b->identity, store_mem_hash(b->identity), b, sizeof *b, 0);
 	pthread_mutex_unlock(&m->lock);
 	return rc;
 }
@@ -385,6 +414,8 @@ struct store *store_mem_new(void)
 	    .del = store_mem_del,
 	    .del_prefix = store_mem_del_prefix,
 	    .update = store_mem_update,
+	    .put_exp = store_mem_put_exp,
+	    .expire = store_mem_expire,
 	    .block_put = store_mem_block_put,
 	    .block_get = store_mem_block_get,
 	    .block_del = store_mem_block_del,

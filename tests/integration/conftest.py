@@ -47,3 +47,30 @@ def rg(*args, stdin=None, timeout=60, env=None, cwd=None):
 @pytest.fixture
 def run_rg():
     return rg
+
+
+def policy_request(**attrs):
+    """One Postfix policy delegation request (SMTPD_POLICY_README) as text."""
+    attrs.setdefault("request", "smtpd_access_policy")
+    return "".join("%s=%s\n" % kv for kv in attrs.items()) + "\n"
+
+
+class Policy:
+    """A Postfix policy delegation client on one persistent connection."""
+
+    def __init__(self, port):
+        self.s = socket.create_connection(("127.0.0.1", port), timeout=10)
+        self.buf = b""
+
+    def ask(self, **attrs):
+        self.s.sendall(policy_request(**attrs).encode())
+        while b"\n\n" not in self.buf:
+            chunk = self.s.recv(4096)
+            if not chunk:
+                raise ConnectionError("closed")
+            self.buf += chunk
+        reply, self.buf = self.buf.split(b"\n\n", 1)
+        return reply.decode()
+
+    def close(self):
+        self.s.close()

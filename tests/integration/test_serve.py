@@ -12,31 +12,7 @@ import urllib.request
 
 import pytest
 
-from conftest import RG_BIN, free_port, rg
-
-
-def request(**attrs):
-    attrs.setdefault("request", "smtpd_access_policy")
-    return "".join("%s=%s\n" % kv for kv in attrs.items()) + "\n"
-
-
-class Policy:
-    def __init__(self, port):
-        self.s = socket.create_connection(("127.0.0.1", port), timeout=10)
-        self.buf = b""
-
-    def ask(self, **attrs):
-        self.s.sendall(request(**attrs).encode())
-        while b"\n\n" not in self.buf:
-            chunk = self.s.recv(4096)
-            if not chunk:
-                raise ConnectionError("closed")
-            self.buf += chunk
-        reply, self.buf = self.buf.split(b"\n\n", 1)
-        return reply.decode()
-
-    def close(self):
-        self.s.close()
+from conftest import RG_BIN, Policy, free_port, policy_request, rg
 
 
 @pytest.fixture
@@ -137,7 +113,7 @@ def test_bad_requests_close_the_connection(server):
 
 def test_many_requests_split_and_pipelined(server):
     s = socket.create_connection(("127.0.0.1", server["policy"]), timeout=10)
-    data = request(**RCPT).encode() * 200
+    data = policy_request(**RCPT).encode() * 200
     for i in range(0, len(data), 7):
         s.sendall(data[i:i + 7])
     got = b""
@@ -167,7 +143,7 @@ def test_metrics(server):
         assert p.returncode == 0, p.stdout + p.stderr
     with pytest.raises(urllib.error.HTTPError) as e:
         urllib.request.urlopen("http://127.0.0.1:%d/nope" % server["web"], timeout=5)
-    assert e.value.code == 404
+    assert e.value.code == 401  # everything but /metrics and /healthz needs a login
     assert urllib.request.urlopen("http://127.0.0.1:%d/healthz" % server["web"]).read() == b"ok\n"
 
 

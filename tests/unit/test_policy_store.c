@@ -183,6 +183,44 @@ static void test_update(void **state)
 	assert_int_equal(s->get(s, "I:none", &v, sizeof v, &len), 0);
 }
 
+/* Expiring records: swept by time (the caller's), refreshed by a new put_exp,
+ * kept by update(), and plain records never swept. */
+static void test_expiring(void **state)
+{
+	struct store *s = ((struct backend *)*state)->st;
+	char out[16];
+	size_t len;
+	int commit = 1;
+	assert_int_equal(s->put(s, "I:keep", "k", 1), 0);
+	assert_int_equal(s->put_exp(s, "M:a", "aaa", 3, 1000), 0);
+	assert_int_equal(s->put_exp(s, "M:b", "bbb", 3, 2000), 0);
+	assert_int_equal(s->put_exp(s, "M:c", "ccc", 3, 1500), 0);
+	assert_int_equal(s->put_exp(s, "M:c", "CCC", 3, 5000), 0); /* refreshed */
+	assert_int_equal(s->update(s, "M:b", add_cb, &commit), STORE_COMMIT);
+	assert_int_equal(s->expire(s, 999), 0);
+	assert_int_equal(s->get(s, "M:a", out, sizeof out, &len), 1); /* until swept */
+	assert_int_equal(s->expire(s, 1000), 1);
+	assert_int_equal(s->get(s, "M:a", out, sizeof out, &len), 0);
+	assert_int_equal(s->expire(s, 2500), 1); /* b, kept its expiry through update */
+	assert_int_equal(s->get(s, "M:b", out, sizeof out, &len), 0);
+	assert_int_equal(s->get(s, "M:c", out, sizeof out, &len), 1);
+	assert_memory_equal(out, "CCC", 3);
+	assert_int_equal(s->del(s, "M:c"), 1);
+	assert_int_equal(s->put_exp(s, "M:c", "c2", 2, 6000), 0);
+	assert_int_equal(s->expire(s, 5500), 0);
+	assert_int_equal(s->get(s, "M:c", out, sizeof out, &len), 1);
+	assert_int_equal(s->expire(s, INT64_MAX), 1);
+	assert_int_equal(s->get(s, "I:keep", out, sizeof out, &len), 1);
+	assert_int_equal(s->put_exp(s, "", "x", 1, 10), -1);
+	char many[16];
+	for (int i = 0; i < 3000; i++) {
+		(void)str_format(many, sizeof many, "M:%d", i);
+		assert_int_equal(s->put_exp(s, many, &i, sizeof i, 10000 + i), 0);
+	}
+	assert_int_equal(s->expire(s, 10000 + 1499), 1500);
+	assert_int_equal(s->expire(s, 20000), 1500);
+}
+
 static int list_cb(void *ctx, const struct store_block *b)
 {
 	unsigned *n = ctx;
@@ -387,6 +425,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    BOTH(test_records),     REDIS(test_records),
 	    BOTH(test_update),      REDIS(test_update),
+	    BOTH(test_expiring),
 	    BOTH(test_blocks),      REDIS(test_blocks),
 	    BOTH(test_audit),       REDIS(test_audit),
 	    cmocka_unit_test_setup_teardown(test_lmdb_restart, setup_lmdb, teardown),

@@ -1,0 +1,72 @@
+/*
+ * holds - listing, releasing and deleting held messages; see holds.h.
+ */
+#include "admin/holds.h"
+
+#include "core/clock.h"
+#include "core/str.h"
+
+#include <string.h>
+
+json_t *holds_json(const struct queue_envelope *env)
+{
+	char t[40];
+	json_t *arrival =
+	    env->arrival_ms && clock_format_rfc3339((int64_t)env->arrival_ms, t, sizeof t) == 0
+	        ? json_string(t)
+	        : json_null();
+	json_t *rc = json_array();
+	for (unsigned i = 0; i < env->nrcpt; i++)
+		json_array_append_new(rc, json_string(env->rcpt[i].addr));
+	return json_pack("{s:s, s:o, s:s, s:o, s:I, s:s, s:s, s:I, s:b, s:s}", "id", env->id,
+	                 "arrival", arrival, "sender", env->sender, "recipients", rc, "rcpt_count",
+	                 (json_int_t)env->nrcpt, "client_ip", env->client_ip, "auth_user",
+	                 env->auth_user, "size", (json_int_t)env->size, "held",
+	                 env->hold_reason[0] != '\0', "reason", env->hold_reason);
+}
+
+struct holds_ctx {
+	const char *user, *ip;
+	json_t *arr;
+};
+
+static int holds_list_cb(void *arg, const struct queue_envelope *env)
+{
+	struct holds_ctx *c = arg;
+	if (c->user && !str_ieq(env->auth_user, c->user))
+		return 0;
+	if (c->ip && strcmp(env->client_ip, c->ip) != 0)
+		return 0;
+	json_t *j = holds_json(env);
+	return j && json_array_append_new(c->arr, j) == 0 ? 0 : 1;
+}
+
+json_t *holds_list(struct queue *q, const char *auth_user, const char *client_ip)
+{
+	struct holds_ctx c = {.user = auth_user, .ip = client_ip, .arr = json_array()};
+	if (!c.arr || queue_list(q, true, holds_list_cb, &c) != 0) {
+		json_decref(c.arr);
+		return NULL;
+	}
+	return json_pack("{s:o}", "holds", c.arr);
+}
+
+bool holds_id_ok(const char *id)
+{
+	size_t n = strlen(id);
+	return n >= 16 && n < QUEUE_ID_MAX && strspn(id, "0123456789ABCDEF") == n;
+}
+
+int holds_act(struct queue *q, const char *id, enum holds_op op, const char *reason,
+              const char *actor, char *err, size_t errlen)
+{
+	if (!holds_id_ok(id)) {
+		(void)str_format(err, errlen, "%s: not a queue ID", id);
+		return -1;
+	}
+	int rc = op == HOLDS_RELEASE ? queue_release(q, id, reason, actor)
+	                             : queue_delete(q, id, reason, actor);
+	if (rc != 0)
+		(void)str_copy(err, errlen, queue_error(q)[0] ? queue_error(q) : "queue error");
+	return rc;
+}

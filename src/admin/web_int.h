@@ -1,0 +1,106 @@
+/*
+ * web_int - what web.c (HTTP plumbing, logins, /api/) and webui.c (the HTML
+ * pages) share. Not for other modules: they use web.h.
+ */
+#ifndef RG_ADMIN_WEB_INT_H
+#define RG_ADMIN_WEB_INT_H
+
+#include "admin/session.h"
+#include "admin/web.h"
+#include "auth/userdb.h"
+#include "core/addr.h"
+#include "core/buf.h"
+#include "dnsbl/catalog.h"
+
+#include <jansson.h>
+#include <microhttpd.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define WEB_BODY_MAX (64 * 1024)
+#define WEB_PAGE_MAX (4 * 1024 * 1024)
+
+struct event;
+struct metric;
+
+struct web {
+	struct event_base *base;
+	struct MHD_Daemon *d;
+	struct event *io, *timer;
+	struct web_context ctx;
+	bool tls;
+	char api_token[256];
+	char users_file[512];
+	char monitor_state[600];
+	struct sessions sessions;
+	struct userdb users;
+	bool users_loaded;
+	struct timespec users_mtime;
+	off_t users_size;
+	struct bl_catalog catalog;
+	json_t *listed_prev; /* "TARGET ZONE" keys set in the listings gauge */
+	struct metric *m_requests, *m_logins, *m_auth_failures, *m_blocks, *m_listed;
+	struct metric *m_queue, *m_queue_oldest, *m_queue_bytes;
+	char *tls_cert_pem, *tls_key_pem;
+	struct web_req *delayed; /* suspended connections, resumed by their timers */
+	struct web_req *job;     /* the login whose password the thread checks */
+	pthread_t job_thread;
+	int job_pipe[2]; /* the thread says "done" here */
+	struct event *job_ev;
+};
+
+struct web_req {
+	struct web *w;
+	struct MHD_Connection *conn;
+	const char *url, *method;
+	bool post;
+	struct buf body;
+	bool body_too_big;
+	const struct session *sess; /* logged in by cookie */
+	bool bearer;                /* or by the API token */
+	char ip_text[ADDR_STRLEN];
+	bool has_ip;
+	struct addr ip;
+	char set_cookie[2][256];
+	char location[512];
+	/* A failed login's answer waits delay_ms (the engine's failure delay) with the
+	 * connection suspended; the loop goes on meanwhile. */
+	uint32_t delay_ms;
+	bool suspended, in_job;
+	struct web_req *next_delayed, *prev_delayed;
+	struct event *delay_ev;
+	unsigned pending_status;
+	const char *pending_type;
+	char *pending_body;
+	size_t pending_len;
+	/* a login being checked on the password thread */
+	char login_user[USERDB_NAME_MAX + 1];
+	char login_pw[1024];
+	enum userdb_verdict login_verdict;
+};
+
+/* Sends a response with the security headers, the request's cookies and location;
+ * after r->delay_ms when that is set. */
+enum MHD_Result web_reply(struct web_req *r, unsigned status, const char *type, const char *body,
+                          size_t len);
+/* Sets cookie slot (0 or 1) of the response: HttpOnly, SameSite=Strict, Secure under
+ * TLS; max_age -1 for a cookie that ends with the browser session. */
+void web_cookie(struct web_req *r, size_t slot, const char *name, const char *value,
+                const char *path, long max_age);
+/* A value of the form body (POST) or query string (GET); "" when absent or bad.
+ * 1 found, 0 absent, -1 bad or too long. */
+int web_param(struct web_req *r, const char *name, char *out, size_t size);
+/* The POST carries the session's CSRF token (form field "csrf" or X-CSRF-Token). */
+bool web_csrf_ok(struct web_req *r);
+
+/* A key of the monitor's state ("TARGET ZONE") split into target (copied) and zone
+ * (pointing into target). 0, or -1 when it is not of that form. */
+int web_listing_key(const char *key, char *target, size_t size, const char **zone);
+
+/* webui.c */
+enum MHD_Result webui_login_page(struct web_req *r, unsigned status, const char *message);
+enum MHD_Result webui_handle(struct web_req *r);
+
+#endif

@@ -1,0 +1,278 @@
+/*
+ * screen - DNSBL score, SPF and recipient list for inbound connections
+ * (screen.h).
+ */
+#include "gateway/screen.h"
+
+#include "core/log.h"
+#include "core/str.h"
+#include "dnsbl/builtin.h"
+#include "dnsbl/catalog.h"
+#include "dnsbl/score.h"
+#include "net/dns.h"
+#include "smtp/rcptval.h"
+#include "smtp/spf.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct screen {
+	struct event_base *base;
+	struct dns *dns;
+	struct bl_catalog catalog;
+	bool have_catalog;
+	struct scorer *scorer; /* NULL: no DNSBL scoring */
+	struct rcptval *rcpt;  /* NULL: no recipient list */
+	bool spf;
+};
+
+struct screen_conn {
+	struct screen *s;
+	struct addr ip;
+	unsigned pending; /* lookups whose callbacks still owe us */
+	bool dead;        /* the connection is gone: the last callback frees */
+	/* DNSBL */
+	bool scored;
+	struct score_result score;
+	screen_cb mail_cb;
+	void *mail_arg;
+	/* SPF */
+	struct spf_check *spf;
+	bool spf_done;
+	enum pol_spf spf_result;
+	screen_cb data_cb;
+	void *data_arg;
+};
+
+struct screen *screen_new(struct event_base *base, const struct gw_config *c, char *err,
+                          size_t errlen)
+{
+	err[0] = '\0';
+	bool dnsbl = c->screen_dnsbl_sites[0] != '\0';
+	bool any_inbound = false;
+	for (int i = 0; i < c->nlisteners; i++)
+		any_inbound |= c->listeners[i].role == GW_ROLE_INBOUND;
+	if (!any_inbound || (!dnsbl && !c->screen_spf && !c->screen_recipients[0]))
+		return NULL;
+	struct screen *s = calloc(1, sizeof *s);
+	if (!s) {
+		(void)str_copy(err, errlen, "out of memory");
+		return NULL;
+	}
+	s->base = base;
+	s->spf = c->screen_spf;
+	char why[256];
+	if (dnsbl || s->spf) {
+		struct dns_options o = {.servers =
+		                            c->screen_resolver[0] ? c->screen_resolver : NULL};
+		s->dns = dns_new(base, &o, why, sizeof why);
+		if (!s->dns) {
+			(void)str_format(err, errlen, "[screen] resolver: %s", why);
+			goto fail;
+		}
+	}
+	if (dnsbl) {
+		static struct score_site sites[SCORE_MAX_SITES];
+		int n = score_sites_parse(c->screen_dnsbl_sites, sites, SCORE_MAX_SITES, why,
+		                          sizeof why);
+		if (n <= 0) {
+			(void)str_format(err, errlen, "[screen] dnsbl_sites: %s",
+			                 n < 0 ? why : "no site");
+			goto fail;
+		}
+		struct score_options o;
+		score_options_default(&o);
+		o.threshold = (int)c->screen_dnsbl_threshold;
+		if (c->screen_dnsbl_allowlist[0]) {
+			long long v;
+			if (str_to_ll(c->screen_dnsbl_allowlist, -1000, 1000, &v) != 0) {
+				(void)str_copy(err, errlen,
+				               "[screen] dnsbl_allowlist_threshold: not a number");
+				goto fail;
+			}
+			o.allowlist = true;
+			o.allowlist_threshold = (int)v;
+		}
+		if (bl_catalog_load_string(&s->catalog, bl_builtin_catalog(), "built-in catalogue",
+		                           why, sizeof why) != 0) {
+			(void)str_format(err, errlen, "catalogue: %s", why);
+			goto fail;
+		}
+		s->have_catalog = true;
+		s->scorer =
+		    scorer_new(base, s->dns, &s->catalog, sites, (size_t)n, &o, why, sizeof why);
+		if (!s->scorer) {
+			(void)str_format(err, errlen, "[screen] dnsbl_sites: %s", why);
+			goto fail;
+		}
+	}
+	if (c->screen_recipients[0]) {
+		s->rcpt = rcptval_new(c->local_domains, NULL, why, sizeof why);
+		if (!s->rcpt ||
+		    rcptval_add_file(s->rcpt, c->screen_recipients, why, sizeof why) != 0) {
+			(void)str_format(err, errlen, "[screen] recipients: %s", why);
+			goto fail;
+		}
+	}
+	return s;
+fail:
+	screen_free(s);
+	return NULL;
+}
+
+void screen_free(struct screen *s)
+{
+	if (!s)
+		return;
+	if (s->dns)
+		dns_free(s->dns); /* first: pending queries are cancelled into the scorer */
+	scorer_free(s->scorer);
+	if (s->have_catalog)
+		bl_catalog_free(&s->catalog);
+	rcptval_free(s->rcpt);
+	free(s);
+}
+
+/* One lookup came back: false when the connection is gone (sc freed here
+ * once nothing else is pending). */
+static bool screen_conn_back(struct screen_conn *sc)
+{
+	sc->pending--;
+	if (!sc->dead)
+		return true;
+	if (sc->pending == 0)
+		free(sc);
+	return false;
+}
+
+static void screen_on_score(void *arg, const struct score_result *res)
+{
+	struct screen_conn *sc = arg;
+	if (!screen_conn_back(sc))
+		return;
+	sc->score = *res;
+	sc->scored = true;
+	if (sc->mail_cb) {
+		screen_cb cb = sc->mail_cb;
+		sc->mail_cb = NULL;
+		cb(sc->mail_arg, sc->score.decision == SCORE_REJECT ? sc->score.reply : NULL);
+	}
+}
+
+struct screen_conn *screen_conn_new(struct screen *s, const struct addr *ip)
+{
+	struct screen_conn *sc = calloc(1, sizeof *sc);
+	if (!sc)
+		return NULL;
+	sc->s = s;
+	sc->ip = *ip;
+	sc->spf_done = true;
+	if (s->scorer) {
+		sc->pending++;
+		if (scorer_score(s->scorer, ip, screen_on_score, sc) != 0) {
+			sc->pending--;
+			sc->scored = true; /* no memory: no score, the client goes on */
+		}
+	} else {
+		sc->scored = true;
+	}
+	return sc;
+}
+
+void screen_conn_free(struct screen_conn *sc)
+{
+	if (!sc)
+		return;
+	if (sc->spf && !sc->spf_done) {
+		spf_check_cancel(sc->spf); /* its callback will not come */
+		sc->pending--;
+	}
+	if (sc->pending) {
+		sc->dead = true;
+		return;
+	}
+	free(sc);
+}
+
+static void screen_on_spf(void *arg, const struct spf_answer *a)
+{
+	struct screen_conn *sc = arg;
+	sc->spf = NULL;
+	if (!screen_conn_back(sc))
+		return;
+	sc->spf_done = true;
+	sc->spf_result = a->result;
+	if (sc->data_cb) {
+		screen_cb cb = sc->data_cb;
+		sc->data_cb = NULL;
+		cb(sc->data_arg, NULL);
+	}
+}
+
+void screen_conn_mail(struct screen_conn *sc, const char *sender, const char *helo, screen_cb cb,
+                      void *arg)
+{
+	if (!sc->scored) {
+		/* answered when the score comes; the SPF check starts at the next MAIL
+		 * (a rejected client sends none) or now, below, when accepted */
+		sc->mail_cb = cb;
+		sc->mail_arg = arg;
+	}
+	if (sc->s->spf) {
+		if (sc->spf && !sc->spf_done) {
+			spf_check_cancel(sc->spf);
+			sc->pending--;
+		}
+		sc->spf_done = false;
+		sc->spf_result = POL_SPF_UNKNOWN;
+		sc->pending++;
+		sc->spf = spf_check_start(sc->s->base, sc->s->dns, &sc->ip, sender, helo,
+		                          screen_on_spf, sc);
+		if (!sc->spf) {
+			sc->pending--;
+			sc->spf_done = true;
+			sc->spf_result = POL_SPF_TEMPERROR;
+		}
+	}
+	if (sc->scored)
+		cb(arg, sc->score.decision == SCORE_REJECT ? sc->score.reply : NULL);
+}
+
+const char *screen_conn_rcpt(struct screen_conn *sc, const char *addr, char *reply, size_t size)
+{
+	char why[128];
+	if (!sc->s->rcpt)
+		return NULL;
+	if (rcptval_check(sc->s->rcpt, addr, 0, why, sizeof why) != RCPTVAL_UNKNOWN)
+		return NULL;
+	(void)str_format(reply, size, "550 5.1.1 <%s>: Recipient address rejected: User unknown",
+	                 addr);
+	return reply;
+}
+
+void screen_conn_data(struct screen_conn *sc, screen_cb cb, void *arg)
+{
+	if (sc->spf_done) {
+		cb(arg, NULL);
+		return;
+	}
+	sc->data_cb = cb;
+	sc->data_arg = arg;
+}
+
+void screen_conn_fill(const struct screen_conn *sc, struct pol_event *ev)
+{
+	ev->spf = sc->spf_done ? sc->spf_result : POL_SPF_UNKNOWN;
+	if (!sc->scored || sc->score.nhits == 0)
+		return;
+	ev->dnsbl_score = sc->score.score;
+	for (int i = 0; i < sc->score.nhits; i++) {
+		if (sc->score.hits[i].weight <= 0)
+			continue;
+		if (ev->lists[0])
+			(void)str_append(ev->lists, sizeof ev->lists, ",");
+		(void)str_append(ev->lists, sizeof ev->lists, sc->score.hits[i].zone);
+	}
+	if (ev->lists[0])
+		ev->flags |= POL_F_LISTED;
+}

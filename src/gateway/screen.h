@@ -1,0 +1,51 @@
+/*
+ * screen - the inbound listener's checks of a client, for gateway/smtpd.c:
+ * weighted DNSBL scoring at connect (dnsbl/score.h, postscreen style; the
+ * reject names the list and comes at MAIL, like postscreen's "enforce"),
+ * SPF of the envelope sender (smtp/spf.h; recorded, not enforced), the
+ * recipient list (smtp/rcptval.h) at RCPT, and what the INBOUND event
+ * remembers (score, lists, SPF result). docs/inbound.md.
+ *
+ * A struct screen_conn lives as long as its connection, or longer: if the
+ * connection goes while a lookup runs, screen_conn_free() only marks it, and
+ * the last answer frees it. Callbacks never run after screen_conn_free().
+ */
+#ifndef RG_GATEWAY_SCREEN_H
+#define RG_GATEWAY_SCREEN_H
+
+#include "core/addr.h"
+#include "gateway/gwconf.h"
+#include "policy/event.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct event_base;
+struct screen;
+struct screen_conn;
+
+/* NULL with err empty when [screen] asks for nothing; NULL with err set on a
+ * bad setting or no memory. */
+struct screen *screen_new(struct event_base *base, const struct gw_config *c, char *err,
+                          size_t errlen);
+void screen_free(struct screen *s);
+
+/* Starts scoring ip (when DNSBL sites are set). NULL on no memory. */
+struct screen_conn *screen_conn_new(struct screen *s, const struct addr *ip);
+void screen_conn_free(struct screen_conn *sc);
+
+/* reply: NULL to accept, else the whole SMTP reply. */
+typedef void (*screen_cb)(void *arg, const char *reply);
+/* MAIL FROM: waits for the DNSBL score; a reject gives the 550 naming the
+ * list; else starts the SPF check and accepts. cb runs exactly once,
+ * possibly before this returns. */
+void screen_conn_mail(struct screen_conn *sc, const char *sender, const char *helo, screen_cb cb,
+                      void *arg);
+/* RCPT TO: NULL to accept, else the 550 (into reply, size bytes). */
+const char *screen_conn_rcpt(struct screen_conn *sc, const char *addr, char *reply, size_t size);
+/* End of message: waits for the SPF answer, then cb(arg, NULL). */
+void screen_conn_data(struct screen_conn *sc, screen_cb cb, void *arg);
+/* What an INBOUND event remembers: score, lists (and the listed flag), SPF. */
+void screen_conn_fill(const struct screen_conn *sc, struct pol_event *ev);
+
+#endif

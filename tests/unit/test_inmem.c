@@ -1,0 +1,130 @@
+/*
+ * Unit tests of the inbound-memory helpers (SRS decoding, local-part lists)
+ * and of the header classifier that feeds the auto-reply, notification and
+ * forwarding rules. The rules themselves are in the golden files
+ * (tests/data/policy/autoreply, notify, forward).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "core/str.h"
+#include "forensics/msg.h"
+#include "policy/inmem.h"
+#include "policy/msgclass.h"
+
+#include <string.h>
+
+static void test_srs(void **state)
+{
+	char out[POL_MAILADDR_MAX];
+	assert_int_equal(
+	    inmem_srs_original("SRS0=HHH=TT=example.com=John.Doe@fwd.example", out, sizeof out), 0);
+	assert_string_equal(out, "john.doe@example.com");
+	assert_int_equal(
+	    inmem_srs_original("srs0+ab12=Q4=example.net=a=b@fwd.example", out, sizeof out), 0);
+	assert_string_equal(out, "a=b@example.net"); /* the local part may hold '=' */
+	assert_int_equal(
+	    inmem_srs_original("SRS1=X1=first.example==HHH=TT=orig.example=bob@second.example", out,
+	                       sizeof out),
+	    0);
+	assert_string_equal(out, "bob@orig.example");
+	const char *bad[] = {"bob@example.com",
+	                     "SRS0=HHH=TT=example.com@fwd",
+	                     "SRS0=HHH@fwd",
+	                     "SRS0==TT==x@fwd",
+	                     "SRS1=X=first.example=HHH@fwd",
+	                     "SRS2=a=b=c=d@e",
+	                     "SRS0=HHH=TT=example.com=@fwd",
+	                     ""};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		(void)str_copy(out, sizeof out, "untouched");
+		assert_int_equal(inmem_srs_original(bad[i], out, sizeof out), -1);
+		assert_string_equal(out, "untouched");
+	}
+	char tiny[8];
+	assert_int_equal(inmem_srs_original("SRS0=H=T=example.com=bob@f", tiny, sizeof tiny), -1);
+}
+
+static void test_local_matches(void **state)
+{
+	const char *names = "noreply, mailer-daemon,owner-*,*-request,*bounce*";
+	assert_true(inmem_local_matches("NoReply@shop.example", names));
+	assert_true(inmem_local_matches("mailer-daemon@mx", names));
+	assert_true(inmem_local_matches("owner-list@lists.example", names));
+	assert_true(inmem_local_matches("debian-user-request@lists.debian.org", names));
+	assert_true(inmem_local_matches("x-bounces-12@lists.example", names));
+	assert_false(inmem_local_matches("noreply2@shop.example", names));
+	assert_false(
+	    inmem_local_matches("alice@noreply.example", names)); /* the domain does not count */
+	assert_false(inmem_local_matches("owner@x", names));
+	assert_false(inmem_local_matches("", names));
+	assert_false(inmem_local_matches("a@b", ""));
+	assert_false(inmem_local_matches("a@b", "*,**"));
+}
+
+static uint32_t classify(const char *hdr, struct msgclass *m)
+{
+	struct msg_reader r;
+	struct msg_field f;
+	msgclass_init(m);
+	msg_reader_init(&r, hdr, strlen(hdr));
+	while (msg_next(&r, &f) == 1)
+		msgclass_field(m, f.name, f.name_len, f.value, f.value_len);
+	return m->flags;
+}
+
+static void test_msgclass(void **state)
+{
+	struct msgclass m;
+	assert_int_equal(classify("Auto-Submitted: auto-replied (vacation)\r\n\r\n", &m),
+	                 POL_F_AUTO_SUBMITTED | POL_F_AUTO_REPLY);
+	assert_int_equal(classify("Auto-Submitted: no\r\nSubject: hello\r\n\r\n", &m), 0);
+	assert_int_equal(classify("Auto-Submitted: auto-generated; type=quota\r\n\r\n", &m),
+	                 POL_F_AUTO_SUBMITTED | POL_F_NOTIFY);
+	assert_int_equal(classify("X-Autoreply: yes\n\n", &m), POL_F_AUTO_REPLY);
+	assert_int_equal(classify("Precedence: auto_reply\n\n", &m), POL_F_AUTO_REPLY);
+	assert_int_equal(classify("Precedence: bulk\n\n", &m), POL_F_BULK);
+	assert_int_equal(classify("Precedence: list\nList-Id: <a.b>\n\n", &m), POL_F_LIST);
+	assert_int_equal(classify("Subject: Out of Office: back Monday\n\n", &m), POL_F_AUTO_REPLY);
+	assert_int_equal(classify("Subject: Automatic reply: your order\n\n", &m),
+	                 POL_F_AUTO_REPLY);
+	assert_int_equal(classify("Subject: Re: out of office party\n\n", &m), 0);
+	assert_int_equal(classify("X-Spam-Flag: YES\n\n", &m), POL_F_SPAM);
+	assert_int_equal(classify("X-Spam-Status: No, score=1.2\n\n", &m), 0);
+	assert_int_equal(classify("X-Spam-Status: Yes, score=9.1\n\n", &m), POL_F_SPAM);
+	assert_int_equal(classify("Content-Type: multipart/report; report-type=delivery-status;\n"
+	                          "\tboundary=x\n\n",
+	                          &m),
+	                 POL_F_NOTIFY);
+	classify("From: \"Alice, A.\" <Alice@Example.ORG>\nMessage-ID: <abc@x.example>\n"
+	         "In-Reply-To: <p1@y.example> <p0@y.example>\n\n",
+	         &m);
+	assert_string_equal(m.from, "alice@example.org");
+	assert_string_equal(m.message_id, "abc@x.example");
+	assert_string_equal(m.in_reply_to, "p1@y.example");
+	classify("From: bob@example.net (Bob)\n\n", &m);
+	assert_string_equal(m.from, "bob@example.net");
+	classify("From: undisclosed\nMessage-ID: no-brackets@x\n\n", &m);
+	assert_string_equal(m.from, "");
+	assert_string_equal(m.message_id, "no-brackets@x");
+	struct pol_event ev;
+	pol_event_init(&ev, POL_EV_MAIL, 0);
+	classify("Auto-Submitted: auto-replied\nMessage-ID: <r1@e>\nFrom: a@e\n\n", &m);
+	msgclass_apply(&m, &ev);
+	assert_true(ev.flags & POL_F_AUTO_REPLY);
+	assert_string_equal(ev.message_id, "r1@e");
+	assert_string_equal(ev.hfrom, "a@e");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_srs),
+	    cmocka_unit_test(test_local_matches),
+	    cmocka_unit_test(test_msgclass),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

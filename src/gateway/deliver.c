@@ -34,6 +34,7 @@
 #include <event2/event.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
@@ -131,6 +132,7 @@ struct deliver {
 	struct event *tick;
 	unsigned active;
 	bool stopping;
+	uint64_t waiting; /* jobs in every destination's FIFO */
 	struct dmsg *msgs;
 	struct dconn *conns;
 	char auth_user[256], auth_pass[256];
@@ -578,6 +580,7 @@ static struct djob *deliver_dest_pop(struct ddest *dd)
 			dd->tail = NULL;
 		j->next = NULL;
 		dd->dest->waiting--;
+		dd->d->waiting--;
 	}
 	return j;
 }
@@ -982,6 +985,9 @@ static void deliver_conn_connect(struct dconn *cn)
 		deliver_conn_next_target(cn, &err);
 		return;
 	}
+	/* Replies and pipelined commands are small: never wait for Nagle. */
+	int one = 1;
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 	if (dd->source[0]) {
 		struct addr src;
 		struct sockaddr_storage bs;
@@ -1388,15 +1394,41 @@ static void deliver_msg_start(struct deliver *d, const char *id)
 			dd->head = j;
 		dd->tail = j;
 		dd->dest->waiting++;
+		d->waiting++;
 	}
-	/* kick after queueing all: a kick may finish the message (dead destination) */
-	size_t nj = m->njobs;
-	struct ddest *dds[64];
-	size_t nd = 0;
-	for (size_t x = 0; x < nj && nd < 64; x++)
-		dds[nd++] = m->jobs[x]->dd;
+	/* Kick after queueing all, from a copy: a kick may finish and free the
+	 * message (a dead destination fails its jobs at once). */
+	size_t nd = m->njobs;
+	struct ddest **dds = malloc(nd * sizeof *dds);
+	if (!dds)
+		return; /* the tick kicks them */
+	for (size_t x = 0; x < nd; x++)
+		dds[x] = m->jobs[x]->dd;
 	for (size_t x = 0; x < nd; x++)
 		deliver_dest_kick(dds[x]);
+	free(dds);
+}
+
+/* Jobs wait for a slot another destination holds (max_connections): when
+ * every slot is taken, idle connections give theirs up; then every waiting
+ * destination that may open one does. */
+static void deliver_kick_waiting(struct deliver *d)
+{
+	if (d->dests.active >= d->dests.max_connections) {
+		for (size_t b = 0; b < d->dests.nbuckets; b++)
+			for (struct dest *de = d->dests.buckets[b]; de; de = de->next) {
+				struct ddest *dd = de->user;
+				while (dd && !de->waiting && dd->idle) {
+					struct dconn *cn = dd->idle;
+					evtimer_del(cn->idle_timer);
+					deliver_idle_expired(-1, 0, cn);
+				}
+			}
+	}
+	for (size_t b = 0; b < d->dests.nbuckets && d->waiting > 0; b++)
+		for (struct dest *de = d->dests.buckets[b]; de; de = de->next)
+			if (de->waiting && de->user && dest_may_open(&d->dests, de))
+				deliver_dest_kick(de->user);
 }
 
 static void deliver_on_tick(evutil_socket_t fd, short what, void *arg)
@@ -1407,6 +1439,10 @@ static void deliver_on_tick(evutil_socket_t fd, short what, void *arg)
 	char id[QUEUE_ID_MAX];
 	while (d->active < (unsigned)d->o->max_active && queue_next_due(d->q, now, id) == 1)
 		deliver_msg_start(d, id);
+	/* Jobs may wait for a slot another destination freed (max_connections),
+	 * or for a destination to come back from the dead: look at them. */
+	if (d->waiting > 0)
+		deliver_kick_waiting(d);
 	if (d->m_conn)
 		(void)metric_set(d->m_conn, NULL, d->dests.active);
 }

@@ -501,11 +501,6 @@ static int gw_finish(struct gw_config *c, char *err, size_t errlen)
 	}
 	if (!c->hostname[0] && gethostname(c->hostname, sizeof c->hostname - 1) != 0)
 		str_copy(c->hostname, sizeof c->hostname, "localhost");
-	if (!c->spool_dir[0] &&
-	    str_format(c->spool_dir, sizeof c->spool_dir, "%s/spool", c->state_dir) != 0) {
-		str_format(err, errlen, "%s: [gateway] state_dir too long", c->source);
-		return -1;
-	}
 	c->trusted = prefix_set_new();
 	if (!c->trusted) {
 		str_format(err, errlen, "out of memory");

@@ -11,7 +11,7 @@ Options: starttls (an ssl.SSLContext to offer STARTTLS with), auth
 ("user", "password") to require AUTH PLAIN after TLS.
 
 Every message kept is a dict: mail_from, rcpts, data (bytes, dot-stuffing
-undone), tls (bool), auth (user or None). Servers run on one asyncio loop in
+undone), tls (bool), auth (user or None), peer (the client's address). Servers run on one asyncio loop in
 a background thread.
 """
 import asyncio
@@ -31,6 +31,7 @@ class MX:
 
     async def handle(self, reader, writer):
         self.connections += 1
+        peer = writer.get_extra_info("peername")[0]
         mode = self.mode
         if mode == "stall":
             try:
@@ -114,7 +115,8 @@ class MX:
                             break
                         data.append(l[1:] if l.startswith(b".") else l)
                     self.messages.append({"mail_from": mail_from, "rcpts": rcpts,
-                                          "data": b"".join(data), "tls": tls, "auth": user})
+                                          "data": b"".join(data), "tls": tls, "auth": user,
+                                          "peer": peer})
                     writer.write(b"250 2.0.0 Ok: queued as %d\r\n" % len(self.messages))
                     mail_from, rcpts = None, []
                 elif up == "RSET":

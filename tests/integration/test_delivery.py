@@ -334,3 +334,29 @@ def test_relayhost_with_auth(gateway, mx, tmp_path):
     assert m["auth"] == "gwuser" and m["tls"]
     assert sorted(m["rcpts"]) == ["a@x.test", "b@elsewhere.test"]
     assert not mx.mx[MX1].messages
+
+
+def test_source_address_per_sender_domain_and_listener(gateway, mx):
+    g = gateway("source_address = 127.0.0.7\nsource_by_sender_domain = gw.test=127.0.0.8\n"
+                "[listener relay]\nsource_address = 127.0.0.9\n")
+    g.send("sam@gw.test", ["a@x.test"])
+    g.send("other@elsewhere.test", ["b@y.test"])
+    assert wait(lambda: mx.mx[MX1].messages and mx.mx[MXY].messages), g.logtext()
+    assert mx.mx[MX1].messages[0]["peer"] == "127.0.0.8"  # by sender domain
+    assert mx.mx[MXY].messages[0]["peer"] == "127.0.0.9"  # by listener
+
+
+def test_remote_rejections_feed_the_policy_engine(gateway, mx):
+    # unknown users at the remote end are the strongest compromise signal:
+    # enough of them and the client's identity is blocked for its next message
+    mx.mx[MX1].mode = "reject_bad"
+    g = gateway("[signals]\nrejected_min = 3\nrejected_pct = 30\nrejected_weight = 95\n"
+                "[actions]\nscore_block = 90\n")
+    g.send("someone@elsewhere.test", ["bad1@x.test", "bad2@x.test", "bad3@x.test",
+                                      "bad4@x.test"])
+    assert wait(lambda: g.lines("done")), g.logtext()
+    # the engine counted the remote rejections: the next message is refused
+    with pytest.raises(smtplib.SMTPException):
+        g.send("someone@elsewhere.test", ["good@x.test"])
+    assert "rejected" in g.logtext()
+    assert not any("good@x.test" in m["rcpts"] for m in mx.mx[MX1].messages)

@@ -65,6 +65,10 @@ class Gateway:
             self.ports[name] = free_port()
             conf += "[listener %s]\nlisten = 127.0.0.1:%d\n%s" % (name, self.ports[name], body)
         conf += "[auth]\ndelay = %s\ndelay_max = %s\n" % auth_delay
+        # these tests look at what was queued: delivery waits a minute,
+        # unless the caller configures delivery itself
+        if "[delivery]" not in extra:
+            conf += "[delivery]\npoll_interval = 60s\n"
         conf += extra
         self.conf = tmp_path / "relayguard.conf"
         self.conf.write_text(conf)

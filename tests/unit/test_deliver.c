@@ -400,6 +400,20 @@ static void test_reuse_and_concurrency(void **state)
 	assert_int_equal(ds.reused, 4);
 }
 
+static void test_global_connection_limit(void **state)
+{
+	struct fix *f = *state;
+	f->c->delivery.max_connections = 1; /* one connection for all destinations */
+	fix_start(f);
+	const char *r1[1] = {"a@x.test"}, *r2[1] = {"b@y.test"};
+	enqueue(f, "sam@gw.test", true, 1, r1);
+	enqueue(f, "sam@gw.test", true, 1, r2);
+	enqueue(f, "sam@gw.test", true, 1, r1);
+	run_until(f, 0, 0, 0);
+	assert_int_equal(f->srv[0].messages, 2);
+	assert_int_equal(f->srv[2].messages, 1);
+}
+
 static void test_reject_dsn_verified(void **state)
 {
 	struct fix *f = *state;
@@ -556,11 +570,78 @@ static void test_nexthop_parse(void **state)
 	assert_int_equal(gw_nexthop_parse("host:99999", 25, &h, err, sizeof err), -1);
 }
 
+/* Loads text as a configuration file; 0 or -1 with err. */
+static int load_text(struct gw_config *c, const char *text, char *err, size_t errlen)
+{
+	char path[] = "/tmp/rg-gwconf-XXXXXX";
+	int fd = mkstemp(path);
+	if (fd < 0)
+		return -2;
+	if (write(fd, text, strlen(text)) != (ssize_t)strlen(text)) {
+		close(fd);
+		return -2;
+	}
+	close(fd);
+	int rc = gwconf_load(c, path, err, errlen);
+	unlink(path);
+	return rc;
+}
+
+static void test_delivery_config(void **state)
+{
+	struct gw_config *c = calloc(1, sizeof *c);
+	char err[300];
+	assert_int_equal(
+	    load_text(c,
+	              "[gateway]\nstate_dir = /tmp/x\n"
+	              "[delivery]\nrelayhost = [smarthost.example]:587\n"
+	              "relayhost_auth = user:pass word\nrelayhost_tls = verify\n"
+	              "tls = encrypt\nsource_by_sender_domain = a.test=192.0.2.1, "
+	              "b.test=2001:db8::1\nqueue_lifetime = 2d\nminimal_backoff = 1m\n"
+	              "[delivery_tls]\nBank.Example = verify\nold.example = none\n"
+	              "[listener relay]\nlisten = 127.0.0.1:2525\nsource_address = 192.0.2.9\n",
+	              err, sizeof err),
+	    0);
+	const struct gw_delivery *d = &c->delivery;
+	assert_true(d->relay.set && d->relay.no_mx);
+	assert_int_equal(d->relay.port, 587);
+	assert_int_equal(d->relayhost_tls_level, GW_DTLS_VERIFY);
+	assert_int_equal(d->tls_level, GW_DTLS_ENCRYPT);
+	assert_int_equal(gw_delivery_tls(d, "bank.example"), GW_DTLS_VERIFY);
+	assert_int_equal(gw_delivery_tls(d, "old.example"), GW_DTLS_NONE);
+	assert_int_equal(gw_delivery_tls(d, "other.example"), GW_DTLS_ENCRYPT);
+	assert_int_equal(d->nsource, 2);
+	assert_string_equal(d->source_map[1].addr, "2001:db8::1");
+	assert_int_equal(d->lifetime_ms, 2 * 86400000ull);
+	assert_int_equal(d->min_backoff_ms, 60000);
+	assert_string_equal(c->spool_dir, "/tmp/x/spool");
+	assert_string_equal(c->listeners[0].source_address, "192.0.2.9");
+	gwconf_free(c);
+	static const char *const bad[] = {
+	    "[delivery]\nrelayhost = [x\n",
+	    "[delivery]\ntls = sometimes\n",
+	    "[delivery]\nrelayhost_auth = nocolon\n",
+	    "[delivery]\nsource_address = not-an-ip\n",
+	    "[delivery]\nsource_by_sender_domain = a.test\n",
+	    "[delivery]\naddress_family = ipv5\n",
+	    "[delivery]\ndestination_concurrency = 0\n",
+	    "[delivery_tls]\nx.test = maybe\n",
+	    "[listener relay]\nlisten = 127.0.0.1:2525\nsource_address = x\n",
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		err[0] = '\0';
+		assert_int_equal(load_text(c, bad[i], err, sizeof err), -1);
+		assert_true(err[0] != '\0');
+	}
+	free(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_accept_two_destinations, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_reuse_and_concurrency, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_global_connection_limit, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_reject_dsn_verified, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_reject_unverified_held, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_defer_then_retry, setup, teardown),
@@ -570,6 +651,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_null_mx_and_nxdomain, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_relayhost, setup, teardown),
 	    cmocka_unit_test(test_nexthop_parse),
+	    cmocka_unit_test(test_delivery_config),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

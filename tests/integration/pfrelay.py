@@ -1,7 +1,7 @@
-"""A private Postfix instance (its own config, queue and data directories
+"""pfrelay: a private Postfix relay instance (its own config, queue and data directories
 under a test's temporary directory) on 127.0.0.1, for tests and benches.
 
-    pf = Postfix(tmpdir, port, relayhost="[127.0.0.1]:2525").start()
+    pf = PostfixRelay(tmpdir, port, relayhost="[127.0.0.1]:2525").start()
     ...
     pf.stop()
 
@@ -24,7 +24,7 @@ def available():
     return os.path.exists(MASTER) and shutil.which("postfix") is not None and os.geteuid() == 0
 
 
-class Postfix:
+class PostfixRelay:
     def __init__(self, tmp, port, relayhost, main_extra=None):
         self.dir = os.path.join(str(tmp), "postfix")
         self.port = port

@@ -65,8 +65,9 @@ static const char cli_serve_help[] =
     "through Redis (redis, redis_prefix), falling back to the local LMDB state,\n"
     "with an error in the log and relayguard_state_store_fallback 1 on /metrics,\n"
     "while Redis does not answer. Blocks the engine creates are told through\n"
-    "[alert] exec and webhook: the first at once, then one digest per\n"
-    "block_digest. relayguard block and unblock talk to a running server through\n"
+    "[alert] exec and webhook, and as mail to [alert] mail_to through the\n"
+    "gateway's own queue (from mail_from, default postmaster@hostname): the\n"
+    "first at once, then one digest per block_digest. relayguard block and unblock talk to a running server through\n"
     "state_dir/control.sock. docs/policy.md has the details.\n"
     "\n"
     "  --config FILE   configuration (see relayguard checkconf --help)\n"
@@ -89,8 +90,9 @@ static const char cli_checkconf_help[] =
     "(end-of-message|rcpt), max_connections; [web] listen, tls_cert, tls_key,\n"
     "api_token, api_token_file, monitor_state, session_idle, session_max (a\n"
     "listen address beyond loopback needs tls_cert and tls_key); [alert] exec,\n"
-    "webhook (each repeatable: alerts on blocks), exec_timeout, webhook_timeout,\n"
-    "webhook_retries, webhook_ca, block_digest; [delivery] relayhost,\n"
+    "webhook (each repeatable: alerts on blocks), mail_to (repeatable or a comma\n"
+    "list: alert mail through the queue), mail_from, exec_timeout,\n"
+    "webhook_timeout, webhook_retries, webhook_ca, block_digest; [delivery] relayhost,\n"
     "relayhost_auth, relayhost_tls, tls (none|may|encrypt|verify), tls_ca_file,\n"
     "local_relay, smtp_port, source_address, source_by_sender_domain, resolver,\n"
     "address_family, destination_concurrency, max_connections, max_active,\n"
@@ -168,9 +170,10 @@ int cli_checkconf(int argc, char **argv)
 	printf("  delivery: %s%s, tls %s\n", c->delivery.relay.set ? "relayhost " : "MX lookups",
 	       c->delivery.relay.set ? c->delivery.relay.text : "",
 	       gw_dtls_name(c->delivery.tls_level));
-	if (c->nalert_execs || c->nalert_webhooks)
-		printf("  alerts on blocks: %d program(s), %d webhook(s); digest every %llu s\n",
-		       c->nalert_execs, c->nalert_webhooks,
+	if (c->nalert_execs || c->nalert_webhooks || c->nalert_mail_to)
+		printf("  alerts on blocks: %d program(s), %d webhook(s), %d mail address(es); digest "
+		       "every %llu s\n",
+		       c->nalert_execs, c->nalert_webhooks, c->nalert_mail_to,
 		       (unsigned long long)(c->alert_digest_ms / 1000));
 	else
 		printf("  alerts on blocks: off\n");
@@ -347,7 +350,7 @@ int cli_serve(int argc, char **argv)
 		goto out;
 	}
 	err[0] = '\0';
-	alerts = gwalert_new(base, c, metrics, err, sizeof err);
+	alerts = gwalert_new(base, c, metrics, queue, err, sizeof err);
 	if (!alerts && err[0]) {
 		cli_error("serve", "%s", err);
 		goto out;

@@ -6,12 +6,17 @@
 #include "admin/alert.h"
 #include "admin/blockalert.h"
 #include "admin/metrics.h"
+#include "core/buf.h"
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/str.h"
+#include "queue/queue.h"
 
 #include <errno.h>
 #include <event2/event.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <time.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,12 +29,167 @@ struct gwalert {
 	struct event *tick;
 	pid_t children[GWALERT_CHILDREN];
 	struct metric *m_alerts;
+	struct queue *queue; /* for [alert] mail_to; NULL: none */
+	unsigned mail_seq;
 };
 
 static void gwalert_count(struct gwalert *a, const char *result)
 {
 	if (a->m_alerts)
 		metric_add(a->m_alerts, (const char *[]){result}, 1);
+}
+
+#define GWALERT_MAIL_MAX (256 * 1024)
+#define GWALERT_REASON_MAX 900 /* keeps every body line under 998 octets */
+
+/* s with control characters replaced, cut at max octets. */
+static int gwalert_put_text(struct buf *b, const char *s, size_t max)
+{
+	int rc = 0;
+	for (size_t i = 0; s && s[i] && i < max && rc == 0; i++) {
+		unsigned char ch = (unsigned char)s[i];
+		rc = buf_append_char(b, ch < 0x20 || ch == 0x7f ? '?' : (char)ch);
+	}
+	return rc;
+}
+
+static const char *gwalert_jstr(const json_t *o, const char *key, const char *dflt)
+{
+	const char *v = json_string_value(json_object_get(o, key));
+	return v ? v : dflt;
+}
+
+static int gwalert_put_block(struct buf *b, const json_t *blk)
+{
+	int rc = buf_append_str(b, "\r\n");
+	rc = rc || gwalert_put_text(b, gwalert_jstr(blk, "identity", "?"), GWALERT_REASON_MAX);
+	rc = rc || buf_printf(b, "\r\n  rule: ");
+	rc = rc || gwalert_put_text(b, gwalert_jstr(blk, "rule", "?"), 64);
+	rc = rc || buf_printf(b, ", score %" PRId64 "\r\n  blocked: ",
+	                      (int64_t)json_integer_value(json_object_get(blk, "score")));
+	rc = rc || gwalert_put_text(b, gwalert_jstr(blk, "created", "?"), 64);
+	rc = rc || buf_append_str(b, ", until: ");
+	rc = rc || gwalert_put_text(b, gwalert_jstr(blk, "expires", "resumed by a person"), 64);
+	const char *ip = gwalert_jstr(blk, "client_ip", NULL);
+	if (ip) {
+		rc = rc || buf_append_str(b, "\r\n  client IP: ");
+		rc = rc || gwalert_put_text(b, ip, 64);
+	}
+	rc = rc || buf_append_str(b, "\r\n");
+	size_t i;
+	json_t *r;
+	json_array_foreach(json_object_get(blk, "reasons"), i, r)
+	{
+		rc = rc || buf_append_str(b, "  - ");
+		rc = rc || gwalert_put_text(b, json_string_value(r), GWALERT_REASON_MAX);
+		rc = rc || buf_append_str(b, "\r\n");
+	}
+	return rc;
+}
+
+char *gwalert_mail_render(const char *json, const char *from, const char (*to)[320], int nto,
+                          int64_t now_ms, const char *msgid_local)
+{
+	json_t *root = json_loads(json, 0, NULL);
+	if (!json_is_object(root) || nto < 1) {
+		json_decref(root);
+		return NULL;
+	}
+	const char *node = gwalert_jstr(root, "node", "localhost");
+	int64_t count = (int64_t)json_integer_value(json_object_get(root, "count"));
+	int64_t omitted = (int64_t)json_integer_value(json_object_get(root, "omitted"));
+	const char *since = gwalert_jstr(root, "since", NULL);
+	time_t t = (time_t)(now_ms / 1000);
+	struct tm tm;
+	char date[64];
+	if (!gmtime_r(&t, &tm) ||
+	    strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S +0000", &tm) == 0) {
+		json_decref(root);
+		return NULL;
+	}
+	struct buf b;
+	buf_init(&b, GWALERT_MAIL_MAX);
+	int rc = buf_printf(&b, "Date: %s\r\nFrom: relayguard <%s>\r\nTo: ", date, from);
+	for (int i = 0; i < nto; i++)
+		rc = rc || buf_printf(&b, "%s<%s>", i ? ",\r\n    " : "", to[i]);
+	rc = rc || buf_printf(&b,
+	                      "\r\nSubject: relayguard: %" PRId64 " block%s\r\n"
+	                      "Message-ID: <%s@",
+	                      count, count == 1 ? "" : "s", msgid_local);
+	rc = rc || gwalert_put_text(&b, node, 200);
+	rc = rc || buf_append_str(&b, ">\r\nAuto-Submitted: auto-generated\r\n"
+	                              "MIME-Version: 1.0\r\n"
+	                              "Content-Type: text/plain; charset=utf-8\r\n"
+	                              "Content-Transfer-Encoding: 8bit\r\n\r\nrelayguard on ");
+	rc = rc || gwalert_put_text(&b, node, 200);
+	rc = rc || buf_printf(&b, " blocked %" PRId64 " sender%s", count, count == 1 ? "" : "s");
+	if (since) {
+		rc = rc || buf_append_str(&b, " since ");
+		rc = rc || gwalert_put_text(&b, since, 64);
+	}
+	rc = rc || buf_append_str(&b, ":\r\n");
+	size_t i;
+	json_t *blk;
+	json_array_foreach(json_object_get(root, "blocks"), i, blk) rc =
+	    rc || gwalert_put_block(&b, blk);
+	if (omitted > 0)
+		rc = rc || buf_printf(&b, "\r\n%" PRId64 " more block%s not listed here.\r\n",
+		                      omitted, omitted == 1 ? " is" : "s are");
+	rc = rc || buf_append_str(&b, "\r\nSee them with `relayguard block list` or on the admin "
+	                              "web page; resume an\r\naccount there once it is safe.\r\n");
+	json_decref(root);
+	if (rc != 0) {
+		buf_free(&b);
+		return NULL;
+	}
+	return b.data; /* NUL-terminated, owned by the caller now */
+}
+
+static void gwalert_on_queued(void *arg, int status, const char *id)
+{
+	struct gwalert *a = arg;
+	if (status == 0)
+		log_info("alert: queue_id=%s block alert mail queued for %d address(es)", id,
+		         a->c->nalert_mail_to);
+	else
+		log_error("alert: a block alert mail could not be queued");
+	gwalert_count(a, status == 0 ? "queued" : "failed");
+}
+
+/* The alert as a message into the gateway's own queue. */
+static void gwalert_mail(struct gwalert *a, const char *json)
+{
+	const struct gw_config *c = a->c;
+	if (!a->queue || c->nalert_mail_to == 0)
+		return;
+	struct queue_msg *m = queue_msg_new(a->queue);
+	if (!m) {
+		gwalert_count(a, "failed");
+		return;
+	}
+	char local[64];
+	str_format(local, sizeof local, "%s.alert%u", queue_msg_id(m), ++a->mail_seq);
+	char *text = gwalert_mail_render(json, c->alert_mail_from, c->alert_mail_to,
+	                                 c->nalert_mail_to, clock_realtime_ms(), local);
+	struct queue_rcpt rcpt[GW_ALERTS_MAX];
+	memset(rcpt, 0, sizeof rcpt);
+	struct queue_envelope env = {
+	    .sender_verified = true, .nrcpt = (unsigned)c->nalert_mail_to, .rcpt = rcpt};
+	int rc = text ? 0 : -1;
+	rc = rc || str_copy(env.sender, sizeof env.sender, c->alert_mail_from);
+	rc = rc || str_copy(env.protocol, sizeof env.protocol, "LOCAL");
+	rc = rc || str_copy(env.listener, sizeof env.listener, "alert");
+	for (int i = 0; i < c->nalert_mail_to && rc == 0; i++)
+		rc = str_copy(rcpt[i].addr, sizeof rcpt[i].addr, c->alert_mail_to[i]);
+	rc = rc || queue_msg_write(m, text, strlen(text));
+	free(text);
+	if (rc != 0) {
+		log_error("alert: a block alert mail could not be written to the queue");
+		queue_msg_abort(m);
+		gwalert_count(a, "failed");
+		return;
+	}
+	queue_msg_commit(m, &env, gwalert_on_queued, a);
 }
 
 /* In the child: every exec and webhook; exit 0 when all took it. */
@@ -79,12 +239,17 @@ static void gwalert_reap(struct gwalert *a, bool wait)
 	}
 }
 
-/* Hands json (freed here) to a child process. */
+/* Queues the mail, hands json (freed here) to a child process. */
 static void gwalert_send(struct gwalert *a, char *json)
 {
 	int slot = -1;
 	if (!json)
 		return;
+	gwalert_mail(a, json);
+	if (a->c->nalert_execs == 0 && a->c->nalert_webhooks == 0) {
+		free(json);
+		return;
+	}
 	gwalert_reap(a, false);
 	for (int i = 0; i < GWALERT_CHILDREN && slot < 0; i++)
 		if (a->children[i] <= 0)
@@ -128,26 +293,31 @@ void gwalert_block(struct gwalert *a, const struct pol_verdict *v, const char *c
 }
 
 struct gwalert *gwalert_new(struct event_base *base, const struct gw_config *c,
-                            struct metrics *metrics, char *err, size_t errlen)
+                            struct metrics *metrics, struct queue *queue, char *err, size_t errlen)
 {
-	if (c->nalert_execs == 0 && c->nalert_webhooks == 0)
+	if (c->nalert_execs == 0 && c->nalert_webhooks == 0 && (c->nalert_mail_to == 0 || !queue)) {
+		if (c->nalert_mail_to)
+			log_warn("alert: mail_to is set but there is no queue; no alert mail");
 		return NULL;
+	}
 	struct gwalert *a = calloc(1, sizeof *a);
 	if (!a)
 		goto nomem;
 	a->c = c;
+	a->queue = queue;
 	a->ba = blockalert_new((int64_t)c->alert_digest_ms, c->hostname);
 	a->tick = event_new(base, -1, EV_PERSIST, gwalert_on_tick, a);
 	struct timeval one = {1, 0};
 	if (!a->ba || !a->tick || event_add(a->tick, &one) != 0)
 		goto nomem;
 	if (metrics)
-		a->m_alerts = metrics_register(
-		    metrics, METRIC_COUNTER, "relayguard_block_alerts_total",
-		    "Alerts on blocks, by result (sent, failed, dropped).", "result", NULL, 0);
-	log_info("alert: blocks are told to %d program(s) and %d webhook(s); the first at once, "
-	         "then one digest every %llu s",
-	         c->nalert_execs, c->nalert_webhooks,
+		a->m_alerts =
+		    metrics_register(metrics, METRIC_COUNTER, "relayguard_block_alerts_total",
+		                     "Alerts on blocks, by result (sent, queued, failed, dropped).",
+		                     "result", NULL, 0);
+	log_info("alert: blocks are told to %d program(s), %d webhook(s) and %d mail address(es); "
+	         "the first at once, then one digest every %llu s",
+	         c->nalert_execs, c->nalert_webhooks, queue ? c->nalert_mail_to : 0,
 	         (unsigned long long)(c->alert_digest_ms / 1000));
 	return a;
 nomem:

@@ -5,6 +5,11 @@
  * in a child process, so a slow program or webhook never stalls the policy
  * service. At most GWALERT_CHILDREN deliveries run at once; the result of
  * each is logged and counted (relayguard_block_alerts_total{result}).
+ *
+ * With [alert] mail_to, each alert (and digest) also becomes a plain-text
+ * message from [alert] mail_from to those addresses, committed into the
+ * gateway's own durable queue (sender verified), which delivery then sends
+ * like any other message (counted as result "queued" or "failed").
  */
 #ifndef RG_GATEWAY_GWALERT_H
 #define RG_GATEWAY_GWALERT_H
@@ -12,17 +17,29 @@
 #include "gateway/gwconf.h"
 #include "policy/engine.h"
 
+#include <stddef.h>
+#include <stdint.h>
+
 struct event_base;
 struct metrics;
+struct queue;
 struct gwalert;
 
 #define GWALERT_CHILDREN 4
 
-/* NULL when no alert is configured (nothing to do) or on no memory (err set). */
+/* NULL when no alert is configured (nothing to do) or on no memory (err set).
+ * queue: where [alert] mail_to messages go (NULL: mail_to is ignored, logged). */
 struct gwalert *gwalert_new(struct event_base *base, const struct gw_config *c,
-                            struct metrics *metrics, char *err, size_t errlen);
+                            struct metrics *metrics, struct queue *queue, char *err, size_t errlen);
 /* A block the engine just created (v->block_created). */
 void gwalert_block(struct gwalert *a, const struct pol_verdict *v, const char *client_ip);
+/* The alert JSON (admin/blockalert.h) as an RFC 5322 message with CRLF line
+ * ends: Date (now_ms, UTC), From, To (every address), Subject "relayguard: N
+ * block(s)", Message-ID <msgid_local@node>, Auto-Submitted: auto-generated, and a
+ * plain-text body listing each block. NULL on bad JSON or no memory; the
+ * caller frees it. Pure (no I/O, no clock). */
+char *gwalert_mail_render(const char *json, const char *from, const char (*to)[320], int nto,
+                          int64_t now_ms, const char *msgid_local);
 /* Sends what is pending at once (on a clean stop), waits for deliveries, frees. */
 void gwalert_free(struct gwalert *a);
 

@@ -157,6 +157,8 @@ static const struct cfg_option gw_options[] = {
      GS(alert_webhook_ca), "trusted CAs (PEM file); empty: the system's"},
     {"alert", "block_digest", CFG_DURATION, "60s", 1000, 86400000, true, GC(alert_digest_ms), 0,
      "the first block is told at once, later ones in one digest per this interval"},
+    {"alert", "mail_from", CFG_STRING, "", 0, 0, true, GC(alert_mail_from), GS(alert_mail_from),
+     "sender of alert mail; empty: postmaster@hostname"},
 };
 #define GW_NOPTS (sizeof gw_options / sizeof gw_options[0])
 
@@ -448,6 +450,51 @@ static int gw_alert_add(struct gw_config *c, bool exec, const char *value, char 
 	return 0;
 }
 
+/* A bare address (local@domain) fit for an envelope and a header. */
+static int gw_alert_addr_check(const char *a, char *err, size_t errlen)
+{
+	const char *at = strrchr(a, '@');
+	if (!at || at == a || at[1] == '\0' || strpbrk(a, " \t\r\n<>,;\"()") != NULL) {
+		str_format(err, errlen, "\"%s\": not an address (local@domain)", a);
+		return -1;
+	}
+	return 0;
+}
+
+/* [alert] mail_to = ADDRESS[, ADDRESS...]: repeatable. */
+static int gw_alert_mail_to(struct gw_config *c, const char *value, char *err, size_t errlen)
+{
+	char list[2048];
+	if (str_copy(list, sizeof list, value) != 0) {
+		str_format(err, errlen, "mail_to: longer than %zu", sizeof list - 1);
+		return -1;
+	}
+	char *save = NULL;
+	int added = 0;
+	for (char *t = strtok_r(list, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+		t = str_trim(t);
+		if (*t == '\0')
+			continue;
+		if (c->nalert_mail_to == GW_ALERTS_MAX) {
+			str_format(err, errlen, "more than %d alert mail_to addresses", GW_ALERTS_MAX);
+			return -1;
+		}
+		if (gw_alert_addr_check(t, err, errlen) != 0)
+			return -1;
+		if (str_copy(c->alert_mail_to[c->nalert_mail_to], sizeof c->alert_mail_to[0], t) != 0) {
+			str_format(err, errlen, "mail_to: address too long");
+			return -1;
+		}
+		c->nalert_mail_to++;
+		added++;
+	}
+	if (!added) {
+		str_format(err, errlen, "mail_to: no address");
+		return -1;
+	}
+	return 0;
+}
+
 static int gw_handler(void *user, const char *section, const char *name, const char *value,
                       char *err, size_t errlen)
 {
@@ -462,6 +509,8 @@ static int gw_handler(void *user, const char *section, const char *name, const c
 		return gw_delivery_tls_set(&c->delivery, name, value, err, errlen);
 	if (strcmp(section, "alert") == 0 && (strcmp(name, "exec") == 0 || strcmp(name, "webhook") == 0))
 		return gw_alert_add(c, name[0] == 'e', value, err, errlen);
+	if (strcmp(section, "alert") == 0 && strcmp(name, "mail_to") == 0)
+		return gw_alert_mail_to(c, value, err, errlen);
 	bool policy = strncmp(section, "domain ", 7) == 0 || strncmp(section, "user ", 5) == 0;
 	for (size_t i = 0; i < sizeof gw_policy_sections / sizeof gw_policy_sections[0]; i++)
 		policy = policy || strcmp(section, gw_policy_sections[i]) == 0;
@@ -501,6 +550,18 @@ static int gw_finish(struct gw_config *c, char *err, size_t errlen)
 	}
 	if (!c->hostname[0] && gethostname(c->hostname, sizeof c->hostname - 1) != 0)
 		str_copy(c->hostname, sizeof c->hostname, "localhost");
+	if (!c->alert_mail_from[0] &&
+	    str_format(c->alert_mail_from, sizeof c->alert_mail_from, "postmaster@%s", c->hostname) !=
+	        0) {
+		str_format(err, errlen, "%s: [gateway] hostname too long for [alert] mail_from",
+		           c->source);
+		return -1;
+	}
+	char me[200];
+	if (gw_alert_addr_check(c->alert_mail_from, me, sizeof me) != 0) {
+		str_format(err, errlen, "%s: [alert] mail_from: %s", c->source, me);
+		return -1;
+	}
 	c->trusted = prefix_set_new();
 	if (!c->trusted) {
 		str_format(err, errlen, "out of memory");

@@ -155,6 +155,11 @@ struct gw_config {
 	long long alert_webhook_retries;
 	char alert_webhook_ca[512];
 	uint64_t alert_digest_ms;
+	/* [alert] mail_to (repeatable, or a comma list): the alert as a message
+	 * through the gateway's own queue, from mail_from ("": postmaster@hostname) */
+	int nalert_mail_to;
+	char alert_mail_to[GW_ALERTS_MAX][320];
+	char alert_mail_from[320];
 	/* parsed */
 	struct hostport policyd_addr;
 	struct hostport web_addr;

@@ -65,7 +65,7 @@ def test_checkconf_state_store_and_alerts(tmp_path):
     r = rg("checkconf", "--config", conf)
     assert r.rc == 0, r.err
     assert "state store: redis at [::1]:6380, key prefix mx:" in r.out
-    assert "alerts on blocks: 2 program(s), 1 webhook(s); digest every 300 s" in r.out
+    assert "alerts on blocks: 2 program(s), 1 webhook(s), 0 mail address(es); digest every 300 s" in r.out
     assert "state store: lmdb in ./var/policy" in rg("checkconf").out
     for body, msg in [
         ("[gateway]\nstate_store = etcd\n", "state_store: expected lmdb or redis"),

@@ -1,17 +1,22 @@
 """The admin page in a real browser (Debian's Chromium, headless, driven by
 chromedriver over the W3C WebDriver protocol): log in, see a blocked account
 with its evidence, press Resume with a reason, and the account sends again
-(the policy service answers DUNNO). Screenshots at 1280 and 390 px wide go
+(the policy service answers DUNNO, and the same serve's submission listener
+takes the account's mail again: before Resume its login is refused, after it
+the message gets 250 and is in the spool). Screenshots at 1280 and 390 px wide go
 to build/web-screenshots/ (printed); at both widths no page scrolls sideways.
 Held mail is viewed and released the same way. Skipped, with the reason, when
 chromium or chromedriver is not installed."""
 import json
 import os
+import smtplib
+import socket
 import time
 
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, free_port, rg
+from spool import read_spool
 from webtools import ADMIN, ADMIN_PW, Policy, Server, WebDriver, compromise, eom
 
 CHROMIUM, DRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
@@ -31,6 +36,34 @@ def no_horizontal_overflow(d, what):
     return inner
 
 
+ANN_PW = "Kx7#wrenfold-2026"
+MSG = b"From: <ann@corp.test>\r\nTo: <friend@example.net>\r\nSubject: after resume\r\n\r\nhi\r\n"
+
+
+def smtp_send(port):
+    """One message from ann through the submission listener: (stage, code)."""
+    with smtplib.SMTP("127.0.0.1", port, timeout=10) as s:
+        s.ehlo("ws.corp.test")
+        try:
+            s.login("ann@corp.test", ANN_PW)
+        except smtplib.SMTPAuthenticationError as e:
+            return "auth", e.smtp_code
+        try:
+            s.sendmail("ann@corp.test", ["friend@example.net"], MSG)
+        except smtplib.SMTPSenderRefused as e:
+            return "mail", e.smtp_code
+        except smtplib.SMTPRecipientsRefused as e:
+            return "rcpt", list(e.recipients.values())[0][0]
+        except smtplib.SMTPDataError as e:
+            return "data", e.smtp_code
+        return "sent", 250
+
+
+def ann_in_spool(tmp_path):
+    return [m for m in read_spool(str(tmp_path / "var" / "spool")).values()
+            if m["env"].get("auth_user") == "ann@corp.test"]
+
+
 def test_resume_in_the_browser(tmp_path):
     started = time.monotonic()
     os.makedirs(SHOTS, exist_ok=True)
@@ -38,10 +71,28 @@ def test_resume_in_the_browser(tmp_path):
     from test_hold import qid
     held = [(qid(1), "compromise score 60", "alice@corp.test"),
             (qid(2), "null sender to 40 recipients", "")]
-    srv = Server(tmp_path, held=held)
+    # The same serve takes submissions (no TLS on loopback); its delivery goes
+    # to a closed port, so an accepted message stays in the spool.
+    smtp_port, dead_port = free_port(), free_port()
+    os.makedirs(tmp_path / "var")
+    r = rg("user", "add", "--cost", "min", "--file", tmp_path / "var" / "users",
+           "--password-stdin", "ann@corp.test", stdin=ANN_PW + "\n")
+    assert r.rc == 0, r.err
+    srv = Server(tmp_path, held=held, extra=(
+        "[listener sub]\nlisten = 127.0.0.1:%d\nrole = submission\ntls = none\n"
+        "require_tls_for_auth = no\n[delivery]\nrelayhost = [127.0.0.1]:%d\n"
+        % (smtp_port, dead_port)))
     pol = Policy(srv.policy_port)
     d = None
     try:
+        deadline = time.monotonic() + 10
+        while True:  # the SMTP listener opens just after the web one
+            try:
+                socket.create_connection(("127.0.0.1", smtp_port), timeout=1).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, (tmp_path / "serve.log").read_text()
+                time.sleep(0.05)
         (tmp_path / "var" / "monitor-state.json").write_text(json.dumps({
             "version": 1, "updated": "2026-11-23T10:00:00Z", "listings": {
                 "203.0.113.5 zen.spamhaus.org": {"since": "2026-11-22T08:00:00Z",
@@ -96,6 +147,11 @@ def test_resume_in_the_browser(tmp_path):
         assert "user:ann@corp.test" in d.source()
         assert pol.ask(**eom("ann@corp.test", "198.10.7.1", "x0@corp.test")).startswith(
             "action=REJECT")
+        # Blocked through SMTP too: the login is refused, nothing is queued.
+        stage, code = smtp_send(smtp_port)
+        print("blocked account over SMTP: refused at %s with %d" % (stage, code))
+        assert stage in ("auth", "mail", "rcpt") and 500 <= code < 600, (stage, code)
+        assert not ann_in_spool(tmp_path)
         d.type("form.resume input[name=reason]", "password reset, machine cleaned")
         d.click("button.resume-btn")
         assert d.js("return location.pathname;") == "/blocks"
@@ -106,6 +162,9 @@ def test_resume_in_the_browser(tmp_path):
         d.screenshot(os.path.join(SHOTS, "resumed-1280.png"))
         # The account sends again.
         assert pol.ask(**eom("ann@corp.test", "198.10.7.1", "x0@corp.test")) == "action=DUNNO"
+        assert smtp_send(smtp_port) == ("sent", 250), (tmp_path / "serve.log").read_text()
+        queued = ann_in_spool(tmp_path)
+        assert len(queued) == 1 and b"Subject: after resume" in queued[0]["data"]
         d.get(srv.base + "/audit")
         assert "web:%s" % ADMIN in d.source() and "password reset" in d.source()
         # Held mail: view one, release it with a reason.

@@ -11,6 +11,7 @@
 #include "admin/blockalert.h"
 #include "core/clock.h"
 #include "core/str.h"
+#include "gateway/gwalert.h"
 
 #include <jansson.h>
 #include <stdlib.h>
@@ -122,10 +123,69 @@ static void test_flood_is_one_alert_then_digests(void **state)
 	clock_use_system();
 }
 
+/* The alert as mail (gwalert_mail_render): RFC 5322 headers, CRLF only,
+ * every block and reason in the body, control characters never in it. */
+static void test_alert_as_mail(void **state)
+{
+	clock_fake_set(T0, 1000);
+	struct blockalert *b = blockalert_new(60000, "mx1.example.org");
+	struct pol_verdict v = verdict(1);
+	(void)str_copy(v.reasons[1], sizeof v.reasons[1], "evil\r\nBcc: x@y");
+	char *json = blockalert_add(b, &v, "198.51.100.7", T0);
+	assert_non_null(json);
+	const char to[2][320] = {"admin@example.org", "ops@example.org"};
+	char *m = gwalert_mail_render(json, "postmaster@mx1.example.org", to, 2, T0, "ABC.alert1");
+	assert_non_null(m);
+	const char *want[] = {
+	    "Date: Mon, 02 Nov 2026 00:00:00 +0000\r\n",
+	    "From: relayguard <postmaster@mx1.example.org>\r\n",
+	    "To: <admin@example.org>,\r\n    <ops@example.org>\r\n",
+	    "Subject: relayguard: 1 block\r\n",
+	    "Message-ID: <ABC.alert1@mx1.example.org>\r\n",
+	    "Auto-Submitted: auto-generated\r\n",
+	    "\r\n\r\nrelayguard on mx1.example.org blocked 1 sender:\r\n",
+	    "\r\nuser:u1@example.org\r\n  rule: compromise, score 91\r\n",
+	    "  client IP: 198.51.100.7\r\n",
+	    "  - logins from 37 IPs\r\n",
+	    "  - evil??Bcc: x@y\r\n",
+	};
+	for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
+		if (!strstr(m, want[i]))
+			fail_msg("missing \"%s\" in:\n%s", want[i], m);
+	assert_int_equal(strncmp(m, "Date: ", 6), 0);
+	for (const char *p = m; *p; p++)
+		if (*p == '\n')
+			assert_true(p > m && p[-1] == '\r');
+		else if (*p == '\r')
+			assert_int_equal(p[1], '\n');
+	free(m);
+	free(json);
+	/* A digest: the count in the subject. */
+	for (int i = 2; i < 5; i++) {
+		v = verdict(i);
+		assert_null(blockalert_add(b, &v, NULL, T0 + 1000 * i));
+	}
+	json = blockalert_due(b, T0 + 60000);
+	assert_non_null(json);
+	m = gwalert_mail_render(json, "a@b", to, 1, T0 + 60000, "X");
+	assert_non_null(m);
+	assert_non_null(strstr(m, "Subject: relayguard: 3 blocks\r\n"));
+	assert_non_null(strstr(m, "To: <admin@example.org>\r\n"));
+	assert_non_null(strstr(m, "user:u4@example.org"));
+	free(m);
+	free(json);
+	/* Not JSON, or nobody to tell: nothing. */
+	assert_null(gwalert_mail_render("{", "a@b", to, 1, T0, "X"));
+	assert_null(gwalert_mail_render("{}", "a@b", to, 0, T0, "X"));
+	blockalert_free(b);
+	clock_use_system();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_flood_is_one_alert_then_digests),
+	    cmocka_unit_test(test_alert_as_mail),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -552,6 +552,27 @@ static void smtpd_on_mail(void *arg, struct smtp_session *s, const struct smtp_a
 	smtp_session_reply_policy(s, NULL);
 }
 
+/* The inbound screen's answer to RCPT (c->rcpt[c->nrcpt]): accept, 550 5.1.1
+ * for an unknown user, 451 when the internal server could not say. */
+static void smtpd_on_screen_rcpt(void *arg, const char *reply)
+{
+	struct smtpd_conn *c = arg;
+	const char *addr = c->rcpt[c->nrcpt].addr;
+	if (!reply) {
+		c->nrcpt++;
+	} else if (reply[0] == '5') {
+		c->rejects++;
+		smtpd_count(c->d->m_rejects, "unknown_user");
+		smtpd_log(LOG_LEVEL_INFO, c, "reject=unknown_user rcpt=<%s>", addr);
+	} else {
+		smtpd_count(c->d->m_rejects, "unverified_user");
+		smtpd_log(LOG_LEVEL_INFO, c, "reject=unverified_user rcpt=<%s>", addr);
+	}
+	smtp_session_reply_policy(c->s, reply);
+	if (!c->screen_sync)
+		smtpd_conn_run(c);
+}
+
 static void smtpd_on_rcpt(void *arg, struct smtp_session *s, const struct smtp_address *rcpt,
                           const struct relay_decision *dec)
 {
@@ -578,12 +599,10 @@ static void smtpd_on_rcpt(void *arg, struct smtp_session *s, const struct smtp_a
 		str_copy(r->orcpt, sizeof r->orcpt, orcpt->value);
 	r->notify = rcpt->notify; /* SMTP_ADDRESS_NOTIFY_* has the QUEUE_NOTIFY_* values */
 	r->status = QUEUE_RCPT_PENDING;
-	char unknown[SMTP_SESSION_REPLY_MAX];
-	if (c->sc && screen_conn_rcpt(c->sc, r->addr, unknown, sizeof unknown)) {
-		c->rejects++;
-		smtpd_count(c->d->m_rejects, "unknown_user");
-		smtpd_log(LOG_LEVEL_INFO, c, "reject=unknown_user rcpt=<%s>", r->addr);
-		smtp_session_reply_policy(s, unknown);
+	if (c->sc) {
+		c->screen_sync = true;
+		screen_conn_rcpt(c->sc, r->addr, smtpd_on_screen_rcpt, c);
+		c->screen_sync = false;
 		return;
 	}
 	c->nrcpt++;

@@ -68,7 +68,7 @@ struct smtpd {
 	struct userdb users;
 	struct timespec users_mtime;
 	bool users_loaded;
-	struct metric *m_sessions, *m_connections, *m_rejects, *m_messages, *m_auth;
+	struct metric *m_sessions, *m_connections, *m_rejects, *m_messages, *m_auth, *m_held;
 };
 
 enum smtpd_wait {
@@ -759,6 +759,8 @@ static void smtpd_on_committed(void *arg, int status, const char *id)
 		          user ? user : "-", c->verdict.action == POL_HOLD ? " held=" : "",
 		          c->verdict.action == POL_HOLD ? c->verdict.rule : "");
 		smtpd_count(d->m_messages, c->verdict.action == POL_HOLD ? "held" : "queued");
+		if (c->verdict.action == POL_HOLD)
+			smtpd_count(d->m_held, c->verdict.rule);
 		smtp_session_reply_data(c->s, true, id);
 	} else {
 		smtpd_log(LOG_LEVEL_ERROR, c, "queue=%s", "commit_failed");
@@ -1150,6 +1152,10 @@ struct smtpd *smtpd_new(struct event_base *base, const struct gw_config *c,
 		                     "Messages at end of data, by result.", "result", NULL, 0);
 		d->m_auth = metrics_register(m, METRIC_COUNTER, "relayguard_smtp_auth_total",
 		                             "SMTP AUTH attempts, by result.", "result", NULL, 0);
+		d->m_held = metrics_register(
+		    m, METRIC_COUNTER, "relayguard_messages_held_total",
+		    "Messages put in the hold queue at end of data, by the policy rule.", "reason",
+		    NULL, 0);
 	}
 	smtpd_users_refresh(d);
 	for (int i = 0; i < c->nlisteners; i++) {

@@ -58,7 +58,7 @@ static int screen_rcptval_new(struct screen *s, const struct gw_config *c, char 
 	struct rcptval_options o;
 	rcptval_options_default(&o);
 	if (c->screen_callout[0]) {
-		struct hostport hp;
+		struct hostport hp = {0};
 		if (hostport_parse(c->screen_callout, 25, &hp, why, sizeof why) != 0 ||
 		    hp.wildcard || hp.ss.ss_family == AF_UNIX) {
 			(void)str_format(err, errlen, "[screen] recipient_callout: %s",

@@ -4,6 +4,7 @@
 #include "admin/status.h"
 
 #include "core/clock.h"
+#include "core/str.h"
 #include "queue/queue.h"
 
 #include <string.h>
@@ -73,4 +74,41 @@ json_t *status_json(struct store *st, const struct pol_config *pc, const struct 
 		json_object_set_new(doc, "holds", json_null());
 	}
 	return doc;
+}
+
+void status_hold_rule(const char *reason, char *rule, size_t size)
+{
+	static const char policy[] = "policy ";
+	if (strncmp(reason, policy, sizeof policy - 1) == 0) {
+		const char *r = reason + sizeof policy - 1;
+		size_t n = strcspn(r, ": ");
+		if (n > 0 && n < size && r[n] == ':') {
+			memcpy(rule, r, n);
+			rule[n] = '\0';
+			return;
+		}
+	}
+	if (strncmp(reason, "DSN to an unverified sender", 27) == 0)
+		(void)str_copy(rule, size, "dsn_unverified");
+	else
+		(void)str_copy(rule, size, "manual");
+}
+
+static int status_hold_cb(void *arg, const struct queue_envelope *env)
+{
+	char rule[QUEUE_REASON_MAX];
+	status_hold_rule(env->hold_reason, rule, sizeof rule);
+	status_inc(arg, rule);
+	return 0;
+}
+
+int status_add_holds(json_t *doc, struct queue *q)
+{
+	json_t *holds = json_object_get(doc, "holds");
+	json_t *by = json_object();
+	if (!json_is_object(holds) || !by || queue_list(q, true, status_hold_cb, by) != 0) {
+		json_decref(by);
+		return -1;
+	}
+	return json_object_set_new(holds, "by_reason", by);
 }

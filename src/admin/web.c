@@ -453,6 +453,10 @@ static enum MHD_Result web_api(struct web_req *r)
 			qp = &qs;
 		}
 		json_t *doc = status_json(w->ctx.store, w->ctx.policy, qp, clock_realtime_ms());
+		if (doc && w->ctx.queue && status_add_holds(doc, w->ctx.queue) != 0) {
+			json_decref(doc);
+			doc = NULL;
+		}
 		return doc ? web_json(r, 200, doc)
 		           : web_json_error(r, 500, "cannot read the store");
 	}

@@ -21,14 +21,18 @@ static const char cli_status_help[] =
     "usage: relayguard status [--config FILE] [--json]\n"
     "\n"
     "Prints what the gateway holds right now: blocks in force (by kind and by\n"
-    "rule), the queue (active, deferred, held, oldest), and the rate limits and\n"
+    "rule), the queue (active, deferred, held, oldest), the held messages by the\n"
+    "rule that held them, and the rate limits and\n"
     "login limits in force. The same document as GET /api/status on the admin\n"
     "web page. Reads the state store and the spool directly: `serve` need not run.\n"
     "\n"
     "  --config FILE   the gateway configuration (default: embedded defaults,\n"
     "                  state under ./var)\n"
     "  --json          one JSON document: {\"time\", \"blocks\": {\"active\", \"by_kind\",\n"
-    "                  \"by_rule\"}, \"queue\", \"holds\", \"limits\", \"overrides\", \"auth\"}\n"
+    "                  \"by_rule\"}, \"queue\", \"holds\": {\"count\", \"by_reason\":\n"
+    "                  {RULE: N}}, \"limits\", \"overrides\", \"auth\"}; RULE is the\n"
+    "                  policy rule of the hold (autoreply_repeat, forward_spam, ...),\n"
+    "                  dsn_unverified or manual\n"
     "  -h, --help      this text\n"
     "\n"
     "Exit status: 0, or 2 when the configuration or the store cannot be read.\n";
@@ -97,6 +101,11 @@ int cli_status(int argc, char **argv)
 		cli_error("status", "cannot read the state store");
 		goto out;
 	}
+	if (q && status_add_holds(doc, q) != 0) {
+		json_decref(doc);
+		cli_error("status", "cannot list the held messages: %s", queue_error(q));
+		goto out;
+	}
 	rc = CLI_EXIT_OK;
 	if (json) {
 		cli_print_json(doc);
@@ -116,6 +125,17 @@ int cli_status(int argc, char **argv)
 		       (unsigned long long)qs.held, (unsigned long long)qs.bytes);
 	else
 		printf("queue:   none (no spool at %s)\n", c->spool_dir);
+	if (qp && qs.held) {
+		printf("holds:   %llu", (unsigned long long)qs.held);
+		const char *sep = " (";
+		json_object_foreach(json_object_get(json_object_get(doc, "holds"), "by_reason"), k,
+		                    v)
+		{
+			printf("%s%lld %s", sep, (long long)json_integer_value(v), k);
+			sep = ", ";
+		}
+		printf("%s\n", sep[0] == ',' ? ")" : "");
+	}
 	printf("limits: ");
 	json_object_foreach(json_object_get(doc, "limits"), k, v)
 	{

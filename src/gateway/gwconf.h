@@ -144,6 +144,10 @@ struct gw_config {
 	char screen_resolver[128];       /* "" = /etc/resolv.conf */
 	bool screen_spf;
 	char screen_recipients[512]; /* file of local users; "" = no recipient check */
+	char screen_callout[128];    /* internal server HOST:PORT for RCPT callouts; "" = off */
+	uint64_t screen_callout_positive_ttl_ms;
+	uint64_t screen_callout_negative_ttl_ms;
+	uint64_t screen_callout_timeout_ms;
 	/* [delivery], [delivery_tls] */
 	struct gw_delivery delivery;
 	/* [alert]: alerts on blocks the engine creates (gwalert.h) */

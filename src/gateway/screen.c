@@ -4,6 +4,8 @@
  */
 #include "gateway/screen.h"
 
+#include "core/clock.h"
+#include "core/hostport.h"
 #include "core/log.h"
 #include "core/str.h"
 #include "dnsbl/builtin.h"
@@ -22,7 +24,7 @@ struct screen {
 	struct bl_catalog catalog;
 	bool have_catalog;
 	struct scorer *scorer; /* NULL: no DNSBL scoring */
-	struct rcptval *rcpt;  /* NULL: no recipient list */
+	struct rcptval *rcpt;  /* NULL: no recipient list nor callout */
 	bool spf;
 };
 
@@ -42,7 +44,59 @@ struct screen_conn {
 	enum pol_spf spf_result;
 	screen_cb data_cb;
 	void *data_arg;
+	/* RCPT callout */
+	char rcpt_addr[256];
+	screen_cb rcpt_cb;
+	void *rcpt_arg;
+	char rcpt_reply[320];
 };
+
+/* The recipient list and/or the callout to the internal server. */
+static int screen_rcptval_new(struct screen *s, const struct gw_config *c, char *err, size_t errlen)
+{
+	char why[256], host[128], port[16];
+	struct rcptval_options o;
+	rcptval_options_default(&o);
+	if (c->screen_callout[0]) {
+		struct hostport hp = {0};
+		if (hostport_parse(c->screen_callout, 25, &hp, why, sizeof why) != 0 ||
+		    hp.wildcard || hp.ss.ss_family == AF_UNIX) {
+			(void)str_format(err, errlen, "[screen] recipient_callout: %s",
+			                 hp.wildcard || hp.ss.ss_family == AF_UNIX
+			                     ? "an IP address and port is needed"
+			                     : why);
+			return -1;
+		}
+		/* hp.text is "1.2.3.4:25" or "[::1]:25" */
+		const char *colon = strrchr(hp.text, ':');
+		const char *h = hp.text[0] == '[' ? hp.text + 1 : hp.text;
+		size_t hl = (size_t)(colon - h) - (hp.text[0] == '[' ? 1 : 0);
+		if (hl >= sizeof host || str_copy(port, sizeof port, colon + 1) != 0) {
+			(void)str_copy(err, errlen, "[screen] recipient_callout: too long");
+			return -1;
+		}
+		memcpy(host, h, hl);
+		host[hl] = '\0';
+		o.callout = true;
+		o.callout_host = host;
+		o.callout_port = port;
+		o.helo = c->hostname[0] ? c->hostname : "relayguard.invalid";
+		o.positive_ttl_ms = c->screen_callout_positive_ttl_ms;
+		o.negative_ttl_ms = c->screen_callout_negative_ttl_ms;
+		o.timeout_ms = (int)c->screen_callout_timeout_ms;
+	}
+	s->rcpt = rcptval_new(c->local_domains, &o, why, sizeof why);
+	if (!s->rcpt) {
+		(void)str_format(err, errlen, "[screen] recipients: %s", why);
+		return -1;
+	}
+	if (c->screen_recipients[0] &&
+	    rcptval_add_file(s->rcpt, c->screen_recipients, why, sizeof why) != 0) {
+		(void)str_format(err, errlen, "[screen] recipients: %s", why);
+		return -1;
+	}
+	return 0;
+}
 
 struct screen *screen_new(struct event_base *base, const struct gw_config *c, char *err,
                           size_t errlen)
@@ -52,7 +106,8 @@ struct screen *screen_new(struct event_base *base, const struct gw_config *c, ch
 	bool any_inbound = false;
 	for (int i = 0; i < c->nlisteners; i++)
 		any_inbound |= c->listeners[i].role == GW_ROLE_INBOUND;
-	if (!any_inbound || (!dnsbl && !c->screen_spf && !c->screen_recipients[0]))
+	bool callout = c->screen_callout[0] != '\0';
+	if (!any_inbound || (!dnsbl && !c->screen_spf && !c->screen_recipients[0] && !callout))
 		return NULL;
 	struct screen *s = calloc(1, sizeof *s);
 	if (!s) {
@@ -106,11 +161,9 @@ struct screen *screen_new(struct event_base *base, const struct gw_config *c, ch
 			goto fail;
 		}
 	}
-	if (c->screen_recipients[0]) {
-		s->rcpt = rcptval_new(c->local_domains, NULL, why, sizeof why);
-		if (!s->rcpt ||
-		    rcptval_add_file(s->rcpt, c->screen_recipients, why, sizeof why) != 0) {
-			(void)str_format(err, errlen, "[screen] recipients: %s", why);
+	if (c->screen_recipients[0] || callout) {
+		if (screen_rcptval_new(s, c, why, sizeof why) != 0) {
+			(void)str_copy(err, errlen, why);
 			goto fail;
 		}
 	}
@@ -238,16 +291,62 @@ void screen_conn_mail(struct screen_conn *sc, const char *sender, const char *he
 		cb(arg, sc->score.decision == SCORE_REJECT ? sc->score.reply : NULL);
 }
 
-const char *screen_conn_rcpt(struct screen_conn *sc, const char *addr, char *reply, size_t size)
+static const char *screen_rcpt_reply(enum rcptval_result r, const char *addr, char *reply,
+                                     size_t size)
+{
+	if (r == RCPTVAL_UNKNOWN)
+		(void)str_format(reply, size,
+		                 "550 5.1.1 <%s>: Recipient address rejected: User unknown", addr);
+	else if (r == RCPTVAL_TEMPFAIL)
+		(void)str_format(reply, size,
+		                 "451 4.4.3 <%s>: Recipient address rejected: unverified address: "
+		                 "try again later",
+		                 addr);
+	else
+		return NULL;
+	return reply;
+}
+
+static void screen_on_callout(void *arg, enum rcptval_result r, int code, const char *text)
+{
+	struct screen_conn *sc = arg;
+	if (!screen_conn_back(sc))
+		return;
+	/* a 5xx is UNKNOWN; a 4xx or no answer TEMPFAIL */
+	if (r != RCPTVAL_OK && r != RCPTVAL_UNKNOWN)
+		r = RCPTVAL_TEMPFAIL;
+	log_msg(LOG_LEVEL_INFO, "screen: callout <%s>: %s (%d %s)", sc->rcpt_addr,
+	        rcptval_result_name(r), code, text ? text : "");
+	screen_cb cb = sc->rcpt_cb;
+	sc->rcpt_cb = NULL;
+	if (cb)
+		cb(sc->rcpt_arg,
+		   screen_rcpt_reply(r, sc->rcpt_addr, sc->rcpt_reply, sizeof sc->rcpt_reply));
+}
+
+void screen_conn_rcpt(struct screen_conn *sc, const char *addr, screen_cb cb, void *arg)
 {
 	char why[128];
-	if (!sc->s->rcpt)
-		return NULL;
-	if (rcptval_check(sc->s->rcpt, addr, 0, why, sizeof why) != RCPTVAL_UNKNOWN)
-		return NULL;
-	(void)str_format(reply, size, "550 5.1.1 <%s>: Recipient address rejected: User unknown",
-	                 addr);
-	return reply;
+	if (!sc->s->rcpt) {
+		cb(arg, NULL);
+		return;
+	}
+	enum rcptval_result r =
+	    rcptval_check(sc->s->rcpt, addr, clock_monotonic_ms(), why, sizeof why);
+	if (r == RCPTVAL_CALLOUT) {
+		if (str_copy(sc->rcpt_addr, sizeof sc->rcpt_addr, addr) == 0) {
+			sc->rcpt_cb = cb;
+			sc->rcpt_arg = arg;
+			sc->pending++;
+			if (rcptval_callout(sc->s->rcpt, sc->s->base, addr, screen_on_callout,
+			                    sc) == 0)
+				return;
+			sc->pending--;
+			sc->rcpt_cb = NULL;
+		}
+		r = RCPTVAL_TEMPFAIL;
+	}
+	cb(arg, screen_rcpt_reply(r, addr, sc->rcpt_reply, sizeof sc->rcpt_reply));
 }
 
 void screen_conn_data(struct screen_conn *sc, screen_cb cb, void *arg)

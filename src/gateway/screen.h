@@ -41,8 +41,12 @@ typedef void (*screen_cb)(void *arg, const char *reply);
  * possibly before this returns. */
 void screen_conn_mail(struct screen_conn *sc, const char *sender, const char *helo, screen_cb cb,
                       void *arg);
-/* RCPT TO: NULL to accept, else the 550 (into reply, size bytes). */
-const char *screen_conn_rcpt(struct screen_conn *sc, const char *addr, char *reply, size_t size);
+/* RCPT TO: the recipient list, then (when [screen] recipient_callout is set)
+ * the cached callout to the internal server for local addresses the list
+ * does not know. cb gets NULL to accept, "550 5.1.1 ..." for an unknown user,
+ * "451 4.4.3 ..." when the internal server could not say. cb runs exactly
+ * once, possibly before this returns. */
+void screen_conn_rcpt(struct screen_conn *sc, const char *addr, screen_cb cb, void *arg);
 /* End of message: waits for the SPF answer, then cb(arg, NULL). */
 void screen_conn_data(struct screen_conn *sc, screen_cb cb, void *arg);
 /* What an INBOUND event remembers: score, lists (and the listed flag), SPF. */

@@ -69,7 +69,7 @@ struct smtpd {
 	struct userdb users;
 	struct timespec users_mtime;
 	bool users_loaded;
-	struct metric *m_sessions, *m_connections, *m_rejects, *m_messages, *m_auth;
+	struct metric *m_sessions, *m_connections, *m_rejects, *m_messages, *m_auth, *m_held;
 };
 
 enum smtpd_wait {
@@ -553,6 +553,27 @@ static void smtpd_on_mail(void *arg, struct smtp_session *s, const struct smtp_a
 	smtp_session_reply_policy(s, NULL);
 }
 
+/* The inbound screen's answer to RCPT (c->rcpt[c->nrcpt]): accept, 550 5.1.1
+ * for an unknown user, 451 when the internal server could not say. */
+static void smtpd_on_screen_rcpt(void *arg, const char *reply)
+{
+	struct smtpd_conn *c = arg;
+	const char *addr = c->rcpt[c->nrcpt].addr;
+	if (!reply) {
+		c->nrcpt++;
+	} else if (reply[0] == '5') {
+		c->rejects++;
+		smtpd_count(c->d->m_rejects, "unknown_user");
+		smtpd_log(LOG_LEVEL_INFO, c, "reject=unknown_user rcpt=<%s>", addr);
+	} else {
+		smtpd_count(c->d->m_rejects, "unverified_user");
+		smtpd_log(LOG_LEVEL_INFO, c, "reject=unverified_user rcpt=<%s>", addr);
+	}
+	smtp_session_reply_policy(c->s, reply);
+	if (!c->screen_sync)
+		smtpd_conn_run(c);
+}
+
 static void smtpd_on_rcpt(void *arg, struct smtp_session *s, const struct smtp_address *rcpt,
                           const struct relay_decision *dec)
 {
@@ -579,12 +600,10 @@ static void smtpd_on_rcpt(void *arg, struct smtp_session *s, const struct smtp_a
 		str_copy(r->orcpt, sizeof r->orcpt, orcpt->value);
 	r->notify = rcpt->notify; /* SMTP_ADDRESS_NOTIFY_* has the QUEUE_NOTIFY_* values */
 	r->status = QUEUE_RCPT_PENDING;
-	char unknown[SMTP_SESSION_REPLY_MAX];
-	if (c->sc && screen_conn_rcpt(c->sc, r->addr, unknown, sizeof unknown)) {
-		c->rejects++;
-		smtpd_count(c->d->m_rejects, "unknown_user");
-		smtpd_log(LOG_LEVEL_INFO, c, "reject=unknown_user rcpt=<%s>", r->addr);
-		smtp_session_reply_policy(s, unknown);
+	if (c->sc) {
+		c->screen_sync = true;
+		screen_conn_rcpt(c->sc, r->addr, smtpd_on_screen_rcpt, c);
+		c->screen_sync = false;
 		return;
 	}
 	c->nrcpt++;
@@ -741,6 +760,8 @@ static void smtpd_on_committed(void *arg, int status, const char *id)
 		          user ? user : "-", c->verdict.action == POL_HOLD ? " held=" : "",
 		          c->verdict.action == POL_HOLD ? c->verdict.rule : "");
 		smtpd_count(d->m_messages, c->verdict.action == POL_HOLD ? "held" : "queued");
+		if (c->verdict.action == POL_HOLD)
+			smtpd_count(d->m_held, c->verdict.rule);
 		smtp_session_reply_data(c->s, true, id);
 	} else {
 		smtpd_log(LOG_LEVEL_ERROR, c, "queue=%s", "commit_failed");
@@ -1138,6 +1159,10 @@ struct smtpd *smtpd_new(struct event_base *base, const struct gw_config *c,
 		                     "Messages at end of data, by result.", "result", NULL, 0);
 		d->m_auth = metrics_register(m, METRIC_COUNTER, "relayguard_smtp_auth_total",
 		                             "SMTP AUTH attempts, by result.", "result", NULL, 0);
+		d->m_held = metrics_register(
+		    m, METRIC_COUNTER, "relayguard_messages_held_total",
+		    "Messages put in the hold queue at end of data, by the policy rule.", "reason",
+		    NULL, 0);
 	}
 	smtpd_users_refresh(d);
 	for (int i = 0; i < c->nlisteners; i++) {

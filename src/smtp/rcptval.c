@@ -102,7 +102,11 @@ struct rcptval {
 	struct rcptval_set domains, users;
 	struct rcptval_entry *cache;
 	size_t cache_size, cache_used;
+	struct rcptval_probe *probes; /* callouts under way */
 };
+
+static void rcptval_probe_end(struct rcptval_probe *p, enum rcptval_result r, int code,
+                              const char *text);
 
 static const char *const rcptval_names[] = {"ok", "unknown", "not_local", "callout", "tempfail"};
 
@@ -236,6 +240,8 @@ void rcptval_free(struct rcptval *v)
 {
 	if (!v)
 		return;
+	while (v->probes)
+		rcptval_probe_end(v->probes, RCPTVAL_TEMPFAIL, 0, "callout: shutting down");
 	rcptval_set_free(&v->domains);
 	rcptval_set_free(&v->users);
 	for (size_t i = 0; v->cache && i < v->cache_size; i++)
@@ -389,6 +395,7 @@ enum rcptval_step { RV_GREETING = 0, RV_EHLO, RV_MAIL, RV_RCPT, RV_QUIT };
 
 struct rcptval_probe {
 	struct rcptval *v;
+	struct rcptval_probe *next, **prevp; /* in v->probes */
 	struct bufferevent *bev;
 	struct event *timer;
 	enum rcptval_step step;
@@ -403,6 +410,9 @@ struct rcptval_probe {
 static void rcptval_probe_end(struct rcptval_probe *p, enum rcptval_result r, int code,
                               const char *text)
 {
+	*p->prevp = p->next;
+	if (p->next)
+		p->next->prevp = p->prevp;
 	if (!p->answered) {
 		p->answered = true;
 		if (code)
@@ -536,9 +546,18 @@ int rcptval_callout(struct rcptval *v, struct event_base *base, const char *addr
 	struct timeval tv = {v->opt.timeout_ms / 1000, (v->opt.timeout_ms % 1000) * 1000};
 	if (evtimer_add(p->timer, &tv) != 0)
 		goto fail;
+	p->next = v->probes;
+	p->prevp = &v->probes;
+	if (v->probes)
+		v->probes->prevp = &p->next;
+	v->probes = p;
 	/* a failed connect is reported through rcptval_on_event, from the loop */
-	if (bufferevent_socket_connect(p->bev, (struct sockaddr *)&ss, sslen) != 0)
+	if (bufferevent_socket_connect(p->bev, (struct sockaddr *)&ss, sslen) != 0) {
+		*p->prevp = p->next;
+		if (p->next)
+			p->next->prevp = p->prevp;
 		goto fail;
+	}
 	return 0;
 fail:
 	if (p->bev)

@@ -52,6 +52,7 @@ void rcptval_options_default(struct rcptval_options *o);
  * no memory or an empty domain list (err says why). */
 struct rcptval *rcptval_new(const char *domains, const struct rcptval_options *o, char *err,
                             size_t errlen);
+/* Callouts still under way are answered RCPTVAL_TEMPFAIL (code 0) first. */
 void rcptval_free(struct rcptval *v);
 /* Adds addresses or "@domain" catch-alls from a list (commas, spaces, newlines,
  * # comments to the end of the line). 0, or -1 naming the bad entry. */
@@ -70,7 +71,8 @@ size_t rcptval_cache_size(const struct rcptval *v);
 typedef void (*rcptval_callback)(void *arg, enum rcptval_result r, int code, const char *text);
 /* Probes the internal server for addr; the answer is cached (at
  * clock_monotonic_ms() when it came: pass the same clock to rcptval_check)
- * and handed to cb, exactly once, from the loop. 0, or -1 (cb will not run). */
+ * and handed to cb, exactly once, from the loop (or from rcptval_free). 0, or
+ * -1 (cb will not run). */
 int rcptval_callout(struct rcptval *v, struct event_base *base, const char *addr,
                     rcptval_callback cb, void *arg);
 

@@ -13,6 +13,7 @@ import socket
 import ssl
 import subprocess
 import time
+import urllib.request
 
 import pytest
 
@@ -801,5 +802,35 @@ def test_auto_submitted_counts_as_automatic(tmp_path):
                            b"Subject: away\r\nAuto-Submitted: auto-replied\r\n\r\nx\r\n")
             assert e.value.smtp_code == 451
         assert len(g.spool()) == 6
+    finally:
+        g.stop()
+
+
+def test_held_message_counted_by_rule(tmp_path):
+    """A second auto-reply to the same recipient is held by the auto-reply
+    rule (docs/inbound.md): /metrics counts it in
+    relayguard_messages_held_total{reason=RULE} and `relayguard status --json`
+    has it in holds.by_reason."""
+    web = free_port()
+    g = Gateway(tmp_path, listeners={"relay": "role = relay\ntls = none\n"},
+                extra="[web]\nlisten = 127.0.0.1:%d\n" % web)
+    try:
+        with smtplib.SMTP("127.0.0.1", g.ports["relay"], timeout=10) as s:
+            s.ehlo("c")
+            for _ in range(2):
+                s.sendmail("a@local.test", ["probe@example.net"],
+                           b"Subject: away\r\nAuto-Submitted: auto-replied\r\n\r\nx\r\n")
+        reasons = [m["env"]["hold_reason"] for m in g.spool().values()
+                   if m["env"].get("hold_reason")]
+        assert len(reasons) == 1 and reasons[0].startswith("policy autoreply_repeat:"), reasons
+        body = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % web, timeout=10)
+        text = body.read().decode()
+        assert 'relayguard_messages_held_total{reason="autoreply_repeat"} 1' in text, text
+        st = rg("status", "--config", g.conf, "--json")
+        assert st.rc == 0, st.err
+        holds = st.json()["holds"]
+        assert holds["count"] == 1 and holds["by_reason"] == {"autoreply_repeat": 1}
+        st = rg("status", "--config", g.conf)
+        assert "holds:   1 (1 autoreply_repeat)" in st.out
     finally:
         g.stop()

@@ -265,12 +265,33 @@ static void test_blocks(void **state)
 	free(pc);
 }
 
+/* holds.by_reason groups by the rule a hold reason names */
+static void test_hold_rule(void **state)
+{
+	char r[64];
+	status_hold_rule("policy autoreply_repeat: 2nd auto-reply to x@y", r, sizeof r);
+	assert_string_equal(r, "autoreply_repeat");
+	status_hold_rule("policy forward_spam: spam forwarded", r, sizeof r);
+	assert_string_equal(r, "forward_spam");
+	status_hold_rule("DSN to an unverified sender (no backscatter)", r, sizeof r);
+	assert_string_equal(r, "dsn_unverified");
+	status_hold_rule("held by admin", r, sizeof r);
+	assert_string_equal(r, "manual");
+	status_hold_rule("policy no colon here", r, sizeof r);
+	assert_string_equal(r, "manual");
+	status_hold_rule("policy averyveryveryverylongrulename: x", r, 8);
+	assert_string_equal(r, "manual");
+	status_hold_rule("", r, sizeof r);
+	assert_string_equal(r, "manual");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_series_hours), cmocka_unit_test(test_series_bounds),
 	    cmocka_unit_test(test_session),      cmocka_unit_test(test_form),
 	    cmocka_unit_test(test_html),         cmocka_unit_test(test_blocks),
+	    cmocka_unit_test(test_hold_rule),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -230,12 +230,36 @@ static void test_callout(void **state)
 	event_base_free(base);
 }
 
+/* A callout under way when the validator goes (shutdown): answered tempfail,
+ * once, and nothing is left behind. */
+static void test_free_during_callout(void **state)
+{
+	struct event_base *base = event_base_new();
+	char err[256];
+	struct rcptval_options o;
+	rcptval_options_default(&o);
+	o.callout = true;
+	o.callout_port = "9"; /* never dispatched: the connect does not matter */
+	struct rcptval *v = rcptval_new("example.org", &o, err, sizeof err);
+	assert_non_null(v);
+	struct answer a = {.base = base}, b = {.base = base};
+	assert_int_equal(rcptval_callout(v, base, "x@example.org", on_answer, &a), 0);
+	assert_int_equal(rcptval_callout(v, base, "y@example.org", on_answer, &b), 0);
+	rcptval_free(v);
+	assert_int_equal(a.calls, 1);
+	assert_int_equal(a.r, RCPTVAL_TEMPFAIL);
+	assert_int_equal(b.calls, 1);
+	assert_int_equal(b.code, 0);
+	event_base_free(base);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_static),
 	    cmocka_unit_test(test_cache),
 	    cmocka_unit_test(test_callout),
+	    cmocka_unit_test(test_free_during_callout),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

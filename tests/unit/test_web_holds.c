@@ -127,7 +127,7 @@ static void *client(void *arg)
 	CHECK(http("GET", "/api/holds", bearer, NULL, resp, sizeof resp) == 200);
 	CHECK(strstr(resp, ids[0]) == NULL && strstr(resp, ids[1]));
 	CHECK(http("GET", "/api/status", bearer, NULL, resp, sizeof resp) == 200);
-	CHECK(strstr(resp, "\"holds\":{\"count\":1}"));
+	CHECK(strstr(resp, "\"holds\":{\"count\":1,\"by_reason\":{\"manual\":1}}"));
 	/* the page: log in */
 	CHECK(http("GET", "/login", NULL, NULL, resp, sizeof resp) == 200);
 	cookie_of(resp, "rg_login", login_cookie, sizeof login_cookie);

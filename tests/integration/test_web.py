@@ -123,7 +123,7 @@ def test_api_same_as_cli_and_bearer(srv):
     st, _, body = c.req("/api/status", headers=auth)
     status = json.loads(body)
     assert status["blocks"]["active"] == 2 and status["blocks"]["by_kind"]["user"] == 2
-    assert status["queue"]["active"] == 0 and status["holds"] == {"count": 0}
+    assert status["queue"]["active"] == 0 and status["holds"] == {"count": 0, "by_reason": {}}
     assert status["limits"]["msg_hour"] > 0 and status["auth"]["ip_failures"] == 5
     cli = rg("status", "--config", srv.conf, "--json")
     assert cli.rc == 0, cli.err

@@ -616,6 +616,29 @@ static int pol_mail_cb(void *ctx, unsigned char *rec, size_t *len, size_t cap)
 	m->over = -1;
 	m->block = false;
 	m->v->n_reasons = m->n_reasons;
+	/* The recipients' and domains' Bloom blocks are lines of the record far
+	 * from the counters: hash them now and start those loads, so the misses
+	 * overlap with the work on the counters instead of queueing after it. */
+	uint64_t rh[POL_RCPT_MAX], dh[POL_RCPT_MAX];
+	uint32_t nh = ev->n_rcpt < POL_RCPT_MAX ? ev->n_rcpt : POL_RCPT_MAX;
+	bool want_r = m->lim.max[POL_LIM_UNIQ_RCPT_HOUR] > 0,
+	     want_d = m->lim.max[POL_LIM_UNIQ_DOMAIN_HOUR] > 0;
+	for (uint32_t k = 0; k < nh; k++) {
+		if (want_r) {
+			rh[k] = ratelimit_hash(ev->rcpt[k], strlen(ev->rcpt[k]));
+			ratelimit_bloom_prefetch(&r->uniq_rcpt, r->uniq_rcpt_bits, POL_RCPT_WORDS,
+			                         rh[k]);
+		}
+		if (want_d) {
+			const char *d = pol_event_domain(ev->rcpt[k]);
+			dh[k] = ratelimit_hash(d, strlen(d));
+			ratelimit_bloom_prefetch(&r->uniq_dom, r->uniq_dom_bits, POL_DOM_WORDS,
+			                         dh[k]);
+		}
+	}
+	__builtin_prefetch(&r->vol_hour, 1);
+	__builtin_prefetch(&r->ips, 1);
+	__builtin_prefetch(&r->senders, 1);
 	pol_rec_tick(m->e, r, now);
 
 	/* Rate limits: each window on its own, Exim semantics. */
@@ -635,12 +658,9 @@ static int pol_mail_cb(void *ctx, unsigned char *rec, size_t *len, size_t cap)
 			uint64_t *bits = is_rcpt ? r->uniq_rcpt_bits : r->uniq_dom_bits;
 			size_t nwords = is_rcpt ? POL_RCPT_WORDS : POL_DOM_WORDS;
 			uint32_t n = ratelimit_bloom_count(b, now, period);
-			for (uint32_t k = 0; k < ev->n_rcpt; k++) {
-				const char *s = i == POL_LIM_UNIQ_RCPT_HOUR
-				                    ? ev->rcpt[k]
-				                    : pol_event_domain(ev->rcpt[k]);
-				n = ratelimit_bloom_add(b, bits, nwords, s, strlen(s), now, period);
-			}
+			for (uint32_t k = 0; k < nh; k++)
+				n = ratelimit_bloom_add_hash(b, bits, nwords,
+				                             is_rcpt ? rh[k] : dh[k], now, period);
 			rate = n;
 			over = n > (uint64_t)max;
 		} else if (i == POL_LIM_NULL_HOUR) {
@@ -1157,7 +1177,7 @@ int pol_engine_evaluate(struct pol_engine *e, const struct pol_event *ev, struct
 }
 
 int pol_engine_check_blocks(struct pol_engine *e, const struct pol_event *ev,
-			    struct pol_verdict *out)
+                            struct pol_verdict *out)
 {
 	memset(out, 0, sizeof *out);
 	pol_engine_identity(e, ev, out->identity, sizeof out->identity);

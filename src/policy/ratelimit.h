@@ -67,6 +67,13 @@ int ratelimit_bloom_init(struct ratelimit_bloom *b, uint64_t *bits, size_t nword
  * Returns the distinct count in the window after the insertion. */
 uint32_t ratelimit_bloom_add(struct ratelimit_bloom *b, uint64_t *bits, size_t nwords,
                              const void *data, size_t len, int64_t now_ms, int64_t period_ms);
+/* The same with the value's ratelimit_hash() already computed. */
+uint32_t ratelimit_bloom_add_hash(struct ratelimit_bloom *b, uint64_t *bits, size_t nwords,
+                                  uint64_t h, int64_t now_ms, int64_t period_ms);
+/* Asks the CPU to start loading the cache line an add of hash h will touch,
+ * so that a caller with several values overlaps their memory misses. */
+void ratelimit_bloom_prefetch(const struct ratelimit_bloom *b, const uint64_t *bits, size_t nwords,
+                              uint64_t h);
 /* The count the next add would start from (0 if the window ran out). */
 uint32_t ratelimit_bloom_count(const struct ratelimit_bloom *b, int64_t now_ms, int64_t period_ms);
 

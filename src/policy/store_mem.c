@@ -32,6 +32,7 @@ struct store_mem_table {
 	size_t size; /* power of two */
 	size_t used; /* live + tombstones */
 	size_t live;
+	size_t expiring; /* live slots with an expiry: expire() stops when it has seen them all */
 };
 
 struct store_mem {
@@ -57,7 +58,7 @@ static int store_mem_table_init(struct store_mem_table *t, size_t size)
 	if (!t->slots)
 		return -1;
 	t->size = size;
-	t->used = t->live = 0;
+	t->used = t->live = t->expiring = 0;
 	return 0;
 }
 
@@ -79,9 +80,15 @@ static struct store_mem_slot *store_mem_find(struct store_mem_table *t, const ch
 		struct store_mem_slot *sl = &t->slots[i];
 		if (!sl->key)
 			return NULL;
-		if (sl->hash == h && sl->key != STORE_MEM_TOMB && sl->klen == klen &&
-		    memcmp(sl->key, key, klen) == 0)
-			return sl;
+		if (sl->hash == h && sl->key != STORE_MEM_TOMB && sl->klen == klen) {
+			/* Almost surely the one: start loading the value's first lines
+			 * while the key compare waits for its own. */
+			const char *v = sl->val;
+			for (size_t o = 0; o < sl->cap && o < 512; o += 64)
+				__builtin_prefetch(v + o);
+			if (memcmp(sl->key, key, klen) == 0)
+				return sl;
+		}
 	}
 }
 
@@ -116,6 +123,7 @@ static int store_mem_grow(struct store_mem_table *t)
 		n.used++;
 		n.live++;
 	}
+	n.expiring = t->expiring;
 	free(t->slots);
 	*t = n;
 	return 0;
@@ -128,8 +136,11 @@ static int store_mem_insert(struct store_mem_table *t, const char *key, uint64_t
 {
 	struct store_mem_slot *sl = store_mem_find(t, key, h);
 	if (sl) {
-		if (expires_ms > 0)
+		if (expires_ms > 0) {
+			if (sl->expires_ms == 0)
+				t->expiring++;
 			sl->expires_ms = expires_ms;
+		}
 		if (len > sl->cap) {
 			size_t cap = (len + 15) & ~(size_t)15;
 			char *p = store_mem_block_alloc(key, sl->klen, cap);
@@ -161,6 +172,8 @@ static int store_mem_insert(struct store_mem_table *t, const char *key, uint64_t
 		t->used++;
 	t->slots[i] = (struct store_mem_slot){k, h, v, len, cap, klen, expires_ms};
 	t->live++;
+	if (expires_ms > 0)
+		t->expiring++;
 	return 0;
 }
 
@@ -170,6 +183,9 @@ static void store_mem_remove(struct store_mem_table *t, struct store_mem_slot *s
 	sl->key = STORE_MEM_TOMB;
 	sl->val = NULL;
 	sl->len = sl->cap = 0;
+	if (sl->expires_ms > 0)
+		t->expiring--;
+	sl->expires_ms = 0;
 	t->live--;
 }
 
@@ -221,10 +237,14 @@ static long store_mem_expire(struct store *s, int64_t now_ms)
 	struct store_mem *m = store_mem_of(s);
 	long n = 0;
 	pthread_mutex_lock(&m->lock);
-	for (size_t i = 0; i < m->recs.size; i++) {
+	/* Only as far as the last slot with an expiry: none at all costs nothing. */
+	size_t left = m->recs.expiring;
+	for (size_t i = 0; i < m->recs.size && left > 0; i++) {
 		struct store_mem_slot *sl = &m->recs.slots[i];
-		if (sl->key && sl->key != STORE_MEM_TOMB && sl->expires_ms > 0 &&
-		    sl->expires_ms <= now_ms) {
+		if (!sl->key || sl->key == STORE_MEM_TOMB || sl->expires_ms == 0)
+			continue;
+		left--;
+		if (sl->expires_ms <= now_ms) {
 			store_mem_remove(&m->recs, sl);
 			n++;
 		}

@@ -151,14 +151,18 @@ class MXSim:
         self.servers = []
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
 
+    @staticmethod
+    def _family(ip):
+        return socket.AF_INET6 if ":" in ip else socket.AF_INET
+
     def _common_port(self):
         for _ in range(50):
-            with socket.socket() as s:
+            with socket.socket(self._family(self.ips[0])) as s:
                 s.bind((self.ips[0], 0))
                 port = s.getsockname()[1]
             ok = True
             for ip in self.ips:
-                with socket.socket() as t:
+                with socket.socket(self._family(ip)) as t:
                     try:
                         t.bind((ip, port))
                     except OSError:

@@ -82,7 +82,7 @@ def dns(tmp_path):
 
 @pytest.fixture
 def mx():
-    sim = MXSim([MX1, MX2, MXY, MXGW]).start()
+    sim = MXSim([MX1, MX2, MXY, MXGW, "::1"]).start()
     yield sim
     sim.stop()
 
@@ -191,6 +191,18 @@ def test_accept_two_domains_implicit_mx(gateway, mx):
     rc = g.lines("rcpt")
     assert {l["status"] for l in rc} == {"sent"}
     assert rc[0]["relay"].startswith(("mx1.x.test[127.0.0.2]", "y.test[127.0.0.4]"))
+
+
+def test_ipv6_only_mx(gateway, mx):
+    """A domain whose only MX host has only an AAAA record goes out over IPv6 (::1)."""
+    g = gateway()
+    g.send("sam@gw.test", ["v@v6only.test"])
+    assert wait(lambda: mx.mx["::1"].messages), g.logtext()
+    m = mx.mx["::1"].messages[0]
+    assert m["rcpts"] == ["v@v6only.test"] and b"Subject: test\r\n" in m["data"]
+    assert wait(lambda: len(g.lines("done")) == 1), g.logtext()
+    rc = g.lines("rcpt")
+    assert rc[0]["status"] == "sent" and "[::1]" in rc[0]["relay"], rc
 
 
 def test_defer_then_retry(gateway, mx):

@@ -157,6 +157,39 @@ static int gws_put(struct store *s, const char *key, const void *rec, size_t len
 	return rc;
 }
 
+/* put_exp on whichever store decides now (put() on one without expiry). */
+static int gws_put_exp1(struct store *u, const char *key, const void *rec, size_t len,
+                        int64_t expires_ms)
+{
+	return u->put_exp ? u->put_exp(u, key, rec, len, expires_ms) : u->put(u, key, rec, len);
+}
+
+static int gws_put_exp(struct store *s, const char *key, const void *rec, size_t len,
+                       int64_t expires_ms)
+{
+	struct gwstore *g = gws_of(s);
+	struct store *u = gws_pick(g);
+	int rc = gws_put_exp1(u, key, rec, len, expires_ms);
+	if (gws_lost(g, u, rc < 0))
+		rc = gws_put_exp1(g->local, key, rec, len, expires_ms);
+	return rc;
+}
+
+/* Both stores: Redis learns the time (it expires records itself), the local
+ * one sweeps what was written on it during an outage. */
+static long gws_expire(struct store *s, int64_t now_ms)
+{
+	struct gwstore *g = gws_of(s);
+	long n = 0, m = 0;
+	if (g->redis->expire && !g->on_local)
+		n = g->redis->expire(g->redis, now_ms);
+	if (g->local->expire)
+		m = g->local->expire(g->local, now_ms);
+	if (n < 0 || m < 0)
+		return -1;
+	return n + m;
+}
+
 static int gws_del(struct store *s, const char *key)
 {
 	struct gwstore *g = gws_of(s);
@@ -399,6 +432,8 @@ struct store *gwstore_failover_new(struct store *redis, struct store *local, con
 	g->base = (struct store){
 	    .get = gws_get,
 	    .put = gws_put,
+	    .put_exp = gws_put_exp,
+	    .expire = gws_expire,
 	    .del = gws_del,
 	    .del_prefix = gws_del_prefix,
 	    .update = gws_update,

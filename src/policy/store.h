@@ -23,8 +23,9 @@
  *            and update() on an expiring key keep its expiry.
  *            put_exp and expire are optional: a backend may leave them NULL
  *            (the engine then uses put() and skips the sweep), or map them
- *            to its own expiry (Redis: SET with PXAT, expire() a no-op
- *            returning 0).
+ *            to its own expiry: Redis sets a TTL (SET ... PX) counted from
+ *            the newest time expire() was given, its expire() only records
+ *            that time and returns 0, and put() and update() use KEEPTTL.
  *
  * Backends: store_mem.c (hash table, thread-safe, gone at exit),
  * store_lmdb.c (one LMDB environment, survives restarts) and store_redis.c

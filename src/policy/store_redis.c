@@ -43,7 +43,7 @@ static const char store_redis_cas[] = "local cur = redis.call('GET', KEYS[1])\n"
                                       "local tag = ''\n"
                                       "if cur then tag = string.sub(cur, 1, 8) end\n"
                                       "if tag ~= ARGV[1] then return 0 end\n"
-                                      "redis.call('SET', KEYS[1], ARGV[2])\n"
+                                      "redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL')\n"
                                       "return 1\n";
 
 struct store_redis {
@@ -55,6 +55,8 @@ struct store_redis {
 	char host[256], unix_path[256], prefix[64];
 	char blocks_key[80], audit_key[80];
 	char err[200];
+	int64_t
+	    clock_ms; /* the newest event time expire() was given: put_exp's TTL counts from it */
 };
 
 static struct store_redis *store_redis_of(struct store *s)
@@ -177,27 +179,77 @@ static int store_redis_get(struct store *s, const char *key, void *out, size_t c
 	return rc == 2 ? -1 : rc;
 }
 
-static int store_redis_put(struct store *s, const char *key, const void *rec, size_t len)
+static int store_redis_del_key(struct store_redis *r, const char *cmd, const char *k1,
+                               const char *k2);
+
+/* SET of a record with a fresh write tag. ttl_ms > 0: SET ... PX ttl (an
+ * expiring record); 0: KEEPTTL (a record keeps the expiry it has, if any). */
+static int store_redis_set(struct store_redis *r, const char *key, const void *rec, size_t len,
+                           int64_t ttl_ms)
 {
-	struct store_redis *r = store_redis_of(s);
-	char rkey[STORE_KEY_MAX + 80];
+	char rkey[STORE_KEY_MAX + 80], ttl[24];
 	unsigned char *val;
 	if (len > STORE_REC_MAX || store_redis_key(r, rkey, sizeof rkey, key) != 0)
+		return -1;
+	if (str_format(ttl, sizeof ttl, "%lld", (long long)ttl_ms) != 0)
 		return -1;
 	val = malloc(len + STORE_REDIS_TAG);
 	if (!val)
 		return -1;
 	randombytes_buf(val, STORE_REDIS_TAG);
 	memcpy(val + STORE_REDIS_TAG, rec, len);
-	const char *argv[] = {"SET", rkey, (const char *)val};
-	size_t lens[] = {3, strlen(rkey), len + STORE_REDIS_TAG};
-	pthread_mutex_lock(&r->lock);
-	redisReply *rep = store_redis_cmd(r, 3, argv, lens);
-	pthread_mutex_unlock(&r->lock);
+	const char *argv[] = {"SET", rkey, (const char *)val, ttl_ms > 0 ? "PX" : "KEEPTTL", ttl};
+	size_t lens[] = {3, strlen(rkey), len + STORE_REDIS_TAG, ttl_ms > 0 ? 2 : 7, strlen(ttl)};
+	redisReply *rep = store_redis_cmd(r, ttl_ms > 0 ? 5 : 4, argv, lens);
 	free(val);
 	int rc = rep && rep->type == REDIS_REPLY_STATUS ? 0 : -1;
 	freeReplyObject(rep);
 	return rc;
+}
+
+static int store_redis_put(struct store *s, const char *key, const void *rec, size_t len)
+{
+	struct store_redis *r = store_redis_of(s);
+	pthread_mutex_lock(&r->lock);
+	int rc = store_redis_set(r, key, rec, len, 0);
+	pthread_mutex_unlock(&r->lock);
+	return rc;
+}
+
+/* Redis expires the record itself. Its TTL is counted from the newest event
+ * time the engine's sweep passed to expire(), not from Redis's clock, so a
+ * replay of old logs keeps records exactly as long as the memory and LMDB
+ * stores do. A record already past its time is deleted (readers would take
+ * it for absent anyway); before any sweep has said the time, it is kept
+ * without a TTL (the engine sweeps before its first expiring write). */
+static int store_redis_put_exp(struct store *s, const char *key, const void *rec, size_t len,
+                               int64_t expires_ms)
+{
+	struct store_redis *r = store_redis_of(s);
+	char rkey[STORE_KEY_MAX + 80];
+	int rc;
+	if (expires_ms < 0 || store_redis_key(r, rkey, sizeof rkey, key) != 0)
+		return -1;
+	pthread_mutex_lock(&r->lock);
+	if (r->clock_ms > 0 && expires_ms > 0 && expires_ms <= r->clock_ms)
+		rc = store_redis_del_key(r, "DEL", rkey, NULL) < 0 ? -1 : 0;
+	else
+		rc = store_redis_set(r, key, rec, len,
+		                     r->clock_ms > 0 && expires_ms > 0 ? expires_ms - r->clock_ms
+		                                                       : 0);
+	pthread_mutex_unlock(&r->lock);
+	return rc;
+}
+
+/* Nothing to sweep (Redis does): remembers the time for put_exp. */
+static long store_redis_expire(struct store *s, int64_t now_ms)
+{
+	struct store_redis *r = store_redis_of(s);
+	pthread_mutex_lock(&r->lock);
+	if (now_ms > r->clock_ms)
+		r->clock_ms = now_ms;
+	pthread_mutex_unlock(&r->lock);
+	return 0;
 }
 
 /* DEL of one key: 1, 0 or -1. Caller holds the lock. */
@@ -542,6 +594,8 @@ struct store *store_redis_open(const struct store_redis_options *o, char *err, s
 	    .del = store_redis_del,
 	    .del_prefix = store_redis_del_prefix,
 	    .update = store_redis_update,
+	    .put_exp = store_redis_put_exp,
+	    .expire = store_redis_expire,
 	    .block_put = store_redis_block_put,
 	    .block_get = store_redis_block_get,
 	    .block_del = store_redis_block_del,

@@ -16,11 +16,13 @@
 #include "core/str.h"
 #include "policy/store.h"
 #include "redis_server.h"
+#include <hiredis/hiredis.h>
 
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 struct backend {
 	const char *name;
@@ -68,8 +70,8 @@ static int setup_redis(void **state)
 	if (redis_port <= 0)
 		return 0; /* the test skips */
 	(void)str_format(prefix, sizeof prefix, "t%u:", ++redis_tests);
-	struct store_redis_options o = {.port = redis_port, .prefix = prefix,
-					.require_connection = true};
+	struct store_redis_options o = {
+	    .port = redis_port, .prefix = prefix, .require_connection = true};
 	b->st = store_redis_open(&o, err, sizeof err);
 	if (!b->st)
 		fprintf(stderr, "redis store: %s\n", err);
@@ -81,7 +83,7 @@ static int group_setup(void **state)
 	redis_port = redis_server_start();
 	if (redis_port == 0)
 		fprintf(stderr, "# redis-server is not installed: the Redis store tests are "
-				"skipped (apt-get install redis-server)\n");
+		                "skipped (apt-get install redis-server)\n");
 	else if (redis_port < 0)
 		fprintf(stderr, "# redis-server would not start\n");
 	return redis_port < 0 ? -1 : 0;
@@ -355,8 +357,8 @@ static void test_redis_two_nodes(void **state)
 	char err[256], prefix[32];
 	/* the other node: the same Redis and key prefix as this test's store */
 	(void)str_format(prefix, sizeof prefix, "t%u:", redis_tests);
-	struct store_redis_options o = {.port = redis_port, .prefix = prefix,
-					.require_connection = true};
+	struct store_redis_options o = {
+	    .port = redis_port, .prefix = prefix, .require_connection = true};
 	struct store_block blk, got;
 	struct store *b = store_redis_open(&o, err, sizeof err);
 	assert_non_null(b);
@@ -383,6 +385,55 @@ static void test_redis_two_nodes(void **state)
 	assert_int_equal(a->get(a, "I:shared", &v, sizeof v, &len), 1);
 	assert_int_equal(v, 1200); /* no update lost between the nodes */
 	b->close(b);
+}
+
+/* PTTL of this test's record key in ms (-2 absent, -1 no TTL). */
+static long long redis_pttl(const char *key)
+{
+	char full[128];
+	(void)str_format(full, sizeof full, "t%u:r:%s", redis_tests, key);
+	redisContext *c = redisConnect("127.0.0.1", redis_port);
+	assert_non_null(c);
+	assert_int_equal(c->err, 0);
+	redisReply *rep = redisCommand(c, "PTTL %s", full);
+	assert_non_null(rep);
+	assert_int_equal(rep->type, REDIS_REPLY_INTEGER);
+	long long v = rep->integer;
+	freeReplyObject(rep);
+	redisFree(c);
+	return v;
+}
+
+/* Expiring records on Redis: Redis removes them itself, with a TTL counted
+ * from the event time the sweep gave (not Redis's clock); put() and update()
+ * keep the TTL; a record already past its time is not written. */
+static void test_redis_expiring(void **state)
+{
+	struct store *s = backend_store(state);
+	char out[16];
+	size_t len;
+	int commit = 1;
+	assert_non_null(s->put_exp);
+	assert_non_null(s->expire);
+	assert_int_equal(s->expire(s, 1000000), 0); /* the engine's time: Redis sweeps */
+	assert_int_equal(s->put_exp(s, "M:a", "aaa", 3, 1000000 + 60000), 0);
+	long long t = redis_pttl("M:a");
+	assert_true(t > 55000 && t <= 60000);
+	assert_int_equal(s->update(s, "M:a", add_cb, &commit), STORE_COMMIT);
+	t = redis_pttl("M:a");
+	assert_true(t > 55000 && t <= 60000); /* kept through the compare-and-set */
+	assert_int_equal(s->put(s, "M:a", "AAA", 3), 0);
+	assert_true(redis_pttl("M:a") > 55000);
+	assert_int_equal(s->put(s, "I:keep", "k", 1), 0);
+	assert_int_equal(redis_pttl("I:keep"), -1); /* plain records never expire */
+	assert_int_equal(s->put_exp(s, "M:old", "o", 1, 999999), 0); /* already past */
+	assert_int_equal(s->get(s, "M:old", out, sizeof out, &len), 0);
+	assert_int_equal(s->put_exp(s, "M:b", "bb", 2, 1000000 + 50), 0);
+	for (int i = 0; i < 100 && redis_pttl("M:b") != -2; i++)
+		usleep(10000);
+	assert_int_equal(s->get(s, "M:b", out, sizeof out, &len), 0); /* Redis removed it */
+	assert_int_equal(s->get(s, "M:a", out, sizeof out, &len), 1);
+	assert_int_equal(s->put_exp(s, "", "x", 1, 10), -1);
 }
 
 static void test_redis_down(void **state)
@@ -417,17 +468,22 @@ static void test_redis_down(void **state)
 
 #define REDIS(fn)                                                                                  \
 	{                                                                                          \
-		#fn "_redis", fn, setup_redis, teardown, NULL                                      \
+#fn "_redis", fn, setup_redis, teardown, NULL                                      \
 	}
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    BOTH(test_records),     REDIS(test_records),
-	    BOTH(test_update),      REDIS(test_update),
+	    BOTH(test_records),
+	    REDIS(test_records),
+	    BOTH(test_update),
+	    REDIS(test_update),
 	    BOTH(test_expiring),
-	    BOTH(test_blocks),      REDIS(test_blocks),
-	    BOTH(test_audit),       REDIS(test_audit),
+	    REDIS(test_redis_expiring),
+	    BOTH(test_blocks),
+	    REDIS(test_blocks),
+	    BOTH(test_audit),
+	    REDIS(test_audit),
 	    cmocka_unit_test_setup_teardown(test_lmdb_restart, setup_lmdb, teardown),
 	    REDIS(test_redis_two_nodes),
 	    REDIS(test_redis_down),

@@ -5,19 +5,21 @@
 
 #include "core/str.h"
 
+#include <pthread.h>
 #include <sodium.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
-static bool passwd_ready;
+static atomic_bool passwd_ready;
 
 int passwd_init(void)
 {
-	if (passwd_ready)
+	if (atomic_load(&passwd_ready))
 		return 0;
-	if (sodium_init() < 0)
+	if (sodium_init() < 0) /* thread-safe, and idempotent */
 		return -1;
-	passwd_ready = true;
+	atomic_store(&passwd_ready, true);
 	return 0;
 }
 
@@ -99,17 +101,24 @@ int passwd_hash(const struct passwd_cost *cost, const char *pw, size_t pwlen, ch
 	return str_copy(out, outsize, tmp);
 }
 
-enum passwd_result passwd_verify(const char *hash, const char *pw, size_t pwlen)
+int passwd_verify_check(const char *hash, size_t pwlen)
 {
-	if (passwd_init() < 0 || pwlen > PASSWD_PLAIN_MAX)
-		return PASSWD_ERROR;
+	if (pwlen > PASSWD_PLAIN_MAX)
+		return -1;
 	if (strnlen(hash, crypto_pwhash_STRBYTES) >= crypto_pwhash_STRBYTES ||
 	    strcmp(passwd_algorithm(hash), "unknown") == 0)
-		return PASSWD_ERROR;
+		return -1;
 	/* The cost is read from the hash: a stored hash with absurd parameters would
 	 * let whoever can write the user file stall every AUTH; refuse it instead. */
 	struct passwd_cost c;
 	if (passwd_cost_of_hash(hash, &c) < 0 || passwd_cost_check(&c) < 0)
+		return -1;
+	return 0;
+}
+
+enum passwd_result passwd_verify(const char *hash, const char *pw, size_t pwlen)
+{
+	if (passwd_init() < 0 || passwd_verify_check(hash, pwlen) < 0)
 		return PASSWD_ERROR;
 	if (crypto_pwhash_str_verify(hash, pw, pwlen) == 0)
 		return PASSWD_OK;
@@ -117,35 +126,64 @@ enum passwd_result passwd_verify(const char *hash, const char *pw, size_t pwlen)
 }
 
 /* One dummy hash, made from a random password nobody knows, for the last cost
- * asked for (a process uses one or two). */
+ * asked for (a process uses one or two). The lock makes reading and replacing
+ * it safe from any thread; the hash itself is made outside it. */
+static pthread_mutex_t passwd_dummy_lock = PTHREAD_MUTEX_INITIALIZER;
 static char passwd_dummy[crypto_pwhash_STRBYTES];
 static struct passwd_cost passwd_dummy_cost;
 
-int passwd_dummy_prepare(const struct passwd_cost *cost)
+/* Copies the dummy hash for cost into out when there is one. true if copied. */
+static bool passwd_dummy_get(const struct passwd_cost *cost, char *out, size_t outsize)
 {
-	if (passwd_init() < 0)
-		return -1;
+	bool ok = false;
+	pthread_mutex_lock(&passwd_dummy_lock);
 	if (passwd_dummy[0] && passwd_dummy_cost.opslimit == cost->opslimit &&
 	    passwd_dummy_cost.memlimit == cost->memlimit)
+		ok = str_copy(out, outsize, passwd_dummy) == 0;
+	pthread_mutex_unlock(&passwd_dummy_lock);
+	return ok;
+}
+
+bool passwd_dummy_ready(const struct passwd_cost *cost)
+{
+	char h[crypto_pwhash_STRBYTES];
+	bool ready = passwd_dummy_get(cost, h, sizeof h);
+	sodium_memzero(h, sizeof h);
+	return ready;
+}
+
+int passwd_dummy_hash(const struct passwd_cost *cost, char *out, size_t outsize)
+{
+	if (passwd_init() < 0 || outsize < crypto_pwhash_STRBYTES)
+		return -1;
+	if (passwd_dummy_get(cost, out, outsize))
 		return 0;
 	unsigned char secret[32];
+	char made[crypto_pwhash_STRBYTES];
 	randombytes_buf(secret, sizeof secret);
-	int rc = passwd_hash(cost, (const char *)secret, sizeof secret, passwd_dummy,
-	                     sizeof passwd_dummy);
+	int rc = passwd_hash(cost, (const char *)secret, sizeof secret, made, sizeof made);
 	sodium_memzero(secret, sizeof secret);
-	if (rc < 0) {
-		passwd_dummy[0] = '\0';
+	if (rc < 0)
 		return -1;
-	}
+	pthread_mutex_lock(&passwd_dummy_lock);
+	memcpy(passwd_dummy, made, sizeof passwd_dummy);
 	passwd_dummy_cost = *cost;
-	return 0;
+	pthread_mutex_unlock(&passwd_dummy_lock);
+	return str_copy(out, outsize, made);
+}
+
+int passwd_dummy_prepare(const struct passwd_cost *cost)
+{
+	char h[crypto_pwhash_STRBYTES];
+	return passwd_dummy_hash(cost, h, sizeof h);
 }
 
 enum passwd_result passwd_verify_dummy(const struct passwd_cost *cost, const char *pw, size_t pwlen)
 {
-	if (passwd_dummy_prepare(cost) < 0)
+	char h[crypto_pwhash_STRBYTES];
+	if (passwd_dummy_hash(cost, h, sizeof h) < 0)
 		return PASSWD_ERROR;
-	enum passwd_result r = passwd_verify(passwd_dummy, pw, pwlen);
+	enum passwd_result r = passwd_verify(h, pw, pwlen);
 	return r == PASSWD_ERROR ? PASSWD_ERROR : PASSWD_MISMATCH;
 }
 

@@ -7,8 +7,8 @@
  * libsodium; passwd_verify_dummy() spends the same time on an unknown user
  * so that the answer time does not say whether an account exists.
  *
- * Not thread-safe (the dummy hash is one static): call it from one thread, or
- * serialise around it, when verification moves to a worker pool.
+ * Thread-safe: the dummy hash is one static behind a lock, and the rest works
+ * on the caller's buffers (the gateway verifies on worker threads).
  *
  * Cost levels (see docs/users.md):
  *   min          t=1, m=8 KiB     tests only
@@ -52,9 +52,20 @@ int passwd_hash(const struct passwd_cost *cost, const char *pw, size_t pwlen, ch
                 size_t outsize) __attribute__((warn_unused_result));
 /* Checks pw against an encoded hash, in constant time. */
 enum passwd_result passwd_verify(const char *hash, const char *pw, size_t pwlen);
+/* The checks passwd_verify() makes before it hashes (password length, the
+ * hash's form and cost): -1 when it would answer PASSWD_ERROR without hashing,
+ * 0 when it would hash. Costs nothing. */
+int passwd_verify_check(const char *hash, size_t pwlen);
 /* Makes the dummy hash for cost now (one hash's time), so the first unknown
  * user does not pay for it; a gateway calls this when it loads the users. 0 or -1. */
 int passwd_dummy_prepare(const struct passwd_cost *cost) __attribute__((warn_unused_result));
+/* Copies the dummy hash for cost into out (PASSWD_HASH_MAX bytes), making it
+ * first if the cost changed (one hash's time): passwd_verify() of out then
+ * spends what passwd_verify_dummy() would. 0 or -1. */
+int passwd_dummy_hash(const struct passwd_cost *cost, char *out, size_t outsize)
+    __attribute__((warn_unused_result));
+/* true when the dummy hash for cost is made (passwd_verify_dummy will not make it). */
+bool passwd_dummy_ready(const struct passwd_cost *cost);
 /* Spends the time of one passwd_verify() against a hash of the given cost
  * and always answers PASSWD_MISMATCH (PASSWD_ERROR if it could not). */
 enum passwd_result passwd_verify_dummy(const struct passwd_cost *cost, const char *pw,

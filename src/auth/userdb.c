@@ -536,8 +536,7 @@ void userdb_unlock(int fd)
 
 /* --- verification ---------------------------------------------------------- */
 
-/* The cost of the stored hashes (the first account's), or the configured default. */
-static int userdb_dummy_cost(const struct userdb *db, struct passwd_cost *cost)
+int userdb_dummy_cost(const struct userdb *db, struct passwd_cost *cost)
 {
 	char err[128];
 	if (db->count && passwd_cost_of_hash(db->users[0].hash, cost) == 0)
@@ -553,26 +552,49 @@ int userdb_prepare(const struct userdb *db)
 	return passwd_dummy_prepare(&cost);
 }
 
-enum userdb_verdict userdb_verify(const struct userdb *db, const char *user, const char *pw,
-                                  size_t pwlen)
+int userdb_lookup(const struct userdb *db, const char *user, struct userdb_cred *out)
 {
+	memset(out, 0, sizeof *out);
 	const struct userdb_entry *e = user ? userdb_find(db, user) : NULL;
-	if (!e) {
-		/* Same work as for a real account: a dummy hash of the same cost. */
-		struct passwd_cost cost;
-		if (userdb_dummy_cost(db, &cost) < 0)
-			return USERDB_ERROR;
-		return passwd_verify_dummy(&cost, pw, pwlen) == PASSWD_ERROR ? USERDB_ERROR
-		                                                             : USERDB_UNKNOWN;
+	if (e) {
+		out->known = true;
+		out->flags = e->flags;
+		return str_copy(out->hash, sizeof out->hash, e->hash);
 	}
-	switch (passwd_verify(e->hash, pw, pwlen)) {
+	/* Same work as for a real account: a dummy hash of the same cost. */
+	return userdb_dummy_cost(db, &out->dummy_cost);
+}
+
+bool userdb_cred_usable(const struct userdb_cred *cr, size_t pwlen)
+{
+	if (!cr->known)
+		return pwlen <= PASSWD_PLAIN_MAX;
+	return passwd_verify_check(cr->hash, pwlen) == 0;
+}
+
+enum userdb_verdict userdb_check(const struct userdb_cred *cr, const char *pw, size_t pwlen)
+{
+	if (!cr->known)
+		return passwd_verify_dummy(&cr->dummy_cost, pw, pwlen) == PASSWD_ERROR
+		           ? USERDB_ERROR
+		           : USERDB_UNKNOWN;
+	switch (passwd_verify(cr->hash, pw, pwlen)) {
 	case PASSWD_OK:
-		return (e->flags & USERDB_FLAG_DISABLED) ? USERDB_DISABLED : USERDB_OK;
+		return (cr->flags & USERDB_FLAG_DISABLED) ? USERDB_DISABLED : USERDB_OK;
 	case PASSWD_MISMATCH:
 		return USERDB_BAD;
 	default:
 		return USERDB_ERROR;
 	}
+}
+
+enum userdb_verdict userdb_verify(const struct userdb *db, const char *user, const char *pw,
+                                  size_t pwlen)
+{
+	struct userdb_cred cr;
+	if (userdb_lookup(db, user, &cr) != 0)
+		return USERDB_ERROR;
+	return userdb_check(&cr, pw, pwlen);
 }
 
 const char *userdb_verdict_name(enum userdb_verdict v)

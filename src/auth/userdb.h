@@ -19,7 +19,10 @@
  * userdb_verify() is what the SMTP AUTH handler calls. It costs one Argon2
  * verification whether or not the account exists, and the caller must answer
  * USERDB_BAD, USERDB_UNKNOWN and USERDB_DISABLED alike to the client (535),
- * keeping the difference for its log.
+ * keeping the difference for its log. It is userdb_lookup() (cheap, on the
+ * thread that owns the store) then userdb_check() (the Argon2 work, on any
+ * thread: it reads only the copy the lookup made, so the store may be
+ * reloaded meanwhile).
  */
 #ifndef RG_AUTH_USERDB_H
 #define RG_AUTH_USERDB_H
@@ -109,11 +112,34 @@ int userdb_flags_format(unsigned flags, char *out, size_t size);
 int userdb_flags_parse(const char *s, size_t len, unsigned *out, char *err, size_t errlen);
 
 /* Checks a password for an account, in about the same time whatever the answer. */
+/* The cost of the unknown-user check: the stored hashes' (the first
+ * account's), or RELAYGUARD_ARGON2's / the default. 0 or -1. */
+int userdb_dummy_cost(const struct userdb *db, struct passwd_cost *cost);
 /* Prepares the unknown-user path (the dummy hash at the cost of the stored
  * hashes) so the first unknown login costs no more than a known one. 0 or -1. */
 int userdb_prepare(const struct userdb *db) __attribute__((warn_unused_result));
 enum userdb_verdict userdb_verify(const struct userdb *db, const char *user, const char *pw,
                                   size_t pwlen);
+
+/* What userdb_check() needs of an account, copied out of the store. */
+struct userdb_cred {
+	bool known;                    /* false: no such account */
+	unsigned flags;                /* the account's, when known */
+	char hash[PASSWD_HASH_MAX];    /* the stored hash, when known */
+	struct passwd_cost dummy_cost; /* when not: the cost of the dummy check */
+};
+/* The first half of userdb_verify: finds user (NULL: nobody) and copies its
+ * hash and flags, or for no account the cost of the dummy check (no hashing
+ * here). 0, or -1: the verdict is USERDB_ERROR. */
+int userdb_lookup(const struct userdb *db, const char *user, struct userdb_cred *out)
+    __attribute__((warn_unused_result));
+/* The second half: the Argon2 verification of pw against cr (for no account,
+ * passwd_verify_dummy at cr's cost), the verdict userdb_verify would give.
+ * Touches no store: safe on any thread. */
+enum userdb_verdict userdb_check(const struct userdb_cred *cr, const char *pw, size_t pwlen);
+/* false when userdb_check() would answer USERDB_ERROR whatever the password
+ * (a password over PASSWD_PLAIN_MAX, a stored hash it refuses). Costs nothing. */
+bool userdb_cred_usable(const struct userdb_cred *cr, size_t pwlen);
 const char *userdb_verdict_name(enum userdb_verdict v);
 
 #endif

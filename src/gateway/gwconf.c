@@ -54,6 +54,9 @@ static const struct cfg_option gw_options[] = {
      "delay per reply above soft_error_limit"},
     {"gateway", "auth_failure_limit", CFG_INT, "3", 1, 100, true, GC(auth_failure_limit), 0,
      "failed AUTH per session before 421"},
+    {"gateway", "auth_workers", CFG_INT, "2", 1, 64, false, GC(auth_workers), 0,
+     "threads that check AUTH passwords (Argon2id) off the event loop; each check in "
+     "progress holds its hash's memory cost (128 MiB at the default)"},
     {"gateway", "queue_fsync", CFG_BOOL, "yes", 0, 0, false, GC(queue_fsync), 0,
      "sync queue files before 250 (never turn off outside tests)"},
     {"screen", "dnsbl_sites", CFG_STRING, "", 0, 0, true, GC(screen_dnsbl_sites),

@@ -118,6 +118,7 @@ struct gw_config {
 	long long soft_error_limit, hard_error_limit, junk_command_limit;
 	uint64_t error_sleep_ms;
 	long long auth_failure_limit;
+	long long auth_workers; /* password-checking threads (gateway/authpool.h) */
 	bool queue_fsync;
 	char state_store[16];  /* "lmdb" or "redis" (gwstore.h) */
 	char redis[128];       /* HOST:PORT or unix:/path */
@@ -131,7 +132,7 @@ struct gw_config {
 	char policyd_count_at[16]; /* "end-of-message" or "rcpt" */
 	long long policyd_max_connections;
 	/* [web] */
-	char web_listen[128]; /* "" = off */
+	char web_listen[128];                     /* "" = off */
 	char web_tls_cert[512], web_tls_key[512]; /* "" = plain HTTP, loopback only */
 	char web_api_token[256];
 	char web_api_token_file[512];

@@ -16,6 +16,7 @@
 #include "core/log.h"
 #include "core/str.h"
 #include "forensics/msg.h"
+#include "gateway/authpool.h"
 #include "gateway/screen.h"
 #include "net/tls.h"
 #include "policy/engine.h"
@@ -45,6 +46,7 @@
 #define SMTPD_OUTPUT_MAX (256 * 1024)      /* stop answering a client that does not read */
 #define SMTPD_AUTH_FAIL_DELAY_MS 2000      /* without a policy engine */
 #define SMTPD_TLS_HANDSHAKE_S 30
+#define SMTPD_AUTH_QUEUE_MAX 1024 /* password checks waiting at once; then 454 */
 
 struct smtpd_listener {
 	struct smtpd *d;
@@ -69,6 +71,7 @@ struct smtpd {
 	struct userdb users;
 	struct timespec users_mtime;
 	bool users_loaded;
+	struct authpool *auth; /* the password checks, off the loop */
 	struct metric *m_sessions, *m_connections, *m_rejects, *m_messages, *m_auth, *m_held;
 };
 
@@ -88,6 +91,13 @@ struct smtpd_conn {
 	struct smtp_session *s;
 	struct event *timer;
 	enum smtpd_wait wait;
+	/* AUTH while its password is checked on a worker (the session allows
+	 * one AUTH at a time: it reads nothing more until it is answered) */
+	struct authpool_job *auth_job; /* cancelled when the connection goes */
+	bool auth_checked;             /* the check ended during a wait: auth_verdict */
+	enum userdb_verdict auth_verdict;
+	char auth_mech[8];
+	char auth_name[USERDB_NAME_MAX + 1]; /* sanitised, for the log and the policy */
 	enum smtp_session_auth_result auth_result;
 	bool closing;       /* flushing the last replies, then free */
 	bool tls_start;     /* start TLS once the 220 is flushed */
@@ -123,6 +133,7 @@ struct smtpd_conn {
 
 static void smtpd_conn_run(struct smtpd_conn *c);
 static void smtpd_commit(struct smtpd_conn *c);
+static void smtpd_auth_finish(struct smtpd_conn *c, enum userdb_verdict uv, bool unchecked);
 
 static const char *smtpd_qid(const struct smtpd_conn *c)
 {
@@ -166,6 +177,10 @@ static void smtpd_msg_abort(struct smtpd_conn *c)
 static void smtpd_conn_free(struct smtpd_conn *c)
 {
 	struct smtpd *d = c->d;
+	if (c->auth_job) {
+		authpool_cancel(d->auth, c->auth_job); /* its callback will not run */
+		c->auth_job = NULL;
+	}
 	screen_conn_free(c->sc); /* its callbacks stop here */
 	c->sc = NULL;
 	if (c->prev)
@@ -407,11 +422,29 @@ static void smtpd_conn_on_timer(evutil_socket_t fd, short what, void *arg)
 		smtp_session_reply_auth(c->s, c->auth_result);
 	} else if (w == SMTPD_WAIT_DATA) {
 		smtpd_commit(c);
+	} else if (c->auth_checked) {
+		c->auth_checked = false;
+		smtpd_auth_finish(c, c->auth_verdict, false);
 	}
 	smtpd_conn_run(c);
 }
 
 /* ---- AUTH ---- */
+
+/* Makes the unknown-user dummy hash for the cost of the accounts loaded: at
+ * start-up here, while serving on a worker (a check of nobody), so that the
+ * loop never hashes and the first unknown user costs what a known one does. */
+static int smtpd_users_prepare(struct smtpd *d)
+{
+	if (!d->auth)
+		return userdb_prepare(&d->users);
+	struct userdb_cred cr;
+	if (userdb_lookup(&d->users, NULL, &cr) != 0)
+		return -1;
+	if (passwd_dummy_ready(&cr.dummy_cost))
+		return 0;
+	return authpool_submit(d->auth, &cr, "", 0, NULL, NULL) ? 0 : -1;
+}
 
 static void smtpd_users_refresh(struct smtpd *d)
 {
@@ -426,7 +459,7 @@ static void smtpd_users_refresh(struct smtpd *d)
 		log_error("smtpd: users file: %s (keeping the accounts loaded before)", err);
 		return;
 	}
-	if (userdb_prepare(&d->users) != 0)
+	if (smtpd_users_prepare(d) != 0)
 		log_warn("smtpd: cannot prepare the unknown-user check");
 	d->users_mtime = mt;
 	d->users_loaded = true;
@@ -464,22 +497,17 @@ static enum pol_action smtpd_policy(struct smtpd_conn *c, struct pol_event *ev, 
 	return v->action;
 }
 
-static void smtpd_on_auth(void *arg, struct smtp_session *s, const char *mech, const char *authzid,
-                          const char *user, const char *pw)
+/* The AUTH once its password was checked (verdict uv): the policy event, the
+ * delay, the reply. unchecked: the client's IP is blocked and the password
+ * was not checked (uv is then USERDB_BAD); the engine answers block whatever
+ * it was, so the reply is the 535 a checked one would get. */
+static void smtpd_auth_finish(struct smtpd_conn *c, enum userdb_verdict uv, bool unchecked)
 {
-	struct smtpd_conn *c = arg;
 	struct smtpd *d = c->d;
-	smtpd_users_refresh(d);
-	enum userdb_verdict uv;
-	if (authzid[0] && !str_ieq(authzid, user))
-		uv = USERDB_BAD; /* no proxy authorization */
-	else
-		uv = userdb_verify(&d->users, user, pw, strlen(pw));
 	enum smtp_session_auth_result r = uv == USERDB_OK      ? SMTP_SESSION_AUTH_OK
 	                                  : uv == USERDB_ERROR ? SMTP_SESSION_AUTH_TEMP
 	                                                       : SMTP_SESSION_AUTH_FAIL;
-	char name[USERDB_NAME_MAX + 1];
-	str_sanitize(name, sizeof name, user, strlen(user));
+	const char *name = c->auth_name;
 	struct pol_event ev;
 	struct pol_verdict v;
 	smtpd_policy_event(c, r == SMTP_SESSION_AUTH_OK ? POL_EV_AUTH_OK : POL_EV_AUTH_FAIL, name,
@@ -497,15 +525,97 @@ static void smtpd_on_auth(void *arg, struct smtp_session *s, const char *mech, c
 	          r == SMTP_SESSION_AUTH_OK     ? "ok"
 	          : r == SMTP_SESSION_AUTH_TEMP ? "tempfail"
 	                                        : "failed",
-	          mech, name, (unsigned long long)delay, uv != USERDB_OK ? " why=" : "",
-	          uv != USERDB_OK ? userdb_verdict_name(uv) : "");
+	          c->auth_mech, name, (unsigned long long)delay, uv != USERDB_OK ? " why=" : "",
+	          unchecked         ? "not checked (client blocked)"
+	          : uv != USERDB_OK ? userdb_verdict_name(uv)
+	                            : "");
 	smtpd_count(d->m_auth, r == SMTP_SESSION_AUTH_OK ? "ok" : "failed");
 	if (delay == 0) {
-		smtp_session_reply_auth(s, r);
+		smtp_session_reply_auth(c->s, r);
 		return;
 	}
 	c->auth_result = r;
 	smtpd_conn_wait(c, SMTPD_WAIT_AUTH, delay);
+}
+
+/* A worker checked the password (on the loop; c still has the AUTH pending). */
+static void smtpd_on_auth_checked(void *arg, enum userdb_verdict uv)
+{
+	struct smtpd_conn *c = arg;
+	c->auth_job = NULL;
+	clock_update();
+	if (c->closing) {
+		/* timed out meanwhile: the 421 was the last word */
+		smtpd_log(LOG_LEVEL_INFO, c, "auth=abandoned mech=%s user=%s why=%s", c->auth_mech,
+		          c->auth_name, "closing");
+		return;
+	}
+	if (c->wait != SMTPD_WAIT_NONE) {
+		/* the tarpit's wait: the timer goes on from here */
+		c->auth_checked = true;
+		c->auth_verdict = uv;
+		return;
+	}
+	smtpd_auth_finish(c, uv, false);
+	smtpd_conn_run(c);
+}
+
+/* true when the engine's answer to this AUTH is a block whatever the
+ * password. pol_auth looks for blocks on the IP, its range and the sender's
+ * domain (not on the user: a blocked account may still log in, MAIL refuses
+ * it) before it counts anything; pol_engine_check_blocks on the same event
+ * without the user looks for exactly those. */
+static bool smtpd_auth_blocked(struct smtpd_conn *c)
+{
+	struct pol_engine *e = c->d->deps.engine;
+	if (!e)
+		return false;
+	struct pol_event ev;
+	struct pol_verdict v;
+	smtpd_policy_event(c, POL_EV_AUTH_FAIL, NULL, &ev);
+	return pol_engine_check_blocks(e, &ev, &v) == 0 && v.action == POL_BLOCK;
+}
+
+static void smtpd_on_auth(void *arg, struct smtp_session *s, const char *mech, const char *authzid,
+                          const char *user, const char *pw)
+{
+	struct smtpd_conn *c = arg;
+	struct smtpd *d = c->d;
+	smtpd_users_refresh(d);
+	str_copy(c->auth_mech, sizeof c->auth_mech, mech);
+	str_sanitize(c->auth_name, sizeof c->auth_name, user, strlen(user));
+	if (authzid[0] && !str_ieq(authzid, user)) {
+		smtpd_auth_finish(c, USERDB_BAD, false); /* no proxy authorization */
+		return;
+	}
+	/* The store is read here, on the loop; the worker gets copies. */
+	struct userdb_cred cr;
+	if (userdb_lookup(&d->users, user, &cr) != 0) {
+		smtpd_auth_finish(c, USERDB_ERROR, false);
+		return;
+	}
+	size_t pwlen = strlen(pw);
+	if (!userdb_cred_usable(&cr, pwlen)) {
+		/* the check would refuse it at once, without hashing */
+		smtpd_auth_finish(c, USERDB_ERROR, false);
+		return;
+	}
+	if (smtpd_auth_blocked(c)) {
+		/* The block fails it whatever the password: spare the Argon2 work. */
+		passwd_wipe(&cr, sizeof cr);
+		smtpd_auth_finish(c, USERDB_BAD, true);
+		return;
+	}
+	c->auth_job = authpool_submit(d->auth, &cr, pw, pwlen, smtpd_on_auth_checked, c);
+	passwd_wipe(&cr, sizeof cr);
+	if (!c->auth_job) {
+		smtpd_log(LOG_LEVEL_WARN, c,
+		          "auth=tempfail mech=%s user=%s delay_ms=0 why=busy (%u checks waiting)",
+		          c->auth_mech, c->auth_name, authpool_pending(d->auth));
+		smtpd_count(d->m_auth, "failed");
+		smtp_session_reply_auth(s, SMTP_SESSION_AUTH_TEMP);
+	}
+	/* else smtpd_on_auth_checked() goes on; the session reads nothing meanwhile */
 }
 
 /* ---- MAIL, RCPT ---- */
@@ -1165,6 +1275,9 @@ struct smtpd *smtpd_new(struct event_base *base, const struct gw_config *c,
 		    NULL, 0);
 	}
 	smtpd_users_refresh(d);
+	d->auth = authpool_new(base, (unsigned)c->auth_workers, SMTPD_AUTH_QUEUE_MAX, err, errlen);
+	if (!d->auth)
+		goto fail;
 	for (int i = 0; i < c->nlisteners; i++) {
 		struct smtpd_listener *l = &d->listeners[i];
 		l->d = d;
@@ -1193,7 +1306,8 @@ void smtpd_free(struct smtpd *d)
 	if (!d)
 		return;
 	while (d->conns)
-		smtpd_conn_free(d->conns);
+		smtpd_conn_free(d->conns); /* cancels their password checks */
+	authpool_free(d->auth);            /* joins the workers after their current check */
 	screen_free(d->screen);
 	for (int i = 0; i < d->nlisteners; i++)
 		for (int k = 0; k < GW_ADDRS_MAX; k++)

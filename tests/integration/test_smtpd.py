@@ -4,6 +4,7 @@ implicit TLS with a test CA made here with the openssl CLI; AUTH PLAIN and
 LOGIN against the users file with its increasing failure delay; the relay
 decision per listener role; SMTP smuggling vectors; relaytest and nmap's
 smtp-open-relay against the gateway."""
+import base64
 import os
 import re
 import shutil
@@ -834,3 +835,129 @@ def test_held_message_counted_by_rule(tmp_path):
         assert "holds:   1 (1 autoreply_repeat)" in st.out
     finally:
         g.stop()
+
+
+# ---- AUTH password checks off the event loop ----
+
+# AUTH PLAIN for sam@local.test with the right and a wrong password
+PLAIN_OK = base64.b64encode(b"\0sam@local.test\0" + PASSWORD.encode()).decode()
+PLAIN_BAD = base64.b64encode(b"\0sam@local.test\0wrong-password").decode()
+
+
+def slow_auth_gateway(tmp_path, gateway="", **kw):
+    """A plaintext submission listener and sam@local.test hashed at the
+    "moderate" cost (t=3, 256 MiB): one check takes a few hundred ms."""
+    g = Gateway(tmp_path, listeners={
+        "sub": "role = submission\ntls = none\nrequire_tls_for_auth = no\n"},
+        gateway=gateway, **kw)
+    r = rg("user", "add", "--password-stdin", "--cost", "moderate", "--file", g.users,
+           "sam@local.test", stdin=PASSWORD + "\n")
+    assert r.rc == 0, r.err
+    return g
+
+
+def stopped_cleanly(g):
+    g.stop()
+    log = g.logtext() if not g.log.closed else (g.dir / "serve.log").read_text()
+    assert g.proc.returncode == 0, log
+    assert "AddressSanitizer" not in log and "runtime error" not in log, log
+    return log
+
+
+def test_auth_check_does_not_stall_other_sessions(tmp_path):
+    g = slow_auth_gateway(tmp_path)
+    try:
+        port = g.ports["sub"]
+        # How long one check takes here (a success waits no policy delay;
+        # the first AUTH also loads the users file and makes the dummy hash).
+        for _ in range(2):
+            c = Raw(port)
+            c.cmd("EHLO c")
+            t0 = time.monotonic()
+            assert c.cmd("AUTH PLAIN " + PLAIN_OK).startswith("235")
+            check = time.monotonic() - t0
+            c.close()
+        assert check > 0.1, "the check took %.3f s: too fast to test with" % check
+        b = Raw(port)
+        assert b.cmd("EHLO b").startswith("250")
+        a = Raw(port)
+        a.cmd("EHLO a")
+        ta = time.monotonic()
+        a.send("AUTH PLAIN %s\r\n" % PLAIN_BAD)
+        time.sleep(0.03)  # the check has started
+        waits = []
+        for i in range(3):
+            t0 = time.monotonic()
+            assert b.cmd("NOOP").startswith("250")
+            waits.append(time.monotonic() - t0)
+        noop_done = time.monotonic()
+        assert a.reply().startswith("535")
+        # The NOOPs were answered while A's check ran, not after it.
+        assert noop_done < ta + check * 0.8, (check, waits)
+        assert max(waits) < 0.05, (check, waits)
+        a.close()
+        b.close()
+        log = g.logtext()
+        assert re.search(r"auth=failed mech=PLAIN user=sam@local.test delay_ms=\d+ "
+                         r"why=bad password", log), log
+    finally:
+        g.stop()
+
+
+def test_auth_many_at_once_and_client_gone(tmp_path):
+    """Four AUTHs at once on two workers all get their answer; clients that
+    leave (or a server that stops) with a check running are not touched."""
+    g = slow_auth_gateway(tmp_path, gateway="auth_workers = 2\n",
+                          auth_delay=("0", "0"))
+    try:
+        port = g.ports["sub"]
+        cs = [Raw(port) for _ in range(4)]
+        for i, c in enumerate(cs):
+            c.cmd("EHLO c%d" % i)
+        for i, c in enumerate(cs):
+            c.send("AUTH PLAIN %s\r\n" % (PLAIN_OK if i % 2 == 0 else PLAIN_BAD))
+        codes = sorted(int(c.reply()[:3]) for c in cs)
+        assert codes == [235, 235, 535, 535], codes
+        for c in cs:
+            c.close()
+        # Gone while checked: the check is dropped, the gateway goes on.
+        for _ in range(3):
+            gone = Raw(port)
+            gone.cmd("EHLO gone")
+            gone.send("AUTH PLAIN %s\r\n" % PLAIN_OK)
+            gone.close()
+        time.sleep(0.05)
+        n = Raw(port)
+        assert n.cmd("NOOP").startswith("250")
+        n.cmd("EHLO n")
+        assert n.cmd("AUTH PLAIN " + PLAIN_OK).startswith("235")
+        # And a stop with a check running: joined, nothing leaks (ASan).
+        last = Raw(port)
+        last.cmd("EHLO last")
+        last.send("AUTH PLAIN %s\r\n" % PLAIN_OK)
+        time.sleep(0.03)
+    finally:
+        log = stopped_cleanly(g)
+    assert log.count("auth=ok") >= 3, log
+
+
+def test_auth_from_blocked_ip_skips_the_check(tmp_path):
+    g = slow_auth_gateway(tmp_path)
+    try:
+        port = g.ports["sub"]
+        r = rg("block", "add", "--state", tmp_path / "var", "127.0.0.1", "--reason", "test")
+        assert r.rc == 0, r.err
+        time.sleep(2.5)  # serve re-reads blocks every 2 s
+        c = Raw(port)
+        c.cmd("EHLO c")
+        t0 = time.monotonic()
+        # The right password: the block refuses it all the same, as before,
+        # only without the few hundred ms of Argon2.
+        assert c.cmd("AUTH PLAIN " + PLAIN_OK).startswith("535 5.7.8")
+        assert time.monotonic() - t0 < 0.1
+        log = g.logtext()
+        assert "policy=block event=AUTH_FAIL" in log, log
+        assert re.search(r"auth=failed mech=PLAIN user=sam@local.test delay_ms=0 "
+                         r"why=not checked \(client blocked\)", log), log
+    finally:
+        stopped_cleanly(g)

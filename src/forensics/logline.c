@@ -30,12 +30,28 @@ static int logline_num(const char *p, size_t n, unsigned *out)
 
 static unsigned logline_month(const char *p)
 {
-	/* Switch on the first letter, then compare: cheaper than 12 memcmp. */
-	static const char names[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
-	for (unsigned k = 0; k < 12; k++)
-		if (p[0] == names[k * 3] && p[1] == names[k * 3 + 1] && p[2] == names[k * 3 + 2])
-			return k + 1;
-	return 0;
+	/* Switch on the first letter, then compare the other two. */
+	char b = p[1], c = p[2];
+	switch (p[0]) {
+	case 'J':
+		return b == 'a' && c == 'n' ? 1 : b != 'u' ? 0 : c == 'n' ? 6 : c == 'l' ? 7 : 0;
+	case 'F':
+		return b == 'e' && c == 'b' ? 2 : 0;
+	case 'M':
+		return b != 'a' ? 0 : c == 'r' ? 3 : c == 'y' ? 5 : 0;
+	case 'A':
+		return b == 'p' && c == 'r' ? 4 : b == 'u' && c == 'g' ? 8 : 0;
+	case 'S':
+		return b == 'e' && c == 'p' ? 9 : 0;
+	case 'O':
+		return b == 'c' && c == 't' ? 10 : 0;
+	case 'N':
+		return b == 'o' && c == 'v' ? 11 : 0;
+	case 'D':
+		return b == 'e' && c == 'c' ? 12 : 0;
+	default:
+		return 0;
+	}
 }
 
 /* "hh:mm:ss" at p[0..8) plus an optional ".fraction"; ms of day into *tod. Returns bytes used or 0.
@@ -103,21 +119,38 @@ static size_t logline_zone(const char *p, size_t len, int64_t *off)
 	return i;
 }
 
+/* Bytes logline_tag stops at: the token's end and what it looks for inside. */
+static const unsigned char logline_tok_stop[256] = {[' '] = 1, [':'] = 1, ['('] = 1};
+
 /* Tag "prog[pid]:" or "prog:" (also "kernel:[uptime]") at p[i..]; fills the tag and
- * pid and returns where the message starts, or i when there is no tag there. */
-static size_t logline_tag(const char *p, size_t len, size_t i, struct logline *out)
+ * pid and returns where the message starts, or i when there is no tag there. The
+ * end of the token (the next space, or len) goes into *tok_end either way. */
+static size_t logline_tag(const char *p, size_t len, size_t i, struct logline *out, size_t *tok_end)
 {
-	const char *sp = memchr(p + i, ' ', len - i);
-	size_t e = sp ? (size_t)(sp - p) : len; /* the token is p[i..e) */
+	/* One walk over the token p[i..e): its end, its first ':' and its first '('. */
+	size_t e = i, colon = len, paren = len;
+	for (;;) {
+		while (e < len && !logline_tok_stop[(unsigned char)p[e]])
+			e++;
+		if (e >= len || p[e] == ' ')
+			break;
+		if (p[e] == ':') {
+			if (colon == len)
+				colon = e;
+		} else if (paren == len) {
+			paren = e;
+		}
+		e++;
+	}
+	*tok_end = e;
 	size_t k = i;
 	if (e > i && p[e - 1] == ':') {
 		k = e - 1; /* "prog:" or "prog[pid]:" */
 	} else {
 		/* "kernel:[123.4]": a colon inside the token */
-		const char *c = memchr(p + i, ':', e - i);
-		if (!c)
+		if (colon == len)
 			return i;
-		k = (size_t)(c - p);
+		k = colon;
 	}
 	size_t name_end = k;
 	if (k > i && p[k - 1] == ']') {
@@ -140,7 +173,7 @@ static size_t logline_tag(const char *p, size_t len, size_t i, struct logline *o
 		}
 	}
 	/* "lda(user)<..>:" is Dovecot's own file, not a tag */
-	if (name_end == i || p[i] == '[' || memchr(p + i, '(', name_end - i))
+	if (name_end == i || p[i] == '[' || paren < name_end)
 		return i;
 	out->tag.p = p + i;
 	out->tag.len = name_end - i;
@@ -230,16 +263,15 @@ int logline_parse(const char *p, size_t len, struct logline *out)
 		return 0;
 	}
 	/* host, then tag; a first token that is itself a tag means no host */
-	size_t m = logline_tag(p, len, i, out);
+	size_t he;
+	size_t m = logline_tag(p, len, i, out, &he);
 	if (m == i) {
-		const char *sp = memchr(p + i, ' ', len - i);
-		size_t he = sp ? (size_t)(sp - p) : len;
 		out->host.p = p + i;
 		out->host.len = he - i;
 		i = he;
 		while (i < len && p[i] == ' ')
 			i++;
-		m = logline_tag(p, len, i, out);
+		m = logline_tag(p, len, i, out, &he);
 	}
 	out->msg.p = p + m;
 	out->msg.len = len - m;
@@ -265,6 +297,9 @@ void logyear_init(struct logyear *y, int year, unsigned ref_mon)
 	y->year = year;
 	y->ref_mon = ref_mon;
 	y->last_mon = 0;
+	y->c_year = 0;
+	y->c_mon = y->c_day = 0;
+	y->c_days = 0;
 }
 
 void logyear_init_from_ms(struct logyear *y, int64_t ref_ms)
@@ -292,19 +327,17 @@ int64_t logyear_resolve(struct logyear *y, const struct logline *l)
 		y->year++;
 	}
 	y->last_mon = l->mon;
-	return clock_days_from_civil(y->year, l->mon, l->day) * 86400000 + l->tod_ms;
+	/* a log is mostly one day after another: keep the last day's number */
+	if (y->c_mon == 0 || l->mon != y->c_mon || l->day != y->c_day || y->year != y->c_year) {
+		y->c_days = clock_days_from_civil(y->year, l->mon, l->day);
+		y->c_year = y->year;
+		y->c_mon = l->mon;
+		y->c_day = l->day;
+	}
+	return y->c_days * 86400000 + l->tod_ms;
 }
 
 /* ---- span helpers ---- */
-
-long logspan_find(struct logspan s, size_t from, const char *lit)
-{
-	size_t n = strlen(lit);
-	if (from > s.len || n == 0)
-		return -1;
-	const char *h = memmem(s.p + from, s.len - from, lit, n);
-	return h ? (long)(h - s.p) : -1;
-}
 
 struct logspan logspan_sub(struct logspan s, size_t from, size_t to)
 {

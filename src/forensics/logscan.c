@@ -940,7 +940,7 @@ int logscan_line(struct logscan *s, const char *p, size_t len)
 			f = LOGSCAN_DOVECOT;
 		else
 			f = LOGSCAN_EXIM;
-	} else if (tag.len >= 7 && memcmp(tag.p, "postfix", 7) == 0) {
+	} else if (tag.len >= 7 && logspan_memeq(tag.p, "postfix", 7)) {
 		f = LOGSCAN_POSTFIX;
 	} else if (tag.len && memchr(tag.p, '/', tag.len) &&
 	           pflog_is_delivery_daemon(logline_daemon(&l))) {
@@ -955,7 +955,7 @@ int logscan_line(struct logscan *s, const char *p, size_t len)
 		f = LOGSCAN_NETFILTER;
 	} else if (logspan_eq(tag, "relayguard")) {
 		f = LOGSCAN_RELAYGUARD;
-	} else if (tag.len >= 4 && memcmp(tag.p, "exim", 4) == 0) {
+	} else if (tag.len >= 4 && logspan_memeq(tag.p, "exim", 4)) {
 		f = LOGSCAN_EXIM;
 		struct logline inner;
 		if (logline_parse(msg.p, msg.len, &inner) == 0 && inner.bare) {

@@ -9,6 +9,9 @@
 #include "core/clock.h"
 
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 static bool logline_digit(char c)
 {
@@ -122,6 +125,16 @@ static size_t logline_zone(const char *p, size_t len, int64_t *off)
 /* Bytes logline_tag stops at: the token's end and what it looks for inside. */
 static const unsigned char logline_tok_stop[256] = {[' '] = 1, [':'] = 1, ['('] = 1};
 
+#ifdef __SSE2__
+/* Bit k set when byte k of the 32 bytes in a, b is c. */
+static uint32_t logline_mask32(__m128i a, __m128i b, char c)
+{
+	__m128i r = _mm_set1_epi8(c);
+	return (uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(a, r)) |
+	       ((uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(b, r)) << 16);
+}
+#endif
+
 /* Tag "prog[pid]:" or "prog:" (also "kernel:[uptime]") at p[i..]; fills the tag and
  * pid and returns where the message starts, or i when there is no tag there. The
  * end of the token (the next space, or len) goes into *tok_end either way. */
@@ -129,6 +142,27 @@ static size_t logline_tag(const char *p, size_t len, size_t i, struct logline *o
 {
 	/* One walk over the token p[i..e): its end, its first ':' and its first '('. */
 	size_t e = i, colon = len, paren = len;
+#ifdef __SSE2__
+	/* The common token (a host, "postfix/submission/smtpd[12345]:") ends within 32
+	 * bytes: find all three in one step, without a branch per byte. */
+	if (len - i >= 32) {
+		const __m128i *v = (const __m128i *)(const void *)(p + i);
+		__m128i a = _mm_loadu_si128(v), b = _mm_loadu_si128(v + 1);
+		uint32_t sp = logline_mask32(a, b, ' ');
+		if (sp) {
+			unsigned n = (unsigned)__builtin_ctz(sp);
+			uint32_t below = (1u << n) - 1;
+			uint32_t co = logline_mask32(a, b, ':') & below;
+			uint32_t pa = logline_mask32(a, b, '(') & below;
+			e = i + n;
+			if (co)
+				colon = i + (unsigned)__builtin_ctz(co);
+			if (pa)
+				paren = i + (unsigned)__builtin_ctz(pa);
+			goto scanned;
+		}
+	}
+#endif
 	for (;;) {
 		while (e < len && !logline_tok_stop[(unsigned char)p[e]])
 			e++;
@@ -142,6 +176,9 @@ static size_t logline_tag(const char *p, size_t len, size_t i, struct logline *o
 		}
 		e++;
 	}
+#ifdef __SSE2__
+scanned:
+#endif
 	*tok_end = e;
 	size_t k = i;
 	if (e > i && p[e - 1] == ':') {

@@ -75,42 +75,39 @@ void logyear_init_from_ms(struct logyear *y, int64_t ref_ms);
 int64_t logyear_resolve(struct logyear *y, const struct logline *l);
 
 /* Helpers shared by the log parsers (all bounded by the span). */
+/* The w (8, 4 or 2) bytes at p as a number, for the compares below. */
+static inline uint64_t logspan_word(const char *p, size_t w)
+{
+	uint64_t v8;
+	uint32_t v4;
+	uint16_t v2;
+	if (w == 8) {
+		__builtin_memcpy(&v8, p, 8);
+		return v8;
+	}
+	if (w == 4) {
+		__builtin_memcpy(&v4, p, 4);
+		return v4;
+	}
+	__builtin_memcpy(&v2, p, 2);
+	return v2;
+}
+
 /* Whether a[0..n) equals b[0..n). Inline: with a constant n (a literal's length)
- * it folds to one or two word compares instead of a memcmp call. */
+ * it folds to two word compares (the first and the last w bytes, overlapping)
+ * instead of a memcmp call. */
 static inline bool logspan_memeq(const char *a, const char *b, size_t n)
 {
-	if (n >= 8 && n <= 16) {
-		uint64_t a0, a1, b0, b1;
-		__builtin_memcpy(&a0, a, 8);
-		__builtin_memcpy(&b0, b, 8);
-		__builtin_memcpy(&a1, a + n - 8, 8);
-		__builtin_memcpy(&b1, b + n - 8, 8);
-		return ((a0 ^ b0) | (a1 ^ b1)) == 0;
-	}
-	if (n >= 4 && n < 8) {
-		uint32_t a0, a1, b0, b1;
-		__builtin_memcpy(&a0, a, 4);
-		__builtin_memcpy(&b0, b, 4);
-		__builtin_memcpy(&a1, a + n - 4, 4);
-		__builtin_memcpy(&b1, b + n - 4, 4);
-		return ((a0 ^ b0) | (a1 ^ b1)) == 0;
-	}
-	if (n >= 2 && n < 4) {
-		uint16_t a0, a1, b0, b1;
-		__builtin_memcpy(&a0, a, 2);
-		__builtin_memcpy(&b0, b, 2);
-		__builtin_memcpy(&a1, a + n - 2, 2);
-		__builtin_memcpy(&b1, b + n - 2, 2);
-		return ((a0 ^ b0) | (a1 ^ b1)) == 0;
+	if (n >= 2 && n <= 16) {
+		size_t w = n >= 8 ? 8 : n >= 4 ? 4 : 2;
+		return ((logspan_word(a, w) ^ logspan_word(b, w)) |
+		        (logspan_word(a + n - w, w) ^ logspan_word(b + n - w, w))) == 0;
 	}
 	if (n == 1)
 		return a[0] == b[0];
-	if (n > 16) {
-		uint64_t a0, b0;
-		__builtin_memcpy(&a0, a, 8);
-		__builtin_memcpy(&b0, b, 8);
-		return a0 == b0 && __builtin_memcmp(a + 8, b + 8, n - 8) == 0;
-	}
+	if (n > 16)
+		return logspan_word(a, 8) == logspan_word(b, 8) &&
+		       __builtin_memcmp(a + 8, b + 8, n - 8) == 0;
 	return true; /* n == 0 */
 }
 

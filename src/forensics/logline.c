@@ -135,6 +135,51 @@ static uint32_t logline_mask32(__m128i a, __m128i b, char c)
 }
 #endif
 
+/*
+ * The digits before the ']' at q, read eight bytes at once: when p[q-8..q) lies
+ * after i and holds at most seven of them (a pid), *d becomes where they start
+ * and *pid their value, as the byte loop in logline_tag would give, and the
+ * result is true. False leaves both to that loop.
+ */
+static bool logline_pid8(const char *p, size_t i, size_t q, size_t *d, long *pid)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	if (q < i + 8)
+		return false;
+	uint64_t w;
+	memcpy(&w, p + q - 8, 8); /* byte 7 is p[q - 1] */
+	/* a byte is a digit when its high nibble is 3 and its low one at most 9 */
+	uint64_t x =
+	    ((w & 0xf0f0f0f0f0f0f0f0ULL) ^ 0x3030303030303030ULL) |
+	    (((w & 0x0f0f0f0f0f0f0f0fULL) + 0x0606060606060606ULL) & 0x1010101010101010ULL);
+	uint64_t nondigit =
+	    (((x & 0x7f7f7f7f7f7f7f7fULL) + 0x7f7f7f7f7f7f7f7fULL) | x) & 0x8080808080808080ULL;
+	if (nondigit == 0)
+		return false;                                  /* eight digits or more: the loop */
+	unsigned nd = (unsigned)__builtin_clzll(nondigit) / 8; /* digits right before q */
+	*d = q - nd;
+	*pid = 0;
+	if (nd == 0)
+		return true;
+	/* the digits as eight characters with leading '0's, then pairs, quads, all */
+	unsigned drop = 8 * (8 - nd);
+	uint64_t v = (w >> drop << drop) | (0x3030303030303030ULL >> (64 - drop));
+	v -= 0x3030303030303030ULL;
+	v = (v * 10 + (v >> 8)) & 0x00ff00ff00ff00ffULL;
+	v = (v * 100 + (v >> 16)) & 0x0000ffff0000ffffULL;
+	v = (v * 10000 + (v >> 32)) & 0xffffffffULL;
+	*pid = (long)v;
+	return true;
+#else
+	(void)p;
+	(void)i;
+	(void)q;
+	(void)d;
+	(void)pid;
+	return false;
+#endif
+}
+
 /* Tag "prog[pid]:" or "prog:" (also "kernel:[uptime]") at p[i..]; fills the tag and
  * pid and returns where the message starts, or i when there is no tag there. The
  * end of the token (the next space, or len) goes into *tok_end either way. */
@@ -194,10 +239,12 @@ scanned:
 	if (k > i && p[k - 1] == ']') {
 		size_t d = k - 1;
 		long pid = 0, mul = 1;
-		while (d > i && logline_digit(p[d - 1]) && k - d < 12) {
-			pid += (p[d - 1] - '0') * mul;
-			mul *= 10;
-			d--;
+		if (!logline_pid8(p, i, k - 1, &d, &pid)) {
+			while (d > i && logline_digit(p[d - 1]) && k - d < 12) {
+				pid += (p[d - 1] - '0') * mul;
+				mul *= 10;
+				d--;
+			}
 		}
 		if (d > i && d < k - 1 && p[d - 1] == '[') {
 			out->pid = pid;

@@ -14,9 +14,15 @@
 #include "policy/config.h"
 
 #include <getopt.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
+#include <stdint.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 static const char cli_logscan_help[] =
     "usage: relayguard logscan [--json]\n"
@@ -454,6 +460,45 @@ static int cli_scan_opts(struct cli_scan *c, int argc, char **argv, const char *
 	return 0;
 }
 
+#define CLI_SCAN_HEAP (256u << 20)
+#define CLI_SCAN_HUGE (2u << 20)
+
+/*
+ * The scan's tables and the policy store's records are tens of megabytes of
+ * small allocations read in random order: on 4 KB pages nearly every lookup
+ * also misses the TLB (a tenth of the run). Grow the heap once by
+ * CLI_SCAN_HEAP and ask for huge pages on that part (transparent huge pages on
+ * "madvise", the usual setting). Only address space is taken: pages come as the
+ * heap grows into them. A hint: 0 when applied, -1 when not (the scan works
+ * the same either way).
+ */
+static int cli_scan_heap(void)
+{
+#if defined(__GLIBC__) && defined(MADV_HUGEPAGE)
+	(void)mallopt(M_MMAP_THRESHOLD, 32 << 20); /* big tables from the heap too */
+	(void)mallopt(M_TRIM_THRESHOLD, 2 * CLI_SCAN_HEAP);
+	(void)mallopt(M_TOP_PAD, CLI_SCAN_HEAP);
+	char *before = sbrk(0);
+	void *p = malloc(1u << 20); /* more than the heap has left: it grows by the pad */
+	char *after = sbrk(0);
+	(void)mallopt(M_TOP_PAD, 128 << 10); /* glibc's default */
+	int rc = -1;
+	/* only the part sbrk just added, so nothing but the heap is touched */
+	if (p && before != (void *)-1 && after != (void *)-1 && after > before &&
+	    (size_t)(after - before) >= CLI_SCAN_HEAP) {
+		uintptr_t lo =
+		    ((uintptr_t)before + CLI_SCAN_HUGE - 1) & ~(uintptr_t)(CLI_SCAN_HUGE - 1);
+		if ((uintptr_t)after > lo &&
+		    madvise((void *)lo, (uintptr_t)after - lo, MADV_HUGEPAGE) == 0)
+			rc = 0;
+	}
+	free(p);
+	return rc;
+#else
+	return -1;
+#endif
+}
+
 static int cli_scan_run(const char *cmd, bool replay, int argc, char **argv, const char *help)
 {
 	struct cli_scan *c = calloc(1, sizeof *c);
@@ -470,6 +515,7 @@ static int cli_scan_run(const char *cmd, bool replay, int argc, char **argv, con
 		rc = orc < 0 ? CLI_EXIT_OK : orc;
 		goto done;
 	}
+	(void)cli_scan_heap(); /* a hint: see there */
 	c->o.cfg = &c->cfg;
 	c->o.local = c->local;
 	c->o.on_verdict = cli_scan_verdict;

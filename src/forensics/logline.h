@@ -62,6 +62,10 @@ struct logyear {
 	int year;
 	unsigned ref_mon;  /* 0: no reference month (the year was given) */
 	unsigned last_mon; /* 0 before the first stamp */
+	/* the day number of the last date resolved (c_mon 0: none yet) */
+	int c_year;
+	unsigned c_mon, c_day;
+	int64_t c_days;
 };
 
 void logyear_init(struct logyear *y, int year, unsigned ref_mon);
@@ -71,21 +75,70 @@ void logyear_init_from_ms(struct logyear *y, int64_t ref_ms);
 int64_t logyear_resolve(struct logyear *y, const struct logline *l);
 
 /* Helpers shared by the log parsers (all bounded by the span). */
+/* The w (8, 4 or 2) bytes at p as a number, for the compares below. */
+static inline uint64_t logspan_word(const char *p, size_t w)
+{
+	uint64_t v8;
+	uint32_t v4;
+	uint16_t v2;
+	if (w == 8) {
+		__builtin_memcpy(&v8, p, 8);
+		return v8;
+	}
+	if (w == 4) {
+		__builtin_memcpy(&v4, p, 4);
+		return v4;
+	}
+	__builtin_memcpy(&v2, p, 2);
+	return v2;
+}
+
+/* Whether a[0..n) equals b[0..n). Inline: with a constant n (a literal's length)
+ * it folds to two word compares (the first and the last w bytes, overlapping)
+ * instead of a memcmp call. */
+static inline bool logspan_memeq(const char *a, const char *b, size_t n)
+{
+	if (n >= 2 && n <= 16) {
+		size_t w = n >= 8 ? 8 : n >= 4 ? 4 : 2;
+		return ((logspan_word(a, w) ^ logspan_word(b, w)) |
+		        (logspan_word(a + n - w, w) ^ logspan_word(b + n - w, w))) == 0;
+	}
+	if (n == 1)
+		return a[0] == b[0];
+	if (n > 16)
+		return logspan_word(a, 8) == logspan_word(b, 8) &&
+		       __builtin_memcmp(a + 8, b + 8, n - 8) == 0;
+	return true; /* n == 0 */
+}
+
 /* Inline: with a literal the length folds to a constant (these run per line). */
 static inline bool logspan_eq(struct logspan s, const char *lit)
 {
 	size_t n = __builtin_strlen(lit);
-	return s.len == n && __builtin_memcmp(s.p, lit, n) == 0;
+	return s.len == n && logspan_memeq(s.p, lit, n);
 }
 
 static inline bool logspan_starts(struct logspan s, const char *lit)
 {
 	size_t n = __builtin_strlen(lit);
-	return s.len >= n && __builtin_memcmp(s.p, lit, n) == 0;
+	return s.len >= n && logspan_memeq(s.p, lit, n);
 }
 
-/* Position of lit in s at or after from, or -1. */
-long logspan_find(struct logspan s, size_t from, const char *lit);
+/* Position of lit in s at or after from, or -1. Inline for the same reason: the
+ * needles are short literals found a few dozen bytes on, where a byte loop with
+ * a constant-length compare beats memmem's set-up. */
+static inline long logspan_find(struct logspan s, size_t from, const char *lit)
+{
+	size_t n = __builtin_strlen(lit);
+	if (from > s.len || n == 0 || s.len - from < n)
+		return -1;
+	const char *end = s.p + (s.len - n);
+	for (const char *q = s.p + from; q <= end; q++)
+		if (*q == lit[0] && logspan_memeq(q, lit, n))
+			return (long)(q - s.p);
+	return -1;
+}
+
 /* Sub-span [from, to) of s (clamped). */
 struct logspan logspan_sub(struct logspan s, size_t from, size_t to);
 /* Parses a run of decimal digits at the start of s (at most 18); -1 if none. */

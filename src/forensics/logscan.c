@@ -33,6 +33,7 @@
 #define LS_TRIED_MAX 4096
 #define LS_DOMAINS_MAX (1u << 20)
 #define LS_HOUR_MS 3600000LL
+#define LS_NAMES_CHUNK (64u << 10)
 
 static const char *const logscan_kind_names[] = {
     "compromised_account", "open_relay_abuse", "direct_smtp",
@@ -124,6 +125,11 @@ struct logscan {
 	uint32_t n_users, cap_users;
 	struct ls_uslot *uidx; /* open addressing over users; idx 0 = empty */
 	uint32_t uidx_cap;
+	/* the users' names, packed in chunks (each starts with a pointer to the one
+	 * before): a lookup compares against a few pages, not one line of a
+	 * scattered heap per name */
+	char *names;
+	size_t names_used;
 	/* IPs */
 	struct ls_ip *ips;
 	size_t n_ips, cap_ips;
@@ -136,6 +142,23 @@ struct logscan {
 	struct logscan_suspect *sus;
 	size_t n_sus;
 };
+
+/* n bytes for a user's name, from the current chunk of names; NULL on no memory. */
+static char *ls_name_alloc(struct logscan *s, size_t n)
+{
+	const size_t head = sizeof(char *);
+	if (!s->names || s->names_used + n > LS_NAMES_CHUNK) {
+		char *c = malloc(LS_NAMES_CHUNK);
+		if (!c)
+			return NULL;
+		memcpy(c, &s->names, head);
+		s->names = c;
+		s->names_used = head;
+	}
+	char *p = s->names + s->names_used;
+	s->names_used += n;
+	return p;
+}
 
 static uint32_t ls_hash(const void *p, size_t n)
 {
@@ -213,7 +236,7 @@ static uint32_t ls_user_id(struct logscan *s, struct logspan name)
 		s->n_users = 1;
 	struct ls_user *u = &s->users[s->n_users];
 	memset(u, 0, sizeof *u);
-	u->name = malloc(n + 1);
+	u->name = ls_name_alloc(s, n + 1);
 	if (!u->name)
 		return 0;
 	logspan_copy((struct logspan){name.p, n}, u->name, n + 1);
@@ -940,7 +963,7 @@ int logscan_line(struct logscan *s, const char *p, size_t len)
 			f = LOGSCAN_DOVECOT;
 		else
 			f = LOGSCAN_EXIM;
-	} else if (tag.len >= 7 && memcmp(tag.p, "postfix", 7) == 0) {
+	} else if (tag.len >= 7 && logspan_memeq(tag.p, "postfix", 7)) {
 		f = LOGSCAN_POSTFIX;
 	} else if (tag.len && memchr(tag.p, '/', tag.len) &&
 	           pflog_is_delivery_daemon(logline_daemon(&l))) {
@@ -955,7 +978,7 @@ int logscan_line(struct logscan *s, const char *p, size_t len)
 		f = LOGSCAN_NETFILTER;
 	} else if (logspan_eq(tag, "relayguard")) {
 		f = LOGSCAN_RELAYGUARD;
-	} else if (tag.len >= 4 && memcmp(tag.p, "exim", 4) == 0) {
+	} else if (tag.len >= 4 && logspan_memeq(tag.p, "exim", 4)) {
 		f = LOGSCAN_EXIM;
 		struct logline inner;
 		if (logline_parse(msg.p, msg.len, &inner) == 0 && inner.bare) {
@@ -1126,12 +1149,17 @@ void logscan_free(struct logscan *s)
 	if (s->fw.hosts || s->fw.index)
 		nflog_agg_free(&s->fw);
 	for (uint32_t i = 1; i < s->n_users; i++) {
-		free(s->users[i].name);
 		free(s->users[i].reasons);
 		free(s->users[i].ips);
 	}
 	free(s->users);
 	free(s->uidx);
+	while (s->names) {
+		char *prev;
+		memcpy(&prev, s->names, sizeof prev);
+		free(s->names);
+		s->names = prev;
+	}
 	for (size_t i = 0; i < s->cap_ips; i++)
 		if (s->ips[i].used) {
 			free(s->ips[i].tried);

@@ -49,6 +49,13 @@ static size_t pflog_qid(struct logspan m, struct logspan *qid)
 	return i + 2;
 }
 
+/* The offset after "QID: ": qi when pflog_maybe found it already (out->qid is set
+ * then), else read here. */
+static size_t pflog_qid_of(struct logspan m, size_t qi, struct pflog_rec *out)
+{
+	return qi ? qi : pflog_qid(m, &out->qid);
+}
+
 /* "<addr>" at s[*i]: the address without brackets; *i moves past '>'. -1 if not there. */
 static int pflog_angle(struct logspan s, size_t *i, struct logspan *out)
 {
@@ -63,15 +70,14 @@ static int pflog_angle(struct logspan s, size_t *i, struct logspan *out)
 	return 0;
 }
 
-/* The value of "key" (", key=" or " key=" style) up to one of the stop bytes. */
-static bool pflog_value(struct logspan s, size_t from, const char *key, const char *stops,
-                        struct logspan *out)
+/* The value of "key" (", key=" or " key=" style) up to ',', ' ' or a NUL byte. */
+static bool pflog_value(struct logspan s, size_t from, const char *key, struct logspan *out)
 {
 	long k = logspan_find(s, from, key);
 	if (k < 0)
 		return false;
 	size_t b = (size_t)k + strlen(key), e = b;
-	while (e < s.len && !strchr(stops, s.p[e]))
+	while (e < s.len && s.p[e] != ',' && s.p[e] != ' ' && s.p[e] != '\0')
 		e++;
 	*out = logspan_sub(s, b, e);
 	return true;
@@ -79,19 +85,28 @@ static bool pflog_value(struct logspan s, size_t from, const char *key, const ch
 
 static void pflog_sasl(struct logspan s, size_t from, struct pflog_rec *out)
 {
-	(void)pflog_value(s, from, "sasl_method=", ", ", &out->sasl_method);
-	(void)pflog_value(s, from, "sasl_username=", ", ", &out->sasl_user);
+	(void)pflog_value(s, from, "sasl_method=", &out->sasl_method);
+	(void)pflog_value(s, from, "sasl_username=", &out->sasl_user);
 }
 
 bool pflog_is_delivery_daemon(struct logspan d)
 {
-	static const char *const names[] = {"smtp",  "lmtp",        "local",       "virtual",
-	                                    "pipe",  "error",       "retry",       "discard",
-	                                    "relay", "smtp-amavis", "lmtp-dovecot"};
-	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-		if (logspan_eq(d, names[i]))
-			return true;
-	return false;
+	/* by length first: one or two compares instead of eleven */
+	switch (d.len) {
+	case 4:
+		return logspan_eq(d, "smtp") || logspan_eq(d, "lmtp") || logspan_eq(d, "pipe");
+	case 5:
+		return logspan_eq(d, "local") || logspan_eq(d, "error") || logspan_eq(d, "retry") ||
+		       logspan_eq(d, "relay");
+	case 7:
+		return logspan_eq(d, "virtual") || logspan_eq(d, "discard");
+	case 11:
+		return logspan_eq(d, "smtp-amavis");
+	case 12:
+		return logspan_eq(d, "lmtp-dovecot");
+	default:
+		return false;
+	}
 }
 
 /* warning: NAME[IP][:PORT]: SASL M authentication failed: WHY[, sasl_username=U] */
@@ -155,14 +170,14 @@ static enum pflog_kind pflog_reject(struct logspan m, size_t i, struct pflog_rec
 	return out->kind = PFLOG_REJECT;
 }
 
-static enum pflog_kind pflog_smtpd(struct logspan m, struct pflog_rec *out)
+static enum pflog_kind pflog_smtpd(struct logspan m, size_t qi, struct pflog_rec *out)
 {
 	size_t i;
 	if (m.len > 9 && m.p[0] == 'w' && logspan_starts(m, "warning: "))
 		return pflog_sasl_fail(m, out);
 	if (logspan_starts(m, "NOQUEUE: ")) {
 		i = 9;
-	} else if ((i = pflog_qid(m, &out->qid)) == 0) {
+	} else if ((i = pflog_qid_of(m, qi, out)) == 0) {
 		return PFLOG_OTHER;
 	}
 	struct logspan r = logspan_sub(m, i, m.len);
@@ -197,9 +212,9 @@ static bool pflog_ieq_prefix(struct logspan s, size_t at, const char *lit)
 }
 
 /* cleanup: "QID: info: header Auto-Submitted: auto-replied from ..." */
-static enum pflog_kind pflog_cleanup(struct logspan m, struct pflog_rec *out)
+static enum pflog_kind pflog_cleanup(struct logspan m, size_t qi, struct pflog_rec *out)
 {
-	size_t i = pflog_qid(m, &out->qid);
+	size_t i = pflog_qid_of(m, qi, out);
 	if (i == 0 || i >= m.len || m.p[i] == 'm') /* message-id= */
 		return PFLOG_OTHER;
 	long h = logspan_find(m, i, ": header ");
@@ -217,9 +232,9 @@ static enum pflog_kind pflog_cleanup(struct logspan m, struct pflog_rec *out)
 	return out->kind = PFLOG_AUTO_HEADER;
 }
 
-static enum pflog_kind pflog_qmgr(struct logspan m, struct pflog_rec *out)
+static enum pflog_kind pflog_qmgr(struct logspan m, size_t qi, struct pflog_rec *out)
 {
-	size_t i = pflog_qid(m, &out->qid);
+	size_t i = pflog_qid_of(m, qi, out);
 	if (i == 0)
 		return PFLOG_OTHER;
 	struct logspan r = logspan_sub(m, i, m.len);
@@ -248,9 +263,9 @@ static enum pflog_kind pflog_qmgr(struct logspan m, struct pflog_rec *out)
 	return PFLOG_OTHER;
 }
 
-static enum pflog_kind pflog_delivery(struct logspan m, struct pflog_rec *out)
+static enum pflog_kind pflog_delivery(struct logspan m, size_t qi, struct pflog_rec *out)
 {
-	size_t i = pflog_qid(m, &out->qid);
+	size_t i = pflog_qid_of(m, qi, out);
 	if (i == 0 || i + 4 > m.len || memcmp(m.p + i, "to=<", 4) != 0)
 		return PFLOG_OTHER;
 	size_t k = i + 3;
@@ -292,9 +307,9 @@ static enum pflog_kind pflog_delivery(struct logspan m, struct pflog_rec *out)
 	return out->kind = PFLOG_DELIVERY;
 }
 
-static enum pflog_kind pflog_pickup(struct logspan m, struct pflog_rec *out)
+static enum pflog_kind pflog_pickup(struct logspan m, size_t qi, struct pflog_rec *out)
 {
-	size_t i = pflog_qid(m, &out->qid), used;
+	size_t i = pflog_qid_of(m, qi, out), used;
 	uint64_t uid;
 	if (i == 0 || !logspan_starts(logspan_sub(m, i, m.len), "uid=") ||
 	    logspan_u64(logspan_sub(m, i + 4, m.len), &uid, &used) != 0)
@@ -310,9 +325,9 @@ static enum pflog_kind pflog_pickup(struct logspan m, struct pflog_rec *out)
 }
 
 /* bounce: "QID: sender non-delivery notification: NEWQID" */
-static enum pflog_kind pflog_bounce(struct logspan m, struct pflog_rec *out)
+static enum pflog_kind pflog_bounce(struct logspan m, size_t qi, struct pflog_rec *out)
 {
-	size_t i = pflog_qid(m, &out->qid);
+	size_t i = pflog_qid_of(m, qi, out);
 	if (i == 0)
 		return PFLOG_OTHER;
 	long n = logspan_find(m, i, " notification: ");
@@ -333,15 +348,17 @@ static enum pflog_kind pflog_bounce(struct logspan m, struct pflog_rec *out)
 
 /* Whether a line of this daemon may be one logscan uses, from its first bytes:
  * most lines (connect, TLS, message-id, disconnect) end here, before the
- * record is even cleared. */
-static bool pflog_maybe(struct logspan daemon, struct logspan m)
+ * record is even cleared. The queue ID found on the way goes into *q and the
+ * offset after it into *qi (0 when not looked for). */
+static bool pflog_maybe(struct logspan daemon, struct logspan m, struct logspan *q, size_t *qi)
 {
-	struct logspan q;
 	size_t i;
+	*qi = 0;
 	if (daemon.p[0] == 's' && logspan_eq(daemon, "smtpd") && (m.p[0] == 'w' || m.p[0] == 'N'))
 		return true; /* warning: ..., NOQUEUE: ... */
-	if ((i = pflog_qid(m, &q)) == 0 || i >= m.len)
+	if ((i = pflog_qid(m, q)) == 0 || i >= m.len)
 		return false;
+	*qi = i;
 	switch (m.p[i]) {
 	case 'c': /* client= */
 	case 'r': /* reject:, removed */
@@ -361,40 +378,52 @@ static bool pflog_maybe(struct logspan daemon, struct logspan m)
 
 enum pflog_kind pflog_parse(struct logspan daemon, struct logspan msg, struct pflog_rec *out)
 {
+	struct logspan q;
+	size_t qi;
 	out->kind = PFLOG_OTHER;
-	if (daemon.len == 0 || msg.len < 7 || !pflog_maybe(daemon, msg))
+	if (daemon.len == 0 || msg.len < 7 || !pflog_maybe(daemon, msg, &q, &qi))
 		return PFLOG_OTHER;
-	memset(out, 0, sizeof *out);
-	out->qid.p = out->client.p = out->sasl_method.p = out->sasl_user.p = msg.p;
-	out->sender.p = out->rcpt.p = out->orig_rcpt.p = out->relay.p = msg.p;
-	out->dsn.p = out->text.p = out->stage.p = out->new_qid.p = msg.p;
-	out->uid = -1;
+	/* Field by field: a memset of the whole record cost a rep stos per useful
+	 * line. Every field of struct pflog_rec is set here. */
+	struct logspan none = {msg.p, 0};
 	out->kind = PFLOG_OTHER;
+	out->qid = qi ? q : none;
+	out->client = out->sasl_method = out->sasl_user = none;
+	out->has_ip = false;
+	memset(&out->ip, 0, sizeof out->ip);
+	out->sender = out->rcpt = out->orig_rcpt = out->relay = none;
+	out->has_relay_ip = false;
+	memset(&out->relay_ip, 0, sizeof out->relay_ip);
+	out->dsn = out->text = out->stage = out->new_qid = none;
+	out->status = PFLOG_ST_NONE;
+	out->code = 0;
+	out->size = out->nrcpt = 0;
+	out->uid = -1;
 	switch (daemon.p[0]) {
 	case 's':
 		if (logspan_eq(daemon, "smtpd"))
-			return pflog_smtpd(msg, out);
+			return pflog_smtpd(msg, qi, out);
 		break;
 	case 'c':
 		if (logspan_eq(daemon, "cleanup"))
-			return pflog_cleanup(msg, out);
+			return pflog_cleanup(msg, qi, out);
 		break;
 	case 'q':
 		if (logspan_eq(daemon, "qmgr") || logspan_eq(daemon, "nqmgr"))
-			return pflog_qmgr(msg, out);
+			return pflog_qmgr(msg, qi, out);
 		break;
 	case 'p':
 		if (logspan_eq(daemon, "pickup"))
-			return pflog_pickup(msg, out);
+			return pflog_pickup(msg, qi, out);
 		break;
 	case 'b':
 		if (logspan_eq(daemon, "bounce"))
-			return pflog_bounce(msg, out);
+			return pflog_bounce(msg, qi, out);
 		break;
 	default:
 		break;
 	}
 	if (pflog_is_delivery_daemon(daemon))
-		return pflog_delivery(msg, out);
+		return pflog_delivery(msg, qi, out);
 	return PFLOG_OTHER;
 }

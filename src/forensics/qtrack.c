@@ -10,18 +10,65 @@
 
 #define QTRACK_MIN_CAP 1024
 
-static uint64_t qtrack_hash(const char *id, size_t len)
+/* The hash of an ID given as its three zero-padded words (the slot's layout):
+ * three independent multiplies, then a finaliser. */
+static uint64_t qtrack_hash(const uint64_t k[3], size_t len)
 {
-	/* FNV-1a, then a final mix so the low bits (the index) depend on every byte. */
-	uint64_t h = 1469598103934665603ULL;
-	for (size_t i = 0; i < len; i++) {
-		h ^= (unsigned char)id[i];
-		h *= 1099511628211ULL;
-	}
-	h ^= h >> 29;
-	h *= 0xbf58476d1ce4e5b9ULL;
+	uint64_t h = (k[0] * 0x9e3779b97f4a7c15ULL) ^ (k[1] * 0xbf58476d1ce4e5b9ULL) ^
+	             (k[2] * 0x94d049bb133111ebULL) ^ (uint64_t)len;
+	h ^= h >> 32;
+	h *= 0xd6e8feb86659fd93ULL;
 	h ^= h >> 32;
 	return h;
+}
+
+/* The hash of a slot's ID (its bytes after id_len are zero). */
+static uint64_t qtrack_slot_hash(const struct qtrack_msg *m)
+{
+	uint64_t k[3];
+	memcpy(k, m->id, sizeof k);
+	return qtrack_hash(k, m->id_len);
+}
+
+/* n < 8 bytes at p as the word memcpy into a zeroed word would give, without the
+ * byte stores (their store-to-load forwarding stalls the hash). */
+static uint64_t qtrack_part(const char *p, size_t n)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	if (n >= 4) {
+		uint32_t lo, hi;
+		memcpy(&lo, p, 4);
+		memcpy(&hi, p + n - 4, 4);
+		return (uint64_t)lo | ((uint64_t)hi << (8 * (n - 4)));
+	}
+	if (n == 0)
+		return 0;
+	const unsigned char *b = (const unsigned char *)p;
+	return (uint64_t)b[0] | ((uint64_t)b[n / 2] << (8 * (n / 2))) |
+	       ((uint64_t)b[n - 1] << (8 * (n - 1)));
+#else
+	uint64_t w = 0;
+	memcpy(&w, p, n);
+	return w;
+#endif
+}
+
+/* The ID (len <= QTRACK_ID_MAX) as three zero-padded words. */
+static void qtrack_key(const char *id, size_t len, uint64_t k[3])
+{
+	if (len >= 8) {
+		memcpy(&k[0], id, 8);
+		if (len >= 16) {
+			memcpy(&k[1], id + 8, 8);
+			k[2] = qtrack_part(id + 16, len - 16);
+		} else {
+			k[1] = qtrack_part(id + 8, len - 8);
+			k[2] = 0;
+		}
+	} else {
+		k[0] = qtrack_part(id, len);
+		k[1] = k[2] = 0;
+	}
 }
 
 int qtrack_init(struct qtrack *t, size_t max)
@@ -43,9 +90,9 @@ static struct qtrack_msg *qtrack_find(const struct qtrack *t, const char *id, si
                                       bool *found)
 {
 	/* The key zero-padded to the slot's size: three word compares, no memcmp. */
-	uint64_t k[3] = {0, 0, 0};
-	memcpy(k, id, len);
-	size_t mask = t->cap - 1, i = (size_t)qtrack_hash(id, len) & mask;
+	uint64_t k[3];
+	qtrack_key(id, len, k);
+	size_t mask = t->cap - 1, i = (size_t)qtrack_hash(k, len) & mask;
 	for (;;) {
 		struct qtrack_msg *m = &t->slots[i];
 		if (m->id_len == 0) {
@@ -138,7 +185,7 @@ void qtrack_del(struct qtrack *t, struct qtrack_msg *m)
 		struct qtrack_msg *e = &t->slots[j];
 		if (e->id_len == 0)
 			return;
-		size_t home = (size_t)qtrack_hash(e->id, e->id_len) & mask;
+		size_t home = (size_t)qtrack_slot_hash(e) & mask;
 		/* e may move to i when its home is not in (i, j] cyclically */
 		bool stays = i <= j ? (home > i && home <= j) : (home > i || home <= j);
 		if (stays)

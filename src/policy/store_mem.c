@@ -32,7 +32,7 @@ struct store_mem_table {
 	size_t size; /* power of two */
 	size_t used; /* live + tombstones */
 	size_t live;
-	size_t expiring; /* live slots with an expiry: expire() stops when it has seen them all */
+	int64_t next_exp; /* no live slot expires before this (INT64_MAX: none expires) */
 };
 
 struct store_mem {
@@ -58,7 +58,8 @@ static int store_mem_table_init(struct store_mem_table *t, size_t size)
 	if (!t->slots)
 		return -1;
 	t->size = size;
-	t->used = t->live = t->expiring = 0;
+	t->used = t->live = 0;
+	t->next_exp = INT64_MAX;
 	return 0;
 }
 
@@ -72,21 +73,35 @@ static void store_mem_table_free(struct store_mem_table *t)
 	t->slots = NULL;
 }
 
-/* The slot holding key, or NULL. */
-static struct store_mem_slot *store_mem_find(struct store_mem_table *t, const char *key, uint64_t h)
+/* A key with its length and hash, each computed once per call. */
+struct store_mem_key {
+	const char *p;
+	size_t len;
+	uint64_t h;
+};
+
+static struct store_mem_key store_mem_key(const char *key)
 {
-	size_t mask = t->size - 1, klen = strlen(key);
-	for (size_t i = h & mask;; i = (i + 1) & mask) {
+	size_t n = strlen(key);
+	return (struct store_mem_key){key, n, ratelimit_hash(key, n)};
+}
+
+/* The slot holding key, or NULL. */
+static struct store_mem_slot *store_mem_find(struct store_mem_table *t,
+                                             const struct store_mem_key *k)
+{
+	size_t mask = t->size - 1;
+	for (size_t i = k->h & mask;; i = (i + 1) & mask) {
 		struct store_mem_slot *sl = &t->slots[i];
 		if (!sl->key)
 			return NULL;
-		if (sl->hash == h && sl->key != STORE_MEM_TOMB && sl->klen == klen) {
+		if (sl->hash == k->h && sl->key != STORE_MEM_TOMB && sl->klen == k->len) {
 			/* Almost surely the one: start loading the value's first lines
 			 * while the key compare waits for its own. */
 			const char *v = sl->val;
 			for (size_t o = 0; o < sl->cap && o < 512; o += 64)
 				__builtin_prefetch(v + o);
-			if (memcmp(sl->key, key, klen) == 0)
+			if (memcmp(sl->key, k->p, k->len) == 0)
 				return sl;
 		}
 	}
@@ -112,6 +127,7 @@ static int store_mem_grow(struct store_mem_table *t)
 	size_t size = t->live * 4 > t->size ? t->size * 2 : t->size; /* else only rehash */
 	if (store_mem_table_init(&n, size) != 0)
 		return -1;
+	n.next_exp = t->next_exp;
 	for (size_t i = 0; i < t->size; i++) {
 		struct store_mem_slot *sl = &t->slots[i];
 		if (!sl->key || sl->key == STORE_MEM_TOMB)
@@ -123,7 +139,6 @@ static int store_mem_grow(struct store_mem_table *t)
 		n.used++;
 		n.live++;
 	}
-	n.expiring = t->expiring;
 	free(t->slots);
 	*t = n;
 	return 0;
@@ -131,19 +146,18 @@ static int store_mem_grow(struct store_mem_table *t)
 
 /* Inserts key with a copy of val (len bytes, buffer of at least len); expires_ms > 0
  * sets the slot's expiry, 0 keeps it. 0 or -1. */
-static int store_mem_insert(struct store_mem_table *t, const char *key, uint64_t h, const void *val,
-                            size_t len, int64_t expires_ms)
+static int store_mem_insert(struct store_mem_table *t, const struct store_mem_key *key,
+                            const void *val, size_t len, int64_t expires_ms)
 {
-	struct store_mem_slot *sl = store_mem_find(t, key, h);
+	struct store_mem_slot *sl = store_mem_find(t, key);
+	if (expires_ms > 0 && expires_ms < t->next_exp)
+		t->next_exp = expires_ms;
 	if (sl) {
-		if (expires_ms > 0) {
-			if (sl->expires_ms == 0)
-				t->expiring++;
+		if (expires_ms > 0)
 			sl->expires_ms = expires_ms;
-		}
 		if (len > sl->cap) {
 			size_t cap = (len + 15) & ~(size_t)15;
-			char *p = store_mem_block_alloc(key, sl->klen, cap);
+			char *p = store_mem_block_alloc(key->p, sl->klen, cap);
 			if (!p)
 				return -1;
 			free(sl->key);
@@ -157,9 +171,10 @@ static int store_mem_insert(struct store_mem_table *t, const char *key, uint64_t
 	}
 	if ((t->used + 1) * 4 > t->size * 3 && store_mem_grow(t) != 0)
 		return -1;
-	size_t klen = strlen(key);
+	size_t klen = key->len;
+	uint64_t h = key->h;
 	size_t cap = len ? (len + 15) & ~(size_t)15 : 16;
-	char *k = store_mem_block_alloc(key, klen, cap);
+	char *k = store_mem_block_alloc(key->p, klen, cap);
 	if (!k)
 		return -1;
 	char *v = k + store_mem_koff(klen);
@@ -172,8 +187,6 @@ static int store_mem_insert(struct store_mem_table *t, const char *key, uint64_t
 		t->used++;
 	t->slots[i] = (struct store_mem_slot){k, h, v, len, cap, klen, expires_ms};
 	t->live++;
-	if (expires_ms > 0)
-		t->expiring++;
 	return 0;
 }
 
@@ -183,15 +196,7 @@ static void store_mem_remove(struct store_mem_table *t, struct store_mem_slot *s
 	sl->key = STORE_MEM_TOMB;
 	sl->val = NULL;
 	sl->len = sl->cap = 0;
-	if (sl->expires_ms > 0)
-		t->expiring--;
-	sl->expires_ms = 0;
 	t->live--;
-}
-
-static uint64_t store_mem_hash(const char *key)
-{
-	return ratelimit_hash(key, strlen(key));
 }
 
 static int store_mem_get(struct store *s, const char *key, void *out, size_t cap, size_t *len)
@@ -199,7 +204,8 @@ static int store_mem_get(struct store *s, const char *key, void *out, size_t cap
 	struct store_mem *m = store_mem_of(s);
 	int rc = 0;
 	pthread_mutex_lock(&m->lock);
-	struct store_mem_slot *sl = store_mem_find(&m->recs, key, store_mem_hash(key));
+	struct store_mem_key k = store_mem_key(key);
+	struct store_mem_slot *sl = store_mem_find(&m->recs, &k);
 	if (sl) {
 		*len = sl->len;
 		if (sl->len > cap) {
@@ -217,12 +223,13 @@ static int store_mem_put_exp(struct store *s, const char *key, const void *rec, 
                              int64_t expires_ms)
 {
 	struct store_mem *m = store_mem_of(s);
-	if (len > STORE_REC_MAX || strlen(key) >= STORE_KEY_MAX || expires_ms < 0)
+	struct store_mem_key k = store_mem_key(key);
+	if (len > STORE_REC_MAX || k.len >= STORE_KEY_MAX || expires_ms < 0)
 		return -1;
 	if (expires_ms > 0 && key[0] == '\0')
 		return -1;
 	pthread_mutex_lock(&m->lock);
-	int rc = store_mem_insert(&m->recs, key, store_mem_hash(key), rec, len, expires_ms);
+	int rc = store_mem_insert(&m->recs, &k, rec, len, expires_ms);
 	pthread_mutex_unlock(&m->lock);
 	return rc;
 }
@@ -237,18 +244,25 @@ static long store_mem_expire(struct store *s, int64_t now_ms)
 	struct store_mem *m = store_mem_of(s);
 	long n = 0;
 	pthread_mutex_lock(&m->lock);
-	/* Only as far as the last slot with an expiry: none at all costs nothing. */
-	size_t left = m->recs.expiring;
-	for (size_t i = 0; i < m->recs.size && left > 0; i++) {
+	/* Nothing expires yet: no walk over the table (called once a minute per
+	 * event stream, with records that mostly never expire). */
+	if (now_ms < m->recs.next_exp) {
+		pthread_mutex_unlock(&m->lock);
+		return 0;
+	}
+	int64_t next = INT64_MAX;
+	for (size_t i = 0; i < m->recs.size; i++) {
 		struct store_mem_slot *sl = &m->recs.slots[i];
-		if (!sl->key || sl->key == STORE_MEM_TOMB || sl->expires_ms == 0)
+		if (!sl->key || sl->key == STORE_MEM_TOMB || sl->expires_ms <= 0)
 			continue;
-		left--;
 		if (sl->expires_ms <= now_ms) {
 			store_mem_remove(&m->recs, sl);
 			n++;
+		} else if (sl->expires_ms < next) {
+			next = sl->expires_ms;
 		}
 	}
+	m->recs.next_exp = next;
 	pthread_mutex_unlock(&m->lock);
 	return n;
 }
@@ -257,7 +271,8 @@ static int store_mem_del(struct store *s, const char *key)
 {
 	struct store_mem *m = store_mem_of(s);
 	pthread_mutex_lock(&m->lock);
-	struct store_mem_slot *sl = store_mem_find(&m->recs, key, store_mem_hash(key));
+	struct store_mem_key k = store_mem_key(key);
+	struct store_mem_slot *sl = store_mem_find(&m->recs, &k);
 	if (sl)
 		store_mem_remove(&m->recs, sl);
 	pthread_mutex_unlock(&m->lock);
@@ -284,12 +299,12 @@ static long store_mem_del_prefix(struct store *s, const char *prefix)
 static int store_mem_update(struct store *s, const char *key, store_update_fn fn, void *ctx)
 {
 	struct store_mem *m = store_mem_of(s);
-	if (strlen(key) >= STORE_KEY_MAX)
+	struct store_mem_key k = store_mem_key(key);
+	if (k.len >= STORE_KEY_MAX)
 		return -1;
-	uint64_t h = store_mem_hash(key);
 	pthread_mutex_lock(&m->lock);
 	int rc;
-	struct store_mem_slot *sl = store_mem_find(&m->recs, key, h);
+	struct store_mem_slot *sl = store_mem_find(&m->recs, &k);
 	if (sl) {
 		size_t len = sl->len;
 		rc = fn(ctx, sl->val, &len, sl->cap);
@@ -302,9 +317,8 @@ static int store_mem_update(struct store *s, const char *key, store_update_fn fn
 	} else {
 		size_t len = 0;
 		rc = fn(ctx, m->scratch, &len, sizeof m->scratch);
-		if (rc == STORE_COMMIT &&
-		    (len > sizeof m->scratch ||
-		     store_mem_insert(&m->recs, key, h, m->scratch, len, 0) != 0))
+		if (rc == STORE_COMMIT && (len > sizeof m->scratch ||
+		                           store_mem_insert(&m->recs, &k, m->scratch, len, 0) != 0))
 			rc = -1;
 	}
 	pthread_mutex_unlock(&m->lock);
@@ -316,9 +330,9 @@ static int store_mem_block_put(struct store *s, const struct store_block *b)
 	struct store_mem *m = store_mem_of(s);
 	if (memchr(b->identity, '\0', sizeof b->identity) == NULL || b->identity[0] == '\0')
 		return -1;
+	struct store_mem_key k = store_mem_key(b->identity);
 	pthread_mutex_lock(&m->lock);
-	int rc =
-	    store_mem_insert(&m->blocks, b->identity, store_mem_hash(b->identity), b, sizeof *b, 0);
+	int rc = store_mem_insert(&m->blocks, &k, b, sizeof *b, 0);
 	pthread_mutex_unlock(&m->lock);
 	return rc;
 }
@@ -331,7 +345,8 @@ static int store_mem_block_get(struct store *s, const char *identity, struct sto
 		pthread_mutex_unlock(&m->lock);
 		return 0;
 	}
-	struct store_mem_slot *sl = store_mem_find(&m->blocks, identity, store_mem_hash(identity));
+	struct store_mem_key k = store_mem_key(identity);
+	struct store_mem_slot *sl = store_mem_find(&m->blocks, &k);
 	if (sl)
 		memcpy(out, sl->val, sizeof *out);
 	pthread_mutex_unlock(&m->lock);
@@ -342,7 +357,8 @@ static int store_mem_block_del(struct store *s, const char *identity)
 {
 	struct store_mem *m = store_mem_of(s);
 	pthread_mutex_lock(&m->lock);
-	struct store_mem_slot *sl = store_mem_find(&m->blocks, identity, store_mem_hash(identity));
+	struct store_mem_key k = store_mem_key(identity);
+	struct store_mem_slot *sl = store_mem_find(&m->blocks, &k);
 	if (sl)
 		store_mem_remove(&m->blocks, sl);
 	pthread_mutex_unlock(&m->lock);

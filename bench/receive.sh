@@ -68,6 +68,9 @@ max_connections_per_client = 5000
 listen =
 [web]
 listen =
+[delivery]
+# queue only, as Postfix's discard transport: the delivery workers wait
+poll_interval = 60s
 [listener relay]
 listen = 127.0.0.1:$rgport
 role = relay

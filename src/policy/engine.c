@@ -636,9 +636,10 @@ static int pol_mail_cb(void *ctx, unsigned char *rec, size_t *len, size_t cap)
 			                         dh[k]);
 		}
 	}
-	__builtin_prefetch(&r->vol_hour, 1);
-	__builtin_prefetch(&r->ips, 1);
-	__builtin_prefetch(&r->senders, 1);
+	/* The counters after the Bloom bits (volume, day, sets of IPs and senders,
+	 * fingerprints, logins) are read below: their lines too. */
+	for (const char *p = (const char *)&r->vol_hour; p < (const char *)(r + 1); p += 64)
+		__builtin_prefetch(p, 1);
 	pol_rec_tick(m->e, r, now);
 
 	/* Rate limits: each window on its own, Exim semantics. */

@@ -55,8 +55,8 @@ struct store_redis {
 	char host[256], unix_path[256], prefix[64];
 	char blocks_key[80], audit_key[80];
 	char err[200];
-	int64_t
-	    clock_ms; /* the newest event time expire() was given: put_exp's TTL counts from it */
+	/* the newest event time expire() was given: put_exp's TTL counts from it */
+	int64_t clock_ms;
 };
 
 static struct store_redis *store_redis_of(struct store *s)
@@ -182,16 +182,15 @@ static int store_redis_get(struct store *s, const char *key, void *out, size_t c
 static int store_redis_del_key(struct store_redis *r, const char *cmd, const char *k1,
                                const char *k2);
 
-/* SET of a record with a fresh write tag. ttl_ms > 0: SET ... PX ttl (an
- * expiring record); 0: KEEPTTL (a record keeps the expiry it has, if any). */
-static int store_redis_set(struct store_redis *r, const char *key, const void *rec, size_t len,
+/* SET of the record rkey (store_redis_key) with a fresh write tag. ttl_ms > 0:
+ * SET ... PX ttl (an expiring record); 0: KEEPTTL (a record keeps the expiry
+ * it has, if any). Caller holds the lock. */
+static int store_redis_set(struct store_redis *r, const char *rkey, const void *rec, size_t len,
                            int64_t ttl_ms)
 {
-	char rkey[STORE_KEY_MAX + 80], ttl[24];
+	char ttl[24];
 	unsigned char *val;
-	if (len > STORE_REC_MAX || store_redis_key(r, rkey, sizeof rkey, key) != 0)
-		return -1;
-	if (str_format(ttl, sizeof ttl, "%lld", (long long)ttl_ms) != 0)
+	if (len > STORE_REC_MAX || str_format(ttl, sizeof ttl, "%lld", (long long)ttl_ms) != 0)
 		return -1;
 	val = malloc(len + STORE_REDIS_TAG);
 	if (!val)
@@ -210,8 +209,11 @@ static int store_redis_set(struct store_redis *r, const char *key, const void *r
 static int store_redis_put(struct store *s, const char *key, const void *rec, size_t len)
 {
 	struct store_redis *r = store_redis_of(s);
+	char rkey[STORE_KEY_MAX + 80];
+	if (store_redis_key(r, rkey, sizeof rkey, key) != 0)
+		return -1;
 	pthread_mutex_lock(&r->lock);
-	int rc = store_redis_set(r, key, rec, len, 0);
+	int rc = store_redis_set(r, rkey, rec, len, 0);
 	pthread_mutex_unlock(&r->lock);
 	return rc;
 }
@@ -234,7 +236,7 @@ static int store_redis_put_exp(struct store *s, const char *key, const void *rec
 	if (r->clock_ms > 0 && expires_ms > 0 && expires_ms <= r->clock_ms)
 		rc = store_redis_del_key(r, "DEL", rkey, NULL) < 0 ? -1 : 0;
 	else
-		rc = store_redis_set(r, key, rec, len,
+		rc = store_redis_set(r, rkey, rec, len,
 		                     r->clock_ms > 0 && expires_ms > 0 ? expires_ms - r->clock_ms
 		                                                       : 0);
 	pthread_mutex_unlock(&r->lock);

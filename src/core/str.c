@@ -230,3 +230,18 @@ void str_sanitize(char *dst, size_t size, const char *src, size_t len)
 	}
 	dst[o] = '\0';
 }
+
+int str_base64_value(unsigned char c)
+{
+	if (c >= 'A' && c <= 'Z')
+		return c - 'A';
+	if (c >= 'a' && c <= 'z')
+		return c - 'a' + 26;
+	if (c >= '0' && c <= '9')
+		return c - '0' + 52;
+	if (c == '+')
+		return 62;
+	if (c == '/')
+		return 63;
+	return -1;
+}

@@ -47,5 +47,7 @@ char *str_trim(char *s);
 int str_split(char *s, const char *seps, char **fields, int max);
 /* Escapes for a log line: printable ASCII as is, the rest as \xHH; never longer than size-1. */
 void str_sanitize(char *dst, size_t size, const char *src, size_t len);
+/* Value 0..63 of a base64 character (RFC 4648 alphabet), or -1. */
+int str_base64_value(unsigned char c);
 
 #endif

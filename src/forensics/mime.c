@@ -337,21 +337,6 @@ int mime_qp_decode(const char *p, size_t len, struct buf *out)
 	return 0;
 }
 
-static int mime_b64_value(char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
-
 int mime_base64_decode(const char *p, size_t len, struct buf *out)
 {
 	unsigned acc = 0;
@@ -359,7 +344,7 @@ int mime_base64_decode(const char *p, size_t len, struct buf *out)
 	for (size_t i = 0; i < len; i++) {
 		if (p[i] == '=')
 			break;
-		int v = mime_b64_value(p[i]);
+		int v = str_base64_value((unsigned char)p[i]);
 		if (v < 0)
 			continue; /* line breaks and junk are skipped (RFC 2045 6.8) */
 		acc = ((acc << 6) | (unsigned)v) & 0xffffff;

@@ -3,24 +3,10 @@
  */
 #include "smtp/sasl.h"
 
+#include "core/str.h"
+
 #include <stdbool.h>
 #include <string.h>
-
-/* Value of one base64 character, or -1. */
-static int smtp_sasl_b64val(unsigned char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
 
 int smtp_sasl_base64_decode(const char *in, size_t len, char *out, size_t size, size_t *outlen)
 {
@@ -48,7 +34,7 @@ int smtp_sasl_base64_decode(const char *in, size_t len, char *out, size_t size, 
 			} else {
 				if (pad > 0)
 					return -1;
-				v[k] = smtp_sasl_b64val(c);
+				v[k] = str_base64_value(c);
 				if (v[k] < 0)
 					return -1;
 			}

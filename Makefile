@@ -29,7 +29,9 @@ CC := clang
 MODE_CFLAGS := -O1 -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined -DRG_FUZZING
 MODE_LDFLAGS := -fsanitize=address,undefined
 else
-MODE_CFLAGS := -O2
+# -O3: the log and policy hot paths (logscan, replay) run 5-8% faster than at
+# -O2 on bench/logscan.sh; nothing measured got slower.
+MODE_CFLAGS := -O3
 MODE_LDFLAGS :=
 endif
 

@@ -268,7 +268,10 @@ scanned:
 	return k;
 }
 
-int logline_parse(const char *p, size_t len, struct logline *out)
+/* logline_parse; *host_end is where the tag is read from (0: the line has no
+ * host, or is bare), and *pid0 the pid before the tag is read. */
+static int logline_parse_at(const char *p, size_t len, struct logline *out, size_t *host_end,
+                            long *pid0)
 {
 	size_t i = 0, used;
 	int64_t days, tod, off;
@@ -356,10 +359,82 @@ int logline_parse(const char *p, size_t len, struct logline *out)
 		i = he;
 		while (i < len && p[i] == ' ')
 			i++;
+		*host_end = i;
+		*pid0 = out->pid;
 		m = logline_tag(p, len, i, out, &he);
 	}
 	out->msg.p = p + m;
 	out->msg.len = len - m;
+	return 0;
+}
+
+int logline_parse(const char *p, size_t len, struct logline *out)
+{
+	size_t he = 0;
+	long pid0;
+	return logline_parse_at(p, len, out, &he, &pid0);
+}
+
+void logline_memo_init(struct logline_memo *m)
+{
+	m->len = 0;
+}
+
+/* Whether p starts with the n bytes of head (n <= LOGLINE_MEMO_MAX <= len). */
+static bool logline_head_eq(const char *p, size_t len, const char *head, size_t n)
+{
+#ifdef __SSE2__
+	if (n <= 32 && len >= 32) {
+		const __m128i *a = (const __m128i *)(const void *)p;
+		const __m128i *b = (const __m128i *)(const void *)head;
+		uint32_t eq = (uint32_t)_mm_movemask_epi8(
+		                  _mm_cmpeq_epi8(_mm_loadu_si128(a), _mm_loadu_si128(b))) |
+		              ((uint32_t)_mm_movemask_epi8(
+		                   _mm_cmpeq_epi8(_mm_loadu_si128(a + 1), _mm_loadu_si128(b + 1)))
+		               << 16);
+		uint32_t want = n == 32 ? UINT32_MAX : (1u << n) - 1;
+		return (eq & want) == want;
+	}
+#endif
+	(void)len;
+	return memcmp(p, head, n) == 0;
+}
+
+int logline_parse_memo(const char *p, size_t len, struct logline *out, struct logline_memo *m)
+{
+	/* The head decides the stamp, the host and that the host is no tag: every
+	 * byte those reads look at lies inside it. What follows is read as
+	 * logline_parse reads it. */
+	if (m->len && len >= m->len && logline_head_eq(p, len, m->head, m->len)) {
+		*out = m->l;
+		out->host.p = p + m->host_off;
+		out->tag.p = out->msg.p = p;
+		size_t i = m->len, he;
+		while (i < len && p[i] == ' ') /* this line may have more spaces */
+			i++;
+		size_t k = logline_tag(p, len, i, out, &he);
+		out->msg.p = p + k;
+		out->msg.len = len - k;
+		return 0;
+	}
+	size_t he = 0;
+	long pid0 = -1;
+	int r = logline_parse_at(p, len, out, &he, &pid0);
+	/* only a head with a host and a space after it: else the next line's host
+	 * may go on */
+	if (r != 0 || he == 0 || he > LOGLINE_MEMO_MAX || out->host.len == 0 || p[he - 1] != ' ') {
+		m->len = 0;
+		return r;
+	}
+	/* what the parse had before it read the tag: the tag and pid are set only
+	 * when one is found, so a line without a tag has the defaults */
+	m->l = *out;
+	m->host_off = (size_t)(out->host.p - p);
+	m->l.tag.len = 0;
+	m->l.pid = pid0;
+	m->l.msg.len = 0;
+	memcpy(m->head, p, he);
+	m->len = he;
 	return 0;
 }
 

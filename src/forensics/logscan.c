@@ -114,6 +114,7 @@ struct logscan {
 	struct nflog_agg fw;
 	struct logyear year;
 	bool year_set;
+	struct logline_memo head; /* the last line's stamp and host */
 	struct logscan_stats st;
 	int64_t now;
 	const char *source;
@@ -944,7 +945,7 @@ int logscan_line(struct logscan *s, const char *p, size_t len)
 	s->line_no++;
 	if (len > 0 && p[len - 1] == '\r')
 		len--;
-	if (logline_parse(p, len, &l) != 0) {
+	if (logline_parse_memo(p, len, &l, &s->head) != 0) {
 		/* dmesg: "[123.456] PREFIX IN=..." has no wall-clock time */
 		struct nflog_line nl;
 		if (ls_want(s, LOGSCAN_NETFILTER) && len > 0 && p[0] == '[' &&

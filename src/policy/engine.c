@@ -21,6 +21,7 @@
 
 #include <math.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <strings.h>
 #include <stdlib.h>
@@ -1096,9 +1097,17 @@ int pol_engine_unblock(struct pol_engine *e, const char *identity, const char *a
 
 /* ---- the entry point ---- */
 
+/* A verdict with nothing decided. The reason texts (1 KB) are left as they are:
+ * only the first n_reasons are ever read, and this runs once per event. */
+static void pol_verdict_clear(struct pol_verdict *v)
+{
+	memset(v, 0, offsetof(struct pol_verdict, reasons));
+	memset(&v->delay_ms, 0, sizeof *v - offsetof(struct pol_verdict, delay_ms));
+}
+
 int pol_engine_evaluate(struct pol_engine *e, const struct pol_event *ev, struct pol_verdict *out)
 {
-	memset(out, 0, sizeof *out);
+	pol_verdict_clear(out);
 	int rc = 0;
 	switch (ev->type) {
 	case POL_EV_BLOCK:

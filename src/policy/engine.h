@@ -37,7 +37,7 @@ struct pol_verdict {
 	char rule[48];
 	char identity[POL_IDENT_MAX];
 	uint32_t n_reasons;
-	char reasons[POL_REASONS_MAX][POL_REASON_LEN];
+	char reasons[POL_REASONS_MAX][POL_REASON_LEN]; /* only [0, n_reasons) are set */
 	uint32_t delay_ms; /* the SMTP layer waits this long before answering */
 	int score;
 	bool block_created;
@@ -73,7 +73,7 @@ int pol_engine_reload(struct pol_engine *e);
  * is known (a Postfix RCPT check when counting happens at end of message). 0, or -1
  * on a store error (verdict allow). */
 int pol_engine_check_blocks(struct pol_engine *e, const struct pol_event *ev,
-			    struct pol_verdict *out);
+                            struct pol_verdict *out);
 
 /* The identity an event is decided for ("" when it has none). */
 void pol_engine_identity(const struct pol_engine *e, const struct pol_event *ev, char *out,

@@ -186,6 +186,80 @@ static void test_spans(void **state)
 	assert_string_equal(buf, "a?b?lon");
 }
 
+/* Both parses of one line agree on everything, spans by their offsets. */
+static void assert_same(const char *p, const struct logline *a, const struct logline *b)
+{
+	assert_int_equal(a->time_kind, b->time_kind);
+	assert_int_equal(a->bare, b->bare);
+	assert_int_equal(a->pid, b->pid);
+	if (a->time_kind == LOGLINE_TIME_FULL) {
+		assert_int_equal(a->epoch_ms, b->epoch_ms);
+	} else {
+		assert_int_equal(a->mon, b->mon);
+		assert_int_equal(a->day, b->day);
+		assert_int_equal(a->tod_ms, b->tod_ms);
+	}
+	const struct logspan sa[] = {a->host, a->tag, a->msg}, sb[] = {b->host, b->tag, b->msg};
+	for (size_t i = 0; i < 3; i++) {
+		assert_int_equal(sa[i].len, sb[i].len);
+		if (sa[i].len)
+			assert_int_equal(sa[i].p - p, sb[i].p - p);
+	}
+}
+
+static void test_memo(void **state)
+{
+	/* runs of lines with one head, heads that change, and the forms whose head
+	 * is not remembered (no host, Exim's bare stamp, no stamp at all) */
+	static const char *const lines[] = {
+	    "Nov  2 00:00:00 mx1 postfix/smtpd[49130]: connect from a[198.51.100.3]",
+	    "Nov  2 00:00:00 mx1 postfix/smtpd[49130]: 0000000D06: client=a[198.51.100.3]",
+	    "Nov  2 00:00:00 mx1 postfix/cleanup[49131]: 0000000D06: message-id=<x@y>",
+	    "Nov  2 00:00:00 mx1 kernel: [123.4] OUT IN=eth0",
+	    "Nov  2 00:00:00 mx1 kernel:[123.4] OUT IN=eth0",
+	    "Nov  2 00:00:00 mx1 relayguard[info]: started",
+	    "Nov  2 00:00:00 mx1 notag",
+	    "Nov  2 00:00:00 mx1 ",
+	    "Nov  2 00:00:00 mx1",
+	    "Nov  2 00:00:00 mx1   postfix/qmgr[500]: 0000000D06: removed",
+	    "Nov  2 00:00:01 mx1 postfix/qmgr[500]: 0000000D06: removed",
+	    "Nov  2 00:00:01 mx2 postfix/qmgr[500]: 0000000D06: removed",
+	    "Nov  2 00:00:01 mx2 [12]: a host that looks like a pid",
+	    "Nov  2 00:00:01 mx2 [12]: again",
+	    "Nov  2 00:00:01 mx2 lda(u)<1><s>: not a tag",
+	    "Nov  2 00:00:01 dovecot: no host",
+	    "Nov  2 00:00:01 dovecot: no host again",
+	    "<22>Nov  2 00:00:01 mx2 p[1]: with a priority",
+	    "<22>Nov  2 00:00:01 mx2 p[2]: with a priority",
+	    "2026-11-02T00:00:01.123456+01:00 mx3 postfix/smtp[7]: 0000000D06: to=<a@b>",
+	    "2026-11-02T00:00:01.123456+01:00 mx3 postfix/smtp[7]: x",
+	    "2026-11-02T00:00:01.123456789+01:00 a-host-name-long-enough-to-pass-the-memo p[1]: x",
+	    "2026-11-02T00:00:01.123456789+01:00 a-host-name-long-enough-to-pass-the-memo p[1]: y",
+	    "2016-03-25 15:06:04 +0100 [123] 1aZ8XY-0001Ab-Cd <= a@b.example",
+	    "2016-03-25 15:06:04 +0100 [123] 1aZ8XY-0001Ab-Cd => c@d.example",
+	    "garbage",
+	    "Nov  2 00:00:01 mx2 p[3]: after garbage",
+	};
+	struct logline_memo m;
+	logline_memo_init(&m);
+	for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++) {
+		const char *p = lines[i];
+		struct logline a, b;
+		int ra = logline_parse(p, strlen(p), &a);
+		int rb = logline_parse_memo(p, strlen(p), &b, &m);
+		assert_int_equal(ra, rb);
+		if (ra == 0)
+			assert_same(p, &a, &b);
+	}
+	/* a head is remembered after a line with a host, and not after one without */
+	assert_int_equal(
+	    logline_parse_memo("Nov  2 00:00:00 mx1 p[1]: x", 27, &(struct logline){0}, &m), 0);
+	assert_int_equal(m.len, 20);
+	assert_int_equal(logline_parse_memo("Nov  2 00:00:00 p: x", 20, &(struct logline){0}, &m),
+	                 0);
+	assert_int_equal(m.len, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -195,6 +269,7 @@ int main(void)
 	    cmocka_unit_test(test_refused),
 	    cmocka_unit_test(test_year_turn),
 	    cmocka_unit_test(test_spans),
+	    cmocka_unit_test(test_memo),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -441,12 +441,11 @@ int logline_parse_memo(const char *p, size_t len, struct logline *out, struct lo
 struct logspan logline_daemon(const struct logline *l)
 {
 	struct logspan d = l->tag;
-	for (size_t k = d.len; k > 0; k--)
-		if (d.p[k - 1] == '/') {
-			d.p += k;
-			d.len -= k;
-			break;
-		}
+	const char *slash = d.len ? memrchr(d.p, '/', d.len) : NULL;
+	if (slash) {
+		d.len -= (size_t)(slash + 1 - d.p);
+		d.p = slash + 1;
+	}
 	return d;
 }
 
@@ -578,12 +577,7 @@ int logspan_bracket_addr(struct logspan s, struct logspan *name, struct addr *ou
 		e = s.len;
 	if (e < 3 || s.p[e - 1] != ']')
 		return -1;
-	const char *open = NULL;
-	for (size_t k = e - 1; k > 0; k--)
-		if (s.p[k - 1] == '[') {
-			open = s.p + k - 1;
-			break;
-		}
+	const char *open = memrchr(s.p, '[', e - 1);
 	if (!open)
 		return -1;
 	const char *a = open + 1;

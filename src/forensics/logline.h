@@ -22,6 +22,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 struct logspan {
 	const char *p; /* never NULL after a parse; may be empty */
@@ -143,15 +146,36 @@ static inline bool logspan_starts(struct logspan s, const char *lit)
 }
 
 /* Position of lit in s at or after from, or -1. Inline for the same reason: the
- * needles are short literals found a few dozen bytes on, where a byte loop with
- * a constant-length compare beats memmem's set-up. */
+ * needles are short literals found a few dozen bytes on, where memmem's set-up
+ * costs more than the search. Sixteen places are tried at once for the first
+ * two bytes of the needle (no branch per byte), while 17 bytes of s are left;
+ * the rest byte by byte. */
 static inline long logspan_find(struct logspan s, size_t from, const char *lit)
 {
 	size_t n = __builtin_strlen(lit);
 	if (from > s.len || n == 0 || s.len - from < n)
 		return -1;
-	const char *end = s.p + (s.len - n);
-	for (const char *q = s.p + from; q <= end; q++)
+	const char *q = s.p + from, *end = s.p + (s.len - n), *stop = s.p + s.len;
+#ifdef __SSE2__
+	if (n >= 2) {
+		__m128i c0 = _mm_set1_epi8(lit[0]), c1 = _mm_set1_epi8(lit[1]);
+		while (stop - q >= 17) {
+			__m128i a = _mm_loadu_si128((const __m128i *)(const void *)q);
+			__m128i b = _mm_loadu_si128((const __m128i *)(const void *)(q + 1));
+			unsigned hit = (unsigned)_mm_movemask_epi8(
+			    _mm_and_si128(_mm_cmpeq_epi8(a, c0), _mm_cmpeq_epi8(b, c1)));
+			for (; hit; hit &= hit - 1) {
+				const char *c = q + __builtin_ctz(hit);
+				if (c > end)
+					return -1;
+				if (logspan_memeq(c, lit, n))
+					return (long)(c - s.p);
+			}
+			q += 16;
+		}
+	}
+#endif
+	for (; q <= end; q++)
 		if (*q == lit[0] && logspan_memeq(q, lit, n))
 			return (long)(q - s.p);
 	return -1;

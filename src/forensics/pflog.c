@@ -6,6 +6,9 @@
 #include "forensics/pflog.h"
 
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 static const char *const pflog_kind_names[] = {
     "other",  "client",   "sasl_fail", "reject",  "auto_header", "pickup",
@@ -36,12 +39,37 @@ static bool pflog_alnum(char c)
 	return pflog_alnum_tab[(unsigned char)c] != 0;
 }
 
+/* How many letters and digits p[0..n) starts with, counted up to PFLOG_QID_MAX + 1.
+ * Every line's first word goes through here: 16 bytes are classified at once
+ * (one branch, not one per byte) when the line has them. */
+static size_t pflog_alnum_run(const char *p, size_t n)
+{
+	size_t i = 0;
+#ifdef __SSE2__
+	if (n >= 16) {
+		__m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+		/* signed compares: bytes from 0x80 up are negative, never in range;
+		 * OR 0x20 turns exactly the capitals into small letters */
+		__m128i dig = _mm_and_si128(_mm_cmpgt_epi8(v, _mm_set1_epi8('0' - 1)),
+		                            _mm_cmplt_epi8(v, _mm_set1_epi8('9' + 1)));
+		__m128i low = _mm_or_si128(v, _mm_set1_epi8(0x20));
+		__m128i let = _mm_and_si128(_mm_cmpgt_epi8(low, _mm_set1_epi8('a' - 1)),
+		                            _mm_cmplt_epi8(low, _mm_set1_epi8('z' + 1)));
+		unsigned other = ~(unsigned)_mm_movemask_epi8(_mm_or_si128(dig, let)) & 0xffffu;
+		if (other)
+			return (size_t)__builtin_ctz(other);
+		i = 16;
+	}
+#endif
+	while (i < n && i <= PFLOG_QID_MAX && pflog_alnum(p[i]))
+		i++;
+	return i;
+}
+
 /* "QID: " at the start of m: the ID into *qid, returns the offset after ": " or 0. */
 static size_t pflog_qid(struct logspan m, struct logspan *qid)
 {
-	size_t i = 0;
-	while (i < m.len && i <= PFLOG_QID_MAX && pflog_alnum(m.p[i]))
-		i++;
+	size_t i = pflog_alnum_run(m.p, m.len);
 	if (i < 5 || i > PFLOG_QID_MAX || i + 1 >= m.len || m.p[i] != ':' || m.p[i + 1] != ' ')
 		return 0;
 	qid->p = m.p;
@@ -183,8 +211,17 @@ static enum pflog_kind pflog_smtpd(struct logspan m, size_t qi, struct pflog_rec
 	struct logspan r = logspan_sub(m, i, m.len);
 	if (logspan_starts(r, "client=")) {
 		size_t b = i + 7, e = b;
-		while (e < m.len && !(m.p[e] == ',' && e + 1 < m.len && m.p[e + 1] == ' '))
+		for (;;) { /* to the first ", " */
+			const char *c = memchr(m.p + e, ',', m.len - e);
+			if (!c) {
+				e = m.len;
+				break;
+			}
+			e = (size_t)(c - m.p);
+			if (e + 1 < m.len && m.p[e + 1] == ' ')
+				break;
 			e++;
+		}
 		if (logspan_bracket_addr(logspan_sub(m, b, e), &out->client, &out->ip) == 0)
 			out->has_ip = true;
 		if (e < m.len)
@@ -279,9 +316,9 @@ static enum pflog_kind pflog_delivery(struct logspan m, size_t qi, struct pflog_
 		rest = logspan_sub(m, k, m.len);
 	}
 	if (logspan_starts(rest, ", relay=")) {
-		size_t b = k + 8, e = b;
-		while (e < m.len && m.p[e] != ',')
-			e++;
+		size_t b = k + 8;
+		const char *c = b < m.len ? memchr(m.p + b, ',', m.len - b) : NULL;
+		size_t e = c ? (size_t)(c - m.p) : m.len > b ? m.len : b;
 		out->relay = logspan_sub(m, b, e);
 		if (logspan_bracket_addr(out->relay, NULL, &out->relay_ip) == 0)
 			out->has_relay_ip = true;

@@ -186,6 +186,40 @@ static void test_spans(void **state)
 	assert_string_equal(buf, "a?b?lon");
 }
 
+/* logspan_find against a plain search, for needles at every place of spans
+ * long enough for the 16-byte steps, and near or across their end. */
+static long naive_find(struct logspan s, size_t from, const char *lit)
+{
+	size_t n = strlen(lit);
+	for (size_t i = from; n && i + n <= s.len; i++)
+		if (memcmp(s.p + i, lit, n) == 0)
+			return (long)i;
+	return -1;
+}
+
+static void test_find(void **state)
+{
+	static const char *const needles[] = {", dsn=", ", status=", ": ", "x", "ab", "zz"};
+	char buf[80];
+	for (size_t len = 0; len <= 60; len++) {
+		for (size_t at = 0; at + 2 <= len + 2; at++) {
+			memset(buf, 'a',
+			       sizeof buf); /* 'a's around: "ab" is found only where put */
+			for (size_t k = 0; k < sizeof needles / sizeof needles[0]; k++) {
+				const char *lit = needles[k];
+				size_t n = strlen(lit);
+				memset(buf, '.', len);
+				if (at + n <= len + 1 && at < len)
+					memcpy(buf + at, lit, at + n <= len ? n : len - at);
+				struct logspan s = {buf, len};
+				for (size_t from = 0; from <= len + 1; from += 7)
+					assert_int_equal(logspan_find(s, from, lit),
+					                 naive_find(s, from, lit));
+			}
+		}
+	}
+}
+
 /* Both parses of one line agree on everything, spans by their offsets. */
 static void assert_same(const char *p, const struct logline *a, const struct logline *b)
 {
@@ -270,6 +304,7 @@ int main(void)
 	    cmocka_unit_test(test_year_turn),
 	    cmocka_unit_test(test_spans),
 	    cmocka_unit_test(test_memo),
+	    cmocka_unit_test(test_find),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

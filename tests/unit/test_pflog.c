@@ -13,6 +13,7 @@
 #include "forensics/logline.h"
 #include "forensics/pflog.h"
 
+#include <stdio.h>
 #include <string.h>
 
 static void assert_span(struct logspan s, const char *want)
@@ -256,14 +257,44 @@ static void test_other_lines(void **state)
 	assert_string_equal(pflog_kind_name((enum pflog_kind)99), "?");
 }
 
+/* Queue IDs of every length around the 16 bytes read at once, up to the
+ * longest accepted (PFLOG_QID_MAX), and bytes that end an ID early. */
+static void test_qid_lengths(void **state)
+{
+	const char *alnum = "AbCdEfGhIjKlMnOpQrStUvWxYz0123456789";
+	for (size_t n = 1; n <= PFLOG_QID_MAX + 2; n++) {
+		char s[256];
+		struct pflog_rec r;
+		int w = snprintf(s, sizeof s, "Mar  4 09:00:40 h postfix/qmgr[1]: %.*s: removed",
+		                 (int)n, alnum);
+		assert_true(w > 0 && (size_t)w < sizeof s);
+		enum pflog_kind k = line(s, &r);
+		if (n >= 5 && n <= PFLOG_QID_MAX) {
+			assert_int_equal(k, PFLOG_REMOVED);
+			assert_int_equal(r.qid.len, n);
+		} else {
+			assert_int_equal(k, PFLOG_OTHER);
+		}
+	}
+	/* a byte that is no letter or digit (high bit, '@', '[', '`', '{', '/')
+	 * inside the first 16 ends the ID there: no ": " follows, so no record */
+	static const char stops[] = {'\xc1', '@', '[', '`', '{', '/', ':'};
+	for (size_t k = 0; k < sizeof stops; k++) {
+		char s[128];
+		struct pflog_rec r;
+		(void)snprintf(s, sizeof s,
+		               "Mar  4 09:00:40 h postfix/qmgr[1]: ABCDEF%cGHIJ: removed",
+		               stops[k]);
+		assert_int_equal(line(s, &r), PFLOG_OTHER);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_client),
-	    cmocka_unit_test(test_sasl_failures),
-	    cmocka_unit_test(test_reject),
-	    cmocka_unit_test(test_queue_and_delivery),
-	    cmocka_unit_test(test_pickup_bounce_header),
+	    cmocka_unit_test(test_qid_lengths),        cmocka_unit_test(test_client),
+	    cmocka_unit_test(test_sasl_failures),      cmocka_unit_test(test_reject),
+	    cmocka_unit_test(test_queue_and_delivery), cmocka_unit_test(test_pickup_bounce_header),
 	    cmocka_unit_test(test_other_lines),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

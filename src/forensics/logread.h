@@ -2,8 +2,9 @@
  * logread - hands the lines of a log file to a callback, as fast as the
  * disk allows: the file (plain or gzip; "-" for standard input) is read in
  * 4 MiB blocks (a plain file with read(), gzip and stdin through zlib) and split
- * with memchr; lines are handed out in place, with no copy and no allocation
- * per line, and memory stays at one block whatever the size of the file.
+ * at the newlines found 64 bytes at a time (memchr for a block's last bytes);
+ * lines are handed out in place, with no copy and no allocation per line, and
+ * memory stays at one block whatever the size of the file.
  * (mmap was tried: as fast, but the whole file then shows as resident.)
  *
  * Lines are given without their newline. A line longer than LOGREAD_LINE_MAX

@@ -10,7 +10,7 @@ make --no-print-directory MODE=rel all >/dev/null
 mkdir -p build/rel/bench
 # The Makefile's BASE_CFLAGS and release MODE_CFLAGS.
 cc -std=c11 -D_GNU_SOURCE -Isrc -Wall -Wextra -Werror -Wshadow -Wformat=2 \
-	-Wno-unused-parameter -Wstrict-prototypes -Wmissing-prototypes -g -O2 \
+	-Wno-unused-parameter -Wstrict-prototypes -Wmissing-prototypes -g -O3 \
 	-o build/rel/bench/replay_bench bench/replay_bench.c build/rel/librelayguard.a \
 	$(pkg-config --libs libevent libevent_openssl libcares libsodium jansson inih \
 		libmicrohttpd hiredis openssl zlib 2>/dev/null) -llmdb -lm -lpthread

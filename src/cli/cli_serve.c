@@ -426,6 +426,7 @@ int cli_serve(int argc, char **argv)
 	struct smtpd_deps deps = {.engine = engine,
 				  .queue = queue,
 				  .metrics = metrics,
+				  .dns = dns,
 				  .on_block = cli_serve_on_block,
 				  .on_block_ctx = alerts};
 	smtpd = smtpd_new(base, c, &deps, err, sizeof err);

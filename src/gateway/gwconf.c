@@ -25,6 +25,9 @@ static const struct cfg_option gw_options[] = {
     {"gateway", "log_level", CFG_STRING, "info", 0, 0, true, GC(log_level), GS(log_level),
      "error, warn, info or debug"},
     {"gateway", "syslog", CFG_BOOL, "no", 0, 0, false, GC(syslog), 0, "also log to syslog (mail)"},
+    {"gateway", "reverse_dns", CFG_BOOL, "no", 0, 0, false, GC(reverse_dns), 0,
+     "look up each client's name (PTR, confirmed by its A/AAAA; [delivery] resolver) for "
+     "the Received header"},
     {"gateway", "local_domains", CFG_STRING, "", 0, 0, true, GC(local_domains), GS(local_domains),
      "domains we accept mail for"},
     {"gateway", "trusted_networks", CFG_STRING, "127.0.0.0/8 ::1/128", 0, 0, true,

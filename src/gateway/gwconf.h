@@ -105,6 +105,7 @@ struct gw_config {
 	char users_file[512];
 	char log_level[16];
 	bool syslog;
+	bool reverse_dns; /* the client's verified name in our Received header */
 	char local_domains[2048];
 	char trusted_networks[2048];
 	char tls_cert[512];

@@ -15,9 +15,11 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/str.h"
+#include "dnsbl/verdict.h"
 #include "forensics/msg.h"
 #include "gateway/authpool.h"
 #include "gateway/screen.h"
+#include "net/dns.h"
 #include "net/tls.h"
 #include "policy/engine.h"
 #include "policy/msgclass.h"
@@ -125,8 +127,9 @@ struct smtpd_conn {
 	size_t hdr_len;
 	bool hdr_done;
 	struct msgclass mc;
-	struct screen_conn *sc; /* inbound listeners: DNSBL score, SPF, recipients */
-	bool screen_sync;       /* inside a screen call: its callback must not run the loop */
+	struct smtpd_rdns *rdns; /* the client's name, being looked up */
+	struct screen_conn *sc;  /* inbound listeners: DNSBL score, SPF, recipients */
+	bool screen_sync;        /* inside a screen call: its callback must not run the loop */
 };
 
 #define SMTPD_HDR_MAX 65536 /* header bytes kept for classification */
@@ -172,6 +175,93 @@ static void smtpd_msg_abort(struct smtpd_conn *c)
 	c->qid[0] = '\0';
 }
 
+/* ---- the client's name ---- */
+
+/*
+ * Reverse DNS in the background: the PTR name of the client's IP, kept when
+ * one of that name's A (or AAAA) records is the IP again (a "verified" name,
+ * as Postfix has it; anyone can put any name in their PTR). Nothing waits
+ * for it: the Received header written at the end of DATA names the client
+ * when the answers came by then, else says "unknown".
+ */
+struct smtpd_rdns {
+	struct smtpd_conn *c; /* NULL once the connection is gone: answers are dropped */
+	struct dns *dns;
+	struct addr ip;
+	char name[DNS_NAME_MAX];
+};
+
+static void smtpd_rdns_done(struct smtpd_rdns *lk)
+{
+	if (lk->c)
+		lk->c->rdns = NULL;
+	free(lk);
+}
+
+/* A host name worth asking for: letters, digits, '-', '_' and dots. */
+static bool smtpd_rdns_name_ok(const char *n)
+{
+	size_t len = strlen(n);
+	if (len == 0 || len > 253)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		char ch = n[i];
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		      (ch >= '0' && ch <= '9') || ch == '-' || ch == '_' || ch == '.'))
+			return false;
+	}
+	return true;
+}
+
+static void smtpd_rdns_on_addr(void *arg, const struct dns_result *res)
+{
+	struct smtpd_rdns *lk = arg;
+	if (lk->c && lk->c->s) {
+		bool ok = false;
+		for (int i = 0; res->status == DNS_OK && i < res->naddrs && !ok; i++)
+			ok = addr_equal(&res->addrs[i], &lk->ip);
+		if (ok)
+			smtp_session_set_rdns(lk->c->s, lk->name);
+		smtpd_log(LOG_LEVEL_DEBUG, lk->c, "rdns=%s%s", lk->name,
+		          ok ? "" : " (not confirmed by its address records)");
+	}
+	smtpd_rdns_done(lk);
+}
+
+static void smtpd_rdns_on_ptr(void *arg, const struct dns_result *res)
+{
+	struct smtpd_rdns *lk = arg;
+	if (lk->c && res->status == DNS_OK) {
+		str_copy(lk->name, sizeof lk->name, res->ptr);
+		size_t n = strlen(lk->name);
+		if (n > 1 && lk->name[n - 1] == '.')
+			lk->name[n - 1] = '\0';
+		if (smtpd_rdns_name_ok(lk->name) &&
+		    dns_query(lk->dns, lk->name, lk->ip.family == 6 ? DNS_T_AAAA : DNS_T_A,
+		              smtpd_rdns_on_addr, lk) == 0)
+			return; /* lk goes on to the address query */
+	}
+	smtpd_rdns_done(lk);
+}
+
+static void smtpd_rdns_start(struct smtpd_conn *c)
+{
+	char q[DNS_NAME_MAX];
+	struct smtpd_rdns *lk = calloc(1, sizeof *lk);
+	if (!lk)
+		return;
+	lk->c = c;
+	lk->dns = c->d->deps.dns;
+	lk->ip = c->ip;
+	if (bl_qname_ip(&c->ip, c->ip.family == 6 ? "ip6.arpa" : "in-addr.arpa", q, sizeof q) !=
+	        0 ||
+	    dns_query(lk->dns, q, DNS_T_PTR, smtpd_rdns_on_ptr, lk) != 0) {
+		free(lk);
+		return;
+	}
+	c->rdns = lk;
+}
+
 /* ---- connection lifetime ---- */
 
 static void smtpd_conn_free(struct smtpd_conn *c)
@@ -183,6 +273,10 @@ static void smtpd_conn_free(struct smtpd_conn *c)
 	}
 	screen_conn_free(c->sc); /* its callbacks stop here */
 	c->sc = NULL;
+	if (c->rdns) {
+		c->rdns->c = NULL; /* its query answers into nothing, then frees it */
+		c->rdns = NULL;
+	}
 	if (c->prev)
 		c->prev->next = c->next;
 	else if (d->conns == c)
@@ -790,9 +884,9 @@ static void smtpd_hdr_add(struct smtpd_conn *c, const char *p, size_t n)
 	memcpy(c->hdr + c->hdr_len, p, take);
 	c->hdr_len += take;
 	for (size_t i = from; i + 1 < c->hdr_len; i++)
-		if (c->hdr[i] == '\n' && (c->hdr[i + 1] == '\n' ||
-		                          (c->hdr[i + 1] == '\r' && i + 2 < c->hdr_len &&
-		                           c->hdr[i + 2] == '\n'))) {
+		if (c->hdr[i] == '\n' &&
+		    (c->hdr[i + 1] == '\n' ||
+		     (c->hdr[i + 1] == '\r' && i + 2 < c->hdr_len && c->hdr[i + 2] == '\n'))) {
 			c->hdr_len = i + 1;
 			c->hdr_done = true;
 			return;
@@ -1139,6 +1233,8 @@ static void smtpd_on_accept(struct evconnlistener *lev, evutil_socket_t fd, stru
 	          gw_role_name(l->conf->role), gw_tls_name(l->conf->tls));
 	if (d->screen && has_ip && l->conf->role == GW_ROLE_INBOUND)
 		c->sc = screen_conn_new(d->screen, &ip); /* NULL (no memory): unscreened */
+	if (has_ip && d->c->reverse_dns && d->deps.dns)
+		smtpd_rdns_start(c);
 	smtpd_conn_setup_bev(c);
 	smtpd_conn_run(c); /* the greeting */
 }

@@ -40,6 +40,7 @@ struct smtpd_deps {
 	struct pol_engine *engine; /* may be NULL: no policy */
 	struct queue *queue;       /* may be NULL: every message 451 */
 	struct metrics *metrics;   /* may be NULL */
+	struct dns *dns;           /* for [gateway] reverse_dns; may be NULL: no lookups */
 	/* A verdict created a block (alerts); may be NULL. */
 	void (*on_block)(void *ctx, const struct pol_verdict *v, const char *client_ip);
 	void *on_block_ctx;

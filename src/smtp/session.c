@@ -1213,6 +1213,11 @@ int smtp_session_received(const struct smtp_session *s, const char *queue_id, co
 	return rc == 0 ? 0 : -1;
 }
 
+void smtp_session_set_rdns(struct smtp_session *s, const char *name)
+{
+	str_copy(s->rdns, sizeof s->rdns, name ? name : "");
+}
+
 enum smtp_session_state smtp_session_state(const struct smtp_session *s)
 {
 	return s->state;

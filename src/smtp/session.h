@@ -150,6 +150,9 @@ void smtp_session_config_defaults(struct smtp_session_config *c);
 struct smtp_session *smtp_session_new(const struct smtp_session_config *cfg,
                                       const struct smtp_session_ops *ops, void *arg,
                                       const struct addr *client_ip, const char *client_rdns);
+/* The client's verified name, learnt after the session started (reverse DNS
+ * answers come while the client talks); the next Received header shows it. */
+void smtp_session_set_rdns(struct smtp_session *s, const char *name);
 void smtp_session_free(struct smtp_session *s);
 
 /* Takes what it can of data[0..len) and processes it; returns how many bytes

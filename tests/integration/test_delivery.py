@@ -68,6 +68,10 @@ RECORDS = [
     "gw.test. MX 10 mx.gw.test.", "mx.gw.test. A %s" % MXGW,
     "null.test. MX 0 .",
     "v6only.test. MX 10 mx6.v6only.test.", "mx6.v6only.test. AAAA ::1",
+    # clients' reverse DNS: 127.0.0.6 is named and confirmed, 127.0.0.7's name
+    # points elsewhere, 127.0.0.9 has no PTR at all
+    "6.0.0.127.in-addr.arpa. PTR desk6.corp.test.", "desk6.corp.test. A 127.0.0.6",
+    "7.0.0.127.in-addr.arpa. PTR forged.corp.test.", "forged.corp.test. A 127.0.0.99",
 ]
 
 
@@ -203,6 +207,36 @@ def test_ipv6_only_mx(gateway, mx):
     assert wait(lambda: len(g.lines("done")) == 1), g.logtext()
     rc = g.lines("rcpt")
     assert rc[0]["status"] == "sent" and "[::1]" in rc[0]["relay"], rc
+
+
+def test_received_names_verified_client(gateway, mx):
+    """[gateway] reverse_dns: our Received header names a client whose PTR name
+    gives its IP back, and says "unknown" for a PTR that does not (anyone can
+    put any name in their PTR) and for no PTR at all."""
+    g = gateway("[gateway]\nreverse_dns = yes\n")
+    for src, rcpt in (("127.0.0.6", "a@x.test"), ("127.0.0.7", "b@x.test"),
+                      ("127.0.0.9", "c@x.test")):
+        with smtplib.SMTP("127.0.0.1", g.port, timeout=10, source_address=(src, 0)) as s:
+            time.sleep(0.5)  # the lookups run while the client talks; let them end
+            s.ehlo("pc.corp.test")
+            s.sendmail("sam@gw.test", [rcpt], "Subject: rdns\r\n\r\nhi\r\n")
+    assert wait(lambda: len(mx.mx[MX1].messages) == 3, 15), g.logtext()
+    got = {m["rcpts"][0]: m["data"].split(b"\r\n")[0] for m in mx.mx[MX1].messages}
+    assert got["a@x.test"] == b"Received: from pc.corp.test (desk6.corp.test [127.0.0.6])"
+    assert got["b@x.test"] == b"Received: from pc.corp.test (unknown [127.0.0.7])"
+    assert got["c@x.test"] == b"Received: from pc.corp.test (unknown [127.0.0.9])"
+
+
+def test_received_without_reverse_dns(gateway, mx):
+    """The default asks no PTR: the Received header says "unknown"."""
+    g = gateway()
+    with smtplib.SMTP("127.0.0.1", g.port, timeout=10, source_address=("127.0.0.6", 0)) as s:
+        time.sleep(0.3)
+        s.ehlo("pc.corp.test")
+        s.sendmail("sam@gw.test", ["a@x.test"], "Subject: rdns\r\n\r\nhi\r\n")
+    assert wait(lambda: mx.mx[MX1].messages, 15), g.logtext()
+    assert mx.mx[MX1].messages[0]["data"].startswith(
+        b"Received: from pc.corp.test (unknown [127.0.0.6])")
 
 
 def test_defer_then_retry(gateway, mx):

@@ -660,6 +660,32 @@ static void test_received_no_forgery(void **state)
 	buf_free(&b);
 }
 
+/* A name learnt after the start (reverse DNS) is in the next Received header,
+ * reduced to safe characters like the EHLO name; none is "unknown". */
+static void test_received_rdns(void **state)
+{
+	struct fake *f = *state;
+	start(f, "203.0.113.9");
+	feed(f, "EHLO pc\r\nMAIL FROM:<a@b.test>\r\nRCPT TO:<x@local.test>\r\n");
+	struct buf b;
+	buf_init(&b, 4096);
+	assert_int_equal(smtp_session_received(f->s, "ID", "date", &b), 0);
+	assert_non_null(strstr(buf_cstr(&b), "from pc (client.example [203.0.113.9])"));
+	smtp_session_set_rdns(f->s, "desk.example.net");
+	buf_reset(&b);
+	assert_int_equal(smtp_session_received(f->s, "ID", "date", &b), 0);
+	assert_non_null(strstr(buf_cstr(&b), "from pc (desk.example.net [203.0.113.9])"));
+	smtp_session_set_rdns(f->s, "a b)(c");
+	buf_reset(&b);
+	assert_int_equal(smtp_session_received(f->s, "ID", "date", &b), 0);
+	assert_non_null(strstr(buf_cstr(&b), "from pc (a_b__c [203.0.113.9])"));
+	smtp_session_set_rdns(f->s, NULL);
+	buf_reset(&b);
+	assert_int_equal(smtp_session_received(f->s, "ID", "date", &b), 0);
+	assert_non_null(strstr(buf_cstr(&b), "from pc (unknown [203.0.113.9])"));
+	buf_free(&b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -693,6 +719,7 @@ int main(void)
 	    T(test_dsn_kept),
 	    T(test_received_header),
 	    T(test_received_no_forgery),
+	    T(test_received_rdns),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -16,7 +16,6 @@
 #include <event2/event.h>
 #include <inttypes.h>
 #include <jansson.h>
-#include <time.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -99,11 +98,8 @@ char *gwalert_mail_render(const char *json, const char *from, const char (*to)[3
 	int64_t count = (int64_t)json_integer_value(json_object_get(root, "count"));
 	int64_t omitted = (int64_t)json_integer_value(json_object_get(root, "omitted"));
 	const char *since = gwalert_jstr(root, "since", NULL);
-	time_t t = (time_t)(now_ms / 1000);
-	struct tm tm;
 	char date[64];
-	if (!gmtime_r(&t, &tm) ||
-	    strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S +0000", &tm) == 0) {
+	if (clock_format_rfc5322(now_ms, date, sizeof date) != 0) {
 		json_decref(root);
 		return NULL;
 	}

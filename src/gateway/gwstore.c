@@ -157,21 +157,14 @@ static int gws_put(struct store *s, const char *key, const void *rec, size_t len
 	return rc;
 }
 
-/* put_exp on whichever store decides now (put() on one without expiry). */
-static int gws_put_exp1(struct store *u, const char *key, const void *rec, size_t len,
-                        int64_t expires_ms)
-{
-	return u->put_exp ? u->put_exp(u, key, rec, len, expires_ms) : u->put(u, key, rec, len);
-}
-
 static int gws_put_exp(struct store *s, const char *key, const void *rec, size_t len,
                        int64_t expires_ms)
 {
 	struct gwstore *g = gws_of(s);
 	struct store *u = gws_pick(g);
-	int rc = gws_put_exp1(u, key, rec, len, expires_ms);
+	int rc = store_put_exp(u, key, rec, len, expires_ms);
 	if (gws_lost(g, u, rc < 0))
-		rc = gws_put_exp1(g->local, key, rec, len, expires_ms);
+		rc = store_put_exp(g->local, key, rec, len, expires_ms);
 	return rc;
 }
 

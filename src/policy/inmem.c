@@ -88,14 +88,6 @@ static void inmem_key(char *key, const char *prefix, const char *a, const char *
 	}
 }
 
-static int inmem_put(struct store *st, const char *key, const void *rec, size_t len,
-                     int64_t expires_ms)
-{
-	if (st->put_exp)
-		return st->put_exp(st, key, rec, len, expires_ms);
-	return st->put(st, key, rec, len); /* the record's own expiry still holds */
-}
-
 /* 1 with *out filled when key holds a live record of this kind, 0 when not, -1 on error. */
 static int inmem_get(struct store *st, const char *key, const char *magic, void *out, size_t size,
                      int64_t now)
@@ -211,7 +203,7 @@ int inmem_record(struct store *st, const struct pol_config *c, const struct pol_
 		pol_verdict_reason(v, "spam");
 	if (ev->message_id[0]) {
 		inmem_key(key, "M:", ev->message_id, NULL);
-		if (inmem_put(st, key, &m, sizeof m, m.expires_ms) != 0)
+		if (store_put_exp(st, key, &m, sizeof m, m.expires_ms) != 0)
 			return -1;
 	}
 	if (ev->sender[0]) {

@@ -53,3 +53,10 @@ int store_value_decode(const void *data, size_t len, char type, void *payload, u
 	memcpy(payload, p + STORE_VALUE_HDR, size);
 	return 0;
 }
+
+int store_put_exp(struct store *s, const char *key, const void *rec, size_t len, int64_t expires_ms)
+{
+	if (s->put_exp)
+		return s->put_exp(s, key, rec, len, expires_ms);
+	return s->put(s, key, rec, len);
+}

@@ -141,6 +141,12 @@ bool store_redis_up(struct store *s);
 /* Reconnects when needed and sends PING: 0, or -1 with err (may be NULL). */
 int store_redis_ping(struct store *s, char *err, size_t errlen);
 
+/* s->put_exp(), or s->put() on a store without expiry (put_exp NULL): the
+ * record then lives until deleted, and a reader still checks the expiry the
+ * record itself carries. */
+int store_put_exp(struct store *s, const char *key, const void *rec, size_t len,
+                  int64_t expires_ms);
+
 /* The value format of blocks and audit records in the persistent backends: an
  * 8-byte header ('R' 'G', type byte, format version, 32-bit payload size) then
  * the struct. encode writes size + 8 bytes; decode is 0, or -1 when the header

@@ -407,12 +407,18 @@ struct rcptval_probe {
 	bool answered;
 };
 
-static void rcptval_probe_end(struct rcptval_probe *p, enum rcptval_result r, int code,
-                              const char *text)
+/* Takes p off v->probes. */
+static void rcptval_probe_unlink(struct rcptval_probe *p)
 {
 	*p->prevp = p->next;
 	if (p->next)
 		p->next->prevp = p->prevp;
+}
+
+static void rcptval_probe_end(struct rcptval_probe *p, enum rcptval_result r, int code,
+                              const char *text)
+{
+	rcptval_probe_unlink(p);
 	if (!p->answered) {
 		p->answered = true;
 		if (code)
@@ -553,9 +559,7 @@ int rcptval_callout(struct rcptval *v, struct event_base *base, const char *addr
 	v->probes = p;
 	/* a failed connect is reported through rcptval_on_event, from the loop */
 	if (bufferevent_socket_connect(p->bev, (struct sockaddr *)&ss, sslen) != 0) {
-		*p->prevp = p->next;
-		if (p->next)
-			p->next->prevp = p->prevp;
+		rcptval_probe_unlink(p);
 		goto fail;
 	}
 	return 0;

@@ -94,7 +94,7 @@ int clock_format_rfc3339(int64_t ms, char *out, size_t size)
 			  tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
 }
 
-int clock_format_rfc5322(int64_t ms, char *out, size_t size)
+int clock_format_rfc5322(int64_t ms, bool pad_day, char *out, size_t size)
 {
 	static const char *const days[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
 	static const char *const months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
@@ -103,9 +103,11 @@ int clock_format_rfc5322(int64_t ms, char *out, size_t size)
 	struct tm tm;
 	if (!gmtime_r(&secs, &tm))
 		return -1;
-	return str_format(out, size, "%s, %02d %s %04d %02d:%02d:%02d +0000", days[tm.tm_wday],
-	                  tm.tm_mday, months[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min,
-	                  tm.tm_sec);
+	return str_format(out, size,
+	                  pad_day ? "%s, %02d %s %04d %02d:%02d:%02d +0000"
+	                          : "%s, %d %s %04d %02d:%02d:%02d +0000",
+	                  days[tm.tm_wday], tm.tm_mday, months[tm.tm_mon], tm.tm_year + 1900,
+	                  tm.tm_hour, tm.tm_min, tm.tm_sec);
 }
 
 static int clock_digits(const char *s, int n, int *out)

@@ -10,6 +10,7 @@
 #define RG_CORE_CLOCK_H
 
 #include <stddef.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 /* Milliseconds since the epoch (wall clock) and since an arbitrary start (monotonic). */
@@ -28,9 +29,10 @@ void clock_use_system(void);
 /* "2026-11-23T09:19:51Z" (with ".123" when ms is not a whole second and
  * with_ms is set). 0, or -1 if out does not fit. */
 int clock_format_rfc3339(int64_t ms, char *out, size_t size);
-/* RFC 5322 date-time in UTC for mail headers, "Mon, 02 Nov 2026 09:19:51 +0000"
- * (English names whatever the locale). 0, or -1 if out does not fit. */
-int clock_format_rfc5322(int64_t ms, char *out, size_t size);
+/* RFC 5322 date-time in UTC for mail headers, "Mon, 02 Nov 2026 09:19:51 +0000",
+ * or with pad_day false "Mon, 2 Nov 2026 ..." (both are RFC 5322; English names
+ * whatever the locale). 0, or -1 if out does not fit. */
+int clock_format_rfc5322(int64_t ms, bool pad_day, char *out, size_t size);
 /* Parses RFC 3339 ("2026-11-23T09:19:51Z", "...+01:00", fractional seconds) and
  * "2026-11-23 09:19:51" (UTC). 0 or -1. */
 int clock_parse_rfc3339(const char *s, int64_t *out_ms);

@@ -3,10 +3,10 @@
  */
 #include "delivery/dsngen.h"
 
+#include "core/clock.h"
 #include "core/str.h"
 
 #include <string.h>
-#include <time.h>
 
 enum dsngen_decision dsngen_decide(bool sender_verified, const char *sender, unsigned notify)
 {
@@ -26,16 +26,7 @@ const char *dsngen_decision_name(enum dsngen_decision d)
 
 int dsngen_date(uint64_t ms, char *out, size_t size)
 {
-	static const char *const days[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
-	static const char *const months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-	                                     "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-	time_t t = (time_t)(ms / 1000);
-	struct tm tm;
-	if (!gmtime_r(&t, &tm))
-		return -1;
-	return str_format(out, size, "%s, %d %s %d %02d:%02d:%02d +0000", days[tm.tm_wday],
-	                  tm.tm_mday, months[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min,
-	                  tm.tm_sec);
+	return clock_format_rfc5322((int64_t)ms, false, out, size);
 }
 
 size_t dsngen_header_len(const char *msg, size_t len)

@@ -99,7 +99,7 @@ char *gwalert_mail_render(const char *json, const char *from, const char (*to)[3
 	int64_t omitted = (int64_t)json_integer_value(json_object_get(root, "omitted"));
 	const char *since = gwalert_jstr(root, "since", NULL);
 	char date[64];
-	if (clock_format_rfc5322(now_ms, date, sizeof date) != 0) {
+	if (clock_format_rfc5322(now_ms, true, date, sizeof date) != 0) {
 		json_decref(root);
 		return NULL;
 	}

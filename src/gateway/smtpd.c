@@ -852,7 +852,7 @@ static int smtpd_on_data_start(void *arg, struct smtp_session *s)
 		return -1;
 	str_copy(c->qid, sizeof c->qid, queue_msg_id(c->qm));
 	char date[64];
-	(void)clock_format_rfc5322(clock_realtime_ms(), date, sizeof date); /* fits */
+	(void)clock_format_rfc5322(clock_realtime_ms(), true, date, sizeof date); /* fits */
 	struct buf h;
 	buf_init(&h, 4096);
 	int rc = smtp_session_received(s, c->qid, date, &h);

@@ -250,14 +250,16 @@ static void test_clock(void **state)
 	assert_string_equal(out, "2026-11-23T09:19:51.500Z");
 	/* RFC 5322 for mail headers: what strftime "%a, %d %b %Y %H:%M:%S +0000"
 	 * gives in the C locale (a zero-padded day) */
-	assert_int_equal(clock_format_rfc5322(ms, out, sizeof out), 0);
+	assert_int_equal(clock_format_rfc5322(ms, true, out, sizeof out), 0);
 	assert_string_equal(out, "Mon, 23 Nov 2026 09:19:51 +0000");
 	assert_int_equal(clock_parse_rfc3339("2026-11-02T00:00:00Z", &ms), 0);
-	assert_int_equal(clock_format_rfc5322(ms, out, sizeof out), 0);
+	assert_int_equal(clock_format_rfc5322(ms, true, out, sizeof out), 0);
 	assert_string_equal(out, "Mon, 02 Nov 2026 00:00:00 +0000");
-	assert_int_equal(clock_format_rfc5322(0, out, sizeof out), 0);
+	assert_int_equal(clock_format_rfc5322(ms, false, out, sizeof out), 0);
+	assert_string_equal(out, "Mon, 2 Nov 2026 00:00:00 +0000");
+	assert_int_equal(clock_format_rfc5322(0, true, out, sizeof out), 0);
 	assert_string_equal(out, "Thu, 01 Jan 1970 00:00:00 +0000");
-	assert_int_equal(clock_format_rfc5322(0, out, 8), -1);
+	assert_int_equal(clock_format_rfc5322(0, true, out, 8), -1);
 	assert_int_equal(clock_parse_rfc3339("2026-13-23T09:19:51Z", &ms), -1);
 	assert_int_equal(clock_parse_rfc3339("2026-11-23T09:19:51Zjunk", &ms), -1);
 	clock_fake_set(1000, 5);

@@ -49,12 +49,15 @@ FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 # CLI objects other than main, linkable into unit tests of the subcommands.
 CLI_LIB_OBJ := $(filter-out $(BUILD)/src/cli/main.o,$(CLI_OBJ))
 
-.PHONY: all run demo check fuzz fuzz-smoke bench soak clean bootstrap unit format banned
+.PHONY: all run demo check fuzz fuzz-smoke bench soak clean bootstrap bootstrap-run unit format banned
 
 all: $(BUILD)/relayguard
 
 bootstrap:
-	@./scripts/bootstrap
+	@./scripts/bootstrap check
+
+bootstrap-run:
+	@./scripts/bootstrap run
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -84,7 +87,7 @@ $(BUILD)/src/dnsbl/builtin.o: data/dnsbl.conf
 unit: $(UNIT_BIN)
 
 # The gateway on its embedded defaults, in the foreground (Ctrl-C stops it).
-run: bootstrap
+run: bootstrap-run
 	@$(MAKE) --no-print-directory MODE=rel all
 	@exec build/rel/relayguard serve --foreground
 

@@ -71,7 +71,7 @@ static const struct classify_case classify_cases[] = {
     {"550-5.7.1 [203.0.113.5] Our system has detected that this message is\n550-5.7.1 likely "
      "unsolicited mail. To reduce the amount of spam sent to Gmail, this message has been "
      "blocked.",
-     NULL, true, false, "gmail", "203.0.113.5"},
+     NULL, false, false, "", ""}, /* a verdict on the message (UnsolicitedMessageError) */
     {"421-4.7.0 IP not in whitelist for RCPT domain, closing connection.", NULL, true, false,
      "gmail", ""},
     {"421 4.7.0 [TSS04] Messages from 203.0.113.5 temporarily deferred due to unexpected volume "

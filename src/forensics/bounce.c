@@ -311,6 +311,7 @@ void bounce_classify_rules(const struct brules *rules, const char *text, size_t 
 	size_t nfam = 0;
 	bool dnsbl = false;
 	char status[16], reply[8], host[256], domain[256];
+	uint64_t *bits = NULL;
 
 	out->blocked = false;
 	out->receiver_error = false;
@@ -334,6 +335,9 @@ void bounce_classify_rules(const struct brules *rules, const char *text, size_t 
 	bounce_lower_copy(host, sizeof host, facts ? facts->remote_mta : NULL);
 	const char *at = facts && facts->recipient ? strrchr(facts->recipient, '@') : NULL;
 	bounce_lower_copy(domain, sizeof domain, at ? at + 1 : NULL);
+	bits = malloc(BRULES_BIGRAM_WORDS * sizeof *bits);
+	if (bits)
+		brules_bigrams(buf_cstr(&norm), norm.len, bits);
 	struct brules_input in = {
 	    .text = buf_cstr(&norm),
 	    .len = norm.len,
@@ -342,6 +346,7 @@ void bounce_classify_rules(const struct brules *rules, const char *text, size_t 
 	    .host = host,
 	    .domain = domain,
 	    .stage = facts ? facts->stage : BRULES_STAGE_UNKNOWN,
+	    .bigrams = bits,
 	};
 
 	for (size_t i = 0; i < rules->count; i++)
@@ -383,12 +388,14 @@ void bounce_classify_rules(const struct brules *rules, const char *text, size_t 
 	if (out->nlists)
 		bounce_set_reason(out, "blocked", "a blocklist or provider block is named",
 		                  rules->list_priority);
-	for (size_t i = 0; i < rules->count; i++) {
-		const struct brules_rule *ru = &rules->rules[i];
-		if (ru->kind != BRULES_REASON || ru->priority <= out->reason_priority)
-			continue;
-		if (brules_rule_matches(ru, &in))
+	for (size_t k = 0; k < rules->nreasons; k++) {
+		const struct brules_rule *ru = &rules->rules[rules->by_priority[k]];
+		if (ru->priority <= out->reason_priority)
+			break; /* sorted: nothing after this can win */
+		if (brules_rule_matches(ru, &in)) {
 			bounce_set_reason(out, ru->id, ru->name, ru->priority);
+			break;
+		}
 	}
 	out->blocked = strcmp(out->reason, "blocked") == 0;
 	if (out->blocked && !dnsbl) {
@@ -407,6 +414,7 @@ done:
 		out->listed_ip[0] = '\0';
 		out->nlists = 0;
 	}
+	free(bits);
 	buf_free(&norm);
 }
 

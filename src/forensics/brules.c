@@ -63,8 +63,34 @@ void brules_free(struct brules *r)
 	for (size_t i = 0; i < r->count; i++)
 		brules_rule_free(&r->rules[i]);
 	free(r->rules);
+	free(r->by_priority);
 	r->rules = NULL;
+	r->by_priority = NULL;
 	r->count = 0;
+	r->nreasons = 0;
+}
+
+/* Orders the [reason] sections by priority (stable: file order on a tie). */
+static int brules_order(struct brules *r)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < r->count; i++)
+		n += r->rules[i].kind == BRULES_REASON;
+	r->by_priority = malloc((n ? n : 1) * sizeof *r->by_priority);
+	if (!r->by_priority)
+		return -1;
+	r->nreasons = 0;
+	for (size_t i = 0; i < r->count; i++) {
+		if (r->rules[i].kind != BRULES_REASON)
+			continue;
+		size_t k = r->nreasons++;
+		while (k > 0 && r->rules[r->by_priority[k - 1]].priority < r->rules[i].priority) {
+			r->by_priority[k] = r->by_priority[k - 1];
+			k--;
+		}
+		r->by_priority[k] = i;
+	}
+	return 0;
 }
 
 static char *brules_strdup(const char *s, size_t n)
@@ -408,6 +434,10 @@ int brules_load_string(struct brules *r, const char *text, size_t len, const cha
 	for (size_t k = 0; k < r->count; k++)
 		if (brules_check(&p, &r->rules[k]) != 0)
 			goto fail;
+	if (brules_order(r) != 0) {
+		brules_fail(&p, "out of memory", NULL);
+		goto fail;
+	}
 	return 0;
 fail:
 	brules_free(r);
@@ -534,12 +564,34 @@ static size_t brules_seg_at(const char *seg, size_t sn, const char *t, size_t n,
 	return i;
 }
 
+void brules_bigrams(const char *text, size_t len, uint64_t *bits)
+{
+	memset(bits, 0, BRULES_BIGRAM_WORDS * sizeof *bits);
+	for (size_t i = 0; i + 1 < len; i++) {
+		unsigned v = (unsigned char)text[i] << 8 | (unsigned char)text[i + 1];
+		bits[v >> 6] |= (uint64_t)1 << (v & 63);
+	}
+}
+
+/* Are all byte pairs of the literal s[0, n) in the text? */
+static bool brules_bigrams_hold(const char *s, size_t n, const uint64_t *bits)
+{
+	for (size_t i = 0; bits && i + 1 < n; i++) {
+		unsigned v = (unsigned char)s[i] << 8 | (unsigned char)s[i + 1];
+		if (!(bits[v >> 6] & ((uint64_t)1 << (v & 63))))
+			return false;
+	}
+	return true;
+}
+
 /* Leftmost match of seg in t from pos; sets *end; start offset or (size_t)-1. */
 static size_t brules_seg_find(const char *seg, size_t sn, const char *t, size_t n, size_t pos,
-                              size_t *end)
+                              size_t *end, const uint64_t *bits)
 {
 	const char *br = memchr(seg, '{', sn);
 	size_t lead = br ? (size_t)(br - seg) : sn;
+	if (!brules_bigrams_hold(seg, lead, bits))
+		return (size_t)-1;
 	while (pos <= n) {
 		size_t cand = pos;
 		if (lead) {
@@ -563,7 +615,8 @@ static size_t brules_seg_find(const char *seg, size_t sn, const char *t, size_t 
 	return (size_t)-1;
 }
 
-static bool brules_alt_matches(const char *a, size_t an, const char *t, size_t n)
+static bool brules_alt_matches(const char *a, size_t an, const char *t, size_t n,
+                               const uint64_t *bits)
 {
 	size_t pos = 0;
 	size_t i = 0;
@@ -572,7 +625,7 @@ static bool brules_alt_matches(const char *a, size_t an, const char *t, size_t n
 		size_t sn = st ? (size_t)(st - (a + i)) : an - i;
 		if (sn) {
 			size_t end;
-			if (brules_seg_find(a + i, sn, t, n, pos, &end) == (size_t)-1)
+			if (brules_seg_find(a + i, sn, t, n, pos, &end, bits) == (size_t)-1)
 				return false;
 			pos = end;
 		}
@@ -583,11 +636,17 @@ static bool brules_alt_matches(const char *a, size_t an, const char *t, size_t n
 
 bool brules_pattern_matches(const char *pat, const char *text, size_t len)
 {
+	return brules_pattern_matches_bits(pat, text, len, NULL);
+}
+
+bool brules_pattern_matches_bits(const char *pat, const char *text, size_t len,
+                                 const uint64_t *bits)
+{
 	const char *a = pat;
 	for (;;) {
 		const char *bar = strchr(a, '|');
 		size_t an = bar ? (size_t)(bar - a) : strlen(a);
-		if (an && brules_alt_matches(a, an, text, len))
+		if (an && brules_alt_matches(a, an, text, len, bits))
 			return true;
 		if (!bar)
 			return false;
@@ -629,15 +688,16 @@ bool brules_rule_matches(const struct brules_rule *ru, const struct brules_input
 	if (ru->nmatch) {
 		bool any = false;
 		for (size_t i = 0; i < ru->nmatch && !any; i++)
-			any = brules_pattern_matches(ru->match[i], in->text, in->len);
+			any = brules_pattern_matches_bits(ru->match[i], in->text, in->len,
+			                                  in->bigrams);
 		if (!any)
 			return false;
 	}
 	for (size_t i = 0; i < ru->nrequire; i++)
-		if (!brules_pattern_matches(ru->require[i], in->text, in->len))
+		if (!brules_pattern_matches_bits(ru->require[i], in->text, in->len, in->bigrams))
 			return false;
 	for (size_t i = 0; i < ru->nunless; i++)
-		if (brules_pattern_matches(ru->unless[i], in->text, in->len))
+		if (brules_pattern_matches_bits(ru->unless[i], in->text, in->len, in->bigrams))
 			return false;
 	return true;
 }

@@ -15,6 +15,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #define BRULES_MAX_RULES 4096   /* sections */
 #define BRULES_MAX_PATTERNS 256 /* pattern lines of one kind in one section */
@@ -66,6 +67,9 @@ struct brules_rule {
 struct brules {
 	struct brules_rule *rules;
 	size_t count;
+	size_t *by_priority; /* indexes of the [reason] sections, highest priority first,
+	                        file order on a tie */
+	size_t nreasons;
 	int list_priority; /* a reason candidate "blocked" when a list is named */
 };
 
@@ -78,7 +82,15 @@ struct brules_input {
 	const char *host;   /* lower-case remote MTA, or "" */
 	const char *domain; /* lower-case recipient domain, or "" */
 	enum brules_stage stage;
+	const uint64_t *bigrams; /* NULL, or BRULES_BIGRAM_WORDS words from brules_bigrams() */
 };
+
+#define BRULES_BIGRAM_WORDS 1024 /* one bit per byte pair */
+
+/* Marks every pair of adjacent bytes of text in bits (BRULES_BIGRAM_WORDS
+ * words): a pattern whose literal pairs are not all there cannot match, which
+ * spares most searches. */
+void brules_bigrams(const char *text, size_t len, uint64_t *bits);
 
 /* Parses rules text; on error nothing is kept and err says "name:line: what". */
 int brules_load_string(struct brules *r, const char *text, size_t len, const char *name, char *err,
@@ -100,6 +112,9 @@ bool brules_host_matches(const struct brules_rule *ru, const char *host);
 /* One pattern against normalised text: '*' is any gap, '|' separates
  * alternatives, "{ip}" is an IPv4 or IPv6 address. */
 bool brules_pattern_matches(const char *pat, const char *text, size_t len);
+/* Same, skipping searches the bigram bits rule out (bits may be NULL). */
+bool brules_pattern_matches_bits(const char *pat, const char *text, size_t len,
+                                 const uint64_t *bits);
 
 /* The name of a stage for rules ("connect", ...); NULL for unknown. */
 const char *brules_stage_name(enum brules_stage s);

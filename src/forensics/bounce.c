@@ -671,6 +671,10 @@ static void bounce_from_text(const char *t, size_t n, struct bounce_result *r)
 		 */
 		bounce_paragraph(m + strlen("remote host said:"), end, r->diagnostic,
 		                 sizeof r->diagnostic);
+		/* qmail ends the remote's words with its own "Giving up on IP." line. */
+		char *gu = strstr(r->diagnostic, " Giving up on ");
+		if (gu)
+			*gu = '\0';
 		const char *q = bounce_ifind(t, (size_t)(m - t), "qmail-send program");
 		const char *from = q ? q : t;
 		if (!r->recipient[0])

@@ -320,7 +320,25 @@ static int brules_key(struct brules_parser *p, const char *key, const char *v, s
 	if (vn == 0)
 		return brules_fail(p, "empty value", key);
 	if (pattern) {
-		if (brules_push(list, cnt, v, vn, true) != 0)
+		/* An alternative in double quotes keeps its spaces: drop the quotes. */
+		char tmp[BRULES_MAX_TEXT];
+		size_t tn = 0;
+		size_t i = 0;
+		while (i <= vn) {
+			const char *bar = memchr(v + i, '|', vn - i);
+			size_t e = bar ? (size_t)(bar - v) : vn;
+			size_t a = i, b = e;
+			if (b - a >= 2 && v[a] == '"' && v[b - 1] == '"')
+				a++, b--;
+			if (tn && tn < sizeof tmp)
+				tmp[tn++] = '|';
+			if (tn + (b - a) >= sizeof tmp)
+				return brules_fail(p, "value too long", key);
+			memcpy(tmp + tn, v + a, b - a);
+			tn += b - a;
+			i = e + 1;
+		}
+		if (brules_push(list, cnt, tmp, tn, true) != 0)
 			return brules_fail(p, "too many values or out of memory", key);
 		if (!brules_pattern_ok((*list)[*cnt - 1]))
 			return brules_fail(p, "bad pattern (empty alternative or '{' not in {ip})",
@@ -625,7 +643,9 @@ static bool brules_alt_matches(const char *a, size_t an, const char *t, size_t n
 		size_t sn = st ? (size_t)(st - (a + i)) : an - i;
 		if (sn) {
 			size_t end;
-			if (brules_seg_find(a + i, sn, t, n, pos, &end, bits) == (size_t)-1)
+			/* "a * b" also matches "a b": the spaces around '*' may be one. */
+			size_t from = pos && a[i] == ' ' && t[pos - 1] == ' ' ? pos - 1 : pos;
+			if (brules_seg_find(a + i, sn, t, n, from, &end, bits) == (size_t)-1)
 				return false;
 			pos = end;
 		}

@@ -95,6 +95,7 @@ static void test_patterns(void **state)
 	    {"no ptr", " 550 no ptr record ", true},
 	    {"client host * blocked", " client host [192.0.2.1] was blocked ", true},
 	    {"client host * blocked", " blocked client host ", false},
+	    {"client host * blocked", " client host blocked ", true},
 	    {"a|b|c", " only c here ", true},
 	    {"a * b * c", " c b a ", false},
 	    {"ip {ip} listed", " ip 192.0.2.10 listed ", true},
@@ -164,14 +165,14 @@ static void test_priorities(void **state)
 /* A phrase is added without code: the same text, two rule files. */
 static void test_phrase_added_by_data(void **state)
 {
-	const char *t = "550 5.7.0 Zugang verweigert: Absender-IP 192.0.2.10 gesperrt";
+	const char *t = "550 5.7.0 Zugang verweigert: Absender-Server gesperrt";
 	struct bounce_result out;
 	bounce_classify(t, strlen(t), NULL, &out);
 	assert_false(out.blocked);
 	size_t n = strlen(brules_builtin_text());
 	const char extra[] =
 	    "\n[reason blocked]\ndetail = German: sender IP barred\npriority = 80\n"
-	    "match = absender-ip * gesperrt\n";
+	    "match = absender-server * gesperrt\n";
 	char *text = malloc(n + sizeof extra);
 	assert_non_null(text);
 	memcpy(text, brules_builtin_text(), n);
@@ -182,7 +183,6 @@ static void test_phrase_added_by_data(void **state)
 	bounce_classify_rules(&r, t, strlen(t), NULL, &out);
 	assert_true(out.blocked);
 	assert_string_equal(out.reason_detail, "German: sender IP barred");
-	assert_string_equal(out.listed_ip, "192.0.2.10");
 	brules_free(&r);
 	free(text);
 }

@@ -4,12 +4,13 @@
 # Builds an mbox of COPIES x the labelled corpus (tests/data/bounces/corpus,
 # every text wrapped in its MTA's bounce format, 177 bounces a copy) plus the
 # sample files of tests/data/bounces, then times `relayguard bounce --json`
-# over it RUNS times per binary; the best wall time counts.
+# over it RUNS times per binary; the best wall and CPU (user + sys) times
+# count.
 #
 #   bash bench/bounce.sh [BINARY [OLD_BINARY]]
 #
 # BINARY defaults to build/rel/relayguard. With OLD_BINARY, both run on the
-# same mbox, alternately, and the last line is "ratio: X" (new time / old).
+# same mbox and the last line is "ratio: X" (new CPU time / old).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -45,23 +46,25 @@ with open(out, "w", encoding="utf-8") as f:
 print(f"messages: {n}, bytes: {os.path.getsize(out)}")
 PY
 
+# Best of RUNS: "wall cpu" seconds (cpu = user + sys, steadier on a busy host).
 best() {
-	local bin=$1 b=""
+	local bin=$1 bw="" bc=""
 	for _ in $(seq "$RUNS"); do
-		local t0=$EPOCHREALTIME
-		"$bin" bounce --json "$TMP/big.mbox" >"$TMP/out.json" || [ $? -eq 1 ]
-		local t1=$EPOCHREALTIME
 		local t
-		t=$(echo "$t1 - $t0" | bc -l)
-		if [ -z "$b" ] || [ "$(echo "$t < $b" | bc -l)" = 1 ]; then b=$t; fi
+		t=$( { TIMEFORMAT='%R %U %S'; time "$bin" bounce --json "$TMP/big.mbox" >"$TMP/out.json" || [ $? -eq 1 ]; } 2>&1 | tail -1)
+		local w c
+		w=$(echo "$t" | cut -d' ' -f1)
+		c=$(echo "$t" | awk '{print $2 + $3}')
+		if [ -z "$bw" ] || [ "$(echo "$w < $bw" | bc -l)" = 1 ]; then bw=$w; fi
+		if [ -z "$bc" ] || [ "$(echo "$c < $bc" | bc -l)" = 1 ]; then bc=$c; fi
 	done
-	echo "$b"
+	echo "$bw $bc"
 }
 
-tn=$(best "$NEW")
-printf 'new: %.3f s (%s)\n' "$tn" "$NEW"
+read -r nw nc <<<"$(best "$NEW")"
+printf 'new: wall %.3f s, cpu %.3f s (%s)\n' "$nw" "$nc" "$NEW"
 if [ -n "$OLD" ]; then
-	to=$(best "$OLD")
-	printf 'old: %.3f s (%s)\n' "$to" "$OLD"
-	printf 'ratio: %.2f\n' "$(echo "$tn / $to" | bc -l)"
+	read -r ow oc <<<"$(best "$OLD")"
+	printf 'old: wall %.3f s, cpu %.3f s (%s)\n' "$ow" "$oc" "$OLD"
+	printf 'ratio: %.2f\n' "$(echo "$nc / $oc" | bc -l)"
 fi

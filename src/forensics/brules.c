@@ -586,7 +586,8 @@ void brules_bigrams(const char *text, size_t len, uint64_t *bits)
 {
 	memset(bits, 0, BRULES_BIGRAM_WORDS * sizeof *bits);
 	for (size_t i = 0; i + 1 < len; i++) {
-		unsigned v = (unsigned char)text[i] << 8 | (unsigned char)text[i + 1];
+		unsigned v =
+		    ((unsigned char)text[i] & 63u) << 6 | ((unsigned char)text[i + 1] & 63u);
 		bits[v >> 6] |= (uint64_t)1 << (v & 63);
 	}
 }
@@ -595,7 +596,7 @@ void brules_bigrams(const char *text, size_t len, uint64_t *bits)
 static bool brules_bigrams_hold(const char *s, size_t n, const uint64_t *bits)
 {
 	for (size_t i = 0; bits && i + 1 < n; i++) {
-		unsigned v = (unsigned char)s[i] << 8 | (unsigned char)s[i + 1];
+		unsigned v = ((unsigned char)s[i] & 63u) << 6 | ((unsigned char)s[i + 1] & 63u);
 		if (!(bits[v >> 6] & ((uint64_t)1 << (v & 63))))
 			return false;
 	}

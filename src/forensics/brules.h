@@ -85,11 +85,11 @@ struct brules_input {
 	const uint64_t *bigrams; /* NULL, or BRULES_BIGRAM_WORDS words from brules_bigrams() */
 };
 
-#define BRULES_BIGRAM_WORDS 1024 /* one bit per byte pair */
+#define BRULES_BIGRAM_WORDS 64 /* 4096 bits: the low 6 bits of both bytes of a pair */
 
 /* Marks every pair of adjacent bytes of text in bits (BRULES_BIGRAM_WORDS
- * words): a pattern whose literal pairs are not all there cannot match, which
- * spares most searches. */
+ * words, pairs folded to their low 6 bits): a pattern with a pair that is not
+ * there cannot match, which spares most searches. */
 void brules_bigrams(const char *text, size_t len, uint64_t *bits);
 
 /* Parses rules text; on error nothing is kept and err says "name:line: what". */

@@ -122,3 +122,6 @@ clean:
 
 # The common-password list is embedded with .incbin; -MMD cannot see that dependency.
 $(BUILD)/src/auth/pwlist.o: data/common-passwords.txt
+
+# The bounce rules are embedded with .incbin; -MMD cannot see that dependency.
+$(BUILD)/src/forensics/brules.o: data/bounce-rules.conf

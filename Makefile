@@ -6,6 +6,8 @@
 #   make check      install missing packages, build with ASan+UBSan, run every test
 #   make fuzz       build libFuzzer targets (clang) and run each for FUZZ_SECONDS
 #   make bench      run every benchmark under bench/
+#   make install    install under PREFIX (default /usr/local) into DESTDIR (docs/install.md)
+#   make deb        build a Debian package into build/deb/ (docs/install.md)
 #
 # Sources are found by wildcard: a new module is a new .c file under src/LAYER/,
 # a new unit test a tests/unit/test_NAME.c, a new fuzz target tests/fuzz/fuzz_NAME.c.

@@ -13,6 +13,7 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/str.h"
+#include "core/version.h"
 #include "dnsbl/builtin.h"
 #include "policy/engine.h"
 #include "queue/queue.h"
@@ -901,6 +902,11 @@ struct web *web_new(struct event_base *base, const struct web_options *opt,
 		    "target,zone", NULL, 0);
 		if (w->m_auth_failures)
 			metric_add(w->m_auth_failures, (const char *[]){"web"}, 0);
+		struct metric *build = metrics_register(
+		    m, METRIC_GAUGE, "relayguard_build_info",
+		    "Always 1; the version label is the build's git describe.", "version", NULL, 0);
+		if (build)
+			metric_set(build, (const char *[]){rg_version()}, 1);
 		if (ctx->queue) {
 			w->m_queue = metrics_register(
 			    m, METRIC_GAUGE, "relayguard_queue_messages",

@@ -8,13 +8,10 @@
 
 #include "core/clock.h"
 #include "core/log.h"
+#include "core/version.h"
 
 #include <signal.h>
 #include <string.h>
-
-#ifndef RG_VERSION
-#define RG_VERSION "0.1.0"
-#endif
 
 static int cli_version(int argc, char **argv);
 
@@ -46,7 +43,7 @@ static const struct cli_command cli_commands[] = {
 
 static int cli_version(int argc, char **argv)
 {
-	printf("relayguard %s\n", RG_VERSION);
+	printf("relayguard %s\n", rg_version());
 	return CLI_EXIT_OK;
 }
 

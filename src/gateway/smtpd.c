@@ -580,8 +580,11 @@ static enum pol_action smtpd_policy(struct smtpd_conn *c, struct pol_event *ev, 
 		return POL_ALLOW;
 	int rc = count ? pol_engine_evaluate(e, ev, v) : pol_engine_check_blocks(e, ev, v);
 	if (rc != 0)
-		smtpd_log(LOG_LEVEL_ERROR, c, "policy=store_error event=%s (allowed)",
-		          pol_event_type_name(ev->type));
+		smtpd_log(LOG_LEVEL_ERROR, c, "policy=store_error event=%s (%s)",
+		          pol_event_type_name(ev->type),
+		          ev->type == POL_EV_AUTH_OK || ev->type == POL_EV_AUTH_FAIL
+		              ? "refused: AUTH fails closed"
+		              : "allowed");
 	if (v->block_created && c->d->deps.on_block)
 		c->d->deps.on_block(c->d->deps.on_block_ctx, v, c->has_ip ? c->ip_text : "");
 	if (v->action != POL_ALLOW)
@@ -607,6 +610,13 @@ static void smtpd_auth_finish(struct smtpd_conn *c, enum userdb_verdict uv, bool
 	smtpd_policy_event(c, r == SMTP_SESSION_AUTH_OK ? POL_EV_AUTH_OK : POL_EV_AUTH_FAIL, name,
 	                   &ev);
 	enum pol_action a = smtpd_policy(c, &ev, true, &v);
+	if (strcmp(v.rule, "store_error") == 0 && r != SMTP_SESSION_AUTH_TEMP) {
+		/* No counting means no delay, no lockout, no block: fail closed. */
+		smtpd_log(LOG_LEVEL_ERROR, c, "auth=refused why=\"%s\"",
+		          "the state store cannot count logins (full or failing): AUTH fails "
+		          "closed with 454");
+		r = SMTP_SESSION_AUTH_TEMP;
+	}
 	if (r == SMTP_SESSION_AUTH_OK && a == POL_DEFER)
 		r = SMTP_SESSION_AUTH_TEMP;
 	else if (r == SMTP_SESSION_AUTH_OK && a == POL_BLOCK)

@@ -98,10 +98,21 @@ struct store {
 	int (*update)(struct store *s, const char *key, store_update_fn fn, void *ctx);
 	/* put() with an expiry time in ms (optional, may be NULL). 0 or -1. */
 	int (*put_exp)(struct store *s, const char *key, const void *rec, size_t len,
-		       int64_t expires_ms);
+	               int64_t expires_ms);
 	/* Deletes every expiring record whose time is <= now_ms (optional, may be
-	 * NULL). Count, or -1. */
+	 * NULL). Count, or -1. A backend may stop after STORE_EXPIRE_BATCH
+	 * records (the caller sweeps again soon when it returns that many). */
 	long (*expire)(struct store *s, int64_t now_ms);
+	/* update() that also gives the record (on commit) the expiry expires_ms,
+	 * as put_exp() does: the engine's per-identity records live as long as
+	 * their longest window (optional, may be NULL: store_update_exp() then
+	 * uses update() and the record never expires). A backend may keep a
+	 * later expiry than asked (never an earlier one) to save index writes. */
+	int (*update_exp)(struct store *s, const char *key, store_update_fn fn, void *ctx,
+	                  int64_t expires_ms);
+	/* How full the store is: bytes in use and the most it can hold (optional,
+	 * may be NULL: no limit known). 0 or -1. */
+	int (*usage)(struct store *s, uint64_t *used, uint64_t *cap);
 
 	int (*block_put)(struct store *s, const struct store_block *b);
 	int (*block_get)(struct store *s, const char *identity, struct store_block *out);
@@ -125,11 +136,11 @@ struct store *store_mem_new(void);
 struct store *store_lmdb_open(const char *path, size_t map_bytes, char *err, size_t errlen);
 
 struct store_redis_options {
-	const char *host;      /* NULL: 127.0.0.1 */
-	int port;              /* 0: 6379 */
-	const char *unix_path; /* instead of host and port when set */
-	const char *prefix;    /* of every key; NULL: "relayguard:" */
-	int timeout_ms;        /* connect and per command; 0: 500 */
+	const char *host;        /* NULL: 127.0.0.1 */
+	int port;                /* 0: 6379 */
+	const char *unix_path;   /* instead of host and port when set */
+	const char *prefix;      /* of every key; NULL: "relayguard:" */
+	int timeout_ms;          /* connect and per command; 0: 500 */
 	bool require_connection; /* fail at open when Redis does not answer */
 };
 /* A store on Redis. Without require_connection it opens even when Redis is down
@@ -146,6 +157,15 @@ int store_redis_ping(struct store *s, char *err, size_t errlen);
  * record itself carries. */
 int store_put_exp(struct store *s, const char *key, const void *rec, size_t len,
                   int64_t expires_ms);
+/* s->update_exp(), or s->update() on a store without it. */
+int store_update_exp(struct store *s, const char *key, store_update_fn fn, void *ctx,
+                     int64_t expires_ms);
+/* Per mille of the store in use (0..1000), or -1 when the store knows no
+ * limit or cannot tell. */
+int store_usage_permille(struct store *s);
+
+/* Most records one expire() call deletes (the sweep is incremental). */
+#define STORE_EXPIRE_BATCH 4096
 
 /* The value format of blocks and audit records in the persistent backends: an
  * 8-byte header ('R' 'G', type byte, format version, 32-bit payload size) then

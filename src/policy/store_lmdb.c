@@ -123,18 +123,13 @@ static int64_t store_lmdb_unbe64(const unsigned char *p)
 	return (int64_t)u;
 }
 
-static int store_lmdb_put_exp(struct store *s, const char *key, const void *rec, size_t len,
-                              int64_t expires_ms)
+/* Sets key's expiry in the two indexes (expk, exp) inside txn, dropping its
+ * previous entry. 0 or an LMDB error. */
+static int store_lmdb_index_exp(struct store_lmdb *l, MDB_txn *txn, const char *key, size_t klen,
+                                int64_t expires_ms)
 {
-	struct store_lmdb *l = store_lmdb_of(s);
 	unsigned char ik[8 + STORE_KEY_MAX], when[8];
-	size_t klen = strlen(key);
-	MDB_txn *txn;
-	if (klen == 0 || klen >= STORE_KEY_MAX || len > STORE_REC_MAX || expires_ms <= 0)
-		return -1;
-	if (mdb_txn_begin(l->env, NULL, 0, &txn) != 0)
-		return -1;
-	MDB_val k = store_lmdb_key(key), v = {len, (void *)rec}, old, ek, ev = {0, ""};
+	MDB_val k = {klen, (void *)key}, old, ek, ev = {0, ""};
 	/* the time index keeps one entry per key: drop the previous one */
 	int rc = mdb_get(txn, l->expk, &k, &old);
 	if (rc == 0 && old.mv_size == 8) {
@@ -144,19 +139,43 @@ static int store_lmdb_put_exp(struct store *s, const char *key, const void *rec,
 		rc = mdb_del(txn, l->exp, &ek, NULL);
 	}
 	if (rc != 0 && rc != MDB_NOTFOUND)
-		goto fail;
+		return rc;
 	store_lmdb_be64(when, expires_ms);
 	memcpy(ik, when, 8);
 	memcpy(ik + 8, key, klen);
 	ek = (MDB_val){8 + klen, ik};
 	MDB_val wv = {8, when};
-	if (mdb_put(txn, l->rec, &k, &v, 0) != 0 || mdb_put(txn, l->expk, &k, &wv, 0) != 0 ||
-	    mdb_put(txn, l->exp, &ek, &ev, 0) != 0)
-		goto fail;
+	if ((rc = mdb_put(txn, l->expk, &k, &wv, 0)) != 0)
+		return rc;
+	return mdb_put(txn, l->exp, &ek, &ev, 0);
+}
+
+static int store_lmdb_put_exp(struct store *s, const char *key, const void *rec, size_t len,
+                              int64_t expires_ms)
+{
+	struct store_lmdb *l = store_lmdb_of(s);
+	size_t klen = strlen(key);
+	MDB_txn *txn;
+	if (klen == 0 || klen >= STORE_KEY_MAX || len > STORE_REC_MAX || expires_ms <= 0)
+		return -1;
+	if (mdb_txn_begin(l->env, NULL, 0, &txn) != 0)
+		return -1;
+	MDB_val k = store_lmdb_key(key), v = {len, (void *)rec};
+	if (store_lmdb_index_exp(l, txn, key, klen, expires_ms) != 0 ||
+	    mdb_put(txn, l->rec, &k, &v, 0) != 0) {
+		mdb_txn_abort(txn);
+		return -1;
+	}
 	return mdb_txn_commit(txn) == 0 ? 0 : -1;
-fail:
-	mdb_txn_abort(txn);
-	return -1;
+}
+
+/* Writes meta "swept" = t: a small commit (see store_lmdb_expire). */
+static int store_lmdb_touch(struct store_lmdb *l, int64_t t)
+{
+	unsigned char when[8];
+	store_lmdb_be64(when, t);
+	MDB_val k = {5, "swept"}, v = {8, when};
+	return store_lmdb_write(l, l->meta, &k, &v, false);
 }
 
 static long store_lmdb_expire(struct store *s, int64_t now_ms)
@@ -173,7 +192,8 @@ static long store_lmdb_expire(struct store *s, int64_t now_ms)
 	}
 	MDB_val k, v;
 	int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
-	while (rc == 0 && k.mv_size > 8 && store_lmdb_unbe64(k.mv_data) <= now_ms) {
+	while (rc == 0 && n < STORE_EXPIRE_BATCH && k.mv_size > 8 &&
+	       store_lmdb_unbe64(k.mv_data) <= now_ms) {
 		MDB_val rk = {k.mv_size - 8, (unsigned char *)k.mv_data + 8};
 		int d1 = mdb_del(txn, l->rec, &rk, NULL), d2 = mdb_del(txn, l->expk, &rk, NULL);
 		if ((d1 != 0 && d1 != MDB_NOTFOUND) || (d2 != 0 && d2 != MDB_NOTFOUND) ||
@@ -192,7 +212,15 @@ static long store_lmdb_expire(struct store *s, int64_t now_ms)
 		mdb_txn_abort(txn);
 		return -1;
 	}
-	return mdb_txn_commit(txn) == 0 ? n : -1;
+	if (mdb_txn_commit(txn) != 0)
+		return -1;
+	/* LMDB reuses the pages a transaction freed only two transactions
+	 * later: a store that filled up would stay full after the sweep (every
+	 * failed write aborts, so the next one is the same transaction again).
+	 * One small write moves it on. */
+	if (n > 0 && store_lmdb_touch(l, now_ms) != 0)
+		return -1;
+	return n;
 }
 
 static int store_lmdb_delete(struct store_lmdb *l, MDB_dbi dbi, const char *key, bool sync)
@@ -260,12 +288,19 @@ static long store_lmdb_del_prefix(struct store *s, const char *prefix)
 	return n;
 }
 
-static int store_lmdb_update(struct store *s, const char *key, store_update_fn fn, void *ctx)
+/* The expiry update_exp() writes: expires_ms rounded up to the next grain,
+ * plus one grain, so an identity's index entries are rewritten at most once
+ * per grain of event time rather than on every event. */
+#define STORE_LMDB_EXP_GRAIN (15 * 60 * 1000LL)
+
+static int store_lmdb_update_any(struct store *s, const char *key, store_update_fn fn, void *ctx,
+                                 int64_t expires_ms)
 {
 	struct store_lmdb *l = store_lmdb_of(s);
 	_Alignas(16) unsigned char buf[STORE_REC_MAX];
 	MDB_txn *txn;
-	if (key[0] == '\0' || strlen(key) >= STORE_KEY_MAX)
+	size_t klen = strlen(key);
+	if (klen == 0 || klen >= STORE_KEY_MAX)
 		return -1;
 	if (mdb_txn_begin(l->env, NULL, 0, &txn) != 0)
 		return -1;
@@ -292,7 +327,69 @@ static int store_lmdb_update(struct store *s, const char *key, store_update_fn f
 		mdb_txn_abort(txn);
 		return -1;
 	}
+	if (expires_ms > 0) {
+		MDB_val old;
+		int g = mdb_get(txn, l->expk, &k, &old);
+		if (g != 0 && g != MDB_NOTFOUND) {
+			mdb_txn_abort(txn);
+			return -1;
+		}
+		if (g == MDB_NOTFOUND || old.mv_size != 8 ||
+		    store_lmdb_unbe64(old.mv_data) < expires_ms) {
+			int64_t when =
+			    (expires_ms / STORE_LMDB_EXP_GRAIN + 2) * STORE_LMDB_EXP_GRAIN;
+			if (store_lmdb_index_exp(l, txn, key, klen, when) != 0) {
+				mdb_txn_abort(txn);
+				return -1;
+			}
+		}
+	}
 	return mdb_txn_commit(txn) == 0 ? STORE_COMMIT : -1;
+}
+
+static int store_lmdb_update(struct store *s, const char *key, store_update_fn fn, void *ctx)
+{
+	return store_lmdb_update_any(s, key, fn, ctx, 0);
+}
+
+static int store_lmdb_update_exp(struct store *s, const char *key, store_update_fn fn, void *ctx,
+                                 int64_t expires_ms)
+{
+	return store_lmdb_update_any(s, key, fn, ctx, expires_ms > 0 ? expires_ms : 0);
+}
+
+/* Pages in use: the map's high-water mark less the free list. */
+static int store_lmdb_usage(struct store *s, uint64_t *used, uint64_t *cap)
+{
+	struct store_lmdb *l = store_lmdb_of(s);
+	MDB_envinfo info;
+	MDB_stat st;
+	MDB_txn *txn;
+	MDB_cursor *cur;
+	if (mdb_env_info(l->env, &info) != 0 || mdb_env_stat(l->env, &st) != 0)
+		return -1;
+	if (mdb_txn_begin(l->env, NULL, MDB_RDONLY, &txn) != 0)
+		return -1;
+	uint64_t pages = (uint64_t)info.me_last_pgno + 1, free_pages = 0;
+	if (mdb_cursor_open(txn, 0, &cur) == 0) { /* dbi 0: LMDB's free list */
+		MDB_val k, v;
+		int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+		while (rc == 0) {
+			if (v.mv_size >= sizeof(size_t)) {
+				size_t cnt;
+				memcpy(&cnt, v.mv_data, sizeof cnt);
+				free_pages += cnt;
+			}
+			rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+		}
+		mdb_cursor_close(cur);
+	}
+	mdb_txn_abort(txn);
+	if (free_pages > pages)
+		free_pages = pages;
+	*used = (pages - free_pages) * st.ms_psize;
+	*cap = info.me_mapsize;
+	return 0;
 }
 
 static int store_lmdb_block_put(struct store *s, const struct store_block *b)
@@ -478,7 +575,8 @@ struct store *store_lmdb_open(const char *path, size_t map_bytes, char *err, siz
 		goto fail;
 	if ((rc = mdb_env_set_mapsize(l->env, map_bytes ? map_bytes : (size_t)1 << 30)) != 0)
 		goto fail;
-	if ((rc = mdb_env_open(l->env, path, MDB_NOSYNC | MDB_NOTLS | MDB_WRITEMAP | MDB_MAPASYNC, 0600)) != 0)
+	if ((rc = mdb_env_open(l->env, path, MDB_NOSYNC | MDB_NOTLS | MDB_WRITEMAP | MDB_MAPASYNC,
+	                       0600)) != 0)
 		goto fail;
 	if ((rc = mdb_txn_begin(l->env, NULL, 0, &txn)) != 0)
 		goto fail;
@@ -517,6 +615,8 @@ struct store *store_lmdb_open(const char *path, size_t map_bytes, char *err, siz
 	    .update = store_lmdb_update,
 	    .put_exp = store_lmdb_put_exp,
 	    .expire = store_lmdb_expire,
+	    .update_exp = store_lmdb_update_exp,
+	    .usage = store_lmdb_usage,
 	    .block_put = store_lmdb_block_put,
 	    .block_get = store_lmdb_block_get,
 	    .block_del = store_lmdb_block_del,

@@ -137,6 +137,8 @@ static void test_passwd_interactive(void **state)
 	struct userdb db;
 	assert_int_equal(userdb_init(&db, "/nonexistent/users"), 0);
 	assert_int_equal(userdb_add(&db, "sam", hash, 0, err, sizeof err), 0);
+	/* the configured cost (the unknown-user check's) is the account's */
+	assert_int_equal(setenv("RELAYGUARD_ARGON2", "interactive", 1), 0);
 	/* prepare the dummy hash as a gateway does at load, then time both paths */
 	assert_int_equal(userdb_prepare(&db), 0);
 	clock_use_system();
@@ -154,6 +156,7 @@ static void test_passwd_interactive(void **state)
 		         (long long)unknown);
 	assert_int_equal(userdb_verify(&db, "sam", pw, strlen(pw)), USERDB_OK);
 	userdb_free(&db);
+	assert_int_equal(unsetenv("RELAYGUARD_ARGON2"), 0);
 }
 
 static void test_names(void **state)
@@ -368,6 +371,32 @@ static void test_flags(void **state)
 	assert_int_equal(userdb_flags_parse("Admin", 5, &flags, err, sizeof err), -1);
 }
 
+/* An unknown name is checked at the configured cost (RELAYGUARD_ARGON2), not
+ * at whatever cost the first account's hash happens to have. */
+static void test_dummy_cost_is_configured(void **state)
+{
+	struct fixture *f = *state;
+	struct userdb db;
+	struct passwd_cost first, want, got;
+	char err[128], hash[PASSWD_HASH_MAX];
+	assert_int_equal(passwd_cost_parse("t=2,m=16K", &first, err, sizeof err), 0);
+	assert_int_equal(passwd_hash(&first, "pw", 2, hash, sizeof hash), 0);
+	assert_int_equal(userdb_init(&db, f->path), 0);
+	assert_int_equal(userdb_add(&db, "first@example.org", hash, 0, err, sizeof err), 0);
+	assert_int_equal(setenv("RELAYGUARD_ARGON2", "min", 1), 0);
+	assert_int_equal(passwd_cost_from_env(&want, err, sizeof err), 0);
+	assert_int_equal(userdb_dummy_cost(&db, &got), 0);
+	assert_true(got.opslimit == want.opslimit && got.memlimit == want.memlimit);
+	assert_false(got.opslimit == first.opslimit && got.memlimit == first.memlimit);
+	struct userdb_cred cr;
+	assert_int_equal(userdb_lookup(&db, "nobody@example.org", &cr), 0);
+	assert_false(cr.known);
+	assert_true(cr.dummy_cost.opslimit == want.opslimit &&
+	            cr.dummy_cost.memlimit == want.memlimit);
+	userdb_free(&db);
+	assert_int_equal(unsetenv("RELAYGUARD_ARGON2"), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -380,6 +409,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_lock, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_fsutil, setup, teardown),
 	    cmocka_unit_test(test_flags),
+	    cmocka_unit_test_setup_teardown(test_dummy_cost_is_configured, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("userdb", tests, NULL, NULL);
 }

@@ -39,6 +39,7 @@
 #include <openssl/ssl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -127,12 +128,16 @@ struct smtpd_conn {
 	size_t hdr_len;
 	bool hdr_done;
 	struct msgclass mc;
+	unsigned received; /* Received fields in the header section: the hop count */
 	struct smtpd_rdns *rdns; /* the client's name, being looked up */
 	struct screen_conn *sc;  /* inbound listeners: DNSBL score, SPF, recipients */
 	bool screen_sync;        /* inside a screen call: its callback must not run the loop */
 };
 
 #define SMTPD_HDR_MAX 65536 /* header bytes kept for classification */
+/* RFC 5321 6.3: a message with this many Received fields is in a loop
+ * (Postfix's hopcount_limit, 50): refused with 554 5.4.6. */
+#define SMTPD_HOP_MAX 50
 
 static void smtpd_conn_run(struct smtpd_conn *c);
 static void smtpd_commit(struct smtpd_conn *c);
@@ -908,11 +913,15 @@ static void smtpd_classify(struct smtpd_conn *c)
 	struct msg_reader r;
 	struct msg_field f;
 	msgclass_init(&c->mc);
+	c->received = 0;
 	if (!c->hdr)
 		return;
 	msg_reader_init(&r, c->hdr, c->hdr_len);
-	while (msg_next(&r, &f) == 1)
+	while (msg_next(&r, &f) == 1) {
 		msgclass_field(&c->mc, f.name, f.name_len, f.value, f.value_len);
+		if (f.name_len == 8 && strncasecmp(f.name, "Received", 8) == 0)
+			c->received++;
+	}
 }
 
 static int smtpd_on_data_chunk(void *arg, struct smtp_session *s, const char *p, size_t n)
@@ -1074,6 +1083,14 @@ static void smtpd_data_end_go(struct smtpd_conn *c)
 	ev.rcpt_count = c->nrcpt;
 	ev.size = c->size;
 	smtpd_classify(c);
+	if (c->received >= SMTPD_HOP_MAX) {
+		smtpd_log(LOG_LEVEL_INFO, c, "reject=mail_loop received=%u limit=%u", c->received,
+		          SMTPD_HOP_MAX);
+		smtpd_msg_abort(c);
+		smtpd_count(c->d->m_messages, "loop");
+		smtp_session_reply_data(s, false, "554 5.4.6 Error: too many hops (mail loop)");
+		return;
+	}
 	msgclass_apply(&c->mc, &ev);
 	if (c->l->conf->role == GW_ROLE_INBOUND)
 		ev.flags |= POL_F_INBOUND; /* the outbound rules are not for mail coming in */

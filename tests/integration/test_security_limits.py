@@ -2,12 +2,15 @@
 a full state store fails closed for AUTH; mail loops are refused; the
 smaller per-client caps. Each test here fails on the code before the fix."""
 import base64
+import socket
+import subprocess
 import re
 import smtplib
 import time
 
 import pytest
 
+from conftest import RG_BIN
 from test_smtpd import PASSWORD, Gateway, ca, tls_ctx  # noqa: F401 (ca is a fixture)
 
 
@@ -57,3 +60,125 @@ def test_full_state_store_fails_auth_closed(tmp_path, ca, monkeypatch):  # noqa:
         assert re.search(r"state store is \d+\.\d% full \(alert at 80%\)", gw.logtext())
     finally:
         gw.stop()
+
+
+# ---- mail loops (item 8) ----
+
+def test_hop_count_50_received_refused_49_accepted(tmp_path, ca):  # noqa: F811
+    gw = Gateway(tmp_path, ca)
+    try:
+        def send(hops):
+            hdr = "".join("Received: from hop%d.far.test by hop%d.far.test; "
+                          "Sun, 6 Dec 2026 04:00:00 +0000\r\n" % (i, i + 1)
+                          for i in range(hops))
+            msg = hdr + "From: <a@far.test>\r\nSubject: hops\r\n\r\nbody\r\n"
+            with smtplib.SMTP("127.0.0.1", gw.ports["inbound"], timeout=10) as s:
+                s.ehlo("far.test")
+                s.mail("a@far.test")
+                s.rcpt("bob@local.test")
+                return s.data(msg)
+        code, msg = send(49)
+        assert code == 250, msg
+        code, msg = send(50)
+        assert code == 554 and msg.startswith(b"5.4.6"), (code, msg)
+        # a long header section is still counted (the field, not the line)
+        code, msg = send(80)
+        assert code == 554, (code, msg)
+        log = gw.logtext()
+        assert "reject=mail_loop received=50 limit=50" in log
+        assert len(gw.spool()) == 1
+    finally:
+        gw.stop()
+
+
+def test_mx_pointing_to_ourselves_defers(tmp_path):
+    from test_delivery import Unbound
+    from mxsim import MXSim
+    records = [
+        # we are the only MX
+        "loop.test. MX 10 mx.loop.test.", "mx.loop.test. A 127.0.0.1",
+        # we are a backup MX: only the better one is tried
+        "backup.test. MX 10 mx1.backup.test.", "backup.test. MX 20 mx.loop.test.",
+        "mx1.backup.test. A 127.0.0.2",
+        # we are the best MX: never hand it to a worse one, never to us
+        "best.test. MX 5 mx.loop.test.", "best.test. MX 20 mx1.backup.test.",
+    ]
+    udir = tmp_path / "unbound"
+    udir.mkdir()
+    dns = Unbound(str(udir), records)
+    sim = None
+    gw = None
+    try:
+        # the other MX and our own listener on one port (delivery's smtp_port)
+        for _ in range(20):
+            sim = MXSim(["127.0.0.2"])
+            try:
+                with socket.socket() as t:
+                    t.bind(("127.0.0.1", sim.port))
+                break
+            except OSError:
+                sim = None
+        assert sim is not None
+        sim.start()
+        port = sim.port
+        conf = tmp_path / "relayguard.conf"
+        conf.write_text(
+            "[gateway]\nhostname = gw.test\nstate_dir = %s/var\nlocal_domains = gw.test\n"
+            "trusted_networks = 127.0.0.0/8\n"
+            "[listener relay]\nlisten = 127.0.0.1:%d\nrole = relay\ntls = none\n"
+            "[policyd]\nlisten =\n[web]\nlisten =\n"
+            "[delivery]\nresolver = 127.0.0.1:%d\nsmtp_port = %d\ntls = none\n"
+            "poll_interval = 10ms\nconnect_timeout = 2s\ncommand_timeout = 2s\n"
+            "idle_timeout = 1s\ndead_time = 0\nminimal_backoff = 60s\nmaximal_backoff = 60s\n"
+            % (tmp_path, port, dns.port, port))
+        log = open(tmp_path / "serve.log", "w+")
+        proc = subprocess.Popen([RG_BIN, "serve", "--config", str(conf)], stdout=log,
+                                stderr=subprocess.STDOUT)
+        gw = (proc, log)
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert proc.poll() is None and time.monotonic() < deadline
+                time.sleep(0.05)
+
+        def text():
+            log.flush()
+            return (tmp_path / "serve.log").read_text()
+        with smtplib.SMTP("127.0.0.1", port, timeout=10) as s:
+            s.ehlo("client.test")
+            for dom in ("loop.test", "backup.test", "best.test"):
+                s.sendmail("a@gw.test", ["u@" + dom],
+                           "From: <a@gw.test>\r\nSubject: %s\r\n\r\nhi\r\n" % dom)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            t = text()
+            if (t.count("event=loop") >= 2 and sim.mx["127.0.0.2"].messages):
+                break
+            time.sleep(0.1)
+        t = text()
+        loops = [l for l in t.splitlines() if "event=loop" in l]
+        assert any("domain=loop.test" in l and "relay=mx.loop.test[127.0.0.1]:%d" % port in l
+                   and "status=deferred" in l and "loops back to myself" in l
+                   for l in loops), t[-4000:]
+        assert any("domain=best.test" in l for l in loops), t[-4000:]
+        assert not any("domain=backup.test" in l for l in loops)
+        got = sim.mx["127.0.0.2"].messages
+        assert [m["rcpts"] for m in got] == [["u@backup.test"]], got
+        # Nothing came back to us: one "queued" per message sent, no more.
+        assert t.count(" queued from=") == 3, t[-4000:]
+        assert all("[error]" in l for l in loops)  # loud: a configuration error
+    finally:
+        if gw:
+            gw[0].terminate()
+            try:
+                gw[0].wait(15)
+            except subprocess.TimeoutExpired:
+                gw[0].kill()
+                gw[0].wait()
+            gw[1].close()
+        if sim:
+            sim.stop()
+        dns.stop()

@@ -1095,13 +1095,15 @@ static bool deliver_is_self(void *arg, const struct addr *a)
 			if (hp->ss.ss_family == AF_UNIX ||
 			    addr_from_sockaddr((const struct sockaddr *)&hp->ss, &la) != 0)
 				continue;
-			unsigned port = ntohs(hp->ss.ss_family == AF_INET
-			                          ? ((const struct sockaddr_in *)&hp->ss)->sin_port
-			                          : ((const struct sockaddr_in6 *)&hp->ss)->sin6_port);
+			unsigned port =
+			    ntohs(hp->ss.ss_family == AF_INET
+			              ? ((const struct sockaddr_in *)&hp->ss)->sin_port
+			              : ((const struct sockaddr_in6 *)&hp->ss)->sin6_port);
 			if (port != ds->port)
 				continue;
 			static const uint8_t zero[16];
-			bool wild = hp->wildcard || memcmp(la.bytes, zero, la.family == 4 ? 4 : 16) == 0;
+			bool wild =
+			    hp->wildcard || memcmp(la.bytes, zero, la.family == 4 ? 4 : 16) == 0;
 			if (wild ? loop || deliver_on_interface(a) : addr_equal(&la, a))
 				return true;
 		}
@@ -1121,8 +1123,9 @@ static int deliver_conn_cut_self(struct dconn *cn)
 	struct smtpc_result r = {451, ""};
 	addr_format(&cn->mx.t[0].addr, ip, sizeof ip);
 	str_format(relay, sizeof relay, "%s[%s]:%u", cn->mx.t[0].host, ip, cn->dd->port);
-	str_format(r.text, sizeof r.text, "451 4.4.6 mail for %s loops back to myself (%s is this host)",
-	           cn->dd->name, relay);
+	str_format(r.text, sizeof r.text,
+	           "451 4.4.6 mail for %s loops back to myself (%s is this host)", cn->dd->name,
+	           relay);
 	struct dlog l;
 	dlog_begin(&l, "-", "loop");
 	dlog_str(&l, "domain", cn->dd->name);

@@ -128,7 +128,7 @@ struct smtpd_conn {
 	size_t hdr_len;
 	bool hdr_done;
 	struct msgclass mc;
-	unsigned received; /* Received fields in the header section: the hop count */
+	unsigned received;       /* Received fields in the header section: the hop count */
 	struct smtpd_rdns *rdns; /* the client's name, being looked up */
 	struct screen_conn *sc;  /* inbound listeners: DNSBL score, SPF, recipients */
 	bool screen_sync;        /* inside a screen call: its callback must not run the loop */

@@ -404,11 +404,10 @@ static void test_mx_cut_self(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_mx_order),  cmocka_unit_test(test_mx_resolve),
-	    cmocka_unit_test(test_mx_cut_self),
-	    cmocka_unit_test(test_retry),     cmocka_unit_test(test_dsn_decide),
-	    cmocka_unit_test(test_dsn_build), cmocka_unit_test(test_dest),
-	    cmocka_unit_test(test_dlog),
+	    cmocka_unit_test(test_mx_order),    cmocka_unit_test(test_mx_resolve),
+	    cmocka_unit_test(test_mx_cut_self), cmocka_unit_test(test_retry),
+	    cmocka_unit_test(test_dsn_decide),  cmocka_unit_test(test_dsn_build),
+	    cmocka_unit_test(test_dest),        cmocka_unit_test(test_dlog),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

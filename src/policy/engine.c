@@ -422,17 +422,30 @@ static int pol_signals(const struct pol_engine *e, const struct pol_rec *r, cons
 
 /* ---- blocks ---- */
 
-static int pol_audit(struct pol_engine *e, int64_t now, const char *actor, const char *action,
-                     const char *identity, const char *reason)
+/* b: the block a "block" record is about (its rule, expiry and offences go
+ * into the trail, so the blocks can be rebuilt from it); NULL otherwise. */
+static int pol_audit_block(struct pol_engine *e, int64_t now, const char *actor, const char *action,
+                           const char *identity, const char *reason, const struct store_block *b)
 {
 	struct store_audit a;
 	memset(&a, 0, sizeof a);
+	if (b) {
+		(void)str_copy(a.rule, sizeof a.rule, b->rule);
+		a.expires_ms = b->expires_ms;
+		a.offences = b->offences;
+	}
 	a.time_ms = now;
 	(void)str_copy(a.actor, sizeof a.actor, actor);
 	(void)str_copy(a.action, sizeof a.action, action);
 	(void)str_copy(a.identity, sizeof a.identity, identity);
 	str_sanitize(a.reason, sizeof a.reason, reason, strlen(reason));
 	return e->store->audit_append(e->store, &a);
+}
+
+static int pol_audit(struct pol_engine *e, int64_t now, const char *actor, const char *action,
+                     const char *identity, const char *reason)
+{
+	return pol_audit_block(e, now, actor, action, identity, reason, NULL);
 }
 
 static int pol_ranges_add(void *ctx, const struct store_block *b)
@@ -561,7 +574,7 @@ static int pol_block_create(struct pol_engine *e, const char *identity, const ch
 	b.offences = offences;
 	if (e->store->block_put(e->store, &b) != 0)
 		return -1;
-	if (pol_audit(e, now, actor, "block", b.identity, b.reason) != 0)
+	if (pol_audit_block(e, now, actor, "block", b.identity, b.reason, &b) != 0)
 		return -1;
 	if (b.kind == STORE_BLOCK_CIDR)
 		return pol_engine_reload(e);

@@ -54,6 +54,14 @@ int store_value_decode(const void *data, size_t len, char type, void *payload, u
 	return 0;
 }
 
+int store_audit_decode(const void *data, size_t len, struct store_audit *out)
+{
+	if (store_value_decode(data, len, 'A', out, sizeof *out) == 0)
+		return 0;
+	memset(out, 0, sizeof *out);
+	return store_value_decode(data, len, 'A', out, STORE_AUDIT_V1_SIZE);
+}
+
 int store_put_exp(struct store *s, const char *key, const void *rec, size_t len, int64_t expires_ms)
 {
 	if (s->put_exp)

@@ -70,7 +70,14 @@ struct store_audit {
 	char action[16];           /* block, unblock, expire */
 	char identity[POL_IDENT_MAX];
 	char reason[POL_TEXT_MAX];
+	/* A block's rule, expiry and offences, so the trail can rebuild the
+	 * blocks (store verify). Records written before these fields were added
+	 * decode with them zero (STORE_AUDIT_V1_SIZE). */
+	char rule[48];
+	int64_t expires_ms;
+	uint32_t offences;
 };
+#define STORE_AUDIT_V1_SIZE offsetof(struct store_audit, rule)
 
 /* update() callback: rec holds *len bytes of the current record (0 when there
  * is none) in a buffer of cap bytes (the memory backend may pass the stored
@@ -132,8 +139,35 @@ struct store {
 };
 
 struct store *store_mem_new(void);
-/* Opens (creating) an LMDB environment in directory path. NULL with err set. */
+/* Opens (creating) the LMDB store in directory path: the counters in path
+ * itself (not synced), the blocks in path/blocks and the audit trail in
+ * path/audit (each commit synced). NULL with err set. */
 struct store *store_lmdb_open(const char *path, size_t map_bytes, char *err, size_t errlen);
+/* True when s is an LMDB store whose blocks and audit trail are synced on
+ * every commit (their environments have no NOSYNC, MAPASYNC or NOMETASYNC). */
+bool store_lmdb_durable(struct store *s);
+
+/* What store_lmdb_verify found (and, with repair, did). */
+struct store_lmdb_check {
+	unsigned long blocks, audits;         /* records read */
+	unsigned long bad_blocks;             /* blocks that do not decode (repair: deleted) */
+	unsigned long bad_audits;             /* audit records that do not decode */
+	unsigned long missing;                /* blocks the audit trail says are in force, absent */
+	unsigned long rebuilt;                /* of those, written back from the trail (repair) */
+	bool blocks_broken, blocks_reset;     /* environment unreadable; recreated */
+	bool counters_broken, counters_reset; /* likewise (counters are lossy) */
+	bool audit_broken;                    /* the trail itself: nothing to rebuild from */
+	char problem[300];                    /* the first problem, for a person */
+};
+/* Checks the store in path (the gateway stopped for repair): every
+ * environment opens and every record walks and decodes, and every block the
+ * audit trail says is in force exists. With repair: unreadable counters and
+ * blocks environments are moved aside (NAME.broken-SECONDS, of now_ms) and recreated,
+ * undecodable blocks deleted and missing blocks rebuilt from the trail (rule,
+ * reason, expiry and offences; the evidence is not in the trail). 0 when
+ * checked (out says what), -1 when it could not check at all (err). */
+int store_lmdb_verify(const char *path, size_t map_bytes, bool repair, int64_t now_ms,
+                      struct store_lmdb_check *out, char *err, size_t errlen);
 
 struct store_redis_options {
 	const char *host;        /* NULL: 127.0.0.1 */
@@ -174,6 +208,9 @@ int store_usage_permille(struct store *s);
 #define STORE_VALUE_HDR 8
 void store_value_encode(unsigned char *out, char type, const void *payload, uint32_t size);
 int store_value_decode(const void *data, size_t len, char type, void *payload, uint32_t size);
+
+/* An audit value (either size); 0 or -1 like store_value_decode. */
+int store_audit_decode(const void *data, size_t len, struct store_audit *out);
 
 /* Identity kind from its prefix ("user:", "ip:", "cidr:", "domain:"). 0 or -1. */
 int store_block_kind_of(const char *identity, enum store_block_kind *out);

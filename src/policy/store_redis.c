@@ -548,7 +548,8 @@ static int store_redis_audit_iter(struct store *s, store_audit_fn fn, void *ctx)
 			return -1;
 		size_t n = rep->elements;
 		for (size_t i = 0; i < n && out == 0; i++)
-			if (store_redis_decode(rep->element[i], 'A', &a, sizeof a) == 0)
+			if (rep->element[i]->type == REDIS_REPLY_STRING &&
+			    store_audit_decode(rep->element[i]->str, rep->element[i]->len, &a) == 0)
 				out = fn(ctx, &a);
 		freeReplyObject(rep);
 		if (n < 500)

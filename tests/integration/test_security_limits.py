@@ -2,10 +2,13 @@
 a full state store fails closed for AUTH; mail loops are refused; the
 smaller per-client caps. Each test here fails on the code before the fix."""
 import base64
+import json
+import os
+import re
+import shutil
+import smtplib
 import socket
 import subprocess
-import re
-import smtplib
 import time
 
 import pytest
@@ -182,3 +185,75 @@ def test_mx_pointing_to_ourselves_defers(tmp_path):
         if sim:
             sim.stop()
         dns.stop()
+
+
+# ---- blocks and the audit trail survive (item 3) ----
+
+def run(*args):
+    r = subprocess.run([RG_BIN] + list(args), capture_output=True, text=True, timeout=60)
+    return r.returncode, r.stdout, r.stderr
+
+
+def test_store_verify_rebuilds_blocks_from_the_audit_trail(tmp_path):
+    state = str(tmp_path / "var")
+    assert run("block", "--state", state, "add", "a@x.test", "--reason", "stolen password",
+               "--expires", "2h")[0] == 0
+    assert run("block", "--state", state, "add", "192.0.2.7", "--reason", "spam run")[0] == 0
+    assert run("unblock", "--state", state, "192.0.2.7", "--reason", "cleaned")[0] == 0
+    rc, out, err = run("store", "verify", "--state", state)
+    assert rc == 0 and out.strip().endswith("ok"), (out, err)
+    policy = tmp_path / "var" / "policy"
+    shown = json.loads(run("block", "--state", state, "show", "a@x.test", "--json")[1])
+
+    # the block database is gone: found, then rebuilt from the trail
+    shutil.rmtree(policy / "blocks")
+    rc, out, err = run("store", "verify", "--state", state, "--json")
+    doc = json.loads(out)
+    assert rc == 1 and doc["missing_blocks"] == 1 and not doc["ok"], doc
+    assert "user:a@x.test" in doc["problem"]
+    rc, out, err = run("store", "verify", "--state", state, "--repair", "--json")
+    doc = json.loads(out)
+    assert rc == 0 and doc["rebuilt_blocks"] == 1 and doc["repaired"], doc
+    again = json.loads(run("block", "--state", state, "show", "a@x.test", "--json")[1])
+    for k in ("identity", "rule", "reason", "created", "expires", "blocked"):
+        assert again[k] == shown[k], (k, again, shown)
+    # the lifted one stays lifted
+    assert run("block", "--state", state, "show", "192.0.2.7")[0] != 0
+
+    # the block environment is garbage: detected, set aside, rebuilt
+    (policy / "blocks" / "data.mdb").write_bytes(os.urandom(8192))
+    rc, out, err = run("store", "verify", "--state", state, "--json")
+    doc = json.loads(out)
+    assert rc == 1 and doc["blocks_env"]["broken"], doc
+    rc, out, err = run("store", "verify", "--state", state, "--repair", "--json")
+    doc = json.loads(out)
+    assert rc == 0 and doc["blocks_env"]["reset"] and doc["rebuilt_blocks"] == 1, doc
+    assert any(p.name.startswith("blocks.broken-") for p in policy.iterdir())
+    assert json.loads(run("block", "--state", state, "show", "a@x.test",
+                          "--json")[1])["reason"] == "stolen password"
+
+    # the counters are lossy: a broken counters file is started afresh
+    (policy / "data.mdb").write_bytes(os.urandom(8192))
+    rc, out, err = run("store", "verify", "--state", state, "--json")
+    assert rc == 1 and json.loads(out)["counters"]["broken"], out
+    rc, out, err = run("store", "verify", "--state", state, "--repair", "--json")
+    doc = json.loads(out)
+    assert rc == 0 and doc["counters"]["reset"] and doc["blocks"] == 1, doc
+
+
+def test_block_survives_kill_9(tmp_path, ca):  # noqa: F811
+    gw = Gateway(tmp_path, ca)
+    try:
+        state = str(tmp_path / "var")
+        # through the running server's control socket: its engine writes it
+        rc, out, err = run("block", "--state", state, "add", "kim@local.test",
+                           "--reason", "phished")
+        assert rc == 0, err
+        gw.proc.kill()  # no clean shutdown, no final sync
+        gw.proc.wait()
+        rc, out, err = run("block", "--state", state, "show", "kim@local.test", "--json")
+        assert rc == 0 and json.loads(out)["reason"] == "phished", (out, err)
+        rc, out, err = run("store", "verify", "--state", state)
+        assert rc == 0, out
+    finally:
+        gw.stop()

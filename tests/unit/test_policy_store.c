@@ -20,6 +20,8 @@
 #include "policy/store.h"
 #include "redis_server.h"
 #include <hiredis/hiredis.h>
+#include <lmdb.h>
+#include <sys/stat.h>
 
 #include <pthread.h>
 #include <stdio.h>
@@ -627,6 +629,66 @@ static void test_lmdb_usage_and_full(void **state)
 	m->close(m);
 }
 
+/* Blocks and the audit trail live in environments synced on every commit
+ * (the counters' one is not), and a store made before that (blocks and audit
+ * in the counters' environment) is moved over when opened. */
+static void test_lmdb_durable_and_migrated(void **state)
+{
+	struct backend *b = *state;
+	char err[256];
+	assert_true(store_lmdb_durable(b->st));
+	struct store *m = store_mem_new();
+	assert_false(store_lmdb_durable(m));
+	m->close(m);
+	b->st->close(b->st);
+	b->st = NULL;
+	/* the old layout, written by hand: "block" and "audit" next to "rec" */
+	char old[128];
+	(void)str_format(old, sizeof old, "%s/old", b->dir);
+	assert_int_equal(mkdir(old, 0700), 0);
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi bd, ad;
+	assert_int_equal(mdb_env_create(&env), 0);
+	assert_int_equal(mdb_env_set_maxdbs(env, 8), 0);
+	assert_int_equal(mdb_env_open(env, old, 0, 0600), 0);
+	assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+	assert_int_equal(mdb_dbi_open(txn, "block", MDB_CREATE, &bd), 0);
+	assert_int_equal(mdb_dbi_open(txn, "audit", MDB_CREATE, &ad), 0);
+	struct store_block blk = {.identity = "user:old@example.org",
+	                          .kind = STORE_BLOCK_USER,
+	                          .rule = "manual",
+	                          .reason = "from before"};
+	static unsigned char val[8 + sizeof(struct store_block)];
+	store_value_encode(val, 'B', &blk, sizeof blk);
+	MDB_val k = {strlen(blk.identity), blk.identity}, v = {sizeof val, val};
+	assert_int_equal(mdb_put(txn, bd, &k, &v, 0), 0);
+	unsigned char aval[8 + STORE_AUDIT_V1_SIZE], seq[8] = {0};
+	struct store_audit a = {.time_ms = 5,
+	                        .actor = "admin",
+	                        .action = "block",
+	                        .identity = "user:old@example.org",
+	                        .reason = "from before"};
+	store_value_encode(aval, 'A', &a, (uint32_t)STORE_AUDIT_V1_SIZE); /* the old size */
+	MDB_val ak = {8, seq}, av = {sizeof aval, aval};
+	assert_int_equal(mdb_put(txn, ad, &ak, &av, 0), 0);
+	assert_int_equal(mdb_txn_commit(txn), 0);
+	mdb_env_close(env);
+	struct store *s = store_lmdb_open(old, 64 << 20, err, sizeof err);
+	assert_non_null(s);
+	struct store_block got;
+	assert_int_equal(s->block_get(s, "user:old@example.org", &got), 1);
+	assert_string_equal(got.reason, "from before");
+	struct seen al = {0};
+	assert_int_equal(s->audit_iter(s, audit_cb, &al), 0);
+	assert_int_equal(al.n, 1); /* the old-size record reads back */
+	assert_int_equal(al.t[0], 5);
+	assert_true(store_lmdb_durable(s));
+	s->close(s);
+	b->st = store_lmdb_open(b->dir, 64 << 20, err, sizeof err);
+	assert_non_null(b->st);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -648,6 +710,7 @@ int main(void)
 	    BOTH(test_update_exp),
 	    cmocka_unit_test_setup_teardown(test_lmdb_sweep_batch, setup_lmdb, teardown),
 	    cmocka_unit_test_setup_teardown(test_lmdb_usage_and_full, setup_lmdb, teardown),
+	    cmocka_unit_test_setup_teardown(test_lmdb_durable_and_migrated, setup_lmdb, teardown),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

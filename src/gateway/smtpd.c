@@ -1188,10 +1188,21 @@ static void smtpd_on_accept(struct evconnlistener *lev, evutil_socket_t fd, stru
 		return;
 	}
 	if (has_ip) {
-		unsigned same = 0;
-		for (struct smtpd_conn *o = d->conns; o; o = o->next)
-			if (o->has_ip && addr_equal(&o->ip, &ip))
+		/* A client is an IPv4 address or an IPv6 network of [identity]
+		 * ipv6_prefix (one host has a whole /64 to pick addresses from). */
+		unsigned same = 0, pfx = (unsigned)d->c->policy.ipv6_prefix;
+		struct addr net = ip, onet;
+		if (net.family == 6)
+			addr_mask(&net, pfx);
+		for (struct smtpd_conn *o = d->conns; o; o = o->next) {
+			if (!o->has_ip || o->ip.family != net.family)
+				continue;
+			onet = o->ip;
+			if (onet.family == 6)
+				addr_mask(&onet, pfx);
+			if (addr_equal(&onet, &net))
 				same++;
+		}
 		if (same >= (unsigned)d->c->max_connections_per_client) {
 			log_warn("smtpd queue_id=NOQUEUE client=%s listener=%s "
 			         "refused=too_many_connections_from_client count=%u "

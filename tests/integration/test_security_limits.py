@@ -9,6 +9,7 @@ import shutil
 import smtplib
 import socket
 import subprocess
+import sys
 import time
 
 import pytest
@@ -257,3 +258,62 @@ def test_block_survives_kill_9(tmp_path, ca):  # noqa: F811
         assert rc == 0, out
     finally:
         gw.stop()
+
+
+# ---- smaller ones (item 10) ----
+
+def namespaces_ok():
+    if os.geteuid() != 0 or not shutil.which("unshare") or not shutil.which("ip"):
+        return False
+    return subprocess.run(["unshare", "--net", "true"], capture_output=True).returncode == 0
+
+
+@pytest.mark.skipif(not namespaces_ok(), reason="needs root, unshare and ip")
+def test_connection_limit_counts_ipv6_per_prefix(tmp_path):
+    # Three addresses of one /64 are one client (ipv6_prefix = 64): the third
+    # connection is refused; another /64 is another client.
+    here = os.path.dirname(os.path.abspath(__file__))
+    r = subprocess.run(["unshare", "--net", "--fork", sys.executable,
+                        os.path.join(here, "percl_ns.py"), RG_BIN, str(tmp_path)],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr + (tmp_path / "serve.log").read_text()
+    assert json.loads(r.stdout) == [220, 220, 421, 220], r.stdout
+    log = (tmp_path / "serve.log").read_text()
+    assert "refused=too_many_connections_from_client count=2" in log
+
+
+def test_max_recipients_capped_at_the_queue_limit(tmp_path):
+    conf = tmp_path / "relayguard.conf"
+    conf.write_text("[gateway]\nstate_dir = %s\nmax_recipients = 1001\n" % tmp_path)
+    rc, out, err = run("checkconf", "--config", str(conf))
+    assert rc == 2 and "max_recipients" in err and "1000" in err, (rc, out, err)
+    conf.write_text("[gateway]\nstate_dir = %s\nmax_recipients = 1000\n" % tmp_path)
+    rc, out, err = run("checkconf", "--config", str(conf))
+    assert rc == 0, (out, err)
+
+
+def test_admin_session_rechecks_the_account(tmp_path):
+    from webtools import ADMIN, Client, Server
+    srv = Server(tmp_path)
+    try:
+        users = tmp_path / "var" / "users"
+        c = Client(srv.base)
+        assert c.login()[0] == 303
+        assert c.req("/blocks")[0] == 200
+        # the admin flag taken away (by editing the file): the session ends
+        text = users.read_text()
+        users.write_text(text.replace(":admin\n", "\n"))
+        assert c.req("/blocks")[0] == 401
+        # given back: a new login works; then the account is deleted
+        users.write_text(text)
+        assert c.login()[0] == 303
+        assert c.req("/blocks")[0] == 200
+        rc, out, err = run("user", "del", "--file", str(users), ADMIN)
+        assert rc == 0, err
+        assert c.req("/blocks")[0] == 401
+        assert c.req("/api/status")[0] == 401
+        log = (tmp_path / "serve.log").read_text()
+        assert "session of %s ended: the account is no longer an administrator" % ADMIN in log
+        assert "session of %s ended: the account is gone" % ADMIN in log
+    finally:
+        assert srv.stop() == 0

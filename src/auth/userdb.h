@@ -29,6 +29,7 @@
 
 #include "auth/passwd.h"
 #include "core/buf.h"
+#include "core/str.h"
 
 #include <limits.h>
 #include <stdbool.h>
@@ -37,7 +38,7 @@
 #define USERDB_DEFAULT_PATH "var/users"
 #define USERDB_LOCAL_MAX 64
 #define USERDB_DOMAIN_MAX 255
-#define USERDB_NAME_MAX (USERDB_LOCAL_MAX + 1 + USERDB_DOMAIN_MAX)
+#define USERDB_NAME_MAX STR_USER_MAX /* not local + @ + domain (320): one size */
 #define USERDB_LINE_MAX 1024
 #define USERDB_FILE_MAX (64u * 1024 * 1024)
 

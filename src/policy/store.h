@@ -139,6 +139,12 @@ struct store {
 };
 
 struct store *store_mem_new(void);
+/* A memory store of at most max_records records (0: no limit): a new record
+ * past it fails (-1, a store error), so a hostile input cannot grow it
+ * without bound; records already there are still updated. */
+struct store *store_mem_new_capped(size_t max_records);
+/* Records in a memory store (not blocks). */
+size_t store_mem_count(struct store *s);
 /* Opens (creating) the LMDB store in directory path: the counters in path
  * itself (not synced), the blocks in path/blocks and the audit trail in
  * path/audit (each commit synced). NULL with err set. */

@@ -32,6 +32,7 @@ struct store_mem_table {
 	size_t size; /* power of two */
 	size_t used; /* live + tombstones */
 	size_t live;
+	size_t max;       /* most live keys; 0 = no limit (a new key past it fails) */
 	int64_t next_exp; /* no live slot expires before this (INT64_MAX: none expires) */
 };
 
@@ -169,6 +170,8 @@ static int store_mem_insert(struct store_mem_table *t, const struct store_mem_ke
 		sl->len = len;
 		return 0;
 	}
+	if (t->max && t->live >= t->max)
+		return -1; /* full: the caller sees a store error, memory stays bounded */
 	if ((t->used + 1) * 4 > t->size * 3 && store_mem_grow(t) != 0)
 		return -1;
 	size_t klen = key->len;
@@ -454,6 +457,20 @@ static void store_mem_close(struct store *s)
 
 struct store *store_mem_new(void)
 {
+	return store_mem_new_capped(0);
+}
+
+size_t store_mem_count(struct store *s)
+{
+	struct store_mem *m = store_mem_of(s);
+	pthread_mutex_lock(&m->lock);
+	size_t n = m->recs.live;
+	pthread_mutex_unlock(&m->lock);
+	return n;
+}
+
+struct store *store_mem_new_capped(size_t max_records)
+{
 	struct store_mem *m = calloc(1, sizeof *m);
 	if (!m)
 		return NULL;
@@ -463,6 +480,7 @@ struct store *store_mem_new(void)
 		free(m);
 		return NULL;
 	}
+	m->recs.max = max_records;
 	pthread_mutex_init(&m->lock, NULL);
 	m->base = (struct store){
 	    .get = store_mem_get,

@@ -689,6 +689,38 @@ static void test_lmdb_durable_and_migrated(void **state)
 	assert_non_null(b->st);
 }
 
+/* The memory store a replay uses is capped: a log with ever new identities
+ * fills it to the cap and no further (new ones are store errors, the engine
+ * says so), while the identities already there are still counted. */
+static void test_mem_capped(void **state)
+{
+	struct store *s = store_mem_new_capped(100);
+	assert_non_null(s);
+	struct pol_config cfg;
+	int64_t ttl;
+	struct pol_engine *e = engine_on(s, &cfg, &ttl);
+	char user[64];
+	int errors = 0;
+	for (int i = 0; i < 1000; i++) {
+		struct pol_event ev;
+		struct pol_verdict v;
+		pol_event_init(&ev, POL_EV_AUTH_FAIL, T0 + i);
+		(void)str_format(user, sizeof user, "u%d@example.org", i);
+		(void)str_copy(ev.user, sizeof ev.user, user);
+		if (pol_engine_evaluate(e, &ev, &v) != 0) {
+			errors++;
+			assert_string_equal(v.rule, "store_error");
+		}
+	}
+	assert_true(store_mem_count(s) <= 100);
+	assert_true(errors >= 900);
+	int commit = 1;
+	assert_int_equal(s->update(s, "I:user:u0@example.org", add_cb, &commit), STORE_COMMIT);
+	assert_int_equal(s->update(s, "I:brand-new", add_cb, &commit), -1);
+	pol_engine_free(e);
+	s->close(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -711,6 +743,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_lmdb_sweep_batch, setup_lmdb, teardown),
 	    cmocka_unit_test_setup_teardown(test_lmdb_usage_and_full, setup_lmdb, teardown),
 	    cmocka_unit_test_setup_teardown(test_lmdb_durable_and_migrated, setup_lmdb, teardown),
+	    cmocka_unit_test(test_mem_capped),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

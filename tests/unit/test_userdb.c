@@ -12,6 +12,8 @@
 
 #include "auth/passwd.h"
 #include "auth/userdb.h"
+#include "policy/event.h"
+#include "smtp/session.h"
 #include "core/clock.h"
 #include "core/fsutil.h"
 
@@ -181,6 +183,34 @@ static void test_names(void **state)
 	memset(longname, 'a', 65);
 	longname[65] = '\0';
 	assert_int_equal(userdb_name_normalize(longname, 65, out, sizeof out, err, sizeof err), -1);
+	/* One size for a name everywhere (AUTH keeps 255): a 64-octet local
+	 * part and a long domain may not add up past it. */
+	char big[400];
+	memset(big, 'a', 64);
+	big[64] = '@';
+	size_t n = 65;
+	while (n < 65 + 250) { /* labels of 49 + '.' */
+		memset(big + n, 'b', 49);
+		n += 49;
+		big[n++] = '.';
+	}
+	memcpy(big + n, "org", 3);
+	n += 3;
+	big[n] = '\0';
+	assert_true(n > STR_USER_MAX && n <= 320);
+	assert_int_equal(userdb_name_normalize(big, n, out, sizeof out, err, sizeof err), -1);
+	/* and one at the limit is kept whole, as the SMTP session and the
+	 * policy event keep it */
+	big[STR_USER_MAX - 4] = '\0';
+	memcpy(big + STR_USER_MAX - 8, ".org", 4);
+	big[STR_USER_MAX - 4] = '\0';
+	n = strlen(big);
+	if (big[n - 5] == '.') /* no empty label */
+		big[n - 5] = 'c';
+	assert_int_equal(userdb_name_normalize(big, n, out, sizeof out, err, sizeof err), 0);
+	assert_int_equal(strlen(out), n);
+	assert_true(USERDB_NAME_MAX == STR_USER_MAX && SMTP_SESSION_USER_MAX == STR_USER_MAX &&
+	            POL_USER_MAX == STR_USER_MAX + 1);
 }
 
 static const char good_hash[] =

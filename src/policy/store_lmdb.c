@@ -574,6 +574,9 @@ static int store_lmdb_open_synced(const char *path, const char *name, size_t map
 		return rc;
 	/* No NOSYNC, no WRITEMAP: every commit is on disk before it returns,
 	 * and a crash cannot tear what an earlier commit wrote. */
+	/* never below 64 MiB: a small counters map must leave room for blocks */
+	if (map_bytes < ((size_t)64 << 20))
+		map_bytes = (size_t)64 << 20;
 	if ((rc = mdb_env_set_maxdbs(*env, 2)) != 0 ||
 	    (rc = mdb_env_set_mapsize(*env, map_bytes)) != 0 ||
 	    (rc = mdb_env_open(*env, dir, MDB_NOTLS, 0600)) != 0 ||
@@ -582,10 +585,11 @@ static int store_lmdb_open_synced(const char *path, const char *name, size_t map
 		*env = NULL;
 		return rc;
 	}
-	if ((rc = mdb_dbi_open(txn, name, MDB_CREATE, dbi)) != 0 ||
-	    (rc = mdb_txn_commit(txn)) != 0) {
-		if (rc != 0 && txn)
-			mdb_txn_abort(txn);
+	if ((rc = mdb_dbi_open(txn, name, MDB_CREATE, dbi)) != 0)
+		mdb_txn_abort(txn);
+	else
+		rc = mdb_txn_commit(txn);
+	if (rc != 0) {
 		mdb_env_close(*env);
 		*env = NULL;
 	}

@@ -588,6 +588,21 @@ static void web_identify(struct web_req *r)
 	const char *sid = MHD_lookup_connection_value(r->conn, MHD_COOKIE_KIND, "rg_session");
 	if (sid)
 		r->sess = session_find(&w->sessions, sid, clock_realtime_ms());
+	if (r->sess) {
+		/* The account is checked on every request, not only at login: an
+		 * administrator removed, disabled or no longer admin is logged out. */
+		web_users_refresh(w);
+		const struct userdb_entry *ue = userdb_find(&w->users, r->sess->user);
+		if (!ue || !(ue->flags & USERDB_FLAG_ADMIN) || (ue->flags & USERDB_FLAG_DISABLED)) {
+			log_warn("web: session of %s ended: the account is %s", r->sess->user,
+			         !ue                                ? "gone"
+			         : !(ue->flags & USERDB_FLAG_ADMIN) ? "no longer an "
+			                                              "administrator"
+			                                            : "disabled");
+			session_end(&w->sessions, r->sess->id);
+			r->sess = NULL;
+		}
+	}
 	const char *auth = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Authorization");
 	if (auth && w->api_token[0] && strncmp(auth, "Bearer ", 7) == 0 &&
 	    strncmp(r->url, "/api/", 5) == 0)

@@ -192,7 +192,35 @@ static void cli_serve_on_signal(evutil_socket_t sig, short what, void *arg)
 struct cli_serve_tick {
 	struct pol_engine *engine;
 	struct queue *queue;
+	/* state store use: a gauge, and a log line and an alert at 80% */
+	struct store *store;
+	struct gwalert *alerts;
+	struct metric *m_usage;
+	bool usage_alerted;
 };
+
+#define CLI_SERVE_STORE_ALERT 800 /* per mille */
+#define CLI_SERVE_STORE_REARM 700
+
+static void cli_serve_store_usage(struct cli_serve_tick *t)
+{
+	int pm = t->store ? store_usage_permille(t->store) : -1;
+	if (pm < 0)
+		return;
+	if (t->m_usage)
+		metric_set(t->m_usage, NULL, pm / 1000.0);
+	if (pm >= CLI_SERVE_STORE_ALERT && !t->usage_alerted) {
+		t->usage_alerted = true;
+		log_error("serve: the state store is %d.%d%% full (alert at %d%%); when it is full "
+		          "AUTH is refused with 454 and other decisions are not counted: raise "
+		          "[gateway] state_map_size",
+		          pm / 10, pm % 10, CLI_SERVE_STORE_ALERT / 10);
+		gwalert_store_usage(t->alerts, t->store->name, pm, CLI_SERVE_STORE_ALERT);
+	} else if (pm < CLI_SERVE_STORE_REARM && t->usage_alerted) {
+		t->usage_alerted = false;
+		log_info("serve: the state store is %d.%d%% full again", pm / 10, pm % 10);
+	}
+}
 
 static void cli_serve_on_tick(evutil_socket_t fd, short what, void *arg)
 {
@@ -205,6 +233,7 @@ static void cli_serve_on_tick(evutil_socket_t fd, short what, void *arg)
 		log_error("serve: cannot re-read blocks from the state store");
 	if (t->queue && queue_rescan(t->queue) < 0)
 		log_error("serve: cannot rescan the spool");
+	cli_serve_store_usage(t);
 }
 
 /* Every policy decision, for the admin page's per-account history. */
@@ -409,6 +438,12 @@ int cli_serve(int argc, char **argv)
 			 "directly",
 			 ctl_path[0] ? err : "state_dir too long");
 	tk.queue = queue;
+	tk.store = store;
+	tk.alerts = alerts;
+	tk.m_usage = metrics_register(metrics, METRIC_GAUGE, "relayguard_state_store_usage_ratio",
+	                              "Share of the state store's map in use (alert at 0.8).", NULL,
+	                              NULL, 0);
+	cli_serve_store_usage(&tk);
 	if (!c->queue_fsync)
 		log_warn("serve: queue_fsync = no: a crash may lose mail answered 250");
 	struct dns_options dopt = {.servers =

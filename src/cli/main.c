@@ -38,6 +38,7 @@ static const struct cli_command cli_commands[] = {
     {"unblock", cli_unblock, "resume sending: lift a block and reset its counters"},
     {"hold", cli_hold, "list, show, release and delete held messages"},
     {"user", cli_user, "add, change, remove and list accounts (argon2id, strength policy)"},
+    {"store", cli_store, "check and repair the policy state store (blocks, audit trail)"},
     {"version", cli_version, "print the version"},
 };
 

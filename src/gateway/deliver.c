@@ -33,6 +33,7 @@
 #include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <fcntl.h>
+#include <ifaddrs.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <openssl/err.h>
@@ -1056,6 +1057,89 @@ static void deliver_conn_connect(struct dconn *cn)
 	d->st.connections++;
 }
 
+/* ---- is the next hop this machine? ---- */
+
+struct deliver_self {
+	const struct gw_config *c;
+	unsigned port;
+};
+
+static bool deliver_on_interface(const struct addr *a)
+{
+	struct ifaddrs *list, *i;
+	bool found = false;
+	if (getifaddrs(&list) != 0)
+		return false;
+	for (i = list; i && !found; i = i->ifa_next) {
+		struct addr ia;
+		if (i->ifa_addr && addr_from_sockaddr(i->ifa_addr, &ia) == 0)
+			found = addr_equal(&ia, a);
+	}
+	freeifaddrs(list);
+	return found;
+}
+
+/* One of our own listeners at a:port: a listener on that address, or a
+ * wildcard one and a is loopback or on one of the host's interfaces. */
+static bool deliver_is_self(void *arg, const struct addr *a)
+{
+	const struct deliver_self *ds = arg;
+	static const uint8_t v6_loop[16] = {[15] = 1};
+	bool loop = (a->family == 4 && a->bytes[0] == 127) ||
+	            (a->family == 6 && memcmp(a->bytes, v6_loop, 16) == 0);
+	for (int l = 0; l < ds->c->nlisteners; l++) {
+		const struct gw_listener *gl = &ds->c->listeners[l];
+		for (int k = 0; k < gl->naddrs; k++) {
+			const struct hostport *hp = &gl->addrs[k];
+			struct addr la;
+			if (hp->ss.ss_family == AF_UNIX ||
+			    addr_from_sockaddr((const struct sockaddr *)&hp->ss, &la) != 0)
+				continue;
+			unsigned port =
+			    ntohs(hp->ss.ss_family == AF_INET
+			              ? ((const struct sockaddr_in *)&hp->ss)->sin_port
+			              : ((const struct sockaddr_in6 *)&hp->ss)->sin6_port);
+			if (port != ds->port)
+				continue;
+			static const uint8_t zero[16];
+			bool wild =
+			    hp->wildcard || memcmp(la.bytes, zero, la.family == 4 ? 4 : 16) == 0;
+			if (wild ? loop || deliver_on_interface(a) : addr_equal(&la, a))
+				return true;
+		}
+	}
+	return false;
+}
+
+/* Drops the hosts that are this machine (and those after them); 0 when the
+ * best one is: the destination is deferred, with a log line saying so. */
+static int deliver_conn_cut_self(struct dconn *cn)
+{
+	struct deliver_self ds = {cn->d->c, cn->dd->port};
+	int self_at;
+	if (mx_cut_self(&cn->mx, deliver_is_self, &ds, &self_at) > 0)
+		return 0;
+	char ip[ADDR_STRLEN], relay[DNS_NAME_MAX + ADDR_STRLEN + 16];
+	struct smtpc_result r = {451, ""};
+	addr_format(&cn->mx.t[0].addr, ip, sizeof ip);
+	str_format(relay, sizeof relay, "%s[%s]:%u", cn->mx.t[0].host, ip, cn->dd->port);
+	str_format(r.text, sizeof r.text,
+	           "451 4.4.6 mail for %s loops back to myself (%s is this host)", cn->dd->name,
+	           relay);
+	struct dlog l;
+	dlog_begin(&l, "-", "loop");
+	dlog_str(&l, "domain", cn->dd->name);
+	dlog_str(&l, "relay", relay);
+	dlog_str(&l, "status", "deferred");
+	dlog_str(&l, "reply", r.text + 4);
+	log_error("%s", l.line);
+	dest_mark_dead(cn->dd->dest, deliver_now(), cn->d->o->dead_time_ms, r.text);
+	cn->dead = true;
+	deliver_dest_fail_all(cn->dd, &r);
+	deliver_conn_free(cn);
+	return -1;
+}
+
 static void deliver_conn_on_mx(void *arg, const struct mx_result *res)
 {
 	struct dconn *cn = arg;
@@ -1079,6 +1163,8 @@ static void deliver_conn_on_mx(void *arg, const struct mx_result *res)
 		return;
 	}
 	cn->target = 0;
+	if (deliver_conn_cut_self(cn) != 0)
+		return;
 	deliver_conn_connect(cn);
 	deliver_conn_reap(cn);
 }
@@ -1112,6 +1198,8 @@ static void deliver_conn_open(struct ddest *dd)
 		cn->mx.n = 1;
 		str_copy(cn->mx.t[0].host, sizeof cn->mx.t[0].host, dd->name);
 		cn->mx.t[0].addr = dd->lit;
+		if (deliver_conn_cut_self(cn) != 0)
+			return;
 		deliver_conn_connect(cn);
 		deliver_conn_reap(cn);
 		return;

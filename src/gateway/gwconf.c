@@ -6,6 +6,7 @@
 #include "admin/alert.h"
 #include "core/cfg.h"
 #include "core/str.h"
+#include "queue/queue.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -37,8 +38,8 @@ static const struct cfg_option gw_options[] = {
     {"gateway", "tls_key", CFG_STRING, "", 0, 0, true, GC(tls_key), GS(tls_key), "PEM key"},
     {"gateway", "max_message_size", CFG_SIZE, "10240000", 1024, 1LL << 31, true,
      GC(max_message_size), 0, "Postfix message_size_limit"},
-    {"gateway", "max_recipients", CFG_INT, "1000", 1, 100000, true, GC(max_recipients), 0,
-     "per message"},
+    {"gateway", "max_recipients", CFG_INT, "1000", 1, QUEUE_RCPT_MAX, true, GC(max_recipients), 0,
+     "per message (at most what the queue takes)"},
     {"gateway", "max_connections", CFG_INT, "1000", 1, 100000, false, GC(max_connections), 0,
      "SMTP sessions at once"},
     {"gateway", "max_connections_per_client", CFG_INT, "50", 1, 100000, true,
@@ -89,6 +90,8 @@ static const struct cfg_option gw_options[] = {
      GC(screen_callout_timeout_ms), 0, "the whole callout probe; past it the client gets 451"},
     {"gateway", "state_store", CFG_STRING, "lmdb", 0, 0, false, GC(state_store), GS(state_store),
      "lmdb (this node) or redis (nodes share counters and blocks)"},
+    {"gateway", "state_map_size", CFG_SIZE, "1073741824", 256 << 10, 1LL << 40, false,
+     GC(state_map_size), 0, "most the LMDB state store may hold (AUTH fails closed when full)"},
     {"gateway", "redis", CFG_STRING, "127.0.0.1:6379", 0, 0, false, GC(redis), GS(redis),
      "Redis for state_store = redis: HOST:PORT or unix:/path"},
     {"gateway", "redis_prefix", CFG_STRING, "relayguard:", 0, 0, false, GC(redis_prefix),

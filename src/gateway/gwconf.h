@@ -121,9 +121,10 @@ struct gw_config {
 	long long auth_failure_limit;
 	long long auth_workers; /* password-checking threads (gateway/authpool.h) */
 	bool queue_fsync;
-	char state_store[16];  /* "lmdb" or "redis" (gwstore.h) */
-	char redis[128];       /* HOST:PORT or unix:/path */
-	char redis_prefix[64]; /* of every key */
+	char state_store[16];    /* "lmdb" or "redis" (gwstore.h) */
+	uint64_t state_map_size; /* LMDB map size in bytes */
+	char redis[128];         /* HOST:PORT or unix:/path */
+	char redis_prefix[64];   /* of every key */
 	uint64_t redis_timeout_ms;
 	/* [listener NAME] */
 	int nlisteners;

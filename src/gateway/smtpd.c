@@ -39,6 +39,7 @@
 #include <openssl/ssl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -127,12 +128,16 @@ struct smtpd_conn {
 	size_t hdr_len;
 	bool hdr_done;
 	struct msgclass mc;
+	unsigned received;       /* Received fields in the header section: the hop count */
 	struct smtpd_rdns *rdns; /* the client's name, being looked up */
 	struct screen_conn *sc;  /* inbound listeners: DNSBL score, SPF, recipients */
 	bool screen_sync;        /* inside a screen call: its callback must not run the loop */
 };
 
 #define SMTPD_HDR_MAX 65536 /* header bytes kept for classification */
+/* RFC 5321 6.3: a message with this many Received fields is in a loop
+ * (Postfix's hopcount_limit, 50): refused with 554 5.4.6. */
+#define SMTPD_HOP_MAX 50
 
 static void smtpd_conn_run(struct smtpd_conn *c);
 static void smtpd_commit(struct smtpd_conn *c);
@@ -580,8 +585,11 @@ static enum pol_action smtpd_policy(struct smtpd_conn *c, struct pol_event *ev, 
 		return POL_ALLOW;
 	int rc = count ? pol_engine_evaluate(e, ev, v) : pol_engine_check_blocks(e, ev, v);
 	if (rc != 0)
-		smtpd_log(LOG_LEVEL_ERROR, c, "policy=store_error event=%s (allowed)",
-		          pol_event_type_name(ev->type));
+		smtpd_log(LOG_LEVEL_ERROR, c, "policy=store_error event=%s (%s)",
+		          pol_event_type_name(ev->type),
+		          ev->type == POL_EV_AUTH_OK || ev->type == POL_EV_AUTH_FAIL
+		              ? "refused: AUTH fails closed"
+		              : "allowed");
 	if (v->block_created && c->d->deps.on_block)
 		c->d->deps.on_block(c->d->deps.on_block_ctx, v, c->has_ip ? c->ip_text : "");
 	if (v->action != POL_ALLOW)
@@ -607,6 +615,13 @@ static void smtpd_auth_finish(struct smtpd_conn *c, enum userdb_verdict uv, bool
 	smtpd_policy_event(c, r == SMTP_SESSION_AUTH_OK ? POL_EV_AUTH_OK : POL_EV_AUTH_FAIL, name,
 	                   &ev);
 	enum pol_action a = smtpd_policy(c, &ev, true, &v);
+	if (strcmp(v.rule, "store_error") == 0 && r != SMTP_SESSION_AUTH_TEMP) {
+		/* No counting means no delay, no lockout, no block: fail closed. */
+		smtpd_log(LOG_LEVEL_ERROR, c, "auth=refused why=\"%s\"",
+		          "the state store cannot count logins (full or failing): AUTH fails "
+		          "closed with 454");
+		r = SMTP_SESSION_AUTH_TEMP;
+	}
 	if (r == SMTP_SESSION_AUTH_OK && a == POL_DEFER)
 		r = SMTP_SESSION_AUTH_TEMP;
 	else if (r == SMTP_SESSION_AUTH_OK && a == POL_BLOCK)
@@ -898,11 +913,15 @@ static void smtpd_classify(struct smtpd_conn *c)
 	struct msg_reader r;
 	struct msg_field f;
 	msgclass_init(&c->mc);
+	c->received = 0;
 	if (!c->hdr)
 		return;
 	msg_reader_init(&r, c->hdr, c->hdr_len);
-	while (msg_next(&r, &f) == 1)
+	while (msg_next(&r, &f) == 1) {
 		msgclass_field(&c->mc, f.name, f.name_len, f.value, f.value_len);
+		if (f.name_len == 8 && strncasecmp(f.name, "Received", 8) == 0)
+			c->received++;
+	}
 }
 
 static int smtpd_on_data_chunk(void *arg, struct smtp_session *s, const char *p, size_t n)
@@ -1064,6 +1083,14 @@ static void smtpd_data_end_go(struct smtpd_conn *c)
 	ev.rcpt_count = c->nrcpt;
 	ev.size = c->size;
 	smtpd_classify(c);
+	if (c->received >= SMTPD_HOP_MAX) {
+		smtpd_log(LOG_LEVEL_INFO, c, "reject=mail_loop received=%u limit=%u", c->received,
+		          SMTPD_HOP_MAX);
+		smtpd_msg_abort(c);
+		smtpd_count(c->d->m_messages, "loop");
+		smtp_session_reply_data(s, false, "554 5.4.6 Error: too many hops (mail loop)");
+		return;
+	}
 	msgclass_apply(&c->mc, &ev);
 	if (c->l->conf->role == GW_ROLE_INBOUND)
 		ev.flags |= POL_F_INBOUND; /* the outbound rules are not for mail coming in */
@@ -1161,10 +1188,21 @@ static void smtpd_on_accept(struct evconnlistener *lev, evutil_socket_t fd, stru
 		return;
 	}
 	if (has_ip) {
-		unsigned same = 0;
-		for (struct smtpd_conn *o = d->conns; o; o = o->next)
-			if (o->has_ip && addr_equal(&o->ip, &ip))
+		/* A client is an IPv4 address or an IPv6 network of [identity]
+		 * ipv6_prefix (one host has a whole /64 to pick addresses from). */
+		unsigned same = 0, pfx = (unsigned)d->c->policy.ipv6_prefix;
+		struct addr net = ip, onet;
+		if (net.family == 6)
+			addr_mask(&net, pfx);
+		for (struct smtpd_conn *o = d->conns; o; o = o->next) {
+			if (!o->has_ip || o->ip.family != net.family)
+				continue;
+			onet = o->ip;
+			if (onet.family == 6)
+				addr_mask(&onet, pfx);
+			if (addr_equal(&onet, &net))
 				same++;
+		}
 		if (same >= (unsigned)d->c->max_connections_per_client) {
 			log_warn("smtpd queue_id=NOQUEUE client=%s listener=%s "
 			         "refused=too_many_connections_from_client count=%u "

@@ -30,12 +30,13 @@
 #define RG_POLICY_EVENT_H
 
 #include "core/addr.h"
+#include "core/str.h"
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#define POL_USER_MAX 128
+#define POL_USER_MAX (STR_USER_MAX + 1)
 #define POL_MAILADDR_MAX 256
 #define POL_RCPT_MAX 8
 #define POL_IDENT_MAX 280

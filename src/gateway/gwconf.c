@@ -87,6 +87,12 @@ static const struct cfg_option gw_options[] = {
      GC(screen_callout_negative_ttl_ms), 0, "how long a 5xx from the callout is remembered"},
     {"screen", "recipient_callout_timeout", CFG_DURATION, "10s", 100, 300000, true,
      GC(screen_callout_timeout_ms), 0, "the whole callout probe; past it the client gets 451"},
+    {"scan", "rspamd", CFG_STRING, "", 0, 0, false, GC(scan_rspamd), GS(scan_rspamd),
+     "rspamd's normal worker HOST:PORT: scan submission and relay mail; empty: off"},
+    {"scan", "timeout", CFG_DURATION, "5s", 100, 600000, false, GC(scan_timeout_ms), 0,
+     "the whole scan; past it the message passes unscanned"},
+    {"scan", "max_size", CFG_SIZE, "20M", 1024, 1024LL * 1024 * 1024, false, GC(scan_max_size), 0,
+     "larger messages pass unscanned"},
     {"gateway", "state_store", CFG_STRING, "lmdb", 0, 0, false, GC(state_store), GS(state_store),
      "lmdb (this node) or redis (nodes share counters and blocks)"},
     {"gateway", "redis", CFG_STRING, "127.0.0.1:6379", 0, 0, false, GC(redis), GS(redis),
@@ -607,6 +613,15 @@ static int gw_finish(struct gw_config *c, char *err, size_t errlen)
 	    c->redis_addr.wildcard) {
 		str_format(err, errlen, "%s: [gateway] redis: %s", c->source,
 			   c->redis_addr.wildcard ? "a wildcard is no address to connect to" : e);
+		return -1;
+	}
+	if (c->scan_rspamd[0] &&
+	    (hostport_parse(c->scan_rspamd, 11333, &c->scan_addr, e, sizeof e) != 0 ||
+	     c->scan_addr.wildcard || c->scan_addr.ss.ss_family == AF_UNIX)) {
+		str_format(err, errlen, "%s: [scan] rspamd: %s", c->source,
+			   c->scan_addr.wildcard || c->scan_addr.ss.ss_family == AF_UNIX
+			       ? "expected HOST:PORT with a literal address"
+			       : e);
 		return -1;
 	}
 	if (c->web_listen[0] && hostport_parse(c->web_listen, 0, &c->web_addr, e, sizeof e) != 0) {

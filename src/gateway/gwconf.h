@@ -150,6 +150,11 @@ struct gw_config {
 	uint64_t screen_callout_positive_ttl_ms;
 	uint64_t screen_callout_negative_ttl_ms;
 	uint64_t screen_callout_timeout_ms;
+	/* [scan]: outbound content scanning with rspamd (gateway/scan.h) */
+	char scan_rspamd[128]; /* "" = off */
+	uint64_t scan_timeout_ms;
+	uint64_t scan_max_size;
+	struct hostport scan_addr; /* parsed */
 	/* [delivery], [delivery_tls] */
 	struct gw_delivery delivery;
 	/* [alert]: alerts on blocks the engine creates (gwalert.h) */

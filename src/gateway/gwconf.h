@@ -80,6 +80,10 @@ struct gw_delivery {
 	uint64_t min_backoff_ms;
 	uint64_t max_backoff_ms;
 	uint64_t lifetime_ms;
+	bool mta_sts; /* RFC 8461 for MX delivery (gateway/sts.h) */
+	char mta_sts_ca_file[512];
+	long long mta_sts_port;
+	uint64_t mta_sts_timeout_ms;
 	/* parsed */
 	struct gw_nexthop relay;
 	struct gw_nexthop local;

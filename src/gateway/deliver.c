@@ -21,6 +21,7 @@
 #include "delivery/mx.h"
 #include "delivery/retry.h"
 #include "gateway/sts.h"
+#include "gateway/tlsrpt.h"
 #include "net/dns.h"
 #include "policy/engine.h"
 #include "queue/queue.h"
@@ -144,7 +145,8 @@ struct deliver {
 	char auth_user[256], auth_pass[256];
 	struct deliver_stats st;
 	struct metric *m_rcpt, *m_dsn, *m_conn;
-	struct sts *sts; /* [delivery] mta_sts; NULL: off */
+	struct sts *sts;       /* [delivery] mta_sts; NULL: off */
+	struct tlsrpt *tlsrpt; /* our TLS results under those policies */
 };
 
 static uint64_t deliver_now(void)
@@ -889,6 +891,21 @@ static void deliver_bev_write(struct bufferevent *bev, void *arg)
 	deliver_conn_reap(cn);
 }
 
+/* A TLS handshake under an MTA-STS policy failed: the TLS-RPT result. */
+static void deliver_sts_tls_failed(struct dconn *cn, struct bufferevent *bev)
+{
+	SSL *ssl = bufferevent_openssl_get_ssl(bev);
+	long vr = ssl ? SSL_get_verify_result(ssl) : X509_V_OK;
+	char ip[ADDR_STRLEN];
+	addr_format(&cn->mx.t[cn->target].addr, ip, sizeof ip);
+	tlsrpt_failure(cn->d->tlsrpt, cn->dd->name, &cn->sts_policy,
+	               vr == X509_V_ERR_HOSTNAME_MISMATCH  ? "certificate-host-mismatch"
+	               : vr == X509_V_ERR_CERT_HAS_EXPIRED ? "certificate-expired"
+	               : vr != X509_V_OK                   ? "certificate-not-trusted"
+	                                                   : "validation-failure",
+	               cn->mx.t[cn->target].host, ip, clock_realtime_ms());
+}
+
 static void deliver_bev_event(struct bufferevent *bev, short what, void *arg)
 {
 	struct dconn *cn = arg;
@@ -897,6 +914,9 @@ static void deliver_bev_event(struct bufferevent *bev, short what, void *arg)
 		                     (suseconds_t)(cn->d->o->command_timeout_ms % 1000 * 1000)};
 		bufferevent_set_timeouts(bev, &rt, &rt);
 		if (cn->c_init && cn->c.state == SMTPC_S_TLS) {
+			if (cn->sts_mode != MTASTS_NONE)
+				tlsrpt_success(cn->d->tlsrpt, cn->dd->name, &cn->sts_policy,
+				               clock_realtime_ms());
 			smtpc_tls_done(&cn->c);
 			deliver_conn_flush(cn);
 		}
@@ -920,6 +940,8 @@ static void deliver_bev_event(struct bufferevent *bev, short what, void *arg)
 			           se ? evutil_socket_error_to_string(se) : "error", stage);
 		}
 	}
+	if (cn->c_init && cn->c.state == SMTPC_S_TLS && cn->sts_mode != MTASTS_NONE)
+		deliver_sts_tls_failed(cn, bev);
 	struct smtpc_result r = {0};
 	r.code = 451;
 	str_format(r.text, sizeof r.text, "451 4.4.2 %s: %s", cn->relay, why);
@@ -1094,6 +1116,10 @@ static int deliver_sts_filter(struct dconn *cn)
 		}
 		deliver_sts_log(cn, t->host, cn->sts_enforce ? "skipped" : "mismatch",
 		                "MX host not in the domain's MTA-STS policy");
+		char ip[ADDR_STRLEN];
+		addr_format(&t->addr, ip, sizeof ip);
+		tlsrpt_failure(cn->d->tlsrpt, cn->dd->name, &cn->sts_policy, "validation-failure",
+		               t->host, ip, clock_realtime_ms());
 		if (!cn->sts_enforce)
 			cn->mx.t[k++] = *t;
 	}
@@ -1610,6 +1636,13 @@ struct deliver *deliver_new(struct event_base *base, struct queue *q, struct dns
 		            (unsigned)d->o->mta_sts_port, d->o->mta_sts_timeout_ms, err, errlen);
 		if (!d->sts)
 			goto fail;
+		char contact[320];
+		str_format(contact, sizeof contact, "postmaster@%s", c->hostname);
+		d->tlsrpt = tlsrpt_new(c->state_dir, c->hostname, contact);
+		if (!d->tlsrpt) {
+			str_format(err, errlen, "out of memory");
+			goto fail;
+		}
 	}
 	d->tick = event_new(base, -1, EV_PERSIST, deliver_on_tick, d);
 	struct timeval tv = {(time_t)(d->o->poll_ms / 1000),
@@ -1650,6 +1683,7 @@ void deliver_free(struct deliver *d)
 	if (d->ssl)
 		SSL_CTX_free(d->ssl);
 	sts_free(d->sts);
+	tlsrpt_free(d->tlsrpt);
 	free(d);
 }
 

@@ -7,7 +7,9 @@ sts.test prefers evil.sts.test (127.0.0.2, MX 10), which has a valid
 certificate but is not in the policy; mx.sts.test (127.0.0.3, MX 20) is. In
 enforce mode the mail goes to mx.sts.test only; bad.test's only MX is not in
 its policy, so its mail is deferred; the policy cache survives a restart."""
+import datetime
 import http.server
+import json
 import os
 import ssl
 import threading
@@ -135,11 +137,42 @@ def test_enforce_refuses_mismatched_mx_and_delivers_to_right_one(env):
     assert mx.mx[EVIL].connections == 0 and not mx.mx[EVIL].messages
     skipped = [l for l in g.lines("mta-sts") if l.get("relay") == "evil.sts.test"]
     assert skipped and skipped[0]["status"] == "skipped" and skipped[0]["mode"] == "enforce"
+    assert wait(lambda: g.lines("rcpt")), g.logtext()
     assert g.lines("rcpt")[0]["status"] == "sent"
     assert env["srv"].httpd.fetches == ["mta-sts.sts.test"]
     # the policy is cached in the state directory by its id
     cache = os.path.join(str(env["tmp"]), "var", "mta-sts", "sts.test")
     assert open(cache).read().startswith("rgsts1 20261206T0400 ")
+
+
+def test_tls_rpt_daily_report(env):
+    """Our TLS results under sts.test's policy, as RFC 8460 §4's JSON in the
+    state directory: the TLS session to mx.sts.test a success, the refused
+    evil.sts.test a validation-failure."""
+    mx, g = env["mx"], env["gateway"]()
+    g.send("sam@gw.test", ["a@sts.test"])
+    assert wait(lambda: mx.mx[GOOD].messages), g.logtext()
+    assert g.stop() == 0  # the report is written at shutdown at the latest
+    day = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d")
+    path = os.path.join(str(env["tmp"]), "var", "tls-rpt", day, "sts.test.json")
+    with open(path) as f:
+        rep = json.load(f)
+    assert rep["organization-name"] == "gw.test"
+    assert rep["contact-info"] == "postmaster@gw.test"
+    assert rep["date-range"] == {"start-datetime": day + "T00:00:00Z",
+                                 "end-datetime": day + "T23:59:59Z"}
+    assert rep["report-id"]
+    (pol,) = rep["policies"]
+    assert pol["policy"] == {
+        "policy-type": "sts",
+        "policy-string": ["version: STSv1", "mode: enforce", "mx: mx.sts.test",
+                          "mx: *.backup.sts.test", "max_age: 86400"],
+        "policy-domain": "sts.test", "mx-host": ["mx.sts.test", "*.backup.sts.test"]}
+    assert pol["summary"] == {"total-successful-session-count": 1,
+                              "total-failure-session-count": 1}
+    assert pol["failure-details"] == [{"result-type": "validation-failure",
+                                       "receiving-mx-hostname": "evil.sts.test",
+                                       "failed-session-count": 1, "receiving-ip": EVIL}]
 
 
 def test_enforce_without_matching_mx_defers(env):

@@ -151,13 +151,13 @@ int tlsrpt_flush(struct tlsrpt *t, int64_t now_ms, bool force)
 {
 	if (!force && now_ms - t->last_flush_ms < TLSRPT_FLUSH_MS)
 		return 0;
-	t->last_flush_ms = now_ms;
 	int rc = 0;
 	for (struct tlsrpt_dom *d = t->doms; d; d = d->next)
 		if (d->dirty) {
 			if (tlsrpt_write(t, d) != 0)
 				rc = -1;
 			d->dirty = false;
+			t->last_flush_ms = now_ms; /* the next write a minute after this one */
 		}
 	return rc;
 }

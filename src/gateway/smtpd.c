@@ -29,13 +29,13 @@
 #include "smtp/session.h"
 
 #include <errno.h>
-#include <math.h>
-#include <netdb.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <event2/listener.h>
+#include <math.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <openssl/err.h>
@@ -857,6 +857,7 @@ static int smtpd_on_data_start(void *arg, struct smtp_session *s)
 	struct smtpd_conn *c = arg;
 	struct queue *q = c->d->deps.queue;
 	c->size = 0;
+	c->scan_done = false; /* also after a refused DATA without RSET */
 	if (!q)
 		return 0; /* data_end is NULL: the session answers 451 */
 	c->qm = queue_msg_new(q);

@@ -17,7 +17,6 @@
 #include "core/str.h"
 #include "net/dns.h"
 
-#include <errno.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
@@ -154,6 +153,7 @@ static void sts_cache_put(struct sts *s, const char *domain, const char *id,
 	}
 	memcpy(buf, head, hl);
 	memcpy(buf + hl, text, len);
+	(void)mkdir(s->dir, 0700);
 	if (fsutil_write_atomic(p, buf, hl + len, 0600, err, sizeof err) != 0)
 		log_warn("mta-sts: %s: cache not saved: %s", domain, err);
 	free(buf);
@@ -445,11 +445,12 @@ struct sts *sts_new(struct event_base *base, struct dns *dns, const char *state_
 	s->dns = dns;
 	s->port = port;
 	s->timeout_ms = timeout_ms;
-	if (str_format(s->dir, sizeof s->dir, "%s/mta-sts", state_dir) != 0 ||
-	    (mkdir(s->dir, 0700) != 0 && errno != EEXIST)) {
-		(void)str_format(err, errlen, "mta-sts: cannot create %s/mta-sts", state_dir);
+	if (str_format(s->dir, sizeof s->dir, "%s/mta-sts", state_dir) != 0) {
+		(void)str_format(err, errlen, "mta-sts: state_dir too long");
 		goto fail;
 	}
+	/* made again when a policy is saved: the state directory may come later */
+	(void)mkdir(s->dir, 0700);
 	s->ssl = SSL_CTX_new(TLS_client_method());
 	if (!s->ssl) {
 		(void)str_copy(err, errlen, "mta-sts: cannot create a TLS context");

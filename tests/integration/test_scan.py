@@ -178,6 +178,25 @@ def test_gtube_rejected_with_rspamd_reply(tmp_path, rspamd):
         g.stop()
 
 
+def test_every_message_of_a_session_scanned(tmp_path, rspamd):
+    """After a rejected DATA the next transaction (no RSET in between) is
+    scanned again."""
+    g = gateway(tmp_path, rspamd.port)
+    try:
+        with smtplib.SMTP("127.0.0.1", g.ports["submission"], timeout=30) as s:
+            s.ehlo("pc.local.test")
+            s.login("alice@local.test", PASSWORD)
+            for _ in range(2):
+                assert s.mail("alice@local.test")[0] == 250
+                assert s.rcpt("carol@example.net")[0] == 250
+                code, text = s.data(message("gtube", GTUBE))
+                assert code == 550 and b"Gtube pattern" in text, (code, text)
+        assert len(g.spool()) == 0
+        assert 'relayguard_scan_total{result="reject"} 2' in metrics(g)
+    finally:
+        g.stop()
+
+
 def test_relay_listener_scanned(tmp_path, rspamd):
     """The relay listener (trusted network, no AUTH) is scanned as well."""
     g = gateway(tmp_path, rspamd.port)

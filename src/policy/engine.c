@@ -412,7 +412,9 @@ static int pol_signals(const struct pol_engine *e, const struct pol_rec *r, cons
 		score += (int)c->fingerprint_weight;
 		pol_reason(v, "same body to %u recipients", fp_max);
 	}
-	double spam = ratelimit_ewma_decayed(&r->spam_hour, now, POL_HOUR_MS);
+	/* no exp() for the identities that never sent spam (nearly all) */
+	double spam =
+	    r->spam_hour.last_ms ? ratelimit_ewma_decayed(&r->spam_hour, now, POL_HOUR_MS) : 0;
 	/* the EWMA of n messages close together is a little under n: round */
 	if (c->spam_weight && spam + 0.5 >= (double)c->spam_max) {
 		score += (int)c->spam_weight * (spam + 0.5 >= 2.0 * (double)c->spam_max ? 2 : 1);

@@ -97,10 +97,12 @@ static const char cli_checkconf_help[] =
     "local_relay, smtp_port, source_address, source_by_sender_domain, resolver,\n"
     "address_family, destination_concurrency, max_connections, max_active,\n"
     "connect_timeout, command_timeout, idle_timeout, dead_time, poll_interval,\n"
-    "minimal_backoff, maximal_backoff, queue_lifetime; [delivery_tls] DOMAIN =\n"
+    "minimal_backoff, maximal_backoff, queue_lifetime, mta_sts, mta_sts_ca_file,\n"
+    "mta_sts_port, mta_sts_timeout (MTA-STS); [delivery_tls] DOMAIN =\n"
     "none|may|encrypt|verify (docs/delivery.md); [screen] dnsbl_sites,\n"
     "dnsbl_threshold, dnsbl_allowlist_threshold, resolver, spf, recipients\n"
-    "(docs/inbound.md); and the policy engine's [limits], [domain NAME],\n"
+    "(docs/inbound.md); [scan] rspamd, timeout, max_size (docs/delivery.md);\n"
+    "and the policy engine's [limits], [domain NAME],\n"
     "[user NAME], [identity], [signals], [actions], [auth], [inbound],\n"
     "[autoreply], [notify], [forward] (docs/policy.md).\n";
 

@@ -80,6 +80,10 @@ struct gw_delivery {
 	uint64_t min_backoff_ms;
 	uint64_t max_backoff_ms;
 	uint64_t lifetime_ms;
+	bool mta_sts; /* RFC 8461 for MX delivery (gateway/sts.h) */
+	char mta_sts_ca_file[512];
+	long long mta_sts_port;
+	uint64_t mta_sts_timeout_ms;
 	/* parsed */
 	struct gw_nexthop relay;
 	struct gw_nexthop local;
@@ -151,6 +155,11 @@ struct gw_config {
 	uint64_t screen_callout_positive_ttl_ms;
 	uint64_t screen_callout_negative_ttl_ms;
 	uint64_t screen_callout_timeout_ms;
+	/* [scan]: outbound content scanning with rspamd (gateway/scan.h) */
+	char scan_rspamd[128]; /* "" = off */
+	uint64_t scan_timeout_ms;
+	uint64_t scan_max_size;
+	struct hostport scan_addr; /* parsed */
 	/* [delivery], [delivery_tls] */
 	struct gw_delivery delivery;
 	/* [alert]: alerts on blocks the engine creates (gwalert.h) */

@@ -75,7 +75,8 @@ struct pol_rec {
 	int64_t guessed_until;
 	uint32_t guessed_fails;
 	struct addr guessed_ip;
-	uint32_t offences; /* automatic blocks so far */
+	uint32_t offences;               /* automatic blocks so far */
+	struct ratelimit_ewma spam_hour; /* scanned messages at or over [signals] spam_score */
 };
 
 struct pol_iprec {
@@ -412,6 +413,15 @@ static int pol_signals(const struct pol_engine *e, const struct pol_rec *r, cons
 		score += (int)c->fingerprint_weight;
 		pol_reason(v, "same body to %u recipients", fp_max);
 	}
+	/* no exp() for the identities that never sent spam (nearly all) */
+	double spam =
+	    r->spam_hour.last_ms ? ratelimit_ewma_decayed(&r->spam_hour, now, POL_HOUR_MS) : 0;
+	/* the EWMA of n messages close together is a little under n: round */
+	if (c->spam_weight && spam + 0.5 >= (double)c->spam_max) {
+		score += (int)c->spam_weight * (spam + 0.5 >= 2.0 * (double)c->spam_max ? 2 : 1);
+		pol_reason(v, "%.0f spam messages in 1 h (scan score %lld or more)", spam,
+		           c->spam_score);
+	}
 	char role[64];
 	if (score > 0 && c->role_weight && user[0] && pol_role_name(e, user, role, sizeof role)) {
 		score += (int)c->role_weight;
@@ -740,6 +750,9 @@ static int pol_mail_cb(void *ctx, unsigned char *rec, size_t *len, size_t cap)
 		                         : r->fps[slot].rcpts + rcpts;
 	}
 
+	if (ev->scanned && (int64_t)ev->scan_score >= (int64_t)c->spam_score * 100)
+		(void)ratelimit_ewma_hit(&r->spam_hour, 1.0, 1e300, POL_HOUR_MS, RATELIMIT_STRICT,
+		                         now, NULL);
 	m->score = pol_signals(m->e, r, ev->user, now, m->v);
 	if (m->score >= c->score_block) {
 		m->block = true;

@@ -41,5 +41,6 @@ int cli_user(int argc, char **argv);
 int cli_bounce(int argc, char **argv);
 int cli_logscan(int argc, char **argv);
 int cli_replay(int argc, char **argv);
+int cli_dkim(int argc, char **argv);
 
 #endif

@@ -41,6 +41,7 @@ static const struct cli_command cli_commands[] = {
     {"unblock", cli_unblock, "resume sending: lift a block and reset its counters"},
     {"hold", cli_hold, "list, show, release and delete held messages"},
     {"user", cli_user, "add, change, remove and list accounts (argon2id, strength policy)"},
+    {"dkim", cli_dkim, "make a DKIM signing key and its DNS TXT record"},
     {"version", cli_version, "print the version"},
 };
 

@@ -136,6 +136,11 @@ typedef void (*queue_commit_cb)(void *arg, int status, const char *id);
 void queue_msg_commit(struct queue_msg *m, const struct queue_envelope *env, queue_commit_cb cb,
                       void *arg);
 void queue_msg_abort(struct queue_msg *m);
+/* Puts bytes in front of everything written so far (a DKIM-Signature field
+ * computed at the end of DATA, before the commit). 0, or -1 past
+ * QUEUE_PREPEND_MAX in all. */
+#define QUEUE_PREPEND_MAX 65536
+int queue_msg_prepend(struct queue_msg *m, const void *p, size_t n);
 
 /* ---- delivery ---- */
 

@@ -8,6 +8,7 @@ blank lines and white space; the queue keeps the signed form (a delivery
 after a retry verifies, and is the spool's bytes)."""
 import json
 import os
+import re
 import shutil
 import smtplib
 import socket
@@ -330,3 +331,20 @@ def test_inbound_mail_is_not_signed(tmp_path):
     finally:
         gw.stop()
         sink.stop()
+
+
+def test_bench_dkim_smoke(tmp_path):
+    """bench/relay.py --dkim (bench/relay.sh DKIM=1) on a few messages: both
+    sides sign every message (Postfix through OpenDKIM), the last line is the
+    ratio."""
+    root = os.path.dirname(os.path.dirname(HERE))
+    p = subprocess.run(["/usr/bin/python3", os.path.join(root, "bench", "relay.py"), "--binary",
+                        RG_BIN, "--dkim", "--messages", "20", "--sessions", "4", "--probes", "2",
+                        "--tmp", str(tmp_path)], capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stdout + p.stderr
+    lines = p.stdout.strip().splitlines()
+    assert lines[-1].startswith("speedup: "), p.stdout
+    for name in ("relayguard", "postfix+opendkim"):
+        (line,) = [x for x in lines if x.startswith(name + " ")]
+        m = re.match(r"\S+ +(\d+)/(\d+) messages .*DKIM-signed (\d+)$", line)
+        assert m and m.group(1) == m.group(2) == m.group(3) and int(m.group(1)) >= 20, line

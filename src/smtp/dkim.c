@@ -4,7 +4,6 @@
 #include "smtp/dkim.h"
 
 #include "core/str.h"
-#include "forensics/msg.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -166,7 +165,7 @@ int dkim_canon_header(const char *name, size_t name_len, const char *value, size
 {
 	while (name_len && dkim_wsp(name[name_len - 1]))
 		name_len--;
-	char lc[MSG_NAME_MAX];
+	char lc[DKIM_NAME_MAX];
 	if (name_len > sizeof lc)
 		return -1;
 	for (size_t i = 0; i < name_len; i++)
@@ -413,34 +412,53 @@ struct dkim_field {
 	size_t name_len, value_len;
 };
 
-/* The header fields in order; *nf of them. NULL on a section past the caps. */
+/*
+ * The header fields in order, *nf of them; NULL when out of memory. A line
+ * starting with white space continues the field before it; a line without
+ * a colon (or a continuation with no field before it) is no field and is
+ * skipped; the blank line ends the section. Values keep their line ends
+ * (canonicalisation drops them).
+ */
 static struct dkim_field *dkim_fields(const struct buf *hdr, size_t *nf)
 {
-	struct msg_reader r;
-	struct msg_field f;
-	size_t cap = 32, n = 0;
+	const char *p = hdr->data ? hdr->data : "";
+	size_t len = hdr->len, pos = 0, n = 0, cap = 32;
+	bool open = false; /* v[n - 1] may take continuation lines */
 	struct dkim_field *v = malloc(cap * sizeof *v);
 	if (!v)
 		return NULL;
-	msg_reader_init(&r, hdr->data ? hdr->data : "", hdr->len);
-	int rc;
-	while ((rc = msg_next(&r, &f)) == 1) {
-		if (n == cap) {
-			struct dkim_field *g = realloc(v, 2 * cap * sizeof *v);
-			if (!g)
-				goto fail;
-			v = g;
-			cap *= 2;
+	while (pos < len) {
+		const char *lf = memchr(p + pos, '\n', len - pos);
+		size_t end = lf ? (size_t)(lf - p) + 1 : len;
+		if (p[pos] == '\n' || (p[pos] == '\r' && pos + 1 < len && p[pos + 1] == '\n'))
+			break; /* the blank line */
+		if (p[pos] == ' ' || p[pos] == '\t') {
+			if (open)
+				v[n - 1].value_len = end - (size_t)(v[n - 1].value - p);
+		} else {
+			const char *colon = memchr(p + pos, ':', end - pos);
+			open = colon != NULL;
+			if (colon) {
+				if (n == cap) {
+					struct dkim_field *g = realloc(v, 2 * cap * sizeof *v);
+					if (!g) {
+						free(v);
+						return NULL;
+					}
+					v = g;
+					cap *= 2;
+				}
+				size_t nl = (size_t)(colon - (p + pos));
+				while (nl && (p[pos + nl - 1] == ' ' || p[pos + nl - 1] == '\t'))
+					nl--; /* "Name :" is "Name:" (RFC 5322 obsolete syntax) */
+				v[n++] = (struct dkim_field){p + pos, colon + 1, nl,
+				                             end - (size_t)(colon + 1 - p)};
+			}
 		}
-		v[n++] = (struct dkim_field){f.name, f.value, f.name_len, f.value_len};
+		pos = end;
 	}
-	if (rc < 0)
-		goto fail;
 	*nf = n;
 	return v;
-fail:
-	free(v);
-	return NULL;
 }
 
 void dkim_signer_from_domain(struct dkim_signer *s, char *out, size_t size)
@@ -557,7 +575,7 @@ int dkim_signer_finish(struct dkim_signer *s, const struct dkim_key *k, int64_t 
 	s->failed = true; /* finished: no more updates */
 	f = dkim_fields(&s->hdr, &nf);
 	if (!f) {
-		str_format(err, errlen, "header section past the reader's limits");
+		str_format(err, errlen, "out of memory");
 		goto done;
 	}
 	/* the field up to b=, folded; the header hash input beside it */

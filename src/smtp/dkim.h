@@ -35,6 +35,7 @@
 #define DKIM_DOMAIN_MAX 254
 #define DKIM_SELECTOR_MAX 64
 #define DKIM_SIG_MAX 8192 /* the DKIM-Signature field we write */
+#define DKIM_NAME_MAX 256 /* a header field name we canonicalise */
 
 enum dkim_alg { DKIM_ALG_RSA_SHA256, DKIM_ALG_ED25519_SHA256 };
 

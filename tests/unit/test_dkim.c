@@ -287,6 +287,11 @@ static void test_from_domain(void **state)
 	    {"From: a@x.test\r\nFrom: b@x.test\r\n\r\n", ""}, /* two From fields */
 	    {"To: a@x.test\r\n\r\n", ""},                     /* none */
 	    {"From: nobody\r\n\r\n", ""},
+	    /* not fields: a continuation with nothing before it, a line without
+	     * a colon; "From :" is a From field; the blank line ends the section */
+	    {" x@cont.test\r\nno colon x@bad.test\r\nFrom : a@ws.test\r\n\r\nFrom: b@body.test\r\n",
+	     "ws.test"},
+	    {"From: a@x.test\r\n\tfolded@y.test\r\n\r\n", ""}, /* two addresses */
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		struct dkim_signer *s = dkim_signer_new();

@@ -177,7 +177,7 @@ def run(system_factory, args, source_bin):
                 head = f.read(4096)
             if b"\nDKIM-Signature: v=1; a=rsa-sha256;" in head:
                 signed += 1
-            else:
+            elif args.dkim:
                 unsigned.append(p)
             i = head.find(b"X-Probe: ")
             if i >= 0:
@@ -196,9 +196,8 @@ def run(system_factory, args, source_bin):
                     signed += 1
                     break
             else:
-                if args.dkim:
-                    sys.stderr.write("%s: unsigned at the sink:\n%s\n"
-                                     % (x.name, head[:1500].decode("latin-1")))
+                sys.stderr.write("%s: unsigned at the sink:\n%s\n"
+                                 % (x.name, head[:1500].decode("latin-1")))
         lat.sort()
         secs = last - t0
         rate = load / secs if secs > 0 else 0.0

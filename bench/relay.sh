@@ -11,7 +11,11 @@
 # messages delivered, msg/s (all messages / first connection to last message
 # at the sink), latency p50 and p99, and last "speedup: X" (relayguard msg/s
 # over Postfix msg/s). Options go to bench/relay.py (--messages, --sessions,
-# --size, --probes, --only relayguard|postfix).
+# --size, --probes, --only relayguard|postfix, --dkim).
+#
+# DKIM=1 bench/relay.sh: both sides DKIM-sign every message with the same RSA
+# 2048 key (relayguard's [dkim]; Postfix with OpenDKIM as a milter, Debian
+# package opendkim), as --dkim.
 #
 # Run as root (Postfix's master and smtp-sink's -u nobody need it). Needs
 # postfix, smtp-source and smtp-sink (Debian postfix package) and
@@ -23,4 +27,8 @@ RG=$ROOT/build/rel/relayguard
 if [ ! -x "$RG" ]; then
 	make -C "$ROOT" --no-print-directory MODE=rel all >/dev/null
 fi
-exec /usr/bin/python3 "$ROOT/bench/relay.py" --binary "$RG" "$@"
+DKIM_ARG=()
+if [ "${DKIM:-0}" = 1 ]; then
+	DKIM_ARG=(--dkim)
+fi
+exec /usr/bin/python3 "$ROOT/bench/relay.py" --binary "$RG" "${DKIM_ARG[@]}" "$@"

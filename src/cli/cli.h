@@ -42,5 +42,6 @@ int cli_bounce(int argc, char **argv);
 int cli_logscan(int argc, char **argv);
 int cli_replay(int argc, char **argv);
 int cli_store(int argc, char **argv);
+int cli_dkim(int argc, char **argv);
 
 #endif

@@ -39,6 +39,7 @@ static const struct cli_command cli_commands[] = {
     {"hold", cli_hold, "list, show, release and delete held messages"},
     {"user", cli_user, "add, change, remove and list accounts (argon2id, strength policy)"},
     {"store", cli_store, "check and repair the policy state store (blocks, audit trail)"},
+    {"dkim", cli_dkim, "make a DKIM signing key and its DNS TXT record"},
     {"version", cli_version, "print the version"},
 };
 

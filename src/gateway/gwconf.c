@@ -7,6 +7,7 @@
 #include "core/cfg.h"
 #include "core/str.h"
 #include "queue/queue.h"
+#include "smtp/dkim.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -528,10 +529,67 @@ static int gw_alert_mail_to(struct gw_config *c, const char *value, char *err, s
 	return 0;
 }
 
+/* [dkim] DOMAIN = selector, keyfile: the key is read and checked at the end. */
+static int gw_dkim_add(struct gw_config *c, const char *domain, const char *value, char *err,
+                       size_t errlen)
+{
+	if (c->ndkim == GW_DKIM_MAX) {
+		str_format(err, errlen, "[dkim]: more than %d signing domains", GW_DKIM_MAX);
+		return -1;
+	}
+	for (int i = 0; i < c->ndkim; i++)
+		if (str_ieq(c->dkim[i].domain, domain)) {
+			str_format(err, errlen, "[dkim] %s: a second key for the domain", domain);
+			return -1;
+		}
+	char v[700];
+	char *f[3];
+	if (str_copy(v, sizeof v, value) != 0 || str_split(v, ",", f, 3) != 2) {
+		str_format(err, errlen, "[dkim] %s: expected 'selector, keyfile'", domain);
+		return -1;
+	}
+	char *sel = str_trim(f[0]), *file = str_trim(f[1]);
+	if (!*sel || !*file ||
+	    str_copy(c->dkim[c->ndkim].domain, sizeof c->dkim[0].domain, domain) ||
+	    str_copy(c->dkim[c->ndkim].selector, sizeof c->dkim[0].selector, sel) ||
+	    str_copy(c->dkim[c->ndkim].keyfile, sizeof c->dkim[0].keyfile, file)) {
+		str_format(err, errlen,
+		           "[dkim] %s: expected 'selector, keyfile' (too long or empty)", domain);
+		return -1;
+	}
+	str_lower(c->dkim[c->ndkim].domain);
+	c->ndkim++;
+	return 0;
+}
+
+/* Every [dkim] key loads into ring (NULL: only checked). 0, or -1 with err. */
+int gw_dkim_keys(const struct gw_config *c, struct dkim_keyring *ring, char *err, size_t errlen)
+{
+	for (int i = 0; i < c->ndkim; i++) {
+		struct dkim_key *k;
+		char e[600];
+		if (dkim_key_load(&k, c->dkim[i].domain, c->dkim[i].selector, c->dkim[i].keyfile, e,
+		                  sizeof e) != 0) {
+			str_format(err, errlen, "%s: [dkim] %s: %s", c->source, c->dkim[i].domain,
+			           e);
+			return -1;
+		}
+		if (!ring)
+			dkim_key_free(k);
+		else if (dkim_keyring_add(ring, k) != 0) {
+			str_format(err, errlen, "out of memory");
+			return -1;
+		}
+	}
+	return 0;
+}
+
 static int gw_handler(void *user, const char *section, const char *name, const char *value,
                       char *err, size_t errlen)
 {
 	struct gw_config *c = user;
+	if (strcmp(section, "dkim") == 0)
+		return gw_dkim_add(c, name, value, err, errlen);
 	if (strncmp(section, "listener ", 9) == 0) {
 		char lname[64];
 		str_copy(lname, sizeof lname, section + 9);
@@ -595,6 +653,8 @@ static int gw_finish(struct gw_config *c, char *err, size_t errlen)
 		str_format(err, errlen, "%s: [alert] mail_from: %s", c->source, me);
 		return -1;
 	}
+	if (gw_dkim_keys(c, NULL, err, errlen) != 0)
+		return -1;
 	c->trusted = prefix_set_new();
 	if (!c->trusted) {
 		str_format(err, errlen, "out of memory");

@@ -24,6 +24,7 @@
 
 #define GW_LISTENERS_MAX 8
 #define GW_ALERTS_MAX 4
+#define GW_DKIM_MAX 32 /* [dkim] signing domains */
 #define GW_ADDRS_MAX 4
 
 enum gw_role { GW_ROLE_SUBMISSION, GW_ROLE_RELAY, GW_ROLE_INBOUND };
@@ -176,6 +177,14 @@ struct gw_config {
 	int nalert_mail_to;
 	char alert_mail_to[GW_ALERTS_MAX][320];
 	char alert_mail_from[320];
+	/* [dkim] DOMAIN = selector, keyfile: outbound mail whose From header is
+	 * in DOMAIN is signed with that key (docs/delivery.md) */
+	int ndkim;
+	struct {
+		char domain[256];
+		char selector[64];
+		char keyfile[512];
+	} dkim[GW_DKIM_MAX];
 	/* parsed */
 	struct hostport policyd_addr;
 	struct hostport web_addr;
@@ -196,5 +205,8 @@ int gw_nexthop_parse(const char *s, unsigned default_port, struct gw_nexthop *ou
                      size_t errlen);
 /* The outgoing TLS level for a recipient domain ([delivery_tls], else tls). */
 enum gw_dtls gw_delivery_tls(const struct gw_delivery *d, const char *domain);
+struct dkim_keyring;
+/* Loads every [dkim] key into ring (NULL: only checks they load). 0, or -1 with err. */
+int gw_dkim_keys(const struct gw_config *c, struct dkim_keyring *ring, char *err, size_t errlen);
 
 #endif

@@ -25,6 +25,7 @@
 #include "policy/engine.h"
 #include "policy/msgclass.h"
 #include "queue/queue.h"
+#include "smtp/dkim.h"
 #include "smtp/relay.h"
 #include "smtp/session.h"
 
@@ -78,6 +79,7 @@ struct smtpd {
 	struct timespec users_mtime;
 	bool users_loaded;
 	struct authpool *auth; /* the password checks, off the loop */
+	struct dkim_keyring dkim; /* [dkim]: signing keys by From domain */
 	struct metric *m_sessions, *m_connections, *m_rejects, *m_messages, *m_auth, *m_held;
 	struct scan *scan; /* [scan] rspamd; NULL: off */
 	struct metric *m_scan;
@@ -125,6 +127,7 @@ struct smtpd_conn {
 	unsigned nrcpt, rcpt_cap;
 	uint64_t size;
 	struct queue_msg *qm;
+	struct dkim_signer *dkim; /* outbound listeners with [dkim] keys: hashing as it streams */
 	bool commit_pending; /* the queue has the message; its callback owes us */
 	bool dead;           /* the client left while commit_pending */
 	struct pol_verdict verdict;
@@ -183,6 +186,8 @@ static void smtpd_envelope_reset(struct smtpd_conn *c)
 
 static void smtpd_msg_abort(struct smtpd_conn *c)
 {
+	dkim_signer_free(c->dkim);
+	c->dkim = NULL;
 	if (c->qm) {
 		queue_msg_abort(c->qm);
 		c->qm = NULL;
@@ -879,6 +884,8 @@ static int smtpd_on_data_start(void *arg, struct smtp_session *s)
 	if (!c->qm)
 		return -1;
 	str_copy(c->qid, sizeof c->qid, queue_msg_id(c->qm));
+	if (c->d->dkim.n && c->l->conf->role != GW_ROLE_INBOUND)
+		c->dkim = dkim_signer_new(); /* NULL (no memory): the message goes unsigned */
 	char date[64];
 	(void)clock_format_rfc5322(clock_realtime_ms(), true, date, sizeof date); /* fits */
 	struct buf h;
@@ -886,6 +893,8 @@ static int smtpd_on_data_start(void *arg, struct smtp_session *s)
 	int rc = smtp_session_received(s, c->qid, date, &h);
 	if (rc == 0)
 		rc = queue_msg_write(c->qm, h.data, h.len);
+	if (rc == 0 && c->dkim)
+		(void)dkim_signer_update(c->dkim, h.data, h.len); /* a Received header fits */
 	buf_free(&h);
 	if (rc != 0) {
 		smtpd_log(LOG_LEVEL_ERROR, c, "queue=%s", "write_failed");
@@ -945,6 +954,12 @@ static int smtpd_on_data_chunk(void *arg, struct smtp_session *s, const char *p,
 	if (c->qm && queue_msg_write(c->qm, p, n) != 0) {
 		smtpd_log(LOG_LEVEL_ERROR, c, "queue=%s", "write_failed");
 		return -1;
+	}
+	if (c->dkim && dkim_signer_update(c->dkim, p, n) != 0) {
+		smtpd_log(LOG_LEVEL_WARN, c, "dkim=unsigned why=\"header section over %d bytes\"",
+		          DKIM_HEADER_MAX);
+		dkim_signer_free(c->dkim);
+		c->dkim = NULL;
 	}
 	return 0;
 }
@@ -1017,6 +1032,37 @@ static bool smtpd_sender_local_trusted(const struct smtpd_conn *c)
 	return relay_domains_contains(&c->d->relay.domains, at + 1, strlen(at + 1));
 }
 
+/*
+ * DKIM: the message as queued (our Received header included) is signed with
+ * the key of its From header's domain, and the DKIM-Signature field goes in
+ * front of it before the commit, so the queue and every retry have the
+ * signed bytes. No key for that domain: unsigned. A failure to sign never
+ * stops the message.
+ */
+static void smtpd_dkim_sign(struct smtpd_conn *c)
+{
+	struct dkim_signer *sg = c->dkim;
+	c->dkim = NULL;
+	char dom[DKIM_DOMAIN_MAX + 1], err[256];
+	dkim_signer_from_domain(sg, dom, sizeof dom);
+	const struct dkim_key *k = dom[0] ? dkim_keyring_find(&c->d->dkim, dom, strlen(dom)) : NULL;
+	if (k) {
+		struct buf sig;
+		buf_init(&sig, DKIM_SIG_MAX);
+		if (dkim_signer_finish(sg, k, clock_realtime_ms() / 1000, &sig, err, sizeof err) !=
+		    0)
+			smtpd_log(LOG_LEVEL_WARN, c, "dkim=unsigned d=%s why=\"%s\"", dom, err);
+		else if (queue_msg_prepend(c->qm, sig.data, sig.len) != 0)
+			smtpd_log(LOG_LEVEL_WARN, c, "dkim=unsigned d=%s why=\"%s\"", dom,
+			          "queue prepend failed");
+		else
+			smtpd_log(LOG_LEVEL_DEBUG, c, "dkim=signed d=%s a=%s", dom,
+			          dkim_alg_name(dkim_key_alg(k)));
+		buf_free(&sig);
+	}
+	dkim_signer_free(sg);
+}
+
 static void smtpd_commit(struct smtpd_conn *c)
 {
 	struct queue_envelope *env = calloc(1, sizeof *env);
@@ -1054,6 +1100,8 @@ static void smtpd_commit(struct smtpd_conn *c)
 		           c->verdict.rule, c->verdict.n_reasons ? c->verdict.reasons[0] : "hold");
 	env->nrcpt = c->nrcpt;
 	env->rcpt = c->rcpt;
+	if (c->dkim)
+		smtpd_dkim_sign(c);
 	struct queue_msg *qm = c->qm;
 	c->qm = NULL;
 	c->commit_pending = true;
@@ -1527,6 +1575,8 @@ struct smtpd *smtpd_new(struct event_base *base, const struct gw_config *c,
 	}
 	if (smtpd_relay_policy(d, err, errlen) != 0)
 		goto fail;
+	if (gw_dkim_keys(c, &d->dkim, err, errlen) != 0)
+		goto fail;
 	bool need_tls = false;
 	for (int i = 0; i < c->nlisteners; i++)
 		need_tls = need_tls || c->listeners[i].tls != GW_TLS_NONE;
@@ -1609,6 +1659,7 @@ void smtpd_free(struct smtpd *d)
 				evconnlistener_free(d->listeners[i].lev[k]);
 	tls_ctx_free(d->tls);
 	userdb_free(&d->users);
+	dkim_keyring_free(&d->dkim);
 	free(d);
 }
 

@@ -91,7 +91,9 @@ struct queue_msg {
 	char *mem;
 	size_t mem_len, mem_cap;
 	int spill_fd;
-	uint64_t size;
+	uint64_t size; /* written (memory or spill file); the prefix not counted */
+	char *pre;     /* queue_msg_prepend(): goes before the content */
+	size_t pre_len;
 	bool write_failed;
 	/* set at commit */
 	struct buf env;
@@ -650,6 +652,7 @@ static void queue_msg_free(struct queue_msg *m)
 	if (m->spill_fd >= 0)
 		close(m->spill_fd);
 	free(m->mem);
+	free(m->pre);
 	buf_free(&m->env);
 	free(m);
 }
@@ -745,52 +748,16 @@ int queue_msg_read(const struct queue_msg *m, uint64_t off, void *p, size_t n, s
 
 int queue_msg_prepend(struct queue_msg *m, const void *p, size_t n)
 {
-	if (m->write_failed)
+	if (m->write_failed || n > QUEUE_PREPEND_MAX - m->pre_len)
 		return -1;
-	if (n == 0)
-		return 0;
-	if (m->spill_fd < 0 && m->mem_len + n <= QUEUE_SPILL_AT) {
-		if (m->mem_len + n > m->mem_cap) {
-			size_t cap = m->mem_cap ? m->mem_cap : 4096;
-			while (cap < m->mem_len + n)
-				cap *= 2;
-			m->mem = xrealloc(m->mem, cap);
-			m->mem_cap = cap;
-		}
-		memmove(m->mem + n, m->mem, m->mem_len);
-		memcpy(m->mem, p, n);
-		m->mem_len += n;
-		m->size += n;
-		return 0;
-	}
-	if (m->spill_fd < 0 && queue_msg_spill(m) != 0)
-		goto fail; /* past the memory limit: spill first, then shift the file */
-	/* shift the content up by n, last chunk first, then write p at 0 */
-	char chunk[65536];
-	for (uint64_t end = m->size; end > 0;) {
-		size_t k = end > sizeof chunk ? sizeof chunk : (size_t)end;
-		uint64_t from = end - k;
-		size_t got = 0;
-		while (got < k) {
-			ssize_t g = pread(m->spill_fd, chunk + got, k - got, (off_t)(from + got));
-			if (g < 0 && errno == EINTR)
-				continue;
-			if (g <= 0)
-				goto fail;
-			got += (size_t)g;
-		}
-		if (qseg_pwrite_all(m->spill_fd, chunk, k, from + n) < 0)
-			goto fail;
-		end = from;
-	}
-	if (qseg_pwrite_all(m->spill_fd, p, n, 0) < 0)
-		goto fail;
-	m->size += n;
+	char *g = xrealloc(NULL, m->pre_len + n);
+	memcpy(g, p, n);
+	if (m->pre_len)
+		memcpy(g + n, m->pre, m->pre_len);
+	free(m->pre);
+	m->pre = g;
+	m->pre_len += n;
 	return 0;
-fail:
-	log_error("%s: content not rewritten: %s/tmp: %s", m->id, m->q->dir, strerror(errno));
-	m->write_failed = true;
-	return -1;
 }
 
 void queue_msg_abort(struct queue_msg *m)
@@ -836,21 +803,27 @@ static int queue_rec_append(struct queue *q, struct queue_msg *m)
 	struct qseg_rec *r = &m->rec;
 	r->id_len = (uint32_t)strlen(m->id);
 	r->env_len = (uint32_t)m->env.len;
-	r->data_len = m->size;
+	r->data_len = m->pre_len + m->size;
 	uint64_t off = q->woff, pos = off + QSEG_HDR_LEN;
 	uint32_t crc = qseg_crc(0, m->id, r->id_len);
 	crc = qseg_crc(crc, m->env.data, m->env.len);
-	struct iovec iov[3] = {{m->id, r->id_len}, {m->env.data, m->env.len}, {m->mem, m->mem_len}};
-	size_t want = r->id_len + m->env.len + m->mem_len;
-	ssize_t k = pwritev(q->wfd, iov, 3, (off_t)pos);
+	struct iovec iov[4] = {{m->id, r->id_len},
+	                       {m->env.data, m->env.len},
+	                       {m->pre, m->pre_len},
+	                       {m->mem, m->mem_len}};
+	size_t want = r->id_len + m->env.len + m->pre_len + m->mem_len;
+	ssize_t k = pwritev(q->wfd, iov, 4, (off_t)pos);
 	if (k != (ssize_t)want) {
 		/* Short or failed: redo it the plain way, which retries. */
 		if (qseg_pwrite_all(q->wfd, m->id, r->id_len, pos) < 0 ||
 		    qseg_pwrite_all(q->wfd, m->env.data, m->env.len, pos + r->id_len) < 0 ||
-		    (m->mem_len &&
-		     qseg_pwrite_all(q->wfd, m->mem, m->mem_len, pos + r->id_len + m->env.len) < 0))
+		    (m->pre_len && qseg_pwrite_all(q->wfd, m->pre, m->pre_len,
+		                                   pos + r->id_len + m->env.len) < 0) ||
+		    (m->mem_len && qseg_pwrite_all(q->wfd, m->mem, m->mem_len,
+		                                   pos + r->id_len + m->env.len + m->pre_len) < 0))
 			return -1;
 	}
+	crc = qseg_crc(crc, m->pre, m->pre_len);
 	crc = qseg_crc(crc, m->mem, m->mem_len);
 	pos += want;
 	if (m->spill_fd >= 0) {
@@ -1072,7 +1045,7 @@ void queue_msg_commit(struct queue_msg *m, const struct queue_envelope *env, que
 	struct queue_envelope e = *env; /* shallow: recipients only read */
 	(void)str_copy(e.id, sizeof e.id, m->id);
 	e.arrival_ms = queue_now(q);
-	e.size = m->size;
+	e.size = m->pre_len + m->size;
 	m->arrival_ms = e.arrival_ms;
 	m->next_attempt_ms = e.next_attempt_ms;
 	m->held = e.hold_reason[0] != '\0';

@@ -133,9 +133,6 @@ int queue_msg_write(struct queue_msg *m, const void *p, size_t n);
  * less at the end). 0, or -1 (I/O error, or off past the end). */
 uint64_t queue_msg_size(const struct queue_msg *m);
 int queue_msg_read(const struct queue_msg *m, uint64_t off, void *p, size_t n, size_t *got);
-/* Puts p before the content written so far (a header field added at end of
- * data: the content scanner's X-Spam). 0, or -1: the message must be aborted. */
-int queue_msg_prepend(struct queue_msg *m, const void *p, size_t n);
 /* Takes m (do not touch it afterwards). env is copied, recipients included.
  * cb runs exactly once, from the event loop (or before return when base is
  * NULL): status 0 durable with id, -1 not queued (nothing left on disk). */
@@ -143,6 +140,11 @@ typedef void (*queue_commit_cb)(void *arg, int status, const char *id);
 void queue_msg_commit(struct queue_msg *m, const struct queue_envelope *env, queue_commit_cb cb,
                       void *arg);
 void queue_msg_abort(struct queue_msg *m);
+/* Puts bytes in front of everything written so far (a DKIM-Signature field
+ * computed at the end of DATA, before the commit). 0, or -1 past
+ * QUEUE_PREPEND_MAX in all. */
+#define QUEUE_PREPEND_MAX 65536
+int queue_msg_prepend(struct queue_msg *m, const void *p, size_t n);
 
 /* ---- delivery ---- */
 

@@ -230,6 +230,70 @@ static void test_large_message(void **state)
 	queue_close(q);
 }
 
+/* queue_msg_prepend(): the prefix goes before the content, in memory and
+ * spilled, and counts in the size; reopened, the entry is the same bytes. */
+static void test_prepend(void **state)
+{
+	struct fixture *f = *state;
+	struct queue *q;
+	char err[256];
+	assert_int_equal(queue_open(&q, f->dir, NULL, &test_opts, err, sizeof err), 0);
+	const size_t sizes[] = {22, 3 * 1024 * 1024 + 5}; /* in memory, spilled */
+	char ids[2][QUEUE_ID_MAX];
+	char *want[2];
+	for (int t = 0; t < 2; t++) {
+		size_t n = sizes[t];
+		char *body = malloc(n);
+		assert_non_null(body);
+		for (size_t i = 0; i < n; i++)
+			body[i] = (char)('a' + i % 26);
+		struct queue_msg *m = queue_msg_new(q);
+		for (size_t off = 0; off < n; off += 65536)
+			assert_int_equal(
+			    queue_msg_write(m, body + off, n - off < 65536 ? n - off : 65536), 0);
+		assert_int_equal(queue_msg_prepend(m, "B: 2\r\n", 6), 0);
+		assert_int_equal(queue_msg_prepend(m, "A: 1\r\n", 6), 0); /* in front of B */
+		struct queue_envelope env;
+		struct result r = {0};
+		test_env(&env, NULL);
+		queue_msg_commit(m, &env, on_commit, &r);
+		assert_int_equal(r.status, 0);
+		snprintf(ids[t], sizeof ids[t], "%s", r.id);
+		want[t] = malloc(n + 12);
+		memcpy(want[t], "A: 1\r\nB: 2\r\n", 12);
+		memcpy(want[t] + 12, body, n);
+		free(body);
+	}
+	struct queue_msg *m = queue_msg_new(q); /* past the cap: refused */
+	char *huge = calloc(1, QUEUE_PREPEND_MAX + 1);
+	assert_int_equal(queue_msg_prepend(m, huge, QUEUE_PREPEND_MAX + 1), -1);
+	free(huge);
+	queue_msg_abort(m);
+	queue_close(q);
+	assert_int_equal(queue_open(&q, f->dir, NULL, &test_opts, err, sizeof err), 0);
+	for (int t = 0; t < 2; t++) {
+		size_t total = sizes[t] + 12;
+		struct queue_envelope env;
+		assert_int_equal(queue_entry_load(q, ids[t], &env), 0);
+		assert_int_equal(env.size, total);
+		queue_envelope_free(&env);
+		int fd = queue_entry_open_content(q, ids[t]);
+		assert_true(fd >= 0);
+		char *back = malloc(total + 1);
+		size_t got = 0;
+		ssize_t k;
+		while ((k = read(fd, back + got, total + 1 - got)) > 0)
+			got += (size_t)k;
+		close(fd);
+		assert_int_equal(got, total);
+		assert_memory_equal(back, want[t], total);
+		free(back);
+		free(want[t]);
+	}
+	queue_close(q);
+}
+
+
 /* queue_msg_read and queue_msg_prepend (the content scanner's X-Spam), in
  * memory and spilled to disk: the committed content is the header, then
  * every byte written before it. */
@@ -261,9 +325,9 @@ static void test_read_prepend(void **state)
 		assert_int_equal(queue_msg_read(m, total - 3, back, 10, &got), 0);
 		assert_int_equal(got, 3);
 		assert_int_equal(queue_msg_read(m, total + 1, back, 10, &got), -1);
-		/* past the memory limit only because of the header: spills */
+		/* the prefix is kept apart: the content's size is unchanged */
 		assert_int_equal(queue_msg_prepend(m, hdr, hl), 0);
-		assert_int_equal(queue_msg_size(m), total + hl);
+		assert_int_equal(queue_msg_size(m), total);
 		struct queue_envelope env;
 		struct result r = {0};
 		test_env(&env, NULL);
@@ -949,6 +1013,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_abort_and_bad_commit, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_large_message, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_read_prepend, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_prepend, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_group_commit, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_delivery, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_hold, setup, teardown),

@@ -732,7 +732,7 @@ static void web_on_io(evutil_socket_t fd, short what, void *arg)
 
 static char *web_slurp(const char *path, char *err, size_t errlen)
 {
-	FILE *f = fopen(path, "rb");
+	FILE *f = fopen(path, "rbe");
 	if (!f) {
 		str_format(err, errlen, "web: cannot read %s: %s", path, strerror(errno));
 		return NULL;

@@ -15,6 +15,7 @@
 #include "core/addr.h"
 #include "core/clock.h"
 #include "core/log.h"
+#include "core/privdrop.h"
 #include "core/str.h"
 #include "gateway/deliver.h"
 #include "gateway/gwalert.h"
@@ -79,7 +80,8 @@ static const char cli_checkconf_help[] =
     "Reads the gateway configuration and prints \"configuration OK\" and what it\n"
     "would run, or the first error as FILE:LINE: what (exit status 2).\n"
     "\n"
-    "Sections: [gateway] hostname, state_dir, spool_dir, users, log_level, syslog,\n"
+    "Sections: [gateway] hostname, state_dir, spool_dir, users, user, log (stderr|\n"
+    "syslog), log_level, syslog (= log = syslog),\n"
     "local_domains, trusted_networks, tls_cert, tls_key, max_message_size,\n"
     "max_recipients, max_connections, max_connections_per_client, smtp_timeout,\n"
     "line_length_limit, soft_error_limit, hard_error_limit, junk_command_limit,\n"
@@ -278,6 +280,59 @@ static json_t *cli_serve_on_control(void *ctx, json_t *req)
 			 block ? "blocked" : rc == 0 ? "unblocked" : "not_blocked");
 }
 
+/* Root: hand the state and spool to [gateway] user and become it (the
+ * listeners are bound and the TLS keys read by now). Not root: nothing to do.
+ * The default user missing (a build run from the source tree, `make run`):
+ * stay root and say so; a user named in the file missing: refuse. */
+static int cli_serve_drop_root(const struct gw_config *c, char *err, size_t errlen)
+{
+	if (geteuid() != 0) {
+		if (c->user_set)
+			log_info("serve: not started as root: running as uid %u, [gateway] user %s "
+			         "not used",
+			         (unsigned)geteuid(), c->user);
+		return 0;
+	}
+	if (strcmp(c->user, "root") == 0) {
+		log_warn("serve: running as root ([gateway] user = root)");
+		return 0;
+	}
+	struct privdrop_user u;
+	int found = privdrop_lookup(c->user, &u, err, errlen);
+	if (found < 0)
+		return -1;
+	if (!found && c->user_set) {
+		str_format(err, errlen,
+		           "[gateway] user %s does not exist: create it (the package does: "
+		           "useradd --system %s) or set user = root",
+		           c->user, c->user);
+		return -1;
+	}
+	if (!found) {
+		log_warn("serve: running as root: there is no user %s to drop to (the package "
+		         "creates it; or name one with [gateway] user, or user = root)",
+		         c->user);
+		return 0;
+	}
+	if (privdrop_chown_tree(c->state_dir, &u, err, errlen) != 0 ||
+	    privdrop_chown_tree(c->spool_dir, &u, err, errlen) != 0)
+		return -1;
+	if (privdrop_to(&u, err, errlen) != 0)
+		return -1;
+	const char *dirs[] = {c->state_dir, c->spool_dir};
+	for (int i = 0; i < 2; i++)
+		if (access(dirs[i], R_OK | W_OK | X_OK) != 0) {
+			str_format(err, errlen,
+			           "user %s cannot use %s (%s): a directory above it is closed to "
+			           "it",
+			           u.name, dirs[i], strerror(errno));
+			return -1;
+		}
+	log_info("serve: running as user %s (uid %u, gid %u), state and spool are its own", u.name,
+	         (unsigned)u.uid, (unsigned)u.gid);
+	return 0;
+}
+
 int cli_serve(int argc, char **argv)
 {
 	const char *path = NULL;
@@ -293,7 +348,9 @@ int cli_serve(int argc, char **argv)
 	}
 	enum log_level lvl = LOG_LEVEL_INFO;
 	log_level_parse(c->log_level, &lvl);
-	log_open("relayguard", true, c->syslog, lvl);
+	/* One destination, never both ([gateway] log): under systemd with
+	 * syslog the journal would get every line twice. */
+	log_open("relayguard", !c->syslog, c->syslog, lvl);
 
 	rc = CLI_EXIT_USAGE;
 	struct store *store = NULL;
@@ -431,6 +488,10 @@ int cli_serve(int argc, char **argv)
 				  .on_block_ctx = alerts};
 	smtpd = smtpd_new(base, c, &deps, err, sizeof err);
 	if (!smtpd) {
+		cli_error("serve", "%s", err);
+		goto out;
+	}
+	if (cli_serve_drop_root(c, err, sizeof err) != 0) {
 		cli_error("serve", "%s", err);
 		goto out;
 	}

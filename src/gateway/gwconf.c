@@ -24,7 +24,14 @@ static const struct cfg_option gw_options[] = {
      "account file, relayguard user (default: state_dir/users)"},
     {"gateway", "log_level", CFG_STRING, "info", 0, 0, true, GC(log_level), GS(log_level),
      "error, warn, info or debug"},
-    {"gateway", "syslog", CFG_BOOL, "no", 0, 0, false, GC(syslog), 0, "also log to syslog (mail)"},
+    {"gateway", "syslog", CFG_BOOL, "no", 0, 0, false, GC(syslog), 0,
+     "yes: the same as log = syslog (older name)"},
+    {"gateway", "log", CFG_STRING, "", 0, 0, false, GC(log_dest), GS(log_dest),
+     "where log lines go: stderr (with <N> priorities under systemd) or syslog (mail); "
+     "never both; default stderr"},
+    {"gateway", "user", CFG_STRING, "relayguard", 0, 0, false, GC(user), GS(user),
+     "serve started as root drops to this user once its listeners are bound and keys "
+     "read; root: stay root (docs/install.md)"},
     {"gateway", "reverse_dns", CFG_BOOL, "no", 0, 0, false, GC(reverse_dns), 0,
      "look up each client's name (PTR, confirmed by its A/AAAA; [delivery] resolver) for "
      "the Received header"},
@@ -527,6 +534,8 @@ static int gw_handler(void *user, const char *section, const char *name, const c
 		return gw_alert_add(c, name[0] == 'e', value, err, errlen);
 	if (strcmp(section, "alert") == 0 && strcmp(name, "mail_to") == 0)
 		return gw_alert_mail_to(c, value, err, errlen);
+	if (strcmp(section, "gateway") == 0 && strcmp(name, "user") == 0)
+		c->user_set = true;
 	bool policy = strncmp(section, "domain ", 7) == 0 || strncmp(section, "user ", 5) == 0;
 	for (size_t i = 0; i < sizeof gw_policy_sections / sizeof gw_policy_sections[0]; i++)
 		policy = policy || strcmp(section, gw_policy_sections[i]) == 0;
@@ -562,6 +571,25 @@ static int gw_finish(struct gw_config *c, char *err, size_t errlen)
 	    (!c->users_file[0] &&
 	     str_format(c->users_file, sizeof c->users_file, "%s/users", c->state_dir) != 0)) {
 		str_format(err, errlen, "%s: [gateway] state_dir: too long", c->source);
+		return -1;
+	}
+	if (!c->log_dest[0])
+		str_copy(c->log_dest, sizeof c->log_dest, c->syslog ? "syslog" : "stderr");
+	if (strcmp(c->log_dest, "stderr") != 0 && strcmp(c->log_dest, "syslog") != 0) {
+		str_format(err, errlen, "%s: [gateway] log: expected stderr or syslog", c->source);
+		return -1;
+	}
+	if (c->syslog && strcmp(c->log_dest, "syslog") != 0) {
+		str_format(
+		    err, errlen,
+		    "%s: [gateway] syslog = yes and log = %s disagree: lines go to one place; "
+		    "keep log only",
+		    c->source, c->log_dest);
+		return -1;
+	}
+	c->syslog = strcmp(c->log_dest, "syslog") == 0;
+	if (!c->user[0]) {
+		str_format(err, errlen, "%s: [gateway] user: empty (root keeps root)", c->source);
 		return -1;
 	}
 	if (!c->hostname[0] && gethostname(c->hostname, sizeof c->hostname - 1) != 0)

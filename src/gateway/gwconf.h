@@ -104,8 +104,11 @@ struct gw_config {
 	char spool_dir[512];
 	char users_file[512];
 	char log_level[16];
-	bool syslog;
-	bool reverse_dns; /* the client's verified name in our Received header */
+	bool syslog;       /* log == "syslog" once loaded */
+	char log_dest[16]; /* "stderr" or "syslog" */
+	char user[64];     /* serve drops from root to this user */
+	bool user_set;     /* user named in the file (else the default) */
+	bool reverse_dns;  /* the client's verified name in our Received header */
 	char local_domains[2048];
 	char trusted_networks[2048];
 	char tls_cert[512];

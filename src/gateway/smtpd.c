@@ -1250,8 +1250,8 @@ static struct evconnlistener *smtpd_listen(struct smtpd_listener *l, const struc
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, hp->wildcard ? &zero : &one, sizeof one);
 	if (bind(fd, (const struct sockaddr *)&hp->ss, hp->len) != 0 || listen(fd, 511) != 0)
 		goto fail;
-	struct evconnlistener *lev =
-	    evconnlistener_new(l->d->base, smtpd_on_accept, l, LEV_OPT_CLOSE_ON_FREE, -1, fd);
+	struct evconnlistener *lev = evconnlistener_new(
+	    l->d->base, smtpd_on_accept, l, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, fd);
 	if (lev)
 		return lev;
 fail:

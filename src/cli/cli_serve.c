@@ -20,6 +20,7 @@
 #include "gateway/deliver.h"
 #include "gateway/gwalert.h"
 #include "gateway/gwconf.h"
+#include "gateway/gwreload.h"
 #include "gateway/gwstore.h"
 #include "gateway/policyd.h"
 #include "gateway/smtpd.h"
@@ -189,6 +190,27 @@ static void cli_serve_on_signal(evutil_socket_t sig, short what, void *arg)
 	struct event_base *base = arg;
 	log_info("serve: signal %d, stopping", (int)sig);
 	event_base_loopexit(base, NULL);
+}
+
+/* SIGHUP: the configuration again (gateway/gwreload.h). */
+static void cli_serve_on_hup(evutil_socket_t sig, short what, void *arg)
+{
+	const struct gwreload *r = arg;
+	char err[600], restart[1024];
+	clock_update();
+	if (!r->smtpd) {
+		log_warn("serve: SIGHUP while starting: ignored");
+		return;
+	}
+	log_info("serve: SIGHUP, reading the configuration again (%s)", r->live->source);
+	if (gwreload_apply(r, restart, sizeof restart, err, sizeof err) != 0) {
+		log_error("serve: reload refused, the running configuration stays: %s", err);
+		return;
+	}
+	if (restart[0])
+		log_warn("serve: reload: these keep their running values until a restart: %s",
+		         restart);
+	log_info("serve: reload done (configuration: %s)", r->live->source);
 }
 
 struct cli_serve_tick {
@@ -368,7 +390,8 @@ int cli_serve(int argc, char **argv)
 	struct deliver *deliver = NULL;
 	struct gwalert *alerts = NULL;
 	struct control *ctl = NULL;
-	struct event *sig_int = NULL, *sig_term = NULL, *tick = NULL;
+	struct event *sig_int = NULL, *sig_term = NULL, *sig_hup = NULL, *tick = NULL;
+	struct gwreload reload = {.path = path, .live = c};
 	metrics = metrics_new();
 	if (!metrics) {
 		cli_error("serve", "out of memory");
@@ -389,11 +412,13 @@ int cli_serve(int argc, char **argv)
 	/* Signals first: a SIGTERM during start-up still stops us cleanly. */
 	sig_int = evsignal_new(base, SIGINT, cli_serve_on_signal, base);
 	sig_term = evsignal_new(base, SIGTERM, cli_serve_on_signal, base);
+	sig_hup = evsignal_new(base, SIGHUP, cli_serve_on_hup, &reload);
 	tk.engine = engine;
 	tick = event_new(base, -1, EV_PERSIST, cli_serve_on_tick, &tk);
 	struct timeval two = {2, 0};
-	if (!sig_int || !sig_term || !tick || event_add(sig_int, NULL) != 0 ||
-	    event_add(sig_term, NULL) != 0 || event_add(tick, &two) != 0) {
+	if (!sig_int || !sig_term || !sig_hup || !tick || event_add(sig_int, NULL) != 0 ||
+	    event_add(sig_term, NULL) != 0 || event_add(sig_hup, NULL) != 0 ||
+	    event_add(tick, &two) != 0) {
 		cli_error("serve", "cannot set up signal handling");
 		goto out;
 	}
@@ -491,6 +516,7 @@ int cli_serve(int argc, char **argv)
 		cli_error("serve", "%s", err);
 		goto out;
 	}
+	reload.smtpd = smtpd;
 	if (cli_serve_drop_root(c, err, sizeof err) != 0) {
 		cli_error("serve", "%s", err);
 		goto out;
@@ -510,6 +536,8 @@ out:
 		event_free(sig_int);
 	if (sig_term)
 		event_free(sig_term);
+	if (sig_hup)
+		event_free(sig_hup);
 	if (tick)
 		event_free(tick);
 	smtpd_free(smtpd);

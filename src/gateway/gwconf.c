@@ -697,6 +697,95 @@ int gwconf_load(struct gw_config *c, const char *path, char *err, size_t errlen)
 	return rc;
 }
 
+/* Options a running serve keeps until restart although the table lets a
+ * reload read them: their sections are copied by the parts that use them
+ * (delivery, the inbound screen, the web server, the policy service) when
+ * those start. */
+static bool gw_runtime_reloadable(const struct cfg_option *o)
+{
+	static const char *const fixed[] = {"delivery", "screen", "web", "policyd"};
+	if (!o->reloadable)
+		return false;
+	for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
+		if (strcmp(o->section, fixed[i]) == 0)
+			return false;
+	return true;
+}
+
+static size_t gw_option_size(const struct cfg_option *o)
+{
+	switch (o->type) {
+	case CFG_STRING:
+		return o->size;
+	case CFG_INT:
+		return sizeof(long long);
+	case CFG_BOOL:
+		return sizeof(bool);
+	default:
+		return sizeof(uint64_t);
+	}
+}
+
+static void gw_restart_note(char *out, size_t outlen, const char *what)
+{
+	size_t n = strlen(out);
+	if (n + 1 < outlen)
+		str_format(out + n, outlen - n, "%s%s", n ? ", " : "", what);
+}
+
+static bool gw_alerts_on(const struct gw_config *c)
+{
+	return c->nalert_execs || c->nalert_webhooks || c->nalert_mail_to;
+}
+
+void gwconf_reload_merge(const struct gw_config *live, struct gw_config *fresh, char *restart,
+                         size_t restartlen)
+{
+	restart[0] = '\0';
+	char name[96];
+	for (size_t i = 0; i < GW_NOPTS; i++) {
+		const struct cfg_option *o = &gw_options[i];
+		if (gw_runtime_reloadable(o))
+			continue;
+		const char *a = (const char *)live + o->offset;
+		char *b = (char *)fresh + o->offset;
+		size_t n = gw_option_size(o);
+		bool same = o->type == CFG_STRING ? strcmp(a, b) == 0 : memcmp(a, b, n) == 0;
+		if (!same) {
+			str_format(name, sizeof name, "[%s] %s", o->section, o->name);
+			gw_restart_note(restart, restartlen, name);
+			memcpy(b, a, n);
+		}
+	}
+	/* The spool and users default from state_dir, kept above. */
+	if (strcmp(live->spool_dir, fresh->spool_dir) != 0)
+		str_copy(fresh->spool_dir, sizeof fresh->spool_dir, live->spool_dir);
+	if (live->nlisteners != fresh->nlisteners ||
+	    memcmp(live->listeners, fresh->listeners, sizeof live->listeners) != 0) {
+		gw_restart_note(restart, restartlen, "[listener ...] (addresses, roles, tls)");
+		fresh->nlisteners = live->nlisteners;
+		memcpy(fresh->listeners, live->listeners, sizeof fresh->listeners);
+	}
+	if (live->delivery.ntls != fresh->delivery.ntls ||
+	    memcmp(live->delivery.tls_policy, fresh->delivery.tls_policy,
+	           sizeof live->delivery.tls_policy) != 0)
+		gw_restart_note(restart, restartlen, "[delivery_tls]");
+	fresh->delivery = live->delivery; /* with what its options parse into */
+	if (gw_alerts_on(live) != gw_alerts_on(fresh)) {
+		gw_restart_note(restart, restartlen, "[alert] exec, webhook, mail_to (on or off)");
+		fresh->nalert_execs = live->nalert_execs;
+		fresh->nalert_webhooks = live->nalert_webhooks;
+		fresh->nalert_mail_to = live->nalert_mail_to;
+		memcpy(fresh->alert_execs, live->alert_execs, sizeof fresh->alert_execs);
+		memcpy(fresh->alert_webhooks, live->alert_webhooks, sizeof fresh->alert_webhooks);
+		memcpy(fresh->alert_mail_to, live->alert_mail_to, sizeof fresh->alert_mail_to);
+	}
+	fresh->policyd_addr = live->policyd_addr;
+	fresh->web_addr = live->web_addr;
+	fresh->redis_addr = live->redis_addr;
+	fresh->user_set = live->user_set;
+}
+
 void gwconf_free(struct gw_config *c)
 {
 	prefix_set_free(c->trusted);

@@ -180,6 +180,14 @@ struct gw_config {
 
 /* Loads path (NULL: the embedded defaults). 0, or -1 with "file:line: what" in err. */
 int gwconf_load(struct gw_config *c, const char *path, char *err, size_t errlen);
+/* For a reload: every option the running serve cannot change without a
+ * restart (the table's non-reloadable ones, the listeners, and the sections
+ * copied by delivery, the inbound screen, the web server and the policy
+ * service at start) gets live's value in fresh, and each that differed is
+ * named in restart ("[gateway] state_dir, [listener ...]"; "" when none).
+ * fresh can then replace live as a whole. */
+void gwconf_reload_merge(const struct gw_config *live, struct gw_config *fresh, char *restart,
+                         size_t restartlen);
 void gwconf_free(struct gw_config *c);
 const char *gw_role_name(enum gw_role r);
 const char *gw_tls_name(enum gw_tls t);

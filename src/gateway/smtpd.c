@@ -1285,27 +1285,107 @@ static void smtpd_session_config(struct smtpd *d, struct smtpd_listener *l)
 	s->auth_failure_limit = (unsigned)c->auth_failure_limit;
 }
 
-static int smtpd_relay_policy(struct smtpd *d, char *err, size_t errlen)
+/* local_domains of c into out. */
+static int smtpd_relay_domains(const struct gw_config *c, struct relay_domains *out, char *err,
+                               size_t errlen)
 {
-	relay_domains_init(&d->relay.domains);
-	char tmp[sizeof d->c->local_domains];
+	relay_domains_init(out);
+	char tmp[sizeof c->local_domains];
 	char *f[RELAY_DOMAINS_MAX + 1];
-	str_copy(tmp, sizeof tmp, d->c->local_domains);
+	str_copy(tmp, sizeof tmp, c->local_domains);
 	int n = str_split(tmp, " ,\t", f, RELAY_DOMAINS_MAX);
 	if (n < 0) {
 		str_format(err, errlen, "%s: [gateway] local_domains: more than %d domains",
-		           d->c->source, RELAY_DOMAINS_MAX);
+		           c->source, RELAY_DOMAINS_MAX);
 		return -1;
 	}
 	for (int i = 0; i < n; i++)
-		if (relay_domains_add(&d->relay.domains, f[i], strlen(f[i])) != 0) {
+		if (relay_domains_add(out, f[i], strlen(f[i])) != 0) {
 			str_format(err, errlen, "%s: [gateway] local_domains: '%s' is not a domain",
-			           d->c->source, f[i]);
+			           c->source, f[i]);
 			return -1;
 		}
+	return 0;
+}
+
+static int smtpd_relay_policy(struct smtpd *d, char *err, size_t errlen)
+{
+	if (smtpd_relay_domains(d->c, &d->relay.domains, err, errlen) != 0)
+		return -1;
 	d->relay.trusted_networks = d->c->trusted;
 	d->relay.local_addresses = NULL;
 	return 0;
+}
+
+static bool smtpd_needs_tls(const struct gw_config *c)
+{
+	for (int i = 0; i < c->nlisteners; i++)
+		if (c->listeners[i].tls != GW_TLS_NONE)
+			return true;
+	return false;
+}
+
+struct smtpd_reload {
+	struct relay_domains domains;
+	SSL_CTX *tls; /* NULL: keep the running one */
+	bool users_moved;
+};
+
+struct smtpd_reload *smtpd_reload_prepare(struct smtpd *d, const struct gw_config *fresh, char *err,
+                                          size_t errlen)
+{
+	struct smtpd_reload *r = calloc(1, sizeof *r);
+	if (!r) {
+		str_format(err, errlen, "out of memory");
+		return NULL;
+	}
+	if (smtpd_relay_domains(fresh, &r->domains, err, errlen) != 0)
+		goto fail;
+	/* The certificate and key are read again even under the same names: a
+	 * renewed certificate replaces the file. Without them the self-signed one
+	 * made at start stays. */
+	if (smtpd_needs_tls(fresh) && fresh->tls_cert[0]) {
+		r->tls = tls_server_ctx_new(fresh->tls_cert, fresh->tls_key, fresh->hostname, err,
+		                            errlen);
+		if (!r->tls)
+			goto fail;
+	}
+	r->users_moved = strcmp(d->c->users_file, fresh->users_file) != 0;
+	return r;
+fail:
+	smtpd_reload_discard(r);
+	return NULL;
+}
+
+void smtpd_reload_commit(struct smtpd *d, struct smtpd_reload *r)
+{
+	d->relay.domains = r->domains;
+	d->relay.trusted_networks = d->c->trusted;
+	if (r->tls) {
+		tls_ctx_free(d->tls); /* sessions in TLS hold their own reference */
+		d->tls = r->tls;
+		r->tls = NULL;
+	}
+	for (int i = 0; i < d->nlisteners; i++) {
+		d->listeners[i].conf = &d->c->listeners[i];
+		smtpd_session_config(d, &d->listeners[i]); /* for sessions from now on */
+	}
+	if (r->users_moved) {
+		userdb_free(&d->users);
+		if (userdb_init(&d->users, d->c->users_file) != 0)
+			log_error("smtpd: [gateway] users: path too long");
+		d->users_loaded = false;
+	}
+	smtpd_users_refresh(d);
+	smtpd_reload_discard(r);
+}
+
+void smtpd_reload_discard(struct smtpd_reload *r)
+{
+	if (!r)
+		return;
+	tls_ctx_free(r->tls);
+	free(r);
 }
 
 struct smtpd *smtpd_new(struct event_base *base, const struct gw_config *c,
@@ -1334,10 +1414,7 @@ struct smtpd *smtpd_new(struct event_base *base, const struct gw_config *c,
 	}
 	if (smtpd_relay_policy(d, err, errlen) != 0)
 		goto fail;
-	bool need_tls = false;
-	for (int i = 0; i < c->nlisteners; i++)
-		need_tls = need_tls || c->listeners[i].tls != GW_TLS_NONE;
-	if (need_tls) {
+	if (smtpd_needs_tls(c)) {
 		d->tls = tls_server_ctx_new(c->tls_cert, c->tls_key, c->hostname, err, errlen);
 		if (!d->tls)
 			goto fail;

@@ -610,8 +610,13 @@ static enum MHD_Result web_dispatch(struct web_req *r)
 		buf_free(&b);
 		return rc;
 	}
-	if (strcmp(url, "/healthz") == 0 && !r->post)
-		return web_text(r, 200, "ok\n");
+	if (strcmp(url, "/healthz") == 0 && !r->post) {
+		char why[512], body[600];
+		if (!w->ctx.health || w->ctx.health(w->ctx.health_arg, why, sizeof why) == 0)
+			return web_text(r, 200, "ok\n");
+		str_format(body, sizeof body, "unavailable: %s\n", why);
+		return web_text(r, 503, body);
+	}
 	if (strcmp(url, "/favicon.ico") == 0)
 		return web_text(r, 404, "not found\n");
 	if (r->body_too_big)

@@ -14,12 +14,14 @@
 #include "admin/web.h"
 #include "core/addr.h"
 #include "core/clock.h"
+#include "core/fdlimit.h"
 #include "core/log.h"
 #include "core/privdrop.h"
 #include "core/str.h"
 #include "gateway/deliver.h"
 #include "gateway/gwalert.h"
 #include "gateway/gwconf.h"
+#include "gateway/gwhealth.h"
 #include "gateway/gwreload.h"
 #include "gateway/gwstore.h"
 #include "gateway/policyd.h"
@@ -37,6 +39,10 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+/* Descriptors beyond the connection limits: spool files, the store, the
+ * resolver, the web page and its clients, alert pipes. */
+#define CLI_SERVE_FD_SPARE 256
 
 static const char cli_serve_help[] =
     "usage: relayguard serve [--config FILE] [--foreground]\n"
@@ -216,6 +222,7 @@ static void cli_serve_on_hup(evutil_socket_t sig, short what, void *arg)
 struct cli_serve_tick {
 	struct pol_engine *engine;
 	struct queue *queue;
+	struct gwhealth *health;
 };
 
 static void cli_serve_on_tick(evutil_socket_t fd, short what, void *arg)
@@ -229,6 +236,7 @@ static void cli_serve_on_tick(evutil_socket_t fd, short what, void *arg)
 		log_error("serve: cannot re-read blocks from the state store");
 	if (t->queue && queue_rescan(t->queue) < 0)
 		log_error("serve: cannot rescan the spool");
+	gwhealth_tick(t->health);
 }
 
 /* Every policy decision, for the admin page's per-account history. */
@@ -374,6 +382,28 @@ int cli_serve(int argc, char **argv)
 	 * syslog the journal would get every line twice. */
 	log_open("relayguard", !c->syslog, c->syslog, lvl);
 
+	/* Every connection it may hold at once, plus files, the store, the
+	 * resolver, the web page: EMFILE under load is worse than no start. */
+	unsigned long long fd_need = (unsigned long long)c->max_connections +
+	                             (unsigned long long)c->policyd_max_connections +
+	                             (unsigned long long)c->delivery.max_connections +
+	                             CLI_SERVE_FD_SPARE;
+	unsigned long long fd_now = 0;
+	if (fdlimit_raise(fd_need, &fd_now, err, sizeof err) != 0) {
+		cli_error(
+		    "serve",
+		    "%s ([gateway] max_connections %lld + [policyd] max_connections %lld "
+		    "+ [delivery] max_connections %lld + %d spare): lower them, or raise the limit "
+		    "(LimitNOFILE= in the unit, ulimit -Hn)",
+		    err, c->max_connections, c->policyd_max_connections,
+		    c->delivery.max_connections, CLI_SERVE_FD_SPARE);
+		gwconf_free(c);
+		free(c);
+		return CLI_EXIT_USAGE;
+	}
+	log_info("serve: up to %llu file descriptors (%llu needed for the configured connection "
+	         "limits)",
+	         fd_now, fd_need);
 	rc = CLI_EXIT_USAGE;
 	struct store *store = NULL;
 	struct pol_engine *engine = NULL;
@@ -431,6 +461,11 @@ int cli_serve(int argc, char **argv)
 		cli_error("serve", "spool %s: %s", c->spool_dir, err);
 		goto out;
 	}
+	tk.health = gwhealth_new(store, c->spool_dir, NULL, c->hostname);
+	if (!tk.health) {
+		cli_error("serve", "out of memory");
+		goto out;
+	}
 	err[0] = '\0';
 	alerts = gwalert_new(base, c, metrics, queue, err, sizeof err);
 	if (!alerts && err[0]) {
@@ -476,6 +511,8 @@ int cli_serve(int argc, char **argv)
 		    .policy = &c->policy,
 		    .series = series,
 		    .queue = queue,
+		    .health = gwhealth_check,
+		    .health_arg = tk.health,
 		};
 		web = web_new(base, &wo, &wc, err, sizeof err);
 		if (!web) {
@@ -500,6 +537,7 @@ int cli_serve(int argc, char **argv)
 		cli_error("serve", "resolver: %s", err);
 		goto out;
 	}
+	gwhealth_set_dns(tk.health, dns);
 	deliver = deliver_new(base, queue, dns, engine, metrics, c, err, sizeof err);
 	if (!deliver) {
 		cli_error("serve", "delivery: %s", err);
@@ -548,6 +586,7 @@ out:
 	policyd_free(pd);
 	gwalert_free(alerts);
 	web_free(web);
+	gwhealth_free(tk.health); /* after the resolver and the web: both call into it */
 	series_free(series);
 	if (queue)
 		queue_close(queue);

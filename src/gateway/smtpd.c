@@ -49,6 +49,7 @@
 #define SMTPD_AUTH_FAIL_DELAY_MS 2000      /* without a policy engine */
 #define SMTPD_TLS_HANDSHAKE_S 30
 #define SMTPD_AUTH_QUEUE_MAX 1024 /* password checks waiting at once; then 454 */
+#define SMTPD_ACCEPT_PAUSE_MS 100 /* listeners off after accept ran out of descriptors */
 
 struct smtpd_listener {
 	struct smtpd *d;
@@ -73,7 +74,9 @@ struct smtpd {
 	struct userdb users;
 	struct timespec users_mtime;
 	bool users_loaded;
-	struct authpool *auth; /* the password checks, off the loop */
+	struct authpool *auth;       /* the password checks, off the loop */
+	struct event *accept_resume; /* after EMFILE: listeners off until it fires */
+	uint64_t accept_pauses;
 	struct metric *m_sessions, *m_connections, *m_rejects, *m_messages, *m_auth, *m_held;
 };
 
@@ -1236,6 +1239,47 @@ static void smtpd_on_accept(struct evconnlistener *lev, evutil_socket_t fd, stru
 	smtpd_conn_run(c); /* the greeting */
 }
 
+static void smtpd_listeners_enable(struct smtpd *d, bool on)
+{
+	for (int i = 0; i < d->nlisteners; i++)
+		for (int k = 0; k < GW_ADDRS_MAX; k++)
+			if (d->listeners[i].lev[k]) {
+				if (on)
+					evconnlistener_enable(d->listeners[i].lev[k]);
+				else
+					evconnlistener_disable(d->listeners[i].lev[k]);
+			}
+}
+
+static void smtpd_on_accept_resume(evutil_socket_t fd, short what, void *arg)
+{
+	smtpd_listeners_enable(arg, true);
+}
+
+/* accept failed. Out of descriptors (EMFILE, ENFILE) or memory: the pending
+ * connection stays in the backlog and the listener would wake the loop again
+ * at once; so every listener pauses for SMTPD_ACCEPT_PAUSE_MS while sessions
+ * end and give descriptors back (Postfix's master does the same). */
+static void smtpd_on_accept_error(struct evconnlistener *lev, void *arg)
+{
+	struct smtpd_listener *l = arg;
+	struct smtpd *d = l->d;
+	int e = EVUTIL_SOCKET_ERROR();
+	if (e != EMFILE && e != ENFILE && e != ENOBUFS && e != ENOMEM) {
+		log_warn("smtpd: listener %s: accept: %s", l->conf->name, strerror(e));
+		return;
+	}
+	smtpd_listeners_enable(d, false);
+	struct timeval tv = {0, SMTPD_ACCEPT_PAUSE_MS * 1000};
+	if (!d->accept_resume || evtimer_add(d->accept_resume, &tv) != 0)
+		smtpd_listeners_enable(d, true); /* no timer: better busy than deaf */
+	if (d->accept_pauses++ % 100 == 0)
+		log_warn("smtpd: accept: %s with %u sessions open: not accepting for %d ms "
+		         "(pause %llu; raise LimitNOFILE or lower max_connections)",
+		         strerror(e), d->nconns, SMTPD_ACCEPT_PAUSE_MS,
+		         (unsigned long long)d->accept_pauses);
+}
+
 /* A listening socket; "*:PORT" is one IPv6 socket that takes IPv4 too. */
 static struct evconnlistener *smtpd_listen(struct smtpd_listener *l, const struct hostport *hp,
                                            char *err, size_t errlen)
@@ -1252,8 +1296,10 @@ static struct evconnlistener *smtpd_listen(struct smtpd_listener *l, const struc
 		goto fail;
 	struct evconnlistener *lev = evconnlistener_new(
 	    l->d->base, smtpd_on_accept, l, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, fd);
-	if (lev)
+	if (lev) {
+		evconnlistener_set_error_cb(lev, smtpd_on_accept_error);
 		return lev;
+	}
 fail:
 	str_format(err, errlen, "listener %s: cannot listen on %s: %s", l->conf->name, hp->text,
 	           strerror(errno));
@@ -1448,6 +1494,11 @@ struct smtpd *smtpd_new(struct event_base *base, const struct gw_config *c,
 	d->auth = authpool_new(base, (unsigned)c->auth_workers, SMTPD_AUTH_QUEUE_MAX, err, errlen);
 	if (!d->auth)
 		goto fail;
+	d->accept_resume = evtimer_new(base, smtpd_on_accept_resume, d);
+	if (!d->accept_resume) {
+		str_format(err, errlen, "out of memory");
+		goto fail;
+	}
 	for (int i = 0; i < c->nlisteners; i++) {
 		struct smtpd_listener *l = &d->listeners[i];
 		l->d = d;
@@ -1483,6 +1534,8 @@ void smtpd_free(struct smtpd *d)
 		for (int k = 0; k < GW_ADDRS_MAX; k++)
 			if (d->listeners[i].lev[k])
 				evconnlistener_free(d->listeners[i].lev[k]);
+	if (d->accept_resume)
+		event_free(d->accept_resume);
 	tls_ctx_free(d->tls);
 	userdb_free(&d->users);
 	free(d);

@@ -152,6 +152,7 @@ int cli_checkconf(int argc, char **argv)
 	int rc = cli_conf_args(argc, argv, "checkconf", cli_checkconf_help, &path);
 	if (rc != 0)
 		return rc > 0 ? CLI_EXIT_OK : CLI_EXIT_USAGE;
+	path = cli_config_path(path);
 	struct gw_config *c = malloc(sizeof *c);
 	char err[512];
 	if (!c || gwconf_load(c, path, err, sizeof err) != 0) {
@@ -369,6 +370,7 @@ int cli_serve(int argc, char **argv)
 	int rc = cli_conf_args(argc, argv, "serve", cli_serve_help, &path);
 	if (rc != 0)
 		return rc > 0 ? CLI_EXIT_OK : CLI_EXIT_USAGE;
+	path = cli_config_path(path);
 	char err[512];
 	struct gw_config *c = malloc(sizeof *c);
 	if (!c || gwconf_load(c, path, err, sizeof err) != 0) {

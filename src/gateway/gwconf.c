@@ -31,7 +31,7 @@ static const struct cfg_option gw_options[] = {
      "never both; default stderr"},
     {"gateway", "user", CFG_STRING, "relayguard", 0, 0, false, GC(user), GS(user),
      "serve started as root drops to this user once its listeners are bound and keys "
-     "read; root: stay root (docs/install.md)"},
+     "read; root: stay root (docs/daemon.md)"},
     {"gateway", "reverse_dns", CFG_BOOL, "no", 0, 0, false, GC(reverse_dns), 0,
      "look up each client's name (PTR, confirmed by its A/AAAA; [delivery] resolver) for "
      "the Received header"},
@@ -565,7 +565,9 @@ static const char gw_defaults[] = "[listener submission]\n"
 static int gw_finish(struct gw_config *c, char *err, size_t errlen)
 {
 	/* The spool and the users file live under state_dir unless placed
-	 * elsewhere: one directory per gateway. */
+	 * elsewhere: one directory per gateway; installed, in the FHS places. */
+	if (!c->spool_dir[0] && c->installed && strcmp(c->state_dir, RG_DEFAULT_STATE_DIR) == 0)
+		str_copy(c->spool_dir, sizeof c->spool_dir, RG_DEFAULT_SPOOL_DIR);
 	if ((!c->spool_dir[0] &&
 	     str_format(c->spool_dir, sizeof c->spool_dir, "%s/spool", c->state_dir) != 0) ||
 	    (!c->users_file[0] &&
@@ -677,12 +679,33 @@ static int gw_finish(struct gw_config *c, char *err, size_t errlen)
 	return 0;
 }
 
+const char *gwconf_default_path(void)
+{
+	const char *env = getenv("RELAYGUARD_CONFIG");
+	return env ? env : RG_DEFAULT_CONFIG;
+}
+
+const char *gwconf_path(const char *given)
+{
+	if (given)
+		return given;
+	const char *def = gwconf_default_path();
+	return def[0] && access(def, F_OK) == 0 ? def : NULL;
+}
+
 int gwconf_load(struct gw_config *c, const char *path, char *err, size_t errlen)
 {
 	memset(c, 0, sizeof *c);
 	if (cfg_table_defaults(gw_options, GW_NOPTS, c, err, errlen) != 0 ||
 	    pol_config_defaults(&c->policy, err, errlen) != 0)
 		return -1;
+	/* The installed configuration: state and spool where a package puts
+	 * them (the file may still name others). */
+	const char *def = gwconf_default_path();
+	if (path && def[0] && strcmp(path, def) == 0) {
+		c->installed = true;
+		str_copy(c->state_dir, sizeof c->state_dir, RG_DEFAULT_STATE_DIR);
+	}
 	str_copy(c->source, sizeof c->source, path ? path : "embedded defaults");
 	int rc =
 	    path ? cfg_parse_file(path, gw_handler, c, err, errlen)

@@ -19,6 +19,7 @@
 #include "forensics/msg.h"
 #include "gateway/authpool.h"
 #include "gateway/screen.h"
+#include "net/acceptpause.h"
 #include "net/dns.h"
 #include "net/tls.h"
 #include "policy/engine.h"
@@ -74,9 +75,8 @@ struct smtpd {
 	struct userdb users;
 	struct timespec users_mtime;
 	bool users_loaded;
-	struct authpool *auth;       /* the password checks, off the loop */
-	struct event *accept_resume; /* after EMFILE: listeners off until it fires */
-	uint64_t accept_pauses;
+	struct authpool *auth;     /* the password checks, off the loop */
+	struct acceptpause *pause; /* accept out of descriptors: every listener pauses */
 	struct metric *m_sessions, *m_connections, *m_rejects, *m_messages, *m_auth, *m_held;
 };
 
@@ -1239,45 +1239,10 @@ static void smtpd_on_accept(struct evconnlistener *lev, evutil_socket_t fd, stru
 	smtpd_conn_run(c); /* the greeting */
 }
 
-static void smtpd_listeners_enable(struct smtpd *d, bool on)
-{
-	for (int i = 0; i < d->nlisteners; i++)
-		for (int k = 0; k < GW_ADDRS_MAX; k++)
-			if (d->listeners[i].lev[k]) {
-				if (on)
-					evconnlistener_enable(d->listeners[i].lev[k]);
-				else
-					evconnlistener_disable(d->listeners[i].lev[k]);
-			}
-}
-
-static void smtpd_on_accept_resume(evutil_socket_t fd, short what, void *arg)
-{
-	smtpd_listeners_enable(arg, true);
-}
-
-/* accept failed. Out of descriptors (EMFILE, ENFILE) or memory: the pending
- * connection stays in the backlog and the listener would wake the loop again
- * at once; so every listener pauses for SMTPD_ACCEPT_PAUSE_MS while sessions
- * end and give descriptors back (Postfix's master does the same). */
 static void smtpd_on_accept_error(struct evconnlistener *lev, void *arg)
 {
 	struct smtpd_listener *l = arg;
-	struct smtpd *d = l->d;
-	int e = EVUTIL_SOCKET_ERROR();
-	if (e != EMFILE && e != ENFILE && e != ENOBUFS && e != ENOMEM) {
-		log_warn("smtpd: listener %s: accept: %s", l->conf->name, strerror(e));
-		return;
-	}
-	smtpd_listeners_enable(d, false);
-	struct timeval tv = {0, SMTPD_ACCEPT_PAUSE_MS * 1000};
-	if (!d->accept_resume || evtimer_add(d->accept_resume, &tv) != 0)
-		smtpd_listeners_enable(d, true); /* no timer: better busy than deaf */
-	if (d->accept_pauses++ % 100 == 0)
-		log_warn("smtpd: accept: %s with %u sessions open: not accepting for %d ms "
-		         "(pause %llu; raise LimitNOFILE or lower max_connections)",
-		         strerror(e), d->nconns, SMTPD_ACCEPT_PAUSE_MS,
-		         (unsigned long long)d->accept_pauses);
+	acceptpause_error(l->d->pause);
 }
 
 /* A listening socket; "*:PORT" is one IPv6 socket that takes IPv4 too. */
@@ -1296,9 +1261,14 @@ static struct evconnlistener *smtpd_listen(struct smtpd_listener *l, const struc
 		goto fail;
 	struct evconnlistener *lev = evconnlistener_new(
 	    l->d->base, smtpd_on_accept, l, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, fd);
-	if (lev) {
+	if (lev && acceptpause_add(l->d->pause, lev) == 0) {
 		evconnlistener_set_error_cb(lev, smtpd_on_accept_error);
 		return lev;
+	}
+	if (lev) {
+		evconnlistener_free(lev); /* closes fd */
+		str_format(err, errlen, "listener %s: too many addresses", l->conf->name);
+		return NULL;
 	}
 fail:
 	str_format(err, errlen, "listener %s: cannot listen on %s: %s", l->conf->name, hp->text,
@@ -1494,8 +1464,8 @@ struct smtpd *smtpd_new(struct event_base *base, const struct gw_config *c,
 	d->auth = authpool_new(base, (unsigned)c->auth_workers, SMTPD_AUTH_QUEUE_MAX, err, errlen);
 	if (!d->auth)
 		goto fail;
-	d->accept_resume = evtimer_new(base, smtpd_on_accept_resume, d);
-	if (!d->accept_resume) {
+	d->pause = acceptpause_new(base, "smtpd", SMTPD_ACCEPT_PAUSE_MS);
+	if (!d->pause) {
 		str_format(err, errlen, "out of memory");
 		goto fail;
 	}
@@ -1534,8 +1504,7 @@ void smtpd_free(struct smtpd *d)
 		for (int k = 0; k < GW_ADDRS_MAX; k++)
 			if (d->listeners[i].lev[k])
 				evconnlistener_free(d->listeners[i].lev[k]);
-	if (d->accept_resume)
-		event_free(d->accept_resume);
+	acceptpause_free(d->pause);
 	tls_ctx_free(d->tls);
 	userdb_free(&d->users);
 	free(d);

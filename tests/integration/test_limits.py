@@ -138,3 +138,50 @@ def test_healthz_503_when_the_spool_is_not_writable():
         assert srv.stop() == 0, srv.log()
     finally:
         shutil.rmtree(base, ignore_errors=True)
+
+
+def cpu_seconds(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_out_of_descriptors_pauses_accepting(tmp_path):
+    port = free_port()
+    srv = Serve(tmp_path, "[gateway]\nmax_connections_per_client = 500\n"
+                "[listener relay]\nlisten = 127.0.0.1:%d\nrole = relay\ntls = none\n" % port)
+    srv.start()
+    held = []
+    try:
+        assert wait_log(srv, "serve: started"), srv.log()
+        pid = srv.proc.pid
+        in_use = len(os.listdir("/proc/%d/fd" % pid))
+        # Descriptors run out under it (an admin's prlimit, a leak elsewhere).
+        resource.prlimit(pid, resource.RLIMIT_NOFILE, (in_use + 20, in_use + 20))
+        for i in range(60):
+            held.append(socket.create_connection(("127.0.0.1", port), timeout=10))
+        assert wait_log(srv, "not accepting for 100 ms"), srv.log()[-2000:]
+        # Connections wait in the backlog; the loop does not spin on them.
+        before = cpu_seconds(pid)
+        time.sleep(2)
+        used = cpu_seconds(pid) - before
+        assert used < 0.5, used
+        # Sessions that got in are served meanwhile.
+        s = held[0]
+        assert s.recv(512).startswith(b"220 ")
+        s.sendall(b"NOOP\r\n")
+        assert s.recv(512).startswith(b"250")
+        # Once sessions end, the waiting ones get their greeting, and the
+        # policy service answers.
+        for s in held[:50]:
+            s.close()
+        for s in held[50:]:
+            s.settimeout(10)
+            assert s.recv(512).startswith(b"220 "), srv.log()[-2000:]
+        pol = Policy(srv.policy)
+        assert pol.ask(**eom("ann@corp.test", "192.0.2.1")) == "action=DUNNO"
+        pol.close()
+    finally:
+        for s in held:
+            s.close()
+        assert srv.stop() == 0, srv.log()[-3000:]

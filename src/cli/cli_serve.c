@@ -66,7 +66,13 @@ static const char cli_serve_help[] =
     "docs/smtp.md lists the commands, limits and replies.\n"
     "\n"
     "It stays in the foreground (run it under systemd or another supervisor);\n"
-    "--foreground is accepted for that. SIGTERM or SIGINT stops it cleanly.\n"
+    "--foreground is accepted for that. SIGTERM or SIGINT stops it cleanly;\n"
+    "SIGHUP reads the configuration again (a file that does not load changes\n"
+    "nothing; what needs a restart is named in the log). Started as root it\n"
+    "binds its listeners, reads its keys, then runs as [gateway] user\n"
+    "(default relayguard, when that user exists). Without --config it reads\n"
+    "/etc/relayguard/relayguard.conf when it exists (state /var/lib/relayguard,\n"
+    "spool /var/spool/relayguard), else the embedded defaults. docs/daemon.md.\n"
     "\n"
     "State: [gateway] state_store = lmdb keeps counters and blocks in\n"
     "state_dir/policy; state_store = redis shares them between gateway nodes\n"
@@ -262,6 +268,7 @@ static void cli_serve_on_block(void *ctx, const struct pol_verdict *v, const cha
 struct cli_serve_ctl {
 	struct pol_engine *engine;
 	struct store *store;
+	const struct gwreload *reload; /* a reload request: gwreload_apply(reload, ...) */
 };
 
 static json_t *cli_serve_ctl_error(const char *what)
@@ -522,7 +529,7 @@ int cli_serve(int argc, char **argv)
 			goto out;
 		}
 	}
-	struct cli_serve_ctl ctl_ctx = {engine, store};
+	struct cli_serve_ctl ctl_ctx = {engine, store, &reload};
 	char ctl_path[600];
 	if (str_format(ctl_path, sizeof ctl_path, "%s/control.sock", c->state_dir) != 0 ||
 	    !(ctl = control_new(base, ctl_path, cli_serve_on_control, &ctl_ctx, err, sizeof err)))

@@ -756,6 +756,15 @@ static void gw_restart_note(char *out, size_t outlen, const char *what)
 		str_format(out + n, outlen - n, "%s%s", n ? ", " : "", what);
 }
 
+/* path is from_dir + leaf (a default): make it to_dir + leaf. */
+static void gw_rebase(char *path, size_t size, const char *from_dir, const char *to_dir,
+                      const char *leaf)
+{
+	char was[600];
+	if (str_format(was, sizeof was, "%s%s", from_dir, leaf) == 0 && strcmp(path, was) == 0)
+		(void)str_format(path, size, "%s%s", to_dir, leaf);
+}
+
 static bool gw_alerts_on(const struct gw_config *c)
 {
 	return c->nalert_execs || c->nalert_webhooks || c->nalert_mail_to;
@@ -765,6 +774,17 @@ void gwconf_reload_merge(const struct gw_config *live, struct gw_config *fresh, 
                          size_t restartlen)
 {
 	restart[0] = '\0';
+	/* What defaults to a place under state_dir follows the state_dir that
+	 * stays (a new one is named below): the users file must not move to a
+	 * directory the running server does not use. */
+	if (strcmp(live->state_dir, fresh->state_dir) != 0) {
+		gw_rebase(fresh->spool_dir, sizeof fresh->spool_dir, fresh->state_dir,
+		          live->state_dir, "/spool");
+		gw_rebase(fresh->users_file, sizeof fresh->users_file, fresh->state_dir,
+		          live->state_dir, "/users");
+		gw_rebase(fresh->web_monitor_state, sizeof fresh->web_monitor_state,
+		          fresh->state_dir, live->state_dir, "/monitor-state.json");
+	}
 	char name[96];
 	for (size_t i = 0; i < GW_NOPTS; i++) {
 		const struct cfg_option *o = &gw_options[i];
@@ -780,9 +800,6 @@ void gwconf_reload_merge(const struct gw_config *live, struct gw_config *fresh, 
 			memcpy(b, a, n);
 		}
 	}
-	/* The spool and users default from state_dir, kept above. */
-	if (strcmp(live->spool_dir, fresh->spool_dir) != 0)
-		str_copy(fresh->spool_dir, sizeof fresh->spool_dir, live->spool_dir);
 	if (live->nlisteners != fresh->nlisteners ||
 	    memcmp(live->listeners, fresh->listeners, sizeof live->listeners) != 0) {
 		gw_restart_note(restart, restartlen, "[listener ...] (addresses, roles, tls)");

@@ -91,7 +91,7 @@ unit: $(UNIT_BIN)
 # The gateway on its embedded defaults, in the foreground (Ctrl-C stops it).
 run: bootstrap-run
 	@$(MAKE) --no-print-directory MODE=rel all
-	@exec build/rel/relayguard serve --foreground
+	@RELAYGUARD_CONFIG= exec build/rel/relayguard serve --foreground
 
 # check and monitor against rbldnsd on loopback with demonstration zones.
 demo: bootstrap

@@ -626,8 +626,13 @@ static enum MHD_Result web_dispatch(struct web_req *r)
 		buf_free(&b);
 		return rc;
 	}
-	if (strcmp(url, "/healthz") == 0 && !r->post)
-		return web_text(r, 200, "ok\n");
+	if (strcmp(url, "/healthz") == 0 && !r->post) {
+		char why[512], body[600];
+		if (!w->ctx.health || w->ctx.health(w->ctx.health_arg, why, sizeof why) == 0)
+			return web_text(r, 200, "ok\n");
+		str_format(body, sizeof body, "unavailable: %s\n", why);
+		return web_text(r, 503, body);
+	}
 	if (strcmp(url, "/favicon.ico") == 0)
 		return web_text(r, 404, "not found\n");
 	if (r->body_too_big)
@@ -748,7 +753,7 @@ static void web_on_io(evutil_socket_t fd, short what, void *arg)
 
 static char *web_slurp(const char *path, char *err, size_t errlen)
 {
-	FILE *f = fopen(path, "rb");
+	FILE *f = fopen(path, "rbe");
 	if (!f) {
 		str_format(err, errlen, "web: cannot read %s: %s", path, strerror(errno));
 		return NULL;

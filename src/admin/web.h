@@ -55,6 +55,10 @@ struct web_context {
 	const struct pol_config *policy;
 	struct series *series;
 	struct queue *queue; /* NULL: the hold queue is shown as unavailable */
+	/* /healthz: 0 when everything it depends on works, else -1 with what does
+	 * not in why (503). NULL: always 200. */
+	int (*health)(void *arg, char *why, size_t whylen);
+	void *health_arg;
 };
 
 struct web *web_new(struct event_base *base, const struct web_options *opt,

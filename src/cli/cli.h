@@ -23,6 +23,19 @@ __attribute__((format(printf, 2, 3))) void cli_error(const char *cmd, const char
 int cli_print_json(json_t *doc);
 /* Prints text as the --help of a subcommand. */
 void cli_usage(FILE *out, const char *text);
+/* The configuration a subcommand reads: its --config (given, may be NULL),
+ * else the installed one when it exists, else NULL: the embedded defaults
+ * (gwconf_path). */
+const char *cli_config_path(const char *given);
+/* 0 when dir (state or spool a reading command looks at) exists; else says
+ * so, naming the configuration (NULL: the embedded defaults; "": none
+ * named), and returns -1: the caller exits 2 rather than report an empty
+ * world. */
+int cli_need_state(const char *cmd, const char *dir, const char *config);
+struct pol_config;
+/* The policy sections of config: a policy-only file, or a gateway file (its
+ * [limits], [user NAME], ... sections). 0, or -1 with err. */
+int cli_load_policy(struct pol_config *out, const char *config, char *err, size_t errlen);
 
 /* Subcommands: argv[0] is the subcommand name. Each is listed in main.c's table. */
 int cli_block(int argc, char **argv);

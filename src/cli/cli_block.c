@@ -171,9 +171,10 @@ static int cli_block_run(const char *cmd, const char *verb, const char *arg,
 		return CLI_EXIT_USAGE;
 	}
 	struct gw_config *c = NULL;
-	if (o->config) {
+	const char *config = o->state ? o->config : cli_config_path(o->config);
+	if (config) {
 		c = malloc(sizeof *c);
-		if (!c || gwconf_load(c, o->config, err, sizeof err) != 0) {
+		if (!c || gwconf_load(c, config, err, sizeof err) != 0) {
 			cli_error(cmd, "%s", c ? err : "out of memory");
 			free(c);
 			return CLI_EXIT_USAGE;
@@ -221,23 +222,12 @@ static int cli_block_run(const char *cmd, const char *verb, const char *arg,
 	free(c);
 	int rc = CLI_EXIT_USAGE;
 	struct pol_engine *e = NULL;
-	/* Reading needs no new store: a missing directory is "no blocks". */
+	/* Reading makes no new store: a missing directory is the wrong place
+	 * (another --config), not "no blocks". */
 	bool reading = strcmp(verb, "list") == 0 || strcmp(verb, "show") == 0 ||
 		       strcmp(verb, "audit") == 0;
-	if (!st && reading && access(dir, F_OK) != 0) {
-		if (strcmp(verb, "show") == 0) {
-			cli_error(cmd, "no block for %s", arg);
-			rc = CLI_EXIT_FOUND;
-		} else {
-			if (o->json)
-				cli_print_json(json_pack("{s:[]}", strcmp(verb, "list") == 0 ? "blocks"
-											       : "audit"));
-			else
-				printf("no blocks\n");
-			rc = CLI_EXIT_OK;
-		}
+	if (!st && reading && cli_need_state(cmd, dir, config) != 0)
 		goto out;
-	}
 	if (!st && !reading) {
 		char parent[600];
 		str_copy(parent, sizeof parent, state);

@@ -67,6 +67,7 @@ static int cli_spool_dir(const char *cmd, const char *config, const char *spool,
 		return str_copy(out, size, spool) == 0
 		           ? 0
 		           : (cli_error(cmd, "spool name too long"), -1);
+	config = cli_config_path(config);
 	if (!config)
 		return str_copy(out, size, "./var/spool");
 	struct gw_config *c = malloc(sizeof *c);
@@ -89,8 +90,8 @@ static int cli_spool_open(const char *cmd, const char *dir, struct queue **q)
 	char err[512];
 	struct queue_opts o = {.fsync = true, .shared = true};
 	*q = NULL;
-	if (access(dir, F_OK) != 0)
-		return 0; /* no spool yet: nothing queued */
+	if (cli_need_state(cmd, dir, "") != 0)
+		return -1; /* not "nothing queued": the wrong place */
 	if (queue_open(q, dir, NULL, &o, err, sizeof err) < 0) {
 		cli_error(cmd, "%s", err);
 		return -1;

@@ -66,7 +66,8 @@ static const char cli_logscan_help[] =
     "                       loopback and link-local ranges); mail from elsewhere that\n"
     "                       is relayed without authentication is open-relay abuse\n"
     "  --config FILE        policy settings (the [limits], [signals], [actions] and\n"
-    "                       [auth] sections of the gateway's policy file; docs/policy.md)\n"
+    "                       [auth] sections: a policy file, or the gateway's own\n"
+    "                       configuration; docs/policy.md)\n"
     "  --year YYYY          the year of the first classic syslog stamp (\"Mar  3\n"
     "                       02:14:07\" has none). Default: inferred from each file's\n"
     "                       modification time; December to January adds a year\n"
@@ -452,7 +453,7 @@ static int cli_scan_opts(struct cli_scan *c, int argc, char **argv, const char *
 		cli_error(c->cmd, "no log file given (use - for standard input; see --help)");
 		return CLI_EXIT_USAGE;
 	}
-	if (config ? pol_config_load_file(&c->cfg, config, err, sizeof err)
+	if (config ? cli_load_policy(&c->cfg, config, err, sizeof err)
 	           : pol_config_defaults(&c->cfg, err, sizeof err)) {
 		cli_error(c->cmd, "%s", err);
 		return CLI_EXIT_USAGE;

@@ -14,11 +14,15 @@
 #include "admin/web.h"
 #include "core/addr.h"
 #include "core/clock.h"
+#include "core/fdlimit.h"
 #include "core/log.h"
+#include "core/privdrop.h"
 #include "core/str.h"
 #include "gateway/deliver.h"
 #include "gateway/gwalert.h"
 #include "gateway/gwconf.h"
+#include "gateway/gwhealth.h"
+#include "gateway/gwreload.h"
 #include "gateway/gwstore.h"
 #include "gateway/policyd.h"
 #include "gateway/smtpd.h"
@@ -35,6 +39,10 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+/* Descriptors beyond the connection limits: spool files, the store, the
+ * resolver, the web page and its clients, alert pipes. */
+#define CLI_SERVE_FD_SPARE 256
 
 static const char cli_serve_help[] =
     "usage: relayguard serve [--config FILE] [--foreground]\n"
@@ -58,7 +66,13 @@ static const char cli_serve_help[] =
     "docs/smtp.md lists the commands, limits and replies.\n"
     "\n"
     "It stays in the foreground (run it under systemd or another supervisor);\n"
-    "--foreground is accepted for that. SIGTERM or SIGINT stops it cleanly.\n"
+    "--foreground is accepted for that. SIGTERM or SIGINT stops it cleanly;\n"
+    "SIGHUP reads the configuration again (a file that does not load changes\n"
+    "nothing; what needs a restart is named in the log). Started as root it\n"
+    "binds its listeners, reads its keys, then runs as [gateway] user\n"
+    "(default relayguard, when that user exists). Without --config it reads\n"
+    "/etc/relayguard/relayguard.conf when it exists (state /var/lib/relayguard,\n"
+    "spool /var/spool/relayguard), else the embedded defaults. docs/daemon.md.\n"
     "\n"
     "State: [gateway] state_store = lmdb keeps counters and blocks in\n"
     "state_dir/policy; state_store = redis shares them between gateway nodes\n"
@@ -79,7 +93,8 @@ static const char cli_checkconf_help[] =
     "Reads the gateway configuration and prints \"configuration OK\" and what it\n"
     "would run, or the first error as FILE:LINE: what (exit status 2).\n"
     "\n"
-    "Sections: [gateway] hostname, state_dir, spool_dir, users, log_level, syslog,\n"
+    "Sections: [gateway] hostname, state_dir, spool_dir, users, user, log (stderr|\n"
+    "syslog), log_level, syslog (= log = syslog),\n"
     "local_domains, trusted_networks, tls_cert, tls_key, max_message_size,\n"
     "max_recipients, max_connections, max_connections_per_client, smtp_timeout,\n"
     "line_length_limit, soft_error_limit, hard_error_limit, junk_command_limit,\n"
@@ -145,6 +160,7 @@ int cli_checkconf(int argc, char **argv)
 	int rc = cli_conf_args(argc, argv, "checkconf", cli_checkconf_help, &path);
 	if (rc != 0)
 		return rc > 0 ? CLI_EXIT_OK : CLI_EXIT_USAGE;
+	path = cli_config_path(path);
 	struct gw_config *c = malloc(sizeof *c);
 	char err[512];
 	if (!c || gwconf_load(c, path, err, sizeof err) != 0) {
@@ -191,6 +207,27 @@ static void cli_serve_on_signal(evutil_socket_t sig, short what, void *arg)
 	event_base_loopexit(base, NULL);
 }
 
+/* SIGHUP: the configuration again (gateway/gwreload.h). */
+static void cli_serve_on_hup(evutil_socket_t sig, short what, void *arg)
+{
+	const struct gwreload *r = arg;
+	char err[600], restart[1024];
+	clock_update();
+	if (!r->smtpd) {
+		log_warn("serve: SIGHUP while starting: ignored");
+		return;
+	}
+	log_info("serve: SIGHUP, reading the configuration again (%s)", r->live->source);
+	if (gwreload_apply(r, restart, sizeof restart, err, sizeof err) != 0) {
+		log_error("serve: reload refused, the running configuration stays: %s", err);
+		return;
+	}
+	if (restart[0])
+		log_warn("serve: reload: these keep their running values until a restart: %s",
+		         restart);
+	log_info("serve: reload done (configuration: %s)", r->live->source);
+}
+
 struct cli_serve_tick {
 	struct pol_engine *engine;
 	struct queue *queue;
@@ -199,6 +236,7 @@ struct cli_serve_tick {
 	struct gwalert *alerts;
 	struct metric *m_usage;
 	bool usage_alerted;
+	struct gwhealth *health;
 };
 
 #define CLI_SERVE_STORE_ALERT 800 /* per mille */
@@ -236,6 +274,7 @@ static void cli_serve_on_tick(evutil_socket_t fd, short what, void *arg)
 	if (t->queue && queue_rescan(t->queue) < 0)
 		log_error("serve: cannot rescan the spool");
 	cli_serve_store_usage(t);
+	gwhealth_tick(t->health);
 }
 
 /* Every policy decision, for the admin page's per-account history. */
@@ -260,6 +299,7 @@ static void cli_serve_on_block(void *ctx, const struct pol_verdict *v, const cha
 struct cli_serve_ctl {
 	struct pol_engine *engine;
 	struct store *store;
+	const struct gwreload *reload; /* a reload request: gwreload_apply(reload, ...) */
 };
 
 static json_t *cli_serve_ctl_error(const char *what)
@@ -309,12 +349,66 @@ static json_t *cli_serve_on_control(void *ctx, json_t *req)
 			 block ? "blocked" : rc == 0 ? "unblocked" : "not_blocked");
 }
 
+/* Root: hand the state and spool to [gateway] user and become it (the
+ * listeners are bound and the TLS keys read by now). Not root: nothing to do.
+ * The default user missing (a build run from the source tree, `make run`):
+ * stay root and say so; a user named in the file missing: refuse. */
+static int cli_serve_drop_root(const struct gw_config *c, char *err, size_t errlen)
+{
+	if (geteuid() != 0) {
+		if (c->user_set)
+			log_info("serve: not started as root: running as uid %u, [gateway] user %s "
+			         "not used",
+			         (unsigned)geteuid(), c->user);
+		return 0;
+	}
+	if (strcmp(c->user, "root") == 0) {
+		log_warn("serve: running as root ([gateway] user = root)");
+		return 0;
+	}
+	struct privdrop_user u;
+	int found = privdrop_lookup(c->user, &u, err, errlen);
+	if (found < 0)
+		return -1;
+	if (!found && c->user_set) {
+		str_format(err, errlen,
+		           "[gateway] user %s does not exist: create it (the package does: "
+		           "useradd --system %s) or set user = root",
+		           c->user, c->user);
+		return -1;
+	}
+	if (!found) {
+		log_warn("serve: running as root: there is no user %s to drop to (the package "
+		         "creates it; or name one with [gateway] user, or user = root)",
+		         c->user);
+		return 0;
+	}
+	if (privdrop_chown_tree(c->state_dir, &u, err, errlen) != 0 ||
+	    privdrop_chown_tree(c->spool_dir, &u, err, errlen) != 0)
+		return -1;
+	if (privdrop_to(&u, err, errlen) != 0)
+		return -1;
+	const char *dirs[] = {c->state_dir, c->spool_dir};
+	for (int i = 0; i < 2; i++)
+		if (access(dirs[i], R_OK | W_OK | X_OK) != 0) {
+			str_format(err, errlen,
+			           "user %s cannot use %s (%s): a directory above it is closed to "
+			           "it",
+			           u.name, dirs[i], strerror(errno));
+			return -1;
+		}
+	log_info("serve: running as user %s (uid %u, gid %u), state and spool are its own", u.name,
+	         (unsigned)u.uid, (unsigned)u.gid);
+	return 0;
+}
+
 int cli_serve(int argc, char **argv)
 {
 	const char *path = NULL;
 	int rc = cli_conf_args(argc, argv, "serve", cli_serve_help, &path);
 	if (rc != 0)
 		return rc > 0 ? CLI_EXIT_OK : CLI_EXIT_USAGE;
+	path = cli_config_path(path);
 	char err[512];
 	struct gw_config *c = malloc(sizeof *c);
 	if (!c || gwconf_load(c, path, err, sizeof err) != 0) {
@@ -324,8 +418,32 @@ int cli_serve(int argc, char **argv)
 	}
 	enum log_level lvl = LOG_LEVEL_INFO;
 	log_level_parse(c->log_level, &lvl);
-	log_open("relayguard", true, c->syslog, lvl);
+	/* One destination, never both ([gateway] log): under systemd with
+	 * syslog the journal would get every line twice. */
+	log_open("relayguard", !c->syslog, c->syslog, lvl);
 
+	/* Every connection it may hold at once, plus files, the store, the
+	 * resolver, the web page: EMFILE under load is worse than no start. */
+	unsigned long long fd_need = (unsigned long long)c->max_connections +
+	                             (unsigned long long)c->policyd_max_connections +
+	                             (unsigned long long)c->delivery.max_connections +
+	                             CLI_SERVE_FD_SPARE;
+	unsigned long long fd_now = 0;
+	if (fdlimit_raise(fd_need, &fd_now, err, sizeof err) != 0) {
+		cli_error(
+		    "serve",
+		    "%s ([gateway] max_connections %lld + [policyd] max_connections %lld "
+		    "+ [delivery] max_connections %lld + %d spare): lower them, or raise the limit "
+		    "(LimitNOFILE= in the unit, ulimit -Hn)",
+		    err, c->max_connections, c->policyd_max_connections,
+		    c->delivery.max_connections, CLI_SERVE_FD_SPARE);
+		gwconf_free(c);
+		free(c);
+		return CLI_EXIT_USAGE;
+	}
+	log_info("serve: up to %llu file descriptors (%llu needed for the configured connection "
+	         "limits)",
+	         fd_now, fd_need);
 	rc = CLI_EXIT_USAGE;
 	struct store *store = NULL;
 	struct pol_engine *engine = NULL;
@@ -342,7 +460,8 @@ int cli_serve(int argc, char **argv)
 	struct deliver *deliver = NULL;
 	struct gwalert *alerts = NULL;
 	struct control *ctl = NULL;
-	struct event *sig_int = NULL, *sig_term = NULL, *tick = NULL;
+	struct event *sig_int = NULL, *sig_term = NULL, *sig_hup = NULL, *tick = NULL;
+	struct gwreload reload = {.path = path, .live = c};
 	metrics = metrics_new();
 	if (!metrics) {
 		cli_error("serve", "out of memory");
@@ -363,11 +482,13 @@ int cli_serve(int argc, char **argv)
 	/* Signals first: a SIGTERM during start-up still stops us cleanly. */
 	sig_int = evsignal_new(base, SIGINT, cli_serve_on_signal, base);
 	sig_term = evsignal_new(base, SIGTERM, cli_serve_on_signal, base);
+	sig_hup = evsignal_new(base, SIGHUP, cli_serve_on_hup, &reload);
 	tk.engine = engine;
 	tick = event_new(base, -1, EV_PERSIST, cli_serve_on_tick, &tk);
 	struct timeval two = {2, 0};
-	if (!sig_int || !sig_term || !tick || event_add(sig_int, NULL) != 0 ||
-	    event_add(sig_term, NULL) != 0 || event_add(tick, &two) != 0) {
+	if (!sig_int || !sig_term || !sig_hup || !tick || event_add(sig_int, NULL) != 0 ||
+	    event_add(sig_term, NULL) != 0 || event_add(sig_hup, NULL) != 0 ||
+	    event_add(tick, &two) != 0) {
 		cli_error("serve", "cannot set up signal handling");
 		goto out;
 	}
@@ -378,6 +499,11 @@ int cli_serve(int argc, char **argv)
 	struct queue_opts qo = {.fsync = c->queue_fsync};
 	if (queue_open(&queue, c->spool_dir, base, &qo, err, sizeof err) != 0) {
 		cli_error("serve", "spool %s: %s", c->spool_dir, err);
+		goto out;
+	}
+	tk.health = gwhealth_new(store, c->spool_dir, NULL, c->hostname);
+	if (!tk.health) {
+		cli_error("serve", "out of memory");
 		goto out;
 	}
 	err[0] = '\0';
@@ -425,6 +551,8 @@ int cli_serve(int argc, char **argv)
 		    .policy = &c->policy,
 		    .series = series,
 		    .queue = queue,
+		    .health = gwhealth_check,
+		    .health_arg = tk.health,
 		};
 		web = web_new(base, &wo, &wc, err, sizeof err);
 		if (!web) {
@@ -432,7 +560,7 @@ int cli_serve(int argc, char **argv)
 			goto out;
 		}
 	}
-	struct cli_serve_ctl ctl_ctx = {engine, store};
+	struct cli_serve_ctl ctl_ctx = {engine, store, &reload};
 	char ctl_path[600];
 	if (str_format(ctl_path, sizeof ctl_path, "%s/control.sock", c->state_dir) != 0 ||
 	    !(ctl = control_new(base, ctl_path, cli_serve_on_control, &ctl_ctx, err, sizeof err)))
@@ -455,6 +583,7 @@ int cli_serve(int argc, char **argv)
 		cli_error("serve", "resolver: %s", err);
 		goto out;
 	}
+	gwhealth_set_dns(tk.health, dns);
 	deliver = deliver_new(base, queue, dns, engine, metrics, c, err, sizeof err);
 	if (!deliver) {
 		cli_error("serve", "delivery: %s", err);
@@ -468,6 +597,11 @@ int cli_serve(int argc, char **argv)
 				  .on_block_ctx = alerts};
 	smtpd = smtpd_new(base, c, &deps, err, sizeof err);
 	if (!smtpd) {
+		cli_error("serve", "%s", err);
+		goto out;
+	}
+	reload.smtpd = smtpd;
+	if (cli_serve_drop_root(c, err, sizeof err) != 0) {
 		cli_error("serve", "%s", err);
 		goto out;
 	}
@@ -486,6 +620,8 @@ out:
 		event_free(sig_int);
 	if (sig_term)
 		event_free(sig_term);
+	if (sig_hup)
+		event_free(sig_hup);
 	if (tick)
 		event_free(tick);
 	smtpd_free(smtpd);
@@ -496,6 +632,7 @@ out:
 	policyd_free(pd);
 	gwalert_free(alerts);
 	web_free(web);
+	gwhealth_free(tk.health); /* after the resolver and the web: both call into it */
 	series_free(series);
 	if (queue)
 		queue_close(queue);

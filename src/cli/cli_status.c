@@ -70,6 +70,7 @@ int cli_status(int argc, char **argv)
 		return CLI_EXIT_USAGE;
 	}
 	char err[512], dir[600];
+	config = cli_config_path(config);
 	struct gw_config *c = malloc(sizeof *c);
 	if (!c || gwconf_load(c, config, err, sizeof err) != 0) {
 		cli_error("status", "%s", c ? err : "out of memory");
@@ -80,7 +81,9 @@ int cli_status(int argc, char **argv)
 	struct store *st = NULL;
 	struct queue *q = NULL;
 	(void)str_format(dir, sizeof dir, "%s/policy", c->state_dir);
-	st = access(dir, F_OK) == 0 ? store_lmdb_open(dir, 0, err, sizeof err) : store_mem_new();
+	if (cli_need_state("status", dir, config) != 0)
+		goto out;
+	st = store_lmdb_open(dir, 0, err, sizeof err);
 	if (!st) {
 		cli_error("status", "%s", err);
 		goto out;

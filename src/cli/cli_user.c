@@ -19,6 +19,7 @@
 #include "auth/strength.h"
 #include "auth/userdb.h"
 #include "core/str.h"
+#include "gateway/gwconf.h"
 
 #include <errno.h>
 #include <stdbool.h>
@@ -47,7 +48,10 @@ static const char cli_user_help[] =
     "  check USER     verify a password: exit 0 if it matches, 1 if not\n"
     "\n"
     "Options:\n"
-    "  --file PATH        user file (default $RELAYGUARD_USERS, else ./var/users)\n"
+    "  --file PATH        user file (default: the one --config names, else\n"
+    "                     $RELAYGUARD_USERS, else the installed configuration's,\n"
+    "                     else ./var/users)\n"
+    "  --config FILE      the gateway configuration whose [gateway] users file to use\n"
     "  --password-stdin   read the password as one line from standard input\n"
     "  --admin            (add) the account is an administrator\n"
     "  --min-length N     (add, passwd) raise the minimum length above 10\n"
@@ -69,7 +73,29 @@ struct cli_user_opts {
 	bool admin;
 	bool json;
 	size_t min_length;
+	char conf_users[512]; /* the users file a gateway configuration names */
 };
+
+/* The users file of a gateway configuration into o. 0 or -1 (said). */
+static int cli_user_from_config(struct cli_user_opts *o, const char *config)
+{
+	char err[512];
+	struct gw_config *c = malloc(sizeof *c);
+	if (!c || gwconf_load(c, config, err, sizeof err) != 0) {
+		cli_error(CLI_USER, "%s", c ? err : "out of memory");
+		free(c);
+		return -1;
+	}
+	int rc = str_copy(o->conf_users, sizeof o->conf_users, c->users_file);
+	gwconf_free(c);
+	free(c);
+	if (rc != 0) {
+		cli_error(CLI_USER, "users file name too long");
+		return -1;
+	}
+	o->file = o->conf_users;
+	return 0;
+}
 
 static int cli_user_parse(int argc, char **argv, struct cli_user_opts *o)
 {
@@ -78,6 +104,8 @@ static int cli_user_parse(int argc, char **argv, struct cli_user_opts *o)
 	o->min_length = STRENGTH_MIN_LENGTH_DEFAULT;
 	const char *env = getenv("RELAYGUARD_USERS");
 	o->file = env && *env ? env : USERDB_DEFAULT_PATH;
+	const char *config = NULL;
+	bool file_given = false;
 	bool only_args = false;
 	for (int i = 2; i < argc; i++) {
 		const char *a = argv[i];
@@ -91,7 +119,7 @@ static int cli_user_parse(int argc, char **argv, struct cli_user_opts *o)
 			} else if (strcmp(a, "--json") == 0) {
 				o->json = true;
 			} else if (strcmp(a, "--file") == 0 || strcmp(a, "--min-length") == 0 ||
-			           strcmp(a, "--cost") == 0) {
+			           strcmp(a, "--cost") == 0 || strcmp(a, "--config") == 0) {
 				if (i + 1 >= argc) {
 					cli_error(CLI_USER, "%s needs a value", a);
 					return -1;
@@ -99,6 +127,9 @@ static int cli_user_parse(int argc, char **argv, struct cli_user_opts *o)
 				const char *v = argv[++i];
 				if (strcmp(a, "--file") == 0) {
 					o->file = v;
+					file_given = true;
+				} else if (strcmp(a, "--config") == 0) {
+					config = v;
 				} else if (strcmp(a, "--cost") == 0) {
 					o->cost_name = v;
 				} else {
@@ -129,6 +160,12 @@ static int cli_user_parse(int argc, char **argv, struct cli_user_opts *o)
 		}
 		o->user = a;
 	}
+	/* --file, else --config's users file, else $RELAYGUARD_USERS, else the
+	 * installed configuration's, else ./var/users. */
+	if (!file_given && !(env && *env && !config))
+		config = cli_config_path(config);
+	if (!file_given && config && cli_user_from_config(o, config) != 0)
+		return -1;
 	if (!*o->file) {
 		cli_error(CLI_USER, "empty --file");
 		return -1;

@@ -3,7 +3,13 @@
  */
 #include "cli/cli.h"
 
+#include "core/str.h"
+#include "gateway/gwconf.h"
+#include "policy/config.h"
+
 #include <stdarg.h>
+#include <stdlib.h>
+#include <unistd.h>
 
 void cli_error(const char *cmd, const char *fmt, ...)
 {
@@ -29,4 +35,44 @@ int cli_print_json(json_t *doc)
 void cli_usage(FILE *out, const char *text)
 {
 	fputs(text, out);
+}
+
+const char *cli_config_path(const char *given)
+{
+	return gwconf_path(given);
+}
+
+int cli_need_state(const char *cmd, const char *dir, const char *config)
+{
+	if (access(dir, F_OK) == 0)
+		return 0;
+	if (config && !*config)
+		cli_error(cmd, "no state in %s: give the --config that serve runs with", dir);
+	else
+		cli_error(cmd,
+		          "no state in %s (configuration: %s): give the --config that serve runs "
+		          "with (docs/daemon.md)",
+		          dir, config ? config : "embedded defaults, state in ./var");
+	return -1;
+}
+
+int cli_load_policy(struct pol_config *out, const char *config, char *err, size_t errlen)
+{
+	char perr[512], gerr[512];
+	if (pol_config_load_file(out, config, perr, sizeof perr) == 0)
+		return 0;
+	struct gw_config *c = malloc(sizeof *c);
+	if (!c) {
+		str_format(err, errlen, "out of memory");
+		return -1;
+	}
+	int rc = gwconf_load(c, config, gerr, sizeof gerr);
+	if (rc == 0) {
+		*out = c->policy;
+		gwconf_free(c);
+	} else {
+		str_format(err, errlen, "%s (read as a gateway configuration: %s)", perr, gerr);
+	}
+	free(c);
+	return rc;
 }

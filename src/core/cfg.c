@@ -120,7 +120,7 @@ static int cfg_run(struct cfg_ctx *c)
 int cfg_parse_file(const char *path, cfg_handler fn, void *user, char *err, size_t errlen)
 {
 	struct cfg_ctx c = {.name = path, .fn = fn, .user = user, .err = err, .errlen = errlen};
-	c.fp = fopen(path, "r");
+	c.fp = fopen(path, "re");
 	if (!c.fp) {
 		str_format(err, errlen, "%s: %s", path, strerror(errno));
 		return -1;

@@ -19,8 +19,12 @@
 enum log_level { LOG_LEVEL_ERROR = 0, LOG_LEVEL_WARN, LOG_LEVEL_INFO, LOG_LEVEL_DEBUG };
 
 /* ident: program name for syslog and stderr prefix. Defaults: stderr on, syslog off,
- * level info. */
+ * level info. When stderr is systemd's journal stream (JOURNAL_STREAM names its
+ * device and inode), stderr lines start "<N>" (the syslog priority: 3 error,
+ * 4 warning, 6 info, 7 debug) instead of a time stamp. */
 void log_open(const char *ident, bool to_stderr, bool to_syslog, enum log_level level);
+/* JOURNAL_STREAM is set and names what fd 2 is now. */
+bool log_stderr_is_journal(void);
 void log_set_level(enum log_level level);
 enum log_level log_get_level(void);
 /* Parses "error", "warn", "info", "debug". 0 or -1. */

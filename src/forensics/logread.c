@@ -21,7 +21,7 @@
 /* zlib on a copy of fd (gzclose closes it): gzip or, transparently, plain. */
 static int logread_gz(struct logread *r, int fd, const char *name, char *err, size_t errlen)
 {
-	int d = dup(fd);
+	int d = fcntl(fd, F_DUPFD_CLOEXEC, 0);
 	if (d < 0 || (r->gz = gzdopen(d, "rb")) == NULL) {
 		if (d >= 0)
 			close(d);

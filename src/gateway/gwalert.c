@@ -1,5 +1,5 @@
 /*
- * gwalert - grouping on the loop, delivery in a child; see gwalert.h.
+ * gwalert - grouping on the loop, delivery on a thread; see gwalert.h.
  */
 #include "gateway/gwalert.h"
 
@@ -16,17 +16,31 @@
 #include <event2/event.h>
 #include <inttypes.h>
 #include <jansson.h>
-#include <signal.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
+
+/* One delivery on its own thread, with its own copy of what it needs (a
+ * reload may change the configuration while it runs). */
+struct gwalert_job {
+	pthread_t thread;
+	atomic_bool done;
+	int failed;
+	char *json;
+	int nexecs, nwebhooks;
+	char execs[GW_ALERTS_MAX][512];
+	char webhooks[GW_ALERTS_MAX][512];
+	char ca[512];
+	int exec_timeout_ms, webhook_timeout_ms, webhook_retries;
+};
 
 struct gwalert {
 	const struct gw_config *c;
 	struct blockalert *ba;
 	struct event *tick;
-	pid_t children[GWALERT_CHILDREN];
+	struct gwalert_job *jobs[GWALERT_CHILDREN];
 	struct metric *m_alerts;
 	struct queue *queue; /* for [alert] mail_to; NULL: none */
 	unsigned mail_seq;
@@ -188,54 +202,49 @@ static void gwalert_mail(struct gwalert *a, const char *json)
 	queue_msg_commit(m, &env, gwalert_on_queued, a);
 }
 
-/* In the child: every exec and webhook; exit 0 when all took it. */
-static void gwalert_deliver(const struct gw_config *c, const char *json)
+/* On the job's thread: every exec (posix_spawn) and webhook. */
+static void *gwalert_deliver(void *arg)
 {
+	struct gwalert_job *j = arg;
 	char err[256];
-	int failed = 0;
-	/* The child must not hold the parent's sockets (Postfix connections) open. */
-	for (int fd = 3; fd < 1024; fd++)
-		close(fd);
-	for (int i = 0; i < c->nalert_execs; i++) {
-		struct alert_exec x = {.command = c->alert_execs[i],
-		                       .timeout_ms = (int)c->alert_exec_timeout_ms};
-		if (alert_run_exec(&x, json, err, sizeof err) != 0) {
-			log_error("alert: exec \"%s\" failed: %s", c->alert_execs[i], err);
-			failed++;
+	for (int i = 0; i < j->nexecs; i++) {
+		struct alert_exec x = {.command = j->execs[i], .timeout_ms = j->exec_timeout_ms};
+		if (alert_run_exec(&x, j->json, err, sizeof err) != 0) {
+			log_error("alert: exec \"%s\" failed: %s", j->execs[i], err);
+			j->failed++;
 		}
 	}
-	for (int i = 0; i < c->nalert_webhooks; i++) {
-		struct alert_webhook w = {.url = c->alert_webhooks[i],
-		                          .timeout_ms = (int)c->alert_webhook_timeout_ms,
-		                          .retries = (int)c->alert_webhook_retries,
-		                          .ca_file =
-		                              c->alert_webhook_ca[0] ? c->alert_webhook_ca : NULL};
-		if (alert_post_webhook(&w, json, err, sizeof err) != 0) {
-			log_error("alert: webhook %s failed: %s", c->alert_webhooks[i], err);
-			failed++;
+	for (int i = 0; i < j->nwebhooks; i++) {
+		struct alert_webhook w = {.url = j->webhooks[i],
+		                          .timeout_ms = j->webhook_timeout_ms,
+		                          .retries = j->webhook_retries,
+		                          .ca_file = j->ca[0] ? j->ca : NULL};
+		if (alert_post_webhook(&w, j->json, err, sizeof err) != 0) {
+			log_error("alert: webhook %s failed: %s", j->webhooks[i], err);
+			j->failed++;
 		}
 	}
-	_exit(failed ? 1 : 0);
+	atomic_store(&j->done, true);
+	return NULL;
 }
 
 static void gwalert_reap(struct gwalert *a, bool wait)
 {
 	for (int i = 0; i < GWALERT_CHILDREN; i++) {
-		int status;
-		if (a->children[i] <= 0)
+		struct gwalert_job *j = a->jobs[i];
+		if (!j || (!wait && !atomic_load(&j->done)))
 			continue;
-		pid_t r = waitpid(a->children[i], &status, wait ? 0 : WNOHANG);
-		if (r == 0)
-			continue;
-		bool ok = r > 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0;
-		if (!ok)
+		pthread_join(j->thread, NULL);
+		if (j->failed)
 			log_error("alert: a block alert was not delivered everywhere (see above)");
-		gwalert_count(a, ok ? "sent" : "failed");
-		a->children[i] = 0;
+		gwalert_count(a, j->failed ? "failed" : "sent");
+		free(j->json);
+		free(j);
+		a->jobs[i] = NULL;
 	}
 }
 
-/* Queues the mail (a block alert), hands json (freed here) to a child process. */
+/* Queues the mail (a block alert), hands json (freed here) to a delivery thread. */
 static void gwalert_send_any(struct gwalert *a, char *json, bool mail)
 {
 	int slot = -1;
@@ -243,13 +252,14 @@ static void gwalert_send_any(struct gwalert *a, char *json, bool mail)
 		return;
 	if (mail)
 		gwalert_mail(a, json);
-	if (a->c->nalert_execs == 0 && a->c->nalert_webhooks == 0) {
+	const struct gw_config *c = a->c;
+	if (c->nalert_execs == 0 && c->nalert_webhooks == 0) {
 		free(json);
 		return;
 	}
 	gwalert_reap(a, false);
 	for (int i = 0; i < GWALERT_CHILDREN && slot < 0; i++)
-		if (a->children[i] <= 0)
+		if (!a->jobs[i])
 			slot = i;
 	if (slot < 0) {
 		log_error("alert: %d block alerts are still being delivered; dropping one",
@@ -258,15 +268,32 @@ static void gwalert_send_any(struct gwalert *a, char *json, bool mail)
 		free(json);
 		return;
 	}
-	pid_t pid = fork();
-	if (pid == 0)
-		gwalert_deliver(a->c, json);
-	if (pid < 0) {
-		log_error("alert: fork: %s", strerror(errno));
+	struct gwalert_job *j = calloc(1, sizeof *j);
+	if (!j) {
+		log_error("alert: out of memory");
 		gwalert_count(a, "failed");
+		free(json);
+		return;
 	}
-	a->children[slot] = pid > 0 ? pid : 0;
-	free(json);
+	j->json = json;
+	j->nexecs = c->nalert_execs;
+	j->nwebhooks = c->nalert_webhooks;
+	memcpy(j->execs, c->alert_execs, sizeof j->execs);
+	memcpy(j->webhooks, c->alert_webhooks, sizeof j->webhooks);
+	str_copy(j->ca, sizeof j->ca, c->alert_webhook_ca);
+	j->exec_timeout_ms = (int)c->alert_exec_timeout_ms;
+	j->webhook_timeout_ms = (int)c->alert_webhook_timeout_ms;
+	j->webhook_retries = (int)c->alert_webhook_retries;
+	atomic_init(&j->done, false);
+	int e = pthread_create(&j->thread, NULL, gwalert_deliver, j);
+	if (e != 0) {
+		log_error("alert: cannot start a delivery thread: %s", strerror(e));
+		gwalert_count(a, "failed");
+		free(j->json);
+		free(j);
+		return;
+	}
+	a->jobs[slot] = j;
 }
 
 static void gwalert_send(struct gwalert *a, char *json)

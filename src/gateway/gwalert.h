@@ -2,8 +2,9 @@
  * gwalert - serve's alerts on the blocks the engine creates: grouped by
  * admin/blockalert (the first at once, then one digest per [alert]
  * block_digest), delivered by admin/alert (every [alert] exec and webhook)
- * in a child process, so a slow program or webhook never stalls the policy
- * service. At most GWALERT_CHILDREN deliveries run at once; the result of
+ * on a thread of its own (programs started with posix_spawn, seeing only
+ * stdin, stdout and stderr), so a slow program or webhook never stalls the
+ * policy service. At most GWALERT_CHILDREN deliveries run at once; the result of
  * each is logged and counted (relayguard_block_alerts_total{result}).
  *
  * With [alert] mail_to, each alert (and digest) also becomes a plain-text

@@ -26,7 +26,14 @@ static const struct cfg_option gw_options[] = {
      "account file, relayguard user (default: state_dir/users)"},
     {"gateway", "log_level", CFG_STRING, "info", 0, 0, true, GC(log_level), GS(log_level),
      "error, warn, info or debug"},
-    {"gateway", "syslog", CFG_BOOL, "no", 0, 0, false, GC(syslog), 0, "also log to syslog (mail)"},
+    {"gateway", "syslog", CFG_BOOL, "no", 0, 0, false, GC(syslog), 0,
+     "yes: the same as log = syslog (older name)"},
+    {"gateway", "log", CFG_STRING, "", 0, 0, false, GC(log_dest), GS(log_dest),
+     "where log lines go: stderr (with <N> priorities under systemd) or syslog (mail); "
+     "never both; default stderr"},
+    {"gateway", "user", CFG_STRING, "relayguard", 0, 0, false, GC(user), GS(user),
+     "serve started as root drops to this user once its listeners are bound and keys "
+     "read; root: stay root (docs/daemon.md)"},
     {"gateway", "reverse_dns", CFG_BOOL, "no", 0, 0, false, GC(reverse_dns), 0,
      "look up each client's name (PTR, confirmed by its A/AAAA; [delivery] resolver) for "
      "the Received header"},
@@ -602,6 +609,8 @@ static int gw_handler(void *user, const char *section, const char *name, const c
 		return gw_alert_add(c, name[0] == 'e', value, err, errlen);
 	if (strcmp(section, "alert") == 0 && strcmp(name, "mail_to") == 0)
 		return gw_alert_mail_to(c, value, err, errlen);
+	if (strcmp(section, "gateway") == 0 && strcmp(name, "user") == 0)
+		c->user_set = true;
 	bool policy = strncmp(section, "domain ", 7) == 0 || strncmp(section, "user ", 5) == 0;
 	for (size_t i = 0; i < sizeof gw_policy_sections / sizeof gw_policy_sections[0]; i++)
 		policy = policy || strcmp(section, gw_policy_sections[i]) == 0;
@@ -631,12 +640,33 @@ static const char gw_defaults[] = "[listener submission]\n"
 static int gw_finish(struct gw_config *c, char *err, size_t errlen)
 {
 	/* The spool and the users file live under state_dir unless placed
-	 * elsewhere: one directory per gateway. */
+	 * elsewhere: one directory per gateway; installed, in the FHS places. */
+	if (!c->spool_dir[0] && c->installed && strcmp(c->state_dir, RG_DEFAULT_STATE_DIR) == 0)
+		str_copy(c->spool_dir, sizeof c->spool_dir, RG_DEFAULT_SPOOL_DIR);
 	if ((!c->spool_dir[0] &&
 	     str_format(c->spool_dir, sizeof c->spool_dir, "%s/spool", c->state_dir) != 0) ||
 	    (!c->users_file[0] &&
 	     str_format(c->users_file, sizeof c->users_file, "%s/users", c->state_dir) != 0)) {
 		str_format(err, errlen, "%s: [gateway] state_dir: too long", c->source);
+		return -1;
+	}
+	if (!c->log_dest[0])
+		str_copy(c->log_dest, sizeof c->log_dest, c->syslog ? "syslog" : "stderr");
+	if (strcmp(c->log_dest, "stderr") != 0 && strcmp(c->log_dest, "syslog") != 0) {
+		str_format(err, errlen, "%s: [gateway] log: expected stderr or syslog", c->source);
+		return -1;
+	}
+	if (c->syslog && strcmp(c->log_dest, "syslog") != 0) {
+		str_format(
+		    err, errlen,
+		    "%s: [gateway] syslog = yes and log = %s disagree: lines go to one place; "
+		    "keep log only",
+		    c->source, c->log_dest);
+		return -1;
+	}
+	c->syslog = strcmp(c->log_dest, "syslog") == 0;
+	if (!c->user[0]) {
+		str_format(err, errlen, "%s: [gateway] user: empty (root keeps root)", c->source);
 		return -1;
 	}
 	if (!c->hostname[0] && gethostname(c->hostname, sizeof c->hostname - 1) != 0)
@@ -735,12 +765,33 @@ static int gw_finish(struct gw_config *c, char *err, size_t errlen)
 	return 0;
 }
 
+const char *gwconf_default_path(void)
+{
+	const char *env = getenv("RELAYGUARD_CONFIG");
+	return env ? env : RG_DEFAULT_CONFIG;
+}
+
+const char *gwconf_path(const char *given)
+{
+	if (given)
+		return given;
+	const char *def = gwconf_default_path();
+	return def[0] && access(def, F_OK) == 0 ? def : NULL;
+}
+
 int gwconf_load(struct gw_config *c, const char *path, char *err, size_t errlen)
 {
 	memset(c, 0, sizeof *c);
 	if (cfg_table_defaults(gw_options, GW_NOPTS, c, err, errlen) != 0 ||
 	    pol_config_defaults(&c->policy, err, errlen) != 0)
 		return -1;
+	/* The installed configuration: state and spool where a package puts
+	 * them (the file may still name others). */
+	const char *def = gwconf_default_path();
+	if (path && def[0] && strcmp(path, def) == 0) {
+		c->installed = true;
+		str_copy(c->state_dir, sizeof c->state_dir, RG_DEFAULT_STATE_DIR);
+	}
 	str_copy(c->source, sizeof c->source, path ? path : "embedded defaults");
 	int rc =
 	    path ? cfg_parse_file(path, gw_handler, c, err, errlen)
@@ -753,6 +804,112 @@ int gwconf_load(struct gw_config *c, const char *path, char *err, size_t errlen)
 	if (rc != 0)
 		gwconf_free(c);
 	return rc;
+}
+
+/* Options a running serve keeps until restart although the table lets a
+ * reload read them: their sections are copied by the parts that use them
+ * (delivery, the inbound screen, the web server, the policy service) when
+ * those start. */
+static bool gw_runtime_reloadable(const struct cfg_option *o)
+{
+	static const char *const fixed[] = {"delivery", "screen", "web", "policyd"};
+	if (!o->reloadable)
+		return false;
+	for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
+		if (strcmp(o->section, fixed[i]) == 0)
+			return false;
+	return true;
+}
+
+static size_t gw_option_size(const struct cfg_option *o)
+{
+	switch (o->type) {
+	case CFG_STRING:
+		return o->size;
+	case CFG_INT:
+		return sizeof(long long);
+	case CFG_BOOL:
+		return sizeof(bool);
+	default:
+		return sizeof(uint64_t);
+	}
+}
+
+static void gw_restart_note(char *out, size_t outlen, const char *what)
+{
+	size_t n = strlen(out);
+	if (n + 1 < outlen)
+		str_format(out + n, outlen - n, "%s%s", n ? ", " : "", what);
+}
+
+/* path is from_dir + leaf (a default): make it to_dir + leaf. */
+static void gw_rebase(char *path, size_t size, const char *from_dir, const char *to_dir,
+                      const char *leaf)
+{
+	char was[600];
+	if (str_format(was, sizeof was, "%s%s", from_dir, leaf) == 0 && strcmp(path, was) == 0)
+		(void)str_format(path, size, "%s%s", to_dir, leaf);
+}
+
+static bool gw_alerts_on(const struct gw_config *c)
+{
+	return c->nalert_execs || c->nalert_webhooks || c->nalert_mail_to;
+}
+
+void gwconf_reload_merge(const struct gw_config *live, struct gw_config *fresh, char *restart,
+                         size_t restartlen)
+{
+	restart[0] = '\0';
+	/* What defaults to a place under state_dir follows the state_dir that
+	 * stays (a new one is named below): the users file must not move to a
+	 * directory the running server does not use. */
+	if (strcmp(live->state_dir, fresh->state_dir) != 0) {
+		gw_rebase(fresh->spool_dir, sizeof fresh->spool_dir, fresh->state_dir,
+		          live->state_dir, "/spool");
+		gw_rebase(fresh->users_file, sizeof fresh->users_file, fresh->state_dir,
+		          live->state_dir, "/users");
+		gw_rebase(fresh->web_monitor_state, sizeof fresh->web_monitor_state,
+		          fresh->state_dir, live->state_dir, "/monitor-state.json");
+	}
+	char name[96];
+	for (size_t i = 0; i < GW_NOPTS; i++) {
+		const struct cfg_option *o = &gw_options[i];
+		if (gw_runtime_reloadable(o))
+			continue;
+		const char *a = (const char *)live + o->offset;
+		char *b = (char *)fresh + o->offset;
+		size_t n = gw_option_size(o);
+		bool same = o->type == CFG_STRING ? strcmp(a, b) == 0 : memcmp(a, b, n) == 0;
+		if (!same) {
+			str_format(name, sizeof name, "[%s] %s", o->section, o->name);
+			gw_restart_note(restart, restartlen, name);
+			memcpy(b, a, n);
+		}
+	}
+	if (live->nlisteners != fresh->nlisteners ||
+	    memcmp(live->listeners, fresh->listeners, sizeof live->listeners) != 0) {
+		gw_restart_note(restart, restartlen, "[listener ...] (addresses, roles, tls)");
+		fresh->nlisteners = live->nlisteners;
+		memcpy(fresh->listeners, live->listeners, sizeof fresh->listeners);
+	}
+	if (live->delivery.ntls != fresh->delivery.ntls ||
+	    memcmp(live->delivery.tls_policy, fresh->delivery.tls_policy,
+	           sizeof live->delivery.tls_policy) != 0)
+		gw_restart_note(restart, restartlen, "[delivery_tls]");
+	fresh->delivery = live->delivery; /* with what its options parse into */
+	if (gw_alerts_on(live) != gw_alerts_on(fresh)) {
+		gw_restart_note(restart, restartlen, "[alert] exec, webhook, mail_to (on or off)");
+		fresh->nalert_execs = live->nalert_execs;
+		fresh->nalert_webhooks = live->nalert_webhooks;
+		fresh->nalert_mail_to = live->nalert_mail_to;
+		memcpy(fresh->alert_execs, live->alert_execs, sizeof fresh->alert_execs);
+		memcpy(fresh->alert_webhooks, live->alert_webhooks, sizeof fresh->alert_webhooks);
+		memcpy(fresh->alert_mail_to, live->alert_mail_to, sizeof fresh->alert_mail_to);
+	}
+	fresh->policyd_addr = live->policyd_addr;
+	fresh->web_addr = live->web_addr;
+	fresh->redis_addr = live->redis_addr;
+	fresh->user_set = live->user_set;
 }
 
 void gwconf_free(struct gw_config *c)

@@ -109,8 +109,12 @@ struct gw_config {
 	char spool_dir[512];
 	char users_file[512];
 	char log_level[16];
-	bool syslog;
-	bool reverse_dns; /* the client's verified name in our Received header */
+	bool syslog;       /* log == "syslog" once loaded */
+	char log_dest[16]; /* "stderr" or "syslog" */
+	char user[64];     /* serve drops from root to this user */
+	bool user_set;     /* user named in the file (else the default) */
+	bool installed;    /* read from the default file (gwconf_default_path) */
+	bool reverse_dns;  /* the client's verified name in our Received header */
 	char local_domains[2048];
 	char trusted_networks[2048];
 	char tls_cert[512];
@@ -196,6 +200,34 @@ struct gw_config {
 
 /* Loads path (NULL: the embedded defaults). 0, or -1 with "file:line: what" in err. */
 int gwconf_load(struct gw_config *c, const char *path, char *err, size_t errlen);
+/* Where an installed relayguard looks for its configuration (the Makefile
+ * may set them; docs/daemon.md). */
+#ifndef RG_DEFAULT_CONFIG
+#define RG_DEFAULT_CONFIG "/etc/relayguard/relayguard.conf"
+#endif
+#ifndef RG_DEFAULT_STATE_DIR
+#define RG_DEFAULT_STATE_DIR "/var/lib/relayguard"
+#endif
+#ifndef RG_DEFAULT_SPOOL_DIR
+#define RG_DEFAULT_SPOOL_DIR "/var/spool/relayguard"
+#endif
+/* The default configuration file: $RELAYGUARD_CONFIG when set (empty: none,
+ * the embedded defaults), else RG_DEFAULT_CONFIG. Read from it, state_dir
+ * defaults to RG_DEFAULT_STATE_DIR instead of ./var, and spool_dir, when
+ * state_dir is that default, to RG_DEFAULT_SPOOL_DIR (else state_dir/spool
+ * as always). */
+const char *gwconf_default_path(void);
+/* What a command reads: given (its --config) when not NULL, else the default
+ * file when it exists, else NULL (the embedded defaults, state in ./var). */
+const char *gwconf_path(const char *given);
+/* For a reload: every option the running serve cannot change without a
+ * restart (the table's non-reloadable ones, the listeners, and the sections
+ * copied by delivery, the inbound screen, the web server and the policy
+ * service at start) gets live's value in fresh, and each that differed is
+ * named in restart ("[gateway] state_dir, [listener ...]"; "" when none).
+ * fresh can then replace live as a whole. */
+void gwconf_reload_merge(const struct gw_config *live, struct gw_config *fresh, char *restart,
+                         size_t restartlen);
 void gwconf_free(struct gw_config *c);
 const char *gw_role_name(enum gw_role r);
 const char *gw_tls_name(enum gw_tls t);

@@ -7,6 +7,7 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/str.h"
+#include "net/acceptpause.h"
 #include "smtp/pfpolicy.h"
 
 #include <errno.h>
@@ -18,6 +19,8 @@
 #include <string.h>
 #include <sys/un.h>
 #include <unistd.h>
+
+#define POLICYD_ACCEPT_PAUSE_MS 100 /* listener off after accept ran out of descriptors */
 
 struct policyd_conn {
 	struct policyd_conn *next, *prev;
@@ -31,6 +34,7 @@ struct policyd_conn {
 struct policyd {
 	struct event_base *base;
 	struct evconnlistener *listener;
+	struct acceptpause *pause; /* accept out of descriptors: pause, not spin */
 	struct pol_engine *engine;
 	struct policyd_options opt;
 	struct policyd_conn *conns;
@@ -220,6 +224,12 @@ static void policyd_on_accept(struct evconnlistener *l, evutil_socket_t fd, stru
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 }
 
+static void policyd_on_accept_error(struct evconnlistener *l, void *arg)
+{
+	struct policyd *p = arg;
+	acceptpause_error(p->pause);
+}
+
 struct policyd *policyd_new(struct event_base *base, const struct hostport *addr,
 			    struct pol_engine *engine, const struct policyd_options *opt,
 			    struct metrics *metrics, char *err, size_t errlen)
@@ -248,6 +258,13 @@ struct policyd *policyd_new(struct event_base *base, const struct hostport *addr
 		free(p);
 		return NULL;
 	}
+	p->pause = acceptpause_new(base, "policyd", POLICYD_ACCEPT_PAUSE_MS);
+	if (!p->pause || acceptpause_add(p->pause, p->listener) != 0) {
+		str_format(err, errlen, "out of memory");
+		policyd_free(p);
+		return NULL;
+	}
+	evconnlistener_set_error_cb(p->listener, policyd_on_accept_error);
 	if (metrics) {
 		p->m_requests = metrics_register(metrics, METRIC_COUNTER,
 						 "relayguard_policy_requests_total",
@@ -279,6 +296,7 @@ void policyd_free(struct policyd *p)
 	while (p->conns)
 		policyd_conn_free(p->conns);
 	evconnlistener_free(p->listener);
+	acceptpause_free(p->pause);
 	if (p->unix_path[0])
 		unlink(p->unix_path);
 	free(p);

@@ -20,6 +20,7 @@
 #include "gateway/authpool.h"
 #include "gateway/scan.h"
 #include "gateway/screen.h"
+#include "net/acceptpause.h"
 #include "net/dns.h"
 #include "net/tls.h"
 #include "policy/engine.h"
@@ -54,6 +55,7 @@
 #define SMTPD_AUTH_FAIL_DELAY_MS 2000      /* without a policy engine */
 #define SMTPD_TLS_HANDSHAKE_S 30
 #define SMTPD_AUTH_QUEUE_MAX 1024 /* password checks waiting at once; then 454 */
+#define SMTPD_ACCEPT_PAUSE_MS 100 /* listeners off after accept ran out of descriptors */
 
 struct smtpd_listener {
 	struct smtpd *d;
@@ -78,8 +80,9 @@ struct smtpd {
 	struct userdb users;
 	struct timespec users_mtime;
 	bool users_loaded;
-	struct authpool *auth; /* the password checks, off the loop */
-	struct dkim_keyring dkim; /* [dkim]: signing keys by From domain */
+	struct authpool *auth;     /* the password checks, off the loop */
+	struct dkim_keyring dkim;  /* [dkim]: signing keys by From domain */
+	struct acceptpause *pause; /* accept out of descriptors: every listener pauses */
 	struct metric *m_sessions, *m_connections, *m_rejects, *m_messages, *m_auth, *m_held;
 	struct scan *scan; /* [scan] rspamd; NULL: off */
 	struct metric *m_scan;
@@ -1453,6 +1456,12 @@ static void smtpd_on_accept(struct evconnlistener *lev, evutil_socket_t fd, stru
 	smtpd_conn_run(c); /* the greeting */
 }
 
+static void smtpd_on_accept_error(struct evconnlistener *lev, void *arg)
+{
+	struct smtpd_listener *l = arg;
+	acceptpause_error(l->d->pause);
+}
+
 /* A listening socket; "*:PORT" is one IPv6 socket that takes IPv4 too. */
 static struct evconnlistener *smtpd_listen(struct smtpd_listener *l, const struct hostport *hp,
                                            char *err, size_t errlen)
@@ -1467,10 +1476,17 @@ static struct evconnlistener *smtpd_listen(struct smtpd_listener *l, const struc
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, hp->wildcard ? &zero : &one, sizeof one);
 	if (bind(fd, (const struct sockaddr *)&hp->ss, hp->len) != 0 || listen(fd, 511) != 0)
 		goto fail;
-	struct evconnlistener *lev =
-	    evconnlistener_new(l->d->base, smtpd_on_accept, l, LEV_OPT_CLOSE_ON_FREE, -1, fd);
-	if (lev)
+	struct evconnlistener *lev = evconnlistener_new(
+	    l->d->base, smtpd_on_accept, l, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, fd);
+	if (lev && acceptpause_add(l->d->pause, lev) == 0) {
+		evconnlistener_set_error_cb(lev, smtpd_on_accept_error);
 		return lev;
+	}
+	if (lev) {
+		evconnlistener_free(lev); /* closes fd */
+		str_format(err, errlen, "listener %s: too many addresses", l->conf->name);
+		return NULL;
+	}
 fail:
 	str_format(err, errlen, "listener %s: cannot listen on %s: %s", l->conf->name, hp->text,
 	           strerror(errno));
@@ -1502,24 +1518,33 @@ static void smtpd_session_config(struct smtpd *d, struct smtpd_listener *l)
 	s->auth_failure_limit = (unsigned)c->auth_failure_limit;
 }
 
-static int smtpd_relay_policy(struct smtpd *d, char *err, size_t errlen)
+/* local_domains of c into out. */
+static int smtpd_relay_domains(const struct gw_config *c, struct relay_domains *out, char *err,
+                               size_t errlen)
 {
-	relay_domains_init(&d->relay.domains);
-	char tmp[sizeof d->c->local_domains];
+	relay_domains_init(out);
+	char tmp[sizeof c->local_domains];
 	char *f[RELAY_DOMAINS_MAX + 1];
-	str_copy(tmp, sizeof tmp, d->c->local_domains);
+	str_copy(tmp, sizeof tmp, c->local_domains);
 	int n = str_split(tmp, " ,\t", f, RELAY_DOMAINS_MAX);
 	if (n < 0) {
 		str_format(err, errlen, "%s: [gateway] local_domains: more than %d domains",
-		           d->c->source, RELAY_DOMAINS_MAX);
+		           c->source, RELAY_DOMAINS_MAX);
 		return -1;
 	}
 	for (int i = 0; i < n; i++)
-		if (relay_domains_add(&d->relay.domains, f[i], strlen(f[i])) != 0) {
+		if (relay_domains_add(out, f[i], strlen(f[i])) != 0) {
 			str_format(err, errlen, "%s: [gateway] local_domains: '%s' is not a domain",
-			           d->c->source, f[i]);
+			           c->source, f[i]);
 			return -1;
 		}
+	return 0;
+}
+
+static int smtpd_relay_policy(struct smtpd *d, char *err, size_t errlen)
+{
+	if (smtpd_relay_domains(d->c, &d->relay.domains, err, errlen) != 0)
+		return -1;
 	d->relay.trusted_networks = d->c->trusted;
 	d->relay.local_addresses = NULL;
 	return 0;
@@ -1547,6 +1572,77 @@ static int smtpd_scan_new(struct smtpd *d, char *err, size_t errlen)
 	log_info("smtpd: content scan by rspamd at %s (timeout %llu ms)", c->scan_addr.text,
 	         (unsigned long long)c->scan_timeout_ms);
 	return 0;
+}
+
+static bool smtpd_needs_tls(const struct gw_config *c)
+{
+	for (int i = 0; i < c->nlisteners; i++)
+		if (c->listeners[i].tls != GW_TLS_NONE)
+			return true;
+	return false;
+}
+
+struct smtpd_reload {
+	struct relay_domains domains;
+	SSL_CTX *tls; /* NULL: keep the running one */
+	bool users_moved;
+};
+
+struct smtpd_reload *smtpd_reload_prepare(struct smtpd *d, const struct gw_config *fresh, char *err,
+                                          size_t errlen)
+{
+	struct smtpd_reload *r = calloc(1, sizeof *r);
+	if (!r) {
+		str_format(err, errlen, "out of memory");
+		return NULL;
+	}
+	if (smtpd_relay_domains(fresh, &r->domains, err, errlen) != 0)
+		goto fail;
+	/* The certificate and key are read again even under the same names: a
+	 * renewed certificate replaces the file. Without them the self-signed one
+	 * made at start stays. */
+	if (smtpd_needs_tls(fresh) && fresh->tls_cert[0]) {
+		r->tls = tls_server_ctx_new(fresh->tls_cert, fresh->tls_key, fresh->hostname, err,
+		                            errlen);
+		if (!r->tls)
+			goto fail;
+	}
+	r->users_moved = strcmp(d->c->users_file, fresh->users_file) != 0;
+	return r;
+fail:
+	smtpd_reload_discard(r);
+	return NULL;
+}
+
+void smtpd_reload_commit(struct smtpd *d, struct smtpd_reload *r)
+{
+	d->relay.domains = r->domains;
+	d->relay.trusted_networks = d->c->trusted;
+	if (r->tls) {
+		tls_ctx_free(d->tls); /* sessions in TLS hold their own reference */
+		d->tls = r->tls;
+		r->tls = NULL;
+	}
+	for (int i = 0; i < d->nlisteners; i++) {
+		d->listeners[i].conf = &d->c->listeners[i];
+		smtpd_session_config(d, &d->listeners[i]); /* for sessions from now on */
+	}
+	if (r->users_moved) {
+		userdb_free(&d->users);
+		if (userdb_init(&d->users, d->c->users_file) != 0)
+			log_error("smtpd: [gateway] users: path too long");
+		d->users_loaded = false;
+	}
+	smtpd_users_refresh(d);
+	smtpd_reload_discard(r);
+}
+
+void smtpd_reload_discard(struct smtpd_reload *r)
+{
+	if (!r)
+		return;
+	tls_ctx_free(r->tls);
+	free(r);
 }
 
 struct smtpd *smtpd_new(struct event_base *base, const struct gw_config *c,
@@ -1577,10 +1673,7 @@ struct smtpd *smtpd_new(struct event_base *base, const struct gw_config *c,
 		goto fail;
 	if (gw_dkim_keys(c, &d->dkim, err, errlen) != 0)
 		goto fail;
-	bool need_tls = false;
-	for (int i = 0; i < c->nlisteners; i++)
-		need_tls = need_tls || c->listeners[i].tls != GW_TLS_NONE;
-	if (need_tls) {
+	if (smtpd_needs_tls(c)) {
 		d->tls = tls_server_ctx_new(c->tls_cert, c->tls_key, c->hostname, err, errlen);
 		if (!d->tls)
 			goto fail;
@@ -1621,6 +1714,11 @@ struct smtpd *smtpd_new(struct event_base *base, const struct gw_config *c,
 	d->auth = authpool_new(base, (unsigned)c->auth_workers, SMTPD_AUTH_QUEUE_MAX, err, errlen);
 	if (!d->auth)
 		goto fail;
+	d->pause = acceptpause_new(base, "smtpd", SMTPD_ACCEPT_PAUSE_MS);
+	if (!d->pause) {
+		str_format(err, errlen, "out of memory");
+		goto fail;
+	}
 	for (int i = 0; i < c->nlisteners; i++) {
 		struct smtpd_listener *l = &d->listeners[i];
 		l->d = d;
@@ -1657,6 +1755,7 @@ void smtpd_free(struct smtpd *d)
 		for (int k = 0; k < GW_ADDRS_MAX; k++)
 			if (d->listeners[i].lev[k])
 				evconnlistener_free(d->listeners[i].lev[k]);
+	acceptpause_free(d->pause);
 	tls_ctx_free(d->tls);
 	userdb_free(&d->users);
 	dkim_keyring_free(&d->dkim);

@@ -51,6 +51,19 @@ struct smtpd_deps {
 struct smtpd *smtpd_new(struct event_base *base, const struct gw_config *c,
                         const struct smtpd_deps *deps, char *err, size_t errlen);
 void smtpd_free(struct smtpd *d);
+
+/* A reload in two steps, so that nothing half-applies: prepare reads what can
+ * fail (local_domains of fresh, its TLS certificate and key) and changes
+ * nothing (NULL with err on failure); once the running configuration holds
+ * fresh's values (same address as before), commit installs them: relay
+ * domains, trusted networks, session limits for sessions from now on, the
+ * TLS context for handshakes from now on (sessions in TLS keep theirs), the
+ * users file. discard drops a prepared reload that is not committed. */
+struct smtpd_reload;
+struct smtpd_reload *smtpd_reload_prepare(struct smtpd *d, const struct gw_config *fresh, char *err,
+                                          size_t errlen);
+void smtpd_reload_commit(struct smtpd *d, struct smtpd_reload *r);
+void smtpd_reload_discard(struct smtpd_reload *r);
 unsigned smtpd_connections(const struct smtpd *d);
 
 #endif

@@ -27,6 +27,7 @@
 #include "core/str.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <lmdb.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -663,6 +664,15 @@ struct store *store_lmdb_open(const char *path, size_t map_bytes, char *err, siz
 		goto fail;
 	if ((rc = mdb_env_open(l->env, path, STORE_LMDB_COUNTER_FLAGS, 0600)) != 0)
 		goto fail;
+	/* LMDB opens its data file without close-on-exec: alert programs must
+	 * not inherit it. */
+	mdb_filehandle_t dfd;
+	if ((rc = mdb_env_get_fd(l->env, &dfd)) != 0)
+		goto fail;
+	if (fcntl(dfd, F_SETFD, FD_CLOEXEC) != 0) {
+		rc = errno;
+		goto fail;
+	}
 	if ((rc = mdb_txn_begin(l->env, NULL, 0, &txn)) != 0)
 		goto fail;
 	if ((rc = mdb_dbi_open(txn, "rec", MDB_CREATE, &l->rec)) != 0 ||

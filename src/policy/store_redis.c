@@ -29,6 +29,7 @@
 
 #include "core/str.h"
 
+#include <fcntl.h>
 #include <hiredis/hiredis.h>
 #include <pthread.h>
 #include <sodium.h>
@@ -92,7 +93,10 @@ static int store_redis_connect(struct store_redis *r)
 		store_redis_drop(r);
 		return -1;
 	}
-	if (redisSetTimeout(r->ctx, tv) != REDIS_OK) {
+	/* hiredis makes its socket without close-on-exec; alert programs must not
+	 * inherit it. */
+	if (fcntl(r->ctx->fd, F_SETFD, FD_CLOEXEC) != 0 ||
+	    redisSetTimeout(r->ctx, tv) != REDIS_OK) {
 		(void)str_copy(r->err, sizeof r->err, "redis: cannot set the timeout");
 		store_redis_drop(r);
 		return -1;

@@ -257,7 +257,7 @@ int rcptval_add_list(struct rcptval *v, const char *list, char *err, size_t errl
 
 int rcptval_add_file(struct rcptval *v, const char *path, char *err, size_t errlen)
 {
-	FILE *f = fopen(path, "r");
+	FILE *f = fopen(path, "re");
 	if (!f) {
 		(void)str_format(err, errlen, "%s: %s", path, strerror(errno));
 		return -1;

@@ -14,6 +14,9 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 RG_BIN = os.environ.get("RG_BIN", os.path.join(ROOT, "build", "asan", "relayguard"))
 DATA = os.path.join(ROOT, "tests", "data")
+# Hermetic: no test reads an installed /etc/relayguard/relayguard.conf (the
+# default configuration when --config is not given; docs/daemon.md).
+os.environ.setdefault("RELAYGUARD_CONFIG", "")
 
 
 def free_port(family=socket.AF_INET, kind=socket.SOCK_STREAM, host="127.0.0.1"):

@@ -26,10 +26,11 @@ class Serve:
         self.proc = None
         self.errfile = os.path.join(self.dir, "serve.err")
 
-    def start(self):
+    def start(self, preexec_fn=None):
         self.err = open(self.errfile, "w")
         self.proc = subprocess.Popen([RG_BIN, "serve", "--config", self.conf],
-                                     stdout=subprocess.DEVNULL, stderr=self.err)
+                                     stdout=subprocess.DEVNULL, stderr=self.err,
+                                     preexec_fn=preexec_fn)
         deadline = time.monotonic() + 15
         ports = [self.policy] + ([self.web] if self.web else [])
         while time.monotonic() < deadline:

@@ -202,8 +202,9 @@ def test_checkconf(tmp_path):
 
 
 def test_block_cli_errors(tmp_path):
+    # No state there: said, exit 2, rather than "no blocks" (issue 19).
     r = rg("block", "--state", tmp_path / "var", "list")
-    assert r.rc == 0 and "no blocks" in r.out
+    assert r.rc == 2 and "no state in %s/policy" % (tmp_path / "var") in r.err
     r = rg("block", "--state", tmp_path / "var", "frobnicate")
     assert r.rc == 2 and "unknown action" in r.err
     r = rg("unblock", "--state", tmp_path / "var")

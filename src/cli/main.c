@@ -41,6 +41,9 @@ static const struct cli_command cli_commands[] = {
     {"unblock", cli_unblock, "resume sending: lift a block and reset its counters"},
     {"hold", cli_hold, "list, show, release and delete held messages"},
     {"user", cli_user, "add, change, remove and list accounts (argon2id, strength policy)"},
+    /* the control API (cli_queue.c) */
+    {"queue", cli_queue, "list, flush, delete, hold and release queued mail (like mailq)"},
+    {"control", cli_control, "send one control API request to the running server"},
     {"version", cli_version, "print the version"},
 };
 

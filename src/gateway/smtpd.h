@@ -51,6 +51,9 @@ struct smtpd_deps {
 struct smtpd *smtpd_new(struct event_base *base, const struct gw_config *c,
                         const struct smtpd_deps *deps, char *err, size_t errlen);
 void smtpd_free(struct smtpd *d);
+/* Reads the users file again now (a reload request). 0, or -1 with err: the
+ * accounts read before stay in force. */
+int smtpd_users_reload(struct smtpd *d, char *err, size_t errlen);
 unsigned smtpd_connections(const struct smtpd *d);
 
 #endif

@@ -29,11 +29,11 @@
  * A segment is removed once every entry in it is dead and it is no longer
  * the one being written; its entries' state/ and dead/ files go after it.
  *
- * Cross-process: `relayguard hold` opens the spool while `serve` runs. It is
- * then not the owner: it never appends, truncates or collects, it only
- * rewrites state/ files and creates dead/ markers under the lock, and
- * appends to audit.log; queue_rescan() in the server follows audit.log and
- * reloads the entries named there.
+ * One writer: the process that holds owner.lock (`relayguard serve`, or a
+ * command run while no server runs) is the only one that changes the spool;
+ * the others (status) open it shared and only read. `relayguard hold` and
+ * `queue` beside a running server ask it through the control API
+ * (admin/ctlapi), so no process follows another's changes.
  */
 #include "queue/queue.h"
 
@@ -109,7 +109,7 @@ struct queue_msg {
 struct queue {
 	char dir[PATH_MAX - 64];
 	struct event_base *base;
-	struct event *ev_pipe, *ev_kick, *ev_rescan;
+	struct event *ev_pipe, *ev_kick;
 	int pipe_fd[2];
 	struct queue_opts opts;
 	bool owner;
@@ -124,8 +124,7 @@ struct queue {
 	uint64_t id_last_ms;
 	unsigned id_seq;
 	struct queue_msg *turn_head, *turn_tail; /* this loop turn's commits */
-	uint64_t audit_off;
-	char err[256]; /* queue_error() */
+	char err[256];                           /* queue_error() */
 	/* shared with the sync thread, under mu */
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
@@ -1170,11 +1169,6 @@ static void queue_scan_segment(struct queue *q, uint32_t num, const char *path)
 	buf_free(&text);
 }
 
-static void queue_on_rescan(evutil_socket_t fd, short what, void *arg)
-{
-	(void)queue_rescan(arg);
-}
-
 static int queue_cmp_u32(const void *a, const void *b)
 {
 	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
@@ -1379,9 +1373,6 @@ int queue_open(struct queue **qp, const char *dir, struct event_base *base,
 			queue_heap_update(q, e);
 	q->gc_below = q->wseg + 1;
 	queue_gc(q);
-	struct stat st;
-	if (queue_path(q, p, sizeof p, "audit.log", NULL) == 0 && stat(p, &st) == 0)
-		q->audit_off = (uint64_t)st.st_size;
 	if (base) {
 		if (pipe2(q->pipe_fd, O_NONBLOCK | O_CLOEXEC) < 0) {
 			(void)str_format(err, errlen, "pipe: %s", strerror(errno));
@@ -1391,13 +1382,6 @@ int queue_open(struct queue **qp, const char *dir, struct event_base *base,
 		q->ev_kick = event_new(base, -1, 0, queue_on_kick, q);
 		if (!q->ev_pipe || !q->ev_kick || event_add(q->ev_pipe, NULL) < 0) {
 			(void)str_format(err, errlen, "cannot set up the commit events");
-			goto fail;
-		}
-		/* Changes made by `relayguard hold` beside us, within a second. */
-		struct timeval tv = {1, 0};
-		q->ev_rescan = event_new(base, -1, EV_PERSIST, queue_on_rescan, q);
-		if (!q->ev_rescan || event_add(q->ev_rescan, &tv) < 0) {
-			(void)str_format(err, errlen, "cannot set up the rescan timer");
 			goto fail;
 		}
 		if (pthread_create(&q->thr, NULL, queue_sync_main, q) != 0) {
@@ -1438,8 +1422,6 @@ void queue_close(struct queue *q)
 		event_free(q->ev_pipe);
 	if (q->ev_kick)
 		event_free(q->ev_kick);
-	if (q->ev_rescan)
-		event_free(q->ev_rescan);
 	for (int i = 0; i < 2; i++)
 		if (q->pipe_fd[i] >= 0)
 			close(q->pipe_fd[i]);
@@ -1512,77 +1494,8 @@ const char *queue_error(const struct queue *q)
 	return q->err;
 }
 
-/* Follows audit.log from where it was last read; reloads every entry named
- * in the new lines. Cheap when nothing changed: one stat(). */
-int queue_rescan(struct queue *q)
-{
-	char p[PATH_MAX];
-	struct stat st;
-	if (queue_path(q, p, sizeof p, "audit.log", NULL) < 0 || stat(p, &st) < 0)
-		return 0;
-	uint64_t size = (uint64_t)st.st_size;
-	if (size == q->audit_off)
-		return 0;
-	if (size < q->audit_off)
-		q->audit_off = 0; /* replaced or truncated by a person: read it all again */
-	int fd = open(p, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	uint64_t want = size - q->audit_off;
-	if (want > 1u << 20)
-		want = 1u << 20;
-	char *b = xmalloc(want + 1);
-	ssize_t k = pread(fd, b, want, (off_t)q->audit_off);
-	close(fd);
-	if (k < 0) {
-		free(b);
-		return -1;
-	}
-	int changed = 0;
-	bool died = false;
-	size_t pos = 0;
-	for (;;) {
-		char *nl = memchr(b + pos, '\n', (size_t)k - pos);
-		if (!nl)
-			break;
-		size_t len = (size_t)(nl - (b + pos));
-		json_t *o = json_loadb(b + pos, len, 0, NULL);
-		const char *id = o ? json_string_value(json_object_get(o, "id")) : NULL;
-		struct queue_entry *e = id && queue_id_valid(id) ? queue_find(q, id) : NULL;
-		if (e && !e->dead) {
-			changed++;
-			if (queue_dead_on_disk(q, e->id)) {
-				queue_entry_kill(q, e);
-				log_info("%s: deleted by another process", e->id);
-				died = true;
-			} else {
-				struct queue_envelope env;
-				if (queue_read_env(q, e, &env) == 0) {
-					bool was = e->held;
-					queue_entry_set_summary(e, &env);
-					qenv_free(&env);
-					if (was != e->held)
-						log_info("%s: %s by another process", e->id,
-						         e->held ? "held" : "released");
-				}
-				queue_heap_update(q, e);
-			}
-		}
-		json_decref(o);
-		pos += len + 1;
-	}
-	if (pos == 0 && (uint64_t)k == want && want == 1u << 20)
-		pos = (size_t)k; /* a megabyte without a line end: skip it */
-	q->audit_off += pos;
-	free(b);
-	if (died)
-		queue_gc(q);
-	return changed;
-}
-
 int queue_next_due(struct queue *q, uint64_t now_ms, char id[QUEUE_ID_MAX])
 {
-	(void)queue_rescan(q);
 	if (q->heap_len == 0 || q->heap[0]->next_attempt_ms > now_ms)
 		return 0;
 	struct queue_entry *e = q->heap[0];
@@ -1711,6 +1624,10 @@ static int queue_hold_op(struct queue *q, enum queue_op op, const char *id, cons
 		queue_set_error(q, "queue", "not a queue ID: %.40s", id ? id : "");
 		return -1;
 	}
+	if (!q->owner) {
+		queue_set_error(q, id, "cannot %s: another process owns the spool", names[op]);
+		return -1;
+	}
 	if (!actor || !*actor)
 		actor = "unknown";
 	if (!reason)
@@ -1795,6 +1712,73 @@ int queue_release(struct queue *q, const char *id, const char *reason, const cha
 int queue_delete(struct queue *q, const char *id, const char *reason, const char *actor)
 {
 	return queue_hold_op(q, QUEUE_OP_DELETE, id, reason, actor);
+}
+
+/* ---- flush ---- */
+
+/* Makes e due now, durably (its state file says next attempt 0). 0 or -1. */
+static int queue_flush_one(struct queue *q, struct queue_entry *e)
+{
+	int lk = queue_lock(q);
+	if (lk < 0) {
+		queue_set_error(q, e->id, "cannot lock the spool");
+		return -1;
+	}
+	struct queue_envelope env;
+	int rc = -1;
+	if (queue_read_env(q, e, &env) < 0) {
+		queue_set_error(q, e->id, "envelope unreadable");
+	} else {
+		env.next_attempt_ms = 0;
+		if (queue_write_state(q, e, &env) < 0) {
+			queue_set_error(q, e->id, "envelope not saved");
+		} else {
+			queue_entry_set_summary(e, &env);
+			rc = 0;
+		}
+		qenv_free(&env);
+	}
+	queue_unlock(lk);
+	queue_heap_update(q, e);
+	return rc;
+}
+
+int queue_flush(struct queue *q, const char *id, const char *actor)
+{
+	q->err[0] = '\0';
+	if (id && !queue_id_valid(id)) {
+		queue_set_error(q, "queue", "not a queue ID: %.40s", id);
+		return -1;
+	}
+	if (!q->owner) {
+		queue_set_error(q, id ? id : "queue",
+		                "cannot flush: another process owns the spool");
+		return -1;
+	}
+	if (!actor || !*actor)
+		actor = "unknown";
+	struct queue_entry *one = id ? queue_live(q, id) : NULL;
+	if (id && !one)
+		return -1;
+	if (one && one->held) {
+		queue_set_error(q, id, "held: release it instead");
+		return -1;
+	}
+	int n = 0;
+	for (size_t i = 0; i < q->nbuckets; i++)
+		for (struct queue_entry *e = q->buckets[i]; e; e = e->hnext) {
+			if (one ? e != one
+			        : e->dead || e->held || e->handed || e->next_attempt_ms == 0)
+				continue;
+			if (e->handed) /* being delivered right now */
+				continue;
+			if (queue_flush_one(q, e) < 0)
+				return -1;
+			log_info("%s: flush by %s: due now", e->id, actor);
+			(void)queue_audit(q, "flush", e->id, "", actor);
+			n++;
+		}
+	return n;
 }
 
 /* ---- listing ---- */

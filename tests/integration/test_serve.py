@@ -203,7 +203,7 @@ def test_checkconf(tmp_path):
 
 def test_block_cli_errors(tmp_path):
     r = rg("block", "--state", tmp_path / "var", "list")
-    assert r.rc == 0 and "no blocks" in r.out
+    assert r.rc == 2 and "no state store in" in r.err  # never "no blocks"
     r = rg("block", "--state", tmp_path / "var", "frobnicate")
     assert r.rc == 2 and "unknown action" in r.err
     r = rg("unblock", "--state", tmp_path / "var")

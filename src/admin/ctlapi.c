@@ -125,7 +125,11 @@ static json_t *ctlapi_limit(struct ctlapi_state *s, const struct ctlapi_req *r)
 		return refused;
 	const char *target = ctlapi_str(r, "target"), *limit = ctlapi_str(r, "limit");
 	const char *value = ctlapi_str(r, "value");
-	char section[POL_NAME_MAX + 8], err[200];
+	char section[POL_NAME_MAX + 8], err[200], num[32];
+	const json_t *v = json_object_get(r->json, "value");
+	if (!value && json_is_integer(v) &&
+	    str_format(num, sizeof num, "%lld", (long long)json_integer_value(v)) == 0)
+		value = num;
 	if (!target || !limit || !value)
 		return ctlapi_fail(CTLAPI_BAD_REQUEST, "a limit needs target, limit and value");
 	if (strcmp(target, "limits") == 0)

@@ -414,7 +414,7 @@ json_t *ctlapi_dispatch(struct ctlapi_state *s, json_t *req)
 json_t *ctlapi_request(const char *type, const char *actor, const char *reason)
 {
 	static json_int_t seq;
-	return json_pack("{s:I, s:s, s:s?, s:s?}", "request_id",
+	return json_pack("{s:I, s:s, s:s*, s:s*}", "request_id",
 	                 (json_int_t)getpid() * 1000 + ++seq, "type", type, "actor", actor,
 	                 "reason", reason);
 }

@@ -46,8 +46,9 @@ static const char cli_block_help[] =
     "machine is cleaned.\n"
     "\n"
     "With a relayguard serve running on the same state directory, add, remove\n"
-    "and unblock go through its control socket (state_dir/control.sock) and take\n"
-    "effect at once; otherwise they change the state store directly.\n"
+    "and unblock are requests to it through its control socket\n"
+    "(state_dir/control.sock) and take effect at once; otherwise they change the\n"
+    "state store here, the same way.\n"
     "\n"
     "IDENTITY is an account (sam@example.com, or user:NAME), an IP address\n"
     "(192.0.2.7; IPv6 addresses stand for their /64), a range (198.51.100.0/24),\n"
@@ -64,7 +65,8 @@ static const char cli_block_help[] =
     "  --json             one JSON document\n"
     "  -h, --help         this text\n"
     "\n"
-    "Exit status: 0 done, 1 show: no such block, 2 usage or store error.\n";
+    "Exit status: 0 done, 1 show: no such block, 2 usage or store error, or no\n"
+    "state store where it looks (never \"no blocks\").\n";
 
 struct cli_block_opts {
 	const char *config;
@@ -230,12 +232,7 @@ static int cli_block_change(const char *cmd, const char *verb, const char *arg,
 		return CLI_EXIT_USAGE;
 	}
 	if (o->json) {
-		json_t *doc = json_deep_copy(reply);
-		ctlapi_strip(doc);
-		const json_t *via = json_object_get(reply, "via");
-		if (via)
-			json_object_set(doc, "via", (json_t *)via);
-		cli_print_json(doc);
+		cli_print_json(cli_ctl_doc(json_incref(reply)));
 	} else if (add) {
 		printf("blocked %s%s%s\n", norm, o->reason ? ": " : "", o->reason ? o->reason : "");
 	} else if (strcmp(result, "unblocked") == 0) {

@@ -206,6 +206,15 @@ int cli_ctl_request(const struct cli_ctl *o, json_t *req, unsigned needs, json_t
 	return -1;
 }
 
+json_t *cli_ctl_doc(json_t *reply)
+{
+	json_t *via = json_incref(json_object_get(reply, "via"));
+	ctlapi_strip(reply);
+	if (via)
+		(void)json_object_set_new(reply, "via", via);
+	return reply;
+}
+
 const char *cli_ctl_actor(const char *actor)
 {
 	if (actor && *actor)

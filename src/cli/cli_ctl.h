@@ -47,6 +47,9 @@ int cli_ctl_call(const struct cli_ctl *o, json_t *req, unsigned needs, json_t **
 /* cli_ctl_call, and a refused request is an error too: 0 with *reply done, or
  * -1 after saying why (exit 2). */
 int cli_ctl_request(const struct cli_ctl *o, json_t *req, unsigned needs, json_t **reply);
+/* The answer (taken) as a command's --json document: what was done, and
+ * "via": "server" when the running server did it. */
+json_t *cli_ctl_doc(json_t *reply);
 /* "no WHAT in DIR ..." on stderr; CLI_EXIT_USAGE. */
 int cli_ctl_no_state(const char *cmd, const char *what, const char *dir);
 /* --actor, else $SUDO_USER, $USER, "admin". */

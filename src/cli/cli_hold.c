@@ -165,8 +165,7 @@ static int cli_hold_change(const char *verb, const char *id, const struct cli_ho
 	const char *done = json_string_value(json_object_get(reply, "result"));
 	const char *reason = json_string_value(json_object_get(reply, "reason"));
 	if (o->json) {
-		ctlapi_strip(reply);
-		cli_print_json(reply);
+		cli_print_json(cli_ctl_doc(reply));
 		return CLI_EXIT_OK;
 	}
 	printf("%s %s%s%s\n", done ? done : type, id, reason && *reason ? ": " : "",

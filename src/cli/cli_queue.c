@@ -135,8 +135,7 @@ static int cli_queue_run(const char *verb, const char *id, const struct cli_queu
 	if (list)
 		return cli_queue_list(o, reply);
 	if (o->json) {
-		ctlapi_strip(reply);
-		cli_print_json(reply);
+		cli_print_json(cli_ctl_doc(reply));
 		return CLI_EXIT_OK;
 	}
 	cli_queue_said(verb, id, reply);

@@ -6,6 +6,8 @@
 #   make check      install missing packages, build with ASan+UBSan, run every test
 #   make fuzz       build libFuzzer targets (clang) and run each for FUZZ_SECONDS
 #   make bench      run every benchmark under bench/
+#   make install    install under PREFIX (default /usr/local) into DESTDIR (docs/install.md)
+#   make deb        build a Debian package into build/deb/ (docs/install.md)
 #
 # Sources are found by wildcard: a new module is a new .c file under src/LAYER/,
 # a new unit test a tests/unit/test_NAME.c, a new fuzz target tests/fuzz/fuzz_NAME.c.
@@ -122,3 +124,94 @@ clean:
 
 # The common-password list is embedded with .incbin; -MMD cannot see that dependency.
 $(BUILD)/src/auth/pwlist.o: data/common-passwords.txt
+
+# The bounce rules are embedded with .incbin; -MMD cannot see that dependency.
+$(BUILD)/src/forensics/brules.o: data/bounce-rules.conf
+
+# The version (relayguard --version, the SMTP banner, relayguard_build_info): a
+# VERSION file (tarballs, make deb), else git describe of the checkout, else
+# "unknown". Written to a header only when it changes, so only version.o rebuilds.
+RG_VERSION := $(shell cat VERSION 2>/dev/null || git describe --always --dirty 2>/dev/null || echo unknown)
+VERSION_H := $(BUILD)/gen/rg_version.h
+$(VERSION_H): FORCE
+	@mkdir -p $(dir $@)
+	@v='#define RG_VERSION "$(RG_VERSION)"'; \
+	[ -f $@ ] && [ "$$(cat $@)" = "$$v" ] || echo "$$v" >$@
+$(BUILD)/src/core/version.o: $(VERSION_H)
+$(BUILD)/src/core/version.o: CFLAGS += -I$(BUILD)/gen
+.PHONY: FORCE
+FORCE:
+
+# ---- make install, make deb (dist/, debian/; README "Install it") ----
+# make install [PREFIX=/usr/local] [DESTDIR=]: the binary, man pages, catalogue,
+# systemd unit, sysusers.d and tmpfiles.d entries, logrotate file, and the
+# example configuration as SYSCONFDIR/relayguard/relayguard.conf where none exists.
+PREFIX ?= /usr/local
+SYSCONFDIR ?= /etc
+SBINDIR ?= $(PREFIX)/sbin
+DATADIR ?= $(PREFIX)/share/relayguard
+MANDIR ?= $(PREFIX)/share/man
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
+TMPFILESDIR ?= $(PREFIX)/lib/tmpfiles.d
+LOGROTATEDIR ?= $(SYSCONFDIR)/logrotate.d
+CONFMODE ?= 0640
+MAN_OUT ?= $(BUILD)/man
+DIST_OUT ?= $(BUILD)/dist
+
+.PHONY: man install deb
+man: $(MAN_OUT)/relayguard.8 $(MAN_OUT)/relayguard.conf.5
+
+$(MAN_OUT)/relayguard.8 $(MAN_OUT)/relayguard.conf.5 &: $(BUILD)/relayguard scripts/gen-man \
+		$(wildcard dist/man/*.in) src/cli/main.c src/gateway/gwconf.c src/policy/config.c \
+		src/cli/cli_monitor.c
+	/usr/bin/python3 scripts/gen-man --bin $(BUILD)/relayguard --out $(MAN_OUT)
+
+# The example with the installed paths instead of ./var.
+# FORCE: they depend on PREFIX and SYSCONFDIR too.
+$(DIST_OUT)/relayguard.conf: docs/examples/relayguard.conf FORCE
+	@mkdir -p $(dir $@)
+	sed -e 's|^state_dir = ./var$$|state_dir = /var/lib/relayguard|' \
+	    -e 's|^spool_dir = ./var/spool$$|spool_dir = /var/spool/relayguard|' \
+	    -e 's|^users = ./var/users$$|users = /var/lib/relayguard/users|' \
+	    -e 's|docs/examples/relayguard.conf|$(SYSCONFDIR)/relayguard/relayguard.conf|' $< >$@
+
+$(DIST_OUT)/relayguard.service: dist/relayguard.service.in FORCE
+	@mkdir -p $(dir $@)
+	sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' $< >$@
+
+install: all man $(DIST_OUT)/relayguard.conf $(DIST_OUT)/relayguard.service
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(DATADIR) $(DESTDIR)$(MANDIR)/man8 \
+		$(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSUSERSDIR) \
+		$(DESTDIR)$(TMPFILESDIR) $(DESTDIR)$(LOGROTATEDIR) $(DESTDIR)$(SYSCONFDIR)/relayguard
+	install -m 0755 $(BUILD)/relayguard $(DESTDIR)$(SBINDIR)/relayguard
+	install -m 0644 $(MAN_OUT)/relayguard.8 $(DESTDIR)$(MANDIR)/man8/relayguard.8
+	install -m 0644 $(MAN_OUT)/relayguard.conf.5 $(DESTDIR)$(MANDIR)/man5/relayguard.conf.5
+	install -m 0644 data/dnsbl.conf $(DESTDIR)$(DATADIR)/dnsbl.conf
+	install -m 0644 $(DIST_OUT)/relayguard.service $(DESTDIR)$(UNITDIR)/relayguard.service
+	install -m 0644 dist/relayguard.sysusers $(DESTDIR)$(SYSUSERSDIR)/relayguard.conf
+	install -m 0644 dist/relayguard.tmpfiles $(DESTDIR)$(TMPFILESDIR)/relayguard.conf
+	install -m 0644 dist/relayguard.logrotate $(DESTDIR)$(LOGROTATEDIR)/relayguard
+	@if [ -e $(DESTDIR)$(SYSCONFDIR)/relayguard/relayguard.conf ]; then \
+		echo "install: keeping $(DESTDIR)$(SYSCONFDIR)/relayguard/relayguard.conf"; \
+	else \
+		install -m $(CONFMODE) $(DIST_OUT)/relayguard.conf $(DESTDIR)$(SYSCONFDIR)/relayguard/relayguard.conf; \
+	fi
+
+# make deb: a .deb (debhelper) built from a copy of the tree under build/deb/,
+# so nothing is written outside the repository. The copy gets a VERSION file.
+DEB_DIR ?= build/deb
+deb:
+	@rm -rf $(DEB_DIR) && mkdir -p $(DEB_DIR)/src
+	@if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then \
+		git ls-files -z --cached --others --exclude-standard | \
+			tar --null -T - --ignore-failed-read -cf - 2>/dev/null | tar -xf - -C $(DEB_DIR)/src; \
+	else \
+		tar --exclude=./build --exclude=./var -cf - . | tar -xf - -C $(DEB_DIR)/src; \
+	fi
+	@echo "$(RG_VERSION)" >$(DEB_DIR)/src/VERSION
+	@v=$$(echo "$(RG_VERSION)" | tr -c 'A-Za-z0-9.\n' '.'); \
+	sed -i "1s/(\([0-9.]*\))/(\1+git$$v)/" $(DEB_DIR)/src/debian/changelog
+	cd $(DEB_DIR)/src && DEB_BUILD_OPTIONS="$${DEB_BUILD_OPTIONS:-parallel=2}" \
+		dpkg-buildpackage -b -us -uc -rfakeroot
+	@ls $(DEB_DIR)/*.deb

@@ -13,6 +13,7 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/str.h"
+#include "core/version.h"
 #include "dnsbl/builtin.h"
 #include "policy/engine.h"
 #include "queue/queue.h"
@@ -632,6 +633,21 @@ static void web_identify(struct web_req *r)
 	const char *sid = MHD_lookup_connection_value(r->conn, MHD_COOKIE_KIND, "rg_session");
 	if (sid)
 		r->sess = session_find(&w->sessions, sid, clock_realtime_ms());
+	if (r->sess) {
+		/* The account is checked on every request, not only at login: an
+		 * administrator removed, disabled or no longer admin is logged out. */
+		web_users_refresh(w);
+		const struct userdb_entry *ue = userdb_find(&w->users, r->sess->user);
+		if (!ue || !(ue->flags & USERDB_FLAG_ADMIN) || (ue->flags & USERDB_FLAG_DISABLED)) {
+			log_warn("web: session of %s ended: the account is %s", r->sess->user,
+			         !ue                                ? "gone"
+			         : !(ue->flags & USERDB_FLAG_ADMIN) ? "no longer an "
+			                                              "administrator"
+			                                            : "disabled");
+			session_end(&w->sessions, r->sess->id);
+			r->sess = NULL;
+		}
+	}
 	const char *auth = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Authorization");
 	if (auth && w->api_token[0] && strncmp(auth, "Bearer ", 7) == 0 &&
 	    strncmp(r->url, "/api/", 5) == 0)
@@ -949,6 +965,11 @@ struct web *web_new(struct event_base *base, const struct web_options *opt,
 		    "target,zone", NULL, 0);
 		if (w->m_auth_failures)
 			metric_add(w->m_auth_failures, (const char *[]){"web"}, 0);
+		struct metric *build = metrics_register(
+		    m, METRIC_GAUGE, "relayguard_build_info",
+		    "Always 1; the version label is the build's git describe.", "version", NULL, 0);
+		if (build)
+			metric_set(build, (const char *[]){rg_version()}, 1);
 		if (ctx->queue) {
 			w->m_queue = metrics_register(
 			    m, METRIC_GAUGE, "relayguard_queue_messages",

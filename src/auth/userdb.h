@@ -29,6 +29,7 @@
 
 #include "auth/passwd.h"
 #include "core/buf.h"
+#include "core/str.h"
 
 #include <limits.h>
 #include <stdbool.h>
@@ -37,7 +38,7 @@
 #define USERDB_DEFAULT_PATH "var/users"
 #define USERDB_LOCAL_MAX 64
 #define USERDB_DOMAIN_MAX 255
-#define USERDB_NAME_MAX (USERDB_LOCAL_MAX + 1 + USERDB_DOMAIN_MAX)
+#define USERDB_NAME_MAX STR_USER_MAX /* not local + @ + domain (320): one size */
 #define USERDB_LINE_MAX 1024
 #define USERDB_FILE_MAX (64u * 1024 * 1024)
 
@@ -112,11 +113,12 @@ int userdb_flags_format(unsigned flags, char *out, size_t size);
 int userdb_flags_parse(const char *s, size_t len, unsigned *out, char *err, size_t errlen);
 
 /* Checks a password for an account, in about the same time whatever the answer. */
-/* The cost of the unknown-user check: the stored hashes' (the first
- * account's), or RELAYGUARD_ARGON2's / the default. 0 or -1. */
+/* The cost of the unknown-user check: the configured cost new hashes get
+ * (RELAYGUARD_ARGON2's, else the default), never one account's (a cheap first
+ * hash would make unknown names cheap to try and tell apart). 0 or -1. */
 int userdb_dummy_cost(const struct userdb *db, struct passwd_cost *cost);
-/* Prepares the unknown-user path (the dummy hash at the cost of the stored
- * hashes) so the first unknown login costs no more than a known one. 0 or -1. */
+/* Prepares the unknown-user path (the dummy hash at the configured cost) so the first unknown login
+ * costs no more than a known one. 0 or -1. */
 int userdb_prepare(const struct userdb *db) __attribute__((warn_unused_result));
 enum userdb_verdict userdb_verify(const struct userdb *db, const char *user, const char *pw,
                                   size_t pwlen);

@@ -23,6 +23,7 @@
 
 static const char cli_bounce_help[] =
     "usage: relayguard bounce [--json] PATH...\n"
+    "       relayguard bounce --rules FILE [--json] PATH...\n"
     "\n"
     "Reads returned mail (bounces, DSNs, NDRs) and tells which blocklist or\n"
     "provider refused our mail, which of our IPs it named, and where to get it\n"
@@ -34,16 +35,22 @@ static const char cli_bounce_help[] =
     "\n"
     "Each message is read as an RFC 3464 delivery status notification when it\n"
     "has one, else as a plain-text bounce (Postfix, Exim, qmail, Sendmail,\n"
-    "Exchange). The receiver's rejection text is matched against a table of\n"
-    "known blocklist and provider texts (Spamhaus, SpamCop, Barracuda,\n"
-    "UCEPROTECT, Microsoft, Gmail, Yahoo, Apple, AT&T, Comcast, Proofpoint,\n"
-    "Mimecast, Cloudmark, Orange, GMX, WEB.DE, Mail.ru, Yandex, and any\n"
-    "\"blocked using ZONE\" text). A receiver whose own DNSBL lookups fail\n"
-    "(\"Error: open resolver\") is reported as a receiver error, not a listing.\n"
+    "Exchange). The receiver's rejection text, status code, session stage and\n"
+    "host are matched against the bounce rules (built in; see docs/bounce.md):\n"
+    "every bounce gets a reason (blocked, user_unknown, mailbox_full,\n"
+    "spam_detected, ...), and a block names the list or provider (Spamhaus,\n"
+    "SpamCop, Barracuda, UCEPROTECT, Microsoft, Gmail, Yahoo, Apple, AT&T,\n"
+    "Comcast, Proofpoint, Mimecast, Cloudmark, Orange, GMX, WEB.DE, Mail.ru,\n"
+    "Yandex, and any \"blocked using ZONE\" text). A receiver whose own DNSBL\n"
+    "lookups fail (\"Error: open resolver\") is reported as a receiver error,\n"
+    "not a listing.\n"
     "\n"
     "Options:\n"
-    "  --json      print one JSON document on stdout (see CLI.md, \"bounce\")\n"
-    "  -h, --help  print this help and exit\n"
+    "  --json        print one JSON document on stdout (see CLI.md, \"bounce\")\n"
+    "  --rules FILE  classify with these rules instead of the built-in ones\n"
+    "                (format: docs/bounce.md; the built-in file is\n"
+    "                data/bounce-rules.conf in the source)\n"
+    "  -h, --help    print this help and exit\n"
     "\n"
     "Output: a summary per list (bounces, our listed IPs, where to delist),\n"
     "then one line per message: source, verdict, lists, recipient, status.\n"
@@ -76,6 +83,8 @@ struct cli_bounce_ctx {
 	size_t nsummary;
 	size_t total, bounces, blocked, receiver_errors, failed;
 	bool out_of_memory;
+	const struct brules *rules;
+	json_t *reasons; /* reason class -> count of bounces */
 };
 
 static json_t *cli_bounce_str_or_null(const char *s)
@@ -143,6 +152,11 @@ static json_t *cli_bounce_message_json(const struct mailbox_msg *m, const struct
 	json_object_set_new(o, "listed_ip", cli_bounce_str_or_null(r->listed_ip));
 	json_object_set_new(o, "subject", cli_bounce_str_or_null(r->subject));
 	json_object_set_new(o, "lists", lists);
+	json_object_set_new(o, "reason", r->is_bounce ? json_string(r->reason) : json_null());
+	json_object_set_new(o, "reason_detail",
+	                    r->is_bounce ? cli_bounce_str_or_null(r->reason_detail) : json_null());
+	json_object_set_new(o, "stage", cli_bounce_str_or_null(brules_stage_name(r->stage)));
+	json_object_set_new(o, "forwarded", json_boolean(r->forwarded));
 	return o;
 }
 
@@ -157,7 +171,7 @@ static int cli_bounce_on_message(void *ctx, const struct mailbox_msg *m)
 		return -1;
 	}
 	c->total++;
-	if (bounce_analyze(m->data, m->len, r) != 0) {
+	if (bounce_analyze_rules(c->rules, m->data, m->len, r) != 0) {
 		c->failed++;
 		cli_error("bounce", "%s: cannot analyse (out of memory)", m->source);
 		o = cli_bounce_message_json(m, r);
@@ -168,6 +182,12 @@ static int cli_bounce_on_message(void *ctx, const struct mailbox_msg *m)
 		c->blocked += r->blocked;
 		c->receiver_errors += r->receiver_error;
 		cli_bounce_tally(c, r);
+		if (r->is_bounce) {
+			json_t *n = json_object_get(c->reasons, r->reason);
+			json_int_t v = n ? json_integer_value(n) : 0;
+			if (json_object_set_new(c->reasons, r->reason, json_integer(v + 1)) != 0)
+				c->out_of_memory = true;
+		}
 		o = cli_bounce_message_json(m, r);
 	}
 	free(r);
@@ -204,6 +224,18 @@ static void cli_bounce_print_human(const struct cli_bounce_ctx *c)
 		printf(", %zu receiver DNSBL error%s", c->receiver_errors,
 		       c->receiver_errors == 1 ? "" : "s");
 	printf(".\n");
+	if (json_object_size(c->reasons)) {
+		const char *k;
+		json_t *v;
+		bool first = true;
+		printf("Reasons:");
+		json_object_foreach(c->reasons, k, v)
+		{
+			printf("%s %s %lld", first ? "" : ",", k, (long long)json_integer_value(v));
+			first = false;
+		}
+		printf("\n");
+	}
 	if (c->nsummary) {
 		printf("\nBlocklists that refused our mail:\n");
 		for (size_t i = 0; i < c->nsummary; i++) {
@@ -251,6 +283,9 @@ static void cli_bounce_print_human(const struct cli_bounce_ctx *c)
 			if (v)
 				printf("  %s", v);
 		}
+		const char *reason = json_string_value(json_object_get(o, "reason"));
+		if (reason && strcmp(reason, "blocked") != 0)
+			printf("  (%s)", reason);
 		const char *d = json_string_value(json_object_get(o, "diagnostic"));
 		if (d && !json_is_true(json_object_get(o, "blocked"))) {
 			char shortd[72];
@@ -265,20 +300,27 @@ int cli_bounce(int argc, char **argv)
 {
 	static const struct option opts[] = {
 	    {"json", no_argument, NULL, 'j'},
+	    {"rules", required_argument, NULL, 'r'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
 	bool json = false;
+	const char *rules_path = NULL;
+	struct brules loaded;
+	bool have_loaded = false;
 	int ch;
 	struct cli_bounce_ctx c;
 	int rc;
 
 	optind = 0; /* GNU: full reset, so tests may call us more than once */
 	opterr = 0;
-	while ((ch = getopt_long(argc, argv, "+jh", opts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "+jhr:", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'j':
 			json = true;
+			break;
+		case 'r':
+			rules_path = optarg;
 			break;
 		case 'h':
 			cli_usage(stdout, cli_bounce_help);
@@ -298,9 +340,22 @@ int cli_bounce(int argc, char **argv)
 		return CLI_EXIT_USAGE;
 	}
 	memset(&c, 0, sizeof c);
+	if (rules_path) {
+		char err[512];
+		if (brules_load_file(&loaded, rules_path, err, sizeof err) != 0) {
+			cli_error("bounce", "%s", err);
+			return CLI_EXIT_USAGE;
+		}
+		have_loaded = true;
+		c.rules = &loaded;
+	} else if (!(c.rules = brules_builtin())) {
+		cli_error("bounce", "the built-in bounce rules do not parse (a build error)");
+		return CLI_EXIT_USAGE;
+	}
 	c.messages = json_array();
+	c.reasons = json_object();
 	c.summary = calloc(CLI_BOUNCE_MAX_SUMMARY, sizeof *c.summary);
-	if (!c.messages || !c.summary) {
+	if (!c.messages || !c.summary || !c.reasons) {
 		cli_error("bounce", "out of memory");
 		rc = CLI_EXIT_USAGE;
 		goto out;
@@ -336,6 +391,7 @@ int cli_bounce(int argc, char **argv)
 		json_t *doc = json_object();
 		json_object_set_new(doc, "messages", json_incref(c.messages));
 		json_object_set_new(doc, "summary", cli_bounce_summary_json(&c));
+		json_object_set_new(doc, "reasons", json_incref(c.reasons));
 		if (cli_print_json(doc) != 0) {
 			cli_error("bounce", "cannot write the JSON output");
 			rc = CLI_EXIT_USAGE;
@@ -352,6 +408,9 @@ int cli_bounce(int argc, char **argv)
 		rc = CLI_EXIT_OK;
 out:
 	json_decref(c.messages);
+	json_decref(c.reasons);
 	free(c.summary);
+	if (have_loaded)
+		brules_free(&loaded);
 	return rc;
 }

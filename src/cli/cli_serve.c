@@ -106,10 +106,12 @@ static const char cli_checkconf_help[] =
     "local_relay, smtp_port, source_address, source_by_sender_domain, resolver,\n"
     "address_family, destination_concurrency, max_connections, max_active,\n"
     "connect_timeout, command_timeout, idle_timeout, dead_time, poll_interval,\n"
-    "minimal_backoff, maximal_backoff, queue_lifetime; [delivery_tls] DOMAIN =\n"
+    "minimal_backoff, maximal_backoff, queue_lifetime, mta_sts, mta_sts_ca_file,\n"
+    "mta_sts_port, mta_sts_timeout (MTA-STS); [delivery_tls] DOMAIN =\n"
     "none|may|encrypt|verify (docs/delivery.md); [screen] dnsbl_sites,\n"
     "dnsbl_threshold, dnsbl_allowlist_threshold, resolver, spf, recipients\n"
-    "(docs/inbound.md); and the policy engine's [limits], [domain NAME],\n"
+    "(docs/inbound.md); [scan] rspamd, timeout, max_size (docs/delivery.md);\n"
+    "and the policy engine's [limits], [domain NAME],\n"
     "[user NAME], [identity], [signals], [actions], [auth], [inbound],\n"
     "[autoreply], [notify], [forward] (docs/policy.md).\n";
 
@@ -199,6 +201,51 @@ static void cli_serve_on_signal(evutil_socket_t sig, short what, void *arg)
 	event_base_loopexit(base, NULL);
 }
 
+/* Every two seconds: the state store's use (a gauge, and a log line and an
+ * alert at 80%); with state_store = redis also the range blocks other nodes
+ * add, re-read into our engine's cache (our own changes apply at once; with
+ * LMDB the control API is the only writer and nothing is re-read). */
+struct cli_serve_tick {
+	struct pol_engine *engine; /* only with state_store = redis */
+	/* state store use: a gauge, and a log line and an alert at 80% */
+	struct store *store;
+	struct gwalert *alerts;
+	struct metric *m_usage;
+	bool usage_alerted;
+};
+
+#define CLI_SERVE_STORE_ALERT 800 /* per mille */
+#define CLI_SERVE_STORE_REARM 700
+
+static void cli_serve_store_usage(struct cli_serve_tick *t)
+{
+	int pm = t->store ? store_usage_permille(t->store) : -1;
+	if (pm < 0)
+		return;
+	if (t->m_usage)
+		metric_set(t->m_usage, NULL, pm / 1000.0);
+	if (pm >= CLI_SERVE_STORE_ALERT && !t->usage_alerted) {
+		t->usage_alerted = true;
+		log_error("serve: the state store is %d.%d%% full (alert at %d%%); when it is full "
+		          "AUTH is refused with 454 and other decisions are not counted: raise "
+		          "[gateway] state_map_size",
+		          pm / 10, pm % 10, CLI_SERVE_STORE_ALERT / 10);
+		gwalert_store_usage(t->alerts, t->store->name, pm, CLI_SERVE_STORE_ALERT);
+	} else if (pm < CLI_SERVE_STORE_REARM && t->usage_alerted) {
+		t->usage_alerted = false;
+		log_info("serve: the state store is %d.%d%% full again", pm / 10, pm % 10);
+	}
+}
+
+static void cli_serve_on_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct cli_serve_tick *t = arg;
+	clock_update();
+	if (t->engine && pol_engine_reload(t->engine) != 0)
+		log_error("serve: cannot re-read range blocks from the shared state store");
+	cli_serve_store_usage(t);
+}
+
 /* Every policy decision, for the admin page's per-account history. */
 static void cli_serve_observe(void *arg, const struct pol_event *ev, const struct pol_verdict *v,
                               bool counted)
@@ -216,16 +263,6 @@ static void cli_serve_on_block(void *ctx, const struct pol_verdict *v, const cha
 	log_warn("serve: %s is blocked (rule %s, score %d): %s", v->identity, v->rule, v->score,
 	         v->n_reasons ? v->reasons[0] : "");
 	gwalert_block(ctx, v, client_ip);
-}
-
-/* Shared state in Redis: the range blocks other nodes add reach our engine's
- * cache by this re-read (our own changes apply at once). Not with LMDB: there
- * the control API is the only writer. */
-static void cli_serve_on_nodes(evutil_socket_t fd, short what, void *arg)
-{
-	clock_update();
-	if (pol_engine_reload(arg) != 0)
-		log_error("serve: cannot re-read range blocks from the shared state store");
 }
 
 /* What the control API's hooks reach in the running server. */
@@ -306,7 +343,8 @@ int cli_serve(int argc, char **argv)
 	struct deliver *deliver = NULL;
 	struct gwalert *alerts = NULL;
 	struct control *ctl = NULL;
-	struct event *sig_int = NULL, *sig_term = NULL, *nodes = NULL;
+	struct event *sig_int = NULL, *sig_term = NULL, *tick = NULL;
+	struct cli_serve_tick tk = {0};
 	metrics = metrics_new();
 	if (!metrics) {
 		cli_error("serve", "out of memory");
@@ -339,13 +377,13 @@ int cli_serve(int argc, char **argv)
 		cli_error("serve", "cannot set up signal handling");
 		goto out;
 	}
-	if (strcmp(c->state_store, "redis") == 0) {
-		struct timeval two = {2, 0};
-		nodes = event_new(base, -1, EV_PERSIST, cli_serve_on_nodes, engine);
-		if (!nodes || event_add(nodes, &two) != 0) {
-			cli_error("serve", "out of memory");
-			goto out;
-		}
+	if (strcmp(c->state_store, "redis") == 0)
+		tk.engine = engine;
+	struct timeval two = {2, 0};
+	tick = event_new(base, -1, EV_PERSIST, cli_serve_on_tick, &tk);
+	if (!tick || event_add(tick, &two) != 0) {
+		cli_error("serve", "out of memory");
+		goto out;
 	}
 	if (mkdir(c->spool_dir, 0750) != 0 && errno != EEXIST) {
 		cli_error("serve", "cannot create %s: %s", c->spool_dir, strerror(errno));
@@ -427,6 +465,12 @@ int cli_serve(int argc, char **argv)
 			goto out;
 		}
 	}
+	tk.store = store;
+	tk.alerts = alerts;
+	tk.m_usage = metrics_register(metrics, METRIC_GAUGE, "relayguard_state_store_usage_ratio",
+	                              "Share of the state store's map in use (alert at 0.8).", NULL,
+	                              NULL, 0);
+	cli_serve_store_usage(&tk);
 	if (!c->queue_fsync)
 		log_warn("serve: queue_fsync = no: a crash may lose mail answered 250");
 	struct dns_options dopt = {.servers =
@@ -470,8 +514,8 @@ out:
 		event_free(sig_int);
 	if (sig_term)
 		event_free(sig_term);
-	if (nodes)
-		event_free(nodes);
+	if (tick)
+		event_free(tick);
 	smtpd_free(smtpd);
 	deliver_free(deliver);
 	if (dns)

@@ -8,13 +8,10 @@
 
 #include "core/clock.h"
 #include "core/log.h"
+#include "core/version.h"
 
 #include <signal.h>
 #include <string.h>
-
-#ifndef RG_VERSION
-#define RG_VERSION "0.1.0"
-#endif
 
 static int cli_version(int argc, char **argv);
 
@@ -41,6 +38,7 @@ static const struct cli_command cli_commands[] = {
     {"unblock", cli_unblock, "resume sending: lift a block and reset its counters"},
     {"hold", cli_hold, "list, show, release and delete held messages"},
     {"user", cli_user, "add, change, remove and list accounts (argon2id, strength policy)"},
+    {"store", cli_store, "check and repair the policy state store (blocks, audit trail)"},
     /* the control API (cli_queue.c) */
     {"queue", cli_queue, "list, flush, delete, hold and release queued mail (like mailq)"},
     {"control", cli_control, "send one control API request to the running server"},
@@ -49,7 +47,7 @@ static const struct cli_command cli_commands[] = {
 
 static int cli_version(int argc, char **argv)
 {
-	printf("relayguard %s\n", RG_VERSION);
+	printf("relayguard %s\n", rg_version());
 	return CLI_EXIT_OK;
 }
 

@@ -13,6 +13,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The longest user name anywhere: an AUTH name, an account in the user store,
+ * the policy's user. One size, so a name is never cut in one place and kept
+ * whole in another (an RFC 5321 mailbox, 254 octets, fits). */
+#define STR_USER_MAX 255
+
 /* Copies at most size-1 bytes and NUL-terminates. Returns 0, or -1 if src did not fit
  * (dst then holds the truncated prefix). */
 int str_copy(char *dst, size_t size, const char *src);

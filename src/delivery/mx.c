@@ -294,3 +294,24 @@ void mx_cancel(struct mx_query *q)
 	if (q)
 		q->cancelled = true;
 }
+
+int mx_cut_self(struct mx_result *r, mx_self_fn is_self, void *arg, int *self_at)
+{
+	int first = -1;
+	for (int i = 0; i < r->n; i++)
+		if (is_self(arg, &r->t[i].addr) && (first < 0 || r->t[i].pref < r->t[first].pref))
+			first = i;
+	if (self_at)
+		*self_at = first;
+	if (first < 0)
+		return r->n;
+	uint16_t cut = r->t[first].pref;
+	int n = 0;
+	for (int i = 0; i < r->n; i++)
+		if (r->t[i].pref < cut)
+			r->t[n++] = r->t[i];
+	if (n == 0)
+		r->t[0] = r->t[first]; /* kept for the caller's log line */
+	r->n = n;
+	return n;
+}

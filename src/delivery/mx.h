@@ -82,4 +82,12 @@ void mx_cancel(struct mx_query *q);
 
 const char *mx_status_name(enum mx_status s);
 
+/* RFC 5321 5.1: when one of the hosts is this machine (is_self says so), the
+ * hosts of its preference and worse are dropped (they would hand the mail
+ * back to us). Pure. Returns how many targets are left; 0 when the best
+ * host is this machine: the mail would loop (*self_at then is the index,
+ * before the cut, of the first own target, for the log line). */
+typedef bool (*mx_self_fn)(void *arg, const struct addr *a);
+int mx_cut_self(struct mx_result *r, mx_self_fn is_self, void *arg, int *self_at);
+
 #endif

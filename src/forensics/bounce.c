@@ -1,14 +1,14 @@
 /*
- * bounce - bounce detection, field extraction and blocklist classification;
- * see bounce.h.
+ * bounce - bounce detection, field extraction and classification; see bounce.h.
  *
- * The classifier is data: bounce_rules[] below, one row per pattern, tried in
- * order on the normalised rejection text (lower case, white space collapsed,
- * SMTP multi-line prefixes such as "550-5.7.1 " removed). A row names a list
- * (DNSBL zone or provider word), its display name and its delisting page
- * (%IP% is replaced by the IP named in the text). Rows of one family (all the
- * Spamhaus zones, say) give at most one list per message, so the first, most
- * specific row wins. To support a new receiver, add a row; see docs/bounce.md.
+ * The classifier is data: data/bounce-rules.conf (forensics/brules), compiled
+ * into the binary and replaceable with `bounce --rules FILE`. The receiver's
+ * text is normalised (lower case, white space collapsed, SMTP multi-line
+ * prefixes such as "550-5.7.1 " removed) and matched against the [error],
+ * [list] and [reason] sections; the reason with the highest priority wins.
+ * Code here only reads the bounce: MIME, the DSN fields, the text formats of
+ * the MTAs, the session stage, the addresses and the zone after "blocked
+ * using". To support a new receiver, add a section; see docs/bounce.md.
  *
  * Texts and their meaning: shared/reference/dnsbl.md section 4b.
  */
@@ -16,6 +16,7 @@
 
 #include "core/buf.h"
 #include "core/str.h"
+#include "forensics/brules.h"
 #include "forensics/dsn.h"
 #include "forensics/mime.h"
 
@@ -23,301 +24,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum bounce_rule_kind {
-	BOUNCE_RULE_LIST,  /* the text names this list: blocked */
-	BOUNCE_RULE_ERROR, /* the receiver's DNSBL lookup failed: not blocked */
-	BOUNCE_RULE_RHOST, /* provider by receiving host, used when blocked without a public list */
-};
-
-struct bounce_rule {
-	enum bounce_rule_kind kind;
-	const char *match;  /* lower-case substring */
-	const char *then;   /* NULL, or a second substring that must follow match */
-	const char *family; /* NULL: the id */
-	const char *id;
-	const char *name;
-	const char *delist; /* %IP% becomes the listed IP */
-	bool dnsbl;         /* a public DNS list (stops provider-by-host attribution) */
-};
-
-#define SPAMHAUS_CHECK "https://check.spamhaus.org/results/?query=%IP%"
-#define MS_SENDER "https://sender.office.com/"
-#define MS_OLC "https://olcsupport.office.com/"
-#define GMAIL_HELP "https://support.google.com/mail/answer/81126"
-#define YAHOO_HELP "https://senders.yahooinc.com/contact"
-#define CSI_RESET "https://csi.cloudmark.com/reset-request/?ip=%IP%"
-#define PP_CHECK "https://ipcheck.proofpoint.com/?ip=%IP%"
-#define BRBL "https://www.barracudacentral.org/lookups/lookup-reputation"
-#define UCE "https://www.uceprotect.net/en/rblcheck.php?ipr=%IP%"
-
-#define L(m, t, fam, id, name, url, dns)                                                           \
-	{                                                                                          \
-		BOUNCE_RULE_LIST, m, t, fam, id, name, url, dns                                    \
-	}
-#define E(m)                                                                                       \
-	{                                                                                          \
-		BOUNCE_RULE_ERROR, m, NULL, NULL, NULL, NULL, NULL, false                          \
-	}
-#define H(m, id, name, url)                                                                        \
-	{                                                                                          \
-		BOUNCE_RULE_RHOST, m, NULL, NULL, id, name, url, false                             \
-	}
-
-static const struct bounce_rule bounce_rules[] = {
-    /* Receiver-side DNSBL failures: the receiver must fix its resolver. */
-    E("error: open resolver"),
-    E("returnc/pub"),
-    E("returnc/vol"),
-    E("127.255.255.25"),
-    E("query via public resolver"),
-    E("queries via public/open resolver"),
-    E("excessive number of queries"),
-    E("uribl_blocked"),
-    E("surbl_blocked"),
-
-    /* Spamhaus: zone names first (most specific), then texts and URLs. */
-    L("sbl-xbl.spamhaus.org", NULL, "spamhaus", "sbl-xbl.spamhaus.org", "Spamhaus SBL-XBL",
-      SPAMHAUS_CHECK, true),
-    L("zen.spamhaus.org", NULL, "spamhaus", "zen.spamhaus.org", "Spamhaus ZEN", SPAMHAUS_CHECK,
-      true),
-    L("zen.dq.spamhaus.net", NULL, "spamhaus", "zen.spamhaus.org", "Spamhaus ZEN", SPAMHAUS_CHECK,
-      true),
-    L("sbl.spamhaus.org", NULL, "spamhaus", "sbl.spamhaus.org", "Spamhaus SBL", SPAMHAUS_CHECK,
-      true),
-    L("sbl.dq.spamhaus.net", NULL, "spamhaus", "sbl.spamhaus.org", "Spamhaus SBL", SPAMHAUS_CHECK,
-      true),
-    L("xbl.spamhaus.org", NULL, "spamhaus", "xbl.spamhaus.org", "Spamhaus XBL", SPAMHAUS_CHECK,
-      true),
-    L("xbl.dq.spamhaus.net", NULL, "spamhaus", "xbl.spamhaus.org", "Spamhaus XBL", SPAMHAUS_CHECK,
-      true),
-    L("pbl.spamhaus.org", NULL, "spamhaus", "pbl.spamhaus.org", "Spamhaus PBL", SPAMHAUS_CHECK,
-      true),
-    L("pbl.dq.spamhaus.net", NULL, "spamhaus", "pbl.spamhaus.org", "Spamhaus PBL", SPAMHAUS_CHECK,
-      true),
-    L("dbl.spamhaus.org", NULL, "spamhaus", "dbl.spamhaus.org", "Spamhaus DBL",
-      "https://check.spamhaus.org/", true),
-    L("dbl.dq.spamhaus.net", NULL, "spamhaus", "dbl.spamhaus.org", "Spamhaus DBL",
-      "https://check.spamhaus.org/", true),
-    L("domain is listed in spamhaus", NULL, "spamhaus", "dbl.spamhaus.org", "Spamhaus DBL",
-      "https://check.spamhaus.org/", true),
-    L("[bl23]", NULL, "spamhaus", "xbl.spamhaus.org", "Spamhaus XBL", SPAMHAUS_CHECK, true),
-    L("spamhaus xbl", NULL, "spamhaus", "xbl.spamhaus.org", "Spamhaus XBL", SPAMHAUS_CHECK, true),
-    L("ib105", NULL, "spamhaus", "xbl.spamhaus.org", "Spamhaus XBL", SPAMHAUS_CHECK, true),
-    L("spamhaus pbl", NULL, "spamhaus", "pbl.spamhaus.org", "Spamhaus PBL", SPAMHAUS_CHECK, true),
-    L("ib106", NULL, "spamhaus", "pbl.spamhaus.org", "Spamhaus PBL", SPAMHAUS_CHECK, true),
-    L("spamhaus block list (sbl)", NULL, "spamhaus", "sbl.spamhaus.org", "Spamhaus SBL",
-      SPAMHAUS_CHECK, true),
-    L("spamhaus.org/sbl/query", NULL, "spamhaus", "sbl.spamhaus.org", "Spamhaus SBL",
-      SPAMHAUS_CHECK, true),
-    L("[bl21]", NULL, "spamhaus", "zen.spamhaus.org", "Spamhaus ZEN", SPAMHAUS_CHECK, true),
-    L("check.spamhaus.org", NULL, "spamhaus", "zen.spamhaus.org", "Spamhaus ZEN", SPAMHAUS_CHECK,
-      true),
-    L("spamhaus.org/query", NULL, "spamhaus", "zen.spamhaus.org", "Spamhaus ZEN", SPAMHAUS_CHECK,
-      true),
-    L("spamhaus.org/lookup", NULL, "spamhaus", "zen.spamhaus.org", "Spamhaus ZEN", SPAMHAUS_CHECK,
-      true),
-    L("blocked using spamhaus", NULL, "spamhaus", "zen.spamhaus.org", "Spamhaus ZEN",
-      SPAMHAUS_CHECK, true),
-    L("listed in spamhaus", NULL, "spamhaus", "zen.spamhaus.org", "Spamhaus ZEN", SPAMHAUS_CHECK,
-      true),
-    L("spamhaus's list", NULL, "spamhaus", "zen.spamhaus.org", "Spamhaus ZEN", SPAMHAUS_CHECK,
-      true),
-
-    /* Other public DNS lists. */
-    L("bl.spamcop.net", NULL, NULL, "bl.spamcop.net", "SpamCop Blocking List",
-      "https://www.spamcop.net/bl.shtml?%IP%", true),
-    L("spamcop.net/bl.shtml", NULL, "bl.spamcop.net", "bl.spamcop.net", "SpamCop Blocking List",
-      "https://www.spamcop.net/bl.shtml?%IP%", true),
-    L("spamcop.net/w3m", NULL, "bl.spamcop.net", "bl.spamcop.net", "SpamCop Blocking List",
-      "https://www.spamcop.net/bl.shtml?%IP%", true),
-    L("bb.barracudacentral.org", NULL, "barracuda", "bb.barracudacentral.org",
-      "Barracuda Reputation Block List", BRBL, true),
-    L("barracudacentral.org", NULL, "barracuda", "b.barracudacentral.org",
-      "Barracuda Reputation Block List", BRBL, true),
-    L("barracuda reputation", NULL, "barracuda", "b.barracudacentral.org",
-      "Barracuda Reputation Block List", BRBL, true),
-    L("barracudanetworks.com/reputation", NULL, "barracuda", "b.barracudacentral.org",
-      "Barracuda Reputation Block List", BRBL, true),
-    L("dnsbl-1.uceprotect.net", NULL, "uceprotect", "dnsbl-1.uceprotect.net", "UCEPROTECT Level 1",
-      UCE, true),
-    L("dnsbl-2.uceprotect.net", NULL, "uceprotect", "dnsbl-2.uceprotect.net", "UCEPROTECT Level 2",
-      UCE, true),
-    L("dnsbl-3.uceprotect.net", NULL, "uceprotect", "dnsbl-3.uceprotect.net", "UCEPROTECT Level 3",
-      UCE, true),
-    L("uceprotect", NULL, "uceprotect", "dnsbl-1.uceprotect.net", "UCEPROTECT Level 1", UCE, true),
-    L("ips.backscatterer.org", NULL, NULL, "ips.backscatterer.org", "UCEPROTECT Backscatterer",
-      "https://www.backscatterer.org/?target=test", true),
-    L("psbl.surriel.com", NULL, NULL, "psbl.surriel.com", "Passive Spam Block List",
-      "https://psbl.org/listing?ip=%IP%", true),
-    L("bl.mailspike.net", NULL, NULL, "bl.mailspike.net", "Mailspike",
-      "https://mailspike.io/ip_verify", true),
-    L("cbl.abuseat.org", NULL, "spamhaus", "xbl.spamhaus.org", "Spamhaus XBL (formerly CBL)",
-      SPAMHAUS_CHECK, true),
-    L("abuseat.org", NULL, "spamhaus", "xbl.spamhaus.org", "Spamhaus XBL (formerly CBL)",
-      SPAMHAUS_CHECK, true),
-    L("dyna.spamrats.com", NULL, "spamrats", "dyna.spamrats.com", "SpamRATS Dyna",
-      "https://www.spamrats.com/lookup.php?ip=%IP%", true),
-    L("noptr.spamrats.com", NULL, "spamrats", "noptr.spamrats.com", "SpamRATS NoPtr",
-      "https://www.spamrats.com/lookup.php?ip=%IP%", true),
-    L("spam.spamrats.com", NULL, "spamrats", "spam.spamrats.com", "SpamRATS Spam",
-      "https://www.spamrats.com/lookup.php?ip=%IP%", true),
-    L("spamrats", NULL, "spamrats", "all.spamrats.com", "SpamRATS",
-      "https://www.spamrats.com/lookup.php?ip=%IP%", true),
-    L("all.s5h.net", NULL, NULL, "all.s5h.net", "s5h.net",
-      "http://www.usenix.org.uk/content/rblremove", true),
-    L("0spam.org", NULL, NULL, "bl.0spam.org", "0spam", "https://0spam.org/", true),
-    L("dnsbl.dronebl.org", NULL, NULL, "dnsbl.dronebl.org", "DroneBL",
-      "https://dronebl.org/lookup?ip=%IP%", true),
-    L("bl.blocklist.de", NULL, NULL, "bl.blocklist.de", "blocklist.de",
-      "https://www.blocklist.de/en/delist.html", true),
-    L("senderscore.org", NULL, NULL, "bl.score.senderscore.com", "Validity SenderScore",
-      "https://www.senderscore.org/", true),
-    L("mail.abusix.zone", NULL, NULL, "combined.mail.abusix.zone", "Abusix Mail Intelligence",
-      "https://lookup.abusix.com/search?q=%IP%", true),
-    L("uribl.com", NULL, NULL, "multi.uribl.com", "URIBL", "https://admin.uribl.com/", true),
-    L("surbl.org", NULL, NULL, "multi.surbl.org", "SURBL", "https://www.surbl.org/surbl-analysis",
-      true),
-    L("trend micro", NULL, NULL, "trendmicro", "Trend Micro Email Reputation Services",
-      "https://ers.trendmicro.com/reputations", false),
-    L("mail-abuse.com", NULL, NULL, "trendmicro", "Trend Micro Email Reputation Services",
-      "https://ers.trendmicro.com/reputations", false),
-
-    /* Providers' own reputation systems. */
-    L("delist@messaging.microsoft.com", NULL, NULL, "microsoft", "Microsoft banned sender list",
-      "mailto:delist@messaging.microsoft.com", false),
-    L("banned sending ip", NULL, NULL, "microsoft", "Microsoft 365 banned sending IP list",
-      MS_SENDER, false),
-    L("sender.office.com", NULL, NULL, "microsoft", "Microsoft 365 banned sending IP list",
-      MS_SENDER, false),
-    L("part of their network is on our block list", NULL, NULL, "microsoft",
-      "Outlook.com block list", MS_OLC, false),
-    L("(s3140)", NULL, NULL, "microsoft", "Outlook.com block list", MS_OLC, false),
-    L("(s3150)", NULL, NULL, "microsoft", "Outlook.com block list", MS_OLC, false),
-    L("(as3140)", NULL, NULL, "microsoft", "Outlook.com block list", MS_OLC, false),
-    L("(as3150)", NULL, NULL, "microsoft", "Outlook.com block list", MS_OLC, false),
-    L("mail.live.com/mail/troubleshooting", NULL, NULL, "microsoft", "Outlook.com block list",
-      MS_OLC, false),
-    L("rate limited due to ip reputation", NULL, NULL, "microsoft", "Outlook.com IP reputation",
-      "https://postmaster.live.com/", false),
-    L("unusual rate of unsolicited mail", NULL, NULL, "gmail", "Gmail IP reputation", GMAIL_HELP,
-      false),
-    L("has detected an unusual rate of mail", NULL, NULL, "gmail", "Gmail domain reputation",
-      GMAIL_HELP, false),
-    L("likely unsolicited mail", NULL, NULL, "gmail", "Gmail IP reputation", GMAIL_HELP, false),
-    L("very low reputation of the sending", NULL, NULL, "gmail", "Gmail IP reputation",
-      "https://support.google.com/mail/answer/188131", false),
-    L("ip not in whitelist", NULL, NULL, "gmail", "Google Workspace inbound gateway",
-      "https://support.google.com/a/answer/60751", false),
-    L("?p=unsolicitediperror", NULL, NULL, "gmail", "Gmail IP reputation", GMAIL_HELP, false),
-    L("?p=unsolicitedratelimiterror", NULL, NULL, "gmail", "Gmail IP reputation", GMAIL_HELP,
-      false),
-    L("mail/answer/81126", NULL, NULL, "gmail", "Gmail IP reputation", GMAIL_HELP, false),
-    L("mail/answer/188131", NULL, NULL, "gmail", "Gmail IP reputation",
-      "https://support.google.com/mail/answer/188131", false),
-    L("[tss04]", NULL, NULL, "yahoo", "Yahoo/AOL reputation", YAHOO_HELP, false),
-    L("[tss09]", NULL, NULL, "yahoo", "Yahoo/AOL reputation", YAHOO_HELP, false),
-    L("[tss11]", NULL, NULL, "yahoo", "Yahoo/AOL reputation", YAHOO_HELP, false),
-    L("[gl01]", NULL, NULL, "yahoo", "Yahoo/AOL reputation", YAHOO_HELP, false),
-    L("[ph01]", NULL, NULL, "yahoo", "Yahoo/AOL reputation", YAHOO_HELP, false),
-    L("message not accepted for policy reasons", NULL, NULL, "yahoo", "Yahoo/AOL reputation",
-      YAHOO_HELP, false),
-    L("support.apple.com/en-us/ht204137", NULL, NULL, "apple", "iCloud Mail reputation",
-      "https://support.apple.com/en-us/102322", false),
-    L("dnsbl:attrbl", NULL, NULL, "att", "AT&T block list", "mailto:abuse_rbl@abuse-att.net",
-      false),
-    L("dnsbl:rbl", "_is_blocked", NULL, "att", "AT&T block list", "mailto:abuse_rbl@abuse-att.net",
-      false),
-    L("abuse_rbl@abuse-att.net", NULL, NULL, "att", "AT&T block list",
-      "mailto:abuse_rbl@abuse-att.net", false),
-    L("rbl.att.net", NULL, NULL, "att", "AT&T block list", "mailto:abuse_rbl@abuse-att.net", false),
-    L("blacklist.mailrelay.att.net", NULL, NULL, "att", "AT&T block list",
-      "mailto:abuse_rbl@abuse-att.net", false),
-    L("comcast block for spam", NULL, NULL, "comcast", "Comcast block list",
-      "https://postmaster.comcast.net/smtp-error-codes.php", false),
-    L("smtp-error-codes.php#bl", NULL, NULL, "comcast", "Comcast block list",
-      "https://postmaster.comcast.net/smtp-error-codes.php", false),
-    L("aup#cdrbl", NULL, NULL, "cox", "Cox block list",
-      "https://www.cox.com/residential/support/email-error-codes.html", false),
-    L("aup#ipbl", NULL, NULL, "cox", "Cox block list",
-      "https://www.cox.com/residential/support/email-error-codes.html", false),
-    L("ipcheck.proofpoint.com", NULL, NULL, "proofpoint", "Proofpoint Dynamic Reputation", PP_CHECK,
-      false),
-    L("support.proofpoint.com/dnsbl-lookup", NULL, NULL, "proofpoint",
-      "Proofpoint Dynamic Reputation", PP_CHECK, false),
-    L("prs.proofpoint.com", NULL, NULL, "proofpoint", "Proofpoint Dynamic Reputation", PP_CHECK,
-      false),
-    L("proofpoint dynamic reputation", NULL, NULL, "proofpoint", "Proofpoint Dynamic Reputation",
-      PP_CHECK, false),
-    L("csi.mimecast.org", NULL, NULL, "mimecast", "Mimecast reputation",
-      "https://community.mimecast.com/docs/DOC-1369", false),
-    L("poor reputation sender", NULL, NULL, "mimecast", "Mimecast reputation",
-      "https://community.mimecast.com/docs/DOC-1369", false),
-    L("host network not allowed", NULL, NULL, "mimecast", "Mimecast reputation",
-      "https://community.mimecast.com/docs/DOC-1369", false),
-    L("ip temporarily blacklisted", NULL, NULL, "mimecast", "Mimecast reputation",
-      "https://community.mimecast.com/docs/DOC-1369", false),
-    L("ofr006", NULL, NULL, "orange", "Orange block list", CSI_RESET, false),
-    L("ofr004", NULL, NULL, "orange", "Orange block list", CSI_RESET, false),
-    L("adresse ip source bloquee", NULL, NULL, "orange", "Orange block list", CSI_RESET, false),
-    L("csi.cloudmark.com", NULL, NULL, "cloudmark", "Cloudmark Sender Intelligence", CSI_RESET,
-      false),
-    L("cloudmark sender intelligence", NULL, NULL, "cloudmark", "Cloudmark Sender Intelligence",
-      CSI_RESET, false),
-    L("postmaster.gmx", NULL, NULL, "gmx", "GMX block list", "https://postmaster.gmx.net/", false),
-    L("postmaster.web.de", NULL, NULL, "web.de", "WEB.DE block list", "https://postmaster.web.de/",
-      false),
-    L("help.mail.ru/notspam", NULL, NULL, "mailru", "Mail.ru reputation",
-      "https://postmaster.mail.ru/", false),
-    L("postmaster.mail.ru", NULL, NULL, "mailru", "Mail.ru reputation",
-      "https://postmaster.mail.ru/", false),
-    L("blocked by spam statistics", NULL, NULL, "yandex", "Yandex reputation",
-      "https://yandex.com/support/mail/", false),
-    L("postmaster.yandex", NULL, NULL, "yandex", "Yandex reputation",
-      "https://yandex.com/support/mail/", false),
-
-    /* Provider by receiving host, when the text says "blocked" without naming a list. */
-    H("outlook.com", "microsoft", "Microsoft block list", MS_OLC),
-    H("hotmail.com", "microsoft", "Microsoft block list", MS_OLC),
-    H("google.com", "gmail", "Gmail reputation", GMAIL_HELP),
-    H("gmail", "gmail", "Gmail reputation", GMAIL_HELP),
-    H("yahoodns.net", "yahoo", "Yahoo/AOL reputation", YAHOO_HELP),
-    H("yahoo.com", "yahoo", "Yahoo/AOL reputation", YAHOO_HELP),
-    H("aol.com", "yahoo", "Yahoo/AOL reputation", YAHOO_HELP),
-    H("icloud.com", "apple", "iCloud Mail reputation", "https://support.apple.com/en-us/102322"),
-    H("apple.com", "apple", "iCloud Mail reputation", "https://support.apple.com/en-us/102322"),
-    H("att.net", "att", "AT&T block list", "mailto:abuse_rbl@abuse-att.net"),
-    H("sbcglobal.net", "att", "AT&T block list", "mailto:abuse_rbl@abuse-att.net"),
-    H("comcast.net", "comcast", "Comcast block list",
-      "https://postmaster.comcast.net/smtp-error-codes.php"),
-    H("pphosted.com", "proofpoint", "Proofpoint Dynamic Reputation", PP_CHECK),
-    H("ppe-hosted.com", "proofpoint", "Proofpoint Dynamic Reputation", PP_CHECK),
-    H("mimecast", "mimecast", "Mimecast reputation",
-      "https://community.mimecast.com/docs/DOC-1369"),
-    H("orange.fr", "orange", "Orange block list", CSI_RESET),
-    H("wanadoo.fr", "orange", "Orange block list", CSI_RESET),
-    H("gmx.", "gmx", "GMX block list", "https://postmaster.gmx.net/"),
-    H("web.de", "web.de", "WEB.DE block list", "https://postmaster.web.de/"),
-    H("mail.ru", "mailru", "Mail.ru reputation", "https://postmaster.mail.ru/"),
-    H("yandex", "yandex", "Yandex reputation", "https://yandex.com/support/mail/"),
-};
-
-/* Words that say "refused for reputation or a listing" when no row names the list. */
-static const char *const bounce_block_words[] = {
-    "blacklist",        "black list",     "blocklist",     "block list",
-    "block listed",     "blocked using",  "is blocked",    "blocked by",
-    "blocked for spam", "dnsbl",          " rbl",          "poor reputation",
-    "bad reputation",   "low reputation", "ip reputation", "sender reputation",
-    "listed in",        "listed at",      "listed on",     "banned sending",
-};
-
-/* Words that make it a content rejection instead. */
-static const char *const bounce_content_words[] = {
-    "content",         "virus",        "malware",       "attachment",
-    "spam message",    "as spam",      "spam detected", "suspicion of spam",
-    "looks like spam", "message body", "url in",        "phish",
-};
-
-/* Phrases followed by a zone name in generic DNSBL rejections (Postfix, Exim, ...). */
 static const char *const bounce_zone_lead[] = {
     "blocked using ", "black list at ", "blacklist at ", "listed in ",
     "listed at ",     "listed on ",     "rbl on ",       "blacklisted by ",
@@ -529,17 +235,6 @@ static void bounce_add(struct bounce_result *r, const char *id, const char *name
 	r->nlists++;
 }
 
-static bool bounce_rule_matches(const struct bounce_rule *ru, const char *t, size_t n)
-{
-	const char *m = bounce_find(t, n, ru->match);
-	if (!m)
-		return false;
-	if (!ru->then)
-		return true;
-	size_t off = (size_t)(m - t) + strlen(ru->match);
-	return bounce_find(t + off, n - off, ru->then) != NULL;
-}
-
 static bool bounce_zone_char(char c)
 {
 	return (c >= 'a' && c <= 'z') || bounce_isdigit(c) || c == '.' || c == '-' || c == '_';
@@ -573,43 +268,102 @@ static bool bounce_generic_zone(const char *t, size_t n, char *zone, size_t size
 	return false;
 }
 
-static bool bounce_any_word(const char *t, size_t n, const char *const *words, size_t count)
+/* The 3-digit reply code the text starts with, "" if none. */
+static void bounce_reply_code(const char *t, size_t n, char *out, size_t size)
 {
-	for (size_t i = 0; i < count; i++)
-		if (bounce_find(t, n, words[i]))
-			return true;
-	return false;
+	size_t i = 0;
+	while (i < n && (t[i] == ' ' || t[i] == '\t' || t[i] == '\r' || t[i] == '\n'))
+		i++;
+	out[0] = '\0';
+	if (n - i >= 3 && (t[i] == '4' || t[i] == '5') && bounce_is_reply_code(t + i, n - i) &&
+	    (n - i == 3 || t[i + 3] == ' ' || t[i + 3] == '-')) {
+		if (str_copy_n(out, size, t + i, 3) != 0)
+			out[0] = '\0';
+	}
 }
 
-void bounce_classify(const char *text, size_t len, const char *remote_mta,
-                     struct bounce_result *out)
+/* Lower-case copy of s into dst (truncated to the field). */
+static void bounce_lower_copy(char *dst, size_t size, const char *s)
+{
+	if (!s || str_copy(dst, size, s) != 0) {
+		if (!s)
+			dst[0] = '\0';
+		/* else: cut, still a usable prefix */
+	}
+	str_lower(dst);
+}
+
+static void bounce_set_reason(struct bounce_result *out, const char *reason, const char *detail,
+                              int priority)
+{
+	if (str_copy(out->reason, sizeof out->reason, reason) != 0 ||
+	    str_copy(out->reason_detail, sizeof out->reason_detail, detail ? detail : "") != 0) {
+		/* class names and details are capped by the rules parser below the fields */
+	}
+	out->reason_priority = priority;
+}
+
+void bounce_classify_rules(const struct brules *rules, const char *text, size_t len,
+                           const struct bounce_facts *facts, struct bounce_result *out)
 {
 	struct buf norm;
 	char family[BOUNCE_MAX_LISTS][32];
 	size_t nfam = 0;
 	bool dnsbl = false;
+	char status[16], reply[8], host[256], domain[256];
+	uint64_t *bits = NULL;
 
 	out->blocked = false;
 	out->receiver_error = false;
 	out->nlists = 0;
 	out->listed_ip[0] = '\0';
-	buf_init(&norm, BOUNCE_MAX_TEXT);
+	bounce_set_reason(out, "undefined", "", -1);
+	buf_init(&norm, BOUNCE_MAX_TEXT + 2);
+	if (buf_append_char(&norm, ' ') != 0)
+		goto done;
 	bounce_normalise(text, len, &norm);
-	const char *t = buf_cstr(&norm);
-	size_t n = norm.len;
+	if (norm.len && norm.data[norm.len - 1] != ' ' && buf_append_char(&norm, ' ') != 0)
+		goto done;
+	if (!rules)
+		goto done;
 
-	for (size_t i = 0; i < sizeof bounce_rules / sizeof bounce_rules[0]; i++)
-		if (bounce_rules[i].kind == BOUNCE_RULE_ERROR &&
-		    bounce_rule_matches(&bounce_rules[i], t, n)) {
+	if (facts && facts->status && facts->status[0])
+		bounce_lower_copy(status, sizeof status, facts->status);
+	else if (bounce_find_status(text, len, status, sizeof status) != 0)
+		status[0] = '\0';
+	bounce_reply_code(text, len, reply, sizeof reply);
+	bounce_lower_copy(host, sizeof host, facts ? facts->remote_mta : NULL);
+	const char *at = facts && facts->recipient ? strrchr(facts->recipient, '@') : NULL;
+	bounce_lower_copy(domain, sizeof domain, at ? at + 1 : NULL);
+	bits = malloc(BRULES_BIGRAM_WORDS * sizeof *bits);
+	if (bits)
+		brules_bigrams(buf_cstr(&norm), norm.len, bits);
+	struct brules_input in = {
+	    .text = buf_cstr(&norm),
+	    .len = norm.len,
+	    .status = status,
+	    .reply = reply,
+	    .host = host,
+	    .domain = domain,
+	    .stage = facts ? facts->stage : BRULES_STAGE_UNKNOWN,
+	    .bigrams = bits,
+	};
+
+	for (size_t i = 0; i < rules->count; i++)
+		if (rules->rules[i].kind == BRULES_ERROR &&
+		    brules_rule_matches(&rules->rules[i], &in)) {
 			out->receiver_error = true;
+			bounce_set_reason(out, "system_error",
+			                  "the receiver's own DNSBL lookup failed (not a listing)",
+			                  100);
 			goto done;
 		}
 	if (bounce_find_ip(text, len, out->listed_ip, sizeof out->listed_ip) != 0)
 		out->listed_ip[0] = '\0';
 
-	for (size_t i = 0; i < sizeof bounce_rules / sizeof bounce_rules[0]; i++) {
-		const struct bounce_rule *ru = &bounce_rules[i];
-		if (ru->kind != BOUNCE_RULE_LIST || !bounce_rule_matches(ru, t, n))
+	for (size_t i = 0; i < rules->count; i++) {
+		const struct brules_rule *ru = &rules->rules[i];
+		if (ru->kind != BRULES_LIST || !brules_rule_matches(ru, &in))
 			continue;
 		const char *fam = ru->family ? ru->family : ru->id;
 		bool dup = false;
@@ -626,43 +380,52 @@ void bounce_classify(const char *text, size_t len, const char *remote_mta,
 	}
 	if (out->nlists == 0) {
 		char zone[128];
-		if (bounce_generic_zone(t, n, zone, sizeof zone)) {
+		if (bounce_generic_zone(in.text, in.len, zone, sizeof zone)) {
 			bounce_add(out, zone, zone, NULL, false);
 			dnsbl = true;
 		}
 	}
-	out->blocked = out->nlists > 0;
-	if (!out->blocked &&
-	    bounce_any_word(t, n, bounce_block_words,
-	                    sizeof bounce_block_words / sizeof bounce_block_words[0])) {
-		char st[16];
-		bool recipient_side = bounce_find_status(text, len, st, sizeof st) == 0 &&
-		                      (st[2] == '1' || st[2] == '2');
-		bool content =
-		    bounce_any_word(t, n, bounce_content_words,
-		                    sizeof bounce_content_words / sizeof bounce_content_words[0]);
-		out->blocked = !recipient_side && !content;
-	}
-	if (out->blocked && !dnsbl && remote_mta && remote_mta[0]) {
-		char host[256];
-		if (str_copy(host, sizeof host, remote_mta) != 0) {
-			/* a longer host name is not a host name */
+	if (out->nlists)
+		bounce_set_reason(out, "blocked", "a blocklist or provider block is named",
+		                  rules->list_priority);
+	for (size_t k = 0; k < rules->nreasons; k++) {
+		const struct brules_rule *ru = &rules->rules[rules->by_priority[k]];
+		if (ru->priority <= out->reason_priority)
+			break; /* sorted: nothing after this can win */
+		if (brules_rule_matches(ru, &in)) {
+			bounce_set_reason(out, ru->id, ru->name, ru->priority);
+			break;
 		}
-		str_lower(host);
-		for (size_t i = 0; i < sizeof bounce_rules / sizeof bounce_rules[0]; i++) {
-			const struct bounce_rule *ru = &bounce_rules[i];
-			if (ru->kind == BOUNCE_RULE_RHOST && strstr(host, ru->match)) {
+	}
+	out->blocked = strcmp(out->reason, "blocked") == 0;
+	if (out->blocked && !dnsbl) {
+		for (size_t i = 0; i < rules->count; i++) {
+			const struct brules_rule *ru = &rules->rules[i];
+			if (ru->kind == BRULES_PROVIDER &&
+			    (brules_host_matches(ru, host) ||
+			     (!host[0] && brules_host_matches(ru, domain)))) {
 				bounce_add(out, ru->id, ru->name, ru->delist, true);
 				break;
 			}
 		}
 	}
 done:
-	if (!out->blocked)
+	if (!out->blocked) {
 		out->listed_ip[0] = '\0';
-	if (out->receiver_error)
 		out->nlists = 0;
+	}
+	free(bits);
 	buf_free(&norm);
+}
+
+void bounce_classify(const char *text, size_t len, const char *remote_mta,
+                     struct bounce_result *out)
+{
+	struct bounce_facts f = {.status = NULL,
+	                         .remote_mta = remote_mta,
+	                         .recipient = NULL,
+	                         .stage = BRULES_STAGE_UNKNOWN};
+	bounce_classify_rules(brules_builtin(), text, len, &f, out);
 }
 
 /* ---- message analysis ---- */
@@ -671,8 +434,9 @@ struct bounce_walk {
 	struct dsn_report *dsn;
 	bool have_dsn;
 	bool report;     /* saw a delivery-status part */
-	struct buf text; /* first text/plain part (or text/html without tags) */
+	struct buf text; /* first text/plain part (or text/html without tags), UTF-8 */
 	bool text_is_html;
+	struct buf inner; /* the first attached message (message/rfc822) */
 };
 
 /* Crude tag stripper for HTML-only NDRs: drops <...>, keeps text, decodes a few entities. */
@@ -717,6 +481,17 @@ static void bounce_html_to_text(const char *p, size_t n, struct buf *out)
 	}
 }
 
+/* Appends a text part to the walk's text in UTF-8 (its charset converted). */
+static int bounce_take_text(struct bounce_walk *w, const struct mime_part *part)
+{
+	size_t n = part->len > w->text.max ? w->text.max : part->len;
+	if (mime_to_utf8(part->ctype->charset, part->body, n, &w->text) == 0)
+		return 0;
+	if (w->text.len == 0 && buf_append(&w->text, part->body, n) != 0)
+		return -1; /* unknown charset: the ASCII in it is still worth reading */
+	return 0;
+}
+
 static int bounce_walk_part(void *ctx, const struct mime_part *part)
 {
 	struct bounce_walk *w = ctx;
@@ -728,17 +503,26 @@ static int bounce_walk_part(void *ctx, const struct mime_part *part)
 			w->have_dsn = true;
 		return 0;
 	}
+	if (mime_ctype_is(ct, "message", "rfc822") || mime_ctype_is(ct, "message", "global")) {
+		if (w->inner.len == 0 && buf_append(&w->inner, part->body, part->len) != 0)
+			buf_reset(&w->inner); /* too big to be a bounce worth reading */
+		return 0;
+	}
 	if (mime_ctype_is(ct, "text", "plain") && (w->text.len == 0 || w->text_is_html)) {
 		buf_reset(&w->text);
 		w->text_is_html = false;
-		size_t n = part->len > w->text.max ? w->text.max : part->len;
-		if (buf_append(&w->text, part->body, n) != 0)
-			return -1;
-		return 0;
+		return bounce_take_text(w, part);
 	}
 	if (mime_ctype_is(ct, "text", "html") && w->text.len == 0) {
 		w->text_is_html = true;
-		bounce_html_to_text(part->body, part->len, &w->text);
+		struct buf u;
+		buf_init(&u, w->text.max);
+		size_t n = part->len > u.max ? u.max : part->len;
+		if (mime_to_utf8(ct->charset, part->body, n, &u) == 0)
+			bounce_html_to_text(buf_cstr(&u), u.len, &w->text);
+		else
+			bounce_html_to_text(part->body, part->len, &w->text);
+		buf_free(&u);
 	}
 	return 0;
 }
@@ -887,6 +671,10 @@ static void bounce_from_text(const char *t, size_t n, struct bounce_result *r)
 		 */
 		bounce_paragraph(m + strlen("remote host said:"), end, r->diagnostic,
 		                 sizeof r->diagnostic);
+		/* qmail ends the remote's words with its own "Giving up on IP." line. */
+		char *gu = strstr(r->diagnostic, " Giving up on ");
+		if (gu)
+			*gu = '\0';
 		const char *q = bounce_ifind(t, (size_t)(m - t), "qmail-send program");
 		const char *from = q ? q : t;
 		if (!r->recipient[0])
@@ -968,10 +756,14 @@ static void bounce_from_text(const char *t, size_t n, struct bounce_result *r)
 			(void)bounce_find_address(rc, end, r->recipient, sizeof r->recipient);
 		return;
 	}
-	if ((m = bounce_ifind(t, n, " said: "))) {
+	size_t said = strlen(" said: ");
+	if (!(m = bounce_ifind(t, n, " said: ")) &&
+	    (m = bounce_ifind(t, n, " refused to talk to me: ")))
+		said = strlen(" refused to talk to me: "); /* Postfix: refused at the greeting */
+	if (m) {
 		/* Postfix human text: "<bob@x>: host mx.x[203.0.113.9] said: 550 ..." */
 		const char *ls = bounce_line_start(t, m);
-		bounce_paragraph(m + 7, end, r->diagnostic, sizeof r->diagnostic);
+		bounce_paragraph(m + said, end, r->diagnostic, sizeof r->diagnostic);
 		const char *h = bounce_ifind(ls, (size_t)(m - ls), "host ");
 		if (h && !r->remote_mta[0])
 			bounce_host_after(h + 5, end, r->remote_mta, sizeof r->remote_mta);
@@ -1042,7 +834,75 @@ static bool bounce_daemon_from(const char *from)
 	       bounce_ifind(from, n, "microsoftexchange");
 }
 
-int bounce_analyze(const char *msg, size_t len, struct bounce_result *out)
+/* Words that tell when in the session the receiver refused. */
+static const struct {
+	const char *mark;
+	enum brules_stage stage;
+} bounce_stage_marks[] = {
+    {"refused to talk to me", BRULES_STAGE_CONNECT},
+    {"after initial connection", BRULES_STAGE_CONNECT},
+    {"greeting failed", BRULES_STAGE_CONNECT},
+    {"in reply to greeting", BRULES_STAGE_CONNECT},
+    {"in reply to helo", BRULES_STAGE_HELO},
+    {"in reply to ehlo", BRULES_STAGE_HELO},
+    {"after helo", BRULES_STAGE_HELO},
+    {"after ehlo", BRULES_STAGE_HELO},
+    {"in reply to mail from", BRULES_STAGE_MAIL},
+    {"after mail from", BRULES_STAGE_MAIL},
+    {"sender was rejected", BRULES_STAGE_MAIL},
+    {"in reply to rcpt to", BRULES_STAGE_RCPT},
+    {"after rcpt to", BRULES_STAGE_RCPT},
+    {"after pipelined rcpt to", BRULES_STAGE_RCPT},
+    {"does not like recipient", BRULES_STAGE_RCPT},
+    {"in reply to end of data", BRULES_STAGE_DATA},
+    {"in reply to data", BRULES_STAGE_DATA},
+    {"after end of data", BRULES_STAGE_DATA},
+    {"after data", BRULES_STAGE_DATA},
+    {"after sending data block", BRULES_STAGE_DATA},
+    {"failed after i sent the message", BRULES_STAGE_DATA},
+};
+
+#define BOUNCE_STAGE_SCAN 16384 /* bytes of text searched for the stage */
+
+/* The stage of the first marker in the text. */
+static enum brules_stage bounce_stage(const char *t, size_t n)
+{
+	struct buf norm;
+	enum brules_stage st = BRULES_STAGE_UNKNOWN;
+	const char *best = NULL;
+	buf_init(&norm, BOUNCE_STAGE_SCAN);
+	bounce_normalise(t, n > BOUNCE_STAGE_SCAN ? BOUNCE_STAGE_SCAN : n, &norm);
+	const char *s = buf_cstr(&norm);
+	for (size_t i = 0; i < sizeof bounce_stage_marks / sizeof bounce_stage_marks[0]; i++) {
+		const char *m = bounce_find(s, norm.len, bounce_stage_marks[i].mark);
+		if (m && (!best || m < best)) {
+			best = m;
+			st = bounce_stage_marks[i].stage;
+		}
+	}
+	buf_free(&norm);
+	return st;
+}
+
+/* Replaces a field's RFC 2047 encoded words by their UTF-8 text. */
+static void bounce_decode_field(char *field, size_t size)
+{
+	if (!strstr(field, "=?"))
+		return;
+	struct buf b;
+	buf_init(&b, size - 1);
+	if (mime_decode_words(field, strlen(field), &b) == 0 || b.len) {
+		if (str_copy(field, size, buf_cstr(&b)) != 0) {
+			/* bounded by size - 1 */
+		}
+	}
+	buf_free(&b);
+}
+
+#define BOUNCE_MAX_NESTING 3 /* bounces inside bounces read */
+
+static int bounce_analyze_depth(const struct brules *rules, const char *msg, size_t len,
+                                struct bounce_result *out, int depth)
 {
 	struct mime_headers h;
 	struct mime_ctype ct;
@@ -1054,6 +914,7 @@ int bounce_analyze(const char *msg, size_t len, struct bounce_result *out)
 	mime_headers_init(&h);
 	memset(&w, 0, sizeof w);
 	buf_init(&w.text, BOUNCE_MAX_TEXT);
+	buf_init(&w.inner, MIME_MAX_DECODED);
 	w.dsn = calloc(1, sizeof *w.dsn);
 	if (!w.dsn)
 		goto out;
@@ -1064,6 +925,7 @@ int bounce_analyze(const char *msg, size_t len, struct bounce_result *out)
 	if (subject && str_copy(out->subject, sizeof out->subject, subject) != 0) {
 		/* long subjects are cut, they are only shown */
 	}
+	bounce_decode_field(out->subject, sizeof out->subject);
 	mime_ctype_parse(mime_headers_get(&h, "Content-Type"), &ct);
 	int wrc = mime_walk(msg, len, bounce_walk_part, &w);
 	if (wrc != 0)
@@ -1073,7 +935,8 @@ int bounce_analyze(const char *msg, size_t len, struct bounce_result *out)
 	size_t tlen = w.text.len;
 	bool report = w.report || (mime_ctype_is(&ct, "multipart", "report") &&
 	                           strcmp(ct.report_type, "delivery-status") == 0);
-	bool subj = subject && bounce_any_ifind(subject, strlen(subject), bounce_subjects,
+	bool subj =
+	    out->subject[0] && bounce_any_ifind(out->subject, strlen(out->subject), bounce_subjects,
 	                                        sizeof bounce_subjects / sizeof bounce_subjects[0]);
 	bool marker = bounce_any_ifind(text, tlen, bounce_body_markers,
 	                               sizeof bounce_body_markers / sizeof bounce_body_markers[0]);
@@ -1101,12 +964,30 @@ int bounce_analyze(const char *msg, size_t len, struct bounce_result *out)
 		/* Keep what the DSN gave (recipient, MTA) and read the rest from the text. */
 		bounce_from_text(text, tlen, out);
 	}
+	if (!out->diagnostic[0] && w.inner.len && depth < BOUNCE_MAX_NESTING) {
+		/* Nothing said here: a bounce forwarded inside this one says it. */
+		struct bounce_result *in = calloc(1, sizeof *in);
+		if (!in)
+			goto out;
+		if (bounce_analyze_depth(rules, buf_cstr(&w.inner), w.inner.len, in, depth + 1) ==
+		        0 &&
+		    in->is_bounce && (in->diagnostic[0] || in->recipient[0])) {
+			memcpy(in->subject, out->subject, sizeof in->subject);
+			*out = *in;
+			out->forwarded = true;
+			free(in);
+			rc = 0;
+			goto out;
+		}
+		free(in);
+	}
 	if (!out->recipient[0]) {
 		const char *xf = mime_headers_get(&h, "X-Failed-Recipients");
 		if (xf)
 			(void)bounce_find_address(xf, xf + strlen(xf), out->recipient,
 			                          sizeof out->recipient);
 	}
+	bounce_decode_field(out->diagnostic, sizeof out->diagnostic);
 	if (!out->status[0] && bounce_find_status(out->diagnostic, strlen(out->diagnostic),
 	                                          out->status, sizeof out->status) != 0) {
 		/* No enhanced code: the reply code's class, as RFC 3463 X.0.0. */
@@ -1118,15 +999,43 @@ int bounce_analyze(const char *msg, size_t len, struct bounce_result *out)
 			out->status[0] = '\0';
 	}
 
-	bounce_classify(out->diagnostic, strlen(out->diagnostic), out->remote_mta, out);
-	if (!out->blocked && !out->receiver_error && out->nlists == 0 && tlen)
-		bounce_classify(text, tlen, out->remote_mta, out);
+	out->stage = bounce_stage(text, tlen);
+	if (out->stage == BRULES_STAGE_UNKNOWN)
+		out->stage = bounce_stage(out->diagnostic, strlen(out->diagnostic));
+	struct bounce_facts f = {.status = out->status,
+	                         .remote_mta = out->remote_mta,
+	                         .recipient = out->recipient,
+	                         .stage = out->stage};
+	bounce_classify_rules(rules, out->diagnostic, strlen(out->diagnostic), &f, out);
+	if (out->reason_priority <= BOUNCE_WEAK_PRIORITY && !out->receiver_error && tlen) {
+		/* The diagnostic said little: the human-readable text may say more. */
+		struct bounce_result *alt = malloc(sizeof *alt);
+		if (!alt)
+			goto out;
+		memcpy(alt, out, sizeof *alt);
+		bounce_classify_rules(rules, text, tlen, &f, alt);
+		if (alt->reason_priority > out->reason_priority)
+			memcpy(out, alt, sizeof *out);
+		free(alt);
+	}
 	rc = 0;
 out:
 	if (rc != 0)
 		memset(out, 0, sizeof *out);
 	free(w.dsn);
 	buf_free(&w.text);
+	buf_free(&w.inner);
 	mime_headers_free(&h);
 	return rc;
+}
+
+int bounce_analyze_rules(const struct brules *rules, const char *msg, size_t len,
+                         struct bounce_result *out)
+{
+	return bounce_analyze_depth(rules, msg, len, out, 0);
+}
+
+int bounce_analyze(const char *msg, size_t len, struct bounce_result *out)
+{
+	return bounce_analyze_depth(brules_builtin(), msg, len, out, 0);
 }

@@ -5,9 +5,14 @@
  * is per-message (Reporting-MTA, Arrival-Date); every later block that names
  * a recipient or carries Action/Status is per-recipient. Unknown fields are
  * extensions and ignored.
+ *
+ * Folding is read leniently: a line that does not start a DSN field (an RFC
+ * 3464 name or an X- extension) continues the field before it even when it is
+ * not indented, as some MTAs write a Diagnostic-Code over several lines.
  */
 #include "forensics/dsn.h"
 
+#include "core/buf.h"
 #include "core/str.h"
 #include "forensics/mime.h"
 
@@ -80,7 +85,84 @@ static bool dsn_is_recipient_block(const struct mime_headers *h)
 	       mime_headers_get(h, "Status");
 }
 
-int dsn_parse(const char *p, size_t len, struct dsn_report *out)
+static int dsn_parse_blocks(const char *p, size_t len, struct dsn_report *out);
+
+static const char *const dsn_fields[] = {
+    "original-envelope-id", "reporting-mta",    "dsn-gateway",
+    "received-from-mta",    "arrival-date",     "original-recipient",
+    "final-recipient",      "action",           "status",
+    "remote-mta",           "diagnostic-code",  "last-attempt-date",
+    "final-log-id",         "will-retry-until",
+};
+
+/* Does the line start a DSN field ("Name:" with a known name or X-)? */
+static bool dsn_field_line(const char *l, size_t n)
+{
+	const char *colon = memchr(l, ':', n);
+	if (!colon)
+		return false;
+	size_t k = (size_t)(colon - l);
+	while (k && (l[k - 1] == ' ' || l[k - 1] == '\t'))
+		k--;
+	if (k >= 2 && (l[0] == 'X' || l[0] == 'x') && l[1] == '-') {
+		for (size_t i = 0; i < k; i++)
+			if ((unsigned char)l[i] <= ' ' || (unsigned char)l[i] > '~')
+				return false;
+		return true;
+	}
+	for (size_t i = 0; i < sizeof dsn_fields / sizeof dsn_fields[0]; i++)
+		if (strlen(dsn_fields[i]) == k && str_ieq_n(l, k, dsn_fields[i]))
+			return true;
+	return false;
+}
+
+/* Copies p, indenting every non-empty line that neither starts a field nor is
+ * indented already, so the header parser reads it as a continuation. */
+static int dsn_unfold(const char *p, size_t len, struct buf *out)
+{
+	size_t i = 0;
+	bool in_block = false;
+	while (i < len) {
+		const char *nl = memchr(p + i, '\n', len - i);
+		size_t e = nl ? (size_t)(nl - p) + 1 : len;
+		const char *l = p + i;
+		size_t n = e - i;
+		size_t t = n;
+		while (t && (l[t - 1] == '\n' || l[t - 1] == '\r'))
+			t--;
+		bool blank = true;
+		for (size_t k = 0; k < t; k++)
+			if (l[k] != ' ' && l[k] != '\t')
+				blank = false;
+		if (blank) {
+			in_block = false;
+		} else if (l[0] != ' ' && l[0] != '\t') {
+			if (dsn_field_line(l, t))
+				in_block = true;
+			else if (in_block && buf_append_char(out, ' ') != 0)
+				return -1;
+		}
+		if (buf_append(out, l, n) != 0)
+			return -1;
+		i = e;
+	}
+	return 0;
+}
+
+int dsn_parse(const char *p0, size_t len0, struct dsn_report *out)
+{
+	struct buf unf;
+	buf_init(&unf, 2 * len0 + 64);
+	if (dsn_unfold(p0, len0, &unf) != 0) {
+		buf_free(&unf);
+		return -1;
+	}
+	int rc = dsn_parse_blocks(buf_cstr(&unf), unf.len, out);
+	buf_free(&unf);
+	return rc;
+}
+
+static int dsn_parse_blocks(const char *p, size_t len, struct dsn_report *out)
 {
 	size_t off = 0;
 	int blocks = 0;

@@ -1116,7 +1116,7 @@ struct logscan *logscan_new(const struct logscan_opts *o, char *err, size_t errl
 	} else {
 		s->local = o->local;
 	}
-	s->store = store_mem_new();
+	s->store = store_mem_new_capped(o->max_records ? o->max_records : LOGSCAN_RECORDS_MAX);
 	if (!s->store)
 		goto nomem;
 	s->engine = pol_engine_new(&s->cfg, s->store);

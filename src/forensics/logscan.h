@@ -53,6 +53,7 @@ struct logscan_opts {
 	logscan_verdict_fn on_verdict;  /* NULL = none */
 	void *ctx;
 	size_t max_messages; /* live queue IDs kept; 0 = 4 million */
+	size_t max_records;  /* the engine's memory store (replay); 0 = LOGSCAN_RECORDS_MAX */
 	/* suspect thresholds (0 = defaults) */
 	uint64_t min_direct_attempts; /* netfilter SMTP attempts of one host (10) */
 	uint64_t min_relayed;         /* unauthenticated relayed messages of one IP (3) */
@@ -93,6 +94,11 @@ struct logscan_suspect {
 	uint64_t n_ips_total;
 	char todo[400]; /* what to do next, one sentence or two */
 };
+
+/* The engine's records a replay keeps at most (~2.4 KB each: ~600 MB); an
+ * identity past it is not counted (stats store_errors), like the scanner's
+ * own tables drop what is past their caps. */
+#define LOGSCAN_RECORDS_MAX (256u << 10)
 
 struct logscan_stats {
 	uint64_t lines, parsed, unparsed, too_long;

@@ -4,13 +4,16 @@
  *
  * RFC 5322 section 2.2.3 (unfolding), RFC 2045 (Content-Type parameters,
  * quoted-printable, base64), RFC 2046 section 5.1 (multipart boundaries).
- * Encoded words (RFC 2047) are left as they are: the bounce rules match
- * ASCII text.
+ * Legacy charsets and RFC 2047 encoded words are converted to UTF-8 with
+ * iconv(3) (mime_to_utf8, mime_decode_words) by the callers that show or
+ * match the text.
  */
 #include "forensics/mime.h"
 
 #include "core/str.h"
 
+#include <errno.h>
+#include <iconv.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -470,4 +473,159 @@ int mime_walk(const char *msg, size_t len, mime_part_cb cb, void *ctx)
 {
 	struct mime_walker w = {.cb = cb, .ctx = ctx, .parts = 0};
 	return mime_walk_entity(&w, msg, len, 0);
+}
+
+int mime_to_utf8(const char *charset, const char *p, size_t n, struct buf *out)
+{
+	if (!charset || !charset[0] || str_ieq(charset, "us-ascii") || str_ieq(charset, "utf-8") ||
+	    str_ieq(charset, "utf8"))
+		return buf_append(out, p, n);
+	/* Common aliases iconv spells differently, and supersets worth using. */
+	const char *cs = charset;
+	if (str_ieq(cs, "gb2312") || str_ieq(cs, "x-gbk"))
+		cs = "GBK";
+	else if (str_ieq(cs, "ks_c_5601-1987"))
+		cs = "CP949";
+	else if (str_ieq(cs, "iso-8859-1"))
+		cs = "WINDOWS-1252";
+	iconv_t cd = iconv_open("UTF-8", cs);
+	if (cd == (iconv_t)-1)
+		return -1;
+	char chunk[4096];
+	char *in = (char *)p;
+	size_t left = n;
+	int rc = 0;
+	while (left > 0) {
+		char *o = chunk;
+		size_t room = sizeof chunk;
+		size_t r = iconv(cd, &in, &left, &o, &room);
+		int e = errno;
+		if (buf_append(out, chunk, sizeof chunk - room) != 0) {
+			rc = -1;
+			break;
+		}
+		if (r != (size_t)-1)
+			continue;
+		if (e == E2BIG)
+			continue;
+		if (e == EILSEQ) {
+			if (buf_append_char(out, '?') != 0) {
+				rc = -1;
+				break;
+			}
+			in++;
+			left--;
+			continue;
+		}
+		break; /* EINVAL: an incomplete sequence at the end */
+	}
+	/* Back to the initial shift state (ISO-2022-JP): flush what is pending. */
+	char *o = chunk;
+	size_t room = sizeof chunk;
+	if (rc == 0 && iconv(cd, NULL, NULL, &o, &room) != (size_t)-1 &&
+	    buf_append(out, chunk, sizeof chunk - room) != 0)
+		rc = -1;
+	iconv_close(cd);
+	return rc;
+}
+
+/* One encoded word's text decoded (B or Q) into dec. 0, or -1 if malformed. */
+static int mime_word_decode(char enc, const char *t, size_t n, struct buf *dec)
+{
+	if (enc == 'b' || enc == 'B')
+		return mime_base64_decode(t, n, dec);
+	if (enc != 'q' && enc != 'Q')
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		char c = t[i];
+		if (c == '_')
+			c = ' ';
+		else if (c == '=' && i + 2 < n && mime_hex(t[i + 1]) >= 0 &&
+		         mime_hex(t[i + 2]) >= 0) {
+			c = (char)(mime_hex(t[i + 1]) * 16 + mime_hex(t[i + 2]));
+			i += 2;
+		}
+		if (buf_append_char(dec, c) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* An encoded word at p: its length, charset, encoding and text, or 0. */
+static size_t mime_word_at(const char *p, size_t n, char *cs, size_t cssize, char *enc,
+                           const char **text, size_t *tlen)
+{
+	if (n < 8 || p[0] != '=' || p[1] != '?')
+		return 0;
+	const char *q1 = memchr(p + 2, '?', n - 2);
+	if (!q1 || q1 + 3 >= p + n || q1[2] != '?')
+		return 0;
+	size_t csn = (size_t)(q1 - (p + 2));
+	const char *star = memchr(p + 2, '*', csn); /* RFC 2231 language suffix */
+	if (star)
+		csn = (size_t)(star - (p + 2));
+	if (csn == 0 || str_copy_n(cs, cssize, p + 2, csn) != 0)
+		return 0;
+	*enc = q1[1];
+	const char *t = q1 + 3;
+	for (const char *e = t; e + 1 < p + n; e++) {
+		if (*e == ' ' || *e == '\t' || *e == '\r' || *e == '\n')
+			return 0;
+		if (e[0] == '?' && e[1] == '=') {
+			*text = t;
+			*tlen = (size_t)(e - t);
+			return (size_t)(e + 2 - p);
+		}
+	}
+	return 0;
+}
+
+int mime_decode_words(const char *p, size_t n, struct buf *out)
+{
+	struct buf dec;
+	size_t i = 0;
+	size_t pending_ws = 0; /* white space after an encoded word, held back */
+	bool after_word = false;
+	int rc = 0;
+
+	buf_init(&dec, MIME_MAX_VALUE);
+	while (i < n) {
+		char cs[64], enc;
+		const char *t;
+		size_t tl;
+		size_t wl =
+		    p[i] == '=' ? mime_word_at(p + i, n - i, cs, sizeof cs, &enc, &t, &tl) : 0;
+		if (wl) {
+			buf_reset(&dec);
+			if (mime_word_decode(enc, t, tl, &dec) == 0 &&
+			    mime_to_utf8(cs, dec.data ? dec.data : "", dec.len, out) == 0) {
+				pending_ws = 0;
+				after_word = true;
+				i += wl;
+				continue;
+			}
+		}
+		if (after_word && (p[i] == ' ' || p[i] == '\t' || p[i] == '\r' || p[i] == '\n')) {
+			pending_ws++;
+			i++;
+			continue;
+		}
+		if (pending_ws) {
+			if (buf_append(out, p + i - pending_ws, pending_ws) != 0) {
+				rc = -1;
+				break;
+			}
+			pending_ws = 0;
+		}
+		after_word = false;
+		if (buf_append_char(out, p[i]) != 0) {
+			rc = -1;
+			break;
+		}
+		i++;
+	}
+	if (rc == 0 && pending_ws && buf_append(out, p + n - pending_ws, pending_ws) != 0)
+		rc = -1;
+	buf_free(&dec);
+	return rc;
 }

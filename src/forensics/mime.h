@@ -69,6 +69,17 @@ bool mime_ctype_is(const struct mime_ctype *ct, const char *type, const char *su
 int mime_qp_decode(const char *p, size_t len, struct buf *out);
 int mime_base64_decode(const char *p, size_t len, struct buf *out);
 
+/* Converts p[0, n) from charset to UTF-8, appending to out (bytes iconv cannot
+ * convert become '?'). 0, or -1 when the charset is unknown to iconv or out is
+ * full (what fit is kept). "us-ascii", "utf-8" and "" are copied as they are. */
+int mime_to_utf8(const char *charset, const char *p, size_t n, struct buf *out);
+
+/* Decodes RFC 2047 encoded words ("=?iso-2022-jp?B?...?=") in a header value
+ * into UTF-8, appending to out; white space between two encoded words is
+ * dropped, anything that does not decode is kept as written. 0, or -1 when out
+ * is full. */
+int mime_decode_words(const char *p, size_t n, struct buf *out);
+
 /* Walks a whole message (headers and body), calling cb for every leaf part.
  * message/rfc822 parts are leaves (the returned original is not descended into).
  * 0, the callback's non-zero value, or -1 when memory ran out. */

@@ -20,6 +20,8 @@
 #include "delivery/dsngen.h"
 #include "delivery/mx.h"
 #include "delivery/retry.h"
+#include "gateway/sts.h"
+#include "gateway/tlsrpt.h"
 #include "net/dns.h"
 #include "policy/engine.h"
 #include "queue/queue.h"
@@ -33,6 +35,7 @@
 #include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <fcntl.h>
+#include <ifaddrs.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <openssl/err.h>
@@ -87,7 +90,8 @@ struct ddest {
 	struct addr lit;
 	unsigned port;
 	enum gw_dtls tls;
-	bool auth; /* the relayhost's credentials */
+	bool auth;      /* the relayhost's credentials */
+	bool mx_domain; /* name is the recipients' domain (MTA-STS applies) */
 	char source[64];
 	struct djob *head, *tail;
 	struct dconn *idle;
@@ -116,6 +120,10 @@ struct dconn {
 	char relay[300]; /* host[ip]:port */
 	unsigned msgs;
 	bool dead;
+	struct sts_req *stsq; /* the MTA-STS lookup before the MX lookup */
+	enum mtasts_mode sts_mode;
+	bool sts_enforce; /* an enforce policy: TLS with a verified name, or nothing */
+	struct mtasts_policy sts_policy;
 };
 
 struct deliver {
@@ -138,6 +146,8 @@ struct deliver {
 	char auth_user[256], auth_pass[256];
 	struct deliver_stats st;
 	struct metric *m_rcpt, *m_dsn, *m_conn;
+	struct sts *sts;       /* [delivery] mta_sts; NULL: off */
+	struct tlsrpt *tlsrpt; /* our TLS results under those policies */
 };
 
 static uint64_t deliver_now(void)
@@ -782,7 +792,7 @@ static void deliver_conn_input(struct dconn *cn)
 			}
 			const char *host = cn->mx.t[cn->target].host;
 			SSL_set_tlsext_host_name(ssl, host);
-			if (cn->dd->tls == GW_DTLS_VERIFY) {
+			if (cn->dd->tls == GW_DTLS_VERIFY || cn->sts_enforce) {
 				SSL_set_verify(ssl, SSL_VERIFY_PEER, NULL);
 				SSL_set1_host(ssl, host);
 			} else {
@@ -882,6 +892,21 @@ static void deliver_bev_write(struct bufferevent *bev, void *arg)
 	deliver_conn_reap(cn);
 }
 
+/* A TLS handshake under an MTA-STS policy failed: the TLS-RPT result. */
+static void deliver_sts_tls_failed(struct dconn *cn, struct bufferevent *bev)
+{
+	SSL *ssl = bufferevent_openssl_get_ssl(bev);
+	long vr = ssl ? SSL_get_verify_result(ssl) : X509_V_OK;
+	char ip[ADDR_STRLEN];
+	addr_format(&cn->mx.t[cn->target].addr, ip, sizeof ip);
+	tlsrpt_failure(cn->d->tlsrpt, cn->dd->name, &cn->sts_policy,
+	               vr == X509_V_ERR_HOSTNAME_MISMATCH  ? "certificate-host-mismatch"
+	               : vr == X509_V_ERR_CERT_HAS_EXPIRED ? "certificate-expired"
+	               : vr != X509_V_OK                   ? "certificate-not-trusted"
+	                                                   : "validation-failure",
+	               cn->mx.t[cn->target].host, ip, clock_realtime_ms());
+}
+
 static void deliver_bev_event(struct bufferevent *bev, short what, void *arg)
 {
 	struct dconn *cn = arg;
@@ -890,6 +915,9 @@ static void deliver_bev_event(struct bufferevent *bev, short what, void *arg)
 		                     (suseconds_t)(cn->d->o->command_timeout_ms % 1000 * 1000)};
 		bufferevent_set_timeouts(bev, &rt, &rt);
 		if (cn->c_init && cn->c.state == SMTPC_S_TLS) {
+			if (cn->sts_mode != MTASTS_NONE)
+				tlsrpt_success(cn->d->tlsrpt, cn->dd->name, &cn->sts_policy,
+				               clock_realtime_ms());
 			smtpc_tls_done(&cn->c);
 			deliver_conn_flush(cn);
 		}
@@ -913,6 +941,8 @@ static void deliver_bev_event(struct bufferevent *bev, short what, void *arg)
 			           se ? evutil_socket_error_to_string(se) : "error", stage);
 		}
 	}
+	if (cn->c_init && cn->c.state == SMTPC_S_TLS && cn->sts_mode != MTASTS_NONE)
+		deliver_sts_tls_failed(cn, bev);
 	struct smtpc_result r = {0};
 	r.code = 451;
 	str_format(r.text, sizeof r.text, "451 4.4.2 %s: %s", cn->relay, why);
@@ -1026,9 +1056,10 @@ static void deliver_conn_connect(struct dconn *cn)
 	bool auth = dd->auth && d->auth_user[0];
 	struct smtpc_options so = {
 	    .helo_name = d->c->hostname,
-	    .tls = cn->tls_off || dd->tls == GW_DTLS_NONE ? SMTPC_TLS_NONE
-	           : dd->tls == GW_DTLS_MAY               ? SMTPC_TLS_MAY
-	                                                  : SMTPC_TLS_ENCRYPT,
+	    .tls = cn->sts_enforce                          ? SMTPC_TLS_ENCRYPT
+	           : cn->tls_off || dd->tls == GW_DTLS_NONE ? SMTPC_TLS_NONE
+	           : dd->tls == GW_DTLS_MAY                 ? SMTPC_TLS_MAY
+	                                                    : SMTPC_TLS_ENCRYPT,
 	    .auth_user = auth ? d->auth_user : NULL,
 	    .auth_pass = auth ? d->auth_pass : NULL,
 	};
@@ -1056,6 +1087,155 @@ static void deliver_conn_connect(struct dconn *cn)
 	d->st.connections++;
 }
 
+/* ---- is the next hop this machine? ---- */
+
+struct deliver_self {
+	const struct gw_config *c;
+	unsigned port;
+};
+
+static bool deliver_on_interface(const struct addr *a)
+{
+	struct ifaddrs *list, *i;
+	bool found = false;
+	if (getifaddrs(&list) != 0)
+		return false;
+	for (i = list; i && !found; i = i->ifa_next) {
+		struct addr ia;
+		if (i->ifa_addr && addr_from_sockaddr(i->ifa_addr, &ia) == 0)
+			found = addr_equal(&ia, a);
+	}
+	freeifaddrs(list);
+	return found;
+}
+
+/* One of our own listeners at a:port: a listener on that address, or a
+ * wildcard one and a is loopback or on one of the host's interfaces. */
+static bool deliver_is_self(void *arg, const struct addr *a)
+{
+	const struct deliver_self *ds = arg;
+	static const uint8_t v6_loop[16] = {[15] = 1};
+	bool loop = (a->family == 4 && a->bytes[0] == 127) ||
+	            (a->family == 6 && memcmp(a->bytes, v6_loop, 16) == 0);
+	for (int l = 0; l < ds->c->nlisteners; l++) {
+		const struct gw_listener *gl = &ds->c->listeners[l];
+		for (int k = 0; k < gl->naddrs; k++) {
+			const struct hostport *hp = &gl->addrs[k];
+			struct addr la;
+			if (hp->ss.ss_family == AF_UNIX ||
+			    addr_from_sockaddr((const struct sockaddr *)&hp->ss, &la) != 0)
+				continue;
+			unsigned port =
+			    ntohs(hp->ss.ss_family == AF_INET
+			              ? ((const struct sockaddr_in *)&hp->ss)->sin_port
+			              : ((const struct sockaddr_in6 *)&hp->ss)->sin6_port);
+			if (port != ds->port)
+				continue;
+			static const uint8_t zero[16];
+			bool wild =
+			    hp->wildcard || memcmp(la.bytes, zero, la.family == 4 ? 4 : 16) == 0;
+			if (wild ? loop || deliver_on_interface(a) : addr_equal(&la, a))
+				return true;
+		}
+	}
+	return false;
+}
+
+/* Drops the hosts that are this machine (and those after them); 0 when the
+ * best one is: the destination is deferred, with a log line saying so. */
+static int deliver_conn_cut_self(struct dconn *cn)
+{
+	struct deliver_self ds = {cn->d->c, cn->dd->port};
+	int self_at;
+	if (mx_cut_self(&cn->mx, deliver_is_self, &ds, &self_at) > 0)
+		return 0;
+	char ip[ADDR_STRLEN], relay[DNS_NAME_MAX + ADDR_STRLEN + 16];
+	struct smtpc_result r = {451, ""};
+	addr_format(&cn->mx.t[0].addr, ip, sizeof ip);
+	str_format(relay, sizeof relay, "%s[%s]:%u", cn->mx.t[0].host, ip, cn->dd->port);
+	str_format(r.text, sizeof r.text,
+	           "451 4.4.6 mail for %s loops back to myself (%s is this host)", cn->dd->name,
+	           relay);
+	struct dlog l;
+	dlog_begin(&l, "-", "loop");
+	dlog_str(&l, "domain", cn->dd->name);
+	dlog_str(&l, "relay", relay);
+	dlog_str(&l, "status", "deferred");
+	dlog_str(&l, "reply", r.text + 4);
+	log_error("%s", l.line);
+	dest_mark_dead(cn->dd->dest, deliver_now(), cn->d->o->dead_time_ms, r.text);
+	cn->dead = true;
+	deliver_dest_fail_all(cn->dd, &r);
+	deliver_conn_free(cn);
+	return -1;
+}
+
+/* ---- MTA-STS (RFC 8461, gateway/sts.h) ---- */
+
+static void deliver_sts_log(const struct dconn *cn, const char *relay, const char *status,
+                            const char *why)
+{
+	struct dlog l;
+	dlog_begin(&l, "-", "mta-sts");
+	dlog_str(&l, "domain", cn->dd->name);
+	dlog_str(&l, "mode", mtasts_mode_name(cn->sts_mode));
+	if (relay)
+		dlog_str(&l, "relay", relay);
+	dlog_str(&l, "status", status);
+	dlog_str(&l, "reply", why);
+	log_info("%s", l.line);
+}
+
+/* Drops (enforce) or only logs (testing) the MX hosts the policy does not
+ * name. 0: go on; -1: nothing is left, the destination's mail is deferred
+ * and cn freed. */
+static int deliver_sts_filter(struct dconn *cn)
+{
+	int k = 0;
+	for (int i = 0; i < cn->mx.n; i++) {
+		const struct mx_target *t = &cn->mx.t[i];
+		if (mtasts_mx_match(&cn->sts_policy, t->host)) {
+			cn->mx.t[k++] = *t;
+			continue;
+		}
+		deliver_sts_log(cn, t->host, cn->sts_enforce ? "skipped" : "mismatch",
+		                "MX host not in the domain's MTA-STS policy");
+		char ip[ADDR_STRLEN];
+		addr_format(&t->addr, ip, sizeof ip);
+		tlsrpt_failure(cn->d->tlsrpt, cn->dd->name, &cn->sts_policy, "validation-failure",
+		               t->host, ip, clock_realtime_ms());
+		if (!cn->sts_enforce)
+			cn->mx.t[k++] = *t;
+	}
+	cn->mx.n = k;
+	if (k > 0)
+		return 0;
+	struct smtpc_result r = {0};
+	r.code = 451;
+	str_format(r.text, sizeof r.text,
+	           "451 4.7.5 no MX host of %s matches its MTA-STS policy (enforce)", cn->dd->name);
+	cn->dead = true;
+	deliver_dest_fail_all(cn->dd, &r);
+	deliver_conn_free(cn);
+	return -1;
+}
+
+static void deliver_conn_resolve(struct dconn *cn);
+
+static void deliver_conn_on_sts(void *arg, const struct sts_result *r)
+{
+	struct dconn *cn = arg;
+	cn->stsq = NULL;
+	if (r->has_policy && r->policy.mode != MTASTS_NONE) {
+		cn->sts_mode = r->policy.mode;
+		cn->sts_policy = r->policy;
+		cn->sts_enforce = r->policy.mode == MTASTS_ENFORCE;
+	} else if (!r->has_policy && r->why[0] && log_get_level() >= LOG_LEVEL_DEBUG) {
+		log_debug("mta-sts: %s: no policy: %s", cn->dd->name, r->why);
+	}
+	deliver_conn_resolve(cn);
+}
+
 static void deliver_conn_on_mx(void *arg, const struct mx_result *res)
 {
 	struct dconn *cn = arg;
@@ -1078,7 +1258,11 @@ static void deliver_conn_on_mx(void *arg, const struct mx_result *res)
 		deliver_conn_free(cn);
 		return;
 	}
+	if (cn->sts_mode != MTASTS_NONE && deliver_sts_filter(cn) != 0)
+		return;
 	cn->target = 0;
+	if (deliver_conn_cut_self(cn) != 0)
+		return;
 	deliver_conn_connect(cn);
 	deliver_conn_reap(cn);
 }
@@ -1112,10 +1296,25 @@ static void deliver_conn_open(struct ddest *dd)
 		cn->mx.n = 1;
 		str_copy(cn->mx.t[0].host, sizeof cn->mx.t[0].host, dd->name);
 		cn->mx.t[0].addr = dd->lit;
+		if (deliver_conn_cut_self(cn) != 0)
+			return;
 		deliver_conn_connect(cn);
 		deliver_conn_reap(cn);
 		return;
 	}
+	if (d->sts && dd->mx_domain) {
+		cn->stsq = sts_lookup(d->sts, dd->name, deliver_conn_on_sts, cn);
+		if (cn->stsq)
+			return;
+	}
+	deliver_conn_resolve(cn);
+}
+
+/* The MX lookup of cn's destination. */
+static void deliver_conn_resolve(struct dconn *cn)
+{
+	struct deliver *d = cn->d;
+	struct ddest *dd = cn->dd;
 	enum mx_family fam = strcmp(d->o->address_family, "ipv6-first") == 0
 	                         ? MX_FAMILY_ANY_V6_FIRST
 	                     : strcmp(d->o->address_family, "ipv4") == 0 ? MX_FAMILY_V4
@@ -1137,6 +1336,7 @@ static void deliver_conn_free(struct dconn *cn)
 	struct deliver *d = cn->d;
 	if (cn->mxq)
 		mx_cancel(cn->mxq);
+	sts_cancel(cn->stsq);
 	if (cn->job) {
 		struct smtpc_result r = {451, "451 4.3.0 connection closed"};
 		struct djob *j = cn->job;
@@ -1236,6 +1436,7 @@ static void deliver_route(struct deliver *d, const struct queue_envelope *env, c
 	} else {
 		str_copy(dd->name, sizeof dd->name, dom);
 		str_lower(dd->name);
+		dd->mx_domain = true;
 		dd->port = (unsigned)o->smtp_port;
 		dd->tls = gw_delivery_tls(o, dd->name);
 		size_t l = strlen(dom);
@@ -1248,6 +1449,7 @@ static void deliver_route(struct deliver *d, const struct queue_envelope *env, c
 			}
 			if (addr_parse(in, il, &dd->lit) == 0) {
 				dd->literal = dd->no_mx = true;
+				dd->mx_domain = false;
 				str_copy_n(dd->name, sizeof dd->name, in, il);
 			}
 		}
@@ -1522,6 +1724,20 @@ struct deliver *deliver_new(struct event_base *base, struct queue *q, struct dns
 		    metrics_register(metrics, METRIC_GAUGE, "relayguard_delivery_connections",
 		                     "Outgoing SMTP connections open.", NULL, NULL, 0);
 	}
+	if (d->o->mta_sts && !d->o->relay.set) {
+		d->sts =
+		    sts_new(base, dns, c->state_dir, d->o->mta_sts_ca_file,
+		            (unsigned)d->o->mta_sts_port, d->o->mta_sts_timeout_ms, err, errlen);
+		if (!d->sts)
+			goto fail;
+		char contact[320];
+		str_format(contact, sizeof contact, "postmaster@%s", c->hostname);
+		d->tlsrpt = tlsrpt_new(c->state_dir, c->hostname, contact);
+		if (!d->tlsrpt) {
+			str_format(err, errlen, "out of memory");
+			goto fail;
+		}
+	}
 	d->tick = event_new(base, -1, EV_PERSIST, deliver_on_tick, d);
 	struct timeval tv = {(time_t)(d->o->poll_ms / 1000),
 	                     (suseconds_t)(d->o->poll_ms % 1000 * 1000)};
@@ -1560,6 +1776,8 @@ void deliver_free(struct deliver *d)
 	dest_table_free(&d->dests, deliver_ddest_free);
 	if (d->ssl)
 		SSL_CTX_free(d->ssl);
+	sts_free(d->sts);
+	tlsrpt_free(d->tlsrpt);
 	free(d);
 }
 

@@ -235,13 +235,14 @@ static void gwalert_reap(struct gwalert *a, bool wait)
 	}
 }
 
-/* Queues the mail, hands json (freed here) to a child process. */
-static void gwalert_send(struct gwalert *a, char *json)
+/* Queues the mail (a block alert), hands json (freed here) to a child process. */
+static void gwalert_send_any(struct gwalert *a, char *json, bool mail)
 {
 	int slot = -1;
 	if (!json)
 		return;
-	gwalert_mail(a, json);
+	if (mail)
+		gwalert_mail(a, json);
 	if (a->c->nalert_execs == 0 && a->c->nalert_webhooks == 0) {
 		free(json);
 		return;
@@ -266,6 +267,25 @@ static void gwalert_send(struct gwalert *a, char *json)
 	}
 	a->children[slot] = pid > 0 ? pid : 0;
 	free(json);
+}
+
+static void gwalert_send(struct gwalert *a, char *json)
+{
+	gwalert_send_any(a, json, true);
+}
+
+void gwalert_store_usage(struct gwalert *a, const char *store, int permille, int alert_permille)
+{
+	if (!a)
+		return;
+	clock_update();
+	json_t *o = json_pack("{s:s, s:s, s:s, s:f, s:f, s:I}", "type", "state_store_usage", "node",
+	                      a->c->hostname, "store", store, "used_percent", permille / 10.0,
+	                      "alert_percent", alert_permille / 10.0, "time_ms",
+	                      (json_int_t)clock_realtime_ms());
+	char *json = o ? json_dumps(o, JSON_COMPACT) : NULL;
+	json_decref(o);
+	gwalert_send_any(a, json, false);
 }
 
 static void gwalert_on_tick(evutil_socket_t fd, short what, void *arg)

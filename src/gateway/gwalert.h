@@ -33,6 +33,11 @@ struct gwalert *gwalert_new(struct event_base *base, const struct gw_config *c,
                             struct metrics *metrics, struct queue *queue, char *err, size_t errlen);
 /* A block the engine just created (v->block_created). */
 void gwalert_block(struct gwalert *a, const struct pol_verdict *v, const char *client_ip);
+/* The state store is permille/1000 full, at or past alert_permille: one JSON
+ * object {"type":"state_store_usage","node","store","used_percent",
+ * "alert_percent","time_ms"} to every exec and webhook (not mail_to: a
+ * full store is for whoever watches the node). */
+void gwalert_store_usage(struct gwalert *a, const char *store, int permille, int alert_permille);
 /* The alert JSON (admin/blockalert.h) as an RFC 5322 message with CRLF line
  * ends: Date (now_ms, UTC), From, To (every address), Subject "relayguard: N
  * block(s)", Message-ID <msgid_local@node>, Auto-Submitted: auto-generated, and a

@@ -6,6 +6,7 @@
 #include "admin/alert.h"
 #include "core/cfg.h"
 #include "core/str.h"
+#include "queue/queue.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -37,8 +38,8 @@ static const struct cfg_option gw_options[] = {
     {"gateway", "tls_key", CFG_STRING, "", 0, 0, true, GC(tls_key), GS(tls_key), "PEM key"},
     {"gateway", "max_message_size", CFG_SIZE, "10240000", 1024, 1LL << 31, true,
      GC(max_message_size), 0, "Postfix message_size_limit"},
-    {"gateway", "max_recipients", CFG_INT, "1000", 1, 100000, true, GC(max_recipients), 0,
-     "per message"},
+    {"gateway", "max_recipients", CFG_INT, "1000", 1, QUEUE_RCPT_MAX, true, GC(max_recipients), 0,
+     "per message (at most what the queue takes)"},
     {"gateway", "max_connections", CFG_INT, "1000", 1, 100000, false, GC(max_connections), 0,
      "SMTP sessions at once"},
     {"gateway", "max_connections_per_client", CFG_INT, "50", 1, 100000, true,
@@ -87,8 +88,16 @@ static const struct cfg_option gw_options[] = {
      GC(screen_callout_negative_ttl_ms), 0, "how long a 5xx from the callout is remembered"},
     {"screen", "recipient_callout_timeout", CFG_DURATION, "10s", 100, 300000, true,
      GC(screen_callout_timeout_ms), 0, "the whole callout probe; past it the client gets 451"},
+    {"scan", "rspamd", CFG_STRING, "", 0, 0, false, GC(scan_rspamd), GS(scan_rspamd),
+     "rspamd's normal worker HOST:PORT: scan submission and relay mail; empty: off"},
+    {"scan", "timeout", CFG_DURATION, "5s", 100, 600000, false, GC(scan_timeout_ms), 0,
+     "the whole scan; past it the message passes unscanned"},
+    {"scan", "max_size", CFG_SIZE, "20M", 1024, 1024LL * 1024 * 1024, false, GC(scan_max_size), 0,
+     "larger messages pass unscanned"},
     {"gateway", "state_store", CFG_STRING, "lmdb", 0, 0, false, GC(state_store), GS(state_store),
      "lmdb (this node) or redis (nodes share counters and blocks)"},
+    {"gateway", "state_map_size", CFG_SIZE, "1073741824", 256 << 10, 1LL << 40, false,
+     GC(state_map_size), 0, "most the LMDB state store may hold (AUTH fails closed when full)"},
     {"gateway", "redis", CFG_STRING, "127.0.0.1:6379", 0, 0, false, GC(redis), GS(redis),
      "Redis for state_store = redis: HOST:PORT or unix:/path"},
     {"gateway", "redis_prefix", CFG_STRING, "relayguard:", 0, 0, false, GC(redis_prefix),
@@ -147,6 +156,14 @@ static const struct cfg_option gw_options[] = {
      "longest gap between retries"},
     {"delivery", "queue_lifetime", CFG_DURATION, "5d", 1, 365LL * 86400000, true, GD(lifetime_ms),
      0, "then undeliverable mail is returned (4.4.7)"},
+    {"delivery", "mta_sts", CFG_BOOL, "yes", 0, 0, false, GD(mta_sts), 0,
+     "apply the recipient domain's MTA-STS policy (RFC 8461) to MX delivery"},
+    {"delivery", "mta_sts_ca_file", CFG_STRING, "", 0, 0, false, GD(mta_sts_ca_file),
+     GDS(mta_sts_ca_file), "CAs for the policy's HTTPS server (empty: the system store)"},
+    {"delivery", "mta_sts_port", CFG_INT, "443", 1, 65535, false, GD(mta_sts_port), 0,
+     "port of the policy's HTTPS server (443; another only for tests)"},
+    {"delivery", "mta_sts_timeout", CFG_DURATION, "30s", 100, 600000, false,
+     GD(mta_sts_timeout_ms), 0, "policy fetch time limit"},
     {"web", "listen", CFG_STRING, "127.0.0.1:8025", 0, 0, false, GC(web_listen), GS(web_listen),
      "web page and /metrics; empty: off"},
     {"web", "tls_cert", CFG_STRING, "", 0, 0, false, GC(web_tls_cert), GS(web_tls_cert),
@@ -607,6 +624,15 @@ static int gw_finish(struct gw_config *c, char *err, size_t errlen)
 	    c->redis_addr.wildcard) {
 		str_format(err, errlen, "%s: [gateway] redis: %s", c->source,
 			   c->redis_addr.wildcard ? "a wildcard is no address to connect to" : e);
+		return -1;
+	}
+	if (c->scan_rspamd[0] &&
+	    (hostport_parse(c->scan_rspamd, 11333, &c->scan_addr, e, sizeof e) != 0 ||
+	     c->scan_addr.wildcard || c->scan_addr.ss.ss_family == AF_UNIX)) {
+		str_format(err, errlen, "%s: [scan] rspamd: %s", c->source,
+			   c->scan_addr.wildcard || c->scan_addr.ss.ss_family == AF_UNIX
+			       ? "expected HOST:PORT with a literal address"
+			       : e);
 		return -1;
 	}
 	if (c->web_listen[0] && hostport_parse(c->web_listen, 0, &c->web_addr, e, sizeof e) != 0) {

@@ -80,6 +80,10 @@ struct gw_delivery {
 	uint64_t min_backoff_ms;
 	uint64_t max_backoff_ms;
 	uint64_t lifetime_ms;
+	bool mta_sts; /* RFC 8461 for MX delivery (gateway/sts.h) */
+	char mta_sts_ca_file[512];
+	long long mta_sts_port;
+	uint64_t mta_sts_timeout_ms;
 	/* parsed */
 	struct gw_nexthop relay;
 	struct gw_nexthop local;
@@ -121,9 +125,10 @@ struct gw_config {
 	long long auth_failure_limit;
 	long long auth_workers; /* password-checking threads (gateway/authpool.h) */
 	bool queue_fsync;
-	char state_store[16];  /* "lmdb" or "redis" (gwstore.h) */
-	char redis[128];       /* HOST:PORT or unix:/path */
-	char redis_prefix[64]; /* of every key */
+	char state_store[16];    /* "lmdb" or "redis" (gwstore.h) */
+	uint64_t state_map_size; /* LMDB map size in bytes */
+	char redis[128];         /* HOST:PORT or unix:/path */
+	char redis_prefix[64];   /* of every key */
 	uint64_t redis_timeout_ms;
 	/* [listener NAME] */
 	int nlisteners;
@@ -150,6 +155,11 @@ struct gw_config {
 	uint64_t screen_callout_positive_ttl_ms;
 	uint64_t screen_callout_negative_ttl_ms;
 	uint64_t screen_callout_timeout_ms;
+	/* [scan]: outbound content scanning with rspamd (gateway/scan.h) */
+	char scan_rspamd[128]; /* "" = off */
+	uint64_t scan_timeout_ms;
+	uint64_t scan_max_size;
+	struct hostport scan_addr; /* parsed */
 	/* [delivery], [delivery_tls] */
 	struct gw_delivery delivery;
 	/* [alert]: alerts on blocks the engine creates (gwalert.h) */

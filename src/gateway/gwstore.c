@@ -213,6 +213,24 @@ static int gws_update(struct store *s, const char *key, store_update_fn fn, void
 	return rc;
 }
 
+static int gws_update_exp(struct store *s, const char *key, store_update_fn fn, void *ctx,
+                          int64_t expires_ms)
+{
+	struct gwstore *g = gws_of(s);
+	struct store *u = gws_pick(g);
+	int rc = store_update_exp(u, key, fn, ctx, expires_ms);
+	if (gws_lost(g, u, rc < 0))
+		rc = store_update_exp(g->local, key, fn, ctx, expires_ms);
+	return rc;
+}
+
+/* The local store's use (Redis has its own maxmemory). */
+static int gws_usage(struct store *s, uint64_t *used, uint64_t *cap)
+{
+	struct gwstore *g = gws_of(s);
+	return g->local->usage ? g->local->usage(g->local, used, cap) : -1;
+}
+
 static int gws_block_put(struct store *s, const struct store_block *b)
 {
 	struct gwstore *g = gws_of(s);
@@ -430,6 +448,8 @@ struct store *gwstore_failover_new(struct store *redis, struct store *local, con
 	    .del = gws_del,
 	    .del_prefix = gws_del_prefix,
 	    .update = gws_update,
+	    .update_exp = gws_update_exp,
+	    .usage = gws_usage,
 	    .block_put = gws_block_put,
 	    .block_get = gws_block_get,
 	    .block_del = gws_block_del,
@@ -460,7 +480,7 @@ struct store *gwstore_open(const struct gw_config *c, struct metrics *metrics, b
 		return NULL;
 	}
 	if (strcmp(c->state_store, "redis") != 0)
-		return store_lmdb_open(dir, 0, err, errlen);
+		return store_lmdb_open(dir, (size_t)c->state_map_size, err, errlen);
 
 	char host[INET6_ADDRSTRLEN] = "", what[160];
 	struct store_redis_options o = {.prefix = c->redis_prefix,
@@ -488,7 +508,7 @@ struct store *gwstore_open(const struct gw_config *c, struct metrics *metrics, b
 	}
 	if (require_shared)
 		return redis;
-	struct store *local = store_lmdb_open(dir, 0, err, errlen);
+	struct store *local = store_lmdb_open(dir, (size_t)c->state_map_size, err, errlen);
 	if (!local) {
 		redis->close(redis);
 		return NULL;

@@ -18,6 +18,7 @@
 #include "dnsbl/verdict.h"
 #include "forensics/msg.h"
 #include "gateway/authpool.h"
+#include "gateway/scan.h"
 #include "gateway/screen.h"
 #include "net/dns.h"
 #include "net/tls.h"
@@ -33,12 +34,15 @@
 #include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <event2/listener.h>
+#include <math.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -75,6 +79,8 @@ struct smtpd {
 	bool users_loaded;
 	struct authpool *auth; /* the password checks, off the loop */
 	struct metric *m_sessions, *m_connections, *m_rejects, *m_messages, *m_auth, *m_held;
+	struct scan *scan; /* [scan] rspamd; NULL: off */
+	struct metric *m_scan;
 };
 
 enum smtpd_wait {
@@ -127,12 +133,20 @@ struct smtpd_conn {
 	size_t hdr_len;
 	bool hdr_done;
 	struct msgclass mc;
+	unsigned received;       /* Received fields in the header section: the hop count */
 	struct smtpd_rdns *rdns; /* the client's name, being looked up */
 	struct screen_conn *sc;  /* inbound listeners: DNSBL score, SPF, recipients */
 	bool screen_sync;        /* inside a screen call: its callback must not run the loop */
+	/* the content scan at end of data (smtpd_scan_*) */
+	struct scan_req *scan_req; /* running */
+	bool scan_done;            /* scan holds this message's result, or why there is none */
+	struct scan_result scan;
 };
 
 #define SMTPD_HDR_MAX 65536 /* header bytes kept for classification */
+/* RFC 5321 6.3: a message with this many Received fields is in a loop
+ * (Postfix's hopcount_limit, 50): refused with 554 5.4.6. */
+#define SMTPD_HOP_MAX 50
 
 static void smtpd_conn_run(struct smtpd_conn *c);
 static void smtpd_commit(struct smtpd_conn *c);
@@ -164,6 +178,7 @@ static void smtpd_envelope_reset(struct smtpd_conn *c)
 	c->hdr_done = false;
 	msgclass_init(&c->mc);
 	memset(&c->verdict, 0, sizeof c->verdict);
+	c->scan_done = false;
 }
 
 static void smtpd_msg_abort(struct smtpd_conn *c)
@@ -273,6 +288,8 @@ static void smtpd_conn_free(struct smtpd_conn *c)
 	}
 	screen_conn_free(c->sc); /* its callbacks stop here */
 	c->sc = NULL;
+	scan_cancel(c->scan_req); /* likewise */
+	c->scan_req = NULL;
 	if (c->rdns) {
 		c->rdns->c = NULL; /* its query answers into nothing, then frees it */
 		c->rdns = NULL;
@@ -593,8 +610,11 @@ static enum pol_action smtpd_policy(struct smtpd_conn *c, struct pol_event *ev, 
 		return POL_ALLOW;
 	int rc = count ? pol_engine_evaluate(e, ev, v) : pol_engine_check_blocks(e, ev, v);
 	if (rc != 0)
-		smtpd_log(LOG_LEVEL_ERROR, c, "policy=store_error event=%s (allowed)",
-		          pol_event_type_name(ev->type));
+		smtpd_log(LOG_LEVEL_ERROR, c, "policy=store_error event=%s (%s)",
+		          pol_event_type_name(ev->type),
+		          ev->type == POL_EV_AUTH_OK || ev->type == POL_EV_AUTH_FAIL
+		              ? "refused: AUTH fails closed"
+		              : "allowed");
 	if (v->block_created && c->d->deps.on_block)
 		c->d->deps.on_block(c->d->deps.on_block_ctx, v, c->has_ip ? c->ip_text : "");
 	if (v->action != POL_ALLOW)
@@ -620,6 +640,13 @@ static void smtpd_auth_finish(struct smtpd_conn *c, enum userdb_verdict uv, bool
 	smtpd_policy_event(c, r == SMTP_SESSION_AUTH_OK ? POL_EV_AUTH_OK : POL_EV_AUTH_FAIL, name,
 	                   &ev);
 	enum pol_action a = smtpd_policy(c, &ev, true, &v);
+	if (strcmp(v.rule, "store_error") == 0 && r != SMTP_SESSION_AUTH_TEMP) {
+		/* No counting means no delay, no lockout, no block: fail closed. */
+		smtpd_log(LOG_LEVEL_ERROR, c, "auth=refused why=\"%s\"",
+		          "the state store cannot count logins (full or failing): AUTH fails "
+		          "closed with 454");
+		r = SMTP_SESSION_AUTH_TEMP;
+	}
 	if (r == SMTP_SESSION_AUTH_OK && a == POL_DEFER)
 		r = SMTP_SESSION_AUTH_TEMP;
 	else if (r == SMTP_SESSION_AUTH_OK && a == POL_BLOCK)
@@ -858,6 +885,7 @@ static int smtpd_on_data_start(void *arg, struct smtp_session *s)
 	struct smtpd_conn *c = arg;
 	struct queue *q = c->d->deps.queue;
 	c->size = 0;
+	c->scan_done = false; /* also after a refused DATA without RSET */
 	if (!q)
 		return 0; /* data_end is NULL: the session answers 451 */
 	c->qm = queue_msg_new(q);
@@ -911,11 +939,15 @@ static void smtpd_classify(struct smtpd_conn *c)
 	struct msg_reader r;
 	struct msg_field f;
 	msgclass_init(&c->mc);
+	c->received = 0;
 	if (!c->hdr)
 		return;
 	msg_reader_init(&r, c->hdr, c->hdr_len);
-	while (msg_next(&r, &f) == 1)
+	while (msg_next(&r, &f) == 1) {
 		msgclass_field(&c->mc, f.name, f.name_len, f.value, f.value_len);
+		if (f.name_len == 8 && strncasecmp(f.name, "Received", 8) == 0)
+			c->received++;
+	}
 }
 
 static int smtpd_on_data_chunk(void *arg, struct smtp_session *s, const char *p, size_t n)
@@ -1065,9 +1097,121 @@ static void smtpd_on_data_end(void *arg, struct smtp_session *s)
 	smtpd_data_end_go(c);
 }
 
+/* ---- the content scan (gateway/scan.h, docs/delivery.md) ----
+ *
+ * Order: the message is scanned from the spooled, not yet committed bytes
+ * (queue_msg_read), before the policy decides and before the commit, so a
+ * rejected message never reaches the queue and nothing has to be taken
+ * back out of it; the 250 still follows only the durable commit. */
+
+static void smtpd_on_scanned(void *arg, const struct scan_result *r)
+{
+	struct smtpd_conn *c = arg;
+	c->scan_req = NULL;
+	c->scan_done = true;
+	c->scan = *r;
+	clock_update();
+	if (r->status != SCAN_DONE)
+		smtpd_log(LOG_LEVEL_WARN, c, "scan=%s reason=\"%s\" (passed unscanned)",
+		          scan_result_label(r), r->error);
+	else
+		smtpd_log(LOG_LEVEL_INFO, c, "scan=%s score=%.2f required=%.2f",
+		          scan_result_label(r), r->score, r->required_score);
+	smtpd_count(c->d->m_scan, scan_result_label(r));
+	smtpd_data_end_go(c);
+	smtpd_conn_run(c);
+}
+
+/* Starts the scan of a submission or relay message: true when it runs
+ * (smtpd_on_scanned goes on), false when the message goes on unscanned. */
+static bool smtpd_scan_start(struct smtpd_conn *c)
+{
+	struct smtpd *d = c->d;
+	if (!d->scan || c->scan_done || !c->qm || c->l->conf->role == GW_ROLE_INBOUND)
+		return false;
+	c->scan_done = true; /* whatever happens below, once per message */
+	memset(&c->scan, 0, sizeof c->scan);
+	c->scan.status = SCAN_ERROR;
+	uint64_t size = queue_msg_size(c->qm);
+	if (size > d->c->scan_max_size) {
+		(void)str_copy(c->scan.error, sizeof c->scan.error, "larger than [scan] max_size");
+		smtpd_log(LOG_LEVEL_INFO, c, "scan=skipped size=%llu", (unsigned long long)size);
+		smtpd_count(d->m_scan, "skipped");
+		return false;
+	}
+	struct evbuffer *body = evbuffer_new();
+	const char **rcpt = calloc(c->nrcpt ? c->nrcpt : 1, sizeof *rcpt);
+	bool ok = body && rcpt;
+	for (uint64_t off = 0; ok && off < size;) {
+		struct evbuffer_iovec v;
+		size_t want = size - off > 65536 ? 65536 : (size_t)(size - off), got = 0;
+		ok = evbuffer_reserve_space(body, (ev_ssize_t)want, &v, 1) == 1 &&
+		     queue_msg_read(c->qm, off, v.iov_base, want, &got) == 0 && got == want;
+		v.iov_len = got;
+		ok = ok && evbuffer_commit_space(body, &v, 1) == 0;
+		off += got;
+	}
+	for (unsigned i = 0; ok && i < c->nrcpt; i++)
+		rcpt[i] = c->rcpt[i].addr;
+	const char *user = smtp_session_auth_user(c->s);
+	struct scan_meta m = {.queue_id = c->qid,
+	                      .sender = c->sender,
+	                      .rcpt = rcpt,
+	                      .nrcpt = c->nrcpt,
+	                      .ip = c->has_ip ? c->ip_text : "",
+	                      .user = user,
+	                      .helo = smtp_session_helo(c->s)};
+	c->scan_req = ok ? scan_start(d->scan, &m, body, smtpd_on_scanned, c) : NULL;
+	if (body)
+		evbuffer_free(body);
+	free(rcpt);
+	if (!c->scan_req) {
+		smtpd_log(LOG_LEVEL_WARN, c, "scan=error reason=\"%s\" (passed unscanned)",
+		          "cannot start the scan");
+		smtpd_count(d->m_scan, "error");
+	}
+	return c->scan_req != NULL;
+}
+
+/* After the policy: rspamd's reject (550) or soft reject (451) answers the
+ * DATA (true); add header and rewrite subject put X-Spam on the message. */
+static bool smtpd_scan_verdict(struct smtpd_conn *c)
+{
+	const struct scan_result *r = &c->scan;
+	if (!c->scan_done || r->status != SCAN_DONE || r->action == SCAN_NO_ACTION ||
+	    r->action == SCAN_GREYLIST)
+		return false;
+	char reply[SMTP_SESSION_REPLY_MAX];
+	if (r->action == SCAN_REJECT || r->action == SCAN_SOFT_REJECT) {
+		bool soft = r->action == SCAN_SOFT_REJECT;
+		str_format(reply, sizeof reply, "%s %s", soft ? "451 4.7.1" : "550 5.7.1",
+		           r->message[0] ? r->message
+		           : soft        ? "Try again later"
+		                         : "Spam message rejected");
+		smtpd_log(LOG_LEVEL_INFO, c, "message=%s by=rspamd score=%.2f reply=\"%s\"",
+		          soft ? "deferred" : "rejected", r->score, reply);
+		smtpd_msg_abort(c);
+		smtpd_count(c->d->m_messages, soft ? "scan_deferred" : "scan_rejected");
+		smtp_session_reply_data(c->s, false, reply);
+		return true;
+	}
+	char h[160];
+	str_format(h, sizeof h, "X-Spam: Yes\r\nX-Spam-Score: %.2f / %.2f\r\n", r->score,
+	           r->required_score);
+	if (queue_msg_prepend(c->qm, h, strlen(h)) != 0) {
+		smtpd_log(LOG_LEVEL_ERROR, c, "queue=%s", "write_failed");
+		smtpd_msg_abort(c);
+		smtp_session_reply_data(c->s, false, NULL);
+		return true;
+	}
+	return false;
+}
+
 static void smtpd_data_end_go(struct smtpd_conn *c)
 {
 	struct smtp_session *s = c->s;
+	if (smtpd_scan_start(c))
+		return;
 	struct pol_event ev;
 	smtpd_policy_event(c, POL_EV_MAIL, smtp_session_auth_user(s), &ev);
 	if (!c->sender[0])
@@ -1077,10 +1221,24 @@ static void smtpd_data_end_go(struct smtpd_conn *c)
 	ev.rcpt_count = c->nrcpt;
 	ev.size = c->size;
 	smtpd_classify(c);
+	if (c->received >= SMTPD_HOP_MAX) {
+		smtpd_log(LOG_LEVEL_INFO, c, "reject=mail_loop received=%u limit=%u", c->received,
+		          SMTPD_HOP_MAX);
+		smtpd_msg_abort(c);
+		smtpd_count(c->d->m_messages, "loop");
+		smtp_session_reply_data(s, false, "554 5.4.6 Error: too many hops (mail loop)");
+		return;
+	}
 	msgclass_apply(&c->mc, &ev);
 	if (c->l->conf->role == GW_ROLE_INBOUND)
 		ev.flags |= POL_F_INBOUND; /* the outbound rules are not for mail coming in */
+	if (c->scan_done && c->scan.status == SCAN_DONE) {
+		ev.scanned = true;
+		ev.scan_score = (int32_t)lround(c->scan.score * 100.0);
+	}
 	enum pol_action a = smtpd_policy(c, &ev, true, &c->verdict);
+	if (smtpd_scan_verdict(c))
+		return;
 	if (a == POL_DEFER || a == POL_BLOCK) {
 		char r[SMTP_SESSION_REPLY_MAX];
 		str_format(r, sizeof r, "%s relayguard: %s",
@@ -1174,10 +1332,21 @@ static void smtpd_on_accept(struct evconnlistener *lev, evutil_socket_t fd, stru
 		return;
 	}
 	if (has_ip) {
-		unsigned same = 0;
-		for (struct smtpd_conn *o = d->conns; o; o = o->next)
-			if (o->has_ip && addr_equal(&o->ip, &ip))
+		/* A client is an IPv4 address or an IPv6 network of [identity]
+		 * ipv6_prefix (one host has a whole /64 to pick addresses from). */
+		unsigned same = 0, pfx = (unsigned)d->c->policy.ipv6_prefix;
+		struct addr net = ip, onet;
+		if (net.family == 6)
+			addr_mask(&net, pfx);
+		for (struct smtpd_conn *o = d->conns; o; o = o->next) {
+			if (!o->has_ip || o->ip.family != net.family)
+				continue;
+			onet = o->ip;
+			if (onet.family == 6)
+				addr_mask(&onet, pfx);
+			if (addr_equal(&onet, &net))
 				same++;
+		}
 		if (same >= (unsigned)d->c->max_connections_per_client) {
 			log_warn("smtpd queue_id=NOQUEUE client=%s listener=%s "
 			         "refused=too_many_connections_from_client count=%u "
@@ -1321,6 +1490,30 @@ static int smtpd_relay_policy(struct smtpd *d, char *err, size_t errlen)
 	return 0;
 }
 
+/* [scan] rspamd: the scanner (a literal address, so no DNS). 0 or -1. */
+static int smtpd_scan_new(struct smtpd *d, char *err, size_t errlen)
+{
+	const struct gw_config *c = d->c;
+	if (!c->scan_rspamd[0])
+		return 0;
+	char host[NI_MAXHOST], port[NI_MAXSERV];
+	if (getnameinfo((const struct sockaddr *)&c->scan_addr.ss, c->scan_addr.len, host,
+	                sizeof host, port, sizeof port, NI_NUMERICHOST | NI_NUMERICSERV) != 0) {
+		str_format(err, errlen, "[scan] rspamd: %s: not an address", c->scan_rspamd);
+		return -1;
+	}
+	uint64_t p = 0;
+	(void)str_to_u64(port, strlen(port), 1, 65535, &p);
+	d->scan = scan_new(d->base, host, (unsigned)p, c->scan_timeout_ms);
+	if (!d->scan) {
+		str_format(err, errlen, "out of memory");
+		return -1;
+	}
+	log_info("smtpd: content scan by rspamd at %s (timeout %llu ms)", c->scan_addr.text,
+	         (unsigned long long)c->scan_timeout_ms);
+	return 0;
+}
+
 struct smtpd *smtpd_new(struct event_base *base, const struct gw_config *c,
                         const struct smtpd_deps *deps, char *err, size_t errlen)
 {
@@ -1379,7 +1572,14 @@ struct smtpd *smtpd_new(struct event_base *base, const struct gw_config *c,
 		    m, METRIC_COUNTER, "relayguard_messages_held_total",
 		    "Messages put in the hold queue at end of data, by the policy rule.", "reason",
 		    NULL, 0);
+		if (c->scan_rspamd[0])
+			d->m_scan = metrics_register(
+			    m, METRIC_COUNTER, "relayguard_scan_total",
+			    "Content scans by rspamd, by its action or why there was none.",
+			    "result", NULL, 0);
 	}
+	if (smtpd_scan_new(d, err, errlen) != 0)
+		goto fail;
 	smtpd_users_refresh(d);
 	d->auth = authpool_new(base, (unsigned)c->auth_workers, SMTPD_AUTH_QUEUE_MAX, err, errlen);
 	if (!d->auth)
@@ -1415,6 +1615,7 @@ void smtpd_free(struct smtpd *d)
 		smtpd_conn_free(d->conns); /* cancels their password checks */
 	authpool_free(d->auth);            /* joins the workers after their current check */
 	screen_free(d->screen);
+	scan_free(d->scan);
 	for (int i = 0; i < d->nlisteners; i++)
 		for (int k = 0; k < GW_ADDRS_MAX; k++)
 			if (d->listeners[i].lev[k])

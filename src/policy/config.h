@@ -63,6 +63,7 @@ struct pol_config {
 	char role_names[512];
 	long long senders_weight, senders_max;
 	long long fingerprint_weight, fingerprint_rcpts;
+	long long spam_weight, spam_score, spam_max; /* content scan (rspamd) */
 	/* [actions] */
 	long long score_warn, score_hold, score_block;
 	uint64_t block_base_ms, block_max_ms;

@@ -75,7 +75,8 @@ struct pol_rec {
 	int64_t guessed_until;
 	uint32_t guessed_fails;
 	struct addr guessed_ip;
-	uint32_t offences; /* automatic blocks so far */
+	uint32_t offences;               /* automatic blocks so far */
+	struct ratelimit_ewma spam_hour; /* scanned messages at or over [signals] spam_score */
 };
 
 struct pol_iprec {
@@ -92,6 +93,7 @@ struct pol_engine {
 	struct prefix_set *ranges; /* cidr blocks */
 	size_t n_ranges;
 	int64_t next_sweep_ms; /* expiring records are swept at most once a minute (event time) */
+	int64_t rec_ttl_ms;    /* an identity record lives this long after its last event */
 };
 
 static const char *const pol_action_names[] = {"allow", "warn", "defer", "hold", "block"};
@@ -411,6 +413,15 @@ static int pol_signals(const struct pol_engine *e, const struct pol_rec *r, cons
 		score += (int)c->fingerprint_weight;
 		pol_reason(v, "same body to %u recipients", fp_max);
 	}
+	/* no exp() for the identities that never sent spam (nearly all) */
+	double spam =
+	    r->spam_hour.last_ms ? ratelimit_ewma_decayed(&r->spam_hour, now, POL_HOUR_MS) : 0;
+	/* the EWMA of n messages close together is a little under n: round */
+	if (c->spam_weight && spam + 0.5 >= (double)c->spam_max) {
+		score += (int)c->spam_weight * (spam + 0.5 >= 2.0 * (double)c->spam_max ? 2 : 1);
+		pol_reason(v, "%.0f spam messages in 1 h (scan score %lld or more)", spam,
+		           c->spam_score);
+	}
 	char role[64];
 	if (score > 0 && c->role_weight && user[0] && pol_role_name(e, user, role, sizeof role)) {
 		score += (int)c->role_weight;
@@ -421,17 +432,30 @@ static int pol_signals(const struct pol_engine *e, const struct pol_rec *r, cons
 
 /* ---- blocks ---- */
 
-static int pol_audit(struct pol_engine *e, int64_t now, const char *actor, const char *action,
-                     const char *identity, const char *reason)
+/* b: the block a "block" record is about (its rule, expiry and offences go
+ * into the trail, so the blocks can be rebuilt from it); NULL otherwise. */
+static int pol_audit_block(struct pol_engine *e, int64_t now, const char *actor, const char *action,
+                           const char *identity, const char *reason, const struct store_block *b)
 {
 	struct store_audit a;
 	memset(&a, 0, sizeof a);
+	if (b) {
+		(void)str_copy(a.rule, sizeof a.rule, b->rule);
+		a.expires_ms = b->expires_ms;
+		a.offences = b->offences;
+	}
 	a.time_ms = now;
 	(void)str_copy(a.actor, sizeof a.actor, actor);
 	(void)str_copy(a.action, sizeof a.action, action);
 	(void)str_copy(a.identity, sizeof a.identity, identity);
 	str_sanitize(a.reason, sizeof a.reason, reason, strlen(reason));
 	return e->store->audit_append(e->store, &a);
+}
+
+static int pol_audit(struct pol_engine *e, int64_t now, const char *actor, const char *action,
+                     const char *identity, const char *reason)
+{
+	return pol_audit_block(e, now, actor, action, identity, reason, NULL);
 }
 
 static int pol_ranges_add(void *ctx, const struct store_block *b)
@@ -560,7 +584,7 @@ static int pol_block_create(struct pol_engine *e, const char *identity, const ch
 	b.offences = offences;
 	if (e->store->block_put(e->store, &b) != 0)
 		return -1;
-	if (pol_audit(e, now, actor, "block", b.identity, b.reason) != 0)
+	if (pol_audit_block(e, now, actor, "block", b.identity, b.reason, &b) != 0)
 		return -1;
 	if (b.kind == STORE_BLOCK_CIDR)
 		return pol_engine_reload(e);
@@ -726,6 +750,9 @@ static int pol_mail_cb(void *ctx, unsigned char *rec, size_t *len, size_t cap)
 		                         : r->fps[slot].rcpts + rcpts;
 	}
 
+	if (ev->scanned && (int64_t)ev->scan_score >= (int64_t)c->spam_score * 100)
+		(void)ratelimit_ewma_hit(&r->spam_hour, 1.0, 1e300, POL_HOUR_MS, RATELIMIT_STRICT,
+		                         now, NULL);
 	m->score = pol_signals(m->e, r, ev->user, now, m->v);
 	if (m->score >= c->score_block) {
 		m->block = true;
@@ -754,7 +781,7 @@ static int pol_mail(struct pol_engine *e, const struct pol_event *ev, struct pol
 	char key[STORE_KEY_MAX];
 	if (pol_join(key, sizeof key, "I:", v->identity) != 0)
 		return -1;
-	if (e->store->update(e->store, key, pol_mail_cb, &m) < 0)
+	if (store_update_exp(e->store, key, pol_mail_cb, &m, ev->time_ms + e->rec_ttl_ms) < 0)
 		return -1;
 	const struct pol_config *c = e->cfg;
 	v->score = m.score;
@@ -920,7 +947,8 @@ static int pol_auth(struct pol_engine *e, const struct pol_event *ev, struct pol
 		struct pol_ip_ctx a = {.e = e, .ev = ev};
 		if (pol_join(key, sizeof key, "A:", ipident) != 0)
 			return -1;
-		if (e->store->update(e->store, key, pol_auth_ip_cb, &a) < 0)
+		if (store_update_exp(e->store, key, pol_auth_ip_cb, &a,
+		                     ev->time_ms + e->rec_ttl_ms) < 0)
 			return -1;
 		uint32_t shift = a.fails > 1 ? a.fails - 1 : 0;
 		uint64_t d = c->delay_base_ms;
@@ -954,7 +982,7 @@ static int pol_auth(struct pol_engine *e, const struct pol_event *ev, struct pol
 		pol_mask_ip(e, &ev->ip, &a.ip);
 	if (pol_join(key, sizeof key, "I:", v->identity) != 0)
 		return -1;
-	if (e->store->update(e->store, key, pol_auth_user_cb, &a) < 0)
+	if (store_update_exp(e->store, key, pol_auth_user_cb, &a, ev->time_ms + e->rec_ttl_ms) < 0)
 		return -1;
 	if (a.locked) {
 		pol_escalate(v, POL_DEFER, "auth_account_lockout");
@@ -1003,7 +1031,9 @@ static int pol_feedback(struct pol_engine *e, const struct pol_event *ev, struct
 	char key[STORE_KEY_MAX];
 	if (pol_join(key, sizeof key, "I:", v->identity) != 0)
 		return -1;
-	return e->store->update(e->store, key, pol_feedback_cb, &f) < 0 ? -1 : 0;
+	return store_update_exp(e->store, key, pol_feedback_cb, &f, ev->time_ms + e->rec_ttl_ms) < 0
+	           ? -1
+	           : 0;
 }
 
 /* ---- a person's block and unblock ---- */
@@ -1146,11 +1176,14 @@ int pol_engine_evaluate(struct pol_engine *e, const struct pol_event *ev, struct
 		break;
 	}
 	pol_engine_identity(e, ev, out->identity, sizeof out->identity);
-	if ((ev->type == POL_EV_MAIL || ev->type == POL_EV_INBOUND) && e->store->expire &&
-	    ev->time_ms >= e->next_sweep_ms) {
-		if (e->store->expire(e->store, ev->time_ms) < 0)
+	/* Every record expires (identity records after rec_ttl_ms without an
+	 * event): sweep once a minute of event time, sooner while a sweep
+	 * stopped at its batch (the sweep is incremental). */
+	if (e->store->expire && ev->time_ms >= e->next_sweep_ms) {
+		long n = e->store->expire(e->store, ev->time_ms);
+		if (n < 0)
 			rc = -1;
-		e->next_sweep_ms = ev->time_ms + 60000;
+		e->next_sweep_ms = n >= STORE_EXPIRE_BATCH ? ev->time_ms : ev->time_ms + 60000;
 	}
 	switch (rc ? -1 : (int)ev->type) {
 	case POL_EV_AUTH_OK:
@@ -1202,6 +1235,23 @@ int pol_engine_check_blocks(struct pol_engine *e, const struct pol_event *ev,
 	return 0;
 }
 
+/* The longest window an identity record counts over: after that long without
+ * an event its counters say nothing any more, so the record expires. */
+int64_t pol_engine_rec_ttl(const struct pol_config *cfg)
+{
+	uint64_t t = POL_DAY_MS * 2; /* the per-day counters */
+	const uint64_t w[] = {cfg->baseline_ms,       cfg->rejected_tau_ms, cfg->guessed_ms,
+	                      cfg->block_max_ms,      cfg->ip_period_ms,    cfg->ip_lockout_ms,
+	                      cfg->account_period_ms, cfg->known_ip_ms};
+	for (size_t i = 0; i < sizeof w / sizeof w[0]; i++)
+		if (w[i] > t)
+			t = w[i];
+	for (int id = 0; id < POL_LIM_N; id++)
+		if ((uint64_t)pol_config_limit_period_ms((enum pol_limit_id)id) > t)
+			t = (uint64_t)pol_config_limit_period_ms((enum pol_limit_id)id);
+	return (int64_t)t;
+}
+
 struct pol_engine *pol_engine_new(const struct pol_config *cfg, struct store *store)
 {
 	struct pol_engine *e = calloc(1, sizeof *e);
@@ -1209,6 +1259,7 @@ struct pol_engine *pol_engine_new(const struct pol_config *cfg, struct store *st
 		return NULL;
 	e->cfg = cfg;
 	e->store = store;
+	e->rec_ttl_ms = pol_engine_rec_ttl(cfg);
 	if (pol_engine_reload(e) != 0) {
 		pol_engine_free(e);
 		return NULL;

@@ -49,6 +49,9 @@ struct pol_engine;
 /* The engine keeps pointers to both: they must outlive it. NULL on no memory
  * or when the store cannot be read. */
 struct pol_engine *pol_engine_new(const struct pol_config *cfg, struct store *store);
+/* How long an identity's record lives after its last event: the longest
+ * window of cfg (its records carry that expiry and are swept). */
+int64_t pol_engine_rec_ttl(const struct pol_config *cfg);
 void pol_engine_free(struct pol_engine *e);
 
 /* Decides on one event and updates the store. 0, or -1 when the store failed

@@ -94,6 +94,31 @@ static bool pol_event_key(const char *k, size_t klen, const char *name)
 	return klen == strlen(name) && memcmp(k, name, klen) == 0;
 }
 
+/* "-12.34" to -1234: at most two decimals, |score| < 100000. 0 or -1. */
+static int pol_event_scan_score(const char *v, size_t vlen, int32_t *out)
+{
+	bool neg = vlen > 0 && v[0] == '-';
+	size_t i = neg, dot = vlen;
+	for (size_t k = i; k < vlen; k++)
+		if (v[k] == '.') {
+			dot = k;
+			break;
+		}
+	uint64_t whole, frac = 0;
+	if (str_to_u64(v + i, dot - i, 0, 99999, &whole) != 0)
+		return -1;
+	if (dot < vlen) {
+		size_t fl = vlen - dot - 1;
+		if (fl == 0 || fl > 2 || str_to_u64(v + dot + 1, fl, 0, 99, &frac) != 0)
+			return -1;
+		if (fl == 1)
+			frac *= 10;
+	}
+	int32_t s = (int32_t)(whole * 100 + frac);
+	*out = neg ? -s : s;
+	return 0;
+}
+
 static int pol_event_field(struct pol_event *ev, const char *k, size_t klen, const char *v,
                            size_t vlen, uint32_t *unassigned_from, enum pol_delivery *cur_result,
                            int64_t *count_given, char *err, size_t errlen)
@@ -205,6 +230,10 @@ static int pol_event_field(struct pol_event *ev, const char *k, size_t klen, con
 		if (str_to_u64(v + neg, vlen - neg, 0, 100000, &n) != 0)
 			return pol_event_fail(err, errlen, "bad score", v, vlen);
 		ev->dnsbl_score = neg ? -(int)n : (int)n;
+	} else if (pol_event_key(k, klen, "scan")) {
+		if (pol_event_scan_score(v, vlen, &ev->scan_score) != 0)
+			return pol_event_fail(err, errlen, "bad scan score", v, vlen);
+		ev->scanned = true;
 	} else if (pol_event_key(k, klen, "lists")) {
 		if (str_copy_n(ev->lists, sizeof ev->lists, v, vlen) != 0)
 			return pol_event_fail(err, errlen, "lists too long", v, vlen);

@@ -19,7 +19,8 @@
  * notify,list,bulk,spam,listed,inbound (see POL_F_*), msgid= (Message-ID, no <>),
  * irt= (In-Reply-To), hfrom= (the From header's address), score=N (DNSBL
  * score, may be negative), lists=a,b (the DNSBLs that listed the client),
- * spf=pass|fail|softfail|neutral|none|temperror|permerror,
+ * spf=pass|fail|softfail|neutral|none|temperror|permerror, scan=SCORE (the
+ * content scanner's score of a MAIL, e.g. scan=12.5; absent = not scanned),
  * result=ok|deferred|bounced|unknown_user (DELIVERY: applies to the rcpt=
  * given before it on the line that have none yet, and to later ones),
  * ident=, actor=, reason=, expires=SECONDS (BLOCK/UNBLOCK). A value may be
@@ -30,12 +31,13 @@
 #define RG_POLICY_EVENT_H
 
 #include "core/addr.h"
+#include "core/str.h"
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#define POL_USER_MAX 128
+#define POL_USER_MAX (STR_USER_MAX + 1)
 #define POL_MAILADDR_MAX 256
 #define POL_RCPT_MAX 8
 #define POL_IDENT_MAX 280
@@ -113,6 +115,9 @@ struct pol_event {
 	int dnsbl_score;
 	char lists[POL_TEXT_MAX]; /* DNSBLs that listed the client, comma separated */
 	enum pol_spf spf;
+	/* MAIL: the content scan (rspamd), when there was one */
+	bool scanned;
+	int32_t scan_score; /* hundredths of a point: rspamd's 6.5 is 650 */
 };
 
 void pol_event_init(struct pol_event *ev, enum pol_event_type type, int64_t time_ms);

@@ -54,9 +54,35 @@ int store_value_decode(const void *data, size_t len, char type, void *payload, u
 	return 0;
 }
 
+int store_audit_decode(const void *data, size_t len, struct store_audit *out)
+{
+	if (store_value_decode(data, len, 'A', out, sizeof *out) == 0)
+		return 0;
+	memset(out, 0, sizeof *out);
+	return store_value_decode(data, len, 'A', out, STORE_AUDIT_V1_SIZE);
+}
+
 int store_put_exp(struct store *s, const char *key, const void *rec, size_t len, int64_t expires_ms)
 {
 	if (s->put_exp)
 		return s->put_exp(s, key, rec, len, expires_ms);
 	return s->put(s, key, rec, len);
+}
+
+int store_update_exp(struct store *s, const char *key, store_update_fn fn, void *ctx,
+                     int64_t expires_ms)
+{
+	if (s->update_exp)
+		return s->update_exp(s, key, fn, ctx, expires_ms);
+	return s->update(s, key, fn, ctx);
+}
+
+int store_usage_permille(struct store *s)
+{
+	uint64_t used = 0, cap = 0;
+	if (!s->usage || s->usage(s, &used, &cap) != 0 || cap == 0)
+		return -1;
+	if (used >= cap)
+		return 1000;
+	return (int)(used * 1000 / cap);
 }

@@ -70,7 +70,14 @@ struct store_audit {
 	char action[16];           /* block, unblock, expire */
 	char identity[POL_IDENT_MAX];
 	char reason[POL_TEXT_MAX];
+	/* A block's rule, expiry and offences, so the trail can rebuild the
+	 * blocks (store verify). Records written before these fields were added
+	 * decode with them zero (STORE_AUDIT_V1_SIZE). */
+	char rule[48];
+	int64_t expires_ms;
+	uint32_t offences;
 };
+#define STORE_AUDIT_V1_SIZE offsetof(struct store_audit, rule)
 
 /* update() callback: rec holds *len bytes of the current record (0 when there
  * is none) in a buffer of cap bytes (the memory backend may pass the stored
@@ -98,10 +105,21 @@ struct store {
 	int (*update)(struct store *s, const char *key, store_update_fn fn, void *ctx);
 	/* put() with an expiry time in ms (optional, may be NULL). 0 or -1. */
 	int (*put_exp)(struct store *s, const char *key, const void *rec, size_t len,
-		       int64_t expires_ms);
+	               int64_t expires_ms);
 	/* Deletes every expiring record whose time is <= now_ms (optional, may be
-	 * NULL). Count, or -1. */
+	 * NULL). Count, or -1. A backend may stop after STORE_EXPIRE_BATCH
+	 * records (the caller sweeps again soon when it returns that many). */
 	long (*expire)(struct store *s, int64_t now_ms);
+	/* update() that also gives the record (on commit) the expiry expires_ms,
+	 * as put_exp() does: the engine's per-identity records live as long as
+	 * their longest window (optional, may be NULL: store_update_exp() then
+	 * uses update() and the record never expires). A backend may keep a
+	 * later expiry than asked (never an earlier one) to save index writes. */
+	int (*update_exp)(struct store *s, const char *key, store_update_fn fn, void *ctx,
+	                  int64_t expires_ms);
+	/* How full the store is: bytes in use and the most it can hold (optional,
+	 * may be NULL: no limit known). 0 or -1. */
+	int (*usage)(struct store *s, uint64_t *used, uint64_t *cap);
 
 	int (*block_put)(struct store *s, const struct store_block *b);
 	int (*block_get)(struct store *s, const char *identity, struct store_block *out);
@@ -121,15 +139,48 @@ struct store {
 };
 
 struct store *store_mem_new(void);
-/* Opens (creating) an LMDB environment in directory path. NULL with err set. */
+/* A memory store of at most max_records records (0: no limit): a new record
+ * past it fails (-1, a store error), so a hostile input cannot grow it
+ * without bound; records already there are still updated. */
+struct store *store_mem_new_capped(size_t max_records);
+/* Records in a memory store (not blocks). */
+size_t store_mem_count(struct store *s);
+/* Opens (creating) the LMDB store in directory path: the counters in path
+ * itself (not synced), the blocks in path/blocks and the audit trail in
+ * path/audit (each commit synced). NULL with err set. */
 struct store *store_lmdb_open(const char *path, size_t map_bytes, char *err, size_t errlen);
+/* True when s is an LMDB store whose blocks and audit trail are synced on
+ * every commit (their environments have no NOSYNC, MAPASYNC or NOMETASYNC). */
+bool store_lmdb_durable(struct store *s);
+
+/* What store_lmdb_verify found (and, with repair, did). */
+struct store_lmdb_check {
+	unsigned long blocks, audits;         /* records read */
+	unsigned long bad_blocks;             /* blocks that do not decode (repair: deleted) */
+	unsigned long bad_audits;             /* audit records that do not decode */
+	unsigned long missing;                /* blocks the audit trail says are in force, absent */
+	unsigned long rebuilt;                /* of those, written back from the trail (repair) */
+	bool blocks_broken, blocks_reset;     /* environment unreadable; recreated */
+	bool counters_broken, counters_reset; /* likewise (counters are lossy) */
+	bool audit_broken;                    /* the trail itself: nothing to rebuild from */
+	char problem[300];                    /* the first problem, for a person */
+};
+/* Checks the store in path (the gateway stopped for repair): every
+ * environment opens and every record walks and decodes, and every block the
+ * audit trail says is in force exists. With repair: unreadable counters and
+ * blocks environments are moved aside (NAME.broken-SECONDS, of now_ms) and recreated,
+ * undecodable blocks deleted and missing blocks rebuilt from the trail (rule,
+ * reason, expiry and offences; the evidence is not in the trail). 0 when
+ * checked (out says what), -1 when it could not check at all (err). */
+int store_lmdb_verify(const char *path, size_t map_bytes, bool repair, int64_t now_ms,
+                      struct store_lmdb_check *out, char *err, size_t errlen);
 
 struct store_redis_options {
-	const char *host;      /* NULL: 127.0.0.1 */
-	int port;              /* 0: 6379 */
-	const char *unix_path; /* instead of host and port when set */
-	const char *prefix;    /* of every key; NULL: "relayguard:" */
-	int timeout_ms;        /* connect and per command; 0: 500 */
+	const char *host;        /* NULL: 127.0.0.1 */
+	int port;                /* 0: 6379 */
+	const char *unix_path;   /* instead of host and port when set */
+	const char *prefix;      /* of every key; NULL: "relayguard:" */
+	int timeout_ms;          /* connect and per command; 0: 500 */
 	bool require_connection; /* fail at open when Redis does not answer */
 };
 /* A store on Redis. Without require_connection it opens even when Redis is down
@@ -146,6 +197,15 @@ int store_redis_ping(struct store *s, char *err, size_t errlen);
  * record itself carries. */
 int store_put_exp(struct store *s, const char *key, const void *rec, size_t len,
                   int64_t expires_ms);
+/* s->update_exp(), or s->update() on a store without it. */
+int store_update_exp(struct store *s, const char *key, store_update_fn fn, void *ctx,
+                     int64_t expires_ms);
+/* Per mille of the store in use (0..1000), or -1 when the store knows no
+ * limit or cannot tell. */
+int store_usage_permille(struct store *s);
+
+/* Most records one expire() call deletes (the sweep is incremental). */
+#define STORE_EXPIRE_BATCH 4096
 
 /* The value format of blocks and audit records in the persistent backends: an
  * 8-byte header ('R' 'G', type byte, format version, 32-bit payload size) then
@@ -154,6 +214,9 @@ int store_put_exp(struct store *s, const char *key, const void *rec, size_t len,
 #define STORE_VALUE_HDR 8
 void store_value_encode(unsigned char *out, char type, const void *payload, uint32_t size);
 int store_value_decode(const void *data, size_t len, char type, void *payload, uint32_t size);
+
+/* An audit value (either size); 0 or -1 like store_value_decode. */
+int store_audit_decode(const void *data, size_t len, struct store_audit *out);
 
 /* Identity kind from its prefix ("user:", "ip:", "cidr:", "domain:"). 0 or -1. */
 int store_block_kind_of(const char *identity, enum store_block_kind *out);

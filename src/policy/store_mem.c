@@ -32,6 +32,7 @@ struct store_mem_table {
 	size_t size; /* power of two */
 	size_t used; /* live + tombstones */
 	size_t live;
+	size_t max;       /* most live keys; 0 = no limit (a new key past it fails) */
 	int64_t next_exp; /* no live slot expires before this (INT64_MAX: none expires) */
 };
 
@@ -169,6 +170,8 @@ static int store_mem_insert(struct store_mem_table *t, const struct store_mem_ke
 		sl->len = len;
 		return 0;
 	}
+	if (t->max && t->live >= t->max)
+		return -1; /* full: the caller sees a store error, memory stays bounded */
 	if ((t->used + 1) * 4 > t->size * 3 && store_mem_grow(t) != 0)
 		return -1;
 	size_t klen = key->len;
@@ -296,7 +299,9 @@ static long store_mem_del_prefix(struct store *s, const char *prefix)
 	return n;
 }
 
-static int store_mem_update(struct store *s, const char *key, store_update_fn fn, void *ctx)
+/* expires_ms > 0: the record's expiry becomes at least that (update_exp). */
+static int store_mem_update_any(struct store *s, const char *key, store_update_fn fn, void *ctx,
+                                int64_t expires_ms)
 {
 	struct store_mem *m = store_mem_of(s);
 	struct store_mem_key k = store_mem_key(key);
@@ -309,20 +314,38 @@ static int store_mem_update(struct store *s, const char *key, store_update_fn fn
 		size_t len = sl->len;
 		rc = fn(ctx, sl->val, &len, sl->cap);
 		if (rc == STORE_COMMIT) {
-			if (len > sl->cap)
+			if (len > sl->cap) {
 				rc = -1; /* the callback broke its contract */
-			else
+			} else {
 				sl->len = len;
+				if (expires_ms > sl->expires_ms) {
+					sl->expires_ms = expires_ms;
+					if (expires_ms < m->recs.next_exp)
+						m->recs.next_exp = expires_ms;
+				}
+			}
 		}
 	} else {
 		size_t len = 0;
 		rc = fn(ctx, m->scratch, &len, sizeof m->scratch);
-		if (rc == STORE_COMMIT && (len > sizeof m->scratch ||
-		                           store_mem_insert(&m->recs, &k, m->scratch, len, 0) != 0))
+		if (rc == STORE_COMMIT &&
+		    (len > sizeof m->scratch ||
+		     store_mem_insert(&m->recs, &k, m->scratch, len, expires_ms) != 0))
 			rc = -1;
 	}
 	pthread_mutex_unlock(&m->lock);
 	return rc;
+}
+
+static int store_mem_update(struct store *s, const char *key, store_update_fn fn, void *ctx)
+{
+	return store_mem_update_any(s, key, fn, ctx, 0);
+}
+
+static int store_mem_update_exp(struct store *s, const char *key, store_update_fn fn, void *ctx,
+                                int64_t expires_ms)
+{
+	return store_mem_update_any(s, key, fn, ctx, expires_ms > 0 ? expires_ms : 0);
 }
 
 static int store_mem_block_put(struct store *s, const struct store_block *b)
@@ -434,6 +457,20 @@ static void store_mem_close(struct store *s)
 
 struct store *store_mem_new(void)
 {
+	return store_mem_new_capped(0);
+}
+
+size_t store_mem_count(struct store *s)
+{
+	struct store_mem *m = store_mem_of(s);
+	pthread_mutex_lock(&m->lock);
+	size_t n = m->recs.live;
+	pthread_mutex_unlock(&m->lock);
+	return n;
+}
+
+struct store *store_mem_new_capped(size_t max_records)
+{
 	struct store_mem *m = calloc(1, sizeof *m);
 	if (!m)
 		return NULL;
@@ -443,6 +480,7 @@ struct store *store_mem_new(void)
 		free(m);
 		return NULL;
 	}
+	m->recs.max = max_records;
 	pthread_mutex_init(&m->lock, NULL);
 	m->base = (struct store){
 	    .get = store_mem_get,
@@ -452,6 +490,7 @@ struct store *store_mem_new(void)
 	    .update = store_mem_update,
 	    .put_exp = store_mem_put_exp,
 	    .expire = store_mem_expire,
+	    .update_exp = store_mem_update_exp,
 	    .block_put = store_mem_block_put,
 	    .block_get = store_mem_block_get,
 	    .block_del = store_mem_block_del,

@@ -38,12 +38,17 @@
 #define STORE_REDIS_TAG 8
 #define STORE_REDIS_RETRIES 64
 
-/* KEYS[1] the record; ARGV[1] the tag we read ("" = absent), ARGV[2] the new value. */
+/* KEYS[1] the record; ARGV[1] the tag we read ("" = absent), ARGV[2] the new
+ * value, ARGV[3] (optional) a TTL in ms: without it the record keeps its TTL. */
 static const char store_redis_cas[] = "local cur = redis.call('GET', KEYS[1])\n"
                                       "local tag = ''\n"
                                       "if cur then tag = string.sub(cur, 1, 8) end\n"
                                       "if tag ~= ARGV[1] then return 0 end\n"
+                                      "if ARGV[3] then\n"
+                                      "redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])\n"
+                                      "else\n"
                                       "redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL')\n"
+                                      "end\n"
                                       "return 1\n";
 
 struct store_redis {
@@ -334,25 +339,32 @@ static long store_redis_del_prefix(struct store *s, const char *prefix)
 
 /* One compare-and-set: 1 written, 0 someone else wrote first, -1 error. Caller holds the lock. */
 static int store_redis_cas_write(struct store_redis *r, const char *rkey, const unsigned char *tag,
-                                 size_t taglen, const unsigned char *rec, size_t len)
+                                 size_t taglen, const unsigned char *rec, size_t len,
+                                 int64_t ttl_ms)
 {
+	char ttl[24];
+	if (str_format(ttl, sizeof ttl, "%lld", (long long)ttl_ms) != 0)
+		return -1;
 	unsigned char *val = malloc(len + STORE_REDIS_TAG);
 	if (!val)
 		return -1;
 	randombytes_buf(val, STORE_REDIS_TAG);
 	memcpy(val + STORE_REDIS_TAG, rec, len);
-	const char *argv[] = {"EVAL", store_redis_cas,   "1",
-	                      rkey,   (const char *)tag, (const char *)val};
-	size_t lens[] = {4,      sizeof store_redis_cas - 1, 1, strlen(rkey),
-	                 taglen, len + STORE_REDIS_TAG};
-	redisReply *rep = store_redis_cmd(r, 6, argv, lens);
+	const char *argv[] = {
+	    "EVAL", store_redis_cas, "1", rkey, (const char *)tag, (const char *)val, ttl};
+	size_t lens[] = {4,      sizeof store_redis_cas - 1, 1,          strlen(rkey),
+	                 taglen, len + STORE_REDIS_TAG,      strlen(ttl)};
+	redisReply *rep = store_redis_cmd(r, ttl_ms > 0 ? 7 : 6, argv, lens);
 	free(val);
 	int rc = rep && rep->type == REDIS_REPLY_INTEGER ? (int)rep->integer : -1;
 	freeReplyObject(rep);
 	return rc;
 }
 
-static int store_redis_update(struct store *s, const char *key, store_update_fn fn, void *ctx)
+/* expires_ms > 0: the record gets a TTL counted, as put_exp's, from the newest
+ * time expire() was given (before any, from expires_ms itself: none). */
+static int store_redis_update_any(struct store *s, const char *key, store_update_fn fn, void *ctx,
+                                  int64_t expires_ms)
 {
 	struct store_redis *r = store_redis_of(s);
 	char rkey[STORE_KEY_MAX + 80];
@@ -375,7 +387,10 @@ static int store_redis_update(struct store *s, const char *key, store_update_fn 
 			out = rc == STORE_COMMIT ? -1 : rc;
 			break;
 		}
-		rc = store_redis_cas_write(r, rkey, tag, taglen, buf, len);
+		int64_t ttl = 0;
+		if (expires_ms > 0 && r->clock_ms > 0)
+			ttl = expires_ms > r->clock_ms ? expires_ms - r->clock_ms : 1;
+		rc = store_redis_cas_write(r, rkey, tag, taglen, buf, len, ttl);
 		if (rc != 0) {
 			out = rc == 1 ? STORE_COMMIT : -1;
 			break;
@@ -384,6 +399,17 @@ static int store_redis_update(struct store *s, const char *key, store_update_fn 
 	}
 	pthread_mutex_unlock(&r->lock);
 	return out;
+}
+
+static int store_redis_update(struct store *s, const char *key, store_update_fn fn, void *ctx)
+{
+	return store_redis_update_any(s, key, fn, ctx, 0);
+}
+
+static int store_redis_update_exp(struct store *s, const char *key, store_update_fn fn, void *ctx,
+                                  int64_t expires_ms)
+{
+	return store_redis_update_any(s, key, fn, ctx, expires_ms > 0 ? expires_ms : 0);
 }
 
 static int store_redis_block_put(struct store *s, const struct store_block *b)
@@ -522,7 +548,8 @@ static int store_redis_audit_iter(struct store *s, store_audit_fn fn, void *ctx)
 			return -1;
 		size_t n = rep->elements;
 		for (size_t i = 0; i < n && out == 0; i++)
-			if (store_redis_decode(rep->element[i], 'A', &a, sizeof a) == 0)
+			if (rep->element[i]->type == REDIS_REPLY_STRING &&
+			    store_audit_decode(rep->element[i]->str, rep->element[i]->len, &a) == 0)
 				out = fn(ctx, &a);
 		freeReplyObject(rep);
 		if (n < 500)
@@ -598,6 +625,7 @@ struct store *store_redis_open(const struct store_redis_options *o, char *err, s
 	    .update = store_redis_update,
 	    .put_exp = store_redis_put_exp,
 	    .expire = store_redis_expire,
+	    .update_exp = store_redis_update_exp,
 	    .block_put = store_redis_block_put,
 	    .block_get = store_redis_block_get,
 	    .block_del = store_redis_block_del,

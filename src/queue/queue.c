@@ -79,6 +79,19 @@ static void queue_msg_free(struct queue_msg *m)
 	free(m);
 }
 
+/* Moves the content kept in memory to a scratch file. 0 or -1. */
+static int queue_msg_spill(struct queue_msg *m)
+{
+	m->spill_fd = qdisk_spill_open(m->q);
+	if (m->spill_fd < 0 ||
+	    (m->mem_len && qseg_pwrite_all(m->spill_fd, m->mem, m->mem_len, 0) < 0))
+		return -1;
+	free(m->mem);
+	m->mem = NULL;
+	m->mem_len = m->mem_cap = 0;
+	return 0;
+}
+
 int queue_msg_write(struct queue_msg *m, const void *p, size_t n)
 {
 	if (m->write_failed)
@@ -98,21 +111,92 @@ int queue_msg_write(struct queue_msg *m, const void *p, size_t n)
 		m->size += n;
 		return 0;
 	}
-	if (m->spill_fd < 0) {
-		m->spill_fd = qdisk_spill_open(m->q);
-		if (m->spill_fd < 0 ||
-		    (m->mem_len && qseg_pwrite_all(m->spill_fd, m->mem, m->mem_len, 0) < 0))
-			goto fail;
-		free(m->mem);
-		m->mem = NULL;
-		m->mem_len = m->mem_cap = 0;
-	}
+	if (m->spill_fd < 0 && queue_msg_spill(m) != 0)
+		goto fail;
 	if (qseg_pwrite_all(m->spill_fd, p, n, m->size) < 0)
 		goto fail;
 	m->size += n;
 	return 0;
 fail:
 	log_error("%s: content not written: %s/tmp: %s", m->id, m->q->dir, strerror(errno));
+	m->write_failed = true;
+	return -1;
+}
+
+uint64_t queue_msg_size(const struct queue_msg *m)
+{
+	return m->size;
+}
+
+int queue_msg_read(const struct queue_msg *m, uint64_t off, void *p, size_t n, size_t *got)
+{
+	*got = 0;
+	if (m->write_failed || off > m->size)
+		return -1;
+	if (n > m->size - off)
+		n = (size_t)(m->size - off);
+	if (m->spill_fd < 0) {
+		memcpy(p, m->mem + off, n);
+		*got = n;
+		return 0;
+	}
+	while (*got < n) {
+		ssize_t g = pread(m->spill_fd, (char *)p + *got, n - *got, (off_t)(off + *got));
+		if (g < 0 && errno == EINTR)
+			continue;
+		if (g <= 0)
+			return -1;
+		*got += (size_t)g;
+	}
+	return 0;
+}
+
+int queue_msg_prepend(struct queue_msg *m, const void *p, size_t n)
+{
+	if (m->write_failed)
+		return -1;
+	if (n == 0)
+		return 0;
+	if (m->spill_fd < 0 && m->mem_len + n <= QUEUE_SPILL_AT) {
+		if (m->mem_len + n > m->mem_cap) {
+			size_t cap = m->mem_cap ? m->mem_cap : 4096;
+			while (cap < m->mem_len + n)
+				cap *= 2;
+			m->mem = xrealloc(m->mem, cap);
+			m->mem_cap = cap;
+		}
+		memmove(m->mem + n, m->mem, m->mem_len);
+		memcpy(m->mem, p, n);
+		m->mem_len += n;
+		m->size += n;
+		return 0;
+	}
+	if (m->spill_fd < 0 && queue_msg_spill(m) != 0)
+		goto fail; /* past the memory limit: spill first, then shift the file */
+	/* shift the content up by n, last chunk first, then write p at 0 */
+	char chunk[65536];
+	for (uint64_t end = m->size; end > 0;) {
+		size_t k = end > sizeof chunk ? sizeof chunk : (size_t)end;
+		uint64_t from = end - k;
+		size_t got = 0;
+		while (got < k) {
+			ssize_t g = pread(m->spill_fd, chunk + got, k - got, (off_t)(from + got));
+			if (g < 0 && errno == EINTR)
+				continue;
+			if (g <= 0)
+				goto fail;
+			got += (size_t)g;
+		}
+		if (qseg_pwrite_all(m->spill_fd, chunk, k, from + n) < 0)
+			goto fail;
+		end = from;
+	}
+	if (qseg_pwrite_all(m->spill_fd, p, n, 0) < 0)
+		goto fail;
+	m->size += n;
+	return 0;
+fail:
+	log_error("%s: content not rewritten: %s/tmp: %s", m->id, m->q->dir, strerror(errno));
 	m->write_failed = true;
 	return -1;
 }

@@ -129,6 +129,13 @@ struct queue_msg *queue_msg_new(struct queue *q);
 const char *queue_msg_id(const struct queue_msg *m);
 /* 0, or -1 (disk full, I/O error): the message must then be aborted. */
 int queue_msg_write(struct queue_msg *m, const void *p, size_t n);
+/* The content written so far: its size, and n bytes of it from off (*got
+ * less at the end). 0, or -1 (I/O error, or off past the end). */
+uint64_t queue_msg_size(const struct queue_msg *m);
+int queue_msg_read(const struct queue_msg *m, uint64_t off, void *p, size_t n, size_t *got);
+/* Puts p before the content written so far (a header field added at end of
+ * data: the content scanner's X-Spam). 0, or -1: the message must be aborted. */
+int queue_msg_prepend(struct queue_msg *m, const void *p, size_t n);
 /* Takes m (do not touch it afterwards). env is copied, recipients included.
  * cb runs exactly once, from the event loop (or before return when base is
  * NULL): status 0 durable with id, -1 not queued (nothing left on disk). */

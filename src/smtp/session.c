@@ -11,6 +11,7 @@
 #include "smtp/session.h"
 
 #include "core/str.h"
+#include "core/version.h"
 #include "smtp/sasl.h"
 
 #include <stdarg.h>
@@ -1017,7 +1018,7 @@ struct smtp_session *smtp_session_new(const struct smtp_session_config *cfg,
 	buf_init(&s->out, s->cfg.output_highwater + SMTP_SESSION_OUT_SLACK);
 	s->tls = cfg->tls_wrapper;
 	s->state = SMTP_SESSION_CONNECTED;
-	smtp_session_reply(s, "220 %s ESMTP relayguard", s->hostname);
+	smtp_session_reply(s, "220 %s ESMTP relayguard (%s)", s->hostname, rg_version());
 	return s;
 }
 

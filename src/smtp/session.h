@@ -30,6 +30,7 @@
 
 #include "core/addr.h"
 #include "core/buf.h"
+#include "core/str.h"
 #include "smtp/address.h"
 #include "smtp/data.h"
 #include "smtp/relay.h"
@@ -39,7 +40,7 @@
 #include <stdint.h>
 
 #define SMTP_SESSION_HELO_MAX 255
-#define SMTP_SESSION_USER_MAX 255
+#define SMTP_SESSION_USER_MAX STR_USER_MAX
 #define SMTP_SESSION_REPLY_MAX 512
 #define SMTP_SESSION_CHUNK 8192 /* body bytes per data_chunk call, at most */
 

@@ -1,5 +1,6 @@
 """Integration tests for `relayguard bounce`: every corpus file under
 tests/data/bounces, the mbox and the Maildir, stdin, and bad paths."""
+import collections
 import os
 import shutil
 
@@ -251,3 +252,69 @@ def test_hostile_inputs(tmp_path):
     r = rg("bounce", "--json", *paths)
     assert r.rc == 0, r.err
     assert all(m["blocked"] is False for m in r.json()["messages"])
+
+
+# file -> reason class (docs/bounce.md, "Reason classes")
+REASONS = {
+    "postfix-spamhaus-zen.eml": "blocked",
+    "outlook-banned-ip.eml": "blocked",
+    "gmx.eml": "blocked",
+    "user-unknown.eml": "user_unknown",
+    "mailbox-full.eml": "mailbox_full",
+    "content-rejected.eml": "spam_detected",
+    "open-resolver.eml": "system_error",
+}
+
+
+def test_reasons():
+    paths = [os.path.join(BOUNCES, n) for n in sorted(REASONS)]
+    d = rg("bounce", "--json", *paths).json()
+    got = {os.path.basename(m["source"]): m for m in d["messages"]}
+    for name, reason in REASONS.items():
+        m = got[name]
+        assert m["reason"] == reason, (name, m)
+        assert m["blocked"] == (reason == "blocked")
+        assert m["reason_detail"]
+        assert m["forwarded"] is False
+    assert got["user-unknown.eml"]["stage"] == "rcpt"
+    assert d["reasons"] == dict(collections.Counter(REASONS.values()))
+    # a message that is not a bounce has no reason
+    r = rg("bounce", "--json", os.path.join(BOUNCES, "not-a-bounce.eml")).json()
+    assert r["messages"][0]["reason"] is None
+    assert r["reasons"] == {}
+
+
+GERMAN = """From: MAILER-DAEMON@mail.example.com (Mail Delivery System)
+Subject: Undelivered Mail Returned to Sender
+
+<ute@example.de>: host mx.example.de[192.0.2.8] said: 550 5.7.0 Zugang
+    verweigert: Absender-Server gesperrt (in reply to RCPT TO command)
+"""
+
+
+def test_rules_option(tmp_path):
+    """A phrase is added with data: --rules replaces the built-in rules."""
+    msg = tmp_path / "de.eml"
+    msg.write_text(GERMAN)
+    r = rg("bounce", "--json", str(msg))
+    assert r.rc == 0
+    assert r.json()["messages"][0]["blocked"] is False
+    rules = tmp_path / "rules.conf"
+    rules.write_text("[reason blocked]\ndetail = German: sender IP barred\npriority = 80\n"
+                     "match = absender-server * gesperrt\n"
+                     "[provider example-de]\nname = Example.de block list\n"
+                     "host = example.de\n")
+    r = rg("bounce", "--json", "--rules", str(rules), str(msg))
+    assert r.rc == 1, r.err
+    m = r.json()["messages"][0]
+    assert m["blocked"] is True and m["reason"] == "blocked"
+    assert m["reason_detail"] == "German: sender IP barred"
+    assert m["listed_ip"] is None
+    assert [x["id"] for x in m["lists"]] == ["example-de"]
+    bad = tmp_path / "bad.conf"
+    bad.write_text("[reason blocked]\nmatch = ok\nwhat = 1\n")
+    r = rg("bounce", "--rules", str(bad), str(msg))
+    assert r.rc == 2
+    assert "bad.conf:3: unknown key" in r.err
+    r = rg("bounce", "--rules", str(tmp_path / "missing.conf"), str(msg))
+    assert r.rc == 2 and "missing.conf" in r.err

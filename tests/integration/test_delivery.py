@@ -35,7 +35,9 @@ class Unbound:
                 "  logfile: \"\"", "  verbosity: 0", "  do-ip6: no", "  num-threads: 1",
                 "  access-control: 127.0.0.0/8 allow", "  do-not-query-localhost: no",
                 "  local-zone: \"test.\" static", "  module-config: \"iterator\""]
-        conf += ["  local-data: \"%s\"" % r for r in records]
+        # a record holding double quotes (TXT) goes in single ones
+        conf += [("  local-data: '%s'" if '"' in r else "  local-data: \"%s\"") % r
+                 for r in records]
         conf += ["remote-control:", "  control-enable: no"]
         self.conf = os.path.join(tmp, "unbound.conf")
         with open(self.conf, "w") as f:

@@ -71,7 +71,7 @@ static const struct classify_case classify_cases[] = {
     {"550-5.7.1 [203.0.113.5] Our system has detected that this message is\n550-5.7.1 likely "
      "unsolicited mail. To reduce the amount of spam sent to Gmail, this message has been "
      "blocked.",
-     NULL, true, false, "gmail", "203.0.113.5"},
+     NULL, false, false, "", ""}, /* a verdict on the message (UnsolicitedMessageError) */
     {"421-4.7.0 IP not in whitelist for RCPT domain, closing connection.", NULL, true, false,
      "gmail", ""},
     {"421 4.7.0 [TSS04] Messages from 203.0.113.5 temporarily deferred due to unexpected volume "
@@ -131,6 +131,18 @@ static const struct classify_case classify_cases[] = {
     {"554 rejected due to spam URL in content", NULL, false, false, "", ""},
     {"550 5.7.1 Message content rejected, blocked by content filter", NULL, false, false, "", ""},
     {"", NULL, false, false, "", ""},
+    /* IP refusals that name no list: the provider comes from the host. */
+    {"554 IP=203.0.113.5 - A problem occurred. (Ask your postmaster for help or to contact "
+     "tosa@rx.t-online.de to clarify.) (BL)",
+     "mx00.t-online.de", true, false, "t-online", "203.0.113.5"},
+    {"450 4.7.1 Client host rejected: cannot find your reverse hostname, [203.0.113.5]", NULL, true,
+     false, "", "203.0.113.5"},
+    {"554 5.7.1 Your IP address looks like a dynamic/residential address. Please use the smtp "
+     "server of your ISP",
+     "mx.gmx.net", true, false, "gmx", ""},
+    {"550 5.1.1 User unknown; rejecting. Mailbox unavailable: 203.0.113.5 tried to deliver to a "
+     "nonexistent recipient",
+     NULL, false, false, "", ""},
 };
 
 static void test_classify_table(void **state)

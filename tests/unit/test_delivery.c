@@ -13,6 +13,7 @@
 #include "delivery/dest.h"
 #include "delivery/dlog.h"
 #include "delivery/dsngen.h"
+#include "core/str.h"
 #include "delivery/mx.h"
 #include "delivery/retry.h"
 #include "net/dns.h"
@@ -360,13 +361,53 @@ static void test_dlog(void **state)
 	assert_true(strlen(l.line) < DLOG_LINE_MAX);
 }
 
+/* "Self" here: 192.0.2.1 (and nothing else). */
+static bool self_is(void *arg, const struct addr *a)
+{
+	struct addr me;
+	(void)arg;
+	assert_int_equal(addr_parse("192.0.2.1", 9, &me), 0);
+	return addr_equal(&me, a);
+}
+
+static void set_target(struct mx_target *t, const char *host, uint16_t pref, const char *ip)
+{
+	(void)str_copy(t->host, sizeof t->host, host);
+	t->pref = pref;
+	assert_int_equal(addr_parse(ip, strlen(ip), &t->addr), 0);
+}
+
+/* RFC 5321 5.1: we are a backup MX: the better hosts stay, we and the worse go;
+ * we are the best: nothing is left (a loop); we are not listed: no change. */
+static void test_mx_cut_self(void **state)
+{
+	struct mx_result r = {.status = MX_OK, .n = 4};
+	int at;
+	set_target(&r.t[0], "a.example", 10, "198.51.100.1");
+	set_target(&r.t[1], "b.example", 10, "198.51.100.2");
+	set_target(&r.t[2], "me.example", 20, "192.0.2.1");
+	set_target(&r.t[3], "c.example", 30, "198.51.100.3");
+	assert_int_equal(mx_cut_self(&r, self_is, NULL, &at), 2);
+	assert_int_equal(at, 2);
+	assert_string_equal(r.t[0].host, "a.example");
+	assert_string_equal(r.t[1].host, "b.example");
+	assert_int_equal(mx_cut_self(&r, self_is, NULL, &at), 2);
+	assert_int_equal(at, -1);
+	struct mx_result best = {.status = MX_OK, .n = 2};
+	set_target(&best.t[0], "c.example", 30, "198.51.100.3");
+	set_target(&best.t[1], "me.example", 5, "192.0.2.1");
+	assert_int_equal(mx_cut_self(&best, self_is, NULL, &at), 0);
+	assert_int_equal(at, 1);
+	assert_string_equal(best.t[0].host, "me.example"); /* for the log line */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_mx_order),  cmocka_unit_test(test_mx_resolve),
-	    cmocka_unit_test(test_retry),     cmocka_unit_test(test_dsn_decide),
-	    cmocka_unit_test(test_dsn_build), cmocka_unit_test(test_dest),
-	    cmocka_unit_test(test_dlog),
+	    cmocka_unit_test(test_mx_order),    cmocka_unit_test(test_mx_resolve),
+	    cmocka_unit_test(test_mx_cut_self), cmocka_unit_test(test_retry),
+	    cmocka_unit_test(test_dsn_decide),  cmocka_unit_test(test_dsn_build),
+	    cmocka_unit_test(test_dest),        cmocka_unit_test(test_dlog),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

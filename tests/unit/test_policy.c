@@ -538,6 +538,27 @@ static void test_event_parse(void **state)
 	assert_int_equal(ev.result[0], POL_DLV_BOUNCED);
 	assert_int_equal(ev.result[1], POL_DLV_BOUNCED);
 	assert_int_equal(ev.result[2], POL_DLV_OK);
+	/* the content scan's score, in hundredths */
+	static const struct {
+		const char *v;
+		int32_t want;
+	} sc[] = {{"6", 600}, {"6.5", 650}, {"12.34", 1234}, {"-0.25", -25}, {"0", 0}};
+	for (size_t i = 0; i < sizeof sc / sizeof sc[0]; i++) {
+		char line[64];
+		(void)str_format(line, sizeof line, "T+1 MAIL user=a scan=%s", sc[i].v);
+		assert_int_equal(pol_event_parse(line, strlen(line), &ev, err, sizeof err), 1);
+		assert_true(ev.scanned);
+		assert_int_equal(ev.scan_score, sc[i].want);
+	}
+	l = "T+1 MAIL user=a";
+	assert_int_equal(pol_event_parse(l, strlen(l), &ev, err, sizeof err), 1);
+	assert_false(ev.scanned);
+	const char *bad_scan[] = {"T+1 MAIL scan=",     "T+1 MAIL scan=1.",  "T+1 MAIL scan=1.234",
+	                          "T+1 MAIL scan=.5",   "T+1 MAIL scan=1e3", "T+1 MAIL scan=--1",
+	                          "T+1 MAIL scan=100000"};
+	for (size_t i = 0; i < sizeof bad_scan / sizeof bad_scan[0]; i++)
+		assert_int_equal(
+		    pol_event_parse(bad_scan[i], strlen(bad_scan[i]), &ev, err, sizeof err), -1);
 	const char *bad[] = {"T+x MAIL",
 	                     "MAIL user=a",
 	                     "T+1 FOO",

@@ -13,10 +13,15 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "core/addr.h"
 #include "core/str.h"
+#include "policy/config.h"
+#include "policy/engine.h"
 #include "policy/store.h"
 #include "redis_server.h"
 #include <hiredis/hiredis.h>
+#include <lmdb.h>
+#include <sys/stat.h>
 
 #include <pthread.h>
 #include <stdio.h>
@@ -471,6 +476,251 @@ static void test_redis_down(void **state)
 #fn "_redis", fn, setup_redis, teardown, NULL                                      \
 	}
 
+/* ---- identity records expire (issue 16 item 2) ---- */
+
+#define T0 1700000000000LL
+#define DAY 86400000LL
+
+static void engine_auth_fail(struct pol_engine *e, int64_t t, const char *user, const char *ip)
+{
+	struct pol_event ev;
+	struct pol_verdict v;
+	pol_event_init(&ev, POL_EV_AUTH_FAIL, t);
+	(void)str_copy(ev.user, sizeof ev.user, user);
+	assert_int_equal(addr_parse(ip, strlen(ip), &ev.ip), 0);
+	ev.has_ip = true;
+	assert_int_equal(pol_engine_evaluate(e, &ev, &v), 0);
+}
+
+/* An engine with the default configuration on s; *ttl its records' life. */
+static struct pol_engine *engine_on(struct store *s, struct pol_config *cfg, int64_t *ttl)
+{
+	char err[128];
+	assert_int_equal(pol_config_defaults(cfg, err, sizeof err), 0);
+	struct pol_engine *e = pol_engine_new(cfg, s);
+	assert_non_null(e);
+	*ttl = pol_engine_rec_ttl(cfg);
+	return e;
+}
+
+static int rec_present(struct store *s, const char *key)
+{
+	static unsigned char buf[STORE_REC_MAX];
+	size_t len;
+	return s->get(s, key, buf, sizeof buf, &len);
+}
+
+/* Every identity the engine counts leaves a record ("I:", "A:"): it must
+ * carry the engine's longest window as its expiry and go in the sweep once
+ * that long passed without an event (event time, not the wall clock), while
+ * an identity still seen keeps its record. */
+static void test_identity_records_expire(void **state)
+{
+	struct store *s = backend_store(state);
+	struct pol_config cfg;
+	int64_t ttl;
+	struct pol_engine *e = engine_on(s, &cfg, &ttl);
+	assert_true(ttl >= 30 * DAY && ttl <= 400 * DAY);
+	engine_auth_fail(e, T0, "gone@example.org", "192.0.2.1");
+	engine_auth_fail(e, T0, "kept@example.org", "192.0.2.2");
+	assert_int_equal(rec_present(s, "I:user:gone@example.org"), 1);
+	assert_int_equal(rec_present(s, "A:ip:192.0.2.1"), 1);
+	/* kept is seen again half-way */
+	engine_auth_fail(e, T0 + ttl / 2, "kept@example.org", "192.0.2.2");
+	/* just past gone's window (and the backends' rounding): swept */
+	int64_t later = T0 + ttl + 2 * 3600000LL;
+	engine_auth_fail(e, later, "other@example.org", "192.0.2.9");
+	engine_auth_fail(e, later + 120000, "other@example.org", "192.0.2.9");
+	assert_int_equal(rec_present(s, "I:user:gone@example.org"), 0);
+	assert_int_equal(rec_present(s, "A:ip:192.0.2.1"), 0);
+	assert_int_equal(rec_present(s, "I:user:kept@example.org"), 1);
+	assert_int_equal(rec_present(s, "I:user:other@example.org"), 1);
+	/* and kept goes too once its own window passed */
+	engine_auth_fail(e, T0 + ttl / 2 + ttl + 2 * 3600000LL, "other@example.org", "192.0.2.9");
+	assert_int_equal(rec_present(s, "I:user:kept@example.org"), 0);
+	pol_engine_free(e);
+}
+
+/* On Redis the same records get a TTL (SET PX in the compare-and-set) of
+ * the longest window; Redis removes them itself. */
+static long long redis_pttl(const char *key);
+static void test_redis_identity_ttl(void **state)
+{
+	struct store *s = backend_store(state);
+	struct pol_config cfg;
+	int64_t ttl;
+	struct pol_engine *e = engine_on(s, &cfg, &ttl);
+	engine_auth_fail(e, T0, "u@example.org", "192.0.2.1");
+	long long t = redis_pttl("I:user:u@example.org");
+	assert_true(t > ttl - 60000 && t <= ttl);
+	t = redis_pttl("A:ip:192.0.2.1");
+	assert_true(t > ttl - 60000 && t <= ttl);
+	/* a later event pushes it out again, counted from the engine's time */
+	engine_auth_fail(e, T0 + DAY, "u@example.org", "192.0.2.1");
+	t = redis_pttl("I:user:u@example.org");
+	assert_true(t > ttl - 60000 && t <= ttl);
+	pol_engine_free(e);
+}
+
+/* The LMDB sweep is incremental: at most STORE_EXPIRE_BATCH per call. */
+static void test_lmdb_sweep_batch(void **state)
+{
+	struct store *s = backend_store(state);
+	char key[32];
+	for (int i = 0; i < STORE_EXPIRE_BATCH + 100; i++) {
+		(void)str_format(key, sizeof key, "M:%d", i);
+		assert_int_equal(s->put_exp(s, key, "x", 1, 1000), 0);
+	}
+	assert_int_equal(s->expire(s, 2000), STORE_EXPIRE_BATCH);
+	assert_int_equal(s->expire(s, 2000), 100);
+	assert_int_equal(s->expire(s, 2000), 0);
+}
+
+/* update_exp never shortens an expiry, and the record goes in the sweep. */
+static void test_update_exp(void **state)
+{
+	struct store *s = backend_store(state);
+	int commit = 1;
+	assert_non_null(s->update_exp);
+	assert_int_equal(s->update_exp(s, "I:x", add_cb, &commit, 10 * DAY), STORE_COMMIT);
+	assert_int_equal(s->update_exp(s, "I:x", add_cb, &commit, 5 * DAY), STORE_COMMIT);
+	assert_int_equal(s->expire(s, 9 * DAY), 0);
+	assert_int_equal(rec_present(s, "I:x"), 1);
+	assert_int_equal(s->expire(s, 11 * DAY), 1);
+	assert_int_equal(rec_present(s, "I:x"), 0);
+	/* a plain update() keeps a record without expiry */
+	assert_int_equal(s->update(s, "I:y", add_cb, &commit), STORE_COMMIT);
+	assert_int_equal(s->expire(s, INT64_MAX), 0);
+	assert_int_equal(rec_present(s, "I:y"), 1);
+}
+
+/* LMDB reports how full its map is, and a full map fails (-1), it does not
+ * pretend; after a sweep the space is used again. */
+static void test_lmdb_usage_and_full(void **state)
+{
+	struct backend *b = *state;
+	char err[256], key[32];
+	b->st->close(b->st);
+	b->st = NULL;
+	char cmd[128];
+	(void)str_format(cmd, sizeof cmd, "rm -f %s/*.mdb", b->dir);
+	assert_int_equal(system(cmd), 0);
+	b->st = store_lmdb_open(b->dir, 256 << 10, err, sizeof err);
+	assert_non_null(b->st);
+	struct store *s = b->st;
+	int pm0 = store_usage_permille(s);
+	assert_true(pm0 >= 0 && pm0 < 300);
+	static unsigned char rec[2400];
+	memset(rec, 'r', sizeof rec);
+	int i, rc = 0;
+	for (i = 0; i < 1000 && rc == 0; i++) {
+		(void)str_format(key, sizeof key, "I:user:%d", i);
+		rc = s->put_exp(s, key, rec, sizeof rec, 1000 + i);
+	}
+	assert_int_equal(rc, -1); /* full, and says so */
+	assert_true(i > 10 && i < 1000);
+	assert_true(store_usage_permille(s) >= 800);
+	assert_true(s->expire(s, 1000 + i / 2) > 0);
+	assert_true(store_usage_permille(s) < 800);
+	rc = s->put_exp(s, "I:user:new", rec, sizeof rec, 5000);
+	assert_int_equal(rc, 0);
+	struct store *m = store_mem_new();
+	assert_int_equal(store_usage_permille(m), -1); /* no limit known */
+	m->close(m);
+}
+
+/* Blocks and the audit trail live in environments synced on every commit
+ * (the counters' one is not), and a store made before that (blocks and audit
+ * in the counters' environment) is moved over when opened. */
+static void test_lmdb_durable_and_migrated(void **state)
+{
+	struct backend *b = *state;
+	char err[256];
+	assert_true(store_lmdb_durable(b->st));
+	struct store *m = store_mem_new();
+	assert_false(store_lmdb_durable(m));
+	m->close(m);
+	b->st->close(b->st);
+	b->st = NULL;
+	/* the old layout, written by hand: "block" and "audit" next to "rec" */
+	char old[128];
+	(void)str_format(old, sizeof old, "%s/old", b->dir);
+	assert_int_equal(mkdir(old, 0700), 0);
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi bd, ad;
+	assert_int_equal(mdb_env_create(&env), 0);
+	assert_int_equal(mdb_env_set_maxdbs(env, 8), 0);
+	assert_int_equal(mdb_env_open(env, old, 0, 0600), 0);
+	assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+	assert_int_equal(mdb_dbi_open(txn, "block", MDB_CREATE, &bd), 0);
+	assert_int_equal(mdb_dbi_open(txn, "audit", MDB_CREATE, &ad), 0);
+	struct store_block blk = {.identity = "user:old@example.org",
+	                          .kind = STORE_BLOCK_USER,
+	                          .rule = "manual",
+	                          .reason = "from before"};
+	static unsigned char val[8 + sizeof(struct store_block)];
+	store_value_encode(val, 'B', &blk, sizeof blk);
+	MDB_val k = {strlen(blk.identity), blk.identity}, v = {sizeof val, val};
+	assert_int_equal(mdb_put(txn, bd, &k, &v, 0), 0);
+	unsigned char aval[8 + STORE_AUDIT_V1_SIZE], seq[8] = {0};
+	struct store_audit a = {.time_ms = 5,
+	                        .actor = "admin",
+	                        .action = "block",
+	                        .identity = "user:old@example.org",
+	                        .reason = "from before"};
+	store_value_encode(aval, 'A', &a, (uint32_t)STORE_AUDIT_V1_SIZE); /* the old size */
+	MDB_val ak = {8, seq}, av = {sizeof aval, aval};
+	assert_int_equal(mdb_put(txn, ad, &ak, &av, 0), 0);
+	assert_int_equal(mdb_txn_commit(txn), 0);
+	mdb_env_close(env);
+	struct store *s = store_lmdb_open(old, 64 << 20, err, sizeof err);
+	assert_non_null(s);
+	struct store_block got;
+	assert_int_equal(s->block_get(s, "user:old@example.org", &got), 1);
+	assert_string_equal(got.reason, "from before");
+	struct seen al = {0};
+	assert_int_equal(s->audit_iter(s, audit_cb, &al), 0);
+	assert_int_equal(al.n, 1); /* the old-size record reads back */
+	assert_int_equal(al.t[0], 5);
+	assert_true(store_lmdb_durable(s));
+	s->close(s);
+	b->st = store_lmdb_open(b->dir, 64 << 20, err, sizeof err);
+	assert_non_null(b->st);
+}
+
+/* The memory store a replay uses is capped: a log with ever new identities
+ * fills it to the cap and no further (new ones are store errors, the engine
+ * says so), while the identities already there are still counted. */
+static void test_mem_capped(void **state)
+{
+	struct store *s = store_mem_new_capped(100);
+	assert_non_null(s);
+	struct pol_config cfg;
+	int64_t ttl;
+	struct pol_engine *e = engine_on(s, &cfg, &ttl);
+	char user[64];
+	int errors = 0;
+	for (int i = 0; i < 1000; i++) {
+		struct pol_event ev;
+		struct pol_verdict v;
+		pol_event_init(&ev, POL_EV_AUTH_FAIL, T0 + i);
+		(void)str_format(user, sizeof user, "u%d@example.org", i);
+		(void)str_copy(ev.user, sizeof ev.user, user);
+		if (pol_engine_evaluate(e, &ev, &v) != 0) {
+			errors++;
+			assert_string_equal(v.rule, "store_error");
+		}
+	}
+	assert_true(store_mem_count(s) <= 100);
+	assert_true(errors >= 900);
+	int commit = 1;
+	assert_int_equal(s->update(s, "I:user:u0@example.org", add_cb, &commit), STORE_COMMIT);
+	assert_int_equal(s->update(s, "I:brand-new", add_cb, &commit), -1);
+	pol_engine_free(e);
+	s->close(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -487,6 +737,13 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_lmdb_restart, setup_lmdb, teardown),
 	    REDIS(test_redis_two_nodes),
 	    REDIS(test_redis_down),
+	    BOTH(test_identity_records_expire),
+	    REDIS(test_redis_identity_ttl),
+	    BOTH(test_update_exp),
+	    cmocka_unit_test_setup_teardown(test_lmdb_sweep_batch, setup_lmdb, teardown),
+	    cmocka_unit_test_setup_teardown(test_lmdb_usage_and_full, setup_lmdb, teardown),
+	    cmocka_unit_test_setup_teardown(test_lmdb_durable_and_migrated, setup_lmdb, teardown),
+	    cmocka_unit_test(test_mem_capped),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -230,6 +230,61 @@ static void test_large_message(void **state)
 	queue_close(q);
 }
 
+/* queue_msg_read and queue_msg_prepend (the content scanner's X-Spam), in
+ * memory and spilled to disk: the committed content is the header, then
+ * every byte written before it. */
+static void test_read_prepend(void **state)
+{
+	struct fixture *f = *state;
+	struct queue *q;
+	char err[256];
+	assert_int_equal(queue_open(&q, f->dir, NULL, &test_opts, err, sizeof err), 0);
+	static const size_t sizes[] = {10, 200 * 1024, 700 * 1024 + 3};
+	static const char hdr[] = "X-Spam: Yes\r\n";
+	size_t hl = sizeof hdr - 1;
+	for (size_t t = 0; t < 3; t++) {
+		size_t total = sizes[t];
+		char *big = malloc(total), *back = malloc(total + hl + 1);
+		assert_non_null(big);
+		assert_non_null(back);
+		for (size_t i = 0; i < total; i++)
+			big[i] = (char)('a' + (i * 7) % 26);
+		struct queue_msg *m = queue_msg_new(q);
+		for (size_t off = 0; off < total; off += 65000)
+			assert_int_equal(
+			    queue_msg_write(m, big + off, total - off < 65000 ? total - off : 65000), 0);
+		assert_int_equal(queue_msg_size(m), total);
+		size_t got = 0;
+		assert_int_equal(queue_msg_read(m, 0, back, total + 5, &got), 0);
+		assert_int_equal(got, total);
+		assert_memory_equal(back, big, total);
+		assert_int_equal(queue_msg_read(m, total - 3, back, 10, &got), 0);
+		assert_int_equal(got, 3);
+		assert_int_equal(queue_msg_read(m, total + 1, back, 10, &got), -1);
+		/* past the memory limit only because of the header: spills */
+		assert_int_equal(queue_msg_prepend(m, hdr, hl), 0);
+		assert_int_equal(queue_msg_size(m), total + hl);
+		struct queue_envelope env;
+		struct result r = {0};
+		test_env(&env, NULL);
+		queue_msg_commit(m, &env, on_commit, &r);
+		assert_int_equal(r.status, 0);
+		int fd = queue_entry_open_content(q, r.id);
+		assert_true(fd >= 0);
+		got = 0;
+		ssize_t k;
+		while ((k = read(fd, back + got, total + hl + 1 - got)) > 0)
+			got += (size_t)k;
+		close(fd);
+		assert_int_equal(got, total + hl);
+		assert_memory_equal(back, hdr, hl);
+		assert_memory_equal(back + hl, big, total);
+		free(back);
+		free(big);
+	}
+	queue_close(q);
+}
+
 struct loop_test {
 	struct event_base *base;
 	struct queue *q;
@@ -927,6 +982,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_commit_sync, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_abort_and_bad_commit, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_large_message, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_read_prepend, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_group_commit, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_delivery, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_hold, setup, teardown),

@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include "core/buf.h"
+#include "core/version.h"
 #include "forensics/received.h"
 #include "smtp/sasl.h"
 #include "smtp/session.h"
@@ -151,7 +152,9 @@ static void start(struct fake *f, const char *ip)
 	f->s = smtp_session_new(&f->cfg, &f->ops, f, ip[0] ? &a : NULL, "client.example");
 	assert_non_null(f->s);
 	struct buf *o = smtp_session_output(f->s);
-	assert_string_equal(buf_cstr(o), "220 mx.local.test ESMTP relayguard\r\n");
+	char want[200];
+	snprintf(want, sizeof want, "220 mx.local.test ESMTP relayguard (%s)\r\n", rg_version());
+	assert_string_equal(buf_cstr(o), want);
 	buf_reset(o);
 }
 

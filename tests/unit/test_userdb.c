@@ -12,6 +12,8 @@
 
 #include "auth/passwd.h"
 #include "auth/userdb.h"
+#include "policy/event.h"
+#include "smtp/session.h"
 #include "core/clock.h"
 #include "core/fsutil.h"
 
@@ -137,6 +139,8 @@ static void test_passwd_interactive(void **state)
 	struct userdb db;
 	assert_int_equal(userdb_init(&db, "/nonexistent/users"), 0);
 	assert_int_equal(userdb_add(&db, "sam", hash, 0, err, sizeof err), 0);
+	/* the configured cost (the unknown-user check's) is the account's */
+	assert_int_equal(setenv("RELAYGUARD_ARGON2", "interactive", 1), 0);
 	/* prepare the dummy hash as a gateway does at load, then time both paths */
 	assert_int_equal(userdb_prepare(&db), 0);
 	clock_use_system();
@@ -154,6 +158,7 @@ static void test_passwd_interactive(void **state)
 		         (long long)unknown);
 	assert_int_equal(userdb_verify(&db, "sam", pw, strlen(pw)), USERDB_OK);
 	userdb_free(&db);
+	assert_int_equal(unsetenv("RELAYGUARD_ARGON2"), 0);
 }
 
 static void test_names(void **state)
@@ -178,6 +183,34 @@ static void test_names(void **state)
 	memset(longname, 'a', 65);
 	longname[65] = '\0';
 	assert_int_equal(userdb_name_normalize(longname, 65, out, sizeof out, err, sizeof err), -1);
+	/* One size for a name everywhere (AUTH keeps 255): a 64-octet local
+	 * part and a long domain may not add up past it. */
+	char big[400];
+	memset(big, 'a', 64);
+	big[64] = '@';
+	size_t n = 65;
+	while (n < 65 + 250) { /* labels of 49 + '.' */
+		memset(big + n, 'b', 49);
+		n += 49;
+		big[n++] = '.';
+	}
+	memcpy(big + n, "org", 3);
+	n += 3;
+	big[n] = '\0';
+	assert_true(n > STR_USER_MAX && n <= 320);
+	assert_int_equal(userdb_name_normalize(big, n, out, sizeof out, err, sizeof err), -1);
+	/* and one at the limit is kept whole, as the SMTP session and the
+	 * policy event keep it */
+	big[STR_USER_MAX - 4] = '\0';
+	memcpy(big + STR_USER_MAX - 8, ".org", 4);
+	big[STR_USER_MAX - 4] = '\0';
+	n = strlen(big);
+	if (big[n - 5] == '.') /* no empty label */
+		big[n - 5] = 'c';
+	assert_int_equal(userdb_name_normalize(big, n, out, sizeof out, err, sizeof err), 0);
+	assert_int_equal(strlen(out), n);
+	assert_true(USERDB_NAME_MAX == STR_USER_MAX && SMTP_SESSION_USER_MAX == STR_USER_MAX &&
+	            POL_USER_MAX == STR_USER_MAX + 1);
 }
 
 static const char good_hash[] =
@@ -368,6 +401,32 @@ static void test_flags(void **state)
 	assert_int_equal(userdb_flags_parse("Admin", 5, &flags, err, sizeof err), -1);
 }
 
+/* An unknown name is checked at the configured cost (RELAYGUARD_ARGON2), not
+ * at whatever cost the first account's hash happens to have. */
+static void test_dummy_cost_is_configured(void **state)
+{
+	struct fixture *f = *state;
+	struct userdb db;
+	struct passwd_cost first, want, got;
+	char err[128], hash[PASSWD_HASH_MAX];
+	assert_int_equal(passwd_cost_parse("t=2,m=16K", &first, err, sizeof err), 0);
+	assert_int_equal(passwd_hash(&first, "pw", 2, hash, sizeof hash), 0);
+	assert_int_equal(userdb_init(&db, f->path), 0);
+	assert_int_equal(userdb_add(&db, "first@example.org", hash, 0, err, sizeof err), 0);
+	assert_int_equal(setenv("RELAYGUARD_ARGON2", "min", 1), 0);
+	assert_int_equal(passwd_cost_from_env(&want, err, sizeof err), 0);
+	assert_int_equal(userdb_dummy_cost(&db, &got), 0);
+	assert_true(got.opslimit == want.opslimit && got.memlimit == want.memlimit);
+	assert_false(got.opslimit == first.opslimit && got.memlimit == first.memlimit);
+	struct userdb_cred cr;
+	assert_int_equal(userdb_lookup(&db, "nobody@example.org", &cr), 0);
+	assert_false(cr.known);
+	assert_true(cr.dummy_cost.opslimit == want.opslimit &&
+	            cr.dummy_cost.memlimit == want.memlimit);
+	userdb_free(&db);
+	assert_int_equal(unsetenv("RELAYGUARD_ARGON2"), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -380,6 +439,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_lock, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_fsutil, setup, teardown),
 	    cmocka_unit_test(test_flags),
+	    cmocka_unit_test_setup_teardown(test_dummy_cost_is_configured, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("userdb", tests, NULL, NULL);
 }

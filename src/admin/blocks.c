@@ -109,6 +109,18 @@ enum blocks_unblock_result blocks_unblock(struct pol_engine *e, const char *in, 
 	return r == 0 ? BLOCKS_LIFTED : BLOCKS_NOT_BLOCKED;
 }
 
+int blocks_block(struct pol_engine *e, const char *in, const char *actor, const char *reason,
+                 int64_t now_ms, int64_t expires_ms, char *norm, size_t normsize)
+{
+	char ident[POL_IDENT_MAX];
+	if (blocks_identity(in, ident, sizeof ident) != 0 ||
+	    pol_engine_normalize(e, ident, norm, normsize) != 0)
+		return BLOCKS_BAD_IDENTITY;
+	return pol_engine_block(e, norm, actor, reason, now_ms, expires_ms) == 0
+	           ? 0
+	           : BLOCKS_STORE_ERROR;
+}
+
 json_t *blocks_unblock_json(const char *norm, enum blocks_unblock_result r)
 {
 	return json_pack("{s:s, s:s}", "identity", norm, "result",

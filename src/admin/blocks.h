@@ -41,6 +41,11 @@ enum blocks_unblock_result {
 enum blocks_unblock_result blocks_unblock(struct pol_engine *e, const char *in, const char *actor,
                                           const char *reason, int64_t now_ms, char *norm,
                                           size_t normsize);
+/* Blocks in (any form blocks_identity takes) with an audit record; expires_ms 0 = until
+ * a person lifts it. The canonical identity goes to norm. 0, BLOCKS_BAD_IDENTITY or
+ * BLOCKS_STORE_ERROR. */
+int blocks_block(struct pol_engine *e, const char *in, const char *actor, const char *reason,
+                 int64_t now_ms, int64_t expires_ms, char *norm, size_t normsize);
 /* {"identity", "result": "unblocked" | "not blocked; counters reset"} */
 json_t *blocks_unblock_json(const char *norm, enum blocks_unblock_result r);
 

@@ -201,8 +201,8 @@ int control_call(const char *path, json_t *req, int timeout_ms, json_t **reply, 
 	int64_t deadline = clock_monotonic_ms() + timeout_ms;
 	char *text = json_dumps(req, JSON_COMPACT);
 	int rc = -1;
-	char buf[CONTROL_LINE_MAX];
-	size_t got = 0;
+	char *buf = NULL;
+	size_t got = 0, cap = 0;
 	if (!text) {
 		str_format(err, errlen, "out of memory");
 		goto out;
@@ -220,7 +220,7 @@ int control_call(const char *path, json_t *req, int timeout_ms, json_t **reply, 
 			off += (size_t)w;
 	}
 	for (;;) {
-		char *nl = memchr(buf, '\n', got);
+		char *nl = got ? memchr(buf, '\n', got) : NULL;
 		if (nl) {
 			json_error_t e;
 			*reply = json_loadb(buf, (size_t)(nl - buf), 0, &e);
@@ -234,13 +234,19 @@ int control_call(const char *path, json_t *req, int timeout_ms, json_t **reply, 
 			rc = 0;
 			goto out;
 		}
-		if (got == sizeof buf) {
-			str_format(err, errlen, "the server's answer is too long");
-			goto out;
+		if (got == cap) {
+			char *nb =
+			    cap < CONTROL_REPLY_MAX ? realloc(buf, cap ? cap * 2 : 8192) : NULL;
+			if (!nb) {
+				str_format(err, errlen, "the server's answer is too long");
+				goto out;
+			}
+			buf = nb;
+			cap = cap ? cap * 2 : 8192;
 		}
 		if (control_wait(fd, POLLIN, deadline) != 0)
 			goto timeout;
-		ssize_t r = read(fd, buf + got, sizeof buf - got);
+		ssize_t r = read(fd, buf + got, cap - got);
 		if (r == 0) {
 			str_format(err, errlen, "the server closed the connection");
 			goto out;
@@ -256,6 +262,7 @@ timeout:
 ioerr:
 	str_format(err, errlen, "%s: %s", path, strerror(errno));
 out:
+	free(buf);
 	free(text);
 	close(fd);
 	return rc;

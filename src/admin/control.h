@@ -4,14 +4,13 @@
  * which the admin commands talk to the running server instead of opening
  * the state store behind its back. One JSON object per line each way:
  *
- *   {"cmd": "block", "identity": "user:sam@example.org", "actor": "ops",
- *    "reason": "password guessed", "expires_ms": 0}
- *   {"cmd": "unblock", "identity": "...", "actor": "...", "reason": "..."}
- *   {"cmd": "ping"}
- *   reply: {"ok": true, ...} or {"ok": false, "error": "what"}
+ *   {"request_id": 7, "type": "block", "identity": "user:sam@example.org",
+ *    "actor": "ops", "reason": "password guessed"}
+ *   reply: {"request_id": 7, "ok": true, ...} or {..., "ok": false, "code", "error"}
  *
- * The server side is generic: each request line is parsed and handed to the
- * caller's handler (cli_serve.c), which returns the reply. Requests longer
+ * The requests and their answers are the control API's (admin/ctlapi.h). The
+ * transport is generic: each request line is parsed and handed to the
+ * caller's handler (ctlapi_dispatch in serve), which returns the reply. Requests longer
  * than CONTROL_LINE_MAX close the connection. The client side is one blocking
  * call with a time limit, for the CLI.
  */
@@ -22,6 +21,7 @@
 #include <stddef.h>
 
 #define CONTROL_LINE_MAX 8192
+#define CONTROL_REPLY_MAX (64u << 20) /* a queue listing may be long */
 
 struct event_base;
 struct control;

@@ -5,6 +5,7 @@
 
 #include "core/clock.h"
 #include "core/str.h"
+#include "queue/qenv.h"
 
 #include <string.h>
 
@@ -23,6 +24,44 @@ json_t *holds_json(const struct queue_envelope *env)
 	                 (json_int_t)env->nrcpt, "client_ip", env->client_ip, "auth_user",
 	                 env->auth_user, "size", (json_int_t)env->size, "held",
 	                 env->hold_reason[0] != '\0', "reason", env->hold_reason);
+}
+
+static json_t *holds_time(uint64_t ms)
+{
+	char t[40];
+	if (!ms || clock_format_rfc3339((int64_t)ms, t, sizeof t) < 0)
+		return json_null();
+	return json_string(t);
+}
+
+json_t *holds_json_full(const struct queue_envelope *env)
+{
+	json_t *o = holds_json(env);
+	json_t *rcpts = json_array();
+	if (!o || !rcpts) {
+		json_decref(o);
+		json_decref(rcpts);
+		return NULL;
+	}
+	const char *last = "";
+	for (unsigned i = 0; i < env->nrcpt; i++) {
+		const struct queue_rcpt *r = &env->rcpt[i];
+		if (r->status == QUEUE_RCPT_PENDING && r->last_reply[0])
+			last = r->last_reply;
+		json_array_append_new(rcpts, json_pack("{s:s, s:s, s:I, s:s}", "address", r->addr,
+		                                       "status", qenv_status_name(r->status),
+		                                       "attempts", (json_int_t)r->attempts,
+		                                       "last_reply", r->last_reply));
+	}
+	json_object_set_new(o, "rcpts", rcpts);
+	json_object_set_new(o, "client_helo", json_string(env->client_helo));
+	json_object_set_new(o, "protocol", json_string(env->protocol));
+	json_object_set_new(o, "listener", json_string(env->listener));
+	json_object_set_new(o, "sender_verified", json_boolean(env->sender_verified));
+	json_object_set_new(o, "attempts", json_integer((json_int_t)env->attempts));
+	json_object_set_new(o, "next_attempt", holds_time(env->next_attempt_ms));
+	json_object_set_new(o, "last_reply", json_string(last));
+	return o;
 }
 
 struct holds_ctx {
@@ -55,18 +94,4 @@ bool holds_id_ok(const char *id)
 {
 	size_t n = strlen(id);
 	return n >= 16 && n < QUEUE_ID_MAX && strspn(id, "0123456789ABCDEF") == n;
-}
-
-int holds_act(struct queue *q, const char *id, enum holds_op op, const char *reason,
-              const char *actor, char *err, size_t errlen)
-{
-	if (!holds_id_ok(id)) {
-		(void)str_format(err, errlen, "%s: not a queue ID", id);
-		return -1;
-	}
-	int rc = op == HOLDS_RELEASE ? queue_release(q, id, reason, actor)
-	                             : queue_delete(q, id, reason, actor);
-	if (rc != 0)
-		(void)str_copy(err, errlen, queue_error(q)[0] ? queue_error(q) : "queue error");
-	return rc;
 }

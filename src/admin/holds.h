@@ -1,6 +1,7 @@
 /*
- * holds - the hold queue as the admin sees it: the one code path behind the
- * web page's Holds section, /api/holds and `relayguard hold list`.
+ * holds - the hold queue as the admin sees it: the JSON of queue entries behind
+ * the web page's Holds section, /api/holds, `relayguard hold` and `queue list`.
+ * Changes go through the control API (admin/ctlapi).
  *
  * JSON of a held message:
  *   {"id", "arrival", "sender", "recipients": [...], "rcpt_count", "client_ip",
@@ -14,15 +15,15 @@
 #include <jansson.h>
 
 json_t *holds_json(const struct queue_envelope *env);
+/* holds_json and the rest of the envelope: "client_helo", "protocol", "listener",
+ * "sender_verified", "attempts", "next_attempt" (null: due now), "last_reply" (the
+ * latest answer of the next hop for a pending recipient, "" when none), and
+ * "rcpts": [{"address", "status", "attempts", "last_reply"}]. */
+json_t *holds_json_full(const struct queue_envelope *env);
 /* {"holds": [...]} in arrival order; only those of auth_user, or of client_ip, when
  * given (NULL: all). NULL on a queue error. */
 json_t *holds_list(struct queue *q, const char *auth_user, const char *client_ip);
 
-enum holds_op { HOLDS_RELEASE, HOLDS_DELETE };
-/* Releases or deletes held message id with an audit record. 0, or -1 with the queue's
- * reason in err ("ID: no such entry", "ID: not held"). */
-int holds_act(struct queue *q, const char *id, enum holds_op op, const char *reason,
-              const char *actor, char *err, size_t errlen);
 /* A queue ID as the queue makes them: 16 to 31 upper-case hex digits. */
 bool holds_id_ok(const char *id);
 

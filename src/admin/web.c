@@ -246,6 +246,14 @@ static void web_users_refresh(struct web *w)
 /* The second half of a login, in the loop once the password is checked: the
  * engine hears AUTH_OK or AUTH_FAIL (brute-force counters, lockout, delay),
  * then a session or a refusal. */
+void web_users_reload(struct web *w)
+{
+	if (!w || w->job)
+		return;     /* a login being checked re-reads a changed file itself */
+	w->users_size = -1; /* read again at the next login, whatever the file's times */
+	web_users_refresh(w);
+}
+
 static enum MHD_Result web_login_finish(struct web_req *r, enum userdb_verdict uv)
 {
 	struct web *w = r->w;
@@ -393,6 +401,34 @@ static enum MHD_Result web_login(struct web_req *r)
 
 /* ---- /api/ ---- */
 
+json_t *web_control(struct web_req *r, const char *type, const char *reason, json_t *payload)
+{
+	char actor[POL_ACTOR_MAX];
+	(void)str_format(actor, sizeof actor, "web:%s", r->sess ? r->sess->user : "api-token");
+	json_t *req = ctlapi_request(type, actor, reason);
+	if (req && payload)
+		(void)json_object_update(req, payload);
+	json_decref(payload);
+	json_t *reply = ctlapi_dispatch(r->w->ctl, req);
+	json_decref(req);
+	return reply;
+}
+
+/* An answer of the control API as /api/ gives it: what was done, or the error
+ * with the matching status. */
+static enum MHD_Result web_control_answer(struct web_req *r, json_t *reply)
+{
+	int status = ctlapi_http_status(reply);
+	if (status != 200) {
+		const char *e = json_string_value(json_object_get(reply, "error"));
+		enum MHD_Result rc = web_json_error(r, status, e ? e : "failed");
+		json_decref(reply);
+		return rc;
+	}
+	ctlapi_strip(reply);
+	return web_json(r, 200, reply);
+}
+
 /* GET /api/holds, POST /api/holds/ID/release|delete {"reason": "..."} */
 static enum MHD_Result web_api_holds(struct web_req *r, const char *rest)
 {
@@ -425,17 +461,34 @@ static enum MHD_Result web_api_holds(struct web_req *r, const char *rest)
 			return web_json_error(r, 400, "expected {\"reason\": \"...\"} or no body");
 		}
 	}
-	char actor[POL_ACTOR_MAX], err[200], why[POL_TEXT_MAX];
-	(void)str_format(actor, sizeof actor, "web:%s", r->sess ? r->sess->user : "api-token");
+	char why[POL_TEXT_MAX];
 	(void)str_copy(why, sizeof why, reason && *reason ? reason : "from the admin API");
 	json_decref(in);
-	bool release = strcmp(verb, "release") == 0;
-	if (holds_act(w->ctx.queue, id, release ? HOLDS_RELEASE : HOLDS_DELETE, why, actor, err,
-	              sizeof err) != 0)
-		return web_json_error(r, strstr(err, "no such") ? 404 : 409, err);
-	return web_json(r, 200,
-	                json_pack("{s:s, s:s, s:s, s:s}", "id", id, "result",
-	                          release ? "released" : "deleted", "actor", actor, "reason", why));
+	return web_control_answer(r, web_control(r, verb, why, json_pack("{s:s}", "id", id)));
+}
+
+/* POST /api/control: one request of the control API, answered in its vocabulary. */
+static enum MHD_Result web_api_control(struct web_req *r)
+{
+	json_error_t je;
+	json_t *in = json_loadb(r->body.data ? r->body.data : "", r->body.len, 0, &je);
+	const char *type = json_string_value(json_object_get(in, "type"));
+	if (!json_is_object(in) || !type) {
+		json_decref(in);
+		return web_json_error(r, 400, "expected a control request {\"type\": ...}");
+	}
+	char t[32], why[POL_TEXT_MAX];
+	(void)str_copy(t, sizeof t, type);
+	const char *reason = json_string_value(json_object_get(in, "reason"));
+	(void)str_copy(why, sizeof why, reason ? reason : "");
+	(void)json_object_del(in, "actor"); /* the session's user acts */
+	(void)json_object_del(in, "type");
+	(void)json_object_del(in, "reason");
+	json_t *rid = json_incref(json_object_get(in, "request_id"));
+	json_t *reply = web_control(r, t, why, in);
+	if (rid)
+		(void)json_object_set_new(reply, "request_id", rid);
+	return web_json(r, ctlapi_http_status(reply), reply);
 }
 
 static enum MHD_Result web_api(struct web_req *r)
@@ -480,26 +533,18 @@ static enum MHD_Result web_api(struct web_req *r)
 			json_decref(in);
 			return web_json_error(r, 400, "a reason is required");
 		}
-		char norm[POL_IDENT_MAX], actor[POL_ACTOR_MAX];
-		(void)str_format(actor, sizeof actor, "web:%s",
-		                 r->sess ? r->sess->user : "api-token");
-		enum blocks_unblock_result res = blocks_unblock(
-		    w->ctx.engine, ident, actor, reason, clock_realtime_ms(), norm, sizeof norm);
-		if (res >= 0)
-			log_info("web: %s unblocked %s: %s", actor, norm, reason);
+		char why[POL_TEXT_MAX];
+		(void)str_copy(why, sizeof why, reason);
+		json_t *payload = json_pack("{s:s}", "identity", ident);
 		json_decref(in);
-		if (res == BLOCKS_BAD_IDENTITY)
-			return web_json_error(r, 400,
-			                      "not an identity: give an account, an IP, a "
-			                      "CIDR range or domain:NAME");
-		if (res == BLOCKS_STORE_ERROR)
-			return web_json_error(r, 500, "cannot lift the block");
-		return web_json(r, 200, blocks_unblock_json(norm, res));
+		return web_control_answer(r, web_control(r, "unblock", why, payload));
 	}
+	if (strcmp(path, "/control") == 0 && r->post)
+		return web_api_control(r);
 	if (strncmp(path, "/holds", 6) == 0 && (path[6] == '\0' || path[6] == '/'))
 		return web_api_holds(r, path + 6);
 	if (strcmp(path, "/status") == 0 || strcmp(path, "/blocks") == 0 ||
-	    strcmp(path, "/unblock") == 0)
+	    strcmp(path, "/unblock") == 0 || strcmp(path, "/control") == 0)
 		return web_json_error(r, 405, "method not allowed");
 	return web_json_error(r, 404, "no such API");
 }
@@ -803,6 +848,9 @@ struct web *web_new(struct event_base *base, const struct web_options *opt,
 	}
 	w->base = base;
 	w->ctx = *ctx;
+	w->ctl_own =
+	    (struct ctlapi_state){.engine = ctx->engine, .store = ctx->store, .queue = ctx->queue};
+	w->ctl = ctx->ctl ? ctx->ctl : &w->ctl_own;
 	w->job_pipe[0] = w->job_pipe[1] = -1;
 	const struct hostport *addr = opt->addr;
 	bool tls = opt->tls_cert && opt->tls_cert[0];

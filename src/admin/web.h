@@ -10,6 +10,11 @@
  *   POST /resume, /logout, /holds/ID/release|delete             its buttons
  *   /api/status, /api/blocks, POST /api/unblock, /api/holds,
  *   POST /api/holds/ID/release|delete                           ../shared/CLI.md "HTTP"
+ *   POST /api/control   one control API request (admin/ctlapi.h), as on control.sock
+ *
+ * Every change (resume, release, delete, /api/control) is a request of the
+ * control API, dispatched in this process through the same table as the
+ * control socket's.
  *
  * Everything but /metrics, /healthz and /login needs a session cookie
  * (HttpOnly, SameSite=Strict, Secure under TLS) and, for a POST, the
@@ -28,6 +33,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct ctlapi_state;
 struct event_base;
 struct metrics;
 struct pol_config;
@@ -59,11 +65,16 @@ struct web_context {
 	 * not in why (503). NULL: always 200. */
 	int (*health)(void *arg, char *why, size_t whylen);
 	void *health_arg;
+	/* The server's control API (admin/ctlapi): every change the pages and /api/ make
+	 * goes through it. NULL: one on engine, store and queue above. */
+	struct ctlapi_state *ctl;
 };
 
 struct web *web_new(struct event_base *base, const struct web_options *opt,
                     const struct web_context *ctx, char *err, size_t errlen);
 void web_free(struct web *w);
+/* Reads the users file again now (a reload request). */
+void web_users_reload(struct web *w);
 /* The port it listens on (useful when it was asked for port 0). */
 unsigned web_port(const struct web *w);
 

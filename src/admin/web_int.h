@@ -5,6 +5,7 @@
 #ifndef RG_ADMIN_WEB_INT_H
 #define RG_ADMIN_WEB_INT_H
 
+#include "admin/ctlapi.h"
 #include "admin/session.h"
 #include "admin/web.h"
 #include "auth/userdb.h"
@@ -30,6 +31,8 @@ struct web {
 	struct MHD_Daemon *d;
 	struct event *io, *timer;
 	struct web_context ctx;
+	struct ctlapi_state *ctl; /* ctx.ctl, or ctl_own made from ctx */
+	struct ctlapi_state ctl_own;
 	bool tls;
 	char api_token[256];
 	char users_file[512];
@@ -102,5 +105,10 @@ int web_listing_key(const char *key, char *target, size_t size, const char **zon
 /* webui.c */
 enum MHD_Result webui_login_page(struct web_req *r, unsigned status, const char *message);
 enum MHD_Result webui_handle(struct web_req *r);
+
+/* A change through the control API (the same table as control.sock), made by the
+ * request's user ("web:NAME", "web:api-token"): type with reason and payload (taken;
+ * may be NULL). The answer, never NULL; the caller frees it. */
+json_t *web_control(struct web_req *r, const char *type, const char *reason, json_t *payload);
 
 #endif

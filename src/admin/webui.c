@@ -477,16 +477,18 @@ static enum MHD_Result webui_resume(struct web_req *r)
 		                    "and goes to the audit trail.");
 	if (!w->ctx.engine)
 		return webui_blocks(r, 503, "No policy engine in this process.");
-	char actor[POL_ACTOR_MAX];
-	(void)str_format(actor, sizeof actor, "web:%s", r->sess->user);
-	clock_update();
-	enum blocks_unblock_result res = blocks_unblock(
-	    w->ctx.engine, ident, actor, str_trim(reason), clock_realtime_ms(), norm, sizeof norm);
-	if (res == BLOCKS_BAD_IDENTITY)
-		return webui_blocks(r, 400, "That is not an identity.");
-	if (res == BLOCKS_STORE_ERROR)
-		return webui_blocks(r, 500, "The block could not be lifted: state store error.");
-	log_info("web: %s resumed %s: %s", actor, norm, str_trim(reason));
+	json_t *reply =
+	    web_control(r, "unblock", str_trim(reason), json_pack("{s:s}", "identity", ident));
+	enum ctlapi_code code = ctlapi_reply_code(reply);
+	const char *got = json_string_value(json_object_get(reply, "identity"));
+	if (code != CTLAPI_OK || !got || str_copy(norm, sizeof norm, got) != 0) {
+		json_decref(reply);
+		if (code == CTLAPI_BAD_REQUEST)
+			return webui_blocks(r, 400, "That is not an identity.");
+		return webui_blocks(r, code == CTLAPI_UNAVAILABLE ? 503 : 500,
+		                    "The block could not be lifted: state store error.");
+	}
+	json_decref(reply);
 	char enc[POL_IDENT_MAX * 3 + 1];
 	if (form_encode(norm, enc, sizeof enc) != 0)
 		enc[0] = '\0';
@@ -861,7 +863,7 @@ toolong:
 static enum MHD_Result webui_hold_act(struct web_req *r)
 {
 	struct web *w = r->w;
-	char id[QUEUE_ID_MAX], reason[POL_TEXT_MAX], err[200], actor[POL_ACTOR_MAX];
+	char id[QUEUE_ID_MAX], reason[POL_TEXT_MAX], err[200];
 	const char *rest = r->url + 7; /* after "/holds/" */
 	const char *slash = strchr(rest, '/');
 	if (!w->ctx.queue)
@@ -874,10 +876,15 @@ static enum MHD_Result webui_hold_act(struct web_req *r)
 		return webui_holds(r, 400,
 		                   "Say why: the reason is required and goes to the audit "
 		                   "trail.");
-	(void)str_format(actor, sizeof actor, "web:%s", r->sess->user);
-	if (holds_act(w->ctx.queue, id, release ? HOLDS_RELEASE : HOLDS_DELETE, str_trim(reason),
-	              actor, err, sizeof err) != 0)
+	json_t *reply = web_control(r, release ? "release" : "delete", str_trim(reason),
+	                            json_pack("{s:s}", "id", id));
+	if (ctlapi_reply_code(reply) != CTLAPI_OK) {
+		const char *e = json_string_value(json_object_get(reply, "error"));
+		(void)str_copy(err, sizeof err, e ? e : "failed");
+		json_decref(reply);
 		return webui_holds(r, 409, err);
+	}
+	json_decref(reply);
 	char msg[120], enc[400];
 	(void)str_format(msg, sizeof msg, "%s %s.", release ? "Released" : "Deleted", id);
 	if (form_encode(msg, enc, sizeof enc) != 0)

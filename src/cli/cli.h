@@ -56,5 +56,8 @@ int cli_logscan(int argc, char **argv);
 int cli_replay(int argc, char **argv);
 int cli_store(int argc, char **argv);
 int cli_dkim(int argc, char **argv);
+/* the control API (cli_queue.c) */
+int cli_queue(int argc, char **argv);
+int cli_control(int argc, char **argv);
 
 #endif

@@ -4,20 +4,21 @@
  * deletes it, and every such decision is an audit record (actor, reason,
  * time) in the spool's audit.log.
  *
- * Safe while `serve` runs: this command opens the spool shared (it never
- * recovers, appends or collects), changes an entry under the spool lock by
- * rewriting its envelope atomically or marking it deleted, and the server
- * picks the change up from the audit log within a second (queue_rescan).
- * docs/queue.md has the details.
+ * Safe while `serve` runs: release, delete and add are requests of the
+ * control API, made by the running server (state_dir/control.sock) and in
+ * force at once, or, with no server, by this command through the same
+ * dispatch on the spool it opens. list and show open the spool shared (read
+ * only). docs/queue.md has the details.
  */
 #include "cli/cli.h"
 
+#include "admin/ctlapi.h"
 #include "admin/holds.h"
+#include "cli/cli_ctl.h"
 
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/str.h"
-#include "gateway/gwconf.h"
 #include "queue/qenv.h"
 #include "queue/queue.h"
 
@@ -46,7 +47,8 @@ static const char cli_hold_help[] =
     "  delete ID   remove it for good\n"
     "  add ID      hold a queued message that is not held yet\n"
     "\n"
-    "Works while `relayguard serve` runs; the server notices within a second.\n"
+    "Works while `relayguard serve` runs: the server makes the change at once\n"
+    "(through state_dir/control.sock; give --config so it is found).\n"
     "\n"
     "Options:\n"
     "  --spool DIR      the spool directory\n"
@@ -57,54 +59,24 @@ static const char cli_hold_help[] =
     "  --json           one JSON document\n"
     "  -h, --help       this text\n"
     "\n"
-    "Exit status: 0 done, 1 show: no such message, 2 usage, spool error, or no\n"
-    "such message to release, delete or hold.\n";
+    "Exit status: 0 done, 1 show: no such message, 2 usage, no spool where it\n"
+    "looks, spool error, or no such message to release, delete or hold.\n";
 
-static int cli_spool_dir(const char *cmd, const char *config, const char *spool, char *out,
-                         size_t size)
-{
-	if (spool)
-		return str_copy(out, size, spool) == 0
-		           ? 0
-		           : (cli_error(cmd, "spool name too long"), -1);
-	config = cli_config_path(config);
-	if (!config)
-		return str_copy(out, size, "./var/spool");
-	struct gw_config *c = malloc(sizeof *c);
-	char err[512];
-	if (!c || gwconf_load(c, config, err, sizeof err) != 0) {
-		cli_error(cmd, "%s", c ? err : "out of memory");
-		free(c);
-		return -1;
-	}
-	int rc = str_copy(out, size, c->spool_dir);
-	gwconf_free(c);
-	free(c);
-	if (rc < 0)
-		cli_error(cmd, "spool name too long");
-	return rc;
-}
-
-static int cli_spool_open(const char *cmd, const char *dir, struct queue **q)
+/* The spool for reading, shared (safe beside a running server). 0 with *q, or
+ * -1 after saying why; a spool that is not there is an error, never "nothing
+ * held". */
+static int cli_spool_open(const char *cmd, const struct cli_ctl_where *w, struct queue **q)
 {
 	char err[512];
 	struct queue_opts o = {.fsync = true, .shared = true};
 	*q = NULL;
-	if (cli_need_state(cmd, dir, "") != 0)
-		return -1; /* not "nothing queued": the wrong place */
-	if (queue_open(q, dir, NULL, &o, err, sizeof err) < 0) {
+	if (access(w->spool, F_OK) != 0)
+		return cli_ctl_no_state(cmd, "spool", w->spool), -1;
+	if (queue_open(q, w->spool, NULL, &o, err, sizeof err) < 0) {
 		cli_error(cmd, "%s", err);
 		return -1;
 	}
 	return 0;
-}
-
-static json_t *cli_hold_time(uint64_t ms)
-{
-	char t[40];
-	if (!ms || clock_format_rfc3339((int64_t)ms, t, sizeof t) < 0)
-		return json_null();
-	return json_string(t);
 }
 
 /* A queue entry as JSON (docs/queue.md): the short form is the web page's
@@ -112,24 +84,11 @@ static json_t *cli_hold_time(uint64_t ms)
  * per-recipient results. */
 static json_t *cli_hold_entry_json(const struct queue_envelope *env, bool full)
 {
-	json_t *o = holds_json(env);
-	if (!o || !full)
-		return o;
-	json_t *rcpts = json_array();
-	for (unsigned i = 0; i < env->nrcpt; i++) {
-		const struct queue_rcpt *r = &env->rcpt[i];
-		json_array_append_new(rcpts, json_pack("{s:s, s:s, s:I, s:s}", "address", r->addr,
-		                                       "status", qenv_status_name(r->status),
-		                                       "attempts", (json_int_t)r->attempts,
-		                                       "last_reply", r->last_reply));
-	}
-	json_object_set_new(o, "recipients", rcpts);
-	json_object_set_new(o, "client_helo", json_string(env->client_helo));
-	json_object_set_new(o, "protocol", json_string(env->protocol));
-	json_object_set_new(o, "listener", json_string(env->listener));
-	json_object_set_new(o, "sender_verified", json_boolean(env->sender_verified));
-	json_object_set_new(o, "attempts", json_integer((json_int_t)env->attempts));
-	json_object_set_new(o, "next_attempt", cli_hold_time(env->next_attempt_ms));
+	if (!full)
+		return holds_json(env);
+	json_t *o = holds_json_full(env);
+	if (o)
+		json_object_set(o, "recipients", json_object_get(o, "rcpts"));
 	return o;
 }
 
@@ -187,90 +146,84 @@ static void cli_hold_show_text(const struct queue_envelope *env)
 		       env->rcpt[i].last_reply[0] ? ": " : "", env->rcpt[i].last_reply);
 }
 
-static const char *cli_hold_actor(const char *actor)
-{
-	if (actor && *actor)
-		return actor;
-	actor = getenv("SUDO_USER");
-	if (!actor || !*actor)
-		actor = getenv("USER");
-	return actor && *actor ? actor : "admin";
-}
-
 struct cli_hold_opts {
 	const char *config, *spool, *reason, *actor;
 	bool json;
 };
 
+static int cli_hold_change(const char *verb, const char *id, const struct cli_hold_opts *o)
+{
+	const char *cmd = "hold";
+	const char *type = strcmp(verb, "add") == 0 ? "hold" : verb;
+	json_t *req = ctlapi_request(type, cli_ctl_actor(o->actor), o->reason ? o->reason : "");
+	if (req)
+		json_object_set_new(req, "id", json_string(id));
+	struct cli_ctl where = {cmd, o->config, NULL, o->spool};
+	json_t *reply;
+	if (cli_ctl_request(&where, req, CLI_CTL_QUEUE, &reply) != 0)
+		return CLI_EXIT_USAGE;
+	const char *done = json_string_value(json_object_get(reply, "result"));
+	const char *reason = json_string_value(json_object_get(reply, "reason"));
+	if (o->json) {
+		cli_print_json(cli_ctl_doc(reply));
+		return CLI_EXIT_OK;
+	}
+	printf("%s %s%s%s\n", done ? done : type, id, reason && *reason ? ": " : "",
+	       reason ? reason : "");
+	json_decref(reply);
+	return CLI_EXIT_OK;
+}
+
 static int cli_hold_run(const char *verb, const char *id, const struct cli_hold_opts *o)
 {
 	const char *cmd = "hold";
-	char dir[1024];
+	if (strcmp(verb, "list") != 0 && strcmp(verb, "show") != 0)
+		return cli_hold_change(verb, id, o);
+	struct cli_ctl where = {cmd, o->config, NULL, o->spool};
+	struct cli_ctl_where w;
 	struct queue *q = NULL;
-	if (cli_spool_dir(cmd, o->config, o->spool, dir, sizeof dir) < 0 ||
-	    cli_spool_open(cmd, dir, &q) < 0)
+	if (cli_ctl_where(&where, &w) != 0)
 		return CLI_EXIT_USAGE;
 	int rc = CLI_EXIT_USAGE;
+	if (cli_spool_open(cmd, &w, &q) < 0)
+		goto out;
 	if (strcmp(verb, "list") == 0) {
 		struct cli_hold_list l = {.arr = json_array(), .json = o->json};
 		if (!o->json)
 			printf("%-18s %-20s %8s %-32s %5s  %s\n", "ID", "ARRIVAL", "SIZE", "SENDER",
 			       "RCPTS", "REASON");
-		if (q && queue_list(q, true, cli_hold_list_cb, &l) < 0)
+		if (queue_list(q, true, cli_hold_list_cb, &l) < 0)
 			cli_error(cmd, "some entries could not be read (see the log above)");
 		if (o->json) {
-			cli_print_json(json_pack("{s:o, s:s}", "holds", l.arr, "spool", dir));
+			cli_print_json(json_pack("{s:o, s:s}", "holds", l.arr, "spool", w.spool));
 		} else {
 			json_decref(l.arr);
 			printf("%zu held message%s\n", l.n, l.n == 1 ? "" : "s");
 		}
 		rc = CLI_EXIT_OK;
-	} else if (strcmp(verb, "show") == 0) {
-		struct queue_envelope env;
-		if (!q || queue_entry_load(q, id, &env) < 0) {
-			if (o->json)
-				cli_print_json(json_pack("{s:s, s:b}", "id", id, "found", 0));
-			else
-				cli_error(cmd, "%s: no such message in %s", id, dir);
-			rc = CLI_EXIT_FOUND;
-		} else {
-			if (o->json) {
-				json_t *doc = cli_hold_entry_json(&env, true);
-				json_object_set_new(doc, "found", json_true());
-				cli_print_json(doc);
-			} else {
-				cli_hold_show_text(&env);
-			}
-			queue_envelope_free(&env);
-			rc = CLI_EXIT_OK;
-		}
-	} else {
-		const char *actor = cli_hold_actor(o->actor);
-		const char *reason = o->reason ? o->reason : "";
-		int r = -1;
-		if (!q)
-			cli_error(cmd, "%s: no such message in %s", id, dir);
-		else if (strcmp(verb, "release") == 0)
-			r = queue_release(q, id, reason, actor);
-		else if (strcmp(verb, "delete") == 0)
-			r = queue_delete(q, id, reason, actor);
-		else
-			r = queue_hold(q, id, reason, actor);
-		if (r < 0 && q) {
-			cli_error(cmd, "%s", queue_error(q));
-		} else if (r == 0) {
-			const char *done = strcmp(verb, "release") == 0  ? "released"
-			                   : strcmp(verb, "delete") == 0 ? "deleted"
-			                                                 : "held";
-			if (o->json)
-				cli_print_json(json_pack("{s:s, s:s, s:s, s:s}", "id", id, "result",
-				                         done, "actor", actor, "reason", reason));
-			else
-				printf("%s %s%s%s\n", done, id, *reason ? ": " : "", reason);
-			rc = CLI_EXIT_OK;
-		}
+		goto out;
 	}
+	struct queue_envelope env;
+	if (queue_entry_load(q, id, &env) < 0) {
+		if (o->json)
+			cli_print_json(json_pack("{s:s, s:b}", "id", id, "found", 0));
+		else
+			cli_error(cmd, "%s: no such message in %s", id, w.spool);
+		rc = CLI_EXIT_FOUND;
+		goto out;
+	}
+	if (o->json) {
+		json_t *doc = cli_hold_entry_json(&env, true);
+		json_object_set_new(doc, "found", json_true());
+		cli_print_json(doc);
+	} else {
+		cli_hold_show_text(&env);
+	}
+	queue_envelope_free(&env);
+	rc = CLI_EXIT_OK;
+out:
 	queue_close(q);
+	cli_ctl_where_free(&w);
 	return rc;
 }
 

@@ -3,12 +3,16 @@
  *
  * One process, one libevent loop: the SMTP listeners (gateway/smtpd), the
  * Postfix policy service and the web endpoint (/metrics), all on the same
- * policy engine and state store (LMDB under state_dir/policy, shared with the
- * block/unblock commands, which may change it while we run).
+ * policy engine and state store (LMDB under state_dir/policy). While it runs
+ * it is the only writer of the store and the spool (state_dir/serve.lock):
+ * every change comes as a request of the control API (admin/ctlapi) on
+ * state_dir/control.sock or from the web page, nothing is polled.
  */
 #include "cli/cli.h"
+#include "cli/cli_ctl.h"
 
 #include "admin/control.h"
+#include "admin/ctlapi.h"
 #include "admin/metrics.h"
 #include "admin/series.h"
 #include "admin/web.h"
@@ -81,8 +85,13 @@ static const char cli_serve_help[] =
     "while Redis does not answer. Blocks the engine creates are told through\n"
     "[alert] exec and webhook, and as mail to [alert] mail_to through the\n"
     "gateway's own queue (from mail_from, default postmaster@hostname): the\n"
-    "first at once, then one digest per block_digest. relayguard block and unblock talk to a running server through\n"
-    "state_dir/control.sock. docs/policy.md has the details.\n"
+    "first at once, then one digest per block_digest.\n"
+    "\n"
+    "While it runs, serve is the only writer of the state store and the spool\n"
+    "(state_dir/serve.lock): relayguard block, unblock, hold, queue and control\n"
+    "send their changes to it through state_dir/control.sock (the control API,\n"
+    "docs/queue.md), and the web page's buttons take the same path. docs/policy.md\n"
+    "has the details.\n"
     "\n"
     "  --config FILE   configuration (see relayguard checkconf --help)\n"
     "  -h, --help      this text\n";
@@ -122,7 +131,7 @@ static const char cli_checkconf_help[] =
     "[autoreply], [notify], [forward] (docs/policy.md).\n";
 
 static int cli_conf_args(int argc, char **argv, const char *cmd, const char *help,
-			 const char **path)
+                         const char **path)
 {
 	static const struct option longopts[] = {
 	    {"config", required_argument, NULL, 'c'},
@@ -189,10 +198,11 @@ int cli_checkconf(int argc, char **argv)
 	       c->delivery.relay.set ? c->delivery.relay.text : "",
 	       gw_dtls_name(c->delivery.tls_level));
 	if (c->nalert_execs || c->nalert_webhooks || c->nalert_mail_to)
-		printf("  alerts on blocks: %d program(s), %d webhook(s), %d mail address(es); digest "
-		       "every %llu s\n",
-		       c->nalert_execs, c->nalert_webhooks, c->nalert_mail_to,
-		       (unsigned long long)(c->alert_digest_ms / 1000));
+		printf(
+		    "  alerts on blocks: %d program(s), %d webhook(s), %d mail address(es); digest "
+		    "every %llu s\n",
+		    c->nalert_execs, c->nalert_webhooks, c->nalert_mail_to,
+		    (unsigned long long)(c->alert_digest_ms / 1000));
 	else
 		printf("  alerts on blocks: off\n");
 	gwconf_free(c);
@@ -228,9 +238,12 @@ static void cli_serve_on_hup(evutil_socket_t sig, short what, void *arg)
 	log_info("serve: reload done (configuration: %s)", r->live->source);
 }
 
+/* Every two seconds: the state store's use (a gauge, and a log line and an
+ * alert at 80%); with state_store = redis also the range blocks other nodes
+ * add, re-read into our engine's cache (our own changes apply at once; with
+ * LMDB the control API is the only writer and nothing is re-read). */
 struct cli_serve_tick {
-	struct pol_engine *engine;
-	struct queue *queue;
+	struct pol_engine *engine; /* only with state_store = redis */
 	/* state store use: a gauge, and a log line and an alert at 80% */
 	struct store *store;
 	struct gwalert *alerts;
@@ -265,88 +278,87 @@ static void cli_serve_store_usage(struct cli_serve_tick *t)
 static void cli_serve_on_tick(evutil_socket_t fd, short what, void *arg)
 {
 	struct cli_serve_tick *t = arg;
-	/* Blocks added or lifted by `relayguard block|unblock` in another process:
-	 * ranges are cached by the engine, so re-read them. Holds released or
-	 * deleted by `relayguard hold`: the queue follows its audit log. */
 	clock_update();
-	if (pol_engine_reload(t->engine) != 0)
-		log_error("serve: cannot re-read blocks from the state store");
-	if (t->queue && queue_rescan(t->queue) < 0)
-		log_error("serve: cannot rescan the spool");
+	if (t->engine && pol_engine_reload(t->engine) != 0)
+		log_error("serve: cannot re-read range blocks from the shared state store");
 	cli_serve_store_usage(t);
 	gwhealth_tick(t->health);
 }
 
 /* Every policy decision, for the admin page's per-account history. */
 static void cli_serve_observe(void *arg, const struct pol_event *ev, const struct pol_verdict *v,
-			      bool counted)
+                              bool counted)
 {
 	char ip[ADDR_STRLEN] = "";
 	if (ev->has_ip)
 		addr_format(&ev->ip, ip, sizeof ip);
 	(void)series_record(arg, ev->time_ms, v->identity, ip,
-			    counted && ev->type == POL_EV_MAIL ? 1 : 0, pol_action_name(v->action),
-			    v->rule, v->n_reasons ? v->reasons[0] : "");
+	                    counted && ev->type == POL_EV_MAIL ? 1 : 0, pol_action_name(v->action),
+	                    v->rule, v->n_reasons ? v->reasons[0] : "");
 }
 
 static void cli_serve_on_block(void *ctx, const struct pol_verdict *v, const char *client_ip)
 {
 	log_warn("serve: %s is blocked (rule %s, score %d): %s", v->identity, v->rule, v->score,
-		 v->n_reasons ? v->reasons[0] : "");
+	         v->n_reasons ? v->reasons[0] : "");
 	gwalert_block(ctx, v, client_ip);
 }
 
+/* What the control API's hooks reach in the running server. */
 struct cli_serve_ctl {
-	struct pol_engine *engine;
-	struct store *store;
-	const struct gwreload *reload; /* a reload request: gwreload_apply(reload, ...) */
+	struct ctlapi_state api;
+	struct smtpd *smtpd;
+	struct web *web;
+	struct deliver *deliver;
+	const struct gwreload *reload; /* SIGHUP's reload, for the reload request */
 };
 
-static json_t *cli_serve_ctl_error(const char *what)
+/* The reload requests: users_reload re-reads the users files of the SMTP
+ * listeners and the web page; reload the whole configuration, as SIGHUP does
+ * (gateway/gwreload.h). 0, or -1 with err (what ran before stays in force). */
+static int serve_reload(struct cli_serve_ctl *s, bool users_only, char *err, size_t errlen)
 {
-	return json_pack("{s:b, s:s}", "ok", 0, "error", what);
+	if (users_only || !s->reload || !s->reload->smtpd) {
+		if (s->smtpd && smtpd_users_reload(s->smtpd, err, errlen) != 0)
+			return -1;
+		web_users_reload(s->web);
+		return 0;
+	}
+	/* The whole configuration, as SIGHUP does: refused whole or applied. */
+	char restart[1024];
+	if (gwreload_apply(s->reload, restart, sizeof restart, err, errlen) != 0) {
+		log_error("serve: reload refused, the running configuration stays: %s", err);
+		return -1;
+	}
+	if (restart[0])
+		log_warn("serve: reload: these keep their running values until a restart: %s",
+		         restart);
+	web_users_reload(s->web);
+	log_info("serve: reload done (configuration: %s)", s->reload->live->source);
+	return 0;
 }
 
-/* The control socket's commands: block and unblock through the running
- * engine (range blocks take effect at once), ping. */
+static int cli_serve_on_reload(void *arg, bool users_only, char *err, size_t errlen)
+{
+	return serve_reload(arg, users_only, err, errlen);
+}
+
+static void cli_serve_wake(void *arg)
+{
+	struct cli_serve_ctl *s = arg;
+	deliver_wake(s->deliver);
+}
+
+static bool cli_serve_degraded(struct store *st)
+{
+	return gwstore_fallback(st);
+}
+
+/* The control socket: every request through the one table (admin/ctlapi). */
 static json_t *cli_serve_on_control(void *ctx, json_t *req)
 {
 	struct cli_serve_ctl *s = ctx;
-	const char *cmd = json_string_value(json_object_get(req, "cmd"));
-	if (!cmd)
-		return cli_serve_ctl_error("no cmd");
-	if (strcmp(cmd, "ping") == 0)
-		return json_pack("{s:b, s:i, s:s, s:b}", "ok", 1, "pid", (int)getpid(), "store",
-				 s->store->name, "fallback", gwstore_fallback(s->store));
-	bool block = strcmp(cmd, "block") == 0;
-	if (!block && strcmp(cmd, "unblock") != 0)
-		return cli_serve_ctl_error("unknown cmd (block, unblock, ping)");
-	const char *ident = json_string_value(json_object_get(req, "identity"));
-	const char *actor = json_string_value(json_object_get(req, "actor"));
-	const char *reason = json_string_value(json_object_get(req, "reason"));
-	json_int_t expires_in = json_integer_value(json_object_get(req, "expires_in_ms"));
-	char norm[POL_IDENT_MAX];
-	if (!ident || pol_engine_normalize(s->engine, ident, norm, sizeof norm) != 0)
-		return cli_serve_ctl_error("not an identity");
-	if (gwstore_fallback(s->store))
-		return cli_serve_ctl_error("Redis does not answer: a block or unblock must reach "
-					   "every node; try again when it is back");
-	if (!actor || !*actor)
-		actor = "admin";
-	clock_update();
-	int64_t now = clock_realtime_ms();
-	int rc;
-	if (block)
-		rc = pol_engine_block(s->engine, norm, actor, reason, now,
-				      expires_in > 0 ? now + (int64_t)expires_in : 0);
-	else
-		rc = pol_engine_unblock(s->engine, norm, actor, reason, now);
-	if (rc < 0)
-		return cli_serve_ctl_error(block ? "cannot write the block" : "cannot lift the block");
-	log_info("control: %s %s %s: %s", actor, block ? "blocked" : "unblocked", norm,
-		 reason ? reason : "(no reason given)");
-	return json_pack("{s:b, s:s, s:s}", "ok", 1, "identity", norm, "result",
-			 block ? "blocked" : rc == 0 ? "unblocked" : "not_blocked");
+	return ctlapi_dispatch(&s->api, req);
 }
 
 /* Root: hand the state and spool to [gateway] user and become it (the
@@ -454,7 +466,8 @@ int cli_serve(int argc, char **argv)
 	struct queue *queue = NULL;
 	struct web *web = NULL;
 	struct series *series = NULL;
-	struct cli_serve_tick tk = {0};
+	struct cli_serve_ctl sc = {0};
+	int state_lock = -1;
 	char token[256] = "";
 	struct dns *dns = NULL;
 	struct deliver *deliver = NULL;
@@ -462,9 +475,17 @@ int cli_serve(int argc, char **argv)
 	struct control *ctl = NULL;
 	struct event *sig_int = NULL, *sig_term = NULL, *sig_hup = NULL, *tick = NULL;
 	struct gwreload reload = {.path = path, .live = c};
+	struct cli_serve_tick tk = {0};
 	metrics = metrics_new();
 	if (!metrics) {
 		cli_error("serve", "out of memory");
+		goto out;
+	}
+	/* The one writer of the state while we run: commands that find this lock
+	 * taken go through the control socket. */
+	if ((mkdir(c->state_dir, 0750) != 0 && errno != EEXIST) ||
+	    (state_lock = cli_state_lock(c->state_dir, true, err, sizeof err)) < 0) {
+		cli_error("serve", "%s", state_lock < 0 && err[0] ? err : strerror(errno));
 		goto out;
 	}
 	store = gwstore_open(c, metrics, false, err, sizeof err);
@@ -483,13 +504,17 @@ int cli_serve(int argc, char **argv)
 	sig_int = evsignal_new(base, SIGINT, cli_serve_on_signal, base);
 	sig_term = evsignal_new(base, SIGTERM, cli_serve_on_signal, base);
 	sig_hup = evsignal_new(base, SIGHUP, cli_serve_on_hup, &reload);
-	tk.engine = engine;
-	tick = event_new(base, -1, EV_PERSIST, cli_serve_on_tick, &tk);
-	struct timeval two = {2, 0};
-	if (!sig_int || !sig_term || !sig_hup || !tick || event_add(sig_int, NULL) != 0 ||
-	    event_add(sig_term, NULL) != 0 || event_add(sig_hup, NULL) != 0 ||
-	    event_add(tick, &two) != 0) {
+	if (!sig_int || !sig_term || !sig_hup || event_add(sig_int, NULL) != 0 ||
+	    event_add(sig_term, NULL) != 0 || event_add(sig_hup, NULL) != 0) {
 		cli_error("serve", "cannot set up signal handling");
+		goto out;
+	}
+	if (strcmp(c->state_store, "redis") == 0)
+		tk.engine = engine;
+	struct timeval two = {2, 0};
+	tick = event_new(base, -1, EV_PERSIST, cli_serve_on_tick, &tk);
+	if (!tick || event_add(tick, &two) != 0) {
+		cli_error("serve", "out of memory");
 		goto out;
 	}
 	if (mkdir(c->spool_dir, 0750) != 0 && errno != EEXIST) {
@@ -512,6 +537,24 @@ int cli_serve(int argc, char **argv)
 		cli_error("serve", "%s", err);
 		goto out;
 	}
+	/* The control API: its hooks reach the parts made below, which are all
+	 * there before the loop runs a request. */
+	sc.api = (struct ctlapi_state){.engine = engine,
+	                               .store = store,
+	                               .policy = &c->policy,
+	                               .queue = queue,
+	                               .store_degraded = cli_serve_degraded,
+	                               .wake_delivery = cli_serve_wake,
+	                               .wake_arg = &sc,
+	                               .reload = cli_serve_on_reload,
+	                               .reload_arg = &sc,
+	                               .via = "server"};
+	char ctl_path[600] = "";
+	if (str_format(ctl_path, sizeof ctl_path, "%s/control.sock", c->state_dir) != 0 ||
+	    !(ctl = control_new(base, ctl_path, cli_serve_on_control, &sc, err, sizeof err))) {
+		cli_error("serve", "control socket: %s", ctl_path[0] ? err : "state_dir too long");
+		goto out;
+	}
 	if (c->policyd_listen[0]) {
 		struct policyd_options po = {
 		    .count_at_rcpt = strcmp(c->policyd_count_at, "rcpt") == 0,
@@ -530,7 +573,7 @@ int cli_serve(int argc, char **argv)
 	if (c->web_listen[0]) {
 		if (c->web_api_token_file[0] &&
 		    web_read_token_file(c->web_api_token_file, token, sizeof token, err,
-					sizeof err) != 0) {
+		                        sizeof err) != 0) {
 			cli_error("serve", "%s", err);
 			goto out;
 		}
@@ -553,6 +596,7 @@ int cli_serve(int argc, char **argv)
 		    .queue = queue,
 		    .health = gwhealth_check,
 		    .health_arg = tk.health,
+		    .ctl = &sc.api,
 		};
 		web = web_new(base, &wo, &wc, err, sizeof err);
 		if (!web) {
@@ -560,14 +604,6 @@ int cli_serve(int argc, char **argv)
 			goto out;
 		}
 	}
-	struct cli_serve_ctl ctl_ctx = {engine, store, &reload};
-	char ctl_path[600];
-	if (str_format(ctl_path, sizeof ctl_path, "%s/control.sock", c->state_dir) != 0 ||
-	    !(ctl = control_new(base, ctl_path, cli_serve_on_control, &ctl_ctx, err, sizeof err)))
-		log_warn("serve: no control socket (%s); block and unblock will use the state store "
-			 "directly",
-			 ctl_path[0] ? err : "state_dir too long");
-	tk.queue = queue;
 	tk.store = store;
 	tk.alerts = alerts;
 	tk.m_usage = metrics_register(metrics, METRIC_GAUGE, "relayguard_state_store_usage_ratio",
@@ -590,28 +626,32 @@ int cli_serve(int argc, char **argv)
 		goto out;
 	}
 	struct smtpd_deps deps = {.engine = engine,
-				  .queue = queue,
-				  .metrics = metrics,
-				  .dns = dns,
-				  .on_block = cli_serve_on_block,
-				  .on_block_ctx = alerts};
+	                          .queue = queue,
+	                          .metrics = metrics,
+	                          .dns = dns,
+	                          .on_block = cli_serve_on_block,
+	                          .on_block_ctx = alerts};
 	smtpd = smtpd_new(base, c, &deps, err, sizeof err);
 	if (!smtpd) {
 		cli_error("serve", "%s", err);
 		goto out;
 	}
 	reload.smtpd = smtpd;
+	sc.smtpd = smtpd;
+	sc.reload = &reload;
+	sc.web = web;
+	sc.deliver = deliver;
 	if (cli_serve_drop_root(c, err, sizeof err) != 0) {
 		cli_error("serve", "%s", err);
 		goto out;
 	}
 	if (strcmp(c->state_store, "redis") == 0)
 		log_info("serve: started (configuration: %s, state: shared in Redis at %s, prefix "
-			 "%s; local state in %s/policy)",
-			 c->source, c->redis_addr.text, c->redis_prefix, c->state_dir);
+		         "%s; local state in %s/policy)",
+		         c->source, c->redis_addr.text, c->redis_prefix, c->state_dir);
 	else
 		log_info("serve: started (configuration: %s, state: %s/policy)", c->source,
-			 c->state_dir);
+		         c->state_dir);
 	event_base_dispatch(base);
 	log_info("serve: stopped");
 	rc = CLI_EXIT_OK;
@@ -642,6 +682,8 @@ out:
 	pol_engine_free(engine);
 	if (store)
 		store->close(store);
+	if (state_lock >= 0)
+		close(state_lock);
 	gwconf_free(c);
 	free(c);
 	return rc;

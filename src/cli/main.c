@@ -40,6 +40,9 @@ static const struct cli_command cli_commands[] = {
     {"user", cli_user, "add, change, remove and list accounts (argon2id, strength policy)"},
     {"store", cli_store, "check and repair the policy state store (blocks, audit trail)"},
     {"dkim", cli_dkim, "make a DKIM signing key and its DNS TXT record"},
+    /* the control API (cli_queue.c) */
+    {"queue", cli_queue, "list, flush, delete, hold and release queued mail (like mailq)"},
+    {"control", cli_control, "send one control API request to the running server"},
     {"version", cli_version, "print the version"},
 };
 

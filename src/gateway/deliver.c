@@ -1649,6 +1649,12 @@ static void deliver_on_tick(evutil_socket_t fd, short what, void *arg)
 		(void)metric_set(d->m_conn, NULL, d->dests.active);
 }
 
+void deliver_wake(struct deliver *d)
+{
+	if (d && d->tick)
+		event_active(d->tick, EV_TIMEOUT, 0);
+}
+
 static void deliver_ddest_free(void *p)
 {
 	free(p);

@@ -47,6 +47,8 @@ struct deliver *deliver_new(struct event_base *base, struct queue *q, struct dns
  * as they were saved last (a recipient delivered since is delivered again:
  * at least once, never lost). */
 void deliver_free(struct deliver *d);
+/* Looks for due entries now rather than at the next poll (a flush or release). */
+void deliver_wake(struct deliver *d);
 
 struct deliver_stats {
 	uint64_t sent, deferred, bounced, expired;

@@ -585,6 +585,19 @@ static void smtpd_users_refresh(struct smtpd *d)
 	log_info("smtpd: %zu accounts loaded from %s", d->users.count, d->c->users_file);
 }
 
+int smtpd_users_reload(struct smtpd *d, char *err, size_t errlen)
+{
+	if (userdb_load(&d->users, err, errlen) != 0)
+		return -1; /* userdb_load keeps nothing half-read: the old accounts stay */
+	if (smtpd_users_prepare(d) != 0)
+		log_warn("smtpd: cannot prepare the unknown-user check");
+	struct stat st;
+	d->users_mtime = stat(d->c->users_file, &st) == 0 ? st.st_mtim : (struct timespec){0, 0};
+	d->users_loaded = true;
+	log_info("smtpd: %zu accounts reloaded from %s", d->users.count, d->c->users_file);
+	return 0;
+}
+
 static void smtpd_policy_event(const struct smtpd_conn *c, enum pol_event_type t, const char *user,
                                struct pol_event *ev)
 {

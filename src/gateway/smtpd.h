@@ -64,6 +64,9 @@ struct smtpd_reload *smtpd_reload_prepare(struct smtpd *d, const struct gw_confi
                                           size_t errlen);
 void smtpd_reload_commit(struct smtpd *d, struct smtpd_reload *r);
 void smtpd_reload_discard(struct smtpd_reload *r);
+/* Reads the users file again now (a reload request). 0, or -1 with err: the
+ * accounts read before stay in force. */
+int smtpd_users_reload(struct smtpd *d, char *err, size_t errlen);
 unsigned smtpd_connections(const struct smtpd *d);
 
 #endif

@@ -1,41 +1,11 @@
 /*
- * queue - the durable spool; interface and guarantees in queue.h, on-disk
- * format and the durability argument in docs/queue.md.
- *
- * Layout under the spool directory:
- *   seg/NNNNNNNN    append-only segments: every committed message is one
- *                   record (ID, envelope, content, END trailer; qseg.h)
- *   state/ID        the envelope as it is now, once it changed after commit
- *                   (delivery results, hold, release): overrides the copy in
- *                   the segment; replaced atomically (temp, fsync, rename,
- *                   fsync directory)
- *   dead/ID         empty marker: the entry is finished (delivered or deleted)
- *   corrupt/        records and envelopes that did not parse, kept for a person
- *   tmp/            unlinked scratch files (large messages being received)
- *   audit.log       hold, release and delete, one JSON object a line
- *   owner.lock      flock()ed by the process that writes segments
- *   lock            flock()ed around every change to state/ and dead/
- *
- * Group commit: queue_msg_commit() only queues the message. At the end of the
- * loop turn the turn's commits go to the sync thread as one batch; it
- * appends their records to the current segment and makes them durable with
- * one fdatasync() (plus one directory fsync when it has just started a new
- * segment), then wakes the loop through a pipe, and the loop indexes the
- * entries and runs the callbacks. Commits arriving while a batch syncs form
- * the next batch. The index (hash by ID, heap by next attempt) belongs to the
- * loop thread alone; the sync thread only touches the batch it was handed,
- * the writer segment and the counters, under q->mu.
- *
- * A segment is removed once every entry in it is dead and it is no longer
- * the one being written; its entries' state/ and dead/ files go after it.
- *
- * Cross-process: `relayguard hold` opens the spool while `serve` runs. It is
- * then not the owner: it never appends, truncates or collects, it only
- * rewrites state/ files and creates dead/ markers under the lock, and
- * appends to audit.log; queue_rescan() in the server follows audit.log and
- * reloads the entries named there.
+ * queue - the spool's public face (queue.h): open and close, receiving with
+ * group commit (the sync thread), and the delivery side's load, put and done.
+ * The on-disk format and recovery are in qdisk.c, the in-memory index in
+ * qindex.c, the scheduler in qsched.c, the hold operations in qhold.c; what
+ * they share is queue_int.h.
  */
-#include "queue/queue.h"
+#include "queue/queue_int.h"
 
 #include "core/clock.h"
 #include "core/fsutil.h"
@@ -61,373 +31,6 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#define QUEUE_SPILL_AT (256u * 1024) /* content kept in memory up to this */
-#define QUEUE_SEG_MAX_DEFAULT (64u * 1024 * 1024)
-#define QUEUE_BATCH_DEFAULT 256
-
-struct queue_entry {
-	char id[QUEUE_ID_MAX];
-	struct queue_entry *hnext;
-	uint32_t seg;
-	uint64_t rec_off;
-	uint32_t id_len, env_len;
-	uint64_t data_len;
-	uint64_t arrival_ms, next_attempt_ms;
-	unsigned attempts;
-	bool held, handed, dead, has_state;
-	size_t heap_pos; /* SIZE_MAX: not in the heap */
-};
-
-struct queue_seg {
-	uint32_t num;
-	int fd; /* read-only; -1 until needed */
-	uint64_t live;
-	struct queue_seg *next;
-};
-
-struct queue_msg {
-	struct queue *q;
-	char id[QUEUE_ID_MAX];
-	char *mem;
-	size_t mem_len, mem_cap;
-	int spill_fd;
-	uint64_t size; /* written (memory or spill file); the prefix not counted */
-	char *pre;     /* queue_msg_prepend(): goes before the content */
-	size_t pre_len;
-	bool write_failed;
-	/* set at commit */
-	struct buf env;
-	queue_commit_cb cb;
-	void *arg;
-	uint64_t arrival_ms, next_attempt_ms;
-	bool held;
-	int status;
-	uint32_t seg;
-	uint64_t off;
-	struct qseg_rec rec;
-	struct queue_msg *next;
-};
-
-struct queue {
-	char dir[PATH_MAX - 64];
-	struct event_base *base;
-	struct event *ev_pipe, *ev_kick, *ev_rescan;
-	int pipe_fd[2];
-	struct queue_opts opts;
-	bool owner;
-	int owner_fd;
-	/* index (loop thread) */
-	struct queue_entry **buckets;
-	size_t nbuckets, nentries;
-	struct queue_entry **heap;
-	size_t heap_len, heap_cap;
-	struct queue_seg *segs;
-	uint32_t gc_below; /* segments below this number are fully indexed */
-	uint64_t id_last_ms;
-	unsigned id_seq;
-	struct queue_msg *turn_head, *turn_tail; /* this loop turn's commits */
-	uint64_t audit_off;
-	char err[256]; /* queue_error() */
-	/* shared with the sync thread, under mu */
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	pthread_t thr;
-	bool thr_started, stop;
-	struct queue_msg *pend_head, *pend_tail, *done_head, *done_tail;
-	uint64_t commits, syncs;
-	uint32_t wseg; /* the segment being written */
-	/* the sync thread's (or, without a loop, the caller's) */
-	int wfd, seg_dir_fd;
-	uint64_t woff;
-	bool wnew;
-};
-
-/* ---- small helpers ---- */
-
-static uint64_t queue_now(const struct queue *q)
-{
-	return q->opts.now_ms ? q->opts.now_ms() : (uint64_t)clock_realtime_ms();
-}
-
-static int queue_path(const struct queue *q, char *out, size_t size, const char *sub,
-                      const char *name)
-{
-	if (name)
-		return str_format(out, size, "%s/%s/%s", q->dir, sub, name);
-	return str_format(out, size, "%s/%s", q->dir, sub);
-}
-
-static bool queue_id_valid(const char *id)
-{
-	size_t n = strlen(id);
-	if (n < 16 || n >= QUEUE_ID_MAX)
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (!((id[i] >= '0' && id[i] <= '9') || (id[i] >= 'A' && id[i] <= 'F')))
-			return false;
-	return true;
-}
-
-static int queue_lock(struct queue *q)
-{
-	char p[PATH_MAX];
-	if (queue_path(q, p, sizeof p, "lock", NULL) < 0)
-		return -1;
-	int fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		log_error("queue: %s: %s", p, strerror(errno));
-		return -1;
-	}
-	while (flock(fd, LOCK_EX) < 0) {
-		if (errno != EINTR) {
-			log_error("queue: lock %s: %s", p, strerror(errno));
-			close(fd);
-			return -1;
-		}
-	}
-	return fd;
-}
-
-static void queue_unlock(int fd)
-{
-	if (fd >= 0)
-		close(fd); /* releases the flock */
-}
-
-/* ---- index: hash by ID ---- */
-
-static size_t queue_hash(const char *id)
-{
-	uint64_t h = 1469598103934665603ULL;
-	for (; *id; id++)
-		h = (h ^ (unsigned char)*id) * 1099511628211ULL;
-	return (size_t)h;
-}
-
-static struct queue_entry *queue_find(const struct queue *q, const char *id)
-{
-	if (!q->nbuckets)
-		return NULL;
-	for (struct queue_entry *e = q->buckets[queue_hash(id) & (q->nbuckets - 1)]; e;
-	     e = e->hnext)
-		if (strcmp(e->id, id) == 0)
-			return e;
-	return NULL;
-}
-
-static void queue_hash_insert(struct queue *q, struct queue_entry *e)
-{
-	if (q->nentries + 1 > q->nbuckets) {
-		size_t nb = q->nbuckets ? q->nbuckets * 2 : 1024;
-		struct queue_entry **b = xcalloc(nb, sizeof *b);
-		for (size_t i = 0; i < q->nbuckets; i++)
-			for (struct queue_entry *x = q->buckets[i], *nx; x; x = nx) {
-				nx = x->hnext;
-				size_t h = queue_hash(x->id) & (nb - 1);
-				x->hnext = b[h];
-				b[h] = x;
-			}
-		free(q->buckets);
-		q->buckets = b;
-		q->nbuckets = nb;
-	}
-	size_t h = queue_hash(e->id) & (q->nbuckets - 1);
-	e->hnext = q->buckets[h];
-	q->buckets[h] = e;
-	q->nentries++;
-}
-
-static void queue_hash_remove(struct queue *q, struct queue_entry *e)
-{
-	struct queue_entry **pp = &q->buckets[queue_hash(e->id) & (q->nbuckets - 1)];
-	for (; *pp; pp = &(*pp)->hnext)
-		if (*pp == e) {
-			*pp = e->hnext;
-			q->nentries--;
-			return;
-		}
-}
-
-/* ---- index: heap by (next attempt, ID) ---- */
-
-static bool queue_heap_less(const struct queue_entry *a, const struct queue_entry *b)
-{
-	if (a->next_attempt_ms != b->next_attempt_ms)
-		return a->next_attempt_ms < b->next_attempt_ms;
-	return strcmp(a->id, b->id) < 0;
-}
-
-static void queue_heap_set(struct queue *q, size_t i, struct queue_entry *e)
-{
-	q->heap[i] = e;
-	e->heap_pos = i;
-}
-
-static void queue_heap_up(struct queue *q, size_t i)
-{
-	struct queue_entry *e = q->heap[i];
-	while (i > 0) {
-		size_t p = (i - 1) / 2;
-		if (!queue_heap_less(e, q->heap[p]))
-			break;
-		queue_heap_set(q, i, q->heap[p]);
-		i = p;
-	}
-	queue_heap_set(q, i, e);
-}
-
-static void queue_heap_down(struct queue *q, size_t i)
-{
-	struct queue_entry *e = q->heap[i];
-	for (;;) {
-		size_t c = 2 * i + 1;
-		if (c >= q->heap_len)
-			break;
-		if (c + 1 < q->heap_len && queue_heap_less(q->heap[c + 1], q->heap[c]))
-			c++;
-		if (!queue_heap_less(q->heap[c], e))
-			break;
-		queue_heap_set(q, i, q->heap[c]);
-		i = c;
-	}
-	queue_heap_set(q, i, e);
-}
-
-static void queue_heap_remove(struct queue *q, struct queue_entry *e)
-{
-	if (e->heap_pos == SIZE_MAX)
-		return;
-	size_t i = e->heap_pos;
-	e->heap_pos = SIZE_MAX;
-	q->heap_len--;
-	if (i == q->heap_len)
-		return;
-	struct queue_entry *m = q->heap[q->heap_len];
-	queue_heap_set(q, i, m);
-	queue_heap_down(q, i);
-	queue_heap_up(q, m->heap_pos);
-}
-
-/* Puts e in the heap, or moves it, or takes it out, as its state says. */
-static void queue_heap_update(struct queue *q, struct queue_entry *e)
-{
-	bool want = !e->dead && !e->held && !e->handed;
-	if (!want) {
-		queue_heap_remove(q, e);
-		return;
-	}
-	if (e->heap_pos != SIZE_MAX) {
-		queue_heap_up(q, e->heap_pos);
-		queue_heap_down(q, e->heap_pos);
-		return;
-	}
-	if (q->heap_len == q->heap_cap) {
-		q->heap_cap = q->heap_cap ? q->heap_cap * 2 : 1024;
-		q->heap = xrealloc(q->heap, q->heap_cap * sizeof *q->heap);
-	}
-	queue_heap_set(q, q->heap_len, e);
-	q->heap_len++;
-	queue_heap_up(q, e->heap_pos);
-}
-
-/* ---- segments ---- */
-
-static struct queue_seg *queue_seg_get(struct queue *q, uint32_t num)
-{
-	struct queue_seg **pp = &q->segs;
-	for (; *pp && (*pp)->num < num; pp = &(*pp)->next)
-		;
-	if (*pp && (*pp)->num == num)
-		return *pp;
-	struct queue_seg *s = xcalloc(1, sizeof *s);
-	s->num = num;
-	s->fd = -1;
-	s->next = *pp;
-	*pp = s;
-	return s;
-}
-
-static int queue_seg_fd(struct queue *q, struct queue_seg *s)
-{
-	if (s->fd >= 0)
-		return s->fd;
-	char name[16], p[PATH_MAX];
-	if (str_format(name, sizeof name, "%08" PRIX32, s->num) < 0 ||
-	    queue_path(q, p, sizeof p, "seg", name) < 0)
-		return -1;
-	s->fd = open(p, O_RDONLY | O_CLOEXEC);
-	if (s->fd < 0)
-		log_error("queue: %s: %s", p, strerror(errno));
-	return s->fd;
-}
-
-static void queue_entry_set_summary(struct queue_entry *e, const struct queue_envelope *env)
-{
-	e->arrival_ms = env->arrival_ms;
-	e->next_attempt_ms = env->next_attempt_ms;
-	e->attempts = env->attempts;
-	e->held = env->hold_reason[0] != '\0';
-}
-
-static void queue_entry_kill(struct queue *q, struct queue_entry *e)
-{
-	if (e->dead)
-		return;
-	e->dead = true;
-	e->handed = false;
-	queue_heap_remove(q, e);
-	struct queue_seg *s = queue_seg_get(q, e->seg);
-	if (s->live > 0)
-		s->live--;
-}
-
-/* Removes every segment that holds no live entry and is fully indexed; then
- * the state/ and dead/ files of its entries (after the segment is gone for
- * good, so a crash in between never brings a finished entry back). */
-static void queue_gc(struct queue *q)
-{
-	if (!q->owner)
-		return;
-	for (struct queue_seg **pp = &q->segs; *pp;) {
-		struct queue_seg *s = *pp;
-		if (s->live > 0 || s->num >= q->gc_below) {
-			pp = &s->next;
-			continue;
-		}
-		char name[16], p[PATH_MAX];
-		if (str_format(name, sizeof name, "%08" PRIX32, s->num) < 0 ||
-		    queue_path(q, p, sizeof p, "seg", name) < 0)
-			return;
-		if (unlink(p) < 0 && errno != ENOENT) {
-			log_error("queue: remove %s: %s", p, strerror(errno));
-			return;
-		}
-		if (q->seg_dir_fd >= 0 && q->opts.fsync && fsync(q->seg_dir_fd) < 0)
-			log_error("queue: fsync %s/seg: %s", q->dir, strerror(errno));
-		log_debug("queue: segment %s removed", name);
-		for (size_t i = 0; i < q->nbuckets; i++)
-			for (struct queue_entry *e = q->buckets[i], *nx; e; e = nx) {
-				nx = e->hnext;
-				if (e->seg != s->num)
-					continue;
-				char f[PATH_MAX];
-				if (queue_path(q, f, sizeof f, "dead", e->id) == 0)
-					(void)unlink(f);
-				if (e->has_state && queue_path(q, f, sizeof f, "state", e->id) == 0)
-					(void)unlink(f);
-				queue_heap_remove(q, e);
-				queue_hash_remove(q, e);
-				free(e);
-			}
-		if (s->fd >= 0)
-			close(s->fd);
-		*pp = s->next;
-		free(s);
-	}
-}
-
-/* ---- IDs ---- */
-
 /* 12 hex digits of milliseconds and 4 of sequence: sortable by arrival,
  * unique as long as the clock does not go back past the last ID issued. */
 static void queue_new_id(struct queue *q, char out[QUEUE_ID_MAX])
@@ -447,186 +50,6 @@ static void queue_new_id(struct queue *q, char out[QUEUE_ID_MAX])
 	(void)str_format(out, QUEUE_ID_MAX, "%012" PRIX64 "%04X", ms & UINT64_C(0xffffffffffff),
 	                 q->id_seq);
 }
-
-static void queue_id_seen(struct queue *q, const char *id)
-{
-	uint64_t ms = 0;
-	unsigned seq = 0;
-	for (int i = 0; i < 12; i++)
-		ms = ms * 16 + (uint64_t)(id[i] <= '9' ? id[i] - '0' : id[i] - 'A' + 10);
-	for (int i = 12; i < 16; i++)
-		seq = seq * 16 + (unsigned)(id[i] <= '9' ? id[i] - '0' : id[i] - 'A' + 10);
-	if (ms > q->id_last_ms || (ms == q->id_last_ms && seq > q->id_seq)) {
-		q->id_last_ms = ms;
-		q->id_seq = seq;
-	}
-}
-
-/* ---- audit log ---- */
-
-static int queue_audit(struct queue *q, const char *action, const char *id, const char *reason,
-                       const char *actor)
-{
-	char p[PATH_MAX], when[40];
-	if (queue_path(q, p, sizeof p, "audit.log", NULL) < 0 ||
-	    clock_format_rfc3339((int64_t)queue_now(q), when, sizeof when) < 0)
-		return -1;
-	json_t *o =
-	    json_pack("{s:s, s:s, s:s, s:s, s:s}", "time", when, "actor", actor ? actor : "",
-	              "action", action, "id", id, "reason", reason ? reason : "");
-	char *line = o ? json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII) : NULL;
-	json_decref(o);
-	if (!line)
-		return -1;
-	size_t n = strlen(line);
-	line[n] = '\n'; /* json_dumps leaves room: replace the NUL, write n + 1 */
-	int rc = -1;
-	int fd = open(p, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
-	if (fd >= 0) {
-		rc = write(fd, line, n + 1) == (ssize_t)(n + 1) ? 0 : -1;
-		if (rc == 0 && q->opts.fsync && fdatasync(fd) < 0)
-			rc = -1;
-		/* The first line created the file: its directory entry too. */
-		struct stat st;
-		if (rc == 0 && q->opts.fsync && fstat(fd, &st) == 0 &&
-		    (uint64_t)st.st_size == n + 1 && fsutil_fsync_dir(p) < 0)
-			rc = -1;
-		close(fd);
-	}
-	if (rc < 0)
-		log_error("%s: audit record not written: %s: %s", id, p, strerror(errno));
-	free(line);
-	return rc;
-}
-
-/* ---- reading envelopes ---- */
-
-static int queue_read_file(const char *path, struct buf *out)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0)
-		return -1;
-	char chunk[16384];
-	for (;;) {
-		ssize_t k = read(fd, chunk, sizeof chunk);
-		if (k < 0 && errno == EINTR)
-			continue;
-		bool full = k > 0 && buf_append(out, chunk, (size_t)k) < 0;
-		if (k < 0 || full) {
-			int saved = full ? EFBIG : errno;
-			close(fd);
-			errno = saved;
-			return -1;
-		}
-		if (k == 0)
-			break;
-	}
-	close(fd);
-	return 0;
-}
-
-/* Moves a file that did not parse to corrupt/, where a person can look. */
-static void queue_quarantine(struct queue *q, const char *path, const char *id, const char *what,
-                             const char *why)
-{
-	char dst[PATH_MAX], name[QUEUE_ID_MAX + 48];
-	if (str_format(name, sizeof name, "%s.%s.%" PRIu64, id, what, queue_now(q)) < 0 ||
-	    queue_path(q, dst, sizeof dst, "corrupt", name) < 0)
-		return;
-	if (rename(path, dst) < 0)
-		log_error("%s: corrupt %s not quarantined: %s: %s", id, what, path,
-		          strerror(errno));
-	else
-		log_error("%s: corrupt %s quarantined as %s: %s", id, what, dst, why);
-}
-
-static int queue_read_seg_env(struct queue *q, const struct queue_entry *e,
-                              struct queue_envelope *env)
-{
-	struct queue_seg *s = queue_seg_get(q, e->seg);
-	int fd = queue_seg_fd(q, s);
-	char err[128];
-	if (fd < 0)
-		return -1;
-	char *t = xmalloc(e->env_len + 1UL);
-	ssize_t k = pread(fd, t, e->env_len, (off_t)(e->rec_off + QSEG_HDR_LEN + e->id_len));
-	int rc = -1;
-	if (k != (ssize_t)e->env_len)
-		log_error("%s: envelope unreadable: %s", e->id,
-		          k < 0 ? strerror(errno) : "short read");
-	else if (qenv_parse(t, e->env_len, env, err, sizeof err) < 0)
-		log_error("%s: envelope in segment %08" PRIX32 " does not parse: %s", e->id, e->seg,
-		          err);
-	else
-		rc = 0;
-	free(t);
-	return rc;
-}
-
-/* The envelope of e as it is on disk now: state/ID when there is one (a
- * corrupt one is quarantined), else the copy in the segment. 0 or -1. */
-static int queue_read_env(struct queue *q, struct queue_entry *e, struct queue_envelope *env)
-{
-	char p[PATH_MAX], err[128];
-	if (queue_path(q, p, sizeof p, "state", e->id) < 0)
-		return -1;
-	struct buf b;
-	buf_init(&b, QENV_TEXT_MAX);
-	int got = queue_read_file(p, &b);
-	if (got < 0 && errno != ENOENT && errno != EFBIG) {
-		log_error("%s: %s: %s", e->id, p, strerror(errno));
-		buf_free(&b);
-		return -1;
-	}
-	if (got < 0 && errno == EFBIG) {
-		buf_free(&b);
-		queue_quarantine(q, p, e->id, "state", "larger than any envelope");
-	} else if (got == 0) {
-		int rc = qenv_parse(b.data ? b.data : "", b.len, env, err, sizeof err);
-		buf_free(&b);
-		if (rc == 0 && strcmp(env->id, e->id) == 0) {
-			e->has_state = true;
-			return 0;
-		}
-		if (rc == 0) {
-			qenv_free(env);
-			(void)str_copy(err, sizeof err, "ID in the file is another");
-		}
-		queue_quarantine(q, p, e->id, "state", err);
-	} else {
-		buf_free(&b);
-	}
-	e->has_state = false;
-	return queue_read_seg_env(q, e, env);
-}
-
-static bool queue_dead_on_disk(struct queue *q, const char *id)
-{
-	char p[PATH_MAX];
-	return queue_path(q, p, sizeof p, "dead", id) == 0 && access(p, F_OK) == 0;
-}
-
-/* Writes state/ID atomically (fsync'ed, directory too). 0 or -1. */
-static int queue_write_state(struct queue *q, struct queue_entry *e,
-                             const struct queue_envelope *env)
-{
-	char p[PATH_MAX], err[256];
-	struct buf b;
-	buf_init(&b, QENV_TEXT_MAX);
-	int rc = -1;
-	if (queue_path(q, p, sizeof p, "state", e->id) < 0 || qenv_format(env, &b) < 0)
-		log_error("%s: envelope too large to save", e->id);
-	else if (fsutil_write_atomic(p, b.data, b.len, 0600, err, sizeof err) < 0)
-		log_error("%s: envelope not saved: %s", e->id, err);
-	else
-		rc = 0;
-	buf_free(&b);
-	if (rc == 0)
-		e->has_state = true;
-	return rc;
-}
-
-/* ---- receiving ---- */
 
 struct queue_msg *queue_msg_new(struct queue *q)
 {
@@ -657,27 +80,10 @@ static void queue_msg_free(struct queue_msg *m)
 	free(m);
 }
 
-/* An unlinked scratch file in tmp/ for content too large to keep in memory. */
-static int queue_spill_open(struct queue *q)
-{
-	char p[PATH_MAX];
-	if (queue_path(q, p, sizeof p, "tmp", NULL) < 0)
-		return -1;
-	int fd = open(p, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-	if (fd >= 0 || (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL))
-		return fd;
-	if (queue_path(q, p, sizeof p, "tmp", "spill.XXXXXX") < 0)
-		return -1;
-	fd = mkostemp(p, O_CLOEXEC);
-	if (fd >= 0)
-		(void)unlink(p);
-	return fd;
-}
-
 /* Moves the content kept in memory to a scratch file. 0 or -1. */
 static int queue_msg_spill(struct queue_msg *m)
 {
-	m->spill_fd = queue_spill_open(m->q);
+	m->spill_fd = qdisk_spill_open(m->q);
 	if (m->spill_fd < 0 ||
 	    (m->mem_len && qseg_pwrite_all(m->spill_fd, m->mem, m->mem_len, 0) < 0))
 		return -1;
@@ -776,7 +182,7 @@ static int queue_seg_rotate(struct queue *q)
 	char name[16], p[PATH_MAX];
 	uint32_t num = q->wseg + 1;
 	if (str_format(name, sizeof name, "%08" PRIX32, num) < 0 ||
-	    queue_path(q, p, sizeof p, "seg", name) < 0)
+	    qdisk_path(q, p, sizeof p, "seg", name) < 0)
 		return -1;
 	int fd = open(p, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0) {
@@ -859,16 +265,6 @@ static int queue_rec_append(struct queue *q, struct queue_msg *m)
 	return 0;
 }
 
-static void queue_mark_dead_file(struct queue *q, const char *id)
-{
-	char p[PATH_MAX];
-	if (queue_path(q, p, sizeof p, "dead", id) < 0)
-		return;
-	int fd = open(p, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
-	if (fd >= 0)
-		close(fd);
-}
-
 /* Writes a batch and makes it durable. Runs in the sync thread (or in the
  * caller without a loop). Sets each message's status; returns the syncs. */
 static unsigned queue_batch_write(struct queue *q, struct queue_msg *batch)
@@ -930,7 +326,7 @@ static unsigned queue_batch_write(struct queue *q, struct queue_msg *batch)
 		 * queued. The next batch goes to a fresh segment either way. */
 		if (ftruncate(q->wfd, (off_t)start) < 0)
 			for (struct queue_msg *m = batch; m; m = m->next)
-				queue_mark_dead_file(q, m->id);
+				qdisk_mark_dead(q, m->id);
 		close(q->wfd);
 		q->wfd = -1;
 	}
@@ -951,11 +347,11 @@ static void queue_finish(struct queue *q, struct queue_msg *m)
 		e->next_attempt_ms = m->next_attempt_ms;
 		e->held = m->held;
 		e->heap_pos = SIZE_MAX;
-		queue_hash_insert(q, e);
-		queue_seg_get(q, e->seg)->live++;
+		qindex_insert(q, e);
+		qindex_seg(q, e->seg)->live++;
 		if (m->seg > q->gc_below)
 			q->gc_below = m->seg;
-		queue_heap_update(q, e);
+		qsched_update(q, e);
 		log_info("%s: queued size=%" PRIu64 "%s", m->id, m->size, m->held ? " held" : "");
 	}
 	if (m->cb)
@@ -1076,295 +472,6 @@ void queue_msg_commit(struct queue_msg *m, const struct queue_envelope *env, que
 	event_active(q->ev_kick, EV_TIMEOUT, 0);
 }
 
-/* ---- recovery ---- */
-
-/* Copies len bytes at off of fd into corrupt/NAME for a person to look at. */
-static void queue_copy_to_corrupt(struct queue *q, int fd, uint64_t off, uint64_t len,
-                                  const char *name)
-{
-	char p[PATH_MAX];
-	if (!q->owner || queue_path(q, p, sizeof p, "corrupt", name) < 0)
-		return;
-	/* O_EXCL: copied once, not again at every start. */
-	int out = open(p, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (out < 0 && errno == EEXIST)
-		return;
-	if (out < 0 || qseg_copy(fd, off, out, 0, len) < 0 || (q->opts.fsync && fsync(out) < 0))
-		log_error("queue: %s: %s", p, strerror(errno));
-	if (out >= 0)
-		close(out);
-}
-
-static void queue_index_record(struct queue *q, struct queue_seg *s, uint64_t off,
-                               const struct qseg_rec *r, const char *id, const struct buf *text)
-{
-	struct queue_envelope env;
-	char err[128], name[QUEUE_ID_MAX + 48];
-	if (!queue_id_valid(id)) {
-		(void)str_copy(err, sizeof err, "bad queue ID");
-	} else if (qenv_parse(text->data ? text->data : "", text->len, &env, err, sizeof err) ==
-	           0) {
-		if (strcmp(env.id, id) == 0 && env.nrcpt > 0)
-			goto good;
-		(void)str_copy(err, sizeof err,
-		               env.nrcpt ? "ID differs from the record's" : "no recipients");
-		qenv_free(&env);
-	}
-	if (str_format(name, sizeof name, "seg-%08" PRIX32 "-%" PRIu64 ".record", s->num, off) == 0)
-		queue_copy_to_corrupt(q, s->fd, off, qseg_rec_len(r), name);
-	log_error("%s: envelope corrupt (segment %08" PRIX32 " offset %" PRIu64
-	          "): %s; not queued%s",
-	          queue_id_valid(id) ? id : "queue", s->num, off, err,
-	          q->owner ? ", record copied to corrupt/" : "");
-	return;
-good:
-	if (queue_find(q, id)) {
-		log_error("%s: second record in segment %08" PRIX32 " ignored", id, s->num);
-		qenv_free(&env);
-		return;
-	}
-	struct queue_entry *e = xcalloc(1, sizeof *e);
-	(void)str_copy(e->id, sizeof e->id, id);
-	e->seg = s->num;
-	e->rec_off = off;
-	e->id_len = r->id_len;
-	e->env_len = r->env_len;
-	e->data_len = r->data_len;
-	e->heap_pos = SIZE_MAX;
-	queue_entry_set_summary(e, &env);
-	qenv_free(&env);
-	queue_hash_insert(q, e);
-	s->live++;
-	queue_id_seen(q, id);
-}
-
-/* The offset of the next intact record after off, 0 when there is none. */
-static uint64_t queue_next_record(int fd, uint64_t off, uint64_t size)
-{
-	char chunk[65536];
-	for (uint64_t base = off; base < size;) {
-		ssize_t k = pread(fd, chunk, sizeof chunk, (off_t)base);
-		if (k <= 3)
-			return 0;
-		for (ssize_t i = 0; i + 3 < k; i++) {
-			if (memcmp(chunk + i, "RGQR", 4) != 0)
-				continue;
-			struct qseg_rec r;
-			char id[QUEUE_ID_MAX], err[64];
-			if (qseg_read(fd, base + (uint64_t)i, size, &r, id, sizeof id, NULL, err,
-			              sizeof err) == 0)
-				return base + (uint64_t)i;
-		}
-		base += (uint64_t)k - 3;
-	}
-	return 0;
-}
-
-static void queue_scan_segment(struct queue *q, uint32_t num, const char *path)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	struct stat st;
-	char magic[QSEG_MAGIC_LEN];
-	if (fd < 0 || fstat(fd, &st) < 0) {
-		log_error("queue: %s: %s", path, strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		return;
-	}
-	uint64_t size = (uint64_t)st.st_size;
-	if (size < QSEG_MAGIC_LEN || pread(fd, magic, sizeof magic, 0) != (ssize_t)sizeof magic ||
-	    memcmp(magic, QSEG_MAGIC, QSEG_MAGIC_LEN) != 0) {
-		close(fd);
-		if (size < QSEG_MAGIC_LEN && q->owner) {
-			log_warn("queue: %s: empty segment (creation interrupted) removed", path);
-			(void)unlink(path);
-		} else if (q->owner) {
-			queue_quarantine(q, path, "segment", "segment", "not a segment file");
-		}
-		return;
-	}
-	struct queue_seg *s = queue_seg_get(q, num);
-	s->fd = fd;
-	struct buf text;
-	buf_init(&text, QSEG_ENV_MAX);
-	uint64_t off = QSEG_MAGIC_LEN;
-	while (off < size) {
-		struct qseg_rec r;
-		char id[QUEUE_ID_MAX], err[128];
-		buf_reset(&text);
-		if (qseg_read(fd, off, size, &r, id, sizeof id, &text, err, sizeof err) == 0) {
-			queue_index_record(q, s, off, &r, id, &text);
-			off += qseg_rec_len(&r);
-			continue;
-		}
-		uint64_t next = queue_next_record(fd, off + 1, size);
-		if (next == 0) {
-			/* A torn append: the crash came before its sync, so no client
-			 * was told it was queued. */
-			if (!q->owner) {
-				/* Maybe being appended by the owner right now. */
-				log_debug("%s: incomplete record at the end of segment %08" PRIX32,
-				          id[0] ? id : "queue", num);
-				break;
-			}
-			log_warn("%s: partial entry removed (segment %08" PRIX32 " offset %" PRIu64
-			         ": %s)",
-			         id[0] ? id : "queue", num, off, err);
-			if (truncate(path, (off_t)off) < 0)
-				log_error("queue: truncate %s: %s", path, strerror(errno));
-			break;
-		}
-		char name[64];
-		if (str_format(name, sizeof name, "seg-%08" PRIX32 "-%" PRIu64 ".bad", num, off) ==
-		    0)
-			queue_copy_to_corrupt(q, fd, off, next - off, name);
-		log_error("%s: corrupt bytes %" PRIu64 "-%" PRIu64 " in segment %08" PRIX32
-		          " skipped (%s)%s",
-		          id[0] ? id : "queue", off, next, num, err,
-		          q->owner ? ", copied to corrupt/" : "");
-		off = next;
-	}
-	buf_free(&text);
-}
-
-static void queue_on_rescan(evutil_socket_t fd, short what, void *arg)
-{
-	(void)queue_rescan(arg);
-}
-
-static int queue_cmp_u32(const void *a, const void *b)
-{
-	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-	return x < y ? -1 : x > y;
-}
-
-static int queue_scan_segments(struct queue *q, char *err, size_t errlen)
-{
-	char p[PATH_MAX];
-	if (queue_path(q, p, sizeof p, "seg", NULL) < 0)
-		return -1;
-	DIR *d = opendir(p);
-	if (!d) {
-		(void)str_format(err, errlen, "%s: %s", p, strerror(errno));
-		return -1;
-	}
-	uint32_t *nums = NULL;
-	size_t n = 0, cap = 0;
-	struct dirent *de;
-	while ((de = readdir(d))) {
-		uint64_t v = 0;
-		size_t len = strlen(de->d_name);
-		bool ok = len == 8;
-		for (size_t i = 0; ok && i < len; i++) {
-			char c = de->d_name[i];
-			if (c >= '0' && c <= '9')
-				v = v * 16 + (uint64_t)(c - '0');
-			else if (c >= 'A' && c <= 'F')
-				v = v * 16 + (uint64_t)(c - 'A' + 10);
-			else
-				ok = false;
-		}
-		if (!ok || v == 0)
-			continue;
-		if (n == cap) {
-			cap = cap ? cap * 2 : 16;
-			nums = xrealloc(nums, cap * sizeof *nums);
-		}
-		nums[n++] = (uint32_t)v;
-	}
-	closedir(d);
-	if (n)
-		qsort(nums, n, sizeof *nums, queue_cmp_u32);
-	for (size_t i = 0; i < n; i++) {
-		char name[16], f[PATH_MAX];
-		if (str_format(name, sizeof name, "%08" PRIX32, nums[i]) < 0 ||
-		    queue_path(q, f, sizeof f, "seg", name) < 0)
-			continue;
-		queue_scan_segment(q, nums[i], f);
-		if (nums[i] > q->wseg)
-			q->wseg = nums[i];
-	}
-	free(nums);
-	return 0;
-}
-
-/* Calls fn for every name in DIR/sub that is not "." or "..". */
-static void queue_each_file(struct queue *q, const char *sub,
-                            void (*fn)(struct queue *q, const char *sub, const char *name))
-{
-	char p[PATH_MAX];
-	if (queue_path(q, p, sizeof p, sub, NULL) < 0)
-		return;
-	DIR *d = opendir(p);
-	if (!d)
-		return;
-	struct dirent *de;
-	while ((de = readdir(d)))
-		if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, ".."))
-			fn(q, sub, de->d_name);
-	closedir(d);
-}
-
-static void queue_remove_file(struct queue *q, const char *sub, const char *name)
-{
-	char p[PATH_MAX];
-	if (q->owner && queue_path(q, p, sizeof p, sub, name) == 0 && unlink(p) < 0)
-		log_error("queue: remove %s: %s", p, strerror(errno));
-}
-
-static void queue_recover_dead(struct queue *q, const char *sub, const char *name)
-{
-	struct queue_entry *e = queue_find(q, name);
-	if (e)
-		queue_entry_kill(q, e);
-	else
-		queue_remove_file(q, sub, name); /* its segment is gone already */
-}
-
-static void queue_recover_state(struct queue *q, const char *sub, const char *name)
-{
-	struct queue_entry *e = queue_find(q, name);
-	if (name[0] == '.' || !e) {
-		/* A replacement interrupted before its rename, or an entry whose
-		 * segment is gone. */
-		if (name[0] == '.')
-			log_warn("queue: %s/%s: interrupted envelope update removed", sub, name);
-		queue_remove_file(q, sub, name);
-		return;
-	}
-	e->has_state = true;
-	if (e->dead)
-		return;
-	struct queue_envelope env;
-	if (queue_read_env(q, e, &env) == 0) {
-		queue_entry_set_summary(e, &env);
-		qenv_free(&env);
-	}
-}
-
-static int queue_mkdirs(const char *dir, char *err, size_t errlen)
-{
-	char p[PATH_MAX];
-	if (str_copy(p, sizeof p, dir) < 0) {
-		(void)str_format(err, errlen, "%s: name too long", dir);
-		return -1;
-	}
-	for (char *s = p + 1;; s++) {
-		if (*s == '/' || *s == '\0') {
-			char c = *s;
-			*s = '\0';
-			if (mkdir(p, 0700) < 0 && errno != EEXIST) {
-				(void)str_format(err, errlen, "%s: %s", p, strerror(errno));
-				return -1;
-			}
-			*s = c;
-			if (c == '\0')
-				break;
-		}
-	}
-	return 0;
-}
-
 int queue_open(struct queue **qp, const char *dir, struct event_base *base,
                const struct queue_opts *opts, char *err, size_t errlen)
 {
@@ -1391,15 +498,15 @@ int queue_open(struct queue **qp, const char *dir, struct event_base *base,
 	for (size_t n = strlen(q->dir); n > 1 && q->dir[n - 1] == '/'; n--)
 		q->dir[n - 1] = '\0';
 	dir = q->dir;
-	if (queue_mkdirs(dir, err, errlen) < 0)
+	if (qdisk_mkdirs(dir, err, errlen) < 0)
 		goto fail;
 	for (size_t i = 0; i < sizeof subs / sizeof subs[0]; i++)
-		if (queue_path(q, p, sizeof p, subs[i], NULL) < 0 ||
+		if (qdisk_path(q, p, sizeof p, subs[i], NULL) < 0 ||
 		    (mkdir(p, 0700) < 0 && errno != EEXIST)) {
 			(void)str_format(err, errlen, "%s: %s", p, strerror(errno));
 			goto fail;
 		}
-	if (queue_path(q, p, sizeof p, "owner.lock", NULL) < 0 ||
+	if (qdisk_path(q, p, sizeof p, "owner.lock", NULL) < 0 ||
 	    (q->owner_fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0) {
 		(void)str_format(err, errlen, "%s: %s", p, strerror(errno));
 		goto fail;
@@ -1410,7 +517,7 @@ int queue_open(struct queue **qp, const char *dir, struct event_base *base,
 		(void)str_format(err, errlen, "%s: the spool is in use by another process", dir);
 		goto fail;
 	}
-	if (queue_path(q, p, sizeof p, "seg", NULL) < 0 ||
+	if (qdisk_path(q, p, sizeof p, "seg", NULL) < 0 ||
 	    (q->seg_dir_fd = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
 		(void)str_format(err, errlen, "%s: %s", p, strerror(errno));
 		goto fail;
@@ -1426,19 +533,16 @@ int queue_open(struct queue **qp, const char *dir, struct event_base *base,
 		}
 	}
 	if (q->owner)
-		queue_each_file(q, "tmp", queue_remove_file);
-	if (queue_scan_segments(q, err, errlen) < 0)
+		qdisk_each_file(q, "tmp", qdisk_remove_file);
+	if (qdisk_scan_segments(q, err, errlen) < 0)
 		goto fail;
-	queue_each_file(q, "dead", queue_recover_dead);
-	queue_each_file(q, "state", queue_recover_state);
+	qdisk_each_file(q, "dead", qdisk_recover_dead);
+	qdisk_each_file(q, "state", qdisk_recover_state);
 	for (size_t i = 0; i < q->nbuckets; i++)
 		for (struct queue_entry *e = q->buckets[i]; e; e = e->hnext)
-			queue_heap_update(q, e);
+			qsched_update(q, e);
 	q->gc_below = q->wseg + 1;
-	queue_gc(q);
-	struct stat st;
-	if (queue_path(q, p, sizeof p, "audit.log", NULL) == 0 && stat(p, &st) == 0)
-		q->audit_off = (uint64_t)st.st_size;
+	qdisk_gc(q);
 	if (base) {
 		if (pipe2(q->pipe_fd, O_NONBLOCK | O_CLOEXEC) < 0) {
 			(void)str_format(err, errlen, "pipe: %s", strerror(errno));
@@ -1448,13 +552,6 @@ int queue_open(struct queue **qp, const char *dir, struct event_base *base,
 		q->ev_kick = event_new(base, -1, 0, queue_on_kick, q);
 		if (!q->ev_pipe || !q->ev_kick || event_add(q->ev_pipe, NULL) < 0) {
 			(void)str_format(err, errlen, "cannot set up the commit events");
-			goto fail;
-		}
-		/* Changes made by `relayguard hold` beside us, within a second. */
-		struct timeval tv = {1, 0};
-		q->ev_rescan = event_new(base, -1, EV_PERSIST, queue_on_rescan, q);
-		if (!q->ev_rescan || event_add(q->ev_rescan, &tv) < 0) {
-			(void)str_format(err, errlen, "cannot set up the rescan timer");
 			goto fail;
 		}
 		if (pthread_create(&q->thr, NULL, queue_sync_main, q) != 0) {
@@ -1495,8 +592,6 @@ void queue_close(struct queue *q)
 		event_free(q->ev_pipe);
 	if (q->ev_kick)
 		event_free(q->ev_kick);
-	if (q->ev_rescan)
-		event_free(q->ev_rescan);
 	for (int i = 0; i < 2; i++)
 		if (q->pipe_fd[i] >= 0)
 			close(q->pipe_fd[i]);
@@ -1548,12 +643,7 @@ void queue_stats(const struct queue *q, struct queue_stats *out)
 	pthread_mutex_unlock(mu);
 }
 
-/* ---- delivery ---- */
-
-static void queue_set_error(struct queue *q, const char *id, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void queue_set_error(struct queue *q, const char *id, const char *fmt, ...)
+void queue_set_error(struct queue *q, const char *id, const char *fmt, ...)
 {
 	va_list ap;
 	char what[200];
@@ -1569,91 +659,11 @@ const char *queue_error(const struct queue *q)
 	return q->err;
 }
 
-/* Follows audit.log from where it was last read; reloads every entry named
- * in the new lines. Cheap when nothing changed: one stat(). */
-int queue_rescan(struct queue *q)
+struct queue_entry *queue_live(struct queue *q, const char *id)
 {
-	char p[PATH_MAX];
-	struct stat st;
-	if (queue_path(q, p, sizeof p, "audit.log", NULL) < 0 || stat(p, &st) < 0)
-		return 0;
-	uint64_t size = (uint64_t)st.st_size;
-	if (size == q->audit_off)
-		return 0;
-	if (size < q->audit_off)
-		q->audit_off = 0; /* replaced or truncated by a person: read it all again */
-	int fd = open(p, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	uint64_t want = size - q->audit_off;
-	if (want > 1u << 20)
-		want = 1u << 20;
-	char *b = xmalloc(want + 1);
-	ssize_t k = pread(fd, b, want, (off_t)q->audit_off);
-	close(fd);
-	if (k < 0) {
-		free(b);
-		return -1;
-	}
-	int changed = 0;
-	bool died = false;
-	size_t pos = 0;
-	for (;;) {
-		char *nl = memchr(b + pos, '\n', (size_t)k - pos);
-		if (!nl)
-			break;
-		size_t len = (size_t)(nl - (b + pos));
-		json_t *o = json_loadb(b + pos, len, 0, NULL);
-		const char *id = o ? json_string_value(json_object_get(o, "id")) : NULL;
-		struct queue_entry *e = id && queue_id_valid(id) ? queue_find(q, id) : NULL;
-		if (e && !e->dead) {
-			changed++;
-			if (queue_dead_on_disk(q, e->id)) {
-				queue_entry_kill(q, e);
-				log_info("%s: deleted by another process", e->id);
-				died = true;
-			} else {
-				struct queue_envelope env;
-				if (queue_read_env(q, e, &env) == 0) {
-					bool was = e->held;
-					queue_entry_set_summary(e, &env);
-					qenv_free(&env);
-					if (was != e->held)
-						log_info("%s: %s by another process", e->id,
-						         e->held ? "held" : "released");
-				}
-				queue_heap_update(q, e);
-			}
-		}
-		json_decref(o);
-		pos += len + 1;
-	}
-	if (pos == 0 && (uint64_t)k == want && want == 1u << 20)
-		pos = (size_t)k; /* a megabyte without a line end: skip it */
-	q->audit_off += pos;
-	free(b);
-	if (died)
-		queue_gc(q);
-	return changed;
-}
-
-int queue_next_due(struct queue *q, uint64_t now_ms, char id[QUEUE_ID_MAX])
-{
-	(void)queue_rescan(q);
-	if (q->heap_len == 0 || q->heap[0]->next_attempt_ms > now_ms)
-		return 0;
-	struct queue_entry *e = q->heap[0];
-	e->handed = true;
-	queue_heap_remove(q, e);
-	(void)str_copy(id, QUEUE_ID_MAX, e->id);
-	return 1;
-}
-
-static struct queue_entry *queue_live(struct queue *q, const char *id)
-{
-	struct queue_entry *e = id ? queue_find(q, id) : NULL;
+	struct queue_entry *e = id ? qindex_find(q, id) : NULL;
 	if (!e || e->dead) {
-		queue_set_error(q, id && queue_id_valid(id) ? id : "queue", "no such entry");
+		queue_set_error(q, id && qdisk_id_valid(id) ? id : "queue", "no such entry");
 		return NULL;
 	}
 	return e;
@@ -1665,7 +675,7 @@ int queue_entry_load(struct queue *q, const char *id, struct queue_envelope *env
 	struct queue_entry *e = queue_live(q, id);
 	if (!e)
 		return -1;
-	return queue_read_env(q, e, env);
+	return qdisk_read_env(q, e, env);
 }
 
 void queue_envelope_free(struct queue_envelope *env)
@@ -1678,8 +688,8 @@ int queue_entry_open_content(struct queue *q, const char *id)
 	struct queue_entry *e = queue_live(q, id);
 	if (!e)
 		return -1;
-	int in = queue_seg_fd(q, queue_seg_get(q, e->seg));
-	int out = queue_spill_open(q);
+	int in = qdisk_seg_fd(q, qindex_seg(q, e->seg));
+	int out = qdisk_spill_open(q);
 	if (in < 0 || out < 0 ||
 	    qseg_copy(in, e->rec_off + QSEG_HDR_LEN + e->id_len + e->env_len, out, 0, e->data_len) <
 	        0 ||
@@ -1697,19 +707,19 @@ int queue_entry_put(struct queue *q, const struct queue_envelope *env)
 	struct queue_entry *e = queue_live(q, env->id);
 	if (!e)
 		return -1;
-	int lk = queue_lock(q);
+	int lk = qdisk_lock(q);
 	if (lk < 0)
 		return -1;
 	int rc = 0;
-	if (queue_dead_on_disk(q, e->id)) {
-		queue_unlock(lk);
-		queue_entry_kill(q, e);
+	if (qdisk_dead(q, e->id)) {
+		qdisk_unlock(lk);
+		qindex_kill(q, e);
 		log_info("%s: deleted by another process while being delivered", e->id);
-		queue_gc(q);
+		qdisk_gc(q);
 		return 0;
 	}
 	struct queue_envelope w = *env, disk;
-	if (queue_read_env(q, e, &disk) == 0) {
+	if (qdisk_read_env(q, e, &disk) == 0) {
 		/* What the queue set at commit stays; a hold set meanwhile (by
 		 * `relayguard hold`) wins over the caller's copy. */
 		w.arrival_ms = disk.arrival_ms;
@@ -1718,19 +728,19 @@ int queue_entry_put(struct queue *q, const struct queue_envelope *env)
 			(void)str_copy(w.hold_reason, sizeof w.hold_reason, disk.hold_reason);
 		qenv_free(&disk);
 	}
-	if (w.nrcpt > QUEUE_RCPT_MAX || (w.nrcpt && !w.rcpt) || queue_write_state(q, e, &w) < 0)
+	if (w.nrcpt > QUEUE_RCPT_MAX || (w.nrcpt && !w.rcpt) || qdisk_write_state(q, e, &w) < 0)
 		rc = -1;
-	queue_unlock(lk);
+	qdisk_unlock(lk);
 	e->handed = false;
 	if (rc == 0)
-		queue_entry_set_summary(e, &w);
-	queue_heap_update(q, e);
+		qindex_summary(e, &w);
+	qsched_update(q, e);
 	return rc;
 }
 
 int queue_entry_done(struct queue *q, const char *id)
 {
-	struct queue_entry *e = id ? queue_find(q, id) : NULL;
+	struct queue_entry *e = id ? qindex_find(q, id) : NULL;
 	if (!e) {
 		/* Deleted by a person while it was being delivered, and collected. */
 		log_info("%s: done, but already removed", id ? id : "queue");
@@ -1741,7 +751,7 @@ int queue_entry_done(struct queue *q, const char *id)
 	char p[PATH_MAX];
 	/* No fsync: a crash before the marker is on disk means one more
 	 * delivery, never a loss (Postfix does not sync its DONE marks either). */
-	int fd = queue_path(q, p, sizeof p, "dead", e->id) < 0
+	int fd = qdisk_path(q, p, sizeof p, "dead", e->id) < 0
 	             ? -1
 	             : open(p, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
 	if (fd < 0) {
@@ -1749,144 +759,8 @@ int queue_entry_done(struct queue *q, const char *id)
 		return -1;
 	}
 	close(fd);
-	queue_entry_kill(q, e);
+	qindex_kill(q, e);
 	log_info("%s: removed", e->id);
-	queue_gc(q);
+	qdisk_gc(q);
 	return 0;
-}
-
-/* ---- hold queue ---- */
-
-enum queue_op { QUEUE_OP_HOLD, QUEUE_OP_RELEASE, QUEUE_OP_DELETE };
-
-static int queue_hold_op(struct queue *q, enum queue_op op, const char *id, const char *reason,
-                         const char *actor)
-{
-	static const char *const names[] = {"hold", "release", "delete"};
-	q->err[0] = '\0';
-	if (!id || !queue_id_valid(id)) {
-		queue_set_error(q, "queue", "not a queue ID: %.40s", id ? id : "");
-		return -1;
-	}
-	if (!actor || !*actor)
-		actor = "unknown";
-	if (!reason)
-		reason = "";
-	struct queue_entry *e = queue_live(q, id);
-	if (!e)
-		return -1;
-	int lk = queue_lock(q);
-	if (lk < 0) {
-		queue_set_error(q, id, "cannot lock the spool");
-		return -1;
-	}
-	int rc = -1;
-	struct queue_envelope env;
-	if (queue_dead_on_disk(q, id)) {
-		queue_entry_kill(q, e);
-		queue_set_error(q, id, "no such entry");
-	} else if (op == QUEUE_OP_DELETE) {
-		char p[PATH_MAX];
-		int fd = queue_path(q, p, sizeof p, "dead", id) < 0
-		             ? -1
-		             : open(p, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
-		if (fd < 0 || (q->opts.fsync && (fsync(fd) < 0 || fsutil_fsync_dir(p) < 0)))
-			queue_set_error(q, id, "cannot delete: %s", strerror(errno));
-		else
-			rc = 0;
-		if (fd >= 0)
-			close(fd);
-	} else if (queue_read_env(q, e, &env) < 0) {
-		queue_set_error(q, id, "envelope unreadable");
-	} else {
-		bool held = env.hold_reason[0] != '\0';
-		if (op == QUEUE_OP_HOLD && held) {
-			queue_set_error(q, id, "already held: %s", env.hold_reason);
-		} else if (op == QUEUE_OP_RELEASE && !held) {
-			queue_set_error(q, id, "not held");
-		} else {
-			if (op == QUEUE_OP_HOLD) {
-				char r[QUEUE_REASON_MAX];
-				if (*reason)
-					str_sanitize(r, sizeof r, reason, strlen(reason));
-				else
-					(void)str_format(r, sizeof r, "held by %.200s", actor);
-				(void)str_copy(env.hold_reason, sizeof env.hold_reason, r);
-			} else {
-				env.hold_reason[0] = '\0';
-				env.next_attempt_ms = 0; /* released: due now */
-			}
-			if (queue_write_state(q, e, &env) < 0)
-				queue_set_error(q, id, "envelope not saved");
-			else
-				rc = 0;
-			if (rc == 0)
-				queue_entry_set_summary(e, &env);
-		}
-		qenv_free(&env);
-	}
-	queue_unlock(lk);
-	if (rc < 0)
-		return -1;
-	if (op == QUEUE_OP_DELETE) {
-		queue_entry_kill(q, e);
-		queue_gc(q);
-	} else {
-		queue_heap_update(q, e);
-	}
-	log_info("%s: %s by %s: %s", id, names[op], actor, *reason ? reason : "(no reason given)");
-	(void)queue_audit(q, names[op], id, reason, actor);
-	return 0;
-}
-
-int queue_hold(struct queue *q, const char *id, const char *reason, const char *actor)
-{
-	return queue_hold_op(q, QUEUE_OP_HOLD, id, reason, actor);
-}
-
-int queue_release(struct queue *q, const char *id, const char *reason, const char *actor)
-{
-	return queue_hold_op(q, QUEUE_OP_RELEASE, id, reason, actor);
-}
-
-int queue_delete(struct queue *q, const char *id, const char *reason, const char *actor)
-{
-	return queue_hold_op(q, QUEUE_OP_DELETE, id, reason, actor);
-}
-
-/* ---- listing ---- */
-
-static int queue_cmp_entry(const void *a, const void *b)
-{
-	const struct queue_entry *x = *(const struct queue_entry *const *)a;
-	const struct queue_entry *y = *(const struct queue_entry *const *)b;
-	return strcmp(x->id, y->id);
-}
-
-int queue_list(struct queue *q, bool only_held, queue_list_fn fn, void *arg)
-{
-	struct queue_entry **v = NULL;
-	size_t n = 0;
-	if (q->nentries)
-		v = xmalloc(q->nentries * sizeof *v);
-	for (size_t i = 0; i < q->nbuckets; i++)
-		for (struct queue_entry *e = q->buckets[i]; e; e = e->hnext)
-			if (!e->dead)
-				v[n++] = e;
-	if (n)
-		qsort(v, n, sizeof *v, queue_cmp_entry);
-	int rc = 0;
-	for (size_t i = 0; i < n; i++) {
-		struct queue_envelope env;
-		if (queue_read_env(q, v[i], &env) < 0) {
-			rc = -1;
-			continue;
-		}
-		int stop = only_held && !env.hold_reason[0] ? 0 : fn(arg, &env);
-		qenv_free(&env);
-		if (stop)
-			break;
-	}
-	free(v);
-	return rc;
 }

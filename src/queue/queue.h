@@ -28,7 +28,7 @@
  *
  * How (docs/queue.md): records appended to segment files, one fdatasync per
  * batch of commits; per-entry state files replaced atomically; an audit log
- * that a server follows to see what `relayguard hold` changed.
+ * of every hold, release, delete and flush.
  */
 #ifndef RG_QUEUE_QUEUE_H
 #define RG_QUEUE_QUEUE_H
@@ -164,7 +164,9 @@ int queue_entry_put(struct queue *q, const struct queue_envelope *env);
  * it meanwhile), or -1. */
 int queue_entry_done(struct queue *q, const char *id);
 
-/* ---- hold queue and listing (`relayguard hold`, status, web page) ---- */
+/* ---- hold queue and listing (the control API, status, web page) ----
+ * Changes (hold, release, delete, flush) are made only by the process that
+ * owns the spool; a shared opener may list and load. */
 
 /* Calls fn for every entry (held ones too when held is true, only held ones
  * when only_held), in arrival order; fn returning non-zero stops. */
@@ -178,11 +180,10 @@ int queue_delete(struct queue *q, const char *id, const char *reason, const char
  * "ID: no such entry", "ID: not held", ... ("" when none). */
 const char *queue_error(const struct queue *q);
 
-/* Picks up hold, release and delete done by another process (`relayguard
- * hold` beside `serve`): follows the spool's audit log and reloads the
- * entries named there. With an event loop the queue runs it every second
- * by itself; queue_next_due() runs it too. One stat() when nothing changed.
- * Entries changed, or -1. */
-int queue_rescan(struct queue *q);
+/* Makes deferred entries due now (their next attempt becomes 0, durably),
+ * each with an audit record: the one named by id, or every active entry
+ * waiting for a later attempt when id is NULL (entries being delivered are
+ * left alone). The number flushed, or -1 (queue_error says why). */
+int queue_flush(struct queue *q, const char *id, const char *actor);
 
 #endif

@@ -46,7 +46,8 @@ def test_block_through_the_running_server(tmp_path):
         assert json.loads(f.readline())["ok"] is False
         pong = json.loads(f.readline())
         assert pong["ok"] is True and pong["store"] == "lmdb" and pong["fallback"] is False
-        assert "unknown cmd" in json.loads(f.readline())["error"]
+        bad = json.loads(f.readline())
+        assert bad["code"] == "unknown_type" and "unknown type" in bad["error"]
         s.close()
         c.close()
     finally:

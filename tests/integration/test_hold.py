@@ -150,10 +150,10 @@ def test_usage_errors(run_rg, spool, tmp_path):
     assert r.rc == 2 and "not a queue ID" in r.err
     assert run_rg("hold", "list", "--reason", "x", "--spool", spool).rc == 2
     assert run_rg("hold", "list", "extra", "--spool", spool).rc == 2
-    # no spool at all: the wrong place, not an empty queue (issue 19); nothing created
+    # no spool at all: said so (exit 2), never "nothing held"; nothing created
     missing = str(tmp_path / "none")
     r = run_rg("hold", "list", "--spool", missing, "--json")
-    assert r.rc == 2 and "no state in %s" % missing in r.err and r.out == ""
+    assert r.rc == 2 and "no spool in " + missing in r.err and r.out == ""
     assert not os.path.exists(missing)
     assert run_rg("hold", "release", qid(1), "--spool", missing).rc == 2
     r = run_rg("hold", "list", "--config", str(tmp_path / "nope.conf"))

@@ -1,7 +1,7 @@
 /*
  * Unit tests for src/queue: commit, load, content, put, done; group commit
  * (many commits in one loop turn share one sync); hold, release, delete and
- * their audit records; a second process's hold picked up by queue_rescan();
+ * their audit records; one writer (a shared opener only reads); flush;
  * recovery with planted torn records, debris and corrupt envelopes; the
  * envelope text format; queue IDs unique and sortable.
  */
@@ -572,49 +572,83 @@ static void test_hold(void **state)
 	queue_close(q);
 }
 
-/* `relayguard hold` in another process while the server runs. */
-static void test_rescan(void **state)
+/* One writer: a second owner is refused; a shared opener (status) reads but
+ * changes nothing, so the server never has to follow another process. */
+static void test_one_writer(void **state)
 {
 	struct fixture *f = *state;
 	struct queue *srv, *tool;
 	char err[256], a[QUEUE_ID_MAX], id[QUEUE_ID_MAX];
 	assert_int_equal(queue_open(&srv, f->dir, NULL, &test_opts, err, sizeof err), 0);
 	commit_one(srv, "x\r\n", NULL, a);
-	/* A second owner is refused; a shared opener is not. */
 	assert_int_equal(queue_open(&tool, f->dir, NULL, &test_opts, err, sizeof err), -1);
 	assert_non_null(strstr(err, "in use"));
 	struct queue_opts so = test_opts;
 	so.shared = true;
 	assert_int_equal(queue_open(&tool, f->dir, NULL, &so, err, sizeof err), 0);
 	assert_null(queue_msg_new(tool));
-	assert_int_equal(queue_rescan(srv), 0);
-	assert_int_equal(queue_hold(tool, a, "looks like spam", "ops"), 0);
-	assert_int_equal(queue_rescan(srv), 1);
-	assert_int_equal(queue_rescan(srv), 0); /* nothing new */
-	struct queue_stats st;
-	queue_stats(srv, &st);
-	assert_int_equal(st.held, 1);
-	assert_int_equal(queue_next_due(srv, test_now, id), 0);
-	assert_int_equal(queue_release(tool, a, "fine", "ops"), 0);
-	assert_int_equal(queue_next_due(srv, test_now, id), 1); /* rescans itself */
-	assert_string_equal(id, a);
-	/* Held while being delivered: the delivery's put keeps the hold. */
-	assert_int_equal(queue_hold(tool, a, "hold it", "ops"), 0);
 	struct queue_envelope env;
-	assert_int_equal(queue_entry_load(srv, a, &env), 0);
-	env.attempts = 1;
-	assert_int_equal(queue_entry_put(srv, &env), 0);
+	assert_int_equal(queue_entry_load(tool, a, &env), 0);
 	queue_envelope_free(&env);
-	assert_int_equal(queue_rescan(srv), 1);
-	queue_stats(srv, &st);
-	assert_int_equal(st.held, 1);
-	/* Deleted by the tool: gone from the server too. */
-	assert_int_equal(queue_delete(tool, a, "spam", "ops"), 0);
-	assert_int_equal(queue_rescan(srv), 1);
-	queue_stats(srv, &st);
-	assert_int_equal(st.held + st.active, 0);
+	assert_int_equal(queue_hold(tool, a, "looks like spam", "ops"), -1);
+	assert_non_null(strstr(queue_error(tool), "another process owns the spool"));
+	assert_int_equal(queue_release(tool, a, "", "ops"), -1);
+	assert_int_equal(queue_delete(tool, a, "", "ops"), -1);
+	assert_int_equal(queue_flush(tool, NULL, "ops"), -1);
+	/* nothing changed on disk: the server still hands it out */
+	assert_int_equal(queue_next_due(srv, test_now, id), 1);
+	assert_string_equal(id, a);
 	queue_close(tool);
 	queue_close(srv);
+}
+
+/* flush: deferred entries become due now, durably, with an audit record;
+ * held ones and unknown IDs are refused. */
+static void test_flush(void **state)
+{
+	struct fixture *f = *state;
+	struct queue *q;
+	char err[256], a[QUEUE_ID_MAX], b[QUEUE_ID_MAX], h[QUEUE_ID_MAX], id[QUEUE_ID_MAX];
+	assert_int_equal(queue_open(&q, f->dir, NULL, &test_opts, err, sizeof err), 0);
+	commit_one(q, "a\r\n", NULL, a);
+	commit_one(q, "b\r\n", NULL, b);
+	commit_one(q, "h\r\n", "held for a person", h);
+	for (int i = 0; i < 2; i++) {
+		struct queue_envelope env;
+		assert_int_equal(queue_next_due(q, test_now, id), 1);
+		assert_int_equal(queue_entry_load(q, id, &env), 0);
+		env.attempts = 1;
+		env.next_attempt_ms = test_now + 3600000;
+		assert_int_equal(queue_entry_put(q, &env), 0);
+		queue_envelope_free(&env);
+	}
+	assert_int_equal(queue_next_due(q, test_now, id), 0);
+	assert_int_equal(queue_flush(q, h, "ops"), -1);
+	assert_non_null(strstr(queue_error(q), "held"));
+	assert_int_equal(queue_flush(q, "0123456789ABCDEF", "ops"), -1);
+	assert_non_null(strstr(queue_error(q), "no such entry"));
+	assert_int_equal(queue_flush(q, "../x", "ops"), -1);
+	assert_int_equal(queue_flush(q, a, "ops"), 1);
+	assert_int_equal(queue_next_due(q, test_now, id), 1);
+	assert_string_equal(id, a);
+	assert_int_equal(queue_next_due(q, test_now, id), 0);
+	assert_int_equal(queue_flush(q, NULL, "ops"), 1); /* b; a is handed out */
+	queue_close(q);
+	/* durable: after a restart both are due now */
+	assert_int_equal(queue_open(&q, f->dir, NULL, &test_opts, err, sizeof err), 0);
+	assert_int_equal(queue_next_due(q, test_now, id), 1);
+	assert_int_equal(queue_next_due(q, test_now, id), 1);
+	assert_int_equal(queue_next_due(q, test_now, id), 0);
+	queue_close(q);
+	char p[600], line[2048];
+	snprintf(p, sizeof p, "%s/audit.log", f->dir);
+	FILE *fp = fopen(p, "r");
+	assert_non_null(fp);
+	int flushes = 0;
+	while (fgets(line, sizeof line, fp))
+		flushes += strstr(line, "\"action\":\"flush\"") != NULL;
+	fclose(fp);
+	assert_int_equal(flushes, 2);
 }
 
 static void write_file(const char *path, const void *p, size_t n)
@@ -1017,7 +1051,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_group_commit, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_delivery, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_hold, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_rescan, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_one_writer, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_flush, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_recovery, setup, teardown),
 	    cmocka_unit_test(test_envelope_format),
 	    cmocka_unit_test_setup_teardown(test_ids, setup, teardown),

@@ -106,7 +106,7 @@ static const struct cfg_option gw_options[] = {
     {"delivery", "relayhost", CFG_STRING, "", 0, 0, true, GD(relayhost), GDS(relayhost),
      "send everything to this host: [host]:port, host:port (MX lookup); empty: MX"},
     {"delivery", "relayhost_auth", CFG_STRING, "", 0, 0, true, GD(relayhost_auth),
-     GDS(relayhost_auth), "user:password for AUTH PLAIN at the relayhost (over TLS)"},
+     GDS(relayhost_auth), "user:password for AUTH PLAIN (needs relayhost_tls = verify)"},
     {"delivery", "relayhost_tls", CFG_STRING, "may", 0, 0, true, GD(relayhost_tls),
      GDS(relayhost_tls), "none, may, encrypt or verify"},
     {"delivery", "tls", CFG_STRING, "may", 0, 0, true, GD(tls), GDS(tls),
@@ -397,6 +397,16 @@ static int gw_delivery_finish(struct gw_config *c, char *err, size_t errlen)
 	}
 	if (d->relayhost_auth[0] && !strchr(d->relayhost_auth, ':')) {
 		str_format(err, errlen, "%s: [delivery] relayhost_auth: expected user:password",
+		           c->source);
+		return -1;
+	}
+	if (d->relayhost_auth[0] && d->relayhost_tls_level != GW_DTLS_VERIFY) {
+		/* Below verify, STARTTLS authenticates nobody: anyone on the path can
+		 * present a certificate and collect the password of AUTH PLAIN. */
+		str_format(err, errlen,
+		           "%s: [delivery] relayhost_auth needs relayhost_tls = verify (the password "
+		           "must go only to a relayhost whose certificate is checked; set "
+		           "tls_ca_file for a private CA)",
 		           c->source);
 		return -1;
 	}

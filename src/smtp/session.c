@@ -1039,6 +1039,9 @@ size_t smtp_session_feed(struct smtp_session *s, const char *data, size_t len)
 		return len;
 	size_t take = 0;
 	if (len > 0) {
+		/* Lines are consumed by moving a read offset; the rest moves back
+		 * once per read, here. */
+		buf_compact(&s->in);
 		size_t room = s->cfg.input_limit - s->in.len;
 		take = len < room ? len : room;
 		if (take > 0 && buf_append(&s->in, data, take) != 0)

@@ -249,6 +249,9 @@ static enum MHD_Result web_login_finish(struct web_req *r, enum userdb_verdict u
 {
 	struct web *w = r->w;
 	const char *user = r->login_user;
+	/* the form's user name is the client's text: quoted for the log */
+	char quser[STR_LOG_VALUE_MAX];
+	str_log_value(quser, sizeof quser, user);
 	clock_update();
 	const struct userdb_entry *ue = uv == USERDB_OK ? userdb_find(&w->users, user) : NULL;
 	struct pol_verdict v;
@@ -261,10 +264,10 @@ static enum MHD_Result web_login_finish(struct web_req *r, enum userdb_verdict u
 		ev.has_ip = r->has_ip;
 		ev.ip = r->ip;
 		if (pol_engine_evaluate(w->ctx.engine, &ev, &v) != 0)
-			log_error("web: policy store error on a login of %s", user);
+			log_error("web: policy store error on a login of %s", quser);
 	}
 	if (uv != USERDB_OK) {
-		log_warn("web: login failed for %s from %s (%s)%s%s", user, r->ip_text,
+		log_warn("web: login failed for %s from %s (%s)%s%s", quser, r->ip_text,
 		         userdb_verdict_name(uv),
 		         v.action == POL_BLOCK ? "; address locked out: " : "",
 		         v.action == POL_BLOCK && v.n_reasons ? v.reasons[0] : "");
@@ -276,14 +279,14 @@ static enum MHD_Result web_login_finish(struct web_req *r, enum userdb_verdict u
 		return webui_login_page(r, 401, "Wrong user name or password.");
 	}
 	if (v.action == POL_DEFER || v.action == POL_BLOCK) {
-		log_warn("web: login of %s from %s refused by the policy: %s", user, r->ip_text,
+		log_warn("web: login of %s from %s refused by the policy: %s", quser, r->ip_text,
 		         v.n_reasons ? v.reasons[0] : v.rule);
 		if (w->m_logins)
 			metric_add(w->m_logins, (const char *[]){"locked_out"}, 1);
 		return webui_login_page(r, 429, "Too many failed logins; try again later.");
 	}
 	if (!ue || !(ue->flags & USERDB_FLAG_ADMIN)) {
-		log_warn("web: login of %s from %s refused: not an administrator", user,
+		log_warn("web: login of %s from %s refused: not an administrator", quser,
 		         r->ip_text);
 		if (w->m_logins)
 			metric_add(w->m_logins, (const char *[]){"not_admin"}, 1);
@@ -354,7 +357,9 @@ static enum MHD_Result web_login(struct web_req *r)
 		ev.has_ip = true;
 		ev.ip = r->ip;
 		if (pol_engine_check_blocks(w->ctx.engine, &ev, &v) == 0 && v.action == POL_BLOCK) {
-			log_warn("web: login refused for %s from %s: %s", r->login_user, r->ip_text,
+			char quser[STR_LOG_VALUE_MAX];
+			log_warn("web: login refused for %s from %s: %s",
+			         str_log_value(quser, sizeof quser, r->login_user), r->ip_text,
 			         v.n_reasons ? v.reasons[0] : v.rule);
 			sodium_memzero(r->login_pw, sizeof r->login_pw);
 			if (w->m_logins)

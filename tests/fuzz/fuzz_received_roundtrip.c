@@ -45,7 +45,8 @@ static void fuzz_check(const char *hdr, size_t len, bool auth, const char *proto
 	/* trace over a message with that header on top, the client untrusted */
 	struct buf msg;
 	buf_init(&msg, 1 << 16);
-	if (buf_append(&msg, hdr, len) != 0 || buf_append_str(&msg, "Subject: x\r\n\r\nbody\r\n") != 0) {
+	if (buf_append(&msg, hdr, len) != 0 ||
+	    buf_append_str(&msg, "Subject: x\r\n\r\nbody\r\n") != 0) {
 		buf_free(&msg);
 		return;
 	}

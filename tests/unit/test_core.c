@@ -94,6 +94,23 @@ static void test_buf_consume_is_an_offset(void **state)
 	buf_free(&b);
 }
 
+/* Issue 16 item 9: the one quoting of every value from outside in a log line. */
+static void test_str_log_value(void **state)
+{
+	char q[64];
+	assert_string_equal(str_log_value(q, sizeof q, "sam@example.com"), "sam@example.com");
+	assert_string_equal(str_log_value(q, sizeof q, ""), "");
+	assert_string_equal(str_log_value(q, sizeof q, NULL), "");
+	assert_string_equal(str_log_value(q, sizeof q, "x user=ceo"), "\"x user=ceo\"");
+	assert_string_equal(str_log_value(q, sizeof q, "a\r\nb"), "\"a\\\\x0d\\\\x0ab\"");
+	assert_string_equal(str_log_value(q, sizeof q, "say \"hi\""), "\"say \\\"hi\\\"\"");
+	assert_null(strchr(str_log_value(q, sizeof q, "a\nb"), '\n'));
+	/* truncated, the quotes still balanced */
+	char small[8];
+	assert_string_equal(str_log_value(small, sizeof small, "a b c d e f"), "\"a b c\"");
+	assert_string_equal(str_log_value(small, sizeof small, "abcdefghij"), "abcdefg");
+}
+
 static void test_str_numbers(void **state)
 {
 	uint64_t v;
@@ -336,6 +353,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_buf_bounded),
 	    cmocka_unit_test(test_buf_consume_is_an_offset),
+	    cmocka_unit_test(test_str_log_value),
 	    cmocka_unit_test(test_str_numbers),
 	    cmocka_unit_test(test_str_copy_split),
 	    cmocka_unit_test(test_addr_parse_format),

@@ -363,6 +363,10 @@ int cli_serve(int argc, char **argv)
 		    .observe_arg = series,
 		    .on_block = cli_serve_on_block,
 		    .on_block_ctx = alerts,
+		    .allow = c->policyd_allowed,
+		    .socket_uid = c->policyd_uid,
+		    .socket_gid = c->policyd_gid,
+		    .socket_mode = c->policyd_mode,
 		};
 		pd = policyd_new(base, &c->policyd_addr, engine, &po, metrics, err, sizeof err);
 		if (!pd) {

@@ -7,6 +7,8 @@
 #include "core/cfg.h"
 #include "core/str.h"
 
+#include <grp.h>
+#include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -67,9 +69,8 @@ static const struct cfg_option gw_options[] = {
      "inbound listeners: weighted DNSBLs, postscreen style (zen.spamhaus.org*3, ...)"},
     {"screen", "dnsbl_threshold", CFG_INT, "1", -1000, 1000, true, GC(screen_dnsbl_threshold), 0,
      "reject a client whose DNSBL score reaches this"},
-    {"screen", "dnsbl_allowlist_threshold", CFG_STRING, "", 0, 0, true,
-     GC(screen_dnsbl_allowlist), GS(screen_dnsbl_allowlist),
-     "a score at or below this is allow-listed (empty: off)"},
+    {"screen", "dnsbl_allowlist_threshold", CFG_STRING, "", 0, 0, true, GC(screen_dnsbl_allowlist),
+     GS(screen_dnsbl_allowlist), "a score at or below this is allow-listed (empty: off)"},
     {"screen", "resolver", CFG_STRING, "", 0, 0, false, GC(screen_resolver), GS(screen_resolver),
      "DNS server for DNSBL and SPF lookups, IP[:PORT] (empty: /etc/resolv.conf)"},
     {"screen", "spf", CFG_BOOL, "yes", 0, 0, true, GC(screen_spf), 0,
@@ -93,14 +94,23 @@ static const struct cfg_option gw_options[] = {
      "Redis for state_store = redis: HOST:PORT or unix:/path"},
     {"gateway", "redis_prefix", CFG_STRING, "relayguard:", 0, 0, false, GC(redis_prefix),
      GS(redis_prefix), "prefix of every key in Redis (one per group of nodes)"},
-    {"gateway", "redis_timeout", CFG_DURATION, "500ms", 10, 60000, false, GC(redis_timeout_ms),
-     0, "connect and per-command time limit; then the node falls back to local state"},
+    {"gateway", "redis_timeout", CFG_DURATION, "500ms", 10, 60000, false, GC(redis_timeout_ms), 0,
+     "connect and per-command time limit; then the node falls back to local state"},
     {"policyd", "listen", CFG_STRING, "127.0.0.1:10040", 0, 0, false, GC(policyd_listen),
      GS(policyd_listen), "Postfix policy service; empty: off"},
     {"policyd", "count_at", CFG_STRING, "end-of-message", 0, 0, true, GC(policyd_count_at),
      GS(policyd_count_at), "end-of-message or rcpt"},
     {"policyd", "max_connections", CFG_INT, "500", 1, 100000, false, GC(policyd_max_connections), 0,
      "Postfix smtpd processes connected at once"},
+    {"policyd", "allow", CFG_STRING, "", 0, 0, false, GC(policyd_allow), GS(policyd_allow),
+     "CIDRs whose clients may connect (empty: loopback only; required for a non-loopback "
+     "listen)"},
+    {"policyd", "socket_owner", CFG_STRING, "", 0, 0, false, GC(policyd_socket_owner),
+     GS(policyd_socket_owner), "unix socket: its owner (user name)"},
+    {"policyd", "socket_group", CFG_STRING, "", 0, 0, false, GC(policyd_socket_group),
+     GS(policyd_socket_group), "unix socket: its group (Postfix: postfix)"},
+    {"policyd", "socket_mode", CFG_STRING, "", 0, 0, false, GC(policyd_socket_mode),
+     GS(policyd_socket_mode), "unix socket: its mode, octal (0660)"},
 #define GD(f) offsetof(struct gw_config, delivery.f)
 #define GDS(f) sizeof(((struct gw_config *)0)->delivery.f)
     {"delivery", "relayhost", CFG_STRING, "", 0, 0, true, GD(relayhost), GDS(relayhost),
@@ -158,19 +168,20 @@ static const struct cfg_option gw_options[] = {
     {"web", "api_token_file", CFG_STRING, "", 0, 0, true, GC(web_api_token_file),
      GS(web_api_token_file), "file whose first line is the bearer token"},
     {"web", "monitor_state", CFG_STRING, "", 0, 0, true, GC(web_monitor_state),
-     GS(web_monitor_state), "relayguard monitor's state file (default state_dir/monitor-state.json)"},
-    {"web", "session_idle", CFG_DURATION, "30m", 60000, 86400000, true, GC(web_session_idle_ms),
-     0, "a login ends after this long without a request"},
-    {"web", "session_max", CFG_DURATION, "12h", 60000, 7 * 86400000LL, true,
-     GC(web_session_max_ms), 0, "and this long after it began"},
-    {"alert", "exec_timeout", CFG_DURATION, "30s", 100, 3600000, true, GC(alert_exec_timeout_ms),
-     0, "alert program time limit"},
+     GS(web_monitor_state),
+     "relayguard monitor's state file (default state_dir/monitor-state.json)"},
+    {"web", "session_idle", CFG_DURATION, "30m", 60000, 86400000, true, GC(web_session_idle_ms), 0,
+     "a login ends after this long without a request"},
+    {"web", "session_max", CFG_DURATION, "12h", 60000, 7 * 86400000LL, true, GC(web_session_max_ms),
+     0, "and this long after it began"},
+    {"alert", "exec_timeout", CFG_DURATION, "30s", 100, 3600000, true, GC(alert_exec_timeout_ms), 0,
+     "alert program time limit"},
     {"alert", "webhook_timeout", CFG_DURATION, "10s", 100, 600000, true,
      GC(alert_webhook_timeout_ms), 0, "per attempt"},
     {"alert", "webhook_retries", CFG_INT, "3", 0, 10, true, GC(alert_webhook_retries), 0,
      "further attempts"},
-    {"alert", "webhook_ca", CFG_STRING, "", 0, 0, true, GC(alert_webhook_ca),
-     GS(alert_webhook_ca), "trusted CAs (PEM file); empty: the system's"},
+    {"alert", "webhook_ca", CFG_STRING, "", 0, 0, true, GC(alert_webhook_ca), GS(alert_webhook_ca),
+     "trusted CAs (PEM file); empty: the system's"},
     {"alert", "block_digest", CFG_DURATION, "60s", 1000, 86400000, true, GC(alert_digest_ms), 0,
      "the first block is told at once, later ones in one digest per this interval"},
     {"alert", "mail_from", CFG_STRING, "", 0, 0, true, GC(alert_mail_from), GS(alert_mail_from),
@@ -372,6 +383,84 @@ int gw_nexthop_parse(const char *s, unsigned default_port, struct gw_nexthop *ou
 	out->set = true;
 	str_format(out->text, sizeof out->text, "%s%s%s:%u", out->no_mx ? "[" : "", out->host,
 	           out->no_mx ? "]" : "", out->port);
+	return 0;
+}
+
+/* [policyd] allow and the unix socket's owner, group and mode (issue 16: the
+ * policy service decides blocks for any account, so only Postfix may talk to it). */
+static int gw_policyd_finish(struct gw_config *c, char *err, size_t errlen)
+{
+	char e[200];
+	bool is_unix = c->policyd_listen[0] && c->policyd_addr.ss.ss_family == AF_UNIX;
+	c->policyd_uid = c->policyd_gid = -1;
+	c->policyd_mode = -1;
+	c->policyd_allowed = prefix_set_new();
+	if (!c->policyd_allowed) {
+		str_format(err, errlen, "out of memory");
+		return -1;
+	}
+	if (prefix_set_add_list(c->policyd_allowed,
+	                        c->policyd_allow[0] ? c->policyd_allow : "127.0.0.0/8, ::1", e,
+	                        sizeof e) != 0) {
+		str_format(err, errlen, "%s: [policyd] allow: %s", c->source, e);
+		return -1;
+	}
+	if (c->policyd_listen[0] && !is_unix && !c->policyd_allow[0] &&
+	    !hostport_is_loopback(&c->policyd_addr)) {
+		str_format(
+		    err, errlen,
+		    "%s: [policyd] listen %s is not a loopback address: set [policyd] allow to "
+		    "the Postfix hosts' addresses (anyone who reaches the policy service can "
+		    "block any account)",
+		    c->source, c->policyd_listen);
+		return -1;
+	}
+	if (!is_unix && (c->policyd_socket_owner[0] || c->policyd_socket_group[0] ||
+	                 c->policyd_socket_mode[0])) {
+		str_format(err, errlen,
+		           "%s: [policyd] socket_owner, socket_group and socket_mode need listen = "
+		           "unix:/path",
+		           c->source);
+		return -1;
+	}
+	if (c->policyd_socket_owner[0]) {
+		const struct passwd *pw = getpwnam(c->policyd_socket_owner);
+		if (!pw) {
+			str_format(err, errlen, "%s: [policyd] socket_owner: no user %s", c->source,
+			           c->policyd_socket_owner);
+			return -1;
+		}
+		c->policyd_uid = (long)pw->pw_uid;
+	}
+	if (c->policyd_socket_group[0]) {
+		const struct group *gr = getgrnam(c->policyd_socket_group);
+		if (!gr) {
+			str_format(err, errlen, "%s: [policyd] socket_group: no group %s",
+			           c->source, c->policyd_socket_group);
+			return -1;
+		}
+		c->policyd_gid = (long)gr->gr_gid;
+	}
+	if (c->policyd_socket_mode[0]) {
+		unsigned mode = 0;
+		const char *m = c->policyd_socket_mode;
+		size_t n = strlen(m);
+		for (size_t i = 0; i < n; i++) {
+			if (m[i] < '0' || m[i] > '7' || n > 4) {
+				str_format(err, errlen,
+				           "%s: [policyd] socket_mode: expected octal, as 0660",
+				           c->source);
+				return -1;
+			}
+			mode = mode * 8 + (unsigned)(m[i] - '0');
+		}
+		if (mode > 0777) {
+			str_format(err, errlen, "%s: [policyd] socket_mode: at most 0777",
+			           c->source);
+			return -1;
+		}
+		c->policyd_mode = (int)mode;
+	}
 	return 0;
 }
 
@@ -603,6 +692,8 @@ static int gw_finish(struct gw_config *c, char *err, size_t errlen)
 		str_format(err, errlen, "%s: [policyd] listen: %s", c->source, e);
 		return -1;
 	}
+	if (gw_policyd_finish(c, err, errlen) != 0)
+		return -1;
 	if (strcmp(c->policyd_count_at, "end-of-message") != 0 &&
 	    strcmp(c->policyd_count_at, "rcpt") != 0) {
 		str_format(err, errlen, "%s: [policyd] count_at: expected end-of-message or rcpt",
@@ -683,4 +774,6 @@ void gwconf_free(struct gw_config *c)
 {
 	prefix_set_free(c->trusted);
 	c->trusted = NULL;
+	prefix_set_free(c->policyd_allowed);
+	c->policyd_allowed = NULL;
 }

@@ -390,6 +390,8 @@ int cli_serve(int argc, char **argv)
 		    .monitor_state = c->web_monitor_state,
 		    .session_idle_ms = (int64_t)c->web_session_idle_ms,
 		    .session_max_ms = (int64_t)c->web_session_max_ms,
+		    .trusted = c->trusted,
+		    .trusted_proxy = c->web_proxies,
 		};
 		struct web_context wc = {
 		    .metrics = metrics,

@@ -106,6 +106,9 @@ static const struct cfg_option gw_options[] = {
     {"policyd", "allow", CFG_STRING, "", 0, 0, false, GC(policyd_allow), GS(policyd_allow),
      "CIDRs whose clients may connect (empty: loopback only; required for a non-loopback "
      "listen)"},
+    {"web", "trusted_proxy", CFG_STRING, "", 0, 0, false, GC(web_trusted_proxy),
+     GS(web_trusted_proxy),
+     "CIDRs of reverse proxies whose X-Forwarded-For names the web client (empty: none)"},
     {"policyd", "socket_owner", CFG_STRING, "", 0, 0, false, GC(policyd_socket_owner),
      GS(policyd_socket_owner), "unix socket: its owner (user name)"},
     {"policyd", "socket_group", CFG_STRING, "", 0, 0, false, GC(policyd_socket_group),
@@ -694,6 +697,15 @@ static int gw_finish(struct gw_config *c, char *err, size_t errlen)
 	}
 	if (gw_policyd_finish(c, err, errlen) != 0)
 		return -1;
+	if (c->web_trusted_proxy[0]) {
+		c->web_proxies = prefix_set_new();
+		if (!c->web_proxies ||
+		    prefix_set_add_list(c->web_proxies, c->web_trusted_proxy, e, sizeof e) != 0) {
+			str_format(err, errlen, "%s: [web] trusted_proxy: %s", c->source,
+			           c->web_proxies ? e : "out of memory");
+			return -1;
+		}
+	}
 	if (strcmp(c->policyd_count_at, "end-of-message") != 0 &&
 	    strcmp(c->policyd_count_at, "rcpt") != 0) {
 		str_format(err, errlen, "%s: [policyd] count_at: expected end-of-message or rcpt",
@@ -776,4 +788,6 @@ void gwconf_free(struct gw_config *c)
 	c->trusted = NULL;
 	prefix_set_free(c->policyd_allowed);
 	c->policyd_allowed = NULL;
+	prefix_set_free(c->web_proxies);
+	c->web_proxies = NULL;
 }

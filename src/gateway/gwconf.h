@@ -138,6 +138,7 @@ struct gw_config {
 	char policyd_socket_owner[64];
 	char policyd_socket_group[64];
 	char policyd_socket_mode[8];
+	char web_trusted_proxy[512]; /* [web] trusted_proxy: CIDRs, "" = none */
 	/* [web] */
 	char web_listen[128];                     /* "" = off */
 	char web_tls_cert[512], web_tls_key[512]; /* "" = plain HTTP, loopback only */
@@ -180,6 +181,7 @@ struct gw_config {
 	struct prefix_set *policyd_allowed; /* owned: [policyd] allow, or loopback */
 	long policyd_uid, policyd_gid;      /* -1: unchanged */
 	int policyd_mode;                   /* -1: unchanged */
+	struct prefix_set *web_proxies;     /* owned: [web] trusted_proxy, NULL: none */
 	struct pol_config policy;
 	char source[512]; /* the file, or "embedded defaults" */
 };

@@ -260,3 +260,44 @@ def rss_kib(pid):
             if line.startswith("VmRSS:"):
                 return int(line.split()[1])
     return 0
+
+
+# item 5: web logins through a proxy or from a NAT'd trusted network never
+# lock out the relay (no SMTP block) nor the people behind that address
+def test_web_login_failures_do_not_lock_out_loopback_or_trusted(tmp_path):
+    smtp_port = free_port()
+    srv = Server(tmp_path, extra="[auth]\ndelay_max = 50ms\n"
+                 "[gateway]\ntrusted_networks = 127.0.0.0/8, 10.0.0.0/8\n"
+                 "[listener relay]\nlisten = 127.0.0.1:%d\nrole = relay\ntls = none\n"
+                 "[web]\ntrusted_proxy = 127.0.0.1\n" % smtp_port)
+    try:
+        c = Client(srv.base)
+        # 16 bad logins from loopback (the SSH tunnel), and 16 from a NAT'd
+        # trusted network behind the reverse proxy
+        for hdr in (None, {"X-Forwarded-For": "10.1.2.3"}):
+            for i in range(16):
+                st, _, _ = c.login("guess%d" % i, "wrong", headers=hdr)
+                assert st == 401, (hdr, i, st)
+            # the admin behind the same address logs in with the right password
+            st, _, _ = Client(srv.base).login(headers=hdr)
+            assert st == 303, (hdr, st)
+        blocks = rg("block", "--config", srv.conf, "list", "--json").json()["blocks"]
+        assert not [b for b in blocks if b["identity"].startswith("ip:")], blocks
+        # loopback SMTP relay still works, and the policy service says DUNNO for it
+        with _smtplib.SMTP("127.0.0.1", smtp_port, timeout=10) as s:
+            s.ehlo("relay.corp.test")
+            s.sendmail("app@corp.test", ["x@example.net"], "Subject: t\r\n\r\nhi\r\n")
+        p = Policy(srv.policy_port)
+        for ip in ("127.0.0.1", "10.1.2.3"):
+            assert p.ask(protocol_state="RCPT", client_address=ip, sasl_username="",
+                         sender="app@corp.test", recipient="x@example.net") == "action=DUNNO"
+        # an untrusted client through the proxy is locked out of web logins only
+        bad = {"X-Forwarded-For": "203.0.113.9"}
+        for i in range(6):
+            assert c.login("guess%d" % i, "wrong", headers=bad)[0] == 401
+        assert Client(srv.base).login(headers=bad)[0] == 429
+        assert p.ask(protocol_state="RCPT", client_address="203.0.113.9", sasl_username="",
+                     sender="a@example.org", recipient="x@corp.test") == "action=DUNNO"
+        p.close()
+    finally:
+        assert srv.stop() == 0

@@ -243,6 +243,18 @@ static void web_users_refresh(struct web *w)
 
 /* ---- logins ---- */
 
+/* Loopback (the SSH tunnel, the reverse proxy) and the trusted networks (the
+ * office NAT) are never locked out by address: one guesser there would lock
+ * out everyone behind it. Their accounts still are. */
+static bool web_ip_exempt(const struct web *w, const struct addr *ip)
+{
+	struct cidr lo4, lo6;
+	if ((cidr_parse("127.0.0.0/8", 11, &lo4) == 0 && cidr_contains(&lo4, ip)) ||
+	    (cidr_parse("::1/128", 7, &lo6) == 0 && cidr_contains(&lo6, ip)))
+		return true;
+	return w->trusted && prefix_set_lookup(w->trusted, ip, NULL, NULL);
+}
+
 /* The second half of a login, in the loop once the password is checked: the
  * engine hears AUTH_OK or AUTH_FAIL (brute-force counters, lockout, delay),
  * then a session or a refusal. */
@@ -258,6 +270,9 @@ static enum MHD_Result web_login_finish(struct web_req *r, enum userdb_verdict u
 {
 	struct web *w = r->w;
 	const char *user = r->login_user;
+	/* the form's user name is the client's text: quoted for the log */
+	char quser[STR_LOG_VALUE_MAX];
+	str_log_value(quser, sizeof quser, user);
 	clock_update();
 	const struct userdb_entry *ue = uv == USERDB_OK ? userdb_find(&w->users, user) : NULL;
 	struct pol_verdict v;
@@ -267,32 +282,39 @@ static enum MHD_Result web_login_finish(struct web_req *r, enum userdb_verdict u
 		pol_event_init(&ev, uv == USERDB_OK ? POL_EV_AUTH_OK : POL_EV_AUTH_FAIL,
 		               clock_realtime_ms());
 		(void)str_copy(ev.user, sizeof ev.user, ue ? ue->name : user);
-		ev.has_ip = r->has_ip;
-		ev.ip = r->ip;
+		/* the account only: an address's web failures are the web's own lockout
+		 * (w->lock), never an SMTP block of ip:127.0.0.1 behind a proxy */
+		ev.has_ip = false;
 		if (pol_engine_evaluate(w->ctx.engine, &ev, &v) != 0)
-			log_error("web: policy store error on a login of %s", user);
+			log_error("web: policy store error on a login of %s", quser);
 	}
 	if (uv != USERDB_OK) {
-		log_warn("web: login failed for %s from %s (%s)%s%s", user, r->ip_text,
+		uint32_t delay = 0;
+		bool locked = r->has_ip && weblock_fail(&w->lock, &r->ip, clock_realtime_ms(),
+		                                        !web_ip_exempt(w, &r->ip), &delay);
+		log_warn("web: login failed for %s from %s (%s)%s%s", quser, r->ip_text,
 		         userdb_verdict_name(uv),
-		         v.action == POL_BLOCK ? "; address locked out: " : "",
-		         v.action == POL_BLOCK && v.n_reasons ? v.reasons[0] : "");
+		         locked                  ? "; address locked out of web logins"
+		         : v.action == POL_BLOCK ? "; account locked out: "
+		                                 : "",
+		         !locked && v.action == POL_BLOCK && v.n_reasons ? v.reasons[0] : "");
 		if (w->m_auth_failures)
 			metric_add(w->m_auth_failures, (const char *[]){"web"}, 1);
 		if (w->m_logins)
 			metric_add(w->m_logins, (const char *[]){"failed"}, 1);
-		r->delay_ms = v.delay_ms; /* SMTP AUTH's failure delay: 2, 4, 8, 15 s */
+		/* SMTP AUTH's failure delay, per address: 2, 4, 8, 15 s */
+		r->delay_ms = delay > v.delay_ms ? delay : v.delay_ms;
 		return webui_login_page(r, 401, "Wrong user name or password.");
 	}
 	if (v.action == POL_DEFER || v.action == POL_BLOCK) {
-		log_warn("web: login of %s from %s refused by the policy: %s", user, r->ip_text,
+		log_warn("web: login of %s from %s refused by the policy: %s", quser, r->ip_text,
 		         v.n_reasons ? v.reasons[0] : v.rule);
 		if (w->m_logins)
 			metric_add(w->m_logins, (const char *[]){"locked_out"}, 1);
 		return webui_login_page(r, 429, "Too many failed logins; try again later.");
 	}
 	if (!ue || !(ue->flags & USERDB_FLAG_ADMIN)) {
-		log_warn("web: login of %s from %s refused: not an administrator", user,
+		log_warn("web: login of %s from %s refused: not an administrator", quser,
 		         r->ip_text);
 		if (w->m_logins)
 			metric_add(w->m_logins, (const char *[]){"not_admin"}, 1);
@@ -301,6 +323,8 @@ static enum MHD_Result web_login_finish(struct web_req *r, enum userdb_verdict u
 		                        "--admin).");
 	}
 	const struct session *s = session_create(&w->sessions, ue->name, clock_realtime_ms());
+	if (r->has_ip)
+		weblock_success(&w->lock, &r->ip);
 	log_info("web: %s logged in from %s", ue->name, r->ip_text);
 	if (w->m_logins)
 		metric_add(w->m_logins, (const char *[]){"ok"}, 1);
@@ -355,7 +379,19 @@ static enum MHD_Result web_login(struct web_req *r)
 		return webui_login_page(r, 400, "Give a user name and a password.");
 	}
 	clock_update();
-	if (w->ctx.engine && r->has_ip) {
+	if (r->has_ip && !web_ip_exempt(w, &r->ip) &&
+	    weblock_locked(&w->lock, &r->ip, clock_realtime_ms())) {
+		char quser[STR_LOG_VALUE_MAX];
+		log_warn(
+		    "web: login refused for %s from %s: the address is locked out of web logins",
+		    str_log_value(quser, sizeof quser, r->login_user), r->ip_text);
+		sodium_memzero(r->login_pw, sizeof r->login_pw);
+		if (w->m_logins)
+			metric_add(w->m_logins, (const char *[]){"locked_out"}, 1);
+		return webui_login_page(
+		    r, 429, "Too many failed logins from your address; try again later.");
+	}
+	if (w->ctx.engine && r->has_ip && !web_ip_exempt(w, &r->ip)) {
 		/* A locked-out address is refused before any password is checked. */
 		struct pol_event ev;
 		struct pol_verdict v;
@@ -363,7 +399,9 @@ static enum MHD_Result web_login(struct web_req *r)
 		ev.has_ip = true;
 		ev.ip = r->ip;
 		if (pol_engine_check_blocks(w->ctx.engine, &ev, &v) == 0 && v.action == POL_BLOCK) {
-			log_warn("web: login refused for %s from %s: %s", r->login_user, r->ip_text,
+			char quser[STR_LOG_VALUE_MAX];
+			log_warn("web: login refused for %s from %s: %s",
+			         str_log_value(quser, sizeof quser, r->login_user), r->ip_text,
 			         v.n_reasons ? v.reasons[0] : v.rule);
 			sodium_memzero(r->login_pw, sizeof r->login_pw);
 			if (w->m_logins)
@@ -627,6 +665,25 @@ static void web_identify(struct web_req *r)
 	str_copy(r->ip_text, sizeof r->ip_text, "-");
 	if (ci && ci->client_addr && addr_from_sockaddr(ci->client_addr, &r->ip) == 0) {
 		r->has_ip = true;
+		addr_unmap(&r->ip);
+		/* Behind a trusted proxy the client is the last X-Forwarded-For entry
+		 * (the one the proxy added); from anyone else the header is ignored. */
+		const char *xff =
+		    w->trusted_proxy && prefix_set_lookup(w->trusted_proxy, &r->ip, NULL, NULL)
+		        ? MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "X-Forwarded-For")
+		        : NULL;
+		if (xff) {
+			const char *last = strrchr(xff, ',');
+			last = last ? last + 1 : xff;
+			while (*last == ' ' || *last == '\t')
+				last++;
+			size_t n = strcspn(last, " \t");
+			struct addr a;
+			if (addr_parse(last, n, &a) == 0) {
+				addr_unmap(&a);
+				r->ip = a;
+			}
+		}
 		addr_format(&r->ip, r->ip_text, sizeof r->ip_text);
 	}
 	clock_update();
@@ -851,6 +908,15 @@ struct web *web_new(struct event_base *base, const struct web_options *opt,
 	w->ctl_own =
 	    (struct ctlapi_state){.engine = ctx->engine, .store = ctx->store, .queue = ctx->queue};
 	w->ctl = ctx->ctl ? ctx->ctl : &w->ctl_own;
+	w->trusted = opt->trusted;
+	w->trusted_proxy = opt->trusted_proxy;
+	{
+		const struct pol_config *pc = ctx->policy;
+		weblock_init(&w->lock, pc ? (uint32_t)pc->ip_failures : 0,
+		             pc ? (int64_t)pc->ip_period_ms : 0,
+		             pc ? (int64_t)pc->ip_lockout_ms : 0, pc ? pc->delay_base_ms : 2000,
+		             pc ? pc->delay_max_ms : 15000);
+	}
 	w->job_pipe[0] = w->job_pipe[1] = -1;
 	const struct hostport *addr = opt->addr;
 	bool tls = opt->tls_cert && opt->tls_cert[0];

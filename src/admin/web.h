@@ -50,6 +50,11 @@ struct web_options {
 	const char *users_file;         /* the user store; admins may log in */
 	const char *monitor_state;      /* relayguard monitor's state file */
 	int64_t session_idle_ms, session_max_ms;
+	/* never locked out by address (their accounts still are): the gateway's
+	 * trusted_networks (NULL: none) and always loopback */
+	const struct prefix_set *trusted;
+	/* proxies whose X-Forwarded-For names the client (NULL: none) */
+	const struct prefix_set *trusted_proxy;
 };
 
 /* What the pages show and act on; all may be NULL but metrics' users. The web keeps

@@ -7,6 +7,7 @@
 
 #include "admin/ctlapi.h"
 #include "admin/session.h"
+#include "admin/weblock.h"
 #include "admin/web.h"
 #include "auth/userdb.h"
 #include "core/addr.h"
@@ -52,6 +53,8 @@ struct web {
 	pthread_t job_thread;
 	int job_pipe[2]; /* the thread says "done" here */
 	struct event *job_ev;
+	const struct prefix_set *trusted, *trusted_proxy;
+	struct weblock lock; /* web-login lockouts by address, never SMTP blocks */
 };
 
 struct web_req {
@@ -65,7 +68,7 @@ struct web_req {
 	bool bearer;                /* or by the API token */
 	char ip_text[ADDR_STRLEN];
 	bool has_ip;
-	struct addr ip;
+	struct addr ip; /* the client: the peer, or what a trusted proxy says */
 	char set_cookie[2][256];
 	char location[512];
 	/* A failed login's answer waits delay_ms (the engine's failure delay) with the

@@ -563,6 +563,10 @@ int cli_serve(int argc, char **argv)
 		    .observe_arg = series,
 		    .on_block = cli_serve_on_block,
 		    .on_block_ctx = alerts,
+		    .allow = c->policyd_allowed,
+		    .socket_uid = c->policyd_uid,
+		    .socket_gid = c->policyd_gid,
+		    .socket_mode = c->policyd_mode,
 		};
 		pd = policyd_new(base, &c->policyd_addr, engine, &po, metrics, err, sizeof err);
 		if (!pd) {
@@ -586,6 +590,8 @@ int cli_serve(int argc, char **argv)
 		    .monitor_state = c->web_monitor_state,
 		    .session_idle_ms = (int64_t)c->web_session_idle_ms,
 		    .session_max_ms = (int64_t)c->web_session_max_ms,
+		    .trusted = c->trusted,
+		    .trusted_proxy = c->web_proxies,
 		};
 		struct web_context wc = {
 		    .metrics = metrics,

@@ -13,21 +13,45 @@ void buf_init(struct buf *b, size_t max)
 	b->len = 0;
 	b->cap = 0;
 	b->max = max;
+	b->skip = 0;
 }
 
 void buf_free(struct buf *b)
 {
-	free(b->data);
+	free(b->data ? b->data - b->skip : NULL);
 	b->data = NULL;
 	b->len = 0;
 	b->cap = 0;
+	b->skip = 0;
+}
+
+/* Back to the start of the allocation, keeping nothing. */
+static void buf_rewind(struct buf *b)
+{
+	if (b->data) {
+		b->data -= b->skip;
+		b->cap += b->skip;
+	}
+	b->skip = 0;
 }
 
 void buf_reset(struct buf *b)
 {
+	buf_rewind(b);
 	b->len = 0;
 	if (b->data)
 		b->data[0] = '\0';
+}
+
+void buf_compact(struct buf *b)
+{
+	if (b->skip == 0 || !b->data)
+		return;
+	char *base = b->data - b->skip;
+	memmove(base, b->data, b->len + 1);
+	b->data = base;
+	b->cap += b->skip;
+	b->skip = 0;
 }
 
 /* Makes room for need more bytes plus the NUL. */
@@ -36,6 +60,9 @@ static int buf_reserve(struct buf *b, size_t need)
 	if (need > b->max || b->len > b->max - need)
 		return -1;
 	size_t want = b->len + need + 1;
+	if (want <= b->cap)
+		return 0;
+	buf_compact(b);
 	if (want <= b->cap)
 		return 0;
 	size_t ncap = b->cap ? b->cap : 64;
@@ -102,9 +129,13 @@ void buf_consume(struct buf *b, size_t n)
 		buf_reset(b);
 		return;
 	}
-	memmove(b->data, b->data + n, b->len - n);
+	/* No memmove per line: pipelined short commands would copy the rest of a
+	 * 64 KiB buffer for every one of them (quadratic). The NUL after the
+	 * data stays where it was. */
+	b->data += n;
+	b->skip += n;
+	b->cap -= n;
 	b->len -= n;
-	b->data[b->len] = '\0';
 }
 
 const char *buf_cstr(const struct buf *b)

@@ -17,8 +17,9 @@
 struct buf {
 	char *data; /* NUL-terminated; NULL until the first append */
 	size_t len;
-	size_t cap;
-	size_t max; /* most bytes it may ever hold, excluding the NUL */
+	size_t cap;  /* bytes allocated from data on */
+	size_t max;  /* most bytes it may ever hold, excluding the NUL */
+	size_t skip; /* consumed bytes before data: the allocation starts at data - skip */
 };
 
 void buf_init(struct buf *b, size_t max);
@@ -30,8 +31,12 @@ int buf_append_str(struct buf *b, const char *s) RG_WUR;
 int buf_append_char(struct buf *b, char c) RG_WUR;
 int buf_printf(struct buf *b, const char *fmt, ...) RG_WUR __attribute__((format(printf, 2, 3)));
 int buf_vprintf(struct buf *b, const char *fmt, va_list ap) RG_WUR __attribute__((format(printf, 2, 0)));
-/* Removes the first n bytes. */
+/* Removes the first n bytes. O(1): data moves forward over them, and the
+ * bytes left are moved back to the start only when an append needs the room
+ * or buf_compact() asks (once per read, not once per line). */
 void buf_consume(struct buf *b, size_t n);
+/* Moves what is left to the start of the allocation. */
+void buf_compact(struct buf *b);
 /* Always a valid string, "" for an empty buffer. */
 const char *buf_cstr(const struct buf *b);
 

@@ -231,6 +231,32 @@ void str_sanitize(char *dst, size_t size, const char *src, size_t len)
 	dst[o] = '\0';
 }
 
+const char *str_log_value(char *dst, size_t size, const char *src)
+{
+	char clean[STR_LOG_VALUE_IN];
+	if (size == 0)
+		return dst;
+	str_sanitize(clean, sizeof clean, src ? src : "", src ? strlen(src) : 0);
+	bool quote = clean[0] != '\0' && strpbrk(clean, " \"\\=") != NULL;
+	if (!quote || size < 3) {
+		(void)str_copy_n(dst, size, clean, quote ? 0 : strlen(clean));
+		return dst;
+	}
+	size_t o = 0;
+	dst[o++] = '"';
+	for (const char *c = clean; *c; c++) {
+		size_t need = (*c == '"' || *c == '\\') ? 2 : 1;
+		if (o + need + 2 > size) /* the closing quote and the NUL */
+			break;
+		if (need == 2)
+			dst[o++] = '\\';
+		dst[o++] = *c;
+	}
+	dst[o++] = '"';
+	dst[o] = '\0';
+	return dst;
+}
+
 int str_base64_value(unsigned char c)
 {
 	if (c >= 'A' && c <= 'Z')

@@ -52,6 +52,15 @@ char *str_trim(char *s);
 int str_split(char *s, const char *seps, char **fields, int max);
 /* Escapes for a log line: printable ASCII as is, the rest as \xHH; never longer than size-1. */
 void str_sanitize(char *dst, size_t size, const char *src, size_t len);
+/* Room for any str_log_value() of a value up to STR_LOG_VALUE_IN bytes. */
+#define STR_LOG_VALUE_IN 1024
+#define STR_LOG_VALUE_MAX (2 * STR_LOG_VALUE_IN + 3)
+/* A value from outside, as every key=value log line writes it (docs/delivery.md
+ * "Log lines"): str_sanitize()d, then, if it has a space, '"', '\\' or '=', in
+ * double quotes with '"' and '\\' escaped; so no CR/LF starts a forged line and
+ * no "key=value" inside it reads as another key. NULL is "". Truncated (the
+ * quotes stay balanced) to size-1. Returns dst. */
+const char *str_log_value(char *dst, size_t size, const char *src);
 /* Value 0..63 of a base64 character (RFC 4648 alphabet), or -1. */
 int str_base64_value(unsigned char c);
 

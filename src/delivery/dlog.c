@@ -31,23 +31,12 @@ void dlog_begin(struct dlog *l, const char *id, const char *event)
 
 void dlog_str(struct dlog *l, const char *key, const char *value)
 {
-	char clean[DLOG_VALUE_MAX];
-	str_sanitize(clean, sizeof clean, value ? value : "", value ? strlen(value) : 0);
-	bool quote = clean[0] == '\0' ? false : strpbrk(clean, " \"\\=") != NULL;
+	char q[STR_LOG_VALUE_MAX];
+	str_log_value(q, sizeof q, value);
 	dlog_raw(l, " ", 1);
 	dlog_raw(l, key, strlen(key));
 	dlog_raw(l, "=", 1);
-	if (!quote) {
-		dlog_raw(l, clean, strlen(clean));
-		return;
-	}
-	dlog_raw(l, "\"", 1);
-	for (const char *c = clean; *c; c++) {
-		if (*c == '"' || *c == '\\')
-			dlog_raw(l, "\\", 1);
-		dlog_raw(l, c, 1);
-	}
-	dlog_raw(l, "\"", 1);
+	dlog_raw(l, q, strlen(q));
 }
 
 void dlog_addr(struct dlog *l, const char *key, const char *addr)

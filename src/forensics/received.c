@@ -15,6 +15,18 @@
  * An address inside a comment (what the server saw on the socket) wins over a
  * literal in the from word (what the client said in HELO), except in the
  * Exim form where the from word is the server's own text.
+ *
+ * Authentication markers are believed only where each MTA writes them, never
+ * in text a client chose (its HELO, its recipient address), so a client
+ * cannot make trace name an account (issue 16):
+ *
+ *   "(Authenticated sender: X)" (Postfix, Exchange), "(authenticated ...)"
+ *   (Sendmail), "(AUTH: MECH X, ...)" (Courier): a comment of the from
+ *   clause after its TCP-info comment, and the last thing before "by";
+ *   "auth=yes user=X" (OpenSMTPD), "A=mech:X" (Exim configurations): after
+ *   "by" and before "for", where only the receiving server writes;
+ *   the "with" protocol (ESMTPA...): its first value, after "by".
+ * "for" is the last clause: keywords after it are the recipient's text.
  */
 #include "forensics/received.h"
 
@@ -53,6 +65,9 @@ struct received_state {
 	struct addr comment_ip;
 	bool comment_auth;
 	char comment_user[RECEIVED_USER_MAX];
+	unsigned from_comments; /* comments seen in the from clause */
+	bool pending_auth;      /* an auth comment that counts if "by" comes next */
+	char pending_user[RECEIVED_USER_MAX];
 	int auth_eq; /* OpenSMTPD "auth=yes" 1, "auth=no" -1, absent 0 */
 	char user_eq[RECEIVED_USER_MAX];
 	char remote_user[RECEIVED_USER_MAX]; /* qmail (user@ip) */
@@ -251,6 +266,10 @@ static bool received_word_is(const struct received_word *w, const char *s)
  * into the header), "auth=yes", "user=sam" (OpenSMTPD's received-auth). */
 static void received_word_auth(struct received_state *st, const char *p, size_t len)
 {
+	/* Only the receiving server's part: from and for carry the client's words. */
+	if (st->clause != RECEIVED_BY && st->clause != RECEIVED_VIA &&
+	    st->clause != RECEIVED_WITH && st->clause != RECEIVED_ID)
+		return;
 	if (len > 2 && p[0] == 'A' && p[1] == '=') {
 		const char *colon = memchr(p, ':', len);
 		st->comment_auth = true;
@@ -325,25 +344,38 @@ static void received_comment(struct received_state *st, struct received *out, co
 {
 	struct received_word w[RECEIVED_COMMENT_WORDS];
 	size_t n = received_words(p, len, w, RECEIVED_COMMENT_WORDS);
+	st->pending_auth = false;
 	if (n == 0)
 		return;
+	/* An auth comment counts only in the from clause after the TCP-info comment,
+	 * and only if "by" follows it (received_parse commits it there). */
+	bool placed = st->clause == RECEIVED_FROM && st->from_comments > 0;
+	const struct received_word *user = NULL;
+	bool auth = false;
 	if (n >= 2 && received_word_is(&w[0], "Authenticated") &&
 	    received_word_is(&w[1], "sender:")) {
 		/* Postfix smtpd_sasl_authenticated_header, also Exchange and others. */
-		st->comment_auth = true;
-		if (n >= 3)
-			received_copy(st->comment_user, sizeof st->comment_user, w[2].p, w[2].len);
+		auth = n <= 3;
+		user = n == 3 ? &w[2] : NULL;
 	} else if (received_word_is(&w[0], "authenticated")) {
 		/* Sendmail "(authenticated bits=0)", "(authenticated as sam)". */
-		st->comment_auth = true;
+		auth = true;
 		if (n >= 3 && (received_word_is(&w[1], "as") || received_word_is(&w[1], "user")))
-			received_copy(st->comment_user, sizeof st->comment_user, w[2].p, w[2].len);
+			user = &w[2];
 	} else if (received_word_is(&w[0], "AUTH:")) {
 		/* Courier "(AUTH: LOGIN sam, TLS: ...)". */
-		st->comment_auth = true;
-		if (n >= 3)
-			received_copy(st->comment_user, sizeof st->comment_user, w[2].p, w[2].len);
+		auth = true;
+		user = n >= 3 ? &w[2] : NULL;
 	}
+	if (auth && placed) {
+		st->pending_auth = true;
+		st->pending_user[0] = '\0';
+		if (user)
+			received_copy(st->pending_user, sizeof st->pending_user, user->p,
+			              user->len);
+	}
+	if (st->clause == RECEIVED_FROM)
+		st->from_comments++;
 	for (size_t i = 0; i < n; i++) {
 		received_word_auth(st, w[i].p, w[i].len);
 		/* qmail "(qmail 123 invoked by uid 1001)", Postfix "(Postfix, from userid 1001)".
@@ -536,7 +568,14 @@ int received_parse(const char *v, size_t len, struct received *out)
 			continue;
 		}
 		received_word_auth(&st, t.p, t.len);
-		enum received_clause k = received_keyword(t.p, t.len);
+		/* Nothing after "for" is a keyword: it is the recipient's text. */
+		enum received_clause k =
+		    st.clause == RECEIVED_FOR ? RECEIVED_NONE : received_keyword(t.p, t.len);
+		if (k == RECEIVED_BY && st.clause == RECEIVED_FROM && st.pending_auth) {
+			st.comment_auth = true;
+			str_copy(st.comment_user, sizeof st.comment_user, st.pending_user);
+		}
+		st.pending_auth = false;
 		if (k != RECEIVED_NONE) {
 			st.clause = k;
 			st.expect_value = true;

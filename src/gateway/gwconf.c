@@ -9,6 +9,8 @@
 #include "queue/queue.h"
 #include "smtp/dkim.h"
 
+#include <grp.h>
+#include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -118,12 +120,24 @@ static const struct cfg_option gw_options[] = {
      GS(policyd_count_at), "end-of-message or rcpt"},
     {"policyd", "max_connections", CFG_INT, "500", 1, 100000, false, GC(policyd_max_connections), 0,
      "Postfix smtpd processes connected at once"},
+    {"policyd", "allow", CFG_STRING, "", 0, 0, false, GC(policyd_allow), GS(policyd_allow),
+     "CIDRs whose clients may connect (empty: loopback only; required for a non-loopback "
+     "listen)"},
+    {"web", "trusted_proxy", CFG_STRING, "", 0, 0, false, GC(web_trusted_proxy),
+     GS(web_trusted_proxy),
+     "CIDRs of reverse proxies whose X-Forwarded-For names the web client (empty: none)"},
+    {"policyd", "socket_owner", CFG_STRING, "", 0, 0, false, GC(policyd_socket_owner),
+     GS(policyd_socket_owner), "unix socket: its owner (user name)"},
+    {"policyd", "socket_group", CFG_STRING, "", 0, 0, false, GC(policyd_socket_group),
+     GS(policyd_socket_group), "unix socket: its group (Postfix: postfix)"},
+    {"policyd", "socket_mode", CFG_STRING, "", 0, 0, false, GC(policyd_socket_mode),
+     GS(policyd_socket_mode), "unix socket: its mode, octal (0660)"},
 #define GD(f) offsetof(struct gw_config, delivery.f)
 #define GDS(f) sizeof(((struct gw_config *)0)->delivery.f)
     {"delivery", "relayhost", CFG_STRING, "", 0, 0, true, GD(relayhost), GDS(relayhost),
      "send everything to this host: [host]:port, host:port (MX lookup); empty: MX"},
     {"delivery", "relayhost_auth", CFG_STRING, "", 0, 0, true, GD(relayhost_auth),
-     GDS(relayhost_auth), "user:password for AUTH PLAIN at the relayhost (over TLS)"},
+     GDS(relayhost_auth), "user:password for AUTH PLAIN (needs relayhost_tls = verify)"},
     {"delivery", "relayhost_tls", CFG_STRING, "may", 0, 0, true, GD(relayhost_tls),
      GDS(relayhost_tls), "none, may, encrypt or verify"},
     {"delivery", "tls", CFG_STRING, "may", 0, 0, true, GD(tls), GDS(tls),
@@ -400,6 +414,84 @@ int gw_nexthop_parse(const char *s, unsigned default_port, struct gw_nexthop *ou
 	return 0;
 }
 
+/* [policyd] allow and the unix socket's owner, group and mode (issue 16: the
+ * policy service decides blocks for any account, so only Postfix may talk to it). */
+static int gw_policyd_finish(struct gw_config *c, char *err, size_t errlen)
+{
+	char e[200];
+	bool is_unix = c->policyd_listen[0] && c->policyd_addr.ss.ss_family == AF_UNIX;
+	c->policyd_uid = c->policyd_gid = -1;
+	c->policyd_mode = -1;
+	c->policyd_allowed = prefix_set_new();
+	if (!c->policyd_allowed) {
+		str_format(err, errlen, "out of memory");
+		return -1;
+	}
+	if (prefix_set_add_list(c->policyd_allowed,
+	                        c->policyd_allow[0] ? c->policyd_allow : "127.0.0.0/8, ::1", e,
+	                        sizeof e) != 0) {
+		str_format(err, errlen, "%s: [policyd] allow: %s", c->source, e);
+		return -1;
+	}
+	if (c->policyd_listen[0] && !is_unix && !c->policyd_allow[0] &&
+	    !hostport_is_loopback(&c->policyd_addr)) {
+		str_format(
+		    err, errlen,
+		    "%s: [policyd] listen %s is not a loopback address: set [policyd] allow to "
+		    "the Postfix hosts' addresses (anyone who reaches the policy service can "
+		    "block any account)",
+		    c->source, c->policyd_listen);
+		return -1;
+	}
+	if (!is_unix && (c->policyd_socket_owner[0] || c->policyd_socket_group[0] ||
+	                 c->policyd_socket_mode[0])) {
+		str_format(err, errlen,
+		           "%s: [policyd] socket_owner, socket_group and socket_mode need listen = "
+		           "unix:/path",
+		           c->source);
+		return -1;
+	}
+	if (c->policyd_socket_owner[0]) {
+		const struct passwd *pw = getpwnam(c->policyd_socket_owner);
+		if (!pw) {
+			str_format(err, errlen, "%s: [policyd] socket_owner: no user %s", c->source,
+			           c->policyd_socket_owner);
+			return -1;
+		}
+		c->policyd_uid = (long)pw->pw_uid;
+	}
+	if (c->policyd_socket_group[0]) {
+		const struct group *gr = getgrnam(c->policyd_socket_group);
+		if (!gr) {
+			str_format(err, errlen, "%s: [policyd] socket_group: no group %s",
+			           c->source, c->policyd_socket_group);
+			return -1;
+		}
+		c->policyd_gid = (long)gr->gr_gid;
+	}
+	if (c->policyd_socket_mode[0]) {
+		unsigned mode = 0;
+		const char *m = c->policyd_socket_mode;
+		size_t n = strlen(m);
+		for (size_t i = 0; i < n; i++) {
+			if (m[i] < '0' || m[i] > '7' || n > 4) {
+				str_format(err, errlen,
+				           "%s: [policyd] socket_mode: expected octal, as 0660",
+				           c->source);
+				return -1;
+			}
+			mode = mode * 8 + (unsigned)(m[i] - '0');
+		}
+		if (mode > 0777) {
+			str_format(err, errlen, "%s: [policyd] socket_mode: at most 0777",
+			           c->source);
+			return -1;
+		}
+		c->policyd_mode = (int)mode;
+	}
+	return 0;
+}
+
 static int gw_delivery_finish(struct gw_config *c, char *err, size_t errlen)
 {
 	struct gw_delivery *d = &c->delivery;
@@ -422,6 +514,16 @@ static int gw_delivery_finish(struct gw_config *c, char *err, size_t errlen)
 	}
 	if (d->relayhost_auth[0] && !strchr(d->relayhost_auth, ':')) {
 		str_format(err, errlen, "%s: [delivery] relayhost_auth: expected user:password",
+		           c->source);
+		return -1;
+	}
+	if (d->relayhost_auth[0] && d->relayhost_tls_level != GW_DTLS_VERIFY) {
+		/* Below verify, STARTTLS authenticates nobody: anyone on the path can
+		 * present a certificate and collect the password of AUTH PLAIN. */
+		str_format(err, errlen,
+		           "%s: [delivery] relayhost_auth needs relayhost_tls = verify (the password "
+		           "must go only to a relayhost whose certificate is checked; set "
+		           "tls_ca_file for a private CA)",
 		           c->source);
 		return -1;
 	}
@@ -700,6 +802,17 @@ static int gw_finish(struct gw_config *c, char *err, size_t errlen)
 		str_format(err, errlen, "%s: [policyd] listen: %s", c->source, e);
 		return -1;
 	}
+	if (gw_policyd_finish(c, err, errlen) != 0)
+		return -1;
+	if (c->web_trusted_proxy[0]) {
+		c->web_proxies = prefix_set_new();
+		if (!c->web_proxies ||
+		    prefix_set_add_list(c->web_proxies, c->web_trusted_proxy, e, sizeof e) != 0) {
+			str_format(err, errlen, "%s: [web] trusted_proxy: %s", c->source,
+			           c->web_proxies ? e : "out of memory");
+			return -1;
+		}
+	}
 	if (strcmp(c->policyd_count_at, "end-of-message") != 0 &&
 	    strcmp(c->policyd_count_at, "rcpt") != 0) {
 		str_format(err, errlen, "%s: [policyd] count_at: expected end-of-message or rcpt",
@@ -916,4 +1029,8 @@ void gwconf_free(struct gw_config *c)
 {
 	prefix_set_free(c->trusted);
 	c->trusted = NULL;
+	prefix_set_free(c->policyd_allowed);
+	c->policyd_allowed = NULL;
+	prefix_set_free(c->web_proxies);
+	c->web_proxies = NULL;
 }

@@ -142,6 +142,13 @@ struct gw_config {
 	char policyd_listen[128];  /* "" = off */
 	char policyd_count_at[16]; /* "end-of-message" or "rcpt" */
 	long long policyd_max_connections;
+	/* who may connect (issue 16): CIDRs, "" = loopback only; a unix socket's
+	 * owner, group and mode ("" = as created) */
+	char policyd_allow[1024];
+	char policyd_socket_owner[64];
+	char policyd_socket_group[64];
+	char policyd_socket_mode[8];
+	char web_trusted_proxy[512]; /* [web] trusted_proxy: CIDRs, "" = none */
 	/* [web] */
 	char web_listen[128];                     /* "" = off */
 	char web_tls_cert[512], web_tls_key[512]; /* "" = plain HTTP, loopback only */
@@ -194,6 +201,10 @@ struct gw_config {
 	struct hostport web_addr;
 	struct hostport redis_addr;
 	struct prefix_set *trusted; /* owned */
+	struct prefix_set *policyd_allowed; /* owned: [policyd] allow, or loopback */
+	long policyd_uid, policyd_gid;      /* -1: unchanged */
+	int policyd_mode;                   /* -1: unchanged */
+	struct prefix_set *web_proxies;     /* owned: [web] trusted_proxy, NULL: none */
 	struct pol_config policy;
 	char source[512]; /* the file, or "embedded defaults" */
 };

@@ -11,6 +11,7 @@
 #include "smtp/pfpolicy.h"
 
 #include <errno.h>
+#include <sys/stat.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
@@ -29,6 +30,7 @@ struct policyd_conn {
 	struct pfp_parser parser;
 	char peer[64];
 	unsigned long requests;
+	bool paused; /* reading stopped: too many replies not yet read */
 };
 
 struct policyd {
@@ -40,7 +42,8 @@ struct policyd {
 	struct policyd_conn *conns;
 	unsigned nconns;
 	char unix_path[108];
-	struct metric *m_requests, *m_decisions, *m_errors, *m_latency;
+	struct prefix_set *own_allow; /* the loopback default when opt.allow is NULL */
+	struct metric *m_requests, *m_decisions, *m_errors, *m_latency, *m_refused, *m_paused;
 };
 
 static void policyd_conn_free(struct policyd_conn *c)
@@ -112,9 +115,10 @@ static void policyd_answer(struct policyd_conn *c, const struct pfp_request *r)
 	if (rc != 0) {
 		/* The store failed: say so loudly, and let Postfix go on (DUNNO) rather
 		 * than stop the organisation's mail. */
+		char qu[STR_LOG_VALUE_MAX];
 		log_error("policyd client=%s user=%s state=%s: policy store error; answering DUNNO",
-			  r->has_client_address ? c->peer : "-", r->sasl_username,
-			  pfp_state_name(r->state));
+		          r->has_client_address ? c->peer : "-",
+		          str_log_value(qu, sizeof qu, r->sasl_username), pfp_state_name(r->state));
 		if (p->m_errors)
 			metric_add(p->m_errors, NULL, 1);
 	}
@@ -138,13 +142,54 @@ static void policyd_answer(struct policyd_conn *c, const struct pfp_request *r)
 			addr_format(&r->client_address, ip, sizeof ip);
 		if (v.block_created && p->opt.on_block)
 			p->opt.on_block(p->opt.on_block_ctx, &v, r->has_client_address ? ip : "");
-		log_info("policyd queue_id=%s client=%s user=%s sender=<%s> state=%s action=%s "
-			 "rule=%s identity=%s reason=\"%s\"",
-			 r->queue_id[0] ? r->queue_id : "-", ip, r->sasl_username, r->sender,
-			 pfp_state_name(r->state), pol_action_name(v.action), v.rule, v.identity,
-			 v.n_reasons ? v.reasons[0] : "");
+		/* every request value is the client's text: quoted (docs/delivery.md "Log
+		 * lines"), so a CR/LF or a " key=value" in it cannot forge a line or a key */
+		char qq[STR_LOG_VALUE_MAX], qu[STR_LOG_VALUE_MAX], qs[STR_LOG_VALUE_MAX],
+		    qi[STR_LOG_VALUE_MAX], qr[STR_LOG_VALUE_MAX], sender[STR_LOG_VALUE_IN];
+		(void)str_format(sender, sizeof sender, "<%s>", r->sender);
+		log_info("policyd queue_id=%s client=%s user=%s sender=%s state=%s action=%s "
+		         "rule=%s identity=%s reason=%s",
+		         str_log_value(qq, sizeof qq, r->queue_id[0] ? r->queue_id : "-"), ip,
+		         str_log_value(qu, sizeof qu, r->sasl_username),
+		         str_log_value(qs, sizeof qs, sender), pfp_state_name(r->state),
+		         pol_action_name(v.action), v.rule,
+		         str_log_value(qi, sizeof qi, v.identity),
+		         str_log_value(qr, sizeof qr, v.n_reasons ? v.reasons[0] : ""));
 	}
 	c->requests++;
+}
+
+/* Backpressure: a client that sends requests and never reads the replies
+ * would grow our output without bound. Past the high-water mark reading stops;
+ * policyd_on_write resumes it when half is sent. */
+static bool policyd_pause(struct policyd_conn *c)
+{
+	struct policyd *p = c->p;
+	if (evbuffer_get_length(bufferevent_get_output(c->bev)) < p->opt.output_highwater)
+		return false;
+	if (!c->paused) {
+		c->paused = true;
+		bufferevent_disable(c->bev, EV_READ);
+		bufferevent_setwatermark(c->bev, EV_WRITE, p->opt.output_highwater / 2, 0);
+		log_debug("policyd client=%s: %zu bytes of replies unread; reading paused", c->peer,
+		          evbuffer_get_length(bufferevent_get_output(c->bev)));
+		if (p->m_paused)
+			metric_add(p->m_paused, NULL, 1);
+	}
+	return true;
+}
+
+static void policyd_on_read(struct bufferevent *bev, void *arg);
+
+static void policyd_on_write(struct bufferevent *bev, void *arg)
+{
+	struct policyd_conn *c = arg;
+	if (!c->paused)
+		return;
+	c->paused = false;
+	bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
+	bufferevent_enable(bev, EV_READ);
+	policyd_on_read(bev, c); /* requests already read wait in the input */
 }
 
 static void policyd_on_read(struct bufferevent *bev, void *arg)
@@ -152,6 +197,8 @@ static void policyd_on_read(struct bufferevent *bev, void *arg)
 	struct policyd_conn *c = arg;
 	struct evbuffer *in = bufferevent_get_input(bev);
 	for (;;) {
+		if (policyd_pause(c))
+			return;
 		size_t avail = evbuffer_get_length(in);
 		if (avail == 0)
 			return;
@@ -195,6 +242,20 @@ static void policyd_on_accept(struct evconnlistener *l, evutil_socket_t fd, stru
 		evutil_closesocket(fd);
 		return;
 	}
+	struct addr a;
+	bool has_addr = addr_from_sockaddr(sa, &a) == 0;
+	if (has_addr)
+		addr_unmap(&a);
+	if (has_addr && !prefix_set_lookup(p->opt.allow, &a, NULL, NULL)) {
+		/* only Postfix may ask: any other client could block any account */
+		char ip[ADDR_STRLEN] = "?";
+		addr_format(&a, ip, sizeof ip);
+		log_warn("policyd client=%s: not in [policyd] allow; connection refused", ip);
+		if (p->m_refused)
+			metric_add(p->m_refused, NULL, 1);
+		evutil_closesocket(fd);
+		return;
+	}
 	struct policyd_conn *c = calloc(1, sizeof *c);
 	if (!c) {
 		evutil_closesocket(fd);
@@ -207,8 +268,7 @@ static void policyd_on_accept(struct evconnlistener *l, evutil_socket_t fd, stru
 		free(c);
 		return;
 	}
-	struct addr a;
-	if (addr_from_sockaddr(sa, &a) == 0)
+	if (has_addr)
 		addr_format(&a, c->peer, sizeof c->peer);
 	else
 		str_copy(c->peer, sizeof c->peer, "local");
@@ -220,7 +280,7 @@ static void policyd_on_accept(struct evconnlistener *l, evutil_socket_t fd, stru
 	p->nconns++;
 	struct timeval idle = {p->opt.idle_timeout_s > 0 ? p->opt.idle_timeout_s : 600, 0};
 	bufferevent_set_timeouts(c->bev, &idle, NULL);
-	bufferevent_setcb(c->bev, policyd_on_read, NULL, policyd_on_event, c);
+	bufferevent_setcb(c->bev, policyd_on_read, policyd_on_write, policyd_on_event, c);
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 }
 
@@ -244,6 +304,20 @@ struct policyd *policyd_new(struct event_base *base, const struct hostport *addr
 	p->opt = *opt;
 	if (!p->opt.max_connections)
 		p->opt.max_connections = 500;
+	if (!p->opt.output_highwater)
+		p->opt.output_highwater = 64 * 1024;
+	if (!p->opt.allow) {
+		p->own_allow = prefix_set_new();
+		char e[64];
+		if (!p->own_allow ||
+		    prefix_set_add_list(p->own_allow, "127.0.0.0/8, ::1", e, sizeof e) != 0) {
+			prefix_set_free(p->own_allow);
+			free(p);
+			str_format(err, errlen, "out of memory");
+			return NULL;
+		}
+		p->opt.allow = p->own_allow;
+	}
 	if (addr->ss.ss_family == AF_UNIX) {
 		const struct sockaddr_un *un = (const struct sockaddr_un *)&addr->ss;
 		str_copy(p->unix_path, sizeof p->unix_path, un->sun_path);
@@ -255,6 +329,20 @@ struct policyd *policyd_new(struct event_base *base, const struct hostport *addr
 	if (!p->listener) {
 		str_format(err, errlen, "policy service: cannot listen on %s: %s", addr->text,
 			   strerror(errno));
+		prefix_set_free(p->own_allow);
+		free(p);
+		return NULL;
+	}
+	/* Postfix's chroot: its own socket, its group, no one else */
+	if (p->unix_path[0] &&
+	    (((p->opt.socket_uid >= 0 || p->opt.socket_gid >= 0) &&
+	      chown(p->unix_path, (uid_t)p->opt.socket_uid, (gid_t)p->opt.socket_gid) != 0) ||
+	     (p->opt.socket_mode >= 0 && chmod(p->unix_path, (mode_t)p->opt.socket_mode) != 0))) {
+		str_format(err, errlen, "policy service: %s: cannot set its owner or mode: %s",
+		           addr->text, strerror(errno));
+		evconnlistener_free(p->listener);
+		unlink(p->unix_path);
+		prefix_set_free(p->own_allow);
 		free(p);
 		return NULL;
 	}
@@ -273,6 +361,14 @@ struct policyd *policyd_new(struct event_base *base, const struct hostport *addr
 		p->m_decisions = metrics_register(metrics, METRIC_COUNTER,
 						  "relayguard_policy_decisions_total",
 						  "Policy decisions, by action.", "action", NULL, 0);
+		p->m_refused = metrics_register(
+		    metrics, METRIC_COUNTER, "relayguard_policy_connections_refused_total",
+		    "Policy service connections from outside [policyd] allow.", NULL, NULL, 0);
+		p->m_paused = metrics_register(
+		    metrics, METRIC_COUNTER, "relayguard_policy_reads_paused_total",
+		    "Times a policy client's unread replies passed the high-water mark and reading "
+		    "stopped.",
+		    NULL, NULL, 0);
 		p->m_errors = metrics_register(metrics, METRIC_COUNTER,
 					       "relayguard_policy_store_errors_total",
 					       "Requests answered DUNNO because the state store failed.",
@@ -299,6 +395,7 @@ void policyd_free(struct policyd *p)
 	acceptpause_free(p->pause);
 	if (p->unix_path[0])
 		unlink(p->unix_path);
+	prefix_set_free(p->own_allow);
 	free(p);
 }
 

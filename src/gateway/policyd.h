@@ -40,6 +40,14 @@ struct policyd_options {
 	void *observe_arg;
 	policyd_block_fn on_block; /* may be NULL */
 	void *on_block_ctx;
+	/* TCP clients outside it are refused at accept (NULL: loopback only). */
+	const struct prefix_set *allow;
+	/* unix socket: chown/chmod after bind; -1 leaves it as created */
+	long socket_uid, socket_gid;
+	int socket_mode;
+	/* replies queued for a client past this stop reading its requests until
+	 * half of them are sent (0: 64 KiB) */
+	size_t output_highwater;
 };
 
 /* Listens on addr. NULL with err on failure (address in use, ...). metrics may be NULL. */

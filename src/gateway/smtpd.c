@@ -167,6 +167,24 @@ static const char *smtpd_qid(const struct smtpd_conn *c)
 	log_msg(level, "smtpd queue_id=%s sid=%s client=%s " fmt, smtpd_qid(c), (c)->sid,          \
 	        (c)->has_ip ? (c)->ip_text : "-", __VA_ARGS__)
 
+/* A value from the client (SASL name, address) as the log writes it: quoted
+ * when it has a space, '"' or '=', escaped bytes (docs/delivery.md "Log lines"). */
+struct smtpd_q {
+	char v[STR_LOG_VALUE_MAX];
+};
+static const char *smtpd_q(struct smtpd_q *q, const char *v)
+{
+	return str_log_value(q->v, sizeof q->v, v);
+}
+
+/* An address in angle brackets, quoted as a whole when it must be. */
+static const char *smtpd_qaddr(struct smtpd_q *q, const char *addr)
+{
+	char tmp[STR_LOG_VALUE_IN];
+	(void)str_format(tmp, sizeof tmp, "<%s>", addr ? addr : "");
+	return str_log_value(q->v, sizeof q->v, tmp);
+}
+
 static void smtpd_count(struct metric *m, const char *label)
 {
 	if (m)
@@ -625,10 +643,13 @@ static enum pol_action smtpd_policy(struct smtpd_conn *c, struct pol_event *ev, 
 		              : "allowed");
 	if (v->block_created && c->d->deps.on_block)
 		c->d->deps.on_block(c->d->deps.on_block_ctx, v, c->has_ip ? c->ip_text : "");
-	if (v->action != POL_ALLOW)
-		smtpd_log(LOG_LEVEL_INFO, c, "policy=%s event=%s rule=%s identity=%s reason=\"%s\"",
+	if (v->action != POL_ALLOW) {
+		struct smtpd_q qi, qr;
+		smtpd_log(LOG_LEVEL_INFO, c, "policy=%s event=%s rule=%s identity=%s reason=%s",
 		          pol_action_name(v->action), pol_event_type_name(ev->type), v->rule,
-		          v->identity, v->n_reasons ? v->reasons[0] : "");
+		          smtpd_q(&qi, v->identity),
+		          smtpd_q(&qr, v->n_reasons ? v->reasons[0] : ""));
+	}
 	return v->action;
 }
 
@@ -663,11 +684,13 @@ static void smtpd_auth_finish(struct smtpd_conn *c, enum userdb_verdict uv, bool
 	uint64_t delay = v.delay_ms;
 	if (r == SMTP_SESSION_AUTH_FAIL && !d->deps.engine)
 		delay = SMTPD_AUTH_FAIL_DELAY_MS;
+	struct smtpd_q qn;
 	smtpd_log(LOG_LEVEL_INFO, c, "auth=%s mech=%s user=%s delay_ms=%llu%s%s",
 	          r == SMTP_SESSION_AUTH_OK     ? "ok"
 	          : r == SMTP_SESSION_AUTH_TEMP ? "tempfail"
 	                                        : "failed",
-	          c->auth_mech, name, (unsigned long long)delay, uv != USERDB_OK ? " why=" : "",
+	          c->auth_mech, smtpd_q(&qn, name), (unsigned long long)delay,
+	          uv != USERDB_OK ? " why=" : "",
 	          unchecked         ? "not checked (client blocked)"
 	          : uv != USERDB_OK ? userdb_verdict_name(uv)
 	                            : "");
@@ -688,8 +711,9 @@ static void smtpd_on_auth_checked(void *arg, enum userdb_verdict uv)
 	clock_update();
 	if (c->closing) {
 		/* timed out meanwhile: the 421 was the last word */
+		struct smtpd_q qn;
 		smtpd_log(LOG_LEVEL_INFO, c, "auth=abandoned mech=%s user=%s why=%s", c->auth_mech,
-		          c->auth_name, "closing");
+		          smtpd_q(&qn, c->auth_name), "closing");
 		return;
 	}
 	if (c->wait != SMTPD_WAIT_NONE) {
@@ -811,15 +835,17 @@ static void smtpd_on_screen_rcpt(void *arg, const char *reply)
 {
 	struct smtpd_conn *c = arg;
 	const char *addr = c->rcpt[c->nrcpt].addr;
+	struct smtpd_q qa;
 	if (!reply) {
 		c->nrcpt++;
 	} else if (reply[0] == '5') {
 		c->rejects++;
 		smtpd_count(c->d->m_rejects, "unknown_user");
-		smtpd_log(LOG_LEVEL_INFO, c, "reject=unknown_user rcpt=<%s>", addr);
+		smtpd_log(LOG_LEVEL_INFO, c, "reject=unknown_user rcpt=%s", smtpd_qaddr(&qa, addr));
 	} else {
 		smtpd_count(c->d->m_rejects, "unverified_user");
-		smtpd_log(LOG_LEVEL_INFO, c, "reject=unverified_user rcpt=<%s>", addr);
+		smtpd_log(LOG_LEVEL_INFO, c, "reject=unverified_user rcpt=%s",
+		          smtpd_qaddr(&qa, addr));
 	}
 	smtp_session_reply_policy(c->s, reply);
 	if (!c->screen_sync)
@@ -1018,10 +1044,12 @@ static void smtpd_on_committed(void *arg, int status, const char *id)
 	}
 	if (status == 0) {
 		c->messages++;
+		struct smtpd_q qs, qu;
 		smtpd_log(LOG_LEVEL_INFO, c,
-		          "queued from=<%s> nrcpt=%u size=%llu proto=%s user=%s%s%s", c->sender,
-		          c->nrcpt, (unsigned long long)c->size, smtp_session_protocol(c->s),
-		          user ? user : "-", c->verdict.action == POL_HOLD ? " held=" : "",
+		          "queued from=%s nrcpt=%u size=%llu proto=%s user=%s%s%s",
+		          smtpd_qaddr(&qs, c->sender), c->nrcpt, (unsigned long long)c->size,
+		          smtp_session_protocol(c->s), smtpd_q(&qu, user ? user : "-"),
+		          c->verdict.action == POL_HOLD ? " held=" : "",
 		          c->verdict.action == POL_HOLD ? c->verdict.rule : "");
 		smtpd_count(d->m_messages, c->verdict.action == POL_HOLD ? "held" : "queued");
 		if (c->verdict.action == POL_HOLD)

@@ -1040,6 +1040,9 @@ size_t smtp_session_feed(struct smtp_session *s, const char *data, size_t len)
 		return len;
 	size_t take = 0;
 	if (len > 0) {
+		/* Lines are consumed by moving a read offset; the rest moves back
+		 * once per read, here. */
+		buf_compact(&s->in);
 		size_t room = s->cfg.input_limit - s->in.len;
 		take = len < room ? len : room;
 		if (take > 0 && buf_append(&s->in, data, take) != 0)
@@ -1165,16 +1168,22 @@ const char *smtp_session_protocol(const struct smtp_session *s)
 	return s->tls ? (a ? "ESMTPSA" : "ESMTPS") : (a ? "ESMTPA" : "ESMTP");
 }
 
-/* A token safe inside a Received header: no comment or clause can be forged
- * through it (an EHLO of "x (Authenticated sender: boss)" stays one word). */
-static void smtp_session_token(char *dst, size_t size, const char *src)
+/* A token safe inside a Received header: only letters, digits and ".-[]:"
+ * from the client, anything else becomes '_', so no comment, clause or
+ * "key=value" auth marker can be forged through a HELO or a host name
+ * ("EHLO A=dovecot_login:ceo" stays one harmless word). Issue 16. */
+static void smtp_received_token(char *dst, size_t size, const char *src, bool user)
 {
 	size_t n = 0;
-	for (; *src && n + 1 < size; src++) {
+	for (; src && *src && n + 1 < size; src++) {
 		char c = *src;
 		bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		          (c >= '0' && c <= '9') || c == '.' || c == '-' || c == '_' || c == ':' ||
-		          c == '[' || c == ']' || c == '@' || c == '+' || c == '=';
+		          (c >= '0' && c <= '9') || c == '.' || c == '-' || c == ':' || c == '[' ||
+		          c == ']';
+		/* an account name is ours (the user store's), not the client's text, and
+		 * sits where only the server writes; it keeps its @, + and _ */
+		if (user)
+			ok = ok || c == '@' || c == '+' || c == '_';
 		dst[n++] = ok ? c : '_';
 	}
 	dst[n] = '\0';
@@ -1182,36 +1191,67 @@ static void smtp_session_token(char *dst, size_t size, const char *src)
 		str_copy(dst, size, "unknown");
 }
 
-int smtp_session_received(const struct smtp_session *s, const char *queue_id, const char *date,
-                          struct buf *out)
+/* The for clause only for a plain recipient: a quoted local part (or any byte
+ * outside ASCII atext) is left out, it could carry a comment or a keyword. */
+static bool smtp_received_rcpt_ok(const char *rcpt)
 {
-	char helo[SMTP_SESSION_HELO_MAX + 1], rdns[256], user[SMTP_SESSION_USER_MAX + 1], host[256],
-	    ip[ADDR_STRLEN] = "";
-	smtp_session_token(helo, sizeof helo, s->helo);
-	smtp_session_token(rdns, sizeof rdns, s->rdns);
-	smtp_session_token(host, sizeof host, s->hostname);
-	if (s->has_ip && addr_format(&s->ip, ip, sizeof ip) != 0)
-		ip[0] = '\0';
+	if (!rcpt || !rcpt[0] || rcpt[0] == '"')
+		return false;
+	for (const char *p = rcpt; *p; p++) {
+		char c = *p;
+		bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		          (c >= '0' && c <= '9') || strchr(".-_+=@[]:!#$%&'*/?^`{|}~", c) != NULL;
+		if (!ok)
+			return false;
+	}
+	return true;
+}
+
+int smtp_received_format(const struct smtp_received_info *in, struct buf *out)
+{
+	char helo[SMTP_SESSION_HELO_MAX + 1], rdns[256], user[SMTP_SESSION_USER_MAX + 1], host[256];
+	smtp_received_token(helo, sizeof helo, in->helo, false);
+	smtp_received_token(rdns, sizeof rdns, in->rdns, false);
+	smtp_received_token(host, sizeof host, in->hostname, false);
 	int rc = buf_printf(out, "Received: from %s (%s", helo, rdns);
-	if (rc == 0 && ip[0])
-		rc = buf_printf(out, " [%s%s]", s->ip.family == 6 ? "IPv6:" : "", ip);
+	if (rc == 0 && in->ip && in->ip[0])
+		rc = buf_printf(out, " [%s%s]", in->ipv6 ? "IPv6:" : "", in->ip);
 	if (rc == 0)
 		rc = buf_append_str(out, ")\r\n");
-	if (rc == 0 && s->auth_user[0]) {
-		smtp_session_token(user, sizeof user, s->auth_user);
+	if (rc == 0 && in->auth_user && in->auth_user[0]) {
+		smtp_received_token(user, sizeof user, in->auth_user, true);
 		rc = buf_printf(out, "\t(Authenticated sender: %s)\r\n", user);
 	}
 	if (rc == 0)
 		rc = buf_printf(out, "\tby %s (relayguard) with %s id %s", host,
-		                smtp_session_protocol(s), queue_id ? queue_id : "unknown");
-	if (rc == 0 && s->rcpts == 1 && s->first_rcpt[0]) {
-		char rcpt[SMTP_ADDRESS_PATH_MAX + 1];
-		str_sanitize(rcpt, sizeof rcpt, s->first_rcpt, strlen(s->first_rcpt));
-		rc = buf_printf(out, "\r\n\tfor <%s>", rcpt);
-	}
+		                in->protocol ? in->protocol : "SMTP",
+		                in->queue_id ? in->queue_id : "unknown");
+	if (rc == 0 && smtp_received_rcpt_ok(in->rcpt) && strlen(in->rcpt) <= SMTP_ADDRESS_PATH_MAX)
+		rc = buf_printf(out, "\r\n\tfor <%s>", in->rcpt);
 	if (rc == 0)
-		rc = buf_printf(out, "; %s\r\n", date ? date : "");
+		rc = buf_printf(out, "; %s\r\n", in->date ? in->date : "");
 	return rc == 0 ? 0 : -1;
+}
+
+int smtp_session_received(const struct smtp_session *s, const char *queue_id, const char *date,
+                          struct buf *out)
+{
+	char ip[ADDR_STRLEN] = "";
+	if (s->has_ip && addr_format(&s->ip, ip, sizeof ip) != 0)
+		ip[0] = '\0';
+	struct smtp_received_info in = {
+	    .helo = s->helo,
+	    .rdns = s->rdns,
+	    .ip = ip,
+	    .ipv6 = s->has_ip && s->ip.family == 6,
+	    .auth_user = s->auth_user,
+	    .hostname = s->hostname,
+	    .protocol = smtp_session_protocol(s),
+	    .queue_id = queue_id,
+	    .rcpt = s->rcpts == 1 ? s->first_rcpt : NULL,
+	    .date = date,
+	};
+	return smtp_received_format(&in, out);
 }
 
 void smtp_session_set_rdns(struct smtp_session *s, const char *name)

@@ -179,6 +179,24 @@ int smtp_session_reply_data(struct smtp_session *s, bool ok, const char *text);
  * out: call it from data_start/data_chunk/data_end. 0 or -1. */
 int smtp_session_received(const struct smtp_session *s, const char *queue_id, const char *date,
                           struct buf *out);
+/* What our Received header is made of (docs/received.md). Every text from
+ * the client (helo, rcpt) and from DNS (rdns) is filtered: letters, digits and
+ * ".-[]:" pass, the rest becomes '_'; the for clause is left out for a quoted
+ * or non-ASCII recipient. NULL fields are absent. */
+struct smtp_received_info {
+	const char *helo;
+	const char *rdns;
+	const char *ip; /* canonical text, "" or NULL: none */
+	bool ipv6;
+	const char *auth_user; /* "" or NULL: not authenticated */
+	const char *hostname;
+	const char *protocol;
+	const char *queue_id;
+	const char *rcpt; /* NULL: no for clause */
+	const char *date;
+};
+/* Appends the folded header to out. 0 or -1 (out full). */
+int smtp_received_format(const struct smtp_received_info *in, struct buf *out);
 /* RFC 3848 protocol name: SMTP, ESMTP, ESMTPS, ESMTPA, ESMTPSA, UTF8SMTP... */
 const char *smtp_session_protocol(const struct smtp_session *s);
 

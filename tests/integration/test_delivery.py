@@ -369,16 +369,18 @@ def test_starttls_verify(gateway, mx, tmp_path):
 
 
 def test_relayhost_with_auth(gateway, mx, tmp_path):
-    ca, crt, key = make_cert(str(tmp_path), "relay.test")
+    # credentials go only to a relayhost whose certificate is verified
+    # (relayhost_tls = verify is required with relayhost_auth)
+    ca, crt, key = make_cert(str(tmp_path), "mx2.x.test")
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ctx.load_cert_chain(crt, key)
-    mx.mx[MXY].starttls = ctx
-    mx.mx[MXY].auth = ("gwuser", "s3cret pass")
-    g = gateway("relayhost = [%s]:%d\nrelayhost_auth = gwuser:s3cret pass\n"
-                "relayhost_tls = encrypt\n" % (MXY, mx.port))
+    mx.mx[MX2].starttls = ctx
+    mx.mx[MX2].auth = ("gwuser", "s3cret pass")
+    g = gateway("relayhost = [mx2.x.test]:%d\nrelayhost_auth = gwuser:s3cret pass\n"
+                "relayhost_tls = verify\ntls_ca_file = %s\n" % (mx.port, ca))
     g.send("sam@gw.test", ["a@x.test", "b@elsewhere.test"])
-    assert wait(lambda: mx.mx[MXY].messages), g.logtext()
-    m = mx.mx[MXY].messages[0]
+    assert wait(lambda: mx.mx[MX2].messages), g.logtext()
+    m = mx.mx[MX2].messages[0]
     assert m["auth"] == "gwuser" and m["tls"]
     assert sorted(m["rcpts"]) == ["a@x.test", "b@elsewhere.test"]
     assert not mx.mx[MX1].messages

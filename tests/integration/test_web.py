@@ -184,24 +184,30 @@ def test_holds_api_and_pages(tmp_path):
         assert s.stop() == 0
 
 
-def test_login_attempts_limited(srv):
-    c = Client(srv.base)
-    # [auth] ip_failures = 5: the failure that passes the limit locks the address out.
-    for i in range(6):
-        st, _, page = c.login(pw="wrong-%d" % i)
-        assert st == 401 and "Wrong user name or password" in page
-    # The address is locked out now: even the right password is refused.
-    st, _, page = c.login()
-    assert st == 429 and "Too many failed logins" in page
-    assert c.req("/blocks")[0] == 401
-    blocks = rg("block", "--config", srv.conf, "list", "--json").json()["blocks"]
-    assert [(b["identity"], b["rule"]) for b in blocks] == [("ip:127.0.0.1", "auth_ip_lockout")]
-    metrics = Client(srv.base).req("/metrics")[2]
-    assert 'relayguard_auth_failures_total{service="web"} 6' in metrics
-    assert 'relayguard_web_logins_total{result="locked_out"} 1' in metrics
-    # Lifting the lockout lets the admin in again.
-    assert rg("unblock", "--config", srv.conf, "127.0.0.1", "--reason", "it was me").rc == 0
-    assert c.login()[0] == 303
+def test_login_attempts_limited(tmp_path):
+    # [auth] ip_failures = 5: the failure that passes the limit locks the address out
+    # of web logins: a lockout of the web's own, never an SMTP block (issue 16).
+    srv = Server(tmp_path, extra="[web]\ntrusted_proxy = 127.0.0.1\n")
+    try:
+        c = Client(srv.base)
+        guesser = {"X-Forwarded-For": "203.0.113.5"}  # through the reverse proxy
+        for i in range(6):
+            st, _, page = c.login(pw="wrong-%d" % i, headers=guesser)
+            assert st == 401 and "Wrong user name or password" in page
+        # The address is locked out now: even the right password is refused.
+        st, _, page = c.login(headers=guesser)
+        assert st == 429 and "Too many failed logins" in page
+        assert c.req("/blocks")[0] == 401
+        blocks = rg("block", "--config", srv.conf, "list", "--json").json()["blocks"]
+        assert blocks == []
+        metrics = Client(srv.base).req("/metrics")[2]
+        assert 'relayguard_auth_failures_total{service="web"} 6' in metrics
+        assert 'relayguard_web_logins_total{result="locked_out"} 1' in metrics
+        # Another address (and the proxy itself) still gets in.
+        assert c.login(headers={"X-Forwarded-For": "203.0.113.6"})[0] == 303
+        assert Client(srv.base).login()[0] == 303
+    finally:
+        assert srv.stop() == 0
 
 
 def test_failed_login_waits_without_stopping_the_server(tmp_path):

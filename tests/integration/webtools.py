@@ -101,10 +101,10 @@ class Client:
         m = re.search(r'name="csrf" value="([0-9a-f]{64})"', html)
         return m.group(1) if m else None
 
-    def login(self, user=ADMIN, pw=ADMIN_PW):
-        st, _, page = self.req("/login")
+    def login(self, user=ADMIN, pw=ADMIN_PW, headers=None):
+        st, _, page = self.req("/login", headers=headers)
         tok = self.csrf_of(page)
-        return self.req("/login", {"csrf": tok, "user": user, "password": pw})
+        return self.req("/login", {"csrf": tok, "user": user, "password": pw}, headers=headers)
 
 
 def eom(user, ip, sender, rcpts=3):

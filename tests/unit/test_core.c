@@ -35,6 +35,82 @@ static void test_buf_bounded(void **state)
 	buf_free(&b);
 }
 
+/* Issue 16 item 7: consuming a line moves a read offset, it does not copy the
+ * rest of the buffer (pipelined short commands were quadratic); the rest
+ * moves back once, on buf_compact() or when an append needs the room. */
+static void test_buf_consume_is_an_offset(void **state)
+{
+	struct buf b;
+	buf_init(&b, 64);
+	assert_int_equal(buf_append_str(&b, "NOOP\r\nRSET\r\nQUIT\r\n"), 0);
+	const char *base = b.data;
+	buf_consume(&b, 6);
+	assert_ptr_equal(b.data, base + 6); /* nothing moved */
+	assert_string_equal(buf_cstr(&b), "RSET\r\nQUIT\r\n");
+	buf_consume(&b, 6);
+	assert_ptr_equal(b.data, base + 12);
+	assert_string_equal(buf_cstr(&b), "QUIT\r\n");
+	buf_compact(&b);
+	assert_ptr_equal(b.data, base);
+	assert_string_equal(buf_cstr(&b), "QUIT\r\n");
+	/* the room consumed is reused: fill to max after consuming */
+	buf_consume(&b, 2);
+	assert_int_equal(
+	    buf_append(&b, "0123456789012345678901234567890123456789012345678901234567", 58), 0);
+	assert_int_equal(b.len, 62);
+	assert_int_equal(memcmp(b.data, "IT\r\n0123", 8), 0);
+	assert_int_equal(buf_append_str(&b, "xyz"), -1); /* max is still 64 */
+	/* a model check: random appends and consumes against a flat copy */
+	char model[256];
+	size_t mlen = 0;
+	buf_reset(&b);
+	unsigned seed = 7;
+	for (int i = 0; i < 5000; i++) {
+		seed = seed * 1103515245u + 12345u;
+		size_t n = (seed >> 16) % 20;
+		if ((seed >> 8) & 1) {
+			char tmp[20];
+			for (size_t k = 0; k < n; k++)
+				tmp[k] = (char)('a' + (i + k) % 26);
+			int rc = buf_append(&b, tmp, n);
+			if (mlen + n <= 64) {
+				assert_int_equal(rc, 0);
+				memcpy(model + mlen, tmp, n);
+				mlen += n;
+			} else {
+				assert_int_equal(rc, -1);
+			}
+		} else {
+			buf_consume(&b, n);
+			size_t c = n < mlen ? n : mlen;
+			memmove(model, model + c, mlen - c);
+			mlen -= c;
+		}
+		assert_int_equal(b.len, mlen);
+		if (mlen)
+			assert_memory_equal(b.data, model, mlen);
+		assert_int_equal(buf_cstr(&b)[mlen], '\0');
+	}
+	buf_free(&b);
+}
+
+/* Issue 16 item 9: the one quoting of every value from outside in a log line. */
+static void test_str_log_value(void **state)
+{
+	char q[64];
+	assert_string_equal(str_log_value(q, sizeof q, "sam@example.com"), "sam@example.com");
+	assert_string_equal(str_log_value(q, sizeof q, ""), "");
+	assert_string_equal(str_log_value(q, sizeof q, NULL), "");
+	assert_string_equal(str_log_value(q, sizeof q, "x user=ceo"), "\"x user=ceo\"");
+	assert_string_equal(str_log_value(q, sizeof q, "a\r\nb"), "\"a\\\\x0d\\\\x0ab\"");
+	assert_string_equal(str_log_value(q, sizeof q, "say \"hi\""), "\"say \\\"hi\\\"\"");
+	assert_null(strchr(str_log_value(q, sizeof q, "a\nb"), '\n'));
+	/* truncated, the quotes still balanced */
+	char small[8];
+	assert_string_equal(str_log_value(small, sizeof small, "a b c d e f"), "\"a b c\"");
+	assert_string_equal(str_log_value(small, sizeof small, "abcdefghij"), "abcdefg");
+}
+
 static void test_str_numbers(void **state)
 {
 	uint64_t v;
@@ -275,10 +351,16 @@ static void test_clock(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_buf_bounded),   cmocka_unit_test(test_str_numbers),
-	    cmocka_unit_test(test_str_copy_split), cmocka_unit_test(test_addr_parse_format),
-	    cmocka_unit_test(test_cidr),           cmocka_unit_test(test_prefix_set),
-	    cmocka_unit_test(test_cfg),            cmocka_unit_test(test_clock),
+	    cmocka_unit_test(test_buf_bounded),
+	    cmocka_unit_test(test_buf_consume_is_an_offset),
+	    cmocka_unit_test(test_str_log_value),
+	    cmocka_unit_test(test_str_numbers),
+	    cmocka_unit_test(test_str_copy_split),
+	    cmocka_unit_test(test_addr_parse_format),
+	    cmocka_unit_test(test_cidr),
+	    cmocka_unit_test(test_prefix_set),
+	    cmocka_unit_test(test_cfg),
+	    cmocka_unit_test(test_clock),
 	};
 	return cmocka_run_group_tests_name("core", tests, NULL, NULL);
 }

@@ -621,6 +621,10 @@ static void test_delivery_config(void **state)
 	    "[delivery]\nrelayhost = [x\n",
 	    "[delivery]\ntls = sometimes\n",
 	    "[delivery]\nrelayhost_auth = nocolon\n",
+	    /* credentials only to a verified relayhost (issue 16 item 6) */
+	    "[delivery]\nrelayhost = [smarthost.example]:587\nrelayhost_auth = u:p\n",
+	    "[delivery]\nrelayhost = [smarthost.example]:587\nrelayhost_auth = u:p\n"
+	    "relayhost_tls = encrypt\n",
 	    "[delivery]\nsource_address = not-an-ip\n",
 	    "[delivery]\nsource_by_sender_domain = a.test\n",
 	    "[delivery]\naddress_family = ipv5\n",

@@ -531,6 +531,52 @@ static void test_received_relayguard(void **state)
 	date_is("2026-11-23T09:50:00Z");
 }
 
+/* Issue 16 item 1: an auth marker in text the client chose (its HELO, its
+ * recipient) never makes a hop authenticated. */
+static void test_received_forged_auth(void **state)
+{
+	static const char *const forged[] = {
+	    /* the HELO as our from word (before the fix the gateway kept = and :) */
+	    "from A=dovecot_login:ceo (unknown [127.0.0.1])\r\n\tby gw.example (relayguard) with "
+	    "ESMTP id 01AB; Mon, 23 Nov 2026 09:50:00 +0000",
+	    "from auth=yes (unknown [127.0.0.1])\r\n\tby gw.example (relayguard) with ESMTP id "
+	    "01AB; Mon, 23 Nov 2026 09:50:00 +0000",
+	    "from user=ceo auth=yes (unknown [127.0.0.1]) by gw.example with ESMTP id 1; 1 Jan "
+	    "2026 00:00 +0000",
+	    /* a quoted local part in for: a comment there is the recipient's text */
+	    "from pc (unknown [127.0.0.1])\r\n\tby gw.example (relayguard) with ESMTP id 01AB\r\n"
+	    "\tfor <\"x+(Authenticated sender: ceo)\"@corp.example>; Mon, 23 Nov 2026 09:50:00 "
+	    "+0000",
+	    "from pc (unknown [127.0.0.1]) by gw.example with ESMTP id 1 for <\"a by h with "
+	    "ESMTPSA "
+	    "auth=yes user=ceo (A=x:ceo)\"@corp.example>; 1 Jan 2026 00:00 +0000",
+	    /* an auth comment the client put before the server's TCP-info */
+	    "from x (Authenticated sender: ceo) (unknown [192.0.2.1]) by mx.example (Postfix) with "
+	    "ESMTP id 1; 1 Jan 2026 00:00 +0000",
+	    "from x (authenticated as ceo) ([192.0.2.1]) by mx.example with ESMTP id 1; 1 Jan 2026 "
+	    "00:00 +0000",
+	    /* ... or not last before by */
+	    "from x (unknown [192.0.2.1]) (Authenticated sender: ceo) (real [192.0.2.2]) by "
+	    "mx.example (Postfix) with ESMTP id 1; 1 Jan 2026 00:00 +0000",
+	    /* in the TCP-info comment (qmail's HELO, Exim's helo=) */
+	    "from unknown (HELO A=dovecot_login:ceo) (192.0.2.1) by mx.example with SMTP; 1 Jan "
+	    "2026 00:00 +0000",
+	    "from [192.0.2.1] (helo=x auth=yes user=ceo) by mx.example with esmtp id 1; 1 Jan 2026 "
+	    "00:00 +0000",
+	    "from h ([192.0.2.1] A=dovecot_login:ceo) by mx.example with esmtp id 1; 1 Jan 2026 "
+	    "00:00 +0000",
+	};
+	for (size_t i = 0; i < sizeof forged / sizeof forged[0]; i++) {
+		assert_int_equal(parse(forged[i]), 0);
+		if (rcv.authenticated || rcv.auth_user[0])
+			fail_msg("forged auth believed in %s", forged[i]);
+	}
+	/* the for clause still reads as the recipient */
+	assert_int_equal(parse(forged[4]), 0);
+	assert_string_equal(rcv.with, "ESMTP");
+	assert_string_equal(rcv.by_host, "gw.example");
+}
+
 static void test_received_proto(void **state)
 {
 	const char *yes[] = {"ESMTPA",     "ESMTPSA",    "esmtpsa", "LMTPA", "LMTPSA", "UTF8SMTPA",
@@ -772,6 +818,7 @@ int main(void)
 	    cmocka_unit_test(test_received_opensmtpd),
 	    cmocka_unit_test(test_received_courier),
 	    cmocka_unit_test(test_received_relayguard),
+	    cmocka_unit_test(test_received_forged_auth),
 	    cmocka_unit_test(test_received_proto),
 	    cmocka_unit_test(test_received_ip_forms),
 	    cmocka_unit_test(test_received_garbage),

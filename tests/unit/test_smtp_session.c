@@ -12,6 +12,7 @@
 
 #include "core/buf.h"
 #include "core/version.h"
+#include "core/str.h"
 #include "forensics/received.h"
 #include "smtp/sasl.h"
 #include "smtp/session.h"
@@ -663,6 +664,48 @@ static void test_received_no_forgery(void **state)
 	buf_free(&b);
 }
 
+/* Our header for the session, read back by the trace parser. */
+static void received_back(struct fake *f, struct buf *b, struct received *rv)
+{
+	buf_init(b, 4096);
+	assert_int_equal(smtp_session_received(f->s, "ID", "date", b), 0);
+	const char *v = buf_cstr(b) + strlen("Received:");
+	assert_int_equal(received_parse(v, strlen(v), rv), 0);
+}
+
+/* Issue 16 item 1: only letters, digits and ".-[]:" of the HELO reach our
+ * header, and a quoted recipient leaves the for clause out, so trace cannot be
+ * made to name an account. */
+static void test_received_no_auth_marker(void **state)
+{
+	struct fake *f = *state;
+	static const char *const helos[] = {"A=dovecot_login:ceo", "auth=yes", "user=ceo"};
+	struct buf b;
+	struct received rv;
+	for (size_t i = 0; i < 3; i++) {
+		start(f, "203.0.113.9");
+		char line[80];
+		assert_int_equal(str_format(line, sizeof line, "EHLO %s\r\n", helos[i]), 0);
+		feed(f, line);
+		feed(f, "MAIL FROM:<a@b.test>\r\nRCPT TO:<x@local.test>\r\n");
+		received_back(f, &b, &rv);
+		assert_null(strchr(buf_cstr(&b), '='));
+		assert_false(rv.authenticated);
+		assert_string_equal(rv.auth_user, "");
+		buf_free(&b);
+		smtp_session_free(f->s);
+		f->s = NULL;
+	}
+	start(f, "203.0.113.9");
+	feed(f, "EHLO pc\r\nMAIL FROM:<a@b.test>\r\n"
+	        "RCPT TO:<\"x+(Authenticated sender: ceo)\"@local.test>\r\n");
+	received_back(f, &b, &rv);
+	assert_null(strstr(buf_cstr(&b), "ceo"));
+	assert_null(strstr(buf_cstr(&b), "\tfor "));
+	assert_false(rv.authenticated);
+	buf_free(&b);
+}
+
 /* A name learnt after the start (reverse DNS) is in the next Received header,
  * reduced to safe characters like the EHLO name; none is "unknown". */
 static void test_received_rdns(void **state)
@@ -722,6 +765,7 @@ int main(void)
 	    T(test_dsn_kept),
 	    T(test_received_header),
 	    T(test_received_no_forgery),
+	    T(test_received_no_auth_marker),
 	    T(test_received_rdns),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -80,11 +80,23 @@ struct ls_user {
 	int64_t first_auto_ms, last_auto_ms;
 };
 
+/* A login from an IP that had failed logins before it (the facts). */
+struct ls_login {
+	uint32_t uid;
+	int64_t first_ms;
+	uint64_t fails_before;
+	uint64_t msgs_at; /* the account's message count then */
+};
+
 struct ls_ip {
 	struct addr ip;
 	bool used;
 	uint64_t fails;
 	int64_t first_fail_ms, last_fail_ms, lockout_ms;
+	enum pol_action lockout_action;
+	struct ls_login *logins; /* at most LOGSCAN_LIST_MAX, allocated on the first */
+	uint32_t n_logins;
+	uint64_t logins_more;
 	uint32_t *tried;   /* user ids tried from this IP */
 	uint16_t *tried_n; /* failures of each */
 	uint32_t n_tried, cap_tried;
@@ -358,8 +370,10 @@ static void ls_tally(struct logscan *s, uint32_t uid)
 		s->users[uid].refused++;
 	if (strcmp(v->rule, "auth_ip_lockout") == 0 && e->has_ip) {
 		struct ls_ip *ip = ls_ip(s, &e->ip, true);
-		if (ip && ip->lockout_ms == 0)
+		if (ip && ip->lockout_ms == 0) {
 			ip->lockout_ms = e->time_ms;
+			ip->lockout_action = v->action;
+		}
 	}
 	if (!uid)
 		return;
@@ -426,9 +440,32 @@ static void ls_login_ip(struct logscan *s, uint32_t uid, const struct addr *ip)
 		u->n_ips_more++;
 }
 
+/* The facts: uid logged in from t, an IP with failures before this login. */
+static void ls_login_fact(struct logscan *s, struct ls_ip *t, uint32_t uid)
+{
+	for (uint32_t i = 0; i < t->n_logins; i++)
+		if (t->logins[i].uid == uid)
+			return;
+	if (!t->logins) {
+		t->logins = calloc(LOGSCAN_LIST_MAX, sizeof *t->logins);
+		if (!t->logins)
+			return;
+	}
+	if (t->n_logins < LOGSCAN_LIST_MAX)
+		t->logins[t->n_logins++] =
+		    (struct ls_login){uid, s->now, t->fails, s->users[uid].msgs};
+	else
+		t->logins_more++;
+}
+
 static int ls_auth_ok(struct logscan *s, uint32_t uid, const struct addr *ip)
 {
 	struct ls_user *u = &s->users[uid];
+	/* Only IPs with failed logins have a tally worth a lookup (most logins
+	 * come from IPs with none: one probe of an empty table). */
+	struct ls_ip *t = ip && s->n_ips ? ls_ip(s, ip, false) : NULL;
+	if (t && t->fails)
+		ls_login_fact(s, t, uid);
 	/* Another login from the IP of the last one, within the hour, no failure in
 	 * between: the engine would learn nothing new (the IP is known already). */
 	if (ip && u->last_auth_ms && !u->failed_since && addr_equal(ip, &u->last_ip) &&
@@ -440,14 +477,15 @@ static int ls_auth_ok(struct logscan *s, uint32_t uid, const struct addr *ip)
 		u->last_ip = *ip;
 	if (ip) {
 		ls_login_ip(s, uid, ip);
-		struct ls_ip *t = ls_ip(s, ip, false);
 		uint32_t k = 0;
 		while (t && k < t->n_tried && t->tried[k] != uid)
 			k++;
-		/* a login after a brute force from this IP, or after enough failures
-		 * of this account to guess its password (a typo or two is not that) */
-		if (t && k < t->n_tried &&
-		    (t->lockout_ms || t->tried_n[k] >= (uint64_t)s->cfg.guessed_failures)) {
+		/* a login after a brute force from this IP (whether or not the failures
+		 * named this account: Postfix before 3.9 names none), or after enough
+		 * failures of this account to guess its password (a typo or two is not
+		 * that) */
+		if (t && (t->lockout_ms ||
+		          (k < t->n_tried && t->tried_n[k] >= (uint64_t)s->cfg.guessed_failures))) {
 			bool seen = false;
 			for (uint32_t i = 0; i < t->n_succ; i++)
 				seen |= t->succ[i] == uid;
@@ -1165,6 +1203,7 @@ void logscan_free(struct logscan *s)
 		if (s->ips[i].used) {
 			free(s->ips[i].tried);
 			free(s->ips[i].tried_n);
+			free(s->ips[i].logins);
 		}
 	free(s->ips);
 	free(s->domains);
@@ -1218,10 +1257,13 @@ static void ls_ipstr(const struct addr *a, char *out, size_t n)
 static int ls_suspect_cmp(const void *pa, const void *pb)
 {
 	const struct logscan_suspect *a = pa, *b = pb;
+	/* a guessed password (a brute force with a real login) comes first of all */
+	bool ga = a->kind == LOGSCAN_BRUTE_FORCE && a->n_logins > 0;
+	bool gb = b->kind == LOGSCAN_BRUTE_FORCE && b->n_logins > 0;
+	if (ga != gb)
+		return ga ? -1 : 1;
 	if (a->kind != b->kind)
 		return a->kind < b->kind ? -1 : 1;
-	if (a->kind == LOGSCAN_BRUTE_FORCE && (a->n_names > 0) != (b->n_names > 0))
-		return a->n_names > 0 ? -1 : 1;
 	if (a->score != b->score)
 		return a->score > b->score ? -1 : 1;
 	if (a->count != b->count)
@@ -1312,7 +1354,7 @@ static int ls_ips_suspects(struct logscan *s, size_t *cap)
 			x->first_ms = t->first_fail_ms;
 			x->last_ms = t->last_fail_ms;
 			x->blocked_ms = t->lockout_ms;
-			x->score = t->n_succ ? 1.0 : 0.6;
+			x->score = 0.6;
 			(void)clock_format_rfc3339(t->first_fail_ms, t1, sizeof t1);
 			(void)clock_format_rfc3339(t->last_fail_ms, t2, sizeof t2);
 			ls_evidence(x, "%llu failed logins from %s, %s to %s",
@@ -1325,21 +1367,43 @@ static int ls_ips_suspects(struct logscan *s, size_t *cap)
 				(void)clock_format_rfc3339(t->lockout_ms, t1, sizeof t1);
 				ls_evidence(x, "locked out by the policy at %s", t1);
 			}
+			/* the facts: every account that logged in from it after failures */
 			char names[300] = "";
-			for (uint32_t k = 0; k < t->n_succ; k++) {
-				(void)str_copy(x->names[x->n_names++], sizeof x->names[0],
-				               s->users[t->succ[k]].name);
+			for (uint32_t k = 0; k < t->n_logins; k++) {
+				const struct ls_login *g = &t->logins[k];
+				const struct ls_user *u = &s->users[g->uid];
+				struct logscan_login *o = &x->logins[x->n_logins++];
+				(void)str_copy(o->account, sizeof o->account, u->name);
+				o->first_ms = g->first_ms;
+				o->failures_before = g->fails_before;
+				o->messages_after = u->msgs - g->msgs_at;
+				(void)str_copy(x->names[x->n_names++], sizeof x->names[0], u->name);
 				if (k)
 					(void)str_append(names, sizeof names, ", ");
-				(void)str_append(names, sizeof names, s->users[t->succ[k]].name);
+				(void)str_append(names, sizeof names, u->name);
+				(void)clock_format_rfc3339(g->first_ms, t1, sizeof t1);
+				ls_evidence(x,
+				            "logged in as %s at %s after %llu failures from %s; "
+				            "%llu messages sent from then on",
+				            u->name, t1, (unsigned long long)g->fails_before, ip,
+				            (unsigned long long)o->messages_after);
 			}
-			if (t->n_succ) {
-				ls_evidence(x, "then logged in as %s: the password was guessed",
-				            names);
+			x->logins_more = t->logins_more;
+			/* what the replay would have done, apart */
+			if (t->lockout_ms) {
+				x->policy_action = t->lockout_action;
+				(void)str_copy(x->policy_rule, sizeof x->policy_rule,
+				               "auth_ip_lockout");
+			}
+			if (t->n_logins) {
+				x->score = 1.0;
+				ls_evidence(x, "the password of %s%s was guessed", names,
+				            t->logins_more ? " and more" : "");
 				(void)str_format(x->todo, sizeof x->todo,
-				                 "change the password of %s now; block %s at the "
-				                 "firewall",
-				                 names, ip);
+				                 "change the password of %s%s now and end its "
+				                 "sessions; block %s at the firewall",
+				                 names, t->logins_more ? " (and the others)" : "",
+				                 ip);
 			} else {
 				(void)str_format(
 				    x->todo, sizeof x->todo,

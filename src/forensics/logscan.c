@@ -94,6 +94,7 @@ struct ls_ip {
 	uint64_t fails;
 	int64_t first_fail_ms, last_fail_ms, lockout_ms;
 	enum pol_action lockout_action;
+	uint32_t passdb_pending; /* Dovecot passdb failures its login process will repeat */
 	struct ls_login *logins; /* at most LOGSCAN_LIST_MAX, allocated on the first */
 	uint32_t n_logins;
 	uint64_t logins_more;
@@ -891,12 +892,32 @@ static int ls_dovecot(struct logscan *s, struct logspan msg, const struct dovelo
 		if (!uid)
 			return 0;
 		return ls_auth_ok(s, uid, r->has_ip ? &r->ip : NULL);
-	case DOVELOG_AUTH_FAIL:
+	case DOVELOG_AUTH_FAIL: {
 		uid = ls_user_id(s, r->user);
-		for (uint32_t i = 0; i < r->attempts && i < 10; i++)
+		uint32_t n = r->attempts;
+		/* the auth process's lines of these attempts were counted already */
+		struct ls_ip *t = r->has_ip && s->n_ips ? ls_ip(s, &r->ip, false) : NULL;
+		if (t && t->passdb_pending) {
+			uint32_t k = t->passdb_pending < n ? t->passdb_pending : n;
+			t->passdb_pending -= k;
+			n -= k;
+		}
+		for (uint32_t i = 0; i < n && i < 10; i++)
 			if (ls_auth_fail(s, uid, r->has_ip ? &r->ip : NULL) != 0)
 				return -1;
 		return 0;
+	}
+	case DOVELOG_PASSDB_FAIL: {
+		/* counted once: the login process's "auth failed, N attempts" line,
+		 * when it comes, takes these off its N */
+		uid = ls_user_id(s, r->user);
+		if (ls_auth_fail(s, uid, &r->ip) != 0)
+			return -1;
+		struct ls_ip *t = ls_ip(s, &r->ip, false);
+		if (t && t->passdb_pending < 1000)
+			t->passdb_pending++;
+		return 0;
+	}
 	case DOVELOG_VACATION: {
 		uid = ls_user_id(s, r->user);
 		if (!uid)
@@ -972,7 +993,7 @@ static bool ls_is_dovecot_tag(struct logspan t)
 {
 	return logspan_eq(t, "dovecot") || logspan_eq(t, "imap-login") ||
 	       logspan_eq(t, "pop3-login") || logspan_eq(t, "submission-login") ||
-	       logspan_eq(t, "managesieve-login");
+	       logspan_eq(t, "managesieve-login") || logspan_eq(t, "dovecot-auth");
 }
 
 int logscan_line(struct logscan *s, const char *p, size_t len)
@@ -1013,6 +1034,11 @@ int logscan_line(struct logscan *s, const char *p, size_t len)
 			msg.p = tag.p;
 			msg.len = (size_t)(l.msg.p + l.msg.len - tag.p);
 		}
+	} else if (logspan_eq(tag, "auth") && logspan_starts(msg, "pam_unix(dovecot:auth): ")) {
+		/* PAM's own line for Dovecot (syslog tag "auth") */
+		f = LOGSCAN_DOVECOT;
+		msg.p = tag.p;
+		msg.len = (size_t)(l.msg.p + l.msg.len - tag.p);
 	} else if (logspan_eq(tag, "kernel")) {
 		f = LOGSCAN_NETFILTER;
 	} else if (logspan_eq(tag, "relayguard")) {

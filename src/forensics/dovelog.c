@@ -176,7 +176,9 @@ static enum dovelog_kind dovelog_passdb(struct logspan m, size_t i, struct dovel
 static void dovelog_rip(struct logspan m, size_t from, struct dovelog_rec *out)
 {
 	struct logspan ip;
-	if (dovelog_field(m, from, ", rip=", &ip) && addr_parse(ip.p, ip.len, &out->ip) == 0) {
+	/* ": rip=" when no user and method come before it */
+	if ((dovelog_field(m, from, ", rip=", &ip) || dovelog_field(m, from, ": rip=", &ip)) &&
+	    addr_parse(ip.p, ip.len, &out->ip) == 0) {
 		addr_unmap(&out->ip);
 		out->has_ip = true;
 	}
@@ -204,8 +206,17 @@ enum dovelog_kind dovelog_parse(struct logspan m, struct dovelog_rec *out)
 			return out->kind = DOVELOG_LOGIN;
 		}
 		long a = logspan_find(m, i, "(auth failed, ");
-		if (a < 0)
-			return DOVELOG_OTHER;
+		if (a < 0) {
+			/* "(tried to use disabled plaintext auth)": a password sent in
+			 * the clear where none is allowed (fail2ban counts it) */
+			a = logspan_find(m, i, "(tried to use dis");
+			if (a < 0)
+				return DOVELOG_OTHER;
+			out->attempts = 1;
+			(void)dovelog_field(m, (size_t)a, "user=", &out->user);
+			dovelog_rip(m, (size_t)a, out);
+			return out->kind = DOVELOG_AUTH_FAIL;
+		}
 		uint64_t n = 1;
 		(void)logspan_u64(logspan_sub(m, (size_t)a + 14, m.len), &n, NULL);
 		out->attempts = n == 0 ? 1 : n > 1000 ? 1000 : (uint32_t)n;

@@ -117,6 +117,13 @@ static void test_failures(void **state)
 	char want[ADDR_STRLEN];
 	assert_int_equal(addr_format(&r.ip, want, sizeof want), 0);
 	assert_string_equal(want, "192.0.2.9");
+	/* a password in the clear where that is disabled */
+	assert_int_equal(msg("pop3-login: Aborted login (tried to use disabled plaintext auth): "
+	                     "rip=190.210.136.21, lip=113.212.99.193",
+	                     &r),
+	                 DOVELOG_AUTH_FAIL);
+	assert_int_equal(r.attempts, 1);
+	assert_true(r.has_ip);
 	/* outages and other passdb talk are not failures */
 	assert_int_equal(msg("auth-worker(304): sql(a,1.2.3.4): Connection lost", &r),
 	                 DOVELOG_OTHER);

@@ -65,7 +65,8 @@ struct ls_user {
 	uint32_t hash;
 	struct addr last_ip; /* of the last login given to the engine */
 	int64_t last_auth_ms;
-	bool failed_since; /* a failed login of this user since then */
+	bool failed_since;   /* a failed login of this user since then */
+	uint64_t fails_seen; /* s->fails_total at its last login */
 	uint64_t msgs, auto_msgs, refused, null_defers;
 	int64_t first_bad_ms, blocked_ms, last_bad_ms, guessed_ms;
 	int max_score;
@@ -129,6 +130,7 @@ struct logscan {
 	bool year_set;
 	struct logline_memo head; /* the last line's stamp and host */
 	struct logscan_stats st;
+	uint64_t fails_total; /* failed logins seen (any IP) */
 	int64_t now;
 	const char *source;
 	uint64_t line_no;
@@ -462,15 +464,21 @@ static void ls_login_fact(struct logscan *s, struct ls_ip *t, uint32_t uid)
 static int ls_auth_ok(struct logscan *s, uint32_t uid, const struct addr *ip)
 {
 	struct ls_user *u = &s->users[uid];
-	/* Only IPs with failed logins have a tally worth a lookup (most logins
-	 * come from IPs with none: one probe of an empty table). */
-	struct ls_ip *t = ip && s->n_ips ? ls_ip(s, ip, false) : NULL;
-	if (t && t->fails)
-		ls_login_fact(s, t, uid);
 	/* Another login from the IP of the last one, within the hour, no failure in
 	 * between: the engine would learn nothing new (the IP is known already). */
-	if (ip && u->last_auth_ms && !u->failed_since && addr_equal(ip, &u->last_ip) &&
-	    s->now - u->last_auth_ms < LS_HOUR_MS)
+	bool same = ip && u->last_auth_ms && !u->failed_since && addr_equal(ip, &u->last_ip) &&
+	            s->now - u->last_auth_ms < LS_HOUR_MS;
+	/* The facts: a login from an IP with failures before it. Looked up only
+	 * when a failure was logged since this account's last login, or the
+	 * engine hears of this one (the common repeated login costs nothing). */
+	struct ls_ip *t = NULL;
+	if (ip && s->n_ips && (!same || u->fails_seen != s->fails_total)) {
+		t = ls_ip(s, ip, false);
+		if (t && t->fails)
+			ls_login_fact(s, t, uid);
+	}
+	u->fails_seen = s->fails_total;
+	if (same)
 		return 0;
 	u->failed_since = false;
 	u->last_auth_ms = s->now;
@@ -507,6 +515,7 @@ static int ls_auth_fail(struct logscan *s, uint32_t uid, const struct addr *ip)
 {
 	if (uid)
 		s->users[uid].failed_since = true;
+	s->fails_total++;
 	if (ip) {
 		struct ls_ip *t = ls_ip(s, ip, true);
 		if (t) {

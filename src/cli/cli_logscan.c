@@ -270,6 +270,32 @@ static json_t *cli_scan_suspect_json(const struct logscan_suspect *x)
 		(void)json_object_set_new(o, "accounts_tried", json_integer(c2));
 		(void)json_object_set_new(o, "succeeded", succ);
 		(void)json_object_set_new(o, "blocked_at", cli_scan_time_json(x->blocked_ms));
+		/* the facts of each login, apart from what the policy would have done */
+		json_t *logins = json_array();
+		for (uint32_t i = 0; i < x->n_logins; i++) {
+			const struct logscan_login *g = &x->logins[i];
+			json_t *l = json_object();
+			(void)json_object_set_new(l, "account", json_string(g->account));
+			(void)json_object_set_new(l, "first_success",
+			                          cli_scan_time_json(g->first_ms));
+			(void)json_object_set_new(l, "failures_before",
+			                          json_integer((json_int_t)g->failures_before));
+			(void)json_object_set_new(l, "messages_after",
+			                          json_integer((json_int_t)g->messages_after));
+			(void)json_array_append_new(logins, l);
+		}
+		(void)json_object_set_new(o, "logins", logins);
+		(void)json_object_set_new(o, "logins_more",
+		                          json_integer((json_int_t)x->logins_more));
+		json_t *pw = json_null();
+		if (x->policy_rule[0]) {
+			pw = json_object();
+			(void)json_object_set_new(pw, "verdict",
+			                          json_string(pol_action_name(x->policy_action)));
+			(void)json_object_set_new(pw, "rule", json_string(x->policy_rule));
+			(void)json_object_set_new(pw, "at", cli_scan_time_json(x->blocked_ms));
+		}
+		(void)json_object_set_new(o, "policy_would", pw);
 		break;
 	}
 	case LOGSCAN_DIRECT_SMTP:

@@ -29,6 +29,12 @@ enum dovelog_kind {
 	DOVELOG_LOGIN,     /* user, ip, service */
 	DOVELOG_AUTH_FAIL, /* user (may be empty), ip, attempts, service */
 	DOVELOG_VACATION,  /* user, rcpt: an auto-reply sent */
+	/* user (may be empty), ip: the auth process's passdb said no:
+	 * "auth: passwd-file(U,IP[,<S>])[<..>]: unknown user" (also sql, ldap, pam,
+	 * "Password mismatch", "pam_authenticate() failed: ..."), Dovecot 2.4's
+	 * "auth-worker(U,IP)<..>: request [N]: DB: ...", and PAM's own
+	 * "pam_unix(dovecot:auth): authentication failure; ... rhost=IP [user=U]" */
+	DOVELOG_PASSDB_FAIL,
 };
 
 struct dovelog_rec {

@@ -65,7 +65,8 @@ struct ls_user {
 	uint32_t hash;
 	struct addr last_ip; /* of the last login given to the engine */
 	int64_t last_auth_ms;
-	bool failed_since; /* a failed login of this user since then */
+	bool failed_since;   /* a failed login of this user since then */
+	uint64_t fails_seen; /* s->fails_total at its last login */
 	uint64_t msgs, auto_msgs, refused, null_defers;
 	int64_t first_bad_ms, blocked_ms, last_bad_ms, guessed_ms;
 	int max_score;
@@ -80,11 +81,24 @@ struct ls_user {
 	int64_t first_auto_ms, last_auto_ms;
 };
 
+/* A login from an IP that had failed logins before it (the facts). */
+struct ls_login {
+	uint32_t uid;
+	int64_t first_ms;
+	uint64_t fails_before;
+	uint64_t msgs_at; /* the account's message count then */
+};
+
 struct ls_ip {
 	struct addr ip;
 	bool used;
 	uint64_t fails;
 	int64_t first_fail_ms, last_fail_ms, lockout_ms;
+	enum pol_action lockout_action;
+	uint32_t passdb_pending; /* Dovecot passdb failures its login process will repeat */
+	struct ls_login *logins; /* at most LOGSCAN_LIST_MAX, allocated on the first */
+	uint32_t n_logins;
+	uint64_t logins_more;
 	uint32_t *tried;   /* user ids tried from this IP */
 	uint16_t *tried_n; /* failures of each */
 	uint32_t n_tried, cap_tried;
@@ -116,6 +130,7 @@ struct logscan {
 	bool year_set;
 	struct logline_memo head; /* the last line's stamp and host */
 	struct logscan_stats st;
+	uint64_t fails_total; /* failed logins seen (any IP) */
 	int64_t now;
 	const char *source;
 	uint64_t line_no;
@@ -358,8 +373,10 @@ static void ls_tally(struct logscan *s, uint32_t uid)
 		s->users[uid].refused++;
 	if (strcmp(v->rule, "auth_ip_lockout") == 0 && e->has_ip) {
 		struct ls_ip *ip = ls_ip(s, &e->ip, true);
-		if (ip && ip->lockout_ms == 0)
+		if (ip && ip->lockout_ms == 0) {
 			ip->lockout_ms = e->time_ms;
+			ip->lockout_action = v->action;
+		}
 	}
 	if (!uid)
 		return;
@@ -426,13 +443,42 @@ static void ls_login_ip(struct logscan *s, uint32_t uid, const struct addr *ip)
 		u->n_ips_more++;
 }
 
+/* The facts: uid logged in from t, an IP with failures before this login. */
+static void ls_login_fact(struct logscan *s, struct ls_ip *t, uint32_t uid)
+{
+	for (uint32_t i = 0; i < t->n_logins; i++)
+		if (t->logins[i].uid == uid)
+			return;
+	if (!t->logins) {
+		t->logins = calloc(LOGSCAN_LIST_MAX, sizeof *t->logins);
+		if (!t->logins)
+			return;
+	}
+	if (t->n_logins < LOGSCAN_LIST_MAX)
+		t->logins[t->n_logins++] =
+		    (struct ls_login){uid, s->now, t->fails, s->users[uid].msgs};
+	else
+		t->logins_more++;
+}
+
 static int ls_auth_ok(struct logscan *s, uint32_t uid, const struct addr *ip)
 {
 	struct ls_user *u = &s->users[uid];
 	/* Another login from the IP of the last one, within the hour, no failure in
 	 * between: the engine would learn nothing new (the IP is known already). */
-	if (ip && u->last_auth_ms && !u->failed_since && addr_equal(ip, &u->last_ip) &&
-	    s->now - u->last_auth_ms < LS_HOUR_MS)
+	bool same = ip && u->last_auth_ms && !u->failed_since && addr_equal(ip, &u->last_ip) &&
+	            s->now - u->last_auth_ms < LS_HOUR_MS;
+	/* The facts: a login from an IP with failures before it. Looked up only
+	 * when a failure was logged since this account's last login, or the
+	 * engine hears of this one (the common repeated login costs nothing). */
+	struct ls_ip *t = NULL;
+	if (ip && s->n_ips && (!same || u->fails_seen != s->fails_total)) {
+		t = ls_ip(s, ip, false);
+		if (t && t->fails)
+			ls_login_fact(s, t, uid);
+	}
+	u->fails_seen = s->fails_total;
+	if (same)
 		return 0;
 	u->failed_since = false;
 	u->last_auth_ms = s->now;
@@ -440,14 +486,15 @@ static int ls_auth_ok(struct logscan *s, uint32_t uid, const struct addr *ip)
 		u->last_ip = *ip;
 	if (ip) {
 		ls_login_ip(s, uid, ip);
-		struct ls_ip *t = ls_ip(s, ip, false);
 		uint32_t k = 0;
 		while (t && k < t->n_tried && t->tried[k] != uid)
 			k++;
-		/* a login after a brute force from this IP, or after enough failures
-		 * of this account to guess its password (a typo or two is not that) */
-		if (t && k < t->n_tried &&
-		    (t->lockout_ms || t->tried_n[k] >= (uint64_t)s->cfg.guessed_failures)) {
+		/* a login after a brute force from this IP (whether or not the failures
+		 * named this account: Postfix before 3.9 names none), or after enough
+		 * failures of this account to guess its password (a typo or two is not
+		 * that) */
+		if (t && (t->lockout_ms ||
+		          (k < t->n_tried && t->tried_n[k] >= (uint64_t)s->cfg.guessed_failures))) {
 			bool seen = false;
 			for (uint32_t i = 0; i < t->n_succ; i++)
 				seen |= t->succ[i] == uid;
@@ -468,6 +515,7 @@ static int ls_auth_fail(struct logscan *s, uint32_t uid, const struct addr *ip)
 {
 	if (uid)
 		s->users[uid].failed_since = true;
+	s->fails_total++;
 	if (ip) {
 		struct ls_ip *t = ls_ip(s, ip, true);
 		if (t) {
@@ -853,12 +901,32 @@ static int ls_dovecot(struct logscan *s, struct logspan msg, const struct dovelo
 		if (!uid)
 			return 0;
 		return ls_auth_ok(s, uid, r->has_ip ? &r->ip : NULL);
-	case DOVELOG_AUTH_FAIL:
+	case DOVELOG_AUTH_FAIL: {
 		uid = ls_user_id(s, r->user);
-		for (uint32_t i = 0; i < r->attempts && i < 10; i++)
+		uint32_t n = r->attempts;
+		/* the auth process's lines of these attempts were counted already */
+		struct ls_ip *t = r->has_ip && s->n_ips ? ls_ip(s, &r->ip, false) : NULL;
+		if (t && t->passdb_pending) {
+			uint32_t k = t->passdb_pending < n ? t->passdb_pending : n;
+			t->passdb_pending -= k;
+			n -= k;
+		}
+		for (uint32_t i = 0; i < n && i < 10; i++)
 			if (ls_auth_fail(s, uid, r->has_ip ? &r->ip : NULL) != 0)
 				return -1;
 		return 0;
+	}
+	case DOVELOG_PASSDB_FAIL: {
+		/* counted once: the login process's "auth failed, N attempts" line,
+		 * when it comes, takes these off its N */
+		uid = ls_user_id(s, r->user);
+		if (ls_auth_fail(s, uid, &r->ip) != 0)
+			return -1;
+		struct ls_ip *t = ls_ip(s, &r->ip, false);
+		if (t && t->passdb_pending < 1000)
+			t->passdb_pending++;
+		return 0;
+	}
 	case DOVELOG_VACATION: {
 		uid = ls_user_id(s, r->user);
 		if (!uid)
@@ -934,7 +1002,7 @@ static bool ls_is_dovecot_tag(struct logspan t)
 {
 	return logspan_eq(t, "dovecot") || logspan_eq(t, "imap-login") ||
 	       logspan_eq(t, "pop3-login") || logspan_eq(t, "submission-login") ||
-	       logspan_eq(t, "managesieve-login");
+	       logspan_eq(t, "managesieve-login") || logspan_eq(t, "dovecot-auth");
 }
 
 int logscan_line(struct logscan *s, const char *p, size_t len)
@@ -975,6 +1043,11 @@ int logscan_line(struct logscan *s, const char *p, size_t len)
 			msg.p = tag.p;
 			msg.len = (size_t)(l.msg.p + l.msg.len - tag.p);
 		}
+	} else if (logspan_eq(tag, "auth") && logspan_starts(msg, "pam_unix(dovecot:auth): ")) {
+		/* PAM's own line for Dovecot (syslog tag "auth") */
+		f = LOGSCAN_DOVECOT;
+		msg.p = tag.p;
+		msg.len = (size_t)(l.msg.p + l.msg.len - tag.p);
 	} else if (logspan_eq(tag, "kernel")) {
 		f = LOGSCAN_NETFILTER;
 	} else if (logspan_eq(tag, "relayguard")) {
@@ -1165,6 +1238,7 @@ void logscan_free(struct logscan *s)
 		if (s->ips[i].used) {
 			free(s->ips[i].tried);
 			free(s->ips[i].tried_n);
+			free(s->ips[i].logins);
 		}
 	free(s->ips);
 	free(s->domains);
@@ -1218,10 +1292,13 @@ static void ls_ipstr(const struct addr *a, char *out, size_t n)
 static int ls_suspect_cmp(const void *pa, const void *pb)
 {
 	const struct logscan_suspect *a = pa, *b = pb;
+	/* a guessed password (a brute force with a real login) comes first of all */
+	bool ga = a->kind == LOGSCAN_BRUTE_FORCE && a->n_logins > 0;
+	bool gb = b->kind == LOGSCAN_BRUTE_FORCE && b->n_logins > 0;
+	if (ga != gb)
+		return ga ? -1 : 1;
 	if (a->kind != b->kind)
 		return a->kind < b->kind ? -1 : 1;
-	if (a->kind == LOGSCAN_BRUTE_FORCE && (a->n_names > 0) != (b->n_names > 0))
-		return a->n_names > 0 ? -1 : 1;
 	if (a->score != b->score)
 		return a->score > b->score ? -1 : 1;
 	if (a->count != b->count)
@@ -1312,7 +1389,7 @@ static int ls_ips_suspects(struct logscan *s, size_t *cap)
 			x->first_ms = t->first_fail_ms;
 			x->last_ms = t->last_fail_ms;
 			x->blocked_ms = t->lockout_ms;
-			x->score = t->n_succ ? 1.0 : 0.6;
+			x->score = 0.6;
 			(void)clock_format_rfc3339(t->first_fail_ms, t1, sizeof t1);
 			(void)clock_format_rfc3339(t->last_fail_ms, t2, sizeof t2);
 			ls_evidence(x, "%llu failed logins from %s, %s to %s",
@@ -1325,21 +1402,43 @@ static int ls_ips_suspects(struct logscan *s, size_t *cap)
 				(void)clock_format_rfc3339(t->lockout_ms, t1, sizeof t1);
 				ls_evidence(x, "locked out by the policy at %s", t1);
 			}
+			/* the facts: every account that logged in from it after failures */
 			char names[300] = "";
-			for (uint32_t k = 0; k < t->n_succ; k++) {
-				(void)str_copy(x->names[x->n_names++], sizeof x->names[0],
-				               s->users[t->succ[k]].name);
+			for (uint32_t k = 0; k < t->n_logins; k++) {
+				const struct ls_login *g = &t->logins[k];
+				const struct ls_user *u = &s->users[g->uid];
+				struct logscan_login *o = &x->logins[x->n_logins++];
+				(void)str_copy(o->account, sizeof o->account, u->name);
+				o->first_ms = g->first_ms;
+				o->failures_before = g->fails_before;
+				o->messages_after = u->msgs - g->msgs_at;
+				(void)str_copy(x->names[x->n_names++], sizeof x->names[0], u->name);
 				if (k)
 					(void)str_append(names, sizeof names, ", ");
-				(void)str_append(names, sizeof names, s->users[t->succ[k]].name);
+				(void)str_append(names, sizeof names, u->name);
+				(void)clock_format_rfc3339(g->first_ms, t1, sizeof t1);
+				ls_evidence(x,
+				            "logged in as %s at %s after %llu failures from %s; "
+				            "%llu messages sent from then on",
+				            u->name, t1, (unsigned long long)g->fails_before, ip,
+				            (unsigned long long)o->messages_after);
 			}
-			if (t->n_succ) {
-				ls_evidence(x, "then logged in as %s: the password was guessed",
-				            names);
+			x->logins_more = t->logins_more;
+			/* what the replay would have done, apart */
+			if (t->lockout_ms) {
+				x->policy_action = t->lockout_action;
+				(void)str_copy(x->policy_rule, sizeof x->policy_rule,
+				               "auth_ip_lockout");
+			}
+			if (t->n_logins) {
+				x->score = 1.0;
+				ls_evidence(x, "the password of %s%s was guessed", names,
+				            t->logins_more ? " and more" : "");
 				(void)str_format(x->todo, sizeof x->todo,
-				                 "change the password of %s now; block %s at the "
-				                 "firewall",
-				                 names, ip);
+				                 "change the password of %s%s now and end its "
+				                 "sessions; block %s at the firewall",
+				                 names, t->logins_more ? " (and the others)" : "",
+				                 ip);
 			} else {
 				(void)str_format(
 				    x->todo, sizeof x->todo,

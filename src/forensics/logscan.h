@@ -75,6 +75,15 @@ const char *logscan_kind_name(enum logscan_kind k);
 #define LOGSCAN_EVIDENCE_LEN 160
 #define LOGSCAN_LIST_MAX 8
 
+/* brute_force: what the log shows, whatever the policy would have done: an
+ * account that logged in from the IP after failures from it. */
+struct logscan_login {
+	char account[POL_USER_MAX];
+	int64_t first_ms;         /* its first login from the IP after a failure */
+	uint64_t failures_before; /* failures from the IP before that login */
+	uint64_t messages_after;  /* messages the account sent from then on (any IP) */
+};
+
 struct logscan_suspect {
 	enum logscan_kind kind;
 	char account[POL_USER_MAX]; /* compromised_account, autoreply_flood */
@@ -89,6 +98,14 @@ struct logscan_suspect {
 	char evidence[LOGSCAN_EVIDENCE_MAX][LOGSCAN_EVIDENCE_LEN];
 	uint32_t n_names; /* brute_force: accounts that then logged in */
 	char names[LOGSCAN_LIST_MAX][POL_USER_MAX];
+	/* brute_force: the facts of those logins (names[i] is logins[i].account) */
+	struct logscan_login logins[LOGSCAN_LIST_MAX];
+	uint32_t n_logins;
+	uint64_t logins_more; /* accounts beyond LOGSCAN_LIST_MAX */
+	/* brute_force: what the replayed policy would have done (policy_rule empty:
+	 * nothing); its time is blocked_ms */
+	enum pol_action policy_action;
+	char policy_rule[48];
 	uint32_t n_ips; /* compromised_account: login IPs; backscatter: whose mail caused it */
 	struct addr ips[LOGSCAN_LIST_MAX];
 	uint64_t n_ips_total;

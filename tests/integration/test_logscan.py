@@ -150,8 +150,10 @@ def test_human_report_says_who_and_what_to_do(corpus):
     assert "OPEN RELAY ABUSE 203.0.113.150" in out
     assert "AUTOREPLY FLOOD bob@example.com" in out
     assert "BACKSCATTER" in out
-    # the compromised accounts come first
-    assert out.index("COMPROMISED ACCOUNT") < out.index("BRUTE FORCE")
+    # a guessed password comes first (issue 17), then the compromised accounts,
+    # then the brute force that never got in
+    assert out.index("1. BRUTE FORCE 198.51.100.23") < out.index("COMPROMISED ACCOUNT") < \
+        out.index("BRUTE FORCE 203.0.113.77")
 
 
 def test_options_since_local_networks_format(corpus):
@@ -253,3 +255,90 @@ def test_relayguard_delivery_log(tmp_path):
         [("compromised_account", "ops@gw.example")]
     assert doc["stats"]["by_format"]["relayguard"] == 900
     assert doc["stats"]["messages"] == 300
+
+
+def week_with_guessed_password(path):
+    """A week of Postfix logs (classic stamps, December 2026): ten users send
+    mail every day from their own IPs; on day 4 a bot fails 800 logins from
+    203.0.113.66 (Postfix before 3.9: the failure names no account), then logs
+    in as sales@ from that same IP and sends 40 messages. Returns what the
+    log shows: the success's time and the messages sales@ sent from then on."""
+    import random
+    r = random.Random(17)
+    lines = []
+    base = datetime.datetime(2026, 12, 1, tzinfo=datetime.timezone.utc)
+    pid = [1000]
+
+    def add(t, daemon, text):
+        pid[0] += 1
+        ts = base + datetime.timedelta(seconds=t)
+        lines.append((t, "%s %2d %s mx postfix/%s[%d]: %s" % (
+            ts.strftime("%b"), ts.day, ts.strftime("%H:%M:%S"), daemon, pid[0], text)))
+
+    qn = [0]
+
+    def message(t, ip, user, n_rcpt=1):
+        qn[0] += 1
+        q = "%010X" % (0xA00000 + qn[0])
+        add(t, "submission/smtpd", "%s: client=host[%s], sasl_method=PLAIN, "
+            "sasl_username=%s" % (q, ip, user))
+        add(t + 0.2, "qmgr", "%s: from=<%s>, size=2000, nrcpt=%d (queue active)" %
+            (q, user, n_rcpt))
+        for i in range(n_rcpt):
+            add(t + 0.5, "smtp", "%s: to=<p%d@partner.example>, relay=mx.partner.example"
+                "[192.0.2.40]:25, delay=0.5, delays=0.1/0/0.2/0.2, dsn=2.0.0, status=sent "
+                "(250 2.0.0 Ok)" % (q, i))
+        add(t + 1, "qmgr", "%s: removed" % q)
+
+    users = ["u%d@example.com" % i for i in range(9)] + ["sales@example.com"]
+    sales_times = []
+    for day in range(7):
+        for k, u in enumerate(users):
+            for j in range(4):
+                t = day * 86400 + 8 * 3600 + k * 300 + j * 7000 + r.randint(0, 200)
+                message(t, "198.51.100.%d" % (10 + k), u)
+                if u.startswith("sales@"):
+                    sales_times.append(t)
+    bot = "203.0.113.66"
+    t = 3 * 86400 + 2 * 3600
+    for i in range(800):
+        add(t + i * 20, "submission/smtpd", "warning: unknown[%s]: SASL LOGIN authentication "
+            "failed: UGFzc3dvcmQ6" % bot)
+    success = t + 800 * 20 + 30
+    for i in range(40):
+        message(success + i * 60, bot, "sales@example.com", n_rcpt=3)
+        sales_times.append(success + i * 60)
+    lines.sort(key=lambda x: x[0])
+    path.write_text("\n".join(x[1] for x in lines) + "\n")
+    after = sum(1 for x in sales_times if x >= success)
+    ts = (base + datetime.timedelta(seconds=success)).strftime("%Y-%m-%dT%H:%M:%S")
+    return bot, ts, after
+
+
+def test_brute_force_then_success_is_the_top_finding(tmp_path):
+    """Facts first, then the replay (issue 17): the policy would have locked
+    the bot out before it got in, yet the log shows the login as sales@:
+    that is named, with its time and the failures before it, apart from
+    what the policy would have done, and it comes first."""
+    log = tmp_path / "mail.log"
+    bot, success, after = week_with_guessed_password(log)
+    doc = scan("--year", "2026", log).json()
+    top = doc["suspects"][0]
+    assert top["kind"] == "brute_force" and top["client_ip"] == bot, doc["suspects"]
+    assert top["failures"] == 800
+    assert top["succeeded"] == ["sales@example.com"]
+    assert len(top["logins"]) == 1
+    g = top["logins"][0]
+    assert g["account"] == "sales@example.com"
+    assert g["first_success"].startswith(success)
+    assert g["failures_before"] == 800
+    assert g["messages_after"] == after
+    pw = top["policy_would"]
+    assert pw["verdict"] == "block" and pw["rule"] == "auth_ip_lockout"
+    assert pw["at"] == top["blocked_at"] and pw["at"] < g["first_success"]
+    assert "sales@example.com" in top["todo"] and "no login" not in top["todo"]
+    assert any("after 800 failures" in e for e in top["evidence"])
+    # the human report says it first, with the account to reset
+    out = rg("logscan", "--year", "2026", log).out
+    first = out.split("\n1. ", 1)[1].split("\n2. ", 1)[0]
+    assert first.startswith("BRUTE FORCE %s" % bot) and "sales@example.com" in first

@@ -87,12 +87,48 @@ static void test_failures(void **state)
 	                     &r),
 	                 DOVELOG_AUTH_FAIL);
 	assert_int_equal(r.user.len, 0);
-	/* the auth process repeats what the login process says: not counted */
+	/* the auth process's passdb lines (logscan counts an attempt once) */
 	assert_int_equal(msg("auth-worker(304): pam(username,1.2.3.4): pam_authenticate() failed: "
 	                     "Authentication failure (password mismatch?)",
 	                     &r),
-	                 DOVELOG_OTHER);
+	                 DOVELOG_PASSDB_FAIL);
+	assert_span(r.user, "username");
+	assert_true(r.has_ip);
 	assert_int_equal(msg("auth: passwd-file(username,1.2.3.4): unknown user", &r),
+	                 DOVELOG_PASSDB_FAIL);
+	assert_int_equal(msg("auth: sql(a@b.example,192.0.2.7,<AbCd>): Password mismatch", &r),
+	                 DOVELOG_PASSDB_FAIL);
+	assert_span(r.user, "a@b.example");
+	assert_int_equal(msg("auth: ldap(a,192.0.2.7)<77><AbCd>: Password mismatch", &r),
+	                 DOVELOG_PASSDB_FAIL);
+	/* Dovecot 2.4: user and IP in the process's parentheses */
+	assert_int_equal(
+	    msg("auth-worker(jose,192.0.2.8)<14><8oN/86a>: request [393]: unix_user: "
+	        "pam_authenticate() failed: Authentication failure (Password mismatch?)",
+	        &r),
+	    DOVELOG_PASSDB_FAIL);
+	assert_span(r.user, "jose");
+	/* PAM's own line: the rhost after ruser, even when ruser says "rhost=" */
+	assert_int_equal(msg("auth: pam_unix(dovecot:auth): authentication failure; logname= uid=0 "
+	                     "euid=0 tty=dovecot ruser=rhost=1.2.3.4 rhost=192.0.2.9  user=root",
+	                     &r),
+	                 DOVELOG_PASSDB_FAIL);
+	assert_span(r.user, "root");
+	char want[ADDR_STRLEN];
+	assert_int_equal(addr_format(&r.ip, want, sizeof want), 0);
+	assert_string_equal(want, "192.0.2.9");
+	/* a password in the clear where that is disabled */
+	assert_int_equal(msg("pop3-login: Aborted login (tried to use disabled plaintext auth): "
+	                     "rip=190.210.136.21, lip=113.212.99.193",
+	                     &r),
+	                 DOVELOG_AUTH_FAIL);
+	assert_int_equal(r.attempts, 1);
+	assert_true(r.has_ip);
+	/* outages and other passdb talk are not failures */
+	assert_int_equal(msg("auth-worker(304): sql(a,1.2.3.4): Connection lost", &r),
+	                 DOVELOG_OTHER);
+	assert_int_equal(msg("auth: passwd-file(a,not-an-ip): unknown user", &r), DOVELOG_OTHER);
+	assert_int_equal(msg("auth: Debug: client in: AUTH 1 PLAIN service=imap", &r),
 	                 DOVELOG_OTHER);
 }
 

@@ -32,12 +32,21 @@ int gwreload_apply(const struct gwreload *r, char *restart, size_t restartlen, c
 	}
 	/* From here nothing fails: the new values go in as a whole. */
 	struct prefix_set *old_trusted = r->live->trusted;
+	/* The policy service and the web page hold these sets and take a new one
+	 * only at a restart ([policyd] and [web] are restart-only): the running
+	 * ones stay, the fresh file's are dropped. */
+	struct prefix_set *allowed = r->live->policyd_allowed, *proxies = r->live->web_proxies;
+	struct prefix_set *new_allowed = fresh->policyd_allowed, *new_proxies = fresh->web_proxies;
 	*r->live = *fresh;
+	r->live->policyd_allowed = allowed;
+	r->live->web_proxies = proxies;
 	fresh->trusted = NULL;
 	free(fresh);
 	if (sr)
 		smtpd_reload_commit(r->smtpd, sr);
 	prefix_set_free(old_trusted);
+	prefix_set_free(new_allowed);
+	prefix_set_free(new_proxies);
 	enum log_level lvl = LOG_LEVEL_INFO;
 	if (log_level_parse(r->live->log_level, &lvl) == 0)
 		log_set_level(lvl);

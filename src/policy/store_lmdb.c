@@ -561,6 +561,18 @@ static void store_lmdb_close(struct store *s)
 
 /* Opens the synced environment path/name holding one database, name. 0 or an
  * LMDB error (errno values for the directory). */
+
+/* LMDB opens its data file without close-on-exec: alert programs must not
+ * inherit it. 0 or an errno. */
+static int store_lmdb_cloexec(MDB_env *env)
+{
+	mdb_filehandle_t fd;
+	int rc = mdb_env_get_fd(env, &fd);
+	if (rc != 0)
+		return rc;
+	return fcntl(fd, F_SETFD, FD_CLOEXEC) != 0 ? errno : 0;
+}
+
 static int store_lmdb_open_synced(const char *path, const char *name, size_t map_bytes,
                                   MDB_env **env, MDB_dbi *dbi)
 {
@@ -581,6 +593,7 @@ static int store_lmdb_open_synced(const char *path, const char *name, size_t map
 	if ((rc = mdb_env_set_maxdbs(*env, 2)) != 0 ||
 	    (rc = mdb_env_set_mapsize(*env, map_bytes)) != 0 ||
 	    (rc = mdb_env_open(*env, dir, MDB_NOTLS, 0600)) != 0 ||
+	    (rc = store_lmdb_cloexec(*env)) != 0 ||
 	    (rc = mdb_txn_begin(*env, NULL, 0, &txn)) != 0) {
 		mdb_env_close(*env);
 		*env = NULL;
@@ -664,15 +677,8 @@ struct store *store_lmdb_open(const char *path, size_t map_bytes, char *err, siz
 		goto fail;
 	if ((rc = mdb_env_open(l->env, path, STORE_LMDB_COUNTER_FLAGS, 0600)) != 0)
 		goto fail;
-	/* LMDB opens its data file without close-on-exec: alert programs must
-	 * not inherit it. */
-	mdb_filehandle_t dfd;
-	if ((rc = mdb_env_get_fd(l->env, &dfd)) != 0)
+	if ((rc = store_lmdb_cloexec(l->env)) != 0)
 		goto fail;
-	if (fcntl(dfd, F_SETFD, FD_CLOEXEC) != 0) {
-		rc = errno;
-		goto fail;
-	}
 	if ((rc = mdb_txn_begin(l->env, NULL, 0, &txn)) != 0)
 		goto fail;
 	if ((rc = mdb_dbi_open(txn, "rec", MDB_CREATE, &l->rec)) != 0 ||

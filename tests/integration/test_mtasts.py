@@ -200,6 +200,9 @@ def test_tls_rpt_report_sent_to_rua(env):
     os.rename(os.path.join(base, today), os.path.join(base, yesterday))
     with open(os.path.join(base, yesterday, "sts.test.json")) as f:
         rep = json.load(f)
+    # a report of a domain without a _smtp._tls record is not sent, but marked
+    with open(os.path.join(base, yesterday, "bad.test.json"), "w") as f:
+        json.dump(rep, f)
     g2 = env["gateway"](send)
     assert wait(lambda: len(mx.mx[GOOD].messages) == 2), g2.logtext()
     m = mx.mx[GOOD].messages[1]
@@ -216,6 +219,11 @@ def test_tls_rpt_report_sent_to_rua(env):
     assert att.get_filename().startswith("gw.test!sts.test!")
     assert json.loads(gzip.decompress(att.get_content())) == rep
     assert os.path.exists(os.path.join(base, yesterday, "sts.test.sent"))
+    nosend = os.path.join(base, yesterday, "bad.test.sent")
+    assert wait(lambda: os.path.exists(nosend)), g2.logtext()
+    assert open(nosend).read() == "no valid record\n"
+    assert "_smtp._tls.bad.test: no record; the report of %s is not sent" % yesterday \
+        in g2.logtext()
     assert "https: reporting is not supported" in g2.logtext()
     # sent once: a restart does not send it again
     assert g2.stop() == 0

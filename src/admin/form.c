@@ -3,19 +3,10 @@
  */
 #include "admin/form.h"
 
+#include "core/str.h"
+
 #include <stdbool.h>
 #include <string.h>
-
-static int form_hex(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
 
 /* Decodes p[0..n) into out; -1 on a bad escape, a forbidden byte or no room. */
 static int form_decode(const char *p, size_t n, char *out, size_t outsize)
@@ -28,7 +19,7 @@ static int form_decode(const char *p, size_t n, char *out, size_t outsize)
 		} else if (c == '%') {
 			if (n - i < 3)
 				return -1;
-			int hi = form_hex(p[i + 1]), lo = form_hex(p[i + 2]);
+			int hi = str_hex_value(p[i + 1]), lo = str_hex_value(p[i + 2]);
 			if (hi < 0 || lo < 0)
 				return -1;
 			c = (unsigned char)(hi * 16 + lo);

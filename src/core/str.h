@@ -63,5 +63,7 @@ void str_sanitize(char *dst, size_t size, const char *src, size_t len);
 const char *str_log_value(char *dst, size_t size, const char *src);
 /* Value 0..63 of a base64 character (RFC 4648 alphabet), or -1. */
 int str_base64_value(unsigned char c);
+/* Value 0..15 of a hex digit (either case), or -1. */
+int str_hex_value(char c);
 
 #endif

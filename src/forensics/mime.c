@@ -291,17 +291,6 @@ bool mime_ctype_is(const struct mime_ctype *ct, const char *type, const char *su
 	return strcmp(ct->type, type) == 0 && (!subtype || strcmp(ct->subtype, subtype) == 0);
 }
 
-static int mime_hex(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
 int mime_qp_decode(const char *p, size_t len, struct buf *out)
 {
 	size_t i = 0;
@@ -324,8 +313,9 @@ int mime_qp_decode(const char *p, size_t len, struct buf *out)
 				i = len;
 				continue;
 			}
-			if (i + 2 < len && mime_hex(p[i + 1]) >= 0 && mime_hex(p[i + 2]) >= 0) {
-				c = (char)(mime_hex(p[i + 1]) * 16 + mime_hex(p[i + 2]));
+			if (i + 2 < len && str_hex_value(p[i + 1]) >= 0 &&
+			    str_hex_value(p[i + 2]) >= 0) {
+				c = (char)(str_hex_value(p[i + 1]) * 16 + str_hex_value(p[i + 2]));
 				if (buf_append_char(out, c) != 0)
 					return -1;
 				i += 3;
@@ -540,9 +530,9 @@ static int mime_word_decode(char enc, const char *t, size_t n, struct buf *dec)
 		char c = t[i];
 		if (c == '_')
 			c = ' ';
-		else if (c == '=' && i + 2 < n && mime_hex(t[i + 1]) >= 0 &&
-		         mime_hex(t[i + 2]) >= 0) {
-			c = (char)(mime_hex(t[i + 1]) * 16 + mime_hex(t[i + 2]));
+		else if (c == '=' && i + 2 < n && str_hex_value(t[i + 1]) >= 0 &&
+		         str_hex_value(t[i + 2]) >= 0) {
+			c = (char)(str_hex_value(t[i + 1]) * 16 + str_hex_value(t[i + 2]));
 			i += 2;
 		}
 		if (buf_append_char(dec, c) != 0)

@@ -22,6 +22,7 @@
 #include "delivery/retry.h"
 #include "gateway/sts.h"
 #include "gateway/tlsrpt.h"
+#include "gateway/tlsrptsend.h"
 #include "net/dns.h"
 #include "policy/engine.h"
 #include "queue/queue.h"
@@ -146,8 +147,9 @@ struct deliver {
 	char auth_user[256], auth_pass[256];
 	struct deliver_stats st;
 	struct metric *m_rcpt, *m_dsn, *m_conn;
-	struct sts *sts;       /* [delivery] mta_sts; NULL: off */
-	struct tlsrpt *tlsrpt; /* our TLS results under those policies */
+	struct sts *sts;                /* [delivery] mta_sts; NULL: off */
+	struct tlsrpt *tlsrpt;          /* our TLS results under those policies */
+	struct tlsrptsend *tlsrpt_send; /* [delivery] tlsrpt_send: the reports to the rua */
 };
 
 static uint64_t deliver_now(void)
@@ -1647,6 +1649,12 @@ static void deliver_on_tick(evutil_socket_t fd, short what, void *arg)
 		deliver_kick_waiting(d);
 	if (d->m_conn)
 		(void)metric_set(d->m_conn, NULL, d->dests.active);
+	if (d->tlsrpt) {
+		int64_t wall = clock_realtime_ms();
+		/* the day's last counts reach the file, then due reports are sent */
+		(void)tlsrpt_flush(d->tlsrpt, wall, false);
+		tlsrptsend_tick(d->tlsrpt_send, wall);
+	}
 }
 
 void deliver_wake(struct deliver *d)
@@ -1737,6 +1745,12 @@ struct deliver *deliver_new(struct event_base *base, struct queue *q, struct dns
 			str_format(err, errlen, "out of memory");
 			goto fail;
 		}
+		if (d->o->tlsrpt_send &&
+		    !(d->tlsrpt_send = tlsrptsend_new(dns, d->q, c->state_dir, c->hostname,
+		                                      d->o->tlsrpt_from))) {
+			str_format(err, errlen, "out of memory");
+			goto fail;
+		}
 	}
 	d->tick = event_new(base, -1, EV_PERSIST, deliver_on_tick, d);
 	struct timeval tv = {(time_t)(d->o->poll_ms / 1000),
@@ -1777,6 +1791,7 @@ void deliver_free(struct deliver *d)
 	if (d->ssl)
 		SSL_CTX_free(d->ssl);
 	sts_free(d->sts);
+	tlsrptsend_free(d->tlsrpt_send);
 	tlsrpt_free(d->tlsrpt);
 	free(d);
 }

@@ -181,25 +181,33 @@ static void gwalert_mail(struct gwalert *a, const char *json)
 	str_format(local, sizeof local, "%s.alert%u", queue_msg_id(m), ++a->mail_seq);
 	char *text = gwalert_mail_render(json, c->alert_mail_from, c->alert_mail_to,
 	                                 c->nalert_mail_to, clock_realtime_ms(), local);
+	if (gwalert_queue_text(m, c->alert_mail_from, c->alert_mail_to, c->nalert_mail_to, "alert",
+	                       text, gwalert_on_queued, a) != 0) {
+		log_error("alert: a block alert mail could not be written to the queue");
+		gwalert_count(a, "failed");
+	}
+	free(text);
+}
+
+int gwalert_queue_text(struct queue_msg *m, const char *from, const char (*to)[320], int nto,
+                       const char *listener, const char *text, queue_commit_cb cb, void *arg)
+{
 	struct queue_rcpt rcpt[GW_ALERTS_MAX];
 	memset(rcpt, 0, sizeof rcpt);
-	struct queue_envelope env = {
-	    .sender_verified = true, .nrcpt = (unsigned)c->nalert_mail_to, .rcpt = rcpt};
-	int rc = text ? 0 : -1;
-	rc = rc || str_copy(env.sender, sizeof env.sender, c->alert_mail_from);
+	struct queue_envelope env = {.sender_verified = true, .nrcpt = (unsigned)nto, .rcpt = rcpt};
+	int rc = text && nto > 0 && nto <= GW_ALERTS_MAX ? 0 : -1;
+	rc = rc || str_copy(env.sender, sizeof env.sender, from);
 	rc = rc || str_copy(env.protocol, sizeof env.protocol, "LOCAL");
-	rc = rc || str_copy(env.listener, sizeof env.listener, "alert");
-	for (int i = 0; i < c->nalert_mail_to && rc == 0; i++)
-		rc = str_copy(rcpt[i].addr, sizeof rcpt[i].addr, c->alert_mail_to[i]);
+	rc = rc || str_copy(env.listener, sizeof env.listener, listener);
+	for (int i = 0; i < nto && rc == 0; i++)
+		rc = str_copy(rcpt[i].addr, sizeof rcpt[i].addr, to[i]);
 	rc = rc || queue_msg_write(m, text, strlen(text));
-	free(text);
 	if (rc != 0) {
-		log_error("alert: a block alert mail could not be written to the queue");
 		queue_msg_abort(m);
-		gwalert_count(a, "failed");
-		return;
+		return -1;
 	}
-	queue_msg_commit(m, &env, gwalert_on_queued, a);
+	queue_msg_commit(m, &env, cb, arg);
+	return 0;
 }
 
 /* On the job's thread: every exec (posix_spawn) and webhook. */

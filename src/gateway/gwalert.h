@@ -17,6 +17,7 @@
 
 #include "gateway/gwconf.h"
 #include "policy/engine.h"
+#include "queue/queue.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -46,6 +47,14 @@ void gwalert_store_usage(struct gwalert *a, const char *store, int permille, int
  * caller frees it. Pure (no I/O, no clock). */
 char *gwalert_mail_render(const char *json, const char *from, const char (*to)[320], int nto,
                           int64_t now_ms, const char *msgid_local);
+/* Commits text (a whole RFC 5322 message, CRLF line ends) into m's queue
+ * from from (sender verified, protocol LOCAL, the listener name given) to
+ * the nto addresses of to (1..GW_ALERTS_MAX): the path every message the
+ * gateway writes itself takes (alert mail, TLS-RPT reports). Takes m: on -1
+ * (bad arguments, queue write error) m is aborted and cb is not called;
+ * on 0, cb runs once with the commit's result. */
+int gwalert_queue_text(struct queue_msg *m, const char *from, const char (*to)[320], int nto,
+                       const char *listener, const char *text, queue_commit_cb cb, void *arg);
 /* Sends what is pending at once (on a clean stop), waits for deliveries, frees. */
 void gwalert_free(struct gwalert *a);
 

@@ -186,6 +186,10 @@ static const struct cfg_option gw_options[] = {
      "port of the policy's HTTPS server (443; another only for tests)"},
     {"delivery", "mta_sts_timeout", CFG_DURATION, "30s", 100, 600000, false,
      GD(mta_sts_timeout_ms), 0, "policy fetch time limit"},
+    {"delivery", "tlsrpt_send", CFG_BOOL, "no", 0, 0, false, GD(tlsrpt_send), 0,
+     "mail each day's TLS-RPT report (RFC 8460) to the policy domain's mailto: rua"},
+    {"delivery", "tlsrpt_from", CFG_STRING, "", 0, 0, false, GD(tlsrpt_from), GDS(tlsrpt_from),
+     "sender of the TLS-RPT reports (needed with tlsrpt_send = yes)"},
     {"web", "listen", CFG_STRING, "127.0.0.1:8025", 0, 0, false, GC(web_listen), GS(web_listen),
      "web page and /metrics; empty: off"},
     {"web", "tls_cert", CFG_STRING, "", 0, 0, false, GC(web_tls_cert), GS(web_tls_cert),
@@ -783,6 +787,17 @@ static int gw_finish(struct gw_config *c, char *err, size_t errlen)
 	char me[200];
 	if (gw_alert_addr_check(c->alert_mail_from, me, sizeof me) != 0) {
 		str_format(err, errlen, "%s: [alert] mail_from: %s", c->source, me);
+		return -1;
+	}
+	if (c->delivery.tlsrpt_send && !c->delivery.tlsrpt_from[0]) {
+		str_format(err, errlen,
+		           "%s: [delivery] tlsrpt_send = yes needs tlsrpt_from (the reports' sender)",
+		           c->source);
+		return -1;
+	}
+	if (c->delivery.tlsrpt_from[0] &&
+	    gw_alert_addr_check(c->delivery.tlsrpt_from, me, sizeof me) != 0) {
+		str_format(err, errlen, "%s: [delivery] tlsrpt_from: %s", c->source, me);
 		return -1;
 	}
 	if (gw_dkim_keys(c, NULL, err, errlen) != 0)

@@ -85,6 +85,8 @@ struct gw_delivery {
 	char mta_sts_ca_file[512];
 	long long mta_sts_port;
 	uint64_t mta_sts_timeout_ms;
+	bool tlsrpt_send;      /* mail each day's TLS-RPT report to the domain's rua */
+	char tlsrpt_from[320]; /* the reports' sender; needed with tlsrpt_send */
 	/* parsed */
 	struct gw_nexthop relay;
 	struct gw_nexthop local;

@@ -3,8 +3,8 @@
  * as MX delivery runs under an MTA-STS policy, and written as the daily
  * report of RFC 8460 §4 (JSON) to STATE_DIR/tls-rpt/YYYY-MM-DD/DOMAIN.json
  * (rewritten when a minute has passed since the last write, at a change of
- * day, and at shutdown). Sending the report to the domain's rua is not
- * done here (docs/delivery.md).
+ * day, and at shutdown). gateway/tlsrptsend.h sends the finished reports
+ * to the domain's rua.
  */
 #ifndef RG_GATEWAY_TLSRPT_H
 #define RG_GATEWAY_TLSRPT_H

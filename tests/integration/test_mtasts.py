@@ -40,6 +40,10 @@ RECORDS = [
     "testing.test. MX 10 evil.testing.test.", "evil.testing.test. A %s" % EVIL,
     "mta-sts.testing.test. A 127.0.0.1",
     '_mta-sts.testing.test. TXT "v=STSv1; id=t1;"',
+    # TLS-RPT: sts.test's reports go to a mailbox of rpt.test (MX mx.sts.test)
+    '_smtp._tls.sts.test. TXT "v=TLSRPTv1; rua=mailto:tls-reports@rpt.test,'
+    'https://rpt.test/tlsrpt"',
+    "rpt.test. MX 10 mx.sts.test.",
 ]
 
 
@@ -114,8 +118,8 @@ def env(tmp_path):
              % (mx_ca, web_ca, srv.port))
     made = []
 
-    def gateway():
-        g = Gateway(str(tmp_path), dns, mx, extra)
+    def gateway(more=""):
+        g = Gateway(str(tmp_path), dns, mx, extra + more)
         made.append(g)
         return g
     yield {"gateway": gateway, "mx": mx, "srv": srv, "tmp": tmp_path}
@@ -173,6 +177,80 @@ def test_tls_rpt_daily_report(env):
     assert pol["failure-details"] == [{"result-type": "validation-failure",
                                        "receiving-mx-hostname": "evil.sts.test",
                                        "failed-session-count": 1, "receiving-ip": EVIL}]
+
+
+def test_tls_rpt_report_sent_to_rua(env):
+    """With tlsrpt_send, a finished day's report goes once to the mailto:
+    rua of _smtp._tls.sts.test, through our queue, as RFC 8460 §5.3 says:
+    multipart/report with the JSON gzip-compressed. The day is made over by
+    moving today's report to yesterday's directory."""
+    import email
+    import email.policy
+    import gzip
+    send = "tlsrpt_send = yes\ntlsrpt_from = tlsrpt@gw.test\n"
+    mx, g = env["mx"], env["gateway"](send)
+    g.send("sam@gw.test", ["a@sts.test"])
+    assert wait(lambda: mx.mx[GOOD].messages), g.logtext()
+    assert g.stop() == 0
+    assert len(mx.mx[GOOD].messages) == 1  # today's report is not due yet
+    now = datetime.datetime.now(datetime.timezone.utc)
+    today = now.strftime("%Y-%m-%d")
+    yesterday = (now - datetime.timedelta(days=1)).strftime("%Y-%m-%d")
+    base = os.path.join(str(env["tmp"]), "var", "tls-rpt")
+    os.rename(os.path.join(base, today), os.path.join(base, yesterday))
+    with open(os.path.join(base, yesterday, "sts.test.json")) as f:
+        rep = json.load(f)
+    # a report of a domain without a _smtp._tls record is not sent, but marked
+    with open(os.path.join(base, yesterday, "bad.test.json"), "w") as f:
+        json.dump(rep, f)
+    g2 = env["gateway"](send)
+    assert wait(lambda: len(mx.mx[GOOD].messages) == 2), g2.logtext()
+    m = mx.mx[GOOD].messages[1]
+    assert m["mail_from"] == "<tlsrpt@gw.test>", m
+    assert [r.strip("<>") for r in m["rcpts"]] == ["tls-reports@rpt.test"], m
+    msg = email.message_from_bytes(m["data"], policy=email.policy.default)
+    assert msg["TLS-Report-Domain"] == "sts.test"
+    assert msg["TLS-Report-Submitter"] == "gw.test"
+    assert msg["Subject"] == ("Report Domain: sts.test Submitter: gw.test Report-ID: <%s>"
+                              % rep["report-id"])
+    assert msg.get_content_type() == "multipart/report"
+    assert msg.get_param("report-type") == "tlsrpt"
+    (att,) = [p for p in msg.iter_parts() if p.get_content_type() == "application/tlsrpt+gzip"]
+    assert att.get_filename().startswith("gw.test!sts.test!")
+    assert json.loads(gzip.decompress(att.get_content())) == rep
+    assert os.path.exists(os.path.join(base, yesterday, "sts.test.sent"))
+    nosend = os.path.join(base, yesterday, "bad.test.sent")
+    assert wait(lambda: os.path.exists(nosend)), g2.logtext()
+    assert open(nosend).read() == "no valid record\n"
+    assert "_smtp._tls.bad.test: no record; the report of %s is not sent" % yesterday \
+        in g2.logtext()
+    assert "https: reporting is not supported" in g2.logtext()
+    # sent once: a restart does not send it again
+    assert g2.stop() == 0
+    g3 = env["gateway"](send)
+    g3.send("sam@gw.test", ["b@sts.test"])
+    assert wait(lambda: len(mx.mx[GOOD].messages) == 3), g3.logtext()
+    assert g3.stop() == 0
+    assert len(mx.mx[GOOD].messages) == 3
+    assert [r.strip("<>") for r in mx.mx[GOOD].messages[2]["rcpts"]] == ["b@sts.test"]
+
+
+def test_tls_rpt_send_needs_from(tmp_path):
+    """checkconf: tlsrpt_send = yes without tlsrpt_from (or with a bad one)
+    is refused; with it the file is fine."""
+    from conftest import rg
+    conf = tmp_path / "c.conf"
+    for body, msg in [
+        ("[delivery]\ntlsrpt_send = yes\n", "tlsrpt_send = yes needs tlsrpt_from"),
+        ("[delivery]\ntlsrpt_send = yes\ntlsrpt_from = nobody\n",
+         "tlsrpt_from: \"nobody\": not an address"),
+    ]:
+        conf.write_text(body)
+        r = rg("checkconf", "--config", conf)
+        assert r.rc == 2 and msg in r.err, (body, r.err)
+    conf.write_text("[delivery]\ntlsrpt_send = yes\ntlsrpt_from = tlsrpt@gw.example.org\n")
+    r = rg("checkconf", "--config", conf)
+    assert r.rc == 0, r.err
 
 
 def test_enforce_without_matching_mx_defers(env):

@@ -12,7 +12,7 @@
 #include <string.h>
 
 int chk_targets_add(struct chk_targets *t, const char *arg, uint64_t max_addresses, char *err,
-		    size_t errlen)
+                    size_t errlen)
 {
 	struct cidr c;
 	size_t len = strlen(arg);
@@ -20,7 +20,7 @@ int chk_targets_add(struct chk_targets *t, const char *arg, uint64_t max_address
 	bool is_ip = cidr_parse(arg, len, &c) == 0;
 	if (!is_ip && bl_domain_normalise(arg, name, sizeof name) != 0) {
 		str_format(err, errlen, "'%.80s' is not an IP address, CIDR range or domain name",
-			   arg);
+		           arg);
 		return -1;
 	}
 	uint64_t count = is_ip ? cidr_size(&c) : 1;
@@ -28,9 +28,9 @@ int chk_targets_add(struct chk_targets *t, const char *arg, uint64_t max_address
 		count = 1;
 	if (count > max_addresses) {
 		str_format(err, errlen,
-			   "range %.80s has %llu addresses, more than the limit of %llu "
-			   "(raise it with --max-range)",
-			   arg, (unsigned long long)count, (unsigned long long)max_addresses);
+		           "range %.80s has %llu addresses, more than the limit of %llu "
+		           "(raise it with --max-range)",
+		           arg, (unsigned long long)count, (unsigned long long)max_addresses);
 		return -1;
 	}
 	if (t->n + count > t->cap) {
@@ -102,6 +102,8 @@ struct chk_ctx {
 	struct chk_job *jobs;
 	size_t njobs, capjobs, next;
 	unsigned inflight;
+	unsigned window;           /* paced in-flight limit, <= the concurrency option */
+	unsigned long seen_resent; /* dns_resent() when the window last moved */
 	bool selftest_phase;
 	struct chk_result *res;
 	size_t nres;
@@ -138,7 +140,7 @@ static bool chk_applies(const struct bl_zone *z, const struct chk_target *t)
 static void chk_pump(struct chk_ctx *c);
 
 static void chk_selftest_done(struct chk_ctx *c, const struct chk_job *j,
-			      const struct dns_result *r)
+                              const struct dns_result *r)
 {
 	const struct bl_zone *z = &c->zones[j->zone];
 	struct bl_verdict v;
@@ -146,8 +148,9 @@ static void chk_selftest_done(struct chk_ctx *c, const struct chk_job *j,
 	struct chk_zone_state *s = &c->zs[j->zone];
 	if (s->failed[j->tkind] || v.outcome == BL_DNS_ERROR)
 		return; /* a lost probe proves nothing; the queries will say for themselves */
-	static const char *const points[CHK_KINDS][2] = {
-	    {"127.0.0.1", "127.0.0.2"}, {"::ffff:127.0.0.1", "::ffff:127.0.0.2"}, {"invalid", "test"}};
+	static const char *const points[CHK_KINDS][2] = {{"127.0.0.1", "127.0.0.2"},
+	                                                 {"::ffff:127.0.0.1", "::ffff:127.0.0.2"},
+	                                                 {"invalid", "test"}};
 	const char *point = points[j->tkind][j->kind == CHK_POS];
 	struct bl_verdict *f = &s->fail[j->tkind];
 	memset(f, 0, sizeof *f);
@@ -157,20 +160,38 @@ static void chk_selftest_done(struct chk_ctx *c, const struct chk_job *j,
 	} else if (j->kind == CHK_POS && v.outcome != BL_LISTED) {
 		f->outcome = BL_SELFTEST_FAILED;
 		str_format(f->error, sizeof f->error,
-			   "self-test failed: %s is not listed (RFC 5782 test point); the list "
-			   "refuses this resolver, or the zone is empty or gone",
-			   point);
+		           "self-test failed: %s is not listed (RFC 5782 test point); the list "
+		           "refuses this resolver, or the zone is empty or gone",
+		           point);
 		s->failed[j->tkind] = true;
 	} else if (j->kind == CHK_NEG && v.outcome == BL_LISTED) {
 		f->outcome = BL_SELFTEST_FAILED;
-		str_format(f->error, sizeof f->error,
-			   "self-test failed: %s is listed (RFC 5782 negative test point); the zone "
-			   "answers 'listed' for everything (dead or wildcarded list)",
-			   point);
+		str_format(
+		    f->error, sizeof f->error,
+		    "self-test failed: %s is listed (RFC 5782 negative test point); the zone "
+		    "answers 'listed' for everything (dead or wildcarded list)",
+		    point);
 		s->failed[j->tkind] = true;
 	}
 	if (s->failed[j->tkind])
 		log_info("zone=%s point=%s %s", z->zone, point, f->error);
+}
+
+/* Paces the window to the rate answers come back (AIMD): one more query per
+ * answer up to the concurrency option, half as many when the resolver had to
+ * resend a query or one timed out (a burst overflowed a buffer on the way). */
+static void chk_pace(struct chk_ctx *c, const struct dns_result *r)
+{
+	unsigned limit = c->opt->concurrency ? c->opt->concurrency : CHK_DEFAULT_CONCURRENCY;
+	unsigned long resent = dns_resent(c->dns);
+	if (resent != c->seen_resent || r->status == DNS_TIMEOUT) {
+		c->seen_resent = resent;
+		c->window = c->window / 2 > CHK_WINDOW_MIN ? c->window / 2 : CHK_WINDOW_MIN;
+	} else if (c->window < limit) {
+		c->window++;
+	}
+	if (c->window > limit)
+		c->window = limit;
 }
 
 static void chk_on_answer(void *arg, const struct dns_result *r)
@@ -179,13 +200,15 @@ static void chk_on_answer(void *arg, const struct dns_result *r)
 	struct chk_ctx *c = q->ctx;
 	struct chk_job *j = &q->job;
 	c->inflight--;
+	chk_pace(c, r);
 	if (j->kind == CHK_POS || j->kind == CHK_NEG) {
 		chk_selftest_done(c, j, r);
 	} else if (j->kind == CHK_QUERY) {
 		struct chk_result *res = &c->res[j->result];
 		bl_classify(&c->zones[res->zone], r, &res->v);
 		if (res->v.outcome == BL_LISTED && !c->opt->no_txt) {
-			struct chk_job t = {.kind = CHK_TXT, .zone = res->zone, .result = j->result};
+			struct chk_job t = {
+			    .kind = CHK_TXT, .zone = res->zone, .result = j->result};
 			if (chk_push(c, &t) != 0)
 				c->oom = true;
 		}
@@ -201,8 +224,8 @@ static int chk_qname(const struct chk_ctx *c, const struct chk_job *j, char *nam
 	const struct bl_zone *z = &c->zones[j->zone];
 	if (j->kind == CHK_POS || j->kind == CHK_NEG) {
 		if (j->tkind == CHK_KIND_DOMAIN)
-			return str_format(name, size, "%s.%s", j->kind == CHK_POS ? "test" : "invalid",
-					  z->zone);
+			return str_format(name, size, "%s.%s",
+			                  j->kind == CHK_POS ? "test" : "invalid", z->zone);
 		struct addr a;
 		memset(&a, 0, sizeof a);
 		if (j->tkind == CHK_KIND_IP4) {
@@ -241,7 +264,8 @@ static void chk_plan_queries(struct chk_ctx *c)
 			if (c->zs[zi].failed[kind]) {
 				r->v = c->zs[zi].fail[kind];
 			} else {
-				struct chk_job j = {.kind = CHK_QUERY, .zone = zi, .result = c->nres};
+				struct chk_job j = {
+				    .kind = CHK_QUERY, .zone = zi, .result = c->nres};
 				if (chk_push(c, &j) != 0) {
 					c->oom = true;
 					return;
@@ -254,9 +278,8 @@ static void chk_plan_queries(struct chk_ctx *c)
 
 static void chk_pump(struct chk_ctx *c)
 {
-	unsigned limit = c->opt->concurrency ? c->opt->concurrency : CHK_DEFAULT_CONCURRENCY;
 	for (;;) {
-		while (!c->oom && c->next < c->njobs && c->inflight < limit) {
+		while (!c->oom && c->next < c->njobs && c->inflight < c->window) {
 			struct chk_req *q = malloc(sizeof *q);
 			if (!q) {
 				c->oom = true;
@@ -283,7 +306,8 @@ static void chk_pump(struct chk_ctx *c)
 				if (q->job.kind == CHK_QUERY) {
 					struct bl_verdict *v = &c->res[q->job.result].v;
 					v->outcome = BL_DNS_ERROR;
-					str_copy(v->error, sizeof v->error, "cannot send the query");
+					str_copy(v->error, sizeof v->error,
+					         "cannot send the query");
 				}
 				free(q);
 			}
@@ -301,8 +325,8 @@ static void chk_pump(struct chk_ctx *c)
 }
 
 int chk_run(struct event_base *base, struct dns *dns, const struct bl_zone *zones, size_t nzones,
-	    const struct chk_targets *targets, const struct chk_options *opt,
-	    struct chk_result **results, size_t *nresults, struct chk_stats *stats)
+            const struct chk_targets *targets, const struct chk_options *opt,
+            struct chk_result **results, size_t *nresults, struct chk_stats *stats)
 {
 	struct chk_ctx c;
 	memset(&c, 0, sizeof c);
@@ -315,6 +339,9 @@ int chk_run(struct event_base *base, struct dns *dns, const struct bl_zone *zone
 	c.opt = opt;
 	c.stats = stats;
 	c.selftest_phase = true;
+	unsigned limit = opt->concurrency ? opt->concurrency : CHK_DEFAULT_CONCURRENCY;
+	c.window = limit < CHK_WINDOW_START ? limit : CHK_WINDOW_START;
+	c.seen_resent = dns_resent(dns);
 	c.zs = calloc(nzones ? nzones : 1, sizeof *c.zs);
 	size_t maxres = targets->n * nzones;
 	c.res = calloc(maxres ? maxres : 1, sizeof *c.res);

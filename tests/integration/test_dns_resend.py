@@ -27,13 +27,28 @@ def qname_of(pkt):
     return ".".join(labels).lower(), qtype, i + 5
 
 
-class Responder:
-    """Answers A queries for d.c.b.a.bl.test: 127.0.0.2 when d is odd, else NXDOMAIN."""
+def answer(pkt, name, qtype, qend):
+    """127.0.0.2 for an A query of d.c.b.a.bl.test when d is odd, else NXDOMAIN."""
+    listed = qtype == 1 and int(name.split(".")[0]) % 2 == 1
+    flags = 0x8180 | (0 if listed else 3)
+    head = pkt[:2] + struct.pack("!HHHHH", flags, 1, 1 if listed else 0, 0, 0)
+    body = pkt[12:qend]
+    if listed:
+        body += struct.pack("!HHHIH", 0xC00C, 1, 1, 60, 4) + bytes([127, 0, 0, 2])
+    return head + body
 
-    def __init__(self):
+
+class Responder:
+    """Answers every query (see answer()) but the first copy of those in DROP;
+    with hold set, holds each answer that many seconds."""
+
+    def __init__(self, hold=0.0):
+        self.hold = hold
+        self.held = []  # (due, packet, peer)
+        self.arrivals = []
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.bind(("127.0.0.1", 0))
-        self.sock.settimeout(0.1)
+        self.sock.settimeout(0.005)
         self.port = self.sock.getsockname()[1]
         self.seen = {}  # qname -> arrival times
         self.stop = False
@@ -42,23 +57,26 @@ class Responder:
 
     def run(self):
         while not self.stop:
+            now = time.monotonic()
+            while self.held and self.held[0][0] <= now:
+                _, out, peer = self.held.pop(0)
+                self.sock.sendto(out, peer)
             try:
                 pkt, peer = self.sock.recvfrom(4096)
             except socket.timeout:
                 continue
+            now = time.monotonic()
+            self.arrivals.append(now)
             name, qtype, qend = qname_of(pkt)
             times = self.seen.setdefault(name, [])
-            times.append(time.monotonic())
-            last = int(name.split(".")[0])
-            if last in DROP and len(times) == 1:
+            times.append(now)
+            if not self.hold and int(name.split(".")[0]) in DROP and len(times) == 1:
                 continue
-            listed = qtype == 1 and last % 2 == 1
-            flags = 0x8180 | (0 if listed else 3)
-            head = pkt[:2] + struct.pack("!HHHHH", flags, 1, 1 if listed else 0, 0, 0)
-            body = pkt[12:qend]
-            if listed:
-                body += struct.pack("!HHHIH", 0xC00C, 1, 1, 60, 4) + bytes([127, 0, 0, 2])
-            self.sock.sendto(head + body, peer)
+            out = answer(pkt, name, qtype, qend)
+            if self.hold:
+                self.held.append((now + self.hold, out, peer))
+            else:
+                self.sock.sendto(out, peer)
 
     def close(self):
         self.stop = True
@@ -89,3 +107,21 @@ def test_lost_answer_is_resent_soon_and_result_complete():
         gap = times[1] - times[0]
         assert gap < 0.5, (last, gap)  # c-ares alone waits its 2 s timeout
     assert elapsed < 1.5, elapsed
+
+
+def test_window_starts_small_and_grows():
+    """A /24 is 256 queries; --concurrency 256 used to put all of them on the
+    wire at once. The window starts at 64 and grows with the answers."""
+    srv = Responder(hold=0.3)
+    try:
+        r = rg("check", "--json", "--resolver", "127.0.0.1:%d" % srv.port, "--zone", ZONE,
+               "--no-selftest", "--no-txt", "--concurrency", "256", NET + "0/24")
+    finally:
+        srv.close()
+    assert r.rc == 1, (r.out, r.err)
+    doc = r.json()
+    assert len(doc["results"]) == 256 and doc["summary"]["errors"] == 0
+    first = srv.arrivals[0]
+    early = sum(1 for t in srv.arrivals if t - first < 0.2)  # before any answer
+    assert early == 64, early
+    assert len(srv.arrivals) >= 256

@@ -103,7 +103,8 @@ struct chk_ctx {
 	size_t njobs, capjobs, next;
 	unsigned inflight;
 	unsigned window;           /* paced in-flight limit, <= the concurrency option */
-	unsigned long seen_resent; /* dns_resent() when the window last moved */
+	unsigned long seen_resent; /* dns_resent() at the last answer */
+	unsigned recover;          /* answers to come before the window may halve again */
 	bool selftest_phase;
 	struct chk_result *res;
 	size_t nres;
@@ -184,10 +185,16 @@ static void chk_pace(struct chk_ctx *c, const struct dns_result *r)
 {
 	unsigned limit = c->opt->concurrency ? c->opt->concurrency : CHK_DEFAULT_CONCURRENCY;
 	unsigned long resent = dns_resent(c->dns);
-	if (resent != c->seen_resent || r->status == DNS_TIMEOUT) {
-		c->seen_resent = resent;
+	bool loss = resent != c->seen_resent || r->status == DNS_TIMEOUT;
+	c->seen_resent = resent;
+	if (c->recover > 0)
+		c->recover--;
+	if (loss && c->recover == 0) {
+		/* Once per window of answers (about once per round trip): the losses of
+		 * one burst are one signal, not one halving each. */
 		c->window = c->window / 2 > CHK_WINDOW_MIN ? c->window / 2 : CHK_WINDOW_MIN;
-	} else if (c->window < limit) {
+		c->recover = c->window;
+	} else if (!loss && c->window < limit) {
 		c->window++;
 	}
 	if (c->window > limit)

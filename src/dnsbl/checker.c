@@ -12,7 +12,7 @@
 #include <string.h>
 
 int chk_targets_add(struct chk_targets *t, const char *arg, uint64_t max_addresses, char *err,
-                    size_t errlen)
+		    size_t errlen)
 {
 	struct cidr c;
 	size_t len = strlen(arg);
@@ -20,7 +20,7 @@ int chk_targets_add(struct chk_targets *t, const char *arg, uint64_t max_address
 	bool is_ip = cidr_parse(arg, len, &c) == 0;
 	if (!is_ip && bl_domain_normalise(arg, name, sizeof name) != 0) {
 		str_format(err, errlen, "'%.80s' is not an IP address, CIDR range or domain name",
-		           arg);
+			   arg);
 		return -1;
 	}
 	uint64_t count = is_ip ? cidr_size(&c) : 1;
@@ -28,9 +28,9 @@ int chk_targets_add(struct chk_targets *t, const char *arg, uint64_t max_address
 		count = 1;
 	if (count > max_addresses) {
 		str_format(err, errlen,
-		           "range %.80s has %llu addresses, more than the limit of %llu "
-		           "(raise it with --max-range)",
-		           arg, (unsigned long long)count, (unsigned long long)max_addresses);
+			   "range %.80s has %llu addresses, more than the limit of %llu "
+			   "(raise it with --max-range)",
+			   arg, (unsigned long long)count, (unsigned long long)max_addresses);
 		return -1;
 	}
 	if (t->n + count > t->cap) {
@@ -141,7 +141,7 @@ static bool chk_applies(const struct bl_zone *z, const struct chk_target *t)
 static void chk_pump(struct chk_ctx *c);
 
 static void chk_selftest_done(struct chk_ctx *c, const struct chk_job *j,
-                              const struct dns_result *r)
+			      const struct dns_result *r)
 {
 	const struct bl_zone *z = &c->zones[j->zone];
 	struct bl_verdict v;
@@ -149,9 +149,8 @@ static void chk_selftest_done(struct chk_ctx *c, const struct chk_job *j,
 	struct chk_zone_state *s = &c->zs[j->zone];
 	if (s->failed[j->tkind] || v.outcome == BL_DNS_ERROR)
 		return; /* a lost probe proves nothing; the queries will say for themselves */
-	static const char *const points[CHK_KINDS][2] = {{"127.0.0.1", "127.0.0.2"},
-	                                                 {"::ffff:127.0.0.1", "::ffff:127.0.0.2"},
-	                                                 {"invalid", "test"}};
+	static const char *const points[CHK_KINDS][2] = {
+	    {"127.0.0.1", "127.0.0.2"}, {"::ffff:127.0.0.1", "::ffff:127.0.0.2"}, {"invalid", "test"}};
 	const char *point = points[j->tkind][j->kind == CHK_POS];
 	struct bl_verdict *f = &s->fail[j->tkind];
 	memset(f, 0, sizeof *f);
@@ -161,17 +160,16 @@ static void chk_selftest_done(struct chk_ctx *c, const struct chk_job *j,
 	} else if (j->kind == CHK_POS && v.outcome != BL_LISTED) {
 		f->outcome = BL_SELFTEST_FAILED;
 		str_format(f->error, sizeof f->error,
-		           "self-test failed: %s is not listed (RFC 5782 test point); the list "
-		           "refuses this resolver, or the zone is empty or gone",
-		           point);
+			   "self-test failed: %s is not listed (RFC 5782 test point); the list "
+			   "refuses this resolver, or the zone is empty or gone",
+			   point);
 		s->failed[j->tkind] = true;
 	} else if (j->kind == CHK_NEG && v.outcome == BL_LISTED) {
 		f->outcome = BL_SELFTEST_FAILED;
-		str_format(
-		    f->error, sizeof f->error,
-		    "self-test failed: %s is listed (RFC 5782 negative test point); the zone "
-		    "answers 'listed' for everything (dead or wildcarded list)",
-		    point);
+		str_format(f->error, sizeof f->error,
+			   "self-test failed: %s is listed (RFC 5782 negative test point); the zone "
+			   "answers 'listed' for everything (dead or wildcarded list)",
+			   point);
 		s->failed[j->tkind] = true;
 	}
 	if (s->failed[j->tkind])
@@ -214,8 +212,7 @@ static void chk_on_answer(void *arg, const struct dns_result *r)
 		struct chk_result *res = &c->res[j->result];
 		bl_classify(&c->zones[res->zone], r, &res->v);
 		if (res->v.outcome == BL_LISTED && !c->opt->no_txt) {
-			struct chk_job t = {
-			    .kind = CHK_TXT, .zone = res->zone, .result = j->result};
+			struct chk_job t = {.kind = CHK_TXT, .zone = res->zone, .result = j->result};
 			if (chk_push(c, &t) != 0)
 				c->oom = true;
 		}
@@ -231,8 +228,8 @@ static int chk_qname(const struct chk_ctx *c, const struct chk_job *j, char *nam
 	const struct bl_zone *z = &c->zones[j->zone];
 	if (j->kind == CHK_POS || j->kind == CHK_NEG) {
 		if (j->tkind == CHK_KIND_DOMAIN)
-			return str_format(name, size, "%s.%s",
-			                  j->kind == CHK_POS ? "test" : "invalid", z->zone);
+			return str_format(name, size, "%s.%s", j->kind == CHK_POS ? "test" : "invalid",
+					  z->zone);
 		struct addr a;
 		memset(&a, 0, sizeof a);
 		if (j->tkind == CHK_KIND_IP4) {
@@ -271,8 +268,7 @@ static void chk_plan_queries(struct chk_ctx *c)
 			if (c->zs[zi].failed[kind]) {
 				r->v = c->zs[zi].fail[kind];
 			} else {
-				struct chk_job j = {
-				    .kind = CHK_QUERY, .zone = zi, .result = c->nres};
+				struct chk_job j = {.kind = CHK_QUERY, .zone = zi, .result = c->nres};
 				if (chk_push(c, &j) != 0) {
 					c->oom = true;
 					return;
@@ -313,8 +309,7 @@ static void chk_pump(struct chk_ctx *c)
 				if (q->job.kind == CHK_QUERY) {
 					struct bl_verdict *v = &c->res[q->job.result].v;
 					v->outcome = BL_DNS_ERROR;
-					str_copy(v->error, sizeof v->error,
-					         "cannot send the query");
+					str_copy(v->error, sizeof v->error, "cannot send the query");
 				}
 				free(q);
 			}
@@ -332,8 +327,8 @@ static void chk_pump(struct chk_ctx *c)
 }
 
 int chk_run(struct event_base *base, struct dns *dns, const struct bl_zone *zones, size_t nzones,
-            const struct chk_targets *targets, const struct chk_options *opt,
-            struct chk_result **results, size_t *nresults, struct chk_stats *stats)
+	    const struct chk_targets *targets, const struct chk_options *opt,
+	    struct chk_result **results, size_t *nresults, struct chk_stats *stats)
 {
 	struct chk_ctx c;
 	memset(&c, 0, sizeof c);

@@ -25,8 +25,8 @@ struct dns;
 
 struct chk_target {
 	bool is_ip;
-	struct addr addr; /* is_ip */
-	char name[256];   /* the target as printed: canonical IP or normalised domain */
+	struct addr addr;  /* is_ip */
+	char name[256];    /* the target as printed: canonical IP or normalised domain */
 };
 
 struct chk_targets {
@@ -37,7 +37,7 @@ struct chk_targets {
 /* Adds a target: an IP, a CIDR range (expanded; refused above max_addresses) or a
  * domain. 0, or -1 with err saying why. */
 int chk_targets_add(struct chk_targets *t, const char *arg, uint64_t max_addresses, char *err,
-                    size_t errlen);
+		    size_t errlen);
 void chk_targets_free(struct chk_targets *t);
 
 struct chk_result {
@@ -61,14 +61,13 @@ struct chk_options {
 
 struct chk_stats {
 	unsigned long queries;
-	unsigned long
-	    skipped; /* (target, zone) pairs that do not apply: IPv6 on an IPv4-only list */
+	unsigned long skipped; /* (target, zone) pairs that do not apply: IPv6 on an IPv4-only list */
 };
 
 /* Runs the loop until every answer is in. Results are ordered by target, then zone.
  * The caller frees *results. 0, or -1 (out of memory). */
 int chk_run(struct event_base *base, struct dns *dns, const struct bl_zone *zones, size_t nzones,
-            const struct chk_targets *targets, const struct chk_options *opt,
-            struct chk_result **results, size_t *nresults, struct chk_stats *stats);
+	    const struct chk_targets *targets, const struct chk_options *opt,
+	    struct chk_result **results, size_t *nresults, struct chk_stats *stats);
 
 #endif

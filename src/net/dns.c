@@ -155,7 +155,7 @@ static enum dns_status dns_map_status(int st)
 }
 
 static void dns_parse_addrs(enum dns_type type, const unsigned char *abuf, int alen,
-                            struct dns_result *out)
+			    struct dns_result *out)
 {
 	if (type == DNS_T_A) {
 		struct ares_addrttl at[DNS_MAX_ADDRS];
@@ -252,14 +252,14 @@ static void dns_parse_ptr(const unsigned char *abuf, int alen, struct dns_result
 }
 
 void dns_parse(enum dns_type type, int ares_status, const unsigned char *abuf, int alen,
-               struct dns_result *out)
+	       struct dns_result *out)
 {
 	memset(out, 0, sizeof *out);
 	out->type = type;
 	out->status = dns_map_status(ares_status);
 	if (ares_status == ARES_ECONNREFUSED)
 		str_copy(out->error, sizeof out->error,
-		         "no answer: every server refused the query or could not be reached");
+			 "no answer: every server refused the query or could not be reached");
 	else if (out->status == DNS_ERROR)
 		str_copy(out->error, sizeof out->error, ares_strerror(ares_status));
 	if (out->status != DNS_OK)
@@ -325,7 +325,7 @@ static void dns_req_done(struct dns_req *r, const struct dns_result *res)
 	dns_callback cb = r->cb;
 	void *arg = r->arg;
 	if (r->outstanding == 0)
-		free(r);
+	free(r);
 	cb(arg, res);
 }
 
@@ -347,6 +347,13 @@ static double dns_rto(const struct dns *d)
 	if (rto > d->timeout_ms)
 		rto = d->timeout_ms;
 	return rto;
+}
+
+static void dns_arm_ms(struct event *ev, double ms)
+{
+	long us = (long)(ms * 1000.0);
+	struct timeval tv = {(time_t)(us / 1000000), (suseconds_t)(us % 1000000)};
+	evtimer_add(ev, &tv);
 }
 
 static void dns_rtt_sample(struct dns *d, double ms)
@@ -389,9 +396,7 @@ static void dns_on_resend(evutil_socket_t fd, short what, void *arg)
 	double wait = dns_rto(d) * (double)(1u << r->resends);
 	double left = r->sent_ms + wait - dns_now_ms();
 	if (left > 0.5) {
-		struct timeval tv = {(time_t)(left / 1000.0),
-		                     (suseconds_t)((long)left % 1000 * 1000)};
-		evtimer_add(r->ev, &tv);
+		dns_arm_ms(r->ev, left);
 		return;
 	}
 	r->resends++;
@@ -399,9 +404,7 @@ static void dns_on_resend(evutil_socket_t fd, short what, void *arg)
 	r->sent_ms = dns_now_ms();
 	if (r->resends < DNS_MAX_RESENDS) {
 		double next = dns_rto(d) * (double)(1u << r->resends);
-		struct timeval tv = {(time_t)(next / 1000.0),
-		                     (suseconds_t)((long)next % 1000 * 1000)};
-		evtimer_add(r->ev, &tv);
+		dns_arm_ms(r->ev, next);
 	}
 	dns_send_try(r, false);
 	dns_rearm(d);
@@ -430,7 +433,7 @@ static void dns_on_sock(evutil_socket_t fd, short what, void *arg)
 	struct dns_sock *s = arg;
 	struct dns *d = s->d;
 	ares_process_fd(d->channel, (what & EV_READ) ? fd : ARES_SOCKET_BAD,
-	                (what & EV_WRITE) ? fd : ARES_SOCKET_BAD);
+			(what & EV_WRITE) ? fd : ARES_SOCKET_BAD);
 	dns_rearm(d);
 }
 
@@ -467,7 +470,7 @@ static void dns_sock_state(void *data, ares_socket_t fd, int readable, int writa
 }
 
 struct dns *dns_new(struct event_base *base, const struct dns_options *opt, char *err,
-                    size_t errlen)
+		    size_t errlen)
 {
 	if (dns_lib_refs++ == 0 && ares_library_init(ARES_LIB_INIT_ALL) != ARES_SUCCESS) {
 		dns_lib_refs--;
@@ -493,7 +496,7 @@ struct dns *dns_new(struct event_base *base, const struct dns_options *opt, char
 	 * answer becomes a timeout. The kernel caps this at net.core.rmem_max. */
 	ao.socket_receive_buffer_size = 1 << 20;
 	int mask = ARES_OPT_SOCK_STATE_CB | ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES | ARES_OPT_FLAGS |
-	           ARES_OPT_SOCK_RCVBUF;
+		   ARES_OPT_SOCK_RCVBUF;
 	int st = ares_init_options(&d->channel, &ao, mask);
 	if (st != ARES_SUCCESS) {
 		str_format(err, errlen, "cannot start the resolver: %s", ares_strerror(st));
@@ -504,7 +507,7 @@ struct dns *dns_new(struct event_base *base, const struct dns_options *opt, char
 		st = ares_set_servers_ports_csv(d->channel, opt->servers);
 		if (st != ARES_SUCCESS) {
 			str_format(err, errlen, "bad resolver address '%s': %s", opt->servers,
-			           ares_strerror(st));
+				   ares_strerror(st));
 			ares_destroy(d->channel);
 			free(d);
 			goto fail;
@@ -625,8 +628,7 @@ int dns_query(struct dns *d, const char *name, enum dns_type type, dns_callback 
 		fatal("dns: out of memory");
 	r->sent_ms = dns_now_ms();
 	double rto = dns_rto(d);
-	struct timeval tv = {(time_t)(rto / 1000.0), (suseconds_t)((long)rto % 1000 * 1000)};
-	evtimer_add(r->ev, &tv);
+	dns_arm_ms(r->ev, rto);
 	dns_send_try(r, true);
 	dns_rearm(d);
 	return 0;

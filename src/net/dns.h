@@ -66,7 +66,7 @@ struct dns_options {
 };
 
 struct dns *dns_new(struct event_base *base, const struct dns_options *opt, char *err,
-                    size_t errlen);
+		    size_t errlen);
 /* A resolver that answers from a table (dns_fake_add) and NXDOMAIN otherwise. */
 struct dns *dns_new_fake(struct event_base *base);
 /* Fake backend only: the answer for name/type (copied). 0 or -1. */
@@ -87,7 +87,7 @@ unsigned long dns_resent(const struct dns *d);
 /* Turns a raw answer (c-ares status code and packet) into a result. Pure; the fuzz
  * target calls it with arbitrary bytes. */
 void dns_parse(enum dns_type type, int ares_status, const unsigned char *abuf, int alen,
-               struct dns_result *out);
+	       struct dns_result *out);
 const char *dns_status_name(enum dns_status s);
 const char *dns_type_name(enum dns_type t);
 

@@ -1,10 +1,10 @@
 /*
  * relayguard check - which DNS blocklists list these IPs, ranges or domains.
  *
- * Contract: ../shared/CLI.md "check". All queries go out at once (bounded by
- * --concurrency) through c-ares; each zone is self-tested first (RFC 5782
- * test points), so a list that refuses our resolver or lists the world is
- * reported as an error, never as "clean" or "listed".
+ * Contract: ../shared/CLI.md "check". Queries go out in parallel (a paced
+ * window up to --concurrency) through c-ares; each zone is self-tested first
+ * (RFC 5782 test points), so a list that refuses our resolver or lists the
+ * world is reported as an error, never as "clean" or "listed".
  */
 #include "cli/cli.h"
 #include "cli/dnsbl_opts.h"
@@ -44,9 +44,12 @@ static const char cli_check_help[] =
     "  --zones FILE         use this catalogue instead of the built-in one\n"
     "                       (format: docs/catalogue.md)\n"
     "  --list-zones         print the catalogue (zone, kind, status) and exit\n"
-    "  --timeout MS         wait this long for each attempt (default 2000)\n"
+    "  --timeout MS         wait this long for each attempt (default 2000); an\n"
+    "                       unanswered query is resent sooner, after the\n"
+    "                       measured round trip\n"
     "  --tries N            attempts per query (default 2)\n"
-    "  --concurrency N      queries in flight at most (default 128)\n"
+    "  --concurrency N      queries in flight at most (default 128; the window\n"
+    "                       starts at 64 and follows the answers)\n"
     "  --max-range N        refuse ranges of more than N addresses (default 4096)\n"
     "  --no-selftest        skip the RFC 5782 test-point probes\n"
     "  --no-txt             do not fetch the TXT reason of listings\n"

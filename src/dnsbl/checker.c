@@ -102,6 +102,9 @@ struct chk_ctx {
 	struct chk_job *jobs;
 	size_t njobs, capjobs, next;
 	unsigned inflight;
+	unsigned window;           /* paced in-flight limit, <= the concurrency option */
+	unsigned long seen_resent; /* dns_resent() at the last answer */
+	unsigned recover;          /* answers to come before the window may halve again */
 	bool selftest_phase;
 	struct chk_result *res;
 	size_t nres;
@@ -173,12 +176,36 @@ static void chk_selftest_done(struct chk_ctx *c, const struct chk_job *j,
 		log_info("zone=%s point=%s %s", z->zone, point, f->error);
 }
 
+/* Paces the window to the rate answers come back (AIMD): one more query per
+ * answer up to the concurrency option, half as many when the resolver had to
+ * resend a query or one timed out (a burst overflowed a buffer on the way). */
+static void chk_pace(struct chk_ctx *c, const struct dns_result *r)
+{
+	unsigned limit = c->opt->concurrency ? c->opt->concurrency : CHK_DEFAULT_CONCURRENCY;
+	unsigned long resent = dns_resent(c->dns);
+	bool loss = resent != c->seen_resent || r->status == DNS_TIMEOUT;
+	c->seen_resent = resent;
+	if (c->recover > 0)
+		c->recover--;
+	if (loss && c->recover == 0) {
+		/* Once per window of answers (about once per round trip): the losses of
+		 * one burst are one signal, not one halving each. */
+		c->window = c->window / 2 > CHK_WINDOW_MIN ? c->window / 2 : CHK_WINDOW_MIN;
+		c->recover = c->window;
+	} else if (!loss && c->window < limit) {
+		c->window++;
+	}
+	if (c->window > limit)
+		c->window = limit;
+}
+
 static void chk_on_answer(void *arg, const struct dns_result *r)
 {
 	struct chk_req *q = arg;
 	struct chk_ctx *c = q->ctx;
 	struct chk_job *j = &q->job;
 	c->inflight--;
+	chk_pace(c, r);
 	if (j->kind == CHK_POS || j->kind == CHK_NEG) {
 		chk_selftest_done(c, j, r);
 	} else if (j->kind == CHK_QUERY) {
@@ -254,9 +281,8 @@ static void chk_plan_queries(struct chk_ctx *c)
 
 static void chk_pump(struct chk_ctx *c)
 {
-	unsigned limit = c->opt->concurrency ? c->opt->concurrency : CHK_DEFAULT_CONCURRENCY;
 	for (;;) {
-		while (!c->oom && c->next < c->njobs && c->inflight < limit) {
+		while (!c->oom && c->next < c->njobs && c->inflight < c->window) {
 			struct chk_req *q = malloc(sizeof *q);
 			if (!q) {
 				c->oom = true;
@@ -315,6 +341,9 @@ int chk_run(struct event_base *base, struct dns *dns, const struct bl_zone *zone
 	c.opt = opt;
 	c.stats = stats;
 	c.selftest_phase = true;
+	unsigned limit = opt->concurrency ? opt->concurrency : CHK_DEFAULT_CONCURRENCY;
+	c.window = limit < CHK_WINDOW_START ? limit : CHK_WINDOW_START;
+	c.seen_resent = dns_resent(dns);
 	c.zs = calloc(nzones ? nzones : 1, sizeof *c.zs);
 	size_t maxres = targets->n * nzones;
 	c.res = calloc(maxres ? maxres : 1, sizeof *c.res);

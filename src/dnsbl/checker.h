@@ -1,11 +1,13 @@
 /*
- * checker - asks every zone about every target, all queries in flight at once.
+ * checker - asks every zone about every target, queries in flight in a paced window.
  *
  * Phase one probes each zone's RFC 5782 test points (127.0.0.2 must be
  * listed, 127.0.0.1 must not; "test" and "invalid" for domain lists). A zone
  * that fails gets selftest_failed (or the list's error) for every target and
  * is not asked again. Phase two sends one A query per (target, zone), at most
- * `concurrency` outstanding, and a TXT query for each listing. Used by
+ * `concurrency` outstanding, and a TXT query for each listing. The in-flight
+ * window starts at CHK_WINDOW_START and is paced to the answers (AIMD: +1 per
+ * answer, halved when the resolver resends or times out). Used by
  * `check`, `monitor` and, later, the gateway's inbound scoring.
  */
 #ifndef RG_DNSBL_CHECKER_H
@@ -48,6 +50,8 @@ struct chk_result {
 /* A single-threaded DNSBL server (rbldnsd) overflows its socket when more than
  * about 150 queries arrive in one burst, and each lost answer costs a retry. */
 #define CHK_DEFAULT_CONCURRENCY 128
+#define CHK_WINDOW_START 64
+#define CHK_WINDOW_MIN 8
 
 struct chk_options {
 	unsigned concurrency; /* queries in flight at most; 0: CHK_DEFAULT_CONCURRENCY */

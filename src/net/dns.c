@@ -4,9 +4,19 @@
  * c-ares tells us which sockets it wants watched (sock_state_cb); we keep one
  * libevent event per socket and one timer for c-ares' next timeout. Every
  * callback path ends in dns_rearm(), which reschedules that timer.
+ *
+ * c-ares retries a query only after its fixed per-try timeout (2 s by default),
+ * so one answer lost in a burst stalls a whole check. On top of it we keep a
+ * round-trip estimate from answered queries (smoothed RTT + 4 x variance, as TCP
+ * and unbound do; Karn's rule: no samples from resent queries) and, when a query
+ * is unanswered after that long, send a copy of it ourselves, backing off twice
+ * each time. The first real answer of any copy wins; the original's own outcome
+ * (its c-ares timeout included) still ends the request, so the overall deadline
+ * is unchanged.
  */
 #include "net/dns.h"
 
+#include "core/clock.h"
 #include "core/log.h"
 #include "core/str.h"
 
@@ -17,6 +27,10 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+
+#define DNS_RTO_MIN_MS 50.0
+#define DNS_RTO_INIT_MS 300.0
+#define DNS_MAX_RESENDS 3
 
 struct dns_sock {
 	struct dns_sock *next;
@@ -38,8 +52,19 @@ struct dns_req {
 	enum dns_type type;
 	dns_callback cb;
 	void *arg;
-	struct event *ev; /* fake backend: delivery event */
+	struct event *ev; /* fake backend: delivery event; c-ares: resend timer */
 	const struct dns_result *fake;
+	char name[DNS_NAME_MAX];
+	double sent_ms;       /* when the original was sent (monotonic) */
+	unsigned outstanding; /* c-ares queries of this request not yet called back */
+	unsigned resends;
+	bool delivered;
+};
+
+/* One c-ares query of a request: the original or a resent copy. */
+struct dns_try {
+	struct dns_req *r;
+	bool original;
 };
 
 struct dns {
@@ -53,6 +78,10 @@ struct dns {
 	bool freeing;
 	struct dns_fake_entry *table;
 	unsigned long fake_queries;
+	int timeout_ms; /* c-ares per-try timeout: the resend interval's cap */
+	bool have_rtt;
+	double srtt, rttvar;  /* ms */
+	unsigned long resent; /* copies sent by us */
 };
 
 static int dns_lib_refs;
@@ -277,6 +306,8 @@ static struct dns_req *dns_req_new(struct dns *d, enum dns_type type, dns_callba
 	return r;
 }
 
+/* Delivers the result once; the request is freed when no c-ares query of it is
+ * left (later copies' callbacks only count down). */
 static void dns_req_done(struct dns_req *r, const struct dns_result *res)
 {
 	struct dns *d = r->d;
@@ -289,13 +320,95 @@ static void dns_req_done(struct dns_req *r, const struct dns_result *res)
 	d->pending--;
 	if (r->ev)
 		event_free(r->ev);
+	r->ev = NULL;
+	r->delivered = true;
 	dns_callback cb = r->cb;
 	void *arg = r->arg;
+	if (r->outstanding == 0)
 	free(r);
 	cb(arg, res);
 }
 
 /* ---- c-ares backend ---- */
+
+/* Round trips are latency measurements: the uncached monotonic clock (under a
+ * fake clock it reads 0, every RTT is 0 and the RTO sits at its floor). */
+static double dns_now_ms(void)
+{
+	return (double)clock_elapsed_us() / 1000.0;
+}
+
+/* How long to wait for an answer before sending a copy. */
+static double dns_rto(const struct dns *d)
+{
+	double rto = d->have_rtt ? d->srtt + 4.0 * d->rttvar : DNS_RTO_INIT_MS;
+	if (rto < DNS_RTO_MIN_MS)
+		rto = DNS_RTO_MIN_MS;
+	if (rto > d->timeout_ms)
+		rto = d->timeout_ms;
+	return rto;
+}
+
+static void dns_arm_ms(struct event *ev, double ms)
+{
+	long us = (long)(ms * 1000.0);
+	struct timeval tv = {(time_t)(us / 1000000), (suseconds_t)(us % 1000000)};
+	evtimer_add(ev, &tv);
+}
+
+static void dns_rtt_sample(struct dns *d, double ms)
+{
+	if (!d->have_rtt) {
+		d->srtt = ms;
+		d->rttvar = ms / 2.0;
+		d->have_rtt = true;
+		return;
+	}
+	double dev = d->srtt > ms ? d->srtt - ms : ms - d->srtt;
+	d->rttvar = 0.75 * d->rttvar + 0.25 * dev;
+	d->srtt = 0.875 * d->srtt + 0.125 * ms;
+}
+
+static void dns_ares_cb(void *arg, int status, int timeouts, unsigned char *abuf, int alen);
+
+/* Sends one c-ares query for r. May call back (and so deliver r) at once. */
+static void dns_send_try(struct dns_req *r, bool original)
+{
+	struct dns_try *t = malloc(sizeof *t);
+	if (!t)
+		fatal("dns: out of memory");
+	t->r = r;
+	t->original = original;
+	r->outstanding++;
+	ares_query(r->d->channel, r->name, C_IN, (int)r->type, dns_ares_cb, t);
+}
+
+static void dns_rearm(struct dns *d);
+
+/* The resend timer: the wait is RTO << resends, measured from the last send;
+ * the RTO is read afresh, so answers that came in meanwhile shorten it. */
+static void dns_on_resend(evutil_socket_t fd, short what, void *arg)
+{
+	struct dns_req *r = arg;
+	struct dns *d = r->d;
+	if (r->delivered || d->freeing || r->resends >= DNS_MAX_RESENDS)
+		return;
+	double wait = dns_rto(d) * (double)(1u << r->resends);
+	double left = r->sent_ms + wait - dns_now_ms();
+	if (left > 0.5) {
+		dns_arm_ms(r->ev, left);
+		return;
+	}
+	r->resends++;
+	d->resent++;
+	r->sent_ms = dns_now_ms();
+	if (r->resends < DNS_MAX_RESENDS) {
+		double next = dns_rto(d) * (double)(1u << r->resends);
+		dns_arm_ms(r->ev, next);
+	}
+	dns_send_try(r, false);
+	dns_rearm(d);
+}
 
 static void dns_rearm(struct dns *d)
 {
@@ -375,6 +488,7 @@ struct dns *dns_new(struct event_base *base, const struct dns_options *opt, char
 	ao.sock_state_cb = dns_sock_state;
 	ao.sock_state_cb_data = d;
 	ao.timeout = opt && opt->timeout_ms > 0 ? opt->timeout_ms : 2000;
+	d->timeout_ms = ao.timeout;
 	ao.tries = opt && opt->tries > 0 ? opt->tries : 2;
 	ao.flags = ARES_FLAG_NOSEARCH | ARES_FLAG_NOALIASES;
 	/* Hundreds of queries go out at once; a nearby server answers them in a burst
@@ -415,7 +529,21 @@ fail:
 
 static void dns_ares_cb(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
 {
-	struct dns_req *r = arg;
+	struct dns_try *t = arg;
+	struct dns_req *r = t->r;
+	bool original = t->original;
+	free(t);
+	r->outstanding--;
+	if (r->delivered) {
+		if (r->outstanding == 0)
+			free(r);
+		return;
+	}
+	/* A copy timing out while others may still be answered: keep waiting. */
+	if (status == ARES_ETIMEOUT && !original && r->outstanding > 0)
+		return;
+	if (original && r->resends == 0 && abuf && alen > 0 && timeouts == 0)
+		dns_rtt_sample(r->d, dns_now_ms() - r->sent_ms);
 	struct dns_result *res = malloc(sizeof *res);
 	if (!res)
 		fatal("dns: out of memory");
@@ -494,7 +622,14 @@ int dns_query(struct dns *d, const char *name, enum dns_type type, dns_callback 
 			fatal("dns: out of memory");
 		return 0;
 	}
-	ares_query(d->channel, name, C_IN, (int)type, dns_ares_cb, r);
+	str_copy(r->name, sizeof r->name, name);
+	r->ev = evtimer_new(d->base, dns_on_resend, r);
+	if (!r->ev)
+		fatal("dns: out of memory");
+	r->sent_ms = dns_now_ms();
+	double rto = dns_rto(d);
+	dns_arm_ms(r->ev, rto);
+	dns_send_try(r, true);
 	dns_rearm(d);
 	return 0;
 }
@@ -502,6 +637,11 @@ int dns_query(struct dns *d, const char *name, enum dns_type type, dns_callback 
 unsigned dns_pending(const struct dns *d)
 {
 	return d->pending;
+}
+
+unsigned long dns_resent(const struct dns *d)
+{
+	return d->resent;
 }
 
 void dns_free(struct dns *d)

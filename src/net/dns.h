@@ -80,6 +80,9 @@ void dns_free(struct dns *d);
 int dns_query(struct dns *d, const char *name, enum dns_type type, dns_callback cb, void *arg);
 /* Queries started and not yet answered. */
 unsigned dns_pending(const struct dns *d);
+/* Copies of unanswered queries sent after the measured round trip (c-ares
+ * backend; see dns.c). */
+unsigned long dns_resent(const struct dns *d);
 
 /* Turns a raw answer (c-ares status code and packet) into a result. Pure; the fuzz
  * target calls it with arbitrary bytes. */

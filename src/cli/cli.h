@@ -59,5 +59,6 @@ int cli_dkim(int argc, char **argv);
 /* the control API (cli_queue.c) */
 int cli_queue(int argc, char **argv);
 int cli_control(int argc, char **argv);
+int cli_reload(int argc, char **argv);
 
 #endif

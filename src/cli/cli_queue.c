@@ -301,3 +301,37 @@ int cli_control(int argc, char **argv)
 	cli_print_json(reply);
 	return ok ? CLI_EXIT_OK : CLI_EXIT_USAGE;
 }
+
+static const char cli_reload_help[] =
+    "usage: relayguard reload [--config FILE] [--state DIR] [--actor NAME] [--json]\n"
+    "\n"
+    "Asks the running server to read its configuration again, as SIGHUP does:\n"
+    "limits, policy sections, local domains, trusted networks, the TLS\n"
+    "certificate and key, the users file. A file that fails checkconf is refused\n"
+    "whole and the running configuration stays; options that need a restart (a\n"
+    "listener's address) keep their running values and the server's log names\n"
+    "them. Audited. The same as `relayguard control reload`.\n"
+    "\n"
+    "Exit status: 0 reloaded, 1 refused (the server says why), 2 usage error or\n"
+    "no server answers.\n";
+
+int cli_reload(int argc, char **argv)
+{
+	for (int i = 1; i < argc; i++)
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+			cli_usage(stdout, cli_reload_help);
+			return CLI_EXIT_OK;
+		}
+	/* `reload ARGS` is `control ARGS reload`: one path for every request. */
+	char **v = calloc((size_t)argc + 2, sizeof *v);
+	if (!v) {
+		cli_error("reload", "out of memory");
+		return CLI_EXIT_USAGE;
+	}
+	for (int i = 0; i < argc; i++)
+		v[i] = argv[i];
+	v[argc] = (char *)"reload";
+	int rc = cli_control(argc + 1, v);
+	free(v);
+	return rc;
+}

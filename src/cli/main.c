@@ -43,6 +43,7 @@ static const struct cli_command cli_commands[] = {
     /* the control API (cli_queue.c) */
     {"queue", cli_queue, "list, flush, delete, hold and release queued mail (like mailq)"},
     {"control", cli_control, "send one control API request to the running server"},
+    {"reload", cli_reload, "make the running server read its configuration again (as SIGHUP)"},
     {"version", cli_version, "print the version"},
 };
 

@@ -139,3 +139,34 @@ def test_sighup_reload(tmp_path):
         pol.close()
     finally:
         assert srv.stop() == 0, srv.log()
+
+
+def test_reload_command(tmp_path):
+    """relayguard reload: the control API's reload request does what SIGHUP does,
+    and a broken file is refused with the old configuration in force."""
+    from conftest import rg
+    relay = free_port()
+    gateway = ("[gateway]\nmax_recipients = %d\n"
+               "[listener relay]\nlisten = 127.0.0.1:%d\nrole = relay\n")
+    srv = Serve(tmp_path, gateway % (5, relay))
+    with open(srv.conf) as f:
+        base = f.read()
+    srv.start()
+    try:
+        assert wait_log(srv, "serve: started"), srv.log()
+        assert rcpt_limit(relay) == 5
+        with open(srv.conf, "w") as f:
+            f.write(base.replace(gateway % (5, relay), gateway % (3, relay)))
+        r = rg("reload", "--config", srv.conf)
+        assert r.rc == 0, (r.out, r.err)
+        assert "serve: reload done" in srv.log()
+        assert rcpt_limit(relay) == 3
+        with open(srv.conf, "w") as f:
+            f.write(base.replace(gateway % (5, relay), gateway % (2, relay)) +
+                    "[gateway]\nmax_message_size = banana\n")
+        r = rg("reload", "--config", srv.conf)
+        assert r.rc != 0 and "max_message_size" in r.err, (r.out, r.err)
+        assert rcpt_limit(relay) == 3
+        assert "reload" in rg("reload", "--help").out
+    finally:
+        assert srv.stop() == 0, srv.log()

@@ -3,6 +3,7 @@
  */
 #include "admin/series.h"
 
+#include "core/hash.h"
 #include "core/str.h"
 
 #include <stdbool.h>
@@ -32,14 +33,6 @@ struct series {
 	struct series_hist all;
 	struct series_ident idents[SERIES_IDENTS];
 };
-
-static uint64_t series_hash(const char *s)
-{
-	uint64_t h = 1469598103934665603ULL; /* FNV-1a */
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-	return h;
-}
 
 static int64_t series_hour(int64_t ms)
 {
@@ -101,7 +94,7 @@ void series_free(struct series *s)
 
 static const struct series_ident *series_find(const struct series *s, const char *identity)
 {
-	uint64_t h = series_hash(identity);
+	uint64_t h = hash_fnv1a64_str(identity);
 	for (size_t i = 0; i < SERIES_IDENTS; i++)
 		if (s->idents[i].used && s->idents[i].hash == h &&
 		    strcmp(s->idents[i].name, identity) == 0)
@@ -126,7 +119,7 @@ static struct series_ident *series_get(struct series *s, const char *identity, i
 	}
 	memset(victim, 0, sizeof *victim);
 	victim->used = true;
-	victim->hash = series_hash(identity);
+	victim->hash = hash_fnv1a64_str(identity);
 	victim->hist.newest = -1;
 	victim->last_ms = now_ms;
 	(void)str_copy(victim->name, sizeof victim->name, identity);

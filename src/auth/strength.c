@@ -6,6 +6,7 @@
 #include "auth/passwd.h"
 #include "auth/pwlist.h"
 #include "core/buf.h"
+#include "core/hash.h"
 #include "core/log.h"
 #include "core/str.h"
 
@@ -38,16 +39,6 @@ void strength_policy_init(struct strength_policy *p)
 	p->min_length = STRENGTH_MIN_LENGTH_DEFAULT;
 }
 
-static uint64_t strength_hash(const char *s, size_t len)
-{
-	uint64_t h = 1469598103934665603ULL; /* FNV-1a */
-	for (size_t i = 0; i < len; i++) {
-		h ^= (unsigned char)s[i];
-		h *= 1099511628211ULL;
-	}
-	return h;
-}
-
 static void strength_set_grow(struct strength_set *set)
 {
 	size_t ncap = set->cap ? set->cap * 2 : 1024;
@@ -56,7 +47,7 @@ static void strength_set_grow(struct strength_set *set)
 		char *s = set->slot[i];
 		if (!s)
 			continue;
-		size_t j = strength_hash(s, strlen(s)) & (ncap - 1);
+		size_t j = hash_fnv1a64(s, strlen(s)) & (ncap - 1);
 		while (nslot[j])
 			j = (j + 1) & (ncap - 1);
 		nslot[j] = s;
@@ -71,7 +62,7 @@ static void strength_set_add(struct strength_set *set, const char *s, size_t len
 {
 	if ((set->count + 1) * 2 > set->cap)
 		strength_set_grow(set);
-	size_t j = strength_hash(s, len) & (set->cap - 1);
+	size_t j = hash_fnv1a64(s, len) & (set->cap - 1);
 	while (set->slot[j]) {
 		if (strlen(set->slot[j]) == len && memcmp(set->slot[j], s, len) == 0)
 			return;
@@ -88,7 +79,7 @@ static bool strength_set_has(const struct strength_set *set, const char *s, size
 {
 	if (!set->cap)
 		return false;
-	size_t j = strength_hash(s, len) & (set->cap - 1);
+	size_t j = hash_fnv1a64(s, len) & (set->cap - 1);
 	while (set->slot[j]) {
 		if (strlen(set->slot[j]) == len && memcmp(set->slot[j], s, len) == 0)
 			return true;

@@ -4,6 +4,7 @@
 #include "auth/userdb.h"
 
 #include "core/fsutil.h"
+#include "core/hash.h"
 #include "core/log.h"
 #include "core/str.h"
 
@@ -188,19 +189,6 @@ int userdb_flags_parse(const char *s, size_t len, unsigned *out, char *err, size
 
 /* --- index ----------------------------------------------------------------- */
 
-static uint64_t userdb_hash_name(const char *s)
-{
-	uint64_t h = 1469598103934665603ULL;
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-		if (c >= 'A' && c <= 'Z')
-			c = (unsigned char)(c + ('a' - 'A'));
-		h ^= c;
-		h *= 1099511628211ULL;
-	}
-	return h;
-}
-
 static void userdb_reindex(struct userdb *db)
 {
 	size_t need = 16;
@@ -214,7 +202,7 @@ static void userdb_reindex(struct userdb *db)
 		memset(db->index, 0, need * sizeof *db->index);
 	}
 	for (size_t i = 0; i < db->count; i++) {
-		size_t j = userdb_hash_name(db->users[i].name) & (db->index_cap - 1);
+		size_t j = hash_fnv1a64_str_lower(db->users[i].name) & (db->index_cap - 1);
 		while (db->index[j])
 			j = (j + 1) & (db->index_cap - 1);
 		db->index[j] = i + 1;
@@ -228,7 +216,7 @@ static void userdb_index_last(struct userdb *db)
 		userdb_reindex(db);
 		return;
 	}
-	size_t j = userdb_hash_name(db->users[db->count - 1].name) & (db->index_cap - 1);
+	size_t j = hash_fnv1a64_str_lower(db->users[db->count - 1].name) & (db->index_cap - 1);
 	while (db->index[j])
 		j = (j + 1) & (db->index_cap - 1);
 	db->index[j] = db->count;
@@ -238,7 +226,7 @@ struct userdb_entry *userdb_find(const struct userdb *db, const char *name)
 {
 	if (!db->index_cap || !name)
 		return NULL;
-	size_t j = userdb_hash_name(name) & (db->index_cap - 1);
+	size_t j = hash_fnv1a64_str_lower(name) & (db->index_cap - 1);
 	while (db->index[j]) {
 		struct userdb_entry *e = &db->users[db->index[j] - 1];
 		if (str_ieq(e->name, name))

@@ -4,6 +4,7 @@
 #include "dnsbl/score.h"
 
 #include "core/clock.h"
+#include "core/hash.h"
 #include "core/str.h"
 #include "net/dns.h"
 
@@ -239,9 +240,7 @@ struct score_query {
 
 static size_t score_hash(unsigned zone, const struct addr *a, size_t nbuckets)
 {
-	uint64_t h = 1469598103934665603ULL ^ zone;
-	for (unsigned i = 0; i < addr_bits(a) / 8; i++)
-		h = (h ^ a->bytes[i]) * 1099511628211ULL;
+	uint64_t h = hash_fnv1a64_add(HASH_FNV1A64_BASIS ^ zone, a->bytes, addr_bits(a) / 8);
 	return (size_t)(h & (nbuckets - 1));
 }
 

@@ -11,6 +11,7 @@
 #include "forensics/logscan.h"
 
 #include "core/clock.h"
+#include "core/hash.h"
 #include "core/str.h"
 #include "forensics/dovelog.h"
 #include "forensics/eximlog.h"
@@ -178,12 +179,7 @@ static char *ls_name_alloc(struct logscan *s, size_t n)
 
 static uint32_t ls_hash(const void *p, size_t n)
 {
-	const unsigned char *b = p;
-	uint32_t h = 2166136261u;
-	for (size_t i = 0; i < n; i++) {
-		h ^= b[i];
-		h *= 16777619u;
-	}
+	uint32_t h = hash_fnv1a32(p, n);
 	return h ? h : 1;
 }
 
@@ -218,11 +214,9 @@ static uint32_t ls_user_id(struct logscan *s, struct logspan name)
 	size_t n = name.len < POL_USER_MAX - 1 ? name.len : POL_USER_MAX - 1;
 	if (n == 0)
 		return 0;
-	uint32_t h = 2166136261u;
-	for (size_t i = 0; i < n; i++) {
-		h ^= (unsigned char)ls_lower(name.p[i]);
-		h *= 16777619u;
-	}
+	uint32_t h = HASH_FNV1A32_BASIS;
+	for (size_t i = 0; i < n; i++)
+		h = hash_fnv1a32_byte(h, (unsigned char)ls_lower(name.p[i]));
 	h = h ? h : 1;
 	if (s->uidx_cap == 0 && ls_uidx_grow(s) != 0)
 		return 0;

@@ -7,6 +7,7 @@
 
 #include "core/clock.h"
 #include "core/fsutil.h"
+#include "core/hash.h"
 #include "core/log.h"
 #include "core/str.h"
 #include "queue/qenv.h"
@@ -31,10 +32,7 @@
 
 static size_t qindex_hash(const char *id)
 {
-	uint64_t h = 1469598103934665603ULL;
-	for (; *id; id++)
-		h = (h ^ (unsigned char)*id) * 1099511628211ULL;
-	return (size_t)h;
+	return (size_t)hash_fnv1a64_str(id);
 }
 
 struct queue_entry *qindex_find(const struct queue *q, const char *id)

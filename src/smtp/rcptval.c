@@ -5,6 +5,7 @@
 #include "smtp/rcptval.h"
 
 #include "core/clock.h"
+#include "core/hash.h"
 #include "core/str.h"
 #include "smtp/relaytest.h"
 
@@ -28,11 +29,7 @@ struct rcptval_set {
 
 static uint64_t rcptval_hash(const char *s)
 {
-	uint64_t h = 1469598103934665603ULL;
-	for (; *s; s++) {
-		h ^= (unsigned char)*s;
-		h *= 1099511628211ULL;
-	}
+	uint64_t h = hash_fnv1a64_str(s);
 	return h ^ (h >> 29);
 }
 

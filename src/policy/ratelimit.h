@@ -87,7 +87,10 @@ struct ratelimit_set {
 uint32_t ratelimit_set_add(struct ratelimit_set *s, uint32_t hash, int64_t win);
 uint32_t ratelimit_set_count(const struct ratelimit_set *s, int64_t win);
 
-/* 64-bit FNV-1a followed by a murmur finaliser: cheap, well mixed. */
+/* Eight bytes at a time through a 64-bit multiply, then the murmur3
+ * finaliser (not FNV-1a, not core/hash: its values are kept in the engine's
+ * records in the store, the sets' hashes and the Bloom filters' bits, so it
+ * must not change). */
 uint64_t ratelimit_hash(const void *data, size_t len);
 
 #endif

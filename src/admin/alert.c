@@ -6,6 +6,7 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/str.h"
+#include "net/tls.h"
 
 #include <errno.h>
 #include <event2/buffer.h>
@@ -17,7 +18,6 @@
 #include <fcntl.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
-#include <openssl/x509v3.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -189,16 +189,11 @@ static int alert_post_once(const struct alert_webhook *w, const struct evhttp_ur
 		return -1;
 	}
 	if (https) {
-		ctx = SSL_CTX_new(TLS_client_method());
+		const struct tls_client_opts to = {.verify = true, .ca_file = w->ca_file};
+		char terr[400];
+		ctx = tls_client_ctx_new(&to, terr, sizeof terr);
 		if (!ctx) {
-			str_format(err, errlen, "cannot create a TLS context");
-			goto done;
-		}
-		SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-		SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
-		if ((w->ca_file ? SSL_CTX_load_verify_locations(ctx, w->ca_file, NULL)
-				: SSL_CTX_set_default_verify_paths(ctx)) != 1) {
-			str_format(err, errlen, "cannot load trusted certificates");
+			str_format(err, errlen, "cannot load trusted certificates (%s)", terr);
 			goto done;
 		}
 		ssl = SSL_new(ctx);
@@ -206,11 +201,7 @@ static int alert_post_once(const struct alert_webhook *w, const struct evhttp_ur
 			str_format(err, errlen, "cannot create a TLS session");
 			goto done;
 		}
-		SSL_set_tlsext_host_name(ssl, host);
-		X509_VERIFY_PARAM *param = SSL_get0_param(ssl);
-		X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
-		if (X509_VERIFY_PARAM_set1_host(param, host, 0) != 1 &&
-		    X509_VERIFY_PARAM_set1_ip_asc(param, host) != 1) {
+		if (tls_client_ssl_setup(ssl, host, host) != 0) {
 			str_format(err, errlen, "cannot set the host name to verify");
 			goto done;
 		}

@@ -24,6 +24,7 @@
 #include "gateway/tlsrpt.h"
 #include "gateway/tlsrptsend.h"
 #include "net/dns.h"
+#include "net/tls.h"
 #include "policy/engine.h"
 #include "queue/queue.h"
 #include "smtp/client.h"
@@ -793,12 +794,11 @@ static void deliver_conn_input(struct dconn *cn)
 				return;
 			}
 			const char *host = cn->mx.t[cn->target].host;
-			SSL_set_tlsext_host_name(ssl, host);
-			if (cn->dd->tls == GW_DTLS_VERIFY || cn->sts_enforce) {
-				SSL_set_verify(ssl, SSL_VERIFY_PEER, NULL);
-				SSL_set1_host(ssl, host);
-			} else {
-				SSL_set_verify(ssl, SSL_VERIFY_NONE, NULL);
+			bool verify = cn->dd->tls == GW_DTLS_VERIFY || cn->sts_enforce;
+			if (tls_client_ssl_setup(ssl, host, verify ? host : NULL) != 0) {
+				SSL_free(ssl);
+				cn->dead = true;
+				return;
 			}
 			struct bufferevent *tb = bufferevent_openssl_filter_new(
 			    cn->d->base, cn->bev, ssl, BUFFEREVENT_SSL_CONNECTING,
@@ -1705,20 +1705,14 @@ struct deliver *deliver_new(struct event_base *base, struct queue *q, struct dns
 		free(d);
 		return NULL;
 	}
-	d->ssl = SSL_CTX_new(TLS_client_method());
+	/* opportunistic by default; verification is chosen per connection */
+	const struct tls_client_opts to = {
+	    .verify = false, .ca_file = d->o->tls_ca_file, .partial_wildcards = true};
+	char terr[400];
+	d->ssl = tls_client_ctx_new(&to, terr, sizeof terr);
 	if (!d->ssl) {
-		str_format(err, errlen, "cannot create the TLS client context");
+		str_format(err, errlen, "[delivery] tls_ca_file: %s", terr);
 		goto fail;
-	}
-	SSL_CTX_set_min_proto_version(d->ssl, TLS1_2_VERSION);
-	if (d->o->tls_ca_file[0]) {
-		if (SSL_CTX_load_verify_locations(d->ssl, d->o->tls_ca_file, NULL) != 1) {
-			str_format(err, errlen, "[delivery] tls_ca_file %s: cannot load",
-			           d->o->tls_ca_file);
-			goto fail;
-		}
-	} else {
-		SSL_CTX_set_default_verify_paths(d->ssl);
 	}
 	if (metrics) {
 		d->m_rcpt = metrics_register(

@@ -16,6 +16,7 @@
 #include "core/log.h"
 #include "core/str.h"
 #include "net/dns.h"
+#include "net/tls.h"
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -24,7 +25,6 @@
 #include <event2/http.h>
 #include <fcntl.h>
 #include <openssl/ssl.h>
-#include <openssl/x509v3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -275,11 +275,11 @@ static void sts_fetch(struct sts_req *r, const struct addr *ip)
 		sts_finish(r, "cannot create a TLS session");
 		return;
 	}
-	SSL_set_tlsext_host_name(ssl, host);
-	X509_VERIFY_PARAM *param = SSL_get0_param(ssl);
-	X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
-	(void)X509_VERIFY_PARAM_set1_host(param, host, 0);
-	SSL_set_verify(ssl, SSL_VERIFY_PEER, NULL);
+	if (tls_client_ssl_setup(ssl, host, host) != 0) {
+		SSL_free(ssl);
+		sts_finish(r, "cannot set the host name to verify");
+		return;
+	}
 	struct bufferevent *bev =
 	    bufferevent_openssl_socket_new(s->base, -1, ssl, BUFFEREVENT_SSL_CONNECTING,
 	                                   BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
@@ -451,16 +451,11 @@ struct sts *sts_new(struct event_base *base, struct dns *dns, const char *state_
 	}
 	/* made again when a policy is saved: the state directory may come later */
 	(void)mkdir(s->dir, 0700);
-	s->ssl = SSL_CTX_new(TLS_client_method());
+	const struct tls_client_opts to = {.verify = true, .ca_file = ca_file};
+	char terr[400];
+	s->ssl = tls_client_ctx_new(&to, terr, sizeof terr);
 	if (!s->ssl) {
-		(void)str_copy(err, errlen, "mta-sts: cannot create a TLS context");
-		goto fail;
-	}
-	SSL_CTX_set_min_proto_version(s->ssl, TLS1_2_VERSION);
-	if ((ca_file && ca_file[0] ? SSL_CTX_load_verify_locations(s->ssl, ca_file, NULL)
-	                           : SSL_CTX_set_default_verify_paths(s->ssl)) != 1) {
-		(void)str_format(err, errlen, "[delivery] mta_sts_ca_file: cannot load %s",
-		                 ca_file && ca_file[0] ? ca_file : "the system store");
+		(void)str_format(err, errlen, "[delivery] mta_sts_ca_file: %s", terr);
 		goto fail;
 	}
 	return s;

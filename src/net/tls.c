@@ -1,5 +1,6 @@
 /*
- * tls - server SSL_CTX and the self-signed fallback certificate; see tls.h.
+ * tls - server SSL_CTX and the self-signed fallback certificate, and the
+ * client SSL_CTX and per-session setup; see tls.h.
  */
 #include "net/tls.h"
 
@@ -100,4 +101,48 @@ fail:
 void tls_ctx_free(SSL_CTX *ctx)
 {
 	SSL_CTX_free(ctx);
+}
+
+SSL_CTX *tls_client_ctx_new(const struct tls_client_opts *o, char *err, size_t errlen)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+	if (!ctx) {
+		tls_error(err, errlen, "cannot create a TLS client context");
+		return NULL;
+	}
+	if (SSL_CTX_set_min_proto_version(ctx, o->min_version ? o->min_version : TLS1_2_VERSION) !=
+	    1) {
+		tls_error(err, errlen, "unknown minimum TLS version");
+		goto fail;
+	}
+	SSL_CTX_set_verify(ctx, o->verify ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, NULL);
+	if (!o->partial_wildcards)
+		X509_VERIFY_PARAM_set_hostflags(SSL_CTX_get0_param(ctx),
+		                                X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+	if (o->ca_file && o->ca_file[0]) {
+		if (SSL_CTX_load_verify_locations(ctx, o->ca_file, NULL) != 1) {
+			char what[600];
+			(void)str_format(what, sizeof what, "%s: cannot load", o->ca_file);
+			tls_error(err, errlen, what);
+			goto fail;
+		}
+	} else if (SSL_CTX_set_default_verify_paths(ctx) != 1) {
+		tls_error(err, errlen, "the system store: cannot load");
+		goto fail;
+	}
+	return ctx;
+fail:
+	SSL_CTX_free(ctx);
+	return NULL;
+}
+
+int tls_client_ssl_setup(SSL *ssl, const char *sni_host, const char *verify_name)
+{
+	if (sni_host && sni_host[0] && SSL_set_tlsext_host_name(ssl, sni_host) != 1)
+		return -1;
+	if (!verify_name)
+		return 0;
+	SSL_set_verify(ssl, SSL_VERIFY_PEER, NULL);
+	/* an IP literal is checked against the certificate's IP addresses */
+	return SSL_set1_host(ssl, verify_name) == 1 ? 0 : -1;
 }

@@ -223,3 +223,48 @@ def test_help():
     assert r.rc == 0
     assert "usage: relayguard monitor" in r.out
     assert "webhook" in r.out
+
+
+def ip_cert(tmp_path, ip):
+    """A CA and a certificate naming the IP address ip (an IP SAN only)."""
+    from test_delivery import make_cert
+    d = tmp_path / ("ca-" + ip)
+    d.mkdir()
+    ca, crt, key = make_cert(str(d), "webhook.test")
+    ext = d / "ip.cnf"
+    ext.write_text("subjectAltName=IP:%s\n" % ip)
+    subprocess.run(["openssl", "x509", "-req", "-in", crt.replace(".pem", ".csr"), "-CA", ca,
+                    "-CAkey", str(d / "ca.key"), "-CAcreateserial", "-days", "2", "-extfile",
+                    str(ext), "-out", crt], check=True, capture_output=True)
+    return ca, crt, key
+
+
+@pytest.mark.parametrize("named,delivered", [("127.0.0.1", True), ("127.0.0.2", False)])
+def test_https_webhook_verifies_the_ip_literal(tmp_path, bl, named, delivered):
+    # https://127.0.0.1/ is checked against the certificate's IP addresses
+    # (net/tls's client setup): the right address is trusted through
+    # webhook_ca, another address is refused and the POST never arrives
+    import ssl
+    ca, crt, key = ip_cert(tmp_path, named)
+    Hook.bodies = []
+    Hook.status = 204
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(crt, key)
+    srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        url = "https://127.0.0.1:%d/hook" % srv.server_address[1]
+        conf, _ = write_conf(tmp_path, bl.resolver, url)
+        conf.write_text(conf.read_text() + "webhook_ca = %s\n" % ca)
+        r = rg("monitor", "--config", conf, "--once")
+        assert r.rc == 1, r.err
+        if delivered:
+            assert len(Hook.bodies) == 1, r.err
+            assert "could not be delivered" not in r.err
+        else:
+            assert Hook.bodies == []
+            assert "could not be delivered" in r.err
+    finally:
+        srv.shutdown()
+        srv.server_close()

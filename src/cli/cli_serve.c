@@ -22,6 +22,7 @@
 #include "core/log.h"
 #include "core/privdrop.h"
 #include "core/str.h"
+#include "dnsbl/catalog.h"
 #include "gateway/deliver.h"
 #include "gateway/gwalert.h"
 #include "gateway/gwconf.h"
@@ -124,8 +125,8 @@ static const char cli_checkconf_help[] =
     "minimal_backoff, maximal_backoff, queue_lifetime, mta_sts, mta_sts_ca_file,\n"
     "mta_sts_port, mta_sts_timeout (MTA-STS); [delivery_tls] DOMAIN =\n"
     "none|may|encrypt|verify (docs/delivery.md); [screen] dnsbl_sites,\n"
-    "dnsbl_threshold, dnsbl_allowlist_threshold, resolver, spf, recipients\n"
-    "(docs/inbound.md); [scan] rspamd, timeout, max_size (docs/delivery.md);\n"
+    "dnsbl_threshold, dnsbl_allowlist_threshold, catalogue, resolver, spf,\n"
+    "recipients (docs/inbound.md); [scan] rspamd, timeout, max_size (docs/delivery.md);\n"
     "and the policy engine's [limits], [domain NAME],\n"
     "[user NAME], [identity], [signals], [actions], [auth], [inbound],\n"
     "[autoreply], [notify], [forward] (docs/policy.md).\n";
@@ -176,6 +177,16 @@ int cli_checkconf(int argc, char **argv)
 		cli_error("checkconf", "%s", c ? err : "out of memory");
 		free(c);
 		return CLI_EXIT_USAGE;
+	}
+	if (c->screen_catalogue[0]) { /* serve (and a reload) refuses what does not load */
+		struct bl_catalog cat;
+		if (bl_catalog_load_file(&cat, c->screen_catalogue, err, sizeof err) != 0) {
+			cli_error("checkconf", "[screen] catalogue: %s", err);
+			gwconf_free(c);
+			free(c);
+			return CLI_EXIT_USAGE;
+		}
+		bl_catalog_free(&cat);
 	}
 	printf("configuration OK (%s)\n", c->source);
 	printf("  hostname %s, state %s, spool %s\n", c->hostname, c->state_dir, c->spool_dir);

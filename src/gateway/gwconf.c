@@ -81,6 +81,8 @@ static const struct cfg_option gw_options[] = {
     {"screen", "dnsbl_allowlist_threshold", CFG_STRING, "", 0, 0, true,
      GC(screen_dnsbl_allowlist), GS(screen_dnsbl_allowlist),
      "a score at or below this is allow-listed (empty: off)"},
+    {"screen", "catalogue", CFG_STRING, "", 0, 0, true, GC(screen_catalogue), GS(screen_catalogue),
+     "catalogue file (docs/catalogue.md) for dnsbl_sites' zones (default: the built-in one)"},
     {"screen", "resolver", CFG_STRING, "", 0, 0, false, GC(screen_resolver), GS(screen_resolver),
      "DNS server for DNSBL and SPF lookups, IP[:PORT] (empty: /etc/resolv.conf)"},
     {"screen", "spf", CFG_BOOL, "yes", 0, 0, true, GC(screen_spf), 0,
@@ -936,11 +938,10 @@ int gwconf_load(struct gw_config *c, const char *path, char *err, size_t errlen)
 
 /* Options a running serve keeps until restart although the table lets a
  * reload read them: their sections are copied by the parts that use them
- * (delivery, the inbound screen, the web server, the policy service) when
- * those start. */
+ * (delivery, the web server, the policy service) when those start. */
 static bool gw_runtime_reloadable(const struct cfg_option *o)
 {
-	static const char *const fixed[] = {"delivery", "screen", "web", "policyd"};
+	static const char *const fixed[] = {"delivery", "web", "policyd"};
 	if (!o->reloadable)
 		return false;
 	for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)

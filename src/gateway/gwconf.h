@@ -163,6 +163,7 @@ struct gw_config {
 	long long screen_dnsbl_threshold;
 	char screen_dnsbl_allowlist[16]; /* "" = off, else the allow-list threshold */
 	char screen_resolver[128];       /* "" = /etc/resolv.conf */
+	char screen_catalogue[512];      /* catalogue file; "" = the built-in data/dnsbl.conf */
 	bool screen_spf;
 	char screen_recipients[512]; /* file of local users; "" = no recipient check */
 	char screen_callout[128];    /* internal server HOST:PORT for RCPT callouts; "" = off */
@@ -235,9 +236,9 @@ const char *gwconf_default_path(void);
 const char *gwconf_path(const char *given);
 /* For a reload: every option the running serve cannot change without a
  * restart (the table's non-reloadable ones, the listeners, and the sections
- * copied by delivery, the inbound screen, the web server and the policy
- * service at start) gets live's value in fresh, and each that differed is
- * named in restart ("[gateway] state_dir, [listener ...]"; "" when none).
+ * copied by delivery, the web server and the policy service at start) gets
+ * live's value in fresh, and each that differed is named in restart
+ * ("[gateway] state_dir, [listener ...]"; "" when none).
  * fresh can then replace live as a whole. */
 void gwconf_reload_merge(const struct gw_config *live, struct gw_config *fresh, char *restart,
                          size_t restartlen);

@@ -2,11 +2,13 @@
  * gwreload - a running serve re-reads its configuration (SIGHUP, and the
  * control socket's reload request): limits and the policy sections ([limits],
  * [domain NAME], [user NAME], ...), local domains, trusted networks, the TLS
- * certificate and key, the users file, log_level, [alert] settings. A file
- * that does not load (what checkconf would refuse) changes nothing; what
- * only a restart can change (listener addresses, state_dir, spool_dir, user,
- * the delivery, screen, web and policy service sections) keeps its running
- * value and is named in the log. Connections stay open: sessions that began
+ * certificate and key, the users file, log_level, [alert] settings, [screen]
+ * (DNSBL sites, weights, thresholds, its catalogue file read again). A file
+ * that does not load (what checkconf would refuse, or a catalogue file that
+ * does not parse) changes nothing; what only a restart can change (listener
+ * addresses, state_dir, spool_dir, user, [screen] resolver, the delivery, web
+ * and policy service sections) keeps its running value and is named in the
+ * log. Connections stay open: sessions that began
  * before go on with the limits they began with.
  */
 #ifndef RG_GATEWAY_GWRELOAD_H

@@ -15,11 +15,21 @@
 #include "smtp/rcptval.h"
 #include "smtp/spf.h"
 
+#include <event2/event.h>
 #include <stdlib.h>
 #include <string.h>
 
 struct screen {
 	struct event_base *base;
+	/* Connections that began under this screen and are not freed yet (a
+	 * gone connection whose lookups still run counts): a retired screen (a
+	 * reload put another in its place) is freed once they are all gone,
+	 * from its own event, never inside one of its lookups' callbacks. */
+	unsigned nconns;
+	bool retired, freeing;
+	struct event *reap;
+	struct screen **retired_head; /* with retired: the list it is on */
+	struct screen *next, **prevp;
 	struct dns *dns;
 	struct bl_catalog catalog;
 	bool have_catalog;
@@ -50,6 +60,8 @@ struct screen_conn {
 	void *rcpt_arg;
 	char rcpt_reply[320];
 };
+
+static void screen_on_reap(evutil_socket_t fd, short what, void *arg);
 
 /* The recipient list and/or the callout to the internal server. */
 static int screen_rcptval_new(struct screen *s, const struct gw_config *c, char *err, size_t errlen)
@@ -117,6 +129,11 @@ struct screen *screen_new(struct event_base *base, const struct gw_config *c, ch
 	s->base = base;
 	s->spf = c->screen_spf;
 	char why[256];
+	s->reap = evtimer_new(base, screen_on_reap, s);
+	if (!s->reap) {
+		(void)str_copy(err, errlen, "out of memory");
+		goto fail;
+	}
 	if (dnsbl || s->spf) {
 		struct dns_options o = {.servers =
 		                            c->screen_resolver[0] ? c->screen_resolver : NULL};
@@ -148,9 +165,13 @@ struct screen *screen_new(struct event_base *base, const struct gw_config *c, ch
 			o.allowlist = true;
 			o.allowlist_threshold = (int)v;
 		}
-		if (bl_catalog_load_string(&s->catalog, bl_builtin_catalog(), "built-in catalogue",
-		                           why, sizeof why) != 0) {
-			(void)str_format(err, errlen, "catalogue: %s", why);
+		int rc =
+		    c->screen_catalogue[0]
+		        ? bl_catalog_load_file(&s->catalog, c->screen_catalogue, why, sizeof why)
+		        : bl_catalog_load_string(&s->catalog, bl_builtin_catalog(),
+		                                 "built-in catalogue", why, sizeof why);
+		if (rc != 0) {
+			(void)str_format(err, errlen, "[screen] catalogue: %s", why);
 			goto fail;
 		}
 		s->have_catalog = true;
@@ -175,8 +196,16 @@ fail:
 
 void screen_free(struct screen *s)
 {
-	if (!s)
+	if (!s || s->freeing)
 		return;
+	s->freeing = true; /* the cancelled lookups below free their gone connections */
+	if (s->retired) {
+		*s->prevp = s->next;
+		if (s->next)
+			s->next->prevp = s->prevp;
+	}
+	if (s->reap)
+		event_free(s->reap);
 	if (s->dns)
 		dns_free(s->dns); /* first: pending queries are cancelled into the scorer */
 	scorer_free(s->scorer);
@@ -184,6 +213,42 @@ void screen_free(struct screen *s)
 		bl_catalog_free(&s->catalog);
 	rcptval_free(s->rcpt);
 	free(s);
+}
+
+static void screen_on_reap(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	screen_free(arg);
+}
+
+void screen_retire(struct screen *s, struct screen **retired)
+{
+	if (!s)
+		return;
+	s->retired = true;
+	s->next = *retired;
+	if (s->next)
+		s->next->prevp = &s->next;
+	s->prevp = retired;
+	*retired = s;
+	if (s->nconns == 0)
+		event_active(s->reap, EV_TIMEOUT, 0);
+}
+
+void screen_free_retired(struct screen **retired)
+{
+	while (*retired)
+		screen_free(*retired); /* unlinks it */
+}
+
+/* The connection's last reference to its screen is gone. */
+static void screen_conn_release(struct screen_conn *sc)
+{
+	struct screen *s = sc->s;
+	free(sc);
+	if (--s->nconns == 0 && s->retired && !s->freeing)
+		event_active(s->reap, EV_TIMEOUT, 0);
 }
 
 /* One lookup came back: false when the connection is gone (sc freed here
@@ -194,7 +259,7 @@ static bool screen_conn_back(struct screen_conn *sc)
 	if (!sc->dead)
 		return true;
 	if (sc->pending == 0)
-		free(sc);
+		screen_conn_release(sc);
 	return false;
 }
 
@@ -218,6 +283,7 @@ struct screen_conn *screen_conn_new(struct screen *s, const struct addr *ip)
 	if (!sc)
 		return NULL;
 	sc->s = s;
+	s->nconns++;
 	sc->ip = *ip;
 	sc->spf_done = true;
 	if (s->scorer) {
@@ -244,7 +310,7 @@ void screen_conn_free(struct screen_conn *sc)
 		sc->dead = true;
 		return;
 	}
-	free(sc);
+	screen_conn_release(sc);
 }
 
 static void screen_on_spf(void *arg, const struct spf_answer *a)

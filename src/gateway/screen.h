@@ -29,6 +29,12 @@ struct screen_conn;
 struct screen *screen_new(struct event_base *base, const struct gw_config *c, char *err,
                           size_t errlen);
 void screen_free(struct screen *s);
+/* A reload put another screen in s's place: s goes on the list *retired and
+ * stays while connections that began under it (or their lookups) last, then
+ * frees itself from its own event. Nothing when s is NULL. */
+void screen_retire(struct screen *s, struct screen **retired);
+/* Frees every screen on the list at once (at shutdown). */
+void screen_free_retired(struct screen **retired);
 
 /* Starts scoring ip (when DNSBL sites are set). NULL on no memory. */
 struct screen_conn *screen_conn_new(struct screen *s, const struct addr *ip);

@@ -73,7 +73,8 @@ struct smtpd {
 	struct relay_policy relay;
 	int nlisteners;
 	struct smtpd_listener listeners[GW_LISTENERS_MAX];
-	struct screen *screen; /* inbound checks; NULL when [screen] asks for none */
+	struct screen *screen;          /* inbound checks; NULL when [screen] asks for none */
+	struct screen *screens_retired; /* replaced by a reload, kept while sessions use them */
 	struct smtpd_conn *conns;
 	unsigned nconns;
 	uint64_t next_sid;
@@ -1627,6 +1628,7 @@ struct smtpd_reload {
 	struct relay_domains domains;
 	SSL_CTX *tls; /* NULL: keep the running one */
 	bool users_moved;
+	struct screen *screen; /* the fresh [screen]; NULL: none asked for */
 };
 
 struct smtpd_reload *smtpd_reload_prepare(struct smtpd *d, const struct gw_config *fresh, char *err,
@@ -1649,6 +1651,11 @@ struct smtpd_reload *smtpd_reload_prepare(struct smtpd *d, const struct gw_confi
 			goto fail;
 	}
 	r->users_moved = strcmp(d->c->users_file, fresh->users_file) != 0;
+	/* [screen] and its catalogue are read whole: a broken catalogue file
+	 * refuses the reload. */
+	r->screen = screen_new(d->base, fresh, err, errlen);
+	if (!r->screen && err[0])
+		goto fail;
 	return r;
 fail:
 	smtpd_reload_discard(r);
@@ -1675,6 +1682,10 @@ void smtpd_reload_commit(struct smtpd *d, struct smtpd_reload *r)
 		d->users_loaded = false;
 	}
 	smtpd_users_refresh(d);
+	/* sessions that began keep their screen; new ones get the fresh one */
+	screen_retire(d->screen, &d->screens_retired);
+	d->screen = r->screen;
+	r->screen = NULL;
 	smtpd_reload_discard(r);
 }
 
@@ -1683,6 +1694,7 @@ void smtpd_reload_discard(struct smtpd_reload *r)
 	if (!r)
 		return;
 	tls_ctx_free(r->tls);
+	screen_free(r->screen);
 	free(r);
 }
 
@@ -1791,6 +1803,7 @@ void smtpd_free(struct smtpd *d)
 		smtpd_conn_free(d->conns); /* cancels their password checks */
 	authpool_free(d->auth);            /* joins the workers after their current check */
 	screen_free(d->screen);
+	screen_free_retired(&d->screens_retired);
 	scan_free(d->scan);
 	for (int i = 0; i < d->nlisteners; i++)
 		for (int k = 0; k < GW_ADDRS_MAX; k++)

@@ -14,12 +14,15 @@ spool with their reason (docs/queue.md).
 """
 import email
 import queue
+import signal
 import socket
+import subprocess
 import threading
 import time
 
 import pytest
 
+from conftest import RG_BIN
 from rbldnsd import rbldnsd_factory  # noqa: F401 (fixture)
 from sink import Sink
 from test_smtpd import Gateway
@@ -318,3 +321,78 @@ def test_forward_of_spam_held_clean_forward_delivered(world):
     held = held_for(gw, "fwd@elsewhere.example")
     assert all("forward_spam" in m["env"]["hold_reason"] for m in held)
     assert any("bl.spamcop.net" in m["env"]["hold_reason"] for m in held)
+
+
+CATALOGUE = ("[bl.test]\nname = test list\ntype = ip\nselftest = none\n"
+             "code = 127.0.0.2 listed for the test\n%s")
+SCREENED = "127.0.0.40"
+
+
+def test_reload_rereads_screen_and_catalogue(tmp_path, rbldnsd_factory):  # noqa: F811
+    """SIGHUP reads [screen] and its catalogue file again: a new weight, then a
+    catalogue that makes the answer a list error, take effect for new
+    connections; a session that began before keeps its screen; a broken
+    catalogue file is refused whole and the one in force stays."""
+    dns = rbldnsd_factory({"bl.test": [("ip4set", [":127.0.0.2:listed $", SCREENED])]},
+                          ipv6=False)
+    cat = tmp_path / "dnsbl.conf"
+    cat.write_text(CATALOGUE % "")
+    users = tmp_path / "local-users"
+    users.write_text("alice@local.test\n")
+
+    def screen(weight):
+        return ("[screen]\nresolver = %s\ncatalogue = %s\ndnsbl_sites = bl.test*%d\n"
+                "dnsbl_threshold = 2\nspf = no\nrecipients = %s\n"
+                % (dns.resolver, cat, weight, users))
+
+    g = Gateway(tmp_path, listeners={"mx": "role = inbound\ntls = none\n"}, extra=screen(1))
+    base = g.conf.read_text()
+
+    def sighup(text, expect):
+        mark = len(g.logtext())
+        g.conf.write_text(text)
+        g.proc.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 15
+        while expect not in g.logtext()[mark:]:
+            assert time.monotonic() < deadline, g.logtext()[mark:]
+            time.sleep(0.05)
+        return g.logtext()[mark:]
+
+    def mail_from():
+        c = Client(g.ports["mx"], SCREENED)
+        assert c.cmd("EHLO client.test")[0] == 250
+        r = c.cmd("MAIL FROM:<x@nospf.example>")
+        c.close()
+        return r
+
+    try:
+        assert mail_from()[0] == 250  # listed, weight 1 < threshold 2
+        early = Client(g.ports["mx"], SCREENED)  # scored under weight 1
+        assert early.cmd("EHLO client.test")[0] == 250
+
+        log = sighup(base.replace(screen(1), screen(2)), "serve: reload done")
+        assert "[screen]" not in log  # nothing of it waits for a restart
+        code, text = mail_from()
+        assert code == 550 and "blocked using bl.test" in text, text
+        # the session from before goes on with the screen it began with
+        assert early.send("x@nospf.example", "alice@local.test",
+                          [("From", "x@nospf.example"), ("Subject", "early")])[0] == 250
+        early.close()
+
+        # the same file, read again: 127.0.0.2 is now the list's error code
+        cat.write_text(CATALOGUE % "error = 127.0.0.2 not a listing\n")
+        sighup(g.conf.read_text(), "serve: reload done")
+        assert mail_from()[0] == 250
+
+        cat.write_text("[bl.test]\ntype = ip\nthis line is broken\n")
+        log = sighup(g.conf.read_text(), "reload refused")
+        assert "[screen] catalogue: %s:3" % cat in log, log
+        assert mail_from()[0] == 250  # the catalogue in force stays
+        chk = subprocess.run([RG_BIN, "checkconf", "--config", str(g.conf)],
+                             capture_output=True, text=True)
+        assert chk.returncode == 2 and "[screen] catalogue: %s:3" % cat in chk.stderr, chk
+    finally:
+        g.stop()
+    log = g.logtext() if not g.log.closed else (tmp_path / "serve.log").read_text()
+    assert g.proc.returncode == 0, log
+    assert "AddressSanitizer" not in log and "runtime error" not in log, log

@@ -82,6 +82,27 @@ static void test_merge_keeps_what_needs_a_restart(void **state)
 	gwconf_free(&live);
 }
 
+/* [screen] is read again (the smtpd builds a new screen from it); only its
+ * resolver waits for a restart. */
+static void test_merge_takes_the_screen(void **state)
+{
+	static struct gw_config live, fresh;
+	char err[512], restart[1024];
+	write_conf(BASE "[screen]\ndnsbl_sites = bl.test*1\nresolver = 127.0.0.1:53\n");
+	assert_int_equal(gwconf_load(&live, conf_path, err, sizeof err), 0);
+	write_conf(BASE "[screen]\ndnsbl_sites = bl.test*2\ndnsbl_threshold = 2\n"
+	                "catalogue = /tmp/rg-cat.conf\nresolver = 127.0.0.2:53\n");
+	assert_int_equal(gwconf_load(&fresh, conf_path, err, sizeof err), 0);
+	gwconf_reload_merge(&live, &fresh, restart, sizeof restart);
+	assert_string_equal(restart, "[screen] resolver");
+	assert_string_equal(fresh.screen_dnsbl_sites, "bl.test*2");
+	assert_int_equal(fresh.screen_dnsbl_threshold, 2);
+	assert_string_equal(fresh.screen_catalogue, "/tmp/rg-cat.conf");
+	assert_string_equal(fresh.screen_resolver, "127.0.0.1:53");
+	gwconf_free(&fresh);
+	gwconf_free(&live);
+}
+
 static void test_apply_refuses_a_broken_file(void **state)
 {
 	static struct gw_config live;
@@ -108,6 +129,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_merge_keeps_what_needs_a_restart),
+	    cmocka_unit_test(test_merge_takes_the_screen),
 	    cmocka_unit_test(test_apply_refuses_a_broken_file),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -27,6 +27,17 @@ class Unbound:
     """unbound on 127.0.0.1:port answering for *.test from local-data."""
 
     def __init__(self, tmp, records):
+        # free_port() can race with another process taking the port before
+        # unbound binds it: a bind failure gets a new port, three times at most.
+        for attempt in range(3):
+            try:
+                self._start(tmp, records)
+                return
+            except RuntimeError as e:
+                if "Address already in use" not in str(e) or attempt == 2:
+                    raise
+
+    def _start(self, tmp, records):
         self.dir = tmp
         self.port = free_port(socket.AF_INET, socket.SOCK_DGRAM)
         conf = ["server:", "  interface: 127.0.0.1@%d" % self.port, "  port: %d" % self.port,

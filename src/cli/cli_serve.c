@@ -228,25 +228,35 @@ static void cli_serve_on_signal(evutil_socket_t sig, short what, void *arg)
 	event_base_loopexit(base, NULL);
 }
 
+/* The whole configuration again (gateway/gwreload.h), for SIGHUP and the
+ * control API's reload request alike: applied, with what still needs a
+ * restart named in the log, or refused whole. 0, or -1 with err. */
+static int cli_serve_reload_config(const struct gwreload *r, char *err, size_t errlen)
+{
+	char restart[1024];
+	if (gwreload_apply(r, restart, sizeof restart, err, errlen) != 0) {
+		log_error("serve: reload refused, the running configuration stays: %s", err);
+		return -1;
+	}
+	if (restart[0])
+		log_warn("serve: reload: these keep their running values until a restart: %s",
+		         restart);
+	log_info("serve: reload done (configuration: %s)", r->live->source);
+	return 0;
+}
+
 /* SIGHUP: the configuration again (gateway/gwreload.h). */
 static void cli_serve_on_hup(evutil_socket_t sig, short what, void *arg)
 {
 	const struct gwreload *r = arg;
-	char err[600], restart[1024];
+	char err[600];
 	clock_update();
 	if (!r->smtpd) {
 		log_warn("serve: SIGHUP while starting: ignored");
 		return;
 	}
 	log_info("serve: SIGHUP, reading the configuration again (%s)", r->live->source);
-	if (gwreload_apply(r, restart, sizeof restart, err, sizeof err) != 0) {
-		log_error("serve: reload refused, the running configuration stays: %s", err);
-		return;
-	}
-	if (restart[0])
-		log_warn("serve: reload: these keep their running values until a restart: %s",
-		         restart);
-	log_info("serve: reload done (configuration: %s)", r->live->source);
+	(void)cli_serve_reload_config(r, err, sizeof err);
 }
 
 /* Every two seconds: the state store's use (a gauge, and a log line and an
@@ -327,31 +337,17 @@ struct cli_serve_ctl {
 /* The reload requests: users_reload re-reads the users files of the SMTP
  * listeners and the web page; reload the whole configuration, as SIGHUP does
  * (gateway/gwreload.h). 0, or -1 with err (what ran before stays in force). */
-static int serve_reload(struct cli_serve_ctl *s, bool users_only, char *err, size_t errlen)
+static int cli_serve_on_reload(void *arg, bool users_only, char *err, size_t errlen)
 {
+	struct cli_serve_ctl *s = arg;
 	if (users_only || !s->reload || !s->reload->smtpd) {
 		if (s->smtpd && smtpd_users_reload(s->smtpd, err, errlen) != 0)
 			return -1;
-		web_users_reload(s->web);
-		return 0;
-	}
-	/* The whole configuration, as SIGHUP does: refused whole or applied. */
-	char restart[1024];
-	if (gwreload_apply(s->reload, restart, sizeof restart, err, errlen) != 0) {
-		log_error("serve: reload refused, the running configuration stays: %s", err);
+	} else if (cli_serve_reload_config(s->reload, err, errlen) != 0) {
 		return -1;
 	}
-	if (restart[0])
-		log_warn("serve: reload: these keep their running values until a restart: %s",
-		         restart);
 	web_users_reload(s->web);
-	log_info("serve: reload done (configuration: %s)", s->reload->live->source);
 	return 0;
-}
-
-static int cli_serve_on_reload(void *arg, bool users_only, char *err, size_t errlen)
-{
-	return serve_reload(arg, users_only, err, errlen);
 }
 
 static void cli_serve_wake(void *arg)

@@ -131,7 +131,9 @@ static const char cli_checkconf_help[] =
     "recipients (docs/inbound.md); [scan] rspamd, timeout, max_size (docs/delivery.md);\n"
     "and the policy engine's [limits], [domain NAME],\n"
     "[user NAME], [identity], [signals], [actions], [auth], [inbound],\n"
-    "[autoreply], [notify], [forward] (docs/policy.md).\n";
+    "[autoreply], [notify], [forward] (docs/policy.md); [follow] files,\n"
+    "poll_interval, max_line (docs/follow.md); [firewall] ban_set, ban_set6,\n"
+    "ban_timeout, nft (docs/firewall.md).\n";
 
 static int cli_conf_args(int argc, char **argv, const char *cmd, const char *help,
                          const char **path)
@@ -218,6 +220,11 @@ int cli_checkconf(int argc, char **argv)
 		    (unsigned long long)(c->alert_digest_ms / 1000));
 	else
 		printf("  alerts on blocks: off\n");
+	printf("  log follow: %s\n", c->follow_files[0] ? c->follow_files : "off");
+	if (c->fw_ban_set[0] || c->fw_ban_set6[0])
+		printf("  ban set: %s%s%s, at most %llu s\n", c->fw_ban_set,
+		       c->fw_ban_set[0] && c->fw_ban_set6[0] ? " and " : "", c->fw_ban_set6,
+		       (unsigned long long)(c->fw_ban_timeout_ms / 1000));
 	gwconf_free(c);
 	free(c);
 	return CLI_EXIT_OK;

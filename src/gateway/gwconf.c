@@ -6,6 +6,7 @@
 #include "admin/alert.h"
 #include "core/cfg.h"
 #include "core/str.h"
+#include "gateway/follow.h"
 #include "gateway/nftban.h"
 #include "queue/queue.h"
 #include "smtp/dkim.h"
@@ -764,10 +765,25 @@ static const char gw_defaults[] = "[listener submission]\n"
 				  "role = relay\n"
 				  "tls = starttls\n";
 
-/* [firewall] ban_set and ban_set6: FAMILY TABLE SET (gateway/nftban.h). */
+/* [follow] files: absolute paths, at most FOLLOW_FILES_MAX; [firewall] ban_set
+ * and ban_set6: FAMILY TABLE SET (gateway/follow.h, gateway/nftban.h). */
 static int gw_firewall_finish(const struct gw_config *c, char *err, size_t errlen)
 {
-	char e[200];
+	char e[200], list[sizeof c->follow_files];
+	char *paths[FOLLOW_FILES_MAX];
+	(void)str_copy(list, sizeof list, c->follow_files);
+	int n = str_split(list, ", \t", paths, FOLLOW_FILES_MAX);
+	if (n < 0) {
+		str_format(err, errlen, "%s: [follow] files: more than %d files", c->source,
+		           FOLLOW_FILES_MAX);
+		return -1;
+	}
+	for (int i = 0; i < n; i++)
+		if (paths[i][0] != '/') {
+			str_format(err, errlen, "%s: [follow] files: %s is not an absolute path",
+			           c->source, paths[i]);
+			return -1;
+		}
 	if (c->fw_ban_set[0] && nftban_check_set(c->fw_ban_set, e, sizeof e) != 0) {
 		str_format(err, errlen, "%s: [firewall] ban_set: %s", c->source, e);
 		return -1;

@@ -290,6 +290,13 @@ static void test_authline_forms(void **state)
 	assert_string_equal(r.source, "exim");
 	assert_string_equal(r.user, "webmaster");
 	assert_ip(&r, "203.0.113.65");
+	assert_int_equal(rd(a,
+	                    "2016-03-18 00:34:06 [7513] 1ajLoq-0001wC-Pk <= a@example.com "
+	                    "H=(x) [203.0.113.9]:4 P=esmtpa A=plain:Bob S=100",
+	                    &r),
+	                 AUTHLINE_OK);
+	assert_string_equal(r.user, "bob");
+	assert_ip(&r, "203.0.113.9");
 	assert_int_equal(rd(a, "Nov  4 09:12:01 gw kernel: something else", &r), AUTHLINE_NONE);
 	assert_int_equal(rd(a, "not a log line", &r), AUTHLINE_NONE);
 	free(a);

@@ -12,16 +12,18 @@ v6 set, as its /64); another IP is not refused; anna, from her own address,
 is not refused either. A second test: the history before serve started is
 not replayed, and a log truncated in place (copytruncate) is read again
 from its start."""
+import base64
 import ctypes
 import os
 import signal
+import smtplib
 import socket
 import subprocess
 import threading
 import time
 
 import conftest
-from conftest import RG_BIN, free_port
+from conftest import RG_BIN, free_port, rg
 from rgserve import Serve
 from test_unprivileged import netns  # noqa: F401 (a fixture)
 
@@ -32,9 +34,10 @@ ANNA_IP = "198.51.100.77"
 CLONE_NEWNET = 0x40000000
 
 
-def ns_socket(ns, port):
-    """A TCP connection to 127.0.0.1:port inside namespace ns: setns() moves
-    only the calling thread, so a thread of its own makes the socket."""
+def in_ns(ns, fn):
+    """fn() run in namespace ns, its result returned: setns() moves only the
+    calling thread, so fn runs on a thread of its own (sockets it makes stay
+    in the namespace)."""
     out = {}
 
     def run():
@@ -44,24 +47,28 @@ def ns_socket(ns, port):
             if libc.setns(fd, CLONE_NEWNET) != 0:
                 out["err"] = os.strerror(ctypes.get_errno())
                 return
-            deadline = time.monotonic() + 15
-            while True:
-                try:
-                    out["sock"] = socket.create_connection(("127.0.0.1", port), timeout=10)
-                    return
-                except OSError as e:
-                    if time.monotonic() > deadline:
-                        out["err"] = str(e)
-                        return
-                    time.sleep(0.05)
+            out["result"] = fn()
+        except Exception as e:  # handed to the caller's thread
+            out["err"] = repr(e)
         finally:
             os.close(fd)
 
     t = threading.Thread(target=run)
     t.start()
     t.join()
-    assert "sock" in out, out.get("err")
-    return out["sock"]
+    assert "result" in out, out.get("err")
+    return out["result"]
+
+
+def connect(port):
+    deadline = time.monotonic() + 15
+    while True:
+        try:
+            return socket.create_connection(("127.0.0.1", port), timeout=10)
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 class NsPolicy(conftest.Policy):
@@ -128,36 +135,65 @@ def nft(ns, *args):
                           text=True, timeout=10, check=True).stdout
 
 
+class NsServe:
+    """relayguard serve in namespace ns (started as root, staying root)."""
+
+    def __init__(self, tmp_path, ns, conf, gateway=""):
+        self.path = tmp_path / "relayguard.conf"
+        self.path.write_text("[gateway]\nstate_dir = %s\nuser = root\nlog_level = debug\n%s"
+                             "[web]\nlisten =\n%s" % (tmp_path / "var", gateway, conf))
+        self.errfile = tmp_path / "serve.err"
+        with open(self.errfile, "w") as err:
+            self.proc = subprocess.Popen(["ip", "netns", "exec", ns, RG_BIN, "serve", "--config",
+                                          str(self.path)], stdout=subprocess.DEVNULL, stderr=err)
+        assert wait_for(lambda: "serve: started" in self.log() or self.proc.poll() is not None)
+        assert self.proc.poll() is None, self.log()
+
+    def log(self):
+        return self.errfile.read_text(errors="replace")
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+
+def ban_table(ns):
+    nft(ns, "add", "table", "inet", "relayguard_ban")
+    nft(ns, "add set inet relayguard_ban banned4 { type ipv4_addr; flags timeout; }")
+    nft(ns, "add set inet relayguard_ban banned6 { type ipv6_addr; flags interval, timeout; }")
+
+
+def banned(ns, setname="banned4"):
+    return nft(ns, "list", "set", "inet", "relayguard_ban", setname)
+
+
+BAN = ("[firewall]\nban_set = inet relayguard_ban banned4\n"
+       "ban_set6 = inet relayguard_ban banned6\nban_timeout = 1h\n")
+
+
 def test_follow_locks_out_and_bans_across_a_rotation(tmp_path, netns):
     t0 = time.monotonic()
-    nft(netns, "add", "table", "inet", "relayguard_ban")
-    nft(netns, "add set inet relayguard_ban banned4 { type ipv4_addr; flags timeout; }")
-    nft(netns, "add set inet relayguard_ban banned6 { type ipv6_addr; flags interval, timeout; }")
+    ban_table(netns)
     maillog = str(tmp_path / "mail.log")
     dovelog = str(tmp_path / "dovecot.log")
     open(maillog, "w").close()
     open(dovelog, "w").close()
     port = free_port()
-    conf = tmp_path / "relayguard.conf"
-    conf.write_text(
-        "[gateway]\nstate_dir = %s\nuser = root\nlog_level = debug\n"
-        "[listener submission]\nlisten = 127.0.0.1:%d\n"
-        "[policyd]\nlisten = 127.0.0.1:%d\n[web]\nlisten =\n"
-        "[auth]\nip_failures = 10\n"
-        "[follow]\nfiles = %s, %s\npoll_interval = 50ms\n"
-        "[firewall]\nban_set = inet relayguard_ban banned4\n"
-        "ban_set6 = inet relayguard_ban banned6\nban_timeout = 1h\n"
-        % (tmp_path / "var", free_port(), port, maillog, dovelog))
-    errfile = tmp_path / "serve.err"
-    with open(errfile, "w") as err:
-        proc = subprocess.Popen(["ip", "netns", "exec", netns, RG_BIN, "serve", "--config",
-                                 str(conf)], stdout=subprocess.DEVNULL, stderr=err)
-    log = lambda: errfile.read_text(errors="replace")
+    srv = NsServe(tmp_path, netns,
+                  "[listener submission]\nlisten = 127.0.0.1:%d\n"
+                  "[policyd]\nlisten = 127.0.0.1:%d\n[auth]\nip_failures = 10\n"
+                  "[follow]\nfiles = %s, %s\npoll_interval = 50ms\n%s"
+                  % (free_port(), port, maillog, dovelog, BAN))
+    log = srv.log
     try:
-        assert wait_for(lambda: "serve: started" in log() or proc.poll() is not None), log()
-        assert proc.poll() is None, log()
         assert "follow: following %s" % maillog in log()
-        pol = NsPolicy(ns_socket(netns, port))
+        pol = NsPolicy(in_ns(netns, lambda: connect(port)))
 
         # anna logs in from her own address: it becomes a known IP of hers
         append(maillog, [dovecot_login(ANNA_IP)])
@@ -191,26 +227,51 @@ def test_follow_locks_out_and_bans_across_a_rotation(tmp_path, netns):
         assert pol.action("198.51.100.78", user=ANNA) == "DUNNO"
 
         # the firewall: the attacker in the v4 set with a timeout, its /64 in the v6 set
-        s4 = wait_for(lambda: ATTACKER in nft(netns, "list", "set", "inet", "relayguard_ban",
-                                              "banned4")
-                      and nft(netns, "list", "set", "inet", "relayguard_ban", "banned4"))
+        s4 = wait_for(lambda: ATTACKER in banned(netns) and banned(netns))
         assert s4 and ATTACKER in s4, log()
         assert "expires" in s4 and "192.0.2.99" not in s4 and ANNA_IP not in s4
-        s6 = wait_for(lambda: "2001:db8:1::/64" in nft(netns, "list", "set", "inet",
-                                                       "relayguard_ban", "banned6"))
-        assert s6, log()
+        assert wait_for(lambda: "2001:db8:1::/64" in banned(netns, "banned6")), log()
         assert "firewall: %s added to the set inet relayguard_ban banned4" % ATTACKER in log()
         pol.close()
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-    assert proc.returncode == 0, log()
+        assert srv.stop() == 0, log()
     assert time.monotonic() - t0 < 60
+
+
+def smtp_auth_failures(port, n):
+    """n wrong passwords, one connection each; the replies to AUTH."""
+    codes = []
+    for i in range(n):
+        s = smtplib.SMTP("127.0.0.1", port, timeout=20)
+        s.ehlo("attacker.example")
+        code, _ = s.docmd("AUTH", "PLAIN " + base64.b64encode(
+            b"\0anna@corp.test\0wrong%d" % i).decode())
+        codes.append(code)
+        s.close()
+    return codes
+
+
+def test_gateway_auth_lockout_goes_to_the_ban_set(tmp_path, netns):
+    """The gateway's own AUTH: the IP it locks out goes into the set too."""
+    ban_table(netns)
+    users = tmp_path / "users"
+    r = rg("user", "add", "--password-stdin", "--file", users, ANNA,
+           stdin="Correct-Horse-Battery-9\n")
+    assert r.rc == 0, r.err
+    port = free_port()
+    srv = NsServe(tmp_path, netns,
+                  "[listener submission]\nlisten = 127.0.0.1:%d\ntls = none\n"
+                  "require_tls_for_auth = no\n[policyd]\nlisten =\n"
+                  "[auth]\nip_failures = 4\ndelay = 0\ndelay_max = 0\n%s" % (port, BAN),
+                  gateway="users = %s\n" % users)
+    try:
+        codes = in_ns(netns, lambda: smtp_auth_failures(port, 6))
+        assert codes == [535] * 6, codes  # a locked-out IP is told no more than that
+        assert "ip:127.0.0.1 is blocked (rule auth_ip_lockout" in srv.log()
+        assert wait_for(lambda: "127.0.0.1" in banned(netns)), srv.log()
+        assert "firewall: 127.0.0.1 added to the set" in srv.log()
+    finally:
+        assert srv.stop() == 0, srv.log()
 
 
 def test_follow_history_not_replayed_and_truncation(tmp_path):
@@ -223,8 +284,7 @@ def test_follow_history_not_replayed_and_truncation(tmp_path):
     srv.start()
     try:
         assert wait_for(lambda: "follow: following" in srv.log()), srv.log()
-        sock = socket.create_connection(("127.0.0.1", srv.policy), timeout=10)
-        pol = NsPolicy(sock)
+        pol = NsPolicy(connect(srv.policy))
         assert pol.action("192.0.2.5") == "DUNNO"
         # much more than comes after the truncation, none of it failures
         append(maillog, ["Dec  6 08:00:00 mx postfix/smtpd[1]: connect from "

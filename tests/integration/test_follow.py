@@ -15,7 +15,6 @@ from its start."""
 import base64
 import ctypes
 import os
-import signal
 import smtplib
 import socket
 import subprocess
@@ -135,32 +134,20 @@ def nft(ns, *args):
                           text=True, timeout=10, check=True).stdout
 
 
-class NsServe:
-    """relayguard serve in namespace ns (started as root, staying root)."""
+class NsServe(Serve):
+    """relayguard serve in namespace ns (started as root, staying root);
+    log() and stop() are rgserve's."""
 
     def __init__(self, tmp_path, ns, conf, gateway=""):
         self.path = tmp_path / "relayguard.conf"
         self.path.write_text("[gateway]\nstate_dir = %s\nuser = root\nlog_level = debug\n%s"
                              "[web]\nlisten =\n%s" % (tmp_path / "var", gateway, conf))
-        self.errfile = tmp_path / "serve.err"
-        with open(self.errfile, "w") as err:
-            self.proc = subprocess.Popen(["ip", "netns", "exec", ns, RG_BIN, "serve", "--config",
-                                          str(self.path)], stdout=subprocess.DEVNULL, stderr=err)
+        self.errfile = str(tmp_path / "serve.err")
+        self.err = open(self.errfile, "w")
+        self.proc = subprocess.Popen(["ip", "netns", "exec", ns, RG_BIN, "serve", "--config",
+                                      str(self.path)], stdout=subprocess.DEVNULL, stderr=self.err)
         assert wait_for(lambda: "serve: started" in self.log() or self.proc.poll() is not None)
         assert self.proc.poll() is None, self.log()
-
-    def log(self):
-        return self.errfile.read_text(errors="replace")
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        return self.proc.returncode
 
 
 def ban_table(ns):

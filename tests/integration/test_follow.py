@@ -20,6 +20,7 @@ import socket
 import subprocess
 import threading
 import time
+import urllib.request
 
 import conftest
 from conftest import RG_BIN, free_port, rg
@@ -286,6 +287,11 @@ def test_follow_history_not_replayed_and_truncation(tmp_path):
                          and pol.action("192.0.2.6"))
         assert reply, srv.log()
         assert pol.action("192.0.2.5") == "DUNNO"
+        # /metrics counts what was read after the start, by server and result
+        text = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % srv.web,
+                                      timeout=10).read().decode()
+        assert 'relayguard_follow_logins_total{source="postfix",result="failed"} 6' in text
+        assert 'relayguard_follow_logins_total{source="dovecot",result="failed"} 6' in text
         pol.close()
     finally:
         assert srv.stop() == 0, srv.log()

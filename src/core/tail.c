@@ -51,9 +51,13 @@ static int tail_reopen(struct tail *t, char *err, size_t errlen)
 		return -1;
 	}
 	struct stat st;
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-		str_format(err, errlen, "%s: %s", t->path,
-		           S_ISREG(st.st_mode) ? strerror(errno) : "not a regular file");
+	if (fstat(fd, &st) != 0) {
+		str_format(err, errlen, "%s: %s", t->path, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		str_format(err, errlen, "%s: not a regular file", t->path);
 		close(fd);
 		return -1;
 	}

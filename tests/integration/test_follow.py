@@ -9,9 +9,10 @@ created again): only when every part is read does the attacker reach
 [auth] ip_failures. Then the attacker is refused at its next policy request
 and sits in the nftables set (an IPv6 attacker in Dovecot's own log in the
 v6 set, as its /64); another IP is not refused; anna, from her own address,
-is not refused either. A second test: the history before serve started is
-not replayed, and a log truncated in place (copytruncate) is read again
-from its start."""
+is not refused either. The gateway's own AUTH lockout goes into the set
+too. Another test: the history before serve started is not replayed, a log
+truncated in place (copytruncate) is read again from its start, and Exim's
+failures are read as well (/metrics counts each server's)."""
 import base64
 import ctypes
 import os
@@ -282,7 +283,10 @@ def test_follow_history_not_replayed_and_truncation(tmp_path):
         with open(maillog, "r+") as f:
             f.truncate(0)
         append(maillog, [postfix_fail("192.0.2.6", user="")] * 6 +
-               [dovecot_fail("192.0.2.6", 3, user="carl")] * 2)
+               [dovecot_fail("192.0.2.6", 3, user="carl")] * 2 +
+               ["2026-12-06 08:00:06 [7513] fixed_login authenticator failed for (ylmf-pc) "
+                "[192.0.2.7]:60723 I=[172.16.0.6]:587: 535 Incorrect authentication data "
+                "(set_id=sales@corp.test)"] * 3)
         reply = wait_for(lambda: pol.action("192.0.2.6").startswith("REJECT")
                          and pol.action("192.0.2.6"))
         assert reply, srv.log()
@@ -292,6 +296,8 @@ def test_follow_history_not_replayed_and_truncation(tmp_path):
                                       timeout=10).read().decode()
         assert 'relayguard_follow_logins_total{source="postfix",result="failed"} 6' in text
         assert 'relayguard_follow_logins_total{source="dovecot",result="failed"} 6' in text
+        assert 'relayguard_follow_logins_total{source="exim",result="failed"} 3' in text
+        assert pol.action("192.0.2.7") == "DUNNO"  # 3 failures: below ip_failures
         pol.close()
     finally:
         assert srv.stop() == 0, srv.log()

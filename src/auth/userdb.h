@@ -37,7 +37,6 @@
 
 #define USERDB_DEFAULT_PATH "var/users"
 #define USERDB_LOCAL_MAX 64
-#define USERDB_DOMAIN_MAX 255
 #define USERDB_NAME_MAX STR_USER_MAX /* not local + @ + domain (320): one size */
 #define USERDB_LINE_MAX 1024
 #define USERDB_FILE_MAX (64u * 1024 * 1024)

@@ -11,6 +11,7 @@
  */
 #include "gateway/sts.h"
 
+#include "core/dname.h"
 #include "core/clock.h"
 #include "core/fsutil.h"
 #include "core/log.h"
@@ -374,13 +375,9 @@ static void sts_on_txt(void *arg, const struct dns_result *res)
 
 static bool sts_domain_ok(const char *d)
 {
-	if (!d[0] || d[0] == '.' || strlen(d) >= MTASTS_NAME_MAX - 16)
-		return false;
-	for (const char *p = d; *p; p++)
-		if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '-' ||
-		      *p == '.' || *p == '_'))
-			return false;
-	return strstr(d, "..") == NULL;
+	size_t len = strlen(d);
+	return len < MTASTS_NAME_MAX - 16 &&
+	       dname_check(d, len, DNAME_UNDERSCORE, NULL, 0) == DNAME_OK;
 }
 
 struct sts_req *sts_lookup(struct sts *s, const char *domain, sts_cb cb, void *arg)

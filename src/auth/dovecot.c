@@ -477,6 +477,8 @@ enum dovecot_result dovecot_auth_plain(const char *path, const char *service, ui
 			break;
 	}
 out:
+	if (res == DOVECOT_OK)
+		why[0] = '\0'; /* a stale connection's error was retried away */
 	passwd_wipe(resp, sizeof resp);
 	if (tfd >= 0)
 		close(tfd);

@@ -36,6 +36,28 @@ def wait_for(check, what, proc=None, seconds=15):
     raise RuntimeError("%s: not ready" % what)
 
 
+def terminate(proc, group=False):
+    """SIGTERM (to the process group: group), a clean exit waited for, else
+    SIGKILL. Only processes this test started."""
+    if group:
+        os.killpg(proc.pid, signal.SIGTERM)
+    else:
+        proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def port_open(port):
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        return True
+    except OSError:
+        return False
+
+
 class Dovecot:
     """dovecot -F with only its auth service: passwd-file users, the
     auth-client socket at self.socket."""
@@ -91,12 +113,7 @@ class Dovecot:
         the connections it has until it is told to stop itself."""
         if self.proc and self.proc.poll() is None:
             pgid = self.proc.pid
-            os.killpg(pgid, signal.SIGTERM)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+            terminate(self.proc, group=True)
             self.log.close()
 
             def gone():
@@ -164,14 +181,7 @@ class Slapd:
         self.log = open(os.path.join(self.dir, "stderr"), "a")
         self.proc = subprocess.Popen(["slapd", "-f", self.conf, "-h", self.uri, "-d", "0"],
                                      stdout=self.log, stderr=subprocess.STDOUT)
-
-        def ready():
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                return True
-            except OSError:
-                return False
-        wait_for(ready, "slapd", self.proc)
+        wait_for(lambda: port_open(self.port), "slapd", self.proc)
         if not self.loaded:
             p = subprocess.run(["ldapadd", "-x", "-H", self.uri, "-D", "cn=admin,dc=corp,dc=test",
                                 "-w", "admin-secret"], input=LDIF, capture_output=True,
@@ -182,12 +192,7 @@ class Slapd:
 
     def stop(self):
         if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+            terminate(self.proc)
             self.log.close()
         self.proc = None
 
@@ -224,14 +229,7 @@ class Gateway:
         self.proc = subprocess.Popen([RG_BIN, "serve", "--config", self.conf],
                                      stdout=self.logf, stderr=subprocess.STDOUT,
                                      env=dict(os.environ, **ENV))
-
-        def ready():
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                return True
-            except OSError:
-                return False
-        wait_for(ready, "relayguard serve: " + self.logtext(), self.proc, 30)
+        wait_for(lambda: port_open(self.port), "relayguard serve", self.proc, 30)
         return self
 
     def logtext(self):
@@ -252,12 +250,7 @@ class Gateway:
 
     def stop(self):
         if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+            terminate(self.proc)
         if self.proc:
             self.logf.close()
         # ASan reports and crashes are failures of the test that saw them

@@ -707,20 +707,22 @@ static void smtpd_auth_finish(struct smtpd_conn *c, enum userdb_verdict uv, bool
 	uint64_t delay = v.delay_ms;
 	if (r == SMTP_SESSION_AUTH_FAIL && !d->deps.engine)
 		delay = SMTPD_AUTH_FAIL_DELAY_MS;
+	/* why= as it always was; what the backend said after it, quoted */
 	struct smtpd_q qn, qi, qw;
-	char why[400];
-	(void)str_format(why, sizeof why, "%s%s%s",
-	                 unchecked ? "not checked (client blocked)" : userdb_verdict_name(uv),
-	                 c->auth_why[0] ? ": " : "", c->auth_why);
-	smtpd_log(LOG_LEVEL_INFO, c, "auth=%s mech=%s user=%s delay_ms=%llu%s%s%s%s%s%s",
+	smtpd_log(LOG_LEVEL_INFO, c, "auth=%s mech=%s user=%s delay_ms=%llu%s%s%s%s%s%s%s%s",
 	          r == SMTP_SESSION_AUTH_OK     ? "ok"
 	          : r == SMTP_SESSION_AUTH_TEMP ? "tempfail"
 	                                        : "failed",
 	          c->auth_mech, smtpd_q(&qn, c->auth_name), (unsigned long long)delay,
+	          uv != USERDB_OK ? " why=" : "",
+	          unchecked         ? "not checked (client blocked)"
+	          : uv != USERDB_OK ? userdb_verdict_name(uv)
+	                            : "",
 	          c->auth_backend ? " backend=" : "", c->auth_backend ? c->auth_backend : "",
 	          r == SMTP_SESSION_AUTH_OK ? " identity=" : "",
 	          r == SMTP_SESSION_AUTH_OK ? smtpd_q(&qi, name) : "",
-	          uv != USERDB_OK ? " why=" : "", uv != USERDB_OK ? smtpd_q(&qw, why) : "");
+	          c->auth_why[0] && uv != USERDB_OK ? " detail=" : "",
+	          c->auth_why[0] && uv != USERDB_OK ? smtpd_q(&qw, c->auth_why) : "");
 	smtpd_count(d->m_auth, r == SMTP_SESSION_AUTH_OK ? "ok" : "failed");
 	if (r == SMTP_SESSION_AUTH_OK)
 		(void)smtp_session_auth_rename(c->s, name);

@@ -157,13 +157,19 @@ class Slapd:
     """slapd on a free loopback port with an mdb database in the test's
     directory; anonymous users may only bind, svc-relay may search."""
 
-    def __init__(self, d):
+    def __init__(self, d, tls=None):
         self.dir = d
         os.makedirs(os.path.join(d, "db"), exist_ok=True)
         self.port = free_port()
         self.uri = "ldap://127.0.0.1:%d/" % self.port
+        self.listen = self.uri
         self.conf = os.path.join(d, "slapd.conf")
         with open(self.conf, "w") as f:
+            if tls:  # a directory made by make_ca(): StartTLS, and LDAPS on a second port
+                self.ldaps_uri = "ldaps://127.0.0.1:%d/" % free_port()
+                self.listen += " " + self.ldaps_uri
+                f.write("TLSCACertificateFile %(t)s/ca.crt\nTLSCertificateFile %(t)s/server.crt\n"
+                        "TLSCertificateKeyFile %(t)s/server.key\n" % {"t": tls})
             for schema in ("core", "cosine", "inetorgperson", "nis"):
                 f.write("include /etc/ldap/schema/%s.schema\n" % schema)
             f.write("modulepath /usr/lib/ldap\nmoduleload back_mdb\n"
@@ -179,7 +185,7 @@ class Slapd:
 
     def start(self):
         self.log = open(os.path.join(self.dir, "stderr"), "a")
-        self.proc = subprocess.Popen(["slapd", "-f", self.conf, "-h", self.uri, "-d", "0"],
+        self.proc = subprocess.Popen(["slapd", "-f", self.conf, "-h", self.listen, "-d", "0"],
                                      stdout=self.log, stderr=subprocess.STDOUT)
         wait_for(lambda: port_open(self.port), "slapd", self.proc)
         if not self.loaded:
@@ -195,6 +201,24 @@ class Slapd:
             terminate(self.proc)
             self.log.close()
         self.proc = None
+
+
+def make_ca(d):
+    """A test CA and a certificate for 127.0.0.1 it signed, made with the openssl CLI."""
+    os.makedirs(d, exist_ok=True)
+
+    def ossl(*args):
+        subprocess.run(["openssl"] + list(args), cwd=d, check=True, capture_output=True,
+                       timeout=60)
+    ossl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+         "-keyout", "ca.key", "-out", "ca.crt", "-days", "2", "-subj", "/CN=relayguard test CA")
+    ossl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+         "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=localhost")
+    with open(os.path.join(d, "ext.cnf"), "w") as f:
+        f.write("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
+    ossl("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
+         "-CAcreateserial", "-out", "server.crt", "-days", "2", "-extfile", "ext.cnf")
+    return d
 
 
 class Gateway:
@@ -441,6 +465,30 @@ def test_first_backend_that_knows_the_user_decides(tmp_path):
         gw.stop()
         ld.stop()
         dv.stop()
+
+
+def test_ldap_starttls_and_ldaps_verify_the_server(tmp_path):
+    """StartTLS (the default for ldap://) and ldaps:// with the directory's CA
+    give 235; a certificate no configured CA signed is no answer (454), and
+    the password is not sent."""
+    ca = make_ca(str(tmp_path / "ca"))
+    ld = Slapd(str(tmp_path / "ld"), tls=ca).start()
+    gws = []
+    try:
+        base = ldap_auth(ld).replace("ldap_starttls = no\n", "")
+        confs = [base + "ldap_ca_file = %s/ca.crt\n" % ca,
+                 base.replace(ld.uri, ld.ldaps_uri) + "ldap_ca_file = %s/ca.crt\n" % ca,
+                 base,  # the system's CAs: they did not sign the test server's certificate
+                 base.replace(ld.uri, ld.ldaps_uri)]
+        for i, conf in enumerate(confs):
+            gws.append(Gateway(str(tmp_path / ("gw%d" % i)), conf).start())
+        assert [g.auth("sam", PASSWORD)[0] for g in gws] == [235, 235, 454, 454]
+        assert gws[0].auth("sam", "wrong")[0] == 535
+        assert "detail=\"StartTLS:" in gws[2].auth_lines()[-1], gws[2].auth_lines()[-1]
+    finally:
+        for g in gws:
+            g.stop()
+        ld.stop()
 
 
 def test_checkconf_refuses_a_backend_without_its_options(tmp_path):

@@ -20,6 +20,7 @@ import time
 import pytest
 
 from conftest import RG_BIN, free_port, rg
+from spool import read_spool
 
 PASSWORD = "Right-horse-battery-7"
 ENV = {"RELAYGUARD_ARGON2": "min"}
@@ -336,6 +337,13 @@ def test_right_235_wrong_535_after_the_delay(backend, tmp_path):
         assert re.search(r"auth=failed .* delay_ms=400 why=bad password backend=%s" % kind,
                          lines[1]), lines[1]
         assert "delay_ms=800" in lines[2], lines[2]  # doubled: the second failure of the IP
+        # The session's user, in the queue and the Received header, is that name too.
+        with smtplib.SMTP("127.0.0.1", gw.port, timeout=60) as s:
+            s.ehlo("client.test")
+            s.login(login, PASSWORD)
+            s.sendmail("sam@corp.test", ["x@far.test"], b"Subject: hi\r\n\r\nbody\r\n")
+        (_, m), = read_spool(os.path.join(gw.dir, "var", "spool")).items()
+        assert m["env"]["auth_user"] == "sam@corp.test", m["env"]
     finally:
         gw.stop()
 

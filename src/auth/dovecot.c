@@ -345,8 +345,9 @@ fail:
 	return -1;
 }
 
-/* One AUTH on a connected c. *sent_any: the request was written (so a
- * failure after it is not a stale connection's). */
+/* One AUTH on a connected c. *stale: it failed the way a kept connection
+ * Dovecot closed meanwhile fails (writing, or EOF before any reply line), so
+ * one more try on a new connection is worth it; a timeout never is. */
 static enum dovecot_result dovecot_request(struct dovecot_conn *c, const char *service,
                                            const char *resp, const char *rip, const char *user,
                                            char *canon, size_t canonsize, int tfd, bool *stale,

@@ -70,6 +70,7 @@ class Dovecot:
         passwd = os.path.join(d, "passwd")
         with open(passwd, "w") as f:
             f.write("sam@corp.test:{PLAIN}%s::::::\n" % PASSWORD)
+            f.write("lee@corp.test:{PLAIN}lee-pass-1234::::::\n")  # in Dovecot only
         self.conf = os.path.join(d, "dovecot.conf")
         with open(self.conf, "w") as f:
             f.write("protocols = none\n"
@@ -254,7 +255,11 @@ class Gateway:
         self.proc = subprocess.Popen([RG_BIN, "serve", "--config", self.conf],
                                      stdout=self.logf, stderr=subprocess.STDOUT,
                                      env=dict(os.environ, **ENV))
-        wait_for(lambda: port_open(self.port), "relayguard serve", self.proc, 30)
+        try:
+            wait_for(lambda: port_open(self.port), "relayguard serve", self.proc, 30)
+        except RuntimeError:
+            terminate(self.proc)
+            raise RuntimeError("relayguard serve did not start: " + self.logtext())
         return self
 
     def logtext(self):
@@ -295,98 +300,109 @@ def dovecot_auth(sock, extra=""):
 
 
 @pytest.fixture
-def backend(request, tmp_path):
-    """(kind, the [auth] text, the peer or None, the login to use)."""
+def peers():
+    """Whatever a test starts (Dovecot, slapd, gateways) goes in this list
+    and is stopped at the end, however the test ended: a failed set-up leaves
+    no daemon behind. Stops everything, then raises the first error."""
+    started = []
+    yield started
+    first = None
+    for p in reversed(started):
+        try:
+            p.stop()
+        except Exception as e:  # noqa: BLE001 - the others must still stop
+            first = first or e
+    if first:
+        raise first
+
+
+def start(peers, peer, *args, **kw):
+    peers.append(peer)
+    return peer.start(*args, **kw)
+
+
+@pytest.fixture
+def backend(request, tmp_path, peers):
+    """(kind, the [auth] text, the peer or None)."""
     kind = request.param
     peer = None
     if kind == "dovecot":
-        peer = Dovecot(str(tmp_path / "dv")).start()
+        peer = start(peers, Dovecot(str(tmp_path / "dv")))
         text = dovecot_auth(peer.socket)
     elif kind == "ldap":
-        peer = Slapd(str(tmp_path / "ld")).start()
+        peer = start(peers, Slapd(str(tmp_path / "ld")))
         text = ldap_auth(peer)
     else:
         text = "backends = file\n"
-    yield kind, text, peer
-    if peer:
-        peer.stop()
+    return kind, text, peer
 
 
-def gateway_for(tmp_path, kind, text, **kw):
+def gateway_for(peers, tmp_path, kind, text, **kw):
     gw = Gateway(str(tmp_path / "gw"), text, **kw)
     if kind == "file":
         gw.add_user("sam@corp.test", PASSWORD)
-    return gw.start()
+    return start(peers, gw)
 
 
 @pytest.mark.parametrize("backend", ["file", "dovecot", "ldap"], indirect=True)
-def test_right_235_wrong_535_after_the_delay(backend, tmp_path):
+def test_right_235_wrong_535_after_the_delay(backend, tmp_path, peers):
     kind, text, _ = backend
-    gw = gateway_for(tmp_path, kind, text)
-    try:
-        # Any spelling the store accepts; the identity is the store's own name.
-        login = "sam" if kind == "ldap" else "SAM@Corp.Test"
-        assert gw.auth(login, PASSWORD)[0] == 235
-        code, took = gw.auth("sam@corp.test", "wrong-" + PASSWORD)
-        assert code == 535
-        assert took >= 0.4 - 0.05, took  # the [auth] delay, on a timer before the 535
-        assert gw.auth("nobody@corp.test", PASSWORD)[0] == 535
-        lines = gw.auth_lines()
-        assert "auth=ok" in lines[0] and "backend=%s" % kind in lines[0], lines[0]
-        assert "identity=sam@corp.test" in lines[0], lines[0]
-        assert re.search(r"auth=failed .* delay_ms=400 why=bad password backend=%s" % kind,
-                         lines[1]), lines[1]
-        assert "delay_ms=800" in lines[2], lines[2]  # doubled: the second failure of the IP
-        # The session's user, in the queue and the Received header, is that name too.
-        with smtplib.SMTP("127.0.0.1", gw.port, timeout=60) as s:
-            s.ehlo("client.test")
-            s.login(login, PASSWORD)
-            s.sendmail("sam@corp.test", ["x@far.test"], b"Subject: hi\r\n\r\nbody\r\n")
-        (_, m), = read_spool(os.path.join(gw.dir, "var", "spool")).items()
-        assert m["env"]["auth_user"] == "sam@corp.test", m["env"]
-    finally:
-        gw.stop()
+    gw = gateway_for(peers, tmp_path, kind, text)
+    # Any spelling the store accepts; the identity is the store's own name.
+    login = "sam" if kind == "ldap" else "SAM@Corp.Test"
+    assert gw.auth(login, PASSWORD)[0] == 235
+    code, took = gw.auth("sam@corp.test", "wrong-" + PASSWORD)
+    assert code == 535
+    assert took >= 0.4 - 0.05, took  # the [auth] delay, on a timer before the 535
+    assert gw.auth("nobody@corp.test", PASSWORD)[0] == 535
+    lines = gw.auth_lines()
+    assert "auth=ok" in lines[0] and "backend=%s" % kind in lines[0], lines[0]
+    assert "identity=sam@corp.test" in lines[0], lines[0]
+    assert re.search(r"auth=failed .* delay_ms=400 why=bad password backend=%s" % kind,
+                     lines[1]), lines[1]
+    assert "delay_ms=800" in lines[2], lines[2]  # doubled: the second failure of the IP
+    # The session's user, in the queue and the Received header, is that name too.
+    with smtplib.SMTP("127.0.0.1", gw.port, timeout=60) as s:
+        s.ehlo("client.test")
+        s.login(login, PASSWORD)
+        s.sendmail("sam@corp.test", ["x@far.test"], b"Subject: hi\r\n\r\nbody\r\n")
+    (_, m), = read_spool(os.path.join(gw.dir, "var", "spool")).items()
+    assert m["env"]["auth_user"] == "sam@corp.test", m["env"]
 
 
 @pytest.mark.parametrize("backend", ["dovecot", "ldap"], indirect=True)
-def test_backend_stopped_454_and_no_failed_login(backend, tmp_path):
+def test_backend_stopped_454_and_no_failed_login(backend, tmp_path, peers):
     kind, text, peer = backend
     # three failures lock the IP out: the tempfails below must not count
-    gw = gateway_for(tmp_path, kind, text, policy="ip_failures = 3\n")
-    try:
-        assert gw.auth("sam@corp.test", PASSWORD)[0] == 235
-        peer.stop()
-        for _ in range(5):
-            code, took = gw.auth("sam@corp.test", PASSWORD)
-            assert code == 454
-            assert took < 0.4  # no failure delay: nothing failed
-        assert gw.auth("sam@corp.test", "wrong")[0] == 454  # not even a wrong password
-        peer.start()
-        # Dovecot: the connection kept from before is dead; one is made anew.
-        code, _ = gw.auth("sam@corp.test", PASSWORD)
-        assert code == 235, gw.auth_lines()[-1]
-        temp = [l for l in gw.auth_lines() if "auth=tempfail" in l]
-        assert len(temp) == 6 and all("delay_ms=0 why=backend unavailable backend=%s detail=" % kind
-                                      in l for l in temp), temp
-        assert "policy=block" not in gw.logtext()
-    finally:
-        gw.stop()
+    gw = gateway_for(peers, tmp_path, kind, text, policy="ip_failures = 3\n")
+    assert gw.auth("sam@corp.test", PASSWORD)[0] == 235
+    peer.stop()
+    for _ in range(5):
+        code, took = gw.auth("sam@corp.test", PASSWORD)
+        assert code == 454
+        assert took < 0.4  # no failure delay: nothing failed
+    assert gw.auth("sam@corp.test", "wrong")[0] == 454  # not even a wrong password
+    peer.start()
+    # Dovecot: the connection kept from before is dead; one is made anew.
+    code, _ = gw.auth("sam@corp.test", PASSWORD)
+    assert code == 235, gw.auth_lines()[-1]
+    temp = [l for l in gw.auth_lines() if "auth=tempfail" in l]
+    assert len(temp) == 6 and all("delay_ms=0 why=backend unavailable backend=%s detail=" % kind
+                                  in l for l in temp), temp
+    assert "policy=block" not in gw.logtext()
 
 
-def test_backend_hanging_is_454_within_the_timeout(tmp_path):
+def test_backend_hanging_is_454_within_the_timeout(tmp_path, peers):
     """A Dovecot socket that accepts and never answers, a slapd that is
     stopped (SIGSTOP: the kernel still accepts): 454 after backend_timeout."""
     hang = str(tmp_path / "hang.sock")
     srv = socket.socket(socket.AF_UNIX)
     srv.bind(hang)
     srv.listen(16)
-    ld = Slapd(str(tmp_path / "ld")).start()
-    gws = []
     try:
-        for name, text in (("dv", dovecot_auth(hang)),
-                           ("ld", ldap_auth(ld))):
-            gw = Gateway(str(tmp_path / name), text + "backend_timeout = 1s\n")
-            gws.append(gw.start())
+        ld = start(peers, Slapd(str(tmp_path / "ld")))
+        gws = [start(peers, Gateway(str(tmp_path / name), text + "backend_timeout = 1s\n"))
+               for name, text in (("dv", dovecot_auth(hang)), ("ld", ldap_auth(ld)))]
         os.kill(ld.proc.pid, signal.SIGSTOP)
         try:
             for gw in gws:
@@ -399,104 +415,80 @@ def test_backend_hanging_is_454_within_the_timeout(tmp_path):
             os.kill(ld.proc.pid, signal.SIGCONT)
         assert gws[1].auth("sam@corp.test", PASSWORD)[0] == 235
     finally:
-        for gw in gws:
-            gw.stop()
-        ld.stop()
         srv.close()
 
 
-def brute_force(tmp_path, kind, text):
+def brute_force(peers, tmp_path, kind, text):
     """Four wrong passwords (the fourth passes ip_failures = 3), then the
     right one, from one IP: the codes, the logged delays, the last line's
     reason and whether the IP was locked out."""
-    gw = gateway_for(tmp_path, kind, text, delay=("100ms", "400ms"),
+    gw = gateway_for(peers, tmp_path, kind, text, delay=("100ms", "400ms"),
                      policy="ip_failures = 3\n")
-    try:
-        codes = [gw.auth("sam@corp.test", "guess-%d" % i)[0] for i in range(4)]
-        codes.append(gw.auth("sam@corp.test", PASSWORD)[0])
-        lines = gw.auth_lines()
-        delays = [int(re.search(r"delay_ms=(\d+)", l).group(1)) for l in lines]
-        last = re.search(r"why=(.*?)(?: backend=|$)", lines[-1]).group(1)
-        blocked = "rule=auth_ip_lockout" in gw.logtext()
-        return codes, delays, last, blocked
-    finally:
-        gw.stop()
+    codes = [gw.auth("sam@corp.test", "guess-%d" % i)[0] for i in range(4)]
+    codes.append(gw.auth("sam@corp.test", PASSWORD)[0])
+    lines = gw.auth_lines()
+    delays = [int(re.search(r"delay_ms=(\d+)", l).group(1)) for l in lines]
+    last = re.search(r"why=(.*?)(?: backend=|$)", lines[-1]).group(1)
+    blocked = "rule=auth_ip_lockout" in gw.logtext()
+    return codes, delays, last, blocked
 
 
-def test_brute_force_locked_out_the_same_with_every_backend(tmp_path):
-    dv = Dovecot(str(tmp_path / "dv")).start()
-    ld = Slapd(str(tmp_path / "ld")).start()
-    try:
-        got = {}
-        for kind, text in (("file", "backends = file\n"), ("dovecot", dovecot_auth(dv.socket)),
-                           ("ldap", ldap_auth(ld))):
-            got[kind] = brute_force(tmp_path / kind, kind, text)
-        # the users file's answer: 535 each time, the delay doubling per
-        # failure of the IP up to delay_max, then (locked out) the right
-        # password refused at once, unchecked
-        want = ([535] * 5, [100, 200, 400, 400, 0], "not checked (client blocked)", True)
-        assert got == {"file": want, "dovecot": want, "ldap": want}, got
-    finally:
-        dv.stop()
-        ld.stop()
+def test_brute_force_locked_out_the_same_with_every_backend(tmp_path, peers):
+    dv = start(peers, Dovecot(str(tmp_path / "dv")))
+    ld = start(peers, Slapd(str(tmp_path / "ld")))
+    got = {}
+    for kind, text in (("file", "backends = file\n"), ("dovecot", dovecot_auth(dv.socket)),
+                       ("ldap", ldap_auth(ld))):
+        got[kind] = brute_force(peers, tmp_path / kind, kind, text)
+    # the users file's answer: 535 each time, the delay doubling per
+    # failure of the IP up to delay_max, then (locked out) the right
+    # password refused at once, unchecked
+    want = ([535] * 5, [100, 200, 400, 400, 0], "not checked (client blocked)", True)
+    assert got == {"file": want, "dovecot": want, "ldap": want}, got
 
 
-def test_first_backend_that_knows_the_user_decides(tmp_path):
+def test_first_backend_that_knows_the_user_decides(tmp_path, peers):
     """backends = file, ldap, dovecot: sam@corp.test is in the users file with
     another password, so LDAP's and Dovecot's passwords do not open it; kim is
     only in the file; sam (uid) is unknown to the file, so LDAP decides; a
     name neither the file nor LDAP knows goes to Dovecot."""
-    dv = Dovecot(str(tmp_path / "dv"))
-    with open(os.path.join(dv.dir, "passwd"), "a") as f:
-        f.write("lee@corp.test:{PLAIN}lee-pass-1234::::::\n")
-    dv.start()
-    ld = Slapd(str(tmp_path / "ld")).start()
+    dv = start(peers, Dovecot(str(tmp_path / "dv")))
+    ld = start(peers, Slapd(str(tmp_path / "ld")))
     gw = Gateway(str(tmp_path / "gw"),
                  ldap_auth(ld).replace("backends = ldap", "backends = file, ldap, dovecot")
                  + "dovecot_socket = %s\n" % dv.socket, delay=("10ms", "10ms"),
                  policy="ip_failures = 100\n")
     gw.add_user("sam@corp.test", "Basalt-meadow-58")
     gw.add_user("kim@corp.test", "Orchid-lantern-41")
-    gw.start()
-    try:
-        assert gw.auth("sam@corp.test", PASSWORD)[0] == 535   # the file decided
-        assert gw.auth("sam@corp.test", "Basalt-meadow-58")[0] == 235
-        assert gw.auth("kim@corp.test", "Orchid-lantern-41")[0] == 235
-        assert gw.auth("sam", PASSWORD)[0] == 235             # unknown to the file: LDAP
-        assert gw.auth("lee@corp.test", "lee-pass-1234")[0] == 235  # then Dovecot
-        assert gw.auth("lee@corp.test", "wrong")[0] == 535
-        lines = gw.auth_lines()
-        backends = [re.search(r"backend=(\w+)", l).group(1) for l in lines]
-        assert backends == ["file", "file", "file", "ldap", "dovecot", "dovecot"], lines
-        assert "identity=sam@corp.test" in lines[3]
-    finally:
-        gw.stop()
-        ld.stop()
-        dv.stop()
+    start(peers, gw)
+    assert gw.auth("sam@corp.test", PASSWORD)[0] == 535   # the file decided
+    assert gw.auth("sam@corp.test", "Basalt-meadow-58")[0] == 235
+    assert gw.auth("kim@corp.test", "Orchid-lantern-41")[0] == 235
+    assert gw.auth("sam", PASSWORD)[0] == 235             # unknown to the file: LDAP
+    assert gw.auth("lee@corp.test", "lee-pass-1234")[0] == 235  # then Dovecot
+    assert gw.auth("lee@corp.test", "wrong")[0] == 535
+    lines = gw.auth_lines()
+    backends = [re.search(r"backend=(\w+)", l).group(1) for l in lines]
+    assert backends == ["file", "file", "file", "ldap", "dovecot", "dovecot"], lines
+    assert "identity=sam@corp.test" in lines[3]
 
 
-def test_ldap_starttls_and_ldaps_verify_the_server(tmp_path):
+def test_ldap_starttls_and_ldaps_verify_the_server(tmp_path, peers):
     """StartTLS (the default for ldap://) and ldaps:// with the directory's CA
     give 235; a certificate no configured CA signed is no answer (454), and
     the password is not sent."""
     ca = make_ca(str(tmp_path / "ca"))
-    ld = Slapd(str(tmp_path / "ld"), tls=ca).start()
-    gws = []
-    try:
-        base = ldap_auth(ld).replace("ldap_starttls = no\n", "")
-        confs = [base + "ldap_ca_file = %s/ca.crt\n" % ca,
-                 base.replace(ld.uri, ld.ldaps_uri) + "ldap_ca_file = %s/ca.crt\n" % ca,
-                 base,  # the system's CAs: they did not sign the test server's certificate
-                 base.replace(ld.uri, ld.ldaps_uri)]
-        for i, conf in enumerate(confs):
-            gws.append(Gateway(str(tmp_path / ("gw%d" % i)), conf).start())
-        assert [g.auth("sam", PASSWORD)[0] for g in gws] == [235, 235, 454, 454]
-        assert gws[0].auth("sam", "wrong")[0] == 535
-        assert "detail=\"StartTLS:" in gws[2].auth_lines()[-1], gws[2].auth_lines()[-1]
-    finally:
-        for g in gws:
-            g.stop()
-        ld.stop()
+    ld = start(peers, Slapd(str(tmp_path / "ld"), tls=ca))
+    base = ldap_auth(ld).replace("ldap_starttls = no\n", "")
+    confs = [base + "ldap_ca_file = %s/ca.crt\n" % ca,
+             base.replace(ld.uri, ld.ldaps_uri) + "ldap_ca_file = %s/ca.crt\n" % ca,
+             base,  # the system's CAs: they did not sign the test server's certificate
+             base.replace(ld.uri, ld.ldaps_uri)]
+    gws = [start(peers, Gateway(str(tmp_path / ("gw%d" % i)), conf))
+           for i, conf in enumerate(confs)]
+    assert [g.auth("sam", PASSWORD)[0] for g in gws] == [235, 235, 454, 454]
+    assert gws[0].auth("sam", "wrong")[0] == 535
+    assert "detail=\"StartTLS:" in gws[2].auth_lines()[-1], gws[2].auth_lines()[-1]
 
 
 def test_checkconf_refuses_a_backend_without_its_options(tmp_path):

@@ -571,6 +571,8 @@ const char *userdb_verdict_name(enum userdb_verdict v)
 		return "unknown user";
 	case USERDB_DISABLED:
 		return "disabled";
+	case USERDB_UNAVAILABLE:
+		return "backend unavailable";
 	case USERDB_ERROR:
 		break;
 	}

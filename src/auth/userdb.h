@@ -52,6 +52,8 @@ enum userdb_verdict {
 	USERDB_UNKNOWN,  /* no such account (the time spent was the same) */
 	USERDB_DISABLED, /* right password, account disabled */
 	USERDB_ERROR,    /* stored hash unusable, out of memory */
+	/* a backend (auth/authbe.h) could not answer: 454, not a failed login */
+	USERDB_UNAVAILABLE,
 };
 
 struct userdb_entry {

@@ -136,6 +136,37 @@ static const struct cfg_option gw_options[] = {
      GS(policyd_socket_group), "unix socket: its group (Postfix: postfix)"},
     {"policyd", "socket_mode", CFG_STRING, "", 0, 0, false, GC(policyd_socket_mode),
      GS(policyd_socket_mode), "unix socket: its mode, octal (0660)"},
+#define GA(f) offsetof(struct gw_config, auth.f)
+#define GAS(f) sizeof(((struct gw_config *)0)->auth.f)
+    {"auth", "backends", CFG_STRING, "file", 0, 0, true, GA(backends), GAS(backends),
+     "where SMTP AUTH passwords are checked, in order: file (the users file), dovecot, ldap; "
+     "the first that knows the user decides (docs/users.md)"},
+    {"auth", "backend_timeout", CFG_DURATION, "10s", 100, 120000, true, GA(timeout_ms), 0,
+     "a Dovecot check, or each LDAP operation; past it AUTH gets 454 4.7.0 (never 535)"},
+    {"auth", "dovecot_socket", CFG_STRING, "", 0, 0, true, GA(dovecot_socket), GAS(dovecot_socket),
+     "Dovecot's auth-client socket, as /run/dovecot/auth-client"},
+    {"auth", "dovecot_service", CFG_STRING, "smtp", 0, 0, true, GA(dovecot_service),
+     GAS(dovecot_service), "the service name Dovecot's passdb sees (%s in its config)"},
+    {"auth", "ldap_uri", CFG_STRING, "", 0, 0, true, GA(ldap_uri), GAS(ldap_uri),
+     "ldap://HOST[:PORT] or ldaps://HOST[:PORT] (several, space-separated: tried in turn)"},
+    {"auth", "ldap_starttls", CFG_BOOL, "yes", 0, 0, true, GA(ldap_starttls), 0,
+     "ldap:// URIs: StartTLS first, required (no: the password crosses the network in "
+     "clear)"},
+    {"auth", "ldap_ca_file", CFG_STRING, "", 0, 0, true, GA(ldap_ca_file), GAS(ldap_ca_file),
+     "PEM CAs that signed the LDAP server's certificate (empty: the system's)"},
+    {"auth", "ldap_base", CFG_STRING, "", 0, 0, true, GA(ldap_base), GAS(ldap_base),
+     "where the users are searched (subtree), as dc=corp,dc=example"},
+    {"auth", "ldap_filter", CFG_STRING, "(|(uid=%u)(userPrincipalName=%u)(sAMAccountName=%u))", 0,
+     0, true, GA(ldap_filter), GAS(ldap_filter),
+     "the user's entry: %u the login name, %n its local part, %d its domain (RFC 4515 "
+     "escaped); exactly one entry must match"},
+    {"auth", "ldap_bind_dn", CFG_STRING, "", 0, 0, true, GA(ldap_bind_dn), GAS(ldap_bind_dn),
+     "the account the search binds as (empty: anonymous)"},
+    {"auth", "ldap_bind_password", CFG_STRING, "", 0, 0, true, GA(ldap_bind_password),
+     GAS(ldap_bind_password), "its password"},
+    {"auth", "ldap_name_attr", CFG_STRING, "", 0, 0, true, GA(ldap_name_attr), GAS(ldap_name_attr),
+     "the entry's attribute whose value is the account's identity (uid, userPrincipalName; "
+     "empty: the login name)"},
 #define GD(f) offsetof(struct gw_config, delivery.f)
 #define GDS(f) sizeof(((struct gw_config *)0)->delivery.f)
     {"delivery", "relayhost", CFG_STRING, "", 0, 0, true, GD(relayhost), GDS(relayhost),
@@ -742,6 +773,12 @@ static int gw_handler(void *user, const char *section, const char *name, const c
 	bool policy = strncmp(section, "domain ", 7) == 0 || strncmp(section, "user ", 5) == 0;
 	for (size_t i = 0; i < sizeof gw_policy_sections / sizeof gw_policy_sections[0]; i++)
 		policy = policy || strcmp(section, gw_policy_sections[i]) == 0;
+	if (strcmp(section, "auth") == 0) {
+		/* [auth] is shared: the backends here, the brute-force limits the engine's */
+		int arc = cfg_table_set(gw_options, GW_NOPTS, c, section, name, value, err, errlen);
+		if (arc != 0)
+			return arc == 1 ? 0 : -1;
+	}
 	if (policy)
 		return pol_config_set(&c->policy, section, name, value, err, errlen);
 	int rc = cfg_table_set(gw_options, GW_NOPTS, c, section, name, value, err, errlen);
@@ -937,6 +974,10 @@ static int gw_finish(struct gw_config *c, char *err, size_t errlen)
 	}
 	if (gw_delivery_finish(c, err, errlen) != 0)
 		return -1;
+	if (authbe_config_finish(&c->auth, me, sizeof me) != 0) {
+		str_format(err, errlen, "%s: [auth] %s", c->source, me);
+		return -1;
+	}
 	if ((c->tls_cert[0] != 0) != (c->tls_key[0] != 0)) {
 		str_format(err, errlen, "%s: [gateway] tls_cert and tls_key go together",
 		           c->source);

@@ -15,6 +15,7 @@
 #ifndef RG_GATEWAY_GWCONF_H
 #define RG_GATEWAY_GWCONF_H
 
+#include "auth/authbe.h"
 #include "core/addr.h"
 #include "core/hostport.h"
 #include "policy/config.h"
@@ -199,6 +200,9 @@ struct gw_config {
 		char selector[64];
 		char keyfile[512];
 	} dkim[GW_DKIM_MAX];
+	/* [auth] backends and their options (auth/authbe.h; the rest of [auth]
+	 * is the policy engine's) */
+	struct authbe_config auth;
 	/* parsed */
 	struct hostport policyd_addr;
 	struct hostport web_addr;

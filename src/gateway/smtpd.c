@@ -11,6 +11,7 @@
 #include "gateway/smtpd.h"
 
 #include "admin/metrics.h"
+#include "auth/authbe.h"
 #include "auth/userdb.h"
 #include "core/clock.h"
 #include "core/log.h"
@@ -112,6 +113,11 @@ struct smtpd_conn {
 	enum userdb_verdict auth_verdict;
 	char auth_mech[8];
 	char auth_name[USERDB_NAME_MAX + 1]; /* sanitised, for the log and the policy */
+	/* what the backends said (auth/authbe.h): the account's name on success
+	 * (the identity from then on), which backend, and why not */
+	char auth_canon[USERDB_NAME_MAX + 1];
+	const char *auth_backend;
+	char auth_why[256];
 	enum smtp_session_auth_result auth_result;
 	bool closing;       /* flushing the last replies, then free */
 	bool tls_start;     /* start TLS once the 220 is flushed */
@@ -576,12 +582,21 @@ static int smtpd_users_prepare(struct smtpd *d)
 {
 	if (!d->auth)
 		return userdb_prepare(&d->users);
-	struct userdb_cred cr;
-	if (userdb_lookup(&d->users, NULL, &cr) != 0)
+	struct authbe_request *req = calloc(1, sizeof *req);
+	if (!req || userdb_lookup(&d->users, NULL, &req->cr) != 0) {
+		free(req);
 		return -1;
-	if (passwd_dummy_ready(&cr.dummy_cost))
-		return 0;
-	return authpool_submit(d->auth, &cr, "", 0, NULL, NULL) ? 0 : -1;
+	}
+	int rc = 0;
+	if (!passwd_dummy_ready(&req->cr.dummy_cost)) {
+		/* a check of nobody against the users file only */
+		(void)str_copy(req->conf.backends, sizeof req->conf.backends, "file");
+		req->conf.order[0] = AUTHBE_FILE;
+		req->conf.n = 1;
+		rc = authpool_submit(d->auth, req, NULL, NULL) ? 0 : -1;
+	}
+	free(req);
+	return rc;
 }
 
 static void smtpd_users_refresh(struct smtpd *d)
@@ -661,15 +676,22 @@ static enum pol_action smtpd_policy(struct smtpd_conn *c, struct pol_event *ev, 
 static void smtpd_auth_finish(struct smtpd_conn *c, enum userdb_verdict uv, bool unchecked)
 {
 	struct smtpd *d = c->d;
-	enum smtp_session_auth_result r = uv == USERDB_OK      ? SMTP_SESSION_AUTH_OK
-	                                  : uv == USERDB_ERROR ? SMTP_SESSION_AUTH_TEMP
-	                                                       : SMTP_SESSION_AUTH_FAIL;
-	const char *name = c->auth_name;
+	enum smtp_session_auth_result r = uv == USERDB_OK ? SMTP_SESSION_AUTH_OK
+	                                  : uv == USERDB_ERROR || uv == USERDB_UNAVAILABLE
+	                                      ? SMTP_SESSION_AUTH_TEMP
+	                                      : SMTP_SESSION_AUTH_FAIL;
+	/* After success the identity is the backend's name for the account. */
+	const char *name =
+	    r == SMTP_SESSION_AUTH_OK && c->auth_canon[0] ? c->auth_canon : c->auth_name;
 	struct pol_event ev;
 	struct pol_verdict v;
 	smtpd_policy_event(c, r == SMTP_SESSION_AUTH_OK ? POL_EV_AUTH_OK : POL_EV_AUTH_FAIL, name,
 	                   &ev);
-	enum pol_action a = smtpd_policy(c, &ev, true, &v);
+	enum pol_action a = POL_ALLOW;
+	if (uv == USERDB_UNAVAILABLE)
+		memset(&v, 0, sizeof v); /* no answer is no failed login: nothing counted */
+	else
+		a = smtpd_policy(c, &ev, true, &v);
 	if (strcmp(v.rule, "store_error") == 0 && r != SMTP_SESSION_AUTH_TEMP) {
 		/* No counting means no delay, no lockout, no block: fail closed. */
 		smtpd_log(LOG_LEVEL_ERROR, c, "auth=refused why=\"%s\"",
@@ -685,17 +707,25 @@ static void smtpd_auth_finish(struct smtpd_conn *c, enum userdb_verdict uv, bool
 	uint64_t delay = v.delay_ms;
 	if (r == SMTP_SESSION_AUTH_FAIL && !d->deps.engine)
 		delay = SMTPD_AUTH_FAIL_DELAY_MS;
-	struct smtpd_q qn;
-	smtpd_log(LOG_LEVEL_INFO, c, "auth=%s mech=%s user=%s delay_ms=%llu%s%s",
+	/* why= as it always was; what the backend said after it, quoted */
+	struct smtpd_q qn, qi, qw;
+	smtpd_log(LOG_LEVEL_INFO, c, "auth=%s mech=%s user=%s delay_ms=%llu%s%s%s%s%s%s%s%s",
 	          r == SMTP_SESSION_AUTH_OK     ? "ok"
 	          : r == SMTP_SESSION_AUTH_TEMP ? "tempfail"
 	                                        : "failed",
-	          c->auth_mech, smtpd_q(&qn, name), (unsigned long long)delay,
+	          c->auth_mech, smtpd_q(&qn, c->auth_name), (unsigned long long)delay,
 	          uv != USERDB_OK ? " why=" : "",
 	          unchecked         ? "not checked (client blocked)"
 	          : uv != USERDB_OK ? userdb_verdict_name(uv)
-	                            : "");
+	                            : "",
+	          c->auth_backend ? " backend=" : "", c->auth_backend ? c->auth_backend : "",
+	          r == SMTP_SESSION_AUTH_OK ? " identity=" : "",
+	          r == SMTP_SESSION_AUTH_OK ? smtpd_q(&qi, name) : "",
+	          c->auth_why[0] && uv != USERDB_OK ? " detail=" : "",
+	          c->auth_why[0] && uv != USERDB_OK ? smtpd_q(&qw, c->auth_why) : "");
 	smtpd_count(d->m_auth, r == SMTP_SESSION_AUTH_OK ? "ok" : "failed");
+	if (r == SMTP_SESSION_AUTH_OK)
+		(void)smtp_session_auth_rename(c->s, name);
 	if (delay == 0) {
 		smtp_session_reply_auth(c->s, r);
 		return;
@@ -705,10 +735,14 @@ static void smtpd_auth_finish(struct smtpd_conn *c, enum userdb_verdict uv, bool
 }
 
 /* A worker checked the password (on the loop; c still has the AUTH pending). */
-static void smtpd_on_auth_checked(void *arg, enum userdb_verdict uv)
+static void smtpd_on_auth_checked(void *arg, const struct authbe_result *res)
 {
 	struct smtpd_conn *c = arg;
+	enum userdb_verdict uv = res->verdict;
 	c->auth_job = NULL;
+	c->auth_backend = authbe_kind_name(res->backend);
+	(void)str_copy(c->auth_canon, sizeof c->auth_canon, res->name);
+	str_sanitize(c->auth_why, sizeof c->auth_why, res->why, strlen(res->why));
 	clock_update();
 	if (c->closing) {
 		/* timed out meanwhile: the 421 was the last word */
@@ -751,30 +785,40 @@ static void smtpd_on_auth(void *arg, struct smtp_session *s, const char *mech, c
 	smtpd_users_refresh(d);
 	str_copy(c->auth_mech, sizeof c->auth_mech, mech);
 	str_sanitize(c->auth_name, sizeof c->auth_name, user, strlen(user));
+	c->auth_canon[0] = c->auth_why[0] = '\0';
+	c->auth_backend = NULL;
 	if (authzid[0] && !str_ieq(authzid, user)) {
 		smtpd_auth_finish(c, USERDB_BAD, false); /* no proxy authorization */
 		return;
 	}
-	/* The store is read here, on the loop; the worker gets copies. */
-	struct userdb_cred cr;
-	if (userdb_lookup(&d->users, user, &cr) != 0) {
-		smtpd_auth_finish(c, USERDB_ERROR, false);
-		return;
-	}
 	size_t pwlen = strlen(pw);
-	if (!userdb_cred_usable(&cr, pwlen)) {
-		/* the check would refuse it at once, without hashing */
-		smtpd_auth_finish(c, USERDB_ERROR, false);
-		return;
-	}
 	if (smtpd_auth_blocked(c)) {
-		/* The block fails it whatever the password: spare the Argon2 work. */
-		passwd_wipe(&cr, sizeof cr);
+		/* The block fails it whatever the password: spare the backends' work. */
 		smtpd_auth_finish(c, USERDB_BAD, true);
 		return;
 	}
-	c->auth_job = authpool_submit(d->auth, &cr, pw, pwlen, smtpd_on_auth_checked, c);
-	passwd_wipe(&cr, sizeof cr);
+	/* The store is read here, on the loop; the worker gets copies (of the
+	 * backends' options too: a reload meanwhile changes nothing for it). */
+	struct authbe_request *req = calloc(1, sizeof *req);
+	if (!req || userdb_lookup(&d->users, user, &req->cr) != 0 || pwlen > sizeof req->pw ||
+	    (authbe_uses(&d->c->auth, AUTHBE_FILE) && !userdb_cred_usable(&req->cr, pwlen)) ||
+	    str_copy(req->user, sizeof req->user, user) != 0) {
+		/* the check would refuse it at once, without hashing */
+		if (req)
+			passwd_wipe(req, sizeof *req);
+		free(req);
+		smtpd_auth_finish(c, USERDB_ERROR, false);
+		return;
+	}
+	req->conf = d->c->auth;
+	const struct userdb_entry *e = req->cr.known ? userdb_find(&d->users, user) : NULL;
+	(void)str_copy(req->file_name, sizeof req->file_name, e ? e->name : "");
+	memcpy(req->pw, pw, pwlen);
+	req->pwlen = pwlen;
+	(void)str_copy(req->rip, sizeof req->rip, c->has_ip ? c->ip_text : "");
+	c->auth_job = authpool_submit(d->auth, req, smtpd_on_auth_checked, c);
+	passwd_wipe(req, sizeof *req);
+	free(req);
 	if (!c->auth_job) {
 		smtpd_log(LOG_LEVEL_WARN, c,
 		          "auth=tempfail mech=%s user=%s delay_ms=0 why=busy (%u checks waiting)",

@@ -617,6 +617,49 @@ int smtpd_users_reload(struct smtpd *d, char *err, size_t errlen)
 	return 0;
 }
 
+/* A session identified by sender (docs/deploy-smarthost.md): no AUTH, a
+ * client in trusted_networks, and its listener says identify = sender or the
+ * client is in [gateway] identify_sender. Nothing else is believed: an
+ * untrusted client naming a colleague as sender must not get her blocked. */
+static bool smtpd_by_sender(const struct smtpd_conn *c)
+{
+	const struct gw_config *g = c->d->c;
+	if (!c->has_ip || smtp_session_auth_user(c->s) || !g->trusted ||
+	    !prefix_set_lookup(g->trusted, &c->ip, NULL, NULL))
+		return false;
+	return c->l->conf->identify == GW_IDENTIFY_SENDER ||
+	       (g->sender_networks && prefix_set_lookup(g->sender_networks, &c->ip, NULL, NULL));
+}
+
+/* The event of a session identified by sender: the user is who (the envelope
+ * sender, or the identify_header's user) in the engine's canonical form when
+ * it is of a local domain (a header's user is believed as it is), and the
+ * client is the trusted relay above it (POL_F_RELAYED). A sender outside the
+ * local domains is flagged: a signal on the relay. The null sender (the
+ * server's own notices) counts on the relay alone. */
+static void smtpd_relay_identity(const struct smtpd_conn *c, const char *who, bool from_header,
+                                 struct pol_event *ev)
+{
+	ev->flags |= POL_F_RELAYED;
+	if (!who[0])
+		return;
+	const char *at = strrchr(who, '@');
+	if (!from_header &&
+	    (!at || !relay_domains_contains(&c->d->relay.domains, at + 1, strlen(at + 1)))) {
+		ev->flags |= POL_F_FOREIGN_SENDER;
+		return;
+	}
+	char in[POL_IDENT_MAX], norm[POL_IDENT_MAX];
+	const struct pol_engine *e = c->d->deps.engine;
+	if (str_format(in, sizeof in, "user:%s", who) != 0)
+		return;
+	if (!e || pol_engine_normalize(e, in, norm, sizeof norm) != 0) {
+		str_lower(in);
+		(void)str_copy(norm, sizeof norm, in);
+	}
+	(void)str_copy(ev->user, sizeof ev->user, norm + 5);
+}
+
 static void smtpd_policy_event(const struct smtpd_conn *c, enum pol_event_type t, const char *user,
                                struct pol_event *ev)
 {
@@ -625,6 +668,8 @@ static void smtpd_policy_event(const struct smtpd_conn *c, enum pol_event_type t
 	ev->has_ip = c->has_ip;
 	ev->ip = c->ip;
 	str_copy(ev->sender, sizeof ev->sender, c->sender);
+	if ((t == POL_EV_MAIL || t == POL_EV_RCPT_REJECT) && !ev->user[0] && smtpd_by_sender(c))
+		smtpd_relay_identity(c, c->sender, false, ev);
 }
 
 /* Evaluates (count) or checks blocks only; returns the verdict's action. */
@@ -814,7 +859,10 @@ static void smtpd_on_mail(void *arg, struct smtp_session *s, const struct smtp_a
 	smtpd_policy_event(c, POL_EV_MAIL, smtp_session_auth_user(s), &ev);
 	if (!c->sender[0])
 		ev.flags |= POL_F_NULL_SENDER;
-	if (smtpd_policy(c, &ev, false, &v) == POL_BLOCK) {
+	/* From a trusted relay identified by sender a block holds the message
+	 * (at the end of data) rather than refusing it: a 5xx would have the
+	 * internal server bounce it, and a person resumes it with the block. */
+	if (smtpd_policy(c, &ev, false, &v) == POL_BLOCK && !(ev.flags & POL_F_RELAYED)) {
 		char r[SMTP_SESSION_REPLY_MAX];
 		str_format(r, sizeof r, "554 5.7.1 relayguard: %s blocked (%s)", v.identity,
 		           v.n_reasons ? v.reasons[0] : v.rule);
@@ -1108,6 +1156,22 @@ static void smtpd_dkim_sign(struct smtpd_conn *c)
 	dkim_signer_free(sg);
 }
 
+/* "policy RULE: REASON [IDENTITY]": the identity the hold is about (the block
+ * met, the relay whose limit fired, else the event's identity) in brackets at
+ * the end, never cut, so a resume releases exactly what it names
+ * (admin/ctlapi "resume"). */
+static void smtpd_hold_reason(const struct pol_verdict *v, char *out, size_t size)
+{
+	const char *who = v->about[0] ? v->about : v->identity;
+	char tag[POL_IDENT_MAX + 4] = "";
+	if (who[0])
+		(void)str_format(tag, sizeof tag, " [%s]", who);
+	size_t room = size > strlen(tag) ? size - strlen(tag) : 0;
+	(void)str_format(out, room, "policy %s: %s", v->rule,
+	                 v->n_reasons ? v->reasons[0] : "hold");
+	(void)str_append(out, size, tag);
+}
+
 static void smtpd_commit(struct smtpd_conn *c)
 {
 	struct queue_envelope *env = calloc(1, sizeof *env);
@@ -1141,8 +1205,7 @@ static void smtpd_commit(struct smtpd_conn *c)
 		env->smtputf8 = m->smtputf8;
 	}
 	if (c->verdict.action == POL_HOLD)
-		str_format(env->hold_reason, sizeof env->hold_reason, "policy %s: %s",
-		           c->verdict.rule, c->verdict.n_reasons ? c->verdict.reasons[0] : "hold");
+		smtpd_hold_reason(&c->verdict, env->hold_reason, sizeof env->hold_reason);
 	env->nrcpt = c->nrcpt;
 	env->rcpt = c->rcpt;
 	if (c->dkim)
@@ -1317,6 +1380,8 @@ static void smtpd_data_end_go(struct smtpd_conn *c)
 		ev.scan_score = (int32_t)lround(c->scan.score * 100.0);
 	}
 	enum pol_action a = smtpd_policy(c, &ev, true, &c->verdict);
+	if (a == POL_BLOCK && (ev.flags & POL_F_RELAYED))
+		a = c->verdict.action = POL_HOLD; /* smtpd_on_mail: held, not refused */
 	if (smtpd_scan_verdict(c))
 		return;
 	if (a == POL_DEFER || a == POL_BLOCK) {

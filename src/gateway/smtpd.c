@@ -27,6 +27,7 @@
 #include "policy/msgclass.h"
 #include "queue/queue.h"
 #include "smtp/dkim.h"
+#include "smtp/hdrstrip.h"
 #include "smtp/relay.h"
 #include "smtp/session.h"
 
@@ -148,6 +149,10 @@ struct smtpd_conn {
 	struct scan_req *scan_req; /* running */
 	bool scan_done;            /* scan holds this message's result, or why there is none */
 	struct scan_result scan;
+	/* [listener] identify_header: the internal server's field with the
+	 * authenticated user, read for the policy and removed from the spool */
+	bool stripping;
+	struct hdrstrip strip;
 };
 
 #define SMTPD_HDR_MAX 65536 /* header bytes kept for classification */
@@ -977,6 +982,8 @@ static int smtpd_on_data_start(void *arg, struct smtp_session *s)
 	str_copy(c->qid, sizeof c->qid, queue_msg_id(c->qm));
 	if (c->d->dkim.n && c->l->conf->role != GW_ROLE_INBOUND)
 		c->dkim = dkim_signer_new(); /* NULL (no memory): the message goes unsigned */
+	c->stripping = c->l->conf->identify_header[0] && smtpd_by_sender(c) &&
+	               hdrstrip_init(&c->strip, c->l->conf->identify_header) == 0;
 	char date[64];
 	(void)clock_format_rfc5322(clock_realtime_ms(), true, date, sizeof date); /* fits */
 	struct buf h;
@@ -1037,11 +1044,10 @@ static void smtpd_classify(struct smtpd_conn *c)
 	}
 }
 
-static int smtpd_on_data_chunk(void *arg, struct smtp_session *s, const char *p, size_t n)
+/* Message bytes to the spool (and the DKIM signer, which signs what is spooled). */
+static int smtpd_spool_write(void *arg, const char *p, size_t n)
 {
 	struct smtpd_conn *c = arg;
-	c->size += n;
-	smtpd_hdr_add(c, p, n);
 	if (c->qm && queue_msg_write(c->qm, p, n) != 0) {
 		smtpd_log(LOG_LEVEL_ERROR, c, "queue=%s", "write_failed");
 		return -1;
@@ -1053,6 +1059,16 @@ static int smtpd_on_data_chunk(void *arg, struct smtp_session *s, const char *p,
 		c->dkim = NULL;
 	}
 	return 0;
+}
+
+static int smtpd_on_data_chunk(void *arg, struct smtp_session *s, const char *p, size_t n)
+{
+	struct smtpd_conn *c = arg;
+	c->size += n;
+	smtpd_hdr_add(c, p, n);
+	if (c->stripping)
+		return hdrstrip_feed(&c->strip, p, n, smtpd_spool_write, c);
+	return smtpd_spool_write(c, p, n);
 }
 
 static void smtpd_on_data_abort(void *arg, struct smtp_session *s, const char *why)
@@ -1231,6 +1247,17 @@ static void smtpd_on_screen_data(void *arg, const char *reply)
 static void smtpd_on_data_end(void *arg, struct smtp_session *s)
 {
 	struct smtpd_conn *c = arg;
+	if (c->stripping) {
+		c->stripping = false;
+		if (hdrstrip_finish(&c->strip, smtpd_spool_write, c) != 0) {
+			smtpd_msg_abort(c);
+			smtp_session_reply_data(s, false, NULL);
+			return;
+		}
+		if (c->strip.removed)
+			smtpd_log(LOG_LEVEL_DEBUG, c, "identify_header=removed fields=%u",
+			          c->strip.removed);
+	}
 	if (c->sc) {
 		c->screen_sync = true;
 		screen_conn_data(c->sc, smtpd_on_screen_data, c);
@@ -1350,6 +1377,43 @@ static bool smtpd_scan_verdict(struct smtpd_conn *c)
 	return false;
 }
 
+/* [listener] identify_header on a session identified by sender: the first
+ * such field's address ("user@dom", "<user@dom>", "Name <user@dom>") is the
+ * identity instead of the envelope sender; believed as the internal server
+ * wrote it (smtpd_by_sender: only from a trusted client), and removed from
+ * the message (smtpd_on_data_chunk). No such field: the envelope sender. */
+static void smtpd_header_identity(struct smtpd_conn *c, struct pol_event *ev)
+{
+	const char *name = c->l->conf->identify_header;
+	if (!(ev->flags & POL_F_RELAYED) || !name[0] || !c->hdr)
+		return;
+	struct msg_reader r;
+	struct msg_field f;
+	struct buf v;
+	char who[POL_USER_MAX] = "";
+	buf_init(&v, MSG_FIELD_MAX);
+	msg_reader_init(&r, c->hdr, c->hdr_len);
+	while (!who[0] && msg_next(&r, &f) == 1) {
+		if (!msg_field_is(&f, name) || msg_unfold(&f, &v) < 0)
+			continue;
+		const char *p = buf_cstr(&v), *lt = strchr(p, '<');
+		if (lt)
+			p = lt + 1;
+		p += strspn(p, " \t");
+		size_t n = strcspn(p, lt ? "> \t" : " \t;,");
+		if (n > 0 && n < sizeof who && str_copy_n(who, sizeof who, p, n) == 0 &&
+		    strpbrk(who, "\"()[]\\") != NULL)
+			who[0] = '\0';
+		buf_reset(&v);
+	}
+	buf_free(&v);
+	if (!who[0])
+		return;
+	ev->user[0] = '\0';
+	ev->flags &= ~POL_F_FOREIGN_SENDER;
+	smtpd_relay_identity(c, who, true, ev);
+}
+
 static void smtpd_data_end_go(struct smtpd_conn *c)
 {
 	struct smtp_session *s = c->s;
@@ -1364,6 +1428,7 @@ static void smtpd_data_end_go(struct smtpd_conn *c)
 	ev.rcpt_count = c->nrcpt;
 	ev.size = c->size;
 	smtpd_classify(c);
+	smtpd_header_identity(c, &ev);
 	if (c->received >= SMTPD_HOP_MAX) {
 		smtpd_log(LOG_LEVEL_INFO, c, "reject=mail_loop received=%u limit=%u", c->received,
 		          SMTPD_HOP_MAX);

@@ -73,7 +73,9 @@ def start(tmp_path, listener_extra="", extra=""):
         "[gateway]\nlocal_domains = corp.test\nqueue_fsync = no\n"
         "[listener relay]\nlisten = 127.0.0.1:%d\nrole = relay\ntls = none\n"
         "identify = sender\n%s"
-        "[delivery]\nrelayhost = [127.0.0.1]:%d\nrelayhost_tls = none\n%s"
+        # a delivery the loaded machine lets fail is tried again at once
+        "[delivery]\nrelayhost = [127.0.0.1]:%d\nrelayhost_tls = none\n"
+        "minimal_backoff = 1s\nmaximal_backoff = 2s\ndead_time = 0\n%s"
         % (relay_port, listener_extra, sink.port, extra)))
     deadline = time.monotonic() + 10
     while True:
@@ -196,6 +198,10 @@ def test_trusted_relay_by_sender(tmp_path):
         held = holds(conf)
         assert {h["sender"] for h in held} == {SPRAY}
         assert len(held) == len(held_spray) + 1
+
+        # the mailbox's own page lists its held mail (no AUTH: found by the hold's identity)
+        st, _, page = web.req("/account?id=user:" + SPRAY)
+        assert st == 200 and held[0]["id"] in page and held[-1]["id"] in page
 
         # 3. Unblock the sender (web button): its held mail goes, all of it.
         st, _, page = web.req("/blocks")

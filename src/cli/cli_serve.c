@@ -200,8 +200,13 @@ int cli_checkconf(int argc, char **argv)
 		       gw_tls_name(l->tls));
 		for (int k = 0; k < l->naddrs; k++)
 			printf(" %s", l->addrs[k].text);
+		if (l->identify == GW_IDENTIFY_SENDER)
+			printf("; identified by sender%s%s", l->identify_header[0] ? " or " : "",
+			       l->identify_header);
 		printf("\n");
 	}
+	if (c->identify_sender[0])
+		printf("  identified by sender on every listener: %s\n", c->identify_sender);
 	if (strcmp(c->state_store, "redis") == 0)
 		printf("  state store: redis at %s, key prefix %s (local fallback in %s/policy)\n",
 		       c->redis_addr.text, c->redis_prefix, c->state_dir);

@@ -45,6 +45,10 @@ static const struct cfg_option gw_options[] = {
      "domains we accept mail for"},
     {"gateway", "trusted_networks", CFG_STRING, "127.0.0.0/8 ::1/128", 0, 0, true,
      GC(trusted_networks), GS(trusted_networks), "clients that may relay without AUTH"},
+    {"gateway", "identify_sender", CFG_STRING, "", 0, 0, true, GC(identify_sender),
+     GS(identify_sender),
+     "trusted networks (the organisation's mail servers) whose mail is counted per envelope "
+     "sender on every listener, as with [listener] identify = sender"},
     {"gateway", "tls_cert", CFG_STRING, "", 0, 0, true, GC(tls_cert), GS(tls_cert),
      "PEM certificate chain"},
     {"gateway", "tls_key", CFG_STRING, "", 0, 0, true, GC(tls_key), GS(tls_key), "PEM key"},
@@ -361,6 +365,24 @@ static int gw_listener_set(struct gw_listener *l, const char *name, const char *
 		if (addr_parse(value, strlen(value), &a) != 0 ||
 		    str_copy(l->source_address, sizeof l->source_address, value) != 0) {
 			str_format(err, errlen, "source_address: expected an IP address");
+			return -1;
+		}
+	} else if (strcmp(name, "identify") == 0) {
+		if (strcmp(value, "client") == 0)
+			l->identify = GW_IDENTIFY_CLIENT;
+		else if (strcmp(value, "sender") == 0)
+			l->identify = GW_IDENTIFY_SENDER;
+		else {
+			str_format(err, errlen, "identify: expected client or sender");
+			return -1;
+		}
+	} else if (strcmp(name, "identify_header") == 0) {
+		size_t n = strlen(value);
+		bool ok = n > 0 && n < sizeof l->identify_header;
+		for (size_t i = 0; ok && i < n; i++) /* RFC 5322 ftext, as a name is written */
+			ok = value[i] > 32 && value[i] < 127 && value[i] != ':';
+		if (!ok || str_copy(l->identify_header, sizeof l->identify_header, value) != 0) {
+			str_format(err, errlen, "identify_header: expected a header field name");
 			return -1;
 		}
 	} else if (strcmp(name, "require_tls_for_auth") == 0) {
@@ -901,6 +923,15 @@ static int gw_finish(struct gw_config *c, char *err, size_t errlen)
 		str_format(err, errlen, "%s: [gateway] trusted_networks: %s", c->source, e);
 		return -1;
 	}
+	if (c->identify_sender[0]) {
+		c->sender_networks = prefix_set_new();
+		if (!c->sender_networks ||
+		    prefix_set_add_list(c->sender_networks, c->identify_sender, e, sizeof e) != 0) {
+			str_format(err, errlen, "%s: [gateway] identify_sender: %s", c->source,
+			           c->sender_networks ? e : "out of memory");
+			return -1;
+		}
+	}
 	if (c->policyd_listen[0] &&
 	    hostport_parse(c->policyd_listen, 0, &c->policyd_addr, e, sizeof e) != 0) {
 		str_format(err, errlen, "%s: [policyd] listen: %s", c->source, e);
@@ -1138,6 +1169,8 @@ void gwconf_free(struct gw_config *c)
 {
 	prefix_set_free(c->trusted);
 	c->trusted = NULL;
+	prefix_set_free(c->sender_networks);
+	c->sender_networks = NULL;
 	prefix_set_free(c->policyd_allowed);
 	c->policyd_allowed = NULL;
 	prefix_set_free(c->web_proxies);

@@ -31,12 +31,21 @@
 enum gw_role { GW_ROLE_SUBMISSION, GW_ROLE_RELAY, GW_ROLE_INBOUND };
 enum gw_tls { GW_TLS_NONE, GW_TLS_STARTTLS, GW_TLS_IMPLICIT };
 
+/* Whose mail a session without AUTH is counted as (docs/deploy-smarthost.md):
+ * the client IP, or, from a trusted network, the envelope sender of a local
+ * domain with the client's IP as the trusted relay above it. */
+enum gw_identify { GW_IDENTIFY_CLIENT, GW_IDENTIFY_SENDER };
+
 struct gw_listener {
 	char name[32];
 	char source_address[64]; /* delivery binds to it for mail received here; "" = default */
 	enum gw_role role;
 	enum gw_tls tls;
 	bool require_tls_for_auth;
+	enum gw_identify identify;
+	/* a header the internal server writes with the authenticated user (with
+	 * identify = sender): believed from trusted clients here, then removed */
+	char identify_header[64];
 	int naddrs;
 	struct hostport addrs[GW_ADDRS_MAX];
 };
@@ -120,6 +129,7 @@ struct gw_config {
 	bool reverse_dns;  /* the client's verified name in our Received header */
 	char local_domains[2048];
 	char trusted_networks[2048];
+	char identify_sender[2048]; /* trusted networks identified by sender on every listener */
 	char tls_cert[512];
 	char tls_key[512];
 	uint64_t max_message_size;
@@ -207,7 +217,8 @@ struct gw_config {
 	struct hostport policyd_addr;
 	struct hostport web_addr;
 	struct hostport redis_addr;
-	struct prefix_set *trusted; /* owned */
+	struct prefix_set *trusted;         /* owned */
+	struct prefix_set *sender_networks; /* owned: [gateway] identify_sender, NULL: none */
 	struct prefix_set *policyd_allowed; /* owned: [policyd] allow, or loopback */
 	long policyd_uid, policyd_gid;      /* -1: unchanged */
 	int policyd_mode;                   /* -1: unchanged */

@@ -33,6 +33,8 @@ static const struct {
     {"spam", POL_F_SPAM},
     {"listed", POL_F_LISTED},
     {"inbound", POL_F_INBOUND},
+    {"relayed", POL_F_RELAYED},
+    {"foreign_sender", POL_F_FOREIGN_SENDER},
 };
 
 static const char *const pol_event_results[] = {"ok", "deferred", "bounced", "unknown_user"};

@@ -61,12 +61,12 @@ class Gateway:
             "require_tls_for_auth = no\n"
             "[policyd]\nlisten =\n[web]\nlisten =\n[auth]\ndelay = 10ms\ndelay_max = 20ms\n"
             "[delivery]\nrelayhost = [127.0.0.1]:%d\nrelayhost_tls = none\n"
-            "poll_interval = 10ms\n" % (tmp, self.users, self.relay_port, self.port, sink_port))
+            "poll_interval = 10ms\nminimal_backoff = 1s\nmaximal_backoff = 1s\n" % (tmp, self.users, self.relay_port, self.port, sink_port))
         self.log = open(self.logpath, "w")
         self.proc = subprocess.Popen([RG_BIN, "serve", "--config", str(conf)], stdout=self.log,
                                      stderr=subprocess.STDOUT)
         import socket
-        assert wait(lambda: self._up(socket), 20), self.logpath.read_text()
+        assert wait(lambda: self._up(socket), 30), self.logpath.read_text()
 
     def _up(self, socket):
         try:
@@ -96,8 +96,9 @@ def test_trace_log_relayguard(tmp_path):
         gw.send("sam@gw.test", "sam@gw.test", "rg-a@gw.test", "the one traced")
         gw.send("sam@gw.test", "sam@gw.test", "rg-b@gw.test", "same account")
         gw.send("kim@gw.test", "kim@gw.test", "rg-c@gw.test", "same address only")
-        assert wait(lambda: sink.count() == 3, 60), gw.logpath.read_text()
-        assert wait(lambda: gw.logpath.read_text().count("event=done") == 3, 30)
+        assert wait(lambda: sink.count() == 3, 120), (
+            "sink exit %s\n" % sink.proc.poll()) + gw.logpath.read_text()
+        assert wait(lambda: gw.logpath.read_text().count("event=done") == 3, 60)
     finally:
         gw.stop()
         sink.stop()
@@ -161,7 +162,7 @@ def sasl_postfix(tmp_path, relayhost):
         "smtpd_sasl_auth_enable": "yes", "smtpd_sasl_type": "dovecot",
         "smtpd_sasl_path": os.path.join(str(tmp_path), "postfix", "auth"),
         "smtpd_relay_restrictions": "permit_sasl_authenticated, permit_mynetworks, reject",
-        "queue_run_delay": "1s"})
+        "queue_run_delay": "1s", "minimal_backoff_time": "1s", "maximal_backoff_time": "2s"})
     auth = DovecotAuth(os.path.join(pf.dir, "auth"))
     pf.start()
     return pf, pfport, auth
@@ -179,7 +180,7 @@ def test_trace_log_postfix(tmp_path):
                 if user:
                     s.login(user, "secret")
                 s.sendmail("sam@pf.test", ["bob@x.test"], message("sam@pf.test", mid, mid))
-        assert wait(lambda: sink.count() == 3, 90), pf.logtext()
+        assert wait(lambda: sink.count() == 3, 120), pf.logtext()
         assert wait(lambda: pf.logtext().count(": removed") == 3, 30), pf.logtext()
     finally:
         pf.stop()
@@ -232,8 +233,8 @@ def test_trace_log_postfix_then_relayguard(tmp_path):
             s.ehlo("client.test")
             s.login("amy", "secret")
             s.sendmail("amy@pf.test", ["bob@x.test"], message("amy@pf.test", "both@pf.test", "x"))
-        assert wait(lambda: sink.count() == 1, 90), pf.logtext() + gw.logpath.read_text()
-        assert wait(lambda: "event=done" in gw.logpath.read_text(), 30)
+        assert wait(lambda: sink.count() == 1, 120), pf.logtext() + gw.logpath.read_text()
+        assert wait(lambda: "event=done" in gw.logpath.read_text(), 60)
         assert wait(lambda: ": removed" in pf.logtext(), 30), pf.logtext()
     finally:
         pf.stop()

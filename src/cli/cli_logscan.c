@@ -26,7 +26,8 @@
 
 static const char cli_logscan_help[] =
     "usage: relayguard logscan [--json]\n"
-    "                          [--format auto|postfix|exim|dovecot|netfilter|relayguard]\n"
+    "                          [--format auto|postfix|exim|dovecot|netfilter|relayguard|\n"
+    "                                    exchange|mailenable|kerio]\n"
     "                          [--since TIME] [--until TIME] [--local-networks CIDR,...]\n"
     "                          [--config FILE] [--year YYYY] FILE...\n"
     "\n"
@@ -51,7 +52,10 @@ static const char cli_logscan_help[] =
     "smtpd, submission/smtpd, cleanup, qmgr, smtp, lmtp, local, virtual, bounce, pickup;\n"
     "short and long queue IDs), Exim main log, Dovecot (syslog or its own file),\n"
     "netfilter LOG lines (kern.log, the journal, dmesg) and relayguard's own delivery\n"
-    "log (docs/delivery.md). Formats may be mixed in one\n"
+    "log (docs/delivery.md); Microsoft Exchange message tracking and SMTP Receive\n"
+    "protocol logs, MailEnable SMTP activity logs, Kerio Connect security.log and\n"
+    "mail.log (each such file is one format, found from its first lines). Formats may\n"
+    "be mixed in one\n"
     "file and across files; lines that are none of these are counted, never fatal.\n"
     "FILE may be gzip-compressed; '-' reads standard input. Give files oldest first:\n"
     "time never runs backwards in the engine (older lines are taken as of the newest\n"
@@ -216,8 +220,9 @@ static void cli_scan_verdict(void *ctx, const struct pol_event *ev, const struct
 static json_t *cli_scan_stats_json(const struct logscan_stats *st, double seconds)
 {
 	json_t *s = json_object(), *f = json_object();
-	static const char *const names[] = {"",        "postfix",   "exim",
-	                                    "dovecot", "netfilter", "relayguard"};
+	static const char *const names[] = {"",         "postfix",    "exim",
+	                                    "dovecot",  "netfilter",  "relayguard",
+	                                    "exchange", "mailenable", "kerio"};
 	(void)json_object_set_new(s, "lines", json_integer((json_int_t)st->lines));
 	(void)json_object_set_new(s, "parsed", json_integer((json_int_t)st->parsed));
 	(void)json_object_set_new(s, "unparsed", json_integer((json_int_t)st->unparsed));

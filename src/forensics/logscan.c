@@ -21,6 +21,7 @@
 #include "forensics/pflog.h"
 #include "forensics/qtrack.h"
 #include "forensics/rglog.h"
+#include "forensics/srvlog.h"
 #include "policy/store.h"
 
 #include <stdarg.h>
@@ -48,8 +49,9 @@ const char *logscan_kind_name(enum logscan_kind k)
 
 int logscan_format_parse(const char *s, enum logscan_format *out)
 {
-	static const char *const names[] = {"auto",    "postfix",   "exim",
-	                                    "dovecot", "netfilter", "relayguard"};
+	static const char *const names[] = {"auto",     "postfix",    "exim",
+	                                    "dovecot",  "netfilter",  "relayguard",
+	                                    "exchange", "mailenable", "kerio"};
 	for (int i = 0; i < LOGSCAN_FORMATS; i++)
 		if (strcmp(s, names[i]) == 0) {
 			*out = (enum logscan_format)i;
@@ -130,9 +132,11 @@ struct logscan {
 	struct logyear year;
 	bool year_set;
 	struct logline_memo head; /* the last line's stamp and host */
+	struct srvlog srv;        /* the Windows servers' logs: this file's format */
 	struct logscan_stats st;
 	uint64_t fails_total; /* failed logins seen (any IP) */
 	int64_t now;
+	int64_t line_ms; /* the current line's own time (now never runs backwards; this may) */
 	const char *source;
 	uint64_t line_no;
 	struct pol_event ev;
@@ -450,7 +454,7 @@ static void ls_login_fact(struct logscan *s, struct ls_ip *t, uint32_t uid)
 	}
 	if (t->n_logins < LOGSCAN_LIST_MAX)
 		t->logins[t->n_logins++] =
-		    (struct ls_login){uid, s->now, t->fails, s->users[uid].msgs};
+		    (struct ls_login){uid, s->line_ms, t->fails, s->users[uid].msgs};
 	else
 		t->logins_more++;
 }
@@ -495,7 +499,7 @@ static int ls_auth_ok(struct logscan *s, uint32_t uid, const struct addr *ip)
 			if (!seen && t->n_succ < LOGSCAN_LIST_MAX)
 				t->succ[t->n_succ++] = uid;
 			if (s->users[uid].guessed_ms == 0)
-				s->users[uid].guessed_ms = s->now;
+				s->users[uid].guessed_ms = s->line_ms;
 		}
 	}
 	ls_ev(s, POL_EV_AUTH_OK);
@@ -513,10 +517,12 @@ static int ls_auth_fail(struct logscan *s, uint32_t uid, const struct addr *ip)
 	if (ip) {
 		struct ls_ip *t = ls_ip(s, ip, true);
 		if (t) {
-			if (t->fails == 0)
-				t->first_fail_ms = s->now;
+			/* the facts keep the lines' own times */
+			if (t->fails == 0 || s->line_ms < t->first_fail_ms)
+				t->first_fail_ms = s->line_ms;
 			t->fails++;
-			t->last_fail_ms = s->now;
+			if (s->line_ms > t->last_fail_ms)
+				t->last_fail_ms = s->line_ms;
 			uint32_t k = 0;
 			while (uid && k < t->n_tried && t->tried[k] != uid)
 				k++;
@@ -977,12 +983,130 @@ static int ls_relayguard(struct logscan *s, const struct rglog_rec *r)
 	}
 }
 
-/* ---- dispatch ---- */
+/* ---- the Windows servers of the articles (srvlog.h) ---- */
+
+/* Whether a line of time t is inside --since/--until (counted when not); the
+ * first and last times seen. */
+static inline bool ls_time_in(struct logscan *s, int64_t t)
+{
+	if ((s->o.since_ms && t < s->o.since_ms) || (s->o.until_ms && t >= s->o.until_ms)) {
+		s->st.outside++;
+		return false;
+	}
+	if (s->st.first_ms == 0 || t < s->st.first_ms)
+		s->st.first_ms = t;
+	if (t > s->st.last_ms)
+		s->st.last_ms = t;
+	return true;
+}
 
 static bool ls_want(const struct logscan *s, enum logscan_format f)
 {
 	return s->o.format == LOGSCAN_AUTO || s->o.format == f;
 }
+
+static int ls_srv_received(struct logscan *s, const struct srvlog_rec *r)
+{
+	bool created;
+	uint32_t uid = ls_user_id(s, r->user);
+	/* an authenticated submission is a login too (as Postfix's client= line) */
+	if (uid && r->has_ip && !r->generated && ls_auth_ok(s, uid, &r->ip) != 0)
+		return -1;
+	struct qtrack_msg *m = ls_track(s, r->id, &created);
+	if (!m || (m->flags & QTRACK_QUEUED))
+		return 0;
+	if (!r->generated) {
+		ls_set_client(s, m, r->has_ip ? &r->ip : NULL, uid);
+	} else if (r->autoreply && uid) {
+		m->flags |= QTRACK_PICKUP | QTRACK_AUTO;
+		m->user = uid;
+	} else if (uid) {
+		m->flags |= QTRACK_PICKUP;
+		m->user = uid;
+	}
+	struct logspan first = r->rcpt;
+	const char *sep = r->rcpt_sep ? memchr(first.p, r->rcpt_sep, first.len) : NULL;
+	if (sep)
+		first.len = (size_t)(sep - first.p);
+	if (r->rcpt_sep == ',')
+		first = (struct logspan){first.p, 0}; /* "<a>" forms: the count is enough */
+	return ls_mail(s, m, r->sender, r->size, r->nrcpt, first);
+}
+
+static int ls_srv_sent(struct logscan *s, const struct srvlog_rec *r)
+{
+	struct qtrack_msg *m = qtrack_get(&s->q, r->id.p, r->id.len);
+	if (!m)
+		return 0;
+	bool remote = r->remote && !(r->has_ip && ls_local(s, &r->ip));
+	size_t i = 0;
+	while (i <= r->rcpt.len) {
+		size_t e = i;
+		while (e < r->rcpt.len && (!r->rcpt_sep || r->rcpt.p[e] != r->rcpt_sep))
+			e++;
+		struct logspan one = logspan_sub(r->rcpt, i, e);
+		if (one.len) {
+			if (remote)
+				ls_remote(s, m, one, false, r->failed);
+			if (r->failed && ls_bounced(s, m, one, false) != 0)
+				return -1;
+			m = qtrack_get(&s->q, r->id.p, r->id.len); /* ls_remote keeps it */
+			if (!m)
+				return 0;
+		}
+		i = e + 1;
+	}
+	return 0;
+}
+
+/* A line of a file that is (or may be) one of these servers' logs. */
+static int ls_srv_line(struct logscan *s, const char *p, size_t len)
+{
+	struct srvlog_rec r;
+	if (srvlog_line(&s->srv, p, len, &r) != 0) {
+		s->st.unparsed++;
+		return 0;
+	}
+	/* MailEnable's message file names (a GUID and ".MAI") are longer than a
+	 * queue ID: their last bytes tell them apart */
+	if (r.id.len > QTRACK_ID_MAX)
+		r.id = logspan_sub(r.id, r.id.len - QTRACK_ID_MAX, r.id.len);
+	enum logscan_format f = s->srv.format == SRVLOG_EXCHANGE     ? LOGSCAN_EXCHANGE
+	                        : s->srv.format == SRVLOG_MAILENABLE ? LOGSCAN_MAILENABLE
+	                                                             : LOGSCAN_KERIO;
+	if (!ls_want(s, f)) {
+		s->st.unparsed++;
+		return 0;
+	}
+	s->st.parsed++;
+	s->st.by_format[f]++;
+	if (r.kind == SRVLOG_OTHER)
+		return 0;
+	int64_t t = r.time_ms;
+	if (!ls_time_in(s, t))
+		return 0;
+	s->line_ms = t;
+	if (t < s->now)
+		s->st.out_of_order++;
+	else
+		s->now = t;
+	switch (r.kind) {
+	case SRVLOG_AUTH_OK: {
+		uint32_t uid = ls_user_id(s, r.user);
+		return uid ? ls_auth_ok(s, uid, r.has_ip ? &r.ip : NULL) : 0;
+	}
+	case SRVLOG_AUTH_FAIL:
+		return ls_auth_fail(s, ls_user_id(s, r.user), r.has_ip ? &r.ip : NULL);
+	case SRVLOG_RECEIVED:
+		return ls_srv_received(s, &r);
+	case SRVLOG_SENT:
+		return ls_srv_sent(s, &r);
+	default:
+		return 0;
+	}
+}
+
+/* ---- dispatch ---- */
 
 static void ls_netfilter(struct logscan *s, const struct nflog_line *nl, int64_t when)
 {
@@ -1007,6 +1131,8 @@ int logscan_line(struct logscan *s, const char *p, size_t len)
 	s->line_no++;
 	if (len > 0 && p[len - 1] == '\r')
 		len--;
+	if (s->srv.format != SRVLOG_NONE)
+		return ls_srv_line(s, p, len);
 	if (logline_parse_memo(p, len, &l, &s->head) != 0) {
 		/* dmesg: "[123.456] PREFIX IN=..." has no wall-clock time */
 		struct nflog_line nl;
@@ -1017,6 +1143,8 @@ int logscan_line(struct logscan *s, const char *p, size_t len)
 			s->st.by_format[LOGSCAN_NETFILTER]++;
 			return 0;
 		}
+		if (srvlog_may_start(p, len))
+			return ls_srv_line(s, p, len);
 		s->st.unparsed++;
 		return 0;
 	}
@@ -1102,18 +1230,13 @@ int logscan_line(struct logscan *s, const char *p, size_t len)
 	if (!useful)
 		return 0;
 	int64_t t = logyear_resolve(&s->year, &l);
-	if ((s->o.since_ms && t < s->o.since_ms) || (s->o.until_ms && t >= s->o.until_ms)) {
-		s->st.outside++;
+	if (!ls_time_in(s, t))
 		return 0;
-	}
-	if (s->st.first_ms == 0 || t < s->st.first_ms)
-		s->st.first_ms = t;
-	if (t > s->st.last_ms)
-		s->st.last_ms = t;
 	if (f == LOGSCAN_NETFILTER) {
 		ls_netfilter(s, &r.nf, t);
 		return 0;
 	}
+	s->line_ms = t;
 	if (t < s->now)
 		s->st.out_of_order++; /* the engine keeps the newest time */
 	else
@@ -1142,6 +1265,7 @@ void logscan_begin(struct logscan *s, const char *name, int64_t ref_ms)
 {
 	s->source = name;
 	s->line_no = 0;
+	srvlog_begin(&s->srv);
 	if (s->o.year) {
 		if (!s->year_set)
 			logyear_init(&s->year, s->o.year, 0);
@@ -1193,6 +1317,8 @@ struct logscan *logscan_new(const struct logscan_opts *o, char *err, size_t errl
 		goto nomem;
 	if (nflog_agg_init(&s->fw, 1u << 16, FIREWALL_PREFIX_BLOCK) != 0)
 		goto nomem;
+	if (srvlog_init(&s->srv) != 0)
+		goto nomem;
 	memset(&s->ev, 0, sizeof s->ev);
 	logyear_init(&s->year, o->year ? o->year : 1970, 0);
 	s->source = "-";
@@ -1213,6 +1339,7 @@ void logscan_free(struct logscan *s)
 	if (s->store)
 		s->store->close(s->store);
 	prefix_set_free(s->own_local);
+	srvlog_free(&s->srv);
 	qtrack_free(&s->q);
 	if (s->fw.hosts || s->fw.index)
 		nflog_agg_free(&s->fw);

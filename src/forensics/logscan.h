@@ -4,7 +4,8 @@
  *
  * Lines go in one at a time (logscan_line), from any mix of Postfix,
  * Exim, Dovecot and netfilter logs (docs/logscan.md maps each line to its
- * event). The scanner joins a message's lines by queue ID (qtrack), turns
+ * event), and the Windows servers' logs of srvlog.h. The scanner joins a
+ * message's lines by queue ID (qtrack), turns
  * them into struct pol_event with the line's own time, and runs them through
  * the policy engine (memory store, so nothing persists). Every verdict that
  * is not "allow" goes to the caller's callback (replay) and into the
@@ -33,10 +34,14 @@ enum logscan_format {
 	LOGSCAN_DOVECOT,
 	LOGSCAN_NETFILTER,
 	LOGSCAN_RELAYGUARD, /* relayguard's own delivery log (docs/delivery.md) */
+	LOGSCAN_EXCHANGE,   /* Exchange message tracking and SMTP Receive protocol logs */
+	LOGSCAN_MAILENABLE, /* MailEnable SMTP activity log */
+	LOGSCAN_KERIO,      /* Kerio Connect security.log and mail.log */
 };
-#define LOGSCAN_FORMATS 6
+#define LOGSCAN_FORMATS 9
 
-/* 0 or -1 for "auto", "postfix", "exim", "dovecot", "netfilter", "relayguard". */
+/* 0 or -1 for "auto", "postfix", "exim", "dovecot", "netfilter", "relayguard",
+ * "exchange", "mailenable", "kerio". */
 int logscan_format_parse(const char *s, enum logscan_format *out);
 
 /* A verdict that is not allow: the event, the verdict, where the line was. */

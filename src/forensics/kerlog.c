@@ -114,6 +114,51 @@ static void kerlog_no_user(struct logspan m, struct srvlog_rec *out)
 	out->has_ip = srvfield_ip(ip, &out->ip) == 0;
 }
 
+/* The address after lit in m (up to ",", " " or the end; a final "." dropped). */
+static bool kerlog_ip_after(struct logspan m, const char *lit, struct addr *ip)
+{
+	long f = logspan_find(m, 0, lit);
+	if (f < 0)
+		return false;
+	size_t b = (size_t)f + strlen(lit), e = b;
+	while (e < m.len && m.p[e] != ',' && m.p[e] != ' ')
+		e++;
+	struct logspan s = logspan_sub(m, b, e);
+	if (s.len && s.p[s.len - 1] == '.')
+		s.len--;
+	return srvfield_ip(s, ip) == 0;
+}
+
+/* The <address> after lit in m; empty when none. */
+static struct logspan kerlog_angle_after(struct logspan m, const char *lit)
+{
+	long f = logspan_find(m, 0, lit);
+	if (f < 0)
+		return (struct logspan){m.p, 0};
+	size_t b = (size_t)f + strlen(lit), e = b;
+	while (e < m.len && m.p[e] != '>')
+		e++;
+	return logspan_sub(m, b, e);
+}
+
+/* "Relay attempt from IP address X, mail from <S> to <R> rejected" and
+ * "Attempt to deliver to unknown recipient <R>, from <S>, IP address X" */
+static void kerlog_reject(struct logspan m, struct srvlog_rec *out)
+{
+	if (logspan_starts(m, "Relay attempt from IP address ")) {
+		out->has_ip = kerlog_ip_after(m, "Relay attempt from IP address ", &out->ip);
+		out->sender = kerlog_angle_after(m, ", mail from <");
+		out->rcpt = kerlog_angle_after(m, "> to <");
+	} else {
+		out->has_ip = kerlog_ip_after(m, ", IP address ", &out->ip);
+		out->rcpt = kerlog_angle_after(m, "unknown recipient <");
+		out->sender = kerlog_angle_after(m, ", from <");
+	}
+	out->nrcpt = out->rcpt.len ? 1 : 0;
+	if (out->has_ip)
+		out->kind = SRVLOG_REJECT;
+}
+
 int kerlog_parse(const char *p, size_t len, struct srvlog_rec *out)
 {
 	memset(out, 0, sizeof *out);
@@ -161,5 +206,12 @@ int kerlog_parse(const char *p, size_t len, struct srvlog_rec *out)
 		kerlog_failed_login(m, out);
 	else if (logspan_find(m, 0, " doesn't exist. Attempt from IP address ") > 0)
 		kerlog_no_user(m, out);
+	else if (logspan_starts(m, "Administration login into ") &&
+	         logspan_find(m, 0, " failed") > 0) {
+		out->has_ip = kerlog_ip_after(m, " from ", &out->ip);
+		out->kind = SRVLOG_AUTH_FAIL;
+	} else if (logspan_starts(m, "Relay attempt from IP address ") ||
+	           logspan_starts(m, "Attempt to deliver to unknown recipient "))
+		kerlog_reject(m, out);
 	return 0;
 }

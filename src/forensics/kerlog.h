@@ -7,6 +7,9 @@
  *   security.log
  *     Failed SMTP login from 192.0.2.7 with SASL method LOGIN.      (any service)
  *     SMTP: User x@example.com doesn't exist. Attempt from IP address 192.0.2.7.
+ *     Administration login into Web Administration from 192.0.2.7 failed: ...
+ *     Relay attempt from IP address 192.0.2.7, mail from <S> to <R> rejected
+ *     Attempt to deliver to unknown recipient <R>, from <S>, IP address 192.0.2.7
  *   mail.log
  *     Recv: Queue-ID: Q, Service: SMTP, From: <S>, To: <R>, Size: N,
  *           User: U, Sender-Host: IP, SSL: yes

@@ -1101,6 +1101,12 @@ static int ls_srv_line(struct logscan *s, const char *p, size_t len)
 		return ls_srv_received(s, &r);
 	case SRVLOG_SENT:
 		return ls_srv_sent(s, &r);
+	case SRVLOG_REJECT:
+		ls_ev(s, POL_EV_RCPT_REJECT);
+		ls_ev_ip(s, &r.ip);
+		logspan_copy(r.sender, s->ev.sender, sizeof s->ev.sender);
+		ls_ev_rcpt(s, r.rcpt, POL_DLV_BOUNCED);
+		return ls_eval(s, 0);
 	default:
 		return 0;
 	}

@@ -119,6 +119,11 @@ static void srv_ex_protocol(struct srvlog *v, const struct logspan *c, size_t n,
 		x->seen_ms = out->time_ms;
 	} else if (logspan_eq(ev, ">") && logspan_starts(data, "535")) {
 		out->kind = SRVLOG_AUTH_FAIL;
+	} else if (logspan_eq(ev, ">") && logspan_starts(data, "550") &&
+	           logspan_find(data, 0, "nable to relay") > 0) {
+		/* "550 5.7.1 Unable to relay", 2013 on "550 5.7.54 SMTP; Unable to relay
+		 * recipient in non-accepted domain" */
+		out->kind = out->has_ip ? SRVLOG_REJECT : SRVLOG_OTHER;
 	}
 }
 
@@ -259,6 +264,16 @@ static void srv_mailenable(struct srvlog *v, const struct melog_line *l, struct 
 		if (x && srv_reply(l->reply, '2')) {
 			if (x->nrcpt++ == 0)
 				logspan_copy(a, x->rcpt, sizeof x->rcpt);
+		} else if (srv_reply(l->reply, '5') && l->has_ip) {
+			/* refused: relay denied, unknown user */
+			out->kind = SRVLOG_REJECT;
+			out->rcpt = a;
+			out->nrcpt = 1;
+			if (x) {
+				size_t sl = strlen(x->sender);
+				memcpy(v->buf, x->sender, sl);
+				out->sender = (struct logspan){v->buf, sl};
+			}
 		}
 		return;
 	}

@@ -38,6 +38,7 @@ enum srvlog_kind {
 	SRVLOG_AUTH_FAIL, /* a failed login from ip (user when the line names it) */
 	SRVLOG_RECEIVED,  /* message id accepted: client ip, user, sender, recipients */
 	SRVLOG_SENT,      /* a delivery attempt of message id to rcpt */
+	SRVLOG_REJECT,    /* the server refused a recipient of ip (relay denied, unknown user) */
 };
 
 struct srvlog_rec {

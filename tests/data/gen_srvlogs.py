@@ -74,6 +74,12 @@ def scenario(r):
             u = users[r.randrange(len(users))]
             ev.append((t, "inbound", "198.18.%d.%d" % (r.randint(1, 9), r.randint(1, 250)),
                        "news%d@sender%d.example" % (i, i % 7), "%s@%s" % (u, DOMAIN)))
+    # relay attempts the server refused (it is no open relay for them)
+    for day in range(DAYS):
+        for i in range(6):
+            t = day * 86400 + 3 * 3600 + i * 700
+            ev.append((t, "relay_refused", "198.18.99.%d" % (7 + day), "spam%d@bad.example" % i,
+                       "victim%d@elsewhere.example" % i))
     # 1. guessed password
     t0 = 86400 + 3600
     tried = ["admin", "info", "office", "sales", "support", "test", "mail", "web"]
@@ -173,6 +179,11 @@ def exchange(ev, out, r):
             session(t, e[2], [("<", "EHLO client.example", ""), ("<", "AUTH LOGIN", ""),
                               (">", "334 VXNlcm5hbWU6", ""), (">", "334 UGFzc3dvcmQ6", ""),
                               (">", "535 5.7.3 Authentication unsuccessful", "")], 587)
+            continue
+        if kind == "relay_refused":
+            session(t, e[2], [("<", "EHLO bad.example", ""), ("<", "MAIL FROM:<%s>" % e[3], ""),
+                              (">", "250 2.1.0 Sender OK", ""), ("<", "RCPT TO:<%s>" % e[4], ""),
+                              (">", "550 5.7.1 Unable to relay", "")], 25)
             continue
         mid[0] += 1
         imid = str(mid[0])
@@ -350,6 +361,19 @@ def mailenable(ev, out, r):
             row(t, "SMTP-IN", f, sock, e[2], "AUTH", "{blank}", "334 UGFzc3dvcmQ6", e[3])
             row(t, "SMTP-IN", f, sock, e[2], "AUTH", "{blank}",
                 "535 Invalid Username or Password", e[3])
+        elif kind == "relay_refused":
+            _, _, ip, sender, rcpt = e
+            f = mai()
+            sock = r.randint(200, 900)
+            row(t, "SMTP-IN", f, sock, ip, "EHLO", "EHLO bad.example",
+                "250-mail.corp.example [%s], this server offers 4 extensions" % ip)
+            row(t, "SMTP-IN", f, sock, ip, "MAIL", "MAIL FROM:<%s>" % sender,
+                "250 Requested mail action okay, completed")
+            row(t, "SMTP-IN", f, sock, ip, "RCPT", "RCPT TO:<%s>" % rcpt,
+                "503 This mail server requires authentication when attempting to send to a "
+                "non-local e-mail address. Please check your mail client settings or contact "
+                "your administrator to verify that the domain or address is defined for this "
+                "server.")
         elif kind == "submit":
             _, _, ip, user, sender, rcpts, st = e
             f = session_in(t, ip, user, sender, rcpts)
@@ -405,6 +429,10 @@ def kerio(ev, out, r):
             else:
                 sec.append((t, "%s Failed SMTP login from %s with SASL method LOGIN." %
                             (stamp(t), ip)))
+        elif kind == "relay_refused":
+            _, _, ip, sender, rcpt = e
+            sec.append((t, "%s Relay attempt from IP address %s, mail from <%s> to <%s> rejected"
+                        % (stamp(t), ip, sender, rcpt)))
         elif kind == "submit":
             _, _, ip, user, sender, rcpts, st = e
             i = qid()

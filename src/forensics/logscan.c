@@ -136,7 +136,7 @@ struct logscan {
 	struct logscan_stats st;
 	uint64_t fails_total; /* failed logins seen (any IP) */
 	int64_t now;
-	int64_t line_ms; /* the current line's own time (now never runs backwards; this may) */
+	int64_t line_ms; /* the current line's own stamp (now never runs backwards; this may) */
 	const char *source;
 	uint64_t line_no;
 	struct pol_event ev;

@@ -1,30 +1,16 @@
 /*
  * fuzz_log_mailenable - libFuzzer target for the mailenable log reader: the input as one
- * line for the stateless parser, then split at newlines and fed line by line
- * through srvlog (the file's format, its header and its sessions carried from
- * line to line); every span of every record stays inside the input or the
- * reader's own buffer.
+ * line for the stateless parser, then line by line through srvlog
+ * (fuzz_srvlog.h).
  */
 #include "forensics/melog.h"
-#include "forensics/srvlog.h"
+#include "fuzz_srvlog.h"
 
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-static void fuzz_check(const char *p, size_t n, const struct srvlog *v, const struct srvlog_rec *r)
-{
-	const struct logspan spans[] = {r->id, r->user, r->sender, r->rcpt};
-	for (size_t i = 0; i < sizeof spans / sizeof spans[0]; i++) {
-		const struct logspan s = spans[i];
-		bool in_line = s.p >= p && s.p + s.len <= p + n;
-		bool in_buf = v && s.p >= v->buf && s.p + s.len <= v->buf + sizeof v->buf;
-		if (!in_line && !in_buf)
-			abort();
-	}
-}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -33,7 +19,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	if (size)
 		memcpy(p, data, size);
-	struct srvlog_rec r;
 	struct melog_line ml;
 	if (melog_parse(p, size, &ml) == 0) {
 		const struct logspan s[] = {ml.id,    ml.cmd,     ml.arg,
@@ -42,28 +27,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			if (s[i].p < p || s[i].p + s[i].len > p + size)
 				abort();
 	}
-	static struct srvlog v;
-	static bool ready;
-	if (!ready && srvlog_init(&v) != 0) {
-		free(p);
-		return 0;
-	}
-	ready = true;
-	srvlog_begin(&v);
-	size_t b = 0;
-	for (size_t i = 0; i <= size; i++) {
-		if (i < size && p[i] != '\n')
-			continue;
-		size_t n = i - b;
-		char *line = malloc(n ? n : 1); /* exact size: a read past it is caught */
-		if (!line)
-			break;
-		memcpy(line, p + b, n);
-		if (srvlog_line(&v, line, n, &r) == 0)
-			fuzz_check(line, n, &v, &r);
-		free(line);
-		b = i + 1;
-	}
+	fuzz_srvlog_lines(p, size);
 	free(p);
 	return 0;
 }

@@ -1059,14 +1059,13 @@ static int ls_srv_sent(struct logscan *s, const struct srvlog_rec *r)
 	return 0;
 }
 
-/* A line of a file that is (or may be) one of these servers' logs. */
+/* A line of a file that is (or may be) one of these servers' logs. 0 (read),
+ * -1 (the engine's store failed) or 1 (not such a line: nothing counted). */
 static int ls_srv_line(struct logscan *s, const char *p, size_t len)
 {
 	struct srvlog_rec r;
-	if (srvlog_line(&s->srv, p, len, &r) != 0) {
-		s->st.unparsed++;
-		return 0;
-	}
+	if (srvlog_line(&s->srv, p, len, &r) != 0)
+		return 1;
 	/* MailEnable's message file names (a GUID and ".MAI") are longer than a
 	 * queue ID: their last bytes tell them apart */
 	if (r.id.len > QTRACK_ID_MAX)
@@ -1137,8 +1136,13 @@ int logscan_line(struct logscan *s, const char *p, size_t len)
 	s->line_no++;
 	if (len > 0 && p[len - 1] == '\r')
 		len--;
-	if (s->srv.format != SRVLOG_NONE)
-		return ls_srv_line(s, p, len);
+	/* a file of the Windows servers' formats; a line that is not of it goes on
+	 * below (a file's format is not a promise about every line) */
+	if (s->srv.format != SRVLOG_NONE) {
+		int rc = ls_srv_line(s, p, len);
+		if (rc <= 0)
+			return rc;
+	}
 	if (logline_parse_memo(p, len, &l, &s->head) != 0) {
 		/* dmesg: "[123.456] PREFIX IN=..." has no wall-clock time */
 		struct nflog_line nl;
@@ -1149,8 +1153,11 @@ int logscan_line(struct logscan *s, const char *p, size_t len)
 			s->st.by_format[LOGSCAN_NETFILTER]++;
 			return 0;
 		}
-		if (srvlog_may_start(p, len))
-			return ls_srv_line(s, p, len);
+		if (s->srv.format == SRVLOG_NONE && srvlog_may_start(p, len)) {
+			int rc = ls_srv_line(s, p, len);
+			if (rc <= 0)
+				return rc;
+		}
 		s->st.unparsed++;
 		return 0;
 	}

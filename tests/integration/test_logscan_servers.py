@@ -177,3 +177,18 @@ def test_malformed_lines_are_counted_not_fatal(tmp_path):
     r = scan(p)
     st = r.json()["stats"]
     assert st["lines"] == 6 and st["lines"] == st["parsed"] + st["unparsed"]
+
+
+def test_a_server_file_may_hold_other_lines(tmp_path):
+    """A file found to be Kerio's still reads a Postfix line in it (and the
+    other way round): a file's format is not a promise about every line."""
+    p = tmp_path / "mixed.log"
+    p.write_text("[02/Dec/2026 01:00:00] Failed SMTP login from 203.0.113.9 with SASL method "
+                 "LOGIN.\n"
+                 "Dec  2 01:00:01 mx postfix/smtpd[7]: warning: unknown[203.0.113.9]: SASL LOGIN "
+                 "authentication failed: UGFzc3dvcmQ6\n"
+                 "[02/Dec/2026 01:00:02] Failed SMTP login from 203.0.113.9 with SASL method LOGIN.\n"
+                 "12/02/26 01:00:03\tSMTP-IN\tA.MAI\t1\t203.0.113.9\tAUTH\t{blank}\t535 no\t1\t1\tx\n")
+    st = scan("--year", "2026", p).json()["stats"]
+    assert st["by_format"]["kerio"] == 2 and st["by_format"]["postfix"] == 1
+    assert st["unparsed"] == 1  # a MailEnable line in a Kerio file is not taken for one

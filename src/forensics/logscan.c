@@ -15,8 +15,11 @@
 #include "core/str.h"
 #include "forensics/dovelog.h"
 #include "forensics/eximlog.h"
+#include "forensics/exlog.h"
 #include "forensics/firewall.h"
+#include "forensics/kerlog.h"
 #include "forensics/logline.h"
+#include "forensics/melog.h"
 #include "forensics/nflog.h"
 #include "forensics/pflog.h"
 #include "forensics/qtrack.h"
@@ -120,6 +123,15 @@ struct ls_uslot {
 	size_t len;
 };
 
+/* One input: what its lines need of the lines before them in the same file. */
+struct ls_input {
+	const char *name;
+	uint64_t line_no;
+	struct logyear year;
+	struct logyear peek_year; /* logscan_line_time's, which reads ahead */
+	struct srvlog_file f;
+};
+
 struct logscan {
 	struct logscan_opts o;
 	struct pol_config cfg;
@@ -129,16 +141,17 @@ struct logscan {
 	const struct prefix_set *local;
 	struct qtrack q;
 	struct nflog_agg fw;
-	struct logyear year;
+	/* the inputs (logscan_begin), each with its name, line count, year of
+	 * classic stamps and format (srvlog); cur is the one lines come from */
+	struct ls_input *in;
+	size_t n_in, cap_in, cur;
 	bool year_set;
 	struct logline_memo head; /* the last line's stamp and host */
-	struct srvlog srv;        /* the Windows servers' logs: this file's format */
+	struct srvlog srv;        /* the Windows servers' logs: sessions across files */
 	struct logscan_stats st;
 	uint64_t fails_total; /* failed logins seen (any IP) */
 	int64_t now;
 	int64_t line_ms; /* the current line's own stamp (now never runs backwards; this may) */
-	const char *source;
-	uint64_t line_no;
 	struct pol_event ev;
 	struct pol_verdict v;
 	/* interned users: index 0 unused */
@@ -419,7 +432,7 @@ static int ls_eval(struct logscan *s, uint32_t uid)
 		return 0;
 	s->st.verdicts++;
 	if (s->o.on_verdict)
-		s->o.on_verdict(s->o.ctx, &s->ev, &s->v, s->source, s->line_no);
+		s->o.on_verdict(s->o.ctx, &s->ev, &s->v, s->in[s->cur].name, s->in[s->cur].line_no);
 	ls_tally(s, uid);
 	return 0;
 }
@@ -1064,15 +1077,16 @@ static int ls_srv_sent(struct logscan *s, const struct srvlog_rec *r)
 static int ls_srv_line(struct logscan *s, const char *p, size_t len)
 {
 	struct srvlog_rec r;
-	if (srvlog_line(&s->srv, p, len, &r) != 0)
+	struct srvlog_file *f_in = &s->in[s->cur].f;
+	if (srvlog_line(&s->srv, f_in, p, len, &r) != 0)
 		return 1;
 	/* MailEnable's message file names (a GUID and ".MAI") are longer than a
 	 * queue ID: their last bytes tell them apart */
 	if (r.id.len > QTRACK_ID_MAX)
 		r.id = logspan_sub(r.id, r.id.len - QTRACK_ID_MAX, r.id.len);
-	enum logscan_format f = s->srv.format == SRVLOG_EXCHANGE     ? LOGSCAN_EXCHANGE
-	                        : s->srv.format == SRVLOG_MAILENABLE ? LOGSCAN_MAILENABLE
-	                                                             : LOGSCAN_KERIO;
+	enum logscan_format f = f_in->format == SRVLOG_EXCHANGE     ? LOGSCAN_EXCHANGE
+	                        : f_in->format == SRVLOG_MAILENABLE ? LOGSCAN_MAILENABLE
+	                                                            : LOGSCAN_KERIO;
 	if (!ls_want(s, f)) {
 		s->st.unparsed++;
 		return 0;
@@ -1132,13 +1146,14 @@ int logscan_line(struct logscan *s, const char *p, size_t len)
 {
 	struct logline l;
 	enum logscan_format f = LOGSCAN_AUTO;
+	struct ls_input *in = &s->in[s->cur];
 	s->st.lines++;
-	s->line_no++;
+	in->line_no++;
 	if (len > 0 && p[len - 1] == '\r')
 		len--;
 	/* a file of the Windows servers' formats; a line that is not of it goes on
 	 * below (a file's format is not a promise about every line) */
-	if (s->srv.format != SRVLOG_NONE) {
+	if (in->f.format != SRVLOG_NONE) {
 		int rc = ls_srv_line(s, p, len);
 		if (rc <= 0)
 			return rc;
@@ -1153,7 +1168,7 @@ int logscan_line(struct logscan *s, const char *p, size_t len)
 			s->st.by_format[LOGSCAN_NETFILTER]++;
 			return 0;
 		}
-		if (s->srv.format == SRVLOG_NONE && srvlog_may_start(p, len)) {
+		if (in->f.format == SRVLOG_NONE && srvlog_may_start(p, len)) {
 			int rc = ls_srv_line(s, p, len);
 			if (rc <= 0)
 				return rc;
@@ -1242,7 +1257,7 @@ int logscan_line(struct logscan *s, const char *p, size_t len)
 	s->st.by_format[f]++;
 	if (!useful)
 		return 0;
-	int64_t t = logyear_resolve(&s->year, &l);
+	int64_t t = logyear_resolve(&in->year, &l);
 	if (!ls_time_in(s, t))
 		return 0;
 	if (f == LOGSCAN_NETFILTER) {
@@ -1269,23 +1284,77 @@ int logscan_line(struct logscan *s, const char *p, size_t len)
 void logscan_line_too_long(struct logscan *s)
 {
 	s->st.lines++;
-	s->line_no++;
+	s->in[s->cur].line_no++;
 	s->st.too_long++;
 	s->st.unparsed++;
 }
 
 void logscan_begin(struct logscan *s, const char *name, int64_t ref_ms)
 {
-	s->source = name;
-	s->line_no = 0;
-	srvlog_begin(&s->srv);
+	/* a new input; the first call takes over the "-" set up by logscan_new */
+	if (s->n_in > 1 || s->in[0].line_no || s->year_set) {
+		if (s->n_in == s->cap_in) {
+			size_t nc = s->cap_in * 2;
+			struct ls_input *n = realloc(s->in, nc * sizeof *n);
+			if (!n)
+				return; /* lines go on being counted to the input before */
+			s->in = n;
+			s->cap_in = nc;
+		}
+		s->in[s->n_in] = s->in[s->n_in - 1]; /* the year carries on */
+		s->cur = s->n_in++;
+	}
+	struct ls_input *in = &s->in[s->cur];
+	in->name = name;
+	in->line_no = 0;
+	srvlog_file_init(&in->f);
 	if (s->o.year) {
 		if (!s->year_set)
-			logyear_init(&s->year, s->o.year, 0);
+			logyear_init(&in->year, s->o.year, 0);
 	} else if (ref_ms) {
-		logyear_init_from_ms(&s->year, ref_ms);
+		logyear_init_from_ms(&in->year, ref_ms);
 	}
+	in->peek_year = in->year;
 	s->year_set = true;
+}
+
+int logscan_line_time(struct logscan *s, const char *p, size_t len, int64_t *ms)
+{
+	struct ls_input *in = &s->in[s->cur];
+	if (len >= 3 && (unsigned char)p[0] == 0xEF && (unsigned char)p[1] == 0xBB &&
+	    (unsigned char)p[2] == 0xBF) {
+		p += 3;
+		len -= 3;
+	}
+	if (len > 0 && p[len - 1] == '\r')
+		len--;
+	if (len == 0 || p[0] == '#')
+		return -1;
+	size_t used;
+	struct melog_line ml;
+	struct logline l;
+	const char *comma = len > 19 && p[10] == 'T' ? memchr(p, ',', len) : NULL;
+	if (comma && (*ms = exlog_time((struct logspan){p, (size_t)(comma - p)})) >= 0)
+		return 0; /* Exchange: date-time is the first field */
+	if (kerlog_stamp(p, len, ms, &used) == 0)
+		return 0;
+	if (melog_parse(p, len, &ml) == 0) {
+		*ms = ml.time_ms;
+		return 0;
+	}
+	if (logline_parse(p, len, &l) == 0) {
+		*ms = logyear_resolve(&in->peek_year, &l);
+		return 0;
+	}
+	return -1;
+}
+
+int logscan_select(struct logscan *s, size_t input)
+{
+	if (input >= s->n_in)
+		return -1;
+	s->cur = input;
+	return 0;
 }
 
 /* ---- setup ---- */
@@ -1333,8 +1402,14 @@ struct logscan *logscan_new(const struct logscan_opts *o, char *err, size_t errl
 	if (srvlog_init(&s->srv) != 0)
 		goto nomem;
 	memset(&s->ev, 0, sizeof s->ev);
-	logyear_init(&s->year, o->year ? o->year : 1970, 0);
-	s->source = "-";
+	s->in = calloc(4, sizeof *s->in);
+	if (!s->in)
+		goto nomem;
+	s->cap_in = 4;
+	s->n_in = 1;
+	s->in[0].name = "-";
+	srvlog_file_init(&s->in[0].f);
+	logyear_init(&s->in[0].year, o->year ? o->year : 1970, 0);
 	return s;
 nomem:
 	(void)str_copy(err, errlen, "out of memory");
@@ -1353,6 +1428,7 @@ void logscan_free(struct logscan *s)
 		s->store->close(s->store);
 	prefix_set_free(s->own_local);
 	srvlog_free(&s->srv);
+	free(s->in);
 	qtrack_free(&s->q);
 	if (s->fw.hosts || s->fw.index)
 		nflog_agg_free(&s->fw);

@@ -145,6 +145,14 @@ void logscan_free(struct logscan *s);
  * the year of classic stamps (its mtime; 0 = unknown, use the given year or the
  * last one seen). */
 void logscan_begin(struct logscan *s, const char *name, int64_t ref_ms);
+/* The time of a line of the current input, read ahead of logscan_line (for
+ * interleaving inputs by time): Exchange, Kerio, MailEnable, syslog and Exim
+ * stamps (classic ones by the input's own year inference). 0, or -1 when the
+ * line has none (a header, junk). */
+int logscan_line_time(struct logscan *s, const char *p, size_t len, int64_t *ms);
+/* Lines from the input logscan_begin made as the input-th (0 for the first
+ * call); for inputs read interleaved (--merge). 0, or -1 when there is none. */
+int logscan_select(struct logscan *s, size_t input);
 /* One line, without its newline. 0, or -1 when the engine's store failed. */
 int logscan_line(struct logscan *s, const char *p, size_t len);
 /* Counts a line that was too long to read. */

@@ -31,12 +31,10 @@ void srvlog_free(struct srvlog *v)
 	v->sess = v->auth = NULL;
 }
 
-void srvlog_begin(struct srvlog *v)
+void srvlog_file_init(struct srvlog_file *f)
 {
-	v->format = SRVLOG_NONE;
-	v->ex_protocol = false;
-	v->ex_ncols = 0;
-	v->n_sess = v->next_sess = 0;
+	memset(f, 0, sizeof *f);
+	f->format = SRVLOG_NONE;
 }
 
 bool srvlog_may_start(const char *p, size_t len)
@@ -80,7 +78,7 @@ static struct srvlog_session *srv_put(struct srvlog_session *ring, size_t *n, si
 
 /* ---- Exchange ---- */
 
-static struct logspan srv_col(const struct srvlog *v, const struct logspan *c, size_t n,
+static struct logspan srv_col(const struct srvlog_file *v, const struct logspan *c, size_t n,
                               enum exlog_field f)
 {
 	int i = v->ex_col[f];
@@ -89,7 +87,7 @@ static struct logspan srv_col(const struct srvlog *v, const struct logspan *c, s
 	return srvfield_trim(c[i]);
 }
 
-static int srv_ex_header(struct srvlog *v, struct logspan m)
+static int srv_ex_header(struct srvlog_file *v, struct logspan m)
 {
 	if (logspan_starts(m, "#Fields:")) {
 		exlog_fields(srvfield_trim(logspan_sub(m, 8, m.len)), v->ex_col);
@@ -104,8 +102,8 @@ static int srv_ex_header(struct srvlog *v, struct logspan m)
 	return v->format == SRVLOG_EXCHANGE ? 0 : -1;
 }
 
-static void srv_ex_protocol(struct srvlog *v, const struct logspan *c, size_t n,
-                            struct srvlog_rec *out)
+static void srv_ex_protocol(struct srvlog *sv, const struct srvlog_file *v, const struct logspan *c,
+                            size_t n, struct srvlog_rec *out)
 {
 	struct logspan ev = srv_col(v, c, n, EXF_EVENT), data = srv_col(v, c, n, EXF_DATA);
 	struct logspan ctx = srv_col(v, c, n, EXF_CONTEXT);
@@ -113,8 +111,8 @@ static void srv_ex_protocol(struct srvlog *v, const struct logspan *c, size_t n,
 	if (logspan_eq(ev, "*") && logspan_eq(ctx, "authenticated") && data.len) {
 		out->kind = SRVLOG_AUTH_OK;
 		out->user = data;
-		struct srvlog_session *x =
-		    srv_put(v->auth, &v->n_auth, &v->next_auth, srv_col(v, c, n, EXF_SESSION_ID));
+		struct srvlog_session *x = srv_put(sv->auth, &sv->n_auth, &sv->next_auth,
+		                                   srv_col(v, c, n, EXF_SESSION_ID));
 		logspan_copy(data, x->user, sizeof x->user);
 		x->seen_ms = out->time_ms;
 	} else if (logspan_eq(ev, ">") && logspan_starts(data, "535")) {
@@ -127,8 +125,8 @@ static void srv_ex_protocol(struct srvlog *v, const struct logspan *c, size_t n,
 	}
 }
 
-static void srv_ex_tracking(struct srvlog *v, const struct logspan *c, size_t n,
-                            struct srvlog_rec *out)
+static void srv_ex_tracking(struct srvlog *sv, const struct srvlog_file *v, const struct logspan *c,
+                            size_t n, struct srvlog_rec *out)
 {
 	struct logspan ev = srv_col(v, c, n, EXF_EVENT_ID), src = srv_col(v, c, n, EXF_SOURCE);
 	out->id = srv_col(v, c, n, EXF_INTERNAL_ID);
@@ -159,14 +157,14 @@ static void srv_ex_tracking(struct srvlog *v, const struct logspan *c, size_t n,
 			/* source-context "SESSION;time;n": the session that authenticated */
 			struct logspan sc = srv_col(v, c, n, EXF_SOURCE_CONTEXT);
 			const char *semi = memchr(sc.p, ';', sc.len);
-			if (semi && v->n_auth) {
+			if (semi && sv->n_auth) {
 				struct srvlog_session *x =
-				    srv_find(v->auth, v->n_auth, v->next_auth,
+				    srv_find(sv->auth, sv->n_auth, sv->next_auth,
 				             logspan_sub(sc, 0, (size_t)(semi - sc.p)));
 				if (x) {
 					size_t ul = strlen(x->user);
-					memcpy(v->buf, x->user, ul);
-					out->user = (struct logspan){v->buf, ul};
+					memcpy(sv->buf, x->user, ul);
+					out->user = (struct logspan){sv->buf, ul};
 				}
 			}
 			return;
@@ -188,7 +186,8 @@ static void srv_ex_tracking(struct srvlog *v, const struct logspan *c, size_t n,
 	}
 }
 
-static int srv_exchange(struct srvlog *v, const char *p, size_t len, struct srvlog_rec *out)
+static int srv_exchange(struct srvlog *sv, struct srvlog_file *v, const char *p, size_t len,
+                        struct srvlog_rec *out)
 {
 	struct logspan m = {p, len};
 	if (len && p[0] == '#')
@@ -202,9 +201,9 @@ static int srv_exchange(struct srvlog *v, const char *p, size_t len, struct srvl
 		return 0;
 	out->time_ms = t;
 	if (v->ex_protocol)
-		srv_ex_protocol(v, c, n, out);
+		srv_ex_protocol(sv, v, c, n, out);
 	else
-		srv_ex_tracking(v, c, n, out);
+		srv_ex_tracking(sv, v, c, n, out);
 	return 0;
 }
 
@@ -299,7 +298,8 @@ static void srv_mailenable(struct srvlog *v, const struct melog_line *l, struct 
 	}
 }
 
-int srvlog_line(struct srvlog *v, const char *p, size_t len, struct srvlog_rec *out)
+int srvlog_line(struct srvlog *v, struct srvlog_file *f, const char *p, size_t len,
+                struct srvlog_rec *out)
 {
 	memset(out, 0, sizeof *out);
 	out->id.p = out->user.p = out->sender.p = out->rcpt.p = p;
@@ -309,20 +309,20 @@ int srvlog_line(struct srvlog *v, const char *p, size_t len, struct srvlog_rec *
 		len -= 3;
 		out->id.p = out->user.p = out->sender.p = out->rcpt.p = p;
 	}
-	if (v->format == SRVLOG_EXCHANGE || (v->format == SRVLOG_NONE && len && p[0] == '#'))
-		return srv_exchange(v, p, len, out);
-	if (v->format == SRVLOG_NONE || v->format == SRVLOG_KERIO) {
+	if (f->format == SRVLOG_EXCHANGE || (f->format == SRVLOG_NONE && len && p[0] == '#'))
+		return srv_exchange(v, f, p, len, out);
+	if (f->format == SRVLOG_NONE || f->format == SRVLOG_KERIO) {
 		if (kerlog_parse(p, len, out) == 0) {
-			v->format = SRVLOG_KERIO;
+			f->format = SRVLOG_KERIO;
 			return 0;
 		}
-		if (v->format == SRVLOG_KERIO)
+		if (f->format == SRVLOG_KERIO)
 			return -1;
 	}
 	struct melog_line l;
 	if (melog_parse(p, len, &l) != 0)
 		return -1;
-	v->format = SRVLOG_MAILENABLE;
+	f->format = SRVLOG_MAILENABLE;
 	srv_mailenable(v, &l, out);
 	return 0;
 }

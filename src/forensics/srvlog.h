@@ -9,11 +9,12 @@
  *   melog.c   MailEnable SMTP-Activity-YYMMDD.log (tab-separated)
  *   kerlog.c  Kerio Connect security.log and mail.log ("[dd/Mon/yyyy hh:mm:ss] ...")
  *
- * struct srvlog keeps what one file's lines need from the lines before them:
- * which format the file is (Exchange: its columns), the SMTP sessions whose
- * commands are spread over many lines (MailEnable, Exchange's protocol log),
- * and which session authenticated as whom. Bounded: at most SRVLOG_SESSIONS
- * sessions are remembered, the oldest forgotten first.
+ * struct srvlog_file keeps which format one file is (Exchange: its columns);
+ * struct srvlog what lines need from the lines before them, whichever file
+ * they came from: the SMTP sessions whose commands are spread over many lines
+ * (MailEnable), and which session authenticated as whom (Exchange's protocol
+ * log, for its tracking log). Bounded: at most SRVLOG_SESSIONS sessions of
+ * each are remembered, the oldest forgotten first.
  */
 #ifndef RG_FORENSICS_SRVLOG_H
 #define RG_FORENSICS_SRVLOG_H
@@ -73,12 +74,16 @@ struct srvlog_session {
 	char rcpt[256]; /* the first recipient */
 };
 
-struct srvlog {
-	enum srvlog_format format; /* of the current file; NONE until a line says */
+/* One file. */
+struct srvlog_file {
+	enum srvlog_format format; /* NONE until a line says */
 	/* Exchange: the column of each field this reader uses (-1: absent) */
 	bool ex_protocol; /* SMTP Receive protocol log, not message tracking */
 	int ex_col[SRVLOG_FIELDS];
 	uint32_t ex_ncols;
+};
+
+struct srvlog {
 	struct srvlog_session *sess;
 	size_t n_sess, next_sess;
 	/* Exchange protocol log: the sessions that authenticated, for the tracking
@@ -91,15 +96,16 @@ struct srvlog {
 /* 0, or -1 when memory is short. */
 int srvlog_init(struct srvlog *v);
 void srvlog_free(struct srvlog *v);
-/* A new file: its format is found again from its lines. */
-void srvlog_begin(struct srvlog *v);
+/* A new file: its format is found from its lines. */
+void srvlog_file_init(struct srvlog_file *f);
 /*
- * One line (no newline, no CR). -1: not a line of these formats (and the file's
- * format is still unknown); 0: a line of the format, *out filled (kind OTHER
+ * One line of file f (no newline, no CR). -1: not a line of f's format (or,
+ * while f's format is unknown, of none of these); 0: a line of the format, *out filled (kind OTHER
  * when it says nothing logscan needs). Spans point into p or into v->buf, valid
  * until the next call.
  */
-int srvlog_line(struct srvlog *v, const char *p, size_t len, struct srvlog_rec *out);
+int srvlog_line(struct srvlog *v, struct srvlog_file *f, const char *p, size_t len,
+                struct srvlog_rec *out);
 
 /* Whether a line may start a file of these formats (cheap: its first bytes). */
 bool srvlog_may_start(const char *p, size_t len);

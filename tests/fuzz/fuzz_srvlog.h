@@ -35,7 +35,8 @@ static void fuzz_srvlog_lines(const char *p, size_t size)
 	if (!ready && srvlog_init(&v) != 0)
 		return;
 	ready = true;
-	srvlog_begin(&v);
+	struct srvlog_file f;
+	srvlog_file_init(&f);
 	size_t b = 0;
 	for (size_t i = 0; i <= size; i++) {
 		if (i < size && p[i] != '\n')
@@ -45,7 +46,7 @@ static void fuzz_srvlog_lines(const char *p, size_t size)
 		if (!line)
 			return;
 		memcpy(line, p + b, n);
-		if (srvlog_line(&v, line, n, &r) == 0)
+		if (srvlog_line(&v, &f, line, n, &r) == 0)
 			fuzz_srvlog_check(line, n, &v, &r);
 		free(line);
 		b = i + 1;

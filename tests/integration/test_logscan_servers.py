@@ -46,7 +46,7 @@ def scan(*args):
     return r
 
 
-def check_incidents(doc, server, flood_kind):
+def check_incidents(doc, server, flood_kind, merged=True):
     sus = doc["suspects"]
     kinds = sorted((s["kind"], ident(s)) for s in sus)
     # 1. the guessed password: the bot's IP, the account it got into, first of all
@@ -65,10 +65,14 @@ def check_incidents(doc, server, flood_kind):
              and s["account"] == "maria@corp.example"]
     assert len(maria) == 1, kinds
     assert maria[0]["messages"] >= 300 and maria[0]["login_ips_total"] >= 15
+    if merged:  # the lines' own times: the burst started at 14:00 on day 2
+        assert maria[0]["first_seen"].startswith("2026-12-02T14:0"), maria
     # 3. the open relay
     relay = [s for s in sus if s["kind"] == "open_relay_abuse"]
     assert [ident(s) for s in relay] == ["203.0.113.150"], kinds
     assert relay[0]["messages"] == 80 and relay[0]["recipients"] == 160
+    if merged:
+        assert relay[0]["first_seen"].startswith("2026-12-02T20:00"), relay
     # 4. the auto-reply flood
     flood = [s for s in sus if s["kind"] == flood_kind]
     assert len(flood) == 1, kinds
@@ -83,28 +87,35 @@ def check_incidents(doc, server, flood_kind):
         assert not who.startswith("10.") and not who.startswith("198.51.100.1"), s
     st = doc["stats"]
     assert st["lines"] == st["parsed"] and st["unparsed"] == 0
+    if merged:
+        assert st["out_of_order"] == 0
     assert st["by_format"][server] == st["lines"]
     assert st["first"].startswith("2026-12-01") and st["last"].startswith("2026-12-03")
 
 
-def test_exchange_incidents():
-    r = scan(*files("exchange"))
+@pytest.mark.parametrize("server,flood", [("exchange", "autoreply_flood"),
+                                          # the activity log names no account for an
+                                          # auto-response: null-sender replies to forged
+                                          # senders are backscatter there
+                                          ("mailenable", "backscatter"),
+                                          ("kerio", "autoreply_flood")])
+def test_incidents_merged(server, flood):
+    """--merge: the server's logs interleaved by time (any order given)."""
+    names = sorted(files(server), key=os.path.basename, reverse=True)
+    r = scan("--merge", *names)
     assert r.rc == 1
-    check_incidents(r.json(), "exchange", "autoreply_flood")
+    check_incidents(r.json(), server, flood)
 
 
-def test_mailenable_incidents():
-    r = scan(*files("mailenable"))
+@pytest.mark.parametrize("server,flood", [("exchange", "autoreply_flood"),
+                                          ("mailenable", "backscatter"),
+                                          ("kerio", "autoreply_flood")])
+def test_incidents_one_file_after_the_other(server, flood):
+    """Without --merge, in the documented order: the same suspects (a second
+    file's older lines are decided at the newest time seen)."""
+    r = scan(*files(server))
     assert r.rc == 1
-    # the activity log names no account for an auto-response: the flood of
-    # null-sender replies to forged senders is backscatter there
-    check_incidents(r.json(), "mailenable", "backscatter")
-
-
-def test_kerio_incidents():
-    r = scan(*files("kerio"))
-    assert r.rc == 1
-    check_incidents(r.json(), "kerio", "autoreply_flood")
+    check_incidents(r.json(), server, flood, merged=False)
 
 
 @pytest.mark.parametrize("server,fmt", [("exchange", "exchange"), ("mailenable", "mailenable"),

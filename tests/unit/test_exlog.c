@@ -88,9 +88,12 @@ static void test_split_and_fields(void **state)
 	assert_int_equal(exlog_time((struct logspan){"2016-04-05T0", 12}), -1);
 }
 
+/* the file the lines are of */
+static struct srvlog_file F;
+
 static int feed(struct srvlog *v, const char *s, struct srvlog_rec *r)
 {
-	return srvlog_line(v, s, strlen(s), r);
+	return srvlog_line(v, &F, s, strlen(s), r);
 }
 
 static void test_protocol_then_tracking(void **state)
@@ -98,12 +101,12 @@ static void test_protocol_then_tracking(void **state)
 	struct srvlog v;
 	struct srvlog_rec r;
 	assert_int_equal(srvlog_init(&v), 0);
-	srvlog_begin(&v);
+	srvlog_file_init(&F);
 	assert_int_equal(feed(&v, "\xEF\xBB\xBF#Software: Microsoft Exchange Server", &r), 0);
-	assert_int_equal(v.format, SRVLOG_EXCHANGE);
+	assert_int_equal(F.format, SRVLOG_EXCHANGE);
 	assert_int_equal(feed(&v, "#Log-type: SMTP Receive Protocol Log", &r), 0);
 	assert_int_equal(feed(&v, "#Fields: " FRECV, &r), 0);
-	assert_true(v.ex_protocol);
+	assert_true(F.ex_protocol);
 	assert_int_equal(
 	    feed(&v,
 	         "2019-01-25T00:03:58.478Z,TAIL-EXCH-1\\Internet Mail,08D675E58CA1DA38,"
@@ -130,9 +133,9 @@ static void test_protocol_then_tracking(void **state)
 	assert_ip(&r.ip, "2001:db8::7");
 
 	/* the next file: the tracking log names that session in source-context */
-	srvlog_begin(&v);
+	srvlog_file_init(&F);
 	assert_int_equal(feed(&v, "#Fields: " F2010, &r), 0);
-	assert_false(v.ex_protocol);
+	assert_false(F.ex_protocol);
 	assert_int_equal(feed(&v,
 	                      "2013-10-15T12:32:44.000Z,2001:db8::7,client,10.0.0.6,EX,"
 	                      "08D06729BA48D0CA;2013-10-15T12:32:43.248Z;1,EX\\Client,SMTP,RECEIVE,"
@@ -198,7 +201,7 @@ static void test_malformed(void **state)
 	struct srvlog v;
 	struct srvlog_rec r;
 	assert_int_equal(srvlog_init(&v), 0);
-	srvlog_begin(&v);
+	srvlog_file_init(&F);
 	/* data before any #Fields: is read as nothing */
 	assert_int_equal(feed(&v, "#Software: Microsoft Exchange Server", &r), 0);
 	assert_int_equal(feed(&v, "2013-10-15T12:42:00.000Z,,,,", &r), 0);
@@ -220,15 +223,15 @@ static void test_malformed(void **state)
 		char *copy = malloc(n ? n : 1);
 		assert_non_null(copy);
 		memcpy(copy, bad[i], n);
-		assert_int_equal(srvlog_line(&v, copy, n, &r), 0);
+		assert_int_equal(srvlog_line(&v, &F, copy, n, &r), 0);
 		assert_true(r.kind == SRVLOG_OTHER || r.kind == SRVLOG_SENT);
 		free(copy);
 	}
 	/* a file that is not Exchange's: not taken for it */
-	srvlog_begin(&v);
+	srvlog_file_init(&F);
 	assert_int_equal(feed(&v, "#Software: Microsoft Internet Information Services 10.0", &r),
 	                 -1);
-	assert_int_equal(v.format, SRVLOG_NONE);
+	assert_int_equal(F.format, SRVLOG_NONE);
 	srvlog_free(&v);
 }
 

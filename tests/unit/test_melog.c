@@ -61,9 +61,12 @@ static void test_line(void **state)
 	assert_span(melog_addr((struct logspan){"QUIT", 4}), "");
 }
 
+/* the file the lines are of */
+static struct srvlog_file F;
+
 static int feed(struct srvlog *v, const char *s, struct srvlog_rec *r)
 {
-	return srvlog_line(v, s, strlen(s), r);
+	return srvlog_line(v, &F, s, strlen(s), r);
 }
 
 static void test_session(void **state)
@@ -71,10 +74,10 @@ static void test_session(void **state)
 	struct srvlog v;
 	struct srvlog_rec r;
 	assert_int_equal(srvlog_init(&v), 0);
-	srvlog_begin(&v);
+	srvlog_file_init(&F);
 	assert_int_equal(feed(&v, IN "AUTH\tAUTH LOGIN\t334 VXNlcm5hbWU6\t18\t12\t", &r), 0);
 	assert_int_equal(r.kind, SRVLOG_OTHER);
-	assert_int_equal(v.format, SRVLOG_MAILENABLE);
+	assert_int_equal(F.format, SRVLOG_MAILENABLE);
 	assert_int_equal(
 	    feed(&v, IN "AUTH\t{blank}\t535 Invalid Username or Password\t40\t12\tadmin@iniaga.com",
 	         &r),
@@ -163,7 +166,7 @@ static void test_malformed(void **state)
 	struct srvlog v;
 	struct srvlog_rec r;
 	assert_int_equal(srvlog_init(&v), 0);
-	srvlog_begin(&v);
+	srvlog_file_init(&F);
 	assert_int_equal(feed(&v, IN "DATA\tDATA\t354 go\t1\t1\t", &r), 0);
 	assert_int_equal(r.kind, SRVLOG_OTHER);
 	assert_int_equal(feed(&v, IN "AUTH\t{blank}\t235 Authenticated\t1\t1\t", &r), 0);

@@ -6,6 +6,8 @@
 #include "admin/alert.h"
 #include "core/cfg.h"
 #include "core/str.h"
+#include "gateway/follow.h"
+#include "gateway/nftban.h"
 #include "queue/queue.h"
 #include "smtp/dkim.h"
 
@@ -220,6 +222,24 @@ static const struct cfg_option gw_options[] = {
      "the first block is told at once, later ones in one digest per this interval"},
     {"alert", "mail_from", CFG_STRING, "", 0, 0, true, GC(alert_mail_from), GS(alert_mail_from),
      "sender of alert mail; empty: postmaster@hostname"},
+    /* [follow] and [firewall] (docs/follow.md, docs/firewall.md) */
+    {"follow", "files", CFG_STRING, "", 0, 0, false, GC(follow_files), GS(follow_files),
+     "mail logs to follow for failed and successful logins (comma list of absolute paths); "
+     "empty: off"},
+    {"follow", "poll_interval", CFG_DURATION, "250ms", 10, 60000, false, GC(follow_poll_ms), 0,
+     "how often the followed logs are read"},
+    {"follow", "max_line", CFG_INT, "8192", 256, 1048576, false, GC(follow_max_line), 0,
+     "longer log lines are skipped"},
+    {"firewall", "ban_set", CFG_STRING, "", 0, 0, false, GC(fw_ban_set), GS(fw_ban_set),
+     "nftables set (FAMILY TABLE SET) that IPv4 addresses locked out for failed logins go "
+     "into; empty: none"},
+    {"firewall", "ban_set6", CFG_STRING, "", 0, 0, false, GC(fw_ban_set6), GS(fw_ban_set6),
+     "the same for IPv6 prefixes (an interval set); empty: none"},
+    {"firewall", "ban_timeout", CFG_DURATION, "1h", 1000, 30 * 86400000LL, false,
+     GC(fw_ban_timeout_ms), 0, "longest time an address stays in the set (a shorter lockout: "
+     "its end)"},
+    {"firewall", "nft", CFG_STRING, "nft", 0, 0, false, GC(fw_nft), GS(fw_nft),
+     "the nft command, run without a shell (for example: sudo -n /usr/sbin/nft)"},
 };
 #define GW_NOPTS (sizeof gw_options / sizeof gw_options[0])
 
@@ -745,6 +765,36 @@ static const char gw_defaults[] = "[listener submission]\n"
 				  "role = relay\n"
 				  "tls = starttls\n";
 
+/* [follow] files: absolute paths, at most FOLLOW_FILES_MAX; [firewall] ban_set
+ * and ban_set6: FAMILY TABLE SET (gateway/follow.h, gateway/nftban.h). */
+static int gw_firewall_finish(const struct gw_config *c, char *err, size_t errlen)
+{
+	char e[200], list[sizeof c->follow_files];
+	char *paths[FOLLOW_FILES_MAX];
+	(void)str_copy(list, sizeof list, c->follow_files);
+	int n = str_split(list, ", \t", paths, FOLLOW_FILES_MAX);
+	if (n < 0) {
+		str_format(err, errlen, "%s: [follow] files: more than %d files", c->source,
+		           FOLLOW_FILES_MAX);
+		return -1;
+	}
+	for (int i = 0; i < n; i++)
+		if (paths[i][0] != '/') {
+			str_format(err, errlen, "%s: [follow] files: %s is not an absolute path",
+			           c->source, paths[i]);
+			return -1;
+		}
+	if (c->fw_ban_set[0] && nftban_check_set(c->fw_ban_set, e, sizeof e) != 0) {
+		str_format(err, errlen, "%s: [firewall] ban_set: %s", c->source, e);
+		return -1;
+	}
+	if (c->fw_ban_set6[0] && nftban_check_set(c->fw_ban_set6, e, sizeof e) != 0) {
+		str_format(err, errlen, "%s: [firewall] ban_set6: %s", c->source, e);
+		return -1;
+	}
+	return 0;
+}
+
 static int gw_finish(struct gw_config *c, char *err, size_t errlen)
 {
 	/* The spool and the users file live under state_dir unless placed
@@ -892,6 +942,8 @@ static int gw_finish(struct gw_config *c, char *err, size_t errlen)
 		           c->source);
 		return -1;
 	}
+	if (gw_firewall_finish(c, err, errlen) != 0)
+		return -1;
 	return 0;
 }
 

@@ -210,6 +210,14 @@ struct gw_config {
 	struct prefix_set *web_proxies;     /* owned: [web] trusted_proxy, NULL: none */
 	struct pol_config policy;
 	char source[512]; /* the file, or "embedded defaults" */
+	/* [follow]: live log follow (gateway/follow.h) */
+	char follow_files[4096]; /* "" = off */
+	uint64_t follow_poll_ms;
+	long long follow_max_line;
+	/* [firewall]: the ban set (gateway/nftban.h) */
+	char fw_ban_set[200], fw_ban_set6[200]; /* "FAMILY TABLE SET", "" = none */
+	uint64_t fw_ban_timeout_ms;
+	char fw_nft[256];
 };
 
 /* Loads path (NULL: the embedded defaults). 0, or -1 with "file:line: what" in err. */

@@ -26,9 +26,10 @@
 
 static const char cli_logscan_help[] =
     "usage: relayguard logscan [--json]\n"
-    "                          [--format auto|postfix|exim|dovecot|netfilter|relayguard]\n"
+    "                          [--format auto|postfix|exim|dovecot|netfilter|relayguard|\n"
+    "                                    exchange|mailenable|kerio]\n"
     "                          [--since TIME] [--until TIME] [--local-networks CIDR,...]\n"
-    "                          [--config FILE] [--year YYYY] FILE...\n"
+    "                          [--config FILE] [--year YYYY] [--merge] FILE...\n"
     "\n"
     "Reads mail and firewall logs, replays them through the policy engine with the\n"
     "logs' own timestamps, and names who abused the server, since when, with the\n"
@@ -51,7 +52,10 @@ static const char cli_logscan_help[] =
     "smtpd, submission/smtpd, cleanup, qmgr, smtp, lmtp, local, virtual, bounce, pickup;\n"
     "short and long queue IDs), Exim main log, Dovecot (syslog or its own file),\n"
     "netfilter LOG lines (kern.log, the journal, dmesg) and relayguard's own delivery\n"
-    "log (docs/delivery.md). Formats may be mixed in one\n"
+    "log (docs/delivery.md); Microsoft Exchange message tracking and SMTP Receive\n"
+    "protocol logs, MailEnable SMTP activity logs, Kerio Connect security.log and\n"
+    "mail.log (each such file is one format, found from its first lines). Formats may\n"
+    "be mixed in one\n"
     "file and across files; lines that are none of these are counted, never fatal.\n"
     "FILE may be gzip-compressed; '-' reads standard input. Give files oldest first:\n"
     "time never runs backwards in the engine (older lines are taken as of the newest\n"
@@ -71,6 +75,11 @@ static const char cli_logscan_help[] =
     "  --year YYYY          the year of the first classic syslog stamp (\"Mar  3\n"
     "                       02:14:07\" has none). Default: inferred from each file's\n"
     "                       modification time; December to January adds a year\n"
+    "  --merge              read every FILE whole, then all their lines oldest first\n"
+    "                       (each file's own order kept): for logs of one server that\n"
+    "                       tell one story in several files (Exchange's protocol and\n"
+    "                       tracking logs, Kerio's security.log and mail.log), in any\n"
+    "                       order. Keeps the files in memory\n"
     "  --help               this text\n"
     "\n"
     "Classic syslog stamps carry no zone and are read as UTC.\n"
@@ -81,7 +90,7 @@ static const char cli_logscan_help[] =
 static const char cli_replay_help[] =
     "usage: relayguard replay [--json] [--config FILE] [--format F] [--since TIME]\n"
     "                         [--until TIME] [--local-networks CIDR,...] [--year YYYY]\n"
-    "                         FILE...\n"
+    "                         [--merge] FILE...\n"
     "\n"
     "Reads the same logs as relayguard logscan and runs them through the policy\n"
     "engine, then prints every verdict that is not \"allow\", in order: when, where\n"
@@ -100,7 +109,7 @@ static const char cli_replay_help[] =
 
 struct cli_scan {
 	const char *cmd;
-	bool json, replay;
+	bool json, replay, merge;
 	struct logscan_opts o;
 	struct pol_config cfg;
 	struct prefix_set *local;
@@ -216,8 +225,9 @@ static void cli_scan_verdict(void *ctx, const struct pol_event *ev, const struct
 static json_t *cli_scan_stats_json(const struct logscan_stats *st, double seconds)
 {
 	json_t *s = json_object(), *f = json_object();
-	static const char *const names[] = {"",        "postfix",   "exim",
-	                                    "dovecot", "netfilter", "relayguard"};
+	static const char *const names[] = {"",         "postfix",    "exim",
+	                                    "dovecot",  "netfilter",  "relayguard",
+	                                    "exchange", "mailenable", "kerio"};
 	(void)json_object_set_new(s, "lines", json_integer((json_int_t)st->lines));
 	(void)json_object_set_new(s, "parsed", json_integer((json_int_t)st->parsed));
 	(void)json_object_set_new(s, "unparsed", json_integer((json_int_t)st->unparsed));
@@ -404,6 +414,133 @@ static void cli_scan_long(void *ctx)
 	logscan_line_too_long(c->s);
 }
 
+/* ---- --merge: the inputs read whole, then interleaved by their lines' times ---- */
+
+struct cli_merge_in {
+	struct logscan *s;
+	char *buf; /* the lines, one after another */
+	size_t used, cap;
+	size_t *off; /* line i: buf + off[i], off[i + 1] - off[i] bytes */
+	int64_t *t;  /* its time: its stamp, else the line before's */
+	size_t n, cap_lines, next;
+	int64_t last;
+	bool nomem;
+};
+
+static int cli_merge_grow(void **p, size_t *cap, size_t need, size_t size)
+{
+	if (need <= *cap)
+		return 0;
+	size_t nc = *cap ? *cap : 4096;
+	while (nc < need)
+		nc *= 2;
+	void *n = realloc(*p, nc * size);
+	if (!n)
+		return -1;
+	*p = n;
+	*cap = nc;
+	return 0;
+}
+
+static int cli_merge_line(void *ctx, const char *p, size_t len)
+{
+	struct cli_merge_in *m = ctx;
+	size_t cl = m->cap_lines; /* off and t grow alike from the same capacity */
+	if (cli_merge_grow((void **)&m->buf, &m->cap, m->used + len, 1) != 0 ||
+	    cli_merge_grow((void **)&m->off, &cl, m->n + 2, sizeof *m->off) != 0 ||
+	    cli_merge_grow((void **)&m->t, &m->cap_lines, m->n + 2, sizeof *m->t) != 0) {
+		m->nomem = true;
+		return -1;
+	}
+	memcpy(m->buf + m->used, p, len);
+	m->off[m->n] = m->used;
+	m->used += len;
+	m->off[m->n + 1] = m->used;
+	int64_t t;
+	if (logscan_line_time(m->s, p, len, &t) == 0)
+		m->last = t;
+	m->t[m->n++] = m->last;
+	return 0;
+}
+
+static void cli_merge_long(void *ctx)
+{
+	struct cli_merge_in *m = ctx;
+	logscan_line_too_long(m->s);
+}
+
+/* Reads every input whole (as logscan_begin's inputs 0, 1, ...), then hands
+ * their lines to logscan oldest first: each file's own order kept, the files
+ * interleaved by time (a tie goes to the file given first). 0, or -1 when the
+ * policy store failed or memory ran out. */
+static int cli_scan_merged(struct cli_scan *c, int first, int argc, char **argv)
+{
+	char err[512];
+	size_t k = (size_t)(argc - first), done = 0;
+	struct cli_merge_in *in = calloc(k ? k : 1, sizeof *in);
+	int rc = 0;
+	if (!in) {
+		cli_error(c->cmd, "out of memory");
+		return -1;
+	}
+	for (size_t i = 0; i < k; i++) {
+		const char *path = argv[first + (int)i];
+		struct logread r;
+		in[i].s = c->s;
+		in[i].last = INT64_MIN;
+		c->inputs++;
+		clock_update();
+		bool opened = logread_open(&r, path, err, sizeof err) == 0;
+		/* every input gets its number, readable or not */
+		logscan_begin(c->s, strcmp(path, "-") == 0 ? "stdin" : path,
+		              opened && r.mtime_ms ? r.mtime_ms : clock_realtime_ms());
+		if (!opened) {
+			cli_error(c->cmd, "%s", err);
+			c->failed_inputs++;
+			continue;
+		}
+		int e = logread_each(&r, cli_merge_line, cli_merge_long, &in[i], err, sizeof err);
+		logread_close(&r);
+		if (in[i].nomem) {
+			cli_error(c->cmd, "%s: out of memory (--merge keeps every input in memory)",
+			          path);
+			rc = -1;
+			goto out;
+		}
+		if (e == -1) {
+			cli_error(c->cmd, "%s: %s", path, err);
+			c->failed_inputs++;
+		}
+	}
+	for (size_t i = 0; i < k; i++)
+		done += in[i].n == 0;
+	while (done < k) {
+		size_t best = k;
+		for (size_t i = 0; i < k; i++)
+			if (in[i].next < in[i].n &&
+			    (best == k || in[i].t[in[i].next] < in[best].t[in[best].next]))
+				best = i;
+		struct cli_merge_in *m = &in[best];
+		size_t j = m->next++;
+		(void)logscan_select(c->s, best); /* logscan_begin numbered them 0, 1, ... */
+		if (logscan_line(c->s, m->buf + m->off[j], m->off[j + 1] - m->off[j]) != 0) {
+			cli_error(c->cmd, "%s: the policy store failed", argv[first + (int)best]);
+			rc = -1;
+			goto out;
+		}
+		if (m->next == m->n)
+			done++;
+	}
+out:
+	for (size_t i = 0; i < k; i++) {
+		free(in[i].buf);
+		free(in[i].off);
+		free(in[i].t);
+	}
+	free(in);
+	return rc;
+}
+
 static int cli_scan_opts(struct cli_scan *c, int argc, char **argv, const char *help)
 {
 	static const struct option longopts[] = {
@@ -414,6 +551,7 @@ static int cli_scan_opts(struct cli_scan *c, int argc, char **argv, const char *
 	    {"local-networks", required_argument, NULL, 'l'},
 	    {"config", required_argument, NULL, 'c'},
 	    {"year", required_argument, NULL, 'y'},
+	    {"merge", no_argument, NULL, 'm'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -430,11 +568,11 @@ static int cli_scan_opts(struct cli_scan *c, int argc, char **argv, const char *
 			break;
 		case 'f':
 			if (logscan_format_parse(optarg, &c->o.format) != 0) {
-				cli_error(
-				    c->cmd,
-				    "--format: '%s' is not auto, postfix, exim, dovecot, netfilter "
-				    "or relayguard",
-				    optarg);
+				cli_error(c->cmd,
+				          "--format: '%s' is not auto, postfix, exim, dovecot, "
+				          "netfilter, "
+				          "relayguard, exchange, mailenable or kerio",
+				          optarg);
 				return CLI_EXIT_USAGE;
 			}
 			break;
@@ -466,6 +604,9 @@ static int cli_scan_opts(struct cli_scan *c, int argc, char **argv, const char *
 				return CLI_EXIT_USAGE;
 			}
 			c->o.year = (int)year;
+			break;
+		case 'm':
+			c->merge = true;
 			break;
 		case 'h':
 			cli_usage(stdout, help);
@@ -556,7 +697,9 @@ static int cli_scan_run(const char *cmd, bool replay, int argc, char **argv, con
 	int64_t t0 = clock_monotonic_ms();
 	if (replay && c->json)
 		printf("{\"verdicts\": [");
-	for (int i = optind; i < argc; i++) {
+	if (c->merge && cli_scan_merged(c, optind, argc, argv) != 0)
+		goto done;
+	for (int i = c->merge ? argc : optind; i < argc; i++) {
 		struct logread r;
 		c->inputs++;
 		if (logread_open(&r, argv[i], err, sizeof err) != 0) {

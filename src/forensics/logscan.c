@@ -15,12 +15,16 @@
 #include "core/str.h"
 #include "forensics/dovelog.h"
 #include "forensics/eximlog.h"
+#include "forensics/exlog.h"
 #include "forensics/firewall.h"
+#include "forensics/kerlog.h"
 #include "forensics/logline.h"
+#include "forensics/melog.h"
 #include "forensics/nflog.h"
 #include "forensics/pflog.h"
 #include "forensics/qtrack.h"
 #include "forensics/rglog.h"
+#include "forensics/srvlog.h"
 #include "policy/store.h"
 
 #include <stdarg.h>
@@ -48,8 +52,9 @@ const char *logscan_kind_name(enum logscan_kind k)
 
 int logscan_format_parse(const char *s, enum logscan_format *out)
 {
-	static const char *const names[] = {"auto",    "postfix",   "exim",
-	                                    "dovecot", "netfilter", "relayguard"};
+	static const char *const names[] = {"auto",     "postfix",    "exim",
+	                                    "dovecot",  "netfilter",  "relayguard",
+	                                    "exchange", "mailenable", "kerio"};
 	for (int i = 0; i < LOGSCAN_FORMATS; i++)
 		if (strcmp(s, names[i]) == 0) {
 			*out = (enum logscan_format)i;
@@ -118,6 +123,15 @@ struct ls_uslot {
 	size_t len;
 };
 
+/* One input: what its lines need of the lines before them in the same file. */
+struct ls_input {
+	const char *name;
+	uint64_t line_no;
+	struct logyear year;
+	struct logyear peek_year; /* logscan_line_time's, which reads ahead */
+	struct srvlog_file f;
+};
+
 struct logscan {
 	struct logscan_opts o;
 	struct pol_config cfg;
@@ -127,14 +141,17 @@ struct logscan {
 	const struct prefix_set *local;
 	struct qtrack q;
 	struct nflog_agg fw;
-	struct logyear year;
+	/* the inputs (logscan_begin), each with its name, line count, year of
+	 * classic stamps and format (srvlog); cur is the one lines come from */
+	struct ls_input *in;
+	size_t n_in, cap_in, cur;
 	bool year_set;
 	struct logline_memo head; /* the last line's stamp and host */
+	struct srvlog srv;        /* the Windows servers' logs: sessions across files */
 	struct logscan_stats st;
 	uint64_t fails_total; /* failed logins seen (any IP) */
 	int64_t now;
-	const char *source;
-	uint64_t line_no;
+	int64_t line_ms; /* the current line's own stamp (now never runs backwards; this may) */
 	struct pol_event ev;
 	struct pol_verdict v;
 	/* interned users: index 0 unused */
@@ -415,7 +432,7 @@ static int ls_eval(struct logscan *s, uint32_t uid)
 		return 0;
 	s->st.verdicts++;
 	if (s->o.on_verdict)
-		s->o.on_verdict(s->o.ctx, &s->ev, &s->v, s->source, s->line_no);
+		s->o.on_verdict(s->o.ctx, &s->ev, &s->v, s->in[s->cur].name, s->in[s->cur].line_no);
 	ls_tally(s, uid);
 	return 0;
 }
@@ -450,7 +467,7 @@ static void ls_login_fact(struct logscan *s, struct ls_ip *t, uint32_t uid)
 	}
 	if (t->n_logins < LOGSCAN_LIST_MAX)
 		t->logins[t->n_logins++] =
-		    (struct ls_login){uid, s->now, t->fails, s->users[uid].msgs};
+		    (struct ls_login){uid, s->line_ms, t->fails, s->users[uid].msgs};
 	else
 		t->logins_more++;
 }
@@ -495,7 +512,7 @@ static int ls_auth_ok(struct logscan *s, uint32_t uid, const struct addr *ip)
 			if (!seen && t->n_succ < LOGSCAN_LIST_MAX)
 				t->succ[t->n_succ++] = uid;
 			if (s->users[uid].guessed_ms == 0)
-				s->users[uid].guessed_ms = s->now;
+				s->users[uid].guessed_ms = s->line_ms;
 		}
 	}
 	ls_ev(s, POL_EV_AUTH_OK);
@@ -513,10 +530,12 @@ static int ls_auth_fail(struct logscan *s, uint32_t uid, const struct addr *ip)
 	if (ip) {
 		struct ls_ip *t = ls_ip(s, ip, true);
 		if (t) {
-			if (t->fails == 0)
-				t->first_fail_ms = s->now;
+			/* the facts keep the lines' own times */
+			if (t->fails == 0 || s->line_ms < t->first_fail_ms)
+				t->first_fail_ms = s->line_ms;
 			t->fails++;
-			t->last_fail_ms = s->now;
+			if (s->line_ms > t->last_fail_ms)
+				t->last_fail_ms = s->line_ms;
 			uint32_t k = 0;
 			while (uid && k < t->n_tried && t->tried[k] != uid)
 				k++;
@@ -977,12 +996,136 @@ static int ls_relayguard(struct logscan *s, const struct rglog_rec *r)
 	}
 }
 
-/* ---- dispatch ---- */
+/* ---- the Windows servers of the articles (srvlog.h) ---- */
+
+/* Whether a line of time t is inside --since/--until (counted when not); the
+ * first and last times seen. */
+static inline bool ls_time_in(struct logscan *s, int64_t t)
+{
+	if ((s->o.since_ms && t < s->o.since_ms) || (s->o.until_ms && t >= s->o.until_ms)) {
+		s->st.outside++;
+		return false;
+	}
+	if (s->st.first_ms == 0 || t < s->st.first_ms)
+		s->st.first_ms = t;
+	if (t > s->st.last_ms)
+		s->st.last_ms = t;
+	return true;
+}
 
 static bool ls_want(const struct logscan *s, enum logscan_format f)
 {
 	return s->o.format == LOGSCAN_AUTO || s->o.format == f;
 }
+
+static int ls_srv_received(struct logscan *s, const struct srvlog_rec *r)
+{
+	bool created;
+	uint32_t uid = ls_user_id(s, r->user);
+	/* an authenticated submission is a login too (as Postfix's client= line) */
+	if (uid && r->has_ip && !r->generated && ls_auth_ok(s, uid, &r->ip) != 0)
+		return -1;
+	struct qtrack_msg *m = ls_track(s, r->id, &created);
+	if (!m || (m->flags & QTRACK_QUEUED))
+		return 0;
+	if (!r->generated) {
+		ls_set_client(s, m, r->has_ip ? &r->ip : NULL, uid);
+	} else if (r->autoreply && uid) {
+		m->flags |= QTRACK_PICKUP | QTRACK_AUTO;
+		m->user = uid;
+	} else if (uid) {
+		m->flags |= QTRACK_PICKUP;
+		m->user = uid;
+	}
+	struct logspan first = r->rcpt;
+	const char *sep = r->rcpt_sep ? memchr(first.p, r->rcpt_sep, first.len) : NULL;
+	if (sep)
+		first.len = (size_t)(sep - first.p);
+	if (r->rcpt_sep == ',')
+		first = (struct logspan){first.p, 0}; /* "<a>" forms: the count is enough */
+	return ls_mail(s, m, r->sender, r->size, r->nrcpt, first);
+}
+
+static int ls_srv_sent(struct logscan *s, const struct srvlog_rec *r)
+{
+	struct qtrack_msg *m = qtrack_get(&s->q, r->id.p, r->id.len);
+	if (!m)
+		return 0;
+	bool remote = r->remote && !(r->has_ip && ls_local(s, &r->ip));
+	size_t i = 0;
+	while (i <= r->rcpt.len) {
+		size_t e = i;
+		while (e < r->rcpt.len && (!r->rcpt_sep || r->rcpt.p[e] != r->rcpt_sep))
+			e++;
+		struct logspan one = logspan_sub(r->rcpt, i, e);
+		if (one.len) {
+			if (remote)
+				ls_remote(s, m, one, false, r->failed);
+			if (r->failed && ls_bounced(s, m, one, false) != 0)
+				return -1;
+			m = qtrack_get(&s->q, r->id.p, r->id.len); /* ls_remote keeps it */
+			if (!m)
+				return 0;
+		}
+		i = e + 1;
+	}
+	return 0;
+}
+
+/* A line of a file that is (or may be) one of these servers' logs. 0 (read),
+ * -1 (the engine's store failed) or 1 (not such a line: nothing counted). */
+static int ls_srv_line(struct logscan *s, const char *p, size_t len)
+{
+	struct srvlog_rec r;
+	struct srvlog_file *f_in = &s->in[s->cur].f;
+	if (srvlog_line(&s->srv, f_in, p, len, &r) != 0)
+		return 1;
+	/* MailEnable's message file names (a GUID and ".MAI") are longer than a
+	 * queue ID: their last bytes tell them apart */
+	if (r.id.len > QTRACK_ID_MAX)
+		r.id = logspan_sub(r.id, r.id.len - QTRACK_ID_MAX, r.id.len);
+	enum logscan_format f = f_in->format == SRVLOG_EXCHANGE     ? LOGSCAN_EXCHANGE
+	                        : f_in->format == SRVLOG_MAILENABLE ? LOGSCAN_MAILENABLE
+	                                                            : LOGSCAN_KERIO;
+	if (!ls_want(s, f)) {
+		s->st.unparsed++;
+		return 0;
+	}
+	s->st.parsed++;
+	s->st.by_format[f]++;
+	if (r.kind == SRVLOG_OTHER)
+		return 0;
+	int64_t t = r.time_ms;
+	if (!ls_time_in(s, t))
+		return 0;
+	s->line_ms = t;
+	if (t < s->now)
+		s->st.out_of_order++;
+	else
+		s->now = t;
+	switch (r.kind) {
+	case SRVLOG_AUTH_OK: {
+		uint32_t uid = ls_user_id(s, r.user);
+		return uid ? ls_auth_ok(s, uid, r.has_ip ? &r.ip : NULL) : 0;
+	}
+	case SRVLOG_AUTH_FAIL:
+		return ls_auth_fail(s, ls_user_id(s, r.user), r.has_ip ? &r.ip : NULL);
+	case SRVLOG_RECEIVED:
+		return ls_srv_received(s, &r);
+	case SRVLOG_SENT:
+		return ls_srv_sent(s, &r);
+	case SRVLOG_REJECT:
+		ls_ev(s, POL_EV_RCPT_REJECT);
+		ls_ev_ip(s, &r.ip);
+		logspan_copy(r.sender, s->ev.sender, sizeof s->ev.sender);
+		ls_ev_rcpt(s, r.rcpt, POL_DLV_BOUNCED);
+		return ls_eval(s, 0);
+	default:
+		return 0;
+	}
+}
+
+/* ---- dispatch ---- */
 
 static void ls_netfilter(struct logscan *s, const struct nflog_line *nl, int64_t when)
 {
@@ -1052,10 +1195,18 @@ int logscan_line(struct logscan *s, const char *p, size_t len)
 {
 	struct logline l;
 	enum logscan_format f;
+	struct ls_input *in = &s->in[s->cur];
 	s->st.lines++;
-	s->line_no++;
+	in->line_no++;
 	if (len > 0 && p[len - 1] == '\r')
 		len--;
+	/* a file of the Windows servers' formats; a line that is not of it goes on
+	 * below (a file's format is not a promise about every line) */
+	if (in->f.format != SRVLOG_NONE) {
+		int rc = ls_srv_line(s, p, len);
+		if (rc <= 0)
+			return rc;
+	}
 	if (logline_parse_memo(p, len, &l, &s->head) != 0) {
 		/* dmesg: "[123.456] PREFIX IN=..." has no wall-clock time */
 		struct nflog_line nl;
@@ -1065,6 +1216,11 @@ int logscan_line(struct logscan *s, const char *p, size_t len)
 			s->st.parsed++;
 			s->st.by_format[LOGSCAN_NETFILTER]++;
 			return 0;
+		}
+		if (in->f.format == SRVLOG_NONE && srvlog_may_start(p, len)) {
+			int rc = ls_srv_line(s, p, len);
+			if (rc <= 0)
+				return rc;
 		}
 		s->st.unparsed++;
 		return 0;
@@ -1111,19 +1267,14 @@ int logscan_line(struct logscan *s, const char *p, size_t len)
 	s->st.by_format[f]++;
 	if (!useful)
 		return 0;
-	int64_t t = logyear_resolve(&s->year, &l);
-	if ((s->o.since_ms && t < s->o.since_ms) || (s->o.until_ms && t >= s->o.until_ms)) {
-		s->st.outside++;
+	int64_t t = logyear_resolve(&in->year, &l);
+	if (!ls_time_in(s, t))
 		return 0;
-	}
-	if (s->st.first_ms == 0 || t < s->st.first_ms)
-		s->st.first_ms = t;
-	if (t > s->st.last_ms)
-		s->st.last_ms = t;
 	if (f == LOGSCAN_NETFILTER) {
 		ls_netfilter(s, &r.nf, t);
 		return 0;
 	}
+	s->line_ms = t;
 	if (t < s->now)
 		s->st.out_of_order++; /* the engine keeps the newest time */
 	else
@@ -1143,22 +1294,77 @@ int logscan_line(struct logscan *s, const char *p, size_t len)
 void logscan_line_too_long(struct logscan *s)
 {
 	s->st.lines++;
-	s->line_no++;
+	s->in[s->cur].line_no++;
 	s->st.too_long++;
 	s->st.unparsed++;
 }
 
 void logscan_begin(struct logscan *s, const char *name, int64_t ref_ms)
 {
-	s->source = name;
-	s->line_no = 0;
+	/* a new input; the first call takes over the "-" set up by logscan_new */
+	if (s->n_in > 1 || s->in[0].line_no || s->year_set) {
+		if (s->n_in == s->cap_in) {
+			size_t nc = s->cap_in * 2;
+			struct ls_input *n = realloc(s->in, nc * sizeof *n);
+			if (!n)
+				return; /* lines go on being counted to the input before */
+			s->in = n;
+			s->cap_in = nc;
+		}
+		s->in[s->n_in] = s->in[s->n_in - 1]; /* the year carries on */
+		s->cur = s->n_in++;
+	}
+	struct ls_input *in = &s->in[s->cur];
+	in->name = name;
+	in->line_no = 0;
+	srvlog_file_init(&in->f);
 	if (s->o.year) {
 		if (!s->year_set)
-			logyear_init(&s->year, s->o.year, 0);
+			logyear_init(&in->year, s->o.year, 0);
 	} else if (ref_ms) {
-		logyear_init_from_ms(&s->year, ref_ms);
+		logyear_init_from_ms(&in->year, ref_ms);
 	}
+	in->peek_year = in->year;
 	s->year_set = true;
+}
+
+int logscan_line_time(struct logscan *s, const char *p, size_t len, int64_t *ms)
+{
+	struct ls_input *in = &s->in[s->cur];
+	if (len >= 3 && (unsigned char)p[0] == 0xEF && (unsigned char)p[1] == 0xBB &&
+	    (unsigned char)p[2] == 0xBF) {
+		p += 3;
+		len -= 3;
+	}
+	if (len > 0 && p[len - 1] == '\r')
+		len--;
+	if (len == 0 || p[0] == '#')
+		return -1;
+	size_t used;
+	struct melog_line ml;
+	struct logline l;
+	const char *comma = len > 19 && p[10] == 'T' ? memchr(p, ',', len) : NULL;
+	if (comma && (*ms = exlog_time((struct logspan){p, (size_t)(comma - p)})) >= 0)
+		return 0; /* Exchange: date-time is the first field */
+	if (kerlog_stamp(p, len, ms, &used) == 0)
+		return 0;
+	if (melog_parse(p, len, &ml) == 0) {
+		*ms = ml.time_ms;
+		return 0;
+	}
+	if (logline_parse(p, len, &l) == 0) {
+		*ms = logyear_resolve(&in->peek_year, &l);
+		return 0;
+	}
+	return -1;
+}
+
+int logscan_select(struct logscan *s, size_t input)
+{
+	if (input >= s->n_in)
+		return -1;
+	s->cur = input;
+	return 0;
 }
 
 /* ---- setup ---- */
@@ -1203,9 +1409,17 @@ struct logscan *logscan_new(const struct logscan_opts *o, char *err, size_t errl
 		goto nomem;
 	if (nflog_agg_init(&s->fw, 1u << 16, FIREWALL_PREFIX_BLOCK) != 0)
 		goto nomem;
+	if (srvlog_init(&s->srv) != 0)
+		goto nomem;
 	memset(&s->ev, 0, sizeof s->ev);
-	logyear_init(&s->year, o->year ? o->year : 1970, 0);
-	s->source = "-";
+	s->in = calloc(4, sizeof *s->in);
+	if (!s->in)
+		goto nomem;
+	s->cap_in = 4;
+	s->n_in = 1;
+	s->in[0].name = "-";
+	srvlog_file_init(&s->in[0].f);
+	logyear_init(&s->in[0].year, o->year ? o->year : 1970, 0);
 	return s;
 nomem:
 	(void)str_copy(err, errlen, "out of memory");
@@ -1223,6 +1437,8 @@ void logscan_free(struct logscan *s)
 	if (s->store)
 		s->store->close(s->store);
 	prefix_set_free(s->own_local);
+	srvlog_free(&s->srv);
+	free(s->in);
 	qtrack_free(&s->q);
 	if (s->fw.hosts || s->fw.index)
 		nflog_agg_free(&s->fw);

@@ -4,7 +4,8 @@
  *
  * Lines go in one at a time (logscan_line), from any mix of Postfix,
  * Exim, Dovecot and netfilter logs (docs/logscan.md maps each line to its
- * event). The scanner joins a message's lines by queue ID (qtrack), turns
+ * event), and the Windows servers' logs of srvlog.h. The scanner joins a
+ * message's lines by queue ID (qtrack), turns
  * them into struct pol_event with the line's own time, and runs them through
  * the policy engine (memory store, so nothing persists). Every verdict that
  * is not "allow" goes to the caller's callback (replay) and into the
@@ -34,10 +35,14 @@ enum logscan_format {
 	LOGSCAN_DOVECOT,
 	LOGSCAN_NETFILTER,
 	LOGSCAN_RELAYGUARD, /* relayguard's own delivery log (docs/delivery.md) */
+	LOGSCAN_EXCHANGE,   /* Exchange message tracking and SMTP Receive protocol logs */
+	LOGSCAN_MAILENABLE, /* MailEnable SMTP activity log */
+	LOGSCAN_KERIO,      /* Kerio Connect security.log and mail.log */
 };
-#define LOGSCAN_FORMATS 6
+#define LOGSCAN_FORMATS 9
 
-/* 0 or -1 for "auto", "postfix", "exim", "dovecot", "netfilter", "relayguard". */
+/* 0 or -1 for "auto", "postfix", "exim", "dovecot", "netfilter", "relayguard",
+ * "exchange", "mailenable", "kerio". */
 int logscan_format_parse(const char *s, enum logscan_format *out);
 
 /* A verdict that is not allow: the event, the verdict, where the line was. */
@@ -141,6 +146,14 @@ void logscan_free(struct logscan *s);
  * the year of classic stamps (its mtime; 0 = unknown, use the given year or the
  * last one seen). */
 void logscan_begin(struct logscan *s, const char *name, int64_t ref_ms);
+/* The time of a line of the current input, read ahead of logscan_line (for
+ * interleaving inputs by time): Exchange, Kerio, MailEnable, syslog and Exim
+ * stamps (classic ones by the input's own year inference). 0, or -1 when the
+ * line has none (a header, junk). */
+int logscan_line_time(struct logscan *s, const char *p, size_t len, int64_t *ms);
+/* Lines from the input logscan_begin made as the input-th (0 for the first
+ * call); for inputs read interleaved (--merge). 0, or -1 when there is none. */
+int logscan_select(struct logscan *s, size_t input);
 /* One line, without its newline. 0, or -1 when the engine's store failed. */
 int logscan_line(struct logscan *s, const char *p, size_t len);
 /* Which reader a parsed line (l from logline_parse of p, len) is for, and the text

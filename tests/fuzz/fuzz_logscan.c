@@ -1,6 +1,7 @@
 /*
  * fuzz_logscan - libFuzzer target for the whole log scanner: the input is a
- * log of any format mix (Postfix, Exim, Dovecot, netfilter, junk), split
+ * log of any format mix (Postfix, Exim, Dovecot, netfilter, the Windows
+ * servers' logs, junk), split
  * into lines; every line goes through the parsers, the queue-ID table and
  * the policy engine, then the suspects are built. Never a crash, a leak or
  * a read past a line.
@@ -32,6 +33,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (!line)
 			break;
 		memcpy(line, data + i, n);
+		int64_t t; /* --merge's read-ahead of the line's time */
+		(void)logscan_line_time(s, line, n, &t);
 		(void)logscan_line(s, line, n);
 		free(line);
 		i += n + 1;

@@ -10,6 +10,8 @@ tests/integration/postfix.py with a relayhost instead of the discard
 transport."""
 import json
 import os
+import shutil
+import tempfile
 import time
 
 import pytest
@@ -18,6 +20,7 @@ from conftest import free_port, rg
 from postfix import POSTFIX, Postfix
 from rgserve import Serve
 from sink import Sink
+from test_control_api import TOKEN, api
 from test_postfix_policy import session
 
 pytestmark = pytest.mark.skipif(not os.path.exists(POSTFIX) or os.geteuid() != 0,
@@ -75,11 +78,11 @@ class PolicyOnly(Serve):
         self.conf = os.path.join(self.dir, "relayguard.conf")
         with open(self.conf, "w") as f:
             f.write("[gateway]\nstate_dir = %s\n%s[policyd]\nlisten = 127.0.0.1:%d\n"
-                    "%s[web]\nlisten = 127.0.0.1:%d\n%s"
+                    "%s[web]\nlisten = 127.0.0.1:%d\napi_token = %s\n%s"
                     % (os.path.join(self.dir, "var"),
                        "listeners = none\n" if command == "serve" else "", self.policy,
                        "postfix_config_dir = %s\n" % pf_dir if pf_dir else "", self.web,
-                       extra))
+                       TOKEN, extra))
         self.command = command
         self.proc = None
         self.errfile = os.path.join(self.dir, "err")
@@ -87,7 +90,11 @@ class PolicyOnly(Serve):
 
 @pytest.fixture
 def stack(tmp_path):
-    sink = Sink(tmp_path).start()
+    # smtp-sink runs as nobody: its directory outside pytest's, which pytest
+    # runs beside us may close to others (0700) at any time
+    sink_dir = tempfile.mkdtemp(prefix="rg-sink-", dir="/tmp")
+    sink = Sink(sink_dir).start()
+    SINKS[:] = [sink]
     policy = free_port()
     pf = Postfix(policy)
     rgp = PolicyOnly(tmp_path, pf.dir, extra=POLICY, policy=policy)
@@ -106,11 +113,13 @@ def stack(tmp_path):
         pf.stop()
         rgp.stop()
         sink.stop()
+        shutil.rmtree(sink_dir, ignore_errors=True)
         raise
     yield rgp, pf, sink
     pf.stop()
     rc = rgp.stop()
     sink.stop()
+    shutil.rmtree(sink_dir, ignore_errors=True)
     assert rc == 0, rgp.log()
 
 
@@ -127,6 +136,9 @@ def send(pf, user, addr, rcpt):
     return code
 
 
+SINKS = []
+
+
 def wait_for(cond, what, timeout=40):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -134,7 +146,9 @@ def wait_for(cond, what, timeout=40):
         if v:
             return v
         time.sleep(0.1)
-    raise AssertionError("timed out waiting for " + what)
+    dead = [s.proc.returncode for s in SINKS if s.proc.poll() is not None]
+    raise AssertionError("timed out waiting for %s (sink exited: %s %s)" % (
+        what, dead, [s.proc.stderr.read().decode() for s in SINKS if s.proc.poll() is not None]))
 
 
 def sink_bodies(sink):
@@ -196,6 +210,17 @@ def test_policy_only_holds_in_postfix_and_releases(stack):
     time.sleep(1)
     assert not any(gone["recipients"][0].encode() in m for m in sink_bodies(sink))
 
+    # the web page's API: the same list, and the same actions
+    status, web = api(rgp, "/api/holds")
+    assert status == 200 and sorted(h["id"] for h in web["holds"]) == sorted(
+        h["id"] for h in left), web
+    web_gone = left[0]["id"]
+    status, done = api(rgp, "/api/holds/%s/delete" % web_gone, {"reason": "spam too"})
+    assert status == 200 and done["result"] == "deleted", done
+    wait_for(lambda: web_gone not in pf.held(), "the delete from the web\n" + pf.log())
+    status, web = api(rgp, "/api/holds")
+    assert [h["id"] for h in web["holds"]] == [left[1]["id"]], web
+
     # a queue ID that is not one the policy held is refused, and changes nothing
     r = rg("hold", "--config", rgp.conf, "release", "ABCDEF123")
     assert r.rc == 2 and "no message the policy held" in r.err, (r.rc, r.err)
@@ -207,7 +232,8 @@ def test_policy_only_holds_in_postfix_and_releases(stack):
         audit = [json.loads(line) for line in f]
     assert [(a["action"], a["id"], a["actor"], a["queue"], a["reason"]) for a in audit] == [
         ("release", rel["id"], "ops", "postfix", "checked: legitimate"),
-        ("delete", gone["id"], "ops", "postfix", "spam")], audit
+        ("delete", gone["id"], "ops", "postfix", "spam"),
+        ("delete", web_gone, "web:api-token", "postfix", "spam too")], audit
 
 
 def test_records_survive_a_restart_and_the_offline_cli(stack):

@@ -384,8 +384,8 @@ static const struct ctlapi_type {
     {"flush", ctlapi_flush, NEED_QUEUE | CHANGES},
     {"queue_list", ctlapi_queue_list, NEED_QUEUE},
     {"users_reload", ctlapi_users_reload, NEED_SERVER | CHANGES},
-    {"postfix_holds", ctlapi_postfix_holds, NEED_PFHOLD | SLOW},
     {"reload", ctlapi_reload, NEED_SERVER | CHANGES},
+    {"postfix_holds", ctlapi_postfix_holds, NEED_PFHOLD | SLOW},
 };
 #define CTLAPI_NTYPES (sizeof ctlapi_types / sizeof ctlapi_types[0])
 

@@ -26,6 +26,7 @@ struct pfhold {
 	pthread_mutex_t lock;
 	struct pfhold_rec *recs;
 	size_t n, cap;
+	size_t pending; /* records without a queue ID: only they learn one */
 };
 
 /* ---- the record store ---- */
@@ -76,10 +77,13 @@ static int pfhold_rec_of(json_t *o, struct pfhold_rec *r)
 	return r->queue_id[0] || r->instance[0] ? 0 : -1;
 }
 
-/* With the lock held. */
+/* With the lock held: after every change of the records. */
 static int pfhold_save(struct pfhold *p)
 {
 	char err[600];
+	p->pending = 0;
+	for (size_t i = 0; i < p->n; i++)
+		p->pending += p->recs[i].queue_id[0] == '\0';
 	json_t *arr = json_array();
 	for (size_t i = 0; i < p->n && arr; i++)
 		if (json_array_append_new(arr, pfhold_rec_json(&p->recs[i])) != 0) {
@@ -164,6 +168,8 @@ struct pfhold *pfhold_open(const struct pfhold_conf *conf, char *err, size_t err
 	if (bad)
 		log_warn("postfix holds: %s: %zu records not understood, skipped", conf->store_path,
 		         bad);
+	for (size_t k = 0; k < p->n; k++)
+		p->pending += p->recs[k].queue_id[0] == '\0';
 	return p;
 }
 
@@ -202,6 +208,10 @@ void pfhold_note(struct pfhold *p, const struct pfhold_rec *r, bool held)
 	if (r->queue_id[0] && !pfqueue_id_ok(r->queue_id))
 		return; /* not a queue ID Postfix makes: nothing to act on later */
 	pthread_mutex_lock(&p->lock);
+	if (!held && p->pending == 0) { /* the policy's hot path: nothing to learn */
+		pthread_mutex_unlock(&p->lock);
+		return;
+	}
 	struct pfhold_rec *same = NULL;
 	for (size_t i = p->n; i-- > 0 && !same;) {
 		struct pfhold_rec *x = &p->recs[i];

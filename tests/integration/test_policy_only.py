@@ -89,7 +89,10 @@ class PolicyOnly(Serve):
 
 
 @pytest.fixture
-def stack(tmp_path):
+def stack(tmp_path, request):
+    """Postfix delegating at RCPT and end of data; with the parameter
+    "rcpt_only", at RCPT only (the postfwd setup) and relayguard counting there."""
+    rcpt_only = getattr(request, "param", None) == "rcpt_only"
     # smtp-sink runs as nobody: its directory outside pytest's, which pytest
     # runs beside us may close to others (0700) at any time
     sink_dir = tempfile.mkdtemp(prefix="rg-sink-", dir="/tmp")
@@ -97,13 +100,16 @@ def stack(tmp_path):
     SINKS[:] = [sink]
     policy = free_port()
     pf = Postfix(policy)
-    rgp = PolicyOnly(tmp_path, pf.dir, extra=POLICY, policy=policy)
+    rgp = PolicyOnly(tmp_path, pf.dir, policy=policy,
+                     extra=POLICY + ("[policyd]\ncount_at = rcpt\n" if rcpt_only else ""))
     # Postfix delivers to the sink (its smarthost) instead of discarding.
     main_cf = os.path.join(pf.dir, "main.cf")
     with open(main_cf) as f:
         text = f.read()
     text = text.replace("default_transport = discard",
                         "default_transport = smtp\nrelayhost = [127.0.0.1]:%d" % sink.port)
+    if rcpt_only:
+        text = text.replace("smtpd_end_of_data_restrictions = ", "#")
     with open(main_cf, "w") as f:
         f.write(text)
     try:
@@ -234,6 +240,27 @@ def test_policy_only_holds_in_postfix_and_releases(stack):
         ("release", rel["id"], "ops", "postfix", "checked: legitimate"),
         ("delete", gone["id"], "ops", "postfix", "spam"),
         ("delete", web_gone, "web:api-token", "postfix", "spam too")], audit
+
+
+@pytest.mark.parametrize("stack", ["rcpt_only"], indirect=True)
+def test_hold_at_rcpt_before_postfix_has_a_queue_id(stack):
+    """Postfix delegating at RCPT only: the HOLD comes at the first RCPT,
+    before Postfix has a queue ID; the record finds its message in the hold
+    queue by sender, recipient and time, and release works the same."""
+    rgp, pf, sink = stack
+    for i in range(1, 5):
+        assert send(pf, "spray@corp.test", "192.0.2.%d" % (40 + i), "r%d@example.net" % i) == 250
+    held = wait_for(lambda: len(pf.held()) == 2 and pf.held(), "2 held\n" + pf.log())
+    assert "queue_id=- " in rgp.log() and "state=RCPT action=hold" in rgp.log(), rgp.log()
+    r = rg("hold", "--config", rgp.conf, "list", "--json")
+    assert r.rc == 0, r.err
+    holds = r.json()["holds"]
+    assert sorted(h["id"] for h in holds) == held, (holds, rgp.log())
+    assert sorted(h["recipients"][0] for h in holds) == ["r3@example.net", "r4@example.net"]
+    before = sink.count()
+    r = rg("hold", "--config", rgp.conf, "release", held[0], "--reason", "ok")
+    assert r.rc == 0, r.err
+    wait_for(lambda: sink.count() == before + 1, "the release\n" + pf.log())
 
 
 def test_records_survive_a_restart_and_the_offline_cli(stack):

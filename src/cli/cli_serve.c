@@ -535,6 +535,7 @@ static int cli_serve_main(int argc, char **argv, bool policy_only)
 		free(c);
 		return CLI_EXIT_USAGE;
 	}
+	int ignored = policy_only && !c->listeners_off ? c->nlisteners : 0;
 	if (policy_only)
 		gwconf_policy_only(c);
 	enum log_level lvl = LOG_LEVEL_INFO;
@@ -778,6 +779,10 @@ static int cli_serve_main(int argc, char **argv, bool policy_only)
 	else
 		log_info("serve: started (configuration: %s, state: %s/policy)", c->source,
 		         c->state_dir);
+	if (ignored)
+		log_info("serve: relayguard policyd: %d SMTP listener(s) (configured or default) "
+		         "of %s not opened",
+		         ignored, c->source);
 	if (c->listeners_off)
 		log_info("serve: policy service only: no SMTP listener ([gateway] listeners = none"
 		         "%s); held mail %s",

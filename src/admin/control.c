@@ -13,6 +13,7 @@
 #include <event2/event.h>
 #include <event2/listener.h>
 #include <poll.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -29,6 +30,9 @@ struct control {
 	control_handler_fn fn;
 	void *ctx;
 	struct bufferevent *conns[CONTROL_CONNS_MAX];
+	unsigned gen[CONTROL_CONNS_MAX]; /* bumped per connection: old tickets miss */
+	bool waiting[CONTROL_CONNS_MAX]; /* its request is answered later */
+	int current;                     /* the slot whose request the handler has */
 };
 
 static void control_conn_close(struct control *c, struct bufferevent *bev)
@@ -49,11 +53,50 @@ static void control_reply(struct bufferevent *bev, json_t *reply)
 	free(text);
 }
 
+static int control_slot(const struct control *c, const struct bufferevent *bev)
+{
+	for (int i = 0; i < CONTROL_CONNS_MAX; i++)
+		if (c->conns[i] == bev)
+			return i;
+	return -1;
+}
+
+uint64_t control_defer(struct control *c)
+{
+	int i = c->current;
+	if (i < 0 || !c->conns[i])
+		return 0;
+	c->waiting[i] = true;
+	bufferevent_disable(c->conns[i], EV_READ); /* one request at a time */
+	return ((uint64_t)c->gen[i] << 8) | (uint64_t)(i + 1);
+}
+
+static void control_on_read(struct bufferevent *bev, void *arg);
+
+void control_answer(struct control *c, uint64_t ticket, json_t *reply)
+{
+	int i = (int)(ticket & 0xff) - 1;
+	if (i < 0 || i >= CONTROL_CONNS_MAX || !c->conns[i] || !c->waiting[i] ||
+	    c->gen[i] != (unsigned)(ticket >> 8)) {
+		json_decref(reply); /* the client went away meanwhile */
+		return;
+	}
+	struct bufferevent *bev = c->conns[i];
+	c->waiting[i] = false;
+	control_reply(bev,
+	              reply ? reply : json_pack("{s:b, s:s}", "ok", 0, "error", "internal error"));
+	bufferevent_enable(bev, EV_READ);
+	control_on_read(bev, c); /* a request that came meanwhile */
+}
+
 static void control_on_read(struct bufferevent *bev, void *arg)
 {
 	struct control *c = arg;
 	struct evbuffer *in = bufferevent_get_input(bev);
+	int slot = control_slot(c, bev);
 	for (;;) {
+		if (slot >= 0 && c->waiting[slot])
+			return;
 		size_t len;
 		char *line = evbuffer_readln(in, &len, EVBUFFER_EOL_LF);
 		if (!line) {
@@ -72,7 +115,13 @@ static void control_on_read(struct bufferevent *bev, void *arg)
 			reply = json_pack("{s:b, s:s}", "ok", 0, "error",
 			                  "expected one JSON object per line");
 		} else {
+			c->current = slot;
 			reply = c->fn(c->ctx, req);
+			c->current = -1;
+			if (!reply && slot >= 0 && c->waiting[slot]) {
+				json_decref(req); /* control_answer() replies */
+				return;
+			}
 			if (!reply)
 				reply = json_pack("{s:b, s:s}", "ok", 0, "error", "internal error");
 		}
@@ -102,6 +151,8 @@ static void control_on_accept(struct evconnlistener *l, evutil_socket_t fd, stru
 		return;
 	}
 	c->conns[slot] = bev;
+	c->gen[slot]++;
+	c->waiting[slot] = false;
 	struct timeval idle = {30, 0};
 	bufferevent_set_timeouts(bev, &idle, NULL);
 	bufferevent_setcb(bev, control_on_read, NULL, control_on_event, c);
@@ -131,6 +182,7 @@ struct control *control_new(struct event_base *base, const char *path, control_h
 		return NULL;
 	}
 	c->base = base;
+	c->current = -1;
 	c->fn = fn;
 	c->ctx = ctx;
 	str_copy(c->path, sizeof c->path, path);

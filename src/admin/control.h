@@ -19,6 +19,7 @@
 
 #include <jansson.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #define CONTROL_LINE_MAX 8192
 #define CONTROL_REPLY_MAX (64u << 20) /* a queue listing may be long */
@@ -32,6 +33,13 @@ typedef json_t *(*control_handler_fn)(void *ctx, json_t *req);
 /* Listens on path (a stale socket there is replaced). NULL with err set. */
 struct control *control_new(struct event_base *base, const char *path, control_handler_fn fn,
                             void *ctx, char *err, size_t errlen);
+/* A handler that answers later (a request that waits for another program)
+ * calls this and returns NULL: the ticket names the connection, whose further
+ * requests wait meanwhile. 0 outside a handler. */
+uint64_t control_defer(struct control *c);
+/* The answer (taken) to a deferred request; dropped when its client is gone. */
+void control_answer(struct control *c, uint64_t ticket, json_t *reply);
+
 /* Stops listening, closes connections and removes the socket. */
 void control_free(struct control *c);
 

@@ -5,6 +5,7 @@
 
 #include "admin/blocks.h"
 #include "admin/holds.h"
+#include "admin/pfhold.h"
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/str.h"
@@ -61,9 +62,10 @@ static json_t *ctlapi_bad_identity(const char *in)
 static json_t *ctlapi_ping(struct ctlapi_state *s, const struct ctlapi_req *r)
 {
 	(void)r;
-	return json_pack("{s:i, s:s, s:b}", "pid", (int)getpid(), "store",
+	return json_pack("{s:i, s:s, s:b, s:b}", "pid", (int)getpid(), "store",
 	                 s->store ? s->store->name : "none", "fallback",
-	                 s->store && s->store_degraded && s->store_degraded(s->store));
+	                 s->store && s->store_degraded && s->store_degraded(s->store),
+	                 "postfix_queue", s->pfhold != NULL);
 }
 
 /* A block or unblock must reach every node: refused while Redis is down. */
@@ -282,6 +284,46 @@ static json_t *ctlapi_queue_done(const char *id, const char *done, const struct 
 	                 "reason", r->reason);
 }
 
+/* ---- Postfix's hold queue (policy-only mode, admin/pfhold) ---- */
+
+/* A release or delete that goes to Postfix: an ID that is not one of our own
+ * queue's while Postfix's hold queue is ours to act on. */
+static bool ctlapi_is_postfix(const struct ctlapi_state *s, json_t *req)
+{
+	const char *id = json_string_value(json_object_get(req, "id"));
+	return s->pfhold && id && !holds_id_ok(id);
+}
+
+static json_t *ctlapi_postfix_holds(struct ctlapi_state *s, const struct ctlapi_req *r)
+{
+	char err[400];
+	json_t *doc = pfhold_list(s->pfhold, r->now_ms, err, sizeof err);
+	return doc ? doc : ctlapi_fail(CTLAPI_FAILED, "%s", err);
+}
+
+static json_t *ctlapi_postfix_change(struct ctlapi_state *s, const struct ctlapi_req *r,
+                                     bool release)
+{
+	char err[400];
+	const char *id = ctlapi_str(r, "id");
+	switch (pfhold_change(s->pfhold, release, id, r->actor, r->reason, r->now_ms, err,
+	                      sizeof err)) {
+	case PFHOLD_DONE:
+		return json_pack("{s:s, s:s, s:s, s:s, s:s}", "id", id, "result",
+		                 release ? "released" : "deleted", "actor", r->actor, "reason",
+		                 r->reason, "queue", "postfix");
+	case PFHOLD_NOT_OURS:
+		return ctlapi_fail(CTLAPI_NOT_FOUND, "%s", err);
+	case PFHOLD_NOT_HELD:
+		return ctlapi_fail(CTLAPI_CONFLICT, "%s", err);
+	case PFHOLD_BAD_ID:
+		return ctlapi_fail(CTLAPI_BAD_REQUEST, "%s", err);
+	case PFHOLD_FAILED:
+		break;
+	}
+	return ctlapi_fail(CTLAPI_FAILED, "%s", err);
+}
+
 static json_t *ctlapi_hold(struct ctlapi_state *s, const struct ctlapi_req *r)
 {
 	const char *id = ctlapi_str(r, "id");
@@ -292,6 +334,8 @@ static json_t *ctlapi_hold(struct ctlapi_state *s, const struct ctlapi_req *r)
 
 static json_t *ctlapi_release(struct ctlapi_state *s, const struct ctlapi_req *r)
 {
+	if (ctlapi_is_postfix(s, r->json))
+		return ctlapi_postfix_change(s, r, true);
 	const char *id = ctlapi_str(r, "id");
 	if (queue_release(s->queue, id, r->reason, r->actor) != 0)
 		return ctlapi_queue_fail(s);
@@ -315,6 +359,8 @@ static int ctlapi_deferred_cb(void *arg, const struct queue_envelope *env)
 /* {"id": QUEUE_ID} or {"all_deferred": true} */
 static json_t *ctlapi_delete(struct ctlapi_state *s, const struct ctlapi_req *r)
 {
+	if (ctlapi_is_postfix(s, r->json))
+		return ctlapi_postfix_change(s, r, false);
 	const char *id = ctlapi_str(r, "id");
 	if (!json_is_true(json_object_get(r->json, "all_deferred"))) {
 		if (queue_delete(s->queue, id, r->reason, r->actor) != 0)
@@ -404,10 +450,13 @@ static json_t *ctlapi_reload(struct ctlapi_state *s, const struct ctlapi_req *r)
 /* ---- the table ---- */
 
 enum {
-	NEED_ENGINE = 1, /* engine and store */
-	NEED_QUEUE = 2,  /* the spool */
-	NEED_SERVER = 4, /* a running server (its configuration in memory, its hooks) */
-	CHANGES = 8,     /* a change: logged with its actor */
+	NEED_ENGINE = 1,  /* engine and store */
+	NEED_QUEUE = 2,   /* the spool */
+	NEED_SERVER = 4,  /* a running server (its configuration in memory, its hooks) */
+	CHANGES = 8,      /* a change: logged with its actor */
+	NEED_PFHOLD = 16, /* Postfix's hold queue (policy-only mode) */
+	SLOW = 32,        /* waits for Postfix's programs: deferred when it can be */
+	MAY_POSTFIX = 64, /* NEED_QUEUE | SLOW instead when its id is Postfix's */
 };
 
 static const struct ctlapi_type {
@@ -421,12 +470,13 @@ static const struct ctlapi_type {
     {"resume", ctlapi_resume, NEED_ENGINE | CHANGES},
     {"limit", ctlapi_limit, NEED_ENGINE | NEED_SERVER | CHANGES},
     {"hold", ctlapi_hold, NEED_QUEUE | CHANGES},
-    {"release", ctlapi_release, NEED_QUEUE | CHANGES},
-    {"delete", ctlapi_delete, NEED_QUEUE | CHANGES},
+    {"release", ctlapi_release, NEED_QUEUE | CHANGES | MAY_POSTFIX},
+    {"delete", ctlapi_delete, NEED_QUEUE | CHANGES | MAY_POSTFIX},
     {"flush", ctlapi_flush, NEED_QUEUE | CHANGES},
     {"queue_list", ctlapi_queue_list, NEED_QUEUE},
     {"users_reload", ctlapi_users_reload, NEED_SERVER | CHANGES},
     {"reload", ctlapi_reload, NEED_SERVER | CHANGES},
+    {"postfix_holds", ctlapi_postfix_holds, NEED_PFHOLD | SLOW},
 };
 #define CTLAPI_NTYPES (sizeof ctlapi_types / sizeof ctlapi_types[0])
 
@@ -440,7 +490,7 @@ const char *ctlapi_type_name(size_t i)
 	return i < CTLAPI_NTYPES ? ctlapi_types[i].name : NULL;
 }
 
-static json_t *ctlapi_run(struct ctlapi_state *s, json_t *req, const char **type)
+static json_t *ctlapi_run(struct ctlapi_state *s, json_t *req, const char **type, bool *deferred)
 {
 	*type = json_string_value(json_object_get(req, "type"));
 	if (!*type)
@@ -459,9 +509,17 @@ static json_t *ctlapi_run(struct ctlapi_state *s, json_t *req, const char **type
 				break;
 		return ctlapi_fail(CTLAPI_UNKNOWN_TYPE, "unknown type (%s)", names);
 	}
-	if ((t->flags & NEED_ENGINE) && (!s->engine || !s->store))
+	unsigned flags = t->flags;
+	if ((flags & MAY_POSTFIX) && ctlapi_is_postfix(s, req))
+		flags = (flags & ~(unsigned)NEED_QUEUE) | SLOW;
+	if ((flags & NEED_PFHOLD) && !s->pfhold)
+		return ctlapi_fail(CTLAPI_UNAVAILABLE,
+		                   "%s: Postfix's hold queue is not in use here ([policyd] "
+		                   "postfix_queue)",
+		                   t->name);
+	if ((flags & NEED_ENGINE) && (!s->engine || !s->store))
 		return ctlapi_fail(CTLAPI_UNAVAILABLE, "%s: no state store here", t->name);
-	if ((t->flags & NEED_QUEUE) && !s->queue)
+	if ((flags & NEED_QUEUE) && !s->queue)
 		return ctlapi_fail(CTLAPI_UNAVAILABLE, "%s: no spool here", t->name);
 	if ((t->flags & NEED_SERVER) && (!s->reload || !s->policy))
 		return ctlapi_fail(CTLAPI_UNAVAILABLE,
@@ -471,13 +529,22 @@ static json_t *ctlapi_run(struct ctlapi_state *s, json_t *req, const char **type
 	if ((actor && !json_is_string(actor)) ||
 	    (reason && !json_is_string(reason) && !json_is_null(reason)))
 		return ctlapi_fail(CTLAPI_BAD_REQUEST, "actor and reason are strings");
+	if ((flags & SLOW) && s->defer) {
+		*deferred = true;
+		return s->defer(s->defer_arg, req) == 0
+		           ? NULL
+		           : ctlapi_fail(CTLAPI_UNAVAILABLE,
+		                         "%s: too many requests wait for Postfix; try again",
+		                         t->name);
+	}
 	struct ctlapi_req r = {
 	    .json = req, .actor = json_string_value(actor), .reason = json_string_value(reason)};
 	if (!r.actor || !*r.actor)
 		r.actor = "admin";
 	if (!r.reason)
 		r.reason = "";
-	clock_update();
+	if (!s->on_worker)
+		clock_update();
 	r.now_ms = clock_realtime_ms();
 	return t->fn(s, &r);
 }
@@ -485,9 +552,12 @@ static json_t *ctlapi_run(struct ctlapi_state *s, json_t *req, const char **type
 json_t *ctlapi_dispatch(struct ctlapi_state *s, json_t *req)
 {
 	const char *type = NULL;
+	bool deferred = false;
 	json_t *reply = json_is_object(req)
-	                    ? ctlapi_run(s, req, &type)
+	                    ? ctlapi_run(s, req, &type, &deferred)
 	                    : ctlapi_fail(CTLAPI_BAD_REQUEST, "expected a JSON object");
+	if (!reply && deferred)
+		return NULL;
 	if (!reply)
 		reply = ctlapi_fail(CTLAPI_FAILED, "out of memory");
 	if (!json_object_get(reply, "ok")) {

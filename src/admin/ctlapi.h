@@ -27,6 +27,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct pfhold;
 struct pol_config;
 struct pol_engine;
 struct queue;
@@ -57,9 +58,20 @@ struct ctlapi_state {
 	int (*reload)(void *arg, bool users_only, char *err, size_t errlen);
 	void *reload_arg;
 	const char *via; /* "server" in the server, NULL offline: put in every answer */
+	/* Policy-only mode with Postfix's hold queue (admin/pfhold.h): postfix_holds
+	 * lists it, release and delete of a Postfix queue ID act on it. */
+	struct pfhold *pfhold;
+	/* Those wait for Postfix's programs: with this hook they are handed to it
+	 * (a reference taken; 0, or -1 when it cannot take more) and ctlapi_dispatch
+	 * returns NULL, the answer coming later from a dispatch on a state without
+	 * the hook (admin/ctlasync). NULL: they run in the caller. */
+	int (*defer)(void *arg, json_t *req);
+	void *defer_arg;
+	bool on_worker; /* dispatching on a worker thread: the loop's clock is read, not set */
 };
 
-/* The answer to req (always an object; the caller frees it). */
+/* The answer to req (an object; the caller frees it), or NULL when s->defer took
+ * the request. */
 json_t *ctlapi_dispatch(struct ctlapi_state *s, json_t *req);
 
 /* A request with its type and the common fields; the payload is added by the

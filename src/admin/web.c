@@ -7,6 +7,7 @@
 #include "admin/blocks.h"
 #include "admin/form.h"
 #include "admin/holds.h"
+#include "admin/pfqueue.h"
 #include "admin/metrics.h"
 #include "admin/status.h"
 #include "admin/web_int.h"
@@ -467,23 +468,49 @@ static enum MHD_Result web_control_answer(struct web_req *r, json_t *reply)
 	return web_json(r, 200, reply);
 }
 
+bool web_postfix_holds(const struct web *w)
+{
+	return w->ctl && w->ctl->pfhold;
+}
+
+bool web_hold_id_ok(const struct web *w, const char *id)
+{
+	return holds_id_ok(id) || (web_postfix_holds(w) && pfqueue_id_ok(id));
+}
+
+json_t *web_holds_doc(struct web_req *r)
+{
+	struct web *w = r->w;
+	if (!web_postfix_holds(w))
+		return w->ctx.queue ? holds_list(w->ctx.queue, NULL, NULL) : NULL;
+	json_t *reply = web_control(r, "postfix_holds", NULL, NULL);
+	if (ctlapi_reply_code(reply) != CTLAPI_OK) {
+		log_error("web: Postfix's hold queue: %s",
+		          json_string_value(json_object_get(reply, "error")));
+		json_decref(reply);
+		return NULL;
+	}
+	ctlapi_strip(reply);
+	return reply;
+}
+
 /* GET /api/holds, POST /api/holds/ID/release|delete {"reason": "..."} */
 static enum MHD_Result web_api_holds(struct web_req *r, const char *rest)
 {
 	struct web *w = r->w;
-	if (!w->ctx.queue)
+	if (!w->ctx.queue && !web_postfix_holds(w))
 		return web_json_error(r, 503, "the hold queue is not available in this build");
 	if (rest[0] == '\0') {
 		if (r->post)
 			return web_json_error(r, 405, "method not allowed");
-		json_t *doc = holds_list(w->ctx.queue, NULL, NULL);
+		json_t *doc = web_holds_doc(r);
 		return doc ? web_json(r, 200, doc)
 		           : web_json_error(r, 500, "cannot read the queue");
 	}
 	char id[QUEUE_ID_MAX], verb[16];
 	const char *slash = strchr(rest + 1, '/');
 	if (!slash || str_copy_n(id, sizeof id, rest + 1, (size_t)(slash - rest - 1)) != 0 ||
-	    str_copy(verb, sizeof verb, slash + 1) != 0 || !holds_id_ok(id) ||
+	    str_copy(verb, sizeof verb, slash + 1) != 0 || !web_hold_id_ok(w, id) ||
 	    (strcmp(verb, "release") != 0 && strcmp(verb, "delete") != 0))
 		return web_json_error(r, 404,
 		                      "expected /api/holds/ID/release or /api/holds/ID/delete");

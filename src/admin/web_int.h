@@ -113,5 +113,12 @@ enum MHD_Result webui_handle(struct web_req *r);
  * request's user ("web:NAME", "web:api-token"): type with reason and payload (taken;
  * may be NULL). The answer, never NULL; the caller frees it. */
 json_t *web_control(struct web_req *r, const char *type, const char *reason, json_t *payload);
+/* Policy-only mode: held mail is in Postfix's hold queue (admin/pfhold), read
+ * and changed through the control API's postfix_holds, release and delete. */
+bool web_postfix_holds(const struct web *w);
+/* {"holds": [...]} from our queue or Postfix's, or NULL when it cannot be read. */
+json_t *web_holds_doc(struct web_req *r);
+/* A queue ID of ours, or in that mode a Postfix one. */
+bool web_hold_id_ok(const struct web *w, const char *id);
 
 #endif

@@ -784,7 +784,7 @@ static enum MHD_Result webui_holds(struct web_req *r, unsigned status, const cha
 	struct web *w = r->w;
 	struct buf b;
 	buf_init(&b, WEB_PAGE_MAX);
-	json_t *doc = w->ctx.queue ? holds_list(w->ctx.queue, NULL, NULL) : NULL;
+	json_t *doc = web_holds_doc(r);
 	W(webui_begin(&b, r, "Held messages"));
 	if (error) {
 		W(buf_append_str(&b, "<p class=\"err\" role=\"alert\">"));
@@ -800,7 +800,11 @@ static enum MHD_Result webui_holds(struct web_req *r, unsigned status, const cha
 	W(buf_append_str(&b, "<section class=\"card\"><p class=\"muted\">Mail the policy held "
 	                     "(a block holds, it never drops). Release sends it on; delete "
 	                     "removes it. Both are audited.</p>"));
-	if (!w->ctx.queue)
+	if (web_postfix_holds(w))
+		W(buf_append_str(&b, "<p class=\"muted\" id=\"postfix-holds\">Held in Postfix's "
+		                     "hold queue: release runs <code>postsuper -H</code>, delete "
+		                     "<code>postsuper -d</code>.</p>"));
+	if (!w->ctx.queue && !web_postfix_holds(w))
 		W(webui_holds_unavailable(&b));
 	else if (!doc)
 		W(buf_append_str(&b, "<p class=\"err\">The queue cannot be read.</p>"));
@@ -819,6 +823,8 @@ static enum MHD_Result webui_hold(struct web_req *r)
 {
 	struct web *w = r->w;
 	char id[QUEUE_ID_MAX];
+	if (web_postfix_holds(w) && web_param(r, "id", id, sizeof id) == 1 && !holds_id_ok(id))
+		return webui_holds(r, 200, NULL); /* Postfix's: the list shows all there is */
 	if (!w->ctx.queue)
 		return webui_holds(r, 503, NULL);
 	if (web_param(r, "id", id, sizeof id) != 1 || !holds_id_ok(id))
@@ -911,10 +917,11 @@ static enum MHD_Result webui_hold_act(struct web_req *r)
 	char id[QUEUE_ID_MAX], reason[POL_TEXT_MAX], err[200];
 	const char *rest = r->url + 7; /* after "/holds/" */
 	const char *slash = strchr(rest, '/');
-	if (!w->ctx.queue)
+	if (!w->ctx.queue && !web_postfix_holds(w))
 		return webui_holds(r, 503, NULL);
 	if (!slash || str_copy_n(id, sizeof id, rest, (size_t)(slash - rest)) != 0 ||
-	    !holds_id_ok(id) || (strcmp(slash, "/release") != 0 && strcmp(slash, "/delete") != 0))
+	    !web_hold_id_ok(w, id) ||
+	    (strcmp(slash, "/release") != 0 && strcmp(slash, "/delete") != 0))
 		return webui_holds(r, 404, "No such action.");
 	bool release = strcmp(slash, "/release") == 0;
 	if (web_param(r, "reason", reason, sizeof reason) != 1 || !str_trim(reason)[0])

@@ -47,6 +47,7 @@ int cli_monitor(int argc, char **argv);
 int cli_relaytest(int argc, char **argv);
 int cli_score(int argc, char **argv);
 int cli_serve(int argc, char **argv);
+int cli_policyd(int argc, char **argv);
 int cli_status(int argc, char **argv);
 int cli_trace(int argc, char **argv);
 int cli_unblock(int argc, char **argv);

@@ -10,6 +10,7 @@
 
 #include "admin/control.h"
 #include "admin/ctlapi.h"
+#include "admin/pfhold.h"
 #include "core/str.h"
 #include "gateway/gwconf.h"
 #include "gateway/gwstore.h"
@@ -149,9 +150,18 @@ static int cli_ctl_offline(const struct cli_ctl *o, const struct cli_ctl_where *
 		}
 		s.queue = q;
 	}
+	if (w->c && w->c->postfix_queue) { /* policy-only mode: Postfix's hold queue */
+		struct pfhold_conf pc;
+		if (gwconf_pfhold(w->c, &pc) != 0 ||
+		    !(s.pfhold = pfhold_open(&pc, err, sizeof err))) {
+			cli_error(o->cmd, "postfix holds: %s", err);
+			goto out;
+		}
+	}
 	*reply = ctlapi_dispatch(&s, req);
 	rc = 0;
 out:
+	pfhold_free(s.pfhold);
 	if (q)
 		queue_close(q);
 	pol_engine_free(s.engine);

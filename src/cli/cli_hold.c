@@ -19,6 +19,7 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/str.h"
+#include "gateway/gwconf.h"
 #include "queue/qenv.h"
 #include "queue/queue.h"
 
@@ -49,6 +50,12 @@ static const char cli_hold_help[] =
     "\n"
     "Works while `relayguard serve` runs: the server makes the change at once\n"
     "(through state_dir/control.sock; give --config so it is found).\n"
+    "\n"
+    "Beside Postfix as its policy service only ([policyd] postfix_queue, on by\n"
+    "default with [gateway] listeners = none or relayguard policyd), held mail\n"
+    "is in Postfix's hold queue: list and show give the messages the policy\n"
+    "held there (postqueue -j), and release and delete of their Postfix queue\n"
+    "IDs run postsuper -H and postsuper -d. docs/deploy-postfix.md.\n"
     "\n"
     "Options:\n"
     "  --spool DIR      the spool directory\n"
@@ -174,6 +181,106 @@ static int cli_hold_change(const char *verb, const char *id, const struct cli_ho
 	return CLI_EXIT_OK;
 }
 
+static void cli_hold_postfix_row(json_t *h)
+{
+	char s[80];
+	const char *sender = json_string_value(json_object_get(h, "sender"));
+	const char *arrival = json_string_value(json_object_get(h, "arrival"));
+	sender = sender && *sender ? sender : "<>";
+	str_sanitize(s, sizeof s, sender, strlen(sender));
+	printf("%-18s %-20s %8" JSON_INTEGER_FORMAT " %-32s %5" JSON_INTEGER_FORMAT "  %s\n",
+	       json_string_value(json_object_get(h, "id")), arrival ? arrival : "-",
+	       json_integer_value(json_object_get(h, "size")), s,
+	       json_integer_value(json_object_get(h, "rcpt_count")),
+	       json_string_value(json_object_get(h, "reason")));
+}
+
+static void cli_hold_postfix_show(json_t *h)
+{
+	const char *keys[] = {"arrival",  "size", "sender", "client_ip", "auth_user",
+	                      "identity", "rule", "reason", "instance",  "policy_time"};
+	printf("%s (held in Postfix's hold queue)\n", json_string_value(json_object_get(h, "id")));
+	for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+		json_t *v = json_object_get(h, keys[i]);
+		char *t = json_is_string(v) ? NULL : json_dumps(v, JSON_ENCODE_ANY);
+		printf("  %-12s %s\n", keys[i],
+		       t                   ? t
+		       : json_is_string(v) ? json_string_value(v)
+		                           : "-");
+		free(t);
+	}
+	size_t i;
+	json_t *r;
+	json_array_foreach(json_object_get(h, "recipients"), i, r)
+	    printf("  %-12s <%s>\n", "rcpt", json_string_value(r));
+}
+
+/* Policy-only mode ([policyd] postfix_queue): list and show read Postfix's hold
+ * queue through the server (admin/pfhold), the messages the policy held. */
+static int cli_hold_postfix(const char *verb, const char *id, const struct cli_hold_opts *o)
+{
+	const char *cmd = "hold";
+	json_t *req = ctlapi_request("postfix_holds", cli_ctl_actor(o->actor), NULL);
+	struct cli_ctl where = {cmd, o->config, NULL, o->spool};
+	json_t *reply;
+	if (cli_ctl_request(&where, req, 0, &reply) != 0)
+		return CLI_EXIT_USAGE;
+	json_t *holds = json_object_get(reply, "holds");
+	if (strcmp(verb, "list") == 0) {
+		if (o->json) {
+			cli_print_json(cli_ctl_doc(reply));
+			return CLI_EXIT_OK;
+		}
+		printf("%-18s %-20s %8s %-32s %5s  %s\n", "ID", "ARRIVAL", "SIZE", "SENDER",
+		       "RCPTS", "REASON");
+		size_t i;
+		json_t *h;
+		json_array_foreach(holds, i, h) cli_hold_postfix_row(h);
+		printf("%zu held message%s in Postfix's hold queue\n", json_array_size(holds),
+		       json_array_size(holds) == 1 ? "" : "s");
+		json_decref(reply);
+		return CLI_EXIT_OK;
+	}
+	json_t *found = NULL, *h;
+	size_t i;
+	json_array_foreach(holds, i, h)
+	{
+		if (!found && strcmp(json_string_value(json_object_get(h, "id")), id) == 0)
+			found = json_incref(h);
+	}
+	json_decref(reply);
+	if (!found) {
+		if (o->json)
+			cli_print_json(json_pack("{s:s, s:b}", "id", id, "found", 0));
+		else
+			cli_error(cmd,
+			          "%s: no message the policy held is in Postfix's hold queue "
+			          "with this ID",
+			          id);
+		return CLI_EXIT_FOUND;
+	}
+	if (o->json) {
+		json_object_set_new(found, "found", json_true());
+		cli_print_json(found);
+	} else {
+		cli_hold_postfix_show(found);
+		json_decref(found);
+	}
+	return CLI_EXIT_OK;
+}
+
+/* Whether the running server keeps held mail in Postfix's hold queue (started
+ * as relayguard policyd, which the configuration file does not say). */
+static bool cli_hold_server_postfix(const struct cli_hold_opts *o)
+{
+	struct cli_ctl where = {"hold", o->config, NULL, o->spool};
+	json_t *reply = NULL;
+	bool pf = cli_ctl_call(&where, ctlapi_request("ping", NULL, NULL), 0, &reply) == 0 &&
+	          json_is_true(json_object_get(reply, "postfix_queue"));
+	json_decref(reply);
+	return pf;
+}
+
 static int cli_hold_run(const char *verb, const char *id, const struct cli_hold_opts *o)
 {
 	const char *cmd = "hold";
@@ -184,6 +291,11 @@ static int cli_hold_run(const char *verb, const char *id, const struct cli_hold_
 	struct queue *q = NULL;
 	if (cli_ctl_where(&where, &w) != 0)
 		return CLI_EXIT_USAGE;
+	if ((w.c->postfix_queue || cli_hold_server_postfix(o)) &&
+	    (strcmp(verb, "list") == 0 || !holds_id_ok(id))) {
+		cli_ctl_where_free(&w);
+		return cli_hold_postfix(verb, id, o);
+	}
 	int rc = CLI_EXIT_USAGE;
 	if (cli_spool_open(cmd, &w, &q) < 0)
 		goto out;

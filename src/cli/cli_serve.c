@@ -13,6 +13,8 @@
 
 #include "admin/control.h"
 #include "admin/ctlapi.h"
+#include "admin/ctlasync.h"
+#include "admin/pfhold.h"
 #include "admin/metrics.h"
 #include "admin/series.h"
 #include "admin/web.h"
@@ -99,6 +101,25 @@ static const char cli_serve_help[] =
     "  --config FILE   configuration (see relayguard checkconf --help)\n"
     "  -h, --help      this text\n";
 
+static const char cli_policyd_help[] =
+    "usage: relayguard policyd [--config FILE] [--foreground]\n"
+    "\n"
+    "Runs relayguard beside an existing Postfix, as its policy service only:\n"
+    "`relayguard serve` with [gateway] listeners = none. No SMTP listener is\n"
+    "opened (the [listener] sections and the default ones are ignored); the\n"
+    "policy service ([policyd] listen), the web page ([web] listen), the control\n"
+    "socket and the state run as with serve.\n"
+    "\n"
+    "Mail the policy answers HOLD is in Postfix's hold queue: every HOLD is\n"
+    "recorded with its Postfix queue ID (state_dir/postfix-holds.json), and\n"
+    "relayguard hold list, release and delete act on those messages through\n"
+    "postqueue -j and postsuper -H / -d ([policyd] postqueue, postsuper,\n"
+    "postfix_config_dir, postfix_timeout). docs/deploy-postfix.md has the\n"
+    "main.cf settings.\n"
+    "\n"
+    "  --config FILE   configuration (see relayguard checkconf --help)\n"
+    "  -h, --help      this text\n";
+
 static const char cli_checkconf_help[] =
     "usage: relayguard checkconf [--config FILE]\n"
     "\n"
@@ -113,8 +134,11 @@ static const char cli_checkconf_help[] =
     "error_sleep_time, auth_failure_limit, auth_workers, queue_fsync, state_store\n"
     "(lmdb|redis), redis (HOST:PORT or unix:/path), redis_prefix, redis_timeout;\n"
     "[listener NAME] listen, role (submission|relay|inbound), tls\n"
-    "(none|starttls|implicit), require_tls_for_auth; [policyd] listen, count_at\n"
-    "(end-of-message|rcpt), max_connections; [web] listen, tls_cert, tls_key,\n"
+    "(none|starttls|implicit), require_tls_for_auth; [gateway] listeners = none\n"
+    "(no SMTP listener: policy service only, docs/deploy-postfix.md); [policyd]\n"
+    "listen, count_at (end-of-message|rcpt), max_connections, postfix_queue\n"
+    "(auto|yes|no), postqueue, postsuper, postfix_config_dir, postfix_timeout;\n"
+    "[web] listen, tls_cert, tls_key,\n"
     "api_token, api_token_file, monitor_state, session_idle, session_max (a\n"
     "listen address beyond loopback needs tls_cert and tls_key); [alert] exec,\n"
     "webhook (each repeatable: alerts on blocks), mail_to (repeatable or a comma\n"
@@ -212,7 +236,14 @@ int cli_checkconf(int argc, char **argv)
 		       c->redis_addr.text, c->redis_prefix, c->state_dir);
 	else
 		printf("  state store: lmdb in %s/policy\n", c->state_dir);
+	if (c->listeners_off)
+		printf("  SMTP listeners: none (policy service only)\n");
 	printf("  policy service: %s\n", c->policyd_listen[0] ? c->policyd_addr.text : "off");
+	if (c->postfix_queue)
+		printf("  held mail: Postfix's hold queue (%s -j, %s -H/-d%s%s)\n",
+		       c->policyd_postqueue, c->policyd_postsuper,
+		       c->policyd_postfix_config_dir[0] ? ", -c " : "",
+		       c->policyd_postfix_config_dir);
 	printf("  web: %s\n", c->web_listen[0] ? c->web_addr.text : "off");
 	printf("  delivery: %s%s, tls %s\n", c->delivery.relay.set ? "relayhost " : "MX lookups",
 	       c->delivery.relay.set ? c->delivery.relay.text : "",
@@ -354,6 +385,12 @@ struct cli_serve_ctl {
 	struct web *web;
 	struct deliver *deliver;
 	const struct gwreload *reload; /* SIGHUP's reload, for the reload request */
+	/* policy-only mode: held mail is Postfix's (admin/pfhold), and the requests
+	 * that run Postfix's programs go to a worker (admin/ctlasync) */
+	struct pfhold *pfhold;
+	struct ctlasync *async;
+	struct control *ctl;
+	struct ctlapi_state worker_api, web_api;
 };
 
 /* The reload requests: users_reload re-reads the users files of the SMTP
@@ -381,6 +418,68 @@ static void cli_serve_wake(void *arg)
 static bool cli_serve_degraded(struct store *st)
 {
 	return gwstore_fallback(st);
+}
+
+/* A request that waits for Postfix's programs: to the worker, answered on the
+ * control connection it came on. */
+static int cli_serve_defer(void *arg, json_t *req)
+{
+	struct cli_serve_ctl *s = arg;
+	uint64_t ticket = s->ctl ? control_defer(s->ctl) : 0;
+	return ticket && ctlasync_submit(s->async, req, ticket) == 0 ? 0 : -1;
+}
+
+static void cli_serve_async_answer(void *arg, uint64_t ticket, json_t *reply)
+{
+	struct cli_serve_ctl *s = arg;
+	control_answer(s->ctl, ticket, reply);
+}
+
+/* Every policy request that holds mail or names a queue ID, for Postfix's hold queue. */
+static void cli_serve_on_hold(void *arg, const struct pfp_request *r, const struct pol_verdict *v,
+                              bool held)
+{
+	struct pfhold_rec h;
+	memset(&h, 0, sizeof h);
+	(void)str_copy(h.queue_id, sizeof h.queue_id, r->queue_id);
+	(void)str_copy(h.instance, sizeof h.instance, r->instance);
+	(void)str_copy(h.sender, sizeof h.sender, r->sender);
+	if (r->recipient[0] && str_copy(h.rcpt[0], sizeof h.rcpt[0], r->recipient) == 0)
+		h.nrcpt = 1;
+	(void)str_copy(h.user, sizeof h.user, r->sasl_username);
+	if (r->has_client_address)
+		addr_format(&r->client_address, h.client_ip, sizeof h.client_ip);
+	(void)str_copy(h.identity, sizeof h.identity, v->identity);
+	(void)str_copy(h.rule, sizeof h.rule, v->rule);
+	(void)str_copy(h.reason, sizeof h.reason, v->n_reasons ? v->reasons[0] : "");
+	h.time_ms = clock_realtime_ms();
+	pfhold_note(arg, &h, held);
+}
+
+/* [policyd] postfix_queue: the record store and the worker. 0, or -1 with err. */
+static int cli_serve_pfhold(struct cli_serve_ctl *sc, const struct gw_config *c,
+                            struct event_base *base, char *err, size_t errlen)
+{
+	struct pfhold_conf pc;
+	if (gwconf_pfhold(c, &pc) != 0) {
+		str_format(err, errlen, "[policyd] postfix commands or state_dir too long");
+		return -1;
+	}
+	sc->pfhold = pfhold_open(&pc, err, errlen);
+	if (!sc->pfhold)
+		return -1;
+	sc->worker_api =
+	    (struct ctlapi_state){.pfhold = sc->pfhold, .via = "server", .on_worker = true};
+	sc->async = ctlasync_new(base, &sc->worker_api, cli_serve_async_answer, sc, err, errlen);
+	if (!sc->async)
+		return -1;
+	sc->api.pfhold = sc->pfhold;
+	sc->api.defer = cli_serve_defer;
+	sc->api.defer_arg = sc;
+	log_info("serve: held mail is Postfix's: %zu held message(s) on record "
+	         "(%s), read with %s, released with %s",
+	         pfhold_count(sc->pfhold), pc.store_path, pc.postqueue, pc.postsuper);
+	return 0;
 }
 
 /* The control socket: every request through the one table (admin/ctlapi). */
@@ -443,20 +542,24 @@ static int cli_serve_drop_root(const struct gw_config *c, char *err, size_t errl
 	return 0;
 }
 
-int cli_serve(int argc, char **argv)
+static int cli_serve_main(int argc, char **argv, bool policy_only)
 {
 	const char *path = NULL;
-	int rc = cli_conf_args(argc, argv, "serve", cli_serve_help, &path);
+	int rc = cli_conf_args(argc, argv, policy_only ? "policyd" : "serve",
+	                       policy_only ? cli_policyd_help : cli_serve_help, &path);
 	if (rc != 0)
 		return rc > 0 ? CLI_EXIT_OK : CLI_EXIT_USAGE;
 	path = cli_config_path(path);
 	char err[512];
 	struct gw_config *c = malloc(sizeof *c);
 	if (!c || gwconf_load(c, path, err, sizeof err) != 0) {
-		cli_error("serve", "%s", c ? err : "out of memory");
+		cli_error(policy_only ? "policyd" : "serve", "%s", c ? err : "out of memory");
 		free(c);
 		return CLI_EXIT_USAGE;
 	}
+	int ignored = policy_only && !c->listeners_off ? c->nlisteners : 0;
+	if (policy_only)
+		gwconf_policy_only(c);
 	enum log_level lvl = LOG_LEVEL_INFO;
 	log_level_parse(c->log_level, &lvl);
 	/* One destination, never both ([gateway] log): under systemd with
@@ -597,6 +700,15 @@ int cli_serve(int argc, char **argv)
 		cli_error("serve", "control socket: %s", ctl_path[0] ? err : "state_dir too long");
 		goto out;
 	}
+	sc.ctl = ctl;
+	if (c->postfix_queue && cli_serve_pfhold(&sc, c, base, err, sizeof err) != 0) {
+		cli_error("serve", "postfix holds: %s", err);
+		goto out;
+	}
+	/* the web page runs in the loop: its Postfix requests run there, within
+	 * [policyd] postfix_timeout */
+	sc.web_api = sc.api;
+	sc.web_api.defer = NULL;
 	if (c->policyd_listen[0]) {
 		struct policyd_options po = {
 		    .count_at_rcpt = strcmp(c->policyd_count_at, "rcpt") == 0,
@@ -609,6 +721,8 @@ int cli_serve(int argc, char **argv)
 		    .socket_uid = c->policyd_uid,
 		    .socket_gid = c->policyd_gid,
 		    .socket_mode = c->policyd_mode,
+		    .on_hold = sc.pfhold ? cli_serve_on_hold : NULL,
+		    .on_hold_arg = sc.pfhold,
 		};
 		pd = policyd_new(base, &c->policyd_addr, engine, &po, metrics, err, sizeof err);
 		if (!pd) {
@@ -644,7 +758,7 @@ int cli_serve(int argc, char **argv)
 		    .queue = queue,
 		    .health = gwhealth_check,
 		    .health_arg = tk.health,
-		    .ctl = &sc.api,
+		    .ctl = &sc.web_api,
 		};
 		web = web_new(base, &wo, &wc, err, sizeof err);
 		if (!web) {
@@ -711,6 +825,15 @@ int cli_serve(int argc, char **argv)
 	else
 		log_info("serve: started (configuration: %s, state: %s/policy)", c->source,
 		         c->state_dir);
+	if (ignored)
+		log_info("serve: relayguard policyd: %d SMTP listener(s) (configured or default) "
+		         "of %s not opened",
+		         ignored, c->source);
+	if (c->listeners_off)
+		log_info("serve: policy service only: no SMTP listener ([gateway] listeners = none"
+		         "%s); held mail %s",
+		         policy_only ? ", relayguard policyd" : "",
+		         c->postfix_queue ? "is in Postfix's hold queue" : "stays in Postfix");
 	event_base_dispatch(base);
 	log_info("serve: stopped");
 	rc = CLI_EXIT_OK;
@@ -728,8 +851,10 @@ out:
 	deliver_free(deliver);
 	if (dns)
 		dns_free(dns);
+	ctlasync_free(sc.async); /* before the control socket it answers on */
 	control_free(ctl);
 	policyd_free(pd);
+	pfhold_free(sc.pfhold);
 	gwalert_free(alerts);
 	nftban_free(blocked.ban);
 	web_free(web);
@@ -748,4 +873,14 @@ out:
 	gwconf_free(c);
 	free(c);
 	return rc;
+}
+
+int cli_serve(int argc, char **argv)
+{
+	return cli_serve_main(argc, argv, false);
+}
+
+int cli_policyd(int argc, char **argv)
+{
+	return cli_serve_main(argc, argv, true);
 }

@@ -33,6 +33,7 @@ static const struct cli_command cli_commands[] = {
     {"relaytest", cli_relaytest, "try every relay trick against an SMTP server"},
     {"serve", cli_serve, "run the gateway: Postfix policy service, admin web page, /metrics"},
     {"checkconf", cli_checkconf, "check the gateway configuration"},
+    {"policyd", cli_policyd, "run only the Postfix policy service (serve without SMTP listeners)"},
     {"status", cli_status, "queue, holds, blocks and limits in force (as GET /api/status)"},
     {"block", cli_block, "list, show, add and lift blocks (held senders)"},
     {"unblock", cli_unblock, "resume sending: lift a block and reset its counters"},

@@ -4,6 +4,7 @@
 #include "gateway/gwconf.h"
 
 #include "admin/alert.h"
+#include "admin/pfhold.h"
 #include "core/cfg.h"
 #include "core/str.h"
 #include "gateway/follow.h"
@@ -84,9 +85,8 @@ static const struct cfg_option gw_options[] = {
      "inbound listeners: weighted DNSBLs, postscreen style (zen.spamhaus.org*3, ...)"},
     {"screen", "dnsbl_threshold", CFG_INT, "1", -1000, 1000, true, GC(screen_dnsbl_threshold), 0,
      "reject a client whose DNSBL score reaches this"},
-    {"screen", "dnsbl_allowlist_threshold", CFG_STRING, "", 0, 0, true,
-     GC(screen_dnsbl_allowlist), GS(screen_dnsbl_allowlist),
-     "a score at or below this is allow-listed (empty: off)"},
+    {"screen", "dnsbl_allowlist_threshold", CFG_STRING, "", 0, 0, true, GC(screen_dnsbl_allowlist),
+     GS(screen_dnsbl_allowlist), "a score at or below this is allow-listed (empty: off)"},
     {"screen", "catalogue", CFG_STRING, "", 0, 0, true, GC(screen_catalogue), GS(screen_catalogue),
      "catalogue file (docs/catalogue.md) for dnsbl_sites' zones (default: the built-in one)"},
     {"screen", "resolver", CFG_STRING, "", 0, 0, false, GC(screen_resolver), GS(screen_resolver),
@@ -120,8 +120,8 @@ static const struct cfg_option gw_options[] = {
      "Redis for state_store = redis: HOST:PORT or unix:/path"},
     {"gateway", "redis_prefix", CFG_STRING, "relayguard:", 0, 0, false, GC(redis_prefix),
      GS(redis_prefix), "prefix of every key in Redis (one per group of nodes)"},
-    {"gateway", "redis_timeout", CFG_DURATION, "500ms", 10, 60000, false, GC(redis_timeout_ms),
-     0, "connect and per-command time limit; then the node falls back to local state"},
+    {"gateway", "redis_timeout", CFG_DURATION, "500ms", 10, 60000, false, GC(redis_timeout_ms), 0,
+     "connect and per-command time limit; then the node falls back to local state"},
     {"policyd", "listen", CFG_STRING, "127.0.0.1:10040", 0, 0, false, GC(policyd_listen),
      GS(policyd_listen), "Postfix policy service; empty: off"},
     {"policyd", "count_at", CFG_STRING, "end-of-message", 0, 0, true, GC(policyd_count_at),
@@ -134,6 +134,24 @@ static const struct cfg_option gw_options[] = {
     {"web", "trusted_proxy", CFG_STRING, "", 0, 0, false, GC(web_trusted_proxy),
      GS(web_trusted_proxy),
      "CIDRs of reverse proxies whose X-Forwarded-For names the web client (empty: none)"},
+    {"gateway", "listeners", CFG_STRING, "", 0, 0, false, GC(listeners_opt), GS(listeners_opt),
+     "none: no SMTP listener at all, only the policy service, the web page and the state "
+     "(docs/deploy-postfix.md); empty: the [listener] sections, or the default ones"},
+    {"policyd", "postfix_queue", CFG_STRING, "auto", 0, 0, false, GC(policyd_postfix_queue),
+     GS(policyd_postfix_queue),
+     "yes: mail the policy holds is in Postfix's hold queue, and relayguard hold acts on it "
+     "there (postqueue, postsuper); auto: yes with [gateway] listeners = none"},
+    {"policyd", "postqueue", CFG_STRING, "/usr/sbin/postqueue", 0, 0, false, GC(policyd_postqueue),
+     GS(policyd_postqueue), "Postfix's postqueue, with arguments to put before its own (no shell)"},
+    {"policyd", "postsuper", CFG_STRING, "/usr/sbin/postsuper", 0, 0, false, GC(policyd_postsuper),
+     GS(policyd_postsuper),
+     "Postfix's postsuper, with arguments before its own (it needs root: e.g. "
+     "/usr/bin/sudo -n /usr/sbin/postsuper)"},
+    {"policyd", "postfix_config_dir", CFG_STRING, "", 0, 0, false, GC(policyd_postfix_config_dir),
+     GS(policyd_postfix_config_dir),
+     "Postfix's configuration directory, given as -c (empty: Postfix's default)"},
+    {"policyd", "postfix_timeout", CFG_DURATION, "10s", 100, 600000, false,
+     GC(policyd_postfix_timeout_ms), 0, "time limit of one postqueue or postsuper run"},
     {"policyd", "socket_owner", CFG_STRING, "", 0, 0, false, GC(policyd_socket_owner),
      GS(policyd_socket_owner), "unix socket: its owner (user name)"},
     {"policyd", "socket_group", CFG_STRING, "", 0, 0, false, GC(policyd_socket_group),
@@ -223,8 +241,8 @@ static const struct cfg_option gw_options[] = {
      GDS(mta_sts_ca_file), "CAs for the policy's HTTPS server (empty: the system store)"},
     {"delivery", "mta_sts_port", CFG_INT, "443", 1, 65535, false, GD(mta_sts_port), 0,
      "port of the policy's HTTPS server (443; another only for tests)"},
-    {"delivery", "mta_sts_timeout", CFG_DURATION, "30s", 100, 600000, false,
-     GD(mta_sts_timeout_ms), 0, "policy fetch time limit"},
+    {"delivery", "mta_sts_timeout", CFG_DURATION, "30s", 100, 600000, false, GD(mta_sts_timeout_ms),
+     0, "policy fetch time limit"},
     {"delivery", "tlsrpt_send", CFG_BOOL, "no", 0, 0, false, GD(tlsrpt_send), 0,
      "mail each day's TLS-RPT report (RFC 8460) to the policy domain's mailto: rua"},
     {"delivery", "tlsrpt_from", CFG_STRING, "", 0, 0, false, GD(tlsrpt_from), GDS(tlsrpt_from),
@@ -240,19 +258,20 @@ static const struct cfg_option gw_options[] = {
     {"web", "api_token_file", CFG_STRING, "", 0, 0, true, GC(web_api_token_file),
      GS(web_api_token_file), "file whose first line is the bearer token"},
     {"web", "monitor_state", CFG_STRING, "", 0, 0, true, GC(web_monitor_state),
-     GS(web_monitor_state), "relayguard monitor's state file (default state_dir/monitor-state.json)"},
-    {"web", "session_idle", CFG_DURATION, "30m", 60000, 86400000, true, GC(web_session_idle_ms),
-     0, "a login ends after this long without a request"},
-    {"web", "session_max", CFG_DURATION, "12h", 60000, 7 * 86400000LL, true,
-     GC(web_session_max_ms), 0, "and this long after it began"},
-    {"alert", "exec_timeout", CFG_DURATION, "30s", 100, 3600000, true, GC(alert_exec_timeout_ms),
-     0, "alert program time limit"},
+     GS(web_monitor_state),
+     "relayguard monitor's state file (default state_dir/monitor-state.json)"},
+    {"web", "session_idle", CFG_DURATION, "30m", 60000, 86400000, true, GC(web_session_idle_ms), 0,
+     "a login ends after this long without a request"},
+    {"web", "session_max", CFG_DURATION, "12h", 60000, 7 * 86400000LL, true, GC(web_session_max_ms),
+     0, "and this long after it began"},
+    {"alert", "exec_timeout", CFG_DURATION, "30s", 100, 3600000, true, GC(alert_exec_timeout_ms), 0,
+     "alert program time limit"},
     {"alert", "webhook_timeout", CFG_DURATION, "10s", 100, 600000, true,
      GC(alert_webhook_timeout_ms), 0, "per attempt"},
     {"alert", "webhook_retries", CFG_INT, "3", 0, 10, true, GC(alert_webhook_retries), 0,
      "further attempts"},
-    {"alert", "webhook_ca", CFG_STRING, "", 0, 0, true, GC(alert_webhook_ca),
-     GS(alert_webhook_ca), "trusted CAs (PEM file); empty: the system's"},
+    {"alert", "webhook_ca", CFG_STRING, "", 0, 0, true, GC(alert_webhook_ca), GS(alert_webhook_ca),
+     "trusted CAs (PEM file); empty: the system's"},
     {"alert", "block_digest", CFG_DURATION, "60s", 1000, 86400000, true, GC(alert_digest_ms), 0,
      "the first block is told at once, later ones in one digest per this interval"},
     {"alert", "mail_from", CFG_STRING, "", 0, 0, true, GC(alert_mail_from), GS(alert_mail_from),
@@ -811,6 +830,57 @@ static int gw_handler(void *user, const char *section, const char *name, const c
 	return rc == 1 ? 0 : -1;
 }
 
+/* [gateway] listeners = none: no SMTP listener, and a [listener] section
+ * beside it is a contradiction, refused. [policyd] postfix_queue auto follows it. */
+static int gw_listeners_off(struct gw_config *c, char *err, size_t errlen)
+{
+	if (c->listeners_opt[0] && strcmp(c->listeners_opt, "none") != 0) {
+		str_format(err, errlen,
+		           "%s: [gateway] listeners: expected none (or leave it out for the "
+		           "[listener] sections)",
+		           c->source);
+		return -1;
+	}
+	c->listeners_off = c->listeners_opt[0] != '\0';
+	if (c->listeners_off && c->nlisteners > 0) {
+		str_format(err, errlen,
+		           "%s: [gateway] listeners = none, but [listener %s] is configured: "
+		           "remove one of them",
+		           c->source, c->listeners[0].name);
+		return -1;
+	}
+	const char *pq = c->policyd_postfix_queue;
+	if (strcmp(pq, "auto") != 0 && strcmp(pq, "yes") != 0 && strcmp(pq, "no") != 0) {
+		str_format(err, errlen, "%s: [policyd] postfix_queue: expected auto, yes or no",
+		           c->source);
+		return -1;
+	}
+	c->postfix_queue = strcmp(pq, "yes") == 0 || (strcmp(pq, "auto") == 0 && c->listeners_off);
+	return 0;
+}
+
+int gwconf_pfhold(const struct gw_config *c, struct pfhold_conf *pc)
+{
+	memset(pc, 0, sizeof *pc);
+	pc->timeout_ms = (int)c->policyd_postfix_timeout_ms;
+	if (str_copy(pc->postqueue, sizeof pc->postqueue, c->policyd_postqueue) != 0 ||
+	    str_copy(pc->postsuper, sizeof pc->postsuper, c->policyd_postsuper) != 0 ||
+	    str_copy(pc->config_dir, sizeof pc->config_dir, c->policyd_postfix_config_dir) != 0 ||
+	    str_format(pc->store_path, sizeof pc->store_path, "%s/postfix-holds.json",
+	               c->state_dir) != 0 ||
+	    str_format(pc->audit_path, sizeof pc->audit_path, "%s/audit.log", c->spool_dir) != 0)
+		return -1;
+	return 0;
+}
+
+void gwconf_policy_only(struct gw_config *c)
+{
+	c->nlisteners = 0;
+	c->listeners_off = true;
+	if (strcmp(c->policyd_postfix_queue, "auto") == 0)
+		c->postfix_queue = true;
+}
+
 /* The embedded defaults: CLI.md's "serve" section. */
 static const char gw_defaults[] = "[listener submission]\n"
 				  "listen = 127.0.0.1:2587\n"
@@ -1050,8 +1120,11 @@ int gwconf_load(struct gw_config *c, const char *path, char *err, size_t errlen)
 	int rc =
 	    path ? cfg_parse_file(path, gw_handler, c, err, errlen)
 	         : cfg_parse_string(gw_defaults, "embedded defaults", gw_handler, c, err, errlen);
-	/* A file that names no listener gets the default ones, like no file at all. */
-	if (rc == 0 && path && c->nlisteners == 0)
+	/* A file that names no listener gets the default ones, like no file at all;
+	 * listeners = none gets none (policy-only mode). */
+	if (rc == 0)
+		rc = gw_listeners_off(c, err, errlen);
+	if (rc == 0 && path && c->nlisteners == 0 && !c->listeners_off)
 		rc = cfg_parse_string(gw_defaults, "embedded defaults", gw_handler, c, err, errlen);
 	if (rc == 0)
 		rc = gw_finish(c, err, errlen);

@@ -162,6 +162,14 @@ struct gw_config {
 	char policyd_socket_group[64];
 	char policyd_socket_mode[8];
 	char web_trusted_proxy[512]; /* [web] trusted_proxy: CIDRs, "" = none */
+	/* policy-only mode (docs/deploy-postfix.md): [gateway] listeners = none opens
+	 * no SMTP listener; [policyd] postfix_queue: held mail is Postfix's (admin/pfhold.h) */
+	char listeners_opt[16];        /* "" (the configured or default ones) or "none" */
+	bool listeners_off;            /* parsed: no SMTP listener at all */
+	char policyd_postfix_queue[8]; /* auto (yes with listeners = none), yes, no */
+	bool postfix_queue;            /* parsed */
+	char policyd_postqueue[512], policyd_postsuper[512], policyd_postfix_config_dir[512];
+	uint64_t policyd_postfix_timeout_ms;
 	/* [web] */
 	char web_listen[128];                     /* "" = off */
 	char web_tls_cert[512], web_tls_key[512]; /* "" = plain HTTP, loopback only */
@@ -237,6 +245,14 @@ struct gw_config {
 
 /* Loads path (NULL: the embedded defaults). 0, or -1 with "file:line: what" in err. */
 int gwconf_load(struct gw_config *c, const char *path, char *err, size_t errlen);
+/* `relayguard policyd`: a loaded configuration without SMTP listeners, as with
+ * [gateway] listeners = none. */
+void gwconf_policy_only(struct gw_config *c);
+/* The Postfix hold queue's settings of c ([policyd] postqueue, postsuper,
+ * postfix_config_dir, postfix_timeout; the records in state_dir, the audit in
+ * the spool's audit.log). 0, or -1 when a name is too long. */
+struct pfhold_conf;
+int gwconf_pfhold(const struct gw_config *c, struct pfhold_conf *pc);
 /* Where an installed relayguard looks for its configuration (the Makefile
  * may set them; docs/daemon.md). */
 #ifndef RG_DEFAULT_CONFIG

@@ -132,6 +132,8 @@ static void policyd_answer(struct policyd_conn *c, const struct pfp_request *r)
 	    bufferevent_write(c->bev, out.data, out.len) != 0)
 		log_error("policyd client=%s: cannot queue the reply", c->peer);
 	buf_free(&out);
+	if (p->opt.on_hold && (v.action == POL_HOLD || (r->queue_id[0] && r->instance[0])))
+		p->opt.on_hold(p->opt.on_hold_arg, r, &v, v.action == POL_HOLD);
 	if (p->m_requests)
 		metric_add(p->m_requests, (const char *[]){pfp_state_name(r->state)}, 1);
 	if (p->m_decisions)

@@ -18,6 +18,7 @@
 
 #include "core/hostport.h"
 #include "policy/engine.h"
+#include "smtp/pfpolicy.h"
 
 #include <stdbool.h>
 
@@ -40,6 +41,12 @@ struct policyd_options {
 	void *observe_arg;
 	policyd_block_fn on_block; /* may be NULL */
 	void *on_block_ctx;
+	/* Held mail is Postfix's (admin/pfhold.h): told of every HOLD answer (held),
+	 * and of every other request that carries a queue ID and an instance, so a
+	 * HOLD given before Postfix had a queue ID (the first RCPT) learns it. NULL: off. */
+	void (*on_hold)(void *arg, const struct pfp_request *r, const struct pol_verdict *v,
+	                bool held);
+	void *on_hold_arg;
 	/* TCP clients outside it are refused at accept (NULL: loopback only). */
 	const struct prefix_set *allow;
 	/* unix socket: chown/chmod after bind; -1 leaves it as created */

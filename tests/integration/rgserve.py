@@ -10,6 +10,8 @@ from conftest import RG_BIN, free_port
 
 
 class Serve:
+    command = "serve"  # relayguard policyd: the same without SMTP listeners
+
     def __init__(self, tmpdir, extra="", name="serve", policy_port=None, web=True):
         self.dir = os.path.join(str(tmpdir), name)
         os.makedirs(self.dir, exist_ok=True)
@@ -28,7 +30,7 @@ class Serve:
 
     def start(self, preexec_fn=None):
         self.err = open(self.errfile, "w")
-        self.proc = subprocess.Popen([RG_BIN, "serve", "--config", self.conf],
+        self.proc = subprocess.Popen([RG_BIN, self.command, "--config", self.conf],
                                      stdout=subprocess.DEVNULL, stderr=self.err,
                                      preexec_fn=preexec_fn)
         deadline = time.monotonic() + 15

@@ -122,9 +122,9 @@ static void expect(struct ctlapi_state *s, const char *text, enum ctlapi_code co
 static void test_table(void **state)
 {
 	(void)state;
-	static const char *const want[] = {"ping",  "block",      "unblock",      "resume",
-	                                   "limit", "hold",       "release",      "delete",
-	                                   "flush", "queue_list", "users_reload", "reload"};
+	static const char *const want[] = {
+	    "ping",   "block", "unblock",    "resume",       "limit",  "hold",         "release",
+	    "delete", "flush", "queue_list", "users_reload", "reload", "postfix_holds"};
 	assert_int_equal(ctlapi_ntypes(), sizeof want / sizeof want[0]);
 	for (size_t i = 0; i < ctlapi_ntypes(); i++)
 		assert_string_equal(ctlapi_type_name(i), want[i]);
@@ -177,6 +177,10 @@ static void test_unavailable(void **state)
 	off.reload = NULL;
 	expect(&off, "{\"type\": \"limit\"}", CTLAPI_UNAVAILABLE, 503);
 	expect(&off, "{\"type\": \"reload\"}", CTLAPI_UNAVAILABLE, 503);
+	/* Postfix's hold queue only in policy-only mode; without it a Postfix queue
+	 * ID is one of our spool's, and not found there */
+	expect(&off, "{\"type\": \"postfix_holds\"}", CTLAPI_UNAVAILABLE, 503);
+	expect(&off, "{\"type\": \"release\", \"id\": \"4F2A51C0A3B\"}", CTLAPI_BAD_REQUEST, 400);
 	expect(&off, "{\"type\": \"block\", \"identity\": \"eve@corp.test\"}", CTLAPI_OK, 200);
 }
 

@@ -132,8 +132,8 @@ struct smtpd_conn {
 	uint64_t size;
 	struct queue_msg *qm;
 	struct dkim_signer *dkim; /* outbound listeners with [dkim] keys: hashing as it streams */
-	bool commit_pending; /* the queue has the message; its callback owes us */
-	bool dead;           /* the client left while commit_pending */
+	bool commit_pending;      /* the queue has the message; its callback owes us */
+	bool dead;                /* the client left while commit_pending */
 	struct pol_verdict verdict;
 	/* the message's header section, for the policy's header classes */
 	char *hdr;
@@ -696,6 +696,9 @@ static void smtpd_auth_finish(struct smtpd_conn *c, enum userdb_verdict uv, bool
 	          : uv != USERDB_OK ? userdb_verdict_name(uv)
 	                            : "");
 	smtpd_count(d->m_auth, r == SMTP_SESSION_AUTH_OK ? "ok" : "failed");
+	if (r == SMTP_SESSION_AUTH_OK && smtp_session_auth_name(c->s, name) != 0)
+		smtpd_log(LOG_LEVEL_WARN, c, "auth=ok user=%s why=\"name kept as typed\"",
+		          smtpd_q(&qn, name));
 	if (delay == 0) {
 		smtp_session_reply_auth(c->s, r);
 		return;
@@ -761,6 +764,10 @@ static void smtpd_on_auth(void *arg, struct smtp_session *s, const char *mech, c
 		smtpd_auth_finish(c, USERDB_ERROR, false);
 		return;
 	}
+	/* The identity is the account's own name, however the client spelt it. */
+	const struct userdb_entry *ue = cr.known ? userdb_find(&d->users, user) : NULL;
+	if (ue)
+		(void)str_copy(c->auth_name, sizeof c->auth_name, ue->name);
 	size_t pwlen = strlen(pw);
 	if (!userdb_cred_usable(&cr, pwlen)) {
 		/* the check would refuse it at once, without hashing */

@@ -18,7 +18,7 @@ static char canon_lower(char c)
 
 static bool canon_bad_byte(unsigned char c)
 {
-	return c <= ' ' || c == 0x7f || strchr("@:/\\,;<>\"()", c) != NULL;
+	return c <= ' ' || c == 0x7f || strchr("@:/\\,;<>\"()[]", c) != NULL;
 }
 
 /* Labels of an ASCII name (lower case already): none empty, none over 63. */
@@ -51,8 +51,9 @@ int canon_domain(const char *in, size_t len, char *out, size_t size)
 			if (c <= ' ' || c >= 0x7f ||
 			    ((c == '[' || c == ']') && i != 0 && i != len - 1))
 				return -1;
-			out[i] = canon_lower((char)c);
 		}
+		for (size_t i = 0; i < len; i++)
+			out[i] = canon_lower(in[i]);
 		out[len] = '\0';
 		return 0;
 	}
@@ -149,8 +150,13 @@ int canon_identity(const char *in, char *out, size_t size)
 		pre = user;
 	else if (strncmp(in, domain, sizeof domain - 1) == 0)
 		pre = domain;
-	if (!pre)
-		return str_copy(out, size, in);
+	if (!pre) {
+		if (str_copy(out, size, in) == 0)
+			return 0;
+		if (size)
+			out[0] = '\0';
+		return -1;
+	}
 	size_t pn = strlen(pre);
 	if (size <= pn) {
 		if (size)

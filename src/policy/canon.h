@@ -10,7 +10,7 @@
  *            An address literal ("[192.0.2.1]", "[IPv6:...]") is kept with
  *            its letters lower-cased. Refused: empty, an empty label, a
  *            label over 63 or a name over 253 octets, a space, a control
- *            character, one of "@:/\\,;<>\"()", bad UTF-8, what IDNA refuses.
+ *            character, one of "@:/\\,;<>\"()[]", bad UTF-8, what IDNA refuses.
  *   user     "local@domain": the local part with ASCII folded to lower case
  *            (for identity only: the envelope address delivered keeps its
  *            case), the domain as above; a name without '@' folded to

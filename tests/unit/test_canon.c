@@ -67,6 +67,9 @@ static void test_domain(void **state)
 	dom_bad("a:b");
 	dom_bad("evil.test\r");
 	dom_bad("[192.0.2.1");
+	dom_bad("[IPv\xd4:2001:db8::1]"); /* a literal is ASCII */
+	dom_bad("a[b.test");
+	dom_bad("\xc2\xad[");     /* a soft hyphen is mapped away: "[" is left, no domain */
 	dom_bad("\xff\xfe.test"); /* not UTF-8 */
 	dom_bad("\xcc\x81"
 	        "a.test"); /* a label starting with a combining mark */

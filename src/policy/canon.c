@@ -16,23 +16,57 @@ static char canon_lower(char c)
 	return c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
 }
 
-static bool canon_bad_byte(unsigned char c)
+/* One pass over an ASCII name: lower-cased into out (len + 1 bytes), labels
+ * of letters, digits, '-' and '_', none empty, none over 63 octets. 0, -1
+ * when it is no domain, 1 at the first non-ASCII byte (out then unfinished). */
+static int canon_ascii(const char *in, size_t len, char *out)
 {
-	return c <= ' ' || c == 0x7f || strchr("@:/\\,;<>\"()[]", c) != NULL;
+	size_t label = 0;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)in[i];
+		if (c >= 'A' && c <= 'Z') {
+			c = (unsigned char)(c - 'A' + 'a');
+		} else if (c == '.') {
+			if (label == 0)
+				return -1;
+			label = 0;
+			out[i] = '.';
+			continue;
+		} else if (c >= 0x80) {
+			return 1;
+		} else if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+		             c == '_')) {
+			return -1;
+		}
+		if (++label > 63)
+			return -1;
+		out[i] = (char)c;
+	}
+	if (label == 0)
+		return -1;
+	out[len] = '\0';
+	return 0;
 }
 
-/* Labels of an ASCII name (lower case already): none empty, none over 63. */
-static int canon_labels(const char *s, size_t n)
+/* U-labels: the UTS #46 mapping (case folding among it), then the A-labels. */
+static int canon_idn(const char *in, size_t len, char *out, size_t size)
 {
-	size_t start = 0;
-	for (size_t i = 0; i <= n; i++) {
-		if (i == n || s[i] == '.') {
-			if (i == start || i - start > 63)
-				return -1;
-			start = i + 1;
-		}
-	}
-	return 0;
+	char tmp[4 * CANON_DOMAIN_MAX + 1];
+	if (len >= sizeof tmp)
+		return -1;
+	memcpy(tmp, in, len);
+	tmp[len] = '\0';
+	uint8_t *a = NULL;
+	if (idn2_lookup_u8((const uint8_t *)tmp, &a, IDN2_NFC_INPUT | IDN2_NONTRANSITIONAL) !=
+	        IDN2_OK ||
+	    !a)
+		return -1;
+	size_t an = strlen((const char *)a);
+	int rc = -1;
+	if (an > 0 && an <= CANON_DOMAIN_MAX && an < size)
+		rc = canon_ascii((const char *)a, an, out) == 0 ? 0 : -1;
+	idn2_free(a);
+	return rc;
 }
 
 int canon_domain(const char *in, size_t len, char *out, size_t size)
@@ -41,8 +75,9 @@ int canon_domain(const char *in, size_t len, char *out, size_t size)
 		out[0] = '\0';
 	if (len > 0 && in[len - 1] == '.')
 		len--;
-	if (len == 0 || memchr(in, '\0', len))
+	if (len == 0 || size == 0)
 		return -1;
+	int rc;
 	if (in[0] == '[') { /* an address literal: kept, letters folded */
 		if (len < 3 || in[len - 1] != ']' || len >= size)
 			return -1;
@@ -57,53 +92,19 @@ int canon_domain(const char *in, size_t len, char *out, size_t size)
 		out[len] = '\0';
 		return 0;
 	}
-	bool ascii = true;
-	for (size_t i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)in[i];
-		if (c >= 0x80)
-			ascii = false;
-		else if (canon_bad_byte(c))
-			return -1;
+	if (len <= CANON_DOMAIN_MAX && len < size) {
+		rc = canon_ascii(in, len, out);
+	} else {
+		/* too long for a name: unless A-labels come out shorter */
+		rc = -1;
+		for (size_t i = 0; i < len && rc < 0; i++)
+			if ((unsigned char)in[i] >= 0x80)
+				rc = 1;
 	}
-	if (ascii) {
-		if (len > CANON_DOMAIN_MAX || len >= size)
-			return -1;
-		for (size_t i = 0; i < len; i++)
-			out[i] = canon_lower(in[i]);
-		out[len] = '\0';
-		if (canon_labels(out, len) != 0) {
-			out[0] = '\0';
-			return -1;
-		}
-		return 0;
-	}
-	/* U-labels: UTS #46 mapping (case folding among it), then the A-labels. */
-	char tmp[4 * CANON_DOMAIN_MAX + 1];
-	if (len >= sizeof tmp)
-		return -1;
-	memcpy(tmp, in, len);
-	tmp[len] = '\0';
-	uint8_t *a = NULL;
-	if (idn2_lookup_u8((const uint8_t *)tmp, &a, IDN2_NFC_INPUT | IDN2_NONTRANSITIONAL) !=
-	        IDN2_OK ||
-	    !a)
-		return -1;
-	size_t an = strlen((const char *)a);
-	int rc = -1;
-	if (an > 0 && an <= CANON_DOMAIN_MAX && an < size) {
-		for (size_t i = 0; i < an; i++)
-			out[i] = canon_lower((char)a[i]);
-		out[an] = '\0';
-		rc = 0;
-		for (size_t i = 0; i < an && rc == 0; i++)
-			if ((unsigned char)out[i] >= 0x80 || canon_bad_byte((unsigned char)out[i]))
-				rc = -1;
-		if (rc == 0)
-			rc = canon_labels(out, an);
-		if (rc != 0)
-			out[0] = '\0';
-	}
-	idn2_free(a);
+	if (rc == 1)
+		rc = memchr(in, '\0', len) ? -1 : canon_idn(in, len, out, size);
+	if (rc != 0)
+		out[0] = '\0';
 	return rc;
 }
 

@@ -9,8 +9,9 @@
  *            (the DNS root) removed, as the SMTP address parser removes it.
  *            An address literal ("[192.0.2.1]", "[IPv6:...]") is kept with
  *            its letters lower-cased. Refused: empty, an empty label, a
- *            label over 63 or a name over 253 octets, a space, a control
- *            character, one of "@:/\\,;<>\"()[]", bad UTF-8, what IDNA refuses.
+ *            label over 63 or a name over 253 octets, an ASCII character
+ *            other than a letter, a digit, '-' or '_' (brackets only around
+ *            a literal), bad UTF-8, what IDNA refuses.
  *   user     "local@domain": the local part with ASCII folded to lower case
  *            (for identity only: the envelope address delivered keeps its
  *            case), the domain as above; a name without '@' folded to

@@ -16,6 +16,17 @@ static char canon_lower(char c)
 	return c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
 }
 
+/* What an ASCII byte is in a domain: itself lower-cased for a letter, digit,
+ * '-', '_' or '.', 0 for anything else. */
+static const char canon_map[129] = "\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0"
+                                   "\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0"
+                                   "\0\0\0\0\0\0\0\0\0\0\0\0\0-.\0"
+                                   "0123456789\0\0\0\0\0\0"
+                                   "\0abcdefghijklmno"
+                                   "pqrstuvwxyz\0\0\0\0_"
+                                   "\0abcdefghijklmno"
+                                   "pqrstuvwxyz\0\0\0\0\0";
+
 /* One pass over an ASCII name: lower-cased into out (len + 1 bytes), labels
  * of letters, digits, '-' and '_', none empty, none over 63 octets. 0, -1
  * when it is no domain, 1 at the first non-ASCII byte (out then unfinished). */
@@ -24,23 +35,17 @@ static int canon_ascii(const char *in, size_t len, char *out)
 	size_t label = 0;
 	for (size_t i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)in[i];
-		if (c >= 'A' && c <= 'Z') {
-			c = (unsigned char)(c - 'A' + 'a');
-		} else if (c == '.') {
+		char m = c < 0x80 ? canon_map[c] : 0;
+		if (m == 0)
+			return c >= 0x80 ? 1 : -1;
+		if (m == '.') {
 			if (label == 0)
 				return -1;
 			label = 0;
-			out[i] = '.';
-			continue;
-		} else if (c >= 0x80) {
-			return 1;
-		} else if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
-		             c == '_')) {
+		} else if (++label > 63) {
 			return -1;
 		}
-		if (++label > 63)
-			return -1;
-		out[i] = (char)c;
+		out[i] = m;
 	}
 	if (label == 0)
 		return -1;

@@ -17,6 +17,7 @@
 #include "policy/event.h"
 #include "policy/rekey.h"
 #include "policy/store.h"
+#include "redis_server.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -403,6 +404,26 @@ static void test_rekey_lmdb(void **state)
 	assert_int_equal(system(cmd), 0);
 }
 
+static void test_rekey_redis(void **state)
+{
+	(void)state;
+	char err[256];
+	int port = redis_server_start();
+	assert_true(port > 0); /* redis-server is in scripts/bootstrap's CHECK_PKGS */
+	struct store_redis_options o = {
+	    .port = port, .prefix = "canon:", .require_connection = true};
+	struct store *st = store_redis_open(&o, err, sizeof err);
+	assert_non_null(st);
+	rekey_store(st);
+	st->close(st);
+	/* what another node opening the same Redis then reads */
+	st = store_redis_open(&o, err, sizeof err);
+	assert_non_null(st);
+	check_rekeyed(st);
+	st->close(st);
+	redis_server_stop();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -414,6 +435,7 @@ int main(void)
 	    cmocka_unit_test(test_limit_override_any_spelling),
 	    cmocka_unit_test(test_rekey_mem),
 	    cmocka_unit_test(test_rekey_lmdb),
+	    cmocka_unit_test(test_rekey_redis),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,4 +1,4 @@
-"""Canonical identities (docs/policy.md "Identities"): a block on
+"""Canonical identities (docs/policy.md "The canonical form"): a block on
 sam@corp.test and on domain:evil.test holds every other spelling of them
 (case, a trailing dot, IDN U-labels against A-labels) through SMTP AUTH,
 through the Postfix policy service and on the web page, where the blocks
@@ -6,7 +6,8 @@ list shows one object and Resume under another spelling lifts it; a limit
 override set under one spelling applies to all; a spray under random
 capitalisations of one account counts on one key and is stopped as one
 account (the same message as under one spelling), over SMTP and over the
-policy service."""
+policy service; replay and logscan key an account in any case or IDN form as
+one."""
 import json
 import random
 import signal
@@ -242,7 +243,8 @@ def test_spray_under_random_capitalisations_is_one_account(gw):
 
     def run(names):
         for i, user in enumerate(names):
-            r = p.ask(**eom_req(user, "x%d@corp.test" % (i % 7), "198.%d.7.%d" % (10 + 3 * i, i + 1)))
+            ip = "198.%d.7.%d" % (10 + 3 * i, i + 1)
+            r = p.ask(**eom_req(user, "x%d@corp.test" % (i % 7), ip))
             if r.startswith("action=REJECT"):
                 return i
         return None
@@ -253,3 +255,27 @@ def test_spray_under_random_capitalisations_is_one_account(gw):
     assert sorted(b for b in blocks(gw) if b.startswith("user:")) == [
         "user:ann@corp.test", "user:carl@corp.test"]
     p.close()
+
+
+def test_replay_keys_every_spelling_as_one_account(tmp_path):
+    """replay (and logscan's per-account table) key an account in IDN U-label,
+    A-label or any case as one: one account tried, the block on the A-labels."""
+    names = ["sam@b\u00fccher.test", "SAM@B\u00dcCHER.TEST", "sam@xn--bcher-kva.test",
+             "Sam@XN--BCHER-KVA.test"]
+    lines = []
+    for i in range(17):
+        lines.append("2026-12-31T10:00:%02d+00:00 mx postfix/smtpd[%d]: warning: unknown"
+                     "[198.51.100.9]: SASL LOGIN authentication failed: UGFzc3dvcmQ6, "
+                     "sasl_username=%s" % (i, 100 + i, names[i % 4]))
+    p = tmp_path / "brute.log"
+    p.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    r = rg("replay", p)
+    assert r.rc == 1, r.err
+    out = r.out.splitlines()
+    assert out[0].startswith("2026-12-31T10:00:15Z %s:16 block ip:198.51.100.9 "
+                             "rule=auth_ip_lockout" % p), out
+    assert "accounts tried" not in out[0], out[0]
+    assert " block user:sam@xn--bcher-kva.test rule=block:auth_ip_lockout" in out[1], out
+    r = rg("logscan", "--json", p)
+    brute = [x for x in r.json()["suspects"] if x["kind"] == "brute_force"]
+    assert len(brute) == 1 and brute[0]["accounts_tried"] == 1, r.out

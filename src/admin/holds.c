@@ -71,13 +71,23 @@ struct holds_ctx {
 	json_t *arr;
 };
 
+/* Held for user:NAME by the policy without AUTH (a trusted relay's sender,
+ * docs/deploy-smarthost.md): the hold reason ends in "[user:NAME]". */
+static bool holds_for_user(const struct queue_envelope *env, const char *user)
+{
+	size_t n = strlen(env->hold_reason), u = strlen(user);
+	const char *end = env->hold_reason + n;
+	return n >= u + 7 && end[-1] == ']' && strncmp(end - u - 7, "[user:", 6) == 0 &&
+	       str_ieq_n(end - u - 1, u, user);
+}
+
 static int holds_list_cb(void *arg, const struct queue_envelope *env)
 {
 	struct holds_ctx *c = arg;
 	if (c->user) { /* the account's mail, however its name was spelt */
 		char u[STR_USER_MAX + 1];
 		canon_user_key(env->auth_user, u, sizeof u);
-		if (strcmp(u, c->cuser) != 0)
+		if (strcmp(u, c->cuser) != 0 && !holds_for_user(env, c->cuser))
 			return 0;
 	}
 	if (c->ip && strcmp(env->client_ip, c->ip) != 0)

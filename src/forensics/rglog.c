@@ -4,36 +4,24 @@
  */
 #include "forensics/rglog.h"
 
+#include "core/kv.h"
+
 #include <string.h>
 
-/* The next "key=value" at *i: key and value spans (value without quotes or <>). */
+/* The next "key=value" at *i (the one codec, core/kv): key and value spans,
+ * the value without its quotes or <>. A bare word or a malformed token ends
+ * the walk. */
 static bool rglog_pair(struct logspan m, size_t *i, struct logspan *k, struct logspan *v)
 {
-	size_t b = *i;
-	while (b < m.len && m.p[b] == ' ')
-		b++;
-	size_t e = b;
-	while (e < m.len && m.p[e] != '=' && m.p[e] != ' ')
-		e++;
-	if (e >= m.len || m.p[e] != '=' || e == b)
+	const char *p = m.p + *i;
+	struct kv_pair pr;
+	if (kv_next(&p, m.p + m.len, &pr) != KV_PAIR)
 		return false;
-	*k = logspan_sub(m, b, e);
-	size_t vb = e + 1, ve = vb;
-	if (vb < m.len && m.p[vb] == '"') {
-		vb++;
-		ve = vb;
-		while (ve < m.len && !(m.p[ve] == '"' && m.p[ve - 1] != '\\'))
-			ve++;
-		*v = logspan_sub(m, vb, ve);
-		*i = ve < m.len ? ve + 1 : ve;
-		return true;
-	}
-	while (ve < m.len && m.p[ve] != ' ')
-		ve++;
-	*v = logspan_sub(m, vb, ve);
+	*i = (size_t)(p - m.p);
+	*k = logspan_sub(m, (size_t)(pr.key - m.p), (size_t)(pr.key - m.p) + pr.klen);
+	*v = logspan_sub(m, (size_t)(pr.val - m.p), (size_t)(pr.val - m.p) + pr.vlen);
 	if (v->len >= 2 && v->p[0] == '<' && v->p[v->len - 1] == '>')
 		*v = logspan_sub(*v, 1, v->len - 1);
-	*i = ve;
 	return true;
 }
 

@@ -1075,7 +1075,7 @@ int smtp_session_tls_started(struct smtp_session *s)
 	return 0;
 }
 
-int smtp_session_auth_name(struct smtp_session *s, const char *name)
+int smtp_session_auth_rename(struct smtp_session *s, const char *name)
 {
 	if (s->pending != SMTP_SESSION_PENDING_AUTH || !name[0])
 		return -1;

@@ -155,8 +155,10 @@ def test_a_block_holds_every_spelling(gw):
     assert smtp_send(gw, "bob@corp.test", "bob@corp.test")[0] == 250
     assert smtp_send(gw, "bob@corp.test", "x@sub.evil.test")[0] == 250
     log = gw.logtext()
-    assert "auth=ok mech=PLAIN user=Sam@corp.test" in log  # the user store's own name
-    assert "user=SaM@Corp.TEST" not in log
+    # the session is the user store's own name for the account, however typed
+    assert "auth=ok mech=PLAIN user=SaM@Corp.TEST delay_ms=0 backend=file " \
+        "identity=Sam@corp.test" in log
+    assert "proto=ESMTPA user=SaM@Corp.TEST" not in log
 
     # the policy service, as Postfix asks
     p = Policy(gw.policy)
@@ -234,7 +236,8 @@ def test_spray_under_random_capitalisations_is_one_account(gw):
     assert codes[:8] == [250] * 8 and all(400 <= c < 500 for c in codes[8:]), codes
     log = gw.logtext()
     assert "identity=user:spray@corp.test" in log
-    assert log.count("auth=ok mech=PLAIN user=spray@corp.test") == 12
+    assert log.count("backend=file identity=spray@corp.test") == 12
+    assert log.count("proto=ESMTPA user=spray@corp.test") == 8
 
     # the policy service: a hijacked account (logins from many networks, many
     # senders) sprayed under random spellings is blocked as one account, at

@@ -13,7 +13,7 @@ cc -std=c11 -D_GNU_SOURCE -Isrc -Wall -Wextra -Werror -Wshadow -Wformat=2 \
 	-Wno-unused-parameter -Wstrict-prototypes -Wmissing-prototypes -g -O2 \
 	-o build/rel/bench/queue_bench bench/queue_bench.c build/rel/librelayguard.a \
 	$(pkg-config --libs libevent libevent_openssl libcares libsodium jansson inih \
-		libmicrohttpd hiredis openssl zlib 2>/dev/null) -llmdb -lm -lpthread
+		libmicrohttpd hiredis openssl zlib 2>/dev/null) -llmdb -lidn2 -lm -lpthread
 dir=$(mktemp -d build/rel/bench/spool.XXXXXX)
 trap 'rm -rf "$dir"' EXIT
 build/rel/bench/queue_bench "$dir" "${1:-4000}" "${2:-20}"

@@ -13,7 +13,7 @@ cc -std=c11 -D_GNU_SOURCE -Isrc -Wall -Wextra -Werror -Wshadow -Wformat=2 \
 	-Wno-unused-parameter -Wstrict-prototypes -Wmissing-prototypes -g -O3 \
 	-o build/rel/bench/replay_bench bench/replay_bench.c build/rel/librelayguard.a \
 	$(pkg-config --libs libevent libevent_openssl libcares libsodium jansson inih \
-		libmicrohttpd hiredis openssl zlib 2>/dev/null) -llmdb -lm -lpthread
+		libmicrohttpd hiredis openssl zlib 2>/dev/null) -llmdb -lidn2 -lm -lpthread
 if command -v taskset >/dev/null 2>&1; then
 	exec taskset -c 0 build/rel/bench/replay_bench "${1:-2}"
 fi

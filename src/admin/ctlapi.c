@@ -9,6 +9,7 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/str.h"
+#include "policy/canon.h"
 #include "policy/config.h"
 #include "policy/engine.h"
 #include "policy/store.h"
@@ -224,6 +225,11 @@ static json_t *ctlapi_limit(struct ctlapi_state *s, const struct ctlapi_req *r)
 		value = num;
 	if (!target || !limit || !value)
 		return ctlapi_fail(CTLAPI_BAD_REQUEST, "a limit needs target, limit and value");
+	char ctarget[POL_IDENT_MAX]; /* user:/domain: in their canonical form (canon.h) */
+	if (canon_identity(target, ctarget, sizeof ctarget) != 0)
+		return ctlapi_fail(CTLAPI_BAD_REQUEST, "target: not a user name or domain: %s",
+		                   target);
+	target = ctarget;
 	if (strcmp(target, "limits") == 0)
 		(void)str_copy(section, sizeof section, "limits");
 	else if ((strncmp(target, "user:", 5) != 0 || !target[5]) &&

@@ -5,6 +5,7 @@
 
 #include "core/clock.h"
 #include "core/str.h"
+#include "policy/canon.h"
 #include "queue/qenv.h"
 
 #include <string.h>
@@ -66,6 +67,7 @@ json_t *holds_json_full(const struct queue_envelope *env)
 
 struct holds_ctx {
 	const char *user, *ip;
+	char cuser[STR_USER_MAX + 1]; /* user's canonical form (canon.h) */
 	json_t *arr;
 };
 
@@ -82,8 +84,12 @@ static bool holds_for_user(const struct queue_envelope *env, const char *user)
 static int holds_list_cb(void *arg, const struct queue_envelope *env)
 {
 	struct holds_ctx *c = arg;
-	if (c->user && !str_ieq(env->auth_user, c->user) && !holds_for_user(env, c->user))
-		return 0;
+	if (c->user) { /* the account's mail, however its name was spelt */
+		char u[STR_USER_MAX + 1];
+		canon_user_key(env->auth_user, u, sizeof u);
+		if (strcmp(u, c->cuser) != 0 && !holds_for_user(env, c->cuser))
+			return 0;
+	}
 	if (c->ip && strcmp(env->client_ip, c->ip) != 0)
 		return 0;
 	json_t *j = holds_json(env);
@@ -93,6 +99,8 @@ static int holds_list_cb(void *arg, const struct queue_envelope *env)
 json_t *holds_list(struct queue *q, const char *auth_user, const char *client_ip)
 {
 	struct holds_ctx c = {.user = auth_user, .ip = client_ip, .arr = json_array()};
+	if (auth_user)
+		canon_user_key(auth_user, c.cuser, sizeof c.cuser);
 	if (!c.arr || queue_list(q, true, holds_list_cb, &c) != 0) {
 		json_decref(c.arr);
 		return NULL;

@@ -25,6 +25,7 @@
 #include "forensics/qtrack.h"
 #include "forensics/rglog.h"
 #include "forensics/srvlog.h"
+#include "policy/canon.h"
 #include "policy/store.h"
 
 #include <stdarg.h>
@@ -231,6 +232,18 @@ static uint32_t ls_user_id(struct logscan *s, struct logspan name)
 	size_t n = name.len < POL_USER_MAX - 1 ? name.len : POL_USER_MAX - 1;
 	if (n == 0)
 		return 0;
+	char canon[POL_USER_MAX], raw[POL_USER_MAX];
+	for (size_t i = 0; i < n; i++) {
+		if ((unsigned char)name.p[i] >= 0x80) {
+			/* an IDN: the engine's canonical name (A-labels), as the gateway keys it */
+			logspan_copy((struct logspan){name.p, n}, raw, sizeof raw);
+			if (canon_user(raw, canon, sizeof canon) == 0) {
+				name = (struct logspan){canon, strlen(canon)};
+				n = name.len;
+			}
+			break;
+		}
+	}
 	uint32_t h = HASH_FNV1A32_BASIS;
 	for (size_t i = 0; i < n; i++)
 		h = hash_fnv1a32_byte(h, (unsigned char)ls_lower(name.p[i]));

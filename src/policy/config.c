@@ -5,6 +5,7 @@
 
 #include "core/cfg.h"
 #include "core/str.h"
+#include "policy/canon.h"
 
 #include <stddef.h>
 #include <string.h>
@@ -249,7 +250,14 @@ int pol_config_set(struct pol_config *c, const char *section, const char *name, 
 			(void)str_format(err, errlen, "bad section name [%s]", section);
 			return -1;
 		}
-		struct pol_named_limits *e = pol_config_named(arr, n, who, true);
+		char cn[POL_NAME_MAX]; /* one override per account or domain, however spelt */
+		if ((arr == c->users ? canon_user(who, cn, sizeof cn)
+		                     : canon_domain(who, strlen(who), cn, sizeof cn)) != 0) {
+			(void)str_format(err, errlen, "bad section name [%s]: not a %s", section,
+			                 arr == c->users ? "user name" : "domain");
+			return -1;
+		}
+		struct pol_named_limits *e = pol_config_named(arr, n, cn, true);
 		if (!e) {
 			(void)str_format(err, errlen, "more than %d overrides", POL_OVERRIDES_MAX);
 			return -1;

@@ -16,8 +16,10 @@
 
 #include "core/addr.h"
 #include "core/str.h"
+#include "policy/canon.h"
 #include "policy/inmem.h"
 #include "policy/ratelimit.h"
+#include "policy/rekey.h"
 
 #include <limits.h>
 #include <math.h>
@@ -218,14 +220,18 @@ static void pol_ip_ident(const struct pol_engine *e, const struct addr *ip, char
 void pol_engine_identity(const struct pol_engine *e, const struct pol_event *ev, char *out,
                          size_t size)
 {
+	char c[POL_IDENT_MAX]; /* the canonical name (canon.h) */
 	out[0] = '\0';
-	if (ev->user[0])
-		(void)pol_join(out, size, "user:", ev->user);
-	else if (ev->has_ip)
+	if (ev->user[0]) {
+		canon_user_key(ev->user, c, sizeof c);
+		(void)pol_join(out, size, "user:", c);
+	} else if (ev->has_ip) {
 		pol_ip_ident(e, &ev->ip, out, size);
-	else if (ev->type != POL_EV_BLOCK && ev->type != POL_EV_UNBLOCK &&
-	         pol_event_domain(ev->sender)[0])
-		(void)pol_join(out, size, "domain:", pol_event_domain(ev->sender));
+	} else if (ev->type != POL_EV_BLOCK && ev->type != POL_EV_UNBLOCK &&
+	           pol_event_domain(ev->sender)[0]) {
+		canon_domain_key(pol_event_domain(ev->sender), c, sizeof c);
+		(void)pol_join(out, size, "domain:", c);
+	}
 }
 
 /* ---- records ---- */
@@ -541,7 +547,9 @@ static int pol_blocked(struct pol_engine *e, const struct pol_event *ev, const c
 	}
 	const char *dom = pol_event_domain(ev->sender);
 	if (dom[0]) {
-		(void)pol_join(ident, sizeof ident, "domain:", dom);
+		char c[POL_IDENT_MAX];
+		canon_domain_key(dom, c, sizeof c);
+		(void)pol_join(ident, sizeof ident, "domain:", c);
 		if (strcmp(ident, identity) != 0 &&
 		    (rc = pol_block_active(e, ident, ev->time_ms, b)) != 0)
 			return rc;
@@ -741,9 +749,11 @@ static int pol_mail_cb(void *ctx, unsigned char *rec, size_t *len, size_t cap)
 		(void)ratelimit_set_add(&r->nets,
 		                        pol_addr_hash(&ev->ip, ev->ip.family == 4 ? 16 : 32), day);
 	}
-	if (ev->sender[0] && ev->user[0])
-		(void)ratelimit_set_add(
-		    &r->senders, (uint32_t)ratelimit_hash(ev->sender, strlen(ev->sender)), day);
+	if (ev->sender[0] && ev->user[0]) {
+		char cs[POL_MAILADDR_MAX]; /* one sender however it is spelt */
+		canon_user_key(ev->sender, cs, sizeof cs);
+		(void)ratelimit_set_add(&r->senders, (uint32_t)ratelimit_hash(cs, strlen(cs)), day);
+	}
 	if (ev->fingerprint) {
 		int slot = -1, low = 0;
 		for (int i = 0; i < POL_FPS; i++) {
@@ -859,7 +869,8 @@ static int pol_mail(struct pol_engine *e, const struct pol_event *ev, struct pol
 	if (relayed && strncmp(v->identity, "user:", 5) != 0)
 		return pol_relay(e, ev, v); /* no sender of its own: the relay alone */
 	struct pol_mail_ctx m = {.e = e, .ev = ev, .v = v, .over = -1, .n_reasons = v->n_reasons};
-	pol_config_limits_for(e->cfg, ev->user, &m.lim);
+	pol_config_limits_for(e->cfg, strncmp(v->identity, "user:", 5) == 0 ? v->identity + 5 : "",
+	                      &m.lim);
 	char key[STORE_KEY_MAX];
 	if (pol_join(key, sizeof key, "I:", v->identity) != 0)
 		return -1;
@@ -988,10 +999,12 @@ static int pol_auth_ip_cb(void *ctx, unsigned char *rec, size_t *len, size_t cap
 	                                (int64_t)c->ip_period_ms, RATELIMIT_STRICT, now, &a->rate);
 	if (r->fails < UINT32_MAX)
 		r->fails++;
-	if (a->ev->user[0])
-		a->users = ratelimit_set_add(
-		    &r->users, (uint32_t)ratelimit_hash(a->ev->user, strlen(a->ev->user)),
-		    pol_floor_div(now, POL_DAY_MS));
+	if (a->ev->user[0]) {
+		char cu[POL_USER_MAX]; /* one account however it is spelt */
+		canon_user_key(a->ev->user, cu, sizeof cu);
+		a->users = ratelimit_set_add(&r->users, (uint32_t)ratelimit_hash(cu, strlen(cu)),
+		                             pol_floor_div(now, POL_DAY_MS));
+	}
 	a->fails = r->fails;
 	a->lockouts = r->lockouts;
 	if (a->lockout) {
@@ -1133,10 +1146,7 @@ int pol_engine_normalize(const struct pol_engine *e, const char *in, char *out, 
 	switch (k) {
 	case STORE_BLOCK_USER:
 	case STORE_BLOCK_DOMAIN:
-		if (str_copy(out, size, in) != 0)
-			return -1;
-		str_lower(out);
-		return 0;
+		return canon_identity(in, out, size);
 	case STORE_BLOCK_IP: {
 		struct addr a;
 		const char *slash = memchr(v, '/', vlen);
@@ -1335,7 +1345,8 @@ struct pol_engine *pol_engine_new(const struct pol_config *cfg, struct store *st
 	e->cfg = cfg;
 	e->store = store;
 	e->rec_ttl_ms = pol_engine_rec_ttl(cfg);
-	if (pol_engine_reload(e) != 0) {
+	/* blocks under an old spelling to their canonical identity first (rekey.h) */
+	if (rekey_blocks(store) < 0 || pol_engine_reload(e) != 0) {
 		pol_engine_free(e);
 		return NULL;
 	}

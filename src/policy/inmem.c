@@ -12,6 +12,7 @@
 
 #include "core/addr.h"
 #include "core/str.h"
+#include "policy/canon.h"
 #include "policy/ratelimit.h"
 
 #include <string.h>
@@ -86,6 +87,17 @@ static void inmem_key(char *key, const char *prefix, const char *a, const char *
 			                 strnlen(b, STORE_KEY_MAX - n - 1));
 		}
 	}
+}
+
+/* inmem_key of addresses and accounts: their canonical forms (canon.h), so
+ * "Bob@Example.COM" answers the mail of "bob@example.com". */
+static void inmem_akey(char *key, const char *prefix, const char *a, const char *b)
+{
+	char ca[POL_IDENT_MAX], cb[POL_MAILADDR_MAX];
+	canon_user_key(a, ca, sizeof ca);
+	if (b)
+		canon_user_key(b, cb, sizeof cb);
+	inmem_key(key, prefix, ca, b ? cb : NULL);
 }
 
 /* 1 with *out filled when key holds a live record of this kind, 0 when not, -1 on error. */
@@ -208,7 +220,7 @@ int inmem_record(struct store *st, const struct pol_config *c, const struct pol_
 	}
 	if (ev->sender[0]) {
 		struct inmem_sender_ctx x = {.c = c, .msg = &m};
-		inmem_key(key, "S:", ev->sender, NULL);
+		inmem_akey(key, "S:", ev->sender, NULL);
 		if (st->update(st, key, inmem_sender_cb, &x) < 0)
 			return -1;
 		if (st->put_exp) { /* update() made it plain if it was new: give it its expiry */
@@ -329,7 +341,7 @@ static int inmem_about(struct store *st, const struct pol_event *ev, const char 
 	char key[STORE_KEY_MAX];
 	int rc;
 	*have_sender = false;
-	inmem_key(key, "S:", rcpt, NULL);
+	inmem_akey(key, "S:", rcpt, NULL);
 	if ((rc = inmem_get(st, key, "PINS", s, sizeof *s, ev->time_ms)) < 0)
 		return -1;
 	*have_sender = rc == 1;
@@ -454,7 +466,7 @@ static int inmem_autoreply(struct store *st, const struct pol_config *c, const s
 	}
 	for (uint32_t i = 0; i < ev->n_rcpt; i++) {
 		struct inmem_mark_ctx x = {.c = c, .now = ev->time_ms};
-		inmem_key(key, "R:", account, ev->rcpt[i]);
+		inmem_akey(key, "R:", account, ev->rcpt[i]);
 		if (st->update(st, key, inmem_mark_cb, &x) < 0)
 			return -1;
 		if (x.repeat) {
@@ -475,7 +487,7 @@ static int inmem_autoreply(struct store *st, const struct pol_config *c, const s
 	}
 	if (c->autoreply_hour_max > 0) {
 		struct inmem_cap_ctx x = {.c = c, .now = ev->time_ms};
-		inmem_key(key, "Y:", account, NULL);
+		inmem_akey(key, "Y:", account, NULL);
 		if (st->update(st, key, inmem_cap_cb, &x) < 0)
 			return -1;
 		if (x.over) {
@@ -563,7 +575,7 @@ static int inmem_forward(struct store *st, const struct pol_config *c, const str
 	}
 	if (ev->sender[0] && inmem_srs_original(ev->sender, orig, sizeof orig) == 0) {
 		struct inmem_sender s;
-		inmem_key(key, "S:", orig, NULL);
+		inmem_akey(key, "S:", orig, NULL);
 		if ((rc = inmem_get(st, key, "PINS", &s, sizeof s, ev->time_ms)) < 0)
 			return -1;
 		if (rc == 1 && inmem_spam(c, &s.last)) {

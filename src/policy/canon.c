@@ -1,0 +1,197 @@
+/*
+ * canon - see canon.h.
+ */
+#include "policy/canon.h"
+
+#include "core/str.h"
+
+#include <idn2.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+static char canon_lower(char c)
+{
+	return c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
+}
+
+/* What an ASCII byte is in a domain: itself lower-cased for a letter, digit,
+ * '-', '_' or '.', 0 for anything else. */
+static const char canon_map[129] = "\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0"
+                                   "\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0"
+                                   "\0\0\0\0\0\0\0\0\0\0\0\0\0-.\0"
+                                   "0123456789\0\0\0\0\0\0"
+                                   "\0abcdefghijklmno"
+                                   "pqrstuvwxyz\0\0\0\0_"
+                                   "\0abcdefghijklmno"
+                                   "pqrstuvwxyz\0\0\0\0\0";
+
+/* One pass over an ASCII name: lower-cased into out (len + 1 bytes), labels
+ * of letters, digits, '-' and '_', none empty, none over 63 octets. 0, -1
+ * when it is no domain, 1 at the first non-ASCII byte (out then unfinished). */
+static int canon_ascii(const char *in, size_t len, char *out)
+{
+	size_t label = 0;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)in[i];
+		char m = c < 0x80 ? canon_map[c] : 0;
+		if (m == 0)
+			return c >= 0x80 ? 1 : -1;
+		if (m == '.') {
+			if (label == 0)
+				return -1;
+			label = 0;
+		} else if (++label > 63) {
+			return -1;
+		}
+		out[i] = m;
+	}
+	if (label == 0)
+		return -1;
+	out[len] = '\0';
+	return 0;
+}
+
+/* U-labels: the UTS #46 mapping (case folding among it), then the A-labels. */
+static int canon_idn(const char *in, size_t len, char *out, size_t size)
+{
+	char tmp[4 * CANON_DOMAIN_MAX + 1];
+	if (len >= sizeof tmp)
+		return -1;
+	memcpy(tmp, in, len);
+	tmp[len] = '\0';
+	uint8_t *a = NULL;
+	if (idn2_lookup_u8((const uint8_t *)tmp, &a, IDN2_NFC_INPUT | IDN2_NONTRANSITIONAL) !=
+	        IDN2_OK ||
+	    !a)
+		return -1;
+	size_t an = strlen((const char *)a);
+	int rc = -1;
+	if (an > 0 && an <= CANON_DOMAIN_MAX && an < size)
+		rc = canon_ascii((const char *)a, an, out) == 0 ? 0 : -1;
+	idn2_free(a);
+	return rc;
+}
+
+int canon_domain(const char *in, size_t len, char *out, size_t size)
+{
+	if (size)
+		out[0] = '\0';
+	if (len > 0 && in[len - 1] == '.')
+		len--;
+	if (len == 0 || size == 0)
+		return -1;
+	int rc;
+	if (in[0] == '[') { /* an address literal: kept, letters folded */
+		if (len < 3 || in[len - 1] != ']' || len >= size)
+			return -1;
+		for (size_t i = 0; i < len; i++) {
+			unsigned char c = (unsigned char)in[i];
+			if (c <= ' ' || c >= 0x7f ||
+			    ((c == '[' || c == ']') && i != 0 && i != len - 1))
+				return -1;
+		}
+		for (size_t i = 0; i < len; i++)
+			out[i] = canon_lower(in[i]);
+		out[len] = '\0';
+		return 0;
+	}
+	if (len <= CANON_DOMAIN_MAX && len < size) {
+		rc = canon_ascii(in, len, out);
+	} else {
+		/* too long for a name: unless A-labels come out shorter */
+		rc = -1;
+		for (size_t i = 0; i < len && rc < 0; i++)
+			if ((unsigned char)in[i] >= 0x80)
+				rc = 1;
+	}
+	if (rc == 1)
+		rc = memchr(in, '\0', len) ? -1 : canon_idn(in, len, out, size);
+	if (rc != 0)
+		out[0] = '\0';
+	return rc;
+}
+
+int canon_user(const char *in, char *out, size_t size)
+{
+	size_t n = strlen(in);
+	if (size)
+		out[0] = '\0';
+	if (n == 0 || n > STR_USER_MAX)
+		return -1;
+	const char *at = strrchr(in, '@');
+	size_t local = at ? (size_t)(at - in) : n;
+	if (local == 0 || local >= size)
+		return -1;
+	for (size_t i = 0; i < local; i++) {
+		unsigned char c = (unsigned char)in[i];
+		if (c < ' ' || c == 0x7f) {
+			out[0] = '\0';
+			return -1;
+		}
+		out[i] = canon_lower((char)c);
+	}
+	out[local] = '\0';
+	if (!at)
+		return 0;
+	if (local + 1 >= size) {
+		out[0] = '\0';
+		return -1;
+	}
+	out[local] = '@';
+	if (canon_domain(at + 1, n - local - 1, out + local + 1, size - local - 1) != 0 ||
+	    strlen(out) > STR_USER_MAX) {
+		out[0] = '\0';
+		return -1;
+	}
+	return 0;
+}
+
+int canon_identity(const char *in, char *out, size_t size)
+{
+	static const char user[] = "user:", domain[] = "domain:";
+	const char *pre = NULL;
+	if (strncmp(in, user, sizeof user - 1) == 0)
+		pre = user;
+	else if (strncmp(in, domain, sizeof domain - 1) == 0)
+		pre = domain;
+	if (!pre) {
+		if (str_copy(out, size, in) == 0)
+			return 0;
+		if (size)
+			out[0] = '\0';
+		return -1;
+	}
+	size_t pn = strlen(pre);
+	if (size <= pn) {
+		if (size)
+			out[0] = '\0';
+		return -1;
+	}
+	memcpy(out, pre, pn);
+	const char *v = in + pn;
+	int rc = pre == user ? canon_user(v, out + pn, size - pn)
+	                     : canon_domain(v, strlen(v), out + pn, size - pn);
+	if (rc != 0)
+		out[0] = '\0';
+	return rc;
+}
+
+static void canon_fold(const char *in, char *out, size_t size)
+{
+	(void)str_copy(out, size, in);
+	str_lower(out);
+}
+
+void canon_domain_key(const char *in, char *out, size_t size)
+{
+	if (canon_domain(in, strlen(in), out, size) != 0)
+		canon_fold(in, out, size);
+}
+
+void canon_user_key(const char *in, char *out, size_t size)
+{
+	if (canon_user(in, out, size) != 0)
+		canon_fold(in, out, size);
+}

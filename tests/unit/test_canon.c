@@ -1,0 +1,441 @@
+/*
+ * Canonical identities (policy/canon.h): the forms themselves, the engine
+ * keying every spelling as one identity (blocks, counters, limit overrides),
+ * and stores with blocks under an old spelling moved on open (rekey.h).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "core/addr.h"
+#include "core/str.h"
+#include "policy/canon.h"
+#include "policy/config.h"
+#include "policy/engine.h"
+#include "policy/event.h"
+#include "policy/rekey.h"
+#include "policy/store.h"
+#include "redis_server.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define T0 (POL_EVENT_EPOCH_MS + 9 * 3600 * 1000LL)
+
+static void dom_ok(const char *in, const char *want)
+{
+	char out[300];
+	assert_int_equal(canon_domain(in, strlen(in), out, sizeof out), 0);
+	assert_string_equal(out, want);
+}
+
+static void dom_bad(const char *in)
+{
+	char out[300];
+	out[0] = 'x';
+	assert_int_equal(canon_domain(in, strlen(in), out, sizeof out), -1);
+	assert_string_equal(out, "");
+}
+
+static void test_domain(void **state)
+{
+	(void)state;
+	dom_ok("Example.COM", "example.com");
+	dom_ok("evil.TEST.", "evil.test"); /* the root's dot, removed as the SMTP parser does */
+	dom_ok("localhost", "localhost");
+	dom_ok("b\xc3\xbc"
+	       "cher.example",
+	       "xn--bcher-kva.example"); /* bücher */
+	dom_ok("B\xc3\x9c"
+	       "CHER.Example.",
+	       "xn--bcher-kva.example");                             /* BÜCHER. */
+	dom_ok("XN--BCHER-KVA.example", "xn--bcher-kva.example");    /* an A-label */
+	dom_ok("\xe4\xbe\x8b\xe3\x81\x88.test", "xn--r8jz45g.test"); /* 例え.test */
+	dom_ok("[192.0.2.1]", "[192.0.2.1]");
+	dom_ok("[IPv6:2001:DB8::1]", "[ipv6:2001:db8::1]");
+	dom_ok("_dmarc.example", "_dmarc.example");
+
+	dom_bad("");
+	dom_bad(".");
+	dom_bad("evil.test..");
+	dom_bad(".evil.test");
+	dom_bad("evil..test");
+	dom_bad("evil test");
+	dom_bad("a@b.test");
+	dom_bad("a:b");
+	dom_bad("evil.test\r");
+	dom_bad("[192.0.2.1");
+	dom_bad("[IPv\xd4:2001:db8::1]"); /* a literal is ASCII */
+	dom_bad("a[b.test");
+	dom_bad("\xc2\xad[");     /* a soft hyphen is mapped away: "[" is left, no domain */
+	dom_bad("\xff\xfe.test"); /* not UTF-8 */
+	dom_bad("\xcc\x81"
+	        "a.test"); /* a label starting with a combining mark */
+	char lab[80], name[300];
+	memset(lab, 'a', 64);
+	lab[64] = '\0';
+	(void)str_format(name, sizeof name, "%s.test", lab);
+	dom_bad(name); /* a 64-octet label */
+	lab[63] = '\0';
+	(void)str_format(name, sizeof name, "%s.%s.%s.%s", lab, lab, lab, lab); /* 255 */
+	dom_bad(name);
+	name[250] = '\0'; /* 250 octets, labels of 63: fine */
+	char out[300];
+	assert_int_equal(canon_domain(name, strlen(name), out, sizeof out), 0);
+	/* never past the output's size */
+	assert_int_equal(canon_domain("example.com", 11, out, 5), -1);
+	assert_int_equal(canon_domain("b\xc3\xbc"
+	                              "cher.example",
+	                              13, out, 8),
+	                 -1);
+}
+
+static void user_ok(const char *in, const char *want)
+{
+	char out[300];
+	assert_int_equal(canon_user(in, out, sizeof out), 0);
+	assert_string_equal(out, want);
+}
+
+static void user_bad(const char *in)
+{
+	char out[300];
+	assert_int_equal(canon_user(in, out, sizeof out), -1);
+	assert_string_equal(out, "");
+}
+
+static void test_user(void **state)
+{
+	(void)state;
+	user_ok("SaM@Corp.TEST", "sam@corp.test");
+	user_ok("sam@corp.test.", "sam@corp.test");
+	user_ok("Sam", "sam");
+	user_ok("J\xc3\xb6rg@B\xc3\xbc"
+	        "cher.example",
+	        "j\xc3\xb6rg@xn--bcher-kva.example");
+	user_ok("\"A@B\"@Example.org", "\"a@b\"@example.org"); /* the last @ splits */
+	user_bad("");
+	user_bad("@corp.test");
+	user_bad("sam@");
+	user_bad("sam@corp..test");
+	user_bad("sa\nm@corp.test");
+	user_bad("sam@\xff.test");
+	char key[300];
+	canon_user_key("Sam@\xff.Test", key, sizeof key); /* no canonical form: folded */
+	assert_string_equal(key, "sam@\xff.test");
+	canon_domain_key("EVIL.test.", key, sizeof key);
+	assert_string_equal(key, "evil.test");
+}
+
+static void test_identity(void **state)
+{
+	(void)state;
+	char out[POL_IDENT_MAX];
+	assert_int_equal(canon_identity("user:SAM@Corp.Test.", out, sizeof out), 0);
+	assert_string_equal(out, "user:sam@corp.test");
+	assert_int_equal(canon_identity("domain:EVIL.test", out, sizeof out), 0);
+	assert_string_equal(out, "domain:evil.test");
+	assert_int_equal(canon_identity("domain:B\xc3\xbc"
+	                                "cher.example",
+	                                out, sizeof out),
+	                 0);
+	assert_string_equal(out, "domain:xn--bcher-kva.example");
+	assert_int_equal(canon_identity("ip:192.0.2.1", out, sizeof out), 0);
+	assert_string_equal(out, "ip:192.0.2.1");
+	assert_int_equal(canon_identity("domain:", out, sizeof out), -1);
+	assert_int_equal(canon_identity("user:@x", out, sizeof out), -1);
+	assert_int_equal(canon_identity("domain:a..b", out, sizeof out), -1);
+	assert_int_equal(canon_identity("user:sam@corp.test", out, 8), -1);
+}
+
+/* ---- the engine: one identity for every spelling ---- */
+
+struct fx {
+	struct pol_config cfg;
+	struct store *st;
+	struct pol_engine *e;
+};
+
+static struct fx *fx_new(void)
+{
+	char err[256];
+	struct fx *f = calloc(1, sizeof *f);
+	assert_non_null(f);
+	assert_int_equal(pol_config_defaults(&f->cfg, err, sizeof err), 0);
+	f->st = store_mem_new();
+	assert_non_null(f->st);
+	f->e = pol_engine_new(&f->cfg, f->st);
+	assert_non_null(f->e);
+	return f;
+}
+
+static void fx_free(struct fx *f)
+{
+	pol_engine_free(f->e);
+	f->st->close(f->st);
+	free(f);
+}
+
+static struct pol_verdict mail(struct fx *f, int64_t t, const char *user, const char *from,
+                               unsigned seed)
+{
+	static struct pol_event ev;
+	struct pol_verdict v;
+	char a[64];
+	pol_event_init(&ev, POL_EV_MAIL, t);
+	(void)str_copy(ev.user, sizeof ev.user, user);
+	assert_int_equal(addr_parse("192.0.2.10", 10, &ev.ip), 0);
+	ev.has_ip = true;
+	(void)str_copy(ev.sender, sizeof ev.sender, from);
+	(void)str_format(a, sizeof a, "friend%u@example.net", seed % 7);
+	pol_event_add_rcpt(&ev, a, POL_DLV_OK);
+	ev.size = 3000;
+	ev.fingerprint = 0x1000 + seed;
+	assert_int_equal(pol_engine_evaluate(f->e, &ev, &v), 0);
+	return v;
+}
+
+static void test_engine_blocks_any_spelling(void **state)
+{
+	(void)state;
+	struct fx *f = fx_new();
+	assert_int_equal(pol_engine_block(f->e, "user:sam@corp.test", "t", "x", T0, 0), 0);
+	assert_int_equal(pol_engine_block(f->e, "domain:EVIL.test.", "t", "x", T0, 0), 0);
+	assert_int_equal(f->st->block_count(f->st), 2);
+	struct store_block b;
+	assert_int_equal(f->st->block_get(f->st, "domain:evil.test", &b), 1);
+
+	struct pol_verdict v = mail(f, T0 + 1000, "SaM@Corp.TEST", "sam@corp.test", 1);
+	assert_int_equal(v.action, POL_BLOCK);
+	assert_string_equal(v.identity, "user:sam@corp.test");
+	v = mail(f, T0 + 2000, "", "x@EVIL.test", 2);
+	assert_int_equal(v.action, POL_BLOCK);
+	v = mail(f, T0 + 3000, "bob@corp.test", "x@evil.TEST.", 3);
+	assert_int_equal(v.action, POL_BLOCK);
+	v = mail(f, T0 + 4000, "bob@corp.test", "x@sub.evil.test", 4);
+	assert_int_equal(v.action, POL_ALLOW); /* a block names its domain, not its children */
+
+	/* the blocks-only check (a Postfix RCPT request) the same */
+	struct pol_event ev;
+	pol_event_init(&ev, POL_EV_MAIL, T0 + 5000);
+	(void)str_copy(ev.sender, sizeof ev.sender, "Someone@Evil.Test");
+	assert_int_equal(pol_engine_check_blocks(f->e, &ev, &v), 0);
+	assert_int_equal(v.action, POL_BLOCK);
+
+	/* unblock under another spelling lifts the one block */
+	assert_int_equal(pol_engine_unblock(f->e, "user:SAM@CORP.test", "t", "ok", T0 + 6000), 0);
+	assert_int_equal(pol_engine_unblock(f->e, "domain:Evil.Test", "t", "ok", T0 + 6000), 0);
+	assert_int_equal(f->st->block_count(f->st), 0);
+	v = mail(f, T0 + 7000, "sAM@corp.test", "x@EVIL.test", 5);
+	assert_int_equal(v.action, POL_ALLOW);
+	fx_free(f);
+}
+
+/* Messages until the first refusal, the account spelt by spell(i). */
+static unsigned spray(const char *(*spell)(unsigned), struct pol_verdict *last)
+{
+	struct fx *f = fx_new();
+	char err[200];
+	assert_int_equal(pol_config_set(&f->cfg, "limits", "msg_hour", "30", err, sizeof err), 0);
+	unsigned n = 0;
+	for (unsigned i = 1; i <= 200; i++) {
+		*last = mail(f, T0 + i * 2000LL, spell(i), "sam@corp.test", i);
+		assert_string_equal(last->identity, "user:sam@corp.test");
+		if (last->action >= POL_DEFER) {
+			n = i;
+			break;
+		}
+	}
+	fx_free(f);
+	return n;
+}
+
+static const char *spell_same(unsigned i)
+{
+	(void)i;
+	return "sam@corp.test";
+}
+
+static const char *spell_random(unsigned i)
+{
+	static char s[32];
+	const char *base = "sam@corp.test";
+	unsigned x = i * 2654435761u;
+	size_t n = strlen(base);
+	for (size_t k = 0; k < n; k++) {
+		char c = base[k];
+		s[k] = (x >> (k % 32)) & 1 && c >= 'a' && c <= 'z' ? (char)(c - 32) : c;
+	}
+	s[n] = '\0';
+	return s;
+}
+
+static void test_spray_random_case_is_one_account(void **state)
+{
+	(void)state;
+	struct pol_verdict a, b;
+	unsigned same = spray(spell_same, &a);
+	unsigned random = spray(spell_random, &b);
+	assert_true(same > 0);
+	assert_int_equal(random, same);
+	assert_string_equal(a.rule, b.rule);
+}
+
+static void test_limit_override_any_spelling(void **state)
+{
+	(void)state;
+	struct fx *f = fx_new();
+	char err[200];
+	assert_int_equal(
+	    pol_config_set(&f->cfg, "user SAM@Corp.Test.", "msg_hour", "3", err, sizeof err), 0);
+	assert_int_equal(f->cfg.n_users, 1);
+	assert_string_equal(f->cfg.users[0].name, "sam@corp.test");
+	/* the same override again under another spelling: still one */
+	assert_int_equal(
+	    pol_config_set(&f->cfg, "user sam@CORP.test", "msg_day", "50", err, sizeof err), 0);
+	assert_int_equal(f->cfg.n_users, 1);
+	assert_int_equal(pol_config_set(&f->cfg, "user sam@a..b", "msg_day", "5", err, sizeof err),
+	                 -1);
+	unsigned n = 0;
+	for (unsigned i = 1; i <= 10 && !n; i++)
+		if (mail(f, T0 + i * 1000LL, i % 2 ? "Sam@corp.TEST" : "sam@Corp.test",
+		         "sam@corp.test", i)
+		        .action >= POL_DEFER)
+			n = i;
+	assert_int_equal(n, 4);
+	fx_free(f);
+}
+
+/* ---- stores written before identities were canonical ---- */
+
+static void put_block(struct store *st, const char *id, int64_t expires, uint32_t offences)
+{
+	struct store_block b;
+	memset(&b, 0, sizeof b);
+	(void)str_copy(b.identity, sizeof b.identity, id);
+	assert_int_equal(store_block_kind_of(id, &b.kind), 0);
+	(void)str_copy(b.rule, sizeof b.rule, "compromise");
+	(void)str_copy(b.reason, sizeof b.reason, "old block");
+	b.created_ms = T0 - 3600000;
+	b.expires_ms = expires;
+	b.offences = offences;
+	assert_int_equal(st->block_put(st, &b), 0);
+}
+
+static int count_audit(void *ctx, const struct store_audit *a)
+{
+	(void)a;
+	(*(unsigned *)ctx)++;
+	return 0;
+}
+
+static void check_rekeyed(struct store *st)
+{
+	struct store_block b;
+	assert_int_equal(st->block_count(st), 3);
+	assert_int_equal(st->block_get(st, "user:SAM@Corp.TEST", &b), 0);
+	assert_int_equal(st->block_get(st, "domain:EVIL.test", &b), 0);
+	assert_int_equal(st->block_get(st, "user:sam@corp.test", &b), 1);
+	assert_int_equal(b.expires_ms, 0); /* until lifted beats an expiry */
+	assert_int_equal(b.offences, 4);
+	assert_int_equal(st->block_get(st, "domain:evil.test", &b), 1);
+	assert_int_equal(st->block_get(st, "ip:192.0.2.99", &b), 1);
+}
+
+static void rekey_store(struct store *st)
+{
+	char err[256];
+	struct pol_config cfg;
+	assert_int_equal(pol_config_defaults(&cfg, err, sizeof err), 0);
+	put_block(st, "user:SAM@Corp.TEST", 0, 1);
+	put_block(st, "user:sam@corp.test", T0 + 3600000, 4); /* both spellings blocked */
+	put_block(st, "domain:EVIL.test", 0, 0);
+	put_block(st, "ip:192.0.2.99", 0, 0);
+	struct pol_engine *e = pol_engine_new(&cfg, st);
+	assert_non_null(e);
+	check_rekeyed(st);
+	unsigned audits = 0;
+	assert_int_equal(st->audit_iter(st, count_audit, &audits), 0);
+	assert_int_equal(audits, 4); /* unblock + block of each old spelling */
+	struct pol_event ev;
+	struct pol_verdict v;
+	pol_event_init(&ev, POL_EV_MAIL, T0);
+	(void)str_copy(ev.user, sizeof ev.user, "Sam@corp.test");
+	(void)str_copy(ev.sender, sizeof ev.sender, "sam@corp.test");
+	assert_int_equal(pol_engine_evaluate(e, &ev, &v), 0);
+	assert_int_equal(v.action, POL_BLOCK);
+	pol_engine_free(e);
+	/* a second open finds nothing to do */
+	assert_int_equal(rekey_blocks(st), 0);
+}
+
+static void test_rekey_mem(void **state)
+{
+	(void)state;
+	struct store *st = store_mem_new();
+	assert_non_null(st);
+	rekey_store(st);
+	st->close(st);
+}
+
+static void test_rekey_lmdb(void **state)
+{
+	(void)state;
+	char dir[64], err[256], cmd[128];
+	(void)str_copy(dir, sizeof dir, "/tmp/rg-canon-XXXXXX");
+	assert_non_null(mkdtemp(dir));
+	struct store *st = store_lmdb_open(dir, 16 << 20, err, sizeof err);
+	assert_non_null(st);
+	rekey_store(st);
+	st->close(st);
+	/* the moves are durable, and the audit trail rebuilds the same blocks */
+	st = store_lmdb_open(dir, 16 << 20, err, sizeof err);
+	assert_non_null(st);
+	check_rekeyed(st);
+	st->close(st);
+	struct store_lmdb_check c;
+	assert_int_equal(store_lmdb_verify(dir, 16 << 20, false, T0, &c, err, sizeof err), 0);
+	assert_int_equal(c.missing, 0);
+	assert_int_equal(c.bad_blocks, 0);
+	(void)str_format(cmd, sizeof cmd, "rm -rf %s", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
+static void test_rekey_redis(void **state)
+{
+	(void)state;
+	char err[256];
+	int port = redis_server_start();
+	assert_true(port > 0); /* redis-server is in scripts/bootstrap's CHECK_PKGS */
+	struct store_redis_options o = {
+	    .port = port, .prefix = "canon:", .require_connection = true};
+	struct store *st = store_redis_open(&o, err, sizeof err);
+	assert_non_null(st);
+	rekey_store(st);
+	st->close(st);
+	/* what another node opening the same Redis then reads */
+	st = store_redis_open(&o, err, sizeof err);
+	assert_non_null(st);
+	check_rekeyed(st);
+	st->close(st);
+	redis_server_stop();
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_domain),
+	    cmocka_unit_test(test_user),
+	    cmocka_unit_test(test_identity),
+	    cmocka_unit_test(test_engine_blocks_any_spelling),
+	    cmocka_unit_test(test_spray_random_case_is_one_account),
+	    cmocka_unit_test(test_limit_override_any_spelling),
+	    cmocka_unit_test(test_rekey_mem),
+	    cmocka_unit_test(test_rekey_lmdb),
+	    cmocka_unit_test(test_rekey_redis),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

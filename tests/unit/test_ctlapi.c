@@ -124,7 +124,7 @@ static void test_table(void **state)
 	(void)state;
 	static const char *const want[] = {"ping",       "block",        "unblock", "limit",
 	                                   "hold",       "release",      "delete",  "flush",
-	                                   "queue_list", "users_reload", "reload"};
+	                                   "queue_list", "users_reload", "reload",  "counters"};
 	assert_int_equal(ctlapi_ntypes(), sizeof want / sizeof want[0]);
 	for (size_t i = 0; i < ctlapi_ntypes(); i++)
 		assert_string_equal(ctlapi_type_name(i), want[i]);

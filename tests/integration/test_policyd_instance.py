@@ -10,9 +10,13 @@ counts nothing; a recipient limit refuses at the RCPT that crosses it."""
 import contextlib
 import json
 import os
+import smtplib
 import socket
 
+import pytest
+
 from conftest import Policy, rg
+from postfix import POSTFIX, Postfix
 from rgserve import Serve
 
 
@@ -51,7 +55,7 @@ def counters(srv, identity):
     return r
 
 
-class Postfix:
+class Smtpd:
     """Requests as Postfix's smtpd sends them for one message: RCPT state per
     recipient (recipient_count = those accepted so far), then END-OF-MESSAGE
     (recipient empty when more than one, recipient_count, size)."""
@@ -90,7 +94,7 @@ def spray(pol, user, n_msgs=200, per_msg=10):
     Returns the actions, one per recipient, in order."""
     actions = []
     for m in range(n_msgs):
-        pf = Postfix(pol, user, "10.%d.%d.%d" % (m % 40, m // 40, 7 + m % 3), eom=False)
+        pf = Smtpd(pol, user, "10.%d.%d.%d" % (m % 40, m // 40, 7 + m % 3), eom=False)
         rcpts = ["v%d.%d@target%d.example" % (m, i, i % 7) for i in range(per_msg)]
         actions += pf.message("%x.6752a1f0.%x.%d" % (4000 + m % 9, 1000 + m, m), rcpts, 0)
     return actions
@@ -98,7 +102,7 @@ def spray(pol, user, n_msgs=200, per_msg=10):
 
 def normal(pol, user, ip="192.0.2.50", n_msgs=20):
     """20 messages of 2 recipients from the account's usual address."""
-    pf = Postfix(pol, user, ip, eom=False)
+    pf = Smtpd(pol, user, ip, eom=False)
     out = []
     for m in range(n_msgs):
         out += pf.message("2b1.6752a1f0.%x.%d" % (7000 + m, m),
@@ -147,7 +151,7 @@ def test_rcpt_only_spray_is_rejected_when_blocking(tmp_path):
 def test_same_messages_same_counts_in_every_setup(tmp_path):
     with serving(tmp_path) as (srv, pol):
         setups = {"rcpt": (True, False), "both": (True, True), "eom": (False, True)}
-        senders = {k: Postfix(pol, "%s@corp.example" % k, "192.0.2.%d" % (60 + i), rcpt, eom)
+        senders = {k: Smtpd(pol, "%s@corp.example" % k, "192.0.2.%d" % (60 + i), rcpt, eom)
                    for i, (k, (rcpt, eom)) in enumerate(setups.items())}
         # message m of every setup back to back, so their counters see the same times
         for m in range(20):
@@ -181,7 +185,7 @@ def test_same_messages_same_counts_in_every_setup(tmp_path):
 
 def test_recipient_limit_refuses_at_rcpt(tmp_path):
     with serving(tmp_path, "[limits]\nrcpt_hour = 30\n") as (srv, pol):
-        pf = Postfix(pol, "bulk@corp.example", "192.0.2.70", eom=False)
+        pf = Smtpd(pol, "bulk@corp.example", "192.0.2.70", eom=False)
         acts = []
         for m in range(10):
             acts += pf.message("1a.6752a1f0.%x.%d" % (m, m),
@@ -191,7 +195,7 @@ def test_recipient_limit_refuses_at_rcpt(tmp_path):
         assert a.startswith("action=DEFER") and "rate_rcpt_hour" in a, a
         assert all(x.startswith("action=DEFER") for x in acts[n:]), acts[n:]
         # another account is not affected
-        other = Postfix(pol, "ann@corp.example", "192.0.2.71", eom=False)
+        other = Smtpd(pol, "ann@corp.example", "192.0.2.71", eom=False)
         assert other.message("1b.6752a1f0.1.0", ["x@list.example"], 0) == ["action=DUNNO"]
 
 
@@ -201,10 +205,57 @@ def test_end_of_message_counting_as_before(tmp_path):
     message on (three a few ms apart are a rate a hair under 3)."""
     conf = "[policyd]\ncount_at = end-of-message\n[limits]\nmsg_hour = 3\n"
     with serving(tmp_path, conf) as (srv, pol):
-        pf = Postfix(pol, "eve@corp.example", "192.0.2.80")
+        pf = Smtpd(pol, "eve@corp.example", "192.0.2.80")
         results = [pf.message("3c.6752a1f0.%x.%d" % (m, m), ["a@b.example"], 100)
                    for m in range(5)]
         assert all(r[0] == "action=DUNNO" for r in results), results
         assert [r[1].split()[0] for r in results] == ["action=DUNNO"] * 3 + ["action=DEFER"] * 2
         c = counters(srv, "eve@corp.example")
         assert c["messages_today"] == 5, c
+
+
+@pytest.mark.skipif(not os.path.exists(POSTFIX) or os.geteuid() != 0,
+                    reason="needs Postfix (apt-get install postfix) and root")
+def test_real_postfix_asking_at_rcpt_only_refuses_a_spray(tmp_path):
+    """A real Postfix with only smtpd_recipient_restrictions delegated: an
+    account spraying 10 recipients a message from another /16 each time is
+    refused (554 at RCPT) within 500 recipients; a colleague is not."""
+    srv = Serve(tmp_path, "[actions]\nscore_block = 60\n").start()
+    pf = Postfix(srv.policy, end_of_data=False)
+    try:
+        pf.start()
+        assert "smtpd_end_of_data_restrictions = \n" in open(
+            os.path.join(pf.dir, "main.cf")).read()
+        codes = []
+        for m in range(30):
+            s = smtplib.SMTP("127.0.0.1", pf.port, timeout=30)
+            s.ehlo("pc.example")
+            code, msg = s.docmd("XCLIENT", "ADDR=10.%d.%d.9 NAME=[UNAVAILABLE]" % (m, m))
+            assert code == 220, (code, msg)
+            s.ehlo("pc.example")
+            s.login("spray@corp.test", "secret")
+            assert s.mail("spray@corp.test")[0] == 250
+            ok = 0
+            for i in range(10):
+                code, msg = s.rcpt("v%d.%d@example.net" % (m, i))
+                codes.append((code, msg.decode()))
+                ok += code == 250
+            if ok:
+                assert s.data(b"Subject: hi\r\n\r\nhello\r\n")[0] == 250
+            s.quit()
+        first = next(i for i, (c, _) in enumerate(codes) if c != 250)
+        assert first < 500, codes[:first + 1]
+        assert codes[first][0] == 554 and "relayguard" in codes[first][1], codes[first]
+        assert all(c == 554 for c, _ in codes[first:]), codes[first:]
+        s = smtplib.SMTP("127.0.0.1", pf.port, timeout=30)
+        s.ehlo("pc.example")
+        s.login("ann@corp.test", "secret")
+        assert s.mail("ann@corp.test")[0] == 250
+        assert s.rcpt("b@example.net")[0] == 250
+        assert s.data(b"Subject: hi\r\n\r\nhello\r\n")[0] == 250
+        s.quit()
+        # Postfix asked at RCPT only: no END-OF-MESSAGE request reached relayguard
+        assert "END-OF-MESSAGE" not in srv.log()
+    finally:
+        pf.stop()
+        assert srv.stop() == 0, srv.log()

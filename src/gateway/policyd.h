@@ -7,10 +7,11 @@
  * What is counted where (gwconf [policyd] count_at):
  *   instance (default)        a message is counted once, at the first request
  *                             of its `instance` (RCPT or END-OF-MESSAGE,
- *                             whichever comes first); each RCPT request adds
- *                             one recipient; END-OF-MESSAGE adds the size, and
- *                             the recipients when no RCPT request was seen
- *                             (recipient_count). So a Postfix that delegates
+ *                             whichever comes first; at RCPT with the size
+ *                             the client declared); each RCPT request adds
+ *                             one recipient; END-OF-MESSAGE adds the size (what
+ *                             the declared one was short), and the recipients
+ *                             no RCPT request told (recipient_count). So a Postfix that delegates
  *                             at RCPT only (smtpd_recipient_restrictions), at
  *                             end of data only (smtpd_end_of_data_restrictions)
  *                             or at both counts the same and nothing twice.

@@ -258,11 +258,6 @@ void pfp_instances_free(struct pfp_instances *t)
 	free(t);
 }
 
-static uint32_t pfp_inst_bucket(const struct pfp_instances *t, const char *id)
-{
-	return (uint32_t)(hash_fnv1a64_str(id) & (t->nbuckets - 1));
-}
-
 static void pfp_inst_unlink(struct pfp_instances *t, uint32_t i)
 {
 	struct pfp_instance *x = &t->e[i];
@@ -291,7 +286,7 @@ static void pfp_inst_append(struct pfp_instances *t, uint32_t i)
 /* Takes entry i out of its hash chain and the age list, onto the free list. */
 static void pfp_inst_drop(struct pfp_instances *t, uint32_t i)
 {
-	uint32_t *p = &t->bucket[pfp_inst_bucket(t, t->e[i].id)];
+	uint32_t *p = &t->bucket[t->e[i].hash & (t->nbuckets - 1)];
 	while (*p != i && *p != PFP_NONE)
 		p = &t->e[*p].hnext;
 	if (*p == i)
@@ -312,9 +307,9 @@ struct pfp_instance *pfp_instances_get(struct pfp_instances *t, const char *id, 
 		return NULL;
 	while (t->oldest != PFP_NONE && now_ms - t->e[t->oldest].last_ms >= t->ttl_ms)
 		pfp_inst_drop(t, t->oldest);
-	uint32_t b = pfp_inst_bucket(t, id);
+	uint32_t h = (uint32_t)hash_fnv1a64(id, n), b = h & (t->nbuckets - 1);
 	for (uint32_t i = t->bucket[b]; i != PFP_NONE; i = t->e[i].hnext) {
-		if (strcmp(t->e[i].id, id) == 0) {
+		if (t->e[i].hash == h && strcmp(t->e[i].id, id) == 0) {
 			pfp_inst_unlink(t, i);
 			pfp_inst_append(t, i);
 			if (now_ms > t->e[i].last_ms)
@@ -331,6 +326,7 @@ struct pfp_instance *pfp_instances_get(struct pfp_instances *t, const char *id, 
 	t->free_head = x->hnext;
 	memset(x, 0, sizeof *x);
 	memcpy(x->id, id, n + 1);
+	x->hash = h;
 	x->first_ms = x->last_ms = now_ms;
 	x->hnext = t->bucket[b];
 	t->bucket[b] = i;

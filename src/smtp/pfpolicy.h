@@ -119,8 +119,8 @@ struct pfp_instance {
 	uint32_t rcpts;   /* recipients counted (RCPT requests accepted) */
 	bool msg_counted; /* the message itself was counted */
 	bool eom_counted; /* END-OF-MESSAGE was counted */
-	/* the table's own links (indices) */
-	uint32_t hnext, prev, next;
+	/* the table's own: the id's hash, links (indices) */
+	uint32_t hash, hnext, prev, next;
 };
 
 struct pfp_instances;

@@ -17,7 +17,7 @@ BUILD := build/$(MODE)
 
 PKGS := libevent libevent_openssl libcares libsodium jansson inih libmicrohttpd hiredis openssl zlib
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -llmdb -lm
+PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -llmdb -lldap -llber -lm
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-unused-parameter -Wstrict-prototypes -Wmissing-prototypes
 BASE_CFLAGS := -std=c11 -D_GNU_SOURCE -Isrc $(WARN) -g -MMD -MP

@@ -46,6 +46,8 @@ static const char *ctlapi_str(const struct ctlapi_req *r, const char *key)
 	return json_string_value(json_object_get(r->json, key));
 }
 
+static json_t *ctlapi_queue_fail(struct ctlapi_state *s);
+
 /* ---- policy state ---- */
 
 static json_t *ctlapi_bad_identity(const char *in)
@@ -113,6 +115,94 @@ static json_t *ctlapi_unblock(struct ctlapi_state *s, const struct ctlapi_req *r
 	log_info("control: %s unblocked %s: %s", r->actor, norm,
 	         *r->reason ? r->reason : "(no reason given)");
 	return blocks_unblock_json(norm, res);
+}
+
+/* The three resume actions of the trusted-relay deployment (vqNow's "remove
+ * the block", "re-authorise the trusted IP relay", "lift the range
+ * exclusion"), each named by its kind. */
+static const struct ctlapi_resume_kind {
+	const char *kind, *prefix, *what;
+} ctlapi_resume_kinds[] = {
+    {"sender", "user:", "a sender (account or address)"},
+    {"relay", "ip:", "a trusted relay (an IP address)"},
+    {"range", "cidr:", "a range (CIDR)"},
+};
+
+struct ctlapi_held {
+	const char *tag; /* " [IDENTITY]" */
+	json_t *ids;
+};
+
+/* Held by the policy for exactly this identity: "policy RULE: ... [IDENTITY]"
+ * (gateway/smtpd.c smtpd_hold_reason). */
+static int ctlapi_held_cb(void *arg, const struct queue_envelope *env)
+{
+	struct ctlapi_held *h = arg;
+	size_t n = strlen(env->hold_reason), t = strlen(h->tag);
+	if (strncmp(env->hold_reason, "policy ", 7) != 0 || n < t ||
+	    strcmp(env->hold_reason + n - t, h->tag) != 0)
+		return 0;
+	return json_array_append_new(h->ids, json_string(env->id)) == 0 ? 0 : 1;
+}
+
+/* {"kind": "sender" | "relay" | "range", "identity": ...}: lifts that block,
+ * resets its counters, and releases the mail the policy held for that
+ * identity and no other (a sender's held mail stays held when its relay is
+ * re-authorised, and the other way round). Audited: the unblock in the
+ * store's trail, each release in the spool's. */
+static json_t *ctlapi_resume(struct ctlapi_state *s, const struct ctlapi_req *r)
+{
+	json_t *refused = ctlapi_check_store(s);
+	if (refused)
+		return refused;
+	const char *kind = ctlapi_str(r, "kind"), *in = ctlapi_str(r, "identity");
+	const struct ctlapi_resume_kind *k = NULL;
+	for (size_t i = 0; kind && i < sizeof ctlapi_resume_kinds / sizeof ctlapi_resume_kinds[0];
+	     i++)
+		if (strcmp(kind, ctlapi_resume_kinds[i].kind) == 0)
+			k = &ctlapi_resume_kinds[i];
+	if (!k)
+		return ctlapi_fail(CTLAPI_BAD_REQUEST, "kind: expected sender, relay or range");
+	char norm[POL_IDENT_MAX], tag[POL_IDENT_MAX + 4], why[POL_TEXT_MAX];
+	if (!in || blocks_normalize(s->engine, in, norm, sizeof norm) != 0)
+		return ctlapi_bad_identity(in);
+	if (strncmp(norm, k->prefix, strlen(k->prefix)) != 0)
+		return ctlapi_fail(CTLAPI_BAD_REQUEST, "resume %s: '%.100s' is not %s", k->kind, in,
+		                   k->what);
+	(void)str_format(why, sizeof why, "resume %s%s%s", k->kind, *r->reason ? ": " : "",
+	                 r->reason);
+	enum blocks_unblock_result res =
+	    blocks_unblock(s->engine, in, r->actor, why, r->now_ms, norm, sizeof norm);
+	if (res == BLOCKS_BAD_IDENTITY)
+		return ctlapi_bad_identity(in);
+	if (res == BLOCKS_STORE_ERROR)
+		return ctlapi_fail(CTLAPI_FAILED, "cannot lift the block");
+	struct ctlapi_held h = {tag, json_array()};
+	if (!h.ids || str_format(tag, sizeof tag, " [%s]", norm) != 0) {
+		json_decref(h.ids);
+		return ctlapi_fail(CTLAPI_FAILED, "out of memory");
+	}
+	if (s->queue && queue_list(s->queue, true, ctlapi_held_cb, &h) != 0) {
+		json_decref(h.ids);
+		return ctlapi_fail(CTLAPI_FAILED, "%s lifted, but the hold queue cannot be read",
+		                   norm);
+	}
+	size_t i;
+	json_t *v;
+	json_array_foreach(h.ids, i, v)
+	{
+		if (queue_release(s->queue, json_string_value(v), why, r->actor) != 0) {
+			json_decref(h.ids);
+			return ctlapi_queue_fail(s);
+		}
+	}
+	if (json_array_size(h.ids) && s->wake_delivery)
+		s->wake_delivery(s->wake_arg);
+	log_info("control: %s resumed %s %s (%zu held messages released): %s", r->actor, k->kind,
+	         norm, json_array_size(h.ids), *r->reason ? r->reason : "(no reason given)");
+	return json_pack("{s:s, s:s, s:s, s:I, s:o}", "identity", norm, "kind", k->kind, "result",
+	                 res == BLOCKS_LIFTED ? "resumed" : "not blocked; counters reset",
+	                 "released", (json_int_t)json_array_size(h.ids), "ids", h.ids);
 }
 
 /* {"target": "user:NAME" | "domain:NAME" | "limits", "limit": "msg_hour",
@@ -350,6 +440,7 @@ static const struct ctlapi_type {
     {"ping", ctlapi_ping, 0},
     {"block", ctlapi_block, NEED_ENGINE | CHANGES},
     {"unblock", ctlapi_unblock, NEED_ENGINE | CHANGES},
+    {"resume", ctlapi_resume, NEED_ENGINE | CHANGES},
     {"limit", ctlapi_limit, NEED_ENGINE | NEED_SERVER | CHANGES},
     {"hold", ctlapi_hold, NEED_QUEUE | CHANGES},
     {"release", ctlapi_release, NEED_QUEUE | CHANGES},

@@ -69,10 +69,20 @@ struct holds_ctx {
 	json_t *arr;
 };
 
+/* Held for user:NAME by the policy without AUTH (a trusted relay's sender,
+ * docs/deploy-smarthost.md): the hold reason ends in "[user:NAME]". */
+static bool holds_for_user(const struct queue_envelope *env, const char *user)
+{
+	size_t n = strlen(env->hold_reason), u = strlen(user);
+	const char *end = env->hold_reason + n;
+	return n >= u + 7 && end[-1] == ']' && strncmp(end - u - 7, "[user:", 6) == 0 &&
+	       str_ieq_n(end - u - 1, u, user);
+}
+
 static int holds_list_cb(void *arg, const struct queue_envelope *env)
 {
 	struct holds_ctx *c = arg;
-	if (c->user && !str_ieq(env->auth_user, c->user))
+	if (c->user && !str_ieq(env->auth_user, c->user) && !holds_for_user(env, c->user))
 		return 0;
 	if (c->ip && strcmp(env->client_ip, c->ip) != 0)
 		return 0;

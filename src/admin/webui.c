@@ -158,19 +158,42 @@ toolong:
 
 /* ---- pieces ---- */
 
+/* The resume action of an identity's kind (admin/ctlapi "resume"): the three
+ * of the trusted-relay deployment, each its own button; a domain block is
+ * lifted by a plain unblock. */
+static const struct webui_resume_kind {
+	const char *prefix, *kind, *label;
+} webui_resume_kinds[] = {
+    {"user:", "sender", "Unblock sender"},
+    {"ip:", "relay", "Re-authorise relay"},
+    {"cidr:", "range", "Lift range exclusion"},
+};
+
+static const struct webui_resume_kind *webui_resume_kind_of(const char *identity)
+{
+	for (size_t i = 0; i < sizeof webui_resume_kinds / sizeof webui_resume_kinds[0]; i++)
+		if (strncmp(identity, webui_resume_kinds[i].prefix,
+		            strlen(webui_resume_kinds[i].prefix)) == 0)
+			return &webui_resume_kinds[i];
+	return NULL;
+}
+
 static int webui_resume_form(struct buf *b, struct web_req *r, const char *identity)
 {
+	const struct webui_resume_kind *k = webui_resume_kind_of(identity);
 	if (buf_append_str(b, "<form class=\"resume\" method=\"post\" action=\"/resume\">"
 	                      "<input type=\"hidden\" name=\"csrf\" value=\"") != 0 ||
 	    html_text(b, r->sess->csrf) != 0 ||
 	    buf_append_str(b, "\"><input type=\"hidden\" name=\"identity\" value=\"") != 0 ||
 	    html_text(b, identity) != 0 ||
+	    (k &&
+	     buf_printf(b, "\"><input type=\"hidden\" name=\"kind\" value=\"%s", k->kind) != 0) ||
 	    buf_append_str(b, "\"><input type=\"text\" name=\"reason\" required "
 	                      "placeholder=\"why (required)\" aria-label=\"reason for resuming ") !=
 	        0 ||
 	    html_text(b, identity) != 0 ||
-	    buf_append_str(b, "\"><button type=\"submit\" class=\"resume-btn\">Resume</button>"
-	                      "</form>") != 0)
+	    buf_printf(b, "\"><button type=\"submit\" class=\"resume-btn%s%s\">%s</button></form>",
+	               k ? " resume-" : "", k ? k->kind : "", k ? k->label : "Resume") != 0)
 		return -1;
 	return 0;
 }
@@ -255,7 +278,15 @@ static int webui_flash(struct buf *b, struct web_req *r)
 		if (buf_append_str(b, "<p class=\"msg\" role=\"status\" id=\"flash\">Resumed ") !=
 		        0 ||
 		    html_text(b, v) != 0 ||
-		    buf_append_str(b, ": its block is lifted and its counters reset.</p>") != 0)
+		    buf_append_str(b, ": its block is lifted and its counters reset.") != 0)
+			return -1;
+		char n[24];
+		if (web_param(r, "released", n, sizeof n) == 1 && n[0] &&
+		    strspn(n, "0123456789") == strlen(n) &&
+		    buf_printf(b, " Held messages released: <span id=\"released\">%s</span>.", n) !=
+		        0)
+			return -1;
+		if (buf_append_str(b, "</p>") != 0)
 			return -1;
 	}
 	return 0;
@@ -477,22 +508,36 @@ static enum MHD_Result webui_resume(struct web_req *r)
 		                    "and goes to the audit trail.");
 	if (!w->ctx.engine)
 		return webui_blocks(r, 503, "No policy engine in this process.");
-	json_t *reply =
-	    web_control(r, "unblock", str_trim(reason), json_pack("{s:s}", "identity", ident));
+	/* kind: one of the three resume actions (ctlapi "resume": the block
+	 * lifted and the mail held for it released); none: a plain unblock */
+	char kind[16];
+	bool has_kind = web_param(r, "kind", kind, sizeof kind) == 1 && kind[0];
+	json_t *reply = has_kind
+	                    ? web_control(r, "resume", str_trim(reason),
+	                                  json_pack("{s:s, s:s}", "identity", ident, "kind", kind))
+	                    : web_control(r, "unblock", str_trim(reason),
+	                                  json_pack("{s:s}", "identity", ident));
 	enum ctlapi_code code = ctlapi_reply_code(reply);
 	const char *got = json_string_value(json_object_get(reply, "identity"));
 	if (code != CTLAPI_OK || !got || str_copy(norm, sizeof norm, got) != 0) {
 		json_decref(reply);
 		if (code == CTLAPI_BAD_REQUEST)
-			return webui_blocks(r, 400, "That is not an identity.");
+			return webui_blocks(r, 400,
+			                    has_kind ? "That is not an identity of that kind."
+			                             : "That is not an identity.");
 		return webui_blocks(r, code == CTLAPI_UNAVAILABLE ? 503 : 500,
 		                    "The block could not be lifted: state store error.");
 	}
+	long long released = (long long)json_integer_value(json_object_get(reply, "released"));
 	json_decref(reply);
 	char enc[POL_IDENT_MAX * 3 + 1];
 	if (form_encode(norm, enc, sizeof enc) != 0)
 		enc[0] = '\0';
-	(void)str_format(r->location, sizeof r->location, "/blocks?resumed=%s", enc);
+	if (has_kind)
+		(void)str_format(r->location, sizeof r->location,
+		                 "/blocks?resumed=%s&released=%lld", enc, released);
+	else
+		(void)str_format(r->location, sizeof r->location, "/blocks?resumed=%s", enc);
 	return web_reply(r, 303, "text/plain; charset=utf-8", "resumed\n", 8);
 }
 

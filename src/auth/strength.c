@@ -104,14 +104,10 @@ static int strength_common_add_text(const char *text, size_t len, const char *na
 	char low[STRENGTH_ENTRY_MAX + 1];
 	size_t pos = 0;
 	unsigned long lineno = 0;
-	while (pos < len) {
+	const char *line;
+	size_t llen;
+	while (str_line_next(text, len, &pos, &line, &llen)) {
 		lineno++;
-		const char *nl = memchr(text + pos, '\n', len - pos);
-		size_t llen = nl ? (size_t)(nl - (text + pos)) : len - pos;
-		const char *line = text + pos;
-		pos += llen + (nl ? 1 : 0);
-		if (llen > 0 && line[llen - 1] == '\r')
-			llen--;
 		if (llen == 0 || line[0] == '#')
 			continue;
 		if (llen > STRENGTH_ENTRY_MAX) {

@@ -3,6 +3,7 @@
  */
 #include "auth/userdb.h"
 
+#include "core/dname.h"
 #include "core/fsutil.h"
 #include "core/hash.h"
 #include "core/log.h"
@@ -40,12 +41,6 @@ static bool userdb_is_atext(unsigned char c)
 {
 	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
 	       (c && strchr("!#$%&'*+-/=?^_`{|}~", c) != NULL);
-}
-
-static bool userdb_is_ldh(unsigned char c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-	       c == '-';
 }
 
 static int userdb_fail(char *err, size_t errlen, const char *what)
@@ -98,31 +93,12 @@ int userdb_name_normalize(const char *name, size_t len, char *out, size_t outsiz
 		size_t dlen = len - llen - 1;
 		if (dlen == 0)
 			return userdb_fail(err, errlen, "user name has an empty domain");
-		if (dlen > USERDB_DOMAIN_MAX)
-			return userdb_fail(err, errlen,
-			                   "user name domain is longer than 255 characters");
-		size_t lab = 0;
-		for (size_t i = 0; i <= dlen; i++) {
-			if (i == dlen || dom[i] == '.') {
-				if (lab == 0)
-					return userdb_fail(err, errlen,
-					                   "user name domain has an empty label");
-				if (lab > 63)
-					return userdb_fail(
-					    err, errlen,
-					    "user name domain label is longer than 63");
-				if (dom[i - lab] == '-' || dom[i - 1] == '-')
-					return userdb_fail(
-					    err, errlen,
-					    "user name domain label starts or ends with '-'");
-				lab = 0;
-				continue;
-			}
-			if (!userdb_is_ldh((unsigned char)dom[i]))
-				return userdb_fail(err, errlen,
-				                   "user name domain is not a host name (letters, "
-				                   "digits, '-', '.')");
-			lab++;
+		enum dname_err de = dname_check(dom, dlen, 0, NULL, 0);
+		if (de != DNAME_OK) {
+			char why[96];
+			(void)str_format(why, sizeof why, "user name domain: %s",
+			                 dname_strerror(de));
+			return userdb_fail(err, errlen, why);
 		}
 	}
 	if (str_copy_n(out, outsize, name, len) < 0)
@@ -595,6 +571,8 @@ const char *userdb_verdict_name(enum userdb_verdict v)
 		return "unknown user";
 	case USERDB_DISABLED:
 		return "disabled";
+	case USERDB_UNAVAILABLE:
+		return "backend unavailable";
 	case USERDB_ERROR:
 		break;
 	}

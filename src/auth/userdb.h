@@ -37,7 +37,6 @@
 
 #define USERDB_DEFAULT_PATH "var/users"
 #define USERDB_LOCAL_MAX 64
-#define USERDB_DOMAIN_MAX 255
 #define USERDB_NAME_MAX STR_USER_MAX /* not local + @ + domain (320): one size */
 #define USERDB_LINE_MAX 1024
 #define USERDB_FILE_MAX (64u * 1024 * 1024)
@@ -53,6 +52,8 @@ enum userdb_verdict {
 	USERDB_UNKNOWN,  /* no such account (the time spent was the same) */
 	USERDB_DISABLED, /* right password, account disabled */
 	USERDB_ERROR,    /* stored hash unusable, out of memory */
+	/* a backend (auth/authbe.h) could not answer: 454, not a failed login */
+	USERDB_UNAVAILABLE,
 };
 
 struct userdb_entry {

@@ -50,6 +50,7 @@ int cli_serve(int argc, char **argv);
 int cli_status(int argc, char **argv);
 int cli_trace(int argc, char **argv);
 int cli_unblock(int argc, char **argv);
+int cli_resume(int argc, char **argv);
 int cli_user(int argc, char **argv);
 int cli_bounce(int argc, char **argv);
 int cli_logscan(int argc, char **argv);

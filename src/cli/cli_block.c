@@ -39,6 +39,9 @@ static const char cli_block_help[] =
     "       relayguard block [OPTIONS] remove IDENTITY [--reason TEXT]\n"
     "       relayguard block [OPTIONS] audit\n"
     "       relayguard unblock [OPTIONS] IDENTITY [--reason TEXT]\n"
+    "       relayguard resume [OPTIONS] sender ADDRESS [--reason TEXT]\n"
+    "       relayguard resume [OPTIONS] relay IP [--reason TEXT]\n"
+    "       relayguard resume [OPTIONS] range CIDR [--reason TEXT]\n"
     "\n"
     "Lists, shows, adds and lifts blocks. A block holds an identity's mail; it\n"
     "never drops it. Lifting a block (remove, unblock) resumes sending and resets\n"
@@ -49,6 +52,12 @@ static const char cli_block_help[] =
     "and unblock are requests to it through its control socket\n"
     "(state_dir/control.sock) and take effect at once; otherwise they change the\n"
     "state store here, the same way.\n"
+    "\n"
+    "resume is unblock for one kind of identity, as behind the organisation's own\n"
+    "mail server (docs/deploy-smarthost.md): sender unblocks one mailbox, relay\n"
+    "re-authorises the trusted IP relay (the server itself), range lifts a range\n"
+    "exclusion. Each also releases the mail the policy held for exactly that\n"
+    "identity; mail held for any other stays held.\n"
     "\n"
     "IDENTITY is an account (sam@example.com, or user:NAME), an IP address\n"
     "(192.0.2.7; IPv6 addresses stand for their /64), a range (198.51.100.0/24),\n"
@@ -213,16 +222,22 @@ static int cli_block_change(const char *cmd, const char *verb, const char *arg,
                             const struct cli_block_opts *o)
 {
 	bool add = strcmp(verb, "add") == 0;
-	json_t *req = ctlapi_request(add ? "block" : "unblock", cli_ctl_actor(o->actor), o->reason);
+	const char *kind = strcmp(cmd, "resume") == 0 ? verb : NULL;
+	json_t *req = ctlapi_request(add    ? "block"
+	                             : kind ? "resume"
+	                                    : "unblock",
+	                             cli_ctl_actor(o->actor), o->reason);
 	if (req) {
 		json_object_set_new(req, "identity", json_string(arg));
+		if (kind)
+			json_object_set_new(req, "kind", json_string(kind));
 		if (add && o->expires_ms)
 			json_object_set_new(req, "expires_in_ms",
 			                    json_integer((json_int_t)o->expires_ms));
 	}
 	struct cli_ctl where = {cmd, o->config, o->state, NULL};
 	json_t *reply;
-	if (cli_ctl_request(&where, req, CLI_CTL_STORE, &reply) != 0)
+	if (cli_ctl_request(&where, req, CLI_CTL_STORE | (kind ? CLI_CTL_QUEUE : 0), &reply) != 0)
 		return CLI_EXIT_USAGE;
 	const char *norm = json_string_value(json_object_get(reply, "identity"));
 	const char *result = json_string_value(json_object_get(reply, "result"));
@@ -233,6 +248,12 @@ static int cli_block_change(const char *cmd, const char *verb, const char *arg,
 	}
 	if (o->json) {
 		cli_print_json(cli_ctl_doc(json_incref(reply)));
+	} else if (kind) {
+		json_int_t n = json_integer_value(json_object_get(reply, "released"));
+		printf("%s %s: %s; %lld held message%s released\n", kind, norm,
+		       strcmp(result, "resumed") == 0 ? "sending resumes, its counters were reset"
+		                                      : "was not blocked, its counters were reset",
+		       (long long)n, n == 1 ? "" : "s");
 	} else if (add) {
 		printf("blocked %s%s%s\n", norm, o->reason ? ": " : "", o->reason ? o->reason : "");
 	} else if (strcmp(result, "unblocked") == 0) {
@@ -250,10 +271,17 @@ static const struct cli_block_verb {
 	const char *name;
 	bool needs_arg, change, list;
 	int (*read)(struct cli_block_ctx *x);
+	bool resume; /* a kind of `relayguard resume`, and only that */
 } cli_block_verbs[] = {
-    {"list", false, false, true, cli_block_list}, {"audit", false, false, false, cli_block_list},
-    {"show", true, false, false, cli_block_show}, {"add", true, true, false, NULL},
-    {"remove", true, true, false, NULL},          {"unblock", true, true, false, NULL},
+    {"list", false, false, true, cli_block_list, false},
+    {"audit", false, false, false, cli_block_list, false},
+    {"show", true, false, false, cli_block_show, false},
+    {"add", true, true, false, NULL, false},
+    {"remove", true, true, false, NULL, false},
+    {"unblock", true, true, false, NULL, false},
+    {"sender", true, true, false, NULL, true},
+    {"relay", true, true, false, NULL, true},
+    {"range", true, true, false, NULL, true},
 };
 
 static const struct cli_block_verb *cli_block_verb(const char *name)
@@ -299,9 +327,9 @@ static int cli_block_run(const char *cmd, const struct cli_block_verb *v, const 
 	return rc;
 }
 
-static int cli_block_main(int argc, char **argv, bool unblock)
+static int cli_block_main(int argc, char **argv, const char *cmd)
 {
-	const char *cmd = unblock ? "unblock" : "block";
+	bool unblock = strcmp(cmd, "unblock") == 0, resume = strcmp(cmd, "resume") == 0;
 	static const struct option longopts[] = {
 	    {"config", required_argument, NULL, 'c'}, {"state", required_argument, NULL, 's'},
 	    {"reason", required_argument, NULL, 'r'}, {"expires", required_argument, NULL, 'e'},
@@ -345,11 +373,12 @@ static int cli_block_main(int argc, char **argv, bool unblock)
 	}
 	const char *verb = unblock ? "unblock" : (optind < argc ? argv[optind++] : NULL);
 	if (!verb) {
-		cli_error(cmd, "say list, show, add, remove or audit; see --help");
+		cli_error(cmd, resume ? "say sender, relay or range; see --help"
+		                      : "say list, show, add, remove or audit; see --help");
 		return CLI_EXIT_USAGE;
 	}
 	const struct cli_block_verb *v = cli_block_verb(verb);
-	if (!v || (!unblock && strcmp(verb, "unblock") == 0)) {
+	if (!v || (!unblock && strcmp(verb, "unblock") == 0) || v->resume != resume) {
 		cli_error(cmd, "unknown action '%s'; see --help", verb);
 		return CLI_EXIT_USAGE;
 	}
@@ -375,10 +404,15 @@ static int cli_block_main(int argc, char **argv, bool unblock)
 
 int cli_block(int argc, char **argv)
 {
-	return cli_block_main(argc, argv, false);
+	return cli_block_main(argc, argv, "block");
 }
 
 int cli_unblock(int argc, char **argv)
 {
-	return cli_block_main(argc, argv, true);
+	return cli_block_main(argc, argv, "unblock");
+}
+
+int cli_resume(int argc, char **argv)
+{
+	return cli_block_main(argc, argv, "resume");
 }

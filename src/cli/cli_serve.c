@@ -24,11 +24,13 @@
 #include "core/str.h"
 #include "dnsbl/catalog.h"
 #include "gateway/deliver.h"
+#include "gateway/follow.h"
 #include "gateway/gwalert.h"
 #include "gateway/gwconf.h"
 #include "gateway/gwhealth.h"
 #include "gateway/gwreload.h"
 #include "gateway/gwstore.h"
+#include "gateway/nftban.h"
 #include "gateway/policyd.h"
 #include "gateway/smtpd.h"
 #include "policy/engine.h"
@@ -129,7 +131,9 @@ static const char cli_checkconf_help[] =
     "recipients (docs/inbound.md); [scan] rspamd, timeout, max_size (docs/delivery.md);\n"
     "and the policy engine's [limits], [domain NAME],\n"
     "[user NAME], [identity], [signals], [actions], [auth], [inbound],\n"
-    "[autoreply], [notify], [forward] (docs/policy.md).\n";
+    "[autoreply], [notify], [forward] (docs/policy.md); [follow] files,\n"
+    "poll_interval, max_line (docs/follow.md); [firewall] ban_set, ban_set6,\n"
+    "ban_timeout, nft (docs/firewall.md).\n";
 
 static int cli_conf_args(int argc, char **argv, const char *cmd, const char *help,
                          const char **path)
@@ -196,8 +200,13 @@ int cli_checkconf(int argc, char **argv)
 		       gw_tls_name(l->tls));
 		for (int k = 0; k < l->naddrs; k++)
 			printf(" %s", l->addrs[k].text);
+		if (l->identify == GW_IDENTIFY_SENDER)
+			printf("; identified by sender%s%s", l->identify_header[0] ? " or " : "",
+			       l->identify_header);
 		printf("\n");
 	}
+	if (c->identify_sender[0])
+		printf("  identified by sender on every listener: %s\n", c->identify_sender);
 	if (strcmp(c->state_store, "redis") == 0)
 		printf("  state store: redis at %s, key prefix %s (local fallback in %s/policy)\n",
 		       c->redis_addr.text, c->redis_prefix, c->state_dir);
@@ -216,6 +225,11 @@ int cli_checkconf(int argc, char **argv)
 		    (unsigned long long)(c->alert_digest_ms / 1000));
 	else
 		printf("  alerts on blocks: off\n");
+	printf("  log follow: %s\n", c->follow_files[0] ? c->follow_files : "off");
+	if (c->fw_ban_set[0] || c->fw_ban_set6[0])
+		printf("  ban set: %s%s%s, at most %llu s\n", c->fw_ban_set,
+		       c->fw_ban_set[0] && c->fw_ban_set6[0] ? " and " : "", c->fw_ban_set6,
+		       (unsigned long long)(c->fw_ban_timeout_ms / 1000));
 	gwconf_free(c);
 	free(c);
 	return CLI_EXIT_OK;
@@ -318,11 +332,19 @@ static void cli_serve_observe(void *arg, const struct pol_event *ev, const struc
 	                    v->rule, v->n_reasons ? v->reasons[0] : "");
 }
 
+/* What a block the engine creates reaches: the alerts and [firewall] ban_set. */
+struct cli_serve_blocked {
+	struct gwalert *alerts;
+	struct nftban *ban;
+};
+
 static void cli_serve_on_block(void *ctx, const struct pol_verdict *v, const char *client_ip)
 {
+	struct cli_serve_blocked *b = ctx;
 	log_warn("serve: %s is blocked (rule %s, score %d): %s", v->identity, v->rule, v->score,
 	         v->n_reasons ? v->reasons[0] : "");
-	gwalert_block(ctx, v, client_ip);
+	gwalert_block(b->alerts, v, client_ip);
+	(void)nftban_block(b->ban, v, clock_realtime_ms());
 }
 
 /* What the control API's hooks reach in the running server. */
@@ -483,6 +505,8 @@ int cli_serve(int argc, char **argv)
 	struct event *sig_int = NULL, *sig_term = NULL, *sig_hup = NULL, *tick = NULL;
 	struct gwreload reload = {.path = path, .live = c};
 	struct cli_serve_tick tk = {0};
+	struct cli_serve_blocked blocked = {0};
+	struct follow *follow = NULL;
 	metrics = metrics_new();
 	if (!metrics) {
 		cli_error("serve", "out of memory");
@@ -544,6 +568,17 @@ int cli_serve(int argc, char **argv)
 		cli_error("serve", "%s", err);
 		goto out;
 	}
+	blocked.alerts = alerts;
+	if (c->fw_ban_set[0] || c->fw_ban_set6[0]) {
+		struct nftban_options bo = {.nft = c->fw_nft,
+		                            .set4 = c->fw_ban_set,
+		                            .set6 = c->fw_ban_set6,
+		                            .timeout_ms = c->fw_ban_timeout_ms};
+		if (!(blocked.ban = nftban_new(&bo, err, sizeof err))) {
+			cli_error("serve", "%s", err);
+			goto out;
+		}
+	}
 	/* The control API: its hooks reach the parts made below, which are all
 	 * there before the loop runs a request. */
 	sc.api = (struct ctlapi_state){.engine = engine,
@@ -570,7 +605,7 @@ int cli_serve(int argc, char **argv)
 		    .observe = cli_serve_observe,
 		    .observe_arg = series,
 		    .on_block = cli_serve_on_block,
-		    .on_block_ctx = alerts,
+		    .on_block_ctx = &blocked,
 		    .allow = c->policyd_allowed,
 		    .socket_uid = c->policyd_uid,
 		    .socket_gid = c->policyd_gid,
@@ -644,7 +679,7 @@ int cli_serve(int argc, char **argv)
 	                          .metrics = metrics,
 	                          .dns = dns,
 	                          .on_block = cli_serve_on_block,
-	                          .on_block_ctx = alerts};
+	                          .on_block_ctx = &blocked};
 	smtpd = smtpd_new(base, c, &deps, err, sizeof err);
 	if (!smtpd) {
 		cli_error("serve", "%s", err);
@@ -658,6 +693,17 @@ int cli_serve(int argc, char **argv)
 	if (cli_serve_drop_root(c, err, sizeof err) != 0) {
 		cli_error("serve", "%s", err);
 		goto out;
+	}
+	if (c->follow_files[0]) { /* after the drop: the logs are read as the service user */
+		struct follow_options fo = {.files = c->follow_files,
+		                            .poll_ms = c->follow_poll_ms,
+		                            .max_line = (size_t)c->follow_max_line,
+		                            .on_block = cli_serve_on_block,
+		                            .on_block_ctx = &blocked};
+		if (!(follow = follow_new(base, engine, &fo, metrics, err, sizeof err))) {
+			cli_error("serve", "%s", err);
+			goto out;
+		}
 	}
 	if (strcmp(c->state_store, "redis") == 0)
 		log_info("serve: started (configuration: %s, state: shared in Redis at %s, prefix "
@@ -678,6 +724,7 @@ out:
 		event_free(sig_hup);
 	if (tick)
 		event_free(tick);
+	follow_free(follow);
 	smtpd_free(smtpd);
 	deliver_free(deliver);
 	if (dns)
@@ -685,6 +732,7 @@ out:
 	control_free(ctl);
 	policyd_free(pd);
 	gwalert_free(alerts);
+	nftban_free(blocked.ban);
 	web_free(web);
 	gwhealth_free(tk.health); /* after the resolver and the web: both call into it */
 	series_free(series);

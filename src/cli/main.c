@@ -36,6 +36,7 @@ static const struct cli_command cli_commands[] = {
     {"status", cli_status, "queue, holds, blocks and limits in force (as GET /api/status)"},
     {"block", cli_block, "list, show, add and lift blocks (held senders)"},
     {"unblock", cli_unblock, "resume sending: lift a block and reset its counters"},
+    {"resume", cli_resume, "unblock a sender, re-authorise a trusted relay or lift a range"},
     {"hold", cli_hold, "list, show, release and delete held messages"},
     {"user", cli_user, "add, change, remove and list accounts (argon2id, strength policy)"},
     {"store", cli_store, "check and repair the policy state store (blocks, audit trail)"},

@@ -172,6 +172,21 @@ bool str_iprefix(const char *s, size_t len, const char *prefix)
 	return len >= pl && strncasecmp(s, prefix, pl) == 0;
 }
 
+bool str_line_next(const char *text, size_t len, size_t *pos, const char **line, size_t *llen)
+{
+	if (*pos >= len)
+		return false;
+	const char *s = text + *pos;
+	const char *nl = memchr(s, '\n', len - *pos);
+	size_t n = nl ? (size_t)(nl - s) : len - *pos;
+	*pos += n + (nl ? 1 : 0);
+	if (n > 0 && s[n - 1] == '\r')
+		n--;
+	*line = s;
+	*llen = n;
+	return true;
+}
+
 void str_lower(char *s)
 {
 	for (; *s; s++)

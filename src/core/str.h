@@ -45,6 +45,12 @@ bool str_ieq_n(const char *a, size_t alen, const char *b);
 bool str_iprefix(const char *s, size_t len, const char *prefix);
 /* Lower-cases ASCII in place. */
 void str_lower(char *s);
+
+/* The next line of text[0..len) from *pos: *line and *llen without its LF
+ * nor a CR before it; *pos moves past the LF. false when *pos is at the end.
+ * The one line splitter of the files relayguard reads whole (users file,
+ * common-password list, bounce rules). */
+bool str_line_next(const char *text, size_t len, size_t *pos, const char **line, size_t *llen);
 /* Trims ASCII space and tab both ends, in place; returns s moved past leading space. */
 char *str_trim(char *s);
 /* Splits s in place at any of the separator chars, skipping empty fields.

@@ -3,29 +3,27 @@
  * recipient per attempt, "key=value" in a fixed key order (docs/delivery.md
  * lists every key), so relayguard logscan and any admin's awk can read them.
  *
- * A value with a space, '"', '\\' or '=' (or an empty one where quoting is
- * asked) is written in double quotes with '"' and '\\' escaped; bytes that
- * are not printable ASCII become \xHH (str_sanitize), so a hostile reply
- * text cannot forge a second line or another key.
- *
- * dlog_next() reads such a line back, one key=value at a time; it is what
- * logscan uses, and it is fuzzed.
+ * The line is written with the one key=value codec (core/kv.h): a value
+ * with a space, '"', '\\' or '=' is quoted, bytes that are not printable
+ * ASCII become \xHH, so a hostile reply text cannot forge a second line or
+ * another key. logscan reads the lines back with the same codec
+ * (forensics/rglog.c).
  */
 #ifndef RG_DELIVERY_DLOG_H
 #define RG_DELIVERY_DLOG_H
+
+#include "core/kv.h"
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #define DLOG_LINE_MAX 2048
-#define DLOG_KEY_MAX 32
 #define DLOG_VALUE_MAX 1024
 
 struct dlog {
 	char line[DLOG_LINE_MAX];
-	size_t len;
-	bool cut; /* something did not fit */
+	struct kv_line kv; /* kv.cut: something did not fit */
 };
 
 /* Starts "delivery id=ID event=EVENT". */
@@ -36,11 +34,5 @@ void dlog_addr(struct dlog *l, const char *key, const char *addr);
 void dlog_u64(struct dlog *l, const char *key, uint64_t v);
 /* Seconds with two decimals: delay=1.25 */
 void dlog_secs(struct dlog *l, const char *key, uint64_t ms);
-
-/* Reads the next key=value from *p (advanced past it). 1 one read, 0 end of
- * line, -1 malformed (an unterminated quote, a key too long, no '='). Words
- * without '=' before the first key (the "delivery" tag) come back with an
- * empty key. */
-int dlog_next(const char **p, const char *end, char *key, size_t ksize, char *value, size_t vsize);
 
 #endif

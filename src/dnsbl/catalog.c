@@ -4,6 +4,7 @@
  */
 #include "dnsbl/catalog.h"
 
+#include "core/dname.h"
 #include "core/addr.h"
 #include "core/cfg.h"
 #include "core/str.h"
@@ -35,58 +36,43 @@ const char *bl_status_name(enum bl_status s)
 int bl_zone_normalise(const char *in, char *out, size_t size)
 {
 	size_t len = strlen(in);
-	if (len > 0 && in[len - 1] == '.')
-		len--;
-	if (len == 0 || len >= size || len >= BL_ZONE_MAX - 80)
+	/* room for the reversed IPv6 nibbles and the label in front */
+	if (len >= BL_ZONE_MAX - 80)
 		return -1;
-	size_t label = 0;
-	for (size_t i = 0; i < len; i++) {
-		char c = in[i];
-		if (c >= 'A' && c <= 'Z')
-			c = (char)(c - 'A' + 'a');
-		bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
-			  (c == '*' && i == 0 && len > 2 && in[1] == '.');
-		if (c == '.') {
-			if (label == 0)
-				return -1;
-			label = 0;
-		} else if (!ok || ++label > 63) {
-			return -1;
-		}
-		out[i] = c;
-	}
-	if (label == 0)
-		return -1;
-	out[len] = '\0';
-	return 0;
+	return dname_check(in, len,
+	                   DNAME_ROOT_DOT | DNAME_UNDERSCORE | DNAME_WILDCARD | DNAME_EDGE_HYPHEN,
+	                   out, size) == DNAME_OK
+	           ? 0
+	           : -1;
 }
 
 /* "127.0.0.2" or "127.0.0.4-127.0.0.7", then the meaning. */
 static int bl_code_parse(const char *value, bool bits, struct bl_code *code, char *err,
-			 size_t errlen)
+                         size_t errlen)
 {
 	size_t n = strcspn(value, " \t");
 	const char *dash = memchr(value, '-', n);
 	struct addr lo, hi;
 	if (addr_parse(value, dash ? (size_t)(dash - value) : n, &lo) != 0 || lo.family != 4 ||
-	    (dash && (addr_parse(dash + 1, n - (size_t)(dash - value) - 1, &hi) != 0 ||
-		      hi.family != 4))) {
+	    (dash &&
+	     (addr_parse(dash + 1, n - (size_t)(dash - value) - 1, &hi) != 0 || hi.family != 4))) {
 		str_format(err, errlen, "expected an IPv4 answer code or range, then its meaning");
 		return -1;
 	}
 	if (!dash)
 		hi = lo;
 	code->lo = (uint32_t)lo.bytes[0] << 24 | (uint32_t)lo.bytes[1] << 16 |
-		   (uint32_t)lo.bytes[2] << 8 | lo.bytes[3];
+	           (uint32_t)lo.bytes[2] << 8 | lo.bytes[3];
 	code->hi = (uint32_t)hi.bytes[0] << 24 | (uint32_t)hi.bytes[1] << 16 |
-		   (uint32_t)hi.bytes[2] << 8 | hi.bytes[3];
+	           (uint32_t)hi.bytes[2] << 8 | hi.bytes[3];
 	if (code->hi < code->lo || (code->lo >> 24) != 127 || (code->hi >> 24) != 127) {
 		str_format(err, errlen, "answer codes must lie in 127.0.0.0/8, low to high");
 		return -1;
 	}
 	if (bits && (code->lo != code->hi || (code->lo & 0xffffff00u) != 0x7f000000u ||
-		     (code->lo & 0xff) == 0 || (code->lo & (code->lo - 1) & 0xff) != 0)) {
-		str_format(err, errlen, "with bits = yes, a code is 127.0.0.N with N a power of two");
+	             (code->lo & 0xff) == 0 || (code->lo & (code->lo - 1) & 0xff) != 0)) {
+		str_format(err, errlen,
+		           "with bits = yes, a code is 127.0.0.N with N a power of two");
 		return -1;
 	}
 	const char *m = value + n;
@@ -103,7 +89,7 @@ static int bl_code_parse(const char *value, bool bits, struct bl_code *code, cha
 }
 
 static int bl_load_handler(void *user, const char *section, const char *name, const char *value,
-			   char *err, size_t errlen)
+                           char *err, size_t errlen)
 {
 	struct bl_load *l = user;
 	if (*section == '\0') {
@@ -181,7 +167,7 @@ static int bl_load_handler(void *user, const char *section, const char *name, co
 		else
 			goto badval;
 	} else if (strcmp(name, "ipv6") == 0 || strcmp(name, "default") == 0 ||
-		   strcmp(name, "bits") == 0 || strcmp(name, "strict") == 0) {
+	           strcmp(name, "bits") == 0 || strcmp(name, "strict") == 0) {
 		if (str_to_bool(value, &b) != 0)
 			goto badval;
 		if (name[0] == 'i')
@@ -208,7 +194,8 @@ static int bl_load_handler(void *user, const char *section, const char *name, co
 		z->ncodes++;
 	} else if (strcmp(name, "error") == 0) {
 		if (z->nerrors == BL_MAX_ERRORS) {
-			str_format(err, errlen, "more than %d error codes in one zone", BL_MAX_ERRORS);
+			str_format(err, errlen, "more than %d error codes in one zone",
+			           BL_MAX_ERRORS);
 			return -1;
 		}
 		if (bl_code_parse(value, false, &z->errors[z->nerrors], err, errlen) != 0)
@@ -247,11 +234,12 @@ int bl_catalog_load_file(struct bl_catalog *c, const char *path, char *err, size
 }
 
 int bl_catalog_load_string(struct bl_catalog *c, const char *text, const char *name, char *err,
-			   size_t errlen)
+                           size_t errlen)
 {
 	struct bl_load l;
 	memset(&l, 0, sizeof l);
-	return bl_load_finish(&l, c, cfg_parse_string(text, name, bl_load_handler, &l, err, errlen));
+	return bl_load_finish(&l, c,
+	                      cfg_parse_string(text, name, bl_load_handler, &l, err, errlen));
 }
 
 void bl_catalog_free(struct bl_catalog *c)

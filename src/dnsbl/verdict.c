@@ -3,6 +3,7 @@
  */
 #include "dnsbl/verdict.h"
 
+#include "core/dname.h"
 #include "core/str.h"
 
 #include <string.h>
@@ -39,8 +40,8 @@ int bl_qname_ip(const struct addr *a, const char *zone, char *out, size_t size)
 {
 	static const char hex[] = "0123456789abcdef";
 	if (a->family == 4)
-		return str_format(out, size, "%u.%u.%u.%u.%s", a->bytes[3], a->bytes[2], a->bytes[1],
-				  a->bytes[0], zone);
+		return str_format(out, size, "%u.%u.%u.%u.%s", a->bytes[3], a->bytes[2],
+		                  a->bytes[1], a->bytes[0], zone);
 	/* RFC 5782 2.4: 32 nibbles, least significant first. */
 	char nib[64];
 	for (int i = 15, o = 0; i >= 0; i--) {
@@ -54,36 +55,11 @@ int bl_qname_ip(const struct addr *a, const char *zone, char *out, size_t size)
 
 int bl_domain_normalise(const char *in, char *out, size_t size)
 {
-	size_t len = strlen(in);
-	if (len > 0 && in[len - 1] == '.')
-		len--;
-	if (len == 0 || len > 253 || len >= size)
-		return -1;
-	size_t label = 0;
-	bool alpha = false;
-	for (size_t i = 0; i < len; i++) {
-		char c = in[i];
-		if (c >= 'A' && c <= 'Z')
-			c = (char)(c - 'A' + 'a');
-		if (c == '.') {
-			if (label == 0 || out[i - 1] == '-')
-				return -1;
-			label = 0;
-		} else if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ||
-			   (c == '-' && label > 0)) {
-			if (++label > 63)
-				return -1;
-			if (c >= 'a' && c <= 'z')
-				alpha = true;
-		} else {
-			return -1;
-		}
-		out[i] = c;
-	}
-	if (label == 0 || !alpha || !memchr(in, '.', len))
-		return -1;
-	out[len] = '\0';
-	return 0;
+	return dname_check(in, strlen(in),
+	                   DNAME_ROOT_DOT | DNAME_UNDERSCORE | DNAME_NEED_DOT | DNAME_NEED_LETTER,
+	                   out, size) == DNAME_OK
+	           ? 0
+	           : -1;
 }
 
 int bl_qname_domain(const char *domain, const char *zone, char *out, size_t size)
@@ -145,16 +121,18 @@ void bl_classify(const struct bl_zone *z, const struct dns_result *res, struct b
 		if (v->codes[i].family != 4 || v->codes[i].bytes[0] != 127) {
 			v->outcome = BL_BAD_ANSWER;
 			addr_format(&v->codes[i], txt, sizeof txt);
-			str_format(v->error, sizeof v->error,
-				   "answer %s is outside 127.0.0.0/8: the resolver rewrites answers "
-				   "or the list's domain is parked",
-				   txt);
+			str_format(
+			    v->error, sizeof v->error,
+			    "answer %s is outside 127.0.0.0/8: the resolver rewrites answers "
+			    "or the list's domain is parked",
+			    txt);
 			return;
 		}
 	}
 	/* A documented error code anywhere means the list refused this query. */
 	for (int i = 0; i < v->ncodes; i++) {
-		const struct bl_code *e = bl_code_find(z->errors, z->nerrors, bl_code_u32(&v->codes[i]));
+		const struct bl_code *e =
+		    bl_code_find(z->errors, z->nerrors, bl_code_u32(&v->codes[i]));
 		if (e) {
 			v->outcome = BL_LIST_ERROR;
 			addr_format(&v->codes[i], txt, sizeof txt);
@@ -190,8 +168,8 @@ void bl_classify(const struct bl_zone *z, const struct dns_result *res, struct b
 		 * common resolver artefact: never a listing unless documented. */
 		if (z->strict || c == 0x7f000001u) {
 			v->outcome = BL_LIST_ERROR;
-			str_format(v->error, sizeof v->error, "answer %s is not a listing code of %s",
-				   txt, z->zone);
+			str_format(v->error, sizeof v->error,
+			           "answer %s is not a listing code of %s", txt, z->zone);
 			return;
 		}
 		char m[BL_MEANING_MAX];

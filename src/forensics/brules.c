@@ -399,12 +399,9 @@ int brules_load_string(struct brules *r, const char *text, size_t len, const cha
 	size_t i = 0;
 	memset(r, 0, sizeof *r);
 	r->list_priority = 60;
-	while (i < len) {
-		const char *nl = memchr(text + i, '\n', len - i);
-		size_t e = nl ? (size_t)(nl - text) : len;
-		const char *s = text + i;
-		size_t n = e - i;
-		i = nl ? e + 1 : len;
+	const char *s;
+	size_t n;
+	while (str_line_next(text, len, &i, &s, &n)) {
 		p.line++;
 		while (n && (s[0] == ' ' || s[0] == '\t'))
 			s++, n--;

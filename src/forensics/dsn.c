@@ -15,6 +15,7 @@
 #include "core/buf.h"
 #include "core/str.h"
 #include "forensics/mime.h"
+#include "forensics/msg.h"
 
 #include <ctype.h>
 #include <string.h>
@@ -180,7 +181,10 @@ static int dsn_parse_blocks(const char *p, size_t len, struct dsn_report *out)
 		struct mime_headers h;
 		size_t body;
 		mime_headers_init(&h);
-		if (mime_headers_parse(p + off, len - off, &h, &body) != 0) {
+		/* RFC 3464 2.1: groups are separated by blank lines; a line of white
+		 * space only separates them too. */
+		if (mime_headers_parse_opts(p + off, len - off, MSG_WSP_LINE_ENDS, &h, &body) !=
+		    0) {
 			mime_headers_free(&h);
 			return -1;
 		}

@@ -999,10 +999,59 @@ static bool ls_is_dovecot_tag(struct logspan t)
 	       logspan_eq(t, "managesieve-login") || logspan_eq(t, "dovecot-auth");
 }
 
+enum logscan_format logscan_line_format(const char *p, size_t len, struct logline *l,
+                                        struct logspan *msg)
+{
+	enum logscan_format f = LOGSCAN_AUTO;
+	struct logspan tag = l->tag;
+	*msg = l->msg;
+	if (l->bare) {
+		if (dovelog_is_dovecot(*msg))
+			f = LOGSCAN_DOVECOT;
+		else
+			f = LOGSCAN_EXIM;
+	} else if (tag.len >= 7 && logspan_memeq(tag.p, "postfix", 7)) {
+		f = LOGSCAN_POSTFIX;
+	} else if (tag.len && memchr(tag.p, '/', tag.len) &&
+	           pflog_is_delivery_daemon(logline_daemon(l))) {
+		f = LOGSCAN_POSTFIX;
+	} else if (ls_is_dovecot_tag(tag)) {
+		f = LOGSCAN_DOVECOT;
+		if (!logspan_eq(tag, "dovecot")) { /* Dovecot's own file: the service is the tag */
+			msg->p = tag.p;
+			msg->len = (size_t)(l->msg.p + l->msg.len - tag.p);
+		}
+	} else if (logspan_eq(tag, "auth") && logspan_starts(*msg, "pam_unix(dovecot:auth): ")) {
+		/* PAM's own line for Dovecot (syslog tag "auth") */
+		f = LOGSCAN_DOVECOT;
+		msg->p = tag.p;
+		msg->len = (size_t)(l->msg.p + l->msg.len - tag.p);
+	} else if (logspan_eq(tag, "kernel")) {
+		f = LOGSCAN_NETFILTER;
+	} else if (logspan_eq(tag, "relayguard")) {
+		f = LOGSCAN_RELAYGUARD;
+	} else if (tag.len >= 4 && logspan_memeq(tag.p, "exim", 4)) {
+		f = LOGSCAN_EXIM;
+		struct logline inner;
+		if (logline_parse(msg->p, msg->len, &inner) == 0 && inner.bare) {
+			*msg = inner.msg;
+			*l = inner;
+		}
+	} else if (tag.len == 0 && l->host.len && !memchr(l->host.p, ':', l->host.len)) {
+		/* "Jan 29 09:33:58 lda(u)<1><s>: sieve: ..." (Dovecot's own file) */
+		struct logspan rest = {l->host.p, (size_t)(p + len - l->host.p)};
+		if (dovelog_is_dovecot(rest)) {
+			f = LOGSCAN_DOVECOT;
+			*msg = rest;
+		}
+	}
+	return f;
+}
+
 int logscan_line(struct logscan *s, const char *p, size_t len)
 {
 	struct logline l;
-	enum logscan_format f = LOGSCAN_AUTO;
+	enum logscan_format f;
 	s->st.lines++;
 	s->line_no++;
 	if (len > 0 && p[len - 1] == '\r')
@@ -1020,47 +1069,8 @@ int logscan_line(struct logscan *s, const char *p, size_t len)
 		s->st.unparsed++;
 		return 0;
 	}
-	struct logspan tag = l.tag, msg = l.msg;
-	if (l.bare) {
-		if (dovelog_is_dovecot(msg))
-			f = LOGSCAN_DOVECOT;
-		else
-			f = LOGSCAN_EXIM;
-	} else if (tag.len >= 7 && logspan_memeq(tag.p, "postfix", 7)) {
-		f = LOGSCAN_POSTFIX;
-	} else if (tag.len && memchr(tag.p, '/', tag.len) &&
-	           pflog_is_delivery_daemon(logline_daemon(&l))) {
-		f = LOGSCAN_POSTFIX;
-	} else if (ls_is_dovecot_tag(tag)) {
-		f = LOGSCAN_DOVECOT;
-		if (!logspan_eq(tag, "dovecot")) { /* Dovecot's own file: the service is the tag */
-			msg.p = tag.p;
-			msg.len = (size_t)(l.msg.p + l.msg.len - tag.p);
-		}
-	} else if (logspan_eq(tag, "auth") && logspan_starts(msg, "pam_unix(dovecot:auth): ")) {
-		/* PAM's own line for Dovecot (syslog tag "auth") */
-		f = LOGSCAN_DOVECOT;
-		msg.p = tag.p;
-		msg.len = (size_t)(l.msg.p + l.msg.len - tag.p);
-	} else if (logspan_eq(tag, "kernel")) {
-		f = LOGSCAN_NETFILTER;
-	} else if (logspan_eq(tag, "relayguard")) {
-		f = LOGSCAN_RELAYGUARD;
-	} else if (tag.len >= 4 && logspan_memeq(tag.p, "exim", 4)) {
-		f = LOGSCAN_EXIM;
-		struct logline inner;
-		if (logline_parse(msg.p, msg.len, &inner) == 0 && inner.bare) {
-			msg = inner.msg;
-			l = inner;
-		}
-	} else if (tag.len == 0 && l.host.len && !memchr(l.host.p, ':', l.host.len)) {
-		/* "Jan 29 09:33:58 lda(u)<1><s>: sieve: ..." (Dovecot's own file) */
-		struct logspan rest = {l.host.p, (size_t)(p + len - l.host.p)};
-		if (dovelog_is_dovecot(rest)) {
-			f = LOGSCAN_DOVECOT;
-			msg = rest;
-		}
-	}
+	struct logspan msg;
+	f = logscan_line_format(p, len, &l, &msg);
 	if (f == LOGSCAN_AUTO || !ls_want(s, f)) {
 		s->st.unparsed++;
 		return 0;

@@ -18,6 +18,7 @@
 #define RG_FORENSICS_LOGSCAN_H
 
 #include "core/addr.h"
+#include "forensics/logline.h"
 #include "policy/config.h"
 #include "policy/engine.h"
 #include "policy/event.h"
@@ -142,6 +143,11 @@ void logscan_free(struct logscan *s);
 void logscan_begin(struct logscan *s, const char *name, int64_t ref_ms);
 /* One line, without its newline. 0, or -1 when the engine's store failed. */
 int logscan_line(struct logscan *s, const char *p, size_t len);
+/* Which reader a parsed line (l from logline_parse of p, len) is for, and the text
+ * it reads in *msg (an Exim line under syslog: l becomes its inner line).
+ * LOGSCAN_AUTO: none. Shared with the live log follower (forensics/authline). */
+enum logscan_format logscan_line_format(const char *p, size_t len, struct logline *l,
+                                        struct logspan *msg);
 /* Counts a line that was too long to read. */
 void logscan_line_too_long(struct logscan *s);
 

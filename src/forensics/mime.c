@@ -11,6 +11,7 @@
 #include "forensics/mime.h"
 
 #include "core/str.h"
+#include "forensics/msg.h"
 
 #include <errno.h>
 #include <iconv.h>
@@ -49,17 +50,6 @@ static bool mime_is_blank(const char *p, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
 		if (p[i] != ' ' && p[i] != '\t')
-			return false;
-	return true;
-}
-
-/* A field name: printable ASCII other than ':' and space (RFC 5322 ftext). */
-static bool mime_field_name_ok(const char *p, size_t n)
-{
-	if (n == 0 || n > 128)
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if ((unsigned char)p[i] <= 32 || (unsigned char)p[i] >= 127 || p[i] == ':')
 			return false;
 	return true;
 }
@@ -105,75 +95,35 @@ static int mime_headers_add(struct mime_headers *h, const char *name, size_t nle
 	return 0;
 }
 
-/* Appends s to the value, silently truncating at MIME_MAX_VALUE. */
-static void mime_value_add(struct buf *v, const char *s, size_t n)
+int mime_headers_parse_opts(const char *p, size_t len, unsigned flags, struct mime_headers *h,
+                            size_t *body_off)
 {
-	if (v->len + n > v->max)
-		n = v->max - v->len;
-	if (n && buf_append(v, s, n) != 0)
-		return; /* memory: keep what we have */
+	struct msg_reader r;
+	struct msg_field f;
+	struct buf v;
+	int rc;
+
+	buf_init(&v, MIME_MAX_VALUE);
+	msg_reader_init_opts(&r, p, len, flags | MSG_NONFIELD_ENDS);
+	while ((rc = msg_next(&r, &f)) == 1) {
+		if (h->count >= MIME_MAX_HEADERS)
+			continue; /* read on, for the body's offset */
+		/* Past MIME_MAX_VALUE the value is truncated: what fit is kept. */
+		(void)msg_unfold_opts(&f, MSG_UNFOLD_MIME, &v);
+		if (mime_headers_add(h, f.name, f.name_len, &v) != 0) {
+			buf_free(&v);
+			return -1;
+		}
+	}
+	/* Past one of msg's caps the section ends at the field that broke it. */
+	*body_off = rc == 0 ? msg_body_offset(&r) : r.pos;
+	buf_free(&v);
+	return 0;
 }
 
 int mime_headers_parse(const char *p, size_t len, struct mime_headers *h, size_t *body_off)
 {
-	struct buf v;
-	const char *name = NULL;
-	size_t nlen = 0;
-	size_t i = 0, next;
-	int rc = 0;
-
-	buf_init(&v, MIME_MAX_VALUE);
-	*body_off = len;
-	if (len >= 5 && memcmp(p, "From ", 5) == 0) {
-		mime_line_end(p, len, 0, &next);
-		i = next;
-	}
-	while (i < len) {
-		size_t e = mime_line_end(p, len, i, &next);
-		const char *line = p + i;
-		size_t ll = e - i;
-		if (ll == 0 || mime_is_blank(line, ll)) {
-			*body_off = next;
-			break;
-		}
-		if ((line[0] == ' ' || line[0] == '\t') && name) {
-			/* Continuation: the line break and its indentation become one space. */
-			size_t k = 0;
-			while (k < ll && (line[k] == ' ' || line[k] == '\t'))
-				k++;
-			if (v.len)
-				mime_value_add(&v, " ", 1);
-			mime_value_add(&v, line + k, ll - k);
-			i = next;
-			continue;
-		}
-		const char *colon = memchr(line, ':', ll);
-		size_t cn = colon ? (size_t)(colon - line) : 0;
-		while (cn && (line[cn - 1] == ' ' || line[cn - 1] == '\t'))
-			cn--;
-		if (!colon || !mime_field_name_ok(line, cn)) {
-			/* Not a field: the header section is over and this line is body. */
-			*body_off = i;
-			break;
-		}
-		if (name && mime_headers_add(h, name, nlen, &v) != 0)
-			goto fail;
-		name = line;
-		nlen = cn;
-		buf_reset(&v);
-		size_t k = (size_t)(colon - line) + 1;
-		while (k < ll && (line[k] == ' ' || line[k] == '\t'))
-			k++;
-		mime_value_add(&v, line + k, ll - k);
-		i = next;
-	}
-	if (name && mime_headers_add(h, name, nlen, &v) != 0)
-		goto fail;
-	buf_free(&v);
-	return rc;
-fail:
-	buf_free(&v);
-	return -1;
+	return mime_headers_parse_opts(p, len, 0, h, body_off);
 }
 
 const char *mime_headers_get(const struct mime_headers *h, const char *name)

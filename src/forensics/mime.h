@@ -54,10 +54,15 @@ typedef int (*mime_part_cb)(void *ctx, const struct mime_part *part);
 
 void mime_headers_init(struct mime_headers *h);
 void mime_headers_free(struct mime_headers *h);
-/* Parses the header section at the start of p (a leading mbox "From " line is skipped).
- * The section ends at an empty line or at the first line that is not a field.
+/* Parses the header section at the start of p with forensics/msg, the one header
+ * reader (a leading mbox "From " line is skipped; a line of white space only is
+ * folding white space). The section ends at an empty line or at the first line
+ * that is not a field (MSG_NONFIELD_ENDS), or at a field past one of msg's caps.
  * *body_off is where the body starts. 0, or -1 when memory ran out. */
 int mime_headers_parse(const char *p, size_t len, struct mime_headers *h, size_t *body_off);
+/* The same with more msg flags: MSG_WSP_LINE_ENDS for DSN field groups. */
+int mime_headers_parse_opts(const char *p, size_t len, unsigned flags, struct mime_headers *h,
+                            size_t *body_off);
 /* First field of that name (case-insensitive), or NULL. */
 const char *mime_headers_get(const struct mime_headers *h, const char *name);
 

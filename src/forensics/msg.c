@@ -13,11 +13,17 @@
 
 #include <string.h>
 
-void msg_reader_init(struct msg_reader *r, const char *p, size_t len)
+void msg_reader_init_opts(struct msg_reader *r, const char *p, size_t len, unsigned flags)
 {
 	memset(r, 0, sizeof *r);
 	r->p = p;
 	r->len = p ? len : 0;
+	r->flags = flags;
+}
+
+void msg_reader_init(struct msg_reader *r, const char *p, size_t len)
+{
+	msg_reader_init_opts(r, p, len, 0);
 }
 
 /* End of the line starting at pos (before CR LF or LF) and the start of the next. */
@@ -38,6 +44,17 @@ static void msg_line(const struct msg_reader *r, size_t pos, size_t *end, size_t
 static bool msg_is_wsp(char c)
 {
 	return c == ' ' || c == '\t';
+}
+
+/* [pos, end) is white space only (MSG_WSP_LINE_ENDS). */
+static bool msg_wsp_only(const struct msg_reader *r, size_t pos, size_t end)
+{
+	if (!(r->flags & MSG_WSP_LINE_ENDS))
+		return false;
+	for (size_t i = pos; i < end; i++)
+		if (!msg_is_wsp(r->p[i]))
+			return false;
+	return true;
 }
 
 /* Length of the field name at the start of [pos, end) up to its colon; 0 if none. */
@@ -82,7 +99,7 @@ int msg_next(struct msg_reader *r, struct msg_field *f)
 		msg_line(r, start, &end, &next);
 		if (end > MSG_HEADER_MAX)
 			return msg_fail(r, MSG_ERR_HEADER_TOO_LARGE);
-		if (end == start) {
+		if (end == start || msg_wsp_only(r, start, end)) {
 			r->pos = next;
 			r->done = true;
 			r->blank_line = true;
@@ -99,6 +116,11 @@ int msg_next(struct msg_reader *r, struct msg_field *f)
 		if (name_len == 0) {
 			/* Not a field, or a continuation with no field before it. */
 			r->malformed++;
+			if (r->flags & MSG_NONFIELD_ENDS) {
+				r->done = true;
+				r->nonfield_end = true;
+				break; /* the body starts with this line */
+			}
 			r->pos = next;
 			continue;
 		}
@@ -107,7 +129,12 @@ int msg_next(struct msg_reader *r, struct msg_field *f)
 		while (next < r->len && msg_is_wsp(r->p[next])) {
 			if (next - start > MSG_FIELD_MAX)
 				return msg_fail(r, MSG_ERR_FIELD_TOO_LARGE);
-			msg_line(r, next, &vend, &next);
+			size_t cend, cnext;
+			msg_line(r, next, &cend, &cnext);
+			if (msg_wsp_only(r, next, cend))
+				break; /* it ends the section: the next msg_next() sees it */
+			vend = cend;
+			next = cnext;
 		}
 		if (vend - start > MSG_FIELD_MAX)
 			return msg_fail(r, MSG_ERR_FIELD_TOO_LARGE);
@@ -138,6 +165,11 @@ bool msg_field_is(const struct msg_field *f, const char *name)
 
 int msg_unfold(const struct msg_field *f, struct buf *out)
 {
+	return msg_unfold_opts(f, 0, out);
+}
+
+int msg_unfold_opts(const struct msg_field *f, unsigned flags, struct buf *out)
+{
 	const char *v = f->value;
 	size_t n = f->value_len;
 	buf_reset(out);
@@ -147,12 +179,16 @@ int msg_unfold(const struct msg_field *f, struct buf *out)
 	}
 	while (n > 0 && (msg_is_wsp(v[n - 1]) || v[n - 1] == '\r' || v[n - 1] == '\n'))
 		n--;
-	/* Append runs of plain bytes at once; line ends vanish, controls become spaces. */
+	/* Append runs of plain bytes at once. Line ends vanish (MIME: a line break
+	 * and the indentation after it become one space); other control bytes
+	 * become spaces (MIME: only NUL does). */
+	bool mime = flags & MSG_UNFOLD_MIME;
 	size_t run = 0;
 	for (size_t i = 0; i <= n; i++) {
 		unsigned char c = i < n ? (unsigned char)v[i] : 0;
-		bool plain = i < n && (c >= 32 || c == '\t') && c != 127;
-		if (plain && c != '\t') {
+		bool plain =
+		    i < n && (mime ? c != 0 && c != '\r' && c != '\n' : c >= 32 && c != 127);
+		if (plain) {
 			run++;
 			continue;
 		}
@@ -161,8 +197,11 @@ int msg_unfold(const struct msg_field *f, struct buf *out)
 		run = 0;
 		if (i == n)
 			break;
-		if (c == '\r' || c == '\n')
+		if (c == '\r' || (c == '\n' && !mime))
 			continue;
+		if (c == '\n')
+			while (i + 1 < n && msg_is_wsp(v[i + 1]))
+				i++;
 		if (buf_append_char(out, ' ') < 0)
 			return -1;
 	}

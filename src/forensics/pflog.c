@@ -67,7 +67,7 @@ static size_t pflog_alnum_run(const char *p, size_t n)
 }
 
 /* "QID: " at the start of m: the ID into *qid, returns the offset after ": " or 0. */
-static size_t pflog_qid(struct logspan m, struct logspan *qid)
+size_t pflog_qid(struct logspan m, struct logspan *qid)
 {
 	size_t i = pflog_alnum_run(m.p, m.len);
 	if (i < 5 || i > PFLOG_QID_MAX || i + 1 >= m.len || m.p[i] != ':' || m.p[i + 1] != ' ')

@@ -82,5 +82,8 @@ bool pflog_is_delivery_daemon(struct logspan daemon);
  * *out are set only when the kind is not PFLOG_OTHER. */
 enum pflog_kind pflog_parse(struct logspan daemon, struct logspan msg, struct pflog_rec *out);
 const char *pflog_kind_name(enum pflog_kind k);
+/* The queue ID that starts msg ("QID: ..."): the offset after its ": ", with *qid
+ * set; 0 when msg does not start with one. */
+size_t pflog_qid(struct logspan msg, struct logspan *qid);
 
 #endif

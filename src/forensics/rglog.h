@@ -40,4 +40,26 @@ struct rglog_rec {
 
 enum rglog_kind rglog_parse(struct logspan msg, struct rglog_rec *out);
 
+/*
+ * The SMTP server's lines (docs/smtp.md, "Log lines"), after the same prefix:
+ *
+ *   smtpd queue_id=QID|NOQUEUE sid=SESSION client=IP|- EVENT key=value ...
+ *
+ * EVENT is a bare word ("connect", "queued", "disconnect") or the first pair
+ * ("auth=ok mech=PLAIN user=sam"). Only the keys trace needs are kept.
+ */
+struct rglog_smtpd {
+	struct logspan qid;   /* empty for NOQUEUE */
+	struct logspan sid;   /* the SMTP session */
+	struct logspan event; /* "queued", "connect", ... or the first key ("auth") */
+	struct logspan value; /* the first pair's value ("ok" of auth=ok), else empty */
+	struct logspan from, user, mech, proto;
+	bool has_client;
+	struct addr client;
+	uint64_t nrcpt, size;
+};
+
+/* 0 with *out set for an smtpd line, -1 for any other line. */
+int rglog_parse_smtpd(struct logspan msg, struct rglog_smtpd *out);
+
 #endif

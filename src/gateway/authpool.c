@@ -33,10 +33,8 @@ struct authpool_job {
 	struct authpool_job *next, *prev;
 	enum authpool_state state;
 	bool cancelled;
-	struct userdb_cred cr;
-	char pw[PASSWD_PLAIN_MAX];
-	size_t pwlen;
-	enum userdb_verdict verdict;
+	struct authbe_request req;
+	struct authbe_result res;
 	authpool_done_fn done;
 	void *arg;
 };
@@ -84,8 +82,7 @@ static void authpool_list_unlink(struct authpool_list *l, struct authpool_job *j
 
 static void authpool_job_free(struct authpool_job *j)
 {
-	passwd_wipe(j->pw, sizeof j->pw);
-	passwd_wipe(&j->cr, sizeof j->cr);
+	passwd_wipe(&j->req, sizeof j->req);
 	free(j);
 }
 
@@ -102,11 +99,10 @@ static void *authpool_worker(void *arg)
 		authpool_list_unlink(&p->queue, j);
 		j->state = AUTHPOOL_RUNNING;
 		pthread_mutex_unlock(&p->lock);
-		/* Only this thread touches j's credentials and password now. */
-		enum userdb_verdict v = userdb_check(&j->cr, j->pw, j->pwlen);
-		passwd_wipe(j->pw, sizeof j->pw);
+		/* Only this thread touches j's request and result now. */
+		authbe_check(&j->req, &j->res);
+		passwd_wipe(&j->req, sizeof j->req);
 		pthread_mutex_lock(&p->lock);
-		j->verdict = v;
 		j->state = AUTHPOOL_DONE;
 		authpool_list_push(&p->done, j);
 		if (!p->signalled) {
@@ -119,6 +115,7 @@ static void *authpool_worker(void *arg)
 		}
 	}
 	pthread_mutex_unlock(&p->lock);
+	authbe_thread_end(); /* its Dovecot connection */
 	return NULL;
 }
 
@@ -141,7 +138,7 @@ static void authpool_on_done(evutil_socket_t fd, short what, void *arg)
 		bool call = !j->cancelled && j->done;
 		pthread_mutex_unlock(&p->lock);
 		if (call)
-			j->done(j->arg, j->verdict);
+			j->done(j->arg, &j->res);
 		authpool_job_free(j);
 		pthread_mutex_lock(&p->lock);
 	}
@@ -245,10 +242,10 @@ fail:
 	return NULL;
 }
 
-struct authpool_job *authpool_submit(struct authpool *p, const struct userdb_cred *cr,
-                                     const char *pw, size_t pwlen, authpool_done_fn done, void *arg)
+struct authpool_job *authpool_submit(struct authpool *p, const struct authbe_request *req,
+                                     authpool_done_fn done, void *arg)
 {
-	if (pwlen > sizeof((struct authpool_job *)0)->pw)
+	if (req->pwlen > sizeof req->pw)
 		return NULL;
 	pthread_mutex_lock(&p->lock);
 	bool full = p->pending >= p->queue_max || p->stop;
@@ -258,9 +255,7 @@ struct authpool_job *authpool_submit(struct authpool *p, const struct userdb_cre
 	struct authpool_job *j = calloc(1, sizeof *j);
 	if (!j)
 		return NULL;
-	j->cr = *cr;
-	memcpy(j->pw, pw, pwlen);
-	j->pwlen = pwlen;
+	j->req = *req;
 	j->done = done;
 	j->arg = arg;
 	j->state = AUTHPOOL_QUEUED;

@@ -5,10 +5,11 @@
  *
  * The loop thread looks the account up (userdb_lookup: the store is only
  * read there) and submits a job holding copies of the credentials and the
- * password; a worker runs userdb_check() on them and puts the job on a done
+ * password; a worker runs authbe_check() on them (the users file's Argon2, or
+ * the Dovecot or LDAP exchange: auth/authbe.h) and puts the job on a done
  * list; a pipe wakes an event on the loop, which calls the job's callback
  * there. Nothing but the callback runs on the loop for a job, and nothing but
- * userdb_check() on a worker.
+ * authbe_check() on a worker.
  *
  * Cancellation: authpool_cancel() (on the loop, e.g. when the connection the
  * job is for goes away) guarantees the callback is never called; a job not
@@ -20,7 +21,7 @@
 #ifndef RG_GATEWAY_AUTHPOOL_H
 #define RG_GATEWAY_AUTHPOOL_H
 
-#include "auth/userdb.h"
+#include "auth/authbe.h"
 
 #include <stddef.h>
 
@@ -30,8 +31,8 @@ struct authpool_job;
 
 #define AUTHPOOL_WORKERS_MAX 64
 
-/* On the loop thread; the job is gone once this returns. */
-typedef void (*authpool_done_fn)(void *arg, enum userdb_verdict v);
+/* On the loop thread; the job (and r) is gone once this returns. */
+typedef void (*authpool_done_fn)(void *arg, const struct authbe_result *r);
 
 /* workers threads (1..AUTHPOOL_WORKERS_MAX), at most queue_max jobs submitted
  * and not yet finished (>= 1). NULL with err on failure. */
@@ -39,15 +40,14 @@ struct authpool *authpool_new(struct event_base *base, unsigned workers, unsigne
                               char *err, size_t errlen);
 void authpool_free(struct authpool *p);
 
-/* Queues userdb_check(cr, pw, pwlen) (the password is copied, and wiped when
- * the job ends). done(arg, verdict) is called later on the loop, unless the
- * job is cancelled first; done NULL: nobody is called (a check run for its
- * side effect: the first unknown-user check makes the dummy hash). NULL when
- * the queue is full, pwlen is over PASSWD_PLAIN_MAX or memory ran out:
- * nothing was queued. */
-struct authpool_job *authpool_submit(struct authpool *p, const struct userdb_cred *cr,
-                                     const char *pw, size_t pwlen, authpool_done_fn done,
-                                     void *arg);
+/* Queues authbe_check(req) (the request, password included, is copied, and
+ * wiped when the job ends). done(arg, result) is called later on the loop,
+ * unless the job is cancelled first; done NULL: nobody is called (a check run
+ * for its side effect: the first unknown-user check makes the dummy hash).
+ * NULL when the queue is full, pwlen is over PASSWD_PLAIN_MAX or memory ran
+ * out: nothing was queued. */
+struct authpool_job *authpool_submit(struct authpool *p, const struct authbe_request *req,
+                                     authpool_done_fn done, void *arg);
 /* done will not be called for j. Only before done was called for it. */
 void authpool_cancel(struct authpool *p, struct authpool_job *j);
 

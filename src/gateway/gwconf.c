@@ -6,6 +6,8 @@
 #include "admin/alert.h"
 #include "core/cfg.h"
 #include "core/str.h"
+#include "gateway/follow.h"
+#include "gateway/nftban.h"
 #include "queue/queue.h"
 #include "smtp/dkim.h"
 
@@ -43,6 +45,10 @@ static const struct cfg_option gw_options[] = {
      "domains we accept mail for"},
     {"gateway", "trusted_networks", CFG_STRING, "127.0.0.0/8 ::1/128", 0, 0, true,
      GC(trusted_networks), GS(trusted_networks), "clients that may relay without AUTH"},
+    {"gateway", "identify_sender", CFG_STRING, "", 0, 0, true, GC(identify_sender),
+     GS(identify_sender),
+     "trusted networks (the organisation's mail servers) whose mail is counted per envelope "
+     "sender on every listener, as with [listener] identify = sender"},
     {"gateway", "tls_cert", CFG_STRING, "", 0, 0, true, GC(tls_cert), GS(tls_cert),
      "PEM certificate chain"},
     {"gateway", "tls_key", CFG_STRING, "", 0, 0, true, GC(tls_key), GS(tls_key), "PEM key"},
@@ -135,6 +141,37 @@ static const struct cfg_option gw_options[] = {
      GS(policyd_socket_group), "unix socket: its group (Postfix: postfix)"},
     {"policyd", "socket_mode", CFG_STRING, "", 0, 0, false, GC(policyd_socket_mode),
      GS(policyd_socket_mode), "unix socket: its mode, octal (0660)"},
+#define GA(f) offsetof(struct gw_config, auth.f)
+#define GAS(f) sizeof(((struct gw_config *)0)->auth.f)
+    {"auth", "backends", CFG_STRING, "file", 0, 0, true, GA(backends), GAS(backends),
+     "where SMTP AUTH passwords are checked, in order: file (the users file), dovecot, ldap; "
+     "the first that knows the user decides (docs/users.md)"},
+    {"auth", "backend_timeout", CFG_DURATION, "10s", 100, 120000, true, GA(timeout_ms), 0,
+     "a Dovecot check, or each LDAP operation; past it AUTH gets 454 4.7.0 (never 535)"},
+    {"auth", "dovecot_socket", CFG_STRING, "", 0, 0, true, GA(dovecot_socket), GAS(dovecot_socket),
+     "Dovecot's auth-client socket, as /run/dovecot/auth-client"},
+    {"auth", "dovecot_service", CFG_STRING, "smtp", 0, 0, true, GA(dovecot_service),
+     GAS(dovecot_service), "the service name Dovecot's passdb sees (%s in its config)"},
+    {"auth", "ldap_uri", CFG_STRING, "", 0, 0, true, GA(ldap_uri), GAS(ldap_uri),
+     "ldap://HOST[:PORT] or ldaps://HOST[:PORT] (several, space-separated: tried in turn)"},
+    {"auth", "ldap_starttls", CFG_BOOL, "yes", 0, 0, true, GA(ldap_starttls), 0,
+     "ldap:// URIs: StartTLS first, required (no: the password crosses the network in "
+     "clear)"},
+    {"auth", "ldap_ca_file", CFG_STRING, "", 0, 0, true, GA(ldap_ca_file), GAS(ldap_ca_file),
+     "PEM CAs that signed the LDAP server's certificate (empty: the system's)"},
+    {"auth", "ldap_base", CFG_STRING, "", 0, 0, true, GA(ldap_base), GAS(ldap_base),
+     "where the users are searched (subtree), as dc=corp,dc=example"},
+    {"auth", "ldap_filter", CFG_STRING, "(|(uid=%u)(userPrincipalName=%u)(sAMAccountName=%u))", 0,
+     0, true, GA(ldap_filter), GAS(ldap_filter),
+     "the user's entry: %u the login name, %n its local part, %d its domain (RFC 4515 "
+     "escaped); exactly one entry must match"},
+    {"auth", "ldap_bind_dn", CFG_STRING, "", 0, 0, true, GA(ldap_bind_dn), GAS(ldap_bind_dn),
+     "the account the search binds as (empty: anonymous)"},
+    {"auth", "ldap_bind_password", CFG_STRING, "", 0, 0, true, GA(ldap_bind_password),
+     GAS(ldap_bind_password), "its password"},
+    {"auth", "ldap_name_attr", CFG_STRING, "", 0, 0, true, GA(ldap_name_attr), GAS(ldap_name_attr),
+     "the entry's attribute whose value is the account's identity (uid, userPrincipalName; "
+     "empty: the login name)"},
 #define GD(f) offsetof(struct gw_config, delivery.f)
 #define GDS(f) sizeof(((struct gw_config *)0)->delivery.f)
     {"delivery", "relayhost", CFG_STRING, "", 0, 0, true, GD(relayhost), GDS(relayhost),
@@ -221,6 +258,24 @@ static const struct cfg_option gw_options[] = {
      "the first block is told at once, later ones in one digest per this interval"},
     {"alert", "mail_from", CFG_STRING, "", 0, 0, true, GC(alert_mail_from), GS(alert_mail_from),
      "sender of alert mail; empty: postmaster@hostname"},
+    /* [follow] and [firewall] (docs/follow.md, docs/firewall.md) */
+    {"follow", "files", CFG_STRING, "", 0, 0, false, GC(follow_files), GS(follow_files),
+     "mail logs to follow for failed and successful logins (comma list of absolute paths); "
+     "empty: off"},
+    {"follow", "poll_interval", CFG_DURATION, "250ms", 10, 60000, false, GC(follow_poll_ms), 0,
+     "how often the followed logs are read"},
+    {"follow", "max_line", CFG_INT, "8192", 256, 1048576, false, GC(follow_max_line), 0,
+     "longer log lines are skipped"},
+    {"firewall", "ban_set", CFG_STRING, "", 0, 0, false, GC(fw_ban_set), GS(fw_ban_set),
+     "nftables set (FAMILY TABLE SET) that IPv4 addresses locked out for failed logins go "
+     "into; empty: none"},
+    {"firewall", "ban_set6", CFG_STRING, "", 0, 0, false, GC(fw_ban_set6), GS(fw_ban_set6),
+     "the same for IPv6 prefixes (an interval set); empty: none"},
+    {"firewall", "ban_timeout", CFG_DURATION, "1h", 1000, 30 * 86400000LL, false,
+     GC(fw_ban_timeout_ms), 0, "longest time an address stays in the set (a shorter lockout: "
+     "its end)"},
+    {"firewall", "nft", CFG_STRING, "nft", 0, 0, false, GC(fw_nft), GS(fw_nft),
+     "the nft command, run without a shell (for example: sudo -n /usr/sbin/nft)"},
 };
 #define GW_NOPTS (sizeof gw_options / sizeof gw_options[0])
 
@@ -311,6 +366,24 @@ static int gw_listener_set(struct gw_listener *l, const char *name, const char *
 		if (addr_parse(value, strlen(value), &a) != 0 ||
 		    str_copy(l->source_address, sizeof l->source_address, value) != 0) {
 			str_format(err, errlen, "source_address: expected an IP address");
+			return -1;
+		}
+	} else if (strcmp(name, "identify") == 0) {
+		if (strcmp(value, "client") == 0)
+			l->identify = GW_IDENTIFY_CLIENT;
+		else if (strcmp(value, "sender") == 0)
+			l->identify = GW_IDENTIFY_SENDER;
+		else {
+			str_format(err, errlen, "identify: expected client or sender");
+			return -1;
+		}
+	} else if (strcmp(name, "identify_header") == 0) {
+		size_t n = strlen(value);
+		bool ok = n > 0 && n < sizeof l->identify_header;
+		for (size_t i = 0; ok && i < n; i++) /* RFC 5322 ftext, as a name is written */
+			ok = value[i] > 32 && value[i] < 127 && value[i] != ':';
+		if (!ok || str_copy(l->identify_header, sizeof l->identify_header, value) != 0) {
+			str_format(err, errlen, "identify_header: expected a header field name");
 			return -1;
 		}
 	} else if (strcmp(name, "require_tls_for_auth") == 0) {
@@ -723,6 +796,12 @@ static int gw_handler(void *user, const char *section, const char *name, const c
 	bool policy = strncmp(section, "domain ", 7) == 0 || strncmp(section, "user ", 5) == 0;
 	for (size_t i = 0; i < sizeof gw_policy_sections / sizeof gw_policy_sections[0]; i++)
 		policy = policy || strcmp(section, gw_policy_sections[i]) == 0;
+	if (strcmp(section, "auth") == 0) {
+		/* [auth] is shared: the backends here, the brute-force limits the engine's */
+		int arc = cfg_table_set(gw_options, GW_NOPTS, c, section, name, value, err, errlen);
+		if (arc != 0)
+			return arc == 1 ? 0 : -1;
+	}
 	if (policy)
 		return pol_config_set(&c->policy, section, name, value, err, errlen);
 	int rc = cfg_table_set(gw_options, GW_NOPTS, c, section, name, value, err, errlen);
@@ -745,6 +824,36 @@ static const char gw_defaults[] = "[listener submission]\n"
 				  "listen = 127.0.0.1:2525\n"
 				  "role = relay\n"
 				  "tls = starttls\n";
+
+/* [follow] files: absolute paths, at most FOLLOW_FILES_MAX; [firewall] ban_set
+ * and ban_set6: FAMILY TABLE SET (gateway/follow.h, gateway/nftban.h). */
+static int gw_firewall_finish(const struct gw_config *c, char *err, size_t errlen)
+{
+	char e[200], list[sizeof c->follow_files];
+	char *paths[FOLLOW_FILES_MAX];
+	(void)str_copy(list, sizeof list, c->follow_files);
+	int n = str_split(list, ", \t", paths, FOLLOW_FILES_MAX);
+	if (n < 0) {
+		str_format(err, errlen, "%s: [follow] files: more than %d files", c->source,
+		           FOLLOW_FILES_MAX);
+		return -1;
+	}
+	for (int i = 0; i < n; i++)
+		if (paths[i][0] != '/') {
+			str_format(err, errlen, "%s: [follow] files: %s is not an absolute path",
+			           c->source, paths[i]);
+			return -1;
+		}
+	if (c->fw_ban_set[0] && nftban_check_set(c->fw_ban_set, e, sizeof e) != 0) {
+		str_format(err, errlen, "%s: [firewall] ban_set: %s", c->source, e);
+		return -1;
+	}
+	if (c->fw_ban_set6[0] && nftban_check_set(c->fw_ban_set6, e, sizeof e) != 0) {
+		str_format(err, errlen, "%s: [firewall] ban_set6: %s", c->source, e);
+		return -1;
+	}
+	return 0;
+}
 
 static int gw_finish(struct gw_config *c, char *err, size_t errlen)
 {
@@ -814,6 +923,15 @@ static int gw_finish(struct gw_config *c, char *err, size_t errlen)
 	if (prefix_set_add_list(c->trusted, c->trusted_networks, e, sizeof e) != 0) {
 		str_format(err, errlen, "%s: [gateway] trusted_networks: %s", c->source, e);
 		return -1;
+	}
+	if (c->identify_sender[0]) {
+		c->sender_networks = prefix_set_new();
+		if (!c->sender_networks ||
+		    prefix_set_add_list(c->sender_networks, c->identify_sender, e, sizeof e) != 0) {
+			str_format(err, errlen, "%s: [gateway] identify_sender: %s", c->source,
+			           c->sender_networks ? e : "out of memory");
+			return -1;
+		}
 	}
 	if (c->policyd_listen[0] &&
 	    hostport_parse(c->policyd_listen, 0, &c->policyd_addr, e, sizeof e) != 0) {
@@ -890,11 +1008,17 @@ static int gw_finish(struct gw_config *c, char *err, size_t errlen)
 	}
 	if (gw_delivery_finish(c, err, errlen) != 0)
 		return -1;
+	if (authbe_config_finish(&c->auth, me, sizeof me) != 0) {
+		str_format(err, errlen, "%s: [auth] %s", c->source, me);
+		return -1;
+	}
 	if ((c->tls_cert[0] != 0) != (c->tls_key[0] != 0)) {
 		str_format(err, errlen, "%s: [gateway] tls_cert and tls_key go together",
 		           c->source);
 		return -1;
 	}
+	if (gw_firewall_finish(c, err, errlen) != 0)
+		return -1;
 	return 0;
 }
 
@@ -1048,6 +1172,8 @@ void gwconf_free(struct gw_config *c)
 {
 	prefix_set_free(c->trusted);
 	c->trusted = NULL;
+	prefix_set_free(c->sender_networks);
+	c->sender_networks = NULL;
 	prefix_set_free(c->policyd_allowed);
 	c->policyd_allowed = NULL;
 	prefix_set_free(c->web_proxies);

@@ -15,6 +15,7 @@
 #ifndef RG_GATEWAY_GWCONF_H
 #define RG_GATEWAY_GWCONF_H
 
+#include "auth/authbe.h"
 #include "core/addr.h"
 #include "core/hostport.h"
 #include "policy/config.h"
@@ -30,12 +31,21 @@
 enum gw_role { GW_ROLE_SUBMISSION, GW_ROLE_RELAY, GW_ROLE_INBOUND };
 enum gw_tls { GW_TLS_NONE, GW_TLS_STARTTLS, GW_TLS_IMPLICIT };
 
+/* Whose mail a session without AUTH is counted as (docs/deploy-smarthost.md):
+ * the client IP, or, from a trusted network, the envelope sender of a local
+ * domain with the client's IP as the trusted relay above it. */
+enum gw_identify { GW_IDENTIFY_CLIENT, GW_IDENTIFY_SENDER };
+
 struct gw_listener {
 	char name[32];
 	char source_address[64]; /* delivery binds to it for mail received here; "" = default */
 	enum gw_role role;
 	enum gw_tls tls;
 	bool require_tls_for_auth;
+	enum gw_identify identify;
+	/* a header the internal server writes with the authenticated user (with
+	 * identify = sender): believed from trusted clients here, then removed */
+	char identify_header[64];
 	int naddrs;
 	struct hostport addrs[GW_ADDRS_MAX];
 };
@@ -119,6 +129,7 @@ struct gw_config {
 	bool reverse_dns;  /* the client's verified name in our Received header */
 	char local_domains[2048];
 	char trusted_networks[2048];
+	char identify_sender[2048]; /* trusted networks identified by sender on every listener */
 	char tls_cert[512];
 	char tls_key[512];
 	uint64_t max_message_size;
@@ -199,17 +210,29 @@ struct gw_config {
 		char selector[64];
 		char keyfile[512];
 	} dkim[GW_DKIM_MAX];
+	/* [auth] backends and their options (auth/authbe.h; the rest of [auth]
+	 * is the policy engine's) */
+	struct authbe_config auth;
 	/* parsed */
 	struct hostport policyd_addr;
 	struct hostport web_addr;
 	struct hostport redis_addr;
-	struct prefix_set *trusted; /* owned */
+	struct prefix_set *trusted;         /* owned */
+	struct prefix_set *sender_networks; /* owned: [gateway] identify_sender, NULL: none */
 	struct prefix_set *policyd_allowed; /* owned: [policyd] allow, or loopback */
 	long policyd_uid, policyd_gid;      /* -1: unchanged */
 	int policyd_mode;                   /* -1: unchanged */
 	struct prefix_set *web_proxies;     /* owned: [web] trusted_proxy, NULL: none */
 	struct pol_config policy;
 	char source[512]; /* the file, or "embedded defaults" */
+	/* [follow]: live log follow (gateway/follow.h) */
+	char follow_files[4096]; /* "" = off */
+	uint64_t follow_poll_ms;
+	long long follow_max_line;
+	/* [firewall]: the ban set (gateway/nftban.h) */
+	char fw_ban_set[200], fw_ban_set6[200]; /* "FAMILY TABLE SET", "" = none */
+	uint64_t fw_ban_timeout_ms;
+	char fw_nft[256];
 };
 
 /* Loads path (NULL: the embedded defaults). 0, or -1 with "file:line: what" in err. */

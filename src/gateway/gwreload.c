@@ -32,6 +32,7 @@ int gwreload_apply(const struct gwreload *r, char *restart, size_t restartlen, c
 	}
 	/* From here nothing fails: the new values go in as a whole. */
 	struct prefix_set *old_trusted = r->live->trusted;
+	struct prefix_set *old_sender_networks = r->live->sender_networks;
 	/* The policy service and the web page hold these sets and take a new one
 	 * only at a restart ([policyd] and [web] are restart-only): the running
 	 * ones stay, the fresh file's are dropped. */
@@ -41,10 +42,12 @@ int gwreload_apply(const struct gwreload *r, char *restart, size_t restartlen, c
 	r->live->policyd_allowed = allowed;
 	r->live->web_proxies = proxies;
 	fresh->trusted = NULL;
+	fresh->sender_networks = NULL;
 	free(fresh);
 	if (sr)
 		smtpd_reload_commit(r->smtpd, sr);
 	prefix_set_free(old_trusted);
+	prefix_set_free(old_sender_networks);
 	prefix_set_free(new_allowed);
 	prefix_set_free(new_proxies);
 	enum log_level lvl = LOG_LEVEL_INFO;

@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 
 #define SCAN_REPLY_MAX (1024 * 1024) /* rspamd's JSON reply, symbols included */
 
@@ -29,12 +30,12 @@ struct scan {
 	char host[64];
 	unsigned port;
 	uint64_t timeout_ms;
-	struct scan_req *reqs; /* running, for scan_free */
+	LIST_HEAD(, scan_req) reqs; /* running, for scan_free */
 };
 
 struct scan_req {
 	struct scan *s;
-	struct scan_req *next, *prev;
+	LIST_ENTRY(scan_req) link;
 	struct evhttp_connection *conn;
 	struct event *timer, *fin;
 	bool finished; /* the result is in res; fin is active */
@@ -131,13 +132,7 @@ done:
 
 static void scan_req_free(struct scan_req *r)
 {
-	struct scan *s = r->s;
-	if (r->prev)
-		r->prev->next = r->next;
-	else
-		s->reqs = r->next;
-	if (r->next)
-		r->next->prev = r->prev;
+	LIST_REMOVE(r, link);
 	if (r->conn)
 		evhttp_connection_free(r->conn); /* frees a pending request, no callback */
 	if (r->timer)
@@ -233,8 +228,8 @@ void scan_free(struct scan *s)
 {
 	if (!s)
 		return;
-	while (s->reqs)
-		scan_req_free(s->reqs);
+	while (!LIST_EMPTY(&s->reqs))
+		scan_req_free(LIST_FIRST(&s->reqs));
 	free(s);
 }
 
@@ -274,10 +269,7 @@ struct scan_req *scan_start(struct scan *s, const struct scan_meta *meta, struct
 	r->s = s;
 	r->cb = cb;
 	r->arg = arg;
-	r->next = s->reqs;
-	if (s->reqs)
-		s->reqs->prev = r;
-	s->reqs = r;
+	LIST_INSERT_HEAD(&s->reqs, r, link);
 	r->timer = evtimer_new(s->base, scan_on_timer, r);
 	r->fin = event_new(s->base, -1, 0, scan_on_fin, r);
 	r->conn = evhttp_connection_base_new(s->base, NULL, s->host, (unsigned short)s->port);

@@ -11,6 +11,7 @@
 #include "gateway/smtpd.h"
 
 #include "admin/metrics.h"
+#include "auth/authbe.h"
 #include "auth/userdb.h"
 #include "core/clock.h"
 #include "core/log.h"
@@ -27,6 +28,7 @@
 #include "policy/msgclass.h"
 #include "queue/queue.h"
 #include "smtp/dkim.h"
+#include "smtp/hdrstrip.h"
 #include "smtp/relay.h"
 #include "smtp/session.h"
 
@@ -112,6 +114,11 @@ struct smtpd_conn {
 	enum userdb_verdict auth_verdict;
 	char auth_mech[8];
 	char auth_name[USERDB_NAME_MAX + 1]; /* sanitised, for the log and the policy */
+	/* what the backends said (auth/authbe.h): the account's name on success
+	 * (the identity from then on), which backend, and why not */
+	char auth_canon[USERDB_NAME_MAX + 1];
+	const char *auth_backend;
+	char auth_why[256];
 	enum smtp_session_auth_result auth_result;
 	bool closing;       /* flushing the last replies, then free */
 	bool tls_start;     /* start TLS once the 220 is flushed */
@@ -148,6 +155,10 @@ struct smtpd_conn {
 	struct scan_req *scan_req; /* running */
 	bool scan_done;            /* scan holds this message's result, or why there is none */
 	struct scan_result scan;
+	/* [listener] identify_header: the internal server's field with the
+	 * authenticated user, read for the policy and removed from the spool */
+	bool stripping;
+	struct hdrstrip strip;
 };
 
 #define SMTPD_HDR_MAX 65536 /* header bytes kept for classification */
@@ -576,12 +587,21 @@ static int smtpd_users_prepare(struct smtpd *d)
 {
 	if (!d->auth)
 		return userdb_prepare(&d->users);
-	struct userdb_cred cr;
-	if (userdb_lookup(&d->users, NULL, &cr) != 0)
+	struct authbe_request *req = calloc(1, sizeof *req);
+	if (!req || userdb_lookup(&d->users, NULL, &req->cr) != 0) {
+		free(req);
 		return -1;
-	if (passwd_dummy_ready(&cr.dummy_cost))
-		return 0;
-	return authpool_submit(d->auth, &cr, "", 0, NULL, NULL) ? 0 : -1;
+	}
+	int rc = 0;
+	if (!passwd_dummy_ready(&req->cr.dummy_cost)) {
+		/* a check of nobody against the users file only */
+		(void)str_copy(req->conf.backends, sizeof req->conf.backends, "file");
+		req->conf.order[0] = AUTHBE_FILE;
+		req->conf.n = 1;
+		rc = authpool_submit(d->auth, req, NULL, NULL) ? 0 : -1;
+	}
+	free(req);
+	return rc;
 }
 
 static void smtpd_users_refresh(struct smtpd *d)
@@ -617,6 +637,49 @@ int smtpd_users_reload(struct smtpd *d, char *err, size_t errlen)
 	return 0;
 }
 
+/* A session identified by sender (docs/deploy-smarthost.md): no AUTH, a
+ * client in trusted_networks, and its listener says identify = sender or the
+ * client is in [gateway] identify_sender. Nothing else is believed: an
+ * untrusted client naming a colleague as sender must not get her blocked. */
+static bool smtpd_by_sender(const struct smtpd_conn *c)
+{
+	const struct gw_config *g = c->d->c;
+	if (!c->has_ip || smtp_session_auth_user(c->s) || !g->trusted ||
+	    !prefix_set_lookup(g->trusted, &c->ip, NULL, NULL))
+		return false;
+	return c->l->conf->identify == GW_IDENTIFY_SENDER ||
+	       (g->sender_networks && prefix_set_lookup(g->sender_networks, &c->ip, NULL, NULL));
+}
+
+/* The event of a session identified by sender: the user is who (the envelope
+ * sender, or the identify_header's user) in the engine's canonical form when
+ * it is of a local domain (a header's user is believed as it is), and the
+ * client is the trusted relay above it (POL_F_RELAYED). A sender outside the
+ * local domains is flagged: a signal on the relay. The null sender (the
+ * server's own notices) counts on the relay alone. */
+static void smtpd_relay_identity(const struct smtpd_conn *c, const char *who, bool from_header,
+                                 struct pol_event *ev)
+{
+	ev->flags |= POL_F_RELAYED;
+	if (!who[0])
+		return;
+	const char *at = strrchr(who, '@');
+	if (!from_header &&
+	    (!at || !relay_domains_contains(&c->d->relay.domains, at + 1, strlen(at + 1)))) {
+		ev->flags |= POL_F_FOREIGN_SENDER;
+		return;
+	}
+	char in[POL_IDENT_MAX], norm[POL_IDENT_MAX];
+	const struct pol_engine *e = c->d->deps.engine;
+	if (str_format(in, sizeof in, "user:%s", who) != 0)
+		return;
+	if (!e || pol_engine_normalize(e, in, norm, sizeof norm) != 0) {
+		str_lower(in);
+		(void)str_copy(norm, sizeof norm, in);
+	}
+	(void)str_copy(ev->user, sizeof ev->user, norm + 5);
+}
+
 static void smtpd_policy_event(const struct smtpd_conn *c, enum pol_event_type t, const char *user,
                                struct pol_event *ev)
 {
@@ -625,6 +688,8 @@ static void smtpd_policy_event(const struct smtpd_conn *c, enum pol_event_type t
 	ev->has_ip = c->has_ip;
 	ev->ip = c->ip;
 	str_copy(ev->sender, sizeof ev->sender, c->sender);
+	if ((t == POL_EV_MAIL || t == POL_EV_RCPT_REJECT) && !ev->user[0] && smtpd_by_sender(c))
+		smtpd_relay_identity(c, c->sender, false, ev);
 }
 
 /* Evaluates (count) or checks blocks only; returns the verdict's action. */
@@ -661,15 +726,22 @@ static enum pol_action smtpd_policy(struct smtpd_conn *c, struct pol_event *ev, 
 static void smtpd_auth_finish(struct smtpd_conn *c, enum userdb_verdict uv, bool unchecked)
 {
 	struct smtpd *d = c->d;
-	enum smtp_session_auth_result r = uv == USERDB_OK      ? SMTP_SESSION_AUTH_OK
-	                                  : uv == USERDB_ERROR ? SMTP_SESSION_AUTH_TEMP
-	                                                       : SMTP_SESSION_AUTH_FAIL;
-	const char *name = c->auth_name;
+	enum smtp_session_auth_result r = uv == USERDB_OK ? SMTP_SESSION_AUTH_OK
+	                                  : uv == USERDB_ERROR || uv == USERDB_UNAVAILABLE
+	                                      ? SMTP_SESSION_AUTH_TEMP
+	                                      : SMTP_SESSION_AUTH_FAIL;
+	/* After success the identity is the backend's name for the account. */
+	const char *name =
+	    r == SMTP_SESSION_AUTH_OK && c->auth_canon[0] ? c->auth_canon : c->auth_name;
 	struct pol_event ev;
 	struct pol_verdict v;
 	smtpd_policy_event(c, r == SMTP_SESSION_AUTH_OK ? POL_EV_AUTH_OK : POL_EV_AUTH_FAIL, name,
 	                   &ev);
-	enum pol_action a = smtpd_policy(c, &ev, true, &v);
+	enum pol_action a = POL_ALLOW;
+	if (uv == USERDB_UNAVAILABLE)
+		memset(&v, 0, sizeof v); /* no answer is no failed login: nothing counted */
+	else
+		a = smtpd_policy(c, &ev, true, &v);
 	if (strcmp(v.rule, "store_error") == 0 && r != SMTP_SESSION_AUTH_TEMP) {
 		/* No counting means no delay, no lockout, no block: fail closed. */
 		smtpd_log(LOG_LEVEL_ERROR, c, "auth=refused why=\"%s\"",
@@ -685,17 +757,25 @@ static void smtpd_auth_finish(struct smtpd_conn *c, enum userdb_verdict uv, bool
 	uint64_t delay = v.delay_ms;
 	if (r == SMTP_SESSION_AUTH_FAIL && !d->deps.engine)
 		delay = SMTPD_AUTH_FAIL_DELAY_MS;
-	struct smtpd_q qn;
-	smtpd_log(LOG_LEVEL_INFO, c, "auth=%s mech=%s user=%s delay_ms=%llu%s%s",
+	/* why= as it always was; what the backend said after it, quoted */
+	struct smtpd_q qn, qi, qw;
+	smtpd_log(LOG_LEVEL_INFO, c, "auth=%s mech=%s user=%s delay_ms=%llu%s%s%s%s%s%s%s%s",
 	          r == SMTP_SESSION_AUTH_OK     ? "ok"
 	          : r == SMTP_SESSION_AUTH_TEMP ? "tempfail"
 	                                        : "failed",
-	          c->auth_mech, smtpd_q(&qn, name), (unsigned long long)delay,
+	          c->auth_mech, smtpd_q(&qn, c->auth_name), (unsigned long long)delay,
 	          uv != USERDB_OK ? " why=" : "",
 	          unchecked         ? "not checked (client blocked)"
 	          : uv != USERDB_OK ? userdb_verdict_name(uv)
-	                            : "");
+	                            : "",
+	          c->auth_backend ? " backend=" : "", c->auth_backend ? c->auth_backend : "",
+	          r == SMTP_SESSION_AUTH_OK ? " identity=" : "",
+	          r == SMTP_SESSION_AUTH_OK ? smtpd_q(&qi, name) : "",
+	          c->auth_why[0] && uv != USERDB_OK ? " detail=" : "",
+	          c->auth_why[0] && uv != USERDB_OK ? smtpd_q(&qw, c->auth_why) : "");
 	smtpd_count(d->m_auth, r == SMTP_SESSION_AUTH_OK ? "ok" : "failed");
+	if (r == SMTP_SESSION_AUTH_OK)
+		(void)smtp_session_auth_rename(c->s, name);
 	if (delay == 0) {
 		smtp_session_reply_auth(c->s, r);
 		return;
@@ -705,10 +785,14 @@ static void smtpd_auth_finish(struct smtpd_conn *c, enum userdb_verdict uv, bool
 }
 
 /* A worker checked the password (on the loop; c still has the AUTH pending). */
-static void smtpd_on_auth_checked(void *arg, enum userdb_verdict uv)
+static void smtpd_on_auth_checked(void *arg, const struct authbe_result *res)
 {
 	struct smtpd_conn *c = arg;
+	enum userdb_verdict uv = res->verdict;
 	c->auth_job = NULL;
+	c->auth_backend = authbe_kind_name(res->backend);
+	(void)str_copy(c->auth_canon, sizeof c->auth_canon, res->name);
+	str_sanitize(c->auth_why, sizeof c->auth_why, res->why, strlen(res->why));
 	clock_update();
 	if (c->closing) {
 		/* timed out meanwhile: the 421 was the last word */
@@ -751,30 +835,40 @@ static void smtpd_on_auth(void *arg, struct smtp_session *s, const char *mech, c
 	smtpd_users_refresh(d);
 	str_copy(c->auth_mech, sizeof c->auth_mech, mech);
 	str_sanitize(c->auth_name, sizeof c->auth_name, user, strlen(user));
+	c->auth_canon[0] = c->auth_why[0] = '\0';
+	c->auth_backend = NULL;
 	if (authzid[0] && !str_ieq(authzid, user)) {
 		smtpd_auth_finish(c, USERDB_BAD, false); /* no proxy authorization */
 		return;
 	}
-	/* The store is read here, on the loop; the worker gets copies. */
-	struct userdb_cred cr;
-	if (userdb_lookup(&d->users, user, &cr) != 0) {
-		smtpd_auth_finish(c, USERDB_ERROR, false);
-		return;
-	}
 	size_t pwlen = strlen(pw);
-	if (!userdb_cred_usable(&cr, pwlen)) {
-		/* the check would refuse it at once, without hashing */
-		smtpd_auth_finish(c, USERDB_ERROR, false);
-		return;
-	}
 	if (smtpd_auth_blocked(c)) {
-		/* The block fails it whatever the password: spare the Argon2 work. */
-		passwd_wipe(&cr, sizeof cr);
+		/* The block fails it whatever the password: spare the backends' work. */
 		smtpd_auth_finish(c, USERDB_BAD, true);
 		return;
 	}
-	c->auth_job = authpool_submit(d->auth, &cr, pw, pwlen, smtpd_on_auth_checked, c);
-	passwd_wipe(&cr, sizeof cr);
+	/* The store is read here, on the loop; the worker gets copies (of the
+	 * backends' options too: a reload meanwhile changes nothing for it). */
+	struct authbe_request *req = calloc(1, sizeof *req);
+	if (!req || userdb_lookup(&d->users, user, &req->cr) != 0 || pwlen > sizeof req->pw ||
+	    (authbe_uses(&d->c->auth, AUTHBE_FILE) && !userdb_cred_usable(&req->cr, pwlen)) ||
+	    str_copy(req->user, sizeof req->user, user) != 0) {
+		/* the check would refuse it at once, without hashing */
+		if (req)
+			passwd_wipe(req, sizeof *req);
+		free(req);
+		smtpd_auth_finish(c, USERDB_ERROR, false);
+		return;
+	}
+	req->conf = d->c->auth;
+	const struct userdb_entry *e = req->cr.known ? userdb_find(&d->users, user) : NULL;
+	(void)str_copy(req->file_name, sizeof req->file_name, e ? e->name : "");
+	memcpy(req->pw, pw, pwlen);
+	req->pwlen = pwlen;
+	(void)str_copy(req->rip, sizeof req->rip, c->has_ip ? c->ip_text : "");
+	c->auth_job = authpool_submit(d->auth, req, smtpd_on_auth_checked, c);
+	passwd_wipe(req, sizeof *req);
+	free(req);
 	if (!c->auth_job) {
 		smtpd_log(LOG_LEVEL_WARN, c,
 		          "auth=tempfail mech=%s user=%s delay_ms=0 why=busy (%u checks waiting)",
@@ -814,7 +908,10 @@ static void smtpd_on_mail(void *arg, struct smtp_session *s, const struct smtp_a
 	smtpd_policy_event(c, POL_EV_MAIL, smtp_session_auth_user(s), &ev);
 	if (!c->sender[0])
 		ev.flags |= POL_F_NULL_SENDER;
-	if (smtpd_policy(c, &ev, false, &v) == POL_BLOCK) {
+	/* From a trusted relay identified by sender a block holds the message
+	 * (at the end of data) rather than refusing it: a 5xx would have the
+	 * internal server bounce it, and a person resumes it with the block. */
+	if (smtpd_policy(c, &ev, false, &v) == POL_BLOCK && !(ev.flags & POL_F_RELAYED)) {
 		char r[SMTP_SESSION_REPLY_MAX];
 		str_format(r, sizeof r, "554 5.7.1 relayguard: %s blocked (%s)", v.identity,
 		           v.n_reasons ? v.reasons[0] : v.rule);
@@ -929,6 +1026,8 @@ static int smtpd_on_data_start(void *arg, struct smtp_session *s)
 	str_copy(c->qid, sizeof c->qid, queue_msg_id(c->qm));
 	if (c->d->dkim.n && c->l->conf->role != GW_ROLE_INBOUND)
 		c->dkim = dkim_signer_new(); /* NULL (no memory): the message goes unsigned */
+	c->stripping = c->l->conf->identify_header[0] && smtpd_by_sender(c) &&
+	               hdrstrip_init(&c->strip, c->l->conf->identify_header) == 0;
 	char date[64];
 	(void)clock_format_rfc5322(clock_realtime_ms(), true, date, sizeof date); /* fits */
 	struct buf h;
@@ -989,11 +1088,10 @@ static void smtpd_classify(struct smtpd_conn *c)
 	}
 }
 
-static int smtpd_on_data_chunk(void *arg, struct smtp_session *s, const char *p, size_t n)
+/* Message bytes to the spool (and the DKIM signer, which signs what is spooled). */
+static int smtpd_spool_write(void *arg, const char *p, size_t n)
 {
 	struct smtpd_conn *c = arg;
-	c->size += n;
-	smtpd_hdr_add(c, p, n);
 	if (c->qm && queue_msg_write(c->qm, p, n) != 0) {
 		smtpd_log(LOG_LEVEL_ERROR, c, "queue=%s", "write_failed");
 		return -1;
@@ -1005,6 +1103,16 @@ static int smtpd_on_data_chunk(void *arg, struct smtp_session *s, const char *p,
 		c->dkim = NULL;
 	}
 	return 0;
+}
+
+static int smtpd_on_data_chunk(void *arg, struct smtp_session *s, const char *p, size_t n)
+{
+	struct smtpd_conn *c = arg;
+	c->size += n;
+	smtpd_hdr_add(c, p, n);
+	if (c->stripping)
+		return hdrstrip_feed(&c->strip, p, n, smtpd_spool_write, c);
+	return smtpd_spool_write(c, p, n);
 }
 
 static void smtpd_on_data_abort(void *arg, struct smtp_session *s, const char *why)
@@ -1108,6 +1216,22 @@ static void smtpd_dkim_sign(struct smtpd_conn *c)
 	dkim_signer_free(sg);
 }
 
+/* "policy RULE: REASON [IDENTITY]": the identity the hold is about (the block
+ * met, the relay whose limit fired, else the event's identity) in brackets at
+ * the end, never cut, so a resume releases exactly what it names
+ * (admin/ctlapi "resume"). */
+static void smtpd_hold_reason(const struct pol_verdict *v, char *out, size_t size)
+{
+	const char *who = v->about[0] ? v->about : v->identity;
+	char tag[POL_IDENT_MAX + 4] = "";
+	if (who[0])
+		(void)str_format(tag, sizeof tag, " [%s]", who);
+	size_t room = size > strlen(tag) ? size - strlen(tag) : 0;
+	(void)str_format(out, room, "policy %s: %s", v->rule,
+	                 v->n_reasons ? v->reasons[0] : "hold");
+	(void)str_append(out, size, tag);
+}
+
 static void smtpd_commit(struct smtpd_conn *c)
 {
 	struct queue_envelope *env = calloc(1, sizeof *env);
@@ -1141,8 +1265,7 @@ static void smtpd_commit(struct smtpd_conn *c)
 		env->smtputf8 = m->smtputf8;
 	}
 	if (c->verdict.action == POL_HOLD)
-		str_format(env->hold_reason, sizeof env->hold_reason, "policy %s: %s",
-		           c->verdict.rule, c->verdict.n_reasons ? c->verdict.reasons[0] : "hold");
+		smtpd_hold_reason(&c->verdict, env->hold_reason, sizeof env->hold_reason);
 	env->nrcpt = c->nrcpt;
 	env->rcpt = c->rcpt;
 	if (c->dkim)
@@ -1168,6 +1291,17 @@ static void smtpd_on_screen_data(void *arg, const char *reply)
 static void smtpd_on_data_end(void *arg, struct smtp_session *s)
 {
 	struct smtpd_conn *c = arg;
+	if (c->stripping) {
+		c->stripping = false;
+		if (hdrstrip_finish(&c->strip, smtpd_spool_write, c) != 0) {
+			smtpd_msg_abort(c);
+			smtp_session_reply_data(s, false, NULL);
+			return;
+		}
+		if (c->strip.removed)
+			smtpd_log(LOG_LEVEL_DEBUG, c, "identify_header=removed fields=%u",
+			          c->strip.removed);
+	}
 	if (c->sc) {
 		c->screen_sync = true;
 		screen_conn_data(c->sc, smtpd_on_screen_data, c);
@@ -1287,6 +1421,43 @@ static bool smtpd_scan_verdict(struct smtpd_conn *c)
 	return false;
 }
 
+/* [listener] identify_header on a session identified by sender: the first
+ * such field's address ("user@dom", "<user@dom>", "Name <user@dom>") is the
+ * identity instead of the envelope sender; believed as the internal server
+ * wrote it (smtpd_by_sender: only from a trusted client), and removed from
+ * the message (smtpd_on_data_chunk). No such field: the envelope sender. */
+static void smtpd_header_identity(struct smtpd_conn *c, struct pol_event *ev)
+{
+	const char *name = c->l->conf->identify_header;
+	if (!(ev->flags & POL_F_RELAYED) || !name[0] || !c->hdr)
+		return;
+	struct msg_reader r;
+	struct msg_field f;
+	struct buf v;
+	char who[POL_USER_MAX] = "";
+	buf_init(&v, MSG_FIELD_MAX);
+	msg_reader_init(&r, c->hdr, c->hdr_len);
+	while (!who[0] && msg_next(&r, &f) == 1) {
+		if (!msg_field_is(&f, name) || msg_unfold(&f, &v) < 0)
+			continue;
+		const char *p = buf_cstr(&v), *lt = strchr(p, '<');
+		if (lt)
+			p = lt + 1;
+		p += strspn(p, " \t");
+		size_t n = strcspn(p, lt ? "> \t" : " \t;,");
+		if (n > 0 && n < sizeof who && str_copy_n(who, sizeof who, p, n) == 0 &&
+		    strpbrk(who, "\"()[]\\") != NULL)
+			who[0] = '\0';
+		buf_reset(&v);
+	}
+	buf_free(&v);
+	if (!who[0])
+		return;
+	ev->user[0] = '\0';
+	ev->flags &= ~POL_F_FOREIGN_SENDER;
+	smtpd_relay_identity(c, who, true, ev);
+}
+
 static void smtpd_data_end_go(struct smtpd_conn *c)
 {
 	struct smtp_session *s = c->s;
@@ -1301,6 +1472,7 @@ static void smtpd_data_end_go(struct smtpd_conn *c)
 	ev.rcpt_count = c->nrcpt;
 	ev.size = c->size;
 	smtpd_classify(c);
+	smtpd_header_identity(c, &ev);
 	if (c->received >= SMTPD_HOP_MAX) {
 		smtpd_log(LOG_LEVEL_INFO, c, "reject=mail_loop received=%u limit=%u", c->received,
 		          SMTPD_HOP_MAX);
@@ -1317,6 +1489,8 @@ static void smtpd_data_end_go(struct smtpd_conn *c)
 		ev.scan_score = (int32_t)lround(c->scan.score * 100.0);
 	}
 	enum pol_action a = smtpd_policy(c, &ev, true, &c->verdict);
+	if (a == POL_BLOCK && (ev.flags & POL_F_RELAYED))
+		a = c->verdict.action = POL_HOLD; /* smtpd_on_mail: held, not refused */
 	if (smtpd_scan_verdict(c))
 		return;
 	if (a == POL_DEFER || a == POL_BLOCK) {

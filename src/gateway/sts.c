@@ -11,6 +11,7 @@
  */
 #include "gateway/sts.h"
 
+#include "core/dname.h"
 #include "core/clock.h"
 #include "core/fsutil.h"
 #include "core/log.h"
@@ -29,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/queue.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -51,12 +53,13 @@ struct sts {
 	uint64_t timeout_ms;
 	struct sts_entry *cache;
 	unsigned ncache;
-	struct sts_req *reqs;
+	LIST_HEAD(, sts_req) reqs;
 };
 
 struct sts_req {
 	struct sts *s;
-	struct sts_req *prev, *next;
+	LIST_ENTRY(sts_req) link;
+	bool linked; /* on s->reqs (sts_free detaches what DNS still holds) */
 	char domain[MTASTS_NAME_MAX];
 	char id[MTASTS_ID_MAX]; /* of the TXT record */
 	sts_cb cb;
@@ -163,13 +166,8 @@ static void sts_cache_put(struct sts *s, const char *domain, const char *id,
 
 static void sts_req_free(struct sts_req *r)
 {
-	struct sts *s = r->s; /* NULL: detached by sts_free */
-	if (r->prev)
-		r->prev->next = r->next;
-	else if (s && s->reqs == r)
-		s->reqs = r->next;
-	if (r->next)
-		r->next->prev = r->prev;
+	if (r->linked)
+		LIST_REMOVE(r, link);
 	if (r->conn)
 		evhttp_connection_free(r->conn);
 	if (r->fin)
@@ -377,13 +375,9 @@ static void sts_on_txt(void *arg, const struct dns_result *res)
 
 static bool sts_domain_ok(const char *d)
 {
-	if (!d[0] || d[0] == '.' || strlen(d) >= MTASTS_NAME_MAX - 16)
-		return false;
-	for (const char *p = d; *p; p++)
-		if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '-' ||
-		      *p == '.' || *p == '_'))
-			return false;
-	return strstr(d, "..") == NULL;
+	size_t len = strlen(d);
+	return len < MTASTS_NAME_MAX - 16 &&
+	       dname_check(d, len, DNAME_UNDERSCORE, NULL, 0) == DNAME_OK;
 }
 
 struct sts_req *sts_lookup(struct sts *s, const char *domain, sts_cb cb, void *arg)
@@ -394,10 +388,8 @@ struct sts_req *sts_lookup(struct sts *s, const char *domain, sts_cb cb, void *a
 	r->s = s;
 	r->cb = cb;
 	r->arg = arg;
-	r->next = s->reqs;
-	if (s->reqs)
-		s->reqs->prev = r;
-	s->reqs = r;
+	LIST_INSERT_HEAD(&s->reqs, r, link);
+	r->linked = true;
 	r->fin = event_new(s->base, -1, 0, sts_on_fin, r);
 	if (!r->fin || str_copy(r->domain, sizeof r->domain, domain) != 0) {
 		sts_req_free(r);
@@ -468,8 +460,8 @@ void sts_free(struct sts *s)
 {
 	if (!s)
 		return;
-	while (s->reqs) {
-		struct sts_req *r = s->reqs;
+	while (!LIST_EMPTY(&s->reqs)) {
+		struct sts_req *r = LIST_FIRST(&s->reqs);
 		/* DNS answers may still come (dns_free cancels them later): detach */
 		r->cb = NULL;
 		if (r->conn) {
@@ -477,8 +469,8 @@ void sts_free(struct sts *s)
 			r->conn = NULL;
 		}
 		event_del(r->fin);
-		s->reqs = r->next;
-		r->prev = r->next = NULL;
+		LIST_REMOVE(r, link);
+		r->linked = false;
 		if (r->pending == 0) {
 			if (r->fin)
 				event_free(r->fin);

@@ -52,6 +52,12 @@ static const struct cfg_option pol_limit_table[] = {
 static const struct cfg_option pol_table[] = {
     POL_OPT("identity", "ipv6_prefix", CFG_INT, "64", 32, 128, ipv6_prefix,
             "IPv6 clients are one identity per prefix of this length"),
+    POL_OPT("identity", "relay_limit_factor", CFG_INT, "20", 1, 1000000, relay_limit_factor,
+            "a trusted relay identified by sender: its ip: identity's limits are [limits] "
+            "times this (the sum over its senders); it is never blocked automatically"),
+    POL_OPT("identity", "relay_foreign_hour", CFG_INT, "20", 0, 1000000000, relay_foreign_hour,
+            "messages per hour from senders outside the local domains that a trusted relay "
+            "may pass before they are held (0: none held)"),
     POL_OPT("signals", "volume_weight", CFG_INT, "30", 0, 1000, volume_weight,
             "weight of volume against the account's baseline"),
     POL_OPT("signals", "volume_factor", CFG_INT, "4", 1, 1000, volume_factor,

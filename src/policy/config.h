@@ -50,6 +50,8 @@ struct pol_config {
 	struct pol_limits limits;
 	/* [identity] */
 	long long ipv6_prefix;
+	long long relay_limit_factor; /* a trusted relay's limits: [limits] times this */
+	long long relay_foreign_hour; /* its senders outside the local domains per hour */
 	/* [signals] */
 	long long volume_weight, volume_factor, volume_floor_hour;
 	uint64_t baseline_ms; /* time constant of the daily-volume baseline */

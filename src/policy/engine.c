@@ -19,6 +19,7 @@
 #include "policy/inmem.h"
 #include "policy/ratelimit.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -75,8 +76,9 @@ struct pol_rec {
 	int64_t guessed_until;
 	uint32_t guessed_fails;
 	struct addr guessed_ip;
-	uint32_t offences;               /* automatic blocks so far */
-	struct ratelimit_ewma spam_hour; /* scanned messages at or over [signals] spam_score */
+	uint32_t offences;                  /* automatic blocks so far */
+	struct ratelimit_ewma spam_hour;    /* scanned messages at or over [signals] spam_score */
+	struct ratelimit_ewma foreign_hour; /* a trusted relay: senders outside the local domains */
 };
 
 struct pol_iprec {
@@ -553,6 +555,8 @@ static void pol_verdict_blocked(struct pol_verdict *v, const struct store_block 
 	(void)str_format(rule, sizeof rule, "block:%s", b->rule);
 	pol_escalate(v, POL_BLOCK, rule);
 	v->block_expires_ms = b->expires_ms;
+	if (strcmp(b->identity, v->identity) != 0)
+		(void)str_copy(v->about, sizeof v->about, b->identity);
 	pol_reason(v, "%s is blocked: %s", b->identity, b->reason);
 }
 
@@ -613,6 +617,8 @@ struct pol_mail_ctx {
 	bool block;
 	uint32_t offences;
 	uint32_t n_reasons; /* the verdict's reasons before the callback */
+	bool relay;         /* the trusted relay's record: limits only, no score, no block */
+	double foreign;     /* relay: its foreign-sender rate after this message */
 };
 
 static const char *const pol_limit_units[POL_LIM_N] = {
@@ -726,6 +732,15 @@ static int pol_mail_cb(void *ctx, unsigned char *rec, size_t *len, size_t cap)
 		}
 	}
 
+	if (m->relay) {
+		/* a trusted relay: the sum of its senders against its limits; its
+		 * senders are scored on their own identities, never the relay */
+		m->foreign = 0;
+		if (ev->flags & POL_F_FOREIGN_SENDER)
+			(void)ratelimit_ewma_hit(&r->foreign_hour, 1.0, 1e300, POL_HOUR_MS,
+			                         RATELIMIT_STRICT, now, &m->foreign);
+		return STORE_COMMIT;
+	}
 	/* Behaviour, counted whether or not a limit fired (attempts matter here). */
 	if (p_msg) {
 		(void)ratelimit_ewma_hit(&r->vol_hour, 1.0, 1e300, POL_HOUR_MS, RATELIMIT_STRICT,
@@ -780,6 +795,70 @@ static int pol_mail_cb(void *ctx, unsigned char *rec, size_t *len, size_t cap)
 	return STORE_COMMIT;
 }
 
+/* reason becomes the verdict's first reason (what a 4xx says). */
+static void pol_reason_first(struct pol_verdict *v, const char *reason)
+{
+	if (v->n_reasons < POL_REASONS_MAX) {
+		memmove(v->reasons[1], v->reasons[0], v->n_reasons * sizeof v->reasons[0]);
+		v->n_reasons++;
+	} else {
+		memmove(v->reasons[1], v->reasons[0], (POL_REASONS_MAX - 1) * sizeof v->reasons[0]);
+	}
+	(void)str_copy(v->reasons[0], sizeof v->reasons[0], reason);
+}
+
+/* A trusted relay identified by sender (POL_F_RELAYED): the message counts on
+ * the relay's ip: identity too, against [limits] times relay_limit_factor
+ * (the sum over its senders). Limits only: the relay is never scored nor
+ * blocked automatically, so one sender's spray cannot stop its colleagues. A
+ * sender outside the local domains is a signal of its own (an infected
+ * desktop, an open relay inside): logged, and past relay_foreign_hour held. */
+static int pol_relay(struct pol_engine *e, const struct pol_event *ev, struct pol_verdict *v)
+{
+	const struct pol_config *c = e->cfg;
+	char ident[POL_IDENT_MAX], key[STORE_KEY_MAX];
+	pol_ip_ident(e, &ev->ip, ident, sizeof ident);
+	struct pol_mail_ctx m = {
+	    .e = e, .ev = ev, .v = v, .over = -1, .n_reasons = v->n_reasons, .relay = true};
+	m.lim = c->limits;
+	long long f = c->relay_limit_factor > 0 ? c->relay_limit_factor : 1;
+	for (int i = 0; i < POL_LIM_N; i++)
+		if (m.lim.max[i] > 0)
+			m.lim.max[i] = m.lim.max[i] > LLONG_MAX / f ? LLONG_MAX : m.lim.max[i] * f;
+	/* distinct recipients and domains are a sender's pattern; summed over a
+	 * whole organisation they say nothing (and would fill the Bloom bits) */
+	m.lim.max[POL_LIM_UNIQ_RCPT_HOUR] = m.lim.max[POL_LIM_UNIQ_DOMAIN_HOUR] = 0;
+	if (pol_join(key, sizeof key, "I:", ident) != 0)
+		return -1;
+	if (store_update_exp(e->store, key, pol_mail_cb, &m, ev->time_ms + e->rec_ttl_ms) < 0)
+		return -1;
+	bool is_relay = strcmp(ident, v->identity) == 0;
+	if (m.over >= 0) {
+		char rule[48], reason[POL_REASON_LEN];
+		(void)str_format(rule, sizeof rule, "relay_rate_%s", pol_config_limit_name(m.over));
+		pol_escalate(v, POL_DEFER, rule);
+		if (strcmp(v->rule, rule) == 0) {
+			(void)str_format(reason, sizeof reason, "trusted relay %s: %s", ident,
+			                 m.over_reason);
+			pol_reason_first(v, reason);
+			if (!is_relay)
+				(void)str_copy(v->about, sizeof v->about, ident);
+		}
+	}
+	if (ev->flags & POL_F_FOREIGN_SENDER) {
+		bool over = c->relay_foreign_hour > 0 && m.foreign > (double)c->relay_foreign_hour;
+		pol_escalate(v, over ? POL_HOLD : POL_WARN, "relay_foreign_sender");
+		pol_reason(v, "sender %s outside the local domains through trusted relay %s",
+		           ev->sender[0] ? ev->sender : "<>", ident);
+		if (over)
+			pol_reason(v, "%.0f such messages in 1 h (limit %lld)", m.foreign,
+			           c->relay_foreign_hour);
+		if (over && !is_relay && strcmp(v->rule, "relay_foreign_sender") == 0)
+			(void)str_copy(v->about, sizeof v->about, ident);
+	}
+	return 0;
+}
+
 static int pol_mail(struct pol_engine *e, const struct pol_event *ev, struct pol_verdict *v)
 {
 	struct store_block b;
@@ -792,6 +871,9 @@ static int pol_mail(struct pol_engine *e, const struct pol_event *ev, struct pol
 	}
 	if (!v->identity[0])
 		return 0;
+	bool relayed = (ev->flags & POL_F_RELAYED) && ev->has_ip;
+	if (relayed && strncmp(v->identity, "user:", 5) != 0)
+		return pol_relay(e, ev, v); /* no sender of its own: the relay alone */
 	struct pol_mail_ctx m = {.e = e, .ev = ev, .v = v, .over = -1, .n_reasons = v->n_reasons};
 	pol_config_limits_for(e->cfg, ev->user, &m.lim);
 	char key[STORE_KEY_MAX];
@@ -806,14 +888,7 @@ static int pol_mail(struct pol_engine *e, const struct pol_event *ev, struct pol
 		(void)str_format(rule, sizeof rule, "rate_%s", pol_config_limit_name(m.over));
 		pol_escalate(v, POL_DEFER, rule);
 		/* the limit's reason first: it is what the 4xx says */
-		if (v->n_reasons < POL_REASONS_MAX) {
-			memmove(v->reasons[1], v->reasons[0], v->n_reasons * sizeof v->reasons[0]);
-			v->n_reasons++;
-		} else {
-			memmove(v->reasons[1], v->reasons[0],
-			        (POL_REASONS_MAX - 1) * sizeof v->reasons[0]);
-		}
-		(void)str_copy(v->reasons[0], sizeof v->reasons[0], m.over_reason);
+		pol_reason_first(v, m.over_reason);
 	}
 	uint32_t msg_rcpts = ev->rcpts_before + ev->rcpt_count;
 	if ((ev->flags & POL_F_NULL_SENDER) && msg_rcpts > 1 &&
@@ -842,7 +917,7 @@ static int pol_mail(struct pol_engine *e, const struct pol_event *ev, struct pol
 		v->block_created = true;
 		v->block_expires_ms = exp_ms;
 	}
-	return 0;
+	return relayed ? pol_relay(e, ev, v) : 0;
 }
 
 struct pol_auth_ctx {

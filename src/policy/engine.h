@@ -5,7 +5,11 @@
  * replay of the same events decide the same thing (DESIGN invariant 6).
  *
  * Identity of a sender: the authenticated user, else the client IP (IPv6 per
- * /64 by default), else the envelope sender's domain. Nothing is exempt
+ * /64 by default), else the envelope sender's domain. A MAIL flagged
+ * POL_F_RELAYED (a trusted relay identified by sender) is decided for its
+ * sender and counted on the relay's ip: identity as well, whose limits are
+ * [limits] times [identity] relay_limit_factor and which is never blocked
+ * automatically (only by a person). Nothing is exempt
  * because of its network. Blocks hold mail rather than drop it (invariant 3):
  * a block is a 5xx at MAIL for that identity, so the client keeps the mail,
  * and "hold" accepts into the hold queue. docs/policy.md has every rule.
@@ -36,6 +40,9 @@ struct pol_verdict {
 	enum pol_action action;
 	char rule[48];
 	char identity[POL_IDENT_MAX];
+	/* the identity the action is about when it is not identity: the block met
+	 * (ip:, cidr:, domain:), or the trusted relay whose own limit fired; "" = identity */
+	char about[POL_IDENT_MAX];
 	uint32_t n_reasons;
 	char reasons[POL_REASONS_MAX][POL_REASON_LEN]; /* only [0, n_reasons) are set */
 	uint32_t delay_ms; /* the SMTP layer waits this long before answering */

@@ -4,9 +4,13 @@
  */
 #include "policy/event.h"
 
+#include "core/kv.h"
 #include "core/str.h"
 
 #include <string.h>
+
+/* The longest value a field takes (a subject, an address) with room. */
+#define POL_EVENT_VALUE_MAX 1024
 
 static const char *const pol_event_names[] = {
     "AUTH_OK", "AUTH_FAIL", "MAIL", "RCPT_REJECT", "DELIVERY", "BLOCK", "UNBLOCK", "INBOUND",
@@ -29,6 +33,8 @@ static const struct {
     {"spam", POL_F_SPAM},
     {"listed", POL_F_LISTED},
     {"inbound", POL_F_INBOUND},
+    {"relayed", POL_F_RELAYED},
+    {"foreign_sender", POL_F_FOREIGN_SENDER},
 };
 
 static const char *const pol_event_results[] = {"ok", "deferred", "bounced", "unknown_user"};
@@ -302,39 +308,36 @@ int pol_event_parse(const char *line, size_t len, struct pol_event *ev, char *er
 	uint32_t unassigned_from = 0;
 	enum pol_delivery cur_result = POL_DLV_OK;
 	int64_t count_given = -1;
+	const char *p = line + i, *end = line + len;
 	for (;;) {
-		while (i < len && (line[i] == ' ' || line[i] == '\t'))
-			i++;
-		if (i == len)
+		const char *at = p;
+		struct kv_pair pr;
+		enum kv_tok tok = kv_next(&p, end, &pr);
+		if (tok == KV_END) {
+			while (p < end && (*p == ' ' || *p == '\t'))
+				p++;
+			if (p < end) /* a CR or LF inside the line */
+				return pol_event_fail(err, errlen, "line break inside the line", p,
+				                      (size_t)(end - p));
 			break;
-		size_t k = i;
-		while (i < len && line[i] != '=' && line[i] != ' ' && line[i] != '\t')
-			i++;
-		if (i == len || line[i] != '=')
-			return pol_event_fail(err, errlen, "expected key=value", line + k, i - k);
-		size_t klen = i - k;
-		i++;
-		size_t v, vlen;
-		if (i < len && line[i] == '"') {
-			v = ++i;
-			while (i < len && line[i] != '"')
-				i++;
-			if (i == len)
-				return pol_event_fail(err, errlen, "unterminated quote", line + k,
-				                      len - k);
-			vlen = i - v;
-			i++;
-			if (i < len && line[i] != ' ' && line[i] != '\t')
-				return pol_event_fail(err, errlen, "junk after quote", line + k,
-				                      len - k);
-		} else {
-			v = i;
-			while (i < len && line[i] != ' ' && line[i] != '\t')
-				i++;
-			vlen = i - v;
 		}
-		if (pol_event_field(ev, line + k, klen, line + v, vlen, &unassigned_from,
-		                    &cur_result, &count_given, err, errlen) != 0)
+		if (tok == KV_WORD)
+			return pol_event_fail(err, errlen, "expected key=value", pr.val, pr.vlen);
+		if (tok == KV_BAD)
+			return pol_event_fail(err, errlen, "malformed key=value (a quote?)", at,
+			                      (size_t)(end - at));
+		const char *v = pr.val;
+		size_t vlen = pr.vlen;
+		char unq[POL_EVENT_VALUE_MAX];
+		if (pr.escaped) {
+			if (kv_unquote(&pr, unq, sizeof unq) != 0)
+				return pol_event_fail(err, errlen, "value too long", pr.val,
+				                      pr.vlen);
+			v = unq;
+			vlen = strlen(unq);
+		}
+		if (pol_event_field(ev, pr.key, pr.klen, v, vlen, &unassigned_from, &cur_result,
+		                    &count_given, err, errlen) != 0)
 			return -1;
 	}
 	if (count_given >= 0) {

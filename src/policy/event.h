@@ -16,9 +16,9 @@
  * user=, ip=, from= (envelope sender; from=<> is the null sender), rcpt=
  * (repeatable), rcpts=N (count, default the number of rcpt=), size=,
  * fp=HEX (body fingerprint), flags=auto_submitted,null_sender,auto_reply,
- * notify,list,bulk,spam,listed,inbound (see POL_F_*), msgid= (Message-ID, no <>),
- * irt= (In-Reply-To), hfrom= (the From header's address), score=N (DNSBL
- * score, may be negative), lists=a,b (the DNSBLs that listed the client),
+ * notify,list,bulk,spam,listed,inbound,relayed,foreign_sender (see POL_F_*), msgid= (Message-ID, no
+ * <>), irt= (In-Reply-To), hfrom= (the From header's address), score=N (DNSBL score, may be
+ * negative), lists=a,b (the DNSBLs that listed the client),
  * spf=pass|fail|softfail|neutral|none|temperror|permerror, scan=SCORE (the
  * content scanner's score of a MAIL, e.g. scan=12.5; absent = not scanned),
  * result=ok|deferred|bounced|unknown_user (DELIVERY: applies to the rcpt=
@@ -88,6 +88,11 @@ enum pol_delivery {
 #define POL_F_SPAM 0x40u      /* a content filter said spam (X-Spam-Flag: YES) */
 #define POL_F_LISTED 0x80u    /* the client was on a DNSBL that counts */
 #define POL_F_INBOUND 0x100u  /* MAIL received on the inbound listener: not outbound mail */
+/* MAIL relayed by a trusted relay identified by sender (docs/policy.md "Trusted
+ * relays"): user is the envelope sender of a local domain, and the message is
+ * counted on the relay's ip: identity too, with its relay limits. */
+#define POL_F_RELAYED 0x200u
+#define POL_F_FOREIGN_SENDER 0x400u /* with RELAYED: the sender is outside the local domains */
 
 /* What of a MAIL event is counted (pol_event.parts; 0 = all of it, the
  * gateway's one event per message). A Postfix policy request tells a message

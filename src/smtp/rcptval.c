@@ -4,6 +4,7 @@
  */
 #include "smtp/rcptval.h"
 
+#include "core/dname.h"
 #include "core/clock.h"
 #include "core/hash.h"
 #include "core/str.h"
@@ -158,13 +159,7 @@ static int rcptval_each(const char *list, int (*fn)(struct rcptval *, const char
 
 static bool rcptval_domain_ok(const char *d)
 {
-	if (!d[0] || strlen(d) > 253)
-		return false;
-	for (const char *p = d; *p; p++)
-		if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '-' ||
-		      *p == '.'))
-			return false;
-	return true;
+	return dname_check(d, strlen(d), 0, NULL, 0) == DNAME_OK;
 }
 
 static int rcptval_add_domain(struct rcptval *v, const char *d, char *err, size_t errlen)

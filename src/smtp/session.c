@@ -1075,6 +1075,13 @@ int smtp_session_tls_started(struct smtp_session *s)
 	return 0;
 }
 
+int smtp_session_auth_rename(struct smtp_session *s, const char *name)
+{
+	if (s->pending != SMTP_SESSION_PENDING_AUTH || !name[0])
+		return -1;
+	return str_copy(s->auth_candidate, sizeof s->auth_candidate, name);
+}
+
 int smtp_session_reply_auth(struct smtp_session *s, enum smtp_session_auth_result r)
 {
 	if (s->pending != SMTP_SESSION_PENDING_AUTH)

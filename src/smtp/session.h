@@ -168,6 +168,9 @@ struct buf *smtp_session_output(struct smtp_session *s);
 /* Completions. Each returns 0, or -1 when that action was not pending. */
 int smtp_session_tls_started(struct smtp_session *s);
 int smtp_session_reply_auth(struct smtp_session *s, enum smtp_session_auth_result r);
+/* Before a successful reply_auth: the session's user becomes name (the
+ * account's own name, which may differ from the login name). 0 or -1. */
+int smtp_session_auth_rename(struct smtp_session *s, const char *name);
 /* For MAIL and RCPT: reply NULL accepts (250); otherwise a complete 4xx/5xx
  * reply such as "550 5.7.1 Sender blocked" (anything else becomes 451 4.3.0). */
 int smtp_session_reply_policy(struct smtp_session *s, const char *reply);

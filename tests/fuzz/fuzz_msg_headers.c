@@ -1,9 +1,13 @@
 /*
- * fuzz_msg_headers - libFuzzer target for the RFC 5322 header reader and,
- * through trace_run(), everything that reads a whole message: every Received,
- * Message-ID, X-Originating-IP and Authentication-Results field and the walk.
+ * fuzz_msg_headers - libFuzzer target for the one RFC 5322 header reader (in
+ * each of its modes: trace's, MIME's, DSN groups') and, through trace_run()
+ * and mime_headers_parse(), everything that reads a whole message's header
+ * section: every Received, Message-ID, X-Originating-IP and
+ * Authentication-Results field and the walk. The modes must agree: MIME's
+ * fields are the first of trace's, all of them when no line is skipped.
  */
 #include "core/buf.h"
+#include "forensics/mime.h"
 #include "forensics/msg.h"
 #include "forensics/trace.h"
 
@@ -34,7 +38,34 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	if (rc == 0 && msg_body_offset(&r) > size)
 		__builtin_trap();
+
+	/* MIME's mode: its fields are trace's first ones, the same bytes. */
+	struct msg_reader all, mime;
+	struct msg_field fa, fm;
+	int ra, rm;
+	msg_reader_init(&all, p, size);
+	msg_reader_init_opts(&mime, p, size, MSG_NONFIELD_ENDS);
+	while ((rm = msg_next(&mime, &fm)) == 1) {
+		if ((ra = msg_next(&all, &fa)) != 1 || fa.name != fm.name ||
+		    fa.value_len != fm.value_len)
+			__builtin_trap();
+		if (msg_unfold_opts(&fm, MSG_UNFOLD_MIME, &v) < 0)
+			__builtin_trap();
+	}
+	ra = msg_next(&all, &fa);
+	if (rm == 0 && ra == 0 && all.malformed == 0 &&
+	    msg_body_offset(&all) != msg_body_offset(&mime))
+		__builtin_trap(); /* nothing skipped: the same section */
+	if (rm == 0 && ra == 1 && !mime.nonfield_end)
+		__builtin_trap(); /* trace reads on only past a line MIME stopped at */
 	buf_free(&v);
+
+	struct mime_headers h;
+	size_t off;
+	mime_headers_init(&h);
+	if (mime_headers_parse(p, size, &h, &off) == 0 && off > size)
+		__builtin_trap();
+	mime_headers_free(&h);
 
 	static struct trace t; /* large: kept out of the stack */
 	(void)trace_run(p, size, NULL, &t);

@@ -77,3 +77,14 @@ class Policy:
 
     def close(self):
         self.s.close()
+
+
+def wait_until(cond, timeout):
+    """Polls cond() every 0.1 s until it is true or timeout seconds passed; its last value."""
+    import time
+    end = time.time() + timeout
+    while time.time() < end:
+        if cond():
+            return True
+        time.sleep(0.1)
+    return cond()

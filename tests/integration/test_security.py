@@ -103,7 +103,7 @@ def test_log_values_are_quoted(tmp_path):
     log = (tmp_path / "serve.log").read_text()
     lines = log.splitlines()
     # no line of its own: the CR/LF is \x0d\x0a (its backslash escaped inside
-    # the quotes, as dlog_next reads it back)
+    # the quotes, as the kv codec (core/kv.c) reads it back)
     assert not any(l.startswith("web: ") for l in lines), log
     failed = [l for l in lines if "login failed for" in l]
     assert failed and ('for "nobody\\\\x0d\\\\x0aweb: boss logged in from 127.0.0.1" from'

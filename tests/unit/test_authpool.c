@@ -98,12 +98,26 @@ struct answer {
 	int *total;
 };
 
-static void on_done(void *arg, enum userdb_verdict v)
+static void on_done(void *arg, const struct authbe_result *r)
 {
 	struct answer *a = arg;
 	a->calls++;
-	a->v = v;
+	a->v = r->verdict;
 	(*a->total)++;
+}
+
+/* A check against the users file only (backends = file). */
+static struct authpool_job *submit(struct authpool *p, const struct userdb_cred *cr, const char *pw,
+                                   size_t pwlen, authpool_done_fn done, void *arg)
+{
+	static struct authbe_request req;
+	memset(&req, 0, sizeof req);
+	req.conf.order[0] = AUTHBE_FILE;
+	req.conf.n = 1;
+	req.cr = *cr;
+	memcpy(req.pw, pw, pwlen < sizeof req.pw ? pwlen : sizeof req.pw);
+	req.pwlen = pwlen;
+	return authpool_submit(p, &req, done, arg);
 }
 
 /* Runs the loop until *total reaches n (or 20 s: a failure). */
@@ -142,7 +156,7 @@ static void test_pool_answers(void **state)
 		memset(&a[i], 0, sizeof a[i]);
 		a[i].total = &total;
 		assert_int_equal(userdb_lookup(&s.db, users[i], &cr), 0);
-		assert_non_null(authpool_submit(p, &cr, pws[i], strlen(pws[i]), on_done, &a[i]));
+		assert_non_null(submit(p, &cr, pws[i], strlen(pws[i]), on_done, &a[i]));
 	}
 	userdb_free(&s.db); /* a reload while the checks run */
 	run_until(base, &total, 8);
@@ -178,9 +192,9 @@ static void test_pool_cancel(void **state)
 	int total = 0;
 	struct answer running = {.total = &total}, queued = {.total = &total},
 	              last = {.total = &total};
-	struct authpool_job *jr = authpool_submit(p, &slow_cr, PW, strlen(PW), on_done, &running);
-	struct authpool_job *jq = authpool_submit(p, &cr, PW, strlen(PW), on_done, &queued);
-	assert_non_null(authpool_submit(p, &cr, "wrong", 5, on_done, &last));
+	struct authpool_job *jr = submit(p, &slow_cr, PW, strlen(PW), on_done, &running);
+	struct authpool_job *jq = submit(p, &cr, PW, strlen(PW), on_done, &queued);
+	assert_non_null(submit(p, &cr, "wrong", 5, on_done, &last));
 	assert_non_null(jr);
 	assert_non_null(jq);
 	assert_int_equal(authpool_pending(p), 3);
@@ -214,9 +228,9 @@ static void test_pool_full_and_free(void **state)
 	assert_non_null(p);
 	int total = 0;
 	struct answer a = {.total = &total};
-	assert_non_null(authpool_submit(p, &cr, PW, strlen(PW), on_done, &a));
-	assert_non_null(authpool_submit(p, &cr, PW, strlen(PW), on_done, &a));
-	assert_null(authpool_submit(p, &cr, PW, strlen(PW), on_done, &a));
+	assert_non_null(submit(p, &cr, PW, strlen(PW), on_done, &a));
+	assert_non_null(submit(p, &cr, PW, strlen(PW), on_done, &a));
+	assert_null(submit(p, &cr, PW, strlen(PW), on_done, &a));
 	static char big[PASSWD_PLAIN_MAX + 2];
 	memset(big, 'a', sizeof big - 1);
 	assert_int_equal(authpool_pending(p), 2);
@@ -224,7 +238,7 @@ static void test_pool_full_and_free(void **state)
 	assert_int_equal(total, 0);
 	p = authpool_new(base, 1, 2, err, sizeof err);
 	assert_non_null(p);
-	assert_null(authpool_submit(p, &cr, big, strlen(big), on_done, &a));
+	assert_null(submit(p, &cr, big, strlen(big), on_done, &a));
 	assert_int_equal(authpool_pending(p), 0);
 	authpool_free(p);
 	userdb_free(&s.db);
@@ -248,8 +262,8 @@ static void test_pool_prepare(void **state)
 	assert_non_null(p);
 	int total = 0;
 	struct answer a = {.total = &total};
-	assert_non_null(authpool_submit(p, &nobody, "", 0, NULL, NULL));
-	assert_non_null(authpool_submit(p, &cr, PW, strlen(PW), on_done, &a));
+	assert_non_null(submit(p, &nobody, "", 0, NULL, NULL));
+	assert_non_null(submit(p, &cr, PW, strlen(PW), on_done, &a));
 	run_until(base, &total, 1); /* one worker, in order: the first one is done too */
 	assert_int_equal(a.v, USERDB_OK);
 	assert_true(passwd_dummy_ready(&nobody.dummy_cost));

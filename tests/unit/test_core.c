@@ -11,6 +11,7 @@
 #include "core/buf.h"
 #include "core/cfg.h"
 #include "core/clock.h"
+#include "core/dname.h"
 #include "core/str.h"
 
 #include <string.h>
@@ -215,7 +216,8 @@ static void test_prefix_set(void **state)
 	struct prefix_set *s = prefix_set_new();
 	char err[128];
 	assert_non_null(s);
-	assert_int_equal(prefix_set_add_list(s, "10.0.0.0/8, 10.1.0.0/16 2001:db8::/32", err, sizeof err), 0);
+	assert_int_equal(
+	    prefix_set_add_list(s, "10.0.0.0/8, 10.1.0.0/16 2001:db8::/32", err, sizeof err), 0);
 	assert_int_equal(prefix_set_count(s), 3);
 	struct addr a;
 	struct cidr m;
@@ -259,7 +261,7 @@ static const struct cfg_option test_table[] = {
 };
 
 static int test_cfg_handler(void *user, const char *section, const char *name, const char *value,
-			    char *err, size_t errlen)
+                            char *err, size_t errlen)
 {
 	int rc = cfg_table_set(test_table, 5, user, section, name, value, err, errlen);
 	if (rc == 0) {
@@ -278,25 +280,25 @@ static void test_cfg(void **state)
 	assert_int_equal(o.n, 5);
 	assert_int_equal(o.wait, 30000);
 	assert_int_equal(cfg_parse_string("[main]\nname = hello ; comment\nn = 7\nflag = yes\n"
-					  "wait = 2m\n",
-					  "t.conf", test_cfg_handler, &o, err, sizeof err),
-			 0);
+	                                  "wait = 2m\n",
+	                                  "t.conf", test_cfg_handler, &o, err, sizeof err),
+	                 0);
 	assert_string_equal(o.name, "hello");
 	assert_int_equal(o.n, 7);
 	assert_true(o.flag);
 	assert_int_equal(o.wait, 120000);
-	assert_int_equal(cfg_parse_string("[main]\n\nn = 70\n", "t.conf", test_cfg_handler, &o, err,
-					  sizeof err),
-			 -1);
+	assert_int_equal(
+	    cfg_parse_string("[main]\n\nn = 70\n", "t.conf", test_cfg_handler, &o, err, sizeof err),
+	    -1);
 	assert_string_equal(err, "t.conf:3: n: expected a whole number from 1 to 10");
 	assert_int_equal(cfg_parse_string("[main]\nbogus line\n", "t.conf", test_cfg_handler, &o,
-					  err, sizeof err),
-			 -1);
-	assert_string_equal(err,
-			    "t.conf:2: syntax error (expected [section], name = value, or a comment)");
-	assert_int_equal(cfg_parse_string("[main]\nother = 1\n", "t.conf", test_cfg_handler, &o, err,
-					  sizeof err),
-			 -1);
+	                                  err, sizeof err),
+	                 -1);
+	assert_string_equal(
+	    err, "t.conf:2: syntax error (expected [section], name = value, or a comment)");
+	assert_int_equal(cfg_parse_string("[main]\nother = 1\n", "t.conf", test_cfg_handler, &o,
+	                                  err, sizeof err),
+	                 -1);
 	assert_string_equal(err, "t.conf:2: unknown option other in [main]");
 	char longline[600];
 	memset(longline, 'a', sizeof longline);
@@ -304,10 +306,11 @@ static void test_cfg(void **state)
 	longline[sizeof longline - 1] = '\0';
 	char text[700];
 	assert_int_equal(str_format(text, sizeof text, "[main]\n%s\nn = 2\n", longline), 0);
-	assert_int_equal(cfg_parse_string(text, "t.conf", test_cfg_handler, &o, err, sizeof err), -1);
+	assert_int_equal(cfg_parse_string(text, "t.conf", test_cfg_handler, &o, err, sizeof err),
+	                 -1);
 	assert_string_equal(err, "t.conf:2: line too long");
-	assert_int_equal(cfg_parse_file("/nonexistent/x.conf", test_cfg_handler, &o, err, sizeof err),
-			 -1);
+	assert_int_equal(
+	    cfg_parse_file("/nonexistent/x.conf", test_cfg_handler, &o, err, sizeof err), -1);
 	assert_string_equal(err, "/nonexistent/x.conf: No such file or directory");
 }
 
@@ -348,12 +351,56 @@ static void test_clock(void **state)
 	assert_true(clock_realtime_ms() > 1700000000000LL);
 }
 
+/* The one DNS name check: what every module's old validator disagreed on. */
+static void test_dname(void **state)
+{
+	(void)state;
+	char out[DNAME_MAX + 1];
+	assert_int_equal(dname_check("Mail.Example.COM", 16, 0, out, sizeof out), DNAME_OK);
+	assert_string_equal(out, "mail.example.com");
+	assert_int_equal(dname_check("a..b", 4, 0, NULL, 0), DNAME_E_LABEL); /* rcptval took it */
+	assert_int_equal(dname_check(".a", 2, 0, NULL, 0), DNAME_E_LABEL);
+	assert_int_equal(dname_check("-a.b", 4, 0, NULL, 0), DNAME_E_HYPHEN);
+	assert_int_equal(dname_check("a.b-", 4, 0, NULL, 0),
+	                 DNAME_E_HYPHEN); /* the last label too */
+	assert_int_equal(dname_check("a.b-", 4, DNAME_EDGE_HYPHEN, NULL, 0), DNAME_OK);
+	assert_int_equal(dname_check("_mta-sts.x.test", 15, 0, NULL, 0), DNAME_E_CHAR);
+	assert_int_equal(dname_check("_mta-sts.x.test", 15, DNAME_UNDERSCORE, NULL, 0), DNAME_OK);
+	assert_int_equal(dname_check("x.test.", 7, 0, NULL, 0), DNAME_E_LABEL);
+	assert_int_equal(dname_check("x.test.", 7, DNAME_ROOT_DOT, out, sizeof out), DNAME_OK);
+	assert_string_equal(out, "x.test");
+	assert_int_equal(dname_check("x.test..", 8, DNAME_ROOT_DOT, out, sizeof out),
+	                 DNAME_E_LABEL);
+	assert_string_equal(out, "");
+	assert_int_equal(dname_check(".", 1, DNAME_ROOT_DOT, NULL, 0), DNAME_E_EMPTY);
+	assert_int_equal(dname_check("*.zone.test", 11, DNAME_WILDCARD, NULL, 0), DNAME_OK);
+	assert_int_equal(dname_check("a.*.test", 8, DNAME_WILDCARD, NULL, 0), DNAME_E_CHAR);
+	assert_int_equal(dname_check("localhost", 9, DNAME_NEED_DOT, NULL, 0), DNAME_E_DOT);
+	assert_int_equal(dname_check("192.0.2.1", 9, DNAME_NEED_LETTER, NULL, 0), DNAME_E_LETTER);
+	assert_int_equal(dname_check("b\xc3\xbc"
+	                             "cher.test",
+	                             12, 0, NULL, 0),
+	                 DNAME_E_CHAR);
+	char big[300];
+	memset(big, 'a', 64);
+	memcpy(big + 64, ".test", 5);
+	assert_int_equal(dname_check(big, 69, 0, NULL, 0), DNAME_E_LABEL_LONG);
+	for (size_t i = 0; i < 254; i++)
+		big[i] = i % 2 ? '.' : 'a';
+	assert_int_equal(dname_check(big, 253, 0, NULL, 0), DNAME_OK);
+	big[253] = 'a';
+	assert_int_equal(dname_check(big, 254, 0, NULL, 0), DNAME_E_LONG);
+	assert_int_equal(dname_check("x.test", 6, 0, out, 6), DNAME_E_LONG); /* no room for NUL */
+	assert_true(strlen(dname_strerror(DNAME_E_HYPHEN)) > 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_buf_bounded),
 	    cmocka_unit_test(test_buf_consume_is_an_offset),
 	    cmocka_unit_test(test_str_log_value),
+	    cmocka_unit_test(test_dname),
 	    cmocka_unit_test(test_str_numbers),
 	    cmocka_unit_test(test_str_copy_split),
 	    cmocka_unit_test(test_addr_parse_format),

@@ -123,9 +123,9 @@ static void expect(struct ctlapi_state *s, const char *text, enum ctlapi_code co
 static void test_table(void **state)
 {
 	(void)state;
-	static const char *const want[] = {"ping",       "block",        "unblock", "limit",
-	                                   "hold",       "release",      "delete",  "flush",
-	                                   "queue_list", "users_reload", "reload",  "counters"};
+	static const char *const want[] = {
+	    "ping",   "block", "unblock",    "resume",       "limit",  "hold",    "release",
+	    "delete", "flush", "queue_list", "users_reload", "reload", "counters"};
 	assert_int_equal(ctlapi_ntypes(), sizeof want / sizeof want[0]);
 	for (size_t i = 0; i < ctlapi_ntypes(); i++)
 		assert_string_equal(ctlapi_type_name(i), want[i]);
@@ -298,6 +298,84 @@ static void test_queue(void **state)
 	expect(&f->s, text, CTLAPI_NOT_FOUND, 404);
 }
 
+/* A message the policy held for who (gateway/smtpd.c: "policy RULE: ... [WHO]"). */
+static void commit_held(struct queue *q, const char *who, char *id)
+{
+	struct queue_rcpt rc = {.addr = "bob@example.net"};
+	struct queue_envelope env = {.sender = "alice@corp.test", .nrcpt = 1, .rcpt = &rc};
+	snprintf(env.hold_reason, sizeof env.hold_reason, "policy block:manual: blocked [%s]", who);
+	struct queue_msg *m = queue_msg_new(q);
+	assert_non_null(m);
+	assert_int_equal(queue_msg_write(m, "x\r\n", 3), 0);
+	queue_msg_commit(m, &env, on_commit, id);
+	assert_true(id[0]);
+}
+
+static bool held(struct queue *q, const char *id)
+{
+	struct queue_envelope env;
+	assert_int_equal(queue_entry_load(q, id, &env), 0);
+	bool h = env.hold_reason[0] != '\0';
+	queue_envelope_free(&env);
+	return h;
+}
+
+/* Each resume kind lifts its block and releases the mail held for exactly
+ * that identity (a longer identity ending the same is another one). */
+static void test_resume(void **state)
+{
+	struct fx *f = *state;
+	char s1[QUEUE_ID_MAX] = "", s2[QUEUE_ID_MAX] = "", r1[QUEUE_ID_MAX] = "",
+	     g1[QUEUE_ID_MAX] = "", o1[QUEUE_ID_MAX] = "";
+	commit_held(f->q, "user:sam@corp.test", s1);
+	commit_held(f->q, "user:sam@corp.test", s2);
+	commit_held(f->q, "ip:10.0.0.5", r1);
+	commit_held(f->q, "cidr:10.0.0.0/24", g1);
+	commit_held(f->q, "user:xsam@corp.test", o1);
+	expect(&f->s, "{\"type\": \"block\", \"identity\": \"sam@corp.test\"}", CTLAPI_OK, 200);
+	expect(&f->s, "{\"type\": \"block\", \"identity\": \"10.0.0.5\"}", CTLAPI_OK, 200);
+	/* the kind must fit the identity; a bad kind changes nothing */
+	expect(&f->s,
+	       "{\"type\": \"resume\", \"kind\": \"relay\", \"identity\": \"sam@corp.test\"}",
+	       CTLAPI_BAD_REQUEST, 400);
+	expect(&f->s, "{\"type\": \"resume\", \"kind\": \"all\", \"identity\": \"10.0.0.5\"}",
+	       CTLAPI_BAD_REQUEST, 400);
+	expect(&f->s, "{\"type\": \"resume\", \"kind\": \"sender\"}", CTLAPI_BAD_REQUEST, 400);
+	assert_true(held(f->q, s1) && held(f->q, r1));
+
+	int wakes = f->wakes;
+	json_t *r = ask(&f->s, "{\"type\": \"resume\", \"kind\": \"relay\", \"identity\": "
+	                       "\"10.0.0.5\", \"actor\": \"ops\", \"reason\": \"cleaned\"}");
+	assert_string_equal(str(r, "identity"), "ip:10.0.0.5");
+	assert_string_equal(str(r, "result"), "resumed");
+	assert_int_equal(json_integer_value(json_object_get(r, "released")), 1);
+	assert_string_equal(json_string_value(json_array_get(json_object_get(r, "ids"), 0)), r1);
+	json_decref(r);
+	assert_int_equal(f->wakes, wakes + 1);
+	assert_false(held(f->q, r1));
+	assert_true(held(f->q, s1) && held(f->q, s2) && held(f->q, g1) && held(f->q, o1));
+	struct store_block b;
+	assert_int_equal(f->st->block_get(f->st, "ip:10.0.0.5", &b), 0);
+	assert_int_equal(f->st->block_get(f->st, "user:sam@corp.test", &b), 1);
+
+	r = ask(&f->s, "{\"type\": \"resume\", \"kind\": \"sender\", \"identity\": "
+	               "\"user:sam@corp.test\"}");
+	assert_int_equal(json_integer_value(json_object_get(r, "released")), 2);
+	json_decref(r);
+	assert_false(held(f->q, s1) || held(f->q, s2));
+	assert_true(held(f->q, g1) && held(f->q, o1));
+	assert_int_equal(f->st->block_get(f->st, "user:sam@corp.test", &b), 0);
+
+	/* no block: still releases what it held, and says so */
+	r = ask(&f->s, "{\"type\": \"resume\", \"kind\": \"range\", \"identity\": "
+	               "\"10.0.0.9/24\"}");
+	assert_string_equal(str(r, "identity"), "cidr:10.0.0.0/24");
+	assert_string_equal(str(r, "result"), "not blocked; counters reset");
+	assert_int_equal(json_integer_value(json_object_get(r, "released")), 1);
+	json_decref(r);
+	assert_true(held(f->q, o1));
+}
+
 static void test_reload(void **state)
 {
 	struct fx *f = *state;
@@ -351,6 +429,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_unavailable, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_blocks_and_limits, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_queue, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_resume, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_reload, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_counters, setup, teardown),
 	};

@@ -325,22 +325,24 @@ static void test_dlog(void **state)
 	                    "delivery id=0123ABCD event=rcpt rcpt=<b@x.test> from=<> user= "
 	                    "reply=\"550 5.1.1 \\\"quoted\\\" a=b\\\\x0aforged=line \\\\x5c\" "
 	                    "delay=1.25 attempt=3");
-	assert_false(l.cut);
-	/* read back */
+	assert_false(l.kv.cut);
+	/* read back with the one codec */
 	const char *p = l.line, *end = l.line + strlen(l.line);
-	char k[DLOG_KEY_MAX], v[DLOG_VALUE_MAX];
-	assert_int_equal(dlog_next(&p, end, k, sizeof k, v, sizeof v), 1);
-	assert_string_equal(k, "");
-	assert_string_equal(v, "delivery");
+	struct kv_pair pr;
+	char v[DLOG_VALUE_MAX];
+	assert_int_equal(kv_next(&p, end, &pr), KV_WORD);
+	assert_int_equal(pr.vlen, 8);
+	assert_memory_equal(pr.val, "delivery", 8);
 	int n = 0;
 	bool saw_reply = false, saw_user = false;
-	while (dlog_next(&p, end, k, sizeof k, v, sizeof v) == 1) {
+	while (kv_next(&p, end, &pr) == KV_PAIR) {
 		n++;
-		if (strcmp(k, "reply") == 0) {
+		assert_int_equal(kv_unquote(&pr, v, sizeof v), 0);
+		if (kv_key_is(&pr, "reply")) {
 			saw_reply = true;
 			assert_string_equal(v, "550 5.1.1 \"quoted\" a=b\\x0aforged=line \\x5c");
 		}
-		if (strcmp(k, "user") == 0) {
+		if (kv_key_is(&pr, "user")) {
 			saw_user = true;
 			assert_string_equal(v, "");
 		}
@@ -349,7 +351,10 @@ static void test_dlog(void **state)
 	assert_true(saw_reply && saw_user);
 	const char *bad = "x=\"unterminated";
 	p = bad;
-	assert_int_equal(dlog_next(&p, bad + strlen(bad), k, sizeof k, v, sizeof v), -1);
+	assert_int_equal(kv_next(&p, bad + strlen(bad), &pr), KV_BAD);
+	const char *junk = "x=\"a\"b y=1";
+	p = junk;
+	assert_int_equal(kv_next(&p, junk + strlen(junk), &pr), KV_BAD);
 	/* a value that does not fit is cut, and says so */
 	char big[3000];
 	memset(big, 'x', sizeof big - 1);
@@ -357,8 +362,18 @@ static void test_dlog(void **state)
 	dlog_begin(&l, "1", "x");
 	dlog_str(&l, "k", big);
 	dlog_str(&l, "k2", big);
-	assert_true(l.cut);
+	assert_true(l.kv.cut);
 	assert_true(strlen(l.line) < DLOG_LINE_MAX);
+	/* and the cut line still reads to its end, every value quoted whole */
+	p = l.line;
+	end = l.line + strlen(l.line);
+	int pairs = 0;
+	enum kv_tok t;
+	assert_int_equal(kv_next(&p, end, &pr), KV_WORD);
+	while ((t = kv_next(&p, end, &pr)) == KV_PAIR)
+		pairs++;
+	assert_int_equal(t, KV_END);
+	assert_int_equal(pairs, 4); /* id, event, k, and k2 cut to fit */
 }
 
 /* "Self" here: 192.0.2.1 (and nothing else). */

@@ -10,6 +10,7 @@
 
 #include "forensics/dsn.h"
 #include "forensics/mime.h"
+#include "forensics/msg.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -82,6 +83,75 @@ static void test_headers_caps(void **state)
 	assert_int_equal(off, n - 4);
 	mime_headers_free(&h);
 	free(msg);
+}
+
+/* mime_headers_parse reads with forensics/msg: the fields trace sees are the
+ * fields bounce sees, up to the first line that is not a field. */
+static void test_headers_one_reader(void **state)
+{
+	const char msg[] = "Subject: one\r\n"
+	                   " \t\r\n" /* white space only: folding, not the end */
+	                   "Received: from a ([203.0.113.9]) by b; 1 Jan 2026 00:00 +0000\r\n"
+	                   "Content-Type: text/plain;\n"
+	                   "   \tcharset=iso-2022-jp\n"
+	                   "X-Esc: \x1b$B\x1b(B\n"
+	                   "\n"
+	                   "body\n";
+	struct mime_headers h;
+	size_t off;
+	mime_headers_init(&h);
+	assert_int_equal(mime_headers_parse(msg, strlen(msg), &h, &off), 0);
+	assert_int_equal(h.count, 4);
+	assert_string_equal(mime_headers_get(&h, "Subject"), "one");
+	assert_non_null(mime_headers_get(&h, "Received"));
+	assert_string_equal(mime_headers_get(&h, "Content-Type"),
+	                    "text/plain; charset=iso-2022-jp");
+	assert_string_equal(mime_headers_get(&h, "X-Esc"), "\x1b$B\x1b(B"); /* bytes kept */
+	assert_string_equal(msg + off, "body\n");
+	/* The same fields, in order, from msg's reader as trace uses it. */
+	struct msg_reader r;
+	struct msg_field f;
+	size_t i = 0;
+	msg_reader_init(&r, msg, strlen(msg));
+	while (msg_next(&r, &f) == 1) {
+		assert_true(i < h.count);
+		assert_true(msg_field_is(&f, h.items[i].name));
+		i++;
+	}
+	assert_int_equal(i, h.count);
+	assert_int_equal(msg_body_offset(&r), off);
+	mime_headers_free(&h);
+
+	/* A line that is not a field: bounce's body starts there, trace reads on. */
+	const char junk[] = "A: 1\njunk line\nB: 2\n\nbody";
+	mime_headers_init(&h);
+	assert_int_equal(mime_headers_parse(junk, strlen(junk), &h, &off), 0);
+	assert_int_equal(h.count, 1);
+	assert_string_equal(junk + off, "junk line\nB: 2\n\nbody");
+	msg_reader_init(&r, junk, strlen(junk));
+	assert_int_equal(msg_next(&r, &f), 1);
+	assert_true(msg_field_is(&f, "A"));
+	assert_int_equal(msg_next(&r, &f), 1);
+	assert_true(msg_field_is(&f, "B"));
+	assert_int_equal(r.malformed, 1);
+	mime_headers_free(&h);
+}
+
+/* DSN field groups end at a line of white space only too (RFC 3464 2.1). */
+static void test_dsn_whitespace_separator(void **state)
+{
+	const char body[] = "Reporting-MTA: dns; mail.example.com\n"
+	                    "  \n"
+	                    "Final-Recipient: rfc822; bob@example.net\n"
+	                    "Action: failed\n"
+	                    "Status: 5.1.1\n";
+	struct dsn_report *d = calloc(1, sizeof *d);
+	assert_non_null(d);
+	assert_int_equal(dsn_parse(body, strlen(body), d), 0);
+	assert_string_equal(d->reporting_mta, "mail.example.com");
+	assert_int_equal(d->nrcpt, 1);
+	assert_string_equal(d->rcpt[0].status, "5.1.1");
+	free(d);
 }
 
 static void test_ctype(void **state)
@@ -318,6 +388,8 @@ int main(void)
 	    cmocka_unit_test(test_headers_unfold),
 	    cmocka_unit_test(test_headers_no_blank_line),
 	    cmocka_unit_test(test_headers_caps),
+	    cmocka_unit_test(test_headers_one_reader),
+	    cmocka_unit_test(test_dsn_whitespace_separator),
 	    cmocka_unit_test(test_ctype),
 	    cmocka_unit_test(test_qp),
 	    cmocka_unit_test(test_base64),

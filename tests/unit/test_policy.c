@@ -554,8 +554,8 @@ static void test_event_parse(void **state)
 	l = "T+1 MAIL user=a";
 	assert_int_equal(pol_event_parse(l, strlen(l), &ev, err, sizeof err), 1);
 	assert_false(ev.scanned);
-	const char *bad_scan[] = {"T+1 MAIL scan=",     "T+1 MAIL scan=1.",  "T+1 MAIL scan=1.234",
-	                          "T+1 MAIL scan=.5",   "T+1 MAIL scan=1e3", "T+1 MAIL scan=--1",
+	const char *bad_scan[] = {"T+1 MAIL scan=",      "T+1 MAIL scan=1.",  "T+1 MAIL scan=1.234",
+	                          "T+1 MAIL scan=.5",    "T+1 MAIL scan=1e3", "T+1 MAIL scan=--1",
 	                          "T+1 MAIL scan=100000"};
 	for (size_t i = 0; i < sizeof bad_scan / sizeof bad_scan[0]; i++)
 		assert_int_equal(
@@ -606,6 +606,118 @@ static void test_config(void **state)
 	assert_int_equal(
 	    pol_config_load_string(c, "[actions]\nscore_warn = 500\n", "t", err, sizeof err), -1);
 	free(c);
+}
+
+/* A message relayed by the trusted server 10.0.0.5 for user (the envelope
+ * sender of a local domain; "" for a foreign or null sender). */
+static struct pol_verdict relayed(struct fx *f, int64_t t, const char *user, const char *from,
+                                  unsigned nrcpt, unsigned seed, bool foreign)
+{
+	static struct pol_event ev;
+	struct pol_verdict v;
+	char a[64];
+	pol_event_init(&ev, POL_EV_MAIL, t);
+	(void)str_copy(ev.user, sizeof ev.user, user);
+	set_ip(&ev, "10.0.0.5");
+	(void)str_copy(ev.sender, sizeof ev.sender, from);
+	ev.flags = POL_F_RELAYED | (foreign ? POL_F_FOREIGN_SENDER : 0);
+	for (unsigned i = 0; i < nrcpt; i++) {
+		(void)str_format(a, sizeof a, "r%u.%u@d%u.example", seed, i, (seed + i) % 50);
+		pol_event_add_rcpt(&ev, a, POL_DLV_OK);
+	}
+	ev.size = 4000;
+	assert_int_equal(pol_engine_evaluate(f->e, &ev, &v), 0);
+	return v;
+}
+
+/* Issue 15: one identity per mailbox behind the organisation's server. A
+ * spraying mailbox is stopped on its own identity; its 39 colleagues and the
+ * relay are not; the relay's own limits are the sum over its senders; a
+ * sender outside the local domains is a signal on the relay. */
+static void test_trusted_relay(void **state)
+{
+	(void)state;
+	struct fx *f = fx_new();
+	f->cfg.volume_floor_hour = 5; /* 20 messages an hour is past a mailbox's volume */
+	f->cfg.score_hold = f->cfg.score_block = 30;
+	struct store_block b;
+	char who[64];
+	int64_t t = T0 + 9 * HOUR;
+	unsigned blocked_at = 0, colleague_msgs = 0;
+	for (unsigned i = 1; i <= 200; i++) {
+		t += 2 * SEC;
+		struct pol_verdict v =
+		    relayed(f, t, "spray@corp.test", "spray@corp.test", 10, i, false);
+		assert_string_equal(v.identity, "user:spray@corp.test");
+		if (v.action == POL_BLOCK && !blocked_at) {
+			blocked_at = i;
+			assert_true(v.block_created);
+		}
+		if (blocked_at)
+			assert_int_equal(v.action, POL_BLOCK);
+		if (i % 5 == 0 && colleague_msgs < 117) {
+			for (int k = 0; k < 3; k++, colleague_msgs++) {
+				(void)str_format(who, sizeof who, "user%02u@corp.test",
+				                 colleague_msgs % 39);
+				v = relayed(f, t, who, who, 1, 9000 + colleague_msgs, false);
+				assert_true(v.action <= POL_WARN);
+			}
+		}
+	}
+	assert_true(blocked_at > 0 && blocked_at <= 50);
+	assert_int_equal(colleague_msgs, 117);
+	assert_int_equal(f->st->block_get(f->st, "ip:10.0.0.5", &b), 0); /* never the relay */
+	assert_int_equal(f->st->block_get(f->st, "user:spray@corp.test", &b), 1);
+
+	/* blocking the relay by hand stops every mailbox, and says so */
+	assert_int_equal(pol_engine_block(f->e, "ip:10.0.0.5", "ops", "spam", t, 0), 0);
+	struct pol_verdict v =
+	    relayed(f, t + SEC, "user01@corp.test", "user01@corp.test", 1, 1, false);
+	assert_int_equal(v.action, POL_BLOCK);
+	assert_string_equal(v.identity, "user:user01@corp.test");
+	assert_string_equal(v.about, "ip:10.0.0.5");
+	v = relayed(f, t + SEC, "spray@corp.test", "spray@corp.test", 1, 1, false);
+	assert_string_equal(v.about, ""); /* its own block comes first */
+	assert_int_equal(pol_engine_unblock(f->e, "ip:10.0.0.5", "ops", "clean", t + 2 * SEC), 0);
+	fx_free(f);
+
+	/* the relay's limits: [limits] times relay_limit_factor over all senders */
+	f = fx_new();
+	f->cfg.limits.max[POL_LIM_MSG_HOUR] = 50;
+	f->cfg.relay_limit_factor = 2;
+	t = T0 + 9 * HOUR;
+	unsigned deferred = 0;
+	for (unsigned i = 0; i < 120; i++) {
+		(void)str_format(who, sizeof who, "user%02u@corp.test", i % 40);
+		v = relayed(f, t + i * SEC, who, who, 1, i, false);
+		if (v.action == POL_DEFER) {
+			assert_string_equal(v.rule, "relay_rate_msg_hour");
+			assert_string_equal(v.about, "ip:10.0.0.5");
+			assert_non_null(strstr(v.reasons[0], "trusted relay ip:10.0.0.5"));
+			deferred++;
+		}
+	}
+	assert_true(deferred >= 15 && deferred <= 25); /* past 100 of 120 */
+	assert_int_equal(f->st->block_get(f->st, "ip:10.0.0.5", &b), 0);
+	fx_free(f);
+
+	/* a foreign sender: logged (warn) on the relay, held past relay_foreign_hour */
+	f = fx_new();
+	f->cfg.relay_foreign_hour = 3;
+	t = T0 + 9 * HOUR;
+	for (unsigned i = 1; i <= 6; i++) {
+		v = relayed(f, t + i * SEC, "", "x@elsewhere.example", 1, i, true);
+		assert_string_equal(v.identity, "ip:10.0.0.5");
+		assert_string_equal(v.rule, "relay_foreign_sender");
+		assert_int_equal(v.action, i <= 3 ? POL_WARN : POL_HOLD);
+		assert_non_null(strstr(v.reasons[0], "outside the local domains"));
+	}
+	/* the null sender (the server's own notices) counts on the relay alone */
+	v = relayed(f, t + 10 * SEC, "", "", 1, 1, false);
+	assert_string_equal(v.identity, "ip:10.0.0.5");
+	assert_true(v.action <= POL_WARN);
+	assert_int_equal(f->st->block_get(f->st, "ip:10.0.0.5", &b), 0);
+	fx_free(f);
 }
 
 /* One part of a message told in parts (as the Postfix policy service does). */
@@ -720,6 +832,7 @@ int main(void)
 	    cmocka_unit_test(test_check_and_commit),
 	    cmocka_unit_test(test_check_and_commit_redis),
 	    cmocka_unit_test(test_block_survives_restart),
+	    cmocka_unit_test(test_trusted_relay),
 	    cmocka_unit_test(test_message_in_parts),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -53,6 +53,27 @@ static void test_rcpt(void **state)
 	assert_int_equal(r.attempt, 1);
 }
 
+/* A sender with '=' (SRS, BATV) is written quoted: the span is still the
+ * address without its <> (the one kv codec reads both forms alike). */
+static void test_quoted_address(void **state)
+{
+	struct rglog_rec r;
+	assert_int_equal(
+	    line("2026-11-23T10:00:00Z relayguard[info]: delivery id=AB12 "
+	         "event=rcpt rcpt=<b@x.test> from=\"<SRS0=HHH=TT=gw.test=sam@fw.test>\" "
+	         "status=sent",
+	         &r),
+	    RGLOG_RCPT);
+	assert_span(r.from, "SRS0=HHH=TT=gw.test=sam@fw.test");
+	assert_span(r.status, "sent");
+	/* junk after a closing quote ends the walk: nothing after it is believed */
+	assert_int_equal(line("2026-11-23T10:00:00Z relayguard[info]: delivery id=AB12 "
+	                      "event=rcpt rcpt=<b@x.test> reply=\"a\"status=sent",
+	                      &r),
+	                 RGLOG_RCPT);
+	assert_int_equal(r.status.len, 0);
+}
+
 static void test_message_and_dsn(void **state)
 {
 	struct rglog_rec r;
@@ -97,6 +118,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_rcpt),
+	    cmocka_unit_test(test_quoted_address),
 	    cmocka_unit_test(test_message_and_dsn),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

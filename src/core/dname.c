@@ -1,0 +1,89 @@
+/*
+ * dname - DNS name check; see dname.h.
+ */
+#include "core/dname.h"
+
+#include <stdbool.h>
+
+static enum dname_err dname_fail(enum dname_err e, char *out, size_t size)
+{
+	if (out && size)
+		out[0] = '\0';
+	return e;
+}
+
+enum dname_err dname_check(const char *in, size_t len, unsigned flags, char *out, size_t size)
+{
+	if ((flags & DNAME_ROOT_DOT) && len > 1 && in[len - 1] == '.' && in[len - 2] != '.')
+		len--;
+	if (len == 0 || (len == 1 && in[0] == '.' && (flags & DNAME_ROOT_DOT)))
+		return dname_fail(DNAME_E_EMPTY, out, size);
+	if (len > DNAME_MAX || (out && len >= size))
+		return dname_fail(DNAME_E_LONG, out, size);
+	size_t label = 0, labels = 1;
+	bool letter = false;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)in[i];
+		if (c >= 'A' && c <= 'Z')
+			c = (unsigned char)(c - 'A' + 'a');
+		if (c == '.') {
+			if (label == 0)
+				return dname_fail(DNAME_E_LABEL, out, size);
+			if (in[i - 1] == '-' && !(flags & DNAME_EDGE_HYPHEN))
+				return dname_fail(DNAME_E_HYPHEN, out, size);
+			label = 0;
+			labels++;
+		} else if (c == '*' && i == 0 && (flags & DNAME_WILDCARD) && len > 2 &&
+		           in[1] == '.') {
+			label++;
+		} else if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+		           (c == '_' && (flags & DNAME_UNDERSCORE))) {
+			if (c == '-' && label == 0 && !(flags & DNAME_EDGE_HYPHEN))
+				return dname_fail(DNAME_E_HYPHEN, out, size);
+			if (++label > 63)
+				return dname_fail(DNAME_E_LABEL_LONG, out, size);
+			if (c >= 'a' && c <= 'z')
+				letter = true;
+		} else {
+			return dname_fail(DNAME_E_CHAR, out, size);
+		}
+		if (out)
+			out[i] = (char)c;
+	}
+	if (label == 0)
+		return dname_fail(DNAME_E_LABEL, out, size);
+	if (in[len - 1] == '-' && !(flags & DNAME_EDGE_HYPHEN))
+		return dname_fail(DNAME_E_HYPHEN, out, size);
+	if ((flags & DNAME_NEED_DOT) && labels < 2)
+		return dname_fail(DNAME_E_DOT, out, size);
+	if ((flags & DNAME_NEED_LETTER) && !letter)
+		return dname_fail(DNAME_E_LETTER, out, size);
+	if (out)
+		out[len] = '\0';
+	return DNAME_OK;
+}
+
+const char *dname_strerror(enum dname_err e)
+{
+	switch (e) {
+	case DNAME_OK:
+		return "a good name";
+	case DNAME_E_EMPTY:
+		return "an empty name";
+	case DNAME_E_LABEL:
+		return "an empty label";
+	case DNAME_E_LABEL_LONG:
+		return "a label longer than 63";
+	case DNAME_E_LONG:
+		return "a name longer than 253";
+	case DNAME_E_HYPHEN:
+		return "a label starting or ending with '-'";
+	case DNAME_E_CHAR:
+		return "a character other than a letter, a digit, '-' or '.'";
+	case DNAME_E_DOT:
+		return "a single label";
+	case DNAME_E_LETTER:
+		return "no letter";
+	}
+	return "?";
+}

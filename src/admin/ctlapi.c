@@ -453,6 +453,28 @@ static json_t *ctlapi_reload(struct ctlapi_state *s, const struct ctlapi_req *r)
 	return ctlapi_reload_as(s, false);
 }
 
+/* {"identity": ID}: what the engine has counted for it (policy/engine.h
+ * pol_engine_counters): each limit's current rate, messages today, recipients. */
+static json_t *ctlapi_counters(struct ctlapi_state *s, const struct ctlapi_req *r)
+{
+	const char *in = ctlapi_str(r, "identity");
+	char norm[POL_IDENT_MAX];
+	if (!in || blocks_normalize(s->engine, in, norm, sizeof norm) != 0)
+		return ctlapi_bad_identity(in);
+	struct pol_counters pc;
+	int rc = pol_engine_counters(s->engine, norm, r->now_ms, &pc);
+	if (rc < 0)
+		return ctlapi_fail(CTLAPI_FAILED, "cannot read the state store");
+	json_t *lim = json_object();
+	for (int i = 0; i < POL_LIM_N && lim; i++)
+		(void)json_object_set_new(lim, pol_config_limit_name((enum pol_limit_id)i),
+		                          json_real(pc.limit[i]));
+	return json_pack("{s:s, s:b, s:o*, s:I, s:f, s:I, s:I}", "identity", norm, "found", rc == 1,
+	                 "limits", lim, "messages_today", (json_int_t)pc.messages_today,
+	                 "recipients", pc.recipients, "ips_today", (json_int_t)pc.ips_today,
+	                 "offences", (json_int_t)pc.offences);
+}
+
 /* ---- the table ---- */
 
 enum {
@@ -483,6 +505,7 @@ static const struct ctlapi_type {
     {"users_reload", ctlapi_users_reload, NEED_SERVER | CHANGES},
     {"reload", ctlapi_reload, NEED_SERVER | CHANGES},
     {"postfix_holds", ctlapi_postfix_holds, NEED_PFHOLD | SLOW},
+    {"counters", ctlapi_counters, NEED_ENGINE},
 };
 #define CTLAPI_NTYPES (sizeof ctlapi_types / sizeof ctlapi_types[0])
 

@@ -712,6 +712,7 @@ static int cli_serve_main(int argc, char **argv, bool policy_only)
 	if (c->policyd_listen[0]) {
 		struct policyd_options po = {
 		    .count_at_rcpt = strcmp(c->policyd_count_at, "rcpt") == 0,
+		    .count_at_eom = strcmp(c->policyd_count_at, "end-of-message") == 0,
 		    .max_connections = (unsigned)c->policyd_max_connections,
 		    .observe = cli_serve_observe,
 		    .observe_arg = series,

@@ -124,8 +124,9 @@ static const struct cfg_option gw_options[] = {
      "connect and per-command time limit; then the node falls back to local state"},
     {"policyd", "listen", CFG_STRING, "127.0.0.1:10040", 0, 0, false, GC(policyd_listen),
      GS(policyd_listen), "Postfix policy service; empty: off"},
-    {"policyd", "count_at", CFG_STRING, "end-of-message", 0, 0, true, GC(policyd_count_at),
-     GS(policyd_count_at), "end-of-message or rcpt"},
+    {"policyd", "count_at", CFG_STRING, "instance", 0, 0, true, GC(policyd_count_at),
+     GS(policyd_count_at),
+     "instance (each message once, RCPT or end of data), end-of-message or rcpt"},
     {"policyd", "max_connections", CFG_INT, "500", 1, 100000, false, GC(policyd_max_connections), 0,
      "Postfix smtpd processes connected at once"},
     {"policyd", "allow", CFG_STRING, "", 0, 0, false, GC(policyd_allow), GS(policyd_allow),
@@ -1018,9 +1019,11 @@ static int gw_finish(struct gw_config *c, char *err, size_t errlen)
 			return -1;
 		}
 	}
-	if (strcmp(c->policyd_count_at, "end-of-message") != 0 &&
+	if (strcmp(c->policyd_count_at, "instance") != 0 &&
+	    strcmp(c->policyd_count_at, "end-of-message") != 0 &&
 	    strcmp(c->policyd_count_at, "rcpt") != 0) {
-		str_format(err, errlen, "%s: [policyd] count_at: expected end-of-message or rcpt",
+		str_format(err, errlen,
+		           "%s: [policyd] count_at: expected instance, end-of-message or rcpt",
 		           c->source);
 		return -1;
 	}

@@ -153,7 +153,7 @@ struct gw_config {
 	struct gw_listener listeners[GW_LISTENERS_MAX];
 	/* [policyd] */
 	char policyd_listen[128];  /* "" = off */
-	char policyd_count_at[16]; /* "end-of-message" or "rcpt" */
+	char policyd_count_at[16]; /* "instance", "end-of-message" or "rcpt" */
 	long long policyd_max_connections;
 	/* who may connect (issue 16): CIDRs, "" = loopback only; a unix socket's
 	 * owner, group and mode ("" = as created) */

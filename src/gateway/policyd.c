@@ -43,6 +43,7 @@ struct policyd {
 	unsigned nconns;
 	char unix_path[108];
 	struct prefix_set *own_allow; /* the loopback default when opt.allow is NULL */
+	struct pfp_instances *instances; /* count_at = instance: what each message counted */
 	struct metric *m_requests, *m_decisions, *m_errors, *m_latency, *m_refused, *m_paused;
 };
 
@@ -96,22 +97,99 @@ static void policyd_event(const struct pfp_request *r, struct pol_event *ev)
 		ev->rcpt_count = 1;
 }
 
+/* Whether the request counts, and what of its message (policyd.h "What is
+ * counted where"): ev's parts, recipients and size are set to that part;
+ * *inst is the message's entry when the instance table tracks it. */
+static bool policyd_plan(struct policyd *p, const struct pfp_request *r, struct pol_event *ev,
+                         struct pfp_instance **inst)
+{
+	bool rcpt = r->state == PFP_STATE_RCPT, eom = r->state == PFP_STATE_END_OF_MESSAGE;
+	*inst = NULL;
+	if (p->opt.count_at_rcpt)
+		return eom || rcpt;
+	if (p->opt.count_at_eom || (!rcpt && !eom))
+		return eom;
+	bool created;
+	struct pfp_instance *in =
+	    pfp_instances_get(p->instances, r->instance, ev->time_ms, &created);
+	if (!in)
+		return eom; /* no instance (not Postfix?): the message at its end, as before */
+	*inst = in;
+	ev->rcpts_before = in->rcpts;
+	if (rcpt) {
+		/* one recipient; at the first request the message itself too, with the
+		 * size the client declared (MAIL FROM SIZE=): all a Postfix that asks
+		 * only at RCPT can tell. END-OF-MESSAGE adds what that was short. */
+		ev->parts = POL_PART_RCPTS;
+		if (!in->msg_counted)
+			ev->parts |= POL_PART_MSG | (r->size ? POL_PART_SIZE : 0);
+		else
+			ev->size = 0;
+		ev->rcpt_count = 1;
+		return true;
+	}
+	if (in->eom_counted)
+		return false; /* END-OF-MESSAGE told twice: checked, not counted again */
+	if (!in->msg_counted) {
+		ev->parts = POL_PART_ALL; /* no RCPT request came: all of it now */
+		return true;
+	}
+	/* the recipients came at RCPT: the size beyond what was declared there, and
+	 * recipients that passed without a request (recipient_count is of the
+	 * accepted ones), counted by number */
+	ev->parts = 0;
+	ev->n_rcpt = 0;
+	ev->rcpt_count = 0;
+	ev->size = r->size > in->bytes ? r->size - in->bytes : 0;
+	if (ev->size)
+		ev->parts |= POL_PART_SIZE;
+	if (r->recipient_count > in->rcpts && r->recipient_count - in->rcpts < UINT32_MAX) {
+		ev->parts |= POL_PART_RCPTS;
+		ev->rcpt_count = (uint32_t)(r->recipient_count - in->rcpts);
+	}
+	if (!ev->parts)
+		in->eom_counted = true; /* nothing new: a check of the blocks */
+	return ev->parts != 0;
+}
+
+/* The instance's record of what got through: a refused request (DEFER,
+ * REJECT) passes nothing of its message on, so the next one counts it; a held
+ * one (HOLD) goes on, into Postfix's hold queue. */
+static void policyd_counted(struct pfp_instance *in, const struct pfp_request *r,
+                            const struct pol_event *ev, const struct pol_verdict *v)
+{
+	if (v->action == POL_DEFER || v->action == POL_BLOCK)
+		return;
+	if (ev->parts & POL_PART_MSG)
+		in->msg_counted = true;
+	if ((ev->parts & POL_PART_RCPTS) && in->rcpts < UINT32_MAX - ev->rcpt_count)
+		in->rcpts += ev->rcpt_count;
+	if (ev->parts & POL_PART_SIZE)
+		in->bytes += ev->size;
+	if (r->state == PFP_STATE_END_OF_MESSAGE)
+		in->eom_counted = true;
+}
+
 static void policyd_answer(struct policyd_conn *c, const struct pfp_request *r)
 {
 	struct policyd *p = c->p;
 	clock_update();
-	bool count = r->state == PFP_STATE_END_OF_MESSAGE ||
-		     (p->opt.count_at_rcpt && r->state == PFP_STATE_RCPT);
 	struct pol_event ev;
 	policyd_event(r, &ev);
+	struct pfp_instance *inst;
+	bool count = policyd_plan(p, r, &ev, &inst);
 	struct pol_verdict v;
 	int64_t t0 = clock_elapsed_us();
 	int rc = count ? pol_engine_evaluate(p->engine, &ev, &v)
 		       : pol_engine_check_blocks(p->engine, &ev, &v);
+	if (count && inst && rc == 0)
+		policyd_counted(inst, r, &ev, &v);
 	if (p->m_latency)
 		metric_observe(p->m_latency, NULL, (double)(clock_elapsed_us() - t0) / 1e6);
+	/* counted: a message was (its first part, or all of it) */
 	if (p->opt.observe)
-		p->opt.observe(p->opt.observe_arg, &ev, &v, count);
+		p->opt.observe(p->opt.observe_arg, &ev, &v,
+		               count && (ev.parts == 0 || (ev.parts & POL_PART_MSG)));
 	if (rc != 0) {
 		/* The store failed: say so loudly, and let Postfix go on (DUNNO) rather
 		 * than stop the organisation's mail. */
@@ -308,12 +386,23 @@ struct policyd *policyd_new(struct event_base *base, const struct hostport *addr
 		p->opt.max_connections = 500;
 	if (!p->opt.output_highwater)
 		p->opt.output_highwater = 64 * 1024;
+	if (!p->opt.instances_max)
+		p->opt.instances_max = 16384;
+	if (p->opt.instance_ttl_ms <= 0)
+		p->opt.instance_ttl_ms = 3600 * 1000;
+	if (!p->opt.count_at_rcpt && !p->opt.count_at_eom &&
+	    !(p->instances = pfp_instances_new(p->opt.instances_max, p->opt.instance_ttl_ms))) {
+		free(p);
+		str_format(err, errlen, "out of memory");
+		return NULL;
+	}
 	if (!p->opt.allow) {
 		p->own_allow = prefix_set_new();
 		char e[64];
 		if (!p->own_allow ||
 		    prefix_set_add_list(p->own_allow, "127.0.0.0/8, ::1", e, sizeof e) != 0) {
 			prefix_set_free(p->own_allow);
+			pfp_instances_free(p->instances);
 			free(p);
 			str_format(err, errlen, "out of memory");
 			return NULL;
@@ -332,6 +421,7 @@ struct policyd *policyd_new(struct event_base *base, const struct hostport *addr
 		str_format(err, errlen, "policy service: cannot listen on %s: %s", addr->text,
 			   strerror(errno));
 		prefix_set_free(p->own_allow);
+		pfp_instances_free(p->instances);
 		free(p);
 		return NULL;
 	}
@@ -345,6 +435,7 @@ struct policyd *policyd_new(struct event_base *base, const struct hostport *addr
 		evconnlistener_free(p->listener);
 		unlink(p->unix_path);
 		prefix_set_free(p->own_allow);
+		pfp_instances_free(p->instances);
 		free(p);
 		return NULL;
 	}
@@ -383,7 +474,9 @@ struct policyd *policyd_new(struct event_base *base, const struct hostport *addr
 						sizeof lat / sizeof lat[0]);
 	}
 	log_info("policyd listening on %s (%s)", addr->text,
-		 p->opt.count_at_rcpt ? "counting at RCPT" : "counting at END-OF-MESSAGE");
+	         p->opt.count_at_rcpt  ? "counting each RCPT as a message"
+	         : p->opt.count_at_eom ? "counting at END-OF-MESSAGE"
+	                               : "counting each message once by its instance");
 	return p;
 }
 
@@ -398,6 +491,7 @@ void policyd_free(struct policyd *p)
 	if (p->unix_path[0])
 		unlink(p->unix_path);
 	prefix_set_free(p->own_allow);
+	pfp_instances_free(p->instances);
 	free(p);
 }
 

@@ -5,13 +5,25 @@
  * DEFER, REJECT, HOLD or WARN with the engine's reasons.
  *
  * What is counted where (gwconf [policyd] count_at):
- *   end-of-message (default)  RCPT and earlier states only enforce blocks;
- *                             END-OF-MESSAGE counts one message with its
- *                             recipient count and size, and decides.
- *                             (smtpd_end_of_data_restrictions)
+ *   instance (default)        a message is counted once, at the first request
+ *                             of its `instance` (RCPT or END-OF-MESSAGE,
+ *                             whichever comes first; at RCPT with the size
+ *                             the client declared); each RCPT request adds
+ *                             one recipient; END-OF-MESSAGE adds the size (what
+ *                             the declared one was short), and the recipients
+ *                             no RCPT request told (recipient_count). So a Postfix that delegates
+ *                             at RCPT only (smtpd_recipient_restrictions), at
+ *                             end of data only (smtpd_end_of_data_restrictions)
+ *                             or at both counts the same and nothing twice.
+ *                             Other states (and requests without `instance`
+ *                             other than END-OF-MESSAGE) only enforce blocks.
+ *                             A refused request (DEFER, REJECT) counts nothing
+ *                             for its instance: the next one tries again.
+ *   end-of-message            the former default: RCPT and earlier states only
+ *                             enforce blocks; END-OF-MESSAGE counts one message
+ *                             with its recipient count and size.
  *   rcpt                      every RCPT request counts as one message to one
- *                             recipient (what postfwd's rate() counts), for
- *                             setups that only call the policy at RCPT.
+ *                             recipient (what postfwd's rate() counts).
  */
 #ifndef RG_GATEWAY_POLICYD_H
 #define RG_GATEWAY_POLICYD_H
@@ -31,7 +43,12 @@ struct policyd;
 typedef void (*policyd_block_fn)(void *ctx, const struct pol_verdict *v, const char *client_ip);
 
 struct policyd_options {
-	bool count_at_rcpt;
+	bool count_at_rcpt; /* count_at = rcpt */
+	bool count_at_eom;  /* count_at = end-of-message; neither: instance */
+	/* the instance table: most messages tracked at once (0: 16384), and how long
+	 * one is kept after its last request (0: 1 h) */
+	size_t instances_max;
+	int64_t instance_ttl_ms;
 	unsigned max_connections;
 	int idle_timeout_s; /* 0: 600 */
 	/* Told of every decision (counted: it counted a message), for the admin page's

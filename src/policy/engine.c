@@ -641,6 +641,15 @@ static const char *const pol_limit_units[POL_LIM_N] = {
     "null-sender or auto-submitted messages",
 };
 
+/* The part of a message (POL_PART_*) each limit counts. */
+static const uint32_t pol_limit_part[POL_LIM_N] = {
+    [POL_LIM_MSG_MINUTE] = POL_PART_MSG,       [POL_LIM_MSG_HOUR] = POL_PART_MSG,
+    [POL_LIM_MSG_DAY] = POL_PART_MSG,          [POL_LIM_RCPT_HOUR] = POL_PART_RCPTS,
+    [POL_LIM_RCPT_DAY] = POL_PART_RCPTS,       [POL_LIM_BYTES_HOUR] = POL_PART_SIZE,
+    [POL_LIM_UNIQ_RCPT_HOUR] = POL_PART_RCPTS, [POL_LIM_UNIQ_DOMAIN_HOUR] = POL_PART_RCPTS,
+    [POL_LIM_NULL_HOUR] = POL_PART_MSG,
+};
+
 static int pol_mail_cb(void *ctx, unsigned char *rec, size_t *len, size_t cap)
 {
 	struct pol_mail_ctx *m = ctx;
@@ -659,7 +668,11 @@ static int pol_mail_cb(void *ctx, unsigned char *rec, size_t *len, size_t cap)
 	 * from the counters: hash them now and start those loads, so the misses
 	 * overlap with the work on the counters instead of queueing after it. */
 	uint64_t rh[POL_RCPT_MAX], dh[POL_RCPT_MAX];
-	uint32_t nh = ev->n_rcpt < POL_RCPT_MAX ? ev->n_rcpt : POL_RCPT_MAX;
+	/* A message told in parts (event.h POL_PART_*): each limit counts and
+	 * checks only with the part it measures. */
+	uint32_t parts = ev->parts ? ev->parts : POL_PART_ALL;
+	bool p_msg = parts & POL_PART_MSG, p_rcpt = parts & POL_PART_RCPTS;
+	uint32_t nh = !p_rcpt ? 0 : ev->n_rcpt < POL_RCPT_MAX ? ev->n_rcpt : POL_RCPT_MAX;
 	bool want_r = m->lim.max[POL_LIM_UNIQ_RCPT_HOUR] > 0,
 	     want_d = m->lim.max[POL_LIM_UNIQ_DOMAIN_HOUR] > 0;
 	for (uint32_t k = 0; k < nh; k++) {
@@ -683,11 +696,11 @@ static int pol_mail_cb(void *ctx, unsigned char *rec, size_t *len, size_t cap)
 
 	/* Rate limits: each window on its own, Exim semantics. */
 	enum ratelimit_mode mode = m->lim.strict ? RATELIMIT_STRICT : RATELIMIT_LEAKY;
-	uint32_t rcpts = ev->rcpt_count ? ev->rcpt_count : 1;
+	uint32_t rcpts = !p_rcpt ? 0 : ev->rcpt_count ? ev->rcpt_count : 1;
 	double worst = 0;
 	for (int i = 0; i < POL_LIM_N; i++) {
 		long long max = m->lim.max[i];
-		if (max <= 0)
+		if (max <= 0 || !(parts & pol_limit_part[i]))
 			continue;
 		double count, rate;
 		bool over;
@@ -737,24 +750,27 @@ static int pol_mail_cb(void *ctx, unsigned char *rec, size_t *len, size_t cap)
 		return STORE_COMMIT;
 	}
 	/* Behaviour, counted whether or not a limit fired (attempts matter here). */
-	(void)ratelimit_ewma_hit(&r->vol_hour, 1.0, 1e300, POL_HOUR_MS, RATELIMIT_STRICT, now,
-	                         NULL);
-	if (r->day_msgs < UINT32_MAX)
-		r->day_msgs++;
-	r->hour_mask |= 1u;
-	ratelimit_decay_add(&r->rcpt_total, rcpts, now, (int64_t)c->rejected_tau_ms);
+	if (p_msg) {
+		(void)ratelimit_ewma_hit(&r->vol_hour, 1.0, 1e300, POL_HOUR_MS, RATELIMIT_STRICT,
+		                         now, NULL);
+		if (r->day_msgs < UINT32_MAX)
+			r->day_msgs++;
+		r->hour_mask |= 1u;
+	}
+	if (rcpts)
+		ratelimit_decay_add(&r->rcpt_total, rcpts, now, (int64_t)c->rejected_tau_ms);
 	int64_t day = pol_floor_div(now, POL_DAY_MS);
-	if (ev->has_ip) {
+	if (ev->has_ip && p_msg) {
 		(void)ratelimit_set_add(&r->ips, pol_addr_hash(&ev->ip, 0), day);
 		(void)ratelimit_set_add(&r->nets,
 		                        pol_addr_hash(&ev->ip, ev->ip.family == 4 ? 16 : 32), day);
 	}
-	if (ev->sender[0] && ev->user[0]) {
+	if (ev->sender[0] && ev->user[0] && p_msg) {
 		char cs[POL_MAILADDR_MAX]; /* one sender however it is spelt */
 		canon_user_key(ev->sender, cs, sizeof cs);
 		(void)ratelimit_set_add(&r->senders, (uint32_t)ratelimit_hash(cs, strlen(cs)), day);
 	}
-	if (ev->fingerprint) {
+	if (ev->fingerprint && rcpts) {
 		int slot = -1, low = 0;
 		for (int i = 0; i < POL_FPS; i++) {
 			if (r->fps[i].fp == ev->fingerprint && r->fps[i].day == day) {
@@ -775,7 +791,7 @@ static int pol_mail_cb(void *ctx, unsigned char *rec, size_t *len, size_t cap)
 		                         : r->fps[slot].rcpts + rcpts;
 	}
 
-	if (ev->scanned && (int64_t)ev->scan_score >= (int64_t)c->spam_score * 100)
+	if (p_msg && ev->scanned && (int64_t)ev->scan_score >= (int64_t)c->spam_score * 100)
 		(void)ratelimit_ewma_hit(&r->spam_hour, 1.0, 1e300, POL_HOUR_MS, RATELIMIT_STRICT,
 		                         now, NULL);
 	m->score = pol_signals(m->e, r, ev->user, now, m->v);
@@ -885,10 +901,12 @@ static int pol_mail(struct pol_engine *e, const struct pol_event *ev, struct pol
 		/* the limit's reason first: it is what the 4xx says */
 		pol_reason_first(v, m.over_reason);
 	}
-	if ((ev->flags & POL_F_NULL_SENDER) && ev->rcpt_count > 1) {
+	uint32_t msg_rcpts = ev->rcpts_before + ev->rcpt_count;
+	if ((ev->flags & POL_F_NULL_SENDER) && msg_rcpts > 1 &&
+	    (!ev->parts || (ev->parts & POL_PART_RCPTS))) {
 		/* a bounce goes to one address; more is backscatter or abuse (MIMEDefang) */
 		pol_escalate(v, POL_HOLD, "null_sender_rcpts");
-		pol_reason(v, "null sender to %u recipients", ev->rcpt_count);
+		pol_reason(v, "null sender to %u recipients", msg_rcpts);
 	}
 	if (m.score >= c->score_warn)
 		pol_escalate(v, POL_WARN, "compromise");
@@ -1279,7 +1297,8 @@ int pol_engine_evaluate(struct pol_engine *e, const struct pol_event *ev, struct
 		break;
 	case POL_EV_MAIL:
 		rc = pol_mail(e, ev, out);
-		if (rc == 0 && out->action <= POL_WARN)
+		if (rc == 0 && out->action <= POL_WARN &&
+		    (!ev->parts || (ev->parts & (POL_PART_MSG | POL_PART_RCPTS))))
 			rc = inmem_check(e->store, e->cfg, ev, out);
 		break;
 	case POL_EV_INBOUND:
@@ -1318,6 +1337,44 @@ int pol_engine_check_blocks(struct pol_engine *e, const struct pol_event *ev,
 	if (rc == 1)
 		pol_verdict_blocked(out, &b);
 	return 0;
+}
+
+int pol_engine_counters(struct pol_engine *e, const char *identity, int64_t now_ms,
+                        struct pol_counters *out)
+{
+	memset(out, 0, sizeof *out);
+	char ident[POL_IDENT_MAX], key[STORE_KEY_MAX];
+	if (pol_engine_normalize(e, identity, ident, sizeof ident) != 0 ||
+	    pol_join(key, sizeof key, "I:", ident) != 0)
+		return 0;
+	struct pol_rec *r = malloc(sizeof *r);
+	if (!r)
+		return -1;
+	size_t len = 0;
+	int rc = e->store->get(e->store, key, r, sizeof *r, &len);
+	if (rc == 1 && !pol_hdr_ok((const unsigned char *)r, len, "PREC", sizeof *r))
+		rc = 0;
+	if (rc != 1) {
+		free(r);
+		return rc < 0 ? -1 : 0;
+	}
+	for (int i = 0; i < POL_LIM_N; i++) {
+		int64_t period = pol_config_limit_period_ms((enum pol_limit_id)i);
+		if (i == POL_LIM_UNIQ_RCPT_HOUR)
+			out->limit[i] = ratelimit_bloom_count(&r->uniq_rcpt, now_ms, period);
+		else if (i == POL_LIM_UNIQ_DOMAIN_HOUR)
+			out->limit[i] = ratelimit_bloom_count(&r->uniq_dom, now_ms, period);
+		else
+			out->limit[i] = ratelimit_ewma_decayed(&r->lim[i], now_ms, period);
+	}
+	int64_t day = pol_floor_div(now_ms, POL_DAY_MS);
+	out->messages_today = r->day == day ? r->day_msgs : 0;
+	out->recipients =
+	    ratelimit_decay_value(&r->rcpt_total, now_ms, (int64_t)e->cfg->rejected_tau_ms);
+	out->ips_today = ratelimit_set_count(&r->ips, day);
+	out->offences = r->offences;
+	free(r);
+	return 1;
 }
 
 /* The longest window an identity record counts over: after that long without

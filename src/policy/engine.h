@@ -85,6 +85,22 @@ int pol_engine_reload(struct pol_engine *e);
 int pol_engine_check_blocks(struct pol_engine *e, const struct pol_event *ev,
                             struct pol_verdict *out);
 
+/* What the engine has counted for an identity, as at now_ms: each limit's
+ * rate (the EWMA decayed to now; for the distinct counters their count in the
+ * window), messages today, recipients tried (decaying over [signals]
+ * rejected_time), distinct client IPs today, automatic blocks so far. */
+struct pol_counters {
+	double limit[POL_LIM_N]; /* by enum pol_limit_id */
+	uint32_t messages_today;
+	double recipients;
+	uint32_t ips_today;
+	uint32_t offences;
+};
+/* 1 with *out filled, 0 when the identity has no record (or is not one), -1 on a
+ * store error. The identity is normalised as pol_engine_normalize does. */
+int pol_engine_counters(struct pol_engine *e, const char *identity, int64_t now_ms,
+                        struct pol_counters *out);
+
 /* The identity an event is decided for ("" when it has none). */
 void pol_engine_identity(const struct pol_engine *e, const struct pol_event *ev, char *out,
                          size_t size);

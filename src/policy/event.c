@@ -157,6 +157,25 @@ static int pol_event_field(struct pol_event *ev, const char *k, size_t klen, con
 		if (str_to_u64(v, vlen, 0, 1000000, &n) != 0)
 			return pol_event_fail(err, errlen, "bad rcpts", v, vlen);
 		*count_given = (int64_t)n;
+	} else if (pol_event_key(k, klen, "parts")) {
+		static const char *const names[] = {"msg", "rcpts", "size"};
+		size_t i = 0;
+		while (i < vlen) {
+			size_t j = i, f;
+			while (j < vlen && v[j] != ',')
+				j++;
+			for (f = 0; f < 3 && !pol_event_key(v + i, j - i, names[f]); f++)
+				;
+			if (f == 3)
+				return pol_event_fail(err, errlen, "unknown part", v + i, j - i);
+			ev->parts |= 1u << f;
+			i = j + 1;
+		}
+	} else if (pol_event_key(k, klen, "rcpts_before")) {
+		uint64_t n;
+		if (str_to_u64(v, vlen, 0, 1000000, &n) != 0)
+			return pol_event_fail(err, errlen, "bad rcpts_before", v, vlen);
+		ev->rcpts_before = (uint32_t)n;
 	} else if (pol_event_key(k, klen, "size")) {
 		if (str_to_u64(v, vlen, 0, UINT64_MAX / 2, &ev->size) != 0)
 			return pol_event_fail(err, errlen, "bad size", v, vlen);

@@ -23,7 +23,8 @@
  * content scanner's score of a MAIL, e.g. scan=12.5; absent = not scanned),
  * result=ok|deferred|bounced|unknown_user (DELIVERY: applies to the rcpt=
  * given before it on the line that have none yet, and to later ones),
- * ident=, actor=, reason=, expires=SECONDS (BLOCK/UNBLOCK). A value may be
+ * ident=, actor=, reason=, expires=SECONDS (BLOCK/UNBLOCK), parts=msg,rcpts,size
+ * (MAIL told in parts, POL_PART_*), rcpts_before=N. A value may be
  * "double quoted" to hold spaces. Blank lines and lines starting with #
  * are skipped. T+ counts from POL_EVENT_EPOCH_MS.
  */
@@ -93,6 +94,16 @@ enum pol_delivery {
 #define POL_F_RELAYED 0x200u
 #define POL_F_FOREIGN_SENDER 0x400u /* with RELAYED: the sender is outside the local domains */
 
+/* What of a MAIL event is counted (pol_event.parts; 0 = all of it, the
+ * gateway's one event per message). A Postfix policy request tells a message
+ * in parts (gateway/policyd.c): the message with its first recipient at its
+ * first request, each further recipient at its RCPT request, the size at
+ * END-OF-MESSAGE. */
+#define POL_PART_MSG 0x1u   /* the message itself: message limits, volume, IPs, senders */
+#define POL_PART_RCPTS 0x2u /* rcpt_count recipients (and rcpt[]): recipient limits */
+#define POL_PART_SIZE 0x4u  /* size: bytes_hour */
+#define POL_PART_ALL (POL_PART_MSG | POL_PART_RCPTS | POL_PART_SIZE)
+
 struct pol_event {
 	enum pol_event_type type;
 	int64_t time_ms;
@@ -123,6 +134,10 @@ struct pol_event {
 	/* MAIL: the content scan (rspamd), when there was one */
 	bool scanned;
 	int32_t scan_score; /* hundredths of a point: rspamd's 6.5 is 650 */
+	/* MAIL told in parts: which parts this event counts (POL_PART_*, 0 = all),
+	 * and the recipients of the same message counted by its earlier parts */
+	uint32_t parts;
+	uint32_t rcpts_before;
 };
 
 void pol_event_init(struct pol_event *ev, enum pol_event_type type, int64_t time_ms);

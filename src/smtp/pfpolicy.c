@@ -3,8 +3,10 @@
  */
 #include "smtp/pfpolicy.h"
 
+#include "core/hash.h"
 #include "core/str.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 void pfp_parser_init(struct pfp_parser *p)
@@ -203,4 +205,143 @@ int pfp_format_reply(struct buf *out, enum pfp_action action, const char *text)
 	if (action == PFP_PREPEND && *t == '\0')
 		return buf_printf(out, "action=DUNNO\n\n");
 	return buf_printf(out, "action=%s %s\n\n", pfp_action_name(action), t);
+}
+
+/* ---- the instance table ---- */
+
+#define PFP_NONE UINT32_MAX
+
+struct pfp_instances {
+	struct pfp_instance *e;
+	uint32_t *bucket; /* nbuckets heads of hash chains */
+	uint32_t nbuckets;
+	uint32_t max, used;
+	uint32_t free_head; /* chained through hnext */
+	uint32_t oldest, newest;
+	int64_t ttl_ms;
+	uint64_t evicted;
+};
+
+struct pfp_instances *pfp_instances_new(size_t max, int64_t ttl_ms)
+{
+	if (max < 1 || max > (1u << 24))
+		return NULL;
+	struct pfp_instances *t = calloc(1, sizeof *t);
+	if (!t)
+		return NULL;
+	t->max = (uint32_t)max;
+	t->ttl_ms = ttl_ms;
+	t->nbuckets = 16;
+	while (t->nbuckets < 2 * t->max)
+		t->nbuckets *= 2;
+	t->e = calloc(max, sizeof *t->e);
+	t->bucket = malloc(t->nbuckets * sizeof *t->bucket);
+	if (!t->e || !t->bucket) {
+		pfp_instances_free(t);
+		return NULL;
+	}
+	for (uint32_t i = 0; i < t->nbuckets; i++)
+		t->bucket[i] = PFP_NONE;
+	for (uint32_t i = 0; i < t->max; i++)
+		t->e[i].hnext = i + 1 < t->max ? i + 1 : PFP_NONE;
+	t->free_head = 0;
+	t->oldest = t->newest = PFP_NONE;
+	return t;
+}
+
+void pfp_instances_free(struct pfp_instances *t)
+{
+	if (!t)
+		return;
+	free(t->e);
+	free(t->bucket);
+	free(t);
+}
+
+static void pfp_inst_unlink(struct pfp_instances *t, uint32_t i)
+{
+	struct pfp_instance *x = &t->e[i];
+	if (x->prev != PFP_NONE)
+		t->e[x->prev].next = x->next;
+	else
+		t->oldest = x->next;
+	if (x->next != PFP_NONE)
+		t->e[x->next].prev = x->prev;
+	else
+		t->newest = x->prev;
+}
+
+static void pfp_inst_append(struct pfp_instances *t, uint32_t i)
+{
+	struct pfp_instance *x = &t->e[i];
+	x->prev = t->newest;
+	x->next = PFP_NONE;
+	if (t->newest != PFP_NONE)
+		t->e[t->newest].next = i;
+	else
+		t->oldest = i;
+	t->newest = i;
+}
+
+/* Takes entry i out of its hash chain and the age list, onto the free list. */
+static void pfp_inst_drop(struct pfp_instances *t, uint32_t i)
+{
+	uint32_t *p = &t->bucket[t->e[i].hash & (t->nbuckets - 1)];
+	while (*p != i && *p != PFP_NONE)
+		p = &t->e[*p].hnext;
+	if (*p == i)
+		*p = t->e[i].hnext;
+	pfp_inst_unlink(t, i);
+	t->e[i].id[0] = '\0';
+	t->e[i].hnext = t->free_head;
+	t->free_head = i;
+	t->used--;
+}
+
+struct pfp_instance *pfp_instances_get(struct pfp_instances *t, const char *id, int64_t now_ms,
+                                       bool *created)
+{
+	*created = false;
+	size_t n = strnlen(id, PFP_INSTANCE_MAX);
+	if (n == 0 || n >= PFP_INSTANCE_MAX)
+		return NULL;
+	while (t->oldest != PFP_NONE && now_ms - t->e[t->oldest].last_ms >= t->ttl_ms)
+		pfp_inst_drop(t, t->oldest);
+	uint32_t h = (uint32_t)hash_fnv1a64(id, n), b = h & (t->nbuckets - 1);
+	for (uint32_t i = t->bucket[b]; i != PFP_NONE; i = t->e[i].hnext) {
+		if (t->e[i].hash == h && strcmp(t->e[i].id, id) == 0) {
+			pfp_inst_unlink(t, i);
+			pfp_inst_append(t, i);
+			if (now_ms > t->e[i].last_ms)
+				t->e[i].last_ms = now_ms;
+			return &t->e[i];
+		}
+	}
+	if (t->free_head == PFP_NONE) {
+		pfp_inst_drop(t, t->oldest);
+		t->evicted++;
+	}
+	uint32_t i = t->free_head;
+	struct pfp_instance *x = &t->e[i];
+	t->free_head = x->hnext;
+	memset(x, 0, sizeof *x);
+	memcpy(x->id, id, n + 1);
+	x->hash = h;
+	x->first_ms = x->last_ms = now_ms;
+	x->hnext = t->bucket[b];
+	t->bucket[b] = i;
+	pfp_inst_append(t, i);
+	t->used++;
+	*created = true;
+	return x;
+}
+
+size_t pfp_instances_count(const struct pfp_instances *t)
+{
+	return t->used;
+}
+
+uint64_t pfp_instances_evicted(const struct pfp_instances *t)
+{
+	return t->evicted;
 }

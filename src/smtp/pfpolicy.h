@@ -102,4 +102,41 @@ enum pfp_action {
 int pfp_format_reply(struct buf *out, enum pfp_action action, const char *text);
 const char *pfp_action_name(enum pfp_action a);
 
+/*
+ * pfp_instances - what was counted of each message whose requests are still
+ * coming. Postfix sends `instance` with every request (one value per message
+ * per smtpd: pid, time and a sequence number), so RCPT requests and the
+ * END-OF-MESSAGE request of one message can be told apart from another's.
+ * Bounded: entries not seen for ttl_ms are forgotten, and when max entries
+ * are in use the least recently seen one makes room. Time is the caller's.
+ */
+#define PFP_INSTANCE_MAX 64
+
+struct pfp_instance {
+	char id[PFP_INSTANCE_MAX];
+	int64_t first_ms, last_ms;
+	uint64_t bytes;   /* size counted (declared at RCPT, or END-OF-MESSAGE's) */
+	uint32_t rcpts;   /* recipients counted (RCPT requests accepted) */
+	bool msg_counted; /* the message itself was counted */
+	bool eom_counted; /* END-OF-MESSAGE was counted */
+	/* the table's own: the id's hash, links (indices) */
+	uint32_t hash, hnext, prev, next;
+};
+
+struct pfp_instances;
+
+/* max entries (>= 1), forgotten after ttl_ms without a request. NULL on no memory. */
+struct pfp_instances *pfp_instances_new(size_t max, int64_t ttl_ms);
+void pfp_instances_free(struct pfp_instances *t);
+/* The entry of id at now_ms, made fresh (*created true, counters zero) when
+ * absent; it becomes the most recently seen. Expired entries go first, then,
+ * when full, the least recently seen. NULL when id is "" or longer than
+ * PFP_INSTANCE_MAX - 1 (such a request cannot be tracked). */
+struct pfp_instance *pfp_instances_get(struct pfp_instances *t, const char *id, int64_t now_ms,
+                                       bool *created);
+/* Entries held now. */
+size_t pfp_instances_count(const struct pfp_instances *t);
+/* Entries dropped so far because the table was full (not by age). */
+uint64_t pfp_instances_evicted(const struct pfp_instances *t);
+
 #endif

@@ -77,7 +77,7 @@ maillog_file = {dir}/maillog
 maillog_file_prefixes = {dir}
 smtpd_authorized_xclient_hosts = 127.0.0.0/8
 smtpd_recipient_restrictions = check_policy_service inet:127.0.0.1:{policy_port}, permit_mynetworks, permit_sasl_authenticated, reject
-smtpd_end_of_data_restrictions = check_policy_service inet:127.0.0.1:{policy_port}
+smtpd_end_of_data_restrictions = {end_of_data}
 smtpd_policy_service_max_idle = 300s
 smtpd_policy_service_request_limit = 0
 smtpd_delay_reject = yes
@@ -144,7 +144,9 @@ class DovecotAuth:
 
 
 class Postfix:
-    def __init__(self, policy_port):
+    def __init__(self, policy_port, end_of_data=True):
+        """end_of_data False: the policy service is asked at RCPT only (the
+        smtpd_recipient_restrictions setup of docs/policy.md)."""
         self.dir = tempfile.mkdtemp(prefix="rg-pf-", dir="/tmp")
         os.chmod(self.dir, 0o755)
         self.port = free_port()
@@ -153,7 +155,9 @@ class Postfix:
         os.mkdir(os.path.join(self.dir, "data"), 0o700)
         shutil.chown(os.path.join(self.dir, "data"), "postfix", "postfix")
         with open(os.path.join(self.dir, "main.cf"), "w") as f:
-            f.write(MAIN_CF.format(dir=self.dir, daemon_dir=DAEMON_DIR, policy_port=policy_port))
+            eod = "check_policy_service inet:127.0.0.1:%d" % policy_port if end_of_data else ""
+            f.write(MAIN_CF.format(dir=self.dir, daemon_dir=DAEMON_DIR, policy_port=policy_port,
+                                   end_of_data=eod))
         with open(os.path.join(self.dir, "master.cf"), "w") as f:
             f.write(MASTER_CF.format(port=self.port))
 

@@ -213,7 +213,10 @@ def test_follow_locks_out_and_bans_across_a_rotation(tmp_path, netns):
         # a login of hers from a new address after the attack is not refused either
         append(maillog, [postfix_login("198.51.100.78")])
         time.sleep(0.3)
-        assert pol.action("198.51.100.78", user=ANNA) == "DUNNO"
+        # (accepted; a RCPT request counts the message, so the guessed-password
+        # signal may warn: docs/policy.md "Three Postfix setups")
+        a = pol.action("198.51.100.78", user=ANNA)
+        assert a == "DUNNO" or a.startswith("WARN"), a
 
         # the firewall: the attacker in the v4 set with a timeout, its /64 in the v6 set
         s4 = wait_for(lambda: ATTACKER in banned(netns) and banned(netns))

@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "admin/ctlapi.h"
+#include "core/clock.h"
 #include "policy/config.h"
 #include "policy/engine.h"
 #include "policy/store.h"
@@ -123,8 +124,8 @@ static void test_table(void **state)
 {
 	(void)state;
 	static const char *const want[] = {
-	    "ping",   "block", "unblock",    "resume",       "limit",  "hold",         "release",
-	    "delete", "flush", "queue_list", "users_reload", "reload", "postfix_holds"};
+	    "ping",   "block", "unblock",    "resume",       "limit",  "hold",          "release",
+	    "delete", "flush", "queue_list", "users_reload", "reload", "postfix_holds", "counters"};
 	assert_int_equal(ctlapi_ntypes(), sizeof want / sizeof want[0]);
 	for (size_t i = 0; i < ctlapi_ntypes(); i++)
 		assert_string_equal(ctlapi_type_name(i), want[i]);
@@ -392,6 +393,38 @@ static void test_reload(void **state)
 	json_decref(r);
 }
 
+/* counters: what the engine counted for an identity, any spelling of it. */
+static void test_counters(void **state)
+{
+	struct fx *f = *state;
+	json_t *r = ask(&f->s, "{\"type\": \"counters\", \"identity\": \"eve@corp.test\"}");
+	assert_int_equal(ctlapi_reply_code(r), CTLAPI_OK);
+	assert_true(json_is_false(json_object_get(r, "found")));
+	json_decref(r);
+	expect(&f->s, "{\"type\": \"counters\", \"identity\": \"\"}", CTLAPI_BAD_REQUEST, 400);
+	expect(&f->s, "{\"type\": \"counters\"}", CTLAPI_BAD_REQUEST, 400);
+	struct pol_event ev;
+	struct pol_verdict v;
+	for (int i = 0; i < 2; i++) {
+		pol_event_init(&ev, POL_EV_MAIL, clock_realtime_ms());
+		(void)str_copy(ev.user, sizeof ev.user, "eve@corp.test");
+		pol_event_add_rcpt(&ev, "a@example.net", POL_DLV_OK);
+		pol_event_add_rcpt(&ev, "b@example.net", POL_DLV_OK);
+		ev.size = 1000;
+		assert_int_equal(pol_engine_evaluate(f->e, &ev, &v), 0);
+	}
+	r = ask(&f->s, "{\"type\": \"counters\", \"identity\": \"user:eve@corp.test\"}");
+	assert_int_equal(ctlapi_reply_code(r), CTLAPI_OK);
+	assert_true(json_is_true(json_object_get(r, "found")));
+	assert_string_equal(str(r, "identity"), "user:eve@corp.test");
+	assert_int_equal(json_integer_value(json_object_get(r, "messages_today")), 2);
+	json_t *lim = json_object_get(r, "limits");
+	assert_int_equal((int)json_real_value(json_object_get(lim, "uniq_rcpt_hour")), 2);
+	double rh = json_real_value(json_object_get(lim, "rcpt_hour"));
+	assert_true(rh > 3.9 && rh <= 4.0);
+	json_decref(r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -402,6 +435,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_queue, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_resume, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_reload, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_counters, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

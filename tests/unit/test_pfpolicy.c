@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "core/str.h"
 #include "smtp/pfpolicy.h"
 
 #include <stdio.h>
@@ -163,13 +164,92 @@ static void test_replies(void **state)
 	buf_free(&b);
 }
 
+/* The instance table: one entry per message, found again by its id; entries
+ * idle for the ttl are forgotten; full, the least recently seen makes room. */
+static void test_instances(void **state)
+{
+	(void)state;
+	struct pfp_instances *t = pfp_instances_new(3, 1000);
+	assert_non_null(t);
+	bool created;
+	struct pfp_instance *a = pfp_instances_get(t, "1f2e.5a1.9c.0", 0, &created);
+	assert_non_null(a);
+	assert_true(created);
+	assert_false(a->msg_counted);
+	assert_int_equal(a->rcpts, 0);
+	a->msg_counted = true;
+	a->rcpts = 3;
+	/* count once: the same id is the same entry, with what it counted */
+	struct pfp_instance *again = pfp_instances_get(t, "1f2e.5a1.9c.0", 10, &created);
+	assert_ptr_equal(again, a);
+	assert_false(created);
+	assert_true(again->msg_counted);
+	assert_int_equal(again->rcpts, 3);
+	assert_int_equal(pfp_instances_count(t), 1);
+	/* no id, or one too long, is not tracked */
+	assert_null(pfp_instances_get(t, "", 10, &created));
+	char lng[PFP_INSTANCE_MAX + 8];
+	memset(lng, 'x', sizeof lng - 1);
+	lng[sizeof lng - 1] = '\0';
+	assert_null(pfp_instances_get(t, lng, 10, &created));
+	/* bounded: a fourth message pushes out the least recently seen (b) */
+	struct pfp_instance *b = pfp_instances_get(t, "b", 20, &created);
+	b->rcpts = 7;
+	assert_non_null(pfp_instances_get(t, "c", 30, &created));
+	assert_non_null(pfp_instances_get(t, "1f2e.5a1.9c.0", 40, &created)); /* a seen again */
+	assert_false(created);
+	assert_non_null(pfp_instances_get(t, "d", 50, &created));
+	assert_true(created);
+	assert_int_equal(pfp_instances_count(t), 3);
+	assert_int_equal(pfp_instances_evicted(t), 1);
+	struct pfp_instance *b2 = pfp_instances_get(t, "b", 60, &created);
+	assert_true(created); /* b was the one that went */
+	assert_int_equal(b2->rcpts, 0);
+	assert_int_equal(pfp_instances_evicted(t), 2); /* c made room for it */
+	a = pfp_instances_get(t, "1f2e.5a1.9c.0", 70, &created);
+	assert_false(created);
+	assert_int_equal(a->rcpts, 3);
+	/* expiry by time: 1000 ms after its last request an entry is gone, not evicted */
+	a = pfp_instances_get(t, "1f2e.5a1.9c.0", 1069, &created);
+	assert_false(created);
+	assert_non_null(pfp_instances_get(t, "e", 2069, &created));
+	assert_true(created);
+	assert_int_equal(pfp_instances_count(t), 1);
+	assert_int_equal(pfp_instances_evicted(t), 2);
+	a = pfp_instances_get(t, "1f2e.5a1.9c.0", 2070, &created);
+	assert_true(created);
+	assert_int_equal(a->rcpts, 0);
+	pfp_instances_free(t);
+
+	/* many: the table holds at most its size and finds each held id */
+	t = pfp_instances_new(1000, 3600000);
+	assert_non_null(t);
+	char id[32];
+	for (int i = 0; i < 5000; i++) {
+		(void)str_format(id, sizeof id, "%x.%x.0", 4000 + i % 7, i);
+		struct pfp_instance *x = pfp_instances_get(t, id, i, &created);
+		assert_non_null(x);
+		assert_true(created);
+		x->rcpts = (uint32_t)i;
+		assert_true(pfp_instances_count(t) <= 1000);
+	}
+	for (int i = 4000; i < 5000; i++) {
+		(void)str_format(id, sizeof id, "%x.%x.0", 4000 + i % 7, i);
+		struct pfp_instance *x = pfp_instances_get(t, id, 5000, &created);
+		assert_false(created);
+		assert_int_equal(x->rcpts, (uint32_t)i);
+	}
+	assert_int_equal(pfp_instances_evicted(t), 4000);
+	pfp_instances_free(t);
+	assert_null(pfp_instances_new(0, 1000));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_full_request),
-	    cmocka_unit_test(test_split_and_pipelined),
-	    cmocka_unit_test(test_errors),
-	    cmocka_unit_test(test_replies),
+	    cmocka_unit_test(test_full_request), cmocka_unit_test(test_split_and_pipelined),
+	    cmocka_unit_test(test_errors),       cmocka_unit_test(test_replies),
+	    cmocka_unit_test(test_instances),
 	};
 	return cmocka_run_group_tests_name("pfpolicy", tests, NULL, NULL);
 }

@@ -12,6 +12,17 @@ static enum dname_err dname_fail(enum dname_err e, char *out, size_t size)
 	return e;
 }
 
+/* What an ASCII byte is in a name: itself lower-cased for a letter or a
+ * digit, '-', '.', '_' and '*' as themselves, 0 for anything else. */
+static const char dname_map[128] = "\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0"
+                                   "\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0"
+                                   "\0\0\0\0\0\0\0\0\0\0*\0\0-.\0"
+                                   "0123456789\0\0\0\0\0\0"
+                                   "\0abcdefghijklmno"
+                                   "pqrstuvwxyz\0\0\0\0_"
+                                   "\0abcdefghijklmno"
+                                   "pqrstuvwxyz\0\0\0\0";
+
 enum dname_err dname_check(const char *in, size_t len, unsigned flags, char *out, size_t size)
 {
 	if ((flags & DNAME_ROOT_DOT) && len > 1 && in[len - 1] == '.' && in[len - 2] != '.')
@@ -24,31 +35,28 @@ enum dname_err dname_check(const char *in, size_t len, unsigned flags, char *out
 	bool letter = false;
 	for (size_t i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)in[i];
-		if (c >= 'A' && c <= 'Z')
-			c = (unsigned char)(c - 'A' + 'a');
-		if (c == '.') {
+		char m = c < 0x80 ? dname_map[c] : (flags & DNAME_UTF8) ? (char)c : 0;
+		if (m == '.') {
 			if (label == 0)
 				return dname_fail(DNAME_E_LABEL, out, size);
 			if (in[i - 1] == '-' && !(flags & DNAME_EDGE_HYPHEN))
 				return dname_fail(DNAME_E_HYPHEN, out, size);
 			label = 0;
 			labels++;
-		} else if (c == '*' && i == 0 && (flags & DNAME_WILDCARD) && len > 2 &&
-		           in[1] == '.') {
-			label++;
-		} else if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
-		           (c == '_' && (flags & DNAME_UNDERSCORE))) {
-			if (c == '-' && label == 0 && !(flags & DNAME_EDGE_HYPHEN))
+		} else if (m == 0 || (m == '_' && !(flags & DNAME_UNDERSCORE)) ||
+		           (m == '*' &&
+		            !(i == 0 && (flags & DNAME_WILDCARD) && len > 2 && in[1] == '.'))) {
+			return dname_fail(DNAME_E_CHAR, out, size);
+		} else {
+			if (m == '-' && label == 0 && !(flags & DNAME_EDGE_HYPHEN))
 				return dname_fail(DNAME_E_HYPHEN, out, size);
 			if (++label > 63)
 				return dname_fail(DNAME_E_LABEL_LONG, out, size);
-			if (c >= 'a' && c <= 'z')
+			if ((m >= 'a' && m <= 'z') || c >= 0x80)
 				letter = true;
-		} else {
-			return dname_fail(DNAME_E_CHAR, out, size);
 		}
 		if (out)
-			out[i] = (char)c;
+			out[i] = m;
 	}
 	if (label == 0)
 		return dname_fail(DNAME_E_LABEL, out, size);

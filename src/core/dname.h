@@ -25,6 +25,8 @@ enum {
 	DNAME_NEED_LETTER = 0x08, /* a letter somewhere (so not an IPv4 address) */
 	DNAME_WILDCARD = 0x10,    /* "*." as the first label */
 	DNAME_EDGE_HYPHEN = 0x20, /* '-' first or last in a label (DNSBL zones in use) */
+	DNAME_UTF8 = 0x40,        /* bytes >= 0x80 are label characters (RFC 6531 envelopes; the
+	                           * caller checked the UTF-8) */
 };
 
 enum dname_err {

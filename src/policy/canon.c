@@ -3,6 +3,7 @@
  */
 #include "policy/canon.h"
 
+#include "core/dname.h"
 #include "core/str.h"
 
 #include <idn2.h>
@@ -16,41 +17,20 @@ static char canon_lower(char c)
 	return c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
 }
 
-/* What an ASCII byte is in a domain: itself lower-cased for a letter, digit,
- * '-', '_' or '.', 0 for anything else. */
-static const char canon_map[129] = "\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0"
-                                   "\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0"
-                                   "\0\0\0\0\0\0\0\0\0\0\0\0\0-.\0"
-                                   "0123456789\0\0\0\0\0\0"
-                                   "\0abcdefghijklmno"
-                                   "pqrstuvwxyz\0\0\0\0_"
-                                   "\0abcdefghijklmno"
-                                   "pqrstuvwxyz\0\0\0\0\0";
-
-/* One pass over an ASCII name: lower-cased into out (len + 1 bytes), labels
- * of letters, digits, '-' and '_', none empty, none over 63 octets. 0, -1
- * when it is no domain, 1 at the first non-ASCII byte (out then unfinished). */
+/* One pass over an ASCII name (core/dname, the one name check): lower-cased
+ * into out (len + 1 bytes), labels of letters, digits, '-' and '_', none
+ * empty, none over 63 octets. 0, -1 when it is no domain, 1 when it holds a
+ * non-ASCII byte (out then unfinished: the IDN path decides). */
 static int canon_ascii(const char *in, size_t len, char *out)
 {
-	size_t label = 0;
-	for (size_t i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)in[i];
-		char m = c < 0x80 ? canon_map[c] : 0;
-		if (m == 0)
-			return c >= 0x80 ? 1 : -1;
-		if (m == '.') {
-			if (label == 0)
-				return -1;
-			label = 0;
-		} else if (++label > 63) {
-			return -1;
-		}
-		out[i] = m;
-	}
-	if (label == 0)
-		return -1;
-	out[len] = '\0';
-	return 0;
+	enum dname_err e = dname_check(in, len, DNAME_UNDERSCORE | DNAME_EDGE_HYPHEN, out, len + 1);
+	if (e == DNAME_OK)
+		return 0;
+	if (e == DNAME_E_CHAR)
+		for (size_t i = 0; i < len; i++)
+			if ((unsigned char)in[i] >= 0x80)
+				return 1;
+	return -1;
 }
 
 /* U-labels: the UTS #46 mapping (case folding among it), then the A-labels. */

@@ -13,6 +13,7 @@
  */
 #include "smtp/address.h"
 
+#include "core/dname.h"
 #include "core/str.h"
 
 #include <string.h>
@@ -124,47 +125,38 @@ static enum smtp_address_status address_parse_domain(struct address_cursor *c, c
 		*flags |= SMTP_ADDRESS_F_LITERAL;
 		return address_parse_literal(c, out, size, lit);
 	}
+	/* The run of what a domain may hold; then the one name check (core/dname)
+	 * says whether its labels are right. */
 	size_t start = c->pos;
-	size_t total = 0;
-	for (;;) {
-		size_t label = 0;
-		unsigned char last = 0;
-		while (c->pos < c->len) {
-			unsigned char ch = c->s[c->pos];
-			if (address_is_alnum(ch) || (ch == '-' && label > 0)) {
-				c->pos++;
-				label++;
-				last = ch;
-				continue;
-			}
-			if (ch >= 0x80) {
-				size_t n = address_utf8_seq(c->s + c->pos, c->len - c->pos);
-				if (n == 0)
-					return SMTP_ADDRESS_E_BAD_CHAR;
-				*flags |= SMTP_ADDRESS_F_UTF8;
-				c->pos += n;
-				label += n;
-				last = 'x';
-				continue;
-			}
-			break;
-		}
-		if (label == 0 || last == '-')
-			return SMTP_ADDRESS_E_DOMAIN_SYNTAX;
-		if (label > 63)
-			return SMTP_ADDRESS_E_DOMAIN_TOO_LONG;
-		total = c->pos - start;
-		if (!address_at(c, '.'))
-			break;
-		c->pos++;
-		/* A dot not followed by another label is a trailing dot. */
-		if (c->pos >= c->len || !(address_is_alnum(c->s[c->pos]) || c->s[c->pos] >= 0x80)) {
-			*flags |= SMTP_ADDRESS_F_TRAILING_DOT;
+	while (c->pos < c->len) {
+		unsigned char ch = c->s[c->pos];
+		if (address_is_alnum(ch) || ch == '-' || ch == '.') {
+			c->pos++;
+		} else if (ch >= 0x80) {
+			size_t n = address_utf8_seq(c->s + c->pos, c->len - c->pos);
+			if (n == 0)
+				return SMTP_ADDRESS_E_BAD_CHAR;
+			*flags |= SMTP_ADDRESS_F_UTF8;
+			c->pos += n;
+		} else {
 			break;
 		}
 	}
-	if (total > SMTP_ADDRESS_DOMAIN_MAX)
+	size_t total = c->pos - start;
+	const char *d = (const char *)c->s + start;
+	if (total > 1 && d[total - 1] == '.' && d[total - 2] != '.') {
+		*flags |= SMTP_ADDRESS_F_TRAILING_DOT;
+		total--;
+	}
+	switch (dname_check(d, total, DNAME_UTF8, NULL, 0)) {
+	case DNAME_OK:
+		break;
+	case DNAME_E_LONG:
+	case DNAME_E_LABEL_LONG:
 		return SMTP_ADDRESS_E_DOMAIN_TOO_LONG;
+	default:
+		return SMTP_ADDRESS_E_DOMAIN_SYNTAX;
+	}
 	if (str_copy_n(out, size, (const char *)c->s + start, total) != 0)
 		return SMTP_ADDRESS_E_DOMAIN_TOO_LONG;
 	return SMTP_ADDRESS_OK;

@@ -381,6 +381,12 @@ static void test_dname(void **state)
 	                             "cher.test",
 	                             12, 0, NULL, 0),
 	                 DNAME_E_CHAR);
+	assert_int_equal(dname_check("B\xc3\xbc"
+	                             "cher.Test",
+	                             12, DNAME_UTF8, out, sizeof out),
+	                 DNAME_OK);
+	assert_string_equal(out, "b\xc3\xbc"
+	                         "cher.test");
 	char big[300];
 	memset(big, 'a', 64);
 	memcpy(big + 64, ".test", 5);

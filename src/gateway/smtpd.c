@@ -19,6 +19,7 @@
 #include "dnsbl/verdict.h"
 #include "forensics/msg.h"
 #include "gateway/authpool.h"
+#include "gateway/relayid.h"
 #include "gateway/scan.h"
 #include "gateway/screen.h"
 #include "net/acceptpause.h"
@@ -637,47 +638,13 @@ int smtpd_users_reload(struct smtpd *d, char *err, size_t errlen)
 	return 0;
 }
 
-/* A session identified by sender (docs/deploy-smarthost.md): no AUTH, a
- * client in trusted_networks, and its listener says identify = sender or the
- * client is in [gateway] identify_sender. Nothing else is believed: an
- * untrusted client naming a colleague as sender must not get her blocked. */
+/* A session identified by sender (relayid.h): no AUTH, a trusted client, and
+ * its listener says identify = sender or the client is in [gateway]
+ * identify_sender. */
 static bool smtpd_by_sender(const struct smtpd_conn *c)
 {
-	const struct gw_config *g = c->d->c;
-	if (!c->has_ip || smtp_session_auth_user(c->s) || !g->trusted ||
-	    !prefix_set_lookup(g->trusted, &c->ip, NULL, NULL))
-		return false;
-	return c->l->conf->identify == GW_IDENTIFY_SENDER ||
-	       (g->sender_networks && prefix_set_lookup(g->sender_networks, &c->ip, NULL, NULL));
-}
-
-/* The event of a session identified by sender: the user is who (the envelope
- * sender, or the identify_header's user) in the engine's canonical form when
- * it is of a local domain (a header's user is believed as it is), and the
- * client is the trusted relay above it (POL_F_RELAYED). A sender outside the
- * local domains is flagged: a signal on the relay. The null sender (the
- * server's own notices) counts on the relay alone. */
-static void smtpd_relay_identity(const struct smtpd_conn *c, const char *who, bool from_header,
-                                 struct pol_event *ev)
-{
-	ev->flags |= POL_F_RELAYED;
-	if (!who[0])
-		return;
-	const char *at = strrchr(who, '@');
-	if (!from_header &&
-	    (!at || !relay_domains_contains(&c->d->relay.domains, at + 1, strlen(at + 1)))) {
-		ev->flags |= POL_F_FOREIGN_SENDER;
-		return;
-	}
-	char in[POL_IDENT_MAX], norm[POL_IDENT_MAX];
-	const struct pol_engine *e = c->d->deps.engine;
-	if (str_format(in, sizeof in, "user:%s", who) != 0)
-		return;
-	if (!e || pol_engine_normalize(e, in, norm, sizeof norm) != 0) {
-		str_lower(in);
-		(void)str_copy(norm, sizeof norm, in);
-	}
-	(void)str_copy(ev->user, sizeof ev->user, norm + 5);
+	return c->has_ip && !smtp_session_auth_user(c->s) &&
+	       relayid_by_sender(c->d->c, &c->ip, c->l->conf->identify == GW_IDENTIFY_SENDER);
 }
 
 static void smtpd_policy_event(const struct smtpd_conn *c, enum pol_event_type t, const char *user,
@@ -689,7 +656,7 @@ static void smtpd_policy_event(const struct smtpd_conn *c, enum pol_event_type t
 	ev->ip = c->ip;
 	str_copy(ev->sender, sizeof ev->sender, c->sender);
 	if ((t == POL_EV_MAIL || t == POL_EV_RCPT_REJECT) && !ev->user[0] && smtpd_by_sender(c))
-		smtpd_relay_identity(c, c->sender, false, ev);
+		relayid_event(c->d->deps.engine, &c->d->relay.domains, c->sender, false, ev);
 }
 
 /* Evaluates (count) or checks blocks only; returns the verdict's action. */
@@ -1455,7 +1422,7 @@ static void smtpd_header_identity(struct smtpd_conn *c, struct pol_event *ev)
 		return;
 	ev->user[0] = '\0';
 	ev->flags &= ~POL_F_FOREIGN_SENDER;
-	smtpd_relay_identity(c, who, true, ev);
+	relayid_event(c->d->deps.engine, &c->d->relay.domains, who, true, ev);
 }
 
 static void smtpd_data_end_go(struct smtpd_conn *c)
@@ -1735,31 +1702,9 @@ static void smtpd_session_config(struct smtpd *d, struct smtpd_listener *l)
 }
 
 /* local_domains of c into out. */
-static int smtpd_relay_domains(const struct gw_config *c, struct relay_domains *out, char *err,
-                               size_t errlen)
-{
-	relay_domains_init(out);
-	char tmp[sizeof c->local_domains];
-	char *f[RELAY_DOMAINS_MAX + 1];
-	str_copy(tmp, sizeof tmp, c->local_domains);
-	int n = str_split(tmp, " ,\t", f, RELAY_DOMAINS_MAX);
-	if (n < 0) {
-		str_format(err, errlen, "%s: [gateway] local_domains: more than %d domains",
-		           c->source, RELAY_DOMAINS_MAX);
-		return -1;
-	}
-	for (int i = 0; i < n; i++)
-		if (relay_domains_add(out, f[i], strlen(f[i])) != 0) {
-			str_format(err, errlen, "%s: [gateway] local_domains: '%s' is not a domain",
-			           c->source, f[i]);
-			return -1;
-		}
-	return 0;
-}
-
 static int smtpd_relay_policy(struct smtpd *d, char *err, size_t errlen)
 {
-	if (smtpd_relay_domains(d->c, &d->relay.domains, err, errlen) != 0)
+	if (relayid_domains(d->c->local_domains, d->c->source, &d->relay.domains, err, errlen) != 0)
 		return -1;
 	d->relay.trusted_networks = d->c->trusted;
 	d->relay.local_addresses = NULL;
@@ -1813,7 +1758,7 @@ struct smtpd_reload *smtpd_reload_prepare(struct smtpd *d, const struct gw_confi
 		str_format(err, errlen, "out of memory");
 		return NULL;
 	}
-	if (smtpd_relay_domains(fresh, &r->domains, err, errlen) != 0)
+	if (relayid_domains(fresh->local_domains, fresh->source, &r->domains, err, errlen) != 0)
 		goto fail;
 	/* The certificate and key are read again even under the same names: a
 	 * renewed certificate replaces the file. Without them the self-signed one

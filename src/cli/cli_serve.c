@@ -230,7 +230,8 @@ int cli_checkconf(int argc, char **argv)
 		printf("\n");
 	}
 	if (c->identify_sender[0])
-		printf("  identified by sender on every listener: %s\n", c->identify_sender);
+		printf("  identified by sender on every listener and the policy service: %s\n",
+		       c->identify_sender);
 	if (strcmp(c->state_store, "redis") == 0)
 		printf("  state store: redis at %s, key prefix %s (local fallback in %s/policy)\n",
 		       c->redis_addr.text, c->redis_prefix, c->state_dir);
@@ -238,7 +239,10 @@ int cli_checkconf(int argc, char **argv)
 		printf("  state store: lmdb in %s/policy\n", c->state_dir);
 	if (c->listeners_off)
 		printf("  SMTP listeners: none (policy service only)\n");
-	printf("  policy service: %s\n", c->policyd_listen[0] ? c->policyd_addr.text : "off");
+	printf("  policy service: %s%s\n", c->policyd_listen[0] ? c->policyd_addr.text : "off",
+	       c->policyd_listen[0] && strcmp(c->policyd_identify, "sender") == 0
+	           ? "; trusted clients without sasl_username identified by sender"
+	           : "");
 	if (c->postfix_queue)
 		printf("  held mail: Postfix's hold queue (%s -j, %s -H/-d%s%s)\n",
 		       c->policyd_postqueue, c->policyd_postsuper,
@@ -719,6 +723,8 @@ static int cli_serve_main(int argc, char **argv, bool policy_only)
 		    .on_block = cli_serve_on_block,
 		    .on_block_ctx = &blocked,
 		    .allow = c->policyd_allowed,
+		    .conf = c,
+		    .identify_sender = strcmp(c->policyd_identify, "sender") == 0,
 		    .socket_uid = c->policyd_uid,
 		    .socket_gid = c->policyd_gid,
 		    .socket_mode = c->policyd_mode,

@@ -127,6 +127,10 @@ static const struct cfg_option gw_options[] = {
     {"policyd", "count_at", CFG_STRING, "instance", 0, 0, true, GC(policyd_count_at),
      GS(policyd_count_at),
      "instance (each message once, RCPT or end of data), end-of-message or rcpt"},
+    {"policyd", "identify", CFG_STRING, "client", 0, 0, false, GC(policyd_identify),
+     GS(policyd_identify),
+     "client, or sender: requests without sasl_username from trusted_networks are counted "
+     "per envelope sender of a local domain, as [gateway] identify_sender"},
     {"policyd", "max_connections", CFG_INT, "500", 1, 100000, false, GC(policyd_max_connections), 0,
      "Postfix smtpd processes connected at once"},
     {"policyd", "allow", CFG_STRING, "", 0, 0, false, GC(policyd_allow), GS(policyd_allow),
@@ -1024,6 +1028,12 @@ static int gw_finish(struct gw_config *c, char *err, size_t errlen)
 	    strcmp(c->policyd_count_at, "rcpt") != 0) {
 		str_format(err, errlen,
 		           "%s: [policyd] count_at: expected instance, end-of-message or rcpt",
+		           c->source);
+		return -1;
+	}
+	if (strcmp(c->policyd_identify, "client") != 0 &&
+	    strcmp(c->policyd_identify, "sender") != 0) {
+		str_format(err, errlen, "%s: [policyd] identify: expected client or sender",
 		           c->source);
 		return -1;
 	}

@@ -154,6 +154,7 @@ struct gw_config {
 	/* [policyd] */
 	char policyd_listen[128];  /* "" = off */
 	char policyd_count_at[16]; /* "instance", "end-of-message" or "rcpt" */
+	char policyd_identify[16]; /* "client" or "sender" (every trusted client, relayid.h) */
 	long long policyd_max_connections;
 	/* who may connect (issue 16): CIDRs, "" = loopback only; a unix socket's
 	 * owner, group and mode ("" = as created) */

@@ -7,6 +7,7 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/str.h"
+#include "gateway/relayid.h"
 #include "net/acceptpause.h"
 #include "smtp/pfpolicy.h"
 
@@ -44,6 +45,10 @@ struct policyd {
 	char unix_path[108];
 	struct prefix_set *own_allow; /* the loopback default when opt.allow is NULL */
 	struct pfp_instances *instances; /* count_at = instance: what each message counted */
+	/* opt.conf's local_domains as parsed (identity by sender), and their text */
+	struct relay_domains domains;
+	char domains_src[sizeof((struct gw_config *)0)->local_domains];
+	bool domains_read;
 	struct metric *m_requests, *m_decisions, *m_errors, *m_latency, *m_refused, *m_paused;
 };
 
@@ -78,8 +83,28 @@ static enum pfp_action policyd_action(enum pol_action a)
 	return PFP_DUNNO;
 }
 
-/* Postfix's request in, the engine's event out. */
-static void policyd_event(const struct pfp_request *r, struct pol_event *ev)
+/* opt.conf's local domains, read again when a reload changed them (one that
+ * does not parse keeps the ones before, said once). */
+static const struct relay_domains *policyd_local_domains(struct policyd *p)
+{
+	const struct gw_config *g = p->opt.conf;
+	if (p->domains_read && strcmp(p->domains_src, g->local_domains) == 0)
+		return &p->domains;
+	char err[512];
+	struct relay_domains fresh;
+	if (relayid_domains(g->local_domains, g->source, &fresh, err, sizeof err) == 0)
+		p->domains = fresh;
+	else
+		log_error("policyd: %s; identity by sender keeps the local domains before", err);
+	(void)str_copy(p->domains_src, sizeof p->domains_src, g->local_domains);
+	p->domains_read = true;
+	return &p->domains;
+}
+
+/* Postfix's request in, the engine's event out: without sasl_username, from
+ * the organisation's server identified by sender (relayid.h), the user is the
+ * envelope sender of a local domain and the client the trusted relay above it. */
+static void policyd_event(struct policyd *p, const struct pfp_request *r, struct pol_event *ev)
 {
 	pol_event_init(ev, POL_EV_MAIL, clock_realtime_ms());
 	str_copy(ev->user, sizeof ev->user, r->sasl_username);
@@ -95,6 +120,9 @@ static void policyd_event(const struct pfp_request *r, struct pol_event *ev)
 		ev->rcpt_count = (uint32_t)r->recipient_count;
 	else if (ev->rcpt_count == 0)
 		ev->rcpt_count = 1;
+	if (!ev->user[0] && r->has_client_address && p->opt.conf &&
+	    relayid_by_sender(p->opt.conf, &r->client_address, p->opt.identify_sender))
+		relayid_event(p->engine, policyd_local_domains(p), r->sender, false, ev);
 }
 
 /* Whether the request counts, and what of its message (policyd.h "What is
@@ -175,13 +203,18 @@ static void policyd_answer(struct policyd_conn *c, const struct pfp_request *r)
 	struct policyd *p = c->p;
 	clock_update();
 	struct pol_event ev;
-	policyd_event(r, &ev);
+	policyd_event(p, r, &ev);
 	struct pfp_instance *inst;
 	bool count = policyd_plan(p, r, &ev, &inst);
 	struct pol_verdict v;
 	int64_t t0 = clock_elapsed_us();
 	int rc = count ? pol_engine_evaluate(p->engine, &ev, &v)
 		       : pol_engine_check_blocks(p->engine, &ev, &v);
+	/* As the gateway: a block met by mail from a trusted relay holds it (in
+	 * Postfix's hold queue) rather than refusing it, which would have the
+	 * internal server bounce it to its own user. */
+	if (v.action == POL_BLOCK && (ev.flags & POL_F_RELAYED))
+		v.action = POL_HOLD;
 	if (count && inst && rc == 0)
 		policyd_counted(inst, r, &ev, &v);
 	if (p->m_latency)

@@ -29,6 +29,7 @@
 #define RG_GATEWAY_POLICYD_H
 
 #include "core/hostport.h"
+#include "gateway/gwconf.h"
 #include "policy/engine.h"
 #include "smtp/pfpolicy.h"
 
@@ -64,6 +65,14 @@ struct policyd_options {
 	void (*on_hold)(void *arg, const struct pfp_request *r, const struct pol_verdict *v,
 	                bool held);
 	void *on_hold_arg;
+	/* Identity by sender behind a trusted relay (relayid.h): a request without
+	 * sasl_username from conf's trusted_networks is counted per envelope sender
+	 * of conf's local_domains when identify_sender ([policyd] identify = sender)
+	 * or the client is in conf's identify_sender; a block on it is answered
+	 * HOLD. conf is the running configuration, read at each request (a reload
+	 * changes it in place); NULL: every request is keyed by its client. */
+	const struct gw_config *conf;
+	bool identify_sender;
 	/* TCP clients outside it are refused at accept (NULL: loopback only). */
 	const struct prefix_set *allow;
 	/* unix socket: chown/chmod after bind; -1 leaves it as created */

@@ -26,6 +26,9 @@ class Server:
     def __init__(self, tmp, extra="", web_host="127.0.0.1", web_extra="", held=()):
         self.dir = tmp
         self.policy_port, self.web_port = free_port(), free_port()
+        # one listener on a port of its own: the embedded defaults (2587, 2465,
+        # 2525) would collide with any other relayguard on this machine
+        self.smtp_port = free_port()
         users = tmp / "var" / "users"
         for name, pw, admin in ((ADMIN, ADMIN_PW, True), (USER, USER_PW, False)):
             args = ["user", "add", "--cost", "min", "--file", users, "--password-stdin"]
@@ -38,9 +41,11 @@ class Server:
             make_spool(str(tmp / "var" / "spool"), list(held))
         self.conf = tmp / "relayguard.conf"
         self.conf.write_text(
-            "[gateway]\nstate_dir = %s\nusers = %s\n[policyd]\nlisten = 127.0.0.1:%d\n"
+            "[gateway]\nstate_dir = %s\nusers = %s\n"
+            "[listener submission]\nlisten = 127.0.0.1:%d\nrole = submission\n"
+            "[policyd]\nlisten = 127.0.0.1:%d\n"
             "[web]\nlisten = %s:%d\napi_token = %s\n%s[auth]\nip_failures = 5\ndelay = 10ms\n%s"
-            % (tmp / "var", users, self.policy_port, web_host, self.web_port, TOKEN, web_extra,
+            % (tmp / "var", users, self.smtp_port, self.policy_port, web_host, self.web_port, TOKEN, web_extra,
                extra))
         self.log = open(tmp / "serve.log", "w")
         self.proc = subprocess.Popen([RG_BIN, "serve", "--config", str(self.conf)],

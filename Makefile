@@ -100,9 +100,11 @@ demo: bootstrap
 	@$(MAKE) --no-print-directory MODE=rel all
 	@./scripts/run-demo
 
+# The builds of check use every core (make check is run without -j by CI).
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 check: bootstrap
-	@$(MAKE) --no-print-directory MODE=asan all unit
-	@$(MAKE) --no-print-directory MODE=fuzz fuzz-build
+	@$(MAKE) --no-print-directory -j$(JOBS) MODE=asan all unit
+	@$(MAKE) --no-print-directory -j$(JOBS) MODE=fuzz fuzz-build
 	@/usr/bin/python3 scripts/run-tests --build build/asan --fuzz-build build/fuzz
 
 fuzz-build: $(FUZZ_BIN)

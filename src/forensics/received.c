@@ -30,6 +30,8 @@
  */
 #include "forensics/received.h"
 
+#include "forensics/logline.h"
+
 #include "core/str.h"
 #include "forensics/date.h"
 
@@ -84,14 +86,7 @@ static bool received_is_space(char c)
  * turning control characters into '?', so the result is safe to print. */
 static void received_copy(char *dst, size_t size, const char *p, size_t len)
 {
-	if (size == 0)
-		return;
-	size_t n = len < size - 1 ? len : size - 1;
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)p[i];
-		dst[i] = (c < 32 || c == 127) ? '?' : (char)c;
-	}
-	dst[n] = '\0';
+	logspan_copy((struct logspan){p, len}, dst, size); /* control bytes as '?' */
 }
 
 /* A host name as written, without the root dot ("mail.example.com." in Gmail's). */

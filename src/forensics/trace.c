@@ -8,6 +8,8 @@
  */
 #include "forensics/trace.h"
 
+#include "forensics/logline.h"
+
 #include "core/buf.h"
 #include "core/str.h"
 
@@ -28,12 +30,7 @@ static bool trace_is_space(char c)
 /* Copies with control characters replaced; truncates by design. */
 static void trace_copy(char *dst, size_t size, const char *p, size_t len)
 {
-	size_t n = len < size - 1 ? len : size - 1;
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)p[i];
-		dst[i] = (c < 32 || c == 127) ? '?' : (char)c;
-	}
-	dst[n] = '\0';
+	logspan_copy((struct logspan){p, len}, dst, size); /* control bytes as '?' */
 }
 
 /* Appends " word" (or "word" first) to dst if it fits whole. */

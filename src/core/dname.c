@@ -35,28 +35,33 @@ enum dname_err dname_check(const char *in, size_t len, unsigned flags, char *out
 	bool letter = false;
 	for (size_t i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)in[i];
-		char m = c < 0x80 ? dname_map[c] : (flags & DNAME_UTF8) ? (char)c : 0;
-		if (m == '.') {
+		unsigned char m = c < 0x80               ? (unsigned char)dname_map[c]
+		                  : (flags & DNAME_UTF8) ? c
+		                                         : 0;
+		/* the common byte first: a letter, a digit (or a UTF-8 byte allowed) */
+		if (m >= 'a' || (m >= '0' && m <= '9')) {
+			letter |= m >= 'a';
+			if (++label > 63)
+				return dname_fail(DNAME_E_LABEL_LONG, out, size);
+		} else if (m == '.') {
 			if (label == 0)
 				return dname_fail(DNAME_E_LABEL, out, size);
 			if (in[i - 1] == '-' && !(flags & DNAME_EDGE_HYPHEN))
 				return dname_fail(DNAME_E_HYPHEN, out, size);
 			label = 0;
 			labels++;
-		} else if (m == 0 || (m == '_' && !(flags & DNAME_UNDERSCORE)) ||
-		           (m == '*' &&
-		            !(i == 0 && (flags & DNAME_WILDCARD) && len > 2 && in[1] == '.'))) {
-			return dname_fail(DNAME_E_CHAR, out, size);
-		} else {
+		} else if (m == '-' || (m == '_' && (flags & DNAME_UNDERSCORE)) ||
+		           (m == '*' && i == 0 && (flags & DNAME_WILDCARD) && len > 2 &&
+		            in[1] == '.')) {
 			if (m == '-' && label == 0 && !(flags & DNAME_EDGE_HYPHEN))
 				return dname_fail(DNAME_E_HYPHEN, out, size);
 			if (++label > 63)
 				return dname_fail(DNAME_E_LABEL_LONG, out, size);
-			if ((m >= 'a' && m <= 'z') || c >= 0x80)
-				letter = true;
+		} else {
+			return dname_fail(DNAME_E_CHAR, out, size);
 		}
 		if (out)
-			out[i] = m;
+			out[i] = (char)m;
 	}
 	if (label == 0)
 		return dname_fail(DNAME_E_LABEL, out, size);

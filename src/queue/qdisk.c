@@ -113,20 +113,19 @@ void qdisk_gc(struct queue *q)
 		if (q->seg_dir_fd >= 0 && q->opts.fsync && fsync(q->seg_dir_fd) < 0)
 			log_error("queue: fsync %s/seg: %s", q->dir, strerror(errno));
 		log_debug("queue: segment %s removed", name);
-		for (size_t i = 0; i < q->nbuckets; i++)
-			for (struct queue_entry *e = q->buckets[i], *nx; e; e = nx) {
-				nx = e->hnext;
-				if (e->seg != s->num)
-					continue;
-				char f[PATH_MAX];
-				if (qdisk_path(q, f, sizeof f, "dead", e->id) == 0)
-					(void)unlink(f);
-				if (e->has_state && qdisk_path(q, f, sizeof f, "state", e->id) == 0)
-					(void)unlink(f);
-				qsched_remove(q, e);
-				qindex_remove(q, e);
-				free(e);
-			}
+		size_t pos = 0;
+		for (struct queue_entry *e; (e = qindex_next(q, &pos));) {
+			if (e->seg != s->num)
+				continue;
+			char f[PATH_MAX];
+			if (qdisk_path(q, f, sizeof f, "dead", e->id) == 0)
+				(void)unlink(f);
+			if (e->has_state && qdisk_path(q, f, sizeof f, "state", e->id) == 0)
+				(void)unlink(f);
+			qsched_remove(q, e);
+			qindex_remove(q, e);
+			free(e);
+		}
 		if (s->fd >= 0)
 			close(s->fd);
 		*pp = s->next;

@@ -141,12 +141,12 @@ int queue_list(struct queue *q, bool only_held, queue_list_fn fn, void *arg)
 {
 	struct queue_entry **v = NULL;
 	size_t n = 0;
-	if (q->nentries)
-		v = xmalloc(q->nentries * sizeof *v);
-	for (size_t i = 0; i < q->nbuckets; i++)
-		for (struct queue_entry *e = q->buckets[i]; e; e = e->hnext)
-			if (!e->dead)
-				v[n++] = e;
+	if (htab_count(&q->index))
+		v = xmalloc(htab_count(&q->index) * sizeof *v);
+	size_t pos = 0;
+	for (struct queue_entry *e; (e = qindex_next(q, &pos));)
+		if (!e->dead)
+			v[n++] = e;
 	if (n)
 		qsort(v, n, sizeof *v, qhold_cmp_entry);
 	int rc = 0;

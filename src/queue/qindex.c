@@ -1,7 +1,7 @@
 /*
- * qindex - the in-memory index of the spool: entries by queue ID (a chained
- * hash table), the segments with their live counts, and an entry's summary
- * (arrival, next attempt, held) as the scheduler sees it. Loop thread only.
+ * qindex - the in-memory index of the spool: entries by queue ID (core/htab),
+ * the segments with their live counts, and an entry's summary (arrival, next
+ * attempt, held) as the scheduler sees it. Loop thread only.
  */
 #include "queue/queue_int.h"
 
@@ -30,53 +30,35 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-static size_t qindex_hash(const char *id)
+static uint64_t qindex_hash(const char *id)
 {
-	return (size_t)hash_fnv1a64_str(id);
+	return hash_fnv1a64_str(id);
+}
+
+static bool qindex_eq(const void *item, const void *key)
+{
+	return strcmp(((const struct queue_entry *)item)->id, key) == 0;
 }
 
 struct queue_entry *qindex_find(const struct queue *q, const char *id)
 {
-	if (!q->nbuckets)
-		return NULL;
-	for (struct queue_entry *e = q->buckets[qindex_hash(id) & (q->nbuckets - 1)]; e;
-	     e = e->hnext)
-		if (strcmp(e->id, id) == 0)
-			return e;
-	return NULL;
+	return htab_find(&q->index, qindex_hash(id), qindex_eq, id);
 }
 
 void qindex_insert(struct queue *q, struct queue_entry *e)
 {
-	if (q->nentries + 1 > q->nbuckets) {
-		size_t nb = q->nbuckets ? q->nbuckets * 2 : 1024;
-		struct queue_entry **b = xcalloc(nb, sizeof *b);
-		for (size_t i = 0; i < q->nbuckets; i++)
-			for (struct queue_entry *x = q->buckets[i], *nx; x; x = nx) {
-				nx = x->hnext;
-				size_t h = qindex_hash(x->id) & (nb - 1);
-				x->hnext = b[h];
-				b[h] = x;
-			}
-		free(q->buckets);
-		q->buckets = b;
-		q->nbuckets = nb;
-	}
-	size_t h = qindex_hash(e->id) & (q->nbuckets - 1);
-	e->hnext = q->buckets[h];
-	q->buckets[h] = e;
-	q->nentries++;
+	if (htab_insert(&q->index, qindex_hash(e->id), e) != 0)
+		fatal("queue: index: out of memory");
 }
 
 void qindex_remove(struct queue *q, struct queue_entry *e)
 {
-	struct queue_entry **pp = &q->buckets[qindex_hash(e->id) & (q->nbuckets - 1)];
-	for (; *pp; pp = &(*pp)->hnext)
-		if (*pp == e) {
-			*pp = e->hnext;
-			q->nentries--;
-			return;
-		}
+	(void)htab_remove(&q->index, qindex_hash(e->id), e);
+}
+
+struct queue_entry *qindex_next(const struct queue *q, size_t *pos)
+{
+	return htab_next(&q->index, pos);
 }
 
 struct queue_seg *qindex_seg(struct queue *q, uint32_t num)

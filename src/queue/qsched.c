@@ -169,18 +169,17 @@ int queue_flush(struct queue *q, const char *id, const char *actor)
 		return -1;
 	}
 	int n = 0;
-	for (size_t i = 0; i < q->nbuckets; i++)
-		for (struct queue_entry *e = q->buckets[i]; e; e = e->hnext) {
-			if (one ? e != one
-			        : e->dead || e->held || e->handed || e->next_attempt_ms == 0)
-				continue;
-			if (e->handed) /* being delivered right now */
-				continue;
-			if (qsched_flush_one(q, e) < 0)
-				return -1;
-			log_info("%s: flush by %s: due now", e->id, actor);
-			(void)qdisk_audit(q, "flush", e->id, "", actor);
-			n++;
-		}
+	size_t pos = 0;
+	for (struct queue_entry *e; (e = qindex_next(q, &pos));) {
+		if (one ? e != one : e->dead || e->held || e->handed || e->next_attempt_ms == 0)
+			continue;
+		if (e->handed) /* being delivered right now */
+			continue;
+		if (qsched_flush_one(q, e) < 0)
+			return -1;
+		log_info("%s: flush by %s: due now", e->id, actor);
+		(void)qdisk_audit(q, "flush", e->id, "", actor);
+		n++;
+	}
 	return n;
 }

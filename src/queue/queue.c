@@ -477,6 +477,7 @@ int queue_open(struct queue **qp, const char *dir, struct event_base *base,
 {
 	*qp = NULL;
 	struct queue *q = xcalloc(1, sizeof *q);
+	htab_init(&q->index, 0);
 	q->opts.fsync = true;
 	if (opts)
 		q->opts = *opts;
@@ -538,9 +539,9 @@ int queue_open(struct queue **qp, const char *dir, struct event_base *base,
 		goto fail;
 	qdisk_each_file(q, "dead", qdisk_recover_dead);
 	qdisk_each_file(q, "state", qdisk_recover_state);
-	for (size_t i = 0; i < q->nbuckets; i++)
-		for (struct queue_entry *e = q->buckets[i]; e; e = e->hnext)
-			qsched_update(q, e);
+	size_t pos = 0;
+	for (struct queue_entry *e; (e = qindex_next(q, &pos));)
+		qsched_update(q, e);
 	q->gc_below = q->wseg + 1;
 	qdisk_gc(q);
 	if (base) {
@@ -601,12 +602,10 @@ void queue_close(struct queue *q)
 		close(q->seg_dir_fd);
 	if (q->owner_fd >= 0)
 		close(q->owner_fd);
-	for (size_t i = 0; i < q->nbuckets; i++)
-		for (struct queue_entry *e = q->buckets[i], *nx; e; e = nx) {
-			nx = e->hnext;
-			free(e);
-		}
-	free(q->buckets);
+	size_t pos = 0;
+	for (struct queue_entry *e; (e = qindex_next(q, &pos));)
+		free(e);
+	htab_free(&q->index);
 	free(q->heap);
 	for (struct queue_seg *s = q->segs, *nx; s; s = nx) {
 		nx = s->next;
@@ -622,20 +621,20 @@ void queue_close(struct queue *q)
 void queue_stats(const struct queue *q, struct queue_stats *out)
 {
 	memset(out, 0, sizeof *out);
-	for (size_t i = 0; i < q->nbuckets; i++)
-		for (const struct queue_entry *e = q->buckets[i]; e; e = e->hnext) {
-			if (e->dead)
-				continue;
-			if (e->held)
-				out->held++;
-			else
-				out->active++;
-			if (!e->held && e->attempts > 0)
-				out->deferred++;
-			out->bytes += e->data_len;
-			if (!out->oldest_arrival_ms || e->arrival_ms < out->oldest_arrival_ms)
-				out->oldest_arrival_ms = e->arrival_ms;
-		}
+	size_t pos = 0;
+	for (const struct queue_entry *e; (e = qindex_next(q, &pos));) {
+		if (e->dead)
+			continue;
+		if (e->held)
+			out->held++;
+		else
+			out->active++;
+		if (!e->held && e->attempts > 0)
+			out->deferred++;
+		out->bytes += e->data_len;
+		if (!out->oldest_arrival_ms || e->arrival_ms < out->oldest_arrival_ms)
+			out->oldest_arrival_ms = e->arrival_ms;
+	}
 	pthread_mutex_t *mu = (pthread_mutex_t *)&q->mu;
 	pthread_mutex_lock(mu);
 	out->commits = q->commits;

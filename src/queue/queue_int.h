@@ -44,6 +44,7 @@
 
 #include "core/buf.h"
 #include "core/clock.h"
+#include "core/htab.h"
 #include "queue/qseg.h"
 
 #include <event2/event.h>
@@ -60,7 +61,6 @@
 
 struct queue_entry {
 	char id[QUEUE_ID_MAX];
-	struct queue_entry *hnext;
 	uint32_t seg;
 	uint64_t rec_off;
 	uint32_t id_len, env_len;
@@ -85,7 +85,7 @@ struct queue_msg {
 	size_t mem_len, mem_cap;
 	int spill_fd;
 	uint64_t size; /* written (memory or spill file); the prefix not counted */
-	char *pre;    /* queue_msg_prepend(): goes before the content */
+	char *pre;     /* queue_msg_prepend(): goes before the content */
 	size_t pre_len;
 	bool write_failed;
 	/* set at commit */
@@ -110,8 +110,7 @@ struct queue {
 	bool owner;
 	int owner_fd;
 	/* index (loop thread) */
-	struct queue_entry **buckets;
-	size_t nbuckets, nentries;
+	struct htab index; /* of queue_entry by id */
 	struct queue_entry **heap;
 	size_t heap_len, heap_cap;
 	struct queue_seg *segs;
@@ -173,6 +172,9 @@ int qdisk_mkdirs(const char *dir, char *err, size_t errlen);
 struct queue_entry *qindex_find(const struct queue *q, const char *id);
 void qindex_insert(struct queue *q, struct queue_entry *e);
 void qindex_remove(struct queue *q, struct queue_entry *e);
+/* Iteration over the index: pos starts at 0; NULL at the end. The entry
+ * returned may be removed, none inserted, while iterating. */
+struct queue_entry *qindex_next(const struct queue *q, size_t *pos);
 struct queue_seg *qindex_seg(struct queue *q, uint32_t num);
 void qindex_summary(struct queue_entry *e, const struct queue_envelope *env);
 void qindex_kill(struct queue *q, struct queue_entry *e);

@@ -4,55 +4,45 @@
 #include "delivery/dest.h"
 
 #include "core/hash.h"
+#include "core/htab.h"
 #include "core/str.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-/* FNV-1a from the starting value this table has always used (the standard
- * basis without its last digit): the bucket order decides which waiting
- * destination deliver_kick_waiting() gives a free connection first, so the
- * values stay what they were. */
-#define DEST_HASH_START 1469598103934665603ULL
-
-static size_t dest_hash(const char *s, size_t n)
+static uint64_t dest_hash(const char *key)
 {
-	return (size_t)(hash_fnv1a64_str_add(DEST_HASH_START, s) % n);
+	return hash_fnv1a64_str(key);
+}
+
+static bool dest_eq(const void *item, const void *key)
+{
+	return strcmp(((const struct dest *)item)->key, key) == 0;
 }
 
 int dest_table_init(struct dest_table *t, unsigned concurrency, unsigned max_connections)
 {
 	memset(t, 0, sizeof *t);
-	t->nbuckets = 1024;
-	t->buckets = calloc(t->nbuckets, sizeof *t->buckets);
+	htab_init(&t->index, 0);
 	t->concurrency = concurrency ? concurrency : 1;
 	t->max_connections = max_connections ? max_connections : 1;
-	return t->buckets ? 0 : -1;
+	return htab_reserve(&t->index, 64);
 }
 
 void dest_table_free(struct dest_table *t, void (*free_user)(void *))
 {
-	for (size_t i = 0; t->buckets && i < t->nbuckets; i++) {
-		struct dest *d = t->buckets[i];
-		while (d) {
-			struct dest *n = d->next;
-			if (free_user && d->user)
-				free_user(d->user);
-			free(d);
-			d = n;
-		}
+	size_t pos = 0;
+	for (struct dest *d; (d = htab_next(&t->index, &pos));) {
+		if (free_user && d->user)
+			free_user(d->user);
+		free(d);
 	}
-	free(t->buckets);
-	t->buckets = NULL;
-	t->count = 0;
+	htab_free(&t->index);
 }
 
 struct dest *dest_find(struct dest_table *t, const char *key)
 {
-	for (struct dest *d = t->buckets[dest_hash(key, t->nbuckets)]; d; d = d->next)
-		if (strcmp(d->key, key) == 0)
-			return d;
-	return NULL;
+	return htab_find(&t->index, dest_hash(key), dest_eq, key);
 }
 
 struct dest *dest_get(struct dest_table *t, const char *key)
@@ -63,14 +53,11 @@ struct dest *dest_get(struct dest_table *t, const char *key)
 	d = calloc(1, sizeof *d);
 	if (!d)
 		return NULL;
-	if (str_copy(d->key, sizeof d->key, key) != 0) {
+	if (str_copy(d->key, sizeof d->key, key) != 0 ||
+	    htab_insert(&t->index, dest_hash(key), d) != 0) {
 		free(d);
 		return NULL;
 	}
-	size_t b = dest_hash(key, t->nbuckets);
-	d->next = t->buckets[b];
-	t->buckets[b] = d;
-	t->count++;
 	return d;
 }
 
@@ -78,16 +65,21 @@ void *dest_remove(struct dest_table *t, struct dest *d)
 {
 	if (d->active || d->waiting)
 		return NULL;
-	struct dest **pp = &t->buckets[dest_hash(d->key, t->nbuckets)];
-	while (*pp && *pp != d)
-		pp = &(*pp)->next;
-	if (!*pp)
+	if (!htab_remove(&t->index, dest_hash(d->key), d))
 		return NULL;
-	*pp = d->next;
 	void *u = d->user;
 	free(d);
-	t->count--;
 	return u;
+}
+
+struct dest *dest_next(const struct dest_table *t, size_t *pos)
+{
+	return htab_next(&t->index, pos);
+}
+
+size_t dest_count(const struct dest_table *t)
+{
+	return htab_count(&t->index);
 }
 
 bool dest_may_open(const struct dest_table *t, const struct dest *d)

@@ -18,6 +18,8 @@
 #ifndef RG_DELIVERY_DEST_H
 #define RG_DELIVERY_DEST_H
 
+#include "core/htab.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -32,13 +34,10 @@ struct dest {
 	uint64_t dead_until_ms; /* 0: alive */
 	char dead_reason[256];
 	void *user; /* the worker's per-destination state */
-	struct dest *next;
 };
 
 struct dest_table {
-	struct dest **buckets;
-	size_t nbuckets;
-	size_t count;
+	struct htab index;        /* of struct dest by key */
 	unsigned active;          /* connections over all destinations */
 	unsigned concurrency;     /* per destination */
 	unsigned max_connections; /* all together */
@@ -53,6 +52,10 @@ struct dest *dest_find(struct dest_table *t, const char *key);
 struct dest *dest_get(struct dest_table *t, const char *key);
 /* Removes a destination with no connections and nothing waiting; returns its user. */
 void *dest_remove(struct dest_table *t, struct dest *d);
+/* Iteration: pos starts at 0; NULL at the end. The destination returned may
+ * be removed while iterating, none added. */
+struct dest *dest_next(const struct dest_table *t, size_t *pos);
+size_t dest_count(const struct dest_table *t);
 
 /* May a new connection to d be opened now? */
 bool dest_may_open(const struct dest_table *t, const struct dest *d);

@@ -1619,20 +1619,20 @@ static void deliver_msg_start(struct deliver *d, const char *id)
 static void deliver_kick_waiting(struct deliver *d)
 {
 	if (d->dests.active >= d->dests.max_connections) {
-		for (size_t b = 0; b < d->dests.nbuckets; b++)
-			for (struct dest *de = d->dests.buckets[b]; de; de = de->next) {
-				struct ddest *dd = de->user;
-				while (dd && !de->waiting && dd->idle) {
-					struct dconn *cn = dd->idle;
-					evtimer_del(cn->idle_timer);
-					deliver_idle_expired(-1, 0, cn);
-				}
+		size_t pos = 0;
+		for (struct dest *de; (de = dest_next(&d->dests, &pos));) {
+			struct ddest *dd = de->user;
+			while (dd && !de->waiting && dd->idle) {
+				struct dconn *cn = dd->idle;
+				evtimer_del(cn->idle_timer);
+				deliver_idle_expired(-1, 0, cn);
 			}
+		}
 	}
-	for (size_t b = 0; b < d->dests.nbuckets && d->waiting > 0; b++)
-		for (struct dest *de = d->dests.buckets[b]; de; de = de->next)
-			if (de->waiting && de->user && dest_may_open(&d->dests, de))
-				deliver_dest_kick(de->user);
+	size_t pos = 0;
+	for (struct dest *de; d->waiting > 0 && (de = dest_next(&d->dests, &pos));)
+		if (de->waiting && de->user && dest_may_open(&d->dests, de))
+			deliver_dest_kick(de->user);
 }
 
 static void deliver_on_tick(evutil_socket_t fd, short what, void *arg)

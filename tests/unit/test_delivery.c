@@ -19,6 +19,7 @@
 #include "net/dns.h"
 
 #include <event2/event.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -289,7 +290,7 @@ static void test_dest(void **state)
 	struct dest *a = dest_get(&t, "a.test|");
 	struct dest *b = dest_get(&t, "b.test|");
 	assert_ptr_equal(dest_get(&t, "a.test|"), a);
-	assert_int_equal(t.count, 2);
+	assert_int_equal(dest_count(&t), 2);
 	assert_true(dest_may_open(&t, a));
 	dest_opened(&t, a);
 	dest_opened(&t, a);
@@ -307,7 +308,20 @@ static void test_dest(void **state)
 	a->user = &t;
 	assert_ptr_equal(dest_remove(&t, a), &t);
 	assert_null(dest_find(&t, "a.test|"));
-	assert_int_equal(t.count, 1);
+	assert_int_equal(dest_count(&t), 1);
+	/* many destinations: each found again, each visited once by dest_next */
+	char key[32];
+	for (int i = 0; i < 300; i++) {
+		(void)snprintf(key, sizeof key, "d%d.test|", i);
+		assert_non_null(dest_get(&t, key));
+	}
+	assert_int_equal(dest_count(&t), 301);
+	size_t pos = 0, seen = 0;
+	for (struct dest *d; (d = dest_next(&t, &pos));) {
+		assert_ptr_equal(dest_find(&t, d->key), d);
+		seen++;
+	}
+	assert_int_equal(seen, 301);
 	dest_table_free(&t, NULL);
 }
 

@@ -1,7 +1,6 @@
 /*
  * Unit tests for src/core/hash: the published FNV-1a test vectors (64 and
- * 32 bits), the case-folding and continuing forms, and the destination
- * table's buckets, which keep the values they had before core/hash.
+ * 32 bits), the case-folding and continuing forms.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -10,7 +9,6 @@
 #include <cmocka.h>
 
 #include "core/hash.h"
-#include "delivery/dest.h"
 
 #include <string.h>
 
@@ -57,38 +55,13 @@ static void test_fnv1a32_vectors(void **state)
 	assert_true(h == 0xbf9cf968u);
 }
 
-/* The bucket a destination lands in decides the order deliver_kick_waiting()
- * visits waiting destinations: these are the buckets of the former dest_hash
- * (computed outside the program from its loop). */
-static void test_dest_buckets_unchanged(void **state)
-{
-	static const struct {
-		const char *key;
-		size_t bucket;
-	} want[] = {
-	    {"example.org", 235},  {"mx.example.net:25", 922},       {"b.test", 51},
-	    {"example.com|", 752}, {"[10.0.0.5]:25|192.0.2.9", 533},
-	};
-	struct dest_table t;
-	assert_int_equal(dest_table_init(&t, 1, 1), 0);
-	assert_int_equal(t.nbuckets, 1024);
-	for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
-		struct dest *d = dest_get(&t, want[i].key);
-		assert_non_null(d);
-		bool found = false;
-		for (struct dest *x = t.buckets[want[i].bucket]; x; x = x->next)
-			found = found || x == d;
-		assert_true(found);
-	}
-	dest_table_free(&t, NULL);
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_fnv1a64_vectors),        cmocka_unit_test(test_fnv1a64_add),
-	    cmocka_unit_test(test_fnv1a64_lower),          cmocka_unit_test(test_fnv1a32_vectors),
-	    cmocka_unit_test(test_dest_buckets_unchanged),
+	    cmocka_unit_test(test_fnv1a64_vectors),
+	    cmocka_unit_test(test_fnv1a64_add),
+	    cmocka_unit_test(test_fnv1a64_lower),
+	    cmocka_unit_test(test_fnv1a32_vectors),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -5,6 +5,7 @@
 
 #include "core/clock.h"
 #include "core/hash.h"
+#include "core/htab.h"
 #include "core/str.h"
 #include "net/dns.h"
 
@@ -192,7 +193,6 @@ void score_options_default(struct score_options *o)
 #define SCORE_CACHE_ADDRS 8
 
 struct score_entry {
-	struct score_entry *chain;         /* bucket */
 	struct score_entry *older, *newer; /* FIFO */
 	unsigned zone;
 	struct addr client;
@@ -215,8 +215,7 @@ struct scorer {
 	size_t nzones;
 	unsigned site_zone[SCORE_MAX_SITES];
 	struct score_options opt;
-	struct score_entry **buckets;
-	size_t nbuckets, count;
+	struct htab cache; /* of score_entry by (zone, client), at most cache_max */
 	struct score_entry *oldest, *newest;
 	struct score_job *jobs; /* in flight, so scorer_free can cancel them */
 };
@@ -238,25 +237,32 @@ struct score_query {
 	unsigned zone;
 };
 
-static size_t score_hash(unsigned zone, const struct addr *a, size_t nbuckets)
+static uint64_t score_hash(unsigned zone, const struct addr *a)
 {
-	uint64_t h = hash_fnv1a64_add(HASH_FNV1A64_BASIS ^ zone, a->bytes, addr_bits(a) / 8);
-	return (size_t)(h & (nbuckets - 1));
+	return hash_fnv1a64_add(HASH_FNV1A64_BASIS ^ zone, a->bytes, addr_bits(a) / 8);
 }
 
-static struct score_entry **score_find(struct scorer *s, unsigned zone, const struct addr *a)
+struct score_key {
+	unsigned zone;
+	const struct addr *client;
+};
+
+static bool score_eq(const void *item, const void *key)
 {
-	struct score_entry **pp = &s->buckets[score_hash(zone, a, s->nbuckets)];
-	for (; *pp; pp = &(*pp)->chain)
-		if ((*pp)->zone == zone && addr_equal(&(*pp)->client, a))
-			return pp;
-	return pp;
+	const struct score_entry *e = item;
+	const struct score_key *k = key;
+	return e->zone == k->zone && addr_equal(&e->client, k->client);
 }
 
-static void score_unlink(struct scorer *s, struct score_entry **pp)
+static struct score_entry *score_find(struct scorer *s, unsigned zone, const struct addr *a)
 {
-	struct score_entry *e = *pp;
-	*pp = e->chain;
+	struct score_key k = {zone, a};
+	return htab_find(&s->cache, score_hash(zone, a), score_eq, &k);
+}
+
+static void score_unlink(struct scorer *s, struct score_entry *e)
+{
+	(void)htab_remove(&s->cache, score_hash(e->zone, &e->client), e);
 	if (e->older)
 		e->older->newer = e->newer;
 	else
@@ -265,7 +271,6 @@ static void score_unlink(struct scorer *s, struct score_entry **pp)
 		e->newer->older = e->older;
 	else
 		s->newest = e->older;
-	s->count--;
 	free(e);
 }
 
@@ -274,14 +279,12 @@ static void score_cache_put(struct scorer *s, unsigned zone, const struct addr *
 {
 	if (r->status != DNS_OK && r->status != DNS_NXDOMAIN && r->status != DNS_NODATA)
 		return; /* failures are not remembered: the next client asks again */
-	struct score_entry **pp = score_find(s, zone, a);
-	if (*pp)
-		score_unlink(s, pp);
-	if (s->count >= s->opt.cache_max && s->oldest) {
-		struct score_entry *o = s->oldest;
-		score_unlink(s, score_find(s, o->zone, &o->client));
-	}
-	struct score_entry *e = calloc(1, sizeof *e);
+	struct score_entry *e = score_find(s, zone, a);
+	if (e)
+		score_unlink(s, e);
+	if (htab_full(&s->cache) && s->oldest)
+		score_unlink(s, s->oldest);
+	e = calloc(1, sizeof *e);
 	if (!e)
 		return;
 	uint32_t ttl = r->status == DNS_OK ? r->ttl : 0;
@@ -295,38 +298,39 @@ static void score_cache_put(struct scorer *s, unsigned zone, const struct addr *
 	e->status = r->status;
 	e->naddrs = r->naddrs < SCORE_CACHE_ADDRS ? r->naddrs : SCORE_CACHE_ADDRS;
 	memcpy(e->addrs, r->addrs, (size_t)e->naddrs * sizeof e->addrs[0]);
-	pp = score_find(s, zone, a);
-	*pp = e;
+	if (htab_insert(&s->cache, score_hash(zone, a), e) != 0) {
+		free(e);
+		return;
+	}
 	e->older = s->newest;
 	if (s->newest)
 		s->newest->newer = e;
 	else
 		s->oldest = e;
 	s->newest = e;
-	s->count++;
 }
 
 static bool score_cache_get(struct scorer *s, unsigned zone, const struct addr *a,
                             struct dns_result *out)
 {
-	struct score_entry **pp = score_find(s, zone, a);
-	if (!*pp)
+	struct score_entry *e = score_find(s, zone, a);
+	if (!e)
 		return false;
-	if ((*pp)->expires <= clock_monotonic_ms()) {
-		score_unlink(s, pp);
+	if (e->expires <= clock_monotonic_ms()) {
+		score_unlink(s, e);
 		return false;
 	}
 	memset(out, 0, sizeof *out);
 	out->type = DNS_T_A;
-	out->status = (*pp)->status;
-	out->naddrs = (*pp)->naddrs;
-	memcpy(out->addrs, (*pp)->addrs, (size_t)out->naddrs * sizeof out->addrs[0]);
+	out->status = e->status;
+	out->naddrs = e->naddrs;
+	memcpy(out->addrs, e->addrs, (size_t)out->naddrs * sizeof out->addrs[0]);
 	return true;
 }
 
 size_t scorer_cache_size(const struct scorer *s)
 {
-	return s->count;
+	return htab_count(&s->cache);
 }
 
 /* ---- scorer ---- */
@@ -347,12 +351,9 @@ struct scorer *scorer_new(struct event_base *base, struct dns *dns,
 	s->opt = *opt;
 	if (s->opt.cache_max == 0)
 		s->opt.cache_max = 1;
-	s->nbuckets = 64;
-	while (s->nbuckets < s->opt.cache_max && s->nbuckets < (1u << 20))
-		s->nbuckets *= 2;
-	s->buckets = calloc(s->nbuckets, sizeof *s->buckets);
+	htab_init(&s->cache, s->opt.cache_max);
 	s->zones = calloc(nsites ? nsites : 1, sizeof *s->zones);
-	if (!s->buckets || !s->zones)
+	if (!s->zones)
 		goto oom;
 	memcpy(s->sites, sites, nsites * sizeof *sites);
 	s->nsites = nsites;
@@ -571,8 +572,8 @@ void scorer_free(struct scorer *s)
 	while (s->jobs)
 		score_job_free(s->jobs); /* callers free the resolver first to cancel queries */
 	while (s->oldest)
-		score_unlink(s, score_find(s, s->oldest->zone, &s->oldest->client));
-	free(s->buckets);
+		score_unlink(s, s->oldest);
+	htab_free(&s->cache);
 	free(s->zones);
 	free(s);
 }

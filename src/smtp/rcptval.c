@@ -7,6 +7,7 @@
 #include "core/dname.h"
 #include "core/clock.h"
 #include "core/hash.h"
+#include "core/htab.h"
 #include "core/str.h"
 #include "smtp/relaytest.h"
 
@@ -21,85 +22,67 @@
 
 #define RCPTVAL_ADDR_MAX 256
 
-/* ---- a set of lower-case strings, open addressing ---- */
+/* ---- a set of lower-case strings (core/htab of strdup'd keys) ---- */
 
 struct rcptval_set {
-	char **keys;
-	size_t size, used;
+	struct htab t;
 };
 
-static uint64_t rcptval_hash(const char *s)
+static bool rcptval_str_eq(const void *item, const void *key)
 {
-	uint64_t h = hash_fnv1a64_str(s);
-	return h ^ (h >> 29);
+	return strcmp(item, key) == 0;
 }
 
 static bool rcptval_set_has(const struct rcptval_set *t, const char *k)
 {
-	if (!t->size)
-		return false;
-	for (size_t i = rcptval_hash(k) & (t->size - 1);; i = (i + 1) & (t->size - 1)) {
-		if (!t->keys[i])
-			return false;
-		if (strcmp(t->keys[i], k) == 0)
-			return true;
-	}
+	return htab_find(&t->t, hash_fnv1a64_str(k), rcptval_str_eq, k) != NULL;
 }
 
 static int rcptval_set_add(struct rcptval_set *t, const char *k)
 {
 	if (rcptval_set_has(t, k))
 		return 0;
-	if ((t->used + 1) * 2 > t->size) {
-		size_t n = t->size ? t->size * 2 : 64;
-		char **keys = calloc(n, sizeof *keys);
-		if (!keys)
-			return -1;
-		for (size_t i = 0; i < t->size; i++) {
-			if (!t->keys[i])
-				continue;
-			size_t j = rcptval_hash(t->keys[i]) & (n - 1);
-			while (keys[j])
-				j = (j + 1) & (n - 1);
-			keys[j] = t->keys[i];
-		}
-		free(t->keys);
-		t->keys = keys;
-		t->size = n;
-	}
 	char *d = strdup(k);
 	if (!d)
 		return -1;
-	size_t j = rcptval_hash(k) & (t->size - 1);
-	while (t->keys[j])
-		j = (j + 1) & (t->size - 1);
-	t->keys[j] = d;
-	t->used++;
+	if (htab_insert(&t->t, hash_fnv1a64_str(k), d) != 0) {
+		free(d);
+		return -1;
+	}
 	return 0;
+}
+
+static size_t rcptval_set_count(const struct rcptval_set *t)
+{
+	return htab_count(&t->t);
 }
 
 static void rcptval_set_free(struct rcptval_set *t)
 {
-	for (size_t i = 0; i < t->size; i++)
-		free(t->keys[i]);
-	free(t->keys);
-	memset(t, 0, sizeof *t);
+	size_t pos = 0;
+	for (char *k; (k = htab_next(&t->t, &pos));)
+		free(k);
+	htab_free(&t->t);
 }
 
 /* ---- the callout cache ---- */
 
 struct rcptval_entry {
-	char *addr; /* NULL = empty */
 	int code;
 	int64_t at_ms, expires_ms;
+	char addr[]; /* lower case */
 };
+
+static bool rcptval_entry_eq(const void *item, const void *key)
+{
+	return strcmp(((const struct rcptval_entry *)item)->addr, key) == 0;
+}
 
 struct rcptval {
 	struct rcptval_options opt;
 	char host[RELAYTEST_NAME_MAX], port[16], helo[RELAYTEST_NAME_MAX];
 	struct rcptval_set domains, users;
-	struct rcptval_entry *cache;
-	size_t cache_size, cache_used;
+	struct htab cache;            /* of rcptval_entry by addr, at most cache_max */
 	struct rcptval_probe *probes; /* callouts under way */
 };
 
@@ -210,15 +193,10 @@ struct rcptval *rcptval_new(const char *domains, const struct rcptval_options *o
 	v->opt.callout_host = v->host;
 	v->opt.callout_port = v->port;
 	v->opt.helo = v->helo;
-	size_t n = 16;
-	while (n < v->opt.cache_max * 2)
-		n *= 2;
-	v->cache = calloc(n, sizeof *v->cache);
-	v->cache_size = n;
-	if (!v->cache ||
-	    rcptval_each(domains ? domains : "", rcptval_add_domain, v, err, errlen) != 0)
+	htab_init(&v->cache, v->opt.cache_max);
+	if (rcptval_each(domains ? domains : "", rcptval_add_domain, v, err, errlen) != 0)
 		goto fail;
-	if (v->domains.used == 0) {
+	if (rcptval_set_count(&v->domains) == 0) {
 		(void)str_copy(err, errlen, "no local domains");
 		goto fail;
 	}
@@ -236,9 +214,10 @@ void rcptval_free(struct rcptval *v)
 		rcptval_probe_end(v->probes, RCPTVAL_TEMPFAIL, 0, "callout: shutting down");
 	rcptval_set_free(&v->domains);
 	rcptval_set_free(&v->users);
-	for (size_t i = 0; v->cache && i < v->cache_size; i++)
-		free(v->cache[i].addr);
-	free(v->cache);
+	size_t pos = 0;
+	for (struct rcptval_entry *e; (e = htab_next(&v->cache, &pos));)
+		free(e);
+	htab_free(&v->cache);
 	free(v);
 }
 
@@ -269,48 +248,26 @@ int rcptval_add_file(struct rcptval *v, const char *path, char *err, size_t errl
 	return rc;
 }
 
-static struct rcptval_entry *rcptval_cache_find(struct rcptval *v, const char *addr, bool *found)
+static struct rcptval_entry *rcptval_cache_find(struct rcptval *v, const char *addr)
 {
-	size_t mask = v->cache_size - 1;
-	for (size_t i = rcptval_hash(addr) & mask;; i = (i + 1) & mask) {
-		struct rcptval_entry *e = &v->cache[i];
-		if (!e->addr || strcmp(e->addr, addr) == 0) {
-			*found = e->addr != NULL;
-			return e;
-		}
-	}
+	return htab_find(&v->cache, hash_fnv1a64_str(addr), rcptval_entry_eq, addr);
 }
 
 /* Drops expired entries (all of them when that frees nothing: a cache, not a store). */
 static void rcptval_cache_clean(struct rcptval *v, int64_t now_ms)
 {
-	struct rcptval_entry *old = v->cache;
-	size_t n = v->cache_size;
-	struct rcptval_entry *t = calloc(n, sizeof *t);
-	if (!t)
+	size_t pos = 0;
+	for (struct rcptval_entry *e; (e = htab_next(&v->cache, &pos));)
+		if (e->expires_ms <= now_ms) {
+			htab_remove_at(&v->cache, pos);
+			free(e);
+		}
+	if (!htab_full(&v->cache))
 		return;
-	v->cache = t;
-	v->cache_used = 0;
-	for (size_t i = 0; i < n; i++) {
-		if (!old[i].addr)
-			continue;
-		if (old[i].expires_ms <= now_ms) {
-			free(old[i].addr);
-			continue;
-		}
-		bool found;
-		struct rcptval_entry *e = rcptval_cache_find(v, old[i].addr, &found);
-		*e = old[i];
-		v->cache_used++;
-	}
-	free(old);
-	if (v->cache_used >= v->opt.cache_max) {
-		for (size_t i = 0; i < n; i++) {
-			free(v->cache[i].addr);
-			v->cache[i].addr = NULL;
-		}
-		v->cache_used = 0;
-	}
+	pos = 0;
+	for (struct rcptval_entry *e; (e = htab_next(&v->cache, &pos));)
+		free(e);
+	htab_free(&v->cache);
 }
 
 void rcptval_cache_put(struct rcptval *v, const char *addr, int code, int64_t now_ms)
@@ -321,17 +278,19 @@ void rcptval_cache_put(struct rcptval *v, const char *addr, int code, int64_t no
 	if (str_copy(key, sizeof key, addr) != 0)
 		return;
 	str_lower(key);
-	bool found;
-	struct rcptval_entry *e = rcptval_cache_find(v, key, &found);
-	if (!found) {
-		if (v->cache_used >= v->opt.cache_max) {
+	struct rcptval_entry *e = rcptval_cache_find(v, key);
+	if (!e) {
+		if (htab_full(&v->cache))
 			rcptval_cache_clean(v, now_ms);
-			e = rcptval_cache_find(v, key, &found);
-		}
-		e->addr = strdup(key);
-		if (!e->addr)
+		size_t n = strlen(key) + 1;
+		e = malloc(sizeof *e + n);
+		if (!e)
 			return;
-		v->cache_used++;
+		memcpy(e->addr, key, n);
+		if (htab_insert(&v->cache, hash_fnv1a64_str(key), e) != 0) {
+			free(e);
+			return;
+		}
 	}
 	e->code = code;
 	e->at_ms = now_ms;
@@ -341,7 +300,7 @@ void rcptval_cache_put(struct rcptval *v, const char *addr, int code, int64_t no
 
 size_t rcptval_cache_size(const struct rcptval *v)
 {
-	return v->cache_used;
+	return htab_count(&v->cache);
 }
 
 enum rcptval_result rcptval_check(struct rcptval *v, const char *addr, int64_t now_ms, char *why,
@@ -370,9 +329,8 @@ enum rcptval_result rcptval_check(struct rcptval *v, const char *addr, int64_t n
 		(void)str_copy(why, whylen, "not in the static list");
 		return RCPTVAL_UNKNOWN;
 	}
-	bool found;
-	struct rcptval_entry *e = rcptval_cache_find(v, key, &found);
-	if (found && e->expires_ms > now_ms) {
+	struct rcptval_entry *e = rcptval_cache_find(v, key);
+	if (e && e->expires_ms > now_ms) {
 		(void)str_format(why, whylen, "callout cache: %d, %lld s ago", e->code,
 		                 (long long)((now_ms - e->at_ms) / 1000));
 		return e->code < 300 ? RCPTVAL_OK : RCPTVAL_UNKNOWN;

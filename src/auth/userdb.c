@@ -6,6 +6,7 @@
 #include "core/dname.h"
 #include "core/fsutil.h"
 #include "core/hash.h"
+#include "core/htab.h"
 #include "core/log.h"
 #include "core/str.h"
 
@@ -29,10 +30,10 @@ void userdb_free(struct userdb *db)
 	if (db->users)
 		passwd_wipe(db->users, db->cap * sizeof *db->users);
 	free(db->users);
-	free(db->index);
+	htab_free(&db->index);
 	db->users = NULL;
-	db->index = NULL;
-	db->count = db->cap = db->index_cap = 0;
+	db->index_of = NULL;
+	db->count = db->cap = 0;
 }
 
 /* --- names ----------------------------------------------------------------- */
@@ -165,51 +166,46 @@ int userdb_flags_parse(const char *s, size_t len, unsigned *out, char *err, size
 
 /* --- index ----------------------------------------------------------------- */
 
-static void userdb_reindex(struct userdb *db)
+static uint64_t userdb_hash(const char *name)
 {
-	size_t need = 16;
-	while (need < db->count * 2 + 2)
-		need *= 2;
-	if (need != db->index_cap) {
-		free(db->index);
-		db->index = xcalloc(need, sizeof *db->index);
-		db->index_cap = need;
-	} else {
-		memset(db->index, 0, need * sizeof *db->index);
-	}
-	for (size_t i = 0; i < db->count; i++) {
-		size_t j = hash_fnv1a64_str_lower(db->users[i].name) & (db->index_cap - 1);
-		while (db->index[j])
-			j = (j + 1) & (db->index_cap - 1);
-		db->index[j] = i + 1;
-	}
+	return hash_fnv1a64_str_lower(name);
 }
 
-/* Indexes the last account pushed; rebuilds when the table is half full. */
+static bool userdb_name_eq(const void *item, const void *key)
+{
+	return str_ieq(((const struct userdb_entry *)item)->name, key);
+}
+
+static void userdb_index_add(struct userdb *db, struct userdb_entry *e)
+{
+	if (htab_insert(&db->index, userdb_hash(e->name), e) != 0)
+		fatal("userdb: index: out of memory");
+}
+
+static void userdb_reindex(struct userdb *db)
+{
+	htab_free(&db->index);
+	if (htab_reserve(&db->index, db->count) != 0)
+		fatal("userdb: index: out of memory");
+	for (size_t i = 0; i < db->count; i++)
+		userdb_index_add(db, &db->users[i]);
+	db->index_of = db->users;
+}
+
+/* Indexes the last account pushed; all of them when the array moved. */
 static void userdb_index_last(struct userdb *db)
 {
-	if (db->count * 2 + 2 > db->index_cap) {
+	if (db->index_of != db->users)
 		userdb_reindex(db);
-		return;
-	}
-	size_t j = hash_fnv1a64_str_lower(db->users[db->count - 1].name) & (db->index_cap - 1);
-	while (db->index[j])
-		j = (j + 1) & (db->index_cap - 1);
-	db->index[j] = db->count;
+	else
+		userdb_index_add(db, &db->users[db->count - 1]);
 }
 
 struct userdb_entry *userdb_find(const struct userdb *db, const char *name)
 {
-	if (!db->index_cap || !name)
+	if (!name)
 		return NULL;
-	size_t j = hash_fnv1a64_str_lower(name) & (db->index_cap - 1);
-	while (db->index[j]) {
-		struct userdb_entry *e = &db->users[db->index[j] - 1];
-		if (str_ieq(e->name, name))
-			return e;
-		j = (j + 1) & (db->index_cap - 1);
-	}
-	return NULL;
+	return htab_find(&db->index, userdb_hash(name), userdb_name_eq, name);
 }
 
 static int userdb_check_hash(const char *hash, size_t len, char *err, size_t errlen)

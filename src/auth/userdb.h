@@ -31,6 +31,8 @@
 #include "core/buf.h"
 #include "core/str.h"
 
+#include "core/htab.h"
+
 #include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -67,8 +69,8 @@ struct userdb {
 	struct userdb_entry *users;
 	size_t count;
 	size_t cap;
-	size_t *index; /* open-addressed hash of positions + 1 in users; 0 is empty */
-	size_t index_cap;
+	struct htab index;                   /* of users by name, case-folded */
+	const struct userdb_entry *index_of; /* the users array the index points into */
 	unsigned file_mode; /* permission bits of the file when loaded, 0 if none */
 };
 

@@ -7,6 +7,7 @@
 #include "auth/pwlist.h"
 #include "core/buf.h"
 #include "core/hash.h"
+#include "core/htab.h"
 #include "core/log.h"
 #include "core/str.h"
 
@@ -22,9 +23,7 @@
 #define STRENGTH_FILE_MAX (64u * 1024 * 1024)
 
 struct strength_set {
-	char **slot; /* open addressing; NULL is empty */
-	size_t cap;  /* power of two */
-	size_t count;
+	struct htab words; /* of NUL-terminated lower-case strings */
 	bool builtin_done;
 	bool default_tried;
 	int default_rc;
@@ -39,53 +38,33 @@ void strength_policy_init(struct strength_policy *p)
 	p->min_length = STRENGTH_MIN_LENGTH_DEFAULT;
 }
 
-static void strength_set_grow(struct strength_set *set)
+struct strength_key {
+	const char *s;
+	size_t len;
+};
+
+static bool strength_word_eq(const void *item, const void *key)
 {
-	size_t ncap = set->cap ? set->cap * 2 : 1024;
-	char **nslot = xcalloc(ncap, sizeof *nslot);
-	for (size_t i = 0; i < set->cap; i++) {
-		char *s = set->slot[i];
-		if (!s)
-			continue;
-		size_t j = hash_fnv1a64(s, strlen(s)) & (ncap - 1);
-		while (nslot[j])
-			j = (j + 1) & (ncap - 1);
-		nslot[j] = s;
-	}
-	free(set->slot);
-	set->slot = nslot;
-	set->cap = ncap;
+	const struct strength_key *k = key;
+	return strlen(item) == k->len && memcmp(item, k->s, k->len) == 0;
+}
+
+static bool strength_set_has(const struct strength_set *set, const char *s, size_t len)
+{
+	struct strength_key k = {s, len};
+	return htab_find(&set->words, hash_fnv1a64(s, len), strength_word_eq, &k) != NULL;
 }
 
 /* Adds a lower-case string of len bytes (no NUL inside). */
 static void strength_set_add(struct strength_set *set, const char *s, size_t len)
 {
-	if ((set->count + 1) * 2 > set->cap)
-		strength_set_grow(set);
-	size_t j = hash_fnv1a64(s, len) & (set->cap - 1);
-	while (set->slot[j]) {
-		if (strlen(set->slot[j]) == len && memcmp(set->slot[j], s, len) == 0)
-			return;
-		j = (j + 1) & (set->cap - 1);
-	}
+	if (strength_set_has(set, s, len))
+		return;
 	char *copy = xmalloc(len + 1);
 	memcpy(copy, s, len);
 	copy[len] = '\0';
-	set->slot[j] = copy;
-	set->count++;
-}
-
-static bool strength_set_has(const struct strength_set *set, const char *s, size_t len)
-{
-	if (!set->cap)
-		return false;
-	size_t j = hash_fnv1a64(s, len) & (set->cap - 1);
-	while (set->slot[j]) {
-		if (strlen(set->slot[j]) == len && memcmp(set->slot[j], s, len) == 0)
-			return true;
-		j = (j + 1) & (set->cap - 1);
-	}
-	return false;
+	if (htab_insert(&set->words, hash_fnv1a64(s, len), copy) != 0)
+		fatal("strength: out of memory");
 }
 
 static void strength_lower_n(char *dst, const char *src, size_t len)
@@ -205,14 +184,15 @@ bool strength_is_common(const char *pw, size_t len)
 size_t strength_common_count(void)
 {
 	strength_builtin_load();
-	return strength_common.count;
+	return htab_count(&strength_common.words);
 }
 
 void strength_common_free(void)
 {
-	for (size_t i = 0; i < strength_common.cap; i++)
-		free(strength_common.slot[i]);
-	free(strength_common.slot);
+	size_t pos = 0;
+	for (char *w; (w = htab_next(&strength_common.words, &pos));)
+		free(w);
+	htab_free(&strength_common.words);
 	memset(&strength_common, 0, sizeof strength_common);
 }
 

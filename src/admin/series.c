@@ -4,6 +4,7 @@
 #include "admin/series.h"
 
 #include "core/hash.h"
+#include "core/htab.h"
 #include "core/str.h"
 
 #include <stdbool.h>
@@ -32,6 +33,7 @@ struct series_ident {
 struct series {
 	struct series_hist all;
 	struct series_ident idents[SERIES_IDENTS];
+	struct htab index; /* of the used idents by name */
 };
 
 static int64_t series_hour(int64_t ms)
@@ -84,25 +86,33 @@ struct series *series_new(void)
 	if (!s)
 		return NULL;
 	s->all.newest = -1;
+	htab_init(&s->index, SERIES_IDENTS);
+	if (htab_reserve(&s->index, SERIES_IDENTS) != 0) {
+		free(s);
+		return NULL;
+	}
 	return s;
 }
 
 void series_free(struct series *s)
 {
+	if (s)
+		htab_free(&s->index);
 	free(s);
+}
+
+static bool series_ident_eq(const void *item, const void *key)
+{
+	return strcmp(((const struct series_ident *)item)->name, key) == 0;
 }
 
 static const struct series_ident *series_find(const struct series *s, const char *identity)
 {
-	uint64_t h = hash_fnv1a64_str(identity);
-	for (size_t i = 0; i < SERIES_IDENTS; i++)
-		if (s->idents[i].used && s->idents[i].hash == h &&
-		    strcmp(s->idents[i].name, identity) == 0)
-			return &s->idents[i];
-	return NULL;
+	return htab_find(&s->index, hash_fnv1a64_str(identity), series_ident_eq, identity);
 }
 
-/* The entry of identity, made (evicting the least recently seen) when absent. */
+/* The entry of identity, made (evicting the least recently seen) when absent;
+ * NULL when the name does not fit. */
 static struct series_ident *series_get(struct series *s, const char *identity, int64_t now_ms)
 {
 	struct series_ident *id = (struct series_ident *)series_find(s, identity);
@@ -117,12 +127,17 @@ static struct series_ident *series_get(struct series *s, const char *identity, i
 		if (s->idents[i].last_ms < victim->last_ms)
 			victim = &s->idents[i];
 	}
+	if (victim->used)
+		(void)htab_remove(&s->index, victim->hash, victim);
 	memset(victim, 0, sizeof *victim);
-	victim->used = true;
+	if (str_copy(victim->name, sizeof victim->name, identity) != 0)
+		return NULL;
 	victim->hash = hash_fnv1a64_str(identity);
+	if (htab_insert(&s->index, victim->hash, victim) != 0)
+		return NULL; /* cannot happen: the slots are reserved and one is free */
+	victim->used = true;
 	victim->hist.newest = -1;
 	victim->last_ms = now_ms;
-	(void)str_copy(victim->name, sizeof victim->name, identity);
 	return victim;
 }
 
@@ -156,6 +171,8 @@ int series_record(struct series *s, int64_t now_ms, const char *identity, const 
 	if (messages == 0 && allow)
 		return 0; /* a block check that found nothing: no news */
 	struct series_ident *id = series_get(s, identity, now_ms);
+	if (!id)
+		return -1;
 	if (now_ms > id->last_ms)
 		id->last_ms = now_ms;
 	if (messages) {

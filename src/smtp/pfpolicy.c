@@ -4,6 +4,7 @@
 #include "smtp/pfpolicy.h"
 
 #include "core/hash.h"
+#include "core/htab.h"
 #include "core/str.h"
 
 #include <stdlib.h>
@@ -213,10 +214,9 @@ int pfp_format_reply(struct buf *out, enum pfp_action action, const char *text)
 
 struct pfp_instances {
 	struct pfp_instance *e;
-	uint32_t *bucket; /* nbuckets heads of hash chains */
-	uint32_t nbuckets;
-	uint32_t max, used;
-	uint32_t free_head; /* chained through hnext */
+	struct htab index; /* of the entries in use by id */
+	uint32_t max;
+	uint32_t free_head; /* chained through free_next */
 	uint32_t oldest, newest;
 	int64_t ttl_ms;
 	uint64_t evicted;
@@ -231,19 +231,14 @@ struct pfp_instances *pfp_instances_new(size_t max, int64_t ttl_ms)
 		return NULL;
 	t->max = (uint32_t)max;
 	t->ttl_ms = ttl_ms;
-	t->nbuckets = 16;
-	while (t->nbuckets < 2 * t->max)
-		t->nbuckets *= 2;
+	htab_init(&t->index, max);
 	t->e = calloc(max, sizeof *t->e);
-	t->bucket = malloc(t->nbuckets * sizeof *t->bucket);
-	if (!t->e || !t->bucket) {
+	if (!t->e || htab_reserve(&t->index, max) != 0) {
 		pfp_instances_free(t);
 		return NULL;
 	}
-	for (uint32_t i = 0; i < t->nbuckets; i++)
-		t->bucket[i] = PFP_NONE;
 	for (uint32_t i = 0; i < t->max; i++)
-		t->e[i].hnext = i + 1 < t->max ? i + 1 : PFP_NONE;
+		t->e[i].free_next = i + 1 < t->max ? i + 1 : PFP_NONE;
 	t->free_head = 0;
 	t->oldest = t->newest = PFP_NONE;
 	return t;
@@ -254,7 +249,7 @@ void pfp_instances_free(struct pfp_instances *t)
 	if (!t)
 		return;
 	free(t->e);
-	free(t->bucket);
+	htab_free(&t->index);
 	free(t);
 }
 
@@ -283,19 +278,19 @@ static void pfp_inst_append(struct pfp_instances *t, uint32_t i)
 	t->newest = i;
 }
 
-/* Takes entry i out of its hash chain and the age list, onto the free list. */
+/* Takes entry i out of the index and the age list, onto the free list. */
 static void pfp_inst_drop(struct pfp_instances *t, uint32_t i)
 {
-	uint32_t *p = &t->bucket[t->e[i].hash & (t->nbuckets - 1)];
-	while (*p != i && *p != PFP_NONE)
-		p = &t->e[*p].hnext;
-	if (*p == i)
-		*p = t->e[i].hnext;
+	(void)htab_remove(&t->index, t->e[i].hash, &t->e[i]);
 	pfp_inst_unlink(t, i);
 	t->e[i].id[0] = '\0';
-	t->e[i].hnext = t->free_head;
+	t->e[i].free_next = t->free_head;
 	t->free_head = i;
-	t->used--;
+}
+
+static bool pfp_inst_eq(const void *item, const void *key)
+{
+	return strcmp(((const struct pfp_instance *)item)->id, key) == 0;
 }
 
 struct pfp_instance *pfp_instances_get(struct pfp_instances *t, const char *id, int64_t now_ms,
@@ -307,15 +302,15 @@ struct pfp_instance *pfp_instances_get(struct pfp_instances *t, const char *id, 
 		return NULL;
 	while (t->oldest != PFP_NONE && now_ms - t->e[t->oldest].last_ms >= t->ttl_ms)
 		pfp_inst_drop(t, t->oldest);
-	uint32_t h = (uint32_t)hash_fnv1a64(id, n), b = h & (t->nbuckets - 1);
-	for (uint32_t i = t->bucket[b]; i != PFP_NONE; i = t->e[i].hnext) {
-		if (t->e[i].hash == h && strcmp(t->e[i].id, id) == 0) {
-			pfp_inst_unlink(t, i);
-			pfp_inst_append(t, i);
-			if (now_ms > t->e[i].last_ms)
-				t->e[i].last_ms = now_ms;
-			return &t->e[i];
-		}
+	uint64_t h = hash_fnv1a64(id, n);
+	struct pfp_instance *f = htab_find(&t->index, h, pfp_inst_eq, id);
+	if (f) {
+		uint32_t i = (uint32_t)(f - t->e);
+		pfp_inst_unlink(t, i);
+		pfp_inst_append(t, i);
+		if (now_ms > f->last_ms)
+			f->last_ms = now_ms;
+		return f;
 	}
 	if (t->free_head == PFP_NONE) {
 		pfp_inst_drop(t, t->oldest);
@@ -323,22 +318,24 @@ struct pfp_instance *pfp_instances_get(struct pfp_instances *t, const char *id, 
 	}
 	uint32_t i = t->free_head;
 	struct pfp_instance *x = &t->e[i];
-	t->free_head = x->hnext;
+	uint32_t free_next = x->free_next;
 	memset(x, 0, sizeof *x);
 	memcpy(x->id, id, n + 1);
 	x->hash = h;
 	x->first_ms = x->last_ms = now_ms;
-	x->hnext = t->bucket[b];
-	t->bucket[b] = i;
+	if (htab_insert(&t->index, h, x) != 0) {
+		x->free_next = free_next;
+		return NULL; /* cannot happen: the slots are reserved and one is free */
+	}
+	t->free_head = free_next;
 	pfp_inst_append(t, i);
-	t->used++;
 	*created = true;
 	return x;
 }
 
 size_t pfp_instances_count(const struct pfp_instances *t)
 {
-	return t->used;
+	return htab_count(&t->index);
 }
 
 uint64_t pfp_instances_evicted(const struct pfp_instances *t)

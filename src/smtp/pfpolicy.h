@@ -120,7 +120,8 @@ struct pfp_instance {
 	bool msg_counted; /* the message itself was counted */
 	bool eom_counted; /* END-OF-MESSAGE was counted */
 	/* the table's own: the id's hash, links (indices) */
-	uint32_t hash, hnext, prev, next;
+	uint64_t hash;
+	uint32_t free_next, prev, next;
 };
 
 struct pfp_instances;

@@ -126,6 +126,19 @@ bool htab_remove(struct htab *t, uint64_t hash, const void *item)
 	return false;
 }
 
+bool htab_replace(struct htab *t, uint64_t hash, const void *old, void *item)
+{
+	if (!t->cap || !old || !item)
+		return false;
+	size_t mask = t->cap - 1;
+	for (size_t i = (size_t)hash & mask; t->slot[i].item; i = (i + 1) & mask)
+		if (t->slot[i].item == old) {
+			t->slot[i].item = item;
+			return true;
+		}
+	return false;
+}
+
 void *htab_next(const struct htab *t, size_t *pos)
 {
 	while (*pos < t->cap) {

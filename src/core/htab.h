@@ -59,6 +59,10 @@ int htab_insert(struct htab *t, uint64_t hash, void *item);
 /* Takes item (the pointer itself, found under hash) out. true when it was in. */
 bool htab_remove(struct htab *t, uint64_t hash, const void *item);
 
+/* Puts item where old (found under hash) was: for an entry that moved. true
+ * when old was in. */
+bool htab_replace(struct htab *t, uint64_t hash, const void *old, void *item);
+
 /* Iteration: pos starts at 0; returns the next entry, NULL at the end. */
 void *htab_next(const struct htab *t, size_t *pos);
 /* Takes out the entry the last htab_next(t, &pos) returned. */

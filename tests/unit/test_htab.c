@@ -67,6 +67,12 @@ static void test_insert_find_delete(void **state)
 			    htab_find(&t, item_hash(items[i].key), item_eq, items[i].key),
 			    &items[i]);
 	assert_int_equal(htab_insert(&t, 1, NULL), -1);
+	/* an entry that moved: the new pointer found, the old one gone */
+	assert_true(htab_replace(&t, item_hash("k4"), &items[4], &items[20]));
+	assert_ptr_equal(htab_find(&t, item_hash("k4"), item_eq, "k20"), &items[20]);
+	assert_false(htab_replace(&t, item_hash("k4"), &items[4], &items[21]));
+	assert_true(htab_remove(&t, item_hash("k4"), &items[20]));
+	assert_int_equal(htab_count(&t), 8);
 	htab_free(&t);
 	assert_int_equal(htab_count(&t), 0);
 	assert_null(htab_find(&t, item_hash("k1"), item_eq, "k1"));

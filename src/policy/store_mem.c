@@ -1,6 +1,6 @@
 /*
- * store_mem - the in-memory state store: two open-addressing hash tables
- * (records, blocks) and an audit array, behind one mutex so that update()
+ * store_mem - the in-memory state store: two hash tables (core/htab: records,
+ * blocks) and an audit array, behind one mutex so that update()
  * is atomic between threads. Nothing survives the process.
  *
  * Each entry is one allocation: its key, padded to 16 bytes, then the value
@@ -15,25 +15,23 @@
 
 #include "policy/ratelimit.h"
 
+#include "core/htab.h"
+
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
-struct store_mem_slot {
-	char *key; /* NULL = empty; STORE_MEM_TOMB = deleted; else the allocation */
-	uint64_t hash;
-	void *val; /* inside the allocation, after the key */
-	size_t len, cap, klen;
+/* One allocation per key: this header, the key padded to 16 bytes, then cap
+ * bytes of value (16-aligned: malloc's alignment, a 32-byte header). */
+struct store_mem_ent {
+	size_t klen, len, cap;
 	int64_t expires_ms; /* put_exp(): swept by expire(); 0 = never */
+	char key[];
 };
 
 struct store_mem_table {
-	struct store_mem_slot *slots;
-	size_t size; /* power of two */
-	size_t used; /* live + tombstones */
-	size_t live;
-	size_t max;       /* most live keys; 0 = no limit (a new key past it fails) */
-	int64_t next_exp; /* no live slot expires before this (INT64_MAX: none expires) */
+	struct htab idx;  /* of store_mem_ent by key; its max: most live keys, 0 = no limit */
+	int64_t next_exp; /* no live entry expires before this (INT64_MAX: none expires) */
 };
 
 struct store_mem {
@@ -45,33 +43,24 @@ struct store_mem {
 	_Alignas(16) unsigned char scratch[STORE_REC_MAX];
 };
 
-static char store_mem_tomb_byte;
-#define STORE_MEM_TOMB (&store_mem_tomb_byte)
-
 static struct store_mem *store_mem_of(struct store *s)
 {
 	return (struct store_mem *)s;
 }
 
-static int store_mem_table_init(struct store_mem_table *t, size_t size)
+static int store_mem_table_init(struct store_mem_table *t, size_t n, size_t max)
 {
-	t->slots = calloc(size, sizeof *t->slots);
-	if (!t->slots)
-		return -1;
-	t->size = size;
-	t->used = t->live = 0;
+	htab_init(&t->idx, max);
 	t->next_exp = INT64_MAX;
-	return 0;
+	return htab_reserve(&t->idx, n);
 }
 
 static void store_mem_table_free(struct store_mem_table *t)
 {
-	for (size_t i = 0; i < t->size; i++) {
-		if (t->slots[i].key && t->slots[i].key != STORE_MEM_TOMB)
-			free(t->slots[i].key);
-	}
-	free(t->slots);
-	t->slots = NULL;
+	size_t pos = 0;
+	for (struct store_mem_ent *e; (e = htab_next(&t->idx, &pos));)
+		free(e);
+	htab_free(&t->idx);
 }
 
 /* A key with its length and hash, each computed once per call. */
@@ -87,119 +76,101 @@ static struct store_mem_key store_mem_key(const char *key)
 	return (struct store_mem_key){key, n, ratelimit_hash(key, n)};
 }
 
-/* The slot holding key, or NULL. */
-static struct store_mem_slot *store_mem_find(struct store_mem_table *t,
-                                             const struct store_mem_key *k)
-{
-	size_t mask = t->size - 1;
-	for (size_t i = k->h & mask;; i = (i + 1) & mask) {
-		struct store_mem_slot *sl = &t->slots[i];
-		if (!sl->key)
-			return NULL;
-		if (sl->hash == k->h && sl->key != STORE_MEM_TOMB && sl->klen == k->len) {
-			/* Almost surely the one: start loading the value's first lines
-			 * while the key compare waits for its own. */
-			const char *v = sl->val;
-			for (size_t o = 0; o < sl->cap && o < 512; o += 64)
-				__builtin_prefetch(v + o);
-			if (memcmp(sl->key, k->p, k->len) == 0)
-				return sl;
-		}
-	}
-}
-
 static size_t store_mem_koff(size_t klen)
 {
 	return (klen + 1 + 15) & ~(size_t)15;
 }
 
-/* The key, padded, then cap bytes of value; returns the allocation (= the key). */
-static char *store_mem_block_alloc(const char *key, size_t klen, size_t cap)
+static unsigned char *store_mem_val(struct store_mem_ent *e)
 {
-	char *p = malloc(store_mem_koff(klen) + cap);
-	if (p)
-		memcpy(p, key, klen + 1);
-	return p;
+	return (unsigned char *)e->key + store_mem_koff(e->klen);
 }
 
-static int store_mem_grow(struct store_mem_table *t)
+static bool store_mem_eq(const void *item, const void *key)
 {
-	struct store_mem_table n;
-	size_t size = t->live * 4 > t->size ? t->size * 2 : t->size; /* else only rehash */
-	if (store_mem_table_init(&n, size) != 0)
-		return -1;
-	n.next_exp = t->next_exp;
-	for (size_t i = 0; i < t->size; i++) {
-		struct store_mem_slot *sl = &t->slots[i];
-		if (!sl->key || sl->key == STORE_MEM_TOMB)
-			continue;
-		size_t j = sl->hash & (n.size - 1);
-		while (n.slots[j].key)
-			j = (j + 1) & (n.size - 1);
-		n.slots[j] = *sl;
-		n.used++;
-		n.live++;
+	const struct store_mem_ent *e = item;
+	const struct store_mem_key *k = key;
+	if (e->klen != k->len)
+		return false;
+	/* Almost surely the one: start loading the value's first lines while
+	 * the key compare waits for its own. */
+	const char *v = e->key + store_mem_koff(e->klen);
+	for (size_t o = 0; o < e->cap && o < 512; o += 64)
+		__builtin_prefetch(v + o);
+	return memcmp(e->key, k->p, k->len) == 0;
+}
+
+/* The entry of key, or NULL. */
+static struct store_mem_ent *store_mem_find(struct store_mem_table *t,
+                                            const struct store_mem_key *k)
+{
+	return htab_find(&t->idx, k->h, store_mem_eq, k);
+}
+
+/* The header and key, then cap bytes of value. */
+static struct store_mem_ent *store_mem_ent_alloc(const char *key, size_t klen, size_t cap)
+{
+	struct store_mem_ent *e = malloc(sizeof *e + store_mem_koff(klen) + cap);
+	if (e) {
+		e->klen = klen;
+		e->len = 0;
+		e->cap = cap;
+		e->expires_ms = 0;
+		memcpy(e->key, key, klen + 1);
 	}
-	free(t->slots);
-	*t = n;
-	return 0;
+	return e;
 }
 
 /* Inserts key with a copy of val (len bytes, buffer of at least len); expires_ms > 0
- * sets the slot's expiry, 0 keeps it. 0 or -1. */
+ * sets the entry's expiry, 0 keeps it. 0 or -1. */
 static int store_mem_insert(struct store_mem_table *t, const struct store_mem_key *key,
                             const void *val, size_t len, int64_t expires_ms)
 {
-	struct store_mem_slot *sl = store_mem_find(t, key);
+	struct store_mem_ent *e = store_mem_find(t, key);
 	if (expires_ms > 0 && expires_ms < t->next_exp)
 		t->next_exp = expires_ms;
-	if (sl) {
+	if (e) {
 		if (expires_ms > 0)
-			sl->expires_ms = expires_ms;
-		if (len > sl->cap) {
+			e->expires_ms = expires_ms;
+		if (len > e->cap) {
 			size_t cap = (len + 15) & ~(size_t)15;
-			char *p = store_mem_block_alloc(key->p, sl->klen, cap);
-			if (!p)
+			struct store_mem_ent *n = store_mem_ent_alloc(key->p, e->klen, cap);
+			if (!n)
 				return -1;
-			free(sl->key);
-			sl->key = p;
-			sl->val = p + store_mem_koff(sl->klen);
-			sl->cap = cap;
+			n->expires_ms = e->expires_ms;
+			(void)htab_replace(&t->idx, key->h, e, n);
+			free(e);
+			e = n;
 		}
-		memcpy(sl->val, val, len);
-		sl->len = len;
+		memcpy(store_mem_val(e), val, len);
+		e->len = len;
 		return 0;
 	}
-	if (t->max && t->live >= t->max)
+	if (htab_full(&t->idx))
 		return -1; /* full: the caller sees a store error, memory stays bounded */
-	if ((t->used + 1) * 4 > t->size * 3 && store_mem_grow(t) != 0)
-		return -1;
-	size_t klen = key->len;
-	uint64_t h = key->h;
 	size_t cap = len ? (len + 15) & ~(size_t)15 : 16;
-	char *k = store_mem_block_alloc(key->p, klen, cap);
-	if (!k)
+	e = store_mem_ent_alloc(key->p, key->len, cap);
+	if (!e)
 		return -1;
-	char *v = k + store_mem_koff(klen);
-	memcpy(v, val, len);
-	size_t mask = t->size - 1;
-	size_t i = h & mask;
-	while (t->slots[i].key && t->slots[i].key != STORE_MEM_TOMB)
-		i = (i + 1) & mask;
-	if (!t->slots[i].key)
-		t->used++;
-	t->slots[i] = (struct store_mem_slot){k, h, v, len, cap, klen, expires_ms};
-	t->live++;
+	memcpy(store_mem_val(e), val, len);
+	e->len = len;
+	e->expires_ms = expires_ms;
+	if (htab_insert(&t->idx, key->h, e) != 0) {
+		free(e);
+		return -1;
+	}
 	return 0;
 }
 
-static void store_mem_remove(struct store_mem_table *t, struct store_mem_slot *sl)
+/* Takes the entry of key out; 1, or 0 when there was none. */
+static int store_mem_remove(struct store_mem_table *t, const struct store_mem_key *k)
 {
-	free(sl->key);
-	sl->key = STORE_MEM_TOMB;
-	sl->val = NULL;
-	sl->len = sl->cap = 0;
-	t->live--;
+	struct store_mem_ent *e = store_mem_find(t, k);
+	if (!e)
+		return 0;
+	(void)htab_remove(&t->idx, k->h, e);
+	free(e);
+	return 1;
 }
 
 static int store_mem_get(struct store *s, const char *key, void *out, size_t cap, size_t *len)
@@ -208,13 +179,13 @@ static int store_mem_get(struct store *s, const char *key, void *out, size_t cap
 	int rc = 0;
 	pthread_mutex_lock(&m->lock);
 	struct store_mem_key k = store_mem_key(key);
-	struct store_mem_slot *sl = store_mem_find(&m->recs, &k);
-	if (sl) {
-		*len = sl->len;
-		if (sl->len > cap) {
+	struct store_mem_ent *e = store_mem_find(&m->recs, &k);
+	if (e) {
+		*len = e->len;
+		if (e->len > cap) {
 			rc = -1;
 		} else {
-			memcpy(out, sl->val, sl->len);
+			memcpy(out, store_mem_val(e), e->len);
 			rc = 1;
 		}
 	}
@@ -254,15 +225,16 @@ static long store_mem_expire(struct store *s, int64_t now_ms)
 		return 0;
 	}
 	int64_t next = INT64_MAX;
-	for (size_t i = 0; i < m->recs.size; i++) {
-		struct store_mem_slot *sl = &m->recs.slots[i];
-		if (!sl->key || sl->key == STORE_MEM_TOMB || sl->expires_ms <= 0)
+	size_t pos = 0;
+	for (struct store_mem_ent *e; (e = htab_next(&m->recs.idx, &pos));) {
+		if (e->expires_ms <= 0)
 			continue;
-		if (sl->expires_ms <= now_ms) {
-			store_mem_remove(&m->recs, sl);
+		if (e->expires_ms <= now_ms) {
+			htab_remove_at(&m->recs.idx, pos);
+			free(e);
 			n++;
-		} else if (sl->expires_ms < next) {
-			next = sl->expires_ms;
+		} else if (e->expires_ms < next) {
+			next = e->expires_ms;
 		}
 	}
 	m->recs.next_exp = next;
@@ -275,11 +247,9 @@ static int store_mem_del(struct store *s, const char *key)
 	struct store_mem *m = store_mem_of(s);
 	pthread_mutex_lock(&m->lock);
 	struct store_mem_key k = store_mem_key(key);
-	struct store_mem_slot *sl = store_mem_find(&m->recs, &k);
-	if (sl)
-		store_mem_remove(&m->recs, sl);
+	int rc = store_mem_remove(&m->recs, &k);
 	pthread_mutex_unlock(&m->lock);
-	return sl ? 1 : 0;
+	return rc;
 }
 
 static long store_mem_del_prefix(struct store *s, const char *prefix)
@@ -288,13 +258,13 @@ static long store_mem_del_prefix(struct store *s, const char *prefix)
 	size_t plen = strlen(prefix);
 	long n = 0;
 	pthread_mutex_lock(&m->lock);
-	for (size_t i = 0; i < m->recs.size; i++) {
-		struct store_mem_slot *sl = &m->recs.slots[i];
-		if (sl->key && sl->key != STORE_MEM_TOMB && strncmp(sl->key, prefix, plen) == 0) {
-			store_mem_remove(&m->recs, sl);
+	size_t pos = 0;
+	for (struct store_mem_ent *e; (e = htab_next(&m->recs.idx, &pos));)
+		if (strncmp(e->key, prefix, plen) == 0) {
+			htab_remove_at(&m->recs.idx, pos);
+			free(e);
 			n++;
 		}
-	}
 	pthread_mutex_unlock(&m->lock);
 	return n;
 }
@@ -309,17 +279,17 @@ static int store_mem_update_any(struct store *s, const char *key, store_update_f
 		return -1;
 	pthread_mutex_lock(&m->lock);
 	int rc;
-	struct store_mem_slot *sl = store_mem_find(&m->recs, &k);
-	if (sl) {
-		size_t len = sl->len;
-		rc = fn(ctx, sl->val, &len, sl->cap);
+	struct store_mem_ent *e = store_mem_find(&m->recs, &k);
+	if (e) {
+		size_t len = e->len;
+		rc = fn(ctx, store_mem_val(e), &len, e->cap);
 		if (rc == STORE_COMMIT) {
-			if (len > sl->cap) {
+			if (len > e->cap) {
 				rc = -1; /* the callback broke its contract */
 			} else {
-				sl->len = len;
-				if (expires_ms > sl->expires_ms) {
-					sl->expires_ms = expires_ms;
+				e->len = len;
+				if (expires_ms > e->expires_ms) {
+					e->expires_ms = expires_ms;
 					if (expires_ms < m->recs.next_exp)
 						m->recs.next_exp = expires_ms;
 				}
@@ -364,16 +334,16 @@ static int store_mem_block_get(struct store *s, const char *identity, struct sto
 {
 	struct store_mem *m = store_mem_of(s);
 	pthread_mutex_lock(&m->lock);
-	if (m->blocks.live == 0) {
+	if (htab_count(&m->blocks.idx) == 0) {
 		pthread_mutex_unlock(&m->lock);
 		return 0;
 	}
 	struct store_mem_key k = store_mem_key(identity);
-	struct store_mem_slot *sl = store_mem_find(&m->blocks, &k);
-	if (sl)
-		memcpy(out, sl->val, sizeof *out);
+	struct store_mem_ent *e = store_mem_find(&m->blocks, &k);
+	if (e)
+		memcpy(out, store_mem_val(e), sizeof *out);
 	pthread_mutex_unlock(&m->lock);
-	return sl ? 1 : 0;
+	return e ? 1 : 0;
 }
 
 static int store_mem_block_del(struct store *s, const char *identity)
@@ -381,11 +351,9 @@ static int store_mem_block_del(struct store *s, const char *identity)
 	struct store_mem *m = store_mem_of(s);
 	pthread_mutex_lock(&m->lock);
 	struct store_mem_key k = store_mem_key(identity);
-	struct store_mem_slot *sl = store_mem_find(&m->blocks, &k);
-	if (sl)
-		store_mem_remove(&m->blocks, sl);
+	int rc = store_mem_remove(&m->blocks, &k);
 	pthread_mutex_unlock(&m->lock);
-	return sl ? 1 : 0;
+	return rc;
 }
 
 static int store_mem_block_iter(struct store *s, store_block_fn fn, void *ctx)
@@ -393,11 +361,9 @@ static int store_mem_block_iter(struct store *s, store_block_fn fn, void *ctx)
 	struct store_mem *m = store_mem_of(s);
 	int rc = 0;
 	pthread_mutex_lock(&m->lock);
-	for (size_t i = 0; i < m->blocks.size && rc == 0; i++) {
-		struct store_mem_slot *sl = &m->blocks.slots[i];
-		if (sl->key && sl->key != STORE_MEM_TOMB)
-			rc = fn(ctx, sl->val);
-	}
+	size_t pos = 0;
+	for (struct store_mem_ent *e; rc == 0 && (e = htab_next(&m->blocks.idx, &pos));)
+		rc = fn(ctx, (const struct store_block *)store_mem_val(e));
 	pthread_mutex_unlock(&m->lock);
 	return rc;
 }
@@ -406,7 +372,7 @@ static size_t store_mem_block_count(struct store *s)
 {
 	struct store_mem *m = store_mem_of(s);
 	pthread_mutex_lock(&m->lock);
-	size_t n = m->blocks.live;
+	size_t n = htab_count(&m->blocks.idx);
 	pthread_mutex_unlock(&m->lock);
 	return n;
 }
@@ -464,7 +430,7 @@ size_t store_mem_count(struct store *s)
 {
 	struct store_mem *m = store_mem_of(s);
 	pthread_mutex_lock(&m->lock);
-	size_t n = m->recs.live;
+	size_t n = htab_count(&m->recs.idx);
 	pthread_mutex_unlock(&m->lock);
 	return n;
 }
@@ -474,13 +440,13 @@ struct store *store_mem_new_capped(size_t max_records)
 	struct store_mem *m = calloc(1, sizeof *m);
 	if (!m)
 		return NULL;
-	if (store_mem_table_init(&m->recs, 1024) != 0 ||
-	    store_mem_table_init(&m->blocks, 64) != 0) {
-		free(m->recs.slots);
+	if (store_mem_table_init(&m->recs, 500, max_records) != 0 ||
+	    store_mem_table_init(&m->blocks, 30, 0) != 0) {
+		htab_free(&m->recs.idx);
+		htab_free(&m->blocks.idx);
 		free(m);
 		return NULL;
 	}
-	m->recs.max = max_records;
 	pthread_mutex_init(&m->lock, NULL);
 	m->base = (struct store){
 	    .get = store_mem_get,

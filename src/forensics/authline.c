@@ -16,6 +16,12 @@
 void authline_init(struct authline *a)
 {
 	memset(a, 0, sizeof *a);
+	htab_init(&a->index, AUTHLINE_PENDING);
+}
+
+void authline_free(struct authline *a)
+{
+	htab_free(&a->index);
 }
 
 const char *authline_kind_name(enum authline_kind k)
@@ -30,19 +36,33 @@ const char *authline_kind_name(enum authline_kind k)
 	}
 }
 
-/* The slot of ip (an IP that collides takes it over: a lost discount counts
- * one attempt twice at worst). */
+static uint64_t authline_hash(const struct addr *ip)
+{
+	return hash_fnv1a64(ip->bytes, ip->family == 4 ? 4 : 16);
+}
+
+static bool authline_ip_eq(const void *item, const void *key)
+{
+	return addr_equal(&((const struct authline_pending *)item)->ip, key);
+}
+
+/* The pending count of ip; with take, a new one (0) when it has none, else NULL. */
 static uint32_t *authline_pending(struct authline *a, const struct addr *ip, bool take)
 {
-	size_t n = ip->family == 4 ? 4 : 16;
-	uint32_t h = hash_fnv1a32(ip->bytes, n) % AUTHLINE_PENDING;
-	if (!addr_equal(&a->pending[h].ip, ip)) {
-		if (!take)
-			return NULL;
-		a->pending[h].ip = *ip;
-		a->pending[h].n = 0;
-	}
-	return &a->pending[h].n;
+	uint64_t h = authline_hash(ip);
+	struct authline_pending *p = htab_find(&a->index, h, authline_ip_eq, ip);
+	if (p || !take)
+		return p ? &p->n : NULL;
+	p = &a->pending[a->next];
+	if (p->used)
+		(void)htab_remove(&a->index, authline_hash(&p->ip), p);
+	p->ip = *ip;
+	p->n = 0;
+	p->used = htab_insert(&a->index, h, p) == 0;
+	if (!p->used)
+		return NULL; /* out of memory: not discounted, as for an IP pushed out */
+	a->next = (a->next + 1) % AUTHLINE_PENDING;
+	return &p->n;
 }
 
 static enum authline_kind authline_set(struct authline_rec *out, enum authline_kind k,

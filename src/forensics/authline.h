@@ -22,6 +22,7 @@
 #define RG_FORENSICS_AUTHLINE_H
 
 #include "core/addr.h"
+#include "core/htab.h"
 #include "policy/event.h"
 
 #include <stdbool.h>
@@ -45,14 +46,24 @@ struct authline_rec {
 
 #define AUTHLINE_PENDING 256
 
-struct authline {
-	struct {
-		struct addr ip;
-		uint32_t n; /* passdb failures its login line has not repeated yet */
-	} pending[AUTHLINE_PENDING];
+struct authline_pending {
+	struct addr ip;
+	uint32_t n; /* passdb failures its login line has not repeated yet */
+	bool used;
 };
 
+/* The IPs with passdb failures pending, at most AUTHLINE_PENDING: a new one
+ * takes the place of the one that came longest ago (a lost discount counts
+ * one attempt twice at worst). */
+struct authline {
+	struct authline_pending pending[AUTHLINE_PENDING];
+	size_t next;       /* the place the next new IP takes */
+	struct htab index; /* of the used places, by IP */
+};
+
+/* Allocates nothing (the index grows on the first failure): cannot fail. */
 void authline_init(struct authline *a);
+void authline_free(struct authline *a);
 /* One line without its newline (a CR before it is ignored). Fills *out and
  * returns its kind; AUTHLINE_NONE for every line that reports no login (and a
  * login line whose failures were all counted from the passdb lines before). */

@@ -183,5 +183,6 @@ void follow_free(struct follow *f)
 		event_free(f->timer);
 	for (int i = 0; i < f->nfiles; i++)
 		tail_close(&f->files[i].t);
+	authline_free(&f->al);
 	free(f);
 }

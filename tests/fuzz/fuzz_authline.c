@@ -44,6 +44,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		free(line);
 		at += n + 1;
 	}
+	authline_free(&a);
 	free(p);
 	return 0;
 }

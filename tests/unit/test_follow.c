@@ -299,6 +299,43 @@ static void test_authline_forms(void **state)
 	assert_ip(&r, "203.0.113.9");
 	assert_int_equal(rd(a, "Nov  4 09:12:01 gw kernel: something else", &r), AUTHLINE_NONE);
 	assert_int_equal(rd(a, "not a log line", &r), AUTHLINE_NONE);
+	authline_free(a);
+	free(a);
+}
+
+/* The passdb discounts of at most AUTHLINE_PENDING IPs are kept: the IP that
+ * came longest ago makes room, the others keep theirs. */
+static void test_authline_pending_bound(void **state)
+{
+	struct authline *a = malloc(sizeof *a);
+	assert_non_null(a);
+	authline_init(a);
+	char line[300];
+	struct authline_rec r;
+	for (int i = 0; i <= AUTHLINE_PENDING; i++) {
+		snprintf(line, sizeof line,
+		         "Jun 12 20:02:22 gw dovecot: auth: passwd-file(u%d,10.0.%d.%d)"
+		         "<5511><pQ9rS8tU>: Password mismatch",
+		         i, i / 256, i % 256);
+		assert_int_equal(rd(a, line, &r), AUTHLINE_FAIL);
+	}
+	assert_int_equal(htab_count(&a->index), AUTHLINE_PENDING);
+	/* the first IP was pushed out: its login line counts in full */
+#define LOGIN_FMT                                                                                  \
+	"Jun 12 20:02:23 gw dovecot: imap-login: Login aborted: Connection "                       \
+	"closed (auth failed, 1 attempts in 14 secs) (auth_failed): "                              \
+	"user=<u%d>, method=PLAIN, rip=10.0.%d.%d, lip=192.0.2.1, TLS"
+	snprintf(line, sizeof line, LOGIN_FMT, 0, 0, 0);
+	assert_int_equal(rd(a, line, &r), AUTHLINE_FAIL);
+	assert_int_equal(r.count, 1);
+	/* the second and the last keep their discount */
+	snprintf(line, sizeof line, LOGIN_FMT, 1, 0, 1);
+	assert_int_equal(rd(a, line, &r), AUTHLINE_NONE);
+	snprintf(line, sizeof line, LOGIN_FMT, AUTHLINE_PENDING, AUTHLINE_PENDING / 256,
+	         AUTHLINE_PENDING % 256);
+	assert_int_equal(rd(a, line, &r), AUTHLINE_NONE);
+#undef LOGIN_FMT
+	authline_free(a);
 	free(a);
 }
 
@@ -324,6 +361,7 @@ static void test_authline_authforms(void **state)
 			continue;
 		}
 		struct authline_rec r;
+		authline_free(a);
 		authline_init(a); /* each form on its own: no passdb discount between forms */
 		if (!host[0] || authline_read(a, line, strlen(line), &r) != AUTHLINE_FAIL)
 			continue;
@@ -335,6 +373,7 @@ static void test_authline_authforms(void **state)
 	}
 	fclose(f);
 	assert_true(fails >= 20);
+	authline_free(a);
 	free(a);
 }
 
@@ -366,6 +405,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_budget, setup, teardown),
 	    cmocka_unit_test(test_authline_forms),
 	    cmocka_unit_test(test_authline_authforms),
+	    cmocka_unit_test(test_authline_pending_bound),
 	    cmocka_unit_test(test_nftban_names),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

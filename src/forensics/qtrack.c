@@ -2,6 +2,14 @@
  * qtrack - queue-ID table (see qtrack.h). Linear probing keeps a lookup to
  * one or two cache lines; deletion shifts the following run back so no
  * tombstones pile up in a log of millions of short-lived messages.
+ *
+ * Not core/htab, on purpose: its slots hold the messages themselves (ID as
+ * three words compared inline), where htab would hold a hash and a pointer
+ * to an entry allocated apart, one more cache line and an indirect compare
+ * per log line. logscan of a 107 MB generated Postfix log (gen_logs.py
+ * bench), this layout against qtrack on htab (entries from a free list):
+ * cachegrind 1.262G against 1.285G instructions (+1.9%, D1 misses equal);
+ * CPU time over 20 alternating runs 4.18 s against 4.48 s (+7%).
  */
 #include "forensics/qtrack.h"
 

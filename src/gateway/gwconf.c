@@ -10,6 +10,7 @@
 #include "gateway/follow.h"
 #include "gateway/nftban.h"
 #include "queue/queue.h"
+#include "smtp/address.h"
 #include "smtp/dkim.h"
 
 #include <grp.h>
@@ -699,8 +700,11 @@ static int gw_alert_add(struct gw_config *c, bool exec, const char *value, char 
 /* A bare address (local@domain) fit for an envelope and a header. */
 static int gw_alert_addr_check(const char *a, char *err, size_t errlen)
 {
-	const char *at = strrchr(a, '@');
-	if (!at || at == a || at[1] == '\0' || strpbrk(a, " \t\r\n<>,;\"()") != NULL) {
+	struct smtp_address m;
+	/* A quoted local part is a valid address, but not one to write bare in a
+	 * header. */
+	if (smtp_address_mailbox(a, strlen(a), 0, &m) != SMTP_ADDRESS_OK ||
+	    (m.flags & SMTP_ADDRESS_F_QUOTED)) {
 		str_format(err, errlen, "\"%s\": not an address (local@domain)", a);
 		return -1;
 	}

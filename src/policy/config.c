@@ -4,6 +4,7 @@
 #include "policy/config.h"
 
 #include "core/cfg.h"
+#include "core/mailaddr.h"
 #include "core/str.h"
 #include "policy/canon.h"
 
@@ -320,7 +321,7 @@ void pol_config_limits_for(const struct pol_config *c, const char *user, struct 
 	*out = c->limits;
 	if (!user || !user[0] || (c->n_domains == 0 && c->n_users == 0))
 		return;
-	const char *at = strrchr(user, '@');
+	const char *at = mailaddr_at(user);
 	if (at) {
 		for (size_t i = 0; i < c->n_domains; i++)
 			if (str_ieq(c->domains[i].name, at + 1))

@@ -15,6 +15,7 @@
 #include "policy/engine.h"
 
 #include "core/addr.h"
+#include "core/mailaddr.h"
 #include "core/str.h"
 #include "policy/canon.h"
 #include "policy/inmem.h"
@@ -228,8 +229,8 @@ void pol_engine_identity(const struct pol_engine *e, const struct pol_event *ev,
 	} else if (ev->has_ip) {
 		pol_ip_ident(e, &ev->ip, out, size);
 	} else if (ev->type != POL_EV_BLOCK && ev->type != POL_EV_UNBLOCK &&
-	           pol_event_domain(ev->sender)[0]) {
-		canon_domain_key(pol_event_domain(ev->sender), c, sizeof c);
+	           mailaddr_domain(ev->sender)[0]) {
+		canon_domain_key(mailaddr_domain(ev->sender), c, sizeof c);
 		(void)pol_join(out, size, "domain:", c);
 	}
 }
@@ -545,7 +546,7 @@ static int pol_blocked(struct pol_engine *e, const struct pol_event *ev, const c
 		if ((rc = pol_range_block(e, &ev->ip, ev->time_ms, b)) != 0)
 			return rc;
 	}
-	const char *dom = pol_event_domain(ev->sender);
+	const char *dom = mailaddr_domain(ev->sender);
 	if (dom[0]) {
 		char c[POL_IDENT_MAX];
 		canon_domain_key(dom, c, sizeof c);
@@ -682,7 +683,7 @@ static int pol_mail_cb(void *ctx, unsigned char *rec, size_t *len, size_t cap)
 			                         rh[k]);
 		}
 		if (want_d) {
-			const char *d = pol_event_domain(ev->rcpt[k]);
+			const char *d = mailaddr_domain(ev->rcpt[k]);
 			dh[k] = ratelimit_hash(d, strlen(d));
 			ratelimit_bloom_prefetch(&r->uniq_dom, r->uniq_dom_bits, POL_DOM_WORDS,
 			                         dh[k]);

@@ -5,6 +5,7 @@
 #include "policy/event.h"
 
 #include "core/kv.h"
+#include "core/mailaddr.h"
 #include "core/str.h"
 
 #include <string.h>
@@ -79,12 +80,6 @@ int pol_spf_parse(const char *s, size_t len, enum pol_spf *out)
 			return 0;
 		}
 	return -1;
-}
-
-const char *pol_event_domain(const char *addr)
-{
-	const char *at = strrchr(addr, '@');
-	return at ? at + 1 : "";
 }
 
 static int pol_event_fail(char *err, size_t errlen, const char *what, const char *p, size_t n)

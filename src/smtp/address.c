@@ -569,6 +569,25 @@ enum smtp_address_status smtp_address_parse(const char *arg, size_t len,
 	return st;
 }
 
+enum smtp_address_status smtp_address_mailbox(const char *s, size_t len, unsigned opts,
+                                              struct smtp_address *out)
+{
+	opts = (opts & SMTP_ADDRESS_OPT_SMTPUTF8) | SMTP_ADDRESS_OPT_BARE;
+	enum smtp_address_status st = smtp_address_parse(s, len, SMTP_ADDRESS_MAIL, opts, out);
+	if (st != SMTP_ADDRESS_OK)
+		return st;
+	/* What the SMTP argument may have around or before the mailbox. */
+	if (!(out->flags & SMTP_ADDRESS_F_BARE))
+		st = SMTP_ADDRESS_E_BRACKETS;
+	else if (out->flags & SMTP_ADDRESS_F_SOURCE_ROUTE)
+		st = SMTP_ADDRESS_E_ROUTE_SYNTAX;
+	else if (out->nparams > 0 || s[0] == ' ' || s[len - 1] == ' ')
+		st = SMTP_ADDRESS_E_PARAM_SYNTAX;
+	if (st != SMTP_ADDRESS_OK)
+		memset(out, 0, sizeof *out);
+	return st;
+}
+
 const char *smtp_address_reply(enum smtp_address_status st, enum smtp_address_kind kind)
 {
 	bool mail = kind == SMTP_ADDRESS_MAIL;

@@ -4,6 +4,7 @@
 #include "delivery/mtasts.h"
 
 #include "core/dname.h"
+#include "core/log.h"
 #include "core/str.h"
 
 #include <string.h>
@@ -18,7 +19,15 @@ static int mtasts_fail(char *err, size_t errlen, const char *why)
 
 const char *mtasts_mode_name(enum mtasts_mode m)
 {
-	return m == MTASTS_ENFORCE ? "enforce" : m == MTASTS_TESTING ? "testing" : "none";
+	switch (m) {
+	case MTASTS_NONE:
+		return "none";
+	case MTASTS_TESTING:
+		return "testing";
+	case MTASTS_ENFORCE:
+		return "enforce";
+	}
+	panic("mtasts: mode %d", (int)m);
 }
 
 static bool mtasts_alnum(char c)

@@ -865,8 +865,10 @@ static void deliver_conn_input(struct dconn *cn)
 			}
 			cn->dead = true;
 			return;
-		default:
+		case SMTPC_EV_NONE:
 			break;
+		default:
+			panic("deliver: client event %d", (int)ev);
 		}
 		if (rc < 0)
 			cn->dead = true;

@@ -15,6 +15,7 @@
 #include "policy/engine.h"
 
 #include "core/addr.h"
+#include "core/log.h"
 #include "core/mailaddr.h"
 #include "core/str.h"
 #include "policy/canon.h"
@@ -105,7 +106,9 @@ static const char *const pol_action_names[] = {"allow", "warn", "defer", "hold",
 
 const char *pol_action_name(enum pol_action a)
 {
-	return (unsigned)a < 5 ? pol_action_names[a] : "?";
+	if ((unsigned)a >= sizeof pol_action_names / sizeof pol_action_names[0])
+		panic("policy: action %d", (int)a);
+	return pol_action_names[a];
 }
 
 /* ---- verdict helpers ---- */
@@ -1309,8 +1312,10 @@ int pol_engine_evaluate(struct pol_engine *e, const struct pol_event *ev, struct
 	case POL_EV_DELIVERY:
 		rc = pol_feedback(e, ev, out);
 		break;
-	default:
+	case -1: /* the sweep failed */
 		break;
+	default: /* block and unblock were answered above */
+		panic("policy: event type %d", (int)ev->type);
 	}
 	if (rc != 0) {
 		/* fail open: a store outage must not stop the organisation's mail */

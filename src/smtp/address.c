@@ -14,6 +14,7 @@
 #include "smtp/address.h"
 
 #include "core/dname.h"
+#include "core/log.h"
 #include "core/str.h"
 
 #include <string.h>
@@ -642,7 +643,7 @@ const char *smtp_address_reply(enum smtp_address_status st, enum smtp_address_ki
 	case SMTP_ADDRESS_E_PARAM_TOO_LONG:
 		return "501 5.5.4 Parameter too long";
 	}
-	return "501 5.5.4 Syntax error";
+	panic("smtp_address: status %d", (int)st);
 }
 
 const char *smtp_address_status_name(enum smtp_address_status st)
@@ -669,9 +670,9 @@ const char *smtp_address_status_name(enum smtp_address_status st)
 	    "param_too_many",
 	    "param_too_long",
 	};
-	if ((size_t)st < sizeof names / sizeof names[0])
-		return names[st];
-	return "unknown";
+	if ((size_t)st >= sizeof names / sizeof names[0])
+		panic("smtp_address: status %d", (int)st);
+	return names[st];
 }
 
 int smtp_address_format(const struct smtp_address *a, char *out, size_t size)

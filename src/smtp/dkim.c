@@ -4,6 +4,7 @@
 #include "smtp/dkim.h"
 
 #include "core/dname.h"
+#include "core/log.h"
 #include "core/str.h"
 
 #include <errno.h>
@@ -609,10 +610,8 @@ int dkim_signer_finish(struct dkim_signer *s, const struct dkim_key *k, int64_t 
 			}
 		}
 	}
-	if (first) { /* cannot happen: From is always listed */
-		str_format(err, errlen, "no header fields to sign");
-		goto done;
-	}
+	if (first) /* From is signed even when absent (over = true) */
+		panic("dkim: no header field to sign");
 	if (buf_append_char(&field, ';') != 0)
 		goto full;
 	col++;

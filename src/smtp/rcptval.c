@@ -7,6 +7,7 @@
 #include "core/dname.h"
 #include "core/clock.h"
 #include "core/hash.h"
+#include "core/log.h"
 #include "core/mailaddr.h"
 #include "core/str.h"
 #include "smtp/address.h"
@@ -112,7 +113,9 @@ static const char *const rcptval_names[] = {"ok", "unknown", "not_local", "callo
 
 const char *rcptval_result_name(enum rcptval_result r)
 {
-	return (unsigned)r < 5 ? rcptval_names[r] : "?";
+	if ((unsigned)r >= sizeof rcptval_names / sizeof rcptval_names[0])
+		panic("rcptval: result %d", (int)r);
+	return rcptval_names[r];
 }
 
 void rcptval_options_default(struct rcptval_options *o)

@@ -11,6 +11,7 @@
 #include "smtp/spf.h"
 
 #include "core/dname.h"
+#include "core/log.h"
 #include "core/mailaddr.h"
 #include "core/str.h"
 #include "net/dns.h"
@@ -545,7 +546,9 @@ static bool spf_count_lookup(struct spf_check *c)
 static const char *spf_mech_name(enum spf_mech m)
 {
 	static const char *const n[] = {"all", "include", "a", "mx", "ptr", "ip4", "ip6", "exists"};
-	return (unsigned)m < 8 ? n[m] : "?";
+	if ((unsigned)m >= sizeof n / sizeof n[0])
+		panic("spf: mechanism %d", (int)m);
+	return n[m];
 }
 
 static char spf_qual_char(enum pol_spf q)
@@ -849,8 +852,8 @@ static void spf_run(struct spf_check *c)
 		case SPF_M_MX:
 			ok = spf_query(c, name, DNS_T_MX, SPF_W_MX);
 			break;
-		default:
-			ok = false;
+		default: /* all, ip4, ip6 and ptr were answered above */
+			panic("spf: mechanism %s needs no query", spf_mech_name(t->mech));
 		}
 		if (!ok)
 			spf_finish(c, POL_SPF_TEMPERROR, true, "cannot start a DNS query");

@@ -348,8 +348,7 @@ static void pol_rec_tick(const struct pol_engine *e, struct pol_rec *r, int64_t 
 
 static bool pol_role_name(const struct pol_engine *e, const char *user, char *name, size_t size)
 {
-	const char *at = strchr(user, '@');
-	size_t n = at ? (size_t)(at - user) : strlen(user);
+	size_t n = mailaddr_local_len(user);
 	const char *p = e->cfg->role_names;
 	while (*p) {
 		const char *q = p;

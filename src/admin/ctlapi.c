@@ -325,9 +325,9 @@ static json_t *ctlapi_postfix_change(struct ctlapi_state *s, const struct ctlapi
 	case PFHOLD_BAD_ID:
 		return ctlapi_fail(CTLAPI_BAD_REQUEST, "%s", err);
 	case PFHOLD_FAILED:
-		break;
+		return ctlapi_fail(CTLAPI_FAILED, "%s", err);
 	}
-	return ctlapi_fail(CTLAPI_FAILED, "%s", err);
+	panic("ctlapi: pfhold result out of range");
 }
 
 static json_t *ctlapi_hold(struct ctlapi_state *s, const struct ctlapi_req *r)
@@ -621,8 +621,9 @@ static const char *const ctlapi_codes[] = {"ok",       "bad_request", "unknown_t
 
 const char *ctlapi_code_name(enum ctlapi_code code)
 {
-	return (size_t)code < sizeof ctlapi_codes / sizeof ctlapi_codes[0] ? ctlapi_codes[code]
-	                                                                   : "failed";
+	if ((size_t)code >= sizeof ctlapi_codes / sizeof ctlapi_codes[0])
+		panic("ctlapi: code %d", (int)code);
+	return ctlapi_codes[code];
 }
 
 enum ctlapi_code ctlapi_reply_code(const json_t *reply)
@@ -651,7 +652,7 @@ int ctlapi_http_status(const json_t *reply)
 	case CTLAPI_UNAVAILABLE:
 		return 503;
 	case CTLAPI_FAILED:
-		break;
+		return 500;
 	}
-	return 500;
+	panic("ctlapi: code out of range");
 }

@@ -22,12 +22,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#define W(x)                                                                                       \
-	do {                                                                                       \
-		if ((x) != 0)                                                                      \
-			goto toolong;                                                              \
-	} while (0)
-
 static const char webui_css[] =
     "*{box-sizing:border-box}"
     "body{font:15px/1.45 system-ui,-apple-system,'Segoe UI',sans-serif;margin:0;color:#1b1f23;"
@@ -100,21 +94,25 @@ static int webui_begin(struct buf *b, struct web_req *r, const char *title)
 	return 0;
 }
 
-static enum MHD_Result webui_send(struct web_req *r, unsigned status, struct buf *b)
+/* Records an append that did not fit. The page goes on being written (every
+ * append is bounded, so the rest only fails too) and webui_send() refuses it
+ * once, at the end: one check per page instead of a jump per line. */
+static void webui_put(bool *full, int rc)
 {
-	if (buf_append_str(b, "</main></body></html>") != 0) {
+	if (rc != 0)
+		*full = true;
+}
+
+/* Sends the page, or "page too large" when one of its appends did not fit. */
+static enum MHD_Result webui_send(struct web_req *r, unsigned status, struct buf *b, bool full)
+{
+	if (full || buf_append_str(b, "</main></body></html>") != 0) {
 		buf_free(b);
 		return web_reply(r, 500, "text/plain; charset=utf-8", "page too large\n", 15);
 	}
 	enum MHD_Result rc = web_reply(r, status, "text/html; charset=utf-8", buf_cstr(b), b->len);
 	buf_free(b);
 	return rc;
-}
-
-static enum MHD_Result webui_too_long(struct web_req *r, struct buf *b)
-{
-	buf_free(b);
-	return web_reply(r, 500, "text/plain; charset=utf-8", "page too large\n", 15);
 }
 
 enum MHD_Result webui_login_page(struct web_req *r, unsigned status, const char *message)
@@ -131,29 +129,32 @@ enum MHD_Result webui_login_page(struct web_req *r, unsigned status, const char 
 	web_cookie(r, 1, "rg_login", tok, "/login", 3600);
 	struct buf b;
 	buf_init(&b, WEB_PAGE_MAX);
-	W(webui_head(&b, "Log in"));
-	W(buf_append_str(&b, "<main class=\"login\"><div class=\"card\"><h1>relayguard</h1>"));
+	bool full = false;
+	webui_put(&full, webui_head(&b, "Log in"));
+	webui_put(&full, buf_append_str(
+	                     &b, "<main class=\"login\"><div class=\"card\"><h1>relayguard</h1>"));
 	if (message) {
-		W(buf_append_str(&b, "<p class=\"err\" role=\"alert\">"));
-		W(html_text(&b, message));
-		W(buf_append_str(&b, "</p>"));
+		webui_put(&full, buf_append_str(&b, "<p class=\"err\" role=\"alert\">"));
+		webui_put(&full, html_text(&b, message));
+		webui_put(&full, buf_append_str(&b, "</p>"));
 	} else if (status == 401) {
-		W(buf_append_str(&b, "<p>Log in with an administrator account.</p>"));
+		webui_put(&full,
+		          buf_append_str(&b, "<p>Log in with an administrator account.</p>"));
 	}
-	W(buf_printf(&b,
-	             "<form method=\"post\" action=\"/login\">"
-	             "<input type=\"hidden\" name=\"csrf\" value=\"%s\">"
-	             "<label for=\"user\">User</label>"
-	             "<input type=\"text\" id=\"user\" name=\"user\" autocomplete=\"username\" "
-	             "required autofocus>"
-	             "<label for=\"password\">Password</label>"
-	             "<input type=\"password\" id=\"password\" name=\"password\" "
-	             "autocomplete=\"current-password\" required>"
-	             "<p><button type=\"submit\" id=\"login\">Log in</button></p></form></div>",
-	             tok));
-	return webui_send(r, status, &b);
-toolong:
-	return webui_too_long(r, &b);
+	webui_put(
+	    &full,
+	    buf_printf(&b,
+	               "<form method=\"post\" action=\"/login\">"
+	               "<input type=\"hidden\" name=\"csrf\" value=\"%s\">"
+	               "<label for=\"user\">User</label>"
+	               "<input type=\"text\" id=\"user\" name=\"user\" autocomplete=\"username\" "
+	               "required autofocus>"
+	               "<label for=\"password\">Password</label>"
+	               "<input type=\"password\" id=\"password\" name=\"password\" "
+	               "autocomplete=\"current-password\" required>"
+	               "<p><button type=\"submit\" id=\"login\">Log in</button></p></form></div>",
+	               tok));
+	return webui_send(r, status, &b, full);
 }
 
 /* ---- pieces ---- */
@@ -385,6 +386,7 @@ static enum MHD_Result webui_overview(struct web_req *r)
 	struct web *w = r->w;
 	struct buf b;
 	buf_init(&b, WEB_PAGE_MAX);
+	bool full = false;
 	clock_update();
 	int64_t now = clock_realtime_ms();
 	json_t *blocks = w->ctx.store ? blocks_list(w->ctx.store) : NULL;
@@ -398,73 +400,88 @@ static enum MHD_Result webui_overview(struct web_req *r)
 	struct queue_stats qs;
 	if (w->ctx.queue)
 		queue_stats(w->ctx.queue, &qs);
-	W(webui_begin(&b, r, "Overview"));
-	W(buf_append_str(&b, "<div class=\"tiles\">"));
-	W(buf_printf(&b,
-	             "<a class=\"tile%s\" href=\"/blocks\" id=\"tile-blocks\"><b>%zu</b>blocks in "
-	             "force</a>",
-	             json_array_size(arr) ? " bad" : "", json_array_size(arr)));
+	webui_put(&full, webui_begin(&b, r, "Overview"));
+	webui_put(&full, buf_append_str(&b, "<div class=\"tiles\">"));
+	webui_put(&full,
+	          buf_printf(
+	              &b,
+	              "<a class=\"tile%s\" href=\"/blocks\" id=\"tile-blocks\"><b>%zu</b>blocks in "
+	              "force</a>",
+	              json_array_size(arr) ? " bad" : "", json_array_size(arr)));
 	if (w->ctx.queue)
-		W(buf_printf(&b,
-		             "<a class=\"tile\" href=\"/holds\"><b>%llu</b>held messages</a>"
-		             "<div class=\"tile\"><b>%llu</b>in the queue (%llu deferred)</div>",
-		             (unsigned long long)qs.held, (unsigned long long)qs.active,
-		             (unsigned long long)qs.deferred));
+		webui_put(
+		    &full,
+		    buf_printf(&b,
+		               "<a class=\"tile\" href=\"/holds\"><b>%llu</b>held messages</a>"
+		               "<div class=\"tile\"><b>%llu</b>in the queue (%llu deferred)</div>",
+		               (unsigned long long)qs.held, (unsigned long long)qs.active,
+		               (unsigned long long)qs.deferred));
 	else
-		W(buf_append_str(&b, "<a class=\"tile\" href=\"/holds\"><b>-</b>held messages "
-		                     "(no queue in this build)</a>"));
-	W(buf_printf(&b,
-	             "<a class=\"tile%s\" href=\"/listings\" id=\"tile-listings\"><b>%zu</b>"
-	             "blocklist listings of our IPs</a>",
-	             listed ? " bad" : "", listed));
-	W(buf_printf(&b, "<div class=\"tile\"><b>%llu</b>messages in the last 24 h</div></div>",
-	             (unsigned long long)total));
-	W(buf_append_str(&b, "<section class=\"card\"><h2>Messages per hour, last 24 hours "
-	                     "(UTC)</h2>"));
+		webui_put(&full, buf_append_str(
+		                     &b, "<a class=\"tile\" href=\"/holds\"><b>-</b>held messages "
+		                         "(no queue in this build)</a>"));
+	webui_put(
+	    &full,
+	    buf_printf(&b,
+	               "<a class=\"tile%s\" href=\"/listings\" id=\"tile-listings\"><b>%zu</b>"
+	               "blocklist listings of our IPs</a>",
+	               listed ? " bad" : "", listed));
+	webui_put(&full,
+	          buf_printf(&b,
+	                     "<div class=\"tile\"><b>%llu</b>messages in the last 24 h</div></div>",
+	                     (unsigned long long)total));
+	webui_put(&full,
+	          buf_append_str(&b, "<section class=\"card\"><h2>Messages per hour, last 24 hours "
+	                             "(UTC)</h2>"));
 	int64_t first = (now / 3600000 - 23) * 3600000;
-	W(html_bar_chart(&b, hours, 24, "Messages per hour over the last 24 hours", first, 3600000,
-	                 3));
-	W(buf_append_str(&b, "</section><section class=\"card\"><h2>Blocks</h2>"));
+	webui_put(&full, html_bar_chart(&b, hours, 24, "Messages per hour over the last 24 hours",
+	                                first, 3600000, 3));
+	webui_put(&full, buf_append_str(&b, "</section><section class=\"card\"><h2>Blocks</h2>"));
 	if (!blocks)
-		W(buf_append_str(&b, "<p class=\"err\">The state store cannot be read.</p>"));
+		webui_put(&full, buf_append_str(
+		                     &b, "<p class=\"err\">The state store cannot be read.</p>"));
 	else
-		W(webui_blocks_table(&b, r, arr, 5));
+		webui_put(&full, webui_blocks_table(&b, r, arr, 5));
 	if (json_array_size(arr) > 5)
-		W(buf_append_str(&b, "<p><a href=\"/blocks\">All blocks</a></p>"));
-	W(buf_append_str(&b, "</section><section class=\"card\"><h2>Blocklist status</h2>"));
+		webui_put(&full, buf_append_str(&b, "<p><a href=\"/blocks\">All blocks</a></p>"));
+	webui_put(&full, buf_append_str(
+	                     &b, "</section><section class=\"card\"><h2>Blocklist status</h2>"));
 	if (!mon)
-		W(buf_append_str(
-		    &b, "<p class=\"muted\">relayguard monitor has not reported yet.</p>"));
+		webui_put(
+		    &full,
+		    buf_append_str(
+		        &b, "<p class=\"muted\">relayguard monitor has not reported yet.</p>"));
 	else if (!listed)
-		W(buf_append_str(&b, "<p>None of our monitored IPs is listed.</p>"));
+		webui_put(&full, buf_append_str(&b, "<p>None of our monitored IPs is listed.</p>"));
 	else
-		W(buf_printf(&b,
-		             "<p class=\"err\">%zu listing%s: <a href=\"/listings\">see where "
-		             "and how to delist</a>.</p>",
-		             listed, listed == 1 ? "" : "s"));
-	W(buf_append_str(&b, "</section>"));
+		webui_put(
+		    &full,
+		    buf_printf(&b,
+		               "<p class=\"err\">%zu listing%s: <a href=\"/listings\">see where "
+		               "and how to delist</a>.</p>",
+		               listed, listed == 1 ? "" : "s"));
+	webui_put(&full, buf_append_str(&b, "</section>"));
 	if (w->ctx.series) {
 		char names[20][SERIES_IDENT_MAX];
 		size_t n = series_identities(w->ctx.series, names, 20);
-		W(buf_append_str(&b, "<section class=\"card\"><h2>Senders seen recently</h2>"));
+		webui_put(&full, buf_append_str(
+		                     &b, "<section class=\"card\"><h2>Senders seen recently</h2>"));
 		if (!n)
-			W(buf_append_str(&b, "<p class=\"muted\">No traffic since the start.</p>"));
+			webui_put(&full,
+			          buf_append_str(
+			              &b, "<p class=\"muted\">No traffic since the start.</p>"));
 		else
-			W(buf_append_str(&b, "<ul>"));
+			webui_put(&full, buf_append_str(&b, "<ul>"));
 		for (size_t i = 0; i < n; i++) {
-			W(buf_append_str(&b, "<li>"));
-			W(webui_account_link(&b, names[i]));
-			W(buf_append_str(&b, "</li>"));
+			webui_put(&full, buf_append_str(&b, "<li>"));
+			webui_put(&full, webui_account_link(&b, names[i]));
+			webui_put(&full, buf_append_str(&b, "</li>"));
 		}
-		W(buf_append_str(&b, n ? "</ul></section>" : "</section>"));
+		webui_put(&full, buf_append_str(&b, n ? "</ul></section>" : "</section>"));
 	}
 	json_decref(blocks);
 	json_decref(mon);
-	return webui_send(r, 200, &b);
-toolong:
-	json_decref(blocks);
-	json_decref(mon);
-	return webui_too_long(r, &b);
+	return webui_send(r, 200, &b, full);
 }
 
 static enum MHD_Result webui_blocks(struct web_req *r, unsigned status, const char *error)
@@ -472,28 +489,29 @@ static enum MHD_Result webui_blocks(struct web_req *r, unsigned status, const ch
 	struct web *w = r->w;
 	struct buf b;
 	buf_init(&b, WEB_PAGE_MAX);
+	bool full = false;
 	json_t *blocks = w->ctx.store ? blocks_list(w->ctx.store) : NULL;
-	W(webui_begin(&b, r, "Blocks"));
+	webui_put(&full, webui_begin(&b, r, "Blocks"));
 	if (error) {
-		W(buf_append_str(&b, "<p class=\"err\" role=\"alert\">"));
-		W(html_text(&b, error));
-		W(buf_append_str(&b, "</p>"));
+		webui_put(&full, buf_append_str(&b, "<p class=\"err\" role=\"alert\">"));
+		webui_put(&full, html_text(&b, error));
+		webui_put(&full, buf_append_str(&b, "</p>"));
 	}
-	W(webui_flash(&b, r));
-	W(buf_append_str(&b, "<section class=\"card\"><p class=\"muted\">A block holds an "
-	                     "identity's mail; it never drops it. Resume once the password is "
-	                     "changed or the machine cleaned: the block is lifted and the "
-	                     "identity's counters and score reset.</p>"));
+	webui_put(&full, webui_flash(&b, r));
+	webui_put(&full, buf_append_str(
+	                     &b, "<section class=\"card\"><p class=\"muted\">A block holds an "
+	                         "identity's mail; it never drops it. Resume once the password is "
+	                         "changed or the machine cleaned: the block is lifted and the "
+	                         "identity's counters and score reset.</p>"));
 	if (!blocks)
-		W(buf_append_str(&b, "<p class=\"err\">The state store cannot be read.</p>"));
+		webui_put(&full, buf_append_str(
+		                     &b, "<p class=\"err\">The state store cannot be read.</p>"));
 	else
-		W(webui_blocks_table(&b, r, json_object_get(blocks, "blocks"), SIZE_MAX));
-	W(buf_append_str(&b, "</section>"));
+		webui_put(&full,
+		          webui_blocks_table(&b, r, json_object_get(blocks, "blocks"), SIZE_MAX));
+	webui_put(&full, buf_append_str(&b, "</section>"));
 	json_decref(blocks);
-	return webui_send(r, status, &b);
-toolong:
-	json_decref(blocks);
-	return webui_too_long(r, &b);
+	return webui_send(r, status, &b, full);
 }
 
 static enum MHD_Result webui_resume(struct web_req *r)
@@ -553,6 +571,7 @@ static enum MHD_Result webui_account(struct web_req *r)
 	int64_t now = clock_realtime_ms();
 	struct buf b;
 	buf_init(&b, WEB_PAGE_MAX);
+	bool full = false;
 	static uint32_t hours[SERIES_HOURS];
 	static struct series_ip ips[SERIES_IPS];
 	static struct series_verdict vs[SERIES_VERDICTS];
@@ -563,72 +582,90 @@ static enum MHD_Result webui_account(struct web_req *r)
 		total = series_hours(w->ctx.series, id, now, hours, SERIES_HOURS);
 		series_details(w->ctx.series, id, ips, &nips, vs, &nvs);
 	}
-	W(webui_begin(&b, r, id));
-	W(webui_flash(&b, r));
+	webui_put(&full, webui_begin(&b, r, id));
+	webui_put(&full, webui_flash(&b, r));
 	struct store_block blk;
 	int got = w->ctx.store ? w->ctx.store->block_get(w->ctx.store, id, &blk) : 0;
-	W(buf_append_str(&b, "<section class=\"card\"><h2>Block</h2>"));
+	webui_put(&full, buf_append_str(&b, "<section class=\"card\"><h2>Block</h2>"));
 	if (got == 1) {
 		json_t *j = blocks_json(&blk);
 		json_t *arr = json_array();
 		json_array_append_new(arr, j);
 		int rc = webui_blocks_table(&b, r, arr, 1);
 		json_decref(arr);
-		W(rc);
+		webui_put(&full, rc);
 	} else if (got == 0) {
-		W(buf_append_str(&b, "<p id=\"not-blocked\">Not blocked: it may send.</p>"));
+		webui_put(&full, buf_append_str(
+		                     &b, "<p id=\"not-blocked\">Not blocked: it may send.</p>"));
 	} else {
-		W(buf_append_str(&b, "<p class=\"err\">The state store cannot be read.</p>"));
+		webui_put(&full, buf_append_str(
+		                     &b, "<p class=\"err\">The state store cannot be read.</p>"));
 	}
-	W(buf_printf(&b,
-	             "</section><section class=\"card\"><h2>Messages per hour, last 7 days "
-	             "(UTC)</h2><p class=\"muted\">%llu messages counted by the policy service "
-	             "since this process started.</p>",
-	             (unsigned long long)total));
+	webui_put(
+	    &full,
+	    buf_printf(&b,
+	               "</section><section class=\"card\"><h2>Messages per hour, last 7 days "
+	               "(UTC)</h2><p class=\"muted\">%llu messages counted by the policy service "
+	               "since this process started.</p>",
+	               (unsigned long long)total));
 	int64_t first = (now / 3600000 - (SERIES_HOURS - 1)) * 3600000;
 	/* labels at UTC midnights: start the label count at the first whole day */
-	W(html_bar_chart(&b, hours, SERIES_HOURS, "Messages per hour over the last 7 days", first,
-	                 3600000, 24));
-	W(buf_append_str(&b, "</section><section class=\"card\"><h2>Client IPs</h2>"));
+	webui_put(&full,
+	          html_bar_chart(&b, hours, SERIES_HOURS, "Messages per hour over the last 7 days",
+	                         first, 3600000, 24));
+	webui_put(&full,
+	          buf_append_str(&b, "</section><section class=\"card\"><h2>Client IPs</h2>"));
 	if (!nips)
-		W(buf_append_str(&b, "<p class=\"muted\">None seen since the start.</p>"));
+		webui_put(&full,
+		          buf_append_str(&b, "<p class=\"muted\">None seen since the start.</p>"));
 	else
-		W(buf_append_str(&b, "<table class=\"rs\"><thead><tr><th>IP</th><th>Last seen</th>"
-		                     "<th>Requests</th></tr></thead><tbody>"));
+		webui_put(&full,
+		          buf_append_str(
+		              &b, "<table class=\"rs\"><thead><tr><th>IP</th><th>Last seen</th>"
+		                  "<th>Requests</th></tr></thead><tbody>"));
 	for (size_t i = 0; i < nips; i++) {
 		char t[40];
 		clock_format_rfc3339(ips[i].last_ms, t, sizeof t);
-		W(buf_append_str(&b, "<tr><td data-l=\"IP\">"));
-		W(html_text(&b, ips[i].ip));
-		W(buf_printf(&b,
-		             "</td><td data-l=\"Last seen\">%s</td><td data-l=\"Requests\">%u"
-		             "</td></tr>",
-		             t, ips[i].count));
+		webui_put(&full, buf_append_str(&b, "<tr><td data-l=\"IP\">"));
+		webui_put(&full, html_text(&b, ips[i].ip));
+		webui_put(
+		    &full,
+		    buf_printf(&b,
+		               "</td><td data-l=\"Last seen\">%s</td><td data-l=\"Requests\">%u"
+		               "</td></tr>",
+		               t, ips[i].count));
 	}
 	if (nips)
-		W(buf_append_str(&b, "</tbody></table>"));
-	W(buf_append_str(&b, "</section><section class=\"card\"><h2>Recent verdicts</h2>"));
+		webui_put(&full, buf_append_str(&b, "</tbody></table>"));
+	webui_put(&full,
+	          buf_append_str(&b, "</section><section class=\"card\"><h2>Recent verdicts</h2>"));
 	if (!nvs)
-		W(buf_append_str(&b, "<p class=\"muted\">None since the start.</p>"));
+		webui_put(&full,
+		          buf_append_str(&b, "<p class=\"muted\">None since the start.</p>"));
 	else
-		W(buf_append_str(&b, "<table class=\"rs\"><thead><tr><th>Time</th><th>Action</th>"
-		                     "<th>Rule</th><th>Reason</th></tr></thead><tbody>"));
+		webui_put(
+		    &full,
+		    buf_append_str(&b, "<table class=\"rs\"><thead><tr><th>Time</th><th>Action</th>"
+		                       "<th>Rule</th><th>Reason</th></tr></thead><tbody>"));
 	for (size_t i = 0; i < nvs; i++) {
 		char t[40];
 		clock_format_rfc3339(vs[i].time_ms, t, sizeof t);
-		W(buf_printf(&b, "<tr><td data-l=\"Time\">%s</td><td data-l=\"Action\">", t));
-		W(html_text(&b, vs[i].action));
-		W(buf_append_str(&b, "</td><td data-l=\"Rule\">"));
-		W(html_text(&b, vs[i].rule));
-		W(buf_append_str(&b, "</td><td data-l=\"Reason\">"));
-		W(html_text(&b, vs[i].reason));
-		W(buf_append_str(&b, "</td></tr>"));
+		webui_put(
+		    &full,
+		    buf_printf(&b, "<tr><td data-l=\"Time\">%s</td><td data-l=\"Action\">", t));
+		webui_put(&full, html_text(&b, vs[i].action));
+		webui_put(&full, buf_append_str(&b, "</td><td data-l=\"Rule\">"));
+		webui_put(&full, html_text(&b, vs[i].rule));
+		webui_put(&full, buf_append_str(&b, "</td><td data-l=\"Reason\">"));
+		webui_put(&full, html_text(&b, vs[i].reason));
+		webui_put(&full, buf_append_str(&b, "</td></tr>"));
 	}
 	if (nvs)
-		W(buf_append_str(&b, "</tbody></table>"));
-	W(buf_append_str(&b, "</section><section class=\"card\"><h2>Held messages</h2>"));
+		webui_put(&full, buf_append_str(&b, "</tbody></table>"));
+	webui_put(&full,
+	          buf_append_str(&b, "</section><section class=\"card\"><h2>Held messages</h2>"));
 	if (!w->ctx.queue) {
-		W(webui_holds_unavailable(&b));
+		webui_put(&full, webui_holds_unavailable(&b));
 	} else {
 		bool user = strncmp(id, "user:", 5) == 0, ip = strncmp(id, "ip:", 3) == 0;
 		json_t *h = user || ip
@@ -637,12 +674,10 @@ static enum MHD_Result webui_account(struct web_req *r)
 		int rc = h ? webui_holds_table(&b, r, h)
 		           : buf_append_str(&b, "<p class=\"err\">The queue cannot be read.</p>");
 		json_decref(h);
-		W(rc);
+		webui_put(&full, rc);
 	}
-	W(buf_append_str(&b, "</section>"));
-	return webui_send(r, 200, &b);
-toolong:
-	return webui_too_long(r, &b);
+	webui_put(&full, buf_append_str(&b, "</section>"));
+	return webui_send(r, 200, &b, full);
 }
 
 static bool webui_http_url(const char *u)
@@ -655,30 +690,39 @@ static enum MHD_Result webui_listings(struct web_req *r)
 	struct web *w = r->w;
 	struct buf b;
 	buf_init(&b, WEB_PAGE_MAX);
+	bool full = false;
 	json_error_t je;
 	json_t *doc = json_load_file(w->monitor_state, 0, &je);
 	json_t *l = json_object_get(doc, "listings");
-	W(webui_begin(&b, r, "Blocklist status"));
-	W(buf_append_str(&b, "<section class=\"card\">"));
+	webui_put(&full, webui_begin(&b, r, "Blocklist status"));
+	webui_put(&full, buf_append_str(&b, "<section class=\"card\">"));
 	if (!doc) {
-		W(buf_append_str(&b, "<p class=\"muted\">No report from relayguard monitor yet "
-		                     "(its state file "));
-		W(html_text(&b, w->monitor_state));
-		W(buf_append_str(&b, " cannot be read). Run <code>relayguard monitor</code> with "
-		                     "<code>state = </code> that file.</p></section>"));
-		return webui_send(r, 200, &b);
+		webui_put(&full, buf_append_str(
+		                     &b, "<p class=\"muted\">No report from relayguard monitor yet "
+		                         "(its state file "));
+		webui_put(&full, html_text(&b, w->monitor_state));
+		webui_put(
+		    &full,
+		    buf_append_str(&b, " cannot be read). Run <code>relayguard monitor</code> with "
+		                       "<code>state = </code> that file.</p></section>"));
+		return webui_send(r, 200, &b, full);
 	}
 	const char *upd = json_string_value(json_object_get(doc, "updated"));
-	W(buf_append_str(&b, "<p class=\"muted\">Last round of relayguard monitor: "));
-	W(upd ? webui_time(&b, upd) : buf_append_str(&b, "unknown"));
-	W(buf_append_str(&b, ". Only listings are kept: an IP and list not shown here was "
-	                     "clean.</p>"));
+	webui_put(&full,
+	          buf_append_str(&b, "<p class=\"muted\">Last round of relayguard monitor: "));
+	webui_put(&full, upd ? webui_time(&b, upd) : buf_append_str(&b, "unknown"));
+	webui_put(&full,
+	          buf_append_str(&b, ". Only listings are kept: an IP and list not shown here was "
+	                             "clean.</p>"));
 	if (json_object_size(l) == 0) {
-		W(buf_append_str(&b, "<p id=\"no-listings\">None of our IPs is listed.</p>"));
+		webui_put(&full, buf_append_str(
+		                     &b, "<p id=\"no-listings\">None of our IPs is listed.</p>"));
 	} else {
-		W(buf_append_str(&b, "<table class=\"rs\" id=\"listings\"><thead><tr><th>IP or "
-		                     "name</th><th>List</th><th>Listed since</th><th>Meaning</th>"
-		                     "<th>Delisting</th></tr></thead><tbody>"));
+		webui_put(
+		    &full,
+		    buf_append_str(&b, "<table class=\"rs\" id=\"listings\"><thead><tr><th>IP or "
+		                       "name</th><th>List</th><th>Listed since</th><th>Meaning</th>"
+		                       "<th>Delisting</th></tr></thead><tbody>"));
 		const char *key;
 		json_t *val;
 		json_object_foreach(l, key, val)
@@ -691,48 +735,48 @@ static enum MHD_Result webui_listings(struct web_req *r)
 			char delist[512] = "";
 			if (z)
 				bl_zone_delist(z, target, delist, sizeof delist);
-			W(buf_append_str(&b, "<tr><td data-l=\"Target\">"));
-			W(html_text(&b, target));
-			W(buf_append_str(&b, "</td><td data-l=\"List\">"));
-			W(html_text(&b, zone));
+			webui_put(&full, buf_append_str(&b, "<tr><td data-l=\"Target\">"));
+			webui_put(&full, html_text(&b, target));
+			webui_put(&full, buf_append_str(&b, "</td><td data-l=\"List\">"));
+			webui_put(&full, html_text(&b, zone));
 			if (z && z->name[0]) {
-				W(buf_append_str(&b, " <span class=\"muted\">("));
-				W(html_text(&b, z->name));
-				W(buf_append_str(&b, ")</span>"));
+				webui_put(&full, buf_append_str(&b, " <span class=\"muted\">("));
+				webui_put(&full, html_text(&b, z->name));
+				webui_put(&full, buf_append_str(&b, ")</span>"));
 			}
-			W(buf_append_str(&b, "</td><td data-l=\"Since\">"));
-			W(webui_time(&b, json_string_value(json_object_get(val, "since"))));
-			W(buf_append_str(&b, "</td><td data-l=\"Meaning\">"));
+			webui_put(&full, buf_append_str(&b, "</td><td data-l=\"Since\">"));
+			webui_put(&full,
+			          webui_time(&b, json_string_value(json_object_get(val, "since"))));
+			webui_put(&full, buf_append_str(&b, "</td><td data-l=\"Meaning\">"));
 			size_t i;
 			json_t *m;
 			json_array_foreach(json_object_get(val, "meaning"), i, m)
 			{
 				if (json_is_string(m)) {
-					W(html_text(&b, json_string_value(m)));
-					W(buf_append_str(&b, " "));
+					webui_put(&full, html_text(&b, json_string_value(m)));
+					webui_put(&full, buf_append_str(&b, " "));
 				}
 			}
-			W(buf_append_str(&b, "</td><td data-l=\"Delisting\">"));
+			webui_put(&full, buf_append_str(&b, "</td><td data-l=\"Delisting\">"));
 			if (delist[0] && webui_http_url(delist)) {
-				W(buf_append_str(&b, "<a rel=\"noopener noreferrer\" href=\""));
-				W(html_text(&b, delist));
-				W(buf_append_str(&b, "\">"));
-				W(html_text(&b, delist));
-				W(buf_append_str(&b, "</a>"));
+				webui_put(&full, buf_append_str(
+				                     &b, "<a rel=\"noopener noreferrer\" href=\""));
+				webui_put(&full, html_text(&b, delist));
+				webui_put(&full, buf_append_str(&b, "\">"));
+				webui_put(&full, html_text(&b, delist));
+				webui_put(&full, buf_append_str(&b, "</a>"));
 			} else {
-				W(buf_append_str(&b, "<span class=\"muted\">no delisting page "
-				                     "known</span>"));
+				webui_put(&full, buf_append_str(
+				                     &b, "<span class=\"muted\">no delisting page "
+				                         "known</span>"));
 			}
-			W(buf_append_str(&b, "</td></tr>"));
+			webui_put(&full, buf_append_str(&b, "</td></tr>"));
 		}
-		W(buf_append_str(&b, "</tbody></table>"));
+		webui_put(&full, buf_append_str(&b, "</tbody></table>"));
 	}
-	W(buf_append_str(&b, "</section>"));
+	webui_put(&full, buf_append_str(&b, "</section>"));
 	json_decref(doc);
-	return webui_send(r, 200, &b);
-toolong:
-	json_decref(doc);
-	return webui_too_long(r, &b);
+	return webui_send(r, 200, &b, full);
 }
 
 static enum MHD_Result webui_audit(struct web_req *r)
@@ -740,18 +784,22 @@ static enum MHD_Result webui_audit(struct web_req *r)
 	struct web *w = r->w;
 	struct buf b;
 	buf_init(&b, WEB_PAGE_MAX);
+	bool full = false;
 	json_t *a = w->ctx.store ? blocks_audit(w->ctx.store, NULL) : NULL;
-	W(webui_begin(&b, r, "Audit log"));
-	W(buf_append_str(&b, "<section class=\"card\">"));
+	webui_put(&full, webui_begin(&b, r, "Audit log"));
+	webui_put(&full, buf_append_str(&b, "<section class=\"card\">"));
 	if (!a) {
-		W(buf_append_str(&b, "<p class=\"err\">The state store cannot be read.</p>"));
+		webui_put(&full, buf_append_str(
+		                     &b, "<p class=\"err\">The state store cannot be read.</p>"));
 	} else if (json_array_size(a) == 0) {
-		W(buf_append_str(&b, "<p class=\"muted\">Nothing yet.</p>"));
+		webui_put(&full, buf_append_str(&b, "<p class=\"muted\">Nothing yet.</p>"));
 	} else {
-		W(buf_append_str(&b, "<p class=\"muted\">Newest first, at most 500.</p>"
-		                     "<table class=\"rs\" id=\"audit\"><thead><tr><th>Time</th>"
-		                     "<th>Action</th><th>By</th><th>Identity</th><th>Reason</th>"
-		                     "</tr></thead><tbody>"));
+		webui_put(
+		    &full,
+		    buf_append_str(&b, "<p class=\"muted\">Newest first, at most 500.</p>"
+		                       "<table class=\"rs\" id=\"audit\"><thead><tr><th>Time</th>"
+		                       "<th>Action</th><th>By</th><th>Identity</th><th>Reason</th>"
+		                       "</tr></thead><tbody>"));
 		size_t n = json_array_size(a);
 		for (size_t k = 0; k < n && k < 500; k++) {
 			const json_t *j = json_array_get(a, n - 1 - k);
@@ -760,23 +808,21 @@ static enum MHD_Result webui_audit(struct web_req *r)
 			                                      {"actor", "By"},
 			                                      {"identity", "Identity"},
 			                                      {"reason", "Reason"}};
-			W(buf_append_str(&b, "<tr>"));
+			webui_put(&full, buf_append_str(&b, "<tr>"));
 			for (size_t c = 0; c < 5; c++) {
 				const char *v = json_string_value(json_object_get(j, cols[c][0]));
-				W(buf_printf(&b, "<td data-l=\"%s\">", cols[c][1]));
-				W(c == 0 ? webui_time(&b, v) : html_text(&b, v ? v : ""));
-				W(buf_append_str(&b, "</td>"));
+				webui_put(&full, buf_printf(&b, "<td data-l=\"%s\">", cols[c][1]));
+				webui_put(&full,
+				          c == 0 ? webui_time(&b, v) : html_text(&b, v ? v : ""));
+				webui_put(&full, buf_append_str(&b, "</td>"));
 			}
-			W(buf_append_str(&b, "</tr>"));
+			webui_put(&full, buf_append_str(&b, "</tr>"));
 		}
-		W(buf_append_str(&b, "</tbody></table>"));
+		webui_put(&full, buf_append_str(&b, "</tbody></table>"));
 	}
-	W(buf_append_str(&b, "</section>"));
+	webui_put(&full, buf_append_str(&b, "</section>"));
 	json_decref(a);
-	return webui_send(r, 200, &b);
-toolong:
-	json_decref(a);
-	return webui_too_long(r, &b);
+	return webui_send(r, 200, &b, full);
 }
 
 static enum MHD_Result webui_holds(struct web_req *r, unsigned status, const char *error)
@@ -784,38 +830,41 @@ static enum MHD_Result webui_holds(struct web_req *r, unsigned status, const cha
 	struct web *w = r->w;
 	struct buf b;
 	buf_init(&b, WEB_PAGE_MAX);
+	bool full = false;
 	json_t *doc = web_holds_doc(r);
-	W(webui_begin(&b, r, "Held messages"));
+	webui_put(&full, webui_begin(&b, r, "Held messages"));
 	if (error) {
-		W(buf_append_str(&b, "<p class=\"err\" role=\"alert\">"));
-		W(html_text(&b, error));
-		W(buf_append_str(&b, "</p>"));
+		webui_put(&full, buf_append_str(&b, "<p class=\"err\" role=\"alert\">"));
+		webui_put(&full, html_text(&b, error));
+		webui_put(&full, buf_append_str(&b, "</p>"));
 	}
 	char done[80];
 	if (web_param(r, "done", done, sizeof done) == 1 && done[0]) {
-		W(buf_append_str(&b, "<p class=\"msg\" role=\"status\" id=\"flash\">"));
-		W(html_text(&b, done));
-		W(buf_append_str(&b, "</p>"));
+		webui_put(&full,
+		          buf_append_str(&b, "<p class=\"msg\" role=\"status\" id=\"flash\">"));
+		webui_put(&full, html_text(&b, done));
+		webui_put(&full, buf_append_str(&b, "</p>"));
 	}
-	W(buf_append_str(&b, "<section class=\"card\"><p class=\"muted\">Mail the policy held "
-	                     "(a block holds, it never drops). Release sends it on; delete "
-	                     "removes it. Both are audited.</p>"));
+	webui_put(&full, buf_append_str(
+	                     &b, "<section class=\"card\"><p class=\"muted\">Mail the policy held "
+	                         "(a block holds, it never drops). Release sends it on; delete "
+	                         "removes it. Both are audited.</p>"));
 	if (web_postfix_holds(w))
-		W(buf_append_str(&b, "<p class=\"muted\" id=\"postfix-holds\">Held in Postfix's "
-		                     "hold queue: release runs <code>postsuper -H</code>, delete "
-		                     "<code>postsuper -d</code>.</p>"));
+		webui_put(
+		    &full,
+		    buf_append_str(&b, "<p class=\"muted\" id=\"postfix-holds\">Held in Postfix's "
+		                       "hold queue: release runs <code>postsuper -H</code>, delete "
+		                       "<code>postsuper -d</code>.</p>"));
 	if (!w->ctx.queue && !web_postfix_holds(w))
-		W(webui_holds_unavailable(&b));
+		webui_put(&full, webui_holds_unavailable(&b));
 	else if (!doc)
-		W(buf_append_str(&b, "<p class=\"err\">The queue cannot be read.</p>"));
+		webui_put(&full,
+		          buf_append_str(&b, "<p class=\"err\">The queue cannot be read.</p>"));
 	else
-		W(webui_holds_table(&b, r, doc));
-	W(buf_append_str(&b, "</section>"));
+		webui_put(&full, webui_holds_table(&b, r, doc));
+	webui_put(&full, buf_append_str(&b, "</section>"));
 	json_decref(doc);
-	return webui_send(r, status, &b);
-toolong:
-	json_decref(doc);
-	return webui_too_long(r, &b);
+	return webui_send(r, status, &b, full);
 }
 
 /* One held message: its envelope and the start of its content, as text. */
@@ -834,46 +883,50 @@ static enum MHD_Result webui_hold(struct web_req *r)
 		return webui_holds(r, 404, "No such message in the queue.");
 	struct buf b;
 	buf_init(&b, WEB_PAGE_MAX);
+	bool full = false;
 	json_t *j = holds_json(&env);
 	bool held = env.hold_reason[0] != '\0';
 	queue_envelope_free(&env);
 	int fd = held ? queue_entry_open_content(w->ctx.queue, id) : -1;
 	char title[80];
 	(void)str_format(title, sizeof title, "Held message %s", id);
-	W(webui_begin(&b, r, title));
-	W(buf_append_str(&b, "<section class=\"card\">"));
+	webui_put(&full, webui_begin(&b, r, title));
+	webui_put(&full, buf_append_str(&b, "<section class=\"card\">"));
 	if (!held) {
-		W(buf_append_str(&b, "<p>This message is not held (any more).</p></section>"));
+		webui_put(&full, buf_append_str(
+		                     &b, "<p>This message is not held (any more).</p></section>"));
 		json_decref(j);
-		return webui_send(r, 200, &b);
+		return webui_send(r, 200, &b, full);
 	}
 	static const char *const rows[][2] = {{"sender", "From"},
 	                                      {"auth_user", "Account"},
 	                                      {"client_ip", "Client IP"},
 	                                      {"arrival", "Arrived"},
 	                                      {"reason", "Why held"}};
-	W(buf_append_str(&b, "<table class=\"rs\">"));
+	webui_put(&full, buf_append_str(&b, "<table class=\"rs\">"));
 	for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
-		W(buf_printf(&b, "<tr><th>%s</th><td data-l=\"%s\">", rows[i][1], rows[i][1]));
+		webui_put(&full, buf_printf(&b, "<tr><th>%s</th><td data-l=\"%s\">", rows[i][1],
+		                            rows[i][1]));
 		const char *v = json_string_value(json_object_get(j, rows[i][0]));
-		W(html_text(&b, v ? v : "unknown"));
-		W(buf_append_str(&b, "</td></tr>"));
+		webui_put(&full, html_text(&b, v ? v : "unknown"));
+		webui_put(&full, buf_append_str(&b, "</td></tr>"));
 	}
-	W(buf_printf(&b,
-	             "<tr><th>Size</th><td data-l=\"Size\">%lld bytes</td></tr>"
-	             "<tr><th>To</th><td data-l=\"To\">",
-	             (long long)json_integer_value(json_object_get(j, "size"))));
+	webui_put(&full, buf_printf(&b,
+	                            "<tr><th>Size</th><td data-l=\"Size\">%lld bytes</td></tr>"
+	                            "<tr><th>To</th><td data-l=\"To\">",
+	                            (long long)json_integer_value(json_object_get(j, "size"))));
 	size_t k;
 	json_t *a;
 	json_array_foreach(json_object_get(j, "recipients"), k, a)
 	{
-		W(html_text(&b, json_string_value(a)));
-		W(buf_append_str(&b, " "));
+		webui_put(&full, html_text(&b, json_string_value(a)));
+		webui_put(&full, buf_append_str(&b, " "));
 	}
-	W(buf_append_str(&b, "</td></tr></table>"));
-	W(webui_hold_buttons(&b, r, id));
-	W(buf_append_str(&b, "</section><section class=\"card\"><h2>Content (first 64 KiB, "
-	                     "as text)</h2><pre class=\"msgtext\" id=\"content\">"));
+	webui_put(&full, buf_append_str(&b, "</td></tr></table>"));
+	webui_put(&full, webui_hold_buttons(&b, r, id));
+	webui_put(&full,
+	          buf_append_str(&b, "</section><section class=\"card\"><h2>Content (first 64 KiB, "
+	                             "as text)</h2><pre class=\"msgtext\" id=\"content\">"));
 	if (fd >= 0) {
 		char chunk[4096];
 		size_t total = 0;
@@ -896,18 +949,13 @@ static enum MHD_Result webui_hold(struct web_req *r)
 		fd = -1;
 		int rc = html_text(&b, buf_cstr(&raw));
 		buf_free(&raw);
-		W(rc);
+		webui_put(&full, rc);
 	} else {
-		W(buf_append_str(&b, "(the content cannot be read)"));
+		webui_put(&full, buf_append_str(&b, "(the content cannot be read)"));
 	}
-	W(buf_append_str(&b, "</pre></section>"));
+	webui_put(&full, buf_append_str(&b, "</pre></section>"));
 	json_decref(j);
-	return webui_send(r, 200, &b);
-toolong:
-	if (fd >= 0)
-		close(fd);
-	json_decref(j);
-	return webui_too_long(r, &b);
+	return webui_send(r, 200, &b, full);
 }
 
 /* POST /holds/ID/release|delete with a reason. */

@@ -3,6 +3,7 @@
  */
 #include "auth/ldapauth.h"
 
+#include "core/mailaddr.h"
 #include "core/str.h"
 
 #include <ldap.h>
@@ -36,7 +37,7 @@ int ldapauth_escape(const char *value, size_t len, char *out, size_t outsize)
 
 int ldapauth_filter(const char *tmpl, const char *user, char *out, size_t outsize)
 {
-	const char *at = strrchr(user, '@');
+	const char *at = mailaddr_at(user);
 	size_t ulen = strlen(user);
 	size_t llen = at ? (size_t)(at - user) : ulen;
 	const char *dom = at ? at + 1 : "";

@@ -9,6 +9,7 @@
 #include "core/hash.h"
 #include "core/htab.h"
 #include "core/log.h"
+#include "core/mailaddr.h"
 #include "core/str.h"
 
 #include <errno.h>
@@ -350,8 +351,9 @@ static const char *strength_check_user(const char *user, const char *low, const 
 		return NULL;
 	str_lower(name);
 	size_t nlen = strlen(name);
-	char *at = strrchr(name, '@');
-	size_t llen = at ? (size_t)(at - name) : nlen;
+	struct mailaddr ma;
+	mailaddr_split(name, nlen, &ma);
+	size_t llen = ma.local_len;
 
 	if ((len == nlen && memcmp(low, name, len) == 0) ||
 	    (len == llen && memcmp(low, name, llen) == 0))
@@ -378,8 +380,8 @@ static const char *strength_check_user(const char *user, const char *low, const 
 			return "password contains part of the user name";
 		i = j + 1;
 	}
-	if (at) {
-		const char *dom = at + 1;
+	if (ma.has_at) {
+		const char *dom = ma.domain;
 		const char *dot = strchr(dom, '.');
 		size_t dlen = dot ? (size_t)(dot - dom) : strlen(dom);
 		if (dlen >= 4 && (strength_contains(low, len, dom, dlen) ||

@@ -8,6 +8,7 @@
 #include "core/hash.h"
 #include "core/htab.h"
 #include "core/log.h"
+#include "core/mailaddr.h"
 #include "core/str.h"
 
 #include <errno.h>
@@ -66,7 +67,7 @@ int userdb_name_normalize(const char *name, size_t len, char *out, size_t outsiz
 		if (c >= 0x80)
 			return userdb_fail(err, errlen, "user name is not ASCII");
 	}
-	const char *at = memchr(name, '@', len);
+	const char *at = mailaddr_at_n(name, len);
 	size_t llen = at ? (size_t)(at - name) : len;
 	if (llen == 0)
 		return userdb_fail(err, errlen, "user name has an empty local part");

@@ -9,6 +9,7 @@
 #define RG_CLI_CLI_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdio.h>
 
 enum cli_exit {
@@ -36,6 +37,21 @@ struct pol_config;
 /* The policy sections of config: a policy-only file, or a gateway file (its
  * [limits], [user NAME], ... sections). 0, or -1 with err. */
 int cli_load_policy(struct pol_config *out, const char *config, char *err, size_t errlen);
+
+/* The options the admin commands (block, hold, queue) share: where the
+ * server's state is and who acts, why, and JSON out. In each command's
+ * getopt_long table: --config 'c', --state 'S', --spool 's', --reason 'r',
+ * --actor 'a', --json 'j'. */
+struct cli_admin_opts {
+	const char *config, *state, *spool, *reason, *actor;
+	bool json;
+};
+/* Takes option ch with its argument into o: true; false when ch is none of
+ * those, for the command's own switch. */
+bool cli_admin_opt(struct cli_admin_opts *o, int ch, const char *arg);
+/* The end of an option switch: for 'h' the help text on stdout and 1 (exit
+ * 0), for any other option where to look on stderr and -1 (a usage error). */
+int cli_opt_help(int ch, const char *cmd, const char *help);
 
 /* Subcommands: argv[0] is the subcommand name. Each is listed in main.c's table. */
 int cli_block(int argc, char **argv);

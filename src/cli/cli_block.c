@@ -80,12 +80,8 @@ static const char cli_block_help[] =
     "state store where it looks (never \"no blocks\").\n";
 
 struct cli_block_opts {
-	const char *config;
-	const char *state;
-	const char *reason;
-	const char *actor;
+	struct cli_admin_opts a;
 	uint64_t expires_ms;
-	bool json;
 	bool verb_list; /* list rather than audit */
 };
 
@@ -160,7 +156,7 @@ static int cli_block_list(struct cli_block_ctx *x)
 		cli_error(x->cmd, "cannot read the %s", list ? "blocks" : "audit trail");
 		return CLI_EXIT_USAGE;
 	}
-	if (x->o->json) {
+	if (x->o->a.json) {
 		cli_print_json(list ? doc : json_pack("{s:o}", "audit", doc));
 		return CLI_EXIT_OK;
 	}
@@ -190,7 +186,7 @@ static int cli_block_show(struct cli_block_ctx *x)
 		return CLI_EXIT_USAGE;
 	}
 	int rc = got ? CLI_EXIT_OK : CLI_EXIT_FOUND;
-	if (x->o->json) {
+	if (x->o->a.json) {
 		json_t *doc = got ? blocks_json(&b) : json_pack("{s:s}", "identity", x->norm);
 		json_object_set_new(doc, "blocked", json_boolean(got == 1));
 		json_object_set_new(doc, "history", hist);
@@ -228,7 +224,7 @@ static int cli_block_change(const char *cmd, const char *verb, const char *arg,
 	json_t *req = ctlapi_request(add    ? "block"
 	                             : kind ? "resume"
 	                                    : "unblock",
-	                             cli_ctl_actor(o->actor), o->reason);
+	                             cli_ctl_actor(o->a.actor), o->a.reason);
 	if (req) {
 		json_object_set_new(req, "identity", json_string(arg));
 		if (kind)
@@ -237,7 +233,7 @@ static int cli_block_change(const char *cmd, const char *verb, const char *arg,
 			json_object_set_new(req, "expires_in_ms",
 			                    json_integer((json_int_t)o->expires_ms));
 	}
-	struct cli_ctl where = {cmd, o->config, o->state, NULL};
+	struct cli_ctl where = {cmd, o->a.config, o->a.state, NULL};
 	json_t *reply;
 	if (cli_ctl_request(&where, req, CLI_CTL_STORE | (kind ? CLI_CTL_QUEUE : 0), &reply) != 0)
 		return CLI_EXIT_USAGE;
@@ -248,7 +244,7 @@ static int cli_block_change(const char *cmd, const char *verb, const char *arg,
 		cli_error(cmd, "the answer names no identity");
 		return CLI_EXIT_USAGE;
 	}
-	if (o->json) {
+	if (o->a.json) {
 		cli_print_json(cli_ctl_doc(json_incref(reply)));
 	} else if (kind) {
 		json_int_t n = json_integer_value(json_object_get(reply, "released"));
@@ -257,7 +253,8 @@ static int cli_block_change(const char *cmd, const char *verb, const char *arg,
 		                                      : "was not blocked, its counters were reset",
 		       (long long)n, n == 1 ? "" : "s");
 	} else if (add) {
-		printf("blocked %s%s%s\n", norm, o->reason ? ": " : "", o->reason ? o->reason : "");
+		printf("blocked %s%s%s\n", norm, o->a.reason ? ": " : "",
+		       o->a.reason ? o->a.reason : "");
 	} else if (strcmp(result, "unblocked") == 0) {
 		printf("unblocked %s: sending resumes; its counters and score were reset\n", norm);
 	} else {
@@ -300,7 +297,7 @@ static int cli_block_run(const char *cmd, const struct cli_block_verb *v, const 
 	if (v->change)
 		return cli_block_change(cmd, v->name, arg, o);
 	o->verb_list = v->list;
-	struct cli_ctl where = {cmd, o->config, o->state, NULL};
+	struct cli_ctl where = {cmd, o->a.config, o->a.state, NULL};
 	struct cli_ctl_where w;
 	if (cli_ctl_where(&where, &w) != 0)
 		return CLI_EXIT_USAGE;
@@ -333,7 +330,7 @@ static int cli_block_main(int argc, char **argv, const char *cmd)
 {
 	bool unblock = strcmp(cmd, "unblock") == 0, resume = strcmp(cmd, "resume") == 0;
 	static const struct option longopts[] = {
-	    {"config", required_argument, NULL, 'c'}, {"state", required_argument, NULL, 's'},
+	    {"config", required_argument, NULL, 'c'}, {"state", required_argument, NULL, 'S'},
 	    {"reason", required_argument, NULL, 'r'}, {"expires", required_argument, NULL, 'e'},
 	    {"actor", required_argument, NULL, 'a'},  {"json", no_argument, NULL, 'j'},
 	    {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
@@ -342,22 +339,9 @@ static int cli_block_main(int argc, char **argv, const char *cmd)
 	int ch;
 	optind = 1;
 	while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		if (cli_admin_opt(&o.a, ch, optarg))
+			continue;
 		switch (ch) {
-		case 'c':
-			o.config = optarg;
-			break;
-		case 's':
-			o.state = optarg;
-			break;
-		case 'r':
-			o.reason = optarg;
-			break;
-		case 'a':
-			o.actor = optarg;
-			break;
-		case 'j':
-			o.json = true;
-			break;
 		case 'e':
 			if (str_to_duration_ms(optarg, 1000, &o.expires_ms) != 0 || !o.expires_ms) {
 				cli_error(cmd,

@@ -153,12 +153,7 @@ static void cli_hold_show_text(const struct queue_envelope *env)
 		       env->rcpt[i].last_reply[0] ? ": " : "", env->rcpt[i].last_reply);
 }
 
-struct cli_hold_opts {
-	const char *config, *spool, *reason, *actor;
-	bool json;
-};
-
-static int cli_hold_change(const char *verb, const char *id, const struct cli_hold_opts *o)
+static int cli_hold_change(const char *verb, const char *id, const struct cli_admin_opts *o)
 {
 	const char *cmd = "hold";
 	const char *type = strcmp(verb, "add") == 0 ? "hold" : verb;
@@ -217,7 +212,7 @@ static void cli_hold_postfix_show(json_t *h)
 
 /* Policy-only mode ([policyd] postfix_queue): list and show read Postfix's hold
  * queue through the server (admin/pfhold), the messages the policy held. */
-static int cli_hold_postfix(const char *verb, const char *id, const struct cli_hold_opts *o)
+static int cli_hold_postfix(const char *verb, const char *id, const struct cli_admin_opts *o)
 {
 	const char *cmd = "hold";
 	json_t *req = ctlapi_request("postfix_holds", cli_ctl_actor(o->actor), NULL);
@@ -271,7 +266,7 @@ static int cli_hold_postfix(const char *verb, const char *id, const struct cli_h
 
 /* Whether the running server keeps held mail in Postfix's hold queue (started
  * as relayguard policyd, which the configuration file does not say). */
-static bool cli_hold_server_postfix(const struct cli_hold_opts *o)
+static bool cli_hold_server_postfix(const struct cli_admin_opts *o)
 {
 	struct cli_ctl where = {"hold", o->config, NULL, o->spool};
 	json_t *reply = NULL;
@@ -281,7 +276,7 @@ static bool cli_hold_server_postfix(const struct cli_hold_opts *o)
 	return pf;
 }
 
-static int cli_hold_run(const char *verb, const char *id, const struct cli_hold_opts *o)
+static int cli_hold_run(const char *verb, const char *id, const struct cli_admin_opts *o)
 {
 	const char *cmd = "hold";
 	if (strcmp(verb, "list") != 0 && strcmp(verb, "show") != 0)
@@ -351,26 +346,13 @@ int cli_hold(int argc, char **argv)
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
-	struct cli_hold_opts o = {0};
+	struct cli_admin_opts o = {0};
 	int ch;
 	optind = 1;
 	while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		if (cli_admin_opt(&o, ch, optarg))
+			continue;
 		switch (ch) {
-		case 'c':
-			o.config = optarg;
-			break;
-		case 's':
-			o.spool = optarg;
-			break;
-		case 'r':
-			o.reason = optarg;
-			break;
-		case 'a':
-			o.actor = optarg;
-			break;
-		case 'j':
-			o.json = true;
-			break;
 		case 'h':
 			cli_usage(stdout, cli_hold_help);
 			return CLI_EXIT_OK;

@@ -48,8 +48,8 @@ static const char cli_queue_help[] =
     "or the change was refused.\n";
 
 struct cli_queue_opts {
-	const char *config, *spool, *state, *reason, *actor;
-	bool json, all_deferred;
+	struct cli_admin_opts a;
+	bool all_deferred;
 };
 
 static void cli_queue_print(const char *state, const json_t *arr)
@@ -88,7 +88,7 @@ static void cli_queue_print(const char *state, const json_t *arr)
 
 static int cli_queue_list(const struct cli_queue_opts *o, json_t *reply)
 {
-	if (o->json) {
+	if (o->a.json) {
 		ctlapi_strip(reply);
 		return cli_print_json(reply) == 0 ? CLI_EXIT_OK : CLI_EXIT_USAGE;
 	}
@@ -123,18 +123,18 @@ static int cli_queue_run(const char *verb, const char *id, const struct cli_queu
 {
 	bool list = strcmp(verb, "list") == 0;
 	json_t *req =
-	    ctlapi_request(list ? "queue_list" : verb, cli_ctl_actor(o->actor), o->reason);
+	    ctlapi_request(list ? "queue_list" : verb, cli_ctl_actor(o->a.actor), o->a.reason);
 	if (req && id)
 		json_object_set_new(req, "id", json_string(id));
 	if (req && o->all_deferred)
 		json_object_set_new(req, "all_deferred", json_true());
-	struct cli_ctl where = {"queue", o->config, o->state, o->spool};
+	struct cli_ctl where = {"queue", o->a.config, o->a.state, o->a.spool};
 	json_t *reply;
 	if (cli_ctl_request(&where, req, CLI_CTL_QUEUE | (list ? CLI_CTL_READ : 0), &reply) != 0)
 		return CLI_EXIT_USAGE;
 	if (list)
 		return cli_queue_list(o, reply);
-	if (o->json) {
+	if (o->a.json) {
 		cli_print_json(cli_ctl_doc(reply));
 		return CLI_EXIT_OK;
 	}
@@ -168,34 +168,14 @@ static int cli_queue_opts(int argc, char **argv, const char *cmd, const char *he
 	int ch;
 	optind = 1;
 	while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		if (cli_admin_opt(&o->a, ch, optarg))
+			continue;
 		switch (ch) {
-		case 'c':
-			o->config = optarg;
-			break;
-		case 's':
-			o->spool = optarg;
-			break;
-		case 'S':
-			o->state = optarg;
-			break;
-		case 'r':
-			o->reason = optarg;
-			break;
-		case 'a':
-			o->actor = optarg;
-			break;
-		case 'j':
-			o->json = true;
-			break;
 		case 'A':
 			o->all_deferred = true;
 			break;
-		case 'h':
-			cli_usage(stdout, help);
-			return 1;
-		default:
-			fprintf(stderr, "relayguard %s --help shows the options\n", cmd);
-			return -1;
+		default: /* -h or an option it does not take */
+			return cli_opt_help(ch, cmd, help);
 		}
 	}
 	return 0;
@@ -231,7 +211,7 @@ int cli_queue(int argc, char **argv)
 		                                        : "a queue ID");
 		return CLI_EXIT_USAGE;
 	}
-	if (o.reason && takes == 0) {
+	if (o.a.reason && takes == 0) {
 		cli_error(cmd, "--reason goes with a change");
 		return CLI_EXIT_USAGE;
 	}
@@ -270,7 +250,7 @@ int cli_control(int argc, char **argv)
 		return CLI_EXIT_USAGE;
 	}
 	const char *type = argv[optind++];
-	json_t *req = ctlapi_request(type, cli_ctl_actor(o.actor), o.reason);
+	json_t *req = ctlapi_request(type, cli_ctl_actor(o.a.actor), o.a.reason);
 	for (; req && optind < argc; optind++) {
 		const char *eq = strchr(argv[optind], '=');
 		char name[64];
@@ -292,7 +272,7 @@ int cli_control(int argc, char **argv)
 	             strcmp(type, "delete") == 0 || strcmp(type, "flush") == 0 ||
 	             strcmp(type, "queue_list") == 0;
 	bool store = strcmp(type, "block") == 0 || strcmp(type, "unblock") == 0;
-	struct cli_ctl where = {cmd, o.config, o.state, o.spool};
+	struct cli_ctl where = {cmd, o.a.config, o.a.state, o.a.spool};
 	json_t *reply;
 	if (cli_ctl_call(&where, req, (queue ? CLI_CTL_QUEUE : 0) | (store ? CLI_CTL_STORE : 0),
 	                 &reply) != 0)

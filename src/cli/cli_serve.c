@@ -177,12 +177,8 @@ static int cli_conf_args(int argc, char **argv, const char *cmd, const char *hel
 			break;
 		case 'f':
 			break;
-		case 'h':
-			cli_usage(stdout, help);
-			return 1;
-		default:
-			fprintf(stderr, "relayguard %s --help shows the options\n", cmd);
-			return -1;
+		default: /* -h or an option it does not take */
+			return cli_opt_help(ch, cmd, help);
 		}
 	}
 	if (optind < argc) {

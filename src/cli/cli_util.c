@@ -76,3 +76,39 @@ int cli_load_policy(struct pol_config *out, const char *config, char *err, size_
 	free(c);
 	return rc;
 }
+
+bool cli_admin_opt(struct cli_admin_opts *o, int ch, const char *arg)
+{
+	switch (ch) {
+	case 'c':
+		o->config = arg;
+		return true;
+	case 'S':
+		o->state = arg;
+		return true;
+	case 's':
+		o->spool = arg;
+		return true;
+	case 'r':
+		o->reason = arg;
+		return true;
+	case 'a':
+		o->actor = arg;
+		return true;
+	case 'j':
+		o->json = true;
+		return true;
+	default:
+		return false;
+	}
+}
+
+int cli_opt_help(int ch, const char *cmd, const char *help)
+{
+	if (ch == 'h') {
+		cli_usage(stdout, help);
+		return 1;
+	}
+	fprintf(stderr, "relayguard %s --help shows the options\n", cmd);
+	return -1;
+}

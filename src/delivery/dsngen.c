@@ -4,6 +4,7 @@
 #include "delivery/dsngen.h"
 
 #include "core/clock.h"
+#include "core/log.h"
 #include "core/str.h"
 
 #include <string.h>
@@ -21,7 +22,15 @@ enum dsngen_decision dsngen_decide(bool sender_verified, const char *sender, uns
 
 const char *dsngen_decision_name(enum dsngen_decision d)
 {
-	return d == DSNGEN_SEND ? "send" : d == DSNGEN_HOLD ? "hold" : "none";
+	switch (d) {
+	case DSNGEN_NONE:
+		return "none";
+	case DSNGEN_SEND:
+		return "send";
+	case DSNGEN_HOLD:
+		return "hold";
+	}
+	panic("dsngen: decision %d", (int)d);
 }
 
 int dsngen_date(uint64_t ms, char *out, size_t size)

@@ -3,6 +3,8 @@
  */
 #include "delivery/mtasts.h"
 
+#include "core/dname.h"
+#include "core/log.h"
 #include "core/str.h"
 
 #include <string.h>
@@ -17,7 +19,15 @@ static int mtasts_fail(char *err, size_t errlen, const char *why)
 
 const char *mtasts_mode_name(enum mtasts_mode m)
 {
-	return m == MTASTS_ENFORCE ? "enforce" : m == MTASTS_TESTING ? "testing" : "none";
+	switch (m) {
+	case MTASTS_NONE:
+		return "none";
+	case MTASTS_TESTING:
+		return "testing";
+	case MTASTS_ENFORCE:
+		return "enforce";
+	}
+	panic("mtasts: mode %d", (int)m);
 }
 
 static bool mtasts_alnum(char c)
@@ -94,36 +104,12 @@ int mtasts_parse_txt(const char *p, size_t len, char id[MTASTS_ID_MAX], char *er
 	return found;
 }
 
-/* A host name of letters, digits, '-' and dots, optionally "*." first. */
+/* A host name, optionally "*." first (RFC 8461 §3.2 mx patterns), lower-cased
+ * into out; the one DNS name check (core/dname) says whether it is one. */
 static int mtasts_pattern(const char *p, size_t n, char out[MTASTS_NAME_MAX])
 {
-	if (n > 0 && p[n - 1] == '.')
-		n--;
-	if (n == 0 || n >= MTASTS_NAME_MAX)
-		return -1;
-	size_t start = 0;
-	if (n > 2 && p[0] == '*' && p[1] == '.')
-		start = 2;
-	size_t label = 0;
-	for (size_t i = start; i < n; i++) {
-		char c = p[i];
-		if (c == '.') {
-			if (label == 0)
-				return -1;
-			label = 0;
-		} else if (mtasts_alnum(c) || c == '-' || c == '_') {
-			if (++label > 63)
-				return -1;
-		} else {
-			return -1;
-		}
-	}
-	if (label == 0)
-		return -1;
-	memcpy(out, p, n);
-	out[n] = '\0';
-	str_lower(out);
-	return 0;
+	unsigned flags = DNAME_ROOT_DOT | DNAME_WILDCARD | DNAME_UNDERSCORE | DNAME_EDGE_HYPHEN;
+	return dname_check(p, n, flags, out, MTASTS_NAME_MAX) == DNAME_OK ? 0 : -1;
 }
 
 int mtasts_parse_policy(const char *p, size_t len, struct mtasts_policy *out, char *err,

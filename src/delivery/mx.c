@@ -3,6 +3,7 @@
  */
 #include "delivery/mx.h"
 
+#include "core/log.h"
 #include "core/str.h"
 
 #include <stdlib.h>
@@ -11,7 +12,9 @@
 const char *mx_status_name(enum mx_status s)
 {
 	static const char *const names[] = {"ok", "null-mx", "temporary", "permanent"};
-	return (size_t)s < sizeof names / sizeof names[0] ? names[s] : "?";
+	if ((size_t)s >= sizeof names / sizeof names[0])
+		panic("mx: status %d", (int)s);
+	return names[s];
 }
 
 static bool mx_is_root(const char *h)

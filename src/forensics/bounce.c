@@ -15,6 +15,7 @@
 #include "forensics/bounce.h"
 
 #include "core/buf.h"
+#include "core/mailaddr.h"
 #include "core/str.h"
 #include "forensics/brules.h"
 #include "forensics/dsn.h"
@@ -333,8 +334,7 @@ void bounce_classify_rules(const struct brules *rules, const char *text, size_t 
 		status[0] = '\0';
 	bounce_reply_code(text, len, reply, sizeof reply);
 	bounce_lower_copy(host, sizeof host, facts ? facts->remote_mta : NULL);
-	const char *at = facts && facts->recipient ? strrchr(facts->recipient, '@') : NULL;
-	bounce_lower_copy(domain, sizeof domain, at ? at + 1 : NULL);
+	bounce_lower_copy(domain, sizeof domain, facts ? mailaddr_domain(facts->recipient) : NULL);
 	bits = malloc(BRULES_BIGRAM_WORDS * sizeof *bits);
 	if (bits)
 		brules_bigrams(buf_cstr(&norm), norm.len, bits);

@@ -14,6 +14,7 @@
 #include "admin/metrics.h"
 #include "core/clock.h"
 #include "core/log.h"
+#include "core/mailaddr.h"
 #include "core/str.h"
 #include "delivery/dest.h"
 #include "delivery/dlog.h"
@@ -864,8 +865,10 @@ static void deliver_conn_input(struct dconn *cn)
 			}
 			cn->dead = true;
 			return;
-		default:
+		case SMTPC_EV_NONE:
 			break;
+		default:
+			panic("deliver: client event %d", (int)ev);
 		}
 		if (rc < 0)
 			cn->dead = true;
@@ -1408,18 +1411,12 @@ static void deliver_dest_kick(struct ddest *dd)
 
 /* ---- routing ---- */
 
-static const char *deliver_domain(const char *addr)
-{
-	const char *at = strrchr(addr, '@');
-	return at ? at + 1 : "";
-}
-
 /* Where recipient rcpt of env goes: fills dd's identity and the key. */
 static void deliver_route(struct deliver *d, const struct queue_envelope *env, const char *rcpt,
                           struct ddest *dd, char *key, size_t ksize)
 {
 	const struct gw_delivery *o = d->o;
-	const char *dom = deliver_domain(rcpt);
+	const char *dom = mailaddr_domain(rcpt);
 	memset(dd, 0, sizeof *dd);
 	const struct gw_nexthop *hop = NULL;
 	if (o->local.set && relay_domains_contains(&d->local, dom, strlen(dom)))
@@ -1457,7 +1454,7 @@ static void deliver_route(struct deliver *d, const struct queue_envelope *env, c
 		}
 	}
 	/* the source address: per sender domain, per listener, the default */
-	const char *sdom = deliver_domain(env->sender);
+	const char *sdom = mailaddr_domain(env->sender);
 	const char *src = o->source_address;
 	for (int i = 0; i < d->c->nlisteners; i++)
 		if (strcmp(d->c->listeners[i].name, env->listener) == 0 &&

@@ -6,10 +6,12 @@
 #include "admin/alert.h"
 #include "admin/pfhold.h"
 #include "core/cfg.h"
+#include "core/log.h"
 #include "core/str.h"
 #include "gateway/follow.h"
 #include "gateway/nftban.h"
 #include "queue/queue.h"
+#include "smtp/address.h"
 #include "smtp/dkim.h"
 
 #include <grp.h>
@@ -308,12 +310,28 @@ static const char *const gw_policy_sections[] = {"limits",  "identity",  "signal
 
 const char *gw_role_name(enum gw_role r)
 {
-	return r == GW_ROLE_SUBMISSION ? "submission" : r == GW_ROLE_RELAY ? "relay" : "inbound";
+	switch (r) {
+	case GW_ROLE_SUBMISSION:
+		return "submission";
+	case GW_ROLE_RELAY:
+		return "relay";
+	case GW_ROLE_INBOUND:
+		return "inbound";
+	}
+	panic("gwconf: role %d", (int)r);
 }
 
 const char *gw_tls_name(enum gw_tls t)
 {
-	return t == GW_TLS_NONE ? "none" : t == GW_TLS_STARTTLS ? "starttls" : "implicit";
+	switch (t) {
+	case GW_TLS_NONE:
+		return "none";
+	case GW_TLS_STARTTLS:
+		return "starttls";
+	case GW_TLS_IMPLICIT:
+		return "implicit";
+	}
+	panic("gwconf: tls %d", (int)t);
 }
 
 static struct gw_listener *gw_listener_get(struct gw_config *c, const char *name, char *err,
@@ -424,7 +442,9 @@ static int gw_listener_set(struct gw_listener *l, const char *name, const char *
 const char *gw_dtls_name(enum gw_dtls t)
 {
 	static const char *const names[] = {"none", "may", "encrypt", "verify"};
-	return (size_t)t < 4 ? names[t] : "?";
+	if ((size_t)t >= sizeof names / sizeof names[0])
+		panic("gwconf: delivery tls %d", (int)t);
+	return names[t];
 }
 
 static int gw_dtls_parse(const char *s, enum gw_dtls *out)
@@ -699,8 +719,11 @@ static int gw_alert_add(struct gw_config *c, bool exec, const char *value, char 
 /* A bare address (local@domain) fit for an envelope and a header. */
 static int gw_alert_addr_check(const char *a, char *err, size_t errlen)
 {
-	const char *at = strrchr(a, '@');
-	if (!at || at == a || at[1] == '\0' || strpbrk(a, " \t\r\n<>,;\"()") != NULL) {
+	struct smtp_address m;
+	/* A quoted local part is a valid address, but not one to write bare in a
+	 * header. */
+	if (smtp_address_mailbox(a, strlen(a), 0, &m) != SMTP_ADDRESS_OK ||
+	    (m.flags & SMTP_ADDRESS_F_QUOTED)) {
 		str_format(err, errlen, "\"%s\": not an address (local@domain)", a);
 		return -1;
 	}

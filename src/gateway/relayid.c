@@ -3,6 +3,7 @@
  */
 #include "gateway/relayid.h"
 
+#include "core/mailaddr.h"
 #include "core/str.h"
 
 #include <string.h>
@@ -21,7 +22,7 @@ void relayid_event(const struct pol_engine *e, const struct relay_domains *local
 	ev->flags |= POL_F_RELAYED;
 	if (!who || !who[0])
 		return;
-	const char *at = strrchr(who, '@');
+	const char *at = mailaddr_at(who);
 	if (!from_header &&
 	    (!at || !local || !relay_domains_contains(local, at + 1, strlen(at + 1)))) {
 		ev->flags |= POL_F_FOREIGN_SENDER;

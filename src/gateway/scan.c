@@ -11,6 +11,7 @@
  */
 #include "gateway/scan.h"
 
+#include "core/log.h"
 #include "core/str.h"
 
 #include <event2/buffer.h>
@@ -53,7 +54,9 @@ static const char *const scan_action_labels[] = {
 
 const char *scan_action_name(enum scan_action a)
 {
-	return (unsigned)a < 6 ? scan_action_names[a] : "?";
+	if ((unsigned)a >= sizeof scan_action_names / sizeof scan_action_names[0])
+		panic("scan: action %d", (int)a);
+	return scan_action_names[a];
 }
 
 const char *scan_result_label(const struct scan_result *r)

@@ -15,6 +15,7 @@
 #include "auth/userdb.h"
 #include "core/clock.h"
 #include "core/log.h"
+#include "core/mailaddr.h"
 #include "core/str.h"
 #include "dnsbl/verdict.h"
 #include "forensics/msg.h"
@@ -1145,7 +1146,7 @@ static void smtpd_on_committed(void *arg, int status, const char *id)
  * (queue.h): delivery may send it a DSN (DESIGN.md invariant 4). */
 static bool smtpd_sender_local_trusted(const struct smtpd_conn *c)
 {
-	const char *at = strrchr(c->sender, '@');
+	const char *at = mailaddr_at(c->sender);
 	if (!at || !c->has_ip || !c->d->c->trusted ||
 	    !prefix_set_lookup(c->d->c->trusted, &c->ip, NULL, NULL))
 		return false;

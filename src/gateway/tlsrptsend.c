@@ -12,6 +12,7 @@
 #include "gateway/gwalert.h"
 #include "net/dns.h"
 #include "queue/queue.h"
+#include "smtp/address.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -72,8 +73,8 @@ static int tlsrpt_uri(const char *p, size_t n, struct tlsrpt_record *out, char *
 			addr[k++] = c;
 		}
 		addr[k] = '\0';
-		const char *at = strrchr(addr, '@');
-		if (!at || at == addr || !at[1] || strchr(addr, '@') != at)
+		struct smtp_address m;
+		if (smtp_address_mailbox(addr, k, 0, &m) != SMTP_ADDRESS_OK)
 			return tlsrpt_fail(err, errlen, "rua: mailto: is not local@domain");
 		if (out->nmailto == TLSRPT_RUA_MAX)
 			return tlsrpt_fail(err, errlen, "rua: too many mailto: URIs");

@@ -4,6 +4,8 @@
 #include "policy/config.h"
 
 #include "core/cfg.h"
+#include "core/log.h"
+#include "core/mailaddr.h"
 #include "core/str.h"
 #include "policy/canon.h"
 
@@ -175,12 +177,16 @@ static const struct cfg_option pol_table[] = {
 
 const char *pol_config_limit_name(enum pol_limit_id id)
 {
-	return (unsigned)id < POL_LIM_N ? pol_limit_names[id] : "?";
+	if ((unsigned)id >= POL_LIM_N)
+		panic("policy: limit %d", (int)id);
+	return pol_limit_names[id];
 }
 
 int64_t pol_config_limit_period_ms(enum pol_limit_id id)
 {
-	return (unsigned)id < POL_LIM_N ? pol_limit_periods[id] : 3600000;
+	if ((unsigned)id >= POL_LIM_N)
+		panic("policy: limit %d", (int)id);
+	return pol_limit_periods[id];
 }
 
 int pol_config_defaults(struct pol_config *c, char *err, size_t errlen)
@@ -320,7 +326,7 @@ void pol_config_limits_for(const struct pol_config *c, const char *user, struct 
 	*out = c->limits;
 	if (!user || !user[0] || (c->n_domains == 0 && c->n_users == 0))
 		return;
-	const char *at = strrchr(user, '@');
+	const char *at = mailaddr_at(user);
 	if (at) {
 		for (size_t i = 0; i < c->n_domains; i++)
 			if (str_ieq(c->domains[i].name, at + 1))

@@ -15,6 +15,8 @@
 #include "policy/engine.h"
 
 #include "core/addr.h"
+#include "core/log.h"
+#include "core/mailaddr.h"
 #include "core/str.h"
 #include "policy/canon.h"
 #include "policy/inmem.h"
@@ -104,7 +106,9 @@ static const char *const pol_action_names[] = {"allow", "warn", "defer", "hold",
 
 const char *pol_action_name(enum pol_action a)
 {
-	return (unsigned)a < 5 ? pol_action_names[a] : "?";
+	if ((unsigned)a >= sizeof pol_action_names / sizeof pol_action_names[0])
+		panic("policy: action %d", (int)a);
+	return pol_action_names[a];
 }
 
 /* ---- verdict helpers ---- */
@@ -228,8 +232,8 @@ void pol_engine_identity(const struct pol_engine *e, const struct pol_event *ev,
 	} else if (ev->has_ip) {
 		pol_ip_ident(e, &ev->ip, out, size);
 	} else if (ev->type != POL_EV_BLOCK && ev->type != POL_EV_UNBLOCK &&
-	           pol_event_domain(ev->sender)[0]) {
-		canon_domain_key(pol_event_domain(ev->sender), c, sizeof c);
+	           mailaddr_domain(ev->sender)[0]) {
+		canon_domain_key(mailaddr_domain(ev->sender), c, sizeof c);
 		(void)pol_join(out, size, "domain:", c);
 	}
 }
@@ -344,8 +348,7 @@ static void pol_rec_tick(const struct pol_engine *e, struct pol_rec *r, int64_t 
 
 static bool pol_role_name(const struct pol_engine *e, const char *user, char *name, size_t size)
 {
-	const char *at = strchr(user, '@');
-	size_t n = at ? (size_t)(at - user) : strlen(user);
+	size_t n = mailaddr_local_len(user);
 	const char *p = e->cfg->role_names;
 	while (*p) {
 		const char *q = p;
@@ -545,7 +548,7 @@ static int pol_blocked(struct pol_engine *e, const struct pol_event *ev, const c
 		if ((rc = pol_range_block(e, &ev->ip, ev->time_ms, b)) != 0)
 			return rc;
 	}
-	const char *dom = pol_event_domain(ev->sender);
+	const char *dom = mailaddr_domain(ev->sender);
 	if (dom[0]) {
 		char c[POL_IDENT_MAX];
 		canon_domain_key(dom, c, sizeof c);
@@ -682,7 +685,7 @@ static int pol_mail_cb(void *ctx, unsigned char *rec, size_t *len, size_t cap)
 			                         rh[k]);
 		}
 		if (want_d) {
-			const char *d = pol_event_domain(ev->rcpt[k]);
+			const char *d = mailaddr_domain(ev->rcpt[k]);
 			dh[k] = ratelimit_hash(d, strlen(d));
 			ratelimit_bloom_prefetch(&r->uniq_dom, r->uniq_dom_bits, POL_DOM_WORDS,
 			                         dh[k]);
@@ -1308,8 +1311,10 @@ int pol_engine_evaluate(struct pol_engine *e, const struct pol_event *ev, struct
 	case POL_EV_DELIVERY:
 		rc = pol_feedback(e, ev, out);
 		break;
-	default:
+	case -1: /* the sweep failed */
 		break;
+	default: /* block and unblock were answered above */
+		panic("policy: event type %d", (int)ev->type);
 	}
 	if (rc != 0) {
 		/* fail open: a store outage must not stop the organisation's mail */

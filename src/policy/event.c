@@ -5,6 +5,8 @@
 #include "policy/event.h"
 
 #include "core/kv.h"
+#include "core/log.h"
+#include "core/mailaddr.h"
 #include "core/str.h"
 
 #include <string.h>
@@ -59,16 +61,16 @@ void pol_event_add_rcpt(struct pol_event *ev, const char *addr, enum pol_deliver
 
 const char *pol_event_type_name(enum pol_event_type t)
 {
-	if ((unsigned)t < sizeof pol_event_names / sizeof pol_event_names[0])
-		return pol_event_names[t];
-	return "?";
+	if ((unsigned)t >= sizeof pol_event_names / sizeof pol_event_names[0])
+		panic("policy: event type %d", (int)t);
+	return pol_event_names[t];
 }
 
 const char *pol_spf_name(enum pol_spf r)
 {
-	if ((unsigned)r < sizeof pol_spf_names / sizeof pol_spf_names[0])
-		return pol_spf_names[r];
-	return "?";
+	if ((unsigned)r >= sizeof pol_spf_names / sizeof pol_spf_names[0])
+		panic("policy: spf result %d", (int)r);
+	return pol_spf_names[r];
 }
 
 int pol_spf_parse(const char *s, size_t len, enum pol_spf *out)
@@ -79,12 +81,6 @@ int pol_spf_parse(const char *s, size_t len, enum pol_spf *out)
 			return 0;
 		}
 	return -1;
-}
-
-const char *pol_event_domain(const char *addr)
-{
-	const char *at = strrchr(addr, '@');
-	return at ? at + 1 : "";
 }
 
 static int pol_event_fail(char *err, size_t errlen, const char *what, const char *p, size_t n)

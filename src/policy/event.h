@@ -152,7 +152,4 @@ int pol_spf_parse(const char *s, size_t len, enum pol_spf *out);
  * 1 = an event in *ev, 0 = blank or comment, -1 = bad line (err says why). */
 int pol_event_parse(const char *line, size_t len, struct pol_event *ev, char *err, size_t errlen);
 
-/* The domain of an address ("" when there is none); points into addr. */
-const char *pol_event_domain(const char *addr);
-
 #endif

@@ -11,6 +11,7 @@
 #include "policy/inmem.h"
 
 #include "core/addr.h"
+#include "core/mailaddr.h"
 #include "core/str.h"
 #include "policy/canon.h"
 #include "policy/ratelimit.h"
@@ -237,8 +238,7 @@ int inmem_record(struct store *st, const struct pol_config *c, const struct pol_
 
 bool inmem_local_matches(const char *addr, const char *names)
 {
-	const char *at = strrchr(addr, '@');
-	size_t n = at ? (size_t)(at - addr) : strlen(addr);
+	size_t n = mailaddr_local_len(addr);
 	const char *p = names;
 	while (*p) {
 		const char *q = p;
@@ -274,7 +274,7 @@ bool inmem_local_matches(const char *addr, const char *names)
 
 int inmem_srs_original(const char *addr, char *out, size_t size)
 {
-	const char *at = strrchr(addr, '@');
+	const char *at = mailaddr_at(addr);
 	if (!at || at - addr < 5 || strncasecmp(addr, "SRS", 3) != 0)
 		return -1;
 	const char *p = addr + 4, *end = at;

@@ -4,15 +4,17 @@
  */
 #include "policy/store.h"
 
+#include "core/log.h"
+
 #include <string.h>
 
 static const char *const store_kind_names[] = {"user", "ip", "cidr", "domain"};
 
 const char *store_block_kind_name(enum store_block_kind k)
 {
-	if ((unsigned)k < sizeof store_kind_names / sizeof store_kind_names[0])
-		return store_kind_names[k];
-	return "?";
+	if ((unsigned)k >= sizeof store_kind_names / sizeof store_kind_names[0])
+		panic("store: block kind %d", (int)k);
+	return store_kind_names[k];
 }
 
 int store_block_kind_of(const char *identity, enum store_block_kind *out)

@@ -63,9 +63,9 @@ static const char *const qenv_status_names[] = {"pending", "sent", "failed"};
 
 const char *qenv_status_name(enum queue_rcpt_status s)
 {
-	if ((unsigned)s < sizeof qenv_status_names / sizeof qenv_status_names[0])
-		return qenv_status_names[s];
-	return "pending";
+	if ((unsigned)s >= sizeof qenv_status_names / sizeof qenv_status_names[0])
+		panic("queue: recipient status %d", (int)s);
+	return qenv_status_names[s];
 }
 
 static int qenv_put_escaped(struct buf *out, const char *s)
@@ -111,6 +111,8 @@ static int qenv_put_field(struct buf *out, const struct qenv_field *f, const voi
 		                            *(const enum queue_rcpt_status *)(const void *)p)) < 0)
 			return -1;
 		break;
+	default:
+		panic("qenv: field %s has type %d", f->name, (int)f->type);
 	}
 	return buf_append_char(out, '\n');
 }
@@ -199,7 +201,7 @@ static int qenv_set_field(const struct qenv_field *f, void *base, const char *v,
 			}
 		return -1;
 	}
-	return -1;
+	panic("qenv: field %s has type %d", f->name, (int)f->type);
 }
 
 static const struct qenv_field *qenv_lookup(const struct qenv_field *t, size_t nt, const char *k,

@@ -14,6 +14,7 @@
 #include "smtp/address.h"
 
 #include "core/dname.h"
+#include "core/log.h"
 #include "core/str.h"
 
 #include <string.h>
@@ -569,6 +570,25 @@ enum smtp_address_status smtp_address_parse(const char *arg, size_t len,
 	return st;
 }
 
+enum smtp_address_status smtp_address_mailbox(const char *s, size_t len, unsigned opts,
+                                              struct smtp_address *out)
+{
+	opts = (opts & SMTP_ADDRESS_OPT_SMTPUTF8) | SMTP_ADDRESS_OPT_BARE;
+	enum smtp_address_status st = smtp_address_parse(s, len, SMTP_ADDRESS_MAIL, opts, out);
+	if (st != SMTP_ADDRESS_OK)
+		return st;
+	/* What the SMTP argument may have around or before the mailbox. */
+	if (!(out->flags & SMTP_ADDRESS_F_BARE))
+		st = SMTP_ADDRESS_E_BRACKETS;
+	else if (out->flags & SMTP_ADDRESS_F_SOURCE_ROUTE)
+		st = SMTP_ADDRESS_E_ROUTE_SYNTAX;
+	else if (out->nparams > 0 || s[0] == ' ' || s[len - 1] == ' ')
+		st = SMTP_ADDRESS_E_PARAM_SYNTAX;
+	if (st != SMTP_ADDRESS_OK)
+		memset(out, 0, sizeof *out);
+	return st;
+}
+
 const char *smtp_address_reply(enum smtp_address_status st, enum smtp_address_kind kind)
 {
 	bool mail = kind == SMTP_ADDRESS_MAIL;
@@ -623,7 +643,7 @@ const char *smtp_address_reply(enum smtp_address_status st, enum smtp_address_ki
 	case SMTP_ADDRESS_E_PARAM_TOO_LONG:
 		return "501 5.5.4 Parameter too long";
 	}
-	return "501 5.5.4 Syntax error";
+	panic("smtp_address: status %d", (int)st);
 }
 
 const char *smtp_address_status_name(enum smtp_address_status st)
@@ -650,9 +670,9 @@ const char *smtp_address_status_name(enum smtp_address_status st)
 	    "param_too_many",
 	    "param_too_long",
 	};
-	if ((size_t)st < sizeof names / sizeof names[0])
-		return names[st];
-	return "unknown";
+	if ((size_t)st >= sizeof names / sizeof names[0])
+		panic("smtp_address: status %d", (int)st);
+	return names[st];
 }
 
 int smtp_address_format(const struct smtp_address *a, char *out, size_t size)

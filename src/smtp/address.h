@@ -129,6 +129,15 @@ enum smtp_address_status smtp_address_parse(const char *arg, size_t len,
                                             enum smtp_address_kind kind, unsigned opts,
                                             struct smtp_address *out);
 
+/* A bare mailbox "local@domain" as a configuration file or a DNS record
+ * writes it: no angle brackets, no source route, no spaces, no parameters,
+ * a domain required; otherwise what smtp_address_parse() accepts in MAIL
+ * FROM (opts: SMTP_ADDRESS_OPT_SMTPUTF8 allows UTF-8). The one check of an
+ * address that is not an SMTP command argument. SMTP_ADDRESS_OK or the first
+ * fault (smtp_address_status_name()); out as for smtp_address_parse(). */
+enum smtp_address_status smtp_address_mailbox(const char *s, size_t len, unsigned opts,
+                                              struct smtp_address *out);
+
 /* The SMTP reply for an error, e.g. "501 5.1.3 Bad recipient address syntax". */
 const char *smtp_address_reply(enum smtp_address_status st, enum smtp_address_kind kind);
 /* A short name for logs, e.g. "local_syntax". */

@@ -10,6 +10,7 @@
  */
 #include "smtp/client.h"
 
+#include "core/log.h"
 #include "core/str.h"
 #include "smtp/relaytest.h"
 
@@ -24,14 +25,16 @@ static const char *const smtpc_state_names[] = {
 
 const char *smtpc_state_name(enum smtpc_state s)
 {
-	return (size_t)s < sizeof smtpc_state_names / sizeof smtpc_state_names[0]
-	           ? smtpc_state_names[s]
-	           : "?";
+	if ((size_t)s >= sizeof smtpc_state_names / sizeof smtpc_state_names[0])
+		panic("smtpc: state %d", (int)s);
+	return smtpc_state_names[s];
 }
 
 /* The one place the state changes (STYLE rule 8). */
 static void smtpc_set_state(struct smtpc *c, enum smtpc_state s)
 {
+	if ((size_t)s >= sizeof smtpc_state_names / sizeof smtpc_state_names[0])
+		panic("smtpc: state %d", (int)s);
 	c->state = s;
 }
 
@@ -495,8 +498,8 @@ static enum smtpc_event smtpc_tx_reply(struct smtpc *c, const struct smtpc_pendi
 			c->need_rset = !ok;
 		}
 		return smtpc_tx_finish(c);
-	default:
-		return smtpc_fail(c, 451, "451 4.5.0 reply to a command we did not send");
+	default: /* smtpc_reply() answers the others itself */
+		panic("smtpc: transaction reply for command %u", (unsigned)p->cmd);
 	}
 }
 

@@ -7,6 +7,8 @@
  */
 #include "smtp/data.h"
 
+#include "core/log.h"
+
 #include <string.h>
 
 void smtp_data_init(struct smtp_data *d, enum smtp_data_mode mode, uint64_t max)
@@ -154,7 +156,7 @@ const char *smtp_data_reply(enum smtp_data_result r)
 	case SMTP_DATA_TOO_BIG:
 		return "552 5.3.4 Error: message file too big";
 	}
-	return "451 4.3.0 Error: internal";
+	panic("smtp_data: result %d", (int)r);
 }
 
 const char *smtp_data_result_name(enum smtp_data_result r)
@@ -167,7 +169,7 @@ const char *smtp_data_result_name(enum smtp_data_result r)
 	case SMTP_DATA_TOO_BIG:
 		return "too_big";
 	}
-	return "?";
+	panic("smtp_data: result %d", (int)r);
 }
 
 const char *smtp_data_state_name(enum smtp_data_state st)
@@ -186,5 +188,5 @@ const char *smtp_data_state_name(enum smtp_data_state st)
 	case SMTP_DATA_END:
 		return "end";
 	}
-	return "?";
+	panic("smtp_data: state %d", (int)st);
 }

@@ -3,6 +3,8 @@
  */
 #include "smtp/dkim.h"
 
+#include "core/dname.h"
+#include "core/log.h"
 #include "core/str.h"
 
 #include <errno.h>
@@ -27,27 +29,13 @@ const char *dkim_alg_name(enum dkim_alg a)
 	return a == DKIM_ALG_ED25519_SHA256 ? "ed25519-sha256" : "rsa-sha256";
 }
 
-/* A selector or domain as DKIM's d= and s= take them: dot-separated labels of
- * letters, digits, '-' and '_' (selectors), no empty label. */
+/* A selector or domain as DKIM's d= and s= take them (RFC 6376 §3.1, §3.5):
+ * DNS labels, '_' allowed (selectors), checked by the one DNS name check. */
 static bool dkim_name_ok(const char *s, size_t max)
 {
-	size_t n = strlen(s), label = 0;
-	if (n == 0 || n > max || s[0] == '.' || s[n - 1] == '.')
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		char c = s[i];
-		if (c == '.') {
-			if (label == 0)
-				return false;
-			label = 0;
-			continue;
-		}
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		      c == '-' || c == '_') ||
-		    ++label > 63)
-			return false;
-	}
-	return true;
+	size_t n = strlen(s);
+	return n <= max &&
+	       dname_check(s, n, DNAME_UNDERSCORE | DNAME_EDGE_HYPHEN, NULL, 0) == DNAME_OK;
 }
 
 int dkim_key_load(struct dkim_key **out, const char *domain, const char *selector, const char *path,
@@ -622,10 +610,8 @@ int dkim_signer_finish(struct dkim_signer *s, const struct dkim_key *k, int64_t 
 			}
 		}
 	}
-	if (first) { /* cannot happen: From is always listed */
-		str_format(err, errlen, "no header fields to sign");
-		goto done;
-	}
+	if (first) /* From is signed even when absent (over = true) */
+		panic("dkim: no header field to sign");
 	if (buf_append_char(&field, ';') != 0)
 		goto full;
 	col++;

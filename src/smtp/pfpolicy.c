@@ -5,6 +5,7 @@
 
 #include "core/hash.h"
 #include "core/htab.h"
+#include "core/log.h"
 #include "core/str.h"
 
 #include <stdlib.h>
@@ -19,7 +20,9 @@ const char *pfp_state_name(enum pfp_state s)
 {
 	static const char *const names[] = {"UNKNOWN", "CONNECT", "EHLO",           "HELO", "MAIL",
 	                                    "RCPT",    "DATA",    "END-OF-MESSAGE", "VRFY", "ETRN"};
-	return (unsigned)s < sizeof names / sizeof names[0] ? names[s] : "UNKNOWN";
+	if ((unsigned)s >= sizeof names / sizeof names[0])
+		panic("pfpolicy: state %d", (int)s);
+	return names[s];
 }
 
 static enum pfp_state pfp_state_parse(const char *v)

@@ -8,7 +8,10 @@
 #include "core/clock.h"
 #include "core/hash.h"
 #include "core/htab.h"
+#include "core/log.h"
+#include "core/mailaddr.h"
 #include "core/str.h"
+#include "smtp/address.h"
 #include "smtp/relaytest.h"
 
 #include <errno.h>
@@ -93,7 +96,9 @@ static const char *const rcptval_names[] = {"ok", "unknown", "not_local", "callo
 
 const char *rcptval_result_name(enum rcptval_result r)
 {
-	return (unsigned)r < 5 ? rcptval_names[r] : "?";
+	if ((unsigned)r >= sizeof rcptval_names / sizeof rcptval_names[0])
+		panic("rcptval: result %d", (int)r);
+	return rcptval_names[r];
 }
 
 void rcptval_options_default(struct rcptval_options *o)
@@ -156,20 +161,27 @@ static int rcptval_add_domain(struct rcptval *v, const char *d, char *err, size_
 
 static int rcptval_add_user(struct rcptval *v, const char *a, char *err, size_t errlen)
 {
-	const char *at = strrchr(a, '@');
-	if (!at || !rcptval_domain_ok(at + 1)) {
+	/* "@domain": every user of the domain; else one mailbox, checked as
+	 * smtp/address checks any. */
+	struct smtp_address m;
+	const char *dom = a + 1;
+	if (a[0] != '@') {
+		if (smtp_address_mailbox(a, strlen(a), SMTP_ADDRESS_OPT_SMTPUTF8, &m) !=
+		    SMTP_ADDRESS_OK) {
+			(void)str_format(err, errlen,
+			                 "bad address (want user@domain or @domain): %s", a);
+			return -1;
+		}
+		dom = m.domain;
+	}
+	if (!rcptval_domain_ok(dom)) {
 		(void)str_format(err, errlen, "bad address (want user@domain or @domain): %s", a);
 		return -1;
 	}
-	if (!rcptval_set_has(&v->domains, at + 1)) {
-		(void)str_format(err, errlen, "%s: %s is not a local domain", a, at + 1);
+	if (!rcptval_set_has(&v->domains, dom)) {
+		(void)str_format(err, errlen, "%s: %s is not a local domain", a, dom);
 		return -1;
 	}
-	for (const char *p = a; p < at; p++)
-		if ((unsigned char)*p <= ' ' || *p == '<' || *p == '>' || *p == '"') {
-			(void)str_format(err, errlen, "bad address: %s", a);
-			return -1;
-		}
 	return rcptval_set_add(&v->users, a);
 }
 
@@ -313,7 +325,7 @@ enum rcptval_result rcptval_check(struct rcptval *v, const char *addr, int64_t n
 		return RCPTVAL_UNKNOWN;
 	}
 	str_lower(key);
-	const char *at = strrchr(key, '@');
+	const char *at = mailaddr_at(key);
 	if (!at || !rcptval_set_has(&v->domains, at + 1))
 		return RCPTVAL_NOT_LOCAL;
 	if (rcptval_set_has(&v->users, key)) {

@@ -8,6 +8,7 @@
  */
 #include "smtp/relay.h"
 
+#include "core/log.h"
 #include "core/str.h"
 
 #include <string.h>
@@ -129,8 +130,10 @@ static void relay_set(struct relay_decision *out, const struct smtp_address *rcp
 		code = "553 5.1.2";
 		why = "Recipient address rejected: numeric domain (use an address literal)";
 		break;
-	default:
+	case RELAY_REASON_DENIED:
 		break;
+	default: /* an accept reason with a reject */
+		panic("relay: reject for reason %s", relay_reason_name(r));
 	}
 	if (str_format(out->reply, sizeof out->reply, "%s <%s>: %s", code, safe, why) != 0)
 		(void)str_format(out->reply, sizeof out->reply, "%s %s", code, why);
@@ -239,7 +242,7 @@ const char *relay_verdict_name(enum relay_verdict v)
 	case RELAY_REJECT:
 		return "reject";
 	}
-	return "reject";
+	panic("relay: verdict %d", (int)v);
 }
 
 const char *relay_reason_name(enum relay_reason r)
@@ -249,7 +252,7 @@ const char *relay_reason_name(enum relay_reason r)
 	    "denied",       "foreign_literal", "percent_hack", "bang_path",     "quoted_routing",
 	    "source_route", "null_recipient",  "unqualified",  "empty_domain",  "numeric_domain",
 	};
-	if ((size_t)r < sizeof names / sizeof names[0])
-		return names[r];
-	return "unknown";
+	if ((size_t)r >= sizeof names / sizeof names[0])
+		panic("relay: reason %d", (int)r);
+	return names[r];
 }

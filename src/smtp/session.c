@@ -10,6 +10,7 @@
  */
 #include "smtp/session.h"
 
+#include "core/log.h"
 #include "core/str.h"
 #include "core/version.h"
 #include "smtp/sasl.h"
@@ -79,7 +80,9 @@ static const char *const smtp_session_state_names[SMTP_SESSION_STATE_COUNT] = {
 
 const char *smtp_session_state_name(enum smtp_session_state st)
 {
-	return st < SMTP_SESSION_STATE_COUNT ? smtp_session_state_names[st] : "?";
+	if ((unsigned)st >= SMTP_SESSION_STATE_COUNT)
+		panic("smtp_session: state %d", (int)st);
+	return smtp_session_state_names[st];
 }
 
 void smtp_session_config_defaults(struct smtp_session_config *c)
@@ -107,6 +110,11 @@ static void smtp_session_set_state(struct smtp_session *s, enum smtp_session_sta
                                    const char *why)
 {
 	enum smtp_session_state from = s->state;
+	/* closed is final: nothing is read or answered after it */
+	if ((unsigned)to >= SMTP_SESSION_STATE_COUNT ||
+	    (from == SMTP_SESSION_CLOSED && to != SMTP_SESSION_CLOSED))
+		panic("smtp_session: state %s to %d (%s)", smtp_session_state_name(from), (int)to,
+		      why);
 	if (from == to)
 		return;
 	s->state = to;
@@ -590,6 +598,8 @@ static void smtp_session_cmd_bdat(struct smtp_session *s, const char *arg, size_
 				return;
 			}
 			smtp_session_data_open(s, SMTP_DATA_MODE_BDAT);
+		} else if (s->state != SMTP_SESSION_BDAT_NEXT) { /* the table allows no other */
+			panic("smtp_session: BDAT in state %s", smtp_session_state_name(s->state));
 		}
 		s->bdat_discard = false;
 		s->bdat_remaining = size;
@@ -1101,9 +1111,11 @@ int smtp_session_reply_auth(struct smtp_session *s, enum smtp_session_auth_resul
 			                     "Error: too many failed authentications");
 		}
 		break;
-	default:
+	case SMTP_SESSION_AUTH_TEMP:
 		smtp_session_refusal(s, "auth_temp", "454 4.7.0 Temporary authentication failure");
 		break;
+	default:
+		panic("smtp_session: auth result %d", (int)r);
 	}
 	smtp_sasl_wipe(s->auth_candidate, sizeof s->auth_candidate);
 	smtp_session_process(s);

@@ -10,6 +10,9 @@
  */
 #include "smtp/spf.h"
 
+#include "core/dname.h"
+#include "core/log.h"
+#include "core/mailaddr.h"
 #include "core/str.h"
 #include "net/dns.h"
 
@@ -285,7 +288,7 @@ static int spf_macro_one(const char *body, size_t blen, const struct spf_macro_c
 	char val[512];
 	char letter = body[0];
 	bool url = letter >= 'A' && letter <= 'Z';
-	const char *at = strrchr(m->sender, '@');
+	const char *at = mailaddr_at(m->sender);
 	switch (letter | 0x20) {
 	case 's':
 		(void)str_copy(val, sizeof val, m->sender);
@@ -543,7 +546,9 @@ static bool spf_count_lookup(struct spf_check *c)
 static const char *spf_mech_name(enum spf_mech m)
 {
 	static const char *const n[] = {"all", "include", "a", "mx", "ptr", "ip4", "ip6", "exists"};
-	return (unsigned)m < 8 ? n[m] : "?";
+	if ((unsigned)m >= sizeof n / sizeof n[0])
+		panic("spf: mechanism %d", (int)m);
+	return n[m];
 }
 
 static char spf_qual_char(enum pol_spf q)
@@ -847,8 +852,8 @@ static void spf_run(struct spf_check *c)
 		case SPF_M_MX:
 			ok = spf_query(c, name, DNS_T_MX, SPF_W_MX);
 			break;
-		default:
-			ok = false;
+		default: /* all, ip4, ip6 and ptr were answered above */
+			panic("spf: mechanism %s needs no query", spf_mech_name(t->mech));
 		}
 		if (!ok)
 			spf_finish(c, POL_SPF_TEMPERROR, true, "cannot start a DNS query");
@@ -869,22 +874,25 @@ struct spf_check *spf_check_start(struct event_base *base, struct dns *dns, cons
 	c->ip = *ip;
 	addr_unmap(&c->ip);
 	(void)str_copy(c->helo, sizeof c->helo, helo ? helo : "");
-	const char *at = sender ? strrchr(sender, '@') : NULL;
+	const char *at = mailaddr_at(sender);
 	const char *domain;
 	if (sender && sender[0] && at && at[1]) {
 		if (at == sender)
 			(void)str_format(c->sender, sizeof c->sender, "postmaster%s", sender);
 		else
 			(void)str_copy(c->sender, sizeof c->sender, sender);
-		domain = strrchr(c->sender, '@') + 1;
+		domain = mailaddr_domain(c->sender);
 	} else {
 		(void)str_format(c->sender, sizeof c->sender, "postmaster@%s", c->helo);
 		domain = c->helo;
 	}
 	(void)str_copy(c->ans.domain, sizeof c->ans.domain, domain);
 	str_lower(c->ans.domain);
-	bool bad = !domain[0] || strlen(domain) > 253 || !strchr(domain, '.') || domain[0] == '.' ||
-	           domain[0] == '[';
+	/* Two labels at least; '_' and edge hyphens are in the DNS, so not malformed here. */
+	bool bad =
+	    dname_check(domain, strlen(domain),
+	                DNAME_NEED_DOT | DNAME_UNDERSCORE | DNAME_ROOT_DOT | DNAME_EDGE_HYPHEN,
+	                NULL, 0) != DNAME_OK;
 	if (bad) {
 		/* section 4.3: a malformed domain is "none" */
 		spf_finish(c, POL_SPF_NONE, false, "no usable domain to check");

@@ -375,6 +375,42 @@ static void test_replies_all_defined(void **state)
 	}
 }
 
+static enum smtp_address_status mailbox(const char *s, unsigned opts)
+{
+	struct smtp_address a;
+	return smtp_address_mailbox(s, strlen(s), opts, &a);
+}
+
+/* The bare mailbox of a configuration file: what MAIL FROM takes, without
+ * brackets, route, spaces or parameters. */
+static void test_mailbox(void **state)
+{
+	(void)state;
+	struct smtp_address a;
+	assert_int_equal(smtp_address_mailbox("Joe@Example.COM", 15, 0, &a), SMTP_ADDRESS_OK);
+	assert_string_equal(a.local, "Joe");
+	assert_string_equal(a.domain, "Example.COM");
+	assert_int_equal(mailbox("\"a b\"@example.com", 0), SMTP_ADDRESS_OK);
+	assert_int_equal(mailbox("a@[192.0.2.1]", 0), SMTP_ADDRESS_OK);
+	assert_int_equal(mailbox("<a@example.com>", 0), SMTP_ADDRESS_E_BRACKETS);
+	assert_int_equal(mailbox("<>", 0), SMTP_ADDRESS_E_BRACKETS);
+	assert_int_equal(mailbox("a@example.com SIZE=10", 0), SMTP_ADDRESS_E_PARAM_SYNTAX);
+	assert_int_equal(mailbox(" a@example.com", 0), SMTP_ADDRESS_E_PARAM_SYNTAX);
+	assert_int_equal(mailbox("a@example.com ", 0), SMTP_ADDRESS_E_PARAM_SYNTAX);
+	assert_int_equal(mailbox("a@example.com x", 0), SMTP_ADDRESS_E_PARAM_UNKNOWN);
+	assert_int_equal(mailbox("@r.example:a@example.com", 0), SMTP_ADDRESS_E_ROUTE_SYNTAX);
+	assert_int_equal(mailbox("example.com", 0), SMTP_ADDRESS_E_UNQUALIFIED);
+	assert_int_equal(mailbox("postmaster", 0), SMTP_ADDRESS_E_UNQUALIFIED);
+	assert_int_equal(mailbox("a@b@example.com", 0), SMTP_ADDRESS_E_DOMAIN_SYNTAX);
+	assert_int_equal(mailbox("@example.com", 0), SMTP_ADDRESS_E_ROUTE_SYNTAX);
+	assert_int_equal(mailbox("a@", 0), SMTP_ADDRESS_E_DOMAIN_SYNTAX);
+	assert_int_equal(mailbox("a@-x.example", 0), SMTP_ADDRESS_E_DOMAIN_SYNTAX);
+	assert_int_equal(mailbox("j\xc3\xb6rg@example.com", 0), SMTP_ADDRESS_E_UTF8);
+	assert_int_equal(mailbox("j\xc3\xb6rg@example.com", SMTP_ADDRESS_OPT_SMTPUTF8),
+	                 SMTP_ADDRESS_OK);
+	assert_int_equal(mailbox("", 0), SMTP_ADDRESS_E_EMPTY);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -391,6 +427,7 @@ int main(void)
 	    cmocka_unit_test(test_params),
 	    cmocka_unit_test(test_xtext),
 	    cmocka_unit_test(test_replies_all_defined),
+	    cmocka_unit_test(test_mailbox),
 	};
 	return cmocka_run_group_tests_name("address", tests, NULL, NULL);
 }

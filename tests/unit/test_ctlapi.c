@@ -131,7 +131,9 @@ static void test_table(void **state)
 		assert_string_equal(ctlapi_type_name(i), want[i]);
 	assert_null(ctlapi_type_name(ctlapi_ntypes()));
 	assert_string_equal(ctlapi_code_name(CTLAPI_NOT_FOUND), "not_found");
-	assert_string_equal(ctlapi_code_name((enum ctlapi_code)99), "failed");
+	/* every code has a name (one out of range is a bug: panic) */
+	for (int c = CTLAPI_OK; c <= CTLAPI_FAILED; c++)
+		assert_true(ctlapi_code_name((enum ctlapi_code)c)[0] != '\0');
 }
 
 static void test_envelope(void **state)

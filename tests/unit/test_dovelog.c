@@ -10,14 +10,9 @@
 #include <cmocka.h>
 
 #include "forensics/dovelog.h"
+#include "logtest.h"
 
 #include <string.h>
-
-static void assert_span(struct logspan s, const char *want)
-{
-	assert_int_equal(s.len, strlen(want));
-	assert_memory_equal(s.p, want, s.len);
-}
 
 static enum dovelog_kind msg(const char *s, struct dovelog_rec *r)
 {

@@ -12,21 +12,9 @@
 
 #include "forensics/eximlog.h"
 #include "forensics/logline.h"
+#include "logtest.h"
 
 #include <string.h>
-
-static void assert_span(struct logspan s, const char *want)
-{
-	assert_int_equal(s.len, strlen(want));
-	assert_memory_equal(s.p, want, s.len);
-}
-
-static void assert_ip(const struct addr *a, const char *want)
-{
-	char got[ADDR_STRLEN];
-	assert_int_equal(addr_format(a, got, sizeof got), 0);
-	assert_string_equal(got, want);
-}
 
 static enum eximlog_kind line(const char *s, struct eximlog_rec *r)
 {

@@ -13,22 +13,10 @@
 
 #include "forensics/exlog.h"
 #include "forensics/srvlog.h"
+#include "srvlogtest.h"
 
 #include <stdlib.h>
 #include <string.h>
-
-static void assert_span(struct logspan s, const char *want)
-{
-	assert_int_equal(s.len, strlen(want));
-	assert_memory_equal(s.p, want, s.len);
-}
-
-static void assert_ip(const struct addr *a, const char *want)
-{
-	char got[ADDR_STRLEN];
-	assert_int_equal(addr_format(a, got, sizeof got), 0);
-	assert_string_equal(got, want);
-}
 
 #define F2010                                                                                      \
 	"date-time,client-ip,client-hostname,server-ip,server-hostname,source-context,"            \
@@ -86,14 +74,6 @@ static void test_split_and_fields(void **state)
 	assert_int_equal(exlog_time((struct logspan){"2016-04-05 00:00:02", 19}), -1);
 	assert_int_equal(exlog_time((struct logspan){"2016-13-05T00:00:02Z", 20}), -1);
 	assert_int_equal(exlog_time((struct logspan){"2016-04-05T0", 12}), -1);
-}
-
-/* the file the lines are of */
-static struct srvlog_file F;
-
-static int feed(struct srvlog *v, const char *s, struct srvlog_rec *r)
-{
-	return srvlog_line(v, &F, s, strlen(s), r);
 }
 
 static void test_protocol_then_tracking(void **state)

@@ -11,22 +11,10 @@
 #include <cmocka.h>
 
 #include "forensics/kerlog.h"
+#include "logtest.h"
 
 #include <stdlib.h>
 #include <string.h>
-
-static void assert_span(struct logspan s, const char *want)
-{
-	assert_int_equal(s.len, strlen(want));
-	assert_memory_equal(s.p, want, s.len);
-}
-
-static void assert_ip(const struct addr *a, const char *want)
-{
-	char got[ADDR_STRLEN];
-	assert_int_equal(addr_format(a, got, sizeof got), 0);
-	assert_string_equal(got, want);
-}
 
 static int parse(const char *s, struct srvlog_rec *r)
 {

@@ -11,14 +11,9 @@
 
 #include "core/clock.h"
 #include "forensics/logline.h"
+#include "logtest.h"
 
 #include <string.h>
-
-static void assert_span(struct logspan s, const char *want)
-{
-	assert_int_equal(s.len, strlen(want));
-	assert_memory_equal(s.p, want, s.len);
-}
 
 static int parse(const char *s, struct logline *l)
 {

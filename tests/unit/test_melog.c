@@ -12,23 +12,11 @@
 
 #include "forensics/melog.h"
 #include "forensics/srvlog.h"
+#include "srvlogtest.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static void assert_span(struct logspan s, const char *want)
-{
-	assert_int_equal(s.len, strlen(want));
-	assert_memory_equal(s.p, want, s.len);
-}
-
-static void assert_ip(const struct addr *a, const char *want)
-{
-	char got[ADDR_STRLEN];
-	assert_int_equal(addr_format(a, got, sizeof got), 0);
-	assert_string_equal(got, want);
-}
 
 #define ID "40B24E176E7A4DA0BA22B600D60839BF.MAI"
 #define IN "05/24/17 16:04:36\tSMTP-IN\t" ID "\t880\t60.51.110.142\t"
@@ -59,14 +47,6 @@ static void test_line(void **state)
 	assert_span(melog_addr((struct logspan){"MAIL FROM:<>", 12}), "");
 	assert_span(melog_addr((struct logspan){"RCPT TO:c@d", 11}), "c@d");
 	assert_span(melog_addr((struct logspan){"QUIT", 4}), "");
-}
-
-/* the file the lines are of */
-static struct srvlog_file F;
-
-static int feed(struct srvlog *v, const char *s, struct srvlog_rec *r)
-{
-	return srvlog_line(v, &F, s, strlen(s), r);
 }
 
 static void test_session(void **state)

@@ -12,22 +12,10 @@
 
 #include "forensics/logline.h"
 #include "forensics/pflog.h"
+#include "logtest.h"
 
 #include <stdio.h>
 #include <string.h>
-
-static void assert_span(struct logspan s, const char *want)
-{
-	assert_int_equal(s.len, strlen(want));
-	assert_memory_equal(s.p, want, s.len);
-}
-
-static void assert_ip(const struct addr *a, const char *want)
-{
-	char got[ADDR_STRLEN];
-	assert_int_equal(addr_format(a, got, sizeof got), 0);
-	assert_string_equal(got, want);
-}
 
 /* Parses a whole syslog line. */
 static enum pflog_kind line(const char *s, struct pflog_rec *r)

@@ -52,6 +52,10 @@ static void test_static(void **state)
 	assert_int_equal(rcptval_add_list(v, "dave@other.example", err, sizeof err), -1);
 	assert_non_null(strstr(err, "not a local domain"));
 	assert_int_equal(rcptval_add_list(v, "noatsign", err, sizeof err), -1);
+	/* checked as an SMTP address is (smtp_address_mailbox) */
+	assert_int_equal(rcptval_add_list(v, "a..b@example.org", err, sizeof err), -1);
+	assert_int_equal(rcptval_add_list(v, ".a@example.org", err, sizeof err), -1);
+	assert_int_equal(rcptval_add_list(v, "a(b)@example.org", err, sizeof err), -1);
 	char path[] = "/tmp/rg-rcptval-XXXXXX";
 	int fd = mkstemp(path);
 	assert_true(fd >= 0);

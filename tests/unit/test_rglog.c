@@ -10,14 +10,9 @@
 
 #include "forensics/logline.h"
 #include "forensics/rglog.h"
+#include "logtest.h"
 
 #include <string.h>
-
-static void assert_span(struct logspan s, const char *want)
-{
-	assert_int_equal(s.len, strlen(want));
-	assert_memory_equal(s.p, want, s.len);
-}
 
 static enum rglog_kind line(const char *s, struct rglog_rec *r)
 {

@@ -65,6 +65,9 @@ static void test_record_bad(void **state)
 	    "v=TLSRPTv1; rua=mailto:ab.example",                          /* no @ */
 	    "v=TLSRPTv1; rua=mailto:a@b@c.example",                       /* two @ */
 	    "v=TLSRPTv1; rua=mailto:@b.example",                          /* no local part */
+	    "v=TLSRPTv1; rua=mailto:a..b@b.example",                      /* not a dot-string */
+	    "v=TLSRPTv1; rua=mailto:a@b..example",                        /* an empty label */
+	    "v=TLSRPTv1; rua=mailto:a@-b.example",                        /* a label's hyphen */
 	    "v=TLSRPTv1; rua=mailto:a%zz@b.example",                      /* bad escape */
 	    "v=TLSRPTv1; rua=mailto:a%0d@b.example",                      /* a line break */
 	    "v=TLSRPTv1; rua=mailto:a@b.example mailto:c@d.example",      /* no ',' */

@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "admin/series.h"
+#include "core/str.h"
 
 #include <stdbool.h>
 #include <stdio.h>
@@ -87,9 +88,13 @@ static void test_series_as_a_scan(void **state)
 	size_t n = series_identities(s, names, SERIES_IDENTS);
 	assert_int_equal(n, SERIES_IDENTS);
 	for (size_t i = 0; i < n; i++) {
-		int who = -1;
-		assert_int_equal(sscanf(names[i], "user:u%d@", &who), 1);
-		assert_true(model_find(&m, who) >= 0);
+		assert_true(strncmp(names[i], "user:u", 6) == 0);
+		const char *at = strchr(names[i], '@');
+		uint64_t who = 0;
+		assert_non_null(at);
+		assert_int_equal(
+		    str_to_u64(names[i] + 6, (size_t)(at - names[i] - 6), 0, POOL, &who), 0);
+		assert_true(model_find(&m, (int)who) >= 0);
 	}
 	series_free(s);
 }

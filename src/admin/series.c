@@ -5,6 +5,7 @@
 
 #include "core/hash.h"
 #include "core/htab.h"
+#include "core/log.h"
 #include "core/str.h"
 
 #include <stdbool.h>
@@ -18,10 +19,15 @@ struct series_hist {
 	uint32_t count[SERIES_HOURS];
 };
 
-struct series_ident {
+/* What finding an identity and choosing one to evict read, apart from the
+ * entries themselves (several KB each). */
+struct series_key {
 	bool used;
 	uint64_t hash;
 	int64_t last_ms;
+};
+
+struct series_ident {
 	char name[SERIES_IDENT_MAX];
 	struct series_hist hist;
 	size_t nips;
@@ -32,6 +38,12 @@ struct series_ident {
 
 struct series {
 	struct series_hist all;
+	struct series_key keys[SERIES_IDENTS]; /* keys[i] is idents[i]'s */
+	/* the entries by (used, last_ms, index), least first: the root is the
+	 * one to evict, the first unused or the least recently seen (the lowest
+	 * index among equals), as a scan of them all would choose */
+	uint16_t heap[SERIES_IDENTS];
+	uint16_t pos[SERIES_IDENTS];  /* an entry's place in heap */
 	struct series_ident idents[SERIES_IDENTS];
 	struct htab index; /* of the used idents by name */
 };
@@ -86,12 +98,52 @@ struct series *series_new(void)
 	if (!s)
 		return NULL;
 	s->all.newest = -1;
+	for (size_t i = 0; i < SERIES_IDENTS; i++)
+		s->heap[i] = s->pos[i] = (uint16_t)i; /* all unused, by index: a heap */
 	htab_init(&s->index, SERIES_IDENTS);
 	if (htab_reserve(&s->index, SERIES_IDENTS) != 0) {
 		free(s);
 		return NULL;
 	}
 	return s;
+}
+
+static bool series_before(const struct series *s, size_t a, size_t b)
+{
+	const struct series_key *x = &s->keys[a], *y = &s->keys[b];
+	if (x->used != y->used)
+		return !x->used;
+	if (x->last_ms != y->last_ms)
+		return x->last_ms < y->last_ms;
+	return a < b;
+}
+
+static void series_heap_set(struct series *s, size_t at, size_t entry)
+{
+	s->heap[at] = (uint16_t)entry;
+	s->pos[entry] = (uint16_t)at;
+}
+
+/* entry's key changed: back into its place */
+static void series_heap_fix(struct series *s, size_t entry)
+{
+	size_t at = s->pos[entry];
+	while (at > 0 && series_before(s, entry, s->heap[(at - 1) / 2])) {
+		series_heap_set(s, at, s->heap[(at - 1) / 2]);
+		at = (at - 1) / 2;
+	}
+	for (;;) {
+		size_t c = 2 * at + 1;
+		if (c >= SERIES_IDENTS)
+			break;
+		if (c + 1 < SERIES_IDENTS && series_before(s, s->heap[c + 1], s->heap[c]))
+			c++;
+		if (!series_before(s, s->heap[c], entry))
+			break;
+		series_heap_set(s, at, s->heap[c]);
+		at = c;
+	}
+	series_heap_set(s, at, entry);
 }
 
 void series_free(struct series *s)
@@ -118,26 +170,22 @@ static struct series_ident *series_get(struct series *s, const char *identity, i
 	struct series_ident *id = (struct series_ident *)series_find(s, identity);
 	if (id)
 		return id;
-	struct series_ident *victim = &s->idents[0];
-	for (size_t i = 0; i < SERIES_IDENTS; i++) {
-		if (!s->idents[i].used) {
-			victim = &s->idents[i];
-			break;
-		}
-		if (s->idents[i].last_ms < victim->last_ms)
-			victim = &s->idents[i];
-	}
-	if (victim->used)
-		(void)htab_remove(&s->index, victim->hash, victim);
+	if (strlen(identity) >= SERIES_IDENT_MAX)
+		return NULL;
+	size_t v = s->heap[0];
+	struct series_ident *victim = &s->idents[v];
+	if (s->keys[v].used)
+		(void)htab_remove(&s->index, s->keys[v].hash, victim);
 	memset(victim, 0, sizeof *victim);
 	if (str_copy(victim->name, sizeof victim->name, identity) != 0)
-		return NULL;
-	victim->hash = hash_fnv1a64_str(identity);
-	if (htab_insert(&s->index, victim->hash, victim) != 0)
-		return NULL; /* cannot happen: the slots are reserved and one is free */
-	victim->used = true;
+		panic("series: %zu-byte name checked to fit did not", strlen(identity));
+	s->keys[v].used = true;
+	s->keys[v].hash = hash_fnv1a64_str(identity);
+	s->keys[v].last_ms = now_ms;
+	if (htab_insert(&s->index, s->keys[v].hash, victim) != 0)
+		panic("series: the index reserved for every entry is full");
+	series_heap_fix(s, v);
 	victim->hist.newest = -1;
-	victim->last_ms = now_ms;
 	return victim;
 }
 
@@ -173,8 +221,11 @@ int series_record(struct series *s, int64_t now_ms, const char *identity, const 
 	struct series_ident *id = series_get(s, identity, now_ms);
 	if (!id)
 		return -1;
-	if (now_ms > id->last_ms)
-		id->last_ms = now_ms;
+	struct series_key *key = &s->keys[id - s->idents];
+	if (now_ms > key->last_ms) {
+		key->last_ms = now_ms;
+		series_heap_fix(s, (size_t)(id - s->idents));
+	}
 	if (messages) {
 		series_hist_add(&id->hist, now_ms, messages);
 		series_hist_add(&s->all, now_ms, messages);
@@ -225,22 +276,22 @@ void series_details(const struct series *s, const char *identity, struct series_
 
 size_t series_identities(const struct series *s, char (*names)[SERIES_IDENT_MAX], size_t max)
 {
-	const struct series_ident *order[SERIES_IDENTS];
+	size_t order[SERIES_IDENTS];
 	size_t n = 0;
 	for (size_t i = 0; i < SERIES_IDENTS; i++) {
-		if (!s->idents[i].used)
+		if (!s->keys[i].used)
 			continue;
 		/* insertion sort on last_ms, newest first; few entries in practice */
 		size_t k = n++;
-		while (k > 0 && order[k - 1]->last_ms < s->idents[i].last_ms) {
+		while (k > 0 && s->keys[order[k - 1]].last_ms < s->keys[i].last_ms) {
 			order[k] = order[k - 1];
 			k--;
 		}
-		order[k] = &s->idents[i];
+		order[k] = i;
 	}
 	if (n > max)
 		n = max;
 	for (size_t i = 0; i < n; i++)
-		(void)str_copy(names[i], SERIES_IDENT_MAX, order[i]->name);
+		(void)str_copy(names[i], SERIES_IDENT_MAX, s->idents[order[i]].name);
 	return n;
 }

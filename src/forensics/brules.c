@@ -652,6 +652,12 @@ static bool brules_alt_matches(const char *a, size_t an, const char *t, size_t n
 	return true;
 }
 
+/* The end of a literal in a pattern: the string's, an alternative's, a gap's, a {ip}'s. */
+static bool brules_meta(char c)
+{
+	return c == '\0' || c == '|' || c == '*' || c == '{';
+}
+
 bool brules_pattern_matches(const char *pat, const char *text, size_t len)
 {
 	return brules_pattern_matches_bits(pat, text, len, NULL);
@@ -662,9 +668,22 @@ bool brules_pattern_matches_bits(const char *pat, const char *text, size_t len,
 {
 	const char *a = pat;
 	for (;;) {
-		const char *bar = strchr(a, '|');
+		/* The byte pairs of the alternative's leading literal first (what
+		 * brules_seg_find checks first): most alternatives end there, and
+		 * then without a look for its '*' and '{'. */
+		const char *q = a;
+		bool dead = false;
+		while (bits && !brules_meta(q[0]) && !brules_meta(q[1])) {
+			unsigned v = ((unsigned char)q[0] & 63u) << 6 | ((unsigned char)q[1] & 63u);
+			if (!(bits[v >> 6] & ((uint64_t)1 << (v & 63)))) {
+				dead = true;
+				break;
+			}
+			q++;
+		}
+		const char *bar = strchr(q, '|');
 		size_t an = bar ? (size_t)(bar - a) : strlen(a);
-		if (an && brules_alt_matches(a, an, text, len, bits))
+		if (!dead && an && brules_alt_matches(a, an, text, len, bits))
 			return true;
 		if (!bar)
 			return false;

@@ -1239,7 +1239,13 @@ int logscan_line(struct logscan *s, const char *p, size_t len)
 		return 0;
 	}
 	struct logspan msg;
-	f = logscan_line_format(p, len, &l, &msg);
+	if (!l.bare && l.tag.len >= 7 && logspan_memeq(l.tag.p, "postfix", 7)) {
+		f = LOGSCAN_POSTFIX; /* nearly every line: logscan_line_format's first case, inline
+		                      */
+		msg = l.msg;
+	} else {
+		f = logscan_line_format(p, len, &l, &msg);
+	}
 	if (f == LOGSCAN_AUTO || !ls_want(s, f)) {
 		s->st.unparsed++;
 		return 0;

@@ -17,6 +17,85 @@ static char canon_lower(char c)
 	return c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
 }
 
+/* The fast path for a name already in its canonical form (nearly every name
+ * the engine sees: what arrives is mostly lower case ASCII): one pass with a
+ * byte table, no lower-casing copy, no second check. Whatever it does not
+ * accept takes the full path below, which gives the same answer for what it
+ * does accept. */
+enum {
+	CANON_LDH = 1,   /* a-z 0-9 - _ : a canonical domain's byte */
+	CANON_DOT = 2,   /* . */
+	CANON_LOCAL = 4, /* a canonical local part's byte: no control, no A-Z */
+};
+
+/* A byte's CANON_ bits: 0 for a control, DEL and A-Z; 0x80-0xff are a local
+ * part's UTF-8 (a domain's takes the IDN path). */
+static const char canon_class[256] = "\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0"
+                                     "\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0"
+                                     "\4\4\4\4\4\4\4\4\4\4\4\4\4\5\6\4"
+                                     "\5\5\5\5\5\5\5\5\5\5\4\4\4\4\4\4"
+                                     "\4\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0"
+                                     "\0\0\0\0\0\0\0\0\0\0\0\4\4\4\4\5"
+                                     "\4\5\5\5\5\5\5\5\5\5\5\5\5\5\5\5"
+                                     "\5\5\5\5\5\5\5\5\5\5\5\4\4\4\4\0"
+                                     "\4\4\4\4\4\4\4\4\4\4\4\4\4\4\4\4"
+                                     "\4\4\4\4\4\4\4\4\4\4\4\4\4\4\4\4"
+                                     "\4\4\4\4\4\4\4\4\4\4\4\4\4\4\4\4"
+                                     "\4\4\4\4\4\4\4\4\4\4\4\4\4\4\4\4"
+                                     "\4\4\4\4\4\4\4\4\4\4\4\4\4\4\4\4"
+                                     "\4\4\4\4\4\4\4\4\4\4\4\4\4\4\4\4"
+                                     "\4\4\4\4\4\4\4\4\4\4\4\4\4\4\4\4"
+                                     "\4\4\4\4\4\4\4\4\4\4\4\4\4\4\4\4";
+
+/* true when the len bytes at in are a domain in canonical form already:
+ * LDH (and '_') labels of 1 to 63 octets, at most CANON_DOMAIN_MAX in all. */
+static bool canon_domain_is_canon(const char *in, size_t len)
+{
+	if (len == 0 || len > CANON_DOMAIN_MAX)
+		return false;
+	size_t start = 0;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char k = (unsigned char)canon_class[(unsigned char)in[i]];
+		if (k & CANON_LDH)
+			continue;
+		if (!(k & CANON_DOT) || i == start || i - start > 63)
+			return false;
+		start = i + 1;
+	}
+	return len > start && len - start <= 63;
+}
+
+/* The length of in when it is a user name in canonical form already (one
+ * pass, no strlen, no strrchr: the local part's bytes, then the domain's
+ * labels after the last '@'), else 0. */
+static size_t canon_user_is_canon(const char *in)
+{
+	size_t i = 0, at = 0, start = 0; /* at: just after the last '@'; start: the label's */
+	bool dom_ok = true;
+	for (;; i++) {
+		while ((unsigned char)canon_class[(unsigned char)in[i]] & CANON_LDH)
+			i++; /* the common byte: a letter, a digit */
+		unsigned char k = (unsigned char)canon_class[(unsigned char)in[i]];
+		if (k & CANON_DOT) {
+			dom_ok = dom_ok && i > start && i - start <= 63;
+			start = i + 1;
+		} else if (in[i] == '@') {
+			at = start = i + 1;
+			dom_ok = true;
+		} else if (k) {
+			dom_ok = false; /* fine in a local part, not in a domain */
+		} else {
+			break; /* the end, or a control or upper case byte */
+		}
+	}
+	if (in[i] || i == 0 || i > STR_USER_MAX)
+		return 0;
+	if (!at) /* a name without a domain */
+		return i;
+	return at > 1 && dom_ok && i > start && i - start <= 63 && i - at <= CANON_DOMAIN_MAX ? i
+	                                                                                      : 0;
+}
+
 /* One pass over an ASCII name (core/dname, the one name check): lower-cased
  * into out (len + 1 bytes), labels of letters, digits, '-' and '_', none
  * empty, none over 63 octets. 0, -1 when it is no domain, 1 when it holds a
@@ -62,6 +141,11 @@ int canon_domain(const char *in, size_t len, char *out, size_t size)
 		len--;
 	if (len == 0 || size == 0)
 		return -1;
+	if (len < size && canon_domain_is_canon(in, len)) {
+		memcpy(out, in, len);
+		out[len] = '\0';
+		return 0;
+	}
 	int rc;
 	if (in[0] == '[') { /* an address literal: kept, letters folded */
 		if (len < 3 || in[len - 1] != ']' || len >= size)
@@ -95,7 +179,12 @@ int canon_domain(const char *in, size_t len, char *out, size_t size)
 
 int canon_user(const char *in, char *out, size_t size)
 {
-	size_t n = strlen(in);
+	size_t n = canon_user_is_canon(in);
+	if (n && n < size) { /* already canonical: copied as it is */
+		memcpy(out, in, n + 1);
+		return 0;
+	}
+	n = strlen(in);
 	if (size)
 		out[0] = '\0';
 	if (n == 0 || n > STR_USER_MAX)
@@ -164,14 +253,18 @@ static void canon_fold(const char *in, char *out, size_t size)
 	str_lower(out);
 }
 
-void canon_domain_key(const char *in, char *out, size_t size)
+int canon_domain_key(const char *in, char *out, size_t size)
 {
-	if (canon_domain(in, strlen(in), out, size) != 0)
-		canon_fold(in, out, size);
+	if (canon_domain(in, strlen(in), out, size) == 0)
+		return 0;
+	canon_fold(in, out, size);
+	return -1;
 }
 
-void canon_user_key(const char *in, char *out, size_t size)
+int canon_user_key(const char *in, char *out, size_t size)
 {
-	if (canon_user(in, out, size) != 0)
-		canon_fold(in, out, size);
+	if (canon_user(in, out, size) == 0)
+		return 0;
+	canon_fold(in, out, size);
+	return -1;
 }

@@ -40,8 +40,9 @@ int canon_identity(const char *in, char *out, size_t size);
 
 /* The key forms for what arrives from outside and must be counted whatever
  * it looks like: the canonical form when there is one, else the input with
- * ASCII folded to lower case (cut to size). Never fails. */
-void canon_domain_key(const char *in, char *out, size_t size);
-void canon_user_key(const char *in, char *out, size_t size);
+ * ASCII folded to lower case (cut to size). Never fails: 0 for a canonical
+ * form, -1 for a folded one. */
+int canon_domain_key(const char *in, char *out, size_t size);
+int canon_user_key(const char *in, char *out, size_t size);
 
 #endif

@@ -221,21 +221,98 @@ static void pol_ip_ident(const struct pol_engine *e, const struct addr *ip, char
 		(void)str_format(out, size, "ip:%s", a);
 }
 
+/* One event's names in their canonical forms (canon.h), each worked out once
+ * an event and only when needed: the account's (its identity, the failed
+ * logins' accounts), the sender's (the senders an account used) and the
+ * sender's domain (its blocks). The sender is most often the account itself. */
+struct pol_names {
+	const struct pol_event *ev;
+	char user[POL_USER_MAX]; /* canon_user_key of ev->user; "" without one */
+	int user_rc;             /* its answer: 0 canonical, -1 folded */
+	const char *sender;      /* canon_user_key of ev->sender (user or sbuf); NULL: not yet */
+	int sender_rc;
+	const char *dom; /* canon_domain_key of ev->sender's domain; NULL: not yet */
+	bool have_ip;    /* ip holds pol_ip_ident of ev->ip */
+	char ip[POL_IDENT_MAX];
+	char sbuf[POL_MAILADDR_MAX];
+	char dbuf[POL_IDENT_MAX];
+};
+
+static void pol_names_init(struct pol_names *n, const struct pol_event *ev)
+{
+	n->ev = ev;
+	n->user[0] = '\0';
+	n->user_rc = -1;
+	n->sender = NULL;
+	n->dom = NULL;
+	n->have_ip = false;
+	if (ev->user[0])
+		n->user_rc = canon_user_key(ev->user, n->user, sizeof n->user);
+}
+
+static const char *pol_names_sender(struct pol_names *n)
+{
+	if (!n->sender) {
+		if (n->ev->user[0] && strcmp(n->ev->sender, n->ev->user) == 0) {
+			n->sender = n->user;
+			n->sender_rc = n->user_rc;
+		} else {
+			n->sender_rc = canon_user_key(n->ev->sender, n->sbuf, sizeof n->sbuf);
+			n->sender = n->sbuf;
+		}
+	}
+	return n->sender;
+}
+
+/* "" for a sender without a domain */
+static const char *pol_names_domain(struct pol_names *n)
+{
+	if (!n->dom) {
+		const char *d = mailaddr_domain(n->ev->sender);
+		const char *s = pol_names_sender(n);
+		const char *cd = mailaddr_domain(s);
+		if (!d[0])
+			n->dom = "";
+		else if (n->sender_rc == 0 && cd[0]) /* the canonical address's domain is the one */
+			n->dom = cd;
+		else {
+			(void)canon_domain_key(d, n->dbuf, sizeof n->dbuf);
+			n->dom = n->dbuf;
+		}
+	}
+	return n->dom;
+}
+
+/* the "ip:" identity of ev->ip (has_ip) */
+static const char *pol_names_ip(const struct pol_engine *e, struct pol_names *n)
+{
+	if (!n->have_ip) {
+		pol_ip_ident(e, &n->ev->ip, n->ip, sizeof n->ip);
+		n->have_ip = true;
+	}
+	return n->ip;
+}
+
+static void pol_identity(const struct pol_engine *e, struct pol_names *n, char *out, size_t size)
+{
+	const struct pol_event *ev = n->ev;
+	out[0] = '\0';
+	if (ev->user[0]) {
+		(void)pol_join(out, size, "user:", n->user);
+	} else if (ev->has_ip) {
+		(void)str_copy(out, size, pol_names_ip(e, n));
+	} else if (ev->type != POL_EV_BLOCK && ev->type != POL_EV_UNBLOCK &&
+	           mailaddr_domain(ev->sender)[0]) {
+		(void)pol_join(out, size, "domain:", pol_names_domain(n));
+	}
+}
+
 void pol_engine_identity(const struct pol_engine *e, const struct pol_event *ev, char *out,
                          size_t size)
 {
-	char c[POL_IDENT_MAX]; /* the canonical name (canon.h) */
-	out[0] = '\0';
-	if (ev->user[0]) {
-		canon_user_key(ev->user, c, sizeof c);
-		(void)pol_join(out, size, "user:", c);
-	} else if (ev->has_ip) {
-		pol_ip_ident(e, &ev->ip, out, size);
-	} else if (ev->type != POL_EV_BLOCK && ev->type != POL_EV_UNBLOCK &&
-	           mailaddr_domain(ev->sender)[0]) {
-		canon_domain_key(mailaddr_domain(ev->sender), c, sizeof c);
-		(void)pol_join(out, size, "domain:", c);
-	}
+	struct pol_names n;
+	pol_names_init(&n, ev);
+	pol_identity(e, &n, out, size);
 }
 
 /* ---- records ---- */
@@ -529,9 +606,10 @@ static int pol_range_block(struct pol_engine *e, const struct addr *ip, int64_t 
 
 /* Any block that applies to the event: its identity, its IP or range, its
  * sender's domain. With_user false skips the user (logins stay possible). */
-static int pol_blocked(struct pol_engine *e, const struct pol_event *ev, const char *identity,
+static int pol_blocked(struct pol_engine *e, struct pol_names *n, const char *identity,
                        bool with_user, struct store_block *b)
 {
+	const struct pol_event *ev = n->ev;
 	int rc;
 	char ident[POL_IDENT_MAX];
 	if (e->store->block_count(e->store) == 0)
@@ -541,18 +619,16 @@ static int pol_blocked(struct pol_engine *e, const struct pol_event *ev, const c
 			return rc;
 	}
 	if (ev->has_ip) {
-		pol_ip_ident(e, &ev->ip, ident, sizeof ident);
-		if (strcmp(ident, identity) != 0 &&
-		    (rc = pol_block_active(e, ident, ev->time_ms, b)) != 0)
+		const char *ip = pol_names_ip(e, n);
+		if (strcmp(ip, identity) != 0 &&
+		    (rc = pol_block_active(e, ip, ev->time_ms, b)) != 0)
 			return rc;
 		if ((rc = pol_range_block(e, &ev->ip, ev->time_ms, b)) != 0)
 			return rc;
 	}
-	const char *dom = mailaddr_domain(ev->sender);
+	const char *dom = pol_names_domain(n);
 	if (dom[0]) {
-		char c[POL_IDENT_MAX];
-		canon_domain_key(dom, c, sizeof c);
-		(void)pol_join(ident, sizeof ident, "domain:", c);
+		(void)pol_join(ident, sizeof ident, "domain:", dom);
 		if (strcmp(ident, identity) != 0 &&
 		    (rc = pol_block_active(e, ident, ev->time_ms, b)) != 0)
 			return rc;
@@ -621,6 +697,7 @@ struct pol_mail_ctx {
 	struct pol_engine *e;
 	const struct pol_event *ev;
 	struct pol_verdict *v;
+	struct pol_names *names;
 	struct pol_limits lim;
 	int over; /* limit that fired, or -1 */
 	char over_reason[POL_REASON_LEN];
@@ -769,8 +846,7 @@ static int pol_mail_cb(void *ctx, unsigned char *rec, size_t *len, size_t cap)
 		                        pol_addr_hash(&ev->ip, ev->ip.family == 4 ? 16 : 32), day);
 	}
 	if (ev->sender[0] && ev->user[0] && p_msg) {
-		char cs[POL_MAILADDR_MAX]; /* one sender however it is spelt */
-		canon_user_key(ev->sender, cs, sizeof cs);
+		const char *cs = pol_names_sender(m->names); /* one sender however it is spelt */
 		(void)ratelimit_set_add(&r->senders, (uint32_t)ratelimit_hash(cs, strlen(cs)), day);
 	}
 	if (ev->fingerprint && rcpts) {
@@ -826,13 +902,19 @@ static void pol_reason_first(struct pol_verdict *v, const char *reason)
  * blocked automatically, so one sender's spray cannot stop its colleagues. A
  * sender outside the local domains is a signal of its own (an infected
  * desktop, an open relay inside): logged, and past relay_foreign_hour held. */
-static int pol_relay(struct pol_engine *e, const struct pol_event *ev, struct pol_verdict *v)
+static int pol_relay(struct pol_engine *e, struct pol_names *n, struct pol_verdict *v)
 {
+	const struct pol_event *ev = n->ev;
 	const struct pol_config *c = e->cfg;
 	char ident[POL_IDENT_MAX], key[STORE_KEY_MAX];
 	pol_ip_ident(e, &ev->ip, ident, sizeof ident);
-	struct pol_mail_ctx m = {
-	    .e = e, .ev = ev, .v = v, .over = -1, .n_reasons = v->n_reasons, .relay = true};
+	struct pol_mail_ctx m = {.e = e,
+	                         .ev = ev,
+	                         .v = v,
+	                         .names = n,
+	                         .over = -1,
+	                         .n_reasons = v->n_reasons,
+	                         .relay = true};
 	m.lim = c->limits;
 	long long f = c->relay_limit_factor > 0 ? c->relay_limit_factor : 1;
 	for (int i = 0; i < POL_LIM_N; i++)
@@ -872,10 +954,11 @@ static int pol_relay(struct pol_engine *e, const struct pol_event *ev, struct po
 	return 0;
 }
 
-static int pol_mail(struct pol_engine *e, const struct pol_event *ev, struct pol_verdict *v)
+static int pol_mail(struct pol_engine *e, struct pol_names *n, struct pol_verdict *v)
 {
+	const struct pol_event *ev = n->ev;
 	struct store_block b;
-	int rc = pol_blocked(e, ev, v->identity, true, &b);
+	int rc = pol_blocked(e, n, v->identity, true, &b);
 	if (rc < 0)
 		return -1;
 	if (rc == 1) {
@@ -886,8 +969,9 @@ static int pol_mail(struct pol_engine *e, const struct pol_event *ev, struct pol
 		return 0;
 	bool relayed = (ev->flags & POL_F_RELAYED) && ev->has_ip;
 	if (relayed && strncmp(v->identity, "user:", 5) != 0)
-		return pol_relay(e, ev, v); /* no sender of its own: the relay alone */
-	struct pol_mail_ctx m = {.e = e, .ev = ev, .v = v, .over = -1, .n_reasons = v->n_reasons};
+		return pol_relay(e, n, v); /* no sender of its own: the relay alone */
+	struct pol_mail_ctx m = {
+	    .e = e, .ev = ev, .v = v, .names = n, .over = -1, .n_reasons = v->n_reasons};
 	pol_config_limits_for(e->cfg, strncmp(v->identity, "user:", 5) == 0 ? v->identity + 5 : "",
 	                      &m.lim);
 	char key[STORE_KEY_MAX];
@@ -931,7 +1015,7 @@ static int pol_mail(struct pol_engine *e, const struct pol_event *ev, struct pol
 		v->block_created = true;
 		v->block_expires_ms = exp_ms;
 	}
-	return relayed ? pol_relay(e, ev, v) : 0;
+	return relayed ? pol_relay(e, n, v) : 0;
 }
 
 struct pol_auth_ctx {
@@ -993,6 +1077,7 @@ static int pol_auth_user_cb(void *ctx, unsigned char *rec, size_t *len, size_t c
 struct pol_ip_ctx {
 	struct pol_engine *e;
 	const struct pol_event *ev;
+	const char *cuser; /* ev->user's canonical form */
 	bool lockout;
 	uint32_t fails, lockouts, users;
 	double rate;
@@ -1021,8 +1106,7 @@ static int pol_auth_ip_cb(void *ctx, unsigned char *rec, size_t *len, size_t cap
 	if (r->fails < UINT32_MAX)
 		r->fails++;
 	if (a->ev->user[0]) {
-		char cu[POL_USER_MAX]; /* one account however it is spelt */
-		canon_user_key(a->ev->user, cu, sizeof cu);
+		const char *cu = a->cuser; /* one account however it is spelt */
 		a->users = ratelimit_set_add(&r->users, (uint32_t)ratelimit_hash(cu, strlen(cu)),
 		                             pol_floor_div(now, POL_DAY_MS));
 	}
@@ -1037,23 +1121,22 @@ static int pol_auth_ip_cb(void *ctx, unsigned char *rec, size_t *len, size_t cap
 	return STORE_COMMIT;
 }
 
-static int pol_auth(struct pol_engine *e, const struct pol_event *ev, struct pol_verdict *v,
-                    bool fail)
+static int pol_auth(struct pol_engine *e, struct pol_names *n, struct pol_verdict *v, bool fail)
 {
+	const struct pol_event *ev = n->ev;
 	const struct pol_config *c = e->cfg;
 	struct store_block b;
-	char ipident[POL_IDENT_MAX] = "", key[STORE_KEY_MAX];
-	int rc = pol_blocked(e, ev, v->identity, false, &b);
+	char key[STORE_KEY_MAX];
+	int rc = pol_blocked(e, n, v->identity, false, &b);
 	if (rc < 0)
 		return -1;
 	if (rc == 1) {
 		pol_verdict_blocked(v, &b);
 		return 0;
 	}
-	if (ev->has_ip)
-		pol_ip_ident(e, &ev->ip, ipident, sizeof ipident);
+	const char *ipident = ev->has_ip ? pol_names_ip(e, n) : "";
 	if (fail && ev->has_ip) {
-		struct pol_ip_ctx a = {.e = e, .ev = ev};
+		struct pol_ip_ctx a = {.e = e, .ev = ev, .cuser = n->user};
 		if (pol_join(key, sizeof key, "A:", ipident) != 0)
 			return -1;
 		if (store_update_exp(e->store, key, pol_auth_ip_cb, &a,
@@ -1281,7 +1364,9 @@ int pol_engine_evaluate(struct pol_engine *e, const struct pol_event *ev, struct
 	default:
 		break;
 	}
-	pol_engine_identity(e, ev, out->identity, sizeof out->identity);
+	struct pol_names names;
+	pol_names_init(&names, ev);
+	pol_identity(e, &names, out->identity, sizeof out->identity);
 	/* Every record expires (identity records after rec_ttl_ms without an
 	 * event): sweep once a minute of event time, sooner while a sweep
 	 * stopped at its batch (the sweep is incremental). */
@@ -1293,13 +1378,13 @@ int pol_engine_evaluate(struct pol_engine *e, const struct pol_event *ev, struct
 	}
 	switch (rc ? -1 : (int)ev->type) {
 	case POL_EV_AUTH_OK:
-		rc = pol_auth(e, ev, out, false);
+		rc = pol_auth(e, &names, out, false);
 		break;
 	case POL_EV_AUTH_FAIL:
-		rc = pol_auth(e, ev, out, true);
+		rc = pol_auth(e, &names, out, true);
 		break;
 	case POL_EV_MAIL:
-		rc = pol_mail(e, ev, out);
+		rc = pol_mail(e, &names, out);
 		if (rc == 0 && out->action <= POL_WARN &&
 		    (!ev->parts || (ev->parts & (POL_PART_MSG | POL_PART_RCPTS))))
 			rc = inmem_check(e->store, e->cfg, ev, out);
@@ -1332,9 +1417,11 @@ int pol_engine_check_blocks(struct pol_engine *e, const struct pol_event *ev,
                             struct pol_verdict *out)
 {
 	memset(out, 0, sizeof *out);
-	pol_engine_identity(e, ev, out->identity, sizeof out->identity);
+	struct pol_names names;
+	pol_names_init(&names, ev);
+	pol_identity(e, &names, out->identity, sizeof out->identity);
 	struct store_block b;
-	int rc = pol_blocked(e, ev, out->identity, true, &b);
+	int rc = pol_blocked(e, &names, out->identity, true, &b);
 	if (rc < 0) {
 		(void)str_copy(out->rule, sizeof out->rule, "store_error");
 		return -1;

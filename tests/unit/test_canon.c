@@ -130,6 +130,98 @@ static void test_user(void **state)
 	assert_string_equal(key, "evil.test");
 }
 
+/* Names already in canonical form take a fast path (canon.c); every answer
+ * must be the one of the full path, which the same name with upper case
+ * letters takes: the lower and upper case spellings of random names give
+ * the same result and the same form. */
+static void canon_upper(const char *in, char *out)
+{
+	size_t i = 0;
+	for (; in[i]; i++)
+		out[i] = in[i] >= 'a' && in[i] <= 'z' ? (char)(in[i] - 'a' + 'A') : in[i];
+	out[i] = '\0';
+}
+
+static void same_both_ways(const char *lower)
+{
+	char up[600], a[300], b[300];
+	canon_upper(lower, up);
+	int ra = canon_user(lower, a, sizeof a), rb = canon_user(up, b, sizeof b);
+	assert_int_equal(ra, rb);
+	assert_string_equal(a, b);
+	if (ra == 0 && !strchr(lower, '\xc3') && lower[strlen(lower) - 1] != '.')
+		assert_string_equal(a, lower); /* canonical already: itself */
+	ra = canon_domain(lower, strlen(lower), a, sizeof a);
+	rb = canon_domain(up, strlen(up), b, sizeof b);
+	assert_int_equal(ra, rb);
+	assert_string_equal(a, b);
+}
+
+static void test_fast_path_same_answer(void **state)
+{
+	(void)state;
+	static const char *const edge[] = {"a",
+	                                   "a.b",
+	                                   "a..b",
+	                                   ".a",
+	                                   "a.",
+	                                   "a-",
+	                                   "-a",
+	                                   "_a.b_",
+	                                   "a@b",
+	                                   "a@b.",
+	                                   "a@.b",
+	                                   "a@b..c",
+	                                   "a@",
+	                                   "@b",
+	                                   "a b@c.d",
+	                                   "a\x7f@b.c",
+	                                   "a@b@c.d",
+	                                   "\xc3\xbc@b.c",
+	                                   "a@b\xc3\xbc.c",
+	                                   "a@[1.2.3.4]",
+	                                   "a+tag@b.c",
+	                                   "a@b+c.d",
+	                                   "a@*.b",
+	                                   "a@b\tc"};
+	for (size_t i = 0; i < sizeof edge / sizeof edge[0]; i++)
+		same_both_ways(edge[i]);
+	/* labels of 63 and 64 octets, names of 253 and 254 */
+	char n[600];
+	memset(n, 'x', 63);
+	n[63] = '\0';
+	same_both_ways(n);
+	memset(n, 'x', 64);
+	n[64] = '\0';
+	same_both_ways(n);
+	for (size_t len = 250; len <= 256; len++) {
+		for (size_t i = 0; i < len; i++)
+			n[i] = i % 50 == 49 ? '.' : 'y';
+		n[len] = '\0';
+		same_both_ways(n);
+		n[0] = 'u';
+		n[1] = '@';
+		same_both_ways(n);
+	}
+	static const char *const piece[] = {"a",    "z",        "0",    "9",       ".",
+	                                    "-",    "_",        "@",    "+",       " ",
+	                                    "\x01", "\xc3\xbc", "mail", "example", "xn--"};
+	uint32_t r = 12345;
+	for (int k = 0; k < 20000; k++) {
+		size_t len = 0;
+		int parts = 1 + (int)(r % 12);
+		for (int p = 0; p < parts; p++) {
+			r = r * 1103515245u + 12345u;
+			const char *s = piece[(r >> 16) % (sizeof piece / sizeof piece[0])];
+			size_t sl = strlen(s);
+			memcpy(n + len, s, sl);
+			len += sl;
+		}
+		n[len] = '\0';
+		same_both_ways(n);
+	}
+}
+
 static void test_identity(void **state)
 {
 	(void)state;
@@ -429,6 +521,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_domain),
 	    cmocka_unit_test(test_user),
+	    cmocka_unit_test(test_fast_path_same_answer),
 	    cmocka_unit_test(test_identity),
 	    cmocka_unit_test(test_engine_blocks_any_spelling),
 	    cmocka_unit_test(test_spray_random_case_is_one_account),

@@ -90,12 +90,29 @@ static size_t bounce_status_len(const char *s, size_t n)
 
 /* Lower-cases text into out, collapsing white space and dropping the reply-code
  * prefixes of multi-line SMTP replies so a phrase split over lines still matches. */
+/* Appends the n bytes of tmp; at out's limit, as many as fit one by one.
+ * false when one did not fit (nothing more is to be appended). */
+static bool bounce_flush(struct buf *out, const char *tmp, size_t n)
+{
+	if (buf_append(out, tmp, n) == 0)
+		return true;
+	for (size_t i = 0; i < n; i++)
+		if (buf_append_char(out, tmp[i]) != 0)
+			return false;
+	return true;
+}
+
 static void bounce_normalise(const char *s, size_t n, struct buf *out)
 {
+	/* bytes go out through tmp, not one buf_append_char call each */
+	char tmp[256] = "";
+	size_t tn = 0;
+	bool empty = out->len == 0;
+	char last = empty ? '\0' : out->data[out->len - 1];
 	bool seen_code = false;
 	size_t i = 0;
 	while (i < n) {
-		bool at_word = out->len == 0 || out->data[out->len - 1] == ' ';
+		bool at_word = empty || last == ' ';
 		if (at_word && bounce_is_reply_code(s + i, n - i) &&
 		    (i + 3 == n || s[i + 3] == '-' || (s[i + 3] == ' ' && seen_code)) &&
 		    (i == 0 || !bounce_isdigit(s[i - 1]))) {
@@ -110,14 +127,20 @@ static void bounce_normalise(const char *s, size_t n, struct buf *out)
 		if (at_word && bounce_is_reply_code(s + i, n - i) && i + 3 < n && s[i + 3] == ' ')
 			seen_code = true;
 		char c = s[i];
-		if (c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\0') {
-			if (!at_word && buf_append_char(out, ' ') != 0)
-				return;
-		} else if (buf_append_char(out, (char)tolower((unsigned char)c)) != 0) {
-			return;
+		bool space = c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\0';
+		if (!space || !at_word) {
+			last = space ? ' ' : (char)tolower((unsigned char)c);
+			empty = false;
+			tmp[tn++] = last;
+			if (tn == sizeof tmp) {
+				if (!bounce_flush(out, tmp, tn))
+					return;
+				tn = 0;
+			}
 		}
 		i++;
 	}
+	(void)bounce_flush(out, tmp, tn);
 }
 
 int bounce_find_status(const char *text, size_t len, char *out, size_t size)

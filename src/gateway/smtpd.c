@@ -565,17 +565,24 @@ static void smtpd_conn_on_timer(evutil_socket_t fd, short what, void *arg)
 	enum smtpd_wait w = c->wait;
 	c->wait = SMTPD_WAIT_NONE;
 	clock_update();
-	if (w == SMTPD_WAIT_FLUSH) {
+	switch (w) {
+	case SMTPD_WAIT_FLUSH:
 		smtpd_conn_close(c);
 		return;
-	}
-	if (w == SMTPD_WAIT_AUTH) {
+	case SMTPD_WAIT_AUTH:
 		smtp_session_reply_auth(c->s, c->auth_result);
-	} else if (w == SMTPD_WAIT_DATA) {
+		break;
+	case SMTPD_WAIT_DATA:
 		smtpd_commit(c);
-	} else if (c->auth_checked) {
-		c->auth_checked = false;
-		smtpd_auth_finish(c, c->auth_verdict, false);
+		break;
+	case SMTPD_WAIT_TARPIT:
+		if (c->auth_checked) {
+			c->auth_checked = false;
+			smtpd_auth_finish(c, c->auth_verdict, false);
+		}
+		break;
+	default: /* only smtpd_conn_wait() arms the timer, never with NONE */
+		panic("smtpd: timer without a wait (%d)", (int)w);
 	}
 	smtpd_conn_run(c);
 }

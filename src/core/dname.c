@@ -76,6 +76,32 @@ enum dname_err dname_check(const char *in, size_t len, unsigned flags, char *out
 	return DNAME_OK;
 }
 
+/* A byte of a name in canonical form: 1 for a-z, 0-9, '-' and '_', 2 for '.',
+ * 0 for anything else (upper case, controls, bytes >= 0x80 among it). */
+static const char dname_lower_class[256] = "\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0"
+                                           "\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0"
+                                           "\0\0\0\0\0\0\0\0\0\0\0\0\0\1\2\0"
+                                           "\1\1\1\1\1\1\1\1\1\1\0\0\0\0\0\0"
+                                           "\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0"
+                                           "\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\1"
+                                           "\0\1\1\1\1\1\1\1\1\1\1\1\1\1\1\1"
+                                           "\1\1\1\1\1\1\1\1\1\1\1\0\0\0\0\0";
+
+size_t dname_canonical_len(const char *s, size_t max)
+{
+	size_t i = 0, start = 0; /* start: the current label's first byte */
+	for (;;) {
+		while (i < max && dname_lower_class[(unsigned char)s[i]] == 1)
+			i++;
+		if (i == max || s[i] == '\0')
+			break;
+		if (dname_lower_class[(unsigned char)s[i]] != 2 || i == start || i - start > 63)
+			return 0;
+		start = ++i;
+	}
+	return i > start && i - start <= 63 && i <= DNAME_MAX ? i : 0;
+}
+
 const char *dname_strerror(enum dname_err e)
 {
 	switch (e) {

@@ -46,6 +46,15 @@ enum dname_err {
  * DNAME_OK or the first fault; out is "" on a fault. */
 enum dname_err dname_check(const char *in, size_t len, unsigned flags, char *out, size_t size);
 
+/* The length of the name at s when it is already in the form dname_check()
+ * writes with DNAME_UNDERSCORE | DNAME_EDGE_HYPHEN: lower-case letters,
+ * digits, '-' and '_', labels of 1 to 63 octets, DNAME_MAX in all. The name
+ * ends at a NUL or after max bytes, whichever comes first. 0 when it is not
+ * in that form: the caller then takes dname_check(), which folds case and
+ * says what is wrong. One pass, no copy: the fast path of the canonical
+ * identities (policy/canon), where nearly every name is already canonical. */
+size_t dname_canonical_len(const char *s, size_t max);
+
 /* The fault in words, for error messages: "an empty label", ... */
 const char *dname_strerror(enum dname_err e);
 

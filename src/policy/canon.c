@@ -4,6 +4,7 @@
 #include "policy/canon.h"
 
 #include "core/dname.h"
+#include "core/mailaddr.h"
 #include "core/str.h"
 
 #include <idn2.h>
@@ -22,78 +23,45 @@ static char canon_lower(char c)
  * byte table, no lower-casing copy, no second check. Whatever it does not
  * accept takes the full path below, which gives the same answer for what it
  * does accept. */
-enum {
-	CANON_LDH = 1,   /* a-z 0-9 - _ : a canonical domain's byte */
-	CANON_DOT = 2,   /* . */
-	CANON_LOCAL = 4, /* a canonical local part's byte: no control, no A-Z */
-};
 
-/* A byte's CANON_ bits: 0 for a control, DEL and A-Z; 0x80-0xff are a local
- * part's UTF-8 (a domain's takes the IDN path). */
-static const char canon_class[256] = "\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0"
+/* 1 for a byte of a canonical local part: not a control, DEL or A-Z
+ * (0x80-0xff are a local part's UTF-8). */
+static const char canon_local[256] = "\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0"
                                      "\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0"
-                                     "\4\4\4\4\4\4\4\4\4\4\4\4\4\5\6\4"
-                                     "\5\5\5\5\5\5\5\5\5\5\4\4\4\4\4\4"
-                                     "\4\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0"
-                                     "\0\0\0\0\0\0\0\0\0\0\0\4\4\4\4\5"
-                                     "\4\5\5\5\5\5\5\5\5\5\5\5\5\5\5\5"
-                                     "\5\5\5\5\5\5\5\5\5\5\5\4\4\4\4\0"
-                                     "\4\4\4\4\4\4\4\4\4\4\4\4\4\4\4\4"
-                                     "\4\4\4\4\4\4\4\4\4\4\4\4\4\4\4\4"
-                                     "\4\4\4\4\4\4\4\4\4\4\4\4\4\4\4\4"
-                                     "\4\4\4\4\4\4\4\4\4\4\4\4\4\4\4\4"
-                                     "\4\4\4\4\4\4\4\4\4\4\4\4\4\4\4\4"
-                                     "\4\4\4\4\4\4\4\4\4\4\4\4\4\4\4\4"
-                                     "\4\4\4\4\4\4\4\4\4\4\4\4\4\4\4\4"
-                                     "\4\4\4\4\4\4\4\4\4\4\4\4\4\4\4\4";
+                                     "\1\1\1\1\1\1\1\1\1\1\1\1\1\1\1\1"
+                                     "\1\1\1\1\1\1\1\1\1\1\1\1\1\1\1\1"
+                                     "\1\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0"
+                                     "\0\0\0\0\0\0\0\0\0\0\0\1\1\1\1\1"
+                                     "\1\1\1\1\1\1\1\1\1\1\1\1\1\1\1\1"
+                                     "\1\1\1\1\1\1\1\1\1\1\1\1\1\1\1\0"
+                                     "\1\1\1\1\1\1\1\1\1\1\1\1\1\1\1\1"
+                                     "\1\1\1\1\1\1\1\1\1\1\1\1\1\1\1\1"
+                                     "\1\1\1\1\1\1\1\1\1\1\1\1\1\1\1\1"
+                                     "\1\1\1\1\1\1\1\1\1\1\1\1\1\1\1\1"
+                                     "\1\1\1\1\1\1\1\1\1\1\1\1\1\1\1\1"
+                                     "\1\1\1\1\1\1\1\1\1\1\1\1\1\1\1\1"
+                                     "\1\1\1\1\1\1\1\1\1\1\1\1\1\1\1\1"
+                                     "\1\1\1\1\1\1\1\1\1\1\1\1\1\1\1\1";
 
-/* true when the len bytes at in are a domain in canonical form already:
- * LDH (and '_') labels of 1 to 63 octets, at most CANON_DOMAIN_MAX in all. */
-static bool canon_domain_is_canon(const char *in, size_t len)
-{
-	if (len == 0 || len > CANON_DOMAIN_MAX)
-		return false;
-	size_t start = 0;
-	for (size_t i = 0; i < len; i++) {
-		unsigned char k = (unsigned char)canon_class[(unsigned char)in[i]];
-		if (k & CANON_LDH)
-			continue;
-		if (!(k & CANON_DOT) || i == start || i - start > 63)
-			return false;
-		start = i + 1;
-	}
-	return len > start && len - start <= 63;
-}
-
-/* The length of in when it is a user name in canonical form already (one
- * pass, no strlen, no strrchr: the local part's bytes, then the domain's
- * labels after the last '@'), else 0. */
+/* The length of in when it is a user name in canonical form already (the
+ * local part's bytes up to the first '@', then a canonical domain after it:
+ * core/dname's fast check), else 0. A second '@' is no domain byte, so such a
+ * name takes the full path, which splits at the last one. */
 static size_t canon_user_is_canon(const char *in)
 {
-	size_t i = 0, at = 0, start = 0; /* at: just after the last '@'; start: the label's */
-	bool dom_ok = true;
-	for (;; i++) {
-		while ((unsigned char)canon_class[(unsigned char)in[i]] & CANON_LDH)
-			i++; /* the common byte: a letter, a digit */
-		unsigned char k = (unsigned char)canon_class[(unsigned char)in[i]];
-		if (k & CANON_DOT) {
-			dom_ok = dom_ok && i > start && i - start <= 63;
-			start = i + 1;
-		} else if (in[i] == '@') {
-			at = start = i + 1;
-			dom_ok = true;
-		} else if (k) {
-			dom_ok = false; /* fine in a local part, not in a domain */
-		} else {
-			break; /* the end, or a control or upper case byte */
-		}
-	}
-	if (in[i] || i == 0 || i > STR_USER_MAX)
+	size_t i = 0;
+	while (canon_local[(unsigned char)in[i]] && in[i] != '@')
+		i++;
+	if (i == 0 || i > STR_USER_MAX)
 		return 0;
-	if (!at) /* a name without a domain */
-		return i;
-	return at > 1 && dom_ok && i > start && i - start <= 63 && i - at <= CANON_DOMAIN_MAX ? i
-	                                                                                      : 0;
+	if (in[i] == '\0')
+		return i; /* a name without a domain */
+	if (in[i] != '@')
+		return 0; /* a control or upper case byte */
+	size_t d = dname_canonical_len(in + i + 1, CANON_DOMAIN_MAX + 1);
+	if (d == 0 || in[i + 1 + d] != '\0' || i + 1 + d > STR_USER_MAX)
+		return 0;
+	return i + 1 + d;
 }
 
 /* One pass over an ASCII name (core/dname, the one name check): lower-cased
@@ -141,7 +109,7 @@ int canon_domain(const char *in, size_t len, char *out, size_t size)
 		len--;
 	if (len == 0 || size == 0)
 		return -1;
-	if (len < size && canon_domain_is_canon(in, len)) {
+	if (len < size && dname_canonical_len(in, len) == len) {
 		memcpy(out, in, len);
 		out[len] = '\0';
 		return 0;
@@ -189,7 +157,7 @@ int canon_user(const char *in, char *out, size_t size)
 		out[0] = '\0';
 	if (n == 0 || n > STR_USER_MAX)
 		return -1;
-	const char *at = strrchr(in, '@');
+	const char *at = mailaddr_at(in);
 	size_t local = at ? (size_t)(at - in) : n;
 	if (local == 0 || local >= size)
 		return -1;

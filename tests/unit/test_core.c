@@ -400,9 +400,47 @@ static void test_dname(void **state)
 	assert_true(strlen(dname_strerror(DNAME_E_HYPHEN)) > 0);
 }
 
+/* The fast check agrees with dname_check on every name it accepts, and
+ * accepts exactly the names dname_check leaves as they are. */
+static void test_dname_canonical(void **state)
+{
+	(void)state;
+	assert_int_equal(dname_canonical_len("mail.example.com", 100), 16);
+	assert_int_equal(dname_canonical_len("mail.example.com@x", 16), 16); /* max ends it */
+	assert_int_equal(dname_canonical_len("Mail.example.com", 100), 0);
+	assert_int_equal(dname_canonical_len("a..b", 100), 0);
+	assert_int_equal(dname_canonical_len(".a", 100), 0);
+	assert_int_equal(dname_canonical_len("a.", 100), 0);
+	assert_int_equal(dname_canonical_len("", 100), 0);
+	assert_int_equal(dname_canonical_len("a@b.test", 100), 0);
+	assert_int_equal(dname_canonical_len("_dmarc.x-.test", 100), 14);
+	const char alphabet[] = "ab-_.A\xc3@0";
+	char name[300], out[DNAME_MAX + 1];
+	unsigned seed = 7;
+	for (int n = 0; n < 20000; n++) {
+		size_t len = (seed = seed * 1103515245u + 12345u) % 80;
+		for (size_t i = 0; i < len; i++) {
+			seed = seed * 1103515245u + 12345u;
+			name[i] = alphabet[(seed >> 16) % (sizeof alphabet - 1)];
+		}
+		if (n % 97 == 0) { /* long labels and names */
+			len = (seed >> 8) % 290;
+			for (size_t i = 0; i < len; i++)
+				name[i] = (i % 64 == 63) ? '.' : 'a';
+		}
+		name[len] = '\0';
+		size_t fast = dname_canonical_len(name, len);
+		enum dname_err e = dname_check(name, len, DNAME_UNDERSCORE | DNAME_EDGE_HYPHEN, out,
+		                               sizeof out);
+		bool same = e == DNAME_OK && strcmp(out, name) == 0;
+		assert_int_equal(fast, same ? len : 0);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_dname_canonical),
 	    cmocka_unit_test(test_buf_bounded),
 	    cmocka_unit_test(test_buf_consume_is_an_offset),
 	    cmocka_unit_test(test_str_log_value),

@@ -23,13 +23,13 @@
 /* Copies at most size-1 bytes and NUL-terminates. Returns 0, or -1 if src did not fit
  * (dst then holds the truncated prefix). The caller must decide what a -1
  * means: an error path, or panic() where the sizes make it impossible. */
-int str_copy(char *dst, size_t size, const char *src);
+int str_copy(char *dst, size_t size, const char *src) RG_WUR;
 /* Same with an explicit source length (src need not be NUL-terminated). */
-int str_copy_n(char *dst, size_t size, const char *src, size_t len);
+int str_copy_n(char *dst, size_t size, const char *src, size_t len) RG_WUR;
 /* Appends src to the string in dst; -1 if it did not fit. */
-int str_append(char *dst, size_t size, const char *src);
+int str_append(char *dst, size_t size, const char *src) RG_WUR;
 /* snprintf that reports truncation as -1. */
-int str_format(char *dst, size_t size, const char *fmt, ...)
+int str_format(char *dst, size_t size, const char *fmt, ...) RG_WUR
     __attribute__((format(printf, 3, 4)));
 
 /* The same four where truncation is fine here: the caller has decided (display

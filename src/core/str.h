@@ -44,15 +44,15 @@ void str_format_trunc(char *dst, size_t size, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 /* Decimal unsigned integer of exactly len bytes, in [min, max]. 0 or -1. */
-int str_to_u64(const char *s, size_t len, uint64_t min, uint64_t max, uint64_t *out);
+int str_to_u64(const char *s, size_t len, uint64_t min, uint64_t max, uint64_t *out) RG_WUR;
 /* NUL-terminated decimal signed integer in [min, max]. 0 or -1. */
-int str_to_ll(const char *s, long long min, long long max, long long *out);
+int str_to_ll(const char *s, long long min, long long max, long long *out) RG_WUR;
 /* "30s", "5m", "2h", "7d", "250ms", or a bare number of default_unit_ms. */
-int str_to_duration_ms(const char *s, uint64_t default_unit_ms, uint64_t *out_ms);
+int str_to_duration_ms(const char *s, uint64_t default_unit_ms, uint64_t *out_ms) RG_WUR;
 /* "1024", "512k", "10M", "1G" (powers of 1024). */
-int str_to_size(const char *s, uint64_t *out);
+int str_to_size(const char *s, uint64_t *out) RG_WUR;
 /* yes/no, true/false, on/off, 1/0. */
-int str_to_bool(const char *s, bool *out);
+int str_to_bool(const char *s, bool *out) RG_WUR;
 
 bool str_ieq(const char *a, const char *b);
 bool str_ieq_n(const char *a, size_t alen, const char *b);

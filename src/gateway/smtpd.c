@@ -1755,7 +1755,10 @@ static int smtpd_scan_new(struct smtpd *d, char *err, size_t errlen)
 		return -1;
 	}
 	uint64_t p = 0;
-	(void)str_to_u64(port, strlen(port), 1, 65535, &p);
+	if (str_to_u64(port, strlen(port), 1, 65535, &p) != 0) {
+		str_format_trunc(err, errlen, "[scan] rspamd: %s: no port", c->scan_rspamd);
+		return -1;
+	}
 	d->scan = scan_new(d->base, host, (unsigned)p, c->scan_timeout_ms);
 	if (!d->scan) {
 		str_format_trunc(err, errlen, "out of memory");

@@ -209,7 +209,7 @@ static void add_mx(struct dns *d, const char *dom, int n, const struct dns_mx *m
 static void add_a(struct dns *d, const char *name, const char *ip)
 {
 	struct dns_result r = {.status = DNS_OK, .naddrs = 1};
-	addr_parse(ip, strlen(ip), &r.addrs[0]);
+	assert_int_equal(addr_parse(ip, strlen(ip), &r.addrs[0]), 0);
 	dns_fake_add(d, name, DNS_T_A, &r);
 	struct dns_result nd = {.status = DNS_NODATA};
 	dns_fake_add(d, name, DNS_T_AAAA, &nd);

@@ -387,7 +387,7 @@ static void *race_thread(void *arg)
 		struct pol_verdict v;
 		pol_event_init(&ev, POL_EV_MAIL, T0 + 5 * HOUR);
 		assert_int_equal(str_copy(ev.user, sizeof ev.user, "carl@example.org"), 0);
-		(void)addr_parse("192.0.2.1", 9, &ev.ip);
+		assert_int_equal(addr_parse("192.0.2.1", 9, &ev.ip), 0);
 		ev.ip.bytes[3] = (uint8_t)r->id;
 		ev.has_ip = true;
 		pol_event_add_rcpt(&ev, "x@example.net", POL_DLV_OK);
@@ -418,7 +418,7 @@ static void race_on_nodes(struct store *const *sts)
 		struct pol_verdict v;
 		pol_event_init(&ev, POL_EV_MAIL, T0 + HOUR);
 		assert_int_equal(str_copy(ev.user, sizeof ev.user, "dora@example.org"), 0);
-		(void)addr_parse(i % 2 ? "192.0.2.1" : "192.0.2.2", 9, &ev.ip);
+		assert_int_equal(addr_parse(i % 2 ? "192.0.2.1" : "192.0.2.2", 9, &ev.ip), 0);
 		ev.has_ip = true;
 		pol_event_add_rcpt(&ev, "x@example.net", POL_DLV_OK);
 		assert_int_equal(pol_engine_evaluate(e, &ev, &v), 0);

@@ -580,8 +580,9 @@ static void pol_verdict_blocked(struct pol_verdict *v, const struct store_block 
 	str_format_trunc(rule, sizeof rule, "block:%s", b->rule);
 	pol_escalate(v, POL_BLOCK, rule);
 	v->block_expires_ms = b->expires_ms;
-	if (strcmp(b->identity, v->identity) != 0)
-		str_copy_trunc(v->about, sizeof v->about, b->identity);
+	if (strcmp(b->identity, v->identity) != 0 &&
+	    str_copy(v->about, sizeof v->about, b->identity) != 0)
+		panic("pol_verdict_blocked: identities are POL_IDENT_MAX");
 	pol_reason(v, "%s is blocked: %s", b->identity, b->reason);
 }
 
@@ -872,8 +873,8 @@ static int pol_relay(struct pol_engine *e, const struct pol_event *ev, struct po
 			str_format_trunc(reason, sizeof reason, "trusted relay %s: %s", ident,
 			                 m.over_reason);
 			pol_reason_first(v, reason);
-			if (!is_relay)
-				str_copy_trunc(v->about, sizeof v->about, ident);
+			if (!is_relay && str_copy(v->about, sizeof v->about, ident) != 0)
+				panic("pol_relay: identities are POL_IDENT_MAX");
 		}
 	}
 	if (ev->flags & POL_F_FOREIGN_SENDER) {
@@ -884,8 +885,9 @@ static int pol_relay(struct pol_engine *e, const struct pol_event *ev, struct po
 		if (over)
 			pol_reason(v, "%.0f such messages in 1 h (limit %lld)", m.foreign,
 			           c->relay_foreign_hour);
-		if (over && !is_relay && strcmp(v->rule, "relay_foreign_sender") == 0)
-			str_copy_trunc(v->about, sizeof v->about, ident);
+		if (over && !is_relay && strcmp(v->rule, "relay_foreign_sender") == 0 &&
+		    str_copy(v->about, sizeof v->about, ident) != 0)
+			panic("pol_relay: identities are POL_IDENT_MAX");
 	}
 	return 0;
 }

@@ -949,11 +949,10 @@ static void smtpd_on_rcpt(void *arg, struct smtp_session *s, const struct smtp_a
 		return;
 	}
 	const struct smtp_address_param *orcpt = smtp_address_param_get(rcpt, "ORCPT");
-	if (orcpt)
-		if (str_copy(r->orcpt, sizeof r->orcpt, orcpt->value) != 0) {
-			smtp_session_reply_policy(s, "501 5.5.4 Error: ORCPT too long");
-			return;
-		}
+	if (orcpt && str_copy(r->orcpt, sizeof r->orcpt, orcpt->value) != 0) {
+		smtp_session_reply_policy(s, "501 5.5.4 Error: ORCPT too long");
+		return;
+	}
 	r->notify = rcpt->notify; /* SMTP_ADDRESS_NOTIFY_* has the QUEUE_NOTIFY_* values */
 	r->status = QUEUE_RCPT_PENDING;
 	if (c->sc) {
@@ -1239,14 +1238,12 @@ static void smtpd_commit(struct smtpd_conn *c)
 	env->sender_verified = user != NULL || smtpd_sender_local_trusted(c);
 	if (m) {
 		const struct smtp_address_param *envid = smtp_address_param_get(m, "ENVID");
-		if (envid)
-			if (str_copy(env->envid, sizeof env->envid, envid->value) != 0) {
-				free(env);
-				smtpd_msg_abort(c);
-				smtp_session_reply_data(c->s, false,
-				                        "501 5.5.4 Error: ENVID too long");
-				return;
-			}
+		if (envid && str_copy(env->envid, sizeof env->envid, envid->value) != 0) {
+			free(env);
+			smtpd_msg_abort(c);
+			smtp_session_reply_data(c->s, false, "501 5.5.4 Error: ENVID too long");
+			return;
+		}
 		if (str_copy(env->ret, sizeof env->ret,
 		             m->ret == SMTP_ADDRESS_RET_FULL   ? "FULL"
 		             : m->ret == SMTP_ADDRESS_RET_HDRS ? "HDRS"

@@ -78,8 +78,10 @@ static double bench_queue(const char *dir, unsigned n, unsigned sessions, unsign
 		fatal("out of memory");
 	for (size_t i = 0; i < sizeof b->body; i++)
 		b->body[i] = (i % 78 == 77) ? '\n' : (char)('a' + i % 26);
-	(void)str_copy(b->rcpt.addr, sizeof b->rcpt.addr, "bob@example.net");
-	(void)str_copy(b->env.sender, sizeof b->env.sender, "alice@corp.test");
+	if (str_copy(b->rcpt.addr, sizeof b->rcpt.addr, "bob@example.net") != 0)
+		panic("bench_queue: b->rcpt.addr does not fit");
+	if (str_copy(b->env.sender, sizeof b->env.sender, "alice@corp.test") != 0)
+		panic("bench_queue: b->env.sender does not fit");
 	b->env.nrcpt = 1;
 	b->env.rcpt = &b->rcpt;
 	b->want = n;

@@ -13,6 +13,7 @@
  * usage: replay_bench [MILLIONS] (default 2)
  */
 #include "core/clock.h"
+#include "core/log.h"
 #include "core/str.h"
 #include "policy/config.h"
 #include "policy/engine.h"
@@ -131,11 +132,13 @@ int main(int argc, char **argv)
 	}
 	size_t n = (size_t)millions * 1000000u;
 	for (int i = 0; i < BENCH_USERS; i++)
-		(void)str_format(bench_users[i], sizeof bench_users[0], "user%d@dom%d.example", i,
-		                 i % 40);
+		if (str_format(bench_users[i], sizeof bench_users[0], "user%d@dom%d.example", i,
+		               i % 40) != 0)
+			panic("main: bench_users[i] does not fit");
 	for (int i = 0; i < BENCH_RCPTS; i++)
-		(void)str_format(bench_rcpts[i], sizeof bench_rcpts[0], "r%d@peer%d.example", i,
-		                 i % 300);
+		if (str_format(bench_rcpts[i], sizeof bench_rcpts[0], "r%d@peer%d.example", i,
+		               i % 300) != 0)
+			panic("main: bench_rcpts[i] does not fit");
 	struct bench_ev *evs = malloc(n * sizeof *evs);
 	struct pol_config *cfg = malloc(sizeof *cfg);
 	static struct pol_event ev;

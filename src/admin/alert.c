@@ -36,19 +36,19 @@ int alert_run_exec(const struct alert_exec *a, const char *json, char *err, size
 	char cmd[1024];
 	char *argv[ALERT_MAX_ARGS + 1];
 	if (str_copy(cmd, sizeof cmd, a->command) != 0) {
-		str_format(err, errlen, "exec command too long");
+		str_format_trunc(err, errlen, "exec command too long");
 		return -1;
 	}
 	int argc = str_split(cmd, " \t", argv, ALERT_MAX_ARGS);
 	if (argc <= 0) {
-		str_format(err, errlen, "exec command is empty or has more than %d words",
-			   ALERT_MAX_ARGS);
+		str_format_trunc(err, errlen, "exec command is empty or has more than %d words",
+		                 ALERT_MAX_ARGS);
 		return -1;
 	}
 	argv[argc] = NULL;
 	int in[2];
 	if (pipe2(in, O_CLOEXEC) != 0) {
-		str_format(err, errlen, "pipe: %s", strerror(errno));
+		str_format_trunc(err, errlen, "pipe: %s", strerror(errno));
 		return -1;
 	}
 	/* posix_spawn, not fork: the gateway has threads. The program gets the
@@ -66,7 +66,7 @@ int alert_run_exec(const struct alert_exec *a, const char *json, char *err, size
 	}
 	close(in[0]);
 	if (e != 0) {
-		str_format(err, errlen, "cannot run %s: %s", argv[0], strerror(e));
+		str_format_trunc(err, errlen, "cannot run %s: %s", argv[0], strerror(e));
 		close(in[1]);
 		return -1;
 	}
@@ -92,14 +92,15 @@ int alert_run_exec(const struct alert_exec *a, const char *json, char *err, size
 		if (r == pid)
 			break;
 		if (r < 0 && errno != EINTR) {
-			str_format(err, errlen, "waitpid: %s", strerror(errno));
+			str_format_trunc(err, errlen, "waitpid: %s", strerror(errno));
 			return -1;
 		}
 		if ((clock_elapsed_us() / 1000) >= deadline) {
 			kill(pid, SIGKILL);
 			waitpid(pid, &status, 0);
-			str_format(err, errlen, "%s did not finish within %d ms and was killed",
-				   argv[0], timeout);
+			str_format_trunc(err, errlen,
+			                 "%s did not finish within %d ms and was killed", argv[0],
+			                 timeout);
 			return -1;
 		}
 		poll(NULL, 0, 20);
@@ -107,10 +108,11 @@ int alert_run_exec(const struct alert_exec *a, const char *json, char *err, size
 	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
 		return 0;
 	if (WIFEXITED(status))
-		str_format(err, errlen, "%s exited with status %d", argv[0], WEXITSTATUS(status));
+		str_format_trunc(err, errlen, "%s exited with status %d", argv[0],
+		                 WEXITSTATUS(status));
 	else
-		str_format(err, errlen, "%s was killed by signal %d", argv[0],
-			   WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+		str_format_trunc(err, errlen, "%s was killed by signal %d", argv[0],
+		                 WIFSIGNALED(status) ? WTERMSIG(status) : 0);
 	return -1;
 }
 
@@ -126,12 +128,14 @@ static void alert_http_done(struct evhttp_request *req, void *arg)
 	struct alert_http *h = arg;
 	h->done = true;
 	if (!req || evhttp_request_get_response_code(req) == 0) {
-		str_copy(h->reason, sizeof h->reason, "no answer (connection refused, reset or timed out)");
+		str_copy_trunc(h->reason, sizeof h->reason,
+		               "no answer (connection refused, reset or timed out)");
 		h->code = 0;
 	} else {
 		h->code = evhttp_request_get_response_code(req);
 		const char *line = evhttp_request_get_response_code_line(req);
-		str_format(h->reason, sizeof h->reason, "HTTP %d %s", h->code, line ? line : "");
+		str_format_trunc(h->reason, sizeof h->reason, "HTTP %d %s", h->code,
+		                 line ? line : "");
 	}
 	event_base_loopbreak(h->base);
 }
@@ -140,17 +144,17 @@ int alert_webhook_check_url(const char *url, char *err, size_t errlen)
 {
 	struct evhttp_uri *u = evhttp_uri_parse(url);
 	if (!u) {
-		str_format(err, errlen, "webhook URL '%.100s' cannot be parsed", url);
+		str_format_trunc(err, errlen, "webhook URL '%.100s' cannot be parsed", url);
 		return -1;
 	}
 	const char *scheme = evhttp_uri_get_scheme(u);
 	const char *host = evhttp_uri_get_host(u);
 	int rc = 0;
 	if (!scheme || (strcasecmp(scheme, "http") != 0 && strcasecmp(scheme, "https") != 0)) {
-		str_format(err, errlen, "webhook URL must start with http:// or https://");
+		str_format_trunc(err, errlen, "webhook URL must start with http:// or https://");
 		rc = -1;
 	} else if (!host || !*host) {
-		str_format(err, errlen, "webhook URL has no host");
+		str_format_trunc(err, errlen, "webhook URL has no host");
 		rc = -1;
 	}
 	evhttp_uri_free(u);
@@ -171,12 +175,16 @@ static int alert_post_once(const struct alert_webhook *w, const struct evhttp_ur
 	const char *q = evhttp_uri_get_query(u);
 	if (str_format(path, sizeof path, "%s%s%s", p && *p ? p : "/", q ? "?" : "", q ? q : "") !=
 	    0) {
-		str_format(err, errlen, "webhook URL path too long");
+		str_format_trunc(err, errlen, "webhook URL path too long");
 		return -1;
 	}
 	/* An IPv6 literal comes back without brackets; the Host header needs them. */
 	char hosthdr[300];
-	str_format(hosthdr, sizeof hosthdr, strchr(host, ':') ? "[%s]:%d" : "%s:%d", host, port);
+	if (str_format(hosthdr, sizeof hosthdr, strchr(host, ':') ? "[%s]:%d" : "%s:%d", host,
+	               port) != 0) {
+		str_copy_trunc(err, errlen, "webhook host name too long");
+		return -1;
+	}
 
 	int rc = -1;
 	SSL_CTX *ctx = NULL;
@@ -185,7 +193,7 @@ static int alert_post_once(const struct alert_webhook *w, const struct evhttp_ur
 	struct bufferevent *bev = NULL;
 	struct evhttp_connection *conn = NULL;
 	if (!base) {
-		str_format(err, errlen, "cannot create an event loop");
+		str_format_trunc(err, errlen, "cannot create an event loop");
 		return -1;
 	}
 	if (https) {
@@ -193,16 +201,17 @@ static int alert_post_once(const struct alert_webhook *w, const struct evhttp_ur
 		char terr[400];
 		ctx = tls_client_ctx_new(&to, terr, sizeof terr);
 		if (!ctx) {
-			str_format(err, errlen, "cannot load trusted certificates (%s)", terr);
+			str_format_trunc(err, errlen, "cannot load trusted certificates (%s)",
+			                 terr);
 			goto done;
 		}
 		ssl = SSL_new(ctx);
 		if (!ssl) {
-			str_format(err, errlen, "cannot create a TLS session");
+			str_format_trunc(err, errlen, "cannot create a TLS session");
 			goto done;
 		}
 		if (tls_client_ssl_setup(ssl, host, host) != 0) {
-			str_format(err, errlen, "cannot set the host name to verify");
+			str_format_trunc(err, errlen, "cannot set the host name to verify");
 			goto done;
 		}
 		bev = bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_CONNECTING,
@@ -213,12 +222,12 @@ static int alert_post_once(const struct alert_webhook *w, const struct evhttp_ur
 		bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
 	}
 	if (!bev) {
-		str_format(err, errlen, "cannot create a connection");
+		str_format_trunc(err, errlen, "cannot create a connection");
 		goto done;
 	}
 	conn = evhttp_connection_base_bufferevent_new(base, NULL, bev, host, (unsigned short)port);
 	if (!conn) {
-		str_format(err, errlen, "cannot create an HTTP connection");
+		str_format_trunc(err, errlen, "cannot create an HTTP connection");
 		goto done;
 	}
 	int tmo = w->timeout_ms > 0 ? w->timeout_ms : 10000;
@@ -228,7 +237,7 @@ static int alert_post_once(const struct alert_webhook *w, const struct evhttp_ur
 	struct alert_http h = {.base = base};
 	struct evhttp_request *req = evhttp_request_new(alert_http_done, &h);
 	if (!req) {
-		str_format(err, errlen, "out of memory");
+		str_format_trunc(err, errlen, "out of memory");
 		goto done;
 	}
 	struct evkeyvalq *hdr = evhttp_request_get_output_headers(req);
@@ -238,7 +247,7 @@ static int alert_post_once(const struct alert_webhook *w, const struct evhttp_ur
 	evhttp_add_header(hdr, "Connection", "close");
 	evbuffer_add(evhttp_request_get_output_buffer(req), json, strlen(json));
 	if (evhttp_make_request(conn, req, EVHTTP_REQ_POST, path) != 0) {
-		str_format(err, errlen, "cannot send the request");
+		str_format_trunc(err, errlen, "cannot send the request");
 		goto done;
 	}
 	event_base_dispatch(base);
@@ -249,9 +258,9 @@ static int alert_post_once(const struct alert_webhook *w, const struct evhttp_ur
 		if (e && h.code == 0) {
 			char buf[160];
 			ERR_error_string_n(e, buf, sizeof buf);
-			str_format(err, errlen, "TLS failure: %s", buf);
+			str_format_trunc(err, errlen, "TLS failure: %s", buf);
 		} else {
-			str_format(err, errlen, "%s", h.done ? h.reason : "no answer");
+			str_format_trunc(err, errlen, "%s", h.done ? h.reason : "no answer");
 		}
 		ERR_clear_error();
 	}
@@ -275,7 +284,7 @@ int alert_post_webhook(const struct alert_webhook *w, const char *json, char *er
 		return -1;
 	struct evhttp_uri *u = evhttp_uri_parse(w->url);
 	if (!u) {
-		str_format(err, errlen, "webhook URL cannot be parsed");
+		str_format_trunc(err, errlen, "webhook URL cannot be parsed");
 		return -1;
 	}
 	int delay_ms = 1000;

@@ -34,7 +34,7 @@ struct blockalert *blockalert_new(int64_t interval_ms, const char *node)
 	if (!b)
 		return NULL;
 	b->interval_ms = interval_ms > 0 ? interval_ms : 60000;
-	(void)str_copy(b->node, sizeof b->node, node ? node : "");
+	str_copy_trunc(b->node, sizeof b->node, node ? node : "");
 	return b;
 }
 
@@ -98,7 +98,7 @@ char *blockalert_add(struct blockalert *b, const struct pol_verdict *v, const ch
 		struct blockalert_item *it = &b->items[b->n_items++];
 		it->v = *v;
 		it->time_ms = now_ms;
-		(void)str_copy(it->client_ip, sizeof it->client_ip, client_ip ? client_ip : "");
+		str_copy_trunc(it->client_ip, sizeof it->client_ip, client_ip ? client_ip : "");
 	}
 	if (b->n_pending < UINT32_MAX)
 		b->n_pending++;

@@ -164,7 +164,7 @@ static int control_addr(const char *path, struct sockaddr_un *un, char *err, siz
 	memset(un, 0, sizeof *un);
 	un->sun_family = AF_UNIX;
 	if (str_copy(un->sun_path, sizeof un->sun_path, path) != 0) {
-		str_format(err, errlen, "%s: path too long for a socket", path);
+		str_format_trunc(err, errlen, "%s: path too long for a socket", path);
 		return -1;
 	}
 	return 0;
@@ -178,14 +178,15 @@ struct control *control_new(struct event_base *base, const char *path, control_h
 		return NULL;
 	struct control *c = calloc(1, sizeof *c);
 	if (!c) {
-		str_format(err, errlen, "out of memory");
+		str_format_trunc(err, errlen, "out of memory");
 		return NULL;
 	}
 	c->base = base;
 	c->current = -1;
 	c->fn = fn;
 	c->ctx = ctx;
-	str_copy(c->path, sizeof c->path, path);
+	if (str_copy(c->path, sizeof c->path, path) != 0)
+		panic("control_new: c->path does not fit");
 	unlink(path); /* a stale socket from a previous run */
 	mode_t old = umask(0077);
 	c->listener = evconnlistener_new_bind(base, control_on_accept, c,
@@ -193,7 +194,7 @@ struct control *control_new(struct event_base *base, const char *path, control_h
 	                                      (struct sockaddr *)&un, (int)sizeof un);
 	umask(old);
 	if (!c->listener) {
-		str_format(err, errlen, "control socket %s: %s", path, strerror(errno));
+		str_format_trunc(err, errlen, "control socket %s: %s", path, strerror(errno));
 		free(c);
 		return NULL;
 	}
@@ -238,7 +239,7 @@ int control_call(const char *path, json_t *req, int timeout_ms, json_t **reply, 
 		return -1;
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
-		str_format(err, errlen, "socket: %s", strerror(errno));
+		str_format_trunc(err, errlen, "socket: %s", strerror(errno));
 		return -1;
 	}
 	if (connect(fd, (struct sockaddr *)&un, sizeof un) != 0) {
@@ -246,7 +247,7 @@ int control_call(const char *path, json_t *req, int timeout_ms, json_t **reply, 
 		close(fd);
 		if (e == ENOENT || e == ECONNREFUSED)
 			return 1;
-		str_format(err, errlen, "%s: %s", path, strerror(e));
+		str_format_trunc(err, errlen, "%s: %s", path, strerror(e));
 		return -1;
 	}
 	clock_update();
@@ -256,7 +257,7 @@ int control_call(const char *path, json_t *req, int timeout_ms, json_t **reply, 
 	char *buf = NULL;
 	size_t got = 0, cap = 0;
 	if (!text) {
-		str_format(err, errlen, "out of memory");
+		str_format_trunc(err, errlen, "out of memory");
 		goto out;
 	}
 	size_t len = strlen(text), off = 0;
@@ -279,8 +280,8 @@ int control_call(const char *path, json_t *req, int timeout_ms, json_t **reply, 
 			if (!json_is_object(*reply)) {
 				json_decref(*reply);
 				*reply = NULL;
-				str_format(err, errlen, "the server's answer is not JSON: %s",
-				           e.text);
+				str_format_trunc(err, errlen, "the server's answer is not JSON: %s",
+				                 e.text);
 				goto out;
 			}
 			rc = 0;
@@ -290,7 +291,7 @@ int control_call(const char *path, json_t *req, int timeout_ms, json_t **reply, 
 			char *nb =
 			    cap < CONTROL_REPLY_MAX ? realloc(buf, cap ? cap * 2 : 8192) : NULL;
 			if (!nb) {
-				str_format(err, errlen, "the server's answer is too long");
+				str_format_trunc(err, errlen, "the server's answer is too long");
 				goto out;
 			}
 			buf = nb;
@@ -300,7 +301,7 @@ int control_call(const char *path, json_t *req, int timeout_ms, json_t **reply, 
 			goto timeout;
 		ssize_t r = read(fd, buf + got, cap - got);
 		if (r == 0) {
-			str_format(err, errlen, "the server closed the connection");
+			str_format_trunc(err, errlen, "the server closed the connection");
 			goto out;
 		}
 		if (r < 0 && errno != EINTR && errno != EAGAIN)
@@ -309,10 +310,10 @@ int control_call(const char *path, json_t *req, int timeout_ms, json_t **reply, 
 			got += (size_t)r;
 	}
 timeout:
-	str_format(err, errlen, "%s: no answer within %d ms", path, timeout_ms);
+	str_format_trunc(err, errlen, "%s: no answer within %d ms", path, timeout_ms);
 	goto out;
 ioerr:
-	str_format(err, errlen, "%s: %s", path, strerror(errno));
+	str_format_trunc(err, errlen, "%s: %s", path, strerror(errno));
 out:
 	free(buf);
 	free(text);

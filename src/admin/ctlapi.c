@@ -172,7 +172,7 @@ static json_t *ctlapi_resume(struct ctlapi_state *s, const struct ctlapi_req *r)
 	if (strncmp(norm, k->prefix, strlen(k->prefix)) != 0)
 		return ctlapi_fail(CTLAPI_BAD_REQUEST, "resume %s: '%.100s' is not %s", k->kind, in,
 		                   k->what);
-	(void)str_format(why, sizeof why, "resume %s%s%s", k->kind, *r->reason ? ": " : "",
+	str_format_trunc(why, sizeof why, "resume %s%s%s", k->kind, *r->reason ? ": " : "",
 	                 r->reason);
 	enum blocks_unblock_result res =
 	    blocks_unblock(s->engine, in, r->actor, why, r->now_ms, norm, sizeof norm);
@@ -230,10 +230,11 @@ static json_t *ctlapi_limit(struct ctlapi_state *s, const struct ctlapi_req *r)
 		return ctlapi_fail(CTLAPI_BAD_REQUEST, "target: not a user name or domain: %s",
 		                   target);
 	target = ctarget;
-	if (strcmp(target, "limits") == 0)
-		(void)str_copy(section, sizeof section, "limits");
-	else if ((strncmp(target, "user:", 5) != 0 || !target[5]) &&
-	         (strncmp(target, "domain:", 7) != 0 || !target[7]))
+	if (strcmp(target, "limits") == 0) {
+		if (str_copy(section, sizeof section, "limits") != 0)
+			panic("ctlapi_limit: section does not fit");
+	} else if ((strncmp(target, "user:", 5) != 0 || !target[5]) &&
+	           (strncmp(target, "domain:", 7) != 0 || !target[7]))
 		return ctlapi_fail(CTLAPI_BAD_REQUEST,
 		                   "target: expected user:NAME, domain:NAME or limits");
 	else if (str_format(section, sizeof section, "%.*s %s", target[0] == 'u' ? 4 : 6, target,
@@ -251,10 +252,13 @@ static json_t *ctlapi_limit(struct ctlapi_state *s, const struct ctlapi_req *r)
 	if (bad)
 		return ctlapi_fail(CTLAPI_BAD_REQUEST, "%s", err);
 	struct store_audit a = {.time_ms = r->now_ms};
-	(void)str_copy(a.actor, sizeof a.actor, r->actor);
-	(void)str_copy(a.action, sizeof a.action, "limit");
-	(void)str_copy(a.identity, sizeof a.identity, target);
-	(void)str_format(a.reason, sizeof a.reason, "%s = %s%s%s", limit, value,
+	if (str_copy(a.actor, sizeof a.actor, r->actor) != 0)
+		return ctlapi_fail(CTLAPI_BAD_REQUEST, "actor too long");
+	if (str_copy(a.action, sizeof a.action, "limit") != 0)
+		panic("ctlapi_limit: a.action does not fit");
+	if (str_copy(a.identity, sizeof a.identity, target) != 0)
+		return ctlapi_fail(CTLAPI_BAD_REQUEST, "identity too long");
+	str_format_trunc(a.reason, sizeof a.reason, "%s = %s%s%s", limit, value,
 	                 *r->reason ? ": " : "", r->reason);
 	if (s->store && s->store->audit_append(s->store, &a) != 0)
 		log_error("control: limit %s for %s set, but its audit record was not written",

@@ -89,7 +89,7 @@ struct ctlasync *ctlasync_new(struct event_base *base, struct ctlapi_state *work
 {
 	struct ctlasync *a = calloc(1, sizeof *a);
 	if (!a) {
-		str_format(err, errlen, "out of memory");
+		str_format_trunc(err, errlen, "out of memory");
 		return NULL;
 	}
 	a->worker = worker;
@@ -99,17 +99,17 @@ struct ctlasync *ctlasync_new(struct event_base *base, struct ctlapi_state *work
 	pthread_mutex_init(&a->lock, NULL);
 	pthread_cond_init(&a->cond, NULL);
 	if (pipe2(a->pipe, O_CLOEXEC | O_NONBLOCK) != 0) {
-		str_format(err, errlen, "pipe: %s", strerror(errno));
+		str_format_trunc(err, errlen, "pipe: %s", strerror(errno));
 		goto fail;
 	}
 	a->ev = event_new(base, a->pipe[0], EV_READ | EV_PERSIST, ctlasync_on_done, a);
 	if (!a->ev || event_add(a->ev, NULL) != 0) {
-		str_format(err, errlen, "out of memory");
+		str_format_trunc(err, errlen, "out of memory");
 		goto fail;
 	}
 	int e = pthread_create(&a->thread, NULL, ctlasync_main, a);
 	if (e != 0) {
-		str_format(err, errlen, "cannot start the control worker: %s", strerror(e));
+		str_format_trunc(err, errlen, "cannot start the control worker: %s", strerror(e));
 		goto fail;
 	}
 	a->started = true;

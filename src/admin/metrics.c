@@ -3,6 +3,7 @@
  */
 #include "admin/metrics.h"
 
+#include "core/log.h"
 #include "core/str.h"
 
 #include <math.h>
@@ -87,7 +88,7 @@ struct metric *metrics_register(struct metrics *m, enum metric_type type, const 
 		return NULL;
 	mt->type = type;
 	memcpy(mt->name, name, strlen(name) + 1);
-	str_copy(mt->help, sizeof mt->help, help ? help : "");
+	str_copy_trunc(mt->help, sizeof mt->help, help ? help : "");
 	for (char *c = mt->help; *c; c++)
 		if (*c == '\n' || *c == '\\')
 			*c = ' ';
@@ -293,11 +294,13 @@ int metrics_render(const struct metrics *m, struct buf *out)
 						buf_free(&nb);
 						return -1;
 					}
-					str_copy(le, sizeof le, buf_cstr(&nb));
+					if (str_copy(le, sizeof le, buf_cstr(&nb)) != 0)
+						panic("metrics_render: le does not fit");
 					buf_free(&nb);
 				} else {
 					cum = s->count;
-					str_copy(le, sizeof le, "+Inf");
+					if (str_copy(le, sizeof le, "+Inf") != 0)
+						panic("metrics_render: le does not fit");
 				}
 				if (buf_printf(out, "%s_bucket", mt->name) != 0 ||
 				    metrics_labels(out, mt, s, le) != 0 ||

@@ -133,7 +133,7 @@ struct pfhold *pfhold_open(const struct pfhold_conf *conf, char *err, size_t err
 {
 	struct pfhold *p = calloc(1, sizeof *p);
 	if (!p) {
-		str_format(err, errlen, "out of memory");
+		str_format_trunc(err, errlen, "out of memory");
 		return NULL;
 	}
 	p->conf = *conf;
@@ -144,8 +144,8 @@ struct pfhold *pfhold_open(const struct pfhold_conf *conf, char *err, size_t err
 	json_t *doc = json_load_file(conf->store_path, 0, &je);
 	json_t *arr = json_object_get(doc, "holds");
 	if (!json_is_array(arr)) {
-		str_format(err, errlen, "%s:%d: %s", conf->store_path, je.line,
-		           doc ? "expected {\"holds\": [...]}" : je.text);
+		str_format_trunc(err, errlen, "%s:%d: %s", conf->store_path, je.line,
+		                 doc ? "expected {\"holds\": [...]}" : je.text);
 		json_decref(doc);
 		pfhold_free(p);
 		return NULL;
@@ -158,7 +158,7 @@ struct pfhold *pfhold_open(const struct pfhold_conf *conf, char *err, size_t err
 		if (pfhold_rec_of(v, &r) != 0)
 			bad++;
 		else if (pfhold_append(p, &r) != 0) {
-			str_format(err, errlen, "out of memory");
+			str_format_trunc(err, errlen, "out of memory");
 			json_decref(doc);
 			pfhold_free(p);
 			return NULL;
@@ -197,7 +197,8 @@ static void pfhold_add_rcpts(struct pfhold_rec *to, const struct pfhold_rec *fro
 		for (unsigned k = 0; k < to->nrcpt && !have; k++)
 			have = str_ieq(to->rcpt[k], from->rcpt[i]);
 		if (!have && to->nrcpt < PFHOLD_RCPTS)
-			(void)str_copy(to->rcpt[to->nrcpt++], sizeof to->rcpt[0], from->rcpt[i]);
+			if (str_copy(to->rcpt[to->nrcpt++], sizeof to->rcpt[0], from->rcpt[i]) != 0)
+				panic("pfhold_add_rcpts: to->rcpt[to->nrcpt++] does not fit");
 	}
 }
 
@@ -222,7 +223,8 @@ void pfhold_note(struct pfhold *p, const struct pfhold_rec *r, bool held)
 	bool changed = false;
 	if (same) {
 		if (!same->queue_id[0] && r->queue_id[0]) {
-			(void)str_copy(same->queue_id, sizeof same->queue_id, r->queue_id);
+			if (str_copy(same->queue_id, sizeof same->queue_id, r->queue_id) != 0)
+				panic("pfhold_note: same->queue_id does not fit");
 			changed = true;
 		}
 		if (held) {
@@ -251,12 +253,12 @@ static int pfhold_argv(const struct pfhold *p, const char *cmd, char *words, siz
                        char **argv, const char *a1, const char *a2, char *err, size_t errlen)
 {
 	if (str_copy(words, wsize, cmd) != 0) {
-		str_format(err, errlen, "command too long: %.60s", cmd);
+		str_format_trunc(err, errlen, "command too long: %.60s", cmd);
 		return -1;
 	}
 	int n = spawn_split(words, argv, PFHOLD_ARGS - 5);
 	if (n < 0) {
-		str_format(err, errlen, "command empty or too many words: %.60s", cmd);
+		str_format_trunc(err, errlen, "command empty or too many words: %.60s", cmd);
 		return -1;
 	}
 	if (p->conf.config_dir[0]) {
@@ -299,7 +301,7 @@ static json_t *pfhold_queue(struct pfhold *p, char *err, size_t errlen)
 	struct buf out;
 	buf_init(&out, PFHOLD_OUT_MAX);
 	if (spawn_run(argv, &out, etext, sizeof etext, p->conf.timeout_ms, why, sizeof why) != 0) {
-		str_format(err, errlen, "reading Postfix's queue: %s", why);
+		str_format_trunc(err, errlen, "reading Postfix's queue: %s", why);
 		buf_free(&out);
 		return NULL;
 	}
@@ -309,7 +311,7 @@ static json_t *pfhold_queue(struct pfhold *p, char *err, size_t errlen)
 	buf_free(&out);
 	if (rc != 0) {
 		json_decref(c.all);
-		str_format(err, errlen, "out of memory reading Postfix's queue");
+		str_format_trunc(err, errlen, "out of memory reading Postfix's queue");
 		return NULL;
 	}
 	if (bad)
@@ -356,7 +358,8 @@ static void pfhold_match(struct pfhold *p, json_t *all, int64_t now_ms)
 				            r->sender) &&
 				    pfhold_rcpts_in(r, m) &&
 				    llabs(at * 1000 - r->time_ms) <= PFHOLD_MATCH_MS) {
-					(void)str_copy(r->queue_id, sizeof r->queue_id, id);
+					if (str_copy(r->queue_id, sizeof r->queue_id, id) != 0)
+						continue;
 					changed = true;
 					break;
 				}
@@ -417,7 +420,7 @@ json_t *pfhold_list(struct pfhold *p, int64_t now_ms, char *err, size_t errlen)
 	pthread_mutex_unlock(&p->lock);
 	json_decref(all);
 	if (!arr) {
-		str_format(err, errlen, "out of memory");
+		str_format_trunc(err, errlen, "out of memory");
 		return NULL;
 	}
 	return json_pack("{s:o, s:s}", "holds", arr, "queue", "postfix");
@@ -459,7 +462,7 @@ enum pfhold_result pfhold_change(struct pfhold *p, bool release, const char *id,
                                  const char *reason, int64_t now_ms, char *err, size_t errlen)
 {
 	if (!id || !pfqueue_id_ok(id)) {
-		str_format(err, errlen, "'%.40s' is not a Postfix queue ID", id ? id : "");
+		str_format_trunc(err, errlen, "'%.40s' is not a Postfix queue ID", id ? id : "");
 		return PFHOLD_BAD_ID;
 	}
 	/* The queue as it is now: is it ours, and still held? */
@@ -479,12 +482,13 @@ enum pfhold_result pfhold_change(struct pfhold *p, bool release, const char *id,
 	bool held = qn && strcmp(qn, "hold") == 0;
 	json_decref(all);
 	if (!ours) {
-		str_format(err, errlen, "%s: no message the policy held has this queue ID%s", id,
-		           held ? " (it is in Postfix's hold queue for another reason)" : "");
+		str_format_trunc(err, errlen, "%s: no message the policy held has this queue ID%s",
+		                 id,
+		                 held ? " (it is in Postfix's hold queue for another reason)" : "");
 		return PFHOLD_NOT_OURS;
 	}
 	if (!held) { /* cannot be: pfhold_match dropped it */
-		str_format(err, errlen, "%s: not in Postfix's hold queue", id);
+		str_format_trunc(err, errlen, "%s: not in Postfix's hold queue", id);
 		return PFHOLD_NOT_HELD;
 	}
 	char words[600], why[300], etext[300];
@@ -497,7 +501,7 @@ enum pfhold_result pfhold_change(struct pfhold *p, bool release, const char *id,
 	int rc = spawn_run(argv, &out, etext, sizeof etext, p->conf.timeout_ms, why, sizeof why);
 	buf_free(&out);
 	if (rc != 0) {
-		str_format(err, errlen, "%s: %s", id, why);
+		str_format_trunc(err, errlen, "%s: %s", id, why);
 		return PFHOLD_FAILED;
 	}
 	/* postsuper -H moves it to the deferred queue: delivery would wait for the

@@ -3,6 +3,7 @@
  */
 #include "admin/pfqueue.h"
 
+#include "core/log.h"
 #include "core/str.h"
 
 #include <jansson.h>
@@ -64,7 +65,8 @@ static int pfqueue_msg_of(json_t *o, struct pfqueue_msg *m)
 			return -1;
 		m->nrcpt++;
 		if (kept < PFQUEUE_RCPTS_MAX)
-			(void)str_copy(m->rcpt[kept++], sizeof m->rcpt[0], addr);
+			if (str_copy(m->rcpt[kept++], sizeof m->rcpt[0], addr) != 0)
+				panic("pfqueue_msg_of: m->rcpt[kept++] does not fit");
 	}
 	m->nkept = kept;
 	return 0;

@@ -201,7 +201,8 @@ static void series_note_ip(struct series_ident *id, const char *ip, int64_t now_
 		if (id->nips < SERIES_IPS)
 			id->nips++;
 		i = id->nips - 1; /* the oldest makes room */
-		(void)str_copy(cur.ip, sizeof cur.ip, ip);
+		if (str_copy(cur.ip, sizeof cur.ip, ip) != 0)
+			return;
 	}
 	memmove(&id->ips[1], &id->ips[0], i * sizeof id->ips[0]);
 	cur.last_ms = now_ms;
@@ -237,9 +238,11 @@ int series_record(struct series *s, int64_t now_ms, const char *identity, const 
 	struct series_verdict *v = &id->verdicts[id->vhead];
 	memset(v, 0, sizeof *v);
 	v->time_ms = now_ms;
-	(void)str_copy(v->action, sizeof v->action, action ? action : "allow");
-	(void)str_copy(v->rule, sizeof v->rule, rule ? rule : "");
-	(void)str_copy(v->reason, sizeof v->reason, reason ? reason : "");
+	if (str_copy(v->action, sizeof v->action, action ? action : "allow") != 0)
+		panic("series_record: v->action does not fit");
+	if (str_copy(v->rule, sizeof v->rule, rule ? rule : "") != 0)
+		panic("series_record: v->rule does not fit");
+	str_copy_trunc(v->reason, sizeof v->reason, reason ? reason : "");
 	id->vhead = (id->vhead + 1) % SERIES_VERDICTS;
 	if (id->nverdicts < SERIES_VERDICTS)
 		id->nverdicts++;
@@ -292,6 +295,7 @@ size_t series_identities(const struct series *s, char (*names)[SERIES_IDENT_MAX]
 	if (n > max)
 		n = max;
 	for (size_t i = 0; i < n; i++)
-		(void)str_copy(names[i], SERIES_IDENT_MAX, s->idents[order[i]].name);
+		if (str_copy(names[i], SERIES_IDENT_MAX, s->idents[order[i]].name) != 0)
+			panic("series_identities: names[i] does not fit");
 	return n;
 }

@@ -3,6 +3,7 @@
  */
 #include "admin/session.h"
 
+#include "core/log.h"
 #include "core/str.h"
 
 #include <sodium.h>
@@ -54,7 +55,8 @@ const struct session *session_create(struct sessions *ss, const char *user, int6
 	slot->used = true;
 	session_token(slot->id);
 	session_token(slot->csrf);
-	(void)str_copy(slot->user, sizeof slot->user, user);
+	if (str_copy(slot->user, sizeof slot->user, user) != 0)
+		panic("session_create: slot->user does not fit");
 	slot->created_ms = slot->last_ms = now_ms;
 	return slot;
 }

@@ -4,6 +4,7 @@
 #include "admin/status.h"
 
 #include "core/clock.h"
+#include "core/log.h"
 #include "core/str.h"
 #include "queue/queue.h"
 
@@ -88,10 +89,13 @@ void status_hold_rule(const char *reason, char *rule, size_t size)
 			return;
 		}
 	}
-	if (strncmp(reason, "DSN to an unverified sender", 27) == 0)
-		(void)str_copy(rule, size, "dsn_unverified");
-	else
-		(void)str_copy(rule, size, "manual");
+	if (strncmp(reason, "DSN to an unverified sender", 27) == 0) {
+		if (str_copy(rule, size, "dsn_unverified") != 0)
+			panic("status_hold_rule: rule does not fit");
+	} else {
+		if (str_copy(rule, size, "manual") != 0)
+			panic("status_hold_rule: rule does not fit");
+	}
 }
 
 static int status_hold_cb(void *arg, const struct queue_envelope *env)

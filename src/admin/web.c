@@ -168,10 +168,11 @@ void web_cookie(struct web_req *r, size_t slot, const char *name, const char *va
 {
 	char age[40] = "";
 	if (max_age >= 0)
-		(void)str_format(age, sizeof age, "; Max-Age=%ld", max_age);
-	(void)str_format(r->set_cookie[slot], sizeof r->set_cookie[slot],
-	                 "%s=%s; Path=%s; HttpOnly; SameSite=Strict%s%s", name, value, path,
-	                 r->w->tls ? "; Secure" : "", age);
+		str_format_trunc(age, sizeof age, "; Max-Age=%ld", max_age);
+	if (str_format(r->set_cookie[slot], sizeof r->set_cookie[slot],
+	               "%s=%s; Path=%s; HttpOnly; SameSite=Strict%s%s", name, value, path,
+	               r->w->tls ? "; Secure" : "", age) != 0)
+		panic("web_cookie: r->set_cookie[slot] does not fit");
 }
 
 int web_param(struct web_req *r, const char *name, char *out, size_t size)
@@ -282,7 +283,8 @@ static enum MHD_Result web_login_finish(struct web_req *r, enum userdb_verdict u
 		struct pol_event ev;
 		pol_event_init(&ev, uv == USERDB_OK ? POL_EV_AUTH_OK : POL_EV_AUTH_FAIL,
 		               clock_realtime_ms());
-		(void)str_copy(ev.user, sizeof ev.user, ue ? ue->name : user);
+		if (str_copy(ev.user, sizeof ev.user, ue ? ue->name : user) != 0)
+			panic("web_login_finish: login_user is POL_USER_MAX");
 		/* the account only: an address's web failures are the web's own lockout
 		 * (w->lock), never an SMTP block of ip:127.0.0.1 behind a proxy */
 		ev.has_ip = false;
@@ -331,7 +333,8 @@ static enum MHD_Result web_login_finish(struct web_req *r, enum userdb_verdict u
 		metric_add(w->m_logins, (const char *[]){"ok"}, 1);
 	web_cookie(r, 0, "rg_session", s->id, "/", -1);
 	web_cookie(r, 1, "rg_login", "", "/login", 0);
-	str_copy(r->location, sizeof r->location, "/");
+	if (str_copy(r->location, sizeof r->location, "/") != 0)
+		panic("web_login_finish: r->location does not fit");
 	return web_text(r, 303, "logged in\n");
 }
 
@@ -443,7 +446,7 @@ static enum MHD_Result web_login(struct web_req *r)
 json_t *web_control(struct web_req *r, const char *type, const char *reason, json_t *payload)
 {
 	char actor[POL_ACTOR_MAX];
-	(void)str_format(actor, sizeof actor, "web:%s", r->sess ? r->sess->user : "api-token");
+	str_format_trunc(actor, sizeof actor, "web:%s", r->sess ? r->sess->user : "api-token");
 	json_t *req = ctlapi_request(type, actor, reason);
 	if (req && payload)
 		(void)json_object_update(req, payload);
@@ -527,7 +530,7 @@ static enum MHD_Result web_api_holds(struct web_req *r, const char *rest)
 		}
 	}
 	char why[POL_TEXT_MAX];
-	(void)str_copy(why, sizeof why, reason && *reason ? reason : "from the admin API");
+	str_copy_trunc(why, sizeof why, reason && *reason ? reason : "from the admin API");
 	json_decref(in);
 	return web_control_answer(r, web_control(r, verb, why, json_pack("{s:s}", "id", id)));
 }
@@ -543,9 +546,12 @@ static enum MHD_Result web_api_control(struct web_req *r)
 		return web_json_error(r, 400, "expected a control request {\"type\": ...}");
 	}
 	char t[32], why[POL_TEXT_MAX];
-	(void)str_copy(t, sizeof t, type);
+	if (str_copy(t, sizeof t, type) != 0) {
+		json_decref(in);
+		return web_json_error(r, 400, "unknown control request type");
+	}
 	const char *reason = json_string_value(json_object_get(in, "reason"));
-	(void)str_copy(why, sizeof why, reason ? reason : "");
+	str_copy_trunc(why, sizeof why, reason ? reason : "");
 	(void)json_object_del(in, "actor"); /* the session's user acts */
 	(void)json_object_del(in, "type");
 	(void)json_object_del(in, "reason");
@@ -599,7 +605,7 @@ static enum MHD_Result web_api(struct web_req *r)
 			return web_json_error(r, 400, "a reason is required");
 		}
 		char why[POL_TEXT_MAX];
-		(void)str_copy(why, sizeof why, reason);
+		str_copy_trunc(why, sizeof why, reason);
 		json_t *payload = json_pack("{s:s}", "identity", ident);
 		json_decref(in);
 		return web_control_answer(r, web_control(r, "unblock", why, payload));
@@ -689,7 +695,8 @@ static void web_identify(struct web_req *r)
 	struct web *w = r->w;
 	const union MHD_ConnectionInfo *ci =
 	    MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-	str_copy(r->ip_text, sizeof r->ip_text, "-");
+	if (str_copy(r->ip_text, sizeof r->ip_text, "-") != 0)
+		panic("web_identify: r->ip_text does not fit");
 	if (ci && ci->client_addr && addr_from_sockaddr(ci->client_addr, &r->ip) == 0) {
 		r->has_ip = true;
 		addr_unmap(&r->ip);
@@ -759,7 +766,7 @@ static enum MHD_Result web_dispatch(struct web_req *r)
 		char why[512], body[600];
 		if (!w->ctx.health || w->ctx.health(w->ctx.health_arg, why, sizeof why) == 0)
 			return web_text(r, 200, "ok\n");
-		str_format(body, sizeof body, "unavailable: %s\n", why);
+		str_format_trunc(body, sizeof body, "unavailable: %s\n", why);
 		return web_text(r, 503, body);
 	}
 	if (strcmp(url, "/favicon.ico") == 0)
@@ -784,7 +791,8 @@ static enum MHD_Result web_dispatch(struct web_req *r)
 		session_end(&w->sessions, r->sess->id);
 		r->sess = NULL;
 		web_cookie(r, 0, "rg_session", "", "/", 0);
-		str_copy(r->location, sizeof r->location, "/login");
+		if (str_copy(r->location, sizeof r->location, "/login") != 0)
+			panic("web_dispatch: r->location does not fit");
 		return web_text(r, 303, "logged out\n");
 	}
 	return webui_handle(r);
@@ -884,7 +892,7 @@ static char *web_slurp(const char *path, char *err, size_t errlen)
 {
 	FILE *f = fopen(path, "rbe");
 	if (!f) {
-		str_format(err, errlen, "web: cannot read %s: %s", path, strerror(errno));
+		str_format_trunc(err, errlen, "web: cannot read %s: %s", path, strerror(errno));
 		return NULL;
 	}
 	struct buf b;
@@ -896,7 +904,7 @@ static char *web_slurp(const char *path, char *err, size_t errlen)
 		rc = buf_append(&b, tmp, n);
 	fclose(f);
 	if (rc != 0 || b.len == 0) {
-		str_format(err, errlen, "web: %s is empty or larger than 1 MiB", path);
+		str_format_trunc(err, errlen, "web: %s is empty or larger than 1 MiB", path);
 		buf_free(&b);
 		return NULL;
 	}
@@ -916,7 +924,7 @@ int web_read_token_file(const char *path, char *out, size_t size, char *err, siz
 	sodium_memzero(text, strlen(text));
 	free(text);
 	if (rc != 0) {
-		str_format(err, errlen, "web: the token in %s is too long", path);
+		str_format_trunc(err, errlen, "web: the token in %s is too long", path);
 		return -1;
 	}
 	return 0;
@@ -927,7 +935,7 @@ struct web *web_new(struct event_base *base, const struct web_options *opt,
 {
 	struct web *w = calloc(1, sizeof *w);
 	if (!w) {
-		str_format(err, errlen, "out of memory");
+		str_format_trunc(err, errlen, "out of memory");
 		return NULL;
 	}
 	w->base = base;
@@ -948,35 +956,45 @@ struct web *web_new(struct event_base *base, const struct web_options *opt,
 	const struct hostport *addr = opt->addr;
 	bool tls = opt->tls_cert && opt->tls_cert[0];
 	if (!tls && !hostport_is_loopback(addr)) {
-		str_format(err, errlen,
-		           "web: %s is not a loopback address and no TLS certificate is set "
-		           "([web] tls_cert, tls_key)",
-		           addr->text);
+		str_format_trunc(err, errlen,
+		                 "web: %s is not a loopback address and no TLS certificate is set "
+		                 "([web] tls_cert, tls_key)",
+		                 addr->text);
 		free(w);
 		return NULL;
 	}
 	if (tls && MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
-		str_format(err, errlen,
-		           "web: this libmicrohttpd has no TLS (GnuTLS); listen on loopback only");
+		str_format_trunc(
+		    err, errlen,
+		    "web: this libmicrohttpd has no TLS (GnuTLS); listen on loopback only");
 		free(w);
 		return NULL;
 	}
 	if (opt->api_token && opt->api_token[0]) {
 		if (strlen(opt->api_token) < 16 ||
 		    str_copy(w->api_token, sizeof w->api_token, opt->api_token) != 0) {
-			str_format(err, errlen, "web: api_token must be 16 to 255 characters");
+			str_format_trunc(err, errlen,
+			                 "web: api_token must be 16 to 255 characters");
 			free(w);
 			return NULL;
 		}
 	}
-	str_copy(w->users_file, sizeof w->users_file,
-	         opt->users_file ? opt->users_file : USERDB_DEFAULT_PATH);
-	str_copy(w->monitor_state, sizeof w->monitor_state,
-	         opt->monitor_state ? opt->monitor_state : "");
+	if (str_copy(w->users_file, sizeof w->users_file,
+	             opt->users_file ? opt->users_file : USERDB_DEFAULT_PATH) != 0) {
+		str_copy_trunc(err, errlen, "web: users_file path too long");
+		free(w);
+		return NULL;
+	}
+	if (str_copy(w->monitor_state, sizeof w->monitor_state,
+	             opt->monitor_state ? opt->monitor_state : "") != 0) {
+		str_copy_trunc(err, errlen, "web: monitor_state path too long");
+		free(w);
+		return NULL;
+	}
 	session_init(&w->sessions, opt->session_idle_ms ? opt->session_idle_ms : 30 * 60000,
 	             opt->session_max_ms ? opt->session_max_ms : 12 * 3600000);
 	if (userdb_init(&w->users, w->users_file) != 0) {
-		str_format(err, errlen, "web: users file name too long");
+		str_format_trunc(err, errlen, "web: users file name too long");
 		free(w);
 		return NULL;
 	}
@@ -1011,14 +1029,14 @@ struct web *web_new(struct event_base *base, const struct web_options *opt,
 		    (unsigned)30, MHD_OPTION_NOTIFY_COMPLETED, web_completed, w, MHD_OPTION_END);
 	}
 	if (!w->d) {
-		str_format(err, errlen, "web: cannot listen on %s: %s", addr->text,
-		           strerror(errno));
+		str_format_trunc(err, errlen, "web: cannot listen on %s: %s", addr->text,
+		                 strerror(errno));
 		web_free(w);
 		return NULL;
 	}
 	const union MHD_DaemonInfo *info = MHD_get_daemon_info(w->d, MHD_DAEMON_INFO_EPOLL_FD);
 	if (!info) {
-		str_format(err, errlen, "web: libmicrohttpd gave no epoll descriptor");
+		str_format_trunc(err, errlen, "web: libmicrohttpd gave no epoll descriptor");
 		web_free(w);
 		return NULL;
 	}
@@ -1039,7 +1057,7 @@ struct web *web_new(struct event_base *base, const struct web_options *opt,
 	w->io = event_new(base, info->epoll_fd, EV_READ | EV_PERSIST, web_on_io, w);
 	w->timer = evtimer_new(base, web_on_io, w);
 	if (!w->io || !w->timer || event_add(w->io, NULL) != 0) {
-		str_format(err, errlen, "web: cannot watch the listener");
+		str_format_trunc(err, errlen, "web: cannot watch the listener");
 		web_free(w);
 		return NULL;
 	}

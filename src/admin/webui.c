@@ -124,8 +124,8 @@ enum MHD_Result webui_login_page(struct web_req *r, unsigned status, const char 
 	if (status == 403 || !have || strlen(have) != SESSION_TOKEN_LEN ||
 	    strspn(have, "0123456789abcdef") != SESSION_TOKEN_LEN)
 		session_token(tok);
-	else
-		str_copy(tok, sizeof tok, have);
+	else if (str_copy(tok, sizeof tok, have) != 0)
+		panic("webui_login_page: tok does not fit");
 	web_cookie(r, 1, "rg_login", tok, "/login", 3600);
 	struct buf b;
 	buf_init(&b, WEB_PAGE_MAX);
@@ -364,7 +364,8 @@ static int webui_holds_table(struct buf *b, struct web_req *r, const json_t *doc
 			return -1;
 		if (user && user[0]) {
 			char ident[POL_IDENT_MAX];
-			(void)str_format(ident, sizeof ident, "user:%s", user);
+			if (str_format(ident, sizeof ident, "user:%s", user) != 0)
+				return -1;
 			if (webui_account_link(b, ident) != 0)
 				return -1;
 		} else if (html_text(b, json_string_value(json_object_get(h, "client_ip"))) != 0) {
@@ -552,10 +553,10 @@ static enum MHD_Result webui_resume(struct web_req *r)
 	if (form_encode(norm, enc, sizeof enc) != 0)
 		enc[0] = '\0';
 	if (has_kind)
-		(void)str_format(r->location, sizeof r->location,
+		str_format_trunc(r->location, sizeof r->location,
 		                 "/blocks?resumed=%s&released=%lld", enc, released);
 	else
-		(void)str_format(r->location, sizeof r->location, "/blocks?resumed=%s", enc);
+		str_format_trunc(r->location, sizeof r->location, "/blocks?resumed=%s", enc);
 	return web_reply(r, 303, "text/plain; charset=utf-8", "resumed\n", 8);
 }
 
@@ -889,7 +890,7 @@ static enum MHD_Result webui_hold(struct web_req *r)
 	queue_envelope_free(&env);
 	int fd = held ? queue_entry_open_content(w->ctx.queue, id) : -1;
 	char title[80];
-	(void)str_format(title, sizeof title, "Held message %s", id);
+	str_format_trunc(title, sizeof title, "Held message %s", id);
 	webui_put(&full, webui_begin(&b, r, title));
 	webui_put(&full, buf_append_str(&b, "<section class=\"card\">"));
 	if (!held) {
@@ -980,16 +981,16 @@ static enum MHD_Result webui_hold_act(struct web_req *r)
 	                            json_pack("{s:s}", "id", id));
 	if (ctlapi_reply_code(reply) != CTLAPI_OK) {
 		const char *e = json_string_value(json_object_get(reply, "error"));
-		(void)str_copy(err, sizeof err, e ? e : "failed");
+		str_copy_trunc(err, sizeof err, e ? e : "failed");
 		json_decref(reply);
 		return webui_holds(r, 409, err);
 	}
 	json_decref(reply);
 	char msg[120], enc[400];
-	(void)str_format(msg, sizeof msg, "%s %s.", release ? "Released" : "Deleted", id);
+	str_format_trunc(msg, sizeof msg, "%s %s.", release ? "Released" : "Deleted", id);
 	if (form_encode(msg, enc, sizeof enc) != 0)
 		enc[0] = '\0';
-	(void)str_format(r->location, sizeof r->location, "/holds?done=%s", enc);
+	str_format_trunc(r->location, sizeof r->location, "/holds?done=%s", enc);
 	return web_reply(r, 303, "text/plain; charset=utf-8", "done\n", 5);
 }
 

@@ -5,6 +5,7 @@
 
 #include "auth/dovecot.h"
 #include "auth/ldapauth.h"
+#include "core/log.h"
 #include "core/str.h"
 
 #include <string.h>
@@ -28,10 +29,11 @@ int authbe_config_finish(struct authbe_config *c, char *err, size_t errlen)
 {
 	char tmp[sizeof c->backends];
 	char *f[AUTHBE_MAX + 1];
-	(void)str_copy(tmp, sizeof tmp, c->backends);
+	if (str_copy(tmp, sizeof tmp, c->backends) != 0)
+		panic("authbe_config_finish: tmp does not fit");
 	int n = str_split(tmp, " ,\t", f, AUTHBE_MAX);
 	if (n <= 0) {
-		(void)str_format(err, errlen,
+		str_format_trunc(err, errlen,
 		                 "backends: one to three of file, dovecot, ldap, each once");
 		return -1;
 	}
@@ -42,7 +44,7 @@ int authbe_config_finish(struct authbe_config *c, char *err, size_t errlen)
 			if (strcmp(f[i], authbe_names[j]) == 0)
 				k = j;
 		if (k < 0 || authbe_uses(c, (enum authbe_kind)k)) {
-			(void)str_format(err, errlen,
+			str_format_trunc(err, errlen,
 			                 "backends: '%s' %s (expected file, dovecot, ldap)", f[i],
 			                 k < 0 ? "is unknown" : "comes twice");
 			return -1;
@@ -50,26 +52,26 @@ int authbe_config_finish(struct authbe_config *c, char *err, size_t errlen)
 		c->order[c->n++] = (enum authbe_kind)k;
 	}
 	if (authbe_uses(c, AUTHBE_DOVECOT) && !c->dovecot_socket[0]) {
-		(void)str_format(err, errlen, "backends has dovecot: set dovecot_socket");
+		str_format_trunc(err, errlen, "backends has dovecot: set dovecot_socket");
 		return -1;
 	}
 	if (authbe_uses(c, AUTHBE_LDAP)) {
 		if (!c->ldap_uri[0] || !c->ldap_base[0] || !c->ldap_filter[0]) {
-			(void)str_format(
+			str_format_trunc(
 			    err, errlen,
 			    "backends has ldap: set ldap_uri, ldap_base and ldap_filter");
 			return -1;
 		}
 		if (strncmp(c->ldap_uri, "ldap://", 7) != 0 &&
 		    strncmp(c->ldap_uri, "ldaps://", 8) != 0) {
-			(void)str_format(err, errlen,
+			str_format_trunc(err, errlen,
 			                 "ldap_uri: expected ldap://HOST or ldaps://HOST");
 			return -1;
 		}
 		char probe[LDAPAUTH_FILTER_MAX];
 		if (ldapauth_filter(c->ldap_filter, "user@example.org", probe, sizeof probe) != 0 ||
 		    !strstr(c->ldap_filter, "%")) {
-			(void)str_format(
+			str_format_trunc(
 			    err, errlen,
 			    "ldap_filter: needs %%u (or %%n, %%d) and only those and %%%%");
 			return -1;
@@ -86,7 +88,8 @@ static void authbe_set_name(struct authbe_result *out, const char *given, const 
 	for (const char *p = given; ok && *p; p++)
 		ok = (unsigned char)*p > 0x20 && *p != 0x7f;
 	if (!ok || str_copy(out->name, sizeof out->name, given) != 0)
-		(void)str_copy(out->name, sizeof out->name, fallback);
+		if (str_copy(out->name, sizeof out->name, fallback) != 0)
+			panic("authbe_set_name: the login name is at most USERDB_NAME_MAX");
 }
 
 static enum userdb_verdict authbe_dovecot(const struct authbe_request *req,

@@ -4,6 +4,7 @@
 #include "auth/dovecot.h"
 
 #include "auth/passwd.h"
+#include "core/log.h"
 #include "core/str.h"
 
 #include <errno.h>
@@ -197,11 +198,11 @@ static int dovecot_wait(int fd, short events, int tfd, char *why, size_t whylen)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
-			(void)str_format(why, whylen, "poll: %s", strerror(errno));
+			str_format_trunc(why, whylen, "poll: %s", strerror(errno));
 			return -1;
 		}
 		if (p[1].revents) {
-			(void)str_format(why, whylen, "timed out");
+			str_format_trunc(why, whylen, "timed out");
 			return -1;
 		}
 		if (p[0].revents)
@@ -226,7 +227,7 @@ static int dovecot_send(struct dovecot_conn *c, const char *data, size_t len, in
 				return -1;
 			continue;
 		}
-		(void)str_format(why, whylen, "write: %s",
+		str_format_trunc(why, whylen, "write: %s",
 		                 n < 0 ? strerror(errno) : "nothing written");
 		return -1;
 	}
@@ -251,7 +252,7 @@ static int dovecot_line(struct dovecot_conn *c, size_t *consumed, const char **l
 			return 0;
 		}
 		if (c->len >= DOVECOT_LINE_MAX) {
-			(void)str_format(why, whylen, "a line longer than %d bytes",
+			str_format_trunc(why, whylen, "a line longer than %d bytes",
 			                 DOVECOT_LINE_MAX);
 			return -1;
 		}
@@ -267,7 +268,7 @@ static int dovecot_line(struct dovecot_conn *c, size_t *consumed, const char **l
 				return -1;
 			continue;
 		}
-		(void)str_format(why, whylen, "%s",
+		str_format_trunc(why, whylen, "%s",
 		                 n == 0 ? "connection closed by Dovecot" : strerror(errno));
 		return -1;
 	}
@@ -279,24 +280,28 @@ static int dovecot_connect(struct dovecot_conn *c, const char *path, int tfd, ch
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	if (str_copy(sa.sun_path, sizeof sa.sun_path, path) != 0) {
-		(void)str_format(why, whylen, "socket path too long");
+		str_format_trunc(why, whylen, "socket path too long");
 		return -1;
 	}
 	c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (c->fd < 0) {
-		(void)str_format(why, whylen, "socket: %s", strerror(errno));
+		str_format_trunc(why, whylen, "socket: %s", strerror(errno));
 		return -1;
 	}
 	if (connect(c->fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
-		(void)str_format(why, whylen, "connect %s: %s", path, strerror(errno));
+		str_format_trunc(why, whylen, "connect %s: %s", path, strerror(errno));
 		goto fail;
 	}
-	str_copy(c->path, sizeof c->path, path);
+	if (str_copy(c->path, sizeof c->path, path) != 0) {
+		str_copy_trunc(why, whylen, "socket path too long");
+		goto fail;
+	}
 	c->len = 0;
 	char hello[64];
 	/* CPID: the thread's id, unique on the system while the thread lives. */
-	(void)str_format(hello, sizeof hello, "VERSION\t%d\t2\nCPID\t%ld\n", DOVECOT_VERSION_MAJOR,
-	                 (long)gettid());
+	if (str_format(hello, sizeof hello, "VERSION\t%d\t2\nCPID\t%ld\n", DOVECOT_VERSION_MAJOR,
+	               (long)gettid()) != 0)
+		panic("dovecot_connect: hello does not fit");
 	if (dovecot_send(c, hello, strlen(hello), tfd, why, whylen) != 0)
 		goto fail;
 	bool version = false, plain = false;
@@ -306,18 +311,18 @@ static int dovecot_connect(struct dovecot_conn *c, const char *path, int tfd, ch
 		size_t n;
 		struct dovecot_reply r;
 		if (lines > 256) {
-			(void)str_format(why, whylen, "handshake: too many lines");
+			str_format_trunc(why, whylen, "handshake: too many lines");
 			goto fail;
 		}
 		if (dovecot_line(c, &consumed, &l, &n, tfd, why, whylen) != 0)
 			goto fail;
 		if (dovecot_reply_parse(l, n, &r) != 0) {
-			(void)str_format(why, whylen, "handshake: malformed line");
+			str_format_trunc(why, whylen, "handshake: malformed line");
 			goto fail;
 		}
 		if (r.kind == DOVECOT_R_VERSION) {
 			if (r.major != DOVECOT_VERSION_MAJOR) {
-				(void)str_format(why, whylen, "protocol version %lu, not %d",
+				str_format_trunc(why, whylen, "protocol version %lu, not %d",
 				                 r.major, DOVECOT_VERSION_MAJOR);
 				goto fail;
 			}
@@ -327,14 +332,14 @@ static int dovecot_connect(struct dovecot_conn *c, const char *path, int tfd, ch
 		} else if (r.kind == DOVECOT_R_DONE) {
 			break;
 		} else if (r.kind != DOVECOT_R_MECH && r.kind != DOVECOT_R_OTHER) {
-			(void)str_format(why, whylen, "handshake: unexpected reply");
+			str_format_trunc(why, whylen, "handshake: unexpected reply");
 			goto fail;
 		}
 	}
 	memmove(c->buf, c->buf + consumed, c->len - consumed);
 	c->len -= consumed;
 	if (!version || !plain) {
-		(void)str_format(why, whylen, "%s",
+		str_format_trunc(why, whylen, "%s",
 		                 !version ? "handshake without VERSION"
 		                          : "Dovecot offers no PLAIN mechanism (auth_mechanisms)");
 		goto fail;
@@ -357,9 +362,12 @@ static enum dovecot_result dovecot_request(struct dovecot_conn *c, const char *s
 	if (id == 0 || id > 0xffffffffu)
 		id = c->next_id = 1;
 	char head[256];
-	(void)str_format(head, sizeof head,
-	                 "AUTH\t%lu\tPLAIN\tservice=%s\tsecured\tno-penalty\tnologin%s%s\tresp=",
-	                 id, service, rip[0] ? "\trip=" : "", rip);
+	if (str_format(head, sizeof head,
+	               "AUTH\t%lu\tPLAIN\tservice=%s\tsecured\tno-penalty\tnologin%s%s\tresp=", id,
+	               service, rip[0] ? "\trip=" : "", rip) != 0) {
+		str_copy_trunc(why, whylen, "AUTH request too long (service name)");
+		return DOVECOT_TEMP;
+	}
 	*stale = false;
 	if (dovecot_send(c, head, strlen(head), tfd, why, whylen) != 0 ||
 	    dovecot_send(c, resp, strlen(resp), tfd, why, whylen) != 0 ||
@@ -378,7 +386,7 @@ static enum dovecot_result dovecot_request(struct dovecot_conn *c, const char *s
 			return DOVECOT_TEMP;
 		}
 		if (dovecot_reply_parse(l, n, &r) != 0) {
-			(void)str_format(why, whylen, "malformed reply");
+			str_format_trunc(why, whylen, "malformed reply");
 			return DOVECOT_TEMP;
 		}
 		if ((r.kind != DOVECOT_R_OK && r.kind != DOVECOT_R_FAIL &&
@@ -388,13 +396,14 @@ static enum dovecot_result dovecot_request(struct dovecot_conn *c, const char *s
 		if (r.kind == DOVECOT_R_CONT) {
 			/* PLAIN went whole in resp=; a server asking again gets it once more. */
 			char cont[64];
-			(void)str_format(cont, sizeof cont, "CONT\t%lu\t", id);
+			if (str_format(cont, sizeof cont, "CONT\t%lu\t", id) != 0)
+				panic("dovecot_request: cont does not fit");
 			if (++conts > 1 ||
 			    dovecot_send(c, cont, strlen(cont), tfd, why, whylen) != 0 ||
 			    dovecot_send(c, resp, strlen(resp), tfd, why, whylen) != 0 ||
 			    dovecot_send(c, "\n", 1, tfd, why, whylen) != 0) {
 				if (conts > 1)
-					(void)str_format(why, whylen, "a second CONT for PLAIN");
+					str_format_trunc(why, whylen, "a second CONT for PLAIN");
 				return DOVECOT_TEMP;
 			}
 			continue;
@@ -404,22 +413,22 @@ static enum dovecot_result dovecot_request(struct dovecot_conn *c, const char *s
 		if (r.kind == DOVECOT_R_OK) {
 			const char *name = r.has_user && r.user[0] ? r.user : user;
 			if (str_copy(canon, canonsize, name) != 0) {
-				(void)str_format(why, whylen, "user name too long");
+				str_format_trunc(why, whylen, "user name too long");
 				return DOVECOT_TEMP;
 			}
 			return DOVECOT_OK;
 		}
 		if (r.temp) {
-			(void)str_format(why, whylen, "Dovecot: temporary failure%s%s",
+			str_format_trunc(why, whylen, "Dovecot: temporary failure%s%s",
 			                 r.reason[0] ? ": " : "", r.reason);
 			return DOVECOT_TEMP;
 		}
-		(void)str_format(why, whylen, "Dovecot: %s%s%s",
+		str_format_trunc(why, whylen, "Dovecot: %s%s%s",
 		                 r.disabled ? "account disabled" : "authentication failed",
 		                 r.reason[0] ? ": " : "", r.reason);
 		return r.disabled ? DOVECOT_DISABLED : DOVECOT_FAIL;
 	}
-	(void)str_format(why, whylen, "no reply to the request");
+	str_format_trunc(why, whylen, "no reply to the request");
 	return DOVECOT_TEMP;
 }
 
@@ -432,13 +441,13 @@ enum dovecot_result dovecot_auth_plain(const char *path, const char *service, ui
 	size_t ulen = strlen(user);
 	if (ulen == 0 || ulen > DOVECOT_NAME_MAX || pwlen > PASSWD_PLAIN_MAX ||
 	    memchr(pw, '\0', pwlen)) {
-		(void)str_format(why, whylen, "user name or password not fit for PLAIN");
+		str_format_trunc(why, whylen, "user name or password not fit for PLAIN");
 		return DOVECOT_FAIL;
 	}
 	if (!dovecot_tc) {
 		dovecot_tc = calloc(1, sizeof *dovecot_tc);
 		if (!dovecot_tc) {
-			(void)str_format(why, whylen, "out of memory");
+			str_format_trunc(why, whylen, "out of memory");
 			return DOVECOT_TEMP;
 		}
 		dovecot_tc->fd = -1;
@@ -459,7 +468,7 @@ enum dovecot_result dovecot_auth_plain(const char *path, const char *service, ui
 	struct itimerspec its = {.it_value = {.tv_sec = (time_t)(timeout_ms / 1000),
 	                                      .tv_nsec = (long)(timeout_ms % 1000) * 1000000L}};
 	if (tfd < 0 || timerfd_settime(tfd, 0, &its, NULL) != 0) {
-		(void)str_format(why, whylen, "timerfd: %s", strerror(errno));
+		str_format_trunc(why, whylen, "timerfd: %s", strerror(errno));
 		goto out;
 	}
 	if (c->fd >= 0 && strcmp(c->path, path) != 0)

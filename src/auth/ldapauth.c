@@ -100,7 +100,7 @@ static LDAP *ldapauth_open(const struct ldapauth_conf *conf, char *why, size_t w
 	LDAP *ld = NULL;
 	int rc = ldap_initialize(&ld, conf->uri);
 	if (rc != LDAP_SUCCESS || !ld) {
-		(void)str_format(why, whylen, "ldap_uri %s: %s", conf->uri, ldap_err2string(rc));
+		str_format_trunc(why, whylen, "ldap_uri %s: %s", conf->uri, ldap_err2string(rc));
 		return NULL;
 	}
 	int v3 = LDAP_VERSION3, demand = LDAP_OPT_X_TLS_DEMAND, zero = 0;
@@ -114,7 +114,7 @@ static LDAP *ldapauth_open(const struct ldapauth_conf *conf, char *why, size_t w
 	    (conf->ca_file[0] &&
 	     ldap_set_option(ld, LDAP_OPT_X_TLS_CACERTFILE, conf->ca_file) != LDAP_OPT_SUCCESS) ||
 	    ldap_set_option(ld, LDAP_OPT_X_TLS_NEWCTX, &zero) != LDAP_OPT_SUCCESS) {
-		(void)str_format(why, whylen, "cannot set the LDAP options (TLS: ldap_ca_file %s)",
+		str_format_trunc(why, whylen, "cannot set the LDAP options (TLS: ldap_ca_file %s)",
 		                 conf->ca_file[0] ? conf->ca_file : "(system)");
 		ldap_unbind_ext_s(ld, NULL, NULL);
 		return NULL;
@@ -122,7 +122,7 @@ static LDAP *ldapauth_open(const struct ldapauth_conf *conf, char *why, size_t w
 	if (conf->starttls && strncmp(conf->uri, "ldap://", 7) == 0) { /* ldaps: TLS already */
 		rc = ldap_start_tls_s(ld, NULL, NULL);
 		if (rc != LDAP_SUCCESS) {
-			(void)str_format(why, whylen, "StartTLS: %s", ldap_err2string(rc));
+			str_format_trunc(why, whylen, "StartTLS: %s", ldap_err2string(rc));
 			ldap_unbind_ext_s(ld, NULL, NULL);
 			return NULL;
 		}
@@ -137,12 +137,12 @@ enum ldapauth_result ldapauth_check(const struct ldapauth_conf *conf, const char
 	why[0] = '\0';
 	if (pwlen == 0 || !user[0]) {
 		/* An empty password would be an unauthenticated bind: it succeeds. */
-		(void)str_format(why, whylen, "empty %s", pwlen == 0 ? "password" : "user name");
+		str_format_trunc(why, whylen, "empty %s", pwlen == 0 ? "password" : "user name");
 		return LDAPAUTH_BAD;
 	}
 	char filter[LDAPAUTH_FILTER_MAX];
 	if (ldapauth_filter(conf->filter, user, filter, sizeof filter) != 0) {
-		(void)str_format(why, whylen, "ldap_filter too long for this user name");
+		str_format_trunc(why, whylen, "ldap_filter too long for this user name");
 		return LDAPAUTH_BAD;
 	}
 	LDAP *ld = ldapauth_open(conf, why, whylen);
@@ -157,7 +157,7 @@ enum ldapauth_result ldapauth_check(const struct ldapauth_conf *conf, const char
 		rc = ldapauth_bind(ld, conf->bind_dn, conf->bind_pw, strlen(conf->bind_pw));
 		if (rc != LDAP_SUCCESS) {
 			/* our own account refused is no verdict on the user's password */
-			(void)str_format(why, whylen, "bind as ldap_bind_dn: %s",
+			str_format_trunc(why, whylen, "bind as ldap_bind_dn: %s",
 			                 ldap_err2string(rc));
 			goto out;
 		}
@@ -170,22 +170,22 @@ enum ldapauth_result ldapauth_check(const struct ldapauth_conf *conf, const char
 	                       &tv, 2, &msg);
 	int n = msg ? ldap_count_entries(ld, msg) : 0;
 	if (rc == LDAP_SIZELIMIT_EXCEEDED || n > 1) {
-		(void)str_format(why, whylen, "ldap_filter matches more than one entry");
+		str_format_trunc(why, whylen, "ldap_filter matches more than one entry");
 		goto out;
 	}
 	if (rc != LDAP_SUCCESS) {
-		(void)str_format(why, whylen, "search: %s", ldap_err2string(rc));
+		str_format_trunc(why, whylen, "search: %s", ldap_err2string(rc));
 		goto out;
 	}
 	if (n == 0) {
-		(void)str_format(why, whylen, "no LDAP entry matches");
+		str_format_trunc(why, whylen, "no LDAP entry matches");
 		res = LDAPAUTH_UNKNOWN;
 		goto out;
 	}
 	LDAPMessage *e = ldap_first_entry(ld, msg);
 	dn = e ? ldap_get_dn(ld, e) : NULL;
 	if (!dn || !dn[0]) {
-		(void)str_format(why, whylen, "entry without a DN");
+		str_format_trunc(why, whylen, "entry without a DN");
 		goto out;
 	}
 	const char *name = user;
@@ -201,11 +201,11 @@ enum ldapauth_result ldapauth_check(const struct ldapauth_conf *conf, const char
 	res = ldapauth_bind_result(rc);
 	if (res == LDAPAUTH_OK) {
 		if (str_copy(canon, canonsize, name) != 0) {
-			(void)str_format(why, whylen, "account name too long");
+			str_format_trunc(why, whylen, "account name too long");
 			res = LDAPAUTH_TEMP;
 		}
 	} else {
-		(void)str_format(why, whylen, "bind as the user's DN: %s", ldap_err2string(rc));
+		str_format_trunc(why, whylen, "bind as the user's DN: %s", ldap_err2string(rc));
 	}
 out:
 	if (vals)

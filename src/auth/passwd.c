@@ -67,7 +67,7 @@ int passwd_cost_parse(const char *s, struct passwd_cost *out, char *err, size_t 
 		goto bad;
 	struct passwd_cost c = {.opslimit = t, .memlimit = (size_t)m};
 	if (passwd_cost_check(&c) < 0) {
-		(void)str_format(err, errlen,
+		str_format_trunc(err, errlen,
 		                 "argon2 cost '%s' out of range (t 1..64, m 8K..4G in whole KiB)",
 		                 s);
 		return -1;
@@ -75,7 +75,7 @@ int passwd_cost_parse(const char *s, struct passwd_cost *out, char *err, size_t 
 	*out = c;
 	return 0;
 bad:
-	(void)str_format(err, errlen,
+	str_format_trunc(err, errlen,
 	                 "argon2 cost '%s': expected min, interactive, default, moderate, "
 	                 "sensitive or t=N,m=SIZE",
 	                 s);

@@ -91,12 +91,12 @@ static int strength_common_add_text(const char *text, size_t len, const char *na
 		if (llen == 0 || line[0] == '#')
 			continue;
 		if (llen > STRENGTH_ENTRY_MAX) {
-			(void)str_format(err, errlen, "%s:%lu: line longer than %d bytes", name,
+			str_format_trunc(err, errlen, "%s:%lu: line longer than %d bytes", name,
 			                 lineno, STRENGTH_ENTRY_MAX);
 			return -1;
 		}
 		if (memchr(line, '\0', llen)) {
-			(void)str_format(err, errlen, "%s:%lu: NUL byte", name, lineno);
+			str_format_trunc(err, errlen, "%s:%lu: NUL byte", name, lineno);
 			return -1;
 		}
 		strength_lower_n(low, line, llen);
@@ -122,7 +122,7 @@ int strength_common_load(const char *path, char *err, size_t errlen)
 	strength_builtin_load();
 	FILE *f = fopen(path, "re");
 	if (!f) {
-		(void)str_format(err, errlen, "%s: %s", path, strerror(errno));
+		str_format_trunc(err, errlen, "%s: %s", path, strerror(errno));
 		return -1;
 	}
 	struct buf b;
@@ -132,14 +132,14 @@ int strength_common_load(const char *path, char *err, size_t errlen)
 	int rc = 0;
 	while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) {
 		if (buf_append(&b, chunk, n) < 0) {
-			(void)str_format(err, errlen, "%s: larger than %u bytes", path,
+			str_format_trunc(err, errlen, "%s: larger than %u bytes", path,
 			                 STRENGTH_FILE_MAX);
 			rc = -1;
 			break;
 		}
 	}
 	if (rc == 0 && ferror(f)) {
-		(void)str_format(err, errlen, "%s: read error", path);
+		str_format_trunc(err, errlen, "%s: read error", path);
 		rc = -1;
 	}
 	fclose(f);
@@ -160,13 +160,17 @@ int strength_common_load_default(char *used, size_t usedsize, char *err, size_t 
 		if (env && *env) {
 			set->default_rc =
 			    strength_common_load(env, set->default_err, sizeof set->default_err);
-			(void)str_copy(set->default_used, sizeof set->default_used, env);
+			if (str_copy(set->default_used, sizeof set->default_used, env) != 0) {
+				set->default_rc = -1;
+				str_copy_trunc(set->default_err, sizeof set->default_err,
+				               "RELAYGUARD_COMMON_PASSWORDS: path too long");
+			}
 		}
 	}
 	if (used && usedsize)
-		(void)str_copy(used, usedsize, set->default_used);
+		str_copy_trunc(used, usedsize, set->default_used);
 	if (set->default_rc < 0)
-		(void)str_copy(err, errlen, set->default_err);
+		str_copy_trunc(err, errlen, set->default_err);
 	return set->default_rc;
 }
 
@@ -463,7 +467,7 @@ int strength_check(const struct strength_policy *p, const char *user, const char
 	size_t nchars = strength_chars(pw, pwlen);
 	size_t min = p && p->min_length ? p->min_length : STRENGTH_MIN_LENGTH_DEFAULT;
 	if (nchars < min) {
-		(void)str_format(whybuf, sizeof whybuf, "password is shorter than %zu characters",
+		str_format_trunc(whybuf, sizeof whybuf, "password is shorter than %zu characters",
 		                 min);
 		why = whybuf;
 		goto out;
@@ -480,6 +484,6 @@ out:
 	passwd_wipe(unleet, sizeof unleet);
 	if (!why)
 		return 0;
-	(void)str_copy(reason, reasonlen, why);
+	str_copy_trunc(reason, reasonlen, why);
 	return -1;
 }

@@ -47,7 +47,7 @@ static bool userdb_is_atext(unsigned char c)
 
 static int userdb_fail(char *err, size_t errlen, const char *what)
 {
-	(void)str_copy(err, errlen, what);
+	str_copy_trunc(err, errlen, what);
 	return -1;
 }
 
@@ -98,7 +98,7 @@ int userdb_name_normalize(const char *name, size_t len, char *out, size_t outsiz
 		enum dname_err de = dname_check(dom, dlen, 0, NULL, 0);
 		if (de != DNAME_OK) {
 			char why[96];
-			(void)str_format(why, sizeof why, "user name domain: %s",
+			str_format_trunc(why, sizeof why, "user name domain: %s",
 			                 dname_strerror(de));
 			return userdb_fail(err, errlen, why);
 		}
@@ -155,7 +155,7 @@ int userdb_flags_parse(const char *s, size_t len, unsigned *out, char *err, size
 		if (!known) {
 			char shown[64];
 			str_sanitize(shown, sizeof shown, s + i, j - i);
-			(void)str_format(err, errlen, "unknown flag '%s' (known: admin, disabled)",
+			str_format_trunc(err, errlen, "unknown flag '%s' (known: admin, disabled)",
 			                 shown);
 			return -1;
 		}
@@ -223,7 +223,8 @@ static int userdb_check_hash(const char *hash, size_t len, char *err, size_t err
 			return userdb_fail(err, errlen, "password hash has characters no hash has");
 	}
 	char tmp[PASSWD_HASH_MAX];
-	(void)str_copy_n(tmp, sizeof tmp, hash, len);
+	if (str_copy_n(tmp, sizeof tmp, hash, len) != 0)
+		panic("userdb_check_hash: len < PASSWD_HASH_MAX was checked above");
 	struct passwd_cost c;
 	if (strcmp(passwd_algorithm(tmp), "unknown") == 0)
 		return userdb_fail(err, errlen,
@@ -259,10 +260,11 @@ int userdb_add(struct userdb *db, const char *name, const char *hash, unsigned f
 	if (userdb_check_hash(hash, strlen(hash), err, errlen) < 0)
 		return -1;
 	if (userdb_find(db, e.name)) {
-		(void)str_format(err, errlen, "user %s already exists", e.name);
+		str_format_trunc(err, errlen, "user %s already exists", e.name);
 		return -1;
 	}
-	(void)str_copy(e.hash, sizeof e.hash, hash);
+	if (str_copy(e.hash, sizeof e.hash, hash) != 0)
+		panic("userdb_add: e.hash does not fit");
 	e.flags = flags;
 	userdb_push(db, &e);
 	userdb_index_last(db);
@@ -306,11 +308,12 @@ static int userdb_parse_line(struct userdb *db, const char *line, size_t len,
 		return -1;
 	if (userdb_check_hash(hash, hlen, err, errlen) < 0)
 		return -1;
-	(void)str_copy_n(e->hash, sizeof e->hash, hash, hlen);
+	if (str_copy_n(e->hash, sizeof e->hash, hash, hlen) != 0)
+		panic("userdb_parse_line: e->hash does not fit");
 	if (c2 && userdb_flags_parse(c2 + 1, rest - hlen - 1, &e->flags, err, errlen) < 0)
 		return -1;
 	if (userdb_find(db, e->name)) {
-		(void)str_format(err, errlen, "user %s appears twice", e->name);
+		str_format_trunc(err, errlen, "user %s appears twice", e->name);
 		return -1;
 	}
 	return 0;
@@ -333,12 +336,12 @@ int userdb_parse(struct userdb *db, const char *data, size_t len, const char *fn
 		const char *line = data + pos;
 		pos += llen + (nl ? 1 : 0);
 		if (llen > USERDB_LINE_MAX) {
-			(void)str_format(why, sizeof why, "line longer than %d bytes",
+			str_format_trunc(why, sizeof why, "line longer than %d bytes",
 			                 USERDB_LINE_MAX);
 			goto fail;
 		}
 		if (llen > 0 && line[0] == '#' && memchr(line, '\0', llen)) {
-			(void)str_copy(why, sizeof why, "NUL byte in a comment");
+			str_copy_trunc(why, sizeof why, "NUL byte in a comment");
 			goto fail;
 		}
 		if (llen == 0 || line[0] == '#')
@@ -355,7 +358,7 @@ int userdb_parse(struct userdb *db, const char *data, size_t len, const char *fn
 	*db = tmp;
 	return 0;
 fail:
-	(void)str_format(err, errlen, "%s:%lu: %s", fname ? fname : db->path, lineno, why);
+	str_format_trunc(err, errlen, "%s:%lu: %s", fname ? fname : db->path, lineno, why);
 	userdb_free(&tmp);
 	return -1;
 }
@@ -391,7 +394,7 @@ int userdb_load(struct userdb *db, char *err, size_t errlen)
 			*db = empty;
 			return 0;
 		}
-		(void)str_format(err, errlen, "%s: %s", db->path, strerror(errno));
+		str_format_trunc(err, errlen, "%s: %s", db->path, strerror(errno));
 		return -1;
 	}
 	struct stat st;
@@ -399,15 +402,15 @@ int userdb_load(struct userdb *db, char *err, size_t errlen)
 	size_t got = 0;
 	int rc = -1;
 	if (fstat(fd, &st) < 0) {
-		(void)str_format(err, errlen, "%s: %s", db->path, strerror(errno));
+		str_format_trunc(err, errlen, "%s: %s", db->path, strerror(errno));
 		goto out;
 	}
 	if (!S_ISREG(st.st_mode)) {
-		(void)str_format(err, errlen, "%s: not a regular file", db->path);
+		str_format_trunc(err, errlen, "%s: not a regular file", db->path);
 		goto out;
 	}
 	if ((uint64_t)st.st_size > USERDB_FILE_MAX) {
-		(void)str_format(err, errlen, "%s: larger than %u bytes", db->path,
+		str_format_trunc(err, errlen, "%s: larger than %u bytes", db->path,
 		                 USERDB_FILE_MAX);
 		goto out;
 	}
@@ -417,7 +420,7 @@ int userdb_load(struct userdb *db, char *err, size_t errlen)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
-			(void)str_format(err, errlen, "%s: %s", db->path, strerror(errno));
+			str_format_trunc(err, errlen, "%s: %s", db->path, strerror(errno));
 			goto out;
 		}
 		if (n == 0)
@@ -442,7 +445,7 @@ static int userdb_mkdir_parent(const char *path, char *err, size_t errlen)
 	if (fsutil_dirname(path, dir, sizeof dir) < 0)
 		return userdb_fail(err, errlen, "path too long");
 	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
-		(void)str_format(err, errlen, "%s: mkdir: %s", dir, strerror(errno));
+		str_format_trunc(err, errlen, "%s: mkdir: %s", dir, strerror(errno));
 		return -1;
 	}
 	return 0;
@@ -476,13 +479,13 @@ int userdb_lock(const char *path, char *err, size_t errlen)
 		return userdb_fail(err, errlen, "path too long");
 	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0) {
-		(void)str_format(err, errlen, "%s: %s", dir, strerror(errno));
+		str_format_trunc(err, errlen, "%s: %s", dir, strerror(errno));
 		return -1;
 	}
 	while (flock(fd, LOCK_EX) < 0) {
 		if (errno == EINTR)
 			continue;
-		(void)str_format(err, errlen, "%s: lock: %s", dir, strerror(errno));
+		str_format_trunc(err, errlen, "%s: lock: %s", dir, strerror(errno));
 		close(fd);
 		return -1;
 	}

@@ -30,17 +30,17 @@ int cli_state_lock(const char *state_dir, bool wait, char *err, size_t errlen)
 {
 	char p[600];
 	if (str_format(p, sizeof p, "%s/serve.lock", state_dir) != 0) {
-		(void)str_format(err, errlen, "%s: state directory name too long", state_dir);
+		str_format_trunc(err, errlen, "%s: state directory name too long", state_dir);
 		return -1;
 	}
 	int fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (fd < 0) {
-		(void)str_format(err, errlen, "%s: %s", p, strerror(errno));
+		str_format_trunc(err, errlen, "%s: %s", p, strerror(errno));
 		return -1;
 	}
 	for (int tries = 0; flock(fd, LOCK_EX | LOCK_NB) != 0; tries++) {
 		if ((errno != EWOULDBLOCK && errno != EINTR) || !wait || tries >= 100) {
-			(void)str_format(err, errlen,
+			str_format_trunc(err, errlen,
 			                 errno == EWOULDBLOCK
 			                     ? "%s: a relayguard serve holds the state in %s"
 			                     : "%s: lock: %s",
@@ -123,9 +123,9 @@ static int cli_ctl_offline(const struct cli_ctl *o, const struct cli_ctl_where *
 		if (w->redis)
 			s.store = gwstore_open(w->c, NULL, true, err, sizeof err);
 		else if (str_format(dir, sizeof dir, "%s/policy", w->state) != 0)
-			(void)str_copy(err, sizeof err, "state directory name too long");
+			str_copy_trunc(err, sizeof err, "state directory name too long");
 		else if (access(dir, F_OK) != 0 && mkdir(dir, 0750) != 0)
-			(void)str_format(err, sizeof err, "%s: %s", dir, strerror(errno));
+			str_format_trunc(err, sizeof err, "%s: %s", dir, strerror(errno));
 		else
 			s.store = store_lmdb_open(dir, 0, err, sizeof err);
 		if (!s.store) {

@@ -126,7 +126,10 @@ static int cli_dkim_keygen(int argc, char **argv)
 	}
 	if (json) {
 		char name[400];
-		(void)str_format(name, sizeof name, "%s._domainkey.%s.", pos[1], domain);
+		if (str_format(name, sizeof name, "%s._domainkey.%s.", pos[1], domain) != 0) {
+			cli_error("dkim", "selector or domain too long");
+			goto done;
+		}
 		json_t *doc =
 		    json_pack("{s:s, s:s, s:s, s:i, s:s, s:s, s:s}", "domain", domain, "selector",
 		              pos[1], "type", alg == DKIM_ALG_RSA_SHA256 ? "rsa" : "ed25519",

@@ -169,18 +169,19 @@ int cli_firewall(int argc, char **argv)
 		} else if ((v = cli_firewall_opt(argc, argv, &i, "--log-rate", &missing))) {
 			uint64_t r;
 			if (str_to_u64(v, strlen(v), 1, 10000, &r) != 0) {
-				str_format(err, sizeof err, "--log-rate wants 1..10000 per minute");
+				str_format_trunc(err, sizeof err,
+				                 "--log-rate wants 1..10000 per minute");
 				goto bad;
 			}
 			s->log_rate = (unsigned)r;
 		} else if (missing) {
-			str_format(err, sizeof err, "%s needs a value", a);
+			str_format_trunc(err, sizeof err, "%s needs a value", a);
 			goto bad;
 		} else {
 			char shown[64];
 			str_sanitize(shown, sizeof shown, a, strlen(a));
-			str_format(err, sizeof err, "unknown option or argument: %s (see --help)",
-			           shown);
+			str_format_trunc(err, sizeof err,
+			                 "unknown option or argument: %s (see --help)", shown);
 			goto bad;
 		}
 	}

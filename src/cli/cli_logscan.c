@@ -121,7 +121,7 @@ struct cli_scan {
 static void cli_scan_time(int64_t ms, char *out, size_t n)
 {
 	if (ms == 0 || clock_format_rfc3339(ms, out, n) != 0)
-		(void)str_copy(out, n, "-");
+		str_copy_trunc(out, n, "-");
 }
 
 static json_t *cli_scan_time_json(int64_t ms)
@@ -177,7 +177,7 @@ static void cli_scan_verdict(void *ctx, const struct pol_event *ev, const struct
 	if (c->json) {
 		json_t *o = json_object(), *reasons = json_array();
 		char src[600];
-		(void)str_format(src, sizeof src, "%s:%llu", source, (unsigned long long)line_no);
+		str_format_trunc(src, sizeof src, "%s:%llu", source, (unsigned long long)line_no);
 		(void)json_object_set_new(o, "time", json_string(t));
 		(void)json_object_set_new(o, "source", json_string(src));
 		(void)json_object_set_new(o, "action", json_string(pol_action_name(v->action)));

@@ -137,18 +137,19 @@ static int monitor_conf_handler(void *user, const char *section, const char *nam
 		bool ex = name[0] == 'e';
 		int *n = ex ? &c->nexecs : &c->nwebhooks;
 		if (*n == MONITOR_MAX_ALERTS) {
-			str_format(err, errlen, "more than %d %s alerts", MONITOR_MAX_ALERTS, name);
+			str_format_trunc(err, errlen, "more than %d %s alerts", MONITOR_MAX_ALERTS,
+			                 name);
 			return -1;
 		}
 		if (!ex && alert_webhook_check_url(value, err, errlen) != 0)
 			return -1;
 		if (ex && *value == '\0') {
-			str_format(err, errlen, "exec: empty command");
+			str_format_trunc(err, errlen, "exec: empty command");
 			return -1;
 		}
 		char *v = strdup(value);
 		if (!v) {
-			str_format(err, errlen, "out of memory");
+			str_format_trunc(err, errlen, "out of memory");
 			return -1;
 		}
 		(ex ? c->execs : c->webhooks)[(*n)++] = v;
@@ -157,7 +158,7 @@ static int monitor_conf_handler(void *user, const char *section, const char *nam
 	int rc =
 	    cfg_table_set(monitor_options, MONITOR_NOPTS, c, section, name, value, err, errlen);
 	if (rc == 0) {
-		str_format(err, errlen, "unknown option '%s' in [%s]", name, section);
+		str_format_trunc(err, errlen, "unknown option '%s' in [%s]", name, section);
 		return -1;
 	}
 	return rc == 1 ? 0 : -1;
@@ -174,29 +175,39 @@ static int monitor_to_opts(const struct monitor_conf *c, const char *path, struc
 		goto fail;
 	if (c->catalogue[0] && dnsbl_opts_set_err(o, 'Z', c->catalogue, err, errlen) != 0)
 		goto fail;
-	str_format(num, sizeof num, "%lld", c->timeout_ms);
+	if (str_format(num, sizeof num, "%lld", c->timeout_ms) != 0)
+		panic("monitor_to_opts: num does not fit");
 	if (dnsbl_opts_set_err(o, 't', num, err, errlen) != 0)
 		goto fail;
-	str_format(num, sizeof num, "%lld", c->tries);
+	if (str_format(num, sizeof num, "%lld", c->tries) != 0)
+		panic("monitor_to_opts: num does not fit");
 	if (dnsbl_opts_set_err(o, 'T', num, err, errlen) != 0)
 		goto fail;
-	str_format(num, sizeof num, "%lld", c->concurrency);
+	if (str_format(num, sizeof num, "%lld", c->concurrency) != 0)
+		panic("monitor_to_opts: num does not fit");
 	if (dnsbl_opts_set_err(o, 'c', num, err, errlen) != 0)
 		goto fail;
-	str_format(num, sizeof num, "%lld", c->max_range);
+	if (str_format(num, sizeof num, "%lld", c->max_range) != 0)
+		panic("monitor_to_opts: num does not fit");
 	if (dnsbl_opts_set_err(o, 'm', num, err, errlen) != 0)
 		goto fail;
 	char list[4096];
 	char *f[512];
-	str_copy(list, sizeof list, c->zones);
+	if (str_copy(list, sizeof list, c->zones) != 0) {
+		str_format_trunc(err, errlen, "%s: [monitor] zones: too long", path);
+		goto fail;
+	}
 	int n = str_split(list, " ,\t", f, 512);
 	for (int i = 0; i < n; i++)
 		if (dnsbl_opts_set_err(o, 'z', f[i], err, errlen) != 0)
 			goto fail;
-	str_copy(list, sizeof list, c->targets);
+	if (str_copy(list, sizeof list, c->targets) != 0) {
+		str_format_trunc(err, errlen, "%s: [monitor] targets: too long", path);
+		goto fail;
+	}
 	n = str_split(list, " ,\t", f, 512);
 	if (n <= 0) {
-		str_format(err, errlen, "%s: [monitor] targets: no targets configured", path);
+		str_format_trunc(err, errlen, "%s: [monitor] targets: no targets configured", path);
 		goto fail;
 	}
 	for (int i = 0; i < n; i++)
@@ -218,13 +229,14 @@ static json_t *monitor_state_load(const char *path, char *err, size_t errlen)
 	if (!s) {
 		if (access(path, F_OK) != 0 && errno == ENOENT)
 			return json_object(); /* first round */
-		str_format(err, errlen, "%s:%d: state file unreadable: %s", path, je.line, je.text);
+		str_format_trunc(err, errlen, "%s:%d: state file unreadable: %s", path, je.line,
+		                 je.text);
 		return NULL;
 	}
 	json_t *l = json_object_get(s, "listings");
 	if (!json_is_object(l)) {
 		json_decref(s);
-		str_format(err, errlen, "%s: state file has no \"listings\" object", path);
+		str_format_trunc(err, errlen, "%s: state file has no \"listings\" object", path);
 		return NULL;
 	}
 	json_incref(l);
@@ -238,11 +250,11 @@ static int monitor_state_save(const char *path, json_t *listings, char *err, siz
 {
 	char dir[600];
 	if (fsutil_dirname(path, dir, sizeof dir) != 0) {
-		str_format(err, errlen, "state path too long");
+		str_format_trunc(err, errlen, "state path too long");
 		return -1;
 	}
 	if (mkdir(dir, 0750) != 0 && errno != EEXIST) {
-		str_format(err, errlen, "cannot create %s: %s", dir, strerror(errno));
+		str_format_trunc(err, errlen, "cannot create %s: %s", dir, strerror(errno));
 		return -1;
 	}
 	json_t *doc = json_object();
@@ -254,7 +266,7 @@ static int monitor_state_save(const char *path, json_t *listings, char *err, siz
 	char *text = json_dumps(doc, JSON_INDENT(1) | JSON_SORT_KEYS);
 	json_decref(doc);
 	if (!text) {
-		str_format(err, errlen, "out of memory");
+		str_format_trunc(err, errlen, "out of memory");
 		return -1;
 	}
 	int rc = fsutil_write_atomic(path, text, strlen(text), 0640, err, errlen);
@@ -283,7 +295,7 @@ static int monitor_round(const struct monitor_conf *c, const struct dnsbl_opts *
 		return -1;
 	if (dnsbl_run(o, "monitor", sel, t, &res, &n, &st) != 0) {
 		json_decref(prev);
-		str_format(err, errlen, "the lookups could not run");
+		str_format_trunc(err, errlen, "the lookups could not run");
 		return -1;
 	}
 	clock_update();
@@ -297,7 +309,8 @@ static int monitor_round(const struct monitor_conf *c, const struct dnsbl_opts *
 		const struct chk_result *r = &res[i];
 		const struct bl_zone *z = &sel->zones[r->zone];
 		char key[600];
-		str_format(key, sizeof key, "%s %s", t->v[r->target].name, z->zone);
+		if (str_format(key, sizeof key, "%s %s", t->v[r->target].name, z->zone) != 0)
+			panic("monitor_round: key does not fit");
 		json_t *rj = dnsbl_result_json(sel, t, r);
 		json_array_append(out->results, rj);
 		json_t *was = json_object_get(prev, key);

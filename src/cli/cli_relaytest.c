@@ -105,10 +105,12 @@ static json_t *cli_relaytest_json(const char *target, const struct relaytest_rep
 		json_t *cmds = json_array();
 		char line[RELAYTEST_PATH_MAX + 16];
 		json_array_append_new(cmds, json_string("RSET"));
-		(void)str_format(line, sizeof line, "MAIL FROM:%s", t->mail_from);
+		if (str_format(line, sizeof line, "MAIL FROM:%s", t->mail_from) != 0)
+			panic("cli_relaytest_json: line does not fit");
 		json_array_append_new(cmds, json_string(line));
 		if (t->rcpt_sent) {
-			(void)str_format(line, sizeof line, "RCPT TO:%s", t->rcpt_to);
+			if (str_format(line, sizeof line, "RCPT TO:%s", t->rcpt_to) != 0)
+				panic("cli_relaytest_json: line does not fit");
 			json_array_append_new(cmds, json_string(line));
 		}
 		json_object_set_new(o, "name", json_string(t->name));
@@ -222,7 +224,8 @@ int cli_relaytest(int argc, char **argv)
 	if (!helo) {
 		char h[256];
 		if (gethostname(h, sizeof h) == 0 && (h[sizeof h - 1] = '\0', relaytest_name_ok(h)))
-			(void)str_copy(hostname, sizeof hostname, h);
+			if (str_copy(hostname, sizeof hostname, h) != 0)
+				panic("cli_relaytest: hostname does not fit");
 		helo = hostname;
 	}
 	if (!relaytest_name_ok(helo)) {
@@ -262,7 +265,7 @@ int cli_relaytest(int argc, char **argv)
 	char shown[300];
 	if (str_format(shown, sizeof shown, "%s%s%s:%s", strchr(host, ':') ? "[" : "", host,
 	               strchr(host, ':') ? "]" : "", port) != 0)
-		(void)str_copy(shown, sizeof shown, target);
+		str_copy_trunc(shown, sizeof shown, target);
 	if (json) {
 		if (cli_print_json(cli_relaytest_json(shown, r, st)) != 0)
 			cli_error(cmd, "cannot write the JSON output");

@@ -441,17 +441,23 @@ static void cli_serve_on_hold(void *arg, const struct pfp_request *r, const stru
 {
 	struct pfhold_rec h;
 	memset(&h, 0, sizeof h);
-	(void)str_copy(h.queue_id, sizeof h.queue_id, r->queue_id);
-	(void)str_copy(h.instance, sizeof h.instance, r->instance);
-	(void)str_copy(h.sender, sizeof h.sender, r->sender);
+	/* a cut queue ID, sender or identity would match the wrong held message */
+	if (str_copy(h.queue_id, sizeof h.queue_id, r->queue_id) != 0 ||
+	    str_copy(h.instance, sizeof h.instance, r->instance) != 0 ||
+	    str_copy(h.sender, sizeof h.sender, r->sender) != 0 ||
+	    str_copy(h.user, sizeof h.user, r->sasl_username) != 0 ||
+	    str_copy(h.identity, sizeof h.identity, v->identity) != 0 ||
+	    str_copy(h.rule, sizeof h.rule, v->rule) != 0) {
+		char q[STR_LOG_VALUE_MAX];
+		log_warn("policyd: hold not listed: instance=%s has a field too long to keep",
+		         str_log_value(q, sizeof q, r->instance));
+		return;
+	}
 	if (r->recipient[0] && str_copy(h.rcpt[0], sizeof h.rcpt[0], r->recipient) == 0)
 		h.nrcpt = 1;
-	(void)str_copy(h.user, sizeof h.user, r->sasl_username);
 	if (r->has_client_address)
 		addr_format(&r->client_address, h.client_ip, sizeof h.client_ip);
-	(void)str_copy(h.identity, sizeof h.identity, v->identity);
-	(void)str_copy(h.rule, sizeof h.rule, v->rule);
-	(void)str_copy(h.reason, sizeof h.reason, v->n_reasons ? v->reasons[0] : "");
+	str_copy_trunc(h.reason, sizeof h.reason, v->n_reasons ? v->reasons[0] : "");
 	h.time_ms = clock_realtime_ms();
 	pfhold_note(arg, &h, held);
 }
@@ -462,7 +468,7 @@ static int cli_serve_pfhold(struct cli_serve_ctl *sc, const struct gw_config *c,
 {
 	struct pfhold_conf pc;
 	if (gwconf_pfhold(c, &pc) != 0) {
-		str_format(err, errlen, "[policyd] postfix commands or state_dir too long");
+		str_format_trunc(err, errlen, "[policyd] postfix commands or state_dir too long");
 		return -1;
 	}
 	sc->pfhold = pfhold_open(&pc, err, errlen);
@@ -511,10 +517,10 @@ static int cli_serve_drop_root(const struct gw_config *c, char *err, size_t errl
 	if (found < 0)
 		return -1;
 	if (!found && c->user_set) {
-		str_format(err, errlen,
-		           "[gateway] user %s does not exist: create it (the package does: "
-		           "useradd --system %s) or set user = root",
-		           c->user, c->user);
+		str_format_trunc(err, errlen,
+		                 "[gateway] user %s does not exist: create it (the package does: "
+		                 "useradd --system %s) or set user = root",
+		                 c->user, c->user);
 		return -1;
 	}
 	if (!found) {
@@ -531,10 +537,11 @@ static int cli_serve_drop_root(const struct gw_config *c, char *err, size_t errl
 	const char *dirs[] = {c->state_dir, c->spool_dir};
 	for (int i = 0; i < 2; i++)
 		if (access(dirs[i], R_OK | W_OK | X_OK) != 0) {
-			str_format(err, errlen,
-			           "user %s cannot use %s (%s): a directory above it is closed to "
-			           "it",
-			           u.name, dirs[i], strerror(errno));
+			str_format_trunc(
+			    err, errlen,
+			    "user %s cannot use %s (%s): a directory above it is closed to "
+			    "it",
+			    u.name, dirs[i], strerror(errno));
 			return -1;
 		}
 	log_info("serve: running as user %s (uid %u, gid %u), state and spool are its own", u.name,

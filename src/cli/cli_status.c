@@ -80,7 +80,10 @@ int cli_status(int argc, char **argv)
 	int rc = CLI_EXIT_USAGE;
 	struct store *st = NULL;
 	struct queue *q = NULL;
-	(void)str_format(dir, sizeof dir, "%s/policy", c->state_dir);
+	if (str_format(dir, sizeof dir, "%s/policy", c->state_dir) != 0) {
+		cli_error("status", "state_dir too long: %s", c->state_dir);
+		goto out;
+	}
 	if (cli_need_state("status", dir, config) != 0)
 		goto out;
 	st = store_lmdb_open(dir, 0, err, sizeof err);

@@ -16,6 +16,7 @@
 #include "core/addr.h"
 #include "core/buf.h"
 #include "core/clock.h"
+#include "core/log.h"
 #include "core/str.h"
 #include "forensics/logread.h"
 #include "forensics/trace.h"
@@ -402,7 +403,7 @@ static void cli_trace_text(const struct trace *t)
 static void cli_trace_text_time(bool has, int64_t ms, char *out, size_t size)
 {
 	if (!has || clock_format_rfc3339(ms, out, size) < 0)
-		str_copy(out, size, "-");
+		str_copy_trunc(out, size, "-");
 }
 
 static void cli_trace_text_session(const struct cli_trace_logs *lg,
@@ -411,7 +412,8 @@ static void cli_trace_text_session(const struct cli_trace_logs *lg,
 	char when[40], ip[ADDR_STRLEN] = "-";
 	cli_trace_text_time(s->has_time, s->time_ms, when, sizeof when);
 	if (s->has_ip && addr_format(&s->ip, ip, sizeof ip) != 0)
-		str_copy(ip, sizeof ip, "-");
+		if (str_copy(ip, sizeof ip, "-") != 0)
+			panic("cli_trace_text_session: ip does not fit");
 	printf("  %s queue id %s (matched by %s%s%s", tracelog_source_name(s->source), s->queue_id,
 	       s->matched_by & TRACELOG_BY_QUEUE_ID ? "queue id" : "",
 	       s->matched_by == (TRACELOG_BY_QUEUE_ID | TRACELOG_BY_MESSAGE_ID) ? " and " : "",
@@ -447,7 +449,8 @@ static void cli_trace_text_session(const struct cli_trace_logs *lg,
 		char rip[ADDR_STRLEN] = "-";
 		cli_trace_text_time(true, r->time_ms, when, sizeof when);
 		if (r->has_ip && addr_format(&r->ip, rip, sizeof rip) != 0)
-			str_copy(rip, sizeof rip, "-");
+			if (str_copy(rip, sizeof rip, "-") != 0)
+				panic("cli_trace_text_session: rip does not fit");
 		printf("      %s %-10s %-20s %-39s %-20s %s%s%s\n", when,
 		       tracelog_source_name(r->source), r->queue_id, rip,
 		       cli_trace_or(r->user, "-"), r->same_ip ? "same address" : "",

@@ -18,6 +18,7 @@
 #include "auth/passwd.h"
 #include "auth/strength.h"
 #include "auth/userdb.h"
+#include "core/log.h"
 #include "core/str.h"
 #include "gateway/gwconf.h"
 
@@ -415,7 +416,8 @@ static int cli_user_add_or_passwd(const struct cli_user_opts *o, bool add)
 		return CLI_EXIT_USAGE;
 	const struct userdb_entry *e = userdb_find(&db, user);
 	if (e && !add)
-		(void)str_copy(old, sizeof old, e->hash);
+		if (str_copy(old, sizeof old, e->hash) != 0)
+			panic("cli_user_add_or_passwd: old does not fit");
 	userdb_free(&db);
 	if (add && e) {
 		cli_error(CLI_USER, "user %s already exists in %s", user, o->file);

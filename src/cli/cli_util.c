@@ -63,7 +63,7 @@ int cli_load_policy(struct pol_config *out, const char *config, char *err, size_
 		return 0;
 	struct gw_config *c = malloc(sizeof *c);
 	if (!c) {
-		str_format(err, errlen, "out of memory");
+		str_format_trunc(err, errlen, "out of memory");
 		return -1;
 	}
 	int rc = gwconf_load(c, config, gerr, sizeof gerr);
@@ -71,7 +71,8 @@ int cli_load_policy(struct pol_config *out, const char *config, char *err, size_
 		*out = c->policy;
 		gwconf_free(c);
 	} else {
-		str_format(err, errlen, "%s (read as a gateway configuration: %s)", perr, gerr);
+		str_format_trunc(err, errlen, "%s (read as a gateway configuration: %s)", perr,
+		                 gerr);
 	}
 	free(c);
 	return rc;

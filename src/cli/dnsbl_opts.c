@@ -73,26 +73,27 @@ int dnsbl_opts_set_err(struct dnsbl_opts *o, int opt, const char *arg, char *err
 	switch (opt) {
 	case 'r':
 		if (dnsbl_parse_resolver(arg, o->resolver, sizeof o->resolver) != 0) {
-			str_format(err, errlen,
-				   "bad resolver '%.80s': expected IP[:PORT] or [IPv6]:PORT", arg);
+			str_format_trunc(err, errlen,
+			                 "bad resolver '%.80s': expected IP[:PORT] or [IPv6]:PORT",
+			                 arg);
 			return -1;
 		}
 		return 0;
 	case 'z': {
 		char z[BL_ZONE_MAX];
 		if (bl_zone_normalise(arg, z, sizeof z) != 0 || z[0] == '*') {
-			str_format(err, errlen, "bad zone name '%.80s'", arg);
+			str_format_trunc(err, errlen, "bad zone name '%.80s'", arg);
 			return -1;
 		}
 		char **nz = realloc(o->zone, (o->nzone + 1) * sizeof *nz);
 		if (!nz) {
-			str_format(err, errlen, "out of memory");
+			str_format_trunc(err, errlen, "out of memory");
 			return -1;
 		}
 		o->zone = nz;
 		o->zone[o->nzone] = strdup(z);
 		if (!o->zone[o->nzone]) {
-			str_format(err, errlen, "out of memory");
+			str_format_trunc(err, errlen, "out of memory");
 			return -1;
 		}
 		o->nzone++;
@@ -100,40 +101,43 @@ int dnsbl_opts_set_err(struct dnsbl_opts *o, int opt, const char *arg, char *err
 	}
 	case 'Z':
 		if (str_copy(o->zones_file, sizeof o->zones_file, arg) != 0) {
-			str_format(err, errlen, "catalogue path too long");
+			str_format_trunc(err, errlen, "catalogue path too long");
 			return -1;
 		}
 		return 0;
 	case 't':
 		if (str_to_ll(arg, 10, 60000, &v) != 0) {
-			str_format(err, errlen, "timeout: expected milliseconds from 10 to 60000");
+			str_format_trunc(err, errlen,
+			                 "timeout: expected milliseconds from 10 to 60000");
 			return -1;
 		}
 		o->timeout_ms = (int)v;
 		return 0;
 	case 'T':
 		if (str_to_ll(arg, 1, 10, &v) != 0) {
-			str_format(err, errlen, "tries: expected a number from 1 to 10");
+			str_format_trunc(err, errlen, "tries: expected a number from 1 to 10");
 			return -1;
 		}
 		o->tries = (int)v;
 		return 0;
 	case 'c':
 		if (str_to_ll(arg, 1, 10000, &v) != 0) {
-			str_format(err, errlen, "concurrency: expected a number from 1 to 10000");
+			str_format_trunc(err, errlen,
+			                 "concurrency: expected a number from 1 to 10000");
 			return -1;
 		}
 		o->chk.concurrency = (unsigned)v;
 		return 0;
 	case 'm':
 		if (str_to_ll(arg, 1, 1 << 24, &v) != 0) {
-			str_format(err, errlen, "max-range: expected a number from 1 to 16777216");
+			str_format_trunc(err, errlen,
+			                 "max-range: expected a number from 1 to 16777216");
 			return -1;
 		}
 		o->max_range = (uint64_t)v;
 		return 0;
 	default:
-		str_format(err, errlen, "unknown option");
+		str_format_trunc(err, errlen, "unknown option");
 		return -1;
 	}
 }

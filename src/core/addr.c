@@ -287,11 +287,11 @@ int prefix_set_add_list(struct prefix_set *s, const char *list, char *err, size_
 		if (cidr_parse(p, n, &c) != 0) {
 			char bad[64];
 			str_sanitize(bad, sizeof bad, p, n);
-			str_format(err, errlen, "not an IP address or CIDR range: %s", bad);
+			str_format_trunc(err, errlen, "not an IP address or CIDR range: %s", bad);
 			return -1;
 		}
 		if (prefix_set_add(s, &c, NULL) != 0) {
-			str_format(err, errlen, "out of memory");
+			str_format_trunc(err, errlen, "out of memory");
 			return -1;
 		}
 		p += n;

@@ -14,6 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/attr.h"
+
 struct sockaddr;
 
 #define ADDR_STRLEN 46 /* INET6_ADDRSTRLEN */
@@ -30,13 +32,13 @@ struct cidr {
 };
 
 /* Parses "192.0.2.1", "2001:db8::1", "[2001:db8::1]" (len bytes, no NUL needed). 0 or -1. */
-int addr_parse(const char *s, size_t len, struct addr *out);
+int addr_parse(const char *s, size_t len, struct addr *out) RG_WUR;
 /* Parses "192.0.2.0/24", "2001:db8::/32", or a bare address (full-length prefix).
  * Host bits below the prefix are cleared. 0 or -1. */
-int cidr_parse(const char *s, size_t len, struct cidr *out);
+int cidr_parse(const char *s, size_t len, struct cidr *out) RG_WUR;
 int addr_format(const struct addr *a, char *out, size_t size);
 int cidr_format(const struct cidr *c, char *out, size_t size);
-int addr_from_sockaddr(const struct sockaddr *sa, struct addr *out);
+int addr_from_sockaddr(const struct sockaddr *sa, struct addr *out) RG_WUR;
 /* ::ffff:a.b.c.d becomes a.b.c.d; anything else is left as is. */
 void addr_unmap(struct addr *a);
 bool addr_equal(const struct addr *a, const struct addr *b);
@@ -57,13 +59,13 @@ struct prefix_set;
 struct prefix_set *prefix_set_new(void);
 void prefix_set_free(struct prefix_set *s);
 /* Adds (or replaces the value of) a prefix. 0, or -1 on out of memory. */
-int prefix_set_add(struct prefix_set *s, const struct cidr *c, void *value);
+int prefix_set_add(struct prefix_set *s, const struct cidr *c, void *value) RG_WUR;
 /* true when some prefix contains a; *value and *match (either may be NULL) of the longest. */
 bool prefix_set_lookup(const struct prefix_set *s, const struct addr *a, void **value,
 		       struct cidr *match);
 size_t prefix_set_count(const struct prefix_set *s);
 /* Adds every CIDR in a list separated by commas, spaces or tabs. On a bad element
  * returns -1 and names it in err. */
-int prefix_set_add_list(struct prefix_set *s, const char *list, char *err, size_t errlen);
+int prefix_set_add_list(struct prefix_set *s, const char *list, char *err, size_t errlen) RG_WUR;
 
 #endif

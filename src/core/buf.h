@@ -12,7 +12,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 
-#define RG_WUR __attribute__((warn_unused_result))
+#include "core/attr.h"
 
 struct buf {
 	char *data; /* NUL-terminated; NULL until the first append */

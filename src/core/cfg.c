@@ -84,7 +84,7 @@ static int cfg_ini_handler(void *user, const char *section, const char *name, co
 	if (c->fn(c->user, section, name, value, c->msg, sizeof c->msg) != 0) {
 		c->err_line = c->line;
 		if (c->msg[0] == '\0')
-			str_format(c->msg, sizeof c->msg, "bad value for %s", name);
+			str_format_trunc(c->msg, sizeof c->msg, "bad value for %s", name);
 	}
 	return 1;
 }
@@ -108,12 +108,12 @@ static int cfg_run(struct cfg_ctx *c)
 		what = "syntax error (expected [section], name = value, or a comment)";
 	}
 	if (rc < 0 && !first) {
-		str_format(c->err, c->errlen, "%s: out of memory", c->name);
+		str_format_trunc(c->err, c->errlen, "%s: out of memory", c->name);
 		return -1;
 	}
 	if (!first)
 		return 0;
-	str_format(c->err, c->errlen, "%s:%d: %s", c->name, first, what);
+	str_format_trunc(c->err, c->errlen, "%s:%d: %s", c->name, first, what);
 	return -1;
 }
 
@@ -122,7 +122,7 @@ int cfg_parse_file(const char *path, cfg_handler fn, void *user, char *err, size
 	struct cfg_ctx c = {.name = path, .fn = fn, .user = user, .err = err, .errlen = errlen};
 	c.fp = fopen(path, "re");
 	if (!c.fp) {
-		str_format(err, errlen, "%s: %s", path, strerror(errno));
+		str_format_trunc(err, errlen, "%s: %s", path, strerror(errno));
 		return -1;
 	}
 	int rc = cfg_run(&c);
@@ -146,8 +146,8 @@ static int cfg_store(const struct cfg_option *o, void *obj, const char *value, c
 	switch (o->type) {
 	case CFG_STRING:
 		if (str_copy(field, o->size, value) != 0) {
-			str_format(err, errlen, "%s: value longer than %zu characters", o->name,
-				   o->size - 1);
+			str_format_trunc(err, errlen, "%s: value longer than %zu characters",
+			                 o->name, o->size - 1);
 			return -1;
 		}
 		return 0;
@@ -156,10 +156,12 @@ static int cfg_store(const struct cfg_option *o, void *obj, const char *value, c
 		if (str_to_ll(value, bounded ? o->min : INT64_MIN, bounded ? o->max : INT64_MAX,
 			      &v) != 0) {
 			if (bounded)
-				str_format(err, errlen, "%s: expected a whole number from %lld to %lld",
-					   o->name, o->min, o->max);
+				str_format_trunc(err, errlen,
+				                 "%s: expected a whole number from %lld to %lld",
+				                 o->name, o->min, o->max);
 			else
-				str_format(err, errlen, "%s: expected a whole number", o->name);
+				str_format_trunc(err, errlen, "%s: expected a whole number",
+				                 o->name);
 			return -1;
 		}
 		memcpy(field, &v, sizeof v);
@@ -168,7 +170,7 @@ static int cfg_store(const struct cfg_option *o, void *obj, const char *value, c
 	case CFG_BOOL: {
 		bool v;
 		if (str_to_bool(value, &v) != 0) {
-			str_format(err, errlen, "%s: expected yes or no", o->name);
+			str_format_trunc(err, errlen, "%s: expected yes or no", o->name);
 			return -1;
 		}
 		memcpy(field, &v, sizeof v);
@@ -178,9 +180,9 @@ static int cfg_store(const struct cfg_option *o, void *obj, const char *value, c
 		uint64_t v;
 		if (str_to_duration_ms(value, 1000, &v) != 0 ||
 		    (bounded && (v < (uint64_t)o->min || v > (uint64_t)o->max))) {
-			str_format(err, errlen,
-				   "%s: expected a duration such as 30s, 5m, 2h or 7d%s", o->name,
-				   bounded ? " within the allowed range" : "");
+			str_format_trunc(err, errlen,
+			                 "%s: expected a duration such as 30s, 5m, 2h or 7d%s",
+			                 o->name, bounded ? " within the allowed range" : "");
 			return -1;
 		}
 		memcpy(field, &v, sizeof v);
@@ -190,15 +192,15 @@ static int cfg_store(const struct cfg_option *o, void *obj, const char *value, c
 		uint64_t v;
 		if (str_to_size(value, &v) != 0 ||
 		    (bounded && (v < (uint64_t)o->min || v > (uint64_t)o->max))) {
-			str_format(err, errlen, "%s: expected a size such as 512k or 10M%s", o->name,
-				   bounded ? " within the allowed range" : "");
+			str_format_trunc(err, errlen, "%s: expected a size such as 512k or 10M%s",
+			                 o->name, bounded ? " within the allowed range" : "");
 			return -1;
 		}
 		memcpy(field, &v, sizeof v);
 		return 0;
 	}
 	}
-	str_format(err, errlen, "%s: unknown option type", o->name);
+	str_format_trunc(err, errlen, "%s: unknown option type", o->name);
 	return -1;
 }
 

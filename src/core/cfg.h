@@ -14,16 +14,18 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/attr.h"
+
 /* Called for every name = value. Returns 0, or -1 after writing why into err
  * (without the file:line prefix, which cfg adds). */
 typedef int (*cfg_handler)(void *user, const char *section, const char *name, const char *value,
 			   char *err, size_t errlen);
 
 /* 0 on success; -1 with "path:line: what" (or "path: what") in err. */
-int cfg_parse_file(const char *path, cfg_handler fn, void *user, char *err, size_t errlen);
+int cfg_parse_file(const char *path, cfg_handler fn, void *user, char *err, size_t errlen) RG_WUR;
 /* The same over text in memory; name is used in messages. */
 int cfg_parse_string(const char *text, const char *name, cfg_handler fn, void *user, char *err,
-		     size_t errlen);
+                     size_t errlen) RG_WUR;
 
 enum cfg_type {
 	CFG_STRING,   /* char[size] */

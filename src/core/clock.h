@@ -13,6 +13,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "core/attr.h"
+
 /* Milliseconds since the epoch (wall clock) and since an arbitrary start (monotonic). */
 int64_t clock_realtime_ms(void);
 int64_t clock_monotonic_ms(void);
@@ -35,7 +37,7 @@ int clock_format_rfc3339(int64_t ms, char *out, size_t size);
 int clock_format_rfc5322(int64_t ms, bool pad_day, char *out, size_t size);
 /* Parses RFC 3339 ("2026-11-23T09:19:51Z", "...+01:00", fractional seconds) and
  * "2026-11-23 09:19:51" (UTC). 0 or -1. */
-int clock_parse_rfc3339(const char *s, int64_t *out_ms);
+int clock_parse_rfc3339(const char *s, int64_t *out_ms) RG_WUR;
 /* Days from 1970-01-01 of a proleptic Gregorian date (no time zone, no libc). */
 int64_t clock_days_from_civil(int64_t y, unsigned m, unsigned d);
 

@@ -13,7 +13,7 @@ int fdlimit_raise(unsigned long long need, unsigned long long *now, char *err, s
 {
 	struct rlimit rl;
 	if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
-		str_format(err, errlen, "getrlimit(RLIMIT_NOFILE): %s", strerror(errno));
+		str_format_trunc(err, errlen, "getrlimit(RLIMIT_NOFILE): %s", strerror(errno));
 		return -1;
 	}
 	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need) {
@@ -23,14 +23,14 @@ int fdlimit_raise(unsigned long long need, unsigned long long *now, char *err, s
 			want.rlim_max = need; /* root (CAP_SYS_RESOURCE) may */
 		if (setrlimit(RLIMIT_NOFILE, &want) != 0) {
 			if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < need) {
-				str_format(err, errlen,
-				           "needs %llu file descriptors but the hard limit "
-				           "(RLIMIT_NOFILE) is %llu",
-				           need, (unsigned long long)rl.rlim_max);
+				str_format_trunc(err, errlen,
+				                 "needs %llu file descriptors but the hard limit "
+				                 "(RLIMIT_NOFILE) is %llu",
+				                 need, (unsigned long long)rl.rlim_max);
 				return -1;
 			}
-			str_format(err, errlen, "cannot raise RLIMIT_NOFILE to %llu: %s", need,
-			           strerror(errno));
+			str_format_trunc(err, errlen, "cannot raise RLIMIT_NOFILE to %llu: %s",
+			                 need, strerror(errno));
 			return -1;
 		}
 		rl = want;

@@ -134,7 +134,7 @@ fail_unlink : {
 }
 fail:
 	if (err && errlen)
-		(void)str_format(err, errlen, "%s: %s: %s", path ? path : "(null)", what,
+		str_format_trunc(err, errlen, "%s: %s: %s", path ? path : "(null)", what,
 		                 strerror(errno));
 	return -1;
 }

@@ -18,14 +18,15 @@ int hostport_parse(const char *s, unsigned default_port, struct hostport *out, c
 		struct sockaddr_un *un = (struct sockaddr_un *)&out->ss;
 		const char *path = s + 5;
 		if (path[0] != '/' || str_copy(un->sun_path, sizeof un->sun_path, path) != 0) {
-			str_format(err, errlen, "'%.100s': a Unix socket needs an absolute path shorter "
-						"than %zu bytes",
-				   s, sizeof un->sun_path);
+			str_format_trunc(err, errlen,
+			                 "'%.100s': a Unix socket needs an absolute path shorter "
+			                 "than %zu bytes",
+			                 s, sizeof un->sun_path);
 			return -1;
 		}
 		un->sun_family = AF_UNIX;
 		out->len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(path) + 1);
-		str_format(out->text, sizeof out->text, "unix:%s", path);
+		str_format_trunc(out->text, sizeof out->text, "unix:%s", path);
 		return 0;
 	}
 	const char *host = s, *port = NULL;
@@ -48,7 +49,7 @@ int hostport_parse(const char *s, unsigned default_port, struct hostport *out, c
 	if (port && str_to_u64(port, strlen(port), 1, 65535, &p) != 0)
 		goto bad;
 	if (!port && default_port == 0) {
-		str_format(err, errlen, "'%.100s': no port (write HOST:PORT)", s);
+		str_format_trunc(err, errlen, "'%.100s': no port (write HOST:PORT)", s);
 		return -1;
 	}
 	if (hlen == 1 && host[0] == '*') {
@@ -58,7 +59,7 @@ int hostport_parse(const char *s, unsigned default_port, struct hostport *out, c
 		in6->sin6_port = htons((uint16_t)p);
 		out->len = sizeof *in6;
 		out->wildcard = true;
-		str_format(out->text, sizeof out->text, "*:%u", (unsigned)p);
+		str_format_trunc(out->text, sizeof out->text, "*:%u", (unsigned)p);
 		return 0;
 	}
 	struct addr a;
@@ -72,19 +73,20 @@ int hostport_parse(const char *s, unsigned default_port, struct hostport *out, c
 		memcpy(&in->sin_addr, a.bytes, 4);
 		in->sin_port = htons((uint16_t)p);
 		out->len = sizeof *in;
-		str_format(out->text, sizeof out->text, "%s:%u", ip, (unsigned)p);
+		str_format_trunc(out->text, sizeof out->text, "%s:%u", ip, (unsigned)p);
 	} else {
 		struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&out->ss;
 		in6->sin6_family = AF_INET6;
 		memcpy(&in6->sin6_addr, a.bytes, 16);
 		in6->sin6_port = htons((uint16_t)p);
 		out->len = sizeof *in6;
-		str_format(out->text, sizeof out->text, "[%s]:%u", ip, (unsigned)p);
+		str_format_trunc(out->text, sizeof out->text, "[%s]:%u", ip, (unsigned)p);
 	}
 	return 0;
 bad:
-	str_format(err, errlen,
-		   "'%.100s' is not an address: expected IP:PORT, [IPv6]:PORT, *:PORT or unix:/path", s);
+	str_format_trunc(
+	    err, errlen,
+	    "'%.100s' is not an address: expected IP:PORT, [IPv6]:PORT, *:PORT or unix:/path", s);
 	return -1;
 }
 

@@ -12,6 +12,8 @@
 #include <stddef.h>
 #include <sys/socket.h>
 
+#include "core/attr.h"
+
 struct hostport {
 	struct sockaddr_storage ss;
 	socklen_t len;
@@ -22,7 +24,7 @@ struct hostport {
 /* 0, or -1 with err saying what is wrong. default_port is used when none is given
  * (0: a port is required). */
 int hostport_parse(const char *s, unsigned default_port, struct hostport *out, char *err,
-		   size_t errlen);
+                   size_t errlen) RG_WUR;
 /* Whether hp can be reached only from this machine: 127.0.0.0/8, ::1, ::ffff:127.0.0.0/104,
  * a Unix-domain socket. The wildcard is not. */
 bool hostport_is_loopback(const struct hostport *hp);

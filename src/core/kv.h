@@ -22,6 +22,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "core/attr.h"
+
 enum kv_tok {
 	KV_BAD = -1, /* an unterminated quote, junk after a quote, a token "=x" */
 	KV_END = 0,  /* no more tokens on this line */
@@ -46,7 +48,7 @@ bool kv_key_is(const struct kv_pair *pr, const char *key);
 
 /* The value with its escapes undone, NUL-terminated. 0, or -1 when it does
  * not fit (dst then holds as much as fitted). */
-int kv_unquote(const struct kv_pair *pr, char *dst, size_t size);
+int kv_unquote(const struct kv_pair *pr, char *dst, size_t size) RG_WUR;
 
 /* The writer: appends to a caller's buffer, always NUL-terminated; `cut`
  * tells that something did not fit (the line is still well-formed up to

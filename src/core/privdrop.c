@@ -22,12 +22,12 @@ int privdrop_lookup(const char *name, struct privdrop_user *out, char *err, size
 	struct passwd pw, *res = NULL;
 	memset(out, 0, sizeof *out);
 	if (str_copy(out->name, sizeof out->name, name) != 0) {
-		str_format(err, errlen, "user name '%s' too long", name);
+		str_format_trunc(err, errlen, "user name '%s' too long", name);
 		return -1;
 	}
 	int e = getpwnam_r(name, &pw, buf, sizeof buf, &res);
 	if (e != 0 && e != ENOENT && e != ESRCH) {
-		str_format(err, errlen, "cannot look up user %s: %s", name, strerror(e));
+		str_format_trunc(err, errlen, "cannot look up user %s: %s", name, strerror(e));
 		return -1;
 	}
 	if (!res)
@@ -47,8 +47,8 @@ static int privdrop_walk(const char *path, const struct stat *st, int flag, stru
 	if (st->st_uid == u->uid && st->st_gid == u->gid)
 		return 0;
 	if (lchown(path, u->uid, u->gid) != 0) {
-		str_format(privdrop_walk_err, sizeof privdrop_walk_err, "cannot give %s to %s: %s",
-		           path, u->name, strerror(errno));
+		str_format_trunc(privdrop_walk_err, sizeof privdrop_walk_err,
+		                 "cannot give %s to %s: %s", path, u->name, strerror(errno));
 		return 1;
 	}
 	return 0;
@@ -61,9 +61,9 @@ int privdrop_chown_tree(const char *dir, const struct privdrop_user *u, char *er
 	int rc = nftw(dir, privdrop_walk, 32, FTW_PHYS | FTW_MOUNT);
 	if (rc != 0) {
 		if (privdrop_walk_err[0])
-			str_copy(err, errlen, privdrop_walk_err);
+			str_copy_trunc(err, errlen, privdrop_walk_err);
 		else
-			str_format(err, errlen, "cannot walk %s: %s", dir, strerror(errno));
+			str_format_trunc(err, errlen, "cannot walk %s: %s", dir, strerror(errno));
 		return -1;
 	}
 	return 0;
@@ -86,7 +86,7 @@ static int privdrop_no_caps(char *err, size_t errlen)
 	}
 	fclose(f);
 	if (bad) {
-		str_format(err, errlen, "capabilities are left after dropping root");
+		str_format_trunc(err, errlen, "capabilities are left after dropping root");
 		return -1;
 	}
 	return 0;
@@ -95,24 +95,25 @@ static int privdrop_no_caps(char *err, size_t errlen)
 int privdrop_to(const struct privdrop_user *u, char *err, size_t errlen)
 {
 	if (u->uid == 0) {
-		str_format(err, errlen, "user %s is root: nothing to drop to", u->name);
+		str_format_trunc(err, errlen, "user %s is root: nothing to drop to", u->name);
 		return -1;
 	}
 	if (setgroups(1, &u->gid) != 0 || setgid(u->gid) != 0 || setuid(u->uid) != 0) {
-		str_format(err, errlen, "cannot become user %s (uid %u, gid %u): %s", u->name,
-		           (unsigned)u->uid, (unsigned)u->gid, strerror(errno));
+		str_format_trunc(err, errlen, "cannot become user %s (uid %u, gid %u): %s", u->name,
+		                 (unsigned)u->uid, (unsigned)u->gid, strerror(errno));
 		return -1;
 	}
 	uid_t ru, eu, su;
 	gid_t rg, eg, sg;
 	if (getresuid(&ru, &eu, &su) != 0 || getresgid(&rg, &eg, &sg) != 0 || ru != u->uid ||
 	    eu != u->uid || su != u->uid || rg != u->gid || eg != u->gid || sg != u->gid) {
-		str_format(err, errlen, "user and group ids are not all %s's after setuid",
-		           u->name);
+		str_format_trunc(err, errlen, "user and group ids are not all %s's after setuid",
+		                 u->name);
 		return -1;
 	}
 	if (setuid(0) == 0 || seteuid(0) == 0 || (u->gid != 0 && setgid(0) == 0)) {
-		str_format(err, errlen, "root could be taken back after becoming %s", u->name);
+		str_format_trunc(err, errlen, "root could be taken back after becoming %s",
+		                 u->name);
 		return -1;
 	}
 	return privdrop_no_caps(err, errlen);

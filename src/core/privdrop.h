@@ -12,6 +12,8 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "core/attr.h"
+
 struct privdrop_user {
 	char name[64];
 	uid_t uid;
@@ -22,7 +24,8 @@ struct privdrop_user {
 int privdrop_lookup(const char *name, struct privdrop_user *out, char *err, size_t errlen);
 /* Hands dir and everything under it (not following symbolic links) to u,
  * changing only what another user owns. 0 or -1 (err says which path). */
-int privdrop_chown_tree(const char *dir, const struct privdrop_user *u, char *err, size_t errlen);
+int privdrop_chown_tree(const char *dir, const struct privdrop_user *u, char *err,
+                        size_t errlen) RG_WUR;
 /* setgroups(1, gid), setgid, setuid; then checks that every uid and gid is
  * u's, that setuid(0) fails and that no capability is left. 0 or -1. */
 int privdrop_to(const struct privdrop_user *u, char *err, size_t errlen);

@@ -31,11 +31,11 @@ static int spawn_start(char *const argv[], int out[2], int errp[2], pid_t *pid, 
                        size_t errlen)
 {
 	if (pipe2(out, O_CLOEXEC) != 0) {
-		str_format(err, errlen, "pipe: %s", strerror(errno));
+		str_format_trunc(err, errlen, "pipe: %s", strerror(errno));
 		return -1;
 	}
 	if (pipe2(errp, O_CLOEXEC) != 0) {
-		str_format(err, errlen, "pipe: %s", strerror(errno));
+		str_format_trunc(err, errlen, "pipe: %s", strerror(errno));
 		close(out[0]);
 		close(out[1]);
 		return -1;
@@ -53,7 +53,7 @@ static int spawn_start(char *const argv[], int out[2], int errp[2], pid_t *pid, 
 	close(out[1]);
 	close(errp[1]);
 	if (e != 0) {
-		str_format(err, errlen, "cannot run %s: %s", argv[0], strerror(e));
+		str_format_trunc(err, errlen, "cannot run %s: %s", argv[0], strerror(e));
 		close(out[0]);
 		close(errp[0]);
 		return -1;
@@ -125,20 +125,22 @@ int spawn_run(char *const argv[], struct buf *out, char *errtext, size_t errtext
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0) {
-			str_format(err, errlen, "waitpid: %s", strerror(errno));
+			str_format_trunc(err, errlen, "waitpid: %s", strerror(errno));
 			return -1;
 		}
 		if (clock_elapsed_us() / 1000 >= deadline) { /* r == 0: still running */
 			kill(pid, SIGKILL);
 			(void)waitpid(pid, &status, 0);
-			str_format(err, errlen, "%s did not finish within %d ms and was killed",
-			           argv[0], timeout_ms);
+			str_format_trunc(err, errlen,
+			                 "%s did not finish within %d ms and was killed", argv[0],
+			                 timeout_ms);
 			return -1;
 		}
 		(void)poll(NULL, 0, 10);
 	}
 	if (late) {
-		str_format(err, errlen, "%s did not finish within %d ms", argv[0], timeout_ms);
+		str_format_trunc(err, errlen, "%s did not finish within %d ms", argv[0],
+		                 timeout_ms);
 		return -1;
 	}
 	for (size_t n = errtext ? strlen(errtext) : 0;
@@ -147,13 +149,13 @@ int spawn_run(char *const argv[], struct buf *out, char *errtext, size_t errtext
 	if (WIFEXITED(status) && WEXITSTATUS(status) == 0 && !overflow)
 		return 0;
 	if (overflow)
-		str_format(err, errlen, "%s printed more than %zu bytes", argv[0], out->max);
+		str_format_trunc(err, errlen, "%s printed more than %zu bytes", argv[0], out->max);
 	else if (WIFEXITED(status))
-		str_format(err, errlen, "%s exited with status %d%s%s", argv[0],
-		           WEXITSTATUS(status), errtext && errtext[0] ? ": " : "",
-		           errtext ? errtext : "");
+		str_format_trunc(err, errlen, "%s exited with status %d%s%s", argv[0],
+		                 WEXITSTATUS(status), errtext && errtext[0] ? ": " : "",
+		                 errtext ? errtext : "");
 	else
-		str_format(err, errlen, "%s was killed by signal %d", argv[0],
-		           WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+		str_format_trunc(err, errlen, "%s was killed by signal %d", argv[0],
+		                 WIFSIGNALED(status) ? WTERMSIG(status) : 0);
 	return -1;
 }

@@ -14,6 +14,8 @@
 
 #include <stddef.h>
 
+#include "core/attr.h"
+
 /* Runs argv[0] (a path, or a name looked up in PATH) with argv (NULL-terminated).
  * out gets its stdout (past out's maximum the rest is read and dropped, and the
  * run fails); errtext (may be NULL) its stderr, cut to its size. 0 when it exited
@@ -21,7 +23,7 @@
  * status (errtext then says why, in its words), it was killed, or it ran past
  * timeout_ms and was killed. */
 int spawn_run(char *const argv[], struct buf *out, char *errtext, size_t errtextlen, int timeout_ms,
-              char *err, size_t errlen);
+              char *err, size_t errlen) RG_WUR;
 
 /* Splits a configured command ("/usr/bin/sudo -n /usr/sbin/postsuper") at
  * blanks into argv, in place in cmd: the number of words, or -1 when there are

@@ -8,7 +8,9 @@
 #include <stdio.h>
 #include <string.h>
 
-int str_copy_n(char *dst, size_t size, const char *src, size_t len)
+/* The copy itself; the public names differ only in what the caller must do
+ * with the -1. */
+static int str_copy_n_any(char *dst, size_t size, const char *src, size_t len)
 {
 	if (size == 0)
 		return -1;
@@ -18,17 +20,27 @@ int str_copy_n(char *dst, size_t size, const char *src, size_t len)
 	return n == len ? 0 : -1;
 }
 
-int str_copy(char *dst, size_t size, const char *src)
-{
-	return str_copy_n(dst, size, src, strlen(src));
-}
-
-int str_append(char *dst, size_t size, const char *src)
+static int str_append_any(char *dst, size_t size, const char *src)
 {
 	size_t have = strnlen(dst, size);
 	if (have >= size)
 		return -1;
-	return str_copy(dst + have, size - have, src);
+	return str_copy_n_any(dst + have, size - have, src, strlen(src));
+}
+
+int str_copy_n(char *dst, size_t size, const char *src, size_t len)
+{
+	return str_copy_n_any(dst, size, src, len);
+}
+
+int str_copy(char *dst, size_t size, const char *src)
+{
+	return str_copy_n_any(dst, size, src, strlen(src));
+}
+
+int str_append(char *dst, size_t size, const char *src)
+{
+	return str_append_any(dst, size, src);
 }
 
 int str_format(char *dst, size_t size, const char *fmt, ...)
@@ -38,6 +50,29 @@ int str_format(char *dst, size_t size, const char *fmt, ...)
 	int n = vsnprintf(dst, size, fmt, ap);
 	va_end(ap);
 	return (n < 0 || (size_t)n >= size) ? -1 : 0;
+}
+
+void str_copy_n_trunc(char *dst, size_t size, const char *src, size_t len)
+{
+	str_copy_n_any(dst, size, src, len);
+}
+
+void str_copy_trunc(char *dst, size_t size, const char *src)
+{
+	str_copy_n_any(dst, size, src, strlen(src));
+}
+
+void str_append_trunc(char *dst, size_t size, const char *src)
+{
+	str_append_any(dst, size, src);
+}
+
+void str_format_trunc(char *dst, size_t size, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(dst, size, fmt, ap);
+	va_end(ap);
 }
 
 int str_to_u64(const char *s, size_t len, uint64_t min, uint64_t max, uint64_t *out)
@@ -255,7 +290,7 @@ const char *str_log_value(char *dst, size_t size, const char *src)
 	str_sanitize(clean, sizeof clean, src ? src : "", src ? strlen(src) : 0);
 	bool quote = clean[0] != '\0' && strpbrk(clean, " \"\\=") != NULL;
 	if (!quote || size < 3) {
-		(void)str_copy_n(dst, size, clean, quote ? 0 : strlen(clean));
+		str_copy_n_trunc(dst, size, clean, quote ? 0 : strlen(clean));
 		return dst;
 	}
 	size_t o = 0;

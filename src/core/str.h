@@ -13,31 +13,46 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/attr.h"
+
 /* The longest user name anywhere: an AUTH name, an account in the user store,
  * the policy's user. One size, so a name is never cut in one place and kept
  * whole in another (an RFC 5321 mailbox, 254 octets, fits). */
 #define STR_USER_MAX 255
 
 /* Copies at most size-1 bytes and NUL-terminates. Returns 0, or -1 if src did not fit
- * (dst then holds the truncated prefix). */
-int str_copy(char *dst, size_t size, const char *src);
+ * (dst then holds the truncated prefix). The caller must decide what a -1
+ * means: an error path, or panic() where the sizes make it impossible. */
+int str_copy(char *dst, size_t size, const char *src) RG_WUR;
 /* Same with an explicit source length (src need not be NUL-terminated). */
-int str_copy_n(char *dst, size_t size, const char *src, size_t len);
+int str_copy_n(char *dst, size_t size, const char *src, size_t len) RG_WUR;
 /* Appends src to the string in dst; -1 if it did not fit. */
-int str_append(char *dst, size_t size, const char *src);
+int str_append(char *dst, size_t size, const char *src) RG_WUR;
 /* snprintf that reports truncation as -1. */
-int str_format(char *dst, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+int str_format(char *dst, size_t size, const char *fmt, ...) RG_WUR
+    __attribute__((format(printf, 3, 4)));
+
+/* The same four where truncation is fine here: the caller has decided (display
+ * text, a log message, an error string for a user). dst holds the prefix that
+ * fit, NUL-terminated (nothing is written when size is 0). Never for a path,
+ * key, address, id or protocol line: a cut one of those is a wrong answer,
+ * not a short one. */
+void str_copy_trunc(char *dst, size_t size, const char *src);
+void str_copy_n_trunc(char *dst, size_t size, const char *src, size_t len);
+void str_append_trunc(char *dst, size_t size, const char *src);
+void str_format_trunc(char *dst, size_t size, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /* Decimal unsigned integer of exactly len bytes, in [min, max]. 0 or -1. */
-int str_to_u64(const char *s, size_t len, uint64_t min, uint64_t max, uint64_t *out);
+int str_to_u64(const char *s, size_t len, uint64_t min, uint64_t max, uint64_t *out) RG_WUR;
 /* NUL-terminated decimal signed integer in [min, max]. 0 or -1. */
-int str_to_ll(const char *s, long long min, long long max, long long *out);
+int str_to_ll(const char *s, long long min, long long max, long long *out) RG_WUR;
 /* "30s", "5m", "2h", "7d", "250ms", or a bare number of default_unit_ms. */
-int str_to_duration_ms(const char *s, uint64_t default_unit_ms, uint64_t *out_ms);
+int str_to_duration_ms(const char *s, uint64_t default_unit_ms, uint64_t *out_ms) RG_WUR;
 /* "1024", "512k", "10M", "1G" (powers of 1024). */
-int str_to_size(const char *s, uint64_t *out);
+int str_to_size(const char *s, uint64_t *out) RG_WUR;
 /* yes/no, true/false, on/off, 1/0. */
-int str_to_bool(const char *s, bool *out);
+int str_to_bool(const char *s, bool *out) RG_WUR;
 
 bool str_ieq(const char *a, const char *b);
 bool str_ieq_n(const char *a, size_t alen, const char *b);

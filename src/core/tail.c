@@ -20,12 +20,12 @@ int tail_open(struct tail *t, const char *path, size_t max_line, char *err, size
 	t->fd = -1;
 	t->max = max_line ? max_line : TAIL_LINE_MAX_DEFAULT;
 	if (str_copy(t->path, sizeof t->path, path) != 0) {
-		str_format(err, errlen, "%s: path too long", path);
+		str_format_trunc(err, errlen, "%s: path too long", path);
 		return -1;
 	}
 	t->line = malloc(t->max);
 	if (!t->line) {
-		str_format(err, errlen, "out of memory");
+		str_format_trunc(err, errlen, "out of memory");
 		return -1;
 	}
 	return 0;
@@ -47,17 +47,17 @@ static int tail_reopen(struct tail *t, char *err, size_t errlen)
 	if (fd < 0) {
 		if (errno == ENOENT)
 			return 0;
-		str_format(err, errlen, "%s: %s", t->path, strerror(errno));
+		str_format_trunc(err, errlen, "%s: %s", t->path, strerror(errno));
 		return -1;
 	}
 	struct stat st;
 	if (fstat(fd, &st) != 0) {
-		str_format(err, errlen, "%s: %s", t->path, strerror(errno));
+		str_format_trunc(err, errlen, "%s: %s", t->path, strerror(errno));
 		close(fd);
 		return -1;
 	}
 	if (!S_ISREG(st.st_mode)) {
-		str_format(err, errlen, "%s: not a regular file", t->path);
+		str_format_trunc(err, errlen, "%s: not a regular file", t->path);
 		close(fd);
 		return -1;
 	}
@@ -126,7 +126,7 @@ long tail_poll(struct tail *t, size_t budget, tail_line_fn fn, void *ctx, char *
 		}
 		struct stat st;
 		if (fstat(t->fd, &st) != 0) {
-			str_format(err, errlen, "%s: %s", t->path, strerror(errno));
+			str_format_trunc(err, errlen, "%s: %s", t->path, strerror(errno));
 			close(t->fd);
 			t->fd = -1;
 			return -1;
@@ -144,7 +144,7 @@ long tail_poll(struct tail *t, size_t budget, tail_line_fn fn, void *ctx, char *
 			if (r < 0 && errno == EINTR)
 				continue;
 			if (r < 0) {
-				str_format(err, errlen, "%s: %s", t->path, strerror(errno));
+				str_format_trunc(err, errlen, "%s: %s", t->path, strerror(errno));
 				close(t->fd);
 				t->fd = -1;
 				return -1;

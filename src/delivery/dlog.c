@@ -3,6 +3,7 @@
  */
 #include "delivery/dlog.h"
 
+#include "core/log.h"
 #include "core/str.h"
 
 void dlog_begin(struct dlog *l, const char *id, const char *event)
@@ -29,14 +30,16 @@ void dlog_addr(struct dlog *l, const char *key, const char *addr)
 void dlog_u64(struct dlog *l, const char *key, uint64_t v)
 {
 	char tmp[24];
-	(void)str_format(tmp, sizeof tmp, "%llu", (unsigned long long)v);
+	if (str_format(tmp, sizeof tmp, "%llu", (unsigned long long)v) != 0)
+		panic("dlog_u64: tmp does not fit");
 	dlog_str(l, key, tmp);
 }
 
 void dlog_secs(struct dlog *l, const char *key, uint64_t ms)
 {
 	char tmp[32];
-	(void)str_format(tmp, sizeof tmp, "%llu.%02llu", (unsigned long long)(ms / 1000),
-	                 (unsigned long long)(ms % 1000 / 10));
+	if (str_format(tmp, sizeof tmp, "%llu.%02llu", (unsigned long long)(ms / 1000),
+	               (unsigned long long)(ms % 1000 / 10)) != 0)
+		panic("dlog_secs: tmp does not fit");
 	dlog_str(l, key, tmp);
 }

@@ -140,7 +140,8 @@ int dsngen_build(const struct dsngen_msg *m, struct buf *out)
 		const struct dsngen_rcpt *r = &m->rcpt[i];
 		char v[700], when[64];
 		rc |= buf_append_str(out, "\r\n");
-		str_format(v, sizeof v, "rfc822; %s", r->addr);
+		if (str_format(v, sizeof v, "rfc822; %s", r->addr) != 0)
+			rc = -1;
 		rc |= dsngen_field(out, "Final-Recipient", v);
 		if (r->orcpt && r->orcpt[0]) {
 			/* ORCPT is "addr-type;xtext" already */
@@ -149,14 +150,15 @@ int dsngen_build(const struct dsngen_msg *m, struct buf *out)
 		rc |= dsngen_field(out, "Action", r->action);
 		rc |= dsngen_field(out, "Status", r->status);
 		if (r->remote_mta[0]) {
-			str_format(v, sizeof v, "dns; %s", r->remote_mta);
+			if (str_format(v, sizeof v, "dns; %s", r->remote_mta) != 0)
+				rc = -1;
 			rc |= dsngen_field(out, "Remote-MTA", v);
 		}
 		/* an SMTP reply starts with a digit; our own reasons are not SMTP */
-		str_format(v, sizeof v, "%s; %s",
-		           r->diagnostic[0] >= '2' && r->diagnostic[0] <= '5' ? "smtp"
-		                                                              : "x-relayguard",
-		           r->diagnostic);
+		str_format_trunc(
+		    v, sizeof v, "%s; %s",
+		    r->diagnostic[0] >= '2' && r->diagnostic[0] <= '5' ? "smtp" : "x-relayguard",
+		    r->diagnostic);
 		rc |= dsngen_field(out, "Diagnostic-Code", v);
 		if (r->last_attempt_ms && dsngen_date(r->last_attempt_ms, when, sizeof when) == 0)
 			rc |= buf_printf(out, "Last-Attempt-Date: %s\r\n", when);

@@ -13,7 +13,7 @@
 static int mtasts_fail(char *err, size_t errlen, const char *why)
 {
 	if (err && errlen)
-		(void)str_copy(err, errlen, why);
+		str_copy_trunc(err, errlen, why);
 	return -1;
 }
 

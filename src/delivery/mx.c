@@ -115,7 +115,8 @@ static void mx_add_addrs(struct mx_query *q, int h, const struct dns_result *r)
 		return;
 	for (int i = 0; i < r->naddrs && q->res.n < MX_TARGETS_MAX; i++) {
 		struct mx_target *t = &q->res.t[q->res.n++];
-		str_copy(t->host, sizeof t->host, q->hosts[h].name);
+		if (str_copy(t->host, sizeof t->host, q->hosts[h].name) != 0)
+			panic("mx_add_addrs: t->host does not fit");
 		t->pref = q->hosts[h].pref;
 		t->addr = r->addrs[i];
 	}
@@ -132,13 +133,13 @@ static void mx_build(struct mx_query *q)
 		q->res.status = MX_OK;
 	} else if (q->temp) {
 		q->res.status = MX_TEMP;
-		str_format(q->res.error, sizeof q->res.error,
-		           "4.4.3 cannot find the address of a mail host for %s: %s", q->domain,
-		           q->temp_why);
+		str_format_trunc(q->res.error, sizeof q->res.error,
+		                 "4.4.3 cannot find the address of a mail host for %s: %s",
+		                 q->domain, q->temp_why);
 	} else {
 		q->res.status = MX_PERM;
-		str_format(q->res.error, sizeof q->res.error,
-		           "5.4.4 no mail host of %s has an address", q->domain);
+		str_format_trunc(q->res.error, sizeof q->res.error,
+		                 "5.4.4 no mail host of %s has an address", q->domain);
 	}
 	mx_finish(q);
 }
@@ -156,8 +157,9 @@ static void mx_on_addr(void *arg, const struct dns_result *r)
 	*slot = *r;
 	if (mx_temp_status(r->status) && !q->temp) {
 		q->temp = true;
-		str_format(q->temp_why, sizeof q->temp_why, "%s/%s %s", q->hosts[s->host].name,
-		           dns_type_name(s->type), dns_status_name(r->status));
+		str_format_trunc(q->temp_why, sizeof q->temp_why, "%s/%s %s",
+		                 q->hosts[s->host].name, dns_type_name(s->type),
+		                 dns_status_name(r->status));
 	}
 	if (--q->pending == 0)
 		mx_build(q);
@@ -186,8 +188,8 @@ static int mx_lookup_hosts(struct mx_query *q)
 			if (dns_query(q->dns, q->hosts[h].name, t, mx_on_addr, s) != 0) {
 				q->pending--;
 				q->temp = true;
-				str_format(q->temp_why, sizeof q->temp_why, "%s: query failed",
-				           q->hosts[h].name);
+				str_format_trunc(q->temp_why, sizeof q->temp_why,
+				                 "%s: query failed", q->hosts[h].name);
 			}
 		}
 	}
@@ -207,15 +209,15 @@ static void mx_on_mx(void *arg, const struct dns_result *r)
 		int n = mx_order(r->mx, r->nmx, q->opt.rnd, q->opt.rarg, q->hosts);
 		if (n < 0) {
 			q->res.status = MX_NULL;
-			str_format(q->res.error, sizeof q->res.error,
-			           "5.1.10 %s does not accept mail (null MX)", q->domain);
+			str_format_trunc(q->res.error, sizeof q->res.error,
+			                 "5.1.10 %s does not accept mail (null MX)", q->domain);
 			mx_finish(q);
 			return;
 		}
 		if (n == 0) {
 			q->res.status = MX_PERM;
-			str_format(q->res.error, sizeof q->res.error,
-			           "5.4.4 %s has no usable MX host", q->domain);
+			str_format_trunc(q->res.error, sizeof q->res.error,
+			                 "5.4.4 %s has no usable MX host", q->domain);
 			mx_finish(q);
 			return;
 		}
@@ -226,25 +228,26 @@ static void mx_on_mx(void *arg, const struct dns_result *r)
 		/* implicit MX: the domain itself (RFC 5321 §5.1) */
 		q->nhosts = 1;
 		q->hosts[0].pref = 0;
-		str_copy(q->hosts[0].name, sizeof q->hosts[0].name, q->domain);
+		if (str_copy(q->hosts[0].name, sizeof q->hosts[0].name, q->domain) != 0)
+			panic("mx_on_mx: q->hosts[0].name does not fit");
 		break;
 	case DNS_NXDOMAIN:
 		q->res.status = MX_PERM;
-		str_format(q->res.error, sizeof q->res.error, "5.1.2 domain %s does not exist",
-		           q->domain);
+		str_format_trunc(q->res.error, sizeof q->res.error,
+		                 "5.1.2 domain %s does not exist", q->domain);
 		mx_finish(q);
 		return;
 	default:
 		q->res.status = MX_TEMP;
-		str_format(q->res.error, sizeof q->res.error, "4.4.3 MX lookup of %s: %s",
-		           q->domain, dns_status_name(r->status));
+		str_format_trunc(q->res.error, sizeof q->res.error, "4.4.3 MX lookup of %s: %s",
+		                 q->domain, dns_status_name(r->status));
 		mx_finish(q);
 		return;
 	}
 	int started = mx_lookup_hosts(q);
 	if (started < 0) {
 		q->res.status = MX_TEMP;
-		str_copy(q->res.error, sizeof q->res.error, "4.3.0 out of memory");
+		str_copy_trunc(q->res.error, sizeof q->res.error, "4.3.0 out of memory");
 		mx_finish(q);
 	} else if (started == 0) {
 		mx_build(q); /* no query could start; we are in a DNS callback already */
@@ -271,7 +274,8 @@ struct mx_query *mx_resolve(struct dns *d, const char *domain, bool no_mx,
 		q->domain[l - 1] = '\0';
 	if (no_mx) {
 		q->nhosts = 1;
-		str_copy(q->hosts[0].name, sizeof q->hosts[0].name, q->domain);
+		if (str_copy(q->hosts[0].name, sizeof q->hosts[0].name, q->domain) != 0)
+			panic("mx_resolve: q->hosts[0].name does not fit");
 		if (mx_lookup_hosts(q) <= 0)
 			goto fail;
 		return q;

@@ -56,7 +56,8 @@ static int bl_code_parse(const char *value, bool bits, struct bl_code *code, cha
 	if (addr_parse(value, dash ? (size_t)(dash - value) : n, &lo) != 0 || lo.family != 4 ||
 	    (dash &&
 	     (addr_parse(dash + 1, n - (size_t)(dash - value) - 1, &hi) != 0 || hi.family != 4))) {
-		str_format(err, errlen, "expected an IPv4 answer code or range, then its meaning");
+		str_format_trunc(err, errlen,
+		                 "expected an IPv4 answer code or range, then its meaning");
 		return -1;
 	}
 	if (!dash)
@@ -66,23 +67,24 @@ static int bl_code_parse(const char *value, bool bits, struct bl_code *code, cha
 	code->hi = (uint32_t)hi.bytes[0] << 24 | (uint32_t)hi.bytes[1] << 16 |
 	           (uint32_t)hi.bytes[2] << 8 | hi.bytes[3];
 	if (code->hi < code->lo || (code->lo >> 24) != 127 || (code->hi >> 24) != 127) {
-		str_format(err, errlen, "answer codes must lie in 127.0.0.0/8, low to high");
+		str_format_trunc(err, errlen, "answer codes must lie in 127.0.0.0/8, low to high");
 		return -1;
 	}
 	if (bits && (code->lo != code->hi || (code->lo & 0xffffff00u) != 0x7f000000u ||
 	             (code->lo & 0xff) == 0 || (code->lo & (code->lo - 1) & 0xff) != 0)) {
-		str_format(err, errlen,
-		           "with bits = yes, a code is 127.0.0.N with N a power of two");
+		str_format_trunc(err, errlen,
+		                 "with bits = yes, a code is 127.0.0.N with N a power of two");
 		return -1;
 	}
 	const char *m = value + n;
 	m += strspn(m, " \t");
 	if (*m == '\0') {
-		str_format(err, errlen, "answer code without a meaning");
+		str_format_trunc(err, errlen, "answer code without a meaning");
 		return -1;
 	}
 	if (str_copy(code->meaning, sizeof code->meaning, m) != 0) {
-		str_format(err, errlen, "meaning longer than %d characters", BL_MEANING_MAX - 1);
+		str_format_trunc(err, errlen, "meaning longer than %d characters",
+		                 BL_MEANING_MAX - 1);
 		return -1;
 	}
 	return 0;
@@ -93,25 +95,25 @@ static int bl_load_handler(void *user, const char *section, const char *name, co
 {
 	struct bl_load *l = user;
 	if (*section == '\0') {
-		str_format(err, errlen, "'%s' outside a [zone] section", name);
+		str_format_trunc(err, errlen, "'%s' outside a [zone] section", name);
 		return -1;
 	}
 	char zone[BL_ZONE_MAX];
 	if (bl_zone_normalise(section, zone, sizeof zone) != 0) {
-		str_format(err, errlen, "[%s] is not a DNS zone name", section);
+		str_format_trunc(err, errlen, "[%s] is not a DNS zone name", section);
 		return -1;
 	}
 	if (!l->cur || strcmp(l->cur->zone, zone) != 0) {
 		for (size_t i = 0; i < l->cat.nzones; i++)
 			if (strcmp(l->cat.zones[i].zone, zone) == 0) {
-				str_format(err, errlen, "zone %s appears twice", zone);
+				str_format_trunc(err, errlen, "zone %s appears twice", zone);
 				return -1;
 			}
 		if (l->cat.nzones == l->cap) {
 			size_t ncap = l->cap ? l->cap * 2 : 32;
 			struct bl_zone *z = realloc(l->cat.zones, ncap * sizeof *z);
 			if (!z) {
-				str_format(err, errlen, "out of memory");
+				str_format_trunc(err, errlen, "out of memory");
 				return -1;
 			}
 			l->cat.zones = z;
@@ -186,7 +188,8 @@ static int bl_load_handler(void *user, const char *section, const char *name, co
 			goto toolong;
 	} else if (strcmp(name, "code") == 0) {
 		if (z->ncodes == BL_MAX_CODES) {
-			str_format(err, errlen, "more than %d codes in one zone", BL_MAX_CODES);
+			str_format_trunc(err, errlen, "more than %d codes in one zone",
+			                 BL_MAX_CODES);
 			return -1;
 		}
 		if (bl_code_parse(value, z->bits, &z->codes[z->ncodes], err, errlen) != 0)
@@ -194,8 +197,8 @@ static int bl_load_handler(void *user, const char *section, const char *name, co
 		z->ncodes++;
 	} else if (strcmp(name, "error") == 0) {
 		if (z->nerrors == BL_MAX_ERRORS) {
-			str_format(err, errlen, "more than %d error codes in one zone",
-			           BL_MAX_ERRORS);
+			str_format_trunc(err, errlen, "more than %d error codes in one zone",
+			                 BL_MAX_ERRORS);
 			return -1;
 		}
 		if (bl_code_parse(value, false, &z->errors[z->nerrors], err, errlen) != 0)
@@ -204,15 +207,15 @@ static int bl_load_handler(void *user, const char *section, const char *name, co
 	} else if (strcmp(name, "note") == 0) {
 		/* free text for people reading the file */
 	} else {
-		str_format(err, errlen, "unknown key '%s'", name);
+		str_format_trunc(err, errlen, "unknown key '%s'", name);
 		return -1;
 	}
 	return 0;
 badval:
-	str_format(err, errlen, "bad value for %s: '%s'", name, value);
+	str_format_trunc(err, errlen, "bad value for %s: '%s'", name, value);
 	return -1;
 toolong:
-	str_format(err, errlen, "value of %s is too long", name);
+	str_format_trunc(err, errlen, "value of %s is too long", name);
 	return -1;
 }
 

@@ -19,18 +19,18 @@ int chk_targets_add(struct chk_targets *t, const char *arg, uint64_t max_address
 	char name[256];
 	bool is_ip = cidr_parse(arg, len, &c) == 0;
 	if (!is_ip && bl_domain_normalise(arg, name, sizeof name) != 0) {
-		str_format(err, errlen, "'%.80s' is not an IP address, CIDR range or domain name",
-			   arg);
+		str_format_trunc(err, errlen,
+		                 "'%.80s' is not an IP address, CIDR range or domain name", arg);
 		return -1;
 	}
 	uint64_t count = is_ip ? cidr_size(&c) : 1;
 	if (is_ip && memchr(arg, '/', len) == NULL)
 		count = 1;
 	if (count > max_addresses) {
-		str_format(err, errlen,
-			   "range %.80s has %llu addresses, more than the limit of %llu "
-			   "(raise it with --max-range)",
-			   arg, (unsigned long long)count, (unsigned long long)max_addresses);
+		str_format_trunc(err, errlen,
+		                 "range %.80s has %llu addresses, more than the limit of %llu "
+		                 "(raise it with --max-range)",
+		                 arg, (unsigned long long)count, (unsigned long long)max_addresses);
 		return -1;
 	}
 	if (t->n + count > t->cap) {
@@ -39,7 +39,7 @@ int chk_targets_add(struct chk_targets *t, const char *arg, uint64_t max_address
 			ncap *= 2;
 		struct chk_target *v = realloc(t->v, ncap * sizeof *v);
 		if (!v) {
-			str_format(err, errlen, "out of memory");
+			str_format_trunc(err, errlen, "out of memory");
 			return -1;
 		}
 		t->v = v;
@@ -159,17 +159,19 @@ static void chk_selftest_done(struct chk_ctx *c, const struct chk_job *j,
 		s->failed[j->tkind] = true;
 	} else if (j->kind == CHK_POS && v.outcome != BL_LISTED) {
 		f->outcome = BL_SELFTEST_FAILED;
-		str_format(f->error, sizeof f->error,
-			   "self-test failed: %s is not listed (RFC 5782 test point); the list "
-			   "refuses this resolver, or the zone is empty or gone",
-			   point);
+		str_format_trunc(
+		    f->error, sizeof f->error,
+		    "self-test failed: %s is not listed (RFC 5782 test point); the list "
+		    "refuses this resolver, or the zone is empty or gone",
+		    point);
 		s->failed[j->tkind] = true;
 	} else if (j->kind == CHK_NEG && v.outcome == BL_LISTED) {
 		f->outcome = BL_SELFTEST_FAILED;
-		str_format(f->error, sizeof f->error,
-			   "self-test failed: %s is listed (RFC 5782 negative test point); the zone "
-			   "answers 'listed' for everything (dead or wildcarded list)",
-			   point);
+		str_format_trunc(
+		    f->error, sizeof f->error,
+		    "self-test failed: %s is listed (RFC 5782 negative test point); the zone "
+		    "answers 'listed' for everything (dead or wildcarded list)",
+		    point);
 		s->failed[j->tkind] = true;
 	}
 	if (s->failed[j->tkind])
@@ -217,7 +219,7 @@ static void chk_on_answer(void *arg, const struct dns_result *r)
 				c->oom = true;
 		}
 	} else if (r->status == DNS_OK) {
-		str_copy(c->res[j->result].txt, sizeof c->res[j->result].txt, r->txt);
+		str_copy_trunc(c->res[j->result].txt, sizeof c->res[j->result].txt, r->txt);
 	}
 	free(q);
 	chk_pump(c);
@@ -296,7 +298,8 @@ static void chk_pump(struct chk_ctx *c)
 				if (q->job.kind == CHK_QUERY) {
 					struct bl_verdict *v = &c->res[q->job.result].v;
 					v->outcome = BL_DNS_ERROR;
-					str_copy(v->error, sizeof v->error, "query name too long");
+					str_copy_trunc(v->error, sizeof v->error,
+					               "query name too long");
 				}
 				free(q);
 				continue;
@@ -309,7 +312,8 @@ static void chk_pump(struct chk_ctx *c)
 				if (q->job.kind == CHK_QUERY) {
 					struct bl_verdict *v = &c->res[q->job.result].v;
 					v->outcome = BL_DNS_ERROR;
-					str_copy(v->error, sizeof v->error, "cannot send the query");
+					str_copy_trunc(v->error, sizeof v->error,
+					               "cannot send the query");
 				}
 				free(q);
 			}

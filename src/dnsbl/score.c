@@ -132,14 +132,15 @@ int score_sites_parse(const char *spec, struct score_site *sites, size_t max, ch
 		char shown[80];
 		str_sanitize(shown, sizeof shown, p, len);
 		if (n == max) {
-			str_format(err, errlen, "more than %zu DNSBL sites", max);
+			str_format_trunc(err, errlen, "more than %zu DNSBL sites", max);
 			return -1;
 		}
 		if (score_site_parse(p, len, &sites[n]) != 0) {
-			str_format(err, errlen,
-			           "bad DNSBL site '%s': expected zone[=filter][*weight], e.g. "
-			           "zen.spamhaus.org=127.0.0.[2..11]*3",
-			           shown);
+			str_format_trunc(
+			    err, errlen,
+			    "bad DNSBL site '%s': expected zone[=filter][*weight], e.g. "
+			    "zen.spamhaus.org=127.0.0.[2..11]*3",
+			    shown);
 			return -1;
 		}
 		n++;
@@ -340,7 +341,7 @@ struct scorer *scorer_new(struct event_base *base, struct dns *dns,
                           size_t nsites, const struct score_options *opt, char *err, size_t errlen)
 {
 	if (nsites > SCORE_MAX_SITES) {
-		str_format(err, errlen, "more than %d DNSBL sites", SCORE_MAX_SITES);
+		str_format_trunc(err, errlen, "more than %d DNSBL sites", SCORE_MAX_SITES);
 		return NULL;
 	}
 	struct scorer *s = calloc(1, sizeof *s);
@@ -366,8 +367,8 @@ struct scorer *scorer_new(struct event_base *base, struct dns *dns,
 			const struct bl_zone *m =
 			    catalog ? bl_catalog_find(catalog, sites[i].zone) : NULL;
 			if (m && m->status == BL_STATUS_DEAD) {
-				str_format(err, errlen, "%s is a defunct list: %s", sites[i].zone,
-				           m->reason);
+				str_format_trunc(err, errlen, "%s is a defunct list: %s",
+				                 sites[i].zone, m->reason);
 				scorer_free(s);
 				return NULL;
 			}
@@ -375,7 +376,7 @@ struct scorer *scorer_new(struct event_base *base, struct dns *dns,
 				s->zones[z].meta = *m;
 				/* a "*.x" pattern never reaches here: dead */
 			} else if (bl_zone_adhoc(&s->zones[z].meta, sites[i].zone) != 0) {
-				str_format(err, errlen, "bad zone %s", sites[i].zone);
+				str_format_trunc(err, errlen, "bad zone %s", sites[i].zone);
 				scorer_free(s);
 				return NULL;
 			}
@@ -385,7 +386,7 @@ struct scorer *scorer_new(struct event_base *base, struct dns *dns,
 	}
 	return s;
 oom:
-	str_format(err, errlen, "out of memory");
+	str_format_trunc(err, errlen, "out of memory");
 	scorer_free(s);
 	return NULL;
 }
@@ -416,8 +417,8 @@ static void score_finish(struct score_job *j)
 		struct bl_verdict v;
 		bl_classify(&s->zones[z].meta, &j->answers[z], &v);
 		if (v.outcome != BL_CLEAN && v.outcome != BL_LISTED && r->nerrors < SCORE_MAX_SITES)
-			str_format(r->errors[r->nerrors++], sizeof r->errors[0], "%s: %s",
-			           s->zones[z].meta.zone, v.error);
+			str_format_trunc(r->errors[r->nerrors++], sizeof r->errors[0], "%s: %s",
+			                 s->zones[z].meta.zone, v.error);
 	}
 	const struct score_hit *worst = NULL;
 	for (size_t i = 0; i < s->nsites; i++) {
@@ -434,8 +435,8 @@ static void score_finish(struct score_job *j)
 			char c[ADDR_STRLEN];
 			addr_format(&v.codes[k], c, sizeof c);
 			if (match)
-				str_append(codes, sizeof codes, ",");
-			str_append(codes, sizeof codes, c);
+				str_append_trunc(codes, sizeof codes, ",");
+			str_append_trunc(codes, sizeof codes, c);
 			match = true;
 		}
 		if (!match)
@@ -444,7 +445,7 @@ static void score_finish(struct score_job *j)
 		struct score_hit *h = &r->hits[r->nhits++];
 		h->zone = s->sites[i].zone;
 		h->weight = s->sites[i].weight;
-		str_copy(h->codes, sizeof h->codes, codes);
+		str_copy_trunc(h->codes, sizeof h->codes, codes);
 		if (h->weight > 0 && (!worst || h->weight > worst->weight))
 			worst = h;
 	}
@@ -458,9 +459,9 @@ static void score_finish(struct score_job *j)
 		char url[200] = "";
 		if (m)
 			bl_zone_delist(m, ip, url, sizeof url);
-		str_format(r->reply, sizeof r->reply,
-		           "550 5.7.1 Service unavailable; client [%s] blocked using %s%s%s", ip,
-		           zone, url[0] ? "; see " : "", url);
+		str_format_trunc(r->reply, sizeof r->reply,
+		                 "550 5.7.1 Service unavailable; client [%s] blocked using %s%s%s",
+		                 ip, zone, url[0] ? "; see " : "", url);
 	} else if (s->opt.allowlist && r->score <= s->opt.allowlist_threshold) {
 		r->decision = SCORE_ALLOWLIST;
 	} else {
@@ -542,7 +543,7 @@ int scorer_score(struct scorer *s, const struct addr *client, score_callback cb,
 		if (!q || bl_qname_ip(&j->client, s->zones[z].meta.zone, name, sizeof name) != 0) {
 			free(q);
 			/* Cannot even ask: the zone is an error for this client. */
-			str_copy(fail.error, sizeof fail.error, "query could not be built");
+			str_copy_trunc(fail.error, sizeof fail.error, "query could not be built");
 			j->answers[z] = fail;
 			if (--j->pending == 0) {
 				score_finish(j);
@@ -554,7 +555,7 @@ int scorer_score(struct scorer *s, const struct addr *client, score_callback cb,
 		q->zone = (unsigned)z;
 		if (dns_query(s->dns, name, DNS_T_A, score_on_answer, q) != 0) {
 			free(q);
-			str_copy(fail.error, sizeof fail.error, "query could not be sent");
+			str_copy_trunc(fail.error, sizeof fail.error, "query could not be sent");
 			j->answers[z] = fail;
 			if (--j->pending == 0) {
 				score_finish(j);

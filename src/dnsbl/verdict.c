@@ -92,7 +92,7 @@ static void bl_add_meaning(struct bl_verdict *v, const char *m)
 		if (strcmp(v->meanings[i], m) == 0)
 			return;
 	if (v->nmeanings < BL_VERDICT_CODES)
-		str_copy(v->meanings[v->nmeanings++], BL_MEANING_MAX, m);
+		str_copy_trunc(v->meanings[v->nmeanings++], BL_MEANING_MAX, m);
 }
 
 void bl_classify(const struct bl_zone *z, const struct dns_result *res, struct bl_verdict *v)
@@ -108,9 +108,9 @@ void bl_classify(const struct bl_zone *z, const struct dns_result *res, struct b
 	default:
 		v->outcome = BL_DNS_ERROR;
 		if (res->status == DNS_ERROR && res->error[0])
-			str_copy(v->error, sizeof v->error, res->error);
+			str_copy_trunc(v->error, sizeof v->error, res->error);
 		else
-			str_copy(v->error, sizeof v->error, dns_status_name(res->status));
+			str_copy_trunc(v->error, sizeof v->error, dns_status_name(res->status));
 		return;
 	}
 	for (int i = 0; i < res->naddrs && v->ncodes < BL_VERDICT_CODES; i++)
@@ -121,7 +121,7 @@ void bl_classify(const struct bl_zone *z, const struct dns_result *res, struct b
 		if (v->codes[i].family != 4 || v->codes[i].bytes[0] != 127) {
 			v->outcome = BL_BAD_ANSWER;
 			addr_format(&v->codes[i], txt, sizeof txt);
-			str_format(
+			str_format_trunc(
 			    v->error, sizeof v->error,
 			    "answer %s is outside 127.0.0.0/8: the resolver rewrites answers "
 			    "or the list's domain is parked",
@@ -136,7 +136,8 @@ void bl_classify(const struct bl_zone *z, const struct dns_result *res, struct b
 		if (e) {
 			v->outcome = BL_LIST_ERROR;
 			addr_format(&v->codes[i], txt, sizeof txt);
-			str_format(v->error, sizeof v->error, "list error %s: %s", txt, e->meaning);
+			str_format_trunc(v->error, sizeof v->error, "list error %s: %s", txt,
+			                 e->meaning);
 			return;
 		}
 	}
@@ -168,15 +169,15 @@ void bl_classify(const struct bl_zone *z, const struct dns_result *res, struct b
 		 * common resolver artefact: never a listing unless documented. */
 		if (z->strict || c == 0x7f000001u) {
 			v->outcome = BL_LIST_ERROR;
-			str_format(v->error, sizeof v->error,
-			           "answer %s is not a listing code of %s", txt, z->zone);
+			str_format_trunc(v->error, sizeof v->error,
+			                 "answer %s is not a listing code of %s", txt, z->zone);
 			return;
 		}
 		char m[BL_MEANING_MAX];
 		if (z->ncodes > 0)
-			str_format(m, sizeof m, "undocumented code %s", txt);
+			str_format_trunc(m, sizeof m, "undocumented code %s", txt);
 		else
-			str_format(m, sizeof m, "listed (%s)", txt);
+			str_format_trunc(m, sizeof m, "listed (%s)", txt);
 		bl_add_meaning(v, m);
 		listed = true;
 	}

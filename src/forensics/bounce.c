@@ -15,6 +15,7 @@
 #include "forensics/bounce.h"
 
 #include "core/buf.h"
+#include "core/log.h"
 #include "core/mailaddr.h"
 #include "core/str.h"
 #include "forensics/brules.h"
@@ -972,11 +973,14 @@ static int bounce_analyze_depth(const struct brules *rules, const char *msg, siz
 		const struct dsn_recipient *r = bounce_pick(w.dsn, &all_ok);
 		if (all_ok)
 			out->is_bounce = false; /* a success notification, not a bounce */
-		(void)str_copy(out->recipient, sizeof out->recipient,
-		               r->final_recipient[0] ? r->final_recipient : r->original_recipient);
-		(void)str_copy(out->status, sizeof out->status, r->status);
-		(void)str_copy(out->remote_mta, sizeof out->remote_mta, r->remote_mta);
-		(void)str_copy(out->diagnostic, sizeof out->diagnostic, r->diagnostic);
+		/* the fields of struct bounce_result are those of struct dsn_recipient */
+		if (str_copy(out->recipient, sizeof out->recipient,
+		             r->final_recipient[0] ? r->final_recipient : r->original_recipient) !=
+		        0 ||
+		    str_copy(out->status, sizeof out->status, r->status) != 0 ||
+		    str_copy(out->remote_mta, sizeof out->remote_mta, r->remote_mta) != 0 ||
+		    str_copy(out->diagnostic, sizeof out->diagnostic, r->diagnostic) != 0)
+			panic("bounce_analyze_depth: a DSN field larger than the result's");
 		from_dsn = r->diagnostic[0] != '\0';
 	}
 	if (!out->is_bounce) {
@@ -1016,9 +1020,10 @@ static int bounce_analyze_depth(const struct brules *rules, const char *msg, siz
 		/* No enhanced code: the reply code's class, as RFC 3463 X.0.0. */
 		const char *d = out->diagnostic;
 		if (bounce_is_reply_code(d, strlen(d)) && d[0] != '2' &&
-		    (d[3] == ' ' || d[3] == '-'))
-			(void)str_format(out->status, sizeof out->status, "%c.0.0", d[0]);
-		else
+		    (d[3] == ' ' || d[3] == '-')) {
+			if (str_format(out->status, sizeof out->status, "%c.0.0", d[0]) != 0)
+				panic("bounce_analyze_depth: out->status does not fit");
+		} else
 			out->status[0] = '\0';
 	}
 

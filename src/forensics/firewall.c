@@ -22,6 +22,7 @@
  */
 #include "forensics/firewall.h"
 
+#include "core/log.h"
 #include "core/str.h"
 
 #include <stdbool.h>
@@ -36,8 +37,10 @@ void firewall_spec_init(struct firewall_spec *s)
 	s->ports[2] = 587;
 	s->n_ports = 3;
 	/* Both fit: the constants are far below FIREWALL_PREFIX_MAX. */
-	(void)str_copy(s->block_prefix, sizeof s->block_prefix, FIREWALL_PREFIX_BLOCK);
-	(void)str_copy(s->mailsrv_prefix, sizeof s->mailsrv_prefix, FIREWALL_PREFIX_MAILSRV);
+	if (str_copy(s->block_prefix, sizeof s->block_prefix, FIREWALL_PREFIX_BLOCK) != 0)
+		panic("firewall_spec_init: s->block_prefix does not fit");
+	if (str_copy(s->mailsrv_prefix, sizeof s->mailsrv_prefix, FIREWALL_PREFIX_MAILSRV) != 0)
+		panic("firewall_spec_init: s->mailsrv_prefix does not fit");
 	s->log_rate = FIREWALL_LOG_RATE_DEFAULT;
 }
 
@@ -56,15 +59,16 @@ int firewall_spec_add_nets(struct firewall_spec *s, int lan, const char *list, c
 		str_sanitize(shown, sizeof shown, p, len);
 		struct cidr c;
 		if (cidr_parse(p, len, &c) != 0) {
-			str_format(err, errlen, "not an IP address or CIDR range: %s", shown);
+			str_format_trunc(err, errlen, "not an IP address or CIDR range: %s", shown);
 			return -1;
 		}
 		if (c.prefix == 0) {
-			str_format(err, errlen, "%s covers every address; list networks", shown);
+			str_format_trunc(err, errlen, "%s covers every address; list networks",
+			                 shown);
 			return -1;
 		}
 		if (*n >= FIREWALL_MAX_NETS) {
-			str_format(err, errlen, "more than %d networks", FIREWALL_MAX_NETS);
+			str_format_trunc(err, errlen, "more than %d networks", FIREWALL_MAX_NETS);
 			return -1;
 		}
 		arr[(*n)++] = c;
@@ -87,24 +91,24 @@ int firewall_spec_set_ports(struct firewall_spec *s, const char *list, char *err
 		str_sanitize(shown, sizeof shown, p, len);
 		uint64_t v;
 		if (str_to_u64(p, len, 1, 65535, &v) != 0) {
-			str_format(err, errlen, "not a port number: %s", shown);
+			str_format_trunc(err, errlen, "not a port number: %s", shown);
 			return -1;
 		}
 		for (size_t i = 0; i < n; i++) {
 			if (ports[i] == v) {
-				str_format(err, errlen, "port %s listed twice", shown);
+				str_format_trunc(err, errlen, "port %s listed twice", shown);
 				return -1;
 			}
 		}
 		if (n >= FIREWALL_MAX_PORTS) {
-			str_format(err, errlen, "more than %d ports", FIREWALL_MAX_PORTS);
+			str_format_trunc(err, errlen, "more than %d ports", FIREWALL_MAX_PORTS);
 			return -1;
 		}
 		ports[n++] = (uint16_t)v;
 		p += len;
 	}
 	if (n == 0) {
-		str_format(err, errlen, "empty port list");
+		str_format_trunc(err, errlen, "empty port list");
 		return -1;
 	}
 	memcpy(s->ports, ports, n * sizeof ports[0]);
@@ -116,27 +120,29 @@ int firewall_prefix_check(const char *prefix, char *err, size_t errlen)
 {
 	size_t len = strlen(prefix);
 	if (len == 0) {
-		str_format(err, errlen, "empty log prefix");
+		str_format_trunc(err, errlen, "empty log prefix");
 		return -1;
 	}
 	if (len > FIREWALL_PREFIX_MAX) {
-		str_format(err, errlen, "log prefix longer than %d bytes (nftables limit)",
-		           FIREWALL_PREFIX_MAX);
+		str_format_trunc(err, errlen, "log prefix longer than %d bytes (nftables limit)",
+		                 FIREWALL_PREFIX_MAX);
 		return -1;
 	}
 	for (size_t i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)prefix[i];
 		if (c < 0x20 || c > 0x7e) {
-			str_format(err, errlen, "log prefix has a control or non-ASCII byte");
+			str_format_trunc(err, errlen, "log prefix has a control or non-ASCII byte");
 			return -1;
 		}
 		if (c == '"' || c == '\'' || c == '\\') {
-			str_format(err, errlen, "log prefix may not contain quotes or backslashes");
+			str_format_trunc(err, errlen,
+			                 "log prefix may not contain quotes or backslashes");
 			return -1;
 		}
 		if (c == '=') {
-			str_format(err, errlen,
-			           "log prefix may not contain '=' (log lines are key=value)");
+			str_format_trunc(
+			    err, errlen,
+			    "log prefix may not contain '=' (log lines are key=value)");
 			return -1;
 		}
 	}
@@ -150,7 +156,7 @@ int firewall_spec_set_prefix(struct firewall_spec *s, int mailsrv, const char *p
 		return -1;
 	char *dst = mailsrv ? s->mailsrv_prefix : s->block_prefix;
 	if (str_copy(dst, FIREWALL_PREFIX_MAX + 1, prefix) != 0) {
-		str_format(err, errlen, "log prefix too long");
+		str_format_trunc(err, errlen, "log prefix too long");
 		return -1;
 	}
 	return 0;
@@ -174,22 +180,22 @@ static bool firewall_prefix_same(const char *a, const char *b)
 int firewall_spec_validate(const struct firewall_spec *s, char *err, size_t errlen)
 {
 	if (s->n_mail == 0) {
-		str_format(err, errlen, "no mail servers given (--mail-servers CIDR,...)");
+		str_format_trunc(err, errlen, "no mail servers given (--mail-servers CIDR,...)");
 		return -1;
 	}
 	if (s->n_ports == 0 || s->n_ports > FIREWALL_MAX_PORTS) {
-		str_format(err, errlen, "no ports");
+		str_format_trunc(err, errlen, "no ports");
 		return -1;
 	}
 	if (firewall_prefix_check(s->block_prefix, err, errlen) != 0 ||
 	    firewall_prefix_check(s->mailsrv_prefix, err, errlen) != 0)
 		return -1;
 	if (firewall_prefix_same(s->block_prefix, s->mailsrv_prefix)) {
-		str_format(err, errlen, "the block and mail server log prefixes must differ");
+		str_format_trunc(err, errlen, "the block and mail server log prefixes must differ");
 		return -1;
 	}
 	if (s->log_rate == 0 || s->log_rate > 10000) {
-		str_format(err, errlen, "log rate must be 1..10000 per minute");
+		str_format_trunc(err, errlen, "log rate must be 1..10000 per minute");
 		return -1;
 	}
 	return 0;
@@ -349,7 +355,7 @@ int firewall_render(const struct firewall_spec *s, struct buf *out, char *err, s
 		out->len = start;
 		if (out->data)
 			out->data[start] = '\0';
-		str_format(err, errlen, "rule set does not fit in %zu bytes", out->max);
+		str_format_trunc(err, errlen, "rule set does not fit in %zu bytes", out->max);
 		return -1;
 	}
 	return 0;

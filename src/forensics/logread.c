@@ -25,7 +25,7 @@ static int logread_gz(struct logread *r, int fd, const char *name, char *err, si
 	if (d < 0 || (r->gz = gzdopen(d, "rb")) == NULL) {
 		if (d >= 0)
 			close(d);
-		(void)str_format(err, errlen, "%s: cannot read", name);
+		str_format_trunc(err, errlen, "%s: cannot read", name);
 		return -1;
 	}
 	(void)gzbuffer(r->gz, LOGREAD_BLOCK);
@@ -41,12 +41,12 @@ int logread_open(struct logread *r, const char *path, char *err, size_t errlen)
 		return logread_gz(r, 0, "standard input", err, errlen);
 	r->fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (r->fd < 0 || fstat(r->fd, &st) != 0) {
-		(void)str_format(err, errlen, "%s: %s", path, strerror(errno));
+		str_format_trunc(err, errlen, "%s: %s", path, strerror(errno));
 		logread_close(r);
 		return -1;
 	}
 	if (S_ISDIR(st.st_mode)) {
-		(void)str_format(err, errlen, "%s: is a directory", path);
+		str_format_trunc(err, errlen, "%s: is a directory", path);
 		logread_close(r);
 		return -1;
 	}
@@ -141,7 +141,7 @@ int logread_each(struct logread *r, logread_line_fn fn, logread_long_fn too_long
 	char *buf = malloc(cap);
 	bool skipping = false; /* inside a line that was too long */
 	if (!buf) {
-		(void)str_copy(err, errlen, "out of memory");
+		str_copy_trunc(err, errlen, "out of memory");
 		return -1;
 	}
 	for (;;) {
@@ -151,7 +151,7 @@ int logread_each(struct logread *r, logread_line_fn fn, logread_long_fn too_long
 			if (got < 0) {
 				int zerr;
 				const char *m = gzerror(r->gz, &zerr);
-				(void)str_format(err, errlen, "read error: %s", m ? m : "?");
+				str_format_trunc(err, errlen, "read error: %s", m ? m : "?");
 				free(buf);
 				return -1;
 			}
@@ -160,7 +160,7 @@ int logread_each(struct logread *r, logread_line_fn fn, logread_long_fn too_long
 				got = read(r->fd, buf + have, cap - have);
 			while (got < 0 && errno == EINTR);
 			if (got < 0) {
-				(void)str_format(err, errlen, "read error: %s", strerror(errno));
+				str_format_trunc(err, errlen, "read error: %s", strerror(errno));
 				free(buf);
 				return -1;
 			}

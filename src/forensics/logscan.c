@@ -12,6 +12,7 @@
 
 #include "core/clock.h"
 #include "core/hash.h"
+#include "core/log.h"
 #include "core/str.h"
 #include "forensics/dovelog.h"
 #include "forensics/eximlog.h"
@@ -368,7 +369,8 @@ static void ls_ev(struct logscan *s, enum pol_event_type type)
 static void ls_ev_user(struct logscan *s, uint32_t uid)
 {
 	if (uid)
-		(void)str_copy(s->ev.user, sizeof s->ev.user, s->users[uid].name);
+		if (str_copy(s->ev.user, sizeof s->ev.user, s->users[uid].name) != 0)
+			panic("ls_ev_user: user names are cut to POL_USER_MAX - 1 when first seen");
 }
 
 static void ls_ev_ip(struct logscan *s, const struct addr *ip)
@@ -1392,7 +1394,7 @@ struct logscan *logscan_new(const struct logscan_opts *o, char *err, size_t errl
 {
 	struct logscan *s = calloc(1, sizeof *s);
 	if (!s) {
-		(void)str_copy(err, errlen, "out of memory");
+		str_copy_trunc(err, errlen, "out of memory");
 		return NULL;
 	}
 	s->o = *o;
@@ -1441,7 +1443,7 @@ struct logscan *logscan_new(const struct logscan_opts *o, char *err, size_t errl
 	logyear_init(&s->in[0].year, o->year ? o->year : 1970, 0);
 	return s;
 nomem:
-	(void)str_copy(err, errlen, "out of memory");
+	str_copy_trunc(err, errlen, "out of memory");
 fail:
 	logscan_free(s);
 	return NULL;
@@ -1525,7 +1527,7 @@ static struct logscan_suspect *ls_suspect(struct logscan *s, size_t *cap, enum l
 static void ls_ipstr(const struct addr *a, char *out, size_t n)
 {
 	if (addr_format(a, out, n) != 0)
-		(void)str_copy(out, n, "?");
+		str_copy_trunc(out, n, "?");
 }
 
 static int ls_suspect_cmp(const void *pa, const void *pb)
@@ -1557,7 +1559,9 @@ static int ls_users_suspects(struct logscan *s, size_t *cap)
 			struct logscan_suspect *x = ls_suspect(s, cap, LOGSCAN_COMPROMISED_ACCOUNT);
 			if (!x)
 				return -1;
-			(void)str_copy(x->account, sizeof x->account, u->name);
+			if (str_copy(x->account, sizeof x->account, u->name) != 0)
+				panic("ls_suspects: user names are cut to POL_USER_MAX - 1 when "
+				      "first seen");
 			x->score = u->max_score >= 100 ? 1.0 : u->max_score / 100.0;
 			x->first_ms = u->first_bad_ms;
 			if (u->guessed_ms && u->guessed_ms < x->first_ms)
@@ -1573,7 +1577,7 @@ static int ls_users_suspects(struct logscan *s, size_t *cap)
 			for (uint32_t k = 0; k < u->n_ips && k < LOGSCAN_LIST_MAX; k++)
 				x->ips[x->n_ips++] = u->ips[k];
 			x->n_ips_total = u->n_ips + u->n_ips_more;
-			(void)str_format(
+			str_format_trunc(
 			    x->todo, sizeof x->todo,
 			    "change the password of %s and end its sessions; check the "
 			    "devices that use it and its forwarding rules; then resume "
@@ -1585,7 +1589,9 @@ static int ls_users_suspects(struct logscan *s, size_t *cap)
 			struct logscan_suspect *x = ls_suspect(s, cap, LOGSCAN_AUTOREPLY_FLOOD);
 			if (!x)
 				return -1;
-			(void)str_copy(x->account, sizeof x->account, u->name);
+			if (str_copy(x->account, sizeof x->account, u->name) != 0)
+				panic("ls_suspects: user names are cut to POL_USER_MAX - 1 when "
+				      "first seen");
 			x->count = u->auto_msgs;
 			x->count2 = u->null_defers;
 			x->first_ms = u->first_auto_ms;
@@ -1596,7 +1602,7 @@ static int ls_users_suspects(struct logscan *s, size_t *cap)
 			if (u->null_defers)
 				ls_evidence(x, "%llu of them deferred by the policy",
 				            (unsigned long long)u->null_defers);
-			(void)str_format(
+			str_format_trunc(
 			    x->todo, sizeof x->todo,
 			    "limit the auto-reply of %s: at most one reply per sender "
 			    "and period (Sieve vacation :days), none to lists, bulk or "
@@ -1647,14 +1653,19 @@ static int ls_ips_suspects(struct logscan *s, size_t *cap)
 				const struct ls_login *g = &t->logins[k];
 				const struct ls_user *u = &s->users[g->uid];
 				struct logscan_login *o = &x->logins[x->n_logins++];
-				(void)str_copy(o->account, sizeof o->account, u->name);
+				if (str_copy(o->account, sizeof o->account, u->name) != 0)
+					panic("ls_suspects: user names are cut to POL_USER_MAX - 1 "
+					      "when first seen");
 				o->first_ms = g->first_ms;
 				o->failures_before = g->fails_before;
 				o->messages_after = u->msgs - g->msgs_at;
-				(void)str_copy(x->names[x->n_names++], sizeof x->names[0], u->name);
+				if (str_copy(x->names[x->n_names++], sizeof x->names[0], u->name) !=
+				    0)
+					panic("ls_suspects: user names are cut to POL_USER_MAX - 1 "
+					      "when first seen");
 				if (k)
-					(void)str_append(names, sizeof names, ", ");
-				(void)str_append(names, sizeof names, u->name);
+					str_append_trunc(names, sizeof names, ", ");
+				str_append_trunc(names, sizeof names, u->name);
 				(void)clock_format_rfc3339(g->first_ms, t1, sizeof t1);
 				ls_evidence(x,
 				            "logged in as %s at %s after %llu failures from %s; "
@@ -1666,20 +1677,21 @@ static int ls_ips_suspects(struct logscan *s, size_t *cap)
 			/* what the replay would have done, apart */
 			if (t->lockout_ms) {
 				x->policy_action = t->lockout_action;
-				(void)str_copy(x->policy_rule, sizeof x->policy_rule,
-				               "auth_ip_lockout");
+				if (str_copy(x->policy_rule, sizeof x->policy_rule,
+				             "auth_ip_lockout") != 0)
+					panic("ls_ips_suspects: x->policy_rule does not fit");
 			}
 			if (t->n_logins) {
 				x->score = 1.0;
 				ls_evidence(x, "the password of %s%s was guessed", names,
 				            t->logins_more ? " and more" : "");
-				(void)str_format(x->todo, sizeof x->todo,
+				str_format_trunc(x->todo, sizeof x->todo,
 				                 "change the password of %s%s now and end its "
 				                 "sessions; block %s at the firewall",
 				                 names, t->logins_more ? " (and the others)" : "",
 				                 ip);
 			} else {
-				(void)str_format(
+				str_format_trunc(
 				    x->todo, sizeof x->todo,
 				    "block %s at the firewall (no login from it succeeded)", ip);
 			}
@@ -1701,7 +1713,7 @@ static int ls_ips_suspects(struct logscan *s, size_t *cap)
 			            (unsigned long long)t->relayed, ip,
 			            (unsigned long long)t->relay_rcpts);
 			ls_evidence(x, "%s is not in the local networks", ip);
-			(void)str_format(
+			str_format_trunc(
 			    x->todo, sizeof x->todo,
 			    "close the open relay: relay only for authenticated users and "
 			    "your own networks (Postfix: check mynetworks and "
@@ -1739,7 +1751,7 @@ static int ls_fw_suspects(struct logscan *s, size_t *cap)
 		if (h->blocked)
 			ls_evidence(x, "%llu of them dropped by the firewall",
 			            (unsigned long long)h->blocked);
-		(void)str_format(x->todo, sizeof x->todo,
+		str_format_trunc(x->todo, sizeof x->todo,
 		                 "disinfect the machine at %s: it sends mail straight to the "
 		                 "Internet, bypassing the mail server (find it in the DHCP leases "
 		                 "or the switch, take it off the network, clean or reinstall it)",
@@ -1794,7 +1806,7 @@ static int ls_scatter_suspect(struct logscan *s, size_t *cap)
 		ls_evidence(x, "%llu of them caused by mail from outside; most from %s",
 		            (unsigned long long)total, ip);
 	}
-	(void)str_copy(x->todo, sizeof x->todo,
+	str_copy_trunc(x->todo, sizeof x->todo,
 	               "reject mail for unknown recipients during the SMTP dialogue instead of "
 	               "accepting and bouncing it (Postfix: smtpd_reject_unlisted_recipient, "
 	               "relay_recipient_maps; Exim: verify = recipient); never bounce spam");

@@ -25,7 +25,7 @@ int mailbox_read_file(const char *path, struct buf *out, char *err, size_t errle
 	} else {
 		fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 		if (fd < 0) {
-			(void)str_format(err, errlen, "%s: %s", path, strerror(errno));
+			str_format_trunc(err, errlen, "%s: %s", path, strerror(errno));
 			return -1;
 		}
 	}
@@ -34,14 +34,14 @@ int mailbox_read_file(const char *path, struct buf *out, char *err, size_t errle
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
-			(void)str_format(err, errlen, "%s: %s", is_stdin ? "stdin" : path,
+			str_format_trunc(err, errlen, "%s: %s", is_stdin ? "stdin" : path,
 			                 strerror(errno));
 			goto fail;
 		}
 		if (n == 0)
 			break;
 		if (buf_append(out, chunk, (size_t)n) != 0) {
-			(void)str_format(err, errlen, "%s: larger than %u bytes",
+			str_format_trunc(err, errlen, "%s: larger than %u bytes",
 			                 is_stdin ? "stdin" : path, MAILBOX_MAX_FILE);
 			goto fail;
 		}
@@ -91,7 +91,7 @@ static int mailbox_emit(const char *p, size_t start, size_t end, const char *pat
 		}
 		i = next;
 	}
-	(void)str_format(label, sizeof label, "mbox:%zu", index);
+	str_format_trunc(label, sizeof label, "mbox:%zu", index);
 	struct mailbox_msg msg = {
 	    .source = label, .path = path, .index = index, .data = buf_cstr(&m), .len = m.len};
 	rc = cb(ctx, &msg);
@@ -227,7 +227,7 @@ int mailbox_foreach(const char *path, mailbox_msg_cb cb, void *ctx, struct mailb
 	bool is_stdin = strcmp(path, "-") == 0;
 
 	if (!is_stdin && stat(path, &sb) != 0) {
-		(void)str_format(err, errlen, "%s: %s", path, strerror(errno));
+		str_format_trunc(err, errlen, "%s: %s", path, strerror(errno));
 		return -1;
 	}
 	if (!is_stdin && S_ISDIR(sb.st_mode)) {
@@ -238,7 +238,7 @@ int mailbox_foreach(const char *path, mailbox_msg_cb cb, void *ctx, struct mailb
 		bool nw = str_format(sub, sizeof sub, "%s/new", path) == 0 && stat(sub, &ss) == 0 &&
 		          S_ISDIR(ss.st_mode);
 		if (!cur && !nw) {
-			(void)str_format(err, errlen,
+			str_format_trunc(err, errlen,
 			                 "%s: a directory but not a Maildir (no cur/ or new/)",
 			                 path);
 			return -1;
@@ -247,11 +247,11 @@ int mailbox_foreach(const char *path, mailbox_msg_cb cb, void *ctx, struct mailb
 		if (rc == 0)
 			rc = mailbox_maildir_sub(path, "new", cb, ctx, st);
 		if (rc == -1)
-			(void)str_format(err, errlen, "%s: out of memory", path);
+			str_format_trunc(err, errlen, "%s: out of memory", path);
 		return rc;
 	}
 	if (!is_stdin && !S_ISREG(sb.st_mode)) {
-		(void)str_format(err, errlen, "%s: not a regular file or directory", path);
+		str_format_trunc(err, errlen, "%s: not a regular file or directory", path);
 		return -1;
 	}
 	struct buf data;
@@ -275,6 +275,6 @@ int mailbox_foreach(const char *path, mailbox_msg_cb cb, void *ctx, struct mailb
 	}
 	buf_free(&data);
 	if (rc == -1)
-		(void)str_format(err, errlen, "%s: out of memory", path);
+		str_format_trunc(err, errlen, "%s: out of memory", path);
 	return rc;
 }

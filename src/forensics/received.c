@@ -32,6 +32,7 @@
 
 #include "forensics/logline.h"
 
+#include "core/log.h"
 #include "core/str.h"
 #include "forensics/date.h"
 
@@ -568,7 +569,8 @@ int received_parse(const char *v, size_t len, struct received *out)
 		    st.clause == RECEIVED_FOR ? RECEIVED_NONE : received_keyword(t.p, t.len);
 		if (k == RECEIVED_BY && st.clause == RECEIVED_FROM && st.pending_auth) {
 			st.comment_auth = true;
-			str_copy(st.comment_user, sizeof st.comment_user, st.pending_user);
+			if (str_copy(st.comment_user, sizeof st.comment_user, st.pending_user) != 0)
+				panic("received_parse: st.comment_user does not fit");
 		}
 		st.pending_auth = false;
 		if (k != RECEIVED_NONE) {

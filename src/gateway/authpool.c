@@ -185,39 +185,39 @@ struct authpool *authpool_new(struct event_base *base, unsigned workers, unsigne
                               char *err, size_t errlen)
 {
 	if (workers < 1 || workers > AUTHPOOL_WORKERS_MAX || queue_max < 1) {
-		(void)str_format(err, errlen, "auth workers %u, queue %u: out of range", workers,
+		str_format_trunc(err, errlen, "auth workers %u, queue %u: out of range", workers,
 		                 queue_max);
 		return NULL;
 	}
 	if (passwd_init() != 0) { /* before any thread: libsodium's one-time set-up */
-		(void)str_format(err, errlen, "cannot initialise libsodium");
+		str_format_trunc(err, errlen, "cannot initialise libsodium");
 		return NULL;
 	}
 	struct authpool *p = calloc(1, sizeof *p);
 	if (!p) {
-		(void)str_format(err, errlen, "out of memory");
+		str_format_trunc(err, errlen, "out of memory");
 		return NULL;
 	}
 	p->pipe[0] = p->pipe[1] = -1;
 	p->queue_max = queue_max;
 	if (pthread_mutex_init(&p->lock, NULL) != 0) {
 		free(p);
-		(void)str_format(err, errlen, "cannot create a mutex");
+		str_format_trunc(err, errlen, "cannot create a mutex");
 		return NULL;
 	}
 	if (pthread_cond_init(&p->wake, NULL) != 0) {
 		pthread_mutex_destroy(&p->lock);
 		free(p);
-		(void)str_format(err, errlen, "cannot create a condition variable");
+		str_format_trunc(err, errlen, "cannot create a condition variable");
 		return NULL;
 	}
 	if (pipe2(p->pipe, O_NONBLOCK | O_CLOEXEC) != 0) {
-		(void)str_format(err, errlen, "auth workers: pipe: %s", strerror(errno));
+		str_format_trunc(err, errlen, "auth workers: pipe: %s", strerror(errno));
 		goto fail;
 	}
 	p->ev = event_new(base, p->pipe[0], EV_READ | EV_PERSIST, authpool_on_done, p);
 	if (!p->ev || event_add(p->ev, NULL) != 0) {
-		(void)str_format(err, errlen, "auth workers: cannot add the completion event");
+		str_format_trunc(err, errlen, "auth workers: cannot add the completion event");
 		goto fail;
 	}
 	/* The workers take no signals: they stay with the loop's thread. */
@@ -232,7 +232,7 @@ struct authpool *authpool_new(struct event_base *base, unsigned workers, unsigne
 	}
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (rc != 0) {
-		(void)str_format(err, errlen, "auth workers: cannot start a thread: %s",
+		str_format_trunc(err, errlen, "auth workers: cannot start a thread: %s",
 		                 strerror(rc));
 		goto fail;
 	}

@@ -189,7 +189,7 @@ static void deliver_rcpt_result(struct dmsg *m, size_t i, const struct smtpc_res
 	struct deliver *d = m->d;
 	struct queue_rcpt *rc = &m->env.rcpt[i];
 	rc->attempts++;
-	str_copy(rc->last_reply, sizeof rc->last_reply, r->text);
+	str_copy_trunc(rc->last_reply, sizeof rc->last_reply, r->text);
 	const char *status;
 	if (r->code / 100 == 2) {
 		rc->status = QUEUE_RCPT_SENT;
@@ -206,10 +206,11 @@ static void deliver_rcpt_result(struct dmsg *m, size_t i, const struct smtpc_res
 	}
 	deliver_count(d, status);
 	m->touched[i] = 1;
-	str_copy(m->relay[i], sizeof m->relay[i], relay ? relay : "");
+	str_copy_trunc(m->relay[i], sizeof m->relay[i], relay ? relay : "");
 	char dsn[16];
 	if (smtpc_status_code(r, dsn, sizeof dsn) != 0)
-		str_copy(dsn, sizeof dsn, "4.0.0");
+		if (str_copy(dsn, sizeof dsn, "4.0.0") != 0)
+			panic("deliver_rcpt_result: dsn does not fit");
 	struct dlog l;
 	dlog_begin(&l, m->env.id, "rcpt");
 	dlog_addr(&l, "rcpt", rc->addr);
@@ -259,7 +260,7 @@ static void deliver_reply_of(const struct queue_rcpt *qr, struct smtpc_result *r
 	r->code = 0;
 	if (t[0] >= '2' && t[0] <= '5' && t[1] >= '0' && t[1] <= '9' && t[2] >= '0' && t[2] <= '9')
 		r->code = (t[0] - '0') * 100 + (t[1] - '0') * 10 + (t[2] - '0');
-	str_copy(r->text, sizeof r->text, t);
+	str_copy_trunc(r->text, sizeof r->text, t);
 }
 
 /* ---- DSN ---- */
@@ -342,10 +343,12 @@ static int deliver_dsn(struct dmsg *m)
 		dec = one;
 		struct smtpc_result r;
 		deliver_reply_of(&e->rcpt[i], &r);
-		if (strncmp(r.text, "4.4.7 ", 6) == 0)
-			str_copy(status[i], sizeof status[i], "4.4.7");
-		else if (smtpc_status_code(&r, status[i], sizeof status[i]) != 0)
-			str_copy(status[i], sizeof status[i], "5.0.0");
+		if (strncmp(r.text, "4.4.7 ", 6) == 0) {
+			if (str_copy(status[i], sizeof status[i], "4.4.7") != 0)
+				panic("deliver_dsn: status[i] does not fit");
+		} else if (smtpc_status_code(&r, status[i], sizeof status[i]) != 0)
+			if (str_copy(status[i], sizeof status[i], "5.0.0") != 0)
+				panic("deliver_dsn: status[i] does not fit");
 		/* the host name part of "host[ip]:port" */
 		char *br = strchr(m->relay[i], '[');
 		if (br)
@@ -382,8 +385,9 @@ static int deliver_dsn(struct dmsg *m)
 		}
 		if (dsngen_build(&dm, &out) == 0 && (qm = queue_msg_new(d->q)) != NULL) {
 			char hdr[600];
-			str_format(hdr, sizeof hdr, "Received: by %s (relayguard) id %s\r\n",
-			           d->c->hostname, queue_msg_id(qm));
+			if (str_format(hdr, sizeof hdr, "Received: by %s (relayguard) id %s\r\n",
+			               d->c->hostname, queue_msg_id(qm)) != 0)
+				panic("deliver_dsn: hdr does not fit");
 			if (queue_msg_write(qm, hdr, strlen(hdr)) != 0 ||
 			    queue_msg_write(qm, out.data, out.len) != 0) {
 				queue_msg_abort(qm);
@@ -393,14 +397,17 @@ static int deliver_dsn(struct dmsg *m)
 		if (qm) {
 			struct queue_envelope de = {0};
 			struct queue_rcpt to = {0};
-			str_copy(to.addr, sizeof to.addr, e->sender);
+			if (str_copy(to.addr, sizeof to.addr, e->sender) != 0)
+				panic("deliver_dsn: to.addr does not fit");
 			de.nrcpt = 1;
 			de.rcpt = &to;
-			str_copy(de.protocol, sizeof de.protocol, "local");
-			str_copy(de.listener, sizeof de.listener, "dsn");
+			if (str_copy(de.protocol, sizeof de.protocol, "local") != 0)
+				panic("deliver_dsn: de.protocol does not fit");
+			if (str_copy(de.listener, sizeof de.listener, "dsn") != 0)
+				panic("deliver_dsn: de.listener does not fit");
 			if (dec == DSNGEN_HOLD) {
-				str_copy(de.hold_reason, sizeof de.hold_reason,
-				         "DSN to an unverified sender (no backscatter)");
+				str_copy_trunc(de.hold_reason, sizeof de.hold_reason,
+				               "DSN to an unverified sender (no backscatter)");
 				d->st.dsn_held++;
 			} else {
 				d->st.dsn_sent++;
@@ -464,8 +471,14 @@ static void deliver_policy_event(struct dmsg *m)
 	if (!ev)
 		return;
 	pol_event_init(ev, POL_EV_DELIVERY, (int64_t)deliver_now());
-	str_copy(ev->user, sizeof ev->user, m->env.auth_user);
-	str_copy(ev->sender, sizeof ev->sender, m->env.sender);
+	if (str_copy(ev->user, sizeof ev->user, m->env.auth_user) != 0) {
+		free(ev);
+		return;
+	}
+	if (str_copy(ev->sender, sizeof ev->sender, m->env.sender) != 0) {
+		free(ev);
+		return;
+	}
 	if (m->env.client_ip[0] &&
 	    addr_parse(m->env.client_ip, strlen(m->env.client_ip), &ev->ip) == 0)
 		ev->has_ip = true;
@@ -547,9 +560,9 @@ static void deliver_msg_finish(struct dmsg *m)
 			if (r->status != QUEUE_RCPT_PENDING)
 				continue;
 			char why[QUEUE_REASON_MAX];
-			str_format(why, sizeof why, "4.4.7 delivery time expired; last: %s",
-			           r->last_reply[0] ? r->last_reply : "no attempt");
-			str_copy(r->last_reply, sizeof r->last_reply, why);
+			str_format_trunc(why, sizeof why, "4.4.7 delivery time expired; last: %s",
+			                 r->last_reply[0] ? r->last_reply : "no attempt");
+			str_copy_trunc(r->last_reply, sizeof r->last_reply, why);
 			r->status = QUEUE_RCPT_FAILED;
 			m->touched[i] = 1;
 			d->st.expired++;
@@ -931,26 +944,26 @@ static void deliver_bev_event(struct bufferevent *bev, short what, void *arg)
 	char why[200];
 	const char *stage = cn->c_init ? smtpc_state_name(cn->c.state) : "connect";
 	if (what & BEV_EVENT_TIMEOUT)
-		str_format(why, sizeof why, "timeout in state %s", stage);
+		str_format_trunc(why, sizeof why, "timeout in state %s", stage);
 	else if (what & BEV_EVENT_EOF)
-		str_format(why, sizeof why, "lost connection in state %s", stage);
+		str_format_trunc(why, sizeof why, "lost connection in state %s", stage);
 	else {
 		unsigned long e = bufferevent_get_openssl_error(bev);
 		int se = EVUTIL_SOCKET_ERROR();
 		if (e) {
 			char eb[120];
 			ERR_error_string_n(e, eb, sizeof eb);
-			str_format(why, sizeof why, "TLS error in state %s: %s", stage, eb);
+			str_format_trunc(why, sizeof why, "TLS error in state %s: %s", stage, eb);
 		} else {
-			str_format(why, sizeof why, "%s in state %s",
-			           se ? evutil_socket_error_to_string(se) : "error", stage);
+			str_format_trunc(why, sizeof why, "%s in state %s",
+			                 se ? evutil_socket_error_to_string(se) : "error", stage);
 		}
 	}
 	if (cn->c_init && cn->c.state == SMTPC_S_TLS && cn->sts_mode != MTASTS_NONE)
 		deliver_sts_tls_failed(cn, bev);
 	struct smtpc_result r = {0};
 	r.code = 451;
-	str_format(r.text, sizeof r.text, "451 4.4.2 %s: %s", cn->relay, why);
+	str_format_trunc(r.text, sizeof r.text, "451 4.4.2 %s: %s", cn->relay, why);
 	if (cn->c_init && cn->c.state == SMTPC_S_TLS && cn->dd->tls == GW_DTLS_MAY &&
 	    !cn->tls_off) {
 		/* opportunistic TLS that fails: the same host in plain text, once */
@@ -996,7 +1009,7 @@ static void deliver_conn_connect(struct dconn *cn)
 	const struct mx_target *t = &cn->mx.t[cn->target];
 	char ip[ADDR_STRLEN];
 	addr_format(&t->addr, ip, sizeof ip);
-	str_format(cn->relay, sizeof cn->relay, "%s[%s]:%u", t->host, ip, dd->port);
+	str_format_trunc(cn->relay, sizeof cn->relay, "%s[%s]:%u", t->host, ip, dd->port);
 	struct sockaddr_storage ss;
 	memset(&ss, 0, sizeof ss);
 	socklen_t sl;
@@ -1016,7 +1029,8 @@ static void deliver_conn_connect(struct dconn *cn)
 	struct smtpc_result err = {451, ""};
 	int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
-		str_format(err.text, sizeof err.text, "451 4.4.0 socket: %s", strerror(errno));
+		str_format_trunc(err.text, sizeof err.text, "451 4.4.0 socket: %s",
+		                 strerror(errno));
 		deliver_conn_next_target(cn, &err);
 		return;
 	}
@@ -1042,8 +1056,9 @@ static void deliver_conn_connect(struct dconn *cn)
 				bl = sizeof *b6;
 			}
 			if (bind(fd, (struct sockaddr *)&bs, bl) != 0) {
-				str_format(err.text, sizeof err.text, "451 4.4.0 bind to %s: %s",
-				           dd->source, strerror(errno));
+				str_format_trunc(err.text, sizeof err.text,
+				                 "451 4.4.0 bind to %s: %s", dd->source,
+				                 strerror(errno));
 				close(fd);
 				deliver_conn_next_target(cn, &err);
 				return;
@@ -1054,7 +1069,7 @@ static void deliver_conn_connect(struct dconn *cn)
 	    bufferevent_socket_new(d->base, fd, BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
 	if (!cn->bev) {
 		close(fd);
-		str_copy(err.text, sizeof err.text, "451 4.3.0 out of memory");
+		str_copy_trunc(err.text, sizeof err.text, "451 4.3.0 out of memory");
 		deliver_conn_next_target(cn, &err);
 		return;
 	}
@@ -1069,7 +1084,7 @@ static void deliver_conn_connect(struct dconn *cn)
 	    .auth_pass = auth ? d->auth_pass : NULL,
 	};
 	if (smtpc_init(&cn->c, &so) != 0) {
-		str_copy(err.text, sizeof err.text, "451 4.3.0 out of memory");
+		str_copy_trunc(err.text, sizeof err.text, "451 4.3.0 out of memory");
 		deliver_conn_next_target(cn, &err);
 		return;
 	}
@@ -1083,8 +1098,8 @@ static void deliver_conn_connect(struct dconn *cn)
 	bufferevent_setwatermark(cn->bev, EV_WRITE, DELIVER_HIGH_WATER / 4, 0);
 	bufferevent_enable(cn->bev, EV_READ | EV_WRITE);
 	if (bufferevent_socket_connect(cn->bev, (struct sockaddr *)&ss, (int)sl) != 0) {
-		str_format(err.text, sizeof err.text, "451 4.4.1 connect to %s: %s", cn->relay,
-		           strerror(errno));
+		str_format_trunc(err.text, sizeof err.text, "451 4.4.1 connect to %s: %s",
+		                 cn->relay, strerror(errno));
 		deliver_conn_next_target(cn, &err);
 		return;
 	}
@@ -1157,10 +1172,11 @@ static int deliver_conn_cut_self(struct dconn *cn)
 	char ip[ADDR_STRLEN], relay[DNS_NAME_MAX + ADDR_STRLEN + 16];
 	struct smtpc_result r = {451, ""};
 	addr_format(&cn->mx.t[0].addr, ip, sizeof ip);
-	str_format(relay, sizeof relay, "%s[%s]:%u", cn->mx.t[0].host, ip, cn->dd->port);
-	str_format(r.text, sizeof r.text,
-	           "451 4.4.6 mail for %s loops back to myself (%s is this host)", cn->dd->name,
-	           relay);
+	if (str_format(relay, sizeof relay, "%s[%s]:%u", cn->mx.t[0].host, ip, cn->dd->port) != 0)
+		panic("deliver_conn_cut_self: relay does not fit");
+	str_format_trunc(r.text, sizeof r.text,
+	                 "451 4.4.6 mail for %s loops back to myself (%s is this host)",
+	                 cn->dd->name, relay);
 	struct dlog l;
 	dlog_begin(&l, "-", "loop");
 	dlog_str(&l, "domain", cn->dd->name);
@@ -1217,8 +1233,9 @@ static int deliver_sts_filter(struct dconn *cn)
 		return 0;
 	struct smtpc_result r = {0};
 	r.code = 451;
-	str_format(r.text, sizeof r.text,
-	           "451 4.7.5 no MX host of %s matches its MTA-STS policy (enforce)", cn->dd->name);
+	str_format_trunc(r.text, sizeof r.text,
+	                 "451 4.7.5 no MX host of %s matches its MTA-STS policy (enforce)",
+	                 cn->dd->name);
 	cn->dead = true;
 	deliver_dest_fail_all(cn->dd, &r);
 	deliver_conn_free(cn);
@@ -1249,7 +1266,7 @@ static void deliver_conn_on_mx(void *arg, const struct mx_result *res)
 	if (res->status != MX_OK) {
 		struct smtpc_result r = {0};
 		r.code = res->status == MX_TEMP ? 451 : 550;
-		str_format(r.text, sizeof r.text, "%d %s", r.code, res->error);
+		str_format_trunc(r.text, sizeof r.text, "%d %s", r.code, res->error);
 		struct dlog l;
 		dlog_begin(&l, "-", "dns");
 		dlog_str(&l, "domain", cn->dd->name);
@@ -1299,7 +1316,8 @@ static void deliver_conn_open(struct ddest *dd)
 	if (dd->literal) {
 		cn->mx.status = MX_OK;
 		cn->mx.n = 1;
-		str_copy(cn->mx.t[0].host, sizeof cn->mx.t[0].host, dd->name);
+		if (str_copy(cn->mx.t[0].host, sizeof cn->mx.t[0].host, dd->name) != 0)
+			panic("deliver_conn_open: cn->mx.t[0].host does not fit");
 		cn->mx.t[0].addr = dd->lit;
 		if (deliver_conn_cut_self(cn) != 0)
 			return;
@@ -1388,7 +1406,7 @@ static void deliver_dest_kick(struct ddest *dd)
 	struct deliver *d = dd->d;
 	if (dd->head && dest_is_dead(dd->dest, deliver_now())) {
 		struct smtpc_result r = {451, ""};
-		str_copy(r.text, sizeof r.text, dd->dest->dead_reason);
+		str_copy_trunc(r.text, sizeof r.text, dd->dest->dead_reason);
 		if (r.text[0] == '5')
 			r.code = 550;
 		deliver_dest_fail_all(dd, &r);
@@ -1412,8 +1430,9 @@ static void deliver_dest_kick(struct ddest *dd)
 /* ---- routing ---- */
 
 /* Where recipient rcpt of env goes: fills dd's identity and the key. */
-static void deliver_route(struct deliver *d, const struct queue_envelope *env, const char *rcpt,
-                          struct ddest *dd, char *key, size_t ksize)
+/* -1: the domain is too long to be one (or to key a destination by). */
+static int deliver_route(struct deliver *d, const struct queue_envelope *env, const char *rcpt,
+                         struct ddest *dd, char *key, size_t ksize)
 {
 	const struct gw_delivery *o = d->o;
 	const char *dom = mailaddr_domain(rcpt);
@@ -1426,14 +1445,16 @@ static void deliver_route(struct deliver *d, const struct queue_envelope *env, c
 		dd->auth = true;
 	}
 	if (hop) {
-		str_copy(dd->name, sizeof dd->name, hop->host);
+		if (str_copy(dd->name, sizeof dd->name, hop->host) != 0)
+			panic("deliver_route: dd->name does not fit");
 		dd->no_mx = hop->no_mx;
 		dd->literal = hop->literal;
 		dd->lit = hop->addr;
 		dd->port = hop->port;
 		dd->tls = hop == &o->relay ? o->relayhost_tls_level : gw_delivery_tls(o, hop->host);
 	} else {
-		str_copy(dd->name, sizeof dd->name, dom);
+		if (str_copy(dd->name, sizeof dd->name, dom) != 0)
+			return -1;
 		str_lower(dd->name);
 		dd->mx_domain = true;
 		dd->port = (unsigned)o->smtp_port;
@@ -1449,7 +1470,8 @@ static void deliver_route(struct deliver *d, const struct queue_envelope *env, c
 			if (addr_parse(in, il, &dd->lit) == 0) {
 				dd->literal = dd->no_mx = true;
 				dd->mx_domain = false;
-				str_copy_n(dd->name, sizeof dd->name, in, il);
+				if (str_copy_n(dd->name, sizeof dd->name, in, il) != 0)
+					panic("deliver_route: dd->name does not fit");
 			}
 		}
 	}
@@ -1463,9 +1485,10 @@ static void deliver_route(struct deliver *d, const struct queue_envelope *env, c
 	for (int i = 0; i < o->nsource; i++)
 		if (str_ieq(o->source_map[i].domain, sdom))
 			src = o->source_map[i].addr;
-	str_copy(dd->source, sizeof dd->source, src);
-	str_format(key, ksize, "%s%s%s|%u|%s|%d", dd->no_mx ? "[" : "", dd->name,
-	           dd->no_mx ? "]" : "", dd->port, dd->source, dd->auth);
+	if (str_copy(dd->source, sizeof dd->source, src) != 0)
+		panic("deliver_route: dd->source does not fit");
+	return str_format(key, ksize, "%s%s%s|%u|%s|%d", dd->no_mx ? "[" : "", dd->name,
+	                  dd->no_mx ? "]" : "", dd->port, dd->source, dd->auth);
 }
 
 /* The worker's state for a destination, created on first use. */
@@ -1556,7 +1579,12 @@ static void deliver_msg_start(struct deliver *d, const char *id)
 			continue;
 		struct ddest proto;
 		char key[DEST_KEY_MAX];
-		deliver_route(d, &m->env, m->env.rcpt[i].addr, &proto, key, sizeof key);
+		if (deliver_route(d, &m->env, m->env.rcpt[i].addr, &proto, key, sizeof key) != 0) {
+			struct smtpc_result r = {554,
+			                         "554 5.1.2 the recipient's domain is too long"};
+			deliver_rcpt_result(m, i, &r, "", "");
+			continue;
+		}
 		struct ddest *dd = deliver_ddest(d, &proto, key);
 		struct djob *j = NULL;
 		for (size_t k = 0; k < m->njobs && !j; k++)
@@ -1671,7 +1699,7 @@ struct deliver *deliver_new(struct event_base *base, struct queue *q, struct dns
 {
 	struct deliver *d = calloc(1, sizeof *d);
 	if (!d) {
-		str_format(err, errlen, "out of memory");
+		str_format_trunc(err, errlen, "out of memory");
 		return NULL;
 	}
 	d->base = base;
@@ -1685,20 +1713,28 @@ struct deliver *deliver_new(struct event_base *base, struct queue *q, struct dns
 	relay_domains_init(&d->local);
 	char tmp[sizeof c->local_domains];
 	char *f[RELAY_DOMAINS_MAX];
-	str_copy(tmp, sizeof tmp, c->local_domains);
+	if (str_copy(tmp, sizeof tmp, c->local_domains) != 0)
+		panic("deliver_new: tmp does not fit");
 	int n = str_split(tmp, " ,\t", f, RELAY_DOMAINS_MAX);
 	for (int i = 0; i < n; i++)
 		if (relay_domains_add(&d->local, f[i], strlen(f[i])) != 0)
 			log_warn("delivery: local domain '%s' ignored", f[i]);
 	if (d->o->relayhost_auth[0]) {
 		const char *colon = strchr(d->o->relayhost_auth, ':');
-		str_copy_n(d->auth_user, sizeof d->auth_user, d->o->relayhost_auth,
-		           (size_t)(colon - d->o->relayhost_auth));
-		str_copy(d->auth_pass, sizeof d->auth_pass, colon + 1);
+		if (str_copy_n(d->auth_user, sizeof d->auth_user, d->o->relayhost_auth,
+		               (size_t)(colon - d->o->relayhost_auth)) != 0) {
+			str_copy_trunc(err, errlen,
+			               "[delivery] relayhost_auth: user name too long");
+			goto fail;
+		}
+		if (str_copy(d->auth_pass, sizeof d->auth_pass, colon + 1) != 0) {
+			str_copy_trunc(err, errlen, "[delivery] relayhost_auth: password too long");
+			goto fail;
+		}
 	}
 	if (dest_table_init(&d->dests, (unsigned)d->o->concurrency,
 	                    (unsigned)d->o->max_connections) != 0) {
-		str_format(err, errlen, "out of memory");
+		str_format_trunc(err, errlen, "out of memory");
 		free(d);
 		return NULL;
 	}
@@ -1708,7 +1744,7 @@ struct deliver *deliver_new(struct event_base *base, struct queue *q, struct dns
 	char terr[400];
 	d->ssl = tls_client_ctx_new(&to, terr, sizeof terr);
 	if (!d->ssl) {
-		str_format(err, errlen, "[delivery] tls_ca_file: %s", terr);
+		str_format_trunc(err, errlen, "[delivery] tls_ca_file: %s", terr);
 		goto fail;
 	}
 	if (metrics) {
@@ -1730,16 +1766,17 @@ struct deliver *deliver_new(struct event_base *base, struct queue *q, struct dns
 		if (!d->sts)
 			goto fail;
 		char contact[320];
-		str_format(contact, sizeof contact, "postmaster@%s", c->hostname);
+		if (str_format(contact, sizeof contact, "postmaster@%s", c->hostname) != 0)
+			panic("deliver_new: contact does not fit");
 		d->tlsrpt = tlsrpt_new(c->state_dir, c->hostname, contact);
 		if (!d->tlsrpt) {
-			str_format(err, errlen, "out of memory");
+			str_format_trunc(err, errlen, "out of memory");
 			goto fail;
 		}
 		if (d->o->tlsrpt_send &&
 		    !(d->tlsrpt_send = tlsrptsend_new(dns, d->q, c->state_dir, c->hostname,
 		                                      d->o->tlsrpt_from))) {
-			str_format(err, errlen, "out of memory");
+			str_format_trunc(err, errlen, "out of memory");
 			goto fail;
 		}
 	}
@@ -1747,7 +1784,7 @@ struct deliver *deliver_new(struct event_base *base, struct queue *q, struct dns
 	struct timeval tv = {(time_t)(d->o->poll_ms / 1000),
 	                     (suseconds_t)(d->o->poll_ms % 1000 * 1000)};
 	if (!d->tick || event_add(d->tick, &tv) != 0) {
-		str_format(err, errlen, "cannot start the delivery timer");
+		str_format_trunc(err, errlen, "cannot start the delivery timer");
 		goto fail;
 	}
 	log_info("delivery: started (%s%s, tls %s, concurrency %lld per destination, %lld in all)",

@@ -38,7 +38,8 @@ static void follow_event(struct follow *f, const struct authline_rec *r)
 	struct pol_verdict v;
 	pol_event_init(&ev, r->kind == AUTHLINE_FAIL ? POL_EV_AUTH_FAIL : POL_EV_AUTH_OK,
 	               clock_realtime_ms());
-	(void)str_copy(ev.user, sizeof ev.user, r->user);
+	if (str_copy(ev.user, sizeof ev.user, r->user) != 0)
+		panic("follow_event: authline user names are POL_USER_MAX");
 	ev.has_ip = r->has_ip;
 	if (r->has_ip)
 		ev.ip = r->ip;
@@ -122,18 +123,18 @@ struct follow *follow_new(struct event_base *base, struct pol_engine *engine,
 	char list[4096];
 	char *paths[FOLLOW_FILES_MAX + 1];
 	if (!o->files || str_copy(list, sizeof list, o->files) != 0) {
-		str_format(err, errlen, "[follow] files: too long");
+		str_format_trunc(err, errlen, "[follow] files: too long");
 		return NULL;
 	}
 	int n = str_split(list, ", \t", paths, FOLLOW_FILES_MAX);
 	if (n <= 0) {
-		str_format(err, errlen, "[follow] files: %s",
-		           n == 0 ? "no file named" : "more than 16 files");
+		str_format_trunc(err, errlen, "[follow] files: %s",
+		                 n == 0 ? "no file named" : "more than 16 files");
 		return NULL;
 	}
 	struct follow *f = calloc(1, sizeof *f);
 	if (!f) {
-		str_format(err, errlen, "out of memory");
+		str_format_trunc(err, errlen, "out of memory");
 		return NULL;
 	}
 	f->base = base;
@@ -146,13 +147,13 @@ struct follow *follow_new(struct event_base *base, struct pol_engine *engine,
 	for (int i = 0; i < n; i++) {
 		char e[600];
 		if (paths[i][0] != '/') {
-			str_format(err, errlen, "[follow] files: %s is not an absolute path",
-			           paths[i]);
+			str_format_trunc(err, errlen, "[follow] files: %s is not an absolute path",
+			                 paths[i]);
 			follow_free(f);
 			return NULL;
 		}
 		if (tail_open(&f->files[i].t, paths[i], o->max_line, e, sizeof e) != 0) {
-			str_format(err, errlen, "[follow] files: %s", e);
+			str_format_trunc(err, errlen, "[follow] files: %s", e);
 			follow_free(f);
 			return NULL;
 		}
@@ -165,7 +166,7 @@ struct follow *follow_new(struct event_base *base, struct pol_engine *engine,
 		    "source,result", NULL, 0);
 	f->timer = event_new(base, -1, 0, follow_on_timer, f);
 	if (!f->timer) {
-		str_format(err, errlen, "out of memory");
+		str_format_trunc(err, errlen, "out of memory");
 		follow_free(f);
 		return NULL;
 	}

@@ -178,7 +178,8 @@ static void gwalert_mail(struct gwalert *a, const char *json)
 		return;
 	}
 	char local[64];
-	str_format(local, sizeof local, "%s.alert%u", queue_msg_id(m), ++a->mail_seq);
+	if (str_format(local, sizeof local, "%s.alert%u", queue_msg_id(m), ++a->mail_seq) != 0)
+		panic("gwalert_send_any: a queue ID and a number fit local");
 	char *text = gwalert_mail_render(json, c->alert_mail_from, c->alert_mail_to,
 	                                 c->nalert_mail_to, clock_realtime_ms(), local);
 	if (gwalert_queue_text(m, c->alert_mail_from, c->alert_mail_to, c->nalert_mail_to, "alert",
@@ -288,7 +289,8 @@ static void gwalert_send_any(struct gwalert *a, char *json, bool mail)
 	j->nwebhooks = c->nalert_webhooks;
 	memcpy(j->execs, c->alert_execs, sizeof j->execs);
 	memcpy(j->webhooks, c->alert_webhooks, sizeof j->webhooks);
-	str_copy(j->ca, sizeof j->ca, c->alert_webhook_ca);
+	if (str_copy(j->ca, sizeof j->ca, c->alert_webhook_ca) != 0)
+		panic("gwalert_send_any: j->ca does not fit");
 	j->exec_timeout_ms = (int)c->alert_exec_timeout_ms;
 	j->webhook_timeout_ms = (int)c->alert_webhook_timeout_ms;
 	j->webhook_retries = (int)c->alert_webhook_retries;
@@ -372,7 +374,7 @@ struct gwalert *gwalert_new(struct event_base *base, const struct gw_config *c,
 	         (unsigned long long)(c->alert_digest_ms / 1000));
 	return a;
 nomem:
-	str_format(err, errlen, "out of memory");
+	str_format_trunc(err, errlen, "out of memory");
 	gwalert_free(a);
 	return NULL;
 }

@@ -341,14 +341,14 @@ static struct gw_listener *gw_listener_get(struct gw_config *c, const char *name
 		if (strcmp(c->listeners[i].name, name) == 0)
 			return &c->listeners[i];
 	if (c->nlisteners == GW_LISTENERS_MAX) {
-		str_format(err, errlen, "more than %d listeners", GW_LISTENERS_MAX);
+		str_format_trunc(err, errlen, "more than %d listeners", GW_LISTENERS_MAX);
 		return NULL;
 	}
 	struct gw_listener *l = &c->listeners[c->nlisteners];
 	memset(l, 0, sizeof *l);
 	if (str_copy(l->name, sizeof l->name, name) != 0 || !*name) {
-		str_format(err, errlen, "listener name empty or longer than %zu",
-		           sizeof l->name - 1);
+		str_format_trunc(err, errlen, "listener name empty or longer than %zu",
+		                 sizeof l->name - 1);
 		return NULL;
 	}
 	/* A listener named like a role gets that role by default. */
@@ -368,12 +368,13 @@ static int gw_listener_set(struct gw_listener *l, const char *name, const char *
 		char tmp[512];
 		char *f[GW_ADDRS_MAX + 1];
 		if (str_copy(tmp, sizeof tmp, value) != 0) {
-			str_format(err, errlen, "listen: too long");
+			str_format_trunc(err, errlen, "listen: too long");
 			return -1;
 		}
 		int n = str_split(tmp, " ,\t", f, GW_ADDRS_MAX);
 		if (n <= 0) {
-			str_format(err, errlen, "listen: between 1 and %d addresses", GW_ADDRS_MAX);
+			str_format_trunc(err, errlen, "listen: between 1 and %d addresses",
+			                 GW_ADDRS_MAX);
 			return -1;
 		}
 		for (int i = 0; i < n; i++)
@@ -388,7 +389,8 @@ static int gw_listener_set(struct gw_listener *l, const char *name, const char *
 		else if (strcmp(value, "inbound") == 0)
 			l->role = GW_ROLE_INBOUND;
 		else {
-			str_format(err, errlen, "role: expected submission, relay or inbound");
+			str_format_trunc(err, errlen,
+			                 "role: expected submission, relay or inbound");
 			return -1;
 		}
 	} else if (strcmp(name, "tls") == 0) {
@@ -399,14 +401,14 @@ static int gw_listener_set(struct gw_listener *l, const char *name, const char *
 		else if (strcmp(value, "implicit") == 0)
 			l->tls = GW_TLS_IMPLICIT;
 		else {
-			str_format(err, errlen, "tls: expected none, starttls or implicit");
+			str_format_trunc(err, errlen, "tls: expected none, starttls or implicit");
 			return -1;
 		}
 	} else if (strcmp(name, "source_address") == 0) {
 		struct addr a;
 		if (addr_parse(value, strlen(value), &a) != 0 ||
 		    str_copy(l->source_address, sizeof l->source_address, value) != 0) {
-			str_format(err, errlen, "source_address: expected an IP address");
+			str_format_trunc(err, errlen, "source_address: expected an IP address");
 			return -1;
 		}
 	} else if (strcmp(name, "identify") == 0) {
@@ -415,7 +417,7 @@ static int gw_listener_set(struct gw_listener *l, const char *name, const char *
 		else if (strcmp(value, "sender") == 0)
 			l->identify = GW_IDENTIFY_SENDER;
 		else {
-			str_format(err, errlen, "identify: expected client or sender");
+			str_format_trunc(err, errlen, "identify: expected client or sender");
 			return -1;
 		}
 	} else if (strcmp(name, "identify_header") == 0) {
@@ -424,16 +426,17 @@ static int gw_listener_set(struct gw_listener *l, const char *name, const char *
 		for (size_t i = 0; ok && i < n; i++) /* RFC 5322 ftext, as a name is written */
 			ok = value[i] > 32 && value[i] < 127 && value[i] != ':';
 		if (!ok || str_copy(l->identify_header, sizeof l->identify_header, value) != 0) {
-			str_format(err, errlen, "identify_header: expected a header field name");
+			str_format_trunc(err, errlen,
+			                 "identify_header: expected a header field name");
 			return -1;
 		}
 	} else if (strcmp(name, "require_tls_for_auth") == 0) {
 		if (str_to_bool(value, &l->require_tls_for_auth) != 0) {
-			str_format(err, errlen, "require_tls_for_auth: expected yes or no");
+			str_format_trunc(err, errlen, "require_tls_for_auth: expected yes or no");
 			return -1;
 		}
 	} else {
-		str_format(err, errlen, "unknown option '%s' in a [listener] section", name);
+		str_format_trunc(err, errlen, "unknown option '%s' in a [listener] section", name);
 		return -1;
 	}
 	return 0;
@@ -461,16 +464,16 @@ static int gw_delivery_tls_set(struct gw_delivery *d, const char *name, const ch
                                char *err, size_t errlen)
 {
 	if (d->ntls == GW_TLS_POLICY_MAX) {
-		str_format(err, errlen, "more than %d domains in [delivery_tls]",
-		           GW_TLS_POLICY_MAX);
+		str_format_trunc(err, errlen, "more than %d domains in [delivery_tls]",
+		                 GW_TLS_POLICY_MAX);
 		return -1;
 	}
 	if (gw_dtls_parse(value, &d->tls_policy[d->ntls].level) != 0) {
-		str_format(err, errlen, "%s: expected none, may, encrypt or verify", name);
+		str_format_trunc(err, errlen, "%s: expected none, may, encrypt or verify", name);
 		return -1;
 	}
 	if (str_copy(d->tls_policy[d->ntls].domain, sizeof d->tls_policy[0].domain, name) != 0) {
-		str_format(err, errlen, "domain name too long");
+		str_format_trunc(err, errlen, "domain name too long");
 		return -1;
 	}
 	str_lower(d->tls_policy[d->ntls].domain);
@@ -496,7 +499,7 @@ int gw_nexthop_parse(const char *s, unsigned default_port, struct gw_nexthop *ou
 	if (s[0] == '[') {
 		const char *close = strchr(s, ']');
 		if (!close) {
-			str_format(err, errlen, "'%s': missing ']'", s);
+			str_format_trunc(err, errlen, "'%s': missing ']'", s);
 			return -1;
 		}
 		out->no_mx = true;
@@ -505,26 +508,26 @@ int gw_nexthop_parse(const char *s, unsigned default_port, struct gw_nexthop *ou
 		if (close[1] == ':')
 			port = close + 2;
 		else if (close[1]) {
-			str_format(err, errlen, "'%s': junk after ']'", s);
+			str_format_trunc(err, errlen, "'%s': junk after ']'", s);
 			return -1;
 		}
 	} else {
 		const char *colon = strrchr(s, ':');
 		if (colon && strchr(s, ':') != colon) {
-			str_format(err, errlen, "'%s': an IPv6 address goes in brackets", s);
+			str_format_trunc(err, errlen, "'%s': an IPv6 address goes in brackets", s);
 			return -1;
 		}
 		hlen = colon ? (size_t)(colon - s) : strlen(s);
 		port = colon ? colon + 1 : NULL;
 	}
 	if (hlen == 0 || str_copy_n(out->host, sizeof out->host, host, hlen) != 0) {
-		str_format(err, errlen, "'%s': no host, or too long", s);
+		str_format_trunc(err, errlen, "'%s': no host, or too long", s);
 		return -1;
 	}
 	if (port) {
 		long long p;
 		if (str_to_ll(port, 1, 65535, &p) != 0) {
-			str_format(err, errlen, "'%s': bad port", s);
+			str_format_trunc(err, errlen, "'%s': bad port", s);
 			return -1;
 		}
 		out->port = (unsigned)p;
@@ -532,8 +535,8 @@ int gw_nexthop_parse(const char *s, unsigned default_port, struct gw_nexthop *ou
 	if (out->no_mx && addr_parse(out->host, strlen(out->host), &out->addr) == 0)
 		out->literal = true;
 	out->set = true;
-	str_format(out->text, sizeof out->text, "%s%s%s:%u", out->no_mx ? "[" : "", out->host,
-	           out->no_mx ? "]" : "", out->port);
+	str_format_trunc(out->text, sizeof out->text, "%s%s%s:%u", out->no_mx ? "[" : "", out->host,
+	                 out->no_mx ? "]" : "", out->port);
 	return 0;
 }
 
@@ -547,18 +550,18 @@ static int gw_policyd_finish(struct gw_config *c, char *err, size_t errlen)
 	c->policyd_mode = -1;
 	c->policyd_allowed = prefix_set_new();
 	if (!c->policyd_allowed) {
-		str_format(err, errlen, "out of memory");
+		str_format_trunc(err, errlen, "out of memory");
 		return -1;
 	}
 	if (prefix_set_add_list(c->policyd_allowed,
 	                        c->policyd_allow[0] ? c->policyd_allow : "127.0.0.0/8, ::1", e,
 	                        sizeof e) != 0) {
-		str_format(err, errlen, "%s: [policyd] allow: %s", c->source, e);
+		str_format_trunc(err, errlen, "%s: [policyd] allow: %s", c->source, e);
 		return -1;
 	}
 	if (c->policyd_listen[0] && !is_unix && !c->policyd_allow[0] &&
 	    !hostport_is_loopback(&c->policyd_addr)) {
-		str_format(
+		str_format_trunc(
 		    err, errlen,
 		    "%s: [policyd] listen %s is not a loopback address: set [policyd] allow to "
 		    "the Postfix hosts' addresses (anyone who reaches the policy service can "
@@ -568,17 +571,18 @@ static int gw_policyd_finish(struct gw_config *c, char *err, size_t errlen)
 	}
 	if (!is_unix && (c->policyd_socket_owner[0] || c->policyd_socket_group[0] ||
 	                 c->policyd_socket_mode[0])) {
-		str_format(err, errlen,
-		           "%s: [policyd] socket_owner, socket_group and socket_mode need listen = "
-		           "unix:/path",
-		           c->source);
+		str_format_trunc(
+		    err, errlen,
+		    "%s: [policyd] socket_owner, socket_group and socket_mode need listen = "
+		    "unix:/path",
+		    c->source);
 		return -1;
 	}
 	if (c->policyd_socket_owner[0]) {
 		const struct passwd *pw = getpwnam(c->policyd_socket_owner);
 		if (!pw) {
-			str_format(err, errlen, "%s: [policyd] socket_owner: no user %s", c->source,
-			           c->policyd_socket_owner);
+			str_format_trunc(err, errlen, "%s: [policyd] socket_owner: no user %s",
+			                 c->source, c->policyd_socket_owner);
 			return -1;
 		}
 		c->policyd_uid = (long)pw->pw_uid;
@@ -586,8 +590,8 @@ static int gw_policyd_finish(struct gw_config *c, char *err, size_t errlen)
 	if (c->policyd_socket_group[0]) {
 		const struct group *gr = getgrnam(c->policyd_socket_group);
 		if (!gr) {
-			str_format(err, errlen, "%s: [policyd] socket_group: no group %s",
-			           c->source, c->policyd_socket_group);
+			str_format_trunc(err, errlen, "%s: [policyd] socket_group: no group %s",
+			                 c->source, c->policyd_socket_group);
 			return -1;
 		}
 		c->policyd_gid = (long)gr->gr_gid;
@@ -598,16 +602,17 @@ static int gw_policyd_finish(struct gw_config *c, char *err, size_t errlen)
 		size_t n = strlen(m);
 		for (size_t i = 0; i < n; i++) {
 			if (m[i] < '0' || m[i] > '7' || n > 4) {
-				str_format(err, errlen,
-				           "%s: [policyd] socket_mode: expected octal, as 0660",
-				           c->source);
+				str_format_trunc(
+				    err, errlen,
+				    "%s: [policyd] socket_mode: expected octal, as 0660",
+				    c->source);
 				return -1;
 			}
 			mode = mode * 8 + (unsigned)(m[i] - '0');
 		}
 		if (mode > 0777) {
-			str_format(err, errlen, "%s: [policyd] socket_mode: at most 0777",
-			           c->source);
+			str_format_trunc(err, errlen, "%s: [policyd] socket_mode: at most 0777",
+			                 c->source);
 			return -1;
 		}
 		c->policyd_mode = (int)mode;
@@ -620,34 +625,36 @@ static int gw_delivery_finish(struct gw_config *c, char *err, size_t errlen)
 	struct gw_delivery *d = &c->delivery;
 	char e[200];
 	if (d->relayhost[0] && gw_nexthop_parse(d->relayhost, 25, &d->relay, e, sizeof e) != 0) {
-		str_format(err, errlen, "%s: [delivery] relayhost: %s", c->source, e);
+		str_format_trunc(err, errlen, "%s: [delivery] relayhost: %s", c->source, e);
 		return -1;
 	}
 	if (d->local_relay[0] &&
 	    gw_nexthop_parse(d->local_relay, 25, &d->local, e, sizeof e) != 0) {
-		str_format(err, errlen, "%s: [delivery] local_relay: %s", c->source, e);
+		str_format_trunc(err, errlen, "%s: [delivery] local_relay: %s", c->source, e);
 		return -1;
 	}
 	if (gw_dtls_parse(d->tls, &d->tls_level) != 0 ||
 	    gw_dtls_parse(d->relayhost_tls, &d->relayhost_tls_level) != 0) {
-		str_format(err, errlen,
-		           "%s: [delivery] tls, relayhost_tls: none, may, encrypt or verify",
-		           c->source);
+		str_format_trunc(err, errlen,
+		                 "%s: [delivery] tls, relayhost_tls: none, may, encrypt or verify",
+		                 c->source);
 		return -1;
 	}
 	if (d->relayhost_auth[0] && !strchr(d->relayhost_auth, ':')) {
-		str_format(err, errlen, "%s: [delivery] relayhost_auth: expected user:password",
-		           c->source);
+		str_format_trunc(err, errlen,
+		                 "%s: [delivery] relayhost_auth: expected user:password",
+		                 c->source);
 		return -1;
 	}
 	if (d->relayhost_auth[0] && d->relayhost_tls_level != GW_DTLS_VERIFY) {
 		/* Below verify, STARTTLS authenticates nobody: anyone on the path can
 		 * present a certificate and collect the password of AUTH PLAIN. */
-		str_format(err, errlen,
-		           "%s: [delivery] relayhost_auth needs relayhost_tls = verify (the password "
-		           "must go only to a relayhost whose certificate is checked; set "
-		           "tls_ca_file for a private CA)",
-		           c->source);
+		str_format_trunc(
+		    err, errlen,
+		    "%s: [delivery] relayhost_auth needs relayhost_tls = verify (the password "
+		    "must go only to a relayhost whose certificate is checked; set "
+		    "tls_ca_file for a private CA)",
+		    c->source);
 		return -1;
 	}
 	static const char *const fams[] = {"ipv4-first", "ipv6-first", "ipv4", "ipv6"};
@@ -655,25 +662,28 @@ static int gw_delivery_finish(struct gw_config *c, char *err, size_t errlen)
 	for (size_t i = 0; i < 4; i++)
 		fam_ok = fam_ok || strcmp(d->address_family, fams[i]) == 0;
 	if (!fam_ok) {
-		str_format(err, errlen,
-		           "%s: [delivery] address_family: ipv4-first, ipv6-first, ipv4 or ipv6",
-		           c->source);
+		str_format_trunc(
+		    err, errlen,
+		    "%s: [delivery] address_family: ipv4-first, ipv6-first, ipv4 or ipv6",
+		    c->source);
 		return -1;
 	}
 	struct addr a;
 	if (d->source_address[0] &&
 	    addr_parse(d->source_address, strlen(d->source_address), &a) != 0) {
-		str_format(err, errlen, "%s: [delivery] source_address: not an IP address",
-		           c->source);
+		str_format_trunc(err, errlen, "%s: [delivery] source_address: not an IP address",
+		                 c->source);
 		return -1;
 	}
 	char tmp[sizeof d->source_by_sender_domain];
 	char *f[GW_SOURCE_MAP_MAX + 1];
-	str_copy(tmp, sizeof tmp, d->source_by_sender_domain);
+	if (str_copy(tmp, sizeof tmp, d->source_by_sender_domain) != 0)
+		panic("gw_delivery_finish: tmp does not fit");
 	int n = str_split(tmp, " ,\t", f, GW_SOURCE_MAP_MAX);
 	if (n < 0) {
-		str_format(err, errlen, "%s: [delivery] source_by_sender_domain: more than %d",
-		           c->source, GW_SOURCE_MAP_MAX);
+		str_format_trunc(err, errlen,
+		                 "%s: [delivery] source_by_sender_domain: more than %d", c->source,
+		                 GW_SOURCE_MAP_MAX);
 		return -1;
 	}
 	for (int i = 0; i < n; i++) {
@@ -682,7 +692,7 @@ static int gw_delivery_finish(struct gw_config *c, char *err, size_t errlen)
 		    str_copy_n(d->source_map[i].domain, sizeof d->source_map[i].domain, f[i],
 		               (size_t)(eq - f[i])) != 0 ||
 		    str_copy(d->source_map[i].addr, sizeof d->source_map[i].addr, eq + 1) != 0) {
-			str_format(
+			str_format_trunc(
 			    err, errlen,
 			    "%s: [delivery] source_by_sender_domain: '%s' is not domain=address",
 			    c->source, f[i]);
@@ -700,16 +710,16 @@ static int gw_alert_add(struct gw_config *c, bool exec, const char *value, char 
 {
 	int *n = exec ? &c->nalert_execs : &c->nalert_webhooks;
 	if (*n == GW_ALERTS_MAX) {
-		str_format(err, errlen, "more than %d alert %ss", GW_ALERTS_MAX,
-			   exec ? "exec" : "webhook");
+		str_format_trunc(err, errlen, "more than %d alert %ss", GW_ALERTS_MAX,
+		                 exec ? "exec" : "webhook");
 		return -1;
 	}
 	char *slot = exec ? c->alert_execs[*n] : c->alert_webhooks[*n];
 	if (!exec && alert_webhook_check_url(value, err, errlen) != 0)
 		return -1;
 	if (*value == '\0' || str_copy(slot, sizeof c->alert_execs[0], value) != 0) {
-		str_format(err, errlen, "%s: empty or longer than %zu", exec ? "exec" : "webhook",
-			   sizeof c->alert_execs[0] - 1);
+		str_format_trunc(err, errlen, "%s: empty or longer than %zu",
+		                 exec ? "exec" : "webhook", sizeof c->alert_execs[0] - 1);
 		return -1;
 	}
 	(*n)++;
@@ -724,7 +734,7 @@ static int gw_alert_addr_check(const char *a, char *err, size_t errlen)
 	 * header. */
 	if (smtp_address_mailbox(a, strlen(a), 0, &m) != SMTP_ADDRESS_OK ||
 	    (m.flags & SMTP_ADDRESS_F_QUOTED)) {
-		str_format(err, errlen, "\"%s\": not an address (local@domain)", a);
+		str_format_trunc(err, errlen, "\"%s\": not an address (local@domain)", a);
 		return -1;
 	}
 	return 0;
@@ -735,7 +745,7 @@ static int gw_alert_mail_to(struct gw_config *c, const char *value, char *err, s
 {
 	char list[2048];
 	if (str_copy(list, sizeof list, value) != 0) {
-		str_format(err, errlen, "mail_to: longer than %zu", sizeof list - 1);
+		str_format_trunc(err, errlen, "mail_to: longer than %zu", sizeof list - 1);
 		return -1;
 	}
 	char *save = NULL;
@@ -745,20 +755,21 @@ static int gw_alert_mail_to(struct gw_config *c, const char *value, char *err, s
 		if (*t == '\0')
 			continue;
 		if (c->nalert_mail_to == GW_ALERTS_MAX) {
-			str_format(err, errlen, "more than %d alert mail_to addresses", GW_ALERTS_MAX);
+			str_format_trunc(err, errlen, "more than %d alert mail_to addresses",
+			                 GW_ALERTS_MAX);
 			return -1;
 		}
 		if (gw_alert_addr_check(t, err, errlen) != 0)
 			return -1;
 		if (str_copy(c->alert_mail_to[c->nalert_mail_to], sizeof c->alert_mail_to[0], t) != 0) {
-			str_format(err, errlen, "mail_to: address too long");
+			str_format_trunc(err, errlen, "mail_to: address too long");
 			return -1;
 		}
 		c->nalert_mail_to++;
 		added++;
 	}
 	if (!added) {
-		str_format(err, errlen, "mail_to: no address");
+		str_format_trunc(err, errlen, "mail_to: no address");
 		return -1;
 	}
 	return 0;
@@ -769,18 +780,19 @@ static int gw_dkim_add(struct gw_config *c, const char *domain, const char *valu
                        size_t errlen)
 {
 	if (c->ndkim == GW_DKIM_MAX) {
-		str_format(err, errlen, "[dkim]: more than %d signing domains", GW_DKIM_MAX);
+		str_format_trunc(err, errlen, "[dkim]: more than %d signing domains", GW_DKIM_MAX);
 		return -1;
 	}
 	for (int i = 0; i < c->ndkim; i++)
 		if (str_ieq(c->dkim[i].domain, domain)) {
-			str_format(err, errlen, "[dkim] %s: a second key for the domain", domain);
+			str_format_trunc(err, errlen, "[dkim] %s: a second key for the domain",
+			                 domain);
 			return -1;
 		}
 	char v[700];
 	char *f[3];
 	if (str_copy(v, sizeof v, value) != 0 || str_split(v, ",", f, 3) != 2) {
-		str_format(err, errlen, "[dkim] %s: expected 'selector, keyfile'", domain);
+		str_format_trunc(err, errlen, "[dkim] %s: expected 'selector, keyfile'", domain);
 		return -1;
 	}
 	char *sel = str_trim(f[0]), *file = str_trim(f[1]);
@@ -788,8 +800,9 @@ static int gw_dkim_add(struct gw_config *c, const char *domain, const char *valu
 	    str_copy(c->dkim[c->ndkim].domain, sizeof c->dkim[0].domain, domain) ||
 	    str_copy(c->dkim[c->ndkim].selector, sizeof c->dkim[0].selector, sel) ||
 	    str_copy(c->dkim[c->ndkim].keyfile, sizeof c->dkim[0].keyfile, file)) {
-		str_format(err, errlen,
-		           "[dkim] %s: expected 'selector, keyfile' (too long or empty)", domain);
+		str_format_trunc(err, errlen,
+		                 "[dkim] %s: expected 'selector, keyfile' (too long or empty)",
+		                 domain);
 		return -1;
 	}
 	str_lower(c->dkim[c->ndkim].domain);
@@ -805,14 +818,14 @@ int gw_dkim_keys(const struct gw_config *c, struct dkim_keyring *ring, char *err
 		char e[600];
 		if (dkim_key_load(&k, c->dkim[i].domain, c->dkim[i].selector, c->dkim[i].keyfile, e,
 		                  sizeof e) != 0) {
-			str_format(err, errlen, "%s: [dkim] %s: %s", c->source, c->dkim[i].domain,
-			           e);
+			str_format_trunc(err, errlen, "%s: [dkim] %s: %s", c->source,
+			                 c->dkim[i].domain, e);
 			return -1;
 		}
 		if (!ring)
 			dkim_key_free(k);
 		else if (dkim_keyring_add(ring, k) != 0) {
-			str_format(err, errlen, "out of memory");
+			str_format_trunc(err, errlen, "out of memory");
 			return -1;
 		}
 	}
@@ -827,7 +840,10 @@ static int gw_handler(void *user, const char *section, const char *name, const c
 		return gw_dkim_add(c, name, value, err, errlen);
 	if (strncmp(section, "listener ", 9) == 0) {
 		char lname[64];
-		str_copy(lname, sizeof lname, section + 9);
+		if (str_copy(lname, sizeof lname, section + 9) != 0) {
+			str_copy_trunc(err, errlen, "a [listener NAME] section name is too long");
+			return -1;
+		}
 		struct gw_listener *l = gw_listener_get(c, str_trim(lname), err, errlen);
 		return l ? gw_listener_set(l, name, value, err, errlen) : -1;
 	}
@@ -852,7 +868,7 @@ static int gw_handler(void *user, const char *section, const char *name, const c
 		return pol_config_set(&c->policy, section, name, value, err, errlen);
 	int rc = cfg_table_set(gw_options, GW_NOPTS, c, section, name, value, err, errlen);
 	if (rc == 0) {
-		str_format(err, errlen, "unknown option '%s' in [%s]", name, section);
+		str_format_trunc(err, errlen, "unknown option '%s' in [%s]", name, section);
 		return -1;
 	}
 	return rc == 1 ? 0 : -1;
@@ -863,24 +879,25 @@ static int gw_handler(void *user, const char *section, const char *name, const c
 static int gw_listeners_off(struct gw_config *c, char *err, size_t errlen)
 {
 	if (c->listeners_opt[0] && strcmp(c->listeners_opt, "none") != 0) {
-		str_format(err, errlen,
-		           "%s: [gateway] listeners: expected none (or leave it out for the "
-		           "[listener] sections)",
-		           c->source);
+		str_format_trunc(err, errlen,
+		                 "%s: [gateway] listeners: expected none (or leave it out for the "
+		                 "[listener] sections)",
+		                 c->source);
 		return -1;
 	}
 	c->listeners_off = c->listeners_opt[0] != '\0';
 	if (c->listeners_off && c->nlisteners > 0) {
-		str_format(err, errlen,
-		           "%s: [gateway] listeners = none, but [listener %s] is configured: "
-		           "remove one of them",
-		           c->source, c->listeners[0].name);
+		str_format_trunc(err, errlen,
+		                 "%s: [gateway] listeners = none, but [listener %s] is configured: "
+		                 "remove one of them",
+		                 c->source, c->listeners[0].name);
 		return -1;
 	}
 	const char *pq = c->policyd_postfix_queue;
 	if (strcmp(pq, "auto") != 0 && strcmp(pq, "yes") != 0 && strcmp(pq, "no") != 0) {
-		str_format(err, errlen, "%s: [policyd] postfix_queue: expected auto, yes or no",
-		           c->source);
+		str_format_trunc(err, errlen,
+		                 "%s: [policyd] postfix_queue: expected auto, yes or no",
+		                 c->source);
 		return -1;
 	}
 	c->postfix_queue = strcmp(pq, "yes") == 0 || (strcmp(pq, "auto") == 0 && c->listeners_off);
@@ -928,25 +945,27 @@ static int gw_firewall_finish(const struct gw_config *c, char *err, size_t errle
 {
 	char e[200], list[sizeof c->follow_files];
 	char *paths[FOLLOW_FILES_MAX];
-	(void)str_copy(list, sizeof list, c->follow_files);
+	if (str_copy(list, sizeof list, c->follow_files) != 0)
+		panic("gw_firewall_finish: list does not fit");
 	int n = str_split(list, ", \t", paths, FOLLOW_FILES_MAX);
 	if (n < 0) {
-		str_format(err, errlen, "%s: [follow] files: more than %d files", c->source,
-		           FOLLOW_FILES_MAX);
+		str_format_trunc(err, errlen, "%s: [follow] files: more than %d files", c->source,
+		                 FOLLOW_FILES_MAX);
 		return -1;
 	}
 	for (int i = 0; i < n; i++)
 		if (paths[i][0] != '/') {
-			str_format(err, errlen, "%s: [follow] files: %s is not an absolute path",
-			           c->source, paths[i]);
+			str_format_trunc(err, errlen,
+			                 "%s: [follow] files: %s is not an absolute path",
+			                 c->source, paths[i]);
 			return -1;
 		}
 	if (c->fw_ban_set[0] && nftban_check_set(c->fw_ban_set, e, sizeof e) != 0) {
-		str_format(err, errlen, "%s: [firewall] ban_set: %s", c->source, e);
+		str_format_trunc(err, errlen, "%s: [firewall] ban_set: %s", c->source, e);
 		return -1;
 	}
 	if (c->fw_ban_set6[0] && nftban_check_set(c->fw_ban_set6, e, sizeof e) != 0) {
-		str_format(err, errlen, "%s: [firewall] ban_set6: %s", c->source, e);
+		str_format_trunc(err, errlen, "%s: [firewall] ban_set6: %s", c->source, e);
 		return -1;
 	}
 	return 0;
@@ -957,22 +976,25 @@ static int gw_finish(struct gw_config *c, char *err, size_t errlen)
 	/* The spool and the users file live under state_dir unless placed
 	 * elsewhere: one directory per gateway; installed, in the FHS places. */
 	if (!c->spool_dir[0] && c->installed && strcmp(c->state_dir, RG_DEFAULT_STATE_DIR) == 0)
-		str_copy(c->spool_dir, sizeof c->spool_dir, RG_DEFAULT_SPOOL_DIR);
+		if (str_copy(c->spool_dir, sizeof c->spool_dir, RG_DEFAULT_SPOOL_DIR) != 0)
+			panic("gw_finish: c->spool_dir does not fit");
 	if ((!c->spool_dir[0] &&
 	     str_format(c->spool_dir, sizeof c->spool_dir, "%s/spool", c->state_dir) != 0) ||
 	    (!c->users_file[0] &&
 	     str_format(c->users_file, sizeof c->users_file, "%s/users", c->state_dir) != 0)) {
-		str_format(err, errlen, "%s: [gateway] state_dir: too long", c->source);
+		str_format_trunc(err, errlen, "%s: [gateway] state_dir: too long", c->source);
 		return -1;
 	}
 	if (!c->log_dest[0])
-		str_copy(c->log_dest, sizeof c->log_dest, c->syslog ? "syslog" : "stderr");
+		if (str_copy(c->log_dest, sizeof c->log_dest, c->syslog ? "syslog" : "stderr") != 0)
+			panic("gw_finish: c->log_dest does not fit");
 	if (strcmp(c->log_dest, "stderr") != 0 && strcmp(c->log_dest, "syslog") != 0) {
-		str_format(err, errlen, "%s: [gateway] log: expected stderr or syslog", c->source);
+		str_format_trunc(err, errlen, "%s: [gateway] log: expected stderr or syslog",
+		                 c->source);
 		return -1;
 	}
 	if (c->syslog && strcmp(c->log_dest, "syslog") != 0) {
-		str_format(
+		str_format_trunc(
 		    err, errlen,
 		    "%s: [gateway] syslog = yes and log = %s disagree: lines go to one place; "
 		    "keep log only",
@@ -981,58 +1003,62 @@ static int gw_finish(struct gw_config *c, char *err, size_t errlen)
 	}
 	c->syslog = strcmp(c->log_dest, "syslog") == 0;
 	if (!c->user[0]) {
-		str_format(err, errlen, "%s: [gateway] user: empty (root keeps root)", c->source);
+		str_format_trunc(err, errlen, "%s: [gateway] user: empty (root keeps root)",
+		                 c->source);
 		return -1;
 	}
 	if (!c->hostname[0] && gethostname(c->hostname, sizeof c->hostname - 1) != 0)
-		str_copy(c->hostname, sizeof c->hostname, "localhost");
+		if (str_copy(c->hostname, sizeof c->hostname, "localhost") != 0)
+			panic("gw_finish: c->hostname does not fit");
 	if (!c->alert_mail_from[0] &&
 	    str_format(c->alert_mail_from, sizeof c->alert_mail_from, "postmaster@%s", c->hostname) !=
 	        0) {
-		str_format(err, errlen, "%s: [gateway] hostname too long for [alert] mail_from",
-		           c->source);
+		str_format_trunc(err, errlen,
+		                 "%s: [gateway] hostname too long for [alert] mail_from",
+		                 c->source);
 		return -1;
 	}
 	char me[200];
 	if (gw_alert_addr_check(c->alert_mail_from, me, sizeof me) != 0) {
-		str_format(err, errlen, "%s: [alert] mail_from: %s", c->source, me);
+		str_format_trunc(err, errlen, "%s: [alert] mail_from: %s", c->source, me);
 		return -1;
 	}
 	if (c->delivery.tlsrpt_send && !c->delivery.tlsrpt_from[0]) {
-		str_format(err, errlen,
-		           "%s: [delivery] tlsrpt_send = yes needs tlsrpt_from (the reports' sender)",
-		           c->source);
+		str_format_trunc(
+		    err, errlen,
+		    "%s: [delivery] tlsrpt_send = yes needs tlsrpt_from (the reports' sender)",
+		    c->source);
 		return -1;
 	}
 	if (c->delivery.tlsrpt_from[0] &&
 	    gw_alert_addr_check(c->delivery.tlsrpt_from, me, sizeof me) != 0) {
-		str_format(err, errlen, "%s: [delivery] tlsrpt_from: %s", c->source, me);
+		str_format_trunc(err, errlen, "%s: [delivery] tlsrpt_from: %s", c->source, me);
 		return -1;
 	}
 	if (gw_dkim_keys(c, NULL, err, errlen) != 0)
 		return -1;
 	c->trusted = prefix_set_new();
 	if (!c->trusted) {
-		str_format(err, errlen, "out of memory");
+		str_format_trunc(err, errlen, "out of memory");
 		return -1;
 	}
 	char e[200];
 	if (prefix_set_add_list(c->trusted, c->trusted_networks, e, sizeof e) != 0) {
-		str_format(err, errlen, "%s: [gateway] trusted_networks: %s", c->source, e);
+		str_format_trunc(err, errlen, "%s: [gateway] trusted_networks: %s", c->source, e);
 		return -1;
 	}
 	if (c->identify_sender[0]) {
 		c->sender_networks = prefix_set_new();
 		if (!c->sender_networks ||
 		    prefix_set_add_list(c->sender_networks, c->identify_sender, e, sizeof e) != 0) {
-			str_format(err, errlen, "%s: [gateway] identify_sender: %s", c->source,
-			           c->sender_networks ? e : "out of memory");
+			str_format_trunc(err, errlen, "%s: [gateway] identify_sender: %s",
+			                 c->source, c->sender_networks ? e : "out of memory");
 			return -1;
 		}
 	}
 	if (c->policyd_listen[0] &&
 	    hostport_parse(c->policyd_listen, 0, &c->policyd_addr, e, sizeof e) != 0) {
-		str_format(err, errlen, "%s: [policyd] listen: %s", c->source, e);
+		str_format_trunc(err, errlen, "%s: [policyd] listen: %s", c->source, e);
 		return -1;
 	}
 	if (gw_policyd_finish(c, err, errlen) != 0)
@@ -1041,83 +1067,87 @@ static int gw_finish(struct gw_config *c, char *err, size_t errlen)
 		c->web_proxies = prefix_set_new();
 		if (!c->web_proxies ||
 		    prefix_set_add_list(c->web_proxies, c->web_trusted_proxy, e, sizeof e) != 0) {
-			str_format(err, errlen, "%s: [web] trusted_proxy: %s", c->source,
-			           c->web_proxies ? e : "out of memory");
+			str_format_trunc(err, errlen, "%s: [web] trusted_proxy: %s", c->source,
+			                 c->web_proxies ? e : "out of memory");
 			return -1;
 		}
 	}
 	if (strcmp(c->policyd_count_at, "instance") != 0 &&
 	    strcmp(c->policyd_count_at, "end-of-message") != 0 &&
 	    strcmp(c->policyd_count_at, "rcpt") != 0) {
-		str_format(err, errlen,
-		           "%s: [policyd] count_at: expected instance, end-of-message or rcpt",
-		           c->source);
+		str_format_trunc(
+		    err, errlen,
+		    "%s: [policyd] count_at: expected instance, end-of-message or rcpt", c->source);
 		return -1;
 	}
 	if (strcmp(c->policyd_identify, "client") != 0 &&
 	    strcmp(c->policyd_identify, "sender") != 0) {
-		str_format(err, errlen, "%s: [policyd] identify: expected client or sender",
-		           c->source);
+		str_format_trunc(err, errlen, "%s: [policyd] identify: expected client or sender",
+		                 c->source);
 		return -1;
 	}
 	if (strcmp(c->state_store, "lmdb") != 0 && strcmp(c->state_store, "redis") != 0) {
-		str_format(err, errlen, "%s: [gateway] state_store: expected lmdb or redis", c->source);
+		str_format_trunc(err, errlen, "%s: [gateway] state_store: expected lmdb or redis",
+		                 c->source);
 		return -1;
 	}
 	if (hostport_parse(c->redis, 6379, &c->redis_addr, e, sizeof e) != 0 ||
 	    c->redis_addr.wildcard) {
-		str_format(err, errlen, "%s: [gateway] redis: %s", c->source,
-			   c->redis_addr.wildcard ? "a wildcard is no address to connect to" : e);
+		str_format_trunc(err, errlen, "%s: [gateway] redis: %s", c->source,
+		                 c->redis_addr.wildcard ? "a wildcard is no address to connect to"
+		                                        : e);
 		return -1;
 	}
 	if (c->scan_rspamd[0] &&
 	    (hostport_parse(c->scan_rspamd, 11333, &c->scan_addr, e, sizeof e) != 0 ||
 	     c->scan_addr.wildcard || c->scan_addr.ss.ss_family == AF_UNIX)) {
-		str_format(err, errlen, "%s: [scan] rspamd: %s", c->source,
-			   c->scan_addr.wildcard || c->scan_addr.ss.ss_family == AF_UNIX
-			       ? "expected HOST:PORT with a literal address"
-			       : e);
+		str_format_trunc(err, errlen, "%s: [scan] rspamd: %s", c->source,
+		                 c->scan_addr.wildcard || c->scan_addr.ss.ss_family == AF_UNIX
+		                     ? "expected HOST:PORT with a literal address"
+		                     : e);
 		return -1;
 	}
 	if (c->web_listen[0] && hostport_parse(c->web_listen, 0, &c->web_addr, e, sizeof e) != 0) {
-		str_format(err, errlen, "%s: [web] listen: %s", c->source, e);
+		str_format_trunc(err, errlen, "%s: [web] listen: %s", c->source, e);
 		return -1;
 	}
 	if ((c->web_tls_cert[0] != 0) != (c->web_tls_key[0] != 0)) {
-		str_format(err, errlen, "%s: [web] tls_cert and tls_key go together", c->source);
+		str_format_trunc(err, errlen, "%s: [web] tls_cert and tls_key go together",
+		                 c->source);
 		return -1;
 	}
 	if (c->web_listen[0] && !c->web_tls_cert[0] && !hostport_is_loopback(&c->web_addr)) {
-		str_format(err, errlen,
-			   "%s: [web] listen %s is not a loopback address: set [web] tls_cert and "
-			   "tls_key (passwords and session cookies must not cross the network in "
-			   "clear)",
-			   c->source, c->web_listen);
+		str_format_trunc(
+		    err, errlen,
+		    "%s: [web] listen %s is not a loopback address: set [web] tls_cert and "
+		    "tls_key (passwords and session cookies must not cross the network in "
+		    "clear)",
+		    c->source, c->web_listen);
 		return -1;
 	}
 	if (!c->web_monitor_state[0] &&
 	    str_format(c->web_monitor_state, sizeof c->web_monitor_state,
 		       "%s/monitor-state.json", c->state_dir) != 0) {
-		str_format(err, errlen, "%s: [gateway] state_dir too long", c->source);
+		str_format_trunc(err, errlen, "%s: [gateway] state_dir too long", c->source);
 		return -1;
 	}
 	for (int i = 0; i < c->nlisteners; i++) {
 		struct gw_listener *l = &c->listeners[i];
 		if (l->naddrs == 0) {
-			str_format(err, errlen, "%s: [listener %s] has no listen address",
-			           c->source, l->name);
+			str_format_trunc(err, errlen, "%s: [listener %s] has no listen address",
+			                 c->source, l->name);
 			return -1;
 		}
 	}
 	if (gw_delivery_finish(c, err, errlen) != 0)
 		return -1;
 	if (authbe_config_finish(&c->auth, me, sizeof me) != 0) {
-		str_format(err, errlen, "%s: [auth] %s", c->source, me);
+		str_format_trunc(err, errlen, "%s: [auth] %s", c->source, me);
 		return -1;
 	}
 	if ((c->tls_cert[0] != 0) != (c->tls_key[0] != 0)) {
-		str_format(err, errlen, "%s: [gateway] tls_cert and tls_key go together",
-		           c->source);
+		str_format_trunc(err, errlen, "%s: [gateway] tls_cert and tls_key go together",
+		                 c->source);
 		return -1;
 	}
 	if (gw_firewall_finish(c, err, errlen) != 0)
@@ -1150,9 +1180,10 @@ int gwconf_load(struct gw_config *c, const char *path, char *err, size_t errlen)
 	const char *def = gwconf_default_path();
 	if (path && def[0] && strcmp(path, def) == 0) {
 		c->installed = true;
-		str_copy(c->state_dir, sizeof c->state_dir, RG_DEFAULT_STATE_DIR);
+		if (str_copy(c->state_dir, sizeof c->state_dir, RG_DEFAULT_STATE_DIR) != 0)
+			panic("gwconf_load: c->state_dir does not fit");
 	}
-	str_copy(c->source, sizeof c->source, path ? path : "embedded defaults");
+	str_copy_trunc(c->source, sizeof c->source, path ? path : "embedded defaults");
 	int rc =
 	    path ? cfg_parse_file(path, gw_handler, c, err, errlen)
 	         : cfg_parse_string(gw_defaults, "embedded defaults", gw_handler, c, err, errlen);
@@ -1201,7 +1232,7 @@ static void gw_restart_note(char *out, size_t outlen, const char *what)
 {
 	size_t n = strlen(out);
 	if (n + 1 < outlen)
-		str_format(out + n, outlen - n, "%s%s", n ? ", " : "", what);
+		str_format_trunc(out + n, outlen - n, "%s%s", n ? ", " : "", what);
 }
 
 /* path is from_dir + leaf (a default): make it to_dir + leaf. */
@@ -1210,7 +1241,8 @@ static void gw_rebase(char *path, size_t size, const char *from_dir, const char 
 {
 	char was[600];
 	if (str_format(was, sizeof was, "%s%s", from_dir, leaf) == 0 && strcmp(path, was) == 0)
-		(void)str_format(path, size, "%s%s", to_dir, leaf);
+		if (str_format(path, size, "%s%s", to_dir, leaf) != 0)
+			panic("gw_rebase: the live state_dir's defaults fit these fields");
 }
 
 static bool gw_alerts_on(const struct gw_config *c)
@@ -1243,7 +1275,7 @@ void gwconf_reload_merge(const struct gw_config *live, struct gw_config *fresh, 
 		size_t n = gw_option_size(o);
 		bool same = o->type == CFG_STRING ? strcmp(a, b) == 0 : memcmp(a, b, n) == 0;
 		if (!same) {
-			str_format(name, sizeof name, "[%s] %s", o->section, o->name);
+			str_format_trunc(name, sizeof name, "[%s] %s", o->section, o->name);
 			gw_restart_note(restart, restartlen, name);
 			memcpy(b, a, n);
 		}

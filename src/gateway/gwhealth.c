@@ -51,8 +51,9 @@ static void gwhealth_on_dns(void *arg, const struct dns_result *res)
 		return;
 	if (res->status == DNS_TIMEOUT || res->status == DNS_ERROR) {
 		h->dns_fails++;
-		str_format(h->dns_why, sizeof h->dns_why, "no answer (%s%s%s)",
-		           dns_status_name(res->status), res->error[0] ? ": " : "", res->error);
+		str_format_trunc(h->dns_why, sizeof h->dns_why, "no answer (%s%s%s)",
+		                 dns_status_name(res->status), res->error[0] ? ": " : "",
+		                 res->error);
 	} else {
 		h->dns_fails = 0;
 	}
@@ -75,7 +76,7 @@ static void gwhealth_add(char *why, size_t whylen, const char *what, const char 
 {
 	size_t n = strlen(why);
 	if (n + 1 < whylen)
-		str_format(why + n, whylen - n, "%s%s: %s", n ? "; " : "", what, detail);
+		str_format_trunc(why + n, whylen - n, "%s%s: %s", n ? "; " : "", what, detail);
 }
 
 int gwhealth_check(void *arg, char *why, size_t whylen)
@@ -94,8 +95,8 @@ int gwhealth_check(void *arg, char *why, size_t whylen)
 			fd = open("/dev/null", O_RDONLY | O_CLOEXEC); /* no O_TMPFILE here */
 		if (fd < 0) {
 			char d[200];
-			str_format(d, sizeof d, "%s is not writable (%s)", h->spool,
-			           strerror(errno));
+			str_format_trunc(d, sizeof d, "%s is not writable (%s)", h->spool,
+			                 strerror(errno));
 			gwhealth_add(why, whylen, "spool", d);
 		} else {
 			close(fd);

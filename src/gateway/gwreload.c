@@ -16,7 +16,7 @@ int gwreload_apply(const struct gwreload *r, char *restart, size_t restartlen, c
 	char later[1024];
 	struct gw_config *fresh = malloc(sizeof *fresh);
 	if (!fresh) {
-		str_format(err, errlen, "out of memory");
+		str_format_trunc(err, errlen, "out of memory");
 		return -1;
 	}
 	if (gwconf_load(fresh, r->path, err, errlen) != 0) {
@@ -54,6 +54,6 @@ int gwreload_apply(const struct gwreload *r, char *restart, size_t restartlen, c
 	if (log_level_parse(r->live->log_level, &lvl) == 0)
 		log_set_level(lvl);
 	if (restart)
-		str_copy(restart, restartlen, later);
+		str_copy_trunc(restart, restartlen, later);
 	return 0;
 }

@@ -134,7 +134,8 @@ static void gws_journal_ident(struct gwstore *g, const char *identity)
 		g->journal_full = true;
 		return;
 	}
-	(void)str_copy(g->idents[g->n_idents++], POL_IDENT_MAX, identity);
+	if (str_copy(g->idents[g->n_idents++], POL_IDENT_MAX, identity) != 0)
+		panic("gws_journal_ident: g->idents[g->n_idents++] does not fit");
 }
 
 static int gws_get(struct store *s, const char *key, void *out, size_t cap, size_t *len)
@@ -294,7 +295,8 @@ static int gws_mirror_put(void *ctx, const struct store_block *b)
 		m->seen = p;
 		m->cap = cap;
 	}
-	(void)str_copy(m->seen[m->n++], POL_IDENT_MAX, b->identity);
+	if (str_copy(m->seen[m->n++], POL_IDENT_MAX, b->identity) != 0)
+		panic("gws_mirror_put: m->seen[m->n++] does not fit");
 	struct store *l = m->g->local;
 	if (l->block_get(l, b->identity, &cur) != 1 || memcmp(&cur, b, sizeof cur) != 0)
 		m->failed |= l->block_put(l, b) != 0;
@@ -310,7 +312,8 @@ static int gws_mirror_stale(void *ctx, const struct store_block *b)
 	/* lifted elsewhere: remember it, delete after the walk */
 	if (m->n == m->cap)
 		return 0;
-	(void)str_copy(m->seen[m->n++], POL_IDENT_MAX, b->identity);
+	if (str_copy(m->seen[m->n++], POL_IDENT_MAX, b->identity) != 0)
+		panic("gws_mirror_stale: m->seen[m->n++] does not fit");
 	return 0;
 }
 
@@ -428,7 +431,7 @@ struct store *gwstore_failover_new(struct store *redis, struct store *local, con
 	}
 	g->redis = redis;
 	g->local = local;
-	(void)str_copy(g->what, sizeof g->what, what);
+	str_copy_trunc(g->what, sizeof g->what, what);
 	if (metrics) {
 		g->m_fallback = metrics_register(
 		    metrics, METRIC_GAUGE, "relayguard_state_store_fallback",
@@ -476,7 +479,7 @@ struct store *gwstore_open(const struct gw_config *c, struct metrics *metrics, b
 	char dir[600];
 	if (str_format(dir, sizeof dir, "%s/policy", c->state_dir) != 0 ||
 	    gws_mkdir(c->state_dir) != 0 || gws_mkdir(dir) != 0) {
-		str_format(err, errlen, "cannot create %s: %s", dir, strerror(errno));
+		str_format_trunc(err, errlen, "cannot create %s: %s", dir, strerror(errno));
 		return NULL;
 	}
 	if (strcmp(c->state_store, "redis") != 0)
@@ -499,11 +502,11 @@ struct store *gwstore_open(const struct gw_config *c, struct metrics *metrics, b
 		o.port = ntohs(in6->sin6_port);
 	}
 	o.host = host;
-	str_format(what, sizeof what, "Redis at %s", c->redis_addr.text);
+	str_format_trunc(what, sizeof what, "Redis at %s", c->redis_addr.text);
 	char e[256];
 	struct store *redis = store_redis_open(&o, e, sizeof e);
 	if (!redis) {
-		str_format(err, errlen, "%s: %s", what, e);
+		str_format_trunc(err, errlen, "%s: %s", what, e);
 		return NULL;
 	}
 	if (require_shared)
@@ -517,7 +520,7 @@ struct store *gwstore_open(const struct gw_config *c, struct metrics *metrics, b
 	if (!s) {
 		redis->close(redis);
 		local->close(local);
-		str_format(err, errlen, "out of memory");
+		str_format_trunc(err, errlen, "out of memory");
 	}
 	return s;
 }

@@ -47,22 +47,23 @@ int nftban_check_set(const char *set, char *err, size_t errlen)
 	char copy[200];
 	char *w[4];
 	if (str_copy(copy, sizeof copy, set) != 0) {
-		str_format(err, errlen, "too long");
+		str_format_trunc(err, errlen, "too long");
 		return -1;
 	}
 	int n = str_split(copy, " \t", w, 4);
 	if (n != 3) {
-		str_format(err, errlen,
-		           "expected FAMILY TABLE SET, as \"inet relayguard_ban banned4\"");
+		str_format_trunc(err, errlen,
+		                 "expected FAMILY TABLE SET, as \"inet relayguard_ban banned4\"");
 		return -1;
 	}
 	bool fam = false;
 	for (size_t i = 0; i < sizeof families / sizeof families[0]; i++)
 		fam = fam || strcmp(w[0], families[i]) == 0;
 	if (!fam || !nftban_name_ok(w[1], strlen(w[1])) || !nftban_name_ok(w[2], strlen(w[2]))) {
-		str_format(err, errlen,
-		           "expected a family (ip, ip6, inet, bridge, netdev) and two names of "
-		           "letters, digits, _ - .");
+		str_format_trunc(
+		    err, errlen,
+		    "expected a family (ip, ip6, inet, bridge, netdev) and two names of "
+		    "letters, digits, _ - .");
 		return -1;
 	}
 	return 0;
@@ -110,18 +111,19 @@ struct nftban *nftban_new(const struct nftban_options *o, char *err, size_t errl
 	const char *sets[2] = {o->set4, o->set6};
 	for (int i = 0; i < 2; i++)
 		if (sets[i] && sets[i][0] && nftban_check_set(sets[i], e, sizeof e) != 0) {
-			str_format(err, errlen, "[firewall] %s: %s", i ? "ban_set6" : "ban_set", e);
+			str_format_trunc(err, errlen, "[firewall] %s: %s",
+			                 i ? "ban_set6" : "ban_set", e);
 			return NULL;
 		}
 	struct nftban *b = calloc(1, sizeof *b);
 	if (!b) {
-		str_format(err, errlen, "out of memory");
+		str_format_trunc(err, errlen, "out of memory");
 		return NULL;
 	}
 	if (str_copy(b->nft, sizeof b->nft, o->nft && o->nft[0] ? o->nft : "nft") != 0 ||
 	    str_copy(b->set4, sizeof b->set4, o->set4 ? o->set4 : "") != 0 ||
 	    str_copy(b->set6, sizeof b->set6, o->set6 ? o->set6 : "") != 0) {
-		str_format(err, errlen, "[firewall] nft or a set name is too long");
+		str_format_trunc(err, errlen, "[firewall] nft or a set name is too long");
 		free(b);
 		return NULL;
 	}
@@ -130,7 +132,7 @@ struct nftban *nftban_new(const struct nftban_options *o, char *err, size_t errl
 	pthread_cond_init(&b->cv, NULL);
 	int rc = pthread_create(&b->thread, NULL, nftban_run, b);
 	if (rc != 0) {
-		str_format(err, errlen, "cannot start the firewall thread: %s", strerror(rc));
+		str_format_trunc(err, errlen, "cannot start the firewall thread: %s", strerror(rc));
 		pthread_cond_destroy(&b->cv);
 		pthread_mutex_destroy(&b->mu);
 		free(b);
@@ -157,7 +159,8 @@ int nftban_block(struct nftban *b, const struct pol_verdict *v, int64_t now_ms)
 	j.v6 = a.family == 6;
 	if (!(j.v6 ? b->set6 : b->set4)[0])
 		return 0;
-	(void)str_copy(j.elem, sizeof j.elem, ip);
+	if (str_copy(j.elem, sizeof j.elem, ip) != 0)
+		panic("nftban_block: j.elem does not fit");
 	uint64_t t = b->timeout_ms;
 	if (v->block_expires_ms > now_ms && (uint64_t)(v->block_expires_ms - now_ms) < t)
 		t = (uint64_t)(v->block_expires_ms - now_ms);

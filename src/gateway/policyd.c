@@ -96,7 +96,8 @@ static const struct relay_domains *policyd_local_domains(struct policyd *p)
 		p->domains = fresh;
 	else
 		log_error("policyd: %s; identity by sender keeps the local domains before", err);
-	(void)str_copy(p->domains_src, sizeof p->domains_src, g->local_domains);
+	if (str_copy(p->domains_src, sizeof p->domains_src, g->local_domains) != 0)
+		panic("policyd: domains_src is as large as local_domains");
 	p->domains_read = true;
 	return &p->domains;
 }
@@ -107,10 +108,12 @@ static const struct relay_domains *policyd_local_domains(struct policyd *p)
 static void policyd_event(struct policyd *p, const struct pfp_request *r, struct pol_event *ev)
 {
 	pol_event_init(ev, POL_EV_MAIL, clock_realtime_ms());
-	str_copy(ev->user, sizeof ev->user, r->sasl_username);
+	if (str_copy(ev->user, sizeof ev->user, r->sasl_username) != 0)
+		panic("policyd_event: ev->user does not fit");
 	ev->has_ip = r->has_client_address;
 	ev->ip = r->client_address;
-	str_copy(ev->sender, sizeof ev->sender, r->sender);
+	if (str_copy(ev->sender, sizeof ev->sender, r->sender) != 0)
+		ev->sender[0] = '\0'; /* no address is this long (RFC 5321: 254 at most) */
 	if (r->sender[0] == '\0')
 		ev->flags |= POL_F_NULL_SENDER;
 	if (r->recipient[0])
@@ -235,8 +238,8 @@ static void policyd_answer(struct policyd_conn *c, const struct pfp_request *r)
 	}
 	char text[POL_REASON_LEN + 80] = "";
 	if (v.action != POL_ALLOW)
-		str_format(text, sizeof text, "relayguard %s: %s", v.rule,
-			   v.n_reasons ? v.reasons[0] : pol_action_name(v.action));
+		str_format_trunc(text, sizeof text, "relayguard %s: %s", v.rule,
+		                 v.n_reasons ? v.reasons[0] : pol_action_name(v.action));
 	struct buf out;
 	buf_init(&out, 1024);
 	if (pfp_format_reply(&out, policyd_action(v.action), text) != 0 ||
@@ -259,7 +262,7 @@ static void policyd_answer(struct policyd_conn *c, const struct pfp_request *r)
 		 * lines"), so a CR/LF or a " key=value" in it cannot forge a line or a key */
 		char qq[STR_LOG_VALUE_MAX], qu[STR_LOG_VALUE_MAX], qs[STR_LOG_VALUE_MAX],
 		    qi[STR_LOG_VALUE_MAX], qr[STR_LOG_VALUE_MAX], sender[STR_LOG_VALUE_IN];
-		(void)str_format(sender, sizeof sender, "<%s>", r->sender);
+		str_format_trunc(sender, sizeof sender, "<%s>", r->sender);
 		log_info("policyd queue_id=%s client=%s user=%s sender=%s state=%s action=%s "
 		         "rule=%s identity=%s reason=%s",
 		         str_log_value(qq, sizeof qq, r->queue_id[0] ? r->queue_id : "-"), ip,
@@ -383,8 +386,8 @@ static void policyd_on_accept(struct evconnlistener *l, evutil_socket_t fd, stru
 	}
 	if (has_addr)
 		addr_format(&a, c->peer, sizeof c->peer);
-	else
-		str_copy(c->peer, sizeof c->peer, "local");
+	else if (str_copy(c->peer, sizeof c->peer, "local") != 0)
+		panic("policyd_on_accept: c->peer does not fit");
 	pfp_parser_init(&c->parser);
 	c->next = p->conns;
 	if (p->conns)
@@ -409,7 +412,7 @@ struct policyd *policyd_new(struct event_base *base, const struct hostport *addr
 {
 	struct policyd *p = calloc(1, sizeof *p);
 	if (!p) {
-		str_format(err, errlen, "out of memory");
+		str_format_trunc(err, errlen, "out of memory");
 		return NULL;
 	}
 	p->base = base;
@@ -426,7 +429,7 @@ struct policyd *policyd_new(struct event_base *base, const struct hostport *addr
 	if (!p->opt.count_at_rcpt && !p->opt.count_at_eom &&
 	    !(p->instances = pfp_instances_new(p->opt.instances_max, p->opt.instance_ttl_ms))) {
 		free(p);
-		str_format(err, errlen, "out of memory");
+		str_format_trunc(err, errlen, "out of memory");
 		return NULL;
 	}
 	if (!p->opt.allow) {
@@ -437,22 +440,23 @@ struct policyd *policyd_new(struct event_base *base, const struct hostport *addr
 			prefix_set_free(p->own_allow);
 			pfp_instances_free(p->instances);
 			free(p);
-			str_format(err, errlen, "out of memory");
+			str_format_trunc(err, errlen, "out of memory");
 			return NULL;
 		}
 		p->opt.allow = p->own_allow;
 	}
 	if (addr->ss.ss_family == AF_UNIX) {
 		const struct sockaddr_un *un = (const struct sockaddr_un *)&addr->ss;
-		str_copy(p->unix_path, sizeof p->unix_path, un->sun_path);
+		if (str_copy(p->unix_path, sizeof p->unix_path, un->sun_path) != 0)
+			panic("policyd_new: p->unix_path does not fit");
 		unlink(p->unix_path); /* a stale socket from a previous run */
 	}
 	p->listener = evconnlistener_new_bind(
 	    base, policyd_on_accept, p, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC,
 	    128, (const struct sockaddr *)&addr->ss, (int)addr->len);
 	if (!p->listener) {
-		str_format(err, errlen, "policy service: cannot listen on %s: %s", addr->text,
-			   strerror(errno));
+		str_format_trunc(err, errlen, "policy service: cannot listen on %s: %s", addr->text,
+		                 strerror(errno));
 		prefix_set_free(p->own_allow);
 		pfp_instances_free(p->instances);
 		free(p);
@@ -463,8 +467,9 @@ struct policyd *policyd_new(struct event_base *base, const struct hostport *addr
 	    (((p->opt.socket_uid >= 0 || p->opt.socket_gid >= 0) &&
 	      chown(p->unix_path, (uid_t)p->opt.socket_uid, (gid_t)p->opt.socket_gid) != 0) ||
 	     (p->opt.socket_mode >= 0 && chmod(p->unix_path, (mode_t)p->opt.socket_mode) != 0))) {
-		str_format(err, errlen, "policy service: %s: cannot set its owner or mode: %s",
-		           addr->text, strerror(errno));
+		str_format_trunc(err, errlen,
+		                 "policy service: %s: cannot set its owner or mode: %s", addr->text,
+		                 strerror(errno));
 		evconnlistener_free(p->listener);
 		unlink(p->unix_path);
 		prefix_set_free(p->own_allow);
@@ -474,7 +479,7 @@ struct policyd *policyd_new(struct event_base *base, const struct hostport *addr
 	}
 	p->pause = acceptpause_new(base, "policyd", POLICYD_ACCEPT_PAUSE_MS);
 	if (!p->pause || acceptpause_add(p->pause, p->listener) != 0) {
-		str_format(err, errlen, "out of memory");
+		str_format_trunc(err, errlen, "out of memory");
 		policyd_free(p);
 		return NULL;
 	}

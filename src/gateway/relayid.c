@@ -3,6 +3,7 @@
  */
 #include "gateway/relayid.h"
 
+#include "core/log.h"
 #include "core/mailaddr.h"
 #include "core/str.h"
 
@@ -33,9 +34,11 @@ void relayid_event(const struct pol_engine *e, const struct relay_domains *local
 		return;
 	if (!e || pol_engine_normalize(e, in, norm, sizeof norm) != 0) {
 		str_lower(in);
-		(void)str_copy(norm, sizeof norm, in);
+		if (str_copy(norm, sizeof norm, in) != 0)
+			panic("relayid_event: norm is as large as in");
 	}
-	(void)str_copy(ev->user, sizeof ev->user, norm + 5);
+	if (str_copy(ev->user, sizeof ev->user, norm + 5) != 0)
+		return;
 }
 
 int relayid_domains(const char *list, const char *source, struct relay_domains *out, char *err,
@@ -45,19 +48,20 @@ int relayid_domains(const char *list, const char *source, struct relay_domains *
 	char tmp[sizeof((struct gw_config *)0)->local_domains];
 	char *f[RELAY_DOMAINS_MAX + 1];
 	if (str_copy(tmp, sizeof tmp, list ? list : "") != 0) {
-		str_format(err, errlen, "%s: [gateway] local_domains: too long", source);
+		str_format_trunc(err, errlen, "%s: [gateway] local_domains: too long", source);
 		return -1;
 	}
 	int n = str_split(tmp, " ,\t", f, RELAY_DOMAINS_MAX);
 	if (n < 0) {
-		str_format(err, errlen, "%s: [gateway] local_domains: more than %d domains", source,
-		           RELAY_DOMAINS_MAX);
+		str_format_trunc(err, errlen, "%s: [gateway] local_domains: more than %d domains",
+		                 source, RELAY_DOMAINS_MAX);
 		return -1;
 	}
 	for (int i = 0; i < n; i++)
 		if (relay_domains_add(out, f[i], strlen(f[i])) != 0) {
-			str_format(err, errlen, "%s: [gateway] local_domains: '%s' is not a domain",
-			           source, f[i]);
+			str_format_trunc(err, errlen,
+			                 "%s: [gateway] local_domains: '%s' is not a domain",
+			                 source, f[i]);
 			return -1;
 		}
 	return 0;

@@ -73,7 +73,7 @@ const char *scan_result_label(const struct scan_result *r)
 static int scan_fail(struct scan_result *out, const char *why)
 {
 	out->status = SCAN_ERROR;
-	(void)str_copy(out->error, sizeof out->error, why);
+	str_copy_trunc(out->error, sizeof out->error, why);
 	return -1;
 }
 
@@ -172,7 +172,7 @@ static void scan_on_timer(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	r->res.status = SCAN_TIMEOUT;
-	(void)str_format(r->res.error, sizeof r->res.error, "no reply within %llu ms",
+	str_format_trunc(r->res.error, sizeof r->res.error, "no reply within %llu ms",
 	                 (unsigned long long)r->s->timeout_ms);
 	scan_finish(r);
 }
@@ -183,7 +183,7 @@ static void scan_on_error(enum evhttp_request_error e, void *arg)
 	if (r->finished)
 		return;
 	r->res.status = e == EVREQ_HTTP_TIMEOUT ? SCAN_TIMEOUT : SCAN_ERROR;
-	(void)str_copy(r->res.error, sizeof r->res.error,
+	str_copy_trunc(r->res.error, sizeof r->res.error,
 	               e == EVREQ_HTTP_TIMEOUT         ? "timed out"
 	               : e == EVREQ_HTTP_EOF           ? "connection refused or closed"
 	               : e == EVREQ_HTTP_DATA_TOO_LONG ? "reply too long"
@@ -202,7 +202,7 @@ static void scan_on_reply(struct evhttp_request *req, void *arg)
 		r->res.status = r->res.status == SCAN_TIMEOUT ? SCAN_TIMEOUT : SCAN_ERROR;
 	} else if (code != 200) {
 		r->res.status = SCAN_ERROR;
-		(void)str_format(r->res.error, sizeof r->res.error, "HTTP %d", code);
+		str_format_trunc(r->res.error, sizeof r->res.error, "HTTP %d", code);
 	} else {
 		struct evbuffer *in = evhttp_request_get_input_buffer(req);
 		size_t n = evbuffer_get_length(in);
@@ -245,8 +245,9 @@ void scan_cancel(struct scan_req *r)
 static int scan_headers(struct evkeyvalq *h, const struct scan *s, const struct scan_meta *m)
 {
 	char host[80];
-	(void)str_format(host, sizeof host, strchr(s->host, ':') ? "[%s]:%u" : "%s:%u", s->host,
-	                 s->port);
+	if (str_format(host, sizeof host, strchr(s->host, ':') ? "[%s]:%u" : "%s:%u", s->host,
+	               s->port) != 0)
+		return -1;
 	int rc = evhttp_add_header(h, "Host", host);
 	rc |= evhttp_add_header(h, "Connection", "close");
 	rc |= evhttp_add_header(h, "From", m->sender ? m->sender : "");
@@ -295,7 +296,7 @@ struct scan_req *scan_start(struct scan *s, const struct scan_meta *meta, struct
 	if (evhttp_make_request(r->conn, req, EVHTTP_REQ_POST, "/checkv2") != 0) {
 		/* the connection owns the request now; freeing it frees both */
 		r->res.status = SCAN_ERROR;
-		(void)str_copy(r->res.error, sizeof r->res.error, "cannot send the request");
+		str_copy_trunc(r->res.error, sizeof r->res.error, "cannot send the request");
 		scan_finish(r);
 		return r;
 	}

@@ -73,7 +73,7 @@ static int screen_rcptval_new(struct screen *s, const struct gw_config *c, char 
 		struct hostport hp = {0};
 		if (hostport_parse(c->screen_callout, 25, &hp, why, sizeof why) != 0 ||
 		    hp.wildcard || hp.ss.ss_family == AF_UNIX) {
-			(void)str_format(err, errlen, "[screen] recipient_callout: %s",
+			str_format_trunc(err, errlen, "[screen] recipient_callout: %s",
 			                 hp.wildcard || hp.ss.ss_family == AF_UNIX
 			                     ? "an IP address and port is needed"
 			                     : why);
@@ -84,7 +84,7 @@ static int screen_rcptval_new(struct screen *s, const struct gw_config *c, char 
 		const char *h = hp.text[0] == '[' ? hp.text + 1 : hp.text;
 		size_t hl = (size_t)(colon - h) - (hp.text[0] == '[' ? 1 : 0);
 		if (hl >= sizeof host || str_copy(port, sizeof port, colon + 1) != 0) {
-			(void)str_copy(err, errlen, "[screen] recipient_callout: too long");
+			str_copy_trunc(err, errlen, "[screen] recipient_callout: too long");
 			return -1;
 		}
 		memcpy(host, h, hl);
@@ -99,12 +99,12 @@ static int screen_rcptval_new(struct screen *s, const struct gw_config *c, char 
 	}
 	s->rcpt = rcptval_new(c->local_domains, &o, why, sizeof why);
 	if (!s->rcpt) {
-		(void)str_format(err, errlen, "[screen] recipients: %s", why);
+		str_format_trunc(err, errlen, "[screen] recipients: %s", why);
 		return -1;
 	}
 	if (c->screen_recipients[0] &&
 	    rcptval_add_file(s->rcpt, c->screen_recipients, why, sizeof why) != 0) {
-		(void)str_format(err, errlen, "[screen] recipients: %s", why);
+		str_format_trunc(err, errlen, "[screen] recipients: %s", why);
 		return -1;
 	}
 	return 0;
@@ -123,7 +123,7 @@ struct screen *screen_new(struct event_base *base, const struct gw_config *c, ch
 		return NULL;
 	struct screen *s = calloc(1, sizeof *s);
 	if (!s) {
-		(void)str_copy(err, errlen, "out of memory");
+		str_copy_trunc(err, errlen, "out of memory");
 		return NULL;
 	}
 	s->base = base;
@@ -131,7 +131,7 @@ struct screen *screen_new(struct event_base *base, const struct gw_config *c, ch
 	char why[256];
 	s->reap = evtimer_new(base, screen_on_reap, s);
 	if (!s->reap) {
-		(void)str_copy(err, errlen, "out of memory");
+		str_copy_trunc(err, errlen, "out of memory");
 		goto fail;
 	}
 	if (dnsbl || s->spf) {
@@ -139,7 +139,7 @@ struct screen *screen_new(struct event_base *base, const struct gw_config *c, ch
 		                            c->screen_resolver[0] ? c->screen_resolver : NULL};
 		s->dns = dns_new(base, &o, why, sizeof why);
 		if (!s->dns) {
-			(void)str_format(err, errlen, "[screen] resolver: %s", why);
+			str_format_trunc(err, errlen, "[screen] resolver: %s", why);
 			goto fail;
 		}
 	}
@@ -148,7 +148,7 @@ struct screen *screen_new(struct event_base *base, const struct gw_config *c, ch
 		int n = score_sites_parse(c->screen_dnsbl_sites, sites, SCORE_MAX_SITES, why,
 		                          sizeof why);
 		if (n <= 0) {
-			(void)str_format(err, errlen, "[screen] dnsbl_sites: %s",
+			str_format_trunc(err, errlen, "[screen] dnsbl_sites: %s",
 			                 n < 0 ? why : "no site");
 			goto fail;
 		}
@@ -158,7 +158,7 @@ struct screen *screen_new(struct event_base *base, const struct gw_config *c, ch
 		if (c->screen_dnsbl_allowlist[0]) {
 			long long v;
 			if (str_to_ll(c->screen_dnsbl_allowlist, -1000, 1000, &v) != 0) {
-				(void)str_copy(err, errlen,
+				str_copy_trunc(err, errlen,
 				               "[screen] dnsbl_allowlist_threshold: not a number");
 				goto fail;
 			}
@@ -171,20 +171,20 @@ struct screen *screen_new(struct event_base *base, const struct gw_config *c, ch
 		        : bl_catalog_load_string(&s->catalog, bl_builtin_catalog(),
 		                                 "built-in catalogue", why, sizeof why);
 		if (rc != 0) {
-			(void)str_format(err, errlen, "[screen] catalogue: %s", why);
+			str_format_trunc(err, errlen, "[screen] catalogue: %s", why);
 			goto fail;
 		}
 		s->have_catalog = true;
 		s->scorer =
 		    scorer_new(base, s->dns, &s->catalog, sites, (size_t)n, &o, why, sizeof why);
 		if (!s->scorer) {
-			(void)str_format(err, errlen, "[screen] dnsbl_sites: %s", why);
+			str_format_trunc(err, errlen, "[screen] dnsbl_sites: %s", why);
 			goto fail;
 		}
 	}
 	if (c->screen_recipients[0] || callout) {
 		if (screen_rcptval_new(s, c, why, sizeof why) != 0) {
-			(void)str_copy(err, errlen, why);
+			str_copy_trunc(err, errlen, why);
 			goto fail;
 		}
 	}
@@ -361,10 +361,10 @@ static const char *screen_rcpt_reply(enum rcptval_result r, const char *addr, ch
                                      size_t size)
 {
 	if (r == RCPTVAL_UNKNOWN)
-		(void)str_format(reply, size,
+		str_format_trunc(reply, size,
 		                 "550 5.1.1 <%s>: Recipient address rejected: User unknown", addr);
 	else if (r == RCPTVAL_TEMPFAIL)
-		(void)str_format(reply, size,
+		str_format_trunc(reply, size,
 		                 "451 4.4.3 <%s>: Recipient address rejected: unverified address: "
 		                 "try again later",
 		                 addr);
@@ -435,8 +435,8 @@ void screen_conn_fill(const struct screen_conn *sc, struct pol_event *ev)
 		if (sc->score.hits[i].weight <= 0)
 			continue;
 		if (ev->lists[0])
-			(void)str_append(ev->lists, sizeof ev->lists, ",");
-		(void)str_append(ev->lists, sizeof ev->lists, sc->score.hits[i].zone);
+			str_append_trunc(ev->lists, sizeof ev->lists, ",");
+		str_append_trunc(ev->lists, sizeof ev->lists, sc->score.hits[i].zone);
 	}
 	if (ev->lists[0])
 		ev->flags |= POL_F_LISTED;

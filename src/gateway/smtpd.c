@@ -195,7 +195,7 @@ static const char *smtpd_q(struct smtpd_q *q, const char *v)
 static const char *smtpd_qaddr(struct smtpd_q *q, const char *addr)
 {
 	char tmp[STR_LOG_VALUE_IN];
-	(void)str_format(tmp, sizeof tmp, "<%s>", addr ? addr : "");
+	str_format_trunc(tmp, sizeof tmp, "<%s>", addr ? addr : "");
 	return str_log_value(q->v, sizeof q->v, tmp);
 }
 
@@ -287,7 +287,8 @@ static void smtpd_rdns_on_ptr(void *arg, const struct dns_result *res)
 {
 	struct smtpd_rdns *lk = arg;
 	if (lk->c && res->status == DNS_OK) {
-		str_copy(lk->name, sizeof lk->name, res->ptr);
+		if (str_copy(lk->name, sizeof lk->name, res->ptr) != 0)
+			panic("smtpd_rdns_on_ptr: lk->name does not fit");
 		size_t n = strlen(lk->name);
 		if (n > 1 && lk->name[n - 1] == '.')
 			lk->name[n - 1] = '\0';
@@ -538,8 +539,8 @@ static void smtpd_conn_on_event(struct bufferevent *bev, short what, void *arg)
 		smtpd_log(LOG_LEVEL_INFO, c, "timeout=idle state=%s",
 		          smtp_session_state_name(smtp_session_state(c->s)));
 		char r[300];
-		str_format(r, sizeof r, "421 4.4.2 %s Error: timeout exceeded\r\n",
-		           c->d->c->hostname);
+		str_format_trunc(r, sizeof r, "421 4.4.2 %s Error: timeout exceeded\r\n",
+		                 c->d->c->hostname);
 		c->closing = true;
 		bufferevent_disable(c->bev, EV_READ);
 		if (bufferevent_write(c->bev, r, strlen(r)) != 0)
@@ -604,7 +605,8 @@ static int smtpd_users_prepare(struct smtpd *d)
 	int rc = 0;
 	if (!passwd_dummy_ready(&req->cr.dummy_cost)) {
 		/* a check of nobody against the users file only */
-		(void)str_copy(req->conf.backends, sizeof req->conf.backends, "file");
+		if (str_copy(req->conf.backends, sizeof req->conf.backends, "file") != 0)
+			panic("smtpd_users_prepare: req->conf.backends does not fit");
 		req->conf.order[0] = AUTHBE_FILE;
 		req->conf.n = 1;
 		rc = authpool_submit(d->auth, req, NULL, NULL) ? 0 : -1;
@@ -659,10 +661,14 @@ static void smtpd_policy_event(const struct smtpd_conn *c, enum pol_event_type t
                                struct pol_event *ev)
 {
 	pol_event_init(ev, t, clock_realtime_ms());
-	str_copy(ev->user, sizeof ev->user, user ? user : "");
+	if (str_copy(ev->user, sizeof ev->user, user ? user : "") != 0)
+		panic("smtpd_policy_event: the user and the SMTP path are shorter than the event's "
+		      "fields");
 	ev->has_ip = c->has_ip;
 	ev->ip = c->ip;
-	str_copy(ev->sender, sizeof ev->sender, c->sender);
+	if (str_copy(ev->sender, sizeof ev->sender, c->sender) != 0)
+		panic("smtpd_policy_event: the user and the SMTP path are shorter than the event's "
+		      "fields");
 	if ((t == POL_EV_MAIL || t == POL_EV_RCPT_REJECT) && !ev->user[0] && smtpd_by_sender(c))
 		relayid_event(c->d->deps.engine, &c->d->relay.domains, c->sender, false, ev);
 }
@@ -766,7 +772,8 @@ static void smtpd_on_auth_checked(void *arg, const struct authbe_result *res)
 	enum userdb_verdict uv = res->verdict;
 	c->auth_job = NULL;
 	c->auth_backend = authbe_kind_name(res->backend);
-	(void)str_copy(c->auth_canon, sizeof c->auth_canon, res->name);
+	if (str_copy(c->auth_canon, sizeof c->auth_canon, res->name) != 0)
+		panic("smtpd_on_auth_checked: c->auth_canon does not fit");
 	str_sanitize(c->auth_why, sizeof c->auth_why, res->why, strlen(res->why));
 	clock_update();
 	if (c->closing) {
@@ -808,7 +815,8 @@ static void smtpd_on_auth(void *arg, struct smtp_session *s, const char *mech, c
 	struct smtpd_conn *c = arg;
 	struct smtpd *d = c->d;
 	smtpd_users_refresh(d);
-	str_copy(c->auth_mech, sizeof c->auth_mech, mech);
+	if (str_copy(c->auth_mech, sizeof c->auth_mech, mech) != 0)
+		panic("smtpd_on_auth: c->auth_mech does not fit");
 	str_sanitize(c->auth_name, sizeof c->auth_name, user, strlen(user));
 	c->auth_canon[0] = c->auth_why[0] = '\0';
 	c->auth_backend = NULL;
@@ -837,10 +845,12 @@ static void smtpd_on_auth(void *arg, struct smtp_session *s, const char *mech, c
 	}
 	req->conf = d->c->auth;
 	const struct userdb_entry *e = req->cr.known ? userdb_find(&d->users, user) : NULL;
-	(void)str_copy(req->file_name, sizeof req->file_name, e ? e->name : "");
+	if (str_copy(req->file_name, sizeof req->file_name, e ? e->name : "") != 0)
+		panic("smtpd_on_auth: req->file_name does not fit");
 	memcpy(req->pw, pw, pwlen);
 	req->pwlen = pwlen;
-	(void)str_copy(req->rip, sizeof req->rip, c->has_ip ? c->ip_text : "");
+	if (str_copy(req->rip, sizeof req->rip, c->has_ip ? c->ip_text : "") != 0)
+		panic("smtpd_on_auth: req->rip does not fit");
 	c->auth_job = authpool_submit(d->auth, req, smtpd_on_auth_checked, c);
 	passwd_wipe(req, sizeof *req);
 	free(req);
@@ -888,8 +898,8 @@ static void smtpd_on_mail(void *arg, struct smtp_session *s, const struct smtp_a
 	 * internal server bounce it, and a person resumes it with the block. */
 	if (smtpd_policy(c, &ev, false, &v) == POL_BLOCK && !(ev.flags & POL_F_RELAYED)) {
 		char r[SMTP_SESSION_REPLY_MAX];
-		str_format(r, sizeof r, "554 5.7.1 relayguard: %s blocked (%s)", v.identity,
-		           v.n_reasons ? v.reasons[0] : v.rule);
+		str_format_trunc(r, sizeof r, "554 5.7.1 relayguard: %s blocked (%s)", v.identity,
+		                 v.n_reasons ? v.reasons[0] : v.rule);
 		smtp_session_reply_policy(s, r);
 		return;
 	}
@@ -947,8 +957,10 @@ static void smtpd_on_rcpt(void *arg, struct smtp_session *s, const struct smtp_a
 		return;
 	}
 	const struct smtp_address_param *orcpt = smtp_address_param_get(rcpt, "ORCPT");
-	if (orcpt)
-		str_copy(r->orcpt, sizeof r->orcpt, orcpt->value);
+	if (orcpt && str_copy(r->orcpt, sizeof r->orcpt, orcpt->value) != 0) {
+		smtp_session_reply_policy(s, "501 5.5.4 Error: ORCPT too long");
+		return;
+	}
 	r->notify = rcpt->notify; /* SMTP_ADDRESS_NOTIFY_* has the QUEUE_NOTIFY_* values */
 	r->status = QUEUE_RCPT_PENDING;
 	if (c->sc) {
@@ -998,7 +1010,8 @@ static int smtpd_on_data_start(void *arg, struct smtp_session *s)
 	c->qm = queue_msg_new(q);
 	if (!c->qm)
 		return -1;
-	str_copy(c->qid, sizeof c->qid, queue_msg_id(c->qm));
+	if (str_copy(c->qid, sizeof c->qid, queue_msg_id(c->qm)) != 0)
+		panic("smtpd_on_data_start: c->qid does not fit");
 	if (c->d->dkim.n && c->l->conf->role != GW_ROLE_INBOUND)
 		c->dkim = dkim_signer_new(); /* NULL (no memory): the message goes unsigned */
 	c->stripping = c->l->conf->identify_header[0] && smtpd_by_sender(c) &&
@@ -1200,11 +1213,11 @@ static void smtpd_hold_reason(const struct pol_verdict *v, char *out, size_t siz
 	const char *who = v->about[0] ? v->about : v->identity;
 	char tag[POL_IDENT_MAX + 4] = "";
 	if (who[0])
-		(void)str_format(tag, sizeof tag, " [%s]", who);
+		str_format_trunc(tag, sizeof tag, " [%s]", who);
 	size_t room = size > strlen(tag) ? size - strlen(tag) : 0;
-	(void)str_format(out, room, "policy %s: %s", v->rule,
+	str_format_trunc(out, room, "policy %s: %s", v->rule,
 	                 v->n_reasons ? v->reasons[0] : "hold");
-	(void)str_append(out, size, tag);
+	str_append_trunc(out, size, tag);
 }
 
 static void smtpd_commit(struct smtpd_conn *c)
@@ -1218,25 +1231,37 @@ static void smtpd_commit(struct smtpd_conn *c)
 	struct smtp_session *s = c->s;
 	const struct smtp_address *m = smtp_session_mail_from(s);
 	const char *user = smtp_session_auth_user(s);
-	str_copy(env->sender, sizeof env->sender, c->sender);
-	str_copy(env->client_ip, sizeof env->client_ip, c->has_ip ? c->ip_text : "");
-	str_copy(env->client_helo, sizeof env->client_helo, smtp_session_helo(s));
-	str_copy(env->auth_user, sizeof env->auth_user, user ? user : "");
-	str_copy(env->protocol, sizeof env->protocol, smtp_session_protocol(s));
-	str_copy(env->listener, sizeof env->listener, c->l->conf->name);
+	if (str_copy(env->sender, sizeof env->sender, c->sender) != 0)
+		panic("smtpd_commit: env->sender does not fit");
+	if (str_copy(env->client_ip, sizeof env->client_ip, c->has_ip ? c->ip_text : "") != 0)
+		panic("smtpd_commit: env->client_ip does not fit");
+	if (str_copy(env->client_helo, sizeof env->client_helo, smtp_session_helo(s)) != 0)
+		panic("smtpd_commit: env->client_helo does not fit");
+	if (str_copy(env->auth_user, sizeof env->auth_user, user ? user : "") != 0)
+		panic("smtpd_commit: env->auth_user does not fit");
+	if (str_copy(env->protocol, sizeof env->protocol, smtp_session_protocol(s)) != 0)
+		panic("smtpd_commit: env->protocol does not fit");
+	if (str_copy(env->listener, sizeof env->listener, c->l->conf->name) != 0)
+		panic("smtpd_commit: env->listener does not fit");
 	env->sender_verified = user != NULL || smtpd_sender_local_trusted(c);
 	if (m) {
 		const struct smtp_address_param *envid = smtp_address_param_get(m, "ENVID");
-		if (envid)
-			str_copy(env->envid, sizeof env->envid, envid->value);
-		str_copy(env->ret, sizeof env->ret,
-		         m->ret == SMTP_ADDRESS_RET_FULL   ? "FULL"
-		         : m->ret == SMTP_ADDRESS_RET_HDRS ? "HDRS"
-		                                           : "");
-		str_copy(env->body, sizeof env->body,
-		         m->body == SMTP_ADDRESS_BODY_7BIT       ? "7BIT"
-		         : m->body == SMTP_ADDRESS_BODY_8BITMIME ? "8BITMIME"
-		                                                 : "");
+		if (envid && str_copy(env->envid, sizeof env->envid, envid->value) != 0) {
+			free(env);
+			smtpd_msg_abort(c);
+			smtp_session_reply_data(c->s, false, "501 5.5.4 Error: ENVID too long");
+			return;
+		}
+		if (str_copy(env->ret, sizeof env->ret,
+		             m->ret == SMTP_ADDRESS_RET_FULL   ? "FULL"
+		             : m->ret == SMTP_ADDRESS_RET_HDRS ? "HDRS"
+		                                               : "") != 0)
+			panic("smtpd_commit: env->ret does not fit");
+		if (str_copy(env->body, sizeof env->body,
+		             m->body == SMTP_ADDRESS_BODY_7BIT       ? "7BIT"
+		             : m->body == SMTP_ADDRESS_BODY_8BITMIME ? "8BITMIME"
+		                                                     : "") != 0)
+			panic("smtpd_commit: env->body does not fit");
 		env->smtputf8 = m->smtputf8;
 	}
 	if (c->verdict.action == POL_HOLD)
@@ -1323,7 +1348,7 @@ static bool smtpd_scan_start(struct smtpd_conn *c)
 	c->scan.status = SCAN_ERROR;
 	uint64_t size = queue_msg_size(c->qm);
 	if (size > d->c->scan_max_size) {
-		(void)str_copy(c->scan.error, sizeof c->scan.error, "larger than [scan] max_size");
+		str_copy_trunc(c->scan.error, sizeof c->scan.error, "larger than [scan] max_size");
 		smtpd_log(LOG_LEVEL_INFO, c, "scan=skipped size=%llu", (unsigned long long)size);
 		smtpd_count(d->m_scan, "skipped");
 		return false;
@@ -1373,10 +1398,10 @@ static bool smtpd_scan_verdict(struct smtpd_conn *c)
 	char reply[SMTP_SESSION_REPLY_MAX];
 	if (r->action == SCAN_REJECT || r->action == SCAN_SOFT_REJECT) {
 		bool soft = r->action == SCAN_SOFT_REJECT;
-		str_format(reply, sizeof reply, "%s %s", soft ? "451 4.7.1" : "550 5.7.1",
-		           r->message[0] ? r->message
-		           : soft        ? "Try again later"
-		                         : "Spam message rejected");
+		str_format_trunc(reply, sizeof reply, "%s %s", soft ? "451 4.7.1" : "550 5.7.1",
+		                 r->message[0] ? r->message
+		                 : soft        ? "Try again later"
+		                               : "Spam message rejected");
 		smtpd_log(LOG_LEVEL_INFO, c, "message=%s by=rspamd score=%.2f reply=\"%s\"",
 		          soft ? "deferred" : "rejected", r->score, reply);
 		smtpd_msg_abort(c);
@@ -1385,8 +1410,9 @@ static bool smtpd_scan_verdict(struct smtpd_conn *c)
 		return true;
 	}
 	char h[160];
-	str_format(h, sizeof h, "X-Spam: Yes\r\nX-Spam-Score: %.2f / %.2f\r\n", r->score,
-	           r->required_score);
+	if (str_format(h, sizeof h, "X-Spam: Yes\r\nX-Spam-Score: %.2f / %.2f\r\n", r->score,
+	               r->required_score) != 0)
+		panic("smtpd_scan_verdict: h does not fit");
 	if (queue_msg_prepend(c->qm, h, strlen(h)) != 0) {
 		smtpd_log(LOG_LEVEL_ERROR, c, "queue=%s", "write_failed");
 		smtpd_msg_abort(c);
@@ -1470,9 +1496,9 @@ static void smtpd_data_end_go(struct smtpd_conn *c)
 		return;
 	if (a == POL_DEFER || a == POL_BLOCK) {
 		char r[SMTP_SESSION_REPLY_MAX];
-		str_format(r, sizeof r, "%s relayguard: %s",
-		           a == POL_DEFER ? "451 4.7.1" : "554 5.7.1",
-		           c->verdict.n_reasons ? c->verdict.reasons[0] : c->verdict.rule);
+		str_format_trunc(r, sizeof r, "%s relayguard: %s",
+		                 a == POL_DEFER ? "451 4.7.1" : "554 5.7.1",
+		                 c->verdict.n_reasons ? c->verdict.reasons[0] : c->verdict.rule);
 		smtpd_msg_abort(c);
 		smtpd_count(c->d->m_messages, a == POL_DEFER ? "deferred" : "blocked");
 		smtp_session_reply_data(s, false, r);
@@ -1554,8 +1580,8 @@ static void smtpd_on_accept(struct evconnlistener *lev, evutil_socket_t fd, stru
 		    "smtpd queue_id=NOQUEUE client=%s listener=%s refused=too_many_connections "
 		    "total=%u (max_connections)",
 		    ipt, l->conf->name, d->nconns);
-		str_format(r, sizeof r, "421 4.7.0 %s Error: too many connections\r\n",
-		           d->c->hostname);
+		str_format_trunc(r, sizeof r, "421 4.7.0 %s Error: too many connections\r\n",
+		                 d->c->hostname);
 		smtpd_refuse(fd, r);
 		smtpd_count(d->m_rejects, "too_many_connections");
 		return;
@@ -1581,9 +1607,9 @@ static void smtpd_on_accept(struct evconnlistener *lev, evutil_socket_t fd, stru
 			         "refused=too_many_connections_from_client count=%u "
 			         "(max_connections_per_client)",
 			         ipt, l->conf->name, same);
-			str_format(r, sizeof r,
-			           "421 4.7.0 %s Error: too many connections from %s\r\n",
-			           d->c->hostname, ipt);
+			str_format_trunc(r, sizeof r,
+			                 "421 4.7.0 %s Error: too many connections from %s\r\n",
+			                 d->c->hostname, ipt);
 			smtpd_refuse(fd, r);
 			smtpd_count(d->m_rejects, "too_many_connections_from_client");
 			return;
@@ -1598,9 +1624,11 @@ static void smtpd_on_accept(struct evconnlistener *lev, evutil_socket_t fd, stru
 	c->l = l;
 	c->has_ip = has_ip;
 	c->ip = ip;
-	str_copy(c->ip_text, sizeof c->ip_text, ipt);
+	if (str_copy(c->ip_text, sizeof c->ip_text, ipt) != 0)
+		panic("smtpd_on_accept: c->ip_text does not fit");
 	c->start_ms = clock_monotonic_ms();
-	str_format(c->sid, sizeof c->sid, "%010llX", (unsigned long long)d->next_sid++);
+	if (str_format(c->sid, sizeof c->sid, "%010llX", (unsigned long long)d->next_sid++) != 0)
+		panic("smtpd_on_accept: c->sid does not fit");
 	evutil_make_socket_nonblocking(fd);
 	if (l->conf->tls == GW_TLS_IMPLICIT) {
 		SSL *ssl = SSL_new(d->tls);
@@ -1675,12 +1703,12 @@ static struct evconnlistener *smtpd_listen(struct smtpd_listener *l, const struc
 	}
 	if (lev) {
 		evconnlistener_free(lev); /* closes fd */
-		str_format(err, errlen, "listener %s: too many addresses", l->conf->name);
+		str_format_trunc(err, errlen, "listener %s: too many addresses", l->conf->name);
 		return NULL;
 	}
 fail:
-	str_format(err, errlen, "listener %s: cannot listen on %s: %s", l->conf->name, hp->text,
-	           strerror(errno));
+	str_format_trunc(err, errlen, "listener %s: cannot listen on %s: %s", l->conf->name,
+	                 hp->text, strerror(errno));
 	if (fd >= 0)
 		close(fd);
 	return NULL;
@@ -1728,14 +1756,17 @@ static int smtpd_scan_new(struct smtpd *d, char *err, size_t errlen)
 	char host[NI_MAXHOST], port[NI_MAXSERV];
 	if (getnameinfo((const struct sockaddr *)&c->scan_addr.ss, c->scan_addr.len, host,
 	                sizeof host, port, sizeof port, NI_NUMERICHOST | NI_NUMERICSERV) != 0) {
-		str_format(err, errlen, "[scan] rspamd: %s: not an address", c->scan_rspamd);
+		str_format_trunc(err, errlen, "[scan] rspamd: %s: not an address", c->scan_rspamd);
 		return -1;
 	}
 	uint64_t p = 0;
-	(void)str_to_u64(port, strlen(port), 1, 65535, &p);
+	if (str_to_u64(port, strlen(port), 1, 65535, &p) != 0) {
+		str_format_trunc(err, errlen, "[scan] rspamd: %s: no port", c->scan_rspamd);
+		return -1;
+	}
 	d->scan = scan_new(d->base, host, (unsigned)p, c->scan_timeout_ms);
 	if (!d->scan) {
-		str_format(err, errlen, "out of memory");
+		str_format_trunc(err, errlen, "out of memory");
 		return -1;
 	}
 	log_info("smtpd: content scan by rspamd at %s (timeout %llu ms)", c->scan_addr.text,
@@ -1763,7 +1794,7 @@ struct smtpd_reload *smtpd_reload_prepare(struct smtpd *d, const struct gw_confi
 {
 	struct smtpd_reload *r = calloc(1, sizeof *r);
 	if (!r) {
-		str_format(err, errlen, "out of memory");
+		str_format_trunc(err, errlen, "out of memory");
 		return NULL;
 	}
 	if (relayid_domains(fresh->local_domains, fresh->source, &r->domains, err, errlen) != 0)
@@ -1830,7 +1861,7 @@ struct smtpd *smtpd_new(struct event_base *base, const struct gw_config *c,
 {
 	struct smtpd *d = calloc(1, sizeof *d);
 	if (!d) {
-		str_format(err, errlen, "out of memory");
+		str_format_trunc(err, errlen, "out of memory");
 		return NULL;
 	}
 	d->base = base;
@@ -1845,7 +1876,7 @@ struct smtpd *smtpd_new(struct event_base *base, const struct gw_config *c,
 		d->ops.data_end = NULL;
 	d->next_sid = ((uint64_t)clock_realtime_ms() / 1000) << 12;
 	if (userdb_init(&d->users, c->users_file) != 0) {
-		str_format(err, errlen, "%s: [gateway] users: path too long", c->source);
+		str_format_trunc(err, errlen, "%s: [gateway] users: path too long", c->source);
 		free(d);
 		return NULL;
 	}
@@ -1896,7 +1927,7 @@ struct smtpd *smtpd_new(struct event_base *base, const struct gw_config *c,
 		goto fail;
 	d->pause = acceptpause_new(base, "smtpd", SMTPD_ACCEPT_PAUSE_MS);
 	if (!d->pause) {
-		str_format(err, errlen, "out of memory");
+		str_format_trunc(err, errlen, "out of memory");
 		goto fail;
 	}
 	for (int i = 0; i < c->nlisteners; i++) {

@@ -117,8 +117,10 @@ static struct sts_entry *sts_cache_get(struct sts *s, const char *domain)
 		    mtasts_parse_policy(nl + 1, n - (size_t)(nl + 1 - buf), &pol, err,
 		                        sizeof err) == 0 &&
 		    (e = calloc(1, sizeof *e)) != NULL) {
-			(void)str_copy(e->domain, sizeof e->domain, domain);
-			(void)str_copy(e->id, sizeof e->id, id);
+			if (str_copy(e->domain, sizeof e->domain, domain) != 0)
+				panic("sts_cache_get: e->domain does not fit");
+			if (str_copy(e->id, sizeof e->id, id) != 0)
+				panic("sts_cache_get: e->id does not fit");
 			e->expires_ms = exp;
 			e->policy = pol;
 			e->next = s->cache;
@@ -137,17 +139,20 @@ static void sts_cache_put(struct sts *s, const char *domain, const char *id,
 	if (!e) {
 		if (s->ncache >= STS_CACHE_MAX || !(e = calloc(1, sizeof *e)))
 			return;
-		(void)str_copy(e->domain, sizeof e->domain, domain);
+		if (str_copy(e->domain, sizeof e->domain, domain) != 0)
+			panic("sts_cache_put: e->domain does not fit");
 		e->next = s->cache;
 		s->cache = e;
 		s->ncache++;
 	}
-	(void)str_copy(e->id, sizeof e->id, id);
+	if (str_copy(e->id, sizeof e->id, id) != 0)
+		panic("sts_cache_put: e->id does not fit");
 	e->expires_ms = clock_realtime_ms() + (int64_t)pol->max_age * 1000;
 	e->policy = *pol;
 	char head[128], p[900], err[200];
 	size_t hl;
-	(void)str_format(head, sizeof head, "rgsts1 %s %lld\n", id, (long long)e->expires_ms);
+	if (str_format(head, sizeof head, "rgsts1 %s %lld\n", id, (long long)e->expires_ms) != 0)
+		panic("sts_cache_put: head does not fit");
 	hl = strlen(head);
 	char *buf = malloc(hl + len);
 	if (!buf || sts_path(s, domain, p, sizeof p) != 0) {
@@ -198,8 +203,10 @@ static void sts_use_cached(struct sts_req *r, const struct sts_entry *e)
 {
 	r->res.has_policy = true;
 	r->res.policy = e->policy;
-	(void)str_copy(r->res.id, sizeof r->res.id, e->id);
-	(void)str_copy(r->res.source, sizeof r->res.source, "cache");
+	if (str_copy(r->res.id, sizeof r->res.id, e->id) != 0)
+		panic("sts_use_cached: r->res.id does not fit");
+	if (str_copy(r->res.source, sizeof r->res.source, "cache") != 0)
+		panic("sts_use_cached: r->res.source does not fit");
 }
 
 /* The answer is in r->res (or comes from the cache when none): call back
@@ -211,7 +218,7 @@ static void sts_finish(struct sts_req *r, const char *why)
 		if (e && e->expires_ms > clock_realtime_ms())
 			sts_use_cached(r, e);
 		else if (why)
-			(void)str_copy(r->res.why, sizeof r->res.why, why);
+			str_copy_trunc(r->res.why, sizeof r->res.why, why);
 	}
 	event_active(r->fin, EV_TIMEOUT, 0);
 }
@@ -226,11 +233,11 @@ static void sts_on_http(struct evhttp_request *req, void *arg)
 	int code = req ? evhttp_request_get_response_code(req) : 0;
 	char why[200];
 	if (code != 200) {
-		(void)str_format(why, sizeof why, "policy fetch from mta-sts.%s failed: %s",
+		str_format_trunc(why, sizeof why, "policy fetch from mta-sts.%s failed: %s",
 		                 r->domain,
 		                 code ? "HTTP status not 200" : "no answer or TLS error");
 		if (code)
-			(void)str_format(why, sizeof why, "policy fetch from mta-sts.%s: HTTP %d",
+			str_format_trunc(why, sizeof why, "policy fetch from mta-sts.%s: HTTP %d",
 			                 r->domain, code);
 		sts_finish(r, why);
 		return;
@@ -241,18 +248,20 @@ static void sts_on_http(struct evhttp_request *req, void *arg)
 	const char *p = (const char *)evbuffer_pullup(in, (ev_ssize_t)n);
 	char err[120];
 	if (!ct || strncasecmp(ct, "text/plain", 10) != 0) {
-		(void)str_format(why, sizeof why, "policy of %s is not text/plain", r->domain);
+		str_format_trunc(why, sizeof why, "policy of %s is not text/plain", r->domain);
 		sts_finish(r, why);
 		return;
 	}
 	if (mtasts_parse_policy(p ? p : "", p ? n : 0, &r->res.policy, err, sizeof err) != 0) {
-		(void)str_format(why, sizeof why, "policy of %s: %s", r->domain, err);
+		str_format_trunc(why, sizeof why, "policy of %s: %s", r->domain, err);
 		sts_finish(r, why);
 		return;
 	}
 	r->res.has_policy = true;
-	(void)str_copy(r->res.id, sizeof r->res.id, r->id);
-	(void)str_copy(r->res.source, sizeof r->res.source, "fetched");
+	if (str_copy(r->res.id, sizeof r->res.id, r->id) != 0)
+		panic("sts_on_http: r->res.id does not fit");
+	if (str_copy(r->res.source, sizeof r->res.source, "fetched") != 0)
+		panic("sts_on_http: r->res.source does not fit");
 	sts_cache_put(r->s, r->domain, r->id, &r->res.policy, p ? p : "", p ? n : 0);
 	log_info("mta-sts: %s: policy id=%s mode=%s max_age=%u mx=%u fetched", r->domain, r->id,
 	         mtasts_mode_name(r->res.policy.mode), r->res.policy.max_age, r->res.policy.nmx);
@@ -263,7 +272,8 @@ static void sts_fetch(struct sts_req *r, const struct addr *ip)
 {
 	struct sts *s = r->s;
 	char host[MTASTS_NAME_MAX + 8], ipt[ADDR_STRLEN];
-	(void)str_format(host, sizeof host, "mta-sts.%s", r->domain);
+	if (str_format(host, sizeof host, "mta-sts.%s", r->domain) != 0)
+		panic("sts: the domain is at most MTASTS_NAME_MAX - 1");
 	if (addr_format(ip, ipt, sizeof ipt) != 0) {
 		sts_finish(r, "bad address");
 		return;
@@ -334,7 +344,7 @@ static void sts_on_addr(void *arg, const struct dns_result *res)
 		return;
 	if (res->status != DNS_OK || res->naddrs == 0) {
 		char why[200];
-		(void)str_format(why, sizeof why, "mta-sts.%s: no address (%s)", r->domain,
+		str_format_trunc(why, sizeof why, "mta-sts.%s: no address (%s)", r->domain,
 		                 dns_status_name(res->status));
 		sts_finish(r, why);
 		return;
@@ -353,7 +363,7 @@ static void sts_on_txt(void *arg, const struct dns_result *res)
 	             : 0;
 	if (rc != 1) {
 		/* no record, a bad one or a DNS failure: a cached policy still holds (§5.1) */
-		(void)str_format(why, sizeof why, "_mta-sts.%s: %s", r->domain,
+		str_format_trunc(why, sizeof why, "_mta-sts.%s: %s", r->domain,
 		                 rc < 0 ? err : dns_status_name(res->status));
 		sts_finish(r, why);
 		return;
@@ -365,7 +375,8 @@ static void sts_on_txt(void *arg, const struct dns_result *res)
 		return;
 	}
 	char host[MTASTS_NAME_MAX + 8];
-	(void)str_format(host, sizeof host, "mta-sts.%s", r->domain);
+	if (str_format(host, sizeof host, "mta-sts.%s", r->domain) != 0)
+		panic("sts: the domain is at most MTASTS_NAME_MAX - 1");
 	r->pending++;
 	if (dns_query(r->s->dns, host, DNS_T_A, sts_on_addr, r) != 0) {
 		r->pending--;
@@ -401,7 +412,8 @@ struct sts_req *sts_lookup(struct sts *s, const char *domain, sts_cb cb, void *a
 		return r;
 	}
 	char q[MTASTS_NAME_MAX + 16];
-	(void)str_format(q, sizeof q, "_mta-sts.%s", r->domain);
+	if (str_format(q, sizeof q, "_mta-sts.%s", r->domain) != 0)
+		panic("sts: the domain is at most MTASTS_NAME_MAX - 1");
 	r->pending++;
 	if (dns_query(s->dns, q, DNS_T_TXT, sts_on_txt, r) != 0) {
 		r->pending--;
@@ -430,7 +442,7 @@ struct sts *sts_new(struct event_base *base, struct dns *dns, const char *state_
 {
 	struct sts *s = calloc(1, sizeof *s);
 	if (!s) {
-		(void)str_copy(err, errlen, "out of memory");
+		str_copy_trunc(err, errlen, "out of memory");
 		return NULL;
 	}
 	s->base = base;
@@ -438,7 +450,7 @@ struct sts *sts_new(struct event_base *base, struct dns *dns, const char *state_
 	s->port = port;
 	s->timeout_ms = timeout_ms;
 	if (str_format(s->dir, sizeof s->dir, "%s/mta-sts", state_dir) != 0) {
-		(void)str_format(err, errlen, "mta-sts: state_dir too long");
+		str_format_trunc(err, errlen, "mta-sts: state_dir too long");
 		goto fail;
 	}
 	/* made again when a policy is saved: the state directory may come later */
@@ -447,7 +459,7 @@ struct sts *sts_new(struct event_base *base, struct dns *dns, const char *state_
 	char terr[400];
 	s->ssl = tls_client_ctx_new(&to, terr, sizeof terr);
 	if (!s->ssl) {
-		(void)str_format(err, errlen, "[delivery] mta_sts_ca_file: %s", terr);
+		str_format_trunc(err, errlen, "[delivery] mta_sts_ca_file: %s", terr);
 		goto fail;
 	}
 	return s;

@@ -54,8 +54,10 @@ struct tlsrpt *tlsrpt_new(const char *state_dir, const char *org, const char *co
 		free(t);
 		return NULL;
 	}
-	(void)str_copy(t->org, sizeof t->org, org);
-	(void)str_copy(t->contact, sizeof t->contact, contact);
+	if (str_copy(t->org, sizeof t->org, org) != 0)
+		panic("tlsrpt_new: t->org does not fit");
+	if (str_copy(t->contact, sizeof t->contact, contact) != 0)
+		panic("tlsrpt_new: t->contact does not fit");
 	t->day = -1;
 	return t;
 }
@@ -84,13 +86,16 @@ static json_t *tlsrpt_policy_strings(const struct mtasts_policy *p)
 	json_t *a = json_array();
 	char line[MTASTS_NAME_MAX + 16];
 	json_array_append_new(a, json_string("version: STSv1"));
-	(void)str_format(line, sizeof line, "mode: %s", mtasts_mode_name(p->mode));
+	if (str_format(line, sizeof line, "mode: %s", mtasts_mode_name(p->mode)) != 0)
+		panic("tlsrpt_policy_strings: line does not fit");
 	json_array_append_new(a, json_string(line));
 	for (unsigned i = 0; i < p->nmx; i++) {
-		(void)str_format(line, sizeof line, "mx: %s", p->mx[i]);
+		if (str_format(line, sizeof line, "mx: %s", p->mx[i]) != 0)
+			panic("tlsrpt_policy_strings: line does not fit");
 		json_array_append_new(a, json_string(line));
 	}
-	(void)str_format(line, sizeof line, "max_age: %u", p->max_age);
+	if (str_format(line, sizeof line, "max_age: %u", p->max_age) != 0)
+		panic("tlsrpt_policy_strings: line does not fit");
 	json_array_append_new(a, json_string(line));
 	return a;
 }
@@ -103,8 +108,10 @@ static int tlsrpt_write(const struct tlsrpt *t, const struct tlsrpt_dom *d)
 	if (clock_format_rfc3339(day_ms, start, sizeof start) != 0 ||
 	    clock_format_rfc3339(day_ms + TLSRPT_DAY_MS - 1000, end, sizeof end) != 0)
 		return -1;
-	(void)str_copy_n(date, sizeof date, start, 10);
-	(void)str_format(id, sizeof id, "%s_%s@%s", date, d->domain, t->org);
+	if (str_copy_n(date, sizeof date, start, 10) != 0)
+		panic("tlsrpt_write: date does not fit");
+	if (str_format(id, sizeof id, "%s_%s@%s", date, d->domain, t->org) != 0)
+		return -1;
 	if (str_format(dir, sizeof dir, "%s/%s", t->dir, date) != 0 ||
 	    str_format(path, sizeof path, "%s/%s.json", dir, d->domain) != 0)
 		return -1;
@@ -216,9 +223,11 @@ void tlsrpt_failure(struct tlsrpt *t, const char *domain, const struct mtasts_po
 			break;
 	if (i == d->nfails && d->nfails < TLSRPT_FAILS_MAX) {
 		struct tlsrpt_fail *f = &d->fails[d->nfails++];
-		(void)str_copy(f->type, sizeof f->type, result_type);
-		(void)str_copy(f->host, sizeof f->host, mx_host);
-		(void)str_copy(f->ip, sizeof f->ip, mx_ip);
+		if (str_copy(f->type, sizeof f->type, result_type) != 0)
+			panic("tlsrpt_failure: f->type does not fit");
+		str_copy_trunc(f->host, sizeof f->host, mx_host);
+		if (str_copy(f->ip, sizeof f->ip, mx_ip) != 0)
+			panic("tlsrpt_failure: f->ip does not fit");
 	}
 	if (i < d->nfails)
 		d->fails[i].count++;

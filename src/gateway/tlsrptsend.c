@@ -33,7 +33,7 @@
 
 static int tlsrpt_fail(char *err, size_t errlen, const char *what)
 {
-	str_format(err, errlen, "%s", what);
+	str_format_trunc(err, errlen, "%s", what);
 	return -1;
 }
 
@@ -78,7 +78,8 @@ static int tlsrpt_uri(const char *p, size_t n, struct tlsrpt_record *out, char *
 			return tlsrpt_fail(err, errlen, "rua: mailto: is not local@domain");
 		if (out->nmailto == TLSRPT_RUA_MAX)
 			return tlsrpt_fail(err, errlen, "rua: too many mailto: URIs");
-		(void)str_copy(out->mailto[out->nmailto++], TLSRPT_URI_MAX, addr);
+		if (str_copy(out->mailto[out->nmailto++], TLSRPT_URI_MAX, addr) != 0)
+			return tlsrpt_fail(err, errlen, "rua: mailto: URI too long");
 		return 0;
 	}
 	if (n > 8 && strncasecmp(p, "https://", 8) == 0) {
@@ -86,7 +87,8 @@ static int tlsrpt_uri(const char *p, size_t n, struct tlsrpt_record *out, char *
 			return tlsrpt_fail(err, errlen, "rua: https: URI too long");
 		if (out->nhttps == TLSRPT_RUA_MAX)
 			return tlsrpt_fail(err, errlen, "rua: too many https: URIs");
-		(void)str_copy_n(out->https[out->nhttps++], TLSRPT_URI_MAX, p, n);
+		if (str_copy_n(out->https[out->nhttps++], TLSRPT_URI_MAX, p, n) != 0)
+			panic("tlsrpt_uri: out->https[out->nhttps++] does not fit");
 		return 0;
 	}
 	size_t s = 0;
@@ -301,7 +303,8 @@ char *tlsrpt_mail_render(const char *json, size_t len, const char *domain, const
 	int b64len = EVP_EncodeBlock((unsigned char *)b64, gz, (int)gzlen);
 	free(gz);
 	char boundary[96];
-	(void)str_format(boundary, sizeof boundary, "=_tlsrpt_%s", msgid_local);
+	if (str_format(boundary, sizeof boundary, "=_tlsrpt_%s", msgid_local) != 0)
+		panic("tlsrpt_mail_render: boundary does not fit");
 	struct buf b;
 	buf_init(&b, TLSRPT_MAIL_MAX);
 	int rc = buf_printf(&b,
@@ -453,7 +456,8 @@ static void tlsrpt_queue(struct tlsrptsend *s, struct tlsrpt_job *j, const struc
 			break;
 		}
 		char local[80];
-		(void)str_format(local, sizeof local, "%s.tlsrpt%u", queue_msg_id(m), ++s->seq);
+		if (str_format(local, sizeof local, "%s.tlsrpt%u", queue_msg_id(m), ++s->seq) != 0)
+			panic("tlsrpt_queue: local does not fit");
 		char *mail = tlsrpt_mail_render(text, strlen(text), j->domain, s->submitter, id,
 		                                start_ms / 1000, end_ms / 1000, s->from,
 		                                r->mailto[i], clock_realtime_ms(), local);
@@ -499,7 +503,7 @@ static void tlsrpt_on_txt(void *arg, const struct dns_result *res)
 	} else if (res->status == DNS_OK || res->status == DNS_NXDOMAIN ||
 	           res->status == DNS_NODATA) {
 		if (res->status != DNS_OK)
-			str_copy(err, sizeof err, "no record");
+			str_copy_trunc(err, sizeof err, "no record");
 		log_info("tls-rpt: _smtp._tls.%s: %s; the report of %s is not sent", j->domain, err,
 		         j->day);
 		tlsrpt_mark(s, j, "no valid record\n");
@@ -545,8 +549,10 @@ static int tlsrpt_find(struct tlsrptsend *s, int64_t now_ms, struct tlsrpt_job *
 			if (n <= 5 || n - 5 >= sizeof j->domain ||
 			    strcmp(fe->d_name + n - 5, ".json") != 0)
 				continue;
-			(void)str_copy(j->day, sizeof j->day, de->d_name);
-			(void)str_copy_n(j->domain, sizeof j->domain, fe->d_name, n - 5);
+			if (str_copy(j->day, sizeof j->day, de->d_name) != 0)
+				continue;
+			if (str_copy_n(j->domain, sizeof j->domain, fe->d_name, n - 5) != 0)
+				panic("tlsrpt_find: j->domain does not fit");
 			char sent[1000];
 			if (tlsrpt_path(s, j, "sent", sent, sizeof sent) == 0 &&
 			    !tlsrpt_exists(sent))

@@ -59,7 +59,7 @@ struct acceptpause *acceptpause_new(struct event_base *base, const char *name, i
 	struct acceptpause *p = calloc(1, sizeof *p);
 	if (!p)
 		return NULL;
-	str_copy(p->name, sizeof p->name, name);
+	str_copy_trunc(p->name, sizeof p->name, name);
 	p->pause_ms = pause_ms;
 	p->resume = evtimer_new(base, acceptpause_on_resume, p);
 	if (!p->resume) {

@@ -258,10 +258,10 @@ void dns_parse(enum dns_type type, int ares_status, const unsigned char *abuf, i
 	out->type = type;
 	out->status = dns_map_status(ares_status);
 	if (ares_status == ARES_ECONNREFUSED)
-		str_copy(out->error, sizeof out->error,
-			 "no answer: every server refused the query or could not be reached");
+		str_copy_trunc(out->error, sizeof out->error,
+		               "no answer: every server refused the query or could not be reached");
 	else if (out->status == DNS_ERROR)
-		str_copy(out->error, sizeof out->error, ares_strerror(ares_status));
+		str_copy_trunc(out->error, sizeof out->error, ares_strerror(ares_status));
 	if (out->status != DNS_OK)
 		return;
 	if (!abuf || alen <= 0) {
@@ -474,12 +474,12 @@ struct dns *dns_new(struct event_base *base, const struct dns_options *opt, char
 {
 	if (dns_lib_refs++ == 0 && ares_library_init(ARES_LIB_INIT_ALL) != ARES_SUCCESS) {
 		dns_lib_refs--;
-		str_format(err, errlen, "cannot initialise c-ares");
+		str_format_trunc(err, errlen, "cannot initialise c-ares");
 		return NULL;
 	}
 	struct dns *d = calloc(1, sizeof *d);
 	if (!d) {
-		str_format(err, errlen, "out of memory");
+		str_format_trunc(err, errlen, "out of memory");
 		goto fail;
 	}
 	d->base = base;
@@ -499,15 +499,15 @@ struct dns *dns_new(struct event_base *base, const struct dns_options *opt, char
 		   ARES_OPT_SOCK_RCVBUF;
 	int st = ares_init_options(&d->channel, &ao, mask);
 	if (st != ARES_SUCCESS) {
-		str_format(err, errlen, "cannot start the resolver: %s", ares_strerror(st));
+		str_format_trunc(err, errlen, "cannot start the resolver: %s", ares_strerror(st));
 		free(d);
 		goto fail;
 	}
 	if (opt && opt->servers && *opt->servers) {
 		st = ares_set_servers_ports_csv(d->channel, opt->servers);
 		if (st != ARES_SUCCESS) {
-			str_format(err, errlen, "bad resolver address '%s': %s", opt->servers,
-				   ares_strerror(st));
+			str_format_trunc(err, errlen, "bad resolver address '%s': %s", opt->servers,
+			                 ares_strerror(st));
 			ares_destroy(d->channel);
 			free(d);
 			goto fail;
@@ -515,7 +515,7 @@ struct dns *dns_new(struct event_base *base, const struct dns_options *opt, char
 	}
 	d->timer = evtimer_new(base, dns_on_timer, d);
 	if (!d->timer) {
-		str_format(err, errlen, "out of memory");
+		str_format_trunc(err, errlen, "out of memory");
 		ares_destroy(d->channel);
 		free(d);
 		goto fail;
@@ -622,7 +622,8 @@ int dns_query(struct dns *d, const char *name, enum dns_type type, dns_callback 
 			fatal("dns: out of memory");
 		return 0;
 	}
-	str_copy(r->name, sizeof r->name, name);
+	if (str_copy(r->name, sizeof r->name, name) != 0)
+		panic("dns_query: the name's length was checked at the top");
 	r->ev = evtimer_new(d->base, dns_on_resend, r);
 	if (!r->ev)
 		fatal("dns: out of memory");

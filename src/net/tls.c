@@ -4,6 +4,7 @@
  */
 #include "net/tls.h"
 
+#include "core/log.h"
 #include "core/str.h"
 
 #include <openssl/err.h>
@@ -19,7 +20,7 @@ static void tls_error(char *err, size_t errlen, const char *what)
 	if (code)
 		ERR_error_string_n(code, e, sizeof e);
 	ERR_clear_error();
-	str_format(err, errlen, "%s%s%s", what, e[0] ? ": " : "", e);
+	str_format_trunc(err, errlen, "%s%s%s", what, e[0] ? ": " : "", e);
 }
 
 /* A P-256 key and a one-year self-signed certificate for hostname. */
@@ -33,7 +34,8 @@ static int tls_self_signed(SSL_CTX *ctx, const char *hostname, char *err, size_t
 		goto fail;
 	char sanval[300];
 	if (str_format(sanval, sizeof sanval, "DNS:%s", hostname) != 0)
-		str_copy(sanval, sizeof sanval, "DNS:localhost");
+		if (str_copy(sanval, sizeof sanval, "DNS:localhost") != 0)
+			panic("tls_self_signed: sanval does not fit");
 	X509_set_version(x, 2);
 	ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
 	X509_gmtime_adj(X509_getm_notBefore(x), -3600);
@@ -76,15 +78,16 @@ SSL_CTX *tls_server_ctx_new(const char *cert, const char *key, const char *hostn
 	if (cert && cert[0]) {
 		if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1) {
 			char what[600];
-			str_format(what, sizeof what, "%s: cannot load the certificate", cert);
+			str_format_trunc(what, sizeof what, "%s: cannot load the certificate",
+			                 cert);
 			tls_error(err, errlen, what);
 			goto fail;
 		}
 		if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1 ||
 		    SSL_CTX_check_private_key(ctx) != 1) {
 			char what[600];
-			str_format(what, sizeof what,
-			           "%s: cannot load the key (or it does not match)", key);
+			str_format_trunc(what, sizeof what,
+			                 "%s: cannot load the key (or it does not match)", key);
 			tls_error(err, errlen, what);
 			goto fail;
 		}
@@ -122,7 +125,7 @@ SSL_CTX *tls_client_ctx_new(const struct tls_client_opts *o, char *err, size_t e
 	if (o->ca_file && o->ca_file[0]) {
 		if (SSL_CTX_load_verify_locations(ctx, o->ca_file, NULL) != 1) {
 			char what[600];
-			(void)str_format(what, sizeof what, "%s: cannot load", o->ca_file);
+			str_format_trunc(what, sizeof what, "%s: cannot load", o->ca_file);
 			tls_error(err, errlen, what);
 			goto fail;
 		}

@@ -217,7 +217,7 @@ int canon_identity(const char *in, char *out, size_t size)
 
 static void canon_fold(const char *in, char *out, size_t size)
 {
-	(void)str_copy(out, size, in);
+	str_copy_trunc(out, size, in);
 	str_lower(out);
 }
 

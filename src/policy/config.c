@@ -210,7 +210,10 @@ static struct pol_named_limits *pol_config_named(struct pol_named_limits *arr, s
 		return NULL;
 	struct pol_named_limits *e = &arr[(*n)++];
 	memset(e, 0, sizeof *e);
-	(void)str_copy(e->name, sizeof e->name, name);
+	if (str_copy(e->name, sizeof e->name, name) != 0) {
+		(*n)--;
+		return NULL;
+	}
 	str_lower(e->name);
 	return e;
 }
@@ -221,7 +224,7 @@ static int pol_config_set_limit(struct pol_limits *lim, const char *name, const 
 	int rc =
 	    cfg_table_set(pol_limit_table, POL_LIMIT_ROWS, lim, "limits", name, value, err, errlen);
 	if (rc == 0) {
-		(void)str_format(err, errlen, "unknown limit %s", name);
+		str_format_trunc(err, errlen, "unknown limit %s", name);
 		return -1;
 	}
 	if (rc < 0)
@@ -253,26 +256,26 @@ int pol_config_set(struct pol_config *c, const char *section, const char *name, 
 		while (*who == ' ')
 			who++;
 		if (*who == '\0' || strlen(who) >= POL_NAME_MAX) {
-			(void)str_format(err, errlen, "bad section name [%s]", section);
+			str_format_trunc(err, errlen, "bad section name [%s]", section);
 			return -1;
 		}
 		char cn[POL_NAME_MAX]; /* one override per account or domain, however spelt */
 		if ((arr == c->users ? canon_user(who, cn, sizeof cn)
 		                     : canon_domain(who, strlen(who), cn, sizeof cn)) != 0) {
-			(void)str_format(err, errlen, "bad section name [%s]: not a %s", section,
+			str_format_trunc(err, errlen, "bad section name [%s]: not a %s", section,
 			                 arr == c->users ? "user name" : "domain");
 			return -1;
 		}
 		struct pol_named_limits *e = pol_config_named(arr, n, cn, true);
 		if (!e) {
-			(void)str_format(err, errlen, "more than %d overrides", POL_OVERRIDES_MAX);
+			str_format_trunc(err, errlen, "more than %d overrides", POL_OVERRIDES_MAX);
 			return -1;
 		}
 		return pol_config_set_limit(&e->lim, name, value, err, errlen);
 	}
 	int rc = cfg_table_set(pol_table, POL_TABLE_ROWS, c, section, name, value, err, errlen);
 	if (rc == 0) {
-		(void)str_format(err, errlen, "unknown option [%s] %s", section, name);
+		str_format_trunc(err, errlen, "unknown option [%s] %s", section, name);
 		return -1;
 	}
 	return rc < 0 ? -1 : 0;
@@ -287,7 +290,7 @@ static int pol_config_handler(void *user, const char *section, const char *name,
 static int pol_config_check(struct pol_config *c, char *err, size_t errlen)
 {
 	if (!(c->score_warn <= c->score_hold && c->score_hold <= c->score_block)) {
-		(void)str_copy(err, errlen, "need score_warn <= score_hold <= score_block");
+		str_copy_trunc(err, errlen, "need score_warn <= score_hold <= score_block");
 		return -1;
 	}
 	return 0;

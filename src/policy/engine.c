@@ -129,7 +129,8 @@ static void pol_escalate(struct pol_verdict *v, enum pol_action a, const char *r
 {
 	if (a > v->action) {
 		v->action = a;
-		(void)str_copy(v->rule, sizeof v->rule, rule);
+		if (str_copy(v->rule, sizeof v->rule, rule) != 0)
+			panic("pol_escalate: rule names are at most 47 bytes");
 	}
 }
 
@@ -145,17 +146,21 @@ int pol_verdict_format(const struct pol_verdict *v, int64_t base_ms, char *out, 
 	               v->identity[0] ? v->identity : "-", v->rule[0] ? v->rule : "-", v->score);
 	char tmp[64];
 	if (v->delay_ms) {
-		(void)str_format(tmp, sizeof tmp, " delay=%u", v->delay_ms);
+		if (str_format(tmp, sizeof tmp, " delay=%u", v->delay_ms) != 0)
+			panic("pol_verdict_format: tmp does not fit");
 		rc |= str_append(out, size, tmp);
 	}
 	if (v->block_created || v->action == POL_BLOCK) {
-		if (v->block_expires_ms)
-			(void)str_format(tmp, sizeof tmp, " %s=T+%lld",
-			                 v->block_created ? "new_block" : "until",
-			                 (long long)((v->block_expires_ms - base_ms) / 1000));
-		else
-			(void)str_format(tmp, sizeof tmp, " %s=manual",
-			                 v->block_created ? "new_block" : "until");
+		if (v->block_expires_ms) {
+			if (str_format(tmp, sizeof tmp, " %s=T+%lld",
+			               v->block_created ? "new_block" : "until",
+			               (long long)((v->block_expires_ms - base_ms) / 1000)) != 0)
+				panic("pol_verdict_format: tmp does not fit");
+		} else {
+			if (str_format(tmp, sizeof tmp, " %s=manual",
+			               v->block_created ? "new_block" : "until") != 0)
+				panic("pol_verdict_format: tmp does not fit");
+		}
 		rc |= str_append(out, size, tmp);
 	}
 	for (uint32_t i = 0; i < v->n_reasons; i++) {
@@ -214,11 +219,15 @@ static void pol_ip_ident(const struct pol_engine *e, const struct addr *ip, char
 		return;
 	}
 	if (addr_format(&m, a, sizeof a) != 0)
-		(void)str_copy(a, sizeof a, "?");
-	if (m.family == 6 && e->cfg->ipv6_prefix < 128)
-		(void)str_format(out, size, "ip:%s/%lld", a, e->cfg->ipv6_prefix);
-	else
-		(void)str_format(out, size, "ip:%s", a);
+		if (str_copy(a, sizeof a, "?") != 0)
+			panic("pol_ip_ident: a does not fit");
+	if (m.family == 6 && e->cfg->ipv6_prefix < 128) {
+		if (str_format(out, size, "ip:%s/%lld", a, e->cfg->ipv6_prefix) != 0)
+			panic("pol_ip_ident: out does not fit");
+	} else {
+		if (str_format(out, size, "ip:%s", a) != 0)
+			panic("pol_ip_ident: out does not fit");
+	}
 }
 
 /* One event's names in their canonical forms (canon.h), each worked out once
@@ -300,7 +309,8 @@ static void pol_identity(const struct pol_engine *e, struct pol_names *n, char *
 	if (ev->user[0]) {
 		(void)pol_join(out, size, "user:", n->user);
 	} else if (ev->has_ip) {
-		(void)str_copy(out, size, pol_names_ip(e, n));
+		if (str_copy(out, size, pol_names_ip(e, n)) != 0)
+			out[0] = '\0'; /* no identity rather than a cut one, as pol_join */
 	} else if (ev->type != POL_EV_BLOCK && ev->type != POL_EV_UNBLOCK &&
 	           mailaddr_domain(ev->sender)[0]) {
 		(void)pol_join(out, size, "domain:", pol_names_domain(n));
@@ -432,7 +442,8 @@ static bool pol_role_name(const struct pol_engine *e, const char *user, char *na
 		while (*q && *q != ',')
 			q++;
 		if ((size_t)(q - p) == n && n > 0 && strncasecmp(p, user, n) == 0) {
-			(void)str_copy_n(name, size, user, n);
+			if (str_copy_n(name, size, user, n) != 0)
+				return false;
 			return true;
 		}
 		p = *q ? q + 1 : q;
@@ -485,7 +496,8 @@ static int pol_signals(const struct pol_engine *e, const struct pol_rec *r, cons
 	if (c->guessed_weight && r->guessed_until > now) {
 		score += (int)c->guessed_weight;
 		if (addr_format(&r->guessed_ip, tmp, sizeof tmp) != 0)
-			(void)str_copy(tmp, sizeof tmp, "?");
+			if (str_copy(tmp, sizeof tmp, "?") != 0)
+				panic("pol_signals: tmp does not fit");
 		pol_reason(v, "login success after %u failures from %s", r->guessed_fails, tmp);
 	}
 	uint32_t senders = ratelimit_set_count(&r->senders, day);
@@ -528,14 +540,18 @@ static int pol_audit_block(struct pol_engine *e, int64_t now, const char *actor,
 	struct store_audit a;
 	memset(&a, 0, sizeof a);
 	if (b) {
-		(void)str_copy(a.rule, sizeof a.rule, b->rule);
+		if (str_copy(a.rule, sizeof a.rule, b->rule) != 0)
+			panic("pol_audit_block: a.rule does not fit");
 		a.expires_ms = b->expires_ms;
 		a.offences = b->offences;
 	}
 	a.time_ms = now;
-	(void)str_copy(a.actor, sizeof a.actor, actor);
-	(void)str_copy(a.action, sizeof a.action, action);
-	(void)str_copy(a.identity, sizeof a.identity, identity);
+	if (str_copy(a.actor, sizeof a.actor, actor) != 0)
+		return -1;
+	if (str_copy(a.action, sizeof a.action, action) != 0)
+		panic("pol_audit_block: a.action does not fit");
+	if (str_copy(a.identity, sizeof a.identity, identity) != 0)
+		return -1;
 	str_sanitize(a.reason, sizeof a.reason, reason, strlen(reason));
 	return e->store->audit_append(e->store, &a);
 }
@@ -600,7 +616,8 @@ static int pol_range_block(struct pol_engine *e, const struct addr *ip, int64_t 
 		return 0;
 	if (cidr_format(&m, s, sizeof s) != 0)
 		return 0;
-	(void)str_format(ident, sizeof ident, "cidr:%s", s);
+	if (str_format(ident, sizeof ident, "cidr:%s", s) != 0)
+		panic("pol_range_block: ident does not fit");
 	return pol_block_active(e, ident, now, b);
 }
 
@@ -639,11 +656,12 @@ static int pol_blocked(struct pol_engine *e, struct pol_names *n, const char *id
 static void pol_verdict_blocked(struct pol_verdict *v, const struct store_block *b)
 {
 	char rule[48];
-	(void)str_format(rule, sizeof rule, "block:%s", b->rule);
+	str_format_trunc(rule, sizeof rule, "block:%s", b->rule);
 	pol_escalate(v, POL_BLOCK, rule);
 	v->block_expires_ms = b->expires_ms;
-	if (strcmp(b->identity, v->identity) != 0)
-		(void)str_copy(v->about, sizeof v->about, b->identity);
+	if (strcmp(b->identity, v->identity) != 0 &&
+	    str_copy(v->about, sizeof v->about, b->identity) != 0)
+		panic("pol_verdict_blocked: identities are POL_IDENT_MAX");
 	pol_reason(v, "%s is blocked: %s", b->identity, b->reason);
 }
 
@@ -662,13 +680,15 @@ static int pol_block_create(struct pol_engine *e, const char *identity, const ch
 		if (cidr_parse(identity + 5, strlen(identity + 5), &c) != 0 ||
 		    cidr_format(&c, s, sizeof s) != 0)
 			return -1;
-		(void)str_format(b.identity, sizeof b.identity, "cidr:%s", s);
+		if (str_format(b.identity, sizeof b.identity, "cidr:%s", s) != 0)
+			panic("pol_block_create: b.identity does not fit");
 	}
-	(void)str_copy(b.rule, sizeof b.rule, rule);
+	if (str_copy(b.rule, sizeof b.rule, rule) != 0)
+		return -1;
 	str_sanitize(b.reason, sizeof b.reason, reason, strlen(reason));
 	if (evidence)
 		for (uint32_t i = 0; i < evidence->n_reasons && i < STORE_EVIDENCE_MAX; i++)
-			(void)str_copy(b.evidence[b.n_evidence++], sizeof b.evidence[0],
+			str_copy_trunc(b.evidence[b.n_evidence++], sizeof b.evidence[0],
 			               evidence->reasons[i]);
 	b.created_ms = now;
 	b.expires_ms = expires_ms;
@@ -811,7 +831,7 @@ static int pol_mail_cb(void *ctx, unsigned char *rec, size_t *len, size_t cap)
 		if (over && rate / (double)max > worst) {
 			worst = rate / (double)max;
 			m->over = i;
-			(void)str_format(m->over_reason, sizeof m->over_reason,
+			str_format_trunc(m->over_reason, sizeof m->over_reason,
 			                 "%.0f %s in %s (limit %lld)", rate, pol_limit_units[i],
 			                 period == 60000         ? "1 min"
 			                 : period == POL_HOUR_MS ? "1 h"
@@ -893,7 +913,7 @@ static void pol_reason_first(struct pol_verdict *v, const char *reason)
 	} else {
 		memmove(v->reasons[1], v->reasons[0], (POL_REASONS_MAX - 1) * sizeof v->reasons[0]);
 	}
-	(void)str_copy(v->reasons[0], sizeof v->reasons[0], reason);
+	str_copy_trunc(v->reasons[0], sizeof v->reasons[0], reason);
 }
 
 /* A trusted relay identified by sender (POL_F_RELAYED): the message counts on
@@ -930,14 +950,16 @@ static int pol_relay(struct pol_engine *e, struct pol_names *n, struct pol_verdi
 	bool is_relay = strcmp(ident, v->identity) == 0;
 	if (m.over >= 0) {
 		char rule[48], reason[POL_REASON_LEN];
-		(void)str_format(rule, sizeof rule, "relay_rate_%s", pol_config_limit_name(m.over));
+		if (str_format(rule, sizeof rule, "relay_rate_%s", pol_config_limit_name(m.over)) !=
+		    0)
+			panic("pol_relay: rule does not fit");
 		pol_escalate(v, POL_DEFER, rule);
 		if (strcmp(v->rule, rule) == 0) {
-			(void)str_format(reason, sizeof reason, "trusted relay %s: %s", ident,
+			str_format_trunc(reason, sizeof reason, "trusted relay %s: %s", ident,
 			                 m.over_reason);
 			pol_reason_first(v, reason);
-			if (!is_relay)
-				(void)str_copy(v->about, sizeof v->about, ident);
+			if (!is_relay && str_copy(v->about, sizeof v->about, ident) != 0)
+				panic("pol_relay: identities are POL_IDENT_MAX");
 		}
 	}
 	if (ev->flags & POL_F_FOREIGN_SENDER) {
@@ -948,8 +970,9 @@ static int pol_relay(struct pol_engine *e, struct pol_names *n, struct pol_verdi
 		if (over)
 			pol_reason(v, "%.0f such messages in 1 h (limit %lld)", m.foreign,
 			           c->relay_foreign_hour);
-		if (over && !is_relay && strcmp(v->rule, "relay_foreign_sender") == 0)
-			(void)str_copy(v->about, sizeof v->about, ident);
+		if (over && !is_relay && strcmp(v->rule, "relay_foreign_sender") == 0 &&
+		    str_copy(v->about, sizeof v->about, ident) != 0)
+			panic("pol_relay: identities are POL_IDENT_MAX");
 	}
 	return 0;
 }
@@ -983,7 +1006,8 @@ static int pol_mail(struct pol_engine *e, struct pol_names *n, struct pol_verdic
 	v->score = m.score;
 	if (m.over >= 0) {
 		char rule[48];
-		(void)str_format(rule, sizeof rule, "rate_%s", pol_config_limit_name(m.over));
+		if (str_format(rule, sizeof rule, "rate_%s", pol_config_limit_name(m.over)) != 0)
+			panic("pol_mail: rule does not fit");
 		pol_escalate(v, POL_DEFER, rule);
 		/* the limit's reason first: it is what the 4xx says */
 		pol_reason_first(v, m.over_reason);
@@ -1006,7 +1030,7 @@ static int pol_mail(struct pol_engine *e, struct pol_names *n, struct pol_verdic
 			exp_ms = ev->time_ms +
 			         pol_backoff(c->block_base_ms, c->block_max_ms, m.offences);
 		char reason[POL_TEXT_MAX];
-		(void)str_format(reason, sizeof reason, "compromise score %d (offence %u)", m.score,
+		str_format_trunc(reason, sizeof reason, "compromise score %d (offence %u)", m.score,
 		                 m.offences + 1);
 		if (pol_block_create(e, v->identity, "compromise", reason, v, ev->time_ms, exp_ms,
 		                     m.offences, "engine") != 0)
@@ -1155,12 +1179,13 @@ static int pol_auth(struct pol_engine *e, struct pol_names *n, struct pol_verdic
 			if (a.users > 1)
 				pol_reason(v, "%u accounts tried", a.users);
 			char reason[POL_TEXT_MAX];
-			(void)str_format(reason, sizeof reason, "failed logins (lockout %u)",
+			str_format_trunc(reason, sizeof reason, "failed logins (lockout %u)",
 			                 a.lockouts + 1);
 			if (pol_block_create(e, ipident, "auth_ip_lockout", reason, v, ev->time_ms,
 			                     exp_ms, a.lockouts, "engine") != 0)
 				return -1;
-			(void)str_copy(v->identity, sizeof v->identity, ipident);
+			if (str_copy(v->identity, sizeof v->identity, ipident) != 0)
+				panic("pol_auth: ipident is POL_IDENT_MAX");
 			pol_escalate(v, POL_BLOCK, "auth_ip_lockout");
 			v->block_created = true;
 			v->block_expires_ms = exp_ms;
@@ -1331,7 +1356,7 @@ int pol_engine_evaluate(struct pol_engine *e, const struct pol_event *ev, struct
 	switch (ev->type) {
 	case POL_EV_BLOCK:
 	case POL_EV_UNBLOCK:
-		(void)str_copy(out->identity, sizeof out->identity, ev->ident);
+		str_copy_trunc(out->identity, sizeof out->identity, ev->ident);
 		(void)pol_engine_normalize(e, ev->ident, out->identity, sizeof out->identity);
 		if (ev->type == POL_EV_BLOCK) {
 			int64_t exp_ms = ev->expires_s ? ev->time_ms + ev->expires_s * 1000 : 0;
@@ -1347,7 +1372,8 @@ int pol_engine_evaluate(struct pol_engine *e, const struct pol_event *ev, struct
 		} else {
 			rc = pol_engine_unblock(e, ev->ident, ev->actor, ev->reason, ev->time_ms);
 			if (rc >= 0) {
-				(void)str_copy(out->rule, sizeof out->rule, "unblock");
+				if (str_copy(out->rule, sizeof out->rule, "unblock") != 0)
+					panic("pol_engine_evaluate: out->rule does not fit");
 				pol_reason(out,
 				           rc == 0 ? "unblocked by %s" : "no block; reset by %s",
 				           ev->actor[0] ? ev->actor : "admin");
@@ -1356,8 +1382,9 @@ int pol_engine_evaluate(struct pol_engine *e, const struct pol_event *ev, struct
 		}
 		if (rc != 0) {
 			memset(out, 0, sizeof *out);
-			(void)str_copy(out->identity, sizeof out->identity, ev->ident);
-			(void)str_copy(out->rule, sizeof out->rule, "bad_identity");
+			str_copy_trunc(out->identity, sizeof out->identity, ev->ident);
+			if (str_copy(out->rule, sizeof out->rule, "bad_identity") != 0)
+				panic("pol_engine_evaluate: out->rule does not fit");
 			return 0;
 		}
 		return 0;
@@ -1407,7 +1434,8 @@ int pol_engine_evaluate(struct pol_engine *e, const struct pol_event *ev, struct
 		memcpy(ident, out->identity, sizeof ident);
 		memset(out, 0, sizeof *out);
 		memcpy(out->identity, ident, sizeof ident);
-		(void)str_copy(out->rule, sizeof out->rule, "store_error");
+		if (str_copy(out->rule, sizeof out->rule, "store_error") != 0)
+			panic("pol_engine_evaluate: out->rule does not fit");
 		return -1;
 	}
 	return 0;
@@ -1423,7 +1451,8 @@ int pol_engine_check_blocks(struct pol_engine *e, const struct pol_event *ev,
 	struct store_block b;
 	int rc = pol_blocked(e, &names, out->identity, true, &b);
 	if (rc < 0) {
-		(void)str_copy(out->rule, sizeof out->rule, "store_error");
+		if (str_copy(out->rule, sizeof out->rule, "store_error") != 0)
+			panic("pol_engine_check_blocks: out->rule does not fit");
 		return -1;
 	}
 	if (rc == 1)

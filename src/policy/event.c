@@ -51,7 +51,7 @@ void pol_event_init(struct pol_event *ev, enum pol_event_type type, int64_t time
 void pol_event_add_rcpt(struct pol_event *ev, const char *addr, enum pol_delivery result)
 {
 	if (ev->n_rcpt < POL_RCPT_MAX) {
-		(void)str_copy(ev->rcpt[ev->n_rcpt], sizeof ev->rcpt[0], addr);
+		str_copy_trunc(ev->rcpt[ev->n_rcpt], sizeof ev->rcpt[0], addr);
 		ev->result[ev->n_rcpt] = result;
 		ev->n_rcpt++;
 	}
@@ -87,7 +87,7 @@ static int pol_event_fail(char *err, size_t errlen, const char *what, const char
 {
 	char shown[64];
 	str_sanitize(shown, sizeof shown, p, n);
-	(void)str_format(err, errlen, "%s: %s", what, shown);
+	str_format_trunc(err, errlen, "%s: %s", what, shown);
 	return -1;
 }
 
@@ -227,7 +227,7 @@ static int pol_event_field(struct pol_event *ev, const char *k, size_t klen, con
 		if (str_copy_n(ev->actor, sizeof ev->actor, v, vlen) != 0)
 			return pol_event_fail(err, errlen, "actor too long", v, vlen);
 	} else if (pol_event_key(k, klen, "reason")) {
-		(void)str_copy_n(ev->reason, sizeof ev->reason, v, vlen); /* cut, fine */
+		str_copy_n_trunc(ev->reason, sizeof ev->reason, v, vlen); /* cut, fine */
 	} else if (pol_event_key(k, klen, "expires")) {
 		uint64_t s;
 		if (str_to_u64(v, vlen, 0, 100LL * 365 * 86400, &s) != 0)

@@ -11,6 +11,7 @@
 #include "policy/inmem.h"
 
 #include "core/addr.h"
+#include "core/log.h"
 #include "core/mailaddr.h"
 #include "core/str.h"
 #include "policy/canon.h"
@@ -76,15 +77,15 @@ static bool inmem_hdr_ok(const void *rec, size_t len, const char *magic, size_t 
  * keeps its first part: enough to tell messages apart). */
 static void inmem_key(char *key, const char *prefix, const char *a, const char *b)
 {
-	(void)str_copy(key, STORE_KEY_MAX, prefix);
+	str_copy_trunc(key, STORE_KEY_MAX, prefix);
 	size_t n = strlen(key);
-	(void)str_copy_n(key + n, STORE_KEY_MAX - n, a, strnlen(a, STORE_KEY_MAX - n - 1));
+	str_copy_n_trunc(key + n, STORE_KEY_MAX - n, a, strnlen(a, STORE_KEY_MAX - n - 1));
 	if (b) {
 		n = strlen(key);
 		if (n + 2 < STORE_KEY_MAX) {
 			key[n++] = ' ';
 			key[n] = '\0';
-			(void)str_copy_n(key + n, STORE_KEY_MAX - n, b,
+			str_copy_n_trunc(key + n, STORE_KEY_MAX - n, b,
 			                 strnlen(b, STORE_KEY_MAX - n - 1));
 		}
 	}
@@ -136,12 +137,16 @@ static bool inmem_clean(const struct pol_config *c, const struct inmem_msg *m)
 /* "5 min", "3 h", "2 d": how long ago, for reasons. */
 static void inmem_span(int64_t ms, char *out, size_t size)
 {
-	if (ms < INMEM_HOUR_MS)
-		(void)str_format(out, size, "%lld min", (long long)(ms / 60000));
-	else if (ms < 48 * INMEM_HOUR_MS)
-		(void)str_format(out, size, "%lld h", (long long)(ms / INMEM_HOUR_MS));
-	else
-		(void)str_format(out, size, "%lld d", (long long)(ms / (24 * INMEM_HOUR_MS)));
+	if (ms < INMEM_HOUR_MS) {
+		if (str_format(out, size, "%lld min", (long long)(ms / 60000)) != 0)
+			panic("inmem_span: out does not fit");
+	} else if (ms < 48 * INMEM_HOUR_MS) {
+		if (str_format(out, size, "%lld h", (long long)(ms / INMEM_HOUR_MS)) != 0)
+			panic("inmem_span: out does not fit");
+	} else {
+		if (str_format(out, size, "%lld d", (long long)(ms / (24 * INMEM_HOUR_MS))) != 0)
+			panic("inmem_span: out does not fit");
+	}
 }
 
 /* What made m forged, for a reason: "SPF fail from 203.0.113.5". */
@@ -149,11 +154,12 @@ static void inmem_why_forged(const struct inmem_msg *m, char *out, size_t size)
 {
 	char ip[ADDR_STRLEN] = "an unknown client";
 	if (m->has_ip && addr_format(&m->ip, ip, sizeof ip) != 0)
-		(void)str_copy(ip, sizeof ip, "?");
+		if (str_copy(ip, sizeof ip, "?") != 0)
+			panic("inmem_why_forged: ip does not fit");
 	if (m->spf == POL_SPF_FAIL)
-		(void)str_format(out, size, "SPF fail from %s", ip);
+		str_format_trunc(out, size, "SPF fail from %s", ip);
 	else
-		(void)str_format(out, size, "client %s listed on %s", ip,
+		str_format_trunc(out, size, "client %s listed on %s", ip,
 		                 m->lists[0] ? m->lists : "a DNSBL");
 }
 
@@ -203,10 +209,12 @@ int inmem_record(struct store *st, const struct pol_config *c, const struct pol_
 	if (ev->lists[0])
 		m.flags |= POL_F_LISTED;
 	m.spf = ev->spf;
-	(void)str_copy(m.sender, sizeof m.sender, ev->sender);
-	(void)str_copy(m.lists, sizeof m.lists, ev->lists);
+	if (str_copy(m.sender, sizeof m.sender, ev->sender) != 0)
+		panic("inmem_record: m.sender does not fit");
+	str_copy_trunc(m.lists, sizeof m.lists, ev->lists);
 
-	(void)str_copy(v->rule, sizeof v->rule, "inbound");
+	if (str_copy(v->rule, sizeof v->rule, "inbound") != 0)
+		panic("inmem_record: v->rule does not fit");
 	v->score = ev->dnsbl_score;
 	pol_verdict_reason(v, "from %s spf=%s", ev->sender[0] ? ev->sender : "<>",
 	                   pol_spf_name(ev->spf));
@@ -322,14 +330,17 @@ int inmem_srs_original(const char *addr, char *out, size_t size)
 static void inmem_account(const struct pol_event *ev, const struct pol_verdict *v, char *out,
                           size_t size)
 {
-	if (ev->user[0])
-		(void)str_copy(out, size, ev->user);
-	else if (ev->hfrom[0])
-		(void)str_copy(out, size, ev->hfrom);
-	else if (ev->sender[0])
-		(void)str_copy(out, size, ev->sender);
-	else
-		(void)str_copy(out, size, v->identity);
+	if (ev->user[0]) {
+		if (str_copy(out, size, ev->user) != 0)
+			panic("inmem_account: out does not fit");
+	} else if (ev->hfrom[0]) {
+		if (str_copy(out, size, ev->hfrom) != 0)
+			panic("inmem_account: out does not fit");
+	} else if (ev->sender[0]) {
+		if (str_copy(out, size, ev->sender) != 0)
+			panic("inmem_account: out does not fit");
+	} else
+		str_copy_trunc(out, size, v->identity);
 }
 
 /* The inbound message an outbound one answers or notifies about: the one its
@@ -549,8 +560,9 @@ static void inmem_spam_why(const struct inmem_msg *m, char *out, size_t size)
 {
 	char ip[ADDR_STRLEN] = "?";
 	if (m->has_ip && addr_format(&m->ip, ip, sizeof ip) != 0)
-		(void)str_copy(ip, sizeof ip, "?");
-	(void)str_format(out, size, "from %s via %s, score %d%s%s%s",
+		if (str_copy(ip, sizeof ip, "?") != 0)
+			panic("inmem_spam_why: ip does not fit");
+	str_format_trunc(out, size, "from %s via %s, score %d%s%s%s",
 	                 m->sender[0] ? m->sender : "<>", ip, (int)m->score,
 	                 m->lists[0] ? ", listed on " : "", m->lists,
 	                 (m->flags & POL_F_SPAM) ? ", spam" : "");

@@ -3,6 +3,7 @@
  */
 #include "policy/msgclass.h"
 
+#include "core/log.h"
 #include "core/str.h"
 
 #include <string.h>
@@ -172,7 +173,9 @@ void msgclass_field(struct msgclass *m, const char *name, size_t nlen, const cha
 void msgclass_apply(const struct msgclass *m, struct pol_event *ev)
 {
 	ev->flags |= m->flags;
-	(void)str_copy(ev->message_id, sizeof ev->message_id, m->message_id);
-	(void)str_copy(ev->in_reply_to, sizeof ev->in_reply_to, m->in_reply_to);
-	(void)str_copy(ev->hfrom, sizeof ev->hfrom, m->from);
+	/* the same sizes: POL_MSGID_MAX, POL_MAILADDR_MAX */
+	if (str_copy(ev->message_id, sizeof ev->message_id, m->message_id) != 0 ||
+	    str_copy(ev->in_reply_to, sizeof ev->in_reply_to, m->in_reply_to) != 0 ||
+	    str_copy(ev->hfrom, sizeof ev->hfrom, m->from) != 0)
+		panic("msgclass_apply: a field larger than the event's");
 }

@@ -3,6 +3,7 @@
  */
 #include "policy/rekey.h"
 
+#include "core/log.h"
 #include "core/str.h"
 #include "policy/canon.h"
 
@@ -37,7 +38,8 @@ static int rekey_collect(void *ctx, const struct store_block *b)
 		l->ids = p;
 		l->cap = nc;
 	}
-	(void)str_copy(l->ids[l->n++], POL_IDENT_MAX, b->identity);
+	if (str_copy(l->ids[l->n++], POL_IDENT_MAX, b->identity) != 0)
+		panic("rekey_collect: l->ids[l->n++] does not fit");
 	return 0;
 }
 
@@ -47,12 +49,16 @@ static int rekey_audit(struct store *st, const char *action, const char *identit
 	struct store_audit a;
 	memset(&a, 0, sizeof a);
 	a.time_ms = b->created_ms;
-	(void)str_copy(a.actor, sizeof a.actor, "engine");
-	(void)str_copy(a.action, sizeof a.action, action);
-	(void)str_copy(a.identity, sizeof a.identity, identity);
+	if (str_copy(a.actor, sizeof a.actor, "engine") != 0)
+		panic("rekey_audit: a.actor does not fit");
+	if (str_copy(a.action, sizeof a.action, action) != 0)
+		panic("rekey_audit: a.action does not fit");
+	if (str_copy(a.identity, sizeof a.identity, identity) != 0)
+		return -1;
 	str_sanitize(a.reason, sizeof a.reason, reason, strlen(reason));
 	if (strcmp(action, "block") == 0) {
-		(void)str_copy(a.rule, sizeof a.rule, b->rule);
+		if (str_copy(a.rule, sizeof a.rule, b->rule) != 0)
+			panic("rekey_audit: a.rule does not fit");
 		a.expires_ms = b->expires_ms;
 		a.offences = b->offences;
 	}
@@ -80,15 +86,16 @@ static int rekey_one(struct store *st, const char *old)
 			b = have;
 		b.offences = off;
 	}
-	(void)str_copy(b.identity, sizeof b.identity, c);
+	if (str_copy(b.identity, sizeof b.identity, c) != 0)
+		return -1;
 	if (st->block_put(st, &b) != 0)
 		return -1;
 	if (st->block_del(st, old) < 0)
 		return -1;
-	(void)str_format(why, sizeof why, "renamed to its canonical form %s", c);
+	str_format_trunc(why, sizeof why, "renamed to its canonical form %s", c);
 	if (rekey_audit(st, "unblock", old, why, &b) != 0)
 		return -1;
-	(void)str_format(why, sizeof why, "%s (was %s)", b.reason, old);
+	str_format_trunc(why, sizeof why, "%s (was %s)", b.reason, old);
 	if (rekey_audit(st, "block", c, why, &b) != 0)
 		return -1;
 	return 1;

@@ -24,6 +24,7 @@
  */
 #include "policy/store.h"
 
+#include "core/log.h"
 #include "core/str.h"
 
 #include <errno.h>
@@ -652,13 +653,13 @@ struct store *store_lmdb_open(const char *path, size_t map_bytes, char *err, siz
 	const char *where = path;
 	int rc;
 	if (!l) {
-		(void)str_copy(err, errlen, "out of memory");
+		str_copy_trunc(err, errlen, "out of memory");
 		return NULL;
 	}
 	if (!map_bytes)
 		map_bytes = (size_t)1 << 30;
 	if (mkdir(path, 0700) != 0 && errno != EEXIST) {
-		(void)str_format(err, errlen, "%s: %s", path, strerror(errno));
+		str_format_trunc(err, errlen, "%s: %s", path, strerror(errno));
 		free(l);
 		return NULL;
 	}
@@ -698,7 +699,7 @@ struct store *store_lmdb_open(const char *path, size_t map_bytes, char *err, siz
 	} else if (rc != 0) {
 		goto fail;
 	} else if (v.mv_size != 1 || ((const char *)v.mv_data)[0] != '1') {
-		(void)str_format(err, errlen, "%s: unknown store version", path);
+		str_format_trunc(err, errlen, "%s: unknown store version", path);
 		mdb_txn_abort(txn);
 		store_lmdb_close(&l->base);
 		return NULL;
@@ -729,7 +730,7 @@ struct store *store_lmdb_open(const char *path, size_t map_bytes, char *err, siz
 	};
 	return &l->base;
 fail:
-	(void)str_format(err, errlen, "%s%s%s: %s", where == path ? "" : path,
+	str_format_trunc(err, errlen, "%s%s%s: %s", where == path ? "" : path,
 	                 where == path ? "" : "/", where,
 	                 rc > 0 && rc < 200 ? strerror(rc) : mdb_strerror(rc));
 	if (txn)
@@ -755,7 +756,7 @@ bool store_lmdb_durable(struct store *s)
 static void store_lmdb_problem(struct store_lmdb_check *c, const char *what, const char *detail)
 {
 	if (!c->problem[0])
-		(void)str_format(c->problem, sizeof c->problem, "%s%s", what, detail);
+		str_format_trunc(c->problem, sizeof c->problem, "%s%s", what, detail);
 }
 
 /* Walks every database of env's main table: 0, or the LMDB error met. */
@@ -841,8 +842,9 @@ static int store_lmdb_replay_each(void *ctx, const struct store_audit *a)
 	if (str_copy(b.identity, sizeof b.identity, a->identity) != 0 ||
 	    store_block_kind_of(b.identity, &b.kind) != 0)
 		return 0;
-	(void)str_copy(b.rule, sizeof b.rule, a->rule[0] ? a->rule : "rebuilt");
-	(void)str_copy(b.reason, sizeof b.reason, a->reason);
+	if (str_copy(b.rule, sizeof b.rule, a->rule[0] ? a->rule : "rebuilt") != 0)
+		panic("store_lmdb_replay_each: b.rule does not fit");
+	str_copy_trunc(b.reason, sizeof b.reason, a->reason);
 	b.created_ms = a->time_ms;
 	b.expires_ms = a->expires_ms;
 	b.offences = a->offences;
@@ -896,7 +898,7 @@ int store_lmdb_verify(const char *path, size_t map_bytes, bool repair, int64_t n
 		map_bytes = (size_t)1 << 30;
 	struct stat st;
 	if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode)) {
-		(void)str_format(err, errlen, "%s: no state store here", path);
+		str_format_trunc(err, errlen, "%s: no state store here", path);
 		return -1;
 	}
 	/* 1. the counters: lossy, so a broken environment is just started afresh */
@@ -962,7 +964,7 @@ int store_lmdb_verify(const char *path, size_t map_bytes, bool repair, int64_t n
 		r.latest->close(r.latest);
 	s->close(s);
 	if (rc != 0 || !r.latest) {
-		(void)str_format(err, errlen, "%s: cannot read the store back (%s)", path,
+		str_format_trunc(err, errlen, "%s: cannot read the store back (%s)", path,
 		                 rc > 0 ? mdb_strerror(rc) : "error");
 		return -1;
 	}

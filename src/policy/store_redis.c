@@ -27,6 +27,7 @@
  */
 #include "policy/store.h"
 
+#include "core/log.h"
 #include "core/str.h"
 
 #include <fcntl.h>
@@ -87,7 +88,7 @@ static int store_redis_connect(struct store_redis *r)
 	r->ctx = r->unix_path[0] ? redisConnectUnixWithTimeout(r->unix_path, tv)
 	                         : redisConnectWithTimeout(r->host, port, tv);
 	if (!r->ctx || r->ctx->err) {
-		(void)str_format(r->err, sizeof r->err, "redis %s: %s",
+		str_format_trunc(r->err, sizeof r->err, "redis %s: %s",
 		                 r->unix_path[0] ? r->unix_path : r->host,
 		                 r->ctx ? r->ctx->errstr : "out of memory");
 		store_redis_drop(r);
@@ -97,7 +98,7 @@ static int store_redis_connect(struct store_redis *r)
 	 * inherit it. */
 	if (fcntl(r->ctx->fd, F_SETFD, FD_CLOEXEC) != 0 ||
 	    redisSetTimeout(r->ctx, tv) != REDIS_OK) {
-		(void)str_copy(r->err, sizeof r->err, "redis: cannot set the timeout");
+		str_copy_trunc(r->err, sizeof r->err, "redis: cannot set the timeout");
 		store_redis_drop(r);
 		return -1;
 	}
@@ -114,12 +115,12 @@ static redisReply *store_redis_cmd(struct store_redis *r, int argc, const char *
 		return NULL;
 	redisReply *rep = redisCommandArgv(r->ctx, argc, argv, lens);
 	if (!rep) {
-		(void)str_format(r->err, sizeof r->err, "redis: %s", r->ctx->errstr);
+		str_format_trunc(r->err, sizeof r->err, "redis: %s", r->ctx->errstr);
 		store_redis_drop(r);
 		return NULL;
 	}
 	if (rep->type == REDIS_REPLY_ERROR)
-		(void)str_format(r->err, sizeof r->err, "redis: %s", rep->str);
+		str_format_trunc(r->err, sizeof r->err, "redis: %s", rep->str);
 	return rep;
 }
 
@@ -314,7 +315,8 @@ static long store_redis_del_prefix(struct store *s, const char *prefix)
 	    str_format(raw, sizeof raw, "%sr:%s", r->prefix, prefix) != 0 ||
 	    store_redis_glob(pat, sizeof pat - 1, raw) != 0)
 		return -1;
-	(void)str_append(pat, sizeof pat, "*");
+	if (str_append(pat, sizeof pat, "*") != 0)
+		panic("store_redis_del_prefix: pat does not fit");
 	pthread_mutex_lock(&r->lock);
 	do {
 		const char *argv[] = {"SCAN", cursor, "MATCH", pat, "COUNT", "1000"};
@@ -544,8 +546,10 @@ static int store_redis_audit_iter(struct store *s, store_audit_fn fn, void *ctx)
 	int out = 0;
 	for (long start = 0; out == 0; start += 500) {
 		char from[24], to[24];
-		(void)str_format(from, sizeof from, "%ld", start);
-		(void)str_format(to, sizeof to, "%ld", start + 499);
+		if (str_format(from, sizeof from, "%ld", start) != 0)
+			panic("store_redis_audit_iter: from does not fit");
+		if (str_format(to, sizeof to, "%ld", start + 499) != 0)
+			panic("store_redis_audit_iter: to does not fit");
 		const char *argv[] = {"LRANGE", r->audit_key, from, to};
 		redisReply *rep = store_redis_fetch(r, 4, argv);
 		if (!rep)
@@ -590,7 +594,7 @@ int store_redis_ping(struct store *s, char *err, size_t errlen)
 	redisReply *rep = store_redis_cmd(r, 1, argv, lens);
 	int rc = rep && rep->type == REDIS_REPLY_STATUS ? 0 : -1;
 	if (rc != 0 && err)
-		(void)str_copy(err, errlen, r->err);
+		str_copy_trunc(err, errlen, r->err);
 	pthread_mutex_unlock(&r->lock);
 	freeReplyObject(rep);
 	return rc;
@@ -600,11 +604,11 @@ struct store *store_redis_open(const struct store_redis_options *o, char *err, s
 {
 	struct store_redis *r = calloc(1, sizeof *r);
 	if (!r) {
-		(void)str_copy(err, errlen, "out of memory");
+		str_copy_trunc(err, errlen, "out of memory");
 		return NULL;
 	}
 	if (sodium_init() < 0) {
-		(void)str_copy(err, errlen, "libsodium cannot start");
+		str_copy_trunc(err, errlen, "libsodium cannot start");
 		free(r);
 		return NULL;
 	}
@@ -613,13 +617,15 @@ struct store *store_redis_open(const struct store_redis_options *o, char *err, s
 	if (str_copy(r->host, sizeof r->host, o->host ? o->host : "127.0.0.1") != 0 ||
 	    str_copy(r->unix_path, sizeof r->unix_path, o->unix_path ? o->unix_path : "") != 0 ||
 	    str_copy(r->prefix, sizeof r->prefix, prefix) != 0) {
-		(void)str_copy(err, errlen, "redis: address or key prefix too long");
+		str_copy_trunc(err, errlen, "redis: address or key prefix too long");
 		free(r);
 		return NULL;
 	}
 	r->opt.host = r->opt.unix_path = r->opt.prefix = NULL;
-	(void)str_format(r->blocks_key, sizeof r->blocks_key, "%sblocks", r->prefix);
-	(void)str_format(r->audit_key, sizeof r->audit_key, "%saudit", r->prefix);
+	if (str_format(r->blocks_key, sizeof r->blocks_key, "%sblocks", r->prefix) != 0)
+		panic("store_redis_open: the prefix is shorter than 64 bytes");
+	if (str_format(r->audit_key, sizeof r->audit_key, "%saudit", r->prefix) != 0)
+		panic("store_redis_open: the prefix is shorter than 64 bytes");
 	pthread_mutex_init(&r->lock, NULL);
 	r->base = (struct store){
 	    .get = store_redis_get,
@@ -643,7 +649,7 @@ struct store *store_redis_open(const struct store_redis_options *o, char *err, s
 	/* A node that starts while Redis is down still starts (on its local
 	 * state, through gwstore): only a missing option is fatal here. */
 	if (store_redis_connect(r) != 0 && o->require_connection) {
-		(void)str_copy(err, errlen, r->err);
+		str_copy_trunc(err, errlen, r->err);
 		store_redis_close(&r->base);
 		return NULL;
 	}

@@ -271,7 +271,7 @@ int qdisk_read_env(struct queue *q, struct queue_entry *e, struct queue_envelope
 		}
 		if (rc == 0) {
 			qenv_free(env);
-			(void)str_copy(err, sizeof err, "ID in the file is another");
+			str_copy_trunc(err, sizeof err, "ID in the file is another");
 		}
 		qdisk_quarantine(q, p, e->id, "state", err);
 	} else {
@@ -356,12 +356,12 @@ static void qdisk_index_record(struct queue *q, struct queue_seg *s, uint64_t of
 	struct queue_envelope env;
 	char err[128], name[QUEUE_ID_MAX + 48];
 	if (!qdisk_id_valid(id)) {
-		(void)str_copy(err, sizeof err, "bad queue ID");
+		str_copy_trunc(err, sizeof err, "bad queue ID");
 	} else if (qenv_parse(text->data ? text->data : "", text->len, &env, err, sizeof err) ==
 	           0) {
 		if (strcmp(env.id, id) == 0 && env.nrcpt > 0)
 			goto good;
-		(void)str_copy(err, sizeof err,
+		str_copy_trunc(err, sizeof err,
 		               env.nrcpt ? "ID differs from the record's" : "no recipients");
 		qenv_free(&env);
 	}
@@ -379,7 +379,8 @@ good:
 		return;
 	}
 	struct queue_entry *e = xcalloc(1, sizeof *e);
-	(void)str_copy(e->id, sizeof e->id, id);
+	if (str_copy(e->id, sizeof e->id, id) != 0)
+		panic("qdisk_load: qdisk_id_valid() checked the ID's length");
 	e->seg = s->num;
 	e->rec_off = off;
 	e->id_len = r->id_len;
@@ -495,7 +496,7 @@ int qdisk_scan_segments(struct queue *q, char *err, size_t errlen)
 		return -1;
 	DIR *d = opendir(p);
 	if (!d) {
-		(void)str_format(err, errlen, "%s: %s", p, strerror(errno));
+		str_format_trunc(err, errlen, "%s: %s", p, strerror(errno));
 		return -1;
 	}
 	uint32_t *nums = NULL;
@@ -596,7 +597,7 @@ int qdisk_mkdirs(const char *dir, char *err, size_t errlen)
 {
 	char p[PATH_MAX];
 	if (str_copy(p, sizeof p, dir) < 0) {
-		(void)str_format(err, errlen, "%s: name too long", dir);
+		str_format_trunc(err, errlen, "%s: name too long", dir);
 		return -1;
 	}
 	for (char *s = p + 1;; s++) {
@@ -604,7 +605,7 @@ int qdisk_mkdirs(const char *dir, char *err, size_t errlen)
 			char c = *s;
 			*s = '\0';
 			if (mkdir(p, 0700) < 0 && errno != EEXIST) {
-				(void)str_format(err, errlen, "%s: %s", p, strerror(errno));
+				str_format_trunc(err, errlen, "%s: %s", p, strerror(errno));
 				return -1;
 			}
 			*s = c;

@@ -339,9 +339,9 @@ fail:
 	qenv_free(env);
 	memset(env, 0, sizeof *env);
 	if (line)
-		(void)str_format(err, errlen, "line %u: %s", line, what);
+		str_format_trunc(err, errlen, "line %u: %s", line, what);
 	else
-		(void)str_format(err, errlen, "%s", what);
+		str_format_trunc(err, errlen, "%s", what);
 	return -1;
 }
 

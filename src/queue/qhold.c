@@ -86,8 +86,8 @@ static int qhold_op(struct queue *q, enum queue_op op, const char *id, const cha
 				if (*reason)
 					str_sanitize(r, sizeof r, reason, strlen(reason));
 				else
-					(void)str_format(r, sizeof r, "held by %.200s", actor);
-				(void)str_copy(env.hold_reason, sizeof env.hold_reason, r);
+					str_format_trunc(r, sizeof r, "held by %.200s", actor);
+				str_copy_trunc(env.hold_reason, sizeof env.hold_reason, r);
 			} else {
 				env.hold_reason[0] = '\0';
 				env.next_attempt_ms = 0; /* released: due now */

@@ -116,7 +116,8 @@ int queue_next_due(struct queue *q, uint64_t now_ms, char id[QUEUE_ID_MAX])
 	struct queue_entry *e = q->heap[0];
 	e->handed = true;
 	qsched_remove(q, e);
-	(void)str_copy(id, QUEUE_ID_MAX, e->id);
+	if (str_copy(id, QUEUE_ID_MAX, e->id) != 0)
+		panic("queue_next_due: id does not fit");
 	return 1;
 }
 

@@ -96,12 +96,12 @@ int qseg_read(int fd, uint64_t off, uint64_t file_size, struct qseg_rec *r, char
 	if (id_size)
 		id[0] = '\0';
 	if (file_size - off < QSEG_HDR_LEN || qseg_pread_all(fd, hdr, sizeof hdr, off) < 0) {
-		(void)str_format(err, errlen, "short header");
+		str_format_trunc(err, errlen, "short header");
 		return -1;
 	}
 	if (qseg_header_parse(hdr, r) < 0) {
 		memset(r, 0, sizeof *r);
-		(void)str_format(err, errlen, "bad record header");
+		str_format_trunc(err, errlen, "bad record header");
 		return -1;
 	}
 	if (qseg_rec_len(r) > file_size - off) {
@@ -109,18 +109,18 @@ int qseg_read(int fd, uint64_t off, uint64_t file_size, struct qseg_rec *r, char
 		if (file_size - off >= QSEG_HDR_LEN + r->id_len && r->id_len < id_size &&
 		    qseg_pread_all(fd, id, r->id_len, off + QSEG_HDR_LEN) == 0)
 			id[r->id_len] = '\0';
-		(void)str_format(err, errlen, "record truncated");
+		str_format_trunc(err, errlen, "record truncated");
 		return -1;
 	}
 	char idb[QSEG_ID_MAX + 1];
 	if (qseg_pread_all(fd, idb, r->id_len, off + QSEG_HDR_LEN) < 0) {
-		(void)str_format(err, errlen, "read error");
+		str_format_trunc(err, errlen, "read error");
 		return -1;
 	}
 	uint32_t crc = qseg_crc(0, idb, r->id_len);
 	for (uint32_t i = 0; i < r->id_len; i++)
 		if (!((idb[i] >= '0' && idb[i] <= '9') || (idb[i] >= 'A' && idb[i] <= 'Z'))) {
-			(void)str_format(err, errlen, "bad queue ID");
+			str_format_trunc(err, errlen, "bad queue ID");
 			return -1;
 		}
 	if (r->id_len < id_size) {
@@ -134,14 +134,14 @@ int qseg_read(int fd, uint64_t off, uint64_t file_size, struct qseg_rec *r, char
 	while (left > 0) {
 		size_t k = left > sizeof chunk ? sizeof chunk : (size_t)left;
 		if (qseg_pread_all(fd, chunk, k, pos) < 0) {
-			(void)str_format(err, errlen, "read error");
+			str_format_trunc(err, errlen, "read error");
 			return -1;
 		}
 		crc = qseg_crc(crc, chunk, k);
 		if (env && env_left > 0) {
 			size_t e = env_left < k ? (size_t)env_left : k;
 			if (buf_append(env, chunk, e) < 0) {
-				(void)str_format(err, errlen, "envelope too large");
+				str_format_trunc(err, errlen, "envelope too large");
 				return -1;
 			}
 		}
@@ -150,11 +150,11 @@ int qseg_read(int fd, uint64_t off, uint64_t file_size, struct qseg_rec *r, char
 		left -= k;
 	}
 	if (qseg_pread_all(fd, tr, sizeof tr, pos) < 0) {
-		(void)str_format(err, errlen, "read error");
+		str_format_trunc(err, errlen, "read error");
 		return -1;
 	}
 	if (crc != r->body_crc || memcmp(tr, "RGQE", 4) != 0 || qseg_get32(tr + 4) != crc) {
-		(void)str_format(err, errlen, "checksum mismatch or no END trailer");
+		str_format_trunc(err, errlen, "checksum mismatch or no END trailer");
 		return -1;
 	}
 	return 0;

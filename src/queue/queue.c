@@ -47,8 +47,9 @@ static void queue_new_id(struct queue *q, char out[QUEUE_ID_MAX])
 		q->id_seq = 0;
 	}
 	q->id_last_ms = ms;
-	(void)str_format(out, QUEUE_ID_MAX, "%012" PRIX64 "%04X", ms & UINT64_C(0xffffffffffff),
-	                 q->id_seq);
+	if (str_format(out, QUEUE_ID_MAX, "%012" PRIX64 "%04X", ms & UINT64_C(0xffffffffffff),
+	               q->id_seq) != 0)
+		panic("queue_id_new: 16 hex digits fit QUEUE_ID_MAX");
 }
 
 struct queue_msg *queue_msg_new(struct queue *q)
@@ -337,7 +338,8 @@ static void queue_finish(struct queue *q, struct queue_msg *m)
 {
 	if (m->status == 0) {
 		struct queue_entry *e = xcalloc(1, sizeof *e);
-		(void)str_copy(e->id, sizeof e->id, m->id);
+		if (str_copy(e->id, sizeof e->id, m->id) != 0)
+			panic("queue_finish: e->id does not fit");
 		e->seg = m->seg;
 		e->rec_off = m->off;
 		e->id_len = m->rec.id_len;
@@ -439,7 +441,8 @@ void queue_msg_commit(struct queue_msg *m, const struct queue_envelope *env, que
 	m->cb = cb;
 	m->arg = arg;
 	struct queue_envelope e = *env; /* shallow: recipients only read */
-	(void)str_copy(e.id, sizeof e.id, m->id);
+	if (str_copy(e.id, sizeof e.id, m->id) != 0)
+		panic("queue_msg_commit: e.id does not fit");
 	e.arrival_ms = queue_now(q);
 	e.size = m->pre_len + m->size;
 	m->arrival_ms = e.arrival_ms;
@@ -493,7 +496,7 @@ int queue_open(struct queue **qp, const char *dir, struct event_base *base,
 	static const char *const subs[] = {"seg", "state", "dead", "tmp", "corrupt"};
 	char p[PATH_MAX];
 	if (str_copy(q->dir, sizeof q->dir, dir) < 0 || dir[0] == '\0') {
-		(void)str_format(err, errlen, "%s: spool directory name too long", dir);
+		str_format_trunc(err, errlen, "%s: spool directory name too long", dir);
 		goto fail;
 	}
 	for (size_t n = strlen(q->dir); n > 1 && q->dir[n - 1] == '/'; n--)
@@ -504,23 +507,23 @@ int queue_open(struct queue **qp, const char *dir, struct event_base *base,
 	for (size_t i = 0; i < sizeof subs / sizeof subs[0]; i++)
 		if (qdisk_path(q, p, sizeof p, subs[i], NULL) < 0 ||
 		    (mkdir(p, 0700) < 0 && errno != EEXIST)) {
-			(void)str_format(err, errlen, "%s: %s", p, strerror(errno));
+			str_format_trunc(err, errlen, "%s: %s", p, strerror(errno));
 			goto fail;
 		}
 	if (qdisk_path(q, p, sizeof p, "owner.lock", NULL) < 0 ||
 	    (q->owner_fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0) {
-		(void)str_format(err, errlen, "%s: %s", p, strerror(errno));
+		str_format_trunc(err, errlen, "%s: %s", p, strerror(errno));
 		goto fail;
 	}
 	if (!q->opts.shared && flock(q->owner_fd, LOCK_EX | LOCK_NB) == 0) {
 		q->owner = true;
 	} else if (base || !q->opts.shared) {
-		(void)str_format(err, errlen, "%s: the spool is in use by another process", dir);
+		str_format_trunc(err, errlen, "%s: the spool is in use by another process", dir);
 		goto fail;
 	}
 	if (qdisk_path(q, p, sizeof p, "seg", NULL) < 0 ||
 	    (q->seg_dir_fd = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
-		(void)str_format(err, errlen, "%s: %s", p, strerror(errno));
+		str_format_trunc(err, errlen, "%s: %s", p, strerror(errno));
 		goto fail;
 	}
 	if (q->owner && q->opts.fsync) {
@@ -529,7 +532,7 @@ int queue_open(struct queue **qp, const char *dir, struct event_base *base,
 		char self[PATH_MAX];
 		if (str_format(self, sizeof self, "%s/", dir) < 0 || fsutil_fsync_dir(self) < 0 ||
 		    fsutil_fsync_dir(dir) < 0) {
-			(void)str_format(err, errlen, "%s: fsync: %s", dir, strerror(errno));
+			str_format_trunc(err, errlen, "%s: fsync: %s", dir, strerror(errno));
 			goto fail;
 		}
 	}
@@ -546,17 +549,17 @@ int queue_open(struct queue **qp, const char *dir, struct event_base *base,
 	qdisk_gc(q);
 	if (base) {
 		if (pipe2(q->pipe_fd, O_NONBLOCK | O_CLOEXEC) < 0) {
-			(void)str_format(err, errlen, "pipe: %s", strerror(errno));
+			str_format_trunc(err, errlen, "pipe: %s", strerror(errno));
 			goto fail;
 		}
 		q->ev_pipe = event_new(base, q->pipe_fd[0], EV_READ | EV_PERSIST, queue_on_done, q);
 		q->ev_kick = event_new(base, -1, 0, queue_on_kick, q);
 		if (!q->ev_pipe || !q->ev_kick || event_add(q->ev_pipe, NULL) < 0) {
-			(void)str_format(err, errlen, "cannot set up the commit events");
+			str_format_trunc(err, errlen, "cannot set up the commit events");
 			goto fail;
 		}
 		if (pthread_create(&q->thr, NULL, queue_sync_main, q) != 0) {
-			(void)str_format(err, errlen, "cannot start the sync thread");
+			str_format_trunc(err, errlen, "cannot start the sync thread");
 			goto fail;
 		}
 		q->thr_started = true;
@@ -649,7 +652,7 @@ void queue_set_error(struct queue *q, const char *id, const char *fmt, ...)
 	va_start(ap, fmt);
 	(void)vsnprintf(what, sizeof what, fmt, ap);
 	va_end(ap);
-	(void)str_format(q->err, sizeof q->err, "%s: %s", id, what);
+	str_format_trunc(q->err, sizeof q->err, "%s: %s", id, what);
 	log_info("%s: %s", id, what);
 }
 
@@ -724,7 +727,7 @@ int queue_entry_put(struct queue *q, const struct queue_envelope *env)
 		w.arrival_ms = disk.arrival_ms;
 		w.size = disk.size;
 		if (disk.hold_reason[0])
-			(void)str_copy(w.hold_reason, sizeof w.hold_reason, disk.hold_reason);
+			str_copy_trunc(w.hold_reason, sizeof w.hold_reason, disk.hold_reason);
 		qenv_free(&disk);
 	}
 	if (w.nrcpt > QUEUE_RCPT_MAX || (w.nrcpt && !w.rcpt) || qdisk_write_state(q, e, &w) < 0)

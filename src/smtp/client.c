@@ -573,8 +573,9 @@ int smtpc_input(struct smtpc *c, const char *data, size_t len, size_t *used, enu
 			*ev = SMTPC_EV_TLS;
 		} else if (c->opt.tls == SMTPC_TLS_ENCRYPT) {
 			char t[SMTPC_REPLY_MAX];
-			str_format(t, sizeof t, "450 4.7.4 TLS is required and STARTTLS failed: %s",
-			           r.text);
+			str_format_trunc(t, sizeof t,
+			                 "450 4.7.4 TLS is required and STARTTLS failed: %s",
+			                 r.text);
 			*ev = smtpc_fail(c, 450, t);
 		} else {
 			*ev = smtpc_after_hello(c);
@@ -589,7 +590,7 @@ int smtpc_input(struct smtpc *c, const char *data, size_t len, size_t *used, enu
 			/* A wrong password is our configuration, not the recipient's
 			 * fault: defer, never bounce. */
 			char t[SMTPC_REPLY_MAX];
-			str_format(t, sizeof t, "454 4.7.0 AUTH failed: %s", r.text);
+			str_format_trunc(t, sizeof t, "454 4.7.0 AUTH failed: %s", r.text);
 			*ev = smtpc_fail(c, 454, t);
 		}
 		return 1;

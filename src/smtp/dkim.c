@@ -43,30 +43,30 @@ int dkim_key_load(struct dkim_key **out, const char *domain, const char *selecto
 {
 	*out = NULL;
 	if (!dkim_name_ok(domain, DKIM_DOMAIN_MAX)) {
-		str_format(err, errlen, "'%s' is not a domain name", domain);
+		str_format_trunc(err, errlen, "'%s' is not a domain name", domain);
 		return -1;
 	}
 	if (!dkim_name_ok(selector, DKIM_SELECTOR_MAX)) {
-		str_format(err, errlen, "'%s' is not a DKIM selector", selector);
+		str_format_trunc(err, errlen, "'%s' is not a DKIM selector", selector);
 		return -1;
 	}
 	FILE *f = fopen(path, "r");
 	if (!f) {
-		str_format(err, errlen, "%s: %s", path, strerror(errno));
+		str_format_trunc(err, errlen, "%s: %s", path, strerror(errno));
 		return -1;
 	}
 	EVP_PKEY *pkey = PEM_read_PrivateKey(f, NULL, NULL, NULL);
 	fclose(f);
 	if (!pkey) {
-		str_format(err, errlen, "%s: not a PEM private key", path);
+		str_format_trunc(err, errlen, "%s: not a PEM private key", path);
 		return -1;
 	}
 	enum dkim_alg alg;
 	if (EVP_PKEY_get_base_id(pkey) == EVP_PKEY_RSA) {
 		if (EVP_PKEY_get_bits(pkey) < 1024) {
-			str_format(err, errlen,
-			           "%s: RSA key of %d bits (1024 at least; 2048 advised)", path,
-			           EVP_PKEY_get_bits(pkey));
+			str_format_trunc(err, errlen,
+			                 "%s: RSA key of %d bits (1024 at least; 2048 advised)",
+			                 path, EVP_PKEY_get_bits(pkey));
 			EVP_PKEY_free(pkey);
 			return -1;
 		}
@@ -74,19 +74,21 @@ int dkim_key_load(struct dkim_key **out, const char *domain, const char *selecto
 	} else if (EVP_PKEY_get_base_id(pkey) == EVP_PKEY_ED25519) {
 		alg = DKIM_ALG_ED25519_SHA256;
 	} else {
-		str_format(err, errlen, "%s: neither an RSA nor an Ed25519 key", path);
+		str_format_trunc(err, errlen, "%s: neither an RSA nor an Ed25519 key", path);
 		EVP_PKEY_free(pkey);
 		return -1;
 	}
 	struct dkim_key *k = calloc(1, sizeof *k);
 	if (!k) {
 		EVP_PKEY_free(pkey);
-		str_format(err, errlen, "out of memory");
+		str_format_trunc(err, errlen, "out of memory");
 		return -1;
 	}
-	(void)str_copy(k->domain, sizeof k->domain, domain); /* checked above */
+	if (str_copy(k->domain, sizeof k->domain, domain) != 0)
+		panic("dkim_key_load: dkim_name_ok() checked the length above"); /* checked above */
 	str_lower(k->domain);
-	(void)str_copy(k->selector, sizeof k->selector, selector);
+	if (str_copy(k->selector, sizeof k->selector, selector) != 0)
+		panic("dkim_key_load: dkim_name_ok() checked the length above");
 	k->alg = alg;
 	k->pkey = pkey;
 	*out = k;
@@ -550,36 +552,40 @@ int dkim_signer_finish(struct dkim_signer *s, const struct dkim_key *k, int64_t 
 	size_t nf = 0;
 	int rc = -1;
 	if (s->failed) {
-		str_format(err, errlen, "header section over %d bytes", DKIM_HEADER_MAX);
+		str_format_trunc(err, errlen, "header section over %d bytes", DKIM_HEADER_MAX);
 		goto done;
 	}
 	dkim_body_finish(&s->body);
 	unsigned char bh[EVP_MAX_MD_SIZE];
 	unsigned bhl = 0;
 	if (!EVP_DigestFinal_ex(s->bh, bh, &bhl)) {
-		str_format(err, errlen, "body hash failed");
+		str_format_trunc(err, errlen, "body hash failed");
 		goto done;
 	}
 	s->failed = true; /* finished: no more updates */
 	f = dkim_fields(&s->hdr, &nf);
 	if (!f) {
-		str_format(err, errlen, "out of memory");
+		str_format_trunc(err, errlen, "out of memory");
 		goto done;
 	}
 	/* the field up to b=, folded; the header hash input beside it */
 	size_t col = 0;
 	char tmp[512];
-	(void)str_format(tmp, sizeof tmp, "DKIM-Signature: v=1; a=%s; c=relaxed/relaxed;",
-	                 dkim_alg_name(k->alg));
+	if (str_format(tmp, sizeof tmp, "DKIM-Signature: v=1; a=%s; c=relaxed/relaxed;",
+	               dkim_alg_name(k->alg)) != 0)
+		panic("dkim_sign: the domain, selector and header names are short");
 	if (dkim_fold_put(&field, &col, tmp, strlen(tmp)) != 0)
 		goto full;
-	(void)str_format(tmp, sizeof tmp, " d=%s;", k->domain);
+	if (str_format(tmp, sizeof tmp, " d=%s;", k->domain) != 0)
+		panic("dkim_sign: the domain, selector and header names are short");
 	if (dkim_fold_put(&field, &col, tmp, strlen(tmp)) != 0)
 		goto full;
-	(void)str_format(tmp, sizeof tmp, " s=%s;", k->selector);
+	if (str_format(tmp, sizeof tmp, " s=%s;", k->selector) != 0)
+		panic("dkim_sign: the domain, selector and header names are short");
 	if (dkim_fold_put(&field, &col, tmp, strlen(tmp)) != 0)
 		goto full;
-	(void)str_format(tmp, sizeof tmp, " t=%lld;", (long long)now_s);
+	if (str_format(tmp, sizeof tmp, " t=%lld;", (long long)now_s) != 0)
+		panic("dkim_sign: the domain, selector and header names are short");
 	if (dkim_fold_put(&field, &col, tmp, strlen(tmp)) != 0)
 		goto full;
 	bool first = true;
@@ -589,15 +595,16 @@ int dkim_signer_finish(struct dkim_signer *s, const struct dkim_key *k, int64_t 
 		for (size_t j = 0; j < nf; j++)
 			if (str_ieq_n(f[j].name, f[j].name_len, name)) {
 				if (count == sizeof occ / sizeof occ[0]) {
-					str_format(err, errlen, "more than %zu %s fields", count,
-					           name);
+					str_format_trunc(err, errlen, "more than %zu %s fields",
+					                 count, name);
 					goto done;
 				}
 				occ[count++] = j;
 			}
 		size_t times = count + (dkim_signed[i].over ? 1 : 0);
 		for (size_t t = 0; t < times; t++) {
-			(void)str_format(tmp, sizeof tmp, "%s%s", first ? " h=" : ":", name);
+			if (str_format(tmp, sizeof tmp, "%s%s", first ? " h=" : ":", name) != 0)
+				panic("dkim_sign: the domain, selector and header names are short");
 			first = false;
 			if (dkim_fold_put(&field, &col, tmp, strlen(tmp)) != 0)
 				goto full;
@@ -632,8 +639,8 @@ int dkim_signer_finish(struct dkim_signer *s, const struct dkim_key *k, int64_t 
 	unsigned char sig[1024];
 	size_t siglen = sizeof sig;
 	if (dkim_sign_data(k, (const unsigned char *)hh.data, hh.len, sig, &siglen) != 0) {
-		str_format(err, errlen, "signing with the %s key of %s failed",
-		           dkim_alg_name(k->alg), k->domain);
+		str_format_trunc(err, errlen, "signing with the %s key of %s failed",
+		                 dkim_alg_name(k->alg), k->domain);
 		goto done;
 	}
 	struct buf b64;
@@ -666,7 +673,7 @@ int dkim_signer_finish(struct dkim_signer *s, const struct dkim_key *k, int64_t 
 	rc = 0;
 	goto done;
 full:
-	str_format(err, errlen, "signature field too large");
+	str_format_trunc(err, errlen, "signature field too large");
 done:
 	free(f);
 	buf_free(&field);
@@ -679,12 +686,12 @@ int dkim_sign_message(const struct dkim_key *k, const char *msg, size_t len, int
 {
 	struct dkim_signer *s = dkim_signer_new();
 	if (!s) {
-		str_format(err, errlen, "out of memory");
+		str_format_trunc(err, errlen, "out of memory");
 		return -1;
 	}
 	int rc = dkim_signer_update(s, msg, len);
 	if (rc != 0)
-		str_format(err, errlen, "header section over %d bytes", DKIM_HEADER_MAX);
+		str_format_trunc(err, errlen, "header section over %d bytes", DKIM_HEADER_MAX);
 	else
 		rc = dkim_signer_finish(s, k, now_s, out, err, errlen);
 	dkim_signer_free(s);
@@ -728,18 +735,18 @@ int dkim_keygen(enum dkim_alg alg, int bits, const char *path, struct buf *txt, 
 	EVP_PKEY *pkey = alg == DKIM_ALG_ED25519_SHA256 ? EVP_PKEY_Q_keygen(NULL, NULL, "ED25519")
 	                                                : EVP_RSA_gen((unsigned)bits);
 	if (!pkey) {
-		str_format(err, errlen, "key generation failed");
+		str_format_trunc(err, errlen, "key generation failed");
 		return -1;
 	}
 	int rc = -1;
 	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0) {
-		str_format(err, errlen, "%s: %s", path, strerror(errno));
+		str_format_trunc(err, errlen, "%s: %s", path, strerror(errno));
 		goto done;
 	}
 	FILE *f = fdopen(fd, "w");
 	if (!f) {
-		str_format(err, errlen, "%s: %s", path, strerror(errno));
+		str_format_trunc(err, errlen, "%s: %s", path, strerror(errno));
 		close(fd);
 		(void)unlink(path);
 		goto done;
@@ -747,12 +754,12 @@ int dkim_keygen(enum dkim_alg alg, int bits, const char *path, struct buf *txt, 
 	bool ok = PEM_write_PrivateKey(f, pkey, NULL, NULL, 0, NULL, NULL) == 1;
 	ok = fflush(f) == 0 && ok && fsync(fileno(f)) == 0;
 	if (fclose(f) != 0 || !ok) {
-		str_format(err, errlen, "%s: write failed", path);
+		str_format_trunc(err, errlen, "%s: write failed", path);
 		(void)unlink(path);
 		goto done;
 	}
 	if (dkim_pkey_txt(pkey, alg, txt) != 0) {
-		str_format(err, errlen, "public key encoding failed");
+		str_format_trunc(err, errlen, "public key encoding failed");
 		goto done;
 	}
 	rc = 0;

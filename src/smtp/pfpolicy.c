@@ -65,7 +65,7 @@ static const struct pfp_string_attr pfp_strings[] = {
 
 static int pfp_fail(struct pfp_parser *p, const char *what)
 {
-	str_copy(p->error, sizeof p->error, what);
+	str_copy_trunc(p->error, sizeof p->error, what);
 	p->failed = true;
 	return -1;
 }
@@ -95,7 +95,7 @@ static int pfp_attr(struct pfp_parser *p, const char *line, size_t len)
 			continue;
 		/* A value too long for its field is cut: Postfix never sends such, a
 		 * hostile peer gets nothing out of it. */
-		str_copy_n((char *)r + a->offset, a->size, v, vlen);
+		str_copy_n_trunc((char *)r + a->offset, a->size, v, vlen);
 		if (strcmp(a->name, "protocol_state") == 0)
 			r->state = pfp_state_parse(r->protocol_state);
 		return 0;
@@ -198,7 +198,7 @@ const char *pfp_action_name(enum pfp_action a)
 int pfp_format_reply(struct buf *out, enum pfp_action action, const char *text)
 {
 	char clean[512];
-	str_copy(clean, sizeof clean, text ? text : "");
+	str_copy_trunc(clean, sizeof clean, text ? text : "");
 	for (char *c = clean; *c; c++)
 		if ((unsigned char)*c < 0x20 || *c == 0x7f)
 			*c = ' ';

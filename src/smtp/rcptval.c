@@ -135,7 +135,7 @@ static int rcptval_each(const char *list, int (*fn)(struct rcptval *, const char
 			p++;
 		char item[RCPTVAL_ADDR_MAX];
 		if (str_copy_n(item, sizeof item, s, (size_t)(p - s)) != 0) {
-			(void)str_format(err, errlen, "entry too long: %.40s...", s);
+			str_format_trunc(err, errlen, "entry too long: %.40s...", s);
 			return -1;
 		}
 		str_lower(item);
@@ -153,7 +153,7 @@ static bool rcptval_domain_ok(const char *d)
 static int rcptval_add_domain(struct rcptval *v, const char *d, char *err, size_t errlen)
 {
 	if (!rcptval_domain_ok(d)) {
-		(void)str_format(err, errlen, "bad domain: %s", d);
+		str_format_trunc(err, errlen, "bad domain: %s", d);
 		return -1;
 	}
 	return rcptval_set_add(&v->domains, d);
@@ -168,18 +168,18 @@ static int rcptval_add_user(struct rcptval *v, const char *a, char *err, size_t 
 	if (a[0] != '@') {
 		if (smtp_address_mailbox(a, strlen(a), SMTP_ADDRESS_OPT_SMTPUTF8, &m) !=
 		    SMTP_ADDRESS_OK) {
-			(void)str_format(err, errlen,
+			str_format_trunc(err, errlen,
 			                 "bad address (want user@domain or @domain): %s", a);
 			return -1;
 		}
 		dom = m.domain;
 	}
 	if (!rcptval_domain_ok(dom)) {
-		(void)str_format(err, errlen, "bad address (want user@domain or @domain): %s", a);
+		str_format_trunc(err, errlen, "bad address (want user@domain or @domain): %s", a);
 		return -1;
 	}
 	if (!rcptval_set_has(&v->domains, dom)) {
-		(void)str_format(err, errlen, "%s: %s is not a local domain", a, dom);
+		str_format_trunc(err, errlen, "%s: %s is not a local domain", a, dom);
 		return -1;
 	}
 	return rcptval_set_add(&v->users, a);
@@ -190,7 +190,7 @@ struct rcptval *rcptval_new(const char *domains, const struct rcptval_options *o
 {
 	struct rcptval *v = calloc(1, sizeof *v);
 	if (!v) {
-		(void)str_copy(err, errlen, "out of memory");
+		str_copy_trunc(err, errlen, "out of memory");
 		return NULL;
 	}
 	if (o)
@@ -199,9 +199,24 @@ struct rcptval *rcptval_new(const char *domains, const struct rcptval_options *o
 		rcptval_options_default(&v->opt);
 	if (v->opt.cache_max < 16)
 		v->opt.cache_max = 16;
-	(void)str_copy(v->host, sizeof v->host, v->opt.callout_host ? v->opt.callout_host : "");
-	(void)str_copy(v->port, sizeof v->port, v->opt.callout_port ? v->opt.callout_port : "25");
-	(void)str_copy(v->helo, sizeof v->helo, v->opt.helo ? v->opt.helo : "relayguard.invalid");
+	if (str_copy(v->host, sizeof v->host, v->opt.callout_host ? v->opt.callout_host : "") !=
+	    0) {
+		str_copy_trunc(err, errlen, "callout host, port or HELO name too long");
+		free(v);
+		return NULL;
+	}
+	if (str_copy(v->port, sizeof v->port, v->opt.callout_port ? v->opt.callout_port : "25") !=
+	    0) {
+		str_copy_trunc(err, errlen, "callout host, port or HELO name too long");
+		free(v);
+		return NULL;
+	}
+	if (str_copy(v->helo, sizeof v->helo, v->opt.helo ? v->opt.helo : "relayguard.invalid") !=
+	    0) {
+		str_copy_trunc(err, errlen, "callout host, port or HELO name too long");
+		free(v);
+		return NULL;
+	}
 	v->opt.callout_host = v->host;
 	v->opt.callout_port = v->port;
 	v->opt.helo = v->helo;
@@ -209,7 +224,7 @@ struct rcptval *rcptval_new(const char *domains, const struct rcptval_options *o
 	if (rcptval_each(domains ? domains : "", rcptval_add_domain, v, err, errlen) != 0)
 		goto fail;
 	if (rcptval_set_count(&v->domains) == 0) {
-		(void)str_copy(err, errlen, "no local domains");
+		str_copy_trunc(err, errlen, "no local domains");
 		goto fail;
 	}
 	return v;
@@ -242,7 +257,7 @@ int rcptval_add_file(struct rcptval *v, const char *path, char *err, size_t errl
 {
 	FILE *f = fopen(path, "re");
 	if (!f) {
-		(void)str_format(err, errlen, "%s: %s", path, strerror(errno));
+		str_format_trunc(err, errlen, "%s: %s", path, strerror(errno));
 		return -1;
 	}
 	char line[1024];
@@ -252,7 +267,7 @@ int rcptval_add_file(struct rcptval *v, const char *path, char *err, size_t errl
 		lineno++;
 		char why[200];
 		if (rcptval_add_list(v, line, why, sizeof why) != 0) {
-			(void)str_format(err, errlen, "%s:%u: %s", path, lineno, why);
+			str_format_trunc(err, errlen, "%s:%u: %s", path, lineno, why);
 			rc = -1;
 		}
 	}
@@ -319,9 +334,9 @@ enum rcptval_result rcptval_check(struct rcptval *v, const char *addr, int64_t n
                                   size_t whylen)
 {
 	char key[RCPTVAL_ADDR_MAX], any[RCPTVAL_ADDR_MAX];
-	(void)str_copy(why, whylen, "");
+	str_copy_trunc(why, whylen, "");
 	if (str_copy(key, sizeof key, addr) != 0) {
-		(void)str_copy(why, whylen, "address too long");
+		str_copy_trunc(why, whylen, "address too long");
 		return RCPTVAL_UNKNOWN;
 	}
 	str_lower(key);
@@ -329,25 +344,26 @@ enum rcptval_result rcptval_check(struct rcptval *v, const char *addr, int64_t n
 	if (!at || !rcptval_set_has(&v->domains, at + 1))
 		return RCPTVAL_NOT_LOCAL;
 	if (rcptval_set_has(&v->users, key)) {
-		(void)str_copy(why, whylen, "static list");
+		str_copy_trunc(why, whylen, "static list");
 		return RCPTVAL_OK;
 	}
-	(void)str_copy(any, sizeof any, at);
+	if (str_copy(any, sizeof any, at) != 0)
+		panic("rcptval_check: any does not fit");
 	if (rcptval_set_has(&v->users, any)) {
-		(void)str_format(why, whylen, "static list (%s)", any);
+		str_format_trunc(why, whylen, "static list (%s)", any);
 		return RCPTVAL_OK;
 	}
 	if (!v->opt.callout) {
-		(void)str_copy(why, whylen, "not in the static list");
+		str_copy_trunc(why, whylen, "not in the static list");
 		return RCPTVAL_UNKNOWN;
 	}
 	struct rcptval_entry *e = rcptval_cache_find(v, key);
 	if (e && e->expires_ms > now_ms) {
-		(void)str_format(why, whylen, "callout cache: %d, %lld s ago", e->code,
+		str_format_trunc(why, whylen, "callout cache: %d, %lld s ago", e->code,
 		                 (long long)((now_ms - e->at_ms) / 1000));
 		return e->code < 300 ? RCPTVAL_OK : RCPTVAL_UNKNOWN;
 	}
-	(void)str_copy(why, whylen, "not cached");
+	str_copy_trunc(why, whylen, "not cached");
 	return RCPTVAL_CALLOUT;
 }
 
@@ -430,7 +446,10 @@ static void rcptval_on_read(struct bufferevent *bev, void *arg)
 				rcptval_probe_end(p, RCPTVAL_TEMPFAIL, 0, r.text);
 				return;
 			}
-			(void)str_format(line, sizeof line, "EHLO %s", p->v->helo);
+			if (str_format(line, sizeof line, "EHLO %s", p->v->helo) != 0) {
+				rcptval_probe_end(p, RCPTVAL_TEMPFAIL, 0, "EHLO name too long");
+				return;
+			}
 			rcptval_send(p, line);
 			p->step = RV_EHLO;
 			break;
@@ -447,13 +466,14 @@ static void rcptval_on_read(struct bufferevent *bev, void *arg)
 				rcptval_probe_end(p, RCPTVAL_TEMPFAIL, 0, r.text);
 				return;
 			}
-			(void)str_format(line, sizeof line, "RCPT TO:<%s>", p->addr);
+			if (str_format(line, sizeof line, "RCPT TO:<%s>", p->addr) != 0)
+				panic("rcptval_on_read: line does not fit");
 			rcptval_send(p, line);
 			p->step = RV_RCPT;
 			break;
 		case RV_RCPT:
 			p->code = r.code;
-			(void)str_copy(p->text, sizeof p->text, r.text);
+			str_copy_trunc(p->text, sizeof p->text, r.text);
 			rcptval_send(p, "QUIT");
 			p->step = RV_QUIT;
 			if (r.code >= 200 && r.code < 300)
@@ -488,10 +508,13 @@ int rcptval_callout(struct rcptval *v, struct event_base *base, const char *addr
 	struct sockaddr_storage ss;
 	int sslen = sizeof ss;
 	char hp[RELAYTEST_NAME_MAX + 24];
-	if (strchr(v->host, ':'))
-		(void)str_format(hp, sizeof hp, "[%s]:%s", v->host, v->port);
-	else
-		(void)str_format(hp, sizeof hp, "%s:%s", v->host, v->port);
+	if (strchr(v->host, ':')) {
+		if (str_format(hp, sizeof hp, "[%s]:%s", v->host, v->port) != 0)
+			panic("rcptval_callout: hp does not fit");
+	} else {
+		if (str_format(hp, sizeof hp, "%s:%s", v->host, v->port) != 0)
+			panic("rcptval_callout: hp does not fit");
+	}
 	if (evutil_parse_sockaddr_port(hp, (struct sockaddr *)&ss, &sslen) != 0)
 		return -1;
 	for (const char *c = addr; *c; c++)

@@ -88,7 +88,8 @@ static void relay_set(struct relay_decision *out, const struct smtp_address *rcp
 	out->verdict = v;
 	out->reason = r;
 	if (v != RELAY_REJECT) {
-		(void)str_copy(out->reply, sizeof out->reply, "250 2.1.5 Ok");
+		if (str_copy(out->reply, sizeof out->reply, "250 2.1.5 Ok") != 0)
+			panic("relay_set: out->reply does not fit");
 		return;
 	}
 	char raw[SMTP_ADDRESS_PATH_MAX + 1] = "";
@@ -136,7 +137,7 @@ static void relay_set(struct relay_decision *out, const struct smtp_address *rcp
 		panic("relay: reject for reason %s", relay_reason_name(r));
 	}
 	if (str_format(out->reply, sizeof out->reply, "%s <%s>: %s", code, safe, why) != 0)
-		(void)str_format(out->reply, sizeof out->reply, "%s %s", code, why);
+		str_format_trunc(out->reply, sizeof out->reply, "%s %s", code, why);
 }
 
 int relay_decide(const struct relay_policy *policy, const struct relay_client *client,

@@ -10,6 +10,7 @@
 
 #include "core/buf.h"
 #include "core/clock.h"
+#include "core/log.h"
 #include "core/str.h"
 
 #include <errno.h>
@@ -293,7 +294,7 @@ static int relaytest_connect(struct relaytest_conn *c, const struct relaytest_op
 	hints.ai_socktype = SOCK_STREAM;
 	int gai = getaddrinfo(o->host, o->port, &hints, &res);
 	if (gai != 0) {
-		(void)str_format(r->error, sizeof r->error, "cannot resolve %s: %s", o->host,
+		str_format_trunc(r->error, sizeof r->error, "cannot resolve %s: %s", o->host,
 		                 gai_strerror(gai));
 		return -1;
 	}
@@ -349,7 +350,7 @@ static int relaytest_connect(struct relaytest_conn *c, const struct relaytest_op
 		return 0;
 	}
 	freeaddrinfo(res);
-	(void)str_format(r->error, sizeof r->error, "cannot connect to %s port %s: %s", o->host,
+	str_format_trunc(r->error, sizeof r->error, "cannot connect to %s port %s: %s", o->host,
 	                 o->port, strerror(err ? err : ECONNREFUSED));
 	return -1;
 }
@@ -358,7 +359,7 @@ static int relaytest_send(struct relaytest_conn *c, const char *line, char *err,
 {
 	char out[RELAYTEST_PATH_MAX + 32];
 	if (str_format(out, sizeof out, "%s\r\n", line) != 0) {
-		(void)str_format(err, errlen, "command too long");
+		str_format_trunc(err, errlen, "command too long");
 		return -1;
 	}
 	size_t n = strlen(out), off = 0;
@@ -375,12 +376,12 @@ static int relaytest_send(struct relaytest_conn *c, const char *line, char *err,
 			struct pollfd pfd = {.fd = c->fd, .events = POLLOUT};
 			int left = relaytest_left(dl);
 			if (left == 0 || poll(&pfd, 1, left) == 0) {
-				(void)str_format(err, errlen, "timeout sending to the server");
+				str_format_trunc(err, errlen, "timeout sending to the server");
 				return -1;
 			}
 			continue;
 		}
-		(void)str_format(err, errlen, "connection lost while sending: %s", strerror(errno));
+		str_format_trunc(err, errlen, "connection lost while sending: %s", strerror(errno));
 		return -1;
 	}
 	return 0;
@@ -398,7 +399,7 @@ static int relaytest_read(struct relaytest_conn *c, struct relaytest_reply *rep,
 			return 0;
 		}
 		if (rc < 0) {
-			(void)str_format(err, errlen, "malformed reply from the server");
+			str_format_trunc(err, errlen, "malformed reply from the server");
 			return -1;
 		}
 		struct pollfd pfd = {.fd = c->fd, .events = POLLIN};
@@ -407,7 +408,7 @@ static int relaytest_read(struct relaytest_conn *c, struct relaytest_reply *rep,
 		if (prc < 0 && errno == EINTR)
 			continue;
 		if (prc <= 0) {
-			(void)str_format(err, errlen, "timeout waiting for the server's reply");
+			str_format_trunc(err, errlen, "timeout waiting for the server's reply");
 			return -1;
 		}
 		char tmp[4096];
@@ -415,11 +416,11 @@ static int relaytest_read(struct relaytest_conn *c, struct relaytest_reply *rep,
 		if (n < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK))
 			continue;
 		if (n <= 0) {
-			(void)str_format(err, errlen, "server closed the connection");
+			str_format_trunc(err, errlen, "server closed the connection");
 			return -1;
 		}
 		if (buf_append(&c->in, tmp, (size_t)n) != 0) {
-			(void)str_format(err, errlen, "reply too long");
+			str_format_trunc(err, errlen, "reply too long");
 			return -1;
 		}
 	}
@@ -432,7 +433,7 @@ static int relaytest_command(struct relaytest_conn *c, const char *line,
 	if (relaytest_send(c, line, err, errlen) != 0 || relaytest_read(c, rep, err, errlen) != 0)
 		return -1;
 	if (rep->code == 421) {
-		(void)str_format(err, errlen, "server closing the session: %s", rep->text);
+		str_format_trunc(err, errlen, "server closing the session: %s", rep->text);
 		return -1;
 	}
 	return 0;
@@ -447,39 +448,43 @@ static int relaytest_open(struct relaytest_conn *c, const struct relaytest_optio
 	struct relaytest_reply rep;
 	char err[256];
 	if (relaytest_read(c, &rep, err, sizeof err) != 0) {
-		(void)str_format(r->error, sizeof r->error, "no greeting: %s", err);
+		str_format_trunc(r->error, sizeof r->error, "no greeting: %s", err);
 		goto fail;
 	}
 	if (first)
-		(void)str_copy(r->banner, sizeof r->banner, rep.text);
+		str_copy_trunc(r->banner, sizeof r->banner, rep.text);
 	if (rep.code / 100 != 2) {
-		(void)str_format(r->error, sizeof r->error, "server refused the session: %s",
+		str_format_trunc(r->error, sizeof r->error, "server refused the session: %s",
 		                 rep.text);
 		goto fail;
 	}
 	char name[RELAYTEST_NAME_MAX];
 	if (first && relaytest_reply_hostname(&rep, name, sizeof name) == 0)
-		(void)str_copy(r->server_name, sizeof r->server_name, name);
+		if (str_copy(r->server_name, sizeof r->server_name, name) != 0)
+			panic("relaytest_open: r->server_name does not fit");
 	char line[RELAYTEST_PATH_MAX];
-	(void)str_format(line, sizeof line, "EHLO %s", o->helo);
+	if (str_format(line, sizeof line, "EHLO %s", o->helo) != 0)
+		panic("relaytest_open: line does not fit");
 	if (relaytest_command(c, line, &rep, err, sizeof err) != 0) {
-		(void)str_format(r->error, sizeof r->error, "EHLO failed: %s", err);
+		str_format_trunc(r->error, sizeof r->error, "EHLO failed: %s", err);
 		goto fail;
 	}
 	if (rep.code / 100 != 2) {
-		(void)str_format(line, sizeof line, "HELO %s", o->helo);
+		if (str_format(line, sizeof line, "HELO %s", o->helo) != 0)
+			panic("relaytest_open: line does not fit");
 		if (relaytest_command(c, line, &rep, err, sizeof err) != 0) {
-			(void)str_format(r->error, sizeof r->error, "HELO failed: %s", err);
+			str_format_trunc(r->error, sizeof r->error, "HELO failed: %s", err);
 			goto fail;
 		}
 		if (rep.code / 100 != 2) {
-			(void)str_format(r->error, sizeof r->error, "HELO refused: %s", rep.text);
+			str_format_trunc(r->error, sizeof r->error, "HELO refused: %s", rep.text);
 			goto fail;
 		}
 	}
 	if (first && r->server_name[0] == '\0' &&
 	    relaytest_reply_hostname(&rep, name, sizeof name) == 0)
-		(void)str_copy(r->server_name, sizeof r->server_name, name);
+		if (str_copy(r->server_name, sizeof r->server_name, name) != 0)
+			panic("relaytest_open: r->server_name does not fit");
 	return 0;
 fail:
 	relaytest_close(c);
@@ -529,14 +534,18 @@ enum relaytest_status relaytest_run(const struct relaytest_options *o, struct re
 	if (r->server_name[0] == '\0') {
 		/* No usable name from the server: the target name, else its literal. */
 		if (relaytest_name_ok(o->host) && !strchr(o->host, ':') &&
-		    addr_parse(o->host, strlen(o->host), &(struct addr){0}) != 0)
-			(void)str_copy(r->server_name, sizeof r->server_name, o->host);
-		else
-			(void)str_format(r->server_name, sizeof r->server_name, "[%s%s]",
-			                 strchr(r->peer, ':') ? "IPv6:" : "", r->peer);
+		    addr_parse(o->host, strlen(o->host), &(struct addr){0}) != 0) {
+			if (str_copy(r->server_name, sizeof r->server_name, o->host) != 0)
+				panic("relaytest_run: r->server_name does not fit");
+		} else {
+			if (str_format(r->server_name, sizeof r->server_name, "[%s%s]",
+			               strchr(r->peer, ':') ? "IPv6:" : "", r->peer) != 0)
+				panic("relaytest_run: r->server_name does not fit");
+		}
 	}
 	char lit[ADDR_STRLEN + 8];
-	(void)str_format(lit, sizeof lit, "%s%s", strchr(r->peer, ':') ? "IPv6:" : "", r->peer);
+	if (str_format(lit, sizeof lit, "%s%s", strchr(r->peer, ':') ? "IPv6:" : "", r->peer) != 0)
+		panic("relaytest_run: lit does not fit");
 	struct relaytest_vars v = {o->from_domain, o->to_domain, r->server_name, lit};
 
 	size_t n;
@@ -550,7 +559,7 @@ enum relaytest_status relaytest_run(const struct relaytest_options *o, struct re
 		if (relaytest_expand(cases[i].mail_from, &v, t->mail_from, sizeof t->mail_from) !=
 		        0 ||
 		    relaytest_expand(cases[i].rcpt_to, &v, t->rcpt_to, sizeof t->rcpt_to) != 0) {
-			(void)str_format(r->error, sizeof r->error, "test %s: address too long",
+			str_format_trunc(r->error, sizeof r->error, "test %s: address too long",
 			                 t->name);
 			st = RELAYTEST_INCOMPLETE;
 			goto out;
@@ -571,7 +580,7 @@ enum relaytest_status relaytest_run(const struct relaytest_options *o, struct re
 		}
 		if (!done) {
 			if (err[0])
-				(void)str_format(r->error, sizeof r->error,
+				str_format_trunc(r->error, sizeof r->error,
 				                 "test %s did not complete: %s", t->name, err);
 			st = RELAYTEST_INCOMPLETE;
 			break;

@@ -158,7 +158,7 @@ static void smtp_session_refusal(struct smtp_session *s, const char *why, const 
 static void smtp_session_closing(struct smtp_session *s, const char *why, const char *text)
 {
 	char r[SMTP_SESSION_REPLY_MAX];
-	str_format(r, sizeof r, "421 4.7.0 %s %s", s->hostname, text);
+	str_format_trunc(r, sizeof r, "421 4.7.0 %s %s", s->hostname, text);
 	smtp_session_refusal(s, why, r);
 	smtp_session_close(s, why);
 }
@@ -260,11 +260,14 @@ static void smtp_session_ehlo_reply(struct smtp_session *s)
 	const char *ext[12];
 	int n = 0;
 	ext[n++] = "PIPELINING";
-	if (s->cfg.message_size_limit)
-		str_format(size, sizeof size, "SIZE %llu",
-		           (unsigned long long)s->cfg.message_size_limit);
-	else
-		str_copy(size, sizeof size, "SIZE");
+	if (s->cfg.message_size_limit) {
+		if (str_format(size, sizeof size, "SIZE %llu",
+		               (unsigned long long)s->cfg.message_size_limit) != 0)
+			panic("smtp_session_ehlo_reply: size does not fit");
+	} else {
+		if (str_copy(size, sizeof size, "SIZE") != 0)
+			panic("smtp_session_ehlo_reply: size does not fit");
+	}
 	ext[n++] = size;
 	if (s->cfg.tls_available && !s->tls)
 		ext[n++] = "STARTTLS";
@@ -305,7 +308,8 @@ static void smtp_session_helo_common(struct smtp_session *s, const char *arg, si
 		}
 	}
 	smtp_session_reset_transaction(s, esmtp ? "ehlo" : "helo");
-	str_copy_n(s->helo, sizeof s->helo, arg, len);
+	if (str_copy_n(s->helo, sizeof s->helo, arg, len) != 0)
+		panic("smtp_session_helo: the length was checked above");
 	s->esmtp = esmtp;
 	smtp_session_set_state(s, SMTP_SESSION_READY, esmtp ? "ehlo" : "helo");
 	if (esmtp)
@@ -432,7 +436,7 @@ static void smtp_session_cmd_rcpt(struct smtp_session *s, const char *arg, size_
 		smtp_address_format(&s->cand, a, sizeof a);
 		d.verdict = RELAY_REJECT;
 		d.reason = RELAY_REASON_DENIED;
-		str_format(d.reply, sizeof d.reply, "554 5.7.1 <%s>: Relay access denied", a);
+		str_format_trunc(d.reply, sizeof d.reply, "554 5.7.1 <%s>: Relay access denied", a);
 	}
 	if (d.verdict == RELAY_REJECT) {
 		smtp_session_error(s, relay_reason_name(d.reason),
@@ -722,7 +726,10 @@ static void smtp_session_auth_call(struct smtp_session *s, const char *mech, con
                                    const char *user, const char *pass)
 {
 	smtp_session_auth_done(s);
-	str_copy(s->auth_candidate, sizeof s->auth_candidate, user);
+	if (str_copy(s->auth_candidate, sizeof s->auth_candidate, user) != 0) {
+		smtp_session_error(s, "auth_syntax", "501 5.5.2 Error: user name too long");
+		return;
+	}
 	smtp_session_begin(s, SMTP_SESSION_PENDING_AUTH);
 	if (s->ops.auth)
 		s->ops.auth(s->arg, s, mech, authzid, user, pass);
@@ -749,7 +756,8 @@ static void smtp_session_auth_response(struct smtp_session *s, const char *msg, 
 			smtp_session_error(s, "auth_syntax", "501 5.5.2 Error: bad user name");
 			return;
 		}
-		str_copy_n(s->auth_login_user, sizeof s->auth_login_user, msg, n);
+		if (str_copy_n(s->auth_login_user, sizeof s->auth_login_user, msg, n) != 0)
+			panic("smtp_session_auth_response: s->auth_login_user does not fit");
 		s->auth_step = SMTP_SESSION_AUTH_STEP_LOGIN_PASS;
 		smtp_session_set_state(s, SMTP_SESSION_AUTH, "auth_login");
 		smtp_session_reply(s, "334 UGFzc3dvcmQ6"); /* "Password:" */
@@ -761,8 +769,10 @@ static void smtp_session_auth_response(struct smtp_session *s, const char *msg, 
 			smtp_session_error(s, "auth_syntax", "501 5.5.2 Error: bad password");
 			return;
 		}
-		str_copy_n(pass, sizeof pass, msg, n);
-		str_copy(user, sizeof user, s->auth_login_user);
+		if (str_copy_n(pass, sizeof pass, msg, n) != 0)
+			panic("smtp_session_auth_response: pass does not fit");
+		if (str_copy(user, sizeof user, s->auth_login_user) != 0)
+			panic("smtp_session_auth_response: user does not fit");
 		smtp_session_auth_call(s, "LOGIN", "", user, pass);
 		smtp_sasl_wipe(pass, sizeof pass);
 		smtp_sasl_wipe(user, sizeof user);
@@ -1008,14 +1018,19 @@ struct smtp_session *smtp_session_new(const struct smtp_session_config *cfg,
 	if (ops)
 		s->ops = *ops;
 	s->arg = arg;
-	str_copy(s->hostname, sizeof s->hostname, cfg->hostname ? cfg->hostname : "localhost");
+	if (str_copy(s->hostname, sizeof s->hostname,
+	             cfg->hostname ? cfg->hostname : "localhost") != 0) {
+		free(s);
+		return NULL;
+	}
 	s->cfg.hostname = s->hostname;
 	if (client_ip) {
 		s->has_ip = true;
 		s->ip = *client_ip;
 	}
 	if (client_rdns)
-		str_copy(s->rdns, sizeof s->rdns, client_rdns);
+		if (str_copy(s->rdns, sizeof s->rdns, client_rdns) != 0)
+			s->rdns[0] = '\0';
 	/* The input must hold one whole command or SASL line. */
 	size_t need = (cfg->line_limit > SMTP_SASL_RESPONSE_MAX + 2 ? cfg->line_limit
 	                                                            : SMTP_SASL_RESPONSE_MAX + 2) +
@@ -1099,7 +1114,8 @@ int smtp_session_reply_auth(struct smtp_session *s, enum smtp_session_auth_resul
 	s->pending = SMTP_SESSION_PENDING_NONE;
 	switch (r) {
 	case SMTP_SESSION_AUTH_OK:
-		str_copy(s->auth_user, sizeof s->auth_user, s->auth_candidate);
+		if (str_copy(s->auth_user, sizeof s->auth_user, s->auth_candidate) != 0)
+			panic("smtp_session_reply_auth: s->auth_user does not fit");
 		smtp_session_reply(s, "235 2.7.0 Authentication successful");
 		break;
 	case SMTP_SESSION_AUTH_FAIL:
@@ -1207,7 +1223,8 @@ static void smtp_received_token(char *dst, size_t size, const char *src, bool us
 	}
 	dst[n] = '\0';
 	if (n == 0)
-		str_copy(dst, size, "unknown");
+		if (str_copy(dst, size, "unknown") != 0)
+			panic("smtp_received_token: dst does not fit");
 }
 
 /* The for clause only for a plain recipient: a quoted local part (or any byte
@@ -1275,7 +1292,8 @@ int smtp_session_received(const struct smtp_session *s, const char *queue_id, co
 
 void smtp_session_set_rdns(struct smtp_session *s, const char *name)
 {
-	str_copy(s->rdns, sizeof s->rdns, name ? name : "");
+	if (str_copy(s->rdns, sizeof s->rdns, name ? name : "") != 0)
+		s->rdns[0] = '\0';
 }
 
 enum smtp_session_state smtp_session_state(const struct smtp_session *s)

@@ -37,7 +37,7 @@ static int spf_fail(char *err, size_t errlen, const char *what, const char *p, s
 {
 	char shown[64];
 	str_sanitize(shown, sizeof shown, p, n);
-	(void)str_format(err, errlen, "%s: %s", what, shown);
+	str_format_trunc(err, errlen, "%s: %s", what, shown);
 	return -1;
 }
 
@@ -106,7 +106,9 @@ static int spf_term_parse(const char *p, size_t n, struct spf_record *r, char *e
 			if (!spf_spec_ok(p + eq + 1, n - eq - 1))
 				return spf_fail(err, errlen, "bad redirect", p, n);
 			r->has_redirect = true;
-			(void)str_copy_n(r->redirect, sizeof r->redirect, p + eq + 1, n - eq - 1);
+			if (str_copy_n(r->redirect, sizeof r->redirect, p + eq + 1, n - eq - 1) !=
+			    0)
+				panic("spf_parse: spf_spec_ok() checked the length");
 		} else if (str_ieq_n(p, eq, "exp")) {
 			if (!spf_spec_ok(p + eq + 1, n - eq - 1))
 				return spf_fail(err, errlen, "bad exp", p, n);
@@ -179,7 +181,8 @@ static int spf_term_parse(const char *p, size_t n, struct spf_record *r, char *e
 	case SPF_M_EXISTS:
 		if (an < 2 || arg[0] != ':' || !spf_spec_ok(arg + 1, an - 1))
 			return spf_fail(err, errlen, "needs :domain", p, n);
-		(void)str_copy_n(m->spec, sizeof m->spec, arg + 1, an - 1);
+		if (str_copy_n(m->spec, sizeof m->spec, arg + 1, an - 1) != 0)
+			panic("spf_parse: spf_spec_ok() checked the length");
 		break;
 	case SPF_M_A:
 	case SPF_M_MX:
@@ -190,7 +193,8 @@ static int spf_term_parse(const char *p, size_t n, struct spf_record *r, char *e
 		if (dn > 0) {
 			if (arg[0] != ':' || !spf_spec_ok(arg + 1, dn - 1))
 				return spf_fail(err, errlen, "bad domain", p, n);
-			(void)str_copy_n(m->spec, sizeof m->spec, arg + 1, dn - 1);
+			if (str_copy_n(m->spec, sizeof m->spec, arg + 1, dn - 1) != 0)
+				panic("spf_parse: spf_spec_ok() checked the length");
 		}
 		break;
 	}
@@ -261,12 +265,14 @@ static int spf_append(char *out, size_t size, size_t *n, const char *s, size_t l
 static void spf_ip_macro(const struct addr *ip, bool v, char *out, size_t size)
 {
 	if (v) {
-		(void)str_copy(out, size, ip->family == 4 ? "in-addr" : "ip6");
+		if (str_copy(out, size, ip->family == 4 ? "in-addr" : "ip6") != 0)
+			panic("spf_ip_macro: out does not fit");
 		return;
 	}
 	if (ip->family == 4) {
-		(void)str_format(out, size, "%u.%u.%u.%u", ip->bytes[0], ip->bytes[1], ip->bytes[2],
-		                 ip->bytes[3]);
+		if (str_format(out, size, "%u.%u.%u.%u", ip->bytes[0], ip->bytes[1], ip->bytes[2],
+		               ip->bytes[3]) != 0)
+			panic("spf_ip_macro: out does not fit");
 		return;
 	}
 	static const char hex[] = "0123456789abcdef";
@@ -291,17 +297,21 @@ static int spf_macro_one(const char *body, size_t blen, const struct spf_macro_c
 	const char *at = mailaddr_at(m->sender);
 	switch (letter | 0x20) {
 	case 's':
-		(void)str_copy(val, sizeof val, m->sender);
+		if (str_copy(val, sizeof val, m->sender) != 0)
+			panic("spf_macro_one: sender, domain and helo are shorter than val");
 		break;
 	case 'l':
-		(void)str_copy_n(val, sizeof val, m->sender,
-		                 at ? (size_t)(at - m->sender) : strlen(m->sender));
+		if (str_copy_n(val, sizeof val, m->sender,
+		               at ? (size_t)(at - m->sender) : strlen(m->sender)) != 0)
+			panic("spf_macro_one: sender, domain and helo are shorter than val");
 		break;
 	case 'o':
-		(void)str_copy(val, sizeof val, at ? at + 1 : m->sender);
+		if (str_copy(val, sizeof val, at ? at + 1 : m->sender) != 0)
+			panic("spf_macro_one: sender, domain and helo are shorter than val");
 		break;
 	case 'd':
-		(void)str_copy(val, sizeof val, m->domain);
+		if (str_copy(val, sizeof val, m->domain) != 0)
+			panic("spf_macro_one: sender, domain and helo are shorter than val");
 		break;
 	case 'i':
 		spf_ip_macro(&m->ip, false, val, sizeof val);
@@ -310,11 +320,13 @@ static int spf_macro_one(const char *body, size_t blen, const struct spf_macro_c
 		spf_ip_macro(&m->ip, true, val, sizeof val);
 		break;
 	case 'h':
-		(void)str_copy(val, sizeof val, m->helo && m->helo[0] ? m->helo : "unknown");
+		if (str_copy(val, sizeof val, m->helo && m->helo[0] ? m->helo : "unknown") != 0)
+			panic("spf_macro_one: sender, domain and helo are shorter than val");
 		break;
 	case 'p':
-		(void)str_copy(val, sizeof val,
-		               "unknown"); /* section 7.3: allowed, and ptr is discouraged */
+		if (str_copy(val, sizeof val, "unknown") != 0)
+			panic("spf_macro_one: val does not fit"); /* section 7.3: allowed, and ptr
+			                                             is discouraged */
 		break;
 	default:
 		return -1; /* c, r, t only in exp=, which we do not expand */
@@ -532,7 +544,10 @@ static bool spf_push(struct spf_check *c, const char *domain, bool redirected)
 	struct spf_frame *f = calloc(1, sizeof *f);
 	if (!f)
 		return false;
-	(void)str_copy(f->domain, sizeof f->domain, domain);
+	if (str_copy(f->domain, sizeof f->domain, domain) != 0) {
+		free(f);
+		return false;
+	}
 	f->redirected = redirected;
 	c->frames[c->depth++] = f;
 	return true;
@@ -578,7 +593,8 @@ static void spf_frame_result(struct spf_check *c, enum pol_spf r, bool from_dns)
 	}
 	struct spf_frame *inner = spf_top(c);
 	char dom[256];
-	(void)str_copy(dom, sizeof dom, inner->domain);
+	if (str_copy(dom, sizeof dom, inner->domain) != 0)
+		panic("spf_frame_result: dom does not fit");
 	free(inner);
 	c->depth--;
 	struct spf_frame *f = spf_top(c);
@@ -741,7 +757,8 @@ static void spf_dns_cb(void *arg, const struct dns_result *res)
 		}
 		c->nmx = res->status == DNS_OK ? res->nmx : 0;
 		for (int i = 0; i < c->nmx; i++)
-			(void)str_copy(c->mx[i], sizeof c->mx[i], res->mx[i].host);
+			if (str_copy(c->mx[i], sizeof c->mx[i], res->mx[i].host) != 0)
+				panic("spf_dns_cb: c->mx[i] does not fit");
 		c->mx_i = 0;
 		spf_next_mx(c);
 		return;
@@ -789,7 +806,11 @@ static void spf_run(struct spf_check *c)
 				return;
 			}
 			/* the frame becomes the target's; its result is the frame's */
-			(void)str_copy(f->domain, sizeof f->domain, name);
+			if (str_copy(f->domain, sizeof f->domain, name) != 0) {
+				spf_finish(c, POL_SPF_PERMERROR, true,
+				           "%s: redirect target too long", f->domain);
+				return;
+			}
 			memset(&f->rec, 0, sizeof f->rec);
 			f->term = 0;
 			f->redirected = true;
@@ -873,20 +894,26 @@ struct spf_check *spf_check_start(struct event_base *base, struct dns *dns, cons
 	c->arg = arg;
 	c->ip = *ip;
 	addr_unmap(&c->ip);
-	(void)str_copy(c->helo, sizeof c->helo, helo ? helo : "");
-	const char *at = mailaddr_at(sender);
+	if (str_copy(c->helo, sizeof c->helo, helo ? helo : "") != 0)
+		c->helo[0] = '\0';
+	const char *at = sender ? mailaddr_at(sender) : NULL;
 	const char *domain;
 	if (sender && sender[0] && at && at[1]) {
-		if (at == sender)
-			(void)str_format(c->sender, sizeof c->sender, "postmaster%s", sender);
-		else
-			(void)str_copy(c->sender, sizeof c->sender, sender);
+		if ((at == sender ? str_format(c->sender, sizeof c->sender, "postmaster%s", sender)
+		                  : str_copy(c->sender, sizeof c->sender, sender)) != 0) {
+			spf_finish(c, POL_SPF_NONE, false, "sender address too long");
+			return c;
+		}
 		domain = mailaddr_domain(c->sender);
 	} else {
-		(void)str_format(c->sender, sizeof c->sender, "postmaster@%s", c->helo);
+		if (str_format(c->sender, sizeof c->sender, "postmaster@%s", c->helo) != 0)
+			panic("spf_check_start: c->sender does not fit");
 		domain = c->helo;
 	}
-	(void)str_copy(c->ans.domain, sizeof c->ans.domain, domain);
+	if (str_copy(c->ans.domain, sizeof c->ans.domain, domain) != 0) {
+		spf_finish(c, POL_SPF_NONE, false, "no usable domain to check");
+		return c;
+	}
 	str_lower(c->ans.domain);
 	/* Two labels at least; '_' and edge hyphens are in the DNS, so not malformed here. */
 	bool bad =

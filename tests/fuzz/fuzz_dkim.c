@@ -7,6 +7,7 @@
  * white space; the field's lines are folded.
  */
 #include "core/buf.h"
+#include "core/log.h"
 #include "core/str.h"
 #include "forensics/msg.h"
 #include "smtp/dkim.h"
@@ -26,7 +27,8 @@ static struct dkim_key *fuzz_key(void)
 	char path[64], err[256];
 	struct buf txt;
 	buf_init(&txt, 4096);
-	(void)str_format(path, sizeof path, "/tmp/fuzz-dkim-%d.pem", (int)getpid());
+	if (str_format(path, sizeof path, "/tmp/fuzz-dkim-%d.pem", (int)getpid()) != 0)
+		panic("fuzz_key: path does not fit");
 	(void)unlink(path);
 	if (dkim_keygen(DKIM_ALG_ED25519_SHA256, 0, path, &txt, err, sizeof err) != 0 ||
 	    dkim_key_load(&k, "fuzz.test", "sel", path, err, sizeof err) != 0)

@@ -30,8 +30,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 		if (t == KV_PAIR && (pr.klen == 0 || pr.key < before || pr.key + pr.klen > p))
 			abort();
-		(void)kv_unquote(&pr, v, sizeof v);
-		if (strlen(v) >= sizeof v)
+		/* 0 or -1 (did not fit): either way v is a string within its size */
+		int fit = kv_unquote(&pr, v, sizeof v);
+		if ((fit != 0 && fit != -1) || strlen(v) >= sizeof v)
 			abort();
 	}
 	/* round trip: the input as one value */

@@ -61,7 +61,7 @@ static int redis_server_start_on(int p)
 		p = redis_server_free_port();
 	if (p <= 0)
 		return -1;
-	(void)str_format(port, sizeof port, "%d", p);
+	assert_int_equal(str_format(port, sizeof port, "%d", p), 0);
 	pid_t pid = fork();
 	if (pid < 0)
 		return -1;

@@ -103,8 +103,8 @@ static void test_session(void **state)
 	session_init(&ss, 30 * 60000, 12 * H);
 	const struct session *s = session_create(&ss, "boss", T0);
 	char id[SESSION_TOKEN_LEN + 1], csrf[SESSION_TOKEN_LEN + 1];
-	str_copy(id, sizeof id, s->id);
-	str_copy(csrf, sizeof csrf, s->csrf);
+	assert_int_equal(str_copy(id, sizeof id, s->id), 0);
+	assert_int_equal(str_copy(csrf, sizeof csrf, s->csrf), 0);
 	assert_int_equal(strlen(id), SESSION_TOKEN_LEN);
 	assert_string_not_equal(id, csrf);
 	assert_non_null(session_find(&ss, id, T0 + 20 * 60000));
@@ -112,7 +112,7 @@ static void test_session(void **state)
 	assert_null(session_find(&ss, id, T0 + 80 * 60000));     /* idle too long */
 	assert_null(session_find(&ss, id, T0 + 80 * 60000));
 	s = session_create(&ss, "boss", T0);
-	str_copy(id, sizeof id, s->id);
+	assert_int_equal(str_copy(id, sizeof id, s->id), 0);
 	for (int i = 1; i < 13 * 2; i++)
 		session_find(&ss, id, T0 + i * 25 * 60000);
 	assert_null(session_find(&ss, id, T0 + 12 * H + 1)); /* absolute limit */
@@ -122,7 +122,7 @@ static void test_session(void **state)
 	assert_false(session_csrf_ok(s, ""));
 	assert_false(session_csrf_ok(s, id));
 	assert_false(session_csrf_ok(NULL, s->csrf));
-	str_copy(id, sizeof id, s->id);
+	assert_int_equal(str_copy(id, sizeof id, s->id), 0);
 	id[5] ^= 1;
 	assert_null(session_find(&ss, id, T0));
 	assert_null(session_find(&ss, "short", T0));
@@ -132,7 +132,7 @@ static void test_session(void **state)
 	assert_null(session_find(&ss, id, T0));
 	/* full: the oldest goes */
 	const struct session *first = session_create(&ss, "a", T0);
-	str_copy(id, sizeof id, first->id);
+	assert_int_equal(str_copy(id, sizeof id, first->id), 0);
 	for (int i = 0; i < SESSION_MAX; i++)
 		session_create(&ss, "b", T0 + 1 + i);
 	assert_null(session_find(&ss, id, T0 + 100));

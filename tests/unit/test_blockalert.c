@@ -26,10 +26,10 @@ static struct pol_verdict verdict(int i)
 	v.action = POL_BLOCK;
 	v.block_created = true;
 	v.score = 90 + i;
-	(void)str_format(v.identity, sizeof v.identity, "user:u%d@example.org", i);
-	(void)str_copy(v.rule, sizeof v.rule, "compromise");
-	(void)str_copy(v.reasons[0], sizeof v.reasons[0], "logins from 37 IPs");
-	(void)str_copy(v.reasons[1], sizeof v.reasons[1], "active 24 of 24 h");
+	assert_int_equal(str_format(v.identity, sizeof v.identity, "user:u%d@example.org", i), 0);
+	assert_int_equal(str_copy(v.rule, sizeof v.rule, "compromise"), 0);
+	assert_int_equal(str_copy(v.reasons[0], sizeof v.reasons[0], "logins from 37 IPs"), 0);
+	assert_int_equal(str_copy(v.reasons[1], sizeof v.reasons[1], "active 24 of 24 h"), 0);
 	v.n_reasons = 2;
 	v.block_expires_ms = clock_realtime_ms() + 3600000;
 	return v;
@@ -130,7 +130,7 @@ static void test_alert_as_mail(void **state)
 	clock_fake_set(T0, 1000);
 	struct blockalert *b = blockalert_new(60000, "mx1.example.org");
 	struct pol_verdict v = verdict(1);
-	(void)str_copy(v.reasons[1], sizeof v.reasons[1], "evil\r\nBcc: x@y");
+	assert_int_equal(str_copy(v.reasons[1], sizeof v.reasons[1], "evil\r\nBcc: x@y"), 0);
 	char *json = blockalert_add(b, &v, "198.51.100.7", T0);
 	assert_non_null(json);
 	const char to[2][320] = {"admin@example.org", "ops@example.org"};

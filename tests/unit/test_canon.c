@@ -77,10 +77,11 @@ static void test_domain(void **state)
 	char lab[80], name[300];
 	memset(lab, 'a', 64);
 	lab[64] = '\0';
-	(void)str_format(name, sizeof name, "%s.test", lab);
+	assert_int_equal(str_format(name, sizeof name, "%s.test", lab), 0);
 	dom_bad(name); /* a 64-octet label */
 	lab[63] = '\0';
-	(void)str_format(name, sizeof name, "%s.%s.%s.%s", lab, lab, lab, lab); /* 255 */
+	assert_int_equal(str_format(name, sizeof name, "%s.%s.%s.%s", lab, lab, lab, lab),
+	                 0); /* 255 */
 	dom_bad(name);
 	name[250] = '\0'; /* 250 octets, labels of 63: fine */
 	char out[300];
@@ -278,11 +279,11 @@ static struct pol_verdict mail(struct fx *f, int64_t t, const char *user, const 
 	struct pol_verdict v;
 	char a[64];
 	pol_event_init(&ev, POL_EV_MAIL, t);
-	(void)str_copy(ev.user, sizeof ev.user, user);
+	assert_int_equal(str_copy(ev.user, sizeof ev.user, user), 0);
 	assert_int_equal(addr_parse("192.0.2.10", 10, &ev.ip), 0);
 	ev.has_ip = true;
-	(void)str_copy(ev.sender, sizeof ev.sender, from);
-	(void)str_format(a, sizeof a, "friend%u@example.net", seed % 7);
+	assert_int_equal(str_copy(ev.sender, sizeof ev.sender, from), 0);
+	assert_int_equal(str_format(a, sizeof a, "friend%u@example.net", seed % 7), 0);
 	pol_event_add_rcpt(&ev, a, POL_DLV_OK);
 	ev.size = 3000;
 	ev.fingerprint = 0x1000 + seed;
@@ -313,7 +314,7 @@ static void test_engine_blocks_any_spelling(void **state)
 	/* the blocks-only check (a Postfix RCPT request) the same */
 	struct pol_event ev;
 	pol_event_init(&ev, POL_EV_MAIL, T0 + 5000);
-	(void)str_copy(ev.sender, sizeof ev.sender, "Someone@Evil.Test");
+	assert_int_equal(str_copy(ev.sender, sizeof ev.sender, "Someone@Evil.Test"), 0);
 	assert_int_equal(pol_engine_check_blocks(f->e, &ev, &v), 0);
 	assert_int_equal(v.action, POL_BLOCK);
 
@@ -407,10 +408,10 @@ static void put_block(struct store *st, const char *id, int64_t expires, uint32_
 {
 	struct store_block b;
 	memset(&b, 0, sizeof b);
-	(void)str_copy(b.identity, sizeof b.identity, id);
+	assert_int_equal(str_copy(b.identity, sizeof b.identity, id), 0);
 	assert_int_equal(store_block_kind_of(id, &b.kind), 0);
-	(void)str_copy(b.rule, sizeof b.rule, "compromise");
-	(void)str_copy(b.reason, sizeof b.reason, "old block");
+	assert_int_equal(str_copy(b.rule, sizeof b.rule, "compromise"), 0);
+	assert_int_equal(str_copy(b.reason, sizeof b.reason, "old block"), 0);
 	b.created_ms = T0 - 3600000;
 	b.expires_ms = expires;
 	b.offences = offences;
@@ -455,8 +456,8 @@ static void rekey_store(struct store *st)
 	struct pol_event ev;
 	struct pol_verdict v;
 	pol_event_init(&ev, POL_EV_MAIL, T0);
-	(void)str_copy(ev.user, sizeof ev.user, "Sam@corp.test");
-	(void)str_copy(ev.sender, sizeof ev.sender, "sam@corp.test");
+	assert_int_equal(str_copy(ev.user, sizeof ev.user, "Sam@corp.test"), 0);
+	assert_int_equal(str_copy(ev.sender, sizeof ev.sender, "sam@corp.test"), 0);
 	assert_int_equal(pol_engine_evaluate(e, &ev, &v), 0);
 	assert_int_equal(v.action, POL_BLOCK);
 	pol_engine_free(e);
@@ -477,7 +478,7 @@ static void test_rekey_lmdb(void **state)
 {
 	(void)state;
 	char dir[64], err[256], cmd[128];
-	(void)str_copy(dir, sizeof dir, "/tmp/rg-canon-XXXXXX");
+	assert_int_equal(str_copy(dir, sizeof dir, "/tmp/rg-canon-XXXXXX"), 0);
 	assert_non_null(mkdtemp(dir));
 	struct store *st = store_lmdb_open(dir, 16 << 20, err, sizeof err);
 	assert_non_null(st);
@@ -492,7 +493,7 @@ static void test_rekey_lmdb(void **state)
 	assert_int_equal(store_lmdb_verify(dir, 16 << 20, false, T0, &c, err, sizeof err), 0);
 	assert_int_equal(c.missing, 0);
 	assert_int_equal(c.bad_blocks, 0);
-	(void)str_format(cmd, sizeof cmd, "rm -rf %s", dir);
+	assert_int_equal(str_format(cmd, sizeof cmd, "rm -rf %s", dir), 0);
 	assert_int_equal(system(cmd), 0);
 }
 

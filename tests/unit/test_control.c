@@ -66,7 +66,7 @@ static void test_request_and_reply(void **state)
 {
 	char dir[] = "/tmp/rg-control-XXXXXX", path[128], err[256];
 	assert_non_null(mkdtemp(dir));
-	(void)str_format(path, sizeof path, "%s/control.sock", dir);
+	assert_int_equal(str_format(path, sizeof path, "%s/control.sock", dir), 0);
 	json_t *reply = NULL;
 	json_t *ping = json_pack("{s:s}", "cmd", "ping");
 	assert_int_equal(control_call(path, ping, 1000, &reply, err, sizeof err), 1);

@@ -157,6 +157,42 @@ static void test_str_copy_split(void **state)
 	assert_string_equal(out, "a\\x0d\\x0ab");
 }
 
+/* The _trunc variants keep what fits, NUL-terminated, and never write past
+ * size; the checked ones say -1 for the same input. */
+static void test_str_trunc_variants(void **state)
+{
+	char d[5] = "xxxx";
+	str_copy_trunc(d, sizeof d, "abcdef");
+	assert_string_equal(d, "abcd");
+	str_copy_trunc(d, sizeof d, "ab");
+	assert_string_equal(d, "ab");
+	str_copy_n_trunc(d, sizeof d, "0123456789", 7);
+	assert_string_equal(d, "0123");
+	str_copy_n_trunc(d, sizeof d, "xy\0z", 2); /* src need not be NUL-terminated at len */
+	assert_string_equal(d, "xy");
+	str_append_trunc(d, sizeof d, "zzz");
+	assert_string_equal(d, "xyzz");
+	str_append_trunc(d, sizeof d, "q"); /* full: unchanged */
+	assert_string_equal(d, "xyzz");
+	assert_int_equal(str_append(d, sizeof d, "q"), -1);
+	str_format_trunc(d, sizeof d, "%d-%s", 12, "345");
+	assert_string_equal(d, "12-3");
+	assert_int_equal(str_format(d, sizeof d, "%d-%s", 12, "345"), -1);
+	str_format_trunc(d, sizeof d, "%d", 7);
+	assert_string_equal(d, "7");
+	/* size 0 writes nothing at all */
+	char canary[2] = "k";
+	str_copy_trunc(canary, 0, "abc");
+	str_copy_n_trunc(canary, 0, "abc", 3);
+	str_format_trunc(canary, 0, "%s", "abc");
+	assert_string_equal(canary, "k");
+	/* and room for exactly the string is enough */
+	char e[4];
+	str_format_trunc(e, sizeof e, "%s", "abc");
+	assert_string_equal(e, "abc");
+	assert_int_equal(str_format(e, sizeof e, "%s", "abc"), 0);
+}
+
 static void test_addr_parse_format(void **state)
 {
 	struct addr a;
@@ -265,7 +301,8 @@ static int test_cfg_handler(void *user, const char *section, const char *name, c
 {
 	int rc = cfg_table_set(test_table, 5, user, section, name, value, err, errlen);
 	if (rc == 0) {
-		str_format(err, errlen, "unknown option %s in [%s]", name, section);
+		assert_int_equal(
+		    str_format(err, errlen, "unknown option %s in [%s]", name, section), 0);
 		return -1;
 	}
 	return rc == 1 ? 0 : -1;
@@ -447,6 +484,7 @@ int main(void)
 	    cmocka_unit_test(test_dname),
 	    cmocka_unit_test(test_str_numbers),
 	    cmocka_unit_test(test_str_copy_split),
+	    cmocka_unit_test(test_str_trunc_variants),
 	    cmocka_unit_test(test_addr_parse_format),
 	    cmocka_unit_test(test_cidr),
 	    cmocka_unit_test(test_prefix_set),

@@ -409,7 +409,7 @@ static void test_counters(void **state)
 	struct pol_verdict v;
 	for (int i = 0; i < 2; i++) {
 		pol_event_init(&ev, POL_EV_MAIL, clock_realtime_ms());
-		(void)str_copy(ev.user, sizeof ev.user, "eve@corp.test");
+		assert_int_equal(str_copy(ev.user, sizeof ev.user, "eve@corp.test"), 0);
 		pol_event_add_rcpt(&ev, "a@example.net", POL_DLV_OK);
 		pol_event_add_rcpt(&ev, "b@example.net", POL_DLV_OK);
 		ev.size = 1000;

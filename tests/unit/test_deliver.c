@@ -209,7 +209,7 @@ static void add_mx(struct dns *d, const char *dom, int n, const struct dns_mx *m
 static void add_a(struct dns *d, const char *name, const char *ip)
 {
 	struct dns_result r = {.status = DNS_OK, .naddrs = 1};
-	addr_parse(ip, strlen(ip), &r.addrs[0]);
+	assert_int_equal(addr_parse(ip, strlen(ip), &r.addrs[0]), 0);
 	dns_fake_add(d, name, DNS_T_A, &r);
 	struct dns_result nd = {.status = DNS_NODATA};
 	dns_fake_add(d, name, DNS_T_AAAA, &nd);
@@ -534,6 +534,30 @@ static void test_null_mx_and_nxdomain(void **state)
 	assert_non_null(strstr(f->srv[3].last_data, "Status: 5.1.2"));
 }
 
+/* A recipient domain longer than a destination's name is not routed to a
+ * host named by its first 255 bytes: it bounces as too long. */
+static void test_domain_too_long(void **state)
+{
+	struct fix *f = *state;
+	fix_start(f);
+	char addr[400] = "a@";
+	for (int i = 0; i < 5; i++) {
+		size_t n = strlen(addr);
+		memset(addr + n, 'd', 60);
+		memcpy(addr + n + 60, ".", 2);
+	}
+	assert_int_equal(str_append(addr, sizeof addr, "test"), 0);
+	const char *r[1] = {addr};
+	enqueue(f, "sam@gw.test", true, 1, r);
+	run_until(f, 0, 0, 0);
+	assert_int_equal(f->srv[3].messages, 1);
+	assert_non_null(strstr(f->srv[3].last_data, "Status: 5.1.2"));
+	assert_non_null(strstr(f->srv[3].last_data, "domain is too long"));
+	struct deliver_stats ds;
+	deliver_stats(f->d, &ds);
+	assert_int_equal(ds.bounced, 1);
+}
+
 static void test_relayhost(void **state)
 {
 	struct fix *f = *state;
@@ -653,6 +677,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_mx_fallback, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_stall_and_drop, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_null_mx_and_nxdomain, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_domain_too_long, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_relayhost, setup, teardown),
 	    cmocka_unit_test(test_nexthop_parse),
 	    cmocka_unit_test(test_delivery_config),

@@ -401,7 +401,7 @@ static bool self_is(void *arg, const struct addr *a)
 
 static void set_target(struct mx_target *t, const char *host, uint16_t pref, const char *ip)
 {
-	(void)str_copy(t->host, sizeof t->host, host);
+	assert_int_equal(str_copy(t->host, sizeof t->host, host), 0);
 	t->pref = pref;
 	assert_int_equal(addr_parse(ip, strlen(ip), &t->addr), 0);
 }

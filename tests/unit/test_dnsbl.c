@@ -280,7 +280,7 @@ static void test_checker(void **state)
 	struct dns_result txt;
 	memset(&txt, 0, sizeof txt);
 	txt.status = DNS_OK;
-	str_copy(txt.txt, sizeof txt.txt, "see http://good.test/192.0.2.5");
+	assert_int_equal(str_copy(txt.txt, sizeof txt.txt, "see http://good.test/192.0.2.5"), 0);
 	assert_int_equal(dns_fake_add(d, "5.2.0.192.good.test", DNS_T_TXT, &txt), 0);
 	/* wild.test lists everything, 127.0.0.1 too */
 	fake(d, "2.0.0.127.wild.test", DNS_OK, "127.0.0.2");

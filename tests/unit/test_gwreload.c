@@ -30,7 +30,7 @@ static void write_conf(const char *text)
 
 static int setup(void **state)
 {
-	str_copy(conf_path, sizeof conf_path, "/tmp/rg-test-reload-XXXXXX");
+	assert_int_equal(str_copy(conf_path, sizeof conf_path, "/tmp/rg-test-reload-XXXXXX"), 0);
 	int fd = mkstemp(conf_path);
 	assert_true(fd >= 0);
 	close(fd);

@@ -40,7 +40,7 @@ static void test_srs(void **state)
 	                     "SRS0=HHH=TT=example.com=@fwd",
 	                     ""};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-		(void)str_copy(out, sizeof out, "untouched");
+		assert_int_equal(str_copy(out, sizeof out, "untouched"), 0);
 		assert_int_equal(inmem_srs_original(bad[i], out, sizeof out), -1);
 		assert_string_equal(out, "untouched");
 	}

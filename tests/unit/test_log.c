@@ -35,10 +35,12 @@ static void log_capture(const char *journal_stream, bool match, char *out, size_
 	assert_int_equal(fstat(2, &st), 0);
 	char js[64];
 	if (journal_stream) {
-		str_copy(js, sizeof js, journal_stream);
+		assert_int_equal(str_copy(js, sizeof js, journal_stream), 0);
 	} else {
-		str_format(js, sizeof js, "%llu:%llu", (unsigned long long)st.st_dev,
-		           (unsigned long long)st.st_ino + (match ? 0 : 1));
+		assert_int_equal(str_format(js, sizeof js, "%llu:%llu",
+		                            (unsigned long long)st.st_dev,
+		                            (unsigned long long)st.st_ino + (match ? 0 : 1)),
+		                 0);
 	}
 	setenv("JOURNAL_STREAM", js, 1);
 	log_open("rgtest", true, false, LOG_LEVEL_DEBUG);

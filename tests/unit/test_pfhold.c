@@ -98,7 +98,7 @@ static char dir[64];
 static void write_file(const char *name, const char *text)
 {
 	char p[128];
-	(void)str_format(p, sizeof p, "%s/%s", dir, name);
+	assert_int_equal(str_format(p, sizeof p, "%s/%s", dir, name), 0);
 	FILE *f = fopen(p, "w");
 	assert_non_null(f);
 	fputs(text, f);
@@ -109,7 +109,7 @@ static char *read_file(const char *name)
 {
 	char p[128];
 	static char text[4096];
-	(void)str_format(p, sizeof p, "%s/%s", dir, name);
+	assert_int_equal(str_format(p, sizeof p, "%s/%s", dir, name), 0);
 	FILE *f = fopen(p, "r");
 	if (!f)
 		return NULL;
@@ -123,13 +123,13 @@ static struct pfhold_rec rec(const char *qid, const char *instance, const char *
 {
 	struct pfhold_rec r;
 	memset(&r, 0, sizeof r);
-	(void)str_copy(r.queue_id, sizeof r.queue_id, qid);
-	(void)str_copy(r.instance, sizeof r.instance, instance);
-	(void)str_copy(r.sender, sizeof r.sender, "spray@corp.test");
-	(void)str_copy(r.rcpt[0], sizeof r.rcpt[0], rcpt);
+	assert_int_equal(str_copy(r.queue_id, sizeof r.queue_id, qid), 0);
+	assert_int_equal(str_copy(r.instance, sizeof r.instance, instance), 0);
+	assert_int_equal(str_copy(r.sender, sizeof r.sender, "spray@corp.test"), 0);
+	assert_int_equal(str_copy(r.rcpt[0], sizeof r.rcpt[0], rcpt), 0);
 	r.nrcpt = 1;
-	(void)str_copy(r.identity, sizeof r.identity, "user:spray@corp.test");
-	(void)str_copy(r.rule, sizeof r.rule, "compromise");
+	assert_int_equal(str_copy(r.identity, sizeof r.identity, "user:spray@corp.test"), 0);
+	assert_int_equal(str_copy(r.rule, sizeof r.rule, "compromise"), 0);
 	r.time_ms = t;
 	return r;
 }
@@ -137,37 +137,42 @@ static struct pfhold_rec rec(const char *qid, const char *instance, const char *
 static void test_pfhold(void **state)
 {
 	(void)state;
-	(void)str_copy(dir, sizeof dir, "/tmp/rg-pfhold-XXXXXX");
+	assert_int_equal(str_copy(dir, sizeof dir, "/tmp/rg-pfhold-XXXXXX"), 0);
 	assert_non_null(mkdtemp(dir));
 	int64_t now = 1800000000000LL; /* the queue's arrival_time below, in ms */
 	/* Postfix's queue: two held messages of the policy's, one held by someone else,
 	 * one being delivered */
 	char q[1024];
-	(void)str_format(
-	    q, sizeof q,
-	    "{\"queue_name\":\"hold\",\"queue_id\":\"AAAA11111\",\"arrival_time\":%lld,"
-	    "\"sender\":\"spray@corp.test\",\"recipients\":[{\"address\":\"a@x.test\"}]}\n"
-	    "{\"queue_name\":\"hold\",\"queue_id\":\"BBBB22222\",\"arrival_time\":%lld,"
-	    "\"sender\":\"spray@corp.test\",\"recipients\":[{\"address\":\"b@x.test\"}]}\n"
-	    "{\"queue_name\":\"hold\",\"queue_id\":\"CCCC33333\",\"arrival_time\":%lld,"
-	    "\"sender\":\"other@corp.test\",\"recipients\":[{\"address\":\"c@x.test\"}]}\n"
-	    "{\"queue_name\":\"active\",\"queue_id\":\"DDDD44444\",\"arrival_time\":%lld,"
-	    "\"sender\":\"spray@corp.test\",\"recipients\":[{\"address\":\"d@x.test\"}]}\n",
-	    (long long)(now / 1000), (long long)(now / 1000), (long long)(now / 1000),
-	    (long long)(now / 1000));
+	assert_int_equal(
+	    str_format(
+	        q, sizeof q,
+	        "{\"queue_name\":\"hold\",\"queue_id\":\"AAAA11111\",\"arrival_time\":%lld,"
+	        "\"sender\":\"spray@corp.test\",\"recipients\":[{\"address\":\"a@x.test\"}]}\n"
+	        "{\"queue_name\":\"hold\",\"queue_id\":\"BBBB22222\",\"arrival_time\":%lld,"
+	        "\"sender\":\"spray@corp.test\",\"recipients\":[{\"address\":\"b@x.test\"}]}\n"
+	        "{\"queue_name\":\"hold\",\"queue_id\":\"CCCC33333\",\"arrival_time\":%lld,"
+	        "\"sender\":\"other@corp.test\",\"recipients\":[{\"address\":\"c@x.test\"}]}\n"
+	        "{\"queue_name\":\"active\",\"queue_id\":\"DDDD44444\",\"arrival_time\":%lld,"
+	        "\"sender\":\"spray@corp.test\",\"recipients\":[{\"address\":\"d@x.test\"}]}\n",
+	        (long long)(now / 1000), (long long)(now / 1000), (long long)(now / 1000),
+	        (long long)(now / 1000)),
+	    0);
 	write_file("queue.json", q);
 	char script[600];
-	(void)str_format(script, sizeof script,
-	                 "echo \"$*\" >> %s/args\n"
-	                 "case \"$*\" in *-j*) cat %s/queue.json;; esac\n",
-	                 dir, dir);
+	assert_int_equal(str_format(script, sizeof script,
+	                            "echo \"$*\" >> %s/args\n"
+	                            "case \"$*\" in *-j*) cat %s/queue.json;; esac\n",
+	                            dir, dir),
+	                 0);
 	write_file("pf.sh", script);
 	struct pfhold_conf pc = {.timeout_ms = 5000};
-	(void)str_format(pc.postqueue, sizeof pc.postqueue, "/bin/sh %s/pf.sh postqueue", dir);
-	(void)str_format(pc.postsuper, sizeof pc.postsuper, "/bin/sh %s/pf.sh postsuper", dir);
-	(void)str_copy(pc.config_dir, sizeof pc.config_dir, "/etc/postfix-out");
-	(void)str_format(pc.store_path, sizeof pc.store_path, "%s/holds.json", dir);
-	(void)str_format(pc.audit_path, sizeof pc.audit_path, "%s/audit.log", dir);
+	assert_int_equal(
+	    str_format(pc.postqueue, sizeof pc.postqueue, "/bin/sh %s/pf.sh postqueue", dir), 0);
+	assert_int_equal(
+	    str_format(pc.postsuper, sizeof pc.postsuper, "/bin/sh %s/pf.sh postsuper", dir), 0);
+	assert_int_equal(str_copy(pc.config_dir, sizeof pc.config_dir, "/etc/postfix-out"), 0);
+	assert_int_equal(str_format(pc.store_path, sizeof pc.store_path, "%s/holds.json", dir), 0);
+	assert_int_equal(str_format(pc.audit_path, sizeof pc.audit_path, "%s/audit.log", dir), 0);
 	char err[400];
 	struct pfhold *p = pfhold_open(&pc, err, sizeof err);
 	assert_non_null(p);
@@ -224,7 +229,7 @@ static void test_pfhold(void **state)
 	assert_int_equal(pfhold_count(p), 1);
 	assert_non_null(strstr(read_file("holds.json"), "BBBB22222"));
 	/* postsuper failing is a failure, and the record stays */
-	(void)str_copy(pc.postsuper, sizeof pc.postsuper, "/bin/false");
+	assert_int_equal(str_copy(pc.postsuper, sizeof pc.postsuper, "/bin/false"), 0);
 	pfhold_free(p);
 	p = pfhold_open(&pc, err, sizeof err);
 	assert_int_equal(pfhold_change(p, false, "BBBB22222", "ops", "x", now, err, sizeof err),
@@ -234,7 +239,7 @@ static void test_pfhold(void **state)
 	const char *files[] = {"queue.json", "pf.sh", "args", "holds.json", "audit.log"};
 	for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
 		char path[128];
-		(void)str_format(path, sizeof path, "%s/%s", dir, files[i]);
+		assert_int_equal(str_format(path, sizeof path, "%s/%s", dir, files[i]), 0);
 		unlink(path);
 	}
 	rmdir(dir);

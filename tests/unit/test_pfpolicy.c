@@ -226,7 +226,7 @@ static void test_instances(void **state)
 	assert_non_null(t);
 	char id[32];
 	for (int i = 0; i < 5000; i++) {
-		(void)str_format(id, sizeof id, "%x.%x.0", 4000 + i % 7, i);
+		assert_int_equal(str_format(id, sizeof id, "%x.%x.0", 4000 + i % 7, i), 0);
 		struct pfp_instance *x = pfp_instances_get(t, id, i, &created);
 		assert_non_null(x);
 		assert_true(created);
@@ -234,7 +234,7 @@ static void test_instances(void **state)
 		assert_true(pfp_instances_count(t) <= 1000);
 	}
 	for (int i = 4000; i < 5000; i++) {
-		(void)str_format(id, sizeof id, "%x.%x.0", 4000 + i % 7, i);
+		assert_int_equal(str_format(id, sizeof id, "%x.%x.0", 4000 + i % 7, i), 0);
 		struct pfp_instance *x = pfp_instances_get(t, id, 5000, &created);
 		assert_false(created);
 		assert_int_equal(x->rcpts, (uint32_t)i);

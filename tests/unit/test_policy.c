@@ -66,7 +66,7 @@ static struct pol_verdict auth(struct fx *f, int64_t t, const char *user, const 
 	static struct pol_event ev;
 	struct pol_verdict v;
 	pol_event_init(&ev, ok ? POL_EV_AUTH_OK : POL_EV_AUTH_FAIL, t);
-	(void)str_copy(ev.user, sizeof ev.user, user);
+	assert_int_equal(str_copy(ev.user, sizeof ev.user, user), 0);
 	set_ip(&ev, ip);
 	assert_int_equal(pol_engine_evaluate(f->e, &ev, &v), 0);
 	return v;
@@ -80,11 +80,12 @@ static struct pol_verdict mail(struct fx *f, int64_t t, const char *user, const 
 	struct pol_verdict v;
 	char a[64];
 	pol_event_init(&ev, POL_EV_MAIL, t);
-	(void)str_copy(ev.user, sizeof ev.user, user);
+	assert_int_equal(str_copy(ev.user, sizeof ev.user, user), 0);
 	set_ip(&ev, ip);
-	(void)str_copy(ev.sender, sizeof ev.sender, from);
+	assert_int_equal(str_copy(ev.sender, sizeof ev.sender, from), 0);
 	for (unsigned i = 0; i < nrcpt; i++) {
-		(void)str_format(a, sizeof a, "r%u.%u@d%u.example", seed, i, (seed + i) % 50);
+		assert_int_equal(
+		    str_format(a, sizeof a, "r%u.%u@d%u.example", seed, i, (seed + i) % 50), 0);
 		pol_event_add_rcpt(&ev, a, POL_DLV_OK);
 	}
 	ev.size = 4000;
@@ -98,7 +99,7 @@ static void rcpt_reject(struct fx *f, int64_t t, const char *user, const char *i
 	static struct pol_event ev;
 	struct pol_verdict v;
 	pol_event_init(&ev, POL_EV_RCPT_REJECT, t);
-	(void)str_copy(ev.user, sizeof ev.user, user);
+	assert_int_equal(str_copy(ev.user, sizeof ev.user, user), 0);
 	set_ip(&ev, ip);
 	ev.rcpt_count = n;
 	assert_int_equal(pol_engine_evaluate(f->e, &ev, &v), 0);
@@ -112,7 +113,7 @@ static unsigned spam_run(struct fx *f, int64_t *t, const char *user, const char 
 	char from[80];
 	for (unsigned i = 1; i <= max; i++) {
 		*t += 3 * SEC;
-		(void)str_format(from, sizeof from, "x%u@spam%u.example", i, i % 9);
+		assert_int_equal(str_format(from, sizeof from, "x%u@spam%u.example", i, i % 9), 0);
 		struct pol_verdict v = mail(f, *t, user, ip, from, 5, 7000 + i, 0xbadbeef);
 		rcpt_reject(f, *t, user, ip, 3);
 		if (v.action == POL_BLOCK) {
@@ -132,7 +133,8 @@ static void test_guessed_password_then_spam(void **state)
 	assert_int_equal(auth(f, t, "sam@example.org", "192.0.2.10", true).action, POL_ALLOW);
 	for (unsigned i = 0; i < 212; i++) {
 		t += 20 * SEC;
-		(void)str_format(ip, sizeof ip, "198.51.%u.%u", 100 + i % 3, 1 + i % 60);
+		assert_int_equal(str_format(ip, sizeof ip, "198.51.%u.%u", 100 + i % 3, 1 + i % 60),
+		                 0);
 		struct pol_verdict v = auth(f, t, "sam@example.org", ip, false);
 		assert_true(v.delay_ms > 0);
 	}
@@ -225,7 +227,8 @@ static void test_attacker_cannot_lock_out_user(void **state)
 	bool locked_seen = false;
 	for (unsigned i = 0; i < 500; i++) {
 		t += 5 * SEC;
-		(void)str_format(ip, sizeof ip, "203.0.%u.%u", 113 + i % 5, 1 + i % 100);
+		assert_int_equal(str_format(ip, sizeof ip, "203.0.%u.%u", 113 + i % 5, 1 + i % 100),
+		                 0);
 		struct pol_verdict v = auth(f, t, "alice@example.org", ip, false);
 		if (v.action == POL_DEFER || v.action == POL_BLOCK)
 			locked_seen = true;
@@ -358,7 +361,7 @@ static void test_leaky_vs_strict(void **state)
 	uint32_t n = 0;
 	for (int i = 0; i < 300; i++) {
 		char s[32];
-		(void)str_format(s, sizeof s, "u%d@example.net", i % 100);
+		assert_int_equal(str_format(s, sizeof s, "u%d@example.net", i % 100), 0);
 		n = ratelimit_bloom_add(&b, bits, 128, s, strlen(s), t, p);
 	}
 	assert_true(n >= 98 && n <= 100);
@@ -383,8 +386,8 @@ static void *race_thread(void *arg)
 	for (int i = 0; i < 60; i++) {
 		struct pol_verdict v;
 		pol_event_init(&ev, POL_EV_MAIL, T0 + 5 * HOUR);
-		(void)str_copy(ev.user, sizeof ev.user, "carl@example.org");
-		(void)addr_parse("192.0.2.1", 9, &ev.ip);
+		assert_int_equal(str_copy(ev.user, sizeof ev.user, "carl@example.org"), 0);
+		assert_int_equal(addr_parse("192.0.2.1", 9, &ev.ip), 0);
 		ev.ip.bytes[3] = (uint8_t)r->id;
 		ev.has_ip = true;
 		pol_event_add_rcpt(&ev, "x@example.net", POL_DLV_OK);
@@ -414,8 +417,8 @@ static void race_on_nodes(struct store *const *sts)
 	for (int i = 0; i < 150; i++) {
 		struct pol_verdict v;
 		pol_event_init(&ev, POL_EV_MAIL, T0 + HOUR);
-		(void)str_copy(ev.user, sizeof ev.user, "dora@example.org");
-		(void)addr_parse(i % 2 ? "192.0.2.1" : "192.0.2.2", 9, &ev.ip);
+		assert_int_equal(str_copy(ev.user, sizeof ev.user, "dora@example.org"), 0);
+		assert_int_equal(addr_parse(i % 2 ? "192.0.2.1" : "192.0.2.2", 9, &ev.ip), 0);
 		ev.has_ip = true;
 		pol_event_add_rcpt(&ev, "x@example.net", POL_DLV_OK);
 		assert_int_equal(pol_engine_evaluate(e, &ev, &v), 0);
@@ -479,7 +482,7 @@ static void test_check_and_commit(void **state)
 	race_on(st);
 	st->close(st);
 	char cmd[128];
-	(void)str_format(cmd, sizeof cmd, "rm -rf %s", dir);
+	assert_int_equal(str_format(cmd, sizeof cmd, "rm -rf %s", dir), 0);
 	assert_int_equal(system(cmd), 0);
 }
 
@@ -515,7 +518,7 @@ static void test_block_survives_restart(void **state)
 		pol_engine_free(f.e);
 		f.st->close(f.st);
 	}
-	(void)str_format(cmd, sizeof cmd, "rm -rf %s", dir);
+	assert_int_equal(str_format(cmd, sizeof cmd, "rm -rf %s", dir), 0);
 	assert_int_equal(system(cmd), 0);
 }
 
@@ -546,7 +549,8 @@ static void test_event_parse(void **state)
 	} sc[] = {{"6", 600}, {"6.5", 650}, {"12.34", 1234}, {"-0.25", -25}, {"0", 0}};
 	for (size_t i = 0; i < sizeof sc / sizeof sc[0]; i++) {
 		char line[64];
-		(void)str_format(line, sizeof line, "T+1 MAIL user=a scan=%s", sc[i].v);
+		assert_int_equal(str_format(line, sizeof line, "T+1 MAIL user=a scan=%s", sc[i].v),
+		                 0);
 		assert_int_equal(pol_event_parse(line, strlen(line), &ev, err, sizeof err), 1);
 		assert_true(ev.scanned);
 		assert_int_equal(ev.scan_score, sc[i].want);
@@ -617,12 +621,13 @@ static struct pol_verdict relayed(struct fx *f, int64_t t, const char *user, con
 	struct pol_verdict v;
 	char a[64];
 	pol_event_init(&ev, POL_EV_MAIL, t);
-	(void)str_copy(ev.user, sizeof ev.user, user);
+	assert_int_equal(str_copy(ev.user, sizeof ev.user, user), 0);
 	set_ip(&ev, "10.0.0.5");
-	(void)str_copy(ev.sender, sizeof ev.sender, from);
+	assert_int_equal(str_copy(ev.sender, sizeof ev.sender, from), 0);
 	ev.flags = POL_F_RELAYED | (foreign ? POL_F_FOREIGN_SENDER : 0);
 	for (unsigned i = 0; i < nrcpt; i++) {
-		(void)str_format(a, sizeof a, "r%u.%u@d%u.example", seed, i, (seed + i) % 50);
+		assert_int_equal(
+		    str_format(a, sizeof a, "r%u.%u@d%u.example", seed, i, (seed + i) % 50), 0);
 		pol_event_add_rcpt(&ev, a, POL_DLV_OK);
 	}
 	ev.size = 4000;
@@ -657,8 +662,9 @@ static void test_trusted_relay(void **state)
 			assert_int_equal(v.action, POL_BLOCK);
 		if (i % 5 == 0 && colleague_msgs < 117) {
 			for (int k = 0; k < 3; k++, colleague_msgs++) {
-				(void)str_format(who, sizeof who, "user%02u@corp.test",
-				                 colleague_msgs % 39);
+				assert_int_equal(str_format(who, sizeof who, "user%02u@corp.test",
+				                            colleague_msgs % 39),
+				                 0);
 				v = relayed(f, t, who, who, 1, 9000 + colleague_msgs, false);
 				assert_true(v.action <= POL_WARN);
 			}
@@ -688,7 +694,7 @@ static void test_trusted_relay(void **state)
 	t = T0 + 9 * HOUR;
 	unsigned deferred = 0;
 	for (unsigned i = 0; i < 120; i++) {
-		(void)str_format(who, sizeof who, "user%02u@corp.test", i % 40);
+		assert_int_equal(str_format(who, sizeof who, "user%02u@corp.test", i % 40), 0);
 		v = relayed(f, t + i * SEC, who, who, 1, i, false);
 		if (v.action == POL_DEFER) {
 			assert_string_equal(v.rule, "relay_rate_msg_hour");
@@ -728,9 +734,9 @@ static struct pol_verdict part(struct fx *f, int64_t t, const char *user, const 
 	static struct pol_event ev;
 	struct pol_verdict v;
 	pol_event_init(&ev, POL_EV_MAIL, t);
-	(void)str_copy(ev.user, sizeof ev.user, user);
+	assert_int_equal(str_copy(ev.user, sizeof ev.user, user), 0);
 	set_ip(&ev, ip);
-	(void)str_copy(ev.sender, sizeof ev.sender, from);
+	assert_int_equal(str_copy(ev.sender, sizeof ev.sender, from), 0);
 	if (!from[0])
 		ev.flags |= POL_F_NULL_SENDER;
 	if (rcpt)
@@ -757,7 +763,8 @@ static void test_message_in_parts(void **state)
 		    mail(f, t, "whole@corp.test", "192.0.2.1", "whole@corp.test", 3, m, 0);
 		assert_int_equal(v.action, POL_ALLOW);
 		for (unsigned i = 0; i < 3; i++) {
-			(void)str_format(a, sizeof a, "r%u.%u@d%u.example", m, i, (m + i) % 50);
+			assert_int_equal(
+			    str_format(a, sizeof a, "r%u.%u@d%u.example", m, i, (m + i) % 50), 0);
 			v = part(f, t + i, "parts@corp.test", "192.0.2.1", "parts@corp.test",
 			         i ? POL_PART_RCPTS : POL_PART_MSG | POL_PART_RCPTS, a, i, 0);
 			assert_int_equal(v.action, POL_ALLOW);
@@ -787,7 +794,7 @@ static void test_message_in_parts(void **state)
 	f->cfg.limits.max[POL_LIM_RCPT_HOUR] = 10;
 	unsigned refused_at = 0;
 	for (unsigned i = 0; i < 30 && !refused_at; i++) {
-		(void)str_format(a, sizeof a, "x%u@spray.example", i);
+		assert_int_equal(str_format(a, sizeof a, "x%u@spray.example", i), 0);
 		struct pol_verdict v =
 		    part(f, t + i, "spray@corp.test", "192.0.2.2", "spray@corp.test",
 		         i ? POL_PART_RCPTS : POL_PART_MSG | POL_PART_RCPTS, a, i, 0);

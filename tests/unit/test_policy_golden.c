@@ -61,7 +61,7 @@ static int golden_replay(const char *name, enum golden_backend backend, struct b
 	buf_init(&text, 16 << 20);
 	buf_init(&conf, 1 << 20);
 	assert_non_null(cfg);
-	(void)str_format(path, sizeof path, "%s/%s.conf", GOLDEN_DIR, name);
+	assert_int_equal(str_format(path, sizeof path, "%s/%s.conf", GOLDEN_DIR, name), 0);
 	if (golden_read(path, &conf) == 0) {
 		if (pol_config_load_string(cfg, buf_cstr(&conf), path, err, sizeof err) != 0) {
 			print_error("%s\n", err);
@@ -70,7 +70,7 @@ static int golden_replay(const char *name, enum golden_backend backend, struct b
 	} else if (pol_config_defaults(cfg, err, sizeof err) != 0) {
 		goto out;
 	}
-	(void)str_format(path, sizeof path, "%s/%s.events", GOLDEN_DIR, name);
+	assert_int_equal(str_format(path, sizeof path, "%s/%s.events", GOLDEN_DIR, name), 0);
 	if (golden_read(path, &text) != 0) {
 		print_error("%s: cannot read\n", path);
 		goto out;
@@ -83,7 +83,7 @@ static int golden_replay(const char *name, enum golden_backend backend, struct b
 		st = store_lmdb_open(dir, 256 << 20, err, sizeof err);
 	} else if (backend == GOLDEN_REDIS) {
 		char prefix[160];
-		(void)str_format(prefix, sizeof prefix, "golden:%s:", name);
+		assert_int_equal(str_format(prefix, sizeof prefix, "golden:%s:", name), 0);
 		struct store_redis_options o = {
 		    .port = golden_redis_port, .prefix = prefix, .require_connection = true};
 		st = store_redis_open(&o, err, sizeof err);
@@ -132,7 +132,7 @@ static int golden_replay(const char *name, enum golden_backend backend, struct b
 	st->close(st);
 	if (lmdb) {
 		char cmd[128];
-		(void)str_format(cmd, sizeof cmd, "rm -rf %s", dir);
+		assert_int_equal(str_format(cmd, sizeof cmd, "rm -rf %s", dir), 0);
 		assert_int_equal(system(cmd), 0);
 	}
 out:
@@ -188,7 +188,8 @@ static void test_policy_golden(void **state)
 	while ((de = readdir(d)) != NULL && n < 128) {
 		size_t l = strlen(de->d_name);
 		if (l > 7 && l < 120 && strcmp(de->d_name + l - 7, ".events") == 0)
-			(void)str_copy_n(names[n++], sizeof names[0], de->d_name, l - 7);
+			assert_int_equal(str_copy_n(names[n++], sizeof names[0], de->d_name, l - 7),
+			                 0);
 	}
 	closedir(d);
 	for (size_t i = 0; i < n; i++) {
@@ -214,7 +215,8 @@ static void test_policy_golden(void **state)
 			}
 		}
 		buf_free(&got2);
-		(void)str_format(path, sizeof path, "%s/%s.expected", GOLDEN_DIR, names[i]);
+		assert_int_equal(
+		    str_format(path, sizeof path, "%s/%s.expected", GOLDEN_DIR, names[i]), 0);
 		if (rc != 0) {
 			failed++;
 		} else if (update) {

@@ -53,7 +53,7 @@ static int setup_lmdb(void **state)
 	if (!b)
 		return -1;
 	b->name = "lmdb";
-	(void)str_copy(b->dir, sizeof b->dir, "/tmp/rg-policy-store-XXXXXX");
+	assert_int_equal(str_copy(b->dir, sizeof b->dir, "/tmp/rg-policy-store-XXXXXX"), 0);
 	if (!mkdtemp(b->dir))
 		return -1;
 	b->st = store_lmdb_open(b->dir, 64 << 20, err, sizeof err);
@@ -74,7 +74,7 @@ static int setup_redis(void **state)
 	*state = b;
 	if (redis_port <= 0)
 		return 0; /* the test skips */
-	(void)str_format(prefix, sizeof prefix, "t%u:", ++redis_tests);
+	assert_int_equal(str_format(prefix, sizeof prefix, "t%u:", ++redis_tests), 0);
 	struct store_redis_options o = {
 	    .port = redis_port, .prefix = prefix, .require_connection = true};
 	b->st = store_redis_open(&o, err, sizeof err);
@@ -115,7 +115,7 @@ static int teardown(void **state)
 		b->st->close(b->st);
 	if (b->dir[0]) {
 		char cmd[128];
-		(void)str_format(cmd, sizeof cmd, "rm -rf %s", b->dir);
+		assert_int_equal(str_format(cmd, sizeof cmd, "rm -rf %s", b->dir), 0);
 		if (system(cmd) != 0)
 			return -1;
 	}
@@ -144,12 +144,12 @@ static void test_records(void **state)
 	/* many keys: growth and rehash of the memory table */
 	char key[32];
 	for (int i = 0; i < 5000; i++) {
-		(void)str_format(key, sizeof key, "K:%d", i);
+		assert_int_equal(str_format(key, sizeof key, "K:%d", i), 0);
 		assert_int_equal(s->put(s, key, &i, sizeof i), 0);
 	}
 	for (int i = 0; i < 5000; i += 7) {
 		int v;
-		(void)str_format(key, sizeof key, "K:%d", i);
+		assert_int_equal(str_format(key, sizeof key, "K:%d", i), 0);
 		assert_int_equal(s->get(s, key, &v, sizeof v, &len), 1);
 		assert_int_equal(v, i);
 	}
@@ -221,7 +221,7 @@ static void test_expiring(void **state)
 	assert_int_equal(s->put_exp(s, "", "x", 1, 10), -1);
 	char many[16];
 	for (int i = 0; i < 3000; i++) {
-		(void)str_format(many, sizeof many, "M:%d", i);
+		assert_int_equal(str_format(many, sizeof many, "M:%d", i), 0);
 		assert_int_equal(s->put_exp(s, many, &i, sizeof i, 10000 + i), 0);
 	}
 	assert_int_equal(s->expire(s, 10000 + 1499), 1500);
@@ -247,17 +247,17 @@ static void test_blocks(void **state)
 	memset(&b, 0, sizeof b);
 	assert_int_equal(s->block_count(s), 0);
 	assert_int_equal(s->block_get(s, "user:a@b", &got), 0);
-	(void)str_copy(b.identity, sizeof b.identity, "user:a@b");
+	assert_int_equal(str_copy(b.identity, sizeof b.identity, "user:a@b"), 0);
 	b.kind = STORE_BLOCK_USER;
-	(void)str_copy(b.rule, sizeof b.rule, "compromise");
-	(void)str_copy(b.reason, sizeof b.reason, "score 120");
+	assert_int_equal(str_copy(b.rule, sizeof b.rule, "compromise"), 0);
+	assert_int_equal(str_copy(b.reason, sizeof b.reason, "score 120"), 0);
 	b.n_evidence = 1;
-	(void)str_copy(b.evidence[0], sizeof b.evidence[0], "active 24 of 24 h");
+	assert_int_equal(str_copy(b.evidence[0], sizeof b.evidence[0], "active 24 of 24 h"), 0);
 	b.created_ms = 1000;
 	b.expires_ms = 5000;
 	b.offences = 2;
 	assert_int_equal(s->block_put(s, &b), 0);
-	(void)str_copy(b.identity, sizeof b.identity, "ip:192.0.2.1");
+	assert_int_equal(str_copy(b.identity, sizeof b.identity, "ip:192.0.2.1"), 0);
 	b.kind = STORE_BLOCK_IP;
 	assert_int_equal(s->block_put(s, &b), 0);
 	assert_int_equal(s->block_count(s), 2);
@@ -302,8 +302,9 @@ static void test_audit(void **state)
 	memset(&a, 0, sizeof a);
 	for (int i = 0; i < 300; i++) {
 		a.time_ms = i;
-		(void)str_copy(a.action, sizeof a.action, i % 2 ? "unblock" : "block");
-		(void)str_copy(a.actor, sizeof a.actor, "ops");
+		assert_int_equal(str_copy(a.action, sizeof a.action, i % 2 ? "unblock" : "block"),
+		                 0);
+		assert_int_equal(str_copy(a.actor, sizeof a.actor, "ops"), 0);
 		assert_int_equal(s->audit_append(s, &a), 0);
 	}
 	struct seen seen = {{0}, 0};
@@ -321,8 +322,8 @@ static void test_lmdb_restart(void **state)
 	struct store_audit a;
 	memset(&blk, 0, sizeof blk);
 	memset(&a, 0, sizeof a);
-	(void)str_copy(blk.identity, sizeof blk.identity, "user:sam@example.org");
-	(void)str_copy(blk.reason, sizeof blk.reason, "hijacked");
+	assert_int_equal(str_copy(blk.identity, sizeof blk.identity, "user:sam@example.org"), 0);
+	assert_int_equal(str_copy(blk.reason, sizeof blk.reason, "hijacked"), 0);
 	assert_int_equal(b->st->block_put(b->st, &blk), 0);
 	assert_int_equal(b->st->audit_append(b->st, &a), 0);
 	assert_int_equal(b->st->put(b->st, "I:x", "abc", 3), 0);
@@ -361,15 +362,15 @@ static void test_redis_two_nodes(void **state)
 	struct store *a = backend_store(state);
 	char err[256], prefix[32];
 	/* the other node: the same Redis and key prefix as this test's store */
-	(void)str_format(prefix, sizeof prefix, "t%u:", redis_tests);
+	assert_int_equal(str_format(prefix, sizeof prefix, "t%u:", redis_tests), 0);
 	struct store_redis_options o = {
 	    .port = redis_port, .prefix = prefix, .require_connection = true};
 	struct store_block blk, got;
 	struct store *b = store_redis_open(&o, err, sizeof err);
 	assert_non_null(b);
 	memset(&blk, 0, sizeof blk);
-	(void)str_copy(blk.identity, sizeof blk.identity, "user:sam@example.org");
-	(void)str_copy(blk.reason, sizeof blk.reason, "blocked at node A");
+	assert_int_equal(str_copy(blk.identity, sizeof blk.identity, "user:sam@example.org"), 0);
+	assert_int_equal(str_copy(blk.reason, sizeof blk.reason, "blocked at node A"), 0);
 	assert_int_equal(a->block_put(a, &blk), 0);
 	assert_int_equal(b->block_get(b, "user:sam@example.org", &got), 1);
 	assert_string_equal(got.reason, "blocked at node A");
@@ -396,7 +397,7 @@ static void test_redis_two_nodes(void **state)
 static long long redis_pttl(const char *key)
 {
 	char full[128];
-	(void)str_format(full, sizeof full, "t%u:r:%s", redis_tests, key);
+	assert_int_equal(str_format(full, sizeof full, "t%u:r:%s", redis_tests, key), 0);
 	redisContext *c = redisConnect("127.0.0.1", redis_port);
 	assert_non_null(c);
 	assert_int_equal(c->err, 0);
@@ -486,7 +487,7 @@ static void engine_auth_fail(struct pol_engine *e, int64_t t, const char *user, 
 	struct pol_event ev;
 	struct pol_verdict v;
 	pol_event_init(&ev, POL_EV_AUTH_FAIL, t);
-	(void)str_copy(ev.user, sizeof ev.user, user);
+	assert_int_equal(str_copy(ev.user, sizeof ev.user, user), 0);
 	assert_int_equal(addr_parse(ip, strlen(ip), &ev.ip), 0);
 	ev.has_ip = true;
 	assert_int_equal(pol_engine_evaluate(e, &ev, &v), 0);
@@ -568,7 +569,7 @@ static void test_lmdb_sweep_batch(void **state)
 	struct store *s = backend_store(state);
 	char key[32];
 	for (int i = 0; i < STORE_EXPIRE_BATCH + 100; i++) {
-		(void)str_format(key, sizeof key, "M:%d", i);
+		assert_int_equal(str_format(key, sizeof key, "M:%d", i), 0);
 		assert_int_equal(s->put_exp(s, key, "x", 1, 1000), 0);
 	}
 	assert_int_equal(s->expire(s, 2000), STORE_EXPIRE_BATCH);
@@ -603,7 +604,7 @@ static void test_lmdb_usage_and_full(void **state)
 	b->st->close(b->st);
 	b->st = NULL;
 	char cmd[128];
-	(void)str_format(cmd, sizeof cmd, "rm -f %s/*.mdb", b->dir);
+	assert_int_equal(str_format(cmd, sizeof cmd, "rm -f %s/*.mdb", b->dir), 0);
 	assert_int_equal(system(cmd), 0);
 	b->st = store_lmdb_open(b->dir, 256 << 10, err, sizeof err);
 	assert_non_null(b->st);
@@ -614,7 +615,7 @@ static void test_lmdb_usage_and_full(void **state)
 	memset(rec, 'r', sizeof rec);
 	int i, rc = 0;
 	for (i = 0; i < 1000 && rc == 0; i++) {
-		(void)str_format(key, sizeof key, "I:user:%d", i);
+		assert_int_equal(str_format(key, sizeof key, "I:user:%d", i), 0);
 		rc = s->put_exp(s, key, rec, sizeof rec, 1000 + i);
 	}
 	assert_int_equal(rc, -1); /* full, and says so */
@@ -644,7 +645,7 @@ static void test_lmdb_durable_and_migrated(void **state)
 	b->st = NULL;
 	/* the old layout, written by hand: "block" and "audit" next to "rec" */
 	char old[128];
-	(void)str_format(old, sizeof old, "%s/old", b->dir);
+	assert_int_equal(str_format(old, sizeof old, "%s/old", b->dir), 0);
 	assert_int_equal(mkdir(old, 0700), 0);
 	MDB_env *env;
 	MDB_txn *txn;
@@ -705,8 +706,8 @@ static void test_mem_capped(void **state)
 		struct pol_event ev;
 		struct pol_verdict v;
 		pol_event_init(&ev, POL_EV_AUTH_FAIL, T0 + i);
-		(void)str_format(user, sizeof user, "u%d@example.org", i);
-		(void)str_copy(ev.user, sizeof ev.user, user);
+		assert_int_equal(str_format(user, sizeof user, "u%d@example.org", i), 0);
+		assert_int_equal(str_copy(ev.user, sizeof ev.user, user), 0);
 		if (pol_engine_evaluate(e, &ev, &v) != 0) {
 			errors++;
 			assert_string_equal(v.rule, "store_error");

@@ -102,7 +102,7 @@ static void test_cache(void **state)
 	/* full: expired entries go first, and the cache never passes its size */
 	char a[64];
 	for (int i = 0; i < 1000; i++) {
-		(void)str_format(a, sizeof a, "u%d@example.org", i);
+		assert_int_equal(str_format(a, sizeof a, "u%d@example.org", i), 0);
 		rcptval_cache_put(v, a, 250, t + i);
 		assert_true(rcptval_cache_size(v) <= 100);
 	}
@@ -198,7 +198,7 @@ static void test_callout(void **state)
 	socklen_t sl = sizeof sin;
 	assert_int_equal(getsockname(evconnlistener_get_fd(l), (struct sockaddr *)&sin, &sl), 0);
 	char port[16], err[256], why[128];
-	(void)str_format(port, sizeof port, "%u", ntohs(sin.sin_port));
+	assert_int_equal(str_format(port, sizeof port, "%u", ntohs(sin.sin_port)), 0);
 	struct rcptval_options o;
 	rcptval_options_default(&o);
 	o.callout = true;

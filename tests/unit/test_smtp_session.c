@@ -549,6 +549,26 @@ static void test_auth_errors(void **state)
 	assert_true(smtp_session_should_close(f->s));
 }
 
+/* A user name longer than the session keeps (SMTP_SESSION_USER_MAX) is refused,
+ * not cut and handed to the backend as another account's name. */
+static void test_auth_user_too_long(void **state)
+{
+	struct fake *f = *state;
+	start_tls_session(f);
+	char line[404];
+	for (int i = 0; i < 100; i++)
+		memcpy(line + 4 * i, "YWFh", 4); /* base64 of "aaa": 300 a's in all */
+	memcpy(line + 400, "\r\n", 3);
+	assert_string_equal(feed(f, "AUTH LOGIN\r\n"), "334 VXNlcm5hbWU6\r\n");
+	assert_string_equal(feed(f, line), "334 UGFzc3dvcmQ6\r\n");
+	f->auth_user[0] = '\0';
+	assert_string_equal(feed(f, "c2VjcmV0\r\n"), "501 5.5.2 Error: user name too long\r\n");
+	assert_string_equal(f->auth_user, "");
+	assert_int_equal(smtp_session_state(f->s), SMTP_SESSION_READY);
+	/* a name that fits still goes through */
+	assert_string_equal(codes(feed(f, "AUTH PLAIN AHNhbQBzZWNyZXQ=\r\n")), "235");
+}
+
 static void test_auth_async(void **state)
 {
 	struct fake *f = *state;
@@ -757,6 +777,7 @@ int main(void)
 	    T(test_auth_plain),
 	    T(test_auth_login),
 	    T(test_auth_errors),
+	    T(test_auth_user_too_long),
 	    T(test_auth_async),
 	    T(test_bdat),
 	    T(test_bdat_refused_is_read),

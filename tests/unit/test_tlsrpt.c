@@ -25,7 +25,7 @@ static json_t *load(const char *dir, const char *day, const char *domain)
 {
 	char p[512];
 	json_error_t je;
-	(void)str_format(p, sizeof p, "%s/tls-rpt/%s/%s.json", dir, day, domain);
+	assert_int_equal(str_format(p, sizeof p, "%s/tls-rpt/%s/%s.json", dir, day, domain), 0);
 	return json_load_file(p, 0, &je);
 }
 
@@ -101,7 +101,7 @@ static void test_report(void **state)
 	                 3);
 	json_decref(r);
 	char cmd[128];
-	(void)str_format(cmd, sizeof cmd, "rm -rf %s", dir);
+	assert_int_equal(str_format(cmd, sizeof cmd, "rm -rf %s", dir), 0);
 	assert_int_equal(system(cmd), 0);
 }
 

@@ -171,7 +171,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 static void on_commit(void *arg, int status, const char *id)
 {
 	if (status == 0)
-		str_copy(arg, QUEUE_ID_MAX, id);
+		assert_int_equal(str_copy(arg, QUEUE_ID_MAX, id), 0);
 }
 
 static void hold_one(struct queue *q, char *id, const char *content)
@@ -179,12 +179,13 @@ static void hold_one(struct queue *q, char *id, const char *content)
 	struct queue_rcpt rc = {0};
 	struct queue_envelope env;
 	memset(&env, 0, sizeof env);
-	str_copy(env.sender, sizeof env.sender, "alice@corp.test");
-	str_copy(env.client_ip, sizeof env.client_ip, "192.0.2.7");
-	str_copy(env.auth_user, sizeof env.auth_user, "alice");
-	str_copy(env.protocol, sizeof env.protocol, "ESMTPSA");
-	str_copy(env.hold_reason, sizeof env.hold_reason, "compromise score 60");
-	str_copy(rc.addr, sizeof rc.addr, "bob@example.net");
+	assert_int_equal(str_copy(env.sender, sizeof env.sender, "alice@corp.test"), 0);
+	assert_int_equal(str_copy(env.client_ip, sizeof env.client_ip, "192.0.2.7"), 0);
+	assert_int_equal(str_copy(env.auth_user, sizeof env.auth_user, "alice"), 0);
+	assert_int_equal(str_copy(env.protocol, sizeof env.protocol, "ESMTPSA"), 0);
+	assert_int_equal(str_copy(env.hold_reason, sizeof env.hold_reason, "compromise score 60"),
+	                 0);
+	assert_int_equal(str_copy(rc.addr, sizeof rc.addr, "bob@example.net"), 0);
 	env.nrcpt = 1;
 	env.rcpt = &rc;
 	struct queue_msg *m = queue_msg_new(q);
@@ -196,7 +197,7 @@ static void hold_one(struct queue *q, char *id, const char *content)
 
 static void test_holds_through_the_web(void **state)
 {
-	str_copy(tmpdir, sizeof tmpdir, "/tmp/rg-web-holds-XXXXXX");
+	assert_int_equal(str_copy(tmpdir, sizeof tmpdir, "/tmp/rg-web-holds-XXXXXX"), 0);
 	assert_non_null(mkdtemp(tmpdir));
 	char spool[128], users[128], err[256];
 	snprintf(spool, sizeof spool, "%s/spool", tmpdir);
@@ -234,7 +235,7 @@ static void test_holds_through_the_web(void **state)
 	sin->sin_family = AF_INET;
 	sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	hp.len = sizeof *sin;
-	str_copy(hp.text, sizeof hp.text, "127.0.0.1:0");
+	assert_int_equal(str_copy(hp.text, sizeof hp.text, "127.0.0.1:0"), 0);
 	struct web_options wo = {
 	    .addr = &hp, .api_token = TOKEN, .users_file = users, .monitor_state = "/nonexistent"};
 	struct web_context wc = {
@@ -270,7 +271,7 @@ static void test_holds_through_the_web(void **state)
 	FILE *f = fopen(audit, "r");
 	assert_non_null(f);
 	while (fgets(line, sizeof line, f))
-		str_append(all, sizeof all, line);
+		assert_int_equal(str_append(all, sizeof all, line), 0);
 	fclose(f);
 	assert_non_null(strstr(all, "web:api-token"));
 	assert_non_null(strstr(all, "web:boss"));

@@ -1239,10 +1239,14 @@ static void gw_restart_note(char *out, size_t outlen, const char *what)
 static void gw_rebase(char *path, size_t size, const char *from_dir, const char *to_dir,
                       const char *leaf)
 {
-	char was[600];
-	if (str_format(was, sizeof was, "%s%s", from_dir, leaf) == 0 && strcmp(path, was) == 0)
-		if (str_format(path, size, "%s%s", to_dir, leaf) != 0)
-			panic("gw_rebase: the live state_dir's defaults fit these fields");
+	char was[600], moved[600];
+	if (str_format(was, sizeof was, "%s%s", from_dir, leaf) != 0 || strcmp(path, was) != 0)
+		return;
+	/* a move too long for the field leaves the path as it was, never cut */
+	if (str_format(moved, sizeof moved, "%s%s", to_dir, leaf) != 0 || strlen(moved) >= size)
+		return;
+	if (str_copy(path, size, moved) != 0)
+		panic("gw_rebase: the length was checked");
 }
 
 static bool gw_alerts_on(const struct gw_config *c)

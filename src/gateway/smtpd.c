@@ -662,13 +662,13 @@ static void smtpd_policy_event(const struct smtpd_conn *c, enum pol_event_type t
 {
 	pol_event_init(ev, t, clock_realtime_ms());
 	if (str_copy(ev->user, sizeof ev->user, user ? user : "") != 0)
-		panic("smtpd_policy_event: the user and the SMTP path are shorter than the event's "
-		      "fields");
+		panic("smtpd_policy_event: user names here are at most STR_USER_MAX");
 	ev->has_ip = c->has_ip;
 	ev->ip = c->ip;
+	/* c->sender is formatted from the parsed path (QUEUE_ADDR_MAX): one longer
+	 * than the event keeps is no address (RFC 5321: 254 at most), not a cut one */
 	if (str_copy(ev->sender, sizeof ev->sender, c->sender) != 0)
-		panic("smtpd_policy_event: the user and the SMTP path are shorter than the event's "
-		      "fields");
+		ev->sender[0] = '\0';
 	if ((t == POL_EV_MAIL || t == POL_EV_RCPT_REJECT) && !ev->user[0] && smtpd_by_sender(c))
 		relayid_event(c->d->deps.engine, &c->d->relay.domains, c->sender, false, ev);
 }

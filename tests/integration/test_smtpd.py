@@ -254,6 +254,24 @@ def test_dsn_and_smtputf8_params_kept(gw):
     assert r.code("MAIL FROM:<ü@b.test>") == 553
 
 
+def test_envid_too_long_to_keep_whole_is_refused(gw):
+    # valid (60 bytes decoded, RFC 3461 allows 100) but 180 as sent: more than
+    # the queue's 100; refused at the end of data rather than queued cut
+    r = Raw(gw.ports["relay"])
+    r.cmd("EHLO c")
+    before = len(gw.spool())
+    assert r.code("MAIL FROM:<a@b.test> ENVID=" + "+2B" * 60) == 250
+    assert r.code("RCPT TO:<x@local.test>") == 250
+    assert r.code("DATA") == 354
+    assert r.cmd("Subject: x\r\n\r\nhi\r\n.")[:3] == "501"
+    assert len(gw.spool()) == before
+    assert r.code("MAIL FROM:<a@b.test> ENVID=" + "+2B" * 30) == 250
+    assert r.code("RCPT TO:<x@local.test>") == 250
+    assert r.code("DATA") == 354
+    assert r.cmd("Subject: x\r\n\r\nhi\r\n.")[:3] == "250"
+    assert len(gw.spool()) == before + 1
+
+
 def test_bdat(gw):
     r = Raw(gw.ports["relay"])
     r.cmd("EHLO c")

@@ -120,6 +120,13 @@ int scan_parse_reply(const char *p, size_t len, struct scan_result *out)
 	const json_t *req = json_object_get(root, "required_score");
 	if (json_is_number(req))
 		out->required_score = json_number_value(req);
+	/* rspamd's scores are small; one that is not (1e300 prints as 301 digits
+	 * in X-Spam-Score) is no verdict to act on. */
+	if (!(out->score >= -SCAN_SCORE_MAX && out->score <= SCAN_SCORE_MAX) ||
+	    !(out->required_score >= -SCAN_SCORE_MAX && out->required_score <= SCAN_SCORE_MAX)) {
+		scan_fail(out, "score out of range in reply");
+		goto done;
+	}
 	const json_t *msgs = json_object_get(root, "messages");
 	if (json_is_object(msgs))
 		scan_text(out->message, sizeof out->message, json_object_get(msgs, "smtp_message"));

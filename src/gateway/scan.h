@@ -40,6 +40,7 @@ enum scan_action {
 };
 
 #define SCAN_TEXT_MAX 200
+#define SCAN_SCORE_MAX 1e6 /* |score| and |required_score| in a reply, at most */
 
 struct scan_result {
 	enum scan_status status;

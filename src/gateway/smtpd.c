@@ -141,8 +141,8 @@ struct smtpd_conn {
 	uint64_t size;
 	struct queue_msg *qm;
 	struct dkim_signer *dkim; /* outbound listeners with [dkim] keys: hashing as it streams */
-	bool commit_pending; /* the queue has the message; its callback owes us */
-	bool dead;           /* the client left while commit_pending */
+	bool commit_pending;      /* the queue has the message; its callback owes us */
+	bool dead;                /* the client left while commit_pending */
 	struct pol_verdict verdict;
 	/* the message's header section, for the policy's header classes */
 	char *hdr;
@@ -1410,9 +1410,14 @@ static bool smtpd_scan_verdict(struct smtpd_conn *c)
 		return true;
 	}
 	char h[160];
+	/* scan_parse_reply() keeps the scores within SCAN_SCORE_MAX; a header that
+	 * still does not fit is left off, the message goes on unmarked */
 	if (str_format(h, sizeof h, "X-Spam: Yes\r\nX-Spam-Score: %.2f / %.2f\r\n", r->score,
-	               r->required_score) != 0)
-		panic("smtpd_scan_verdict: h does not fit");
+	               r->required_score) != 0) {
+		smtpd_log(LOG_LEVEL_WARN, c, "scan=error reason=\"%s\" (passed unmarked)",
+		          "score too long for X-Spam-Score");
+		return false;
+	}
 	if (queue_msg_prepend(c->qm, h, strlen(h)) != 0) {
 		smtpd_log(LOG_LEVEL_ERROR, c, "queue=%s", "write_failed");
 		smtpd_msg_abort(c);

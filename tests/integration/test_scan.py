@@ -8,6 +8,7 @@ GTUBE variants rspamd knows: "XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-
 UBE-TEST-EMAIL*C.34X" is reject (score 15), the same with "YJS" is add header
 (score 6), "ZJS" rewrite subject."""
 import base64
+import http.server
 import os
 import shutil
 import signal
@@ -295,3 +296,50 @@ def test_rspamd_stopped_mid_test_loses_no_mail(tmp_path, rspamd):
         assert g.logtext().count("passed unscanned") == 3
     finally:
         g.stop()
+
+
+class FakeRspamd:
+    """An HTTP server answering every /checkv2 with one fixed JSON reply (a
+    scanner that is broken or not rspamd at all)."""
+
+    def __init__(self, reply):
+        body = reply.encode()
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.srv.server_address[1]
+        threading.Thread(target=self.srv.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.srv.shutdown()
+        self.srv.server_close()
+
+
+def test_rspamd_reply_with_absurd_score_is_a_scan_error(tmp_path):
+    """An "add header" reply whose score has hundreds of digits as %.2f (the
+    header X-Spam-Score is written from it) is a scan error: the message
+    passes unscanned and the gateway lives on (it used to panic())."""
+    srv = FakeRspamd('{"action":"add header","score":1e300,"required_score":-1e300}')
+    g = gateway(tmp_path, srv.port)
+    try:
+        r = submit(g, "alice@local.test", [message("huge", "hello"), message("again", "hi")])
+        assert r == [(250, "")] * 2, r
+        q = g.spool()
+        assert len(q) == 2, q
+        assert all(b"X-Spam" not in m["data"] for m in q.values())
+        assert 'relayguard_scan_total{result="error"} 2' in metrics(g)
+        assert g.logtext().count("passed unscanned") == 2
+    finally:
+        g.stop()
+        srv.close()

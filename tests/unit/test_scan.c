@@ -86,6 +86,10 @@ static void test_reply_bad(void **state)
 	    "{\"action\":\"reject\",\"score\":\"15\"}",
 	    "{\"action\":\"reject\",\"score\":15,\"action\":\"no action\"}",
 	    "{\"action\":\"reject\",\"score\":15",
+	    /* scores no X-Spam-Score header holds (1e300 is 301 digits as %.2f) */
+	    "{\"action\":\"add header\",\"score\":1e300,\"required_score\":15}",
+	    "{\"action\":\"add header\",\"score\":6,\"required_score\":-1e300}",
+	    "{\"action\":\"rewrite subject\",\"score\":1000001}",
 	};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		struct scan_result r;

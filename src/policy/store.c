@@ -42,6 +42,33 @@ void store_value_encode(unsigned char *out, char type, const void *payload, uint
 	memcpy(out + STORE_VALUE_HDR, payload, size);
 }
 
+#define STORE_HAS_NUL(field) (memchr((field), '\0', sizeof(field)) != NULL)
+
+/* A block or audit record is what this code wrote, or is refused (-1): a
+ * damaged store file or a Redis shared with others may hold any bytes, and the
+ * strings are read as such, the kind names a table (store_block_kind_name()
+ * panics on one out of range). */
+static int store_value_check(char type, const void *payload, uint32_t size)
+{
+	if (type == 'B' && size == sizeof(struct store_block)) {
+		const struct store_block *b = payload;
+		if ((unsigned)b->kind >= sizeof store_kind_names / sizeof store_kind_names[0] ||
+		    b->n_evidence > STORE_EVIDENCE_MAX || !STORE_HAS_NUL(b->identity) ||
+		    !STORE_HAS_NUL(b->rule) || !STORE_HAS_NUL(b->reason))
+			return -1;
+		for (uint32_t i = 0; i < b->n_evidence; i++)
+			if (!STORE_HAS_NUL(b->evidence[i]))
+				return -1;
+	} else if (type == 'A' && size >= STORE_AUDIT_V1_SIZE) {
+		const struct store_audit *a = payload;
+		if (!STORE_HAS_NUL(a->actor) || !STORE_HAS_NUL(a->action) ||
+		    !STORE_HAS_NUL(a->identity) || !STORE_HAS_NUL(a->reason) ||
+		    (size == sizeof *a && !STORE_HAS_NUL(a->rule)))
+			return -1;
+	}
+	return 0;
+}
+
 int store_value_decode(const void *data, size_t len, char type, void *payload, uint32_t size)
 {
 	const unsigned char *p = data;
@@ -53,7 +80,7 @@ int store_value_decode(const void *data, size_t len, char type, void *payload, u
 	if (got != size)
 		return -1;
 	memcpy(payload, p + STORE_VALUE_HDR, size);
-	return 0;
+	return store_value_check(type, payload, size);
 }
 
 int store_audit_decode(const void *data, size_t len, struct store_audit *out)

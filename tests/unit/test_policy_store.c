@@ -722,9 +722,58 @@ static void test_mem_capped(void **state)
 	s->close(s);
 }
 
+/* A block or audit record with a kind out of range, too much evidence or a
+ * string without its NUL (a damaged file, a Redis shared with others) does not
+ * decode: the old code handed it on, and store_block_kind_name() panicked on
+ * the kind (the status page) or strings were read past their fields. */
+static void test_decode_refuses_damaged(void **state)
+{
+	static unsigned char val[8 + sizeof(struct store_block)];
+	static struct store_block blk, got;
+	memset(&blk, 0, sizeof blk);
+	str_copy_trunc(blk.identity, sizeof blk.identity, "user:a@example.org");
+	str_copy_trunc(blk.rule, sizeof blk.rule, "manual");
+	blk.kind = STORE_BLOCK_USER;
+	store_value_encode(val, 'B', &blk, sizeof blk);
+	assert_int_equal(store_value_decode(val, sizeof val, 'B', &got, sizeof got), 0);
+	assert_string_equal(got.rule, "manual");
+	blk.kind = (enum store_block_kind)99;
+	store_value_encode(val, 'B', &blk, sizeof blk);
+	assert_int_equal(store_value_decode(val, sizeof val, 'B', &got, sizeof got), -1);
+	blk.kind = STORE_BLOCK_IP;
+	blk.n_evidence = STORE_EVIDENCE_MAX + 1;
+	store_value_encode(val, 'B', &blk, sizeof blk);
+	assert_int_equal(store_value_decode(val, sizeof val, 'B', &got, sizeof got), -1);
+	blk.n_evidence = 1;
+	memset(blk.evidence[0], 'e', sizeof blk.evidence[0]);
+	store_value_encode(val, 'B', &blk, sizeof blk);
+	assert_int_equal(store_value_decode(val, sizeof val, 'B', &got, sizeof got), -1);
+	blk.n_evidence = 0;
+	memset(blk.rule, 'r', sizeof blk.rule);
+	store_value_encode(val, 'B', &blk, sizeof blk);
+	assert_int_equal(store_value_decode(val, sizeof val, 'B', &got, sizeof got), -1);
+
+	static unsigned char aval[8 + sizeof(struct store_audit)];
+	static struct store_audit a, ag;
+	memset(&a, 0, sizeof a);
+	str_copy_trunc(a.actor, sizeof a.actor, "admin");
+	str_copy_trunc(a.action, sizeof a.action, "block");
+	str_copy_trunc(a.identity, sizeof a.identity, "ip:192.0.2.1");
+	store_value_encode(aval, 'A', &a, sizeof a);
+	assert_int_equal(store_audit_decode(aval, sizeof aval, &ag), 0);
+	memset(a.rule, 'r', sizeof a.rule);
+	store_value_encode(aval, 'A', &a, sizeof a);
+	assert_int_equal(store_audit_decode(aval, sizeof aval, &ag), -1);
+	memset(a.rule, 0, sizeof a.rule);
+	memset(a.action, 'x', sizeof a.action);
+	store_value_encode(aval, 'A', &a, sizeof a);
+	assert_int_equal(store_audit_decode(aval, sizeof aval, &ag), -1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_decode_refuses_damaged),
 	    BOTH(test_records),
 	    REDIS(test_records),
 	    BOTH(test_update),

@@ -102,6 +102,15 @@ static void inmem_akey(char *key, const char *prefix, const char *a, const char 
 	inmem_key(key, prefix, ca, b ? cb : NULL);
 }
 
+/* A message record as inmem_record() writes it: the store (a damaged file, a
+ * Redis shared with others) may hold any bytes, and pol_spf_name() panics on
+ * an spf out of range. */
+static bool inmem_msg_ok(const struct inmem_msg *m)
+{
+	return m->spf <= POL_SPF_PERMERROR && memchr(m->sender, '\0', sizeof m->sender) &&
+	       memchr(m->lists, '\0', sizeof m->lists);
+}
+
 /* 1 with *out filled when key holds a live record of this kind, 0 when not, -1 on error. */
 static int inmem_get(struct store *st, const char *key, const char *magic, void *out, size_t size,
                      int64_t now)
@@ -113,11 +122,15 @@ static int inmem_get(struct store *st, const char *key, const char *magic, void 
 	if (rc == 0 || !inmem_hdr_ok(out, len, magic, size))
 		return 0;
 	int64_t exp = 0;
-	if (memcmp(magic, "PINM", 4) == 0)
+	if (memcmp(magic, "PINM", 4) == 0) {
+		if (!inmem_msg_ok(out))
+			return 0;
 		exp = ((const struct inmem_msg *)out)->expires_ms;
-	else if (memcmp(magic, "PINS", 4) == 0)
+	} else if (memcmp(magic, "PINS", 4) == 0) {
+		if (!inmem_msg_ok(&((const struct inmem_sender *)out)->last))
+			return 0;
 		exp = ((const struct inmem_sender *)out)->expires_ms;
-	else if (memcmp(magic, "PARM", 4) == 0)
+	} else if (memcmp(magic, "PARM", 4) == 0)
 		exp = ((const struct inmem_mark *)out)->expires_ms;
 	return exp > now ? 1 : 0;
 }

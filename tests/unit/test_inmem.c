@@ -12,9 +12,14 @@
 
 #include "core/str.h"
 #include "forensics/msg.h"
+#include "policy/config.h"
+#include "policy/engine.h"
+#include "policy/event.h"
 #include "policy/inmem.h"
+#include "policy/store.h"
 #include "policy/msgclass.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 static void test_srs(void **state)
@@ -119,9 +124,55 @@ static void test_msgclass(void **state)
 	assert_string_equal(ev.hfrom, "a@e");
 }
 
+static void damaged_eval(struct pol_engine *e, const char *line, struct pol_verdict *v)
+{
+	static struct pol_event ev;
+	char err[256];
+	assert_int_equal(pol_event_parse(line, strlen(line), &ev, err, sizeof err), 1);
+	assert_int_equal(pol_engine_evaluate(e, &ev, v), 0);
+}
+
+/* A sender record in the store whose last message has an spf out of range (a
+ * damaged file, a Redis shared with others) is no record: the old code read it
+ * and panicked in pol_spf_name() answering a notification to that sender. */
+static void test_damaged_sender_record(void **state)
+{
+	char err[256];
+	struct pol_config *cfg = malloc(sizeof *cfg);
+	assert_non_null(cfg);
+	assert_int_equal(pol_config_defaults(cfg, err, sizeof err), 0);
+	struct store *st = store_mem_new();
+	assert_non_null(st);
+	struct pol_engine *e = pol_engine_new(cfg, st);
+	assert_non_null(e);
+	struct pol_verdict v;
+	damaged_eval(e,
+	             "T+0 INBOUND ip=198.51.100.31 from=frank@nospf.example rcpt=full@example.org "
+	             "msgid=g1@nospf.example spf=none",
+	             &v);
+	static unsigned char rec[65536];
+	size_t len = 0;
+	const char *key = "S:frank@nospf.example";
+	assert_int_equal(st->get(st, key, rec, sizeof rec, &len), 1);
+	/* the record's last message: ... uint32 spf; char sender[] */
+	unsigned char *at = memmem(rec, len, "frank@nospf.example", 19);
+	assert_non_null(at);
+	assert_true(at - rec >= 4);
+	uint32_t bad = 99;
+	memcpy(at - 4, &bad, 4);
+	assert_int_equal(st->put(st, key, rec, len), 0);
+	damaged_eval(e, "T+310 MAIL ip=192.0.2.10 from=<> rcpt=frank@nospf.example", &v);
+	assert_int_equal(v.action, POL_HOLD);
+	assert_string_equal(v.rule, "notify_unverified");
+	pol_engine_free(e);
+	st->close(st);
+	free(cfg);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_damaged_sender_record),
 	    cmocka_unit_test(test_srs),
 	    cmocka_unit_test(test_local_matches),
 	    cmocka_unit_test(test_msgclass),

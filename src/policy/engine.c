@@ -21,6 +21,7 @@
 #include "policy/canon.h"
 #include "policy/inmem.h"
 #include "policy/ratelimit.h"
+#include "policy/rechdr.h"
 #include "policy/rekey.h"
 
 #include <limits.h>
@@ -40,14 +41,8 @@
 #define POL_RCPT_WORDS 128 /* 8192 bits: ~0.2% false positives at 500 */
 #define POL_DOM_WORDS 32   /* 2048 bits */
 
-struct pol_hdr {
-	char magic[4];
-	uint32_t version;
-	uint64_t size;
-};
-
 struct pol_rec {
-	struct pol_hdr hdr;
+	struct rechdr hdr;
 	struct ratelimit_ewma lim[POL_LIM_N];
 	struct ratelimit_bloom uniq_rcpt, uniq_dom;
 	uint64_t uniq_rcpt_bits[POL_RCPT_WORDS], uniq_dom_bits[POL_DOM_WORDS];
@@ -86,7 +81,7 @@ struct pol_rec {
 };
 
 struct pol_iprec {
-	struct pol_hdr hdr;
+	struct rechdr hdr;
 	struct ratelimit_ewma fail;
 	uint32_t fails;
 	uint32_t lockouts;
@@ -327,19 +322,10 @@ void pol_engine_identity(const struct pol_engine *e, const struct pol_event *ev,
 
 /* ---- records ---- */
 
-static bool pol_hdr_ok(const unsigned char *rec, size_t len, const char *magic, size_t size)
-{
-	const struct pol_hdr *h = (const struct pol_hdr *)rec;
-	return len == size && memcmp(h->magic, magic, 4) == 0 && h->version == POL_REC_VERSION &&
-	       h->size == size;
-}
-
 static void pol_rec_init(struct pol_rec *r)
 {
 	memset(r, 0, sizeof *r);
-	memcpy(r->hdr.magic, "PREC", 4);
-	r->hdr.version = POL_REC_VERSION;
-	r->hdr.size = sizeof *r;
+	rechdr_set(&r->hdr, "PREC", POL_REC_VERSION, sizeof *r);
 	(void)ratelimit_bloom_init(&r->uniq_rcpt, r->uniq_rcpt_bits, POL_RCPT_WORDS);
 	(void)ratelimit_bloom_init(&r->uniq_dom, r->uniq_dom_bits, POL_DOM_WORDS);
 }
@@ -350,7 +336,7 @@ static struct pol_rec *pol_rec_open(unsigned char *rec, size_t *len, size_t cap)
 	if (cap < sizeof(struct pol_rec) || ((uintptr_t)rec % _Alignof(struct pol_rec)) != 0)
 		return NULL;
 	struct pol_rec *r = (struct pol_rec *)rec;
-	if (!pol_hdr_ok(rec, *len, "PREC", sizeof *r))
+	if (!rechdr_ok(rec, *len, "PREC", POL_REC_VERSION, sizeof *r))
 		pol_rec_init(r);
 	*len = sizeof *r;
 	return r;
@@ -1115,11 +1101,9 @@ static int pol_auth_ip_cb(void *ctx, unsigned char *rec, size_t *len, size_t cap
 	if (cap < sizeof(struct pol_iprec) || ((uintptr_t)rec % _Alignof(struct pol_iprec)) != 0)
 		return -1;
 	struct pol_iprec *r = (struct pol_iprec *)rec;
-	if (!pol_hdr_ok(rec, *len, "PIPR", sizeof *r)) {
+	if (!rechdr_ok(rec, *len, "PIPR", POL_REC_VERSION, sizeof *r)) {
 		memset(r, 0, sizeof *r);
-		memcpy(r->hdr.magic, "PIPR", 4);
-		r->hdr.version = POL_REC_VERSION;
-		r->hdr.size = sizeof *r;
+		rechdr_set(&r->hdr, "PIPR", POL_REC_VERSION, sizeof *r);
 	}
 	*len = sizeof *r;
 	/* failures since the last quiet period decide the delay */
@@ -1473,7 +1457,8 @@ int pol_engine_counters(struct pol_engine *e, const char *identity, int64_t now_
 		return -1;
 	size_t len = 0;
 	int rc = e->store->get(e->store, key, r, sizeof *r, &len);
-	if (rc == 1 && !pol_hdr_ok((const unsigned char *)r, len, "PREC", sizeof *r))
+	if (rc == 1 &&
+	    !rechdr_ok((const unsigned char *)r, len, "PREC", POL_REC_VERSION, sizeof *r))
 		rc = 0;
 	if (rc != 1) {
 		free(r);

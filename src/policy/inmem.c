@@ -16,6 +16,7 @@
 #include "core/str.h"
 #include "policy/canon.h"
 #include "policy/ratelimit.h"
+#include "policy/rechdr.h"
 
 #include <string.h>
 #include <strings.h>
@@ -23,14 +24,8 @@
 #define INMEM_VERSION 1
 #define INMEM_HOUR_MS 3600000LL
 
-struct inmem_hdr {
-	char magic[4];
-	uint32_t version;
-	uint64_t size;
-};
-
 struct inmem_msg {
-	struct inmem_hdr hdr;
+	struct rechdr hdr;
 	int64_t time_ms, expires_ms;
 	bool has_ip;
 	struct addr ip;
@@ -42,7 +37,7 @@ struct inmem_msg {
 };
 
 struct inmem_sender {
-	struct inmem_hdr hdr;
+	struct rechdr hdr;
 	int64_t expires_ms;
 	int64_t vouched_ms; /* last clean inbound message with SPF pass (or none, by config) */
 	uint32_t messages, forged;
@@ -50,28 +45,14 @@ struct inmem_sender {
 };
 
 struct inmem_mark { /* "R:": an auto-reply went out */
-	struct inmem_hdr hdr;
+	struct rechdr hdr;
 	int64_t sent_ms, expires_ms;
 };
 
 struct inmem_cap { /* "Y:": auto-replies of an account per hour */
-	struct inmem_hdr hdr;
+	struct rechdr hdr;
 	struct ratelimit_ewma rate;
 };
-
-static void inmem_hdr_set(struct inmem_hdr *h, const char *magic, size_t size)
-{
-	memcpy(h->magic, magic, 4);
-	h->version = INMEM_VERSION;
-	h->size = size;
-}
-
-static bool inmem_hdr_ok(const void *rec, size_t len, const char *magic, size_t size)
-{
-	const struct inmem_hdr *h = rec;
-	return len == size && memcmp(h->magic, magic, 4) == 0 && h->version == INMEM_VERSION &&
-	       h->size == size;
-}
 
 /* key = prefix + text, cut to fit the store's key size (a long Message-ID
  * keeps its first part: enough to tell messages apart). */
@@ -119,7 +100,7 @@ static int inmem_get(struct store *st, const char *key, const char *magic, void 
 	int rc = st->get(st, key, out, size, &len);
 	if (rc < 0)
 		return len > size ? 0 : -1; /* too large: foreign */
-	if (rc == 0 || !inmem_hdr_ok(out, len, magic, size))
+	if (rc == 0 || !rechdr_ok(out, len, magic, INMEM_VERSION, size))
 		return 0;
 	int64_t exp = 0;
 	if (memcmp(magic, "PINM", 4) == 0) {
@@ -189,9 +170,10 @@ static int inmem_sender_cb(void *ctx, unsigned char *rec, size_t *len, size_t ca
 	struct inmem_sender *s = (struct inmem_sender *)rec;
 	if (cap < sizeof *s || ((uintptr_t)rec % _Alignof(struct inmem_sender)) != 0)
 		return -1;
-	if (!inmem_hdr_ok(rec, *len, "PINS", sizeof *s) || s->expires_ms <= x->msg->time_ms) {
+	if (!rechdr_ok(rec, *len, "PINS", INMEM_VERSION, sizeof *s) ||
+	    s->expires_ms <= x->msg->time_ms) {
 		memset(s, 0, sizeof *s);
-		inmem_hdr_set(&s->hdr, "PINS", sizeof *s);
+		rechdr_set(&s->hdr, "PINS", INMEM_VERSION, sizeof *s);
 	}
 	*len = sizeof *s;
 	s->last = *x->msg;
@@ -211,7 +193,7 @@ int inmem_record(struct store *st, const struct pol_config *c, const struct pol_
 	struct inmem_msg m;
 	char key[STORE_KEY_MAX];
 	memset(&m, 0, sizeof m);
-	inmem_hdr_set(&m.hdr, "PINM", sizeof m);
+	rechdr_set(&m.hdr, "PINM", INMEM_VERSION, sizeof m);
 	m.time_ms = ev->time_ms;
 	m.expires_ms = ev->time_ms + (int64_t)c->memory_ms;
 	m.has_ip = ev->has_ip;
@@ -395,14 +377,14 @@ static int inmem_mark_cb(void *ctx, unsigned char *rec, size_t *len, size_t cap)
 	x->repeat = false; /* may run again (Redis re-reads a record another node wrote) */
 	if (cap < sizeof *r || ((uintptr_t)rec % _Alignof(struct inmem_mark)) != 0)
 		return -1;
-	if (inmem_hdr_ok(rec, *len, "PARM", sizeof *r) && r->expires_ms > x->now &&
+	if (rechdr_ok(rec, *len, "PARM", INMEM_VERSION, sizeof *r) && r->expires_ms > x->now &&
 	    r->sent_ms <= x->now) {
 		x->repeat = true;
 		x->sent_ms = r->sent_ms;
 		return STORE_KEEP;
 	}
 	memset(r, 0, sizeof *r);
-	inmem_hdr_set(&r->hdr, "PARM", sizeof *r);
+	rechdr_set(&r->hdr, "PARM", INMEM_VERSION, sizeof *r);
 	r->sent_ms = x->now;
 	r->expires_ms = x->now + (int64_t)x->c->autoreply_period_ms;
 	*len = sizeof *r;
@@ -422,9 +404,9 @@ static int inmem_cap_cb(void *ctx, unsigned char *rec, size_t *len, size_t cap)
 	struct inmem_cap *r = (struct inmem_cap *)rec;
 	if (cap < sizeof *r || ((uintptr_t)rec % _Alignof(struct inmem_cap)) != 0)
 		return -1;
-	if (!inmem_hdr_ok(rec, *len, "PARC", sizeof *r)) {
+	if (!rechdr_ok(rec, *len, "PARC", INMEM_VERSION, sizeof *r)) {
 		memset(r, 0, sizeof *r);
-		inmem_hdr_set(&r->hdr, "PARC", sizeof *r);
+		rechdr_set(&r->hdr, "PARC", INMEM_VERSION, sizeof *r);
 	}
 	*len = sizeof *r;
 	x->over = ratelimit_ewma_hit(&r->rate, 1.0, (double)x->c->autoreply_hour_max, INMEM_HOUR_MS,

@@ -18,6 +18,7 @@
 #include "policy/inmem.h"
 #include "policy/store.h"
 #include "policy/msgclass.h"
+#include "policy/rechdr.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -169,10 +170,31 @@ static void test_damaged_sender_record(void **state)
 	free(cfg);
 }
 
+/* The one record header: read as ours only when type, layout version and
+ * size all match and the value is exactly that long. */
+static void test_rechdr(void **state)
+{
+	(void)state;
+	struct {
+		struct rechdr hdr;
+		uint64_t payload;
+	} r;
+	memset(&r, 0, sizeof r);
+	rechdr_set(&r.hdr, "PTST", 3, sizeof r);
+	assert_true(rechdr_ok(&r, sizeof r, "PTST", 3, sizeof r));
+	assert_false(rechdr_ok(&r, sizeof r, "PXXX", 3, sizeof r));     /* another type */
+	assert_false(rechdr_ok(&r, sizeof r, "PTST", 4, sizeof r));     /* another layout */
+	assert_false(rechdr_ok(&r, sizeof r - 1, "PTST", 3, sizeof r)); /* cut value */
+	assert_false(rechdr_ok(&r, 4, "PTST", 3, 4));                   /* shorter than a header */
+	r.hdr.size = 8;
+	assert_false(rechdr_ok(&r, sizeof r, "PTST", 3, sizeof r)); /* the header disagrees */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_damaged_sender_record),
+	    cmocka_unit_test(test_rechdr),
 	    cmocka_unit_test(test_srs),
 	    cmocka_unit_test(test_local_matches),
 	    cmocka_unit_test(test_msgclass),

@@ -257,6 +257,9 @@ def test_defer_then_retry(gateway, mx):
     g = gateway()
     g.send("sam@gw.test", ["a@x.test"])
     assert wait(lambda: mx.mx[MX1].messages, 15), g.logtext()
+    # The MX keeps the message before it answers 250; the gateway logs "sent"
+    # only once it has read that answer.
+    assert wait(lambda: len(g.lines("rcpt")) >= 2 and g.lines("done")), g.logtext()
     st = [l["status"] for l in g.lines("rcpt")]
     assert st == ["deferred", "sent"]
     assert [l["event"] for l in g.lines() if l["event"] in ("deferred", "done")] == [
@@ -370,6 +373,7 @@ def test_starttls_verify(gateway, mx, tmp_path):
     g.send("sam@gw.test", ["a@x.test"])
     assert wait(lambda: mx.mx[MX1].messages), g.logtext()
     assert mx.mx[MX1].messages[0]["tls"]
+    assert wait(lambda: g.lines("rcpt")), g.logtext()
     l = g.lines("rcpt")[0]
     assert l["tls"].startswith("TLSv1.")
     # mx1 gone: mx2's certificate does not name it, so no delivery

@@ -106,7 +106,7 @@ def test_resume_in_the_browser(tmp_path):
         assert "Log in" in d.js("return document.title;")
         d.type("#user", ADMIN)
         d.type("#password", ADMIN_PW)
-        d.click("#login")
+        d.click_nav("#login")
         assert d.js("return location.pathname;") == "/"
         # The session cookie is out of reach of scripts (HttpOnly).
         assert "rg_session" not in d.js("return document.cookie;")
@@ -153,7 +153,7 @@ def test_resume_in_the_browser(tmp_path):
         assert stage in ("auth", "mail", "rcpt") and 500 <= code < 600, (stage, code)
         assert not ann_in_spool(tmp_path)
         d.type("form.resume input[name=reason]", "password reset, machine cleaned")
-        d.click("button.resume-btn")
+        d.click_nav("button.resume-btn")
         assert d.js("return location.pathname;") == "/blocks"
         flash = d.js("return document.getElementById('flash').textContent;")
         assert "Resumed user:ann@corp.test" in flash
@@ -170,10 +170,10 @@ def test_resume_in_the_browser(tmp_path):
         # Held mail: view one, release it with a reason.
         d.get(srv.base + "/holds")
         assert len(d.finds("tr.hold")) == 2
-        d.click("tr.hold a")
+        d.click_nav("tr.hold a")
         assert "Subject: test 0" in d.js("return document.getElementById('content').textContent;")
         d.type("form.resume input[name=reason]", "checked: a real newsletter")
-        d.click("button.release-btn")
+        d.click_nav("button.release-btn")
         assert "Released %s" % qid(1) in d.js(
             "return document.getElementById('flash').textContent;")
         assert len(d.finds("tr.hold")) == 1

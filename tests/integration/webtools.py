@@ -185,6 +185,24 @@ class WebDriver:
     def click(self, css):
         self.s("POST", "/element/%s/click" % self.find(css), {})
 
+    def click_nav(self, css, timeout=15):
+        """Clicks an element that loads a new page and waits until that page
+        has loaded: the click can return before the browser has even begun
+        to leave the old one, so the old document is marked and the wait
+        ends when a document without the mark is complete."""
+        self.js("document.rgOldPage = true;")
+        self.click(css)
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                if self.js("return !document.rgOldPage && document.readyState === 'complete';"):
+                    return
+            except RuntimeError:
+                pass  # a script run while the page was being replaced
+            if time.monotonic() > deadline:
+                raise RuntimeError("no new page %.0f s after clicking %s" % (timeout, css))
+            time.sleep(0.05)
+
     def js(self, script, *args):
         return self.s("POST", "/execute/sync", {"script": script, "args": list(args)})
 

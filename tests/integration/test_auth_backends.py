@@ -246,7 +246,7 @@ class Gateway:
         self.proc = None
 
     def add_user(self, name, password):
-        r = rg("user", "add", "--password-stdin", "--file", self.users, name,
+        r = rg("user", "add", "--cost", "min", "--password-stdin", "--file", self.users, name,
                stdin=password + "\n", env=ENV)
         assert r.rc == 0, r.err
 

@@ -248,7 +248,7 @@ def test_gateway_auth_lockout_goes_to_the_ban_set(tmp_path, netns):
     """The gateway's own AUTH: the IP it locks out goes into the set too."""
     ban_table(netns)
     users = tmp_path / "users"
-    r = rg("user", "add", "--password-stdin", "--file", users, ANNA,
+    r = rg("user", "add", "--cost", "min", "--password-stdin", "--file", users, ANNA,
            stdin="Correct-Horse-Battery-9\n")
     assert r.rc == 0, r.err
     port = free_port()

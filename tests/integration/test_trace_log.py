@@ -49,7 +49,7 @@ class Gateway:
         self.users = tmp / "users"
         self.logpath = tmp / "serve.log"
         for u in ("sam@gw.test", "kim@gw.test"):
-            r = rg("user", "add", "--password-stdin", "--file", str(self.users), u,
+            r = rg("user", "add", "--cost", "min", "--password-stdin", "--file", str(self.users), u,
                    stdin=PASSWORD + "\n")
             assert r.rc == 0, r.err
         conf = tmp / "relayguard.conf"

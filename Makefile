@@ -32,6 +32,12 @@ else ifeq ($(MODE),fuzz)
 CC := clang
 MODE_CFLAGS := -O1 -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined -DRG_FUZZING
 MODE_LDFLAGS := -fsanitize=address,undefined
+else ifeq ($(MODE),tsan)
+# ThreadSanitizer for the modules with threads (core/workq and its users):
+# make MODE=tsan build/tsan/tests/test_workq (not part of make check).
+CC ?= cc
+MODE_CFLAGS := -O1 -fno-omit-frame-pointer -fsanitize=thread
+MODE_LDFLAGS := -fsanitize=thread
 else
 # -O3: the log and policy hot paths (logscan, replay) run 5-8% faster than at
 # -O2 on bench/logscan.sh; nothing measured got slower.

@@ -7,27 +7,24 @@
 #include "core/addr.h"
 #include "core/log.h"
 #include "core/str.h"
+#include "core/workq.h"
 
-#include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
 struct nftban_job {
+	struct workq_job wq; /* first: the queue hands back a struct workq_job * */
 	char elem[64]; /* "192.0.2.1" or "2001:db8::/64" */
-	bool v6;
+	bool v6, ran;
 	uint64_t timeout_s;
 };
 
 struct nftban {
 	char nft[256], set4[200], set6[200];
 	uint64_t timeout_ms;
-	pthread_t thread;
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	bool stop;
-	struct nftban_job q[NFTBAN_QUEUE];
-	unsigned head, n;
+	struct workq *wq;
+	unsigned left; /* at nftban_free: additions never run */
 };
 
 static bool nftban_name_ok(const char *s, size_t n)
@@ -76,33 +73,34 @@ int nftban_command(const char *nft, const char *set, const char *elem, uint64_t 
 	                  (unsigned long long)timeout_s);
 }
 
-static void *nftban_run(void *arg)
+/* On the firewall's thread (fire and forget: the result is only logged). */
+static void nftban_run(void *arg, struct workq_job *first, unsigned n)
 {
 	struct nftban *b = arg;
-	pthread_mutex_lock(&b->mu);
-	for (;;) {
-		while (!b->stop && b->n == 0)
-			pthread_cond_wait(&b->cv, &b->mu);
-		if (b->stop)
-			break;
-		struct nftban_job j = b->q[b->head];
-		b->head = (b->head + 1) % NFTBAN_QUEUE;
-		b->n--;
-		pthread_mutex_unlock(&b->mu);
-		const char *set = j.v6 ? b->set6 : b->set4;
+	(void)n;
+	for (struct workq_job *w = first; w; w = w->next) {
+		struct nftban_job *j = (struct nftban_job *)w;
+		const char *set = j->v6 ? b->set6 : b->set4;
 		char cmd[600], err[300];
 		struct alert_exec x = {.command = cmd, .timeout_ms = 10000};
-		if (nftban_command(b->nft, set, j.elem, j.timeout_s, cmd, sizeof cmd) != 0)
-			log_error("firewall: ban %s: command too long", j.elem);
+		j->ran = true;
+		if (nftban_command(b->nft, set, j->elem, j->timeout_s, cmd, sizeof cmd) != 0)
+			log_error("firewall: ban %s: command too long", j->elem);
 		else if (alert_run_exec(&x, "", err, sizeof err) != 0)
-			log_error("firewall: cannot add %s to the set %s: %s", j.elem, set, err);
+			log_error("firewall: cannot add %s to the set %s: %s", j->elem, set, err);
 		else
-			log_info("firewall: %s added to the set %s for %llu s", j.elem, set,
-			         (unsigned long long)j.timeout_s);
-		pthread_mutex_lock(&b->mu);
+			log_info("firewall: %s added to the set %s for %llu s", j->elem, set,
+			         (unsigned long long)j->timeout_s);
 	}
-	pthread_mutex_unlock(&b->mu);
-	return NULL;
+}
+
+static void nftban_drop(void *arg, struct workq_job *w)
+{
+	struct nftban *b = arg;
+	struct nftban_job *j = (struct nftban_job *)w;
+	if (!j->ran)
+		b->left++; /* only at nftban_free, on the loop's thread */
+	free(j);
 }
 
 struct nftban *nftban_new(const struct nftban_options *o, char *err, size_t errlen)
@@ -128,13 +126,11 @@ struct nftban *nftban_new(const struct nftban_options *o, char *err, size_t errl
 		return NULL;
 	}
 	b->timeout_ms = o->timeout_ms ? o->timeout_ms : 3600000;
-	pthread_mutex_init(&b->mu, NULL);
-	pthread_cond_init(&b->cv, NULL);
-	int rc = pthread_create(&b->thread, NULL, nftban_run, b);
-	if (rc != 0) {
-		str_format_trunc(err, errlen, "cannot start the firewall thread: %s", strerror(rc));
-		pthread_cond_destroy(&b->cv);
-		pthread_mutex_destroy(&b->mu);
+	static const struct workq_ops ops = {.run = nftban_run, .drop = nftban_drop};
+	struct workq_conf c = {
+	    .name = "firewall thread", .threads = 1, .max_pending = NFTBAN_QUEUE, .batch_max = 1};
+	b->wq = workq_new(NULL, &c, &ops, b, err, errlen);
+	if (!b->wq) {
 		free(b);
 		return NULL;
 	}
@@ -145,7 +141,6 @@ int nftban_block(struct nftban *b, const struct pol_verdict *v, int64_t now_ms)
 {
 	if (!b || strcmp(v->rule, "auth_ip_lockout") != 0 || strncmp(v->identity, "ip:", 3) != 0)
 		return 0;
-	struct nftban_job j = {0};
 	const char *ip = v->identity + 3;
 	char host[64];
 	struct addr a;
@@ -156,26 +151,25 @@ int nftban_block(struct nftban *b, const struct pol_verdict *v, int64_t now_ms)
 		*slash = '\0';
 	if (addr_parse(host, strlen(host), &a) != 0)
 		return 0;
-	j.v6 = a.family == 6;
-	if (!(j.v6 ? b->set6 : b->set4)[0])
+	bool v6 = a.family == 6;
+	if (!(v6 ? b->set6 : b->set4)[0])
 		return 0;
-	if (str_copy(j.elem, sizeof j.elem, ip) != 0)
-		panic("nftban_block: j.elem does not fit");
+	struct nftban_job *j = calloc(1, sizeof *j);
+	if (!j) {
+		log_error("firewall: out of memory; %s is not added to the ban set", ip);
+		return -1;
+	}
+	j->v6 = v6;
+	if (str_copy(j->elem, sizeof j->elem, ip) != 0)
+		panic("nftban_block: j->elem does not fit");
 	uint64_t t = b->timeout_ms;
 	if (v->block_expires_ms > now_ms && (uint64_t)(v->block_expires_ms - now_ms) < t)
 		t = (uint64_t)(v->block_expires_ms - now_ms);
-	j.timeout_s = (t + 999) / 1000;
-	pthread_mutex_lock(&b->mu);
-	bool full = b->n == NFTBAN_QUEUE;
-	if (!full) {
-		b->q[(b->head + b->n) % NFTBAN_QUEUE] = j;
-		b->n++;
-		pthread_cond_signal(&b->cv);
-	}
-	pthread_mutex_unlock(&b->mu);
-	if (full) {
+	j->timeout_s = (t + 999) / 1000;
+	if (workq_submit(b->wq, &j->wq) != 0) {
 		log_error("firewall: %u additions to the ban set are waiting; %s is not added",
-		          NFTBAN_QUEUE, j.elem);
+		          NFTBAN_QUEUE, j->elem);
+		free(j);
 		return -1;
 	}
 	return 1;
@@ -185,15 +179,8 @@ void nftban_free(struct nftban *b)
 {
 	if (!b)
 		return;
-	pthread_mutex_lock(&b->mu);
-	b->stop = true;
-	unsigned left = b->n;
-	pthread_cond_signal(&b->cv);
-	pthread_mutex_unlock(&b->mu);
-	pthread_join(b->thread, NULL);
-	if (left)
-		log_warn("firewall: stopping: %u addresses were not added to the ban set", left);
-	pthread_cond_destroy(&b->cv);
-	pthread_mutex_destroy(&b->mu);
+	workq_free(b->wq);
+	if (b->left)
+		log_warn("firewall: stopping: %u addresses were not added to the ban set", b->left);
 	free(b);
 }

@@ -22,7 +22,6 @@
 #include <jansson.h>
 #include <limits.h>
 #include <stdarg.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -361,77 +360,40 @@ static void queue_finish(struct queue *q, struct queue_msg *m)
 	queue_msg_free(m);
 }
 
-static void *queue_sync_main(void *arg)
+/* On the sync thread: one batch of the turns' commits, made durable together. */
+static void queue_sync_run(void *arg, struct workq_job *first, unsigned n)
 {
 	struct queue *q = arg;
-	pthread_mutex_lock(&q->mu);
-	for (;;) {
-		while (!q->pend_head && !q->stop)
-			pthread_cond_wait(&q->cv, &q->mu);
-		if (!q->pend_head)
-			break;
-		struct queue_msg *batch = q->pend_head, *last = batch;
-		for (unsigned n = 1; n < q->opts.batch_max && last->next; n++)
-			last = last->next;
-		q->pend_head = last->next;
-		if (!q->pend_head)
-			q->pend_tail = NULL;
-		last->next = NULL;
-		pthread_mutex_unlock(&q->mu);
-		unsigned syncs = queue_batch_write(q, batch);
-		pthread_mutex_lock(&q->mu);
-		q->syncs += syncs;
-		for (struct queue_msg *m = batch; m; m = m->next)
-			q->commits += m->status == 0;
-		if (q->done_tail)
-			q->done_tail->next = batch;
-		else
-			q->done_head = batch;
-		q->done_tail = last;
-		pthread_mutex_unlock(&q->mu);
-		ssize_t w;
-		do
-			w = write(q->pipe_fd[1], "x", 1);
-		while (w < 0 && errno == EINTR);
-		pthread_mutex_lock(&q->mu);
+	(void)n;
+	for (struct workq_job *j = first; j; j = j->next) {
+		struct queue_msg *m = WORKQ_OWNER(j, struct queue_msg, wq);
+		m->next = j->next ? WORKQ_OWNER(j->next, struct queue_msg, wq) : NULL;
 	}
-	pthread_mutex_unlock(&q->mu);
-	return NULL;
+	struct queue_msg *batch = WORKQ_OWNER(first, struct queue_msg, wq);
+	batch->batch_syncs = queue_batch_write(q, batch);
 }
 
-/* The loop side of the pipe: index the durable entries, run the callbacks. */
-static void queue_on_done(evutil_socket_t fd, short what, void *arg)
+/* On the loop, a message at a time: count it, index the entry, run its callback. */
+static void queue_sync_done(void *arg, struct workq_job *j)
 {
 	struct queue *q = arg;
-	char drain[256];
-	while (read(fd, drain, sizeof drain) > 0)
-		;
-	pthread_mutex_lock(&q->mu);
-	struct queue_msg *m = q->done_head;
-	q->done_head = q->done_tail = NULL;
-	pthread_mutex_unlock(&q->mu);
-	while (m) {
-		struct queue_msg *nx = m->next;
-		queue_finish(q, m);
-		m = nx;
-	}
+	struct queue_msg *m = WORKQ_OWNER(j, struct queue_msg, wq);
+	q->syncs += m->batch_syncs;
+	q->commits += m->status == 0;
+	queue_finish(q, m);
 }
 
 /* End of the loop turn: this turn's commits go to the sync thread together. */
 static void queue_on_kick(evutil_socket_t fd, short what, void *arg)
 {
 	struct queue *q = arg;
+	(void)fd;
+	(void)what;
 	if (!q->turn_head)
 		return;
-	pthread_mutex_lock(&q->mu);
-	if (q->pend_tail)
-		q->pend_tail->next = q->turn_head;
-	else
-		q->pend_head = q->turn_head;
-	q->pend_tail = q->turn_tail;
+	if (workq_submit_chain(q->sync, q->turn_head) != 0)
+		panic("queue: a commit after the sync thread stopped");
 	q->turn_head = q->turn_tail = NULL;
-	pthread_cond_signal(&q->cv);
-	pthread_mutex_unlock(&q->mu);
 }
 
 void queue_msg_commit(struct queue_msg *m, const struct queue_envelope *env, queue_commit_cb cb,
@@ -466,12 +428,12 @@ void queue_msg_commit(struct queue_msg *m, const struct queue_envelope *env, que
 		queue_finish(q, m);
 		return;
 	}
-	m->next = NULL;
+	m->wq.next = NULL;
 	if (q->turn_tail)
-		q->turn_tail->next = m;
+		q->turn_tail->next = &m->wq;
 	else
-		q->turn_head = m;
-	q->turn_tail = m;
+		q->turn_head = &m->wq;
+	q->turn_tail = &m->wq;
 	event_active(q->ev_kick, EV_TIMEOUT, 0);
 }
 
@@ -490,9 +452,6 @@ int queue_open(struct queue **qp, const char *dir, struct event_base *base,
 		q->opts.seg_max = QUEUE_SEG_MAX_DEFAULT;
 	q->base = base;
 	q->owner_fd = q->wfd = q->seg_dir_fd = -1;
-	q->pipe_fd[0] = q->pipe_fd[1] = -1;
-	pthread_mutex_init(&q->mu, NULL);
-	pthread_cond_init(&q->cv, NULL);
 	static const char *const subs[] = {"seg", "state", "dead", "tmp", "corrupt"};
 	char p[PATH_MAX];
 	if (str_copy(q->dir, sizeof q->dir, dir) < 0 || dir[0] == '\0') {
@@ -548,21 +507,20 @@ int queue_open(struct queue **qp, const char *dir, struct event_base *base,
 	q->gc_below = q->wseg + 1;
 	qdisk_gc(q);
 	if (base) {
-		if (pipe2(q->pipe_fd, O_NONBLOCK | O_CLOEXEC) < 0) {
-			str_format_trunc(err, errlen, "pipe: %s", strerror(errno));
-			goto fail;
-		}
-		q->ev_pipe = event_new(base, q->pipe_fd[0], EV_READ | EV_PERSIST, queue_on_done, q);
 		q->ev_kick = event_new(base, -1, 0, queue_on_kick, q);
-		if (!q->ev_pipe || !q->ev_kick || event_add(q->ev_pipe, NULL) < 0) {
-			str_format_trunc(err, errlen, "cannot set up the commit events");
+		if (!q->ev_kick) {
+			str_format_trunc(err, errlen, "cannot set up the commit event");
 			goto fail;
 		}
-		if (pthread_create(&q->thr, NULL, queue_sync_main, q) != 0) {
-			str_format_trunc(err, errlen, "cannot start the sync thread");
+		/* Drained at close: every commit is written and its callback runs. */
+		static const struct workq_ops ops = {.run = queue_sync_run, .done = queue_sync_done};
+		struct workq_conf c = {.name = "queue sync thread",
+		                       .threads = 1,
+		                       .batch_max = q->opts.batch_max,
+		                       .drain = true};
+		q->sync = workq_new(base, &c, &ops, q, err, errlen);
+		if (!q->sync)
 			goto fail;
-		}
-		q->thr_started = true;
 	}
 	if (!q->opts.fsync && q->owner)
 		log_warn("queue: %s: fsync is off: a crash or power loss can lose mail "
@@ -583,22 +541,12 @@ void queue_close(struct queue *q)
 {
 	if (!q)
 		return;
-	if (q->thr_started) {
+	if (q->sync) {
 		queue_on_kick(-1, 0, q);
-		pthread_mutex_lock(&q->mu);
-		q->stop = true;
-		pthread_cond_signal(&q->cv);
-		pthread_mutex_unlock(&q->mu);
-		pthread_join(q->thr, NULL);
-		queue_on_done(q->pipe_fd[0], 0, q); /* every callback runs exactly once */
+		workq_free(q->sync); /* every callback runs exactly once */
 	}
-	if (q->ev_pipe)
-		event_free(q->ev_pipe);
 	if (q->ev_kick)
 		event_free(q->ev_kick);
-	for (int i = 0; i < 2; i++)
-		if (q->pipe_fd[i] >= 0)
-			close(q->pipe_fd[i]);
 	if (q->wfd >= 0)
 		close(q->wfd);
 	if (q->seg_dir_fd >= 0)
@@ -616,8 +564,6 @@ void queue_close(struct queue *q)
 			close(s->fd);
 		free(s);
 	}
-	pthread_mutex_destroy(&q->mu);
-	pthread_cond_destroy(&q->cv);
 	free(q);
 }
 
@@ -638,11 +584,8 @@ void queue_stats(const struct queue *q, struct queue_stats *out)
 		if (!out->oldest_arrival_ms || e->arrival_ms < out->oldest_arrival_ms)
 			out->oldest_arrival_ms = e->arrival_ms;
 	}
-	pthread_mutex_t *mu = (pthread_mutex_t *)&q->mu;
-	pthread_mutex_lock(mu);
 	out->commits = q->commits;
 	out->syncs = q->syncs;
-	pthread_mutex_unlock(mu);
 }
 
 void queue_set_error(struct queue *q, const char *id, const char *fmt, ...)

@@ -23,10 +23,11 @@
  * appends their records to the current segment and makes them durable with
  * one fdatasync() (plus one directory fsync when it has just started a new
  * segment), then wakes the loop through a pipe, and the loop indexes the
- * entries and runs the callbacks. Commits arriving while a batch syncs form
- * the next batch. The index (hash by ID, heap by next attempt) belongs to the
- * loop thread alone; the sync thread only touches the batch it was handed,
- * the writer segment and the counters, under q->mu.
+ * entries and runs the callbacks (core/workq does the handing over).
+ * Commits arriving while a batch syncs form the next batch. The index (hash
+ * by ID, heap by next attempt) and the counters belong to the loop thread
+ * alone; the sync thread only touches the batch it was handed and the writer
+ * segment.
  *
  * A segment is removed once every entry in it is dead and it is no longer
  * the one being written; its entries' state/ and dead/ files go after it.
@@ -45,11 +46,11 @@
 #include "core/buf.h"
 #include "core/clock.h"
 #include "core/htab.h"
+#include "core/workq.h"
 #include "queue/qseg.h"
 
 #include <event2/event.h>
 #include <limits.h>
-#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -98,14 +99,16 @@ struct queue_msg {
 	uint32_t seg;
 	uint64_t off;
 	struct qseg_rec rec;
-	struct queue_msg *next;
+	struct queue_msg *next;  /* a batch, in queue_batch_write() */
+	struct workq_job wq;     /* the turn's list, then the sync thread's */
+	unsigned batch_syncs;    /* the first of a batch: the syncs it took */
 };
 
 struct queue {
 	char dir[PATH_MAX - 64];
 	struct event_base *base;
-	struct event *ev_pipe, *ev_kick;
-	int pipe_fd[2];
+	struct event *ev_kick;
+	struct workq *sync; /* the sync thread (core/workq) */
 	struct queue_opts opts;
 	bool owner;
 	int owner_fd;
@@ -117,17 +120,11 @@ struct queue {
 	uint32_t gc_below; /* segments below this number are fully indexed */
 	uint64_t id_last_ms;
 	unsigned id_seq;
-	struct queue_msg *turn_head, *turn_tail; /* this loop turn's commits */
+	struct workq_job *turn_head, *turn_tail; /* this loop turn's commits */
 	char err[256];                           /* queue_error() */
-	/* shared with the sync thread, under mu */
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	pthread_t thr;
-	bool thr_started, stop;
-	struct queue_msg *pend_head, *pend_tail, *done_head, *done_tail;
 	uint64_t commits, syncs;
-	uint32_t wseg; /* the segment being written */
 	/* the sync thread's (or, without a loop, the caller's) */
+	uint32_t wseg; /* the segment being written */
 	int wfd, seg_dir_fd;
 	uint64_t woff;
 	bool wnew;

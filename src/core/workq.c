@@ -170,8 +170,8 @@ struct workq *workq_new(struct event_base *base, const struct workq_conf *c,
                         const struct workq_ops *ops, void *arg, char *err, size_t errlen)
 {
 	const char *name = c->name ? c->name : "workers";
-	if (c->threads < 1 || c->threads > WORKQ_THREADS_MAX || !ops->run ||
-	    (ops->done && !base) || (!ops->drop && !(c->drain && ops->done))) {
+	if (c->threads < 1 || c->threads > WORKQ_THREADS_MAX || !ops->run || (ops->done && !base) ||
+	    (!ops->drop && !(c->drain && ops->done))) {
 		str_format_trunc(err, errlen, "%s: %u threads: out of range or no function to run",
 		                 name, c->threads);
 		return NULL;

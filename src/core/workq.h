@@ -49,7 +49,7 @@ struct workq_job {
 };
 
 /* The caller's struct around a struct workq_job: WORKQ_OWNER(j, struct x, wq). */
-#define WORKQ_OWNER(j, type, member) ((type *)(void *)((char *)(j) - offsetof(type, member)))
+#define WORKQ_OWNER(j, type, member) ((type *)(void *)((char *)(j)-offsetof(type, member)))
 
 struct workq_ops {
 	/* On a worker, without the lock: the jobs of one batch, first and its

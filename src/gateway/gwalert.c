@@ -10,23 +10,21 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/str.h"
+#include "core/workq.h"
 #include "queue/queue.h"
 
 #include <errno.h>
 #include <event2/event.h>
 #include <inttypes.h>
 #include <jansson.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-/* One delivery on its own thread, with its own copy of what it needs (a
- * reload may change the configuration while it runs). */
+/* One delivery, on a worker, with its own copy of what it needs (a reload
+ * may change the configuration while it runs). */
 struct gwalert_job {
-	pthread_t thread;
-	atomic_bool done;
+	struct workq_job wq; /* first: the queue hands back a struct workq_job * */
 	int failed;
 	char *json;
 	int nexecs, nwebhooks;
@@ -38,9 +36,10 @@ struct gwalert_job {
 
 struct gwalert {
 	const struct gw_config *c;
+	struct event_base *base;
 	struct blockalert *ba;
 	struct event *tick;
-	struct gwalert_job *jobs[GWALERT_CHILDREN];
+	struct workq *wq; /* GWALERT_CHILDREN workers, started with the first delivery */
 	struct metric *m_alerts;
 	struct queue *queue; /* for [alert] mail_to; NULL: none */
 	unsigned mail_seq;
@@ -211,10 +210,9 @@ int gwalert_queue_text(struct queue_msg *m, const char *from, const char (*to)[3
 	return 0;
 }
 
-/* On the job's thread: every exec (posix_spawn) and webhook. */
-static void *gwalert_deliver(void *arg)
+/* On a worker: every exec (posix_spawn) and webhook of one alert. */
+static void gwalert_deliver_one(struct gwalert_job *j)
 {
-	struct gwalert_job *j = arg;
 	char err[256];
 	for (int i = 0; i < j->nexecs; i++) {
 		struct alert_exec x = {.command = j->execs[i], .timeout_ms = j->exec_timeout_ms};
@@ -233,30 +231,38 @@ static void *gwalert_deliver(void *arg)
 			j->failed++;
 		}
 	}
-	atomic_store(&j->done, true);
-	return NULL;
 }
 
-static void gwalert_reap(struct gwalert *a, bool wait)
+static void gwalert_deliver(void *arg, struct workq_job *first, unsigned n)
 {
-	for (int i = 0; i < GWALERT_CHILDREN; i++) {
-		struct gwalert_job *j = a->jobs[i];
-		if (!j || (!wait && !atomic_load(&j->done)))
-			continue;
-		pthread_join(j->thread, NULL);
-		if (j->failed)
-			log_error("alert: a block alert was not delivered everywhere (see above)");
-		gwalert_count(a, j->failed ? "failed" : "sent");
-		free(j->json);
-		free(j);
-		a->jobs[i] = NULL;
-	}
+	(void)arg;
+	(void)n;
+	for (struct workq_job *w = first; w; w = w->next)
+		gwalert_deliver_one((struct gwalert_job *)w);
+}
+
+static void gwalert_job_free(void *arg, struct workq_job *w)
+{
+	(void)arg;
+	struct gwalert_job *j = (struct gwalert_job *)w;
+	free(j->json);
+	free(j);
+}
+
+/* On the loop: the result of one delivery, logged and counted. */
+static void gwalert_job_done(void *arg, struct workq_job *w)
+{
+	struct gwalert *a = arg;
+	struct gwalert_job *j = (struct gwalert_job *)w;
+	if (j->failed)
+		log_error("alert: a block alert was not delivered everywhere (see above)");
+	gwalert_count(a, j->failed ? "failed" : "sent");
+	gwalert_job_free(a, w);
 }
 
 /* Queues the mail (a block alert), hands json (freed here) to a delivery thread. */
 static void gwalert_send_any(struct gwalert *a, char *json, bool mail)
 {
-	int slot = -1;
 	if (!json)
 		return;
 	if (mail)
@@ -266,16 +272,23 @@ static void gwalert_send_any(struct gwalert *a, char *json, bool mail)
 		free(json);
 		return;
 	}
-	gwalert_reap(a, false);
-	for (int i = 0; i < GWALERT_CHILDREN && slot < 0; i++)
-		if (!a->jobs[i])
-			slot = i;
-	if (slot < 0) {
-		log_error("alert: %d block alerts are still being delivered; dropping one",
-		          GWALERT_CHILDREN);
-		gwalert_count(a, "dropped");
-		free(json);
-		return;
+	if (!a->wq) {
+		/* Drained at free: a delivery under way or waiting ends, and is counted. */
+		static const struct workq_ops ops = {
+		    .run = gwalert_deliver, .done = gwalert_job_done, .drop = gwalert_job_free};
+		struct workq_conf wc = {.name = "alert workers",
+		                        .threads = GWALERT_CHILDREN,
+		                        .max_pending = GWALERT_CHILDREN,
+		                        .batch_max = 1,
+		                        .drain = true};
+		char err[200];
+		a->wq = workq_new(a->base, &wc, &ops, a, err, sizeof err);
+		if (!a->wq) {
+			log_error("alert: %s", err);
+			gwalert_count(a, "failed");
+			free(json);
+			return;
+		}
 	}
 	struct gwalert_job *j = calloc(1, sizeof *j);
 	if (!j) {
@@ -294,16 +307,12 @@ static void gwalert_send_any(struct gwalert *a, char *json, bool mail)
 	j->exec_timeout_ms = (int)c->alert_exec_timeout_ms;
 	j->webhook_timeout_ms = (int)c->alert_webhook_timeout_ms;
 	j->webhook_retries = (int)c->alert_webhook_retries;
-	atomic_init(&j->done, false);
-	int e = pthread_create(&j->thread, NULL, gwalert_deliver, j);
-	if (e != 0) {
-		log_error("alert: cannot start a delivery thread: %s", strerror(e));
-		gwalert_count(a, "failed");
-		free(j->json);
-		free(j);
-		return;
+	if (workq_submit(a->wq, &j->wq) != 0) {
+		log_error("alert: %d block alerts are still being delivered; dropping one",
+		          GWALERT_CHILDREN);
+		gwalert_count(a, "dropped");
+		gwalert_job_free(a, &j->wq);
 	}
-	a->jobs[slot] = j;
 }
 
 static void gwalert_send(struct gwalert *a, char *json)
@@ -329,7 +338,6 @@ static void gwalert_on_tick(evutil_socket_t fd, short what, void *arg)
 {
 	struct gwalert *a = arg;
 	clock_update();
-	gwalert_reap(a, false);
 	gwalert_send(a, blockalert_due(a->ba, clock_realtime_ms()));
 }
 
@@ -357,6 +365,7 @@ struct gwalert *gwalert_new(struct event_base *base, const struct gw_config *c,
 	if (!a)
 		goto nomem;
 	a->c = c;
+	a->base = base;
 	a->queue = queue;
 	a->ba = blockalert_new((int64_t)c->alert_digest_ms, c->hostname);
 	a->tick = event_new(base, -1, EV_PERSIST, gwalert_on_tick, a);
@@ -389,7 +398,7 @@ void gwalert_free(struct gwalert *a)
 		gwalert_send(
 		    a, blockalert_due(a->ba, clock_realtime_ms() + (int64_t)a->c->alert_digest_ms));
 	}
-	gwalert_reap(a, true);
+	workq_free(a->wq); /* waits for the deliveries under way and waiting */
 	if (a->tick)
 		event_free(a->tick);
 	blockalert_free(a->ba);

@@ -2,7 +2,7 @@
  * gwalert - serve's alerts on the blocks the engine creates: grouped by
  * admin/blockalert (the first at once, then one digest per [alert]
  * block_digest), delivered by admin/alert (every [alert] exec and webhook)
- * on a thread of its own (programs started with posix_spawn, seeing only
+ * on worker threads (core/workq; programs started with posix_spawn, seeing only
  * stdin, stdout and stderr), so a slow program or webhook never stalls the
  * policy service. At most GWALERT_CHILDREN deliveries run at once; the result of
  * each is logged and counted (relayguard_block_alerts_total{result}).

@@ -15,7 +15,7 @@
 
 struct nftban_job {
 	struct workq_job wq; /* first: the queue hands back a struct workq_job * */
-	char elem[64]; /* "192.0.2.1" or "2001:db8::/64" */
+	char elem[64];       /* "192.0.2.1" or "2001:db8::/64" */
 	bool v6, ran;
 	uint64_t timeout_s;
 };

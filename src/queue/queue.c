@@ -513,7 +513,8 @@ int queue_open(struct queue **qp, const char *dir, struct event_base *base,
 			goto fail;
 		}
 		/* Drained at close: every commit is written and its callback runs. */
-		static const struct workq_ops ops = {.run = queue_sync_run, .done = queue_sync_done};
+		static const struct workq_ops ops = {.run = queue_sync_run,
+		                                     .done = queue_sync_done};
 		struct workq_conf c = {.name = "queue sync thread",
 		                       .threads = 1,
 		                       .batch_max = q->opts.batch_max,

@@ -99,9 +99,9 @@ struct queue_msg {
 	uint32_t seg;
 	uint64_t off;
 	struct qseg_rec rec;
-	struct queue_msg *next;  /* a batch, in queue_batch_write() */
-	struct workq_job wq;     /* the turn's list, then the sync thread's */
-	unsigned batch_syncs;    /* the first of a batch: the syncs it took */
+	struct queue_msg *next; /* a batch, in queue_batch_write() */
+	struct workq_job wq;    /* the turn's list, then the sync thread's */
+	unsigned batch_syncs;   /* the first of a batch: the syncs it took */
 };
 
 struct queue {

@@ -394,10 +394,14 @@ static void test_refused(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_order_and_thread), cmocka_unit_test(test_batches),
-	    cmocka_unit_test(test_bound),            cmocka_unit_test(test_cancel),
-	    cmocka_unit_test(test_free_drops),       cmocka_unit_test(test_free_drains),
-	    cmocka_unit_test(test_threads),          cmocka_unit_test(test_fire_and_forget),
+	    cmocka_unit_test(test_order_and_thread),
+	    cmocka_unit_test(test_batches),
+	    cmocka_unit_test(test_bound),
+	    cmocka_unit_test(test_cancel),
+	    cmocka_unit_test(test_free_drops),
+	    cmocka_unit_test(test_free_drains),
+	    cmocka_unit_test(test_threads),
+	    cmocka_unit_test(test_fire_and_forget),
 	    cmocka_unit_test(test_refused),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -31,7 +31,8 @@ d='%s'
 echo "postqueue $*" >> "$d/calls"
 case "$1" in
 -j) sleep "$(cat "$d/delay")"
-    while [ -e "$d/gate" ]; do sleep 0.05; done
+    n=0  # at most 30 s, should the test stop with the gate closed
+    while [ -e "$d/gate" ] && [ $n -lt 600 ]; do sleep 0.05; n=$((n + 1)); done
     cat "$d/queue" ;;
 -i) ;;
 *) exit 1 ;;
@@ -123,6 +124,8 @@ def held(tmp_path):
     assert len(ids) >= 3, (ids, (tmp_path / "serve.log").read_text())
     pf.hold(ids)
     yield s, pf, ids, pol
+    if os.path.exists(pf.path("gate")):  # the test stopped with it closed
+        pf.gate(False)
     pol.close()
     assert s.stop() == 0, (tmp_path / "serve.log").read_text()
 

@@ -196,6 +196,21 @@ def test_holds_page_and_release_wait_on_the_worker_not_the_loop(held):
     assert all('href="/hold?id=%s"' % i in html for i in ids[1:]), html
     assert len(lat) >= 5 and max(lat) < PROMPT, lat
 
+    # a release the worker refuses (no HOLD of the policy has that ID) shows the
+    # list again with the error: two waits in one request, each asked once
+    pf.delay(1)
+    before = pf.calls()
+    t, bad = in_thread(c.req, "/holds/4F2A51C0AFF/release",
+                       {"reason": "typo", "csrf": c.csrf_of(html)})
+    lat = policy_latencies(pol, t.is_alive)
+    t.join()
+    st, _, html = bad["result"]
+    assert st == 409 and "no message the policy held has this queue ID" in html, (st, html)
+    assert all('href="/hold?id=%s"' % i in html for i in ids[1:]), html
+    assert pf.calls()[len(before):] == ["postqueue -j"] * 2, pf.calls()
+    assert max(lat) < PROMPT, lat
+    pf.delay(DELAY)
+
     # /api/holds, and the CLI on the control socket beside it: one worker, one
     # queue, each answer on its own connection
     def api_holds():
@@ -310,3 +325,11 @@ def test_full_queue_and_clients_that_go_away(held):
     assert statuses == [200] * QUEUE_MAX + [503], statuses
     st, body = get(s.web_port, "/api/holds", headers=bearer)
     assert st == 200 and sorted(x["id"] for x in json.loads(body)["holds"]) == ids, body
+    # /api/control's requests of that kind take the same way
+    conn = http.client.HTTPConnection("127.0.0.1", s.web_port, timeout=30)
+    conn.request("POST", "/api/control", json.dumps({"type": "postfix_holds", "request_id": 7}),
+                 dict(bearer, **{"Content-Type": "application/json"}))
+    r = conn.getresponse()
+    doc = json.loads(r.read())
+    assert r.status == 200 and doc["request_id"] == 7 and doc["via"] == "server", doc
+    assert sorted(x["id"] for x in doc["holds"]) == ids, doc

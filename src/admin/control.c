@@ -122,6 +122,10 @@ static void control_on_read(struct bufferevent *bev, void *arg)
 				json_decref(req); /* control_answer() replies */
 				return;
 			}
+			if (slot >= 0 && c->waiting[slot]) { /* taken, then refused (queue full) */
+				c->waiting[slot] = false;
+				bufferevent_enable(bev, EV_READ);
+			}
 			if (!reply)
 				reply = json_pack("{s:b, s:s}", "ok", 0, "error", "internal error");
 		}

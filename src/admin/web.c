@@ -443,17 +443,89 @@ static enum MHD_Result web_login(struct web_req *r)
 
 /* ---- /api/ ---- */
 
+/* Keeps reply (taken) as r's next answer, for the run after a wait. */
+static int web_ctl_keep(struct web_req *r, json_t *reply)
+{
+	if (!r->ctl_replies && !(r->ctl_replies = json_array())) {
+		json_decref(reply);
+		return -1;
+	}
+	return reply && json_array_append_new(r->ctl_replies, reply) == 0 ? 0 : -1;
+}
+
 json_t *web_control(struct web_req *r, const char *type, const char *reason, json_t *payload)
 {
+	struct web *w = r->w;
+	if (r->ctl_next < json_array_size(r->ctl_replies)) { /* run again: answered before */
+		json_decref(payload);
+		json_t *again = json_deep_copy(json_array_get(r->ctl_replies, r->ctl_next++));
+		return again ? again
+		             : json_pack("{s:b, s:s, s:s}", "ok", 0, "code", "failed", "error",
+		                         "out of memory");
+	}
 	char actor[POL_ACTOR_MAX];
 	str_format_trunc(actor, sizeof actor, "web:%s", r->sess ? r->sess->user : "api-token");
 	json_t *req = ctlapi_request(type, actor, reason);
 	if (req && payload)
 		(void)json_object_update(req, payload);
 	json_decref(payload);
-	json_t *reply = ctlapi_dispatch(r->w->ctl, req);
+	r->ctl_ticket = 0;
+	w->ctl_current = r;
+	json_t *reply = ctlapi_dispatch(w->ctl, req);
+	w->ctl_current = NULL;
 	json_decref(req);
+	if (!reply && r->ctl_ticket) { /* on the worker: web_ctl_answer() resumes */
+		r->ctl_waiting = true;
+		web_suspend(r);
+		return NULL;
+	}
+	r->ctl_ticket = 0; /* a ticket taken, but the worker refused it */
+	if (!reply)
+		reply = json_pack("{s:b, s:s, s:s}", "ok", 0, "code", "failed", "error",
+		                  "internal error");
+	/* a later request of this run may wait: then this one's answer is given
+	 * again, not asked for again */
+	if (w->ctl->defer && !r->ctl_lost) {
+		if (web_ctl_keep(r, json_deep_copy(reply)) == 0)
+			r->ctl_next++;
+		else
+			r->ctl_lost = true;
+	}
 	return reply;
+}
+
+uint64_t web_ctl_defer(struct web *w)
+{
+	struct web_req *r = w->ctl_current;
+	if (!r || r->ctl_lost || !w->base)
+		return 0;
+	if (++w->ctl_seq >= UINT64_C(1) << 62)
+		w->ctl_seq = 1;
+	r->ctl_ticket = w->ctl_seq;
+	return r->ctl_ticket;
+}
+
+void web_ctl_answer(struct web *w, uint64_t ticket, json_t *reply)
+{
+	struct web_req *r = w ? w->delayed : NULL;
+	while (r && !(r->ctl_waiting && r->ctl_ticket == ticket))
+		r = r->next_delayed;
+	if (!r) { /* the connection is gone */
+		json_decref(reply);
+		return;
+	}
+	r->ctl_waiting = false;
+	r->ctl_ticket = 0;
+	if (!reply)
+		reply = json_pack("{s:b, s:s, s:s}", "ok", 0, "code", "failed", "error",
+		                  "internal error");
+	if (web_ctl_keep(r, reply) != 0)
+		r->ctl_lost = true; /* the run after asks again, and is refused */
+	web_delay_unlink(r);
+	r->suspended = false;
+	MHD_resume_connection(r->conn);
+	MHD_run(w->d); /* the handler runs again; may complete and free r */
+	web_schedule(w);
 }
 
 /* An answer of the control API as /api/ gives it: what was done, or the error
@@ -481,15 +553,22 @@ bool web_hold_id_ok(const struct web *w, const char *id)
 	return holds_id_ok(id) || (web_postfix_holds(w) && pfqueue_id_ok(id));
 }
 
-json_t *web_holds_doc(struct web_req *r)
+json_t *web_holds_doc(struct web_req *r, unsigned *status, char *err, size_t errlen)
 {
 	struct web *w = r->w;
+	*status = 500;
+	str_copy_trunc(err, errlen, "cannot read the queue");
 	if (!web_postfix_holds(w))
 		return w->ctx.queue ? holds_list(w->ctx.queue, NULL, NULL) : NULL;
 	json_t *reply = web_control(r, "postfix_holds", NULL, NULL);
+	if (!reply)
+		return NULL; /* r->ctl_waiting */
 	if (ctlapi_reply_code(reply) != CTLAPI_OK) {
-		log_error("web: Postfix's hold queue: %s",
-		          json_string_value(json_object_get(reply, "error")));
+		const char *e = json_string_value(json_object_get(reply, "error"));
+		log_error("web: Postfix's hold queue: %s", e ? e : "failed");
+		*status = (unsigned)ctlapi_http_status(reply);
+		if (*status == 503 && e)
+			str_copy_trunc(err, errlen, e);
 		json_decref(reply);
 		return NULL;
 	}
@@ -506,9 +585,12 @@ static enum MHD_Result web_api_holds(struct web_req *r, const char *rest)
 	if (rest[0] == '\0') {
 		if (r->post)
 			return web_json_error(r, 405, "method not allowed");
-		json_t *doc = web_holds_doc(r);
-		return doc ? web_json(r, 200, doc)
-		           : web_json_error(r, 500, "cannot read the queue");
+		unsigned status;
+		char err[300];
+		json_t *doc = web_holds_doc(r, &status, err, sizeof err);
+		if (!doc && r->ctl_waiting)
+			return MHD_YES;
+		return doc ? web_json(r, 200, doc) : web_json_error(r, status, err);
 	}
 	char id[QUEUE_ID_MAX], verb[16];
 	const char *slash = strchr(rest + 1, '/');
@@ -532,7 +614,8 @@ static enum MHD_Result web_api_holds(struct web_req *r, const char *rest)
 	char why[POL_TEXT_MAX];
 	str_copy_trunc(why, sizeof why, reason && *reason ? reason : "from the admin API");
 	json_decref(in);
-	return web_control_answer(r, web_control(r, verb, why, json_pack("{s:s}", "id", id)));
+	json_t *reply = web_control(r, verb, why, json_pack("{s:s}", "id", id));
+	return reply ? web_control_answer(r, reply) : MHD_YES;
 }
 
 /* POST /api/control: one request of the control API, answered in its vocabulary. */
@@ -557,6 +640,10 @@ static enum MHD_Result web_api_control(struct web_req *r)
 	(void)json_object_del(in, "reason");
 	json_t *rid = json_incref(json_object_get(in, "request_id"));
 	json_t *reply = web_control(r, t, why, in);
+	if (!reply) { /* waits: answered in the run after */
+		json_decref(rid);
+		return MHD_YES;
+	}
 	if (rid)
 		(void)json_object_set_new(reply, "request_id", rid);
 	return web_json(r, ctlapi_http_status(reply), reply);
@@ -608,7 +695,8 @@ static enum MHD_Result web_api(struct web_req *r)
 		str_copy_trunc(why, sizeof why, reason);
 		json_t *payload = json_pack("{s:s}", "identity", ident);
 		json_decref(in);
-		return web_control_answer(r, web_control(r, "unblock", why, payload));
+		json_t *reply = web_control(r, "unblock", why, payload);
+		return reply ? web_control_answer(r, reply) : MHD_YES;
 	}
 	if (strcmp(path, "/control") == 0 && r->post)
 		return web_api_control(r);
@@ -695,6 +783,8 @@ static void web_identify(struct web_req *r)
 	struct web *w = r->w;
 	const union MHD_ConnectionInfo *ci =
 	    MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	r->sess = NULL; /* found again when the handler runs again after a wait */
+	r->bearer = false;
 	if (str_copy(r->ip_text, sizeof r->ip_text, "-") != 0)
 		panic("web_identify: r->ip_text does not fit");
 	if (ci && ci->client_addr && addr_from_sockaddr(ci->client_addr, &r->ip) == 0) {
@@ -846,8 +936,12 @@ static enum MHD_Result web_handle(void *cls, struct MHD_Connection *conn, const 
 		r->pending_body = NULL;
 		return rc;
 	}
-	if (w->m_requests)
+	if (w->m_requests && !r->counted)
 		metric_add(w->m_requests, (const char *[]){web_metric_path(url)}, 1);
+	r->counted = true;
+	r->ctl_next = 0; /* again after a wait: the answers kept, from the first */
+	r->location[0] = '\0';
+	r->set_cookie[0][0] = r->set_cookie[1][0] = '\0';
 	return web_dispatch(r);
 }
 
@@ -859,7 +953,8 @@ static void web_completed(void *cls, struct MHD_Connection *conn, void **con_cls
 		return;
 	if (r->delay_ev)
 		event_free(r->delay_ev);
-	web_delay_unlink(r);
+	web_delay_unlink(r); /* a waiting request's answer, when it comes, is dropped */
+	json_decref(r->ctl_replies);
 	free(r->pending_body);
 	if (r->body.data)
 		sodium_memzero(r->body.data, r->body.cap); /* it may have held a password */

@@ -14,7 +14,10 @@
  *
  * Every change (resume, release, delete, /api/control) is a request of the
  * control API, dispatched in this process through the same table as the
- * control socket's.
+ * control socket's. In policy-only mode the holds pages and API wait for
+ * Postfix's programs (postqueue, postsuper): those requests go to the server's
+ * worker (admin/ctlasync) through the control API's defer hook, the connection
+ * waits suspended, and the loop goes on answering Postfix meanwhile.
  *
  * Everything but /metrics, /healthz and /login needs a session cookie
  * (HttpOnly, SameSite=Strict, Secure under TLS) and, for a POST, the
@@ -29,6 +32,7 @@
 
 #include "core/hostport.h"
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -82,6 +86,15 @@ void web_free(struct web *w);
 void web_users_reload(struct web *w);
 /* The port it listens on (useful when it was asked for port 0). */
 unsigned web_port(const struct web *w);
+
+/* For the defer hook of ctx.ctl (admin/ctlapi.h): called while the web
+ * dispatches a control request, it names that request (a ticket below 2^62)
+ * and makes its connection wait for web_ctl_answer(). 0 outside the web's
+ * dispatch: the hook then refuses the request. */
+uint64_t web_ctl_defer(struct web *w);
+/* The answer (taken) to the request of ticket; the page or API answer is made
+ * with it. Dropped when that connection is gone (or w is NULL). */
+void web_ctl_answer(struct web *w, uint64_t ticket, json_t *reply);
 
 /* Reads a bearer token file (first line, trimmed) into out. 0, or -1 with err. */
 int web_read_token_file(const char *path, char *out, size_t size, char *err, size_t errlen);

@@ -53,6 +53,9 @@ struct web {
 	pthread_t job_thread;
 	int job_pipe[2]; /* the thread says "done" here */
 	struct event *job_ev;
+	/* control API requests that wait for Postfix's programs (web_ctl_defer) */
+	struct web_req *ctl_current; /* the request in ctlapi_dispatch now */
+	uint64_t ctl_seq;            /* the last ticket given */
 	const struct prefix_set *trusted, *trusted_proxy;
 	struct weblock lock; /* web-login lockouts by address, never SMTP blocks */
 };
@@ -85,6 +88,17 @@ struct web_req {
 	char login_user[USERDB_NAME_MAX + 1];
 	char login_pw[1024];
 	enum userdb_verdict login_verdict;
+	/* A control request that waits for Postfix's programs on the worker
+	 * (web_ctl_defer): the connection is suspended meanwhile, and once the
+	 * answer is here the handler runs again from the start. Every answer
+	 * web_control got is kept, in order, and given again to the same call of
+	 * the run after, so nothing is done twice. */
+	uint64_t ctl_ticket; /* of the request waiting, 0 none */
+	bool ctl_waiting;
+	bool ctl_lost;       /* an answer could not be kept: wait no more */
+	bool counted;        /* in the request metric already */
+	json_t *ctl_replies; /* the answers so far (NULL: none kept) */
+	size_t ctl_next;     /* the next of them to give in this run */
 };
 
 /* Sends a response with the security headers, the request's cookies and location;
@@ -111,13 +125,17 @@ enum MHD_Result webui_handle(struct web_req *r);
 
 /* A change through the control API (the same table as control.sock), made by the
  * request's user ("web:NAME", "web:api-token"): type with reason and payload (taken;
- * may be NULL). The answer, never NULL; the caller frees it. */
+ * may be NULL). The answer (the caller frees it), or NULL when the request waits
+ * for Postfix's programs on the worker: r's connection is then suspended and the
+ * handler must return MHD_YES at once; it runs again with the answer. */
 json_t *web_control(struct web_req *r, const char *type, const char *reason, json_t *payload);
 /* Policy-only mode: held mail is in Postfix's hold queue (admin/pfhold), read
  * and changed through the control API's postfix_holds, release and delete. */
 bool web_postfix_holds(const struct web *w);
-/* {"holds": [...]} from our queue or Postfix's, or NULL when it cannot be read. */
-json_t *web_holds_doc(struct web_req *r);
+/* {"holds": [...]} from our queue or Postfix's, or NULL: r->ctl_waiting (return
+ * MHD_YES at once, as after web_control), or it cannot be read, with the HTTP
+ * status (503: too busy, try again) and what in err. */
+json_t *web_holds_doc(struct web_req *r, unsigned *status, char *err, size_t errlen);
 /* A queue ID of ours, or in that mode a Postfix one. */
 bool web_hold_id_ok(const struct web *w, const char *id);
 

@@ -536,6 +536,8 @@ static enum MHD_Result webui_resume(struct web_req *r)
 	                                  json_pack("{s:s, s:s}", "identity", ident, "kind", kind))
 	                    : web_control(r, "unblock", str_trim(reason),
 	                                  json_pack("{s:s}", "identity", ident));
+	if (!reply)
+		return MHD_YES; /* waits on the worker: answered in the run after */
 	enum ctlapi_code code = ctlapi_reply_code(reply);
 	const char *got = json_string_value(json_object_get(reply, "identity"));
 	if (code != CTLAPI_OK || !got || str_copy(norm, sizeof norm, got) != 0) {
@@ -829,10 +831,16 @@ static enum MHD_Result webui_audit(struct web_req *r)
 static enum MHD_Result webui_holds(struct web_req *r, unsigned status, const char *error)
 {
 	struct web *w = r->w;
+	unsigned doc_status;
+	char doc_err[300];
+	json_t *doc = web_holds_doc(r, &doc_status, doc_err, sizeof doc_err);
+	if (!doc && r->ctl_waiting)
+		return MHD_YES; /* the page is made when Postfix's answer is here */
+	if (!doc && doc_status == 503 && status == 200)
+		status = 503; /* too many wait for Postfix: the page says try again */
 	struct buf b;
 	buf_init(&b, WEB_PAGE_MAX);
 	bool full = false;
-	json_t *doc = web_holds_doc(r);
 	webui_put(&full, webui_begin(&b, r, "Held messages"));
 	if (error) {
 		webui_put(&full, buf_append_str(&b, "<p class=\"err\" role=\"alert\">"));
@@ -858,7 +866,11 @@ static enum MHD_Result webui_holds(struct web_req *r, unsigned status, const cha
 		                       "<code>postsuper -d</code>.</p>"));
 	if (!w->ctx.queue && !web_postfix_holds(w))
 		webui_put(&full, webui_holds_unavailable(&b));
-	else if (!doc)
+	else if (!doc && doc_status == 503) {
+		webui_put(&full, buf_append_str(&b, "<p class=\"err\" id=\"holds-busy\">"));
+		webui_put(&full, html_text(&b, doc_err));
+		webui_put(&full, buf_append_str(&b, " (reload the page in a moment)</p>"));
+	} else if (!doc)
 		webui_put(&full,
 		          buf_append_str(&b, "<p class=\"err\">The queue cannot be read.</p>"));
 	else
@@ -979,11 +991,14 @@ static enum MHD_Result webui_hold_act(struct web_req *r)
 		                   "trail.");
 	json_t *reply = web_control(r, release ? "release" : "delete", str_trim(reason),
 	                            json_pack("{s:s}", "id", id));
-	if (ctlapi_reply_code(reply) != CTLAPI_OK) {
+	if (!reply)
+		return MHD_YES; /* waits for Postfix: answered in the run after */
+	enum ctlapi_code code = ctlapi_reply_code(reply);
+	if (code != CTLAPI_OK) {
 		const char *e = json_string_value(json_object_get(reply, "error"));
 		str_copy_trunc(err, sizeof err, e ? e : "failed");
 		json_decref(reply);
-		return webui_holds(r, 409, err);
+		return webui_holds(r, code == CTLAPI_UNAVAILABLE ? 503 : 409, err);
 	}
 	json_decref(reply);
 	char msg[120], enc[400];

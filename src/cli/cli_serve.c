@@ -420,6 +420,11 @@ static bool cli_serve_degraded(struct store *st)
 	return gwstore_fallback(st);
 }
 
+/* The worker's one queue serves the control socket and the web page: a
+ * ticket with this bit is the web's (web_ctl_defer: below 2^62), one without
+ * it the control socket's (control_defer: a generation and a slot). */
+#define CLI_SERVE_WEB_TICKET (UINT64_C(1) << 63)
+
 /* A request that waits for Postfix's programs: to the worker, answered on the
  * control connection it came on. */
 static int cli_serve_defer(void *arg, json_t *req)
@@ -429,10 +434,24 @@ static int cli_serve_defer(void *arg, json_t *req)
 	return ticket && ctlasync_submit(s->async, req, ticket) == 0 ? 0 : -1;
 }
 
+/* The same from the web page: answered on the HTTP connection, which waits
+ * suspended meanwhile. */
+static int cli_serve_web_defer(void *arg, json_t *req)
+{
+	struct cli_serve_ctl *s = arg;
+	uint64_t ticket = s->web ? web_ctl_defer(s->web) : 0;
+	if (!ticket)
+		return -1;
+	return ctlasync_submit(s->async, req, ticket | CLI_SERVE_WEB_TICKET);
+}
+
 static void cli_serve_async_answer(void *arg, uint64_t ticket, json_t *reply)
 {
 	struct cli_serve_ctl *s = arg;
-	control_answer(s->ctl, ticket, reply);
+	if (ticket & CLI_SERVE_WEB_TICKET)
+		web_ctl_answer(s->web, ticket & ~CLI_SERVE_WEB_TICKET, reply);
+	else
+		control_answer(s->ctl, ticket, reply);
 }
 
 /* Every policy request that holds mail or names a queue ID, for Postfix's hold queue. */
@@ -712,10 +731,11 @@ static int cli_serve_main(int argc, char **argv, bool policy_only)
 		cli_error("serve", "postfix holds: %s", err);
 		goto out;
 	}
-	/* the web page runs in the loop: its Postfix requests run there, within
-	 * [policyd] postfix_timeout */
+	/* the web page's Postfix requests go to the same worker, and their HTTP
+	 * connections wait for the answer while the loop goes on */
 	sc.web_api = sc.api;
-	sc.web_api.defer = NULL;
+	if (sc.api.defer)
+		sc.web_api.defer = cli_serve_web_defer;
 	if (c->policyd_listen[0]) {
 		struct policyd_options po = {
 		    .count_at_rcpt = strcmp(c->policyd_count_at, "rcpt") == 0,
@@ -861,7 +881,7 @@ out:
 	deliver_free(deliver);
 	if (dns)
 		dns_free(dns);
-	ctlasync_free(sc.async); /* before the control socket it answers on */
+	ctlasync_free(sc.async); /* before the control socket and the web it answers on */
 	control_free(ctl);
 	policyd_free(pd);
 	pfhold_free(sc.pfhold);

@@ -21,7 +21,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
 #include <sodium.h>
 #include <event2/event.h>
 #include <stdio.h>
@@ -338,35 +337,38 @@ static enum MHD_Result web_login_finish(struct web_req *r, enum userdb_verdict u
 	return web_text(r, 303, "logged in\n");
 }
 
-/* The password check (Argon2id, a few hundred ms) runs on its own thread so the
- * policy service and the pages go on; only that thread touches w->users while
- * it runs (w->job is set), and one check runs at a time. */
-static void *web_login_thread(void *arg)
-{
-	struct web_req *r = arg;
-	web_users_refresh(r->w); /* reading and preparing the store costs a hash too */
-	r->login_verdict =
-	    userdb_verify(&r->w->users, r->login_user, r->login_pw, strlen(r->login_pw));
-	sodium_memzero(r->login_pw, sizeof r->login_pw);
-	char c = 'x';
-	while (write(r->w->job_pipe[1], &c, 1) < 0 && errno == EINTR)
-		;
-	return NULL;
-}
-
-static void web_login_done(evutil_socket_t fd, short what, void *arg)
+/* The password check (Argon2id, a few hundred ms) runs on a thread of its own
+ * (core/workq) so the policy service and the pages go on; only that thread
+ * touches w->users while it runs (w->job is set), and one check runs at a time. */
+static void web_login_run(void *arg, struct workq_job *first, unsigned n)
 {
 	struct web *w = arg;
-	char c[16];
-	while (read(fd, c, sizeof c) < 0 && errno == EINTR)
-		;
-	struct web_req *r = w->job;
-	if (!r)
-		return;
-	pthread_join(w->job_thread, NULL);
+	(void)n;
+	struct web_req *r = WORKQ_OWNER(first, struct web_req, login_job);
+	web_users_refresh(w); /* reading and preparing the store costs a hash too */
+	r->login_verdict =
+	    userdb_verify(&w->users, r->login_user, r->login_pw, strlen(r->login_pw));
+	sodium_memzero(r->login_pw, sizeof r->login_pw);
+}
+
+/* On the loop: the verdict, answered when the connection is resumed. */
+static void web_login_done(void *arg, struct workq_job *j)
+{
+	struct web *w = arg;
+	struct web_req *r = WORKQ_OWNER(j, struct web_req, login_job);
 	w->job = NULL;
 	r->in_job = false;
 	(void)web_login_finish(r, r->login_verdict); /* the answer waits in r; resume sends it */
+}
+
+/* web_free with a check under way or waiting: the request goes with the server. */
+static void web_login_drop(void *arg, struct workq_job *j)
+{
+	struct web *w = arg;
+	struct web_req *r = WORKQ_OWNER(j, struct web_req, login_job);
+	sodium_memzero(r->login_pw, sizeof r->login_pw);
+	w->job = NULL;
+	r->in_job = false;
 }
 
 static enum MHD_Result web_login(struct web_req *r)
@@ -421,7 +423,7 @@ static enum MHD_Result web_login(struct web_req *r)
 		                        "Another login is being checked; try again in a "
 		                        "moment.");
 	}
-	if (w->job_pipe[1] < 0) { /* no thread: check here */
+	if (!w->login_wq) { /* no thread: check here */
 		web_users_refresh(w);
 		enum userdb_verdict uv =
 		    userdb_verify(&w->users, r->login_user, r->login_pw, strlen(r->login_pw));
@@ -431,8 +433,8 @@ static enum MHD_Result web_login(struct web_req *r)
 	w->job = r;
 	r->in_job = true;
 	web_suspend(r);
-	if (pthread_create(&w->job_thread, NULL, web_login_thread, r) != 0) {
-		log_error("web: cannot start the password check: %s", strerror(errno));
+	if (workq_submit(w->login_wq, &r->login_job) != 0) {
+		log_error("web: cannot queue the password check");
 		w->job = NULL;
 		r->in_job = false;
 		sodium_memzero(r->login_pw, sizeof r->login_pw);
@@ -1047,7 +1049,6 @@ struct web *web_new(struct event_base *base, const struct web_options *opt,
 		             pc ? (int64_t)pc->ip_lockout_ms : 0, pc ? pc->delay_base_ms : 2000,
 		             pc ? pc->delay_max_ms : 15000);
 	}
-	w->job_pipe[0] = w->job_pipe[1] = -1;
 	const struct hostport *addr = opt->addr;
 	bool tls = opt->tls_cert && opt->tls_cert[0];
 	if (!tls && !hostport_is_loopback(addr)) {
@@ -1135,20 +1136,14 @@ struct web *web_new(struct event_base *base, const struct web_options *opt,
 		web_free(w);
 		return NULL;
 	}
-	if (pipe2(w->job_pipe, O_CLOEXEC | O_NONBLOCK) != 0 ||
-	    !(w->job_ev =
-	          event_new(base, w->job_pipe[0], EV_READ | EV_PERSIST, web_login_done, w)) ||
-	    event_add(w->job_ev, NULL) != 0) {
-		log_warn("web: no thread for password checks (%s); they run in the loop",
-		         strerror(errno));
-		if (w->job_ev)
-			event_free(w->job_ev);
-		w->job_ev = NULL;
-		for (int i = 0; i < 2; i++)
-			if (w->job_pipe[i] >= 0)
-				close(w->job_pipe[i]);
-		w->job_pipe[0] = w->job_pipe[1] = -1;
-	}
+	static const struct workq_ops login_ops = {
+	    .run = web_login_run, .done = web_login_done, .drop = web_login_drop};
+	struct workq_conf lc = {
+	    .name = "web: password checks", .threads = 1, .max_pending = 1, .batch_max = 1};
+	char lerr[200];
+	w->login_wq = workq_new(base, &lc, &login_ops, w, lerr, sizeof lerr);
+	if (!w->login_wq)
+		log_warn("%s; they run in the loop", lerr);
 	w->io = event_new(base, info->epoll_fd, EV_READ | EV_PERSIST, web_on_io, w);
 	w->timer = evtimer_new(base, web_on_io, w);
 	if (!w->io || !w->timer || event_add(w->io, NULL) != 0) {
@@ -1211,15 +1206,7 @@ void web_free(struct web *w)
 {
 	if (!w)
 		return;
-	if (w->job) { /* a password check still running: it ends soon */
-		pthread_join(w->job_thread, NULL);
-		w->job = NULL;
-	}
-	if (w->job_ev)
-		event_free(w->job_ev);
-	for (int i = 0; i < 2; i++)
-		if (w->job_pipe[i] >= 0)
-			close(w->job_pipe[i]);
+	workq_free(w->login_wq); /* a password check still running: it ends soon */
 	/* libmicrohttpd must not stop with connections suspended */
 	while (w->delayed) {
 		struct web_req *r = w->delayed;

@@ -12,11 +12,11 @@
 #include "auth/userdb.h"
 #include "core/addr.h"
 #include "core/buf.h"
+#include "core/workq.h"
 #include "dnsbl/catalog.h"
 
 #include <jansson.h>
 #include <microhttpd.h>
-#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -50,9 +50,7 @@ struct web {
 	char *tls_cert_pem, *tls_key_pem;
 	struct web_req *delayed; /* suspended connections, resumed by their timers */
 	struct web_req *job;     /* the login whose password the thread checks */
-	pthread_t job_thread;
-	int job_pipe[2]; /* the thread says "done" here */
-	struct event *job_ev;
+	struct workq *login_wq;  /* that thread (core/workq); NULL: checks run in the loop */
 	/* control API requests that wait for Postfix's programs (web_ctl_defer) */
 	struct web_req *ctl_current; /* the request in ctlapi_dispatch now */
 	uint64_t ctl_seq;            /* the last ticket given */
@@ -85,6 +83,7 @@ struct web_req {
 	char *pending_body;
 	size_t pending_len;
 	/* a login being checked on the password thread */
+	struct workq_job login_job;
 	char login_user[USERDB_NAME_MAX + 1];
 	char login_pw[1024];
 	enum userdb_verdict login_verdict;

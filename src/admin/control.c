@@ -4,6 +4,7 @@
 #include "admin/control.h"
 
 #include "core/clock.h"
+#include "core/grow.h"
 #include "core/log.h"
 #include "core/str.h"
 
@@ -291,15 +292,11 @@ int control_call(const char *path, json_t *req, int timeout_ms, json_t **reply, 
 			rc = 0;
 			goto out;
 		}
-		if (got == cap) {
-			char *nb =
-			    cap < CONTROL_REPLY_MAX ? realloc(buf, cap ? cap * 2 : 8192) : NULL;
-			if (!nb) {
-				str_format_trunc(err, errlen, "the server's answer is too long");
-				goto out;
-			}
-			buf = nb;
-			cap = cap ? cap * 2 : 8192;
+		/* 8192, 16384, ... up to CONTROL_REPLY_MAX (itself 8192 times a power of 2) */
+		if (got == cap &&
+		    grow_array_max(&buf, &cap, got + 8192, 1, CONTROL_REPLY_MAX) != 0) {
+			str_format_trunc(err, errlen, "the server's answer is too long");
+			goto out;
 		}
 		if (control_wait(fd, POLLIN, deadline) != 0)
 			goto timeout;

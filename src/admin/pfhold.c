@@ -6,6 +6,7 @@
 #include "core/buf.h"
 #include "core/clock.h"
 #include "core/fsutil.h"
+#include "core/grow.h"
 #include "core/log.h"
 #include "core/spawn.h"
 #include "core/str.h"
@@ -111,14 +112,8 @@ static int pfhold_append(struct pfhold *p, const struct pfhold_rec *r)
 		memmove(p->recs, p->recs + 1, (p->n - 1) * sizeof *p->recs);
 		p->n--;
 	}
-	if (p->n == p->cap) {
-		size_t cap = p->cap ? p->cap * 2 : 16;
-		struct pfhold_rec *n = realloc(p->recs, cap * sizeof *n);
-		if (!n)
-			return -1;
-		p->recs = n;
-		p->cap = cap;
-	}
+	if (grow_array(&p->recs, &p->cap, p->n + 1, sizeof *p->recs) != 0)
+		return -1;
 	p->recs[p->n++] = *r;
 	return 0;
 }

@@ -8,6 +8,7 @@
 
 #include "core/addr.h"
 #include "core/clock.h"
+#include "core/grow.h"
 #include "core/str.h"
 #include "forensics/logread.h"
 #include "forensics/logscan.h"
@@ -427,28 +428,13 @@ struct cli_merge_in {
 	bool nomem;
 };
 
-static int cli_merge_grow(void **p, size_t *cap, size_t need, size_t size)
-{
-	if (need <= *cap)
-		return 0;
-	size_t nc = *cap ? *cap : 4096;
-	while (nc < need)
-		nc *= 2;
-	void *n = realloc(*p, nc * size);
-	if (!n)
-		return -1;
-	*p = n;
-	*cap = nc;
-	return 0;
-}
-
 static int cli_merge_line(void *ctx, const char *p, size_t len)
 {
 	struct cli_merge_in *m = ctx;
 	size_t cl = m->cap_lines; /* off and t grow alike from the same capacity */
-	if (cli_merge_grow((void **)&m->buf, &m->cap, m->used + len, 1) != 0 ||
-	    cli_merge_grow((void **)&m->off, &cl, m->n + 2, sizeof *m->off) != 0 ||
-	    cli_merge_grow((void **)&m->t, &m->cap_lines, m->n + 2, sizeof *m->t) != 0) {
+	if (grow_array(&m->buf, &m->cap, m->used + len, 1) != 0 ||
+	    grow_array(&m->off, &cl, m->n + 2, sizeof *m->off) != 0 ||
+	    grow_array(&m->t, &m->cap_lines, m->n + 2, sizeof *m->t) != 0) {
 		m->nomem = true;
 		return -1;
 	}

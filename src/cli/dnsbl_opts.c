@@ -5,6 +5,7 @@
 
 #include "cli/cli.h"
 #include "core/addr.h"
+#include "core/grow.h"
 #include "core/str.h"
 #include "dnsbl/builtin.h"
 #include "net/dns.h"
@@ -28,7 +29,7 @@ void dnsbl_opts_free(struct dnsbl_opts *o)
 		free(o->zone[i]);
 	free(o->zone);
 	o->zone = NULL;
-	o->nzone = 0;
+	o->nzone = o->zone_cap = 0;
 }
 
 /* "127.0.0.1", "127.0.0.1:5353", "::1", "[::1]:5353" -> c-ares' "ip:port" form. */
@@ -85,18 +86,13 @@ int dnsbl_opts_set_err(struct dnsbl_opts *o, int opt, const char *arg, char *err
 			str_format_trunc(err, errlen, "bad zone name '%.80s'", arg);
 			return -1;
 		}
-		char **nz = realloc(o->zone, (o->nzone + 1) * sizeof *nz);
-		if (!nz) {
+		char *s = strdup(z);
+		if (!s || grow_array(&o->zone, &o->zone_cap, o->nzone + 1, sizeof *o->zone) != 0) {
+			free(s);
 			str_format_trunc(err, errlen, "out of memory");
 			return -1;
 		}
-		o->zone = nz;
-		o->zone[o->nzone] = strdup(z);
-		if (!o->zone[o->nzone]) {
-			str_format_trunc(err, errlen, "out of memory");
-			return -1;
-		}
-		o->nzone++;
+		o->zone[o->nzone++] = s;
 		return 0;
 	}
 	case 'Z':
@@ -157,10 +153,8 @@ static int dnsbl_add_zone(struct dnsbl_sel *sel, const struct bl_zone *z)
 	for (size_t i = 0; i < sel->nzones; i++)
 		if (strcmp(sel->zones[i].zone, z->zone) == 0)
 			return 0;
-	struct bl_zone *nz = realloc(sel->zones, (sel->nzones + 1) * sizeof *nz);
-	if (!nz)
+	if (grow_array(&sel->zones, &sel->zones_cap, sel->nzones + 1, sizeof *sel->zones) != 0)
 		return -1;
-	sel->zones = nz;
 	sel->zones[sel->nzones++] = *z;
 	return 0;
 }
@@ -227,7 +221,7 @@ void dnsbl_sel_free(struct dnsbl_sel *sel)
 	bl_catalog_free(&sel->catalog);
 	free(sel->zones);
 	sel->zones = NULL;
-	sel->nzones = 0;
+	sel->nzones = sel->zones_cap = 0;
 }
 
 static const char *dnsbl_type_name(const struct bl_zone *z)

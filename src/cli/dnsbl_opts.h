@@ -16,7 +16,7 @@ struct dnsbl_opts {
 	char resolver[128]; /* c-ares server list: "127.0.0.1:53" or "[::1]:53" */
 	char zones_file[512];
 	char **zone;
-	size_t nzone;
+	size_t nzone, zone_cap;
 	int timeout_ms;
 	int tries;
 	uint64_t max_range;
@@ -34,7 +34,7 @@ int dnsbl_opts_set_err(struct dnsbl_opts *o, int opt, const char *arg, char *err
 struct dnsbl_sel {
 	struct bl_catalog catalog;
 	struct bl_zone *zones; /* the zones to query */
-	size_t nzones;
+	size_t nzones, zones_cap;
 };
 
 /* Loads the catalogue and picks the zones: the named ones, or the active defaults.

@@ -7,6 +7,7 @@
 #include "core/dname.h"
 #include "core/addr.h"
 #include "core/cfg.h"
+#include "core/grow.h"
 #include "core/str.h"
 
 #include <stdlib.h>
@@ -109,15 +110,10 @@ static int bl_load_handler(void *user, const char *section, const char *name, co
 				str_format_trunc(err, errlen, "zone %s appears twice", zone);
 				return -1;
 			}
-		if (l->cat.nzones == l->cap) {
-			size_t ncap = l->cap ? l->cap * 2 : 32;
-			struct bl_zone *z = realloc(l->cat.zones, ncap * sizeof *z);
-			if (!z) {
-				str_format_trunc(err, errlen, "out of memory");
-				return -1;
-			}
-			l->cat.zones = z;
-			l->cap = ncap;
+		if (grow_array(&l->cat.zones, &l->cap, l->cat.nzones + 1, sizeof *l->cat.zones) !=
+		    0) {
+			str_format_trunc(err, errlen, "out of memory");
+			return -1;
 		}
 		l->cur = &l->cat.zones[l->cat.nzones++];
 		memset(l->cur, 0, sizeof *l->cur);

@@ -3,6 +3,7 @@
  */
 #include "dnsbl/checker.h"
 
+#include "core/grow.h"
 #include "core/log.h"
 #include "core/str.h"
 #include "net/dns.h"
@@ -33,17 +34,9 @@ int chk_targets_add(struct chk_targets *t, const char *arg, uint64_t max_address
 		                 arg, (unsigned long long)count, (unsigned long long)max_addresses);
 		return -1;
 	}
-	if (t->n + count > t->cap) {
-		size_t ncap = t->cap ? t->cap : 16;
-		while (ncap < t->n + count)
-			ncap *= 2;
-		struct chk_target *v = realloc(t->v, ncap * sizeof *v);
-		if (!v) {
-			str_format_trunc(err, errlen, "out of memory");
-			return -1;
-		}
-		t->v = v;
-		t->cap = ncap;
+	if (grow_array(&t->v, &t->cap, t->n + (size_t)count, sizeof *t->v) != 0) {
+		str_format_trunc(err, errlen, "out of memory");
+		return -1;
 	}
 	for (uint64_t i = 0; i < count; i++) {
 		struct chk_target *e = &t->v[t->n++];
@@ -119,14 +112,8 @@ struct chk_req {
 
 static int chk_push(struct chk_ctx *c, const struct chk_job *j)
 {
-	if (c->njobs == c->capjobs) {
-		size_t ncap = c->capjobs ? c->capjobs * 2 : 256;
-		struct chk_job *v = realloc(c->jobs, ncap * sizeof *v);
-		if (!v)
-			return -1;
-		c->jobs = v;
-		c->capjobs = ncap;
-	}
+	if (grow_array(&c->jobs, &c->capjobs, c->njobs + 1, sizeof *c->jobs) != 0)
+		return -1;
 	c->jobs[c->njobs++] = *j;
 	return 0;
 }

@@ -10,6 +10,7 @@
  */
 #include "forensics/brules.h"
 
+#include "core/grow.h"
 #include "core/str.h"
 
 #include <ctype.h>
@@ -103,21 +104,17 @@ static char *brules_strdup(const char *s, size_t n)
 	return p;
 }
 
-static int brules_push(char ***list, size_t *n, const char *v, size_t len, bool lower)
+static int brules_push(char ***list, size_t *n, size_t *cap, const char *v, size_t len, bool lower)
 {
-	if (*n >= BRULES_MAX_PATTERNS)
+	if (*n >= BRULES_MAX_PATTERNS || grow_array(list, cap, *n + 1, sizeof **list) != 0)
 		return -1;
-	char **nl = realloc(*list, (*n + 1) * sizeof **list);
-	if (!nl)
-		return -1;
-	*list = nl;
 	char *s = brules_strdup(v, len);
 	if (!s)
 		return -1;
 	if (lower)
 		for (char *q = s; *q; q++)
 			*q = (char)tolower((unsigned char)*q);
-	nl[(*n)++] = s;
+	(*list)[(*n)++] = s;
 	return 0;
 }
 
@@ -150,6 +147,10 @@ static bool brules_pattern_ok(const char *p)
 struct brules_parser {
 	struct brules *r;
 	size_t cap;
+	/* the capacities of the last section's lists (only it takes keys) */
+	struct {
+		size_t match, require, unless, status, not_status, reply, host;
+	} lcap;
 	const char *name;
 	int line;
 	char *err;
@@ -204,19 +205,14 @@ static int brules_section(struct brules_parser *p, const char *s, size_t n)
 		return brules_fail(p, "bad or missing section argument", arg ? arg : h);
 	if (p->r->count >= BRULES_MAX_RULES)
 		return brules_fail(p, "too many sections", NULL);
-	if (p->r->count == p->cap) {
-		size_t nc = p->cap ? p->cap * 2 : 64;
-		struct brules_rule *nr = realloc(p->r->rules, nc * sizeof *nr);
-		if (!nr)
-			return brules_fail(p, "out of memory", NULL);
-		p->r->rules = nr;
-		p->cap = nc;
-	}
+	if (grow_array(&p->r->rules, &p->cap, p->r->count + 1, sizeof *p->r->rules) != 0)
+		return brules_fail(p, "out of memory", NULL);
 	ru.id = brules_strdup(arg ? arg : "receiver_error", strlen(arg ? arg : "receiver_error"));
 	if (!ru.id)
 		return brules_fail(p, "out of memory", NULL);
 	ru.priority = 50;
 	p->r->rules[p->r->count++] = ru;
+	memset(&p->lcap, 0, sizeof p->lcap);
 	return 0;
 }
 
@@ -270,7 +266,7 @@ static int brules_key(struct brules_parser *p, const char *key, const char *v, s
 	bool is_list = k == BRULES_LIST, is_reason = k == BRULES_REASON;
 	bool is_prov = k == BRULES_PROVIDER;
 	char ***list = NULL;
-	size_t *cnt = NULL;
+	size_t *cnt = NULL, *cap = NULL;
 	bool pattern = false;
 
 	if ((strcmp(key, "name") == 0 && (is_list || is_prov)) ||
@@ -301,19 +297,19 @@ static int brules_key(struct brules_parser *p, const char *key, const char *v, s
 		return brules_stages(p, ru, tmp);
 	}
 	if (strcmp(key, "match") == 0 && !is_prov) {
-		list = &ru->match, cnt = &ru->nmatch, pattern = true;
+		list = &ru->match, cnt = &ru->nmatch, cap = &p->lcap.match, pattern = true;
 	} else if (strcmp(key, "require") == 0 && !is_prov) {
-		list = &ru->require, cnt = &ru->nrequire, pattern = true;
+		list = &ru->require, cnt = &ru->nrequire, cap = &p->lcap.require, pattern = true;
 	} else if (strcmp(key, "unless") == 0 && !is_prov) {
-		list = &ru->unless, cnt = &ru->nunless, pattern = true;
+		list = &ru->unless, cnt = &ru->nunless, cap = &p->lcap.unless, pattern = true;
 	} else if (strcmp(key, "status") == 0 && is_reason) {
-		list = &ru->status, cnt = &ru->nstatus;
+		list = &ru->status, cnt = &ru->nstatus, cap = &p->lcap.status;
 	} else if (strcmp(key, "not_status") == 0 && is_reason) {
-		list = &ru->not_status, cnt = &ru->nnot_status;
+		list = &ru->not_status, cnt = &ru->nnot_status, cap = &p->lcap.not_status;
 	} else if (strcmp(key, "reply") == 0 && is_reason) {
-		list = &ru->reply, cnt = &ru->nreply;
+		list = &ru->reply, cnt = &ru->nreply, cap = &p->lcap.reply;
 	} else if (strcmp(key, "host") == 0 && (is_reason || is_prov)) {
-		list = &ru->host, cnt = &ru->nhost;
+		list = &ru->host, cnt = &ru->nhost, cap = &p->lcap.host;
 	} else {
 		return brules_fail(p, "unknown key for this section", key);
 	}
@@ -338,7 +334,7 @@ static int brules_key(struct brules_parser *p, const char *key, const char *v, s
 			tn += b - a;
 			i = e + 1;
 		}
-		if (brules_push(list, cnt, tmp, tn, true) != 0)
+		if (brules_push(list, cnt, cap, tmp, tn, true) != 0)
 			return brules_fail(p, "too many values or out of memory", key);
 		if (!brules_pattern_ok((*list)[*cnt - 1]))
 			return brules_fail(p, "bad pattern (empty alternative or '{' not in {ip})",
@@ -356,7 +352,7 @@ static int brules_key(struct brules_parser *p, const char *key, const char *v, s
 			t--;
 		if (t == 0)
 			return brules_fail(p, "empty alternative", key);
-		if (brules_push(list, cnt, v, t, true) != 0)
+		if (brules_push(list, cnt, cap, v, t, true) != 0)
 			return brules_fail(p, "too many values or out of memory", key);
 		if (!bar)
 			break;

@@ -11,6 +11,7 @@
 #include "forensics/logscan.h"
 
 #include "core/clock.h"
+#include "core/grow.h"
 #include "core/hash.h"
 #include "core/log.h"
 #include "core/str.h"
@@ -158,7 +159,8 @@ struct logscan {
 	struct pol_verdict v;
 	/* interned users: index 0 unused */
 	struct ls_user *users;
-	uint32_t n_users, cap_users;
+	uint32_t n_users;
+	size_t cap_users;
 	struct ls_uslot *uidx; /* open addressing over users; idx 0 = empty */
 	uint32_t uidx_cap;
 	/* the users' names, packed in chunks (each starts with a pointer to the one
@@ -265,14 +267,10 @@ static uint32_t ls_user_id(struct logscan *s, struct logspan name)
 	}
 	if (s->n_users >= LS_USERS_MAX)
 		return 0;
-	if (s->n_users + 1 > s->cap_users) {
-		uint32_t nc = s->cap_users ? s->cap_users * 2 : 256;
-		struct ls_user *nu = realloc(s->users, nc * sizeof *nu);
-		if (!nu)
-			return 0;
-		s->users = nu;
-		s->cap_users = nc;
-	}
+	/* users[0] is no one: the first user goes to users[1] */
+	if (grow_array(&s->users, &s->cap_users, s->n_users ? s->n_users + 1 : 2,
+	               sizeof *s->users) != 0)
+		return 0;
 	if (s->n_users == 0)
 		s->n_users = 1;
 	struct ls_user *u = &s->users[s->n_users];
@@ -555,18 +553,13 @@ static int ls_auth_fail(struct logscan *s, uint32_t uid, const struct addr *ip)
 			while (uid && k < t->n_tried && t->tried[k] != uid)
 				k++;
 			if (uid && k == t->n_tried) {
-				if (t->n_tried == t->cap_tried && t->cap_tried < LS_TRIED_MAX) {
-					uint32_t nc = t->cap_tried ? t->cap_tried * 2 : 8;
-					uint32_t *n = realloc(t->tried, nc * sizeof *n);
-					uint16_t *c =
-					    n ? realloc(t->tried_n, nc * sizeof *c) : NULL;
-					if (n)
-						t->tried = n;
-					if (c) {
-						t->tried_n = c;
-						t->cap_tried = nc;
-					}
-				}
+				/* tried and tried_n grow together: cap_tried counts for both */
+				size_t c1 = t->cap_tried, c2 = t->cap_tried, need = t->n_tried + 1;
+				if (grow_array_max(&t->tried, &c1, need, sizeof *t->tried,
+				                   LS_TRIED_MAX) == 0 &&
+				    grow_array_max(&t->tried_n, &c2, need, sizeof *t->tried_n,
+				                   LS_TRIED_MAX) == 0)
+					t->cap_tried = (uint32_t)c2;
 				if (t->n_tried < t->cap_tried) {
 					t->tried[t->n_tried] = uid;
 					t->tried_n[t->n_tried++] = 0;
@@ -1324,14 +1317,8 @@ void logscan_begin(struct logscan *s, const char *name, int64_t ref_ms)
 {
 	/* a new input; the first call takes over the "-" set up by logscan_new */
 	if (s->n_in > 1 || s->in[0].line_no || s->year_set) {
-		if (s->n_in == s->cap_in) {
-			size_t nc = s->cap_in * 2;
-			struct ls_input *n = realloc(s->in, nc * sizeof *n);
-			if (!n)
-				return; /* lines go on being counted to the input before */
-			s->in = n;
-			s->cap_in = nc;
-		}
+		if (grow_array(&s->in, &s->cap_in, s->n_in + 1, sizeof *s->in) != 0)
+			return; /* lines go on being counted to the input before */
 		s->in[s->n_in] = s->in[s->n_in - 1]; /* the year carries on */
 		s->cur = s->n_in++;
 	}
@@ -1510,14 +1497,8 @@ static void ls_evidence(struct logscan_suspect *x, const char *fmt, ...)
 
 static struct logscan_suspect *ls_suspect(struct logscan *s, size_t *cap, enum logscan_kind k)
 {
-	if (s->n_sus == *cap) {
-		size_t nc = *cap ? *cap * 2 : 16;
-		struct logscan_suspect *n = realloc(s->sus, nc * sizeof *n);
-		if (!n)
-			return NULL;
-		s->sus = n;
-		*cap = nc;
-	}
+	if (grow_array(&s->sus, cap, s->n_sus + 1, sizeof *s->sus) != 0)
+		return NULL;
 	struct logscan_suspect *x = &s->sus[s->n_sus++];
 	memset(x, 0, sizeof *x);
 	x->kind = k;

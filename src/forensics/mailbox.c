@@ -3,6 +3,7 @@
  */
 #include "forensics/mailbox.h"
 
+#include "core/grow.h"
 #include "core/str.h"
 
 #include <dirent.h>
@@ -167,15 +168,9 @@ static int mailbox_maildir_sub(const char *dir, const char *sub, mailbox_msg_cb 
 	while ((de = readdir(d)) != NULL && n < MAILBOX_MAX_MESSAGES) {
 		if (de->d_name[0] == '.')
 			continue;
-		if (n == cap) {
-			size_t ncap = cap ? cap * 2 : 64;
-			char **nn = realloc(names, ncap * sizeof *nn);
-			if (!nn) {
-				rc = -1;
-				goto out;
-			}
-			names = nn;
-			cap = ncap;
+		if (grow_array(&names, &cap, n + 1, sizeof *names) != 0) {
+			rc = -1;
+			goto out;
 		}
 		names[n] = strdup(de->d_name);
 		if (!names[n]) {

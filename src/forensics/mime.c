@@ -10,6 +10,7 @@
  */
 #include "forensics/mime.h"
 
+#include "core/grow.h"
 #include "core/str.h"
 #include "forensics/msg.h"
 
@@ -70,14 +71,8 @@ static int mime_headers_add(struct mime_headers *h, const char *name, size_t nle
 {
 	if (h->count >= MIME_MAX_HEADERS)
 		return 0;
-	if (h->count == h->cap) {
-		size_t ncap = h->cap ? h->cap * 2 : 16;
-		struct mime_header *n = realloc(h->items, ncap * sizeof *n);
-		if (!n)
-			return -1;
-		h->items = n;
-		h->cap = ncap;
-	}
+	if (grow_array(&h->items, &h->cap, h->count + 1, sizeof *h->items) != 0)
+		return -1;
 	const char *val = buf_cstr(v);
 	size_t vlen = v->len;
 	while (vlen && (val[vlen - 1] == ' ' || val[vlen - 1] == '\t'))

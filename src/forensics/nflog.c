@@ -12,6 +12,7 @@
 #include "forensics/nflog.h"
 
 #include "core/clock.h"
+#include "core/grow.h"
 #include "core/str.h"
 
 #include <stdlib.h>
@@ -409,17 +410,9 @@ static struct nflog_host *nflog_agg_host(struct nflog_agg *a, const struct addr 
 		return &a->hosts[(size_t)(uintptr_t)v - 1];
 	if (a->n >= a->max_hosts)
 		return NULL;
-	if (a->n == a->cap) {
-		size_t cap = a->cap ? a->cap * 2 : 16;
-		if (cap > a->max_hosts)
-			cap = a->max_hosts;
-		struct nflog_host *h = realloc(a->hosts, cap * sizeof *h);
-		if (!h) {
-			*err = -1;
-			return NULL;
-		}
-		a->hosts = h;
-		a->cap = cap;
+	if (grow_array_max(&a->hosts, &a->cap, a->n + 1, sizeof *a->hosts, a->max_hosts) != 0) {
+		*err = -1;
+		return NULL;
 	}
 	struct cidr c = {.addr = *src, .prefix = (uint8_t)addr_bits(src)};
 	if (prefix_set_add(a->index, &c, (void *)(uintptr_t)(a->n + 1)) != 0) {

@@ -5,6 +5,7 @@
 
 #include "admin/metrics.h"
 #include "core/clock.h"
+#include "core/grow.h"
 #include "core/log.h"
 #include "core/str.h"
 
@@ -287,14 +288,8 @@ static int gws_mirror_put(void *ctx, const struct store_block *b)
 {
 	struct gws_mirror *m = ctx;
 	struct store_block cur;
-	if (m->n == m->cap) {
-		size_t cap = m->cap ? m->cap * 2 : 64;
-		void *p = realloc(m->seen, cap * sizeof *m->seen);
-		if (!p)
-			return -1;
-		m->seen = p;
-		m->cap = cap;
-	}
+	if (grow_array(&m->seen, &m->cap, m->n + 1, sizeof *m->seen) != 0)
+		return -1;
 	if (str_copy(m->seen[m->n++], POL_IDENT_MAX, b->identity) != 0)
 		panic("gws_mirror_put: m->seen[m->n++] does not fit");
 	struct store *l = m->g->local;
@@ -322,13 +317,9 @@ static void gws_mirror(struct gwstore *g)
 	struct gws_mirror m = {.g = g};
 	if (g->redis->block_iter(g->redis, gws_mirror_put, &m) == 0) {
 		size_t shared = m.n;
-		if (m.cap < m.n + 256) {
-			void *p = realloc(m.seen, (m.n + 256) * sizeof *m.seen);
-			if (p) {
-				m.seen = p;
-				m.cap = m.n + 256;
-			}
-		}
+		/* room for 256 stale ones (or what is spare); without it fewer go */
+		m.failed |=
+		    grow_array_max(&m.seen, &m.cap, m.n + 256, sizeof *m.seen, m.n + 256) != 0;
 		if (g->local->block_iter(g->local, gws_mirror_stale, &m) == 0)
 			for (size_t i = shared; i < m.n; i++)
 				(void)g->local->block_del(g->local, m.seen[i]);

@@ -14,6 +14,7 @@
 #include "auth/authbe.h"
 #include "auth/userdb.h"
 #include "core/clock.h"
+#include "core/grow.h"
 #include "core/log.h"
 #include "core/mailaddr.h"
 #include "core/str.h"
@@ -137,7 +138,8 @@ struct smtpd_conn {
 	/* the envelope of the current transaction */
 	char sender[QUEUE_ADDR_MAX];
 	struct queue_rcpt *rcpt;
-	unsigned nrcpt, rcpt_cap;
+	unsigned nrcpt;
+	size_t rcpt_cap;
 	uint64_t size;
 	struct queue_msg *qm;
 	struct dkim_signer *dkim; /* outbound listeners with [dkim] keys: hashing as it streams */
@@ -939,16 +941,9 @@ static void smtpd_on_rcpt(void *arg, struct smtp_session *s, const struct smtp_a
                           const struct relay_decision *dec)
 {
 	struct smtpd_conn *c = arg;
-	if (c->nrcpt == c->rcpt_cap) {
-		unsigned cap = c->rcpt_cap ? c->rcpt_cap * 2 : 8;
-		struct queue_rcpt *n = realloc(c->rcpt, cap * sizeof *n);
-		if (!n) {
-			smtp_session_reply_policy(s,
-			                          "452 4.3.1 Error: insufficient system resources");
-			return;
-		}
-		c->rcpt = n;
-		c->rcpt_cap = cap;
+	if (grow_array(&c->rcpt, &c->rcpt_cap, c->nrcpt + 1, sizeof *c->rcpt) != 0) {
+		smtp_session_reply_policy(s, "452 4.3.1 Error: insufficient system resources");
+		return;
 	}
 	struct queue_rcpt *r = &c->rcpt[c->nrcpt];
 	memset(r, 0, sizeof *r);

@@ -3,6 +3,7 @@
  */
 #include "policy/rekey.h"
 
+#include "core/grow.h"
 #include "core/log.h"
 #include "core/str.h"
 #include "policy/canon.h"
@@ -28,15 +29,9 @@ static int rekey_collect(void *ctx, const struct store_block *b)
 		return 0;
 	if (l->n == REKEY_MAX)
 		return 0;
-	if (l->n == l->cap) {
-		size_t nc = l->cap ? l->cap * 2 : 16;
-		void *p = realloc(l->ids, nc * sizeof *l->ids);
-		if (!p) {
-			l->err = 1;
-			return 1;
-		}
-		l->ids = p;
-		l->cap = nc;
+	if (grow_array(&l->ids, &l->cap, l->n + 1, sizeof *l->ids) != 0) {
+		l->err = 1;
+		return 1;
 	}
 	if (str_copy(l->ids[l->n++], POL_IDENT_MAX, b->identity) != 0)
 		panic("rekey_collect: l->ids[l->n++] does not fit");

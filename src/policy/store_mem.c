@@ -15,6 +15,7 @@
 
 #include "policy/ratelimit.h"
 
+#include "core/grow.h"
 #include "core/htab.h"
 
 #include <pthread.h>
@@ -384,18 +385,8 @@ static size_t store_mem_block_count(struct store *s)
 static int store_mem_audit_append(struct store *s, const struct store_audit *a)
 {
 	struct store_mem *m = store_mem_of(s);
-	int rc = 0;
 	pthread_mutex_lock(&m->lock);
-	if (m->n_audit == m->cap_audit) {
-		size_t ncap = m->cap_audit ? m->cap_audit * 2 : 16;
-		struct store_audit *p = realloc(m->audit, ncap * sizeof *p);
-		if (!p)
-			rc = -1;
-		else {
-			m->audit = p;
-			m->cap_audit = ncap;
-		}
-	}
+	int rc = grow_array(&m->audit, &m->cap_audit, m->n_audit + 1, sizeof *m->audit);
 	if (rc == 0)
 		m->audit[m->n_audit++] = *a;
 	pthread_mutex_unlock(&m->lock);

@@ -9,6 +9,7 @@
 
 #include "core/clock.h"
 #include "core/fsutil.h"
+#include "core/grow.h"
 #include "core/log.h"
 #include "core/str.h"
 #include "queue/qenv.h"
@@ -517,10 +518,7 @@ int qdisk_scan_segments(struct queue *q, char *err, size_t errlen)
 		}
 		if (!ok || v == 0)
 			continue;
-		if (n == cap) {
-			cap = cap ? cap * 2 : 16;
-			nums = xrealloc(nums, cap * sizeof *nums);
-		}
+		grow_xarray(&nums, &cap, n + 1, sizeof *nums);
 		nums[n++] = (uint32_t)v;
 	}
 	closedir(d);

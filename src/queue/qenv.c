@@ -5,6 +5,7 @@
  */
 #include "queue/qenv.h"
 
+#include "core/grow.h"
 #include "core/log.h"
 #include "core/str.h"
 
@@ -225,7 +226,8 @@ void qenv_free(struct queue_envelope *env)
 int qenv_parse(const char *p, size_t n, struct queue_envelope *env, char *err, size_t errlen)
 {
 	memset(env, 0, sizeof *env);
-	unsigned line = 0, cap = 0;
+	unsigned line = 0;
+	size_t cap = 0;
 	bool seen[QENV_NFIELDS] = {false}, rseen[QENV_NRFIELDS] = {false}, ended = false;
 	const char *what = "";
 	size_t pos = 0;
@@ -271,13 +273,8 @@ int qenv_parse(const char *p, size_t n, struct queue_envelope *env, char *err, s
 				what = "too many recipients";
 				goto fail;
 			}
-			if (env->nrcpt == cap) {
-				cap = cap ? cap * 2 : 4;
-				if (cap > QUEUE_RCPT_MAX)
-					cap = QUEUE_RCPT_MAX;
-				env->rcpt =
-				    xrealloc(env->rcpt, (unsigned long)cap * sizeof *env->rcpt);
-			}
+			grow_xarray_max(&env->rcpt, &cap, env->nrcpt + 1, sizeof *env->rcpt,
+			                QUEUE_RCPT_MAX);
 			struct queue_rcpt *r = &env->rcpt[env->nrcpt++];
 			memset(r, 0, sizeof *r);
 			memset(rseen, 0, sizeof rseen);

@@ -7,6 +7,7 @@
 
 #include "core/clock.h"
 #include "core/fsutil.h"
+#include "core/grow.h"
 #include "core/log.h"
 #include "core/str.h"
 #include "queue/qenv.h"
@@ -100,10 +101,7 @@ void qsched_update(struct queue *q, struct queue_entry *e)
 		qsched_down(q, e->heap_pos);
 		return;
 	}
-	if (q->heap_len == q->heap_cap) {
-		q->heap_cap = q->heap_cap ? q->heap_cap * 2 : 1024;
-		q->heap = xrealloc(q->heap, q->heap_cap * sizeof *q->heap);
-	}
+	grow_xarray(&q->heap, &q->heap_cap, q->heap_len + 1, sizeof *q->heap);
 	qsched_set(q, q->heap_len, e);
 	q->heap_len++;
 	qsched_up(q, e->heap_pos);

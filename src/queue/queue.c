@@ -9,6 +9,7 @@
 
 #include "core/clock.h"
 #include "core/fsutil.h"
+#include "core/grow.h"
 #include "core/log.h"
 #include "core/str.h"
 #include "queue/qenv.h"
@@ -100,13 +101,9 @@ int queue_msg_write(struct queue_msg *m, const void *p, size_t n)
 	if (n == 0)
 		return 0;
 	if (m->spill_fd < 0 && m->mem_len + n <= QUEUE_SPILL_AT) {
-		if (m->mem_len + n > m->mem_cap) {
-			size_t cap = m->mem_cap ? m->mem_cap : 4096;
-			while (cap < m->mem_len + n)
-				cap *= 2;
-			m->mem = xrealloc(m->mem, cap);
-			m->mem_cap = cap;
-		}
+		size_t need = m->mem_len + n;
+		/* 4096 first: a message comes in many small writes */
+		grow_xarray_max(&m->mem, &m->mem_cap, need > 4096 ? need : 4096, 1, QUEUE_SPILL_AT);
 		memcpy(m->mem + m->mem_len, p, n);
 		m->mem_len += n;
 		m->size += n;

@@ -4,6 +4,7 @@
 #include "smtp/dkim.h"
 
 #include "core/dname.h"
+#include "core/grow.h"
 #include "core/log.h"
 #include "core/str.h"
 
@@ -115,12 +116,10 @@ const char *dkim_key_domain(const struct dkim_key *k)
 
 int dkim_keyring_add(struct dkim_keyring *r, struct dkim_key *k)
 {
-	struct dkim_key **n = realloc(r->keys, (r->n + 1) * sizeof *n);
-	if (!n) {
+	if (grow_array(&r->keys, &r->cap, r->n + 1, sizeof *r->keys) != 0) {
 		dkim_key_free(k);
 		return -1;
 	}
-	r->keys = n;
 	r->keys[r->n++] = k;
 	return 0;
 }
@@ -140,7 +139,7 @@ void dkim_keyring_free(struct dkim_keyring *r)
 		dkim_key_free(r->keys[i]);
 	free(r->keys);
 	r->keys = NULL;
-	r->n = 0;
+	r->n = r->cap = 0;
 }
 
 /* ---- canonicalisation ---- */
@@ -429,14 +428,9 @@ static struct dkim_field *dkim_fields(const struct buf *hdr, size_t *nf)
 			const char *colon = memchr(p + pos, ':', end - pos);
 			open = colon != NULL;
 			if (colon) {
-				if (n == cap) {
-					struct dkim_field *g = realloc(v, 2 * cap * sizeof *v);
-					if (!g) {
-						free(v);
-						return NULL;
-					}
-					v = g;
-					cap *= 2;
+				if (grow_array(&v, &cap, n + 1, sizeof *v) != 0) {
+					free(v);
+					return NULL;
 				}
 				size_t nl = (size_t)(colon - (p + pos));
 				while (nl && (p[pos + nl - 1] == ' ' || p[pos + nl - 1] == '\t'))

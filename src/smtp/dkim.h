@@ -52,7 +52,7 @@ const char *dkim_alg_name(enum dkim_alg a);
 /* The keys of every signing domain. */
 struct dkim_keyring {
 	struct dkim_key **keys;
-	size_t n;
+	size_t n, cap;
 };
 int dkim_keyring_add(struct dkim_keyring *r, struct dkim_key *k); /* takes k; 0 or -1 */
 /* The key for this domain (case-insensitive), or NULL. */

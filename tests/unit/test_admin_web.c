@@ -17,6 +17,7 @@
 #include "admin/session.h"
 #include "admin/status.h"
 #include "core/str.h"
+#include "enginetest.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -220,12 +221,9 @@ static void test_blocks(void **state)
 	assert_int_equal(blocks_identity("domain:corp.test", out, sizeof out), 0);
 	assert_int_equal(blocks_identity("a b", out, sizeof out), -1);
 	assert_int_equal(blocks_identity("", out, sizeof out), -1);
-	struct pol_config *pc = calloc(1, sizeof *pc);
-	char err[200];
-	assert_int_equal(pol_config_defaults(pc, err, sizeof err), 0);
-	struct store *st = store_mem_new();
-	struct pol_engine *e = pol_engine_new(pc, st);
-	assert_non_null(e);
+	struct pol_config *pc;
+	struct store *st;
+	struct pol_engine *e = enginetest_new(&pc, &st);
 	assert_int_equal(pol_engine_block(e, "user:Sam@Corp.test", "tester", "guessed", T0, 0), 0);
 	json_t *l = blocks_list(st);
 	assert_int_equal(json_array_size(json_object_get(l, "blocks")), 1);
@@ -260,9 +258,7 @@ static void test_blocks(void **state)
 	a = blocks_audit(st, "user:nobody@corp.test");
 	assert_int_equal(json_array_size(a), 0);
 	json_decref(a);
-	pol_engine_free(e);
-	st->close(st);
-	free(pc);
+	enginetest_free(e, pc, st);
 }
 
 /* holds.by_reason groups by the rule a hold reason names */

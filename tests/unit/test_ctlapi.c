@@ -17,6 +17,7 @@
 #include "policy/engine.h"
 #include "policy/store.h"
 #include "queue/queue.h"
+#include "enginetest.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,10 +57,7 @@ static int setup(void **state)
 	char err[256];
 	snprintf(f->dir, sizeof f->dir, "/tmp/rg-ctlapi-XXXXXX");
 	assert_non_null(mkdtemp(f->dir));
-	f->pc = malloc(sizeof *f->pc);
-	assert_int_equal(pol_config_defaults(f->pc, err, sizeof err), 0);
-	f->st = store_mem_new();
-	f->e = pol_engine_new(f->pc, f->st);
+	f->e = enginetest_new(&f->pc, &f->st);
 	struct queue_opts qo = {.fsync = false};
 	assert_int_equal(queue_open(&f->q, f->dir, NULL, &qo, err, sizeof err), 0);
 	f->s = (struct ctlapi_state){.engine = f->e,
@@ -79,9 +77,7 @@ static int teardown(void **state)
 {
 	struct fx *f = *state;
 	queue_close(f->q);
-	pol_engine_free(f->e);
-	f->st->close(f->st);
-	free(f->pc);
+	enginetest_free(f->e, f->pc, f->st);
 	char cmd[128];
 	snprintf(cmd, sizeof cmd, "rm -rf %s", f->dir);
 	assert_int_equal(system(cmd), 0);

@@ -19,6 +19,7 @@
 #include "policy/store.h"
 #include "policy/msgclass.h"
 #include "policy/rechdr.h"
+#include "enginetest.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -138,14 +139,9 @@ static void damaged_eval(struct pol_engine *e, const char *line, struct pol_verd
  * and panicked in pol_spf_name() answering a notification to that sender. */
 static void test_damaged_sender_record(void **state)
 {
-	char err[256];
-	struct pol_config *cfg = malloc(sizeof *cfg);
-	assert_non_null(cfg);
-	assert_int_equal(pol_config_defaults(cfg, err, sizeof err), 0);
-	struct store *st = store_mem_new();
-	assert_non_null(st);
-	struct pol_engine *e = pol_engine_new(cfg, st);
-	assert_non_null(e);
+	struct pol_config *cfg;
+	struct store *st;
+	struct pol_engine *e = enginetest_new(&cfg, &st);
 	struct pol_verdict v;
 	damaged_eval(e,
 	             "T+0 INBOUND ip=198.51.100.31 from=frank@nospf.example rcpt=full@example.org "
@@ -165,9 +161,7 @@ static void test_damaged_sender_record(void **state)
 	damaged_eval(e, "T+310 MAIL ip=192.0.2.10 from=<> rcpt=frank@nospf.example", &v);
 	assert_int_equal(v.action, POL_HOLD);
 	assert_string_equal(v.rule, "notify_unverified");
-	pol_engine_free(e);
-	st->close(st);
-	free(cfg);
+	enginetest_free(e, cfg, st);
 }
 
 /* The one record header: read as ours only when type, layout version and

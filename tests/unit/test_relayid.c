@@ -15,6 +15,7 @@
 #include "policy/engine.h"
 #include "policy/event.h"
 #include "policy/store.h"
+#include "enginetest.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -80,13 +81,9 @@ static void test_event(void **state)
 	char err[256];
 	struct relay_domains d;
 	assert_int_equal(relayid_domains("corp.test", "x", &d, err, sizeof err), 0);
-	struct pol_config *cfg = calloc(1, sizeof *cfg);
-	assert_non_null(cfg);
-	assert_int_equal(pol_config_defaults(cfg, err, sizeof err), 0);
-	struct store *st = store_mem_new();
-	assert_non_null(st);
-	struct pol_engine *e = pol_engine_new(cfg, st);
-	assert_non_null(e);
+	struct pol_config *cfg;
+	struct store *st;
+	struct pol_engine *e = enginetest_new(&cfg, &st);
 	struct pol_event ev;
 
 	/* a local sender: its own identity, canonical, below the relay */
@@ -129,9 +126,7 @@ static void test_event(void **state)
 	assert_true(ev.flags & POL_F_RELAYED);
 	assert_false(ev.flags & POL_F_FOREIGN_SENDER);
 
-	pol_engine_free(e);
-	st->close(st);
-	free(cfg);
+	enginetest_free(e, cfg, st);
 }
 
 int main(void)

@@ -22,6 +22,7 @@
 #include "core/str.h"
 #include "policy/engine.h"
 #include "queue/queue.h"
+#include "enginetest.h"
 
 #include <arpa/inet.h>
 #include <event2/event.h>
@@ -223,10 +224,9 @@ static void test_holds_through_the_web(void **state)
 	/* the server side */
 	struct event_base *base = event_base_new();
 	assert_int_equal(queue_open(&q, spool, base, &qo, err, sizeof err), 0);
-	struct pol_config *pc = calloc(1, sizeof *pc);
-	assert_int_equal(pol_config_defaults(pc, err, sizeof err), 0);
-	struct store *st = store_mem_new();
-	struct pol_engine *e = pol_engine_new(pc, st);
+	struct pol_config *pc;
+	struct store *st;
+	struct pol_engine *e = enginetest_new(&pc, &st);
 	struct metrics *m = metrics_new();
 	struct series *se = series_new();
 	struct hostport hp; /* 127.0.0.1, port 0: the kernel picks one */
@@ -261,9 +261,7 @@ static void test_holds_through_the_web(void **state)
 	queue_close(q);
 	series_free(se);
 	metrics_free(m);
-	pol_engine_free(e);
-	st->close(st);
-	free(pc);
+	enginetest_free(e, pc, st);
 	event_base_free(base);
 	/* the spool's audit log names the actors */
 	char audit[160], line[2048], all[8192] = "";

@@ -9,8 +9,10 @@
  *
  * Record format: a 16-byte header (magic "PREC"/"PIPR", format version,
  * struct size) and the struct in host byte order. A record whose header
- * does not match is treated as absent (counting starts afresh), never
- * trusted, so a foreign or older record cannot break the engine.
+ * does not match, or whose times or rates could not have been written by
+ * this code (pol_rec_ok: a damaged file, a shared Redis), is treated as absent
+ * (counting starts afresh), never trusted, so a foreign, older or damaged
+ * record cannot break the engine.
  */
 #include "policy/engine.h"
 
@@ -330,8 +332,34 @@ static void pol_rec_init(struct pol_rec *r)
 	(void)ratelimit_bloom_init(&r->uniq_dom, r->uniq_dom_bits, POL_DOM_WORDS);
 }
 
-/* The record in rec, made valid (fresh when absent or foreign); NULL if it cannot fit. */
-static struct pol_rec *pol_rec_open(unsigned char *rec, size_t *len, size_t cap)
+/* The fields of a record (its header matched) that a damaged value could
+ * turn into harm, as this code writes them: times, day and hour numbers in
+ * 0..RECHDR_TIME_MAX (their differences with the event time are taken),
+ * rates finite and not negative. The rest is safe whatever it holds: counts
+ * saturate (the sets' n is clamped to what they hold, pol_backoff's loop ends
+ * at its maximum), a Bloom filter's nbits is clamped to its bits, hashes,
+ * bits, the hour mask and the sets' and fingerprints' day numbers are only
+ * compared, addresses compared by family first or formatted as what they
+ * are. */
+static bool pol_rec_ok(const struct pol_rec *r)
+{
+	bool ok = rechdr_time_ok(r->uniq_rcpt.window_start_ms) &&
+	          rechdr_time_ok(r->uniq_dom.window_start_ms) && rechdr_ewma_ok(&r->vol_hour) &&
+	          rechdr_time_ok(r->day) && rechdr_rate_ok(r->baseline) &&
+	          rechdr_time_ok(r->hour) && rechdr_decay_ok(&r->rcpt_total) &&
+	          rechdr_decay_ok(&r->rcpt_bad) && rechdr_ewma_ok(&r->auth_fail) &&
+	          rechdr_time_ok(r->guessed_until) && rechdr_ewma_ok(&r->spam_hour) &&
+	          rechdr_ewma_ok(&r->foreign_hour);
+	for (int i = 0; i < POL_LIM_N; i++)
+		ok = ok && rechdr_ewma_ok(&r->lim[i]);
+	for (int i = 0; i < POL_OK_IPS; i++)
+		ok = ok && rechdr_time_ok(r->ok_ips[i].last_ms);
+	return ok;
+}
+
+/* The record in rec with a header of ours, or fresh when absent or foreign;
+ * its fields are not checked yet (pol_rec_check). NULL if it cannot fit. */
+static struct pol_rec *pol_rec_open_unchecked(unsigned char *rec, size_t *len, size_t cap)
 {
 	if (cap < sizeof(struct pol_rec) || ((uintptr_t)rec % _Alignof(struct pol_rec)) != 0)
 		return NULL;
@@ -339,6 +367,22 @@ static struct pol_rec *pol_rec_open(unsigned char *rec, size_t *len, size_t cap)
 	if (!rechdr_ok(rec, *len, "PREC", POL_REC_VERSION, sizeof *r))
 		pol_rec_init(r);
 	*len = sizeof *r;
+	return r;
+}
+
+/* A record whose fields are damaged is absent too: counting starts afresh. */
+static void pol_rec_check(struct pol_rec *r)
+{
+	if (!pol_rec_ok(r))
+		pol_rec_init(r);
+}
+
+/* The record in rec, made valid (fresh when absent, foreign or damaged); NULL if it cannot fit. */
+static struct pol_rec *pol_rec_open(unsigned char *rec, size_t *len, size_t cap)
+{
+	struct pol_rec *r = pol_rec_open_unchecked(rec, len, cap);
+	if (r)
+		pol_rec_check(r);
 	return r;
 }
 
@@ -742,7 +786,7 @@ static int pol_mail_cb(void *ctx, unsigned char *rec, size_t *len, size_t cap)
 	const struct pol_event *ev = m->ev;
 	const struct pol_config *c = m->e->cfg;
 	int64_t now = ev->time_ms;
-	struct pol_rec *r = pol_rec_open(rec, len, cap);
+	struct pol_rec *r = pol_rec_open_unchecked(rec, len, cap);
 	if (!r)
 		return -1;
 	/* The Redis store may run this again when another node wrote the record
@@ -778,6 +822,9 @@ static int pol_mail_cb(void *ctx, unsigned char *rec, size_t *len, size_t cap)
 	 * fingerprints, logins) are read below: their lines too. */
 	for (const char *p = (const char *)&r->vol_hour; p < (const char *)(r + 1); p += 64)
 		__builtin_prefetch(p, 1);
+	/* checked once the loads are under way (the prefetches are safe on any
+	 * bytes: a Bloom filter's nbits is clamped to its bits) */
+	pol_rec_check(r);
 	pol_rec_tick(m->e, r, now);
 
 	/* Rate limits: each window on its own, Exim semantics. */
@@ -1101,7 +1148,11 @@ static int pol_auth_ip_cb(void *ctx, unsigned char *rec, size_t *len, size_t cap
 	if (cap < sizeof(struct pol_iprec) || ((uintptr_t)rec % _Alignof(struct pol_iprec)) != 0)
 		return -1;
 	struct pol_iprec *r = (struct pol_iprec *)rec;
-	if (!rechdr_ok(rec, *len, "PIPR", POL_REC_VERSION, sizeof *r)) {
+	/* a damaged failure rate is absent too (its time is subtracted from the
+	 * event's; a NaN rate never reaches the lockout); fails and lockouts
+	 * saturate, and the delay and backoff loops end at their maximum */
+	if (!rechdr_ok(rec, *len, "PIPR", POL_REC_VERSION, sizeof *r) ||
+	    !rechdr_ewma_ok(&r->fail)) {
 		memset(r, 0, sizeof *r);
 		rechdr_set(&r->hdr, "PIPR", POL_REC_VERSION, sizeof *r);
 	}
@@ -1152,7 +1203,9 @@ static int pol_auth(struct pol_engine *e, struct pol_names *n, struct pol_verdic
 			return -1;
 		uint32_t shift = a.fails > 1 ? a.fails - 1 : 0;
 		uint64_t d = c->delay_base_ms;
-		for (uint32_t i = 0; i < shift && d < c->delay_max_ms; i++)
+		/* at most 64 doublings: a delay of 0 ([auth] delay = 0) never
+		 * reaches the maximum, and fails may be up to UINT32_MAX */
+		for (uint32_t i = 0; i < shift && i < 64 && d < c->delay_max_ms; i++)
 			d *= 2;
 		v->delay_ms = (uint32_t)(d < c->delay_max_ms ? d : c->delay_max_ms);
 		if (a.lockout) {
@@ -1458,7 +1511,8 @@ int pol_engine_counters(struct pol_engine *e, const char *identity, int64_t now_
 	size_t len = 0;
 	int rc = e->store->get(e->store, key, r, sizeof *r, &len);
 	if (rc == 1 &&
-	    !rechdr_ok((const unsigned char *)r, len, "PREC", POL_REC_VERSION, sizeof *r))
+	    (!rechdr_ok((const unsigned char *)r, len, "PREC", POL_REC_VERSION, sizeof *r) ||
+	     !pol_rec_ok(r)))
 		rc = 0;
 	if (rc != 1) {
 		free(r);

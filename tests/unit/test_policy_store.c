@@ -752,6 +752,19 @@ static void test_decode_refuses_damaged(void **state)
 	memset(blk.rule, 'r', sizeof blk.rule);
 	store_value_encode(val, 'B', &blk, sizeof blk);
 	assert_int_equal(store_value_decode(val, sizeof val, 'B', &got, sizeof got), -1);
+	/* times before the epoch (formatted on the status page and by the CLI:
+	 * one near INT64_MIN overflowed) */
+	str_copy_trunc(blk.rule, sizeof blk.rule, "manual");
+	blk.created_ms = INT64_MIN;
+	store_value_encode(val, 'B', &blk, sizeof blk);
+	assert_int_equal(store_value_decode(val, sizeof val, 'B', &got, sizeof got), -1);
+	blk.created_ms = 1;
+	blk.expires_ms = -5;
+	store_value_encode(val, 'B', &blk, sizeof blk);
+	assert_int_equal(store_value_decode(val, sizeof val, 'B', &got, sizeof got), -1);
+	blk.expires_ms = 0;
+	store_value_encode(val, 'B', &blk, sizeof blk);
+	assert_int_equal(store_value_decode(val, sizeof val, 'B', &got, sizeof got), 0);
 
 	static unsigned char aval[8 + sizeof(struct store_audit)];
 	static struct store_audit a, ag;
@@ -768,6 +781,17 @@ static void test_decode_refuses_damaged(void **state)
 	memset(a.action, 'x', sizeof a.action);
 	store_value_encode(aval, 'A', &a, sizeof a);
 	assert_int_equal(store_audit_decode(aval, sizeof aval, &ag), -1);
+	str_copy_trunc(a.action, sizeof a.action, "block");
+	a.time_ms = INT64_MIN;
+	store_value_encode(aval, 'A', &a, sizeof a);
+	assert_int_equal(store_audit_decode(aval, sizeof aval, &ag), -1);
+	a.time_ms = 0;
+	a.expires_ms = INT64_MIN;
+	store_value_encode(aval, 'A', &a, sizeof a);
+	assert_int_equal(store_audit_decode(aval, sizeof aval, &ag), -1);
+	a.expires_ms = 0;
+	store_value_encode(aval, 'A', &a, sizeof a);
+	assert_int_equal(store_audit_decode(aval, sizeof aval, &ag), 0);
 }
 
 int main(void)

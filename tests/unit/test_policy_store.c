@@ -442,6 +442,28 @@ static void test_redis_expiring(void **state)
 	assert_int_equal(s->put_exp(s, "", "x", 1, 10), -1);
 }
 
+/* A record value shorter than the store's write tag (another program or a
+ * person wrote it, a damaged value) is absent to get(), as it is to update():
+ * the old get() said -1, a store error, and the engine failed open on it. */
+static void test_redis_foreign_value(void **state)
+{
+	struct store *s = backend_store(state);
+	char full[128], out[64];
+	size_t len = 0;
+	int commit = 1;
+	assert_int_equal(str_format(full, sizeof full, "t%u:r:S:x@example.org", redis_tests), 0);
+	redisContext *c = redisConnect("127.0.0.1", redis_port);
+	assert_non_null(c);
+	assert_int_equal(c->err, 0);
+	redisReply *rep = redisCommand(c, "SET %s %s", full, "abc");
+	assert_non_null(rep);
+	freeReplyObject(rep);
+	redisFree(c);
+	assert_int_equal(s->get(s, "S:x@example.org", out, sizeof out, &len), 0);
+	assert_int_equal(s->update(s, "S:x@example.org", add_cb, &commit), STORE_COMMIT);
+	assert_int_equal(s->get(s, "S:x@example.org", out, sizeof out, &len), 1);
+}
+
 static void test_redis_down(void **state)
 {
 	(void)backend_store(state);
@@ -811,6 +833,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_lmdb_restart, setup_lmdb, teardown),
 	    REDIS(test_redis_two_nodes),
 	    REDIS(test_redis_down),
+	    REDIS(test_redis_foreign_value),
 	    BOTH(test_identity_records_expire),
 	    REDIS(test_redis_identity_ttl),
 	    BOTH(test_update_exp),

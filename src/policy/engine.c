@@ -333,28 +333,48 @@ static void pol_rec_init(struct pol_rec *r)
 }
 
 /* The fields of a record (its header matched) that a damaged value could
- * turn into harm, as this code writes them: times, day and hour numbers in
- * 0..RECHDR_TIME_MAX (their differences with the event time are taken),
+ * turn into harm, as this code writes them: times, day and hour numbers
+ * below RECHDR_TIME_LIMIT (their differences with the event time are taken),
  * rates finite and not negative. The rest is safe whatever it holds: counts
  * saturate (the sets' n is clamped to what they hold, pol_backoff's loop ends
  * at its maximum), a Bloom filter's nbits is clamped to its bits, hashes,
  * bits, the hour mask and the sets' and fingerprints' day numbers are only
  * compared, addresses compared by family first or formatted as what they
  * are. */
+static bool pol_rec_ok_early(const struct pol_rec *r)
+{
+	/* the fields near the header and at the start of the counters, which the
+	 * day tick and the limits read first; without branches: this runs on
+	 * every event */
+	uint64_t t = (uint64_t)r->uniq_rcpt.window_start_ms |
+	             (uint64_t)r->uniq_dom.window_start_ms | (uint64_t)r->vol_hour.last_ms |
+	             (uint64_t)r->day | (uint64_t)r->hour | (uint64_t)r->rcpt_total.last_ms |
+	             (uint64_t)r->rcpt_bad.last_ms;
+	unsigned bad = rechdr_rate_bad(r->vol_hour.rate) | rechdr_rate_bad(r->baseline) |
+	               rechdr_rate_bad(r->rcpt_total.value) | rechdr_rate_bad(r->rcpt_bad.value);
+	for (int i = 0; i < POL_LIM_N; i++) {
+		t |= (uint64_t)r->lim[i].last_ms;
+		bad |= rechdr_rate_bad(r->lim[i].rate);
+	}
+	return !bad && rechdr_times_ok(t);
+}
+
+/* The fields at the end of the record (logins, signals): pol_mail_cb checks
+ * them after the limits, when their lines, prefetched, have come in. */
+static bool pol_rec_ok_late(const struct pol_rec *r)
+{
+	uint64_t t = (uint64_t)r->auth_fail.last_ms | (uint64_t)r->guessed_until |
+	             (uint64_t)r->spam_hour.last_ms | (uint64_t)r->foreign_hour.last_ms;
+	for (int i = 0; i < POL_OK_IPS; i++)
+		t |= (uint64_t)r->ok_ips[i].last_ms;
+	unsigned bad = rechdr_rate_bad(r->auth_fail.rate) | rechdr_rate_bad(r->spam_hour.rate) |
+	               rechdr_rate_bad(r->foreign_hour.rate);
+	return !bad && rechdr_times_ok(t);
+}
+
 static bool pol_rec_ok(const struct pol_rec *r)
 {
-	bool ok = rechdr_time_ok(r->uniq_rcpt.window_start_ms) &&
-	          rechdr_time_ok(r->uniq_dom.window_start_ms) && rechdr_ewma_ok(&r->vol_hour) &&
-	          rechdr_time_ok(r->day) && rechdr_rate_ok(r->baseline) &&
-	          rechdr_time_ok(r->hour) && rechdr_decay_ok(&r->rcpt_total) &&
-	          rechdr_decay_ok(&r->rcpt_bad) && rechdr_ewma_ok(&r->auth_fail) &&
-	          rechdr_time_ok(r->guessed_until) && rechdr_ewma_ok(&r->spam_hour) &&
-	          rechdr_ewma_ok(&r->foreign_hour);
-	for (int i = 0; i < POL_LIM_N; i++)
-		ok = ok && rechdr_ewma_ok(&r->lim[i]);
-	for (int i = 0; i < POL_OK_IPS; i++)
-		ok = ok && rechdr_time_ok(r->ok_ips[i].last_ms);
-	return ok;
+	return pol_rec_ok_early(r) && pol_rec_ok_late(r);
 }
 
 /* The record in rec with a header of ours, or fresh when absent or foreign;
@@ -823,8 +843,10 @@ static int pol_mail_cb(void *ctx, unsigned char *rec, size_t *len, size_t cap)
 	for (const char *p = (const char *)&r->vol_hour; p < (const char *)(r + 1); p += 64)
 		__builtin_prefetch(p, 1);
 	/* checked once the loads are under way (the prefetches are safe on any
-	 * bytes: a Bloom filter's nbits is clamped to its bits) */
-	pol_rec_check(r);
+	 * bytes: a Bloom filter's nbits is clamped to its bits); the fields at
+	 * the end of the record after the limits */
+	if (!pol_rec_ok_early(r))
+		pol_rec_init(r);
 	pol_rec_tick(m->e, r, now);
 
 	/* Rate limits: each window on its own, Exim semantics. */
@@ -873,6 +895,12 @@ static int pol_mail_cb(void *ctx, unsigned char *rec, size_t *len, size_t cap)
 		}
 	}
 
+	if (!pol_rec_ok_late(r)) {
+		/* damaged: decide again on a fresh record (every output above
+		 * starts afresh, as when Redis runs this again) */
+		pol_rec_init(r);
+		return pol_mail_cb(ctx, rec, len, cap);
+	}
 	if (m->relay) {
 		/* a trusted relay: the sum of its senders against its limits; its
 		 * senders are scored on their own identities, never the relay */

@@ -119,7 +119,7 @@ static int inmem_get(struct store *st, const char *key, const char *magic, void 
 		exp = ((const struct inmem_sender *)out)->expires_ms;
 	} else if (memcmp(magic, "PARM", 4) == 0)
 		exp = ((const struct inmem_mark *)out)->expires_ms;
-	/* an expiry past RECHDR_TIME_MAX is damaged: it goes on to put_exp()
+	/* an expiry at or past RECHDR_TIME_LIMIT is damaged: it goes on to put_exp()
 	 * (Redis refused a TTL that long: a store error) */
 	return exp > now && rechdr_time_ok(exp) ? 1 : 0;
 }

@@ -19,10 +19,10 @@
 
 #include "policy/ratelimit.h"
 
-#include <float.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 struct rechdr {
 	char magic[4];
@@ -39,30 +39,38 @@ void rechdr_set(struct rechdr *h, const char *magic, uint32_t version, size_t si
 bool rechdr_ok(const void *rec, size_t len, const char *magic, uint32_t version, size_t size);
 
 /* The times a record keeps (ms since the epoch, 0 for none), and its day and
- * hour numbers, lie in 0..RECHDR_TIME_MAX: the difference of two such values,
- * or of one and an event time, fits an int64 (one near INT64_MIN overflowed). */
-#define RECHDR_TIME_MAX (INT64_C(1) << 62)
+ * hour numbers, lie in 0..RECHDR_TIME_LIMIT - 1: the difference of two such
+ * values, or of one and an event time, fits an int64 (one near INT64_MIN
+ * overflowed). */
+#define RECHDR_TIME_LIMIT (INT64_C(1) << 62)
 
 static inline bool rechdr_time_ok(int64_t t)
 {
-	return t >= 0 && t <= RECHDR_TIME_MAX;
+	return (uint64_t)t < (uint64_t)RECHDR_TIME_LIMIT; /* a negative one is above too */
+}
+
+/* Many times at once, one compare: rechdr_times_ok((uint64_t)a | (uint64_t)b
+ * | ...). Values all below 2^62 have an OR below it; one negative or at or
+ * above it sets bit 62 or 63. */
+static inline bool rechdr_times_ok(uint64_t or_of_times)
+{
+	return or_of_times < (uint64_t)RECHDR_TIME_LIMIT;
 }
 
 /* A rate or decaying count is finite and not negative: a NaN is never at a
- * limit, so a limit would be off for as long as the record lives. */
-static inline bool rechdr_rate_ok(double x)
+ * limit, so a limit would be off for as long as the record lives. As bits:
+ * the sign clear and the exponent not all ones (this code never makes -0.0).
+ * 1 when it is not (an int, to be ORed without branches), 0 when it is. */
+static inline unsigned rechdr_rate_bad(double x)
 {
-	return x >= 0 && x <= DBL_MAX; /* false for NaN */
+	uint64_t u;
+	memcpy(&u, &x, sizeof u);
+	return u >= UINT64_C(0x7ff0000000000000);
 }
 
 static inline bool rechdr_ewma_ok(const struct ratelimit_ewma *s)
 {
-	return rechdr_rate_ok(s->rate) && rechdr_time_ok(s->last_ms);
-}
-
-static inline bool rechdr_decay_ok(const struct ratelimit_decay *d)
-{
-	return rechdr_rate_ok(d->value) && rechdr_time_ok(d->last_ms);
+	return !(rechdr_rate_bad(s->rate) | ((uint64_t)s->last_ms >= (uint64_t)RECHDR_TIME_LIMIT));
 }
 
 #endif

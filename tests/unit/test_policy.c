@@ -850,6 +850,15 @@ static void damage_time_min(unsigned char *rec, size_t len)
 	memcpy(find_time(rec, len, T0), &bad, sizeof bad);
 }
 
+static void damage_spam_time(unsigned char *rec, size_t len)
+{
+	/* struct pol_rec ends with the EWMAs spam_hour, foreign_hour { rate, last_ms }:
+	 * spam_hour's last update, far before the epoch (read after the limits) */
+	int64_t bad = INT64_MIN + 1;
+	assert_true(len > 32);
+	memcpy(rec + len - 24, &bad, sizeof bad);
+}
+
 static void damage_rate_nan(unsigned char *rec, size_t len)
 {
 	/* the first limit's EWMA: { double rate; int64_t last_ms } */
@@ -874,6 +883,16 @@ static void test_damaged_identity_record(void **state)
 	                            "alice@example.org", 1, 2, 0);
 	assert_int_equal(v.action, POL_ALLOW);
 	assert_int_equal(pol_engine_counters(f->e, "user:alice@example.org", T0 + 10 * SEC, &pc),
+	                 1);
+	assert_int_equal(pc.messages_today, 1);
+
+	/* a field checked after the limits: the message is counted again on a
+	 * fresh record */
+	damage(f->st, "I:user:alice@example.org", damage_spam_time);
+	v = mail(f, T0 + 20 * SEC, "alice@example.org", "203.0.113.5", "alice@example.org", 1, 9,
+	         0);
+	assert_int_equal(v.action, POL_ALLOW);
+	assert_int_equal(pol_engine_counters(f->e, "user:alice@example.org", T0 + 20 * SEC, &pc),
 	                 1);
 	assert_int_equal(pc.messages_today, 1);
 

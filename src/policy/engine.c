@@ -341,17 +341,14 @@ static void pol_rec_init(struct pol_rec *r)
  * bits, the hour mask and the sets' and fingerprints' day numbers are only
  * compared, addresses compared by family first or formatted as what they
  * are. */
-static bool pol_rec_ok_early(const struct pol_rec *r)
+static bool pol_rec_ok_limits(const struct pol_rec *r)
 {
-	/* the fields near the header and at the start of the counters, which the
-	 * day tick and the limits read first; without branches: this runs on
-	 * every event */
+	/* what the day tick and the limits read, near the header and at the
+	 * start of the counters; without branches: this runs on every message */
 	uint64_t t = (uint64_t)r->uniq_rcpt.window_start_ms |
 	             (uint64_t)r->uniq_dom.window_start_ms | (uint64_t)r->vol_hour.last_ms |
-	             (uint64_t)r->day | (uint64_t)r->hour | (uint64_t)r->rcpt_total.last_ms |
-	             (uint64_t)r->rcpt_bad.last_ms;
-	unsigned bad = rechdr_rate_bad(r->vol_hour.rate) | rechdr_rate_bad(r->baseline) |
-	               rechdr_rate_bad(r->rcpt_total.value) | rechdr_rate_bad(r->rcpt_bad.value);
+	             (uint64_t)r->day | (uint64_t)r->hour;
+	unsigned bad = rechdr_rate_bad(r->vol_hour.rate) | rechdr_rate_bad(r->baseline);
 	for (int i = 0; i < POL_LIM_N; i++) {
 		t |= (uint64_t)r->lim[i].last_ms;
 		bad |= rechdr_rate_bad(r->lim[i].rate);
@@ -359,22 +356,30 @@ static bool pol_rec_ok_early(const struct pol_rec *r)
 	return !bad && rechdr_times_ok(t);
 }
 
-/* The fields at the end of the record (logins, signals): pol_mail_cb checks
- * them after the limits, when their lines, prefetched, have come in. */
-static bool pol_rec_ok_late(const struct pol_rec *r)
+/* What a message's signals read after the limits (pol_mail_cb checks them
+ * then, when their lines, prefetched, have come in). */
+static bool pol_rec_ok_signals(const struct pol_rec *r)
 {
-	uint64_t t = (uint64_t)r->auth_fail.last_ms | (uint64_t)r->guessed_until |
-	             (uint64_t)r->spam_hour.last_ms | (uint64_t)r->foreign_hour.last_ms;
+	uint64_t t = (uint64_t)r->rcpt_total.last_ms | (uint64_t)r->rcpt_bad.last_ms |
+	             (uint64_t)r->guessed_until | (uint64_t)r->spam_hour.last_ms |
+	             (uint64_t)r->foreign_hour.last_ms;
+	unsigned bad = rechdr_rate_bad(r->rcpt_total.value) | rechdr_rate_bad(r->rcpt_bad.value) |
+	               rechdr_rate_bad(r->spam_hour.rate) | rechdr_rate_bad(r->foreign_hour.rate);
+	return !bad && rechdr_times_ok(t);
+}
+
+/* What logins read (a message never does: pol_mail_cb leaves it to them). */
+static bool pol_rec_ok_logins(const struct pol_rec *r)
+{
+	uint64_t t = (uint64_t)r->auth_fail.last_ms;
 	for (int i = 0; i < POL_OK_IPS; i++)
 		t |= (uint64_t)r->ok_ips[i].last_ms;
-	unsigned bad = rechdr_rate_bad(r->auth_fail.rate) | rechdr_rate_bad(r->spam_hour.rate) |
-	               rechdr_rate_bad(r->foreign_hour.rate);
-	return !bad && rechdr_times_ok(t);
+	return !rechdr_rate_bad(r->auth_fail.rate) && rechdr_times_ok(t);
 }
 
 static bool pol_rec_ok(const struct pol_rec *r)
 {
-	return pol_rec_ok_early(r) && pol_rec_ok_late(r);
+	return pol_rec_ok_limits(r) && pol_rec_ok_signals(r) && pol_rec_ok_logins(r);
 }
 
 /* The record in rec with a header of ours, or fresh when absent or foreign;
@@ -843,9 +848,9 @@ static int pol_mail_cb(void *ctx, unsigned char *rec, size_t *len, size_t cap)
 	for (const char *p = (const char *)&r->vol_hour; p < (const char *)(r + 1); p += 64)
 		__builtin_prefetch(p, 1);
 	/* checked once the loads are under way (the prefetches are safe on any
-	 * bytes: a Bloom filter's nbits is clamped to its bits); the fields at
-	 * the end of the record after the limits */
-	if (!pol_rec_ok_early(r))
+	 * bytes: a Bloom filter's nbits is clamped to its bits); the signals'
+	 * fields after the limits, the logins' by the logins */
+	if (!pol_rec_ok_limits(r))
 		pol_rec_init(r);
 	pol_rec_tick(m->e, r, now);
 
@@ -895,7 +900,7 @@ static int pol_mail_cb(void *ctx, unsigned char *rec, size_t *len, size_t cap)
 		}
 	}
 
-	if (!pol_rec_ok_late(r)) {
+	if (!pol_rec_ok_signals(r)) {
 		/* damaged: decide again on a fresh record (every output above
 		 * starts afresh, as when Redis runs this again) */
 		pol_rec_init(r);

@@ -933,6 +933,17 @@ static void test_damaged_ip_record(void **state)
 	assert_int_equal(v.delay_ms,
 	                 f->cfg.delay_base_ms); /* the first failure of a fresh record */
 
+	/* an account's known IP whose time is damaged: a message leaves it (it
+	 * reads no login field), the next login finds the record damaged */
+	(void)auth(f, T0, "erin@example.org", "198.51.100.11", true);
+	damage(f->st, "I:user:erin@example.org", damage_time_min); /* ok_ips[0].last_ms */
+	(void)mail(f, T0 + SEC, "erin@example.org", "198.51.100.11", "erin@example.org", 1, 5, 0);
+	v = auth(f, T0 + 2 * SEC, "erin@example.org", "198.51.100.11", true);
+	assert_int_equal(v.action, POL_ALLOW);
+	struct pol_counters pc;
+	assert_int_equal(pol_engine_counters(f->e, "user:erin@example.org", T0 + 2 * SEC, &pc), 1);
+	assert_int_equal(pc.messages_today, 0); /* counting started afresh at the login */
+
 	f->cfg.delay_base_ms = 0;
 	(void)auth(f, T0, "dave@example.org", "198.51.100.10", false);
 	damage(f->st, "A:ip:198.51.100.10", damage_ip_fails);

@@ -21,6 +21,8 @@
 #define PFHOLD_OUT_MAX (64u << 20)             /* postqueue -j of a large queue */
 #define PFHOLD_MATCH_MS (15 * 60 * 1000)       /* a record without queue ID: arrival this near */
 #define PFHOLD_PENDING_MS (24 * 3600 * 1000LL) /* ... and forgotten after a day unmatched */
+#define PFHOLD_TIME_MAX (INT64_C(1) << 62)     /* ms: differences with now fit an int64 */
+#define PFHOLD_AT_MAX (INT64_MAX / 1000)       /* s: postqueue's arrival_time in ms fits */
 
 struct pfhold {
 	struct pfhold_conf conf;
@@ -65,6 +67,11 @@ static int pfhold_rec_of(json_t *o, struct pfhold_rec *r)
 	pfhold_get(o, "rule", r->rule, sizeof r->rule);
 	pfhold_get(o, "reason", r->reason, sizeof r->reason);
 	r->time_ms = (int64_t)json_integer_value(json_object_get(o, "time_ms"));
+	/* the file may have been damaged or edited: a time before the epoch or
+	 * past PFHOLD_TIME_MAX is no record (now and arrival times are
+	 * subtracted from it: one near INT64_MIN overflowed) */
+	if (r->time_ms < 0 || r->time_ms > PFHOLD_TIME_MAX)
+		return -1;
 	size_t i;
 	json_t *v;
 	json_array_foreach(json_object_get(o, "recipients"), i, v)
@@ -351,7 +358,7 @@ static void pfhold_match(struct pfhold *p, json_t *all, int64_t now_ms)
 				if (!taken && qn && strcmp(qn, "hold") == 0 &&
 				    str_ieq(json_string_value(json_object_get(m, "sender")),
 				            r->sender) &&
-				    pfhold_rcpts_in(r, m) &&
+				    pfhold_rcpts_in(r, m) && at >= 0 && at <= PFHOLD_AT_MAX &&
 				    llabs(at * 1000 - r->time_ms) <= PFHOLD_MATCH_MS) {
 					if (str_copy(r->queue_id, sizeof r->queue_id, id) != 0)
 						continue;
@@ -383,9 +390,10 @@ static json_t *pfhold_entry(const struct pfhold_rec *r, json_t *m)
 {
 	char t[40], pt[40];
 	int64_t at = (int64_t)json_integer_value(json_object_get(m, "arrival_time"));
-	json_t *arrival = at > 0 && clock_format_rfc3339(at * 1000, t, sizeof t) == 0
-	                      ? json_string(t)
-	                      : json_null();
+	json_t *arrival =
+	    at > 0 && at <= PFHOLD_AT_MAX && clock_format_rfc3339(at * 1000, t, sizeof t) == 0
+	        ? json_string(t)
+	        : json_null();
 	json_t *policy_time =
 	    clock_format_rfc3339(r->time_ms, pt, sizeof pt) == 0 ? json_string(pt) : json_null();
 	json_t *o =

@@ -82,8 +82,9 @@ int64_t clock_days_from_civil(int64_t y, unsigned m, unsigned d)
 
 int clock_format_rfc3339(int64_t ms, char *out, size_t size)
 {
-	time_t secs = (time_t)(ms >= 0 ? ms / 1000 : (ms - 999) / 1000);
-	int frac = (int)(ms - (int64_t)secs * 1000);
+	/* floor(ms / 1000) and the rest, without ms - 999 (it overflowed near INT64_MIN) */
+	time_t secs = (time_t)(ms / 1000 - (ms % 1000 < 0));
+	int frac = (int)(ms % 1000 < 0 ? ms % 1000 + 1000 : ms % 1000);
 	struct tm tm;
 	if (!gmtime_r(&secs, &tm))
 		return -1;
@@ -99,7 +100,7 @@ int clock_format_rfc5322(int64_t ms, bool pad_day, char *out, size_t size)
 	static const char *const days[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
 	static const char *const months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
 	                                     "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-	time_t secs = (time_t)(ms >= 0 ? ms / 1000 : (ms - 999) / 1000);
+	time_t secs = (time_t)(ms / 1000 - (ms % 1000 < 0));
 	struct tm tm;
 	if (!gmtime_r(&secs, &tm))
 		return -1;

@@ -86,7 +86,10 @@ int gwhealth_check(void *arg, char *why, size_t whylen)
 	if (h->store) {
 		char buf[64];
 		size_t len = 0;
-		if (h->store->get(h->store, "healthz", buf, sizeof buf, &len) < 0)
+		/* a value there larger than buf (nothing of ours: another program,
+		 * a person, a damaged value) is an answer too: -1 with len past buf */
+		if (h->store->get(h->store, "healthz", buf, sizeof buf, &len) < 0 &&
+		    len <= sizeof buf)
 			gwhealth_add(why, whylen, "store", "cannot be read");
 	}
 	if (h->spool[0]) {

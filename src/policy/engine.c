@@ -9,8 +9,10 @@
  *
  * Record format: a 16-byte header (magic "PREC"/"PIPR", format version,
  * struct size) and the struct in host byte order. A record whose header
- * does not match is treated as absent (counting starts afresh), never
- * trusted, so a foreign or older record cannot break the engine.
+ * does not match, or whose times or rates could not have been written by
+ * this code (pol_rec_ok: a damaged file, a shared Redis), is treated as absent
+ * (counting starts afresh), never trusted, so a foreign, older or damaged
+ * record cannot break the engine.
  */
 #include "policy/engine.h"
 
@@ -330,8 +332,59 @@ static void pol_rec_init(struct pol_rec *r)
 	(void)ratelimit_bloom_init(&r->uniq_dom, r->uniq_dom_bits, POL_DOM_WORDS);
 }
 
-/* The record in rec, made valid (fresh when absent or foreign); NULL if it cannot fit. */
-static struct pol_rec *pol_rec_open(unsigned char *rec, size_t *len, size_t cap)
+/* The fields of a record (its header matched) that a damaged value could
+ * turn into harm, as this code writes them: times, day and hour numbers
+ * below RECHDR_TIME_LIMIT (their differences with the event time are taken),
+ * rates finite and not negative. The rest is safe whatever it holds: counts
+ * saturate (the sets' n is clamped to what they hold, pol_backoff's loop ends
+ * at its maximum), a Bloom filter's nbits is clamped to its bits, hashes,
+ * bits, the hour mask and the sets' and fingerprints' day numbers are only
+ * compared, addresses compared by family first or formatted as what they
+ * are. */
+static bool pol_rec_ok_limits(const struct pol_rec *r)
+{
+	/* what the day tick and the limits read, near the header and at the
+	 * start of the counters; without branches: this runs on every message */
+	uint64_t t = (uint64_t)r->uniq_rcpt.window_start_ms |
+	             (uint64_t)r->uniq_dom.window_start_ms | (uint64_t)r->vol_hour.last_ms |
+	             (uint64_t)r->day | (uint64_t)r->hour;
+	unsigned bad = rechdr_rate_bad(r->vol_hour.rate) | rechdr_rate_bad(r->baseline);
+	for (int i = 0; i < POL_LIM_N; i++) {
+		t |= (uint64_t)r->lim[i].last_ms;
+		bad |= rechdr_rate_bad(r->lim[i].rate);
+	}
+	return !bad && rechdr_times_ok(t);
+}
+
+/* What a message's signals read after the limits (pol_mail_cb checks them
+ * then, when their lines, prefetched, have come in). */
+static bool pol_rec_ok_signals(const struct pol_rec *r)
+{
+	uint64_t t = (uint64_t)r->rcpt_total.last_ms | (uint64_t)r->rcpt_bad.last_ms |
+	             (uint64_t)r->guessed_until | (uint64_t)r->spam_hour.last_ms |
+	             (uint64_t)r->foreign_hour.last_ms;
+	unsigned bad = rechdr_rate_bad(r->rcpt_total.value) | rechdr_rate_bad(r->rcpt_bad.value) |
+	               rechdr_rate_bad(r->spam_hour.rate) | rechdr_rate_bad(r->foreign_hour.rate);
+	return !bad && rechdr_times_ok(t);
+}
+
+/* What logins read (a message never does: pol_mail_cb leaves it to them). */
+static bool pol_rec_ok_logins(const struct pol_rec *r)
+{
+	uint64_t t = (uint64_t)r->auth_fail.last_ms;
+	for (int i = 0; i < POL_OK_IPS; i++)
+		t |= (uint64_t)r->ok_ips[i].last_ms;
+	return !rechdr_rate_bad(r->auth_fail.rate) && rechdr_times_ok(t);
+}
+
+static bool pol_rec_ok(const struct pol_rec *r)
+{
+	return pol_rec_ok_limits(r) && pol_rec_ok_signals(r) && pol_rec_ok_logins(r);
+}
+
+/* The record in rec with a header of ours, or fresh when absent or foreign;
+ * its fields are not checked yet (pol_rec_check). NULL if it cannot fit. */
+static struct pol_rec *pol_rec_open_unchecked(unsigned char *rec, size_t *len, size_t cap)
 {
 	if (cap < sizeof(struct pol_rec) || ((uintptr_t)rec % _Alignof(struct pol_rec)) != 0)
 		return NULL;
@@ -339,6 +392,22 @@ static struct pol_rec *pol_rec_open(unsigned char *rec, size_t *len, size_t cap)
 	if (!rechdr_ok(rec, *len, "PREC", POL_REC_VERSION, sizeof *r))
 		pol_rec_init(r);
 	*len = sizeof *r;
+	return r;
+}
+
+/* A record whose fields are damaged is absent too: counting starts afresh. */
+static void pol_rec_check(struct pol_rec *r)
+{
+	if (!pol_rec_ok(r))
+		pol_rec_init(r);
+}
+
+/* The record in rec, made valid (fresh when absent, foreign or damaged); NULL if it cannot fit. */
+static struct pol_rec *pol_rec_open(unsigned char *rec, size_t *len, size_t cap)
+{
+	struct pol_rec *r = pol_rec_open_unchecked(rec, len, cap);
+	if (r)
+		pol_rec_check(r);
 	return r;
 }
 
@@ -742,7 +811,7 @@ static int pol_mail_cb(void *ctx, unsigned char *rec, size_t *len, size_t cap)
 	const struct pol_event *ev = m->ev;
 	const struct pol_config *c = m->e->cfg;
 	int64_t now = ev->time_ms;
-	struct pol_rec *r = pol_rec_open(rec, len, cap);
+	struct pol_rec *r = pol_rec_open_unchecked(rec, len, cap);
 	if (!r)
 		return -1;
 	/* The Redis store may run this again when another node wrote the record
@@ -778,6 +847,11 @@ static int pol_mail_cb(void *ctx, unsigned char *rec, size_t *len, size_t cap)
 	 * fingerprints, logins) are read below: their lines too. */
 	for (const char *p = (const char *)&r->vol_hour; p < (const char *)(r + 1); p += 64)
 		__builtin_prefetch(p, 1);
+	/* checked once the loads are under way (the prefetches are safe on any
+	 * bytes: a Bloom filter's nbits is clamped to its bits); the signals'
+	 * fields after the limits, the logins' by the logins */
+	if (!pol_rec_ok_limits(r))
+		pol_rec_init(r);
 	pol_rec_tick(m->e, r, now);
 
 	/* Rate limits: each window on its own, Exim semantics. */
@@ -826,6 +900,12 @@ static int pol_mail_cb(void *ctx, unsigned char *rec, size_t *len, size_t cap)
 		}
 	}
 
+	if (!pol_rec_ok_signals(r)) {
+		/* damaged: decide again on a fresh record (every output above
+		 * starts afresh, as when Redis runs this again) */
+		pol_rec_init(r);
+		return pol_mail_cb(ctx, rec, len, cap);
+	}
 	if (m->relay) {
 		/* a trusted relay: the sum of its senders against its limits; its
 		 * senders are scored on their own identities, never the relay */
@@ -1101,7 +1181,11 @@ static int pol_auth_ip_cb(void *ctx, unsigned char *rec, size_t *len, size_t cap
 	if (cap < sizeof(struct pol_iprec) || ((uintptr_t)rec % _Alignof(struct pol_iprec)) != 0)
 		return -1;
 	struct pol_iprec *r = (struct pol_iprec *)rec;
-	if (!rechdr_ok(rec, *len, "PIPR", POL_REC_VERSION, sizeof *r)) {
+	/* a damaged failure rate is absent too (its time is subtracted from the
+	 * event's; a NaN rate never reaches the lockout); fails and lockouts
+	 * saturate, and the delay and backoff loops end at their maximum */
+	if (!rechdr_ok(rec, *len, "PIPR", POL_REC_VERSION, sizeof *r) ||
+	    !rechdr_ewma_ok(&r->fail)) {
 		memset(r, 0, sizeof *r);
 		rechdr_set(&r->hdr, "PIPR", POL_REC_VERSION, sizeof *r);
 	}
@@ -1152,7 +1236,9 @@ static int pol_auth(struct pol_engine *e, struct pol_names *n, struct pol_verdic
 			return -1;
 		uint32_t shift = a.fails > 1 ? a.fails - 1 : 0;
 		uint64_t d = c->delay_base_ms;
-		for (uint32_t i = 0; i < shift && d < c->delay_max_ms; i++)
+		/* at most 64 doublings: a delay of 0 ([auth] delay = 0) never
+		 * reaches the maximum, and fails may be up to UINT32_MAX */
+		for (uint32_t i = 0; i < shift && i < 64 && d < c->delay_max_ms; i++)
 			d *= 2;
 		v->delay_ms = (uint32_t)(d < c->delay_max_ms ? d : c->delay_max_ms);
 		if (a.lockout) {
@@ -1458,7 +1544,8 @@ int pol_engine_counters(struct pol_engine *e, const char *identity, int64_t now_
 	size_t len = 0;
 	int rc = e->store->get(e->store, key, r, sizeof *r, &len);
 	if (rc == 1 &&
-	    !rechdr_ok((const unsigned char *)r, len, "PREC", POL_REC_VERSION, sizeof *r))
+	    (!rechdr_ok((const unsigned char *)r, len, "PREC", POL_REC_VERSION, sizeof *r) ||
+	     !pol_rec_ok(r)))
 		rc = 0;
 	if (rc != 1) {
 		free(r);

@@ -36,6 +36,8 @@ struct inmem_msg {
 	char lists[POL_TEXT_MAX];
 };
 
+_Static_assert(sizeof(bool) == 1, "inmem_msg_ok reads has_ip as one byte");
+
 struct inmem_sender {
 	struct rechdr hdr;
 	int64_t expires_ms;
@@ -85,11 +87,15 @@ static void inmem_akey(char *key, const char *prefix, const char *a, const char 
 
 /* A message record as inmem_record() writes it: the store (a damaged file, a
  * Redis shared with others) may hold any bytes, and pol_spf_name() panics on
- * an spf out of range. */
+ * an spf out of range; has_ip is a bool, and a byte other than 0 or 1 read as
+ * one is undefined (read here as a byte). The times are only compared, the
+ * score and flags only tested, the address formatted as what it is. */
 static bool inmem_msg_ok(const struct inmem_msg *m)
 {
-	return m->spf <= POL_SPF_PERMERROR && memchr(m->sender, '\0', sizeof m->sender) &&
-	       memchr(m->lists, '\0', sizeof m->lists);
+	unsigned char has_ip;
+	memcpy(&has_ip, &m->has_ip, 1);
+	return m->spf <= POL_SPF_PERMERROR && has_ip <= 1 &&
+	       memchr(m->sender, '\0', sizeof m->sender) && memchr(m->lists, '\0', sizeof m->lists);
 }
 
 /* 1 with *out filled when key holds a live record of this kind, 0 when not, -1 on error. */
@@ -113,7 +119,9 @@ static int inmem_get(struct store *st, const char *key, const char *magic, void 
 		exp = ((const struct inmem_sender *)out)->expires_ms;
 	} else if (memcmp(magic, "PARM", 4) == 0)
 		exp = ((const struct inmem_mark *)out)->expires_ms;
-	return exp > now ? 1 : 0;
+	/* an expiry at or past RECHDR_TIME_LIMIT is damaged: it goes on to put_exp()
+	 * (Redis refused a TTL that long: a store error) */
+	return exp > now && rechdr_time_ok(exp) ? 1 : 0;
 }
 
 static bool inmem_forged(const struct inmem_msg *m)
@@ -377,8 +385,10 @@ static int inmem_mark_cb(void *ctx, unsigned char *rec, size_t *len, size_t cap)
 	x->repeat = false; /* may run again (Redis re-reads a record another node wrote) */
 	if (cap < sizeof *r || ((uintptr_t)rec % _Alignof(struct inmem_mark)) != 0)
 		return -1;
+	/* a mark sent before the epoch is damaged (now - sent_ms is the reason's
+	 * "ago": it overflowed), and absent as a foreign one */
 	if (rechdr_ok(rec, *len, "PARM", INMEM_VERSION, sizeof *r) && r->expires_ms > x->now &&
-	    r->sent_ms <= x->now) {
+	    r->sent_ms <= x->now && rechdr_time_ok(r->sent_ms)) {
 		x->repeat = true;
 		x->sent_ms = r->sent_ms;
 		return STORE_KEEP;
@@ -404,7 +414,9 @@ static int inmem_cap_cb(void *ctx, unsigned char *rec, size_t *len, size_t cap)
 	struct inmem_cap *r = (struct inmem_cap *)rec;
 	if (cap < sizeof *r || ((uintptr_t)rec % _Alignof(struct inmem_cap)) != 0)
 		return -1;
-	if (!rechdr_ok(rec, *len, "PARC", INMEM_VERSION, sizeof *r)) {
+	/* a damaged rate is absent too (its time is subtracted from now; a NaN
+	 * rate would never reach the cap) */
+	if (!rechdr_ok(rec, *len, "PARC", INMEM_VERSION, sizeof *r) || !rechdr_ewma_ok(&r->rate)) {
 		memset(r, 0, sizeof *r);
 		rechdr_set(&r->hdr, "PARC", INMEM_VERSION, sizeof *r);
 	}

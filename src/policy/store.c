@@ -47,14 +47,16 @@ void store_value_encode(unsigned char *out, char type, const void *payload, uint
 /* A block or audit record is what this code wrote, or is refused (-1): a
  * damaged store file or a Redis shared with others may hold any bytes, and the
  * strings are read as such, the kind names a table (store_block_kind_name()
- * panics on one out of range). */
+ * panics on one out of range), the times are never before the epoch (they
+ * are formatted and subtracted: one near INT64_MIN overflowed). */
 static int store_value_check(char type, const void *payload, uint32_t size)
 {
 	if (type == 'B' && size == sizeof(struct store_block)) {
 		const struct store_block *b = payload;
 		if ((unsigned)b->kind >= sizeof store_kind_names / sizeof store_kind_names[0] ||
 		    b->n_evidence > STORE_EVIDENCE_MAX || !STORE_HAS_NUL(b->identity) ||
-		    !STORE_HAS_NUL(b->rule) || !STORE_HAS_NUL(b->reason))
+		    !STORE_HAS_NUL(b->rule) || !STORE_HAS_NUL(b->reason) || b->created_ms < 0 ||
+		    b->expires_ms < 0)
 			return -1;
 		for (uint32_t i = 0; i < b->n_evidence; i++)
 			if (!STORE_HAS_NUL(b->evidence[i]))
@@ -62,8 +64,8 @@ static int store_value_check(char type, const void *payload, uint32_t size)
 	} else if (type == 'A' && size >= STORE_AUDIT_V1_SIZE) {
 		const struct store_audit *a = payload;
 		if (!STORE_HAS_NUL(a->actor) || !STORE_HAS_NUL(a->action) ||
-		    !STORE_HAS_NUL(a->identity) || !STORE_HAS_NUL(a->reason) ||
-		    (size == sizeof *a && !STORE_HAS_NUL(a->rule)))
+		    !STORE_HAS_NUL(a->identity) || !STORE_HAS_NUL(a->reason) || a->time_ms < 0 ||
+		    (size == sizeof *a && (!STORE_HAS_NUL(a->rule) || a->expires_ms < 0)))
 			return -1;
 	}
 	return 0;

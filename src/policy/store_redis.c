@@ -186,6 +186,11 @@ static int store_redis_get(struct store *s, const char *key, void *out, size_t c
 	pthread_mutex_lock(&r->lock);
 	int rc = store_redis_read(r, rkey, tag, &taglen, out, cap, len);
 	pthread_mutex_unlock(&r->lock);
+	/* a value shorter than a write tag was not written by a store (another
+	 * program, a person, a damaged value): absent, as update() starts such a
+	 * record afresh; the old -1 was a store error (the engine failed open) */
+	if (rc == 2 && taglen < STORE_REDIS_TAG)
+		return 0;
 	return rc == 2 ? -1 : rc;
 }
 

@@ -376,6 +376,14 @@ static void test_clock(void **state)
 	assert_int_equal(clock_format_rfc5322(0, true, out, sizeof out), 0);
 	assert_string_equal(out, "Thu, 01 Jan 1970 00:00:00 +0000");
 	assert_int_equal(clock_format_rfc5322(0, true, out, 8), -1);
+	/* before the epoch: the second below, the rest above it; a time near
+	 * INT64_MIN (a damaged store record) formats, where ms - 999 overflowed */
+	assert_int_equal(clock_format_rfc3339(-1, out, sizeof out), 0);
+	assert_string_equal(out, "1969-12-31T23:59:59.999Z");
+	assert_int_equal(clock_format_rfc3339(-1000, out, sizeof out), 0);
+	assert_string_equal(out, "1969-12-31T23:59:59Z");
+	assert_int_equal(clock_format_rfc3339(INT64_MIN, out, sizeof out), 0);
+	assert_int_equal(clock_format_rfc5322(INT64_MIN, true, out, sizeof out), 0);
 	assert_int_equal(clock_parse_rfc3339("2026-13-23T09:19:51Z", &ms), -1);
 	assert_int_equal(clock_parse_rfc3339("2026-11-23T09:19:51Zjunk", &ms), -1);
 	clock_fake_set(1000, 5);

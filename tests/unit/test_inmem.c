@@ -134,14 +134,31 @@ static void damaged_eval(struct pol_engine *e, const char *line, struct pol_verd
 	assert_int_equal(pol_engine_evaluate(e, &ev, v), 0);
 }
 
+struct damaged_fx {
+	struct pol_config *cfg;
+	struct store *st;
+	struct pol_engine *e;
+};
+
+static void damaged_fx_new(struct damaged_fx *f)
+{
+	f->e = enginetest_new(&f->cfg, &f->st);
+}
+
+static void damaged_fx_free(struct damaged_fx *f)
+{
+	enginetest_free(f->e, f->cfg, f->st);
+}
+
 /* A sender record in the store whose last message has an spf out of range (a
  * damaged file, a Redis shared with others) is no record: the old code read it
  * and panicked in pol_spf_name() answering a notification to that sender. */
 static void test_damaged_sender_record(void **state)
 {
-	struct pol_config *cfg;
-	struct store *st;
-	struct pol_engine *e = enginetest_new(&cfg, &st);
+	struct damaged_fx f;
+	damaged_fx_new(&f);
+	struct pol_engine *e = f.e;
+	struct store *st = f.st;
 	struct pol_verdict v;
 	damaged_eval(e,
 	             "T+0 INBOUND ip=198.51.100.31 from=frank@nospf.example rcpt=full@example.org "
@@ -161,7 +178,88 @@ static void test_damaged_sender_record(void **state)
 	damaged_eval(e, "T+310 MAIL ip=192.0.2.10 from=<> rcpt=frank@nospf.example", &v);
 	assert_int_equal(v.action, POL_HOLD);
 	assert_string_equal(v.rule, "notify_unverified");
-	enginetest_free(e, cfg, st);
+	damaged_fx_free(&f);
+}
+
+/* Overwrites len bytes at the first place pattern (plen bytes) is found in the
+ * record under key, plus off, with bad: a damaged store file or a Redis shared
+ * with others holds what it holds. */
+static void damage_at(struct store *st, const char *key, const void *pattern, size_t plen,
+                      ptrdiff_t off, const void *bad, size_t len)
+{
+	static _Alignas(16) unsigned char rec[STORE_REC_MAX];
+	size_t n = 0;
+	assert_int_equal(st->get(st, key, rec, sizeof rec, &n), 1);
+	unsigned char *at = memmem(rec, n, pattern, plen);
+	assert_non_null(at);
+	at += off;
+	assert_true(at >= rec && at + len <= rec + n);
+	memcpy(at, bad, len);
+	assert_int_equal(st->put(st, key, rec, n), 0);
+}
+
+#define AR_PROBE                                                                                   \
+	"ip=198.51.100.7 from=probe@forged.example rcpt=alice@example.org "                        \
+	"msgid=probe0@forged.example"
+#define AR_REPLY                                                                                   \
+	"MAIL ip=192.0.2.10 from=<> hfrom=alice@example.org flags=auto_submitted,auto_reply"
+
+/* A message record whose has_ip is neither 0 nor 1 is no record: the old code
+ * loaded it as a bool (undefined, a failure under UBSan) saying why the probe
+ * was forged. The sender's own record still answers. */
+static void test_damaged_message_record(void **state)
+{
+	(void)state;
+	struct damaged_fx f;
+	damaged_fx_new(&f);
+	struct pol_verdict v;
+	damaged_eval(f.e, "T+0 INBOUND " AR_PROBE " spf=fail", &v);
+	/* struct inmem_msg: ... bool has_ip; struct addr ip { family, bytes } */
+	static const unsigned char ip[] = {4, 198, 51, 100, 7};
+	unsigned char two = 2;
+	damage_at(f.st, "M:probe0@forged.example", ip, sizeof ip, -1, &two, 1);
+	damaged_eval(f.e,
+	             "T+5 " AR_REPLY " rcpt=probe@forged.example msgid=r0@example.org "
+	             "irt=probe0@forged.example",
+	             &v);
+	assert_int_equal(v.action, POL_HOLD);
+	assert_string_equal(v.rule, "autoreply_forged");
+	bool said = false;
+	for (uint32_t i = 0; i < v.n_reasons; i++)
+		said |= strstr(v.reasons[i], "forged: SPF fail from 198.51.100.7") != NULL;
+	assert_true(said);
+	damaged_fx_free(&f);
+}
+
+/* An auto-reply mark sent before the epoch, or a reply cap whose time is, is
+ * no record (a fresh one is written): the old code subtracted the time from
+ * the event's (signed overflow, a failure under UBSan). */
+static void test_damaged_reply_records(void **state)
+{
+	(void)state;
+	struct damaged_fx f;
+	damaged_fx_new(&f);
+	struct pol_verdict v;
+	damaged_eval(f.e, "T+0 INBOUND " AR_PROBE " spf=none", &v);
+	damaged_eval(f.e, "T+5 " AR_REPLY " rcpt=probe@forged.example msgid=r0@example.org", &v);
+	assert_true(v.action <= POL_WARN);
+	int64_t sent = POL_EVENT_EPOCH_MS + 5000, bad = INT64_MIN + 1;
+	/* struct inmem_mark: header, sent_ms, expires_ms */
+	damage_at(f.st, "R:alice@example.org probe@forged.example", &sent, sizeof sent, 0, &bad,
+	          sizeof bad);
+	damaged_eval(f.e, "T+65 " AR_REPLY " rcpt=probe@forged.example msgid=r1@example.org", &v);
+	assert_true(v.action <= POL_WARN); /* no mark: this reply is the first */
+	/* and now it is marked again */
+	damaged_eval(f.e, "T+125 " AR_REPLY " rcpt=probe@forged.example msgid=r2@example.org", &v);
+	assert_string_equal(v.rule, "autoreply_repeat");
+
+	/* struct inmem_cap: header, EWMA { rate, last_ms }: last_ms is the time of the
+	 * last reply (T+65: the one at T+125 was held before the cap) */
+	int64_t last = POL_EVENT_EPOCH_MS + 65000;
+	damage_at(f.st, "Y:alice@example.org", &last, sizeof last, 0, &bad, sizeof bad);
+	damaged_eval(f.e, "T+185 " AR_REPLY " rcpt=someone@other.example msgid=r3@example.org", &v);
+	assert_true(v.action <= POL_WARN);
+	damaged_fx_free(&f);
 }
 
 /* The one record header: read as ours only when type, layout version and
@@ -188,6 +286,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_damaged_sender_record),
+	    cmocka_unit_test(test_damaged_message_record),
+	    cmocka_unit_test(test_damaged_reply_records),
 	    cmocka_unit_test(test_rechdr),
 	    cmocka_unit_test(test_srs),
 	    cmocka_unit_test(test_local_matches),

@@ -134,6 +134,44 @@ static struct pfhold_rec rec(const char *qid, const char *instance, const char *
 	return r;
 }
 
+/* The configuration of a store in dir, Postfix's programs the script pf.sh. */
+static void conf_in_dir(struct pfhold_conf *pc)
+{
+	memset(pc, 0, sizeof *pc);
+	pc->timeout_ms = 5000;
+	assert_int_equal(
+	    str_format(pc->postqueue, sizeof pc->postqueue, "/bin/sh %s/pf.sh postqueue", dir), 0);
+	assert_int_equal(
+	    str_format(pc->postsuper, sizeof pc->postsuper, "/bin/sh %s/pf.sh postsuper", dir), 0);
+	assert_int_equal(str_format(pc->store_path, sizeof pc->store_path, "%s/holds.json", dir),
+	                 0);
+	assert_int_equal(str_format(pc->audit_path, sizeof pc->audit_path, "%s/audit.log", dir), 0);
+}
+
+/* The listing's holds are the queue IDs ids, in that order. */
+static void assert_holds(struct pfhold *p, int64_t now, const char *const *ids, size_t n)
+{
+	char err[400];
+	json_t *doc = pfhold_list(p, now, err, sizeof err);
+	assert_non_null(doc);
+	json_t *holds = json_object_get(doc, "holds");
+	assert_int_equal(json_array_size(holds), n);
+	for (size_t i = 0; i < n; i++)
+		assert_string_equal(
+		    json_string_value(json_object_get(json_array_get(holds, i), "id")), ids[i]);
+	json_decref(doc);
+}
+
+static void remove_dir(const char *const *files, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		char path[128];
+		assert_int_equal(str_format(path, sizeof path, "%s/%s", dir, files[i]), 0);
+		unlink(path);
+	}
+	rmdir(dir);
+}
+
 static void test_pfhold(void **state)
 {
 	(void)state;
@@ -165,14 +203,9 @@ static void test_pfhold(void **state)
 	                            dir, dir),
 	                 0);
 	write_file("pf.sh", script);
-	struct pfhold_conf pc = {.timeout_ms = 5000};
-	assert_int_equal(
-	    str_format(pc.postqueue, sizeof pc.postqueue, "/bin/sh %s/pf.sh postqueue", dir), 0);
-	assert_int_equal(
-	    str_format(pc.postsuper, sizeof pc.postsuper, "/bin/sh %s/pf.sh postsuper", dir), 0);
+	struct pfhold_conf pc;
+	conf_in_dir(&pc);
 	assert_int_equal(str_copy(pc.config_dir, sizeof pc.config_dir, "/etc/postfix-out"), 0);
-	assert_int_equal(str_format(pc.store_path, sizeof pc.store_path, "%s/holds.json", dir), 0);
-	assert_int_equal(str_format(pc.audit_path, sizeof pc.audit_path, "%s/audit.log", dir), 0);
 	char err[400];
 	struct pfhold *p = pfhold_open(&pc, err, sizeof err);
 	assert_non_null(p);
@@ -192,14 +225,11 @@ static void test_pfhold(void **state)
 	pfhold_note(p, &r, false);
 	assert_int_equal(pfhold_count(p), 3);
 
+	const char *const both[] = {"AAAA11111", "BBBB22222"};
+	assert_holds(p, now + 5000, both, 2);
 	json_t *doc = pfhold_list(p, now + 5000, err, sizeof err);
 	assert_non_null(doc);
 	json_t *holds = json_object_get(doc, "holds");
-	assert_int_equal(json_array_size(holds), 2);
-	assert_string_equal(json_string_value(json_object_get(json_array_get(holds, 0), "id")),
-	                    "AAAA11111");
-	assert_string_equal(json_string_value(json_object_get(json_array_get(holds, 1), "id")),
-	                    "BBBB22222");
 	assert_string_equal(
 	    json_string_value(json_object_get(json_array_get(holds, 1), "identity")),
 	    "user:spray@corp.test");
@@ -236,13 +266,54 @@ static void test_pfhold(void **state)
 	                 PFHOLD_FAILED);
 	assert_int_equal(pfhold_count(p), 1);
 	pfhold_free(p);
-	const char *files[] = {"queue.json", "pf.sh", "args", "holds.json", "audit.log"};
-	for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
-		char path[128];
-		assert_int_equal(str_format(path, sizeof path, "%s/%s", dir, files[i]), 0);
-		unlink(path);
-	}
-	rmdir(dir);
+	const char *const files[] = {"queue.json", "pf.sh", "args", "holds.json", "audit.log"};
+	remove_dir(files, sizeof files / sizeof files[0]);
+}
+
+/* A record in the store file with a time before the epoch (a damaged or
+ * edited file) is not understood and skipped: the old code kept it and, waiting
+ * for its queue ID, subtracted it from the queue's arrival time (signed
+ * overflow under UBSan). */
+static void test_pfhold_damaged_time(void **state)
+{
+	(void)state;
+	assert_int_equal(str_copy(dir, sizeof dir, "/tmp/rg-pfhold-XXXXXX"), 0);
+	assert_non_null(mkdtemp(dir));
+	int64_t now = 1800000000000LL;
+	char q[400];
+	assert_int_equal(
+	    str_format(
+	        q, sizeof q,
+	        "{\"queue_name\":\"hold\",\"queue_id\":\"AAAA11111\",\"arrival_time\":%lld,"
+	        "\"sender\":\"spray@corp.test\",\"recipients\":[{\"address\":\"a@x.test\"}]}\n",
+	        (long long)(now / 1000)),
+	    0);
+	write_file("queue.json", q);
+	char script[300];
+	assert_int_equal(str_format(script, sizeof script,
+	                            "case \"$*\" in *-j*) cat %s/queue.json;; esac\n", dir),
+	                 0);
+	write_file("pf.sh", script);
+	/* two records waiting for their queue ID: one sound, one from before the epoch */
+	write_file("holds.json",
+	           "{\"holds\": ["
+	           "{\"queue_id\": \"\", \"instance\": \"inst.1\", \"sender\": "
+	           "\"spray@corp.test\", \"recipients\": [\"a@x.test\"], \"time_ms\": "
+	           "1800000000000},"
+	           "{\"queue_id\": \"\", \"instance\": \"inst.2\", \"sender\": "
+	           "\"spray@corp.test\", \"recipients\": [\"a@x.test\"], \"time_ms\": "
+	           "-9223372036854775807}]}\n");
+	struct pfhold_conf pc;
+	conf_in_dir(&pc);
+	char err[400];
+	struct pfhold *p = pfhold_open(&pc, err, sizeof err);
+	assert_non_null(p);
+	assert_int_equal(pfhold_count(p), 1); /* the damaged one skipped */
+	const char *const ids[] = {"AAAA11111"};
+	assert_holds(p, now + 5000, ids, 1);
+	pfhold_free(p);
+	const char *const files[] = {"queue.json", "pf.sh", "holds.json", "audit.log"};
+	remove_dir(files, sizeof files / sizeof files[0]);
 }
 
 int main(void)
@@ -251,6 +322,7 @@ int main(void)
 	    cmocka_unit_test(test_pfqueue_parse),
 	    cmocka_unit_test(test_spawn),
 	    cmocka_unit_test(test_pfhold),
+	    cmocka_unit_test(test_pfhold_damaged_time),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -824,6 +824,134 @@ static void test_message_in_parts(void **state)
 	fx_free(f);
 }
 
+/* The record under key, overwritten by fn, written back as it is (a damaged
+ * store file or a Redis shared with others holds what it holds). */
+static void damage(struct store *st, const char *key, void (*fn)(unsigned char *rec, size_t len))
+{
+	static _Alignas(16) unsigned char rec[STORE_REC_MAX];
+	size_t len = 0;
+	assert_int_equal(st->get(st, key, rec, sizeof rec, &len), 1);
+	fn(rec, len);
+	assert_int_equal(st->put(st, key, rec, len), 0);
+}
+
+/* The first int64 t in a record: the first time kept of an event at t. */
+static unsigned char *find_time(unsigned char *rec, size_t len, int64_t t)
+{
+	unsigned char *at = memmem(rec, len, &t, sizeof t);
+	assert_non_null(at);
+	return at;
+}
+
+static void damage_time_min(unsigned char *rec, size_t len)
+{
+	/* the first limit's EWMA: its last update, then far before the epoch */
+	int64_t bad = INT64_MIN + 1;
+	memcpy(find_time(rec, len, T0), &bad, sizeof bad);
+}
+
+static void damage_spam_time(unsigned char *rec, size_t len)
+{
+	/* struct pol_rec ends with the EWMAs spam_hour, foreign_hour { rate, last_ms }:
+	 * spam_hour's last update, far before the epoch (read after the limits) */
+	int64_t bad = INT64_MIN + 1;
+	assert_true(len > 32);
+	memcpy(rec + len - 24, &bad, sizeof bad);
+}
+
+static void damage_rate_nan(unsigned char *rec, size_t len)
+{
+	/* the first limit's EWMA: { double rate; int64_t last_ms } */
+	double bad = NAN;
+	memcpy(find_time(rec, len, T0) - sizeof bad, &bad, sizeof bad);
+}
+
+/* An identity record whose times or rates are damaged is absent: the old code
+ * subtracted a time near INT64_MIN from the event's (signed overflow, a
+ * failure under UBSan), and a NaN rate is never at a limit, so the limit was
+ * off for as long as the record lived. */
+static void test_damaged_identity_record(void **state)
+{
+	(void)state;
+	struct fx *f = fx_new();
+	struct pol_counters pc;
+	(void)mail(f, T0, "alice@example.org", "203.0.113.5", "alice@example.org", 1, 1, 0);
+	damage(f->st, "I:user:alice@example.org", damage_time_min);
+	/* counting starts afresh: one message today, the one after the damage */
+	assert_int_equal(pol_engine_counters(f->e, "user:alice@example.org", T0, &pc), 0);
+	struct pol_verdict v = mail(f, T0 + 10 * SEC, "alice@example.org", "203.0.113.5",
+	                            "alice@example.org", 1, 2, 0);
+	assert_int_equal(v.action, POL_ALLOW);
+	assert_int_equal(pol_engine_counters(f->e, "user:alice@example.org", T0 + 10 * SEC, &pc),
+	                 1);
+	assert_int_equal(pc.messages_today, 1);
+
+	/* a field checked after the limits: the message is counted again on a
+	 * fresh record */
+	damage(f->st, "I:user:alice@example.org", damage_spam_time);
+	v = mail(f, T0 + 20 * SEC, "alice@example.org", "203.0.113.5", "alice@example.org", 1, 9,
+	         0);
+	assert_int_equal(v.action, POL_ALLOW);
+	assert_int_equal(pol_engine_counters(f->e, "user:alice@example.org", T0 + 20 * SEC, &pc),
+	                 1);
+	assert_int_equal(pc.messages_today, 1);
+
+	/* a NaN rate: the limit of 3 a minute holds again from a fresh record */
+	f->cfg.limits.max[POL_LIM_MSG_MINUTE] = 3;
+	(void)mail(f, T0, "bob@example.org", "203.0.113.6", "bob@example.org", 1, 3, 0);
+	damage(f->st, "I:user:bob@example.org", damage_rate_nan);
+	assert_int_equal(pol_engine_counters(f->e, "user:bob@example.org", T0, &pc), 0);
+	bool limited = false;
+	for (int i = 1; i <= 5; i++) {
+		v = mail(f, T0 + i * SEC, "bob@example.org", "203.0.113.6", "bob@example.org", 1,
+		         3 + i, 0);
+		limited |= strcmp(v.rule, "rate_msg_minute") == 0;
+	}
+	assert_true(limited);
+	fx_free(f);
+}
+
+static void damage_ip_fails(unsigned char *rec, size_t len)
+{
+	/* struct pol_iprec: header, EWMA { rate, last_ms }, uint32_t fails */
+	uint32_t bad = UINT32_MAX - 1;
+	memcpy(find_time(rec, len, T0) + sizeof(int64_t), &bad, sizeof bad);
+}
+
+/* A failed-login record of an IP whose failure rate's time is damaged is
+ * absent (the old code overflowed subtracting it); a failure count near
+ * UINT32_MAX with [auth] delay = 0 ends the delay's doubling at 64 (the old
+ * code went round it four billion times, some seconds, for every failure). */
+static void test_damaged_ip_record(void **state)
+{
+	(void)state;
+	struct fx *f = fx_new();
+	(void)auth(f, T0, "carol@example.org", "198.51.100.9", false);
+	damage(f->st, "A:ip:198.51.100.9", damage_time_min);
+	struct pol_verdict v = auth(f, T0 + SEC, "carol@example.org", "198.51.100.9", false);
+	assert_int_equal(v.action, POL_ALLOW);
+	assert_int_equal(v.delay_ms,
+	                 f->cfg.delay_base_ms); /* the first failure of a fresh record */
+
+	/* an account's known IP whose time is damaged: a message leaves it (it
+	 * reads no login field), the next login finds the record damaged */
+	(void)auth(f, T0, "erin@example.org", "198.51.100.11", true);
+	damage(f->st, "I:user:erin@example.org", damage_time_min); /* ok_ips[0].last_ms */
+	(void)mail(f, T0 + SEC, "erin@example.org", "198.51.100.11", "erin@example.org", 1, 5, 0);
+	v = auth(f, T0 + 2 * SEC, "erin@example.org", "198.51.100.11", true);
+	assert_int_equal(v.action, POL_ALLOW);
+	struct pol_counters pc;
+	assert_int_equal(pol_engine_counters(f->e, "user:erin@example.org", T0 + 2 * SEC, &pc), 1);
+	assert_int_equal(pc.messages_today, 0); /* counting started afresh at the login */
+
+	f->cfg.delay_base_ms = 0;
+	(void)auth(f, T0, "dave@example.org", "198.51.100.10", false);
+	damage(f->st, "A:ip:198.51.100.10", damage_ip_fails);
+	v = auth(f, T0 + SEC, "dave@example.org", "198.51.100.10", false);
+	assert_int_equal(v.delay_ms, 0);
+	fx_free(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -841,6 +969,8 @@ int main(void)
 	    cmocka_unit_test(test_block_survives_restart),
 	    cmocka_unit_test(test_trusted_relay),
 	    cmocka_unit_test(test_message_in_parts),
+	    cmocka_unit_test(test_damaged_identity_record),
+	    cmocka_unit_test(test_damaged_ip_record),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

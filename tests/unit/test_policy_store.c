@@ -442,6 +442,28 @@ static void test_redis_expiring(void **state)
 	assert_int_equal(s->put_exp(s, "", "x", 1, 10), -1);
 }
 
+/* A record value shorter than the store's write tag (another program or a
+ * person wrote it, a damaged value) is absent to get(), as it is to update():
+ * the old get() said -1, a store error, and the engine failed open on it. */
+static void test_redis_foreign_value(void **state)
+{
+	struct store *s = backend_store(state);
+	char full[128], out[64];
+	size_t len = 0;
+	int commit = 1;
+	assert_int_equal(str_format(full, sizeof full, "t%u:r:S:x@example.org", redis_tests), 0);
+	redisContext *c = redisConnect("127.0.0.1", redis_port);
+	assert_non_null(c);
+	assert_int_equal(c->err, 0);
+	redisReply *rep = redisCommand(c, "SET %s %s", full, "abc");
+	assert_non_null(rep);
+	freeReplyObject(rep);
+	redisFree(c);
+	assert_int_equal(s->get(s, "S:x@example.org", out, sizeof out, &len), 0);
+	assert_int_equal(s->update(s, "S:x@example.org", add_cb, &commit), STORE_COMMIT);
+	assert_int_equal(s->get(s, "S:x@example.org", out, sizeof out, &len), 1);
+}
+
 static void test_redis_down(void **state)
 {
 	(void)backend_store(state);
@@ -752,6 +774,19 @@ static void test_decode_refuses_damaged(void **state)
 	memset(blk.rule, 'r', sizeof blk.rule);
 	store_value_encode(val, 'B', &blk, sizeof blk);
 	assert_int_equal(store_value_decode(val, sizeof val, 'B', &got, sizeof got), -1);
+	/* times before the epoch (formatted on the status page and by the CLI:
+	 * one near INT64_MIN overflowed) */
+	str_copy_trunc(blk.rule, sizeof blk.rule, "manual");
+	blk.created_ms = INT64_MIN;
+	store_value_encode(val, 'B', &blk, sizeof blk);
+	assert_int_equal(store_value_decode(val, sizeof val, 'B', &got, sizeof got), -1);
+	blk.created_ms = 1;
+	blk.expires_ms = -5;
+	store_value_encode(val, 'B', &blk, sizeof blk);
+	assert_int_equal(store_value_decode(val, sizeof val, 'B', &got, sizeof got), -1);
+	blk.expires_ms = 0;
+	store_value_encode(val, 'B', &blk, sizeof blk);
+	assert_int_equal(store_value_decode(val, sizeof val, 'B', &got, sizeof got), 0);
 
 	static unsigned char aval[8 + sizeof(struct store_audit)];
 	static struct store_audit a, ag;
@@ -768,6 +803,17 @@ static void test_decode_refuses_damaged(void **state)
 	memset(a.action, 'x', sizeof a.action);
 	store_value_encode(aval, 'A', &a, sizeof a);
 	assert_int_equal(store_audit_decode(aval, sizeof aval, &ag), -1);
+	str_copy_trunc(a.action, sizeof a.action, "block");
+	a.time_ms = INT64_MIN;
+	store_value_encode(aval, 'A', &a, sizeof a);
+	assert_int_equal(store_audit_decode(aval, sizeof aval, &ag), -1);
+	a.time_ms = 0;
+	a.expires_ms = INT64_MIN;
+	store_value_encode(aval, 'A', &a, sizeof a);
+	assert_int_equal(store_audit_decode(aval, sizeof aval, &ag), -1);
+	a.expires_ms = 0;
+	store_value_encode(aval, 'A', &a, sizeof a);
+	assert_int_equal(store_audit_decode(aval, sizeof aval, &ag), 0);
 }
 
 int main(void)
@@ -787,6 +833,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_lmdb_restart, setup_lmdb, teardown),
 	    REDIS(test_redis_two_nodes),
 	    REDIS(test_redis_down),
+	    REDIS(test_redis_foreign_value),
 	    BOTH(test_identity_records_expire),
 	    REDIS(test_redis_identity_ttl),
 	    BOTH(test_update_exp),

@@ -29,7 +29,7 @@ static const char *const pol_limit_names[POL_LIM_N] = {
     "msg_minute", "msg_hour",       "msg_day",          "rcpt_hour", "rcpt_day",
     "bytes_hour", "uniq_rcpt_hour", "uniq_domain_hour", "null_hour",
 };
-static const int64_t pol_limit_periods[POL_LIM_N] = {
+const int64_t pol_config_limit_periods[POL_LIM_N] = {
     60000, 3600000, DAY_MS, 3600000, DAY_MS, 3600000, 3600000, 3600000, 3600000,
 };
 
@@ -180,13 +180,6 @@ const char *pol_config_limit_name(enum pol_limit_id id)
 	if ((unsigned)id >= POL_LIM_N)
 		panic("policy: limit %d", (int)id);
 	return pol_limit_names[id];
-}
-
-int64_t pol_config_limit_period_ms(enum pol_limit_id id)
-{
-	if ((unsigned)id >= POL_LIM_N)
-		panic("policy: limit %d", (int)id);
-	return pol_limit_periods[id];
 }
 
 int pol_config_defaults(struct pol_config *c, char *err, size_t errlen)

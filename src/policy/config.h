@@ -15,6 +15,8 @@
 #ifndef RG_POLICY_CONFIG_H
 #define RG_POLICY_CONFIG_H
 
+#include "core/log.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -108,6 +110,14 @@ int pol_config_load_file(struct pol_config *c, const char *path, char *err, size
 /* The limits that apply to a user ("" for an identity without one). */
 void pol_config_limits_for(const struct pol_config *c, const char *user, struct pol_limits *out);
 const char *pol_config_limit_name(enum pol_limit_id id);
-int64_t pol_config_limit_period_ms(enum pol_limit_id id);
+/* The window of each limit (inline: the engine asks for every limit of every
+ * message). */
+extern const int64_t pol_config_limit_periods[POL_LIM_N];
+static inline int64_t pol_config_limit_period_ms(enum pol_limit_id id)
+{
+	if ((unsigned)id >= POL_LIM_N)
+		panic("policy: limit %d", (int)id);
+	return pol_config_limit_periods[id];
+}
 
 #endif

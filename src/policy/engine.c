@@ -1411,12 +1411,21 @@ int pol_engine_unblock(struct pol_engine *e, const char *identity, const char *a
 
 /* ---- the entry point ---- */
 
-/* A verdict with nothing decided. The reason texts (1 KB) are left as they are:
- * only the first n_reasons are ever read, and this runs once per event. */
+/* A verdict with nothing decided, field by field: the strings are read up to
+ * their NUL and the reason texts (1 KB) only up to n_reasons, so neither is
+ * zeroed whole (this runs once per event; the two identities alone are 560
+ * bytes). */
 static void pol_verdict_clear(struct pol_verdict *v)
 {
-	memset(v, 0, offsetof(struct pol_verdict, reasons));
-	memset(&v->delay_ms, 0, sizeof *v - offsetof(struct pol_verdict, delay_ms));
+	v->action = POL_ALLOW;
+	v->rule[0] = '\0';
+	v->identity[0] = '\0';
+	v->about[0] = '\0';
+	v->n_reasons = 0;
+	v->delay_ms = 0;
+	v->score = 0;
+	v->block_created = false;
+	v->block_expires_ms = 0;
 }
 
 int pol_engine_evaluate(struct pol_engine *e, const struct pol_event *ev, struct pol_verdict *out)

@@ -19,6 +19,7 @@
 #include "core/htab.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -39,6 +40,9 @@ struct store_mem {
 	struct store base; /* first: the interface */
 	pthread_mutex_t lock;
 	struct store_mem_table recs, blocks;
+	/* blocks.idx's count, also readable without the lock: the engine asks
+	 * for it on every event (no block at all: no block lookups) */
+	atomic_size_t nblocks;
 	struct store_audit *audit;
 	size_t n_audit, cap_audit;
 	_Alignas(16) unsigned char scratch[STORE_REC_MAX];
@@ -331,6 +335,7 @@ static int store_mem_block_put(struct store *s, const struct store_block *b)
 	struct store_mem_key k = store_mem_key(b->identity);
 	pthread_mutex_lock(&m->lock);
 	int rc = store_mem_insert(&m->blocks, &k, b, sizeof *b, 0);
+	atomic_store_explicit(&m->nblocks, htab_count(&m->blocks.idx), memory_order_relaxed);
 	pthread_mutex_unlock(&m->lock);
 	return rc;
 }
@@ -357,6 +362,7 @@ static int store_mem_block_del(struct store *s, const char *identity)
 	pthread_mutex_lock(&m->lock);
 	struct store_mem_key k = store_mem_key(identity);
 	int rc = store_mem_remove(&m->blocks, &k);
+	atomic_store_explicit(&m->nblocks, htab_count(&m->blocks.idx), memory_order_relaxed);
 	pthread_mutex_unlock(&m->lock);
 	return rc;
 }
@@ -376,10 +382,7 @@ static int store_mem_block_iter(struct store *s, store_block_fn fn, void *ctx)
 static size_t store_mem_block_count(struct store *s)
 {
 	struct store_mem *m = store_mem_of(s);
-	pthread_mutex_lock(&m->lock);
-	size_t n = htab_count(&m->blocks.idx);
-	pthread_mutex_unlock(&m->lock);
-	return n;
+	return atomic_load_explicit(&m->nblocks, memory_order_relaxed);
 }
 
 static int store_mem_audit_append(struct store *s, const struct store_audit *a)

@@ -21,7 +21,7 @@ import pytest
 from test_policy_only import POLICY  # held from the third client address of the day on
 from webtools import TOKEN, Client, Policy, Server, eom, rg
 
-DELAY = 3     # seconds each slow postqueue -j and postsuper takes
+DELAY = 1.5   # seconds each slow postqueue -j and postsuper takes (policy answers: PROMPT)
 PROMPT = 0.5  # the longest a policy answer may take meanwhile
 QUEUE_MAX = 32  # requests waiting for the worker at once (ctlasync.c CTLASYNC_MAX)
 

@@ -13,7 +13,7 @@
 #define CTLASYNC_MAX 32 /* requests out at once */
 
 struct ctlasync_job {
-	struct workq_job wq; /* first: the queue hands back a struct workq_job * */
+	struct workq_job wq;
 	json_t *req, *reply;
 	uint64_t ticket;
 };
@@ -30,7 +30,7 @@ static void ctlasync_run(void *arg, struct workq_job *first, unsigned n)
 	struct ctlasync *a = arg;
 	(void)n;
 	for (struct workq_job *w = first; w; w = w->next) {
-		struct ctlasync_job *j = (struct ctlasync_job *)w;
+		struct ctlasync_job *j = WORKQ_OWNER(w, struct ctlasync_job, wq);
 		j->reply = ctlapi_dispatch(a->worker, j->req);
 	}
 }
@@ -38,7 +38,7 @@ static void ctlasync_run(void *arg, struct workq_job *first, unsigned n)
 static void ctlasync_drop(void *arg, struct workq_job *w)
 {
 	(void)arg;
-	struct ctlasync_job *j = (struct ctlasync_job *)w;
+	struct ctlasync_job *j = WORKQ_OWNER(w, struct ctlasync_job, wq);
 	json_decref(j->req);
 	json_decref(j->reply);
 	free(j);
@@ -48,7 +48,7 @@ static void ctlasync_drop(void *arg, struct workq_job *w)
 static void ctlasync_done(void *arg, struct workq_job *w)
 {
 	struct ctlasync *a = arg;
-	struct ctlasync_job *j = (struct ctlasync_job *)w;
+	struct ctlasync_job *j = WORKQ_OWNER(w, struct ctlasync_job, wq);
 	json_t *reply = j->reply;
 	j->reply = NULL;
 	a->answer(a->arg, j->ticket, reply);

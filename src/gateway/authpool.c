@@ -14,7 +14,7 @@
 #include <stdlib.h>
 
 struct authpool_job {
-	struct workq_job wq; /* first: the queue hands back a struct workq_job * */
+	struct workq_job wq;
 	struct authbe_request req;
 	struct authbe_result res;
 	authpool_done_fn done;
@@ -37,7 +37,7 @@ static void authpool_run(void *arg, struct workq_job *first, unsigned n)
 	(void)arg;
 	(void)n;
 	for (struct workq_job *w = first; w; w = w->next) {
-		struct authpool_job *j = (struct authpool_job *)w;
+		struct authpool_job *j = WORKQ_OWNER(w, struct authpool_job, wq);
 		authbe_check(&j->req, &j->res);
 		passwd_wipe(&j->req, sizeof j->req);
 	}
@@ -47,7 +47,7 @@ static void authpool_run(void *arg, struct workq_job *first, unsigned n)
 static void authpool_done(void *arg, struct workq_job *w)
 {
 	(void)arg;
-	struct authpool_job *j = (struct authpool_job *)w;
+	struct authpool_job *j = WORKQ_OWNER(w, struct authpool_job, wq);
 	if (!w->cancelled && j->done)
 		j->done(j->arg, &j->res);
 	authpool_job_free(j);
@@ -56,7 +56,7 @@ static void authpool_done(void *arg, struct workq_job *w)
 static void authpool_drop(void *arg, struct workq_job *w)
 {
 	(void)arg;
-	authpool_job_free((struct authpool_job *)w);
+	authpool_job_free(WORKQ_OWNER(w, struct authpool_job, wq));
 }
 
 static void authpool_thread_end(void *arg)

@@ -24,7 +24,7 @@
 /* One delivery, on a worker, with its own copy of what it needs (a reload
  * may change the configuration while it runs). */
 struct gwalert_job {
-	struct workq_job wq; /* first: the queue hands back a struct workq_job * */
+	struct workq_job wq;
 	int failed;
 	char *json;
 	int nexecs, nwebhooks;
@@ -238,13 +238,13 @@ static void gwalert_deliver(void *arg, struct workq_job *first, unsigned n)
 	(void)arg;
 	(void)n;
 	for (struct workq_job *w = first; w; w = w->next)
-		gwalert_deliver_one((struct gwalert_job *)w);
+		gwalert_deliver_one(WORKQ_OWNER(w, struct gwalert_job, wq));
 }
 
 static void gwalert_job_free(void *arg, struct workq_job *w)
 {
 	(void)arg;
-	struct gwalert_job *j = (struct gwalert_job *)w;
+	struct gwalert_job *j = WORKQ_OWNER(w, struct gwalert_job, wq);
 	free(j->json);
 	free(j);
 }
@@ -253,7 +253,7 @@ static void gwalert_job_free(void *arg, struct workq_job *w)
 static void gwalert_job_done(void *arg, struct workq_job *w)
 {
 	struct gwalert *a = arg;
-	struct gwalert_job *j = (struct gwalert_job *)w;
+	struct gwalert_job *j = WORKQ_OWNER(w, struct gwalert_job, wq);
 	if (j->failed)
 		log_error("alert: a block alert was not delivered everywhere (see above)");
 	gwalert_count(a, j->failed ? "failed" : "sent");

@@ -14,8 +14,8 @@
 #include <string.h>
 
 struct nftban_job {
-	struct workq_job wq; /* first: the queue hands back a struct workq_job * */
-	char elem[64];       /* "192.0.2.1" or "2001:db8::/64" */
+	struct workq_job wq;
+	char elem[64]; /* "192.0.2.1" or "2001:db8::/64" */
 	bool v6, ran;
 	uint64_t timeout_s;
 };
@@ -79,7 +79,7 @@ static void nftban_run(void *arg, struct workq_job *first, unsigned n)
 	struct nftban *b = arg;
 	(void)n;
 	for (struct workq_job *w = first; w; w = w->next) {
-		struct nftban_job *j = (struct nftban_job *)w;
+		struct nftban_job *j = WORKQ_OWNER(w, struct nftban_job, wq);
 		const char *set = j->v6 ? b->set6 : b->set4;
 		char cmd[600], err[300];
 		struct alert_exec x = {.command = cmd, .timeout_ms = 10000};
@@ -97,7 +97,7 @@ static void nftban_run(void *arg, struct workq_job *first, unsigned n)
 static void nftban_drop(void *arg, struct workq_job *w)
 {
 	struct nftban *b = arg;
-	struct nftban_job *j = (struct nftban_job *)w;
+	struct nftban_job *j = WORKQ_OWNER(w, struct nftban_job, wq);
 	if (!j->ran)
 		b->left++; /* only at nftban_free, on the loop's thread */
 	free(j);

@@ -24,7 +24,7 @@
 #define NJOBS 200
 
 struct job {
-	struct workq_job wq; /* first: a struct workq_job * is a struct job * */
+	struct workq_job wq;
 	int n;
 	bool ran, back;
 	unsigned batch; /* the size of the batch it ran in */
@@ -103,7 +103,7 @@ static void run(void *arg, struct workq_job *first, unsigned n)
 	pthread_mutex_unlock(&F.gate_lock);
 	unsigned seen = 0;
 	for (struct workq_job *w = first; w; w = w->next) {
-		struct job *j = (struct job *)w;
+		struct job *j = WORKQ_OWNER(w, struct job, wq);
 		j->ran = true;
 		j->batch = n;
 		j->runner = pthread_self();
@@ -118,7 +118,7 @@ static void run(void *arg, struct workq_job *first, unsigned n)
 static void done(void *arg, struct workq_job *w)
 {
 	(void)arg;
-	struct job *j = (struct job *)w;
+	struct job *j = WORKQ_OWNER(w, struct job, wq);
 	if (!pthread_equal(pthread_self(), F.loop_thread))
 		F.bad_thread = true;
 	j->back = true;
@@ -130,7 +130,7 @@ static void done(void *arg, struct workq_job *w)
 static void drop(void *arg, struct workq_job *w)
 {
 	(void)arg;
-	struct job *j = (struct job *)w;
+	struct job *j = WORKQ_OWNER(w, struct job, wq);
 	j->back = true;
 	F.ndropped++;
 }
